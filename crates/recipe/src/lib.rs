@@ -1,0 +1,13 @@
+//! `recipe`: four-level process descriptions for cell-therapy manufacturing
+//! (ISA-88 in spirit), the equipment inventory they bind to, and the deviation
+//! check of an executed record. Pure: no files, clocks or sockets.
+
+pub mod catalog;
+pub mod date;
+pub mod diag;
+pub mod equipment;
+pub mod quantity;
+
+pub use date::{Date, DateTime};
+pub use diag::{Diagnostic, Diagnostics, FieldPath};
+pub use equipment::{Equipment, Inventory, parse_inventory, parse_inventory_json};
