@@ -1,0 +1,571 @@
+//! The scheduling model: jobs (patient batches), stages with parallel machines,
+//! processing times, set-up/cleaning times, minimum and maximum lags between
+//! consecutive stages (transfer time, shelf life), machine unavailability and
+//! frozen (already started) operations.
+//!
+//! All times are integers in one unit chosen by the caller (minutes in the
+//! planner, the file's unit in benchmarks).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ScheduleError;
+
+/// A point in time or a duration, in the instance's time unit.
+pub type Time = i64;
+
+/// Largest time value accepted anywhere in an instance; keeps all sums far from overflow.
+pub const TIME_LIMIT: Time = 1 << 40;
+
+/// A patient batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Name shown in errors and reports.
+    pub name: String,
+    /// Earliest start of the first stage.
+    pub release: Time,
+    /// Due date (for tardiness).
+    pub due: Time,
+    /// Weight (for weighted tardiness and weighted completion).
+    pub weight: i64,
+    /// Product family; indexes set-up matrices.
+    pub product: usize,
+}
+
+impl Job {
+    /// A job released at 0, due at `Time::MAX / 4`, weight 1, product 0.
+    pub fn plain(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            release: 0,
+            due: TIME_LIMIT,
+            weight: 1,
+            product: 0,
+        }
+    }
+}
+
+/// A half-open time window `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// First unavailable instant.
+    pub start: Time,
+    /// First instant available again.
+    pub end: Time,
+}
+
+/// One machine of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Name shown in errors and reports.
+    pub name: String,
+    /// Speed in percent of nominal: processing time on this machine is
+    /// `ceil(p * 100 / speed_percent)`. 100 = identical machines.
+    pub speed_percent: u32,
+    /// Windows in which no operation may be processed (maintenance, shifts).
+    /// Set-up/cleaning is a minimum separation between operations and may overlap them.
+    pub unavailable: Vec<Window>,
+}
+
+impl Machine {
+    /// A nominal-speed machine that is always available.
+    pub fn plain(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            speed_percent: 100,
+            unavailable: Vec::new(),
+        }
+    }
+}
+
+/// A processing stage with parallel machines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Name shown in errors and reports.
+    pub name: String,
+    /// The eligible parallel machines.
+    pub machines: Vec<Machine>,
+    /// Sequence-dependent set-up/cleaning time `setup[prev_product][next_product]`
+    /// between two consecutive operations on the same machine of this stage.
+    pub setup: Option<Vec<Vec<Time>>>,
+}
+
+impl Stage {
+    /// A stage with `m` identical nominal machines and no set-ups.
+    pub fn identical(name: impl Into<String>, m: usize) -> Self {
+        let name = name.into();
+        let machines = (0..m).map(|i| Machine::plain(format!("{name}.{i}"))).collect();
+        Self {
+            name,
+            machines,
+            setup: None,
+        }
+    }
+}
+
+/// Time lag between the end of stage `k` and the start of stage `k + 1` of one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lag {
+    /// Minimum lag (transfer time).
+    pub min: Time,
+    /// Maximum lag (shelf life of the intermediate); `None` = unlimited.
+    pub max: Option<Time>,
+}
+
+impl Default for Lag {
+    fn default() -> Self {
+        Self { min: 0, max: None }
+    }
+}
+
+/// An operation that has already started and may not move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenOp {
+    /// Job index.
+    pub job: usize,
+    /// Stage index.
+    pub stage: usize,
+    /// Machine index within the stage.
+    pub machine: usize,
+    /// Fixed start time.
+    pub start: Time,
+}
+
+/// A flexible (hybrid) flow shop instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Instance name (file name in benchmarks).
+    pub name: String,
+    /// Jobs in input order; indices are job ids.
+    pub jobs: Vec<Job>,
+    /// Stages in processing order.
+    pub stages: Vec<Stage>,
+    /// Nominal processing time `processing[job][stage]`.
+    pub processing: Vec<Vec<Time>>,
+    /// `lags[job][k]` applies between stage `k` and `k + 1`; an empty outer vector means
+    /// no lags at all, otherwise each job has `stages - 1` entries.
+    pub lags: Vec<Vec<Lag>>,
+    /// Operations already started (re-planning).
+    pub frozen: Vec<FrozenOp>,
+    /// No operation that is not frozen may start before this time (the re-planning instant).
+    pub not_before: Time,
+    /// Require the same job order on every stage (classic permutation flow shop;
+    /// only meaningful with one machine per stage).
+    pub permutation: bool,
+}
+
+impl Instance {
+    /// A plain hybrid flow shop: `m[k]` identical machines at stage `k`, processing
+    /// times `p[job][stage]`, everything else default.
+    pub fn hybrid_flow_shop(name: impl Into<String>, m: &[usize], p: Vec<Vec<Time>>) -> Self {
+        let jobs = (0..p.len()).map(|j| Job::plain(format!("J{j}"))).collect();
+        let stages = m
+            .iter()
+            .enumerate()
+            .map(|(k, &mk)| Stage::identical(format!("S{k}"), mk))
+            .collect();
+        Self {
+            name: name.into(),
+            jobs,
+            stages,
+            processing: p,
+            lags: Vec::new(),
+            frozen: Vec::new(),
+            not_before: 0,
+            permutation: false,
+        }
+    }
+
+    /// Number of jobs.
+    pub fn n(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Number of stages.
+    pub fn g(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// The lag between stage `k` and `k + 1` of job `j` (default if none given).
+    pub fn lag(&self, j: usize, k: usize) -> Lag {
+        self.lags
+            .get(j)
+            .and_then(|l| l.get(k))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Processing time of job `j` at stage `k` on machine `m` of that stage.
+    pub fn proc_time(&self, j: usize, k: usize, m: usize) -> Time {
+        let p = self.processing[j][k];
+        let speed = Time::from(self.stages[k].machines[m].speed_percent.max(1));
+        (p * 100 + speed - 1) / speed
+    }
+
+    /// Set-up time on a machine of stage `k` between a job of product `a` and one of product `b`.
+    pub fn setup(&self, k: usize, a: usize, b: usize) -> Time {
+        match &self.stages[k].setup {
+            Some(s) => s
+                .get(a)
+                .and_then(|r| r.get(b))
+                .copied()
+                .unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// Whether any job has a finite maximum lag.
+    pub fn has_max_lags(&self) -> bool {
+        self.lags.iter().flatten().any(|l| l.max.is_some())
+    }
+
+    /// Checks shapes, ranges and trivially contradictory constraints.
+    /// Errors name the job and stage concerned.
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        let n = self.n();
+        let g = self.g();
+        if n == 0 {
+            return Err(ScheduleError::Invalid("instance has no jobs".into()));
+        }
+        if g == 0 {
+            return Err(ScheduleError::Invalid("instance has no stages".into()));
+        }
+        let in_range = |t: Time| (-TIME_LIMIT..=TIME_LIMIT).contains(&t);
+        for (k, st) in self.stages.iter().enumerate() {
+            if st.machines.is_empty() {
+                return Err(ScheduleError::Invalid(format!(
+                    "stage {} (#{k}) has no machines",
+                    st.name
+                )));
+            }
+            if self.permutation && st.machines.len() != 1 {
+                return Err(ScheduleError::Invalid(format!(
+                    "permutation flow shop needs one machine per stage, stage {} (#{k}) has {}",
+                    st.name,
+                    st.machines.len()
+                )));
+            }
+            for (i, m) in st.machines.iter().enumerate() {
+                if m.speed_percent == 0 || m.speed_percent > 100_000 {
+                    return Err(ScheduleError::Invalid(format!(
+                        "machine {} (#{i}) of stage {} (#{k}): speed_percent must be in 1..=100000",
+                        m.name, st.name
+                    )));
+                }
+                for w in &m.unavailable {
+                    if w.end <= w.start || !in_range(w.start) || !in_range(w.end) {
+                        return Err(ScheduleError::Invalid(format!(
+                            "machine {} of stage {} (#{k}): unavailability window [{}, {}) is empty or out of range",
+                            m.name, st.name, w.start, w.end
+                        )));
+                    }
+                }
+            }
+            if let Some(s) = &st.setup {
+                let np = self.jobs.iter().map(|j| j.product).max().unwrap_or(0) + 1;
+                if s.len() < np || s.iter().any(|r| r.len() < np) {
+                    return Err(ScheduleError::Invalid(format!(
+                        "stage {} (#{k}): set-up matrix must be at least {np} x {np} (one row and column per product)",
+                        st.name
+                    )));
+                }
+                if s.iter().flatten().any(|&v| v < 0 || !in_range(v)) {
+                    return Err(ScheduleError::Invalid(format!(
+                        "stage {} (#{k}): set-up times must be non-negative",
+                        st.name
+                    )));
+                }
+            }
+        }
+        if self.processing.len() != n {
+            return Err(ScheduleError::Invalid(format!(
+                "processing times given for {} jobs, instance has {n}",
+                self.processing.len()
+            )));
+        }
+        for (j, row) in self.processing.iter().enumerate() {
+            let job = &self.jobs[j];
+            if row.len() != g {
+                return Err(ScheduleError::Invalid(format!(
+                    "job {} (#{j}): {} processing times given, instance has {g} stages",
+                    job.name,
+                    row.len()
+                )));
+            }
+            for (k, &p) in row.iter().enumerate() {
+                if p < 0 || p > TIME_LIMIT / 1024 {
+                    return Err(ScheduleError::Invalid(format!(
+                        "job {} (#{j}), stage {} (#{k}): processing time {p} is negative or too large",
+                        job.name, self.stages[k].name
+                    )));
+                }
+            }
+            if !in_range(job.release) || !in_range(job.due) || job.weight < 0 {
+                return Err(ScheduleError::Invalid(format!(
+                    "job {} (#{j}): release/due out of range or negative weight",
+                    job.name
+                )));
+            }
+        }
+        if !self.lags.is_empty() {
+            if self.lags.len() != n {
+                return Err(ScheduleError::Invalid(format!(
+                    "lags given for {} jobs, instance has {n}",
+                    self.lags.len()
+                )));
+            }
+            for (j, row) in self.lags.iter().enumerate() {
+                if row.len() != g - 1 {
+                    return Err(ScheduleError::Invalid(format!(
+                        "job {} (#{j}): {} lags given, expected {} (one per pair of consecutive stages)",
+                        self.jobs[j].name,
+                        row.len(),
+                        g - 1
+                    )));
+                }
+                for (k, l) in row.iter().enumerate() {
+                    if !in_range(l.min) || l.max.is_some_and(|x| !in_range(x)) {
+                        return Err(ScheduleError::Invalid(format!(
+                            "job {} (#{j}), stage {} (#{}): lag out of range",
+                            self.jobs[j].name,
+                            self.stages[k + 1].name,
+                            k + 1
+                        )));
+                    }
+                    if let Some(max) = l.max
+                        && (max < l.min || max < 0)
+                    {
+                        return Err(ScheduleError::MaxLagInfeasible {
+                            job: j,
+                            job_name: self.jobs[j].name.clone(),
+                            stage: k + 1,
+                            stage_name: self.stages[k + 1].name.clone(),
+                            reason: format!(
+                                "maximum wait {max} after stage {} is below the minimum transfer time {}",
+                                self.stages[k].name,
+                                l.min.max(0)
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        let mut seen = vec![false; n * g];
+        for f in &self.frozen {
+            if f.job >= n || f.stage >= g || f.machine >= self.stages[f.stage].machines.len() {
+                return Err(ScheduleError::Invalid(format!(
+                    "frozen operation (job #{}, stage #{}, machine #{}) is out of range",
+                    f.job, f.stage, f.machine
+                )));
+            }
+            if !in_range(f.start) {
+                return Err(ScheduleError::Invalid(format!(
+                    "frozen operation of job {} at stage {}: start out of range",
+                    self.jobs[f.job].name, self.stages[f.stage].name
+                )));
+            }
+            let idx = f.job * g + f.stage;
+            if seen[idx] {
+                return Err(ScheduleError::Invalid(format!(
+                    "job {} (#{}) stage {} (#{}) is frozen twice",
+                    self.jobs[f.job].name, f.job, self.stages[f.stage].name, f.stage
+                )));
+            }
+            seen[idx] = true;
+        }
+        // A frozen operation needs its predecessor stage frozen too (operations start in stage order).
+        for f in &self.frozen {
+            if f.stage > 0 && !seen[f.job * g + f.stage - 1] {
+                return Err(ScheduleError::Invalid(format!(
+                    "job {} (#{}) stage {} is frozen but its previous stage is not",
+                    self.jobs[f.job].name, f.job, self.stages[f.stage].name
+                )));
+            }
+        }
+        if !in_range(self.not_before) {
+            return Err(ScheduleError::Invalid("not_before out of range".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Flattened, precomputed view of a validated instance used by the algorithms.
+#[derive(Debug, Clone)]
+pub(crate) struct Prep {
+    pub n: usize,
+    pub g: usize,
+    /// Machines per stage.
+    pub m: Vec<usize>,
+    /// Offset of the first machine of each stage in the global machine numbering.
+    pub off: Vec<usize>,
+    /// Total number of machines.
+    pub mt: usize,
+    /// Processing time `pt[j * mt + global machine]`.
+    pub pt: Vec<Time>,
+    /// Shortest processing time over the stage's machines, `pmin[j * g + k]`.
+    pub pmin: Vec<Time>,
+    /// Minimum lag after stage k, `lmin[j * g + k]` (0 for the last stage).
+    pub lmin: Vec<Time>,
+    /// Maximum lag after stage k, `lmax[j * g + k]` (`Time::MAX` = unlimited).
+    pub lmax: Vec<Time>,
+    /// Earliest start of the first stage of each job (release and `not_before`).
+    pub release: Vec<Time>,
+    pub not_before: Time,
+    pub product: Vec<usize>,
+    /// Set-up matrix per stage, flattened `[a * np + b]`, if any.
+    pub setup: Vec<Option<Vec<Time>>>,
+    pub np: usize,
+    /// Sorted unavailability windows per global machine.
+    pub windows: Vec<Vec<(Time, Time)>>,
+    /// Frozen placement `(global machine, start)` per `j * g + k`.
+    pub frozen: Vec<Option<(usize, Time)>>,
+    pub has_frozen: bool,
+    pub has_max_lag: bool,
+    pub has_setup: bool,
+    pub has_windows: bool,
+    /// Stage of each global machine.
+    pub stage_of: Vec<usize>,
+}
+
+impl Prep {
+    pub fn new(inst: &Instance) -> Self {
+        let n = inst.n();
+        let g = inst.g();
+        let m: Vec<usize> = inst.stages.iter().map(|s| s.machines.len()).collect();
+        let mut off = Vec::with_capacity(g);
+        let mut mt = 0;
+        let mut stage_of = Vec::new();
+        for (k, &mk) in m.iter().enumerate() {
+            off.push(mt);
+            mt += mk;
+            stage_of.extend(std::iter::repeat_n(k, mk));
+        }
+        let mut pt = vec![0; n * mt];
+        let mut pmin = vec![0; n * g];
+        for j in 0..n {
+            for k in 0..g {
+                let mut best = Time::MAX;
+                for i in 0..m[k] {
+                    let p = inst.proc_time(j, k, i);
+                    pt[j * mt + off[k] + i] = p;
+                    best = best.min(p);
+                }
+                pmin[j * g + k] = best;
+            }
+        }
+        let mut lmin = vec![0; n * g];
+        let mut lmax = vec![Time::MAX; n * g];
+        for j in 0..n {
+            for k in 0..g.saturating_sub(1) {
+                let l = inst.lag(j, k);
+                lmin[j * g + k] = l.min.max(0);
+                lmax[j * g + k] = l.max.unwrap_or(Time::MAX);
+            }
+        }
+        let product: Vec<usize> = inst.jobs.iter().map(|j| j.product).collect();
+        let np = product.iter().copied().max().unwrap_or(0) + 1;
+        let setup: Vec<Option<Vec<Time>>> = inst
+            .stages
+            .iter()
+            .map(|s| {
+                s.setup.as_ref().map(|mat| {
+                    let mut v = vec![0; np * np];
+                    for a in 0..np {
+                        for b in 0..np {
+                            v[a * np + b] = mat[a][b];
+                        }
+                    }
+                    v
+                })
+            })
+            .collect();
+        let has_setup = setup.iter().flatten().any(|v| v.iter().any(|&x| x > 0));
+        let mut windows = Vec::with_capacity(mt);
+        for st in &inst.stages {
+            for mach in &st.machines {
+                let mut w: Vec<(Time, Time)> =
+                    mach.unavailable.iter().map(|w| (w.start, w.end)).collect();
+                w.sort_unstable();
+                // merge overlapping windows
+                let mut merged: Vec<(Time, Time)> = Vec::with_capacity(w.len());
+                for (s, e) in w {
+                    if let Some(last) = merged.last_mut()
+                        && s <= last.1
+                    {
+                        last.1 = last.1.max(e);
+                        continue;
+                    }
+                    merged.push((s, e));
+                }
+                windows.push(merged);
+            }
+        }
+        let has_windows = windows.iter().any(|w| !w.is_empty());
+        let mut frozen = vec![None; n * g];
+        for f in &inst.frozen {
+            frozen[f.job * g + f.stage] = Some((off[f.stage] + f.machine, f.start));
+        }
+        let release = inst
+            .jobs
+            .iter()
+            .map(|j| j.release.max(inst.not_before))
+            .collect();
+        Self {
+            n,
+            g,
+            m,
+            off,
+            mt,
+            pt,
+            pmin,
+            lmin,
+            has_max_lag: lmax.iter().any(|&x| x != Time::MAX),
+            lmax,
+            release,
+            not_before: inst.not_before,
+            product,
+            setup,
+            np,
+            windows,
+            has_frozen: !inst.frozen.is_empty(),
+            frozen,
+            has_setup,
+            has_windows,
+            stage_of,
+        }
+    }
+
+    #[inline]
+    pub fn p(&self, j: usize, gm: usize) -> Time {
+        self.pt[j * self.mt + gm]
+    }
+
+    /// Set-up time on a machine of stage `k` from job `a` to job `b` (`a = usize::MAX`: none).
+    #[inline]
+    pub fn setup_time(&self, k: usize, a: usize, b: usize) -> Time {
+        if a == usize::MAX {
+            return 0;
+        }
+        match &self.setup[k] {
+            Some(v) => v[self.product[a] * self.np + self.product[b]],
+            None => 0,
+        }
+    }
+
+    /// Earliest `t >= ready` such that `[t, t + p)` overlaps no window of machine `gm`
+    /// (a zero-length operation counts as `[t, t + 1)`).
+    #[inline]
+    pub fn fit_windows(&self, gm: usize, ready: Time, p: Time) -> Time {
+        let q = p.max(1);
+        let mut t = ready;
+        for &(ws, we) in &self.windows[gm] {
+            if we <= t {
+                continue;
+            }
+            if t + q <= ws {
+                return t;
+            }
+            t = we;
+        }
+        t
+    }
+}

@@ -1,0 +1,247 @@
+//! Constructive heuristic (NEH-style insertion) and iterated greedy with insertion
+//! local search over job permutations, decoded by a list scheduler.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::decode::Decoder;
+use crate::instance::{Prep, Time};
+use crate::objective::{Cost, INFEASIBLE, Objective};
+use crate::plan::Values;
+use crate::rng::Rng;
+
+/// Search key: the objective's cost vector, then total completion time as a tie-breaker
+/// that steers the search towards compact plans.
+pub(crate) type Key = (Cost, i64);
+
+pub(crate) const BAD: Key = (INFEASIBLE, i64::MAX);
+
+/// Decodes permutations and scores them.
+#[derive(Debug)]
+pub(crate) struct Evaluator<'a> {
+    pub p: &'a Prep,
+    pub dec: Decoder,
+    pub obj: &'a Objective,
+    pub weight: Vec<i64>,
+    pub due: Vec<Time>,
+    pub evals: u64,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn eval(&mut self, perm: &[usize]) -> Key {
+        self.evals += 1;
+        if self.dec.decode(self.p, perm).is_err() {
+            return BAD;
+        }
+        let g = self.p.g;
+        let mut v = Values {
+            makespan: 0,
+            weighted_tardiness: 0,
+            weighted_completion: 0,
+        };
+        let mut flow = 0;
+        for &j in perm {
+            let c = self.dec.end[j * g + g - 1];
+            v.makespan = v.makespan.max(c);
+            let w = self.weight[j];
+            v.weighted_tardiness += w * (c - self.due[j]).max(0);
+            v.weighted_completion += w * c;
+            flow += c;
+        }
+        (self.obj.cost(&v), flow)
+    }
+}
+
+/// When to stop: deadline, iteration limit, cancel flag.
+#[derive(Debug)]
+pub(crate) struct Stopper<'a> {
+    pub deadline: Option<Instant>,
+    pub max_iter: Option<u64>,
+    pub max_evals: Option<u64>,
+    pub cancel: &'a AtomicBool,
+    pub iter: u64,
+}
+
+impl Stopper<'_> {
+    pub fn stop(&self, evals: u64) -> bool {
+        if self.cancel.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.max_iter.is_some_and(|m| self.iter >= m) {
+            return true;
+        }
+        if self.max_evals.is_some_and(|m| evals >= m) {
+            return true;
+        }
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Inserts `job` into `seq` at the position with the best key; returns that key.
+pub(crate) fn best_insert(ev: &mut Evaluator, seq: &mut Vec<usize>, job: usize) -> Key {
+    seq.insert(0, job);
+    let len = seq.len();
+    let mut best = BAD;
+    let mut best_pos = 0;
+    for pos in 0..len {
+        if pos > 0 {
+            seq.swap(pos - 1, pos);
+        }
+        let k = ev.eval(seq);
+        if k < best {
+            best = k;
+            best_pos = pos;
+        }
+    }
+    seq.pop();
+    seq.insert(best_pos, job);
+    best
+}
+
+/// NEH-style construction: jobs in the given priority order, each inserted at its best position.
+pub(crate) fn neh(ev: &mut Evaluator, order: &[usize]) -> (Vec<usize>, Key) {
+    let mut seq = Vec::with_capacity(order.len());
+    let mut key = BAD;
+    for &j in order {
+        key = best_insert(ev, &mut seq, j);
+    }
+    (seq, key)
+}
+
+/// Priority order for the constructive heuristic.
+pub(crate) fn initial_order(p: &Prep, obj: &Objective, weight: &[i64], due: &[Time]) -> Vec<usize> {
+    let total: Vec<Time> = (0..p.n)
+        .map(|j| (0..p.g).map(|k| p.pmin[j * p.g + k]).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..p.n).collect();
+    match obj.primary() {
+        crate::objective::Criterion::Makespan => {
+            order.sort_by_key(|&j| (std::cmp::Reverse(total[j]), j));
+        }
+        crate::objective::Criterion::WeightedTardiness => {
+            order.sort_by_key(|&j| (due[j], j));
+        }
+        crate::objective::Criterion::WeightedCompletion => {
+            // weighted shortest processing time first
+            order.sort_by(|&a, &b| {
+                let ka = total[a] as f64 / weight[a].max(1) as f64;
+                let kb = total[b] as f64 / weight[b].max(1) as f64;
+                ka.total_cmp(&kb).then(a.cmp(&b))
+            });
+        }
+    }
+    order
+}
+
+/// First-improvement insertion local search; returns the final key.
+pub(crate) fn local_search(
+    ev: &mut Evaluator,
+    seq: &mut Vec<usize>,
+    mut key: Key,
+    rng: &mut Rng,
+    stop: &Stopper,
+) -> Key {
+    let mut order = seq.clone();
+    loop {
+        let mut improved = false;
+        rng.shuffle(&mut order);
+        for &job in &order {
+            if stop.stop(ev.evals) {
+                return key;
+            }
+            let Some(i) = seq.iter().position(|&x| x == job) else {
+                continue;
+            };
+            seq.remove(i);
+            let k = best_insert(ev, seq, job);
+            if k < key {
+                key = k;
+                improved = true;
+            } else if k > key {
+                if let Some(pos) = seq.iter().position(|&x| x == job) {
+                    seq.remove(pos);
+                }
+                seq.insert(i, job);
+            }
+        }
+        if !improved {
+            return key;
+        }
+    }
+}
+
+/// Progress of the search.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found {
+    pub key: Key,
+    pub iter: u64,
+}
+
+/// Iterated greedy (Ruiz & Stützle 2007 scheme): destruction of `d` random jobs,
+/// greedy re-insertion, insertion local search, simulated-annealing-like acceptance.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn iterated_greedy(
+    ev: &mut Evaluator,
+    init: Vec<usize>,
+    init_key: Key,
+    rng: &mut Rng,
+    stop: &mut Stopper,
+    target: i64,
+    on_improve: &mut dyn FnMut(&[usize], Found),
+) -> (Vec<usize>, Key) {
+    let p = ev.p;
+    let n = init.len();
+    let mut cur = init;
+    let mut cur_key = init_key;
+    let mut best = cur.clone();
+    let mut best_key = cur_key;
+    if n < 2 {
+        return (best, best_key);
+    }
+    let total: Time = p.pmin.iter().sum();
+    let temperature = (0.4 * total as f64 / (p.n * p.g * 10) as f64).max(1e-9);
+    let d = 4.min(n - 1).max(1);
+    let mut reached = best_key.0[0] <= target;
+    // local search of the initial solution
+    if !reached && !stop.stop(ev.evals) {
+        cur_key = local_search(ev, &mut cur, cur_key, rng, stop);
+        if cur_key < best_key {
+            best_key = cur_key;
+            best.clone_from(&cur);
+            on_improve(&best, Found { key: best_key, iter: stop.iter });
+        }
+        reached = best_key.0[0] <= target;
+    }
+    let mut removed = Vec::with_capacity(d);
+    while !reached && !stop.stop(ev.evals) {
+        stop.iter += 1;
+        let mut seq = cur.clone();
+        removed.clear();
+        for _ in 0..d {
+            let i = rng.below(seq.len());
+            removed.push(seq.remove(i));
+        }
+        let mut key = BAD;
+        for &r in &removed {
+            key = best_insert(ev, &mut seq, r);
+        }
+        key = local_search(ev, &mut seq, key, rng, stop);
+        if key < cur_key {
+            cur = seq;
+            cur_key = key;
+            if cur_key < best_key {
+                best_key = cur_key;
+                best.clone_from(&cur);
+                on_improve(&best, Found { key: best_key, iter: stop.iter });
+                reached = best_key.0[0] <= target;
+            }
+        } else if key.0 != INFEASIBLE {
+            let diff = (key.0[0] - cur_key.0[0]) as f64;
+            if rng.unit() < (-diff / temperature).exp() {
+                cur = seq;
+                cur_key = key;
+            }
+        }
+    }
+    (best, best_key)
+}

@@ -1,0 +1,367 @@
+//! The anytime solver: bounds, construction, iterated greedy, exact search on small
+//! instances, and the independent check of the returned plan.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::bounds::{self, LowerBounds};
+use crate::check::check;
+use crate::decode::{Decoder, DecoderKind};
+use crate::error::ScheduleError;
+use crate::exact;
+use crate::instance::{Instance, Prep, Time};
+use crate::objective::{Cost, INFEASIBLE, Objective};
+use crate::pfsp::Pfsp;
+use crate::plan::{Assignment, Plan, Values};
+use crate::rng::{GENERATOR, Rng};
+use crate::search::{self, Evaluator, Found, Stopper, BAD};
+
+/// When to run the exact branch and bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExactMode {
+    /// Only on small instances (at most 10 jobs and 40 operations).
+    Auto,
+    /// Never.
+    Off,
+    /// Always (after the heuristic), within the remaining budget.
+    On,
+}
+
+/// Solver options.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// What to minimise.
+    pub objective: Objective,
+    /// Wall-clock budget (measured with `std::time::Instant`); `None` = no limit.
+    pub time_limit: Option<Duration>,
+    /// Iteration budget of the metaheuristic (reproducible runs); `None` = no limit.
+    pub iteration_limit: Option<u64>,
+    /// Seed of the random generator.
+    pub seed: u64,
+    /// Exact search mode.
+    pub exact: ExactMode,
+    /// Node budget of the exact search.
+    pub exact_node_limit: u64,
+    /// A job order to start from (e.g. the previous plan when re-planning).
+    pub warm_start: Option<Vec<usize>>,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        Self {
+            objective: Objective::makespan(),
+            time_limit: Some(Duration::from_secs(10)),
+            iteration_limit: None,
+            seed: 1,
+            exact: ExactMode::Auto,
+            exact_node_limit: 20_000_000,
+            warm_start: None,
+        }
+    }
+}
+
+/// A progress report (sent on every improvement).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Best cost so far.
+    pub best: Cost,
+    /// Lower bound on the primary criterion.
+    pub lower_bound: i64,
+    /// Metaheuristic iterations so far.
+    pub iteration: u64,
+    /// Time since the start of `solve`.
+    pub elapsed: Duration,
+    /// Which phase found it.
+    pub phase: &'static str,
+}
+
+/// The result of [`solve`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Solution {
+    /// The plan (checked feasible).
+    pub plan: Plan,
+    /// Its objective values.
+    pub values: Values,
+    /// The objective that was minimised.
+    pub objective: Objective,
+    /// Its cost vector.
+    pub cost: Cost,
+    /// Lower bound on the primary criterion.
+    pub lower_bound: i64,
+    /// All lower bounds.
+    pub bounds: LowerBounds,
+    /// Whether the plan is proven optimal for the objective.
+    pub proven_optimal: bool,
+    /// Metaheuristic iterations.
+    pub iterations: u64,
+    /// Plan evaluations (decodes / insertion sweeps).
+    pub evaluations: u64,
+    /// Exact search nodes.
+    pub exact_nodes: u64,
+    /// Seed used.
+    pub seed: u64,
+    /// Random generator.
+    pub generator: &'static str,
+    /// Algorithm description.
+    pub method: String,
+    /// Job order of the best plan (first stage order).
+    pub permutation: Vec<usize>,
+}
+
+fn plain_pfsp(inst: &Instance, p: &Prep, obj: &Objective) -> bool {
+    inst.permutation
+        && obj.levels == [crate::objective::Criterion::Makespan]
+        && p.m.iter().all(|&m| m == 1)
+        && !p.has_frozen
+        && !p.has_setup
+        && !p.has_windows
+        && !p.has_max_lag
+        && p.lmin.iter().all(|&x| x == 0)
+        && p.release.windows(2).all(|w| w[0] == w[1])
+}
+
+/// Solves `inst` for `opts.objective` within the budget. `cancel` stops the search early
+/// (the best plan so far is returned); `progress` hears of every improvement.
+pub fn solve(
+    inst: &Instance,
+    opts: &SolveOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Solution, ScheduleError> {
+    let t0 = Instant::now();
+    inst.validate()?;
+    if opts.objective.levels.is_empty() {
+        return Err(ScheduleError::Invalid("objective has no criterion".into()));
+    }
+    let p = Prep::new(inst);
+    let lbs = bounds::compute(inst, &p);
+    let primary = opts.objective.primary();
+    let lb = lbs.of(primary);
+    let target = if opts.objective.levels.len() == 1 { lb } else { i64::MIN };
+    let deadline = opts.time_limit.map(|d| t0 + d);
+    let mut stop = Stopper {
+        deadline,
+        max_iter: opts.iteration_limit,
+        max_evals: None,
+        cancel,
+        iter: 0,
+    };
+    let mut rng = Rng::new(opts.seed);
+    let weight: Vec<i64> = inst.jobs.iter().map(|j| j.weight).collect();
+    let due: Vec<Time> = inst.jobs.iter().map(|j| j.due).collect();
+
+    let mut report = |best: Cost, iteration: u64, phase: &'static str| {
+        progress(&Progress {
+            best,
+            lower_bound: lb,
+            iteration,
+            elapsed: t0.elapsed(),
+            phase,
+        });
+    };
+
+    let (mut start, mut end, mut mach, perm, evaluations, method);
+    if plain_pfsp(inst, &p, &opts.objective) {
+        let mut pf = Pfsp::new(&p);
+        let (seq, _c) = pf.iterated_greedy(&mut rng, &mut stop, target, &mut |_, c, it| {
+            report([c, 0, 0], it, "iterated greedy");
+        });
+        let st = pf.starts(&seq);
+        start = vec![0; p.n * p.g];
+        end = vec![0; p.n * p.g];
+        mach = vec![0; p.n * p.g];
+        for j in 0..p.n {
+            for k in 0..p.g {
+                let idx = j * p.g + k;
+                start[idx] = st[idx];
+                end[idx] = st[idx] + p.p(j, p.off[k]);
+                mach[idx] = p.off[k];
+            }
+        }
+        perm = seq;
+        evaluations = pf.evals;
+        method = "NEH + iterated greedy with Taillard acceleration (permutation flow shop)".to_string();
+    } else {
+        let kinds: Vec<DecoderKind> = if inst.permutation {
+            vec![DecoderKind::JobWise { append_only: true }]
+        } else if p.has_max_lag {
+            vec![DecoderKind::JobWise { append_only: false }]
+        } else {
+            vec![DecoderKind::Fifo, DecoderKind::JobWise { append_only: false }]
+        };
+        let order = match &opts.warm_start {
+            Some(w) => {
+                let mut seen = vec![false; p.n];
+                let mut o: Vec<usize> = Vec::with_capacity(p.n);
+                for &j in w {
+                    if j < p.n && !seen[j] {
+                        seen[j] = true;
+                        o.push(j);
+                    }
+                }
+                o.extend(search::initial_order(&p, &opts.objective, &weight, &due)
+                    .into_iter()
+                    .filter(|&j| !seen[j]));
+                o
+            }
+            None => search::initial_order(&p, &opts.objective, &weight, &due),
+        };
+        // construct with every candidate decoder, keep the best
+        let mut best: Option<(DecoderKind, Vec<usize>, search::Key)> = None;
+        for &kind in &kinds {
+            let mut ev = Evaluator {
+                p: &p,
+                dec: Decoder::new(&p, kind),
+                obj: &opts.objective,
+                weight: weight.clone(),
+                due: due.clone(),
+                evals: 0,
+            };
+            let (seq, key) = if opts.warm_start.is_some() {
+                let k = ev.eval(&order);
+                let (s2, k2) = search::neh(&mut ev, &order);
+                if k <= k2 { (order.clone(), k) } else { (s2, k2) }
+            } else {
+                search::neh(&mut ev, &order)
+            };
+            if best.as_ref().is_none_or(|b| key < b.2) {
+                best = Some((kind, seq, key));
+            }
+        }
+        let Some((kind, seq, key)) = best else {
+            return Err(ScheduleError::Invalid("no decoder".into()));
+        };
+        if key != BAD {
+            report(key.0, 0, "construction");
+        }
+        let mut ev = Evaluator {
+            p: &p,
+            dec: Decoder::new(&p, kind),
+            obj: &opts.objective,
+            weight: weight.clone(),
+            due: due.clone(),
+            evals: 0,
+        };
+        let (seq, key) = search::iterated_greedy(
+            &mut ev,
+            seq,
+            key,
+            &mut rng,
+            &mut stop,
+            target,
+            &mut |_, f: Found| report(f.key.0, f.iter, "iterated greedy"),
+        );
+        if let Err(inf) = ev.dec.decode(&p, &seq) {
+            return Err(ScheduleError::MaxLagInfeasible {
+                job: inf.job,
+                job_name: inst.jobs[inf.job].name.clone(),
+                stage: inf.stage,
+                stage_name: inst.stages[inf.stage].name.clone(),
+                reason: "no machine of this stage can start the batch within its maximum wait after the previous stage (with the frozen operations and unavailability given)".into(),
+            });
+        }
+        let _ = key;
+        start = ev.dec.start.clone();
+        end = ev.dec.end.clone();
+        mach = ev.dec.mach.clone();
+        perm = seq;
+        evaluations = ev.evals;
+        method = format!(
+            "NEH-style construction + iterated greedy with insertion local search, decoder {kind:?}"
+        );
+    }
+    let mut plan = to_plan(&p, &start, &end, &mach);
+    let mut values = plan.values(inst);
+    let mut cost = opts.objective.cost(&values);
+    let mut proven = opts.objective.levels.len() == 1 && cost[0] <= lb;
+    let mut lower = lb;
+    let mut exact_nodes = 0;
+    let small = p.n <= 10 && p.n * p.g <= 40;
+    let run_exact = !proven
+        && !(inst.permutation && p.has_frozen)
+        && match opts.exact {
+            ExactMode::Off => false,
+            ExactMode::On => true,
+            ExactMode::Auto => small,
+        };
+    if run_exact {
+        let r = exact::branch_and_bound(
+            &p,
+            &opts.objective,
+            &weight,
+            &due,
+            inst.permutation,
+            cost,
+            opts.exact_node_limit,
+            deadline,
+            cancel,
+        );
+        exact_nodes = r.nodes;
+        if let Some((s, e, m)) = r.best
+            && r.best_cost < cost
+        {
+            start = s;
+            end = e;
+            mach = m;
+            plan = to_plan(&p, &start, &end, &mach);
+            values = plan.values(inst);
+            cost = opts.objective.cost(&values);
+            report(cost, stop.iter, "branch and bound");
+        }
+        if r.complete {
+            proven = true;
+            lower = lower.max(cost[0]);
+        }
+    }
+    let _ = (&start, &end, &mach);
+    if cost == INFEASIBLE {
+        return Err(ScheduleError::Invalid("no feasible plan found".into()));
+    }
+    let violations = check(inst, &plan);
+    if let Some(v) = violations.first() {
+        return Err(ScheduleError::CheckFailed(format!(
+            "{v} ({} violations)",
+            violations.len()
+        )));
+    }
+    Ok(Solution {
+        plan,
+        values,
+        objective: opts.objective.clone(),
+        cost,
+        lower_bound: lower,
+        bounds: lbs,
+        proven_optimal: proven,
+        iterations: stop.iter,
+        evaluations,
+        exact_nodes,
+        seed: opts.seed,
+        generator: GENERATOR,
+        method: if run_exact {
+            format!("{method}; branch and bound")
+        } else {
+            method
+        },
+        permutation: perm,
+    })
+}
+
+fn to_plan(p: &Prep, start: &[Time], end: &[Time], mach: &[usize]) -> Plan {
+    let mut ops = Vec::with_capacity(p.n * p.g);
+    for j in 0..p.n {
+        for k in 0..p.g {
+            let idx = j * p.g + k;
+            ops.push(Assignment {
+                job: j,
+                stage: k,
+                machine: mach[idx] - p.off[k],
+                start: start[idx],
+                end: end[idx],
+            });
+        }
+    }
+    Plan { ops }
+}
