@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, ParamKind};
 use crate::date::Date;
-use crate::diag::{Diagnostic, Diagnostics, FieldPath};
+use crate::diag::{FieldPath, FileErrors, Problem, SourceFile};
 use crate::quantity::{Dimension, Unit, fmt_num};
 
 // ---------------------------------------------------------------------------
@@ -464,14 +464,14 @@ pub(crate) fn parse_unit(
     unit: Option<&str>,
     expected: Dimension,
     path: &FieldPath,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Option<Unit> {
     match unit {
         None if expected == Dimension::Dimensionless => {
             Some(Unit::canonical(Dimension::Dimensionless))
         }
         None => {
-            diags.push(Diagnostic::new(
+            diags.push(Problem::new(
                 path.key("unit"),
                 format!(
                     "missing unit: this {expected} needs a unit such as \"{}\"",
@@ -482,7 +482,7 @@ pub(crate) fn parse_unit(
         }
         Some(u) => match Unit::parse(u) {
             None => {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     path.key("unit"),
                     format!(
                         "unknown unit \"{u}\"; known units: {}",
@@ -492,7 +492,7 @@ pub(crate) fn parse_unit(
                 None
             }
             Some(unit) if unit.dimension != expected => {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     path.key("unit"),
                     format!(
                         "unit \"{u}\" measures {}, but this parameter is a {expected} (e.g. \"{}\")",
@@ -507,11 +507,11 @@ pub(crate) fn parse_unit(
     }
 }
 
-fn check_finite(v: f64, path: &FieldPath, diags: &mut Vec<Diagnostic>) -> bool {
+fn check_finite(v: f64, path: &FieldPath, diags: &mut Vec<Problem>) -> bool {
     if v.is_finite() {
         true
     } else {
-        diags.push(Diagnostic::new(path.clone(), "must be a finite number"));
+        diags.push(Problem::new(path.clone(), "must be a finite number"));
         false
     }
 }
@@ -520,7 +520,7 @@ fn validate_param(
     raw: &RawParam,
     kind: ParamKind,
     path: &FieldPath,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Option<ParamValue> {
     match (kind, raw) {
         (ParamKind::Bool, RawParam::Bool(b)) => Some(ParamValue::Bool(*b)),
@@ -533,7 +533,7 @@ fn validate_param(
             })
         }
         (ParamKind::Number(dim), RawParam::Number(_)) => {
-            diags.push(Diagnostic::new(
+            diags.push(Problem::new(
                 path.clone(),
                 format!(
                     "missing unit: write {{ value = …, unit = \"{}\" }} or {{ min = …, max = …, unit = \"{}\" }}",
@@ -553,7 +553,7 @@ fn validate_param(
                 ("one_of", t.one_of.is_some()),
             ] {
                 if present {
-                    diags.push(Diagnostic::new(
+                    diags.push(Problem::new(
                         path.key(name),
                         format!("`{name}` belongs in a recipe requirement; equipment states `value` or `min`/`max`"),
                     ));
@@ -565,21 +565,18 @@ fn validate_param(
                 (Some(v), None, None) => (v, v),
                 (None, min, Some(max)) => (min.unwrap_or(0.0), max),
                 (None, Some(min), None) => {
-                    diags.push(Diagnostic::new(
+                    diags.push(Problem::new(
                         path.key("max"),
                         "missing `max`: an equipment range needs an upper end",
                     ));
                     (min, min)
                 }
                 (None, None, None) => {
-                    diags.push(Diagnostic::new(
-                        path.clone(),
-                        "needs `value` or `min`/`max`",
-                    ));
+                    diags.push(Problem::new(path.clone(), "needs `value` or `min`/`max`"));
                     return None;
                 }
                 (Some(_), ..) => {
-                    diags.push(Diagnostic::new(
+                    diags.push(Problem::new(
                         path.key("value"),
                         "give either `value` or `min`/`max`, not both",
                     ));
@@ -589,7 +586,7 @@ fn validate_param(
             ok &= check_finite(min, &path.key("min"), diags)
                 & check_finite(max, &path.key("max"), diags);
             if ok && min > max {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     path.key("min"),
                     format!(
                         "bad range: min {} is greater than max {}",
@@ -610,22 +607,22 @@ fn validate_param(
                 ParamKind::Text => "a string".to_string(),
                 ParamKind::Number(d) => format!("a {d} with a unit"),
             };
-            diags.push(Diagnostic::new(path.clone(), format!("expected {want}")));
+            diags.push(Problem::new(path.clone(), format!("expected {want}")));
             None
         }
     }
 }
 
-fn required(v: Option<String>, path: FieldPath, diags: &mut Vec<Diagnostic>) -> String {
+fn required(v: Option<String>, path: FieldPath, diags: &mut Vec<Problem>) -> String {
     match v {
         Some(s) if !s.trim().is_empty() => s,
         Some(_) => {
-            diags.push(Diagnostic::new(path, "must not be empty"));
+            diags.push(Problem::new(path, "must not be empty"));
             String::new()
         }
         None => {
             let field = path.to_string();
-            diags.push(Diagnostic::new(
+            diags.push(Problem::new(
                 path,
                 format!(
                     "missing field `{}`",
@@ -640,10 +637,10 @@ fn required(v: Option<String>, path: FieldPath, diags: &mut Vec<Diagnostic>) -> 
 fn validate_qualification(
     q: Option<RawQualification>,
     path: &FieldPath,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Qualification {
     let Some(q) = q else {
-        diags.push(Diagnostic::new(
+        diags.push(Problem::new(
             path.clone(),
             "missing `qualification` table (status, dq, iq, oq, pq, next_requalification)",
         ));
@@ -657,17 +654,14 @@ fn validate_qualification(
         };
     };
     let status = q.status.unwrap_or_else(|| {
-        diags.push(Diagnostic::new(
-            path.key("status"),
-            "missing field `status`",
-        ));
+        diags.push(Problem::new(path.key("status"), "missing field `status`"));
         QualStatus::InQualification
     });
     let stages = [("dq", q.dq), ("iq", q.iq), ("oq", q.oq), ("pq", q.pq)];
     let mut last: Option<(&str, Date)> = None;
     for (name, d) in stages {
         match (last, d) {
-            (Some((prev, pd)), Some(d)) if d < pd => diags.push(Diagnostic::new(
+            (Some((prev, pd)), Some(d)) if d < pd => diags.push(Problem::new(
                 path.key(name),
                 format!(
                     "{} date {d} is before {} date {pd}: order must be DQ ≤ IQ ≤ OQ ≤ PQ",
@@ -684,7 +678,7 @@ fn validate_qualification(
     if let (Some(pq), Some(next)) = (q.pq, q.next_requalification)
         && next <= pq
     {
-        diags.push(Diagnostic::new(
+        diags.push(Problem::new(
             path.key("next_requalification"),
             format!("next requalification {next} must be after the PQ date {pq}"),
         ));
@@ -695,7 +689,7 @@ fn validate_qualification(
             ("next_requalification", q.next_requalification),
         ] {
             if v.is_none() {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     path.key(name),
                     format!("status is `qualified` but `{name}` is missing"),
                 ));
@@ -715,11 +709,11 @@ fn validate_qualification(
 pub(crate) fn validate_capability_name(
     name: &str,
     path: &FieldPath,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Option<&'static catalog::CapabilityDef> {
     let def = catalog::capability(name);
     if def.is_none() {
-        diags.push(Diagnostic::new(
+        diags.push(Problem::new(
             path.clone(),
             format!(
                 "unknown capability `{name}`; known capabilities: {}",
@@ -730,16 +724,16 @@ pub(crate) fn validate_capability_name(
     def
 }
 
-fn validate(raw: RawInventory) -> Result<Inventory, Diagnostics> {
+fn validate(raw: RawInventory) -> (Inventory, Vec<Problem>) {
     let mut diags = Vec::new();
     let mut out = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (i, e) in raw.equipment.into_iter().enumerate() {
-        let p = FieldPath::root().key("equipment").index(i);
+        let p = FieldPath::root().key("equipment").idx(i);
         let id = required(e.id, p.key("id"), &mut diags);
         if !id.is_empty() {
             if !is_valid_id(&id) {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     p.key("id"),
                     format!(
                         "invalid id `{id}`: use letters, digits and `_`, starting with a letter"
@@ -747,14 +741,14 @@ fn validate(raw: RawInventory) -> Result<Inventory, Diagnostics> {
                 ));
             }
             if let Some(first) = seen.insert(id.clone(), i) {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     p.key("id"),
                     format!("duplicate id `{id}` (first used by equipment[{first}])"),
                 ));
             }
         }
         let class = e.class.unwrap_or_else(|| {
-            diags.push(Diagnostic::new(
+            diags.push(Problem::new(
                 p.key("class"),
                 "missing field `class` (module, device, all_in_one, area, robot or instrument)",
             ));
@@ -765,7 +759,7 @@ fn validate(raw: RawInventory) -> Result<Inventory, Diagnostics> {
         let model = required(e.model, p.key("model"), &mut diags);
         let serial = required(e.serial, p.key("serial"), &mut diags);
         if e.capabilities.is_empty() {
-            diags.push(Diagnostic::new(
+            diags.push(Problem::new(
                 p.key("capabilities"),
                 "equipment offers no capability",
             ));
@@ -780,7 +774,7 @@ fn validate(raw: RawInventory) -> Result<Inventory, Diagnostics> {
             for (pname, raw) in params {
                 let pp = cp.key(pname.as_str());
                 let Some(pdef) = def.param(&pname) else {
-                    diags.push(Diagnostic::new(
+                    diags.push(Problem::new(
                         pp,
                         format!(
                             "unknown parameter `{pname}` for capability `{cname}`; known: {}",
@@ -803,18 +797,18 @@ fn validate(raw: RawInventory) -> Result<Inventory, Diagnostics> {
             validate_qualification(e.qualification, &p.key("qualification"), &mut diags);
         let mut counter_names = BTreeMap::new();
         for (ci, c) in e.counters.iter().enumerate() {
-            let cp = p.key("counters").index(ci);
+            let cp = p.key("counters").idx(ci);
             if c.name.trim().is_empty() {
-                diags.push(Diagnostic::new(cp.key("name"), "must not be empty"));
+                diags.push(Problem::new(cp.key("name"), "must not be empty"));
             }
             if counter_names.insert(c.name.clone(), ci).is_some() {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     cp.key("name"),
                     format!("duplicate counter `{}`", c.name),
                 ));
             }
             if c.max == 0 {
-                diags.push(Diagnostic::new(
+                diags.push(Problem::new(
                     cp.key("max"),
                     "maximum uses must be at least 1",
                 ));
@@ -833,29 +827,31 @@ fn validate(raw: RawInventory) -> Result<Inventory, Diagnostics> {
             counters: e.counters,
         });
     }
-    if diags.is_empty() {
-        Ok(Inventory {
+    (
+        Inventory {
             inventory: raw.inventory,
             equipment: out,
-        })
-    } else {
-        Err(Diagnostics(diags))
-    }
+        },
+        diags,
+    )
 }
 
-/// Parse and validate an inventory written in TOML.
-pub fn parse_inventory(source: &str) -> Result<Inventory, Diagnostics> {
-    let raw: RawInventory = toml::from_str(source)
-        .map_err(|e| Diagnostics(vec![crate::diag::from_toml_error(source, &e)]))?;
-    validate(raw)
+/// Parse and validate an inventory written in TOML. `name` is the file name used in errors.
+pub fn parse_inventory(name: &str, text: &str) -> Result<Inventory, FileErrors> {
+    let src = SourceFile::new(name, text);
+    let raw: RawInventory = crate::diag::parse_as(&src, false)?;
+    let (inv, problems) = validate(raw);
+    crate::diag::finish(&src, problems, inv)
 }
 
 /// Parse and validate an inventory written in JSON (same structure as the TOML form,
-/// e.g. the output of `serde_json::to_string(&inventory)`).
-pub fn parse_inventory_json(source: &str) -> Result<Inventory, Diagnostics> {
-    let raw: RawInventory = serde_json::from_str(source)
-        .map_err(|e| Diagnostics(vec![Diagnostic::new(FieldPath::root(), format!("{e}"))]))?;
-    validate(raw)
+/// e.g. the output of `serde_json::to_string(&inventory)`). Problems found after
+/// parsing name their field; their line is not located in JSON.
+pub fn parse_inventory_json(name: &str, text: &str) -> Result<Inventory, FileErrors> {
+    let src = SourceFile::new(name, text);
+    let raw: RawInventory = crate::diag::parse_as(&src, true)?;
+    let (inv, problems) = validate(raw);
+    crate::diag::finish(&src, problems, inv)
 }
 
 impl Inventory {
@@ -902,7 +898,7 @@ max = 50
 
     #[test]
     fn parses_a_valid_inventory() {
-        let inv = parse_inventory(GOOD).expect("valid");
+        let inv = parse_inventory("inv.toml", GOOD).expect("valid");
         let e = inv.get("cfg_1").expect("present");
         let vol = &e.capabilities["centrifugation"].parameters["volume"];
         assert_eq!(vol.canonical_range(), Some((0.0, 500.0)));
@@ -926,16 +922,20 @@ max = 50
 
     #[test]
     fn json_round_trip_keeps_everything() {
-        let inv = parse_inventory(GOOD).expect("valid");
+        let inv = parse_inventory("inv.toml", GOOD).expect("valid");
         let json = serde_json::to_string(&inv).expect("serialises");
-        let back = parse_inventory_json(&json).expect("re-parses");
+        let back = parse_inventory_json("inv.json", &json).expect("re-parses");
         assert_eq!(inv, back);
     }
 
     fn errors(src: &str) -> Vec<String> {
-        match parse_inventory(src) {
+        match parse_inventory("inv.toml", src) {
             Ok(_) => Vec::new(),
-            Err(d) => d.0.iter().map(|d| d.to_string()).collect(),
+            Err(d) => d
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect(),
         }
     }
 
@@ -974,8 +974,8 @@ max = 50
     #[test]
     fn syntax_errors_name_line_and_field() {
         let bad = GOOD.replace("used = 47", "used = \"many\"");
-        let err = parse_inventory(&bad).expect_err("type error");
-        let text = err.render("inv.toml", &bad);
+        let err = parse_inventory("inv.toml", &bad).expect_err("type error");
+        let text = err.to_string();
         let line = bad
             .lines()
             .position(|l| l.contains("used = "))

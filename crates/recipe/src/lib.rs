@@ -9,5 +9,5 @@ pub mod equipment;
 pub mod quantity;
 
 pub use date::{Date, DateTime};
-pub use diag::{Diagnostic, Diagnostics, FieldPath};
+pub use diag::{FieldPath, FileErrors, Problem, SourceFile};
 pub use equipment::{Equipment, Inventory, parse_inventory, parse_inventory_json};
