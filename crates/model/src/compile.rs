@@ -1,0 +1,760 @@
+//! Checking a scenario and resolving it into a [`Model`].
+//!
+//! Every check reports a [`Problem`] at a field path; all problems are collected so the user
+//! sees every error of a file at once.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::dist::Dist;
+use crate::scenario::{Consequence, Distribution, Scenario, Step};
+use crate::span::{FieldPath, Problem};
+use crate::{
+    Arrivals, BreakdownModel, Calendar, DecisionModel, DemandModel, Model, Outcome, ProductModel,
+    Resource, ResourceKind, ShiftWindow, StepModel, UseModel,
+};
+
+const DAY_H: f64 = 24.0;
+
+/// Checks a scenario and resolves it. Returns every problem found.
+pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
+    let mut c = Checker::default();
+    let root = FieldPath::root();
+
+    let s = &sc.scenario;
+    let sp = root.key("scenario");
+    c.positive(&sp.key("horizon_days"), s.horizon_days);
+    if !(s.warmup_days.is_finite() && s.warmup_days >= 0.0) {
+        c.err(&sp.key("warmup_days"), "must be zero or more days");
+    } else if s.warmup_days >= s.horizon_days {
+        c.err(
+            &sp.key("warmup_days"),
+            format!(
+                "warm-up ({} days) must be shorter than the horizon ({} days)",
+                s.warmup_days, s.horizon_days
+            ),
+        );
+    }
+    if s.replications < 2 {
+        c.err(
+            &sp.key("replications"),
+            "at least 2 replications are needed for confidence intervals",
+        );
+    }
+
+    let resources = c.resources(sc);
+    let mut products = Vec::new();
+    let mut product_names = HashSet::new();
+    if sc.product.is_empty() {
+        c.err(&root.key("product"), "the scenario has no product");
+    }
+    for (pi, p) in sc.product.iter().enumerate() {
+        let pp = root.key("product").idx(pi);
+        if !product_names.insert(p.name.as_str()) {
+            c.err(&pp.key("name"), format!("product `{}` is defined twice", p.name));
+        }
+        products.push(c.product(p, &pp, &resources));
+    }
+
+    let mut demand = Vec::new();
+    if sc.demand.is_empty() {
+        c.err(&root.key("demand"), "the scenario has no demand");
+    }
+    for (di, d) in sc.demand.iter().enumerate() {
+        let dp = root.key("demand").idx(di);
+        let product = sc.product.iter().position(|p| p.name == d.product);
+        if product.is_none() {
+            c.err(
+                &dp.key("product"),
+                format!(
+                    "unknown product `{}`; products are: {}",
+                    d.product,
+                    list(sc.product.iter().map(|p| p.name.as_str()))
+                ),
+            );
+        }
+        let given = [
+            d.patients_per_year.is_some(),
+            d.patients_per_week.is_some(),
+            d.apheresis_days.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        let mut arrivals = None;
+        if given != 1 {
+            c.err(
+                &dp,
+                "give exactly one of `patients_per_year`, `patients_per_week` or `apheresis_days`",
+            );
+        } else if let Some(r) = d.patients_per_year {
+            if c.positive_rate(&dp.key("patients_per_year"), r) {
+                arrivals = Some(Arrivals::Poisson {
+                    per_hour: r / (365.0 * DAY_H),
+                });
+            }
+        } else if let Some(r) = d.patients_per_week {
+            if c.positive_rate(&dp.key("patients_per_week"), r) {
+                arrivals = Some(Arrivals::Poisson {
+                    per_hour: r / (7.0 * DAY_H),
+                });
+            }
+        } else if let Some(days) = &d.apheresis_days {
+            let mut at_h = Vec::with_capacity(days.len());
+            for (i, t) in days.iter().enumerate() {
+                if !(t.is_finite() && *t >= 0.0 && *t < s.horizon_days) {
+                    c.err(
+                        &dp.key("apheresis_days").idx(i),
+                        format!("{t} is outside the horizon [0, {})", s.horizon_days),
+                    );
+                } else {
+                    at_h.push(t * DAY_H);
+                }
+            }
+            if days.is_empty() {
+                c.err(&dp.key("apheresis_days"), "the list of apheresis dates is empty");
+            }
+            at_h.sort_by(f64::total_cmp);
+            arrivals = Some(Arrivals::Times { at_h });
+        }
+        c.positive(&dp.key("target_vein_to_vein_days"), d.target_vein_to_vein_days);
+        if !(d.weight.is_finite() && d.weight > 0.0) {
+            c.err(&dp.key("weight"), "must be a positive number");
+        }
+        if let (Some(product), Some(arrivals)) = (product, arrivals) {
+            demand.push(DemandModel {
+                product,
+                arrivals,
+                target_v2v_h: d.target_vein_to_vein_days * DAY_H,
+                weight: d.weight,
+            });
+        }
+    }
+
+    if c.problems.is_empty() {
+        Ok(Model {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            horizon_h: s.horizon_days * DAY_H,
+            warmup_h: s.warmup_days * DAY_H,
+            replications: s.replications,
+            seed: s.seed,
+            resources,
+            products,
+            demand,
+            scenario: sc.clone(),
+        })
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = it.map(|s| format!("`{s}`")).collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn err(&mut self, path: &FieldPath, msg: impl Into<String>) {
+        self.problems.push(Problem::new(path.clone(), msg));
+    }
+
+    fn positive(&mut self, path: &FieldPath, v: f64) -> bool {
+        if v.is_finite() && v > 0.0 {
+            true
+        } else {
+            self.err(path, format!("must be a positive number, got {v}"));
+            false
+        }
+    }
+
+    fn positive_rate(&mut self, path: &FieldPath, v: f64) -> bool {
+        if v.is_finite() && v > 0.0 {
+            true
+        } else {
+            self.err(
+                path,
+                format!(
+                    "must be a positive number of patients, got {v}; a plant without patients \
+                     has no throughput or cost per dose"
+                ),
+            );
+            false
+        }
+    }
+
+    fn non_negative(&mut self, path: &FieldPath, v: f64) -> bool {
+        if v.is_finite() && v >= 0.0 {
+            true
+        } else {
+            self.err(path, format!("must be zero or more hours, got {v}"));
+            false
+        }
+    }
+
+    fn resources(&mut self, sc: &Scenario) -> Vec<Resource> {
+        let root = FieldPath::root();
+        let mut out = Vec::new();
+        let mut seen: HashMap<&str, FieldPath> = HashMap::new();
+        for (i, e) in sc.equipment.iter().enumerate() {
+            let p = root.key("equipment").idx(i);
+            self.unique(&mut seen, &e.name, &p);
+            if e.count == 0 {
+                self.err(&p.key("count"), "an equipment pool needs at least 1 unit");
+            }
+            let breakdowns = e.failures.as_ref().and_then(|f| {
+                let fp = p.key("failures");
+                let ok = self.positive(&fp.key("mtbf_hours"), f.mtbf_hours);
+                let repair = self.duration(&f.repair, &fp.key("repair"));
+                match (ok, repair) {
+                    (true, Some(repair)) => Some(BreakdownModel {
+                        mtbf_h: f.mtbf_hours,
+                        repair,
+                        on_failure: f.on_failure,
+                    }),
+                    _ => None,
+                }
+            });
+            out.push(Resource {
+                name: e.name.clone(),
+                kind: ResourceKind::Equipment,
+                capacity: e.count,
+                capabilities: e.capabilities.clone(),
+                dispatch: e.dispatch,
+                calendar: None,
+                breakdowns,
+                floor_m2: None,
+            });
+        }
+        for (i, a) in sc.area.iter().enumerate() {
+            let p = root.key("area").idx(i);
+            self.unique(&mut seen, &a.name, &p);
+            if a.capacity == 0 {
+                self.err(&p.key("capacity"), "an area must hold at least 1 batch");
+            }
+            if let Some(m2) = a.floor_m2 {
+                self.positive(&p.key("floor_m2"), m2);
+            }
+            out.push(Resource {
+                name: a.name.clone(),
+                kind: ResourceKind::Area { grade: a.grade },
+                capacity: a.capacity,
+                capabilities: a.capabilities.clone(),
+                dispatch: a.dispatch,
+                calendar: None,
+                breakdowns: None,
+                floor_m2: a.floor_m2,
+            });
+        }
+        for (i, st) in sc.staff.iter().enumerate() {
+            let p = root.key("staff").idx(i);
+            self.unique(&mut seen, &st.name, &p);
+            if st.count == 0 {
+                self.err(&p.key("count"), "a staff pool needs at least 1 person");
+            }
+            if st.shift.is_empty() {
+                self.err(
+                    &p.key("shift"),
+                    "a staff pool needs at least one shift; for round-the-clock cover write \
+                     days = [\"all\"], start_hour = 0, end_hour = 24",
+                );
+            }
+            let mut windows = Vec::new();
+            for (si, sh) in st.shift.iter().enumerate() {
+                let sp = p.key("shift").idx(si);
+                let ok_range = sh.start_hour.is_finite()
+                    && sh.end_hour.is_finite()
+                    && 0.0 <= sh.start_hour
+                    && sh.start_hour < sh.end_hour
+                    && sh.end_hour <= 24.0;
+                if !ok_range {
+                    self.err(
+                        &sp.key("end_hour"),
+                        format!(
+                            "need 0 ≤ start_hour < end_hour ≤ 24, got {} to {}",
+                            sh.start_hour, sh.end_hour
+                        ),
+                    );
+                }
+                if sh.days.is_empty() {
+                    self.err(&sp.key("days"), "no day given");
+                }
+                let count = sh.count.unwrap_or(st.count);
+                for (di, d) in sh.days.iter().enumerate() {
+                    let idx: Vec<usize> = match d.to_ascii_lowercase().as_str() {
+                        "all" => (0..7).collect(),
+                        "weekdays" => (0..5).collect(),
+                        "mon" => vec![0],
+                        "tue" => vec![1],
+                        "wed" => vec![2],
+                        "thu" => vec![3],
+                        "fri" => vec![4],
+                        "sat" => vec![5],
+                        "sun" => vec![6],
+                        other => {
+                            self.err(
+                                &sp.key("days").idx(di),
+                                format!(
+                                    "unknown day `{other}`; use mon, tue, wed, thu, fri, sat, \
+                                     sun, weekdays or all"
+                                ),
+                            );
+                            vec![]
+                        }
+                    };
+                    if ok_range {
+                        for day in idx {
+                            windows.push(ShiftWindow {
+                                start_h: day as f64 * DAY_H + sh.start_hour,
+                                end_h: day as f64 * DAY_H + sh.end_hour,
+                                count,
+                            });
+                        }
+                    }
+                }
+            }
+            out.push(Resource {
+                name: st.name.clone(),
+                kind: ResourceKind::Staff,
+                capacity: st.count.max(
+                    st.shift
+                        .iter()
+                        .filter_map(|s| s.count)
+                        .max()
+                        .unwrap_or(st.count),
+                ),
+                capabilities: st.capabilities.clone(),
+                dispatch: st.dispatch,
+                calendar: Some(Calendar { windows }),
+                breakdowns: None,
+                floor_m2: None,
+            });
+        }
+        out
+    }
+
+    fn unique<'a>(&mut self, seen: &mut HashMap<&'a str, FieldPath>, name: &'a str, p: &FieldPath) {
+        if name.trim().is_empty() {
+            self.err(&p.key("name"), "a resource needs a name");
+        }
+        if let Some(first) = seen.insert(name, p.clone()) {
+            self.err(
+                &p.key("name"),
+                format!("resource name `{name}` is already used at {first}"),
+            );
+        }
+    }
+
+    fn duration(&mut self, d: &Distribution, p: &FieldPath) -> Option<Dist> {
+        let Some(unit) = d.unit() else {
+            self.err(
+                &p.key("unit"),
+                "a duration needs a `unit` (\"minutes\", \"hours\" or \"days\")",
+            );
+            return None;
+        };
+        match Dist::from_spec(d, unit.hours()) {
+            Ok(dist) => {
+                if dist.min() < 0.0 {
+                    self.err(
+                        p,
+                        format!(
+                            "a duration cannot be negative, but this distribution reaches {} hours",
+                            dist.min()
+                        ),
+                    );
+                    None
+                } else {
+                    Some(dist)
+                }
+            }
+            Err((field, msg)) => {
+                self.err(&p.key(field), msg);
+                None
+            }
+        }
+    }
+
+    fn measurement(&mut self, d: &Distribution, p: &FieldPath) -> Option<Dist> {
+        if d.unit().is_some() {
+            self.err(
+                &p.key("unit"),
+                "a measured value has no time unit; remove `unit`",
+            );
+            return None;
+        }
+        match Dist::from_spec(d, 1.0) {
+            Ok(dist) => Some(dist),
+            Err((field, msg)) => {
+                self.err(&p.key(field), msg);
+                None
+            }
+        }
+    }
+
+    fn product(
+        &mut self,
+        p: &crate::scenario::Product,
+        pp: &FieldPath,
+        resources: &[Resource],
+    ) -> ProductModel {
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for (si, s) in p.step.iter().enumerate() {
+            if names.insert(s.name.as_str(), si).is_some() {
+                self.err(
+                    &pp.key("step").idx(si).key("name"),
+                    format!("step `{}` is defined twice in product `{}`", s.name, p.name),
+                );
+            }
+        }
+        if p.step.iter().all(|s| s.optional) {
+            self.err(&pp.key("step"), "the product has no regular (non-optional) step");
+        }
+        let remanufacture_from = p.remanufacture_from.as_ref().and_then(|n| {
+            let r = names.get(n.as_str()).copied();
+            match r {
+                None => self.err(
+                    &pp.key("remanufacture_from"),
+                    format!("unknown step `{n}`"),
+                ),
+                Some(i) if p.step[i].optional => self.err(
+                    &pp.key("remanufacture_from"),
+                    format!("step `{n}` is optional; re-manufacture must restart at a regular step"),
+                ),
+                _ => {}
+            }
+            r
+        });
+        let last_regular = p.step.iter().rposition(|s| !s.optional);
+        let mut steps = Vec::new();
+        for (si, s) in p.step.iter().enumerate() {
+            let sp = pp.key("step").idx(si);
+            let step = self.step(p, s, si, &sp, &names, resources, last_regular == Some(si));
+            steps.push(step);
+        }
+        ProductModel {
+            name: p.name.clone(),
+            steps,
+            remanufacture_from,
+            max_remanufactures: p.max_remanufactures,
+            max_rework: p.max_rework,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        p: &crate::scenario::Product,
+        s: &Step,
+        si: usize,
+        sp: &FieldPath,
+        names: &HashMap<&str, usize>,
+        resources: &[Resource],
+        is_last: bool,
+    ) -> StepModel {
+        let duration = self
+            .duration(&s.duration, &sp.key("duration"))
+            .unwrap_or(Dist::Fixed { value: 0.0 });
+        let mut uses = Vec::new();
+        for (ui, u) in s.uses.iter().enumerate() {
+            let up = sp.key("uses").idx(ui);
+            let given: Vec<(&str, &String)> = [
+                ("equipment", u.equipment.as_ref()),
+                ("area", u.area.as_ref()),
+                ("staff", u.staff.as_ref()),
+                ("capability", u.capability.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            if given.len() != 1 {
+                self.err(
+                    &up,
+                    "give exactly one of `equipment`, `area`, `staff` or `capability`",
+                );
+                continue;
+            }
+            let (key, name) = given[0];
+            let candidates: Vec<usize> = match key {
+                "capability" => resources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.capabilities.iter().any(|c| c == name))
+                    .map(|(i, _)| i)
+                    .collect(),
+                _ => resources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| {
+                        r.name == *name
+                            && matches!(
+                                (key, r.kind),
+                                ("equipment", ResourceKind::Equipment)
+                                    | ("area", ResourceKind::Area { .. })
+                                    | ("staff", ResourceKind::Staff)
+                            )
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+            };
+            if candidates.is_empty() {
+                let msg = if key == "capability" {
+                    format!(
+                        "no resource can serve this step: no equipment, area or staff offers \
+                         capability `{name}`"
+                    )
+                } else {
+                    let same_kind = resources.iter().filter(|r| {
+                        matches!(
+                            (key, r.kind),
+                            ("equipment", ResourceKind::Equipment)
+                                | ("area", ResourceKind::Area { .. })
+                                | ("staff", ResourceKind::Staff)
+                        )
+                    });
+                    format!(
+                        "unknown {key} `{name}`; defined: {}",
+                        list(same_kind.map(|r| r.name.as_str()))
+                    )
+                };
+                self.err(&up.key(key), msg);
+                continue;
+            }
+            if u.count == 0 {
+                self.err(&up.key("count"), "must be at least 1");
+                continue;
+            }
+            let max_cap = candidates
+                .iter()
+                .map(|&c| resources[c].capacity)
+                .max()
+                .unwrap_or(0);
+            if u.count > max_cap {
+                self.err(
+                    &up.key("count"),
+                    format!(
+                        "no resource can serve this step: it needs {} at once but `{name}` has \
+                         at most {max_cap}",
+                        u.count
+                    ),
+                );
+                continue;
+            }
+            if let Some(h) = u.hours
+                && !(h.is_finite() && h > 0.0) {
+                    self.err(&up.key("hours"), format!("must be positive hours, got {h}"));
+                    continue;
+                }
+            uses.push(UseModel {
+                candidates,
+                count: u.count,
+                hours: u.hours,
+            });
+        }
+        self.non_negative(&sp.key("cleaning_hours"), s.cleaning_hours);
+        self.non_negative(&sp.key("transfer_hours"), s.transfer_hours);
+
+        let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
+            resolve_consequence(c, p, names, cons, path, ctx)
+        };
+
+        let mut on_hold_violation = Outcome::Proceed;
+        match (s.max_hold_hours, &s.on_hold_violation) {
+            (Some(h), cons) => {
+                if !(h.is_finite() && h > 0.0) {
+                    self.err(&sp.key("max_hold_hours"), format!("must be positive hours, got {h}"));
+                } else if h < s.transfer_hours {
+                    self.err(
+                        &sp.key("max_hold_hours"),
+                        format!(
+                            "the hold time ({h} h) is shorter than the transfer time ({} h): every \
+                             batch would expire on the way",
+                            s.transfer_hours
+                        ),
+                    );
+                }
+                if is_last {
+                    self.err(
+                        &sp.key("max_hold_hours"),
+                        "the last step has no next step to hold for",
+                    );
+                }
+                match cons {
+                    None => self.err(
+                        &sp.key("max_hold_hours"),
+                        "say what a violation causes with `on_hold_violation`",
+                    ),
+                    Some(cons) => {
+                        if let Some(o) =
+                            resolve(self, cons, &sp.key("on_hold_violation"), "hold violation")
+                        {
+                            on_hold_violation = o;
+                        }
+                    }
+                }
+            }
+            (None, Some(_)) => self.err(
+                &sp.key("on_hold_violation"),
+                "there is no `max_hold_hours` for this consequence to apply to",
+            ),
+            (None, None) => {}
+        }
+
+        let mut failure = None;
+        if let Some(f) = &s.failure {
+            let fp = sp.key("failure");
+            if !(f.probability.is_finite() && (0.0..=1.0).contains(&f.probability)) {
+                self.err(
+                    &fp.key("probability"),
+                    format!("must be between 0 and 1, got {}", f.probability),
+                );
+            } else if let Some(o) = resolve(self, &f.consequence, &fp.key("consequence"), "failure") {
+                let loops = matches!(o, Outcome::Repeat)
+                    || matches!(o, Outcome::Goto(k) if k <= si);
+                if loops && f.probability >= 1.0 && p.max_rework.is_none() {
+                    self.err(
+                        &fp.key("probability"),
+                        "loop with no exit: the step always fails and sends the batch back; \
+                         lower the probability or set the product's `max_rework`",
+                    );
+                }
+                failure = Some((f.probability, o));
+            }
+        }
+
+        let mut decisions = Vec::new();
+        for (di, d) in s.decision.iter().enumerate() {
+            let dp = sp.key("decision").idx(di);
+            let value = self.measurement(&d.value, &dp.key("value"));
+            if d.below.is_some() == d.above.is_some() {
+                self.err(&dp, "give exactly one threshold: `below` or `above`");
+                continue;
+            }
+            let Some(then) = resolve(self, &d.then, &dp.key("then"), "decision") else {
+                continue;
+            };
+            let Some(value) = value else { continue };
+            let dm = DecisionModel {
+                measure: d.measure.clone(),
+                value,
+                below: d.below,
+                above: d.above,
+                then,
+            };
+            let certain = match (dm.below, dm.above) {
+                (Some(b), _) => dm.value.max() < b,
+                (_, Some(a)) => dm.value.min() > a,
+                _ => false,
+            };
+            let loops = matches!(then, Outcome::Repeat) || matches!(then, Outcome::Goto(k) if k <= si);
+            if certain && loops && p.max_rework.is_none() {
+                self.err(
+                    &dp.key("then"),
+                    "loop with no exit: every sampled value triggers this decision and sends the \
+                     batch back",
+                );
+            }
+            decisions.push(dm);
+        }
+        if s.optional && s.decision.iter().any(|d| matches!(d.then, Consequence::Insert(_))) {
+            self.err(
+                &sp.key("decision"),
+                "an optional step cannot insert further optional steps",
+            );
+        }
+
+        StepModel {
+            name: s.name.clone(),
+            duration,
+            uses,
+            cleaning_h: s.cleaning_hours,
+            transfer_h: s.transfer_hours,
+            max_hold_h: s.max_hold_hours,
+            on_hold_violation,
+            failure,
+            decisions,
+            optional: s.optional,
+        }
+    }
+}
+
+fn resolve_consequence(
+    c: &mut Checker,
+    p: &crate::scenario::Product,
+    names: &HashMap<&str, usize>,
+    cons: &Consequence,
+    path: &FieldPath,
+    ctx: &str,
+) -> Option<Outcome> {
+    let step_ref = |c: &mut Checker, n: &str, key: &str| -> Option<usize> {
+        let r = names.get(n).copied();
+        if r.is_none() {
+            c.err(
+                &path.key(key),
+                format!(
+                    "unknown step `{n}` in product `{}`; steps are: {}",
+                    p.name,
+                    list(p.step.iter().map(|s| s.name.as_str()))
+                ),
+            );
+        }
+        r
+    };
+    match cons {
+        Consequence::Repeat => Some(Outcome::Repeat),
+        Consequence::Lost => Some(Outcome::Lost),
+        Consequence::Proceed => {
+            if ctx == "hold violation" {
+                Some(Outcome::Proceed)
+            } else {
+                c.err(path, format!("`proceed` is only allowed for hold violations, not a {ctx}"));
+                None
+            }
+        }
+        Consequence::Remanufacture => {
+            if p.remanufacture_from.is_none() {
+                c.err(
+                    path,
+                    format!(
+                        "`remanufacture` needs the product's `remanufacture_from` step (where \
+                         stored starting material re-enters), which product `{}` lacks",
+                        p.name
+                    ),
+                );
+                None
+            } else {
+                Some(Outcome::Remanufacture)
+            }
+        }
+        Consequence::Goto(n) => {
+            let i = step_ref(c, n, "goto")?;
+            if p.step[i].optional {
+                c.err(
+                    &path.key("goto"),
+                    format!("step `{n}` is optional; use `insert` to run it"),
+                );
+                return None;
+            }
+            Some(Outcome::Goto(i))
+        }
+        Consequence::Insert(n) => {
+            let i = step_ref(c, n, "insert")?;
+            if !p.step[i].optional {
+                c.err(
+                    &path.key("insert"),
+                    format!("step `{n}` is not optional; only optional steps can be inserted"),
+                );
+                return None;
+            }
+            Some(Outcome::Insert(i))
+        }
+    }
+}

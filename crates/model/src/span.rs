@@ -1,0 +1,346 @@
+//! Locating fields in TOML sources, so that every error in a user-written file names the
+//! file, the line and the field.
+//!
+//! Checks work on typed values and report a [`FieldPath`] (`product[0].step[2].uses[1]`);
+//! [`SourceFile::locate`] turns that path into a byte span, a line and a column by walking the
+//! span-preserving syntax tree of `toml_edit`. Deserialisation errors come with a span and no
+//! path; [`SourceFile::path_at`] finds the innermost field at that span.
+
+use std::fmt;
+use std::ops::Range;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use toml_edit::{Item, Value};
+
+/// One segment of a field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// A key of a table.
+    Key(String),
+    /// An index into an array or array of tables.
+    Index(usize),
+}
+
+/// A path to a field, e.g. `product[0].step[2].duration.min`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(pub Vec<Seg>);
+
+impl FieldPath {
+    /// The empty path (the whole file).
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// This path extended by a key.
+    pub fn key(&self, k: &str) -> Self {
+        let mut v = self.0.clone();
+        v.push(Seg::Key(k.to_string()));
+        Self(v)
+    }
+
+    /// This path extended by an index.
+    pub fn idx(&self, i: usize) -> Self {
+        let mut v = self.0.clone();
+        v.push(Seg::Index(i));
+        Self(v)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(file)");
+        }
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A problem found in a file, before it is located.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// Where.
+    pub path: FieldPath,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `path`.
+    pub fn new(path: FieldPath, message: impl Into<String>) -> Self {
+        Self {
+            path,
+            message: message.into(),
+        }
+    }
+}
+
+/// A located error in a user-written file: file, line, column, field and message.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("{file}:{line}:{column}: field `{field}`: {message}")]
+pub struct FileError {
+    /// File name as given by the user.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// The field path, e.g. `product[0].step[1].uses[0].equipment`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("{message}")]
+    span: SourceSpan,
+}
+
+/// All errors found in one file.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("{} has {} error(s):\n{}", .file, .errors.len(), render_list(.errors))]
+pub struct FileErrors {
+    /// File name.
+    pub file: String,
+    /// The errors, in file order.
+    #[related]
+    pub errors: Vec<FileError>,
+}
+
+fn render_list(errors: &[FileError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The text of a user-written TOML file together with its name.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    name: String,
+    text: String,
+    doc: Option<toml_edit::Document<String>>,
+}
+
+impl SourceFile {
+    /// Wraps a file's text. Parsing for spans happens once, here; a syntax error leaves the
+    /// locator without a tree (errors are then reported at the start of the file).
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let doc = toml_edit::Document::parse(text.clone()).ok();
+        Self {
+            name: name.into(),
+            text,
+            doc,
+        }
+    }
+
+    /// The file name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    /// The byte span of the field at `path`, or of its nearest existing ancestor.
+    pub fn locate(&self, path: &FieldPath) -> Range<usize> {
+        let Some(doc) = &self.doc else {
+            return 0..0;
+        };
+        let mut best: Option<Range<usize>> = None;
+        let mut cur = Node::Table(doc.as_table());
+        for seg in &path.0 {
+            let next = match (cur.normalise(), seg) {
+                (Node::Table(t), Seg::Key(k)) => {
+                    if let Some((key, _)) = t.get_key_value(k) {
+                        best = key.span().or(best);
+                    }
+                    t.get(k).map(Node::Item)
+                }
+                (Node::Item(Item::ArrayOfTables(a)), Seg::Index(i)) => a.get(*i).map(Node::Table),
+                (Node::Value(Value::InlineTable(t)), Seg::Key(k)) => {
+                    if let Some((key, _)) = t.get_key_value(k) {
+                        best = key.span().or(best);
+                    }
+                    t.get(k).map(Node::Value)
+                }
+                (Node::Value(Value::Array(a)), Seg::Index(i)) => a.get(*i).map(Node::Value),
+                _ => None,
+            };
+            match next {
+                Some(n) => {
+                    if let Some(s) = n.span() {
+                        // Prefer the key's span for `key = value`; take array elements and
+                        // table headers as they are.
+                        if matches!(seg, Seg::Index(_)) || best.is_none() {
+                            best = Some(s);
+                        }
+                    }
+                    cur = n;
+                }
+                None => break,
+            }
+        }
+        best.unwrap_or(0..0)
+    }
+
+    /// The innermost field whose span contains `offset`.
+    pub fn path_at(&self, offset: usize) -> FieldPath {
+        let Some(doc) = &self.doc else {
+            return FieldPath::root();
+        };
+        let mut best: (FieldPath, usize) = (FieldPath::root(), usize::MAX);
+        walk(Node::Table(doc.as_table()), FieldPath::root(), &mut |path, span| {
+            if span.start <= offset && offset < span.end.max(span.start + 1) {
+                let len = span.end - span.start;
+                if len <= best.1 {
+                    best = (path.clone(), len);
+                }
+            }
+        });
+        best.0
+    }
+
+    /// A located error for a problem.
+    pub fn error(&self, problem: &Problem) -> FileError {
+        let span = self.locate(&problem.path);
+        self.error_at(span, problem.path.to_string(), &problem.message)
+    }
+
+    /// A located error at a byte span.
+    pub fn error_at(&self, span: Range<usize>, field: String, message: &str) -> FileError {
+        let (line, column) = self.line_col(span.start);
+        FileError {
+            file: self.name.clone(),
+            line,
+            column,
+            field,
+            message: message.to_string(),
+            src: NamedSource::new(self.name.clone(), self.text.clone()),
+            span: SourceSpan::new(span.start.into(), span.end.saturating_sub(span.start)),
+        }
+    }
+
+    /// All problems, located and sorted by position.
+    pub fn errors(&self, problems: &[Problem]) -> FileErrors {
+        let mut errors: Vec<FileError> = problems.iter().map(|p| self.error(p)).collect();
+        errors.sort_by_key(|e| (e.line, e.column));
+        FileErrors {
+            file: self.name.clone(),
+            errors,
+        }
+    }
+
+    /// Deserialises the file into `T`, turning syntax and type errors into located errors.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, FileErrors> {
+        toml::from_str::<T>(&self.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let field = self.path_at(span.start);
+            let message = e.message().trim().to_string();
+            FileErrors {
+                file: self.name.clone(),
+                errors: vec![self.error_at(span, field.to_string(), &message)],
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Table(&'a toml_edit::Table),
+    Item(&'a Item),
+    Value(&'a Value),
+}
+
+impl<'a> Node<'a> {
+    fn span(&self) -> Option<Range<usize>> {
+        match self {
+            Node::Table(t) => t.span(),
+            Node::Item(i) => i.span(),
+            Node::Value(v) => v.span(),
+        }
+    }
+
+    /// Tables and values reached through an item are treated as tables and values.
+    fn normalise(self) -> Node<'a> {
+        match self {
+            Node::Item(Item::Table(t)) => Node::Table(t),
+            Node::Item(Item::Value(v)) => Node::Value(v),
+            other => other,
+        }
+    }
+}
+
+fn walk(node: Node<'_>, path: FieldPath, f: &mut dyn FnMut(&FieldPath, Range<usize>)) {
+    if let Some(s) = node.span() {
+        f(&path, s);
+    }
+    match node.normalise() {
+        Node::Table(t) => walk_table(t, &path, f),
+        Node::Item(Item::ArrayOfTables(a)) => {
+            for (i, t) in a.iter().enumerate() {
+                let p = path.idx(i);
+                if let Some(s) = t.span() {
+                    f(&p, s);
+                }
+                walk_table(t, &p, f);
+            }
+        }
+        Node::Value(v) => match v {
+            Value::InlineTable(t) => {
+                for (k, val) in t.iter() {
+                    let p = path.key(k);
+                    if let Some((key, _)) = t.get_key_value(k)
+                        && let (Some(ks), Some(vs)) = (key.span(), val.span()) {
+                            f(&p, ks.start..vs.end);
+                        }
+                    walk(Node::Value(val), p, f);
+                }
+            }
+            Value::Array(a) => {
+                for (i, val) in a.iter().enumerate() {
+                    walk(Node::Value(val), path.idx(i), f);
+                }
+            }
+            _ => {}
+        },
+        Node::Item(_) => {}
+    }
+}
+
+fn walk_table(t: &toml_edit::Table, path: &FieldPath, f: &mut dyn FnMut(&FieldPath, Range<usize>)) {
+    for (k, item) in t.iter() {
+        let p = path.key(k);
+        if let Some((key, _)) = t.get_key_value(k)
+            && let (Some(ks), Some(vs)) = (key.span(), item.span())
+                && vs.start >= ks.start {
+                    f(&p, ks.start..vs.end);
+                }
+        walk(Node::Item(item), p, f);
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}

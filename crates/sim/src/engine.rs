@@ -1,0 +1,1040 @@
+//! One replication: a discrete-event simulation of the plant over the horizon.
+//!
+//! Batches (one per patient) walk through their product's steps. A step seizes all the
+//! resources it uses at once, when every one has a free unit; resources held only for part of
+//! the step (`hours`) are released early; equipment and areas stay occupied for the step's
+//! cleaning time afterwards. Waiting batches are served in the order given by the dispatching
+//! rule of their step's first resource, skipping batches that cannot start yet.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use model::{Arrivals, Dist, Model, Outcome, Plan, ResourceKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution as _, Exp1, StandardNormal};
+
+use crate::results::Replication;
+
+/// The name of the generator, for results.
+pub const RNG_NAME: &str = "ChaCha8 (rand_chacha 0.9); replication r uses stream r of the seed";
+
+/// Cap on the time after the horizon spent finishing the cohort, hours.
+const DRAIN_CAP_H: f64 = 365.0 * 24.0;
+
+const EPS: f64 = 1e-9;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Arrival { demand: usize },
+    PlannedArrival { order: usize },
+    Ready { batch: usize, token: u64 },
+    StepEnd { batch: usize, token: u64 },
+    PartialRelease { batch: usize, token: u64, use_idx: usize },
+    CleanDone { res: usize, count: u32 },
+    HoldExpire { batch: usize, token: u64 },
+    PlanGate,
+    ShiftChange { res: usize },
+    Breakdown { res: usize, token: u64 },
+    Repair { res: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    t: f64,
+    seq: u64,
+    kind: Kind,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Event {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Reversed: the heap pops the earliest time, then the earliest scheduled.
+        o.t.total_cmp(&self.t).then(o.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Transfer,
+    Waiting,
+    Running,
+    Done,
+    Lost,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    res: usize,
+    count: u32,
+    use_idx: usize,
+    released: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Batch {
+    product: usize,
+    order: Option<usize>,
+    arrival: f64,
+    due: f64,
+    target_h: f64,
+    cohort: bool,
+    step: usize,
+    resume: Option<usize>,
+    ready_at: f64,
+    queue_key: f64,
+    hold_deadline: Option<f64>,
+    /// The step whose intermediate is being held.
+    hold_from: Option<usize>,
+    token: u64,
+    rework: u32,
+    reman: u32,
+    state: State,
+    held: Vec<Held>,
+    run_start: f64,
+    run_end: f64,
+    /// Work left on a step interrupted by a breakdown.
+    remaining_h: Option<f64>,
+    started_any: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Res {
+    busy: u32,
+    cleaning: u32,
+    down: u32,
+    /// Batches processing on this resource (for breakdowns).
+    running: Vec<usize>,
+    last_t: f64,
+    busy_integral: f64,
+    weekly: Vec<f64>,
+    breakdowns: u32,
+    fail_token: u64,
+}
+
+/// Simulates one replication.
+pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Replication {
+    let mut rng = ChaCha8Rng::seed_from_u64(model.seed);
+    rng.set_stream(u64::from(index));
+    let mut sim = Sim::new(model, rng, plan);
+    sim.run();
+    sim.finish(index)
+}
+
+struct Sim<'a> {
+    m: &'a Model,
+    plan: Option<&'a Plan>,
+    rng: ChaCha8Rng,
+    now: f64,
+    seq: u64,
+    events: BinaryHeap<Event>,
+    res: Vec<Res>,
+    batches: Vec<Batch>,
+    waiting: Vec<usize>,
+    dirty: bool,
+    step_offset: Vec<usize>,
+    active_cohort: u32,
+    pending_orders: usize,
+    in_process: u32,
+    wip_integral: f64,
+    wip_last: f64,
+    // Cohort and window measurements.
+    patients: u32,
+    lost: u32,
+    lost_by_cause: BTreeMap<String, u32>,
+    v2v_days: Vec<f64>,
+    on_time: u32,
+    released_window: u32,
+    waits: Vec<Vec<f64>>,
+    hold_violations: Vec<u32>,
+    starts: Vec<u32>,
+    failures: Vec<u32>,
+    batches_started: u32,
+    reworked: u32,
+    remanufactured: u32,
+    weeks: usize,
+}
+
+impl<'a> Sim<'a> {
+    fn new(m: &'a Model, rng: ChaCha8Rng, plan: Option<&'a Plan>) -> Self {
+        let mut step_offset = Vec::with_capacity(m.products.len());
+        let mut n = 0;
+        for p in &m.products {
+            step_offset.push(n);
+            n += p.steps.len();
+        }
+        let window = (m.horizon_h - m.warmup_h).max(0.0);
+        let weeks = (window / model::WEEK_H).ceil().max(1.0) as usize;
+        let res = m
+            .resources
+            .iter()
+            .map(|_| Res {
+                busy: 0,
+                cleaning: 0,
+                down: 0,
+                running: Vec::new(),
+                last_t: 0.0,
+                busy_integral: 0.0,
+                weekly: vec![0.0; weeks],
+                breakdowns: 0,
+                fail_token: 0,
+            })
+            .collect();
+        Sim {
+            m,
+            plan,
+            rng,
+            now: 0.0,
+            seq: 0,
+            events: BinaryHeap::new(),
+            res,
+            batches: Vec::new(),
+            waiting: Vec::new(),
+            dirty: false,
+            step_offset,
+            active_cohort: 0,
+            pending_orders: plan.map_or(0, |p| p.orders.len()),
+            in_process: 0,
+            wip_integral: 0.0,
+            wip_last: 0.0,
+            patients: 0,
+            lost: 0,
+            lost_by_cause: BTreeMap::new(),
+            v2v_days: Vec::new(),
+            on_time: 0,
+            released_window: 0,
+            waits: vec![Vec::new(); n],
+            hold_violations: vec![0; n],
+            starts: vec![0; n],
+            failures: vec![0; n],
+            batches_started: 0,
+            reworked: 0,
+            remanufactured: 0,
+            weeks,
+        }
+    }
+
+    fn schedule(&mut self, t: f64, kind: Kind) {
+        self.seq += 1;
+        self.events.push(Event {
+            t,
+            seq: self.seq,
+            kind,
+        });
+    }
+
+    fn in_window(&self, t: f64) -> bool {
+        t >= self.m.warmup_h && t < self.m.horizon_h
+    }
+
+    // ---- sampling ----------------------------------------------------------------------
+
+    fn uniform(&mut self) -> f64 {
+        self.rng.random::<f64>()
+    }
+
+    fn sample(&mut self, d: &Dist) -> f64 {
+        match d {
+            Dist::Fixed { value } => *value,
+            Dist::Uniform { min, max } => min + (max - min) * self.uniform(),
+            Dist::Triangular { min, mode, max } => {
+                let u = self.uniform();
+                let (a, c, b) = (*min, *mode, *max);
+                if b - a <= 0.0 {
+                    return a;
+                }
+                let f = (c - a) / (b - a);
+                if u < f {
+                    a + (u * (b - a) * (c - a)).sqrt()
+                } else {
+                    b - ((1.0 - u) * (b - a) * (b - c)).sqrt()
+                }
+            }
+            Dist::TruncatedNormal { mean, sd, min, max } => {
+                // Rejection; compile() guarantees at least 0.1 % of the mass inside.
+                for _ in 0..100_000 {
+                    let z: f64 = StandardNormal.sample(&mut self.rng);
+                    let x = mean + sd * z;
+                    if x >= *min && x <= *max {
+                        return x;
+                    }
+                }
+                mean.clamp(*min, *max)
+            }
+            Dist::Lognormal { mu, sigma } => {
+                let z: f64 = StandardNormal.sample(&mut self.rng);
+                (mu + sigma * z).exp()
+            }
+            Dist::Exponential { mean } => {
+                let e: f64 = Exp1.sample(&mut self.rng);
+                mean * e
+            }
+            Dist::Empirical { values, cumulative } => {
+                let u = self.uniform();
+                let i = cumulative.partition_point(|c| *c < u).min(values.len() - 1);
+                values[i]
+            }
+        }
+    }
+
+    fn exp(&mut self, mean: f64) -> f64 {
+        let e: f64 = Exp1.sample(&mut self.rng);
+        mean * e
+    }
+
+    // ---- accounting --------------------------------------------------------------------
+
+    fn account_res(&mut self, r: usize) {
+        let (a, b) = (self.res[r].last_t, self.now);
+        self.res[r].last_t = b;
+        let busy = f64::from(self.res[r].busy + self.res[r].cleaning);
+        if busy == 0.0 || b <= a {
+            return;
+        }
+        let lo = a.max(self.m.warmup_h);
+        let hi = b.min(self.m.horizon_h);
+        if hi <= lo {
+            return;
+        }
+        self.res[r].busy_integral += busy * (hi - lo);
+        // Spread over weeks of the window.
+        let mut t = lo;
+        while t < hi {
+            let w = ((t - self.m.warmup_h) / model::WEEK_H).floor() as usize;
+            let w_end = self.m.warmup_h + (w as f64 + 1.0) * model::WEEK_H;
+            let seg_end = w_end.min(hi);
+            if let Some(slot) = self.res[r].weekly.get_mut(w) {
+                *slot += busy * (seg_end - t);
+            }
+            t = seg_end;
+        }
+    }
+
+    fn account_wip(&mut self) {
+        let lo = self.wip_last.max(self.m.warmup_h);
+        let hi = self.now.min(self.m.horizon_h);
+        if hi > lo {
+            self.wip_integral += f64::from(self.in_process) * (hi - lo);
+        }
+        self.wip_last = self.now;
+    }
+
+    fn available(&self, r: usize) -> u32 {
+        let cap = self.m.resources[r].capacity_at(self.now);
+        let st = &self.res[r];
+        cap.saturating_sub(st.busy + st.cleaning + st.down)
+    }
+
+    // ---- main loop ---------------------------------------------------------------------
+
+    fn run(&mut self) {
+        self.start();
+        while let Some(ev) = self.events.pop() {
+            if ev.t >= self.m.horizon_h && self.active_cohort == 0 && self.pending_orders == 0 {
+                break;
+            }
+            if ev.t > self.m.horizon_h + DRAIN_CAP_H {
+                break;
+            }
+            self.now = ev.t;
+            self.handle(ev.kind);
+            // Handle every event at the same instant before dispatching.
+            let same_instant = self
+                .events
+                .peek()
+                .is_some_and(|n| n.t == self.now);
+            if self.dirty && !same_instant {
+                self.dispatch();
+            }
+        }
+        self.now = self.now.max(self.m.horizon_h);
+        for r in 0..self.res.len() {
+            self.account_res(r);
+        }
+        self.account_wip();
+    }
+
+    fn start(&mut self) {
+        if let Some(plan) = self.plan {
+            for (i, o) in plan.orders.iter().enumerate() {
+                self.schedule(o.release_h, Kind::PlannedArrival { order: i });
+            }
+            let mut gates: Vec<f64> = plan.ops.iter().map(|o| o.start_h).collect();
+            gates.sort_by(f64::total_cmp);
+            gates.dedup();
+            for g in gates {
+                self.schedule(g, Kind::PlanGate);
+            }
+        } else {
+            for (di, d) in self.m.demand.iter().enumerate() {
+                match &d.arrivals {
+                    Arrivals::Poisson { per_hour } => {
+                        let t = self.exp(1.0 / per_hour);
+                        if t < self.m.horizon_h {
+                            self.schedule(t, Kind::Arrival { demand: di });
+                        }
+                    }
+                    Arrivals::Times { at_h } => {
+                        for &t in at_h {
+                            self.schedule(t, Kind::Arrival { demand: di });
+                        }
+                    }
+                }
+            }
+        }
+        for (r, res) in self.m.resources.iter().enumerate() {
+            if let Some(c) = &res.calendar {
+                let t = c.next_change_after(0.0);
+                if t.is_finite() {
+                    self.schedule(t, Kind::ShiftChange { res: r });
+                }
+            }
+            if res.breakdowns.is_some() {
+                self.schedule_breakdown(r);
+            }
+        }
+    }
+
+    fn handle(&mut self, kind: Kind) {
+        match kind {
+            Kind::Arrival { demand } => {
+                let d = &self.m.demand[demand];
+                if let Arrivals::Poisson { per_hour } = d.arrivals {
+                    let next = self.now + self.exp(1.0 / per_hour);
+                    if next < self.m.horizon_h {
+                        self.schedule(next, Kind::Arrival { demand });
+                    }
+                }
+                let (product, target) = (d.product, d.target_v2v_h);
+                self.new_batch(product, None, target);
+            }
+            Kind::PlannedArrival { order } => {
+                self.pending_orders = self.pending_orders.saturating_sub(1);
+                if let Some(plan) = self.plan {
+                    let o = &plan.orders[order];
+                    let target = (o.due_h - o.release_h).max(0.0);
+                    self.new_batch(o.product, Some(order), target);
+                }
+            }
+            Kind::Ready { batch, token } => {
+                if self.batches[batch].token == token && self.batches[batch].state == State::Transfer
+                {
+                    self.enqueue(batch);
+                }
+            }
+            Kind::StepEnd { batch, token } => {
+                if self.batches[batch].token == token && self.batches[batch].state == State::Running
+                {
+                    self.step_end(batch);
+                }
+            }
+            Kind::PartialRelease {
+                batch,
+                token,
+                use_idx,
+            } => {
+                if self.batches[batch].token == token && self.batches[batch].state == State::Running
+                {
+                    self.release_use(batch, use_idx, false);
+                }
+            }
+            Kind::CleanDone { res, count } => {
+                self.account_res(res);
+                self.res[res].cleaning = self.res[res].cleaning.saturating_sub(count);
+                self.dirty = true;
+            }
+            Kind::HoldExpire { batch, token } => {
+                let b = &self.batches[batch];
+                if b.token == token && b.state == State::Waiting {
+                    self.hold_violation(batch);
+                }
+            }
+            Kind::PlanGate => self.dirty = true,
+            Kind::ShiftChange { res } => {
+                self.account_res(res);
+                if let Some(c) = &self.m.resources[res].calendar {
+                    let t = c.next_change_after(self.now);
+                    if t.is_finite() && t <= self.m.horizon_h + DRAIN_CAP_H {
+                        self.schedule(t, Kind::ShiftChange { res });
+                    }
+                }
+                self.dirty = true;
+            }
+            Kind::Breakdown { res, token } => {
+                if self.res[res].fail_token == token {
+                    self.breakdown(res);
+                }
+            }
+            Kind::Repair { res } => {
+                self.account_res(res);
+                self.res[res].down = self.res[res].down.saturating_sub(1);
+                self.schedule_breakdown(res);
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn new_batch(&mut self, product: usize, order: Option<usize>, target_h: f64) {
+        let cohort = self.in_window(self.now) || order.is_some();
+        let p = &self.m.products[product];
+        let Some(first) = p.first_regular() else {
+            return;
+        };
+        self.account_wip();
+        self.in_process += 1;
+        if cohort {
+            self.patients += 1;
+            self.active_cohort += 1;
+        }
+        let id = self.batches.len();
+        self.batches.push(Batch {
+            product,
+            order,
+            arrival: self.now,
+            due: self.now + target_h,
+            target_h,
+            cohort,
+            step: first,
+            resume: None,
+            ready_at: self.now,
+            queue_key: self.now,
+            hold_deadline: None,
+            hold_from: None,
+            token: 0,
+            rework: 0,
+            reman: 0,
+            state: State::Transfer,
+            held: Vec::new(),
+            run_start: 0.0,
+            run_end: 0.0,
+            remaining_h: None,
+            started_any: false,
+        });
+        self.enqueue(id);
+    }
+
+    /// The batch is ready for its current step: start it at once if it uses no resource,
+    /// otherwise queue it.
+    fn enqueue(&mut self, b: usize) {
+        let step = &self.m.products[self.batches[b].product].steps[self.batches[b].step];
+        let now = self.now;
+        let key = self.priority_key(b);
+        {
+            let bt = &mut self.batches[b];
+            bt.state = State::Waiting;
+            bt.ready_at = now;
+            bt.queue_key = key;
+        }
+        if step.uses.is_empty() && self.plan_allows(b) {
+            self.start_step(b, &[]);
+            return;
+        }
+        if let Some(dl) = self.batches[b].hold_deadline {
+            let token = self.batches[b].token;
+            self.schedule(dl, Kind::HoldExpire { batch: b, token });
+        }
+        self.waiting.push(b);
+        self.dirty = true;
+    }
+
+    fn priority_key(&self, b: usize) -> f64 {
+        let bt = &self.batches[b];
+        if let (Some(plan), Some(o)) = (self.plan, bt.order)
+            && let Some(s) = plan.start_of(o, bt.step) {
+                return s;
+            }
+        let p = &self.m.products[bt.product];
+        let step = &p.steps[bt.step];
+        let rule = step
+            .uses
+            .first()
+            .and_then(|u| u.candidates.first())
+            .map(|&r| self.m.resources[r].dispatch)
+            .unwrap_or(model::Dispatch::Fifo);
+        match rule {
+            model::Dispatch::Fifo => self.now,
+            model::Dispatch::Edd => bt.due,
+            model::Dispatch::LeastSlack => bt
+                .hold_deadline
+                .unwrap_or(bt.due - p.remaining_mean_h(bt.step)),
+        }
+    }
+
+    fn plan_allows(&self, b: usize) -> bool {
+        let bt = &self.batches[b];
+        match (self.plan, bt.order) {
+            (Some(plan), Some(o)) => plan
+                .start_of(o, bt.step)
+                .is_none_or(|s| s <= self.now + EPS),
+            _ => true,
+        }
+    }
+
+    fn dispatch(&mut self) {
+        self.dirty = false;
+        if self.waiting.is_empty() {
+            return;
+        }
+        let mut order = std::mem::take(&mut self.waiting);
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&self.batches[a], &self.batches[b]);
+            x.queue_key
+                .total_cmp(&y.queue_key)
+                .then(x.ready_at.total_cmp(&y.ready_at))
+                .then(a.cmp(&b))
+        });
+        let mut still = Vec::with_capacity(order.len());
+        for b in order {
+            if self.batches[b].state != State::Waiting {
+                continue;
+            }
+            if !self.plan_allows(b) {
+                still.push(b);
+                continue;
+            }
+            match self.try_seize(b) {
+                Some(alloc) => self.start_step(b, &alloc),
+                None => still.push(b),
+            }
+        }
+        self.waiting = still;
+    }
+
+    /// Finds units for every use of the batch's step, or `None` if any is missing now.
+    fn try_seize(&self, b: usize) -> Option<Vec<(usize, u32, usize)>> {
+        let bt = &self.batches[b];
+        let step = &self.m.products[bt.product].steps[bt.step];
+        let mut taken: Vec<(usize, u32, usize)> = Vec::with_capacity(step.uses.len());
+        for (ui, u) in step.uses.iter().enumerate() {
+            let mut found = None;
+            for &r in &u.candidates {
+                let already: u32 = taken
+                    .iter()
+                    .filter(|(tr, _, _)| *tr == r)
+                    .map(|(_, c, _)| *c)
+                    .sum();
+                if self.available(r) >= already + u.count {
+                    found = Some(r);
+                    break;
+                }
+            }
+            taken.push((found?, u.count, ui));
+        }
+        Some(taken)
+    }
+
+    fn start_step(&mut self, b: usize, alloc: &[(usize, u32, usize)]) {
+        let (product, step_idx) = (self.batches[b].product, self.batches[b].step);
+        let step = &self.m.products[product].steps[step_idx];
+        let flat = self.step_offset[product] + step_idx;
+        let wait = self.now - self.batches[b].ready_at;
+        let duration = match self.batches[b].remaining_h.take() {
+            Some(rem) => rem,
+            None => {
+                let d = self.sample(&step.duration);
+                if self.batches[b].cohort {
+                    self.waits[flat].push(wait);
+                }
+                if self.in_window(self.now) {
+                    self.starts[flat] += 1;
+                    if !self.batches[b].started_any {
+                        self.batches_started += 1;
+                    }
+                }
+                self.batches[b].started_any = true;
+                d
+            }
+        };
+        let mut held = Vec::with_capacity(alloc.len());
+        for &(r, count, ui) in alloc {
+            self.account_res(r);
+            self.res[r].busy += count;
+            if self.m.resources[r].kind == ResourceKind::Equipment {
+                self.res[r].running.push(b);
+            }
+            held.push(Held {
+                res: r,
+                count,
+                use_idx: ui,
+                released: false,
+            });
+        }
+        let token = self.batches[b].token + 1;
+        let end = self.now + duration;
+        {
+            let bt = &mut self.batches[b];
+            bt.token = token;
+            bt.state = State::Running;
+            bt.held = held;
+            bt.run_start = self.now;
+            bt.run_end = end;
+            bt.hold_deadline = None;
+            bt.hold_from = None;
+        }
+        for &(_, _, ui) in alloc {
+            if let Some(h) = step.uses[ui].hours
+                && h < duration {
+                    self.schedule(
+                        self.now + h,
+                        Kind::PartialRelease {
+                            batch: b,
+                            token,
+                            use_idx: ui,
+                        },
+                    );
+                }
+        }
+        self.schedule(end, Kind::StepEnd { batch: b, token });
+    }
+
+    /// Releases the units held for one use (or all, when `all`), starting cleaning for
+    /// equipment and areas at the end of the step.
+    fn release_use(&mut self, b: usize, use_idx: usize, all: bool) {
+        let step_clean = {
+            let bt = &self.batches[b];
+            self.m.products[bt.product].steps[bt.step].cleaning_h
+        };
+        let mut held = std::mem::take(&mut self.batches[b].held);
+        for h in held.iter_mut() {
+            if h.released || !(all || h.use_idx == use_idx) {
+                continue;
+            }
+            h.released = true;
+            self.account_res(h.res);
+            let st = &mut self.res[h.res];
+            st.busy = st.busy.saturating_sub(h.count);
+            if let Some(pos) = st.running.iter().position(|&x| x == b) {
+                st.running.swap_remove(pos);
+            }
+            let cleans = !matches!(self.m.resources[h.res].kind, ResourceKind::Staff);
+            if cleans && step_clean > 0.0 {
+                st.cleaning += h.count;
+                let (res, count) = (h.res, h.count);
+                self.schedule(self.now + step_clean, Kind::CleanDone { res, count });
+            }
+        }
+        self.batches[b].held = held;
+        self.dirty = true;
+    }
+
+    fn step_end(&mut self, b: usize) {
+        self.release_use(b, usize::MAX, true);
+        let (product, step_idx) = (self.batches[b].product, self.batches[b].step);
+        let step = &self.m.products[product].steps[step_idx];
+        let flat = self.step_offset[product] + step_idx;
+        if let Some((p, outcome)) = step.failure
+            && p > 0.0 && self.uniform() < p {
+                if self.in_window(self.now) {
+                    self.failures[flat] += 1;
+                }
+                let cause = format!("failure at {}", step.name);
+                self.apply(b, outcome, step_idx, &cause);
+                return;
+            }
+        for d in &step.decisions {
+            let v = self.sample(&d.value);
+            if d.triggers(v) {
+                let cause = format!("{} at {}", d.measure, step.name);
+                self.apply(b, d.then, step_idx, &cause);
+                return;
+            }
+        }
+        self.advance(b, step_idx);
+    }
+
+    /// Moves the batch past step `from` along the regular flow.
+    fn advance(&mut self, b: usize, from: usize) {
+        let p = &self.m.products[self.batches[b].product];
+        let step = &p.steps[from];
+        let next = if step.optional {
+            self.batches[b].resume.take()
+        } else {
+            p.next_regular(from)
+        };
+        match next {
+            None => self.release(b),
+            Some(n) => {
+                let (transfer, hold) = (step.transfer_h, step.max_hold_h);
+                self.move_to(b, n, transfer, hold.map(|h| (self.now + h, from)));
+            }
+        }
+    }
+
+    fn move_to(&mut self, b: usize, step: usize, transfer_h: f64, hold: Option<(f64, usize)>) {
+        let token = self.batches[b].token + 1;
+        {
+            let bt = &mut self.batches[b];
+            bt.token = token;
+            bt.step = step;
+            bt.state = State::Transfer;
+            bt.hold_deadline = hold.map(|h| h.0);
+            bt.hold_from = hold.map(|h| h.1);
+        }
+        if transfer_h > 0.0 {
+            self.schedule(self.now + transfer_h, Kind::Ready { batch: b, token });
+        } else {
+            self.enqueue(b);
+        }
+    }
+
+    fn apply(&mut self, b: usize, outcome: Outcome, at: usize, cause: &str) {
+        let product = self.batches[b].product;
+        let p = &self.m.products[product];
+        match outcome {
+            Outcome::Proceed => self.advance(b, at),
+            Outcome::Lost => self.lose(b, cause),
+            Outcome::Repeat | Outcome::Goto(_) => {
+                let target = if let Outcome::Goto(k) = outcome { k } else { at };
+                self.batches[b].rework += 1;
+                if self.in_window(self.now) {
+                    self.reworked += 1;
+                }
+                if p.max_rework.is_some_and(|m| self.batches[b].rework > m) {
+                    self.lose(b, "rework limit reached");
+                } else {
+                    self.move_to(b, target, 0.0, None);
+                }
+            }
+            Outcome::Insert(k) => {
+                let resume = if p.steps[at].optional {
+                    self.batches[b].resume
+                } else {
+                    p.next_regular(at)
+                };
+                self.batches[b].resume = resume;
+                let transfer = p.steps[at].transfer_h;
+                self.move_to(b, k, transfer, None);
+            }
+            Outcome::Remanufacture => {
+                self.batches[b].reman += 1;
+                if self.batches[b].reman > p.max_remanufactures {
+                    self.lose(b, &format!("{cause}; no starting material left"));
+                } else {
+                    if self.in_window(self.now) {
+                        self.remanufactured += 1;
+                    }
+                    let from = p.remanufacture_from.unwrap_or(0);
+                    self.batches[b].resume = None;
+                    self.move_to(b, from, 0.0, None);
+                }
+            }
+        }
+    }
+
+    fn hold_violation(&mut self, b: usize) {
+        let (product, step) = (self.batches[b].product, self.batches[b].step);
+        let flat = self.step_offset[product] + step;
+        if self.batches[b].cohort {
+            self.hold_violations[flat] += 1;
+        }
+        let from = self.batches[b].hold_from.unwrap_or(step);
+        let p = &self.m.products[product];
+        let outcome = p.steps[from].on_hold_violation;
+        let cause = format!("shelf life exceeded after {}", p.steps[from].name);
+        self.batches[b].hold_deadline = None;
+        if outcome == Outcome::Proceed {
+            return; // keeps waiting, deviation recorded
+        }
+        self.waiting.retain(|&x| x != b);
+        match outcome {
+            Outcome::Repeat => self.apply(b, Outcome::Goto(from), from, &cause),
+            other => self.apply(b, other, from, &cause),
+        }
+    }
+
+    fn lose(&mut self, b: usize, cause: &str) {
+        self.waiting.retain(|&x| x != b);
+        self.batches[b].state = State::Lost;
+        self.batches[b].token += 1;
+        self.account_wip();
+        self.in_process -= 1;
+        if self.batches[b].cohort {
+            self.lost += 1;
+            self.active_cohort -= 1;
+            *self.lost_by_cause.entry(cause.to_string()).or_insert(0) += 1;
+        }
+    }
+
+    fn release(&mut self, b: usize) {
+        self.batches[b].state = State::Done;
+        self.account_wip();
+        self.in_process -= 1;
+        if self.in_window(self.now) {
+            self.released_window += 1;
+        }
+        let bt = &self.batches[b];
+        if bt.cohort {
+            let v2v = self.now - bt.arrival;
+            self.v2v_days.push(v2v / 24.0);
+            if v2v <= bt.target_h + EPS {
+                self.on_time += 1;
+            }
+            self.active_cohort -= 1;
+        }
+    }
+
+    // ---- breakdowns --------------------------------------------------------------------
+
+    fn schedule_breakdown(&mut self, r: usize) {
+        let Some(bd) = &self.m.resources[r].breakdowns else {
+            return;
+        };
+        let mtbf = bd.mtbf_h;
+        self.res[r].fail_token += 1;
+        let up = self.m.resources[r].capacity.saturating_sub(self.res[r].down);
+        if up == 0 {
+            return;
+        }
+        let t = self.now + self.exp(mtbf / f64::from(up));
+        if t <= self.m.horizon_h + DRAIN_CAP_H {
+            let token = self.res[r].fail_token;
+            self.schedule(t, Kind::Breakdown { res: r, token });
+        }
+    }
+
+    fn breakdown(&mut self, r: usize) {
+        let Some(bd) = self.m.resources[r].breakdowns.clone() else {
+            return;
+        };
+        self.account_res(r);
+        let cap = self.m.resources[r].capacity;
+        let up = cap.saturating_sub(self.res[r].down);
+        if up == 0 {
+            return;
+        }
+        if self.in_window(self.now) {
+            self.res[r].breakdowns += 1;
+        }
+        // The failing unit is chosen uniformly among units that are up; units being cleaned
+        // are counted as idle.
+        let processing = self.res[r].running.len() as u32;
+        let pick = (self.uniform() * f64::from(up)).floor() as u32;
+        let victim = if pick < processing {
+            Some(self.res[r].running[pick as usize])
+        } else {
+            None
+        };
+        if let Some(b) = victim {
+            self.interrupt(b, bd.on_failure);
+        }
+        self.res[r].down += 1;
+        let repair = self.sample(&bd.repair);
+        self.schedule(self.now + repair, Kind::Repair { res: r });
+        self.schedule_breakdown(r);
+        self.dirty = true;
+    }
+
+    fn interrupt(&mut self, b: usize, how: model::OnBreakdown) {
+        // Release everything the batch holds; the failed unit goes down instead of cleaning.
+        let held = std::mem::take(&mut self.batches[b].held);
+        for h in &held {
+            if h.released {
+                continue;
+            }
+            self.account_res(h.res);
+            let st = &mut self.res[h.res];
+            st.busy = st.busy.saturating_sub(h.count);
+            if let Some(pos) = st.running.iter().position(|&x| x == b) {
+                st.running.swap_remove(pos);
+            }
+        }
+        let remaining = (self.batches[b].run_end - self.now).max(0.0);
+        let (product, step) = (self.batches[b].product, self.batches[b].step);
+        let token = self.batches[b].token + 1;
+        self.batches[b].token = token;
+        match how {
+            model::OnBreakdown::Transfer => {
+                // Continue on a spare with the work left; the batch keeps its queue key.
+                let bt = &mut self.batches[b];
+                bt.remaining_h = Some(remaining);
+                bt.state = State::Waiting;
+                self.waiting.push(b);
+            }
+            model::OnBreakdown::FailStep => {
+                let s = &self.m.products[product].steps[step];
+                let outcome = s.failure.map_or(Outcome::Repeat, |f| f.1);
+                let flat = self.step_offset[product] + step;
+                if self.in_window(self.now) {
+                    self.failures[flat] += 1;
+                }
+                let cause = format!("equipment breakdown at {}", s.name);
+                self.apply(b, outcome, step, &cause);
+            }
+        }
+    }
+
+    // ---- results -----------------------------------------------------------------------
+
+    fn finish(self, index: u32) -> Replication {
+        let window = (self.m.horizon_h - self.m.warmup_h).max(EPS);
+        let years = window / (365.0 * 24.0);
+        let per_year = |x: f64| x / years;
+        let mut utilisation = Vec::new();
+        let mut busy_hours = Vec::new();
+        let mut weekly = Vec::new();
+        let mut breakdowns = Vec::new();
+        for (r, res) in self.m.resources.iter().enumerate() {
+            let cap_hours = match &res.calendar {
+                Some(c) => c.capacity_hours(self.m.warmup_h, self.m.horizon_h),
+                None => f64::from(res.capacity) * window,
+            };
+            let st = &self.res[r];
+            utilisation.push(if cap_hours > 0.0 {
+                st.busy_integral / cap_hours
+            } else {
+                0.0
+            });
+            busy_hours.push(per_year(st.busy_integral));
+            breakdowns.push(per_year(f64::from(st.breakdowns)));
+            let mut wk = Vec::with_capacity(self.weeks);
+            for (w, busy) in st.weekly.iter().enumerate() {
+                let a = self.m.warmup_h + w as f64 * model::WEEK_H;
+                let b = (a + model::WEEK_H).min(self.m.horizon_h);
+                let cap = match &res.calendar {
+                    Some(c) => c.capacity_hours(a, b),
+                    None => f64::from(res.capacity) * (b - a),
+                };
+                wk.push(if cap > 0.0 { busy / cap } else { 0.0 });
+            }
+            weekly.push(wk);
+        }
+        let unfinished = self.active_cohort;
+        Replication {
+            index,
+            years,
+            released_per_year: per_year(f64::from(self.released_window)),
+            patients: self.patients,
+            lost: self.lost,
+            lost_by_cause: self.lost_by_cause,
+            unfinished,
+            vein_to_vein_days: self.v2v_days,
+            on_time: self.on_time,
+            wip: self.wip_integral / window,
+            utilisation,
+            busy_hours_per_year: busy_hours,
+            weekly_utilisation: weekly,
+            breakdowns_per_year: breakdowns,
+            waits_h: self.waits,
+            hold_violations: self.hold_violations,
+            starts_per_year: self.starts.iter().map(|&s| per_year(f64::from(s))).collect(),
+            failures_per_year: self
+                .failures
+                .iter()
+                .map(|&s| per_year(f64::from(s)))
+                .collect(),
+            batches_started_per_year: per_year(f64::from(self.batches_started)),
+            reworked_per_year: per_year(f64::from(self.reworked)),
+            remanufactured_per_year: per_year(f64::from(self.remanufactured)),
+        }
+    }
+}
