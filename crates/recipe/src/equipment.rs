@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{self, ParamKind};
 use crate::date::Date;
 use crate::diag::{FieldPath, FileErrors, Problem, SourceFile};
-use crate::quantity::{Dimension, Unit, fmt_num};
+use crate::quantity::{Dimension, Unit, fmt_num, fmt_range};
 
 // ---------------------------------------------------------------------------
 // Validated types
@@ -186,7 +186,7 @@ impl fmt::Display for ParamValue {
                 if min == max {
                     write!(f, "{}{u}", fmt_num(*min))
                 } else {
-                    write!(f, "{}–{}{u}", fmt_num(*min), fmt_num(*max))
+                    write!(f, "{}{u}", fmt_range(*min, *max))
                 }
             }
             ParamValue::Bool(b) => write!(f, "{b}"),

@@ -11,3 +11,8 @@ pub mod quantity;
 pub use date::{Date, DateTime};
 pub use diag::{FieldPath, FileErrors, Problem, SourceFile};
 pub use equipment::{Equipment, Inventory, parse_inventory, parse_inventory_json};
+pub mod bind;
+pub mod recipe;
+
+pub use bind::{Binding, bind, bind_strict};
+pub use recipe::{Recipe, parse_recipe};

@@ -202,6 +202,15 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// Format a range `a–b`, or `a to b` when a bound is negative.
+pub fn fmt_range(a: f64, b: f64) -> String {
+    if a < 0.0 || b < 0.0 {
+        format!("{} to {}", fmt_num(a), fmt_num(b))
+    } else {
+        format!("{}–{}", fmt_num(a), fmt_num(b))
+    }
+}
+
 /// A value with its unit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Quantity {
