@@ -269,7 +269,7 @@ pub fn bind_strict(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Resul
     }
 }
 
-fn check_constraint(
+pub(crate) fn check_constraint(
     pname: &str,
     c: &Constraint,
     offered: Option<&ParamValue>,

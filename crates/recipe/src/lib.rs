@@ -12,7 +12,11 @@ pub use date::{Date, DateTime};
 pub use diag::{FieldPath, FileErrors, Problem, SourceFile};
 pub use equipment::{Equipment, Inventory, parse_inventory, parse_inventory_json};
 pub mod bind;
+pub mod plan;
 pub mod recipe;
+pub mod record;
 
 pub use bind::{Binding, bind, bind_strict};
+pub use plan::{PlanOptions, scenario};
 pub use recipe::{Recipe, parse_recipe};
+pub use record::{DiffReport, Record, diff, parse_record};

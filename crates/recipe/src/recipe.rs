@@ -65,6 +65,11 @@ pub struct Procedure {
     pub product: String,
     /// Free text.
     pub description: String,
+    /// Step from which a batch is made again out of stored starting material (planner;
+    /// needed when a consequence says `remanufacture`).
+    pub remanufacture_from: Option<String>,
+    /// How many times a batch may be made again from stored starting material (planner).
+    pub max_remanufactures: u32,
 }
 
 /// A raw material, consumable, starting material or intermediate.
@@ -305,8 +310,12 @@ pub struct Step {
     /// Maximum hold (hours) from the end of this step to the start of the next: shelf life of
     /// the intermediate.
     pub max_hold_h: Option<f64>,
+    /// What follows when the hold time is exceeded (planner; `proceed` when not given).
+    pub on_hold_violation: Option<model::scenario::Consequence>,
     /// Transfer time (hours) to the next step.
     pub transfer_h: f64,
+    /// Cleaning / changeover time (hours) of the equipment after the step (planner).
+    pub cleaning_h: f64,
     /// Materials.
     pub materials: Vec<MaterialUse>,
     /// Environment requirements.
@@ -382,6 +391,9 @@ struct RawProcedure {
     product: String,
     #[serde(default)]
     description: String,
+    remanufacture_from: Option<String>,
+    #[serde(default)]
+    max_remanufactures: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,7 +408,9 @@ struct RawStep {
     phases: Vec<String>,
     duration: Option<RawNumber>,
     max_hold: Option<RawNumber>,
+    on_hold_violation: Option<model::scenario::Consequence>,
     transfer: Option<RawNumber>,
+    cleaning: Option<RawNumber>,
     #[serde(default)]
     materials: Vec<RawMaterialUse>,
     #[serde(default)]
@@ -772,6 +786,8 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
                 recipe_type: RecipeType::Master,
                 product: String::new(),
                 description: String::new(),
+                remanufacture_from: None,
+                max_remanufactures: 0,
             }
         }
         Some(p) => {
@@ -790,6 +806,8 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
                 recipe_type,
                 product: p.product,
                 description: p.description,
+                remanufacture_from: p.remanufacture_from,
+                max_remanufactures: p.max_remanufactures,
             }
         }
     };
@@ -858,6 +876,17 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
             .as_ref()
             .and_then(|t| v.hours(&sp.key("transfer"), t))
             .unwrap_or(0.0);
+        let cleaning_h = s
+            .cleaning
+            .as_ref()
+            .and_then(|t| v.hours(&sp.key("cleaning"), t))
+            .unwrap_or(0.0);
+        if s.on_hold_violation.is_some() && s.max_hold.is_none() {
+            v.err(
+                &sp.key("on_hold_violation"),
+                "has no effect without `max_hold`",
+            );
+        }
 
         let mut materials = Vec::new();
         for (mi, m) in s.materials.iter().enumerate() {
@@ -1017,7 +1046,9 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
             phases: s.phases.clone(),
             duration,
             max_hold_h,
+            on_hold_violation: s.on_hold_violation.clone(),
             transfer_h,
+            cleaning_h,
             materials,
             environment,
             hygiene: s.hygiene.clone(),
@@ -1046,6 +1077,14 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
         for (di, d) in s.decision.iter().enumerate() {
             check(&d.then, sp.key("decision").idx(di).key("then"));
         }
+        if let Some(c) = &s.on_hold_violation {
+            check(c, sp.key("on_hold_violation"));
+        }
+    }
+    if let Some(r) = &procedure.remanufacture_from
+        && !step_ids.contains(r)
+    {
+        v.err(&pp.key("remanufacture_from"), format!("unknown step `{r}`"));
     }
     let recipe = Recipe {
         procedure,
