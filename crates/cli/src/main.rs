@@ -16,9 +16,41 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     // One variant per subcommand; keep them in alphabetical order.
+    /// Build, export, check and search Asset Administration Shell twins.
+    Aas(cmd::aas::Args),
+    /// Simulate several scenarios and compare their key figures.
+    Compare(cmd::compare::Args),
+    /// Process descriptions: check, bind to equipment, compare executed records, plan.
+    Recipe(cmd::recipe::Args),
+    /// Print the JSON Schema of the scenario format.
+    Schema(cmd::schema::Args),
+    /// Schedule patient batches on a flexible flow shop (benchmark files or a scenario with orders).
+    Schedule(cmd::schedule::Args),
+    /// Serve the twins over the AAS API v3.0 (repositories, registries, discovery).
+    Serve(cmd::serve::Args),
+    /// Simulate a scenario (Monte-Carlo) and write its report.
+    Simulate(cmd::simulate::Args),
+    /// Check scenario files.
+    Validate(cmd::validate::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Aas(a) => cmd::aas::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
+        Command::Recipe(a) => cmd::recipe::run(a),
+        Command::Schema(a) => cmd::schema::run(a),
+        Command::Schedule(a) => cmd::schedule::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Validate(a) => cmd::validate::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            cmd::print_error(&e);
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -142,6 +142,10 @@ pub struct LossResult {
 pub struct Results {
     /// Scenario name.
     pub scenario: String,
+    /// SHA-256 of the scenario file's bytes (filled in by the caller that read the file).
+    pub scenario_sha256: String,
+    /// Version of the program that produced the results.
+    pub program_version: String,
     /// Seed.
     pub seed: u64,
     /// Random number generator and how streams are assigned.

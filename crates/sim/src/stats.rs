@@ -162,6 +162,8 @@ pub(crate) fn aggregate(
     let v2v: Vec<Vec<f64>> = reps.iter().map(|x| x.vein_to_vein_days.clone()).collect();
     Results {
         scenario: m.name.clone(),
+        scenario_sha256: String::new(),
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: m.seed,
         rng: RNG_NAME.to_string(),
         replications: reps.len() as u32,

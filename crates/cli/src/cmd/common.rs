@@ -1,0 +1,130 @@
+//! Helpers shared by the subcommands: reading scenario files, running studies with a
+//! progress bar and Ctrl-C, writing outputs.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+/// A scenario file that failed to parse or check; printed with source excerpts.
+#[derive(Debug)]
+pub struct Reported(pub miette::Report);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// A loaded scenario with the hash of its bytes.
+#[derive(Debug)]
+pub struct Loaded {
+    pub model: model::Model,
+    pub sha256: String,
+}
+
+/// Reads and checks a scenario file.
+pub fn load_scenario(path: &Path) -> anyhow::Result<Loaded> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes.clone())
+        .with_context(|| format!("{} is not valid UTF-8 text", path.display()))?;
+    let model = model::load(&path.display().to_string(), &text)
+        .map_err(|e| anyhow::Error::new(Reported(miette::Report::new(e))))?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    Ok(Loaded { model, sha256 })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cancel flag set by Ctrl-C (installed once per process).
+pub fn cancel_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        // If a handler is already installed (e.g. by an embedding program), runs are simply
+        // not cancellable by Ctrl-C.
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ncancelling: finishing the running replications (Ctrl-C again to abort)");
+        });
+        flag
+    })
+    .clone()
+}
+
+/// A progress bar on a terminal, hidden with `--quiet` or when stderr is not a terminal.
+pub fn progress_bar(len: u64, quiet: bool, label: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(
+        "{prefix:>12} [{bar:40}] {pos}/{len} replications, {elapsed} elapsed, eta {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb.set_prefix(label.to_string());
+    pb
+}
+
+/// Runs a study on a loaded scenario.
+pub fn simulate(
+    loaded: &Loaded,
+    opts: &sim::RunOptions,
+    quiet: bool,
+    label: &str,
+) -> anyhow::Result<sim::Results> {
+    let reps = opts.replications.unwrap_or(loaded.model.replications);
+    let pb = progress_bar(u64::from(reps), quiet, label);
+    let cancel = cancel_flag();
+    let progress = |n: u32| pb.set_position(u64::from(n));
+    let mut results = sim::run(&loaded.model, opts, &progress, &cancel)?;
+    pb.finish_and_clear();
+    results.scenario_sha256 = loaded.sha256.clone();
+    if results.cancelled && !quiet {
+        eprintln!(
+            "cancelled: results cover {} of {} replications",
+            results.replications, results.replications_requested
+        );
+    }
+    Ok(results)
+}
+
+/// Creates the output directory.
+pub fn out_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    Ok(dir.to_path_buf())
+}
+
+/// Writes a file, saying which one on failure. Writes go to a temporary file first and are
+/// renamed into place, so an interrupted run never leaves a half-written file.
+pub fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `mean [low, high]` with a sensible number of decimals.
+pub fn fmt_stat(s: &sim::Stat, decimals: usize) -> String {
+    format!(
+        "{:.d$} [{:.d$}, {:.d$}]",
+        s.mean,
+        s.ci95[0],
+        s.ci95[1],
+        d = decimals
+    )
+}

@@ -1,0 +1,80 @@
+//! `atmpflow simulate`: Monte-Carlo simulation of one scenario, writing the report.
+
+use std::path::PathBuf;
+
+use super::common;
+
+/// Simulate a scenario and write report.html, results.json and CSV tables.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Seed (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Replications (overrides the scenario's).
+    #[arg(long)]
+    pub replications: Option<u32>,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let loaded = common::load_scenario(&args.scenario)?;
+    let opts = sim::RunOptions {
+        replications: args.replications,
+        seed: args.seed,
+        threads: args.threads,
+        plan: None,
+    };
+    let results = common::simulate(&loaded, &opts, args.quiet, "simulating")?;
+    let dir = common::out_dir(&args.out)?;
+    common::write(&dir.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
+    for (name, text) in report::simulation_csv(&results) {
+        common::write(&dir.join(name), &text)?;
+    }
+    common::write(&dir.join("report.html"), &report::simulation_html(&results))?;
+    if !args.quiet {
+        print_summary(&results);
+        println!("wrote {}", dir.join("report.html").display());
+    }
+    Ok(())
+}
+
+fn print_summary(r: &sim::Results) {
+    println!(
+        "{} — {} replications, seed {} ({})",
+        r.scenario, r.replications, r.seed, r.rng
+    );
+    println!(
+        "  doses released per year   {}",
+        common::fmt_stat(&r.throughput_per_year, 1)
+    );
+    let v = &r.vein_to_vein_days;
+    println!(
+        "  vein-to-vein days         mean {:.1} [{:.1}, {:.1}]  p50 {:.1}  p90 {:.1}  p95 {:.1}",
+        v.mean, v.ci95[0], v.ci95[1], v.p50, v.p90, v.p95
+    );
+    println!(
+        "  on time                   {}",
+        common::fmt_stat(&r.on_time_fraction, 3)
+    );
+    println!(
+        "  patients lost             {}",
+        common::fmt_stat(&r.patients_lost, 1)
+    );
+    for res in &r.resources {
+        println!(
+            "  utilisation {:<14}{}",
+            res.name,
+            common::fmt_stat(&res.utilisation, 3)
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! CSV tables of a simulation study.
+
+use sim::{Results, Stat};
+
+fn stat_cols(s: &Stat) -> [String; 3] {
+    [
+        format!("{:.6}", s.mean),
+        format!("{:.6}", s.ci95[0]),
+        format!("{:.6}", s.ci95[1]),
+    ]
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail except on invalid UTF-8, which cannot occur here.
+    let _ = w.write_record(header);
+    for r in rows {
+        let _ = w.write_record(&r);
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// CSV tables of a study: `(file name, contents)` pairs.
+pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let summary_rows = [
+        ("throughput_per_year", &r.throughput_per_year),
+        ("on_time_fraction", &r.on_time_fraction),
+        ("patients_lost", &r.patients_lost),
+        ("patients_lost_fraction", &r.patients_lost_fraction),
+        ("patients", &r.patients),
+        ("patients_unfinished", &r.patients_unfinished),
+        ("wip", &r.wip),
+        ("batches_started_per_year", &r.batches_started_per_year),
+        ("reworked_per_year", &r.reworked_per_year),
+        ("remanufactured_per_year", &r.remanufactured_per_year),
+    ]
+    .iter()
+    .map(|(k, s)| {
+        let mut v = vec![(*k).to_string()];
+        v.extend(stat_cols(s));
+        v
+    })
+    .chain(std::iter::once({
+        let v = &r.vein_to_vein_days;
+        vec![
+            "vein_to_vein_days_mean".to_string(),
+            format!("{:.6}", v.mean),
+            format!("{:.6}", v.ci95[0]),
+            format!("{:.6}", v.ci95[1]),
+        ]
+    }))
+    .collect();
+    out.push((
+        "summary.csv".to_string(),
+        table(&["metric", "mean", "ci95_low", "ci95_high"], summary_rows),
+    ));
+    out.push((
+        "resources.csv".to_string(),
+        table(
+            &[
+                "resource",
+                "kind",
+                "capacity",
+                "utilisation_mean",
+                "utilisation_ci95_low",
+                "utilisation_ci95_high",
+                "busy_hours_per_year_mean",
+                "breakdowns_per_year_mean",
+            ],
+            r.resources
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.name.clone(),
+                        x.kind.clone(),
+                        x.capacity.to_string(),
+                        format!("{:.6}", x.utilisation.mean),
+                        format!("{:.6}", x.utilisation.ci95[0]),
+                        format!("{:.6}", x.utilisation.ci95[1]),
+                        format!("{:.3}", x.busy_hours_per_year.mean),
+                        format!("{:.3}", x.breakdowns_per_year.mean),
+                    ]
+                })
+                .collect(),
+        ),
+    ));
+    out.push((
+        "steps.csv".to_string(),
+        table(
+            &[
+                "product",
+                "step",
+                "wait_hours_mean",
+                "wait_hours_ci95_low",
+                "wait_hours_ci95_high",
+                "wait_hours_p50",
+                "wait_hours_p90",
+                "wait_hours_p95",
+                "hold_violations_mean",
+                "starts_per_year_mean",
+                "failures_per_year_mean",
+            ],
+            r.steps
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.product.clone(),
+                        s.name.clone(),
+                        format!("{:.6}", s.wait_hours.mean),
+                        format!("{:.6}", s.wait_hours.ci95[0]),
+                        format!("{:.6}", s.wait_hours.ci95[1]),
+                        format!("{:.6}", s.wait_hours.p50),
+                        format!("{:.6}", s.wait_hours.p90),
+                        format!("{:.6}", s.wait_hours.p95),
+                        format!("{:.6}", s.hold_violations.mean),
+                        format!("{:.3}", s.starts_per_year.mean),
+                        format!("{:.3}", s.failures_per_year.mean),
+                    ]
+                })
+                .collect(),
+        ),
+    ));
+    out.push((
+        "losses.csv".to_string(),
+        table(
+            &["cause", "mean", "ci95_low", "ci95_high"],
+            r.losses
+                .iter()
+                .map(|l| {
+                    let mut v = vec![l.cause.clone()];
+                    v.extend(stat_cols(&l.count));
+                    v
+                })
+                .collect(),
+        ),
+    ));
+    out.push((
+        "replications.csv".to_string(),
+        table(
+            &[
+                "replication",
+                "released_per_year",
+                "patients",
+                "lost",
+                "unfinished",
+                "treated",
+                "on_time",
+                "vein_to_vein_days_mean",
+                "wip",
+            ],
+            r.per_replication
+                .iter()
+                .map(|x| {
+                    let n = x.vein_to_vein_days.len();
+                    let mean = if n == 0 {
+                        0.0
+                    } else {
+                        x.vein_to_vein_days.iter().sum::<f64>() / n as f64
+                    };
+                    vec![
+                        x.index.to_string(),
+                        format!("{:.6}", x.released_per_year),
+                        x.patients.to_string(),
+                        x.lost.to_string(),
+                        x.unfinished.to_string(),
+                        n.to_string(),
+                        x.on_time.to_string(),
+                        format!("{mean:.6}"),
+                        format!("{:.6}", x.wip),
+                    ]
+                })
+                .collect(),
+        ),
+    ));
+    out
+}
+
+/// One CSV row of key figures per study.
+pub fn comparison_csv(rs: &[Results]) -> String {
+    let mut rows = Vec::new();
+    for r in rs {
+        let mut row = vec![r.scenario.clone(), r.scenario_sha256.clone(), r.seed.to_string()];
+        row.extend(stat_cols(&r.throughput_per_year));
+        row.push(format!("{:.6}", r.vein_to_vein_days.mean));
+        row.push(format!("{:.6}", r.vein_to_vein_days.ci95[0]));
+        row.push(format!("{:.6}", r.vein_to_vein_days.ci95[1]));
+        row.push(format!("{:.6}", r.vein_to_vein_days.p50));
+        row.push(format!("{:.6}", r.vein_to_vein_days.p90));
+        row.push(format!("{:.6}", r.vein_to_vein_days.p95));
+        row.extend(stat_cols(&r.on_time_fraction));
+        row.extend(stat_cols(&r.patients_lost));
+        rows.push(row);
+    }
+    table(
+        &[
+            "scenario",
+            "scenario_sha256",
+            "seed",
+            "throughput_per_year_mean",
+            "throughput_per_year_ci95_low",
+            "throughput_per_year_ci95_high",
+            "vein_to_vein_days_mean",
+            "vein_to_vein_days_ci95_low",
+            "vein_to_vein_days_ci95_high",
+            "vein_to_vein_days_p50",
+            "vein_to_vein_days_p90",
+            "vein_to_vein_days_p95",
+            "on_time_fraction_mean",
+            "on_time_fraction_ci95_low",
+            "on_time_fraction_ci95_high",
+            "patients_lost_mean",
+            "patients_lost_ci95_low",
+            "patients_lost_ci95_high",
+        ],
+        rows,
+    )
+}

@@ -1,0 +1,307 @@
+//! The HTML reports of real simulation results of a tiny plant.
+
+use std::sync::atomic::AtomicBool;
+
+use sim::{Results, RunOptions};
+
+/// A small, overloaded plant: two devices for ~150 patients a year with a six-day process, so
+/// batches queue, fresh material exceeds its hold time and patients are lost. The `rescue`
+/// step is optional and never inserted, so nobody ever waits for it.
+const TINY: &str = r#"
+[scenario]
+name = "NAME"
+horizon_days = 150
+warmup_days = 14
+replications = 4
+seed = 11
+
+[[equipment]]
+name = "device"
+count = DEVICES
+
+[[area]]
+name = "room"
+grade = "C"
+capacity = 3
+
+[[staff]]
+name = "operators"
+count = 1
+[[staff.shift]]
+days = ["weekdays"]
+start_hour = 7.0
+end_hour = 15.0
+
+[[product]]
+name = "car-t"
+
+[[product.step]]
+name = "inbound"
+duration = { dist = "fixed", value = 1, unit = "days" }
+max_hold_hours = 30
+on_hold_violation = "lost"
+
+[[product.step]]
+name = "make"
+duration = { dist = "triangular", min = 5, mode = 6, max = 7, unit = "days" }
+uses = [ { equipment = "device" }, { area = "room" }, { staff = "operators", hours = 2 } ]
+failure = { probability = 0.1, consequence = "lost" }
+
+[[product.step]]
+name = "rescue"
+optional = true
+duration = { dist = "fixed", value = 1, unit = "days" }
+
+[[product.step]]
+name = "release"
+duration = { dist = "fixed", value = 2, unit = "days" }
+
+[[demand]]
+product = "car-t"
+patients_per_year = 150
+target_vein_to_vein_days = 10
+"#;
+
+fn study(name: &str, devices: u32, seed: u64) -> Results {
+    let text = TINY
+        .replace("NAME", &name.replace('\\', "\\\\").replace('"', "\\\""))
+        .replace("DEVICES", &devices.to_string());
+    let model = match model::load("tiny.toml", &text) {
+        Ok(m) => m,
+        Err(e) => panic!("tiny model does not load: {e:?}"),
+    };
+    let opts = RunOptions {
+        seed: Some(seed),
+        threads: 1,
+        ..RunOptions::default()
+    };
+    match sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)) {
+        Ok(r) => r,
+        Err(e) => panic!("simulation failed: {e}"),
+    }
+}
+
+/// Parses the report as XML (the reports are written as polyglot HTML5/XML).
+fn xml(html: &str) -> roxmltree::Document<'_> {
+    let body = html
+        .strip_prefix("<!DOCTYPE html>\n")
+        .unwrap_or_else(|| panic!("no HTML5 doctype"));
+    match roxmltree::Document::parse(body) {
+        Ok(d) => d,
+        Err(e) => panic!("report is not well-formed: {e}"),
+    }
+}
+
+fn svgs<'a>(doc: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
+    doc.descendants().filter(|n| n.has_tag_name("svg")).collect()
+}
+
+fn svg_titled<'a>(doc: &'a roxmltree::Document<'a>, prefix: &str) -> roxmltree::Node<'a, 'a> {
+    let found = svgs(doc).into_iter().find(|s| {
+        s.children()
+            .find(|c| c.has_tag_name("title"))
+            .and_then(|t| t.text())
+            .is_some_and(|t| t.starts_with(prefix))
+    });
+    found.unwrap_or_else(|| panic!("no chart titled {prefix:?}"))
+}
+
+#[test]
+fn simulation_report_has_every_part_and_is_self_contained() {
+    let r = study("<script>alert('x')</script> & plant", 2, 11);
+    let html = report::simulation_html(&r);
+    let doc = xml(&html);
+
+    // User strings are escaped: the scenario name never appears as markup.
+    assert!(!html.contains("<script"), "raw script tag in the report");
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; plant"));
+    // Nothing is loaded from anywhere.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(!html.contains("<link") && !html.contains("<img") && !html.contains("@import"));
+
+    // Header: seed, generator, replications, hash field, version, control.
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(text.contains("--seed 11 --replications 4"));
+    assert!(text.contains(&r.rng));
+    assert!(text.contains("4 of 4 requested"));
+    assert!(text.contains("dispatching"));
+    assert!(text.contains(&r.program_version));
+
+    // Key figures with intervals.
+    let tp = &r.throughput_per_year;
+    assert!(html.contains(&format!(
+        "{:.1} <span class=\"ci\">[{:.1}, {:.1}]</span>",
+        tp.mean, tp.ci95[0], tp.ci95[1]
+    )));
+
+    // One waiting-time histogram per step with observations; the others are named.
+    let with_waits: Vec<&sim::StepResult> = r.steps.iter().filter(|s| s.wait_hours.n > 0).collect();
+    assert_eq!(with_waits.len(), 3, "inbound, make, release are waited for");
+    let hists = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("figure") && n.attribute("class") == Some("wait-hist"))
+        .count();
+    assert_eq!(hists, with_waits.len());
+    for s in &with_waits {
+        svg_titled(&doc, &format!("Wait before {}", s.name));
+    }
+    assert!(html.contains("No histogram for <em>rescue</em>"));
+
+    // The vein-to-vein histogram carries the percentile markers.
+    let v2v = svg_titled(&doc, "Vein-to-vein time of treated patients");
+    let v2v_text: String = v2v.descendants().filter_map(|n| n.text()).collect();
+    for p in ["p50", "p90", "p95"] {
+        assert!(v2v_text.contains(p), "{p} marker missing");
+    }
+
+    // Heat map: one cell per resource and week.
+    let weeks = r.resources[0].weekly_utilisation.len();
+    assert!(weeks >= 15, "{weeks} weeks");
+    let heat = svg_titled(&doc, "Utilisation per resource and week");
+    let cells = heat
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.children().any(|c| c.has_tag_name("title")))
+        .count();
+    assert_eq!(cells, r.resources.len() * weeks);
+    // Utilisation bars: one per resource with a whisker each.
+    let util = svg_titled(&doc, "Mean utilisation per resource");
+    let bars = util.descendants().filter(|n| n.has_tag_name("rect")).count();
+    assert_eq!(bars, r.resources.len());
+
+    // Losses: the overloaded plant loses patients, every cause is listed.
+    assert!(!r.losses.is_empty(), "the tiny plant should lose patients");
+    for l in &r.losses {
+        assert!(text.contains(&l.cause), "cause {} missing", l.cause);
+    }
+    // No chart fell back to "no data".
+    assert!(!html.contains("class=\"nodata\""));
+}
+
+#[test]
+fn the_target_line_is_drawn_when_given() {
+    let r = study("target", 2, 3);
+    let html = report::simulation_html_with(
+        &r,
+        &report::ReportOptions {
+            v2v_target_days: Some(10.0),
+            scenario_file: Some("my plant.toml".into()),
+        },
+    );
+    xml(&html);
+    assert!(html.contains(">target 10.0<"));
+    assert!(html.contains("atmpflow simulate &#39;my plant.toml&#39; --seed 3"));
+    assert!(!report::simulation_html(&r).contains(">target "));
+}
+
+#[test]
+fn empty_results_render_no_data_notes_instead_of_panicking() {
+    let mut r = study("empty", 2, 5);
+    r.vein_to_vein_days.n = 0;
+    r.vein_to_vein_days.histogram = sim::Histogram { edges: vec![], counts: vec![] };
+    for res in &mut r.resources {
+        res.weekly_utilisation.clear();
+    }
+    for s in &mut r.steps {
+        s.wait_hours.n = 0;
+    }
+    r.losses.clear();
+    r.cancelled = true;
+    r.replications = 2;
+    let html = report::simulation_html(&r);
+    let doc = xml(&html);
+    let notes = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("nodata"))
+        .count();
+    assert_eq!(notes, 2, "vein-to-vein histogram and heat map");
+    assert!(html.contains("No data: no patient was treated"));
+    assert!(html.contains("<strong>Cancelled:</strong> only 2 of 4"));
+    assert!(html.contains("No patient was lost in any replication."));
+    assert!(!html.contains("wait-hist"));
+
+    // No resources and no steps at all.
+    r.resources.clear();
+    r.steps.clear();
+    r.per_replication.clear();
+    xml(&report::simulation_html(&r));
+}
+
+#[test]
+fn comparison_lists_every_scenario_with_intervals_and_charts() {
+    let a = study("two devices", 2, 11);
+    let b = study("three <devices>", 3, 11);
+    let c = study("four devices", 4, 11);
+    let html = report::comparison_html(&[a.clone(), b.clone(), c.clone()]);
+    let doc = xml(&html);
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(!html.contains("<devices>"));
+    for r in [&a, &b, &c] {
+        let name = report::svg::escape(&r.scenario);
+        // In the studies table, the key-figure table and the charts.
+        assert!(html.matches(&name).count() >= 4, "{} listed too rarely", r.scenario);
+        let tp = &r.throughput_per_year;
+        assert!(html.contains(&format!("{:.1} <span class=\"ci\">[{:.1}, {:.1}]</span>", tp.mean, tp.ci95[0], tp.ci95[1])));
+    }
+    // Throughput, vein-to-vein, on-time and loss charts with one bar per scenario (+ p95).
+    for (title, bars) in [
+        ("Doses released per year", 3),
+        ("Vein-to-vein time, days", 6 + 2),
+        ("Treated within target", 3),
+    ] {
+        let svg = svg_titled(&doc, title);
+        let n = svg.descendants().filter(|n| n.has_tag_name("rect")).count();
+        assert_eq!(n, bars, "{title}");
+    }
+    // Utilisation of same-named resources: 3 resources x 3 scenarios + 3 legend swatches.
+    let util = svg_titled(&doc, "Mean utilisation with 95 % CI");
+    let n = util.descendants().filter(|n| n.has_tag_name("rect")).count();
+    assert_eq!(n, 3 * 3 + 3);
+    // Same seed: the differences are paired with common random numbers.
+    assert!(html.contains("common random numbers"));
+    assert!(html.contains("three &lt;devices&gt; − two devices"));
+}
+
+#[test]
+fn paired_differences_flag_real_changes_only() {
+    let a = study("base", 2, 11);
+    let same = report::comparison_html(&[a.clone(), a.clone()]);
+    xml(&same);
+    assert!(!same.contains("class=\"good\"") && !same.contains("class=\"bad\""));
+    // Duplicate names are numbered in charts.
+    assert!(same.contains("#2 base"));
+
+    // Twice the throughput in every replication is a significant improvement.
+    let mut better = a.clone();
+    better.scenario = "better".into();
+    for x in &mut better.per_replication {
+        x.released_per_year *= 2.0;
+        x.lost += 3;
+    }
+    let html = report::comparison_html(&[a, better]);
+    let doc = xml(&html);
+    let row = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .find(|tr| tr.descendants().any(|n| n.text() == Some("Doses released per year")) && tr.descendants().any(|n| n.attribute("class") == Some("good")));
+    assert!(row.is_some(), "doubled throughput not flagged as better");
+    let lost = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .find(|tr| tr.descendants().any(|n| n.text() == Some("Patients lost per replication")));
+    let lost_text: String = lost.map(|t| t.descendants().filter_map(|n| n.text()).collect()).unwrap_or_default();
+    assert!(lost_text.contains("3.00 [3.00, 3.00]") && lost_text.contains("worse"), "{lost_text}");
+}
+
+#[test]
+fn comparison_of_nothing_is_a_valid_page() {
+    let html = report::comparison_html(&[]);
+    xml(&html);
+    assert!(html.contains("No study to compare."));
+}
+
+#[test]
+fn reports_are_deterministic() {
+    let a = study("det", 2, 9);
+    let b = study("det", 2, 9);
+    assert_eq!(report::simulation_html(&a), report::simulation_html(&b));
+}

@@ -1,0 +1,543 @@
+//! Proof that the simulator is right: its results are checked against independent closed-form
+//! results of queueing theory (Erlang C, M/M/1, Jackson tandem networks, geometric rework)
+//! and against hand-computed timelines of deterministic cases.
+//!
+//! Stochastic checks assert that the closed form lies inside the simulator's 95 % confidence
+//! interval, and that the interval is narrow enough for the check to mean something. Every
+//! run uses a fixed seed, so a test gives the same verdict on every machine and thread count.
+
+use std::sync::atomic::AtomicBool;
+
+use model::Model;
+use sim::{DistStat, Results, RunOptions, Stat};
+
+fn load(text: &str) -> Model {
+    match model::load("test.toml", text) {
+        Ok(m) => m,
+        Err(e) => panic!("scenario does not load: {e}\n{text}"),
+    }
+}
+
+fn run_with(m: &Model, threads: usize, seed: Option<u64>) -> Results {
+    let opts = RunOptions {
+        threads,
+        seed,
+        ..RunOptions::default()
+    };
+    match sim::run(m, &opts, &|_| {}, &AtomicBool::new(false)) {
+        Ok(r) => r,
+        Err(e) => panic!("simulation failed: {e}"),
+    }
+}
+
+fn run(m: &Model) -> Results {
+    run_with(m, 0, None)
+}
+
+/// Asserts that `expected` lies in the 95 % interval and that the interval's half width is at
+/// most `max_rel` of the expected value (so that a wrong engine cannot pass by being noisy).
+fn assert_in_ci(what: &str, s: Stat, expected: f64, max_rel: f64) {
+    let [lo, hi] = s.ci95;
+    assert!(
+        lo <= expected && expected <= hi,
+        "{what}: formula {expected:.5} outside the 95 % interval [{lo:.5}, {hi:.5}] (mean {:.5})",
+        s.mean
+    );
+    let half = 0.5 * (hi - lo);
+    assert!(
+        half <= max_rel * expected.abs(),
+        "{what}: interval half width {half:.5} is wider than {:.1} % of {expected:.5}; the check \
+         would be too weak",
+        max_rel * 100.0
+    );
+}
+
+fn ds(d: &DistStat) -> Stat {
+    Stat {
+        mean: d.mean,
+        ci95: d.ci95,
+    }
+}
+
+fn close(what: &str, got: f64, want: f64) {
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "{what}: got {got}, expected exactly {want}"
+    );
+}
+
+fn step<'a>(r: &'a Results, name: &str) -> &'a sim::StepResult {
+    match r.steps.iter().find(|s| s.name == name) {
+        Some(s) => s,
+        None => panic!("no step `{name}` in results"),
+    }
+}
+
+fn resource<'a>(r: &'a Results, name: &str) -> &'a sim::ResourceResult {
+    match r.resources.iter().find(|s| s.name == name) {
+        Some(s) => s,
+        None => panic!("no resource `{name}` in results"),
+    }
+}
+
+// ---- closed forms, written from the textbook definitions ---------------------------------
+
+/// Erlang C: probability that an arrival to an M/M/c queue with offered load `a = λ/μ` waits.
+fn erlang_c(c: u32, a: f64) -> f64 {
+    assert!(a < f64::from(c), "unstable queue");
+    // a^k / k! built up term by term.
+    let mut term = 1.0;
+    let mut below = 0.0;
+    for k in 0..c {
+        below += term;
+        term *= a / f64::from(k + 1);
+    }
+    // term = a^c / c!
+    let top = term * f64::from(c) / (f64::from(c) - a);
+    top / (below + top)
+}
+
+/// Mean wait in queue of M/M/c: C(c, a) / (cμ − λ).
+fn mmc_wq(c: u32, lambda: f64, mu: f64) -> f64 {
+    erlang_c(c, lambda / mu) / (f64::from(c) * mu - lambda)
+}
+
+#[test]
+fn erlang_c_matches_known_values() {
+    // M/M/1: C = ρ.
+    assert!((erlang_c(1, 0.7) - 0.7).abs() < 1e-12);
+    // M/M/2 with a = 1: C = a²/(2 + a... ) = 1/3 (textbook: P(wait) = ρ²·2/(1+ρ) with ρ = 0.5).
+    assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
+    // Published table value: c = 10, a = 8 → C ≈ 0.409.
+    assert!((erlang_c(10, 8.0) - 0.409).abs() < 1e-3);
+}
+
+// ---- M/M/c and M/M/1 -------------------------------------------------------------------
+
+/// One step on `c` identical machines, Poisson arrivals at `lambda` per hour, exponential
+/// service with mean `1/mu` hours.
+fn mmc_scenario(c: u32, lambda: f64, mu: f64, seed: u64, reps: u32) -> String {
+    format!(
+        r#"
+[scenario]
+name = "M/M/{c}"
+horizon_days = 420
+warmup_days = 20
+replications = {reps}
+seed = {seed}
+
+[[equipment]]
+name = "machine"
+count = {c}
+dispatch = "fifo"
+
+[[product]]
+name = "job"
+[[product.step]]
+name = "serve"
+duration = {{ dist = "exponential", mean = {mean}, unit = "hours" }}
+uses = [{{ equipment = "machine" }}]
+
+[[demand]]
+product = "job"
+patients_per_week = {per_week}
+target_vein_to_vein_days = 1
+"#,
+        mean = 1.0 / mu,
+        per_week = lambda * 168.0,
+    )
+}
+
+#[test]
+fn mmc_wait_matches_erlang_c() {
+    let (c, mu) = (3, 1.0);
+    let lambda = 0.75 * f64::from(c) * mu; // ρ = 0.75
+    let r = run(&load(&mmc_scenario(c, lambda, mu, 11, 30)));
+    let wq = mmc_wq(c, lambda, mu);
+    assert_in_ci("M/M/3 mean wait (h)", ds(&step(&r, "serve").wait_hours), wq, 0.05);
+    // Utilisation = ρ, throughput = λ.
+    assert_in_ci(
+        "M/M/3 utilisation",
+        resource(&r, "machine").utilisation,
+        0.75,
+        0.02,
+    );
+    assert_in_ci(
+        "M/M/3 throughput per year",
+        r.throughput_per_year,
+        lambda * 24.0 * 365.0,
+        0.01,
+    );
+    // Sojourn = Wq + 1/μ.
+    assert_in_ci(
+        "M/M/3 sojourn (days)",
+        ds(&r.vein_to_vein_days),
+        (wq + 1.0 / mu) / 24.0,
+        0.03,
+    );
+}
+
+#[test]
+fn mm1_wait_matches_formula() {
+    let (lambda, mu) = (0.7, 1.0); // ρ = 0.7
+    let r = run(&load(&mmc_scenario(1, lambda, mu, 12, 40)));
+    let rho: f64 = lambda / mu;
+    let wq = rho / (mu - lambda);
+    // Erlang C with one server must reduce to the M/M/1 formula.
+    assert!((mmc_wq(1, lambda, mu) - wq).abs() < 1e-12);
+    assert_in_ci("M/M/1 mean wait (h)", ds(&step(&r, "serve").wait_hours), wq, 0.05);
+    assert_in_ci("M/M/1 utilisation", resource(&r, "machine").utilisation, rho, 0.02);
+}
+
+// ---- Jackson tandem ----------------------------------------------------------------------
+
+#[test]
+fn tandem_line_matches_jackson_product_form() {
+    // Three stations in series: M/M/1 (ρ 0.5), M/M/2 (ρ 0.7), M/M/1 (ρ 0.6); λ = 1 per hour.
+    let lambda = 1.0;
+    let stations: [(&str, u32, f64); 3] = [("a", 1, 0.5), ("b", 2, 1.4), ("c", 1, 0.6)];
+    let mut text = format!(
+        r#"
+[scenario]
+name = "Jackson tandem"
+horizon_days = 300
+warmup_days = 20
+replications = 30
+seed = 7
+
+[[demand]]
+product = "job"
+patients_per_week = {}
+target_vein_to_vein_days = 1
+
+[[product]]
+name = "job"
+"#,
+        lambda * 168.0
+    );
+    for (name, _, mean) in stations {
+        text += &format!(
+            r#"
+[[product.step]]
+name = "{name}"
+duration = {{ dist = "exponential", mean = {mean}, unit = "hours" }}
+uses = [{{ equipment = "m-{name}" }}]
+"#
+        );
+    }
+    for (name, c, _) in stations {
+        text += &format!(
+            "\n[[equipment]]\nname = \"m-{name}\"\ncount = {c}\ndispatch = \"fifo\"\n"
+        );
+    }
+    let r = run(&load(&text));
+    let mut sojourn = 0.0;
+    for (name, c, mean) in stations {
+        let mu = 1.0 / mean;
+        let wq = mmc_wq(c, lambda, mu);
+        // Product form: an M/M/1 station contributes 1/(μ − λ); an M/M/c one Wq + 1/μ.
+        sojourn += if c == 1 { 1.0 / (mu - lambda) } else { wq + mean };
+        assert_in_ci(
+            &format!("station {name} wait (h)"),
+            ds(&step(&r, name).wait_hours),
+            wq,
+            0.06,
+        );
+        assert_in_ci(
+            &format!("station {name} utilisation"),
+            resource(&r, &format!("m-{name}")).utilisation,
+            lambda * mean / f64::from(c),
+            0.02,
+        );
+    }
+    assert_in_ci(
+        "tandem sojourn (days)",
+        ds(&r.vein_to_vein_days),
+        sojourn / 24.0,
+        0.04,
+    );
+}
+
+// ---- deterministic line ------------------------------------------------------------------
+
+const DETERMINISTIC: &str = r#"
+[scenario]
+name = "deterministic line"
+horizon_days = 5
+warmup_days = 0
+replications = 2
+seed = 1
+
+[[equipment]]
+name = "m1"
+count = 1
+dispatch = "fifo"
+
+[[equipment]]
+name = "m2"
+count = 1
+dispatch = "fifo"
+
+[[area]]
+name = "room"
+grade = "C"
+capacity = 1
+dispatch = "fifo"
+
+[[product]]
+name = "p"
+
+[[product.step]]
+name = "a"
+duration = { dist = "fixed", value = 10, unit = "hours" }
+uses = [{ equipment = "m1" }]
+cleaning_hours = 2
+transfer_hours = 1
+
+[[product.step]]
+name = "b"
+duration = { dist = "fixed", value = 20, unit = "hours" }
+uses = [{ equipment = "m2" }, { area = "room" }]
+cleaning_hours = 1
+
+[[product.step]]
+name = "qc"
+duration = { dist = "fixed", value = 1, unit = "days" }
+
+[[demand]]
+product = "p"
+apheresis_days = [0, 0.25, 2]
+target_vein_to_vein_days = 2.5
+"#;
+
+#[test]
+fn deterministic_line_gives_hand_computed_times() {
+    // Timeline, hours (m1: 10 h + 2 h cleaning; transfer 1 h; m2 + room: 20 h + 1 h cleaning;
+    // qc: 24 h, no resource):
+    //   P1 arrives 0:  a 0–10 (m1 clean to 12), ready for b at 11, b 11–31 (clean to 32),
+    //                  qc 31–55.                                         vein-to-vein 55
+    //   P2 arrives 6:  waits for m1 until 12 (6 h), a 12–22 (clean to 24), ready 23,
+    //                  m2 busy until 32 → waits 9 h, b 32–52 (clean to 53), qc 52–76.  → 70
+    //   P3 arrives 48: a 48–58 (clean to 60), ready 59, b 59–79 (clean to 80), qc 79–103. → 55
+    let r = run(&load(DETERMINISTIC));
+    let v2v = [55.0, 70.0, 55.0];
+    close(
+        "mean vein-to-vein (days)",
+        r.vein_to_vein_days.mean,
+        v2v.iter().sum::<f64>() / 3.0 / 24.0,
+    );
+    assert_eq!(r.vein_to_vein_days.ci95[0], r.vein_to_vein_days.ci95[1]);
+    for rep in &r.per_replication {
+        let days: Vec<f64> = v2v.iter().map(|h| h / 24.0).collect();
+        assert_eq!(rep.vein_to_vein_days.len(), 3);
+        for (got, want) in rep.vein_to_vein_days.iter().zip(&days) {
+            close("vein-to-vein of one patient", *got, *want);
+        }
+        assert_eq!(rep.patients, 3);
+        assert_eq!(rep.lost, 0);
+        assert_eq!(rep.unfinished, 0);
+        // Target 2.5 days = 60 h: P2 (70 h) is late.
+        assert_eq!(rep.on_time, 2);
+    }
+    close("wait before a", step(&r, "a").wait_hours.mean, 2.0);
+    close("wait before b", step(&r, "b").wait_hours.mean, 3.0);
+    close("wait before qc", step(&r, "qc").wait_hours.mean, 0.0);
+    // Pooled over both replications the waits before b are [0, 0, 0, 0, 9, 9].
+    close("p90 wait before b", step(&r, "b").wait_hours.p90, 9.0);
+    close("median wait before b", step(&r, "b").wait_hours.p50, 0.0);
+    // Utilisation over the 120 h window, cleaning counted as occupied.
+    close("m1 utilisation", resource(&r, "m1").utilisation.mean, 36.0 / 120.0);
+    close("m2 utilisation", resource(&r, "m2").utilisation.mean, 63.0 / 120.0);
+    close("room utilisation", resource(&r, "room").utilisation.mean, 63.0 / 120.0);
+    // All three released inside the window (at 55, 76, 103 h).
+    close(
+        "throughput per year",
+        r.throughput_per_year.mean,
+        3.0 / (120.0 / (24.0 * 365.0)),
+    );
+    close("on-time fraction", r.on_time_fraction.mean, 2.0 / 3.0);
+    close("wip", r.wip.mean, (55.0 + 70.0 + 55.0) / 120.0);
+}
+
+// ---- shelf life --------------------------------------------------------------------------
+
+fn shelf_scenario(on_violation: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "shelf life"
+horizon_days = 10
+warmup_days = 0
+replications = 2
+seed = 3
+
+[[equipment]]
+name = "m1"
+count = 1
+dispatch = "fifo"
+
+[[equipment]]
+name = "m2"
+count = 1
+dispatch = "fifo"
+
+[[product]]
+name = "p"
+remanufacture_from = "a"
+max_remanufactures = 0
+
+[[product.step]]
+name = "a"
+duration = {{ dist = "fixed", value = 10, unit = "hours" }}
+uses = [{{ equipment = "m1" }}]
+max_hold_hours = 5
+on_hold_violation = "{on_violation}"
+
+[[product.step]]
+name = "b"
+duration = {{ dist = "fixed", value = 20, unit = "hours" }}
+uses = [{{ equipment = "m2" }}]
+
+[[demand]]
+product = "p"
+apheresis_days = [0, {t2}, 4]
+target_vein_to_vein_days = 5
+"#,
+        t2 = 1.0 / 24.0,
+    )
+}
+
+#[test]
+fn shelf_life_violation_loses_the_patient() {
+    // P1: a 0–10, b 10–30. P2 (arrives 1 h): a 10–20, then must start b by 25 but m2 is busy
+    // until 30 → violation at 25, patient lost. P3 (day 4 = 96 h): a 96–106, b 106–126.
+    let r = run(&load(&shelf_scenario("lost")));
+    close("hold violations before b", step(&r, "b").hold_violations.mean, 1.0);
+    close("hold violations before a", step(&r, "a").hold_violations.mean, 0.0);
+    close("patients lost", r.patients_lost.mean, 1.0);
+    assert_eq!(r.losses.len(), 1, "{:?}", r.losses);
+    assert_eq!(r.losses[0].cause, "shelf life exceeded after a");
+    close("losses of that cause", r.losses[0].count.mean, 1.0);
+    close("mean vein-to-vein", r.vein_to_vein_days.mean, 30.0 / 24.0);
+    // The lost batch never started b, so b saw two starts with no wait.
+    close("wait before b", step(&r, "b").wait_hours.mean, 0.0);
+    close("m2 utilisation", resource(&r, "m2").utilisation.mean, 40.0 / 240.0);
+}
+
+#[test]
+fn shelf_life_violation_with_no_material_left_is_a_loss_of_that_cause() {
+    let r = run(&load(&shelf_scenario("remanufacture")));
+    close("patients lost", r.patients_lost.mean, 1.0);
+    assert_eq!(r.losses.len(), 1, "{:?}", r.losses);
+    assert_eq!(
+        r.losses[0].cause,
+        "shelf life exceeded after a; no starting material left"
+    );
+}
+
+#[test]
+fn shelf_life_violation_with_repeat_makes_the_intermediate_again() {
+    // P2 violates at 25 and goes back to a: m1 is free since 20, a 25–35, ready for b at 35,
+    // m2 free since 30 → b 35–55. Vein-to-vein 54 h. P1 30 h, P3 30 h.
+    let r = run(&load(&shelf_scenario("repeat")));
+    close("hold violations before b", step(&r, "b").hold_violations.mean, 1.0);
+    close("patients lost", r.patients_lost.mean, 0.0);
+    assert!(r.losses.is_empty());
+    close(
+        "mean vein-to-vein",
+        r.vein_to_vein_days.mean,
+        (30.0 + 54.0 + 30.0) / 3.0 / 24.0,
+    );
+    // Waits before a: P1 0, P2 9 (1 → 10), P2 again 0, P3 0.
+    close("wait before a", step(&r, "a").wait_hours.mean, 9.0 / 4.0);
+    close("m1 utilisation", resource(&r, "m1").utilisation.mean, 40.0 / 240.0);
+    for rep in &r.per_replication {
+        close("rework per year", rep.reworked_per_year, 1.0 / rep.years);
+    }
+}
+
+// ---- determinism -------------------------------------------------------------------------
+
+#[test]
+fn same_seed_same_results_on_any_thread_count() {
+    let m = load(&mmc_scenario(2, 1.4, 1.0, 99, 6));
+    let one = run_with(&m, 1, None);
+    let two = run_with(&m, 2, None);
+    let json = |r: &Results| match serde_json::to_string(r) {
+        Ok(s) => s,
+        Err(e) => panic!("results do not serialise: {e}"),
+    };
+    assert_eq!(json(&one), json(&two));
+    let other = run_with(&m, 2, Some(100));
+    assert_ne!(json(&one), json(&other));
+    assert_ne!(one.vein_to_vein_days.mean, other.vein_to_vein_days.mean);
+    assert_ne!(
+        one.per_replication[0].vein_to_vein_days,
+        other.per_replication[0].vein_to_vein_days
+    );
+    // One replication alone equals the same replication inside a run.
+    let rep = sim::replicate(&m, 3, None);
+    assert_eq!(rep, one.per_replication[3]);
+}
+
+// ---- failures and rework ---------------------------------------------------------------
+
+fn failure_scenario(p: f64, consequence: &str, max_reman: u32, reps: u32) -> String {
+    format!(
+        r#"
+[scenario]
+name = "failures"
+horizon_days = 200
+warmup_days = 5
+replications = {reps}
+seed = 5
+
+[[product]]
+name = "p"
+remanufacture_from = "make"
+max_remanufactures = {max_reman}
+
+[[product.step]]
+name = "make"
+duration = {{ dist = "fixed", value = 0.01, unit = "hours" }}
+failure = {{ probability = {p}, consequence = "{consequence}" }}
+
+[[demand]]
+product = "p"
+patients_per_week = 400
+target_vein_to_vein_days = 1
+"#
+    )
+}
+
+#[test]
+fn repeat_gives_geometric_number_of_starts() {
+    let p = 0.3;
+    let r = run(&load(&failure_scenario(p, "repeat", 0, 20)));
+    // Starts per released batch, per replication.
+    let ratios: Vec<f64> = r
+        .per_replication
+        .iter()
+        .map(|x| x.starts_per_year[0] / x.released_per_year)
+        .collect();
+    assert_in_ci("starts per released batch", sim::mean_ci(&ratios), 1.0 / (1.0 - p), 0.01);
+    let fail_share: Vec<f64> = r
+        .per_replication
+        .iter()
+        .map(|x| x.failures_per_year[0] / x.starts_per_year[0])
+        .collect();
+    assert_in_ci("failures per start", sim::mean_ci(&fail_share), p, 0.03);
+    close("no patient lost", r.patients_lost.mean, 0.0);
+}
+
+#[test]
+fn remanufacture_without_material_loses_the_failed_fraction() {
+    let p = 0.2;
+    let r = run(&load(&failure_scenario(p, "remanufacture", 0, 20)));
+    assert_in_ci("lost fraction", r.patients_lost_fraction, p, 0.03);
+    assert_eq!(r.losses.len(), 1);
+    assert_eq!(r.losses[0].cause, "failure at make; no starting material left");
+    // With one back-up, a patient is lost only when both runs fail.
+    let r = run(&load(&failure_scenario(p, "remanufacture", 1, 20)));
+    assert_in_ci("lost fraction with one back-up", r.patients_lost_fraction, p * p, 0.06);
+}
