@@ -1,0 +1,290 @@
+//! `atmpflow aas`: build, export, check and search Asset Administration Shell
+//! twins of equipment and batches.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::common::Reported;
+
+/// Demo inputs, compiled in so `--demo` works from any directory.
+const DEMO_INVENTORY: (&str, &str) = (
+    "examples/equipment/modular-plant.toml",
+    include_str!("../../../../examples/equipment/modular-plant.toml"),
+);
+const DEMO_BATCH: (&str, &str) = (
+    "examples/twins/demo-batch.toml",
+    include_str!("../../../../examples/twins/demo-batch.toml"),
+);
+
+/// Where twins come from (shared by `aas export` and `serve`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Sources {
+    /// Use the demo equipment inventory and batch record shipped with atmpflow.
+    #[arg(long)]
+    pub demo: bool,
+    /// Equipment inventory files (TOML, the format of `examples/equipment/`).
+    #[arg(long = "inventory", value_name = "FILE")]
+    pub inventories: Vec<PathBuf>,
+    /// Documented batch records (TOML, the format of `examples/twins/demo-batch.toml`).
+    #[arg(long = "batch", value_name = "FILE")]
+    pub batches: Vec<PathBuf>,
+    /// Day the qualification state is evaluated on (YYYY-MM-DD); default: today (UTC).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Write one AAS v3.0 JSON environment per twin (shell + submodels +
+    /// concept descriptions) into a directory, from input files or a database.
+    Export {
+        #[command(flatten)]
+        sources: Sources,
+        /// Export what a `serve` database holds instead of building from files.
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["demo", "inventories", "batches"])]
+        db: Option<PathBuf>,
+        /// Output directory (created if missing).
+        out: PathBuf,
+    },
+    /// Check AAS v3.0 JSON environment files against the metamodel constraints.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Find equipment through the registry of a `serve` database: shells whose
+    /// capability submodel offers a capability (and, optionally, whose
+    /// qualification is effective).
+    Find {
+        /// Database written by `atmpflow serve`.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// Capability name, e.g. `centrifugation`.
+        #[arg(long)]
+        capability: String,
+        /// Only equipment whose qualification state says usable for GMP.
+        #[arg(long)]
+        qualified: bool,
+    },
+}
+
+/// Today's date (UTC) from the system clock.
+pub fn today() -> recipe::Date {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_secs() / 86_400) as i64)
+        .unwrap_or(0);
+    recipe::Date::from_ymd(1970, 1, 1)
+        .expect("1970-01-01 is a valid date")
+        .plus_days(days)
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn reported(e: impl miette::Diagnostic + Send + Sync + 'static) -> anyhow::Error {
+    anyhow::Error::new(Reported(miette::Report::new(e)))
+}
+
+/// Builds the twins named by `sources`.
+pub fn build_twins(sources: &Sources) -> anyhow::Result<Vec<aas::twins::Twin>> {
+    let as_of = match &sources.as_of {
+        Some(s) => recipe::Date::parse(s)
+            .with_context(|| format!("--as-of {s:?} is not a date (YYYY-MM-DD)"))?,
+        None => today(),
+    };
+    let mut inventories: Vec<(String, String)> = Vec::new();
+    let mut batches: Vec<(String, String)> = Vec::new();
+    if sources.demo {
+        inventories.push((DEMO_INVENTORY.0.into(), DEMO_INVENTORY.1.into()));
+        batches.push((DEMO_BATCH.0.into(), DEMO_BATCH.1.into()));
+    }
+    for p in &sources.inventories {
+        inventories.push((p.display().to_string(), read(p)?));
+    }
+    for p in &sources.batches {
+        batches.push((p.display().to_string(), read(p)?));
+    }
+    if inventories.is_empty() && batches.is_empty() {
+        bail!("nothing to build: give --demo, --inventory FILE or --batch FILE");
+    }
+    let mut twins = Vec::new();
+    for (name, text) in &inventories {
+        let inv = recipe::parse_inventory(name, text).map_err(reported)?;
+        twins.extend(
+            inv.equipment
+                .iter()
+                .map(|e| aas::twins::equipment_twin(e, as_of)),
+        );
+    }
+    for (name, text) in &batches {
+        let rec = aas::twins::parse_batch_record(name, text).map_err(reported)?;
+        twins.push(aas::twins::batch_twin(&rec));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &twins {
+        if !seen.insert(t.shell.id.clone()) {
+            bail!("two inputs define the twin {:?}", t.shell.id);
+        }
+    }
+    Ok(twins)
+}
+
+fn file_name(id_short: &str) -> String {
+    id_short
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn write_env(dir: &Path, name: &str, env: &aas::Environment) -> anyhow::Result<PathBuf> {
+    if let Some(v) = aas::validate::environment(env).into_iter().next() {
+        bail!(
+            "internal error: twin {name} breaks the metamodel at {}: {}",
+            v.path,
+            v.message
+        );
+    }
+    let path = dir.join(format!("{}.json", file_name(name)));
+    let json = serde_json::to_string_pretty(env)?;
+    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Sub::Export { sources, db, out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let envs: Vec<(String, aas::Environment)> = match db {
+                Some(db) => {
+                    let store = store::Store::open(&db)
+                        .with_context(|| format!("cannot open {}", db.display()))?;
+                    let all =
+                        server::export_environment(&store).map_err(|e| anyhow::anyhow!(e.text))?;
+                    split_by_shell(all)
+                }
+                None => {
+                    let twins = build_twins(&sources)?;
+                    twins
+                        .iter()
+                        .map(|t| {
+                            let name = t
+                                .shell
+                                .id_short
+                                .clone()
+                                .unwrap_or_else(|| t.shell.id.clone());
+                            (name, aas::twins::environment(std::slice::from_ref(t)))
+                        })
+                        .collect()
+                }
+            };
+            for (name, env) in &envs {
+                let p = write_env(&out, name, env)?;
+                println!("{}", p.display());
+            }
+            eprintln!("exported {} environments to {}", envs.len(), out.display());
+            Ok(())
+        }
+        Sub::Check { files } => {
+            let mut failed = 0;
+            for f in &files {
+                let bytes =
+                    std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+                match aas::parse::parse_environment(&bytes) {
+                    Ok(env) => println!(
+                        "{}: ok ({} shells, {} submodels, {} concept descriptions)",
+                        f.display(),
+                        env.asset_administration_shells.len(),
+                        env.submodels.len(),
+                        env.concept_descriptions.len()
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{}: {}: {}", f.display(), e.path, e.message);
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} files are not valid AAS v3.0 environments",
+                    files.len()
+                );
+            }
+            Ok(())
+        }
+        Sub::Find {
+            db,
+            capability,
+            qualified,
+        } => {
+            let store =
+                store::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+            let hits = server::find_equipment(&store, &capability, qualified)
+                .map_err(|e| anyhow::anyhow!(e.text))?;
+            for h in &hits {
+                println!("{}\t{}\t{}", h.aas_id, h.qualification, h.endpoint);
+            }
+            eprintln!("{} equipment item(s) offer `{capability}`", hits.len());
+            Ok(())
+        }
+    }
+}
+
+/// Splits a store's content into one environment per shell (its submodels
+/// and all concept descriptions); submodels no shell references go into
+/// `unreferenced`.
+fn split_by_shell(all: aas::Environment) -> Vec<(String, aas::Environment)> {
+    let mut out = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    for s in &all.asset_administration_shells {
+        let ids: Vec<&str> = s
+            .submodels
+            .iter()
+            .filter_map(|r| r.keys.first().map(|k| k.value.as_str()))
+            .collect();
+        let subs: Vec<aas::Submodel> = all
+            .submodels
+            .iter()
+            .filter(|m| ids.contains(&m.id.as_str()))
+            .cloned()
+            .collect();
+        used.extend(subs.iter().map(|m| m.id.clone()));
+        let env = aas::Environment {
+            asset_administration_shells: vec![s.clone()],
+            submodels: subs,
+            concept_descriptions: all.concept_descriptions.clone(),
+        };
+        out.push((s.id_short.clone().unwrap_or_else(|| s.id.clone()), env));
+    }
+    let rest: Vec<aas::Submodel> = all
+        .submodels
+        .iter()
+        .filter(|m| !used.contains(&m.id))
+        .cloned()
+        .collect();
+    if !rest.is_empty() {
+        out.push((
+            "unreferenced".to_string(),
+            aas::Environment {
+                asset_administration_shells: Vec::new(),
+                submodels: rest,
+                concept_descriptions: Vec::new(),
+            },
+        ));
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! `server`: the AAS API v3.0 (Part 2) over HTTP for atmpflow's twins.
+//!
+//! Everything lives under `/api/v3.0`: the AAS Repository (`/shells`), the
+//! Submodel Repository (`/submodels`), the Concept Description Repository, the
+//! AAS and Submodel Registries (`/shell-descriptors`, `/submodel-descriptors`),
+//! Discovery (`/lookup/shells`), `/serialization` and `/description`.
+//!
+//! Identifiers in paths are base64url without padding; idShortPaths are plain
+//! (URL-encoded). Writes are parsed and validated against the metamodel before
+//! anything is stored, and each write is one store transaction: a rejected or
+//! failed write leaves the database unchanged. Shells and submodels register
+//! themselves in the registries in the same transaction.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use store::{Kind, Store};
+
+mod find;
+mod registry;
+mod repo;
+pub mod util;
+
+pub use find::{Found, find_equipment};
+pub use util::ApiError;
+use util::{ApiResult, Query};
+
+/// The base path of every endpoint.
+pub const BASE_PATH: &str = "/api/v3.0";
+
+/// Service profiles this server implements (returned by `/description`).
+pub const PROFILES: &[&str] = &[
+    "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRepositoryServiceSpecification/SSP-001",
+    "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRepositoryServiceSpecification/SSP-002",
+    "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-001",
+    "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-002",
+    "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellServiceSpecification/SSP-002",
+    "https://admin-shell.io/aas/API/3/0/SubmodelServiceSpecification/SSP-002",
+    "https://admin-shell.io/aas/API/3/0/ConceptDescriptionRepositoryServiceSpecification/SSP-001",
+    "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRegistryServiceSpecification/SSP-001",
+    "https://admin-shell.io/aas/API/3/0/SubmodelRegistryServiceSpecification/SSP-001",
+    "https://admin-shell.io/aas/API/3/0/DiscoveryServiceSpecification/SSP-001",
+];
+
+/// Shared state of the running server.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    /// Public base URL including the base path, e.g.
+    /// `http://127.0.0.1:8080/api/v3.0`; used for registry endpoints.
+    pub base_url: String,
+}
+
+impl AppState {
+    pub fn new(store: Store, base_url: impl Into<String>) -> Self {
+        AppState {
+            store,
+            base_url: base_url.into(),
+        }
+    }
+}
+
+/// The router: every request goes through [`dispatch`].
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(
+    State(st): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    // store access is blocking (file IO, fsync): keep it off the async workers
+    let res = tokio::task::spawn_blocking(move || dispatch(&st, &method, &uri, &body)).await;
+    match res {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(format!("request handler failed: {e}")).into_response(),
+    }
+}
+
+fn decode_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Routes one request (synchronous; used directly by the tests).
+pub fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -> ApiResult {
+    let path = uri.path();
+    let Some(rest) = path.strip_prefix(BASE_PATH) else {
+        return Err(ApiError::not_found(format!(
+            "no such endpoint: {path} (the API lives under {BASE_PATH})"
+        )));
+    };
+    let segs: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let q = Query::parse(uri.query());
+    let m = method.clone();
+    match segs.as_slice() {
+        ["description"] if m == Method::GET => {
+            util::ok(&serde_json::json!({ "profiles": PROFILES }))
+        }
+        ["serialization"] if m == Method::GET => repo::serialization(st, &q),
+        ["shells", rest @ ..] => repo::shells(st, &m, rest, &q, body),
+        ["submodels", rest @ ..] => repo::submodels(st, &m, rest, &q, body),
+        ["concept-descriptions", rest @ ..] => repo::concept_descriptions(st, &m, rest, &q, body),
+        ["shell-descriptors", rest @ ..] => registry::shell_descriptors(st, &m, rest, &q, body),
+        ["submodel-descriptors", rest @ ..] => {
+            registry::submodel_descriptors(st, &m, rest, &q, body)
+        }
+        ["lookup", "shells", rest @ ..] => registry::lookup(st, &m, rest, &q, body),
+        _ => Err(not_allowed(&m, path)),
+    }
+}
+
+pub(crate) fn not_allowed(m: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{m} {path} is not an endpoint of this server"),
+    )
+}
+
+/// Loads twins into the store in one transaction (replacing records with the
+/// same ids) and registers them. Used by `atmpflow serve --demo`.
+pub fn load_environment(st: &AppState, env: &aas::Environment) -> Result<(), ApiError> {
+    if let Some(v) = aas::validate::environment(env).into_iter().next() {
+        return Err(ApiError::bad(format!("{}: {}", v.path, v.message)));
+    }
+    st.store.write(|tx| -> Result<(), ApiError> {
+        for sm in &env.submodels {
+            tx.put(Kind::Submodel, &sm.id, &to_bytes(sm)?)?;
+        }
+        for cd in &env.concept_descriptions {
+            tx.put(Kind::ConceptDescription, &cd.id, &to_bytes(cd)?)?;
+        }
+        for s in &env.asset_administration_shells {
+            tx.put(Kind::Shell, &s.id, &to_bytes(s)?)?;
+        }
+        for sm in &env.submodels {
+            registry::register_submodel(tx, &st.base_url, sm)?;
+        }
+        for s in &env.asset_administration_shells {
+            registry::register_shell(tx, &st.base_url, s)?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads everything stored as one environment (for export).
+pub fn export_environment(store: &Store) -> Result<aas::Environment, ApiError> {
+    let mut env = aas::Environment::default();
+    for (_, b) in store.list(Kind::Shell)? {
+        env.asset_administration_shells.push(from_bytes(&b)?);
+    }
+    for (_, b) in store.list(Kind::Submodel)? {
+        env.submodels.push(from_bytes(&b)?);
+    }
+    for (_, b) in store.list(Kind::ConceptDescription)? {
+        env.concept_descriptions.push(from_bytes(&b)?);
+    }
+    Ok(env)
+}
+
+pub(crate) fn to_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(v).map_err(|e| ApiError::internal(format!("cannot serialise: {e}")))
+}
+
+pub(crate) fn from_bytes<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(b)
+        .map_err(|e| ApiError::internal(format!("stored record is unreadable: {e}")))
+}
+
+/// Runs the server on `listener` until Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

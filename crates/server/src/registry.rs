@@ -1,0 +1,443 @@
+//! AAS Registry, Submodel Registry and Discovery.
+
+use aas::descriptor::{self, ShellDescriptor, SubmodelDescriptor};
+use aas::model::{AssetAdministrationShell, SpecificAssetId, Submodel};
+use aas::{ids, parse};
+use axum::http::Method;
+use store::{Kind, Tx};
+
+use crate::repo::load_shell;
+use crate::util::{
+    ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page,
+};
+use crate::{AppState, from_bytes, not_allowed, to_bytes};
+
+/// Registers (or refreshes) the descriptor of a submodel held by this server.
+pub fn register_submodel(tx: &mut Tx<'_>, base: &str, sm: &Submodel) -> Result<(), ApiError> {
+    let d =
+        descriptor::submodel_descriptor(sm, format!("{base}/submodels/{}", ids::encode(&sm.id)));
+    tx.put(Kind::SubmodelDescriptor, &sm.id, &to_bytes(&d)?)?;
+    Ok(())
+}
+
+/// Registers (or refreshes) the descriptor of a shell held by this server,
+/// with the descriptors of the submodels it references.
+pub fn register_shell(
+    tx: &mut Tx<'_>,
+    base: &str,
+    shell: &AssetAdministrationShell,
+) -> Result<(), ApiError> {
+    let mut subs = Vec::new();
+    for r in &shell.submodels {
+        let Some(k) = r.keys.first() else { continue };
+        let href = format!("{base}/submodels/{}", ids::encode(&k.value));
+        let d = match tx.get(Kind::Submodel, &k.value)? {
+            Some(b) => descriptor::submodel_descriptor(&from_bytes::<Submodel>(&b)?, href),
+            None => match tx.get(Kind::SubmodelDescriptor, &k.value)? {
+                Some(b) => from_bytes::<SubmodelDescriptor>(&b)?,
+                None => continue,
+            },
+        };
+        subs.push(d);
+    }
+    let d = descriptor::shell_descriptor(
+        shell,
+        format!("{base}/shells/{}", ids::encode(&shell.id)),
+        subs,
+    );
+    tx.put(Kind::ShellDescriptor, &shell.id, &to_bytes(&d)?)?;
+    Ok(())
+}
+
+/// Refreshes the descriptors of every shell that references submodel `sm_id`.
+pub fn reregister_owners(tx: &mut Tx<'_>, base: &str, sm_id: &str) -> Result<(), ApiError> {
+    for (_, b) in tx.list(Kind::Shell)? {
+        let s: AssetAdministrationShell = from_bytes(&b)?;
+        if s.submodels
+            .iter()
+            .any(|r| r.keys.first().map(|k| k.value.as_str()) == Some(sm_id))
+        {
+            register_shell(tx, base, &s)?;
+        }
+    }
+    Ok(())
+}
+
+fn all<T: serde::de::DeserializeOwned>(
+    st: &AppState,
+    kind: Kind,
+) -> Result<Vec<(String, T)>, ApiError> {
+    st.store
+        .list(kind)?
+        .into_iter()
+        .map(|(k, b)| Ok((k, from_bytes(&b)?)))
+        .collect()
+}
+
+fn load<T: serde::de::DeserializeOwned>(tx: &Tx<'_>, kind: Kind, id: &str) -> Result<T, ApiError> {
+    match tx.get(kind, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(ApiError::not_found(format!(
+            "no {} with id {id:?}",
+            crate::util::kind_name(kind)
+        ))),
+    }
+}
+
+fn get<T: serde::de::DeserializeOwned>(st: &AppState, kind: Kind, id: &str) -> Result<T, ApiError> {
+    match st.store.get(kind, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(ApiError::not_found(format!(
+            "no {} with id {id:?}",
+            crate::util::kind_name(kind)
+        ))),
+    }
+}
+
+fn same_id(body_id: &str, path_id: &str) -> Result<(), ApiError> {
+    if body_id == path_id {
+        Ok(())
+    } else {
+        Err(ApiError::bad(format!(
+            "body id {body_id:?} differs from the id in the path {path_id:?}"
+        )))
+    }
+}
+
+pub fn shell_descriptors(
+    st: &AppState,
+    m: &Method,
+    rest: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) => {
+            let kind = q.get("assetKind");
+            let asset_type = q.id("assetType")?;
+            let items: Vec<(String, ShellDescriptor)> = all(st, Kind::ShellDescriptor)?;
+            let items = items
+                .into_iter()
+                .filter(|(_, d)| {
+                    kind.is_none_or(|k| {
+                        d.asset_kind
+                            .and_then(|a| serde_json::to_value(a).ok())
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .as_deref()
+                            == Some(k)
+                    })
+                })
+                .filter(|(_, d)| {
+                    asset_type
+                        .as_deref()
+                        .is_none_or(|t| d.asset_type.as_deref() == Some(t))
+                })
+                .collect();
+            page(items, q)
+        }
+        ([], &Method::POST) => {
+            let d = descriptor::parse_shell_descriptor(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                Ok(tx.create(Kind::ShellDescriptor, &d.id, &to_bytes(&d)?)?)
+            })?;
+            created(
+                &d,
+                &format!("{}/shell-descriptors/{}", st.base_url, ids::encode(&d.id)),
+            )
+        }
+        ([id], _) => {
+            let id = decode_id(id)?;
+            match *m {
+                Method::GET => ok(&get::<ShellDescriptor>(st, Kind::ShellDescriptor, &id)?),
+                Method::PUT => {
+                    let d = descriptor::parse_shell_descriptor(body)?;
+                    same_id(&d.id, &id)?;
+                    let existed = st.store.write(|tx| -> Result<bool, ApiError> {
+                        let existed = tx.get(Kind::ShellDescriptor, &id)?.is_some();
+                        tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
+                        Ok(existed)
+                    })?;
+                    if existed {
+                        no_content()
+                    } else {
+                        created(
+                            &d,
+                            &format!("{}/shell-descriptors/{}", st.base_url, ids::encode(&id)),
+                        )
+                    }
+                }
+                Method::DELETE => {
+                    st.store.write(|tx| -> Result<(), ApiError> {
+                        Ok(tx.remove(Kind::ShellDescriptor, &id)?)
+                    })?;
+                    no_content()
+                }
+                _ => Err(not_allowed(m, "/shell-descriptors/{aasIdentifier}")),
+            }
+        }
+        ([id, "submodel-descriptors"], &Method::GET) => {
+            let id = decode_id(id)?;
+            let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
+            page(
+                d.submodel_descriptors
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| (index_key(i), s))
+                    .collect(),
+                q,
+            )
+        }
+        ([id, "submodel-descriptors"], &Method::POST) => {
+            let id = decode_id(id)?;
+            let sd = descriptor::parse_submodel_descriptor(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                if d.submodel_descriptors.iter().any(|s| s.id == sd.id) {
+                    return Err(ApiError::conflict(format!(
+                        "descriptor already holds submodel descriptor {:?}",
+                        sd.id
+                    )));
+                }
+                d.submodel_descriptors.push(sd.clone());
+                tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
+                Ok(())
+            })?;
+            created(
+                &sd,
+                &format!(
+                    "{}/shell-descriptors/{}/submodel-descriptors/{}",
+                    st.base_url,
+                    ids::encode(&id),
+                    ids::encode(&sd.id)
+                ),
+            )
+        }
+        ([id, "submodel-descriptors", sm], _) => {
+            let id = decode_id(id)?;
+            let sm = decode_id(sm)?;
+            let missing = || {
+                ApiError::not_found(format!(
+                    "descriptor {id:?} holds no submodel descriptor {sm:?}"
+                ))
+            };
+            match *m {
+                Method::GET => {
+                    let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
+                    ok(&d
+                        .submodel_descriptors
+                        .into_iter()
+                        .find(|s| s.id == sm)
+                        .ok_or_else(missing)?)
+                }
+                Method::PUT => {
+                    let sd = descriptor::parse_submodel_descriptor(body)?;
+                    same_id(&sd.id, &sm)?;
+                    st.store.write(|tx| -> Result<(), ApiError> {
+                        let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                        let slot = d
+                            .submodel_descriptors
+                            .iter_mut()
+                            .find(|s| s.id == sm)
+                            .ok_or_else(missing)?;
+                        *slot = sd;
+                        tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
+                        Ok(())
+                    })?;
+                    no_content()
+                }
+                Method::DELETE => {
+                    st.store.write(|tx| -> Result<(), ApiError> {
+                        let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                        let before = d.submodel_descriptors.len();
+                        d.submodel_descriptors.retain(|s| s.id != sm);
+                        if d.submodel_descriptors.len() == before {
+                            return Err(missing());
+                        }
+                        tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
+                        Ok(())
+                    })?;
+                    no_content()
+                }
+                _ => Err(not_allowed(
+                    m,
+                    "/shell-descriptors/{aasIdentifier}/submodel-descriptors/{submodelIdentifier}",
+                )),
+            }
+        }
+        _ => Err(not_allowed(m, "/shell-descriptors")),
+    }
+}
+
+pub fn submodel_descriptors(
+    st: &AppState,
+    m: &Method,
+    rest: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) => {
+            let semantic = q.id("semanticId")?;
+            let items: Vec<(String, SubmodelDescriptor)> = all(st, Kind::SubmodelDescriptor)?;
+            let items = items
+                .into_iter()
+                .filter(|(_, d)| {
+                    semantic.as_deref().is_none_or(|want| {
+                        d.semantic_id
+                            .as_ref()
+                            .is_some_and(|r| r.keys.iter().any(|k| k.value == want))
+                    })
+                })
+                .collect();
+            page(items, q)
+        }
+        ([], &Method::POST) => {
+            let d = descriptor::parse_submodel_descriptor(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                Ok(tx.create(Kind::SubmodelDescriptor, &d.id, &to_bytes(&d)?)?)
+            })?;
+            created(
+                &d,
+                &format!(
+                    "{}/submodel-descriptors/{}",
+                    st.base_url,
+                    ids::encode(&d.id)
+                ),
+            )
+        }
+        ([id], _) => {
+            let id = decode_id(id)?;
+            match *m {
+                Method::GET => ok(&get::<SubmodelDescriptor>(
+                    st,
+                    Kind::SubmodelDescriptor,
+                    &id,
+                )?),
+                Method::PUT => {
+                    let d = descriptor::parse_submodel_descriptor(body)?;
+                    same_id(&d.id, &id)?;
+                    let existed = st.store.write(|tx| -> Result<bool, ApiError> {
+                        let existed = tx.get(Kind::SubmodelDescriptor, &id)?.is_some();
+                        tx.put(Kind::SubmodelDescriptor, &id, &to_bytes(&d)?)?;
+                        Ok(existed)
+                    })?;
+                    if existed {
+                        no_content()
+                    } else {
+                        created(
+                            &d,
+                            &format!("{}/submodel-descriptors/{}", st.base_url, ids::encode(&id)),
+                        )
+                    }
+                }
+                Method::DELETE => {
+                    st.store.write(|tx| -> Result<(), ApiError> {
+                        Ok(tx.remove(Kind::SubmodelDescriptor, &id)?)
+                    })?;
+                    no_content()
+                }
+                _ => Err(not_allowed(m, "/submodel-descriptors/{submodelIdentifier}")),
+            }
+        }
+        _ => Err(not_allowed(m, "/submodel-descriptors")),
+    }
+}
+
+/// Asset ids a shell is found by: its asset information plus explicit links.
+fn linked_ids(st: &AppState, aas_id: &str) -> Result<(bool, Vec<SpecificAssetId>), ApiError> {
+    let mut out = Vec::new();
+    let mut known = false;
+    if let Ok(s) = load_shell(st, aas_id) {
+        known = true;
+        if let Some(g) = &s.asset_information.global_asset_id {
+            out.push(SpecificAssetId {
+                semantic_id: None,
+                supplemental_semantic_ids: Vec::new(),
+                name: "globalAssetId".into(),
+                value: g.clone(),
+                external_subject_id: None,
+            });
+        }
+        out.extend(s.asset_information.specific_asset_ids);
+    }
+    if let Some(b) = st.store.get(Kind::AssetLink, aas_id)? {
+        known = true;
+        out.extend(from_bytes::<Vec<SpecificAssetId>>(&b)?);
+    }
+    Ok((known, out))
+}
+
+pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) => {
+            let wanted = q.asset_ids()?;
+            let mut hits = Vec::new();
+            let mut candidates: Vec<String> = st
+                .store
+                .list(Kind::Shell)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            candidates.extend(st.store.list(Kind::AssetLink)?.into_iter().map(|(k, _)| k));
+            candidates.sort();
+            candidates.dedup();
+            for id in candidates {
+                let (_, have) = linked_ids(st, &id)?;
+                if wanted
+                    .iter()
+                    .all(|(n, v)| have.iter().any(|a| &a.name == n && &a.value == v))
+                {
+                    hits.push((id.clone(), id));
+                }
+            }
+            page(hits, q)
+        }
+        ([id], &Method::GET) => {
+            let id = decode_id(id)?;
+            let (known, have) = linked_ids(st, &id)?;
+            if !known {
+                return Err(ApiError::not_found(format!(
+                    "no asset links for shell {id:?}"
+                )));
+            }
+            ok(&have)
+        }
+        ([id], &Method::POST) => {
+            let id = decode_id(id)?;
+            let add: Vec<SpecificAssetId> = parse::from_json(body)?;
+            for (i, a) in add.iter().enumerate() {
+                if a.name.is_empty() || a.value.is_empty() {
+                    return Err(ApiError::bad(format!(
+                        "invalid request body at $[{i}]: name and value must not be empty"
+                    )));
+                }
+            }
+            let all = st
+                .store
+                .write(|tx| -> Result<Vec<SpecificAssetId>, ApiError> {
+                    let mut cur: Vec<SpecificAssetId> = match tx.get(Kind::AssetLink, &id)? {
+                        Some(b) => from_bytes(&b)?,
+                        None => Vec::new(),
+                    };
+                    for a in &add {
+                        if !cur.iter().any(|c| c.name == a.name && c.value == a.value) {
+                            cur.push(a.clone());
+                        }
+                    }
+                    tx.put(Kind::AssetLink, &id, &to_bytes(&cur)?)?;
+                    Ok(cur)
+                })?;
+            created(
+                &all,
+                &format!("{}/lookup/shells/{}", st.base_url, ids::encode(&id)),
+            )
+        }
+        ([id], &Method::DELETE) => {
+            let id = decode_id(id)?;
+            st.store
+                .write(|tx| -> Result<(), ApiError> { Ok(tx.remove(Kind::AssetLink, &id)?) })?;
+            no_content()
+        }
+        _ => Err(not_allowed(m, "/lookup/shells")),
+    }
+}

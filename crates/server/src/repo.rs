@@ -1,0 +1,838 @@
+//! AAS Repository, Submodel Repository, Concept Description Repository and
+//! `/serialization`.
+
+use aas::model::{
+    AssetAdministrationShell, AssetInformation, ConceptDescription, KeyTypes, Reference,
+    ReferenceTypes, Submodel, SubmodelElement,
+};
+use aas::views::{self, Seg};
+use aas::{ids, parse, validate};
+use axum::http::Method;
+use serde_json::{Value, json};
+use store::{Kind, Tx};
+
+use crate::util::{
+    self, ApiError, ApiResult, Level, Query, created, decode_id, index_key, no_content, ok, page,
+};
+use crate::{AppState, from_bytes, not_allowed, registry, to_bytes};
+
+fn bad_method(m: &Method, what: &str) -> ApiError {
+    not_allowed(m, what)
+}
+
+pub(crate) fn load_shell(st: &AppState, id: &str) -> Result<AssetAdministrationShell, ApiError> {
+    match st.store.get(Kind::Shell, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(ApiError::not_found(format!(
+            "no Asset Administration Shell with id {id:?}"
+        ))),
+    }
+}
+
+pub(crate) fn load_submodel(st: &AppState, id: &str) -> Result<Submodel, ApiError> {
+    match st.store.get(Kind::Submodel, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(ApiError::not_found(format!("no Submodel with id {id:?}"))),
+    }
+}
+
+fn all<T: serde::de::DeserializeOwned>(
+    st: &AppState,
+    kind: Kind,
+) -> Result<Vec<(String, T)>, ApiError> {
+    st.store
+        .list(kind)?
+        .into_iter()
+        .map(|(k, b)| Ok((k, from_bytes(&b)?)))
+        .collect()
+}
+
+fn first_violation(v: Vec<validate::Violation>) -> Result<(), ApiError> {
+    match v.into_iter().next() {
+        Some(v) => Err(ApiError::bad(format!(
+            "invalid request body at {}: {}",
+            v.path, v.message
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn shell_matches_asset(s: &AssetAdministrationShell, name: &str, value: &str) -> bool {
+    let ai = &s.asset_information;
+    if name == "globalAssetId" {
+        return ai.global_asset_id.as_deref() == Some(value);
+    }
+    ai.specific_asset_ids
+        .iter()
+        .any(|a| a.name == name && a.value == value)
+}
+
+// ---------------------------------------------------------------------------
+// Shells
+// ---------------------------------------------------------------------------
+
+pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) | (["$reference"], &Method::GET) => {
+            let id_short = q.get("idShort");
+            let asset_ids = q.asset_ids()?;
+            let items: Vec<(String, AssetAdministrationShell)> = all(st, Kind::Shell)?;
+            let items: Vec<(String, AssetAdministrationShell)> = items
+                .into_iter()
+                .filter(|(_, s)| id_short.is_none_or(|i| s.id_short.as_deref() == Some(i)))
+                .filter(|(_, s)| asset_ids.iter().all(|(n, v)| shell_matches_asset(s, n, v)))
+                .collect();
+            if rest.is_empty() {
+                page(items, q)
+            } else {
+                page(
+                    items
+                        .into_iter()
+                        .map(|(k, s)| (k, views::shell_reference(&s.id)))
+                        .collect(),
+                    q,
+                )
+            }
+        }
+        ([], &Method::POST) => {
+            let shell = parse::parse_shell(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                tx.create(Kind::Shell, &shell.id, &to_bytes(&shell)?)?;
+                registry::register_shell(tx, &st.base_url, &shell)
+            })?;
+            created(
+                &shell,
+                &format!("{}/shells/{}", st.base_url, ids::encode(&shell.id)),
+            )
+        }
+        ([id, sub @ ..], _) => {
+            let id = decode_id(id)?;
+            shell_ops(st, m, &id, sub, q, body)
+        }
+        _ => Err(bad_method(m, "/shells")),
+    }
+}
+
+fn save_shell(
+    tx: &mut Tx<'_>,
+    base: &str,
+    shell: &AssetAdministrationShell,
+) -> Result<(), ApiError> {
+    first_violation(validate::shell(shell))?;
+    tx.replace(Kind::Shell, &shell.id, &to_bytes(shell)?)?;
+    registry::register_shell(tx, base, shell)
+}
+
+fn shell_ops(
+    st: &AppState,
+    m: &Method,
+    id: &str,
+    rest: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) => ok(&load_shell(st, id)?),
+        ([], &Method::PUT) => {
+            let shell = parse::parse_shell(body)?;
+            if shell.id != id {
+                return Err(ApiError::bad(format!(
+                    "body id {:?} differs from the id in the path {id:?}",
+                    shell.id
+                )));
+            }
+            st.store.write(|tx| save_shell(tx, &st.base_url, &shell))?;
+            no_content()
+        }
+        ([], &Method::DELETE) => {
+            st.store.write(|tx| -> Result<(), ApiError> {
+                tx.remove(Kind::Shell, id)?;
+                tx.delete(Kind::ShellDescriptor, id)?;
+                Ok(())
+            })?;
+            no_content()
+        }
+        (["$reference"], &Method::GET) => {
+            let s = load_shell(st, id)?;
+            ok(&views::shell_reference(&s.id))
+        }
+        // the single-shell service (AAS Service Specification) seen through this repository
+        (["description"], &Method::GET) => {
+            load_shell(st, id)?;
+            ok(&json!({ "profiles": crate::PROFILES }))
+        }
+        (["serialization"], &Method::GET) => {
+            load_shell(st, id)?;
+            serialization(st, q)
+        }
+        // a single-shell service is a repository of one: its shell list is itself
+        (["shells"], &Method::GET) => {
+            let s = load_shell(st, id)?;
+            page(vec![(s.id.clone(), s)], q)
+        }
+        (["asset-information"], &Method::GET) => ok(&load_shell(st, id)?.asset_information),
+        (["asset-information"], &Method::PUT) => {
+            let ai: AssetInformation = parse::from_json(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut s = tx_shell(tx, id)?;
+                s.asset_information = ai;
+                save_shell(tx, &st.base_url, &s)
+            })?;
+            no_content()
+        }
+        (["asset-information", "thumbnail"], &Method::GET) => {
+            let s = load_shell(st, id)?;
+            Err(ApiError::not_found(format!(
+                "shell {:?} has no thumbnail",
+                s.id
+            )))
+        }
+        (["submodel-refs"], &Method::GET) => {
+            let s = load_shell(st, id)?;
+            page(
+                s.submodels
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| (index_key(i), r))
+                    .collect(),
+                q,
+            )
+        }
+        (["submodel-refs"], &Method::POST) => {
+            let r: Reference = parse::from_json(body)?;
+            if r.kind != ReferenceTypes::ModelReference
+                || r.keys.len() != 1
+                || r.keys[0].kind != KeyTypes::Submodel
+            {
+                return Err(ApiError::bad(
+                    "invalid request body at $: a submodel reference is a ModelReference with one Submodel key",
+                ));
+            }
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut s = tx_shell(tx, id)?;
+                if s.submodels.iter().any(|x| x.keys == r.keys) {
+                    return Err(ApiError::conflict(format!(
+                        "shell already references submodel {:?}",
+                        r.keys[0].value
+                    )));
+                }
+                s.submodels.push(r.clone());
+                save_shell(tx, &st.base_url, &s)
+            })?;
+            created(
+                &r,
+                &format!("{}/shells/{}/submodel-refs", st.base_url, ids::encode(id)),
+            )
+        }
+        (["submodel-refs", sm], &Method::DELETE) => {
+            let sm = decode_id(sm)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut s = tx_shell(tx, id)?;
+                let before = s.submodels.len();
+                s.submodels
+                    .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(sm.as_str()));
+                if s.submodels.len() == before {
+                    return Err(ApiError::not_found(format!(
+                        "shell does not reference submodel {sm:?}"
+                    )));
+                }
+                save_shell(tx, &st.base_url, &s)
+            })?;
+            no_content()
+        }
+        (["submodels", sm, sub @ ..], _) => {
+            let sm = decode_id(sm)?;
+            let s = load_shell(st, id)?;
+            if !s
+                .submodels
+                .iter()
+                .any(|r| r.keys.first().map(|k| k.value.as_str()) == Some(sm.as_str()))
+            {
+                return Err(ApiError::not_found(format!(
+                    "shell {id:?} does not reference submodel {sm:?}"
+                )));
+            }
+            submodel_ops(st, m, &sm, sub, q, body)
+        }
+        _ => Err(bad_method(m, "/shells/{aasIdentifier}/…")),
+    }
+}
+
+fn tx_shell(tx: &Tx<'_>, id: &str) -> Result<AssetAdministrationShell, ApiError> {
+    match tx.get(Kind::Shell, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(ApiError::not_found(format!(
+            "no Asset Administration Shell with id {id:?}"
+        ))),
+    }
+}
+
+fn tx_submodel(tx: &Tx<'_>, id: &str) -> Result<Submodel, ApiError> {
+    match tx.get(Kind::Submodel, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(ApiError::not_found(format!("no Submodel with id {id:?}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Submodels
+// ---------------------------------------------------------------------------
+
+fn shape_submodel(mut sm: Submodel, level: Level, with_blob: bool) -> Submodel {
+    if level == Level::Core {
+        views::strip_to_core(&mut sm.submodel_elements);
+    }
+    if !with_blob {
+        views::strip_blob_values(&mut sm.submodel_elements);
+    }
+    sm
+}
+
+pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) | ([_], &Method::GET)
+            if rest.first().is_none_or(|s| s.starts_with('$')) =>
+        {
+            let level = q.level()?;
+            let with_blob = q.with_blob()?;
+            let semantic = q.id("semanticId")?;
+            let id_short = q.get("idShort");
+            let items: Vec<(String, Submodel)> = all(st, Kind::Submodel)?;
+            let items: Vec<(String, Submodel)> = items
+                .into_iter()
+                .filter(|(_, s)| id_short.is_none_or(|i| s.id_short.as_deref() == Some(i)))
+                .filter(|(_, s)| {
+                    semantic.as_deref().is_none_or(|want| {
+                        s.semantic_id
+                            .as_ref()
+                            .is_some_and(|r| r.keys.iter().any(|k| k.value == want))
+                    })
+                })
+                .collect();
+            match rest.first().copied() {
+                None => page(
+                    items
+                        .into_iter()
+                        .map(|(k, s)| (k, shape_submodel(s, level, with_blob)))
+                        .collect(),
+                    q,
+                ),
+                Some("$metadata") => page(
+                    items
+                        .into_iter()
+                        .map(|(k, s)| (k, views::submodel_metadata(&s)))
+                        .collect(),
+                    q,
+                ),
+                Some("$value") => page(
+                    items
+                        .into_iter()
+                        .map(|(k, s)| {
+                            let v =
+                                views::submodel_value(&shape_submodel(s, level, true), with_blob);
+                            (k, v)
+                        })
+                        .collect(),
+                    q,
+                ),
+                Some("$reference") => page(
+                    items
+                        .into_iter()
+                        .map(|(k, s)| (k, views::submodel_reference(&s.id)))
+                        .collect(),
+                    q,
+                ),
+                Some("$path") => page(
+                    items
+                        .into_iter()
+                        .map(|(k, s)| (k, s.id_short.unwrap_or_else(|| s.id.clone())))
+                        .collect(),
+                    q,
+                ),
+                Some(other) => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
+            }
+        }
+        ([], &Method::POST) => {
+            let sm = parse::parse_submodel(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                tx.create(Kind::Submodel, &sm.id, &to_bytes(&sm)?)?;
+                registry::register_submodel(tx, &st.base_url, &sm)?;
+                registry::reregister_owners(tx, &st.base_url, &sm.id)
+            })?;
+            created(
+                &sm,
+                &format!("{}/submodels/{}", st.base_url, ids::encode(&sm.id)),
+            )
+        }
+        ([id, sub @ ..], _) => {
+            let id = decode_id(id)?;
+            submodel_ops(st, m, &id, sub, q, body)
+        }
+        _ => Err(bad_method(m, "/submodels")),
+    }
+}
+
+/// Stores a changed submodel after validating all of it.
+fn save_submodel(tx: &mut Tx<'_>, base: &str, sm: &Submodel) -> Result<(), ApiError> {
+    first_violation(validate::submodel(sm))?;
+    tx.replace(Kind::Submodel, &sm.id, &to_bytes(sm)?)?;
+    registry::register_submodel(tx, base, sm)?;
+    registry::reregister_owners(tx, base, &sm.id)
+}
+
+fn parse_path(p: &str) -> Result<Vec<Seg>, ApiError> {
+    views::parse_id_short_path(p).map_err(ApiError::bad)
+}
+
+fn element_value(e: &SubmodelElement, with_blob: bool) -> Result<Value, ApiError> {
+    let v = views::value_only(e, with_blob)
+        .ok_or_else(|| ApiError::bad(format!("a {:?} has no value", e.key_type())))?;
+    Ok(match e.id_short() {
+        Some(n) => json!({ n: v }),
+        None => v,
+    })
+}
+
+pub(crate) fn submodel_ops(
+    st: &AppState,
+    m: &Method,
+    id: &str,
+    rest: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) => {
+            let (level, with_blob) = (q.level()?, q.with_blob()?);
+            ok(&shape_submodel(load_submodel(st, id)?, level, with_blob))
+        }
+        ([], &Method::PUT) => {
+            let sm = parse::parse_submodel(body)?;
+            if sm.id != id {
+                return Err(ApiError::bad(format!(
+                    "body id {:?} differs from the id in the path {id:?}",
+                    sm.id
+                )));
+            }
+            st.store.write(|tx| save_submodel(tx, &st.base_url, &sm))?;
+            no_content()
+        }
+        ([], &Method::DELETE) => {
+            st.store.write(|tx| -> Result<(), ApiError> {
+                tx.remove(Kind::Submodel, id)?;
+                tx.delete(Kind::SubmodelDescriptor, id)?;
+                // drop dangling references from the shells that held it
+                for (sid, b) in tx.list(Kind::Shell)? {
+                    let mut s: AssetAdministrationShell = from_bytes(&b)?;
+                    let before = s.submodels.len();
+                    s.submodels
+                        .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(id));
+                    if s.submodels.len() != before {
+                        tx.put(Kind::Shell, &sid, &to_bytes(&s)?)?;
+                        registry::register_shell(tx, &st.base_url, &s)?;
+                    }
+                }
+                Ok(())
+            })?;
+            no_content()
+        }
+        (["$metadata"], &Method::GET) => ok(&views::submodel_metadata(&load_submodel(st, id)?)),
+        // the single-submodel service (Submodel Service Specification) seen through this repository
+        (["description"], &Method::GET) => {
+            load_submodel(st, id)?;
+            ok(&json!({ "profiles": crate::PROFILES }))
+        }
+        (["serialization"], &Method::GET) => {
+            load_submodel(st, id)?;
+            serialization(st, q)
+        }
+        // the shells that hold this submodel (what a single-submodel service's
+        // clients look up before asking for a serialization)
+        (["shells"], &Method::GET) => {
+            load_submodel(st, id)?;
+            let owners: Vec<(String, AssetAdministrationShell)> =
+                all::<AssetAdministrationShell>(st, Kind::Shell)?
+                    .into_iter()
+                    .filter(|(_, s)| {
+                        s.submodels
+                            .iter()
+                            .any(|r| r.keys.first().map(|k| k.value.as_str()) == Some(id))
+                    })
+                    .collect();
+            page(owners, q)
+        }
+        (["$value"], &Method::GET) => {
+            let (level, with_blob) = (q.level()?, q.with_blob()?);
+            let sm = shape_submodel(load_submodel(st, id)?, level, true);
+            ok(&views::submodel_value(&sm, with_blob))
+        }
+        (["$reference"], &Method::GET) => {
+            ok(&views::submodel_reference(&load_submodel(st, id)?.id))
+        }
+        (["$path"], &Method::GET) => {
+            let level = q.level()?;
+            let sm = load_submodel(st, id)?;
+            let mut out = Vec::new();
+            views::paths(
+                &sm.submodel_elements,
+                &[],
+                false,
+                level == Level::Deep,
+                &mut out,
+            );
+            ok(&out)
+        }
+        (["submodel-elements"], &Method::GET) | (["submodel-elements", _], &Method::GET)
+            if rest.get(1).is_none_or(|s| s.starts_with('$')) =>
+        {
+            let level = q.level()?;
+            let with_blob = q.with_blob()?;
+            let sm = load_submodel(st, id)?;
+            let els = sm.submodel_elements.clone();
+            match rest.get(1).copied() {
+                None => {
+                    let mut els = els;
+                    if level == Level::Core {
+                        views::strip_to_core(&mut els);
+                    }
+                    if !with_blob {
+                        views::strip_blob_values(&mut els);
+                    }
+                    page(
+                        els.into_iter()
+                            .enumerate()
+                            .map(|(i, e)| (index_key(i), e))
+                            .collect(),
+                        q,
+                    )
+                }
+                Some("$metadata") => page(
+                    els.iter()
+                        .enumerate()
+                        .filter_map(|(i, e)| views::element_metadata(e).map(|m| (index_key(i), m)))
+                        .collect(),
+                    q,
+                ),
+                Some("$value") => page(
+                    els.iter()
+                        .enumerate()
+                        .filter_map(|(i, e)| {
+                            element_value(e, with_blob).ok().map(|v| (index_key(i), v))
+                        })
+                        .collect(),
+                    q,
+                ),
+                Some("$reference") => page(
+                    els.iter()
+                        .enumerate()
+                        .filter_map(|(i, e)| {
+                            let seg = Seg::Name(e.id_short()?.to_string());
+                            views::element_reference(&sm, &[seg]).map(|r| (index_key(i), r))
+                        })
+                        .collect(),
+                    q,
+                ),
+                Some("$path") => {
+                    let mut out = Vec::new();
+                    views::paths(&els, &[], false, level == Level::Deep, &mut out);
+                    page(
+                        out.into_iter()
+                            .enumerate()
+                            .map(|(i, p)| (index_key(i), p))
+                            .collect(),
+                        q,
+                    )
+                }
+                Some(other) => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
+            }
+        }
+        (["submodel-elements"], &Method::POST) => {
+            let el = parse::parse_element(body, false)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut sm = tx_submodel(tx, id)?;
+                if let Some(n) = el.id_short()
+                    && sm.submodel_elements.iter().any(|e| e.id_short() == Some(n))
+                {
+                    return Err(ApiError::conflict(format!(
+                        "submodel already has an element {n:?}"
+                    )));
+                }
+                sm.submodel_elements.push(el.clone());
+                save_submodel(tx, &st.base_url, &sm)
+            })?;
+            created(
+                &el,
+                &format!(
+                    "{}/submodels/{}/submodel-elements/{}",
+                    st.base_url,
+                    ids::encode(id),
+                    el.id_short().unwrap_or("")
+                ),
+            )
+        }
+        (["submodel-elements", path, sub @ ..], _) => element_ops(st, m, id, path, sub, q, body),
+        _ => Err(bad_method(m, "/submodels/{submodelIdentifier}/…")),
+    }
+}
+
+fn element_ops(
+    st: &AppState,
+    m: &Method,
+    id: &str,
+    path: &str,
+    rest: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> ApiResult {
+    let segs = parse_path(path)?;
+    let missing = || ApiError::not_found(format!("no submodel element at idShortPath {path:?}"));
+    match (rest, m) {
+        ([], &Method::GET) => {
+            let (level, with_blob) = (q.level()?, q.with_blob()?);
+            let sm = load_submodel(st, id)?;
+            let mut el = views::find(&sm.submodel_elements, &segs)
+                .ok_or_else(missing)?
+                .clone();
+            if let Some(c) = el.children_mut() {
+                if level == Level::Core {
+                    views::strip_to_core(c);
+                }
+                if !with_blob {
+                    views::strip_blob_values(c);
+                }
+            }
+            if !with_blob && let SubmodelElement::Blob(b) = &mut el {
+                b.value = None;
+            }
+            ok(&el)
+        }
+        ([sub], &Method::GET) => {
+            let sm = load_submodel(st, id)?;
+            let el = views::find(&sm.submodel_elements, &segs).ok_or_else(missing)?;
+            match *sub {
+                "$metadata" => match views::element_metadata(el) {
+                    Some(md) => ok(&md),
+                    None => Err(ApiError::bad(format!(
+                        "a {:?} has no metadata view",
+                        el.key_type()
+                    ))),
+                },
+                "$value" => {
+                    let (_, with_blob) = (q.level()?, q.with_blob()?);
+                    ok(&element_value(el, with_blob)?)
+                }
+                "$reference" => ok(&views::element_reference(&sm, &segs).ok_or_else(missing)?),
+                "$path" => {
+                    let level = q.level()?;
+                    if el.children().is_empty()
+                        && !matches!(
+                            el,
+                            SubmodelElement::SubmodelElementCollection(_)
+                                | SubmodelElement::SubmodelElementList(_)
+                                | SubmodelElement::Entity(_)
+                        )
+                    {
+                        return Err(ApiError::bad(format!(
+                            "a {:?} has no $path view (only collections, lists and entities)",
+                            el.key_type()
+                        )));
+                    }
+                    let mut out = vec![views::render_path(&segs)];
+                    views::paths(
+                        el.children(),
+                        &segs,
+                        el.is_list(),
+                        level == Level::Deep,
+                        &mut out,
+                    );
+                    ok(&out)
+                }
+                "attachment" => match el {
+                    SubmodelElement::File(_) => Err(ApiError::not_found(format!(
+                        "no file content is stored for {path:?}"
+                    ))),
+                    _ => Err(ApiError::bad(format!(
+                        "{path:?} is a {:?}, not a File",
+                        el.key_type()
+                    ))),
+                },
+                other => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
+            }
+        }
+        ([], &Method::PUT) => {
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut sm = tx_submodel(tx, id)?;
+                let (container, idx, in_list) = views::find_slot_mut(&mut sm.submodel_elements, &segs).ok_or_else(missing)?;
+                let el = parse::parse_element(body, in_list)?;
+                if !in_list && el.id_short() != container[idx].id_short() {
+                    return Err(ApiError::bad(format!(
+                        "invalid request body at $.idShort: must stay {:?} (the last part of the path)",
+                        container[idx].id_short().unwrap_or("")
+                    )));
+                }
+                container[idx] = el;
+                save_submodel(tx, &st.base_url, &sm)
+            })?;
+            no_content()
+        }
+        ([], &Method::POST) => {
+            let mut added = None;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut sm = tx_submodel(tx, id)?;
+                let (children, is_list) = views::find_children_mut(
+                    &mut sm.submodel_elements,
+                    &segs,
+                )
+                .ok_or_else(|| {
+                    ApiError::bad(format!("{path:?} does not exist or cannot hold elements"))
+                })?;
+                let el = parse::parse_element(body, is_list)?;
+                if let Some(n) = el.id_short()
+                    && children.iter().any(|e| e.id_short() == Some(n))
+                {
+                    return Err(ApiError::conflict(format!(
+                        "{path:?} already has an element {n:?}"
+                    )));
+                }
+                children.push(el.clone());
+                added = Some(el);
+                save_submodel(tx, &st.base_url, &sm)
+            })?;
+            created(
+                &added,
+                &format!(
+                    "{}/submodels/{}/submodel-elements/{path}",
+                    st.base_url,
+                    ids::encode(id)
+                ),
+            )
+        }
+        ([], &Method::DELETE) => {
+            st.store.write(|tx| -> Result<(), ApiError> {
+                let mut sm = tx_submodel(tx, id)?;
+                let (container, idx, _) =
+                    views::find_slot_mut(&mut sm.submodel_elements, &segs).ok_or_else(missing)?;
+                container.remove(idx);
+                save_submodel(tx, &st.base_url, &sm)
+            })?;
+            no_content()
+        }
+        _ => Err(bad_method(
+            m,
+            "/submodels/{submodelIdentifier}/submodel-elements/{idShortPath}/…",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Concept descriptions and serialization
+// ---------------------------------------------------------------------------
+
+pub fn concept_descriptions(
+    st: &AppState,
+    m: &Method,
+    rest: &[&str],
+    q: &Query,
+    body: &[u8],
+) -> ApiResult {
+    match (rest, m) {
+        ([], &Method::GET) => {
+            let id_short = q.get("idShort");
+            let items: Vec<(String, ConceptDescription)> = all(st, Kind::ConceptDescription)?;
+            page(
+                items
+                    .into_iter()
+                    .filter(|(_, c)| id_short.is_none_or(|i| c.id_short.as_deref() == Some(i)))
+                    .collect(),
+                q,
+            )
+        }
+        ([], &Method::POST) => {
+            let cd = parse::parse_concept_description(body)?;
+            st.store.write(|tx| -> Result<(), ApiError> {
+                Ok(tx.create(Kind::ConceptDescription, &cd.id, &to_bytes(&cd)?)?)
+            })?;
+            created(
+                &cd,
+                &format!(
+                    "{}/concept-descriptions/{}",
+                    st.base_url,
+                    ids::encode(&cd.id)
+                ),
+            )
+        }
+        ([id], _) => {
+            let id = decode_id(id)?;
+            match *m {
+                Method::GET => match st.store.get(Kind::ConceptDescription, &id)? {
+                    Some(b) => ok(&from_bytes::<ConceptDescription>(&b)?),
+                    None => Err(ApiError::not_found(format!(
+                        "no Concept Description with id {id:?}"
+                    ))),
+                },
+                Method::PUT => {
+                    let cd = parse::parse_concept_description(body)?;
+                    if cd.id != id {
+                        return Err(ApiError::bad(format!(
+                            "body id {:?} differs from the id in the path {id:?}",
+                            cd.id
+                        )));
+                    }
+                    st.store.write(|tx| -> Result<(), ApiError> {
+                        Ok(tx.replace(Kind::ConceptDescription, &id, &to_bytes(&cd)?)?)
+                    })?;
+                    no_content()
+                }
+                Method::DELETE => {
+                    st.store.write(|tx| -> Result<(), ApiError> {
+                        Ok(tx.remove(Kind::ConceptDescription, &id)?)
+                    })?;
+                    no_content()
+                }
+                _ => Err(bad_method(m, "/concept-descriptions/{cdIdentifier}")),
+            }
+        }
+        _ => Err(bad_method(m, "/concept-descriptions")),
+    }
+}
+
+pub fn serialization(st: &AppState, q: &Query) -> ApiResult {
+    let aas_ids = q.ids("aasIds")?;
+    let sm_ids = q.ids("submodelIds")?;
+    let include_cd = q.bool("includeConceptDescriptions")?.unwrap_or(true);
+    let mut env = aas::Environment::default();
+    let mut wanted_sm = sm_ids.clone();
+    if aas_ids.is_empty() && sm_ids.is_empty() {
+        env = crate::export_environment(&st.store)?;
+    } else {
+        for id in &aas_ids {
+            let s = load_shell(st, id)?;
+            if sm_ids.is_empty() {
+                wanted_sm.extend(
+                    s.submodels
+                        .iter()
+                        .filter_map(|r| r.keys.first().map(|k| k.value.clone())),
+                );
+            }
+            env.asset_administration_shells.push(s);
+        }
+        for id in &wanted_sm {
+            match load_submodel(st, id) {
+                Ok(sm) => env.submodels.push(sm),
+                // a shell may reference a submodel held elsewhere
+                Err(e) if sm_ids.contains(id) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if include_cd {
+            env.concept_descriptions = all::<ConceptDescription>(st, Kind::ConceptDescription)?
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect();
+        }
+    }
+    if !include_cd {
+        env.concept_descriptions.clear();
+    }
+    util::ok(&env)
+}

@@ -1,0 +1,320 @@
+//! Responses, errors, query parameters and paging shared by all handlers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+static CORRELATION: AtomicU64 = AtomicU64::new(1);
+
+/// The current UTC time as `YYYY-MM-DDThh:mm:ssZ`.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// An API error: becomes the standard error body
+/// `{"messages":[{"code","messageType","text","timestamp","correlationId"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub text: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, text: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            text: text.into(),
+        }
+    }
+    pub fn bad(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, text)
+    }
+    pub fn not_found(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, text)
+    }
+    pub fn conflict(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, text)
+    }
+    pub fn internal(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, text)
+    }
+
+    pub fn into_response(self) -> Response {
+        let n = CORRELATION.fetch_add(1, Ordering::Relaxed);
+        let kind = if self.status.is_server_error() {
+            "Exception"
+        } else {
+            "Error"
+        };
+        let body = json!({
+            "messages": [{
+                "code": self.status.as_u16().to_string(),
+                "messageType": kind,
+                "text": self.text,
+                "timestamp": now_rfc3339(),
+                "correlationId": format!("atmpflow-{n}"),
+            }]
+        });
+        json_response(self.status, &body)
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::Conflict { kind, id } => {
+                ApiError::conflict(format!("{} with id {id:?} already exists", kind_name(kind)))
+            }
+            store::StoreError::NotFound { kind, id } => {
+                ApiError::not_found(format!("no {} with id {id:?}", kind_name(kind)))
+            }
+            store::StoreError::Db(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<aas::ParseError> for ApiError {
+    fn from(e: aas::ParseError) -> Self {
+        ApiError::bad(format!("invalid request body at {}: {}", e.path, e.message))
+    }
+}
+
+pub fn kind_name(k: store::Kind) -> &'static str {
+    match k {
+        store::Kind::Shell => "Asset Administration Shell",
+        store::Kind::Submodel => "Submodel",
+        store::Kind::ConceptDescription => "Concept Description",
+        store::Kind::ShellDescriptor => "Asset Administration Shell Descriptor",
+        store::Kind::SubmodelDescriptor => "Submodel Descriptor",
+        store::Kind::AssetLink => "asset link",
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+pub fn json_response<T: Serialize>(status: StatusCode, v: &T) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+pub fn ok<T: Serialize>(v: &T) -> ApiResult {
+    Ok(json_response(StatusCode::OK, v))
+}
+
+pub fn created<T: Serialize>(v: &T, location: &str) -> ApiResult {
+    let mut r = json_response(StatusCode::CREATED, v);
+    if let Ok(h) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, h);
+    }
+    Ok(r)
+}
+
+pub fn no_content() -> ApiResult {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    Ok(r)
+}
+
+/// Parsed query parameters, checked as they are read.
+#[derive(Debug, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+/// `level` modifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Deep,
+    Core,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = raw
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Query { pairs }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of a repeatable parameter; comma-separated values are split.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(','))
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    pub fn limit(&self) -> Result<Option<usize>, ApiError> {
+        match self.get("limit") {
+            None => Ok(None),
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Some(n)),
+                _ => Err(ApiError::bad(format!(
+                    "limit must be a positive integer, got {s:?}"
+                ))),
+            },
+        }
+    }
+
+    /// The decoded cursor (a base64url-encoded position).
+    pub fn cursor(&self) -> Result<Option<String>, ApiError> {
+        match self.get("cursor") {
+            None => Ok(None),
+            Some(c) => aas::ids::decode(c).map(Some).ok_or_else(|| {
+                ApiError::bad(format!("cursor {c:?} is not one this server issued"))
+            }),
+        }
+    }
+
+    pub fn level(&self) -> Result<Level, ApiError> {
+        match self.get("level") {
+            None | Some("deep") => Ok(Level::Deep),
+            Some("core") => Ok(Level::Core),
+            Some(o) => Err(ApiError::bad(format!(
+                "level must be `deep` or `core`, got {o:?}"
+            ))),
+        }
+    }
+
+    /// Whether Blob values are included (`extent`).
+    pub fn with_blob(&self) -> Result<bool, ApiError> {
+        match self.get("extent") {
+            // the API's default is withoutBlobValue
+            None | Some("withoutBlobValue") => Ok(false),
+            Some("withBlobValue") => Ok(true),
+            Some(o) => Err(ApiError::bad(format!(
+                "extent must be `withBlobValue` or `withoutBlobValue`, got {o:?}"
+            ))),
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        // case-insensitive: Python clients send `True`
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(o) => Err(ApiError::bad(format!(
+                "{name} must be `true` or `false`, got {o:?}"
+            ))),
+        }
+    }
+
+    /// A base64url-encoded identifier parameter.
+    pub fn id(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => decode_id(v).map(Some),
+        }
+    }
+
+    /// All base64url-encoded identifiers of a repeatable parameter.
+    pub fn ids(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        self.all(name).into_iter().map(decode_id).collect()
+    }
+
+    /// `assetIds`: base64url-encoded JSON `{"name": …, "value": …}` objects.
+    pub fn asset_ids(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let mut out = Vec::new();
+        for raw in self.all("assetIds") {
+            let text = aas::ids::decode(raw)
+                .ok_or_else(|| ApiError::bad(format!("assetIds value {raw:?} is not base64url")))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| {
+                ApiError::bad(format!("assetIds value is not a JSON SpecificAssetId: {e}"))
+            })?;
+            match (
+                v.get("name").and_then(Value::as_str),
+                v.get("value").and_then(Value::as_str),
+            ) {
+                (Some(n), Some(val)) => out.push((n.to_string(), val.to_string())),
+                _ => {
+                    return Err(ApiError::bad(
+                        "assetIds needs objects with string `name` and `value`",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Decodes a base64url identifier from a path or query.
+pub fn decode_id(seg: &str) -> Result<String, ApiError> {
+    aas::ids::decode(seg)
+        .ok_or_else(|| ApiError::bad(format!("{seg:?} is not a base64url-encoded identifier")))
+}
+
+/// One page of `items` (already in a stable order) with their keys: starts at
+/// the cursor key, returns at most `limit` items and the cursor of the next page.
+pub fn page<T: Serialize>(items: Vec<(String, T)>, q: &Query) -> ApiResult {
+    let limit = q.limit()?;
+    let cursor = q.cursor()?;
+    let start = match &cursor {
+        None => 0,
+        Some(c) => items
+            .iter()
+            .position(|(k, _)| k.as_str() >= c.as_str())
+            .unwrap_or(items.len()),
+    };
+    let end = match limit {
+        Some(l) => (start + l).min(items.len()),
+        None => items.len(),
+    };
+    let next = items.get(end).map(|(k, _)| aas::ids::encode(k));
+    let result: Vec<&T> = items[start..end].iter().map(|(_, v)| v).collect();
+    let mut meta = serde_json::Map::new();
+    if let Some(n) = next {
+        meta.insert("cursor".into(), Value::String(n));
+    }
+    ok(&json!({ "paging_metadata": meta, "result": result }))
+}
+
+/// Keys for positional paging (submodel elements): zero-padded indices sort
+/// like the numbers.
+pub fn index_key(i: usize) -> String {
+    format!("{i:010}")
+}

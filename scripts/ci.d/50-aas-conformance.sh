@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# AAS interoperability proven with the standard's own tools (issue #6, item 4):
+#   - aas-test-engines check_server: AAS Repository SSP-002, Submodel Repository
+#     SSP-002, and the single-shell / single-submodel SSP-002 variants, against
+#     `atmpflow serve --demo` on a loopback port; zero failures required;
+#   - aas-test-engines check_file on every exported environment;
+#   - aas-core3.0 verification and basyx-python-sdk read-back of every export.
+# Needs: python3 with venv (Debian: python3-venv), curl. Network: PyPI only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/aas"
+PY_PKGS=(aas-test-engines==1.0.3 aas-core3.0==1.1.4 basyx-python-sdk==2.2.0)
+if [ ! -x "$VENV/bin/aas_test_engines" ] || ! "$VENV/bin/pip" freeze 2>/dev/null | grep -q '^aas-core3.0==1.1.4$'; then
+    python3 -m venv "$VENV"
+    timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
+fi
+
+cargo build --release --locked -p atmpflow
+BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- exported files ----------------------------------------------------------
+"$BIN" aas export --demo --as-of 2026-12-01 "$WORK/export" > "$WORK/exported.txt"
+n_files=$(wc -l < "$WORK/exported.txt")
+[ "$n_files" -ge 2 ] || { echo "aas export wrote $n_files files" >&2; exit 1; }
+"$BIN" aas check "$WORK"/export/*.json > /dev/null
+file_fail=0
+for f in "$WORK"/export/*.json; do
+    if ! timeout 120 "$VENV/bin/aas_test_engines" check_file --format json "$f" > "$WORK/check_file.log" 2>&1; then
+        echo "check_file FAILED: $f" >&2; cat "$WORK/check_file.log" >&2; file_fail=1
+    fi
+done
+[ "$file_fail" = 0 ] || exit 1
+echo "aas-test-engines check_file: $n_files passed, 0 failed"
+timeout 300 "$VENV/bin/python" scripts/aas/verify_exports.py "$WORK"/export/*.json | tail -n 1
+
+# --- server --------------------------------------------------------------------
+PORT=$(( 20000 + RANDOM % 20000 ))
+"$BIN" serve --demo --as-of 2026-12-01 --db "$WORK/twins.redb" --bind "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
+SERVER_PID=$!
+BASE="http://127.0.0.1:$PORT/api/v3.0"
+for _ in $(seq 1 100); do
+    curl -fsS "$BASE/description" > /dev/null 2>&1 && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
+    sleep 0.1
+done
+curl -fsS "$BASE/description" > /dev/null
+
+b64() { printf '%s' "$1" | "$VENV/bin/python" -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).decode().rstrip("="))'; }
+SHELL_ID=$(curl -fsS "$BASE/shells?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')
+SM_ID=$(curl -fsS "$BASE/submodels?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')
+
+run_suite() {  # url suite [extra args]
+    local url=$1 suite=$2; shift 2
+    local log="$WORK/$(basename "$(dirname "$suite")").log"
+    if ! timeout 600 "$VENV/bin/aas_test_engines" check_server "$url" "$suite" "$@" > "$log" 2>&1; then
+        echo "check_server FAILED: $suite" >&2
+        sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -B 12 -E 'Got unexpected|Fail|violated|Cannot' | head -80 >&2 || true
+        sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 4 >&2
+        return 1
+    fi
+    echo "$suite: $(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'Negative tests passed|Positive tests passed' | tr -s ' ' | paste -sd ';')"
+}
+run_suite "$BASE" AssetAdministrationShellRepositoryServiceSpecification/SSP-002
+run_suite "$BASE" SubmodelRepositoryServiceSpecification/SSP-002
+run_suite "$BASE/shells/$(b64 "$SHELL_ID")" AssetAdministrationShellServiceSpecification/SSP-002 --remove-path-prefix /aas
+run_suite "$BASE/submodels/$(b64 "$SM_ID")" SubmodelServiceSpecification/SSP-002 --remove-path-prefix /submodel
+echo "AAS conformance: 4 check_server suites passed, 0 failed"
