@@ -327,6 +327,7 @@ pub fn scenario(
         let mut failure_c: Option<Consequence> = None;
         let mut decisions: Vec<Decision> = Vec::new();
         let mut cleaning: f64 = 0.0;
+        let (mut staff_count, mut staff_hours, mut staff_steps) = (0u32, 0.0f64, Vec::new());
         for (k, s) in block.iter().enumerate() {
             mn += s.duration.min_h;
             nom += s.duration.nominal_h;
@@ -354,21 +355,9 @@ pub fn scenario(
                 }
             }
             if let Some(o) = &s.operators {
-                let offset: f64 = block[..k].iter().map(|x| x.duration.nominal_h).sum();
-                if offset > 0.0 {
-                    notes.push(format!(
-                        "step `{}`: operators of a merged step are booked at the start of `{name}` ({offset:.1} h earlier than in the recipe)",
-                        s.id
-                    ));
-                }
-                uses.push(Use {
-                    equipment: None,
-                    area: None,
-                    staff: Some("operators".into()),
-                    capability: None,
-                    count: o.count,
-                    hours: o.hours,
-                });
+                staff_count = staff_count.max(o.count);
+                staff_hours += o.hours.unwrap_or(s.duration.nominal_h);
+                staff_steps.push(s.id.as_str());
             }
             if let Some(f) = &s.failure {
                 failure_p *= 1.0 - f.probability;
@@ -381,6 +370,23 @@ pub fn scenario(
                 }
             }
             decisions.extend(s.decision.iter().cloned());
+        }
+        if staff_count > 0 {
+            let whole = block.len() == 1 && block[0].operators.as_ref().is_some_and(|o| o.hours.is_none());
+            uses.push(Use {
+                equipment: None,
+                area: None,
+                staff: Some("operators".into()),
+                capability: None,
+                count: staff_count,
+                hours: if whole { None } else { Some(staff_hours) },
+            });
+            if block.len() > 1 {
+                notes.push(format!(
+                    "merged step `{name}`: operator time of {} ({staff_hours:.1} h, {staff_count} at once) is booked at its start",
+                    staff_steps.join(", ")
+                ));
+            }
         }
         if block.len() > 1 {
             notes.push(format!(

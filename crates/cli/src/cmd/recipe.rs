@@ -1,0 +1,343 @@
+//! `atmpflow recipe`: process descriptions on four levels — check recipes, equipment
+//! inventories and executed records; bind a recipe to equipment; compare an executed record
+//! with the recipe; turn a bound recipe into a simulation scenario.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::common::Reported;
+
+/// Process descriptions: check, bind to equipment, compare executed records, plan.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Check recipe, equipment inventory and executed record files (detected by content).
+    Check(CheckArgs),
+    /// Bind every capability requirement of a recipe to equipment of an inventory (level 3).
+    Bind(BindArgs),
+    /// Compare an executed record with the recipe and its binding (level 4): deviation list.
+    Diff(DiffArgs),
+    /// Write a simulation scenario generated from a recipe bound to an inventory.
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files (TOML): recipes, equipment inventories, executed records.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BindArgs {
+    /// Recipe file (TOML).
+    pub recipe: PathBuf,
+    /// Equipment inventory (TOML, or JSON when the name ends in .json).
+    #[arg(long, short = 'e')]
+    pub equipment: PathBuf,
+    /// Judge qualification on this date (YYYY-MM-DD); today (UTC) when absent.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Print the binding as JSON (the input of `recipe diff --bound`).
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON binding to this file.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Recipe file (TOML).
+    pub recipe: PathBuf,
+    /// Executed record (TOML, or JSON when the name ends in .json).
+    #[arg(long, short = 'r')]
+    pub record: PathBuf,
+    /// Binding written by `recipe bind --json` (level 3); equipment is then compared with it.
+    #[arg(long, short = 'b')]
+    pub bound: Option<PathBuf>,
+    /// Equipment inventory: also check that the equipment used offered the capability and was
+    /// qualified on the day of use.
+    #[arg(long, short = 'e')]
+    pub equipment: Option<PathBuf>,
+    /// Print the deviation list as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with status 1 when there is any deviation.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Recipe file (TOML).
+    pub recipe: PathBuf,
+    /// Equipment inventory (TOML, or JSON when the name ends in .json).
+    #[arg(long, short = 'e')]
+    pub equipment: PathBuf,
+    /// Judge qualification on this date (YYYY-MM-DD); today (UTC) when absent.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Scenario file to write (TOML); printed when absent.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Poisson patient arrivals per year.
+    #[arg(long, default_value_t = 24.0)]
+    pub patients_per_year: f64,
+    /// Target vein-to-vein time in days.
+    #[arg(long, default_value_t = 25.5)]
+    pub target_vein_to_vein_days: f64,
+    /// Simulated days.
+    #[arg(long, default_value_t = 365.0)]
+    pub horizon_days: f64,
+    /// Warm-up days excluded from statistics.
+    #[arg(long, default_value_t = 60.0)]
+    pub warmup_days: f64,
+    /// Replications.
+    #[arg(long, default_value_t = 20)]
+    pub replications: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Operators per shift (weekdays 07:00–15:00) for steps that need operators.
+    #[arg(long, default_value_t = 2)]
+    pub operators: u32,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Sub::Check(a) => check(a),
+        Sub::Bind(a) => bind(a),
+        Sub::Diff(a) => diff(a),
+        Sub::Plan(a) => plan(a),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn reported(e: model::FileErrors) -> anyhow::Error {
+    anyhow::Error::new(Reported(miette::Report::new(e)))
+}
+
+fn is_json(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x.eq_ignore_ascii_case("json"))
+}
+
+fn load_recipe(path: &Path) -> anyhow::Result<recipe::Recipe> {
+    let text = read(path)?;
+    recipe::parse_recipe(&path.display().to_string(), &text).map_err(reported)
+}
+
+fn load_inventory(path: &Path) -> anyhow::Result<recipe::Inventory> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    if is_json(path) {
+        recipe::parse_inventory_json(&name, &text).map_err(reported)
+    } else {
+        recipe::parse_inventory(&name, &text).map_err(reported)
+    }
+}
+
+fn load_record(path: &Path) -> anyhow::Result<recipe::Record> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    if is_json(path) {
+        recipe::record::parse_record_json(&name, &text).map_err(reported)
+    } else {
+        recipe::parse_record(&name, &text).map_err(reported)
+    }
+}
+
+/// The "as of" date: given, or today in UTC (the clock is read here, at the edge only).
+fn as_of(given: Option<&str>) -> anyhow::Result<recipe::Date> {
+    match given {
+        Some(s) => recipe::Date::parse(s)
+            .with_context(|| format!("--as-of `{s}` is not a date like 2026-12-01")),
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("system clock before 1970")?
+                .as_secs();
+            let days = i64::try_from(secs / 86_400).context("clock out of range")?;
+            Ok(recipe::Date::parse("1970-01-01")
+                .context("epoch")?
+                .plus_days(days))
+        }
+    }
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for path in &args.files {
+        let result = (|| -> anyhow::Result<String> {
+            let text = read(path)?;
+            let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+            if table.contains_key("record") {
+                let r = load_record(path)?;
+                Ok(format!(
+                    "ok — executed record of batch {} ({} step(s))",
+                    r.record.batch,
+                    r.step.len()
+                ))
+            } else if table.contains_key("equipment") || table.contains_key("inventory") {
+                let inv = load_inventory(path)?;
+                Ok(format!(
+                    "ok — equipment inventory `{}` with {} item(s)",
+                    inv.inventory.site,
+                    inv.equipment.len()
+                ))
+            } else {
+                let r = load_recipe(path)?;
+                let warnings = recipe::recipe::check(&r);
+                let mut s = format!(
+                    "ok — {} recipe `{}`: {} unit procedure(s), {} step(s), {} capability requirement(s), capabilities: {}",
+                    serde_json::to_value(r.procedure.recipe_type)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    r.procedure.id,
+                    r.unit_procedures.len(),
+                    r.steps.len(),
+                    r.steps.iter().map(|s| s.requires.len()).sum::<usize>(),
+                    recipe::recipe::capabilities_used(&r).join(", ")
+                );
+                for w in warnings {
+                    s.push_str(&format!("\n  warning: {}: {}", w.field, w.message));
+                }
+                Ok(s)
+            }
+        })();
+        match result {
+            Ok(msg) => println!("{}: {msg}", path.display()),
+            Err(e) => {
+                failed += 1;
+                super::print_error(&e);
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} file(s) failed", args.files.len());
+    }
+    Ok(())
+}
+
+fn bind(args: BindArgs) -> anyhow::Result<()> {
+    let r = load_recipe(&args.recipe)?;
+    let inv = load_inventory(&args.equipment)?;
+    let date = as_of(args.as_of.as_deref())?;
+    let b = recipe::bind(&r, &inv, date);
+    let json = serde_json::to_string_pretty(&b)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{json}\n"))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        print!("{}", b.render_text());
+    }
+    if !b.is_complete() {
+        let err = recipe::bind::NoFit {
+            unbound: b.unbound().cloned().collect(),
+        };
+        bail!("{err}");
+    }
+    Ok(())
+}
+
+fn diff(args: DiffArgs) -> anyhow::Result<()> {
+    let r = load_recipe(&args.recipe)?;
+    let rec = load_record(&args.record)?;
+    let binding = match &args.bound {
+        Some(p) => Some(
+            recipe::bind::parse_binding_json(&read(p)?)
+                .with_context(|| format!("{} is not a binding written by `recipe bind --json`", p.display()))?,
+        ),
+        None => None,
+    };
+    let inv = args.equipment.as_deref().map(load_inventory).transpose()?;
+    if let Some(b) = &binding
+        && b.recipe != r.procedure.id
+    {
+        bail!(
+            "the binding {} is for recipe `{}`, not `{}`",
+            args.bound.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            b.recipe,
+            r.procedure.id
+        );
+    }
+    let d = recipe::diff(&r, binding.as_ref(), inv.as_ref(), &rec);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", d.render_text());
+    }
+    if args.strict && !d.deviations.is_empty() {
+        bail!("{} deviation(s)", d.deviations.len());
+    }
+    Ok(())
+}
+
+fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    let r = load_recipe(&args.recipe)?;
+    let inv = load_inventory(&args.equipment)?;
+    let date = as_of(args.as_of.as_deref())?;
+    let b = recipe::bind(&r, &inv, date);
+    if !b.is_complete() {
+        let err = recipe::bind::NoFit {
+            unbound: b.unbound().cloned().collect(),
+        };
+        bail!("cannot plan: {err}");
+    }
+    let opts = recipe::PlanOptions {
+        horizon_days: args.horizon_days,
+        warmup_days: args.warmup_days,
+        replications: args.replications,
+        seed: args.seed,
+        patients_per_year: args.patients_per_year,
+        target_vein_to_vein_days: args.target_vein_to_vein_days,
+        operators: args.operators,
+        ..recipe::PlanOptions::default()
+    };
+    let (sc, notes) = recipe::scenario(&r, &b, &inv, &opts)?;
+    let body = toml::to_string(&sc).context("cannot serialise the scenario")?;
+    let mut text = format!(
+        "# Generated by `atmpflow recipe plan` from {} and {} (as of {date}).\n\
+         # Durations, holds and resources come from the recipe and its binding; edit the recipe, not this file.\n",
+        args.recipe.display(),
+        args.equipment.display()
+    );
+    for n in &notes {
+        text.push_str(&format!("# note: {n}\n"));
+    }
+    text.push('\n');
+    text.push_str(&body);
+    // The scenario must load exactly as `simulate` will read it.
+    let name = args
+        .out
+        .as_deref()
+        .map_or_else(|| "generated scenario".to_string(), |p| p.display().to_string());
+    model::load(&name, &text).map_err(reported)?;
+    match &args.out {
+        Some(out) => {
+            std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+            eprintln!(
+                "wrote {} ({} step(s), {} equipment pool(s), {} area(s))",
+                out.display(),
+                sc.product.first().map_or(0, |p| p.step.len()),
+                sc.equipment.len(),
+                sc.area.len()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
