@@ -140,8 +140,11 @@ pub fn check(inst: &Instance, plan: &Plan) -> Vec<Violation> {
             frozen[f.job * g + f.stage] = Some((f.machine, f.start));
         }
     }
-    let mut per_machine: Vec<Vec<Vec<usize>>> =
-        inst.stages.iter().map(|s| vec![Vec::new(); s.machines.len()]).collect();
+    let mut per_machine: Vec<Vec<Vec<usize>>> = inst
+        .stages
+        .iter()
+        .map(|s| vec![Vec::new(); s.machines.len()])
+        .collect();
     for j in 0..n {
         for k in 0..g {
             let a = plan.ops[j * g + k];

@@ -11,7 +11,6 @@
 //!   delayed until every lag fits. Used whenever maximum lags exist.
 
 use crate::instance::{Prep, Time};
-use crate::plan::{Assignment, Plan};
 
 /// No job.
 pub(crate) const NONE: usize = usize::MAX;
@@ -48,12 +47,19 @@ pub(crate) struct Decoder {
     init_free: Vec<Time>,
     init_last: Vec<usize>,
     order: Vec<(Time, u32, u32)>,
+    ord: Vec<u32>,
+    ord2: Vec<u32>,
+    keys: Vec<u64>,
     order2: Vec<(Time, u32, u32)>,
     /// Per machine: (start, end, job) sorted by start.
     tl: Vec<Vec<(Time, Time, usize)>>,
     init_tl: Vec<Vec<(Time, Time, usize)>>,
     lb: Vec<Time>,
     pos: Vec<usize>,
+    bstart: Vec<Time>,
+    saved_start: Vec<Time>,
+    saved_end: Vec<Time>,
+    saved_mach: Vec<usize>,
     frozen_ops: Vec<(usize, usize, Time, Time)>,
 }
 
@@ -91,11 +97,18 @@ impl Decoder {
             init_free,
             init_last,
             order: Vec::with_capacity(p.n),
+            ord: Vec::with_capacity(p.n),
+            ord2: Vec::with_capacity(p.n),
+            keys: Vec::with_capacity(p.n),
             order2: Vec::with_capacity(p.n),
             tl: init_tl.clone(),
             init_tl,
             lb: vec![0; p.g],
             pos: vec![0; p.g],
+            bstart: vec![0; p.n * p.g],
+            saved_start: Vec::new(),
+            saved_end: Vec::new(),
+            saved_mach: Vec::new(),
             frozen_ops,
         }
     }
@@ -116,7 +129,92 @@ impl Decoder {
         }
     }
 
+    /// Fast path of [`Self::fifo`] without set-ups, windows and frozen operations
+    /// (non-negative times): packed sort keys and insertion sort on nearly sorted arrivals.
+    fn fifo_fast(&mut self, p: &Prep, perm: &[usize]) -> Result<(), Infeasible> {
+        let g = p.g;
+        let mt = p.mt;
+        let nb = p.not_before;
+        self.free.copy_from_slice(&self.init_free);
+        let ord = &mut self.ord;
+        let keys = &mut self.keys;
+        ord.clear();
+        ord.extend(perm.iter().map(|&j| j as u32));
+        for k in 0..g {
+            let base = p.off[k];
+            let mk = p.m[k];
+            if k > 0 {
+                keys.clear();
+                for (i, &j) in ord.iter().enumerate() {
+                    let idx = j as usize * g + k - 1;
+                    let ready = (self.end[idx] + p.lmin[idx]) as u64;
+                    keys.push((ready << 20) | i as u64);
+                }
+                // insertion sort: arrivals are nearly sorted already
+                for i in 1..keys.len() {
+                    let x = keys[i];
+                    let mut h = i;
+                    while h > 0 && keys[h - 1] > x {
+                        keys[h] = keys[h - 1];
+                        h -= 1;
+                    }
+                    keys[h] = x;
+                }
+                self.ord2.clear();
+                for &key in keys.iter() {
+                    self.ord2.push(ord[(key & 0xF_FFFF) as usize]);
+                }
+                std::mem::swap(ord, &mut self.ord2);
+            }
+            let free = &mut self.free[base..base + mk];
+            let identical = p.identical[k];
+            for &j in ord.iter() {
+                let j = j as usize;
+                let idx = j * g + k;
+                let ready = if k == 0 {
+                    p.release[j]
+                } else {
+                    self.end[idx - 1] + p.lmin[idx - 1]
+                }
+                .max(nb);
+                let pts = &p.pt[j * mt + base..j * mt + base + mk];
+                let (bi, s, e) = if identical {
+                    let mut bi = 0;
+                    let mut bf = free[0];
+                    for (i, &f) in free.iter().enumerate().skip(1) {
+                        if f < bf {
+                            bf = f;
+                            bi = i;
+                        }
+                    }
+                    let s = ready.max(bf);
+                    (bi, s, s + pts[bi])
+                } else {
+                    let mut best = (0, Time::MAX, Time::MAX);
+                    for (i, (&f, &pt)) in free.iter().zip(pts).enumerate() {
+                        let s = ready.max(f);
+                        if s + pt < best.2 {
+                            best = (i, s, s + pt);
+                        }
+                    }
+                    best
+                };
+                if k > 0 && s - self.end[idx - 1] > p.lmax[idx - 1] {
+                    return Err(Infeasible { job: j, stage: k });
+                }
+                self.start[idx] = s;
+                self.end[idx] = e;
+                self.mach[idx] = base + bi;
+                free[bi] = e;
+            }
+        }
+        Ok(())
+    }
+
     fn fifo(&mut self, p: &Prep, perm: &[usize]) -> Result<(), Infeasible> {
+        if p.fast {
+            return self.fifo_fast(p, perm);
+        }
         let g = p.g;
         self.free.copy_from_slice(&self.init_free);
         self.last.copy_from_slice(&self.init_last);
@@ -310,21 +408,116 @@ impl Decoder {
         Ok(())
     }
 
-    /// Builds a plan for the jobs `0..n` (all must have been decoded).
-    pub fn to_plan(&self, p: &Prep) -> Plan {
-        let mut ops = Vec::with_capacity(p.n * p.g);
-        for j in 0..p.n {
-            for k in 0..p.g {
-                let idx = j * p.g + k;
-                ops.push(Assignment {
-                    job: j,
-                    stage: k,
-                    machine: self.mach[idx] - p.off[k],
-                    start: self.start[idx],
-                    end: self.end[idx],
-                });
+    /// Forward-backward improvement ("double justification") of the plan just decoded for
+    /// `perm`, for the makespan: right-justify every operation against the makespan (stages
+    /// from last to first, operations in order of decreasing end), then left-justify again
+    /// (stages from first to last, operations in order of their right-justified start).
+    /// With identical machines neither pass can delay an operation, so the makespan never
+    /// grows; passes repeat while it shrinks. Fast path only (see [`Prep::fast`]); returns the
+    /// new makespan.
+    pub fn justify(&mut self, p: &Prep, perm: &[usize], max_passes: usize) -> Time {
+        let g = p.g;
+        let mt = p.mt;
+        let mut cmax = perm
+            .iter()
+            .map(|&j| self.end[j * g + g - 1])
+            .max()
+            .unwrap_or(0);
+        if !p.fast || !p.identical.iter().all(|&x| x) || p.has_max_lag {
+            return cmax;
+        }
+        let nb = p.not_before;
+        for _ in 0..max_passes {
+            // backward pass
+            for k in (0..g).rev() {
+                let base = p.off[k];
+                let mk = p.m[k];
+                self.keys.clear();
+                for (i, &j) in perm.iter().enumerate() {
+                    let e = self.end[j * g + k] as u64;
+                    self.keys.push((e << 20) | i as u64);
+                }
+                self.keys.sort_unstable_by(|a, b| b.cmp(a));
+                let late = &mut self.free[base..base + mk];
+                late.iter_mut().for_each(|x| *x = cmax);
+                for &key in &self.keys {
+                    let j = perm[(key & 0xF_FFFF) as usize];
+                    let idx = j * g + k;
+                    let dl = if k + 1 == g {
+                        cmax
+                    } else {
+                        self.bstart[idx + 1] - p.lmin[idx]
+                    };
+                    let mut bi = 0;
+                    let mut bl = late[0];
+                    for (i, &l) in late.iter().enumerate().skip(1) {
+                        if l > bl {
+                            bl = l;
+                            bi = i;
+                        }
+                    }
+                    let e = bl.min(dl);
+                    let st = e - p.pt[j * mt + base + bi];
+                    self.bstart[idx] = st;
+                    late[bi] = st;
+                }
+            }
+            // forward pass
+            self.saved_start.clone_from(&self.start);
+            self.saved_end.clone_from(&self.end);
+            self.saved_mach.clone_from(&self.mach);
+            let mut new_cmax = 0;
+            for k in 0..g {
+                let base = p.off[k];
+                let mk = p.m[k];
+                self.keys.clear();
+                for (i, &j) in perm.iter().enumerate() {
+                    // right-justified starts are >= the old ones >= 0
+                    let sb = self.bstart[j * g + k].max(0) as u64;
+                    self.keys.push((sb << 20) | i as u64);
+                }
+                self.keys.sort_unstable();
+                let free = &mut self.free[base..base + mk];
+                free.copy_from_slice(&self.init_free[base..base + mk]);
+                for &key in &self.keys {
+                    let j = perm[(key & 0xF_FFFF) as usize];
+                    let idx = j * g + k;
+                    let ready = if k == 0 {
+                        p.release[j]
+                    } else {
+                        self.end[idx - 1] + p.lmin[idx - 1]
+                    }
+                    .max(nb);
+                    let mut bi = 0;
+                    let mut bf = free[0];
+                    for (i, &f) in free.iter().enumerate().skip(1) {
+                        if f < bf {
+                            bf = f;
+                            bi = i;
+                        }
+                    }
+                    let st = ready.max(bf);
+                    let e = st + p.pt[j * mt + base + bi];
+                    self.start[idx] = st;
+                    self.end[idx] = e;
+                    self.mach[idx] = base + bi;
+                    free[bi] = e;
+                    if k + 1 == g {
+                        new_cmax = new_cmax.max(e);
+                    }
+                }
+            }
+            if new_cmax < cmax {
+                cmax = new_cmax;
+            } else {
+                if new_cmax > cmax {
+                    std::mem::swap(&mut self.start, &mut self.saved_start);
+                    std::mem::swap(&mut self.end, &mut self.saved_end);
+                    std::mem::swap(&mut self.mach, &mut self.saved_mach);
+                }
+                break;
             }
         }
-        Plan { ops }
+        cmax
     }
 }

@@ -19,7 +19,9 @@ pub enum ScheduleError {
     #[error("invalid instance: {0}")]
     Invalid(String),
     /// A maximum lag (shelf life) that cannot be met.
-    #[error("infeasible maximum lag for job {job_name} (#{job}) at stage {stage_name} (#{stage}): {reason}")]
+    #[error(
+        "infeasible maximum lag for job {job_name} (#{job}) at stage {stage_name} (#{stage}): {reason}"
+    )]
     MaxLagInfeasible {
         /// Job index.
         job: usize,

@@ -93,7 +93,9 @@ impl Stage {
     /// A stage with `m` identical nominal machines and no set-ups.
     pub fn identical(name: impl Into<String>, m: usize) -> Self {
         let name = name.into();
-        let machines = (0..m).map(|i| Machine::plain(format!("{name}.{i}"))).collect();
+        let machines = (0..m)
+            .map(|i| Machine::plain(format!("{name}.{i}")))
+            .collect();
         Self {
             name,
             machines,
@@ -204,11 +206,7 @@ impl Instance {
     /// Set-up time on a machine of stage `k` between a job of product `a` and one of product `b`.
     pub fn setup(&self, k: usize, a: usize, b: usize) -> Time {
         match &self.stages[k].setup {
-            Some(s) => s
-                .get(a)
-                .and_then(|r| r.get(b))
-                .copied()
-                .unwrap_or(0),
+            Some(s) => s.get(a).and_then(|r| r.get(b)).copied().unwrap_or(0),
             None => 0,
         }
     }
@@ -422,8 +420,11 @@ pub(crate) struct Prep {
     pub has_max_lag: bool,
     pub has_setup: bool,
     pub has_windows: bool,
-    /// Stage of each global machine.
-    pub stage_of: Vec<usize>,
+    /// All machines of the stage have the same speed.
+    pub identical: Vec<bool>,
+    /// The fast FIFO decoder applies (no set-ups, windows or frozen operations,
+    /// non-negative release times, fewer than 2^20 jobs, times below 2^40).
+    pub fast: bool,
 }
 
 impl Prep {
@@ -433,11 +434,9 @@ impl Prep {
         let m: Vec<usize> = inst.stages.iter().map(|s| s.machines.len()).collect();
         let mut off = Vec::with_capacity(g);
         let mut mt = 0;
-        let mut stage_of = Vec::new();
-        for (k, &mk) in m.iter().enumerate() {
+        for &mk in &m {
             off.push(mt);
             mt += mk;
-            stage_of.extend(std::iter::repeat_n(k, mk));
         }
         let mut pt = vec![0; n * mt];
         let mut pmin = vec![0; n * g];
@@ -504,7 +503,16 @@ impl Prep {
         for f in &inst.frozen {
             frozen[f.job * g + f.stage] = Some((off[f.stage] + f.machine, f.start));
         }
-        let release = inst
+        let identical: Vec<bool> = inst
+            .stages
+            .iter()
+            .map(|s| {
+                s.machines
+                    .windows(2)
+                    .all(|w| w[0].speed_percent == w[1].speed_percent)
+            })
+            .collect();
+        let release: Vec<Time> = inst
             .jobs
             .iter()
             .map(|j| j.release.max(inst.not_before))
@@ -520,17 +528,23 @@ impl Prep {
             lmin,
             has_max_lag: lmax.iter().any(|&x| x != Time::MAX),
             lmax,
-            release,
             not_before: inst.not_before,
             product,
             setup,
             np,
             windows,
+            fast: !has_setup
+                && !has_windows
+                && inst.frozen.is_empty()
+                && n < (1 << 20)
+                && release.iter().all(|&r| r >= 0)
+                && inst.not_before >= 0,
+            identical,
+            release,
             has_frozen: !inst.frozen.is_empty(),
             frozen,
             has_setup,
             has_windows,
-            stage_of,
         }
     }
 

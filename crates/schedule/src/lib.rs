@@ -27,6 +27,7 @@ pub mod plan;
 pub mod replan;
 pub mod rng;
 mod search;
+pub mod shelf;
 pub mod solve;
 
 pub use bounds::{LowerBounds, lower_bounds};

@@ -163,6 +163,78 @@ pub fn parse_taillard(name: &str, text: &str) -> Result<Instance, ScheduleError>
     Ok(inst)
 }
 
+/// Reads the `hfsw` format: an `hfs` instance followed by `n` lines of `g - 1` maximum
+/// waits (between stage k and k + 1; `-1` = unlimited).
+pub fn parse_hfsw(name: &str, text: &str) -> Result<Instance, ScheduleError> {
+    let mut t = Tokens::new(text);
+    let n = t.count("number of jobs")?;
+    let g = t.count("number of stages")?;
+    // re-parse the hfs part from the same text, then the waits
+    let mut skip = 2 + g + n * g;
+    let mut lines_end = 0;
+    for (i, line) in text.lines().enumerate() {
+        let c = line.split_whitespace().count();
+        if skip == 0 {
+            break;
+        }
+        skip = skip.saturating_sub(c);
+        lines_end = i + 1;
+    }
+    let head: String = text.lines().take(lines_end).collect::<Vec<_>>().join("\n");
+    let mut inst = parse_hfs(name, &head)?;
+    t.pos = 2 + g + n * g;
+    let mut lags = Vec::with_capacity(n);
+    for j in 0..n {
+        let mut row = Vec::with_capacity(g - 1);
+        for k in 0..g - 1 {
+            let (line, v) = t.int(&format!("maximum wait of job {j} after stage {k}"))?;
+            if v < -1 || v > 1_000_000_000 {
+                return Err(ScheduleError::Parse {
+                    line,
+                    field: format!("maximum wait of job {j} after stage {k}"),
+                    message: format!("{v} is not -1 (unlimited) or in 0..=1000000000"),
+                });
+            }
+            row.push(crate::instance::Lag {
+                min: 0,
+                max: (v >= 0).then_some(v),
+            });
+        }
+        lags.push(row);
+    }
+    t.expect_end()?;
+    inst.lags = lags;
+    Ok(inst)
+}
+
+/// Writes an instance in the `hfsw` format (identical machines assumed; speeds, set-ups,
+/// windows and minimum lags are not representable and are left out).
+pub fn write_hfsw(inst: &Instance) -> String {
+    let mut s = String::new();
+    let g = inst.g();
+    s.push_str(&format!("{}\n{}\n", inst.n(), g));
+    let m: Vec<String> = inst
+        .stages
+        .iter()
+        .map(|st| st.machines.len().to_string())
+        .collect();
+    s.push_str(&m.join(" "));
+    s.push('\n');
+    for row in &inst.processing {
+        let r: Vec<String> = row.iter().map(|x| x.to_string()).collect();
+        s.push_str(&r.join(" "));
+        s.push('\n');
+    }
+    for j in 0..inst.n() {
+        let r: Vec<String> = (0..g.saturating_sub(1))
+            .map(|k| inst.lag(j, k).max.unwrap_or(-1).to_string())
+            .collect();
+        s.push_str(&r.join(" "));
+        s.push('\n');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,19 +250,73 @@ mod tests {
     #[test]
     fn errors_carry_line_numbers() {
         let e = parse_hfs("x", "2\n2\n1 2\n3 4\n5 x\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 5, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 5, .. })),
+            "{e:?}"
+        );
         let e = parse_hfs("x", "2\n2\n1 2\n3 4\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 4, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 4, .. })),
+            "{e:?}"
+        );
         let e = parse_hfs("x", "2\n0\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 2, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 2, .. })),
+            "{e:?}"
+        );
         let e = parse_hfs("x", "1\n2\n1 1\n3 4\n7\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 5, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 5, .. })),
+            "{e:?}"
+        );
         let e = parse_hfs("x", "2\n2\n1 1\n3\n4 5 6\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 5, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 5, .. })),
+            "{e:?}"
+        );
         let e = parse_taillard("t", "3 2 1 10 9\n1 2 3\n4 -5 6\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 3, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 3, .. })),
+            "{e:?}"
+        );
         let e = parse_taillard("t", "3 2 1 10 9\n1 2 3\n4 5\n");
-        assert!(matches!(e, Err(ScheduleError::Parse { line: 3, .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ScheduleError::Parse { line: 3, .. })),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn hfsw_round_trip() {
+        let mut i = parse_hfs("x", "2\n3\n1 2 1\n3 4 5\n5 6 7\n").unwrap_or_else(|e| panic!("{e}"));
+        i.lags = vec![
+            vec![
+                crate::instance::Lag {
+                    min: 0,
+                    max: Some(4),
+                },
+                crate::instance::Lag::default(),
+            ],
+            vec![
+                crate::instance::Lag {
+                    min: 0,
+                    max: Some(0),
+                },
+                crate::instance::Lag {
+                    min: 0,
+                    max: Some(9),
+                },
+            ],
+        ];
+        let text = write_hfsw(&i);
+        let back = parse_hfsw("x", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.lags, i.lags);
+        assert_eq!(back.processing, i.processing);
+        let bad = text.replace("-1", "-7");
+        assert!(matches!(
+            parse_hfsw("x", &bad),
+            Err(ScheduleError::Parse { line: 6, .. })
+        ));
     }
 
     #[test]

@@ -41,21 +41,6 @@ impl Pfsp {
         }
     }
 
-    /// Makespan of a (partial) permutation.
-    pub fn makespan(&self, seq: &[usize]) -> Time {
-        let m = self.m;
-        let mut c = vec![self.r0; m];
-        for &j in seq {
-            let mut prev = self.r0;
-            for (k, ck) in c.iter_mut().enumerate() {
-                let s = prev.max(*ck);
-                *ck = s + self.p[j * m + k];
-                prev = *ck;
-            }
-        }
-        c.last().copied().unwrap_or(self.r0)
-    }
-
     /// Start times `[j * m + k]` of a full permutation.
     pub fn starts(&self, seq: &[usize]) -> Vec<Time> {
         let m = self.m;
@@ -151,7 +136,13 @@ impl Pfsp {
         (seq, c)
     }
 
-    fn local_search(&mut self, seq: &mut Vec<usize>, mut c: Time, rng: &mut Rng, stop: &Stopper) -> Time {
+    fn local_search(
+        &mut self,
+        seq: &mut Vec<usize>,
+        mut c: Time,
+        rng: &mut Rng,
+        stop: &Stopper,
+    ) -> Time {
         let mut order = seq.clone();
         loop {
             let mut improved = false;

@@ -25,6 +25,10 @@ pub(crate) struct Evaluator<'a> {
     pub weight: Vec<i64>,
     pub due: Vec<Time>,
     pub evals: u64,
+    /// Forward-backward improvement passes (makespan only; 0 = off).
+    pub justify: usize,
+    /// Apply them in every evaluation (else only to each iteration's result).
+    pub justify_all: bool,
 }
 
 impl<'a> Evaluator<'a> {
@@ -33,6 +37,25 @@ impl<'a> Evaluator<'a> {
         if self.dec.decode(self.p, perm).is_err() {
             return BAD;
         }
+        if self.justify > 0 && self.justify_all {
+            self.dec.justify(self.p, perm, self.justify);
+        }
+        self.score(perm)
+    }
+
+    /// Evaluation with forward-backward improvement (used for each iteration's result).
+    pub fn eval_full(&mut self, perm: &[usize]) -> Key {
+        self.evals += 1;
+        if self.dec.decode(self.p, perm).is_err() {
+            return BAD;
+        }
+        if self.justify > 0 {
+            self.dec.justify(self.p, perm, self.justify);
+        }
+        self.score(perm)
+    }
+
+    fn score(&self, perm: &[usize]) -> Key {
         let g = self.p.g;
         let mut v = Values {
             makespan: 0,
@@ -79,21 +102,36 @@ impl Stopper<'_> {
 
 /// Inserts `job` into `seq` at the position with the best key; returns that key.
 pub(crate) fn best_insert(ev: &mut Evaluator, seq: &mut Vec<usize>, job: usize) -> Key {
-    seq.insert(0, job);
-    let len = seq.len();
+    let len = seq.len() + 1;
+    best_insert_in(ev, seq, job, 0, len)
+}
+
+/// Like [`best_insert`], trying only positions `lo..hi` (of the sequence with `job` in it).
+pub(crate) fn best_insert_in(
+    ev: &mut Evaluator,
+    seq: &mut Vec<usize>,
+    job: usize,
+    lo: usize,
+    hi: usize,
+) -> Key {
+    let hi = hi.min(seq.len() + 1);
+    let lo = lo.min(hi.saturating_sub(1));
+    seq.insert(lo, job);
     let mut best = BAD;
-    let mut best_pos = 0;
-    for pos in 0..len {
-        if pos > 0 {
+    let mut best_pos = lo;
+    let mut last = lo;
+    for pos in lo..hi {
+        if pos > lo {
             seq.swap(pos - 1, pos);
         }
+        last = pos;
         let k = ev.eval(seq);
         if k < best {
             best = k;
             best_pos = pos;
         }
     }
-    seq.pop();
+    seq.remove(last);
     seq.insert(best_pos, job);
     best
 }
@@ -140,7 +178,11 @@ pub(crate) fn local_search(
     mut key: Key,
     rng: &mut Rng,
     stop: &Stopper,
+    window: usize,
 ) -> Key {
+    if window == 0 {
+        return key;
+    }
     let mut order = seq.clone();
     loop {
         let mut improved = false;
@@ -153,7 +195,13 @@ pub(crate) fn local_search(
                 continue;
             };
             seq.remove(i);
-            let k = best_insert(ev, seq, job);
+            let k = best_insert_in(
+                ev,
+                seq,
+                job,
+                i.saturating_sub(window),
+                i.saturating_add(window).saturating_add(1),
+            );
             if k < key {
                 key = k;
                 improved = true;
@@ -187,6 +235,7 @@ pub(crate) fn iterated_greedy(
     rng: &mut Rng,
     stop: &mut Stopper,
     target: i64,
+    tuning: &crate::solve::Tuning,
     on_improve: &mut dyn FnMut(&[usize], Found),
 ) -> (Vec<usize>, Key) {
     let p = ev.p;
@@ -199,16 +248,35 @@ pub(crate) fn iterated_greedy(
         return (best, best_key);
     }
     let total: Time = p.pmin.iter().sum();
-    let temperature = (0.4 * total as f64 / (p.n * p.g * 10) as f64).max(1e-9);
-    let d = 4.min(n - 1).max(1);
+    let temperature = (tuning.temperature * total as f64 / (p.n * p.g * 10) as f64).max(1e-9);
+    let d = tuning.destruct.min(n - 1).max(1);
+    // full insertion neighbourhood up to 100 jobs, a window of 25 positions beyond
+    // (usize::MAX in the tuning means "automatic")
+    let w = if tuning.ls_window == usize::MAX && n > 100 {
+        25
+    } else {
+        tuning.ls_window
+    };
+    if ev.justify > 0 && !ev.justify_all {
+        best_key = ev.eval_full(&cur);
+    }
     let mut reached = best_key.0[0] <= target;
     // local search of the initial solution
     if !reached && !stop.stop(ev.evals) {
-        cur_key = local_search(ev, &mut cur, cur_key, rng, stop);
-        if cur_key < best_key {
+        cur_key = local_search(ev, &mut cur, cur_key, rng, stop, w);
+        if ev.justify > 0 && !ev.justify_all {
+            cur_key = ev.eval_full(&cur);
+        }
+        if cur_key <= best_key {
             best_key = cur_key;
             best.clone_from(&cur);
-            on_improve(&best, Found { key: best_key, iter: stop.iter });
+            on_improve(
+                &best,
+                Found {
+                    key: best_key,
+                    iter: stop.iter,
+                },
+            );
         }
         reached = best_key.0[0] <= target;
     }
@@ -225,14 +293,23 @@ pub(crate) fn iterated_greedy(
         for &r in &removed {
             key = best_insert(ev, &mut seq, r);
         }
-        key = local_search(ev, &mut seq, key, rng, stop);
+        key = local_search(ev, &mut seq, key, rng, stop, w);
+        if ev.justify > 0 && !ev.justify_all {
+            key = ev.eval_full(&seq);
+        }
         if key < cur_key {
             cur = seq;
             cur_key = key;
             if cur_key < best_key {
                 best_key = cur_key;
                 best.clone_from(&cur);
-                on_improve(&best, Found { key: best_key, iter: stop.iter });
+                on_improve(
+                    &best,
+                    Found {
+                        key: best_key,
+                        iter: stop.iter,
+                    },
+                );
                 reached = best_key.0[0] <= target;
             }
         } else if key.0 != INFEASIBLE {

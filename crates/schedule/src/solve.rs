@@ -16,7 +16,7 @@ use crate::objective::{Cost, INFEASIBLE, Objective};
 use crate::pfsp::Pfsp;
 use crate::plan::{Assignment, Plan, Values};
 use crate::rng::{GENERATOR, Rng};
-use crate::search::{self, Evaluator, Found, Stopper, BAD};
+use crate::search::{self, BAD, Evaluator, Found, Stopper};
 
 /// When to run the exact branch and bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +47,42 @@ pub struct SolveOptions {
     pub exact_node_limit: u64,
     /// A job order to start from (e.g. the previous plan when re-planning).
     pub warm_start: Option<Vec<usize>>,
+    /// Metaheuristic parameters.
+    pub tuning: Tuning,
+}
+
+/// Parameters of the iterated greedy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Jobs removed per destruction.
+    pub destruct: usize,
+    /// Local search insertion window: each job is tried within this many positions of
+    /// its place (0 = no local search, `usize::MAX` = full insertion neighbourhood).
+    pub ls_window: usize,
+    /// Acceptance temperature factor (Ruiz & Stützle: 0.4).
+    pub temperature: f64,
+    /// Force a decoder for instances without maximum lags (`None` = automatic).
+    pub decoder: Option<DecoderKind>,
+    /// Forward-backward improvement passes (makespan only).
+    pub justify: usize,
+    /// Apply them in every evaluation (else to each iteration's result only).
+    pub justify_all: bool,
+    /// Also construct on the reversed flow and keep the better direction.
+    pub try_reverse: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            destruct: 4,
+            ls_window: usize::MAX,
+            temperature: 0.4,
+            decoder: None,
+            justify: 3,
+            justify_all: false,
+            try_reverse: true,
+        }
+    }
 }
 
 impl Default for SolveOptions {
@@ -59,6 +95,7 @@ impl Default for SolveOptions {
             exact: ExactMode::Auto,
             exact_node_limit: 20_000_000,
             warm_start: None,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -140,11 +177,32 @@ pub fn solve(
     let lbs = bounds::compute(inst, &p);
     let primary = opts.objective.primary();
     let lb = lbs.of(primary);
-    let target = if opts.objective.levels.len() == 1 { lb } else { i64::MIN };
+    let target = if opts.objective.levels.len() == 1 {
+        lb
+    } else {
+        i64::MIN
+    };
     let deadline = opts.time_limit.map(|d| t0 + d);
+    let small = p.n <= 10 && p.n * p.g <= 40;
+    let exact_planned = !(inst.permutation && p.has_frozen)
+        && match opts.exact {
+            ExactMode::Off => false,
+            ExactMode::On => true,
+            ExactMode::Auto => small,
+        };
+    // leave most of the budget to the exact search when it will run
+    let heuristic_deadline = if exact_planned {
+        opts.time_limit.map(|d| t0 + d / 4)
+    } else {
+        deadline
+    };
     let mut stop = Stopper {
-        deadline,
-        max_iter: opts.iteration_limit,
+        deadline: heuristic_deadline,
+        max_iter: match (opts.iteration_limit, exact_planned) {
+            (Some(i), _) => Some(i),
+            (None, true) => Some(2_000),
+            (None, false) => None,
+        },
         max_evals: None,
         cancel,
         iter: 0,
@@ -183,14 +241,22 @@ pub fn solve(
         }
         perm = seq;
         evaluations = pf.evals;
-        method = "NEH + iterated greedy with Taillard acceleration (permutation flow shop)".to_string();
+        method =
+            "NEH + iterated greedy with Taillard acceleration (permutation flow shop)".to_string();
     } else {
         let kinds: Vec<DecoderKind> = if inst.permutation {
             vec![DecoderKind::JobWise { append_only: true }]
         } else if p.has_max_lag {
             vec![DecoderKind::JobWise { append_only: false }]
+        } else if let Some(k) = opts.tuning.decoder {
+            vec![k]
         } else {
-            vec![DecoderKind::Fifo, DecoderKind::JobWise { append_only: false }]
+            vec![DecoderKind::Fifo]
+        };
+        let justify = if opts.objective.primary() == crate::objective::Criterion::Makespan {
+            opts.tuning.justify
+        } else {
+            0
         };
         let order = match &opts.warm_start {
             Some(w) => {
@@ -202,48 +268,81 @@ pub fn solve(
                         o.push(j);
                     }
                 }
-                o.extend(search::initial_order(&p, &opts.objective, &weight, &due)
-                    .into_iter()
-                    .filter(|&j| !seen[j]));
+                o.extend(
+                    search::initial_order(&p, &opts.objective, &weight, &due)
+                        .into_iter()
+                        .filter(|&j| !seen[j]),
+                );
                 o
             }
             None => search::initial_order(&p, &opts.objective, &weight, &due),
         };
-        // construct with every candidate decoder, keep the best
-        let mut best: Option<(DecoderKind, Vec<usize>, search::Key)> = None;
-        for &kind in &kinds {
-            let mut ev = Evaluator {
-                p: &p,
-                dec: Decoder::new(&p, kind),
-                obj: &opts.objective,
-                weight: weight.clone(),
-                due: due.clone(),
-                evals: 0,
-            };
-            let (seq, key) = if opts.warm_start.is_some() {
-                let k = ev.eval(&order);
-                let (s2, k2) = search::neh(&mut ev, &order);
-                if k <= k2 { (order.clone(), k) } else { (s2, k2) }
-            } else {
-                search::neh(&mut ev, &order)
-            };
-            if best.as_ref().is_none_or(|b| key < b.2) {
-                best = Some((kind, seq, key));
+        // construct with every candidate decoder (and, where the problem is symmetric, on the
+        // reversed flow: stages in opposite order, plan mirrored), keep the best
+        let reversible = !inst.permutation
+            && !p.has_frozen
+            && !p.has_setup
+            && !p.has_windows
+            && !p.has_max_lag
+            && opts.warm_start.is_none()
+            && opts.objective.levels == [crate::objective::Criterion::Makespan]
+            && p.release.windows(2).all(|w| w[0] == w[1])
+            && opts.tuning.try_reverse;
+        let rp = if reversible {
+            Some(Prep::new(&reversed(inst)))
+        } else {
+            None
+        };
+        let mut best: Option<(bool, DecoderKind, Vec<usize>, search::Key)> = None;
+        for (rev, pp) in [(false, Some(&p)), (true, rp.as_ref())] {
+            let Some(pp) = pp else { continue };
+            for &kind in &kinds {
+                let mut ev = Evaluator {
+                    p: pp,
+                    dec: Decoder::new(pp, kind),
+                    obj: &opts.objective,
+                    weight: weight.clone(),
+                    due: due.clone(),
+                    evals: 0,
+                    justify,
+                    justify_all: opts.tuning.justify_all,
+                };
+                let (seq, key) = if opts.warm_start.is_some() {
+                    let k = ev.eval(&order);
+                    let (s2, k2) = search::neh(&mut ev, &order);
+                    if k <= k2 {
+                        (order.clone(), k)
+                    } else {
+                        (s2, k2)
+                    }
+                } else {
+                    search::neh(&mut ev, &order)
+                };
+                let key = if justify > 0 { ev.eval_full(&seq) } else { key };
+                if best.as_ref().is_none_or(|b| key < b.3) {
+                    best = Some((rev, kind, seq, key));
+                }
             }
         }
-        let Some((kind, seq, key)) = best else {
+        let Some((rev, kind, seq, key)) = best else {
             return Err(ScheduleError::Invalid("no decoder".into()));
         };
         if key != BAD {
             report(key.0, 0, "construction");
         }
+        let pp = match (&rp, rev) {
+            (Some(r), true) => r,
+            _ => &p,
+        };
         let mut ev = Evaluator {
-            p: &p,
-            dec: Decoder::new(&p, kind),
+            p: pp,
+            dec: Decoder::new(pp, kind),
             obj: &opts.objective,
             weight: weight.clone(),
             due: due.clone(),
             evals: 0,
+            justify,
+            justify_all: opts.tuning.justify_all,
         };
         let (seq, key) = search::iterated_greedy(
             &mut ev,
@@ -252,9 +351,14 @@ pub fn solve(
             &mut rng,
             &mut stop,
             target,
+            &opts.tuning,
             &mut |_, f: Found| report(f.key.0, f.iter, "iterated greedy"),
         );
-        if let Err(inf) = ev.dec.decode(&p, &seq) {
+        let decoded = ev.dec.decode(pp, &seq);
+        if decoded.is_ok() && justify > 0 {
+            ev.dec.justify(pp, &seq, justify);
+        }
+        if let Err(inf) = decoded {
             return Err(ScheduleError::MaxLagInfeasible {
                 job: inf.job,
                 job_name: inst.jobs[inf.job].name.clone(),
@@ -264,13 +368,43 @@ pub fn solve(
             });
         }
         let _ = key;
-        start = ev.dec.start.clone();
-        end = ev.dec.end.clone();
-        mach = ev.dec.mach.clone();
+        if rev {
+            let g = p.g;
+            let c = (0..p.n)
+                .map(|j| ev.dec.end[j * g + g - 1])
+                .max()
+                .unwrap_or(0);
+            start = vec![0; p.n * g];
+            end = vec![0; p.n * g];
+            mach = vec![0; p.n * g];
+            for j in 0..p.n {
+                for k in 0..g {
+                    let r = j * g + (g - 1 - k);
+                    let idx = j * g + k;
+                    start[idx] = c - ev.dec.end[r] + p.release[j];
+                    end[idx] = c - ev.dec.start[r] + p.release[j];
+                    mach[idx] = p.off[k] + (ev.dec.mach[r] - pp.off[g - 1 - k]);
+                }
+            }
+        } else {
+            start = ev.dec.start.clone();
+            end = ev.dec.end.clone();
+            mach = ev.dec.mach.clone();
+        }
         perm = seq;
         evaluations = ev.evals;
         method = format!(
-            "NEH-style construction + iterated greedy with insertion local search, decoder {kind:?}"
+            "NEH-style construction + iterated greedy with insertion local search, decoder {kind:?}{}{}",
+            if justify > 0 {
+                " + forward-backward improvement"
+            } else {
+                ""
+            },
+            if rev {
+                ", solved on the reversed flow"
+            } else {
+                ""
+            }
         );
     }
     let mut plan = to_plan(&p, &start, &end, &mach);
@@ -279,14 +413,7 @@ pub fn solve(
     let mut proven = opts.objective.levels.len() == 1 && cost[0] <= lb;
     let mut lower = lb;
     let mut exact_nodes = 0;
-    let small = p.n <= 10 && p.n * p.g <= 40;
-    let run_exact = !proven
-        && !(inst.permutation && p.has_frozen)
-        && match opts.exact {
-            ExactMode::Off => false,
-            ExactMode::On => true,
-            ExactMode::Auto => small,
-        };
+    let run_exact = !proven && exact_planned;
     if run_exact {
         let r = exact::branch_and_bound(
             &p,
@@ -349,6 +476,20 @@ pub fn solve(
     })
 }
 
+/// The mirrored problem: stages in reverse order (same optimal makespan when all jobs are
+/// released together and there are no set-ups, windows or frozen operations).
+fn reversed(inst: &Instance) -> Instance {
+    let mut r = inst.clone();
+    r.stages.reverse();
+    for row in &mut r.processing {
+        row.reverse();
+    }
+    for row in &mut r.lags {
+        row.reverse();
+    }
+    r
+}
+
 fn to_plan(p: &Prep, start: &[Time], end: &[Time], mach: &[usize]) -> Plan {
     let mut ops = Vec::with_capacity(p.n * p.g);
     for j in 0..p.n {
@@ -364,4 +505,30 @@ fn to_plan(p: &Prep, start: &[Time], end: &[Time], mach: &[usize]) -> Plan {
         }
     }
     Plan { ops }
+}
+
+/// Microseconds per full decode of a random permutation for each decoder (diagnostics).
+#[doc(hidden)]
+pub fn decoder_speed(inst: &Instance, reps: usize) -> Vec<(String, f64)> {
+    let p = Prep::new(inst);
+    let mut rng = Rng::new(1);
+    let mut perm: Vec<usize> = (0..p.n).collect();
+    let mut out = Vec::new();
+    for kind in [
+        DecoderKind::Fifo,
+        DecoderKind::JobWise { append_only: false },
+        DecoderKind::JobWise { append_only: true },
+    ] {
+        let mut d = Decoder::new(&p, kind);
+        let t = Instant::now();
+        let mut sum = 0;
+        for _ in 0..reps {
+            rng.shuffle(&mut perm);
+            let _ = d.decode(&p, &perm);
+            sum += d.end[0];
+        }
+        let us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+        out.push((format!("{kind:?} (check {})", sum % 7), us));
+    }
+    out
 }
