@@ -372,7 +372,11 @@ pub fn scenario(
             decisions.extend(s.decision.iter().cloned());
         }
         if staff_count > 0 {
-            let whole = block.len() == 1 && block[0].operators.as_ref().is_some_and(|o| o.hours.is_none());
+            let whole = block.len() == 1
+                && block[0]
+                    .operators
+                    .as_ref()
+                    .is_some_and(|o| o.hours.is_none());
             uses.push(Use {
                 equipment: None,
                 area: None,

@@ -541,7 +541,8 @@ impl V {
             );
             ok = false;
         }
-        if let Some(tv) = target
+        if ok
+            && let Some(tv) = target
             && (min.is_some_and(|a| tv < a) || max.is_some_and(|b| tv > b))
         {
             self.err(
