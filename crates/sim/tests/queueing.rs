@@ -38,6 +38,10 @@ fn run(m: &Model) -> Results {
 /// most `max_rel` of the expected value (so that a wrong engine cannot pass by being noisy).
 fn assert_in_ci(what: &str, s: Stat, expected: f64, max_rel: f64) {
     let [lo, hi] = s.ci95;
+    eprintln!(
+        "{what}: formula {expected:.5}, simulated {:.5} [{lo:.5}, {hi:.5}]",
+        s.mean
+    );
     assert!(
         lo <= expected && expected <= hi,
         "{what}: formula {expected:.5} outside the 95 % interval [{lo:.5}, {hi:.5}] (mean {:.5})",
@@ -154,7 +158,12 @@ fn mmc_wait_matches_erlang_c() {
     let lambda = 0.75 * f64::from(c) * mu; // ρ = 0.75
     let r = run(&load(&mmc_scenario(c, lambda, mu, 11, 30)));
     let wq = mmc_wq(c, lambda, mu);
-    assert_in_ci("M/M/3 mean wait (h)", ds(&step(&r, "serve").wait_hours), wq, 0.05);
+    assert_in_ci(
+        "M/M/3 mean wait (h)",
+        ds(&step(&r, "serve").wait_hours),
+        wq,
+        0.05,
+    );
     // Utilisation = ρ, throughput = λ.
     assert_in_ci(
         "M/M/3 utilisation",
@@ -185,8 +194,18 @@ fn mm1_wait_matches_formula() {
     let wq = rho / (mu - lambda);
     // Erlang C with one server must reduce to the M/M/1 formula.
     assert!((mmc_wq(1, lambda, mu) - wq).abs() < 1e-12);
-    assert_in_ci("M/M/1 mean wait (h)", ds(&step(&r, "serve").wait_hours), wq, 0.05);
-    assert_in_ci("M/M/1 utilisation", resource(&r, "machine").utilisation, rho, 0.02);
+    assert_in_ci(
+        "M/M/1 mean wait (h)",
+        ds(&step(&r, "serve").wait_hours),
+        wq,
+        0.05,
+    );
+    assert_in_ci(
+        "M/M/1 utilisation",
+        resource(&r, "machine").utilisation,
+        rho,
+        0.02,
+    );
 }
 
 // ---- Jackson tandem ----------------------------------------------------------------------
@@ -226,9 +245,8 @@ uses = [{{ equipment = "m-{name}" }}]
         );
     }
     for (name, c, _) in stations {
-        text += &format!(
-            "\n[[equipment]]\nname = \"m-{name}\"\ncount = {c}\ndispatch = \"fifo\"\n"
-        );
+        text +=
+            &format!("\n[[equipment]]\nname = \"m-{name}\"\ncount = {c}\ndispatch = \"fifo\"\n");
     }
     let r = run(&load(&text));
     let mut sojourn = 0.0;
@@ -236,7 +254,11 @@ uses = [{{ equipment = "m-{name}" }}]
         let mu = 1.0 / mean;
         let wq = mmc_wq(c, lambda, mu);
         // Product form: an M/M/1 station contributes 1/(μ − λ); an M/M/c one Wq + 1/μ.
-        sojourn += if c == 1 { 1.0 / (mu - lambda) } else { wq + mean };
+        sojourn += if c == 1 {
+            1.0 / (mu - lambda)
+        } else {
+            wq + mean
+        };
         assert_in_ci(
             &format!("station {name} wait (h)"),
             ds(&step(&r, name).wait_hours),
@@ -346,9 +368,21 @@ fn deterministic_line_gives_hand_computed_times() {
     close("p90 wait before b", step(&r, "b").wait_hours.p90, 9.0);
     close("median wait before b", step(&r, "b").wait_hours.p50, 0.0);
     // Utilisation over the 120 h window, cleaning counted as occupied.
-    close("m1 utilisation", resource(&r, "m1").utilisation.mean, 36.0 / 120.0);
-    close("m2 utilisation", resource(&r, "m2").utilisation.mean, 63.0 / 120.0);
-    close("room utilisation", resource(&r, "room").utilisation.mean, 63.0 / 120.0);
+    close(
+        "m1 utilisation",
+        resource(&r, "m1").utilisation.mean,
+        36.0 / 120.0,
+    );
+    close(
+        "m2 utilisation",
+        resource(&r, "m2").utilisation.mean,
+        63.0 / 120.0,
+    );
+    close(
+        "room utilisation",
+        resource(&r, "room").utilisation.mean,
+        63.0 / 120.0,
+    );
     // All three released inside the window (at 55, 76, 103 h).
     close(
         "throughput per year",
@@ -412,8 +446,16 @@ fn shelf_life_violation_loses_the_patient() {
     // P1: a 0–10, b 10–30. P2 (arrives 1 h): a 10–20, then must start b by 25 but m2 is busy
     // until 30 → violation at 25, patient lost. P3 (day 4 = 96 h): a 96–106, b 106–126.
     let r = run(&load(&shelf_scenario("lost")));
-    close("hold violations before b", step(&r, "b").hold_violations.mean, 1.0);
-    close("hold violations before a", step(&r, "a").hold_violations.mean, 0.0);
+    close(
+        "hold violations before b",
+        step(&r, "b").hold_violations.mean,
+        1.0,
+    );
+    close(
+        "hold violations before a",
+        step(&r, "a").hold_violations.mean,
+        0.0,
+    );
     close("patients lost", r.patients_lost.mean, 1.0);
     assert_eq!(r.losses.len(), 1, "{:?}", r.losses);
     assert_eq!(r.losses[0].cause, "shelf life exceeded after a");
@@ -421,7 +463,11 @@ fn shelf_life_violation_loses_the_patient() {
     close("mean vein-to-vein", r.vein_to_vein_days.mean, 30.0 / 24.0);
     // The lost batch never started b, so b saw two starts with no wait.
     close("wait before b", step(&r, "b").wait_hours.mean, 0.0);
-    close("m2 utilisation", resource(&r, "m2").utilisation.mean, 40.0 / 240.0);
+    close(
+        "m2 utilisation",
+        resource(&r, "m2").utilisation.mean,
+        40.0 / 240.0,
+    );
 }
 
 #[test]
@@ -440,7 +486,11 @@ fn shelf_life_violation_with_repeat_makes_the_intermediate_again() {
     // P2 violates at 25 and goes back to a: m1 is free since 20, a 25–35, ready for b at 35,
     // m2 free since 30 → b 35–55. Vein-to-vein 54 h. P1 30 h, P3 30 h.
     let r = run(&load(&shelf_scenario("repeat")));
-    close("hold violations before b", step(&r, "b").hold_violations.mean, 1.0);
+    close(
+        "hold violations before b",
+        step(&r, "b").hold_violations.mean,
+        1.0,
+    );
     close("patients lost", r.patients_lost.mean, 0.0);
     assert!(r.losses.is_empty());
     close(
@@ -450,7 +500,11 @@ fn shelf_life_violation_with_repeat_makes_the_intermediate_again() {
     );
     // Waits before a: P1 0, P2 9 (1 → 10), P2 again 0, P3 0.
     close("wait before a", step(&r, "a").wait_hours.mean, 9.0 / 4.0);
-    close("m1 utilisation", resource(&r, "m1").utilisation.mean, 40.0 / 240.0);
+    close(
+        "m1 utilisation",
+        resource(&r, "m1").utilisation.mean,
+        40.0 / 240.0,
+    );
     for rep in &r.per_replication {
         close("rework per year", rep.reworked_per_year, 1.0 / rep.years);
     }
@@ -520,7 +574,12 @@ fn repeat_gives_geometric_number_of_starts() {
         .iter()
         .map(|x| x.starts_per_year[0] / x.released_per_year)
         .collect();
-    assert_in_ci("starts per released batch", sim::mean_ci(&ratios), 1.0 / (1.0 - p), 0.01);
+    assert_in_ci(
+        "starts per released batch",
+        sim::mean_ci(&ratios),
+        1.0 / (1.0 - p),
+        0.01,
+    );
     let fail_share: Vec<f64> = r
         .per_replication
         .iter()
@@ -536,8 +595,16 @@ fn remanufacture_without_material_loses_the_failed_fraction() {
     let r = run(&load(&failure_scenario(p, "remanufacture", 0, 20)));
     assert_in_ci("lost fraction", r.patients_lost_fraction, p, 0.03);
     assert_eq!(r.losses.len(), 1);
-    assert_eq!(r.losses[0].cause, "failure at make; no starting material left");
+    assert_eq!(
+        r.losses[0].cause,
+        "failure at make; no starting material left"
+    );
     // With one back-up, a patient is lost only when both runs fail.
     let r = run(&load(&failure_scenario(p, "remanufacture", 1, 20)));
-    assert_in_ci("lost fraction with one back-up", r.patients_lost_fraction, p * p, 0.06);
+    assert_in_ci(
+        "lost fraction with one back-up",
+        r.patients_lost_fraction,
+        p * p,
+        0.06,
+    );
 }
