@@ -608,3 +608,119 @@ fn remanufacture_without_material_loses_the_failed_fraction() {
         0.06,
     );
 }
+
+// ---- breakdowns --------------------------------------------------------------------------
+
+/// One batch at time 0 on a single machine that fails after exponential up times (mean
+/// `mtbf`) and is repaired in a fixed `repair` time; the step takes a fixed `d` hours.
+fn breakdown_scenario(on_failure: &str, d: f64, mtbf: f64, repair: f64, reps: u32) -> String {
+    format!(
+        r#"
+[scenario]
+name = "breakdowns"
+horizon_days = 1
+warmup_days = 0
+replications = {reps}
+seed = 17
+
+[[equipment]]
+name = "m"
+count = 1
+dispatch = "fifo"
+failures = {{ mtbf_hours = {mtbf}, repair = {{ dist = "fixed", value = {repair}, unit = "hours" }}, on_failure = "{on_failure}" }}
+
+[[product]]
+name = "p"
+[[product.step]]
+name = "work"
+duration = {{ dist = "fixed", value = {d}, unit = "hours" }}
+uses = [{{ equipment = "m" }}]
+
+[[demand]]
+product = "p"
+apheresis_days = [0]
+target_vein_to_vein_days = 1
+"#
+    )
+}
+
+#[test]
+fn breakdown_with_resume_matches_preemptive_resume_formula() {
+    // Preemptive resume: the work is never lost; each failure during the D hours of work
+    // (Poisson, mean D/MTBF) adds one repair: E[T] = D (1 + R / MTBF).
+    let (d, mtbf, repair) = (10.0, 20.0, 5.0);
+    let r = run(&load(&breakdown_scenario(
+        "transfer", d, mtbf, repair, 1000,
+    )));
+    let expected_h = d * (1.0 + repair / mtbf);
+    assert_in_ci(
+        "completion time, preemptive resume (days)",
+        ds(&r.vein_to_vein_days),
+        expected_h / 24.0,
+        0.05,
+    );
+}
+
+#[test]
+fn breakdown_that_spoils_the_step_matches_preemptive_repeat_formula() {
+    // Preemptive repeat: a failure loses the work; with failure rate f = 1/MTBF,
+    // E[T] = (e^{fD} − 1)(1/f + R).
+    let (d, mtbf, repair) = (10.0, 20.0, 5.0);
+    let r = run(&load(&breakdown_scenario(
+        "fail_step",
+        d,
+        mtbf,
+        repair,
+        1000,
+    )));
+    let f: f64 = 1.0 / mtbf;
+    let expected_h = ((f * d).exp() - 1.0) * (1.0 / f + repair);
+    assert_in_ci(
+        "completion time, preemptive repeat (days)",
+        ds(&r.vein_to_vein_days),
+        expected_h / 24.0,
+        0.06,
+    );
+}
+
+#[test]
+fn breakdown_rate_matches_alternating_renewal() {
+    // Each of c units alternates exponential up times (mean MTBF) and fixed repairs: in the
+    // long run c / (MTBF + R) failures per hour, whatever the load.
+    let (c, mtbf, repair) = (4u32, 100.0, 25.0);
+    let text = format!(
+        r#"
+[scenario]
+name = "breakdown rate"
+horizon_days = 740
+warmup_days = 10
+replications = 30
+seed = 23
+
+[[equipment]]
+name = "m"
+count = {c}
+dispatch = "fifo"
+failures = {{ mtbf_hours = {mtbf}, repair = {{ dist = "fixed", value = {repair}, unit = "hours" }}, on_failure = "transfer" }}
+
+[[product]]
+name = "p"
+[[product.step]]
+name = "work"
+duration = {{ dist = "exponential", mean = 2, unit = "hours" }}
+uses = [{{ equipment = "m" }}]
+
+[[demand]]
+product = "p"
+patients_per_week = 84
+target_vein_to_vein_days = 1
+"#
+    );
+    let r = run(&load(&text));
+    assert_in_ci(
+        "breakdowns per year",
+        resource(&r, "m").breakdowns_per_year,
+        f64::from(c) * 24.0 * 365.0 / (mtbf + repair),
+        0.02,
+    );
+}
