@@ -229,25 +229,44 @@ pub fn check(inst: &Instance, plan: &Plan) -> Vec<Violation> {
             }
         }
     }
-    for (k, machines) in per_machine.iter_mut().enumerate() {
-        for (m, jobs) in machines.iter_mut().enumerate() {
-            jobs.sort_by_key(|&j| {
-                let a = plan.ops[j * g + k];
-                (a.start, a.end, j)
-            });
-            for w in jobs.windows(2) {
-                let (a, b) = (plan.ops[w[0] * g + k], plan.ops[w[1] * g + k]);
-                let s = inst.setup(k, inst.jobs[w[0]].product, inst.jobs[w[1]].product);
-                let overlap = b.start < a.end + s || (a.start == b.start && a.end > a.start);
-                if overlap {
-                    v.push(Violation::Overlap {
-                        stage: k,
-                        machine: m,
-                        first: w[0],
-                        second: w[1],
-                        setup: s,
-                    });
+    // group operations by physical device (shared devices serve several stages)
+    let mut devices: Vec<(Option<&str>, Vec<(usize, usize)>)> = Vec::new();
+    for (k, machines) in per_machine.iter().enumerate() {
+        for (m, jobs) in machines.iter().enumerate() {
+            let key = inst.stages[k].machines[m].physical.as_deref();
+            let slot = match key {
+                Some(name) => devices.iter().position(|d| d.0 == Some(name)),
+                None => None,
+            };
+            let i = match slot {
+                Some(i) => i,
+                None => {
+                    devices.push((key, Vec::new()));
+                    devices.len() - 1
                 }
+            };
+            devices[i].1.extend(jobs.iter().map(|&j| (j, k)));
+        }
+    }
+    for (_, ops) in &mut devices {
+        ops.sort_by_key(|&(j, k)| {
+            let a = plan.ops[j * g + k];
+            (a.start, a.end, j, k)
+        });
+        for w in ops.windows(2) {
+            let ((j1, k1), (j2, k2)) = (w[0], w[1]);
+            let (a, b) = (plan.ops[j1 * g + k1], plan.ops[j2 * g + k2]);
+            // the set-up before an operation is that of its own stage
+            let s = inst.setup(k2, inst.jobs[j1].product, inst.jobs[j2].product);
+            let overlap = b.start < a.end + s || (a.start == b.start && a.end > a.start);
+            if overlap {
+                v.push(Violation::Overlap {
+                    stage: k2,
+                    machine: b.machine,
+                    first: j1,
+                    second: j2,
+                    setup: s,
+                });
             }
         }
     }

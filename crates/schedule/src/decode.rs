@@ -51,11 +51,11 @@ pub(crate) struct Decoder {
     ord2: Vec<u32>,
     keys: Vec<u64>,
     order2: Vec<(Time, u32, u32)>,
-    /// Per machine: (start, end, job) sorted by start.
+    /// Per physical device: (start, end, job * stages + stage) sorted by start.
     tl: Vec<Vec<(Time, Time, usize)>>,
     init_tl: Vec<Vec<(Time, Time, usize)>>,
     lb: Vec<Time>,
-    pos: Vec<usize>,
+    placed: Vec<(usize, usize)>,
     bstart: Vec<Time>,
     saved_start: Vec<Time>,
     saved_end: Vec<Time>,
@@ -67,7 +67,7 @@ impl Decoder {
     pub fn new(p: &Prep, kind: DecoderKind) -> Self {
         let mut init_free = vec![p.not_before; p.mt];
         let mut init_last = vec![NONE; p.mt];
-        let mut init_tl = vec![Vec::new(); p.mt];
+        let mut init_tl = vec![Vec::new(); p.nphys];
         let mut frozen_ops = Vec::new();
         let mut last_end = vec![Time::MIN; p.mt];
         for j in 0..p.n {
@@ -75,7 +75,7 @@ impl Decoder {
                 if let Some((gm, s)) = p.frozen[j * p.g + k] {
                     let e = s + p.p(j, gm);
                     frozen_ops.push((j * p.g + k, gm, s, e));
-                    init_tl[gm].push((s, e, j));
+                    init_tl[p.phys[gm]].push((s, e, j * p.g + k));
                     if e > last_end[gm] {
                         last_end[gm] = e;
                         init_last[gm] = j;
@@ -104,7 +104,7 @@ impl Decoder {
             tl: init_tl.clone(),
             init_tl,
             lb: vec![0; p.g],
-            pos: vec![0; p.g],
+            placed: Vec::with_capacity(p.g),
             bstart: vec![0; p.n * p.g],
             saved_start: Vec::new(),
             saved_end: Vec::new(),
@@ -215,6 +215,10 @@ impl Decoder {
         if p.fast {
             return self.fifo_fast(p, perm);
         }
+        if p.shared {
+            // stage-by-stage decoding cannot see other stages' use of a shared device
+            return self.jobwise(p, perm, false);
+        }
         let g = p.g;
         self.free.copy_from_slice(&self.init_free);
         self.last.copy_from_slice(&self.init_last);
@@ -290,6 +294,7 @@ impl Decoder {
 
     /// Earliest slot on machine `gm` for job `j` at stage `k`: `(start, insert position)`.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn slot(
         &self,
         p: &Prep,
@@ -300,7 +305,7 @@ impl Decoder {
         pt: Time,
         append_only: bool,
     ) -> (Time, usize) {
-        let tl = &self.tl[gm];
+        let tl = &self.tl[p.phys[gm]];
         let len = tl.len();
         let from = if append_only {
             len
@@ -311,14 +316,14 @@ impl Decoder {
             let mut t = ready;
             if pos > 0 {
                 let prev = tl[pos - 1];
-                t = t.max(prev.1 + p.setup_time(k, prev.2, j));
+                t = t.max(prev.1 + p.setup_time(k, prev.2 / p.g, j));
             }
             if p.has_windows {
                 t = p.fit_windows(gm, t, pt);
             }
             match tl.get(pos) {
                 Some(next) => {
-                    if t + pt + p.setup_time(k, j, next.2) <= next.0 {
+                    if t + pt + p.setup_time(next.2 % p.g, j, next.2 / p.g) <= next.0 {
                         return (t, pos);
                     }
                 }
@@ -331,6 +336,7 @@ impl Decoder {
 
     fn jobwise(&mut self, p: &Prep, perm: &[usize], append_only: bool) -> Result<(), Infeasible> {
         let g = p.g;
+        self.placed.clear();
         for (t, i) in self.tl.iter_mut().zip(&self.init_tl) {
             t.clear();
             t.extend_from_slice(i);
@@ -343,6 +349,10 @@ impl Decoder {
             let mut rounds = 0u32;
             'outer: loop {
                 rounds += 1;
+                // undo the placements of the previous round (reverse order restores positions)
+                while let Some((ph, pos)) = self.placed.pop() {
+                    self.tl[ph].remove(pos);
+                }
                 for k in 0..g {
                     let idx = j * g + k;
                     if let Some((_, s)) = p.frozen[idx] {
@@ -381,7 +391,9 @@ impl Decoder {
                             self.start[idx] = s;
                             self.end[idx] = e;
                             self.mach[idx] = gm;
-                            self.pos[k] = pos;
+                            let ph = p.phys[gm];
+                            self.tl[ph].insert(pos, (s, e, idx));
+                            self.placed.push((ph, pos));
                         }
                         None => {
                             if p.frozen[idx - 1].is_some() || rounds > 10_000 {
@@ -396,14 +408,7 @@ impl Decoder {
                 }
                 break;
             }
-            for k in 0..g {
-                let idx = j * g + k;
-                if p.frozen[idx].is_some() {
-                    continue;
-                }
-                let gm = self.mach[idx];
-                self.tl[gm].insert(self.pos[k], (self.start[idx], self.end[idx], j));
-            }
+            self.placed.clear();
         }
         Ok(())
     }
@@ -423,7 +428,7 @@ impl Decoder {
             .map(|&j| self.end[j * g + g - 1])
             .max()
             .unwrap_or(0);
-        if !p.fast || !p.identical.iter().all(|&x| x) || p.has_max_lag {
+        if !p.fast || p.shared || !p.identical.iter().all(|&x| x) || p.has_max_lag {
             return cmax;
         }
         let nb = p.not_before;

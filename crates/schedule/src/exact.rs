@@ -202,10 +202,11 @@ impl Bb<'_> {
             if k == g {
                 continue;
             }
-            if self.permutation && k > 0 {
-                if self.count[k] >= self.seq0.len() || self.seq0[self.count[k]] != j {
-                    continue;
-                }
+            if self.permutation
+                && k > 0
+                && (self.count[k] >= self.seq0.len() || self.seq0[self.count[k]] != j)
+            {
+                continue;
             }
             let idx = j * g + k;
             let ready = self.ready(j, k);
@@ -339,7 +340,7 @@ pub(crate) fn branch_and_bound(
             }
         }
     }
-    let zero = p.pt.iter().any(|&x| x == 0);
+    let zero = p.pt.contains(&0);
     let mut bb = Bb {
         p,
         obj,

@@ -64,6 +64,10 @@ pub struct Machine {
     /// Windows in which no operation may be processed (maintenance, shifts).
     /// Set-up/cleaning is a minimum separation between operations and may overlap them.
     pub unavailable: Vec<Window>,
+    /// Physical identity: machines of different stages with the same value are one device
+    /// (e.g. a processing station used by several steps); `None` = a device of its own.
+    #[serde(default)]
+    pub physical: Option<String>,
 }
 
 impl Machine {
@@ -73,6 +77,7 @@ impl Machine {
             name: name.into(),
             speed_percent: 100,
             unavailable: Vec::new(),
+            physical: None,
         }
     }
 }
@@ -104,19 +109,14 @@ impl Stage {
     }
 }
 
-/// Time lag between the end of stage `k` and the start of stage `k + 1` of one job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Time lag between the end of stage `k` and the start of stage `k + 1` of one job
+/// (default: no minimum, no maximum).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lag {
     /// Minimum lag (transfer time).
     pub min: Time,
     /// Maximum lag (shelf life of the intermediate); `None` = unlimited.
     pub max: Option<Time>,
-}
-
-impl Default for Lag {
-    fn default() -> Self {
-        Self { min: 0, max: None }
-    }
 }
 
 /// An operation that has already started and may not move.
@@ -290,7 +290,7 @@ impl Instance {
                 )));
             }
             for (k, &p) in row.iter().enumerate() {
-                if p < 0 || p > TIME_LIMIT / 1024 {
+                if !(0..=TIME_LIMIT / 1024).contains(&p) {
                     return Err(ScheduleError::Invalid(format!(
                         "job {} (#{j}), stage {} (#{k}): processing time {p} is negative or too large",
                         job.name, self.stages[k].name
@@ -422,6 +422,12 @@ pub(crate) struct Prep {
     pub has_windows: bool,
     /// All machines of the stage have the same speed.
     pub identical: Vec<bool>,
+    /// Physical device of each global machine (shared devices have one index).
+    pub phys: Vec<usize>,
+    /// Number of physical devices.
+    pub nphys: usize,
+    /// Some device serves more than one stage.
+    pub shared: bool,
     /// The fast FIFO decoder applies (no set-ups, windows or frozen operations,
     /// non-negative release times, fewer than 2^20 jobs, times below 2^40).
     pub fast: bool,
@@ -503,6 +509,30 @@ impl Prep {
         for f in &inst.frozen {
             frozen[f.job * g + f.stage] = Some((off[f.stage] + f.machine, f.start));
         }
+        let mut names: Vec<(String, usize)> = Vec::new();
+        let mut phys = Vec::with_capacity(mt);
+        let mut nphys = 0;
+        let mut shared = false;
+        for st in &inst.stages {
+            for mach in &st.machines {
+                match &mach.physical {
+                    Some(name) => {
+                        if let Some(&(_, i)) = names.iter().find(|(n2, _)| n2 == name) {
+                            phys.push(i);
+                            shared = true;
+                        } else {
+                            names.push((name.clone(), nphys));
+                            phys.push(nphys);
+                            nphys += 1;
+                        }
+                    }
+                    None => {
+                        phys.push(nphys);
+                        nphys += 1;
+                    }
+                }
+            }
+        }
         let identical: Vec<bool> = inst
             .stages
             .iter()
@@ -533,13 +563,17 @@ impl Prep {
             setup,
             np,
             windows,
-            fast: !has_setup
+            fast: !shared
+                && !has_setup
                 && !has_windows
                 && inst.frozen.is_empty()
                 && n < (1 << 20)
                 && release.iter().all(|&r| r >= 0)
                 && inst.not_before >= 0,
             identical,
+            phys,
+            nphys,
+            shared,
             release,
             has_frozen: !inst.frozen.is_empty(),
             frozen,

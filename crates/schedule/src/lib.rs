@@ -14,6 +14,9 @@
 //!
 //! Pure core: no IO; the only clock use is `std::time::Instant` for the solver's time limit.
 
+// Index loops over flattened job x stage tables read more clearly than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 pub mod bounds;
 pub mod check;
 mod decode;

@@ -188,7 +188,7 @@ pub fn parse_hfsw(name: &str, text: &str) -> Result<Instance, ScheduleError> {
         let mut row = Vec::with_capacity(g - 1);
         for k in 0..g - 1 {
             let (line, v) = t.int(&format!("maximum wait of job {j} after stage {k}"))?;
-            if v < -1 || v > 1_000_000_000 {
+            if !(-1..=1_000_000_000).contains(&v) {
                 return Err(ScheduleError::Parse {
                     line,
                     field: format!("maximum wait of job {j} after stage {k}"),

@@ -153,6 +153,7 @@ fn plain_pfsp(inst: &Instance, p: &Prep, obj: &Objective) -> bool {
         && obj.levels == [crate::objective::Criterion::Makespan]
         && p.m.iter().all(|&m| m == 1)
         && !p.has_frozen
+        && !p.shared
         && !p.has_setup
         && !p.has_windows
         && !p.has_max_lag
@@ -185,6 +186,7 @@ pub fn solve(
     let deadline = opts.time_limit.map(|d| t0 + d);
     let small = p.n <= 10 && p.n * p.g <= 40;
     let exact_planned = !(inst.permutation && p.has_frozen)
+        && !p.shared
         && match opts.exact {
             ExactMode::Off => false,
             ExactMode::On => true,
@@ -246,7 +248,7 @@ pub fn solve(
     } else {
         let kinds: Vec<DecoderKind> = if inst.permutation {
             vec![DecoderKind::JobWise { append_only: true }]
-        } else if p.has_max_lag {
+        } else if p.has_max_lag || p.shared {
             vec![DecoderKind::JobWise { append_only: false }]
         } else if let Some(k) = opts.tuning.decoder {
             vec![k]
@@ -281,6 +283,7 @@ pub fn solve(
         // reversed flow: stages in opposite order, plan mirrored), keep the best
         let reversible = !inst.permutation
             && !p.has_frozen
+            && !p.shared
             && !p.has_setup
             && !p.has_windows
             && !p.has_max_lag

@@ -47,6 +47,7 @@ fn random_instance(rng: &mut Rng, n: usize, g: usize, with_max: bool) -> Instanc
                 } else {
                     Vec::new()
                 },
+                physical: None,
             })
             .collect();
         let setup = (rng.below(2) == 0).then(|| {
@@ -768,5 +769,41 @@ fn invalid_events_are_rejected() {
             &mut |_| {},
         );
         assert!(matches!(r, Err(ScheduleError::Event(_))), "{e:?}: {r:?}");
+    }
+}
+
+#[test]
+fn shared_devices_are_never_double_booked() {
+    let mut rng = Rng::new(21);
+    for case in 0..15 {
+        let mut inst = random_instance(&mut rng, 8, 3, case % 2 == 0);
+        // stages 0 and 2 use the same physical stations
+        let m = inst.stages[0]
+            .machines
+            .len()
+            .min(inst.stages[2].machines.len());
+        for i in 0..m {
+            let name = format!("station-{i}");
+            inst.stages[0].machines[i].physical = Some(name.clone());
+            inst.stages[2].machines[i].physical = Some(name);
+        }
+        let sol = run(&inst, &quick(20, case));
+        let v = check(&inst, &sol.plan);
+        assert!(v.is_empty(), "case {case}: {v:?}");
+        // the checker sees the sharing: put a stage-2 op on top of a stage-0 op of the same device
+        let g = inst.g();
+        let mut p = sol.plan.clone();
+        let a = p.ops[0];
+        if a.machine < m {
+            let d = p.ops[g + 2].end - p.ops[g + 2].start;
+            p.ops[g + 2].machine = a.machine;
+            p.ops[g + 2].start = a.start;
+            p.ops[g + 2].end = a.start + d;
+            let v = check(&inst, &p);
+            assert!(
+                v.iter().any(|x| matches!(x, Violation::Overlap { .. })),
+                "case {case}: {v:?}"
+            );
+        }
     }
 }
