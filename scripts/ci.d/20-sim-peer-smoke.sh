@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Smoke check of the simulator's peer benchmark (the full run is benches/sim_vs_simpy.sh, too
+# slow for CI): the SimPy model still matches benches/farming-matrix-500.toml field by field and
+# still runs, and a few replications of each agree (every 95 % interval pair overlaps; with
+# fixed seeds the verdict is the same on every run).
+# Needs: python3 with venv (Debian: python3-venv). Network: PyPI only (simpy). ~1 min.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SIMPY_VERSION=4.1.1
+VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/simpy"
+if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$SIMPY_VERSION')" 2>/dev/null; then
+    python3 -m venv "$VENV"
+    timeout 300 "$VENV/bin/pip" install --quiet --disable-pip-version-check "simpy==$SIMPY_VERSION"
+fi
+
+cargo build --release --locked -p sim --example bench
+BENCH="${CARGO_TARGET_DIR:-target}/release/examples/bench"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+timeout 120 "$BENCH" benches/farming-matrix-500.toml --reps 20 --threads 1 > "$WORK/rust.json"
+timeout 120 "$VENV/bin/python" benches/peers/farming_matrix_simpy.py --reps 4 \
+    --scenario benches/farming-matrix-500.toml > "$WORK/simpy.json"
+python3 benches/peers/compare.py "$WORK/rust.json" "$WORK/simpy.json" > "$WORK/table.md" \
+    || { cat "$WORK/table.md" >&2; echo "sim peer smoke: atmpflow and SimPy disagree" >&2; exit 1; }
+tail -1 "$WORK/table.md"
+echo "sim peer smoke: ok"
