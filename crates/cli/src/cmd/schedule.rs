@@ -73,6 +73,9 @@ pub struct Args {
     /// Write the plan as CSV (job, stage, machine, start, end).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Output directory of the scenario mode (plan.json, plan.csv, schedule.html).
+    #[arg(long, default_value = "out/schedule")]
+    pub out: PathBuf,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -102,10 +105,7 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(format) = args.format else {
-        bail!(
-            "planning from a scenario needs the scenario support of the model crate; \
-             use --format hfs|taillard|hfsw for instance files"
-        );
+        return run_scenario(&args);
     };
     let text = std::fs::read_to_string(&args.input)
         .with_context(|| format!("reading {}", args.input.display()))?;
@@ -344,4 +344,190 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// Reads the orders file: CSV with header `id,product,release_h,due_h,weight`
+/// (`due_h` and `weight` may be empty: due = release + the demand's target vein-to-vein time,
+/// weight = 1). Errors name file, line and field.
+fn read_orders(path: &Path, model: &model::Model) -> anyhow::Result<Vec<model::Order>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = path.display().to_string();
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        bail!("{file}: empty orders file (expected header id,product,release_h,due_h,weight)");
+    };
+    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_lowercase()).collect();
+    let col = |name: &str| cols.iter().position(|c| c == name);
+    let (Some(ci), Some(cp), Some(cr)) = (col("id"), col("product"), col("release_h")) else {
+        bail!("{file}:1: header must contain id, product and release_h (optional: due_h, weight)");
+    };
+    let (cd, cw) = (col("due_h"), col("weight"));
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        let ln = i + 1;
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let get = |c: usize, name: &str| -> anyhow::Result<&str> {
+            f.get(c)
+                .copied()
+                .with_context(|| format!("{file}:{ln}: field {name}: missing"))
+        };
+        let num = |c: Option<usize>, name: &str| -> anyhow::Result<Option<f64>> {
+            match c.and_then(|c| f.get(c)).copied() {
+                None | Some("") => Ok(None),
+                Some(v) => match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(Some(x)),
+                    _ => bail!("{file}:{ln}: field {name}: '{v}' is not a number"),
+                },
+            }
+        };
+        let id = get(ci, "id")?.to_string();
+        if id.is_empty() {
+            bail!("{file}:{ln}: field id: empty");
+        }
+        let pname = get(cp, "product")?;
+        let Some(product) = model.product(pname) else {
+            bail!("{file}:{ln}: field product: the scenario has no product '{pname}'");
+        };
+        let Some(release_h) = num(Some(cr), "release_h")? else {
+            bail!("{file}:{ln}: field release_h: missing");
+        };
+        if release_h < 0.0 {
+            bail!("{file}:{ln}: field release_h: must not be negative");
+        }
+        let target = model
+            .demand
+            .iter()
+            .find(|d| d.product == product)
+            .map_or(0.0, |d| d.target_v2v_h);
+        let due_h = num(cd, "due_h")?.unwrap_or(release_h + target);
+        let weight = num(cw, "weight")?.unwrap_or(1.0);
+        if weight < 0.0 {
+            bail!("{file}:{ln}: field weight: must not be negative");
+        }
+        out.push(model::Order {
+            id,
+            product,
+            release_h,
+            due_h,
+            weight,
+        });
+    }
+    if out.is_empty() {
+        bail!("{file}: no orders");
+    }
+    Ok(out)
+}
+
+/// `atmpflow schedule SCENARIO --orders ORDERS.csv`: plan real orders on the scenario's plant.
+fn run_scenario(args: &Args) -> anyhow::Result<()> {
+    let Some(orders_path) = &args.orders else {
+        bail!(
+            "give --orders ORDERS.csv to plan orders on a scenario, or --format for an instance file"
+        );
+    };
+    let loaded = super::common::load_scenario(&args.input)?;
+    let m = &loaded.model;
+    let orders = read_orders(orders_path, m)?;
+    let (inst, map) = schedule::plant::instance_from_model(m, &orders)?;
+    let objective = Objective::parse(&args.objective)?;
+    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
+        bail!("--time-limit must be a positive number of seconds");
+    }
+    let opts = SolveOptions {
+        objective,
+        time_limit: Some(Duration::from_secs_f64(args.time_limit)),
+        iteration_limit: args.iterations,
+        seed: args.seed,
+        ..SolveOptions::default()
+    };
+    let sol = solve_with_progress(&inst, &opts, args.quiet)?;
+    let plan = schedule::plant::to_model_plan(&sol.plan, &map, &orders);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let doc = serde_json::json!({
+        "scenario": m.name,
+        "scenario_sha256": loaded.sha256,
+        "orders_file": orders_path.display().to_string(),
+        "objective": sol.objective.name(),
+        "time_unit": "minutes in the schedule, hours in the plan",
+        "makespan_h": sol.values.makespan as f64 / 60.0,
+        "weighted_tardiness": sol.values.weighted_tardiness,
+        "lower_bound": sol.lower_bound,
+        "proven_optimal": sol.proven_optimal,
+        "seed": sol.seed,
+        "generator": sol.generator,
+        "method": sol.method,
+        "program_version": env!("CARGO_PKG_VERSION"),
+        "plan": plan,
+    });
+    let json_path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| args.out.join("plan.json"));
+    write(&json_path, &serde_json::to_string_pretty(&doc)?)?;
+    let csv_path = args
+        .csv
+        .clone()
+        .unwrap_or_else(|| args.out.join("plan.csv"));
+    write(&csv_path, &plan_csv(&inst, &sol))?;
+    let html_path = args.out.join("schedule.html");
+    write(&html_path, &plan_html(&inst, &sol, &m.name))?;
+    if !args.quiet {
+        let late = sol
+            .plan
+            .completions(&inst)
+            .iter()
+            .zip(&inst.jobs)
+            .filter(|(c, j)| **c > j.due)
+            .count();
+        eprintln!(
+            "{} orders planned: makespan {:.1} h (lower bound {:.1} h), {} late, {}; wrote {}, {}, {}",
+            orders.len(),
+            sol.values.makespan as f64 / 60.0,
+            sol.bounds.makespan as f64 / 60.0,
+            late,
+            if sol.proven_optimal {
+                "proven optimal"
+            } else {
+                "not proven optimal"
+            },
+            json_path.display(),
+            csv_path.display(),
+            html_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn plan_html(inst: &Instance, sol: &Solution, scenario: &str) -> String {
+    let e = report::svg::escape;
+    let mut body = format!(
+        "<h1>Production plan — {}</h1>\n<p>{} orders on {} steps. Makespan {:.1} h; lower bound {:.1} h \
+         ({}); total weighted tardiness {} (weights × 100, minutes). Seed {} ({}). Method: {}.</p>\n",
+        e(scenario),
+        inst.n(),
+        inst.g(),
+        sol.values.makespan as f64 / 60.0,
+        sol.bounds.makespan as f64 / 60.0,
+        if sol.proven_optimal {
+            "proven optimal"
+        } else {
+            "not proven optimal"
+        },
+        sol.values.weighted_tardiness,
+        sol.seed,
+        e(sol.generator),
+        e(&sol.method)
+    );
+    body.push_str("<h2>Per machine</h2>\n<figure>");
+    body.push_str(&schedule::gantt::by_machine(inst, &sol.plan, 60.0));
+    body.push_str("<figcaption>One row per device unit; colour = patient; hover for times.</figcaption></figure>\n");
+    body.push_str("<h2>Per patient</h2>\n<figure>");
+    body.push_str(&schedule::gantt::by_job(inst, &sol.plan, 60.0));
+    body.push_str("<figcaption>One row per patient batch; colour = step; gaps are waits (within the maximum hold).</figcaption></figure>\n");
+    report::page::document(&format!("Plan — {scenario}"), &body)
 }
