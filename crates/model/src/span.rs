@@ -205,7 +205,7 @@ impl SourceFile {
     /// The innermost field whose span contains `offset`.
     pub fn path_at(&self, offset: usize) -> FieldPath {
         let Some(doc) = &self.doc else {
-            return FieldPath::root();
+            return self.path_from_text(offset);
         };
         let mut best: (FieldPath, usize) = (FieldPath::root(), usize::MAX);
         walk(Node::Table(doc.as_table()), FieldPath::root(), &mut |path, span| {
@@ -217,6 +217,43 @@ impl SourceFile {
             }
         });
         best.0
+    }
+
+    /// Best guess of the field at `offset` in a file that does not parse: the key written on
+    /// that line, under the last table header above it.
+    fn path_from_text(&self, offset: usize) -> FieldPath {
+        let end = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let before = &self.text[..end];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[line_start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| line_start + i);
+        let line = &self.text[line_start..line_end];
+        let mut path = FieldPath::root();
+        if let Some(header) = before[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+        {
+            let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+            for part in name.split('.') {
+                path = path.key(part.trim());
+            }
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim();
+            if !key.is_empty() && !key.starts_with('#') {
+                path = path.key(key);
+            }
+        } else if line.trim().starts_with('[') {
+            path = FieldPath::root();
+            let name = line.trim().trim_matches(|c| c == '[' || c == ']').trim();
+            for part in name.split('.') {
+                path = path.key(part.trim());
+            }
+        }
+        path
     }
 
     /// A located error for a problem.
