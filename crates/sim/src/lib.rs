@@ -74,6 +74,15 @@ pub fn run(
     }
     if let Some(plan) = &opts.plan {
         check_plan(&m, plan)?;
+        // Following a plan, every planned order is a patient of the cohort and the
+        // observation window starts at time 0 and covers the last release.
+        m.warmup_h = 0.0;
+        let last = plan
+            .orders
+            .iter()
+            .map(|o| o.release_h)
+            .fold(0.0_f64, f64::max);
+        m.horizon_h = m.horizon_h.max(last + 1.0);
     }
     let done = AtomicU32::new(0);
     let work = || -> Vec<Option<Replication>> {
