@@ -292,7 +292,9 @@ pub fn check_value(t: DataTypeDefXsd, value: &str) -> Result<(), String> {
             });
             ok && is_timezone(&value[7.min(value.len())..])
         }
-        X::HexBinary => value.len().is_multiple_of(2) && value.chars().all(|c| c.is_ascii_hexdigit()),
+        X::HexBinary => {
+            value.len().is_multiple_of(2) && value.chars().all(|c| c.is_ascii_hexdigit())
+        }
         X::Base64Binary => {
             use base64::Engine;
             let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();

@@ -120,6 +120,8 @@ fn killed_writer_leaves_whole_transactions() {
     let mut child = Command::new(exe)
         .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
         .env("STORE_CHILD_DB", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn child");
     // let it commit some transactions, then kill it mid-stream (SIGKILL)
