@@ -230,7 +230,9 @@ pub fn check(inst: &Instance, plan: &Plan) -> Vec<Violation> {
         }
     }
     // group operations by physical device (shared devices serve several stages)
-    let mut devices: Vec<(Option<&str>, Vec<(usize, usize)>)> = Vec::new();
+    // (device name, [(job, stage)])
+    type Device<'a> = (Option<&'a str>, Vec<(usize, usize)>);
+    let mut devices: Vec<Device> = Vec::new();
     for (k, machines) in per_machine.iter().enumerate() {
         for (m, jobs) in machines.iter().enumerate() {
             let key = inst.stages[k].machines[m].physical.as_deref();

@@ -185,8 +185,7 @@ pub fn solve(
     };
     let deadline = opts.time_limit.map(|d| t0 + d);
     let small = p.n <= 10 && p.n * p.g <= 40;
-    let exact_planned = !(inst.permutation && p.has_frozen)
-        && !p.shared
+    let exact_planned = !(p.shared || inst.permutation && p.has_frozen)
         && match opts.exact {
             ExactMode::Off => false,
             ExactMode::On => true,

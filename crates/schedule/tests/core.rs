@@ -763,7 +763,7 @@ fn invalid_events_are_rejected() {
             &inst,
             &sol.plan,
             1,
-            &[e.clone()],
+            std::slice::from_ref(&e),
             &quick(5, 1),
             &cancel,
             &mut |_| {},
