@@ -30,6 +30,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Simulate a scenario (Monte-Carlo) and write its report.
     Simulate(cmd::simulate::Args),
+    /// Sweep scenario parameters, price every point, compare concepts (`study merge` joins shards).
+    Study(cmd::study::Args),
     /// Check scenario files.
     Validate(cmd::validate::Args),
 }
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Schedule(a) => cmd::schedule::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Study(a) => cmd::study::run(a),
         Command::Validate(a) => cmd::validate::run(a),
     };
     match result {

@@ -47,6 +47,10 @@ pub struct CostInputs {
     /// Operating costs: energy, transport, storage, documentation, audits, other.
     #[serde(default)]
     pub operating: Vec<ItemCost>,
+    /// Published aggregates that cannot be split into the categories above (e.g. a total
+    /// fixed cost per year from a cost study).
+    #[serde(default)]
+    pub other: Vec<ItemCost>,
 }
 
 fn default_currency() -> String {

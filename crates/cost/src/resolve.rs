@@ -25,17 +25,20 @@ pub enum Category {
     Qc,
     /// Energy, transport, storage, documentation, audits.
     Operating,
+    /// Published aggregates that cannot be split into the categories above.
+    Other,
 }
 
 impl Category {
     /// All categories in report order.
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 7] = [
         Category::Equipment,
         Category::Facility,
         Category::Labour,
         Category::Materials,
         Category::Qc,
         Category::Operating,
+        Category::Other,
     ];
 
     /// The name used in JSON and CSV.
@@ -47,6 +50,7 @@ impl Category {
             Category::Materials => "materials",
             Category::Qc => "qc",
             Category::Operating => "operating",
+            Category::Other => "other",
         }
     }
 }
@@ -511,6 +515,7 @@ impl CostModel {
             ("material", Category::Materials, &inputs.material),
             ("qc_test", Category::Qc, &inputs.qc_test),
             ("operating", Category::Operating, &inputs.operating),
+            ("other", Category::Other, &inputs.other),
         ] {
             for (i, it) in items.iter().enumerate() {
                 let at = root.key(key).idx(i);

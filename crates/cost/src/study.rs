@@ -387,13 +387,16 @@ pub fn numeric_leaves(t: &toml::Table, prefix: &str) -> Vec<(String, f64)> {
 
 // ---- preparing a study ----------------------------------------------------------------------
 
-/// A scenario file and its cost file as read by the caller.
+/// A scenario file and its cost files as read by the caller. The cost inputs are the merge
+/// ([`crate::merge_tables`]) of the shared file, the scenario's own `[cost]` section and the
+/// scenario's cost file, in that order.
 #[derive(Debug, Clone)]
 pub struct ScenarioFiles {
     /// The scenario file.
     pub scenario: SourceFile,
-    /// A separate cost file (per scenario or the study's shared one), when the scenario's
-    /// own `[cost]` section is not to be used.
+    /// The study's shared cost file.
+    pub shared: Option<SourceFile>,
+    /// The scenario's own cost file.
     pub cost: Option<SourceFile>,
 }
 
@@ -488,24 +491,19 @@ impl Study {
         let mut scenarios = Vec::new();
         for (r, f) in spec.scenario.iter().zip(files) {
             let model = model::load(f.scenario.name(), f.scenario.text())?;
-            let cost_src = f.cost.as_ref().unwrap_or(&f.scenario);
-            if crate::load(cost_src, &model)?.is_none() {
+            let layers: Vec<&SourceFile> = [f.shared.as_ref(), Some(&f.scenario), f.cost.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let Some((_, cost)) = crate::load_layers(&layers, &model)? else {
                 return Err(StudyError::Message(format!(
                     "scenario `{}` ({}) has no [cost] section and the study gives no cost file \
                      (`cost` in [study] or in its [[scenario]])",
                     r.label,
                     f.scenario.name()
                 )));
-            }
-            let mut doc: toml::Table = toml::from_str(f.scenario.text())
-                .map_err(|e| StudyError::Message(format!("{}: {e}", f.scenario.name())))?;
-            let cost_doc: toml::Table = toml::from_str(cost_src.text())
-                .map_err(|e| StudyError::Message(format!("{}: {e}", cost_src.name())))?;
-            let cost = cost_doc
-                .get("cost")
-                .and_then(|c| c.as_table())
-                .cloned()
-                .unwrap_or_default();
+            };
+            let mut doc: toml::Table = f.scenario.parse()?;
             doc.remove("cost");
             if let Some(h) = spec.study.horizon_days {
                 set_param(&mut doc, "scenario.horizon_days", h).map_err(StudyError::Message)?;

@@ -325,11 +325,11 @@ target_vein_to_vein_days = 30
 
 [cost]
 annualisation = "straight_line"
-[[cost.operating]]
+[[cost.other]]
 name = "fixed costs as published"
 eur = 438098
 per = "year"
-[[cost.material]]
+[[cost.other]]
 name = "variable costs per production as published"
 eur = 34798
 per = "batch"

@@ -4,6 +4,7 @@
 //! [`svg`] holds the chart functions and [`page`] the HTML shell and table helpers that every
 //! report of the crate shares.
 
+pub mod cost;
 mod csv_out;
 mod html;
 pub mod page;

@@ -8,6 +8,7 @@ pub mod schedule;
 pub mod schema;
 pub mod serve;
 pub mod simulate;
+pub mod study;
 pub mod validate;
 
 /// Prints an error: scenario errors with source excerpts, others with their cause chain.

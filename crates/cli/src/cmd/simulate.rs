@@ -24,10 +24,14 @@ pub struct Args {
     /// No progress bar and no summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Cost inputs: files with a `[cost]` section, merged with the scenario's own (repeatable).
+    #[arg(long)]
+    pub cost: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = common::load_scenario(&args.scenario)?;
+    let cost_model = super::study::load_cost(&args.scenario, &args.cost, &loaded.model)?;
     let opts = sim::RunOptions {
         replications: args.replications,
         seed: args.seed,
@@ -36,13 +40,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let results = common::simulate(&loaded, &opts, args.quiet, "simulating")?;
     let dir = common::out_dir(&args.out)?;
-    common::write(&dir.join("results.json"), &serde_json::to_string_pretty(&results)?)?;
+    let priced = super::study::price(cost_model.as_ref(), &results);
+    common::write(&dir.join("results.json"), &super::study::results_json(&results, priced.as_ref())?)?;
     for (name, text) in report::simulation_csv(&results) {
         common::write(&dir.join(name), &text)?;
     }
-    common::write(&dir.join("report.html"), &report::simulation_html(&results))?;
+    let html = super::study::with_cost(&dir, report::simulation_html(&results), priced.as_ref())?;
+    common::write(&dir.join("report.html"), &html)?;
     if !args.quiet {
         print_summary(&results);
+        super::study::print_cost(priced.as_ref());
         println!("wrote {}", dir.join("report.html").display());
     }
     Ok(())

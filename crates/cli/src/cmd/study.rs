@@ -1,0 +1,337 @@
+//! `atmpflow study`: sweep scenario parameters, simulate and price every point, compare
+//! concepts; `--shard i/n` runs one part of the points, `atmpflow study merge` joins parts.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cost::study::{self, ScenarioFiles, StudyError, StudyPart};
+use indicatif::{ProgressBar, ProgressStyle};
+use model::SourceFile;
+use sha2::{Digest, Sha256};
+
+use super::common;
+
+/// Run a scenario study (parameter sweep with cost per dose), or merge shard parts.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    /// Study file (TOML).
+    #[arg(required = true)]
+    pub study: Option<PathBuf>,
+    /// Run only shard I of N (0-based, `I/N`); writes `study-part-I-of-N.json` for `merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Replications per point (overrides the study file's).
+    #[arg(long)]
+    pub replications: Option<u32>,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Join the parts written by `--shard` runs into the study report.
+    Merge(MergeArgs),
+}
+
+/// Join shard parts.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// Part files (`study-part-I-of-N.json`), all of the same study file.
+    #[arg(required = true)]
+    pub parts: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// No summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn read(path: &Path) -> anyhow::Result<SourceFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(SourceFile::new(path.display().to_string(), text))
+}
+
+fn reported(e: model::FileErrors) -> anyhow::Error {
+    anyhow::Error::new(common::Reported(miette::Report::new(e)))
+}
+
+fn parse_shard(s: &str) -> anyhow::Result<[usize; 2]> {
+    let bad = || format!("--shard takes I/N with 0 ≤ I < N (e.g. 0/4), got `{s}`");
+    let (i, n) = s.split_once('/').with_context(bad)?;
+    let i: usize = i.trim().parse().ok().with_context(bad)?;
+    let n: usize = n.trim().parse().ok().with_context(bad)?;
+    if n == 0 || i >= n {
+        bail!(bad());
+    }
+    Ok([i, n])
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Sub::Merge(m)) = args.command {
+        return merge(m);
+    }
+    let Some(path) = args.study else {
+        bail!("give a study file, or `merge` with part files");
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let sha256: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let src = SourceFile::new(
+        path.display().to_string(),
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?,
+    );
+    let mut spec = study::parse_spec(&src).map_err(reported)?;
+    if let Some(r) = args.replications {
+        if r < 2 {
+            bail!("--replications must be at least 2 for confidence intervals");
+        }
+        spec.study.replications = r;
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let shared = match &spec.study.cost {
+        Some(c) => Some(read(&dir.join(c))?),
+        None => None,
+    };
+    let mut files = Vec::new();
+    for s in &spec.scenario {
+        let scenario = read(&dir.join(&s.file))?;
+        let cost = match &s.cost {
+            Some(c) => Some(read(&dir.join(c))?),
+            None => None,
+        };
+        files.push(ScenarioFiles {
+            scenario,
+            shared: shared.clone(),
+            cost,
+        });
+    }
+    let st = study::Study::prepare(spec, files).map_err(|e| match e {
+        StudyError::File(f) => reported(f),
+        StudyError::Message(m) => anyhow::anyhow!(m),
+    })?;
+    let shard = match &args.shard {
+        Some(s) => parse_shard(s)?,
+        None => [0, 1],
+    };
+    let indices = study::shard_points(st.points.len(), shard[0], shard[1]);
+    let pb = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::new(indices.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>12} [{bar:40}] {pos}/{len} points, {elapsed} elapsed, eta {eta}",
+        ) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_prefix("study");
+        pb
+    };
+    let cancel = common::cancel_flag();
+    let progress = |n: usize| pb.set_position(n as u64);
+    let started = std::time::Instant::now();
+    let (points, failed, partial) =
+        study::run(&st, &indices, args.threads, &progress, &cancel).map_err(anyhow::Error::msg)?;
+    pb.finish_and_clear();
+    let mut part = st.part(shard, indices.len());
+    part.study_sha256 = sha256;
+    part.points = points;
+    part.failed = failed;
+    part.partial = partial;
+    if partial && !args.quiet {
+        eprintln!(
+            "cancelled: {} of {} points finished; writing a partial result",
+            part.points.len(),
+            indices.len()
+        );
+    }
+    let out = common::out_dir(&args.out)?;
+    if args.shard.is_some() {
+        let name = format!("study-part-{}-of-{}.json", shard[0], shard[1]);
+        common::write(&out.join(&name), &serde_json::to_string_pretty(&part)?)?;
+        if !args.quiet {
+            println!(
+                "shard {}/{}: {} points in {:.1} s; wrote {}",
+                shard[0],
+                shard[1],
+                part.points.len(),
+                started.elapsed().as_secs_f64(),
+                out.join(name).display()
+            );
+        }
+        return Ok(());
+    }
+    let result = study::merge(&[part]).map_err(anyhow::Error::msg)?;
+    write_result(&out, &result, args.quiet)?;
+    if !args.quiet {
+        println!(
+            "{} points in {:.1} s",
+            result.points.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<()> {
+    let mut parts: Vec<StudyPart> = Vec::new();
+    for p in &args.parts {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        parts.push(
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a study part file", p.display()))?,
+        );
+    }
+    let result = study::merge(&parts).map_err(anyhow::Error::msg)?;
+    let out = common::out_dir(&args.out)?;
+    write_result(&out, &result, args.quiet)
+}
+
+fn write_result(out: &Path, r: &study::StudyResult, quiet: bool) -> anyhow::Result<()> {
+    common::write(&out.join("study.json"), &serde_json::to_string_pretty(r)?)?;
+    for (name, text) in report::cost::study_csv(r) {
+        common::write(&out.join(name), &text)?;
+    }
+    common::write(&out.join("study.html"), &report::cost::study_html(r))?;
+    if !quiet {
+        print_summary(r);
+        println!("wrote {}", out.join("study.html").display());
+    }
+    if r.partial {
+        eprintln!(
+            "partial result: {} of {} points missing",
+            r.missing.len(),
+            r.points_total
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(r: &study::StudyResult) {
+    println!(
+        "{} — {} points × {} replications, seed {}",
+        r.study, r.points_total, r.replications, r.seed
+    );
+    println!(
+        "  {:>5}  {:<24} {:>30}  {:>26}  {:>9}",
+        "point", "concept", "axes", "cost per dose [95% CI]", "v2v p95"
+    );
+    for p in r
+        .points
+        .iter()
+        .filter(|p| p.kind == study::PointKind::Grid)
+    {
+        let axes: Vec<String> = p.values.values().map(|v| format!("{v}")).collect();
+        let cost = p.cost.as_ref().map_or_else(
+            || "undefined".to_string(),
+            |c| {
+                format!(
+                    "{:.0} [{:.0}, {:.0}]",
+                    c.per_dose.mean, c.per_dose.ci95[0], c.per_dose.ci95[1]
+                )
+            },
+        );
+        println!(
+            "  {:>5}  {:<24} {:>30}  {:>26}  {:>9.1}",
+            p.index,
+            p.label,
+            axes.join(" × "),
+            cost,
+            p.vein_to_vein_p95
+        );
+    }
+    if !r.pareto.is_empty() {
+        println!(
+            "  Pareto front (cost per dose vs p95 vein-to-vein): points {:?}",
+            r.pareto
+        );
+    }
+}
+
+// ---- cost for `atmpflow simulate` -------------------------------------------------------------
+
+/// Reads the cost inputs for a simulation: the scenario's own `[cost]` section merged with
+/// the `[cost]` sections of `cost_files` (arrays appended, settings of later files win).
+/// `None` when there is none. Errors name file, line and field.
+pub fn load_cost(
+    scenario: &Path,
+    cost_files: &[PathBuf],
+    m: &model::Model,
+) -> anyhow::Result<Option<cost::CostModel>> {
+    let mut layers = vec![read(scenario)?];
+    for f in cost_files {
+        let src = read(f)?;
+        if cost::cost_table(&src).map_err(reported)?.is_none() {
+            bail!("{} has no [cost] section", f.display());
+        }
+        layers.push(src);
+    }
+    let refs: Vec<&SourceFile> = layers.iter().collect();
+    Ok(cost::load_layers(&refs, m).map_err(reported)?.map(|(cm, _)| cm))
+}
+
+/// Prices the replications; an undefined cost (e.g. no dose released) is reported as a
+/// warning and leaves the results without a cost block.
+pub fn price(cm: Option<&cost::CostModel>, r: &sim::Results) -> Option<cost::CostSummary> {
+    match cm?.summarise(&r.per_replication) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("warning: cost: {e}");
+            None
+        }
+    }
+}
+
+/// Prints cost per dose and per patient.
+pub fn print_cost(c: Option<&cost::CostSummary>) {
+    if let Some(c) = c {
+        println!(
+            "  cost per dose             {} {}",
+            common::fmt_stat(&c.per_dose, 0),
+            c.currency
+        );
+        println!(
+            "  cost per patient (ITT)    {} {}",
+            common::fmt_stat(&c.per_patient_treated, 0),
+            c.currency
+        );
+    }
+}
+
+/// `results.json`: the simulation results with a `cost` block when priced.
+pub fn results_json(r: &sim::Results, c: Option<&cost::CostSummary>) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(r)?;
+    if let (Some(c), Some(obj)) = (c, v.as_object_mut()) {
+        obj.insert("cost".to_string(), serde_json::to_value(c)?);
+    }
+    Ok(serde_json::to_string_pretty(&v)?)
+}
+
+/// Writes the cost CSV tables and adds the cost section to the report.
+pub fn with_cost(dir: &Path, html: String, c: Option<&cost::CostSummary>) -> anyhow::Result<String> {
+    let Some(c) = c else {
+        return Ok(html);
+    };
+    for (name, text) in report::cost::cost_csv(c) {
+        common::write(&dir.join(name), &text)?;
+    }
+    Ok(report::cost::insert_section(
+        &html,
+        &report::cost::cost_section(c),
+    ))
+}

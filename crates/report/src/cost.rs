@@ -1,0 +1,864 @@
+//! Cost reports: the cost section of a simulation report (breakdown per category, every line,
+//! fixed and variable parts) and the study report (cost per dose against demand per concept,
+//! p95 vein-to-vein against equipment, Pareto front, tornado, concept-by-concept table), each
+//! with CSV tables. Charts come from [`crate::svg`], the page shell from [`crate::page`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use cost::study::{PointKind, PointResult, StudyResult};
+use cost::{Category, CostSummary};
+use sim::Stat;
+
+use crate::page::{self, Cell, escape, mean_ci};
+use crate::svg::{self, Axes, Canvas, Format, Layer, Line, Series, Value};
+
+fn money(v: f64) -> String {
+    Format::Number(0).fmt(v)
+}
+
+fn stat_cell(s: &Stat) -> Cell {
+    Cell::html(mean_ci(s.mean, s.ci95, Format::Number(0)), true)
+}
+
+fn csv_table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = w.write_record(header);
+    for r in rows {
+        let _ = w.write_record(&r);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn f6(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.6}")
+    } else {
+        String::new()
+    }
+}
+
+/// The cost section of a simulation report (an HTML fragment with an `id="cost"` section).
+pub fn cost_section(c: &CostSummary) -> String {
+    let cur = escape(&c.currency);
+    let mut b = String::new();
+    let _ = writeln!(b, "<section id=\"cost\">\n<h2>Cost of goods</h2>");
+    let _ = writeln!(
+        b,
+        "<p class=\"muted\">Every line is priced per replication from what the simulation \
+         counted (batches, runs and failures per step, doses released, patients admitted, staff \
+         hours), then averaged with 95&#160;% confidence intervals over {} replications. \
+         Amounts in {cur}{}; investments annualised as {}{}.</p>",
+        c.replications,
+        if c.price_basis.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", escape(&c.price_basis))
+        },
+        if c.annualisation == "annuity" {
+            "an annuity"
+        } else {
+            "straight-line depreciation"
+        },
+        c.discount_rate
+            .map(|r| format!(" at a discount rate of {}", Format::Percent(1).fmt(r)))
+            .unwrap_or_default()
+    );
+    let rows = vec![
+        vec![Cell::text("cost per released dose"), stat_cell(&c.per_dose)],
+        vec![
+            Cell::text("cost per patient admitted (intention to treat, lost patients included)"),
+            stat_cell(&c.per_patient_treated),
+        ],
+        vec![Cell::text("yearly total"), stat_cell(&c.annual_total)],
+        vec![Cell::text("  fixed part per year"), stat_cell(&c.fixed_annual)],
+        vec![Cell::text("  variable part per year"), stat_cell(&c.variable_annual)],
+        vec![Cell::text("fixed part per dose"), stat_cell(&c.fixed_per_dose)],
+        vec![Cell::text("variable part per dose"), stat_cell(&c.variable_per_dose)],
+        vec![
+            Cell::text("doses released per year"),
+            Cell::html(
+                mean_ci(c.doses_per_year.mean, c.doses_per_year.ci95, Format::Number(1)),
+                true,
+            ),
+        ],
+        vec![
+            Cell::text("total investment (equipment, qualification, rooms)"),
+            Cell::num(&money(c.investment)),
+        ],
+        vec![
+            Cell::text("investment per year as annuity / straight-line"),
+            Cell::num(&format!(
+                "{} / {}",
+                money(c.capital_annuity),
+                money(c.capital_straight_line)
+            )),
+        ],
+    ];
+    b.push_str(&page::table(&["figure", &format!("{} [95 % CI]", c.currency)], &rows));
+
+    let cats: Vec<String> = Category::ALL.iter().map(|k| k.name().to_string()).collect();
+    let series = vec![Series {
+        name: "per dose".to_string(),
+        values: cats
+            .iter()
+            .map(|k| {
+                c.per_dose_by_category
+                    .get(k)
+                    .map(|s| Value::with_ci(s.mean, s.ci95))
+            })
+            .collect(),
+    }];
+    let chart = svg::hbar_chart(
+        &cats,
+        &series,
+        &Axes::new("Cost per dose by category")
+            .x_label(format!("{} per dose", c.currency))
+            .format(Format::Number(0))
+            .size(640.0, 260.0),
+    );
+    let fixed_var = svg::stacked_bars(
+        &["per dose".to_string()],
+        &[
+            Layer {
+                name: "fixed".to_string(),
+                values: vec![c.fixed_per_dose.mean],
+            },
+            Layer {
+                name: "variable".to_string(),
+                values: vec![c.variable_per_dose.mean],
+            },
+        ],
+        &Axes::new("Fixed and variable parts")
+            .y_label(format!("{} per dose", c.currency))
+            .format(Format::Number(0))
+            .size(300.0, 260.0),
+    );
+    let _ = writeln!(
+        b,
+        "<div class=\"grid\">{}{}</div>",
+        page::figure(&chart, "Whiskers: 95 % confidence interval across replications."),
+        page::figure(&fixed_var, "")
+    );
+    let line_rows: Vec<Vec<Cell>> = c
+        .lines
+        .iter()
+        .map(|l| {
+            vec![
+                Cell::text(&l.category),
+                Cell::text(&l.name),
+                Cell::text(&l.behaviour),
+                stat_cell(&l.annual),
+                stat_cell(&l.per_dose),
+            ]
+        })
+        .collect();
+    let _ = writeln!(b, "<h3>Every cost line</h3>");
+    b.push_str(&page::table(
+        &[
+            "category",
+            "line",
+            "fixed / variable",
+            "per year [95 % CI]",
+            "per dose [95 % CI]",
+        ],
+        &line_rows,
+    ));
+    let _ = writeln!(
+        b,
+        "<p class=\"small muted\">The same figures are in <code>results.json</code> (block \
+         <code>cost</code>), <code>cost.csv</code> and <code>cost_lines.csv</code>.</p>\n</section>"
+    );
+    b
+}
+
+/// Inserts a section into a report before its footer (or at the end of the body).
+pub fn insert_section(html: &str, section: &str) -> String {
+    if let Some(i) = html.find("<footer>") {
+        format!("{}{section}\n{}", &html[..i], &html[i..])
+    } else if let Some(i) = html.rfind("</body>") {
+        format!("{}{section}\n{}", &html[..i], &html[i..])
+    } else {
+        format!("{html}{section}")
+    }
+}
+
+/// CSV tables of a cost summary: `cost.csv` (key figures and categories) and
+/// `cost_lines.csv` (every line).
+pub fn cost_csv(c: &CostSummary) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    let mut push = |k: &str, s: &Stat| {
+        rows.push(vec![k.to_string(), f6(s.mean), f6(s.ci95[0]), f6(s.ci95[1])]);
+    };
+    push("per_dose", &c.per_dose);
+    push("per_patient_treated", &c.per_patient_treated);
+    push("annual_total", &c.annual_total);
+    push("fixed_annual", &c.fixed_annual);
+    push("variable_annual", &c.variable_annual);
+    push("fixed_per_dose", &c.fixed_per_dose);
+    push("variable_per_dose", &c.variable_per_dose);
+    push("doses_per_year", &c.doses_per_year);
+    push("patients_per_year", &c.patients_per_year);
+    for (k, s) in &c.by_category {
+        push(&format!("annual_{k}"), s);
+    }
+    for (k, s) in &c.per_dose_by_category {
+        push(&format!("per_dose_{k}"), s);
+    }
+    let summary = csv_table(&["metric", "mean", "ci95_low", "ci95_high"], rows);
+    let lines = csv_table(
+        &[
+            "category",
+            "line",
+            "behaviour",
+            "annual_mean",
+            "annual_ci95_low",
+            "annual_ci95_high",
+            "per_dose_mean",
+            "per_dose_ci95_low",
+            "per_dose_ci95_high",
+        ],
+        c.lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.category.clone(),
+                    l.name.clone(),
+                    l.behaviour.clone(),
+                    f6(l.annual.mean),
+                    f6(l.annual.ci95[0]),
+                    f6(l.annual.ci95[1]),
+                    f6(l.per_dose.mean),
+                    f6(l.per_dose.ci95[0]),
+                    f6(l.per_dose.ci95[1]),
+                ]
+            })
+            .collect(),
+    );
+    vec![
+        ("cost.csv".to_string(), summary),
+        ("cost_lines.csv".to_string(), lines),
+    ]
+}
+
+// ---- studies ------------------------------------------------------------------------------
+
+fn grid(r: &StudyResult) -> Vec<&PointResult> {
+    r.points.iter().filter(|p| p.kind == PointKind::Grid).collect()
+}
+
+/// The axis values of a point other than `skip`, as `param=value, …`.
+fn others(p: &PointResult, skip: &str) -> String {
+    let v: Vec<String> = p
+        .values
+        .iter()
+        .filter(|(k, _)| k.as_str() != skip)
+        .map(|(k, v)| format!("{k}={}", trim(*v)))
+        .collect();
+    v.join(", ")
+}
+
+fn trim(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn series_key(p: &PointResult, skip: &str) -> String {
+    let o = others(p, skip);
+    if o.is_empty() {
+        p.label.clone()
+    } else {
+        format!("{} ({o})", p.label)
+    }
+}
+
+/// The axis that sets demand, if any.
+fn demand_axis(r: &StudyResult) -> Option<&str> {
+    r.axes
+        .iter()
+        .find(|a| a.contains("patients_per_year") || a.contains("patients_per_week"))
+        .map(String::as_str)
+}
+
+/// Lines of `y` against `x`, one per series key.
+fn lines_by(
+    pts: &[&PointResult],
+    skip: &str,
+    x: impl Fn(&PointResult) -> f64,
+    y: impl Fn(&PointResult) -> Option<f64>,
+) -> Vec<Line> {
+    let mut m: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for p in pts {
+        let k = series_key(p, skip);
+        if !m.contains_key(&k) {
+            order.push(k.clone());
+        }
+        if let Some(yv) = y(p) {
+            m.entry(k).or_default().push((x(p), yv));
+        } else {
+            m.entry(k).or_default();
+        }
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let mut points = m.remove(&k).unwrap_or_default();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Line { name: k, points }
+        })
+        .collect()
+}
+
+/// A scatter of cost per dose against p95 vein-to-vein days, one colour per scenario, the
+/// Pareto front as a line.
+fn pareto_chart(r: &StudyResult) -> String {
+    let axes = Axes::new("Cost per dose against p95 vein-to-vein time")
+        .x_label("p95 vein-to-vein days")
+        .y_label(format!(
+            "{} per dose",
+            r.points
+                .iter()
+                .find_map(|p| p.cost.as_ref().map(|c| c.currency.clone()))
+                .unwrap_or_default()
+        ));
+    let pts: Vec<(&PointResult, f64, f64)> = grid(r)
+        .into_iter()
+        .filter_map(|p| p.cost.as_ref().map(|c| (p, p.vein_to_vein_p95, c.per_dose.mean)))
+        .filter(|(_, x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    if pts.is_empty() {
+        return svg::no_data(&axes, "no point with a cost per dose");
+    }
+    let labels: Vec<String> = {
+        let mut seen = Vec::new();
+        for (p, _, _) in &pts {
+            if !seen.contains(&p.label) {
+                seen.push(p.label.clone());
+            }
+        }
+        seen
+    };
+    let (w, h) = (680.0, 380.0);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for (_, x, y) in &pts {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    let (xt, _) = svg::nice_ticks(x0, x1, 6);
+    let (yt, _) = svg::nice_ticks(y0.min(0.0), y1, 5);
+    let (xd0, xd1) = (xt[0], *xt.last().unwrap_or(&x1));
+    let (yd0, yd1) = (yt[0], *yt.last().unwrap_or(&y1));
+    let (left, right, top, bottom) = (78.0, w - 16.0, 58.0, h - 44.0);
+    let sx = |v: f64| left + (v - xd0) / (xd1 - xd0).max(1e-12) * (right - left);
+    let sy = |v: f64| bottom - (v - yd0) / (yd1 - yd0).max(1e-12) * (bottom - top);
+    let mut c = Canvas::new(w, h, &axes.title);
+    c.text(8.0, 20.0, &axes.title, "start", "font-size=\"14\" font-weight=\"600\"");
+    let mut lx = 8.0;
+    for (i, l) in labels.iter().enumerate() {
+        c.rect(lx, 32.0, 11.0, 11.0, svg::series_colour(i), l);
+        c.text(lx + 15.0, 42.0, l, "start", "");
+        lx += 30.0 + l.chars().count() as f64 * 7.0;
+    }
+    c.text(lx, 42.0, "— Pareto front", "start", "fill=\"#222\"");
+    for t in &yt {
+        c.line(left, sy(*t), right, sy(*t), "#e3e3e3", 1.0, "");
+        c.text(left - 5.0, sy(*t) + 4.0, &money(*t), "end", "font-size=\"11\"");
+    }
+    for t in &xt {
+        c.line(sx(*t), bottom, sx(*t), bottom + 4.0, "#444", 1.0, "");
+        c.text(sx(*t), bottom + 15.0, &trim((*t * 10.0).round() / 10.0), "middle", "font-size=\"11\"");
+    }
+    c.line(left, bottom, right, bottom, "#444", 1.0, "");
+    c.line(left, top, left, bottom, "#444", 1.0, "");
+    let front: Vec<(f64, f64)> = r
+        .pareto
+        .iter()
+        .filter_map(|i| pts.iter().find(|(p, _, _)| p.index == *i))
+        .map(|(_, x, y)| (sx(*x), sy(*y)))
+        .collect();
+    let mut front = front;
+    front.sort_by(|a, b| a.0.total_cmp(&b.0));
+    c.polyline(&front, "#222", 1.5);
+    for (p, x, y) in &pts {
+        let i = labels.iter().position(|l| *l == p.label).unwrap_or(0);
+        let on = r.pareto.contains(&p.index);
+        let tip = format!(
+            "point {} — {}{}: {} per dose, p95 {:.1} days{}",
+            p.index,
+            p.label,
+            if p.values.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", others(p, ""))
+            },
+            money(*y),
+            x,
+            if on { ", on the Pareto front" } else { "" }
+        );
+        c.circle(sx(*x), sy(*y), if on { 5.0 } else { 3.5 }, svg::series_colour(i), &tip);
+    }
+    let my = (top + bottom) / 2.0;
+    c.text(
+        12.0,
+        my,
+        &axes.y_label,
+        "middle",
+        &format!("transform=\"rotate(-90 12 {my})\" font-size=\"11\""),
+    );
+    c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+    c.finish()
+}
+
+/// A self-contained HTML report of a study.
+pub fn study_html(r: &StudyResult) -> String {
+    let mut b = String::new();
+    let cur = r
+        .points
+        .iter()
+        .find_map(|p| p.cost.as_ref().map(|c| c.currency.clone()))
+        .unwrap_or_else(|| "EUR".to_string());
+    let _ = writeln!(b, "<header>\n<h1>{}</h1>", escape(&r.study));
+    if !r.description.is_empty() {
+        let _ = writeln!(b, "<p>{}</p>", escape(&r.description));
+    }
+    let _ = writeln!(
+        b,
+        "<p class=\"muted\">Scenario study: {} points × {} replications; seed {} ({}), point \
+         <em>i</em> simulated with a seed derived from the study seed and <em>i</em>.</p>",
+        r.points_total,
+        r.replications,
+        r.seed,
+        escape(&r.rng)
+    );
+    if r.partial {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\"><strong>Partial result:</strong> {} of {} points are missing \
+             (cancelled, or shards not yet merged): {}.</p>",
+            r.missing.len(),
+            r.points_total,
+            escape(&short_list(&r.missing))
+        );
+    }
+    for (i, e) in &r.failed {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">Point {i} could not be simulated: {}</p>",
+            escape(e)
+        );
+    }
+    let g = grid(r);
+    let undefined: Vec<&&PointResult> = g.iter().filter(|p| p.cost.is_none()).collect();
+    for p in &undefined {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">Point {} ({}): {}</p>",
+            p.index,
+            escape(&p.label),
+            escape(p.cost_error.as_deref().unwrap_or("no cost"))
+        );
+    }
+    b.push_str("</header>\n");
+
+    // Where each concept wins.
+    if let Some(dax) = demand_axis(r) {
+        let mut by_level: BTreeMap<String, Vec<&PointResult>> = BTreeMap::new();
+        for p in &g {
+            let key = others(p, "");
+            by_level.entry(key).or_default().push(p);
+        }
+        let _ = writeln!(b, "<h2>Where each concept wins</h2>");
+        let mut rows = Vec::new();
+        for (key, pts) in &by_level {
+            let best = pts
+                .iter()
+                .filter_map(|p| p.cost.as_ref().map(|c| (p, c.per_dose)))
+                .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
+            let fastest = pts
+                .iter()
+                .filter(|p| p.vein_to_vein_p95.is_finite())
+                .min_by(|a, b| a.vein_to_vein_p95.total_cmp(&b.vein_to_vein_p95));
+            if let Some((p, s)) = best {
+                // Is the winner clearly cheaper than the runner-up (intervals apart)?
+                let runner = pts
+                    .iter()
+                    .filter(|q| q.index != p.index)
+                    .filter_map(|q| q.cost.as_ref().map(|c| c.per_dose))
+                    .min_by(|a, b| a.mean.total_cmp(&b.mean));
+                let clear = runner.is_none_or(|r2| s.ci95[1] < r2.ci95[0]);
+                rows.push(vec![
+                    Cell::text(key),
+                    Cell::text(&p.label),
+                    stat_cell(&s),
+                    Cell::text(if clear { "yes" } else { "no (intervals overlap)" }),
+                    Cell::text(&fastest.map(|f| f.label.clone()).unwrap_or_default()),
+                ]);
+            }
+        }
+        let _ = dax;
+        b.push_str(&page::table(
+            &[
+                "point",
+                "cheapest concept",
+                &format!("{cur} per dose [95 % CI]"),
+                "clearly cheapest",
+                "shortest p95 vein-to-vein",
+            ],
+            &rows,
+        ));
+    }
+
+    let _ = writeln!(b, "<h2>Charts</h2>\n<div class=\"grid\">");
+    if let Some(dax) = demand_axis(r) {
+        let lines = lines_by(&g, dax, |p| p.patients_per_year_input, |p| {
+            p.cost.as_ref().map(|c| c.per_dose.mean)
+        });
+        b.push_str(&page::figure(
+            &svg::line_chart(
+                &lines,
+                &Axes::new("Cost per dose against demand")
+                    .x_label("patients per year")
+                    .y_label(format!("{cur} per dose"))
+                    .format(Format::Number(0))
+                    .x_format(Format::Number(0)),
+            ),
+            "One line per concept (and per value of the other axes).",
+        ));
+    }
+    let units_lines = lines_by(&g, "", |p| f64::from(p.equipment_units), |p| {
+        Some(p.vein_to_vein_p95)
+    });
+    // Group by label only: one line per concept across all points.
+    let mut per_label: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for l in units_lines {
+        let label = l.name.split(" (").next().unwrap_or("").to_string();
+        per_label.entry(label).or_default().extend(l.points);
+    }
+    let ul: Vec<Line> = per_label
+        .into_iter()
+        .map(|(name, mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            Line { name, points }
+        })
+        .collect();
+    b.push_str(&page::figure(
+        &svg::line_chart(
+            &ul,
+            &Axes::new("p95 vein-to-vein time against equipment units")
+                .x_label("equipment units installed")
+                .y_label("p95 vein-to-vein days")
+                .x_format(Format::Number(0)),
+        ),
+        "Every grid point; equipment units summed over all pools.",
+    ));
+    b.push_str(&page::figure(
+        &pareto_chart(r),
+        "Larger dots: points on the Pareto front (no other point is both cheaper and faster).",
+    ));
+    if !r.tornado.is_empty() {
+        let shown: Vec<_> = r.tornado.iter().take(15).collect();
+        let cats: Vec<String> = shown.iter().map(|t| t.input.clone()).collect();
+        let d = r.delta.unwrap_or(0.0);
+        let series = vec![
+            Series {
+                name: format!("input −{}", Format::Percent(0).fmt(d)),
+                values: shown
+                    .iter()
+                    .map(|t| Some(Value::plain(t.low - t.base)))
+                    .collect(),
+            },
+            Series {
+                name: format!("input +{}", Format::Percent(0).fmt(d)),
+                values: shown
+                    .iter()
+                    .map(|t| Some(Value::plain(t.high - t.base)))
+                    .collect(),
+            },
+        ];
+        let base = shown.first().map(|t| t.base).unwrap_or(0.0);
+        b.push_str(&page::figure(
+            &svg::hbar_chart(
+                &cats,
+                &series,
+                &Axes::new(format!(
+                    "Tornado: change of cost per dose (base {} {cur})",
+                    money(base)
+                ))
+                .x_label(format!("{cur} per dose, relative to the base point"))
+                .format(Format::Number(0))
+                .size(680.0, 320.0),
+            ),
+            &format!(
+                "Base point {}; the widest {} inputs. Cost inputs are re-priced on the base \
+                 point's replications; scenario parameters are simulated again with the base \
+                 point's seed.",
+                r.base.map(|b| b.to_string()).unwrap_or_default(),
+                shown.len()
+            ),
+        ));
+    }
+    b.push_str("</div>\n");
+
+    // Stacked cost breakdown per point.
+    let with_cost: Vec<&&PointResult> = g.iter().filter(|p| p.cost.is_some()).collect();
+    if !with_cost.is_empty() && with_cost.len() <= 40 {
+        let cats: Vec<String> = with_cost
+            .iter()
+            .map(|p| {
+                let o = others(p, "");
+                if o.is_empty() {
+                    p.label.clone()
+                } else {
+                    format!("{} {}", p.label, o.replace("demand.*.patients_per_year=", "n="))
+                }
+            })
+            .collect();
+        let layers: Vec<Layer> = Category::ALL
+            .iter()
+            .map(|k| Layer {
+                name: k.name().to_string(),
+                values: with_cost
+                    .iter()
+                    .map(|p| {
+                        p.cost
+                            .as_ref()
+                            .and_then(|c| c.per_dose_by_category.get(k.name()))
+                            .map_or(0.0, |s| s.mean)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let _ = writeln!(b, "<h2>Cost breakdown per point</h2>");
+        b.push_str(&page::figure(
+            &svg::stacked_bars(
+                &cats,
+                &layers,
+                &Axes::new("Cost per dose by category")
+                    .y_label(format!("{cur} per dose"))
+                    .format(Format::Number(0))
+                    .size((120.0 + 70.0 * cats.len() as f64).clamp(480.0, 1300.0), 380.0),
+            ),
+            "",
+        ));
+    }
+
+    // Concept-by-concept table.
+    let _ = writeln!(b, "<h2>Every point</h2>");
+    let axes = r.axes.clone();
+    let mut header: Vec<String> = vec!["#".into(), "concept".into()];
+    header.extend(axes.iter().cloned());
+    header.extend(
+        [
+            "sized",
+            "equipment units",
+            "doses / year",
+            &format!("{cur} per dose [95 % CI]"),
+            &format!("{cur} per patient (ITT)"),
+            &format!("{cur} per year"),
+            "v2v p95 days",
+            "patients lost",
+            "max utilisation",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let rows: Vec<Vec<Cell>> = g
+        .iter()
+        .map(|p| {
+            let mut row = vec![Cell::num(&p.index.to_string()), Cell::text(&p.label)];
+            for a in &axes {
+                row.push(Cell::num(&p.values.get(a).map(|v| trim(*v)).unwrap_or_default()));
+            }
+            row.push(Cell::text(
+                &p.sized
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", trim(*v)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+            row.push(Cell::num(&p.equipment_units.to_string()));
+            row.push(Cell::num(&Format::Number(1).fmt(p.throughput_per_year.mean)));
+            match &p.cost {
+                Some(c) => {
+                    row.push(stat_cell(&c.per_dose));
+                    row.push(Cell::num(&money(c.per_patient_treated.mean)));
+                    row.push(Cell::num(&money(c.annual_total.mean)));
+                }
+                None => {
+                    for _ in 0..3 {
+                        row.push(Cell::num("–"));
+                    }
+                }
+            }
+            row.push(Cell::num(&Format::Number(1).fmt(p.vein_to_vein_p95)));
+            row.push(Cell::num(&Format::Percent(1).fmt(p.patients_lost_fraction.mean)));
+            row.push(Cell::num(&Format::Percent(0).fmt(p.max_utilisation)));
+            row
+        })
+        .collect();
+    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
+    b.push_str(&page::table(&hdr, &rows));
+    let _ = writeln!(
+        b,
+        "<footer>Written by atmpflow {}; study file sha256 {}. The same figures are in \
+         study.json, points.csv, pareto.csv and tornado.csv beside this file.</footer>",
+        escape(&r.program_version),
+        escape(&r.study_sha256)
+    );
+    page::document(&format!("{} — study report", r.study), &b)
+}
+
+fn short_list(v: &[usize]) -> String {
+    let s: Vec<String> = v.iter().take(30).map(|x| x.to_string()).collect();
+    if v.len() > 30 {
+        format!("{}, … ({} in all)", s.join(", "), v.len())
+    } else {
+        s.join(", ")
+    }
+}
+
+/// CSV tables of a study: `points.csv`, `pareto.csv`, `tornado.csv`.
+pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
+    let axes: BTreeSet<String> = r.points.iter().flat_map(|p| p.values.keys().cloned()).collect();
+    let sized: BTreeSet<String> = r.points.iter().flat_map(|p| p.sized.keys().cloned()).collect();
+    let mut header: Vec<String> = vec!["point".into(), "kind".into(), "concept".into()];
+    header.extend(axes.iter().cloned());
+    header.extend(sized.iter().map(|s| format!("sized:{s}")));
+    for h in [
+        "seed",
+        "patients_per_year_input",
+        "equipment_units",
+        "throughput_per_year_mean",
+        "vein_to_vein_mean",
+        "vein_to_vein_p95",
+        "on_time_fraction_mean",
+        "patients_lost_fraction_mean",
+        "max_utilisation",
+        "per_dose_mean",
+        "per_dose_ci95_low",
+        "per_dose_ci95_high",
+        "per_patient_treated_mean",
+        "annual_total_mean",
+        "fixed_annual_mean",
+        "variable_annual_mean",
+    ] {
+        header.push(h.to_string());
+    }
+    for k in Category::ALL {
+        header.push(format!("per_dose_{}", k.name()));
+    }
+    header.push("cost_error".into());
+    let rows: Vec<Vec<String>> = r
+        .points
+        .iter()
+        .map(|p| {
+            let mut row = vec![
+                p.index.to_string(),
+                match &p.kind {
+                    PointKind::Grid => "grid".to_string(),
+                    PointKind::Sensitivity { param, factor } => {
+                        format!("sensitivity {param} x{factor}")
+                    }
+                },
+                p.label.clone(),
+            ];
+            for a in &axes {
+                row.push(p.values.get(a).map(|v| f6(*v)).unwrap_or_default());
+            }
+            for s in &sized {
+                row.push(p.sized.get(s).map(|v| f6(*v)).unwrap_or_default());
+            }
+            row.push(p.seed.to_string());
+            row.push(f6(p.patients_per_year_input));
+            row.push(p.equipment_units.to_string());
+            row.push(f6(p.throughput_per_year.mean));
+            row.push(f6(p.vein_to_vein_mean.mean));
+            row.push(f6(p.vein_to_vein_p95));
+            row.push(f6(p.on_time_fraction.mean));
+            row.push(f6(p.patients_lost_fraction.mean));
+            row.push(f6(p.max_utilisation));
+            match &p.cost {
+                Some(c) => {
+                    row.push(f6(c.per_dose.mean));
+                    row.push(f6(c.per_dose.ci95[0]));
+                    row.push(f6(c.per_dose.ci95[1]));
+                    row.push(f6(c.per_patient_treated.mean));
+                    row.push(f6(c.annual_total.mean));
+                    row.push(f6(c.fixed_annual.mean));
+                    row.push(f6(c.variable_annual.mean));
+                    for k in Category::ALL {
+                        row.push(
+                            c.per_dose_by_category
+                                .get(k.name())
+                                .map(|s| f6(s.mean))
+                                .unwrap_or_default(),
+                        );
+                    }
+                }
+                None => row.extend(std::iter::repeat_n(String::new(), 7 + Category::ALL.len())),
+            }
+            row.push(p.cost_error.clone().unwrap_or_default());
+            row
+        })
+        .collect();
+    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
+    let points = csv_table(&hdr, rows);
+    let pareto = csv_table(
+        &["rank", "point", "concept", "per_dose_mean", "vein_to_vein_p95"],
+        r.pareto
+            .iter()
+            .enumerate()
+            .filter_map(|(k, i)| {
+                r.points.iter().find(|p| p.index == *i).map(|p| {
+                    vec![
+                        (k + 1).to_string(),
+                        p.index.to_string(),
+                        p.label.clone(),
+                        p.cost.as_ref().map(|c| f6(c.per_dose.mean)).unwrap_or_default(),
+                        f6(p.vein_to_vein_p95),
+                    ]
+                })
+            })
+            .collect(),
+    );
+    let tornado = csv_table(
+        &[
+            "input",
+            "base_value",
+            "per_dose_low",
+            "per_dose_base",
+            "per_dose_high",
+            "resimulated",
+        ],
+        r.tornado
+            .iter()
+            .map(|t| {
+                vec![
+                    t.input.clone(),
+                    t.base_value.map(f6).unwrap_or_default(),
+                    f6(t.low),
+                    f6(t.base),
+                    f6(t.high),
+                    t.resimulated.to_string(),
+                ]
+            })
+            .collect(),
+    );
+    vec![
+        ("points.csv".to_string(), points),
+        ("pareto.csv".to_string(), pareto),
+        ("tornado.csv".to_string(), tornado),
+    ]
+}
