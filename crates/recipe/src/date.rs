@@ -87,8 +87,11 @@ impl Date {
     /// This date plus `n` days.
     #[must_use]
     pub fn plus_days(self, n: i64) -> Date {
+        // Clamped to ±1e9 days (about ±2.7 million years) so that absurd durations in
+        // user files can never overflow the calendar arithmetic.
+        const LIMIT: i64 = 1_000_000_000;
         Date {
-            days: self.days + n,
+            days: self.days.saturating_add(n).clamp(-LIMIT, LIMIT),
         }
     }
     /// Signed number of days from `self` to `other`.
@@ -270,6 +273,8 @@ mod tests {
         let a = Date::parse("2026-01-01").expect("a");
         let b = Date::parse("2027-01-01").expect("b");
         assert_eq!(a.days_until(b), 365);
+        // Absurd offsets saturate instead of overflowing.
+        assert!(a.plus_days(i64::MAX).to_string().len() > 10);
     }
 
     #[test]

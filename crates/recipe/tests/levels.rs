@@ -521,3 +521,16 @@ fn plan_merges_grouped_steps_and_pools_fitting_equipment() {
     let e = recipe::scenario(&r, &b, &inv, &recipe::PlanOptions::default()).expect_err("unbound");
     assert!(e.to_string().contains("no equipment"), "{e}");
 }
+
+#[test]
+fn records_read_from_json_too() {
+    let rec = recipe::parse_record("rec.toml", RECORD).expect("toml");
+    let json = serde_json::to_string_pretty(&rec).expect("json");
+    let back =
+        recipe::record::parse_record_json("rec.json", &json).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, rec);
+    // A JSON syntax error is located by line.
+    let broken = json.replacen("\"batch\"", "batch", 1);
+    let e = recipe::record::parse_record_json("rec.json", &broken).expect_err("syntax");
+    assert_eq!(e.errors[0].line, 3, "{e}");
+}

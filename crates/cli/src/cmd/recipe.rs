@@ -128,7 +128,8 @@ fn reported(e: model::FileErrors) -> anyhow::Error {
 }
 
 fn is_json(path: &Path) -> bool {
-    path.extension().is_some_and(|x| x.eq_ignore_ascii_case("json"))
+    path.extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("json"))
 }
 
 fn load_recipe(path: &Path) -> anyhow::Result<recipe::Recipe> {
@@ -258,8 +259,12 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
     let rec = load_record(&args.record)?;
     let binding = match &args.bound {
         Some(p) => Some(
-            recipe::bind::parse_binding_json(&read(p)?)
-                .with_context(|| format!("{} is not a binding written by `recipe bind --json`", p.display()))?,
+            recipe::bind::parse_binding_json(&read(p)?).with_context(|| {
+                format!(
+                    "{} is not a binding written by `recipe bind --json`",
+                    p.display()
+                )
+            })?,
         ),
         None => None,
     };
@@ -269,7 +274,10 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
     {
         bail!(
             "the binding {} is for recipe `{}`, not `{}`",
-            args.bound.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+            args.bound
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             b.recipe,
             r.procedure.id
         );
@@ -321,14 +329,15 @@ fn plan(args: PlanArgs) -> anyhow::Result<()> {
     text.push('\n');
     text.push_str(&body);
     // The scenario must load exactly as `simulate` will read it.
-    let name = args
-        .out
-        .as_deref()
-        .map_or_else(|| "generated scenario".to_string(), |p| p.display().to_string());
+    let name = args.out.as_deref().map_or_else(
+        || "generated scenario".to_string(),
+        |p| p.display().to_string(),
+    );
     model::load(&name, &text).map_err(reported)?;
     match &args.out {
         Some(out) => {
-            std::fs::write(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(out, &text)
+                .with_context(|| format!("cannot write {}", out.display()))?;
             eprintln!(
                 "wrote {} ({} step(s), {} equipment pool(s), {} area(s))",
                 out.display(),
