@@ -643,7 +643,8 @@ impl Study {
         let demand = demand_per_year(&doc);
         let mut sized = BTreeMap::new();
         for z in &s.sizing {
-            if p.values.contains_key(&z.param) {
+            let target = resolve(&z.param);
+            if p.values.keys().any(|k| resolve(k) == target) {
                 continue;
             }
             let mut v = (demand * z.per_patient_per_year - 1e-9).ceil().max(z.min);

@@ -82,6 +82,9 @@ min = 2
 label = "big"
 file = "plant.toml"
 alias = { units = "equipment.device.count" }
+[[scenario.sizing]]
+param = "units"
+per_patient_per_year = 1.0
 
 [[axis]]
 param = "demand.*.patients_per_year"
@@ -137,7 +140,9 @@ fn grid_sizing_and_sensitivity_points() {
     // Sizing: ceil(90 x 0.05) = 5; at 30 patients the minimum 2 applies.
     assert_eq!(st.points[2].sized["equipment.device.count"], 5.0);
     assert_eq!(st.points[0].sized["equipment.device.count"], 2.0);
-    assert!(st.points[4].sized.is_empty());
+    // Scenario "big" sizes `units` (an alias) from demand: 30 and 90 units.
+    assert_eq!(st.points[4].sized["units"], 30.0);
+    assert_eq!(st.points[6].sized["units"], 90.0);
     // Base point: scenario "small" at 90 patients, first price.
     assert_eq!(st.base, Some(2));
     for p in &st.points[8..] {
@@ -283,4 +288,31 @@ fn cost_errors_in_a_layer_name_that_layer() {
         e.errors[0].line,
         bad_shared.lines().position(|l| l.contains("step = \"qc\"")).expect("line") + 1
     );
+}
+
+#[test]
+fn an_axis_on_an_alias_switches_off_the_sizing_rule_of_that_field() {
+    let text = r#"
+[study]
+name = "alias"
+seed = 3
+replications = 2
+cost = "shared.toml"
+
+[[scenario]]
+label = "small"
+file = "plant.toml"
+alias = { units = "equipment.device.count" }
+[[scenario.sizing]]
+param = "equipment.device.count"
+per_patient_per_year = 1.0
+
+[[axis]]
+param = "units"
+values = [4]
+"#;
+    let st = prepare(text).expect("prepares");
+    assert!(st.points[0].sized.is_empty(), "{:?}", st.points[0].sized);
+    let part = run(&st, &[0], 1);
+    assert_eq!(part.points[0].equipment_units, 4);
 }
