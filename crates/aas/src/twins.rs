@@ -537,13 +537,24 @@ pub struct DeviationRecord {
     pub expected_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_max: Option<f64>,
-    pub actual: f64,
+    /// What the specification asks for, as text (when not a numeric range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    pub actual: Actual,
     #[serde(default)]
     pub unit: String,
-    /// `minor`, `major`, `critical`.
+    /// `minor`, `major`, `critical` (or the kind found by the recipe diff).
     pub classification: String,
     #[serde(default)]
     pub note: String,
+}
+
+/// A recorded value: a number or a text such as `not recorded`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Actual {
+    Number(f64),
+    Text(String),
 }
 
 /// Identity of the batch and its patient link.
@@ -553,12 +564,14 @@ pub struct BatchInfo {
     pub id: String,
     pub product: String,
     /// Chain-of-identity identifier linking all donations of one therapy.
-    pub chain_of_identity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_of_identity: Option<String>,
     /// ISBT 128 Donation Identification Number of the starting material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub din: Option<String>,
     /// Pseudonym of the patient (never a name).
-    pub patient_pseudonym: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient_pseudonym: Option<String>,
     /// `in_process`, `quarantine`, `released`, `rejected`.
     pub status: String,
     /// Id of the process description (recipe) the batch was made by.
@@ -605,8 +618,21 @@ impl BatchRecord {
         for (f, v) in [
             ("id", &self.batch.id),
             ("product", &self.batch.product),
-            ("chain_of_identity", &self.batch.chain_of_identity),
-            ("patient_pseudonym", &self.batch.patient_pseudonym),
+            (
+                "chain_of_identity",
+                self.batch
+                    .chain_of_identity
+                    .as_ref()
+                    .unwrap_or(&self.batch.id),
+            ),
+            (
+                "patient_pseudonym",
+                self.batch
+                    .patient_pseudonym
+                    .as_ref()
+                    .unwrap_or(&self.batch.id),
+            ),
+            ("din", self.batch.din.as_ref().unwrap_or(&self.batch.id)),
             ("status", &self.batch.status),
         ] {
             if v.trim().is_empty() {
@@ -689,6 +715,14 @@ impl BatchRecord {
                     format!("unknown step `{}`", d.step),
                 );
             }
+            if let Actual::Number(v) = d.actual
+                && !v.is_finite()
+            {
+                bad(
+                    root.key("deviation").idx(i).key("actual"),
+                    "must be a finite number".into(),
+                );
+            }
             if let (Some(a), Some(b)) = (d.expected_min, d.expected_max)
                 && a > b
             {
@@ -715,6 +749,100 @@ pub fn parse_batch_record(name: &str, text: &str) -> Result<BatchRecord, FileErr
     }
 }
 
+/// Builds a batch record from a level-4 executed record of the `recipe`
+/// crate (`examples/recipes/records/`) and, if given, its comparison against
+/// the recipe: measured parameters, sensor series with sample times, equipment
+/// used, and every deviation the diff found.
+pub fn batch_record_from_executed(
+    rec: &recipe::Record,
+    product: Option<&str>,
+    diff: Option<&recipe::DiffReport>,
+) -> BatchRecord {
+    let steps = rec
+        .step
+        .iter()
+        .map(|s| {
+            let mut parameters = std::collections::BTreeMap::new();
+            for (k, o) in &s.measured {
+                let q = |v: f64| Quantity {
+                    value: v,
+                    unit: o.unit.clone(),
+                };
+                match (o.value, o.min, o.max) {
+                    (Some(v), _, _) => {
+                        parameters.insert(k.clone(), q(v));
+                    }
+                    (None, lo, hi) => {
+                        if let Some(v) = lo {
+                            parameters.insert(format!("{k}_min"), q(v));
+                        }
+                        if let Some(v) = hi {
+                            parameters.insert(format!("{k}_max"), q(v));
+                        }
+                    }
+                }
+            }
+            StepRecord {
+                id: s.id.clone(),
+                name: s.id.clone(),
+                equipment: s.equipment.values().next().cloned(),
+                start: s.started,
+                end: s.ended,
+                outcome: "completed".into(),
+                parameters,
+            }
+        })
+        .collect();
+    let series = rec
+        .step
+        .iter()
+        .flat_map(|s| {
+            s.sensor
+                .iter()
+                .filter(|x| !x.at.is_empty() && x.at.len() == x.values.len())
+                .map(|x| Series {
+                    name: format!("{}_{}", s.id, x.name),
+                    unit: x.unit.clone(),
+                    step: Some(s.id.clone()),
+                    points: x.at.iter().copied().zip(x.values.iter().copied()).collect(),
+                })
+        })
+        .collect();
+    let deviations = diff
+        .map(|d| {
+            d.deviations
+                .iter()
+                .map(|x| DeviationRecord {
+                    step: x.step.clone(),
+                    parameter: x.field.clone(),
+                    expected_min: None,
+                    expected_max: None,
+                    expected: Some(x.expected.clone()),
+                    actual: Actual::Text(x.actual.clone()),
+                    unit: String::new(),
+                    classification: x.kind.to_string(),
+                    note: x.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    BatchRecord {
+        batch: BatchInfo {
+            id: rec.record.batch.clone(),
+            product: product.unwrap_or(&rec.record.recipe).to_string(),
+            chain_of_identity: None,
+            din: rec.record.patient.clone(),
+            patient_pseudonym: None,
+            status: "documented".into(),
+            recipe: Some(rec.record.recipe.clone()),
+        },
+        steps,
+        series,
+        deviations,
+        specification: Vec::new(),
+    }
+}
+
 fn series_csv(s: &Series) -> String {
     let mut csv = format!("time,{}\n", s.name);
     for (t, v) in &s.points {
@@ -730,10 +858,13 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
     // AASd-014 (as aas-core3.0 checks it): a self-managed entity has either a
     // global asset id or specific asset ids, not both; the other identifiers
     // become statements.
-    let mut statements = vec![
-        text("ChainOfIdentity", b.chain_of_identity.clone(), None),
-        text("PatientPseudonym", b.patient_pseudonym.clone(), None),
-    ];
+    let mut statements = Vec::new();
+    if let Some(c) = &b.chain_of_identity {
+        statements.push(text("ChainOfIdentity", c.clone(), None));
+    }
+    if let Some(p) = &b.patient_pseudonym {
+        statements.push(text("PatientPseudonym", p.clone(), None));
+    }
     if let Some(din) = &b.din {
         statements.push(text("DonationIdentificationNumber", din.clone(), None));
     }
@@ -747,10 +878,7 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
                 "Chain of identity: the patient (pseudonymised) and the starting material of this batch",
             )],
             entity_type: EntityType::SelfManagedEntity,
-            global_asset_id: Some(format!(
-                "urn:atmpflow:asset:chain-of-identity:{}",
-                b.chain_of_identity
-            )),
+            global_asset_id: Some(identity_asset_id(b)),
             statements,
             ..Default::default()
         }),
@@ -883,13 +1011,19 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
                     ..Default::default()
                 }));
             }
-            v.push(SubmodelElement::Property(Property {
-                id_short: Some("Actual".into()),
-                qualifiers: unit_qualifier(&d.unit),
-                value_type: DataTypeDefXsd::Double,
-                value: Some(double(d.actual)),
-                ..Default::default()
-            }));
+            if let Some(e) = &d.expected {
+                v.push(text("ExpectedText", e.clone(), None));
+            }
+            v.push(match &d.actual {
+                Actual::Number(x) => SubmodelElement::Property(Property {
+                    id_short: Some("Actual".into()),
+                    qualifiers: unit_qualifier(&d.unit),
+                    value_type: DataTypeDefXsd::Double,
+                    value: Some(double(*x)),
+                    ..Default::default()
+                }),
+                Actual::Text(t) => text("Actual", t.clone(), None),
+            });
             v.push(text("Classification", d.classification.clone(), None));
             if !d.note.is_empty() {
                 v.push(mlp("Note", &d.note, None));
@@ -910,14 +1044,24 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
     sm
 }
 
+/// The asset the patient link points at: the chain of identity if known,
+/// else the donation, else the batch itself.
+fn identity_asset_id(b: &BatchInfo) -> String {
+    match (&b.chain_of_identity, &b.din) {
+        (Some(c), _) => format!("urn:atmpflow:asset:chain-of-identity:{c}"),
+        (None, Some(d)) => format!("urn:atmpflow:asset:donation:{d}"),
+        (None, None) => batch_asset_id(&b.id),
+    }
+}
+
 /// The twin of one patient batch.
 pub fn batch_twin(r: &BatchRecord) -> Twin {
     let b = &r.batch;
     let submodels = vec![batch_record(r)];
-    let mut ids = vec![
-        specific("batchId", &b.id),
-        specific("chainOfIdentity", &b.chain_of_identity),
-    ];
+    let mut ids = vec![specific("batchId", &b.id)];
+    if let Some(c) = &b.chain_of_identity {
+        ids.push(specific("chainOfIdentity", c));
+    }
     if let Some(din) = &b.din {
         ids.push(specific("donationIdentificationNumber", din));
     }

@@ -267,3 +267,45 @@ fn id_short_paths_and_references() {
         .is_none()
     );
 }
+
+#[test]
+fn executed_record_and_its_diff_become_a_valid_batch_twin() {
+    const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
+    const RECORD: &str =
+        include_str!("../../../examples/recipes/records/car-t-modular-batch-0042.toml");
+    let inv = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("valid inventory");
+    let r = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("valid recipe");
+    let rec = recipe::parse_record("car-t-modular-batch-0042.toml", RECORD).expect("valid record");
+    let d = recipe::diff(&r, None, Some(&inv), &rec);
+    assert!(
+        !d.deviations.is_empty(),
+        "the example record has deliberate deviations"
+    );
+    let br = twins::batch_record_from_executed(&rec, Some(&r.procedure.product), Some(&d));
+    assert_eq!(br.deviations.len(), d.deviations.len());
+    assert_eq!(br.steps.len(), rec.step.len());
+    let t = twins::batch_twin(&br);
+    let env = twins::environment(std::slice::from_ref(&t));
+    assert_eq!(aas::validate::environment(&env), vec![]);
+    let v = views::submodel_value(&t.submodels[0], true);
+    assert_eq!(v["BatchId"], serde_json::json!(rec.record.batch));
+    assert!(
+        v["Measurements"]["wash_environment_temperature"].is_object(),
+        "{}",
+        v["Measurements"]
+    );
+    let wash = v["ExecutedSteps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["StepId"] == "wash")
+        .expect("wash step");
+    assert_eq!(wash["Parameters"]["rcf"], serde_json::json!(620.0));
+    assert_eq!(
+        wash["Equipment"]["keys"][0]["value"],
+        serde_json::json!("urn:atmpflow:aas:equipment:centrifuge_1")
+    );
+    // the JSON round-trips through the strict parser
+    let json = serde_json::to_vec(&env).expect("json");
+    parse_environment(&json).expect("valid environment");
+}

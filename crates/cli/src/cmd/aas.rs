@@ -16,6 +16,14 @@ const DEMO_BATCH: (&str, &str) = (
     "examples/twins/demo-batch.toml",
     include_str!("../../../../examples/twins/demo-batch.toml"),
 );
+const DEMO_RECIPE: (&str, &str) = (
+    "examples/recipes/car-t-modular.toml",
+    include_str!("../../../../examples/recipes/car-t-modular.toml"),
+);
+const DEMO_RECORD: (&str, &str) = (
+    "examples/recipes/records/car-t-modular-batch-0042.toml",
+    include_str!("../../../../examples/recipes/records/car-t-modular-batch-0042.toml"),
+);
 
 /// Where twins come from (shared by `aas export` and `serve`).
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +37,12 @@ pub struct Sources {
     /// Documented batch records (TOML, the format of `examples/twins/demo-batch.toml`).
     #[arg(long = "batch", value_name = "FILE")]
     pub batches: Vec<PathBuf>,
+    /// Level-4 executed records (the format of `examples/recipes/records/`).
+    #[arg(long = "record", value_name = "FILE")]
+    pub records: Vec<PathBuf>,
+    /// Recipe the `--record` files are compared against (deviations go into the batch record).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// Day the qualification state is evaluated on (YYYY-MM-DD); default: today (UTC).
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
@@ -102,9 +116,13 @@ pub fn build_twins(sources: &Sources) -> anyhow::Result<Vec<aas::twins::Twin>> {
     };
     let mut inventories: Vec<(String, String)> = Vec::new();
     let mut batches: Vec<(String, String)> = Vec::new();
+    let mut records: Vec<(String, String)> = Vec::new();
+    let mut recipe_src: Option<(String, String)> = None;
     if sources.demo {
         inventories.push((DEMO_INVENTORY.0.into(), DEMO_INVENTORY.1.into()));
         batches.push((DEMO_BATCH.0.into(), DEMO_BATCH.1.into()));
+        records.push((DEMO_RECORD.0.into(), DEMO_RECORD.1.into()));
+        recipe_src = Some((DEMO_RECIPE.0.into(), DEMO_RECIPE.1.into()));
     }
     for p in &sources.inventories {
         inventories.push((p.display().to_string(), read(p)?));
@@ -112,10 +130,17 @@ pub fn build_twins(sources: &Sources) -> anyhow::Result<Vec<aas::twins::Twin>> {
     for p in &sources.batches {
         batches.push((p.display().to_string(), read(p)?));
     }
-    if inventories.is_empty() && batches.is_empty() {
-        bail!("nothing to build: give --demo, --inventory FILE or --batch FILE");
+    for p in &sources.records {
+        records.push((p.display().to_string(), read(p)?));
+    }
+    if let Some(p) = &sources.recipe {
+        recipe_src = Some((p.display().to_string(), read(p)?));
+    }
+    if inventories.is_empty() && batches.is_empty() && records.is_empty() {
+        bail!("nothing to build: give --demo, --inventory FILE, --batch FILE or --record FILE");
     }
     let mut twins = Vec::new();
+    let mut parsed = Vec::new();
     for (name, text) in &inventories {
         let inv = recipe::parse_inventory(name, text).map_err(reported)?;
         twins.extend(
@@ -123,10 +148,24 @@ pub fn build_twins(sources: &Sources) -> anyhow::Result<Vec<aas::twins::Twin>> {
                 .iter()
                 .map(|e| aas::twins::equipment_twin(e, as_of)),
         );
+        parsed.push(inv);
     }
     for (name, text) in &batches {
         let rec = aas::twins::parse_batch_record(name, text).map_err(reported)?;
         twins.push(aas::twins::batch_twin(&rec));
+    }
+    let recipe = match &recipe_src {
+        Some((name, text)) => Some(recipe::parse_recipe(name, text).map_err(reported)?),
+        None => None,
+    };
+    for (name, text) in &records {
+        let rec = recipe::parse_record(name, text).map_err(reported)?;
+        let diff = recipe
+            .as_ref()
+            .map(|r| recipe::diff(r, None, parsed.first(), &rec));
+        let product = recipe.as_ref().map(|r| r.procedure.product.as_str());
+        let br = aas::twins::batch_record_from_executed(&rec, product, diff.as_ref());
+        twins.push(aas::twins::batch_twin(&br));
     }
     let mut seen = std::collections::BTreeSet::new();
     for t in &twins {

@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         base.trim_end_matches('/').to_string(),
     ));
     let s = &args.sources;
-    if s.demo || !s.inventories.is_empty() || !s.batches.is_empty() {
+    if s.demo || !s.inventories.is_empty() || !s.batches.is_empty() || !s.records.is_empty() {
         let twins = build_twins(s)?;
         let env = aas::twins::environment(&twins);
         server::load_environment(&state, &env)
