@@ -20,7 +20,8 @@ if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$S
     timeout 300 "$VENV/bin/pip" install --quiet --disable-pip-version-check "simpy==$SIMPY_VERSION"
 fi
 
-cargo build --release --locked -p atmpflow -p sim --example bench
+cargo build --release --locked -p atmpflow
+cargo build --release --locked -p sim --example bench
 TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET/release/atmpflow"
 BENCH="$TARGET/release/examples/bench"
