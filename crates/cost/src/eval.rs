@@ -134,7 +134,11 @@ impl CostModel {
                 productive_hours,
                 whole_heads,
             } => {
-                let hours = rep.busy_hours_per_year.get(*resource).copied().unwrap_or(0.0);
+                let hours = rep
+                    .busy_hours_per_year
+                    .get(*resource)
+                    .copied()
+                    .unwrap_or(0.0);
                 let mut heads = hours / productive_hours;
                 if *whole_heads {
                     heads = (heads - 1e-9).ceil().max(0.0);

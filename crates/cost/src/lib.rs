@@ -96,14 +96,18 @@ pub fn load_layers(
     let first: &SourceFile = first;
     let tables: Vec<toml::Table> = found.iter().map(|(_, t)| t.clone()).collect();
     let merged = merge_tables(&tables);
-    let inputs: CostInputs = toml::Value::Table(merged.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            first.errors(&[Problem::new(
-                FieldPath::root().key("cost"),
-                format!("the merged cost inputs do not fit together: {}", e.message()),
-            )])
-        })?;
+    let inputs: CostInputs =
+        toml::Value::Table(merged.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                first.errors(&[Problem::new(
+                    FieldPath::root().key("cost"),
+                    format!(
+                        "the merged cost inputs do not fit together: {}",
+                        e.message()
+                    ),
+                )])
+            })?;
     match CostModel::resolve(&inputs, model) {
         Ok(cm) => Ok(Some((cm, merged))),
         Err(problems) => {

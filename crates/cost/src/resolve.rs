@@ -161,7 +161,10 @@ fn check_amount(p: &mut Vec<Problem>, path: FieldPath, v: f64) {
 
 fn check_positive(p: &mut Vec<Problem>, path: FieldPath, v: f64) {
     if !v.is_finite() || v <= 0.0 {
-        p.push(Problem::new(path, format!("must be greater than 0, got {v}")));
+        p.push(Problem::new(
+            path,
+            format!("must be greater than 0, got {v}"),
+        ));
     }
 }
 
@@ -305,9 +308,10 @@ impl CostModel {
             let at = root.key("room").idx(i);
             let (name, grade, floor) = match &rc.area {
                 Some(a) => {
-                    let Some(id) = m.resource(a).filter(|&id| {
-                        matches!(m.resources[id].kind, ResourceKind::Area { .. })
-                    }) else {
+                    let Some(id) = m
+                        .resource(a)
+                        .filter(|&id| matches!(m.resources[id].kind, ResourceKind::Area { .. }))
+                    else {
                         p.push(Problem::new(
                             at.key("area"),
                             format!(
@@ -381,9 +385,7 @@ impl CostModel {
             let Some(&gi) = grades.get(grade) else {
                 p.push(Problem::new(
                     at.clone(),
-                    format!(
-                        "no [[cost.grade]] entry for grade {grade:?}, needed by room `{name}`"
-                    ),
+                    format!("no [[cost.grade]] entry for grade {grade:?}, needed by room `{name}`"),
                 ));
                 continue;
             };
@@ -418,7 +420,11 @@ impl CostModel {
         // Labour.
         for (i, role) in inputs.role.iter().enumerate() {
             let at = root.key("role").idx(i);
-            check_amount(&mut p, at.key("salary_eur_per_year"), role.salary_eur_per_year);
+            check_amount(
+                &mut p,
+                at.key("salary_eur_per_year"),
+                role.salary_eur_per_year,
+            );
             check_amount(&mut p, at.key("overhead_fraction"), role.overhead_fraction);
             check_amount(
                 &mut p,
@@ -496,7 +502,10 @@ impl CostModel {
                             });
                         }
                         HeadCountBasis::Demand => lines.push(Line {
-                            name: format!("{}: heads for the simulated hours of `{staff}`", role.name),
+                            name: format!(
+                                "{}: heads for the simulated hours of `{staff}`",
+                                role.name
+                            ),
                             category: Category::Labour,
                             driver: Driver::StaffHours {
                                 per_head,
@@ -571,7 +580,10 @@ fn item_line(
         let Some(step) = &it.step else {
             p.push(Problem::new(
                 at.clone(),
-                format!("`step` is missing (needed with per = \"{}\")", basis_name(it.per)),
+                format!(
+                    "`step` is missing (needed with per = \"{}\")",
+                    basis_name(it.per)
+                ),
             ));
             return None;
         };
@@ -602,7 +614,10 @@ fn item_line(
                 .collect();
             p.push(Problem::new(
                 at.key("step"),
-                format!("no step `{step}` in the scenario (steps: {})", all.join(", ")),
+                format!(
+                    "no step `{step}` in the scenario (steps: {})",
+                    all.join(", ")
+                ),
             ));
             return None;
         }

@@ -161,7 +161,7 @@ impl Axis {
             && r.to.is_finite()
         {
             let n = ((r.to - r.from) / r.step + 1e-9).floor();
-            if n >= 0.0 && n < 1e6 {
+            if (0.0..1e6).contains(&n) {
                 for k in 0..=(n as u64) {
                     v.push(r.from + r.step * k as f64);
                 }
@@ -568,7 +568,9 @@ impl Study {
         };
         // Sizing and parameter checks on every grid point.
         for i in 0..study.points.len() {
-            let (_, sized) = study.point_doc(&study.points[i]).map_err(StudyError::Message)?;
+            let (_, sized) = study
+                .point_doc(&study.points[i])
+                .map_err(StudyError::Message)?;
             study.points[i].sized = sized;
         }
         if let Some(sens) = study.spec.sensitivity.clone() {
@@ -627,7 +629,12 @@ impl Study {
             .ok_or_else(|| format!("no scenario `{}`", p.label))?;
         let mut doc = s.doc.clone();
         let mut cost = s.cost.clone();
-        let resolve = |name: &str| s.aliases.get(name).cloned().unwrap_or_else(|| name.to_string());
+        let resolve = |name: &str| {
+            s.aliases
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| name.to_string())
+        };
         let ctx = |e: String| format!("point {} (scenario `{}`): {e}", p.index, p.label);
         let set = |doc: &mut toml::Table, cost: &mut toml::Table, param: &str, v: f64| {
             let path = resolve(param);
@@ -656,9 +663,8 @@ impl Study {
         }
         if let PointKind::Sensitivity { param, factor } = &p.kind {
             let path = resolve(param);
-            let current = get_number(&doc, &cost, &path).ok_or_else(|| {
-                ctx(format!("sensitivity parameter `{param}` matches no number"))
-            })?;
+            let current = get_number(&doc, &cost, &path)
+                .ok_or_else(|| ctx(format!("sensitivity parameter `{param}` matches no number")))?;
             set(&mut doc, &mut cost, param, current * factor).map_err(ctx)?;
         }
         doc.insert("cost".to_string(), toml::Value::Table(cost));
@@ -762,10 +768,7 @@ fn get_number(doc: &toml::Table, cost: &toml::Table, path: &str) -> Option<f64> 
             }
             _ => None,
         };
-        cur = next;
-        if cur.is_none() {
-            return None;
-        }
+        cur = Some(next?);
         if i + 1 == segs.len() {
             break;
         }
@@ -795,8 +798,7 @@ pub fn demand_per_year(doc: &toml::Table) -> f64 {
                         y
                     } else if let Some(w) = d.get("patients_per_week").and_then(num) {
                         w * 365.0 / 7.0
-                    } else if let Some(days) = d.get("apheresis_days").and_then(|x| x.as_array())
-                    {
+                    } else if let Some(days) = d.get("apheresis_days").and_then(|x| x.as_array()) {
                         days.len() as f64 * 365.0 / horizon.max(1e-9)
                     } else {
                         0.0
@@ -966,6 +968,10 @@ pub fn shard_points(total: usize, i: usize, n: usize) -> Vec<usize> {
     (0..total).filter(|k| k % n == i).collect()
 }
 
+/// Finished points, points that failed (index and reason), and whether the run was cancelled
+/// before every point started.
+pub type RunOutcome = (Vec<PointResult>, Vec<(usize, String)>, bool);
+
 /// Simulates the given points in parallel (rayon). `progress` is called with the number of
 /// finished points. Points not yet started when `cancel` becomes true are skipped; those
 /// already running finish.
@@ -975,7 +981,7 @@ pub fn run(
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
     cancel: &AtomicBool,
-) -> Result<(Vec<PointResult>, Vec<(usize, String)>, bool), String> {
+) -> Result<RunOutcome, String> {
     let done = std::sync::atomic::AtomicUsize::new(0);
     let work = || -> Vec<Option<Result<PointResult, String>>> {
         indices

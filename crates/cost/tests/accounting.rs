@@ -110,7 +110,9 @@ fn simulate(text: &str) -> (model::Model, sim::Results) {
 
 fn price(text: &str, m: &model::Model, r: &sim::Results) -> CostSummary {
     let src = SourceFile::new("plant.toml", text);
-    let cm = cost::load(&src, m).expect("cost loads").expect("has [cost]");
+    let cm = cost::load(&src, m)
+        .expect("cost loads")
+        .expect("has [cost]");
     cm.summarise(&r.per_replication).expect("priced")
 }
 
@@ -179,7 +181,8 @@ fn straight_line_is_cheaper_than_annuity_with_interest() {
     assert!(sl.annual_total.mean < ann.annual_total.mean);
     assert_eq!(sl.capital_annuity, ann.capital_annuity);
     assert!(
-        (ann.annual_total.mean - sl.annual_total.mean
+        (ann.annual_total.mean
+            - sl.annual_total.mean
             - (ann.capital_annuity - ann.capital_straight_line))
             .abs()
             < 1e-6
@@ -217,7 +220,10 @@ fn zero_demand_gives_a_clear_message() {
     let (m, r) = simulate(&text);
     let src = SourceFile::new("plant.toml", text.as_str());
     let cm = cost::load(&src, &m).expect("loads").expect("has cost");
-    let err = cm.summarise(&r.per_replication).expect_err("undefined").to_string();
+    let err = cm
+        .summarise(&r.per_replication)
+        .expect_err("undefined")
+        .to_string();
     assert!(err.contains("zero demand"), "{err}");
 }
 
@@ -237,7 +243,10 @@ fn line_of(text: &str, needle: &str) -> usize {
 #[test]
 fn bad_inputs_name_file_line_and_field() {
     // A wrong type.
-    let text = format!("{PLANT}{}", COST.replace("purchase_eur = 150000", "purchase_eur = \"a lot\""));
+    let text = format!(
+        "{PLANT}{}",
+        COST.replace("purchase_eur = 150000", "purchase_eur = \"a lot\"")
+    );
     let e = load_err(&text);
     let first = &e.errors[0];
     assert_eq!(first.file, "plant.toml");
@@ -251,7 +260,10 @@ fn bad_inputs_name_file_line_and_field() {
     assert!(e.errors[0].message.contains("useful_life_years"), "{e}");
 
     // An unknown field.
-    let text = format!("{PLANT}{}", COST.replace("hvac_eur_per_m2_year", "havc_eur_per_m2_year"));
+    let text = format!(
+        "{PLANT}{}",
+        COST.replace("hvac_eur_per_m2_year", "havc_eur_per_m2_year")
+    );
     let e = load_err(&text);
     assert!(e.errors[0].field.starts_with("cost.grade[0]"), "{e}");
     assert_eq!(e.errors[0].line, line_of(&text, "havc_eur_per_m2_year"));
@@ -270,17 +282,32 @@ fn bad_inputs_name_file_line_and_field() {
     assert!(fields.contains(&"cost.qc_test[0].eur"), "{fields:?}");
     assert!(fields.contains(&"cost.qc_test[0].step"), "{fields:?}");
     assert!(fields.contains(&"cost"), "{fields:?}");
-    let pool = e.errors.iter().find(|x| x.field == "cost.equipment[0].pool").expect("pool");
+    let pool = e
+        .errors
+        .iter()
+        .find(|x| x.field == "cost.equipment[0].pool")
+        .expect("pool");
     assert_eq!(pool.line, line_of(&text, "pool = \"devise\""));
-    assert!(pool.message.contains("`device`"), "lists the pools: {}", pool.message);
+    assert!(
+        pool.message.contains("`device`"),
+        "lists the pools: {}",
+        pool.message
+    );
     let rendered = e.to_string();
     assert!(rendered.contains("plant.toml:"), "{rendered}");
     assert!(rendered.contains("discount_rate"), "{rendered}");
 
     // A grade without prices.
-    let text = format!("{PLANT}{}", COST.replace("grade = \"C\"\nbuild", "grade = \"D\"\nbuild"));
+    let text = format!(
+        "{PLANT}{}",
+        COST.replace("grade = \"C\"\nbuild", "grade = \"D\"\nbuild")
+    );
     let e = load_err(&text);
-    assert!(e.to_string().contains("no [[cost.grade]] entry for grade C"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no [[cost.grade]] entry for grade C"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -296,7 +323,9 @@ fn published_academic_cost_structure_is_reproduced() {
     // fixed EUR 438,098 a year + EUR 34,798 per production at 18 productions a year gives
     // EUR 59,137 per product. With exactly 18 patients a year, no failures and a fixed
     // process, the simulation-coupled cost per dose must give the same number.
-    let days: Vec<String> = (0..54).map(|k| format!("{:.4}", k as f64 * 365.0 / 18.0)).collect();
+    let days: Vec<String> = (0..54)
+        .map(|k| format!("{:.4}", k as f64 * 365.0 / 18.0))
+        .collect();
     let text = format!(
         r#"
 [scenario]
@@ -338,9 +367,17 @@ per = "batch"
     );
     let (m, r) = simulate(&text);
     let c = price(&text, &m, &r);
-    assert!((c.doses_per_year.mean - 18.0).abs() < 1e-9, "{:?}", c.doses_per_year);
+    assert!(
+        (c.doses_per_year.mean - 18.0).abs() < 1e-9,
+        "{:?}",
+        c.doses_per_year
+    );
     let published = 438_098.0 / 18.0 + 34_798.0;
-    assert!((c.per_dose.mean - published).abs() < 0.01, "{}", c.per_dose.mean);
+    assert!(
+        (c.per_dose.mean - published).abs() < 0.01,
+        "{}",
+        c.per_dose.mean
+    );
     assert!((c.per_dose.mean - 59_137.0).abs() < 1.0);
 }
 
@@ -368,7 +405,11 @@ fn academic_example_lies_near_the_published_cost() {
         "{:?}",
         c.per_dose
     );
-    assert!(c.per_dose.ci95[1] - c.per_dose.ci95[0] < 2_000.0, "{:?}", c.per_dose);
+    assert!(
+        c.per_dose.ci95[1] - c.per_dose.ci95[0] < 2_000.0,
+        "{:?}",
+        c.per_dose
+    );
     assert!((c.fixed_annual.mean - 438_098.0).abs() < 1e-6);
     assert_eq!(c.by_category["other"].mean, c.annual_total.mean);
 }

@@ -39,9 +39,20 @@ fn concepts_by_demand_study_prepares_and_runs_a_point() {
     assert!(failed.is_empty(), "{failed:?}");
     let c = done[0].cost.as_ref().expect("priced");
     // Every category of the shared and the concept layer is present.
-    for k in ["equipment", "facility", "labour", "materials", "qc", "operating"] {
+    for k in [
+        "equipment",
+        "facility",
+        "labour",
+        "materials",
+        "qc",
+        "operating",
+    ] {
         assert!(c.by_category[k].mean > 0.0, "{k} is zero");
     }
     // Far below the > EUR 250,000 list price of a dose and above the materials alone.
-    assert!(c.per_dose.mean > 20_000.0 && c.per_dose.mean < 250_000.0, "{:?}", c.per_dose);
+    assert!(
+        c.per_dose.mean > 20_000.0 && c.per_dose.mean < 250_000.0,
+        "{:?}",
+        c.per_dose
+    );
 }

@@ -176,7 +176,10 @@ fn shards_and_thread_counts_give_the_same_result() {
         let c = p.cost.as_ref().expect("priced");
         assert!(c.per_dose.mean > 0.0);
         assert!(c.by_category["qc"].mean > 0.0, "shared layer merged");
-        assert!(c.by_category["equipment"].mean > 0.0, "scenario layer merged");
+        assert!(
+            c.by_category["equipment"].mean > 0.0,
+            "scenario layer merged"
+        );
     }
     // Sizing changed the plant: 5 devices at 90 patients.
     assert_eq!(merged.points[2].equipment_units, 5);
@@ -184,10 +187,17 @@ fn shards_and_thread_counts_give_the_same_result() {
     // The Pareto front holds no dominated point.
     for &i in &merged.pareto {
         let p = &merged.points[i];
-        let (c, v) = (p.cost.as_ref().expect("cost").per_dose.mean, p.vein_to_vein_p95);
+        let (c, v) = (
+            p.cost.as_ref().expect("cost").per_dose.mean,
+            p.vein_to_vein_p95,
+        );
         for q in merged.points.iter().filter(|q| q.kind == PointKind::Grid) {
             let qc = q.cost.as_ref().expect("cost").per_dose.mean;
-            assert!(!(qc < c && q.vein_to_vein_p95 < v), "{i} dominated by {}", q.index);
+            assert!(
+                !(qc < c && q.vein_to_vein_p95 < v),
+                "{i} dominated by {}",
+                q.index
+            );
         }
     }
     // Tornado: the kit price and the audit cost move cost per dose, the failure probability
@@ -199,7 +209,11 @@ fn shards_and_thread_counts_give_the_same_result() {
         inputs.contains(&"product.car-t.step.manufacture.failure.probability"),
         "{inputs:?}"
     );
-    let widths: Vec<f64> = merged.tornado.iter().map(|t| (t.high - t.low).abs()).collect();
+    let widths: Vec<f64> = merged
+        .tornado
+        .iter()
+        .map(|t| (t.high - t.low).abs())
+        .collect();
     assert!(widths.windows(2).all(|w| w[0] >= w[1]));
     let audit = merged
         .tornado
@@ -222,9 +236,15 @@ fn parts_of_different_studies_do_not_merge() {
 #[test]
 fn set_param_finds_fields_by_name_index_and_star() {
     let mut t: toml::Table = toml::from_str(PLANT).expect("toml");
-    assert_eq!(study::set_param(&mut t, "equipment.device.count", 7.0), Ok(1));
+    assert_eq!(
+        study::set_param(&mut t, "equipment.device.count", 7.0),
+        Ok(1)
+    );
     assert_eq!(t["equipment"][0]["count"].as_integer(), Some(7));
-    assert_eq!(study::set_param(&mut t, "demand.*.patients_per_year", 12.5), Ok(1));
+    assert_eq!(
+        study::set_param(&mut t, "demand.*.patients_per_year", 12.5),
+        Ok(1)
+    );
     assert_eq!(t["demand"][0]["patients_per_year"].as_float(), Some(12.5));
     assert_eq!(
         study::set_param(&mut t, "product.car-t.step.0.failure.probability", 0.2),
@@ -246,7 +266,10 @@ fn bad_study_files_name_line_and_field() {
     assert_eq!(e.errors[0].field, "sensitivity.delta");
     assert_eq!(
         e.errors[0].line,
-        bad.lines().position(|l| l.contains("delta = 2.0")).expect("line") + 1
+        bad.lines()
+            .position(|l| l.contains("delta = 2.0"))
+            .expect("line")
+            + 1
     );
 
     let bad = STUDY.replace("replications = 4", "replications = \"four\"");
@@ -286,7 +309,11 @@ fn cost_errors_in_a_layer_name_that_layer() {
     assert_eq!(e.errors[0].field, "cost.qc_test[0].step");
     assert_eq!(
         e.errors[0].line,
-        bad_shared.lines().position(|l| l.contains("step = \"qc\"")).expect("line") + 1
+        bad_shared
+            .lines()
+            .position(|l| l.contains("step = \"qc\""))
+            .expect("line")
+            + 1
     );
 }
 

@@ -72,14 +72,30 @@ pub fn cost_section(c: &CostSummary) -> String {
             stat_cell(&c.per_patient_treated),
         ],
         vec![Cell::text("yearly total"), stat_cell(&c.annual_total)],
-        vec![Cell::text("  fixed part per year"), stat_cell(&c.fixed_annual)],
-        vec![Cell::text("  variable part per year"), stat_cell(&c.variable_annual)],
-        vec![Cell::text("fixed part per dose"), stat_cell(&c.fixed_per_dose)],
-        vec![Cell::text("variable part per dose"), stat_cell(&c.variable_per_dose)],
+        vec![
+            Cell::text("  fixed part per year"),
+            stat_cell(&c.fixed_annual),
+        ],
+        vec![
+            Cell::text("  variable part per year"),
+            stat_cell(&c.variable_annual),
+        ],
+        vec![
+            Cell::text("fixed part per dose"),
+            stat_cell(&c.fixed_per_dose),
+        ],
+        vec![
+            Cell::text("variable part per dose"),
+            stat_cell(&c.variable_per_dose),
+        ],
         vec![
             Cell::text("doses released per year"),
             Cell::html(
-                mean_ci(c.doses_per_year.mean, c.doses_per_year.ci95, Format::Number(1)),
+                mean_ci(
+                    c.doses_per_year.mean,
+                    c.doses_per_year.ci95,
+                    Format::Number(1),
+                ),
                 true,
             ),
         ],
@@ -96,7 +112,10 @@ pub fn cost_section(c: &CostSummary) -> String {
             )),
         ],
     ];
-    b.push_str(&page::table(&["figure", &format!("{} [95 % CI]", c.currency)], &rows));
+    b.push_str(&page::table(
+        &["figure", &format!("{} [95 % CI]", c.currency)],
+        &rows,
+    ));
 
     let cats: Vec<String> = Category::ALL.iter().map(|k| k.name().to_string()).collect();
     let series = vec![Series {
@@ -138,7 +157,10 @@ pub fn cost_section(c: &CostSummary) -> String {
     let _ = writeln!(
         b,
         "<div class=\"grid\">{}{}</div>",
-        page::figure(&chart, "Whiskers: 95 % confidence interval across replications."),
+        page::figure(
+            &chart,
+            "Whiskers: 95 % confidence interval across replications."
+        ),
         page::figure(&fixed_var, "")
     );
     let line_rows: Vec<Vec<Cell>> = c
@@ -189,7 +211,12 @@ pub fn insert_section(html: &str, section: &str) -> String {
 pub fn cost_csv(c: &CostSummary) -> Vec<(String, String)> {
     let mut rows = Vec::new();
     let mut push = |k: &str, s: &Stat| {
-        rows.push(vec![k.to_string(), f6(s.mean), f6(s.ci95[0]), f6(s.ci95[1])]);
+        rows.push(vec![
+            k.to_string(),
+            f6(s.mean),
+            f6(s.ci95[0]),
+            f6(s.ci95[1]),
+        ]);
     };
     push("per_dose", &c.per_dose);
     push("per_patient_treated", &c.per_patient_treated);
@@ -245,7 +272,10 @@ pub fn cost_csv(c: &CostSummary) -> Vec<(String, String)> {
 // ---- studies ------------------------------------------------------------------------------
 
 fn grid(r: &StudyResult) -> Vec<&PointResult> {
-    r.points.iter().filter(|p| p.kind == PointKind::Grid).collect()
+    r.points
+        .iter()
+        .filter(|p| p.kind == PointKind::Grid)
+        .collect()
 }
 
 /// The axis values of a point other than `skip`, as `param=value, …`.
@@ -328,7 +358,11 @@ fn pareto_chart(r: &StudyResult) -> String {
         ));
     let pts: Vec<(&PointResult, f64, f64)> = grid(r)
         .into_iter()
-        .filter_map(|p| p.cost.as_ref().map(|c| (p, p.vein_to_vein_p95, c.per_dose.mean)))
+        .filter_map(|p| {
+            p.cost
+                .as_ref()
+                .map(|c| (p, p.vein_to_vein_p95, c.per_dose.mean))
+        })
         .filter(|(_, x, y)| x.is_finite() && y.is_finite())
         .collect();
     if pts.is_empty() {
@@ -364,7 +398,13 @@ fn pareto_chart(r: &StudyResult) -> String {
     let sx = |v: f64| left + (v - xd0) / (xd1 - xd0).max(1e-12) * (right - left);
     let sy = |v: f64| bottom - (v - yd0) / (yd1 - yd0).max(1e-12) * (bottom - top);
     let mut c = Canvas::new(w, h, &axes.title);
-    c.text(8.0, 20.0, &axes.title, "start", "font-size=\"14\" font-weight=\"600\"");
+    c.text(
+        8.0,
+        20.0,
+        &axes.title,
+        "start",
+        "font-size=\"14\" font-weight=\"600\"",
+    );
     let mut lx = 8.0;
     for (i, l) in labels.iter().enumerate() {
         c.rect(lx, 32.0, 11.0, 11.0, svg::series_colour(i), l);
@@ -374,11 +414,23 @@ fn pareto_chart(r: &StudyResult) -> String {
     c.text(lx, 42.0, "— Pareto front", "start", "fill=\"#222\"");
     for t in &yt {
         c.line(left, sy(*t), right, sy(*t), "#e3e3e3", 1.0, "");
-        c.text(left - 5.0, sy(*t) + 4.0, &money(*t), "end", "font-size=\"11\"");
+        c.text(
+            left - 5.0,
+            sy(*t) + 4.0,
+            &money(*t),
+            "end",
+            "font-size=\"11\"",
+        );
     }
     for t in &xt {
         c.line(sx(*t), bottom, sx(*t), bottom + 4.0, "#444", 1.0, "");
-        c.text(sx(*t), bottom + 15.0, &trim((*t * 10.0).round() / 10.0), "middle", "font-size=\"11\"");
+        c.text(
+            sx(*t),
+            bottom + 15.0,
+            &trim((*t * 10.0).round() / 10.0),
+            "middle",
+            "font-size=\"11\"",
+        );
     }
     c.line(left, bottom, right, bottom, "#444", 1.0, "");
     c.line(left, top, left, bottom, "#444", 1.0, "");
@@ -407,7 +459,13 @@ fn pareto_chart(r: &StudyResult) -> String {
             x,
             if on { ", on the Pareto front" } else { "" }
         );
-        c.circle(sx(*x), sy(*y), if on { 5.0 } else { 3.5 }, svg::series_colour(i), &tip);
+        c.circle(
+            sx(*x),
+            sy(*y),
+            if on { 5.0 } else { 3.5 },
+            svg::series_colour(i),
+            &tip,
+        );
     }
     let my = (top + bottom) / 2.0;
     c.text(
@@ -417,7 +475,13 @@ fn pareto_chart(r: &StudyResult) -> String {
         "middle",
         &format!("transform=\"rotate(-90 12 {my})\" font-size=\"11\""),
     );
-    c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+    c.text(
+        (left + right) / 2.0,
+        bottom + 32.0,
+        &axes.x_label,
+        "middle",
+        "",
+    );
     c.finish()
 }
 
@@ -502,7 +566,11 @@ pub fn study_html(r: &StudyResult) -> String {
                     Cell::text(key),
                     Cell::text(&p.label),
                     stat_cell(&s),
-                    Cell::text(if clear { "yes" } else { "no (intervals overlap)" }),
+                    Cell::text(if clear {
+                        "yes"
+                    } else {
+                        "no (intervals overlap)"
+                    }),
                     Cell::text(&fastest.map(|f| f.label.clone()).unwrap_or_default()),
                 ]);
             }
@@ -522,9 +590,12 @@ pub fn study_html(r: &StudyResult) -> String {
 
     let _ = writeln!(b, "<h2>Charts</h2>\n<div class=\"grid\">");
     if let Some(dax) = demand_axis(r) {
-        let lines = lines_by(&g, dax, |p| p.patients_per_year_input, |p| {
-            p.cost.as_ref().map(|c| c.per_dose.mean)
-        });
+        let lines = lines_by(
+            &g,
+            dax,
+            |p| p.patients_per_year_input,
+            |p| p.cost.as_ref().map(|c| c.per_dose.mean),
+        );
         b.push_str(&page::figure(
             &svg::line_chart(
                 &lines,
@@ -537,9 +608,12 @@ pub fn study_html(r: &StudyResult) -> String {
             "One line per concept (and per value of the other axes).",
         ));
     }
-    let units_lines = lines_by(&g, "", |p| f64::from(p.equipment_units), |p| {
-        Some(p.vein_to_vein_p95)
-    });
+    let units_lines = lines_by(
+        &g,
+        "",
+        |p| f64::from(p.equipment_units),
+        |p| Some(p.vein_to_vein_p95),
+    );
     // Group by label only: one line per concept across all points.
     let mut per_label: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for l in units_lines {
@@ -621,7 +695,11 @@ pub fn study_html(r: &StudyResult) -> String {
                 if o.is_empty() {
                     p.label.clone()
                 } else {
-                    format!("{} {}", p.label, o.replace("demand.*.patients_per_year=", "n="))
+                    format!(
+                        "{} {}",
+                        p.label,
+                        o.replace("demand.*.patients_per_year=", "n=")
+                    )
                 }
             })
             .collect();
@@ -648,7 +726,10 @@ pub fn study_html(r: &StudyResult) -> String {
                 &Axes::new("Cost per dose by category")
                     .y_label(format!("{cur} per dose"))
                     .format(Format::Number(0))
-                    .size((120.0 + 70.0 * cats.len() as f64).clamp(480.0, 1300.0), 380.0),
+                    .size(
+                        (120.0 + 70.0 * cats.len() as f64).clamp(480.0, 1300.0),
+                        380.0,
+                    ),
             ),
             "",
         ));
@@ -679,7 +760,9 @@ pub fn study_html(r: &StudyResult) -> String {
         .map(|p| {
             let mut row = vec![Cell::num(&p.index.to_string()), Cell::text(&p.label)];
             for a in &axes {
-                row.push(Cell::num(&p.values.get(a).map(|v| trim(*v)).unwrap_or_default()));
+                row.push(Cell::num(
+                    &p.values.get(a).map(|v| trim(*v)).unwrap_or_default(),
+                ));
             }
             row.push(Cell::text(
                 &p.sized
@@ -689,7 +772,9 @@ pub fn study_html(r: &StudyResult) -> String {
                     .join(", "),
             ));
             row.push(Cell::num(&p.equipment_units.to_string()));
-            row.push(Cell::num(&Format::Number(1).fmt(p.throughput_per_year.mean)));
+            row.push(Cell::num(
+                &Format::Number(1).fmt(p.throughput_per_year.mean),
+            ));
             match &p.cost {
                 Some(c) => {
                     row.push(stat_cell(&c.per_dose));
@@ -703,7 +788,9 @@ pub fn study_html(r: &StudyResult) -> String {
                 }
             }
             row.push(Cell::num(&Format::Number(1).fmt(p.vein_to_vein_p95)));
-            row.push(Cell::num(&Format::Percent(1).fmt(p.patients_lost_fraction.mean)));
+            row.push(Cell::num(
+                &Format::Percent(1).fmt(p.patients_lost_fraction.mean),
+            ));
             row.push(Cell::num(&Format::Percent(0).fmt(p.max_utilisation)));
             row
         })
@@ -731,8 +818,16 @@ fn short_list(v: &[usize]) -> String {
 
 /// CSV tables of a study: `points.csv`, `pareto.csv`, `tornado.csv`.
 pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
-    let axes: BTreeSet<String> = r.points.iter().flat_map(|p| p.values.keys().cloned()).collect();
-    let sized: BTreeSet<String> = r.points.iter().flat_map(|p| p.sized.keys().cloned()).collect();
+    let axes: BTreeSet<String> = r
+        .points
+        .iter()
+        .flat_map(|p| p.values.keys().cloned())
+        .collect();
+    let sized: BTreeSet<String> = r
+        .points
+        .iter()
+        .flat_map(|p| p.sized.keys().cloned())
+        .collect();
     let mut header: Vec<String> = vec!["point".into(), "kind".into(), "concept".into()];
     header.extend(axes.iter().cloned());
     header.extend(sized.iter().map(|s| format!("sized:{s}")));
@@ -816,7 +911,13 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     let points = csv_table(&hdr, rows);
     let pareto = csv_table(
-        &["rank", "point", "concept", "per_dose_mean", "vein_to_vein_p95"],
+        &[
+            "rank",
+            "point",
+            "concept",
+            "per_dose_mean",
+            "vein_to_vein_p95",
+        ],
         r.pareto
             .iter()
             .enumerate()
@@ -826,7 +927,10 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
                         (k + 1).to_string(),
                         p.index.to_string(),
                         p.label.clone(),
-                        p.cost.as_ref().map(|c| f6(c.per_dose.mean)).unwrap_or_default(),
+                        p.cost
+                            .as_ref()
+                            .map(|c| f6(c.per_dose.mean))
+                            .unwrap_or_default(),
                         f6(p.vein_to_vein_p95),
                     ]
                 })

@@ -231,11 +231,7 @@ fn print_summary(r: &study::StudyResult) {
         "  {:>5}  {:<24} {:>30}  {:>26}  {:>9}",
         "point", "concept", "axes", "cost per dose [95% CI]", "v2v p95"
     );
-    for p in r
-        .points
-        .iter()
-        .filter(|p| p.kind == study::PointKind::Grid)
-    {
+    for p in r.points.iter().filter(|p| p.kind == study::PointKind::Grid) {
         let axes: Vec<String> = p.values.values().map(|v| format!("{v}")).collect();
         let cost = p.cost.as_ref().map_or_else(
             || "undefined".to_string(),
@@ -282,7 +278,9 @@ pub fn load_cost(
         layers.push(src);
     }
     let refs: Vec<&SourceFile> = layers.iter().collect();
-    Ok(cost::load_layers(&refs, m).map_err(reported)?.map(|(cm, _)| cm))
+    Ok(cost::load_layers(&refs, m)
+        .map_err(reported)?
+        .map(|(cm, _)| cm))
 }
 
 /// Prices the replications; an undefined cost (e.g. no dose released) is reported as a
@@ -323,7 +321,11 @@ pub fn results_json(r: &sim::Results, c: Option<&cost::CostSummary>) -> anyhow::
 }
 
 /// Writes the cost CSV tables and adds the cost section to the report.
-pub fn with_cost(dir: &Path, html: String, c: Option<&cost::CostSummary>) -> anyhow::Result<String> {
+pub fn with_cost(
+    dir: &Path,
+    html: String,
+    c: Option<&cost::CostSummary>,
+) -> anyhow::Result<String> {
     let Some(c) = c else {
         return Ok(html);
     };
