@@ -108,6 +108,8 @@ fn child_writer() {
             Ok(())
         })
         .expect("write");
+        // progress for the parent (the harness runs this with --nocapture)
+        println!("committed {i}");
     }
 }
 
@@ -120,18 +122,33 @@ fn killed_writer_leaves_whole_transactions() {
     let mut child = Command::new(exe)
         .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
         .env("STORE_CHILD_DB", &path)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn child");
-    // let it commit some transactions, then kill it mid-stream (SIGKILL)
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // let it commit some transactions (however slow the machine), then kill it
+    // mid-stream (SIGKILL)
+    let out = child.stdout.take().expect("child stdout");
+    let mut seen = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+        let Ok(line) = line else { break };
+        if line.starts_with("committed ") {
+            seen += 1;
+            if seen >= 20 {
+                break;
+            }
+        }
+    }
     child.kill().expect("kill");
     child.wait().expect("wait");
     let s = Store::open(&path).expect("reopen after kill");
     let shells = s.list(Kind::Shell).expect("list");
     let subs = s.list(Kind::Submodel).expect("list");
-    assert!(!shells.is_empty(), "the child committed nothing in 1.5 s");
+    assert!(
+        shells.len() >= 20,
+        "the child reported 20 commits, found {}",
+        shells.len()
+    );
     let a: Vec<&String> = shells.iter().map(|(k, _)| k).collect();
     let b: Vec<&String> = subs.iter().map(|(k, _)| k).collect();
     assert_eq!(a, b, "every transaction is either whole or absent");
