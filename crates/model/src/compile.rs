@@ -148,6 +148,14 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
     }
 }
 
+fn unit_name(u: crate::scenario::TimeUnit) -> &'static str {
+    match u {
+        crate::scenario::TimeUnit::Minutes => "minutes",
+        crate::scenario::TimeUnit::Hours => "hours",
+        crate::scenario::TimeUnit::Days => "days",
+    }
+}
+
 fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<String> = it.map(|s| format!("`{s}`")).collect();
     if v.is_empty() {
@@ -361,21 +369,27 @@ impl Checker {
             );
             return None;
         };
-        match Dist::from_spec(d, unit.hours()) {
-            Ok(dist) => {
-                if dist.min() < 0.0 {
-                    self.err(
-                        p,
-                        format!(
-                            "a duration cannot be negative, but this distribution reaches {} hours",
-                            dist.min()
-                        ),
-                    );
-                    None
-                } else {
-                    Some(dist)
-                }
+        // Check in the units of the file, so that messages quote the numbers as written.
+        let as_written = match Dist::from_spec(d, 1.0) {
+            Ok(dist) => dist,
+            Err((field, msg)) => {
+                self.err(&p.key(field), msg);
+                return None;
             }
+        };
+        if as_written.min() < 0.0 {
+            self.err(
+                p,
+                format!(
+                    "a duration cannot be negative, but this distribution reaches {} {}",
+                    as_written.min(),
+                    unit_name(unit)
+                ),
+            );
+            return None;
+        }
+        match Dist::from_spec(d, unit.hours()) {
+            Ok(dist) => Some(dist),
             Err((field, msg)) => {
                 self.err(&p.key(field), msg);
                 None
@@ -634,7 +648,14 @@ impl Checker {
         for (di, d) in s.decision.iter().enumerate() {
             let dp = sp.key("decision").idx(di);
             let value = self.measurement(&d.value, &dp.key("value"));
-            if d.below.is_some() == d.above.is_some() {
+            if d.below.is_some() && d.above.is_some() {
+                self.err(
+                    &dp.key("above"),
+                    "give exactly one threshold: `below` or `above`, not both",
+                );
+                continue;
+            }
+            if d.below.is_none() && d.above.is_none() {
                 self.err(&dp, "give exactly one threshold: `below` or `above`");
                 continue;
             }

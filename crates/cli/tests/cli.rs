@@ -1,0 +1,15 @@
+//! End-to-end tests of the `atmpflow` binary: the example scenarios, bad input, the committed
+//! JSON Schema and sanity checks of simulation results against capacity arithmetic.
+//!
+//! Every test runs the real binary (`CARGO_BIN_EXE_atmpflow`) in a temporary directory.
+
+#[path = "cli/bad_input.rs"]
+mod bad_input;
+#[path = "cli/examples.rs"]
+mod examples;
+#[path = "cli/sanity.rs"]
+mod sanity;
+#[path = "cli/schema.rs"]
+mod schema;
+#[path = "cli/support.rs"]
+mod support;

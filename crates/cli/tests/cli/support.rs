@@ -1,0 +1,131 @@
+//! Helpers shared by the test modules.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_atmpflow"))
+}
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root exists")
+}
+
+/// Path of a file under the repository root.
+pub fn repo_path(rel: &str) -> PathBuf {
+    repo_root().join(rel)
+}
+
+/// Every example scenario `examples/*.toml`, sorted.
+pub fn examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo_path("examples"))
+        .expect("examples/ exists")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// One example by file stem, e.g. `concept-1-all-in-one`.
+pub fn example(stem: &str) -> PathBuf {
+    let p = repo_path(&format!("examples/{stem}.toml"));
+    assert!(p.is_file(), "missing example {}", p.display());
+    p
+}
+
+/// Runs the binary with arguments.
+pub fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    bin().args(args).output().expect("binary runs")
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Fails with the program's output unless it exited successfully.
+pub fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed with {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Fails if the output shows a Rust panic.
+pub fn assert_no_panic(o: &Output) {
+    let all = format!("{}{}", stdout(o), stderr(o));
+    for sign in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!all.contains(sign), "the program panicked:\n{all}");
+    }
+    // A panic exits with 101; errors exit with 1.
+    assert_ne!(
+        o.status.code(),
+        Some(101),
+        "exit code 101 means a panic:\n{all}"
+    );
+}
+
+/// Simulates `scenario` into a fresh temporary directory and returns it with the parsed
+/// `results.json`.
+pub fn simulate(scenario: &Path, extra: &[&str]) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "simulate".into(),
+        scenario.into(),
+        "--quiet".into(),
+        "--out".into(),
+        out.clone().into(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).into()));
+    let o = run(&args);
+    assert_ok(&o, &format!("simulate {}", scenario.display()));
+    let text = std::fs::read_to_string(out.join("results.json")).expect("results.json written");
+    let v: Value = serde_json::from_str(&text).expect("results.json is JSON");
+    (dir, v)
+}
+
+/// A number at a JSON pointer, e.g. `/vein_to_vein_days/mean`.
+pub fn num(v: &Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no number at {pointer}"))
+}
+
+/// The element of an array of objects whose `name` is `name`.
+pub fn by_name<'a>(v: &'a Value, array: &str, name: &str) -> &'a Value {
+    v[array]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{array}` is not an array"))
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no `{name}` in `{array}`"))
+}
+
+/// Text with all white space and box-drawing characters removed, so that a message wrapped
+/// by the diagnostic renderer still matches.
+pub fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '│' | '·' | '╭' | '╰' | '─' | '┬'))
+        .collect()
+}
