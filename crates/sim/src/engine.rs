@@ -26,17 +26,44 @@ const EPS: f64 = 1e-9;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
-    Arrival { demand: usize },
-    PlannedArrival { order: usize },
-    Ready { batch: usize, token: u64 },
-    StepEnd { batch: usize, token: u64 },
-    PartialRelease { batch: usize, token: u64, use_idx: usize },
-    CleanDone { res: usize, count: u32 },
-    HoldExpire { batch: usize, token: u64 },
+    Arrival {
+        demand: usize,
+    },
+    PlannedArrival {
+        order: usize,
+    },
+    Ready {
+        batch: usize,
+        token: u64,
+    },
+    StepEnd {
+        batch: usize,
+        token: u64,
+    },
+    PartialRelease {
+        batch: usize,
+        token: u64,
+        use_idx: usize,
+    },
+    CleanDone {
+        res: usize,
+        count: u32,
+    },
+    HoldExpire {
+        batch: usize,
+        token: u64,
+    },
     PlanGate,
-    ShiftChange { res: usize },
-    Breakdown { res: usize, token: u64 },
-    Repair { res: usize },
+    ShiftChange {
+        res: usize,
+    },
+    Breakdown {
+        res: usize,
+        token: u64,
+    },
+    Repair {
+        res: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -349,10 +376,7 @@ impl<'a> Sim<'a> {
             self.now = ev.t;
             self.handle(ev.kind);
             // Handle every event at the same instant before dispatching.
-            let same_instant = self
-                .events
-                .peek()
-                .is_some_and(|n| n.t == self.now);
+            let same_instant = self.events.peek().is_some_and(|n| n.t == self.now);
             if self.dirty && !same_instant {
                 self.dispatch();
             }
@@ -427,7 +451,8 @@ impl<'a> Sim<'a> {
                 }
             }
             Kind::Ready { batch, token } => {
-                if self.batches[batch].token == token && self.batches[batch].state == State::Transfer
+                if self.batches[batch].token == token
+                    && self.batches[batch].state == State::Transfer
                 {
                     self.enqueue(batch);
                 }
@@ -550,9 +575,10 @@ impl<'a> Sim<'a> {
     fn priority_key(&self, b: usize) -> f64 {
         let bt = &self.batches[b];
         if let (Some(plan), Some(o)) = (self.plan, bt.order)
-            && let Some(s) = plan.start_of(o, bt.step) {
-                return s;
-            }
+            && let Some(s) = plan.start_of(o, bt.step)
+        {
+            return s;
+        }
         let p = &self.m.products[bt.product];
         let step = &p.steps[bt.step];
         let rule = step
@@ -683,16 +709,17 @@ impl<'a> Sim<'a> {
         }
         for &(_, _, ui) in alloc {
             if let Some(h) = step.uses[ui].hours
-                && h < duration {
-                    self.schedule(
-                        self.now + h,
-                        Kind::PartialRelease {
-                            batch: b,
-                            token,
-                            use_idx: ui,
-                        },
-                    );
-                }
+                && h < duration
+            {
+                self.schedule(
+                    self.now + h,
+                    Kind::PartialRelease {
+                        batch: b,
+                        token,
+                        use_idx: ui,
+                    },
+                );
+            }
         }
         self.schedule(end, Kind::StepEnd { batch: b, token });
     }
@@ -733,14 +760,16 @@ impl<'a> Sim<'a> {
         let step = &self.m.products[product].steps[step_idx];
         let flat = self.step_offset[product] + step_idx;
         if let Some((p, outcome)) = step.failure
-            && p > 0.0 && self.uniform() < p {
-                if self.in_window(self.now) {
-                    self.failures[flat] += 1;
-                }
-                let cause = format!("failure at {}", step.name);
-                self.apply(b, outcome, step_idx, &cause);
-                return;
+            && p > 0.0
+            && self.uniform() < p
+        {
+            if self.in_window(self.now) {
+                self.failures[flat] += 1;
             }
+            let cause = format!("failure at {}", step.name);
+            self.apply(b, outcome, step_idx, &cause);
+            return;
+        }
         for d in &step.decisions {
             let v = self.sample(&d.value);
             if d.triggers(v) {
@@ -794,7 +823,11 @@ impl<'a> Sim<'a> {
             Outcome::Proceed => self.advance(b, at),
             Outcome::Lost => self.lose(b, cause),
             Outcome::Repeat | Outcome::Goto(_) => {
-                let target = if let Outcome::Goto(k) = outcome { k } else { at };
+                let target = if let Outcome::Goto(k) = outcome {
+                    k
+                } else {
+                    at
+                };
                 self.batches[b].rework += 1;
                 if self.in_window(self.now) {
                     self.reworked += 1;
@@ -891,7 +924,9 @@ impl<'a> Sim<'a> {
         };
         let mtbf = bd.mtbf_h;
         self.res[r].fail_token += 1;
-        let up = self.m.resources[r].capacity.saturating_sub(self.res[r].down);
+        let up = self.m.resources[r]
+            .capacity
+            .saturating_sub(self.res[r].down);
         if up == 0 {
             return;
         }
@@ -1026,7 +1061,11 @@ impl<'a> Sim<'a> {
             breakdowns_per_year: breakdowns,
             waits_h: self.waits,
             hold_violations: self.hold_violations,
-            starts_per_year: self.starts.iter().map(|&s| per_year(f64::from(s))).collect(),
+            starts_per_year: self
+                .starts
+                .iter()
+                .map(|&s| per_year(f64::from(s)))
+                .collect(),
             failures_per_year: self
                 .failures
                 .iter()

@@ -19,8 +19,7 @@ pub use results::{DistStat, Histogram, Replication, ResourceResult, Results, Sta
 pub use stats::{mean_ci, percentile};
 
 /// How to run a study.
-#[derive(Debug, Clone)]
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Replications (overrides the scenario when set).
     pub replications: Option<u32>,
@@ -31,7 +30,6 @@ pub struct RunOptions {
     /// Follow this plan instead of generating arrivals from demand.
     pub plan: Option<Plan>,
 }
-
 
 /// Errors of a simulation run.
 #[derive(Debug, thiserror::Error)]

@@ -155,7 +155,9 @@ pub(crate) fn aggregate(
         .into_iter()
         .map(|c| LossResult {
             cause: c.clone(),
-            count: col(&reps, |x| f64::from(x.lost_by_cause.get(c).copied().unwrap_or(0))),
+            count: col(&reps, |x| {
+                f64::from(x.lost_by_cause.get(c).copied().unwrap_or(0))
+            }),
         })
         .collect();
 
