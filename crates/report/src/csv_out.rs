@@ -181,7 +181,11 @@ pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
 pub fn comparison_csv(rs: &[Results]) -> String {
     let mut rows = Vec::new();
     for r in rs {
-        let mut row = vec![r.scenario.clone(), r.scenario_sha256.clone(), r.seed.to_string()];
+        let mut row = vec![
+            r.scenario.clone(),
+            r.scenario_sha256.clone(),
+            r.seed.to_string(),
+        ];
         row.extend(stat_cols(&r.throughput_per_year));
         row.push(format!("{:.6}", r.vein_to_vein_days.mean));
         row.push(format!("{:.6}", r.vein_to_vein_days.ci95[0]));

@@ -37,7 +37,28 @@ pub fn simulation_html_with(r: &Results, opts: &ReportOptions) -> String {
     page::document(&format!("{} — simulation report", r.scenario), &b)
 }
 
+/// A fraction's interval cut to `[0, 1]` (the t interval of a mean of fractions can reach
+/// past the possible range when replications are few).
+fn frac(s: &Stat) -> Stat {
+    let c = |v: f64| if v.is_finite() { v.clamp(0.0, 1.0) } else { v };
+    Stat {
+        mean: s.mean,
+        ci95: [c(s.ci95[0]), c(s.ci95[1])],
+    }
+}
+
+/// A non-negative quantity's interval cut at zero (counts, rates, times).
+fn nonneg(s: &Stat) -> Stat {
+    let c = |v: f64| if v.is_finite() { v.max(0.0) } else { v };
+    Stat {
+        mean: s.mean,
+        ci95: [c(s.ci95[0]), c(s.ci95[1])],
+    }
+}
+
+/// A cell with mean and interval; every figure shown this way is a non-negative quantity.
 fn stat_cell(s: &Stat, f: Format) -> Cell {
+    let s = nonneg(s);
     Cell::html(mean_ci(s.mean, s.ci95, f), true)
 }
 
@@ -112,14 +133,19 @@ fn header(b: &mut String, r: &Results, opts: &ReportOptions) {
 fn control_text(c: &str) -> String {
     match c {
         "plan" => "plan: batches follow a given production plan".to_string(),
-        "dispatching" => "dispatching: batches start by the resources' dispatching rules".to_string(),
+        "dispatching" => {
+            "dispatching: batches start by the resources' dispatching rules".to_string()
+        }
         other => other.to_string(),
     }
 }
 
 /// Quotes a file name for a POSIX shell when it needs it.
 fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./+,:@".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./+,:@".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -131,21 +157,85 @@ fn key_rows(r: &Results) -> Vec<(String, Cell, String)> {
     let v = &r.vein_to_vein_days;
     let n1 = Format::Number(1);
     let pooled = format!("pooled over {} treated patients", v.n);
+    // Without a treated patient there is no vein-to-vein time (the statistics read 0).
+    let days = |x: f64| {
+        if v.n == 0 {
+            Cell::num("–")
+        } else {
+            Cell::num(&n1.fmt(x))
+        }
+    };
     vec![
-        ("Doses released per year".into(), stat_cell(&r.throughput_per_year, n1), "observation window".into()),
-        ("Vein-to-vein time, mean (days)".into(), Cell::html(mean_ci(v.mean, v.ci95, n1), true), "mean of replication means".into()),
-        ("Vein-to-vein time, median p50 (days)".into(), Cell::num(&n1.fmt(v.p50)), pooled.clone()),
-        ("Vein-to-vein time, p90 (days)".into(), Cell::num(&n1.fmt(v.p90)), pooled.clone()),
-        ("Vein-to-vein time, p95 (days)".into(), Cell::num(&n1.fmt(v.p95)), pooled),
-        ("Treated within target".into(), stat_cell(&r.on_time_fraction, Format::Percent(1)), "fraction of treated patients".into()),
-        ("Patients in cohort".into(), stat_cell(&r.patients, n1), "apheresis in the window, per replication".into()),
-        ("Patients lost".into(), stat_cell(&r.patients_lost, n1), "per replication".into()),
-        ("Patients lost, fraction".into(), stat_cell(&r.patients_lost_fraction, Format::Percent(1)), "of the cohort".into()),
-        ("Patients unfinished at cut-off".into(), stat_cell(&r.patients_unfinished, n1), "censored, per replication".into()),
-        ("Work in process (batches)".into(), stat_cell(&r.wip, Format::Number(2)), "time average".into()),
-        ("Batches started per year".into(), stat_cell(&r.batches_started_per_year, n1), String::new()),
-        ("Batches reworked per year".into(), stat_cell(&r.reworked_per_year, Format::Number(2)), "sent back to an earlier step".into()),
-        ("Batches re-manufactured per year".into(), stat_cell(&r.remanufactured_per_year, Format::Number(2)), "made again from stored material".into()),
+        (
+            "Doses released per year".into(),
+            stat_cell(&r.throughput_per_year, n1),
+            "observation window".into(),
+        ),
+        (
+            "Vein-to-vein time, mean (days)".into(),
+            if v.n == 0 {
+                Cell::num("–")
+            } else {
+                Cell::html(mean_ci(v.mean, v.ci95, n1), true)
+            },
+            "mean of replication means".into(),
+        ),
+        (
+            "Vein-to-vein time, median p50 (days)".into(),
+            days(v.p50),
+            pooled.clone(),
+        ),
+        (
+            "Vein-to-vein time, p90 (days)".into(),
+            days(v.p90),
+            pooled.clone(),
+        ),
+        ("Vein-to-vein time, p95 (days)".into(), days(v.p95), pooled),
+        (
+            "Treated within target".into(),
+            stat_cell(&frac(&r.on_time_fraction), Format::Percent(1)),
+            "fraction of treated patients".into(),
+        ),
+        (
+            "Patients in cohort".into(),
+            stat_cell(&r.patients, n1),
+            "apheresis in the window, per replication".into(),
+        ),
+        (
+            "Patients lost".into(),
+            stat_cell(&r.patients_lost, n1),
+            "per replication".into(),
+        ),
+        (
+            "Patients lost, fraction".into(),
+            stat_cell(&frac(&r.patients_lost_fraction), Format::Percent(1)),
+            "of the cohort".into(),
+        ),
+        (
+            "Patients unfinished at cut-off".into(),
+            stat_cell(&r.patients_unfinished, n1),
+            "censored, per replication".into(),
+        ),
+        (
+            "Work in process (batches)".into(),
+            stat_cell(&r.wip, Format::Number(2)),
+            "time average".into(),
+        ),
+        (
+            "Batches started per year".into(),
+            stat_cell(&r.batches_started_per_year, n1),
+            String::new(),
+        ),
+        (
+            "Batches reworked per year".into(),
+            stat_cell(&r.reworked_per_year, Format::Number(2)),
+            "sent back to an earlier step".into(),
+        ),
+        (
+            "Batches re-manufactured per year".into(),
+            stat_cell(&r.remanufactured_per_year, Format::Number(2)),
+            "made again from stored material".into(),
+        ),
     ]
 }
 
@@ -153,9 +243,21 @@ fn key_figures(b: &mut String, r: &Results) {
     b.push_str("<section id=\"key\">\n<h2>Key figures</h2>\n");
     let rows: Vec<Vec<Cell>> = key_rows(r)
         .into_iter()
-        .map(|(label, value, note)| vec![Cell::text(&label), value, Cell::html(format!("<span class=\"muted\">{}</span>", escape(&note)), false)])
+        .map(|(label, value, note)| {
+            vec![
+                Cell::text(&label),
+                value,
+                Cell::html(
+                    format!("<span class=\"muted\">{}</span>", escape(&note)),
+                    false,
+                ),
+            ]
+        })
         .collect();
-    b.push_str(&page::table(&["Key figure", "Mean [95 % CI]", "Note"], &rows));
+    b.push_str(&page::table(
+        &["Key figure", "Mean [95 % CI]", "Note"],
+        &rows,
+    ));
     b.push_str("</section>\n");
 }
 
@@ -193,7 +295,12 @@ fn utilisation(b: &mut String, r: &Results) {
         values: r
             .resources
             .iter()
-            .map(|x| Some(Value::with_ci(x.utilisation.mean, x.utilisation.ci95)))
+            .map(|x| {
+                Some(Value::with_ci(
+                    x.utilisation.mean,
+                    frac(&x.utilisation).ci95,
+                ))
+            })
             .collect(),
     }];
     let axes = Axes::new("Mean utilisation per resource with 95 % CI")
@@ -211,7 +318,7 @@ fn utilisation(b: &mut String, r: &Results) {
                 Cell::text(&x.name),
                 Cell::text(&x.kind),
                 Cell::num(&x.capacity.to_string()),
-                stat_cell(&x.utilisation, Format::Percent(1)),
+                stat_cell(&frac(&x.utilisation), Format::Percent(1)),
                 stat_cell(&x.busy_hours_per_year, Format::Number(0)),
                 stat_cell(&x.breakdowns_per_year, Format::Number(2)),
             ]
@@ -221,18 +328,32 @@ fn utilisation(b: &mut String, r: &Results) {
         b.push_str("<p class=\"muted\">The scenario has no resources.</p>\n");
     } else {
         b.push_str(&page::table(
-            &["Resource", "Kind", "Capacity", "Utilisation [95 % CI]", "Busy unit-hours per year", "Breakdowns per year"],
+            &[
+                "Resource",
+                "Kind",
+                "Capacity",
+                "Utilisation [95 % CI]",
+                "Busy unit-hours per year",
+                "Breakdowns per year",
+            ],
             &rows,
         ));
     }
     b.push_str("<h3>Utilisation per week</h3>\n");
-    let weekly: Vec<Vec<f64>> = r.resources.iter().map(|x| x.weekly_utilisation.clone()).collect();
+    let weekly: Vec<Vec<f64>> = r
+        .resources
+        .iter()
+        .map(|x| x.weekly_utilisation.clone())
+        .collect();
     let axes = Axes::new("Utilisation per resource and week (mean over replications)")
         .x_label("week of the observation window")
         .format(Format::Percent(0))
         .size(1200.0, 200.0)
         .note("Week 1 starts when the warm-up ends. Hover a cell for its value.");
-    b.push_str(&page::figure(&svg::heat_map(&cats, &weekly, 0.0, 1.0, &axes), ""));
+    b.push_str(&page::figure(
+        &svg::heat_map(&cats, &weekly, 0.0, 1.0, &axes),
+        "",
+    ));
     b.push_str("</section>\n");
 }
 
@@ -264,7 +385,7 @@ fn waiting(b: &mut String, r: &Results) {
                 (dash(), dash(), dash(), dash())
             } else {
                 (
-                    Cell::html(mean_ci(w.mean, w.ci95, h1), true),
+                    Cell::html(mean_ci(w.mean, [w.ci95[0].max(0.0), w.ci95[1]], h1), true),
                     Cell::num(&h1.fmt(w.p50)),
                     Cell::num(&h1.fmt(w.p90)),
                     Cell::num(&h1.fmt(w.p95)),
@@ -292,14 +413,14 @@ fn waiting(b: &mut String, r: &Results) {
         &[
             "Product",
             "Step",
-            "Waits observed",
+            "Waits",
             "Mean wait, h [95 % CI]",
             "p50, h",
             "p90, h",
             "p95, h",
-            "Hold violations per replication",
-            "Runs started per year",
-            "Failed runs per year",
+            "Hold violations / replication",
+            "Runs / year",
+            "Failed runs / year",
         ],
         &rows,
     ));
@@ -319,15 +440,18 @@ fn waiting(b: &mut String, r: &Results) {
             .mark(Mark::new(w.p90, "p90", MarkStyle::Percentile))
             .mark(Mark::new(w.p95, "p95", MarkStyle::Percentile))
             .note(format!("{} waits", w.n));
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "<figure class=\"wait-hist\">{}</figure>\n",
+            "<figure class=\"wait-hist\">{}</figure>",
             svg::histogram(&w.histogram.edges, &w.histogram.counts, &axes)
         );
     }
     b.push_str("</div>\n");
     if !empty.is_empty() {
-        let names: Vec<String> = empty.iter().map(|s| format!("<em>{}</em>", escape(s))).collect();
+        let names: Vec<String> = empty
+            .iter()
+            .map(|s| format!("<em>{}</em>", escape(s)))
+            .collect();
         let _ = writeln!(
             b,
             "<p class=\"muted\">No histogram for {}: no batch waited for {} in the observation \
@@ -350,7 +474,11 @@ fn losses(b: &mut String, r: &Results) {
         .losses
         .iter()
         .map(|l| {
-            let share = if total > 0.0 { l.count.mean / total } else { f64::NAN };
+            let share = if total > 0.0 {
+                l.count.mean / total
+            } else {
+                f64::NAN
+            };
             vec![
                 Cell::text(&l.cause),
                 stat_cell(&l.count, Format::Number(2)),
@@ -358,11 +486,22 @@ fn losses(b: &mut String, r: &Results) {
             ]
         })
         .collect();
-    b.push_str(&page::table(&["Cause", "Patients lost per replication [95 % CI]", "Share of losses"], &rows));
+    b.push_str(&page::table(
+        &[
+            "Cause",
+            "Patients lost per replication [95 % CI]",
+            "Share of losses",
+        ],
+        &rows,
+    ));
     let cats: Vec<String> = r.losses.iter().map(|l| l.cause.clone()).collect();
     let series = vec![Series {
         name: "lost".into(),
-        values: r.losses.iter().map(|l| Some(Value::with_ci(l.count.mean, l.count.ci95))).collect(),
+        values: r
+            .losses
+            .iter()
+            .map(|l| Some(Value::with_ci(l.count.mean, nonneg(&l.count).ci95)))
+            .collect(),
     }];
     let axes = Axes::new("Patients lost per replication, by cause")
         .format(Format::Number(1))
@@ -378,23 +517,46 @@ fn rep_v2v_mean(x: &Replication) -> Option<f64> {
 
 fn rep_on_time(x: &Replication) -> f64 {
     let n = x.vein_to_vein_days.len();
-    if n == 0 { 0.0 } else { f64::from(x.on_time) / n as f64 }
+    if n == 0 {
+        0.0
+    } else {
+        f64::from(x.on_time) / n as f64
+    }
 }
 
 fn replications(b: &mut String, r: &Results) {
     b.push_str("<section id=\"reps\">\n<h2>Replications</h2>\n");
-    let pts: Vec<(f64, f64)> =
-        r.per_replication.iter().map(|x| (f64::from(x.index), x.released_per_year)).collect();
+    let pts: Vec<(f64, f64)> = r
+        .per_replication
+        .iter()
+        .map(|x| (f64::from(x.index), x.released_per_year))
+        .collect();
     let axes = Axes::new("Doses released per year in each replication")
         .x_label("replication (random stream)")
         .x_format(Format::Number(0))
         .size(900.0, 240.0);
-    let line = svg::Line { name: "doses per year".into(), points: pts };
+    let (first, last) = (
+        pts.first().map_or(0.0, |p| p.0),
+        pts.last().map_or(0.0, |p| p.0),
+    );
+    let m = r.throughput_per_year.mean;
+    let lines = [
+        svg::Line {
+            name: "replication".into(),
+            points: pts,
+        },
+        svg::Line {
+            name: "mean over replications".into(),
+            points: vec![(first, m), (last, m)],
+        },
+    ];
     b.push_str(&page::figure(
-        &svg::line_chart(&[line], &axes),
+        &svg::line_chart(&lines, &axes),
         &format!(
             "Spread between replications; the mean is {:.1} with 95 % CI [{:.1}, {:.1}].",
-            r.throughput_per_year.mean, r.throughput_per_year.ci95[0], r.throughput_per_year.ci95[1]
+            r.throughput_per_year.mean,
+            r.throughput_per_year.ci95[0],
+            r.throughput_per_year.ci95[1]
         ),
     ));
     let _ = writeln!(
@@ -420,7 +582,17 @@ fn replications(b: &mut String, r: &Results) {
         })
         .collect();
     b.push_str(&page::table(
-        &["Replication", "Doses per year", "Patients", "Lost", "Unfinished", "Treated", "On time", "Mean vein-to-vein, days", "WIP"],
+        &[
+            "Replication",
+            "Doses per year",
+            "Patients",
+            "Lost",
+            "Unfinished",
+            "Treated",
+            "On time",
+            "Mean vein-to-vein, days",
+            "WIP",
+        ],
         &rows,
     ));
     b.push_str("</details>\n</section>\n");
@@ -430,7 +602,8 @@ fn footer(b: &mut String, r: &Results) {
     let _ = writeln!(
         b,
         "<footer>Means carry 95&#160;% confidence intervals (Student t with n&#8722;1 degrees of \
-         freedom) across {} independent replications; percentiles and histograms pool all \
+         freedom) across {} independent replications, cut to the possible range (not below 0, fractions not above 100&#160;%); \
+         percentiles and histograms pool all \
          observations of all replications. Replication <em>r</em> draws from stream <em>r</em> \
          of {} seeded with {}, so the same seed gives the same numbers on any number of \
          threads. Written by atmpflow {}; the same figures are in results.json and the CSV \
@@ -448,7 +621,11 @@ fn footer(b: &mut String, r: &Results) {
 /// A self-contained HTML report comparing several studies.
 pub fn comparison_html(rs: &[Results]) -> String {
     let mut b = String::new();
-    let _ = writeln!(b, "<header>\n<h1>Comparison of {}</h1>", plural(rs.len() as u64, "scenario", "scenarios"));
+    let _ = writeln!(
+        b,
+        "<header>\n<h1>Comparison of {}</h1>",
+        plural(rs.len() as u64, "scenario", "scenarios")
+    );
     if rs.is_empty() {
         b.push_str("<p class=\"warn\">No study to compare.</p>\n</header>\n");
         return page::document("Scenario comparison", &b);
@@ -471,7 +648,11 @@ pub fn comparison_html(rs: &[Results]) -> String {
          differences are paired by replication index. Written by atmpflow {}.</footer>",
         escape(&rs[0].program_version)
     );
-    let title = rs.iter().map(|r| r.scenario.as_str()).collect::<Vec<_>>().join(" vs ");
+    let title = rs
+        .iter()
+        .map(|r| r.scenario.as_str())
+        .collect::<Vec<_>>()
+        .join(" vs ");
     page::document(&format!("Comparison: {title}"), &b)
 }
 
@@ -481,7 +662,10 @@ fn labels(rs: &[Results]) -> Vec<String> {
     if names.len() == rs.len() {
         rs.iter().map(|r| r.scenario.clone()).collect()
     } else {
-        rs.iter().enumerate().map(|(i, r)| format!("#{} {}", i + 1, r.scenario)).collect()
+        rs.iter()
+            .enumerate()
+            .map(|(i, r)| format!("#{} {}", i + 1, r.scenario))
+            .collect()
     }
 }
 
@@ -516,14 +700,28 @@ fn studies(b: &mut String, rs: &[Results], labels: &[String]) {
                 Cell::num(&(i + 1).to_string()),
                 Cell::text(l),
                 Cell::num(&r.seed.to_string()),
-                Cell::num(&format!("{} of {}", r.replications, r.replications_requested)),
+                Cell::num(&format!(
+                    "{} of {}",
+                    r.replications, r.replications_requested
+                )),
                 Cell::text(&r.control),
                 Cell::html(sha, false),
                 Cell::text(&r.rng),
             ]
         })
         .collect();
-    b.push_str(&page::table(&["#", "Scenario", "Seed", "Replications", "Control", "Scenario SHA-256", "Random numbers"], &rows));
+    b.push_str(&page::table(
+        &[
+            "#",
+            "Scenario",
+            "Seed",
+            "Replications",
+            "Control",
+            "Scenario SHA-256",
+            "Random numbers",
+        ],
+        &rows,
+    ));
     let seeds: BTreeSet<u64> = rs.iter().map(|r| r.seed).collect();
     if seeds.len() == 1 {
         b.push_str(
@@ -562,22 +760,57 @@ fn side_by_side(b: &mut String, rs: &[Results], labels: &[String]) {
 
 /// A per-replication measure for paired differences: name, extractor, format, whether
 /// higher is better (`None`: neither).
-type Measure = (&'static str, fn(&Replication) -> Option<f64>, Format, Option<bool>);
+type Measure = (
+    &'static str,
+    fn(&Replication) -> Option<f64>,
+    Format,
+    Option<bool>,
+);
 
 fn measures() -> Vec<Measure> {
     vec![
-        ("Doses released per year", |x| Some(x.released_per_year), Format::Number(1), Some(true)),
-        ("Vein-to-vein time, mean (days)", rep_v2v_mean, Format::Number(2), Some(false)),
-        ("Treated within target", |x| Some(rep_on_time(x)), Format::Percent(1), Some(true)),
-        ("Patients lost per replication", |x| Some(f64::from(x.lost)), Format::Number(2), Some(false)),
-        ("Work in process (batches)", |x| Some(x.wip), Format::Number(2), None),
+        (
+            "Doses released per year",
+            |x| Some(x.released_per_year),
+            Format::Number(1),
+            Some(true),
+        ),
+        (
+            "Vein-to-vein time, mean (days)",
+            rep_v2v_mean,
+            Format::Number(2),
+            Some(false),
+        ),
+        (
+            "Treated within target",
+            |x| Some(rep_on_time(x)),
+            Format::Percent(1),
+            Some(true),
+        ),
+        (
+            "Patients lost per replication",
+            |x| Some(f64::from(x.lost)),
+            Format::Number(2),
+            Some(false),
+        ),
+        (
+            "Work in process (batches)",
+            |x| Some(x.wip),
+            Format::Number(2),
+            None,
+        ),
     ]
 }
 
 /// Paired difference `b − a` over replications with the same index: mean with 95 % CI and
 /// the number of pairs; `None` with fewer than two pairs.
-fn paired_diff(a: &Results, bb: &Results, f: fn(&Replication) -> Option<f64>) -> Option<(Stat, usize)> {
-    let by_index: BTreeMap<u32, &Replication> = a.per_replication.iter().map(|x| (x.index, x)).collect();
+fn paired_diff(
+    a: &Results,
+    bb: &Results,
+    f: fn(&Replication) -> Option<f64>,
+) -> Option<(Stat, usize)> {
+    let by_index: BTreeMap<u32, &Replication> =
+        a.per_replication.iter().map(|x| (x.index, x)).collect();
     let diffs: Vec<f64> = bb
         .per_replication
         .iter()
@@ -593,7 +826,9 @@ fn paired_diff(a: &Results, bb: &Results, f: fn(&Replication) -> Option<f64>) ->
 fn differences(b: &mut String, rs: &[Results], labels: &[String]) {
     b.push_str("<section id=\"diff\">\n<h2>Differences to the first scenario</h2>\n");
     if rs.len() < 2 {
-        b.push_str("<p class=\"muted\">Only one study: nothing to compare against.</p>\n</section>\n");
+        b.push_str(
+            "<p class=\"muted\">Only one study: nothing to compare against.</p>\n</section>\n",
+        );
         return;
     }
     let _ = writeln!(
@@ -640,23 +875,45 @@ fn differences(b: &mut String, rs: &[Results], labels: &[String]) {
 }
 
 fn comparison_charts(b: &mut String, rs: &[Results], labels: &[String]) {
-    b.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n<div class=\"grid\">\n");
+    b.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n<div class=\"grid wide\">\n");
     let one = |name: &str, f: &dyn Fn(&Results) -> Value| Series {
         name: name.to_string(),
         values: rs.iter().map(|r| Some(f(r))).collect(),
     };
-    let tp = one("doses per year", &|r| Value::with_ci(r.throughput_per_year.mean, r.throughput_per_year.ci95));
+    let tp = one("doses per year", &|r| {
+        Value::with_ci(
+            r.throughput_per_year.mean,
+            nonneg(&r.throughput_per_year).ci95,
+        )
+    });
     let axes = Axes::new("Doses released per year").size(620.0, 100.0);
     b.push_str(&page::figure(&svg::hbar_chart(labels, &[tp], &axes), ""));
-    let mean = one("mean [95 % CI]", &|r| Value::with_ci(r.vein_to_vein_days.mean, r.vein_to_vein_days.ci95));
+    let mean = one("mean [95 % CI]", &|r| {
+        Value::with_ci(r.vein_to_vein_days.mean, r.vein_to_vein_days.ci95)
+    });
     let p95 = one("p95 (pooled)", &|r| Value::plain(r.vein_to_vein_days.p95));
     let axes = Axes::new("Vein-to-vein time, days").size(620.0, 100.0);
-    b.push_str(&page::figure(&svg::hbar_chart(labels, &[mean, p95], &axes), ""));
-    let ot = one("on time", &|r| Value::with_ci(r.on_time_fraction.mean, r.on_time_fraction.ci95));
-    let axes = Axes::new("Treated within target").format(Format::Percent(0)).range(0.0, 1.0).size(620.0, 100.0);
+    b.push_str(&page::figure(
+        &svg::hbar_chart(labels, &[mean, p95], &axes),
+        "",
+    ));
+    let ot = one("on time", &|r| {
+        Value::with_ci(r.on_time_fraction.mean, frac(&r.on_time_fraction).ci95)
+    });
+    let axes = Axes::new("Treated within target")
+        .format(Format::Percent(0))
+        .range(0.0, 1.0)
+        .size(620.0, 100.0);
     b.push_str(&page::figure(&svg::hbar_chart(labels, &[ot], &axes), ""));
-    let lost = one("lost", &|r| Value::with_ci(r.patients_lost_fraction.mean, r.patients_lost_fraction.ci95));
-    let axes = Axes::new("Patients lost, fraction of cohort").format(Format::Percent(1)).size(620.0, 100.0);
+    let lost = one("lost", &|r| {
+        Value::with_ci(
+            r.patients_lost_fraction.mean,
+            frac(&r.patients_lost_fraction).ci95,
+        )
+    });
+    let axes = Axes::new("Patients lost, fraction of cohort")
+        .format(Format::Percent(1))
+        .size(620.0, 100.0);
     b.push_str(&page::figure(&svg::hbar_chart(labels, &[lost], &axes), ""));
     b.push_str("</div>\n</section>\n");
 }
@@ -667,7 +924,12 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
     let mut order: Vec<String> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for r in rs {
-        let names: BTreeSet<&str> = r.resources.iter().map(|x| x.name.as_str()).collect();
+        let mut names: Vec<&str> = Vec::new();
+        for x in &r.resources {
+            if !names.contains(&x.name.as_str()) {
+                names.push(&x.name);
+            }
+        }
         for n in names {
             let c = seen.entry(n.to_string()).or_insert(0);
             if *c == 0 {
@@ -677,8 +939,16 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
         }
     }
     let need = if rs.len() > 1 { 2 } else { 1 };
-    let shared: Vec<String> = order.iter().filter(|n| seen.get(*n).copied().unwrap_or(0) >= need).cloned().collect();
-    let only: Vec<String> = order.iter().filter(|n| seen.get(*n).copied().unwrap_or(0) < need).cloned().collect();
+    let shared: Vec<String> = order
+        .iter()
+        .filter(|n| seen.get(*n).copied().unwrap_or(0) >= need)
+        .cloned()
+        .collect();
+    let only: Vec<String> = order
+        .iter()
+        .filter(|n| seen.get(*n).copied().unwrap_or(0) < need)
+        .cloned()
+        .collect();
     let series: Vec<Series> = rs
         .iter()
         .zip(labels)
@@ -690,7 +960,7 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
                     r.resources
                         .iter()
                         .find(|x| &x.name == n)
-                        .map(|x| Value::with_ci(x.utilisation.mean, x.utilisation.ci95))
+                        .map(|x| Value::with_ci(x.utilisation.mean, frac(&x.utilisation).ci95))
                 })
                 .collect(),
         })
@@ -707,15 +977,25 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
     };
     b.push_str(&page::figure(&svg, ""));
     if !only.is_empty() {
-        let names: Vec<String> = only.iter().map(|n| format!("<em>{}</em>", escape(n))).collect();
-        let _ = writeln!(b, "<p class=\"muted small\">In one study only: {}.</p>", names.join(", "));
+        let names: Vec<String> = only
+            .iter()
+            .map(|n| format!("<em>{}</em>", escape(n)))
+            .collect();
+        let _ = writeln!(
+            b,
+            "<p class=\"muted small\">In one study only: {}.</p>",
+            names.join(", ")
+        );
     }
     b.push_str("</section>\n");
 }
 
 fn comparison_losses(b: &mut String, rs: &[Results], labels: &[String]) {
     b.push_str("<section id=\"loss\">\n<h2>Patients lost by cause</h2>\n");
-    let causes: BTreeSet<&str> = rs.iter().flat_map(|r| r.losses.iter().map(|l| l.cause.as_str())).collect();
+    let causes: BTreeSet<&str> = rs
+        .iter()
+        .flat_map(|r| r.losses.iter().map(|l| l.cause.as_str()))
+        .collect();
     if causes.is_empty() {
         b.push_str("<p>No patient was lost in any replication of any study.</p>\n</section>\n");
         return;
@@ -726,14 +1006,22 @@ fn comparison_losses(b: &mut String, rs: &[Results], labels: &[String]) {
             name: (*c).to_string(),
             values: rs
                 .iter()
-                .map(|r| r.losses.iter().find(|l| l.cause == *c).map_or(0.0, |l| l.count.mean))
+                .map(|r| {
+                    r.losses
+                        .iter()
+                        .find(|l| l.cause == *c)
+                        .map_or(0.0, |l| l.count.mean)
+                })
                 .collect(),
         })
         .collect();
     let axes = Axes::new("Patients lost per replication, by cause (means)")
         .format(Format::Number(1))
         .size(900.0, 320.0);
-    b.push_str(&page::figure(&svg::stacked_bars(labels, &layers, &axes), ""));
+    b.push_str(&page::figure(
+        &svg::stacked_bars(labels, &layers, &axes),
+        "",
+    ));
     let mut header: Vec<&str> = vec!["Cause"];
     header.extend(labels.iter().map(String::as_str));
     let rows: Vec<Vec<Cell>> = causes

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-pub use crate::svg::escape;
 use crate::svg::Format;
+pub use crate::svg::escape;
 
 /// The inline stylesheet of every report.
 pub const CSS: &str = "\
@@ -26,7 +26,8 @@ dl.meta dt{font-weight:600;color:#333}dl.meta dd{margin:0}\
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em;\
 background:#f4f4f4;padding:0 3px;border-radius:3px;word-break:break-all}\
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px 18px}\
-.grid figure{margin:0}figure{margin:.4em 0 1em}figcaption{font-size:.88em;color:#555}\
+.grid.wide{grid-template-columns:repeat(auto-fill,minmax(600px,1fr))}\
+.scroll{overflow-x:auto;max-width:100%}.grid figure{margin:0}figure{margin:.4em 0 1em}figcaption{font-size:.88em;color:#555}\
 svg.chart{max-width:100%;height:auto;display:block}\
 nav.toc{font-size:.92em}nav.toc a{margin-right:12px}\
 footer{margin-top:3em;font-size:.85em;color:#666;border-top:1px solid #ddd;padding-top:.6em}\
@@ -85,9 +86,13 @@ pub fn table(header: &[&str], rows: &[Vec<Cell>]) -> String {
     let numeric: Vec<bool> = (0..header.len())
         .map(|i| !rows.is_empty() && rows.iter().all(|r| r.get(i).is_none_or(|c| c.numeric)))
         .collect();
-    let mut out = String::from("<table>\n<thead><tr>");
+    let mut out = String::from("<div class=\"scroll\"><table>\n<thead><tr>");
     for (i, h) in header.iter().enumerate() {
-        let class = if numeric.get(i).copied().unwrap_or(false) { " class=\"num\"" } else { "" };
+        let class = if numeric.get(i).copied().unwrap_or(false) {
+            " class=\"num\""
+        } else {
+            ""
+        };
         let _ = write!(out, "<th{class}>{}</th>", escape(h));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
@@ -99,7 +104,7 @@ pub fn table(header: &[&str], rows: &[Vec<Cell>]) -> String {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</tbody>\n</table>\n");
+    out.push_str("</tbody>\n</table></div>\n");
     out
 }
 
@@ -118,7 +123,10 @@ pub fn figure(svg: &str, caption: &str) -> String {
     if caption.is_empty() {
         format!("<figure>{svg}</figure>\n")
     } else {
-        format!("<figure>{svg}<figcaption>{}</figcaption></figure>\n", escape(caption))
+        format!(
+            "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
+            escape(caption)
+        )
     }
 }
 
@@ -139,7 +147,10 @@ mod tests {
     fn table_right_aligns_numeric_columns() {
         let t = table(
             &["name", "value"],
-            &[vec![Cell::text("a<b"), Cell::num("1.0")], vec![Cell::text("c"), Cell::num("2.0")]],
+            &[
+                vec![Cell::text("a<b"), Cell::num("1.0")],
+                vec![Cell::text("c"), Cell::num("2.0")],
+            ],
         );
         assert!(t.contains("<th class=\"num\">value</th>"));
         assert!(t.contains("<td>a&lt;b</td><td class=\"num\">1.0</td>"));

@@ -68,18 +68,24 @@ impl Format {
     }
 
     /// Like [`Format::fmt`] but with a few more decimals when the tick step needs them.
+    /// Tick labels carry just the decimals the step needs (0.25 → 2, 20 → 0), so that
+    /// neighbouring labels always differ.
     fn tick(self, v: f64, step: f64) -> String {
         let need = |scale: f64| -> usize {
             let s = (step * scale).abs();
             if s <= 0.0 || !s.is_finite() {
-                0
-            } else {
-                (-s.log10().floor()).clamp(0.0, 6.0) as usize
+                return 0;
             }
+            (0..6)
+                .find(|k| {
+                    let x = s * 10f64.powi(*k);
+                    (x - x.round()).abs() < 1e-6 * x.max(1.0)
+                })
+                .unwrap_or(6) as usize
         };
         match self {
-            Format::Number(d) => Format::Number(d.min(need(1.0))).fmt(v),
-            Format::Percent(d) => Format::Percent(d.min(need(100.0))).fmt(v),
+            Format::Number(_) => Format::Number(need(1.0)).fmt(v),
+            Format::Percent(_) => Format::Percent(need(100.0)).fmt(v),
         }
     }
 }
@@ -338,7 +344,17 @@ impl Canvas {
     }
 
     /// A line; `dash` is an SVG dash array (empty for solid).
-    pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64, dash: &str) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn line(
+        &mut self,
+        x1: f64,
+        y1: f64,
+        x2: f64,
+        y2: f64,
+        stroke: &str,
+        width: f64,
+        dash: &str,
+    ) {
         let _ = write!(
             self.buf,
             "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"",
@@ -370,7 +386,15 @@ impl Canvas {
     }
 
     /// A text that is cut to `max_chars` with an ellipsis; the full text becomes a tooltip.
-    pub fn text_clipped(&mut self, x: f64, y: f64, s: &str, max_chars: usize, anchor: &str, extra: &str) {
+    pub fn text_clipped(
+        &mut self,
+        x: f64,
+        y: f64,
+        s: &str,
+        max_chars: usize,
+        anchor: &str,
+        extra: &str,
+    ) {
         let n = s.chars().count();
         if n <= max_chars.max(2) {
             self.text(x, y, s, anchor, extra);
@@ -394,7 +418,10 @@ impl Canvas {
         if pts.len() < 2 {
             return;
         }
-        let p: Vec<String> = pts.iter().map(|(x, y)| format!("{},{}", num(*x), num(*y))).collect();
+        let p: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{},{}", num(*x), num(*y)))
+            .collect();
         let _ = write!(
             self.buf,
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" \
@@ -437,7 +464,9 @@ impl Canvas {
 /// namespace (inline SVG in HTML5 needs none, so the reports carry no URL at all).
 pub fn standalone(svg: &str) -> String {
     match svg.strip_prefix("<svg ") {
-        Some(rest) => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" {rest}"),
+        Some(rest) => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" {rest}"
+        ),
         None => svg.to_string(),
     }
 }
@@ -513,7 +542,13 @@ pub fn no_data(axes: &Axes, reason: &str) -> String {
     let mut c = Canvas::new(w, h, &format!("{}: no data", axes.title));
     c.rect(0.5, 0.5, w - 1.0, h - 1.0, "#fafafa", "");
     if !axes.title.is_empty() {
-        c.text(12.0, 22.0, &axes.title, "start", "font-size=\"14\" font-weight=\"600\"");
+        c.text(
+            12.0,
+            22.0,
+            &axes.title,
+            "start",
+            "font-size=\"14\" font-weight=\"600\"",
+        );
     }
     c.text(
         w / 2.0,
@@ -531,7 +566,14 @@ fn draw_title(c: &mut Canvas, axes: &Axes) -> f64 {
         8.0
     } else {
         let max = ((axes.w() - 16.0) / 8.0).max(8.0) as usize;
-        c.text_clipped(8.0, 20.0, &axes.title, max, "start", "font-size=\"14\" font-weight=\"600\"");
+        c.text_clipped(
+            8.0,
+            20.0,
+            &axes.title,
+            max,
+            "start",
+            "font-size=\"14\" font-weight=\"600\"",
+        );
         30.0
     }
 }
@@ -558,7 +600,14 @@ fn draw_legend(c: &mut Canvas, names: &[(String, &str)], x0: f64, y: f64, width:
 fn draw_note(c: &mut Canvas, axes: &Axes, y: f64) {
     if !axes.note.is_empty() {
         let max = ((axes.w() - 16.0) / 6.2).max(8.0) as usize;
-        c.text_clipped(8.0, y, &axes.note, max, "start", &format!("fill=\"{MUTED}\" font-size=\"11\""));
+        c.text_clipped(
+            8.0,
+            y,
+            &axes.note,
+            max,
+            "start",
+            &format!("fill=\"{MUTED}\" font-size=\"11\""),
+        );
     }
 }
 
@@ -566,25 +615,30 @@ fn note_h(axes: &Axes) -> f64 {
     if axes.note.is_empty() { 0.0 } else { 16.0 }
 }
 
-/// Assigns marks to label rows so that labels on one row do not overlap; returns rows.
-fn mark_rows(marks: &[(f64, &Mark)]) -> Vec<usize> {
+/// Places mark labels: each label is centred on its line but kept within `[left, right]`;
+/// labels are assigned to rows so that labels on one row do not overlap. Returns per mark the
+/// x where its label starts and its row.
+fn mark_rows(marks: &[(f64, &Mark)], left: f64, right: f64) -> Vec<(f64, usize)> {
     let mut ends: Vec<f64> = Vec::new();
     let mut order: Vec<usize> = (0..marks.len()).collect();
     order.sort_by(|a, b| marks[*a].0.total_cmp(&marks[*b].0));
-    let mut rows = vec![0; marks.len()];
+    let mut out = vec![(0.0, 0); marks.len()];
     for i in order {
         let (px, m) = marks[i];
         let w = text_w(&m.label, 11.0);
-        let left = px - w / 2.0;
-        let row = ends.iter().position(|e| *e + 4.0 < left).unwrap_or(ends.len());
+        let start = (px - w / 2.0).min(right - w).max(left);
+        let row = ends
+            .iter()
+            .position(|e| *e + 4.0 < start)
+            .unwrap_or(ends.len());
         if row == ends.len() {
-            ends.push(px + w / 2.0);
+            ends.push(start + w);
         } else {
-            ends[row] = px + w / 2.0;
+            ends[row] = start + w;
         }
-        rows[i] = row;
+        out[i] = (start, row);
     }
-    rows
+    out
 }
 
 /// Histogram of binned counts. Bars show the share of all observations; `marks` (e.g.
@@ -604,50 +658,66 @@ pub fn histogram(edges: &[f64], counts: &[u64], axes: &Axes) -> String {
     let lo = edges[0].min(edges[edges.len() - 1]);
     let hi = edges[0].max(edges[edges.len() - 1]);
     let degenerate = hi - lo <= 1e-9 * lo.abs().max(1.0);
+    // All observations at one value: a thin bar at the left of a one-unit axis.
     let (edges, counts): (Vec<f64>, Vec<u64>) = if degenerate {
-        (vec![lo, lo + 1.0], vec![total])
+        (vec![lo, lo + 0.03], vec![total])
     } else {
         (edges.to_vec(), counts.to_vec())
     };
-    let mut axes = axes.clone();
-    if degenerate {
-        let msg = format!(
-            "all {total} observations equal {}",
-            axes.x_format.fmt(lo)
-        );
-        axes.note = if axes.note.is_empty() { msg } else { format!("{msg}; {}", axes.note) };
-    }
+    let axes = axes.clone();
     let axes = &axes;
     let (w, h) = (axes.w(), axes.h());
     let mut c = Canvas::new(w, h, &axes.title);
     let top0 = draw_title(&mut c, axes);
 
-    let marks: Vec<&Mark> = axes.marks.iter().filter(|m| m.value.is_finite()).collect();
-    let mut x0 = edges[0];
-    let mut x1 = edges[edges.len() - 1];
+    let marks = merge_marks(&axes.marks);
+    // Show the bins that hold observations (the binning may start at zero far below them).
+    let first = counts.iter().position(|&n| n > 0).unwrap_or(0);
+    let last = counts
+        .iter()
+        .rposition(|&n| n > 0)
+        .unwrap_or(counts.len() - 1);
+    let mut x0 = edges[first].min(edges[last + 1]);
+    let mut x1 = edges[first].max(edges[last + 1]);
+    if degenerate {
+        x1 = lo + 1.0;
+    }
     for m in &marks {
         x0 = x0.min(m.value);
         x1 = x1.max(m.value);
     }
     let (xt, xstep) = nice_ticks(x0, x1, 8);
-    let xs_lo = x0.min(xt[0]);
+    let xs_lo = xt[0].min(x0);
     let xs_hi = xt.last().copied().unwrap_or(x1).max(x1);
 
     let shares: Vec<f64> = counts.iter().map(|&n| n as f64 / total as f64).collect();
     let ymax = shares.iter().copied().fold(0.0, f64::max);
     let (yt, ystep) = nice_ticks(0.0, ymax, 5);
     let ys_hi = yt.last().copied().unwrap_or(ymax).max(ymax);
-    let ylabels: Vec<String> = yt.iter().map(|v| Format::Percent(1).tick(*v, ystep)).collect();
+    let ylabels: Vec<String> = yt
+        .iter()
+        .map(|v| Format::Percent(1).tick(*v, ystep))
+        .collect();
 
     let left = 14.0 + ylabels.iter().map(|s| text_w(s, 11.0)).fold(0.0, f64::max) + 8.0;
     let right = w - 16.0;
-    let xs = Scale { d0: xs_lo, d1: xs_hi, p0: left, p1: right };
-    let placed: Vec<(f64, &Mark)> = marks.iter().map(|m| (xs.at(m.value), *m)).collect();
-    let rows = mark_rows(&placed);
-    let nrows = rows.iter().map(|r| r + 1).max().unwrap_or(0) as f64;
+    let xs = Scale {
+        d0: xs_lo,
+        d1: xs_hi,
+        p0: left,
+        p1: right,
+    };
+    let placed: Vec<(f64, &Mark)> = marks.iter().map(|m| (xs.at(m.value), m)).collect();
+    let rows = mark_rows(&placed, 2.0, w - 2.0);
+    let nrows = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0) as f64;
     let top = top0 + nrows * 13.0 + 4.0;
     let bottom = h - 38.0 - note_h(axes);
-    let ys = Scale { d0: 0.0, d1: ys_hi, p0: bottom, p1: top };
+    let ys = Scale {
+        d0: 0.0,
+        d1: ys_hi,
+        p0: bottom,
+        p1: top,
+    };
 
     for (t, l) in yt.iter().zip(&ylabels) {
         let y = ys.at(*t);
@@ -666,7 +736,14 @@ pub fn histogram(edges: &[f64], counts: &[u64], axes: &Axes) -> String {
             Format::Percent(1).fmt(shares[i])
         );
         if n > 0 {
-            c.rect(pa + 0.5, y, (pb - pa - 1.0).max(1.0), bottom - y, series_colour(4), &tip);
+            c.rect(
+                pa + 0.5,
+                y,
+                (pb - pa - 1.0).max(1.0),
+                bottom - y,
+                series_colour(4),
+                &tip,
+            );
         }
     }
     c.line(left, bottom, right, bottom, AXIS, 1.0, "");
@@ -676,27 +753,81 @@ pub fn histogram(edges: &[f64], counts: &[u64], axes: &Axes) -> String {
         }
         let x = xs.at(*t);
         c.line(x, bottom, x, bottom + 4.0, AXIS, 1.0, "");
-        c.text(x, bottom + 16.0, &axes.x_format.tick(*t, xstep), "middle", "font-size=\"11\"");
+        c.text(
+            x,
+            bottom + 16.0,
+            &axes.x_format.tick(*t, xstep),
+            "middle",
+            "font-size=\"11\"",
+        );
     }
-    for ((px, m), row) in placed.iter().zip(&rows) {
+    for ((px, m), (start, row)) in placed.iter().zip(&rows) {
         let (stroke, dash) = m.stroke();
         c.line(*px, top - 2.0, *px, bottom, stroke, 1.5, dash);
         let ly = top0 + (*row as f64 + 1.0) * 13.0 - 2.0;
-        c.text(*px, ly, &m.label, "middle", &format!("font-size=\"11\" fill=\"{stroke}\""));
+        c.text(
+            *start,
+            ly,
+            &m.label,
+            "start",
+            &format!("font-size=\"11\" fill=\"{stroke}\""),
+        );
+    }
+    if degenerate {
+        let msg = format!("all {total} observations equal {}", axes.x_format.fmt(lo));
+        c.text(
+            (left + right) / 2.0,
+            (top + bottom) / 2.0,
+            &msg,
+            "middle",
+            &format!("fill=\"{MUTED}\""),
+        );
     }
     if !axes.x_label.is_empty() {
-        c.text((left + right) / 2.0, bottom + 31.0, &axes.x_label, "middle", "");
+        c.text(
+            (left + right) / 2.0,
+            bottom + 31.0,
+            &axes.x_label,
+            "middle",
+            "",
+        );
     }
-    let ylab = if axes.y_label.is_empty() { "share of observations" } else { &axes.y_label };
+    let ylab = if axes.y_label.is_empty() {
+        "share of observations"
+    } else {
+        &axes.y_label
+    };
     c.text(
         12.0,
         (top + bottom) / 2.0,
         ylab,
         "middle",
-        &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num((top + bottom) / 2.0)),
+        &format!(
+            "transform=\"rotate(-90 12 {})\" font-size=\"11\"",
+            num((top + bottom) / 2.0)
+        ),
     );
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
+}
+
+/// Marks at (almost) the same value and of the same style, merged into one with the labels
+/// joined, so that e.g. equal percentiles do not stack three labels on one line.
+fn merge_marks(marks: &[Mark]) -> Vec<Mark> {
+    let mut out: Vec<Mark> = Vec::new();
+    for m in marks.iter().filter(|m| m.value.is_finite()) {
+        let same = out.iter_mut().find(|o| {
+            o.style == m.style && (o.value - m.value).abs() <= 1e-9 * o.value.abs().max(1.0)
+        });
+        match same {
+            Some(o) => {
+                o.label.push_str(", ");
+                o.label.push_str(&m.label);
+            }
+            None => out.push(m.clone()),
+        }
+    }
+    out
 }
 
 /// The value range of bar-like charts: includes 0, every value and interval end, the marks
@@ -733,9 +864,18 @@ fn value_range(series: &[Series], axes: &Axes) -> Option<(f64, f64)> {
 }
 
 fn bar_tip(cat: &str, series: &str, v: &Value, f: Format) -> String {
-    let who = if series.is_empty() { cat.to_string() } else { format!("{cat} — {series}") };
+    let who = if series.is_empty() {
+        cat.to_string()
+    } else {
+        format!("{cat} — {series}")
+    };
     match v.finite_ci() {
-        Some([a, b]) => format!("{who}: {} [95 % CI {}, {}]", f.fmt(v.mean), f.fmt(a), f.fmt(b)),
+        Some([a, b]) => format!(
+            "{who}: {} [95 % CI {}, {}]",
+            f.fmt(v.mean),
+            f.fmt(a),
+            f.fmt(b)
+        ),
         None => format!("{who}: {}", f.fmt(v.mean)),
     }
 }
@@ -753,8 +893,11 @@ pub fn bar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Strin
     let mut c = Canvas::new(w, h, &axes.title);
     let mut top = draw_title(&mut c, axes);
     if series.len() > 1 {
-        let names: Vec<(String, &str)> =
-            series.iter().enumerate().map(|(i, s)| (s.name.clone(), series_colour(i))).collect();
+        let names: Vec<(String, &str)> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), series_colour(i)))
+            .collect();
         top = draw_legend(&mut c, &names, 8.0, top - 4.0, w - 16.0);
     }
     let (vt, vstep) = nice_ticks(vlo, vhi, 5);
@@ -767,7 +910,12 @@ pub fn bar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Strin
     let band = (right - left) / categories.len() as f64;
     let max_chars = ((band - 4.0) / 6.5).max(3.0) as usize;
     let bottom = h - 22.0 - if axes.x_label.is_empty() { 0.0 } else { 16.0 } - note_h(axes);
-    let ys = Scale { d0, d1, p0: bottom, p1: top + 6.0 };
+    let ys = Scale {
+        d0,
+        d1,
+        p0: bottom,
+        p1: top + 6.0,
+    };
     for (t, l) in vt.iter().zip(&labels) {
         let y = ys.at(*t);
         c.line(left, y, right, y, GRID, 1.0, "");
@@ -787,8 +935,20 @@ pub fn bar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Strin
             }
             let x = bx + bw * si as f64;
             let y = ys.at(v.mean);
-            let tip = bar_tip(cat, if series.len() > 1 { &s.name } else { "" }, &v, axes.format);
-            c.rect(x + 0.5, y.min(zero), (bw - 1.0).max(1.0), (zero - y).abs(), series_colour(si), &tip);
+            let tip = bar_tip(
+                cat,
+                if series.len() > 1 { &s.name } else { "" },
+                &v,
+                axes.format,
+            );
+            c.rect(
+                x + 0.5,
+                y.min(zero),
+                (bw - 1.0).max(1.0),
+                (zero - y).abs(),
+                series_colour(si),
+                &tip,
+            );
             if let Some([a, b]) = v.finite_ci() {
                 let mx = x + bw / 2.0;
                 let cap = (bw * 0.25).clamp(2.0, 8.0);
@@ -798,21 +958,46 @@ pub fn bar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Strin
                 c.line(mx - cap, yb, mx + cap, yb, "#111", 1.3, "");
             }
         }
-        c.text_clipped(left + band * (ci as f64 + 0.5), bottom + 15.0, cat, max_chars, "middle", "font-size=\"11\"");
+        c.text_clipped(
+            left + band * (ci as f64 + 0.5),
+            bottom + 15.0,
+            cat,
+            max_chars,
+            "middle",
+            "font-size=\"11\"",
+        );
     }
     c.line(left, zero, right, zero, AXIS, 1.0, "");
     for m in axes.marks.iter().filter(|m| m.value.is_finite()) {
         let (stroke, dash) = m.stroke();
         let y = ys.at(m.value);
         c.line(left, y, right, y, stroke, 1.5, dash);
-        c.text(right - 2.0, y - 3.0, &m.label, "end", &format!("font-size=\"11\" fill=\"{stroke}\""));
+        c.text(
+            right - 2.0,
+            y - 3.0,
+            &m.label,
+            "end",
+            &format!("font-size=\"11\" fill=\"{stroke}\""),
+        );
     }
     if !axes.y_label.is_empty() {
         let my = (top + bottom) / 2.0;
-        c.text(12.0, my, &axes.y_label, "middle", &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num(my)));
+        c.text(
+            12.0,
+            my,
+            &axes.y_label,
+            "middle",
+            &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num(my)),
+        );
     }
     if !axes.x_label.is_empty() {
-        c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+        c.text(
+            (left + right) / 2.0,
+            bottom + 32.0,
+            &axes.x_label,
+            "middle",
+            "",
+        );
     }
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
@@ -832,7 +1017,14 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
     let bar_h = if series.len() > 1 { 14.0 } else { 18.0 };
     let band = bar_h * series.len() as f64 + 8.0;
     let legend_h = if series.len() > 1 {
-        18.0 * (1.0 + series.iter().map(|s| text_w(&s.name, 12.0) + 30.0).sum::<f64>() / (w - 16.0)).floor() + 6.0
+        18.0 * (1.0
+            + series
+                .iter()
+                .map(|s| text_w(&s.name, 12.0) + 30.0)
+                .sum::<f64>()
+                / (w - 16.0))
+            .floor()
+            + 6.0
     } else {
         0.0
     };
@@ -843,11 +1035,14 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
     let mut c = Canvas::new(w, h, &axes.title);
     let mut top = draw_title(&mut c, axes);
     if series.len() > 1 {
-        let names: Vec<(String, &str)> =
-            series.iter().enumerate().map(|(i, s)| (s.name.clone(), series_colour(i))).collect();
+        let names: Vec<(String, &str)> = series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), series_colour(i)))
+            .collect();
         top = draw_legend(&mut c, &names, 8.0, top - 4.0, w - 16.0);
     }
-    let label_chars = 28usize;
+    let label_chars = 36usize;
     let left = 8.0
         + categories
             .iter()
@@ -861,19 +1056,37 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
     let right = w - 12.0 - 64.0;
     let left = left.min(w * 0.45);
     let bottom = h - foot;
-    let xs = Scale { d0, d1, p0: left, p1: right };
+    let xs = Scale {
+        d0,
+        d1,
+        p0: left,
+        p1: right,
+    };
     let band = (bottom - top - 4.0) / categories.len() as f64;
     for t in &vt {
         let x = xs.at(*t);
         c.line(x, top, x, bottom, GRID, 1.0, "");
-        c.text(x, bottom + 15.0, &axes.format.tick(*t, vstep), "middle", "font-size=\"11\"");
+        c.text(
+            x,
+            bottom + 15.0,
+            &axes.format.tick(*t, vstep),
+            "middle",
+            "font-size=\"11\"",
+        );
     }
     let zero = xs.at(0.0_f64.clamp(d0, d1));
     for (ci, cat) in categories.iter().enumerate() {
         let by = top + 4.0 + band * ci as f64;
         let inner = (band - 8.0).max(2.0);
         let bh = inner / series.len() as f64;
-        c.text_clipped(left - 6.0, by + band / 2.0, cat, label_chars, "end", "dominant-baseline=\"middle\"");
+        c.text_clipped(
+            left - 6.0,
+            by + band / 2.0,
+            cat,
+            label_chars,
+            "end",
+            "dominant-baseline=\"middle\"",
+        );
         for (si, s) in series.iter().enumerate() {
             let Some(v) = s.values.get(ci).copied().flatten() else {
                 continue;
@@ -883,8 +1096,20 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
             }
             let y = by + 4.0 + bh * si as f64;
             let x = xs.at(v.mean);
-            let tip = bar_tip(cat, if series.len() > 1 { &s.name } else { "" }, &v, axes.format);
-            c.rect(x.min(zero), y + 0.5, (x - zero).abs(), (bh - 1.0).max(1.0), series_colour(si), &tip);
+            let tip = bar_tip(
+                cat,
+                if series.len() > 1 { &s.name } else { "" },
+                &v,
+                axes.format,
+            );
+            c.rect(
+                x.min(zero),
+                y + 0.5,
+                (x - zero).abs(),
+                (bh - 1.0).max(1.0),
+                series_colour(si),
+                &tip,
+            );
             let mut end = x.max(zero);
             if let Some([a, b]) = v.finite_ci() {
                 let my = y + bh / 2.0;
@@ -895,7 +1120,13 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
                 c.line(xb, my - cap, xb, my + cap, "#111", 1.3, "");
                 end = end.max(xb);
             }
-            c.text(end + 4.0, y + bh / 2.0 + 4.0, &axes.format.fmt(v.mean), "start", &format!("font-size=\"11\" fill=\"{MUTED}\""));
+            c.text(
+                end + 4.0,
+                y + bh / 2.0 + 4.0,
+                &axes.format.fmt(v.mean),
+                "start",
+                &format!("font-size=\"11\" fill=\"{MUTED}\""),
+            );
         }
     }
     c.line(zero, top, zero, bottom, AXIS, 1.0, "");
@@ -903,10 +1134,22 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
         let (stroke, dash) = m.stroke();
         let x = xs.at(m.value);
         c.line(x, top, x, bottom, stroke, 1.5, dash);
-        c.text(x + 3.0, top + 9.0, &m.label, "start", &format!("font-size=\"11\" fill=\"{stroke}\""));
+        c.text(
+            x + 3.0,
+            top + 9.0,
+            &m.label,
+            "start",
+            &format!("font-size=\"11\" fill=\"{stroke}\""),
+        );
     }
     if !axes.x_label.is_empty() {
-        c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+        c.text(
+            (left + right) / 2.0,
+            bottom + 32.0,
+            &axes.x_label,
+            "middle",
+            "",
+        );
     }
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
@@ -918,8 +1161,16 @@ pub fn stacked_bars(categories: &[String], layers: &[Layer], axes: &Axes) -> Str
     if categories.is_empty() || layers.is_empty() {
         return no_data(axes, "nothing to stack");
     }
-    let val = |l: &Layer, i: usize| l.values.get(i).copied().filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0);
-    let totals: Vec<f64> = (0..categories.len()).map(|i| layers.iter().map(|l| val(l, i)).sum()).collect();
+    let val = |l: &Layer, i: usize| {
+        l.values
+            .get(i)
+            .copied()
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .unwrap_or(0.0)
+    };
+    let totals: Vec<f64> = (0..categories.len())
+        .map(|i| layers.iter().map(|l| val(l, i)).sum())
+        .collect();
     let tmax = totals.iter().copied().fold(0.0, f64::max);
     if tmax <= 0.0 {
         return no_data(axes, "every value is zero");
@@ -934,8 +1185,11 @@ pub fn stacked_bars(categories: &[String], layers: &[Layer], axes: &Axes) -> Str
     let (w, h) = (axes.w(), axes.h());
     let mut c = Canvas::new(w, h, &axes.title);
     let top = draw_title(&mut c, axes);
-    let names: Vec<(String, &str)> =
-        layers.iter().enumerate().map(|(i, l)| (l.name.clone(), series_colour(i))).collect();
+    let names: Vec<(String, &str)> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.name.clone(), series_colour(i)))
+        .collect();
     let top = draw_legend(&mut c, &names, 8.0, top - 4.0, w - 16.0) + 10.0;
     let (vt, vstep) = nice_ticks(vlo, vhi, 5);
     let d1 = vt.last().copied().unwrap_or(vhi).max(vhi);
@@ -944,7 +1198,12 @@ pub fn stacked_bars(categories: &[String], layers: &[Layer], axes: &Axes) -> Str
     let left = ylab_w + labels.iter().map(|s| text_w(s, 11.0)).fold(0.0, f64::max) + 10.0;
     let right = w - 12.0;
     let bottom = h - 22.0 - if axes.x_label.is_empty() { 0.0 } else { 16.0 } - note_h(axes);
-    let ys = Scale { d0: 0.0, d1, p0: bottom, p1: top };
+    let ys = Scale {
+        d0: 0.0,
+        d1,
+        p0: bottom,
+        p1: top,
+    };
     for (t, l) in vt.iter().zip(&labels) {
         let y = ys.at(*t);
         c.line(left, y, right, y, GRID, 1.0, "");
@@ -962,25 +1221,63 @@ pub fn stacked_bars(categories: &[String], layers: &[Layer], axes: &Axes) -> Str
                 continue;
             }
             let (y0, y1) = (ys.at(acc), ys.at(acc + v));
-            c.rect(x, y1, bw, y0 - y1, series_colour(li), &format!("{cat} — {}: {}", l.name, axes.format.fmt(v)));
+            c.rect(
+                x,
+                y1,
+                bw,
+                y0 - y1,
+                series_colour(li),
+                &format!("{cat} — {}: {}", l.name, axes.format.fmt(v)),
+            );
             acc += v;
         }
-        c.text(x + bw / 2.0, ys.at(totals[ci]) - 4.0, &axes.format.fmt(totals[ci]), "middle", &format!("font-size=\"11\" fill=\"{MUTED}\""));
-        c.text_clipped(left + band * (ci as f64 + 0.5), bottom + 15.0, cat, max_chars, "middle", "font-size=\"11\"");
+        c.text(
+            x + bw / 2.0,
+            ys.at(totals[ci]) - 4.0,
+            &axes.format.fmt(totals[ci]),
+            "middle",
+            &format!("font-size=\"11\" fill=\"{MUTED}\""),
+        );
+        c.text_clipped(
+            left + band * (ci as f64 + 0.5),
+            bottom + 15.0,
+            cat,
+            max_chars,
+            "middle",
+            "font-size=\"11\"",
+        );
     }
     c.line(left, bottom, right, bottom, AXIS, 1.0, "");
     for m in axes.marks.iter().filter(|m| m.value.is_finite()) {
         let (stroke, dash) = m.stroke();
         let y = ys.at(m.value);
         c.line(left, y, right, y, stroke, 1.5, dash);
-        c.text(right - 2.0, y - 3.0, &m.label, "end", &format!("font-size=\"11\" fill=\"{stroke}\""));
+        c.text(
+            right - 2.0,
+            y - 3.0,
+            &m.label,
+            "end",
+            &format!("font-size=\"11\" fill=\"{stroke}\""),
+        );
     }
     if !axes.y_label.is_empty() {
         let my = (top + bottom) / 2.0;
-        c.text(12.0, my, &axes.y_label, "middle", &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num(my)));
+        c.text(
+            12.0,
+            my,
+            &axes.y_label,
+            "middle",
+            &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num(my)),
+        );
     }
     if !axes.x_label.is_empty() {
-        c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+        c.text(
+            (left + right) / 2.0,
+            bottom + 32.0,
+            &axes.x_label,
+            "middle",
+            "",
+        );
     }
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
@@ -990,11 +1287,20 @@ pub fn stacked_bars(categories: &[String], layers: &[Layer], axes: &Axes) -> Str
 /// `axes.marks` are vertical lines on the x axis.
 pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
-    let pts: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.points.iter().copied()).filter(finite).collect();
+    let pts: Vec<(f64, f64)> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().copied())
+        .filter(finite)
+        .collect();
     if pts.is_empty() {
         return no_data(axes, "no finite point");
     }
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for (x, y) in &pts {
         x0 = x0.min(*x);
         x1 = x1.max(*x);
@@ -1015,12 +1321,20 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     let mut c = Canvas::new(w, h, &axes.title);
     let mut top = draw_title(&mut c, axes);
     if lines.len() > 1 {
-        let names: Vec<(String, &str)> =
-            lines.iter().enumerate().map(|(i, l)| (l.name.clone(), series_colour(i))).collect();
+        let names: Vec<(String, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.clone(), series_colour(i)))
+            .collect();
         top = draw_legend(&mut c, &names, 8.0, top - 4.0, w - 16.0);
     }
     let (yt, ystep) = nice_ticks(y0, y1, 5);
-    let (xt, xstep) = nice_ticks(x0, x1, 8);
+    let (mut xt, mut xstep) = nice_ticks(x0, x1, 8);
+    if x_format_is_integer(axes.x_format) && xstep < 1.0 {
+        // Whole numbers only (e.g. replication indices).
+        xt.retain(|t| t.fract() == 0.0);
+        xstep = 1.0;
+    }
     let yd0 = yt[0].min(y0);
     let yd1 = yt.last().copied().unwrap_or(y1).max(y1);
     let xd0 = xt[0].min(x0);
@@ -1031,8 +1345,18 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     let right = w - 14.0;
     let bottom = h - 22.0 - if axes.x_label.is_empty() { 0.0 } else { 16.0 } - note_h(axes);
     let top = top + 6.0;
-    let xs = Scale { d0: xd0, d1: xd1, p0: left, p1: right };
-    let ys = Scale { d0: yd0, d1: yd1, p0: bottom, p1: top };
+    let xs = Scale {
+        d0: xd0,
+        d1: xd1,
+        p0: left,
+        p1: right,
+    };
+    let ys = Scale {
+        d0: yd0,
+        d1: yd1,
+        p0: bottom,
+        p1: top,
+    };
     for (t, l) in yt.iter().zip(&labels) {
         let y = ys.at(*t);
         c.line(left, y, right, y, GRID, 1.0, "");
@@ -1043,7 +1367,13 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     for t in &xt {
         let x = xs.at(*t);
         c.line(x, bottom, x, bottom + 4.0, AXIS, 1.0, "");
-        c.text(x, bottom + 15.0, &axes.x_format.tick(*t, xstep), "middle", "font-size=\"11\"");
+        c.text(
+            x,
+            bottom + 15.0,
+            &axes.x_format.tick(*t, xstep),
+            "middle",
+            "font-size=\"11\"",
+        );
     }
     for (li, l) in lines.iter().enumerate() {
         let colour = series_colour(li);
@@ -1060,7 +1390,12 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
         let good: Vec<&(f64, f64)> = l.points.iter().filter(|p| finite(p)).collect();
         if good.len() <= 60 {
             for p in good {
-                let tip = format!("{}: {} → {}", l.name, axes.x_format.fmt(p.0), axes.format.fmt(p.1));
+                let tip = format!(
+                    "{}: {} → {}",
+                    l.name,
+                    axes.x_format.fmt(p.0),
+                    axes.format.fmt(p.1)
+                );
                 c.circle(xs.at(p.0), ys.at(p.1), 2.5, colour, &tip);
             }
         }
@@ -1069,17 +1404,39 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
         let (stroke, dash) = m.stroke();
         let x = xs.at(m.value);
         c.line(x, top, x, bottom, stroke, 1.5, dash);
-        c.text(x + 3.0, top + 9.0, &m.label, "start", &format!("font-size=\"11\" fill=\"{stroke}\""));
+        c.text(
+            x + 3.0,
+            top + 9.0,
+            &m.label,
+            "start",
+            &format!("font-size=\"11\" fill=\"{stroke}\""),
+        );
     }
     if !axes.y_label.is_empty() {
         let my = (top + bottom) / 2.0;
-        c.text(12.0, my, &axes.y_label, "middle", &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num(my)));
+        c.text(
+            12.0,
+            my,
+            &axes.y_label,
+            "middle",
+            &format!("transform=\"rotate(-90 12 {})\" font-size=\"11\"", num(my)),
+        );
     }
     if !axes.x_label.is_empty() {
-        c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+        c.text(
+            (left + right) / 2.0,
+            bottom + 32.0,
+            &axes.x_label,
+            "middle",
+            "",
+        );
     }
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
+}
+
+fn x_format_is_integer(f: Format) -> bool {
+    f == Format::Number(0)
 }
 
 /// A colour for `t` in `[0, 1]` on a sequential, colour-blind safe scale (viridis).
@@ -1092,13 +1449,22 @@ pub fn ramp(t: f64) -> String {
         (122.0, 209.0, 81.0),
         (253.0, 231.0, 37.0),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let pos = t * (STOPS.len() - 1) as f64;
     let i = (pos.floor() as usize).min(STOPS.len() - 2);
     let f = pos - i as f64;
     let (a, b) = (STOPS[i], STOPS[i + 1]);
     let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
-    format!("#{:02x}{:02x}{:02x}", mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        mix(a.0, b.0),
+        mix(a.1, b.1),
+        mix(a.2, b.2)
+    )
 }
 
 /// A heat map: one row per label, one cell per column (`values[row][col]`), coloured on
@@ -1113,7 +1479,11 @@ pub fn heat_map(rows: &[String], values: &[Vec<f64>], lo: f64, hi: f64, axes: &A
     if !values.iter().flatten().any(|v| v.is_finite()) {
         return no_data(axes, "no finite value");
     }
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
     let w = axes.w();
     let row_h = 20.0;
     let title_h = if axes.title.is_empty() { 8.0 } else { 30.0 };
@@ -1136,26 +1506,76 @@ pub fn heat_map(rows: &[String], values: &[Vec<f64>], lo: f64, hi: f64, axes: &A
     let lw = ((right - left) * 0.4).clamp(120.0, 320.0);
     for k in 0..20 {
         let t = k as f64 / 19.0;
-        c.rect(lx + lw * k as f64 / 20.0, top, lw / 20.0 + 0.5, 10.0, &ramp(t), "");
+        c.rect(
+            lx + lw * k as f64 / 20.0,
+            top,
+            lw / 20.0 + 0.5,
+            10.0,
+            &ramp(t),
+            "",
+        );
     }
-    c.text(lx, top + 23.0, &axes.format.fmt(lo), "start", "font-size=\"11\"");
-    c.text(lx + lw, top + 23.0, &format!("≥ {}", axes.format.fmt(hi)), "end", "font-size=\"11\"");
+    c.text(
+        lx,
+        top + 23.0,
+        &axes.format.fmt(lo),
+        "start",
+        "font-size=\"11\"",
+    );
+    c.text(
+        lx + lw,
+        top + 23.0,
+        &format!("≥ {}", axes.format.fmt(hi)),
+        "end",
+        "font-size=\"11\"",
+    );
     c.rect(lx + lw + 16.0, top, 10.0, 10.0, "#dddddd", "");
-    c.text(lx + lw + 30.0, top + 9.0, "no value", "start", "font-size=\"11\"");
+    c.text(
+        lx + lw + 30.0,
+        top + 9.0,
+        "no value",
+        "start",
+        "font-size=\"11\"",
+    );
     let gtop = top + legend_h;
     let cw = (right - left) / ncols as f64;
     for (ri, name) in rows.iter().enumerate() {
         let y = gtop + row_h * ri as f64;
-        c.text_clipped(left - 6.0, y + row_h / 2.0 + 4.0, name, label_chars, "end", "");
+        c.text_clipped(
+            left - 6.0,
+            y + row_h / 2.0 + 4.0,
+            name,
+            label_chars,
+            "end",
+            "",
+        );
         let row = values.get(ri).map(Vec::as_slice).unwrap_or(&[]);
         for col in 0..ncols {
             let v = row.get(col).copied().unwrap_or(f64::NAN);
             let (fill, tip) = if v.is_finite() {
-                (ramp((v - lo) / (hi - lo)), format!("{name}, {} {}: {}", axes.x_label_unit(), col + 1, axes.format.fmt(v)))
+                (
+                    ramp((v - lo) / (hi - lo)),
+                    format!(
+                        "{name}, {} {}: {}",
+                        axes.x_label_unit(),
+                        col + 1,
+                        axes.format.fmt(v)
+                    ),
+                )
             } else {
-                ("#dddddd".to_string(), format!("{name}, {} {}: no value", axes.x_label_unit(), col + 1))
+                (
+                    "#dddddd".to_string(),
+                    format!("{name}, {} {}: no value", axes.x_label_unit(), col + 1),
+                )
             };
-            c.rect(left + cw * col as f64, y + 1.0, cw + 0.3, row_h - 2.0, &fill, &tip);
+            c.rect(
+                left + cw * col as f64,
+                y + 1.0,
+                cw + 0.3,
+                row_h - 2.0,
+                &fill,
+                &tip,
+            );
         }
     }
     let bottom = gtop + row_h * rows.len() as f64;
@@ -1163,10 +1583,22 @@ pub fn heat_map(rows: &[String], values: &[Vec<f64>], lo: f64, hi: f64, axes: &A
     for t in xt.iter().filter(|t| **t >= 1.0 && **t <= ncols as f64) {
         let x = left + cw * (t - 0.5);
         c.line(x, bottom, x, bottom + 4.0, AXIS, 1.0, "");
-        c.text(x, bottom + 15.0, &format!("{t:.0}"), "middle", "font-size=\"11\"");
+        c.text(
+            x,
+            bottom + 15.0,
+            &format!("{t:.0}"),
+            "middle",
+            "font-size=\"11\"",
+        );
     }
     if !axes.x_label.is_empty() {
-        c.text((left + right) / 2.0, bottom + 32.0, &axes.x_label, "middle", "");
+        c.text(
+            (left + right) / 2.0,
+            bottom + 32.0,
+            &axes.x_label,
+            "middle",
+            "",
+        );
     }
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
@@ -1191,7 +1623,10 @@ mod tests {
     }
 
     fn count(svg: &str, tag: &str) -> usize {
-        parse(svg).descendants().filter(|n| n.has_tag_name(tag)).count()
+        parse(svg)
+            .descendants()
+            .filter(|n| n.has_tag_name(tag))
+            .count()
     }
 
     fn is_no_data(svg: &str) -> bool {
@@ -1200,7 +1635,10 @@ mod tests {
 
     #[test]
     fn escape_covers_markup_and_quotes() {
-        assert_eq!(escape("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(escape("ok\u{0}"), "ok\u{FFFD}");
     }
 
@@ -1208,7 +1646,10 @@ mod tests {
     fn standalone_adds_the_namespace() {
         let s = standalone(&no_data(&Axes::new("t"), "r"));
         let doc = parse(&s);
-        assert_eq!(doc.root_element().tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
+        assert_eq!(
+            doc.root_element().tag_name().namespace(),
+            Some("http://www.w3.org/2000/svg")
+        );
     }
 
     #[test]
@@ -1219,6 +1660,10 @@ mod tests {
         assert_eq!(Format::Number(0).fmt(-0.2), "0");
         assert_eq!(num(-0.001), "0");
         assert_eq!(num(12.50), "12.5");
+        assert_eq!(Format::Number(1).tick(0.25, 0.25), "0.25");
+        assert_eq!(Format::Number(1).tick(40.0, 20.0), "40");
+        assert_eq!(Format::Percent(1).tick(0.2, 0.2), "20 %");
+        assert_eq!(Format::Percent(0).tick(0.025, 0.025), "2.5 %");
     }
 
     #[test]
@@ -1253,7 +1698,11 @@ mod tests {
 
     #[test]
     fn histogram_with_equal_edges_draws_one_bar_and_says_so() {
-        let svg = histogram(&[0.0, 0.0, 0.0], &[3, 4], &Axes::new("w").x_format(Format::Number(1)));
+        let svg = histogram(
+            &[0.0, 0.0, 0.0],
+            &[3, 4],
+            &Axes::new("w").x_format(Format::Number(1)),
+        );
         assert_eq!(count(&svg, "rect"), 1);
         assert!(svg.contains("all 7 observations equal 0.0"), "{svg}");
     }
@@ -1266,15 +1715,41 @@ mod tests {
         assert!(is_no_data(&histogram(&[0.0, 1.0], &[1, 2], &a)));
         assert!(is_no_data(&histogram(&[0.0, f64::NAN], &[1], &a)));
         assert!(is_no_data(&bar_chart(&[], &[], &a)));
-        let nan = Series { name: "s".into(), values: vec![Some(Value::plain(f64::NAN)), None] };
+        let nan = Series {
+            name: "s".into(),
+            values: vec![Some(Value::plain(f64::NAN)), None],
+        };
         let cats = vec!["a".to_string(), "b".to_string()];
-        assert!(is_no_data(&bar_chart(&cats, std::slice::from_ref(&nan), &a)));
+        assert!(is_no_data(&bar_chart(
+            &cats,
+            std::slice::from_ref(&nan),
+            &a
+        )));
         assert!(is_no_data(&hbar_chart(&cats, &[nan], &a)));
-        assert!(is_no_data(&stacked_bars(&cats, &[Layer { name: "l".into(), values: vec![0.0, -1.0] }], &a)));
+        assert!(is_no_data(&stacked_bars(
+            &cats,
+            &[Layer {
+                name: "l".into(),
+                values: vec![0.0, -1.0]
+            }],
+            &a
+        )));
         assert!(is_no_data(&line_chart(&[], &a)));
-        assert!(is_no_data(&line_chart(&[Line { name: "l".into(), points: vec![(f64::NAN, 1.0)] }], &a)));
+        assert!(is_no_data(&line_chart(
+            &[Line {
+                name: "l".into(),
+                points: vec![(f64::NAN, 1.0)]
+            }],
+            &a
+        )));
         assert!(is_no_data(&heat_map(&[], &[], 0.0, 1.0, &a)));
-        assert!(is_no_data(&heat_map(&cats, &[vec![], vec![]], 0.0, 1.0, &a)));
+        assert!(is_no_data(&heat_map(
+            &cats,
+            &[vec![], vec![]],
+            0.0,
+            1.0,
+            &a
+        )));
         for svg in [no_data(&a, "r <b>"), histogram(&[], &[], &a)] {
             parse(&svg);
         }
@@ -1285,11 +1760,22 @@ mod tests {
         let cats = vec!["device".to_string(), "room".to_string()];
         let s = Series {
             name: "util".into(),
-            values: vec![Some(Value::with_ci(0.7, [0.65, 0.75])), Some(Value::plain(0.4))],
+            values: vec![
+                Some(Value::with_ci(0.7, [0.65, 0.75])),
+                Some(Value::plain(0.4)),
+            ],
         };
         for svg in [
-            bar_chart(&cats, std::slice::from_ref(&s), &Axes::new("u").format(Format::Percent(0))),
-            hbar_chart(&cats, std::slice::from_ref(&s), &Axes::new("u").format(Format::Percent(0))),
+            bar_chart(
+                &cats,
+                std::slice::from_ref(&s),
+                &Axes::new("u").format(Format::Percent(0)),
+            ),
+            hbar_chart(
+                &cats,
+                std::slice::from_ref(&s),
+                &Axes::new("u").format(Format::Percent(0)),
+            ),
         ] {
             let doc = parse(&svg);
             let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
@@ -1310,7 +1796,9 @@ mod tests {
         let series: Vec<Series> = (0..3)
             .map(|i| Series {
                 name: format!("scenario {i}"),
-                values: (0..3).map(|j| Some(Value::plain(f64::from(i * 3 + j + 1)))).collect(),
+                values: (0..3)
+                    .map(|j| Some(Value::plain(f64::from(i * 3 + j + 1))))
+                    .collect(),
             })
             .collect();
         let svg = bar_chart(&cats, &series, &Axes::new("g"));
@@ -1324,7 +1812,10 @@ mod tests {
     #[test]
     fn negative_values_extend_the_axis_below_zero() {
         let cats = vec!["d".to_string()];
-        let s = Series { name: String::new(), values: vec![Some(Value::with_ci(-2.0, [-3.0, -1.0]))] };
+        let s = Series {
+            name: String::new(),
+            values: vec![Some(Value::with_ci(-2.0, [-3.0, -1.0]))],
+        };
         let svg = hbar_chart(&cats, &[s], &Axes::new("diff"));
         assert!(svg.contains(">-3<") || svg.contains(">-3.0<"), "{svg}");
     }
@@ -1333,8 +1824,14 @@ mod tests {
     fn stacked_bars_stack_positive_values() {
         let cats = vec!["x".to_string(), "y".to_string()];
         let layers = vec![
-            Layer { name: "labour".into(), values: vec![1.0, 2.0] },
-            Layer { name: "material".into(), values: vec![3.0, f64::NAN] },
+            Layer {
+                name: "labour".into(),
+                values: vec![1.0, 2.0],
+            },
+            Layer {
+                name: "material".into(),
+                values: vec![3.0, f64::NAN],
+            },
         ];
         let svg = stacked_bars(&cats, &layers, &Axes::new("cost"));
         // 3 segments + 2 legend swatches.
@@ -1344,7 +1841,16 @@ mod tests {
 
     #[test]
     fn line_chart_breaks_at_gaps() {
-        let l = Line { name: "u".into(), points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, f64::NAN), (3.0, 1.0), (4.0, 0.5)] };
+        let l = Line {
+            name: "u".into(),
+            points: vec![
+                (0.0, 1.0),
+                (1.0, 2.0),
+                (2.0, f64::NAN),
+                (3.0, 1.0),
+                (4.0, 0.5),
+            ],
+        };
         let svg = line_chart(&[l], &Axes::new("l"));
         assert_eq!(count(&svg, "polyline"), 2);
         assert_eq!(count(&svg, "circle"), 4);
@@ -1354,7 +1860,15 @@ mod tests {
     fn heat_map_has_rows_times_columns_cells() {
         let rows = vec!["a".to_string(), "b & c".to_string()];
         let values = vec![vec![0.1, 0.5, 0.9, 1.2], vec![0.0, f64::NAN, 0.3]];
-        let svg = heat_map(&rows, &values, 0.0, 1.0, &Axes::new("h").x_label("week of window").format(Format::Percent(0)));
+        let svg = heat_map(
+            &rows,
+            &values,
+            0.0,
+            1.0,
+            &Axes::new("h")
+                .x_label("week of window")
+                .format(Format::Percent(0)),
+        );
         let doc = parse(&svg);
         let cells = doc
             .descendants()
@@ -1376,7 +1890,10 @@ mod tests {
     #[test]
     fn long_labels_are_clipped_with_the_full_text_as_tooltip() {
         let long = "a-very-long-resource-name-that-goes-on-and-on-and-on".to_string();
-        let s = Series { name: String::new(), values: vec![Some(Value::plain(1.0))] };
+        let s = Series {
+            name: String::new(),
+            values: vec![Some(Value::plain(1.0))],
+        };
         let svg = hbar_chart(std::slice::from_ref(&long), &[s], &Axes::new("t"));
         parse(&svg);
         assert!(svg.contains(&format!("<title>{long}</title>")));
@@ -1388,9 +1905,19 @@ mod tests {
         let cats: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
         let s = Series {
             name: "s".into(),
-            values: (0..50).map(|i| Some(Value::with_ci(f64::from(i) * 1e9, [f64::NEG_INFINITY, f64::NAN]))).collect(),
+            values: (0..50)
+                .map(|i| {
+                    Some(Value::with_ci(
+                        f64::from(i) * 1e9,
+                        [f64::NEG_INFINITY, f64::NAN],
+                    ))
+                })
+                .collect(),
         };
-        for a in [Axes::new("").size(f64::NAN, -5.0), Axes::new("t").size(1e9, 1e9)] {
+        for a in [
+            Axes::new("").size(f64::NAN, -5.0),
+            Axes::new("t").size(1e9, 1e9),
+        ] {
             parse(&bar_chart(&cats, std::slice::from_ref(&s), &a));
             parse(&hbar_chart(&cats, std::slice::from_ref(&s), &a));
             parse(&histogram(&[1e300, -1e300], &[1], &a));

@@ -18,15 +18,18 @@ seed = 11
 [[equipment]]
 name = "device"
 count = DEVICES
+dispatch = "fifo"
 
 [[area]]
 name = "room"
 grade = "C"
 capacity = 3
+dispatch = "fifo"
 
 [[staff]]
 name = "operators"
 count = 1
+dispatch = "fifo"
 [[staff.shift]]
 days = ["weekdays"]
 start_hour = 7.0
@@ -62,7 +65,7 @@ patients_per_year = 150
 target_vein_to_vein_days = 10
 "#;
 
-fn study(name: &str, devices: u32, seed: u64) -> Results {
+pub fn study(name: &str, devices: u32, seed: u64) -> Results {
     let text = TINY
         .replace("NAME", &name.replace('\\', "\\\\").replace('"', "\\\""))
         .replace("DEVICES", &devices.to_string());
@@ -93,7 +96,9 @@ fn xml(html: &str) -> roxmltree::Document<'_> {
 }
 
 fn svgs<'a>(doc: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
-    doc.descendants().filter(|n| n.has_tag_name("svg")).collect()
+    doc.descendants()
+        .filter(|n| n.has_tag_name("svg"))
+        .collect()
 }
 
 fn svg_titled<'a>(doc: &'a roxmltree::Document<'a>, prefix: &str) -> roxmltree::Node<'a, 'a> {
@@ -165,7 +170,10 @@ fn simulation_report_has_every_part_and_is_self_contained() {
     assert_eq!(cells, r.resources.len() * weeks);
     // Utilisation bars: one per resource with a whisker each.
     let util = svg_titled(&doc, "Mean utilisation per resource");
-    let bars = util.descendants().filter(|n| n.has_tag_name("rect")).count();
+    let bars = util
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .count();
     assert_eq!(bars, r.resources.len());
 
     // Losses: the overloaded plant loses patients, every cause is listed.
@@ -179,7 +187,7 @@ fn simulation_report_has_every_part_and_is_self_contained() {
 
 #[test]
 fn the_target_line_is_drawn_when_given() {
-    let r = study("target", 2, 3);
+    let r = study("tgt", 2, 3);
     let html = report::simulation_html_with(
         &r,
         &report::ReportOptions {
@@ -197,7 +205,10 @@ fn the_target_line_is_drawn_when_given() {
 fn empty_results_render_no_data_notes_instead_of_panicking() {
     let mut r = study("empty", 2, 5);
     r.vein_to_vein_days.n = 0;
-    r.vein_to_vein_days.histogram = sim::Histogram { edges: vec![], counts: vec![] };
+    r.vein_to_vein_days.histogram = sim::Histogram {
+        edges: vec![],
+        counts: vec![],
+    };
     for res in &mut r.resources {
         res.weekly_utilisation.clear();
     }
@@ -215,6 +226,7 @@ fn empty_results_render_no_data_notes_instead_of_panicking() {
         .count();
     assert_eq!(notes, 2, "vein-to-vein histogram and heat map");
     assert!(html.contains("No data: no patient was treated"));
+    assert!(html.contains("<td>Vein-to-vein time, p95 (days)</td><td class=\"num\">–</td>"));
     assert!(html.contains("<strong>Cancelled:</strong> only 2 of 4"));
     assert!(html.contains("No patient was lost in any replication."));
     assert!(!html.contains("wait-hist"));
@@ -238,9 +250,16 @@ fn comparison_lists_every_scenario_with_intervals_and_charts() {
     for r in [&a, &b, &c] {
         let name = report::svg::escape(&r.scenario);
         // In the studies table, the key-figure table and the charts.
-        assert!(html.matches(&name).count() >= 4, "{} listed too rarely", r.scenario);
+        assert!(
+            html.matches(&name).count() >= 4,
+            "{} listed too rarely",
+            r.scenario
+        );
         let tp = &r.throughput_per_year;
-        assert!(html.contains(&format!("{:.1} <span class=\"ci\">[{:.1}, {:.1}]</span>", tp.mean, tp.ci95[0], tp.ci95[1])));
+        assert!(html.contains(&format!(
+            "{:.1} <span class=\"ci\">[{:.1}, {:.1}]</span>",
+            tp.mean, tp.ci95[0], tp.ci95[1]
+        )));
     }
     // Throughput, vein-to-vein, on-time and loss charts with one bar per scenario (+ p95).
     for (title, bars) in [
@@ -254,7 +273,10 @@ fn comparison_lists_every_scenario_with_intervals_and_charts() {
     }
     // Utilisation of same-named resources: 3 resources x 3 scenarios + 3 legend swatches.
     let util = svg_titled(&doc, "Mean utilisation with 95 % CI");
-    let n = util.descendants().filter(|n| n.has_tag_name("rect")).count();
+    let n = util
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .count();
     assert_eq!(n, 3 * 3 + 3);
     // Same seed: the differences are paired with common random numbers.
     assert!(html.contains("common random numbers"));
@@ -282,14 +304,28 @@ fn paired_differences_flag_real_changes_only() {
     let row = doc
         .descendants()
         .filter(|n| n.has_tag_name("tr"))
-        .find(|tr| tr.descendants().any(|n| n.text() == Some("Doses released per year")) && tr.descendants().any(|n| n.attribute("class") == Some("good")));
+        .find(|tr| {
+            tr.descendants()
+                .any(|n| n.text() == Some("Doses released per year"))
+                && tr
+                    .descendants()
+                    .any(|n| n.attribute("class") == Some("good"))
+        });
     assert!(row.is_some(), "doubled throughput not flagged as better");
     let lost = doc
         .descendants()
         .filter(|n| n.has_tag_name("tr"))
-        .find(|tr| tr.descendants().any(|n| n.text() == Some("Patients lost per replication")));
-    let lost_text: String = lost.map(|t| t.descendants().filter_map(|n| n.text()).collect()).unwrap_or_default();
-    assert!(lost_text.contains("3.00 [3.00, 3.00]") && lost_text.contains("worse"), "{lost_text}");
+        .find(|tr| {
+            tr.descendants()
+                .any(|n| n.text() == Some("Patients lost per replication"))
+        });
+    let lost_text: String = lost
+        .map(|t| t.descendants().filter_map(|n| n.text()).collect())
+        .unwrap_or_default();
+    assert!(
+        lost_text.contains("3.00 [3.00, 3.00]") && lost_text.contains("worse"),
+        "{lost_text}"
+    );
 }
 
 #[test]

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The HTML reports as a browser gets them: `atmpflow simulate` and `atmpflow compare` on the
+# shipped example, then every page is parsed by html5lib in strict mode (any HTML5 parse error
+# fails) and checked to be self-contained (no script, no URL, no external resource).
+# Needs: python3 with venv (Debian: python3-venv). Network: PyPI only (html5lib). < 1 min
+# after the release build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+HTML5LIB_VERSION=1.1
+VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/report"
+if ! "$VENV/bin/python" -c "import html5lib, sys; sys.exit(html5lib.__version__ != '$HTML5LIB_VERSION')" 2>/dev/null; then
+    python3 -m venv "$VENV"
+    timeout 300 "$VENV/bin/pip" install --quiet --disable-pip-version-check "html5lib==$HTML5LIB_VERSION"
+fi
+
+cargo build --release --locked -p atmpflow
+BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+timeout 300 "$BIN" simulate examples/concept-1-all-in-one.toml --replications 5 --quiet --out "$WORK/sim"
+timeout 300 "$BIN" compare examples/concept-1-all-in-one.toml examples/concept-1-all-in-one.toml \
+    --replications 3 --quiet --out "$WORK/cmp" > /dev/null
+
+"$VENV/bin/python" - "$WORK/sim/report.html" "$WORK/cmp/compare.html" <<'PY'
+import re, sys
+import html5lib
+
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+    try:
+        doc = parser.parse(data)
+    except html5lib.html5parser.ParseError as e:
+        sys.exit(f"{path}: HTML5 parse error: {e}")
+    text = data.decode("utf-8")
+    for bad in ("<script", "http://", "https://", "<link", "<img", "<iframe", "@import", "url("):
+        if bad in text:
+            sys.exit(f"{path}: not self-contained, contains {bad!r}")
+    svgs = doc.findall(".//svg")
+    if not svgs:
+        sys.exit(f"{path}: no chart")
+    print(f"{path.split('/')[-1]}: valid HTML5, self-contained, {len(svgs)} charts, {len(data)} bytes")
+
+sim = open(sys.argv[1], encoding="utf-8").read()
+# One waiting-time histogram per step with observations (concept 1 has four steps, all waited for).
+n = sim.count('class="wait-hist"')
+if n != 4:
+    sys.exit(f"report.html: expected 4 waiting-time histograms, found {n}")
+PY
+echo "report html: ok"
