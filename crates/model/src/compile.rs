@@ -50,7 +50,10 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
     for (pi, p) in sc.product.iter().enumerate() {
         let pp = root.key("product").idx(pi);
         if !product_names.insert(p.name.as_str()) {
-            c.err(&pp.key("name"), format!("product `{}` is defined twice", p.name));
+            c.err(
+                &pp.key("name"),
+                format!("product `{}` is defined twice", p.name),
+            );
         }
         products.push(c.product(p, &pp, &resources));
     }
@@ -111,12 +114,18 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
                 }
             }
             if days.is_empty() {
-                c.err(&dp.key("apheresis_days"), "the list of apheresis dates is empty");
+                c.err(
+                    &dp.key("apheresis_days"),
+                    "the list of apheresis dates is empty",
+                );
             }
             at_h.sort_by(f64::total_cmp);
             arrivals = Some(Arrivals::Times { at_h });
         }
-        c.positive(&dp.key("target_vein_to_vein_days"), d.target_vein_to_vein_days);
+        c.positive(
+            &dp.key("target_vein_to_vein_days"),
+            d.target_vein_to_vein_days,
+        );
         if !(d.weight.is_finite() && d.weight > 0.0) {
             c.err(&dp.key("weight"), "must be a positive number");
         }
@@ -430,18 +439,20 @@ impl Checker {
             }
         }
         if p.step.iter().all(|s| s.optional) {
-            self.err(&pp.key("step"), "the product has no regular (non-optional) step");
+            self.err(
+                &pp.key("step"),
+                "the product has no regular (non-optional) step",
+            );
         }
         let remanufacture_from = p.remanufacture_from.as_ref().and_then(|n| {
             let r = names.get(n.as_str()).copied();
             match r {
-                None => self.err(
-                    &pp.key("remanufacture_from"),
-                    format!("unknown step `{n}`"),
-                ),
+                None => self.err(&pp.key("remanufacture_from"), format!("unknown step `{n}`")),
                 Some(i) if p.step[i].optional => self.err(
                     &pp.key("remanufacture_from"),
-                    format!("step `{n}` is optional; re-manufacture must restart at a regular step"),
+                    format!(
+                        "step `{n}` is optional; re-manufacture must restart at a regular step"
+                    ),
                 ),
                 _ => {}
             }
@@ -563,10 +574,11 @@ impl Checker {
                 continue;
             }
             if let Some(h) = u.hours
-                && !(h.is_finite() && h > 0.0) {
-                    self.err(&up.key("hours"), format!("must be positive hours, got {h}"));
-                    continue;
-                }
+                && !(h.is_finite() && h > 0.0)
+            {
+                self.err(&up.key("hours"), format!("must be positive hours, got {h}"));
+                continue;
+            }
             uses.push(UseModel {
                 candidates,
                 count: u.count,
@@ -584,7 +596,10 @@ impl Checker {
         match (s.max_hold_hours, &s.on_hold_violation) {
             (Some(h), cons) => {
                 if !(h.is_finite() && h > 0.0) {
-                    self.err(&sp.key("max_hold_hours"), format!("must be positive hours, got {h}"));
+                    self.err(
+                        &sp.key("max_hold_hours"),
+                        format!("must be positive hours, got {h}"),
+                    );
                 } else if h < s.transfer_hours {
                     self.err(
                         &sp.key("max_hold_hours"),
@@ -630,9 +645,10 @@ impl Checker {
                     &fp.key("probability"),
                     format!("must be between 0 and 1, got {}", f.probability),
                 );
-            } else if let Some(o) = resolve(self, &f.consequence, &fp.key("consequence"), "failure") {
-                let loops = matches!(o, Outcome::Repeat)
-                    || matches!(o, Outcome::Goto(k) if k <= si);
+            } else if let Some(o) = resolve(self, &f.consequence, &fp.key("consequence"), "failure")
+            {
+                let loops =
+                    matches!(o, Outcome::Repeat) || matches!(o, Outcome::Goto(k) if k <= si);
                 if loops && f.probability >= 1.0 && p.max_rework.is_none() {
                     self.err(
                         &fp.key("probability"),
@@ -675,7 +691,8 @@ impl Checker {
                 (_, Some(a)) => dm.value.min() > a,
                 _ => false,
             };
-            let loops = matches!(then, Outcome::Repeat) || matches!(then, Outcome::Goto(k) if k <= si);
+            let loops =
+                matches!(then, Outcome::Repeat) || matches!(then, Outcome::Goto(k) if k <= si);
             if certain && loops && p.max_rework.is_none() {
                 self.err(
                     &dp.key("then"),
@@ -685,7 +702,11 @@ impl Checker {
             }
             decisions.push(dm);
         }
-        if s.optional && s.decision.iter().any(|d| matches!(d.then, Consequence::Insert(_))) {
+        if s.optional
+            && s.decision
+                .iter()
+                .any(|d| matches!(d.then, Consequence::Insert(_)))
+        {
             self.err(
                 &sp.key("decision"),
                 "an optional step cannot insert further optional steps",
@@ -736,7 +757,10 @@ fn resolve_consequence(
             if ctx == "hold violation" {
                 Some(Outcome::Proceed)
             } else {
-                c.err(path, format!("`proceed` is only allowed for hold violations, not a {ctx}"));
+                c.err(
+                    path,
+                    format!("`proceed` is only allowed for hold violations, not a {ctx}"),
+                );
                 None
             }
         }
