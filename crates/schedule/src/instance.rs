@@ -533,6 +533,22 @@ impl Prep {
                 }
             }
         }
+        // every time in a plan without set-ups or windows is below this (packed sort keys)
+        let horizon: Time = pt
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .saturating_mul((n * g) as Time)
+            .saturating_add(lmin.iter().fold(0, |a: Time, &b| a.saturating_add(b)))
+            .saturating_add(
+                inst.jobs
+                    .iter()
+                    .map(|j| j.release)
+                    .max()
+                    .unwrap_or(0)
+                    .max(inst.not_before),
+            );
         let identical: Vec<bool> = inst
             .stages
             .iter()
@@ -564,6 +580,7 @@ impl Prep {
             np,
             windows,
             fast: !shared
+                && horizon < (1 << 43)
                 && !has_setup
                 && !has_windows
                 && inst.frozen.is_empty()
