@@ -14,7 +14,16 @@ pub mod validate;
 /// Prints an error: scenario errors with source excerpts, others with their cause chain.
 pub fn print_error(e: &anyhow::Error) {
     if let Some(r) = e.downcast_ref::<common::Reported>() {
-        eprintln!("{:?}", r.0);
+        match r.0.downcast_ref::<model::FileErrors>() {
+            // One excerpt per error, each headed by `file:line:column: field …`.
+            Some(all) => {
+                for one in &all.errors {
+                    eprintln!("{:?}", miette::Report::new(one.clone()));
+                }
+                eprintln!("{}: {} error(s)", all.file, all.errors.len());
+            }
+            None => eprintln!("{:?}", r.0),
+        }
     } else {
         eprintln!("error: {e:#}");
     }

@@ -24,6 +24,11 @@ pub struct Args {
     /// No progress bar and no summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Follow this plan (`plan.json` written by `atmpflow schedule`, or a bare plan) instead
+    /// of dispatching rules: planned orders arrive at their apheresis time and each step
+    /// starts no earlier than planned, in planned order (predictive-reactive).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
     /// Cost inputs: files with a `[cost]` section, merged with the scenario's own (repeatable).
     #[arg(long)]
     pub cost: Vec<PathBuf>,
@@ -36,12 +41,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         replications: args.replications,
         seed: args.seed,
         threads: args.threads,
-        plan: None,
+        plan: args.plan.as_deref().map(read_plan).transpose()?,
     };
     let results = common::simulate(&loaded, &opts, args.quiet, "simulating")?;
     let dir = common::out_dir(&args.out)?;
     let priced = super::study::price(cost_model.as_ref(), &results);
-    common::write(&dir.join("results.json"), &super::study::results_json(&results, priced.as_ref())?)?;
+    common::write(
+        &dir.join("results.json"),
+        &super::study::results_json(&results, priced.as_ref())?,
+    )?;
     for (name, text) in report::simulation_csv(&results) {
         common::write(&dir.join(name), &text)?;
     }
@@ -53,6 +61,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("wrote {}", dir.join("report.html").display());
     }
     Ok(())
+}
+
+/// Reads a plan: either the document `atmpflow schedule` writes (with a `plan` member) or a
+/// bare plan.
+fn read_plan(path: &std::path::Path) -> anyhow::Result<model::Plan> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let inner = value.get("plan").cloned().unwrap_or(value);
+    serde_json::from_value(inner).with_context(|| {
+        format!(
+            "{} is not a plan (expected `orders` and `ops` as written by `atmpflow schedule`)",
+            path.display()
+        )
+    })
 }
 
 fn print_summary(r: &sim::Results) {
@@ -77,9 +102,16 @@ fn print_summary(r: &sim::Results) {
         "  patients lost             {}",
         common::fmt_stat(&r.patients_lost, 1)
     );
+    let w = r
+        .resources
+        .iter()
+        .map(|x| x.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     for res in &r.resources {
         println!(
-            "  utilisation {:<14}{}",
+            "  utilisation {:<w$}  {}",
             res.name,
             common::fmt_stat(&res.utilisation, 3)
         );
