@@ -50,7 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     print_table(&all);
     let dir = common::out_dir(&args.out)?;
-    common::write(&dir.join("compare.json"), &serde_json::to_string_pretty(&all)?)?;
+    common::write(
+        &dir.join("compare.json"),
+        &serde_json::to_string_pretty(&all)?,
+    )?;
     common::write(&dir.join("compare.csv"), &report::comparison_csv(&all))?;
     common::write(&dir.join("compare.html"), &report::comparison_html(&all))?;
     if !args.quiet {
@@ -60,10 +63,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn print_table(all: &[sim::Results]) {
-    let w = all.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
+    let w = all
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
     println!(
         "{:<w$}  {:>24}  {:>24}  {:>8}  {:>22}  {:>20}",
-        "scenario", "doses/year [95% CI]", "v2v days mean [95% CI]", "v2v p95", "on time [95% CI]",
+        "scenario",
+        "doses/year [95% CI]",
+        "v2v days mean [95% CI]",
+        "v2v p95",
+        "on time [95% CI]",
         "lost [95% CI]"
     );
     for r in all {
