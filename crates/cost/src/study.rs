@@ -959,13 +959,23 @@ pub struct StudyPart {
     pub points: Vec<PointResult>,
 }
 
-/// The points of shard `i` of `n`: every `n`-th point starting at `i` (round robin, so each
-/// shard gets a similar mix of cheap and expensive points).
+/// The points of shard `i` of `n`. The points are put in a fixed pseudo-random order (by
+/// [`point_seed`] of the index) and dealt out in turn, so every shard gets the same number of
+/// points (±1) and a similar mix of cheap and expensive ones, whatever the axes look like.
 pub fn shard_points(total: usize, i: usize, n: usize) -> Vec<usize> {
     if n == 0 {
         return Vec::new();
     }
-    (0..total).filter(|k| k % n == i).collect()
+    let mut order: Vec<usize> = (0..total).collect();
+    order.sort_by_key(|&k| (point_seed(0x5EED_5EED, k), k));
+    let mut mine: Vec<usize> = order
+        .into_iter()
+        .enumerate()
+        .filter(|(pos, _)| pos % n == i)
+        .map(|(_, k)| k)
+        .collect();
+    mine.sort_unstable();
+    mine
 }
 
 /// Finished points, points that failed (index and reason), and whether the run was cancelled

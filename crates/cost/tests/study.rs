@@ -224,6 +224,25 @@ fn shards_and_thread_counts_give_the_same_result() {
 }
 
 #[test]
+fn shards_partition_the_points_evenly() {
+    for (total, n) in [(200, 20), (23, 4), (5, 8), (0, 3)] {
+        let mut seen = vec![0; total];
+        for i in 0..n {
+            let mine = study::shard_points(total, i, n);
+            assert!(mine.len() <= total.div_ceil(n) && mine.len() >= total / n);
+            for k in mine {
+                seen[k] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "{total}/{n}");
+    }
+    // The fast axis of a 20 x 10 grid is spread over the shards, not pinned to one value.
+    let first = study::shard_points(200, 0, 20);
+    let fast: std::collections::BTreeSet<usize> = first.iter().map(|k| k % 10).collect();
+    assert!(fast.len() > 3, "{first:?}");
+}
+
+#[test]
 fn parts_of_different_studies_do_not_merge() {
     let st = prepare(STUDY).expect("prepares");
     let a = run(&st, &[0], 1);
