@@ -126,7 +126,9 @@ pub struct Area {
 }
 
 /// EU GMP Annex 1 cleanroom grades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Grade {
     /// Grade A: open aseptic manipulation.
     A,

@@ -208,14 +208,18 @@ impl SourceFile {
             return self.path_from_text(offset);
         };
         let mut best: (FieldPath, usize) = (FieldPath::root(), usize::MAX);
-        walk(Node::Table(doc.as_table()), FieldPath::root(), &mut |path, span| {
-            if span.start <= offset && offset < span.end.max(span.start + 1) {
-                let len = span.end - span.start;
-                if len <= best.1 {
-                    best = (path.clone(), len);
+        walk(
+            Node::Table(doc.as_table()),
+            FieldPath::root(),
+            &mut |path, span| {
+                if span.start <= offset && offset < span.end.max(span.start + 1) {
+                    let len = span.end - span.start;
+                    if len <= best.1 {
+                        best = (path.clone(), len);
+                    }
                 }
-            }
-        });
+            },
+        );
         best.0
     }
 
@@ -346,9 +350,10 @@ fn walk(node: Node<'_>, path: FieldPath, f: &mut dyn FnMut(&FieldPath, Range<usi
                 for (k, val) in t.iter() {
                     let p = path.key(k);
                     if let Some((key, _)) = t.get_key_value(k)
-                        && let (Some(ks), Some(vs)) = (key.span(), val.span()) {
-                            f(&p, ks.start..vs.end);
-                        }
+                        && let (Some(ks), Some(vs)) = (key.span(), val.span())
+                    {
+                        f(&p, ks.start..vs.end);
+                    }
                     walk(Node::Value(val), p, f);
                 }
             }
@@ -368,9 +373,10 @@ fn walk_table(t: &toml_edit::Table, path: &FieldPath, f: &mut dyn FnMut(&FieldPa
         let p = path.key(k);
         if let Some((key, _)) = t.get_key_value(k)
             && let (Some(ks), Some(vs)) = (key.span(), item.span())
-                && vs.start >= ks.start {
-                    f(&p, ks.start..vs.end);
-                }
+            && vs.start >= ks.start
+        {
+            f(&p, ks.start..vs.end);
+        }
         walk(Node::Item(item), p, f);
     }
 }
