@@ -38,7 +38,8 @@ for path in sys.argv[1:]:
     for bad in ("<script", "http://", "https://", "<link", "<img", "<iframe", "@import", "url("):
         if bad in text:
             sys.exit(f"{path}: not self-contained, contains {bad!r}")
-    svgs = doc.findall(".//svg")
+    # Inline SVG lands in the SVG namespace: match the local name.
+    svgs = [e for e in doc.iter() if isinstance(e.tag, str) and e.tag.rsplit("}", 1)[-1] == "svg"]
     if not svgs:
         sys.exit(f"{path}: no chart")
     print(f"{path.split('/')[-1]}: valid HTML5, self-contained, {len(svgs)} charts, {len(data)} bytes")
