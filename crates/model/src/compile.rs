@@ -165,6 +165,16 @@ fn unit_name(u: crate::scenario::TimeUnit) -> &'static str {
     }
 }
 
+/// Whether a resource of `kind` is what a `uses` entry keyed `key` refers to.
+fn kind_is(key: &str, kind: ResourceKind) -> bool {
+    matches!(
+        (key, kind),
+        ("equipment", ResourceKind::Equipment)
+            | ("area", ResourceKind::Area { .. })
+            | ("staff", ResourceKind::Staff)
+    )
+}
+
 fn list<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<String> = it.map(|s| format!("`{s}`")).collect();
     if v.is_empty() {
@@ -518,15 +528,7 @@ impl Checker {
                 _ => resources
                     .iter()
                     .enumerate()
-                    .filter(|(_, r)| {
-                        r.name == *name
-                            && matches!(
-                                (key, r.kind),
-                                ("equipment", ResourceKind::Equipment)
-                                    | ("area", ResourceKind::Area { .. })
-                                    | ("staff", ResourceKind::Staff)
-                            )
-                    })
+                    .filter(|(_, r)| r.name == *name && kind_is(key, r.kind))
                     .map(|(i, _)| i)
                     .collect(),
             };
@@ -537,14 +539,7 @@ impl Checker {
                          capability `{name}`"
                     )
                 } else {
-                    let same_kind = resources.iter().filter(|r| {
-                        matches!(
-                            (key, r.kind),
-                            ("equipment", ResourceKind::Equipment)
-                                | ("area", ResourceKind::Area { .. })
-                                | ("staff", ResourceKind::Staff)
-                        )
-                    });
+                    let same_kind = resources.iter().filter(|r| kind_is(key, r.kind));
                     format!(
                         "unknown {key} `{name}`; defined: {}",
                         list(same_kind.map(|r| r.name.as_str()))
