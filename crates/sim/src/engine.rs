@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
+use crate::queue::{Place, Queues};
 use crate::results::Replication;
 
 /// The name of the generator, for results.
@@ -167,7 +168,7 @@ struct Sim<'a> {
     events: BinaryHeap<Event>,
     res: Vec<Res>,
     batches: Vec<Batch>,
-    waiting: Vec<usize>,
+    queues: Queues,
     dirty: bool,
     step_offset: Vec<usize>,
     active_cohort: u32,
@@ -226,7 +227,7 @@ impl<'a> Sim<'a> {
             events: BinaryHeap::new(),
             res,
             batches: Vec::new(),
-            waiting: Vec::new(),
+            queues: Queues::new(n),
             dirty: false,
             step_offset,
             active_cohort: 0,
@@ -568,8 +569,20 @@ impl<'a> Sim<'a> {
             let token = self.batches[b].token;
             self.schedule(dl, Kind::HoldExpire { batch: b, token });
         }
-        self.waiting.push(b);
+        self.queue(b);
         self.dirty = true;
+    }
+
+    /// Puts the waiting batch into its step's queue, at its dispatching key.
+    fn queue(&mut self, b: usize) {
+        let bt = &self.batches[b];
+        let flat = self.step_offset[bt.product] + bt.step;
+        let place = Place {
+            key: bt.queue_key,
+            ready: bt.ready_at,
+            batch: b,
+        };
+        self.queues.push(flat, place);
     }
 
     fn priority_key(&self, b: usize) -> f64 {
@@ -606,34 +619,30 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Starts every waiting batch that can start now, in dispatching order. A batch that
+    /// cannot seize its resources closes its step's queue for the rest of the pass (later
+    /// batches of the step need the same units); a batch held back by the plan is skipped.
     fn dispatch(&mut self) {
         self.dirty = false;
-        if self.waiting.is_empty() {
+        if self.queues.len() == 0 {
             return;
         }
-        let mut order = std::mem::take(&mut self.waiting);
-        order.sort_by(|&a, &b| {
-            let (x, y) = (&self.batches[a], &self.batches[b]);
-            x.queue_key
-                .total_cmp(&y.queue_key)
-                .then(x.ready_at.total_cmp(&y.ready_at))
-                .then(a.cmp(&b))
-        });
-        let mut still = Vec::with_capacity(order.len());
-        for b in order {
-            if self.batches[b].state != State::Waiting {
-                continue;
-            }
+        let mut pass = self.queues.pass();
+        while let Some((step, place)) = self.queues.next(&mut pass) {
+            let b = place.batch;
+            debug_assert_eq!(self.batches[b].state, State::Waiting);
             if !self.plan_allows(b) {
-                still.push(b);
+                pass.skip(step, place);
                 continue;
             }
             match self.try_seize(b) {
-                Some(alloc) => self.start_step(b, &alloc),
-                None => still.push(b),
+                Some(alloc) => {
+                    self.queues.remove(b);
+                    self.start_step(b, &alloc);
+                }
+                None => pass.close(step),
             }
         }
-        self.waiting = still;
     }
 
     /// Finds units for every use of the batch's step, or `None` if any is missing now.
@@ -878,7 +887,7 @@ impl<'a> Sim<'a> {
         if outcome == Outcome::Proceed {
             return; // keeps waiting, deviation recorded
         }
-        self.waiting.retain(|&x| x != b);
+        self.queues.remove(b);
         match outcome {
             Outcome::Repeat => self.apply(b, Outcome::Goto(from), from, &cause),
             other => self.apply(b, other, from, &cause),
@@ -886,7 +895,7 @@ impl<'a> Sim<'a> {
     }
 
     fn lose(&mut self, b: usize, cause: &str) {
-        self.waiting.retain(|&x| x != b);
+        self.queues.remove(b);
         self.batches[b].state = State::Lost;
         self.batches[b].token += 1;
         self.account_wip();
@@ -993,7 +1002,7 @@ impl<'a> Sim<'a> {
                 let bt = &mut self.batches[b];
                 bt.remaining_h = Some(remaining);
                 bt.state = State::Waiting;
-                self.waiting.push(b);
+                self.queue(b);
             }
             model::OnBreakdown::FailStep => {
                 let s = &self.m.products[product].steps[step];
