@@ -725,6 +725,11 @@ impl Study {
                 ci95: r.vein_to_vein_days.ci95,
             },
             vein_to_vein_p95: r.vein_to_vein_days.p95,
+            vein_to_vein_censored: if r.vein_to_vein_days.n == 0 {
+                0.0
+            } else {
+                r.vein_to_vein_days.censored as f64 / r.vein_to_vein_days.n as f64
+            },
             on_time_fraction: r.on_time_fraction,
             patients_lost_fraction: r.patients_lost_fraction,
             max_utilisation: r
@@ -907,6 +912,11 @@ pub struct PointResult {
     pub vein_to_vein_mean: Stat,
     /// 95th percentile of vein-to-vein days (pooled over replications).
     pub vein_to_vein_p95: f64,
+    /// Fraction of the vein-to-vein observations that are lower bounds: patients still in
+    /// process when the run was cut off, counted at their time since apheresis. Above zero,
+    /// the plant did not keep up and the vein-to-vein figures are lower bounds.
+    #[serde(default)]
+    pub vein_to_vein_censored: f64,
     /// Fraction treated within target.
     pub on_time_fraction: Stat,
     /// Fraction of patients lost.

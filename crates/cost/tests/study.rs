@@ -362,3 +362,51 @@ values = [4]
     let part = run(&st, &[0], 1);
     assert_eq!(part.points[0].equipment_units, 4);
 }
+
+#[test]
+fn a_plant_that_cannot_keep_up_reports_censored_vein_to_vein_times() {
+    // One 12-day device serves about 30 patients a year; 1000 a year overload it, so most of
+    // the cohort is still waiting when the run is cut off a year after the horizon.
+    let text = r#"
+[study]
+name = "overload"
+seed = 5
+replications = 2
+cost = "shared.toml"
+
+[[scenario]]
+label = "small"
+file = "plant.toml"
+
+[[axis]]
+param = "equipment.device.count"
+values = [1]
+
+[[axis]]
+param = "demand.*.patients_per_year"
+values = [10, 1000]
+"#;
+    let st = prepare(text).expect("prepares");
+    let all: Vec<usize> = (0..st.points.len()).collect();
+    let merged = study::merge(&[run(&st, &all, 1)]).expect("merges");
+    let at = |d: f64| {
+        merged
+            .points
+            .iter()
+            .find(|p| p.values["demand.*.patients_per_year"] == d)
+            .expect("point")
+    };
+    let (light, heavy) = (at(10.0), at(1000.0));
+    assert_eq!(light.vein_to_vein_censored, 0.0);
+    assert!(light.vein_to_vein_p95 < 60.0, "{}", light.vein_to_vein_p95);
+    assert!(
+        heavy.vein_to_vein_censored > 0.5,
+        "{}",
+        heavy.vein_to_vein_censored
+    );
+    // Censored patients count at their age at the cut-off (horizon + 365 days), so the p95
+    // is at least a year, not the short times of the few who were treated.
+    assert!(heavy.vein_to_vein_p95 > 365.0, "{}", heavy.vein_to_vein_p95);
+    // The light point has the shorter p95, so it is on the Pareto front whatever its cost.
+    assert!(merged.pareto.contains(&light.index), "{:?}", merged.pareto);
+}

@@ -787,7 +787,17 @@ pub fn study_html(r: &StudyResult) -> String {
                     }
                 }
             }
-            row.push(Cell::num(&Format::Number(1).fmt(p.vein_to_vein_p95)));
+            // A plant that did not keep up has patients still in process at the cut-off:
+            // its vein-to-vein figures are lower bounds.
+            let bound = if p.vein_to_vein_censored > 0.0 {
+                "≥ "
+            } else {
+                ""
+            };
+            row.push(Cell::num(&format!(
+                "{bound}{}",
+                Format::Number(1).fmt(p.vein_to_vein_p95)
+            )));
             row.push(Cell::num(
                 &Format::Percent(1).fmt(p.patients_lost_fraction.mean),
             ));
@@ -797,6 +807,13 @@ pub fn study_html(r: &StudyResult) -> String {
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     b.push_str(&page::table(&hdr, &rows));
+    if g.iter().any(|p| p.vein_to_vein_censored > 0.0) {
+        b.push_str(
+            "<p>“≥” marks points whose plant did not keep up: patients were still in process \
+             when the run was cut off (one year after the horizon) and count at their time since \
+             apheresis then, so the vein-to-vein figure is a lower bound.</p>\n",
+        );
+    }
     let _ = writeln!(
         b,
         "<footer>Written by atmpflow {}; study file sha256 {}. The same figures are in \
@@ -838,6 +855,7 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
         "throughput_per_year_mean",
         "vein_to_vein_mean",
         "vein_to_vein_p95",
+        "vein_to_vein_censored_fraction",
         "on_time_fraction_mean",
         "patients_lost_fraction_mean",
         "max_utilisation",
@@ -881,6 +899,7 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
             row.push(f6(p.throughput_per_year.mean));
             row.push(f6(p.vein_to_vein_mean.mean));
             row.push(f6(p.vein_to_vein_p95));
+            row.push(f6(p.vein_to_vein_censored));
             row.push(f6(p.on_time_fraction.mean));
             row.push(f6(p.patients_lost_fraction.mean));
             row.push(f6(p.max_utilisation));

@@ -156,7 +156,15 @@ fn shell_word(s: &str) -> String {
 fn key_rows(r: &Results) -> Vec<(String, Cell, String)> {
     let v = &r.vein_to_vein_days;
     let n1 = Format::Number(1);
-    let pooled = format!("pooled over {} treated patients", v.n);
+    let pooled = if v.censored == 0 {
+        format!("pooled over {} treated patients", v.n)
+    } else {
+        format!(
+            "pooled over {} patients, of whom {} were still in process at the cut-off and count \
+             at their time since apheresis then: the figure is a lower bound",
+            v.n, v.censored
+        )
+    };
     // Without a treated patient there is no vein-to-vein time (the statistics read 0).
     let days = |x: f64| {
         if v.n == 0 {
@@ -271,10 +279,17 @@ fn vein_to_vein(b: &mut String, r: &Results, opts: &ReportOptions) {
         .mark(Mark::new(v.p50, format!("p50 {:.1}", v.p50), MarkStyle::Percentile))
         .mark(Mark::new(v.p90, format!("p90 {:.1}", v.p90), MarkStyle::Percentile))
         .mark(Mark::new(v.p95, format!("p95 {:.1}", v.p95), MarkStyle::Percentile))
-        .note(format!(
-            "{} treated patients pooled over {} replications; the last bin also holds the few above the 99.5th percentile.",
-            v.n, r.replications
-        ));
+        .note(if v.censored == 0 {
+            format!(
+                "{} treated patients pooled over {} replications; the last bin also holds the few above the 99.5th percentile.",
+                v.n, r.replications
+            )
+        } else {
+            format!(
+                "{} patients pooled over {} replications, {} of them still in process at the cut-off (counted at their time since apheresis then, a lower bound); the last bin also holds the few above the 99.5th percentile.",
+                v.n, r.replications, v.censored
+            )
+        });
     if let Some(t) = opts.v2v_target_days.filter(|t| t.is_finite()) {
         axes = axes.mark(Mark::new(t, format!("target {t:.1}"), MarkStyle::Target));
     }

@@ -372,6 +372,8 @@ impl<'a> Sim<'a> {
                 break;
             }
             if ev.t > self.m.horizon_h + DRAIN_CAP_H {
+                // Cut off: patients still in process are censored at this time.
+                self.now = self.m.horizon_h + DRAIN_CAP_H;
                 break;
             }
             self.now = ev.t;
@@ -1053,6 +1055,13 @@ impl<'a> Sim<'a> {
             weekly.push(wk);
         }
         let unfinished = self.active_cohort;
+        let unfinished_age_days: Vec<f64> = self
+            .batches
+            .iter()
+            .filter(|b| b.cohort && !matches!(b.state, State::Done | State::Lost))
+            .map(|b| (self.now - b.arrival) / 24.0)
+            .collect();
+        debug_assert_eq!(unfinished_age_days.len(), unfinished as usize);
         Replication {
             index,
             years,
@@ -1062,6 +1071,7 @@ impl<'a> Sim<'a> {
             lost_by_cause: self.lost_by_cause,
             unfinished,
             vein_to_vein_days: self.v2v_days,
+            unfinished_age_days,
             on_time: self.on_time,
             wip: self.wip_integral / window,
             utilisation,

@@ -26,6 +26,10 @@ pub struct Replication {
     pub unfinished: u32,
     /// Vein-to-vein days of treated cohort patients, in completion order.
     pub vein_to_vein_days: Vec<f64>,
+    /// Days since apheresis of the unfinished cohort patients at the cut-off: their
+    /// vein-to-vein time is at least this long (right-censored).
+    #[serde(default)]
+    pub unfinished_age_days: Vec<f64>,
     /// Treated cohort patients within their target.
     pub on_time: u32,
     /// Time-average batches in process during the window.
@@ -88,6 +92,10 @@ pub struct DistStat {
     pub ci95: [f64; 2],
     /// Observations pooled over replications.
     pub n: u64,
+    /// Observations among them that are lower bounds (right-censored): for vein-to-vein
+    /// time, patients still in process at the cut-off, counted at their age then.
+    #[serde(default)]
+    pub censored: u64,
     /// Histogram of the pooled observations.
     pub histogram: Histogram,
 }

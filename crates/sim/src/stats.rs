@@ -75,6 +75,11 @@ fn histogram(sorted: &[f64], bins: usize) -> Histogram {
 }
 
 fn dist_stat(per_rep: &[Vec<f64>]) -> DistStat {
+    dist_stat_censored(per_rep, 0)
+}
+
+/// Statistics of observations of which `censored` are lower bounds (already included).
+fn dist_stat_censored(per_rep: &[Vec<f64>], censored: u64) -> DistStat {
     let means: Vec<f64> = per_rep
         .iter()
         .filter(|v| !v.is_empty())
@@ -90,6 +95,7 @@ fn dist_stat(per_rep: &[Vec<f64>]) -> DistStat {
         p95: percentile(&pooled, 0.95),
         ci95: s.ci95,
         n: pooled.len() as u64,
+        censored,
         histogram: histogram(&pooled, 30),
     }
 }
@@ -161,7 +167,21 @@ pub(crate) fn aggregate(
         })
         .collect();
 
-    let v2v: Vec<Vec<f64>> = reps.iter().map(|x| x.vein_to_vein_days.clone()).collect();
+    // Patients still in process at the cut-off count at their age then (a lower bound), so
+    // that a plant which cannot keep up shows long vein-to-vein times instead of only the
+    // quick ones it managed to finish.
+    let v2v: Vec<Vec<f64>> = reps
+        .iter()
+        .map(|x| {
+            let mut v = x.vein_to_vein_days.clone();
+            v.extend_from_slice(&x.unfinished_age_days);
+            v
+        })
+        .collect();
+    let censored = reps
+        .iter()
+        .map(|x| x.unfinished_age_days.len() as u64)
+        .sum();
     Results {
         scenario: m.name.clone(),
         scenario_sha256: String::new(),
@@ -173,7 +193,7 @@ pub(crate) fn aggregate(
         cancelled,
         control: if planned { "plan" } else { "dispatching" }.to_string(),
         throughput_per_year: col(&reps, |x| x.released_per_year),
-        vein_to_vein_days: dist_stat(&v2v),
+        vein_to_vein_days: dist_stat_censored(&v2v, censored),
         on_time_fraction: col(&reps, |x| {
             let treated = x.vein_to_vein_days.len();
             if treated == 0 {

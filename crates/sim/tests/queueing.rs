@@ -393,6 +393,55 @@ fn deterministic_line_gives_hand_computed_times() {
     close("wip", r.wip.mean, (55.0 + 70.0 + 55.0) / 120.0);
 }
 
+/// One machine, a 250-day step, two patients a day apart: the second is still waiting or
+/// processing when the run is cut off one year after the 2-day horizon.
+const OVERLOADED: &str = r#"
+[scenario]
+name = "plant that cannot keep up"
+horizon_days = 2
+warmup_days = 0
+replications = 2
+seed = 1
+
+[[equipment]]
+name = "m"
+count = 1
+dispatch = "fifo"
+
+[[product]]
+name = "p"
+
+[[product.step]]
+name = "a"
+duration = { dist = "fixed", value = 250, unit = "days" }
+uses = [{ equipment = "m" }]
+
+[[demand]]
+product = "p"
+apheresis_days = [0, 1]
+target_vein_to_vein_days = 300
+"#;
+
+#[test]
+fn unfinished_patients_count_as_lower_bounds_of_vein_to_vein_time() {
+    let r = run(&load(OVERLOADED));
+    // P1: 0-250 days, released. P2: waits until day 250, would finish on day 500, but the
+    // run is cut off at 2 + 365 days; it counts with its age then, 366 days.
+    for rep in &r.per_replication {
+        assert_eq!(rep.vein_to_vein_days, vec![250.0]);
+        assert_eq!(rep.unfinished, 1);
+        assert_eq!(rep.unfinished_age_days.len(), 1);
+        close("age at cut-off", rep.unfinished_age_days[0], 366.0);
+    }
+    let v = &r.vein_to_vein_days;
+    assert_eq!(v.n, 4);
+    assert_eq!(v.censored, 2);
+    close("mean vein-to-vein", v.mean, (250.0 + 366.0) / 2.0);
+    close("p95 vein-to-vein", v.p95, 366.0);
+    // The treated patient was on time; the censored one does not count as treated.
+    close("on-time fraction", r.on_time_fraction.mean, 1.0);
+}
+
 // ---- shelf life --------------------------------------------------------------------------
 
 fn shelf_scenario(on_violation: &str) -> String {

@@ -53,7 +53,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (name, text) in report::simulation_csv(&results) {
         common::write(&dir.join(name), &text)?;
     }
-    let html = super::study::with_cost(&dir, report::simulation_html(&results), priced.as_ref())?;
+    let report_opts = report::ReportOptions {
+        v2v_target_days: v2v_target_days(&loaded.model),
+        scenario_file: Some(args.scenario.display().to_string()),
+    };
+    let html = super::study::with_cost(
+        &dir,
+        report::simulation_html_with(&results, &report_opts),
+        priced.as_ref(),
+    )?;
     common::write(&dir.join("report.html"), &html)?;
     if !args.quiet {
         print_summary(&results);
@@ -61,6 +69,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("wrote {}", dir.join("report.html").display());
     }
     Ok(())
+}
+
+/// The target vein-to-vein time drawn on the report's histogram: the demands' common target
+/// (none when demands differ, since one line would be wrong for some patients).
+fn v2v_target_days(m: &model::Model) -> Option<f64> {
+    let first = m.demand.first()?.target_v2v_h;
+    m.demand
+        .iter()
+        .all(|d| (d.target_v2v_h - first).abs() < 1e-9)
+        .then_some(first / 24.0)
 }
 
 /// Reads a plan: either the document `atmpflow schedule` writes (with a `plan` member) or a

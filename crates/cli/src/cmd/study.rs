@@ -242,13 +242,18 @@ fn print_summary(r: &study::StudyResult) {
                 )
             },
         );
+        let bound = if p.vein_to_vein_censored > 0.0 {
+            "≥"
+        } else {
+            ""
+        };
         println!(
-            "  {:>5}  {:<24} {:>30}  {:>26}  {:>9.1}",
+            "  {:>5}  {:<24} {:>30}  {:>26}  {:>9}",
             p.index,
             p.label,
             axes.join(" × "),
             cost,
-            p.vein_to_vein_p95
+            format!("{bound}{:.1}", p.vein_to_vein_p95)
         );
     }
     if !r.pareto.is_empty() {
