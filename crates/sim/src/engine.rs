@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
-use crate::queue::{Place, Queues};
+use crate::queue::{Pass, Place, Queues};
 use crate::results::Replication;
 
 /// The name of the generator, for results.
@@ -169,6 +169,10 @@ struct Sim<'a> {
     res: Vec<Res>,
     batches: Vec<Batch>,
     queues: Queues,
+    /// Reused between dispatch passes (no allocation per event).
+    pass: Pass,
+    /// Units found for the step being started, reused.
+    alloc: Vec<(usize, u32, usize)>,
     dirty: bool,
     step_offset: Vec<usize>,
     active_cohort: u32,
@@ -228,6 +232,8 @@ impl<'a> Sim<'a> {
             res,
             batches: Vec::new(),
             queues: Queues::new(n),
+            pass: Pass::default(),
+            alloc: Vec::new(),
             dirty: false,
             step_offset,
             active_cohort: 0,
@@ -629,7 +635,9 @@ impl<'a> Sim<'a> {
         if self.queues.len() == 0 {
             return;
         }
-        let mut pass = self.queues.pass();
+        let mut pass = std::mem::take(&mut self.pass);
+        let mut alloc = std::mem::take(&mut self.alloc);
+        self.queues.begin(&mut pass);
         while let Some((step, place)) = self.queues.next(&mut pass) {
             let b = place.batch;
             debug_assert_eq!(self.batches[b].state, State::Waiting);
@@ -637,21 +645,23 @@ impl<'a> Sim<'a> {
                 pass.skip(step, place);
                 continue;
             }
-            match self.try_seize(b) {
-                Some(alloc) => {
-                    self.queues.remove(b);
-                    self.start_step(b, &alloc);
-                }
-                None => pass.close(step),
+            if self.try_seize(b, &mut alloc) {
+                self.queues.remove(b);
+                self.start_step(b, &alloc);
+            } else {
+                pass.close(step);
             }
         }
+        self.pass = pass;
+        self.alloc = alloc;
     }
 
-    /// Finds units for every use of the batch's step, or `None` if any is missing now.
-    fn try_seize(&self, b: usize) -> Option<Vec<(usize, u32, usize)>> {
+    /// Finds units for every use of the batch's step (into `taken`); false if any is
+    /// missing now.
+    fn try_seize(&self, b: usize, taken: &mut Vec<(usize, u32, usize)>) -> bool {
         let bt = &self.batches[b];
         let step = &self.m.products[bt.product].steps[bt.step];
-        let mut taken: Vec<(usize, u32, usize)> = Vec::with_capacity(step.uses.len());
+        taken.clear();
         for (ui, u) in step.uses.iter().enumerate() {
             let mut found = None;
             for &r in &u.candidates {
@@ -665,9 +675,12 @@ impl<'a> Sim<'a> {
                     break;
                 }
             }
-            taken.push((found?, u.count, ui));
+            let Some(r) = found else {
+                return false;
+            };
+            taken.push((r, u.count, ui));
         }
-        Some(taken)
+        true
     }
 
     fn start_step(&mut self, b: usize, alloc: &[(usize, u32, usize)]) {
@@ -692,7 +705,8 @@ impl<'a> Sim<'a> {
                 d
             }
         };
-        let mut held = Vec::with_capacity(alloc.len());
+        let mut held = std::mem::take(&mut self.batches[b].held);
+        held.clear();
         for &(r, count, ui) in alloc {
             self.account_res(r);
             self.res[r].busy += count;

@@ -99,10 +99,17 @@ impl Queues {
     }
 
     /// Starts a dispatch pass over the queues.
+    #[cfg(test)]
     pub fn pass(&self) -> Pass {
-        Pass {
-            open: self.busy.iter().map(|&s| (s, None)).collect(),
-        }
+        let mut pass = Pass::default();
+        self.begin(&mut pass);
+        pass
+    }
+
+    /// Starts a dispatch pass over the queues, reusing `pass`'s memory.
+    pub fn begin(&self, pass: &mut Pass) {
+        pass.open.clear();
+        pass.open.extend(self.busy.iter().map(|&s| (s, None)));
     }
 
     /// The next batch of the pass: the smallest place among the open queues, after the last
@@ -135,7 +142,7 @@ impl Queues {
 }
 
 /// The state of one dispatch pass: the queues still open and the last place looked at in each.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Pass {
     open: Vec<(usize, Option<Place>)>,
 }
