@@ -38,6 +38,11 @@ pub(crate) struct Infeasible {
 #[derive(Debug, Clone)]
 pub(crate) struct Decoder {
     pub kind: DecoderKind,
+    /// Makespan cut-off: the fast FIFO decoder stops early (setting [`Self::cut`]) once a
+    /// stage shows that the makespan must exceed it. `Time::MAX` = never.
+    pub cutoff: Time,
+    /// The last decode stopped at the cut-off (its plan is incomplete).
+    pub cut: bool,
     pub start: Vec<Time>,
     pub end: Vec<Time>,
     /// Global machine of each operation.
@@ -89,6 +94,8 @@ impl Decoder {
         }
         Self {
             kind,
+            cutoff: Time::MAX,
+            cut: false,
             start: vec![0; p.n * p.g],
             end: vec![0; p.n * p.g],
             mach: vec![0; p.n * p.g],
@@ -123,6 +130,7 @@ impl Decoder {
 
     /// Decodes `perm` (a subset of the jobs, each at most once).
     pub fn decode(&mut self, p: &Prep, perm: &[usize]) -> Result<(), Infeasible> {
+        self.cut = false;
         match self.kind {
             DecoderKind::Fifo => self.fifo(p, perm),
             DecoderKind::JobWise { append_only } => self.jobwise(p, perm, append_only),
@@ -168,6 +176,8 @@ impl Decoder {
             }
             let free = &mut self.free[base..base + mk];
             let identical = p.identical[k];
+            // every job still needs its tail after this stage
+            let mut bound = Time::MIN;
             for &j in ord.iter() {
                 let j = j as usize;
                 let idx = j * g + k;
@@ -206,6 +216,11 @@ impl Decoder {
                 self.end[idx] = e;
                 self.mach[idx] = base + bi;
                 free[bi] = e;
+                bound = bound.max(e + p.tail[idx]);
+            }
+            if bound > self.cutoff {
+                self.cut = true;
+                return Ok(());
             }
         }
         Ok(())

@@ -405,6 +405,9 @@ pub(crate) struct Prep {
     pub lmin: Vec<Time>,
     /// Maximum lag after stage k, `lmax[j * g + k]` (`Time::MAX` = unlimited).
     pub lmax: Vec<Time>,
+    /// Shortest remaining processing after stage k (later stages' `pmin` and minimum
+    /// lags from stage k on), `tail[j * g + k]`.
+    pub tail: Vec<Time>,
     /// Earliest start of the first stage of each job (release and `not_before`).
     pub release: Vec<Time>,
     pub not_before: Time,
@@ -563,6 +566,13 @@ impl Prep {
             .iter()
             .map(|j| j.release.max(inst.not_before))
             .collect();
+        let mut tail = vec![0; n * g];
+        for j in 0..n {
+            for k in (0..g.saturating_sub(1)).rev() {
+                let idx = j * g + k;
+                tail[idx] = tail[idx + 1] + pmin[idx + 1] + lmin[idx];
+            }
+        }
         Self {
             n,
             g,
@@ -571,6 +581,7 @@ impl Prep {
             mt,
             pt,
             pmin,
+            tail,
             lmin,
             has_max_lag: lmax.iter().any(|&x| x != Time::MAX),
             lmax,

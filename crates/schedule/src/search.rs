@@ -29,12 +29,14 @@ pub(crate) struct Evaluator<'a> {
     pub justify: usize,
     /// Apply them in every evaluation (else only to each iteration's result).
     pub justify_all: bool,
+    /// Cut evaluations of insertion positions short once they cannot beat the best one.
+    pub cut: bool,
 }
 
 impl<'a> Evaluator<'a> {
     pub fn eval(&mut self, perm: &[usize]) -> Key {
         self.evals += 1;
-        if self.dec.decode(self.p, perm).is_err() {
+        if self.dec.decode(self.p, perm).is_err() || self.dec.cut {
             return BAD;
         }
         if self.justify > 0 && self.justify_all {
@@ -46,6 +48,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluation with forward-backward improvement (used for each iteration's result).
     pub fn eval_full(&mut self, perm: &[usize]) -> Key {
         self.evals += 1;
+        self.dec.cutoff = Time::MAX;
         if self.dec.decode(self.p, perm).is_err() {
             return BAD;
         }
@@ -120,17 +123,23 @@ pub(crate) fn best_insert_in(
     let mut best = BAD;
     let mut best_pos = lo;
     let mut last = lo;
+    // positions whose plan must end later than the best one so far are cut short
+    let cut = ev.cut && ev.obj.primary() == crate::objective::Criterion::Makespan;
     for pos in lo..hi {
         if pos > lo {
             seq.swap(pos - 1, pos);
         }
         last = pos;
+        if cut && best != BAD {
+            ev.dec.cutoff = best.0[0];
+        }
         let k = ev.eval(seq);
         if k < best {
             best = k;
             best_pos = pos;
         }
     }
+    ev.dec.cutoff = Time::MAX;
     seq.remove(last);
     seq.insert(best_pos, job);
     best
@@ -250,10 +259,11 @@ pub(crate) fn iterated_greedy(
     let total: Time = p.pmin.iter().sum();
     let temperature = (tuning.temperature * total as f64 / (p.n * p.g * 10) as f64).max(1e-9);
     let d = tuning.destruct.min(n - 1).max(1);
-    // full insertion neighbourhood up to 100 jobs, a window of 25 positions beyond
+    // full insertion neighbourhood up to 80 jobs; beyond, no local search: plain
+    // destruction and reconstruction runs many more iterations in the same time
     // (usize::MAX in the tuning means "automatic")
-    let w = if tuning.ls_window == usize::MAX && n > 100 {
-        25
+    let w = if tuning.ls_window == usize::MAX && n > 80 {
+        0
     } else {
         tuning.ls_window
     };

@@ -69,6 +69,9 @@ pub struct Tuning {
     pub justify_all: bool,
     /// Also construct on the reversed flow and keep the better direction.
     pub try_reverse: bool,
+    /// Makespan: stop decoding an insertion candidate as soon as its plan must end later
+    /// than the best candidate's (same choices, fewer decoded operations).
+    pub cut: bool,
 }
 
 impl Default for Tuning {
@@ -81,6 +84,7 @@ impl Default for Tuning {
             justify: 3,
             justify_all: false,
             try_reverse: true,
+            cut: true,
         }
     }
 }
@@ -308,6 +312,7 @@ pub fn solve(
                     evals: 0,
                     justify,
                     justify_all: opts.tuning.justify_all,
+                    cut: opts.tuning.cut,
                 };
                 let (seq, key) = if opts.warm_start.is_some() {
                     let k = ev.eval(&order);
@@ -345,6 +350,7 @@ pub fn solve(
             evals: 0,
             justify,
             justify_all: opts.tuning.justify_all,
+            cut: opts.tuning.cut,
         };
         let (seq, key) = search::iterated_greedy(
             &mut ev,
