@@ -6,6 +6,7 @@
 //! Pure: no files, sockets or clocks; never panics on user input.
 
 pub mod descriptor;
+pub mod equipment;
 pub mod ids;
 pub mod model;
 pub mod parse;

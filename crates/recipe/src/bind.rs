@@ -16,8 +16,11 @@
 //!   among those that satisfy all of them;
 //! - among fitting candidates the one qualified for longest wins, then the one
 //!   with most uses left on the counters the requirement consumes (spare the
-//!   nearly used-up), then the one first in the inventory (deterministic,
-//!   explainable).
+//!   nearly used-up), then the one with the smallest equipment id
+//!   (deterministic, explainable, and independent of the order in which the
+//!   inventory file or a registry lists the equipment);
+//! - candidates are listed in equipment id order, so a binding depends only on
+//!   what the equipment is, not on where it was read from.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -454,6 +457,10 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
         .flat_map(|(i, s)| s.requires.iter().map(move |r| (i, r)))
         .collect();
 
+    // Equipment in id order: the binding must not depend on how the source lists it.
+    let mut order: Vec<usize> = (0..inventory.equipment.len()).collect();
+    order.sort_by(|&a, &b| inventory.equipment[a].id.cmp(&inventory.equipment[b].id));
+
     let mut consumed: HashMap<(String, String), u64> = HashMap::new();
     let mut group_choice: HashMap<String, Option<String>> = HashMap::new();
     let mut assignments = Vec::with_capacity(reqs.len());
@@ -479,7 +486,8 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
         let mut candidates = Vec::new();
         // (equipment index, qualified until, fewest uses left after this requirement)
         let mut fitting: Vec<(usize, Date, u64)> = Vec::new();
-        for (ei, e) in inventory.equipment.iter().enumerate() {
+        for &ei in &order {
+            let e = &inventory.equipment[ei];
             let mut reasons = evaluate(req, e, as_of, end_date(si));
             let offers = !matches!(
                 reasons.first().map(|r| r.kind),
@@ -554,7 +562,13 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
             None => {
                 let best = fitting
                     .iter()
-                    .max_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)))
+                    .max_by(|a, b| {
+                        a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(
+                            inventory.equipment[b.0]
+                                .id
+                                .cmp(&inventory.equipment[a.0].id),
+                        )
+                    })
                     .map(|x| x.0);
                 if let Some(g) = &req.group {
                     group_choice.insert(g.clone(), best.map(|i| inventory.equipment[i].id.clone()));
@@ -692,7 +706,7 @@ fn chosen_reason(
         )
     } else if ties.len() > 1 {
         format!(
-            "; {n_fit} fit, {} equally ranked: first in the inventory",
+            "; {n_fit} fit, {} equally ranked: smallest equipment id",
             ties.len()
         )
     } else {

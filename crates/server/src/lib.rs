@@ -22,10 +22,14 @@ use store::{Kind, Store};
 
 mod find;
 mod registry;
+pub mod remote;
 mod repo;
 pub mod util;
 
 pub use find::{Found, find_equipment};
+pub use remote::{
+    HttpRegistry, Registry, RegistryError, RegistryInventory, StoreRegistry, equipment_inventory,
+};
 pub use util::ApiError;
 use util::{ApiResult, Query};
 

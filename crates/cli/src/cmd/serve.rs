@@ -19,7 +19,7 @@ pub struct Args {
         env = "ATMPFLOW_DB"
     )]
     db: PathBuf,
-    /// Address to listen on.
+    /// Address to listen on (port 0: any free port; the address bound is printed).
     #[arg(
         long,
         value_name = "ADDR",
@@ -37,10 +37,20 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = store::Store::open(&args.db)
         .with_context(|| format!("cannot open database {}", args.db.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Listen first: with port 0 the registry endpoints must name the port actually bound.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(args.bind))
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
     let base = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}{}", args.bind, server::BASE_PATH));
+        .unwrap_or_else(|| format!("http://{addr}{}", server::BASE_PATH));
     let state = Arc::new(server::AppState::new(
         store,
         base.trim_end_matches('/').to_string(),
@@ -58,20 +68,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.db.display()
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    println!(
+        "AAS API v3.0 listening on http://{addr}{}",
+        server::BASE_PATH
+    );
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.bind)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.bind))?;
-        let addr = listener.local_addr()?;
-        println!(
-            "AAS API v3.0 listening on http://{addr}{}",
-            server::BASE_PATH
-        );
         server::serve(listener, state)
             .await
             .context("server failed")

@@ -1,0 +1,271 @@
+//! End-to-end: `atmpflow recipe bind --registry URL` against a running
+//! `atmpflow serve` (any free port), and `--db PATH` on its database, give the
+//! same binding as `--equipment FILE`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn atmpflow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_atmpflow"));
+    c.current_dir(repo(""));
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    atmpflow().args(args).output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `atmpflow serve` on 127.0.0.1:0; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &Path, sources: &[&str]) -> Server {
+    let mut child = atmpflow()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--as-of",
+            "2026-12-01",
+            "--db",
+        ])
+        .arg(db)
+        .args(sources)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("serve prints its address");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    assert!(!base.contains(":0/"), "the bound port is printed: {base}");
+    Server { child, base }
+}
+
+/// Everything after the first line (which names where the equipment came from).
+fn body(s: &str) -> &str {
+    s.split_once('\n').map_or(s, |x| x.1)
+}
+
+#[test]
+fn bind_through_the_registry_equals_bind_from_the_inventory_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (recipe, inventory, sources) in [
+        (
+            "examples/recipes/car-t-modular.toml",
+            "examples/equipment/modular-plant.toml",
+            vec!["--demo"],
+        ),
+        (
+            "examples/recipes/car-t-all-in-one.toml",
+            "examples/equipment/all-in-one.toml",
+            vec!["--inventory", "examples/equipment/all-in-one.toml"],
+        ),
+    ] {
+        let db = dir.path().join(format!(
+            "{}.redb",
+            Path::new(recipe)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("x")
+        ));
+        let from_file = run(&[
+            "recipe",
+            "bind",
+            recipe,
+            "--equipment",
+            inventory,
+            "--as-of",
+            "2026-12-01",
+        ]);
+        assert!(from_file.status.success(), "{}", text(&from_file.stderr));
+        let file_out = text(&from_file.stdout);
+        {
+            let srv = serve(&db, &sources);
+            let o = run(&[
+                "recipe",
+                "bind",
+                recipe,
+                "--registry",
+                &srv.base,
+                "--as-of",
+                "2026-12-01",
+            ]);
+            let out = text(&o.stdout);
+            assert!(o.status.success(), "{out}\n{}", text(&o.stderr));
+            assert!(
+                out.starts_with("binding of recipe `")
+                    && out.lines().next().is_some_and(|l| l.contains(&srv.base)),
+                "{out}"
+            );
+            assert_eq!(body(&out), body(&file_out), "{recipe}");
+            assert!(text(&o.stderr).contains("equipment twin(s) in the registry"));
+
+            // --json: identical assignments
+            let j = |args: &[&str]| -> serde_json::Value {
+                let o = run(args);
+                assert!(o.status.success(), "{}", text(&o.stderr));
+                serde_json::from_slice(&o.stdout).expect("json")
+            };
+            let a = j(&[
+                "recipe",
+                "bind",
+                recipe,
+                "--registry",
+                &srv.base,
+                "--as-of",
+                "2026-12-01",
+                "--json",
+            ]);
+            let b = j(&[
+                "recipe",
+                "bind",
+                recipe,
+                "--equipment",
+                inventory,
+                "--as-of",
+                "2026-12-01",
+                "--json",
+            ]);
+            assert_eq!(a["assignments"], b["assignments"]);
+            assert!(a["assignments"].as_array().is_some_and(|v| !v.is_empty()));
+        }
+        // The server is gone: its database's registry, read directly.
+        let o = atmpflow()
+            .args(["recipe", "bind", recipe, "--as-of", "2026-12-01", "--db"])
+            .arg(&db)
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(body(&text(&o.stdout)), body(&file_out), "{recipe} via --db");
+    }
+}
+
+#[test]
+fn plan_through_the_registry_writes_the_same_scenario_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = serve(&dir.path().join("t.redb"), &["--demo"]);
+    let recipe = "examples/recipes/car-t-modular.toml";
+    let strip = |o: &Output| -> String {
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("# Generated by"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let a = run(&[
+        "recipe",
+        "plan",
+        recipe,
+        "--registry",
+        &srv.base,
+        "--as-of",
+        "2026-12-01",
+    ]);
+    let b = run(&[
+        "recipe",
+        "plan",
+        recipe,
+        "--equipment",
+        "examples/equipment/modular-plant.toml",
+        "--as-of",
+        "2026-12-01",
+    ]);
+    // Only the name of the equipment source differs.
+    assert_eq!(
+        strip(&a).replace(&srv.base, "Example modular plant (grade C surroundings)"),
+        strip(&b)
+    );
+    assert!(text(&a.stdout).contains(&format!("the registry {}", srv.base)));
+}
+
+#[test]
+fn bind_reports_an_unreachable_registry_and_needs_exactly_one_source() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}/api/v3.0");
+    let o = run(&[
+        "recipe",
+        "bind",
+        "examples/recipes/car-t-modular.toml",
+        "--registry",
+        &url,
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("cannot reach the AAS registry at {url}")),
+        "{err}"
+    );
+
+    let o = run(&[
+        "recipe",
+        "bind",
+        "examples/recipes/car-t-modular.toml",
+        "--registry",
+        &url,
+        "--equipment",
+        "examples/equipment/modular-plant.toml",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("cannot be used with"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&["recipe", "bind", "examples/recipes/car-t-modular.toml"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("required"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The all-in-one devices cannot run the modular recipe's steps.
+    let srv = serve(
+        &dir.path().join("t.redb"),
+        &["--inventory", "examples/equipment/all-in-one.toml"],
+    );
+    let o = run(&[
+        "recipe",
+        "bind",
+        "examples/recipes/car-t-modular.toml",
+        "--registry",
+        &srv.base,
+        "--as-of",
+        "2026-12-01",
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("no equipment fits step `"), "{err}");
+}
