@@ -1,7 +1,9 @@
 //! Tuning experiments on one hfs instance:
 //! `cargo run --release -p schedule --example hfs_try FILE SECONDS [norev]`, with optional
 //! environment variables WIN (local-search window), DEST (jobs destroyed), TEMP
-//! (temperature factor), JUST (forward-backward passes) and NOCUT (no makespan cut-off).
+//! (temperature factor), JUST (forward-backward passes), NOCUT (no makespan cut-off),
+//! ONEDIR (search only the direction of the better construction) and WARM (file of job
+//! indices to start from).
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -43,6 +45,15 @@ fn main() {
     }
     if let Some(t) = env("TEMP") {
         opts.tuning.temperature = t;
+    }
+    opts.tuning.both_directions = std::env::var("ONEDIR").is_err();
+    if let Ok(path) = std::env::var("WARM") {
+        let ids = std::fs::read_to_string(&path).unwrap_or_default();
+        opts.warm_start = Some(
+            ids.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect(),
+        );
     }
     if let Some(j) = env("JUST") {
         opts.tuning.justify = j;

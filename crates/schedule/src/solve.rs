@@ -72,6 +72,9 @@ pub struct Tuning {
     /// Makespan: stop decoding an insertion candidate as soon as its plan must end later
     /// than the best candidate's (same choices, fewer decoded operations).
     pub cut: bool,
+    /// Up to 80 jobs, run the iterated greedy in both directions (half the budget each)
+    /// where the reversed flow applies, instead of only in the better construction's.
+    pub both_directions: bool,
 }
 
 impl Default for Tuning {
@@ -85,6 +88,7 @@ impl Default for Tuning {
             justify_all: false,
             try_reverse: true,
             cut: true,
+            both_directions: true,
         }
     }
 }
@@ -300,8 +304,11 @@ pub fn solve(
             None
         };
         let mut best: Option<(bool, DecoderKind, Vec<usize>, search::Key)> = None;
+        // the best construction of each direction
+        let mut per_dir: Vec<(bool, DecoderKind, Vec<usize>, search::Key)> = Vec::new();
         for (rev, pp) in [(false, Some(&p)), (true, rp.as_ref())] {
             let Some(pp) = pp else { continue };
+            let mut dir_best: Option<(bool, DecoderKind, Vec<usize>, search::Key)> = None;
             for &kind in &kinds {
                 let mut ev = Evaluator {
                     p: pp,
@@ -327,16 +334,76 @@ pub fn solve(
                 };
                 let key = if justify > 0 { ev.eval_full(&seq) } else { key };
                 if best.as_ref().is_none_or(|b| key < b.3) {
-                    best = Some((rev, kind, seq, key));
+                    best = Some((rev, kind, seq.clone(), key));
+                }
+                if dir_best.as_ref().is_none_or(|b| key < b.3) {
+                    dir_best = Some((rev, kind, seq, key));
                 }
             }
+            per_dir.extend(dir_best);
         }
-        let Some((rev, kind, seq, key)) = best else {
+        let Some(best) = best else {
             return Err(ScheduleError::Invalid("no decoder".into()));
         };
-        if key != BAD {
-            report(key.0, 0, "construction");
+        if best.3 != BAD {
+            report(best.3.0, 0, "construction");
         }
+        // small instances stagnate within seconds: search both directions, half the budget
+        // each; larger ones continue in the direction of the better construction only
+        let runs = if opts.tuning.both_directions && p.n <= 80 && per_dir.len() == 2 {
+            per_dir
+        } else {
+            vec![best]
+        };
+        let nruns = runs.len();
+        let max_iter = stop.max_iter;
+        let mut evals_total = 0;
+        let mut found: Option<(bool, DecoderKind, Vec<usize>, search::Key)> = None;
+        for (i, (rev, kind, seq, key)) in runs.into_iter().enumerate() {
+            if found.as_ref().is_some_and(|f| f.3.0[0] <= target) {
+                break;
+            }
+            let pp = match (&rp, rev) {
+                (Some(r), true) => r,
+                _ => &p,
+            };
+            let left = nruns - i;
+            if let Some(hd) = heuristic_deadline {
+                let now = Instant::now();
+                stop.deadline = Some(now + hd.saturating_duration_since(now) / left as u32);
+            }
+            if let Some(mi) = max_iter {
+                stop.max_iter = Some(stop.iter + (mi.saturating_sub(stop.iter)) / left as u64);
+            }
+            let mut ev = Evaluator {
+                p: pp,
+                dec: Decoder::new(pp, kind),
+                obj: &opts.objective,
+                weight: weight.clone(),
+                due: due.clone(),
+                evals: 0,
+                justify,
+                justify_all: opts.tuning.justify_all,
+                cut: opts.tuning.cut,
+            };
+            let (seq, key) = search::iterated_greedy(
+                &mut ev,
+                seq,
+                key,
+                &mut rng,
+                &mut stop,
+                target,
+                &opts.tuning,
+                &mut |_, f: Found| report(f.key.0, f.iter, "iterated greedy"),
+            );
+            evals_total += ev.evals;
+            if found.as_ref().is_none_or(|f| key < f.3) {
+                found = Some((rev, kind, seq, key));
+            }
+        }
+        let Some((rev, kind, seq, key)) = found else {
+            return Err(ScheduleError::Invalid("no decoder".into()));
+        };
         let pp = match (&rp, rev) {
             (Some(r), true) => r,
             _ => &p,
@@ -347,21 +414,11 @@ pub fn solve(
             obj: &opts.objective,
             weight: weight.clone(),
             due: due.clone(),
-            evals: 0,
+            evals: evals_total,
             justify,
             justify_all: opts.tuning.justify_all,
             cut: opts.tuning.cut,
         };
-        let (seq, key) = search::iterated_greedy(
-            &mut ev,
-            seq,
-            key,
-            &mut rng,
-            &mut stop,
-            target,
-            &opts.tuning,
-            &mut |_, f: Found| report(f.key.0, f.iter, "iterated greedy"),
-        );
         let decoded = ev.dec.decode(pp, &seq);
         if decoded.is_ok() && justify > 0 {
             ev.dec.justify(pp, &seq, justify);

@@ -448,6 +448,26 @@ fn makespan_cut_off_changes_speed_not_choices() {
 }
 
 #[test]
+fn both_directions_share_the_iteration_budget() {
+    // 50 jobs: the iterated greedy runs on the given and on the reversed flow, half the
+    // iterations each, and the better plan (checked) is returned
+    let inst = schedule::parse::parse_hfs("185", &data("hfs/instances/185.txt"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut o = SolveOptions {
+        time_limit: Some(Duration::from_secs(600)),
+        ..quick(6, 3)
+    };
+    let both = run(&inst, &o);
+    assert_eq!(both.iterations, 6);
+    assert!(check(&inst, &both.plan).is_empty());
+    assert_eq!(both.plan, run(&inst, &o).plan);
+    o.tuning.both_directions = false;
+    let one = run(&inst, &o);
+    assert_eq!(one.iterations, 6);
+    assert!(both.cost[0] >= both.lower_bound && one.cost[0] >= one.lower_bound);
+}
+
+#[test]
 fn cancel_flag_returns_best_plan_so_far() {
     let inst = schedule::parse::parse_hfs("5.txt", &data("hfs/instances/5.txt"))
         .unwrap_or_else(|e| panic!("{e}"));
