@@ -65,7 +65,7 @@ run_st() {  # name, then schemathesis filter/phase arguments
         sed -n '/FAILURES/,$p' "$WORK/$name.log" | head -120 >&2
         return 1
     fi
-    echo "$name: $(grep -E 'Selected:|Tested:|passed|generated' "$WORK/$name.log" | tr -s ' ' | paste -sd ';')"
+    echo "$name: $(grep -E 'Selected:|Tested:|generated,' "$WORK/$name.log" | tr -s ' ' | paste -sd ';')"
 }
 # AAS Registry, Submodel Registry, Discovery: every operation, all phases (examples,
 # coverage, fuzzing, stateful links).
