@@ -24,6 +24,7 @@ mod find;
 mod registry;
 pub mod remote;
 mod repo;
+mod routes;
 pub mod util;
 
 pub use find::{Found, find_equipment};
@@ -108,6 +109,18 @@ pub fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -> ApiRe
         .map(decode_segment)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // the method is checked against the endpoint before any identifier in the
+    // path is decoded: an unsupported method is 405 whatever the identifiers
+    let Some(allow) = routes::allowed(&segs) else {
+        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
+    };
+    if !allow.contains(method) {
+        return Err(ApiError::method_not_allowed(
+            method.as_str(),
+            path,
+            routes::allow_header(allow),
+        ));
+    }
     let q = Query::parse(uri.query());
     let m = method.clone();
     match segs.as_slice() {
@@ -123,15 +136,16 @@ pub fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -> ApiRe
             registry::submodel_descriptors(st, &m, rest, &q, body)
         }
         ["lookup", "shells", rest @ ..] => registry::lookup(st, &m, rest, &q, body),
-        _ => Err(not_allowed(&m, path)),
+        _ => Err(unrouted(&m, path)),
     }
 }
 
-pub(crate) fn not_allowed(m: &Method, path: &str) -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        format!("{m} {path} is not an endpoint of this server"),
-    )
+/// A request the route table admits but no handler serves: the table in
+/// `routes` and the handlers disagree, which is a defect of this server.
+pub(crate) fn unrouted(m: &Method, path: &str) -> ApiError {
+    ApiError::internal(format!(
+        "{m} {path}: the route table admits this request but no handler serves it"
+    ))
 }
 
 /// Loads twins into the store in one transaction (replacing records with the

@@ -10,7 +10,7 @@ use crate::repo::load_shell;
 use crate::util::{
     ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page,
 };
-use crate::{AppState, from_bytes, not_allowed, to_bytes};
+use crate::{AppState, from_bytes, to_bytes, unrouted};
 
 /// Registers (or refreshes) the descriptor of a submodel held by this server.
 pub fn register_submodel(tx: &mut Tx<'_>, base: &str, sm: &Submodel) -> Result<(), ApiError> {
@@ -172,7 +172,7 @@ pub fn shell_descriptors(
                     })?;
                     no_content()
                 }
-                _ => Err(not_allowed(m, "/shell-descriptors/{aasIdentifier}")),
+                _ => Err(unrouted(m, "/shell-descriptors/{aasIdentifier}")),
             }
         }
         ([id, "submodel-descriptors"], &Method::GET) => {
@@ -258,13 +258,13 @@ pub fn shell_descriptors(
                     })?;
                     no_content()
                 }
-                _ => Err(not_allowed(
+                _ => Err(unrouted(
                     m,
                     "/shell-descriptors/{aasIdentifier}/submodel-descriptors/{submodelIdentifier}",
                 )),
             }
         }
-        _ => Err(not_allowed(m, "/shell-descriptors")),
+        _ => Err(unrouted(m, "/shell-descriptors")),
     }
 }
 
@@ -336,10 +336,10 @@ pub fn submodel_descriptors(
                     })?;
                     no_content()
                 }
-                _ => Err(not_allowed(m, "/submodel-descriptors/{submodelIdentifier}")),
+                _ => Err(unrouted(m, "/submodel-descriptors/{submodelIdentifier}")),
             }
         }
-        _ => Err(not_allowed(m, "/submodel-descriptors")),
+        _ => Err(unrouted(m, "/submodel-descriptors")),
     }
 }
 
@@ -438,6 +438,6 @@ pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
                 .write(|tx| -> Result<(), ApiError> { Ok(tx.remove(Kind::AssetLink, &id)?) })?;
             no_content()
         }
-        _ => Err(not_allowed(m, "/lookup/shells")),
+        _ => Err(unrouted(m, "/lookup/shells")),
     }
 }

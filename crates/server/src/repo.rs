@@ -14,11 +14,7 @@ use store::{Kind, Tx};
 use crate::util::{
     self, ApiError, ApiResult, Level, Query, created, decode_id, index_key, no_content, ok, page,
 };
-use crate::{AppState, from_bytes, not_allowed, registry, to_bytes};
-
-fn bad_method(m: &Method, what: &str) -> ApiError {
-    not_allowed(m, what)
-}
+use crate::{AppState, from_bytes, registry, to_bytes, unrouted};
 
 pub(crate) fn load_shell(st: &AppState, id: &str) -> Result<AssetAdministrationShell, ApiError> {
     match st.store.get(Kind::Shell, id)? {
@@ -109,7 +105,7 @@ pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
             let id = decode_id(id)?;
             shell_ops(st, m, &id, sub, q, body)
         }
-        _ => Err(bad_method(m, "/shells")),
+        _ => Err(unrouted(m, "/shells")),
     }
 }
 
@@ -254,7 +250,7 @@ fn shell_ops(
             }
             submodel_ops(st, m, &sm, sub, q, body)
         }
-        _ => Err(bad_method(m, "/shells/{aasIdentifier}/…")),
+        _ => Err(unrouted(m, "/shells/{aasIdentifier}/…")),
     }
 }
 
@@ -368,7 +364,7 @@ pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8
             let id = decode_id(id)?;
             submodel_ops(st, m, &id, sub, q, body)
         }
-        _ => Err(bad_method(m, "/submodels")),
+        _ => Err(unrouted(m, "/submodels")),
     }
 }
 
@@ -571,7 +567,7 @@ pub(crate) fn submodel_ops(
             )
         }
         (["submodel-elements", path, sub @ ..], _) => element_ops(st, m, id, path, sub, q, body),
-        _ => Err(bad_method(m, "/submodels/{submodelIdentifier}/…")),
+        _ => Err(unrouted(m, "/submodels/{submodelIdentifier}/…")),
     }
 }
 
@@ -717,7 +713,7 @@ fn element_ops(
             })?;
             no_content()
         }
-        _ => Err(bad_method(
+        _ => Err(unrouted(
             m,
             "/submodels/{submodelIdentifier}/submodel-elements/{idShortPath}/…",
         )),
@@ -789,10 +785,10 @@ pub fn concept_descriptions(
                     })?;
                     no_content()
                 }
-                _ => Err(bad_method(m, "/concept-descriptions/{cdIdentifier}")),
+                _ => Err(unrouted(m, "/concept-descriptions/{cdIdentifier}")),
             }
         }
-        _ => Err(bad_method(m, "/concept-descriptions")),
+        _ => Err(unrouted(m, "/concept-descriptions")),
     }
 }
 

@@ -42,6 +42,8 @@ pub fn now_rfc3339() -> String {
 pub struct ApiError {
     pub status: StatusCode,
     pub text: String,
+    /// The `Allow` header of a 405 answer: the methods the resource serves.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -49,6 +51,16 @@ impl ApiError {
         ApiError {
             status,
             text: text.into(),
+            allow: None,
+        }
+    }
+    /// 405 for `method` at `path`, whose resource serves `allow` (comma-separated).
+    pub fn method_not_allowed(method: &str, path: &str, allow: impl Into<String>) -> Self {
+        let allow = allow.into();
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            text: format!("{method} is not supported at {path} (supported: {allow})"),
+            allow: Some(allow),
         }
     }
     pub fn bad(text: impl Into<String>) -> Self {
@@ -80,7 +92,15 @@ impl ApiError {
                 "correlationId": format!("atmpflow-{n}"),
             }]
         });
-        json_response(self.status, &body)
+        let mut r = json_response(self.status, &body);
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            r.headers_mut().insert(header::ALLOW, allow);
+        }
+        r
     }
 }
 
