@@ -269,3 +269,48 @@ fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
     let err = text(&o.stderr);
     assert!(err.contains("no equipment fits step `"), "{err}");
 }
+
+#[test]
+fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = serve(&dir.path().join("t.redb"), &["--demo"]);
+    let diff = |source: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "recipe",
+            "diff",
+            "examples/recipes/car-t-modular.toml",
+            "--record",
+            "examples/recipes/records/car-t-modular-batch-0042.toml",
+            "--json",
+        ];
+        args.extend_from_slice(source);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        serde_json::from_str(&text(&o.stdout)).expect("json")
+    };
+    let from_file = diff(&["--equipment", "examples/equipment/modular-plant.toml"]);
+    let from_registry = diff(&["--registry", &srv.base]);
+    let without = diff(&[]);
+    assert_eq!(from_registry, from_file);
+    // The equipment check adds deviations that the record alone cannot show.
+    let n = |v: &serde_json::Value| v["deviations"].as_array().map_or(0, Vec::len);
+    assert!(n(&from_file) > n(&without), "{from_file}\n{without}");
+    // Only one equipment source at a time.
+    let o = run(&[
+        "recipe",
+        "diff",
+        "examples/recipes/car-t-modular.toml",
+        "--record",
+        "examples/recipes/records/car-t-modular-batch-0042.toml",
+        "--registry",
+        &srv.base,
+        "--equipment",
+        "examples/equipment/modular-plant.toml",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("cannot be used with"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -82,8 +82,16 @@ pub struct DiffArgs {
     pub bound: Option<PathBuf>,
     /// Equipment inventory: also check that the equipment used offered the capability and was
     /// qualified on the day of use.
-    #[arg(long, short = 'e')]
+    #[arg(long, short = 'e', value_name = "FILE", conflicts_with_all = ["registry", "db"])]
     pub equipment: Option<PathBuf>,
+    /// The same check with the equipment found through the AAS Registry of an AAS API v3.0
+    /// server (base URL, e.g. http://127.0.0.1:8080/api/v3.0).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub registry: Option<String>,
+    /// The same check with the equipment found through the registry of a database written by
+    /// `atmpflow serve`.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
     /// Print the deviation list as JSON.
     #[arg(long)]
     pub json: bool,
@@ -314,7 +322,16 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let inv = args.equipment.as_deref().map(load_inventory).transpose()?;
+    let inv = if args.equipment.is_some() || args.registry.is_some() || args.db.is_some() {
+        let src = EquipmentSource {
+            equipment: args.equipment.clone(),
+            registry: args.registry.clone(),
+            db: args.db.clone(),
+        };
+        Some(load_equipment(&src)?.0)
+    } else {
+        None
+    };
     if let Some(b) = &binding
         && b.recipe != r.procedure.id
     {
