@@ -2,11 +2,12 @@
 //! twin's capability and qualification submodels; those submodels say what
 //! the equipment can do and whether it may be used.
 
-use aas::descriptor::{ShellDescriptor, SubmodelDescriptor};
+use aas::descriptor::ShellDescriptor;
 use aas::model::{Submodel, SubmodelElement};
 use aas::twins::{SEM_CAPABILITIES, SEM_CAPABILITY_PREFIX, SEM_QUALIFICATION};
 use store::{Kind, Store};
 
+use crate::remote::has_semantic;
 use crate::{ApiError, from_bytes};
 
 /// One equipment item that offers the capability asked for.
@@ -19,12 +20,6 @@ pub struct Found {
     pub usable: bool,
     /// Where the shell is served (from its descriptor).
     pub endpoint: String,
-}
-
-fn has_semantic(d: &SubmodelDescriptor, sem: &str) -> bool {
-    d.semantic_id
-        .as_ref()
-        .is_some_and(|r| r.keys.iter().any(|k| k.value == sem))
 }
 
 fn offers(els: &[SubmodelElement], cap_sem: &str) -> bool {

@@ -80,7 +80,8 @@ pub struct RegistryInventory {
     pub skipped: Vec<String>,
 }
 
-fn has_semantic(d: &SubmodelDescriptor, sem: &str) -> bool {
+/// Whether the submodel descriptor carries the semantic id `sem`.
+pub(crate) fn has_semantic(d: &SubmodelDescriptor, sem: &str) -> bool {
     d.semantic_id
         .as_ref()
         .is_some_and(|r| r.keys.iter().any(|k| k.value == sem))
