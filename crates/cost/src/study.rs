@@ -932,6 +932,14 @@ pub struct PointResult {
     pub cost_sensitivity: Vec<TornadoBar>,
 }
 
+impl PointResult {
+    /// Whether the vein-to-vein figures are lower bounds: the plant did not keep up and some
+    /// patients were still in process at the cut-off.
+    pub fn vein_to_vein_is_lower_bound(&self) -> bool {
+        self.vein_to_vein_censored > 0.0
+    }
+}
+
 /// The points one shard (or the whole study) simulated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyPart {

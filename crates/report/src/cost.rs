@@ -789,7 +789,7 @@ pub fn study_html(r: &StudyResult) -> String {
             }
             // A plant that did not keep up has patients still in process at the cut-off:
             // its vein-to-vein figures are lower bounds.
-            let bound = if p.vein_to_vein_censored > 0.0 {
+            let bound = if p.vein_to_vein_is_lower_bound() {
                 "≥ "
             } else {
                 ""
@@ -807,7 +807,7 @@ pub fn study_html(r: &StudyResult) -> String {
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
     b.push_str(&page::table(&hdr, &rows));
-    if g.iter().any(|p| p.vein_to_vein_censored > 0.0) {
+    if g.iter().any(|p| p.vein_to_vein_is_lower_bound()) {
         b.push_str(
             "<p>“≥” marks points whose plant did not keep up: patients were still in process \
              when the run was cut off (one year after the horizon) and count at their time since \

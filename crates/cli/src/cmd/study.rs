@@ -242,7 +242,7 @@ fn print_summary(r: &study::StudyResult) {
                 )
             },
         );
-        let bound = if p.vein_to_vein_censored > 0.0 {
+        let bound = if p.vein_to_vein_is_lower_bound() {
             "≥"
         } else {
             ""
