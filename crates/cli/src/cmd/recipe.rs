@@ -23,6 +23,8 @@ pub enum Sub {
     /// file or found through an AAS registry.
     Bind(BindArgs),
     /// Compare an executed record with the recipe and its binding (level 4): deviation list.
+    /// With equipment (file or registry), also check that the equipment used offered the
+    /// capability and was qualified on the day of use.
     Diff(DiffArgs),
     /// Write a simulation scenario generated from a recipe bound to an inventory.
     Plan(PlanArgs),
@@ -35,9 +37,10 @@ pub struct CheckArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// Where the equipment comes from: an inventory file or an AAS registry.
+/// Where the equipment comes from: an inventory file or an AAS registry (one of them; the
+/// commands that need equipment require it through the `source` group).
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub struct EquipmentSource {
     /// Equipment inventory (TOML, or JSON when the name ends in .json).
     #[arg(long, short = 'e', value_name = "FILE")]
@@ -54,6 +57,7 @@ pub struct EquipmentSource {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").args(["equipment", "registry", "db"]).required(true)))]
 pub struct BindArgs {
     /// Recipe file (TOML).
     pub recipe: PathBuf,
@@ -80,18 +84,10 @@ pub struct DiffArgs {
     /// Binding written by `recipe bind --json` (level 3); equipment is then compared with it.
     #[arg(long, short = 'b')]
     pub bound: Option<PathBuf>,
-    /// Equipment inventory: also check that the equipment used offered the capability and was
-    /// qualified on the day of use.
-    #[arg(long, short = 'e', value_name = "FILE", conflicts_with_all = ["registry", "db"])]
-    pub equipment: Option<PathBuf>,
-    /// The same check with the equipment found through the AAS Registry of an AAS API v3.0
-    /// server (base URL, e.g. http://127.0.0.1:8080/api/v3.0).
-    #[arg(long, value_name = "URL", conflicts_with = "db")]
-    pub registry: Option<String>,
-    /// The same check with the equipment found through the registry of a database written by
-    /// `atmpflow serve`.
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// Equipment (inventory file or registry): also check that the equipment used offered the
+    /// capability and was qualified on the day of use.
+    #[command(flatten)]
+    pub source: Option<EquipmentSource>,
     /// Print the deviation list as JSON.
     #[arg(long)]
     pub json: bool,
@@ -101,6 +97,7 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").args(["equipment", "registry", "db"]).required(true)))]
 pub struct PlanArgs {
     /// Recipe file (TOML).
     pub recipe: PathBuf,
@@ -322,15 +319,9 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let inv = if args.equipment.is_some() || args.registry.is_some() || args.db.is_some() {
-        let src = EquipmentSource {
-            equipment: args.equipment.clone(),
-            registry: args.registry.clone(),
-            db: args.db.clone(),
-        };
-        Some(load_equipment(&src)?.0)
-    } else {
-        None
+    let inv = match &args.source {
+        Some(src) => Some(load_equipment(src)?.0),
+        None => None,
     };
     if let Some(b) = &binding
         && b.recipe != r.procedure.id
