@@ -303,6 +303,18 @@ pub fn solve(
         } else {
             None
         };
+        // one evaluator per (direction, decoder); everything else is shared
+        let evaluator = |pp, kind| Evaluator {
+            p: pp,
+            dec: Decoder::new(pp, kind),
+            obj: &opts.objective,
+            weight: weight.clone(),
+            due: due.clone(),
+            evals: 0,
+            justify,
+            justify_all: opts.tuning.justify_all,
+            cut: opts.tuning.cut,
+        };
         let mut best: Option<(bool, DecoderKind, Vec<usize>, search::Key)> = None;
         // the best construction of each direction
         let mut per_dir: Vec<(bool, DecoderKind, Vec<usize>, search::Key)> = Vec::new();
@@ -310,17 +322,7 @@ pub fn solve(
             let Some(pp) = pp else { continue };
             let mut dir_best: Option<(bool, DecoderKind, Vec<usize>, search::Key)> = None;
             for &kind in &kinds {
-                let mut ev = Evaluator {
-                    p: pp,
-                    dec: Decoder::new(pp, kind),
-                    obj: &opts.objective,
-                    weight: weight.clone(),
-                    due: due.clone(),
-                    evals: 0,
-                    justify,
-                    justify_all: opts.tuning.justify_all,
-                    cut: opts.tuning.cut,
-                };
+                let mut ev = evaluator(pp, kind);
                 let (seq, key) = if opts.warm_start.is_some() {
                     let k = ev.eval(&order);
                     let (s2, k2) = search::neh(&mut ev, &order);
@@ -375,17 +377,7 @@ pub fn solve(
             if let Some(mi) = max_iter {
                 stop.max_iter = Some(stop.iter + (mi.saturating_sub(stop.iter)) / left as u64);
             }
-            let mut ev = Evaluator {
-                p: pp,
-                dec: Decoder::new(pp, kind),
-                obj: &opts.objective,
-                weight: weight.clone(),
-                due: due.clone(),
-                evals: 0,
-                justify,
-                justify_all: opts.tuning.justify_all,
-                cut: opts.tuning.cut,
-            };
+            let mut ev = evaluator(pp, kind);
             let (seq, key) = search::iterated_greedy(
                 &mut ev,
                 seq,
