@@ -3,10 +3,9 @@
 use std::path::Path;
 
 use aas::ids::encode;
-use axum::body::to_bytes;
-use axum::http::{Method, StatusCode, Uri};
-use serde_json::{Value, json};
-use server::{AppState, dispatch};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use server::AppState;
 
 const INVENTORY: &str = r#"
 [inventory]
@@ -92,30 +91,11 @@ fn loaded(path: &Path) -> AppState {
     st
 }
 
-struct Resp {
-    status: StatusCode,
-    body: Value,
-}
+mod support;
+use support::Resp;
 
 fn call(st: &AppState, method: Method, uri: &str, body: &str) -> Resp {
-    let uri: Uri = format!("/api/v3.0{uri}").parse().expect("uri");
-    let r = match dispatch(st, &method, &uri, body.as_bytes()) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    let status = r.status();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let bytes = rt
-        .block_on(to_bytes(r.into_body(), usize::MAX))
-        .expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    Resp { status, body }
+    support::call(st, &method, uri, body.as_bytes())
 }
 
 fn get(st: &AppState, uri: &str) -> Resp {
@@ -125,6 +105,13 @@ fn get(st: &AppState, uri: &str) -> Resp {
 /// The error body is exactly the standard one, and its text names `needle`.
 fn assert_error(r: &Resp, status: StatusCode, needle: &str) {
     assert_eq!(r.status, status, "{}", r.body);
+    // Only a 405 names the methods the resource serves.
+    assert_eq!(
+        r.allow.is_some(),
+        status == StatusCode::METHOD_NOT_ALLOWED,
+        "{:?}",
+        r.allow
+    );
     let msgs = r.body["messages"].as_array().expect("messages");
     assert_eq!(msgs.len(), 1);
     let m = msgs[0].as_object().expect("message object");

@@ -5,44 +5,15 @@
 use std::collections::BTreeSet;
 
 use aas::ids::encode;
-use axum::body::to_bytes;
-use axum::http::{Method, StatusCode, Uri, header};
-use serde_json::{Value, json};
-use server::{AppState, dispatch};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use server::AppState;
 
-struct Resp {
-    status: StatusCode,
-    allow: Option<String>,
-    body: Value,
-}
+mod support;
+use support::Resp;
 
 fn call(st: &AppState, method: &Method, path: &str) -> Resp {
-    let uri: Uri = format!("/api/v3.0{path}").parse().expect("uri");
-    let r = match dispatch(st, method, &uri, b"") {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    let status = r.status();
-    let allow = r
-        .headers()
-        .get(header::ALLOW)
-        .map(|v| v.to_str().expect("ASCII Allow header").to_owned());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let bytes = rt
-        .block_on(to_bytes(r.into_body(), usize::MAX))
-        .expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    Resp {
-        status,
-        allow,
-        body,
-    }
+    support::call(st, method, path, b"")
 }
 
 fn methods() -> Vec<Method> {
