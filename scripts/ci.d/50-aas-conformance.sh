@@ -16,16 +16,7 @@ if [ ! -x "$VENV/bin/aas_test_engines" ] || ! "$VENV/bin/pip" freeze 2>/dev/null
     timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
 fi
 
-cargo build --release --locked -p atmpflow
-BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
-
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. scripts/lib/demo-server.sh
 
 # --- exported files ----------------------------------------------------------
 "$BIN" aas export --demo --as-of 2026-12-01 "$WORK/export" > "$WORK/exported.txt"
@@ -43,16 +34,7 @@ echo "aas-test-engines check_file: $n_files passed, 0 failed"
 timeout 300 "$VENV/bin/python" scripts/aas/verify_exports.py "$WORK"/export/*.json | tail -n 1
 
 # --- server --------------------------------------------------------------------
-PORT=$(( 20000 + RANDOM % 20000 ))
-"$BIN" serve --demo --as-of 2026-12-01 --db "$WORK/twins.redb" --bind "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-BASE="http://127.0.0.1:$PORT/api/v3.0"
-for _ in $(seq 1 100); do
-    curl -fsS "$BASE/description" > /dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
-    sleep 0.1
-done
-curl -fsS "$BASE/description" > /dev/null
+start_demo_server
 
 b64() { printf '%s' "$1" | "$VENV/bin/python" -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).decode().rstrip("="))'; }
 SHELL_ID=$(curl -fsS "$BASE/shells?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')

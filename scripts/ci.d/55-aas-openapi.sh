@@ -35,27 +35,8 @@ if [ ! -f "$SPEC" ] || ! echo "$SPEC_SHA  $SPEC" | sha256sum -c --quiet 2>/dev/n
     echo "$SPEC_SHA  $SPEC" | sha256sum -c --quiet
 fi
 
-cargo build --release --locked -p atmpflow
-BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
-
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"$BIN" serve --demo --as-of 2026-12-01 --db "$WORK/twins.redb" --bind 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.log" &
-SERVER_PID=$!
-BASE=""
-for _ in $(seq 1 100); do
-    BASE=$(grep -o 'http://[^ ]*' "$WORK/serve.out" 2>/dev/null || true)
-    [ -n "$BASE" ] && curl -fsS "$BASE/description" > /dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; exit 1; }
-    sleep 0.1
-done
-curl -fsS "$BASE/description" > /dev/null
+. scripts/lib/demo-server.sh
+start_demo_server
 
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method
 run_st() {  # name, then schemathesis filter/phase arguments
