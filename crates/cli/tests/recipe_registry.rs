@@ -274,7 +274,7 @@ fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
 fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let srv = serve(&dir.path().join("t.redb"), &["--demo"]);
-    let diff = |source: &[&str]| -> serde_json::Value {
+    let diff_run = |source: &[&str]| -> Output {
         let mut args = vec![
             "recipe",
             "diff",
@@ -284,7 +284,10 @@ fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
             "--json",
         ];
         args.extend_from_slice(source);
-        let o = run(&args);
+        run(&args)
+    };
+    let diff = |source: &[&str]| -> serde_json::Value {
+        let o = diff_run(source);
         assert!(o.status.success(), "{}", text(&o.stderr));
         serde_json::from_str(&text(&o.stdout)).expect("json")
     };
@@ -296,12 +299,7 @@ fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
     let n = |v: &serde_json::Value| v["deviations"].as_array().map_or(0, Vec::len);
     assert!(n(&from_file) > n(&without), "{from_file}\n{without}");
     // Only one equipment source at a time.
-    let o = run(&[
-        "recipe",
-        "diff",
-        "examples/recipes/car-t-modular.toml",
-        "--record",
-        "examples/recipes/records/car-t-modular-batch-0042.toml",
+    let o = diff_run(&[
         "--registry",
         &srv.base,
         "--equipment",
