@@ -246,16 +246,27 @@ fn toy_instance_solved_to_proven_optimality() {
     assert!(check(&inst, &sol.plan).is_empty());
 }
 
+/// A random instance small enough for [`brute_force`]: 4 jobs x 2 stages or 3 x 3, at most
+/// two machines per stage.
+fn tiny_instance(rng: &mut Rng, case: u64) -> Instance {
+    let (n, g) = if case.is_multiple_of(2) {
+        (4, 2)
+    } else {
+        (3, 3)
+    };
+    let mut inst = random_instance(rng, n, g, false);
+    for st in &mut inst.stages {
+        st.machines.truncate(2);
+    }
+    inst
+}
+
 #[test]
 fn exact_matches_brute_force_on_tiny_instances() {
     let mut rng = Rng::new(11);
     let mut checked = 0;
     for case in 0..12 {
-        let (n, g) = if case % 2 == 0 { (4, 2) } else { (3, 3) };
-        let mut inst = random_instance(&mut rng, n, g, false);
-        for st in &mut inst.stages {
-            st.machines.truncate(2);
-        }
+        let inst = tiny_instance(&mut rng, case);
         for obj in [
             Objective::makespan(),
             Objective {
@@ -292,11 +303,7 @@ fn lower_bounds_never_exceed_the_brute_force_optimum() {
     let mut rng = Rng::new(23);
     let mut compared = 0;
     for case in 0..40 {
-        let (n, g) = if case % 2 == 0 { (4, 2) } else { (3, 3) };
-        let mut inst = random_instance(&mut rng, n, g, false);
-        for st in &mut inst.stages {
-            st.machines.truncate(2);
-        }
+        let inst = tiny_instance(&mut rng, case);
         let Some(bf) = brute_force(&inst, &Objective::makespan()) else {
             continue;
         };
