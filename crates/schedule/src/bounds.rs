@@ -146,13 +146,14 @@ pub(crate) fn stage_bound(head: &[Time], work: &[Time], tail: &[Time], m: usize)
         return 0;
     }
     let mut hs = head.to_vec();
-    let mut ts = tail.to_vec();
     hs.sort_unstable();
-    ts.sort_unstable();
-    let mut best = set_bound(&hs, work.iter().sum(), &ts, m);
     if n > 2000 {
-        return best;
+        let mut ts = tail.to_vec();
+        ts.sort_unstable();
+        return set_bound(&hs, work.iter().sum(), &ts, m);
     }
+    // the smallest head threshold admits every job, and its last subset is the set of all jobs
+    let mut best = 0;
     let mut by_tail: Vec<usize> = (0..n).collect();
     by_tail.sort_unstable_by_key(|&j| std::cmp::Reverse(tail[j]));
     let mut thresholds = hs.clone();
