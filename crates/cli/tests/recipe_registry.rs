@@ -22,6 +22,13 @@ fn run(args: &[&str]) -> Output {
     atmpflow().args(args).output().expect("binary runs")
 }
 
+/// Asserts that the command failed and said `needle` on stderr.
+fn fails_with(o: &Output, needle: &str) {
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "succeeded; stderr: {err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -221,12 +228,7 @@ fn bind_reports_an_unreachable_registry_and_needs_exactly_one_source() {
         "--registry",
         &url,
     ]);
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
-    assert!(
-        err.contains(&format!("cannot reach the AAS registry at {url}")),
-        "{err}"
-    );
+    fails_with(&o, &format!("cannot reach the AAS registry at {url}"));
 
     let o = run(&[
         "recipe",
@@ -237,15 +239,9 @@ fn bind_reports_an_unreachable_registry_and_needs_exactly_one_source() {
         "--equipment",
         "examples/equipment/modular-plant.toml",
     ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("cannot be used with"),
-        "{}",
-        text(&o.stderr)
-    );
+    fails_with(&o, "cannot be used with");
     let o = run(&["recipe", "bind", "examples/recipes/car-t-modular.toml"]);
-    assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("required"), "{}", text(&o.stderr));
+    fails_with(&o, "required");
 }
 
 #[test]
@@ -265,9 +261,7 @@ fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
         "--as-of",
         "2026-12-01",
     ]);
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
-    assert!(err.contains("no equipment fits step `"), "{err}");
+    fails_with(&o, "no equipment fits step `");
 }
 
 #[test]
@@ -305,10 +299,5 @@ fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
         "--equipment",
         "examples/equipment/modular-plant.toml",
     ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("cannot be used with"),
-        "{}",
-        text(&o.stderr)
-    );
+    fails_with(&o, "cannot be used with");
 }
