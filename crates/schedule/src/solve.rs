@@ -401,15 +401,8 @@ pub fn solve(
             _ => &p,
         };
         let mut ev = Evaluator {
-            p: pp,
-            dec: Decoder::new(pp, kind),
-            obj: &opts.objective,
-            weight: weight.clone(),
-            due: due.clone(),
             evals: evals_total,
-            justify,
-            justify_all: opts.tuning.justify_all,
-            cut: opts.tuning.cut,
+            ..evaluator(pp, kind)
         };
         let decoded = ev.dec.decode(pp, &seq);
         if decoded.is_ok() && justify > 0 {
