@@ -2,7 +2,8 @@
 # Smoke check of `atmpflow schedule` (the full benchmark is benches/schedule_bench.sh, hours):
 # the JSON contract of the benchmark mode, proven optimality on the toy HFS instance, a Taillard
 # instance within 1 % of its best-known value, a shelf-life variant written and re-read, and
-# the scenario mode writing plan.json / plan.csv / schedule.html. Needs: python3 (no packages).
+# the scenario mode writing plan.json / plan.csv / schedule.html, and the best-known-value check
+# quoted in docs/benchmarks.md. Needs: python3 (no packages).
 # Bounded: about 15 s after the release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -57,3 +58,10 @@ for j in range(n):
         assert gap >= 0 and (mw < 0 or gap <= mw), (j, k, gap, mw)
 print("schedule smoke: ok")
 PY
+
+# the evidence on the best-known values quoted in docs/benchmarks.md
+python3 benches/hfs_bks_check.py --data "$DATA/hfs" > "$WORK/bks.txt"
+grep -q "    10 50x5x3    best-known 977  proven optimum 978" "$WORK/bks.txt"
+test "$(grep -c "proven optimum" "$WORK/bks.txt")" = 9
+grep -q "^50x10x5 *18 *0 *0 *0$" "$WORK/bks.txt"
+echo "best-known check: ok"
