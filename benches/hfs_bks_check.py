@@ -47,9 +47,9 @@ def main():
             i = as_int(row["instance"])
             if i is None or i not in bks:
                 continue
-            machines = open(data / "instances" / f"{i}.txt").read().split()
-            n, g = int(machines[0]), int(machines[1])
-            cls[i] = f"{n}x{g}x{machines[2]}"
+            header = (data / "instances" / f"{i}.txt").read_text().split()[:3]
+            n, g, m_first_stage = header
+            cls[i] = f"{n}x{g}x{m_first_stage}"
             peers[i].append((row["method"], as_int(row["LB"]), as_int(row["UB"])))
     proven = defaultdict(int)
     below = []
@@ -76,7 +76,7 @@ def main():
         if args.ours:
             p = Path(args.ours) / f"{i}.atmpflow.json"
             if p.exists():
-                line += f"  atmpflow {json.load(open(p))['makespan']}"
+                line += f"  atmpflow {json.loads(p.read_text())['makespan']}"
         print(line)
     return 0
 
