@@ -156,7 +156,8 @@ pub(crate) fn stage_bound(head: &[Time], work: &[Time], tail: &[Time], m: usize)
     let mut best = 0;
     let mut by_tail: Vec<usize> = (0..n).collect();
     by_tail.sort_unstable_by_key(|&j| std::cmp::Reverse(tail[j]));
-    let mut thresholds = hs.clone();
+    // the distinct heads are the head thresholds
+    let mut thresholds = hs;
     thresholds.dedup();
     let mut heap = std::collections::BinaryHeap::with_capacity(m + 1);
     let mut small_heads = Vec::with_capacity(m);
