@@ -368,8 +368,8 @@ fn lower_bounds_below_best_known_on_benchmark_files() {
         .unwrap_or_else(|e| panic!("{e}"));
     let lb = lower_bounds(&inst);
     assert!(lb.makespan <= 1278 && lb.makespan >= 1232, "{lb:?}");
-    // instance 185: the stage bound over all jobs is 1115; leaving out the jobs with the
-    // smallest tails at stage 2 gives 1136 (best known 1143; IBM CP Optimizer proves 1137
+    // instance 185: the stage bound over all jobs is 1115; leaving out the two jobs with the
+    // smallest tails at the second stage (index 1) gives 1136 (best known 1143; IBM CP Optimizer proves 1137
     // after 3600 s, ../shared/data/hfs/peer_cpo_mip_3600s.csv)
     let file = "hfs/instances/185.txt";
     let inst = schedule::parse::parse_hfs(file, &data(file)).unwrap_or_else(|e| panic!("{e}"));
