@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Summarises a run of benches/schedule_bench.sh: one row per size class, averages of
 % above best-known (hfs: max(best-known, our lower bound) as in ../shared/data/README.md),
-% above our own lower bound, proven optima, and feasibility (shelf-life set)."""
+% above our own lower bound, proven optima, and feasibility (shelf-life set).
+
+With --proofs (a CSV of benches/hfs_bound_proof.py), a best-known value proven unreachable
+is replaced by the proven lower bound in the reference, by the same rule."""
 import argparse
 import csv
 import glob
@@ -23,7 +26,13 @@ def main():
     ap.add_argument("--set", required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--data", required=True)
+    ap.add_argument("--proofs", help="CSV of benches/hfs_bound_proof.py (hfs only)")
     a = ap.parse_args()
+    proven = {}
+    if a.proofs:
+        for r in csv.DictReader(open(a.proofs)):
+            if r["proven_lb"]:
+                proven[r["instance"]] = int(r["proven_lb"])
     bks = {}
     if a.set in ("hfs", "shelf"):
         for r in csv.DictReader(open(os.path.join(a.data, "hfs/bks.csv"))):
@@ -46,7 +55,7 @@ def main():
         lb = ours.get("lower_bound")
         ref = bks.get(iid)
         if ref is not None and lb is not None and a.set != "shelf":
-            ref = max(ref, lb)
+            ref = max(ref, lb, proven.get(iid, lb))
         rec = {"instance": iid, "class": cls, "bks": bks.get(iid), "lower_bound": lb}
         for name, r in (("ours", ours), ("cpsat", peer)):
             ms = r.get("makespan") if r and r.get("feasible") else None
