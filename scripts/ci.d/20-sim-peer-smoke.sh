@@ -8,11 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 SIMPY_VERSION=4.1.1
-VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/simpy"
-if ! "$VENV/bin/python" -c "import simpy, sys; sys.exit(simpy.__version__ != '$SIMPY_VERSION')" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    timeout 300 "$VENV/bin/pip" install --quiet --disable-pip-version-check "simpy==$SIMPY_VERSION"
-fi
+. scripts/lib/venv.sh
+pinned_venv simpy simpy "$SIMPY_VERSION"
 
 cargo build --release --locked -p sim --example bench
 BENCH="${CARGO_TARGET_DIR:-target}/release/examples/bench"

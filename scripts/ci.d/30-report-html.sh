@@ -8,11 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 HTML5LIB_VERSION=1.1
-VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/report"
-if ! "$VENV/bin/python" -c "import html5lib, sys; sys.exit(html5lib.__version__ != '$HTML5LIB_VERSION')" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    timeout 300 "$VENV/bin/pip" install --quiet --disable-pip-version-check "html5lib==$HTML5LIB_VERSION"
-fi
+. scripts/lib/venv.sh
+pinned_venv report html5lib "$HTML5LIB_VERSION"
 
 cargo build --release --locked -p atmpflow
 BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"

@@ -10,11 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 ORTOOLS_VERSION=9.15.6755
-VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/cpsat"
-if ! "$VENV/bin/python" -c "import ortools, sys; sys.exit(ortools.__version__ != '$ORTOOLS_VERSION')" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "ortools==$ORTOOLS_VERSION"
-fi
+. scripts/lib/venv.sh
+pinned_venv cpsat ortools "$ORTOOLS_VERSION"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 

@@ -1,0 +1,13 @@
+# Sourced by the CI checks that need one Python package from PyPI.
+# pinned_venv NAME PACKAGE VERSION: makes (or reuses) the virtual environment
+# ${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/NAME with exactly PACKAGE==VERSION (the module of
+# the same name must report that __version__) and sets VENV to its path.
+
+pinned_venv() {
+    local name=$1 package=$2 version=$3
+    VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/$name"
+    if ! "$VENV/bin/python" -c "import $package, sys; sys.exit($package.__version__ != '$version')" 2>/dev/null; then
+        python3 -m venv "$VENV"
+        timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "$package==$version"
+    fi
+}
