@@ -35,8 +35,19 @@ import ortools
 
 
 def read_hfs(path):
-    with open(path) as f:
-        t = [int(x) for x in f.read().split()]
+    try:
+        with open(path) as f:
+            words = f.read().split()
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
+    t = []
+    for i, w in enumerate(words):
+        try:
+            t.append(int(w))
+        except ValueError:
+            sys.exit(f"{path}: number {i + 1} ({w!r}) is not an integer")
+    if len(t) < 2 or t[0] < 1 or t[1] < 1:
+        sys.exit(f"{path}: the first two numbers must be the job and stage counts (at least 1)")
     n, g = t[0], t[1]
     m = t[2 : 2 + g]
     body = t[2 + g :]
@@ -169,7 +180,7 @@ def main():
         what = "best-known" if a.makespan is None else "makespan"
         print(f"{iid:>6} {row['class']:<9} {what} {trial:>5}  {row['status']:<8}"
               + (f" proven lower bound {lb}" if lb is not None else "")
-              + f"  ({calls} calls, {secs:.1f} s)", flush=True)
+              + f"  ({calls} call{'s' if calls > 1 else ''}, {secs:.1f} s)", flush=True)
     if out:
         out.close()
     refuted = sum(r["status"] == "refuted" for r in rows)
