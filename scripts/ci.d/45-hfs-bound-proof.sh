@@ -16,8 +16,11 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 PY="$VENV/bin/python"
-"$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 27 | grep -q "makespan    27  refuted"
-"$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 28 | grep -q "makespan    28  reached"
+# (outputs go to files first: `grep -q` in a pipe may close it before the script is done)
+"$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 27 > "$WORK/toy27.txt"
+"$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 28 > "$WORK/toy28.txt"
+grep -q "makespan    27  refuted" "$WORK/toy27.txt"
+grep -q "makespan    28  reached" "$WORK/toy28.txt"
 "$PY" - <<'CHECK'
 import importlib.util
 spec = importlib.util.spec_from_file_location("proof", "benches/hfs_bound_proof.py")
