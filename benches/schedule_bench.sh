@@ -10,7 +10,8 @@
 #   shelf:    the first instance of the 8 classes with 50 and 100 jobs, with maximum waits
 #             drawn by the seeded generator (atmpflow schedule --shelf-life-seed SEED)
 # --all runs the whole set (hfs: 289 instances x time limit x 2 solvers).
-# CP-SAT comes from PyPI (`ortools`) in a venv under ${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/cpsat.
+# CP-SAT comes from PyPI (`ortools`, the version pinned in scripts/lib/venv.sh) in a venv under
+# ${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/cpsat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SET=hfs; IDS=""; ALL=0; TL=30; THREADS=1; SEED=1; OUT=""; PEER=1
@@ -39,10 +40,9 @@ else
   cargo build --release --locked -p atmpflow >&2
   BIN=${CARGO_TARGET_DIR:-target}/release/atmpflow
 fi
-VENV=${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/cpsat
-if [ "$PEER" = 1 ] && [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet ortools
+. scripts/lib/venv.sh
+if [ "$PEER" = 1 ]; then
+  pinned_venv cpsat ortools "$CPSAT_ORTOOLS_VERSION" >&2
 fi
 # size classes of the hfs set: (n, stages, machines) from the file header
 class_of() { awk 'NR==1{n=$1} NR==2{g=$1} NR==3{print n"x"g"x"$1; exit}' "$1"; }

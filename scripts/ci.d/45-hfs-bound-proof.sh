@@ -9,9 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ORTOOLS_VERSION=9.15.6755
 . scripts/lib/venv.sh
-pinned_venv cpsat ortools "$ORTOOLS_VERSION"
+pinned_venv cpsat ortools "$CPSAT_ORTOOLS_VERSION"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 

@@ -3,6 +3,10 @@
 # ${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/NAME with exactly PACKAGE==VERSION (the module of
 # the same name must report that __version__) and sets VENV to its path.
 
+# The CP-SAT venv ("cpsat") is shared by benches/schedule_bench.sh (the peer solver) and
+# scripts/ci.d/45-hfs-bound-proof.sh, so both pin this one version.
+CPSAT_ORTOOLS_VERSION=9.15.6755
+
 pinned_venv() {
     local name=$1 package=$2 version=$3
     VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/$name"
