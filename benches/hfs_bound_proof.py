@@ -33,28 +33,8 @@ import time
 from ortools.sat.python import cp_model
 import ortools
 
-
-def read_hfs(path):
-    try:
-        with open(path) as f:
-            words = f.read().split()
-    except OSError as e:
-        sys.exit(f"{path}: {e.strerror}")
-    t = []
-    for i, w in enumerate(words):
-        try:
-            t.append(int(w))
-        except ValueError:
-            sys.exit(f"{path}: number {i + 1} ({w!r}) is not an integer")
-    if len(t) < 2 or t[0] < 1 or t[1] < 1:
-        sys.exit(f"{path}: the first two numbers must be the job and stage counts (at least 1)")
-    n, g = t[0], t[1]
-    m = t[2 : 2 + g]
-    body = t[2 + g :]
-    if len(m) != g or len(body) != n * g:
-        sys.exit(f"{path}: expected {g} machine counts and {n * g} processing times")
-    p = [body[j * g : (j + 1) * g] for j in range(n)]
-    return n, g, m, p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from cpsat_hfs import read_instance  # noqa: E402  (the peer's reader, with its error messages)
 
 
 def check_plan(n, g, m, p, start, c):
@@ -78,7 +58,7 @@ def check_plan(n, g, m, p, start, c):
 
 
 def decide(n, g, m, p, c, dtime, seed):
-    """'infeasible' (proof), 'feasible' (checked plan) or 'unknown' within the budget."""
+    """'infeasible' (proof), 'feasible' (a plan, checked here) or 'unknown' within the budget."""
     md = cp_model.CpModel()
     s = [[None] * g for _ in range(n)]
     per_stage = [[] for _ in range(g)]
@@ -88,7 +68,7 @@ def decide(n, g, m, p, c, dtime, seed):
         for k in range(g):
             hi = c - (total - head)
             if hi < head:
-                return "infeasible", None  # the job alone is longer than c
+                return "infeasible"  # the job alone is longer than c
             s[j][k] = md.NewIntVar(head, hi, f"s{j}_{k}")
             per_stage[k].append(md.NewFixedSizeIntervalVar(s[j][k], p[j][k], f"o{j}_{k}"))
             if k > 0:
@@ -106,14 +86,14 @@ def decide(n, g, m, p, c, dtime, seed):
     prm.use_hard_precedences_in_cumulative = True
     st = sv.Solve(md)
     if st == cp_model.INFEASIBLE:
-        return "infeasible", None
+        return "infeasible"
     if st in (cp_model.FEASIBLE, cp_model.OPTIMAL):
         start = [[sv.Value(s[j][k]) for k in range(g)] for j in range(n)]
         err = check_plan(n, g, m, p, start, c)
         if err:
             sys.exit(f"CP-SAT plan for C={c} fails the check: {err}")
-        return "feasible", start
-    return "unknown", None
+        return "feasible"
+    return "unknown"
 
 
 def main():
@@ -141,16 +121,16 @@ def main():
         trial = a.makespan if a.makespan is not None else bks.get(iid)
         if trial is None:
             sys.exit(f"instance {iid}: no best-known value in {a.data}/bks.csv (give --makespan)")
-        n, g, m, p = read_hfs(os.path.join(a.data, "instances", f"{iid}.txt"))
+        n, g, m, p, _ = read_instance("hfs", os.path.join(a.data, "instances", f"{iid}.txt"))
         t0 = time.time()
-        status, _ = decide(n, g, m, p, trial, a.dtime, a.seed)
+        status = decide(n, g, m, p, trial, a.dtime, a.seed)
         lb = trial + 1 if status == "infeasible" else None
         calls = 1
         if lb is not None and a.raise_calls > 0:
             step = 1
             while calls <= a.raise_calls:
                 c = lb - 1 + step
-                res, _ = decide(n, g, m, p, c, a.dtime, a.seed)
+                res = decide(n, g, m, p, c, a.dtime, a.seed)
                 calls += 1
                 if res == "infeasible":
                     lb = c + 1

@@ -24,12 +24,27 @@ import ortools
 
 
 def read_tokens(path):
-    with open(path) as f:
-        return [int(t) for t in f.read().split()]
+    """The integers of a file; a missing file or a word that is no integer ends the program
+    with a message naming the file (and the word's place)."""
+    try:
+        with open(path) as f:
+            words = f.read().split()
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror}")
+    t = []
+    for i, w in enumerate(words):
+        try:
+            t.append(int(w))
+        except ValueError:
+            sys.exit(f"{path}: number {i + 1} ({w!r}) is not an integer")
+    return t
 
 
 def read_instance(fmt, path):
     t = read_tokens(path)
+    header = 5 if fmt == "taillard" else 2
+    if len(t) < header or t[0] < 1 or t[1] < 1:
+        sys.exit(f"{path}: the header must start with the job and stage (machine) counts, at least 1")
     if fmt == "taillard":
         n, m = t[0], t[1]
         rest = t[5:]
@@ -38,6 +53,11 @@ def read_instance(fmt, path):
         p = [[rest[k * n + j] for k in range(m)] for j in range(n)]
         return n, m, [1] * m, p, None
     n, g = t[0], t[1]
+    expected = g + n * g + (n * (g - 1) if fmt == "hfsw" else 0)
+    if len(t) - 2 != expected:
+        what = " and maximum waits" if fmt == "hfsw" else ""
+        sys.exit(f"{path}: expected {g} machine counts, {n * g} processing times{what} "
+                 f"({expected} numbers after the header), found {len(t) - 2}")
     machines = t[2:2 + g]
     pos = 2 + g
     p = [t[pos + j * g: pos + (j + 1) * g] for j in range(n)]

@@ -3,7 +3,8 @@
 # docs/benchmarks.md: OR-Tools CP-SAT, on the exact cumulative model of instances 190 and 220,
 # proves that no plan reaches the listed best-known makespan (benches/hfs_bound_proof.py).
 # The model itself is checked on the toy instance (optimum 28: 27 refuted, 28 reached with a
-# plan that passes the script's own plan check) and the plan check on plans it must reject.
+# plan that passes the script's own plan check), the plan check on plans it must reject, and
+# malformed instance files.
 # Deterministic-time limits and a fixed seed on one worker: the same verdict on every run.
 # Needs: python3 with venv (Debian: python3-venv). Network: PyPI only (ortools). ~1 min.
 set -euo pipefail
@@ -34,6 +35,24 @@ assert "more than 1" in proof.check_plan(2, 2, [1, 1], p, [[0, 2], [1, 6]], 7)
 assert "outside" in proof.check_plan(2, 2, [1, 1], p, ok, 6)
 assert proof.check_plan(2, 2, [2, 1], p, [[0, 2], [0, 5]], 6) is None
 CHECK
+# bad input ends with a message naming the file and what is wrong (and exit code 1)
+mkdir -p "$WORK/bad/instances"
+printf 'instance,bks\n1,10\n2,10\n3,10\n4,10\n' > "$WORK/bad/bks.csv"
+printf '2\n2\n1 1\n3 x\n1 1\n' > "$WORK/bad/instances/1.txt"
+printf '2\n2\n1 1\n3 3\n' > "$WORK/bad/instances/2.txt"
+printf '0\n2\n' > "$WORK/bad/instances/4.txt"
+bad() {
+    if "$PY" benches/hfs_bound_proof.py --data "$WORK/bad" --ids "$1" > /dev/null 2> "$WORK/err.txt"; then
+        echo "instance $1 of the bad set was accepted" >&2; exit 1
+    fi
+    grep -q "$2" "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+}
+bad 1 "instances/1.txt: number 6 ('x') is not an integer"
+bad 2 "instances/2.txt: expected 2 machine counts, 4 processing times (6 numbers after the header), found 4"
+bad 3 "instances/3.txt: No such file or directory"
+bad 4 "instances/4.txt: the header must start with the job and stage (machine) counts, at least 1"
+bad 5 "instance 5: no best-known value in .*bks.csv (give --makespan)"
+
 timeout 300 "$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs \
     --ids "190 220" --dtime 2 --out "$WORK/proofs.csv" | tee "$WORK/proofs.txt"
 grep -q "^   190 50x10x3   best-known  1230  refuted  proven lower bound 1231" "$WORK/proofs.txt"
