@@ -12,6 +12,35 @@
 
 use crate::instance::{Prep, Time};
 
+/// Sorts nearly sorted keys in place.
+fn insertion_sort(keys: &mut [u64]) {
+    for i in 1..keys.len() {
+        let x = keys[i];
+        let mut h = i;
+        while h > 0 && keys[h - 1] > x {
+            keys[h] = keys[h - 1];
+            h -= 1;
+        }
+        keys[h] = x;
+    }
+}
+
+/// Appends the merge of two sorted key lists to `out`.
+fn merge(a: &[u64], b: &[u64], out: &mut Vec<u64>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
 /// No job.
 pub(crate) const NONE: usize = usize::MAX;
 
@@ -52,8 +81,6 @@ pub(crate) struct Decoder {
     init_free: Vec<Time>,
     init_last: Vec<usize>,
     order: Vec<(Time, u32, u32)>,
-    ord: Vec<u32>,
-    ord2: Vec<u32>,
     keys: Vec<u64>,
     order2: Vec<(Time, u32, u32)>,
     /// Per physical device: (start, end, job * stages + stage) sorted by start.
@@ -66,6 +93,31 @@ pub(crate) struct Decoder {
     saved_end: Vec<Time>,
     saved_mach: Vec<usize>,
     frozen_ops: Vec<(usize, usize, Time, Time)>,
+    /// Re-use the operations that the last decode planned identically (fast path only).
+    pub reuse: bool,
+    /// Operations planned and operations taken over from an earlier decode (fast path).
+    pub planned: u64,
+    pub reused: u64,
+    /// Per stage (`stage * n + i`), as the last fast decode that reached the stage left it:
+    /// the `i`-th job in the stage's dispatch order, its arrival there, and the largest
+    /// end-plus-tail of the first `i + 1` operations.
+    hist_job: Vec<u32>,
+    hist_ready: Vec<u64>,
+    hist_bound: Vec<Time>,
+    /// Position of each job in the stage's recorded order (`stage * n + job`).
+    hist_pos: Vec<u32>,
+    /// How many entries of each stage's record are valid (0 = none).
+    hist_len: Vec<usize>,
+    /// Which decode wrote each stage's record last.
+    hist_gen: Vec<u64>,
+    /// Number of fast decodes so far.
+    decodes: u64,
+    /// Per stage: its record and the previous stage's come from one complete decode.
+    linked: Vec<bool>,
+    /// Sort keys of the operations to plan at the current stage.
+    rest: Vec<u64>,
+    keys2: Vec<u64>,
+    seen: Vec<bool>,
 }
 
 impl Decoder {
@@ -104,8 +156,6 @@ impl Decoder {
             init_free,
             init_last,
             order: Vec::with_capacity(p.n),
-            ord: Vec::with_capacity(p.n),
-            ord2: Vec::with_capacity(p.n),
             keys: Vec::with_capacity(p.n),
             order2: Vec::with_capacity(p.n),
             tl: init_tl.clone(),
@@ -117,6 +167,20 @@ impl Decoder {
             saved_end: Vec::new(),
             saved_mach: Vec::new(),
             frozen_ops,
+            reuse: true,
+            planned: 0,
+            reused: 0,
+            hist_job: vec![0; p.n * p.g],
+            hist_ready: vec![0; p.n * p.g],
+            hist_bound: vec![0; p.n * p.g],
+            hist_pos: vec![0; p.n * p.g],
+            hist_len: vec![0; p.g],
+            hist_gen: vec![0; p.g],
+            decodes: 0,
+            linked: vec![false; p.g],
+            rest: Vec::with_capacity(p.n),
+            keys2: Vec::with_capacity(p.n),
+            seen: vec![false; p.m.iter().copied().max().unwrap_or(0)],
         }
     }
 
@@ -131,62 +195,143 @@ impl Decoder {
     /// Decodes `perm` (a subset of the jobs, each at most once).
     pub fn decode(&mut self, p: &Prep, perm: &[usize]) -> Result<(), Infeasible> {
         self.cut = false;
+        if self.kind != DecoderKind::Fifo || !p.fast {
+            self.forget();
+        }
         match self.kind {
             DecoderKind::Fifo => self.fifo(p, perm),
             DecoderKind::JobWise { append_only } => self.jobwise(p, perm, append_only),
         }
     }
 
+    /// Drops the record of the last fast decode (its times were overwritten).
+    fn forget(&mut self) {
+        self.hist_len.iter_mut().for_each(|l| *l = 0);
+    }
+
     /// Fast path of [`Self::fifo`] without set-ups, windows and frozen operations
     /// (non-negative times): packed sort keys and insertion sort on nearly sorted arrivals.
+    ///
+    /// Successive decodes of similar permutations (the insertion positions of one job) share
+    /// long prefixes at every stage: as long as the same jobs arrive at a stage in the same
+    /// order at the same times, they meet the same machine states and get the same
+    /// operations. The decoder keeps each stage's dispatch order and arrival times from the
+    /// last decode that reached the stage, skips the common prefix, rebuilds the machines'
+    /// free times from the prefix's last operation on each machine and plans only the rest.
     fn fifo_fast(&mut self, p: &Prep, perm: &[usize]) -> Result<(), Infeasible> {
+        const POS: u64 = 0xF_FFFF;
         let g = p.g;
+        let n = p.n;
         let mt = p.mt;
         let nb = p.not_before;
-        self.free.copy_from_slice(&self.init_free);
-        let ord = &mut self.ord;
-        let keys = &mut self.keys;
-        ord.clear();
-        ord.extend(perm.iter().map(|&j| j as u32));
+        if !self.reuse {
+            self.forget();
+        }
+        self.decodes += 1;
+        let this = self.decodes;
+        // stage k's record continues stage k - 1's: both from one complete earlier decode
+        for k in 1..g {
+            self.linked[k] = self.hist_gen[k] == self.hist_gen[k - 1]
+                && self.hist_len[k] == self.hist_len[k - 1]
+                && self.hist_len[k] > 0;
+        }
+        let mut prev_c = 0;
         for k in 0..g {
             let base = p.off[k];
             let mk = p.m[k];
-            if k > 0 {
-                keys.clear();
-                for (i, &j) in ord.iter().enumerate() {
-                    let idx = j as usize * g + k - 1;
+            let h = k * n;
+            let hp = h.wrapping_sub(n);
+            let len = perm.len();
+            // `c`: operations planned exactly as in the decode recorded for this stage;
+            // `rest`: the keys (arrival << 20 | position at the previous stage) of the others,
+            // in dispatch order (at stage 0: positions in the permutation)
+            let mut c = 0;
+            // entries of `rest` already counted in `c`
+            let mut done = 0;
+            let hl = self.hist_len[k];
+            self.rest.clear();
+            if k == 0 {
+                let hl = hl.min(len);
+                while c < hl && self.hist_job[c] as usize == perm[c] {
+                    c += 1;
+                }
+                self.rest.extend(c as u64..len as u64);
+            } else {
+                // jobs whose previous operation was planned anew, by arrival here
+                self.keys.clear();
+                for i in prev_c..len {
+                    let idx = self.hist_job[hp + i] as usize * g + k - 1;
                     let ready = (self.end[idx] + p.lmin[idx]) as u64;
-                    keys.push((ready << 20) | i as u64);
+                    self.keys.push((ready << 20) | i as u64);
                 }
-                // insertion sort: arrivals are nearly sorted already
-                for i in 1..keys.len() {
-                    let x = keys[i];
-                    let mut h = i;
-                    while h > 0 && keys[h - 1] > x {
-                        keys[h] = keys[h - 1];
-                        h -= 1;
+                insertion_sort(&mut self.keys);
+                // the others arrive as recorded: in recorded order if the record of this
+                // stage continues that of the previous one, else sorted anew
+                self.keys2.clear();
+                if self.linked[k] {
+                    for i in 0..hl {
+                        let j = self.hist_job[h + i];
+                        let pos = self.hist_pos[hp + j as usize] as usize;
+                        if pos < prev_c && self.hist_job[hp + pos] == j {
+                            self.keys2.push((self.hist_ready[h + i] << 20) | pos as u64);
+                        }
                     }
-                    keys[h] = x;
+                } else {
+                    for i in 0..prev_c {
+                        let idx = self.hist_job[hp + i] as usize * g + k - 1;
+                        let ready = (self.end[idx] + p.lmin[idx]) as u64;
+                        self.keys2.push((ready << 20) | i as u64);
+                    }
+                    insertion_sort(&mut self.keys2);
                 }
-                self.ord2.clear();
-                for &key in keys.iter() {
-                    self.ord2.push(ord[(key & 0xF_FFFF) as usize]);
+                merge(&self.keys2, &self.keys, &mut self.rest);
+                let hl = hl.min(len);
+                while c < hl
+                    && self.hist_ready[h + c] == self.rest[c] >> 20
+                    && self.hist_job[h + c] == self.hist_job[hp + (self.rest[c] & POS) as usize]
+                {
+                    c += 1;
                 }
-                std::mem::swap(ord, &mut self.ord2);
+                done = c;
             }
+            debug_assert_eq!(c + self.rest.len() - done, len);
+            self.reused += c as u64;
+            self.planned += (len - c) as u64;
             let free = &mut self.free[base..base + mk];
-            let identical = p.identical[k];
+            free.copy_from_slice(&self.init_free[base..base + mk]);
             // every job still needs its tail after this stage
             let mut bound = Time::MIN;
-            for &j in ord.iter() {
-                let j = j as usize;
-                let idx = j * g + k;
-                let ready = if k == 0 {
-                    p.release[j]
-                } else {
-                    self.end[idx - 1] + p.lmin[idx - 1]
+            if c > 0 {
+                bound = self.hist_bound[h + c - 1];
+                // each machine is free from the end of its last operation in the prefix
+                let seen = &mut self.seen[..mk];
+                seen.iter_mut().for_each(|x| *x = false);
+                let mut left = mk;
+                for t in (0..c).rev() {
+                    let idx = self.hist_job[h + t] as usize * g + k;
+                    let mi = self.mach[idx] - base;
+                    if !seen[mi] {
+                        seen[mi] = true;
+                        free[mi] = self.end[idx];
+                        left -= 1;
+                        if left == 0 {
+                            break;
+                        }
+                    }
                 }
-                .max(nb);
+            }
+            let identical = p.identical[k];
+            for (t, &key) in self.rest[done..].iter().enumerate() {
+                let i = c + t;
+                let (j, ready) = if k == 0 {
+                    let j = perm[key as usize];
+                    (j, p.release[j])
+                } else {
+                    let j = self.hist_job[hp + (key & POS) as usize] as usize;
+                    (j, (key >> 20) as Time)
+                };
+                let ready = ready.max(nb);
+                let idx = j * g + k;
                 let pts = &p.pt[j * mt + base..j * mt + base + mk];
                 let (bi, s, e) = if identical {
                     let mut bi = 0;
@@ -210,6 +355,8 @@ impl Decoder {
                     best
                 };
                 if k > 0 && s - self.end[idx - 1] > p.lmax[idx - 1] {
+                    self.hist_len[k] = i;
+                    self.hist_gen[k] = this;
                     return Err(Infeasible { job: j, stage: k });
                 }
                 self.start[idx] = s;
@@ -217,7 +364,14 @@ impl Decoder {
                 self.mach[idx] = base + bi;
                 free[bi] = e;
                 bound = bound.max(e + p.tail[idx]);
+                self.hist_job[h + i] = j as u32;
+                self.hist_ready[h + i] = if k == 0 { 0 } else { key >> 20 };
+                self.hist_pos[h + j] = i as u32;
+                self.hist_bound[h + i] = bound;
             }
+            self.hist_len[k] = len;
+            self.hist_gen[k] = this;
+            prev_c = c;
             if bound > self.cutoff {
                 self.cut = true;
                 return Ok(());
@@ -436,6 +590,7 @@ impl Decoder {
     /// grows; passes repeat while it shrinks. Fast path only (see [`Prep::fast`]); returns the
     /// new makespan.
     pub fn justify(&mut self, p: &Prep, perm: &[usize], max_passes: usize) -> Time {
+        self.forget();
         let g = p.g;
         let mt = p.mt;
         let mut cmax = perm
@@ -539,5 +694,134 @@ impl Decoder {
             }
         }
         cmax
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::{Instance, Lag};
+    use crate::rng::Rng;
+
+    /// A random fast-path instance with many ties (short times), transfer times, sometimes
+    /// machines of different speeds, maximum waits and release dates.
+    fn random_instance(rng: &mut Rng) -> Instance {
+        let n = 1 + rng.below(24);
+        let g = 1 + rng.below(5);
+        let m: Vec<usize> = (0..g).map(|_| 1 + rng.below(4)).collect();
+        let pmax = if rng.below(2) == 0 { 4 } else { 40 };
+        let p = (0..n)
+            .map(|_| (0..g).map(|_| 1 + rng.below(pmax) as Time).collect())
+            .collect();
+        let mut inst = Instance::hybrid_flow_shop("random", &m, p);
+        if rng.below(3) == 0 {
+            for s in &mut inst.stages {
+                for mc in &mut s.machines {
+                    mc.speed_percent = 50 + rng.below(100) as u32;
+                }
+            }
+        }
+        if rng.below(2) == 0 {
+            let with_max = rng.below(2) == 0;
+            inst.lags = (0..n)
+                .map(|_| {
+                    (1..g)
+                        .map(|_| Lag {
+                            min: rng.below(3) as Time,
+                            max: with_max.then(|| 2 + rng.below(30) as Time),
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+        if rng.below(3) == 0 {
+            for j in &mut inst.jobs {
+                j.release = rng.below(20) as Time;
+            }
+        }
+        inst
+    }
+
+    /// Decodes with and without re-use of the previous decode and checks that both give the
+    /// same verdict and, for complete plans, the same operations.
+    fn same(a: &mut Decoder, b: &mut Decoder, p: &Prep, perm: &[usize], cutoff: Time) {
+        a.cutoff = cutoff;
+        b.cutoff = cutoff;
+        let ra = a.decode(p, perm);
+        let rb = b.decode(p, perm);
+        assert_eq!(ra, rb, "verdict for {perm:?}");
+        assert_eq!(a.cut, b.cut, "cut for {perm:?} at {cutoff}");
+        if ra.is_ok() && !a.cut {
+            for &j in perm {
+                for k in 0..p.g {
+                    let i = j * p.g + k;
+                    assert_eq!(
+                        (a.start[i], a.end[i], a.mach[i]),
+                        (b.start[i], b.end[i], b.mach[i]),
+                        "job {j} stage {k} of {perm:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reuse_of_the_previous_decode_changes_nothing() {
+        let mut rng = Rng::new(11);
+        let (mut planned, mut reused) = (0, 0);
+        for _ in 0..300 {
+            let inst = random_instance(&mut rng);
+            let p = Prep::new(&inst);
+            assert!(p.fast);
+            let mut a = Decoder::new(&p, DecoderKind::Fifo);
+            let mut b = Decoder::new(&p, DecoderKind::Fifo);
+            b.reuse = false;
+            let mut perm: Vec<usize> = (0..p.n).collect();
+            rng.shuffle(&mut perm);
+            for _ in 0..20 {
+                let cutoff = match rng.below(3) {
+                    0 => 20 + rng.below(200) as Time,
+                    _ => Time::MAX,
+                };
+                match rng.below(5) {
+                    // one job through every position, as the insertion neighbourhood does
+                    0 | 1 => {
+                        let job = perm.remove(rng.below(perm.len()));
+                        for pos in 0..=perm.len() {
+                            perm.insert(pos, job);
+                            same(&mut a, &mut b, &p, &perm, cutoff);
+                            perm.remove(pos);
+                        }
+                        perm.insert(rng.below(perm.len() + 1), job);
+                    }
+                    // a partial sequence (construction, destruction)
+                    2 => {
+                        let keep = rng.below(perm.len() + 1);
+                        same(&mut a, &mut b, &p, &perm[..keep], cutoff);
+                    }
+                    // a swap
+                    3 => {
+                        let (x, y) = (rng.below(perm.len()), rng.below(perm.len()));
+                        perm.swap(x, y);
+                        same(&mut a, &mut b, &p, &perm, cutoff);
+                    }
+                    // forward-backward passes overwrite the plan
+                    _ => {
+                        same(&mut a, &mut b, &p, &perm, Time::MAX);
+                        if a.decode(&p, &perm).is_ok() {
+                            a.justify(&p, &perm, 2);
+                        }
+                    }
+                }
+            }
+            planned += a.planned;
+            reused += a.reused;
+            assert_eq!(b.reused, 0);
+        }
+        // the comparison only means something if operations were taken over often
+        assert!(
+            reused * 4 > planned,
+            "{reused} taken over, {planned} planned"
+        );
     }
 }
