@@ -3,8 +3,13 @@
 //! Batches (one per patient) walk through their product's steps. A step seizes all the
 //! resources it uses at once, when every one has a free unit; resources held only for part of
 //! the step (`hours`) are released early; equipment and areas stay occupied for the step's
-//! cleaning time afterwards. Waiting batches are served in the order given by the dispatching
-//! rule of their step's first resource, skipping batches that cannot start yet.
+//! cleaning time afterwards.
+//!
+//! Waiting batches that compete for units of the same resource pool are ranked by that pool's
+//! own dispatching rule (then by the time they became ready, then by batch index); a batch
+//! starts when it can seize every use of its step and no batch ranked before it at a pool whose
+//! free units do not suffice for all could start instead. Batches that cannot start yet are
+//! skipped: they hold nothing and reserve nothing. See [`Sim::next_to_start`] for the details.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -14,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
-use crate::queue::{Pass, Place, Queues};
+use crate::queue::{Keys, Place, Queues, RULES, rule_index};
 use crate::results::Replication;
 
 /// The name of the generator, for results.
@@ -120,7 +125,8 @@ struct Batch {
     step: usize,
     resume: Option<usize>,
     ready_at: f64,
-    queue_key: f64,
+    /// Dispatching keys for the current step, under each rule of its pools.
+    keys: Keys,
     hold_deadline: Option<f64>,
     /// The step whose intermediate is being held.
     hold_from: Option<usize>,
@@ -150,6 +156,48 @@ struct Res {
     fail_token: u64,
 }
 
+/// A step that can start a batch now, found by a dispatch pass.
+#[derive(Debug, Clone, Copy)]
+struct Feasible {
+    /// Flat step index.
+    step: usize,
+    /// The units it would seize: a range of [`PassScratch::alloc`].
+    alloc: (usize, usize),
+    /// Its first batch (allowed by the plan) in its primary order.
+    head: Place,
+}
+
+/// Memory of a dispatch pass, reused between passes (no allocation per event).
+#[derive(Debug, Default)]
+struct PassScratch {
+    /// Steps that may still start a batch in this pass.
+    open: Vec<usize>,
+    /// Steps that can start a batch now.
+    feasible: Vec<Feasible>,
+    /// Units the feasible steps would seize: (resource, count, use index).
+    alloc: Vec<(usize, u32, usize)>,
+    /// Per resource: units asked for by the batches that could start now (all zero between
+    /// calls of `next_to_start`).
+    demand: Vec<u64>,
+    /// Resources with demand.
+    touched: Vec<usize>,
+    /// Pools whose free units do not suffice for every batch that could start now.
+    contested: Vec<usize>,
+    /// Per resource: the first batch under its rule, set for contested pools only (all `None`
+    /// between calls of `next_to_start`).
+    front: Vec<Option<Place>>,
+}
+
+impl PassScratch {
+    fn new(resources: usize) -> Self {
+        PassScratch {
+            demand: vec![0; resources],
+            front: vec![None; resources],
+            ..PassScratch::default()
+        }
+    }
+}
+
 /// Simulates one replication.
 pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Replication {
     let mut rng = ChaCha8Rng::seed_from_u64(model.seed);
@@ -169,12 +217,17 @@ struct Sim<'a> {
     res: Vec<Res>,
     batches: Vec<Batch>,
     queues: Queues,
+    /// Whether the pools that steps use have more than one dispatching rule.
+    mixed_rules: bool,
+    /// Per flat step: whether one of its pools uses least slack (its key needs the expected
+    /// remaining time).
+    slack_step: Vec<bool>,
     /// Reused between dispatch passes (no allocation per event).
-    pass: Pass,
-    /// Units found for the step being started, reused.
-    alloc: Vec<(usize, u32, usize)>,
+    pass: PassScratch,
     dirty: bool,
     step_offset: Vec<usize>,
+    /// Per flat step: (product, step index).
+    flat_step: Vec<(usize, usize)>,
     active_cohort: u32,
     pending_orders: usize,
     in_process: u32,
@@ -200,11 +253,32 @@ struct Sim<'a> {
 impl<'a> Sim<'a> {
     fn new(m: &'a Model, rng: ChaCha8Rng, plan: Option<&'a Plan>) -> Self {
         let mut step_offset = Vec::with_capacity(m.products.len());
+        let mut flat_step = Vec::new();
         let mut n = 0;
-        for p in &m.products {
+        for (pi, p) in m.products.iter().enumerate() {
             step_offset.push(n);
+            flat_step.extend((0..p.steps.len()).map(|s| (pi, s)));
             n += p.steps.len();
         }
+        // Rules of each step's pools, the primary rule (first candidate of the first use) first.
+        let mut rules = Vec::with_capacity(n);
+        let mut seen = [false; RULES];
+        for p in &m.products {
+            for s in &p.steps {
+                let mut r: Vec<usize> = Vec::new();
+                for &c in s.uses.iter().flat_map(|u| &u.candidates) {
+                    let i = rule_index(m.resources[c].dispatch);
+                    seen[i] = true;
+                    if !r.contains(&i) {
+                        r.push(i);
+                    }
+                }
+                rules.push(r);
+            }
+        }
+        let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
+        let slack = rule_index(model::Dispatch::LeastSlack);
+        let slack_step = rules.iter().map(|r| r.contains(&slack)).collect();
         let window = (m.horizon_h - m.warmup_h).max(0.0);
         let weeks = (window / model::WEEK_H).ceil().max(1.0) as usize;
         let res = m
@@ -231,11 +305,13 @@ impl<'a> Sim<'a> {
             events: BinaryHeap::new(),
             res,
             batches: Vec::new(),
-            queues: Queues::new(n),
-            pass: Pass::default(),
-            alloc: Vec::new(),
+            queues: Queues::new(rules),
+            mixed_rules,
+            slack_step,
+            pass: PassScratch::new(m.resources.len()),
             dirty: false,
             step_offset,
+            flat_step,
             active_cohort: 0,
             pending_orders: plan.map_or(0, |p| p.orders.len()),
             in_process: 0,
@@ -541,7 +617,7 @@ impl<'a> Sim<'a> {
             step: first,
             resume: None,
             ready_at: self.now,
-            queue_key: self.now,
+            keys: [self.now; RULES],
             hold_deadline: None,
             hold_from: None,
             token: 0,
@@ -562,12 +638,12 @@ impl<'a> Sim<'a> {
     fn enqueue(&mut self, b: usize) {
         let step = &self.m.products[self.batches[b].product].steps[self.batches[b].step];
         let now = self.now;
-        let key = self.priority_key(b);
+        let keys = self.priority_keys(b);
         {
             let bt = &mut self.batches[b];
             bt.state = State::Waiting;
             bt.ready_at = now;
-            bt.queue_key = key;
+            bt.keys = keys;
         }
         if step.uses.is_empty() && self.plan_allows(b) {
             self.start_step(b, &[]);
@@ -581,40 +657,36 @@ impl<'a> Sim<'a> {
         self.dirty = true;
     }
 
-    /// Puts the waiting batch into its step's queue, at its dispatching key.
+    /// Puts the waiting batch into its step's queue, at its dispatching keys.
     fn queue(&mut self, b: usize) {
         let bt = &self.batches[b];
         let flat = self.step_offset[bt.product] + bt.step;
-        let place = Place {
-            key: bt.queue_key,
-            ready: bt.ready_at,
-            batch: b,
-        };
-        self.queues.push(flat, place);
+        self.queues.push(flat, bt.keys, bt.ready_at, b);
     }
 
-    fn priority_key(&self, b: usize) -> f64 {
+    /// The batch's dispatching keys for its current step (smaller first), one per rule: the
+    /// planned start when it follows a plan; otherwise `fifo` the time it became ready (now),
+    /// `edd` its due date, `least_slack` the expiry of its held intermediate or else its due
+    /// date minus the expected remaining processing time (only computed when one of the
+    /// step's pools uses that rule).
+    fn priority_keys(&self, b: usize) -> Keys {
         let bt = &self.batches[b];
         if let (Some(plan), Some(o)) = (self.plan, bt.order)
             && let Some(s) = plan.start_of(o, bt.step)
         {
-            return s;
+            return [s; RULES];
         }
-        let p = &self.m.products[bt.product];
-        let step = &p.steps[bt.step];
-        let rule = step
-            .uses
-            .first()
-            .and_then(|u| u.candidates.first())
-            .map(|&r| self.m.resources[r].dispatch)
-            .unwrap_or(model::Dispatch::Fifo);
-        match rule {
-            model::Dispatch::Fifo => self.now,
-            model::Dispatch::Edd => bt.due,
-            model::Dispatch::LeastSlack => bt
+        let mut keys = [0.0; RULES];
+        keys[rule_index(model::Dispatch::Fifo)] = self.now;
+        keys[rule_index(model::Dispatch::Edd)] = bt.due;
+        let flat = self.step_offset[bt.product] + bt.step;
+        if self.slack_step[flat] {
+            let p = &self.m.products[bt.product];
+            keys[rule_index(model::Dispatch::LeastSlack)] = bt
                 .hold_deadline
-                .unwrap_or(bt.due - p.remaining_mean_h(bt.step)),
+                .unwrap_or(bt.due - p.remaining_mean_h(bt.step));
         }
+        keys
     }
 
     fn plan_allows(&self, b: usize) -> bool {
@@ -627,45 +699,192 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Starts every waiting batch that can start now, in dispatching order. A batch that
-    /// cannot seize its resources closes its step's queue for the rest of the pass (later
-    /// batches of the step need the same units); a batch held back by the plan is skipped.
+    /// Starts every waiting batch that can start now, one at a time, until no waiting batch
+    /// can seize every use of its step (see [`Sim::next_to_start`] for which one goes next).
+    /// A step whose uses cannot be seized stays closed for the rest of the pass: units only
+    /// get scarcer while a pass starts steps, and every batch of a step needs the same units.
     fn dispatch(&mut self) {
         self.dirty = false;
         if self.queues.len() == 0 {
             return;
         }
-        let mut pass = std::mem::take(&mut self.pass);
-        let mut alloc = std::mem::take(&mut self.alloc);
-        self.queues.begin(&mut pass);
-        while let Some((step, place)) = self.queues.next(&mut pass) {
-            let b = place.batch;
+        let mut ps = std::mem::take(&mut self.pass);
+        ps.open.clear();
+        ps.open.extend_from_slice(self.queues.busy());
+        loop {
+            self.feasible_steps(&mut ps);
+            let Some((b, f)) = self.next_to_start(&mut ps) else {
+                break;
+            };
             debug_assert_eq!(self.batches[b].state, State::Waiting);
-            if !self.plan_allows(b) {
-                pass.skip(step, place);
-                continue;
-            }
-            if self.try_seize(b, &mut alloc) {
-                self.queues.remove(b);
-                self.start_step(b, &alloc);
-            } else {
-                pass.close(step);
-            }
+            let (lo, hi) = ps.feasible[f].alloc;
+            self.queues.remove(b);
+            self.start_step(b, &ps.alloc[lo..hi]);
         }
-        self.pass = pass;
-        self.alloc = alloc;
+        self.pass = ps;
     }
 
-    /// Finds units for every use of the batch's step (into `taken`); false if any is
-    /// missing now.
-    fn try_seize(&self, b: usize, taken: &mut Vec<(usize, u32, usize)>) -> bool {
-        let bt = &self.batches[b];
-        let step = &self.m.products[bt.product].steps[bt.step];
-        taken.clear();
+    /// Fills `ps.feasible` with the open steps that have a batch allowed to start now (by the
+    /// plan, if any) and whose uses can all be seized now, with the units they would take;
+    /// closes the other open steps for the rest of the pass.
+    fn feasible_steps(&self, ps: &mut PassScratch) {
+        ps.feasible.clear();
+        ps.alloc.clear();
+        let mut i = 0;
+        while i < ps.open.len() {
+            let s = ps.open[i];
+            let rule = self.queues.primary_rule(s);
+            let head = self.queues.first(s, rule, |b| self.plan_allows(b));
+            let start = ps.alloc.len();
+            match head {
+                Some(head) if self.seize_units(s, &mut ps.alloc) => {
+                    ps.feasible.push(Feasible {
+                        step: s,
+                        alloc: (start, ps.alloc.len()),
+                        head,
+                    });
+                    i += 1;
+                }
+                _ => {
+                    ps.alloc.truncate(start);
+                    ps.open.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    /// The batch to start next among those of the feasible steps, with its index in
+    /// `ps.feasible`.
+    ///
+    /// A pool is *contested* when the batches that could start now would take more of its
+    /// units than are free. At a contested pool the batches are ranked by the pool's own
+    /// dispatching rule (then ready time, then batch index); a batch may start when it is the
+    /// first at every contested pool it would take units from. Batches that may start do not
+    /// compete for any units, so all of them will start; they start in the order of their
+    /// steps' primary keys (which decides only the order of their random draws). When no batch
+    /// may start because the pools rank them differently (batch A first at one pool, B at
+    /// another, and neither first at both), the batch that became ready first among those
+    /// first at some contested pool starts, then the lower batch index.
+    ///
+    /// With one rule throughout, the first batch in that rule's order that can start is first
+    /// at every pool, so batches start in that order, as with one global queue.
+    fn next_to_start(&self, ps: &mut PassScratch) -> Option<(usize, usize)> {
+        let by_head = |ps: &PassScratch| {
+            ps.feasible
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.head.cmp(&b.1.head))
+                .map(|(i, f)| (f.head.batch, i))
+        };
+        if ps.feasible.is_empty() {
+            return None;
+        }
+        if !self.mixed_rules {
+            return by_head(ps);
+        }
+        // Units asked for at each pool by the batches that could start now.
+        for f in &ps.feasible {
+            let units = &ps.alloc[f.alloc.0..f.alloc.1];
+            let n = match self.plan {
+                None => self.queues.step_len(f.step),
+                // Counting beyond the most free units of one pool changes no verdict.
+                Some(_) => {
+                    let most = units.iter().map(|&(r, _, _)| self.available(r)).max();
+                    let cap = most.unwrap_or(0) as usize + 1;
+                    self.queues.count(f.step, cap, |b| self.plan_allows(b))
+                }
+            };
+            for &(r, c, _) in units {
+                if !ps.touched.contains(&r) {
+                    ps.touched.push(r);
+                }
+                ps.demand[r] += u64::from(c) * n as u64;
+            }
+        }
+        ps.contested.clear();
+        for &r in &ps.touched {
+            if ps.demand[r] > u64::from(self.available(r)) {
+                ps.contested.push(r);
+            }
+            ps.demand[r] = 0;
+        }
+        ps.touched.clear();
+        if ps.contested.is_empty() {
+            return by_head(ps);
+        }
+        // The first batch at each contested pool, under the pool's rule.
+        for &r in &ps.contested {
+            let rule = rule_index(self.m.resources[r].dispatch);
+            let mut front: Option<Place> = None;
+            for f in &ps.feasible {
+                if !ps.alloc[f.alloc.0..f.alloc.1].iter().any(|u| u.0 == r) {
+                    continue;
+                }
+                let p = self.queues.first(f.step, rule, |b| self.plan_allows(b));
+                if let Some(p) = p
+                    && front.is_none_or(|q| p < q)
+                {
+                    front = Some(p);
+                }
+            }
+            ps.front[r] = front;
+        }
+        // Batches first at every contested pool they would take units from.
+        let mut best: Option<(Place, usize)> = None;
+        for (i, f) in ps.feasible.iter().enumerate() {
+            let mut first: Option<usize> = None;
+            let mut ok = true;
+            for &(r, _, _) in &ps.alloc[f.alloc.0..f.alloc.1] {
+                if let Some(p) = ps.front[r] {
+                    match first {
+                        None => first = Some(p.batch),
+                        Some(b) => ok &= b == p.batch,
+                    }
+                }
+            }
+            let place = match first {
+                None => Some(f.head),
+                Some(b) => self
+                    .queues
+                    .place(b, self.queues.primary_rule(f.step))
+                    .filter(|&(s, _)| s == f.step)
+                    .map(|(_, p)| p),
+            };
+            if let Some(p) = place.filter(|_| ok)
+                && best.is_none_or(|(q, _)| p < q)
+            {
+                best = Some((p, i));
+            }
+        }
+        // Otherwise the pools disagree: the front-runner that became ready first.
+        let fallback = best.is_none().then(|| {
+            ps.contested
+                .iter()
+                .filter_map(|&r| ps.front[r])
+                .min_by(|a, b| a.ready.total_cmp(&b.ready).then(a.batch.cmp(&b.batch)))
+        });
+        for &r in &ps.contested {
+            ps.front[r] = None;
+        }
+        if let Some((p, i)) = best {
+            return Some((p.batch, i));
+        }
+        let p = fallback.flatten()?;
+        let (step, _) = self.queues.place(p.batch, 0)?;
+        let i = ps.feasible.iter().position(|f| f.step == step)?;
+        Some((p.batch, i))
+    }
+
+    /// Finds units for every use of flat step `s` now, first free candidate first, and
+    /// appends them to `taken`; false if some use finds none (then `taken` holds a part).
+    fn seize_units(&self, s: usize, taken: &mut Vec<(usize, u32, usize)>) -> bool {
+        let (product, step) = self.flat_step[s];
+        let step = &self.m.products[product].steps[step];
+        let start = taken.len();
         for (ui, u) in step.uses.iter().enumerate() {
             let mut found = None;
             for &r in &u.candidates {
-                let already: u32 = taken
+                let already: u32 = taken[start..]
                     .iter()
                     .filter(|(tr, _, _)| *tr == r)
                     .map(|(_, c, _)| *c)

@@ -1,18 +1,42 @@
-//! Waiting batches, one ordered queue per step.
+//! Waiting batches, kept per step in the order of every dispatching rule the step meets.
 //!
 //! Batches waiting for the same step need the same resources, so within one dispatch pass a
-//! batch that cannot seize its resources means that no later batch of the same step can:
-//! units only get scarcer while a pass starts steps. Keeping one queue per step, ordered by
-//! the dispatching key, lets a pass look at the head of each queue instead of sorting and
-//! trying every waiting batch; the order in which batches are tried is the same as sorting the
-//! whole waiting list by (key, ready time, batch).
+//! step whose uses cannot be seized stays blocked (units only get scarcer while a pass starts
+//! steps), and all its batches would get the same units. Keeping the batches of a step in
+//! ordered sets lets a pass look at the front of each step instead of sorting every waiting
+//! batch.
+//!
+//! Batches competing for one pool are ranked by that pool's own rule, and a step may use
+//! pools with different rules (a device pool `fifo`, the operators `edd`). A step therefore
+//! keeps one ordered set per distinct rule of the pools it can use: the set for rule `R`
+//! orders the step's batches by (key under `R`, ready time, batch index). The first rule of a
+//! step is its *primary* rule, that of the first candidate of its first use; when every pool
+//! has the same rule, a step has one set and the dispatch reduces to trying the batches in
+//! that one order.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::ops::Bound;
 
-/// A batch's place in its queue: dispatching key, then the time it became ready, then its
-/// index (the order of creation), so that ties are broken the same way on every run.
+use model::Dispatch;
+
+/// Number of dispatching rules.
+pub(crate) const RULES: usize = 3;
+
+/// A batch's dispatching keys, indexed by [`rule_index`]; only the rules of its step's pools
+/// are meaningful.
+pub(crate) type Keys = [f64; RULES];
+
+/// Index of a rule in [`Keys`].
+pub(crate) fn rule_index(d: Dispatch) -> usize {
+    match d {
+        Dispatch::Fifo => 0,
+        Dispatch::Edd => 1,
+        Dispatch::LeastSlack => 2,
+    }
+}
+
+/// A batch's place in one order: key under the order's rule, then the time it became ready,
+/// then its index (the order of creation), so that ties are broken the same way on every run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Place {
     pub key: f64,
@@ -40,43 +64,115 @@ impl Ord for Place {
     }
 }
 
-/// One queue per step (flat step index) and where each batch waits.
+/// The batches waiting for one step, once per rule of its pools.
+#[derive(Debug, Clone)]
+struct StepQueue {
+    /// Rule indices, the primary rule first, no repeats.
+    rules: Vec<usize>,
+    /// One ordered set per entry of `rules`, all holding the same batches.
+    orders: Vec<BTreeSet<Place>>,
+}
+
+impl StepQueue {
+    fn order(&self, rule: usize) -> &BTreeSet<Place> {
+        let i = self.rules.iter().position(|&r| r == rule);
+        debug_assert!(
+            i.is_some(),
+            "rule {rule} is not one of the step's {:?}",
+            self.rules
+        );
+        &self.orders[i.unwrap_or(0)]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    step: usize,
+    keys: Keys,
+    ready: f64,
+}
+
+/// The queues of all steps (flat step index) and where each batch waits.
 #[derive(Debug, Default)]
 pub(crate) struct Queues {
-    steps: Vec<BTreeSet<Place>>,
+    steps: Vec<StepQueue>,
     /// Steps whose queue is not empty, in no particular order.
     busy: Vec<usize>,
-    /// For each batch: the step queue it waits in and its place there.
-    member: Vec<Option<(usize, Place)>>,
+    /// For each batch: the step it waits for, its keys and ready time.
+    member: Vec<Option<Member>>,
     len: usize,
 }
 
 impl Queues {
-    pub fn new(steps: usize) -> Self {
+    /// `rules[s]`: the rule indices of step `s`'s pools, primary first (at least one).
+    pub fn new(rules: Vec<Vec<usize>>) -> Self {
+        let steps = rules
+            .into_iter()
+            .map(|mut r| {
+                if r.is_empty() {
+                    r.push(rule_index(Dispatch::Fifo));
+                }
+                let orders = vec![BTreeSet::new(); r.len()];
+                StepQueue { rules: r, orders }
+            })
+            .collect();
         Queues {
-            steps: vec![BTreeSet::new(); steps],
+            steps,
             busy: Vec::new(),
             member: Vec::new(),
             len: 0,
         }
     }
 
+    /// Waiting batches in all queues.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Queues `place.batch` at `step`; a batch already waiting elsewhere is moved.
-    pub fn push(&mut self, step: usize, place: Place) {
-        self.remove(place.batch);
-        if self.member.len() <= place.batch {
-            self.member.resize(place.batch + 1, None);
+    /// Steps with waiting batches, in no particular order.
+    pub fn busy(&self) -> &[usize] {
+        &self.busy
+    }
+
+    /// Batches waiting for `step`.
+    pub fn step_len(&self, step: usize) -> usize {
+        self.steps[step].orders[0].len()
+    }
+
+    /// The primary rule of `step`.
+    pub fn primary_rule(&self, step: usize) -> usize {
+        self.steps[step].rules[0]
+    }
+
+    /// The step the batch waits for and its place in that step's order under `rule`.
+    pub fn place(&self, batch: usize, rule: usize) -> Option<(usize, Place)> {
+        let m = self.member.get(batch).copied().flatten()?;
+        let place = Place {
+            key: m.keys[rule],
+            ready: m.ready,
+            batch,
+        };
+        Some((m.step, place))
+    }
+
+    /// Queues `batch` at `step`; a batch already waiting elsewhere is moved.
+    pub fn push(&mut self, step: usize, keys: Keys, ready: f64, batch: usize) {
+        self.remove(batch);
+        if self.member.len() <= batch {
+            self.member.resize(batch + 1, None);
         }
         let q = &mut self.steps[step];
-        if q.is_empty() {
+        if q.orders[0].is_empty() {
             self.busy.push(step);
         }
-        q.insert(place);
-        self.member[place.batch] = Some((step, place));
+        for (&rule, set) in q.rules.iter().zip(q.orders.iter_mut()) {
+            set.insert(Place {
+                key: keys[rule],
+                ready,
+                batch,
+            });
+        }
+        self.member[batch] = Some(Member { step, keys, ready });
         self.len += 1;
     }
 
@@ -85,79 +181,51 @@ impl Queues {
         let Some(slot) = self.member.get_mut(batch) else {
             return;
         };
-        let Some((step, place)) = slot.take() else {
+        let Some(m) = slot.take() else {
             return;
         };
-        let q = &mut self.steps[step];
-        q.remove(&place);
+        let q = &mut self.steps[m.step];
+        for (&rule, set) in q.rules.iter().zip(q.orders.iter_mut()) {
+            set.remove(&Place {
+                key: m.keys[rule],
+                ready: m.ready,
+                batch,
+            });
+        }
         self.len -= 1;
-        if q.is_empty()
-            && let Some(i) = self.busy.iter().position(|&s| s == step)
+        if q.orders[0].is_empty()
+            && let Some(i) = self.busy.iter().position(|&s| s == m.step)
         {
             self.busy.swap_remove(i);
         }
     }
 
-    /// Starts a dispatch pass over the queues.
-    #[cfg(test)]
-    pub fn pass(&self) -> Pass {
-        let mut pass = Pass::default();
-        self.begin(&mut pass);
-        pass
+    /// The first batch of `step` under `rule` (one of the step's rules) that `ok` accepts.
+    pub fn first(
+        &self,
+        step: usize,
+        rule: usize,
+        mut ok: impl FnMut(usize) -> bool,
+    ) -> Option<Place> {
+        self.steps[step]
+            .order(rule)
+            .iter()
+            .find(|p| ok(p.batch))
+            .copied()
     }
 
-    /// Starts a dispatch pass over the queues, reusing `pass`'s memory.
-    pub fn begin(&self, pass: &mut Pass) {
-        pass.open.clear();
-        pass.open.extend(self.busy.iter().map(|&s| (s, None)));
-    }
-
-    /// The next batch of the pass: the smallest place among the open queues, after the last
-    /// one looked at in each. Returns its step queue with it.
-    pub fn next(&self, pass: &mut Pass) -> Option<(usize, Place)> {
-        let mut best: Option<(usize, Place)> = None;
-        let mut i = 0;
-        while i < pass.open.len() {
-            let (step, after) = pass.open[i];
-            let q = &self.steps[step];
-            let head = match after {
-                None => q.first(),
-                Some(p) => q.range((Bound::Excluded(p), Bound::Unbounded)).next(),
-            };
-            match head {
-                Some(&p) => {
-                    if best.is_none_or(|(_, b)| p < b) {
-                        best = Some((step, p));
-                    }
-                    i += 1;
-                }
-                // Nothing left to look at in this queue during this pass.
-                None => {
-                    pass.open.swap_remove(i);
-                }
+    /// How many batches of `step` `ok` accepts, counting no further than `cap`.
+    pub fn count(&self, step: usize, cap: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
+        let mut n = 0;
+        for p in &self.steps[step].orders[0] {
+            if n >= cap {
+                break;
+            }
+            if ok(p.batch) {
+                n += 1;
             }
         }
-        best
-    }
-}
-
-/// The state of one dispatch pass: the queues still open and the last place looked at in each.
-#[derive(Debug, Default)]
-pub(crate) struct Pass {
-    open: Vec<(usize, Option<Place>)>,
-}
-
-impl Pass {
-    /// The batch at `place` stays in its queue; go on after it.
-    pub fn skip(&mut self, step: usize, place: Place) {
-        if let Some(e) = self.open.iter_mut().find(|e| e.0 == step) {
-            e.1 = Some(place);
-        }
-    }
-
-    /// No later batch of this step can start in this pass.
-    pub fn close(&mut self, step: usize) {
-        self.open.retain(|e| e.0 != step);
+        n
     }
 }
 
@@ -165,79 +233,67 @@ impl Pass {
 mod tests {
     use super::*;
 
-    fn place(key: f64, ready: f64, batch: usize) -> Place {
-        Place { key, ready, batch }
+    const FIFO: usize = 0;
+    const EDD: usize = 1;
+    const SLACK: usize = 2;
+
+    fn keys(fifo: f64, edd: f64, slack: f64) -> Keys {
+        [fifo, edd, slack]
+    }
+
+    fn order(q: &Queues, step: usize, rule: usize) -> Vec<usize> {
+        q.steps[step].order(rule).iter().map(|p| p.batch).collect()
     }
 
     #[test]
-    fn pass_visits_all_waiting_batches_in_key_order_across_steps() {
-        let mut q = Queues::new(3);
-        q.push(0, place(5.0, 1.0, 0));
-        q.push(1, place(2.0, 1.0, 1));
-        q.push(0, place(2.0, 0.5, 2));
-        q.push(2, place(2.0, 0.5, 3));
-        q.push(1, place(9.0, 0.0, 4));
-        assert_eq!(q.len(), 5);
-        let mut pass = q.pass();
-        let mut seen = Vec::new();
-        while let Some((s, p)) = q.next(&mut pass) {
-            seen.push(p.batch);
-            pass.skip(s, p);
-        }
-        // key 2.0: ready 0.5 (batches 2 and 3, by index), then ready 1.0; then 5.0, 9.0.
-        assert_eq!(seen, vec![2, 3, 1, 0, 4]);
+    fn each_order_of_a_step_follows_its_rule_then_ready_time_then_index() {
+        let mut q = Queues::new(vec![vec![FIFO, EDD]]);
+        q.push(0, keys(3.0, 50.0, 0.0), 3.0, 0);
+        q.push(0, keys(1.0, 90.0, 0.0), 1.0, 1);
+        q.push(0, keys(2.0, 50.0, 0.0), 2.0, 2);
+        q.push(0, keys(2.0, 10.0, 0.0), 2.0, 3);
+        assert_eq!(order(&q, 0, FIFO), vec![1, 2, 3, 0]);
+        // Due dates 10, 50 (ready 2), 50 (ready 3), 90.
+        assert_eq!(order(&q, 0, EDD), vec![3, 2, 0, 1]);
+        assert_eq!(q.first(0, EDD, |b| b != 3).map(|p| p.batch), Some(2));
+        assert_eq!(q.first(0, FIFO, |_| true).map(|p| p.key), Some(1.0));
+        assert_eq!(q.count(0, 10, |b| b % 2 == 0), 2);
+        assert_eq!(q.count(0, 1, |_| true), 1);
+        assert_eq!(q.primary_rule(0), FIFO);
+        assert_eq!(q.place(3, EDD).map(|(s, p)| (s, p.key)), Some((0, 10.0)));
     }
 
     #[test]
-    fn closing_a_step_skips_its_later_batches_only() {
-        let mut q = Queues::new(2);
-        for b in 0..4 {
-            q.push(b % 2, place(b as f64, 0.0, b));
-        }
-        let mut pass = q.pass();
-        let mut seen = Vec::new();
-        while let Some((s, p)) = q.next(&mut pass) {
-            seen.push(p.batch);
-            if s == 0 {
-                pass.close(0);
-            } else {
-                pass.skip(s, p);
-            }
-        }
-        assert_eq!(seen, vec![0, 1, 3]);
+    fn a_step_without_rules_gets_fifo_and_each_rule_is_kept_once_per_step() {
+        let q = Queues::new(vec![vec![], vec![SLACK, EDD]]);
+        assert_eq!(q.steps[0].rules, vec![FIFO]);
+        assert_eq!(q.steps[1].orders.len(), 2);
+        assert_eq!(q.primary_rule(1), SLACK);
     }
 
     #[test]
-    fn removing_and_moving_keep_the_count_and_the_busy_list_right() {
-        let mut q = Queues::new(2);
-        q.push(0, place(1.0, 0.0, 7));
-        q.push(0, place(2.0, 0.0, 3));
-        q.push(1, place(1.0, 0.0, 7)); // moves batch 7
+    fn removing_and_moving_keep_every_order_the_count_and_the_busy_list_right() {
+        let mut q = Queues::new(vec![vec![FIFO, EDD], vec![EDD]]);
+        q.push(0, keys(1.0, 5.0, 0.0), 1.0, 7);
+        q.push(0, keys(2.0, 4.0, 0.0), 2.0, 3);
+        q.push(1, keys(3.0, 9.0, 0.0), 3.0, 7); // moves batch 7
         assert_eq!(q.len(), 2);
+        assert_eq!(order(&q, 0, FIFO), vec![3]);
+        assert_eq!(order(&q, 0, EDD), vec![3]);
+        assert_eq!(order(&q, 1, EDD), vec![7]);
+        let mut busy = q.busy().to_vec();
+        busy.sort_unstable();
+        assert_eq!(busy, vec![0, 1]);
         q.remove(3);
         q.remove(3);
         q.remove(99);
         assert_eq!(q.len(), 1);
-        let mut pass = q.pass();
-        assert_eq!(q.next(&mut pass).map(|(s, p)| (s, p.batch)), Some((1, 7)));
+        assert_eq!(q.busy(), &[1]);
+        assert_eq!(q.step_len(0), 0);
+        assert!(q.place(3, FIFO).is_none());
         q.remove(7);
         assert_eq!(q.len(), 0);
-        assert!(q.next(&mut q.pass()).is_none());
-    }
-
-    #[test]
-    fn a_started_batch_leaves_the_pass() {
-        let mut q = Queues::new(1);
-        for b in 0..3 {
-            q.push(0, place(b as f64, 0.0, b));
-        }
-        let mut pass = q.pass();
-        let mut seen = Vec::new();
-        while let Some((_, p)) = q.next(&mut pass) {
-            seen.push(p.batch);
-            q.remove(p.batch); // started
-        }
-        assert_eq!(seen, vec![0, 1, 2]);
-        assert_eq!(q.len(), 0);
+        assert!(q.busy().is_empty());
+        assert!(q.first(1, EDD, |_| true).is_none());
     }
 }
