@@ -332,7 +332,6 @@ impl Decoder {
                 };
                 let ready = ready.max(nb);
                 let idx = j * g + k;
-                let pts = &p.pt[j * mt + base..j * mt + base + mk];
                 let (bi, s, e) = if identical {
                     let mut bi = 0;
                     let mut bf = free[0];
@@ -343,8 +342,9 @@ impl Decoder {
                         }
                     }
                     let s = ready.max(bf);
-                    (bi, s, s + pts[bi])
+                    (bi, s, s + p.pmin_by_stage[h + j])
                 } else {
+                    let pts = &p.pt[j * mt + base..j * mt + base + mk];
                     let mut best = (0, Time::MAX, Time::MAX);
                     for (i, (&f, &pt)) in free.iter().zip(pts).enumerate() {
                         let s = ready.max(f);
@@ -363,7 +363,7 @@ impl Decoder {
                 self.end[idx] = e;
                 self.mach[idx] = base + bi;
                 free[bi] = e;
-                bound = bound.max(e + p.tail[idx]);
+                bound = bound.max(e + p.tail_by_stage[h + j]);
                 self.hist_job[h + i] = j as u32;
                 self.hist_ready[h + i] = if k == 0 { 0 } else { key >> 20 };
                 self.hist_pos[h + j] = i as u32;

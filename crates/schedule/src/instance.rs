@@ -405,9 +405,12 @@ pub(crate) struct Prep {
     pub lmin: Vec<Time>,
     /// Maximum lag after stage k, `lmax[j * g + k]` (`Time::MAX` = unlimited).
     pub lmax: Vec<Time>,
+    /// `pmin` stage by stage, `pmin_by_stage[k * n + j]` (the fast decoder reads one stage's
+    /// values of many jobs in a row).
+    pub pmin_by_stage: Vec<Time>,
     /// Shortest remaining processing after stage k (later stages' `pmin` and minimum
-    /// lags from stage k on), `tail[j * g + k]`.
-    pub tail: Vec<Time>,
+    /// lags from stage k on), stage by stage: `tail_by_stage[k * n + j]`.
+    pub tail_by_stage: Vec<Time>,
     /// Earliest start of the first stage of each job (release and `not_before`).
     pub release: Vec<Time>,
     pub not_before: Time,
@@ -566,11 +569,16 @@ impl Prep {
             .iter()
             .map(|j| j.release.max(inst.not_before))
             .collect();
-        let mut tail = vec![0; n * g];
+        let mut pmin_by_stage = vec![0; n * g];
+        let mut tail_by_stage = vec![0; n * g];
         for j in 0..n {
+            for k in 0..g {
+                pmin_by_stage[k * n + j] = pmin[j * g + k];
+            }
             for k in (0..g.saturating_sub(1)).rev() {
                 let idx = j * g + k;
-                tail[idx] = tail[idx + 1] + pmin[idx + 1] + lmin[idx];
+                tail_by_stage[k * n + j] =
+                    tail_by_stage[(k + 1) * n + j] + pmin[idx + 1] + lmin[idx];
             }
         }
         Self {
@@ -581,7 +589,8 @@ impl Prep {
             mt,
             pt,
             pmin,
-            tail,
+            pmin_by_stage,
+            tail_by_stage,
             lmin,
             has_max_lag: lmax.iter().any(|&x| x != Time::MAX),
             lmax,
