@@ -25,6 +25,26 @@ fn insertion_sort(keys: &mut [u64]) {
     }
 }
 
+/// Appends the sort keys (arrival at stage `k` << 20 | position `i`) of the jobs at positions
+/// `from..to` of the previous stage's dispatch order `prev` to `out`, sorted.
+fn arrival_keys(
+    p: &Prep,
+    end: &[Time],
+    prev: &[u32],
+    k: usize,
+    from: usize,
+    to: usize,
+    out: &mut Vec<u64>,
+) {
+    let start = out.len();
+    for (i, &j) in (from..to).zip(&prev[from..to]) {
+        let idx = j as usize * p.g + k - 1;
+        let ready = (end[idx] + p.lmin[idx]) as u64;
+        out.push((ready << 20) | i as u64);
+    }
+    insertion_sort(&mut out[start..]);
+}
+
 /// Appends the merge of two sorted key lists to `out`.
 fn merge(a: &[u64], b: &[u64], out: &mut Vec<u64>) {
     let (mut i, mut j) = (0, 0);
@@ -93,8 +113,6 @@ pub(crate) struct Decoder {
     saved_end: Vec<Time>,
     saved_mach: Vec<usize>,
     frozen_ops: Vec<(usize, usize, Time, Time)>,
-    /// Re-use the operations that the last decode planned identically (fast path only).
-    pub reuse: bool,
     /// Operations planned and operations taken over from an earlier decode (fast path).
     pub planned: u64,
     pub reused: u64,
@@ -112,8 +130,6 @@ pub(crate) struct Decoder {
     hist_gen: Vec<u64>,
     /// Number of fast decodes so far.
     decodes: u64,
-    /// Per stage: its record and the previous stage's come from one complete decode.
-    linked: Vec<bool>,
     /// Sort keys of the operations to plan at the current stage.
     rest: Vec<u64>,
     keys2: Vec<u64>,
@@ -167,7 +183,6 @@ impl Decoder {
             saved_end: Vec::new(),
             saved_mach: Vec::new(),
             frozen_ops,
-            reuse: true,
             planned: 0,
             reused: 0,
             hist_job: vec![0; p.n * p.g],
@@ -177,7 +192,6 @@ impl Decoder {
             hist_len: vec![0; p.g],
             hist_gen: vec![0; p.g],
             decodes: 0,
-            linked: vec![false; p.g],
             rest: Vec::with_capacity(p.n),
             keys2: Vec::with_capacity(p.n),
             seen: vec![false; p.m.iter().copied().max().unwrap_or(0)],
@@ -224,30 +238,26 @@ impl Decoder {
         let n = p.n;
         let mt = p.mt;
         let nb = p.not_before;
-        if !self.reuse {
-            self.forget();
-        }
         self.decodes += 1;
         let this = self.decodes;
-        // stage k's record continues stage k - 1's: both from one complete earlier decode
-        for k in 1..g {
-            self.linked[k] = self.hist_gen[k] == self.hist_gen[k - 1]
-                && self.hist_len[k] == self.hist_len[k - 1]
-                && self.hist_len[k] > 0;
-        }
         let mut prev_c = 0;
+        // this stage's record continues the previous stage's (both from one complete earlier
+        // decode); decided before this decode overwrites the previous stage's record
+        let mut linked = false;
         for k in 0..g {
+            let next_linked = k + 1 < g
+                && self.hist_gen[k + 1] == self.hist_gen[k]
+                && self.hist_len[k + 1] == self.hist_len[k]
+                && self.hist_len[k + 1] > 0;
             let base = p.off[k];
             let mk = p.m[k];
             let h = k * n;
             let hp = h.wrapping_sub(n);
             let len = perm.len();
-            // `c`: operations planned exactly as in the decode recorded for this stage;
-            // `rest`: the keys (arrival << 20 | position at the previous stage) of the others,
-            // in dispatch order (at stage 0: positions in the permutation)
+            // `rest`: the stage's dispatch order as keys (arrival << 20 | position at the
+            // previous stage; at stage 0: positions in the permutation); `c`: its leading
+            // operations planned exactly as in the decode recorded for this stage
             let mut c = 0;
-            // entries of `rest` already counted in `c`
-            let mut done = 0;
             let hl = self.hist_len[k];
             self.rest.clear();
             if k == 0 {
@@ -255,20 +265,16 @@ impl Decoder {
                 while c < hl && self.hist_job[c] as usize == perm[c] {
                     c += 1;
                 }
-                self.rest.extend(c as u64..len as u64);
+                self.rest.extend(0..len as u64);
             } else {
+                let prev = &self.hist_job[hp..hp + len];
                 // jobs whose previous operation was planned anew, by arrival here
                 self.keys.clear();
-                for i in prev_c..len {
-                    let idx = self.hist_job[hp + i] as usize * g + k - 1;
-                    let ready = (self.end[idx] + p.lmin[idx]) as u64;
-                    self.keys.push((ready << 20) | i as u64);
-                }
-                insertion_sort(&mut self.keys);
+                arrival_keys(p, &self.end, prev, k, prev_c, len, &mut self.keys);
                 // the others arrive as recorded: in recorded order if the record of this
                 // stage continues that of the previous one, else sorted anew
                 self.keys2.clear();
-                if self.linked[k] {
+                if linked {
                     for i in 0..hl {
                         let j = self.hist_job[h + i];
                         let pos = self.hist_pos[hp + j as usize] as usize;
@@ -277,12 +283,7 @@ impl Decoder {
                         }
                     }
                 } else {
-                    for i in 0..prev_c {
-                        let idx = self.hist_job[hp + i] as usize * g + k - 1;
-                        let ready = (self.end[idx] + p.lmin[idx]) as u64;
-                        self.keys2.push((ready << 20) | i as u64);
-                    }
-                    insertion_sort(&mut self.keys2);
+                    arrival_keys(p, &self.end, prev, k, 0, prev_c, &mut self.keys2);
                 }
                 merge(&self.keys2, &self.keys, &mut self.rest);
                 let hl = hl.min(len);
@@ -292,9 +293,8 @@ impl Decoder {
                 {
                     c += 1;
                 }
-                done = c;
             }
-            debug_assert_eq!(c + self.rest.len() - done, len);
+            debug_assert_eq!(self.rest.len(), len);
             self.reused += c as u64;
             self.planned += (len - c) as u64;
             let free = &mut self.free[base..base + mk];
@@ -321,7 +321,7 @@ impl Decoder {
                 }
             }
             let identical = p.identical[k];
-            for (t, &key) in self.rest[done..].iter().enumerate() {
+            for (t, &key) in self.rest[c..].iter().enumerate() {
                 let i = c + t;
                 let (j, ready) = if k == 0 {
                     let j = perm[key as usize];
@@ -372,6 +372,7 @@ impl Decoder {
             self.hist_len[k] = len;
             self.hist_gen[k] = this;
             prev_c = c;
+            linked = next_linked;
             if bound > self.cutoff {
                 self.cut = true;
                 return Ok(());
@@ -742,9 +743,11 @@ mod tests {
         inst
     }
 
-    /// Decodes with and without re-use of the previous decode and checks that both give the
-    /// same verdict and, for complete plans, the same operations.
-    fn same(a: &mut Decoder, b: &mut Decoder, p: &Prep, perm: &[usize], cutoff: Time) {
+    /// Decodes with `a` (which re-uses its previous decodes) and with a new decoder (which has
+    /// nothing to re-use) and checks that both give the same verdict and, for complete plans,
+    /// the same operations.
+    fn same(a: &mut Decoder, p: &Prep, perm: &[usize], cutoff: Time) {
+        let b = &mut Decoder::new(p, DecoderKind::Fifo);
         a.cutoff = cutoff;
         b.cutoff = cutoff;
         let ra = a.decode(p, perm);
@@ -763,6 +766,7 @@ mod tests {
                 }
             }
         }
+        assert_eq!(b.reused, 0);
     }
 
     #[test]
@@ -774,8 +778,6 @@ mod tests {
             let p = Prep::new(&inst);
             assert!(p.fast);
             let mut a = Decoder::new(&p, DecoderKind::Fifo);
-            let mut b = Decoder::new(&p, DecoderKind::Fifo);
-            b.reuse = false;
             let mut perm: Vec<usize> = (0..p.n).collect();
             rng.shuffle(&mut perm);
             for _ in 0..20 {
@@ -789,7 +791,7 @@ mod tests {
                         let job = perm.remove(rng.below(perm.len()));
                         for pos in 0..=perm.len() {
                             perm.insert(pos, job);
-                            same(&mut a, &mut b, &p, &perm, cutoff);
+                            same(&mut a, &p, &perm, cutoff);
                             perm.remove(pos);
                         }
                         perm.insert(rng.below(perm.len() + 1), job);
@@ -797,17 +799,17 @@ mod tests {
                     // a partial sequence (construction, destruction)
                     2 => {
                         let keep = rng.below(perm.len() + 1);
-                        same(&mut a, &mut b, &p, &perm[..keep], cutoff);
+                        same(&mut a, &p, &perm[..keep], cutoff);
                     }
                     // a swap
                     3 => {
                         let (x, y) = (rng.below(perm.len()), rng.below(perm.len()));
                         perm.swap(x, y);
-                        same(&mut a, &mut b, &p, &perm, cutoff);
+                        same(&mut a, &p, &perm, cutoff);
                     }
                     // forward-backward passes overwrite the plan
                     _ => {
-                        same(&mut a, &mut b, &p, &perm, Time::MAX);
+                        same(&mut a, &p, &perm, Time::MAX);
                         if a.decode(&p, &perm).is_ok() {
                             a.justify(&p, &perm, 2);
                         }
@@ -816,7 +818,6 @@ mod tests {
             }
             planned += a.planned;
             reused += a.reused;
-            assert_eq!(b.reused, 0);
         }
         // the comparison only means something if operations were taken over often
         assert!(
