@@ -4,35 +4,11 @@
 //! The cases are deterministic (fixed durations, apheresis times given), so the order in which
 //! batches get the contested pool shows in their waiting and vein-to-vein times.
 
-use std::sync::atomic::AtomicBool;
+mod common;
 
+use common::{close, load, run_with};
 use model::Model;
-use sim::{Results, RunOptions};
-
-fn load(text: &str) -> Model {
-    match model::load("test.toml", text) {
-        Ok(m) => m,
-        Err(e) => panic!("scenario does not load: {e}\n{text}"),
-    }
-}
-
-fn run_with(m: &Model, threads: usize) -> Results {
-    let opts = RunOptions {
-        threads,
-        ..RunOptions::default()
-    };
-    match sim::run(m, &opts, &|_| {}, &AtomicBool::new(false)) {
-        Ok(r) => r,
-        Err(e) => panic!("simulation failed: {e}"),
-    }
-}
-
-fn close(what: &str, got: f64, want: f64) {
-    assert!(
-        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
-        "{what}: got {got}, expected {want}"
-    );
-}
+use sim::Results;
 
 fn wait(r: &Results, name: &str) -> f64 {
     match r.steps.iter().find(|s| s.name == name) {
@@ -119,7 +95,7 @@ fn a_shared_pool_ranks_batches_of_different_steps_by_its_own_rule() {
     // ready first and its step's first pool (the bioreactors) ranks first in, first out.
     // (Ranking P1 by that pool's rule would start P1 first: P1 released at 48 h, P2 at 72 h.)
     for threads in [1, 2] {
-        let r = run_with(&load(SHARED_STAFF), threads);
+        let r = run_with(&load(SHARED_STAFF), threads, None);
         // Released in the order P0 (24 h), P2 (48 - 12 = 36 h), P1 (72 - 6 = 66 h).
         assert_v2v(&r, &[24.0, 36.0, 66.0]);
         close(
@@ -186,10 +162,10 @@ fn a_steps_second_pool_ranks_its_competitors_by_its_own_rule() {
     // days) and P2 (ready 12 h, due 12 h + 5 days) wait for the same step. At 24 h two
     // bioreactors are free (enough for both) but the suite takes one batch: the suite ranks by
     // due date, so P2 runs 24–48 h and P1 48–72 h, although the step's first pool is `fifo`.
-    let r = run_with(&second_use(2, "fifo", "edd"), 0);
+    let r = run_with(&second_use(2, "fifo", "edd"), 0, None);
     assert_v2v(&r, &[24.0, 36.0, 66.0]);
     // With the rules swapped the suite ranks first in, first out: P1 24–48 h, P2 48–72 h.
-    let r = run_with(&second_use(2, "edd", "fifo"), 0);
+    let r = run_with(&second_use(2, "edd", "fifo"), 0, None);
     assert_v2v(&r, &[24.0, 42.0, 60.0]);
 }
 
@@ -199,13 +175,13 @@ fn pools_that_disagree_start_the_batch_that_became_ready_first() {
     // rank P2 first, the suite (`fifo`) ranks P1 first; neither batch is first at both, so the
     // one that became ready first starts: P1 24–48 h, then P2 48–72 h.
     for (bio, suite) in [("edd", "fifo"), ("fifo", "edd")] {
-        let r = run_with(&second_use(1, bio, suite), 0);
+        let r = run_with(&second_use(1, bio, suite), 0, None);
         assert_v2v(&r, &[24.0, 42.0, 60.0]);
     }
     // When both pools agree, their rule decides.
-    let r = run_with(&second_use(1, "edd", "edd"), 0);
+    let r = run_with(&second_use(1, "edd", "edd"), 0, None);
     assert_v2v(&r, &[24.0, 36.0, 66.0]);
-    let r = run_with(&second_use(1, "fifo", "fifo"), 0);
+    let r = run_with(&second_use(1, "fifo", "fifo"), 0, None);
     assert_v2v(&r, &[24.0, 42.0, 60.0]);
 }
 
@@ -308,8 +284,8 @@ target_vein_to_vein_days = 6
 #[test]
 fn mixed_rules_give_the_same_numbers_on_any_thread_count() {
     let m = load(MIXED);
-    let one = run_with(&m, 1);
-    let two = run_with(&m, 2);
+    let one = run_with(&m, 1, None);
+    let two = run_with(&m, 2, None);
     assert!(
         one.patients.mean > 50.0,
         "too few patients to mean anything"

@@ -6,29 +6,11 @@
 //! interval, and that the interval is narrow enough for the check to mean something. Every
 //! run uses a fixed seed, so a test gives the same verdict on every machine and thread count.
 
-use std::sync::atomic::AtomicBool;
+mod common;
 
+use common::{close, load, run_with};
 use model::Model;
-use sim::{DistStat, Results, RunOptions, Stat};
-
-fn load(text: &str) -> Model {
-    match model::load("test.toml", text) {
-        Ok(m) => m,
-        Err(e) => panic!("scenario does not load: {e}\n{text}"),
-    }
-}
-
-fn run_with(m: &Model, threads: usize, seed: Option<u64>) -> Results {
-    let opts = RunOptions {
-        threads,
-        seed,
-        ..RunOptions::default()
-    };
-    match sim::run(m, &opts, &|_| {}, &AtomicBool::new(false)) {
-        Ok(r) => r,
-        Err(e) => panic!("simulation failed: {e}"),
-    }
-}
+use sim::{DistStat, Results, Stat};
 
 fn run(m: &Model) -> Results {
     run_with(m, 0, None)
@@ -61,13 +43,6 @@ fn ds(d: &DistStat) -> Stat {
         mean: d.mean,
         ci95: d.ci95,
     }
-}
-
-fn close(what: &str, got: f64, want: f64) {
-    assert!(
-        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
-        "{what}: got {got}, expected exactly {want}"
-    );
 }
 
 fn step<'a>(r: &'a Results, name: &str) -> &'a sim::StepResult {
