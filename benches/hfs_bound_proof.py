@@ -57,8 +57,10 @@ def check_plan(n, g, m, p, start, c):
     return None
 
 
-def decide(n, g, m, p, c, dtime, seed):
-    """'infeasible' (proof), 'feasible' (a plan, checked here) or 'unknown' within the budget."""
+def build_model(n, g, m, p, c):
+    """The exact model with every operation inside its window for makespan <= c.
+
+    Returns (model, start variables s[j][k]), or None when one job alone is longer than c."""
     md = cp_model.CpModel()
     s = [[None] * g for _ in range(n)]
     per_stage = [[] for _ in range(g)]
@@ -68,7 +70,7 @@ def decide(n, g, m, p, c, dtime, seed):
         for k in range(g):
             hi = c - (total - head)
             if hi < head:
-                return "infeasible"  # the job alone is longer than c
+                return None
             s[j][k] = md.NewIntVar(head, hi, f"s{j}_{k}")
             per_stage[k].append(md.NewFixedSizeIntervalVar(s[j][k], p[j][k], f"o{j}_{k}"))
             if k > 0:
@@ -76,14 +78,28 @@ def decide(n, g, m, p, c, dtime, seed):
             head += p[j][k]
     for k in range(g):
         md.AddCumulative(per_stage[k], [1] * n, m[k])
+    return md, s
+
+
+def cumulative_reasoning(prm):
+    """CP-SAT's edge finding, overload checker and precedence reasoning for cumulatives."""
+    prm.use_timetable_edge_finding_in_cumulative = True
+    prm.use_overload_checker_in_cumulative = True
+    prm.use_hard_precedences_in_cumulative = True
+
+
+def decide(n, g, m, p, c, dtime, seed):
+    """'infeasible' (proof), 'feasible' (a plan, checked here) or 'unknown' within the budget."""
+    built = build_model(n, g, m, p, c)
+    if built is None:
+        return "infeasible"  # a job alone is longer than c
+    md, s = built
     sv = cp_model.CpSolver()
     prm = sv.parameters
     prm.num_workers = 1
     prm.random_seed = seed
     prm.max_deterministic_time = dtime
-    prm.use_timetable_edge_finding_in_cumulative = True
-    prm.use_overload_checker_in_cumulative = True
-    prm.use_hard_precedences_in_cumulative = True
+    cumulative_reasoning(prm)
     st = sv.Solve(md)
     if st == cp_model.INFEASIBLE:
         return "infeasible"

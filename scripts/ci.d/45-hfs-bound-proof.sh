@@ -53,9 +53,52 @@ bad 3 "instances/3.txt: No such file or directory"
 bad 4 "instances/4.txt: the header must start with the job and stage (machine) counts, at least 1"
 bad 5 "instance 5: no best-known value in .*bks.csv (give --makespan)"
 
+# benches/hfs_polish.py: a poor but valid toy plan (every stage on one machine, jobs in file
+# order) is improved to the optimum 28; plans it must reject end with a message naming the field
+mkdir -p "$WORK/plans"
+"$PY" - "$WORK/plans" <<'PLANS'
+import json, sys
+p = [[2, 3, 4], [6, 4, 8], [9, 1, 5], [4, 6, 3], [1, 5, 10], [4, 8, 12]]
+free = [0, 0, 0]
+out = []
+for j, row in enumerate(p):
+    t = 0
+    for k, d in enumerate(row):
+        t = max(t, free[k])
+        out.append({"job": j, "stage": k, "machine": 0, "start": t, "end": t + d})
+        t += d
+        free[k] = t
+ms = max(a["end"] for a in out)
+d = sys.argv[1]
+json.dump({"makespan": ms, "assignments": out}, open(f"{d}/0.json", "w"))
+json.dump({"makespan": ms}, open(f"{d}/1.json", "w"))
+json.dump({"makespan": ms, "assignments": out[:-1] + [dict(out[-1], job=6)]}, open(f"{d}/2.json", "w"))
+json.dump({"makespan": ms, "assignments": out[:-1] + [dict(out[-1], start=0)]}, open(f"{d}/3.json", "w"))
+json.dump({"makespan": ms, "assignments": out[:-1]}, open(f"{d}/4.json", "w"))
+open(f"{d}/5.json", "w").write('{"makespan": 1,\n "assignments": [}')
+PLANS
+"$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/plans" --ids 0 --dtime 5 \
+    > "$WORK/polish.txt"
+cat "$WORK/polish.txt"
+grep -Eq "^ +0 6x3x2 +atmpflow +[0-9]+ -> CP-SAT +28 .*CP-SAT bound 28 " "$WORK/polish.txt"
+badplan() {
+    mkdir -p "$WORK/one"
+    cp "$WORK/plans/$1.json" "$WORK/one/0.json"
+    if "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0 \
+        > /dev/null 2> "$WORK/err.txt"; then
+        echo "plan $1 of the bad set was accepted" >&2; exit 1
+    fi
+    grep -q "$2" "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+}
+badplan 1 "field 'assignments' (a list) is missing"
+badplan 2 "assignments\[17\]: job 6 stage 2 is not in the instance (6 jobs, 3 stages)"
+badplan 3 "the plan fails the check: job 5 stage 2 starts before stage 1 ends"
+badplan 4 "job 5 stage 2 has no assignment"
+badplan 5 "line 2, column 18: not JSON"
+
 timeout 300 "$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs \
     --ids "190 220" --dtime 2 --out "$WORK/proofs.csv" | tee "$WORK/proofs.txt"
 grep -q "^   190 50x10x3   best-known  1230  refuted  proven lower bound 1231" "$WORK/proofs.txt"
 grep -q "^   220 50x10x3   best-known  1188  refuted  proven lower bound 1189" "$WORK/proofs.txt"
 grep -q "^refuted 2, reached 0, open 0 of 2$" "$WORK/proofs.txt"
-echo "hfs bound proof: ok"
+echo "hfs bound proof and polish: ok"
