@@ -9,7 +9,9 @@ MIP solvers (../shared/data/hfs/peer_cpo_mip_3600s.csv):
 * per class, how often any of the three published runs reached the best-known value.
 
 With --ours DIR (atmpflow JSON results, <id>.atmpflow.json) it also prints our makespan on the
-instances of the first list.
+instances of the first list, and per class how close the best-known values lie to atmpflow's
+proven lower bound (how often they equal it, the mean distance) next to how far atmpflow's plans
+and the best of the three published 3600 s plans lie above that bound.
 
 usage: benches/hfs_bks_check.py [--data ../shared/data/hfs] [--ours bench-out/hfs]
 """
@@ -78,7 +80,35 @@ def main():
             if p.exists():
                 line += f"  atmpflow {json.loads(p.read_text())['makespan']}"
         print(line)
+    if args.ours:
+        near_bound(args.ours, bks, cls, peers)
     return 0
+
+
+def near_bound(ours, bks, cls, peers):
+    """Per class: best-known vs atmpflow's lower bound, and plans (ours, published) vs that bound."""
+    rows = defaultdict(list)
+    for i, c in cls.items():
+        p = Path(ours) / f"{i}.atmpflow.json"
+        if not p.exists():
+            continue
+        doc = json.loads(p.read_text())
+        lb, ms = doc["lower_bound"], doc["makespan"]
+        ubs = [ub for _, _, ub in peers[i] if ub is not None]
+        rows[c].append((bks[i], lb, ms, min(ubs) if ubs else None))
+    if not rows:
+        return
+    print()
+    print("% above atmpflow's lower bound (LB) of the results in", ours)
+    print("class       instances  best-known = LB  best-known  atmpflow  best published 3600 s")
+    for c in sorted(rows, key=lambda s: [int(x) for x in s.split("x")]):
+        r = rows[c]
+        eq = sum(1 for b, lb, _, _ in r if b == lb)
+        gap_b = sum((b - lb) / lb * 100 for b, lb, _, _ in r) / len(r)
+        gap_o = sum((ms - lb) / lb * 100 for _, lb, ms, _ in r) / len(r)
+        pub = [(u - lb) / lb * 100 for _, lb, _, u in r if u is not None]
+        gap_p = f"{sum(pub) / len(pub):.2f}" if pub else "-"
+        print(f"{c:<11} {len(r):>9}  {eq:>15}  {gap_b:>10.2f}  {gap_o:>8.2f}  {gap_p:>21}")
 
 
 if __name__ == "__main__":
