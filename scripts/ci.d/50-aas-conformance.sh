@@ -11,7 +11,14 @@ cd "$(dirname "$0")/../.."
 
 VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/aas"
 PY_PKGS=(aas-test-engines==1.0.3 aas-core3.0==1.1.4 basyx-python-sdk==2.2.0)
-if [ ! -x "$VENV/bin/aas_test_engines" ] || ! "$VENV/bin/pip" freeze 2>/dev/null | grep -q '^aas-core3.0==1.1.4$'; then
+# reuse the venv only if it has every pin (pip freeze spells some names with "_"); the freeze
+# output is read whole, not through a pipe into grep -q (which may close the pipe early)
+frozen="$("$VENV/bin/pip" freeze 2>/dev/null | tr '_' '-' || true)"
+pinned=yes
+for pkg in "${PY_PKGS[@]}"; do
+    grep -qxiF "$pkg" <<<"$frozen" || pinned=no
+done
+if [ ! -x "$VENV/bin/aas_test_engines" ] || [ "$pinned" = no ]; then
     python3 -m venv "$VENV"
     timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
 fi

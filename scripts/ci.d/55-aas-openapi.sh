@@ -20,7 +20,8 @@ VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/openapi"
 ST_VERSION=4.32.5
 WHEEL_SHA=e03483ec353f8585cb445aed67ef912d19edbd75460eb004a0e80e7b9e149127
 SPEC_SHA=6c590d1353193b086e918e0131ccba6c6e20d74e71516483563c4f1d8343b178
-if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$ST_VERSION"; then
+installed="$("$VENV/bin/schemathesis" --version 2>/dev/null || true)"
+if [ "$installed" != "schemathesis, version $ST_VERSION" ]; then
     python3 -m venv "$VENV"
     timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
