@@ -3,7 +3,7 @@
 # the JSON contract of the benchmark mode, proven optimality on the toy HFS instance, a Taillard
 # instance within 1 % of its best-known value, a shelf-life variant written and re-read, and
 # the scenario mode writing plan.json / plan.csv / schedule.html, and the best-known-value check
-# quoted in docs/benchmarks.md. Needs: python3 (no packages).
+# quoted in docs/benchmarks.md (with --ours on two hand-written results). Needs: python3 (no packages).
 # Bounded: about 15 s after the release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,4 +64,13 @@ python3 benches/hfs_bks_check.py --data "$DATA/hfs" > "$WORK/bks.txt"
 grep -q "    10 50x5x3    best-known 977  proven optimum 978" "$WORK/bks.txt"
 test "$(grep -c "proven optimum" "$WORK/bks.txt")" = 9
 grep -q "^50x10x5 *18 *0 *0 *0$" "$WORK/bks.txt"
+# --ours: best-known values and plans against atmpflow's lower bound, per class (two results;
+# 320: best known 846, best published 3600 s plan 888; 185: 1143 and 1241)
+mkdir -p "$WORK/ours"
+echo '{"makespan": 891, "lower_bound": 846}' > "$WORK/ours/320.atmpflow.json"
+echo '{"makespan": 1236, "lower_bound": 1136}' > "$WORK/ours/185.atmpflow.json"
+python3 benches/hfs_bks_check.py --data "$DATA/hfs" --ours "$WORK/ours" > "$WORK/near.txt"
+grep -q "^50x10x3 *1 *0 *0.62 *8.80 *9.24$" "$WORK/near.txt"
+grep -q "^50x10x5 *1 *1 *0.00 *5.32 *4.96$" "$WORK/near.txt"
+test "$(grep -c "^[0-9]*x[0-9]*x[0-9] " "$WORK/near.txt")" = 18   # 16 classes + 2 of --ours
 echo "best-known check: ok"
