@@ -41,11 +41,18 @@ printf 'instance,bks\n1,10\n2,10\n3,10\n4,10\n' > "$WORK/bad/bks.csv"
 printf '2\n2\n1 1\n3 x\n1 1\n' > "$WORK/bad/instances/1.txt"
 printf '2\n2\n1 1\n3 3\n' > "$WORK/bad/instances/2.txt"
 printf '0\n2\n' > "$WORK/bad/instances/4.txt"
-bad() {
-    if "$PY" benches/hfs_bound_proof.py --data "$WORK/bad" --ids "$1" > /dev/null 2> "$WORK/err.txt"; then
-        echo "instance $1 of the bad set was accepted" >&2; exit 1
+# rejects WHAT MESSAGE COMMAND...: COMMAND must fail with MESSAGE (a grep pattern) on stderr
+rejects() {
+    local what=$1 message=$2
+    shift 2
+    if "$@" > /dev/null 2> "$WORK/err.txt"; then
+        echo "$what was accepted" >&2; exit 1
     fi
-    grep -q "$2" "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+    grep -q "$message" "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+}
+bad() {
+    rejects "instance $1 of the bad set" "$2" \
+        "$PY" benches/hfs_bound_proof.py --data "$WORK/bad" --ids "$1"
 }
 bad 1 "instances/1.txt: number 6 ('x') is not an integer"
 bad 2 "instances/2.txt: expected 2 machine counts, 4 processing times (6 numbers after the header), found 4"
@@ -84,11 +91,8 @@ grep -Eq "^ +0 6x3x2 +atmpflow +[0-9]+ -> CP-SAT +28 .*CP-SAT bound 28 " "$WORK/
 badplan() {
     mkdir -p "$WORK/one"
     cp "$WORK/plans/$1.json" "$WORK/one/0.json"
-    if "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0 \
-        > /dev/null 2> "$WORK/err.txt"; then
-        echo "plan $1 of the bad set was accepted" >&2; exit 1
-    fi
-    grep -q "$2" "$WORK/err.txt" || { cat "$WORK/err.txt" >&2; exit 1; }
+    rejects "plan $1 of the bad set" "$2" \
+        "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0
 }
 badplan 1 "field 'assignments' (a list) is missing"
 badplan 2 "assignments\[17\]: job 6 stage 2 is not in the instance (6 jobs, 3 stages)"
