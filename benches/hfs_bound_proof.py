@@ -57,6 +57,12 @@ def check_plan(n, g, m, p, start, c):
     return None
 
 
+def read_bks(data):
+    """Best-known makespan per instance id (as text) from DATA/bks.csv."""
+    with open(os.path.join(data, "bks.csv")) as f:
+        return {r["instance"]: int(r["bks"]) for r in csv.DictReader(f)}
+
+
 def build_model(n, g, m, p, c):
     """The exact model with every operation inside its window for makespan <= c.
 
@@ -124,10 +130,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="CSV of the results")
     a = ap.parse_args()
-    bks = {}
-    with open(os.path.join(a.data, "bks.csv")) as f:
-        for r in csv.DictReader(f):
-            bks[r["instance"]] = int(r["bks"])
+    bks = read_bks(a.data)
     ids = a.ids.split() if a.ids else sorted(bks, key=int)
     print(f"# OR-Tools {ortools.__version__}, 1 worker, seed {a.seed}, deterministic time {a.dtime} per call")
     rows = []

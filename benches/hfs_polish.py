@@ -34,7 +34,7 @@ import ortools
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
 from cpsat_hfs import read_instance  # noqa: E402  (the peer's reader, with its error messages)
-from hfs_bound_proof import build_model, check_plan, cumulative_reasoning  # noqa: E402
+from hfs_bound_proof import build_model, check_plan, cumulative_reasoning, read_bks  # noqa: E402
 
 
 def read_plan(path, n, g):
@@ -109,10 +109,7 @@ def main():
     a = ap.parse_args()
     if a.workers < 1 or a.dtime <= 0:
         sys.exit("--workers must be at least 1 and --dtime above 0")
-    bks = {}
-    with open(os.path.join(a.data, "bks.csv")) as f:
-        for r in csv.DictReader(f):
-            bks[r["instance"]] = int(r["bks"])
+    bks = read_bks(a.data)
     print(f"# OR-Tools {ortools.__version__}, {a.workers} interleaved workers, seed {a.seed}, "
           f"deterministic time {a.dtime}")
     rows = []
@@ -125,6 +122,9 @@ def main():
         err = check_plan(n, g, m, p, start, ms)
         if err:
             sys.exit(f"{path}: the plan fails the check: {err}")
+        ends = max(start[j][g - 1] + p[j][g - 1] for j in range(n))
+        if ms != ends:
+            sys.exit(f"{path}: field 'makespan' is {ms}, but the assignments end at {ends}")
         t0 = time.time()
         best, bound, status = polish(n, g, m, p, start, ms, a.dtime, a.workers, a.seed)
         secs = time.time() - t0

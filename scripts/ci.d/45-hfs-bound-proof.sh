@@ -83,6 +83,10 @@ json.dump({"makespan": ms, "assignments": out[:-1] + [dict(out[-1], job=6)]}, op
 json.dump({"makespan": ms, "assignments": out[:-1] + [dict(out[-1], start=0)]}, open(f"{d}/3.json", "w"))
 json.dump({"makespan": ms, "assignments": out[:-1]}, open(f"{d}/4.json", "w"))
 open(f"{d}/5.json", "w").write('{"makespan": 1,\n "assignments": [}')
+json.dump({"makespan": ms, "assignments": out + [out[0]]}, open(f"{d}/6.json", "w"))
+json.dump({"assignments": out}, open(f"{d}/7.json", "w"))
+json.dump({"makespan": ms, "assignments": out[:-1] + [{"job": 5, "stage": 2}]}, open(f"{d}/8.json", "w"))
+json.dump({"makespan": ms + 1, "assignments": out}, open(f"{d}/9.json", "w"))
 PLANS
 "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/plans" --ids 0 --dtime 5 \
     > "$WORK/polish.txt"
@@ -99,6 +103,13 @@ badplan 2 "assignments\[17\]: job 6 stage 2 is not in the instance (6 jobs, 3 st
 badplan 3 "the plan fails the check: job 5 stage 2 starts before stage 1 ends"
 badplan 4 "job 5 stage 2 has no assignment"
 badplan 5 "line 2, column 18: not JSON"
+badplan 6 "assignments\[18\]: job 0 stage 0 is planned twice"
+badplan 7 "field 'makespan' (an integer) is missing"
+badplan 8 "assignments\[17\]: field 'start' (an integer) is missing"
+badplan 9 "field 'makespan' is 55, but the assignments end at 54"
+rm "$WORK/one/0.json"
+rejects "a missing plan" "one/0.json: cannot read the plan: No such file or directory" \
+    "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0
 
 timeout 300 "$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs \
     --ids "190 220" --dtime 2 --out "$WORK/proofs.csv" | tee "$WORK/proofs.txt"
