@@ -10,7 +10,10 @@
 //!   and bound for small instances;
 //! * combinatorial lower bounds ([`lower_bounds`]) reported with every solution;
 //! * an independent feasibility checker ([`check()`]) applied to every returned plan;
-//! * re-planning after events with frozen started operations ([`replan()`]).
+//! * re-planning after events with frozen started operations ([`replan()`]);
+//! * the plant model ([`shop`]): several products, operations needing units, cleanroom places
+//!   and qualified operators at once, shift calendars, maintenance windows, blocking, hold
+//!   limits, lexicographic or weighted objectives, with its own decoder, search and checker.
 //!
 //! Pure core: no IO; the only clock use is `std::time::Instant` for the solver's time limit.
 
@@ -33,6 +36,7 @@ pub mod replan;
 pub mod rng;
 mod search;
 pub mod shelf;
+pub mod shop;
 pub mod solve;
 
 pub use bounds::{LowerBounds, lower_bounds};

@@ -1,0 +1,294 @@
+//! Independent feasibility checker for plant plans. It reads only the [`Shop`] and the
+//! [`ShopPlan`] (none of the decoder's tables) and verifies every constraint.
+
+use std::fmt;
+
+use super::{ResourceKind, Shop, ShopPlan};
+use crate::instance::Time;
+
+/// One broken constraint, with the order, operation and resource it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShopViolation {
+    /// The plan does not list every operation once, in order.
+    Shape(String),
+    /// An operation's length differs from its duration.
+    Duration {
+        /// Order.
+        job: String,
+        /// Operation.
+        op: String,
+    },
+    /// An operation starts before its order's release or the re-planning instant.
+    Early {
+        /// Order.
+        job: String,
+        /// Operation.
+        op: String,
+        /// Planned start.
+        start: Time,
+        /// Earliest allowed start.
+        earliest: Time,
+    },
+    /// The gap between two operations is below the transfer time or above the hold limit.
+    Lag {
+        /// Order.
+        job: String,
+        /// Later operation.
+        op: String,
+        /// Gap in the plan.
+        gap: Time,
+        /// Allowed range.
+        min: Time,
+        /// Hold limit.
+        max: Option<Time>,
+    },
+    /// A fixed operation moved or changed resources.
+    FixedMoved {
+        /// Order.
+        job: String,
+        /// Operation.
+        op: String,
+    },
+    /// A need is not met as the model says (wrong resource, count or hold period).
+    Need {
+        /// Order.
+        job: String,
+        /// Operation.
+        op: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// More is used of a resource than it has at that instant (overlap, shift, maintenance).
+    Capacity {
+        /// Resource.
+        resource: String,
+        /// Instant.
+        at: Time,
+        /// Amount in use (cleaning included).
+        used: i64,
+        /// Capacity then.
+        capacity: u32,
+    },
+}
+
+impl fmt::Display for ShopViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Shape(s) => write!(f, "plan shape: {s}"),
+            Self::Duration { job, op } => {
+                write!(f, "order {job}, {op}: length differs from the duration")
+            }
+            Self::Early {
+                job,
+                op,
+                start,
+                earliest,
+            } => write!(f, "order {job}, {op}: starts at {start}, before {earliest}"),
+            Self::Lag {
+                job,
+                op,
+                gap,
+                min,
+                max,
+            } => write!(
+                f,
+                "order {job}, {op}: gap {gap} after the previous operation is outside [{min}, {}]",
+                max.map_or("∞".to_string(), |m| m.to_string())
+            ),
+            Self::FixedMoved { job, op } => write!(f, "order {job}, {op}: fixed, but moved"),
+            Self::Need { job, op, what } => write!(f, "order {job}, {op}: {what}"),
+            Self::Capacity {
+                resource,
+                at,
+                used,
+                capacity,
+            } => write!(
+                f,
+                "resource {resource} at {at}: {used} in use, capacity {capacity}"
+            ),
+        }
+    }
+}
+
+/// Every violation of `plan` against `shop` (empty = feasible).
+pub fn check(shop: &Shop, plan: &ShopPlan) -> Vec<ShopViolation> {
+    let mut v = Vec::new();
+    let total: usize = (0..shop.jobs.len()).map(|j| shop.ops(j).len()).sum();
+    if plan.ops.len() != total {
+        v.push(ShopViolation::Shape(format!(
+            "{} operations, the orders have {total}",
+            plan.ops.len()
+        )));
+        return v;
+    }
+    let mut i = 0;
+    let mut intervals: Vec<Vec<(Time, Time, i64)>> = vec![Vec::new(); shop.resources.len()];
+    for (j, b) in shop.jobs.iter().enumerate() {
+        let ops = shop.ops(j);
+        for (o, op) in ops.iter().enumerate() {
+            let a = &plan.ops[i];
+            i += 1;
+            if a.job != j || a.op != o {
+                v.push(ShopViolation::Shape(format!(
+                    "operation #{} is order #{} operation #{}, expected order {} operation {}",
+                    i - 1,
+                    a.job,
+                    a.op,
+                    b.name,
+                    op.name
+                )));
+                return v;
+            }
+            let (jn, on) = (b.name.clone(), op.name.clone());
+            if a.end - a.start != op.duration {
+                v.push(ShopViolation::Duration {
+                    job: jn.clone(),
+                    op: on.clone(),
+                });
+            }
+            let fixed = shop.fixed.iter().find(|f| f.job == j && f.op == o);
+            match fixed {
+                Some(f) => {
+                    let mut want: Vec<(usize, usize)> =
+                        f.uses.iter().map(|u| (u.need, u.resource)).collect();
+                    let mut got: Vec<(usize, usize)> =
+                        a.uses.iter().map(|u| (u.need, u.resource)).collect();
+                    want.sort_unstable();
+                    got.sort_unstable();
+                    if f.start != a.start || want != got {
+                        v.push(ShopViolation::FixedMoved {
+                            job: jn.clone(),
+                            op: on.clone(),
+                        });
+                    }
+                }
+                None => {
+                    let earliest = if o == 0 {
+                        b.release.max(shop.not_before)
+                    } else {
+                        shop.not_before
+                    };
+                    if a.start < earliest {
+                        v.push(ShopViolation::Early {
+                            job: jn.clone(),
+                            op: on.clone(),
+                            start: a.start,
+                            earliest,
+                        });
+                    }
+                }
+            }
+            let next_start = (o + 1 < ops.len()).then(|| plan.ops[i].start);
+            if o > 0 {
+                let prev = &plan.ops[i - 2];
+                let p = &ops[o - 1];
+                let gap = a.start - prev.end;
+                if gap < p.min_lag || p.max_lag.is_some_and(|m| gap > m) {
+                    v.push(ShopViolation::Lag {
+                        job: jn.clone(),
+                        op: on.clone(),
+                        gap,
+                        min: p.min_lag,
+                        max: p.max_lag,
+                    });
+                }
+            }
+            for (ni, need) in op.needs.iter().enumerate() {
+                let us: Vec<_> = a.uses.iter().filter(|u| u.need == ni).collect();
+                let mut bad = |what: String| {
+                    v.push(ShopViolation::Need {
+                        job: jn.clone(),
+                        op: on.clone(),
+                        what,
+                    })
+                };
+                if let Some(u) = us.iter().find(|u| !need.candidates.contains(&u.resource)) {
+                    bad(format!(
+                        "need #{ni} served by resource #{}, which is not a candidate",
+                        u.resource
+                    ));
+                    continue;
+                }
+                let kind = shop.resources[need.candidates[0]].kind;
+                let ok = if kind == ResourceKind::Unit {
+                    let mut rs: Vec<usize> = us.iter().map(|u| u.resource).collect();
+                    rs.sort_unstable();
+                    rs.dedup();
+                    rs.len() == us.len()
+                        && us.len() == need.count as usize
+                        && us.iter().all(|u| u.amount == 1)
+                } else {
+                    us.len() == 1 && us[0].amount == need.count
+                };
+                if !ok {
+                    bad(format!(
+                        "need #{ni} wants {} of {}, the plan gives something else",
+                        need.count,
+                        if kind == ResourceKind::Unit {
+                            "distinct units"
+                        } else {
+                            "one pool"
+                        }
+                    ));
+                }
+                let end = if shop.blocks(op, need) {
+                    next_start.unwrap_or(a.end)
+                } else {
+                    a.start + Shop::hold_len(op, need)
+                };
+                for u in &us {
+                    if u.start != a.start || u.end != end {
+                        bad(format!(
+                            "need #{ni} on {} held [{}, {}), should be [{}, {end})",
+                            shop.resources[u.resource].name, u.start, u.end, a.start
+                        ));
+                    }
+                    let c = shop.cleaning_after(op, u.resource);
+                    intervals[u.resource].push((u.start, u.end + c, i64::from(u.amount)));
+                }
+            }
+            if a.uses.iter().any(|u| u.need >= op.needs.len()) {
+                v.push(ShopViolation::Need {
+                    job: jn.clone(),
+                    op: on.clone(),
+                    what: "a resource use refers to no need".into(),
+                });
+            }
+        }
+    }
+    for (r, ivs) in intervals.iter().enumerate() {
+        let res = &shop.resources[r];
+        // (time, change); releases before uses at the same instant
+        let mut ev: Vec<(Time, i64)> = Vec::with_capacity(ivs.len() * 2 + res.segments.len());
+        for &(a, b, amt) in ivs {
+            if b > a {
+                ev.push((a, amt));
+                ev.push((b, -amt));
+            }
+        }
+        for s in &res.segments {
+            ev.push((s.start, 0));
+            ev.push((s.end, 0));
+        }
+        ev.sort_unstable();
+        let mut load = 0;
+        let mut k = 0;
+        while k < ev.len() {
+            let t = ev[k].0;
+            while k < ev.len() && ev[k].0 == t {
+                load += ev[k].1;
+                k += 1;
+            }
+            let cap = res.capacity_at(t);
+            if load > i64::from(cap) {
+                v.push(ShopViolation::Capacity {
+                    resource: res.name.clone(),
+                    at: t,
+                    used: load,
+                    capacity: cap,
+                });
+            }
+        }
+    }
+    v
+}
