@@ -164,6 +164,10 @@ impl DateTime {
             secs: date.days * 86_400 + h * 3600 + mi * 60 + sec.floor() as i64 - offset_secs,
         })
     }
+    /// The instant `secs` seconds after 1970-01-01T00:00:00Z.
+    pub fn from_unix_seconds(secs: i64) -> DateTime {
+        DateTime { secs }
+    }
     /// Seconds since the epoch.
     pub fn unix_seconds(self) -> i64 {
         self.secs

@@ -1,0 +1,434 @@
+//! A whole batch rehearsed end to end: scripted people, simulated devices and a
+//! simulated clock, going through exactly the requests a live batch receives.
+//!
+//! The script: the planner orders; an operator receives the apheresis, starts each
+//! step with a label scan, scans the bound equipment, records lots and (for steps
+//! without a device) the values; each device step's simulated device reports its
+//! duration, values and decision measures; QC enters the values of QC steps; QA
+//! assesses every deviation and signs the review; a qualified person who did no
+//! work on the batch disposes; the clinic scans the product on receipt and confirms
+//! the infusion. Time advances by the simulated durations and the recipe's transfer
+//! times. Every request's entries go to `journal` before the next request, as a
+//! server stores them.
+
+use std::collections::BTreeMap;
+
+use recipe::bind::Binding;
+use recipe::equipment::Inventory;
+use recipe::recipe::{MaterialRole, Recipe};
+use recipe::{Date, DateTime};
+
+use crate::device::{DeviceAdapter, DeviceReport, DeviceRun, SimulatedDevice};
+use crate::engine::{
+    Batch, Command, Ctx, LotRegister, LotStatus, NewOrder, Refusal, Request, Stage,
+    apply_counter_uses,
+};
+use crate::entry::{Classification, DeviationKind, DispositionDecision, Entry, Label, Source};
+use crate::roles::{Actor, Meaning, Role};
+
+/// The people of a rehearsal.
+#[derive(Debug, Clone)]
+pub struct Cast {
+    /// Orders the batch.
+    pub planner: Actor,
+    /// Runs the steps.
+    pub operator: Actor,
+    /// Enters QC results (steps of the `release` unit procedure or QC capabilities).
+    pub qc: Actor,
+    /// Assesses deviations and reviews.
+    pub qa: Actor,
+    /// Disposes.
+    pub qp: Actor,
+    /// Receives and confirms the infusion.
+    pub clinic: Actor,
+}
+
+impl Cast {
+    /// A cast of fictitious people, one per role.
+    pub fn example() -> Cast {
+        let a = |user: &str, name: &str, role: Role| Actor {
+            user: user.into(),
+            name: name.into(),
+            roles: vec![role],
+        };
+        Cast {
+            planner: a("planner1", "Paula Planner", Role::Planner),
+            operator: a("operator1", "Oskar Operator", Role::Operator),
+            qc: a("qc1", "Quinn Control", Role::Qc),
+            qa: a("qa1", "Quirin Assurance", Role::Qa),
+            qp: a("qp1", "Dr. Quentin Person", Role::QualifiedPerson),
+            clinic: a("clinic1", "Clara Clinic", Role::Clinic),
+        }
+    }
+}
+
+/// Options of a rehearsal.
+#[derive(Debug, Clone)]
+pub struct Rehearsal {
+    /// Seed of the simulated devices (ChaCha8, one stream per device).
+    pub seed: u64,
+    /// Start of the batch (the order time).
+    pub start: DateTime,
+    /// Chance that a simulated value falls outside its range.
+    pub excursions: f64,
+    /// Where the product is made.
+    pub location: String,
+    /// The treating clinic.
+    pub clinic: String,
+}
+
+/// Why a rehearsal stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RehearsalError {
+    /// The engine refused a scripted request (a defect in the recipe or inventory).
+    #[error("{action} at {at}: {error}")]
+    Refused {
+        /// What was attempted.
+        action: String,
+        /// Simulated time.
+        at: DateTime,
+        /// The refusal.
+        error: Refusal,
+    },
+    /// A device failed.
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+    /// Decisions kept sending the batch back (a loop in the recipe).
+    #[error("batch {batch} did not finish within {runs} step runs (a decision loops)")]
+    Loop {
+        /// Batch.
+        batch: String,
+        /// Step runs allowed.
+        runs: usize,
+    },
+    /// The journal failed (e.g. the database).
+    #[error("storing entries: {0}")]
+    Journal(String),
+}
+
+struct Runner<'a, J> {
+    recipe: &'a Recipe,
+    inventory: &'a mut Inventory,
+    lots: &'a LotRegister,
+    journal: J,
+    now: DateTime,
+}
+
+impl<J: FnMut(&Batch, &[Entry]) -> Result<(), String>> Runner<'_, J> {
+    fn send(
+        &mut self,
+        batch: &mut Batch,
+        actor: &Actor,
+        cmd: Command,
+    ) -> Result<(), RehearsalError> {
+        let ctx = Ctx {
+            recipe: self.recipe,
+            inventory: self.inventory,
+            lots: self.lots,
+            now: self.now,
+        };
+        let req = Request {
+            expected_seq: Some(batch.head_seq()),
+            key: None,
+            command: cmd,
+        };
+        match batch.execute(&req, actor, &ctx) {
+            Ok(a) => {
+                (self.journal)(&a.batch, &a.entries).map_err(RehearsalError::Journal)?;
+                apply_counter_uses(self.inventory, &a.entries);
+                *batch = a.batch;
+                Ok(())
+            }
+            Err(r) => {
+                if let Some(b) = r.batch {
+                    (self.journal)(&b, &r.record).map_err(RehearsalError::Journal)?;
+                    *batch = *b;
+                }
+                Err(RehearsalError::Refused {
+                    action: req.command.name().to_string(),
+                    at: self.now,
+                    error: r.error,
+                })
+            }
+        }
+    }
+
+    fn advance(&mut self, hours: f64) {
+        let secs = (hours * 3600.0).round() as i64;
+        self.now = DateTime::from_unix_seconds(self.now.unix_seconds().saturating_add(secs.max(0)));
+    }
+}
+
+fn lot_for(
+    lots: &LotRegister,
+    material: &str,
+    batch_id: &str,
+    today: Date,
+) -> (String, Option<Date>) {
+    let known = lots
+        .lots
+        .iter()
+        .filter(|l| l.material == material && l.status == LotStatus::Released && l.expiry >= today)
+        .max_by_key(|l| l.expiry);
+    match known {
+        Some(l) => (l.lot.clone(), None),
+        None if lots.lots.is_empty() => {
+            (format!("{material}-{batch_id}"), Some(today.plus_days(365)))
+        }
+        None => (format!("no-released-lot-of-{material}"), None),
+    }
+}
+
+/// Run a whole batch. `inventory` gets the counter uses; `journal` receives each
+/// request's entries with the state after them.
+#[allow(clippy::too_many_arguments)]
+pub fn rehearse<J: FnMut(&Batch, &[Entry]) -> Result<(), String>>(
+    order: &NewOrder,
+    recipe: &Recipe,
+    recipe_sha: &str,
+    binding: &Binding,
+    inventory: &mut Inventory,
+    lots: &LotRegister,
+    cast: &Cast,
+    options: &Rehearsal,
+    journal: J,
+) -> Result<Batch, RehearsalError> {
+    let mut run = Runner {
+        recipe,
+        inventory,
+        lots,
+        journal,
+        now: options.start,
+    };
+    let ctx = Ctx {
+        recipe,
+        inventory: run.inventory,
+        lots,
+        now: run.now,
+    };
+    let (mut batch, first) =
+        Batch::open(order, recipe_sha, binding, &cast.planner, &ctx).map_err(|error| {
+            RehearsalError::Refused {
+                action: "open batch".into(),
+                at: options.start,
+                error,
+            }
+        })?;
+    (run.journal)(&batch, std::slice::from_ref(&first)).map_err(RehearsalError::Journal)?;
+    let label = Label {
+        coi: batch.order().coi.clone(),
+        din: batch.order().din.label(),
+    };
+    run.advance(0.5);
+    run.send(
+        &mut batch,
+        &cast.operator,
+        Command::ReceiveApheresis {
+            location: options.location.clone(),
+            scanned: label.clone(),
+        },
+    )?;
+    let mut devices: BTreeMap<String, SimulatedDevice> = BTreeMap::new();
+    let mut manual =
+        SimulatedDevice::new("manual", options.seed).with_excursions(options.excursions);
+    // Repeats and inserted steps lengthen a run, but never beyond this many step starts.
+    let mut budget = 20 * recipe.steps.len() + 20;
+    loop {
+        budget = budget.saturating_sub(1);
+        if budget == 0 {
+            return Err(RehearsalError::Loop {
+                batch: batch.id().to_string(),
+                runs: 20 * recipe.steps.len() + 20,
+            });
+        }
+        if batch.stage() == Stage::AwaitingDisposition {
+            dispose(&mut run, &mut batch, cast)?;
+            continue;
+        }
+        let Some(step_id) = batch.next_step().map(str::to_string) else {
+            break;
+        };
+        if batch.stage().is_terminal() {
+            break;
+        }
+        let Some(step) = recipe.step(&step_id) else {
+            break;
+        };
+        let qc_step = step.unit_procedure == "release";
+        let person = if qc_step { &cast.qc } else { &cast.operator };
+        run.send(
+            &mut batch,
+            person,
+            Command::StartStep {
+                step: step_id.clone(),
+                location: options.location.clone(),
+                scanned: label.clone(),
+            },
+        )?;
+        let started = run.now;
+        for req in &step.requires {
+            let eq = batch
+                .bound(&step_id, &req.name)
+                .unwrap_or_default()
+                .to_string();
+            run.send(
+                &mut batch,
+                person,
+                Command::UseEquipment {
+                    step: step_id.clone(),
+                    requirement: req.name.clone(),
+                    equipment: eq,
+                },
+            )?;
+        }
+        for m in &step.materials {
+            let starting = recipe
+                .materials
+                .iter()
+                .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
+            let (lot, expiry) = if starting {
+                (
+                    batch.order().din.to_string(),
+                    Some(run.now.date().plus_days(365)),
+                )
+            } else {
+                lot_for(lots, &m.material, batch.id(), run.now.date())
+            };
+            run.send(
+                &mut batch,
+                person,
+                Command::RecordLot {
+                    step: step_id.clone(),
+                    material: m.material.clone(),
+                    lot,
+                    expiry,
+                },
+            )?;
+        }
+        // The first scanned requirement's equipment runs the step; without one, people do.
+        let device_id = step
+            .requires
+            .first()
+            .and_then(|r| batch.bound(&step_id, &r.name))
+            .map(str::to_string);
+        let drun = DeviceRun { step, started };
+        let (report, source): (DeviceReport, Source) = match &device_id {
+            Some(id) => {
+                let dev = devices.entry(id.clone()).or_insert_with(|| {
+                    SimulatedDevice::new(id, options.seed).with_excursions(options.excursions)
+                });
+                (
+                    dev.run(&drun)?,
+                    Source::Device {
+                        device: dev.id().to_string(),
+                    },
+                )
+            }
+            None => (manual.run(&drun)?, Source::Manual),
+        };
+        for r in &report.readings {
+            run.send(
+                &mut batch,
+                person,
+                Command::RecordValue {
+                    step: step_id.clone(),
+                    field: r.field.clone(),
+                    value: r.value,
+                    unit: r.unit.clone(),
+                    source: source.clone(),
+                },
+            )?;
+        }
+        let elapsed = started.hours_until(run.now);
+        run.advance((report.duration_h - elapsed).max(0.0));
+        run.send(
+            &mut batch,
+            person,
+            Command::CompleteStep {
+                step: step_id.clone(),
+                measures: report.measures.clone(),
+                failed: report.failed.clone(),
+            },
+        )?;
+        run.advance(step.transfer_h);
+    }
+    if batch.stage() == Stage::Shipped {
+        run.send(
+            &mut batch,
+            &cast.clinic,
+            Command::ClinicReceipt {
+                location: options.clinic.clone(),
+                scanned: label,
+            },
+        )?;
+        run.advance(2.0);
+        let infused_at = run.now;
+        run.send(
+            &mut batch,
+            &cast.clinic,
+            Command::ConfirmInfusion {
+                clinic: options.clinic.clone(),
+                infused_at,
+            },
+        )?;
+    }
+    Ok(batch)
+}
+
+fn dispose<J: FnMut(&Batch, &[Entry]) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    cast: &Cast,
+) -> Result<(), RehearsalError> {
+    for (n, kind, critical) in batch
+        .deviations()
+        .into_iter()
+        .filter(|(_, a)| a.is_none())
+        .map(|(d, _)| (d.number, d.kind, d.critical))
+        .collect::<Vec<_>>()
+    {
+        let classification = if critical {
+            Classification::Critical
+        } else if matches!(kind, DeviationKind::OutOfRange | DeviationKind::Failure) {
+            Classification::Major
+        } else {
+            Classification::Minor
+        };
+        let capa =
+            (classification != Classification::Minor).then(|| format!("CAPA-{}-{n}", batch.id()));
+        run.send(
+            batch,
+            &cast.qa,
+            Command::AssessDeviation {
+                deviation: n,
+                classification,
+                capa,
+                rationale: format!("Assessed in the rehearsal of batch {}", batch.id()),
+            },
+        )?;
+    }
+    run.advance(0.5);
+    let (target, target_hash) = (batch.head_seq(), batch.head_hash().to_string());
+    run.send(
+        batch,
+        &cast.qa,
+        Command::Sign {
+            target,
+            target_hash,
+            meaning: Meaning::Reviewed,
+        },
+    )?;
+    let decision = if batch.deviations().is_empty() {
+        DispositionDecision::Release
+    } else {
+        DispositionDecision::ReleaseWithDeviation
+    };
+    run.send(
+        batch,
+        &cast.qp,
+        Command::Dispose {
+            decision,
+            reason: "Record reviewed by exception; deviations assessed by QA".into(),
+        },
+    )
+}
