@@ -13,6 +13,7 @@ pub mod engine;
 pub mod entry;
 pub mod rehearsal;
 pub mod roles;
+pub mod twin;
 
 pub use device::{DeviceAdapter, DeviceReport, SimulatedDevice};
 pub use din::{Din, DinError, mod37_2_check};

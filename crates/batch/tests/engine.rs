@@ -1439,3 +1439,70 @@ fn commands_parse_from_json_with_named_errors() {
         verify_chain("B-0042", &stored)
     );
 }
+
+// ---------------------------------------------------------------------------
+// The batch twin
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_batch_record_submodel_follows_the_record_and_validates() {
+    let (b, stored, awaiting) = rehearsed(5, 0.3);
+    let rec = batch::twin::batch_record(&b);
+    assert_eq!(rec.batch.din.as_deref(), Some(DIN));
+    assert_eq!(rec.batch.chain_of_identity.as_deref(), Some(COI));
+    assert_eq!(rec.batch.status, "infused");
+    let completed = stored
+        .iter()
+        .filter(|e| matches!(e.body, Body::StepCompleted(_)))
+        .count();
+    assert_eq!(rec.steps.len(), completed);
+    assert_eq!(rec.deviations.len(), b.deviations().len());
+    assert!(
+        rec.deviations
+            .iter()
+            .all(|d| d.classification != "unassessed")
+    );
+    let twin = aas::twins::batch_twin(&rec);
+    let env = aas::twins::environment(std::slice::from_ref(&twin));
+    assert_eq!(aas::validate::environment(&env), vec![]);
+    // Mid-batch (awaiting disposition) the twin shows the record so far, unassessed.
+    let mid = batch::twin::batch_record(&awaiting.expect("awaiting"));
+    assert_eq!(mid.batch.status, "awaiting_disposition");
+    assert!(
+        mid.deviations
+            .iter()
+            .any(|d| d.classification == "unassessed")
+    );
+    let env = aas::twins::environment(&[aas::twins::batch_twin(&mid)]);
+    assert_eq!(aas::validate::environment(&env), vec![]);
+}
+
+#[test]
+fn corrected_values_reach_the_twin_and_the_original_stays_in_the_record() {
+    let mut fx = at_thaw();
+    let made = fx
+        .value("thaw", "bath_temperature", 39.0, "°C")
+        .expect("value");
+    let op = fx.op();
+    fx.send(
+        &op,
+        Command::Correct {
+            corrects: made[0].seq,
+            reason: "wrong field read".into(),
+            new: Corrected::Value {
+                value: 37.1,
+                unit: "°C".into(),
+            },
+        },
+    );
+    let rec = batch::twin::batch_record(&fx.batch);
+    let thaw = rec.steps.iter().find(|s| s.id == "thaw").expect("thaw");
+    assert_eq!(thaw.parameters["parameters_bath_temperature"].value, 37.1);
+    assert_eq!(thaw.outcome, "running");
+    assert!(
+        fx.batch
+            .entries()
+            .iter()
+            .any(|e| matches!(&e.body, Body::Value(v) if v.value == 39.0))
+    );
+}

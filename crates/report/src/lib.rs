@@ -8,6 +8,7 @@ pub mod cost;
 mod csv_out;
 mod html;
 pub mod page;
+pub mod record;
 pub mod svg;
 
 pub use csv_out::{comparison_csv, simulation_csv};

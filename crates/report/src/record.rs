@@ -1,0 +1,477 @@
+//! The human-readable electronic batch record: one self-contained, printable HTML page
+//! with the batch's identity, disposition, steps, values (corrections shown next to the
+//! original), lots, equipment, custody log, deviations with their assessment, every
+//! signature's manifestation (printed name, time, meaning, signed entry and its hash) and
+//! the complete audit trail with each entry's hash.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use batch::entry::{Body, Entry};
+use batch::{Batch, verify_chain};
+
+use crate::page::{Cell, document, escape, table};
+
+fn short(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
+
+fn who(e: &Entry) -> String {
+    format!("{} ({}, {})", e.by.name, e.by.user, e.by.role)
+}
+
+/// A one-line description of an entry for the audit trail.
+fn summary(e: &Entry) -> String {
+    match &e.body {
+        Body::Ordered(o) => format!(
+            "ordered {} for patient {} (COI {}, DIN {}), recipe {} {}",
+            o.product,
+            o.patient,
+            o.coi,
+            o.din.label(),
+            o.recipe.id,
+            o.recipe.version
+        ),
+        Body::Custody(c) => format!(
+            "{} scan at {}: COI {}, DIN {} — {}",
+            c.point,
+            c.location,
+            c.scanned.coi,
+            c.scanned.din,
+            if c.matched { "match" } else { "MISMATCH" }
+        ),
+        Body::StepStarted(s) => format!("started {} (attempt {})", s.step, s.attempt),
+        Body::EquipmentUsed(u) => {
+            let mut s = format!(
+                "{} {}: {} ({})",
+                u.step, u.requirement, u.equipment, u.qualification
+            );
+            for c in &u.counters {
+                let _ = write!(s, "; {} {} → {} of {}", c.counter, c.before, c.after, c.max);
+            }
+            s
+        }
+        Body::Value(v) => format!("{} {} = {} {}", v.step, v.field, v.value, v.unit),
+        Body::Lot(l) => format!(
+            "{} {}: lot {} (expires {})",
+            l.step, l.material, l.lot, l.expiry
+        ),
+        Body::Decision(d) => format!(
+            "{} decision on {} = {}: {}",
+            d.step,
+            d.measure,
+            d.value,
+            match (&d.then, d.triggered) {
+                (Some(c), true) => format!("triggered, {c:?}").to_lowercase(),
+                _ => "not triggered".into(),
+            }
+        ),
+        Body::StepCompleted(c) => match &c.failed {
+            Some(f) => format!("{} attempt {} FAILED: {f}", c.step, c.attempt),
+            None => format!("completed {} (attempt {})", c.step, c.attempt),
+        },
+        Body::Deviation(d) => format!(
+            "deviation {} ({}{}) {}: expected {}, recorded {}",
+            d.number,
+            d.kind,
+            if d.critical { ", critical" } else { "" },
+            d.field,
+            d.expected,
+            d.actual
+        ),
+        Body::Assessment(a) => format!(
+            "deviation {} assessed {:?}{}: {}",
+            a.deviation,
+            a.classification,
+            a.capa
+                .as_ref()
+                .map(|c| format!(" (CAPA {c})"))
+                .unwrap_or_default(),
+            a.rationale
+        )
+        .to_lowercase(),
+        Body::Correction(c) => format!(
+            "correction of entry {}: {} — reason: {}",
+            c.corrects,
+            match c.new.as_ref() {
+                Body::Value(v) => format!("{} {}", v.value, v.unit),
+                Body::Lot(l) => format!("lot {} (expires {})", l.lot, l.expiry),
+                other => other.kind().to_string(),
+            },
+            c.reason
+        ),
+        Body::Signature(s) => format!(
+            "signed entry {} as {} by {} (hash {})",
+            s.target,
+            s.meaning,
+            s.name,
+            short(&s.target_hash)
+        ),
+        Body::Disposition(d) => format!("disposition {:?}: {}", d.decision, d.reason),
+        Body::Infused(i) => format!("infused at {} on {}", i.clinic, i.infused_at),
+        Body::Terminated(t) => format!("terminated: {} ({:?})", t.reason, t.consequence),
+    }
+}
+
+/// The batch record page.
+pub fn batch_record_html(b: &Batch) -> String {
+    let o = b.order();
+    let entries = b.entries();
+    let by_seq: BTreeMap<u64, &Entry> = entries.iter().map(|e| (e.seq, e)).collect();
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>Batch record {}</h1>\n<p class=\"muted\">{}</p>\n",
+        escape(b.id()),
+        escape(&o.product)
+    );
+    let chain = match verify_chain(b.id(), entries) {
+        Ok(head) => format!(
+            "<span class=\"good\">verified</span>: {} entries, head hash <code>{}</code>",
+            entries.len(),
+            escape(&head)
+        ),
+        Err(e) => format!(
+            "<span class=\"bad\">BROKEN</span>: {}",
+            escape(&e.to_string())
+        ),
+    };
+    let _ = write!(
+        body,
+        "<dl class=\"meta\">\
+         <dt>Stage</dt><dd>{}</dd>\
+         <dt>Patient pseudonym</dt><dd>{}</dd>\
+         <dt>Chain of identity</dt><dd><code>{}</code></dd>\
+         <dt>Donation (ISBT 128 DIN)</dt><dd><code>{}</code></dd>\
+         <dt>Recipe</dt><dd>{} version {} (SHA-256 <code>{}</code>)</dd>\
+         <dt>Planned start</dt><dd>{}</dd>\
+         <dt>Equipment bound on</dt><dd>{}</dd>\
+         <dt>Record chain</dt><dd>{chain}</dd>\
+         </dl>",
+        escape(&b.stage().to_string()),
+        escape(&o.patient),
+        escape(&o.coi),
+        escape(&o.din.label()),
+        escape(&o.recipe.id),
+        escape(&o.recipe.version),
+        escape(&o.recipe.sha256),
+        o.planned_start,
+        o.bound_on,
+    );
+    body.push('\n');
+
+    // Disposition and signatures.
+    body.push_str("<h2>Signatures</h2>\n");
+    let sigs: Vec<Vec<Cell>> = entries
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Signature(s) => {
+                let target = by_seq
+                    .get(&s.target)
+                    .map(|t| summary(t))
+                    .unwrap_or_default();
+                Some(vec![
+                    Cell::num(&e.seq.to_string()),
+                    Cell::text(&s.name),
+                    Cell::text(&format!("{} ({})", e.by.user, e.by.role)),
+                    Cell::text(&s.meaning.to_string()),
+                    Cell::text(&e.at.to_string()),
+                    Cell::text(&format!("{}: {target}", s.target)),
+                    Cell::html(
+                        format!("<code>{}</code>", escape(&short(&s.target_hash))),
+                        false,
+                    ),
+                ])
+            }
+            _ => None,
+        })
+        .collect();
+    body.push_str(&table(
+        &[
+            "Entry",
+            "Printed name",
+            "User (role)",
+            "Meaning",
+            "Signed at (UTC)",
+            "Signed entry",
+            "Its hash",
+        ],
+        &sigs,
+    ));
+
+    // Deviations.
+    body.push_str("<h2>Deviations</h2>\n");
+    let mut assessed: BTreeMap<u32, &Entry> = BTreeMap::new();
+    for e in entries {
+        if let Body::Assessment(a) = &e.body {
+            assessed.insert(a.deviation, e);
+        }
+    }
+    let devs: Vec<Vec<Cell>> = b
+        .deviations()
+        .into_iter()
+        .map(|(d, _)| {
+            let (class, capa, rationale, by) = match assessed.get(&d.number).map(|e| (e, &e.body)) {
+                Some((e, Body::Assessment(a))) => (
+                    format!("{:?}", a.classification).to_lowercase(),
+                    a.capa.clone().unwrap_or_default(),
+                    a.rationale.clone(),
+                    format!("{} at {}", e.by.name, e.at),
+                ),
+                _ => (
+                    "NOT ASSESSED".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ),
+            };
+            vec![
+                Cell::num(&d.number.to_string()),
+                Cell::text(&format!(
+                    "{}{}",
+                    d.kind,
+                    if d.critical { " (critical)" } else { "" }
+                )),
+                Cell::text(d.step.as_deref().unwrap_or("—")),
+                Cell::text(&d.field),
+                Cell::text(&d.expected),
+                Cell::text(&d.actual),
+                Cell::text(&class),
+                Cell::text(&capa),
+                Cell::text(&rationale),
+                Cell::text(&by),
+            ]
+        })
+        .collect();
+    if devs.is_empty() {
+        body.push_str("<p>No deviations.</p>\n");
+    } else {
+        body.push_str(&table(
+            &[
+                "No.",
+                "Kind",
+                "Step",
+                "Field",
+                "Expected",
+                "Recorded",
+                "Classification",
+                "CAPA",
+                "Rationale",
+                "Assessed by",
+            ],
+            &devs,
+        ));
+    }
+
+    // Steps.
+    body.push_str("<h2>Steps</h2>\n");
+    let mut starts: BTreeMap<(String, u32), &Entry> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for e in entries {
+        match &e.body {
+            Body::StepStarted(s) => {
+                starts.insert((s.step.clone(), s.attempt), e);
+            }
+            Body::StepCompleted(c) => {
+                let start = starts.get(&(c.step.clone(), c.attempt));
+                let hours = start.map(|s| s.at.hours_until(e.at)).unwrap_or(0.0);
+                rows.push(vec![
+                    Cell::text(&c.step),
+                    Cell::num(&c.attempt.to_string()),
+                    Cell::text(&start.map(|s| s.at.to_string()).unwrap_or_default()),
+                    Cell::text(&e.at.to_string()),
+                    Cell::num(&format!("{hours:.2}")),
+                    Cell::text(&e.by.name),
+                    Cell::text(c.failed.as_deref().unwrap_or("completed")),
+                ]);
+            }
+            _ => {}
+        }
+    }
+    body.push_str(&table(
+        &[
+            "Step",
+            "Attempt",
+            "Started (UTC)",
+            "Ended (UTC)",
+            "Hours",
+            "Performed by",
+            "Outcome",
+        ],
+        &rows,
+    ));
+
+    // Values, with corrections.
+    body.push_str("<h2>Values</h2>\n");
+    let mut corrections: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
+    for e in entries {
+        if let Body::Correction(c) = &e.body {
+            corrections.entry(c.corrects).or_default().push(e);
+        }
+    }
+    let values: Vec<Vec<Cell>> = entries
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Value(v) => {
+                let source = match &v.source {
+                    batch::entry::Source::Manual => format!("manual, {}", e.by.name),
+                    batch::entry::Source::Device { device } => format!("device {device}"),
+                };
+                let fixes: Vec<String> = corrections
+                    .get(&e.seq)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| summary(c))
+                    .collect();
+                Some(vec![
+                    Cell::num(&e.seq.to_string()),
+                    Cell::text(&v.step),
+                    Cell::text(&v.field),
+                    Cell::num(&v.value.to_string()),
+                    Cell::text(&v.unit),
+                    Cell::text(&source),
+                    Cell::text(&e.at.to_string()),
+                    Cell::text(&fixes.join("; ")),
+                ])
+            }
+            _ => None,
+        })
+        .collect();
+    body.push_str(&table(
+        &[
+            "Entry",
+            "Step",
+            "Field",
+            "Value",
+            "Unit",
+            "Source",
+            "Recorded (UTC)",
+            "Corrections",
+        ],
+        &values,
+    ));
+
+    // Custody log.
+    body.push_str("<h2>Chain of custody</h2>\n");
+    let custody: Vec<Vec<Cell>> = entries
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Custody(c) => Some(vec![
+                Cell::text(&e.at.to_string()),
+                Cell::text(&c.point.to_string()),
+                Cell::text(c.step.as_deref().unwrap_or("—")),
+                Cell::text(&c.location),
+                Cell::text(&who(e)),
+                Cell::text(&c.scanned.coi),
+                Cell::text(&c.scanned.din),
+                Cell::html(
+                    if c.matched {
+                        "<span class=\"good\">match</span>".into()
+                    } else {
+                        "<span class=\"bad\">MISMATCH</span>".into()
+                    },
+                    false,
+                ),
+            ]),
+            _ => None,
+        })
+        .collect();
+    body.push_str(&table(
+        &[
+            "Time (UTC)",
+            "Hand-off",
+            "Step",
+            "Location",
+            "By",
+            "Label COI",
+            "Label DIN",
+            "Result",
+        ],
+        &custody,
+    ));
+
+    // Audit trail.
+    body.push_str("<h2>Audit trail</h2>\n");
+    let trail: Vec<Vec<Cell>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                Cell::num(&e.seq.to_string()),
+                Cell::text(&e.at.to_string()),
+                Cell::text(&who(e)),
+                Cell::text(e.body.kind()),
+                Cell::text(&summary(e)),
+                Cell::html(format!("<code>{}</code>", escape(&short(&e.hash))), false),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &["Entry", "Time (UTC)", "By", "Kind", "What", "Hash"],
+        &trail,
+    ));
+    let _ = write!(
+        body,
+        "<footer>Batch record {} generated by atmpflow from {} entries. Times are UTC (server clock). \
+         Each entry's SHA-256 covers the previous entry's hash; every signature names the hash of the \
+         entry it signs.</footer>",
+        escape(b.id()),
+        entries.len()
+    );
+    document(&format!("Batch record {}", b.id()), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use batch::engine::recipe_sha256;
+    use batch::rehearsal::{Cast, Rehearsal, rehearse};
+    use batch::{LotRegister, NewOrder};
+
+    const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
+    const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
+
+    #[test]
+    fn the_record_page_is_well_formed_and_shows_signatures_and_deviations() {
+        let r = recipe::parse_recipe("r.toml", RECIPE).expect("recipe");
+        let mut inv = recipe::parse_inventory("i.toml", INVENTORY).expect("inventory");
+        let day = recipe::Date::parse("2026-12-01").expect("date");
+        let binding = recipe::bind_strict(&r, &inv, day).expect("binding");
+        let start = recipe::DateTime::parse("2026-12-01T08:00:00Z").expect("t");
+        let order = NewOrder {
+            batch: "B-<&>".replace("<&>", "7"),
+            patient: "PSN-1".into(),
+            coi: "COI-<1>".replace(['<', '>'], ""),
+            din: "A999925123456".into(),
+            planned_start: start,
+            ship_step: None,
+        };
+        let b = rehearse(
+            &order,
+            &r,
+            &recipe_sha256(RECIPE),
+            &binding,
+            &mut inv,
+            &LotRegister::default(),
+            &Cast::example(),
+            &Rehearsal {
+                seed: 5,
+                start,
+                excursions: 0.3,
+                location: "room <c1> & co".into(),
+                clinic: "Clinic".into(),
+            },
+            |_, _| Ok(()),
+        )
+        .expect("rehearsal");
+        let html = batch_record_html(&b);
+        roxmltree::Document::parse(html.trim_start_matches("<!DOCTYPE html>\n"))
+            .expect("well-formed");
+        assert!(html.contains("Dr. Quentin Person"));
+        assert!(html.contains(">released<"), "release meaning shown");
+        assert!(html.contains("verified</span>"));
+        assert!(html.contains("room &lt;c1&gt; &amp; co"));
+        assert!(html.contains("A9999 25 123456 9"));
+        assert!(!html.contains("NOT ASSESSED"));
+        assert!(!html.contains("http"), "self-contained");
+    }
+}
