@@ -15,3 +15,20 @@ pinned_venv() {
         timeout 600 "$VENV/bin/pip" install --quiet --disable-pip-version-check "$package==$version"
     fi
 }
+
+# pinned_venv_pins NAME PACKAGE==VERSION...: the same for several pinned packages (the
+# environment is reused when `pip freeze` lists every pin) and sets VENV to its path.
+pinned_venv_pins() {
+    local name=$1
+    shift
+    VENV="${ATMPFLOW_VENV_DIR:-/var/tmp/atmpflow-venv}/$name"
+    local frozen pin
+    frozen=$("$VENV/bin/pip" freeze --disable-pip-version-check 2>/dev/null || true)
+    for pin in "$@"; do
+        if ! grep -qixF "$pin" <<<"$frozen"; then
+            python3 -m venv "$VENV"
+            timeout 900 "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@"
+            return
+        fi
+    done
+}

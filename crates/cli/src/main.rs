@@ -20,6 +20,8 @@ enum Command {
     Aas(cmd::aas::Args),
     /// Simulate several scenarios and compare their key figures.
     Compare(cmd::compare::Args),
+    /// Process analytical technology: calibrate a spectral soft sensor and estimate with it.
+    Pat(cmd::pat::Args),
     /// Process descriptions: check, bind to equipment, compare executed records, plan.
     Recipe(cmd::recipe::Args),
     /// Print the JSON Schema of the scenario format.
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Aas(a) => cmd::aas::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Pat(a) => cmd::pat::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),
         Command::Schema(a) => cmd::schema::run(a),
         Command::Schedule(a) => cmd::schedule::run(a),

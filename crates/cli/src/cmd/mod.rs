@@ -3,6 +3,7 @@
 pub mod aas;
 pub mod common;
 pub mod compare;
+pub mod pat;
 pub mod recipe;
 pub mod schedule;
 pub mod schema;

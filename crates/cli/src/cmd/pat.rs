@@ -1,0 +1,199 @@
+//! `atmpflow pat`: process analytical technology for the expansion step — calibrate a soft
+//! sensor (PLS) from spectra and reference values, and estimate concentrations from new
+//! spectra with applicability-domain flags.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use pat::sensor::{FitOptions, SoftSensor};
+
+/// Largest input file read (bytes).
+const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Soft sensor: calibrate (fit) and estimate (predict).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Calibrate a PLS soft sensor from spectra and reference values (CSV: header row, sample id, numbers).
+    Fit(FitArgs),
+    /// Estimate reference values from spectra with a saved soft sensor; flags samples outside its domain.
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FitArgs {
+    /// Spectra: one row per sample, first column the sample id, then one column per variable.
+    #[arg(long)]
+    spectra: PathBuf,
+    /// Reference values: one row per sample (same ids), one column per response (PLS2 if several).
+    #[arg(long)]
+    reference: PathBuf,
+    /// Number of PLS components.
+    #[arg(long)]
+    components: usize,
+    /// Preprocessing steps in order, e.g. `snv,savgol:11:2:1` (savgol:WINDOW:POLYORDER:DERIV).
+    #[arg(long, default_value = "")]
+    preprocess: String,
+    /// Scale every spectral variable and response to unit variance before the fit.
+    #[arg(long)]
+    scale: bool,
+    /// K-fold cross-validation (contiguous folds): RMSECV for 1..=components.
+    #[arg(long)]
+    cv: Option<usize>,
+    /// Confidence level of the Hotelling T² and Q residual limits.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
+    /// Where to write the soft sensor (JSON).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct PredictArgs {
+    /// A soft sensor written by `atmpflow pat fit`.
+    model: PathBuf,
+    /// Spectra with the calibration's columns.
+    #[arg(long)]
+    spectra: PathBuf,
+    /// Where to write the estimates (CSV: id, responses, hotelling_t2, q_residual, domain).
+    #[arg(long)]
+    out: PathBuf,
+    /// Fail (and write nothing) if any sample lies outside the applicability domain.
+    #[arg(long)]
+    strict: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Fit(a) => fit(a),
+        Command::Predict(a) => predict(a),
+    }
+}
+
+/// Reads a UTF-8 text file, refusing files above the size limit before reading them.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        bail!(
+            "{}: larger than the limit of {MAX_FILE_BYTES} bytes",
+            path.display()
+        );
+    }
+    Ok(text)
+}
+
+fn table(path: &Path) -> anyhow::Result<pat::table::Table> {
+    let name = path.display().to_string();
+    Ok(pat::table::parse(&name, &read_text(path)?)?)
+}
+
+fn fit(a: FitArgs) -> anyhow::Result<()> {
+    let spectra = table(&a.spectra)?;
+    let reference = table(&a.reference)?;
+    let opts = FitOptions {
+        components: a.components,
+        preprocess: pat::preprocess::parse_steps(&a.preprocess)?,
+        scale: a.scale,
+        cv_folds: a.cv,
+        confidence: a.confidence,
+    };
+    let sensor = SoftSensor::fit(&spectra, &reference, &opts)?;
+    super::common::write(&a.out, &(serde_json::to_string_pretty(&sensor)? + "\n"))?;
+    eprintln!(
+        "calibrated {} response(s) on {} samples × {} variables, {} component(s), preprocessing: {}",
+        sensor.responses.len(),
+        sensor.samples,
+        sensor.variables.len(),
+        sensor.components,
+        if opts.preprocess.is_empty() {
+            "none".to_string()
+        } else {
+            opts.preprocess
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    );
+    println!("response\tRMSEC");
+    for (r, v) in sensor.responses.iter().zip(&sensor.rmsec) {
+        println!("{r}\t{v:.6}");
+    }
+    if let Some(cv) = &sensor.cv {
+        println!("\nRMSECV ({} contiguous folds)", cv.folds);
+        println!("components\t{}", sensor.responses.join("\t"));
+        for (k, row) in cv.rmsecv.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+            let mark = if k + 1 == cv.best_components {
+                "\t<- lowest"
+            } else {
+                ""
+            };
+            println!("{}\t{}{mark}", k + 1, cells.join("\t"));
+        }
+    }
+    println!(
+        "\nlimits at {:.1} % confidence: Hotelling T² {:.4}, Q residual {:.6e}",
+        100.0 * sensor.confidence,
+        sensor.t2_limit,
+        sensor.q_limit
+    );
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+fn predict(a: PredictArgs) -> anyhow::Result<()> {
+    let name = a.model.display().to_string();
+    let sensor = SoftSensor::from_json(&name, &read_text(&a.model)?)?;
+    let spectra = table(&a.spectra)?;
+    let preds = sensor.predict(&spectra)?;
+    let outside: Vec<(&String, &pat::sensor::Prediction)> = spectra
+        .ids
+        .iter()
+        .zip(&preds)
+        .filter(|(_, p)| p.domain.is_outside())
+        .collect();
+    if !outside.is_empty() {
+        eprintln!(
+            "warning: {} of {} sample(s) outside the calibration's applicability domain (T² limit {:.4}, Q limit {:.6e}):",
+            outside.len(),
+            preds.len(),
+            sensor.t2_limit,
+            sensor.q_limit
+        );
+        for (id, p) in outside.iter().take(20) {
+            eprintln!(
+                "  {id}: {} (T² {:.4}, Q {:.6e})",
+                p.domain.label(),
+                p.t2,
+                p.q
+            );
+        }
+        if outside.len() > 20 {
+            eprintln!(
+                "  … and {} more (see the `domain` column)",
+                outside.len() - 20
+            );
+        }
+        if a.strict {
+            bail!(
+                "{} sample(s) outside the applicability domain; nothing written (--strict)",
+                outside.len()
+            );
+        }
+    }
+    super::common::write(&a.out, &sensor.predictions_csv(&spectra, &preds))?;
+    eprintln!("wrote {} estimate(s) to {}", preds.len(), a.out.display());
+    Ok(())
+}

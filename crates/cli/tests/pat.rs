@@ -1,0 +1,235 @@
+//! End-to-end tests of `atmpflow pat fit|predict` on generated spectra: calibration with
+//! cross-validation, estimates with domain flags, and located errors for every bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atmpflow"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Spectra of two analytes (Gaussian bands) on a sloping baseline, with xorshift noise.
+fn write_data(dir: &Path, name: &str, n: usize, offset: f64, seed: u64) -> (PathBuf, PathBuf) {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let p = 80;
+    let mut x = String::from("sample");
+    for j in 0..p {
+        x.push_str(&format!(",{}", 800 + 5 * j));
+    }
+    x.push('\n');
+    let mut y = String::from("sample,glucose,lactate\n");
+    for i in 0..n {
+        let (g, l) = (offset + 1.0 + 3.0 * next(), 0.5 + 1.5 * next());
+        let base = 0.3 * next();
+        x.push_str(&format!("{name}{i}"));
+        for j in 0..p {
+            let band = |c: f64, w: f64| (-((j as f64 - c) / w).powi(2)).exp();
+            let v = g * band(25.0, 3.0)
+                + l * band(55.0, 4.0)
+                + base
+                + 0.002 * j as f64
+                + 0.003 * (next() - 0.5);
+            x.push_str(&format!(",{v}"));
+        }
+        x.push('\n');
+        y.push_str(&format!("{name}{i},{g},{l}\n"));
+    }
+    let xp = dir.join(format!("{name}-x.csv"));
+    let yp = dir.join(format!("{name}-y.csv"));
+    std::fs::write(&xp, x).expect("write");
+    std::fs::write(&yp, y).expect("write");
+    (xp, yp)
+}
+
+fn fit(dir: &Path, x: &Path, y: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let model = dir.join("model.json");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "pat".as_ref(),
+        "fit".as_ref(),
+        "--spectra".as_ref(),
+        x.as_os_str(),
+        "--reference".as_ref(),
+        y.as_os_str(),
+        "--out".as_ref(),
+        model.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    (run(&args), model)
+}
+
+fn predict(model: &Path, x: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "pat".as_ref(),
+        "predict".as_ref(),
+        model.as_os_str(),
+        "--spectra".as_ref(),
+        x.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    run(&args)
+}
+
+#[test]
+fn fit_then_predict_estimates_and_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (x, y) = write_data(dir.path(), "cal", 50, 0.0, 3);
+    let (o, model) = fit(
+        dir.path(),
+        &x,
+        &y,
+        &[
+            "--components",
+            "4",
+            "--preprocess",
+            "savgol:7:2:1",
+            "--cv",
+            "5",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("RMSECV (5 contiguous folds)"), "{out}");
+    assert!(out.contains("<- lowest"), "{out}");
+    assert!(model.is_file());
+
+    let (xt, yt) = write_data(dir.path(), "new", 10, 0.0, 17);
+    let pred = dir.path().join("pred.csv");
+    let o = predict(&model, &xt, &pred, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let rows: Vec<Vec<String>> = std::fs::read_to_string(&pred)
+        .expect("written")
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "sample",
+            "glucose",
+            "lactate",
+            "hotelling_t2",
+            "q_residual",
+            "domain"
+        ]
+    );
+    let truth: Vec<Vec<f64>> = std::fs::read_to_string(&yt)
+        .expect("reference")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .skip(1)
+                .map(|v| v.parse().expect("number"))
+                .collect()
+        })
+        .collect();
+    for (row, t) in rows[1..].iter().zip(&truth) {
+        let g: f64 = row[1].parse().expect("number");
+        assert!((g - t[0]).abs() < 0.1, "glucose {g} vs {}", t[0]);
+    }
+
+    // Glucose far above the calibration range: flagged, and refused with --strict.
+    let (xf, _) = write_data(dir.path(), "far", 3, 20.0, 5);
+    let o = predict(&model, &xf, &pred, &[]);
+    let (_, err) = text(&o);
+    assert!(o.status.success());
+    assert!(err.contains("3 of 3 sample(s) outside"), "{err}");
+    let flagged = std::fs::read_to_string(&pred).expect("written");
+    assert_eq!(
+        flagged.lines().filter(|l| l.contains(",outside:")).count(),
+        3
+    );
+    let strict = dir.path().join("strict.csv");
+    let o = predict(&model, &xf, &strict, &["--strict"]);
+    assert!(!o.status.success());
+    assert!(!strict.exists(), "--strict must write nothing");
+}
+
+#[test]
+fn bad_inputs_are_located() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (x, y) = write_data(dir.path(), "cal", 12, 0.0, 3);
+    let case = |name: &str, content: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    };
+    let bad_y = case("bad-y.csv", "sample,glucose\ncal0,1\ncal1,x2\n");
+    let (o, _) = fit(dir.path(), &x, &bad_y, &["--components", "2"]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("bad-y.csv:3: column `glucose`: `x2` is not a number"),
+        "{err}"
+    );
+
+    let short_y = case("short-y.csv", "sample,glucose\ncal0,1\ncal1,2\n");
+    let (o, _) = fit(dir.path(), &x, &short_y, &["--components", "2"]);
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("cal-x.csv:4: sample `cal2` has no row in"),
+        "{err}"
+    );
+
+    for (extra, expect) in [
+        (&["--components", "0"][..], "between 1 and"),
+        (
+            &["--components", "2", "--preprocess", "savgol:4:2:0"][..],
+            "must be odd",
+        ),
+        (
+            &["--components", "2", "--preprocess", "msc"][..],
+            "unknown step `msc`",
+        ),
+        (&["--components", "2", "--cv", "40"][..], "between 2 and 12"),
+        (
+            &["--components", "2", "--confidence", "1.5"][..],
+            "between 0 and 1",
+        ),
+    ] {
+        let (o, _) = fit(dir.path(), &x, &y, extra);
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{extra:?} accepted");
+        assert!(err.contains(expect), "{extra:?}: {err}");
+    }
+
+    let (o, model) = fit(dir.path(), &x, &y, &["--components", "2"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let other = case("other.csv", "sample,800,999\nz,1,2\n");
+    let pred = dir.path().join("p.csv");
+    let o = predict(&model, &other, &pred, &[]);
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("other.csv:1: the spectra do not match the calibration: column 3 is `999`"),
+        "{err}"
+    );
+
+    let broken = case(
+        "broken.json",
+        "{\"format\": \"atmpflow-pat-soft-sensor/1\",\n \"variables\": 7}",
+    );
+    let o = predict(&broken, &x, &pred, &[]);
+    let (_, err) = text(&o);
+    assert!(err.contains("broken.json:2:"), "{err}");
+    let o = predict(&dir.path().join("missing.json"), &x, &pred, &[]);
+    assert!(text(&o).1.contains("cannot read"), "{}", text(&o).1);
+    assert!(!pred.exists(), "nothing written after errors");
+}
