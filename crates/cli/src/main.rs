@@ -56,7 +56,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             cmd::print_error(&e);
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<cmd::common::Coded>() {
+                Some(c) => std::process::ExitCode::from(c.code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -11,5 +11,7 @@ mod examples;
 mod sanity;
 #[path = "cli/schema.rs"]
 mod schema;
+#[path = "cli/study.rs"]
+mod study;
 #[path = "cli/support.rs"]
 mod support;

@@ -61,6 +61,72 @@ pub struct StudySettings {
     /// the study file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<String>,
+    /// What a configuration must achieve to serve the demand; the report recommends the
+    /// cheapest configuration that does.
+    #[serde(default)]
+    pub target: Target,
+}
+
+/// The service a configuration must give to count as serving the demand. A plant that does
+/// not keep up (patients still in process at the cut-off) never does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Highest acceptable 95th percentile of vein-to-vein days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_vein_to_vein_days: Option<f64>,
+    /// Lowest acceptable mean fraction of patients treated within the scenario's
+    /// vein-to-vein target (`target_vein_to_vein_days` of its demand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_time_fraction: Option<f64>,
+}
+
+impl Target {
+    /// Why a point does not serve its demand, or `None` when it does.
+    pub fn shortfall(&self, p: &PointResult) -> Option<String> {
+        if p.cost.is_none() {
+            return Some("cost undefined".to_string());
+        }
+        if p.vein_to_vein_is_lower_bound() {
+            return Some("cannot keep up with the demand".to_string());
+        }
+        // Written so that a NaN figure fails the target.
+        if let Some(t) = self.p95_vein_to_vein_days {
+            let meets = p.vein_to_vein_p95 <= t;
+            if !meets {
+                return Some(format!(
+                    "p95 vein-to-vein {:.1} days > {t} days",
+                    p.vein_to_vein_p95
+                ));
+            }
+        }
+        if let Some(t) = self.on_time_fraction {
+            let meets = p.on_time_fraction.mean >= t;
+            if !meets {
+                return Some(format!(
+                    "{:.1} % on time < {:.1} %",
+                    100.0 * p.on_time_fraction.mean,
+                    100.0 * t
+                ));
+            }
+        }
+        None
+    }
+
+    /// The target in words.
+    pub fn describe(&self) -> String {
+        let mut v = vec!["keeps up with the demand".to_string()];
+        if let Some(t) = self.p95_vein_to_vein_days {
+            v.push(format!("p95 vein-to-vein time ≤ {t} days"));
+        }
+        if let Some(t) = self.on_time_fraction {
+            v.push(format!(
+                "≥ {} % of patients treated within the vein-to-vein target",
+                100.0 * t
+            ));
+        }
+        v.join(", ")
+    }
 }
 
 /// One scenario of the study.
@@ -184,6 +250,23 @@ pub fn parse_spec(src: &SourceFile) -> Result<StudySpec, FileErrors> {
     }
     if spec.scenario.is_empty() {
         p.push(Problem::new(root.clone(), "give at least one [[scenario]]"));
+    }
+    let t = &spec.study.target;
+    if let Some(d) = t.p95_vein_to_vein_days
+        && !(d.is_finite() && d > 0.0)
+    {
+        p.push(Problem::new(
+            root.key("study").key("target").key("p95_vein_to_vein_days"),
+            "must be a number of days above 0",
+        ));
+    }
+    if let Some(f) = t.on_time_fraction
+        && !(f > 0.0 && f <= 1.0)
+    {
+        p.push(Problem::new(
+            root.key("study").key("target").key("on_time_fraction"),
+            "must be a fraction above 0 and at most 1 (0.9 = 90 %)",
+        ));
     }
     let mut labels = std::collections::BTreeSet::new();
     for (i, s) in spec.scenario.iter().enumerate() {
@@ -856,6 +939,7 @@ pub fn cost_sensitivity(
         }
         if ok && (at[0] - base.per_dose.mean).abs() + (at[1] - base.per_dose.mean).abs() > 1e-9 {
             bars.push(TornadoBar {
+                label: format!("cost › {}", describe_param(Some(cost), &path)),
                 input: format!("cost.{path}"),
                 base_value: Some(v),
                 low: at[0],
@@ -875,6 +959,9 @@ pub fn cost_sensitivity(
 pub struct TornadoBar {
     /// The input's parameter path.
     pub input: String,
+    /// The input in words, with the names the files give (material, role, pool, step).
+    #[serde(default)]
+    pub label: String,
     /// The input's value at the base point (absent for scenario parameters).
     pub base_value: Option<f64>,
     /// Cost per dose with the input lowered.
@@ -940,9 +1027,14 @@ impl PointResult {
     }
 }
 
+/// The `format` of a part file written by this program.
+pub const PART_FORMAT: &str = "atmpflow-study-part/1";
+
 /// The points one shard (or the whole study) simulated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StudyPart {
+    /// File format and version ([`PART_FORMAT`]).
+    pub format: String,
     /// Study name.
     pub study: String,
     /// Study description.
@@ -953,8 +1045,14 @@ pub struct StudyPart {
     pub delta: Option<f64>,
     /// Sensitivity base point.
     pub base: Option<usize>,
-    /// SHA-256 of the study file (set by the caller); parts of different files do not merge.
+    /// What a configuration must achieve.
+    #[serde(default)]
+    pub target: Target,
+    /// SHA-256 of the study file (set by the caller).
     pub study_sha256: String,
+    /// SHA-256 over every input: the study file and each scenario and cost file it names
+    /// (set by the caller); parts with different inputs do not merge.
+    pub inputs_sha256: String,
     /// Program version.
     pub program_version: String,
     /// Random number generator of the simulations.
@@ -1053,12 +1151,15 @@ impl Study {
     /// An empty part for shard `i` of `n` (the caller fills in the points and the hash).
     pub fn part(&self, shard: [usize; 2], points_in_shard: usize) -> StudyPart {
         StudyPart {
+            format: PART_FORMAT.to_string(),
             study: self.spec.study.name.clone(),
             description: self.spec.study.description.clone(),
             axes: self.spec.axis.iter().map(|a| a.param.clone()).collect(),
             delta: self.spec.sensitivity.as_ref().map(|s| s.delta),
             base: self.base,
+            target: self.spec.study.target.clone(),
             study_sha256: String::new(),
+            inputs_sha256: String::new(),
             program_version: env!("CARGO_PKG_VERSION").to_string(),
             rng: format!(
                 "{}; point i of the study uses seed point_seed(study seed, i) (SplitMix64)",
@@ -1085,6 +1186,9 @@ pub struct StudyResult {
     pub description: String,
     /// SHA-256 of the study file.
     pub study_sha256: String,
+    /// SHA-256 over the study file and every scenario and cost file it names.
+    #[serde(default)]
+    pub inputs_sha256: String,
     /// Program version.
     pub program_version: String,
     /// Random number generator and seeding.
@@ -1113,70 +1217,327 @@ pub struct StudyResult {
     pub tornado: Vec<TornadoBar>,
     /// Relative change of the tornado inputs.
     pub delta: Option<f64>,
+    /// What a configuration must achieve.
+    #[serde(default)]
+    pub target: Target,
 }
 
-/// Joins parts (one or many shards) into the study result: checks that they belong to the
-/// same study file, orders the points, finds the Pareto front and assembles the tornado.
-pub fn merge(parts: &[StudyPart]) -> Result<StudyResult, String> {
-    let first = parts.first().ok_or("no parts to merge")?;
-    for p in parts {
-        if p.study_sha256 != first.study_sha256 || p.points_total != first.points_total {
+/// A part with the name of the file it was read from (used in messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedPart {
+    /// File name, or another name of where the part came from.
+    pub name: String,
+    /// The part.
+    pub part: StudyPart,
+}
+
+/// Why parts do not merge. Each kind has its own exit code in the command-line program.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MergeError {
+    /// Nothing to merge.
+    #[error("no parts to merge")]
+    NoParts,
+    /// A part of another study file, other inputs, another program version or other
+    /// settings.
+    #[error("{name} does not belong with {first}: {reason}")]
+    Foreign {
+        /// The offending part.
+        name: String,
+        /// The part it was compared with.
+        first: String,
+        /// What differs.
+        reason: String,
+    },
+    /// A part whose contents do not fit its own header (edited or damaged).
+    #[error("{name} is not a consistent study part: {reason}")]
+    Inconsistent {
+        /// The part.
+        name: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The same shard given twice.
+    #[error("{name} and {other} are both shard {}/{} of the study", shard[0], shard[1])]
+    Duplicate {
+        /// The second part of the shard.
+        name: String,
+        /// The first part of the shard.
+        other: String,
+        /// The shard.
+        shard: [usize; 2],
+    },
+    /// Points are missing: shards not given, or parts of cancelled runs.
+    #[error("{}", missing_message(.points_total, .missing, .missing_shards, .cancelled))]
+    Missing {
+        /// Points in the study.
+        points_total: usize,
+        /// Indices of the missing points.
+        missing: Vec<usize>,
+        /// Shards of which no part was given.
+        missing_shards: Vec<[usize; 2]>,
+        /// Parts written by a cancelled run.
+        cancelled: Vec<String>,
+    },
+}
+
+fn missing_message(
+    total: &usize,
+    missing: &[usize],
+    shards: &[[usize; 2]],
+    cancelled: &[String],
+) -> String {
+    let mut why = Vec::new();
+    if !shards.is_empty() {
+        let list: Vec<String> = shards
+            .iter()
+            .map(|s| format!("{}/{} (study-part-{}-of-{}.json)", s[0], s[1], s[0], s[1]))
+            .collect();
+        why.push(format!("no part for shard {}", list.join(", ")));
+    }
+    if !cancelled.is_empty() {
+        why.push(format!(
+            "cancelled before finishing: {}",
+            cancelled.join(", ")
+        ));
+    }
+    let mut m = format!(
+        "{} of {} points missing (points {})",
+        missing.len(),
+        total,
+        short_list(missing)
+    );
+    if !why.is_empty() {
+        m.push_str("; ");
+        m.push_str(&why.join("; "));
+    }
+    m
+}
+
+/// `1, 2, 3, … (n in all)` for long lists.
+fn short_list(v: &[usize]) -> String {
+    let shown: Vec<String> = v.iter().take(12).map(ToString::to_string).collect();
+    if v.len() > shown.len() {
+        format!("{}, … ({} in all)", shown.join(", "), v.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Writes a part as JSON that reads back bit for bit ([`part_from_json`]). Fails, naming
+/// the point, when a figure is not a finite number (JSON has no NaN or infinity).
+pub fn part_to_json(part: &StudyPart) -> Result<String, String> {
+    fn exact<T: Serialize + serde::de::DeserializeOwned + PartialEq>(x: &T) -> bool {
+        serde_json::to_string(x)
+            .ok()
+            .and_then(|t| serde_json::from_str::<T>(&t).ok())
+            .is_some_and(|back| back == *x)
+    }
+    let not_finite = |what: String| {
+        format!(
+            "{what} holds a figure that is not a finite number and cannot be stored exactly in JSON"
+        )
+    };
+    for pt in &part.points {
+        if !exact(pt) {
+            return Err(not_finite(format!("point {}", pt.index)));
+        }
+    }
+    let text = serde_json::to_string_pretty(part).map_err(|e| e.to_string())?;
+    match serde_json::from_str::<StudyPart>(&text) {
+        Ok(back) if back == *part => Ok(text),
+        _ => Err(not_finite("the part's header".to_string())),
+    }
+}
+
+/// Reads a part file written by [`part_to_json`]; numbers are read back exactly.
+pub fn part_from_json(text: &str) -> Result<StudyPart, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    match v.get("format").and_then(|f| f.as_str()) {
+        Some(PART_FORMAT) => {}
+        Some(other) => {
             return Err(format!(
-                "parts of different studies: `{}` ({} points, sha256 {}) and `{}` ({} points, \
-                 sha256 {})",
-                first.study,
-                first.points_total,
-                first.study_sha256,
-                p.study,
-                p.points_total,
-                p.study_sha256
+                "a study part of format `{other}`; this program reads `{PART_FORMAT}`"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "not a study part file (no `format` field; expected `{PART_FORMAT}`)"
             ));
         }
     }
+    serde_json::from_str(text).map_err(|e| format!("not a valid study part: {e}"))
+}
+
+/// Checks that a part's points are those of its shard.
+fn check_part(np: &NamedPart) -> Result<(), MergeError> {
+    let p = &np.part;
+    let bad = |reason: String| MergeError::Inconsistent {
+        name: np.name.clone(),
+        reason,
+    };
+    let [i, n] = p.shard;
+    if n == 0 || i >= n {
+        return Err(bad(format!("shard {i}/{n} is not a valid shard")));
+    }
+    let mine = shard_points(p.points_total, i, n);
+    if p.points_in_shard != mine.len() {
+        return Err(bad(format!(
+            "shard {i}/{n} of {} points has {} points, the part says {}",
+            p.points_total,
+            mine.len(),
+            p.points_in_shard
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let indices = p
+        .points
+        .iter()
+        .map(|x| x.index)
+        .chain(p.failed.iter().map(|f| f.0));
+    for k in indices {
+        if mine.binary_search(&k).is_err() {
+            return Err(bad(format!("point {k} is not in shard {i}/{n}")));
+        }
+        if !seen.insert(k) {
+            return Err(bad(format!("point {k} appears twice")));
+        }
+    }
+    if !p.partial && seen.len() != mine.len() {
+        let lacking: Vec<usize> = mine.iter().copied().filter(|k| !seen.contains(k)).collect();
+        return Err(bad(format!(
+            "the part is marked complete but lacks points {}",
+            short_list(&lacking)
+        )));
+    }
+    Ok(())
+}
+
+/// The first header field in which `p` differs from `q`, as a sentence.
+fn header_difference(p: &StudyPart, q: &StudyPart) -> Option<String> {
+    let differ = |what: &str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+        Some(format!("{what} {a:?}, not {b:?}"))
+    };
+    if p.format != q.format {
+        return differ("file format", &p.format, &q.format);
+    }
+    if p.study_sha256 != q.study_sha256 {
+        return differ("study file SHA-256", &p.study_sha256, &q.study_sha256);
+    }
+    if p.inputs_sha256 != q.inputs_sha256 {
+        return Some(format!(
+            "scenario or cost files differ (inputs SHA-256 {:?}, not {:?})",
+            p.inputs_sha256, q.inputs_sha256
+        ));
+    }
+    if p.program_version != q.program_version {
+        return differ("program version", &p.program_version, &q.program_version);
+    }
+    if p.rng != q.rng {
+        return differ("random number generator", &p.rng, &q.rng);
+    }
+    if p.seed != q.seed {
+        return differ("seed", &p.seed, &q.seed);
+    }
+    if p.replications != q.replications {
+        return differ("replications per point", &p.replications, &q.replications);
+    }
+    if p.points_total != q.points_total {
+        return differ("points in the study", &p.points_total, &q.points_total);
+    }
+    if p.shard[1] != q.shard[1] {
+        return Some(format!(
+            "split into {} shards, not {}",
+            p.shard[1], q.shard[1]
+        ));
+    }
+    if (&p.study, &p.description, &p.axes) != (&q.study, &q.description, &q.axes) {
+        return differ("study", &(&p.study, &p.axes), &(&q.study, &q.axes));
+    }
+    if p.target != q.target {
+        return differ("target", &p.target, &q.target);
+    }
+    if p.base != q.base || p.delta.map(f64::to_bits) != q.delta.map(f64::to_bits) {
+        return differ("sensitivity", &(p.base, p.delta), &(q.base, q.delta));
+    }
+    None
+}
+
+/// Joins parts (one or many shards) into the study result. Every part must come from the
+/// same inputs, program version and settings and fit its own shard; each shard may be
+/// given once. Missing points (shards not given, cancelled runs) are an error unless
+/// `allow_partial`, which gives a result marked partial with the missing points listed.
+/// The points are ordered by index, so the result is the same for any sharding.
+pub fn merge(parts: &[NamedPart], allow_partial: bool) -> Result<StudyResult, MergeError> {
+    let first = parts.first().ok_or(MergeError::NoParts)?;
+    let mut by_shard: BTreeMap<usize, &str> = BTreeMap::new();
+    for np in parts {
+        check_part(np)?;
+        if let Some(reason) = header_difference(&np.part, &first.part) {
+            return Err(MergeError::Foreign {
+                name: np.name.clone(),
+                first: first.name.clone(),
+                reason,
+            });
+        }
+        if let Some(other) = by_shard.insert(np.part.shard[0], &np.name) {
+            return Err(MergeError::Duplicate {
+                name: np.name.clone(),
+                other: other.to_string(),
+                shard: np.part.shard,
+            });
+        }
+    }
+    let head = &first.part;
     let mut by_index: BTreeMap<usize, PointResult> = BTreeMap::new();
     let mut failed = Vec::new();
-    let mut partial = false;
-    for p in parts {
-        partial |= p.partial;
-        for pt in &p.points {
-            if let Some(old) = by_index.insert(pt.index, pt.clone())
-                && old != *pt
-            {
-                return Err(format!(
-                    "point {} appears in two parts with different results",
-                    pt.index
-                ));
-            }
-        }
-        failed.extend(p.failed.iter().cloned());
+    for np in parts {
+        // Shards are disjoint and each was checked to hold only its own points.
+        by_index.extend(np.part.points.iter().map(|pt| (pt.index, pt.clone())));
+        failed.extend(np.part.failed.iter().cloned());
     }
     failed.sort();
-    failed.dedup();
-    let missing: Vec<usize> = (0..first.points_total)
+    let missing: Vec<usize> = (0..head.points_total)
         .filter(|i| !by_index.contains_key(i) && !failed.iter().any(|(f, _)| f == i))
         .collect();
-    partial |= !missing.is_empty();
+    if !missing.is_empty() && !allow_partial {
+        let n = head.shard[1];
+        return Err(MergeError::Missing {
+            points_total: head.points_total,
+            missing,
+            missing_shards: (0..n)
+                .filter(|i| !by_shard.contains_key(i))
+                .map(|i| [i, n])
+                .collect(),
+            cancelled: parts
+                .iter()
+                .filter(|p| p.part.partial)
+                .map(|p| p.name.clone())
+                .collect(),
+        });
+    }
     let points: Vec<PointResult> = by_index.into_values().collect();
     let pareto = pareto_front(&points);
-    let tornado = tornado(&points, first.base);
+    let tornado = tornado(&points, head.base);
     Ok(StudyResult {
-        study: first.study.clone(),
-        description: first.description.clone(),
-        study_sha256: first.study_sha256.clone(),
-        program_version: first.program_version.clone(),
-        rng: first.rng.clone(),
-        seed: first.seed,
-        replications: first.replications,
-        points_total: first.points_total,
-        partial,
+        study: head.study.clone(),
+        description: head.description.clone(),
+        study_sha256: head.study_sha256.clone(),
+        inputs_sha256: head.inputs_sha256.clone(),
+        program_version: head.program_version.clone(),
+        rng: head.rng.clone(),
+        seed: head.seed,
+        replications: head.replications,
+        points_total: head.points_total,
+        partial: !missing.is_empty(),
         missing,
         failed,
-        axes: first.axes.clone(),
+        axes: head.axes.clone(),
         points,
         pareto,
-        base: first.base,
+        base: head.base,
         tornado,
-        delta: first.delta,
+        delta: head.delta,
+        target: head.target.clone(),
     })
 }
 
@@ -1227,6 +1588,7 @@ pub fn tornado(points: &[PointResult], base: Option<usize>) -> Vec<TornadoBar> {
     for (param, [lo, hi]) in by_param {
         if let (Some(lo), Some(hi)) = (lo, hi) {
             bars.push(TornadoBar {
+                label: describe_param(None, param),
                 input: param.to_string(),
                 base_value: None,
                 low: lo,
@@ -1242,4 +1604,160 @@ pub fn tornado(points: &[PointResult], base: Option<usize>) -> Vec<TornadoBar> {
         wb.total_cmp(&wa).then(a.input.cmp(&b.input))
     });
     bars
+}
+
+/// A parameter path in words: `material.0.eur` of a cost table whose first material is
+/// named `kit` reads `material “kit” › eur`; elements named in the path keep their name;
+/// underscores become spaces. `doc` is the table the path walks (indices are looked up in
+/// it; without it they stay numbers).
+pub fn describe_param(doc: Option<&toml::Table>, path: &str) -> String {
+    const NAMES: [&str; 7] = ["name", "pool", "area", "grade", "product", "label", "role"];
+    // Arrays of tables in scenario and cost files, for paths read without their document.
+    const ARRAYS: [&str; 13] = [
+        "equipment",
+        "area",
+        "staff",
+        "product",
+        "step",
+        "demand",
+        "material",
+        "qc_test",
+        "operating",
+        "other",
+        "role",
+        "room",
+        "grade",
+    ];
+    let name_of = |v: &toml::Value| {
+        v.as_table()
+            .and_then(|t| {
+                NAMES
+                    .iter()
+                    .find_map(|n| t.get(*n).and_then(|x| x.as_str()))
+            })
+            .map(str::to_string)
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut cur: Option<&toml::Value> = None;
+    let mut array = false;
+    for (k, seg) in path.split('.').enumerate() {
+        if array {
+            let elem = match cur {
+                Some(toml::Value::Array(a)) => match seg.parse::<usize>() {
+                    Ok(i) => a.get(i),
+                    Err(_) => a.iter().find(|e| name_of(e).as_deref() == Some(seg)),
+                },
+                _ => None,
+            };
+            let shown = match (elem.and_then(name_of), seg) {
+                (Some(n), _) => n,
+                (None, "*") => "every".to_string(),
+                (None, s) => s.to_string(),
+            };
+            if let Some(last) = out.last_mut() {
+                last.push_str(&format!(" “{shown}”"));
+            }
+            cur = elem;
+            array = false;
+            continue;
+        }
+        out.push(seg.replace('_', " "));
+        cur = match (k, cur) {
+            (0, _) => doc.and_then(|d| d.get(seg)),
+            (_, Some(toml::Value::Table(t))) => t.get(seg),
+            _ => None,
+        };
+        array = match cur {
+            Some(v) => v.is_array(),
+            None => doc.is_none() && ARRAYS.contains(&seg),
+        };
+    }
+    out.join(" › ")
+}
+
+/// The axis that a study's decisions are made along: the demand axis when there is one,
+/// else the first axis.
+pub fn main_axis(axes: &[String]) -> Option<&str> {
+    axes.iter()
+        .find(|a| a.contains("patients_per_year") || a.contains("patients_per_week"))
+        .or_else(|| axes.first())
+        .map(String::as_str)
+}
+
+/// The cheapest configuration that serves the demand among grid points that share the
+/// values of some axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The shared axis values, in the order asked for.
+    pub at: Vec<f64>,
+    /// The cheapest point (by mean cost per dose) that meets the target.
+    pub winner: Option<usize>,
+    /// The cheapest point of another concept that meets the target.
+    pub runner_up: Option<usize>,
+    /// Whether the winner's 95 % interval of cost per dose lies below the runner-up's (or
+    /// no other concept meets the target).
+    pub clear: bool,
+    /// Points compared.
+    pub candidates: usize,
+    /// Of which meet the target.
+    pub feasible: usize,
+}
+
+/// One decision per combination of values of `by` (axis parameters) over the grid points,
+/// in ascending numeric order of those values.
+pub fn decide(r: &StudyResult, by: &[&str]) -> Vec<Decision> {
+    let key = |p: &PointResult| -> Option<Vec<u64>> {
+        by.iter()
+            .map(|a| p.values.get(*a).map(|v| v.to_bits()))
+            .collect()
+    };
+    let mut groups: Vec<(Vec<f64>, Vec<&PointResult>)> = Vec::new();
+    for p in r.points.iter().filter(|p| p.kind == PointKind::Grid) {
+        let Some(k) = key(p) else { continue };
+        let at: Vec<f64> = k.iter().map(|b| f64::from_bits(*b)).collect();
+        match groups
+            .iter_mut()
+            .find(|(a, _)| a.iter().map(|x| x.to_bits()).eq(k.iter().copied()))
+        {
+            Some((_, v)) => v.push(p),
+            None => groups.push((at, vec![p])),
+        }
+    }
+    groups.sort_by(|a, b| {
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let cost = |p: &PointResult| p.cost.as_ref().map_or(f64::INFINITY, |c| c.per_dose.mean);
+    groups
+        .into_iter()
+        .map(|(at, pts)| {
+            let mut ok: Vec<&PointResult> = pts
+                .iter()
+                .copied()
+                .filter(|p| r.target.shortfall(p).is_none())
+                .collect();
+            ok.sort_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.index.cmp(&b.index)));
+            let winner = ok.first().copied();
+            let runner = winner.and_then(|w| ok.iter().copied().find(|q| q.label != w.label));
+            let clear = match (
+                winner.and_then(|w| w.cost.as_ref()),
+                runner.and_then(|q| q.cost.as_ref()),
+            ) {
+                (Some(w), Some(q)) => w.per_dose.ci95[1] < q.per_dose.ci95[0],
+                (Some(_), None) => true,
+                _ => false,
+            };
+            Decision {
+                at,
+                winner: winner.map(|p| p.index),
+                runner_up: runner.map(|p| p.index),
+                clear,
+                candidates: pts.len(),
+                feasible: ok.len(),
+            }
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use cost::study::{self, PointKind, ScenarioFiles, Study};
+use cost::study::{self, MergeError, NamedPart, PointKind, ScenarioFiles, Study};
 use model::SourceFile;
 
 const PLANT: &str = r#"
@@ -117,14 +117,39 @@ fn prepare(study_text: &str) -> Result<Study, study::StudyError> {
 }
 
 fn run(st: &Study, idx: &[usize], threads: usize) -> study::StudyPart {
+    run_shard(st, [0, 1], idx, threads)
+}
+
+/// Runs the points `idx` as shard `shard` (the points need not be the shard's: tests of
+/// inconsistent parts use that).
+fn run_shard(st: &Study, shard: [usize; 2], idx: &[usize], threads: usize) -> study::StudyPart {
     let never = AtomicBool::new(false);
     let (points, failed, partial) = study::run(st, idx, threads, &|_| {}, &never).expect("runs");
-    let mut part = st.part([0, 1], idx.len());
+    let mut part = st.part(shard, idx.len());
     part.study_sha256 = "x".to_string();
+    part.inputs_sha256 = "y".to_string();
     part.points = points;
     part.failed = failed;
     part.partial = partial;
     part
+}
+
+/// Shard `i` of `n` of the study, named like the file the command line writes.
+fn shard(st: &Study, i: usize, n: usize, threads: usize) -> NamedPart {
+    let idx = study::shard_points(st.points.len(), i, n);
+    named(run_shard(st, [i, n], &idx, threads))
+}
+
+fn named(part: study::StudyPart) -> NamedPart {
+    NamedPart {
+        name: format!("study-part-{}-of-{}.json", part.shard[0], part.shard[1]),
+        part,
+    }
+}
+
+/// Merges parts that must merge completely.
+fn merge(parts: Vec<NamedPart>) -> study::StudyResult {
+    study::merge(&parts, false).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -157,14 +182,14 @@ fn grid_sizing_and_sensitivity_points() {
 fn shards_and_thread_counts_give_the_same_result() {
     let st = prepare(STUDY).expect("prepares");
     let all: Vec<usize> = (0..st.points.len()).collect();
-    let whole = study::merge(&[run(&st, &all, 1)]).expect("merges");
-    let a = run(&st, &study::shard_points(st.points.len(), 0, 3), 2);
-    let b = run(&st, &study::shard_points(st.points.len(), 1, 3), 1);
-    let c = run(&st, &study::shard_points(st.points.len(), 2, 3), 2);
-    let partial = study::merge(&[a.clone(), c.clone()]).expect("merges");
+    let whole = merge(vec![named(run(&st, &all, 1))]);
+    let a = shard(&st, 0, 3, 2);
+    let b = shard(&st, 1, 3, 1);
+    let c = shard(&st, 2, 3, 2);
+    let partial = study::merge(&[a.clone(), c.clone()], true).expect("merges");
     assert!(partial.partial);
     assert_eq!(partial.missing, study::shard_points(st.points.len(), 1, 3));
-    let merged = study::merge(&[c, b, a]).expect("merges");
+    let merged = merge(vec![c, b, a]);
     assert!(!merged.partial);
     assert_eq!(merged.points, whole.points);
     assert_eq!(merged.pareto, whole.pareto);
@@ -243,13 +268,168 @@ fn shards_partition_the_points_evenly() {
 }
 
 #[test]
-fn parts_of_different_studies_do_not_merge() {
+fn parts_written_to_json_and_read_back_merge_bit_for_bit() {
     let st = prepare(STUDY).expect("prepares");
-    let a = run(&st, &[0], 1);
-    let mut b = run(&st, &[1], 1);
-    b.study_sha256 = "other".to_string();
-    let e = study::merge(&[a, b]).expect_err("must refuse");
-    assert!(e.contains("different studies"), "{e}");
+    let all: Vec<usize> = (0..st.points.len()).collect();
+    let whole = merge(vec![named(run(&st, &all, 1))]);
+    let parts: Vec<NamedPart> = (0..3)
+        .map(|i| {
+            let p = shard(&st, i, 3, 1);
+            let text = study::part_to_json(&p.part).expect("writes");
+            let back = study::part_from_json(&text).expect("reads");
+            assert_eq!(back, p.part, "shard {i} reads back exactly");
+            NamedPart { part: back, ..p }
+        })
+        .collect();
+    let merged = merge(parts);
+    // Compare the bits of every figure (via the JSON text, which prints the shortest
+    // decimal that reads back to the same bits) and the structures themselves.
+    let json = |r: &study::StudyResult| serde_json::to_string(r).expect("json");
+    assert_eq!(json(&merged), json(&whole));
+    assert_eq!(merged, whole);
+}
+
+#[test]
+fn figures_that_are_not_finite_are_not_written_to_a_part() {
+    let st = prepare(STUDY).expect("prepares");
+    let mut p = run(&st, &[0], 1);
+    p.points[0].max_utilisation = f64::NAN;
+    let e = study::part_to_json(&p).expect_err("NaN cannot be stored exactly");
+    assert!(e.contains("point 0"), "{e}");
+}
+
+#[test]
+fn part_files_of_another_format_or_damaged_are_refused() {
+    let e = study::part_from_json(r#"{"study": "x"}"#).expect_err("no format");
+    assert!(e.contains("no `format` field"), "{e}");
+    let e = study::part_from_json(r#"{"format": "atmpflow-study-part/0"}"#).expect_err("old");
+    assert!(e.contains("atmpflow-study-part/0"), "{e}");
+    let e = study::part_from_json("{\"format\": \"atmpflow-study-part/1\",\n \"study\": 5}")
+        .expect_err("bad field");
+    assert!(e.contains("line 2"), "{e}");
+    let e = study::part_from_json("{\"format\": ").expect_err("cut off");
+    assert!(e.contains("not JSON"), "{e}");
+}
+
+#[test]
+fn missing_shards_and_cancelled_parts_are_errors_unless_partial_is_allowed() {
+    let st = prepare(STUDY).expect("prepares");
+    let (a, c) = (shard(&st, 0, 3, 1), shard(&st, 2, 3, 1));
+    let e = study::merge(&[a.clone(), c.clone()], false).expect_err("shard 1 missing");
+    let MergeError::Missing {
+        missing,
+        missing_shards,
+        cancelled,
+        ..
+    } = &e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!(missing, &study::shard_points(st.points.len(), 1, 3));
+    assert_eq!(missing_shards, &[[1, 3]]);
+    assert!(cancelled.is_empty());
+    assert!(e.to_string().contains("study-part-1-of-3.json"), "{e}");
+
+    // A cancelled shard: one of its points never ran.
+    let mut b = shard(&st, 1, 3, 1);
+    let lost = b.part.points.pop().expect("a point").index;
+    b.part.partial = true;
+    let e = study::merge(&[a.clone(), b.clone(), c.clone()], false).expect_err("cancelled");
+    assert!(
+        matches!(&e, MergeError::Missing { missing, cancelled, .. }
+            if missing == &[lost] && cancelled == &[b.name.clone()]),
+        "{e:?}"
+    );
+    let r = study::merge(&[a, b, c], true).expect("partial allowed");
+    assert!(r.partial);
+    assert_eq!(r.missing, vec![lost]);
+    assert_eq!(r.points.len(), st.points.len() - 1);
+}
+
+#[test]
+fn a_shard_given_twice_is_an_error_naming_both_parts() {
+    let st = prepare(STUDY).expect("prepares");
+    let a = shard(&st, 0, 2, 1);
+    let mut again = a.clone();
+    again.name = "copy.json".to_string();
+    let b = shard(&st, 1, 2, 1);
+    let e = study::merge(&[a, b, again], true).expect_err("duplicate");
+    assert_eq!(
+        e,
+        MergeError::Duplicate {
+            name: "copy.json".to_string(),
+            other: "study-part-0-of-2.json".to_string(),
+            shard: [0, 2],
+        }
+    );
+}
+
+#[test]
+fn parts_of_other_inputs_versions_or_settings_are_foreign() {
+    let st = prepare(STUDY).expect("prepares");
+    let a = shard(&st, 0, 2, 1);
+    let b = shard(&st, 1, 2, 1);
+    type Change = fn(&mut study::StudyPart);
+    let changes: [(&str, Change); 7] = [
+        ("study file SHA-256", |p| p.study_sha256 = "other".into()),
+        ("scenario or cost files differ", |p| {
+            p.inputs_sha256 = "other".into()
+        }),
+        ("program version", |p| p.program_version = "9.9.9".into()),
+        ("seed", |p| p.seed += 1),
+        ("replications per point", |p| p.replications += 1),
+        ("random number generator", |p| p.rng = "other".into()),
+        ("sensitivity", |p| p.delta = Some(0.3)),
+    ];
+    for (what, change) in changes {
+        let mut f = b.clone();
+        change(&mut f.part);
+        let e = study::merge(&[a.clone(), f], true).expect_err(what);
+        assert!(
+            matches!(&e, MergeError::Foreign { name, reason, .. }
+                if name == "study-part-1-of-2.json" && reason.contains(what)),
+            "{what}: {e:?}"
+        );
+    }
+    // Another sharding of the same study.
+    let other = shard(&st, 1, 3, 1);
+    let e = study::merge(&[a.clone(), other], true).expect_err("3 vs 2 shards");
+    assert!(e.to_string().contains("split into 3 shards, not 2"), "{e}");
+}
+
+#[test]
+fn parts_whose_points_do_not_fit_their_shard_are_inconsistent() {
+    let st = prepare(STUDY).expect("prepares");
+    let a = shard(&st, 0, 2, 1);
+    let mine = study::shard_points(st.points.len(), 1, 2);
+    let theirs = study::shard_points(st.points.len(), 0, 2);
+    // A point of shard 0 in a part that says it is shard 1.
+    let mut idx = mine.clone();
+    idx[0] = theirs[0];
+    let wrong = named(run_shard(&st, [1, 2], &idx, 1));
+    let e = study::merge(&[a.clone(), wrong], true).expect_err("wrong point");
+    assert!(
+        matches!(&e, MergeError::Inconsistent { reason, .. }
+            if reason.contains(&format!("point {} is not in shard 1/2", theirs[0]))),
+        "{e:?}"
+    );
+    // A part marked complete that lacks a point.
+    let mut short = shard(&st, 1, 2, 1);
+    short.part.points.pop();
+    let e = study::merge(&[a.clone(), short], true).expect_err("lacks a point");
+    assert!(e.to_string().contains("marked complete but lacks"), "{e}");
+    // A point listed twice.
+    let mut twice = shard(&st, 1, 2, 1);
+    let dup = twice.part.points[0].clone();
+    twice.part.points.push(dup);
+    let e = study::merge(&[a, twice], true).expect_err("twice");
+    assert!(e.to_string().contains("appears twice"), "{e}");
+    // An impossible shard.
+    let mut bad = shard(&st, 1, 2, 1);
+    bad.part.shard = [2, 2];
+    let e = study::merge(&[bad], true).expect_err("shard 2/2");
+    assert!(e.to_string().contains("not a valid shard"), "{e}");
+    assert_eq!(study::merge(&[], true), Err(MergeError::NoParts));
 }
 
 #[test]
@@ -359,7 +539,7 @@ values = [4]
 "#;
     let st = prepare(text).expect("prepares");
     assert!(st.points[0].sized.is_empty(), "{:?}", st.points[0].sized);
-    let part = run(&st, &[0], 1);
+    let part = run_shard(&st, [0, 1], &[0], 1);
     assert_eq!(part.points[0].equipment_units, 4);
 }
 
@@ -388,7 +568,7 @@ values = [10, 1000]
 "#;
     let st = prepare(text).expect("prepares");
     let all: Vec<usize> = (0..st.points.len()).collect();
-    let merged = study::merge(&[run(&st, &all, 1)]).expect("merges");
+    let merged = merge(vec![named(run(&st, &all, 1))]);
     let at = |d: f64| {
         merged
             .points
@@ -409,4 +589,110 @@ values = [10, 1000]
     assert!(heavy.vein_to_vein_p95 > 365.0, "{}", heavy.vein_to_vein_p95);
     // The light point has the shorter p95, so it is on the Pareto front whatever its cost.
     assert!(merged.pareto.contains(&light.index), "{:?}", merged.pareto);
+}
+
+#[test]
+fn decisions_pick_the_cheapest_point_that_meets_the_target() {
+    let text = STUDY.replace(
+        "cost = \"shared.toml\"",
+        "cost = \"shared.toml\"\ntarget = { p95_vein_to_vein_days = 40 }",
+    );
+    let st = prepare(&text).expect("prepares");
+    let all: Vec<usize> = (0..st.points.len()).collect();
+    let r = merge(vec![named(run(&st, &all, 1))]);
+    assert_eq!(r.target.p95_vein_to_vein_days, Some(40.0));
+    let demand = "demand.*.patients_per_year";
+    assert_eq!(study::main_axis(&r.axes), Some(demand));
+    let ds = study::decide(&r, &[demand]);
+    assert_eq!(
+        ds.iter().map(|d| d.at.clone()).collect::<Vec<_>>(),
+        vec![vec![30.0], vec![90.0]],
+        "ascending demand"
+    );
+    for d in &ds {
+        // Independently: the cheapest grid point at this demand that keeps up and meets
+        // the p95 target.
+        let pts: Vec<&study::PointResult> = r
+            .points
+            .iter()
+            .filter(|p| p.kind == PointKind::Grid && p.values[demand] == d.at[0])
+            .collect();
+        let ok: Vec<&&study::PointResult> = pts
+            .iter()
+            .filter(|p| p.vein_to_vein_censored == 0.0 && p.vein_to_vein_p95 <= 40.0)
+            .collect();
+        let best = ok
+            .iter()
+            .min_by(|a, b| {
+                let c = |p: &study::PointResult| p.cost.as_ref().expect("cost").per_dose.mean;
+                c(a).total_cmp(&c(b))
+            })
+            .map(|p| p.index);
+        assert_eq!(d.winner, best, "{d:?}");
+        assert_eq!(d.candidates, pts.len());
+        assert_eq!(d.feasible, ok.len());
+        if let (Some(w), Some(q)) = (d.winner, d.runner_up) {
+            assert_ne!(
+                r.points[w].label, r.points[q].label,
+                "runner-up of another concept"
+            );
+        }
+    }
+    // An unreachable target leaves no winner.
+    let mut strict = r.clone();
+    strict.target.p95_vein_to_vein_days = Some(1.0);
+    assert!(
+        study::decide(&strict, &[demand])
+            .iter()
+            .all(|d| d.winner.is_none())
+    );
+    // Two axes: one decision per cell.
+    assert_eq!(study::decide(&r, &[demand, "cost.material.0.eur"]).len(), 4);
+}
+
+#[test]
+fn bad_targets_are_located() {
+    let bad = STUDY.replace(
+        "cost = \"shared.toml\"",
+        "cost = \"shared.toml\"\ntarget = { on_time_fraction = 1.5 }",
+    );
+    let e = match prepare(&bad) {
+        Err(study::StudyError::File(e)) => e,
+        other => panic!("expected a located error, got {other:?}"),
+    };
+    assert_eq!(e.errors[0].field, "study.target.on_time_fraction");
+}
+
+#[test]
+fn parameters_are_described_with_the_names_the_files_give() {
+    let cost: toml::Table = toml::from_str(
+        "[[material]]\nname = \"kit\"\neur = 1\n[[role]]\nname = \"operator\"\nsalary_eur_per_year = 2\n",
+    )
+    .expect("toml");
+    assert_eq!(
+        study::describe_param(Some(&cost), "material.0.eur"),
+        "material “kit” › eur"
+    );
+    assert_eq!(
+        study::describe_param(Some(&cost), "role.0.salary_eur_per_year"),
+        "role “operator” › salary eur per year"
+    );
+    assert_eq!(
+        study::describe_param(None, "product.car-t.step.manufacture.failure.probability"),
+        "product “car-t” › step “manufacture” › failure › probability"
+    );
+    assert_eq!(
+        study::describe_param(None, "demand.*.patients_per_year"),
+        "demand “every” › patients per year"
+    );
+    // The tornado of the test study carries these names.
+    let st = prepare(STUDY).expect("prepares");
+    let all: Vec<usize> = (0..st.points.len()).collect();
+    let r = merge(vec![named(run(&st, &all, 1))]);
+    let kit = r
+        .tornado
+        .iter()
+        .find(|t| t.input == "cost.material.0.eur")
+        .expect("kit bar");
+    assert_eq!(kit.label, "cost › material “kit” › eur");
 }

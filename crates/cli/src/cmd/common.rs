@@ -22,6 +22,23 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// An error that ends the program with its own exit code (documented with the subcommand).
+#[derive(Debug)]
+pub struct Coded {
+    /// Exit code.
+    pub code: u8,
+    /// The message.
+    pub message: String,
+}
+
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
 /// A loaded scenario with the hash of its bytes.
 #[derive(Debug)]
 pub struct Loaded {
@@ -40,7 +57,8 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Loaded> {
     Ok(Loaded { model, sha256 })
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cost::study::{self, ScenarioFiles, StudyError, StudyPart};
+use cost::study::{self, MergeError, NamedPart, ScenarioFiles, StudyError};
 use indicatif::{ProgressBar, ProgressStyle};
 use model::SourceFile;
 use sha2::{Digest, Sha256};
@@ -44,12 +44,18 @@ pub enum Sub {
     Merge(MergeArgs),
 }
 
-/// Join shard parts.
+/// Join shard parts. Exit codes: 0 merged; 1 unreadable part or other error; 3 points
+/// missing (a shard not given or a cancelled run; `--allow-partial` writes the report
+/// marked partial and exits 0); 4 a shard given twice; 5 a part of other inputs, program
+/// version or settings, or one whose contents do not fit its own header.
 #[derive(Debug, clap::Args)]
 pub struct MergeArgs {
     /// Part files (`study-part-I-of-N.json`), all of the same study file.
     #[arg(required = true)]
     pub parts: Vec<PathBuf>,
+    /// Write the report even when points are missing, marked as partial.
+    #[arg(long)]
+    pub allow_partial: bool,
     /// Output directory.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
@@ -62,6 +68,38 @@ fn read(path: &Path) -> anyhow::Result<SourceFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(SourceFile::new(path.display().to_string(), text))
+}
+
+/// Exit code of a run or merge whose result is partial (points missing).
+pub const EXIT_PARTIAL: u8 = 3;
+/// Exit code of a merge given the same shard twice.
+pub const EXIT_DUPLICATE: u8 = 4;
+/// Exit code of a merge given a part of other inputs, version or settings, or a damaged one.
+pub const EXIT_FOREIGN: u8 = 5;
+
+/// A fingerprint of every input of a study: each file's name as the study file writes it
+/// and its bytes, so parts run from copies of the same files in other directories match.
+#[derive(Default)]
+struct Inputs(Sha256);
+
+impl Inputs {
+    fn add(&mut self, name: &str, bytes: &[u8]) {
+        for chunk in [name.as_bytes(), bytes] {
+            self.0.update((chunk.len() as u64).to_le_bytes());
+            self.0.update(chunk);
+        }
+    }
+
+    /// Reads `dir/rel` and adds it to the fingerprint.
+    fn read(&mut self, dir: &Path, rel: &str) -> anyhow::Result<SourceFile> {
+        let f = read(&dir.join(rel))?;
+        self.add(rel, f.text().as_bytes());
+        Ok(f)
+    }
+
+    fn finish(self) -> String {
+        common::hex(&self.0.finalize())
+    }
 }
 
 fn reported(e: model::FileErrors) -> anyhow::Error {
@@ -87,10 +125,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("give a study file, or `merge` with part files");
     };
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let sha256: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = common::hex(&Sha256::digest(&bytes));
+    let mut inputs = Inputs::default();
+    inputs.add("(study file)", &bytes);
     let src = SourceFile::new(
         path.display().to_string(),
         String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?,
@@ -104,14 +141,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let shared = match &spec.study.cost {
-        Some(c) => Some(read(&dir.join(c))?),
+        Some(c) => Some(inputs.read(dir, c)?),
         None => None,
     };
     let mut files = Vec::new();
     for s in &spec.scenario {
-        let scenario = read(&dir.join(&s.file))?;
+        let scenario = inputs.read(dir, &s.file)?;
         let cost = match &s.cost {
-            Some(c) => Some(read(&dir.join(c))?),
+            Some(c) => Some(inputs.read(dir, c)?),
             None => None,
         };
         files.push(ScenarioFiles {
@@ -149,6 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     pb.finish_and_clear();
     let mut part = st.part(shard, indices.len());
     part.study_sha256 = sha256;
+    part.inputs_sha256 = inputs.finish();
     part.points = points;
     part.failed = failed;
     part.partial = partial;
@@ -162,7 +200,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = common::out_dir(&args.out)?;
     if args.shard.is_some() {
         let name = format!("study-part-{}-of-{}.json", shard[0], shard[1]);
-        common::write(&out.join(&name), &serde_json::to_string_pretty(&part)?)?;
+        let json = study::part_to_json(&part).map_err(anyhow::Error::msg)?;
+        common::write(&out.join(&name), &json)?;
         if !args.quiet {
             println!(
                 "shard {}/{}: {} points in {:.1} s; wrote {}",
@@ -173,9 +212,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 out.join(name).display()
             );
         }
-        return Ok(());
+        return partial_exit(partial, "the part");
     }
-    let result = study::merge(&[part]).map_err(anyhow::Error::msg)?;
+    let named = NamedPart {
+        name: path.display().to_string(),
+        part,
+    };
+    let result = study::merge(&[named], true).map_err(merge_error)?;
     write_result(&out, &result, args.quiet)?;
     if !args.quiet {
         println!(
@@ -184,20 +227,66 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(())
+    partial_exit(partial, "the report")
+}
+
+/// A cancelled run wrote its finished points; it still exits with [`EXIT_PARTIAL`], so a
+/// batch job cut short does not look like a success.
+fn partial_exit(partial: bool, what: &str) -> anyhow::Result<()> {
+    if !partial {
+        return Ok(());
+    }
+    Err(common::Coded {
+        code: EXIT_PARTIAL,
+        message: format!("cancelled: {what} holds only the points that finished"),
+    }
+    .into())
+}
+
+/// Largest part file read (a 200-point part is about 1 MB).
+const MAX_PART_BYTES: u64 = 256 << 20;
+
+fn read_part(path: &Path) -> anyhow::Result<NamedPart> {
+    let name = path.display().to_string();
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {name}"))?
+        .len();
+    if len > MAX_PART_BYTES {
+        bail!("{name}: {len} bytes is larger than a study part can be ({MAX_PART_BYTES} bytes)");
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let part = study::part_from_json(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    Ok(NamedPart { name, part })
+}
+
+fn merge_error(e: MergeError) -> anyhow::Error {
+    let code = match &e {
+        MergeError::NoParts => 1,
+        MergeError::Missing { .. } => EXIT_PARTIAL,
+        MergeError::Duplicate { .. } => EXIT_DUPLICATE,
+        MergeError::Foreign { .. } | MergeError::Inconsistent { .. } => EXIT_FOREIGN,
+    };
+    let hint = match &e {
+        MergeError::Missing { .. } => {
+            "; give every part, or --allow-partial to write the report marked partial"
+        }
+        MergeError::Duplicate { .. } => "; give each shard once",
+        _ => "",
+    };
+    common::Coded {
+        code,
+        message: format!("{e}{hint}"),
+    }
+    .into()
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<()> {
-    let mut parts: Vec<StudyPart> = Vec::new();
-    for p in &args.parts {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-        parts.push(
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a study part file", p.display()))?,
-        );
-    }
-    let result = study::merge(&parts).map_err(anyhow::Error::msg)?;
+    let parts = args
+        .parts
+        .iter()
+        .map(|p| read_part(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let result = study::merge(&parts, args.allow_partial).map_err(merge_error)?;
     let out = common::out_dir(&args.out)?;
     write_result(&out, &result, args.quiet)
 }

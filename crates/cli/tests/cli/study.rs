@@ -1,0 +1,168 @@
+//! `atmpflow study` and `study merge` on the example studies: shards merge into exactly the
+//! unsharded result, and missing, duplicated, foreign or damaged parts are refused with their
+//! own exit codes.
+
+use std::path::{Path, PathBuf};
+
+use super::support::{assert_no_panic, assert_ok, repo_path, run, stderr};
+
+const REPS: &str = "2";
+
+/// Runs a study (whole when `shard` is `None`) into `out`.
+fn study(file: &Path, shard: Option<&str>, reps: &str, out: &Path) {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "study".into(),
+        file.into(),
+        "--replications".into(),
+        reps.into(),
+        "--quiet".into(),
+        "--out".into(),
+        out.into(),
+    ];
+    if let Some(s) = shard {
+        args.extend(["--shard".into(), s.into()]);
+    }
+    let o = run(&args);
+    assert_ok(&o, &format!("study {} {shard:?}", file.display()));
+}
+
+fn merge(parts: &[PathBuf], extra: &[&str], out: &Path) -> std::process::Output {
+    let mut args: Vec<std::ffi::OsString> = vec!["study".into(), "merge".into()];
+    args.extend(parts.iter().map(|p| p.clone().into_os_string()));
+    args.extend(["--quiet".into(), "--out".into(), out.into()]);
+    args.extend(extra.iter().map(|s| (*s).into()));
+    let o = run(&args);
+    assert_no_panic(&o);
+    o
+}
+
+fn part(dir: &Path, i: usize, n: usize) -> PathBuf {
+    dir.join(format!("study-part-{i}-of-{n}.json"))
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Runs `file` whole and in `n` shards and checks that the merged outputs are byte for
+/// byte those of the whole run.
+fn shards_merge_exactly(file: &str, n: usize) {
+    let file = repo_path(file);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let whole = tmp.path().join("whole");
+    study(&file, None, REPS, &whole);
+    let parts = tmp.path().join("parts");
+    for i in 0..n {
+        study(&file, Some(&format!("{i}/{n}")), REPS, &parts);
+    }
+    let merged = tmp.path().join("merged");
+    // Parts in reverse order: the order they are given in does not matter.
+    let list: Vec<PathBuf> = (0..n).rev().map(|i| part(&parts, i, n)).collect();
+    let o = merge(&list, &[], &merged);
+    assert_ok(&o, "merge");
+    for f in [
+        "study.json",
+        "points.csv",
+        "pareto.csv",
+        "tornado.csv",
+        "study.html",
+    ] {
+        assert!(
+            read(&whole.join(f)) == read(&merged.join(f)),
+            "{f} of the merged shards differs from the unsharded run"
+        );
+    }
+}
+
+#[test]
+fn shards_of_the_concepts_study_merge_bit_for_bit() {
+    shards_merge_exactly("examples/studies/concepts-by-demand.toml", 3);
+}
+
+#[test]
+fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
+    let file = repo_path("examples/studies/concepts-by-demand.toml");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let parts = tmp.path().join("parts");
+    for i in 0..3 {
+        study(&file, Some(&format!("{i}/3")), REPS, &parts);
+    }
+    let (p0, p1, p2) = (part(&parts, 0, 3), part(&parts, 1, 3), part(&parts, 2, 3));
+    let out = tmp.path().join("out");
+
+    // A shard missing: exit 3, nothing written, the message names the shard.
+    let o = merge(&[p0.clone(), p2.clone()], &[], &out);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no part for shard 1/3"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--allow-partial"), "{}", stderr(&o));
+    assert!(!out.join("study.json").exists());
+
+    // --allow-partial writes the report marked partial.
+    let o = merge(&[p0.clone(), p2.clone()], &["--allow-partial"], &out);
+    assert_ok(&o, "merge --allow-partial");
+    let json: serde_json::Value =
+        serde_json::from_slice(&read(&out.join("study.json"))).expect("json");
+    assert_eq!(json["partial"], true);
+    assert!(!json["missing"].as_array().expect("missing").is_empty());
+    let html = String::from_utf8(read(&out.join("study.html"))).expect("utf-8");
+    assert!(html.contains("Partial result"));
+
+    // The same shard twice: exit 4, naming both files.
+    let copy = tmp.path().join("copy-of-0.json");
+    std::fs::copy(&p0, &copy).expect("copy");
+    let o = merge(
+        &[p0.clone(), p1.clone(), p2.clone(), copy.clone()],
+        &["--allow-partial"],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("copy-of-0.json"), "{}", stderr(&o));
+
+    // A shard run with other settings (replications) or another sharding: exit 5.
+    let other = tmp.path().join("other");
+    study(&file, Some("1/3"), "3", &other);
+    let o = merge(&[p0.clone(), part(&other, 1, 3), p2.clone()], &[], &out);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("replications per point 3, not 2"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A part of another study file: exit 5.
+    let inc = repo_path("examples/studies/incubators-by-demand.toml");
+    let foreign = tmp.path().join("foreign");
+    study(&inc, Some("5/40"), REPS, &foreign);
+    let o = merge(&[p0.clone(), part(&foreign, 5, 40)], &[], &out);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("study file SHA-256"), "{}", stderr(&o));
+
+    // A damaged part (cut off) and a file that is no part at all: exit 1, named.
+    let text = read(&p1);
+    let cut = tmp.path().join("cut.json");
+    std::fs::write(&cut, &text[..text.len() / 2]).expect("write");
+    let o = merge(&[p0.clone(), cut, p2.clone()], &[], &out);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cut.json: not JSON"), "{}", stderr(&o));
+    let o = merge(&[out.join("study.json")], &[], &out);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a study part file"),
+        "{}",
+        stderr(&o)
+    );
+
+    // An edited part whose points are not its shard's: exit 5.
+    let edited = tmp.path().join("edited.json");
+    let s = String::from_utf8(text).expect("utf-8");
+    let shard1 = s.replace("\"shard\": [\n    1,", "\"shard\": [\n    0,");
+    assert_ne!(s, shard1, "the shard field is where the test expects it");
+    std::fs::write(&edited, shard1).expect("write");
+    let o = merge(&[edited, p2], &[], &out);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not in shard 0/3"), "{}", stderr(&o));
+}
