@@ -3,7 +3,8 @@
 #   - aas-test-engines check_server: AAS Repository SSP-002, Submodel Repository
 #     SSP-002, and the single-shell / single-submodel SSP-002 variants, against
 #     `atmpflow serve --demo` on a loopback port; zero failures required;
-#   - aas-test-engines check_file on every exported environment;
+#   - aas-test-engines check_file on every exported environment and on the batch twin of a
+#     rehearsed batch (`atmpflow batch dry-run`);
 #   - aas-core3.0 verification and basyx-python-sdk read-back of every export.
 # Needs: python3 with venv (Debian: python3-venv), curl. Network: PyPI only.
 set -euo pipefail
@@ -29,6 +30,11 @@ fi
 "$BIN" aas export --demo --as-of 2026-12-01 "$WORK/export" > "$WORK/exported.txt"
 n_files=$(wc -l < "$WORK/exported.txt")
 [ "$n_files" -ge 2 ] || { echo "aas export wrote $n_files files" >&2; exit 1; }
+# the batch twin (Batch Record submodel) of a rehearsed batch, checked with the exports
+"$BIN" batch dry-run examples/recipes/car-t-modular.toml --equipment examples/equipment/modular-plant.toml \
+    --seed 5 --excursions 0.2 --out "$WORK/batch" > /dev/null
+cp "$WORK/batch/batch-twin.aas.json" "$WORK/export/batch-twin.json"
+n_files=$((n_files + 1))
 "$BIN" aas check "$WORK"/export/*.json > /dev/null
 file_fail=0
 for f in "$WORK"/export/*.json; do

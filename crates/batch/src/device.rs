@@ -204,7 +204,7 @@ impl SimulatedDevice {
             (None, None) => {
                 let t = target.unwrap_or(0.0);
                 if outside {
-                    t + 0.01 * t.abs().max(1.0)
+                    t + 0.1 * t.abs().max(10.0)
                 } else {
                     t
                 }

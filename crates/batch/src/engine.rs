@@ -1730,7 +1730,7 @@ impl Draft {
                 Some(step),
                 field,
                 spec.to_string(),
-                format!("{} {}", fmt_num(value), u.symbol),
+                recipe::quantity::Quantity { value, unit: u }.to_string(),
                 false,
             );
         }

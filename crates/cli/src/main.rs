@@ -18,6 +18,8 @@ enum Command {
     // One variant per subcommand; keep them in alphabetical order.
     /// Build, export, check and search Asset Administration Shell twins.
     Aas(cmd::aas::Args),
+    /// Rehearse a batch end to end, verify a batch record's hash chain, write its report.
+    Batch(cmd::batch::Args),
     /// Simulate several scenarios and compare their key figures.
     Compare(cmd::compare::Args),
     /// Process analytical technology: calibrate a spectral soft sensor and estimate with it.
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Aas(a) => cmd::aas::run(a),
+        Command::Batch(a) => cmd::batch::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Pat(a) => cmd::pat::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),

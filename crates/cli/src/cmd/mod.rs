@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod aas;
+pub mod batch;
 pub mod common;
 pub mod compare;
 pub mod pat;

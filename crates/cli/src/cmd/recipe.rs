@@ -141,11 +141,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn read(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn reported(e: model::FileErrors) -> anyhow::Error {
+pub(crate) fn reported(e: model::FileErrors) -> anyhow::Error {
     anyhow::Error::new(Reported(miette::Report::new(e)))
 }
 
@@ -159,7 +159,7 @@ fn load_recipe(path: &Path) -> anyhow::Result<recipe::Recipe> {
     recipe::parse_recipe(&path.display().to_string(), &text).map_err(reported)
 }
 
-fn load_inventory(path: &Path) -> anyhow::Result<recipe::Inventory> {
+pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<recipe::Inventory> {
     let text = read(path)?;
     let name = path.display().to_string();
     if is_json(path) {

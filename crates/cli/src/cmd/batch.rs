@@ -1,0 +1,292 @@
+//! `atmpflow batch`: rehearse a whole batch with simulated devices and scripted people, verify
+//! the hash chain of a batch record, and write its human-readable report and batch twin.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use batch::engine::recipe_sha256;
+use batch::rehearsal::{Cast, Rehearsal, rehearse};
+use batch::{Batch, Entry, LotRegister, NewOrder};
+use serde::{Deserialize, Serialize};
+
+use super::common::{out_dir, write};
+use super::recipe::{load_inventory, read, reported};
+
+/// Rehearse a batch end to end, verify a batch record's hash chain, write its report.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Sub {
+    /// Run a whole batch of a recipe with simulated devices and scripted operator entries,
+    /// QA review and QP release, through the same checks as a live batch, and write its
+    /// record (a user's way to rehearse a control recipe).
+    DryRun(DryRunArgs),
+    /// Check a batch record file: entry numbering, every entry's hash, every link to the
+    /// previous entry and every signature's bound hash. Exits non-zero naming the first bad
+    /// entry.
+    Verify(VerifyArgs),
+    /// Write the printable HTML batch record, its JSON and the batch twin (AAS environment
+    /// with the Batch Record submodel) from a batch record file.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DryRunArgs {
+    /// Recipe (TOML).
+    pub recipe: PathBuf,
+    /// Equipment inventory (TOML, or JSON when the name ends in .json).
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub equipment: PathBuf,
+    /// Seed of the simulated devices (ChaCha8, one stream per device).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Start of the batch (UTC, RFC 3339); the equipment is bound for its date.
+    #[arg(long, default_value = "2026-12-01T08:00:00Z")]
+    pub start: String,
+    /// Chance (0–1) that a simulated value falls outside its range, to rehearse deviations.
+    #[arg(long, default_value_t = 0.0)]
+    pub excursions: f64,
+    /// Batch id.
+    #[arg(long, default_value = "DRYRUN-1")]
+    pub batch: String,
+    /// Donation identification number of the (fictitious) apheresis.
+    #[arg(long, default_value = "A999926000001")]
+    pub din: String,
+    /// Chain-of-identity id on the labels.
+    #[arg(long, default_value = "COI-DRYRUN-1")]
+    pub coi: String,
+    /// Output directory: record.json, record.html, batch-twin.aas.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Batch record file (record.json as written by `batch dry-run` or `batch report`).
+    pub record: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Batch record file (record.json).
+    pub record: PathBuf,
+    /// The recipe the batch ran (its SHA-256 must match the one in the order).
+    #[arg(long)]
+    pub recipe: PathBuf,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// The exported batch record file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordFile {
+    /// Always `atmpflow-batch-record/1`.
+    format: String,
+    /// Batch id.
+    batch: String,
+    /// Every entry, in order.
+    entries: Vec<Entry>,
+}
+
+const FORMAT: &str = "atmpflow-batch-record/1";
+/// Largest record file read (a batch has thousands of entries, not millions).
+const MAX_RECORD_BYTES: u64 = 256 << 20;
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Sub::DryRun(a) => dry_run(&a),
+        Sub::Verify(a) => verify(&a),
+        Sub::Report(a) => report(&a),
+    }
+}
+
+fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
+    let text = read(&a.recipe)?;
+    let recipe = recipe::parse_recipe(&a.recipe.display().to_string(), &text).map_err(reported)?;
+    let mut inventory = load_inventory(&a.equipment)?;
+    let start = recipe::DateTime::parse(&a.start).with_context(|| {
+        format!(
+            "--start `{}`: expected RFC 3339 with an offset, e.g. 2026-12-01T08:00:00Z",
+            a.start
+        )
+    })?;
+    if !(0.0..=1.0).contains(&a.excursions) {
+        bail!("--excursions {}: must be between 0 and 1", a.excursions);
+    }
+    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot bind the recipe on {}: {e}",
+            a.recipe.display(),
+            start.date()
+        )
+    })?;
+    let order = NewOrder {
+        batch: a.batch.clone(),
+        patient: format!("PSN-{}", a.batch),
+        coi: a.coi.clone(),
+        din: a.din.clone(),
+        planned_start: start,
+        ship_step: None,
+    };
+    let options = Rehearsal {
+        seed: a.seed,
+        start,
+        excursions: a.excursions,
+        location: location_of(&inventory.inventory.site),
+        clinic: "Treating clinic".into(),
+    };
+    let b = rehearse(
+        &order,
+        &recipe,
+        &recipe_sha256(&text),
+        &binding,
+        &mut inventory,
+        &LotRegister::default(),
+        &Cast::example(),
+        &options,
+        |_, _| Ok(()),
+    )
+    .with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?;
+    let dir = out_dir(&a.out)?;
+    write_outputs(&b, &dir)?;
+    let devs = b.deviations();
+    println!(
+        "batch {}: {} after {} entries, {} deviation(s); seed {} (ChaCha8); record in {}",
+        b.id(),
+        b.stage(),
+        b.entries().len(),
+        devs.len(),
+        a.seed,
+        dir.display()
+    );
+    for (d, class) in devs {
+        println!(
+            "  deviation {} [{}] {} {}: expected {}, recorded {} — {}",
+            d.number,
+            d.kind,
+            d.step.as_deref().unwrap_or("batch"),
+            d.field,
+            d.expected,
+            d.actual,
+            class.map_or("unassessed".to_string(), |c| format!("{c:?}")
+                .to_lowercase())
+        );
+    }
+    Ok(())
+}
+
+/// The plant's site name as a scan location (printable, at most 120 bytes), or `plant`.
+fn location_of(site: &str) -> String {
+    let mut out = String::new();
+    for c in site.trim().chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > 120 {
+            break;
+        }
+        out.push(c);
+    }
+    if out.trim().is_empty() {
+        "plant".into()
+    } else {
+        out
+    }
+}
+
+fn write_outputs(b: &Batch, dir: &Path) -> anyhow::Result<()> {
+    let file = RecordFile {
+        format: FORMAT.into(),
+        batch: b.id().to_string(),
+        entries: b.entries().to_vec(),
+    };
+    write(
+        &dir.join("record.json"),
+        &serde_json::to_string_pretty(&file).context("serialising the record")?,
+    )?;
+    write(
+        &dir.join("record.html"),
+        &report::record::batch_record_html(b),
+    )?;
+    let twin = aas::twins::batch_twin(&batch::twin::batch_record(b));
+    let env = aas::twins::environment(std::slice::from_ref(&twin));
+    let problems = aas::validate::environment(&env);
+    if let Some(p) = problems.first() {
+        bail!("the batch twin of {} is invalid: {p:?}", b.id());
+    }
+    write(
+        &dir.join("batch-twin.aas.json"),
+        &serde_json::to_string_pretty(&env).context("serialising the batch twin")?,
+    )?;
+    Ok(())
+}
+
+fn load_record(path: &Path) -> anyhow::Result<RecordFile> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_RECORD_BYTES {
+        bail!(
+            "{}: {len} bytes; a batch record file is at most {MAX_RECORD_BYTES} bytes",
+            path.display()
+        );
+    }
+    let text = read(path)?;
+    let file: RecordFile = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a batch record file: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if file.format != FORMAT {
+        bail!(
+            "{}: format `{}` is not {FORMAT}",
+            path.display(),
+            file.format
+        );
+    }
+    Ok(file)
+}
+
+fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
+    let file = load_record(&a.record)?;
+    match batch::verify_chain(&file.batch, &file.entries) {
+        Ok(head) => {
+            let sigs = file
+                .entries
+                .iter()
+                .filter(|e| matches!(e.body, batch::Body::Signature(_)))
+                .count();
+            println!(
+                "batch {}: {} entries and {sigs} signature(s) verified; head {head}",
+                file.batch,
+                file.entries.len()
+            );
+            Ok(())
+        }
+        Err(e) => bail!("{}: {e}", a.record.display()),
+    }
+}
+
+fn report(a: &ReportArgs) -> anyhow::Result<()> {
+    let file = load_record(&a.record)?;
+    let text = read(&a.recipe)?;
+    let recipe = recipe::parse_recipe(&a.recipe.display().to_string(), &text).map_err(reported)?;
+    let b = Batch::replay(&file.entries, &recipe, &recipe_sha256(&text))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.record.display()))?;
+    let dir = out_dir(&a.out)?;
+    write_outputs(&b, &dir)?;
+    println!(
+        "batch {}: {}, {} entries; report in {}",
+        b.id(),
+        b.stage(),
+        b.entries().len(),
+        dir.display()
+    );
+    Ok(())
+}
