@@ -206,13 +206,26 @@ fn check_endpoints(path: &str, e: &[Endpoint], out: &mut Vec<Violation>) {
     }
 }
 
+/// The descriptor's `id` at `path`: non-empty, at most 2000 characters, no
+/// forbidden character ([`crate::ids::identifier_problem`]).
+fn check_id(path: &str, id: &str, out: &mut Vec<Violation>) {
+    let message = if id.is_empty() {
+        "must not be empty".to_string()
+    } else if id.chars().count() > 2000 {
+        "longer than 2000 characters".to_string()
+    } else if let Some(m) = crate::ids::identifier_problem(id) {
+        m
+    } else {
+        return;
+    };
+    out.push(Violation {
+        path: format!("{path}.id"),
+        message,
+    });
+}
+
 fn check_submodel_descriptor(path: &str, d: &SubmodelDescriptor, out: &mut Vec<Violation>) {
-    if d.id.is_empty() {
-        out.push(Violation {
-            path: format!("{path}.id"),
-            message: "must not be empty".into(),
-        });
-    }
+    check_id(path, &d.id, out);
     if let Some(s) = &d.id_short
         && !validate::is_valid_id_short(s)
     {
@@ -228,12 +241,7 @@ fn check_submodel_descriptor(path: &str, d: &SubmodelDescriptor, out: &mut Vec<V
 pub fn parse_shell_descriptor(bytes: &[u8]) -> Result<ShellDescriptor, ParseError> {
     let d: ShellDescriptor = from_json(bytes)?;
     let mut out = Vec::new();
-    if d.id.is_empty() {
-        out.push(Violation {
-            path: "$.id".into(),
-            message: "must not be empty".into(),
-        });
-    }
+    check_id("$", &d.id, &mut out);
     if let Some(s) = &d.id_short
         && !validate::is_valid_id_short(s)
     {

@@ -22,9 +22,57 @@ pub fn decode(segment: &str) -> Option<String> {
     if s.is_empty() { None } else { Some(s) }
 }
 
+/// Why `id` cannot be an identifier, or `None` when it can.
+///
+/// Identifiers must be XML-serializable strings (AAS Part 1, `xs:string`: no C0
+/// control character other than tab, CR and LF, no U+FFFE or U+FFFF) and, as
+/// identifiers are compared, logged and shown to people, this server also refuses
+/// tab, CR, LF, DEL and the bidirectional embedding, override and isolate
+/// controls (U+202A–U+202E, U+2066–U+2069), with which two different
+/// identifiers can be shown as the same text.
+pub fn identifier_problem(id: &str) -> Option<String> {
+    let (i, c) = id.char_indices().find(|&(_, c)| {
+        c.is_ascii_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFE}' | '\u{FFFF}')
+    })?;
+    let what = if c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{7f}') {
+        "a control character the XML-serializable string rule forbids"
+    } else if c.is_ascii_control() {
+        "a tab, line break or DEL (not allowed in identifiers)"
+    } else if matches!(c, '\u{FFFE}' | '\u{FFFF}') {
+        "a non-character the XML-serializable string rule forbids"
+    } else {
+        "a bidirectional text control (not allowed in identifiers)"
+    };
+    Some(format!(
+        "contains {what}: U+{:04X} at character {}",
+        u32::from(c),
+        id[..i].chars().count() + 1
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifier_characters() {
+        assert_eq!(identifier_problem("urn:x:aas:1?a=ü\u{4e2d}"), None);
+        for bad in [
+            "a\0b",
+            "a\r\nb",
+            "a\tb",
+            "\u{7f}",
+            "ab\u{202E}c",
+            "\u{2066}",
+            "x\u{FFFF}",
+        ] {
+            assert!(identifier_problem(bad).is_some(), "{bad:?} accepted");
+        }
+        let m = identifier_problem("ab\u{0}").expect("NUL rejected");
+        assert!(m.contains("U+0000 at character 3"), "{m}");
+        assert!(m.contains("XML-serializable"), "{m}");
+    }
 
     #[test]
     fn round_trip_and_rejects() {

@@ -785,7 +785,11 @@ pub fn element(e: &SubmodelElement, path: &str, in_list: bool) -> Vec<Violation>
 }
 
 fn identifier(c: &mut Ctx, path: &str, id: &str) {
-    non_empty_str(c, &format!("{path}.id"), id, 2000);
+    let path = format!("{path}.id");
+    non_empty_str(c, &path, id, 2000);
+    if let Some(m) = crate::ids::identifier_problem(id) {
+        c.err(&path, m);
+    }
 }
 
 /// Checks a shell.

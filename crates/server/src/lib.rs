@@ -11,16 +11,11 @@
 //! failed write leaves the database unchanged. Shells and submodels register
 //! themselves in the registries in the same transaction.
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{Method, Uri};
-use axum::response::Response;
 use store::{Kind, Store};
 
 mod find;
+pub mod http;
 mod registry;
 pub mod remote;
 mod repo;
@@ -28,6 +23,8 @@ mod routes;
 pub mod util;
 
 pub use find::{Found, find_equipment};
+pub use http::{Gate, Limits, serve, shutdown_signal};
+pub use registry::MAX_ASSET_LINKS;
 pub use remote::{
     HttpRegistry, Registry, RegistryError, RegistryInventory, StoreRegistry, equipment_inventory,
 };
@@ -38,10 +35,13 @@ use util::{ApiResult, Query};
 pub const BASE_PATH: &str = "/api/v3.0";
 
 /// Service profiles this server implements (returned by `/description`).
+///
+/// The full repository profiles (AAS and Submodel Repository SSP-001) include
+/// the PATCH operations, which this server does not serve (405): they are not
+/// claimed. Reads and the POST/PUT/DELETE writes are served as listed in the
+/// route table.
 pub const PROFILES: &[&str] = &[
-    "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRepositoryServiceSpecification/SSP-001",
     "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRepositoryServiceSpecification/SSP-002",
-    "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-001",
     "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-002",
     "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellServiceSpecification/SSP-002",
     "https://admin-shell.io/aas/API/3/0/SubmodelServiceSpecification/SSP-002",
@@ -69,45 +69,42 @@ impl AppState {
     }
 }
 
-/// The router: every request goes through [`dispatch`].
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
-}
-
-async fn handle(
-    State(st): State<Arc<AppState>>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    // store access is blocking (file IO, fsync): keep it off the async workers
-    let res = tokio::task::spawn_blocking(move || dispatch(&st, &method, &uri, &body)).await;
-    match res {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(format!("request handler failed: {e}")).into_response(),
-    }
-}
-
 fn decode_segment(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
 }
 
+/// The percent-decoded segments of `path` below the base path, or `None`
+/// when the path is not below it (`/api/v3.0shells` is not).
+fn segments(path: &str) -> Option<Vec<String>> {
+    let rest = path
+        .strip_prefix(BASE_PATH)
+        .filter(|r| r.is_empty() || r.starts_with('/'))?;
+    Some(
+        rest.split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode_segment)
+            .collect(),
+    )
+}
+
+/// Whether `method` is served at `path` (by the route table alone).
+pub(crate) fn serves(method: &Method, path: &str) -> bool {
+    segments(path).is_some_and(|segs| {
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        routes::allowed(&segs).is_some_and(|a| a.contains(method))
+    })
+}
+
 /// Routes one request (synchronous; used directly by the tests).
 pub fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -> ApiResult {
     let path = uri.path();
-    let Some(rest) = path.strip_prefix(BASE_PATH) else {
+    let Some(segs) = segments(path) else {
         return Err(ApiError::not_found(format!(
             "no such endpoint: {path} (the API lives under {BASE_PATH})"
         )));
     };
-    let segs: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(decode_segment)
-        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     // the method is checked against the endpoint before any identifier in the
     // path is decoded: an unsupported method is 405 whatever the identifiers
@@ -162,7 +159,12 @@ pub fn load_environment(st: &AppState, env: &aas::Environment) -> Result<(), Api
             tx.put(Kind::ConceptDescription, &cd.id, &to_bytes(cd)?)?;
         }
         for s in &env.asset_administration_shells {
+            let old: Option<aas::model::AssetAdministrationShell> = tx
+                .get(Kind::Shell, &s.id)?
+                .map(|b| from_bytes(&b))
+                .transpose()?;
             tx.put(Kind::Shell, &s.id, &to_bytes(s)?)?;
+            registry::relink_shell(tx, &s.id, old.as_ref(), Some(s))?;
         }
         for sm in &env.submodels {
             registry::register_submodel(tx, &st.base_url, sm)?;
@@ -196,13 +198,4 @@ pub(crate) fn to_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> 
 pub(crate) fn from_bytes<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(b)
         .map_err(|e| ApiError::internal(format!("stored record is unreadable: {e}")))
-}
-
-/// Runs the server on `listener` until Ctrl-C.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
 }

@@ -2,11 +2,12 @@
 
 use aas::descriptor::{self, ShellDescriptor, SubmodelDescriptor};
 use aas::model::{AssetAdministrationShell, SpecificAssetId, Submodel};
+use std::collections::HashSet;
+
 use aas::{ids, parse};
 use axum::http::Method;
 use store::{Kind, Tx};
 
-use crate::repo::load_shell;
 use crate::util::{
     ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page,
 };
@@ -59,6 +60,90 @@ pub fn reregister_owners(tx: &mut Tx<'_>, base: &str, sm_id: &str) -> Result<(),
         {
             register_shell(tx, base, &s)?;
         }
+    }
+    Ok(())
+}
+
+/// The most discovery links one shell may have: a link list is one record,
+/// rewritten as a whole on every change.
+pub const MAX_ASSET_LINKS: usize = 1000;
+
+/// The asset ids a shell's asset information makes it discoverable by: the
+/// global asset id (named `globalAssetId`) and the specific asset ids.
+fn shell_asset_ids(s: &AssetAdministrationShell) -> Vec<SpecificAssetId> {
+    let ai = &s.asset_information;
+    let global = ai.global_asset_id.iter().map(|g| SpecificAssetId {
+        semantic_id: None,
+        supplemental_semantic_ids: Vec::new(),
+        name: "globalAssetId".into(),
+        value: g.clone(),
+        external_subject_id: None,
+    });
+    global
+        .chain(ai.specific_asset_ids.iter().cloned())
+        .collect()
+}
+
+fn link_key(a: &SpecificAssetId) -> (&str, &str) {
+    (a.name.as_str(), a.value.as_str())
+}
+
+fn tx_links(tx: &Tx<'_>, aas_id: &str) -> Result<Option<Vec<SpecificAssetId>>, ApiError> {
+    tx.get(Kind::AssetLink, aas_id)?
+        .map(|b| from_bytes(&b))
+        .transpose()
+}
+
+/// Appends the links of `add` that `cur` does not hold yet (linear: one hash
+/// set); at most [`MAX_ASSET_LINKS`] in all.
+fn merge_links(
+    aas_id: &str,
+    cur: &mut Vec<SpecificAssetId>,
+    add: &[SpecificAssetId],
+) -> Result<(), ApiError> {
+    let mut seen: HashSet<(String, String)> = cur
+        .iter()
+        .map(|a| (a.name.clone(), a.value.clone()))
+        .collect();
+    for a in add {
+        if seen.insert((a.name.clone(), a.value.clone())) {
+            cur.push(a.clone());
+        }
+    }
+    if cur.len() > MAX_ASSET_LINKS {
+        return Err(ApiError::bad(format!(
+            "shell {aas_id:?} would have {} asset links; at most {MAX_ASSET_LINKS} are kept per shell",
+            cur.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Keeps Discovery in step with a change of the shell `aas_id` held here: the
+/// asset ids of `old` (the shell before the change, if any) are unlinked and
+/// those of `new` (the shell after it, `None` when deleted) linked, so that
+/// the links Discovery lists are exactly the ones it can delete.
+pub fn relink_shell(
+    tx: &mut Tx<'_>,
+    aas_id: &str,
+    old: Option<&AssetAdministrationShell>,
+    new: Option<&AssetAdministrationShell>,
+) -> Result<(), ApiError> {
+    let mut cur = tx_links(tx, aas_id)?.unwrap_or_default();
+    if let Some(old) = old {
+        let gone = shell_asset_ids(old);
+        let gone: HashSet<(&str, &str)> = gone.iter().map(link_key).collect();
+        cur.retain(|a| !gone.contains(&link_key(a)));
+    }
+    match new {
+        Some(s) => {
+            merge_links(aas_id, &mut cur, &shell_asset_ids(s))?;
+            tx.put(Kind::AssetLink, aas_id, &to_bytes(&cur)?)?;
+        }
+        None if cur.is_empty() => {
+            tx.delete(Kind::AssetLink, aas_id)?;
+        }
+        None => tx.put(Kind::AssetLink, aas_id, &to_bytes(&cur)?)?,
     }
     Ok(())
 }
@@ -343,49 +428,17 @@ pub fn submodel_descriptors(
     }
 }
 
-/// Asset ids a shell is found by: its asset information plus explicit links.
-fn linked_ids(st: &AppState, aas_id: &str) -> Result<(bool, Vec<SpecificAssetId>), ApiError> {
-    let mut out = Vec::new();
-    let mut known = false;
-    if let Ok(s) = load_shell(st, aas_id) {
-        known = true;
-        if let Some(g) = &s.asset_information.global_asset_id {
-            out.push(SpecificAssetId {
-                semantic_id: None,
-                supplemental_semantic_ids: Vec::new(),
-                name: "globalAssetId".into(),
-                value: g.clone(),
-                external_subject_id: None,
-            });
-        }
-        out.extend(s.asset_information.specific_asset_ids);
-    }
-    if let Some(b) = st.store.get(Kind::AssetLink, aas_id)? {
-        known = true;
-        out.extend(from_bytes::<Vec<SpecificAssetId>>(&b)?);
-    }
-    Ok((known, out))
-}
-
 pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
     match (rest, m) {
         ([], &Method::GET) => {
             let wanted = q.asset_ids()?;
             let mut hits = Vec::new();
-            let mut candidates: Vec<String> = st
-                .store
-                .list(Kind::Shell)?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            candidates.extend(st.store.list(Kind::AssetLink)?.into_iter().map(|(k, _)| k));
-            candidates.sort();
-            candidates.dedup();
-            for id in candidates {
-                let (_, have) = linked_ids(st, &id)?;
+            for (id, b) in st.store.list(Kind::AssetLink)? {
+                let have: Vec<SpecificAssetId> = from_bytes(&b)?;
+                let have: HashSet<(&str, &str)> = have.iter().map(link_key).collect();
                 if wanted
                     .iter()
-                    .all(|(n, v)| have.iter().any(|a| &a.name == n && &a.value == v))
+                    .all(|(n, v)| have.contains(&(n.as_str(), v.as_str())))
                 {
                     hits.push((id.clone(), id));
                 }
@@ -394,17 +447,22 @@ pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
         }
         ([id], &Method::GET) => {
             let id = decode_id(id)?;
-            let (known, have) = linked_ids(st, &id)?;
-            if !known {
-                return Err(ApiError::not_found(format!(
+            match st.store.get(Kind::AssetLink, &id)? {
+                Some(b) => ok(&from_bytes::<Vec<SpecificAssetId>>(&b)?),
+                None => Err(ApiError::not_found(format!(
                     "no asset links for shell {id:?}"
-                )));
+                ))),
             }
-            ok(&have)
         }
         ([id], &Method::POST) => {
             let id = decode_id(id)?;
             let add: Vec<SpecificAssetId> = parse::from_json(body)?;
+            if add.len() > MAX_ASSET_LINKS {
+                return Err(ApiError::bad(format!(
+                    "invalid request body at $: {} asset links; at most {MAX_ASSET_LINKS} are kept per shell",
+                    add.len()
+                )));
+            }
             for (i, a) in add.iter().enumerate() {
                 if a.name.is_empty() || a.value.is_empty() {
                     return Err(ApiError::bad(format!(
@@ -415,15 +473,8 @@ pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
             let all = st
                 .store
                 .write(|tx| -> Result<Vec<SpecificAssetId>, ApiError> {
-                    let mut cur: Vec<SpecificAssetId> = match tx.get(Kind::AssetLink, &id)? {
-                        Some(b) => from_bytes(&b)?,
-                        None => Vec::new(),
-                    };
-                    for a in &add {
-                        if !cur.iter().any(|c| c.name == a.name && c.value == a.value) {
-                            cur.push(a.clone());
-                        }
-                    }
+                    let mut cur = tx_links(tx, &id)?.unwrap_or_default();
+                    merge_links(&id, &mut cur, &add)?;
                     tx.put(Kind::AssetLink, &id, &to_bytes(&cur)?)?;
                     Ok(cur)
                 })?;

@@ -94,6 +94,7 @@ pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
             let shell = parse::parse_shell(body)?;
             st.store.write(|tx| -> Result<(), ApiError> {
                 tx.create(Kind::Shell, &shell.id, &to_bytes(&shell)?)?;
+                registry::relink_shell(tx, &shell.id, None, Some(&shell))?;
                 registry::register_shell(tx, &st.base_url, &shell)
             })?;
             created(
@@ -115,7 +116,9 @@ fn save_shell(
     shell: &AssetAdministrationShell,
 ) -> Result<(), ApiError> {
     first_violation(validate::shell(shell))?;
+    let old = tx_shell(tx, &shell.id)?;
     tx.replace(Kind::Shell, &shell.id, &to_bytes(shell)?)?;
+    registry::relink_shell(tx, &shell.id, Some(&old), Some(shell))?;
     registry::register_shell(tx, base, shell)
 }
 
@@ -142,7 +145,9 @@ fn shell_ops(
         }
         ([], &Method::DELETE) => {
             st.store.write(|tx| -> Result<(), ApiError> {
+                let old = tx_shell(tx, id)?;
                 tx.remove(Kind::Shell, id)?;
+                registry::relink_shell(tx, id, Some(&old), None)?;
                 tx.delete(Kind::ShellDescriptor, id)?;
                 Ok(())
             })?;

@@ -208,15 +208,19 @@ impl Query {
             .collect()
     }
 
-    pub fn limit(&self) -> Result<Option<usize>, ApiError> {
+    /// The page size: `limit` if given (at most [`MAX_PAGE_SIZE`]), else
+    /// [`DEFAULT_PAGE_SIZE`].
+    pub fn limit(&self) -> Result<usize, ApiError> {
         match self.get("limit") {
-            None => Ok(None),
-            Some(s) => match s.parse::<usize>() {
-                Ok(n) if n >= 1 => Ok(Some(n)),
-                _ => Err(ApiError::bad(format!(
-                    "limit must be a positive integer, got {s:?}"
-                ))),
-            },
+            None => Ok(DEFAULT_PAGE_SIZE),
+            // digits only, not all zero; a number beyond any page is the largest page
+            Some(s) if s.bytes().all(|b| b.is_ascii_digit()) && s.bytes().any(|b| b != b'0') => {
+                Ok(s.parse::<usize>()
+                    .map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)))
+            }
+            Some(s) => Err(ApiError::bad(format!(
+                "limit must be a positive integer, got {s:?}"
+            ))),
         }
     }
 
@@ -302,11 +306,21 @@ impl Query {
     }
 }
 
-/// Decodes a base64url identifier from a path or query.
+/// Decodes a base64url identifier from a path or query; the identifier must
+/// pass [`aas::ids::identifier_problem`].
 pub fn decode_id(seg: &str) -> Result<String, ApiError> {
-    aas::ids::decode(seg)
-        .ok_or_else(|| ApiError::bad(format!("{seg:?} is not a base64url-encoded identifier")))
+    let id = aas::ids::decode(seg)
+        .ok_or_else(|| ApiError::bad(format!("{seg:?} is not a base64url-encoded identifier")))?;
+    match aas::ids::identifier_problem(&id) {
+        None => Ok(id),
+        Some(m) => Err(ApiError::bad(format!("identifier {seg:?} {m}"))),
+    }
 }
+
+/// Items per page when the request gives no `limit`.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// The largest page served; a larger `limit` is served as this many items.
+pub const MAX_PAGE_SIZE: usize = 1000;
 
 /// One page of `items` (already in a stable order) with their keys: starts at
 /// the cursor key, returns at most `limit` items and the cursor of the next page.
@@ -320,10 +334,7 @@ pub fn page<T: Serialize>(items: Vec<(String, T)>, q: &Query) -> ApiResult {
             .position(|(k, _)| k.as_str() >= c.as_str())
             .unwrap_or(items.len()),
     };
-    let end = match limit {
-        Some(l) => (start + l).min(items.len()),
-        None => items.len(),
-    };
+    let end = start.saturating_add(limit).min(items.len());
     let next = items.get(end).map(|(k, _)| aas::ids::encode(k));
     let result: Vec<&T> = items[start..end].iter().map(|(_, v)| v).collect();
     let mut meta = serde_json::Map::new();

@@ -602,3 +602,200 @@ fn serialization_and_description() {
         "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-002"
     )));
 }
+
+#[test]
+fn paging_survives_huge_limits_and_has_a_default_page_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = state(&dir.path().join("db"));
+    // 130 concept descriptions: more than one default page
+    for i in 0..130 {
+        let cd = json!({"modelType": "ConceptDescription", "id": format!("urn:cd:{i:03}")});
+        let r = call(&st, Method::POST, "/concept-descriptions", &cd.to_string());
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let r = get(&st, "/concept-descriptions");
+    assert_eq!(r.body["result"].as_array().map(Vec::len), Some(100));
+    let cursor = r.body["paging_metadata"]["cursor"]
+        .as_str()
+        .expect("a cursor after the default page")
+        .to_string();
+    // start + limit overflowed here: now the rest of the list, and no cursor
+    for lim in ["18446744073709551615", "99999999999999999999999999"] {
+        for path in [
+            "/concept-descriptions",
+            "/shells",
+            "/submodels",
+            "/shell-descriptors",
+        ] {
+            let r = get(&st, &format!("{path}?limit={lim}&cursor={cursor}"));
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        }
+        let r = get(
+            &st,
+            &format!("/concept-descriptions?limit={lim}&cursor={cursor}"),
+        );
+        assert_eq!(r.body["result"].as_array().map(Vec::len), Some(30));
+        assert!(r.body["paging_metadata"].get("cursor").is_none());
+    }
+    for bad in ["0", "-1", "", "1e3", "+5"] {
+        assert_error(
+            &get(&st, &format!("/concept-descriptions?limit={bad}")),
+            StatusCode::BAD_REQUEST,
+            "limit must be a positive integer",
+        );
+    }
+}
+
+#[test]
+fn a_path_glued_to_the_base_path_is_no_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = loaded(&dir.path().join("db"));
+    let uri: axum::http::Uri = "/api/v3.0shells".parse().expect("uri");
+    let r = server::dispatch(&st, &Method::GET, &uri, b"").expect_err("not served");
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&st, "/shells").status, StatusCode::OK);
+}
+
+#[test]
+fn identifiers_with_forbidden_characters_are_rejected_naming_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = state(&dir.path().join("db"));
+    for bad in ["urn:a\u{0}b", "urn:a\r\nb", "urn:\u{202E}gpj.exe"] {
+        let shell = json!({"modelType": "AssetAdministrationShell", "id": bad,
+            "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:asset:1"}});
+        let r = call(&st, Method::POST, "/shells", &shell.to_string());
+        assert_error(&r, StatusCode::BAD_REQUEST, "$.id");
+        let cd = json!({"modelType": "ConceptDescription", "id": bad});
+        let r = call(&st, Method::POST, "/concept-descriptions", &cd.to_string());
+        assert_error(&r, StatusCode::BAD_REQUEST, "$.id");
+        let d = json!({"id": bad, "endpoints": [{"interface": "AAS-3.0",
+            "protocolInformation": {"href": "http://127.0.0.1:9/x"}}]});
+        let r = call(&st, Method::POST, "/shell-descriptors", &d.to_string());
+        assert_error(&r, StatusCode::BAD_REQUEST, "$.id");
+        let r = get(&st, &format!("/shells/{}", encode(bad)));
+        assert_error(&r, StatusCode::BAD_REQUEST, "U+");
+    }
+    assert_eq!(get(&st, "/shells").body["result"], json!([]));
+    assert_eq!(get(&st, "/concept-descriptions").body["result"], json!([]));
+}
+
+#[test]
+fn discovery_lists_exactly_what_it_can_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = loaded(&dir.path().join("db"));
+    let links = format!("/lookup/shells/{}", encode(AAS1));
+    // the links from the shell's asset information are listed …
+    let r = get(&st, &links);
+    assert_eq!(r.status, StatusCode::OK);
+    let names: Vec<&str> = r
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(names.contains(&"globalAssetId"), "{names:?}");
+    // … so DELETE finds them (it answered 404) and GET no longer lists them
+    assert_eq!(
+        call(&st, Method::DELETE, &links, "").status,
+        StatusCode::NO_CONTENT
+    );
+    assert_error(&get(&st, &links), StatusCode::NOT_FOUND, AAS1);
+    let q = encode(
+        &json!({"name": "globalAssetId", "value": "urn:atmpflow:asset:equipment:cfg_1"})
+            .to_string(),
+    );
+    let r = get(&st, &format!("/lookup/shells?assetIds={q}"));
+    assert_eq!(r.body["result"], json!([]));
+    assert_error(
+        &call(&st, Method::DELETE, &links, ""),
+        StatusCode::NOT_FOUND,
+        AAS1,
+    );
+    // changing the shell's asset information links the new ids and unlinks the old
+    let ai = format!("/shells/{}/asset-information", encode(AAS1));
+    let r = call(
+        &st,
+        Method::PUT,
+        &ai,
+        r#"{"assetKind":"Instance","globalAssetId":"urn:asset:new"}"#,
+    );
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = get(&st, &links);
+    assert_eq!(
+        r.body,
+        json!([{"name": "globalAssetId", "value": "urn:asset:new"}])
+    );
+    let r = call(
+        &st,
+        Method::PUT,
+        &ai,
+        r#"{"assetKind":"Instance","globalAssetId":"urn:asset:newer"}"#,
+    );
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        get(&st, &links).body,
+        json!([{"name": "globalAssetId", "value": "urn:asset:newer"}])
+    );
+}
+
+#[test]
+fn asset_links_are_capped_and_merged_in_linear_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = state(&dir.path().join("db"));
+    let links = format!("/lookup/shells/{}", encode("urn:aas:many"));
+    let batch = |from: usize, n: usize| {
+        json!(
+            (from..from + n)
+                .map(|i| json!({"name": "tag", "value": format!("T-{i}")}))
+                .collect::<Vec<_>>()
+        )
+        .to_string()
+    };
+    let cap = server::MAX_ASSET_LINKS;
+    let t = std::time::Instant::now();
+    let r = call(&st, Method::POST, &links, &batch(0, cap));
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // duplicates are merged, not appended
+    let r = call(&st, Method::POST, &links, &batch(0, cap));
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body.as_array().map(Vec::len), Some(cap));
+    // with quadratic merging this took seconds; a generous bound still catches it
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    let r = call(&st, Method::POST, &links, &batch(cap, 1));
+    assert_error(&r, StatusCode::BAD_REQUEST, "at most 1000");
+    let r = call(&st, Method::POST, &links, &batch(0, cap + 1));
+    assert_error(&r, StatusCode::BAD_REQUEST, "at most 1000");
+    assert_eq!(get(&st, &links).body.as_array().map(Vec::len), Some(cap));
+}
+
+#[test]
+fn description_claims_no_profile_whose_operations_answer_405() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = loaded(&dir.path().join("db"));
+    let d = get(&st, "/description").body;
+    let profiles = d["profiles"].as_array().expect("profiles");
+    // the full repository profiles include PATCH, which is not served
+    for full in [
+        "AssetAdministrationShellRepositoryServiceSpecification/SSP-001",
+        "SubmodelRepositoryServiceSpecification/SSP-001",
+    ] {
+        assert!(
+            !profiles
+                .iter()
+                .any(|p| p.as_str().is_some_and(|p| p.ends_with(full))),
+            "{full} claimed"
+        );
+    }
+    let r = call(
+        &st,
+        Method::PATCH,
+        &format!("/submodels/{}", encode(SM)),
+        "{}",
+    );
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "PATCH");
+}

@@ -69,9 +69,14 @@ fn start(inventory_file: &str) -> Running {
             .expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            axum::serve(listener, server::router(st))
-                .await
-                .expect("server runs");
+            server::serve(
+                listener,
+                st,
+                server::Gate::default(),
+                std::future::pending(),
+            )
+            .await
+            .expect("server runs");
         });
     });
     Running {

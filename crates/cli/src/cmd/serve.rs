@@ -30,8 +30,30 @@ pub struct Args {
     /// Public base URL written into registry endpoints (default: http://ADDR/api/v3.0).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Another `Host` value to answer to (a DNS name or address of this machine, as clients
+    /// write it; `name` allows any port, `name:port` one). Repeatable. The bound address (and
+    /// `localhost` on a loopback address) and the host of --public-url are always allowed.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// A web origin (`https://app.example.org`) whose pages may call the API from a browser.
+    /// Repeatable; none by default (CORS off, browser requests from other origins refused).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Connections served at once (more wait in the backlog).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
+    /// Largest request body in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 16)]
+    max_body_mib: usize,
     #[command(flatten)]
     sources: Sources,
+}
+
+/// The host part of a URL (`http://name:8080/x` → `name:8080`).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then_some(host)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -68,13 +90,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.db.display()
         );
     }
+    let mut allowed_hosts = server::http::default_hosts(addr);
+    allowed_hosts.extend(
+        args.public_url
+            .as_deref()
+            .and_then(url_host)
+            .map(str::to_string),
+    );
+    allowed_hosts.extend(args.allowed_hosts.iter().cloned());
+    let gate = server::Gate {
+        allowed_hosts,
+        cors_origins: args.cors_origins.clone(),
+        limits: server::Limits {
+            max_connections: args.max_connections,
+            max_body: args.max_body_mib.saturating_mul(1 << 20),
+            ..server::Limits::default()
+        },
+    };
     println!(
         "AAS API v3.0 listening on http://{addr}{}",
         server::BASE_PATH
     );
-    rt.block_on(async {
-        server::serve(listener, state)
-            .await
-            .context("server failed")
-    })
+    let grace = gate.limits.shutdown_grace;
+    let served = rt.block_on(async {
+        server::serve(listener, state, gate, async {
+            server::shutdown_signal().await;
+            eprintln!(
+                "shutting down: no new connections; open requests get {} s to finish",
+                grace.as_secs()
+            );
+        })
+        .await
+        .context("server failed")
+    });
+    // the state (and the database) is released once serve returns; blocking
+    // store calls still running finish within the grace period
+    rt.shutdown_timeout(grace);
+    served
 }
