@@ -57,6 +57,7 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.is::<cmd::Cancelled>() => std::process::ExitCode::from(cmd::CANCELLED),
         Err(e) => {
             cmd::print_error(&e);
             match e.downcast_ref::<cmd::common::Coded>() {

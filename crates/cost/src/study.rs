@@ -779,6 +779,8 @@ impl Study {
             seed: Some(p.seed),
             threads: 0,
             plan: None,
+            // Priced per replication.
+            drop_replications: false,
         };
         let never = AtomicBool::new(false);
         let r = sim::run(&m, &opts, &|_| {}, &never).map_err(|e| ctx(e.to_string()))?;

@@ -153,12 +153,8 @@ pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
             r.per_replication
                 .iter()
                 .map(|x| {
-                    let n = x.vein_to_vein_days.len();
-                    let mean = if n == 0 {
-                        0.0
-                    } else {
-                        x.vein_to_vein_days.iter().sum::<f64>() / n as f64
-                    };
+                    let n = x.treated;
+                    let mean = x.vein_to_vein_mean_days.unwrap_or(0.0);
                     vec![
                         x.index.to_string(),
                         format!("{:.6}", x.released_per_year),

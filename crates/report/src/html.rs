@@ -526,16 +526,14 @@ fn losses(b: &mut String, r: &Results) {
 }
 
 fn rep_v2v_mean(x: &Replication) -> Option<f64> {
-    let n = x.vein_to_vein_days.len();
-    (n > 0).then(|| x.vein_to_vein_days.iter().sum::<f64>() / n as f64)
+    x.vein_to_vein_mean_days
 }
 
 fn rep_on_time(x: &Replication) -> f64 {
-    let n = x.vein_to_vein_days.len();
-    if n == 0 {
+    if x.treated == 0 {
         0.0
     } else {
-        f64::from(x.on_time) / n as f64
+        f64::from(x.on_time) / f64::from(x.treated)
     }
 }
 
@@ -589,7 +587,7 @@ fn replications(b: &mut String, r: &Results) {
                 Cell::num(&x.patients.to_string()),
                 Cell::num(&x.lost.to_string()),
                 Cell::num(&x.unfinished.to_string()),
-                Cell::num(&x.vein_to_vein_days.len().to_string()),
+                Cell::num(&x.treated.to_string()),
                 Cell::num(&Format::Percent(1).fmt(rep_on_time(x))),
                 Cell::num(&rep_v2v_mean(x).map_or("–".to_string(), |m| format!("{m:.1}"))),
                 Cell::num(&format!("{:.2}", x.wip)),

@@ -67,6 +67,7 @@ fn concept_3_orders_get_a_feasible_plan_that_the_simulator_follows() {
             seed: Some(1),
             threads: 1,
             plan: Some(plan),
+            ..sim::RunOptions::default()
         },
         &|_| {},
         &cancel,

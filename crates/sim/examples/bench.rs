@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         seed,
         threads,
         plan: None,
+        drop_replications: true,
     };
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();

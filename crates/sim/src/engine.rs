@@ -20,7 +20,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
 use crate::queue::{Keys, Place, Queues, RULES, rule_index};
-use crate::results::Replication;
+use crate::results::{Observation, Observed, Replication};
+use crate::sketch::Sketch;
 
 /// The name of the generator, for results.
 pub const RNG_NAME: &str = "ChaCha8 (rand_chacha 0.9); replication r uses stream r of the seed";
@@ -200,9 +201,46 @@ impl PassScratch {
 
 /// Simulates one replication.
 pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Replication {
+    replicate_full(model, index, plan, false).rep
+}
+
+/// Simulates one replication and returns its raw observations too (in the order they were
+/// made; unfinished patients last).
+pub fn replicate_observed(
+    model: &Model,
+    index: u32,
+    plan: Option<&Plan>,
+) -> (Replication, Vec<Observation>) {
+    let out = replicate_full(model, index, plan, true);
+    (out.rep, out.observations)
+}
+
+/// Everything one replication gives: its summary, the sketches of its observations (merged
+/// into the pooled percentiles), its weekly utilisation and, on request, the raw observations.
+#[derive(Debug)]
+pub(crate) struct RepOutput {
+    pub rep: Replication,
+    /// Vein-to-vein days of the treated cohort patients.
+    pub v2v: Sketch,
+    /// Ages (days) of the unfinished cohort patients at the cut-off.
+    pub unfinished: Sketch,
+    /// Per flat step: waits, hours.
+    pub waits: Vec<Sketch>,
+    /// Per resource, per week: utilisation.
+    pub weekly: Vec<Vec<f64>>,
+    pub observations: Vec<Observation>,
+}
+
+pub(crate) fn replicate_full(
+    model: &Model,
+    index: u32,
+    plan: Option<&Plan>,
+    observe: bool,
+) -> RepOutput {
     let mut rng = ChaCha8Rng::seed_from_u64(model.seed);
     rng.set_stream(u64::from(index));
     let mut sim = Sim::new(model, rng, plan);
+    sim.observe = observe;
     sim.run();
     sim.finish(index)
 }
@@ -237,10 +275,13 @@ struct Sim<'a> {
     patients: u32,
     lost: u32,
     lost_by_cause: BTreeMap<String, u32>,
-    v2v_days: Vec<f64>,
+    v2v_days: Sketch,
     on_time: u32,
     released_window: u32,
-    waits: Vec<Vec<f64>>,
+    waits: Vec<Sketch>,
+    /// Whether raw observations are recorded.
+    observe: bool,
+    observations: Vec<Observation>,
     hold_violations: Vec<u32>,
     starts: Vec<u32>,
     failures: Vec<u32>,
@@ -320,10 +361,12 @@ impl<'a> Sim<'a> {
             patients: 0,
             lost: 0,
             lost_by_cause: BTreeMap::new(),
-            v2v_days: Vec::new(),
+            v2v_days: Sketch::new(),
             on_time: 0,
             released_window: 0,
-            waits: vec![Vec::new(); n],
+            waits: vec![Sketch::new(); n],
+            observe: false,
+            observations: Vec::new(),
             hold_violations: vec![0; n],
             starts: vec![0; n],
             failures: vec![0; n],
@@ -912,7 +955,15 @@ impl<'a> Sim<'a> {
             None => {
                 let d = self.sample(&step.duration);
                 if self.batches[b].cohort {
-                    self.waits[flat].push(wait);
+                    self.waits[flat].add(wait);
+                    if self.observe {
+                        self.observations.push(Observation {
+                            patient: b as u32,
+                            what: Observed::Wait { step: flat },
+                            time_h: self.now,
+                            value: wait,
+                        });
+                    }
                 }
                 if self.in_window(self.now) {
                     self.starts[flat] += 1;
@@ -1152,7 +1203,15 @@ impl<'a> Sim<'a> {
         let bt = &self.batches[b];
         if bt.cohort {
             let v2v = self.now - bt.arrival;
-            self.v2v_days.push(v2v / 24.0);
+            self.v2v_days.add(v2v / 24.0);
+            if self.observe {
+                self.observations.push(Observation {
+                    patient: b as u32,
+                    what: Observed::VeinToVein { censored: false },
+                    time_h: self.now,
+                    value: v2v / 24.0,
+                });
+            }
             if v2v <= bt.target_h + EPS {
                 self.on_time += 1;
             }
@@ -1254,7 +1313,7 @@ impl<'a> Sim<'a> {
 
     // ---- results -----------------------------------------------------------------------
 
-    fn finish(self, index: u32) -> Replication {
+    fn finish(mut self, index: u32) -> RepOutput {
         let window = (self.m.horizon_h - self.m.warmup_h).max(EPS);
         let years = window / (365.0 * 24.0);
         let per_year = |x: f64| x / years;
@@ -1288,14 +1347,24 @@ impl<'a> Sim<'a> {
             weekly.push(wk);
         }
         let unfinished = self.active_cohort;
-        let unfinished_age_days: Vec<f64> = self
-            .batches
-            .iter()
-            .filter(|b| b.cohort && !matches!(b.state, State::Done | State::Lost))
-            .map(|b| (self.now - b.arrival) / 24.0)
-            .collect();
-        debug_assert_eq!(unfinished_age_days.len(), unfinished as usize);
-        Replication {
+        let mut ages = Sketch::new();
+        for (i, b) in self.batches.iter().enumerate() {
+            if b.cohort && !matches!(b.state, State::Done | State::Lost) {
+                let age = (self.now - b.arrival) / 24.0;
+                ages.add(age);
+                if self.observe {
+                    self.observations.push(Observation {
+                        patient: i as u32,
+                        what: Observed::VeinToVein { censored: true },
+                        time_h: self.now,
+                        value: age,
+                    });
+                }
+            }
+        }
+        debug_assert_eq!(ages.count() + ages.invalid(), u64::from(unfinished));
+        let treated = self.v2v_days.count() + self.v2v_days.invalid();
+        let rep = Replication {
             index,
             years,
             released_per_year: per_year(f64::from(self.released_window)),
@@ -1303,15 +1372,16 @@ impl<'a> Sim<'a> {
             lost: self.lost,
             lost_by_cause: self.lost_by_cause,
             unfinished,
-            vein_to_vein_days: self.v2v_days,
-            unfinished_age_days,
+            treated: treated as u32,
+            vein_to_vein_mean_days: self.v2v_days.mean(),
+            unfinished_age_mean_days: ages.mean(),
             on_time: self.on_time,
             wip: self.wip_integral / window,
             utilisation,
             busy_hours_per_year: busy_hours,
-            weekly_utilisation: weekly,
             breakdowns_per_year: breakdowns,
-            waits_h: self.waits,
+            waits: self.waits.iter().map(|w| w.count() as u32).collect(),
+            wait_mean_h: self.waits.iter().map(|w| w.mean().unwrap_or(0.0)).collect(),
             hold_violations: self.hold_violations,
             starts_per_year: self
                 .starts
@@ -1326,6 +1396,14 @@ impl<'a> Sim<'a> {
             batches_started_per_year: per_year(f64::from(self.batches_started)),
             reworked_per_year: per_year(f64::from(self.reworked)),
             remanufactured_per_year: per_year(f64::from(self.remanufactured)),
+        };
+        RepOutput {
+            rep,
+            v2v: self.v2v_days,
+            unfinished: ages,
+            waits: self.waits,
+            weekly,
+            observations: self.observations,
         }
     }
 }

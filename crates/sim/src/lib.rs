@@ -8,16 +8,22 @@
 mod engine;
 mod queue;
 pub mod results;
+mod sketch;
 mod stats;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use model::{Model, Plan};
-use rayon::prelude::*;
 
-pub use engine::{RNG_NAME, replicate};
-pub use results::{DistStat, Histogram, Replication, ResourceResult, Results, Stat, StepResult};
-pub use stats::{mean_ci, percentile};
+pub use engine::{RNG_NAME, replicate, replicate_observed};
+pub use results::{
+    DistStat, Histogram, Observation, Observed, Replication, ResourceResult, Results, Stat,
+    StepResult,
+};
+pub use sketch::{EXACT_CAP, RELATIVE_ERROR, Sketch, ZERO_BELOW};
+pub use stats::{Running, mean_ci, percentile};
 
 /// How to run a study.
 #[derive(Debug, Clone, Default)]
@@ -26,10 +32,13 @@ pub struct RunOptions {
     pub replications: Option<u32>,
     /// Seed (overrides the scenario when set).
     pub seed: Option<u64>,
-    /// Worker threads; 0 means one per core.
+    /// Worker threads; 0 means those of the current rayon pool (one per core by default).
     pub threads: usize,
     /// Follow this plan instead of generating arrivals from demand.
     pub plan: Option<Plan>,
+    /// Keep no per-replication summaries (`Results::per_replication` stays empty), so that
+    /// memory does not grow with the number of replications.
+    pub drop_replications: bool,
 }
 
 /// Errors of a simulation run.
@@ -52,16 +61,61 @@ pub enum SimError {
     /// A plan refers to an order, product or step that the model does not have.
     #[error("the plan does not fit the scenario: {0}")]
     BadPlan(String),
+    /// The receiver of the raw observations failed.
+    #[error("observations of replication {replication}: {reason}")]
+    Observer {
+        /// Replication whose observations could not be taken.
+        replication: u32,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Simulates the study. `progress` is called with the number of finished replications; when
-/// `cancel` becomes true, replications not yet started are skipped and the results of those
-/// finished are returned (marked `cancelled`).
+/// Receives the raw observations of each replication, in replication order.
+pub type ObservationSink<'a> = dyn FnMut(u32, &[Observation]) -> Result<(), String> + Send + 'a;
+
+/// Simulates the study. `progress` is called with the number of replications combined so
+/// far. Replications are handed out in order and combined in order as they finish, so memory
+/// does not depend on the number of replications (apart from the per-replication summaries,
+/// unless [`RunOptions::drop_replications`]). When `cancel` becomes true no replication is
+/// started any more; those started finish, so the results cover exactly replications
+/// `0..k` and equal those of a run with `k` replications (marked `cancelled`).
 pub fn run(
     model: &Model,
     opts: &RunOptions,
     progress: &(dyn Fn(u32) + Sync),
     cancel: &AtomicBool,
+) -> Result<Results, SimError> {
+    run_inner(model, opts, progress, cancel, None)
+}
+
+/// As [`run`], also passing the raw observations of each replication to `sink`, in
+/// replication order (each replication's in the order they were made).
+pub fn run_observed(
+    model: &Model,
+    opts: &RunOptions,
+    progress: &(dyn Fn(u32) + Sync),
+    cancel: &AtomicBool,
+    sink: &mut ObservationSink<'_>,
+) -> Result<Results, SimError> {
+    run_inner(model, opts, progress, cancel, Some(sink))
+}
+
+/// The replications finished so far, combined in order.
+struct Combine<'s, 'a> {
+    acc: stats::Acc,
+    /// Finished out of order, waiting for those before them.
+    pending: BTreeMap<u32, engine::RepOutput>,
+    sink: Option<&'s mut ObservationSink<'a>>,
+    error: Option<SimError>,
+}
+
+fn run_inner(
+    model: &Model,
+    opts: &RunOptions,
+    progress: &(dyn Fn(u32) + Sync),
+    cancel: &AtomicBool,
+    sink: Option<&mut ObservationSink<'_>>,
 ) -> Result<Results, SimError> {
     let reps = opts.replications.unwrap_or(model.replications);
     if reps < 2 {
@@ -83,23 +137,62 @@ pub fn run(
             .fold(0.0_f64, f64::max);
         m.horizon_h = m.horizon_h.max(last + 1.0);
     }
-    let done = AtomicU32::new(0);
-    let work = || -> Vec<Option<Replication>> {
-        (0..reps)
-            .into_par_iter()
-            .map(|r| {
-                if cancel.load(Ordering::Relaxed) {
-                    return None;
+    let observe = sink.is_some();
+    let next = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let combine = Mutex::new(Combine {
+        acc: stats::Acc::new(&m, !opts.drop_replications),
+        pending: BTreeMap::new(),
+        sink,
+        error: None,
+    });
+    let worker = || {
+        loop {
+            if cancel.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let r = next.fetch_add(1, Ordering::SeqCst);
+            if r >= u64::from(reps) {
+                return;
+            }
+            let r = r as u32;
+            let out = engine::replicate_full(&m, r, opts.plan.as_ref(), observe);
+            let Ok(mut guard) = combine.lock() else {
+                stop.store(true, Ordering::SeqCst);
+                return;
+            };
+            let c = &mut *guard;
+            c.pending.insert(r, out);
+            loop {
+                let due = c.acc.len() as u32;
+                let Some(mut o) = c.pending.remove(&due) else {
+                    break;
+                };
+                if c.error.is_none()
+                    && let Some(sink) = c.sink.as_mut()
+                    && let Err(reason) = sink(due, &o.observations)
+                {
+                    c.error = Some(SimError::Observer {
+                        replication: due,
+                        reason,
+                    });
+                    stop.store(true, Ordering::SeqCst);
                 }
-                let out = replicate(&m, r, opts.plan.as_ref());
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                progress(n);
-                Some(out)
-            })
-            .collect()
+                o.observations = Vec::new();
+                c.acc.add(o);
+            }
+            progress(c.acc.len() as u32);
+        }
     };
-    let outs = if opts.threads == 0 {
-        work()
+    let workers = |n: usize| {
+        rayon::scope(|s| {
+            for _ in 0..n.max(1) {
+                s.spawn(|_| worker());
+            }
+        });
+    };
+    if opts.threads == 0 {
+        workers(rayon::current_num_threads());
     } else {
         rayon::ThreadPoolBuilder::new()
             .num_threads(opts.threads)
@@ -108,20 +201,22 @@ pub fn run(
                 threads: opts.threads,
                 reason: e.to_string(),
             })?
-            .install(work)
-    };
-    let finished: Vec<Replication> = outs.into_iter().flatten().collect();
-    let cancelled = (finished.len() as u32) < reps;
-    if finished.len() < 2 {
-        return Err(SimError::Cancelled(finished.len() as u32));
+            .install(|| workers(opts.threads));
     }
-    Ok(stats::aggregate(
-        &m,
-        finished,
-        reps,
-        cancelled,
-        opts.plan.is_some(),
-    ))
+    let c = combine.into_inner().map_err(|_| SimError::Threads {
+        threads: opts.threads,
+        reason: "a worker thread panicked".to_string(),
+    })?;
+    if let Some(e) = c.error {
+        return Err(e);
+    }
+    // Every replication handed out finished, so the combined ones are a prefix.
+    debug_assert!(c.pending.is_empty());
+    let done = c.acc.len() as u32;
+    if done < 2 {
+        return Err(SimError::Cancelled(done));
+    }
+    Ok(c.acc.finish(&m, reps, done < reps, opts.plan.is_some()))
 }
 
 fn check_plan(m: &Model, plan: &Plan) -> Result<(), SimError> {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// What one replication measured. Rates are per year of the observation window
+/// What one replication measured: summaries only (a few numbers per resource and step, not
+/// one per patient), so that keeping them costs little. Rates are per year of the observation window
 /// (`[warm-up, horizon)`); patient figures refer to the cohort of patients whose apheresis
 /// fell in that window, followed until they are treated or lost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,12 +25,13 @@ pub struct Replication {
     pub lost_by_cause: BTreeMap<String, u32>,
     /// Cohort patients still in process when the run was cut off (censored).
     pub unfinished: u32,
-    /// Vein-to-vein days of treated cohort patients, in completion order.
-    pub vein_to_vein_days: Vec<f64>,
-    /// Days since apheresis of the unfinished cohort patients at the cut-off: their
-    /// vein-to-vein time is at least this long (right-censored).
-    #[serde(default)]
-    pub unfinished_age_days: Vec<f64>,
+    /// Cohort patients treated (released).
+    pub treated: u32,
+    /// Mean vein-to-vein days of the treated cohort patients (`None` when none was treated).
+    pub vein_to_vein_mean_days: Option<f64>,
+    /// Mean days since apheresis of the unfinished cohort patients at the cut-off: their
+    /// vein-to-vein time is at least this long (right-censored; `None` when none).
+    pub unfinished_age_mean_days: Option<f64>,
     /// Treated cohort patients within their target.
     pub on_time: u32,
     /// Time-average batches in process during the window.
@@ -38,12 +40,13 @@ pub struct Replication {
     pub utilisation: Vec<f64>,
     /// Per resource: occupied unit-hours per year.
     pub busy_hours_per_year: Vec<f64>,
-    /// Per resource: utilisation per week of the window.
-    pub weekly_utilisation: Vec<Vec<f64>>,
     /// Per resource: unit breakdowns per year.
     pub breakdowns_per_year: Vec<f64>,
-    /// Per product step (flattened, products in order): waits before the step, hours.
-    pub waits_h: Vec<Vec<f64>>,
+    /// Per product step (flattened, products in order): cohort batches that started the
+    /// step (waits observed).
+    pub waits: Vec<u32>,
+    /// Per product step: mean wait before the step, hours (0 when none was observed).
+    pub wait_mean_h: Vec<f64>,
     /// Per product step: hold-time violations before the step.
     pub hold_violations: Vec<u32>,
     /// Per product step: runs started in the window, per year.
@@ -77,7 +80,8 @@ pub struct Histogram {
 }
 
 /// A pooled distribution: mean with interval (across replications) and percentiles over all
-/// observations of all replications.
+/// observations of all replications (exact, or within a stated error for large studies: see
+/// [`Results::percentiles`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistStat {
     /// Mean (of replication means).
@@ -92,6 +96,10 @@ pub struct DistStat {
     pub ci95: [f64; 2],
     /// Observations pooled over replications.
     pub n: u64,
+    /// Observations that were not finite (e.g. from a distribution with an extreme spread);
+    /// they take part in no percentile.
+    #[serde(default)]
+    pub invalid: u64,
     /// Observations among them that are lower bounds (right-censored): for vein-to-vein
     /// time, patients still in process at the cut-off, counted at their age then.
     #[serde(default)]
@@ -164,6 +172,8 @@ pub struct Results {
     pub replications_requested: u32,
     /// True when the run was cancelled before all replications finished.
     pub cancelled: bool,
+    /// How percentiles and histograms are computed and their error.
+    pub percentiles: String,
     /// Whether batches followed a plan (`plan`) or dispatching rules (`dispatching`).
     pub control: String,
     /// Doses released per year.
@@ -194,6 +204,39 @@ pub struct Results {
     pub resources: Vec<ResourceResult>,
     /// Per product step.
     pub steps: Vec<StepResult>,
-    /// The raw per-replication measurements (for the cost model and for re-analysis).
+    /// The per-replication summaries (for the cost model and for re-analysis), in
+    /// replication order; empty when the run was asked not to keep them
+    /// ([`crate::RunOptions::drop_replications`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_replication: Vec<Replication>,
+}
+
+/// What one raw observation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Observed {
+    /// A cohort patient's vein-to-vein time, days; `censored` when the patient was still in
+    /// process at the cut-off (the value is then the age at the cut-off, a lower bound).
+    VeinToVein {
+        /// The value is a lower bound.
+        censored: bool,
+    },
+    /// A cohort batch's wait before a step, hours.
+    Wait {
+        /// Flat step index (products in order, then steps).
+        step: usize,
+    },
+}
+
+/// One raw observation of a replication (written on request, never kept in [`Results`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Patient (batch) number within the replication, in order of apheresis.
+    pub patient: u32,
+    /// What was observed.
+    pub what: Observed,
+    /// Simulation time of the observation, hours.
+    pub time_h: f64,
+    /// The value: days for vein-to-vein times, hours for waits.
+    pub value: f64,
 }

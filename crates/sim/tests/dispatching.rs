@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{close, load, run_with};
+use common::run_with;
+use common::{close, load, observed};
 use model::Model;
-use sim::Results;
+use sim::{Observation, Observed, Results};
 
 fn wait(r: &Results, name: &str) -> f64 {
     match r.steps.iter().find(|s| s.name == name) {
@@ -17,16 +18,22 @@ fn wait(r: &Results, name: &str) -> f64 {
     }
 }
 
-/// Vein-to-vein hours of the patients of each replication, in the order they were released.
-fn v2v_hours(r: &Results) -> Vec<Vec<f64>> {
-    r.per_replication
-        .iter()
-        .map(|rep| rep.vein_to_vein_days.iter().map(|d| d * 24.0).collect())
+/// Vein-to-vein hours of the treated patients of each replication, in the order they were
+/// released.
+fn v2v_hours(obs: &[Vec<Observation>]) -> Vec<Vec<f64>> {
+    obs.iter()
+        .map(|rep| {
+            rep.iter()
+                .filter(|o| o.what == Observed::VeinToVein { censored: false })
+                .map(|o| o.value * 24.0)
+                .collect()
+        })
         .collect()
 }
 
-fn assert_v2v(r: &Results, want: &[f64]) {
-    for rep in v2v_hours(r) {
+fn assert_v2v(obs: &[Vec<Observation>], want: &[f64]) {
+    assert!(!obs.is_empty(), "no replications");
+    for rep in v2v_hours(obs) {
         assert_eq!(rep.len(), want.len(), "released patients: {rep:?}");
         for (got, want) in rep.iter().zip(want) {
             close("vein-to-vein hours", *got, *want);
@@ -95,9 +102,9 @@ fn a_shared_pool_ranks_batches_of_different_steps_by_its_own_rule() {
     // ready first and its step's first pool (the bioreactors) ranks first in, first out.
     // (Ranking P1 by that pool's rule would start P1 first: P1 released at 48 h, P2 at 72 h.)
     for threads in [1, 2] {
-        let r = run_with(&load(SHARED_STAFF), threads, None);
+        let (r, obs) = observed(&load(SHARED_STAFF), threads);
         // Released in the order P0 (24 h), P2 (48 - 12 = 36 h), P1 (72 - 6 = 66 h).
-        assert_v2v(&r, &[24.0, 36.0, 66.0]);
+        assert_v2v(&obs, &[24.0, 36.0, 66.0]);
         close(
             "wait before expand (P0 0 h, P1 42 h)",
             wait(&r, "expand"),
@@ -162,11 +169,11 @@ fn a_steps_second_pool_ranks_its_competitors_by_its_own_rule() {
     // days) and P2 (ready 12 h, due 12 h + 5 days) wait for the same step. At 24 h two
     // bioreactors are free (enough for both) but the suite takes one batch: the suite ranks by
     // due date, so P2 runs 24–48 h and P1 48–72 h, although the step's first pool is `fifo`.
-    let r = run_with(&second_use(2, "fifo", "edd"), 0, None);
-    assert_v2v(&r, &[24.0, 36.0, 66.0]);
+    let (_, obs) = observed(&second_use(2, "fifo", "edd"), 0);
+    assert_v2v(&obs, &[24.0, 36.0, 66.0]);
     // With the rules swapped the suite ranks first in, first out: P1 24–48 h, P2 48–72 h.
-    let r = run_with(&second_use(2, "edd", "fifo"), 0, None);
-    assert_v2v(&r, &[24.0, 42.0, 60.0]);
+    let (_, obs) = observed(&second_use(2, "edd", "fifo"), 0);
+    assert_v2v(&obs, &[24.0, 42.0, 60.0]);
 }
 
 #[test]
@@ -175,14 +182,14 @@ fn pools_that_disagree_start_the_batch_that_became_ready_first() {
     // rank P2 first, the suite (`fifo`) ranks P1 first; neither batch is first at both, so the
     // one that became ready first starts: P1 24–48 h, then P2 48–72 h.
     for (bio, suite) in [("edd", "fifo"), ("fifo", "edd")] {
-        let r = run_with(&second_use(1, bio, suite), 0, None);
-        assert_v2v(&r, &[24.0, 42.0, 60.0]);
+        let (_, obs) = observed(&second_use(1, bio, suite), 0);
+        assert_v2v(&obs, &[24.0, 42.0, 60.0]);
     }
     // When both pools agree, their rule decides.
-    let r = run_with(&second_use(1, "edd", "edd"), 0, None);
-    assert_v2v(&r, &[24.0, 36.0, 66.0]);
-    let r = run_with(&second_use(1, "fifo", "fifo"), 0, None);
-    assert_v2v(&r, &[24.0, 42.0, 60.0]);
+    let (_, obs) = observed(&second_use(1, "edd", "edd"), 0);
+    assert_v2v(&obs, &[24.0, 36.0, 66.0]);
+    let (_, obs) = observed(&second_use(1, "fifo", "fifo"), 0);
+    assert_v2v(&obs, &[24.0, 42.0, 60.0]);
 }
 
 /// A plant with every rule: alternatives (two bioreactor pools by capability), shared

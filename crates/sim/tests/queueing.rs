@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::{close, load, run_with};
+use common::{close, load, observed, run_with};
 use model::Model;
-use sim::{DistStat, Results, Stat};
+use sim::{DistStat, Observed, Results, Stat};
 
 fn run(m: &Model) -> Results {
     run_with(m, 0, None)
@@ -316,7 +316,7 @@ fn deterministic_line_gives_hand_computed_times() {
     //   P2 arrives 6:  waits for m1 until 12 (6 h), a 12–22 (clean to 24), ready 23,
     //                  m2 busy until 32 → waits 9 h, b 32–52 (clean to 53), qc 52–76.  → 70
     //   P3 arrives 48: a 48–58 (clean to 60), ready 59, b 59–79 (clean to 80), qc 79–103. → 55
-    let r = run(&load(DETERMINISTIC));
+    let (r, obs) = observed(&load(DETERMINISTIC), 0);
     let v2v = [55.0, 70.0, 55.0];
     close(
         "mean vein-to-vein (days)",
@@ -324,12 +324,33 @@ fn deterministic_line_gives_hand_computed_times() {
         v2v.iter().sum::<f64>() / 3.0 / 24.0,
     );
     assert_eq!(r.vein_to_vein_days.ci95[0], r.vein_to_vein_days.ci95[1]);
-    for rep in &r.per_replication {
+    assert_eq!(obs.len(), r.per_replication.len());
+    for (rep, obs) in r.per_replication.iter().zip(&obs) {
         let days: Vec<f64> = v2v.iter().map(|h| h / 24.0).collect();
-        assert_eq!(rep.vein_to_vein_days.len(), 3);
-        for (got, want) in rep.vein_to_vein_days.iter().zip(&days) {
+        assert_eq!(rep.treated, 3);
+        let got: Vec<f64> = obs
+            .iter()
+            .filter(|o| matches!(o.what, Observed::VeinToVein { .. }))
+            .map(|o| o.value)
+            .collect();
+        assert_eq!(got.len(), 3);
+        for (got, want) in got.iter().zip(&days) {
             close("vein-to-vein of one patient", *got, *want);
         }
+        close(
+            "mean vein-to-vein of a replication",
+            rep.vein_to_vein_mean_days.unwrap_or(f64::NAN),
+            days.iter().sum::<f64>() / 3.0,
+        );
+        // Waits before b: P1 0, P2 9, P3 0 (flat step 1).
+        let waits_b: Vec<f64> = obs
+            .iter()
+            .filter(|o| o.what == Observed::Wait { step: 1 })
+            .map(|o| o.value)
+            .collect();
+        assert_eq!(waits_b, vec![0.0, 9.0, 0.0]);
+        assert_eq!(rep.waits[1], 3);
+        close("mean wait before b", rep.wait_mean_h[1], 3.0);
         assert_eq!(rep.patients, 3);
         assert_eq!(rep.lost, 0);
         assert_eq!(rep.unfinished, 0);
@@ -399,14 +420,30 @@ target_vein_to_vein_days = 300
 
 #[test]
 fn unfinished_patients_count_as_lower_bounds_of_vein_to_vein_time() {
-    let r = run(&load(OVERLOADED));
+    let (r, obs) = observed(&load(OVERLOADED), 0);
     // P1: 0-250 days, released. P2: waits until day 250, would finish on day 500, but the
     // run is cut off at 2 + 365 days; it counts with its age then, 366 days.
-    for rep in &r.per_replication {
-        assert_eq!(rep.vein_to_vein_days, vec![250.0]);
+    for (rep, obs) in r.per_replication.iter().zip(&obs) {
+        assert_eq!(rep.treated, 1);
+        assert_eq!(rep.vein_to_vein_mean_days, Some(250.0));
         assert_eq!(rep.unfinished, 1);
-        assert_eq!(rep.unfinished_age_days.len(), 1);
-        close("age at cut-off", rep.unfinished_age_days[0], 366.0);
+        close(
+            "age at cut-off",
+            rep.unfinished_age_mean_days.unwrap_or(f64::NAN),
+            366.0,
+        );
+        let v2v: Vec<(f64, Observed)> = obs
+            .iter()
+            .filter(|o| matches!(o.what, Observed::VeinToVein { .. }))
+            .map(|o| (o.value, o.what))
+            .collect();
+        assert_eq!(
+            v2v,
+            vec![
+                (250.0, Observed::VeinToVein { censored: false }),
+                (366.0, Observed::VeinToVein { censored: true })
+            ]
+        );
     }
     let v = &r.vein_to_vein_days;
     assert_eq!(v.n, 4);
@@ -550,8 +587,8 @@ fn same_seed_same_results_on_any_thread_count() {
     assert_ne!(json(&one), json(&other));
     assert_ne!(one.vein_to_vein_days.mean, other.vein_to_vein_days.mean);
     assert_ne!(
-        one.per_replication[0].vein_to_vein_days,
-        other.per_replication[0].vein_to_vein_days
+        one.per_replication[0].vein_to_vein_mean_days,
+        other.per_replication[0].vein_to_vein_mean_days
     );
     // One replication alone equals the same replication inside a run.
     let rep = sim::replicate(&m, 3, None);

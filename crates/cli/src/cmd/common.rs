@@ -104,11 +104,35 @@ pub fn simulate(
     quiet: bool,
     label: &str,
 ) -> anyhow::Result<sim::Results> {
+    run_study(loaded, opts, quiet, label, None)
+}
+
+/// Runs a study on a loaded scenario, passing the raw observations to `sink`.
+pub fn simulate_observed(
+    loaded: &Loaded,
+    opts: &sim::RunOptions,
+    quiet: bool,
+    label: &str,
+    sink: &mut sim::ObservationSink<'_>,
+) -> anyhow::Result<sim::Results> {
+    run_study(loaded, opts, quiet, label, Some(sink))
+}
+
+fn run_study(
+    loaded: &Loaded,
+    opts: &sim::RunOptions,
+    quiet: bool,
+    label: &str,
+    sink: Option<&mut sim::ObservationSink<'_>>,
+) -> anyhow::Result<sim::Results> {
     let reps = opts.replications.unwrap_or(loaded.model.replications);
     let pb = progress_bar(u64::from(reps), quiet, label);
     let cancel = cancel_flag();
     let progress = |n: u32| pb.set_position(u64::from(n));
-    let mut results = sim::run(&loaded.model, opts, &progress, &cancel)?;
+    let mut results = match sink {
+        None => sim::run(&loaded.model, opts, &progress, &cancel)?,
+        Some(sink) => sim::run_observed(&loaded.model, opts, &progress, &cancel, sink)?,
+    };
     pb.finish_and_clear();
     results.scenario_sha256 = loaded.sha256.clone();
     if results.cancelled && !quiet {
@@ -125,6 +149,17 @@ pub fn out_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     Ok(dir.to_path_buf())
+}
+
+/// Checks that files can be created in `dir` (by creating and removing an empty one), so
+/// that an output folder that cannot be written is reported before a long run.
+pub fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".atmpflow-write-check-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
+    std::fs::remove_file(&probe)
+        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
+    Ok(())
 }
 
 /// Writes a file, saying which one on failure. Writes go to a temporary file first and are

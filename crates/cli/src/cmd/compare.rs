@@ -39,6 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         threads: args.threads,
         plan: None,
+        drop_replications: false,
     };
     let mut all = Vec::new();
     for (l, path) in loaded.iter().zip(&args.scenarios) {

@@ -1,6 +1,14 @@
 //! `atmpflow simulate`: Monte-Carlo simulation of one scenario, writing the report.
+//!
+//! Exit status: 0 when every replication ran, [`super::CANCELLED`] (3) when the run was
+//! cancelled with Ctrl-C and the outputs cover the replications finished before (always the
+//! first `k`, so `--replications k` reproduces them), 1 on an error; a second Ctrl-C stops at
+//! once with 130.
 
+use std::io::Write;
 use std::path::PathBuf;
+
+use anyhow::Context;
 
 use super::common;
 
@@ -32,19 +40,52 @@ pub struct Args {
     /// Cost inputs: files with a `[cost]` section, merged with the scenario's own (repeatable).
     #[arg(long)]
     pub cost: Vec<PathBuf>,
+    /// Also write every raw observation (each patient's vein-to-vein time and each wait before
+    /// a step) to this CSV file, streamed in replication order.
+    #[arg(long, value_name = "FILE")]
+    pub observations: Option<PathBuf>,
+    /// Leave out the per-replication summaries (in results.json, replications.csv and the
+    /// report), so that memory and output do not grow with the number of replications. Costs
+    /// are priced per replication, so this cannot go with cost inputs.
+    #[arg(long)]
+    pub no_per_replication: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = common::load_scenario(&args.scenario)?;
     let cost_model = super::study::load_cost(&args.scenario, &args.cost, &loaded.model)?;
+    if cost_model.is_some() && args.no_per_replication {
+        anyhow::bail!(
+            "--no-per-replication cannot be used with cost inputs: costs are priced per \
+             replication (leave out --cost, or the scenario's [cost] section)"
+        );
+    }
     let opts = sim::RunOptions {
         replications: args.replications,
         seed: args.seed,
         threads: args.threads,
         plan: args.plan.as_deref().map(read_plan).transpose()?,
+        drop_replications: args.no_per_replication,
     };
-    let results = common::simulate(&loaded, &opts, args.quiet, "simulating")?;
+    // Outputs that cannot be written are found before the run, not after it.
     let dir = common::out_dir(&args.out)?;
+    common::check_writable(&dir)?;
+    let mut observations = args
+        .observations
+        .as_deref()
+        .map(ObservationsCsv::create)
+        .transpose()?;
+    let results = match observations.as_mut() {
+        None => common::simulate(&loaded, &opts, args.quiet, "simulating")?,
+        Some(csv) => {
+            let names = step_names(&loaded.model);
+            let mut sink = |r: u32, obs: &[sim::Observation]| csv.write(r, obs, &names);
+            common::simulate_observed(&loaded, &opts, args.quiet, "simulating", &mut sink)?
+        }
+    };
+    if let Some(csv) = observations {
+        csv.finish()?;
+    }
     let priced = super::study::price(cost_model.as_ref(), &results);
     common::write(
         &dir.join("results.json"),
@@ -68,7 +109,100 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         super::study::print_cost(priced.as_ref());
         println!("wrote {}", dir.join("report.html").display());
     }
+    if results.cancelled {
+        return Err(super::Cancelled.into());
+    }
     Ok(())
+}
+
+/// (product, step) names by flat step index.
+fn step_names(m: &model::Model) -> Vec<(String, String)> {
+    m.products
+        .iter()
+        .flat_map(|p| p.steps.iter().map(|s| (p.name.clone(), s.name.clone())))
+        .collect()
+}
+
+/// The raw observations as CSV, written to a temporary file beside the target and renamed
+/// into place when the run is over, so a failed run leaves no half-written file.
+struct ObservationsCsv {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl ObservationsCsv {
+    fn create(path: &std::path::Path) -> anyhow::Result<Self> {
+        let mut name = path
+            .file_name()
+            .with_context(|| format!("--observations {} names no file", path.display()))?
+            .to_os_string();
+        name.push(".partial");
+        let tmp = path.with_file_name(name);
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        writeln!(
+            out,
+            "replication,patient,measure,product,step,time_h,value,unit,censored"
+        )
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+        Ok(ObservationsCsv {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+        })
+    }
+
+    fn write(
+        &mut self,
+        r: u32,
+        obs: &[sim::Observation],
+        names: &[(String, String)],
+    ) -> Result<(), String> {
+        let csv = |s: &str| {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        for o in obs {
+            let line = match o.what {
+                sim::Observed::VeinToVein { censored } => format!(
+                    "{r},{},vein_to_vein,,,{},{},days,{censored}",
+                    o.patient, o.time_h, o.value
+                ),
+                sim::Observed::Wait { step } => {
+                    let (p, s) = names.get(step).map_or(("", ""), |(p, s)| (p, s));
+                    format!(
+                        "{r},{},wait,{},{},{},{},hours,false",
+                        o.patient,
+                        csv(p),
+                        csv(s),
+                        o.time_h,
+                        o.value
+                    )
+                }
+            };
+            writeln!(self.out, "{line}")
+                .map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(())
+    }
 }
 
 /// The target vein-to-vein time drawn on the report's histogram: the demands' common target

@@ -1,9 +1,12 @@
 //! Helpers shared by the simulator's integration tests.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::sync::atomic::AtomicBool;
 
 use model::Model;
-use sim::{Results, RunOptions};
+use sim::{Observation, Results, RunOptions};
 
 /// Loads a scenario from text; a scenario that does not load fails the test with its errors.
 pub fn load(text: &str) -> Model {
@@ -23,6 +26,27 @@ pub fn run_with(m: &Model, threads: usize, seed: Option<u64>) -> Results {
     };
     match sim::run(m, &opts, &|_| {}, &AtomicBool::new(false)) {
         Ok(r) => r,
+        Err(e) => panic!("simulation failed: {e}"),
+    }
+}
+
+/// Runs as [`run_with`] and also collects the raw observations of every replication, which
+/// arrive in replication order.
+pub fn observed(m: &Model, threads: usize) -> (Results, Vec<Vec<Observation>>) {
+    let opts = RunOptions {
+        threads,
+        ..RunOptions::default()
+    };
+    let mut obs: Vec<Vec<Observation>> = Vec::new();
+    let mut sink = |r: u32, o: &[Observation]| {
+        if r as usize != obs.len() {
+            return Err(format!("replication {r} arrived after {}", obs.len()));
+        }
+        obs.push(o.to_vec());
+        Ok(())
+    };
+    match sim::run_observed(m, &opts, &|_| {}, &AtomicBool::new(false), &mut sink) {
+        Ok(r) => (r, obs),
         Err(e) => panic!("simulation failed: {e}"),
     }
 }

@@ -1,0 +1,194 @@
+//! Statistics in constant memory: pooled percentiles from sketches against the exact pooled
+//! values, per-replication summaries against the raw observations, and cancelled runs that
+//! equal shorter complete runs.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{load, observed};
+use sim::{Observed, Results, RunOptions};
+
+/// M/M/1 at ρ = 0.8 with about 1,000 patients per replication (the waits of 30 replications
+/// do not fit the exact buffer of the sketch).
+const MM1: &str = r#"
+[scenario]
+name = "M/M/1 streaming"
+horizon_days = 42
+warmup_days = 2
+replications = 30
+seed = 8
+
+[[equipment]]
+name = "machine"
+count = 1
+dispatch = "fifo"
+
+[[product]]
+name = "job"
+[[product.step]]
+name = "serve"
+duration = { dist = "exponential", mean = 1, unit = "hours" }
+uses = [{ equipment = "machine" }]
+
+[[demand]]
+product = "job"
+patients_per_week = 134.4
+target_vein_to_vein_days = 1
+"#;
+
+fn exact_percentile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    sim::percentile(&v, q)
+}
+
+#[test]
+fn pooled_percentiles_are_within_the_stated_error_of_the_exact_ones() {
+    let (r, obs) = observed(&load(MM1), 2);
+    let waits: Vec<f64> = obs
+        .iter()
+        .flatten()
+        .filter(|o| o.what == Observed::Wait { step: 0 })
+        .map(|o| o.value)
+        .collect();
+    assert!(
+        waits.len() > sim::EXACT_CAP,
+        "only {} waits: the sketch would still be exact",
+        waits.len()
+    );
+    let w = &r.steps[0].wait_hours;
+    assert_eq!(w.n, waits.len() as u64);
+    for (q, got) in [(0.5, w.p50), (0.9, w.p90), (0.95, w.p95)] {
+        let want = exact_percentile(waits.clone(), q);
+        assert!(
+            (got - want).abs() <= sim::RELATIVE_ERROR * want + sim::ZERO_BELOW,
+            "p{}: sketch {got}, exact {want}",
+            q * 100.0
+        );
+    }
+    // The mean of replication means is exact.
+    let means: Vec<f64> = obs
+        .iter()
+        .map(|rep| {
+            let v: Vec<f64> = rep
+                .iter()
+                .filter(|o| o.what == Observed::Wait { step: 0 })
+                .map(|o| o.value)
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        })
+        .collect();
+    let want = sim::mean_ci(&means);
+    assert!((w.mean - want.mean).abs() <= 1e-12 * want.mean);
+    assert!((w.ci95[1] - want.ci95[1]).abs() <= 1e-9 * want.ci95[1]);
+    assert_eq!(w.histogram.counts.iter().sum::<u64>(), w.n);
+    assert!(r.percentiles.contains("0.5 %"), "{}", r.percentiles);
+    // Every replication's summary agrees with its observations.
+    for (rep, o) in r.per_replication.iter().zip(&obs) {
+        let v2v: Vec<f64> = o
+            .iter()
+            .filter(|o| o.what == Observed::VeinToVein { censored: false })
+            .map(|o| o.value)
+            .collect();
+        assert_eq!(rep.treated as usize, v2v.len());
+        let mean = v2v.iter().sum::<f64>() / v2v.len() as f64;
+        assert!((rep.vein_to_vein_mean_days.unwrap_or(f64::NAN) - mean).abs() <= 1e-12 * mean);
+    }
+}
+
+#[test]
+fn dropping_the_replications_changes_no_statistic() {
+    let m = load(MM1);
+    let never = AtomicBool::new(false);
+    let run = |drop_replications| {
+        let opts = RunOptions {
+            replications: Some(6),
+            drop_replications,
+            ..RunOptions::default()
+        };
+        match sim::run(&m, &opts, &|_| {}, &never) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (mut kept, dropped) = (run(false), run(true));
+    assert_eq!(kept.per_replication.len(), 6);
+    assert!(dropped.per_replication.is_empty());
+    kept.per_replication.clear();
+    assert_eq!(kept, dropped);
+}
+
+fn json(r: &Results) -> String {
+    serde_json::to_string(r).unwrap_or_else(|e| panic!("results do not serialise: {e}"))
+}
+
+#[test]
+fn a_cancelled_run_keeps_a_prefix_and_equals_the_shorter_run() {
+    let m = load(MM1);
+    for threads in [1, 2] {
+        let cancel = AtomicBool::new(false);
+        let opts = RunOptions {
+            replications: Some(1000),
+            threads,
+            ..RunOptions::default()
+        };
+        // Cancel once five replications are combined; those already started still finish.
+        let progress = |n: u32| {
+            if n >= 5 {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        };
+        let mut cut = match sim::run(&m, &opts, &progress, &cancel) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let k = cut.replications;
+        assert!(cut.cancelled);
+        assert_eq!(cut.replications_requested, 1000);
+        // Replications started before the flag was seen finish too (how many depends on the
+        // machine's load), but never more than were asked for.
+        assert!((5..1000).contains(&k), "kept {k}");
+        let idx: Vec<u32> = cut.per_replication.iter().map(|x| x.index).collect();
+        assert_eq!(idx, (0..k).collect::<Vec<_>>());
+        let short = {
+            let opts = RunOptions {
+                replications: Some(k),
+                threads: 1,
+                ..RunOptions::default()
+            };
+            match sim::run(&m, &opts, &|_| {}, &AtomicBool::new(false)) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        cut.cancelled = false;
+        cut.replications_requested = k;
+        assert_eq!(json(&cut), json(&short));
+    }
+}
+
+#[test]
+fn an_observer_error_stops_the_run_with_its_replication() {
+    let m = load(MM1);
+    let mut sink = |r: u32, _: &[sim::Observation]| {
+        if r == 3 {
+            Err("disk full".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let opts = RunOptions {
+        threads: 2,
+        ..RunOptions::default()
+    };
+    match sim::run_observed(&m, &opts, &|_| {}, &AtomicBool::new(false), &mut sink) {
+        Err(sim::SimError::Observer {
+            replication,
+            reason,
+        }) => {
+            assert_eq!(replication, 3);
+            assert_eq!(reason, "disk full");
+        }
+        other => panic!("expected the observer's error, got {other:?}"),
+    }
+}
