@@ -57,7 +57,6 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if e.is::<cmd::Cancelled>() => std::process::ExitCode::from(cmd::CANCELLED),
         Err(e) => {
             cmd::print_error(&e);
             match e.downcast_ref::<cmd::common::Coded>() {

@@ -13,22 +13,6 @@ pub mod simulate;
 pub mod study;
 pub mod validate;
 
-/// Exit status of a run cancelled with Ctrl-C that still wrote the results of the
-/// replications finished before.
-pub const CANCELLED: u8 = 3;
-
-/// The run was cancelled; its outputs were written.
-#[derive(Debug)]
-pub struct Cancelled;
-
-impl std::fmt::Display for Cancelled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("cancelled: the outputs cover only the replications finished before")
-    }
-}
-
-impl std::error::Error for Cancelled {}
-
 /// Prints an error: scenario errors with source excerpts, others with their cause chain.
 pub fn print_error(e: &anyhow::Error) {
     if let Some(r) = e.downcast_ref::<common::Reported>() {

@@ -1,6 +1,6 @@
 //! `atmpflow simulate`: Monte-Carlo simulation of one scenario, writing the report.
 //!
-//! Exit status: 0 when every replication ran, [`super::CANCELLED`] (3) when the run was
+//! Exit status: 0 when every replication ran, [`EXIT_CANCELLED`] (3) when the run was
 //! cancelled with Ctrl-C and the outputs cover the replications finished before (always the
 //! first `k`, so `--replications k` reproduces them), 1 on an error; a second Ctrl-C stops at
 //! once with 130.
@@ -11,6 +11,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::common;
+
+/// Exit status of a cancelled run that wrote the results of the replications finished before
+/// (the same as a cancelled study's).
+pub const EXIT_CANCELLED: u8 = super::study::EXIT_PARTIAL;
 
 /// Simulate a scenario and write report.html, results.json and CSV tables.
 #[derive(Debug, clap::Args)]
@@ -110,7 +114,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("wrote {}", dir.join("report.html").display());
     }
     if results.cancelled {
-        return Err(super::Cancelled.into());
+        return Err(common::Coded {
+            code: EXIT_CANCELLED,
+            message: format!(
+                "cancelled: the outputs cover replications 0 to {} of {} (rerun with \
+                 --replications {} to reproduce them)",
+                results.replications.saturating_sub(1),
+                results.replications_requested,
+                results.replications
+            ),
+        }
+        .into());
     }
     Ok(())
 }
