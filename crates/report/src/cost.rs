@@ -3,7 +3,7 @@
 //! p95 vein-to-vein against equipment, Pareto front, tornado, concept-by-concept table), each
 //! with CSV tables. Charts come from [`crate::svg`], the page shell from [`crate::page`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use cost::study::{PointKind, PointResult, StudyResult};
@@ -11,7 +11,7 @@ use cost::{Category, CostSummary};
 use sim::Stat;
 
 use crate::page::{self, Cell, escape, mean_ci};
-use crate::svg::{self, Axes, Canvas, Format, Layer, Line, Series, Value};
+use crate::svg::{self, Axes, Canvas, Format, Layer, Series, Value};
 
 fn money(v: f64) -> String {
     Format::Number(0).fmt(v)
@@ -297,53 +297,6 @@ fn trim(v: f64) -> String {
     }
 }
 
-fn series_key(p: &PointResult, skip: &str) -> String {
-    let o = others(p, skip);
-    if o.is_empty() {
-        p.label.clone()
-    } else {
-        format!("{} ({o})", p.label)
-    }
-}
-
-/// The axis that sets demand, if any.
-fn demand_axis(r: &StudyResult) -> Option<&str> {
-    r.axes
-        .iter()
-        .find(|a| a.contains("patients_per_year") || a.contains("patients_per_week"))
-        .map(String::as_str)
-}
-
-/// Lines of `y` against `x`, one per series key.
-fn lines_by(
-    pts: &[&PointResult],
-    skip: &str,
-    x: impl Fn(&PointResult) -> f64,
-    y: impl Fn(&PointResult) -> Option<f64>,
-) -> Vec<Line> {
-    let mut m: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for p in pts {
-        let k = series_key(p, skip);
-        if !m.contains_key(&k) {
-            order.push(k.clone());
-        }
-        if let Some(yv) = y(p) {
-            m.entry(k).or_default().push((x(p), yv));
-        } else {
-            m.entry(k).or_default();
-        }
-    }
-    order
-        .into_iter()
-        .map(|k| {
-            let mut points = m.remove(&k).unwrap_or_default();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Line { name: k, points }
-        })
-        .collect()
-}
-
 /// A scatter of cost per dose against p95 vein-to-vein days, one colour per scenario, the
 /// Pareto front as a line.
 fn pareto_chart(r: &StudyResult) -> String {
@@ -536,114 +489,46 @@ pub fn study_html(r: &StudyResult) -> String {
     }
     b.push_str("</header>\n");
 
-    // Where each concept wins.
-    if let Some(dax) = demand_axis(r) {
-        let mut by_level: BTreeMap<String, Vec<&PointResult>> = BTreeMap::new();
-        for p in &g {
-            let key = others(p, "");
-            by_level.entry(key).or_default().push(p);
-        }
-        let _ = writeln!(b, "<h2>Where each concept wins</h2>");
-        let mut rows = Vec::new();
-        for (key, pts) in &by_level {
-            let best = pts
-                .iter()
-                .filter_map(|p| p.cost.as_ref().map(|c| (p, c.per_dose)))
-                .min_by(|a, b| a.1.mean.total_cmp(&b.1.mean));
-            let fastest = pts
-                .iter()
-                .filter(|p| p.vein_to_vein_p95.is_finite())
-                .min_by(|a, b| a.vein_to_vein_p95.total_cmp(&b.vein_to_vein_p95));
-            if let Some((p, s)) = best {
-                // Is the winner clearly cheaper than the runner-up (intervals apart)?
-                let runner = pts
-                    .iter()
-                    .filter(|q| q.index != p.index)
-                    .filter_map(|q| q.cost.as_ref().map(|c| c.per_dose))
-                    .min_by(|a, b| a.mean.total_cmp(&b.mean));
-                let clear = runner.is_none_or(|r2| s.ci95[1] < r2.ci95[0]);
-                rows.push(vec![
-                    Cell::text(key),
-                    Cell::text(&p.label),
-                    stat_cell(&s),
-                    Cell::text(if clear {
-                        "yes"
-                    } else {
-                        "no (intervals overlap)"
-                    }),
-                    Cell::text(&fastest.map(|f| f.label.clone()).unwrap_or_default()),
-                ]);
-            }
-        }
-        let _ = dax;
-        b.push_str(&page::table(
-            &[
-                "point",
-                "cheapest concept",
-                &format!("{cur} per dose [95 % CI]"),
-                "clearly cheapest",
-                "shortest p95 vein-to-vein",
-            ],
-            &rows,
-        ));
-    }
+    b.push_str(&crate::decision::summary(r, &cur));
 
     let _ = writeln!(b, "<h2>Charts</h2>\n<div class=\"grid\">");
-    if let Some(dax) = demand_axis(r) {
-        let lines = lines_by(
-            &g,
-            dax,
-            |p| p.patients_per_year_input,
-            |p| p.cost.as_ref().map(|c| c.per_dose.mean),
-        );
+    if let Some(main) = cost::study::main_axis(&r.axes) {
+        let lines = crate::decision::best_lines(r);
         b.push_str(&page::figure(
             &svg::line_chart(
                 &lines,
-                &Axes::new("Cost per dose against demand")
-                    .x_label("patients per year")
-                    .y_label(format!("{cur} per dose"))
-                    .format(Format::Number(0))
-                    .x_format(Format::Number(0)),
+                &Axes::new(format!(
+                    "Cost per dose against {}: each concept's cheapest configuration meeting the target",
+                    crate::decision::axis_name(main)
+                ))
+                .x_label(crate::decision::axis_name(main))
+                .y_label(format!("{cur} per dose"))
+                .format(Format::Number(0))
+                .x_format(Format::Number(0))
+                .size(1240.0, 380.0),
             ),
-            "One line per concept (and per value of the other axes).",
+            "One line per concept along the main axis. Where a concept has no configuration \
+             that meets the target (the plant cannot keep up or is too slow) the line stops: \
+             those points cannot serve the demand and are left out rather than stretching the \
+             scale.",
         ));
     }
-    let units_lines = lines_by(
-        &g,
-        "",
-        |p| f64::from(p.equipment_units),
-        |p| Some(p.vein_to_vein_p95),
-    );
-    // Group by label only: one line per concept across all points.
-    let mut per_label: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for l in units_lines {
-        let label = l.name.split(" (").next().unwrap_or("").to_string();
-        per_label.entry(label).or_default().extend(l.points);
-    }
-    let ul: Vec<Line> = per_label
-        .into_iter()
-        .map(|(name, mut points)| {
-            points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            Line { name, points }
-        })
-        .collect();
-    b.push_str(&page::figure(
-        &svg::line_chart(
-            &ul,
-            &Axes::new("p95 vein-to-vein time against equipment units")
-                .x_label("equipment units installed")
-                .y_label("p95 vein-to-vein days")
-                .x_format(Format::Number(0)),
-        ),
-        "Every grid point; equipment units summed over all pools.",
-    ));
     b.push_str(&page::figure(
         &pareto_chart(r),
         "Larger dots: points on the Pareto front (no other point is both cheaper and faster).",
     ));
     if !r.tornado.is_empty() {
         let shown: Vec<_> = r.tornado.iter().take(15).collect();
-        let cats: Vec<String> = shown.iter().map(|t| t.input.clone()).collect();
+        let cats: Vec<String> = shown
+            .iter()
+            .map(|t| {
+                if t.label.is_empty() {
+                    t.input.clone()
+                } else {
+                    t.label.clone()
+                }
+            })
+            .collect();
         let d = r.delta.unwrap_or(0.0);
         let series = vec![
             Series {
@@ -739,7 +624,7 @@ pub fn study_html(r: &StudyResult) -> String {
     let _ = writeln!(b, "<h2>Every point</h2>");
     let axes = r.axes.clone();
     let mut header: Vec<String> = vec!["#".into(), "concept".into()];
-    header.extend(axes.iter().cloned());
+    header.extend(axes.iter().map(|a| crate::decision::axis_name(a)));
     header.extend(
         [
             "sized",
@@ -755,7 +640,21 @@ pub fn study_html(r: &StudyResult) -> String {
         .iter()
         .map(|s| s.to_string()),
     );
-    let rows: Vec<Vec<Cell>> = g
+    // Concepts in study order, then the axis values in numeric order.
+    let mut sorted = g.clone();
+    let concept = |p: &PointResult| r.points.iter().position(|q| q.label == p.label);
+    sorted.sort_by(|a, b| {
+        concept(a).cmp(&concept(b)).then_with(|| {
+            axes.iter()
+                .map(|k| {
+                    let v = |p: &PointResult| p.values.get(k).copied().unwrap_or(f64::NAN);
+                    v(a).total_cmp(&v(b))
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    });
+    let rows: Vec<Vec<Cell>> = sorted
         .iter()
         .map(|p| {
             let mut row = vec![Cell::num(&p.index.to_string()), Cell::text(&p.label)];

@@ -6,6 +6,7 @@
 
 pub mod cost;
 mod csv_out;
+pub mod decision;
 mod html;
 pub mod page;
 pub mod record;

@@ -29,6 +29,8 @@ background:#f4f4f4;padding:0 3px;border-radius:3px;word-break:break-all}\
 .grid.wide{grid-template-columns:repeat(auto-fill,minmax(600px,1fr))}\
 .scroll{overflow-x:auto;max-width:100%}.grid figure{margin:0}figure{margin:.4em 0 1em}figcaption{font-size:.88em;color:#555}\
 svg.chart{max-width:100%;height:auto;display:block}\
+table.map td.map-cell{text-align:center;color:#111;font-weight:600}table.map td.tie{opacity:.5}\
+table.map td.map-none{text-align:center;color:#777;background:repeating-linear-gradient(45deg,#e4e4e4 0 4px,#fff 4px 8px)}\
 nav.toc{font-size:.92em}nav.toc a{margin-right:12px}\
 footer{margin-top:3em;font-size:.85em;color:#666;border-top:1px solid #ddd;padding-top:.6em}\
 @media print{body{max-width:none;padding:0}h2{break-after:avoid}figure,table{break-inside:avoid}}";

@@ -166,3 +166,87 @@ fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("is not in shard 0/3"), "{}", stderr(&o));
 }
+
+/// The report of the concepts study answers the planner's question first: its decision
+/// table names, per demand, the configuration that the study's own numbers make the
+/// cheapest one meeting the target; the point table is in numeric order; lines are drawn
+/// only along the ordered main axis.
+#[test]
+fn the_concepts_report_puts_the_decision_first() {
+    let file = repo_path("examples/studies/concepts-by-demand.toml");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("out");
+    study(&file, None, REPS, &out);
+    let text = String::from_utf8(read(&out.join("study.json"))).expect("utf-8");
+    let r: cost::study::StudyResult = serde_json::from_str(&text).expect("study.json");
+    let target = r
+        .target
+        .p95_vein_to_vein_days
+        .expect("the example states a p95 target");
+    let html = String::from_utf8(read(&out.join("study.html"))).expect("utf-8");
+    roxmltree::Document::parse(html.trim_start_matches("<!DOCTYPE html>\n"))
+        .expect("the report is well-formed XML");
+    let decision = html.find("<h2>Decision</h2>").expect("decision section");
+    let charts = html.find("<h2>Charts</h2>").expect("charts");
+    assert!(decision < charts, "the decision comes before the charts");
+    let section = &html[decision..charts];
+    let demand = "demand.*.patients_per_year";
+    let mut demands: Vec<f64> = r
+        .points
+        .iter()
+        .filter_map(|p| p.values.get(demand).copied())
+        .collect();
+    demands.sort_by(f64::total_cmp);
+    demands.dedup();
+    let mut last = 0;
+    for d in demands {
+        // Independently of `study::decide`: cheapest grid point at this demand that keeps
+        // up and meets the p95 target.
+        let best = r
+            .points
+            .iter()
+            .filter(|p| p.kind == cost::study::PointKind::Grid && p.values[demand] == d)
+            .filter(|p| p.vein_to_vein_censored == 0.0 && p.vein_to_vein_p95 <= target)
+            .filter_map(|p| p.cost.as_ref().map(|c| (p, c.per_dose.mean)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let sentence = match best {
+            Some((p, _)) => format!("At {d} patients per year: build {} at", p.label),
+            None => format!("At {d} patients per year: no configuration"),
+        };
+        let at = section
+            .find(&sentence)
+            .unwrap_or_else(|| panic!("`{sentence}` in\n{section}"));
+        assert!(at > last, "demands in ascending order");
+        last = at;
+    }
+    // Lines only along the ordered main axis: x strictly increasing in every line.
+    for l in report::decision::best_lines(&r) {
+        assert!(
+            l.points.windows(2).all(|w| w[0].0 < w[1].0),
+            "{}: {:?}",
+            l.name,
+            l.points
+        );
+    }
+    // The point table: within each concept, demand ascends numerically.
+    let table = &html[html.find("<h2>Every point</h2>").expect("point table")..];
+    let pos = |label: &str, d: f64| {
+        let p = r
+            .points
+            .iter()
+            .find(|p| {
+                p.label == label
+                    && p.values.get(demand) == Some(&d)
+                    && p.kind == cost::study::PointKind::Grid
+            })
+            .expect("point");
+        table
+            .find(&format!(
+                "<td class=\"num\">{}</td><td>{label}</td>",
+                p.index
+            ))
+            .unwrap_or_else(|| panic!("row of point {}", p.index))
+    };
+    assert!(pos("concept-1", 50.0) < pos("concept-1", 200.0));
+    assert!(pos("concept-1", 200.0) < pos("concept-1", 1000.0));
+}
