@@ -9,8 +9,8 @@ use crate::dist::Dist;
 use crate::scenario::{Consequence, Distribution, Scenario, Step};
 use crate::span::{FieldPath, Problem};
 use crate::{
-    Arrivals, BreakdownModel, Calendar, DecisionModel, DemandModel, Model, Outcome, ProductModel,
-    Resource, ResourceKind, ShiftWindow, StepModel, UseModel,
+    Arrivals, BreakdownModel, Calendar, DecisionModel, DemandModel, MaintenanceWindow, Model,
+    Outcome, PlanningModel, ProductModel, Resource, ResourceKind, ShiftWindow, StepModel, UseModel,
 };
 
 const DAY_H: f64 = 24.0;
@@ -139,6 +139,8 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
         }
     }
 
+    let planning = c.planning(sc.planning.as_ref());
+
     if c.problems.is_empty() {
         Ok(Model {
             name: s.name.clone(),
@@ -150,6 +152,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
             resources,
             products,
             demand,
+            planning,
             scenario: sc.clone(),
         })
     } else {
@@ -259,6 +262,7 @@ impl Checker {
                 calendar: None,
                 breakdowns,
                 floor_m2: None,
+                maintenance: self.maintenance(&e.maintenance, &p, e.count),
             });
         }
         for (i, a) in sc.area.iter().enumerate() {
@@ -279,6 +283,7 @@ impl Checker {
                 calendar: None,
                 breakdowns: None,
                 floor_m2: a.floor_m2,
+                maintenance: self.maintenance(&a.maintenance, &p, a.capacity),
             });
         }
         for (i, st) in sc.staff.iter().enumerate() {
@@ -363,6 +368,7 @@ impl Checker {
                 calendar: Some(Calendar { windows }),
                 breakdowns: None,
                 floor_m2: None,
+                maintenance: Vec::new(),
             });
         }
         out
@@ -719,6 +725,105 @@ impl Checker {
             failure,
             decisions,
             optional: s.optional,
+            blocking: s.blocking,
+        }
+    }
+
+    /// Maintenance windows of a pool or area with `units` units or places.
+    fn maintenance(
+        &mut self,
+        list: &[crate::scenario::Maintenance],
+        p: &FieldPath,
+        units: u32,
+    ) -> Vec<MaintenanceWindow> {
+        let mut out = Vec::new();
+        for (i, w) in list.iter().enumerate() {
+            let wp = p.key("maintenance").idx(i);
+            let ok = w.start_hours.is_finite()
+                && w.end_hours.is_finite()
+                && w.start_hours >= 0.0
+                && w.start_hours < w.end_hours;
+            if !ok {
+                self.err(
+                    &wp.key("end_hours"),
+                    format!(
+                        "need 0 ≤ start_hours < end_hours, got {} to {}",
+                        w.start_hours, w.end_hours
+                    ),
+                );
+                continue;
+            }
+            if let Some(u) = w.unit
+                && !(1..=units).contains(&u)
+            {
+                self.err(&wp.key("unit"), format!("must be between 1 and {units}"));
+                continue;
+            }
+            out.push(MaintenanceWindow {
+                unit: w.unit,
+                start_h: w.start_hours,
+                end_h: w.end_hours,
+                reason: w.reason.clone(),
+            });
+        }
+        out
+    }
+
+    /// The planner's objective (weighted tardiness, then makespan, when not given).
+    fn planning(&mut self, pl: Option<&crate::scenario::Planning>) -> PlanningModel {
+        use crate::scenario::{Combine, PlanCriterion};
+        let Some(pl) = pl else {
+            return PlanningModel::default();
+        };
+        let p = FieldPath::root().key("planning");
+        if pl.objective.is_empty() || pl.objective.len() > 3 {
+            self.err(&p.key("objective"), "give one to three criteria");
+        }
+        for (i, c) in pl.objective.iter().enumerate() {
+            if pl.objective[..i].contains(c) {
+                self.err(&p.key("objective").idx(i), "criterion listed twice");
+            }
+        }
+        let weights = match (pl.combine, &pl.weights) {
+            (Combine::Lexicographic, None) => vec![1.0; pl.objective.len()],
+            (Combine::Lexicographic, Some(_)) => {
+                self.err(
+                    &p.key("weights"),
+                    "weights apply only with combine = \"weighted\"",
+                );
+                vec![1.0; pl.objective.len()]
+            }
+            (Combine::Weighted, None) => {
+                self.err(
+                    &p.key("combine"),
+                    "combine = \"weighted\" needs `weights`, one per criterion",
+                );
+                vec![1.0; pl.objective.len()]
+            }
+            (Combine::Weighted, Some(w)) => {
+                if w.len() != pl.objective.len() {
+                    self.err(
+                        &p.key("weights"),
+                        format!("{} weights for {} criteria", w.len(), pl.objective.len()),
+                    );
+                }
+                for (i, x) in w.iter().enumerate() {
+                    if !(x.is_finite() && *x >= 0.0) {
+                        self.err(&p.key("weights").idx(i), "must be a number ≥ 0");
+                    }
+                }
+                w.clone()
+            }
+        };
+        let criteria: Vec<(PlanCriterion, f64)> = pl
+            .objective
+            .iter()
+            .copied()
+            .zip(weights.into_iter().chain(std::iter::repeat(1.0)))
+            .collect();
+        PlanningModel {
+            criteria,
+            combine: pl.combine,
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Model {
     pub products: Vec<ProductModel>,
     /// Demand streams.
     pub demand: Vec<DemandModel>,
+    /// The production planner's objective.
+    pub planning: PlanningModel,
     /// The scenario as written (for the cost model and for reports).
     #[serde(skip)]
     pub scenario: Scenario,
@@ -90,6 +92,42 @@ pub struct Resource {
     pub breakdowns: Option<BreakdownModel>,
     /// Floor area in m² (areas only, when given).
     pub floor_m2: Option<f64>,
+    /// Planned maintenance and requalification windows (equipment and areas).
+    pub maintenance: Vec<MaintenanceWindow>,
+}
+
+/// A planned window in which units (or places) of a resource are out of use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintenanceWindow {
+    /// Unit (1-based) of an equipment pool, or places of an area; all when `None`.
+    pub unit: Option<u32>,
+    /// Start, hours from time 0.
+    pub start_h: f64,
+    /// End, hours from time 0.
+    pub end_h: f64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The production planner's objective, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanningModel {
+    /// Criteria with their weights (1 for lexicographic), most important first.
+    pub criteria: Vec<(scenario::PlanCriterion, f64)>,
+    /// How they are combined.
+    pub combine: scenario::Combine,
+}
+
+impl Default for PlanningModel {
+    fn default() -> Self {
+        Self {
+            criteria: vec![
+                (scenario::PlanCriterion::WeightedTardiness, 1.0),
+                (scenario::PlanCriterion::Makespan, 1.0),
+            ],
+            combine: scenario::Combine::Lexicographic,
+        }
+    }
 }
 
 impl Resource {
@@ -262,6 +300,8 @@ pub struct StepModel {
     pub decisions: Vec<DecisionModel>,
     /// Only runs when inserted.
     pub optional: bool,
+    /// Keeps its equipment and areas until the next step starts (planner).
+    pub blocking: bool,
 }
 
 /// A resolved resource requirement.

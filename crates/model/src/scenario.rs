@@ -27,6 +27,9 @@ pub struct Scenario {
     pub product: Vec<Product>,
     /// Patient arrivals per product.
     pub demand: Vec<Demand>,
+    /// Settings of the production planner (objective); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planning: Option<Planning>,
     /// Cost inputs (optional); read by the cost model, ignored by the simulator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Value>")]
@@ -81,6 +84,27 @@ pub struct EquipmentPool {
     /// Random breakdowns of single units (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Breakdowns>,
+    /// Planned maintenance and requalification windows, in which units cannot be used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<Maintenance>,
+}
+
+/// A planned window in which units of an equipment pool or places of an area are out of use
+/// (maintenance, requalification, cleanroom shutdown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// Unit (1-based) of the pool, or number of places of the area, taken out of use; all
+    /// units (the whole area) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<u32>,
+    /// Start, hours from time 0 (Monday 00:00 of the first week).
+    pub start_hours: f64,
+    /// End, hours from time 0; later than `start_hours`.
+    pub end_hours: f64,
+    /// Why (shown in plans), e.g. `requalification (OQ)`.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// Random breakdowns of the units of an equipment pool.
@@ -123,6 +147,9 @@ pub struct Area {
     pub capabilities: Vec<String>,
     /// Dispatching rule of this area.
     pub dispatch: Dispatch,
+    /// Planned shutdowns; `unit` is the number of places out of use (all when absent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<Maintenance>,
 }
 
 /// EU GMP Annex 1 cleanroom grades.
@@ -231,6 +258,10 @@ pub struct Step {
     /// An optional step is skipped in the normal flow and only runs when a decision inserts it.
     #[serde(default)]
     pub optional: bool,
+    /// The batch keeps the step's equipment and areas after the step ends until its next step
+    /// starts (a culture stays in its bioreactor); cleaning follows then. Used by the planner.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocking: bool,
 }
 
 /// A resource requirement of a step.
@@ -451,4 +482,42 @@ pub struct Demand {
 
 fn one_f() -> f64 {
     1.0
+}
+
+/// Settings of the production planner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Planning {
+    /// Criteria to minimise, most important first (lexicographic) or summed with `weights`.
+    /// Hold limits are always hard constraints.
+    pub objective: Vec<PlanCriterion>,
+    /// How the criteria are combined.
+    #[serde(default)]
+    pub combine: Combine,
+    /// One non-negative weight per criterion (`combine = "weighted"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+}
+
+/// A planning criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanCriterion {
+    /// End of the last step of the last order.
+    Makespan,
+    /// Sum over orders of weight × hours late against the due date (target vein-to-vein time).
+    WeightedTardiness,
+    /// Sum over orders of hours from apheresis to the end of the last step.
+    TotalFlowTime,
+}
+
+/// How planning criteria are combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// The first criterion matters most; later ones break ties.
+    #[default]
+    Lexicographic,
+    /// The weighted sum of the criteria.
+    Weighted,
 }

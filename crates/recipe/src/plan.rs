@@ -272,6 +272,7 @@ pub fn scenario(
                 floor_m2: None,
                 capabilities: keys.iter().cloned().collect(),
                 dispatch: opts.dispatch,
+                maintenance: Vec::new(),
             });
         } else {
             by_sig
@@ -292,6 +293,7 @@ pub fn scenario(
             capabilities: keys.into_iter().collect(),
             dispatch: opts.dispatch,
             failures: None,
+            maintenance: Vec::new(),
         });
     }
 
@@ -424,6 +426,7 @@ pub fn scenario(
             }),
             decision: decisions,
             optional: block.len() == 1 && block[0].optional,
+            blocking: false,
         });
         i = j + 1;
     }
@@ -489,6 +492,7 @@ pub fn scenario(
         equipment: equipment_pools,
         area: areas,
         staff,
+        planning: None,
         product: vec![Product {
             name: rid.clone(),
             remanufacture_from,

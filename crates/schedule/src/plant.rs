@@ -200,3 +200,275 @@ pub fn to_model_plan(plan: &Plan, map: &PlantMap, orders: &[Order]) -> model::Pl
         ops,
     }
 }
+
+/// How a [`crate::shop::Shop`] built by [`shop_from_model`] relates back to the model.
+#[derive(Debug, Clone)]
+pub struct ShopMap {
+    /// Model step index of each operation, per product.
+    pub steps: Vec<Vec<usize>>,
+    /// `(model resource, unit)` of each shop resource (unit 0 for areas and staff pools).
+    pub units: Vec<(usize, u32)>,
+}
+
+/// Builds the plant planning problem for `orders` (of any of the model's products) on the
+/// plant of `model`.
+///
+/// Mapping (documented in `docs/scheduling.md`):
+/// * each regular (non-optional) step of an order's product is an operation with the step's
+///   mean duration, every `uses` entry a need (equipment: that many distinct units of the
+///   candidate pools; areas: places of one candidate area; staff: operators of one candidate
+///   pool, for the step's first `hours` when given), cleaning after equipment and areas,
+///   transfer time as minimum lag, maximum hold as a hard maximum lag, `blocking` as given;
+/// * shift calendars are repeated week by week over the planning horizon (the latest release
+///   plus the time to make every order one after the other, plus four weeks); maintenance
+///   windows take units (or area places) out of use;
+/// * time unit: minutes from the model's time 0; weights are scaled by 100 to integers;
+/// * the objective is the scenario's `[planning]` objective.
+pub fn shop_from_model(
+    model: &Model,
+    orders: &[Order],
+) -> Result<(crate::shop::Shop, ShopMap), ScheduleError> {
+    use crate::shop::{Batch, Goal, Measure, Need, Operation, Resource, ResourceKind as K, Route};
+    use model::scenario::{Combine, PlanCriterion};
+    if orders.is_empty() {
+        return Err(ScheduleError::Invalid("no orders to plan".into()));
+    }
+    for o in orders {
+        if o.product >= model.products.len() {
+            return Err(ScheduleError::Invalid(format!(
+                "order {} refers to product #{}, which the scenario does not define",
+                o.id, o.product
+            )));
+        }
+        if !(o.release_h.is_finite() && o.due_h.is_finite() && o.weight.is_finite()) {
+            return Err(ScheduleError::Invalid(format!(
+                "order {}: release, due date and weight must be finite numbers",
+                o.id
+            )));
+        }
+    }
+    // planning horizon for the shift calendars
+    let work_h: f64 = orders
+        .iter()
+        .map(|o| model.products[o.product].remaining_mean_h(0))
+        .sum();
+    let latest = orders.iter().map(|o| o.release_h).fold(0.0, f64::max);
+    let horizon = minutes((latest + work_h + 4.0 * model::WEEK_H).min(5.0 * 8760.0));
+    // resources
+    let mut resources = Vec::new();
+    let mut units = Vec::new();
+    // shop resources of each model resource
+    let mut of_model: Vec<Vec<usize>> = Vec::with_capacity(model.resources.len());
+    for (ri, r) in model.resources.iter().enumerate() {
+        let mut mine = Vec::new();
+        let win = |w: &model::MaintenanceWindow| (minutes(w.start_h), minutes(w.end_h));
+        match r.kind {
+            ResourceKind::Equipment => {
+                for u in 0..r.capacity {
+                    let changes: Vec<(Time, Time, i64)> = r
+                        .maintenance
+                        .iter()
+                        .filter(|w| w.unit.is_none_or(|x| x == u + 1))
+                        .map(|w| {
+                            let (a, b) = win(w);
+                            (a, b, -1)
+                        })
+                        .collect();
+                    mine.push(resources.len());
+                    resources.push(Resource {
+                        name: format!("{}#{}", r.name, u + 1),
+                        pool: r.name.clone(),
+                        kind: K::Unit,
+                        capacity: 1,
+                        segments: crate::shop::segments(1, &changes),
+                    });
+                    units.push((ri, u));
+                }
+            }
+            ResourceKind::Area { .. } => {
+                let changes: Vec<(Time, Time, i64)> = r
+                    .maintenance
+                    .iter()
+                    .map(|w| {
+                        let (a, b) = win(w);
+                        (a, b, -i64::from(w.unit.unwrap_or(r.capacity)))
+                    })
+                    .collect();
+                mine.push(resources.len());
+                resources.push(Resource {
+                    name: r.name.clone(),
+                    pool: r.name.clone(),
+                    kind: K::Place,
+                    capacity: r.capacity,
+                    segments: crate::shop::segments(r.capacity, &changes),
+                });
+                units.push((ri, 0));
+            }
+            ResourceKind::Staff => {
+                let (base, changes) = match &r.calendar {
+                    None => (r.capacity, Vec::new()),
+                    Some(cal) => {
+                        let weeks = (horizon / minutes(model::WEEK_H)).max(0) + 1;
+                        let mut ch = Vec::new();
+                        for wk in 0..weeks {
+                            let at = wk * minutes(model::WEEK_H);
+                            for s in &cal.windows {
+                                ch.push((
+                                    at + minutes(s.start_h),
+                                    at + minutes(s.end_h),
+                                    i64::from(s.count),
+                                ));
+                            }
+                        }
+                        (0, ch)
+                    }
+                };
+                mine.push(resources.len());
+                resources.push(Resource {
+                    name: r.name.clone(),
+                    pool: r.name.clone(),
+                    kind: K::Staff,
+                    capacity: base,
+                    segments: crate::shop::segments(base, &changes),
+                });
+                units.push((ri, 0));
+            }
+        }
+        of_model.push(mine);
+    }
+    // products
+    let mut products = Vec::with_capacity(model.products.len());
+    let mut steps = Vec::with_capacity(model.products.len());
+    for prod in &model.products {
+        let regular: Vec<usize> = (0..prod.steps.len())
+            .filter(|&i| !prod.steps[i].optional)
+            .collect();
+        let mut ops = Vec::with_capacity(regular.len());
+        for &si in &regular {
+            let st = &prod.steps[si];
+            let mut needs = Vec::new();
+            for u in &st.uses {
+                let Some(&first) = u.candidates.first() else {
+                    continue;
+                };
+                let kind = model.resources[first].kind;
+                let candidates: Vec<usize> = u
+                    .candidates
+                    .iter()
+                    .filter(|&&c| {
+                        std::mem::discriminant(&model.resources[c].kind)
+                            == std::mem::discriminant(&kind)
+                    })
+                    .flat_map(|&c| of_model[c].iter().copied())
+                    .collect();
+                needs.push(Need {
+                    candidates,
+                    count: u.count,
+                    hold: u.hours.map(minutes),
+                });
+            }
+            ops.push(Operation {
+                name: st.name.clone(),
+                duration: minutes(st.duration.mean()).max(0),
+                needs,
+                cleaning: minutes(st.cleaning_h).max(0),
+                min_lag: minutes(st.transfer_h).max(0),
+                max_lag: st.max_hold_h.map(minutes),
+                blocking: st.blocking,
+            });
+        }
+        if let Some(o) = orders.iter().find(|o| {
+            ops.is_empty()
+                && model
+                    .products
+                    .get(o.product)
+                    .is_some_and(|p| p.name == prod.name)
+        }) {
+            return Err(ScheduleError::Invalid(format!(
+                "order {}: product {} has no regular step",
+                o.id, prod.name
+            )));
+        }
+        products.push(Route {
+            name: prod.name.clone(),
+            ops,
+        });
+        steps.push(regular);
+    }
+    let jobs = orders
+        .iter()
+        .map(|o| Batch {
+            name: o.id.clone(),
+            product: o.product,
+            release: minutes(o.release_h),
+            due: minutes(o.due_h),
+            weight: (o.weight * 100.0).round().max(0.0) as i64,
+        })
+        .collect();
+    let measure = |c: PlanCriterion| match c {
+        PlanCriterion::Makespan => Measure::Makespan,
+        PlanCriterion::WeightedTardiness => Measure::WeightedTardiness,
+        PlanCriterion::TotalFlowTime => Measure::TotalFlowTime,
+    };
+    let crit = &model.planning.criteria;
+    let goal = match model.planning.combine {
+        Combine::Lexicographic => Goal::Lexicographic {
+            criteria: crit.iter().map(|c| measure(c.0)).collect(),
+        },
+        Combine::Weighted => Goal::Weighted {
+            terms: crit.iter().map(|c| (measure(c.0), c.1)).collect(),
+        },
+    };
+    let shop = crate::shop::Shop {
+        name: model.name.clone(),
+        resources,
+        products,
+        jobs,
+        fixed: Vec::new(),
+        not_before: 0,
+        goal,
+    };
+    shop.validate()?;
+    Ok((shop, ShopMap { steps, units }))
+}
+
+/// A plant plan in model terms (hours, resource units), for the simulator and reports; each
+/// operation names its first equipment unit (else its area) as the carrying resource.
+pub fn shop_plan_to_model(
+    shop: &crate::shop::Shop,
+    plan: &crate::shop::ShopPlan,
+    map: &ShopMap,
+    orders: &[Order],
+) -> model::Plan {
+    use crate::shop::ResourceKind as K;
+    let ops = plan
+        .ops
+        .iter()
+        .map(|a| {
+            let carrier = [K::Unit, K::Place].iter().find_map(|k| {
+                a.uses
+                    .iter()
+                    .find(|u| shop.resources.get(u.resource).is_some_and(|r| r.kind == *k))
+            });
+            let unit = carrier.and_then(|u| map.units.get(u.resource)).copied();
+            let product = shop.jobs.get(a.job).map_or(0, |b| b.product);
+            PlannedOp {
+                order: a.job,
+                step: map
+                    .steps
+                    .get(product)
+                    .and_then(|s| s.get(a.op))
+                    .copied()
+                    .unwrap_or(a.op),
+                resource: unit.map(|u| u.0),
+                unit: unit.map_or(0, |u| u.1),
+                start_h: a.start as f64 / 60.0,
+                end_h: a.end as f64 / 60.0,
+            }
+        })
+        .collect();
+    model::Plan {
+        orders: orders.to_vec(),
+        ops,
+    }
+}

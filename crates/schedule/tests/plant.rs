@@ -91,3 +91,168 @@ fn orders_of_two_products_are_rejected_with_the_order_named() {
         "{e:?}"
     );
 }
+
+fn two_product_plant() -> (model::Model, Vec<model::Order>) {
+    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{dir}/plant-two-products.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let m = model::load(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let csv = std::fs::read_to_string(format!("{dir}/schedule/plant-two-products-orders.csv"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let orders = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let product = m
+                .product(f[1])
+                .unwrap_or_else(|| panic!("product {}", f[1]));
+            let release_h: f64 = f[2].parse().unwrap_or_else(|e| panic!("{e}"));
+            let target = m
+                .demand
+                .iter()
+                .find(|d| d.product == product)
+                .map_or(0.0, |d| d.target_v2v_h);
+            model::Order {
+                id: f[0].into(),
+                product,
+                release_h,
+                due_h: release_h + target,
+                weight: f[4].parse().unwrap_or_else(|e| panic!("{e}")),
+            }
+        })
+        .collect();
+    (m, orders)
+}
+
+#[test]
+fn two_products_with_shifts_and_maintenance_are_planned_and_followed_by_the_simulator() {
+    use schedule::shop::{ResourceKind, ShopOptions, check as shop_check, solve as shop_solve};
+    let (m, os) = two_product_plant();
+    let (shop, map) = schedule::plant::shop_from_model(&m, &os).unwrap_or_else(|e| panic!("{e}"));
+    // the scenario's maintenance windows and shifts are in the plant model
+    let r2 = shop
+        .resources
+        .iter()
+        .find(|r| r.name == "rocking-bioreactor#2")
+        .unwrap_or_else(|| panic!("unit 2"));
+    assert_eq!(r2.capacity_at(340 * 60), 0, "unit 2 is serviced");
+    assert_eq!(r2.capacity_at(390 * 60), 1);
+    let room = shop
+        .resources
+        .iter()
+        .find(|r| r.name == "grade-c-room")
+        .unwrap_or_else(|| panic!("room"));
+    assert_eq!(
+        (
+            room.kind,
+            room.capacity_at(180 * 60),
+            room.capacity_at(210 * 60)
+        ),
+        (ResourceKind::Place, 0, 3)
+    );
+    let ops = shop
+        .resources
+        .iter()
+        .find(|r| r.name == "operators")
+        .unwrap_or_else(|| panic!("operators"));
+    // Monday 06:00 nobody, 08:00 two, Saturday 08:00 one
+    assert_eq!(
+        (
+            ops.capacity_at(6 * 60),
+            ops.capacity_at(8 * 60),
+            ops.capacity_at((5 * 24 + 8) * 60)
+        ),
+        (0, 2, 1)
+    );
+    assert!(shop.products[1].ops.iter().any(|o| o.blocking));
+    let cancel = AtomicBool::new(false);
+    let sol = shop_solve(
+        &shop,
+        &ShopOptions {
+            time_limit: None,
+            iteration_limit: Some(20),
+            seed: 3,
+            warm_start: None,
+        },
+        &cancel,
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(shop_check(&shop, &sol.plan).is_empty());
+    // nothing on the serviced unit or in the room during their windows
+    for o in &sol.plan.ops {
+        for u in &o.uses {
+            let r = &shop.resources[u.resource];
+            if r.name == "rocking-bioreactor#2" {
+                assert!(u.end + 120 <= 336 * 60 || u.start >= 384 * 60, "{:?}", u);
+            }
+            if r.name == "grade-c-room" {
+                assert!(u.end + 30 <= 176 * 60 || u.start >= 200 * 60, "{:?}", u);
+            }
+        }
+    }
+    let plan = schedule::plant::shop_plan_to_model(&shop, &sol.plan, &map, &os);
+    assert_eq!(plan.ops.len(), sol.plan.ops.len());
+    assert!(plan.ops.iter().any(|o| os[o.order].product == 1));
+    let res = sim::run(
+        &m,
+        &sim::RunOptions {
+            replications: Some(2),
+            seed: Some(1),
+            threads: 1,
+            plan: Some(plan),
+        },
+        &|_| {},
+        &cancel,
+    );
+    assert!(res.is_ok(), "{:?}", res.err());
+}
+
+#[test]
+fn the_planning_objective_of_the_scenario_is_checked() {
+    let bad = [
+        ("objective = []", "one to three"),
+        ("objective = [\"makespan\", \"makespan\"]", "twice"),
+        (
+            "objective = [\"makespan\"]\ncombine = \"weighted\"",
+            "needs `weights`",
+        ),
+        ("objective = [\"makespan\"]\nweights = [1.0]", "only with"),
+        (
+            "objective = [\"makespan\", \"total_flow_time\"]\ncombine = \"weighted\"\nweights = [1.0]",
+            "1 weights for 2",
+        ),
+    ];
+    let path = format!(
+        "{}/../../examples/plant-two-products.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+    let original = "objective = [\"weighted_tardiness\", \"makespan\"]   # meet the target vein-to-vein times first\ncombine = \"lexicographic\"";
+    assert!(text.contains(original));
+    for (section, want) in bad {
+        let t = text.replace(original, section);
+        let e = model::load("plant.toml", &t).expect_err(section);
+        let msg = format!("{e:?}");
+        assert!(
+            msg.contains(want) && msg.contains("planning"),
+            "{section}: {msg}"
+        );
+    }
+    let t = text.replace(
+        "unit = 2\nstart_hours = 336.0",
+        "unit = 4\nstart_hours = 336.0",
+    );
+    let e = format!(
+        "{:?}",
+        model::load("plant.toml", &t).expect_err("unit 4 of 3")
+    );
+    assert!(e.contains("between 1 and 3"), "{e}");
+    let t = text.replace("end_hours = 200.0", "end_hours = 100.0");
+    let e = format!(
+        "{:?}",
+        model::load("plant.toml", &t).expect_err("end before start")
+    );
+    assert!(e.contains("start_hours < end_hours"), "{e}");
+}

@@ -461,3 +461,157 @@ fn malformed_shops_are_rejected_with_the_place_named() {
             .contains("before it")
     );
 }
+
+#[test]
+fn promise_keeps_every_committed_operation_and_booking_adds_the_order() {
+    use schedule::shop::{PromiseQuery, book, promise};
+    let shop = plant(8);
+    let sol = run(&shop, 10);
+    let day = 24 * 60;
+    let q = PromiseQuery {
+        name: "NEW".into(),
+        product: 1,
+        candidates: (0..20).map(|d| d * day + 8 * 60).collect(),
+        lead: 9 * day,
+        weight: 1,
+    };
+    let p = promise(&shop, &sol.plan, &q).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.offers.len(), 20);
+    assert!(p.offers.windows(2).all(|w| w[0].release < w[1].release));
+    let first = p
+        .earliest
+        .unwrap_or_else(|| panic!("some date is offered: {:?}", p.offers));
+    assert!(first.on_time && first.ready.is_some_and(|r| r <= first.release + q.lead));
+    // every offer, booked, leaves the committed plan unchanged and passes the checker
+    for o in p.offers.iter().filter(|o| o.ready.is_some()).take(5) {
+        let (s2, p2) = book(&shop, &sol.plan, &q, o.release).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s2.jobs.len(), 9);
+        assert_eq!(&p2.ops[..sol.plan.ops.len()], &sol.plan.ops[..]);
+        assert!(check(&s2, &p2).is_empty());
+        assert_eq!(p2.completions(&s2)[8], o.ready.unwrap_or_default());
+    }
+    // the shift calendar ends on day 60: a car-t order from day 58 cannot be harvested
+    let mut q2 = q.clone();
+    q2.product = 0;
+    q2.candidates = vec![58 * day, 59 * day];
+    let p = promise(&shop, &sol.plan, &q2).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        p.earliest.is_none() && p.offers.iter().all(|o| o.ready.is_none()),
+        "{p:?}"
+    );
+    assert!(book(&shop, &sol.plan, &q2, 58 * day).is_err());
+    // a duplicate order name is refused
+    let mut q3 = q.clone();
+    q3.name = "P0".into();
+    assert!(promise(&shop, &sol.plan, &q3).is_err());
+}
+
+#[test]
+fn replan_keeps_started_work_and_reports_what_moved() {
+    use schedule::shop::{ShopEvent, replan};
+    let shop = plant(8);
+    let sol = run(&shop, 10);
+    let day = 24 * 60;
+    let now = 2 * day;
+    let cancel = AtomicBool::new(false);
+    // bioreactor 1 breaks down for two days; P1's expansion takes a day longer; P3 fails and is
+    // made again; a new order arrives; P5 is cancelled
+    let events = vec![
+        ShopEvent::Breakdown {
+            resource: 0,
+            from: now,
+            to: now + 2 * day,
+            amount: None,
+        },
+        ShopEvent::Delay {
+            job: 1,
+            op: 1,
+            minutes: day,
+        },
+        ShopEvent::Failed {
+            job: 3,
+            restart: Some(now + day),
+        },
+        ShopEvent::NewOrder(Batch {
+            name: "N1".into(),
+            product: 0,
+            release: now,
+            due: now + 8 * day,
+            weight: 2,
+        }),
+        ShopEvent::Cancelled { job: 5 },
+    ];
+    let r = replan(
+        &shop,
+        &sol.plan,
+        now,
+        &events,
+        &opts(10),
+        &cancel,
+        &mut |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(check(&r.shop, &r.solution.plan).is_empty());
+    assert_eq!(r.job_map[3], None);
+    assert_eq!(r.job_map[5], None);
+    let names: Vec<&str> = r.shop.jobs.iter().map(|b| b.name.as_str()).collect();
+    assert!(
+        names.contains(&"P3/re") && names.contains(&"N1"),
+        "{names:?}"
+    );
+    // started operations did not move
+    for old in sol.plan.ops.iter().filter(|o| o.start < now) {
+        let Some(nj) = r.job_map[old.job] else {
+            continue;
+        };
+        let new = r
+            .solution
+            .plan
+            .ops
+            .iter()
+            .find(|o| o.job == nj && o.op == old.op)
+            .unwrap_or_else(|| panic!("op"));
+        assert_eq!(new.start, old.start);
+    }
+    // nothing new starts before now, nothing runs on bioreactor 1 during its outage
+    for o in &r.solution.plan.ops {
+        let started = r.shop.fixed.iter().any(|f| f.job == o.job && f.op == o.op);
+        assert!(started || o.start >= now);
+        if !started {
+            for u in o.uses.iter().filter(|u| u.resource == 0) {
+                assert!(u.end <= now || u.start >= now + 2 * day, "{u:?}");
+            }
+        }
+    }
+    // the stability report is consistent
+    assert!(r.moves.len() <= r.compared);
+    assert_eq!(
+        r.total_shift,
+        r.moves
+            .iter()
+            .map(|m| (m.new_start - m.old_start).abs())
+            .sum::<i64>()
+    );
+    assert!(
+        r.moves
+            .iter()
+            .all(|m| m.old_start != m.new_start || m.old_resources != m.new_resources)
+    );
+    // events that refer to nothing are refused
+    let bad = [ShopEvent::Failed {
+        job: 99,
+        restart: None,
+    }];
+    assert!(
+        replan(
+            &shop,
+            &sol.plan,
+            now,
+            &bad,
+            &opts(1),
+            &cancel,
+            &mut |_, _| {}
+        )
+        .is_err()
+    );
+}

@@ -9,7 +9,7 @@
 //! planned again; after a bounded number of rounds the order is reported unplannable.
 
 use super::profile::Profile;
-use super::{FixedOp, Shop, Usage};
+use super::{Shop, Usage};
 use crate::instance::Time;
 
 /// An order whose operation cannot be planned (hold limit, blocking or no capacity left).
@@ -52,16 +52,16 @@ impl<'a> ShopDecoder<'a> {
         let mut end = vec![0; total];
         let mut uses = vec![Vec::new(); total];
         let mut fixed = vec![false; total];
-        let is_fixed =
-            |f: &FixedOp, o: usize| shop.fixed.iter().any(|g| g.job == f.job && g.op == o);
+        for f in &shop.fixed {
+            fixed[off[f.job] + f.op] = true;
+        }
         for f in &shop.fixed {
             let ops = shop.ops(f.job);
             let op = &ops[f.op];
             let idx = off[f.job] + f.op;
-            fixed[idx] = true;
             start[idx] = f.start;
             end[idx] = f.start + op.duration;
-            let next_fixed = f.op + 1 < ops.len() && is_fixed(f, f.op + 1);
+            let next_fixed = f.op + 1 < ops.len() && fixed[idx + 1];
             let mut us = f.uses.clone();
             for u in &mut us {
                 if shop.blocks(op, &op.needs[u.need]) && !next_fixed {

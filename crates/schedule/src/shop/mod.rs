@@ -21,6 +21,8 @@
 mod check;
 pub(crate) mod decode;
 mod profile;
+mod promise;
+mod replan;
 mod solve;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,8 @@ use crate::error::ScheduleError;
 use crate::instance::{TIME_LIMIT, Time};
 
 pub use check::{ShopViolation, check};
+pub use promise::{Offer, Promise, PromiseQuery, book, commit, promise};
+pub use replan::{Move, ShopEvent, ShopReplanned, replan};
 pub use solve::{ShopOptions, ShopSolution, solve};
 
 /// How a resource is held.
@@ -69,7 +73,59 @@ pub struct Segment {
     pub capacity: u32,
 }
 
+/// Capacity segments of a resource with `base` capacity and changes `(start, end, delta)`
+/// that add up where they overlap (capacity never below 0).
+pub(crate) fn segments(base: u32, changes: &[(Time, Time, i64)]) -> Vec<Segment> {
+    let mut ev: Vec<(Time, i64)> = Vec::with_capacity(changes.len() * 2);
+    for &(a, b, d) in changes {
+        if b > a {
+            ev.push((a, d));
+            ev.push((b, -d));
+        }
+    }
+    ev.sort_unstable();
+    let mut out: Vec<Segment> = Vec::new();
+    let mut level = 0i64;
+    let mut i = 0;
+    while i < ev.len() {
+        let t = ev[i].0;
+        while i < ev.len() && ev[i].0 == t {
+            level += ev[i].1;
+            i += 1;
+        }
+        let Some(&(next, _)) = ev.get(i) else { break };
+        let cap = (i64::from(base) + level).clamp(0, i64::from(u32::MAX)) as u32;
+        if cap == base {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.end == t && last.capacity == cap => last.end = next,
+            _ => out.push(Segment {
+                start: t,
+                end: next,
+                capacity: cap,
+            }),
+        }
+    }
+    out
+}
+
 impl Resource {
+    /// Takes `amount` (all when `None`) out of use in `[start, end)`, on top of the segments
+    /// already there (a breakdown, an unplanned maintenance).
+    pub fn take_out(&mut self, start: Time, end: Time, amount: Option<u32>) {
+        let base = i64::from(self.capacity);
+        let mut changes: Vec<(Time, Time, i64)> = self
+            .segments
+            .iter()
+            .map(|s| (s.start, s.end, i64::from(s.capacity) - base))
+            .collect();
+        // what is left at each instant is capped at 0 by `segments`
+        let cut = amount.map_or(i64::from(u32::MAX), i64::from);
+        changes.push((start, end, -cut));
+        self.segments = segments(self.capacity, &changes);
+    }
+
     /// Capacity at instant `t`.
     pub fn capacity_at(&self, t: Time) -> u32 {
         let i = self.segments.partition_point(|s| s.end <= t);

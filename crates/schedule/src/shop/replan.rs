@@ -1,0 +1,344 @@
+//! Re-planning the plant after events, as of an instant `now`.
+//!
+//! Rules (documented in `docs/scheduling.md`):
+//! * every operation of the old plan that started before `now` stays where it is (fixed, same
+//!   resources); nothing else starts before `now`;
+//! * `Breakdown`: a resource (or part of a pool) is out of use in `[from, to)`; work already
+//!   running on it finishes first (the outage starts after its end and cleaning);
+//! * `Delay`: an operation takes longer by `minutes` (a running culture needs more days); for
+//!   the first operation of an order that has not started, the apheresis is late instead;
+//! * `Failed`: the batch is lost and leaves the plan (its resources are free from `now`); with
+//!   `restart` a new batch for the same patient (same product, due date and weight) is added,
+//!   released at that instant;
+//! * `NewOrder` adds an order; `Cancelled` removes one.
+//!
+//! Stability: every operation present in both plans and not fixed is compared; the report
+//! lists those that moved (start or resources changed) with their shift.
+
+use std::sync::atomic::AtomicBool;
+
+use serde::Serialize;
+
+use super::solve::{ShopOptions, ShopSolution, solve};
+use super::{Batch, FixedOp, Shop, ShopPlan};
+use crate::error::ScheduleError;
+use crate::instance::Time;
+
+/// Something that happened since the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShopEvent {
+    /// A resource is out of use (all of it, or `amount` places or operators).
+    Breakdown {
+        /// Resource index.
+        resource: usize,
+        /// Start of the outage.
+        from: Time,
+        /// End of the outage.
+        to: Time,
+        /// Places or operators lost (`None` = all).
+        amount: Option<u32>,
+    },
+    /// An operation takes longer.
+    Delay {
+        /// Order index.
+        job: usize,
+        /// Operation index.
+        op: usize,
+        /// Extra minutes.
+        minutes: Time,
+    },
+    /// A batch failed.
+    Failed {
+        /// Order index.
+        job: usize,
+        /// Release of a replacement batch, if one is made.
+        restart: Option<Time>,
+    },
+    /// A new order.
+    NewOrder(Batch),
+    /// An order is withdrawn.
+    Cancelled {
+        /// Order index.
+        job: usize,
+    },
+}
+
+/// One operation that moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Move {
+    /// Order name.
+    pub order: String,
+    /// Operation name.
+    pub op: String,
+    /// Old start.
+    pub old_start: Time,
+    /// New start.
+    pub new_start: Time,
+    /// Old resources (names).
+    pub old_resources: Vec<String>,
+    /// New resources (names).
+    pub new_resources: Vec<String>,
+}
+
+/// Result of [`replan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ShopReplanned {
+    /// The problem that was solved (new order numbering).
+    pub shop: Shop,
+    /// The new plan and its figures.
+    pub solution: ShopSolution,
+    /// For each old order, its index in the new problem (`None` if it left the plan).
+    pub job_map: Vec<Option<usize>>,
+    /// Operations fixed because they had started.
+    pub fixed: usize,
+    /// Operations in both plans that were free to move.
+    pub compared: usize,
+    /// The ones that moved.
+    pub moves: Vec<Move>,
+    /// Sum of |new start − old start| over the moves.
+    pub total_shift: Time,
+    /// Largest |new start − old start|.
+    pub max_shift: Time,
+}
+
+fn names(shop: &Shop, o: &super::PlannedOp) -> Vec<String> {
+    let mut v: Vec<String> = o
+        .uses
+        .iter()
+        .map(|u| {
+            shop.resources
+                .get(u.resource)
+                .map_or_else(|| format!("#{}", u.resource), |r| r.name.clone())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Builds the re-planning problem for `events` as of `now` and solves it.
+pub fn replan(
+    shop: &Shop,
+    plan: &ShopPlan,
+    now: Time,
+    events: &[ShopEvent],
+    opts: &ShopOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(super::ShopCost, u64),
+) -> Result<ShopReplanned, ScheduleError> {
+    shop.validate()?;
+    if let Some(v) = super::check(shop, plan).first() {
+        return Err(ScheduleError::Invalid(format!(
+            "the plan to re-plan does not fit its plant: {v}"
+        )));
+    }
+    let n = shop.jobs.len();
+    let mut out = shop.clone();
+    let mut gone = vec![false; n];
+    let mut restarts = Vec::new();
+    let mut new_orders = Vec::new();
+    let mut outages = Vec::new();
+    let bad = |s: String| Err(ScheduleError::Event(s));
+    for e in events {
+        match e {
+            ShopEvent::Breakdown {
+                resource,
+                from,
+                to,
+                amount,
+            } => {
+                if *resource >= shop.resources.len() {
+                    return bad(format!("resource #{resource} does not exist"));
+                }
+                if to <= from {
+                    return bad(format!("outage [{from}, {to}) is empty"));
+                }
+                outages.push((*resource, *from, *to, *amount));
+            }
+            ShopEvent::Delay { job, op, minutes } => {
+                let Some(b) = shop.jobs.get(*job) else {
+                    return bad(format!("delay of order #{job}, which does not exist"));
+                };
+                if *op >= shop.ops(*job).len() || *minutes < 0 {
+                    return bad(format!(
+                        "delay of order {}: operation #{op} does not exist or the delay is negative",
+                        b.name
+                    ));
+                }
+                let started = plan
+                    .ops
+                    .iter()
+                    .any(|o| o.job == *job && o.op == *op && o.start < now);
+                if *op == 0 && !started {
+                    out.jobs[*job].release = out.jobs[*job].release.saturating_add(*minutes);
+                } else {
+                    // this order gets its own copy of the route with the longer operation
+                    let mut route = out.products[out.jobs[*job].product].clone();
+                    if !route.name.contains(&format!("[{}]", b.name)) {
+                        route.name = format!("{} [{}]", route.name, b.name);
+                    }
+                    route.ops[*op].duration = route.ops[*op].duration.saturating_add(*minutes);
+                    out.products.push(route);
+                    out.jobs[*job].product = out.products.len() - 1;
+                }
+            }
+            ShopEvent::Failed { job, restart } => {
+                if *job >= n {
+                    return bad(format!("failure of order #{job}, which does not exist"));
+                }
+                gone[*job] = true;
+                if let Some(r) = restart {
+                    restarts.push((*job, (*r).max(now)));
+                }
+            }
+            ShopEvent::Cancelled { job } => {
+                if *job >= n {
+                    return bad(format!(
+                        "cancellation of order #{job}, which does not exist"
+                    ));
+                }
+                gone[*job] = true;
+            }
+            ShopEvent::NewOrder(b) => {
+                if b.product >= shop.products.len() {
+                    return bad(format!(
+                        "new order {} refers to product #{}, which does not exist",
+                        b.name, b.product
+                    ));
+                }
+                if shop
+                    .jobs
+                    .iter()
+                    .chain(&new_orders)
+                    .any(|x: &Batch| x.name == b.name)
+                {
+                    return bad(format!("order {} is already in the plan", b.name));
+                }
+                new_orders.push(b.clone());
+            }
+        }
+    }
+    // orders that stay, and their started operations
+    let old_jobs = std::mem::take(&mut out.jobs);
+    let mut job_map = vec![None; n];
+    let mut fixed = Vec::new();
+    for j in 0..n {
+        if gone[j] {
+            continue;
+        }
+        let nj = out.jobs.len();
+        job_map[j] = Some(nj);
+        out.jobs.push(old_jobs[j].clone());
+        for o in plan.ops.iter().filter(|o| o.job == j && o.start < now) {
+            let mut uses = o.uses.clone();
+            for u in &mut uses {
+                u.start = o.start;
+            }
+            fixed.push(FixedOp {
+                job: nj,
+                op: o.op,
+                start: o.start,
+                uses,
+            });
+        }
+    }
+    for (j, r) in restarts {
+        let mut b = old_jobs[j].clone();
+        b.name = format!("{}/re", b.name);
+        b.release = r;
+        out.jobs.push(b);
+    }
+    out.jobs.extend(new_orders);
+    out.fixed = fixed;
+    out.not_before = now;
+    // a delayed running operation ends later: its fixed resource uses follow
+    let mut fixed = std::mem::take(&mut out.fixed);
+    for f in &mut fixed {
+        let op = &out.products[out.jobs[f.job].product].ops[f.op];
+        for u in &mut f.uses {
+            let need = &op.needs[u.need];
+            if out.blocks(op, need) {
+                u.end = u.end.max(f.start + op.duration);
+            } else {
+                u.end = f.start + Shop::hold_len(op, need);
+            }
+        }
+    }
+    out.fixed = fixed;
+    // outages start after the work running on the resource (and its cleaning)
+    for (r, from, to, amount) in outages {
+        let mut s = from;
+        for f in &out.fixed {
+            let op = &out.products[out.jobs[f.job].product].ops[f.op];
+            for u in f.uses.iter().filter(|u| u.resource == r) {
+                let e = u.end + out.cleaning_after(op, r);
+                if u.start <= s && e > s {
+                    s = e;
+                }
+            }
+        }
+        if s < to {
+            out.resources[r].take_out(s, to, amount);
+        }
+    }
+    out.validate()?;
+    // warm start: the old plan's order of first starts
+    let mut order: Vec<(Time, usize)> = (0..n)
+        .filter_map(|j| {
+            let nj = job_map[j]?;
+            let s = plan
+                .ops
+                .iter()
+                .filter(|o| o.job == j)
+                .map(|o| o.start)
+                .min()?;
+            Some((s, nj))
+        })
+        .collect();
+    order.sort_unstable();
+    let mut o = opts.clone();
+    o.warm_start = Some(order.into_iter().map(|x| x.1).collect());
+    let solution = solve(&out, &o, cancel, progress)?;
+    let mut moves = Vec::new();
+    let mut compared = 0;
+    let (mut total_shift, mut max_shift) = (0, 0);
+    for old in &plan.ops {
+        let Some(nj) = job_map[old.job] else { continue };
+        if old.start < now {
+            continue;
+        }
+        let Some(new) = solution
+            .plan
+            .ops
+            .iter()
+            .find(|x| x.job == nj && x.op == old.op)
+        else {
+            continue;
+        };
+        compared += 1;
+        let (on, nn) = (names(shop, old), names(&out, new));
+        if new.start != old.start || on != nn {
+            let d = (new.start - old.start).abs();
+            total_shift += d;
+            max_shift = max_shift.max(d);
+            moves.push(Move {
+                order: shop.jobs[old.job].name.clone(),
+                op: shop.ops(old.job)[old.op].name.clone(),
+                old_start: old.start,
+                new_start: new.start,
+                old_resources: on,
+                new_resources: nn,
+            });
+        }
+    }
+    Ok(ShopReplanned {
+        fixed: out.fixed.len(),
+        shop: out,
+        solution,
+        job_map,
+        compared,
+        moves,
+        total_shift,
+        max_shift,
+    })
+}
