@@ -28,7 +28,8 @@ enum Command {
     Recipe(cmd::recipe::Args),
     /// Print the JSON Schema of the scenario format.
     Schema(cmd::schema::Args),
-    /// Schedule patient batches on a flexible flow shop (benchmark files or a scenario with orders).
+    /// Plan patient batches: benchmark instances, or orders of several products on a scenario's plant
+    /// (with capable-to-promise, booking and re-planning).
     Schedule(cmd::schedule::Args),
     /// Serve the twins over the AAS API v3.0 (repositories, registries, discovery).
     Serve(cmd::serve::Args),

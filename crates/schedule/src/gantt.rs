@@ -81,7 +81,11 @@ fn chart(rows: &[Row], t_end: Time, unit_per_hour: f64, title: &str) -> String {
                 y + 2.0,
                 (x1 - x0).max(0.8),
                 row_h - 4.0,
-                colour(*c),
+                if *c == usize::MAX {
+                    "#bbb".to_string()
+                } else {
+                    colour(*c)
+                },
                 esc(tip)
             );
         }
@@ -164,4 +168,99 @@ pub fn by_job(inst: &Instance, plan: &Plan, unit_per_hour: f64) -> String {
         .collect();
     let end = plan.ops.iter().map(|a| a.end).max().unwrap_or(1);
     chart(&rows, end, unit_per_hour, "Gantt chart per patient")
+}
+
+/// Gantt chart of a plant plan with one row per device, area and staff pool; bars coloured by
+/// order, maintenance windows and off-shift periods in grey.
+pub fn shop_by_resource(
+    shop: &crate::shop::Shop,
+    plan: &crate::shop::ShopPlan,
+    unit_per_hour: f64,
+) -> String {
+    let end = plan.ops.iter().map(|a| a.end).max().unwrap_or(1);
+    let mut rows: Vec<Row> = shop
+        .resources
+        .iter()
+        .map(|r| Row {
+            label: r.name.clone(),
+            bars: r
+                .segments
+                .iter()
+                .filter(|s| s.capacity < r.capacity && s.start < end)
+                .map(|s| {
+                    (
+                        s.start.max(0),
+                        s.end.min(end),
+                        usize::MAX,
+                        format!(
+                            "{}: capacity {} from {} to {}",
+                            r.name,
+                            s.capacity,
+                            fmt_h(s.start, unit_per_hour),
+                            fmt_h(s.end, unit_per_hour)
+                        ),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    for a in &plan.ops {
+        let job = &shop.jobs[a.job].name;
+        let op = &shop.ops(a.job)[a.op].name;
+        for u in &a.uses {
+            if let Some(row) = rows.get_mut(u.resource) {
+                row.bars.push((
+                    u.start,
+                    u.end.max(u.start + 1),
+                    a.job,
+                    format!(
+                        "{job} — {op}: {}{} held {} to {}",
+                        if u.amount > 1 {
+                            format!("{} × ", u.amount)
+                        } else {
+                            String::new()
+                        },
+                        row.label,
+                        fmt_h(u.start, unit_per_hour),
+                        fmt_h(u.end, unit_per_hour)
+                    ),
+                ));
+            }
+        }
+    }
+    chart(&rows, end, unit_per_hour, "Gantt chart per resource")
+}
+
+/// Gantt chart of a plant plan with one row per order; bars coloured by step.
+pub fn shop_by_order(
+    shop: &crate::shop::Shop,
+    plan: &crate::shop::ShopPlan,
+    unit_per_hour: f64,
+) -> String {
+    let mut rows: Vec<Row> = shop
+        .jobs
+        .iter()
+        .map(|b| Row {
+            label: b.name.clone(),
+            bars: Vec::new(),
+        })
+        .collect();
+    for a in &plan.ops {
+        if let Some(row) = rows.get_mut(a.job) {
+            let op = &shop.ops(a.job)[a.op].name;
+            row.bars.push((
+                a.start,
+                a.end.max(a.start + 1),
+                a.op,
+                format!(
+                    "{} — {op}: {} to {}",
+                    row.label,
+                    fmt_h(a.start, unit_per_hour),
+                    fmt_h(a.end, unit_per_hour)
+                ),
+            ));
+        }
+    }
+    let end = plan.ops.iter().map(|a| a.end).max().unwrap_or(1);
+    chart(&rows, end, unit_per_hour, "Gantt chart per order")
 }

@@ -202,7 +202,7 @@ pub fn to_model_plan(plan: &Plan, map: &PlantMap, orders: &[Order]) -> model::Pl
 }
 
 /// How a [`crate::shop::Shop`] built by [`shop_from_model`] relates back to the model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShopMap {
     /// Model step index of each operation, per product.
     pub steps: Vec<Vec<usize>>,
@@ -392,6 +392,7 @@ pub fn shop_from_model(
         products.push(Route {
             name: prod.name.clone(),
             ops,
+            variant_of: None,
         });
         steps.push(regular);
     }

@@ -116,10 +116,12 @@ fn plant(orders: usize) -> Shop {
             Route {
                 name: "car-t".into(),
                 ops: vec![prep, expand, harvest],
+                variant_of: None,
             },
             Route {
                 name: "tcr-t".into(),
                 ops: vec![tcr_prep, tcr_expand],
+                variant_of: None,
             },
         ],
         jobs,

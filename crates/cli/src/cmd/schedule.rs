@@ -1,6 +1,10 @@
 //! `atmpflow schedule`: plan patient batches on a flexible flow shop.
 //!
 //! Benchmark mode: `atmpflow schedule --format hfs|taillard|hfsw FILE --time-limit S --json OUT`.
+//! Plant mode (`plant.rs`): `atmpflow schedule SCENARIO --orders ORDERS.csv`, `atmpflow schedule
+//! promise PLAN.json …`, `atmpflow schedule replan PLAN.json --events EVENTS.csv …`.
+
+mod plant;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -35,11 +39,26 @@ pub enum ExactArg {
     On,
 }
 
+/// Plant planning actions on a written plan.
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Capable-to-promise: which apheresis dates in a window keep every committed promise, and
+    /// when each product would be ready; --book commits one.
+    Promise(plant::PromiseArgs),
+    /// Re-plan after events (breakdowns, delays, failed, new and cancelled orders) as of a time;
+    /// started work stays, the report shows what moved.
+    Replan(plant::ReplanArgs),
+}
+
 /// Arguments of `atmpflow schedule`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Plant planning on a written plan.
+    #[command(subcommand)]
+    pub action: Option<Action>,
     /// A benchmark instance (with --format) or a scenario file (with --orders).
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
     /// Format of a benchmark instance file.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -104,13 +123,27 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let Some(format) = args.format else {
-        return run_scenario(&args);
+    match &args.action {
+        Some(Action::Promise(a)) => return plant::run_promise(a),
+        Some(Action::Replan(a)) => return plant::run_replan(a),
+        None => {}
+    }
+    let Some(input) = args.input.clone() else {
+        bail!(
+            "give a scenario file with --orders ORDERS.csv, an instance file with --format, or promise/replan"
+        );
     };
-    let text = std::fs::read_to_string(&args.input)
-        .with_context(|| format!("reading {}", args.input.display()))?;
-    let name = args
-        .input
+    let Some(format) = args.format else {
+        let Some(orders) = &args.orders else {
+            bail!(
+                "give --orders ORDERS.csv to plan orders on a scenario, or --format for an instance file"
+            );
+        };
+        return plant::run_orders(&args, &input, orders);
+    };
+    let text =
+        std::fs::read_to_string(&input).with_context(|| format!("reading {}", input.display()))?;
+    let name = input
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -119,7 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Format::Taillard => schedule::parse::parse_taillard(&name, &text),
         Format::Hfsw => schedule::parse::parse_hfsw(&name, &text),
     };
-    let mut inst = parsed.map_err(|e| anyhow::anyhow!("{}: {e}", args.input.display()))?;
+    let mut inst = parsed.map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
     if let Some(seed) = args.shelf_life_seed {
         inst = schedule::shelf::with_max_waits(
             &inst,
@@ -420,114 +453,4 @@ fn read_orders(path: &Path, model: &model::Model) -> anyhow::Result<Vec<model::O
         bail!("{file}: no orders");
     }
     Ok(out)
-}
-
-/// `atmpflow schedule SCENARIO --orders ORDERS.csv`: plan real orders on the scenario's plant.
-fn run_scenario(args: &Args) -> anyhow::Result<()> {
-    let Some(orders_path) = &args.orders else {
-        bail!(
-            "give --orders ORDERS.csv to plan orders on a scenario, or --format for an instance file"
-        );
-    };
-    let loaded = super::common::load_scenario(&args.input)?;
-    let m = &loaded.model;
-    let orders = read_orders(orders_path, m)?;
-    let (inst, map) = schedule::plant::instance_from_model(m, &orders)?;
-    let objective = Objective::parse(&args.objective)?;
-    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
-        bail!("--time-limit must be a positive number of seconds");
-    }
-    let opts = SolveOptions {
-        objective,
-        time_limit: Some(Duration::from_secs_f64(args.time_limit)),
-        iteration_limit: args.iterations,
-        seed: args.seed,
-        ..SolveOptions::default()
-    };
-    let sol = solve_with_progress(&inst, &opts, args.quiet)?;
-    let plan = schedule::plant::to_model_plan(&sol.plan, &map, &orders);
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let doc = serde_json::json!({
-        "scenario": m.name,
-        "scenario_sha256": loaded.sha256,
-        "orders_file": orders_path.display().to_string(),
-        "objective": sol.objective.name(),
-        "time_unit": "minutes in the schedule, hours in the plan",
-        "makespan_h": sol.values.makespan as f64 / 60.0,
-        "weighted_tardiness": sol.values.weighted_tardiness,
-        "lower_bound": sol.lower_bound,
-        "proven_optimal": sol.proven_optimal,
-        "seed": sol.seed,
-        "generator": sol.generator,
-        "method": sol.method,
-        "program_version": env!("CARGO_PKG_VERSION"),
-        "plan": plan,
-    });
-    let json_path = args
-        .json
-        .clone()
-        .unwrap_or_else(|| args.out.join("plan.json"));
-    write(&json_path, &serde_json::to_string_pretty(&doc)?)?;
-    let csv_path = args
-        .csv
-        .clone()
-        .unwrap_or_else(|| args.out.join("plan.csv"));
-    write(&csv_path, &plan_csv(&inst, &sol))?;
-    let html_path = args.out.join("schedule.html");
-    write(&html_path, &plan_html(&inst, &sol, &m.name))?;
-    if !args.quiet {
-        let late = sol
-            .plan
-            .completions(&inst)
-            .iter()
-            .zip(&inst.jobs)
-            .filter(|(c, j)| **c > j.due)
-            .count();
-        eprintln!(
-            "{} orders planned: makespan {:.1} h (lower bound {:.1} h), {} late, {}; wrote {}, {}, {}",
-            orders.len(),
-            sol.values.makespan as f64 / 60.0,
-            sol.bounds.makespan as f64 / 60.0,
-            late,
-            if sol.proven_optimal {
-                "proven optimal"
-            } else {
-                "not proven optimal"
-            },
-            json_path.display(),
-            csv_path.display(),
-            html_path.display()
-        );
-    }
-    Ok(())
-}
-
-fn plan_html(inst: &Instance, sol: &Solution, scenario: &str) -> String {
-    let e = report::svg::escape;
-    let mut body = format!(
-        "<h1>Production plan — {}</h1>\n<p>{} orders on {} steps. Makespan {:.1} h; lower bound {:.1} h \
-         ({}); total weighted tardiness {} (weights × 100, minutes). Seed {} ({}). Method: {}.</p>\n",
-        e(scenario),
-        inst.n(),
-        inst.g(),
-        sol.values.makespan as f64 / 60.0,
-        sol.bounds.makespan as f64 / 60.0,
-        if sol.proven_optimal {
-            "proven optimal"
-        } else {
-            "not proven optimal"
-        },
-        sol.values.weighted_tardiness,
-        sol.seed,
-        e(sol.generator),
-        e(&sol.method)
-    );
-    body.push_str("<h2>Per machine</h2>\n<figure>");
-    body.push_str(&schedule::gantt::by_machine(inst, &sol.plan, 60.0));
-    body.push_str("<figcaption>One row per device unit; colour = patient; hover for times.</figcaption></figure>\n");
-    body.push_str("<h2>Per patient</h2>\n<figure>");
-    body.push_str(&schedule::gantt::by_job(inst, &sol.plan, 60.0));
-    body.push_str("<figcaption>One row per patient batch; colour = step; gaps are waits (within the maximum hold).</figcaption></figure>\n");
-    report::page::document(&format!("Plan — {scenario}"), &body)
 }

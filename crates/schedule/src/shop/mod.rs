@@ -20,6 +20,7 @@
 
 mod check;
 pub(crate) mod decode;
+mod events;
 mod profile;
 mod promise;
 mod replan;
@@ -31,6 +32,7 @@ use crate::error::ScheduleError;
 use crate::instance::{TIME_LIMIT, Time};
 
 pub use check::{ShopViolation, check};
+pub use events::{MAX_EVENTS, parse_events};
 pub use promise::{Offer, Promise, PromiseQuery, book, commit, promise};
 pub use replan::{Move, ShopEvent, ShopReplanned, replan};
 pub use solve::{ShopOptions, ShopSolution, solve};
@@ -177,6 +179,10 @@ pub struct Route {
     pub name: String,
     /// Operations in order.
     pub ops: Vec<Operation>,
+    /// For a route made for one order from another (e.g. an operation delayed while
+    /// re-planning): the product it was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_of: Option<usize>,
 }
 
 /// One order (a patient's batch).

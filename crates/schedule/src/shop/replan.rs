@@ -165,21 +165,31 @@ pub fn replan(
                         b.name
                     ));
                 }
-                let started = plan
-                    .ops
-                    .iter()
-                    .any(|o| o.job == *job && o.op == *op && o.start < now);
+                let planned = plan.ops.iter().find(|o| o.job == *job && o.op == *op);
+                if let Some(o) = planned.filter(|o| o.end <= now) {
+                    return bad(format!(
+                        "delay of order {}, {}: the step ended at {} (plan), before the re-planning instant {now}",
+                        b.name,
+                        shop.ops(*job)[*op].name,
+                        o.end
+                    ));
+                }
+                let started = planned.is_some_and(|o| o.start < now);
                 if *op == 0 && !started {
                     out.jobs[*job].release = out.jobs[*job].release.saturating_add(*minutes);
                 } else {
                     // this order gets its own copy of the route with the longer operation
-                    let mut route = out.products[out.jobs[*job].product].clone();
-                    if !route.name.contains(&format!("[{}]", b.name)) {
-                        route.name = format!("{} [{}]", route.name, b.name);
-                    }
+                    let cur = out.jobs[*job].product;
+                    let mut route = out.products[cur].clone();
                     route.ops[*op].duration = route.ops[*op].duration.saturating_add(*minutes);
-                    out.products.push(route);
-                    out.jobs[*job].product = out.products.len() - 1;
+                    if route.variant_of.is_some() {
+                        out.products[cur] = route;
+                    } else {
+                        route.name = format!("{} [{}]", route.name, b.name);
+                        route.variant_of = Some(cur);
+                        out.products.push(route);
+                        out.jobs[*job].product = out.products.len() - 1;
+                    }
                 }
             }
             ShopEvent::Failed { job, restart } => {

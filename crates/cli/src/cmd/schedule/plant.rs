@@ -1,0 +1,665 @@
+//! The production planner on a scenario's plant: plan orders of several products
+//! (`atmpflow schedule SCENARIO --orders ORDERS.csv`), answer capable-to-promise questions and
+//! book orders (`atmpflow schedule promise PLAN.json …`), and re-plan after events
+//! (`atmpflow schedule replan PLAN.json --events EVENTS.csv …`).
+//!
+//! `plan.json` is self-contained: the plant problem, its plan, the link back to the scenario
+//! and the `model::Plan` the simulator follows (`atmpflow simulate --plan`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use schedule::Time;
+use schedule::plant::ShopMap;
+use schedule::shop::{Shop, ShopOptions, ShopPlan, ShopSolution, ShopValues};
+use serde::{Deserialize, Serialize};
+
+use super::super::common;
+
+/// Identifies the plan document format.
+const FORMAT: &str = "atmpflow-plant-plan/1";
+
+/// `plan.json` as written by the planner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanDoc {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// SHA-256 of the scenario file.
+    pub scenario_sha256: String,
+    /// How the plan was made (solve, book, replan) and from what.
+    pub history: Vec<String>,
+    /// Objective (from the scenario's `[planning]`).
+    pub objective: String,
+    /// Objective values (minutes; weights × 100).
+    pub values: ShopValues,
+    /// Seed of the search.
+    pub seed: u64,
+    /// Random generator.
+    pub generator: String,
+    /// Algorithm.
+    pub method: String,
+    /// Program version.
+    pub program_version: String,
+    /// Target vein-to-vein time of each model product, minutes.
+    pub targets_min: Vec<Time>,
+    /// Link of the plant problem back to the scenario.
+    pub map: ShopMap,
+    /// The plant problem (times in minutes from the scenario's time 0).
+    pub shop: Shop,
+    /// Its plan.
+    pub plant_plan: ShopPlan,
+    /// The plan in scenario terms (hours), for `atmpflow simulate --plan`.
+    pub plan: model::Plan,
+}
+
+/// Largest plan document read.
+const MAX_PLAN_BYTES: u64 = 256 << 20;
+
+fn read_doc(path: &Path) -> anyhow::Result<PlanDoc> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_PLAN_BYTES {
+        bail!(
+            "{}: {len} bytes, more than a plan document may have",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: PlanDoc = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a plant plan written by `atmpflow schedule SCENARIO --orders`: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if doc.format != FORMAT {
+        bail!(
+            "{}: format '{}', expected '{FORMAT}'",
+            path.display(),
+            doc.format
+        );
+    }
+    doc.shop
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(v) = schedule::shop::check(&doc.shop, &doc.plant_plan).first() {
+        bail!("{}: the plan does not fit its plant: {v}", path.display());
+    }
+    Ok(doc)
+}
+
+/// Model orders of the plant's orders (product variants made by re-planning map back).
+fn model_orders(shop: &Shop) -> Vec<model::Order> {
+    shop.jobs
+        .iter()
+        .map(|b| model::Order {
+            id: b.name.clone(),
+            product: shop.products[b.product].variant_of.unwrap_or(b.product),
+            release_h: b.release as f64 / 60.0,
+            due_h: b.due as f64 / 60.0,
+            weight: b.weight as f64 / 100.0,
+        })
+        .collect()
+}
+
+fn model_plan(shop: &Shop, plan: &ShopPlan, map: &ShopMap) -> model::Plan {
+    let mut m = map.clone();
+    // variants share the steps of the product they were made from
+    for (i, r) in shop.products.iter().enumerate().skip(map.steps.len()) {
+        let base = r.variant_of.unwrap_or(i);
+        let steps = m.steps.get(base).cloned().unwrap_or_default();
+        m.steps.push(steps);
+    }
+    schedule::plant::shop_plan_to_model(shop, plan, &m, &model_orders(shop))
+}
+
+fn new_doc(
+    base: &PlanDoc,
+    shop: Shop,
+    plan: ShopPlan,
+    sol: Option<&ShopSolution>,
+    event: String,
+) -> PlanDoc {
+    let values = plan.values(&shop);
+    let mut history = base.history.clone();
+    history.push(event);
+    PlanDoc {
+        format: FORMAT.into(),
+        scenario: base.scenario.clone(),
+        scenario_sha256: base.scenario_sha256.clone(),
+        history,
+        objective: shop.goal.name(),
+        values,
+        seed: sol.map_or(base.seed, |s| s.seed),
+        generator: sol.map_or(base.generator.clone(), |s| s.generator.to_string()),
+        method: sol.map_or(base.method.clone(), |s| s.method.clone()),
+        program_version: env!("CARGO_PKG_VERSION").into(),
+        targets_min: base.targets_min.clone(),
+        map: base.map.clone(),
+        plan: model_plan(&shop, &plan, &base.map),
+        shop,
+        plant_plan: plan,
+    }
+}
+
+/// `HH:MM day N` of a time in minutes from time 0 (Monday 00:00 of the first week).
+pub fn when(t: Time) -> String {
+    let day = t.div_euclid(24 * 60);
+    let m = t.rem_euclid(24 * 60);
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    format!(
+        "day {day} ({}) {:02}:{:02}",
+        DAYS[day.rem_euclid(7) as usize],
+        m / 60,
+        m % 60
+    )
+}
+
+fn solve_plant(
+    shop: &Shop,
+    opts: &ShopOptions,
+    quiet: bool,
+    replan: Option<(&ShopPlan, Time, &[schedule::shop::ShopEvent])>,
+) -> anyhow::Result<(ShopSolution, Option<schedule::shop::ShopReplanned>)> {
+    let cancel = common::cancel_flag();
+    let mut report = |c: schedule::shop::ShopCost, it: u64| {
+        if !quiet {
+            eprint!("\rbest {:?} at iteration {it}        ", &c[..]);
+        }
+    };
+    let out = match replan {
+        None => (
+            schedule::shop::solve(shop, opts, &cancel, &mut report)?,
+            None,
+        ),
+        Some((plan, now, events)) => {
+            let r = schedule::shop::replan(shop, plan, now, events, opts, &cancel, &mut report)?;
+            (r.solution.clone(), Some(r))
+        }
+    };
+    if !quiet {
+        eprintln!();
+        if cancel.load(Ordering::SeqCst) {
+            eprintln!("cancelled: keeping the best plan found so far");
+        }
+    }
+    Ok(out)
+}
+
+fn options(time_limit: f64, iterations: Option<u64>, seed: u64) -> anyhow::Result<ShopOptions> {
+    if !(time_limit.is_finite() && time_limit > 0.0) {
+        bail!("--time-limit must be a positive number of seconds");
+    }
+    Ok(ShopOptions {
+        time_limit: Some(Duration::from_secs_f64(time_limit)),
+        iteration_limit: iterations,
+        seed,
+        warm_start: None,
+    })
+}
+
+/// Writes plan.json, plan.csv and schedule.html into `out`.
+fn write_outputs(
+    out: &Path,
+    doc: &PlanDoc,
+    moves: Option<&schedule::shop::ShopReplanned>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    common::out_dir(out)?;
+    let json = out.join("plan.json");
+    common::write(&json, &serde_json::to_string_pretty(doc)?)?;
+    let csv = out.join("plan.csv");
+    common::write(&csv, &plan_csv(&doc.shop, &doc.plant_plan))?;
+    let html = out.join("schedule.html");
+    common::write(&html, &page(doc, moves))?;
+    let mut v = vec![json, csv, html];
+    if let Some(r) = moves {
+        let mc = out.join("moves.csv");
+        common::write(&mc, &moves_csv(r))?;
+        v.push(mc);
+    }
+    Ok(v)
+}
+
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn plan_csv(shop: &Shop, plan: &ShopPlan) -> String {
+    let mut s = String::from("order,product,step,start_h,end_h,resources\n");
+    for o in &plan.ops {
+        let b = &shop.jobs[o.job];
+        let res: Vec<String> = o
+            .uses
+            .iter()
+            .map(|u| {
+                let r = &shop.resources[u.resource];
+                if u.amount > 1 {
+                    format!("{}×{}", u.amount, r.name)
+                } else {
+                    r.name.clone()
+                }
+            })
+            .collect();
+        s.push_str(&format!(
+            "{},{},{},{:.2},{:.2},{}\n",
+            field(&b.name),
+            field(&shop.products[b.product].name),
+            field(&shop.ops(o.job)[o.op].name),
+            o.start as f64 / 60.0,
+            o.end as f64 / 60.0,
+            field(&res.join(" + "))
+        ));
+    }
+    s
+}
+
+fn moves_csv(r: &schedule::shop::ShopReplanned) -> String {
+    let mut s =
+        String::from("order,step,old_start_h,new_start_h,shift_h,old_resources,new_resources\n");
+    for m in &r.moves {
+        s.push_str(&format!(
+            "{},{},{:.2},{:.2},{:.2},{},{}\n",
+            field(&m.order),
+            field(&m.op),
+            m.old_start as f64 / 60.0,
+            m.new_start as f64 / 60.0,
+            (m.new_start - m.old_start) as f64 / 60.0,
+            field(&m.old_resources.join(" + ")),
+            field(&m.new_resources.join(" + "))
+        ));
+    }
+    s
+}
+
+fn page(doc: &PlanDoc, moves: Option<&schedule::shop::ShopReplanned>) -> String {
+    let e = report::svg::escape;
+    let shop = &doc.shop;
+    let v = &doc.values;
+    let mut body = format!(
+        "<h1>Production plan — {}</h1>\n<p>{} orders of {} products; objective: {}. Makespan {}; \
+         {} orders late; total weighted tardiness {} (minutes × weight × 100); total flow time {:.1} days. \
+         Seed {} ({}). Method: {}. Every plan passes the independent checker (capacity at every instant, \
+         shifts, maintenance, hold limits, blocking).</p>\n",
+        e(&doc.scenario),
+        shop.jobs.len(),
+        shop.products
+            .iter()
+            .filter(|p| p.variant_of.is_none())
+            .count(),
+        e(&doc.objective),
+        e(&when(v.makespan)),
+        v.late,
+        v.weighted_tardiness,
+        v.total_flow_time as f64 / 1440.0,
+        doc.seed,
+        e(&doc.generator),
+        e(&doc.method),
+    );
+    body.push_str("<p>History: ");
+    body.push_str(&e(&doc.history.join("; ")));
+    body.push_str("</p>\n");
+    if let Some(r) = moves {
+        body.push_str(&format!(
+            "<h2>What moved</h2>\n<p>{} operations had started and stayed fixed; of {} operations \
+             free to move, {} moved (start or resources changed), by {:.1} h in total and {:.1} h at \
+             most.</p>\n",
+            r.fixed,
+            r.compared,
+            r.moves.len(),
+            r.total_shift as f64 / 60.0,
+            r.max_shift as f64 / 60.0
+        ));
+        if !r.moves.is_empty() {
+            body.push_str("<table><thead><tr><th>order</th><th>step</th><th>old start</th><th>new start</th><th>shift (h)</th><th>old resources</th><th>new resources</th></tr></thead><tbody>\n");
+            for m in &r.moves {
+                body.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}</td><td>{}</td><td>{}</td></tr>\n",
+                    e(&m.order),
+                    e(&m.op),
+                    e(&when(m.old_start)),
+                    e(&when(m.new_start)),
+                    (m.new_start - m.old_start) as f64 / 60.0,
+                    e(&m.old_resources.join(" + ")),
+                    e(&m.new_resources.join(" + "))
+                ));
+            }
+            body.push_str("</tbody></table>\n");
+        }
+    }
+    body.push_str("<h2>Per resource</h2>\n<figure>");
+    body.push_str(&schedule::gantt::shop_by_resource(
+        shop,
+        &doc.plant_plan,
+        60.0,
+    ));
+    body.push_str("<figcaption>One row per device, area and staff pool; colour = order; grey = maintenance and requalification windows; hover for times.</figcaption></figure>\n");
+    body.push_str("<h2>Per order</h2>\n<figure>");
+    body.push_str(&schedule::gantt::shop_by_order(shop, &doc.plant_plan, 60.0));
+    body.push_str("<figcaption>One row per order; colour = step; gaps are transfers and waits within the hold limits.</figcaption></figure>\n");
+    body.push_str("<h2>Orders</h2>\n<table><thead><tr><th>order</th><th>product</th><th>apheresis</th><th>ready</th><th>due</th><th>late (h)</th></tr></thead><tbody>\n");
+    let c = doc.plant_plan.completions(shop);
+    for (j, b) in shop.jobs.iter().enumerate() {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>\n",
+            e(&b.name),
+            e(&shop.products[b.product].name),
+            e(&when(b.release)),
+            e(&when(c[j])),
+            e(&when(b.due)),
+            (c[j] - b.due).max(0) as f64 / 60.0
+        ));
+    }
+    body.push_str("</tbody></table>\n");
+    report::page::document(&format!("Plan — {}", doc.scenario), &body)
+}
+
+/// `atmpflow schedule SCENARIO --orders ORDERS.csv`.
+pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyhow::Result<()> {
+    let loaded = common::load_scenario(input)?;
+    let m = &loaded.model;
+    let orders = super::read_orders(orders_path, m)?;
+    let (shop, map) = schedule::plant::shop_from_model(m, &orders)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+    let opts = options(args.time_limit, args.iterations, args.seed)?;
+    let (sol, _) = solve_plant(&shop, &opts, args.quiet, None)?;
+    let targets_min: Vec<Time> = (0..m.products.len())
+        .map(|p| {
+            m.demand
+                .iter()
+                .find(|d| d.product == p)
+                .map_or(0, |d| (d.target_v2v_h * 60.0).round() as Time)
+        })
+        .collect();
+    let base = PlanDoc {
+        format: FORMAT.into(),
+        scenario: m.name.clone(),
+        scenario_sha256: loaded.sha256.clone(),
+        history: Vec::new(),
+        objective: String::new(),
+        values: ShopValues::default(),
+        seed: sol.seed,
+        generator: sol.generator.into(),
+        method: sol.method.clone(),
+        program_version: String::new(),
+        targets_min,
+        map,
+        shop: shop.clone(),
+        plant_plan: ShopPlan::default(),
+        plan: model::Plan::default(),
+    };
+    let doc = new_doc(
+        &base,
+        shop,
+        sol.plan.clone(),
+        Some(&sol),
+        format!(
+            "planned {} orders from {} ({} iterations)",
+            orders.len(),
+            orders_path.display(),
+            sol.iterations
+        ),
+    );
+    let mut paths = write_outputs(&args.out, &doc, None)?;
+    for (flag, path) in [(&args.json, "plan.json"), (&args.csv, "plan.csv")] {
+        if let Some(p) = flag {
+            std::fs::copy(args.out.join(path), p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            paths.push(p.clone());
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} orders of {} products planned: makespan {}, {} late, weighted tardiness {}; wrote {}",
+            orders.len(),
+            doc.shop.products.len(),
+            when(doc.values.makespan),
+            doc.values.late,
+            doc.values.weighted_tardiness,
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `atmpflow schedule promise`.
+#[derive(Debug, clap::Args)]
+pub struct PromiseArgs {
+    /// plan.json written by `atmpflow schedule SCENARIO --orders` (or by promise --book / replan).
+    pub plan: PathBuf,
+    /// Product of the new order.
+    #[arg(long)]
+    pub product: String,
+    /// First apheresis day to consider (days from time 0, Monday of the first week).
+    #[arg(long)]
+    pub from_day: u32,
+    /// Last apheresis day to consider.
+    #[arg(long)]
+    pub to_day: u32,
+    /// Hour of day of the apheresis.
+    #[arg(long, default_value_t = 9.0)]
+    pub hour: f64,
+    /// Only Monday to Friday.
+    #[arg(long)]
+    pub weekdays: bool,
+    /// Identifier of the new order.
+    #[arg(long, default_value = "NEW")]
+    pub id: String,
+    /// Weight of the new order.
+    #[arg(long, default_value_t = 1.0)]
+    pub weight: f64,
+    /// Book the order with apheresis on this day (at --hour) and write the new plan to --out.
+    #[arg(long)]
+    pub book: Option<u32>,
+    /// Output directory of --book (plan.json, plan.csv, schedule.html).
+    #[arg(long, default_value = "out/schedule")]
+    pub out: PathBuf,
+    /// Write the answer as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `atmpflow schedule promise`.
+pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
+    let doc = read_doc(&a.plan)?;
+    let shop = &doc.shop;
+    let Some(product) = shop
+        .products
+        .iter()
+        .position(|p| p.name == a.product && p.variant_of.is_none())
+    else {
+        bail!(
+            "--product: the plant makes no '{}'; products are {}",
+            a.product,
+            shop.products
+                .iter()
+                .filter(|p| p.variant_of.is_none())
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    if a.to_day < a.from_day || a.to_day - a.from_day > 366 {
+        bail!("--from-day..--to-day must be a window of at most a year, in order");
+    }
+    if !(a.hour.is_finite() && (0.0..24.0).contains(&a.hour)) {
+        bail!("--hour must be in [0, 24)");
+    }
+    if !(a.weight.is_finite() && (0.0..1e6).contains(&a.weight)) {
+        bail!("--weight must be a number ≥ 0");
+    }
+    let at = |d: u32| i64::from(d) * 1440 + (a.hour * 60.0).round() as Time;
+    let candidates: Vec<Time> = (a.from_day..=a.to_day)
+        .filter(|d| !a.weekdays || d % 7 < 5)
+        .map(at)
+        .collect();
+    let q = schedule::shop::PromiseQuery {
+        name: a.id.clone(),
+        product,
+        candidates,
+        lead: doc.targets_min.get(product).copied().unwrap_or(0),
+        weight: (a.weight * 100.0).round() as i64,
+    };
+    let t0 = std::time::Instant::now();
+    let p = schedule::shop::promise(shop, &doc.plant_plan, &q)?;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{} for {} (target vein-to-vein {:.1} days), {} apheresis dates checked in {:.3} s:",
+        a.id,
+        a.product,
+        q.lead as f64 / 1440.0,
+        p.offers.len(),
+        secs
+    );
+    for o in &p.offers {
+        println!(
+            "  apheresis {}  ->  {}",
+            when(o.release),
+            match o.ready {
+                None => "cannot be planned without moving committed work".to_string(),
+                Some(r) => format!(
+                    "ready {}{}",
+                    when(r),
+                    if o.on_time { "" } else { "  (late)" }
+                ),
+            }
+        );
+    }
+    match &p.earliest {
+        Some(o) => println!("earliest on-time apheresis: {}", when(o.release)),
+        None => println!("no on-time apheresis date in the window"),
+    }
+    if let Some(path) = &a.json {
+        let v = serde_json::json!({
+            "order": a.id, "product": a.product, "target_minutes": q.lead,
+            "offers": p.offers, "earliest": p.earliest, "seconds": secs,
+            "time_unit": "minutes from time 0 (Monday 00:00 of the first week)",
+        });
+        common::write(path, &serde_json::to_string_pretty(&v)?)?;
+    }
+    if let Some(day) = a.book {
+        let (s2, p2) = schedule::shop::book(shop, &doc.plant_plan, &q, at(day))?;
+        let c = p2.completions(&s2)[s2.jobs.len() - 1];
+        let d2 = new_doc(
+            &doc,
+            s2,
+            p2,
+            None,
+            format!(
+                "booked {} ({}) with apheresis {}",
+                a.id,
+                a.product,
+                when(at(day))
+            ),
+        );
+        let paths = write_outputs(&a.out, &d2, None)?;
+        println!(
+            "booked {} with apheresis {}, ready {}; wrote {}",
+            a.id,
+            when(at(day)),
+            when(c),
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `atmpflow schedule replan`.
+#[derive(Debug, clap::Args)]
+pub struct ReplanArgs {
+    /// plan.json written by `atmpflow schedule SCENARIO --orders` (or by promise --book / replan).
+    pub plan: PathBuf,
+    /// Events (CSV; see docs/scheduling.md): breakdown, delay, failed, new, cancelled.
+    #[arg(long)]
+    pub events: PathBuf,
+    /// The instant of re-planning, hours from time 0: what started before stays.
+    #[arg(long)]
+    pub as_of_h: f64,
+    /// Time limit in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub time_limit: f64,
+    /// Iteration limit (reproducible runs).
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Seed of the random generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (plan.json, plan.csv, schedule.html with what moved, moves.csv).
+    #[arg(long, default_value = "out/replan")]
+    pub out: PathBuf,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `atmpflow schedule replan`.
+pub fn run_replan(a: &ReplanArgs) -> anyhow::Result<()> {
+    let doc = read_doc(&a.plan)?;
+    if !(a.as_of_h.is_finite() && a.as_of_h.abs() < 1e8) {
+        bail!("--as-of-h must be a number of hours");
+    }
+    let now = (a.as_of_h * 60.0).round() as Time;
+    let text = std::fs::read_to_string(&a.events)
+        .with_context(|| format!("cannot read {}", a.events.display()))?;
+    let events = schedule::shop::parse_events(&text, &doc.shop, &doc.targets_min)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.events.display()))?;
+    let opts = options(a.time_limit, a.iterations, a.seed)?;
+    let (sol, r) = solve_plant(
+        &doc.shop,
+        &opts,
+        a.quiet,
+        Some((&doc.plant_plan, now, &events)),
+    )?;
+    let Some(r) = r else {
+        bail!("re-planning gave no result");
+    };
+    let d2 = new_doc(
+        &doc,
+        r.shop.clone(),
+        sol.plan.clone(),
+        Some(&sol),
+        format!(
+            "re-planned as of {} after {} events from {}",
+            when(now),
+            events.len(),
+            a.events.display()
+        ),
+    );
+    let paths = write_outputs(&a.out, &d2, Some(&r))?;
+    if !a.quiet {
+        eprintln!(
+            "re-planned as of {}: {} started operations fixed; {} of {} others moved ({:.1} h in total, {:.1} h at most); {} late; wrote {}",
+            when(now),
+            r.fixed,
+            r.moves.len(),
+            r.compared,
+            r.total_shift as f64 / 60.0,
+            r.max_shift as f64 / 60.0,
+            d2.values.late,
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! The production planner end to end: the two-product example plant is planned, asked for
+//! apheresis dates, booked into, disrupted and re-planned from the command line; every plan
+//! document is re-read and re-checked by the next command, and bad input is located.
+
+use serde_json::Value;
+
+use crate::support::{assert_no_panic, assert_ok, example, repo_path, run, stderr, stdout};
+
+fn read(p: &std::path::Path) -> Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let plan_dir = d.join("plan");
+    let o = run([
+        "schedule".as_ref(),
+        example("plant-two-products").as_os_str(),
+        "--orders".as_ref(),
+        repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
+        "--iterations".as_ref(),
+        "20".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        plan_dir.as_os_str(),
+    ]);
+    assert_ok(&o, "schedule --orders");
+    let plan = read(&plan_dir.join("plan.json"));
+    assert_eq!(plan["format"], "atmpflow-plant-plan/1");
+    let jobs = plan["shop"]["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 16);
+    let products: std::collections::BTreeSet<u64> =
+        jobs.iter().filter_map(|j| j["product"].as_u64()).collect();
+    assert_eq!(products.len(), 2, "two products in one plan");
+    assert!(
+        plan["plan"]["ops"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "model plan for the simulator"
+    );
+    let html = std::fs::read_to_string(plan_dir.join("schedule.html")).expect("html");
+    assert!(html.contains("<svg") && html.contains("rocking-bioreactor#2"));
+
+    // the simulator follows the plan
+    let o = run([
+        "simulate".as_ref(),
+        example("plant-two-products").as_os_str(),
+        "--plan".as_ref(),
+        plan_dir.join("plan.json").as_os_str(),
+        "--replications".as_ref(),
+        "2".as_ref(),
+        "--out".as_ref(),
+        d.join("sim").as_os_str(),
+    ]);
+    assert_ok(&o, "simulate --plan");
+
+    // which apheresis dates can a car-t-short patient get in weeks 2-4?
+    let answer = d.join("promise.json");
+    let o = run([
+        "schedule".as_ref(),
+        "promise".as_ref(),
+        plan_dir.join("plan.json").as_os_str(),
+        "--product".as_ref(),
+        "car-t-short".as_ref(),
+        "--from-day".as_ref(),
+        "7".as_ref(),
+        "--to-day".as_ref(),
+        "28".as_ref(),
+        "--weekdays".as_ref(),
+        "--id".as_ref(),
+        "X001".as_ref(),
+        "--json".as_ref(),
+        answer.as_os_str(),
+    ]);
+    assert_ok(&o, "schedule promise");
+    let a = read(&answer);
+    let offers = a["offers"].as_array().expect("offers");
+    assert_eq!(offers.len(), 16, "weekdays of days 7..=28");
+    let earliest = a["earliest"]["release"].as_i64().expect("an on-time date");
+    assert!(stdout(&o).contains("earliest on-time apheresis"));
+    assert!(
+        a["seconds"].as_f64().is_some_and(|s| s < 1.0),
+        "well under a second"
+    );
+
+    // book it; nothing committed moves
+    let booked = d.join("booked");
+    let day = (earliest / 1440).to_string();
+    let o = run([
+        "schedule".as_ref(),
+        "promise".as_ref(),
+        plan_dir.join("plan.json").as_os_str(),
+        "--product".as_ref(),
+        "car-t-short".as_ref(),
+        "--from-day".as_ref(),
+        "7".as_ref(),
+        "--to-day".as_ref(),
+        "28".as_ref(),
+        "--id".as_ref(),
+        "X001".as_ref(),
+        "--book".as_ref(),
+        day.as_ref(),
+        "--out".as_ref(),
+        booked.as_os_str(),
+    ]);
+    assert_ok(&o, "schedule promise --book");
+    let b = read(&booked.join("plan.json"));
+    assert_eq!(b["shop"]["jobs"].as_array().map(Vec::len), Some(17));
+    let old_ops = plan["plant_plan"]["ops"].as_array().expect("ops");
+    let new_ops = b["plant_plan"]["ops"].as_array().expect("ops");
+    assert_eq!(
+        &new_ops[..old_ops.len()],
+        &old_ops[..],
+        "committed work stays"
+    );
+
+    // disruption as of hour 210: re-plan
+    let re = d.join("replan");
+    let o = run([
+        "schedule".as_ref(),
+        "replan".as_ref(),
+        booked.join("plan.json").as_os_str(),
+        "--events".as_ref(),
+        repo_path("examples/schedule/plant-two-products-events.csv").as_os_str(),
+        "--as-of-h".as_ref(),
+        "210".as_ref(),
+        "--iterations".as_ref(),
+        "10".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_ok(&o, "schedule replan");
+    let r = read(&re.join("plan.json"));
+    let names: Vec<&str> = r["shop"]["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"U001") && names.contains(&"O003/re"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"O006") && !names.contains(&"O003"),
+        "{names:?}"
+    );
+    let html = std::fs::read_to_string(re.join("schedule.html")).expect("html");
+    assert!(html.contains("What moved"));
+    let moves = std::fs::read_to_string(re.join("moves.csv")).expect("moves");
+    assert!(moves.starts_with("order,step,old_start_h,new_start_h"));
+    assert!(r["history"].as_array().is_some_and(|h| h.len() == 3));
+}
+
+#[test]
+fn bad_events_and_bad_plans_are_located() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let plan_dir = d.join("plan");
+    let o = run([
+        "schedule".as_ref(),
+        example("plant-two-products").as_os_str(),
+        "--orders".as_ref(),
+        repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
+        "--iterations".as_ref(),
+        "2".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        plan_dir.as_os_str(),
+    ]);
+    assert_ok(&o, "schedule --orders");
+    let plan = plan_dir.join("plan.json");
+    let cases = [
+        ("kind,order\nexplode,O001\n", "line 2: kind"),
+        ("kind,order\nfailed,NOPE\n", "line 2: order"),
+        (
+            "kind,resource,from_h,to_h\nbreakdown,operators,10,5\n",
+            "line 2: to_h",
+        ),
+        ("kind,order,step,hours\ndelay,O001,nope,3\n", "line 2: step"),
+        (
+            "kind,order,step,hours\ndelay,O001,selection,x\n",
+            "line 2: hours",
+        ),
+        ("kind,colour\nnew,red\n", "line 1: colour"),
+        ("kind,order,product,release_h\nnew,Z,car-t\n", "line 2"),
+    ];
+    for (text, want) in cases {
+        let ev = d.join("events.csv");
+        std::fs::write(&ev, text).expect("write");
+        let o = run([
+            "schedule".as_ref(),
+            "replan".as_ref(),
+            plan.as_os_str(),
+            "--events".as_ref(),
+            ev.as_os_str(),
+            "--as-of-h".as_ref(),
+            "100".as_ref(),
+            "--iterations".as_ref(),
+            "1".as_ref(),
+        ]);
+        assert!(!o.status.success(), "{text}");
+        assert_no_panic(&o);
+        let e = stderr(&o);
+        assert!(e.contains("events.csv") && e.contains(want), "{text}: {e}");
+    }
+    // a plan document that was tampered with is refused, with the reason
+    let mut doc: Value = read(&plan);
+    doc["plant_plan"]["ops"][0]["start"] = Value::from(-10_000);
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, doc.to_string()).expect("write");
+    let o = run([
+        "schedule".as_ref(),
+        "promise".as_ref(),
+        bad.as_os_str(),
+        "--product".as_ref(),
+        "car-t".as_ref(),
+        "--from-day".as_ref(),
+        "1".as_ref(),
+        "--to-day".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert!(!o.status.success());
+    assert_no_panic(&o);
+    assert!(
+        stderr(&o).contains("does not fit its plant"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&bad, "{\"format\": 1").expect("write");
+    let o = run([
+        "schedule".as_ref(),
+        "promise".as_ref(),
+        bad.as_os_str(),
+        "--product".as_ref(),
+        "car-t".as_ref(),
+        "--from-day".as_ref(),
+        "1".as_ref(),
+        "--to-day".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bad.json:1:"), "{}", stderr(&o));
+    // an unknown product
+    let o = run([
+        "schedule".as_ref(),
+        "promise".as_ref(),
+        plan.as_os_str(),
+        "--product".as_ref(),
+        "car-x".as_ref(),
+        "--from-day".as_ref(),
+        "1".as_ref(),
+        "--to-day".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("car-x") && stderr(&o).contains("car-t-short"));
+}

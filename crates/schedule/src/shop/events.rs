@@ -1,0 +1,220 @@
+//! The events file of re-planning (CSV, one event per line), resolved against a plant.
+//!
+//! Header: `kind` and any of `order,step,resource,from_h,to_h,hours,amount,product,release_h,
+//! due_h,weight` (order free). Kinds and the fields they read:
+//! * `breakdown`: `resource` (a unit such as `rocking-bioreactor#1`, an area or a staff pool),
+//!   `from_h`, `to_h`, optional `amount` (places or operators lost; all when empty);
+//! * `delay`: `order`, `step`, `hours` (the step takes that much longer; for an order's first
+//!   step that has not started: the apheresis is that much late);
+//! * `failed`: `order`, optional `release_h` (apheresis of a replacement batch);
+//! * `new`: `order`, `product`, `release_h`, optional `due_h` (default: release plus the
+//!   product's target vein-to-vein time) and `weight` (default 1);
+//! * `cancelled`: `order`.
+//!
+//! Times in hours from the scenario's time 0. Errors give the line and field.
+
+use super::{Batch, Shop, ShopEvent};
+use crate::error::ScheduleError;
+use crate::instance::Time;
+
+/// Largest events file accepted.
+pub const MAX_EVENTS: usize = 100_000;
+
+const COLUMNS: [&str; 12] = [
+    "kind",
+    "order",
+    "step",
+    "resource",
+    "from_h",
+    "to_h",
+    "hours",
+    "amount",
+    "product",
+    "release_h",
+    "due_h",
+    "weight",
+];
+
+fn err(line: usize, field: &str, message: impl Into<String>) -> ScheduleError {
+    ScheduleError::Parse {
+        line,
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Reads the events in `text` against `shop`; `targets[p]` is the target vein-to-vein time
+/// of product `p` in minutes (due date of new orders without `due_h`).
+pub fn parse_events(
+    text: &str,
+    shop: &Shop,
+    targets: &[Time],
+) -> Result<Vec<ShopEvent>, ScheduleError> {
+    let mut rd = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = rd
+        .headers()
+        .map_err(|e| err(1, "header", e.to_string()))?
+        .iter()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    for h in &header {
+        if !COLUMNS.contains(&h.as_str()) {
+            return Err(err(
+                1,
+                h,
+                format!("unknown column; columns are {}", COLUMNS.join(", ")),
+            ));
+        }
+    }
+    let col = |name: &str| header.iter().position(|h| h == name);
+    if col("kind").is_none() {
+        return Err(err(1, "kind", "the header needs a `kind` column"));
+    }
+    let mut out = Vec::new();
+    for rec in rd.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            err(line, "record", e.to_string())
+        })?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        if out.len() >= MAX_EVENTS {
+            return Err(err(line, "kind", format!("more than {MAX_EVENTS} events")));
+        }
+        let get = |name: &str| col(name).and_then(|c| rec.get(c)).filter(|s| !s.is_empty());
+        let need = |name: &str| get(name).ok_or_else(|| err(line, name, "missing"));
+        let hours = |name: &str| -> Result<Option<Time>, ScheduleError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() && x.abs() < 1e9 => Ok(Some((x * 60.0).round() as Time)),
+                    _ => Err(err(line, name, format!("'{v}' is not a number of hours"))),
+                },
+            }
+        };
+        let need_hours = |name: &str| hours(name)?.ok_or_else(|| err(line, name, "missing"));
+        let order = |name: &str| -> Result<usize, ScheduleError> {
+            let id = need(name)?;
+            shop.jobs
+                .iter()
+                .position(|b| b.name == id)
+                .ok_or_else(|| err(line, name, format!("the plan has no order '{id}'")))
+        };
+        let kind = need("kind")?.to_ascii_lowercase();
+        let ev = match kind.as_str() {
+            "breakdown" => {
+                let name = need("resource")?;
+                let resource = shop
+                    .resources
+                    .iter()
+                    .position(|r| r.name == name)
+                    .ok_or_else(|| {
+                        err(
+                            line,
+                            "resource",
+                            format!("the plant has no resource '{name}'"),
+                        )
+                    })?;
+                let (from, to) = (need_hours("from_h")?, need_hours("to_h")?);
+                if to <= from {
+                    return Err(err(line, "to_h", "must be later than from_h"));
+                }
+                let amount = match get("amount") {
+                    None => None,
+                    Some(v) => Some(v.parse::<u32>().ok().filter(|&a| a > 0).ok_or_else(|| {
+                        err(
+                            line,
+                            "amount",
+                            format!("'{v}' is not a positive whole number"),
+                        )
+                    })?),
+                };
+                ShopEvent::Breakdown {
+                    resource,
+                    from,
+                    to,
+                    amount,
+                }
+            }
+            "delay" => {
+                let job = order("order")?;
+                let step = need("step")?;
+                let op = shop
+                    .ops(job)
+                    .iter()
+                    .position(|o| o.name == step)
+                    .ok_or_else(|| {
+                        err(
+                            line,
+                            "step",
+                            format!("order {} has no step '{step}'", shop.jobs[job].name),
+                        )
+                    })?;
+                let minutes = need_hours("hours")?;
+                if minutes <= 0 {
+                    return Err(err(line, "hours", "a delay must be positive"));
+                }
+                ShopEvent::Delay { job, op, minutes }
+            }
+            "failed" => ShopEvent::Failed {
+                job: order("order")?,
+                restart: hours("release_h")?,
+            },
+            "cancelled" => ShopEvent::Cancelled {
+                job: order("order")?,
+            },
+            "new" => {
+                let name = need("order")?.to_string();
+                let pname = need("product")?;
+                let product = shop
+                    .products
+                    .iter()
+                    .position(|p| p.name == pname)
+                    .ok_or_else(|| {
+                        err(
+                            line,
+                            "product",
+                            format!("the plant has no product '{pname}'"),
+                        )
+                    })?;
+                let release = need_hours("release_h")?;
+                if release < 0 {
+                    return Err(err(line, "release_h", "must not be negative"));
+                }
+                let due = match hours("due_h")? {
+                    Some(d) => d,
+                    None => release.saturating_add(targets.get(product).copied().unwrap_or(0)),
+                };
+                let weight = match get("weight") {
+                    None => 100,
+                    Some(v) => match v.parse::<f64>() {
+                        Ok(w) if w.is_finite() && (0.0..1e6).contains(&w) => {
+                            (w * 100.0).round() as i64
+                        }
+                        _ => return Err(err(line, "weight", format!("'{v}' is not a weight ≥ 0"))),
+                    },
+                };
+                ShopEvent::NewOrder(Batch {
+                    name,
+                    product,
+                    release,
+                    due,
+                    weight,
+                })
+            }
+            other => {
+                return Err(err(
+                    line,
+                    "kind",
+                    format!(
+                        "unknown event '{other}'; use breakdown, delay, failed, new or cancelled"
+                    ),
+                ));
+            }
+        };
+        out.push(ev);
+    }
+    Ok(out)
+}
