@@ -30,7 +30,7 @@ enum Command {
     Schema(cmd::schema::Args),
     /// Plan patient batches: benchmark instances, or orders of several products on a scenario's plant
     /// (with capable-to-promise, booking and re-planning).
-    Schedule(cmd::schedule::Args),
+    Schedule(Box<cmd::schedule::Args>),
     /// Serve the twins over the AAS API v3.0 (repositories, registries, discovery).
     Serve(cmd::serve::Args),
     /// Simulate a scenario (Monte-Carlo) and write its report.
@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Pat(a) => cmd::pat::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),
         Command::Schema(a) => cmd::schema::run(a),
-        Command::Schedule(a) => cmd::schedule::run(a),
+        Command::Schedule(a) => cmd::schedule::run(*a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Study(a) => cmd::study::run(a),

@@ -242,13 +242,13 @@ fn the_planning_objective_of_the_scenario_is_checked() {
     }
     let t = text.replace(
         "unit = 2\nstart_hours = 336.0",
-        "unit = 4\nstart_hours = 336.0",
+        "unit = 5\nstart_hours = 336.0",
     );
     let e = format!(
         "{:?}",
-        model::load("plant.toml", &t).expect_err("unit 4 of 3")
+        model::load("plant.toml", &t).expect_err("unit 5 of 4")
     );
-    assert!(e.contains("between 1 and 3"), "{e}");
+    assert!(e.contains("between 1 and 4"), "{e}");
     let t = text.replace("end_hours = 200.0", "end_hours = 100.0");
     let e = format!(
         "{:?}",
