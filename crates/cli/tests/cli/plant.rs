@@ -146,7 +146,7 @@ fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
         "{names:?}"
     );
     assert!(
-        !names.contains(&"O006") && !names.contains(&"O003"),
+        !names.contains(&"O007") && !names.contains(&"O003"),
         "{names:?}"
     );
     let html = std::fs::read_to_string(re.join("schedule.html")).expect("html");
