@@ -202,6 +202,7 @@ fn two_products_with_shifts_and_maintenance_are_planned_and_followed_by_the_simu
             seed: Some(1),
             threads: 1,
             plan: Some(plan),
+            ..sim::RunOptions::default()
         },
         &|_| {},
         &cancel,
