@@ -10,7 +10,8 @@ fn stat_cols(s: &Stat) -> [String; 3] {
     ]
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+/// A CSV table with a header row (fields quoted where needed).
+pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     // Writing to memory cannot fail except on invalid UTF-8, which cannot occur here.
     let _ = w.write_record(header);

@@ -1,16 +1,19 @@
 //! Rendering of results into self-contained HTML (tables and inline SVG plots) and CSV tables.
 //! Pure: every function returns strings; the caller writes the files.
 //!
-//! [`svg`] holds the chart functions and [`page`] the HTML shell and table helpers that every
-//! report of the crate shares.
+//! Every page and chart of atmpflow is drawn here: the simulation and comparison reports, the
+//! cost and study reports ([`cost`]), the production plan ([`plant_html`]). [`svg`] holds the
+//! charts and [`page`] the HTML shell and table helpers that all of them share.
 
 pub mod cost;
 mod csv_out;
 pub mod decision;
 mod html;
 pub mod page;
+mod plan;
 pub mod record;
 pub mod svg;
 
 pub use csv_out::{comparison_csv, simulation_csv};
 pub use html::{ReportOptions, comparison_html, simulation_html, simulation_html_with};
+pub use plan::{moves_csv, plan_csv, plant_csv, plant_html};

@@ -34,6 +34,9 @@ pub enum ScheduleError {
         /// Explanation.
         reason: String,
     },
+    /// A plan document (`plan.json`) of another format or whose plan does not fit its plant.
+    #[error("{0}")]
+    Document(String),
     /// A re-planning event that refers to something that does not exist.
     #[error("invalid event: {0}")]
     Event(String),

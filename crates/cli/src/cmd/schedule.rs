@@ -228,7 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         write(path, &serde_json::to_string_pretty(&doc)?)?;
     }
     if let Some(path) = &args.csv {
-        write(path, &plan_csv(&inst, &sol))?;
+        write(path, &report::plan_csv(&inst, &sol.plan))?;
     }
     if args.json.is_none() && args.csv.is_none() {
         println!(
@@ -350,33 +350,6 @@ fn result_json(
         "permutation": sol.permutation,
         "assignments": assignments,
     })
-}
-
-fn plan_csv(inst: &Instance, sol: &Solution) -> String {
-    let mut s = String::from("job,job_name,stage,stage_name,machine,machine_name,start,end\n");
-    for a in &sol.plan.ops {
-        let st = &inst.stages[a.stage];
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            a.job,
-            csv_field(&inst.jobs[a.job].name),
-            a.stage,
-            csv_field(&st.name),
-            a.machine,
-            csv_field(&st.machines[a.machine].name),
-            a.start,
-            a.end
-        ));
-    }
-    s
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// Reads the orders file: CSV with header `id,product,release_h,due_h,weight`

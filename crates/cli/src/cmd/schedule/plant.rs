@@ -12,49 +12,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use schedule::Time;
+use schedule::plan_doc::{PLAN_FORMAT, PlanDoc, when};
 use schedule::plant::ShopMap;
 use schedule::shop::{Shop, ShopOptions, ShopPlan, ShopSolution, ShopValues};
-use serde::{Deserialize, Serialize};
 
 use super::super::common;
-
-/// Identifies the plan document format.
-const FORMAT: &str = "atmpflow-plant-plan/1";
-
-/// `plan.json` as written by the planner.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PlanDoc {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// Scenario name.
-    pub scenario: String,
-    /// SHA-256 of the scenario file.
-    pub scenario_sha256: String,
-    /// How the plan was made (solve, book, replan) and from what.
-    pub history: Vec<String>,
-    /// Objective (from the scenario's `[planning]`).
-    pub objective: String,
-    /// Objective values (minutes; weights × 100).
-    pub values: ShopValues,
-    /// Seed of the search.
-    pub seed: u64,
-    /// Random generator.
-    pub generator: String,
-    /// Algorithm.
-    pub method: String,
-    /// Program version.
-    pub program_version: String,
-    /// Target vein-to-vein time of each model product, minutes.
-    pub targets_min: Vec<Time>,
-    /// Link of the plant problem back to the scenario.
-    pub map: ShopMap,
-    /// The plant problem (times in minutes from the scenario's time 0).
-    pub shop: Shop,
-    /// Its plan.
-    pub plant_plan: ShopPlan,
-    /// The plan in scenario terms (hours), for `atmpflow simulate --plan`.
-    pub plan: model::Plan,
-}
 
 /// Largest plan document read.
 const MAX_PLAN_BYTES: u64 = 256 << 20;
@@ -79,19 +41,8 @@ fn read_doc(path: &Path) -> anyhow::Result<PlanDoc> {
             e.column()
         )
     })?;
-    if doc.format != FORMAT {
-        bail!(
-            "{}: format '{}', expected '{FORMAT}'",
-            path.display(),
-            doc.format
-        );
-    }
-    doc.shop
-        .validate()
+    doc.check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if let Some(v) = schedule::shop::check(&doc.shop, &doc.plant_plan).first() {
-        bail!("{}: the plan does not fit its plant: {v}", path.display());
-    }
     Ok(doc)
 }
 
@@ -131,7 +82,7 @@ fn new_doc(
     let mut history = base.history.clone();
     history.push(event);
     PlanDoc {
-        format: FORMAT.into(),
+        format: PLAN_FORMAT.into(),
         scenario: base.scenario.clone(),
         scenario_sha256: base.scenario_sha256.clone(),
         history,
@@ -147,19 +98,6 @@ fn new_doc(
         shop,
         plant_plan: plan,
     }
-}
-
-/// `HH:MM day N` of a time in minutes from time 0 (Monday 00:00 of the first week).
-pub fn when(t: Time) -> String {
-    let day = t.div_euclid(24 * 60);
-    let m = t.rem_euclid(24 * 60);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    format!(
-        "day {day} ({}) {:02}:{:02}",
-        DAYS[day.rem_euclid(7) as usize],
-        m / 60,
-        m % 60
-    )
 }
 
 fn solve_plant(
@@ -215,153 +153,16 @@ fn write_outputs(
     let json = out.join("plan.json");
     common::write(&json, &serde_json::to_string_pretty(doc)?)?;
     let csv = out.join("plan.csv");
-    common::write(&csv, &plan_csv(&doc.shop, &doc.plant_plan))?;
+    common::write(&csv, &report::plant_csv(&doc.shop, &doc.plant_plan))?;
     let html = out.join("schedule.html");
-    common::write(&html, &page(doc, moves))?;
+    common::write(&html, &report::plant_html(doc, moves))?;
     let mut v = vec![json, csv, html];
     if let Some(r) = moves {
         let mc = out.join("moves.csv");
-        common::write(&mc, &moves_csv(r))?;
+        common::write(&mc, &report::moves_csv(r))?;
         v.push(mc);
     }
     Ok(v)
-}
-
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn plan_csv(shop: &Shop, plan: &ShopPlan) -> String {
-    let mut s = String::from("order,product,step,start_h,end_h,resources\n");
-    for o in &plan.ops {
-        let b = &shop.jobs[o.job];
-        let res: Vec<String> = o
-            .uses
-            .iter()
-            .map(|u| {
-                let r = &shop.resources[u.resource];
-                if u.amount > 1 {
-                    format!("{}×{}", u.amount, r.name)
-                } else {
-                    r.name.clone()
-                }
-            })
-            .collect();
-        s.push_str(&format!(
-            "{},{},{},{:.2},{:.2},{}\n",
-            field(&b.name),
-            field(&shop.products[b.product].name),
-            field(&shop.ops(o.job)[o.op].name),
-            o.start as f64 / 60.0,
-            o.end as f64 / 60.0,
-            field(&res.join(" + "))
-        ));
-    }
-    s
-}
-
-fn moves_csv(r: &schedule::shop::ShopReplanned) -> String {
-    let mut s =
-        String::from("order,step,old_start_h,new_start_h,shift_h,old_resources,new_resources\n");
-    for m in &r.moves {
-        s.push_str(&format!(
-            "{},{},{:.2},{:.2},{:.2},{},{}\n",
-            field(&m.order),
-            field(&m.op),
-            m.old_start as f64 / 60.0,
-            m.new_start as f64 / 60.0,
-            (m.new_start - m.old_start) as f64 / 60.0,
-            field(&m.old_resources.join(" + ")),
-            field(&m.new_resources.join(" + "))
-        ));
-    }
-    s
-}
-
-fn page(doc: &PlanDoc, moves: Option<&schedule::shop::ShopReplanned>) -> String {
-    let e = report::svg::escape;
-    let shop = &doc.shop;
-    let v = &doc.values;
-    let mut body = format!(
-        "<h1>Production plan — {}</h1>\n<p>{} orders of {} products; objective: {}. Makespan {}; \
-         {} orders late; total weighted tardiness {} (minutes × weight × 100); total flow time {:.1} days. \
-         Seed {} ({}). Method: {}. Every plan passes the independent checker (capacity at every instant, \
-         shifts, maintenance, hold limits, blocking).</p>\n",
-        e(&doc.scenario),
-        shop.jobs.len(),
-        shop.products
-            .iter()
-            .filter(|p| p.variant_of.is_none())
-            .count(),
-        e(&doc.objective),
-        e(&when(v.makespan)),
-        v.late,
-        v.weighted_tardiness,
-        v.total_flow_time as f64 / 1440.0,
-        doc.seed,
-        e(&doc.generator),
-        e(&doc.method),
-    );
-    body.push_str("<p>History: ");
-    body.push_str(&e(&doc.history.join("; ")));
-    body.push_str("</p>\n");
-    if let Some(r) = moves {
-        body.push_str(&format!(
-            "<h2>What moved</h2>\n<p>{} operations had started and stayed fixed; of {} operations \
-             free to move, {} moved (start or resources changed), by {:.1} h in total and {:.1} h at \
-             most.</p>\n",
-            r.fixed,
-            r.compared,
-            r.moves.len(),
-            r.total_shift as f64 / 60.0,
-            r.max_shift as f64 / 60.0
-        ));
-        if !r.moves.is_empty() {
-            body.push_str("<table><thead><tr><th>order</th><th>step</th><th>old start</th><th>new start</th><th>shift (h)</th><th>old resources</th><th>new resources</th></tr></thead><tbody>\n");
-            for m in &r.moves {
-                body.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.1}</td><td>{}</td><td>{}</td></tr>\n",
-                    e(&m.order),
-                    e(&m.op),
-                    e(&when(m.old_start)),
-                    e(&when(m.new_start)),
-                    (m.new_start - m.old_start) as f64 / 60.0,
-                    e(&m.old_resources.join(" + ")),
-                    e(&m.new_resources.join(" + "))
-                ));
-            }
-            body.push_str("</tbody></table>\n");
-        }
-    }
-    body.push_str("<h2>Per resource</h2>\n<figure>");
-    body.push_str(&schedule::gantt::shop_by_resource(
-        shop,
-        &doc.plant_plan,
-        60.0,
-    ));
-    body.push_str("<figcaption>One row per device, area and staff pool; colour = order; grey = maintenance and requalification windows; hover for times.</figcaption></figure>\n");
-    body.push_str("<h2>Per order</h2>\n<figure>");
-    body.push_str(&schedule::gantt::shop_by_order(shop, &doc.plant_plan, 60.0));
-    body.push_str("<figcaption>One row per order; colour = step; gaps are transfers and waits within the hold limits.</figcaption></figure>\n");
-    body.push_str("<h2>Orders</h2>\n<table><thead><tr><th>order</th><th>product</th><th>apheresis</th><th>ready</th><th>due</th><th>late (h)</th></tr></thead><tbody>\n");
-    let c = doc.plant_plan.completions(shop);
-    for (j, b) in shop.jobs.iter().enumerate() {
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>\n",
-            e(&b.name),
-            e(&shop.products[b.product].name),
-            e(&when(b.release)),
-            e(&when(c[j])),
-            e(&when(b.due)),
-            (c[j] - b.due).max(0) as f64 / 60.0
-        ));
-    }
-    body.push_str("</tbody></table>\n");
-    report::page::document(&format!("Plan — {}", doc.scenario), &body)
 }
 
 /// `atmpflow schedule SCENARIO --orders ORDERS.csv`.
@@ -382,7 +183,7 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
         })
         .collect();
     let base = PlanDoc {
-        format: FORMAT.into(),
+        format: PLAN_FORMAT.into(),
         scenario: m.name.clone(),
         scenario_sha256: loaded.sha256.clone(),
         history: Vec::new(),

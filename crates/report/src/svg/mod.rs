@@ -1,0 +1,36 @@
+//! Small, dependency-free SVG charts for the HTML reports.
+//!
+//! Every chart function takes its data and an [`Axes`] (title, labels, size, number format,
+//! reference marks) and returns one self-contained `<svg>` element as a string: no scripts,
+//! no external fonts, stylesheets or images. Every text is escaped. Charts never panic: empty
+//! data or data without a finite value gives a chart-sized "no data" note ([`no_data`]);
+//! non-finite values are skipped. Tooltips are `<title>` elements, which browsers show on
+//! hover without any script.
+//!
+//! The module has three layers:
+//! * `canvas`: the low-level [`Canvas`] (shapes and escaped texts), the colours and the one
+//!   [`escape`] of the crate;
+//! * `axes`: what every chart shares — [`Axes`], [`Format`], [`Mark`], [`nice_ticks`], the
+//!   data-to-pixel scale and the drawing of titles, legends, value grids, axis labels, marks
+//!   and notes;
+//! * the chart kinds, shared by every report of the crate (simulation, comparison, plans,
+//!   costs, studies): [`histogram`], [`bar_chart`] / [`hbar_chart`] (grouped, with 95 % CI
+//!   whiskers), [`stacked_bars`], [`line_chart`], [`heat_map`] and [`gantt`].
+
+mod axes;
+mod bars;
+mod canvas;
+mod gantt;
+mod heat;
+mod histogram;
+mod line;
+#[cfg(test)]
+mod tests;
+
+pub use axes::{Axes, Format, Mark, MarkStyle, nice_ticks, no_data};
+pub use bars::{Layer, Series, Value, bar_chart, hbar_chart, stacked_bars};
+pub use canvas::{Canvas, PALETTE, escape, ramp, series_colour, standalone};
+pub use gantt::{GanttBar, GanttRow, gantt};
+pub use heat::heat_map;
+pub use histogram::histogram;
+pub use line::{Line, line_chart};

@@ -1,0 +1,379 @@
+//! Tests of the charts: well-formed markup, the shapes drawn, "no data" notes.
+
+use super::canvas::num;
+use super::*;
+
+fn parse(svg: &str) -> roxmltree::Document<'_> {
+    match roxmltree::Document::parse(svg) {
+        Ok(d) => d,
+        Err(e) => panic!("not well-formed: {e}\n{svg}"),
+    }
+}
+
+fn count(svg: &str, tag: &str) -> usize {
+    parse(svg)
+        .descendants()
+        .filter(|n| n.has_tag_name(tag))
+        .count()
+}
+
+fn is_no_data(svg: &str) -> bool {
+    svg.contains("class=\"nodata\"")
+}
+
+#[test]
+fn escape_covers_markup_and_quotes() {
+    assert_eq!(
+        escape("<a href=\"x\">&'</a>"),
+        "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+    );
+    assert_eq!(escape("ok\u{0}"), "ok\u{FFFD}");
+}
+
+#[test]
+fn standalone_adds_the_namespace() {
+    let s = standalone(&no_data(&Axes::new("t"), "r"));
+    let doc = parse(&s);
+    assert_eq!(
+        doc.root_element().tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+}
+
+#[test]
+fn formats() {
+    assert_eq!(Format::Number(1).fmt(2.25), "2.2");
+    assert_eq!(Format::Percent(1).fmt(0.8531), "85.3 %");
+    assert_eq!(Format::Number(1).fmt(f64::NAN), "–");
+    assert_eq!(Format::Number(0).fmt(-0.2), "0");
+    assert_eq!(num(-0.001), "0");
+    assert_eq!(num(12.50), "12.5");
+    assert_eq!(Format::Number(1).tick(0.25, 0.25), "0.25");
+    assert_eq!(Format::Number(1).tick(40.0, 20.0), "40");
+    assert_eq!(Format::Percent(1).tick(0.2, 0.2), "20 %");
+    assert_eq!(Format::Percent(0).tick(0.025, 0.025), "2.5 %");
+}
+
+#[test]
+fn ticks_are_nice_and_cover_the_range() {
+    let (t, s) = nice_ticks(0.0, 0.87, 5);
+    assert_eq!(s, 0.2);
+    assert_eq!(t.first().copied(), Some(0.0));
+    assert!(*t.last().unwrap_or(&0.0) >= 0.87);
+    let (t, _) = nice_ticks(13.2, 41.0, 8);
+    assert!(t[0] <= 13.2 && *t.last().unwrap_or(&0.0) >= 41.0);
+    // Degenerate and non-finite ranges still give ticks.
+    assert!(nice_ticks(5.0, 5.0, 5).0.len() >= 2);
+    assert!(nice_ticks(f64::NAN, 1.0, 5).0.len() >= 2);
+}
+
+#[test]
+fn histogram_draws_one_bar_per_nonempty_bin_and_the_marks() {
+    let edges = [0.0, 1.0, 2.0, 3.0, 4.0];
+    let counts = [5, 0, 10, 5];
+    let axes = Axes::new("waits")
+        .mark(Mark::new(1.5, "p50", MarkStyle::Percentile))
+        .mark(Mark::new(3.6, "p95", MarkStyle::Percentile))
+        .mark(Mark::new(6.0, "target <7>", MarkStyle::Target));
+    let svg = histogram(&edges, &counts, &axes);
+    assert_eq!(count(&svg, "rect"), 3, "{svg}");
+    assert!(svg.contains("target &lt;7&gt;"));
+    // The axis was extended to show the target beyond the last bin.
+    assert!(svg.contains(">6<"), "{svg}");
+    // Tooltips give the share.
+    assert!(svg.contains("[2.0, 3.0): 10 (50.0 %)"), "{svg}");
+}
+
+#[test]
+fn histogram_with_equal_edges_draws_one_bar_and_says_so() {
+    let svg = histogram(
+        &[0.0, 0.0, 0.0],
+        &[3, 4],
+        &Axes::new("w").x_format(Format::Number(1)),
+    );
+    assert_eq!(count(&svg, "rect"), 1);
+    assert!(svg.contains("all 7 observations equal 0.0"), "{svg}");
+}
+
+#[test]
+fn empty_or_broken_data_gives_no_data_notes() {
+    let a = Axes::new("x");
+    assert!(is_no_data(&histogram(&[], &[], &a)));
+    assert!(is_no_data(&histogram(&[0.0, 1.0], &[0], &a)));
+    assert!(is_no_data(&histogram(&[0.0, 1.0], &[1, 2], &a)));
+    assert!(is_no_data(&histogram(&[0.0, f64::NAN], &[1], &a)));
+    assert!(is_no_data(&bar_chart(&[], &[], &a)));
+    let nan = Series {
+        name: "s".into(),
+        values: vec![Some(Value::plain(f64::NAN)), None],
+    };
+    let cats = vec!["a".to_string(), "b".to_string()];
+    assert!(is_no_data(&bar_chart(
+        &cats,
+        std::slice::from_ref(&nan),
+        &a
+    )));
+    assert!(is_no_data(&hbar_chart(&cats, &[nan], &a)));
+    assert!(is_no_data(&stacked_bars(
+        &cats,
+        &[Layer {
+            name: "l".into(),
+            values: vec![0.0, -1.0]
+        }],
+        &a
+    )));
+    assert!(is_no_data(&line_chart(&[], &a)));
+    assert!(is_no_data(&line_chart(
+        &[Line {
+            name: "l".into(),
+            points: vec![(f64::NAN, 1.0)]
+        }],
+        &a
+    )));
+    assert!(is_no_data(&heat_map(&[], &[], 0.0, 1.0, &a)));
+    assert!(is_no_data(&heat_map(
+        &cats,
+        &[vec![], vec![]],
+        0.0,
+        1.0,
+        &a
+    )));
+    for svg in [no_data(&a, "r <b>"), histogram(&[], &[], &a)] {
+        parse(&svg);
+    }
+}
+
+#[test]
+fn bars_have_whiskers_only_where_there_is_an_interval() {
+    let cats = vec!["device".to_string(), "room".to_string()];
+    let s = Series {
+        name: "util".into(),
+        values: vec![
+            Some(Value::with_ci(0.7, [0.65, 0.75])),
+            Some(Value::plain(0.4)),
+        ],
+    };
+    for svg in [
+        bar_chart(
+            &cats,
+            std::slice::from_ref(&s),
+            &Axes::new("u").format(Format::Percent(0)),
+        ),
+        hbar_chart(
+            &cats,
+            std::slice::from_ref(&s),
+            &Axes::new("u").format(Format::Percent(0)),
+        ),
+    ] {
+        let doc = parse(&svg);
+        let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
+        assert_eq!(bars, 2);
+        // One whisker = three lines in black.
+        let whisker = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("line") && n.attribute("stroke") == Some("#111"))
+            .count();
+        assert_eq!(whisker, 3, "{svg}");
+        assert!(svg.contains("device: 70 % [95 % CI 65 %, 75 %]"), "{svg}");
+    }
+}
+
+#[test]
+fn grouped_bars_show_a_legend_and_every_bar() {
+    let cats = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    let series: Vec<Series> = (0..3)
+        .map(|i| Series {
+            name: format!("scenario {i}"),
+            values: (0..3)
+                .map(|j| Some(Value::plain(f64::from(i * 3 + j + 1))))
+                .collect(),
+        })
+        .collect();
+    let svg = bar_chart(&cats, &series, &Axes::new("g"));
+    // 9 bars + 3 legend swatches.
+    assert_eq!(count(&svg, "rect"), 12);
+    assert!(svg.contains(">scenario 2<"));
+    let svg = hbar_chart(&cats, &series, &Axes::new("g"));
+    assert_eq!(count(&svg, "rect"), 12);
+}
+
+#[test]
+fn negative_values_extend_the_axis_below_zero() {
+    let cats = vec!["d".to_string()];
+    let s = Series {
+        name: String::new(),
+        values: vec![Some(Value::with_ci(-2.0, [-3.0, -1.0]))],
+    };
+    let svg = hbar_chart(&cats, &[s], &Axes::new("diff"));
+    assert!(svg.contains(">-3<") || svg.contains(">-3.0<"), "{svg}");
+}
+
+#[test]
+fn stacked_bars_stack_positive_values() {
+    let cats = vec!["x".to_string(), "y".to_string()];
+    let layers = vec![
+        Layer {
+            name: "labour".into(),
+            values: vec![1.0, 2.0],
+        },
+        Layer {
+            name: "material".into(),
+            values: vec![3.0, f64::NAN],
+        },
+    ];
+    let svg = stacked_bars(&cats, &layers, &Axes::new("cost"));
+    // 3 segments + 2 legend swatches.
+    assert_eq!(count(&svg, "rect"), 5);
+    assert!(svg.contains(">4.0<") && svg.contains(">2.0<"), "{svg}");
+}
+
+#[test]
+fn line_chart_breaks_at_gaps() {
+    let l = Line {
+        name: "u".into(),
+        points: vec![
+            (0.0, 1.0),
+            (1.0, 2.0),
+            (2.0, f64::NAN),
+            (3.0, 1.0),
+            (4.0, 0.5),
+        ],
+    };
+    let svg = line_chart(&[l], &Axes::new("l"));
+    assert_eq!(count(&svg, "polyline"), 2);
+    assert_eq!(count(&svg, "circle"), 4);
+}
+
+#[test]
+fn heat_map_has_rows_times_columns_cells() {
+    let rows = vec!["a".to_string(), "b & c".to_string()];
+    let values = vec![vec![0.1, 0.5, 0.9, 1.2], vec![0.0, f64::NAN, 0.3]];
+    let svg = heat_map(
+        &rows,
+        &values,
+        0.0,
+        1.0,
+        &Axes::new("h")
+            .x_label("week of window")
+            .format(Format::Percent(0)),
+    );
+    let doc = parse(&svg);
+    let cells = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.children().any(|c| c.has_tag_name("title")))
+        .count();
+    assert_eq!(cells, 8);
+    assert!(svg.contains("b &amp; c, week 2: no value"));
+    assert!(svg.contains("a, week 4: 120 %"));
+}
+
+#[test]
+fn ramp_is_monotone_in_lightness_ends() {
+    assert_eq!(ramp(0.0), "#440154");
+    assert_eq!(ramp(1.0), "#fde725");
+    assert_eq!(ramp(f64::NAN), ramp(0.0));
+    assert_eq!(ramp(7.0), ramp(1.0));
+}
+
+#[test]
+fn long_labels_are_clipped_with_the_full_text_as_tooltip() {
+    let long = "a-very-long-resource-name-that-goes-on-and-on-and-on".to_string();
+    let s = Series {
+        name: String::new(),
+        values: vec![Some(Value::plain(1.0))],
+    };
+    let svg = hbar_chart(std::slice::from_ref(&long), &[s], &Axes::new("t"));
+    parse(&svg);
+    assert!(svg.contains(&format!("<title>{long}</title>")));
+    assert!(svg.contains('…'));
+}
+
+#[test]
+fn odd_sizes_and_values_do_not_panic() {
+    let cats: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+    let s = Series {
+        name: "s".into(),
+        values: (0..50)
+            .map(|i| {
+                Some(Value::with_ci(
+                    f64::from(i) * 1e9,
+                    [f64::NEG_INFINITY, f64::NAN],
+                ))
+            })
+            .collect(),
+    };
+    for a in [
+        Axes::new("").size(f64::NAN, -5.0),
+        Axes::new("t").size(1e9, 1e9),
+    ] {
+        parse(&bar_chart(&cats, std::slice::from_ref(&s), &a));
+        parse(&hbar_chart(&cats, std::slice::from_ref(&s), &a));
+        parse(&histogram(&[1e300, -1e300], &[1], &a));
+        parse(&heat_map(&cats, &[vec![f64::INFINITY; 3]], 1.0, 1.0, &a));
+    }
+}
+
+fn gantt_row(label: &str, bars: &[(f64, f64)]) -> GanttRow {
+    GanttRow {
+        label: label.to_string(),
+        bars: bars
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| GanttBar {
+                start,
+                end,
+                colour: i,
+                tip: format!("{label} <{i}>"),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn gantt_draws_one_bar_per_finite_operation_with_its_tooltip() {
+    let rows = [
+        gantt_row("incubator · 1", &[(0.0, 20.0), (30.0, 50.0)]),
+        gantt_row("harvest & fill", &[(50.0, f64::NAN), (50.0, 52.0)]),
+    ];
+    let s = gantt(&rows, &Axes::new("plan").size(1100.0, 0.0));
+    let doc = parse(&s);
+    let bars: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .collect();
+    assert_eq!(bars.len(), 3, "{s}");
+    let tips: Vec<&str> = bars
+        .iter()
+        .filter_map(|r| r.first_element_child().and_then(|t| t.text()))
+        .collect();
+    assert_eq!(
+        tips,
+        [
+            "incubator · 1 <0>",
+            "incubator · 1 <1>",
+            "harvest & fill <1>"
+        ]
+    );
+    assert!(s.contains("harvest &amp; fill"), "labels are escaped");
+    // 52 h: ticks every 4 h, labelled in hours
+    assert!(s.contains(">48 h<") && !s.contains("day"), "{s}");
+    assert!(!s.contains("xmlns"), "inline SVG carries no URL");
+}
+
+#[test]
+fn gantt_labels_days_on_long_plans_and_clips_long_row_labels() {
+    let long = "a very long stage name · machine with a long name too";
+    let s = gantt(&[gantt_row(long, &[(0.0, 400.0)])], &Axes::new("plan"));
+    assert!(s.contains(">day 14<"), "{s}");
+    assert!(s.contains('…') && s.contains(&format!("<title>{long}</title>")));
+    parse(&s);
+}
+
+#[test]
+fn gantt_without_rows_or_finite_times_is_a_no_data_note() {
+    assert!(is_no_data(&gantt(&[], &Axes::new("plan"))));
+    let rows = [gantt_row("m", &[(f64::NAN, 1.0), (0.0, f64::INFINITY)])];
+    assert!(is_no_data(&gantt(&rows, &Axes::new("plan"))));
+    let empty = [gantt_row("idle", &[])];
+    assert!(is_no_data(&gantt(&empty, &Axes::new("plan"))));
+}
