@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod dist;
+pub mod orders;
 pub mod plan;
 pub mod scenario;
 pub mod span;

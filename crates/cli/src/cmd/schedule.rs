@@ -352,78 +352,13 @@ fn result_json(
     })
 }
 
-/// Reads the orders file: CSV with header `id,product,release_h,due_h,weight`
-/// (`due_h` and `weight` may be empty: due = release + the demand's target vein-to-vein time,
-/// weight = 1). Errors name file, line and field.
+/// Reads the orders file (format: `model::orders`).
 fn read_orders(path: &Path, model: &model::Model) -> anyhow::Result<Vec<model::Order>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file = path.display().to_string();
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else {
-        bail!("{file}: empty orders file (expected header id,product,release_h,due_h,weight)");
-    };
-    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_lowercase()).collect();
-    let col = |name: &str| cols.iter().position(|c| c == name);
-    let (Some(ci), Some(cp), Some(cr)) = (col("id"), col("product"), col("release_h")) else {
-        bail!("{file}:1: header must contain id, product and release_h (optional: due_h, weight)");
-    };
-    let (cd, cw) = (col("due_h"), col("weight"));
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        let ln = i + 1;
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |c: usize, name: &str| -> anyhow::Result<&str> {
-            f.get(c)
-                .copied()
-                .with_context(|| format!("{file}:{ln}: field {name}: missing"))
-        };
-        let num = |c: Option<usize>, name: &str| -> anyhow::Result<Option<f64>> {
-            match c.and_then(|c| f.get(c)).copied() {
-                None | Some("") => Ok(None),
-                Some(v) => match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(Some(x)),
-                    _ => bail!("{file}:{ln}: field {name}: '{v}' is not a number"),
-                },
-            }
-        };
-        let id = get(ci, "id")?.to_string();
-        if id.is_empty() {
-            bail!("{file}:{ln}: field id: empty");
-        }
-        let pname = get(cp, "product")?;
-        let Some(product) = model.product(pname) else {
-            bail!("{file}:{ln}: field product: the scenario has no product '{pname}'");
-        };
-        let Some(release_h) = num(Some(cr), "release_h")? else {
-            bail!("{file}:{ln}: field release_h: missing");
-        };
-        if release_h < 0.0 {
-            bail!("{file}:{ln}: field release_h: must not be negative");
-        }
-        let target = model
-            .demand
-            .iter()
-            .find(|d| d.product == product)
-            .map_or(0.0, |d| d.target_v2v_h);
-        let due_h = num(cd, "due_h")?.unwrap_or(release_h + target);
-        let weight = num(cw, "weight")?.unwrap_or(1.0);
-        if weight < 0.0 {
-            bail!("{file}:{ln}: field weight: must not be negative");
-        }
-        out.push(model::Order {
-            id,
-            product,
-            release_h,
-            due_h,
-            weight,
-        });
-    }
-    if out.is_empty() {
-        bail!("{file}: no orders");
-    }
-    Ok(out)
+    Ok(model::orders::read_orders(
+        &path.display().to_string(),
+        &text,
+        model,
+    )?)
 }

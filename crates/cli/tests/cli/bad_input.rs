@@ -236,3 +236,28 @@ fn replications_below_two_on_the_command_line_are_rejected() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_bad_orders_file_is_rejected_at_its_line_and_column_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(&orders, "id,product,release_h\nP1,car-t,0\nP2,car-t,soon\n").expect("write");
+    let out = dir.path().join("plan");
+    let o = run([
+        "schedule".as_ref(),
+        example("concept-3-modular-plant").as_os_str(),
+        "--orders".as_ref(),
+        orders.as_os_str(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_no_panic(&o);
+    assert!(!o.status.success());
+    let want = format!(
+        "{}:3:10: field release_h: 'soon' is not a number",
+        orders.display()
+    );
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing written");
+}
