@@ -38,6 +38,7 @@ mod search;
 pub mod shelf;
 pub mod shop;
 pub mod solve;
+mod tuning;
 
 pub use bounds::{LowerBounds, lower_bounds};
 pub use check::{Violation, check};

@@ -244,7 +244,7 @@ pub(crate) fn iterated_greedy(
     rng: &mut Rng,
     stop: &mut Stopper,
     target: i64,
-    tuning: &crate::solve::Tuning,
+    tuning: &crate::tuning::Tuning,
     on_improve: &mut dyn FnMut(&[usize], Found),
 ) -> (Vec<usize>, Key) {
     let p = ev.p;

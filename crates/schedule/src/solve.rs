@@ -17,6 +17,7 @@ use crate::pfsp::Pfsp;
 use crate::plan::{Assignment, Plan, Values};
 use crate::rng::{GENERATOR, Rng};
 use crate::search::{self, BAD, Evaluator, Found, Stopper};
+pub use crate::tuning::Tuning;
 
 /// When to run the exact branch and bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,48 +50,6 @@ pub struct SolveOptions {
     pub warm_start: Option<Vec<usize>>,
     /// Metaheuristic parameters.
     pub tuning: Tuning,
-}
-
-/// Parameters of the iterated greedy.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Tuning {
-    /// Jobs removed per destruction.
-    pub destruct: usize,
-    /// Local search insertion window: each job is tried within this many positions of
-    /// its place (0 = no local search, `usize::MAX` = full insertion neighbourhood).
-    pub ls_window: usize,
-    /// Acceptance temperature factor (Ruiz & Stützle: 0.4).
-    pub temperature: f64,
-    /// Force a decoder for instances without maximum lags (`None` = automatic).
-    pub decoder: Option<DecoderKind>,
-    /// Forward-backward improvement passes (makespan only).
-    pub justify: usize,
-    /// Apply them in every evaluation (else to each iteration's result only).
-    pub justify_all: bool,
-    /// Also construct on the reversed flow and keep the better direction.
-    pub try_reverse: bool,
-    /// Makespan: stop decoding an insertion candidate as soon as its plan must end later
-    /// than the best candidate's (same choices, fewer decoded operations).
-    pub cut: bool,
-    /// Up to 80 jobs, run the iterated greedy in both directions (half the budget each)
-    /// where the reversed flow applies, instead of only in the better construction's.
-    pub both_directions: bool,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            destruct: 4,
-            ls_window: usize::MAX,
-            temperature: 0.4,
-            decoder: None,
-            justify: 3,
-            justify_all: false,
-            try_reverse: true,
-            cut: true,
-            both_directions: true,
-        }
-    }
 }
 
 impl Default for SolveOptions {
@@ -555,30 +514,4 @@ fn to_plan(p: &Prep, start: &[Time], end: &[Time], mach: &[usize]) -> Plan {
         }
     }
     Plan { ops }
-}
-
-/// Microseconds per full decode of a random permutation for each decoder (diagnostics).
-#[doc(hidden)]
-pub fn decoder_speed(inst: &Instance, reps: usize) -> Vec<(String, f64)> {
-    let p = Prep::new(inst);
-    let mut rng = Rng::new(1);
-    let mut perm: Vec<usize> = (0..p.n).collect();
-    let mut out = Vec::new();
-    for kind in [
-        DecoderKind::Fifo,
-        DecoderKind::JobWise { append_only: false },
-        DecoderKind::JobWise { append_only: true },
-    ] {
-        let mut d = Decoder::new(&p, kind);
-        let t = Instant::now();
-        let mut sum = 0;
-        for _ in 0..reps {
-            rng.shuffle(&mut perm);
-            let _ = d.decode(&p, &perm);
-            sum += d.end[0];
-        }
-        let us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
-        out.push((format!("{kind:?} (check {})", sum % 7), us));
-    }
-    out
 }
