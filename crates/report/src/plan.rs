@@ -289,8 +289,13 @@ pub fn plant_html(doc: &PlanDoc, moves: Option<&ShopReplanned>) -> String {
         body.push_str(&moves_section(r));
     }
     let end = doc.plant_plan.ops.iter().map(|a| a.end).max().unwrap_or(1);
-    let chart =
-        |rows: &[GanttRow], title: &str| svg::gantt(rows, &Axes::new(title).size(1100.0, 0.0));
+    // both charts on the time scale of the whole plan
+    let chart = |rows: &[GanttRow], title: &str| {
+        svg::gantt(
+            rows,
+            &Axes::new(title).size(1100.0, 0.0).range(0.0, hours(end)),
+        )
+    };
     body.push_str("<h2>Per resource</h2>\n<figure>");
     body.push_str(&chart(
         &shop_by_resource(shop, &doc.plant_plan, end),

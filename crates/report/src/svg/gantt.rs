@@ -52,7 +52,8 @@ fn hue(i: usize) -> String {
 
 /// A Gantt chart of `rows`, `axes.width` wide (the height follows from the number of rows;
 /// `axes.title` is the accessible title). Bars with non-finite times are left out; without
-/// rows or without any finite bar the chart is a "no data" note.
+/// rows or without any finite bar the chart is a "no data" note. The time axis ends at the last
+/// bar or at the axes' upper range ([`Axes::range`]), whichever is later.
 pub fn gantt(rows: &[GanttRow], axes: &Axes) -> String {
     if rows.is_empty() {
         return no_data(axes, "no rows");
@@ -66,6 +67,9 @@ pub fn gantt(rows: &[GanttRow], axes: &Axes) -> String {
     else {
         return no_data(axes, "no operation with finite times");
     };
+    // the time axis runs to the last bar, or further if the axes ask for it (charts of one plan
+    // that should share a scale)
+    let end = axes.max.map_or(end, |m| end.max(m));
     let hours = if end > 0.0 { end } else { 1.0 };
     let w = axes.w();
     let h = TOP + ROW_H * rows.len() as f64 + 24.0;
