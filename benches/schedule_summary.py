@@ -3,7 +3,7 @@
 % above best-known (hfs: max(best-known, our lower bound) as in ../shared/data/README.md),
 % above our own lower bound, proven optima, and feasibility (shelf-life set).
 
-With --proofs (a CSV of benches/hfs_bound_proof.py), a best-known value proven unreachable
+With --proofs (a CSV of benches/hfs-reference/hfs_bound_proof.py), a best-known value proven unreachable
 is replaced by the proven lower bound in the reference, by the same rule."""
 import argparse
 import csv
@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--set", required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--proofs", help="CSV of benches/hfs_bound_proof.py (hfs only)")
+    ap.add_argument("--proofs", help="CSV of benches/hfs-reference/hfs_bound_proof.py (hfs only)")
     a = ap.parse_args()
     proven = {}
     if a.proofs:

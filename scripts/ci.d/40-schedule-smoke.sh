@@ -60,7 +60,7 @@ print("schedule smoke: ok")
 PY
 
 # the evidence on the best-known values quoted in docs/benchmarks.md
-python3 benches/hfs_bks_check.py --data "$DATA/hfs" > "$WORK/bks.txt"
+python3 benches/hfs-reference/hfs_bks_check.py --data "$DATA/hfs" > "$WORK/bks.txt"
 grep -q "    10 50x5x3    best-known 977  proven optimum 978" "$WORK/bks.txt"
 test "$(grep -c "proven optimum" "$WORK/bks.txt")" = 9
 grep -q "^50x10x5 *18 *0 *0 *0$" "$WORK/bks.txt"
@@ -69,7 +69,7 @@ grep -q "^50x10x5 *18 *0 *0 *0$" "$WORK/bks.txt"
 mkdir -p "$WORK/ours"
 echo '{"makespan": 891, "lower_bound": 846}' > "$WORK/ours/320.atmpflow.json"
 echo '{"makespan": 1236, "lower_bound": 1136}' > "$WORK/ours/185.atmpflow.json"
-python3 benches/hfs_bks_check.py --data "$DATA/hfs" --ours "$WORK/ours" > "$WORK/near.txt"
+python3 benches/hfs-reference/hfs_bks_check.py --data "$DATA/hfs" --ours "$WORK/ours" > "$WORK/near.txt"
 grep -q "^50x10x3 *1 *0 *0.62 *8.80 *9.24$" "$WORK/near.txt"
 grep -q "^50x10x5 *1 *1 *0.00 *5.32 *4.96$" "$WORK/near.txt"
 test "$(grep -c "^[0-9]*x[0-9]*x[0-9] " "$WORK/near.txt")" = 18   # 16 classes + 2 of --ours

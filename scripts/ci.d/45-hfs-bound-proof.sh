@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proof check of the evidence on the hybrid-flow-shop best-known values quoted in
-# docs/benchmarks.md: OR-Tools CP-SAT, on the exact cumulative model of instances 190 and 220,
-# proves that no plan reaches the listed best-known makespan (benches/hfs_bound_proof.py).
+# docs/benchmarks.md: OR-Tools CP-SAT, on the exact cumulative model of instances 190
+# and 220, proves that no plan reaches the listed best-known makespan
+# (benches/hfs-reference/hfs_bound_proof.py).
 # The model itself is checked on the toy instance (optimum 28: 27 refuted, 28 reached with a
 # plan that passes the script's own plan check), the plan check on plans it must reject, and
 # malformed instance files.
@@ -17,13 +18,13 @@ trap 'rm -rf "$WORK"' EXIT
 
 PY="$VENV/bin/python"
 # (outputs go to files first: `grep -q` in a pipe may close it before the script is done)
-"$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 27 > "$WORK/toy27.txt"
-"$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 28 > "$WORK/toy28.txt"
+"$PY" benches/hfs-reference/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 27 > "$WORK/toy27.txt"
+"$PY" benches/hfs-reference/hfs_bound_proof.py --data ../shared/data/hfs --ids 0 --makespan 28 > "$WORK/toy28.txt"
 grep -q "makespan    27  refuted" "$WORK/toy27.txt"
 grep -q "makespan    28  reached" "$WORK/toy28.txt"
 "$PY" - <<'CHECK'
 import importlib.util
-spec = importlib.util.spec_from_file_location("proof", "benches/hfs_bound_proof.py")
+spec = importlib.util.spec_from_file_location("proof", "benches/hfs-reference/hfs_bound_proof.py")
 proof = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(proof)
 # two jobs, two stages, one machine each
@@ -52,7 +53,7 @@ rejects() {
 }
 bad() {
     rejects "instance $1 of the bad set" "$2" \
-        "$PY" benches/hfs_bound_proof.py --data "$WORK/bad" --ids "$1"
+        "$PY" benches/hfs-reference/hfs_bound_proof.py --data "$WORK/bad" --ids "$1"
 }
 bad 1 "instances/1.txt: number 6 ('x') is not an integer"
 bad 2 "instances/2.txt: expected 2 machine counts, 4 processing times (6 numbers after the header), found 4"
@@ -60,8 +61,9 @@ bad 3 "instances/3.txt: No such file or directory"
 bad 4 "instances/4.txt: the header must start with the job and stage (machine) counts, at least 1"
 bad 5 "instance 5: no best-known value in .*bks.csv (give --makespan)"
 
-# benches/hfs_polish.py: a poor but valid toy plan (every stage on one machine, jobs in file
-# order) is improved to the optimum 28; plans it must reject end with a message naming the field
+# benches/hfs-reference/hfs_polish.py: a poor but valid toy plan (every stage on one machine,
+# jobs in file order) is improved to the optimum 28; plans it must reject end with a message
+# naming the field
 mkdir -p "$WORK/plans"
 "$PY" - "$WORK/plans" <<'PLANS'
 import json, sys
@@ -88,7 +90,7 @@ json.dump({"assignments": out}, open(f"{d}/7.json", "w"))
 json.dump({"makespan": ms, "assignments": out[:-1] + [{"job": 5, "stage": 2}]}, open(f"{d}/8.json", "w"))
 json.dump({"makespan": ms + 1, "assignments": out}, open(f"{d}/9.json", "w"))
 PLANS
-"$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/plans" --ids 0 --dtime 5 \
+"$PY" benches/hfs-reference/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/plans" --ids 0 --dtime 5 \
     > "$WORK/polish.txt"
 cat "$WORK/polish.txt"
 grep -Eq "^ +0 6x3x2 +atmpflow +[0-9]+ -> CP-SAT +28 .*CP-SAT bound 28 " "$WORK/polish.txt"
@@ -96,7 +98,7 @@ badplan() {
     mkdir -p "$WORK/one"
     cp "$WORK/plans/$1.json" "$WORK/one/0.json"
     rejects "plan $1 of the bad set" "$2" \
-        "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0
+        "$PY" benches/hfs-reference/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0
 }
 badplan 1 "field 'assignments' (a list) is missing"
 badplan 2 "assignments\[17\]: job 6 stage 2 is not in the instance (6 jobs, 3 stages)"
@@ -109,9 +111,9 @@ badplan 8 "assignments\[17\]: field 'start' (an integer) is missing"
 badplan 9 "field 'makespan' is 55, but the assignments end at 54"
 rm "$WORK/one/0.json"
 rejects "a missing plan" "one/0.json: cannot read the plan: No such file or directory" \
-    "$PY" benches/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0
+    "$PY" benches/hfs-reference/hfs_polish.py --data ../shared/data/hfs --plans "$WORK/one" --ids 0
 
-timeout 300 "$PY" benches/hfs_bound_proof.py --data ../shared/data/hfs \
+timeout 300 "$PY" benches/hfs-reference/hfs_bound_proof.py --data ../shared/data/hfs \
     --ids "190 220" --dtime 2 --out "$WORK/proofs.csv" | tee "$WORK/proofs.txt"
 grep -q "^   190 50x10x3   best-known  1230  refuted  proven lower bound 1231" "$WORK/proofs.txt"
 grep -q "^   220 50x10x3   best-known  1188  refuted  proven lower bound 1189" "$WORK/proofs.txt"

@@ -3,8 +3,8 @@
 
 For each instance, atmpflow's plan (the `--json` output of `atmpflow schedule --format hfs`)
 is checked independently, then given to CP-SAT as a complete starting solution (a hint, with
-the plan's makespan as the upper bound) on the exact model of benches/hfs_bound_proof.py
-(start variables in head/tail windows, stage order per job, one cumulative constraint per
+the plan's makespan as the upper bound) on the exact model of hfs_bound_proof.py (in this
+folder; start variables in head/tail windows, stage order per job, one cumulative constraint per
 stage). CP-SAT then minimises the makespan with its full portfolio of workers, including its
 large-neighbourhood searches, which change the order of jobs at every stage freely, not only
 the first stage's permutation as atmpflow's search does.
@@ -17,8 +17,8 @@ Reproducible: workers are interleaved deterministically (`interleave_search`), t
 deterministic time (CP-SAT's load-independent measure of work) and the seed is fixed, so a
 rerun gives the same makespans on any machine with the same OR-Tools version.
 
-usage: hfs_polish.py --data ../shared/data/hfs --plans DIR --ids "320 640" [--dtime 60]
-                     [--workers 8] [--seed 1] [--out polish.csv]
+usage: benches/hfs-reference/hfs_polish.py --data ../shared/data/hfs --plans DIR --ids "320 640"
+           [--dtime 60] [--workers 8] [--seed 1] [--out polish.csv]
        DIR holds ID.atmpflow.json (as written by benches/schedule_bench.sh) or ID.json.
 """
 import argparse
@@ -32,7 +32,7 @@ from ortools.sat.python import cp_model
 import ortools
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
 from cpsat_hfs import read_instance  # noqa: E402  (the peer's reader, with its error messages)
 from hfs_bound_proof import build_model, check_plan, cumulative_reasoning, read_bks  # noqa: E402
 

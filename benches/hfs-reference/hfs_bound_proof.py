@@ -21,8 +21,8 @@ Reproducible: every call has a deterministic-time limit (CP-SAT's "deterministic
 independent of machine load) and a fixed seed on one worker, so a rerun gives the same
 statuses on any machine with the same OR-Tools version.
 
-usage: hfs_bound_proof.py --data ../shared/data/hfs --ids "300 320" [--dtime 10] [--raise N]
-                          [--makespan C] [--out proofs.csv]
+usage: benches/hfs-reference/hfs_bound_proof.py --data ../shared/data/hfs --ids "300 320"
+           [--dtime 10] [--raise N] [--makespan C] [--out proofs.csv]
 """
 import argparse
 import csv
@@ -33,7 +33,7 @@ import time
 from ortools.sat.python import cp_model
 import ortools
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
 from cpsat_hfs import read_instance  # noqa: E402  (the peer's reader, with its error messages)
 
 

@@ -13,7 +13,7 @@ instances of the first list, and per class how close the best-known values lie t
 proven lower bound (how often they equal it, the mean distance) next to how far atmpflow's plans
 and the best of the three published 3600 s plans lie above that bound.
 
-usage: benches/hfs_bks_check.py [--data ../shared/data/hfs] [--ours bench-out/hfs]
+usage: benches/hfs-reference/hfs_bks_check.py [--data ../shared/data/hfs] [--ours bench-out/hfs]
 """
 
 import argparse
@@ -33,7 +33,7 @@ def as_int(text):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hfs"))
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hfs"))
     ap.add_argument("--ours", default=None)
     args = ap.parse_args()
     data = Path(args.data)
