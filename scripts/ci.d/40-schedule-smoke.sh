@@ -3,7 +3,8 @@
 # the JSON contract of the benchmark mode, proven optimality on the toy HFS instance, a Taillard
 # instance within 1 % of its best-known value, a shelf-life variant written and re-read, and
 # the scenario mode writing plan.json / plan.csv / schedule.html, and the best-known-value check
-# quoted in docs/benchmarks.md (with --ours on two hand-written results). Needs: python3 (no packages).
+# quoted in docs/benchmarks-history.md (with --ours on two hand-written results).
+# Needs: python3 (no packages).
 # Bounded: about 15 s after the release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,7 +60,7 @@ for j in range(n):
 print("schedule smoke: ok")
 PY
 
-# the evidence on the best-known values quoted in docs/benchmarks.md
+# the evidence on the best-known values quoted in docs/benchmarks-history.md
 python3 benches/hfs-reference/hfs_bks_check.py --data "$DATA/hfs" > "$WORK/bks.txt"
 grep -q "    10 50x5x3    best-known 977  proven optimum 978" "$WORK/bks.txt"
 test "$(grep -c "proven optimum" "$WORK/bks.txt")" = 9

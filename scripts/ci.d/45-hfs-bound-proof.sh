@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proof check of the evidence on the hybrid-flow-shop best-known values quoted in
-# docs/benchmarks.md: OR-Tools CP-SAT, on the exact cumulative model of instances 190
+# docs/benchmarks-history.md: OR-Tools CP-SAT, on the exact cumulative model of instances 190
 # and 220, proves that no plan reaches the listed best-known makespan
 # (benches/hfs-reference/hfs_bound_proof.py).
 # The model itself is checked on the toy instance (optimum 28: 27 refuted, 28 reached with a
