@@ -56,7 +56,7 @@ for i, day in enumerate(days):
     weight = 2 if rng.random() < 0.25 else 1
     print(f"G{i + 1:03d},{product},{d * 24 + 9:.1f},,{weight}")
 PY
-    "$BIN" schedule "$PLANT" --orders "$d/orders.csv" --time-limit "$TL" --seed 1 --quiet --out "$d/atmpflow"
+    "$BIN" schedule "$PLANT" --orders "$d/orders.csv" --time-limit "$TL" --seed 1 --quiet --force --out "$d/atmpflow"
     "$VENV/bin/python" benches/peers/cpsat_plant.py "$d/atmpflow/plan.json" --time-limit "$TL" \
       --threads 1 --seed 1 --json "$d/cpsat.json"
   done
@@ -65,7 +65,7 @@ done
 n=$(echo "$SIZES" | tr ' ' '\n' | sort -n | tail -1)
 s=$(echo "$SEEDS" | tr ' ' '\n' | head -1)
 "$BIN" schedule promise "$OUT/n$n-s$s/atmpflow/plan.json" --product car-t-short --from-day 0 \
-  --to-day 30 --json "$OUT/promise.json" > /dev/null
+  --to-day 30 --force --json "$OUT/promise.json" > /dev/null
 python3 - "$OUT" "$TL" "$SIZES" "$SEEDS" <<'PY'
 import json, sys
 out, tl, sizes, seeds = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()

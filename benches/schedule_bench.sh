@@ -82,7 +82,7 @@ for id in $IDS; do
            extra=(--shelf-life-seed "$SEED" --write-instance "$pf");;
   esac
   echo "== $SET $id" >&2
-  "$BIN" schedule --format "$fmt" "$f" --time-limit "$TL" --seed "$SEED" --quiet \
+  "$BIN" schedule --format "$fmt" "$f" --time-limit "$TL" --seed "$SEED" --quiet --force \
     --json "$OUT/$id.atmpflow.json" "${extra[@]}" || echo "atmpflow failed on $id" >&2
   if [ "$PEER" = 1 ]; then
     "$VENV/bin/python" benches/peers/cpsat_hfs.py --format "$pfmt" "$pf" --time-limit "$TL" \

@@ -5,10 +5,14 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod output;
 
 #[derive(Debug, Parser)]
 #[command(name = "atmpflow", version, about, long_about = None)]
 struct Cli {
+    /// Replace output files that already exist (otherwise an existing file is an error).
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +47,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    output::set_force(cli.force);
     let result = match cli.command {
         Command::Aas(a) => cmd::aas::run(a),
         Command::Batch(a) => cmd::batch::run(a),

@@ -148,7 +148,11 @@ fn fit_then_predict_estimates_and_flags() {
 
     // Glucose far above the calibration range: flagged, and refused with --strict.
     let (xf, _) = write_data(dir.path(), "far", 3, 20.0, 5);
+    // the earlier predictions stay: an existing output is replaced only with --force
     let o = predict(&model, &xf, &pred, &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("--force"));
+    let o = predict(&model, &xf, &pred, &["--force"]);
     let (_, err) = text(&o);
     assert!(o.status.success());
     assert!(err.contains("3 of 3 sample(s) outside"), "{err}");

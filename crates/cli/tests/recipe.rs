@@ -172,14 +172,18 @@ fn bind_fails_clearly_when_nothing_fits() {
 fn plan_writes_a_scenario_that_validates() {
     let dir = std::env::temp_dir().join(format!("atmpflow-recipe-plan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
-    for (recipe, inv) in [
+    for (i, (recipe, inv)) in [
         (MODULAR, PLANT),
         (
             "examples/recipes/car-t-all-in-one.toml",
             "examples/equipment/all-in-one.toml",
         ),
-    ] {
-        let out = dir.join("scenario.toml");
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // one file per plan: an existing output is replaced only with --force
+        let out = dir.join(format!("scenario-{i}.toml"));
         let o = run(args![
             "recipe",
             "plan",

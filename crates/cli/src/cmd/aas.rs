@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::common::Reported;
+use super::common::{read, reported};
 
 /// Demo inputs, compiled in so `--demo` works from any directory.
 const DEMO_INVENTORY: (&str, &str) = (
@@ -88,32 +88,9 @@ enum Sub {
     },
 }
 
-/// Today's date (UTC) from the system clock.
-pub fn today() -> recipe::Date {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| (d.as_secs() / 86_400) as i64)
-        .unwrap_or(0);
-    recipe::Date::from_ymd(1970, 1, 1)
-        .expect("1970-01-01 is a valid date")
-        .plus_days(days)
-}
-
-fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-fn reported(e: impl miette::Diagnostic + Send + Sync + 'static) -> anyhow::Error {
-    anyhow::Error::new(Reported(miette::Report::new(e)))
-}
-
 /// Builds the twins named by `sources`.
 pub fn build_twins(sources: &Sources) -> anyhow::Result<Vec<aas::twins::Twin>> {
-    let as_of = match &sources.as_of {
-        Some(s) => recipe::Date::parse(s)
-            .with_context(|| format!("--as-of {s:?} is not a date (YYYY-MM-DD)"))?,
-        None => today(),
-    };
+    let as_of = super::common::as_of(sources.as_of.as_deref())?;
     let mut inventories: Vec<(String, String)> = Vec::new();
     let mut batches: Vec<(String, String)> = Vec::new();
     let mut records: Vec<(String, String)> = Vec::new();
@@ -189,6 +166,25 @@ fn file_name(id_short: &str) -> String {
         .collect()
 }
 
+/// The identifier an exported environment is named after: its shell's (else its first
+/// submodel's) id.
+fn env_id(env: &aas::Environment) -> String {
+    env.asset_administration_shells
+        .first()
+        .map(|s| s.id.clone())
+        .or_else(|| env.submodels.first().map(|s| s.id.clone()))
+        .unwrap_or_default()
+}
+
+/// `{idShort}-{16 hex digits of SHA-256 of the id}.json`: the idShort is only a readable
+/// prefix (shells of different ids may share it); the hash keeps names of different ids apart.
+fn export_file_name(id_short: &str, id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(id.as_bytes());
+    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}.json", file_name(id_short))
+}
+
 fn write_env(dir: &Path, name: &str, env: &aas::Environment) -> anyhow::Result<PathBuf> {
     if let Some(v) = aas::validate::environment(env).into_iter().next() {
         bail!(
@@ -197,17 +193,14 @@ fn write_env(dir: &Path, name: &str, env: &aas::Environment) -> anyhow::Result<P
             v.message
         );
     }
-    let path = dir.join(format!("{}.json", file_name(name)));
-    let json = serde_json::to_string_pretty(env)?;
-    std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    let path = dir.join(export_file_name(name, &env_id(env)));
+    crate::output::write(&path, serde_json::to_string_pretty(env)?)?;
     Ok(path)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Sub::Export { sources, db, out } => {
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
             let envs: Vec<(String, aas::Environment)> = match db {
                 Some(db) => {
                     let store = store::Store::open(&db)
@@ -231,6 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .collect()
                 }
             };
+            crate::output::dir(&out)?;
             for (name, env) in &envs {
                 let p = write_env(&out, name, env)?;
                 println!("{}", p.display());

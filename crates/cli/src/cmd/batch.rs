@@ -9,8 +9,9 @@ use batch::rehearsal::{Cast, Rehearsal, rehearse};
 use batch::{Batch, Entry, LotRegister, NewOrder};
 use serde::{Deserialize, Serialize};
 
-use super::common::{out_dir, write};
-use super::recipe::{load_inventory, read, reported};
+use super::common::{read, reported};
+use super::recipe::load_inventory;
+use crate::output::{dir as out_dir, write};
 
 /// Rehearse a batch end to end, verify a batch record's hash chain, write its report.
 #[derive(Debug, clap::Args)]
@@ -209,7 +210,7 @@ fn write_outputs(b: &Batch, dir: &Path) -> anyhow::Result<()> {
     )?;
     write(
         &dir.join("record.html"),
-        &report::record::batch_record_html(b),
+        report::record::batch_record_html(b),
     )?;
     let twin = aas::twins::batch_twin(&batch::twin::batch_record(b));
     let env = aas::twins::environment(std::slice::from_ref(&twin));

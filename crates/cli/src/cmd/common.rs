@@ -2,7 +2,7 @@
 //! progress bar and Ctrl-C, writing outputs.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -144,32 +144,45 @@ fn run_study(
     Ok(results)
 }
 
-/// Creates the output directory.
-pub fn out_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    Ok(dir.to_path_buf())
+/// Reads a text file, naming it on failure.
+pub fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Checks that files can be created in `dir` (by creating and removing an empty one), so
-/// that an output folder that cannot be written is reported before a long run.
-pub fn check_writable(dir: &Path) -> anyhow::Result<()> {
-    let probe = dir.join(format!(".atmpflow-write-check-{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
-    std::fs::remove_file(&probe)
-        .with_context(|| format!("cannot write to the output directory {}", dir.display()))?;
-    Ok(())
+/// Reads a user-written file as a source for located errors.
+pub fn read_source(path: &Path) -> anyhow::Result<model::SourceFile> {
+    Ok(model::SourceFile::new(
+        path.display().to_string(),
+        read(path)?,
+    ))
 }
 
-/// Writes a file, saying which one on failure. Writes go to a temporary file first and are
-/// renamed into place, so an interrupted run never leaves a half-written file.
-pub fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// Errors in a user-written file, rendered by miette with their source spans.
+pub fn reported(e: impl miette::Diagnostic + Send + Sync + 'static) -> anyhow::Error {
+    anyhow::Error::new(Reported(miette::Report::new(e)))
 }
+
+/// The "as of" date of recipe binding and twins: given (`--as-of`), or today in UTC from the
+/// system clock (read here, at the edge only). A clock before 1970 is an error.
+pub fn as_of(given: Option<&str>) -> anyhow::Result<recipe::Date> {
+    match given {
+        Some(s) => recipe::Date::parse(s)
+            .with_context(|| format!("--as-of `{s}` is not a date like 2026-12-01")),
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("system clock before 1970")?
+                .as_secs();
+            let days = i64::try_from(secs / 86_400).context("clock out of range")?;
+            Ok(recipe::Date::parse("1970-01-01")
+                .context("epoch")?
+                .plus_days(days))
+        }
+    }
+}
+
+/// Exit code of a run or merge whose result is partial (cancelled, or points missing).
+pub const EXIT_PARTIAL: u8 = 3;
 
 /// `mean [low, high]` with a sensible number of decimals.
 pub fn fmt_stat(s: &sim::Stat, decimals: usize) -> String {

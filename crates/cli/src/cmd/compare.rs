@@ -50,13 +50,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         all.push(common::simulate(l, &opts, args.quiet, &label)?);
     }
     print_table(&all);
-    let dir = common::out_dir(&args.out)?;
-    common::write(
+    let dir = crate::output::dir(&args.out)?;
+    crate::output::write(
         &dir.join("compare.json"),
         &serde_json::to_string_pretty(&all)?,
     )?;
-    common::write(&dir.join("compare.csv"), &report::comparison_csv(&all))?;
-    common::write(&dir.join("compare.html"), &report::comparison_html(&all))?;
+    crate::output::write(&dir.join("compare.csv"), report::comparison_csv(&all))?;
+    crate::output::write(&dir.join("compare.html"), report::comparison_html(&all))?;
     if !args.quiet {
         println!("wrote {}", dir.join("compare.html").display());
     }

@@ -109,7 +109,7 @@ fn fit(a: FitArgs) -> anyhow::Result<()> {
         confidence: a.confidence,
     };
     let sensor = SoftSensor::fit(&spectra, &reference, &opts)?;
-    super::common::write(&a.out, &(serde_json::to_string_pretty(&sensor)? + "\n"))?;
+    crate::output::write(&a.out, &(serde_json::to_string_pretty(&sensor)? + "\n"))?;
     eprintln!(
         "calibrated {} response(s) on {} samples × {} variables, {} component(s), preprocessing: {}",
         sensor.responses.len(),
@@ -193,7 +193,7 @@ fn predict(a: PredictArgs) -> anyhow::Result<()> {
             );
         }
     }
-    super::common::write(&a.out, &sensor.predictions_csv(&spectra, &preds))?;
+    crate::output::write(&a.out, sensor.predictions_csv(&spectra, &preds))?;
     eprintln!("wrote {} estimate(s) to {}", preds.len(), a.out.display());
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::common::Reported;
+use super::common::{read, reported};
 
 /// Process descriptions: check, bind to equipment, compare executed records, plan.
 #[derive(Debug, clap::Args)]
@@ -141,14 +141,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-pub(crate) fn reported(e: model::FileErrors) -> anyhow::Error {
-    anyhow::Error::new(Reported(miette::Report::new(e)))
-}
-
 fn is_json(path: &Path) -> bool {
     path.extension()
         .is_some_and(|x| x.eq_ignore_ascii_case("json"))
@@ -206,24 +198,6 @@ fn load_equipment(src: &EquipmentSource) -> anyhow::Result<(recipe::Inventory, S
     );
     let label = format!("the registry {}", found.inventory.inventory.site);
     Ok((found.inventory, label))
-}
-
-/// The "as of" date: given, or today in UTC (the clock is read here, at the edge only).
-fn as_of(given: Option<&str>) -> anyhow::Result<recipe::Date> {
-    match given {
-        Some(s) => recipe::Date::parse(s)
-            .with_context(|| format!("--as-of `{s}` is not a date like 2026-12-01")),
-        None => {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .context("system clock before 1970")?
-                .as_secs();
-            let days = i64::try_from(secs / 86_400).context("clock out of range")?;
-            Ok(recipe::Date::parse("1970-01-01")
-                .context("epoch")?
-                .plus_days(days))
-        }
-    }
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<()> {
@@ -284,12 +258,11 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
 fn bind(args: BindArgs) -> anyhow::Result<()> {
     let r = load_recipe(&args.recipe)?;
     let (inv, _) = load_equipment(&args.source)?;
-    let date = as_of(args.as_of.as_deref())?;
+    let date = super::common::as_of(args.as_of.as_deref())?;
     let b = recipe::bind(&r, &inv, date);
     let json = serde_json::to_string_pretty(&b)?;
     if let Some(out) = &args.out {
-        std::fs::write(out, format!("{json}\n"))
-            .with_context(|| format!("cannot write {}", out.display()))?;
+        crate::output::write(out, format!("{json}\n"))?;
     }
     if args.json {
         println!("{json}");
@@ -351,7 +324,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
 fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let r = load_recipe(&args.recipe)?;
     let (inv, source) = load_equipment(&args.source)?;
-    let date = as_of(args.as_of.as_deref())?;
+    let date = super::common::as_of(args.as_of.as_deref())?;
     let b = recipe::bind(&r, &inv, date);
     if !b.is_complete() {
         let err = recipe::bind::NoFit {
@@ -390,8 +363,7 @@ fn plan(args: PlanArgs) -> anyhow::Result<()> {
     model::load(&name, &text).map_err(reported)?;
     match &args.out {
         Some(out) => {
-            std::fs::write(out, &text)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            crate::output::write(out, &text)?;
             eprintln!(
                 "wrote {} ({} step(s), {} equipment pool(s), {} area(s))",
                 out.display(),

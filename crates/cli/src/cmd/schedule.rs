@@ -162,8 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some(path) = &args.write_instance {
-        std::fs::write(path, schedule::parse::write_hfsw(&inst))
-            .with_context(|| format!("writing {}", path.display()))?;
+        crate::output::write(path, schedule::parse::write_hfsw(&inst))?;
     }
     let objective = Objective::parse(&args.objective)?;
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
@@ -225,10 +224,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         let doc = result_json(&inst, &sol, secs, &args, format);
-        write(path, &serde_json::to_string_pretty(&doc)?)?;
+        crate::output::write(path, &serde_json::to_string_pretty(&doc)?)?;
     }
     if let Some(path) = &args.csv {
-        write(path, &report::plan_csv(&inst, &sol.plan))?;
+        crate::output::write(path, report::plan_csv(&inst, &sol.plan))?;
     }
     if args.json.is_none() && args.csv.is_none() {
         println!(
@@ -253,10 +252,6 @@ fn gap(v: i64, lb: i64) -> f64 {
     } else {
         0.0
     }
-}
-
-fn write(path: &Path, s: &str) -> anyhow::Result<()> {
-    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Solves with an indicatif spinner on a terminal; Ctrl-C keeps the best plan.

@@ -6,15 +6,15 @@
 //! once with 130.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use super::common;
 
 /// Exit status of a cancelled run that wrote the results of the replications finished before
 /// (the same as a cancelled study's).
-pub const EXIT_CANCELLED: u8 = super::study::EXIT_PARTIAL;
+pub const EXIT_CANCELLED: u8 = super::common::EXIT_PARTIAL;
 
 /// Simulate a scenario and write report.html, results.json and CSV tables.
 #[derive(Debug, clap::Args)]
@@ -57,7 +57,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = common::load_scenario(&args.scenario)?;
-    let cost_model = super::study::load_cost(&args.scenario, &args.cost, &loaded.model)?;
+    let cost_model = load_cost(&args.scenario, &args.cost, &loaded.model)?;
     if cost_model.is_some() && args.no_per_replication {
         anyhow::bail!(
             "--no-per-replication cannot be used with cost inputs: costs are priced per \
@@ -72,8 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         drop_replications: args.no_per_replication,
     };
     // Outputs that cannot be written are found before the run, not after it.
-    let dir = common::out_dir(&args.out)?;
-    common::check_writable(&dir)?;
+    let dir = crate::output::dir(&args.out)?;
+    crate::output::check_writable(&dir)?;
     let mut observations = args
         .observations
         .as_deref()
@@ -90,27 +90,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(csv) = observations {
         csv.finish()?;
     }
-    let priced = super::study::price(cost_model.as_ref(), &results);
-    common::write(
+    let priced = price(cost_model.as_ref(), &results);
+    crate::output::write(
         &dir.join("results.json"),
-        &super::study::results_json(&results, priced.as_ref())?,
+        &results_json(&results, priced.as_ref())?,
     )?;
     for (name, text) in report::simulation_csv(&results) {
-        common::write(&dir.join(name), &text)?;
+        crate::output::write(&dir.join(name), &text)?;
     }
     let report_opts = report::ReportOptions {
         v2v_target_days: v2v_target_days(&loaded.model),
         scenario_file: Some(args.scenario.display().to_string()),
     };
-    let html = super::study::with_cost(
+    let html = with_cost(
         &dir,
         report::simulation_html_with(&results, &report_opts),
         priced.as_ref(),
     )?;
-    common::write(&dir.join("report.html"), &html)?;
+    crate::output::write(&dir.join("report.html"), &html)?;
     if !args.quiet {
         print_summary(&results);
-        super::study::print_cost(priced.as_ref());
+        print_cost(priced.as_ref());
         println!("wrote {}", dir.join("report.html").display());
     }
     if results.cancelled {
@@ -137,35 +137,22 @@ fn step_names(m: &model::Model) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The raw observations as CSV, written to a temporary file beside the target and renamed
-/// into place when the run is over, so a failed run leaves no half-written file.
+/// The raw observations as CSV, streamed through the one output helper: a temporary file
+/// beside the target until the run is over, so a failed run leaves no half-written file.
 struct ObservationsCsv {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    out: crate::output::Streamed,
 }
 
 impl ObservationsCsv {
     fn create(path: &std::path::Path) -> anyhow::Result<Self> {
-        let mut name = path
-            .file_name()
-            .with_context(|| format!("--observations {} names no file", path.display()))?
-            .to_os_string();
-        name.push(".partial");
-        let tmp = path.with_file_name(name);
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut out = std::io::BufWriter::new(file);
+        let mut out = crate::output::Streamed::create(path)
+            .with_context(|| format!("--observations {}", path.display()))?;
         writeln!(
             out,
             "replication,patient,measure,product,step,time_h,value,unit,censored"
         )
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-        Ok(ObservationsCsv {
-            path: path.to_path_buf(),
-            tmp,
-            out,
-        })
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(ObservationsCsv { out })
     }
 
     fn write(
@@ -200,22 +187,13 @@ impl ObservationsCsv {
                 }
             };
             writeln!(self.out, "{line}")
-                .map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
+                .map_err(|e| format!("cannot write {}: {e}", self.out.path().display()))?;
         }
         Ok(())
     }
 
     fn finish(self) -> anyhow::Result<()> {
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
-        Ok(())
+        self.out.finish()
     }
 }
 
@@ -231,8 +209,7 @@ fn v2v_target_days(m: &model::Model) -> Option<f64> {
 
 /// Reads a plan: either the document `atmpflow schedule` writes (with a `plan` member) or a
 /// bare plan.
-fn read_plan(path: &std::path::Path) -> anyhow::Result<model::Plan> {
-    use anyhow::Context;
+fn read_plan(path: &Path) -> anyhow::Result<model::Plan> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read plan {}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
@@ -282,4 +259,77 @@ fn print_summary(r: &sim::Results) {
             common::fmt_stat(&res.utilisation, 3)
         );
     }
+}
+
+/// Reads the cost inputs for a simulation: the scenario's own `[cost]` section merged with
+/// the `[cost]` sections of `cost_files` (arrays appended, settings of later files win).
+/// `None` when there is none. Errors name file, line and field.
+fn load_cost(
+    scenario: &Path,
+    cost_files: &[PathBuf],
+    m: &model::Model,
+) -> anyhow::Result<Option<cost::CostModel>> {
+    let mut layers = vec![common::read_source(scenario)?];
+    for f in cost_files {
+        let src = common::read_source(f)?;
+        if cost::cost_table(&src).map_err(common::reported)?.is_none() {
+            bail!("{} has no [cost] section", f.display());
+        }
+        layers.push(src);
+    }
+    let refs: Vec<&model::SourceFile> = layers.iter().collect();
+    Ok(cost::load_layers(&refs, m)
+        .map_err(common::reported)?
+        .map(|(cm, _)| cm))
+}
+
+/// Prices the replications; an undefined cost (e.g. no dose released) is reported as a
+/// warning and leaves the results without a cost block.
+fn price(cm: Option<&cost::CostModel>, r: &sim::Results) -> Option<cost::CostSummary> {
+    match cm?.summarise(&r.per_replication) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("warning: cost: {e}");
+            None
+        }
+    }
+}
+
+/// Prints cost per dose and per patient.
+fn print_cost(c: Option<&cost::CostSummary>) {
+    if let Some(c) = c {
+        println!(
+            "  cost per dose             {} {}",
+            common::fmt_stat(&c.per_dose, 0),
+            c.currency
+        );
+        println!(
+            "  cost per patient (ITT)    {} {}",
+            common::fmt_stat(&c.per_patient_treated, 0),
+            c.currency
+        );
+    }
+}
+
+/// `results.json`: the simulation results with a `cost` block when priced.
+fn results_json(r: &sim::Results, c: Option<&cost::CostSummary>) -> anyhow::Result<String> {
+    let mut v = serde_json::to_value(r)?;
+    if let (Some(c), Some(obj)) = (c, v.as_object_mut()) {
+        obj.insert("cost".to_string(), serde_json::to_value(c)?);
+    }
+    Ok(serde_json::to_string_pretty(&v)?)
+}
+
+/// Writes the cost CSV tables and adds the cost section to the report.
+fn with_cost(dir: &Path, html: String, c: Option<&cost::CostSummary>) -> anyhow::Result<String> {
+    let Some(c) = c else {
+        return Ok(html);
+    };
+    for (name, text) in report::cost::cost_csv(c) {
+        crate::output::write(&dir.join(name), &text)?;
+    }
+    Ok(report::cost::insert_section(
+        &html,
+        &report::cost::cost_section(c),
+    ))
 }

@@ -11,6 +11,7 @@ use model::SourceFile;
 use sha2::{Digest, Sha256};
 
 use super::common;
+use super::common::{EXIT_PARTIAL, read_source as read, reported};
 
 /// Run a scenario study (parameter sweep with cost per dose), or merge shard parts.
 #[derive(Debug, clap::Args)]
@@ -64,14 +65,6 @@ pub struct MergeArgs {
     pub quiet: bool,
 }
 
-fn read(path: &Path) -> anyhow::Result<SourceFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(SourceFile::new(path.display().to_string(), text))
-}
-
-/// Exit code of a run or merge whose result is partial (points missing).
-pub const EXIT_PARTIAL: u8 = 3;
 /// Exit code of a merge given the same shard twice.
 pub const EXIT_DUPLICATE: u8 = 4;
 /// Exit code of a merge given a part of other inputs, version or settings, or a damaged one.
@@ -100,10 +93,6 @@ impl Inputs {
     fn finish(self) -> String {
         common::hex(&self.0.finalize())
     }
-}
-
-fn reported(e: model::FileErrors) -> anyhow::Error {
-    anyhow::Error::new(common::Reported(miette::Report::new(e)))
 }
 
 fn parse_shard(s: &str) -> anyhow::Result<[usize; 2]> {
@@ -197,11 +186,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             indices.len()
         );
     }
-    let out = common::out_dir(&args.out)?;
+    let out = crate::output::dir(&args.out)?;
     if args.shard.is_some() {
         let name = format!("study-part-{}-of-{}.json", shard[0], shard[1]);
         let json = study::part_to_json(&part).map_err(anyhow::Error::msg)?;
-        common::write(&out.join(&name), &json)?;
+        crate::output::write(&out.join(&name), &json)?;
         if !args.quiet {
             println!(
                 "shard {}/{}: {} points in {:.1} s; wrote {}",
@@ -287,16 +276,16 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
         .map(|p| read_part(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let result = study::merge(&parts, args.allow_partial).map_err(merge_error)?;
-    let out = common::out_dir(&args.out)?;
+    let out = crate::output::dir(&args.out)?;
     write_result(&out, &result, args.quiet)
 }
 
 fn write_result(out: &Path, r: &study::StudyResult, quiet: bool) -> anyhow::Result<()> {
-    common::write(&out.join("study.json"), &serde_json::to_string_pretty(r)?)?;
+    crate::output::write(&out.join("study.json"), &serde_json::to_string_pretty(r)?)?;
     for (name, text) in report::cost::study_csv(r) {
-        common::write(&out.join(name), &text)?;
+        crate::output::write(&out.join(name), &text)?;
     }
-    common::write(&out.join("study.html"), &report::cost::study_html(r))?;
+    crate::output::write(&out.join("study.html"), report::cost::study_html(r))?;
     if !quiet {
         print_summary(r);
         println!("wrote {}", out.join("study.html").display());
@@ -351,83 +340,4 @@ fn print_summary(r: &study::StudyResult) {
             r.pareto
         );
     }
-}
-
-// ---- cost for `atmpflow simulate` -------------------------------------------------------------
-
-/// Reads the cost inputs for a simulation: the scenario's own `[cost]` section merged with
-/// the `[cost]` sections of `cost_files` (arrays appended, settings of later files win).
-/// `None` when there is none. Errors name file, line and field.
-pub fn load_cost(
-    scenario: &Path,
-    cost_files: &[PathBuf],
-    m: &model::Model,
-) -> anyhow::Result<Option<cost::CostModel>> {
-    let mut layers = vec![read(scenario)?];
-    for f in cost_files {
-        let src = read(f)?;
-        if cost::cost_table(&src).map_err(reported)?.is_none() {
-            bail!("{} has no [cost] section", f.display());
-        }
-        layers.push(src);
-    }
-    let refs: Vec<&SourceFile> = layers.iter().collect();
-    Ok(cost::load_layers(&refs, m)
-        .map_err(reported)?
-        .map(|(cm, _)| cm))
-}
-
-/// Prices the replications; an undefined cost (e.g. no dose released) is reported as a
-/// warning and leaves the results without a cost block.
-pub fn price(cm: Option<&cost::CostModel>, r: &sim::Results) -> Option<cost::CostSummary> {
-    match cm?.summarise(&r.per_replication) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("warning: cost: {e}");
-            None
-        }
-    }
-}
-
-/// Prints cost per dose and per patient.
-pub fn print_cost(c: Option<&cost::CostSummary>) {
-    if let Some(c) = c {
-        println!(
-            "  cost per dose             {} {}",
-            common::fmt_stat(&c.per_dose, 0),
-            c.currency
-        );
-        println!(
-            "  cost per patient (ITT)    {} {}",
-            common::fmt_stat(&c.per_patient_treated, 0),
-            c.currency
-        );
-    }
-}
-
-/// `results.json`: the simulation results with a `cost` block when priced.
-pub fn results_json(r: &sim::Results, c: Option<&cost::CostSummary>) -> anyhow::Result<String> {
-    let mut v = serde_json::to_value(r)?;
-    if let (Some(c), Some(obj)) = (c, v.as_object_mut()) {
-        obj.insert("cost".to_string(), serde_json::to_value(c)?);
-    }
-    Ok(serde_json::to_string_pretty(&v)?)
-}
-
-/// Writes the cost CSV tables and adds the cost section to the report.
-pub fn with_cost(
-    dir: &Path,
-    html: String,
-    c: Option<&cost::CostSummary>,
-) -> anyhow::Result<String> {
-    let Some(c) = c else {
-        return Ok(html);
-    };
-    for (name, text) in report::cost::cost_csv(c) {
-        common::write(&dir.join(name), &text)?;
-    }
-    Ok(report::cost::insert_section(
-        &html,
-        &report::cost::cost_section(c),
-    ))
 }

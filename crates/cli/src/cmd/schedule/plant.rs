@@ -149,17 +149,17 @@ fn write_outputs(
     doc: &PlanDoc,
     moves: Option<&schedule::shop::ShopReplanned>,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    common::out_dir(out)?;
+    crate::output::dir(out)?;
     let json = out.join("plan.json");
-    common::write(&json, &serde_json::to_string_pretty(doc)?)?;
+    crate::output::write(&json, &serde_json::to_string_pretty(doc)?)?;
     let csv = out.join("plan.csv");
-    common::write(&csv, &report::plant_csv(&doc.shop, &doc.plant_plan))?;
+    crate::output::write(&csv, report::plant_csv(&doc.shop, &doc.plant_plan))?;
     let html = out.join("schedule.html");
-    common::write(&html, &report::plant_html(doc, moves))?;
+    crate::output::write(&html, report::plant_html(doc, moves))?;
     let mut v = vec![json, csv, html];
     if let Some(r) = moves {
         let mc = out.join("moves.csv");
-        common::write(&mc, &report::moves_csv(r))?;
+        crate::output::write(&mc, report::moves_csv(r))?;
         v.push(mc);
     }
     Ok(v)
@@ -350,7 +350,7 @@ pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
             "offers": p.offers, "earliest": p.earliest, "seconds": secs,
             "time_unit": "minutes from time 0 (Monday 00:00 of the first week)",
         });
-        common::write(path, &serde_json::to_string_pretty(&v)?)?;
+        crate::output::write(path, &serde_json::to_string_pretty(&v)?)?;
     }
     if let Some(day) = a.book {
         let (s2, p2) = schedule::shop::book(shop, &doc.plant_plan, &q, at(day))?;

@@ -1,0 +1,188 @@
+//! Files the binary writes: collision-free export names, no clobbering without
+//! `--force`, nothing written through a symlink, no leftovers.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atmpflow"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A database holding `n` shells that all have the idShort `Same`.
+fn db_with_same_id_shorts(path: &Path, n: usize) {
+    let st = server::AppState::new(
+        store::Store::open(path).expect("store"),
+        "http://x/api/v3.0",
+    );
+    let shells: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({"modelType": "AssetAdministrationShell", "id": format!("urn:aas:{i}"),
+                "idShort": "Same", "assetInformation": {"assetKind": "Instance", "globalAssetId": format!("urn:asset:{i}")}})
+        })
+        .collect();
+    let env = serde_json::json!({ "assetAdministrationShells": shells });
+    let env = aas::parse::parse_environment(env.to_string().as_bytes()).expect("environment");
+    server::load_environment(&st, &env).expect("load");
+}
+
+#[test]
+fn export_names_never_collide_and_existing_files_need_force() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let db = d.path().join("twins.redb");
+    db_with_same_id_shorts(&db, 5);
+    let out = d.path().join("out");
+    let args = [
+        os("aas"),
+        os("export"),
+        os("--db"),
+        db.as_os_str(),
+        out.as_os_str(),
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = files(&out);
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("Same-") && n.ends_with(".json")),
+        "{names:?}"
+    );
+    // a second export refuses to replace, and changes nothing
+    let before: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(out.join(n)).expect("read"))
+        .collect();
+    let o = run(&args);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let after: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(out.join(n)).expect("read"))
+        .collect();
+    assert_eq!(before, after);
+    let mut forced = args.to_vec();
+    forced.push(os("--force"));
+    let o = run(&forced);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(files(&out), names, "no temporary file left");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_planted_symlink_is_never_written_through() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let db = d.path().join("twins.redb");
+    db_with_same_id_shorts(&db, 1);
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    let victim = d.path().join("victim.txt");
+    std::fs::write(&victim, "precious").expect("victim");
+    // the name the export will use, found by a first export elsewhere
+    let probe = d.path().join("probe");
+    let o = run(&[
+        os("aas"),
+        os("export"),
+        os("--db"),
+        db.as_os_str(),
+        probe.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = files(&probe).pop().expect("one file");
+    std::os::unix::fs::symlink(&victim, out.join(&name)).expect("symlink");
+    let args = [
+        os("aas"),
+        os("export"),
+        os("--db"),
+        db.as_os_str(),
+        out.as_os_str(),
+    ];
+    assert!(!run(&args).status.success());
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+    let mut forced = args.to_vec();
+    forced.push(os("--force"));
+    assert!(run(&forced).status.success());
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+    assert!(
+        !std::fs::symlink_metadata(out.join(&name))
+            .expect("meta")
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn simulate_leaves_no_partial_files_and_never_replaces_without_force() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml");
+    let out = d.path().join("sim");
+    let obs = d.path().join("obs.csv");
+    let args = [
+        os("simulate"),
+        scenario.as_os_str(),
+        os("--replications"),
+        os("2"),
+        os("--quiet"),
+        os("--out"),
+        out.as_os_str(),
+        os("--observations"),
+        obs.as_os_str(),
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = files(&out);
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("partial") && !n.ends_with(".tmp")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"report.html".to_string()), "{names:?}");
+    let o = run(&args);
+    assert!(!o.status.success(), "rerun without --force must refuse");
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    let obs_before = std::fs::read(&obs).expect("observations");
+    let mut forced = args.to_vec();
+    forced.push(os("--force"));
+    let o = run(&forced);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(files(&out), names, "the same files, nothing left over");
+    assert_eq!(
+        std::fs::read(&obs).expect("observations"),
+        obs_before,
+        "same seed, same rows"
+    );
+    let leftovers: Vec<String> = files(d.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp") || n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
