@@ -184,6 +184,30 @@ pub fn as_of(given: Option<&str>) -> anyhow::Result<recipe::Date> {
 /// Exit code of a run or merge whose result is partial (cancelled, or points missing).
 pub const EXIT_PARTIAL: u8 = 3;
 
+/// How many replications on how many threads: the options `simulate`, `compare` and `study`
+/// share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Replicate {
+    /// Replications (overrides the scenario's or study's).
+    #[arg(long)]
+    pub replications: Option<u32>,
+    /// Worker threads (default: one per core). Results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Where the outputs go and whether to be silent: the options every command that writes a
+/// report shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Output {
+    /// Output directory (created if missing; existing files are replaced only with --force).
+    #[arg(long, default_value = "out")]
+    pub out: std::path::PathBuf,
+    /// No progress bar and no summary.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 /// `mean [low, high]` with a sensible number of decimals.
 pub fn fmt_stat(s: &sim::Stat, decimals: usize) -> String {
     format!(

@@ -13,18 +13,10 @@ pub struct Args {
     /// Seed for every scenario (overrides theirs).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Replications for every scenario (overrides theirs).
-    #[arg(long)]
-    pub replications: Option<u32>,
-    /// Worker threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Output directory for compare.html, compare.json and compare.csv.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub run: common::Replicate,
+    #[command(flatten)]
+    pub output: common::Output,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -35,9 +27,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|p| common::load_scenario(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let opts = sim::RunOptions {
-        replications: args.replications,
+        replications: args.run.replications,
         seed: args.seed,
-        threads: args.threads,
+        threads: args.run.threads,
         plan: None,
         drop_replications: false,
     };
@@ -47,17 +39,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        all.push(common::simulate(l, &opts, args.quiet, &label)?);
+        all.push(common::simulate(l, &opts, args.output.quiet, &label)?);
     }
     print_table(&all);
-    let dir = crate::output::dir(&args.out)?;
+    let dir = crate::output::dir(&args.output.out)?;
     crate::output::write(
         &dir.join("compare.json"),
         &serde_json::to_string_pretty(&all)?,
     )?;
     crate::output::write(&dir.join("compare.csv"), report::comparison_csv(&all))?;
     crate::output::write(&dir.join("compare.html"), report::comparison_html(&all))?;
-    if !args.quiet {
+    if !args.output.quiet {
         println!("wrote {}", dir.join("compare.html").display());
     }
     Ok(())

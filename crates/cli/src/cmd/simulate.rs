@@ -24,18 +24,10 @@ pub struct Args {
     /// Seed (overrides the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Replications (overrides the scenario's).
-    #[arg(long)]
-    pub replications: Option<u32>,
-    /// Worker threads (default: one per core). Results do not depend on it.
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Output directory.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
-    /// No progress bar and no summary.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub run: common::Replicate,
+    #[command(flatten)]
+    pub output: common::Output,
     /// Follow this plan (`plan.json` written by `atmpflow schedule`, or a bare plan) instead
     /// of dispatching rules: planned orders arrive at their apheresis time and each step
     /// starts no earlier than planned, in planned order (predictive-reactive).
@@ -65,14 +57,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let opts = sim::RunOptions {
-        replications: args.replications,
+        replications: args.run.replications,
         seed: args.seed,
-        threads: args.threads,
+        threads: args.run.threads,
         plan: args.plan.as_deref().map(read_plan).transpose()?,
         drop_replications: args.no_per_replication,
     };
     // Outputs that cannot be written are found before the run, not after it.
-    let dir = crate::output::dir(&args.out)?;
+    let dir = crate::output::dir(&args.output.out)?;
     crate::output::check_writable(&dir)?;
     let mut observations = args
         .observations
@@ -80,11 +72,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(ObservationsCsv::create)
         .transpose()?;
     let results = match observations.as_mut() {
-        None => common::simulate(&loaded, &opts, args.quiet, "simulating")?,
+        None => common::simulate(&loaded, &opts, args.output.quiet, "simulating")?,
         Some(csv) => {
             let names = step_names(&loaded.model);
             let mut sink = |r: u32, obs: &[sim::Observation]| csv.write(r, obs, &names);
-            common::simulate_observed(&loaded, &opts, args.quiet, "simulating", &mut sink)?
+            common::simulate_observed(&loaded, &opts, args.output.quiet, "simulating", &mut sink)?
         }
     };
     if let Some(csv) = observations {
@@ -108,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         priced.as_ref(),
     )?;
     crate::output::write(&dir.join("report.html"), &html)?;
-    if !args.quiet {
+    if !args.output.quiet {
         print_summary(&results);
         print_cost(priced.as_ref());
         println!("wrote {}", dir.join("report.html").display());

@@ -25,18 +25,10 @@ pub struct Args {
     /// Run only shard I of N (0-based, `I/N`); writes `study-part-I-of-N.json` for `merge`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Replications per point (overrides the study file's).
-    #[arg(long)]
-    pub replications: Option<u32>,
-    /// Worker threads (default: one per core). Results do not depend on it.
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Output directory.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
-    /// No progress bar and no summary.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub run: common::Replicate,
+    #[command(flatten)]
+    pub output: common::Output,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,12 +49,8 @@ pub struct MergeArgs {
     /// Write the report even when points are missing, marked as partial.
     #[arg(long)]
     pub allow_partial: bool,
-    /// Output directory.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
-    /// No summary.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: common::Output,
 }
 
 /// Exit code of a merge given the same shard twice.
@@ -122,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?,
     );
     let mut spec = study::parse_spec(&src).map_err(reported)?;
-    if let Some(r) = args.replications {
+    if let Some(r) = args.run.replications {
         if r < 2 {
             bail!("--replications must be at least 2 for confidence intervals");
         }
@@ -155,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => [0, 1],
     };
     let indices = study::shard_points(st.points.len(), shard[0], shard[1]);
-    let pb = if args.quiet || !std::io::stderr().is_terminal() {
+    let pb = if args.output.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
         let pb = ProgressBar::new(indices.len() as u64);
@@ -170,8 +158,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cancel = common::cancel_flag();
     let progress = |n: usize| pb.set_position(n as u64);
     let started = std::time::Instant::now();
-    let (points, failed, partial) =
-        study::run(&st, &indices, args.threads, &progress, &cancel).map_err(anyhow::Error::msg)?;
+    let (points, failed, partial) = study::run(&st, &indices, args.run.threads, &progress, &cancel)
+        .map_err(anyhow::Error::msg)?;
     pb.finish_and_clear();
     let mut part = st.part(shard, indices.len());
     part.study_sha256 = sha256;
@@ -179,19 +167,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     part.points = points;
     part.failed = failed;
     part.partial = partial;
-    if partial && !args.quiet {
+    if partial && !args.output.quiet {
         eprintln!(
             "cancelled: {} of {} points finished; writing a partial result",
             part.points.len(),
             indices.len()
         );
     }
-    let out = crate::output::dir(&args.out)?;
+    let out = crate::output::dir(&args.output.out)?;
     if args.shard.is_some() {
         let name = format!("study-part-{}-of-{}.json", shard[0], shard[1]);
         let json = study::part_to_json(&part).map_err(anyhow::Error::msg)?;
         crate::output::write(&out.join(&name), &json)?;
-        if !args.quiet {
+        if !args.output.quiet {
             println!(
                 "shard {}/{}: {} points in {:.1} s; wrote {}",
                 shard[0],
@@ -208,8 +196,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         part,
     };
     let result = study::merge(&[named], true).map_err(merge_error)?;
-    write_result(&out, &result, args.quiet)?;
-    if !args.quiet {
+    write_result(&out, &result, args.output.quiet)?;
+    if !args.output.quiet {
         println!(
             "{} points in {:.1} s",
             result.points.len(),
@@ -276,8 +264,8 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
         .map(|p| read_part(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let result = study::merge(&parts, args.allow_partial).map_err(merge_error)?;
-    let out = crate::output::dir(&args.out)?;
-    write_result(&out, &result, args.quiet)
+    let out = crate::output::dir(&args.output.out)?;
+    write_result(&out, &result, args.output.quiet)
 }
 
 fn write_result(out: &Path, r: &study::StudyResult, quiet: bool) -> anyhow::Result<()> {
