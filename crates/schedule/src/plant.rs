@@ -185,19 +185,37 @@ pub fn to_model_plan(plan: &Plan, map: &PlantMap, orders: &[Order]) -> model::Pl
                 .and_then(|u| u.get(a.machine))
                 .copied()
                 .flatten();
-            PlannedOp {
-                order: a.job,
-                step: map.steps.get(a.stage).copied().unwrap_or(a.stage),
-                resource: unit.map(|u| u.0),
-                unit: unit.map_or(0, |u| u.1),
-                start_h: a.start as f64 / 60.0,
-                end_h: a.end as f64 / 60.0,
-            }
+            planned_op(
+                a.job,
+                map.steps.get(a.stage).copied().unwrap_or(a.stage),
+                unit,
+                a.start,
+                a.end,
+            )
         })
         .collect();
     model::Plan {
         orders: orders.to_vec(),
         ops,
+    }
+}
+
+/// A planned operation of the model's plan: times from minutes to hours; `unit` is the
+/// `(model resource, unit)` it runs on, if any.
+fn planned_op(
+    order: usize,
+    step: usize,
+    unit: Option<(usize, u32)>,
+    start: Time,
+    end: Time,
+) -> PlannedOp {
+    PlannedOp {
+        order,
+        step,
+        resource: unit.map(|u| u.0),
+        unit: unit.map_or(0, |u| u.1),
+        start_h: start as f64 / 60.0,
+        end_h: end as f64 / 60.0,
     }
 }
 
@@ -453,19 +471,13 @@ pub fn shop_plan_to_model(
             });
             let unit = carrier.and_then(|u| map.units.get(u.resource)).copied();
             let product = shop.jobs.get(a.job).map_or(0, |b| b.product);
-            PlannedOp {
-                order: a.job,
-                step: map
-                    .steps
-                    .get(product)
-                    .and_then(|s| s.get(a.op))
-                    .copied()
-                    .unwrap_or(a.op),
-                resource: unit.map(|u| u.0),
-                unit: unit.map_or(0, |u| u.1),
-                start_h: a.start as f64 / 60.0,
-                end_h: a.end as f64 / 60.0,
-            }
+            let step = map
+                .steps
+                .get(product)
+                .and_then(|s| s.get(a.op))
+                .copied()
+                .unwrap_or(a.op);
+            planned_op(a.job, step, unit, a.start, a.end)
         })
         .collect();
     model::Plan {

@@ -214,8 +214,9 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
     let mut paths = write_outputs(&args.out, &doc, None)?;
     for (flag, path) in [(&args.json, "plan.json"), (&args.csv, "plan.csv")] {
         if let Some(p) = flag {
-            std::fs::copy(args.out.join(path), p)
-                .with_context(|| format!("cannot write {}", p.display()))?;
+            let bytes = std::fs::read(args.out.join(path))
+                .with_context(|| format!("cannot read {}", args.out.join(path).display()))?;
+            crate::output::write(p, bytes)?;
             paths.push(p.clone());
         }
     }
@@ -227,14 +228,19 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
             when(doc.values.makespan),
             doc.values.late,
             doc.values.weighted_tardiness,
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(&paths)
         );
     }
     Ok(())
+}
+
+/// The files written, for the closing message.
+fn listed(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Arguments of `atmpflow schedule promise`.
@@ -373,11 +379,7 @@ pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
             a.id,
             when(at(day)),
             when(c),
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(&paths)
         );
     }
     Ok(())
@@ -455,11 +457,7 @@ pub fn run_replan(a: &ReplanArgs) -> anyhow::Result<()> {
             r.total_shift as f64 / 60.0,
             r.max_shift as f64 / 60.0,
             d2.values.late,
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            listed(&paths)
         );
     }
     Ok(())
