@@ -781,6 +781,7 @@ impl Study {
             plan: None,
             // Priced per replication.
             drop_replications: false,
+            event_budget: None,
         };
         let never = AtomicBool::new(false);
         let r = sim::run(&m, &opts, &|_| {}, &never).map_err(|e| ctx(e.to_string()))?;

@@ -6,6 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::dist::Dist;
+use crate::limits::{
+    DRAIN_CAP_H, MAX_BREAKDOWNS, MAX_DURATION_H, MAX_HORIZON_DAYS, MAX_PATIENTS, MAX_UNITS,
+};
 use crate::scenario::{Consequence, Distribution, Scenario, Step};
 use crate::span::{FieldPath, Problem};
 use crate::{
@@ -22,7 +25,21 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
 
     let s = &sc.scenario;
     let sp = root.key("scenario");
-    c.positive(&sp.key("horizon_days"), s.horizon_days);
+    if c.positive(&sp.key("horizon_days"), s.horizon_days) && s.horizon_days > MAX_HORIZON_DAYS {
+        c.err(
+            &sp.key("horizon_days"),
+            format!(
+                "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
+                s.horizon_days
+            ),
+        );
+    }
+    // Horizon in hours for the budgets below (the limit when the horizon is out of range).
+    let horizon_h = if s.horizon_days.is_finite() && s.horizon_days > 0.0 {
+        s.horizon_days.min(MAX_HORIZON_DAYS) * DAY_H
+    } else {
+        MAX_HORIZON_DAYS * DAY_H
+    };
     if !(s.warmup_days.is_finite() && s.warmup_days >= 0.0) {
         c.err(&sp.key("warmup_days"), "must be zero or more days");
     } else if s.warmup_days >= s.horizon_days {
@@ -41,7 +58,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
         );
     }
 
-    let resources = c.resources(sc);
+    let resources = c.resources(sc, horizon_h);
     let mut products = Vec::new();
     let mut product_names = HashSet::new();
     if sc.product.is_empty() {
@@ -59,6 +76,8 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
     }
 
     let mut demand = Vec::new();
+    // Patients a replication expects, summed over demands, against the patient budget.
+    let mut expected_patients = 0.0;
     if sc.demand.is_empty() {
         c.err(&root.key("demand"), "the scenario has no demand");
     }
@@ -90,16 +109,20 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
                 "give exactly one of `patients_per_year`, `patients_per_week` or `apheresis_days`",
             );
         } else if let Some(r) = d.patients_per_year {
-            if c.positive_rate(&dp.key("patients_per_year"), r) {
+            let path = dp.key("patients_per_year");
+            if c.positive_rate(&path, r) && c.patient_budget(&path, r, 365.0, horizon_h) {
                 arrivals = Some(Arrivals::Poisson {
                     per_hour: r / (365.0 * DAY_H),
                 });
+                expected_patients += r / (365.0 * DAY_H) * horizon_h;
             }
         } else if let Some(r) = d.patients_per_week {
-            if c.positive_rate(&dp.key("patients_per_week"), r) {
+            let path = dp.key("patients_per_week");
+            if c.positive_rate(&path, r) && c.patient_budget(&path, r, 7.0, horizon_h) {
                 arrivals = Some(Arrivals::Poisson {
                     per_hour: r / (7.0 * DAY_H),
                 });
+                expected_patients += r / (7.0 * DAY_H) * horizon_h;
             }
         } else if let Some(days) = &d.apheresis_days {
             let mut at_h = Vec::with_capacity(days.len());
@@ -120,12 +143,22 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
                 );
             }
             at_h.sort_by(f64::total_cmp);
+            expected_patients += at_h.len() as f64;
             arrivals = Some(Arrivals::Times { at_h });
         }
-        c.positive(
+        if c.positive(
             &dp.key("target_vein_to_vein_days"),
             d.target_vein_to_vein_days,
-        );
+        ) && d.target_vein_to_vein_days > MAX_HORIZON_DAYS
+        {
+            c.err(
+                &dp.key("target_vein_to_vein_days"),
+                format!(
+                    "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
+                    d.target_vein_to_vein_days
+                ),
+            );
+        }
         if !(d.weight.is_finite() && d.weight > 0.0) {
             c.err(&dp.key("weight"), "must be a positive number");
         }
@@ -137,6 +170,17 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
                 weight: d.weight,
             });
         }
+    }
+
+    if expected_patients > MAX_PATIENTS {
+        c.err(
+            &root.key("demand"),
+            format!(
+                "the demands together bring about {expected_patients:.0} patients per \
+                 replication; the limit is {MAX_PATIENTS} (arrival rate × horizon); shorten \
+                 the horizon or lower the rates"
+            ),
+        );
     }
 
     let planning = c.planning(sc.planning.as_ref());
@@ -222,15 +266,62 @@ impl Checker {
     }
 
     fn non_negative(&mut self, path: &FieldPath, v: f64) -> bool {
-        if v.is_finite() && v >= 0.0 {
-            true
-        } else {
+        if !(v.is_finite() && v >= 0.0) {
             self.err(path, format!("must be zero or more hours, got {v}"));
             false
+        } else {
+            self.hours_within_limit(path, v)
         }
     }
 
-    fn resources(&mut self, sc: &Scenario) -> Vec<Resource> {
+    /// Hours within the duration limit.
+    fn hours_within_limit(&mut self, path: &FieldPath, h: f64) -> bool {
+        if h > MAX_DURATION_H {
+            self.err(
+                path,
+                format!("{h} hours is longer than the limit of {MAX_DURATION_H} hours (100 years)"),
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    /// A count of units, places or persons within [`MAX_UNITS`].
+    fn units_within_limit(&mut self, path: &FieldPath, n: u32) {
+        if n > MAX_UNITS {
+            self.err(path, format!("{n} is more than the limit of {MAX_UNITS}"));
+        }
+    }
+
+    /// Whether `rate` patients per `per_days` days over the horizon stay within the patient
+    /// budget of a replication.
+    fn patient_budget(
+        &mut self,
+        path: &FieldPath,
+        rate: f64,
+        per_days: f64,
+        horizon_h: f64,
+    ) -> bool {
+        let expected = rate / (per_days * DAY_H) * horizon_h;
+        if expected > MAX_PATIENTS {
+            self.err(
+                path,
+                format!(
+                    "{rate} patients per {} over the horizon of {} days are about {expected:.3e} \
+                     patients per replication; the limit is {MAX_PATIENTS} (arrival rate × \
+                     horizon)",
+                    if per_days == 7.0 { "week" } else { "year" },
+                    horizon_h / DAY_H
+                ),
+            );
+            false
+        } else {
+            true
+        }
+    }
+
+    fn resources(&mut self, sc: &Scenario, horizon_h: f64) -> Vec<Resource> {
         let root = FieldPath::root();
         let mut out = Vec::new();
         let mut seen: HashMap<&str, FieldPath> = HashMap::new();
@@ -240,10 +331,31 @@ impl Checker {
             if e.count == 0 {
                 self.err(&p.key("count"), "an equipment pool needs at least 1 unit");
             }
+            self.units_within_limit(&p.key("count"), e.count);
             let breakdowns = e.failures.as_ref().and_then(|f| {
                 let fp = p.key("failures");
-                let ok = self.positive(&fp.key("mtbf_hours"), f.mtbf_hours);
+                let mut ok = self.positive(&fp.key("mtbf_hours"), f.mtbf_hours)
+                    && self.hours_within_limit(&fp.key("mtbf_hours"), f.mtbf_hours);
                 let repair = self.duration(&f.repair, &fp.key("repair"));
+                if let (true, Some(rep)) = (ok, &repair) {
+                    // Each unit fails and is repaired in turn until one year after the horizon.
+                    let cycle = f.mtbf_hours + rep.mean();
+                    let expected = f64::from(e.count) * (horizon_h + DRAIN_CAP_H) / cycle;
+                    if expected.is_nan() || expected > MAX_BREAKDOWNS {
+                        self.err(
+                            &fp.key("mtbf_hours"),
+                            format!(
+                                "a unit fails every {} h and is repaired in {} h on average: \
+                                 about {expected:.3e} breakdowns per replication, more than the \
+                                 limit of {MAX_BREAKDOWNS}; failure and repair times are too \
+                                 short together",
+                                f.mtbf_hours,
+                                rep.mean()
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
                 match (ok, repair) {
                     (true, Some(repair)) => Some(BreakdownModel {
                         mtbf_h: f.mtbf_hours,
@@ -271,6 +383,7 @@ impl Checker {
             if a.capacity == 0 {
                 self.err(&p.key("capacity"), "an area must hold at least 1 batch");
             }
+            self.units_within_limit(&p.key("capacity"), a.capacity);
             if let Some(m2) = a.floor_m2 {
                 self.positive(&p.key("floor_m2"), m2);
             }
@@ -292,6 +405,7 @@ impl Checker {
             if st.count == 0 {
                 self.err(&p.key("count"), "a staff pool needs at least 1 person");
             }
+            self.units_within_limit(&p.key("count"), st.count);
             if st.shift.is_empty() {
                 self.err(
                     &p.key("shift"),
@@ -318,6 +432,15 @@ impl Checker {
                 }
                 if sh.days.is_empty() {
                     self.err(&sp.key("days"), "no day given");
+                }
+                if sh.count == Some(0) {
+                    self.err(
+                        &sp.key("count"),
+                        "a shift needs at least 1 person; leave out the days without cover",
+                    );
+                }
+                if let Some(n) = sh.count {
+                    self.units_within_limit(&sp.key("count"), n);
                 }
                 let count = sh.count.unwrap_or(st.count);
                 for (di, d) in sh.days.iter().enumerate() {
@@ -409,6 +532,27 @@ impl Checker {
                     "a duration cannot be negative, but this distribution reaches {} {}",
                     as_written.min(),
                     unit_name(unit)
+                ),
+            );
+            return None;
+        }
+        // Durations stay within the limit: the largest value when bounded, else the mean and
+        // the standard deviation.
+        let limit = MAX_DURATION_H / unit.hours();
+        let (what, v) = if as_written.max().is_finite() {
+            ("reaches", as_written.max())
+        } else if as_written.mean() > as_written.variance().sqrt() {
+            ("has a mean of", as_written.mean())
+        } else {
+            ("has a standard deviation of", as_written.variance().sqrt())
+        };
+        if v > limit {
+            self.err(
+                p,
+                format!(
+                    "this duration {what} {v} {u}; durations are limited to {limit} {u} (100 \
+                     years)",
+                    u = unit_name(unit)
                 ),
             );
             return None;
@@ -580,6 +724,11 @@ impl Checker {
                 self.err(&up.key("hours"), format!("must be positive hours, got {h}"));
                 continue;
             }
+            if let Some(h) = u.hours
+                && !self.hours_within_limit(&up.key("hours"), h)
+            {
+                continue;
+            }
             uses.push(UseModel {
                 candidates,
                 count: u.count,
@@ -601,6 +750,8 @@ impl Checker {
                         &sp.key("max_hold_hours"),
                         format!("must be positive hours, got {h}"),
                     );
+                } else if h > MAX_DURATION_H {
+                    self.hours_within_limit(&sp.key("max_hold_hours"), h);
                 } else if h < s.transfer_hours {
                     self.err(
                         &sp.key("max_hold_hours"),
@@ -751,6 +902,9 @@ impl Checker {
                         w.start_hours, w.end_hours
                     ),
                 );
+                continue;
+            }
+            if !self.hours_within_limit(&wp.key("end_hours"), w.end_hours) {
                 continue;
             }
             if let Some(u) = w.unit

@@ -118,6 +118,45 @@ impl Dist {
         }
     }
 
+    /// The variance (for truncated normals, that of the truncated distribution).
+    pub fn variance(&self) -> f64 {
+        match self {
+            Dist::Fixed { .. } => 0.0,
+            Dist::Uniform { min, max } => (max - min).powi(2) / 12.0,
+            Dist::Triangular { min, mode, max } => {
+                let (a, c, b) = (*min, *mode, *max);
+                (a * a + b * b + c * c - a * b - a * c - b * c) / 18.0
+            }
+            Dist::TruncatedNormal { mean, sd, min, max } => {
+                let a = (min - mean) / sd;
+                let b = (max - mean) / sd;
+                let z = phi_cdf(b) - phi_cdf(a);
+                if z <= 0.0 {
+                    return 0.0;
+                }
+                // phi_pdf(±inf) is 0, but a·phi(a) would be inf·0 for infinite bounds.
+                let tail = |x: f64| if x.is_finite() { x * phi_pdf(x) } else { 0.0 };
+                let shift = (phi_pdf(a) - phi_pdf(b)) / z;
+                sd * sd * (1.0 + (tail(a) - tail(b)) / z - shift * shift)
+            }
+            Dist::Lognormal { mu, sigma } => {
+                let s2 = sigma * sigma;
+                s2.exp_m1() * (2.0 * mu + s2).exp()
+            }
+            Dist::Exponential { mean } => mean * mean,
+            Dist::Empirical { values, cumulative } => {
+                let m = self.mean();
+                let mut prev = 0.0;
+                let mut v = 0.0;
+                for (x, c) in values.iter().zip(cumulative) {
+                    v += (x - m).powi(2) * (c - prev);
+                    prev = *c;
+                }
+                v
+            }
+        }
+    }
+
     /// Mass of a truncated normal inside its bounds (1 for other distributions).
     pub fn truncation_mass(&self) -> f64 {
         match self {
@@ -132,10 +171,12 @@ impl Dist {
     /// durations, 1 for measurements). Returns the reason when the parameters are impossible.
     pub fn from_spec(d: &Distribution, scale: f64) -> Result<Dist, (&'static str, String)> {
         let finite = |name: &'static str, v: f64| {
-            if v.is_finite() {
-                Ok(v * scale)
-            } else {
+            if !v.is_finite() {
                 Err((name, format!("`{name}` must be a finite number, got {v}")))
+            } else if !(v * scale).is_finite() {
+                Err((name, format!("`{name}` ({v}) is too large")))
+            } else {
+                Ok(v * scale)
             }
         };
         let out = match d {
@@ -198,6 +239,15 @@ impl Dist {
                     return Err(("sd", format!("`sd` must be positive, got {sd}")));
                 }
                 let sigma2 = (1.0 + (sd / mean).powi(2)).ln();
+                if !sigma2.is_finite() {
+                    return Err((
+                        "sd",
+                        format!(
+                            "`sd` ({sd}) is too large for `mean` ({mean}): the variance is not a \
+                             finite number"
+                        ),
+                    ));
+                }
                 Dist::Lognormal {
                     mu: mean.ln() - 0.5 * sigma2,
                     sigma: sigma2.sqrt(),
@@ -263,6 +313,25 @@ impl Dist {
                 }
             }
         };
+        let (mean, var) = (out.mean(), out.variance());
+        if !(mean.is_finite() && var.is_finite()) {
+            let field = match d {
+                Distribution::Fixed { .. } => "value",
+                Distribution::Uniform { .. } | Distribution::Triangular { .. } => "max",
+                Distribution::TruncatedNormal { .. } | Distribution::Lognormal { .. } => "sd",
+                Distribution::Exponential { .. } => "mean",
+                Distribution::Empirical { .. } => "values",
+            };
+            return Err((
+                field,
+                format!(
+                    "the values are too large: the distribution's mean ({}) and variance ({}) \
+                     must be finite numbers",
+                    mean / scale,
+                    var / (scale * scale)
+                ),
+            ));
+        }
         Ok(out)
     }
 }

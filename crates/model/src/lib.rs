@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod dist;
+pub mod limits;
 pub mod orders;
 pub mod plan;
 pub mod scenario;
@@ -22,7 +23,16 @@ use serde::Serialize;
 
 /// Parses and checks a scenario file. `name` is used in error messages.
 pub fn load(name: &str, text: &str) -> Result<Model, FileErrors> {
-    let src = SourceFile::new(name, text);
+    load_source(&SourceFile::new(name, text))
+}
+
+/// Parses and checks a scenario file given as the bytes read from disk: the file limits of
+/// [`SourceFile::from_bytes`] (size, UTF-8 with line and column, number of tables) first.
+pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<Model, FileErrors> {
+    load_source(&SourceFile::from_bytes(name, bytes)?)
+}
+
+fn load_source(src: &SourceFile) -> Result<Model, FileErrors> {
     let scenario: Scenario = src.parse()?;
     compile(&scenario).map_err(|problems| src.errors(&problems))
 }

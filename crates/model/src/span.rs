@@ -8,9 +8,12 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use toml_edit::{Item, Value};
+
+use crate::limits;
 
 /// One segment of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +99,7 @@ pub struct FileError {
     /// What is wrong.
     pub message: String,
     #[source_code]
-    src: NamedSource<String>,
+    src: NamedSource<Arc<str>>,
     #[label("{message}")]
     span: SourceSpan,
 }
@@ -124,7 +127,8 @@ fn render_list(errors: &[FileError]) -> String {
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     name: String,
-    text: String,
+    /// Shared with every error located in it (a file with many errors is not copied per error).
+    text: Arc<str>,
     doc: Option<toml_edit::Document<String>>,
 }
 
@@ -132,13 +136,90 @@ impl SourceFile {
     /// Wraps a file's text. Parsing for spans happens once, here; a syntax error leaves the
     /// locator without a tree (errors are then reported at the start of the file).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        let text = text.into();
+        let text: String = text.into();
         let doc = toml_edit::Document::parse(text.clone()).ok();
         Self {
             name: name.into(),
-            text,
+            text: Arc::from(text),
             doc,
         }
+    }
+
+    /// Reads a file's bytes as a user-written TOML file: at most
+    /// [`limits::MAX_FILE_BYTES`] bytes of UTF-8 text (an invalid byte is reported with its
+    /// line and column) with at most [`limits::MAX_TABLES`] tables. Nesting deeper than the
+    /// TOML parser's limit is reported as a syntax error by [`SourceFile::parse`].
+    pub fn from_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Self, FileErrors> {
+        let name = name.into();
+        let whole = |message: String| {
+            let shown = &bytes[..bytes.len().min(4096)];
+            let src = SourceFile {
+                name: name.clone(),
+                text: Arc::from(String::from_utf8_lossy(shown).into_owned()),
+                doc: None,
+            };
+            FileErrors {
+                file: name.clone(),
+                errors: vec![src.error_at(0..0, FieldPath::root().to_string(), &message)],
+            }
+        };
+        if bytes.len() > limits::MAX_FILE_BYTES {
+            return Err(whole(format!(
+                "the file has {} bytes; files are limited to {} bytes ({} MiB)",
+                bytes.len(),
+                limits::MAX_FILE_BYTES,
+                limits::MAX_FILE_BYTES / (1024 * 1024)
+            )));
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = e.valid_up_to();
+                let src = SourceFile {
+                    name: name.clone(),
+                    text: Arc::from(String::from_utf8_lossy(bytes).into_owned()),
+                    doc: None,
+                };
+                // Everything before the bad byte is valid, so offsets up to it are the same in
+                // the lossily decoded text.
+                let (line, column) = src.line_col(at);
+                let err = src.error_at(
+                    at..at + 1,
+                    src.path_from_text(at).to_string(),
+                    &format!(
+                        "the file is not valid UTF-8 text: byte 0x{:02x} at line {line}, column \
+                         {column} (byte offset {at}); save it as UTF-8",
+                        bytes[at]
+                    ),
+                );
+                return Err(FileErrors {
+                    file: name,
+                    errors: vec![err],
+                });
+            }
+        };
+        let src = SourceFile::new(name, text);
+        if let Some(doc) = &src.doc {
+            let mut tables = 0usize;
+            let mut first_over = None;
+            count_tables(Node::Table(doc.as_table()), &mut tables, &mut first_over);
+            if tables > limits::MAX_TABLES {
+                let span = first_over.unwrap_or(0..0);
+                let field = src.path_at(span.start).to_string();
+                return Err(FileErrors {
+                    file: src.name.clone(),
+                    errors: vec![src.error_at(
+                        span,
+                        field,
+                        &format!(
+                            "the file has {tables} tables; files are limited to {} tables",
+                            limits::MAX_TABLES
+                        ),
+                    )],
+                });
+            }
+        }
+        Ok(src)
     }
 
     /// The file name.
@@ -233,29 +314,21 @@ impl SourceFile {
             .find('\n')
             .map_or(self.text.len(), |i| line_start + i);
         let line = &self.text[line_start..line_end];
-        let mut path = FieldPath::root();
-        if let Some(header) = before[..line_start]
+        let headers: Vec<&str> = before[..line_start]
             .lines()
-            .rev()
             .map(str::trim)
-            .find(|l| l.starts_with('['))
-        {
-            let name = header.trim_matches(|c| c == '[' || c == ']').trim();
-            for part in name.split('.') {
-                path = path.key(part.trim());
-            }
-        }
+            .filter(|l| l.starts_with('['))
+            .collect();
+        let mut path = header_path(&headers);
         if let Some((key, _)) = line.split_once('=') {
             let key = key.trim();
             if !key.is_empty() && !key.starts_with('#') {
                 path = path.key(key);
             }
         } else if line.trim().starts_with('[') {
-            path = FieldPath::root();
-            let name = line.trim().trim_matches(|c| c == '[' || c == ']').trim();
-            for part in name.split('.') {
-                path = path.key(part.trim());
-            }
+            let mut with_line = headers;
+            with_line.push(line.trim());
+            path = header_path(&with_line);
         }
         path
     }
@@ -275,15 +348,29 @@ impl SourceFile {
             column,
             field,
             message: message.to_string(),
-            src: NamedSource::new(self.name.clone(), self.text.clone()),
+            src: NamedSource::new(self.name.clone(), Arc::clone(&self.text)),
             span: SourceSpan::new(span.start.into(), span.end.saturating_sub(span.start)),
         }
     }
 
-    /// All problems, located and sorted by position.
+    /// All problems, located and sorted by position; at most [`limits::MAX_ERRORS`] of them,
+    /// then one that counts the rest.
     pub fn errors(&self, problems: &[Problem]) -> FileErrors {
         let mut errors: Vec<FileError> = problems.iter().map(|p| self.error(p)).collect();
         errors.sort_by_key(|e| (e.line, e.column));
+        if errors.len() > limits::MAX_ERRORS {
+            let more = errors.len() - limits::MAX_ERRORS;
+            errors.truncate(limits::MAX_ERRORS);
+            let last = errors.last().map_or(0..0, |e| {
+                let start = e.span.offset();
+                start..start + e.span.len()
+            });
+            errors.push(self.error_at(
+                last,
+                FieldPath::root().to_string(),
+                &format!("{more} more error(s) not shown; correct these first"),
+            ));
+        }
         FileErrors {
             file: self.name.clone(),
             errors,
@@ -295,12 +382,68 @@ impl SourceFile {
         toml::from_str::<T>(&self.text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let field = self.path_at(span.start);
-            let message = e.message().trim().to_string();
+            let message = self.explain(span.start, e.message().trim());
             FileErrors {
                 file: self.name.clone(),
                 errors: vec![self.error_at(span, field.to_string(), &message)],
             }
         })
+    }
+}
+
+impl SourceFile {
+    /// A clearer message for parser errors whose wording misleads: a key with nothing after
+    /// `=` is reported by the parser as an unquoted string.
+    fn explain(&self, offset: usize, message: &str) -> String {
+        let end = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let line_start = self.text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[end..]
+            .find('\n')
+            .map_or(self.text.len(), |i| end + i);
+        let line = &self.text[line_start..line_end];
+        if let Some((key, rest)) = line.split_once('=') {
+            let rest = rest.trim();
+            if !key.trim().is_empty() && (rest.is_empty() || rest.starts_with('#')) {
+                return format!("`{}` has no value after `=`", key.trim());
+            }
+        }
+        message.to_string()
+    }
+}
+
+/// Counts tables, arrays of tables' entries and inline tables; remembers the span of the
+/// first one over the limit.
+fn count_tables(node: Node<'_>, n: &mut usize, first_over: &mut Option<Range<usize>>) {
+    let mut one = |span: Option<Range<usize>>, n: &mut usize| {
+        *n += 1;
+        if *n > limits::MAX_TABLES && first_over.is_none() {
+            *first_over = span;
+        }
+    };
+    match node.normalise() {
+        Node::Table(t) => {
+            one(t.span(), n);
+            for (_, item) in t.iter() {
+                count_tables(Node::Item(item), n, first_over);
+            }
+        }
+        Node::Item(Item::ArrayOfTables(a)) => {
+            for t in a.iter() {
+                count_tables(Node::Table(t), n, first_over);
+            }
+        }
+        Node::Value(Value::InlineTable(t)) => {
+            one(t.span(), n);
+            for (_, v) in t.iter() {
+                count_tables(Node::Value(v), n, first_over);
+            }
+        }
+        Node::Value(Value::Array(a)) => {
+            for v in a.iter() {
+                count_tables(Node::Value(v), n, first_over);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -379,6 +522,40 @@ fn walk_table(t: &toml_edit::Table, path: &FieldPath, f: &mut dyn FnMut(&FieldPa
         }
         walk(Node::Item(item), p, f);
     }
+}
+
+/// The field path of the last of these table headers (in file order), with the index of
+/// each array-of-tables entry counted from the headers before it: after `[[product]]`,
+/// `[[product.step]]`, `[[product]]`, `[[product.step]]` it is `product[1].step[0]`.
+fn header_path(headers: &[&str]) -> FieldPath {
+    let parts = |h: &str| -> (bool, Vec<String>) {
+        let aot = h.starts_with("[[");
+        let name = h.trim_matches(|c| c == '[' || c == ']').trim();
+        (aot, name.split('.').map(|p| p.trim().to_string()).collect())
+    };
+    let Some(last) = headers.last() else {
+        return FieldPath::root();
+    };
+    let (_, segs) = parts(last);
+    let all: Vec<(bool, Vec<String>)> = headers.iter().map(|h| parts(h)).collect();
+    let mut path = FieldPath::root();
+    for k in 1..=segs.len() {
+        path = path.key(&segs[k - 1]);
+        let prefix = &segs[..k];
+        // Entries of the array `prefix` since the last entry of its parent array.
+        let mut count = 0usize;
+        for (aot, s) in &all {
+            if *aot && s.as_slice() == prefix {
+                count += 1;
+            } else if *aot && k > 1 && s.as_slice() == &segs[..k - 1] {
+                count = 0;
+            }
+        }
+        if count > 0 {
+            path = path.idx(count - 1);
+        }
+    }
+    path
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         threads,
         plan: None,
         drop_replications: true,
+        event_budget: None,
     };
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();

@@ -13,12 +13,14 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use model::{Arrivals, Dist, Model, Outcome, Plan, ResourceKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
+use crate::SimError;
 use crate::queue::{Keys, Place, Queues, RULES, rule_index};
 use crate::results::{Observation, Observed, Replication};
 use crate::sketch::Sketch;
@@ -27,7 +29,10 @@ use crate::sketch::Sketch;
 pub const RNG_NAME: &str = "ChaCha8 (rand_chacha 0.9); replication r uses stream r of the seed";
 
 /// Cap on the time after the horizon spent finishing the cohort, hours.
-const DRAIN_CAP_H: f64 = 365.0 * 24.0;
+const DRAIN_CAP_H: f64 = model::limits::DRAIN_CAP_H;
+
+/// How many events pass between two looks at the cancel flag.
+const CANCEL_EVERY: u64 = 1 << 14;
 
 const EPS: f64 = 1e-9;
 
@@ -71,6 +76,41 @@ enum Kind {
     Repair {
         res: usize,
     },
+}
+
+impl Kind {
+    /// Number of kinds (for counting events by kind).
+    const COUNT: usize = 11;
+
+    fn index(self) -> usize {
+        match self {
+            Kind::Arrival { .. } => 0,
+            Kind::PlannedArrival { .. } => 1,
+            Kind::Ready { .. } => 2,
+            Kind::StepEnd { .. } => 3,
+            Kind::PartialRelease { .. } => 4,
+            Kind::CleanDone { .. } => 5,
+            Kind::HoldExpire { .. } => 6,
+            Kind::PlanGate => 7,
+            Kind::ShiftChange { .. } => 8,
+            Kind::Breakdown { .. } => 9,
+            Kind::Repair { .. } => 10,
+        }
+    }
+
+    const NAMES: [&'static str; Kind::COUNT] = [
+        "patient arrivals",
+        "planned arrivals",
+        "batches ready after transfer",
+        "step ends",
+        "partial releases of resources",
+        "ends of cleaning",
+        "hold-time expiries",
+        "planned start times",
+        "shift changes",
+        "equipment breakdowns",
+        "repairs",
+    ];
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -199,9 +239,14 @@ impl PassScratch {
     }
 }
 
-/// Simulates one replication.
-pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Replication {
-    replicate_full(model, index, plan, false).rep
+/// Simulates one replication (with the default event budget).
+pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Result<Replication, SimError> {
+    let limits = Limits::default();
+    match replicate_full(model, index, plan, false, &limits) {
+        Ended::Done(out) => Ok(out.rep),
+        Ended::Failed(e) => Err(e),
+        Ended::Cancelled => Err(SimError::Cancelled(0)),
+    }
 }
 
 /// Simulates one replication and returns its raw observations too (in the order they were
@@ -210,9 +255,39 @@ pub fn replicate_observed(
     model: &Model,
     index: u32,
     plan: Option<&Plan>,
-) -> (Replication, Vec<Observation>) {
-    let out = replicate_full(model, index, plan, true);
-    (out.rep, out.observations)
+) -> Result<(Replication, Vec<Observation>), SimError> {
+    let limits = Limits::default();
+    match replicate_full(model, index, plan, true, &limits) {
+        Ended::Done(out) => Ok((out.rep, out.observations)),
+        Ended::Failed(e) => Err(e),
+        Ended::Cancelled => Err(SimError::Cancelled(0)),
+    }
+}
+
+/// What stops a replication early.
+pub(crate) struct Limits<'c> {
+    /// Most events one replication may handle.
+    pub event_budget: u64,
+    /// Set to abandon the replication (looked at every [`CANCEL_EVERY`] events).
+    pub cancel: Option<&'c AtomicBool>,
+}
+
+impl Default for Limits<'_> {
+    fn default() -> Self {
+        Limits {
+            event_budget: model::limits::EVENT_BUDGET,
+            cancel: None,
+        }
+    }
+}
+
+/// How a replication ended.
+pub(crate) enum Ended {
+    Done(Box<RepOutput>),
+    /// It exceeded the event budget.
+    Failed(SimError),
+    /// It was abandoned on cancel.
+    Cancelled,
 }
 
 /// Everything one replication gives: its summary, the sketches of its observations (merged
@@ -236,13 +311,37 @@ pub(crate) fn replicate_full(
     index: u32,
     plan: Option<&Plan>,
     observe: bool,
-) -> RepOutput {
+    limits: &Limits<'_>,
+) -> Ended {
     let mut rng = ChaCha8Rng::seed_from_u64(model.seed);
     rng.set_stream(u64::from(index));
     let mut sim = Sim::new(model, rng, plan);
     sim.observe = observe;
-    sim.run();
-    sim.finish(index)
+    match sim.run(limits) {
+        Run::Finished => Ended::Done(Box::new(sim.finish(index))),
+        Run::Cancelled => Ended::Cancelled,
+        Run::OverBudget => {
+            let (most, n) = sim
+                .kind_counts
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, n)| **n)
+                .map_or(("events", 0), |(k, n)| (Kind::NAMES[k], *n));
+            Ended::Failed(SimError::EventBudget {
+                replication: index,
+                budget: limits.event_budget,
+                day: sim.now / 24.0,
+                most: format!("{n} {most}"),
+            })
+        }
+    }
+}
+
+/// How the main loop ended.
+enum Run {
+    Finished,
+    Cancelled,
+    OverBudget,
 }
 
 struct Sim<'a> {
@@ -289,6 +388,8 @@ struct Sim<'a> {
     reworked: u32,
     remanufactured: u32,
     weeks: usize,
+    /// Events handled, by kind.
+    kind_counts: [u64; Kind::COUNT],
 }
 
 impl<'a> Sim<'a> {
@@ -374,6 +475,7 @@ impl<'a> Sim<'a> {
             reworked: 0,
             remanufactured: 0,
             weeks,
+            kind_counts: [0; Kind::COUNT],
         }
     }
 
@@ -463,8 +565,14 @@ impl<'a> Sim<'a> {
         // Spread over weeks of the window.
         let mut t = lo;
         while t < hi {
-            let w = ((t - self.m.warmup_h) / model::WEEK_H).floor() as usize;
-            let w_end = self.m.warmup_h + (w as f64 + 1.0) * model::WEEK_H;
+            let mut w = ((t - self.m.warmup_h) / model::WEEK_H).floor() as usize;
+            let mut w_end = self.m.warmup_h + (w as f64 + 1.0) * model::WEEK_H;
+            // Rounding can put `t` on the end of the week it was computed in; move on, or the
+            // loop would never advance.
+            if w_end <= t {
+                w += 1;
+                w_end = self.m.warmup_h + (w as f64 + 1.0) * model::WEEK_H;
+            }
             let seg_end = w_end.min(hi);
             if let Some(slot) = self.res[r].weekly.get_mut(w) {
                 *slot += busy * (seg_end - t);
@@ -490,9 +598,23 @@ impl<'a> Sim<'a> {
 
     // ---- main loop ---------------------------------------------------------------------
 
-    fn run(&mut self) {
+    fn run(&mut self, limits: &Limits<'_>) -> Run {
         self.start();
+        let mut handled: u64 = 0;
         while let Some(ev) = self.events.pop() {
+            handled += 1;
+            if handled.is_multiple_of(CANCEL_EVERY)
+                && limits
+                    .cancel
+                    .is_some_and(|c| c.load(AtomicOrdering::Relaxed))
+            {
+                return Run::Cancelled;
+            }
+            if handled > limits.event_budget {
+                self.now = ev.t;
+                return Run::OverBudget;
+            }
+            self.kind_counts[ev.kind.index()] += 1;
             if ev.t >= self.m.horizon_h && self.active_cohort == 0 && self.pending_orders == 0 {
                 break;
             }
@@ -514,6 +636,7 @@ impl<'a> Sim<'a> {
             self.account_res(r);
         }
         self.account_wip();
+        Run::Finished
     }
 
     fn start(&mut self) {
@@ -1404,6 +1527,106 @@ impl<'a> Sim<'a> {
             waits: self.waits,
             weekly,
             observations: self.observations,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long replication: many patients through one machine over 100 years.
+    fn long_model() -> Model {
+        let text = r#"
+[scenario]
+name = "long replication"
+horizon_days = 36500
+warmup_days = 0
+replications = 2
+seed = 1
+
+[[equipment]]
+name = "machine"
+count = 1
+dispatch = "fifo"
+
+[[product]]
+name = "p"
+[[product.step]]
+name = "serve"
+duration = { dist = "exponential", mean = 3, unit = "hours" }
+uses = [{ equipment = "machine" }]
+
+[[demand]]
+product = "p"
+patients_per_week = 20
+target_vein_to_vein_days = 20
+"#;
+        match model::load("long.toml", text) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_replication_is_abandoned_when_the_cancel_flag_is_set() {
+        let m = long_model();
+        let cancel = AtomicBool::new(true);
+        let limits = Limits {
+            event_budget: u64::MAX,
+            cancel: Some(&cancel),
+        };
+        let ended = replicate_full(&m, 0, None, false, &limits);
+        assert!(matches!(ended, Ended::Cancelled));
+        // Without the flag the same replication runs to its end.
+        cancel.store(false, AtomicOrdering::SeqCst);
+        let ended = replicate_full(&m, 0, None, false, &limits);
+        assert!(matches!(ended, Ended::Done(_)));
+    }
+
+    /// An event exactly at the end of a week of the observation window, where
+    /// `(t - warm-up) / 168` rounds below the week number: the weekly utilisation used to loop
+    /// for ever there (found by the property test in `tests/robustness.rs`).
+    #[test]
+    fn busy_time_up_to_a_week_boundary_that_rounds_down_is_spread_over_the_weeks() {
+        let mut m = long_model();
+        m.warmup_h = 3943.616755677566;
+        m.horizon_h = m.warmup_h + 20.0 * model::WEEK_H;
+        let t = m.warmup_h + 7.0 * model::WEEK_H;
+        assert!(
+            ((t - m.warmup_h) / model::WEEK_H).floor() < 7.0,
+            "the case rounds down"
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        rng.set_stream(0);
+        let mut sim = Sim::new(&m, rng, None);
+        sim.res[0].busy = 1;
+        sim.res[0].last_t = m.warmup_h;
+        sim.now = t;
+        sim.account_res(0);
+        let total: f64 = sim.res[0].weekly.iter().sum();
+        assert!((total - 7.0 * model::WEEK_H).abs() < 1e-6, "{total}");
+        assert!((sim.res[0].busy_integral - 7.0 * model::WEEK_H).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_replication_over_the_event_budget_ends_with_an_error() {
+        let m = long_model();
+        let limits = Limits {
+            event_budget: 1000,
+            cancel: None,
+        };
+        match replicate_full(&m, 1, None, false, &limits) {
+            Ended::Failed(SimError::EventBudget {
+                replication,
+                budget,
+                day,
+                ..
+            }) => {
+                assert_eq!((replication, budget), (1, 1000));
+                assert!(day > 0.0 && day < 36500.0, "{day}");
+            }
+            _ => panic!("the budget did not stop the replication"),
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct RunOptions {
     /// Keep no per-replication summaries (`Results::per_replication` stays empty), so that
     /// memory does not grow with the number of replications.
     pub drop_replications: bool,
+    /// Most events one replication may handle before the run stops with
+    /// [`SimError::EventBudget`]; [`model::limits::EVENT_BUDGET`] when `None`.
+    pub event_budget: Option<u64>,
 }
 
 /// Errors of a simulation run.
@@ -61,6 +64,24 @@ pub enum SimError {
     /// A plan refers to an order, product or step that the model does not have.
     #[error("the plan does not fit the scenario: {0}")]
     BadPlan(String),
+    /// A replication handled more events than the budget allows: the model loops (e.g. a
+    /// step that fails and repeats almost surely) or breaks down and repairs far too often.
+    #[error(
+        "replication {replication} stopped after {budget} events at simulated day {day:.1}, \
+         the event budget of one replication; most were {most}. The model keeps the simulator \
+         busy without end: check failure probabilities that send batches back, breakdown and \
+         repair times, and the arrival rates"
+    )]
+    EventBudget {
+        /// The replication.
+        replication: u32,
+        /// The budget.
+        budget: u64,
+        /// Simulated time reached, days.
+        day: f64,
+        /// The most frequent kind of event with its count.
+        most: String,
+    },
     /// The receiver of the raw observations failed.
     #[error("observations of replication {replication}: {reason}")]
     Observer {
@@ -78,8 +99,11 @@ pub type ObservationSink<'a> = dyn FnMut(u32, &[Observation]) -> Result<(), Stri
 /// far. Replications are handed out in order and combined in order as they finish, so memory
 /// does not depend on the number of replications (apart from the per-replication summaries,
 /// unless [`RunOptions::drop_replications`]). When `cancel` becomes true no replication is
-/// started any more; those started finish, so the results cover exactly replications
-/// `0..k` and equal those of a run with `k` replications (marked `cancelled`).
+/// started any more and those running are abandoned within a few thousand events, so the
+/// results cover exactly the replications `0..k` combined so far and equal those of a run
+/// with `k` replications (marked `cancelled`). A replication that exceeds the event budget
+/// ([`RunOptions::event_budget`]) ends the run with [`SimError::EventBudget`] for the
+/// earliest such replication.
 pub fn run(
     model: &Model,
     opts: &RunOptions,
@@ -138,6 +162,10 @@ fn run_inner(
         m.horizon_h = m.horizon_h.max(last + 1.0);
     }
     let observe = sink.is_some();
+    let limits = engine::Limits {
+        event_budget: opts.event_budget.unwrap_or(model::limits::EVENT_BUDGET),
+        cancel: Some(cancel),
+    };
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let combine = Mutex::new(Combine {
@@ -156,13 +184,32 @@ fn run_inner(
                 return;
             }
             let r = r as u32;
-            let out = engine::replicate_full(&m, r, opts.plan.as_ref(), observe);
+            let out = match engine::replicate_full(&m, r, opts.plan.as_ref(), observe, &limits) {
+                engine::Ended::Done(out) => out,
+                // Abandoned: the replications combined before it are the result.
+                engine::Ended::Cancelled => return,
+                engine::Ended::Failed(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    if let Ok(mut c) = combine.lock() {
+                        // Report the earliest failing replication, whatever the thread count.
+                        let earlier = match &c.error {
+                            Some(SimError::EventBudget { replication, .. }) => r < *replication,
+                            Some(_) => false,
+                            None => true,
+                        };
+                        if earlier {
+                            c.error = Some(e);
+                        }
+                    }
+                    return;
+                }
+            };
             let Ok(mut guard) = combine.lock() else {
                 stop.store(true, Ordering::SeqCst);
                 return;
             };
             let c = &mut *guard;
-            c.pending.insert(r, out);
+            c.pending.insert(r, *out);
             loop {
                 let due = c.acc.len() as u32;
                 let Some(mut o) = c.pending.remove(&due) else {
@@ -210,8 +257,8 @@ fn run_inner(
     if let Some(e) = c.error {
         return Err(e);
     }
-    // Every replication handed out finished, so the combined ones are a prefix.
-    debug_assert!(c.pending.is_empty());
+    // Replications are combined in order, so those combined are a prefix; replications that
+    // finished after one abandoned on cancel are dropped with it.
     let done = c.acc.len() as u32;
     if done < 2 {
         return Err(SimError::Cancelled(done));

@@ -591,7 +591,7 @@ fn same_seed_same_results_on_any_thread_count() {
         other.per_replication[0].vein_to_vein_mean_days
     );
     // One replication alone equals the same replication inside a run.
-    let rep = sim::replicate(&m, 3, None);
+    let rep = sim::replicate(&m, 3, None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rep, one.per_replication[3]);
 }
 

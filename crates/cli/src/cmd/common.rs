@@ -48,13 +48,24 @@ pub struct Loaded {
 
 /// Reads and checks a scenario file.
 pub fn load_scenario(path: &Path) -> anyhow::Result<Loaded> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes.clone())
-        .with_context(|| format!("{} is not valid UTF-8 text", path.display()))?;
-    let model = model::load(&path.display().to_string(), &text)
+    let bytes = read_limited(path)?;
+    let model = model::load_bytes(&path.display().to_string(), &bytes)
         .map_err(|e| anyhow::Error::new(Reported(miette::Report::new(e))))?;
     let sha256 = hex(&Sha256::digest(&bytes));
     Ok(Loaded { model, sha256 })
+}
+
+/// Reads a user-written file, but no more than one byte past the file size limit (so that a
+/// huge file is refused by `model::SourceFile::from_bytes` without being read whole).
+pub fn read_limited(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(model::limits::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
 }
 
 /// Lower-case hexadecimal.
@@ -149,12 +160,11 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Reads a user-written file as a source for located errors.
+/// Reads a user-written file as a source for located errors, within the file limits of
+/// `model::SourceFile::from_bytes` (size, UTF-8 with line and column, number of tables).
 pub fn read_source(path: &Path) -> anyhow::Result<model::SourceFile> {
-    Ok(model::SourceFile::new(
-        path.display().to_string(),
-        read(path)?,
-    ))
+    let bytes = read_limited(path)?;
+    model::SourceFile::from_bytes(path.display().to_string(), &bytes).map_err(reported)
 }
 
 /// Errors in a user-written file, rendered by miette with their source spans.

@@ -32,6 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads: args.run.threads,
         plan: None,
         drop_replications: false,
+        event_budget: None,
     };
     let mut all = Vec::new();
     for (l, path) in loaded.iter().zip(&args.scenarios) {

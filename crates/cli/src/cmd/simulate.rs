@@ -62,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads: args.run.threads,
         plan: args.plan.as_deref().map(read_plan).transpose()?,
         drop_replications: args.no_per_replication,
+        event_budget: None,
     };
     // Outputs that cannot be written are found before the run, not after it.
     let dir = crate::output::dir(&args.output.out)?;

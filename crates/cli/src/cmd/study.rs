@@ -101,14 +101,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(path) = args.study else {
         bail!("give a study file, or `merge` with part files");
     };
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = common::read_limited(&path)?;
     let sha256 = common::hex(&Sha256::digest(&bytes));
     let mut inputs = Inputs::default();
     inputs.add("(study file)", &bytes);
-    let src = SourceFile::new(
-        path.display().to_string(),
-        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?,
-    );
+    let src = SourceFile::from_bytes(path.display().to_string(), &bytes).map_err(reported)?;
     let mut spec = study::parse_spec(&src).map_err(reported)?;
     if let Some(r) = args.run.replications {
         if r < 2 {

@@ -32,7 +32,9 @@ fn cases() -> Vec<Case> {
     files
         .into_iter()
         .map(|file| {
-            let text = std::fs::read_to_string(&file).expect("fixture readable");
+            // Lossily: one fixture is deliberately not UTF-8.
+            let bytes = std::fs::read(&file).expect("fixture readable");
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let name = file
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -87,6 +89,17 @@ fn there_is_a_fixture_for_every_case_of_the_issue() {
         "zero-capacity.toml",
         "shift-end-before-start.toml",
         "decision-both-thresholds.toml",
+        "horizon-1e308-days.toml",
+        "horizon-1e9-days.toml",
+        "patients-1e9-per-year.toml",
+        "breakdowns-without-end.toml",
+        "lognormal-infinite-variance.toml",
+        "shift-count-zero.toml",
+        "duration-1e308-days.toml",
+        "duration-over-100-years.toml",
+        "missing-horizon.toml",
+        "count-without-value.toml",
+        "not-utf8.toml",
     ] {
         assert!(names.iter().any(|n| n == want), "fixture {want} is missing");
     }
@@ -260,4 +273,103 @@ fn a_bad_orders_file_is_rejected_at_its_line_and_column_before_anything_is_writt
     );
     assert!(stderr(&o).contains(&want), "{}", stderr(&o));
     assert!(!out.exists(), "nothing written");
+}
+
+/// A valid scenario to which the file-limit tests append.
+fn base_scenario() -> String {
+    std::fs::read_to_string(fixtures_dir().join("zero-patients.toml"))
+        .expect("fixture readable")
+        .replace(
+            "patients_per_year = 0   # <- here",
+            "patients_per_year = 50",
+        )
+}
+
+fn validate_text(name: &str, text: &[u8]) -> (std::process::Output, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).expect("write");
+    let o = run(["validate".as_ref(), file.as_os_str()]);
+    assert_no_panic(&o);
+    let err = stderr(&o);
+    (o, err)
+}
+
+#[test]
+fn the_base_of_the_file_limit_cases_is_valid() {
+    let (o, err) = validate_text("base.toml", base_scenario().as_bytes());
+    assert!(o.status.success(), "{err}");
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_before_parsing() {
+    // A valid scenario followed by a comment that takes it past the limit.
+    let mut text = base_scenario();
+    text.push('#');
+    text.push_str(&"x".repeat(model::limits::MAX_FILE_BYTES));
+    text.push('\n');
+    let (o, err) = validate_text("huge.toml", text.as_bytes());
+    assert!(!o.status.success());
+    assert!(
+        squash(&err).contains(&squash(&format!(
+            "files are limited to {} bytes",
+            model::limits::MAX_FILE_BYTES
+        ))),
+        "{err}"
+    );
+    assert!(err.contains("huge.toml:1:1"), "{err}");
+}
+
+#[test]
+fn a_file_with_too_many_tables_is_refused() {
+    let mut text = base_scenario();
+    for i in 0..=model::limits::MAX_TABLES {
+        text.push_str(&format!(
+            "[[equipment]]\nname = \"e{i}\"\ncount = 1\ndispatch = \"fifo\"\n"
+        ));
+    }
+    let (o, err) = validate_text("tables.toml", text.as_bytes());
+    assert!(!o.status.success());
+    let flat = squash(&err);
+    assert!(
+        flat.contains(&squash(&format!(
+            "files are limited to {} tables",
+            model::limits::MAX_TABLES
+        ))),
+        "{err}"
+    );
+    assert!(flat.contains("field`equipment["), "{err}");
+}
+
+#[test]
+fn deep_nesting_is_a_located_syntax_error_not_a_stack_overflow() {
+    let mut text = base_scenario();
+    let depth = 100_000;
+    text.push_str("[extra]\nx = ");
+    text.push_str(&"[".repeat(depth));
+    text.push_str(&"]".repeat(depth));
+    text.push('\n');
+    let (o, err) = validate_text("deep.toml", text.as_bytes());
+    assert!(!o.status.success());
+    assert!(err.contains("deep.toml:"), "{err}");
+}
+
+#[test]
+fn a_file_with_thousands_of_errors_reports_the_first_hundred_and_counts_the_rest() {
+    let mut text = base_scenario();
+    for i in 0..5000 {
+        text.push_str(&format!(
+            "[[area]]\nname = \"a{i}\"\ngrade = \"B\"\ncapacity = 0\ndispatch = \"fifo\"\n"
+        ));
+    }
+    let (o, err) = validate_text("many.toml", text.as_bytes());
+    assert!(!o.status.success());
+    let shown = err.matches("an area must hold at least 1 batch").count();
+    // Each error is shown in the headline and its label.
+    assert!(shown <= 2 * model::limits::MAX_ERRORS, "{shown} shown");
+    assert!(
+        squash(&err).contains(&squash("4900 more error(s) not shown")),
+        "{}",
+        &err[err.len().saturating_sub(2000)..]
+    );
 }
