@@ -30,7 +30,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
             &sp.key("horizon_days"),
             format!(
                 "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
-                s.horizon_days
+                num(s.horizon_days)
             ),
         );
     }
@@ -155,7 +155,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
                 &dp.key("target_vein_to_vein_days"),
                 format!(
                     "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
-                    d.target_vein_to_vein_days
+                    num(d.target_vein_to_vein_days)
                 ),
             );
         }
@@ -201,6 +201,15 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
         })
     } else {
         Err(c.problems)
+    }
+}
+
+/// A number as a reader wants it: very large and very small ones in scientific notation.
+fn num(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e9).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -279,7 +288,10 @@ impl Checker {
         if h > MAX_DURATION_H {
             self.err(
                 path,
-                format!("{h} hours is longer than the limit of {MAX_DURATION_H} hours (100 years)"),
+                format!(
+                    "{} hours is longer than the limit of {MAX_DURATION_H} hours (100 years)",
+                    num(h)
+                ),
             );
             false
         } else {
@@ -308,9 +320,10 @@ impl Checker {
             self.err(
                 path,
                 format!(
-                    "{rate} patients per {} over the horizon of {} days are about {expected:.3e} \
+                    "{} patients per {} over the horizon of {} days are about {expected:.3e} \
                      patients per replication; the limit is {MAX_PATIENTS} (arrival rate × \
                      horizon)",
+                    num(rate),
                     if per_days == 7.0 { "week" } else { "year" },
                     horizon_h / DAY_H
                 ),
@@ -550,8 +563,9 @@ impl Checker {
             self.err(
                 p,
                 format!(
-                    "this duration {what} {v} {u}; durations are limited to {limit} {u} (100 \
+                    "this duration {what} {} {u}; durations are limited to {limit} {u} (100 \
                      years)",
+                    num(v),
                     u = unit_name(unit)
                 ),
             );

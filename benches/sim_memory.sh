@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Memory benchmark: peak resident memory of `atmpflow simulate` against the number of
+# replications, on one and on two threads, with and without the per-replication summaries.
+# With --no-per-replication the peak must not grow with the replications (statistics are kept
+# in sketches and running sums); with the summaries it grows by their size only (results.json
+# holds one block per replication).
+#
+#   benches/sim_memory.sh [REPLICATIONS...]        (default: 1000 10000 100000)
+#
+# Prints a Markdown table: replications, threads, per-replication block, wall and CPU seconds,
+# peak RSS (MiB) and the size of results.json. Needs GNU time (/usr/bin/time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=("$@")
+[ ${#REPS[@]} -eq 0 ] && REPS=(1000 10000 100000)
+SCENARIO=benches/memory-small.toml
+
+cargo build --release --locked -p atmpflow
+BIN="${ATMPFLOW_BIN:-${CARGO_TARGET_DIR:-target}/release/atmpflow}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "scenario: $SCENARIO"
+echo
+echo "| replications | threads | per-replication block | wall s | CPU s | peak RSS MiB | results.json KiB |"
+echo "|---:|---:|---|---:|---:|---:|---:|"
+for n in "${REPS[@]}"; do
+    for threads in 1 2; do
+        for block in without with; do
+            flag=(--no-per-replication)
+            [ "$block" = with ] && flag=()
+            out="$WORK/out-$n-$threads-$block"
+            /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" \
+                "$BIN" simulate "$SCENARIO" --quiet --threads "$threads" \
+                --replications "$n" "${flag[@]}" --out "$out" > /dev/null
+            read -r wall user sys kb < "$WORK/time"
+            size=$(( $(stat -c %s "$out/results.json") / 1024 ))
+            awk -v n="$n" -v t="$threads" -v b="$block" -v w="$wall" -v u="$user" -v s="$sys" \
+                -v kb="$kb" -v size="$size" \
+                'BEGIN { printf "| %s | %s | %s | %s | %.2f | %.1f | %s |\n", n, t, b, w, u + s, kb / 1024, size }'
+        done
+    done
+done
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
