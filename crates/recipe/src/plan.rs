@@ -27,7 +27,7 @@ use model::scenario::{
 
 use crate::bind::{Binding, Verdict};
 use crate::equipment::{EquipmentClass, Inventory, ParamValue};
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, Step};
 
 /// Study settings that a recipe does not hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,8 +160,68 @@ pub fn scenario(
     }
     let mut notes = Vec::new();
     let rid = &recipe.procedure.id;
+    let block_of = blocks(recipe);
+    let (fits_by_equipment, step_uses) = requirement_keys(recipe, binding)?;
+    let fits = group_fits(recipe, &step_uses, &fits_by_equipment);
+    let (equipment_pools, areas) = pools(inventory, &fits, opts);
+    let (mut steps, model_name) = scenario_steps(recipe, &block_of, &step_uses, &mut notes)?;
+    rename_step_references(&mut steps, recipe, &model_name);
+    let remanufacture_from = recipe.procedure.remanufacture_from.as_ref().map(|r| {
+        recipe
+            .steps
+            .iter()
+            .position(|s| &s.id == r)
+            .map_or_else(|| r.clone(), |k| model_name[k].clone())
+    });
 
-    // Blocks of steps merged by groups: span from the first to the last step of each group.
+    let needs_staff = recipe.steps.iter().any(|s| s.operators.is_some());
+    let staff = if needs_staff {
+        vec![operators_pool(opts)]
+    } else {
+        Vec::new()
+    };
+    let sc = Scenario {
+        scenario: Settings {
+            name: opts
+                .name
+                .clone()
+                .unwrap_or_else(|| recipe.procedure.name.clone()),
+            description: format!(
+                "Generated from recipe `{}` bound to `{}` as of {}",
+                rid, binding.site, binding.as_of
+            ),
+            horizon_days: opts.horizon_days,
+            warmup_days: opts.warmup_days,
+            replications: opts.replications,
+            seed: opts.seed,
+        },
+        equipment: equipment_pools,
+        area: areas,
+        staff,
+        planning: None,
+        product: vec![Product {
+            name: rid.clone(),
+            remanufacture_from,
+            max_remanufactures: recipe.procedure.max_remanufactures,
+            max_rework: None,
+            step: steps,
+        }],
+        demand: vec![Demand {
+            product: rid.clone(),
+            patients_per_year: Some(opts.patients_per_year),
+            patients_per_week: None,
+            apheresis_days: None,
+            target_vein_to_vein_days: opts.target_vein_to_vein_days,
+            weight: 1.0,
+        }],
+        cost: None,
+    };
+    Ok((sc, notes))
+}
+
+/// Blocks of steps merged by groups: for each step, the index of the first step of its block
+/// (a group spans from its first to its last step; overlapping spans merge).
+fn blocks(recipe: &Recipe) -> Vec<usize> {
     let n = recipe.steps.len();
     let mut block_of: Vec<usize> = (0..n).collect();
     let mut spans: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -189,10 +249,22 @@ pub fn scenario(
             *item = a;
         }
     }
+    block_of
+}
 
-    // Requirement keys and the equipment fitting each.
-    let mut fits_by_equipment: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    let mut step_uses: Vec<Vec<String>> = vec![Vec::new(); n];
+/// For each piece of equipment, the requirement keys it fits, each tagged `KEY#STEP`
+/// with the step that asks for it.
+type TaggedFits<'a> = BTreeMap<&'a str, BTreeSet<String>>;
+
+/// Requirement keys and the equipment fitting each: the tagged keys each piece of equipment
+/// fits, and the keys each step uses (in order, without repeats).
+fn requirement_keys<'a>(
+    recipe: &Recipe,
+    binding: &'a Binding,
+) -> Result<(TaggedFits<'a>, Vec<Vec<String>>), PlanError> {
+    let rid = &recipe.procedure.id;
+    let mut fits_by_equipment: TaggedFits<'a> = BTreeMap::new();
+    let mut step_uses: Vec<Vec<String>> = vec![Vec::new(); recipe.steps.len()];
     for (i, s) in recipe.steps.iter().enumerate() {
         for r in &s.requires {
             let a = binding
@@ -224,7 +296,16 @@ pub fn scenario(
             }
         }
     }
-    // A group's equipment must fit every member: keep a group key only when it fits all.
+    Ok((fits_by_equipment, step_uses))
+}
+
+/// The requirement keys each piece of equipment serves. A group's equipment must fit every
+/// member: a group key is kept only when it fits all.
+fn group_fits<'a>(
+    recipe: &Recipe,
+    step_uses: &[Vec<String>],
+    fits_by_equipment: &TaggedFits<'a>,
+) -> BTreeMap<&'a str, BTreeSet<String>> {
     let mut group_members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (i, s) in recipe.steps.iter().enumerate() {
         for key in &step_uses[i] {
@@ -235,7 +316,7 @@ pub fn scenario(
         }
     }
     let mut fits: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (e, tagged) in &fits_by_equipment {
+    for (e, tagged) in fits_by_equipment {
         let mut keys = BTreeSet::new();
         for (key, members) in &group_members {
             if members
@@ -249,8 +330,15 @@ pub fn scenario(
             fits.insert(e, keys);
         }
     }
+    fits
+}
 
-    // Pools: equipment with the same fit signature and class; areas one by one.
+/// Pools: equipment with the same fit signature and class; areas one by one.
+fn pools(
+    inventory: &Inventory,
+    fits: &BTreeMap<&str, BTreeSet<String>>,
+    opts: &PlanOptions,
+) -> (Vec<EquipmentPool>, Vec<Area>) {
     let mut equipment_pools = Vec::new();
     let mut areas = Vec::new();
     let mut by_sig: BTreeMap<(BTreeSet<String>, bool), Vec<&str>> = BTreeMap::new();
@@ -296,9 +384,18 @@ pub fn scenario(
             maintenance: Vec::new(),
         });
     }
+    (equipment_pools, areas)
+}
 
-    // Steps.
-    let needs_staff = recipe.steps.iter().any(|s| s.operators.is_some());
+/// The scenario steps, one per block, and for each recipe step the name of the scenario
+/// step it became.
+fn scenario_steps(
+    recipe: &Recipe,
+    block_of: &[usize],
+    step_uses: &[Vec<String>],
+    notes: &mut Vec<String>,
+) -> Result<(Vec<SStep>, Vec<String>), PlanError> {
+    let n = recipe.steps.len();
     let mut model_name: Vec<String> = vec![String::new(); n];
     let mut steps = Vec::new();
     let mut i = 0;
@@ -322,115 +419,131 @@ pub fn scenario(
         for m in &mut model_name[i..=j] {
             m.clone_from(&name);
         }
-        let last = &block[block.len() - 1];
-        let (mut mn, mut nom, mut mx) = (0.0, 0.0, 0.0);
-        let mut uses: Vec<Use> = Vec::new();
-        let mut failure_p = 1.0;
-        let mut failure_c: Option<Consequence> = None;
-        let mut decisions: Vec<Decision> = Vec::new();
-        let mut cleaning: f64 = 0.0;
-        let (mut staff_count, mut staff_hours, mut staff_steps) = (0u32, 0.0f64, Vec::new());
-        for (k, s) in block.iter().enumerate() {
-            mn += s.duration.min_h;
-            nom += s.duration.nominal_h;
-            mx += s.duration.max_h;
-            if k + 1 < block.len() {
-                // Transfers inside a merged block happen within the device.
-                mn += s.transfer_h;
-                nom += s.transfer_h;
-                mx += s.transfer_h;
-            }
-            cleaning = cleaning.max(s.cleaning_h);
-            for key in &step_uses[i + k] {
-                if !uses
-                    .iter()
-                    .any(|u| u.capability.as_deref() == Some(key.as_str()))
-                {
-                    uses.push(Use {
-                        equipment: None,
-                        area: None,
-                        staff: None,
-                        capability: Some(key.clone()),
-                        count: 1,
-                        hours: None,
-                    });
-                }
-            }
-            if let Some(o) = &s.operators {
-                staff_count = staff_count.max(o.count);
-                staff_hours += o.hours.unwrap_or(s.duration.nominal_h);
-                staff_steps.push(s.id.as_str());
-            }
-            if let Some(f) = &s.failure {
-                failure_p *= 1.0 - f.probability;
-                match &failure_c {
-                    None => failure_c = Some(f.consequence.clone()),
-                    Some(c) if *c != f.consequence => notes.push(format!(
-                        "merged step `{name}`: failure consequences differ; `{c:?}` is used for all"
-                    )),
-                    Some(_) => {}
-                }
-            }
-            decisions.extend(s.decision.iter().cloned());
-        }
-        if staff_count > 0 {
-            let whole = block.len() == 1
-                && block[0]
-                    .operators
-                    .as_ref()
-                    .is_some_and(|o| o.hours.is_none());
-            uses.push(Use {
-                equipment: None,
-                area: None,
-                staff: Some("operators".into()),
-                capability: None,
-                count: staff_count,
-                hours: if whole { None } else { Some(staff_hours) },
-            });
-            if block.len() > 1 {
-                notes.push(format!(
-                    "merged step `{name}`: operator time of {} ({staff_hours:.1} h, {staff_count} at once) is booked at its start",
-                    staff_steps.join(", ")
-                ));
-            }
-        }
-        if block.len() > 1 {
-            notes.push(format!(
-                "steps {} hold the same equipment and are one scenario step `{name}` (triangular {:.1}/{:.1}/{:.1} h)",
-                block.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "),
-                mn,
-                nom,
-                mx
-            ));
-        }
-        let on_hold_violation = last.max_hold_h.map(|_| {
-            last.on_hold_violation.clone().unwrap_or_else(|| {
-                notes.push(format!(
-                    "step `{}`: no `on_hold_violation` given; the scenario records violations and proceeds",
-                    last.id
-                ));
-                Consequence::Proceed
-            })
-        });
-        steps.push(SStep {
-            name,
-            duration: dist(mn, nom, mx),
-            uses,
-            cleaning_hours: cleaning,
-            transfer_hours: last.transfer_h,
-            max_hold_hours: last.max_hold_h,
-            on_hold_violation,
-            failure: failure_c.map(|c| Failure {
-                probability: 1.0 - failure_p,
-                consequence: c,
-            }),
-            decision: decisions,
-            optional: block.len() == 1 && block[0].optional,
-            blocking: false,
-        });
+        steps.push(block_step(name, block, &step_uses[i..=j], notes));
         i = j + 1;
     }
-    // Step references in consequences point at recipe steps: rename to scenario steps.
+    Ok((steps, model_name))
+}
+
+/// One scenario step from a block of recipe steps (one step, or the steps a group holds
+/// together): summed durations, the capabilities used, operators, combined failure and the
+/// hold limit of the last step. `uses_of` are the requirement keys of each step of the block.
+fn block_step(
+    name: String,
+    block: &[Step],
+    uses_of: &[Vec<String>],
+    notes: &mut Vec<String>,
+) -> SStep {
+    let last = &block[block.len() - 1];
+    let (mut mn, mut nom, mut mx) = (0.0, 0.0, 0.0);
+    let mut uses: Vec<Use> = Vec::new();
+    let mut failure_p = 1.0;
+    let mut failure_c: Option<Consequence> = None;
+    let mut decisions: Vec<Decision> = Vec::new();
+    let mut cleaning: f64 = 0.0;
+    let (mut staff_count, mut staff_hours, mut staff_steps) = (0u32, 0.0f64, Vec::new());
+    for (k, s) in block.iter().enumerate() {
+        mn += s.duration.min_h;
+        nom += s.duration.nominal_h;
+        mx += s.duration.max_h;
+        if k + 1 < block.len() {
+            // Transfers inside a merged block happen within the device.
+            mn += s.transfer_h;
+            nom += s.transfer_h;
+            mx += s.transfer_h;
+        }
+        cleaning = cleaning.max(s.cleaning_h);
+        for key in &uses_of[k] {
+            if !uses
+                .iter()
+                .any(|u| u.capability.as_deref() == Some(key.as_str()))
+            {
+                uses.push(Use {
+                    equipment: None,
+                    area: None,
+                    staff: None,
+                    capability: Some(key.clone()),
+                    count: 1,
+                    hours: None,
+                });
+            }
+        }
+        if let Some(o) = &s.operators {
+            staff_count = staff_count.max(o.count);
+            staff_hours += o.hours.unwrap_or(s.duration.nominal_h);
+            staff_steps.push(s.id.as_str());
+        }
+        if let Some(f) = &s.failure {
+            failure_p *= 1.0 - f.probability;
+            match &failure_c {
+                None => failure_c = Some(f.consequence.clone()),
+                Some(c) if *c != f.consequence => notes.push(format!(
+                    "merged step `{name}`: failure consequences differ; `{c:?}` is used for all"
+                )),
+                Some(_) => {}
+            }
+        }
+        decisions.extend(s.decision.iter().cloned());
+    }
+    if staff_count > 0 {
+        let whole = block.len() == 1
+            && block[0]
+                .operators
+                .as_ref()
+                .is_some_and(|o| o.hours.is_none());
+        uses.push(Use {
+            equipment: None,
+            area: None,
+            staff: Some("operators".into()),
+            capability: None,
+            count: staff_count,
+            hours: if whole { None } else { Some(staff_hours) },
+        });
+        if block.len() > 1 {
+            notes.push(format!(
+                "merged step `{name}`: operator time of {} ({staff_hours:.1} h, {staff_count} at once) is booked at its start",
+                staff_steps.join(", ")
+            ));
+        }
+    }
+    if block.len() > 1 {
+        notes.push(format!(
+            "steps {} hold the same equipment and are one scenario step `{name}` (triangular {:.1}/{:.1}/{:.1} h)",
+            block.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "),
+            mn,
+            nom,
+            mx
+        ));
+    }
+    let on_hold_violation = last.max_hold_h.map(|_| {
+        last.on_hold_violation.clone().unwrap_or_else(|| {
+            notes.push(format!(
+                "step `{}`: no `on_hold_violation` given; the scenario records violations and proceeds",
+                last.id
+            ));
+            Consequence::Proceed
+        })
+    });
+    SStep {
+        name,
+        duration: dist(mn, nom, mx),
+        uses,
+        cleaning_hours: cleaning,
+        transfer_hours: last.transfer_h,
+        max_hold_hours: last.max_hold_h,
+        on_hold_violation,
+        failure: failure_c.map(|c| Failure {
+            probability: 1.0 - failure_p,
+            consequence: c,
+        }),
+        decision: decisions,
+        optional: block.len() == 1 && block[0].optional,
+        blocking: false,
+    }
+}
+
+/// Step references in consequences point at recipe steps: rename them to scenario steps.
+fn rename_step_references(steps: &mut [SStep], recipe: &Recipe, model_name: &[String]) {
     let rename = |c: &mut Consequence| match c {
         Consequence::Goto(t) | Consequence::Insert(t) => {
             if let Some(k) = recipe.steps.iter().position(|s| s.id == *t) {
@@ -439,7 +552,7 @@ pub fn scenario(
         }
         _ => {}
     };
-    for s in &mut steps {
+    for s in steps {
         if let Some(f) = &mut s.failure {
             rename(&mut f.consequence);
         }
@@ -450,65 +563,20 @@ pub fn scenario(
             rename(&mut d.then);
         }
     }
-    let remanufacture_from = recipe.procedure.remanufacture_from.as_ref().map(|r| {
-        recipe
-            .steps
-            .iter()
-            .position(|s| &s.id == r)
-            .map_or_else(|| r.clone(), |k| model_name[k].clone())
-    });
+}
 
-    let staff = if needs_staff {
-        vec![StaffPool {
-            name: "operators".into(),
-            count: opts.operators,
-            capabilities: Vec::new(),
-            dispatch: opts.dispatch,
-            shift: vec![Shift {
-                days: opts.shift_days.clone(),
-                start_hour: opts.shift_start_hour,
-                end_hour: opts.shift_end_hour,
-                count: None,
-            }],
-        }]
-    } else {
-        Vec::new()
-    };
-    let sc = Scenario {
-        scenario: Settings {
-            name: opts
-                .name
-                .clone()
-                .unwrap_or_else(|| recipe.procedure.name.clone()),
-            description: format!(
-                "Generated from recipe `{}` bound to `{}` as of {}",
-                rid, binding.site, binding.as_of
-            ),
-            horizon_days: opts.horizon_days,
-            warmup_days: opts.warmup_days,
-            replications: opts.replications,
-            seed: opts.seed,
-        },
-        equipment: equipment_pools,
-        area: areas,
-        staff,
-        planning: None,
-        product: vec![Product {
-            name: rid.clone(),
-            remanufacture_from,
-            max_remanufactures: recipe.procedure.max_remanufactures,
-            max_rework: None,
-            step: steps,
+/// The operators' staff pool with the shift of the options.
+fn operators_pool(opts: &PlanOptions) -> StaffPool {
+    StaffPool {
+        name: "operators".into(),
+        count: opts.operators,
+        capabilities: Vec::new(),
+        dispatch: opts.dispatch,
+        shift: vec![Shift {
+            days: opts.shift_days.clone(),
+            start_hour: opts.shift_start_hour,
+            end_hour: opts.shift_end_hour,
+            count: None,
         }],
-        demand: vec![Demand {
-            product: rid.clone(),
-            patients_per_year: Some(opts.patients_per_year),
-            patients_per_week: None,
-            apheresis_days: None,
-            target_vein_to_vein_days: opts.target_vein_to_vein_days,
-            weight: 1.0,
-        }],
-        cost: None,
-    };
-    Ok((sc, notes))
+    }
 }

@@ -777,41 +777,7 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
     };
     let root = FieldPath::root();
     let pp = root.key("procedure");
-    let procedure = match raw.procedure {
-        None => {
-            v.err(&pp, "missing [procedure] table (id, name, type, product)");
-            Procedure {
-                id: String::new(),
-                name: String::new(),
-                version: String::new(),
-                recipe_type: RecipeType::Master,
-                product: String::new(),
-                description: String::new(),
-                remanufacture_from: None,
-                max_remanufactures: 0,
-            }
-        }
-        Some(p) => {
-            let id = required_id(&mut v, p.id.as_ref(), &pp.key("id"));
-            let recipe_type = p.recipe_type.unwrap_or_else(|| {
-                v.err(
-                    &pp.key("type"),
-                    "missing field `type` (general, site, master or control)",
-                );
-                RecipeType::Master
-            });
-            Procedure {
-                name: p.name.unwrap_or_else(|| id.clone()),
-                id,
-                version: p.version,
-                recipe_type,
-                product: p.product,
-                description: p.description,
-                remanufacture_from: p.remanufacture_from,
-                max_remanufactures: p.max_remanufactures,
-            }
-        }
-    };
+    let procedure = validate_procedure(&mut v, raw.procedure, &pp);
 
     let mut material_ids = HashSet::new();
     for (i, m) in raw.material.iter().enumerate() {
@@ -838,230 +804,325 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
     }
     let mut steps = Vec::new();
     let mut step_ids = HashSet::new();
-    let mut groups: BTreeMap<String, String> = BTreeMap::new();
+    let declared = Declared {
+        material_ids: &material_ids,
+        up_ids: &up_ids,
+        unit_procedures: &raw.unit_procedure,
+    };
     for (i, s) in raw.step.iter().enumerate() {
         let sp = root.key("step").idx(i);
-        let id = required_id(&mut v, s.id.as_ref(), &sp.key("id"));
-        if !id.is_empty() && !step_ids.insert(id.clone()) {
-            v.err(&sp.key("id"), format!("duplicate step id `{id}`"));
-        }
-        let unit_procedure = match &s.unit_procedure {
-            None => {
-                v.err(&sp.key("unit_procedure"), "missing field `unit_procedure`");
-                String::new()
+        steps.push(validate_step(&mut v, s, &sp, &declared, &mut step_ids));
+    }
+    check_step_references(&mut v, &steps, &step_ids, &root);
+    if let Some(r) = &procedure.remanufacture_from
+        && !step_ids.contains(r)
+    {
+        v.err(&pp.key("remanufacture_from"), format!("unknown step `{r}`"));
+    }
+    let recipe = Recipe {
+        procedure,
+        materials: raw.material,
+        unit_procedures: raw.unit_procedure,
+        steps,
+    };
+    (recipe, v.problems)
+}
+
+/// The `[procedure]` table; a placeholder when it is missing (reported).
+fn validate_procedure(v: &mut V, raw: Option<RawProcedure>, pp: &FieldPath) -> Procedure {
+    match raw {
+        None => {
+            v.err(pp, "missing [procedure] table (id, name, type, product)");
+            Procedure {
+                id: String::new(),
+                name: String::new(),
+                version: String::new(),
+                recipe_type: RecipeType::Master,
+                product: String::new(),
+                description: String::new(),
+                remanufacture_from: None,
+                max_remanufactures: 0,
             }
-            Some(u) => {
-                if !up_ids.contains(u.as_str()) {
+        }
+        Some(p) => {
+            let id = required_id(v, p.id.as_ref(), &pp.key("id"));
+            let recipe_type = p.recipe_type.unwrap_or_else(|| {
+                v.err(
+                    &pp.key("type"),
+                    "missing field `type` (general, site, master or control)",
+                );
+                RecipeType::Master
+            });
+            Procedure {
+                name: p.name.unwrap_or_else(|| id.clone()),
+                id,
+                version: p.version,
+                recipe_type,
+                product: p.product,
+                description: p.description,
+                remanufacture_from: p.remanufacture_from,
+                max_remanufactures: p.max_remanufactures,
+            }
+        }
+    }
+}
+
+/// What a step may refer to: the declared materials and unit procedures.
+struct Declared<'a> {
+    material_ids: &'a HashSet<&'a str>,
+    up_ids: &'a HashSet<&'a str>,
+    unit_procedures: &'a [UnitProcedure],
+}
+
+/// One `[[step]]`; its id is added to `step_ids`.
+fn validate_step(
+    v: &mut V,
+    s: &RawStep,
+    sp: &FieldPath,
+    declared: &Declared<'_>,
+    step_ids: &mut HashSet<String>,
+) -> Step {
+    let id = required_id(v, s.id.as_ref(), &sp.key("id"));
+    if !id.is_empty() && !step_ids.insert(id.clone()) {
+        v.err(&sp.key("id"), format!("duplicate step id `{id}`"));
+    }
+    let unit_procedure = match &s.unit_procedure {
+        None => {
+            v.err(&sp.key("unit_procedure"), "missing field `unit_procedure`");
+            String::new()
+        }
+        Some(u) => {
+            if !declared.up_ids.contains(u.as_str()) {
+                v.err(
+                    &sp.key("unit_procedure"),
+                    format!(
+                        "unknown unit procedure `{u}`; defined: {}",
+                        declared
+                            .unit_procedures
+                            .iter()
+                            .map(|u| u.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            u.clone()
+        }
+    };
+    let duration = v.duration(&sp.key("duration"), s.duration.as_ref());
+    let max_hold_h = s
+        .max_hold
+        .as_ref()
+        .and_then(|t| v.hours(&sp.key("max_hold"), t));
+    let transfer_h = s
+        .transfer
+        .as_ref()
+        .and_then(|t| v.hours(&sp.key("transfer"), t))
+        .unwrap_or(0.0);
+    let cleaning_h = s
+        .cleaning
+        .as_ref()
+        .and_then(|t| v.hours(&sp.key("cleaning"), t))
+        .unwrap_or(0.0);
+    if s.on_hold_violation.is_some() && s.max_hold.is_none() {
+        v.err(
+            &sp.key("on_hold_violation"),
+            "has no effect without `max_hold`",
+        );
+    }
+    let materials = step_materials(v, s, sp, declared.material_ids);
+    let environment = step_environment(v, s, sp);
+    let mut parameters = BTreeMap::new();
+    for (k, t) in &s.parameters {
+        if let Some(spec) = v.param_spec(&sp.key("parameters").key(k), t, "a process parameter") {
+            parameters.insert(k.clone(), spec);
+        }
+    }
+    let requires = step_requirements(v, s, sp);
+    if let Some(o) = &s.operators {
+        if o.count == 0 {
+            v.err(&sp.key("operators").key("count"), "must be at least 1");
+        }
+        if o.hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
+            v.err(&sp.key("operators").key("hours"), "must be positive hours");
+        }
+    }
+    if let Some(f) = &s.failure
+        && !(0.0..=1.0).contains(&f.probability)
+    {
+        v.err(&sp.key("failure").key("probability"), "must lie in 0..1");
+    }
+    Step {
+        name: s.name.clone().unwrap_or_else(|| id.clone()),
+        id,
+        unit_procedure,
+        description: s.description.clone(),
+        phases: s.phases.clone(),
+        duration,
+        max_hold_h,
+        on_hold_violation: s.on_hold_violation.clone(),
+        transfer_h,
+        cleaning_h,
+        materials,
+        environment,
+        hygiene: s.hygiene.clone(),
+        parameters,
+        requires,
+        operators: s.operators.clone(),
+        failure: s.failure.clone(),
+        decision: s.decision.clone(),
+        optional: s.optional,
+    }
+}
+
+/// The `materials` of a step: each names a declared material, with an optional quantity.
+fn step_materials(
+    v: &mut V,
+    s: &RawStep,
+    sp: &FieldPath,
+    material_ids: &HashSet<&str>,
+) -> Vec<MaterialUse> {
+    let mut materials = Vec::new();
+    for (mi, m) in s.materials.iter().enumerate() {
+        let mp = sp.key("materials").idx(mi);
+        if !material_ids.contains(m.material.as_str()) {
+            v.err(
+                &mp.key("material"),
+                format!(
+                    "unknown material `{}`; define it in a [[material]] table",
+                    m.material
+                ),
+            );
+        }
+        let quantity = m.quantity.as_ref().and_then(|q| {
+            let qp = mp.key("quantity");
+            v.no_fields(&qp, q, "a quantity", &["value", "unit"]);
+            let val = v.finite(&qp.key("value"), q.value);
+            let Some(val) = val else {
+                v.err(&qp.key("value"), "missing `value`");
+                return None;
+            };
+            match q.unit.as_deref() {
+                None => {
+                    v.err(&qp.key("unit"), "missing unit");
+                    None
+                }
+                Some(u) => match Unit::parse(u) {
+                    Some(unit) => Some(Quantity { value: val, unit }),
+                    None => {
+                        v.err(&qp.key("unit"), format!("unknown unit \"{u}\""));
+                        None
+                    }
+                },
+            }
+        });
+        materials.push(MaterialUse {
+            material: m.material.clone(),
+            quantity,
+        });
+    }
+    materials
+}
+
+/// The `environment` of a step: the cleanroom grade and limits like temperature.
+fn step_environment(v: &mut V, s: &RawStep, sp: &FieldPath) -> Environment {
+    let mut environment = Environment::default();
+    for (k, raw) in &s.environment {
+        let ep = sp.key("environment").key(k);
+        match (k.as_str(), raw) {
+            ("grade", RawParam::Text(g)) => {
+                if ["A", "B", "C", "D", "CNC"].contains(&g.as_str()) {
+                    environment.grade = Some(g.clone());
+                } else {
+                    v.err(&ep, format!("unknown grade `{g}`; use A, B, C, D or CNC"));
+                }
+            }
+            ("grade", _) => v.err(
+                &ep,
+                "grade is a string: \"A\", \"B\", \"C\", \"D\" or \"CNC\"",
+            ),
+            (_, RawParam::Table(t)) => {
+                if let Some(spec) = v.param_spec(&ep, t, "an environment limit") {
+                    environment.limits.insert(k.clone(), spec);
+                }
+            }
+            _ => v.err(
+                &ep,
+                "an environment limit is a table like { min = 18, max = 24, unit = \"°C\" }",
+            ),
+        }
+    }
+    environment
+}
+
+/// The `requires` of a step: capabilities from the catalogue with their constraints.
+fn step_requirements(v: &mut V, s: &RawStep, sp: &FieldPath) -> Vec<Requirement> {
+    let mut requires = Vec::new();
+    let mut req_names = HashSet::new();
+    for (ri, r) in s.requires.iter().enumerate() {
+        let rp = sp.key("requires").idx(ri);
+        let Some(cap) = &r.capability else {
+            v.err(&rp.key("capability"), "missing field `capability`");
+            continue;
+        };
+        let mut sink = Vec::new();
+        let def = validate_capability_name(cap, &rp.key("capability"), &mut sink);
+        v.problems.extend(sink);
+        let name = r.name.clone().unwrap_or_else(|| cap.clone());
+        if !req_names.insert(name.clone()) {
+            v.err(
+                &rp.key("name"),
+                format!(
+                    "two requirements named `{name}` in this step; give each a distinct `name`"
+                ),
+            );
+        }
+        if let Some(g) = &r.group
+            && !is_valid_id(g)
+        {
+            v.err(&rp.key("group"), format!("invalid group name `{g}`"));
+        }
+        let mut constraints = BTreeMap::new();
+        if let Some(def) = def {
+            for (pname, raw) in &r.parameters {
+                let cp = rp.key("parameters").key(pname);
+                let Some(pdef) = def.param(pname) else {
                     v.err(
-                        &sp.key("unit_procedure"),
+                        &cp,
                         format!(
-                            "unknown unit procedure `{u}`; defined: {}",
-                            raw.unit_procedure
+                            "unknown parameter `{pname}` for capability `{cap}`; known: {}",
+                            def.params
                                 .iter()
-                                .map(|u| u.id.as_str())
+                                .map(|p| p.name)
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
                     );
-                }
-                u.clone()
-            }
-        };
-        let duration = v.duration(&sp.key("duration"), s.duration.as_ref());
-        let max_hold_h = s
-            .max_hold
-            .as_ref()
-            .and_then(|t| v.hours(&sp.key("max_hold"), t));
-        let transfer_h = s
-            .transfer
-            .as_ref()
-            .and_then(|t| v.hours(&sp.key("transfer"), t))
-            .unwrap_or(0.0);
-        let cleaning_h = s
-            .cleaning
-            .as_ref()
-            .and_then(|t| v.hours(&sp.key("cleaning"), t))
-            .unwrap_or(0.0);
-        if s.on_hold_violation.is_some() && s.max_hold.is_none() {
-            v.err(
-                &sp.key("on_hold_violation"),
-                "has no effect without `max_hold`",
-            );
-        }
-
-        let mut materials = Vec::new();
-        for (mi, m) in s.materials.iter().enumerate() {
-            let mp = sp.key("materials").idx(mi);
-            if !material_ids.contains(m.material.as_str()) {
-                v.err(
-                    &mp.key("material"),
-                    format!(
-                        "unknown material `{}`; define it in a [[material]] table",
-                        m.material
-                    ),
-                );
-            }
-            let quantity = m.quantity.as_ref().and_then(|q| {
-                let qp = mp.key("quantity");
-                v.no_fields(&qp, q, "a quantity", &["value", "unit"]);
-                let val = v.finite(&qp.key("value"), q.value);
-                let Some(val) = val else {
-                    v.err(&qp.key("value"), "missing `value`");
-                    return None;
+                    continue;
                 };
-                match q.unit.as_deref() {
-                    None => {
-                        v.err(&qp.key("unit"), "missing unit");
-                        None
-                    }
-                    Some(u) => match Unit::parse(u) {
-                        Some(unit) => Some(Quantity { value: val, unit }),
-                        None => {
-                            v.err(&qp.key("unit"), format!("unknown unit \"{u}\""));
-                            None
-                        }
-                    },
-                }
-            });
-            materials.push(MaterialUse {
-                material: m.material.clone(),
-                quantity,
-            });
-        }
-
-        let mut environment = Environment::default();
-        for (k, raw) in &s.environment {
-            let ep = sp.key("environment").key(k);
-            match (k.as_str(), raw) {
-                ("grade", RawParam::Text(g)) => {
-                    if ["A", "B", "C", "D", "CNC"].contains(&g.as_str()) {
-                        environment.grade = Some(g.clone());
-                    } else {
-                        v.err(&ep, format!("unknown grade `{g}`; use A, B, C, D or CNC"));
-                    }
-                }
-                ("grade", _) => v.err(
-                    &ep,
-                    "grade is a string: \"A\", \"B\", \"C\", \"D\" or \"CNC\"",
-                ),
-                (_, RawParam::Table(t)) => {
-                    if let Some(spec) = v.param_spec(&ep, t, "an environment limit") {
-                        environment.limits.insert(k.clone(), spec);
-                    }
-                }
-                _ => v.err(
-                    &ep,
-                    "an environment limit is a table like { min = 18, max = 24, unit = \"°C\" }",
-                ),
-            }
-        }
-
-        let mut parameters = BTreeMap::new();
-        for (k, t) in &s.parameters {
-            if let Some(spec) = v.param_spec(&sp.key("parameters").key(k), t, "a process parameter")
-            {
-                parameters.insert(k.clone(), spec);
-            }
-        }
-
-        let mut requires = Vec::new();
-        let mut req_names = HashSet::new();
-        for (ri, r) in s.requires.iter().enumerate() {
-            let rp = sp.key("requires").idx(ri);
-            let Some(cap) = &r.capability else {
-                v.err(&rp.key("capability"), "missing field `capability`");
-                continue;
-            };
-            let mut sink = Vec::new();
-            let def = validate_capability_name(cap, &rp.key("capability"), &mut sink);
-            v.problems.extend(sink);
-            let name = r.name.clone().unwrap_or_else(|| cap.clone());
-            if !req_names.insert(name.clone()) {
-                v.err(
-                    &rp.key("name"),
-                    format!(
-                        "two requirements named `{name}` in this step; give each a distinct `name`"
-                    ),
-                );
-            }
-            if let Some(g) = &r.group {
-                if !is_valid_id(g) {
-                    v.err(&rp.key("group"), format!("invalid group name `{g}`"));
-                }
-                groups.entry(g.clone()).or_insert_with(|| id.clone());
-            }
-            let mut constraints = BTreeMap::new();
-            if let Some(def) = def {
-                for (pname, raw) in &r.parameters {
-                    let cp = rp.key("parameters").key(pname);
-                    let Some(pdef) = def.param(pname) else {
-                        v.err(
-                            &cp,
-                            format!(
-                                "unknown parameter `{pname}` for capability `{cap}`; known: {}",
-                                def.params
-                                    .iter()
-                                    .map(|p| p.name)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        );
-                        continue;
-                    };
-                    if let Some(c) = v.constraint(&cp, pdef.kind, raw) {
-                        constraints.insert(pname.clone(), c);
-                    }
+                if let Some(c) = v.constraint(&cp, pdef.kind, raw) {
+                    constraints.insert(pname.clone(), c);
                 }
             }
-            for (cname, n) in &r.uses {
-                if *n == 0 {
-                    v.err(&rp.key("uses").key(cname), "a use count must be at least 1");
-                }
-            }
-            requires.push(Requirement {
-                name,
-                capability: cap.clone(),
-                group: r.group.clone(),
-                parameters: constraints,
-                uses: r.uses.clone(),
-            });
         }
-        if let Some(o) = &s.operators {
-            if o.count == 0 {
-                v.err(&sp.key("operators").key("count"), "must be at least 1");
-            }
-            if o.hours.is_some_and(|h| !(h.is_finite() && h > 0.0)) {
-                v.err(&sp.key("operators").key("hours"), "must be positive hours");
+        for (cname, n) in &r.uses {
+            if *n == 0 {
+                v.err(&rp.key("uses").key(cname), "a use count must be at least 1");
             }
         }
-        if let Some(f) = &s.failure
-            && !(0.0..=1.0).contains(&f.probability)
-        {
-            v.err(&sp.key("failure").key("probability"), "must lie in 0..1");
-        }
-        steps.push(Step {
-            name: s.name.clone().unwrap_or_else(|| id.clone()),
-            id,
-            unit_procedure,
-            description: s.description.clone(),
-            phases: s.phases.clone(),
-            duration,
-            max_hold_h,
-            on_hold_violation: s.on_hold_violation.clone(),
-            transfer_h,
-            cleaning_h,
-            materials,
-            environment,
-            hygiene: s.hygiene.clone(),
-            parameters,
-            requires,
-            operators: s.operators.clone(),
-            failure: s.failure.clone(),
-            decision: s.decision.clone(),
-            optional: s.optional,
+        requires.push(Requirement {
+            name,
+            capability: cap.clone(),
+            group: r.group.clone(),
+            parameters: constraints,
+            uses: r.uses.clone(),
         });
     }
-    // Consequences naming steps must name existing steps.
+    requires
+}
+
+/// Consequences naming steps must name existing steps.
+fn check_step_references(v: &mut V, steps: &[Step], step_ids: &HashSet<String>, root: &FieldPath) {
     for (i, s) in steps.iter().enumerate() {
         let sp = root.key("step").idx(i);
         let mut check = |c: &model::scenario::Consequence, p: FieldPath| {
@@ -1082,18 +1143,6 @@ fn validate(raw: RawRecipe) -> (Recipe, Vec<Problem>) {
             check(c, sp.key("on_hold_violation"));
         }
     }
-    if let Some(r) = &procedure.remanufacture_from
-        && !step_ids.contains(r)
-    {
-        v.err(&pp.key("remanufacture_from"), format!("unknown step `{r}`"));
-    }
-    let recipe = Recipe {
-        procedure,
-        materials: raw.material,
-        unit_procedures: raw.unit_procedure,
-        steps,
-    };
-    (recipe, v.problems)
 }
 
 /// Parse and check a recipe written in TOML (levels 1 and 2). `name` is the file
