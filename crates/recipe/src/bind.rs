@@ -443,12 +443,6 @@ fn check_counters(
 /// on `as_of` (passed in; never read from a clock). Always returns a full report;
 /// [`Binding::is_complete`] tells whether everything was bound.
 pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
-    let offsets = recipe.nominal_offsets_h();
-    let end_date = |step_idx: usize| -> Date {
-        let end_h = offsets.get(step_idx).map_or(0.0, |o| o.1);
-        as_of.plus_days((end_h / 24.0).floor() as i64)
-    };
-
     // Every requirement, with its step index.
     let reqs: Vec<(usize, &Requirement)> = recipe
         .steps
@@ -461,12 +455,65 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
     let mut order: Vec<usize> = (0..inventory.equipment.len()).collect();
     order.sort_by(|&a, &b| inventory.equipment[a].id.cmp(&inventory.equipment[b].id));
 
-    let mut consumed: HashMap<(String, String), u64> = HashMap::new();
-    let mut group_choice: HashMap<String, Option<String>> = HashMap::new();
-    let mut assignments = Vec::with_capacity(reqs.len());
+    let mut binder = Binder {
+        recipe,
+        inventory,
+        as_of,
+        offsets: recipe.nominal_offsets_h(),
+        order,
+        consumed: HashMap::new(),
+        group_choice: HashMap::new(),
+    };
+    let assignments = reqs
+        .iter()
+        .map(|&(si, req)| binder.assign(&reqs, si, req))
+        .collect();
+    Binding {
+        recipe: recipe.procedure.id.clone(),
+        site: inventory.inventory.site.clone(),
+        as_of,
+        assignments,
+    }
+}
 
-    for &(si, req) in &reqs {
-        let step = &recipe.steps[si];
+/// A piece of equipment that meets every constraint of a requirement: its index, the day
+/// its qualification ends, and the fewest uses left on a counter after this requirement.
+type Fitting = (usize, Date, u64);
+
+/// A candidate: its equipment index and its reasons not to fit (empty when it fits).
+type Judged = (usize, Vec<Reason>);
+
+/// The state [`bind`] carries from one requirement to the next: counter uses booked so far
+/// and the equipment each group was bound to.
+struct Binder<'a> {
+    recipe: &'a Recipe,
+    inventory: &'a Inventory,
+    as_of: Date,
+    /// Nominal start and end hours of each step.
+    offsets: Vec<(f64, f64)>,
+    /// Equipment indices in id order.
+    order: Vec<usize>,
+    /// Uses booked per (equipment, counter).
+    consumed: HashMap<(String, String), u64>,
+    /// The equipment chosen for each group (`None`: nothing fitted).
+    group_choice: HashMap<String, Option<String>>,
+}
+
+impl Binder<'_> {
+    /// The day step `step_idx` ends when the recipe starts on `as_of`.
+    fn end_date(&self, step_idx: usize) -> Date {
+        let end_h = self.offsets.get(step_idx).map_or(0.0, |o| o.1);
+        self.as_of.plus_days((end_h / 24.0).floor() as i64)
+    }
+
+    /// Binds requirement `req` of step `si`; `reqs` are all requirements of the recipe.
+    fn assign(
+        &mut self,
+        reqs: &[(usize, &Requirement)],
+        si: usize,
+        req: &Requirement,
+    ) -> Assignment {
+        let step = &self.recipe.steps[si];
         // The requirements that must share this equipment.
         let members: Vec<(usize, &Requirement)> = match &req.group {
             Some(g) => reqs
@@ -482,13 +529,51 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
                 *total_uses.entry(k.clone()).or_default() += n;
             }
         }
+        let (candidates, fitting) = self.judge(si, req, &members, &total_uses);
+        let group_already_bound = req
+            .group
+            .as_ref()
+            .is_some_and(|g| self.group_choice.contains_key(g));
+        let chosen = self.choose(req, &fitting, &total_uses);
+        let inventory = self.inventory;
+        let out = verdicts(
+            inventory,
+            req,
+            candidates,
+            &fitting,
+            chosen,
+            group_already_bound,
+        );
+        Assignment {
+            step: step.id.clone(),
+            requirement: req.name.clone(),
+            capability: req.capability.clone(),
+            group: req.group.clone(),
+            constraints: req
+                .parameters
+                .iter()
+                .map(|(k, c)| (k.clone(), c.to_string()))
+                .collect(),
+            equipment: chosen.map(|i| inventory.equipment[i].id.clone()),
+            candidates: out,
+        }
+    }
 
+    /// Judges every piece of equipment offering the capability of `req` (of step `si`):
+    /// its reasons not to fit (empty when it fits), and the ones that fit.
+    fn judge(
+        &self,
+        si: usize,
+        req: &Requirement,
+        members: &[(usize, &Requirement)],
+        total_uses: &BTreeMap<String, u64>,
+    ) -> (Vec<Judged>, Vec<Fitting>) {
+        let (inventory, as_of) = (self.inventory, self.as_of);
         let mut candidates = Vec::new();
-        // (equipment index, qualified until, fewest uses left after this requirement)
-        let mut fitting: Vec<(usize, Date, u64)> = Vec::new();
-        for &ei in &order {
+        let mut fitting: Vec<Fitting> = Vec::new();
+        for &ei in &self.order {
             let e = &inventory.equipment[ei];
-            let mut reasons = evaluate(req, e, as_of, end_date(si));
+            let mut reasons = evaluate(req, e, as_of, self.end_date(si));
             let offers = !matches!(
                 reasons.first().map(|r| r.kind),
                 Some(ReasonKind::MissingCapability)
@@ -499,11 +584,11 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
                 continue;
             }
             if let Some(g) = &req.group {
-                for &(msi, m) in &members {
+                for &(msi, m) in members {
                     if std::ptr::eq(m, req) {
                         continue;
                     }
-                    for r in evaluate(m, e, as_of, end_date(msi)) {
+                    for r in evaluate(m, e, as_of, self.end_date(msi)) {
                         // The same shortfall already reported for this requirement says enough.
                         if reasons.iter().any(|x| x.message == r.message) {
                             continue;
@@ -512,7 +597,7 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
                             kind: ReasonKind::GroupConflict,
                             message: format!(
                                 "group `{g}`, step `{}` / {}: {}",
-                                recipe.steps[msi].id, m.name, r.message
+                                self.recipe.steps[msi].id, m.name, r.message
                             ),
                         });
                     }
@@ -522,11 +607,11 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
             // is bound; later members need no second check.
             let empty = BTreeMap::new();
             let uses = match &req.group {
-                Some(g) if group_choice.contains_key(g) => &empty,
-                Some(_) => &total_uses,
+                Some(g) if self.group_choice.contains_key(g) => &empty,
+                Some(_) => total_uses,
                 None => &req.uses,
             };
-            reasons.extend(check_counters(uses, e, &consumed));
+            reasons.extend(check_counters(uses, e, &self.consumed));
             if reasons.is_empty() {
                 let until = match e.qualification.validity(as_of) {
                     Validity::Valid { until } => until,
@@ -536,7 +621,8 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
                     .iter()
                     .filter_map(|(k, n)| {
                         e.counter(k).map(|c| {
-                            let before = consumed
+                            let before = self
+                                .consumed
                                 .get(&(e.id.clone(), k.clone()))
                                 .copied()
                                 .unwrap_or(0);
@@ -549,110 +635,99 @@ pub fn bind(recipe: &Recipe, inventory: &Inventory, as_of: Date) -> Binding {
             }
             candidates.push((ei, reasons));
         }
+        (candidates, fitting)
+    }
 
-        // Choose.
-        let group_already_bound = req
-            .group
-            .as_ref()
-            .is_some_and(|g| group_choice.contains_key(g));
-        let chosen: Option<usize> = match req.group.as_ref().and_then(|g| group_choice.get(g)) {
-            Some(prev) => prev
+    /// Chooses the equipment for `req`: the group's earlier choice, or the fitting one
+    /// qualified longest, then with most uses left, then first by id; books its counter uses.
+    fn choose(
+        &mut self,
+        req: &Requirement,
+        fitting: &[Fitting],
+        total_uses: &BTreeMap<String, u64>,
+    ) -> Option<usize> {
+        let inventory = self.inventory;
+        if let Some(prev) = req.group.as_ref().and_then(|g| self.group_choice.get(g)) {
+            return prev
                 .as_ref()
-                .and_then(|id| inventory.equipment.iter().position(|e| &e.id == id)),
-            None => {
-                let best = fitting
-                    .iter()
-                    .max_by(|a, b| {
-                        a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(
-                            inventory.equipment[b.0]
-                                .id
-                                .cmp(&inventory.equipment[a.0].id),
-                        )
-                    })
-                    .map(|x| x.0);
-                if let Some(g) = &req.group {
-                    group_choice.insert(g.clone(), best.map(|i| inventory.equipment[i].id.clone()));
-                    if let Some(i) = best {
-                        for (k, n) in &total_uses {
-                            *consumed
-                                .entry((inventory.equipment[i].id.clone(), k.clone()))
-                                .or_default() += n;
-                        }
-                    }
-                } else if let Some(i) = best {
-                    for (k, n) in &req.uses {
-                        *consumed
-                            .entry((inventory.equipment[i].id.clone(), k.clone()))
-                            .or_default() += n;
-                    }
-                }
-                best
-            }
-        };
-        let out: Vec<Candidate> = candidates
-            .into_iter()
-            .map(|(ei, reasons)| {
-                let e = &inventory.equipment[ei];
-                let until = fitting.iter().find(|f| f.0 == ei).map(|f| f.1);
-                match (Some(ei) == chosen, until) {
-                    (true, _) => Candidate {
-                        equipment: e.id.clone(),
-                        verdict: Verdict::Chosen,
-                        reasons: vec![Reason {
-                            kind: ReasonKind::Fits,
-                            message: chosen_reason(
-                                req,
-                                e,
-                                ei,
-                                until,
-                                &fitting,
-                                group_already_bound,
-                            ),
-                        }],
-                    },
-                    (false, Some(u)) => Candidate {
-                        equipment: e.id.clone(),
-                        verdict: Verdict::Fits,
-                        reasons: vec![Reason {
-                            kind: ReasonKind::Fits,
-                            message: format!(
-                                "meets every constraint, qualified until {u}; ranked lower{}",
-                                if group_already_bound {
-                                    " (the group is already bound)"
-                                } else {
-                                    ""
-                                }
-                            ),
-                        }],
-                    },
-                    (false, None) => Candidate {
-                        equipment: e.id.clone(),
-                        verdict: Verdict::Rejected,
-                        reasons,
-                    },
-                }
+                .and_then(|id| inventory.equipment.iter().position(|e| &e.id == id));
+        }
+        let best = fitting
+            .iter()
+            .max_by(|a, b| {
+                a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(
+                    inventory.equipment[b.0]
+                        .id
+                        .cmp(&inventory.equipment[a.0].id),
+                )
             })
-            .collect();
-        assignments.push(Assignment {
-            step: step.id.clone(),
-            requirement: req.name.clone(),
-            capability: req.capability.clone(),
-            group: req.group.clone(),
-            constraints: req
-                .parameters
-                .iter()
-                .map(|(k, c)| (k.clone(), c.to_string()))
-                .collect(),
-            equipment: chosen.map(|i| inventory.equipment[i].id.clone()),
-            candidates: out,
-        });
+            .map(|x| x.0);
+        let booked = if let Some(g) = &req.group {
+            self.group_choice
+                .insert(g.clone(), best.map(|i| inventory.equipment[i].id.clone()));
+            total_uses
+        } else {
+            &req.uses
+        };
+        if let Some(i) = best {
+            for (k, n) in booked {
+                *self
+                    .consumed
+                    .entry((inventory.equipment[i].id.clone(), k.clone()))
+                    .or_default() += n;
+            }
+        }
+        best
     }
-    Binding {
-        recipe: recipe.procedure.id.clone(),
-        site: inventory.inventory.site.clone(),
-        as_of,
-        assignments,
-    }
+}
+
+/// The verdict on each candidate: chosen, fits but ranked lower, or rejected with its
+/// reasons.
+fn verdicts(
+    inventory: &Inventory,
+    req: &Requirement,
+    candidates: Vec<Judged>,
+    fitting: &[Fitting],
+    chosen: Option<usize>,
+    group_already_bound: bool,
+) -> Vec<Candidate> {
+    candidates
+        .into_iter()
+        .map(|(ei, reasons)| {
+            let e = &inventory.equipment[ei];
+            let until = fitting.iter().find(|f| f.0 == ei).map(|f| f.1);
+            match (Some(ei) == chosen, until) {
+                (true, _) => Candidate {
+                    equipment: e.id.clone(),
+                    verdict: Verdict::Chosen,
+                    reasons: vec![Reason {
+                        kind: ReasonKind::Fits,
+                        message: chosen_reason(req, e, ei, until, fitting, group_already_bound),
+                    }],
+                },
+                (false, Some(u)) => Candidate {
+                    equipment: e.id.clone(),
+                    verdict: Verdict::Fits,
+                    reasons: vec![Reason {
+                        kind: ReasonKind::Fits,
+                        message: format!(
+                            "meets every constraint, qualified until {u}; ranked lower{}",
+                            if group_already_bound {
+                                " (the group is already bound)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    }],
+                },
+                (false, None) => Candidate {
+                    equipment: e.id.clone(),
+                    verdict: Verdict::Rejected,
+                    reasons,
+                },
+            }
+        })
+        .collect()
 }
 
 fn chosen_reason(
@@ -660,7 +735,7 @@ fn chosen_reason(
     e: &Equipment,
     ei: usize,
     until: Option<Date>,
-    fitting: &[(usize, Date, u64)],
+    fitting: &[Fitting],
     group_already_bound: bool,
 ) -> String {
     let mut parts = Vec::new();
