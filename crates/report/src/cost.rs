@@ -446,6 +446,25 @@ pub fn study_html(r: &StudyResult) -> String {
         .iter()
         .find_map(|p| p.cost.as_ref().map(|c| c.currency.clone()))
         .unwrap_or_else(|| "EUR".to_string());
+    let g = grid(r);
+    study_header(&mut b, r, &g);
+    b.push_str(&crate::decision::summary(r, &cur));
+    study_charts(&mut b, r, &cur);
+    cost_breakdown(&mut b, &g, &cur);
+    points_table(&mut b, r, &g, &cur);
+    let _ = writeln!(
+        b,
+        "<footer>Written by atmpflow {}; study file sha256 {}. The same figures are in \
+         study.json, points.csv, pareto.csv and tornado.csv beside this file.</footer>",
+        escape(&r.program_version),
+        escape(&r.study_sha256)
+    );
+    page::document(&format!("{} — study report", r.study), &b)
+}
+
+/// The header of the study report: title, run settings, and warnings on missing, failed and
+/// uncosted points.
+fn study_header(b: &mut String, r: &StudyResult, g: &[&PointResult]) {
     let _ = writeln!(b, "<header>\n<h1>{}</h1>", escape(&r.study));
     if !r.description.is_empty() {
         let _ = writeln!(b, "<p>{}</p>", escape(&r.description));
@@ -476,7 +495,6 @@ pub fn study_html(r: &StudyResult) -> String {
             escape(e)
         );
     }
-    let g = grid(r);
     let undefined: Vec<&&PointResult> = g.iter().filter(|p| p.cost.is_none()).collect();
     for p in &undefined {
         let _ = writeln!(
@@ -488,9 +506,10 @@ pub fn study_html(r: &StudyResult) -> String {
         );
     }
     b.push_str("</header>\n");
+}
 
-    b.push_str(&crate::decision::summary(r, &cur));
-
+/// The charts section: cost against the main axis, the Pareto chart and the tornado.
+fn study_charts(b: &mut String, r: &StudyResult, cur: &str) {
     let _ = writeln!(b, "<h2>Charts</h2>\n<div class=\"grid\">");
     if let Some(main) = cost::study::main_axis(&r.axes) {
         let lines = crate::decision::best_lines(r);
@@ -518,59 +537,66 @@ pub fn study_html(r: &StudyResult) -> String {
         "Larger dots: points on the Pareto front (no other point is both cheaper and faster).",
     ));
     if !r.tornado.is_empty() {
-        let shown: Vec<_> = r.tornado.iter().take(15).collect();
-        let cats: Vec<String> = shown
-            .iter()
-            .map(|t| {
-                if t.label.is_empty() {
-                    t.input.clone()
-                } else {
-                    t.label.clone()
-                }
-            })
-            .collect();
-        let d = r.delta.unwrap_or(0.0);
-        let series = vec![
-            Series {
-                name: format!("input −{}", Format::Percent(0).fmt(d)),
-                values: shown
-                    .iter()
-                    .map(|t| Some(Value::plain(t.low - t.base)))
-                    .collect(),
-            },
-            Series {
-                name: format!("input +{}", Format::Percent(0).fmt(d)),
-                values: shown
-                    .iter()
-                    .map(|t| Some(Value::plain(t.high - t.base)))
-                    .collect(),
-            },
-        ];
-        let base = shown.first().map(|t| t.base).unwrap_or(0.0);
-        b.push_str(&page::figure(
-            &svg::hbar_chart(
-                &cats,
-                &series,
-                &Axes::new(format!(
-                    "Tornado: change of cost per dose (base {} {cur})",
-                    money(base)
-                ))
-                .x_label(format!("{cur} per dose, relative to the base point"))
-                .format(Format::Number(0))
-                .size(680.0, 320.0),
-            ),
-            &format!(
-                "Base point {}; the widest {} inputs. Cost inputs are re-priced on the base \
-                 point's replications; scenario parameters are simulated again with the base \
-                 point's seed.",
-                r.base.map(|b| b.to_string()).unwrap_or_default(),
-                shown.len()
-            ),
-        ));
+        tornado_figure(b, r, cur);
     }
     b.push_str("</div>\n");
+}
 
-    // Stacked cost breakdown per point.
+/// The tornado chart: the inputs that move the cost per dose most.
+fn tornado_figure(b: &mut String, r: &StudyResult, cur: &str) {
+    let shown: Vec<_> = r.tornado.iter().take(15).collect();
+    let cats: Vec<String> = shown
+        .iter()
+        .map(|t| {
+            if t.label.is_empty() {
+                t.input.clone()
+            } else {
+                t.label.clone()
+            }
+        })
+        .collect();
+    let d = r.delta.unwrap_or(0.0);
+    let series = vec![
+        Series {
+            name: format!("input −{}", Format::Percent(0).fmt(d)),
+            values: shown
+                .iter()
+                .map(|t| Some(Value::plain(t.low - t.base)))
+                .collect(),
+        },
+        Series {
+            name: format!("input +{}", Format::Percent(0).fmt(d)),
+            values: shown
+                .iter()
+                .map(|t| Some(Value::plain(t.high - t.base)))
+                .collect(),
+        },
+    ];
+    let base = shown.first().map(|t| t.base).unwrap_or(0.0);
+    b.push_str(&page::figure(
+        &svg::hbar_chart(
+            &cats,
+            &series,
+            &Axes::new(format!(
+                "Tornado: change of cost per dose (base {} {cur})",
+                money(base)
+            ))
+            .x_label(format!("{cur} per dose, relative to the base point"))
+            .format(Format::Number(0))
+            .size(680.0, 320.0),
+        ),
+        &format!(
+            "Base point {}; the widest {} inputs. Cost inputs are re-priced on the base \
+             point's replications; scenario parameters are simulated again with the base \
+             point's seed.",
+            r.base.map(|b| b.to_string()).unwrap_or_default(),
+            shown.len()
+        ),
+    ));
+}
+
+/// Stacked cost breakdown per point (when there are at most 40 points with a cost).
+fn cost_breakdown(b: &mut String, g: &[&PointResult], cur: &str) {
     let with_cost: Vec<&&PointResult> = g.iter().filter(|p| p.cost.is_some()).collect();
     if !with_cost.is_empty() && with_cost.len() <= 40 {
         let cats: Vec<String> = with_cost
@@ -619,8 +645,10 @@ pub fn study_html(r: &StudyResult) -> String {
             "",
         ));
     }
+}
 
-    // Concept-by-concept table.
+/// The table of every point: concepts in study order, then the axis values in numeric order.
+fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) {
     let _ = writeln!(b, "<h2>Every point</h2>");
     let axes = r.axes.clone();
     let mut header: Vec<String> = vec!["#".into(), "concept".into()];
@@ -641,7 +669,7 @@ pub fn study_html(r: &StudyResult) -> String {
         .map(|s| s.to_string()),
     );
     // Concepts in study order, then the axis values in numeric order.
-    let mut sorted = g.clone();
+    let mut sorted = g.to_vec();
     let concept = |p: &PointResult| r.points.iter().position(|q| q.label == p.label);
     sorted.sort_by(|a, b| {
         concept(a).cmp(&concept(b)).then_with(|| {
@@ -713,14 +741,6 @@ pub fn study_html(r: &StudyResult) -> String {
              apheresis then, so the vein-to-vein figure is a lower bound.</p>\n",
         );
     }
-    let _ = writeln!(
-        b,
-        "<footer>Written by atmpflow {}; study file sha256 {}. The same figures are in \
-         study.json, points.csv, pareto.csv and tornado.csv beside this file.</footer>",
-        escape(&r.program_version),
-        escape(&r.study_sha256)
-    );
-    page::document(&format!("{} — study report", r.study), &b)
 }
 
 fn short_list(v: &[usize]) -> String {
