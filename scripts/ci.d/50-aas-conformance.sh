@@ -46,26 +46,31 @@ done
 echo "aas-test-engines check_file: $n_files passed, 0 failed"
 timeout 300 "$VENV/bin/python" scripts/aas/verify_exports.py "$WORK"/export/*.json | tail -n 1
 
-# --- server --------------------------------------------------------------------
-start_demo_server
-
+# --- server, on each database engine ----------------------------------------------
 b64() { printf '%s' "$1" | "$VENV/bin/python" -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).decode().rstrip("="))'; }
-SHELL_ID=$(curl -fsS "$BASE/shells?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')
-SM_ID=$(curl -fsS "$BASE/submodels?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')
+mapfile -t dbs < <(demo_databases)
+for db in "${dbs[@]}"; do
+    start_demo_server "$db"
+    echo "database: ${db%%\?*}"
 
-run_suite() {  # url suite [extra args]
-    local url=$1 suite=$2; shift 2
-    local log="$WORK/$(basename "$(dirname "$suite")").log"
-    if ! timeout 600 "$VENV/bin/aas_test_engines" check_server "$url" "$suite" "$@" > "$log" 2>&1; then
-        echo "check_server FAILED: $suite" >&2
-        sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -B 12 -E 'Got unexpected|Fail|violated|Cannot' | head -80 >&2 || true
-        sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 4 >&2
-        return 1
-    fi
-    echo "$suite: $(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'Negative tests passed|Positive tests passed' | tr -s ' ' | paste -sd ';')"
-}
-run_suite "$BASE" AssetAdministrationShellRepositoryServiceSpecification/SSP-002
-run_suite "$BASE" SubmodelRepositoryServiceSpecification/SSP-002
-run_suite "$BASE/shells/$(b64 "$SHELL_ID")" AssetAdministrationShellServiceSpecification/SSP-002 --remove-path-prefix /aas
-run_suite "$BASE/submodels/$(b64 "$SM_ID")" SubmodelServiceSpecification/SSP-002 --remove-path-prefix /submodel
-echo "AAS conformance: 4 check_server suites passed, 0 failed"
+    SHELL_ID=$(curl -fsS "$BASE/shells?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')
+    SM_ID=$(curl -fsS "$BASE/submodels?limit=1" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["result"][0]["id"])')
+
+    run_suite() {  # url suite [extra args]
+        local url=$1 suite=$2; shift 2
+        local log="$WORK/$(basename "$(dirname "$suite")").log"
+        if ! timeout 600 "$VENV/bin/aas_test_engines" check_server "$url" "$suite" "$@" > "$log" 2>&1; then
+            echo "check_server FAILED: $suite" >&2
+            sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -B 12 -E 'Got unexpected|Fail|violated|Cannot' | head -80 >&2 || true
+            sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 4 >&2
+            return 1
+        fi
+        echo "$suite: $(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'Negative tests passed|Positive tests passed' | tr -s ' ' | paste -sd ';')"
+    }
+    run_suite "$BASE" AssetAdministrationShellRepositoryServiceSpecification/SSP-002
+    run_suite "$BASE" SubmodelRepositoryServiceSpecification/SSP-002
+    run_suite "$BASE/shells/$(b64 "$SHELL_ID")" AssetAdministrationShellServiceSpecification/SSP-002 --remove-path-prefix /aas
+    run_suite "$BASE/submodels/$(b64 "$SM_ID")" SubmodelServiceSpecification/SSP-002 --remove-path-prefix /submodel
+done
+stop_demo_server
+echo "AAS conformance: 4 check_server suites passed, 0 failed, on each of ${#dbs[@]} database engine(s)"

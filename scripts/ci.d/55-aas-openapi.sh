@@ -37,7 +37,6 @@ if [ ! -f "$SPEC" ] || ! echo "$SPEC_SHA  $SPEC" | sha256sum -c --quiet 2>/dev/n
 fi
 
 . scripts/lib/demo-server.sh
-start_demo_server
 
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method
 run_st() {  # name, then schemathesis filter/phase arguments
@@ -52,10 +51,17 @@ run_st() {  # name, then schemathesis filter/phase arguments
 }
 # AAS Registry, Submodel Registry, Discovery: every operation, all phases (examples,
 # coverage, fuzzing, stateful links).
-run_st registry --include-path-regex '^/(shell-descriptors|submodel-descriptors|lookup)' -n 20
 # Repository writes (POST/PUT/DELETE of shells, submodels, submodel elements, concept
 # descriptions): the coverage phase (boundary and invalid values of every field).
-run_st repository-writes \
-    --include-path-regex '^/(shells(/\{aasIdentifier\})?|submodels(/\{submodelIdentifier\}(/submodel-elements(/\{idShortPath\})?)?)?|concept-descriptions(/\{cdIdentifier\})?)$' \
-    --include-method-regex '^(POST|PUT|DELETE)$' --phases coverage
-echo "AAS OpenAPI conformance: 2 schemathesis runs passed, 0 failed"
+# Both on each database engine (SQLite; PostgreSQL when ATMPFLOW_TEST_PG is set).
+mapfile -t dbs < <(demo_databases)
+for db in "${dbs[@]}"; do
+    start_demo_server "$db"
+    echo "database: ${db%%\?*}"
+    run_st registry --include-path-regex '^/(shell-descriptors|submodel-descriptors|lookup)' -n 20
+    run_st repository-writes \
+        --include-path-regex '^/(shells(/\{aasIdentifier\})?|submodels(/\{submodelIdentifier\}(/submodel-elements(/\{idShortPath\})?)?)?|concept-descriptions(/\{cdIdentifier\})?)$' \
+        --include-method-regex '^(POST|PUT|DELETE)$' --phases coverage
+done
+stop_demo_server
+echo "AAS OpenAPI conformance: 2 schemathesis runs passed, 0 failed, on each of ${#dbs[@]} database engine(s)"

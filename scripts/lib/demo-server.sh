@@ -1,8 +1,12 @@
 # Sourced by the CI checks that talk to a running `atmpflow serve --demo`.
 # Builds the release binary, makes a work directory removed on exit, and provides
-# start_demo_server, which serves the demo twins (qualification judged on 2026-12-01) on a free
-# loopback port and sets BASE to the API's base URL once /description answers.
+# start_demo_server [DB], which serves the demo twins (qualification judged on 2026-12-01) on a
+# free loopback port from database DB (default: a SQLite file in WORK) and sets BASE to the API's
+# base URL once /description answers, and demo_databases, which lists the databases the checks
+# run on: the SQLite file and, when ATMPFLOW_TEST_PG is set, a fresh PostgreSQL schema.
 # Sets: BIN, WORK, SERVER_PID, BASE.
+
+. "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
 cargo build --release --locked -p atmpflow
 BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
@@ -15,8 +19,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+stop_demo_server() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    SERVER_PID=""
+}
+
+demo_databases() {
+    echo "$WORK/twins-$RANDOM.db"
+    if [ -n "${ATMPFLOW_TEST_PG:-}" ]; then fresh_pg_url "demo_$RANDOM"; fi
+}
+
 start_demo_server() {
-    "$BIN" serve --demo --as-of 2026-12-01 --db "$WORK/twins.redb" --bind 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.log" &
+    stop_demo_server
+    DEMO_DB="${1:-$WORK/twins.db}"
+    "$BIN" serve --demo --as-of 2026-12-01 --db "$DEMO_DB" --bind 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.log" &
     SERVER_PID=$!
     BASE=""
     for _ in $(seq 1 100); do

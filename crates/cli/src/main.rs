@@ -26,6 +26,8 @@ enum Command {
     Batch(cmd::batch::Args),
     /// Simulate several scenarios and compare their key figures.
     Compare(cmd::compare::Args),
+    /// The database behind `serve`: status, migration, backup and restore.
+    Db(cmd::db::Args),
     /// Process analytical technology: calibrate a spectral soft sensor and estimate with it.
     Pat(cmd::pat::Args),
     /// Process descriptions: check, bind to equipment, compare executed records, plan.
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Aas(a) => cmd::aas::run(a),
         Command::Batch(a) => cmd::batch::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Db(a) => cmd::db::run(a),
         Command::Pat(a) => cmd::pat::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),
         Command::Schema(a) => cmd::schema::run(a),

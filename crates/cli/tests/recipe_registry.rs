@@ -97,7 +97,7 @@ fn bind_through_the_registry_equals_bind_from_the_inventory_file() {
         ),
     ] {
         let db = dir.path().join(format!(
-            "{}.redb",
+            "{}.db",
             Path::new(recipe)
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -178,7 +178,7 @@ fn bind_through_the_registry_equals_bind_from_the_inventory_file() {
 #[test]
 fn plan_through_the_registry_writes_the_same_scenario_body() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let srv = serve(&dir.path().join("t.redb"), &["--demo"]);
+    let srv = serve(&dir.path().join("t.db"), &["--demo"]);
     let recipe = "examples/recipes/car-t-modular.toml";
     let strip = |o: &Output| -> String {
         assert!(o.status.success(), "{}", text(&o.stderr));
@@ -249,7 +249,7 @@ fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The all-in-one devices cannot run the modular recipe's steps.
     let srv = serve(
-        &dir.path().join("t.redb"),
+        &dir.path().join("t.db"),
         &["--inventory", "examples/equipment/all-in-one.toml"],
     );
     let o = run(&[
@@ -267,7 +267,7 @@ fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
 #[test]
 fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let srv = serve(&dir.path().join("t.redb"), &["--demo"]);
+    let srv = serve(&dir.path().join("t.db"), &["--demo"]);
     let diff_run = |source: &[&str]| -> Output {
         let mut args = vec![
             "recipe",

@@ -5,7 +5,7 @@
 use aas::descriptor::ShellDescriptor;
 use aas::model::{Submodel, SubmodelElement};
 use aas::twins::{SEM_CAPABILITIES, SEM_CAPABILITY_PREFIX, SEM_QUALIFICATION};
-use store::{Kind, Store};
+use store::{Db, Kind};
 
 use crate::remote::has_semantic;
 use crate::{ApiError, from_bytes};
@@ -40,7 +40,7 @@ fn property<'a>(sm: &'a Submodel, id_short: &str) -> Option<&'a str> {
     })
 }
 
-fn submodel(store: &Store, d: &ShellDescriptor, sem: &str) -> Result<Option<Submodel>, ApiError> {
+fn submodel(store: &Db, d: &ShellDescriptor, sem: &str) -> Result<Option<Submodel>, ApiError> {
     let Some(sd) = d.submodel_descriptors.iter().find(|s| has_semantic(s, sem)) else {
         return Ok(None);
     };
@@ -53,7 +53,7 @@ fn submodel(store: &Store, d: &ShellDescriptor, sem: &str) -> Result<Option<Subm
 /// Registered equipment offering `capability`, in descriptor order; with
 /// `qualified_only`, only items whose qualification makes them usable.
 pub fn find_equipment(
-    store: &Store,
+    store: &Db,
     capability: &str,
     qualified_only: bool,
 ) -> Result<Vec<Found>, ApiError> {

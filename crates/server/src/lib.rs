@@ -12,7 +12,7 @@
 //! themselves in the registries in the same transaction.
 
 use axum::http::{Method, Uri};
-use store::{Kind, Store};
+use store::{Db, Kind};
 
 mod find;
 pub mod http;
@@ -54,14 +54,14 @@ pub const PROFILES: &[&str] = &[
 /// Shared state of the running server.
 #[derive(Debug)]
 pub struct AppState {
-    pub store: Store,
+    pub store: Db,
     /// Public base URL including the base path, e.g.
     /// `http://127.0.0.1:8080/api/v3.0`; used for registry endpoints.
     pub base_url: String,
 }
 
 impl AppState {
-    pub fn new(store: Store, base_url: impl Into<String>) -> Self {
+    pub fn new(store: Db, base_url: impl Into<String>) -> Self {
         AppState {
             store,
             base_url: base_url.into(),
@@ -151,7 +151,7 @@ pub fn load_environment(st: &AppState, env: &aas::Environment) -> Result<(), Api
     if let Some(v) = aas::validate::environment(env).into_iter().next() {
         return Err(ApiError::bad(format!("{}: {}", v.path, v.message)));
     }
-    st.store.write(|tx| -> Result<(), ApiError> {
+    st.store.transaction(|tx| -> Result<(), ApiError> {
         for sm in &env.submodels {
             tx.put(Kind::Submodel, &sm.id, &to_bytes(sm)?)?;
         }
@@ -177,18 +177,21 @@ pub fn load_environment(st: &AppState, env: &aas::Environment) -> Result<(), Api
 }
 
 /// Reads everything stored as one environment (for export).
-pub fn export_environment(store: &Store) -> Result<aas::Environment, ApiError> {
-    let mut env = aas::Environment::default();
-    for (_, b) in store.list(Kind::Shell)? {
-        env.asset_administration_shells.push(from_bytes(&b)?);
-    }
-    for (_, b) in store.list(Kind::Submodel)? {
-        env.submodels.push(from_bytes(&b)?);
-    }
-    for (_, b) in store.list(Kind::ConceptDescription)? {
-        env.concept_descriptions.push(from_bytes(&b)?);
-    }
-    Ok(env)
+pub fn export_environment(store: &Db) -> Result<aas::Environment, ApiError> {
+    // one snapshot: a shell and the submodels it references are read together
+    store.read(|tx| -> Result<aas::Environment, ApiError> {
+        let mut env = aas::Environment::default();
+        for (_, b) in tx.list(Kind::Shell)? {
+            env.asset_administration_shells.push(from_bytes(&b)?);
+        }
+        for (_, b) in tx.list(Kind::Submodel)? {
+            env.submodels.push(from_bytes(&b)?);
+        }
+        for (_, b) in tx.list(Kind::ConceptDescription)? {
+            env.concept_descriptions.push(from_bytes(&b)?);
+        }
+        Ok(env)
+    })
 }
 
 pub(crate) fn to_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {

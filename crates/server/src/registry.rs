@@ -6,10 +6,11 @@ use std::collections::HashSet;
 
 use aas::{ids, parse};
 use axum::http::Method;
-use store::{Kind, Tx};
+use store::{Filter, Kind, Tx};
 
+use crate::repo::db_page;
 use crate::util::{
-    ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page,
+    ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page, paged,
 };
 use crate::{AppState, from_bytes, to_bytes, unrouted};
 
@@ -52,14 +53,9 @@ pub fn register_shell(
 
 /// Refreshes the descriptors of every shell that references submodel `sm_id`.
 pub fn reregister_owners(tx: &mut Tx<'_>, base: &str, sm_id: &str) -> Result<(), ApiError> {
-    for (_, b) in tx.list(Kind::Shell)? {
-        let s: AssetAdministrationShell = from_bytes(&b)?;
-        if s.submodels
-            .iter()
-            .any(|r| r.keys.first().map(|k| k.value.as_str()) == Some(sm_id))
-        {
-            register_shell(tx, base, &s)?;
-        }
+    for id in tx.shells_referencing(sm_id)? {
+        let s: AssetAdministrationShell = load(tx, Kind::Shell, &id)?;
+        register_shell(tx, base, &s)?;
     }
     Ok(())
 }
@@ -88,7 +84,7 @@ fn link_key(a: &SpecificAssetId) -> (&str, &str) {
     (a.name.as_str(), a.value.as_str())
 }
 
-fn tx_links(tx: &Tx<'_>, aas_id: &str) -> Result<Option<Vec<SpecificAssetId>>, ApiError> {
+fn tx_links(tx: &mut Tx<'_>, aas_id: &str) -> Result<Option<Vec<SpecificAssetId>>, ApiError> {
     tx.get(Kind::AssetLink, aas_id)?
         .map(|b| from_bytes(&b))
         .transpose()
@@ -148,18 +144,11 @@ pub fn relink_shell(
     Ok(())
 }
 
-fn all<T: serde::de::DeserializeOwned>(
-    st: &AppState,
+fn load<T: serde::de::DeserializeOwned>(
+    tx: &mut Tx<'_>,
     kind: Kind,
-) -> Result<Vec<(String, T)>, ApiError> {
-    st.store
-        .list(kind)?
-        .into_iter()
-        .map(|(k, b)| Ok((k, from_bytes(&b)?)))
-        .collect()
-}
-
-fn load<T: serde::de::DeserializeOwned>(tx: &Tx<'_>, kind: Kind, id: &str) -> Result<T, ApiError> {
+    id: &str,
+) -> Result<T, ApiError> {
     match tx.get(kind, id)? {
         Some(b) => from_bytes(&b),
         None => Err(ApiError::not_found(format!(
@@ -198,31 +187,17 @@ pub fn shell_descriptors(
 ) -> ApiResult {
     match (rest, m) {
         ([], &Method::GET) => {
-            let kind = q.get("assetKind");
-            let asset_type = q.id("assetType")?;
-            let items: Vec<(String, ShellDescriptor)> = all(st, Kind::ShellDescriptor)?;
-            let items = items
-                .into_iter()
-                .filter(|(_, d)| {
-                    kind.is_none_or(|k| {
-                        d.asset_kind
-                            .and_then(|a| serde_json::to_value(a).ok())
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .as_deref()
-                            == Some(k)
-                    })
-                })
-                .filter(|(_, d)| {
-                    asset_type
-                        .as_deref()
-                        .is_none_or(|t| d.asset_type.as_deref() == Some(t))
-                })
-                .collect();
-            page(items, q)
+            let filter = Filter {
+                asset_kind: q.get("assetKind").map(str::to_string),
+                asset_type: q.id("assetType")?,
+                ..Filter::default()
+            };
+            let (items, next) = db_page::<ShellDescriptor>(st, Kind::ShellDescriptor, &filter, q)?;
+            paged(&items, next.as_deref())
         }
         ([], &Method::POST) => {
             let d = descriptor::parse_shell_descriptor(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 Ok(tx.create(Kind::ShellDescriptor, &d.id, &to_bytes(&d)?)?)
             })?;
             created(
@@ -237,7 +212,7 @@ pub fn shell_descriptors(
                 Method::PUT => {
                     let d = descriptor::parse_shell_descriptor(body)?;
                     same_id(&d.id, &id)?;
-                    let existed = st.store.write(|tx| -> Result<bool, ApiError> {
+                    let existed = st.store.transaction(|tx| -> Result<bool, ApiError> {
                         let existed = tx.get(Kind::ShellDescriptor, &id)?.is_some();
                         tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
                         Ok(existed)
@@ -252,7 +227,7 @@ pub fn shell_descriptors(
                     }
                 }
                 Method::DELETE => {
-                    st.store.write(|tx| -> Result<(), ApiError> {
+                    st.store.transaction(|tx| -> Result<(), ApiError> {
                         Ok(tx.remove(Kind::ShellDescriptor, &id)?)
                     })?;
                     no_content()
@@ -275,7 +250,7 @@ pub fn shell_descriptors(
         ([id, "submodel-descriptors"], &Method::POST) => {
             let id = decode_id(id)?;
             let sd = descriptor::parse_submodel_descriptor(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
                 if d.submodel_descriptors.iter().any(|s| s.id == sd.id) {
                     return Err(ApiError::conflict(format!(
@@ -317,21 +292,21 @@ pub fn shell_descriptors(
                 Method::PUT => {
                     let sd = descriptor::parse_submodel_descriptor(body)?;
                     same_id(&sd.id, &sm)?;
-                    st.store.write(|tx| -> Result<(), ApiError> {
+                    st.store.transaction(|tx| -> Result<(), ApiError> {
                         let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
                         let slot = d
                             .submodel_descriptors
                             .iter_mut()
                             .find(|s| s.id == sm)
                             .ok_or_else(missing)?;
-                        *slot = sd;
+                        *slot = sd.clone();
                         tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
                         Ok(())
                     })?;
                     no_content()
                 }
                 Method::DELETE => {
-                    st.store.write(|tx| -> Result<(), ApiError> {
+                    st.store.transaction(|tx| -> Result<(), ApiError> {
                         let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
                         let before = d.submodel_descriptors.len();
                         d.submodel_descriptors.retain(|s| s.id != sm);
@@ -362,23 +337,17 @@ pub fn submodel_descriptors(
 ) -> ApiResult {
     match (rest, m) {
         ([], &Method::GET) => {
-            let semantic = q.id("semanticId")?;
-            let items: Vec<(String, SubmodelDescriptor)> = all(st, Kind::SubmodelDescriptor)?;
-            let items = items
-                .into_iter()
-                .filter(|(_, d)| {
-                    semantic.as_deref().is_none_or(|want| {
-                        d.semantic_id
-                            .as_ref()
-                            .is_some_and(|r| r.keys.iter().any(|k| k.value == want))
-                    })
-                })
-                .collect();
-            page(items, q)
+            let filter = Filter {
+                semantic_id: q.id("semanticId")?,
+                ..Filter::default()
+            };
+            let (items, next) =
+                db_page::<SubmodelDescriptor>(st, Kind::SubmodelDescriptor, &filter, q)?;
+            paged(&items, next.as_deref())
         }
         ([], &Method::POST) => {
             let d = descriptor::parse_submodel_descriptor(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 Ok(tx.create(Kind::SubmodelDescriptor, &d.id, &to_bytes(&d)?)?)
             })?;
             created(
@@ -401,7 +370,7 @@ pub fn submodel_descriptors(
                 Method::PUT => {
                     let d = descriptor::parse_submodel_descriptor(body)?;
                     same_id(&d.id, &id)?;
-                    let existed = st.store.write(|tx| -> Result<bool, ApiError> {
+                    let existed = st.store.transaction(|tx| -> Result<bool, ApiError> {
                         let existed = tx.get(Kind::SubmodelDescriptor, &id)?.is_some();
                         tx.put(Kind::SubmodelDescriptor, &id, &to_bytes(&d)?)?;
                         Ok(existed)
@@ -416,7 +385,7 @@ pub fn submodel_descriptors(
                     }
                 }
                 Method::DELETE => {
-                    st.store.write(|tx| -> Result<(), ApiError> {
+                    st.store.transaction(|tx| -> Result<(), ApiError> {
                         Ok(tx.remove(Kind::SubmodelDescriptor, &id)?)
                     })?;
                     no_content()
@@ -432,18 +401,11 @@ pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
     match (rest, m) {
         ([], &Method::GET) => {
             let wanted = q.asset_ids()?;
-            let mut hits = Vec::new();
-            for (id, b) in st.store.list(Kind::AssetLink)? {
-                let have: Vec<SpecificAssetId> = from_bytes(&b)?;
-                let have: HashSet<(&str, &str)> = have.iter().map(link_key).collect();
-                if wanted
-                    .iter()
-                    .all(|(n, v)| have.contains(&(n.as_str(), v.as_str())))
-                {
-                    hits.push((id.clone(), id));
-                }
-            }
-            page(hits, q)
+            let (limit, cursor) = (q.limit()?, q.cursor()?);
+            let (hits, next) = st
+                .store
+                .read(|tx| tx.lookup_shells(&wanted, cursor.as_deref(), Some(limit)))?;
+            paged(&hits, next.as_deref())
         }
         ([id], &Method::GET) => {
             let id = decode_id(id)?;
@@ -472,7 +434,7 @@ pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
             }
             let all = st
                 .store
-                .write(|tx| -> Result<Vec<SpecificAssetId>, ApiError> {
+                .transaction(|tx| -> Result<Vec<SpecificAssetId>, ApiError> {
                     let mut cur = tx_links(tx, &id)?.unwrap_or_default();
                     merge_links(&id, &mut cur, &add)?;
                     tx.put(Kind::AssetLink, &id, &to_bytes(&cur)?)?;
@@ -485,8 +447,9 @@ pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
         }
         ([id], &Method::DELETE) => {
             let id = decode_id(id)?;
-            st.store
-                .write(|tx| -> Result<(), ApiError> { Ok(tx.remove(Kind::AssetLink, &id)?) })?;
+            st.store.transaction(|tx| -> Result<(), ApiError> {
+                Ok(tx.remove(Kind::AssetLink, &id)?)
+            })?;
             no_content()
         }
         _ => Err(unrouted(m, "/lookup/shells")),

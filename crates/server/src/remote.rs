@@ -16,7 +16,7 @@ use aas::descriptor::{ShellDescriptor, SubmodelDescriptor};
 use aas::equipment::{EquipmentSubmodels, Part, TwinProblem, equipment_id, read_equipment};
 use aas::model::Submodel;
 use aas::twins::{SEM_CAPABILITIES, SEM_NAMEPLATE, SEM_QUALIFICATION, SEM_USAGE};
-use store::{Kind, Store};
+use store::{Db, Kind};
 
 /// Why equipment could not be read from a registry.
 #[derive(Debug, thiserror::Error)]
@@ -417,13 +417,13 @@ impl Registry for HttpRegistry {
 /// Submodels are read from the same database by their identifier.
 #[derive(Debug)]
 pub struct StoreRegistry<'a> {
-    store: &'a Store,
+    store: &'a Db,
     name: String,
 }
 
 impl<'a> StoreRegistry<'a> {
     /// `name` is the database path, for messages.
-    pub fn new(store: &'a Store, name: impl Into<String>) -> Self {
+    pub fn new(store: &'a Db, name: impl Into<String>) -> Self {
         StoreRegistry {
             store,
             name: name.into(),

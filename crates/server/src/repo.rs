@@ -9,10 +9,11 @@ use aas::views::{self, Seg};
 use aas::{ids, parse, validate};
 use axum::http::Method;
 use serde_json::{Value, json};
-use store::{Kind, Tx};
+use store::{Filter, Kind, Tx};
 
 use crate::util::{
     self, ApiError, ApiResult, Level, Query, created, decode_id, index_key, no_content, ok, page,
+    paged,
 };
 use crate::{AppState, from_bytes, registry, to_bytes, unrouted};
 
@@ -43,6 +44,26 @@ fn all<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// One page of the `kind` records that pass `filter`, as the request's
+/// `cursor` and `limit` ask (cut by the database), and the next page's key.
+pub(crate) fn db_page<T: serde::de::DeserializeOwned>(
+    st: &AppState,
+    kind: Kind,
+    filter: &Filter,
+    q: &Query,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let (limit, cursor) = (q.limit()?, q.cursor()?);
+    let p = st
+        .store
+        .read(|tx| tx.page(kind, filter, cursor.as_deref(), Some(limit)))?;
+    let items = p
+        .items
+        .iter()
+        .map(|(_, b)| from_bytes(b))
+        .collect::<Result<Vec<T>, ApiError>>()?;
+    Ok((items, p.next))
+}
+
 fn first_violation(v: Vec<validate::Violation>) -> Result<(), ApiError> {
     match v.into_iter().next() {
         Some(v) => Err(ApiError::bad(format!(
@@ -53,16 +74,6 @@ fn first_violation(v: Vec<validate::Violation>) -> Result<(), ApiError> {
     }
 }
 
-fn shell_matches_asset(s: &AssetAdministrationShell, name: &str, value: &str) -> bool {
-    let ai = &s.asset_information;
-    if name == "globalAssetId" {
-        return ai.global_asset_id.as_deref() == Some(value);
-    }
-    ai.specific_asset_ids
-        .iter()
-        .any(|a| a.name == name && a.value == value)
-}
-
 // ---------------------------------------------------------------------------
 // Shells
 // ---------------------------------------------------------------------------
@@ -70,29 +81,25 @@ fn shell_matches_asset(s: &AssetAdministrationShell, name: &str, value: &str) ->
 pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
     match (rest, m) {
         ([], &Method::GET) | (["$reference"], &Method::GET) => {
-            let id_short = q.get("idShort");
-            let asset_ids = q.asset_ids()?;
-            let items: Vec<(String, AssetAdministrationShell)> = all(st, Kind::Shell)?;
-            let items: Vec<(String, AssetAdministrationShell)> = items
-                .into_iter()
-                .filter(|(_, s)| id_short.is_none_or(|i| s.id_short.as_deref() == Some(i)))
-                .filter(|(_, s)| asset_ids.iter().all(|(n, v)| shell_matches_asset(s, n, v)))
-                .collect();
+            let filter = Filter {
+                id_short: q.get("idShort").map(str::to_string),
+                asset_ids: q.asset_ids()?,
+                ..Filter::default()
+            };
+            let (items, next) = db_page::<AssetAdministrationShell>(st, Kind::Shell, &filter, q)?;
             if rest.is_empty() {
-                page(items, q)
+                paged(&items, next.as_deref())
             } else {
-                page(
-                    items
-                        .into_iter()
-                        .map(|(k, s)| (k, views::shell_reference(&s.id)))
-                        .collect(),
-                    q,
-                )
+                let refs: Vec<Reference> = items
+                    .iter()
+                    .map(|s| views::shell_reference(&s.id))
+                    .collect();
+                paged(&refs, next.as_deref())
             }
         }
         ([], &Method::POST) => {
             let shell = parse::parse_shell(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 tx.create(Kind::Shell, &shell.id, &to_bytes(&shell)?)?;
                 registry::relink_shell(tx, &shell.id, None, Some(&shell))?;
                 registry::register_shell(tx, &st.base_url, &shell)
@@ -140,11 +147,12 @@ fn shell_ops(
                     shell.id
                 )));
             }
-            st.store.write(|tx| save_shell(tx, &st.base_url, &shell))?;
+            st.store
+                .transaction(|tx| save_shell(tx, &st.base_url, &shell))?;
             no_content()
         }
         ([], &Method::DELETE) => {
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let old = tx_shell(tx, id)?;
                 tx.remove(Kind::Shell, id)?;
                 registry::relink_shell(tx, id, Some(&old), None)?;
@@ -174,9 +182,9 @@ fn shell_ops(
         (["asset-information"], &Method::GET) => ok(&load_shell(st, id)?.asset_information),
         (["asset-information"], &Method::PUT) => {
             let ai: AssetInformation = parse::from_json(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut s = tx_shell(tx, id)?;
-                s.asset_information = ai;
+                s.asset_information = ai.clone();
                 save_shell(tx, &st.base_url, &s)
             })?;
             no_content()
@@ -209,7 +217,7 @@ fn shell_ops(
                     "invalid request body at $: a submodel reference is a ModelReference with one Submodel key",
                 ));
             }
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut s = tx_shell(tx, id)?;
                 if s.submodels.iter().any(|x| x.keys == r.keys) {
                     return Err(ApiError::conflict(format!(
@@ -227,7 +235,7 @@ fn shell_ops(
         }
         (["submodel-refs", sm], &Method::DELETE) => {
             let sm = decode_id(sm)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut s = tx_shell(tx, id)?;
                 let before = s.submodels.len();
                 s.submodels
@@ -259,7 +267,7 @@ fn shell_ops(
     }
 }
 
-fn tx_shell(tx: &Tx<'_>, id: &str) -> Result<AssetAdministrationShell, ApiError> {
+fn tx_shell(tx: &mut Tx<'_>, id: &str) -> Result<AssetAdministrationShell, ApiError> {
     match tx.get(Kind::Shell, id)? {
         Some(b) => from_bytes(&b),
         None => Err(ApiError::not_found(format!(
@@ -268,7 +276,7 @@ fn tx_shell(tx: &Tx<'_>, id: &str) -> Result<AssetAdministrationShell, ApiError>
     }
 }
 
-fn tx_submodel(tx: &Tx<'_>, id: &str) -> Result<Submodel, ApiError> {
+fn tx_submodel(tx: &mut Tx<'_>, id: &str) -> Result<Submodel, ApiError> {
     match tx.get(Kind::Submodel, id)? {
         Some(b) => from_bytes(&b),
         None => Err(ApiError::not_found(format!("no Submodel with id {id:?}"))),
@@ -296,66 +304,57 @@ pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8
         {
             let level = q.level()?;
             let with_blob = q.with_blob()?;
-            let semantic = q.id("semanticId")?;
-            let id_short = q.get("idShort");
-            let items: Vec<(String, Submodel)> = all(st, Kind::Submodel)?;
-            let items: Vec<(String, Submodel)> = items
-                .into_iter()
-                .filter(|(_, s)| id_short.is_none_or(|i| s.id_short.as_deref() == Some(i)))
-                .filter(|(_, s)| {
-                    semantic.as_deref().is_none_or(|want| {
-                        s.semantic_id
-                            .as_ref()
-                            .is_some_and(|r| r.keys.iter().any(|k| k.value == want))
-                    })
-                })
-                .collect();
-            match rest.first().copied() {
-                None => page(
-                    items
+            let filter = Filter {
+                id_short: q.get("idShort").map(str::to_string),
+                semantic_id: q.id("semanticId")?,
+                ..Filter::default()
+            };
+            let modifier = rest.first().copied();
+            if let Some(other) = modifier
+                && !["$metadata", "$value", "$reference", "$path"].contains(&other)
+            {
+                return Err(ApiError::not_found(format!("unknown modifier {other:?}")));
+            }
+            let (items, next) = db_page::<Submodel>(st, Kind::Submodel, &filter, q)?;
+            let next = next.as_deref();
+            match modifier {
+                Some("$metadata") => {
+                    let v: Vec<Submodel> = items.iter().map(views::submodel_metadata).collect();
+                    paged(&v, next)
+                }
+                Some("$value") => {
+                    let v: Vec<Value> = items
                         .into_iter()
-                        .map(|(k, s)| (k, shape_submodel(s, level, with_blob)))
-                        .collect(),
-                    q,
-                ),
-                Some("$metadata") => page(
-                    items
+                        .map(|s| views::submodel_value(&shape_submodel(s, level, true), with_blob))
+                        .collect();
+                    paged(&v, next)
+                }
+                Some("$reference") => {
+                    let v: Vec<Reference> = items
+                        .iter()
+                        .map(|s| views::submodel_reference(&s.id))
+                        .collect();
+                    paged(&v, next)
+                }
+                Some("$path") => {
+                    let v: Vec<String> = items
                         .into_iter()
-                        .map(|(k, s)| (k, views::submodel_metadata(&s)))
-                        .collect(),
-                    q,
-                ),
-                Some("$value") => page(
-                    items
+                        .map(|s| s.id_short.unwrap_or_else(|| s.id.clone()))
+                        .collect();
+                    paged(&v, next)
+                }
+                _ => {
+                    let v: Vec<Submodel> = items
                         .into_iter()
-                        .map(|(k, s)| {
-                            let v =
-                                views::submodel_value(&shape_submodel(s, level, true), with_blob);
-                            (k, v)
-                        })
-                        .collect(),
-                    q,
-                ),
-                Some("$reference") => page(
-                    items
-                        .into_iter()
-                        .map(|(k, s)| (k, views::submodel_reference(&s.id)))
-                        .collect(),
-                    q,
-                ),
-                Some("$path") => page(
-                    items
-                        .into_iter()
-                        .map(|(k, s)| (k, s.id_short.unwrap_or_else(|| s.id.clone())))
-                        .collect(),
-                    q,
-                ),
-                Some(other) => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
+                        .map(|s| shape_submodel(s, level, with_blob))
+                        .collect();
+                    paged(&v, next)
+                }
             }
         }
         ([], &Method::POST) => {
             let sm = parse::parse_submodel(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 tx.create(Kind::Submodel, &sm.id, &to_bytes(&sm)?)?;
                 registry::register_submodel(tx, &st.base_url, &sm)?;
                 registry::reregister_owners(tx, &st.base_url, &sm.id)
@@ -415,16 +414,17 @@ pub(crate) fn submodel_ops(
                     sm.id
                 )));
             }
-            st.store.write(|tx| save_submodel(tx, &st.base_url, &sm))?;
+            st.store
+                .transaction(|tx| save_submodel(tx, &st.base_url, &sm))?;
             no_content()
         }
         ([], &Method::DELETE) => {
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 tx.remove(Kind::Submodel, id)?;
                 tx.delete(Kind::SubmodelDescriptor, id)?;
                 // drop dangling references from the shells that held it
-                for (sid, b) in tx.list(Kind::Shell)? {
-                    let mut s: AssetAdministrationShell = from_bytes(&b)?;
+                for sid in tx.shells_referencing(id)? {
+                    let mut s = tx_shell(tx, &sid)?;
                     let before = s.submodels.len();
                     s.submodels
                         .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(id));
@@ -451,15 +451,13 @@ pub(crate) fn submodel_ops(
         // clients look up before asking for a serialization)
         (["shells"], &Method::GET) => {
             load_submodel(st, id)?;
-            let owners: Vec<(String, AssetAdministrationShell)> =
-                all::<AssetAdministrationShell>(st, Kind::Shell)?
-                    .into_iter()
-                    .filter(|(_, s)| {
-                        s.submodels
-                            .iter()
-                            .any(|r| r.keys.first().map(|k| k.value.as_str()) == Some(id))
-                    })
-                    .collect();
+            let owners = st.store.read(|tx| -> Result<_, ApiError> {
+                let mut out = Vec::new();
+                for sid in tx.shells_referencing(id)? {
+                    out.push((sid.clone(), tx_shell(tx, &sid)?));
+                }
+                Ok(out)
+            })?;
             page(owners, q)
         }
         (["$value"], &Method::GET) => {
@@ -549,7 +547,7 @@ pub(crate) fn submodel_ops(
         }
         (["submodel-elements"], &Method::POST) => {
             let el = parse::parse_element(body, false)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut sm = tx_submodel(tx, id)?;
                 if let Some(n) = el.id_short()
                     && sm.submodel_elements.iter().any(|e| e.id_short() == Some(n))
@@ -661,7 +659,7 @@ fn element_ops(
             }
         }
         ([], &Method::PUT) => {
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut sm = tx_submodel(tx, id)?;
                 let (container, idx, in_list) = views::find_slot_mut(&mut sm.submodel_elements, &segs).ok_or_else(missing)?;
                 let el = parse::parse_element(body, in_list)?;
@@ -678,7 +676,7 @@ fn element_ops(
         }
         ([], &Method::POST) => {
             let mut added = None;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut sm = tx_submodel(tx, id)?;
                 let (children, is_list) = views::find_children_mut(
                     &mut sm.submodel_elements,
@@ -709,7 +707,7 @@ fn element_ops(
             )
         }
         ([], &Method::DELETE) => {
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut sm = tx_submodel(tx, id)?;
                 let (container, idx, _) =
                     views::find_slot_mut(&mut sm.submodel_elements, &segs).ok_or_else(missing)?;
@@ -738,19 +736,17 @@ pub fn concept_descriptions(
 ) -> ApiResult {
     match (rest, m) {
         ([], &Method::GET) => {
-            let id_short = q.get("idShort");
-            let items: Vec<(String, ConceptDescription)> = all(st, Kind::ConceptDescription)?;
-            page(
-                items
-                    .into_iter()
-                    .filter(|(_, c)| id_short.is_none_or(|i| c.id_short.as_deref() == Some(i)))
-                    .collect(),
-                q,
-            )
+            let filter = Filter {
+                id_short: q.get("idShort").map(str::to_string),
+                ..Filter::default()
+            };
+            let (items, next) =
+                db_page::<ConceptDescription>(st, Kind::ConceptDescription, &filter, q)?;
+            paged(&items, next.as_deref())
         }
         ([], &Method::POST) => {
             let cd = parse::parse_concept_description(body)?;
-            st.store.write(|tx| -> Result<(), ApiError> {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
                 Ok(tx.create(Kind::ConceptDescription, &cd.id, &to_bytes(&cd)?)?)
             })?;
             created(
@@ -779,13 +775,13 @@ pub fn concept_descriptions(
                             cd.id
                         )));
                     }
-                    st.store.write(|tx| -> Result<(), ApiError> {
+                    st.store.transaction(|tx| -> Result<(), ApiError> {
                         Ok(tx.replace(Kind::ConceptDescription, &id, &to_bytes(&cd)?)?)
                     })?;
                     no_content()
                 }
                 Method::DELETE => {
-                    st.store.write(|tx| -> Result<(), ApiError> {
+                    st.store.transaction(|tx| -> Result<(), ApiError> {
                         Ok(tx.remove(Kind::ConceptDescription, &id)?)
                     })?;
                     no_content()

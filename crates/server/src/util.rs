@@ -113,7 +113,11 @@ impl From<store::StoreError> for ApiError {
             store::StoreError::NotFound { kind, id } => {
                 ApiError::not_found(format!("no {} with id {id:?}", kind_name(kind)))
             }
-            store::StoreError::Db(m) => ApiError::internal(m),
+            e @ store::StoreError::Retry(_) => ApiError::conflict(e.to_string()),
+            e @ store::StoreError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            e => ApiError::internal(e.to_string()),
         }
     }
 }
@@ -335,11 +339,17 @@ pub fn page<T: Serialize>(items: Vec<(String, T)>, q: &Query) -> ApiResult {
             .unwrap_or(items.len()),
     };
     let end = start.saturating_add(limit).min(items.len());
-    let next = items.get(end).map(|(k, _)| aas::ids::encode(k));
+    let next = items.get(end).map(|(k, _)| k.clone());
     let result: Vec<&T> = items[start..end].iter().map(|(_, v)| v).collect();
+    paged(&result, next.as_deref())
+}
+
+/// A page the database already cut: its items and the key the next page
+/// starts at (sent as a base64url cursor).
+pub fn paged<T: Serialize>(result: &[T], next: Option<&str>) -> ApiResult {
     let mut meta = serde_json::Map::new();
     if let Some(n) = next {
-        meta.insert("cursor".into(), Value::String(n));
+        meta.insert("cursor".into(), Value::String(aas::ids::encode(n)));
     }
     ok(&json!({ "paging_metadata": meta, "result": result }))
 }

@@ -81,7 +81,7 @@ fn demo_env() -> aas::Environment {
 }
 
 fn state(path: &Path) -> AppState {
-    let store = store::Store::open(path).expect("open store");
+    let store = store::Db::open(path).expect("open store");
     AppState::new(store, "http://127.0.0.1:1/api/v3.0")
 }
 
@@ -141,7 +141,7 @@ const AAS1: &str = "urn:atmpflow:aas:equipment:cfg_1";
 #[test]
 fn stored_twins_survive_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("twins.redb");
+    let db = dir.path().join("twins.db");
     let new_sm = json!({
         "modelType": "Submodel", "id": "urn:test:sm:1", "idShort": "Extra",
         "submodelElements": [{"modelType": "Property", "idShort": "Speed", "valueType": "xs:int", "value": "42"}]

@@ -62,7 +62,7 @@ fn assert_405(r: &Resp, what: &str, expected: &[&str]) {
 }
 
 fn state(dir: &tempfile::TempDir) -> AppState {
-    let store = store::Store::open(&dir.path().join("twins.redb")).expect("open store");
+    let store = store::Db::open(&dir.path().join("twins.db")).expect("open store");
     AppState::new(store, "http://127.0.0.1:1/api/v3.0")
 }
 

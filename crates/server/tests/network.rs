@@ -45,7 +45,7 @@ fn limits() -> Limits {
 
 fn start(gate: Gate) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::Store::open(&dir.path().join("db")).expect("store");
+    let store = store::Db::open(&dir.path().join("db")).expect("store");
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     std_listener.set_nonblocking(true).expect("nonblocking");
     let addr = std_listener.local_addr().expect("addr");
@@ -339,13 +339,13 @@ fn shutdown_cuts_a_half_sent_request_and_releases_the_database() {
     let state = Arc::try_unwrap(std::mem::replace(
         &mut r.state,
         Arc::new(AppState::new(
-            store::Store::open(&r._dir.path().join("other")).expect("store"),
+            store::Db::open(&r._dir.path().join("other")).expect("store"),
             "",
         )),
     ))
     .expect("serve released the state");
     drop(state);
-    let again = store::Store::open(&r._dir.path().join("db")).expect("database released");
+    let again = store::Db::open(&r._dir.path().join("db")).expect("database released");
     assert_eq!(again.count(store::Kind::ConceptDescription).ok(), Some(1));
     // and the port is closed
     assert!(TcpStream::connect(a).is_err());

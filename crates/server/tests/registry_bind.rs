@@ -41,7 +41,7 @@ struct Running {
 /// demo batch (a shell that is not equipment).
 fn start(inventory_file: &str) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::Store::open(&dir.path().join("twins.redb")).expect("store");
+    let store = store::Db::open(&dir.path().join("twins.db")).expect("store");
     let std_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     std_listener.set_nonblocking(true).expect("nonblocking");
     let addr = std_listener.local_addr().expect("addr");
@@ -135,7 +135,7 @@ fn registry_binding_equals_file_binding_for_every_example_recipe() {
         );
 
         // The local database's registry gives the same.
-        let local = StoreRegistry::new(&srv.state.store, "twins.redb");
+        let local = StoreRegistry::new(&srv.state.store, "twins.db");
         let found_local = equipment_inventory(&local).expect("database registry reads");
         let from_db = recipe::bind(&r, &found_local.inventory, as_of());
         assert_eq!(from_db.assignments, from_file.assignments, "{recipe_file}");

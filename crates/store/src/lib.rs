@@ -1,215 +1,515 @@
-//! `store`: the embedded database behind `atmpflow serve`.
+//! `store`: the one SQL database of everything the server keeps.
 //!
-//! One file (redb: pure Rust, ACID, copy-on-write B-trees, crash-safe). Each
-//! kind of record has its own table keyed by identifier, holding the record's
-//! JSON. Every change happens inside [`Store::write`]: the closure's changes
-//! are committed together when it returns `Ok` and dropped entirely when it
+//! Two engines behind one interface: SQLite (the default: one file, nothing to
+//! install, write-ahead log, several readers and one writer) and PostgreSQL
+//! (several server processes on one database). [`Db::connect`] takes a file
+//! path or a `postgres://` URL, applies the pending [migrations](migrate) and
+//! returns a pool of connections.
+//!
+//! Every change happens inside [`Db::transaction`]: the closure's changes are
+//! committed together when it returns `Ok` and dropped entirely when it
 //! returns `Err` or panics, so a failed or interrupted write leaves nothing
-//! partial behind. Readers see the last committed state.
+//! partial behind. One request is one transaction. Records read in a
+//! transaction are written back only if nobody changed them meanwhile (each
+//! row carries a version); when another process won the race the whole
+//! closure runs again on the new state, a few times, before the change is
+//! refused with [`StoreError::Retry`]. [`Db::read`] gives a consistent
+//! read-only snapshot.
+//!
+//! Besides the AAS records ([`Kind`], [`Tx::get`], [`Tx::put`], …, in
+//! `aas.rs`), a transaction runs any SQL of the portable subset with `$1, $2`
+//! placeholders: [`Tx::execute`] and [`Tx::query`].
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+mod aas;
+pub mod copy;
+mod engine;
+pub mod legacy;
+pub mod migrate;
 
-/// What a record is; each kind is one table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Shell,
-    Submodel,
-    ConceptDescription,
-    ShellDescriptor,
-    SubmodelDescriptor,
-    /// Discovery links added explicitly (asset ids → shell id), beyond those
-    /// the shells' asset information already carries.
-    AssetLink,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::Shell,
-        Kind::Submodel,
-        Kind::ConceptDescription,
-        Kind::ShellDescriptor,
-        Kind::SubmodelDescriptor,
-        Kind::AssetLink,
-    ];
-
-    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
-        TableDefinition::new(match self {
-            Kind::Shell => "shells",
-            Kind::Submodel => "submodels",
-            Kind::ConceptDescription => "concept_descriptions",
-            Kind::ShellDescriptor => "shell_descriptors",
-            Kind::SubmodelDescriptor => "submodel_descriptors",
-            Kind::AssetLink => "asset_links",
-        })
-    }
-}
+pub use aas::{Filter, Kind, Page};
+use engine::{Conn, Manager, Target};
+pub use engine::{Engine, Row, Value};
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// An error reported by the database engine.
     #[error("database error: {0}")]
     Db(String),
+    /// The database cannot be used at all (cannot open or connect, disk full,
+    /// read-only); nothing of the change was stored.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The schema of the database does not fit this program.
+    #[error("database schema: {0}")]
+    Schema(String),
+    /// Another writer changed the same records first and retrying did not
+    /// help; nothing of this change was stored.
+    #[error("concurrent change: {0}; nothing of this change was stored, try again")]
+    Retry(String),
     #[error("{kind:?} `{id}` already exists")]
     Conflict { kind: Kind, id: String },
     #[error("{kind:?} `{id}` not found")]
     NotFound { kind: Kind, id: String },
+    /// A record that is not UTF-8 JSON text.
+    #[error("{kind:?} `{id}`: {reason}")]
+    Invalid {
+        kind: Kind,
+        id: String,
+        reason: String,
+    },
 }
 
-fn dberr<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Db(e.to_string())
-}
+/// How many times a transaction is run when other writers keep winning.
+const ATTEMPTS: u32 = 8;
 
-/// An open database file.
+/// An open database: a pool of connections to one SQLite file or one
+/// PostgreSQL database.
 #[derive(Debug)]
-pub struct Store {
-    db: Database,
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    engine: Engine,
+    location: String,
+    version: i64,
 }
 
-/// The changes of one write transaction (see [`Store::write`]).
+/// What a record read in this transaction looked like (for the version check
+/// of a later write).
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    Absent,
+    Version(i64),
+    /// Written by this transaction (its row lock is held).
+    Written,
+}
+
+/// One transaction (see [`Db::transaction`] and [`Db::read`]).
 pub struct Tx<'a> {
-    txn: &'a WriteTransaction,
+    conn: &'a mut Conn,
+    seen: HashMap<(Kind, String), Seen>,
+    read_only: bool,
+    /// Another writer won a race: run the closure again.
+    retry: bool,
+    /// A statement failed: the transaction must not commit.
+    failed: Option<String>,
+    /// Lock the rows read (PostgreSQL `FOR UPDATE`): set when an attempt
+    /// lost a race, so that the next one cannot lose it again.
+    lock_reads: bool,
 }
 
 impl std::fmt::Debug for Tx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tx")
+        f.debug_struct("Tx")
+            .field("engine", &self.conn.engine())
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a `--db` argument points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` or `postgresql://…` is PostgreSQL; `sqlite:PATH` or
+    /// anything else is a SQLite file path.
+    pub fn parse(url: &str) -> Location {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Location::Postgres(url.to_string())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            let path = path.strip_prefix("sqlite:").unwrap_or(path);
+            Location::Sqlite(PathBuf::from(path))
+        }
+    }
+}
+
+/// A PostgreSQL URL without its password, for messages.
+fn pg_display(cfg: &postgres::Config) -> String {
+    let host = cfg
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(s) => s.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        cfg.get_user().unwrap_or(""),
+        cfg.get_dbname().unwrap_or("")
+    )
+}
+
+/// Creates a new database file readable by its owner only.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    // a SQLite URI (`file:…?mode=ro`) is opened as it says
+    if path.exists() || path.to_str().is_some_and(|p| p.starts_with("file:")) {
+        return Ok(());
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create database file {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+impl Db {
+    /// Opens the database at `url` (a SQLite file path, created if missing,
+    /// or a `postgres://` URL) and applies the pending migrations.
+    pub fn connect(url: &str) -> Result<Db, StoreError> {
+        Self::connect_with(url, migrate::MIGRATIONS)
+    }
+
+    /// Opens a SQLite database file (created if missing).
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        Self::open_location(Location::Sqlite(path.to_path_buf()), migrate::MIGRATIONS)
+    }
+
+    /// [`Db::connect`] with an explicit list of migrations (tests).
+    pub fn connect_with(url: &str, migrations: &[migrate::Migration]) -> Result<Db, StoreError> {
+        Self::open_location(Location::parse(url), migrations)
+    }
+
+    fn open_location(loc: Location, migrations: &[migrate::Migration]) -> Result<Db, StoreError> {
+        let (target, location, max) = match loc {
+            Location::Sqlite(path) => {
+                if path.as_os_str().is_empty() {
+                    return Err(StoreError::Unavailable("empty database path".into()));
+                }
+                create_private_file(&path)?;
+                let shown = path.display().to_string();
+                (Target::Sqlite(path), shown, 8)
+            }
+            Location::Postgres(url) => {
+                let cfg: postgres::Config = url.parse().map_err(|e| {
+                    StoreError::Unavailable(format!("not a valid PostgreSQL URL: {e}"))
+                })?;
+                let shown = pg_display(&cfg);
+                (Target::Postgres(Box::new(cfg)), shown, 8)
+            }
+        };
+        // the first connection is opened directly: a wrong path or URL fails
+        // at once, not after the pool's connection timeout
+        let mut first = target.open().map_err(|e| match e {
+            StoreError::Unavailable(m) if m.contains("not a readable SQLite database") => {
+                StoreError::Unavailable(format!(
+                    "{location}: {m}; a database of the earlier file format (redb) is copied \
+                     with `atmpflow db migrate --from {location} --to NEW.db`"
+                ))
+            }
+            other => other,
+        })?;
+        let engine = first.engine();
+        let version = migrate::apply(&mut first, migrations).map_err(|e| match e {
+            StoreError::Unavailable(m) if m.contains("not a readable SQLite database") => {
+                StoreError::Unavailable(format!(
+                    "{location}: {m}; a database of the earlier file format (redb) is copied \
+                     with `atmpflow db migrate --from {location} --to NEW.db`"
+                ))
+            }
+            other => other,
+        })?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(max)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(30))
+            .build_unchecked(Manager(target));
+        Ok(Db {
+            pool,
+            engine,
+            location,
+            version,
+        })
+    }
+
+    /// The engine this database runs on.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The file path or the URL (without password), for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The highest migration applied.
+    pub fn schema_version(&self) -> i64 {
+        self.version
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        self.pool.get().map_err(|e| {
+            StoreError::Unavailable(format!("no database connection to {}: {e}", self.location))
+        })
+    }
+
+    /// Runs `f` in one write transaction: committed if `f` returns `Ok`,
+    /// rolled back (nothing stored) if it returns `Err` or panics. When
+    /// another writer changed records `f` read before it could write them,
+    /// `f` runs again from the start (so it must not have effects outside
+    /// the transaction that cannot be repeated).
+    pub fn transaction<T, E>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.conn()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(&mut conn, false, attempt > 1, &mut f)? {
+                Attempt::Done(r) => return r,
+                Attempt::Retry(why) => {
+                    if attempt >= ATTEMPTS {
+                        return Err(StoreError::Retry(why).into());
+                    }
+                    std::thread::sleep(Duration::from_millis(2u64 << attempt.min(6)));
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on a consistent read-only snapshot.
+    pub fn read<T, E>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.conn()?;
+        match self.attempt(&mut conn, true, false, &mut f)? {
+            Attempt::Done(r) => r,
+            Attempt::Retry(why) => Err(StoreError::Retry(why).into()),
+        }
+    }
+
+    fn attempt<T, E>(
+        &self,
+        conn: &mut Conn,
+        read_only: bool,
+        lock_reads: bool,
+        f: &mut impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<Attempt<Result<T, E>>, StoreError> {
+        let begin = match (self.engine, read_only) {
+            (Engine::Sqlite, false) => "BEGIN IMMEDIATE",
+            (Engine::Sqlite, true) => "BEGIN",
+            (Engine::Postgres, false) => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            (Engine::Postgres, true) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        };
+        conn.batch(begin)?;
+        let mut guard = Rollback { conn: Some(conn) };
+        let (result, retry, failed) = {
+            let mut tx = Tx {
+                conn: guard.conn.as_deref_mut().ok_or_else(internal)?,
+                seen: HashMap::new(),
+                read_only,
+                retry: false,
+                failed: None,
+                lock_reads: lock_reads && self.engine == Engine::Postgres,
+            };
+            let r = f(&mut tx);
+            (r, tx.retry, tx.failed)
+        };
+        let conn = guard.conn.take().ok_or_else(internal)?;
+        match result {
+            Err(_) if retry => {
+                conn.batch("ROLLBACK")?;
+                Ok(Attempt::Retry(failed.unwrap_or_else(|| {
+                    "another writer changed the same records".into()
+                })))
+            }
+            Err(e) => {
+                conn.batch("ROLLBACK")?;
+                Ok(Attempt::Done(Err(e)))
+            }
+            Ok(_) if failed.is_some() => {
+                conn.batch("ROLLBACK")?;
+                let why = failed.unwrap_or_default();
+                if retry {
+                    return Ok(Attempt::Retry(why));
+                }
+                Err(StoreError::Db(format!(
+                    "a statement of this transaction failed ({why}); nothing was stored"
+                )))
+            }
+            Ok(v) => match conn.batch(if read_only { "ROLLBACK" } else { "COMMIT" }) {
+                Ok(()) => Ok(Attempt::Done(Ok(v))),
+                Err(StoreError::Retry(why)) => {
+                    let _ = conn.batch("ROLLBACK");
+                    Ok(Attempt::Retry(why))
+                }
+                Err(e) => {
+                    let _ = conn.batch("ROLLBACK");
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// Reads one AAS record (its JSON).
+    pub fn get(&self, kind: Kind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|tx| tx.get(kind, id))
+    }
+
+    /// All AAS records of a kind, ordered by id.
+    pub fn list(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read(|tx| tx.list(kind))
+    }
+
+    /// Number of AAS records of a kind.
+    pub fn count(&self, kind: Kind) -> Result<u64, StoreError> {
+        self.read(|tx| tx.count(kind))
+    }
+
+    /// A consistent online copy of a SQLite database into a new file `out`
+    /// (PostgreSQL databases are copied with [`copy::copy`] or `pg_dump`).
+    pub fn backup_sqlite(&self, out: &Path) -> Result<(), StoreError> {
+        if self.engine != Engine::Sqlite {
+            return Err(StoreError::Unavailable(
+                "backup_sqlite needs a SQLite database".into(),
+            ));
+        }
+        if out.exists() {
+            return Err(StoreError::Unavailable(format!(
+                "{} exists; a backup is never written over a file",
+                out.display()
+            )));
+        }
+        let target = out.to_str().ok_or_else(|| {
+            StoreError::Unavailable(format!("{} is not a UTF-8 path", out.display()))
+        })?;
+        let mut conn = self.conn()?;
+        conn.execute("VACUUM INTO $1", &[target.into()])?;
+        Ok(())
+    }
+}
+
+fn internal() -> StoreError {
+    StoreError::Db("transaction state lost".into())
+}
+
+enum Attempt<R> {
+    Done(R),
+    Retry(String),
+}
+
+/// Rolls back when a transaction closure panics (the connection then goes
+/// back to the pool clean, or is dropped if even that fails).
+struct Rollback<'a> {
+    conn: Option<&'a mut Conn>,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            // on failure the pool sees the connection still in a transaction
+            // (SQLite) or closed (PostgreSQL) and discards it
+            let _ = c.batch("ROLLBACK");
+        }
     }
 }
 
 impl Tx<'_> {
-    /// Reads a record as this transaction sees it.
-    pub fn get(&self, kind: Kind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let t = self.txn.open_table(kind.table()).map_err(dberr)?;
-        let v = t.get(id).map_err(dberr)?.map(|g| g.value().to_vec());
-        Ok(v)
+    /// The engine, for the rare statement whose SQL differs between engines.
+    pub fn engine(&self) -> Engine {
+        self.conn.engine()
     }
 
-    /// Inserts or replaces a record.
-    pub fn put(&mut self, kind: Kind, id: &str, json: &[u8]) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(kind.table()).map_err(dberr)?;
-        t.insert(id, json).map_err(dberr)?;
-        Ok(())
-    }
-
-    /// Inserts a record that must not exist yet.
-    pub fn create(&mut self, kind: Kind, id: &str, json: &[u8]) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(kind.table()).map_err(dberr)?;
-        if t.get(id).map_err(dberr)?.is_some() {
-            return Err(StoreError::Conflict {
-                kind,
-                id: id.to_string(),
-            });
+    fn note<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            match e {
+                StoreError::Retry(why) => {
+                    self.retry = true;
+                    self.failed.get_or_insert_with(|| why.clone());
+                }
+                StoreError::Conflict { .. } | StoreError::NotFound { .. } => {}
+                other => {
+                    self.failed.get_or_insert_with(|| other.to_string());
+                }
+            }
         }
-        t.insert(id, json).map_err(dberr)?;
-        Ok(())
+        r
     }
 
-    /// Replaces a record that must exist.
-    pub fn replace(&mut self, kind: Kind, id: &str, json: &[u8]) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(kind.table()).map_err(dberr)?;
-        if t.get(id).map_err(dberr)?.is_none() {
-            return Err(StoreError::NotFound {
-                kind,
-                id: id.to_string(),
-            });
-        }
-        t.insert(id, json).map_err(dberr)?;
-        Ok(())
+    /// Runs one statement with `$1, $2, …` placeholders; the number of rows
+    /// it changed. A failed statement fails the whole transaction.
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let r = self.conn.execute(sql, params);
+        self.note(r)
     }
 
-    /// Deletes a record; whether it existed.
-    pub fn delete(&mut self, kind: Kind, id: &str) -> Result<bool, StoreError> {
-        let mut t = self.txn.open_table(kind.table()).map_err(dberr)?;
-        let existed = t.remove(id).map_err(dberr)?.is_some();
-        Ok(existed)
+    /// Runs one query with `$1, $2, …` placeholders; all its rows.
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let r = self.conn.query(sql, params);
+        self.note(r)
     }
 
-    /// Deletes a record that must exist.
-    pub fn remove(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
-        if self.delete(kind, id)? {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound {
-                kind,
-                id: id.to_string(),
-            })
-        }
-    }
-
-    /// All records of a kind, ordered by id.
-    pub fn list(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let t = self.txn.open_table(kind.table()).map_err(dberr)?;
-        let mut out = Vec::new();
-        for item in t.iter().map_err(dberr)? {
-            let (k, v) = item.map_err(dberr)?;
-            out.push((k.value().to_string(), v.value().to_vec()));
-        }
-        Ok(out)
+    /// The first row of a query, if any.
+    pub fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
     }
 }
 
-impl Store {
-    /// Opens the database file, creating it (and its tables) if needed.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(dberr)?;
-        let txn = db.begin_write().map_err(dberr)?;
-        for k in Kind::ALL {
-            txn.open_table(k.table()).map_err(dberr)?;
-        }
-        txn.commit().map_err(dberr)?;
-        Ok(Store { db })
+/// Helpers for tests that run on both engines.
+pub mod testing {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The environment variable naming the PostgreSQL test database
+    /// (`postgres://user@host/db`); tests that need PostgreSQL run when it
+    /// is set.
+    pub const PG_ENV: &str = "ATMPFLOW_TEST_PG";
+
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    /// A URL of a new, empty schema in the PostgreSQL test database (so
+    /// tests running at once do not see each other's rows), or `None` when
+    /// [`PG_ENV`] is unset. Panics when it is set but unusable: a test run
+    /// that was asked to cover PostgreSQL must not silently skip it.
+    #[allow(clippy::panic)]
+    pub fn postgres_url() -> Option<String> {
+        let base = std::env::var(PG_ENV).ok().filter(|s| !s.is_empty())?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let schema = format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos % 1_000_000_000
+        );
+        let mut client = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{PG_ENV}={base}: cannot connect: {e}"));
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap_or_else(|e| panic!("{PG_ENV}: cannot create schema {schema}: {e}"));
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
     }
 
-    /// Reads one record.
-    pub fn get(&self, kind: Kind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
-        let t = txn.open_table(kind.table()).map_err(dberr)?;
-        let v = t.get(id).map_err(dberr)?.map(|g| g.value().to_vec());
-        Ok(v)
-    }
-
-    /// All records of a kind, ordered by id.
-    pub fn list(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let txn = self.db.begin_read().map_err(dberr)?;
-        let t = txn.open_table(kind.table()).map_err(dberr)?;
-        let mut out = Vec::new();
-        for item in t.iter().map_err(dberr)? {
-            let (k, v) = item.map_err(dberr)?;
-            out.push((k.value().to_string(), v.value().to_vec()));
-        }
-        Ok(out)
-    }
-
-    /// Number of records of a kind.
-    pub fn count(&self, kind: Kind) -> Result<u64, StoreError> {
-        use redb::ReadableTableMetadata;
-        let txn = self.db.begin_read().map_err(dberr)?;
-        let t = txn.open_table(kind.table()).map_err(dberr)?;
-        t.len().map_err(dberr)
-    }
-
-    /// Runs `f` in one write transaction: committed if `f` returns `Ok`,
-    /// rolled back (nothing stored) if it returns `Err` or panics.
-    pub fn write<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        let txn = self.db.begin_write().map_err(dberr)?;
-        let result = {
-            let mut tx = Tx { txn: &txn };
-            f(&mut tx)
-        };
-        match result {
-            Ok(v) => {
-                txn.commit().map_err(dberr)?;
-                Ok(v)
-            }
-            Err(e) => {
-                txn.abort().map_err(dberr)?;
-                Err(e)
-            }
-        }
+    /// The databases a test runs on: a SQLite file in `dir`, and a fresh
+    /// PostgreSQL schema when [`PG_ENV`] is set.
+    pub fn urls(dir: &std::path::Path) -> Vec<String> {
+        let mut out = vec![dir.join("test.db").display().to_string()];
+        out.extend(postgres_url());
+        out
     }
 }

@@ -61,9 +61,10 @@ enum Sub {
     Export {
         #[command(flatten)]
         sources: Sources,
-        /// Export what a `serve` database holds instead of building from files.
-        #[arg(long, value_name = "PATH", conflicts_with_all = ["demo", "inventories", "batches"])]
-        db: Option<PathBuf>,
+        /// Export what a `serve` database holds (SQLite file or postgres:// URL)
+        /// instead of building from files.
+        #[arg(long, value_name = "PATH|URL", conflicts_with_all = ["demo", "inventories", "batches"])]
+        db: Option<String>,
         /// Output directory (created if missing).
         out: PathBuf,
     },
@@ -76,9 +77,9 @@ enum Sub {
     /// capability submodel offers a capability (and, optionally, whose
     /// qualification is effective).
     Find {
-        /// Database written by `atmpflow serve`.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        /// Database written by `atmpflow serve` (SQLite file or postgres:// URL).
+        #[arg(long, value_name = "PATH|URL")]
+        db: String,
         /// Capability name, e.g. `centrifugation`.
         #[arg(long)]
         capability: String,
@@ -203,8 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Sub::Export { sources, db, out } => {
             let envs: Vec<(String, aas::Environment)> = match db {
                 Some(db) => {
-                    let store = store::Store::open(&db)
-                        .with_context(|| format!("cannot open {}", db.display()))?;
+                    let store = super::db::open(&db)?;
                     let all =
                         server::export_environment(&store).map_err(|e| anyhow::anyhow!(e.text))?;
                     split_by_shell(all)
@@ -264,8 +264,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             capability,
             qualified,
         } => {
-            let store =
-                store::Store::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+            let store = super::db::open(&db)?;
             let hits = server::find_equipment(&store, &capability, qualified)
                 .map_err(|e| anyhow::anyhow!(e.text))?;
             for h in &hits {

@@ -4,6 +4,7 @@ pub mod aas;
 pub mod batch;
 pub mod common;
 pub mod compare;
+pub mod db;
 pub mod pat;
 pub mod recipe;
 pub mod schedule;

@@ -52,8 +52,9 @@ pub struct EquipmentSource {
     pub registry: Option<String>,
     /// Find the equipment through the registry of a database written by `atmpflow serve`
     /// (read directly; no server needed).
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// (SQLite file or postgres:// URL).
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,12 +181,11 @@ fn load_equipment(src: &EquipmentSource) -> anyhow::Result<(recipe::Inventory, S
         let reg = server::HttpRegistry::new(url)?;
         server::equipment_inventory(&reg)?
     } else if let Some(db) = &src.db {
-        let store = store::Store::open(db)
-            .with_context(|| format!("cannot open database {}", db.display()))?;
-        let reg = server::StoreRegistry::new(&store, db.display().to_string());
+        let store = super::db::open(db)?;
+        let reg = server::StoreRegistry::new(&store, store.location().to_string());
         server::equipment_inventory(&reg)?
     } else {
-        bail!("give --equipment FILE, --registry URL or --db PATH");
+        bail!("give --equipment FILE, --registry URL or --db PATH|URL");
     };
     for s in &found.skipped {
         eprintln!("note: registry shell left out: {s}");

@@ -2,7 +2,6 @@
 //! discovery) over an embedded database file.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,14 +10,15 @@ use super::aas::{Sources, build_twins};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Database file (created if missing; survives restarts).
+    /// Database: a SQLite file (created if missing) or a postgres:// URL
+    /// (several servers may share one PostgreSQL database).
     #[arg(
         long,
-        value_name = "PATH",
-        default_value = "atmpflow-twins.redb",
+        value_name = "PATH|URL",
+        default_value = "atmpflow-twins.db",
         env = "ATMPFLOW_DB"
     )]
-    db: PathBuf,
+    db: String,
     /// Address to listen on (port 0: any free port; the address bound is printed).
     #[arg(
         long,
@@ -57,8 +57,7 @@ fn url_host(url: &str) -> Option<&str> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = store::Store::open(&args.db)
-        .with_context(|| format!("cannot open database {}", args.db.display()))?;
+    let store = super::db::open(&args.db)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "loaded {} shells and {} submodels into {}",
             env.asset_administration_shells.len(),
             env.submodels.len(),
-            args.db.display()
+            state.store.location()
         );
     }
     let mut allowed_hosts = server::http::default_hosts(addr);
