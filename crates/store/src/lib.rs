@@ -131,6 +131,17 @@ impl Location {
     }
 }
 
+/// A `--db` argument fit for messages: PostgreSQL URLs lose their password.
+pub fn redact(url: &str) -> String {
+    match Location::parse(url) {
+        Location::Sqlite(p) => p.display().to_string(),
+        Location::Postgres(u) => match u.parse::<postgres::Config>() {
+            Ok(cfg) => pg_display(&cfg),
+            Err(_) => "postgres://…".into(),
+        },
+    }
+}
+
 /// A PostgreSQL URL without its password, for messages.
 fn pg_display(cfg: &postgres::Config) -> String {
     let host = cfg
@@ -396,8 +407,13 @@ impl Db {
         let target = out.to_str().ok_or_else(|| {
             StoreError::Unavailable(format!("{} is not a UTF-8 path", out.display()))
         })?;
+        // VACUUM INTO accepts an empty file: create it private first
+        create_private_file(out)?;
         let mut conn = self.conn()?;
-        conn.execute("VACUUM INTO $1", &[target.into()])?;
+        if let Err(e) = conn.execute("VACUUM INTO $1", &[target.into()]) {
+            let _ = std::fs::remove_file(out);
+            return Err(e);
+        }
         Ok(())
     }
 }

@@ -463,6 +463,16 @@ fn copies_verify_and_refuse_non_empty_targets() {
     let bak = dir.path().join("backup.db");
     db.backup_sqlite(&bak).expect("backup");
     assert!(db.backup_sqlite(&bak).is_err(), "never overwrites");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&bak).expect("meta").permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a backup holds patient data: mode {mode:o}"
+        );
+    }
     let restored = Db::open(&bak).expect("open backup");
     assert_eq!(restored.count(Kind::Shell).expect("count"), 1);
 }

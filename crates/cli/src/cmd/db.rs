@@ -53,7 +53,7 @@ enum Sub {
 
 /// Opens (and migrates) the database at `url`, with the location in errors.
 pub fn open(url: &str) -> anyhow::Result<store::Db> {
-    store::Db::connect(url).with_context(|| format!("cannot open database {url}"))
+    store::Db::connect(url).with_context(|| format!("cannot open database {}", store::redact(url)))
 }
 
 fn print_report(r: &store::copy::Report) {
@@ -70,6 +70,7 @@ fn existing_file(p: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let shown = store::redact;
     match args.cmd {
         Sub::Status { db } => {
             let d = open(&db)?;
@@ -86,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let report = if store::legacy::is_redb(from_path) {
                 let dst = open(&to)?;
                 store::copy::from_legacy(from_path, &dst)
-                    .with_context(|| format!("cannot migrate {from} to {to}"))?
+                    .with_context(|| format!("cannot migrate {} to {}", shown(&from), shown(&to)))?
             } else {
                 if !from.starts_with("postgres") {
                     existing_file(from_path)?;
@@ -94,12 +95,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let src = open(&from)?;
                 let dst = open(&to)?;
                 store::copy::copy(&src, &dst)
-                    .with_context(|| format!("cannot copy {from} to {to}"))?
+                    .with_context(|| format!("cannot copy {} to {}", shown(&from), shown(&to)))?
             };
             print_report(&report);
             eprintln!(
-                "copied and verified {} rows from {from} to {to}",
-                report.rows()
+                "copied and verified {} rows from {} to {}",
+                report.rows(),
+                shown(&from),
+                shown(&to)
             );
             Ok(())
         }
@@ -114,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             match src.engine() {
                 store::Engine::Sqlite => src
                     .backup_sqlite(&out)
-                    .with_context(|| format!("cannot back up {db}"))?,
+                    .with_context(|| format!("cannot back up {}", shown(&db)))?,
                 store::Engine::Postgres => {
                     let path = out.to_str().context("backup path is not UTF-8")?;
                     let dst = open(path)?;
@@ -122,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     drop(dst);
                     if let Err(e) = r {
                         let _ = std::fs::remove_file(&out);
-                        return Err(e).with_context(|| format!("cannot back up {db}"));
+                        return Err(e).with_context(|| format!("cannot back up {}", shown(&db)));
                     }
                 }
             }
@@ -132,7 +135,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|k| check.count(*k))
                 .sum::<Result<u64, _>>()?;
-            eprintln!("backed up {db} to {} ({n} AAS records)", out.display());
+            eprintln!(
+                "backed up {} to {} ({n} AAS records)",
+                shown(&db),
+                out.display()
+            );
             Ok(())
         }
         Sub::Restore { from, to } => {
@@ -140,12 +147,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let src = open(from.to_str().context("backup path is not UTF-8")?)?;
             let dst = open(&to)?;
             let report = store::copy::copy(&src, &dst)
-                .with_context(|| format!("cannot restore {} to {to}", from.display()))?;
+                .with_context(|| format!("cannot restore {} to {}", from.display(), shown(&to)))?;
             print_report(&report);
             eprintln!(
-                "restored and verified {} rows from {} into {to}",
+                "restored and verified {} rows from {} into {}",
                 report.rows(),
-                from.display()
+                from.display(),
+                shown(&to)
             );
             Ok(())
         }

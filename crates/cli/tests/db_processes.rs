@@ -1,0 +1,136 @@
+//! Several `atmpflow serve` processes on one database (a SQLite file, and
+//! PostgreSQL when ATMPFLOW_TEST_PG is set): concurrent writes to the same
+//! record and to different records through both servers lose nothing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+/// `atmpflow serve` on 127.0.0.1:0; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(db: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("serve prints its address");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server { child, base }
+}
+
+/// One HTTP/1.1 request (connection closed after it): status and body.
+fn call(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let rest = base.strip_prefix("http://").expect("http base");
+    let (host, prefix) = rest.split_once('/').expect("base path");
+    let mut s = TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {resp:?}"));
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn databases(dir: &std::path::Path) -> Vec<String> {
+    store::testing::urls(dir)
+}
+
+#[test]
+fn two_servers_on_one_database_lose_no_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for db in databases(dir.path()) {
+        let a = serve(&db);
+        let b = serve(&db);
+        let sm = "urn:test:shared-submodel";
+        let (st, body) = call(
+            &a.base,
+            "POST",
+            "/submodels",
+            &serde_json::json!({"modelType": "Submodel", "id": sm, "idShort": "Shared"})
+                .to_string(),
+        );
+        assert_eq!(st, 201, "{db}: {body}");
+        let sm_path = format!("/submodels/{}", aas::ids::encode(sm));
+        let (threads, per) = (4, 8);
+        std::thread::scope(|sc| {
+            for t in 0..threads {
+                let base = if t % 2 == 0 { &a.base } else { &b.base };
+                let sm_path = &sm_path;
+                let db = &db;
+                sc.spawn(move || {
+                    for j in 0..per {
+                        // the same record through both servers: a new element each
+                        let el = serde_json::json!({"modelType": "Property", "idShort": format!("p{t}_{j}"),
+                            "valueType": "xs:string", "value": "v"});
+                        let (st, body) = call(
+                            base,
+                            "POST",
+                            &format!("{sm_path}/submodel-elements"),
+                            &el.to_string(),
+                        );
+                        assert_eq!(st, 201, "{db}: element p{t}_{j}: {body}");
+                        // different records
+                        let id = format!("urn:test:shell:{t}:{j}");
+                        let shell = serde_json::json!({"modelType": "AssetAdministrationShell", "id": id,
+                            "assetInformation": {"assetKind": "Instance", "globalAssetId": format!("urn:asset:{t}:{j}")}});
+                        let (st, body) = call(base, "POST", "/shells", &shell.to_string());
+                        assert_eq!(st, 201, "{db}: shell {id}: {body}");
+                    }
+                });
+            }
+        });
+        // every write is there, seen through either server
+        for base in [&a.base, &b.base] {
+            let (st, body) = call(base, "GET", &sm_path, "");
+            assert_eq!(st, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+            let n = v["submodelElements"].as_array().map_or(0, Vec::len);
+            assert_eq!(n, threads * per, "{db}: elements of the shared submodel");
+            let (_, body) = call(base, "GET", "/shells", "");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(
+                v["result"].as_array().map_or(0, Vec::len),
+                threads * per,
+                "{db}: shells"
+            );
+        }
+        // a duplicate create through the other server is refused
+        let shell = serde_json::json!({"modelType": "AssetAdministrationShell", "id": "urn:test:shell:0:0",
+            "assetInformation": {"assetKind": "Instance"}});
+        let (st, _) = call(&b.base, "POST", "/shells", &shell.to_string());
+        assert_eq!(st, 409, "{db}");
+    }
+}
