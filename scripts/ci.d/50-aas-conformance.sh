@@ -49,6 +49,7 @@ timeout 300 "$VENV/bin/python" scripts/aas/verify_exports.py "$WORK"/export/*.js
 # --- server, on each database engine ----------------------------------------------
 b64() { printf '%s' "$1" | "$VENV/bin/python" -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).decode().rstrip("="))'; }
 mapfile -t dbs < <(demo_databases)
+check_databases "${#dbs[@]}"
 for db in "${dbs[@]}"; do
     start_demo_server "$db"
     echo "database: ${db%%\?*}"

@@ -55,6 +55,7 @@ run_st() {  # name, then schemathesis filter/phase arguments
 # descriptions): the coverage phase (boundary and invalid values of every field).
 # Both on each database engine (SQLite; PostgreSQL when ATMPFLOW_TEST_PG is set).
 mapfile -t dbs < <(demo_databases)
+check_databases "${#dbs[@]}"
 for db in "${dbs[@]}"; do
     start_demo_server "$db"
     echo "database: ${db%%\?*}"

@@ -29,6 +29,14 @@ demo_databases() {
     if [ -n "${ATMPFLOW_TEST_PG:-}" ]; then fresh_pg_url "demo_$RANDOM"; fi
 }
 
+# check_databases N: fails unless N databases were listed (a PostgreSQL set-up that failed
+# must not silently reduce the checks to SQLite)
+check_databases() {
+    local want=1
+    [ -n "${ATMPFLOW_TEST_PG:-}" ] && want=2
+    [ "$1" = "$want" ] || { echo "expected $want databases to check on, got $1" >&2; exit 1; }
+}
+
 start_demo_server() {
     stop_demo_server
     DEMO_DB="${1:-$WORK/twins.db}"
