@@ -129,8 +129,8 @@ fn two_servers_on_one_database_lose_no_write() {
         }
         // a duplicate create through the other server is refused
         let shell = serde_json::json!({"modelType": "AssetAdministrationShell", "id": "urn:test:shell:0:0",
-            "assetInformation": {"assetKind": "Instance"}});
-        let (st, _) = call(&b.base, "POST", "/shells", &shell.to_string());
-        assert_eq!(st, 409, "{db}");
+            "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:asset:0:0"}});
+        let (st, body) = call(&b.base, "POST", "/shells", &shell.to_string());
+        assert_eq!(st, 409, "{db}: {body}");
     }
 }

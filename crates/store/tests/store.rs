@@ -258,13 +258,17 @@ fn filtered_pages_use_the_indexes() {
             .read(|tx| tx.shells_referencing("urn:sm:3"))
             .expect("owners");
         assert_eq!(owners.len(), 8);
-        // discovery: shells and explicit links
+        // discovery: by the link records alone (the server keeps a stored
+        // shell's link record in step with its asset information)
         s.transaction(|tx| -> Result<(), E> {
-            tx.put(
-                Kind::AssetLink,
-                "urn:elsewhere",
-                br#"[{"name":"serial","value":"SN9"}]"#,
-            )?;
+            for (id, serial) in [
+                ("urn:elsewhere", "SN9"),
+                ("urn:shell:009", "SN9"),
+                ("urn:shell:008", "SN8"),
+            ] {
+                let json = format!(r#"[{{"name":"serial","value":"{serial}"}}]"#);
+                tx.put(Kind::AssetLink, id, json.as_bytes())?;
+            }
             Ok(())
         })
         .expect("link");
@@ -276,10 +280,17 @@ fn filtered_pages_use_the_indexes() {
             vec!["urn:elsewhere".to_string(), "urn:shell:009".to_string()]
         );
         assert_eq!(next, None);
+        // a shell's own asset ids are no link: only a link record is found
+        let (ids, _) = s
+            .read(|tx| tx.lookup_shells(&[("serial".into(), "SN1".into())], None, None))
+            .expect("lookup");
+        assert!(ids.is_empty(), "{ids:?}");
+        s.transaction(|tx| -> Result<(), E> { Ok(tx.remove(Kind::AssetLink, "urn:shell:008")?) })
+            .expect("unlink");
         let (ids, _) = s
             .read(|tx| tx.lookup_shells(&[("serial".into(), "SN8".into())], None, None))
             .expect("lookup");
-        assert!(ids.is_empty(), "a deleted shell is not found: {ids:?}");
+        assert!(ids.is_empty(), "a deleted link is not found: {ids:?}");
     });
 }
 
