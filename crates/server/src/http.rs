@@ -32,7 +32,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::util::ApiError;
-use crate::{AppState, dispatch};
+use crate::{AppState, dispatch_with};
 
 /// Bounds on what one client may hold or send.
 #[derive(Debug, Clone)]
@@ -224,7 +224,7 @@ fn is_json(h: &HeaderMap) -> bool {
 
 /// The methods and headers a browser may use once its origin is allowed.
 const CORS_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
-const CORS_HEADERS: &str = "Authorization, Content-Type";
+const CORS_HEADERS: &str = "Authorization, Content-Type, If-Match";
 
 fn with_cors(mut r: Response, origin: Option<HeaderValue>) -> Response {
     if let Some(o) = origin {
@@ -233,7 +233,7 @@ fn with_cors(mut r: Response, origin: Option<HeaderValue>) -> Response {
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Location"),
+            HeaderValue::from_static("Location, ETag"),
         );
     }
     r
@@ -310,8 +310,10 @@ pub async fn handle(st: Arc<AppState>, gate: Arc<Gate>, req: Request<Incoming>) 
         }
     };
     // store access is blocking (file IO, fsync): keep it off the async workers
-    let (method, uri) = (parts.method, parts.uri);
-    let res = tokio::task::spawn_blocking(move || dispatch(&st, &method, &uri, &body)).await;
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let res =
+        tokio::task::spawn_blocking(move || dispatch_with(&st, &method, &uri, &headers, &body))
+            .await;
     let r = match res {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),

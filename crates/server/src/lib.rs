@@ -11,7 +11,7 @@
 //! failed write leaves the database unchanged. Shells and submodels register
 //! themselves in the registries in the same transaction.
 
-use axum::http::{Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use store::{Db, Kind};
 
 mod find;
@@ -95,6 +95,77 @@ pub(crate) fn serves(method: &Method, path: &str) -> bool {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         routes::allowed(&segs).is_some_and(|a| a.contains(method))
     })
+}
+
+/// The record whose state a request at `segs` reads or changes as a whole,
+/// for its entity tag: a shell (and its asset information and submodel
+/// references), a submodel (and its elements, also through a shell), a
+/// concept description, a descriptor, the discovery links of a shell.
+fn tagged_record(segs: &[&str]) -> Option<(Kind, String)> {
+    let id = |seg: &str| aas::ids::decode(seg);
+    let submodel = |sm: &str, rest: &[&str]| match rest {
+        [] | ["submodel-elements", ..] => Some((Kind::Submodel, id(sm)?)),
+        [m] if ["$metadata", "$value", "$path"].contains(m) => Some((Kind::Submodel, id(sm)?)),
+        _ => None,
+    };
+    match segs {
+        ["shells", aas, "submodels", sm, rest @ ..] if !aas.starts_with('$') => submodel(sm, rest),
+        ["shells", aas] | ["shells", aas, "asset-information" | "submodel-refs", ..]
+            if !aas.starts_with('$') =>
+        {
+            Some((Kind::Shell, id(aas)?))
+        }
+        ["submodels", sm, rest @ ..] if !sm.starts_with('$') => submodel(sm, rest),
+        ["concept-descriptions", cd] => Some((Kind::ConceptDescription, id(cd)?)),
+        ["shell-descriptors", aas, ..] => Some((Kind::ShellDescriptor, id(aas)?)),
+        ["submodel-descriptors", sm] => Some((Kind::SubmodelDescriptor, id(sm)?)),
+        ["lookup", "shells", aas] => Some((Kind::AssetLink, id(aas)?)),
+        _ => None,
+    }
+}
+
+/// Routes one request with its headers: conditional requests on the record
+/// the path names (see [`tagged_record`]). A successful `GET` carries that
+/// record's `ETag` (its row version and content digest, read in the same
+/// snapshot as the body); a `PUT`, `POST` or `DELETE` with an `If-Match` that
+/// does not name the record's current state is refused with 412 and changes
+/// nothing, checked in the transaction that makes the change. Without
+/// `If-Match` the last writer wins, but a change is never lost: a write
+/// that raced another one is run again on the new state, or refused with 409.
+pub fn dispatch_with(
+    st: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult {
+    let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let if_match = match headers.get(header::IF_MATCH) {
+        Some(v) if unsafe_method => {
+            let v = v
+                .to_str()
+                .map_err(|_| ApiError::bad("If-Match: the header is not visible ASCII"))?;
+            Some(store::cond::IfMatch::parse(v).map_err(ApiError::bad)?)
+        }
+        _ => None,
+    };
+    let target = segments(uri.path()).and_then(|segs| {
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        tagged_record(&segs)
+    });
+    let Some((kind, id)) = target else {
+        return dispatch(st, method, uri, body);
+    };
+    let cond = store::cond::Condition { kind, id, if_match };
+    let (r, seen) = store::cond::with_condition(cond, || dispatch(st, method, uri, body));
+    let mut r = r?;
+    if *method == Method::GET
+        && r.status() == StatusCode::OK
+        && let Some(tag) = seen.etag.and_then(|t| HeaderValue::from_str(&t).ok())
+    {
+        r.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(r)
 }
 
 /// Routes one request (synchronous; used directly by the tests).

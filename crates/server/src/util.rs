@@ -114,6 +114,7 @@ impl From<store::StoreError> for ApiError {
                 ApiError::not_found(format!("no {} with id {id:?}", kind_name(kind)))
             }
             e @ store::StoreError::Retry(_) => ApiError::conflict(e.to_string()),
+            store::StoreError::Precondition(m) => ApiError::new(StatusCode::PRECONDITION_FAILED, m),
             e @ store::StoreError::Unavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }

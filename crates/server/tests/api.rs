@@ -799,3 +799,49 @@ fn description_claims_no_profile_whose_operations_answer_405() {
     );
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "PATCH");
 }
+
+#[test]
+fn a_read_only_database_answers_503_with_the_aas_error_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ro.db");
+    drop(loaded(&path));
+    // root ignores file modes: SQLite is asked to open the file read-only
+    let db = store::Db::connect(&format!("file:{}?mode=ro", path.display()));
+    let st = match db {
+        Ok(db) => AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains("read-only") || m.contains("readonly"), "{m}");
+            return;
+        }
+    };
+    // reads still work
+    assert_eq!(get(&st, "/shells").status, StatusCode::OK);
+    // a write is refused with a clear message, and nothing panics
+    let r = call(
+        &st,
+        Method::POST,
+        "/concept-descriptions",
+        r#"{"modelType":"ConceptDescription","id":"urn:test:cd:ro"}"#,
+    );
+    assert_unavailable(&r);
+    let r = call(
+        &st,
+        Method::DELETE,
+        &format!("/submodels/{}", encode(SM)),
+        "",
+    );
+    assert_unavailable(&r);
+    assert_eq!(
+        get(&st, &format!("/submodels/{}", encode(SM))).status,
+        StatusCode::OK
+    );
+}
+
+fn assert_unavailable(r: &Resp) {
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    let m = &r.body["messages"][0];
+    assert_eq!(m["code"], json!("503"));
+    let text = m["text"].as_str().expect("text");
+    assert!(text.contains("read-only"), "{text}");
+}

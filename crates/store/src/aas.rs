@@ -9,7 +9,7 @@
 use serde_json::Value as Json;
 
 use crate::engine::Value;
-use crate::{Seen, StoreError, Tx};
+use crate::{Seen, StoreError, Tx, cond};
 
 /// What a record is; each kind is one table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -196,6 +196,16 @@ impl Tx<'_> {
         }
     }
 
+    /// A record under a condition ([`cond::with_condition`]) that this
+    /// transaction has not read yet is read (and so checked) before it is
+    /// written.
+    fn check_condition(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
+        if cond::applies(kind, id) && !self.seen.contains_key(&(kind, id.to_string())) {
+            self.get(kind, id)?;
+        }
+        Ok(())
+    }
+
     /// Reads a record as this transaction sees it.
     pub fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let lock = if self.lock_reads { " FOR UPDATE" } else { "" };
@@ -212,7 +222,15 @@ impl Tx<'_> {
             None => (Seen::Absent, None),
         };
         let key = (kind, id.to_string());
-        if !matches!(self.seen.get(&key), Some(Seen::Written)) {
+        let written = matches!(self.seen.get(&key), Some(Seen::Written));
+        if !written {
+            let row = match (seen, &out) {
+                (Seen::Version(v), Some(json)) => Some((v, json.as_slice())),
+                _ => None,
+            };
+            // a record this transaction wrote is no longer the one the
+            // condition was about
+            cond::observe(kind, id, row, !self.read_only)?;
             self.seen.insert(key, seen);
         }
         Ok(out)
@@ -237,6 +255,7 @@ impl Tx<'_> {
         must: Option<bool>,
     ) -> Result<(), StoreError> {
         self.check_writable()?;
+        self.check_condition(kind, id)?;
         let body = text(kind, id, json)?;
         let f = fields(kind, json);
         let t = kind.table();
@@ -384,6 +403,7 @@ impl Tx<'_> {
     /// Deletes a record; whether it existed.
     pub fn delete(&mut self, kind: Kind, id: &str) -> Result<bool, StoreError> {
         self.check_writable()?;
+        self.check_condition(kind, id)?;
         let key = (kind, id.to_string());
         let n = match self.seen.get(&key).copied() {
             Some(Seen::Version(v)) => {

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod aas;
+pub mod cond;
 pub mod copy;
 mod engine;
 pub mod legacy;
@@ -55,6 +56,10 @@ pub enum StoreError {
     Conflict { kind: Kind, id: String },
     #[error("{kind:?} `{id}` not found")]
     NotFound { kind: Kind, id: String },
+    /// The record is not in the state a condition (`If-Match`) names; nothing
+    /// of the change was stored.
+    #[error("precondition failed: {0}")]
+    Precondition(String),
     /// A record that is not UTF-8 JSON text.
     #[error("{kind:?} `{id}`: {reason}")]
     Invalid {
@@ -456,7 +461,9 @@ impl Tx<'_> {
                     self.retry = true;
                     self.failed.get_or_insert_with(|| why.clone());
                 }
-                StoreError::Conflict { .. } | StoreError::NotFound { .. } => {}
+                StoreError::Conflict { .. }
+                | StoreError::NotFound { .. }
+                | StoreError::Precondition(_) => {}
                 other => {
                     self.failed.get_or_insert_with(|| other.to_string());
                 }
