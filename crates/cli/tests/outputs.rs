@@ -30,10 +30,7 @@ fn files(dir: &Path) -> Vec<String> {
 
 /// A database holding `n` shells that all have the idShort `Same`.
 fn db_with_same_id_shorts(path: &Path, n: usize) {
-    let st = server::AppState::new(
-        store::Store::open(path).expect("store"),
-        "http://x/api/v3.0",
-    );
+    let st = server::AppState::new(store::Db::open(path).expect("store"), "http://x/api/v3.0");
     let shells: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             serde_json::json!({"modelType": "AssetAdministrationShell", "id": format!("urn:aas:{i}"),
@@ -48,7 +45,7 @@ fn db_with_same_id_shorts(path: &Path, n: usize) {
 #[test]
 fn export_names_never_collide_and_existing_files_need_force() {
     let d = tempfile::tempdir().expect("tempdir");
-    let db = d.path().join("twins.redb");
+    let db = d.path().join("twins.db");
     db_with_same_id_shorts(&db, 5);
     let out = d.path().join("out");
     let args = [
@@ -92,7 +89,7 @@ fn export_names_never_collide_and_existing_files_need_force() {
 #[test]
 fn a_planted_symlink_is_never_written_through() {
     let d = tempfile::tempdir().expect("tempdir");
-    let db = d.path().join("twins.redb");
+    let db = d.path().join("twins.db");
     db_with_same_id_shorts(&db, 1);
     let out = d.path().join("out");
     std::fs::create_dir(&out).expect("out");
