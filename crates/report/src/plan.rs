@@ -51,6 +51,17 @@ pub fn plan_csv(inst: &Instance, plan: &Plan) -> String {
     )
 }
 
+/// The bar of an operation (or a resource's use by it) from `start` to `end` minutes, at least
+/// one minute wide so that zero-length operations stay visible.
+fn op_bar(start: Time, end: Time, colour: usize, tip: String) -> GanttBar {
+    GanttBar {
+        start: hours(start),
+        end: hours(end.max(start + 1)),
+        colour,
+        tip,
+    }
+}
+
 /// Rows of the per-resource chart of a plant plan: one per device, area and staff pool; bars
 /// coloured by order, and grey where the resource has less capacity than usual (maintenance,
 /// requalification, off-shift).
@@ -95,12 +106,7 @@ fn shop_by_resource(shop: &Shop, plan: &ShopPlan, end: Time) -> Vec<GanttRow> {
                     hours(u.start),
                     hours(u.end)
                 );
-                row.bars.push(GanttBar {
-                    start: hours(u.start),
-                    end: hours(u.end.max(u.start + 1)),
-                    colour: a.job,
-                    tip,
-                });
+                row.bars.push(op_bar(u.start, u.end, a.job, tip));
             }
         }
     }
@@ -126,12 +132,7 @@ fn shop_by_order(shop: &Shop, plan: &ShopPlan) -> Vec<GanttRow> {
                 hours(a.start),
                 hours(a.end)
             );
-            row.bars.push(GanttBar {
-                start: hours(a.start),
-                end: hours(a.end.max(a.start + 1)),
-                colour: a.op,
-                tip,
-            });
+            row.bars.push(op_bar(a.start, a.end, a.op, tip));
         }
     }
     rows

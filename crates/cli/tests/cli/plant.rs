@@ -26,8 +26,22 @@ fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
         "--quiet".as_ref(),
         "--out".as_ref(),
         plan_dir.as_os_str(),
+        "--json".as_ref(),
+        d.join("copy.json").as_os_str(),
+        "--csv".as_ref(),
+        d.join("copy.csv").as_os_str(),
     ]);
     assert_ok(&o, "schedule --orders");
+    for (copy, original) in [("copy.json", "plan.json"), ("copy.csv", "plan.csv")] {
+        let bytes = |p: std::path::PathBuf| {
+            std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        assert_eq!(
+            bytes(d.join(copy)),
+            bytes(plan_dir.join(original)),
+            "--json/--csv hold the same {original}"
+        );
+    }
     let plan = read(&plan_dir.join("plan.json"));
     assert_eq!(plan["format"], "atmpflow-plant-plan/1");
     let jobs = plan["shop"]["jobs"].as_array().expect("jobs");

@@ -143,20 +143,30 @@ fn options(time_limit: f64, iterations: Option<u64>, seed: u64) -> anyhow::Resul
     })
 }
 
-/// Writes plan.json, plan.csv and schedule.html into `out`.
+/// Writes plan.json, plan.csv and schedule.html into `out`, and the same plan.json and
+/// plan.csv also to `copies` (`--json`, `--csv`) where given.
 fn write_outputs(
     out: &Path,
     doc: &PlanDoc,
     moves: Option<&schedule::shop::ShopReplanned>,
+    copies: [Option<&Path>; 2],
 ) -> anyhow::Result<Vec<PathBuf>> {
     crate::output::dir(out)?;
+    let json_text = serde_json::to_string_pretty(doc)?;
+    let csv_text = report::plant_csv(&doc.shop, &doc.plant_plan);
     let json = out.join("plan.json");
-    crate::output::write(&json, &serde_json::to_string_pretty(doc)?)?;
+    crate::output::write(&json, &json_text)?;
     let csv = out.join("plan.csv");
-    crate::output::write(&csv, report::plant_csv(&doc.shop, &doc.plant_plan))?;
+    crate::output::write(&csv, &csv_text)?;
     let html = out.join("schedule.html");
     crate::output::write(&html, report::plant_html(doc, moves))?;
     let mut v = vec![json, csv, html];
+    for (copy, text) in copies.into_iter().zip([&json_text, &csv_text]) {
+        if let Some(p) = copy {
+            crate::output::write(p, text)?;
+            v.push(p.to_path_buf());
+        }
+    }
     if let Some(r) = moves {
         let mc = out.join("moves.csv");
         crate::output::write(&mc, report::moves_csv(r))?;
@@ -211,15 +221,12 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
             sol.iterations
         ),
     );
-    let mut paths = write_outputs(&args.out, &doc, None)?;
-    for (flag, path) in [(&args.json, "plan.json"), (&args.csv, "plan.csv")] {
-        if let Some(p) = flag {
-            let bytes = std::fs::read(args.out.join(path))
-                .with_context(|| format!("cannot read {}", args.out.join(path).display()))?;
-            crate::output::write(p, bytes)?;
-            paths.push(p.clone());
-        }
-    }
+    let paths = write_outputs(
+        &args.out,
+        &doc,
+        None,
+        [args.json.as_deref(), args.csv.as_deref()],
+    )?;
     if !args.quiet {
         eprintln!(
             "{} orders of {} products planned: makespan {}, {} late, weighted tardiness {}; wrote {}",
@@ -373,7 +380,7 @@ pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
                 when(at(day))
             ),
         );
-        let paths = write_outputs(&a.out, &d2, None)?;
+        let paths = write_outputs(&a.out, &d2, None, [None, None])?;
         println!(
             "booked {} with apheresis {}, ready {}; wrote {}",
             a.id,
@@ -446,7 +453,7 @@ pub fn run_replan(a: &ReplanArgs) -> anyhow::Result<()> {
             a.events.display()
         ),
     );
-    let paths = write_outputs(&a.out, &d2, Some(&r))?;
+    let paths = write_outputs(&a.out, &d2, Some(&r), [None, None])?;
     if !a.quiet {
         eprintln!(
             "re-planned as of {}: {} started operations fixed; {} of {} others moved ({:.1} h in total, {:.1} h at most); {} late; wrote {}",
