@@ -237,3 +237,54 @@ fn bad_inputs_are_located() {
     assert!(text(&o).1.contains("cannot read"), "{}", text(&o).1);
     assert!(!pred.exists(), "nothing written after errors");
 }
+
+/// The documented example: simulate a calibration and a test cohort, calibrate, estimate.
+#[test]
+fn simulated_cohort_chain_runs_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cal = dir.path().join("cal");
+    let new = dir.path().join("new");
+    for (out, seed, n) in [(&cal, "1", "6"), (&new, "2", "2")] {
+        let o = run(&[
+            "pat".as_ref(),
+            "simulate".as_ref(),
+            "--patients".as_ref(),
+            n.as_ref(),
+            "--seed".as_ref(),
+            seed.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        let (stdout, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(stdout.contains("harvest day"), "{stdout}");
+    }
+    let (o, model) = fit(
+        dir.path(),
+        &cal.join("spectra.csv"),
+        &cal.join("reference.csv"),
+        &[
+            "--components",
+            "6",
+            "--preprocess",
+            "savgol:9:2:1",
+            "--cv",
+            "6",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let pred = dir.path().join("pred.csv");
+    let o = predict(&model, &new.join("spectra.csv"), &pred, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let est = std::fs::read_to_string(&pred).expect("written");
+    let truth = std::fs::read_to_string(new.join("reference.csv")).expect("written");
+    let mut worst: f64 = 0.0;
+    for (e, t) in est.lines().skip(1).zip(truth.lines().skip(1)) {
+        let e: Vec<&str> = e.split(',').collect();
+        let t: Vec<&str> = t.split(',').collect();
+        assert_eq!(e[0], t[0]);
+        let g = |v: &str| v.parse::<f64>().expect("number");
+        worst = worst.max((g(e[1]) - g(t[1])).abs());
+    }
+    assert!(worst < 3.0, "largest glucose error {worst} mM");
+}

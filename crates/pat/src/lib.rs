@@ -8,10 +8,20 @@
 //! - [`sensor`]: a fitted, serialisable soft sensor with K-fold cross-validation, Hotelling T²
 //!   and Q residuals with confidence limits, and applicability-domain flags on every prediction.
 //!
+//! The culture side:
+//! - [`expansion`]: a T-cell expansion model (cells, glucose, lactate; perfusion as input) with
+//!   cited parameters and a patient-to-patient variability model;
+//! - [`raman`]: synthetic Raman spectra of a culture;
+//! - [`cohort`]: simulated cohorts of cultures with spectra and reference values, to run the
+//!   chain culture → spectra → soft sensor → estimates.
+//!
 //! Everything here is pure: texts come in, values go out; no file, clock or environment is read.
 
+pub mod cohort;
+pub mod expansion;
 pub mod pls;
 pub mod preprocess;
+pub mod raman;
 pub mod sensor;
 pub mod table;
 

@@ -24,6 +24,27 @@ enum Command {
     Fit(FitArgs),
     /// Estimate reference values from spectra with a saved soft sensor; flags samples outside its domain.
     Predict(PredictArgs),
+    /// Simulate a cohort of expansion cultures (fixed perfusion schedule) with synthetic Raman spectra.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// Number of patients (cultures).
+    #[arg(long, default_value_t = 10)]
+    patients: usize,
+    /// Seed of the ChaCha8 generator (patient i uses streams i and 2³² + i).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Days per culture.
+    #[arg(long, default_value_t = 12.0)]
+    days: f64,
+    /// Sampling interval in days.
+    #[arg(long, default_value_t = 0.5)]
+    every: f64,
+    /// Output directory: spectra.csv, reference.csv, trajectories.csv, patients.csv.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Fit(a) => fit(a),
         Command::Predict(a) => predict(a),
+        Command::Simulate(a) => simulate(a),
     }
 }
 
@@ -195,5 +217,43 @@ fn predict(a: PredictArgs) -> anyhow::Result<()> {
     }
     crate::output::write(&a.out, sensor.predictions_csv(&spectra, &preds))?;
     eprintln!("wrote {} estimate(s) to {}", preds.len(), a.out.display());
+    Ok(())
+}
+
+fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
+    let opts = pat::cohort::CohortOptions {
+        patients: a.patients,
+        seed: a.seed,
+        days: a.days,
+        every: a.every,
+        ..Default::default()
+    };
+    let cohort = pat::cohort::simulate(&opts, &pat::raman::Instrument::default())?;
+    let dir = super::common::out_dir(&a.out)?;
+    super::common::write(&dir.join("spectra.csv"), &cohort.spectra.to_csv())?;
+    super::common::write(&dir.join("reference.csv"), &cohort.reference.to_csv())?;
+    super::common::write(&dir.join("trajectories.csv"), &cohort.trajectories_csv())?;
+    super::common::write(&dir.join("patients.csv"), &cohort.patients_csv())?;
+    println!(
+        "patient\tmu_max/d\tlag/d\tharvest day ({} × 10⁶ cells, fixed schedule)",
+        opts.dose
+    );
+    for c in &cohort.cultures {
+        let h = c
+            .harvest_day
+            .map(|d| format!("{d:.2}"))
+            .unwrap_or_else(|| "not reached".into());
+        println!(
+            "{}\t{:.3}\t{:.3}\t{h}",
+            c.patient, c.params.mu_max, c.params.lag_days
+        );
+    }
+    eprintln!(
+        "wrote {} samples × {} wavenumbers to {} (seed {}, ChaCha8)",
+        cohort.spectra.ids.len(),
+        cohort.spectra.columns.len(),
+        dir.display(),
+        a.seed
+    );
     Ok(())
 }
