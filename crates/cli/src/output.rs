@@ -147,6 +147,21 @@ impl Write for Streamed {
     }
 }
 
+/// Refuses at once, before anything is written, when one of several files that make up one
+/// output set exists and `--force` is not given, so that a refused run leaves no partial set.
+pub fn check_new(paths: &[PathBuf]) -> anyhow::Result<()> {
+    if force() {
+        return Ok(());
+    }
+    if let Some(p) = paths.iter().find(|p| std::fs::symlink_metadata(p).is_ok()) {
+        bail!(
+            "{} exists; pass --force to replace it (or write into a new folder)",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
 /// Checks that files can be created in `dir` (by creating and removing a temporary one), so
 /// that an output folder that cannot be written is reported before a long run.
 pub fn check_writable(dir: &Path) -> anyhow::Result<()> {

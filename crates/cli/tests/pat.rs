@@ -288,3 +288,52 @@ fn simulated_cohort_chain_runs_from_the_command_line() {
     }
     assert!(worst < 3.0, "largest glucose error {worst} mM");
 }
+
+/// A second run into the same folder is refused before anything is written unless `--force`
+/// is given; the files of the first run stay as they were.
+#[test]
+fn simulate_refuses_existing_outputs_without_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("cohort");
+    let sim = |seed: &str, force: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "pat".as_ref(),
+            "simulate".as_ref(),
+            "--patients".as_ref(),
+            "1".as_ref(),
+            "--days".as_ref(),
+            "2".as_ref(),
+            "--seed".as_ref(),
+            seed.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        if force {
+            args.push("--force".as_ref());
+        }
+        run(&args)
+    };
+    assert!(sim("1", false).status.success());
+    let first = std::fs::read_to_string(out.join("spectra.csv")).expect("written");
+    // only one of the four files is left: the refusal still names it and writes nothing
+    std::fs::remove_file(out.join("spectra.csv")).expect("remove");
+    std::fs::remove_file(out.join("reference.csv")).expect("remove");
+    std::fs::remove_file(out.join("patients.csv")).expect("remove");
+    let o = sim("2", false);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).1.contains("trajectories.csv exists"),
+        "{}",
+        text(&o).1
+    );
+    assert!(!out.join("spectra.csv").exists(), "no partial set written");
+    let o = sim("1", true);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(
+        std::fs::read_to_string(out.join("spectra.csv")).expect("written"),
+        first,
+        "same seed, same spectra"
+    );
+    let o = sim("1", false);
+    assert!(text(&o).1.contains("--force"), "{}", text(&o).1);
+}

@@ -124,7 +124,7 @@ impl Params {
             ),
             (
                 "death_basal",
-                "assumption: 0.02 d⁻¹, giving the ~94 % viability at the peak reported in J Biol Eng 2019, Table 1",
+                "assumption: 0.02 d⁻¹, giving ~94 % viability while glucose lasts, as at the peak reported in J Biol Eng 2019, Table 1",
             ),
             (
                 "death_starving",

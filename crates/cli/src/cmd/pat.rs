@@ -229,11 +229,18 @@ fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let cohort = pat::cohort::simulate(&opts, &pat::raman::Instrument::default())?;
-    let dir = super::common::out_dir(&a.out)?;
-    super::common::write(&dir.join("spectra.csv"), &cohort.spectra.to_csv())?;
-    super::common::write(&dir.join("reference.csv"), &cohort.reference.to_csv())?;
-    super::common::write(&dir.join("trajectories.csv"), &cohort.trajectories_csv())?;
-    super::common::write(&dir.join("patients.csv"), &cohort.patients_csv())?;
+    let dir = crate::output::dir(&a.out)?;
+    let files = [
+        ("spectra.csv", cohort.spectra.to_csv()),
+        ("reference.csv", cohort.reference.to_csv()),
+        ("trajectories.csv", cohort.trajectories_csv()),
+        ("patients.csv", cohort.patients_csv()),
+    ];
+    let paths: Vec<PathBuf> = files.iter().map(|(n, _)| dir.join(n)).collect();
+    crate::output::check_new(&paths)?;
+    for (path, (_, text)) in paths.iter().zip(&files) {
+        crate::output::write(path, text)?;
+    }
     println!(
         "patient\tmu_max/d\tlag/d\tharvest day ({} × 10⁶ cells, fixed schedule)",
         opts.dose
