@@ -21,4 +21,5 @@ pub use engine::{
     Applied, Batch, Command, Ctx, LotRegister, NewOrder, Refusal, Refused, Request, Stage,
 };
 pub use entry::{Body, ChainError, Entry, verify_chain};
+pub use rehearsal::Journaled;
 pub use roles::{Actor, Meaning, Person, Role};

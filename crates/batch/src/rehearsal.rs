@@ -106,6 +106,27 @@ pub enum RehearsalError {
     Journal(String),
 }
 
+/// What the journal receives for each request: who sent what, the entries to store
+/// and the state after them, and the refusal when the request was refused but left
+/// entries in the record (the scan and deviation of a blocked hand-off).
+#[derive(Debug, Clone, Copy)]
+pub struct Journaled<'a> {
+    /// Who sent the request.
+    pub actor: &'a Actor,
+    /// The request (`None` for the order that opens the batch).
+    pub request: Option<&'a Request>,
+    /// The order (for the request that opens the batch).
+    pub order: Option<&'a NewOrder>,
+    /// Server time of the request.
+    pub at: DateTime,
+    /// Entries to store.
+    pub entries: &'a [Entry],
+    /// The batch after them.
+    pub batch: &'a Batch,
+    /// Why the request was refused, if it was.
+    pub refusal: Option<&'a Refusal>,
+}
+
 struct Runner<'a, J> {
     recipe: &'a Recipe,
     inventory: &'a mut Inventory,
@@ -114,7 +135,7 @@ struct Runner<'a, J> {
     now: DateTime,
 }
 
-impl<J: FnMut(&Batch, &[Entry]) -> Result<(), String>> Runner<'_, J> {
+impl<J: FnMut(Journaled<'_>) -> Result<(), String>> Runner<'_, J> {
     fn send(
         &mut self,
         batch: &mut Batch,
@@ -134,14 +155,32 @@ impl<J: FnMut(&Batch, &[Entry]) -> Result<(), String>> Runner<'_, J> {
         };
         match batch.execute(&req, actor, &ctx) {
             Ok(a) => {
-                (self.journal)(&a.batch, &a.entries).map_err(RehearsalError::Journal)?;
+                (self.journal)(Journaled {
+                    actor,
+                    request: Some(&req),
+                    order: None,
+                    at: self.now,
+                    entries: &a.entries,
+                    batch: &a.batch,
+                    refusal: None,
+                })
+                .map_err(RehearsalError::Journal)?;
                 apply_counter_uses(self.inventory, &a.entries);
                 *batch = a.batch;
                 Ok(())
             }
             Err(r) => {
                 if let Some(b) = r.batch {
-                    (self.journal)(&b, &r.record).map_err(RehearsalError::Journal)?;
+                    (self.journal)(Journaled {
+                        actor,
+                        request: Some(&req),
+                        order: None,
+                        at: self.now,
+                        entries: &r.record,
+                        batch: &b,
+                        refusal: Some(&r.error),
+                    })
+                    .map_err(RehearsalError::Journal)?;
                     *batch = *b;
                 }
                 Err(RehearsalError::Refused {
@@ -180,9 +219,9 @@ fn lot_for(
 }
 
 /// Run a whole batch. `inventory` gets the counter uses; `journal` receives each
-/// request's entries with the state after them.
+/// request with its entries and the state after them ([`Journaled`]).
 #[allow(clippy::too_many_arguments)]
-pub fn rehearse<J: FnMut(&Batch, &[Entry]) -> Result<(), String>>(
+pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     order: &NewOrder,
     recipe: &Recipe,
     recipe_sha: &str,
@@ -214,7 +253,16 @@ pub fn rehearse<J: FnMut(&Batch, &[Entry]) -> Result<(), String>>(
                 error,
             }
         })?;
-    (run.journal)(&batch, std::slice::from_ref(&first)).map_err(RehearsalError::Journal)?;
+    (run.journal)(Journaled {
+        actor: &cast.planner,
+        request: None,
+        order: Some(order),
+        at: options.start,
+        entries: std::slice::from_ref(&first),
+        batch: &batch,
+        refusal: None,
+    })
+    .map_err(RehearsalError::Journal)?;
     let label = Label {
         coi: batch.order().coi.clone(),
         din: batch.order().din.label(),
@@ -375,7 +423,7 @@ pub fn rehearse<J: FnMut(&Batch, &[Entry]) -> Result<(), String>>(
     Ok(batch)
 }
 
-fn dispose<J: FnMut(&Batch, &[Entry]) -> Result<(), String>>(
+fn dispose<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     cast: &Cast,

@@ -76,10 +76,10 @@ fn rehearsed(seed: u64, excursions: f64) -> (Batch, Vec<Entry>, Option<Batch>) {
         &LotRegister::default(),
         &Cast::example(),
         &opts,
-        |b: &Batch, e: &[Entry]| {
-            stored.extend_from_slice(e);
-            if awaiting.is_none() && b.stage() == Stage::AwaitingDisposition {
-                awaiting = Some(b.clone());
+        |j: batch::rehearsal::Journaled<'_>| {
+            stored.extend_from_slice(j.entries);
+            if awaiting.is_none() && j.batch.stage() == Stage::AwaitingDisposition {
+                awaiting = Some(j.batch.clone());
             }
             Ok(())
         },

@@ -478,7 +478,7 @@ mod tests {
                 location: "room <c1> & co".into(),
                 clinic: "Clinic".into(),
             },
-            |_, _| Ok(()),
+            |_| Ok(()),
         )
         .expect("rehearsal");
         let html = batch_record_html(&b);

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod aas;
+pub mod batch;
 pub mod cond;
 pub mod copy;
 mod engine;

@@ -38,12 +38,20 @@ impl Migration {
 }
 
 /// Every migration this program knows, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "aas",
-    sqlite: include_str!("../migrations/0001_aas.sqlite.sql"),
-    postgres: include_str!("../migrations/0001_aas.postgres.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "aas",
+        sqlite: include_str!("../migrations/0001_aas.sqlite.sql"),
+        postgres: include_str!("../migrations/0001_aas.postgres.sql"),
+    },
+    Migration {
+        version: 200,
+        name: "batch",
+        sqlite: include_str!("../migrations/0200_batch.sqlite.sql"),
+        postgres: include_str!("../migrations/0200_batch.postgres.sql"),
+    },
+];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises
 /// migrations of several processes starting at once.

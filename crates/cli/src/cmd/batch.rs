@@ -151,7 +151,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &LotRegister::default(),
         &Cast::example(),
         &options,
-        |_, _| Ok(()),
+        |_| Ok(()),
     )
     .with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?;
     let dir = out_dir(&a.out)?;

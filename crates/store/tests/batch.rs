@@ -1,0 +1,573 @@
+//! Batch records in the database, on SQLite and (when ATMPFLOW_TEST_PG is set)
+//! on PostgreSQL: one transaction per request with the twin, idempotency keys,
+//! optimistic concurrency, append-only guards and tamper detection.
+
+use batch::engine::recipe_sha256;
+use batch::entry::Label;
+use batch::rehearsal::{Cast, Rehearsal, rehearse};
+use batch::{Command, LotRegister, NewOrder, Request, Stage};
+use recipe::bind::{Binding, bind_strict};
+use recipe::equipment::Inventory;
+use recipe::recipe::Recipe;
+use recipe::{Date, DateTime};
+use store::batch::{self as sb, BatchError, Outcome, RequestMeta};
+use store::{Db, Engine, Kind, StoreError, testing};
+
+const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
+const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
+const DIN: &str = "A9999251234569";
+const COI: &str = "COI-2026-0042";
+
+fn t(s: &str) -> DateTime {
+    DateTime::parse(s).expect("timestamp")
+}
+
+fn fixtures() -> (Recipe, Inventory, Binding) {
+    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
+    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let binding = bind_strict(
+        &recipe,
+        &inventory,
+        Date::parse("2026-12-01").expect("date"),
+    )
+    .expect("binding");
+    (recipe, inventory, binding)
+}
+
+fn order(id: &str) -> NewOrder {
+    NewOrder {
+        batch: id.into(),
+        patient: "PSN-7f3a".into(),
+        coi: COI.into(),
+        din: DIN.into(),
+        planned_start: t("2026-12-01T08:00:00Z"),
+        ship_step: None,
+    }
+}
+
+fn label() -> Label {
+    Label {
+        coi: COI.into(),
+        din: DIN.into(),
+    }
+}
+
+fn each_engine(test: impl Fn(&str)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in testing::urls(dir.path()) {
+        test(&url);
+    }
+}
+
+fn count(db: &Db, sql: &str) -> i64 {
+    db.read(|tx| -> Result<i64, StoreError> { tx.query_opt(sql, &[])?.map_or(Ok(0), |r| r.int(0)) })
+        .expect("count")
+}
+
+fn receive(key: Option<&str>, location: &str) -> Request {
+    Request {
+        command: Command::ReceiveApheresis {
+            location: location.into(),
+            scanned: label(),
+        },
+        key: key.map(str::to_string),
+        expected_seq: None,
+    }
+}
+
+#[test]
+fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
+    let (recipe, inventory, binding) = fixtures();
+    let cast = Cast::example();
+    let lots = LotRegister::default();
+    each_engine(|url| {
+        let db = Db::connect(url).expect("open");
+        let opened = db
+            .transaction(|tx| {
+                sb::open(
+                    tx,
+                    &order("B-1"),
+                    RECIPE,
+                    &recipe,
+                    &binding,
+                    &cast.planner,
+                    &inventory,
+                    &lots,
+                    t("2026-12-01T07:00:00Z"),
+                )
+            })
+            .expect("open batch");
+        assert!(!opened.replayed);
+        assert_eq!(opened.batch.stage(), Stage::Ordered);
+        // ordering the same batch again returns it; another order is refused
+        let again = db
+            .transaction(|tx| {
+                sb::open(
+                    tx,
+                    &order("B-1"),
+                    RECIPE,
+                    &recipe,
+                    &binding,
+                    &cast.planner,
+                    &inventory,
+                    &lots,
+                    t("2026-12-01T07:05:00Z"),
+                )
+            })
+            .expect("same order");
+        assert!(again.replayed);
+        let mut other = order("B-1");
+        other.patient = "PSN-other".into();
+        let e = db
+            .transaction(|tx| {
+                sb::open(
+                    tx,
+                    &other,
+                    RECIPE,
+                    &recipe,
+                    &binding,
+                    &cast.planner,
+                    &inventory,
+                    &lots,
+                    t("2026-12-01T07:05:00Z"),
+                )
+            })
+            .expect_err("other order");
+        assert!(
+            matches!(e, BatchError::Exists(ref id) if id == "B-1"),
+            "{e}"
+        );
+
+        let run = |req: &Request, at: &str| {
+            db.transaction(|tx| {
+                sb::execute(tx, "B-1", req, &cast.operator, &inventory, &lots, t(at))
+            })
+        };
+        let (first, twin) =
+            run(&receive(Some("rx-1"), "room_c1"), "2026-12-01T08:00:00Z").expect("receive");
+        assert!(twin.is_some(), "the twin is written with the entries");
+        assert!(!first.replayed());
+        assert_eq!(first.batch().stage(), Stage::ApheresisReceived);
+        assert_eq!(first.version(), 2);
+        let entries = count(&db, "SELECT COUNT(*) FROM batch_entries");
+        // the same key and content: the first result, nothing applied twice
+        let (second, twin) =
+            run(&receive(Some("rx-1"), "room_c1"), "2026-12-01T08:30:00Z").expect("repeat");
+        assert!(twin.is_none());
+        assert!(second.replayed());
+        assert_eq!(second.entries(), first.entries());
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM batch_entries"), entries);
+        // the same key with other content is refused
+        let e = run(&receive(Some("rx-1"), "elsewhere"), "2026-12-01T08:30:00Z")
+            .expect_err("key reuse");
+        assert!(matches!(e, BatchError::KeyReused { .. }), "{e}");
+        // a request the engine refuses stores nothing
+        let e = run(&receive(Some("rx-2"), "room_c1"), "2026-12-01T08:40:00Z")
+            .expect_err("second receipt");
+        assert!(matches!(e, BatchError::Refused(_)), "{e}");
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM batch_entries"), entries);
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM batch_requests WHERE idem_key = 'rx-2'"
+            ),
+            0
+        );
+        // the twin's Batch Record submodel follows the record
+        let (_, subs) = sb::twin_ids(first.batch());
+        let sm = db
+            .get(Kind::Submodel, &subs[0])
+            .expect("get")
+            .expect("twin");
+        assert!(
+            String::from_utf8_lossy(&sm).contains("apheresis_received"),
+            "status in the submodel"
+        );
+        let v = db
+            .read(|tx| sb::verify(tx, "B-1"))
+            .expect("verify")
+            .expect("verifies");
+        assert_eq!(v.entries, entries as u64);
+        assert_eq!(v.requests, 2);
+        // reopening the database resumes the batch where its record stops
+        drop(db);
+        let db = Db::connect(url).expect("reopen");
+        let s = db
+            .read(|tx| sb::load(tx, "B-1"))
+            .expect("load")
+            .expect("stored");
+        assert_eq!(s.batch.stage(), Stage::ApheresisReceived);
+        assert_eq!(s.version, 2);
+    });
+}
+
+#[test]
+fn a_stale_head_update_is_refused_and_nothing_is_written() {
+    let (recipe, inventory, binding) = fixtures();
+    let cast = Cast::example();
+    let lots = LotRegister::default();
+    each_engine(|url| {
+        let db = Db::connect(url).expect("open");
+        db.transaction(|tx| {
+            sb::open(
+                tx,
+                &order("B-2"),
+                RECIPE,
+                &recipe,
+                &binding,
+                &cast.planner,
+                &inventory,
+                &lots,
+                t("2026-12-01T07:00:00Z"),
+            )
+        })
+        .expect("open batch");
+        // two writers read version 1; the first one's change lands
+        let read = db
+            .read(|tx| sb::load(tx, "B-2"))
+            .expect("load")
+            .expect("stored");
+        let ctx = batch::Ctx {
+            recipe: &recipe,
+            inventory: &inventory,
+            lots: &lots,
+            now: t("2026-12-01T08:00:00Z"),
+        };
+        let a = read
+            .batch
+            .execute(&receive(None, "room_a"), &cast.operator, &ctx)
+            .expect("a");
+        let b = read
+            .batch
+            .execute(&receive(None, "room_b"), &cast.operator, &ctx)
+            .expect("b");
+        fn meta(hash: &Option<String>, at: DateTime) -> RequestMeta<'_> {
+            RequestMeta {
+                key: None,
+                request: hash.as_deref().unwrap_or_default(),
+                actor: "operator1",
+                at,
+            }
+        }
+        let (ha, hb) = (a.entries[0].request.clone(), b.entries[0].request.clone());
+        db.transaction(|tx| {
+            sb::append(
+                tx,
+                &read,
+                read.version,
+                &a.batch,
+                &a.entries,
+                &meta(&ha, ctx.now),
+                None,
+            )
+        })
+        .expect("first writer");
+        let e = db
+            .transaction(|tx| {
+                sb::append(
+                    tx,
+                    &read,
+                    read.version,
+                    &b.batch,
+                    &b.entries,
+                    &meta(&hb, ctx.now),
+                    None,
+                )
+            })
+            .expect_err("second writer on the old version");
+        assert!(
+            matches!(
+                e,
+                BatchError::Stale {
+                    expected: 1,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let s = db
+            .read(|tx| sb::load(tx, "B-2"))
+            .expect("load")
+            .expect("stored");
+        assert_eq!(
+            s.batch.entries().len(),
+            2,
+            "the first change kept, the second not applied"
+        );
+        match &s.batch.entries()[1].body {
+            batch::Body::Custody(c) => assert_eq!(c.location, "room_a"),
+            other => panic!("unexpected {other:?}"),
+        }
+        db.read(|tx| sb::verify(tx, "B-2"))
+            .expect("verify")
+            .expect("verifies");
+    });
+}
+
+/// Rehearses a whole batch, storing every request as a live batch is stored.
+fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch {
+    let (recipe, mut inventory, binding) = fixtures();
+    let mut ord = order(id);
+    ord.din = "A999925123456".into();
+    rehearse(
+        &ord,
+        &recipe,
+        &recipe_sha256(RECIPE),
+        &binding,
+        &mut inventory,
+        &LotRegister::default(),
+        &Cast::example(),
+        &Rehearsal {
+            seed,
+            start: t("2026-12-01T08:00:00Z"),
+            excursions,
+            location: "room_c1".into(),
+            clinic: "Clinic".into(),
+        },
+        |j| {
+            db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
+                .map_err(|e| e.to_string())
+        },
+    )
+    .expect("rehearsal")
+}
+
+fn disable_guards(db: &Db) {
+    db.transaction(|tx| -> Result<(), StoreError> {
+        match tx.engine() {
+            Engine::Sqlite => {
+                let names: Vec<String> = tx
+                    .query(
+                        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'batch%'",
+                        &[],
+                    )?
+                    .iter()
+                    .map(|r| r.text(0).map(str::to_string))
+                    .collect::<Result<_, _>>()?;
+                for n in names {
+                    tx.execute(&format!("DROP TRIGGER {n}"), &[])?;
+                }
+            }
+            Engine::Postgres => {
+                for t in ["batch_entries", "batch_requests", "batch_recipes", "batches"] {
+                    tx.execute(&format!("ALTER TABLE {t} DISABLE TRIGGER USER"), &[])?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .expect("disable guards");
+}
+
+fn sql(db: &Db, statement: &str) -> Result<u64, StoreError> {
+    db.transaction(|tx| tx.execute(statement, &[]))
+}
+
+#[test]
+fn the_database_refuses_changes_to_the_record_and_verify_names_every_tampered_row() {
+    each_engine(|url| {
+        let db = Db::connect(url).expect("open");
+        let b = rehearse_into(&db, "B-T", 3, 0.2);
+        assert_eq!(b.stage(), Stage::Infused);
+        let v = db
+            .read(|tx| sb::verify(tx, "B-T"))
+            .expect("verify")
+            .expect("the stored rehearsal verifies");
+        assert_eq!(v.entries, b.entries().len() as u64);
+        assert!(v.signatures > 0);
+
+        // the database itself refuses UPDATE and DELETE of the record
+        for s in [
+            "UPDATE batch_entries SET actor = 'mallory' WHERE batch = 'B-T' AND seq = 2",
+            "DELETE FROM batch_entries WHERE batch = 'B-T' AND seq = 2",
+            "UPDATE batch_requests SET actor = 'mallory' WHERE batch = 'B-T' AND n = 2",
+            "DELETE FROM batch_requests WHERE batch = 'B-T'",
+            "UPDATE batch_recipes SET text = 'x'",
+            "DELETE FROM batch_recipes",
+            "DELETE FROM batches WHERE id = 'B-T'",
+            "UPDATE batches SET patient = 'PSN-other' WHERE id = 'B-T'",
+            "UPDATE batches SET head_seq = 1 WHERE id = 'B-T'",
+        ] {
+            let e = sql(&db, s).expect_err(s);
+            let m = e.to_string();
+            assert!(
+                m.contains("append-only") || m.contains("refused"),
+                "{s}: {m}"
+            );
+        }
+        db.read(|tx| sb::verify(tx, "B-T"))
+            .expect("verify")
+            .expect("unchanged");
+
+        // someone with the database's owner rights switches the guards off:
+        // each changed row is named by verify
+        disable_guards(&db);
+        let cases: &[(&str, &str, &str, Option<u64>)] = &[
+            (
+                "UPDATE batch_entries SET entry = REPLACE(entry, 'room_c1', 'room_c2') WHERE batch = 'B-T' AND seq = 2",
+                "UPDATE batch_entries SET entry = REPLACE(entry, 'room_c2', 'room_c1') WHERE batch = 'B-T' AND seq = 2",
+                "batch_entries",
+                Some(2),
+            ),
+            (
+                "UPDATE batch_entries SET entry = REPLACE(entry, '\"batch\":\"B-T\",', '\"batch\": \"B-T\",') WHERE batch = 'B-T' AND seq = 4",
+                "UPDATE batch_entries SET entry = REPLACE(entry, '\"batch\": \"B-T\",', '\"batch\":\"B-T\",') WHERE batch = 'B-T' AND seq = 4",
+                "batch_entries",
+                Some(4),
+            ),
+            (
+                "UPDATE batch_entries SET actor = 'mallory' WHERE batch = 'B-T' AND seq = 5",
+                "UPDATE batch_entries SET actor = 'operator1' WHERE batch = 'B-T' AND seq = 5",
+                "batch_entries",
+                Some(5),
+            ),
+            (
+                "UPDATE batch_entries SET seq = 1000 WHERE batch = 'B-T' AND seq = 7",
+                "UPDATE batch_entries SET seq = 7 WHERE batch = 'B-T' AND seq = 1000",
+                "batch_entries",
+                Some(7),
+            ),
+            (
+                "UPDATE batch_requests SET actor = 'mallory' WHERE batch = 'B-T' AND n = 3",
+                "UPDATE batch_requests SET actor = 'operator1' WHERE batch = 'B-T' AND n = 3",
+                "batch_requests",
+                None,
+            ),
+            (
+                "UPDATE batch_requests SET last_seq = last_seq + 1 WHERE batch = 'B-T' AND n = 2",
+                "UPDATE batch_requests SET last_seq = last_seq - 1 WHERE batch = 'B-T' AND n = 2",
+                "batch_requests",
+                None,
+            ),
+            (
+                "UPDATE batch_recipes SET text = text || ' '",
+                "UPDATE batch_recipes SET text = SUBSTR(text, 1, LENGTH(text) - 1)",
+                "batch_recipes",
+                None,
+            ),
+            (
+                "UPDATE batches SET stage = 'released' WHERE id = 'B-T'",
+                "UPDATE batches SET stage = 'infused' WHERE id = 'B-T'",
+                "batches",
+                None,
+            ),
+            (
+                "UPDATE batches SET version = version + 1 WHERE id = 'B-T'",
+                "UPDATE batches SET version = version - 1 WHERE id = 'B-T'",
+                "batches",
+                None,
+            ),
+            (
+                "UPDATE aas_submodels SET json = REPLACE(json, 'infused', 'released') WHERE id LIKE '%B-T%'",
+                "UPDATE aas_submodels SET json = REPLACE(json, '\"released\"', '\"infused\"') WHERE id LIKE '%B-T%'",
+                "aas_submodels",
+                None,
+            ),
+        ];
+        for (tamper, undo, table, seq) in cases {
+            assert_eq!(sql(&db, tamper).expect(tamper), 1, "{tamper}");
+            let f = db
+                .read(|tx| sb::verify(tx, "B-T"))
+                .expect("verify")
+                .expect_err(tamper);
+            assert_eq!(f.table, *table, "{tamper}: {f}");
+            if seq.is_some() {
+                assert_eq!(f.seq, *seq, "{tamper}: {f}");
+            }
+            assert!(
+                f.to_string().contains("B-T") || f.table == "batch_recipes",
+                "{f}"
+            );
+            assert_eq!(sql(&db, undo).expect(undo), 1, "{undo}");
+            db.read(|tx| sb::verify(tx, "B-T"))
+                .expect("verify")
+                .unwrap_or_else(|f| panic!("after undoing {tamper}: {f}"));
+        }
+        // a removed entry and a removed head row
+        sql(
+            &db,
+            "DELETE FROM batch_entries WHERE batch = 'B-T' AND seq = 9",
+        )
+        .expect("delete");
+        let f = db
+            .read(|tx| sb::verify(tx, "B-T"))
+            .expect("verify")
+            .expect_err("gap");
+        assert_eq!((f.table, f.seq), ("batch_entries", Some(9)), "{f}");
+        // the head row cannot go while its entries are stored
+        let e = sql(&db, "DELETE FROM batches WHERE id = 'B-T'").expect_err("delete head");
+        assert!(e.to_string().to_lowercase().contains("foreign key"), "{e}");
+        assert!(db.read(sb::orphans).expect("orphans").is_empty());
+    });
+}
+
+#[test]
+fn outcomes_report_what_was_stored() {
+    // the accessor methods of an outcome agree with its variant
+    let (recipe, inventory, binding) = fixtures();
+    let cast = Cast::example();
+    let lots = LotRegister::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::connect(&dir.path().join("o.db").display().to_string()).expect("open");
+    db.transaction(|tx| {
+        sb::open(
+            tx,
+            &order("B-3"),
+            RECIPE,
+            &recipe,
+            &binding,
+            &cast.planner,
+            &inventory,
+            &lots,
+            t("2026-12-01T07:00:00Z"),
+        )
+    })
+    .expect("open");
+    // a wrong label at receipt is refused, but its scan and deviation are kept
+    let mut wrong = receive(Some("rx-wrong"), "room_c1");
+    if let Command::ReceiveApheresis { scanned, .. } = &mut wrong.command {
+        scanned.coi = "COI-OTHER".into();
+    }
+    let (o, _) = db
+        .transaction(|tx| {
+            sb::execute(
+                tx,
+                "B-3",
+                &wrong,
+                &cast.operator,
+                &inventory,
+                &lots,
+                t("2026-12-01T08:00:00Z"),
+            )
+        })
+        .expect("stored refusal");
+    let Outcome::Refused {
+        refusal, entries, ..
+    } = &o
+    else {
+        panic!("expected a refusal, got {o:?}");
+    };
+    assert_eq!(refusal.code, "blocked");
+    assert!(!entries.is_empty());
+    // retrying the same key gives the same refusal, nothing new
+    let (again, _) = db
+        .transaction(|tx| {
+            sb::execute(
+                tx,
+                "B-3",
+                &wrong,
+                &cast.operator,
+                &inventory,
+                &lots,
+                t("2026-12-01T08:05:00Z"),
+            )
+        })
+        .expect("repeat");
+    assert!(again.replayed());
+    assert!(matches!(again, Outcome::Refused { .. }));
+    assert_eq!(again.entries(), o.entries());
+    db.read(|tx| sb::verify(tx, "B-3"))
+        .expect("verify")
+        .expect("verifies");
+}
