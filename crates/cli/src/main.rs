@@ -43,6 +43,10 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Sweep scenario parameters, price every point, compare concepts (`study merge` joins shards).
     Study(cmd::study::Args),
+    /// API tokens of the server: create (printed once), revoke, list.
+    Token(cmd::token::Args),
+    /// Users of the server: add, list, disable, enable, set passwords, audit trail.
+    User(cmd::user::Args),
     /// Check scenario files.
     Validate(cmd::validate::Args),
 }
@@ -62,6 +66,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Study(a) => cmd::study::run(a),
+        Command::Token(a) => cmd::token::run(a),
+        Command::User(a) => cmd::user::run(a),
         Command::Validate(a) => cmd::validate::run(a),
     };
     match result {

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod aas;
+pub mod auth;
 pub mod batch;
 pub mod cond;
 pub mod copy;

@@ -46,6 +46,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/0001_aas.postgres.sql"),
     },
     Migration {
+        version: 100,
+        name: "auth",
+        sqlite: include_str!("../migrations/0100_auth.sqlite.sql"),
+        postgres: include_str!("../migrations/0100_auth.postgres.sql"),
+    },
+    Migration {
         version: 200,
         name: "batch",
         sqlite: include_str!("../migrations/0200_batch.sqlite.sql"),

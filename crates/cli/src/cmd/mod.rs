@@ -12,6 +12,8 @@ pub mod schema;
 pub mod serve;
 pub mod simulate;
 pub mod study;
+pub mod token;
+pub mod user;
 pub mod validate;
 
 /// Prints an error: scenario errors with source excerpts, others with their cause chain.

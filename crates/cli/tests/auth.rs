@@ -1,0 +1,297 @@
+//! `atmpflow user` and `atmpflow token` against a database file: passwords
+//! only from standard input or a prompt, the token printed once and stored
+//! as a hash, errors that name what is wrong.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_atmpflow"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("ATMPFLOW_DB")
+        .env("USER", "tester")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn atmpflow");
+    {
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).expect("write stdin");
+        }
+    }
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(dir: &Path, args: &[&str], stdin: Option<&str>) -> (String, String) {
+    let o = run(dir, args, stdin);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "{args:?} failed:\n{err}");
+    (out, err)
+}
+
+fn fails(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let o = run(dir, args, stdin);
+    assert!(!o.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn users_and_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let db = "auth.db";
+    let pw = "a long enough passphrase\n";
+    let (_, err) = ok(
+        d,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "admin,qa",
+            "--display-name",
+            "Dr. Ana Müller",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        Some(pw),
+    );
+    assert!(
+        err.contains("added user ana (Dr. Ana Müller) with roles admin,qa"),
+        "{err}"
+    );
+    ok(
+        d,
+        &[
+            "user",
+            "add",
+            "mes",
+            "--role",
+            "reader",
+            "--role",
+            "writer",
+            "--no-password",
+            "--db",
+            db,
+        ],
+        None,
+    );
+    let (out, _) = ok(d, &["user", "list", "--db", db], None);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[1].starts_with("ana\tDr. Ana Müller\tadmin,qa\tactive\tset\t"),
+        "{out}"
+    );
+    assert!(lines[1].contains("\tos:tester\t"), "{out}");
+    assert!(
+        lines[2].starts_with("mes\tmes\treader,writer\tactive\tnone\t"),
+        "{out}"
+    );
+
+    // the token is the only thing on standard output
+    let (token, err) = ok(
+        d,
+        &[
+            "token", "create", "--user", "mes", "--role", "reader", "--label", "MES", "--db", db,
+        ],
+        None,
+    );
+    let token = token.trim().to_string();
+    assert!(token.starts_with("atf_") && token.len() == 68, "{token}");
+    assert!(err.contains("shown only this once"), "{err}");
+    assert!(err.contains("roles reader"), "{err}");
+    let raw = std::fs::read(d.join(db)).expect("read db");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        !text.contains(&token[16..]),
+        "the token is in the database file"
+    );
+
+    let (out, _) = ok(d, &["token", "list", "--db", db], None);
+    let prefix = &token[..16];
+    assert!(
+        out.contains(&format!("{prefix}\tmes\treader\tactive\tMES\t")),
+        "{out}"
+    );
+    assert!(!out.contains(&token), "{out}");
+    ok(
+        d,
+        &["token", "revoke", prefix, "--reason", "test", "--db", db],
+        None,
+    );
+    let (out, _) = ok(d, &["token", "list", "--user", "mes", "--db", db], None);
+    assert!(out.contains("\trevoked\t"), "{out}");
+
+    ok(
+        d,
+        &["user", "disable", "mes", "--reason", "replaced", "--db", db],
+        None,
+    );
+    let (out, _) = ok(d, &["user", "list", "--db", db], None);
+    assert!(out.contains("mes\tmes\treader,writer\tdisabled"), "{out}");
+    let (out, _) = ok(d, &["user", "audit", "--db", db], None);
+    for action in ["user.add", "token.create", "token.revoke", "user.disable"] {
+        assert!(out.contains(&format!("\t{action}\t")), "{action}: {out}");
+    }
+    assert!(
+        out.contains("\tos:tester\tuser.disable\tmes\treplaced"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let db = "auth.db";
+    // no password flag exists: a password is never an argument
+    let e = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "qa",
+            "--password",
+            "x",
+            "--db",
+            db,
+        ],
+        None,
+    );
+    assert!(e.contains("--password"), "{e}");
+    let e = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "root",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        Some("a long enough passphrase\n"),
+    );
+    assert!(e.contains("--role: role: unknown role \"root\""), "{e}");
+    let e = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "Ana",
+            "--role",
+            "qa",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        Some("a long enough passphrase\n"),
+    );
+    assert!(e.contains("user name: \"Ana\""), "{e}");
+    let e = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "qa",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        Some("short\n"),
+    );
+    assert!(e.contains("password: has 5 characters; at least 12"), "{e}");
+    let e = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "qa",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        Some(""),
+    );
+    assert!(e.contains("standard input holds no password"), "{e}");
+    // read-only commands never create a database
+    let e = fails(d, &["user", "list", "--db", "missing.db"], None);
+    assert!(e.contains("missing.db: no such database file"), "{e}");
+    assert!(!d.join("missing.db").exists());
+    let e = fails(
+        d,
+        &["token", "create", "--user", "ana", "--db", "missing.db"],
+        None,
+    );
+    assert!(e.contains("no such database file"), "{e}");
+    // unknown user, role not held, unknown token
+    ok(
+        d,
+        &[
+            "user",
+            "add",
+            "dev",
+            "--role",
+            "writer",
+            "--no-password",
+            "--db",
+            db,
+        ],
+        None,
+    );
+    let e = fails(
+        d,
+        &["token", "create", "--user", "nobody", "--db", db],
+        None,
+    );
+    assert!(
+        e.contains("cannot make a token for `nobody`") && e.contains("no user `nobody`"),
+        "{e}"
+    );
+    let e = fails(
+        d,
+        &[
+            "token", "create", "--user", "dev", "--role", "admin", "--db", db,
+        ],
+        None,
+    );
+    assert!(e.contains("does not hold the role admin"), "{e}");
+    let e = fails(
+        d,
+        &["token", "revoke", "atf_000000000000", "--db", db],
+        None,
+    );
+    assert!(e.contains("no token `atf_000000000000`"), "{e}");
+    let e = fails(d, &["user", "disable", "nobody", "--db", db], None);
+    assert!(e.contains("no user `nobody`"), "{e}");
+    let e = fails(
+        d,
+        &[
+            "user",
+            "add",
+            "dev",
+            "--role",
+            "reader",
+            "--no-password",
+            "--db",
+            db,
+        ],
+        None,
+    );
+    assert!(e.contains("already exists"), "{e}");
+}
