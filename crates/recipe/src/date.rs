@@ -2,55 +2,24 @@
 //!
 //! Both accept a TOML date/datetime literal (`2026-11-02`, `2026-11-02T08:00:00Z`)
 //! or the same text as a string (JSON), and serialise as ISO 8601 strings.
-//! Nothing here reads the system clock: "now" is always passed in.
+//! Nothing here reads the system clock: "now" is always passed in. The calendar
+//! (month lengths, leap years, day arithmetic) is `jiff`'s; dates run from year -9999
+//! to 9999 and arithmetic saturates at those ends.
 
 use std::fmt;
 
-/// A proleptic Gregorian calendar date.
+use jiff::SignedDuration;
+use jiff::civil;
+
+/// A proleptic Gregorian calendar date, years -9999 to 9999.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    /// Days since 1970-01-01.
-    days: i64,
-}
+pub struct Date(civil::Date);
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    // Howard Hinnant's algorithm.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+const SECONDS_PER_DAY: i64 = 86_400;
+const EPOCH: civil::DateTime = civil::date(1970, 1, 1).at(0, 0, 0, 0);
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
-}
-
+/// Year, month and day of `YYYY-MM-DD` (each field as Rust parses an integer),
+/// without checking the calendar.
 fn parse_ymd(s: &str) -> Option<(i64, u32, u32)> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
@@ -59,21 +28,16 @@ fn parse_ymd(s: &str) -> Option<(i64, u32, u32)> {
     let y: i64 = s.get(0..4)?.parse().ok()?;
     let m: u32 = s.get(5..7)?.parse().ok()?;
     let d: u32 = s.get(8..10)?.parse().ok()?;
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-        return None;
-    }
     Some((y, m, d))
 }
 
 impl Date {
-    /// A date from year, month and day; `None` if invalid.
+    /// A date from year, month and day; `None` if invalid or outside years -9999 to 9999.
     pub fn from_ymd(y: i64, m: u32, d: u32) -> Option<Date> {
-        if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-            return None;
-        }
-        Some(Date {
-            days: days_from_civil(y, m, d),
-        })
+        let y = i16::try_from(y).ok()?;
+        let m = i8::try_from(m).ok()?;
+        let d = i8::try_from(d).ok()?;
+        civil::Date::new(y, m, d).ok().map(Date)
     }
     /// Parse `YYYY-MM-DD`.
     pub fn parse(s: &str) -> Option<Date> {
@@ -82,41 +46,78 @@ impl Date {
     }
     /// Days since 1970-01-01.
     pub fn days_since_epoch(self) -> i64 {
-        self.days
+        self.0
+            .to_datetime(civil::Time::midnight())
+            .duration_since(EPOCH)
+            .as_secs()
+            / SECONDS_PER_DAY
     }
-    /// This date plus `n` days.
+    /// This date plus `n` days; saturates at the first and the last representable date
+    /// so that absurd durations in user files can never overflow the calendar arithmetic.
     #[must_use]
     pub fn plus_days(self, n: i64) -> Date {
-        // Clamped to ±1e9 days (about ±2.7 million years) so that absurd durations in
-        // user files can never overflow the calendar arithmetic.
-        const LIMIT: i64 = 1_000_000_000;
-        Date {
-            days: self.days.saturating_add(n).clamp(-LIMIT, LIMIT),
-        }
+        let secs = n.saturating_mul(SECONDS_PER_DAY);
+        Date(self.0.saturating_add(SignedDuration::from_secs(secs)))
     }
     /// Signed number of days from `self` to `other`.
     pub fn days_until(self, other: Date) -> i64 {
-        other.days - self.days
+        other.days_since_epoch() - self.days_since_epoch()
     }
     /// Midnight UTC at the start of this date.
     pub fn start(self) -> DateTime {
-        DateTime {
-            secs: self.days * 86_400,
-        }
+        DateTime(self.0.to_datetime(civil::Time::midnight()))
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = civil_from_days(self.days);
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        let d = self.0;
+        write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
     }
 }
 
-/// An instant, stored as seconds since 1970-01-01T00:00:00Z.
+/// An instant, held as its UTC wall-clock time to the second (years -9999 to 9999).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DateTime {
-    secs: i64,
+pub struct DateTime(civil::DateTime);
+
+/// The `(Z|±HH:MM)` suffix of an RFC 3339 time: the time before it and the offset in seconds.
+fn split_offset(rest: &str) -> Option<(&str, i64)> {
+    if let Some(t) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix('z')) {
+        return Some((t, 0));
+    }
+    let pos = rest.rfind(['+', '-'])?;
+    let (t, off) = rest.split_at(pos);
+    let sign = if off.starts_with('-') { -1 } else { 1 };
+    let (oh, om) = off.get(1..)?.split_once(':')?;
+    let oh: i64 = oh.parse().ok()?;
+    let om: i64 = om.parse().ok()?;
+    if oh > 23 || om > 59 {
+        return None;
+    }
+    Some((t, sign * (oh * 3600 + om * 60)))
+}
+
+/// `HH:MM[:SS[.fff]]` as hours, minutes and whole seconds (a leap second 60 is allowed).
+fn parse_hms(time: &str) -> Option<(i8, i8, i64)> {
+    let mut parts = time.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let mi: i64 = parts.next()?.parse().ok()?;
+    let sec: f64 = match parts.next() {
+        Some(x) => x.parse().ok()?,
+        None => 0.0,
+    };
+    if parts.next().is_some()
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0.0..61.0).contains(&sec)
+    {
+        return None;
+    }
+    Some((
+        i8::try_from(h).ok()?,
+        i8::try_from(mi).ok()?,
+        sec.floor() as i64,
+    ))
 }
 
 impl DateTime {
@@ -130,70 +131,45 @@ impl DateTime {
             .strip_prefix('T')
             .or_else(|| rest.strip_prefix('t'))
             .or_else(|| rest.strip_prefix(' '))?;
-        let (time, offset_secs) =
-            if let Some(t) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix('z')) {
-                (t, 0)
-            } else {
-                let pos = rest.rfind(['+', '-'])?;
-                let (t, off) = rest.split_at(pos);
-                let sign = if off.starts_with('-') { -1 } else { 1 };
-                let off = off.get(1..)?;
-                let (oh, om) = off.split_once(':')?;
-                let oh: i64 = oh.parse().ok()?;
-                let om: i64 = om.parse().ok()?;
-                if oh > 23 || om > 59 {
-                    return None;
-                }
-                (t, sign * (oh * 3600 + om * 60))
-            };
-        let mut parts = time.split(':');
-        let h: i64 = parts.next()?.parse().ok()?;
-        let mi: i64 = parts.next()?.parse().ok()?;
-        let sec: f64 = match parts.next() {
-            Some(x) => x.parse().ok()?,
-            None => 0.0,
-        };
-        if parts.next().is_some()
-            || !(0..24).contains(&h)
-            || !(0..60).contains(&mi)
-            || !(0.0..61.0).contains(&sec)
-        {
-            return None;
-        }
-        Some(DateTime {
-            secs: date.days * 86_400 + h * 3600 + mi * 60 + sec.floor() as i64 - offset_secs,
-        })
+        let (time, offset_secs) = split_offset(rest)?;
+        let (h, mi, sec) = parse_hms(time)?;
+        // Seconds and offset are added as a duration: a leap second rolls over into the
+        // next minute, and the offset may move the instant to another day.
+        let local = date.0.at(h, mi, 0, 0);
+        local
+            .checked_add(SignedDuration::from_secs(sec - offset_secs))
+            .ok()
+            .map(DateTime)
     }
-    /// The instant `secs` seconds after 1970-01-01T00:00:00Z.
+    /// The instant `secs` seconds after 1970-01-01T00:00:00Z (saturating at the first and
+    /// the last representable second).
     pub fn from_unix_seconds(secs: i64) -> DateTime {
-        DateTime { secs }
+        DateTime(EPOCH.saturating_add(SignedDuration::from_secs(secs)))
     }
     /// Seconds since the epoch.
     pub fn unix_seconds(self) -> i64 {
-        self.secs
+        self.0.duration_since(EPOCH).as_secs()
     }
     /// Hours from `self` to `later` (negative if `later` is earlier).
     pub fn hours_until(self, later: DateTime) -> f64 {
-        (later.secs - self.secs) as f64 / 3600.0
+        later.0.duration_since(self.0).as_secs() as f64 / 3600.0
     }
     /// The calendar date (UTC).
     pub fn date(self) -> Date {
-        Date {
-            days: self.secs.div_euclid(86_400),
-        }
+        Date(self.0.date())
     }
 }
 
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.date();
-        let s = self.secs.rem_euclid(86_400);
+        let t = self.0;
         write!(
             f,
-            "{d}T{:02}:{:02}:{:02}Z",
-            s / 3600,
-            (s % 3600) / 60,
-            s % 60
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            t.hour(),
+            t.minute(),
+            t.second()
         )
     }
 }
@@ -278,7 +254,15 @@ mod tests {
         let b = Date::parse("2027-01-01").expect("b");
         assert_eq!(a.days_until(b), 365);
         // Absurd offsets saturate instead of overflowing.
-        assert!(a.plus_days(i64::MAX).to_string().len() > 10);
+        assert_eq!(a.plus_days(i64::MAX).to_string(), "9999-12-31");
+        assert_eq!(a.plus_days(i64::MIN).to_string(), "-9999-01-01");
+        assert_eq!(a.plus_days(-1).to_string(), "2025-12-31");
+        assert!(Date::parse("1900-02-29").is_none());
+        assert!(Date::parse("2000-02-29").is_some());
+        assert_eq!(
+            Date::parse(" 0999-01-05 ").map(|d| d.to_string()),
+            Some("0999-01-05".into())
+        );
     }
 
     #[test]
@@ -288,6 +272,30 @@ mod tests {
         let u = DateTime::parse("2026-11-02T09:30Z").expect("no seconds");
         assert!((t.hours_until(u) - 2.5).abs() < 1e-9);
         assert!(DateTime::parse("2026-11-02T08:00:00").is_none());
+        assert!(DateTime::parse("2026-11-02T24:00:00Z").is_none());
+        assert!(DateTime::parse("2026-11-02T08:00:00+24:00").is_none());
+        // An offset can move the instant to the day before; a leap second rolls over.
+        let early = DateTime::parse("2026-01-01 00:30:00+01:00").expect("space, offset");
+        assert_eq!(early.to_string(), "2025-12-31T23:30:00Z");
+        assert_eq!(early.date().to_string(), "2025-12-31");
+        let leap = DateTime::parse("2016-12-31T23:59:60.5Z").expect("leap second");
+        assert_eq!(leap.to_string(), "2017-01-01T00:00:00Z");
+        assert_eq!(
+            DateTime::from_unix_seconds(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            DateTime::from_unix_seconds(-1).to_string(),
+            "1969-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            u.unix_seconds(),
+            DateTime::from_unix_seconds(u.unix_seconds()).unix_seconds()
+        );
+        assert_eq!(
+            Date::parse("2026-11-02").map(|d| d.start().unix_seconds()),
+            Some(20_759 * 86_400)
+        );
     }
 
     #[test]
