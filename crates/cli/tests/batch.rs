@@ -161,3 +161,156 @@ fn dry_run_refuses_bad_arguments() {
     let o = run(&["--excursions", "2"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("between 0 and 1"));
 }
+
+fn sql(db: &store::Db, statement: &str) {
+    let n = db
+        .transaction(|tx| tx.execute(statement, &[]))
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    assert_eq!(n, 1, "{statement}");
+}
+
+#[test]
+fn dry_run_into_the_database_verify_names_tampered_rows_and_report() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let recipe = root().join("examples/recipes/car-t-modular.toml");
+    let equipment = root().join("examples/equipment/modular-plant.toml");
+    let file_run = tmp.path().join("file-run");
+    for url in store::testing::urls(tmp.path()) {
+        let shown = store::redact(&url);
+        let run = |extra: &[&str]| {
+            let mut args = vec![
+                "batch",
+                "dry-run",
+                recipe.to_str().expect("utf8"),
+                "--equipment",
+                equipment.to_str().expect("utf8"),
+                "--seed",
+                "5",
+                "--excursions",
+                "0.2",
+                "--db",
+                &url,
+            ];
+            args.extend_from_slice(extra);
+            atmpflow(tmp.path(), &args)
+        };
+        let o = run(&["--out", file_run.to_str().expect("utf8"), "--force"]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout.contains("infused after"), "{stdout}");
+        assert!(stdout.contains("stored in"), "{stdout}");
+        // the same batch id again is refused, the stored batch untouched
+        let o = run(&[]);
+        assert!(!o.status.success());
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("batch DRYRUN-1 already exists"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let verify = |batch: Option<&str>| {
+            let mut args = vec!["batch", "verify", "--db", &url];
+            if let Some(b) = batch {
+                args.extend_from_slice(&["--batch", b]);
+            }
+            atmpflow(tmp.path(), &args)
+        };
+        let o = verify(None);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{shown}: {stdout}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout.starts_with("batch DRYRUN-1: infused, "), "{stdout}");
+        assert!(stdout.contains("signature(s) and"), "{stdout}");
+        let o = verify(Some("NO-SUCH-BATCH"));
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("no batch NO-SUCH-BATCH"));
+        // the report from the database equals the report of the same rehearsal's file
+        let from_db = tmp.path().join("from-db");
+        let o = atmpflow(
+            tmp.path(),
+            &[
+                "--force",
+                "batch",
+                "report",
+                "--db",
+                &url,
+                "--batch",
+                "DRYRUN-1",
+                "--out",
+                from_db.to_str().expect("utf8"),
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for f in ["record.json", "record.html", "batch-twin.aas.json"] {
+            assert_eq!(
+                std::fs::read(from_db.join(f)).expect("db report"),
+                std::fs::read(file_run.join(f)).expect("file report"),
+                "{f}"
+            );
+        }
+        // a row changed outside the program in any batch table is named, and no report
+        // is written from it
+        let db = store::Db::connect(&url).expect("open");
+        store::testing::disable_batch_guards(&db).expect("guards off");
+        let cases = [
+            (
+                "UPDATE batch_entries SET entry = REPLACE(entry, 'Oskar', 'Oscar') WHERE batch = 'DRYRUN-1' AND seq = 3",
+                "UPDATE batch_entries SET entry = REPLACE(entry, 'Oscar', 'Oskar') WHERE batch = 'DRYRUN-1' AND seq = 3",
+                "batch_entries batch DRYRUN-1 entry 3: ",
+            ),
+            (
+                "UPDATE batch_entries SET hash = prev WHERE batch = 'DRYRUN-1' AND seq = 6",
+                "UPDATE batch_entries SET hash = (SELECT e.prev FROM batch_entries e WHERE e.batch = 'DRYRUN-1' AND e.seq = 7) WHERE batch = 'DRYRUN-1' AND seq = 6",
+                "batch_entries batch DRYRUN-1 entry 6: ",
+            ),
+            (
+                "UPDATE batch_requests SET actor = 'mallory' WHERE batch = 'DRYRUN-1' AND n = 2",
+                "UPDATE batch_requests SET actor = 'operator1' WHERE batch = 'DRYRUN-1' AND n = 2",
+                "batch_requests batch DRYRUN-1 request 2: ",
+            ),
+            (
+                "UPDATE batch_recipes SET recipe_id = 'other'",
+                "UPDATE batch_recipes SET recipe_id = 'car_t_modular'",
+                "batch_recipes recipe ",
+            ),
+            (
+                "UPDATE batches SET din = 'A999926000002' WHERE id = 'DRYRUN-1'",
+                "UPDATE batches SET din = 'A999926000001' WHERE id = 'DRYRUN-1'",
+                "batches batch DRYRUN-1: column din",
+            ),
+        ];
+        for (tamper, undo, named) in cases {
+            sql(&db, tamper);
+            let o = verify(Some("DRYRUN-1"));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success(), "{tamper}");
+            assert!(err.contains(named), "{tamper}: {err}");
+            let o = atmpflow(
+                tmp.path(),
+                &[
+                    "--force",
+                    "batch",
+                    "report",
+                    "--db",
+                    &url,
+                    "--batch",
+                    "DRYRUN-1",
+                    "--out",
+                    from_db.to_str().expect("utf8"),
+                ],
+            );
+            assert!(
+                !o.status.success(),
+                "report from a tampered record: {tamper}"
+            );
+            sql(&db, undo);
+            assert!(verify(None).status.success(), "after undoing {tamper}");
+        }
+    }
+}

@@ -14,6 +14,7 @@
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use store::{Db, Kind};
 
+pub mod batch;
 mod find;
 pub mod http;
 mod registry;

@@ -630,26 +630,27 @@ pub fn store_opened(
 
 /// Stores one request of a rehearsal ([`batch::rehearsal::rehearse`]'s
 /// journal) exactly as a live request is stored: the order opens the batch,
-/// every other request appends its entries with its request row.
+/// every other request appends its entries with its request row. The twin
+/// written, if any.
 pub fn record_journaled(
     tx: &mut Tx<'_>,
     j: &batch::Journaled<'_>,
     recipe_text: &str,
     recipe: &Recipe,
-) -> Result<(), BatchError> {
+) -> Result<Option<TwinWrite>, BatchError> {
     let Some(first) = j.entries.first() else {
-        return Ok(());
+        return Ok(None);
     };
     if let Some(order) = j.order {
-        store_opened(
+        return store_opened(
             tx,
             j.batch,
             first,
             recipe_text,
             recipe,
             &sha256_hex(json(order)?.as_bytes()),
-        )?;
-        return Ok(());
+        )
+        .map(Some);
     }
     let Some(req) = j.request else {
         return Err(StoreError::Db("a journaled request without its request".into()).into());
@@ -665,7 +666,7 @@ pub fn record_journaled(
         at: j.at,
     };
     let refusal = j.refusal.map(StoredRefusal::from);
-    append(
+    let (_, twin) = append(
         tx,
         &stored,
         stored.version,
@@ -674,7 +675,7 @@ pub fn record_journaled(
         &meta,
         refusal.as_ref(),
     )?;
-    Ok(())
+    Ok(Some(twin))
 }
 
 /// The request row of an idempotency key.

@@ -530,6 +530,32 @@ pub mod testing {
         Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
     }
 
+    /// Switches off the database's guards of the batch tables (the triggers
+    /// that refuse UPDATE and DELETE of the record), as someone with the
+    /// database owner's rights could, so that tests can tamper with rows and
+    /// check that `batch verify` names them.
+    pub fn disable_batch_guards(db: &crate::Db) -> Result<(), crate::StoreError> {
+        db.transaction(|tx| -> Result<(), crate::StoreError> {
+            match tx.engine() {
+                crate::Engine::Sqlite => {
+                    let rows = tx.query(
+                        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'batch%'",
+                        &[],
+                    )?;
+                    for r in rows {
+                        tx.execute(&format!("DROP TRIGGER \"{}\"", r.text(0)?), &[])?;
+                    }
+                }
+                crate::Engine::Postgres => {
+                    for t in ["batch_entries", "batch_requests", "batch_recipes", "batches"] {
+                        tx.execute(&format!("ALTER TABLE {t} DISABLE TRIGGER USER"), &[])?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// The databases a test runs on: a SQLite file in `dir`, and a fresh
     /// PostgreSQL schema when [`PG_ENV`] is set.
     pub fn urls(dir: &std::path::Path) -> Vec<String> {

@@ -11,7 +11,7 @@ use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
 use store::batch::{self as sb, BatchError, Outcome, RequestMeta};
-use store::{Db, Engine, Kind, StoreError, testing};
+use store::{Db, Kind, StoreError, testing};
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
@@ -327,37 +327,11 @@ fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch 
         },
         |j| {
             db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
+                .map(|_| ())
                 .map_err(|e| e.to_string())
         },
     )
     .expect("rehearsal")
-}
-
-fn disable_guards(db: &Db) {
-    db.transaction(|tx| -> Result<(), StoreError> {
-        match tx.engine() {
-            Engine::Sqlite => {
-                let names: Vec<String> = tx
-                    .query(
-                        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'batch%'",
-                        &[],
-                    )?
-                    .iter()
-                    .map(|r| r.text(0).map(str::to_string))
-                    .collect::<Result<_, _>>()?;
-                for n in names {
-                    tx.execute(&format!("DROP TRIGGER {n}"), &[])?;
-                }
-            }
-            Engine::Postgres => {
-                for t in ["batch_entries", "batch_requests", "batch_recipes", "batches"] {
-                    tx.execute(&format!("ALTER TABLE {t} DISABLE TRIGGER USER"), &[])?;
-                }
-            }
-        }
-        Ok(())
-    })
-    .expect("disable guards");
 }
 
 fn sql(db: &Db, statement: &str) -> Result<u64, StoreError> {
@@ -402,7 +376,7 @@ fn the_database_refuses_changes_to_the_record_and_verify_names_every_tampered_ro
 
         // someone with the database's owner rights switches the guards off:
         // each changed row is named by verify
-        disable_guards(&db);
+        testing::disable_batch_guards(&db).expect("disable guards");
         let cases: &[(&str, &str, &str, Option<u64>)] = &[
             (
                 "UPDATE batch_entries SET entry = REPLACE(entry, 'room_c1', 'room_c2') WHERE batch = 'B-T' AND seq = 2",

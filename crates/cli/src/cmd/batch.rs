@@ -1,5 +1,7 @@
-//! `atmpflow batch`: rehearse a whole batch with simulated devices and scripted people, verify
-//! the hash chain of a batch record, and write its human-readable report and batch twin.
+//! `atmpflow batch`: rehearse a whole batch with simulated devices and scripted people (into
+//! record files and/or the database, stored exactly as a live batch), verify the hash chains of
+//! a record file or of the batches in a database, and write a batch's human-readable report and
+//! batch twin.
 
 use std::path::{Path, PathBuf};
 
@@ -26,12 +28,13 @@ pub enum Sub {
     /// QA review and QP release, through the same checks as a live batch, and write its
     /// record (a user's way to rehearse a control recipe).
     DryRun(DryRunArgs),
-    /// Check a batch record file: entry numbering, every entry's hash, every link to the
-    /// previous entry and every signature's bound hash. Exits non-zero naming the first bad
-    /// entry.
+    /// Check a batch record file, or the batches of a database: entry numbering, every
+    /// entry's hash, every link to the previous entry and every signature's bound hash (and, in
+    /// a database, every row of every batch table against the record). Exits non-zero naming
+    /// the first bad entry or row.
     Verify(VerifyArgs),
     /// Write the printable HTML batch record, its JSON and the batch twin (AAS environment
-    /// with the Batch Record submodel) from a batch record file.
+    /// with the Batch Record submodel) from a batch record file or a database.
     Report(ReportArgs),
 }
 
@@ -61,23 +64,45 @@ pub struct DryRunArgs {
     #[arg(long, default_value = "COI-DRYRUN-1")]
     pub coi: String,
     /// Output directory: record.json, record.html, batch-twin.aas.json.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "db")]
+    pub out: Option<PathBuf>,
+    /// Database (SQLite file, created if missing, or postgres:// URL): every request is stored
+    /// as a live batch stores it, one transaction each, with the batch twin.
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// Batch record file (record.json as written by `batch dry-run` or `batch report`).
-    pub record: PathBuf,
+    #[arg(required_unless_present = "db", conflicts_with = "db")]
+    pub record: Option<PathBuf>,
+    /// Database (SQLite file or postgres:// URL) whose batches are verified.
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
+    /// Only this batch of the database (default: every batch).
+    #[arg(long, requires = "db")]
+    pub batch: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// Batch record file (record.json).
-    pub record: PathBuf,
-    /// The recipe the batch ran (its SHA-256 must match the one in the order).
+    #[arg(
+        required_unless_present = "db",
+        conflicts_with = "db",
+        requires = "recipe"
+    )]
+    pub record: Option<PathBuf>,
+    /// The recipe the batch ran (its SHA-256 must match the one in the order); with a record file.
     #[arg(long)]
-    pub recipe: PathBuf,
+    pub recipe: Option<PathBuf>,
+    /// Database (SQLite file or postgres:// URL) holding the batch.
+    #[arg(long, value_name = "PATH|URL", requires = "batch")]
+    pub db: Option<String>,
+    /// Batch id (with --db).
+    #[arg(long, requires = "db")]
+    pub batch: Option<String>,
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -142,6 +167,20 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         location: location_of(&inventory.inventory.site),
         clinic: "Treating clinic".into(),
     };
+    let db = match &a.db {
+        Some(url) => {
+            let db = super::db::open(url)?;
+            if db.read(|tx| store::batch::exists(tx, &a.batch))? {
+                bail!(
+                    "batch {} already exists in {}; give another --batch",
+                    a.batch,
+                    db.location()
+                );
+            }
+            Some(db)
+        }
+        None => None,
+    };
     let b = rehearse(
         &order,
         &recipe,
@@ -151,20 +190,38 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &LotRegister::default(),
         &Cast::example(),
         &options,
-        |_| Ok(()),
+        |j| match &db {
+            Some(db) => db
+                .transaction(|tx| -> anyhow::Result<()> {
+                    if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
+                        server::batch::register_twin(tx, None, &w)
+                            .map_err(|e| anyhow::anyhow!("{}", e.text))?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| format!("{e:#}")),
+            None => Ok(()),
+        },
     )
     .with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?;
-    let dir = out_dir(&a.out)?;
-    write_outputs(&b, &dir)?;
+    let mut wrote = Vec::new();
+    if let Some(out) = &a.out {
+        let dir = out_dir(out)?;
+        write_outputs(&b, &dir)?;
+        wrote.push(format!("record in {}", dir.display()));
+    }
+    if let Some(db) = &db {
+        wrote.push(format!("stored in {}", db.location()));
+    }
     let devs = b.deviations();
     println!(
-        "batch {}: {} after {} entries, {} deviation(s); seed {} (ChaCha8); record in {}",
+        "batch {}: {} after {} entries, {} deviation(s); seed {} (ChaCha8); {}",
         b.id(),
         b.stage(),
         b.entries().len(),
         devs.len(),
         a.seed,
-        dir.display()
+        wrote.join("; ")
     );
     for (d, class) in devs {
         println!(
@@ -255,7 +312,13 @@ fn load_record(path: &Path) -> anyhow::Result<RecordFile> {
 }
 
 fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
-    let file = load_record(&a.record)?;
+    if let Some(url) = &a.db {
+        return verify_db(url, a.batch.as_deref());
+    }
+    let Some(path) = &a.record else {
+        bail!("give a record file or --db");
+    };
+    let file = load_record(path)?;
     match batch::verify_chain(&file.batch, &file.entries) {
         Ok(head) => {
             let sigs = file
@@ -270,16 +333,77 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Err(e) => bail!("{}: {e}", a.record.display()),
+        Err(e) => bail!("{}: {e}", path.display()),
     }
 }
 
+/// Verifies every batch (or one) of a database; fails naming the first bad row.
+fn verify_db(url: &str, only: Option<&str>) -> anyhow::Result<()> {
+    let db = super::db::open(url)?;
+    let ids = match only {
+        Some(id) => {
+            if !db.read(|tx| store::batch::exists(tx, id))? {
+                bail!("{}: no batch {id}", db.location());
+            }
+            vec![id.to_string()]
+        }
+        None => db.read(store::batch::ids)?,
+    };
+    let mut bad = Vec::new();
+    for id in &ids {
+        match db.read(|tx| store::batch::verify(tx, id))? {
+            Ok(v) => println!(
+                "batch {}: {}, {} entries, {} signature(s) and {} request(s) verified; head {}",
+                v.batch, v.stage, v.entries, v.signatures, v.requests, v.head
+            ),
+            Err(f) => {
+                eprintln!("batch {id}: FAILED: {f}");
+                bad.push(f);
+            }
+        }
+    }
+    if only.is_none() {
+        for f in db.read(store::batch::orphans)? {
+            eprintln!("FAILED: {f}");
+            bad.push(f);
+        }
+    }
+    if let Some(f) = bad.first() {
+        bail!(
+            "{}: {} of {} batch(es) fail verification; first: {f}",
+            db.location(),
+            bad.len(),
+            ids.len()
+        );
+    }
+    if ids.is_empty() {
+        println!("{}: no batches", db.location());
+    }
+    Ok(())
+}
+
 fn report(a: &ReportArgs) -> anyhow::Result<()> {
-    let file = load_record(&a.record)?;
-    let text = read(&a.recipe)?;
-    let recipe = recipe::parse_recipe(&a.recipe.display().to_string(), &text).map_err(reported)?;
-    let b = Batch::replay(&file.entries, &recipe, &recipe_sha256(&text))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", a.record.display()))?;
+    let b = match (&a.db, &a.batch, &a.record, &a.recipe) {
+        (Some(url), Some(id), _, _) => {
+            let db = super::db::open(url)?;
+            // a report is release evidence: only from a record that verifies
+            if let Err(f) = db.read(|tx| store::batch::verify(tx, id))? {
+                bail!("{}: batch {id} fails verification: {f}", db.location());
+            }
+            db.read(|tx| store::batch::load(tx, id))?
+                .map(|s| s.batch)
+                .ok_or_else(|| anyhow::anyhow!("{}: no batch {id}", db.location()))?
+        }
+        (None, _, Some(record), Some(recipe_path)) => {
+            let file = load_record(record)?;
+            let text = read(recipe_path)?;
+            let recipe = recipe::parse_recipe(&recipe_path.display().to_string(), &text)
+                .map_err(reported)?;
+            Batch::replay(&file.entries, &recipe, &recipe_sha256(&text))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", record.display()))?
+        }
+        _ => bail!("give a record file with --recipe, or --db with --batch"),
+    };
     let dir = out_dir(&a.out)?;
     write_outputs(&b, &dir)?;
     println!(
