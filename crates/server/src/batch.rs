@@ -1,10 +1,43 @@
-//! Batch records over HTTP, and the registry records of batch twins.
+//! The batch API under `/api/batch/v1`: orders, requests on a batch's
+//! lifecycle (with idempotency keys and the entry number the client saw),
+//! e-signatures with a re-entered password, the QP's disposition, the record,
+//! the review-by-exception view, verification and live updates as
+//! server-sent events; and the registry records of batch twins.
+//!
+//! Every call is authenticated with an API token (`Authorization: Bearer`,
+//! `store::auth`); the caller's batch roles (operator, qc, qa,
+//! qualified_person, planner, clinic, admin) are handed to the `batch`
+//! engine, which refuses what a role may not do. A change is one transaction
+//! (`store::batch`): the entries, the request row, the batch head and the
+//! twin with its registry records, or nothing.
 
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use batch::engine::{Command, NewOrder, Request};
+use batch::entry::{DispositionDecision, Entry};
+use batch::{Actor, LotRegister, Meaning, Role};
+use serde::{Deserialize, Serialize};
 use store::Tx;
-use store::batch::TwinWrite;
+use store::auth::{Principal, Timestamp};
+use store::batch::{self as sb, BatchError, Outcome, TwinWrite};
 
 use crate::registry;
-use crate::util::ApiError;
+use crate::remote::{StoreRegistry, equipment_inventory};
+use crate::util::{ApiError, ApiResult, Query, created, json_response, ok};
+use crate::{AppState, decode_segment};
+
+/// Where the batch API lives.
+pub const BATCH_BASE: &str = "/api/batch/v1";
+/// Largest recipe text an order may carry.
+const MAX_RECIPE: usize = 1 << 20;
+/// Longest a server-sent events call waits for a new entry before it ends
+/// (the client reconnects with `Last-Event-ID`).
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+/// Entries per page of the record.
+const MAX_ENTRIES: usize = 1000;
 
 /// Keeps the discovery links of a batch twin that `store::batch` has just
 /// written in step with its shell and, when the server's public base URL is
@@ -20,4 +53,609 @@ pub fn register_twin(tx: &mut Tx<'_>, base: Option<&str>, w: &TwinWrite) -> Resu
         registry::register_shell(tx, base, &twin.shell)?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------
+
+const GET: &[Method] = &[Method::GET];
+const POST: &[Method] = &[Method::POST];
+const COLLECTION: &[Method] = &[Method::GET, Method::POST];
+
+/// The methods served at `segs` below [`BATCH_BASE`].
+fn allowed(segs: &[&str]) -> Option<&'static [Method]> {
+    match segs {
+        ["batches"] => Some(COLLECTION),
+        ["batches", _] => Some(GET),
+        ["batches", _, "record" | "exceptions" | "events" | "verify"] => Some(GET),
+        ["batches", _, "requests" | "signatures" | "disposition"] => Some(POST),
+        _ => None,
+    }
+}
+
+fn segments(path: &str) -> Option<Vec<String>> {
+    let rest = path
+        .strip_prefix(BATCH_BASE)
+        .filter(|r| r.is_empty() || r.starts_with('/'))?;
+    Some(
+        rest.split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode_segment)
+            .collect(),
+    )
+}
+
+/// Whether `method` is served at `path` (a batch API path).
+pub(crate) fn serves(method: &Method, path: &str) -> bool {
+    segments(path).is_some_and(|s| {
+        let s: Vec<&str> = s.iter().map(String::as_str).collect();
+        allowed(&s).is_some_and(|a| a.contains(method))
+    })
+}
+
+/// Whether `path` is below the batch API.
+pub(crate) fn owns(path: &str) -> bool {
+    segments(path).is_some()
+}
+
+/// Answers one request below [`BATCH_BASE`].
+pub fn dispatch(
+    st: &AppState,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult {
+    let Some(segs) = segments(path) else {
+        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
+    };
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let Some(allow) = allowed(&segs) else {
+        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
+    };
+    if !allow.contains(method) {
+        return Err(ApiError::method_not_allowed(
+            method.as_str(),
+            path,
+            crate::routes::allow_header(allow),
+        ));
+    }
+    let principal = authenticate(st, headers)?;
+    let q = Query::parse(query);
+    match (segs.as_slice(), method.clone()) {
+        (["batches"], Method::GET) => list(st, &principal, &q),
+        (["batches"], _) => create(st, &principal, body),
+        (["batches", id], _) => get(st, &principal, id),
+        (["batches", id, "record"], _) => record(st, &principal, id, &q),
+        (["batches", id, "exceptions"], _) => exceptions(st, &principal, id),
+        (["batches", id, "verify"], _) => verify(st, &principal, id),
+        (["batches", id, "events"], _) => events(st, &principal, id, &q, headers),
+        (["batches", id, "requests"], _) => request(st, &principal, id, body),
+        (["batches", id, "signatures"], _) => sign(st, &principal, id, body),
+        (["batches", id, "disposition"], _) => dispose(st, &principal, id, body),
+        _ => Err(crate::unrouted(method, path)),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Who is calling
+// ---------------------------------------------------------------------------
+
+fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let unauthorized = |text: String| ApiError::new(StatusCode::UNAUTHORIZED, text);
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Err(unauthorized(
+            "Authorization: the batch API needs `Authorization: Bearer TOKEN` (atmpflow token create)"
+                .into(),
+        ));
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| unauthorized("Authorization: the header is not visible ASCII".into()))?;
+    let Some(token) = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+    else {
+        return Err(unauthorized(
+            "Authorization: expected the Bearer scheme".into(),
+        ));
+    };
+    store::auth::authenticate(&st.store, token.trim(), Timestamp::now())
+        .map_err(|e| unauthorized(format!("Authorization: {e}")))
+}
+
+/// The batch roles of a principal, as the engine's actor.
+fn actor(p: &Principal) -> Actor {
+    use store::auth::Role as A;
+    let roles = p
+        .roles
+        .iter()
+        .filter_map(|r| match r {
+            A::Operator => Some(Role::Operator),
+            A::Qc => Some(Role::Qc),
+            A::Qa => Some(Role::Qa),
+            A::QualifiedPerson => Some(Role::QualifiedPerson),
+            A::Planner => Some(Role::Planner),
+            A::Clinic => Some(Role::Clinic),
+            A::Admin => Some(Role::Admin),
+            A::Reader | A::Writer => None,
+        })
+        .collect();
+    Actor {
+        user: p.user.clone(),
+        name: p.display_name.clone(),
+        roles,
+    }
+}
+
+/// Reading batch records: any batch role, or `reader`/`admin`.
+fn may_read(p: &Principal) -> Result<(), ApiError> {
+    if p.can_read() || !actor(p).roles.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} holds no role that may read batch records (reader, admin or a batch role)",
+                p.user
+            ),
+        ))
+    }
+}
+
+fn now(st: &AppState) -> recipe::DateTime {
+    recipe::DateTime::from_unix_seconds(st.clock.now())
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+fn refusal_status(code: &str) -> StatusCode {
+    match code {
+        "forbidden_role" | "four_eyes" => StatusCode::FORBIDDEN,
+        "wrong_state" | "stale" | "key_reused" => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Store(s) => s.into(),
+            BatchError::NotFound(id) => ApiError::not_found(format!("no batch {id:?}")),
+            e @ BatchError::Exists(_) => ApiError::conflict(e.to_string()),
+            BatchError::Refused(r) => ApiError::new(refusal_status(r.code()), r.to_string()),
+            e @ (BatchError::KeyReused { .. } | BatchError::Stale { .. }) => {
+                ApiError::conflict(e.to_string())
+            }
+            e @ BatchError::Corrupt { .. } => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+/// Parses a JSON body, naming the field of the first problem.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad(format!("request body: {inner}"))
+        } else {
+            ApiError::bad(format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad(format!("request body: {e}")))?;
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct BatchView<'a> {
+    #[serde(flatten)]
+    summary: &'a sb::Summary,
+    next_step: Option<&'a str>,
+    running: Option<Running<'a>>,
+    deviations: Vec<DeviationView<'a>>,
+    unassessed: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct Running<'a> {
+    step: &'a str,
+    attempt: u32,
+}
+
+#[derive(Serialize)]
+struct DeviationView<'a> {
+    #[serde(flatten)]
+    deviation: &'a batch::entry::DeviationEntry,
+    classification: Option<batch::entry::Classification>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    batch: &'a str,
+    stage: batch::Stage,
+    head_seq: u64,
+    head_hash: &'a str,
+    version: i64,
+    replayed: bool,
+    entries: &'a [Entry],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a sb::StoredRefusal>,
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+fn answer(o: &Outcome) -> ApiResult {
+    let b = o.batch();
+    let refused = match o {
+        Outcome::Refused { refusal, .. } => Some(refusal),
+        Outcome::Applied { .. } => None,
+    };
+    let a = Answer {
+        batch: b.id(),
+        stage: b.stage(),
+        head_seq: b.head_seq(),
+        head_hash: b.head_hash(),
+        version: o.version(),
+        replayed: o.replayed(),
+        entries: o.entries(),
+        refused,
+    };
+    let status = match refused {
+        // refused, but the scan and deviation are part of the record
+        Some(r) => refusal_status(&r.code),
+        None => StatusCode::OK,
+    };
+    let mut r = json_response(status, &a);
+    r.headers_mut().insert(header::ETAG, etag(o.version()));
+    Ok(r)
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------
+
+/// `POST /batches`: the planner's order with the recipe text it runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    order: NewOrder,
+    /// The control recipe (TOML text); the order pins its SHA-256.
+    recipe: String,
+}
+
+fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
+    let b: CreateBody = parse(body)?;
+    if b.recipe.len() > MAX_RECIPE {
+        return Err(ApiError::bad(format!(
+            "recipe: {} bytes; at most {MAX_RECIPE} are accepted",
+            b.recipe.len()
+        )));
+    }
+    let recipe = recipe::parse_recipe("recipe", &b.recipe)
+        .map_err(|e| ApiError::bad(format!("recipe: {e}")))?;
+    let inv = equipment_inventory(&StoreRegistry::new(&st.store, st.store.location()))
+        .map_err(|e| ApiError::internal(format!("equipment registry: {e}")))?
+        .inventory;
+    let as_of = b.order.planned_start.date();
+    let binding = recipe::bind_strict(&recipe, &inv, as_of).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("recipe: cannot be bound to the registered equipment on {as_of}: {e}"),
+        )
+    })?;
+    let who = actor(p);
+    let base = st.base_url.clone();
+    let opened = st.store.transaction(|tx| -> Result<sb::Opened, ApiError> {
+        let o = sb::open(
+            tx,
+            &b.order,
+            &b.recipe,
+            &recipe,
+            &binding,
+            &who,
+            &inv,
+            &LotRegister::default(),
+            now(st),
+        )?;
+        if let Some(w) = &o.twin {
+            register_twin(tx, Some(&base), w)?;
+        }
+        Ok(o)
+    })?;
+    let summary = st
+        .store
+        .read(|tx| sb::get_summary(tx, opened.batch.id()))?
+        .ok_or_else(|| ApiError::internal("the new batch was not stored"))?;
+    if opened.replayed {
+        return ok(&summary);
+    }
+    created(
+        &summary,
+        &format!(
+            "{BATCH_BASE}/batches/{}",
+            percent_encoding::utf8_percent_encode(
+                opened.batch.id(),
+                percent_encoding::NON_ALPHANUMERIC
+            )
+        ),
+    )
+}
+
+fn list(st: &AppState, p: &Principal, q: &Query) -> ApiResult {
+    may_read(p)?;
+    let limit = q.limit()?;
+    let stage = q.get("stage");
+    if let Some(s) = stage
+        && serde_json::from_value::<batch::Stage>(serde_json::Value::String(s.to_string())).is_err()
+    {
+        return Err(ApiError::bad(format!("stage: unknown stage {s:?}")));
+    }
+    let cursor = q.get("cursor");
+    let (items, next) = st.store.read(|tx| sb::list(tx, cursor, stage, limit))?;
+    ok(&serde_json::json!({
+        "result": items,
+        "paging_metadata": { "cursor": next },
+    }))
+}
+
+fn load(st: &AppState, id: &str) -> Result<sb::Stored, ApiError> {
+    st.store
+        .read(|tx| sb::load(tx, id))?
+        .ok_or_else(|| ApiError::not_found(format!("no batch {id:?}")))
+}
+
+fn get(st: &AppState, p: &Principal, id: &str) -> ApiResult {
+    may_read(p)?;
+    let (s, summary) = st.store.read(|tx| -> Result<_, ApiError> {
+        let s = sb::load(tx, id)?.ok_or_else(|| ApiError::not_found(format!("no batch {id:?}")))?;
+        let summary = sb::get_summary(tx, id)?
+            .ok_or_else(|| ApiError::not_found(format!("no batch {id:?}")))?;
+        Ok((s, summary))
+    })?;
+    let b = &s.batch;
+    let view = BatchView {
+        summary: &summary,
+        next_step: b.next_step(),
+        running: b.running().map(|(step, attempt)| Running { step, attempt }),
+        deviations: b
+            .deviations()
+            .into_iter()
+            .map(|(deviation, classification)| DeviationView {
+                deviation,
+                classification,
+            })
+            .collect(),
+        unassessed: b.unassessed(),
+    };
+    let mut r = json_response(StatusCode::OK, &view);
+    r.headers_mut().insert(header::ETAG, etag(s.version));
+    Ok(r)
+}
+
+fn number(q: &Query, name: &str, default: u64) -> Result<u64, ApiError> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            ApiError::bad(format!("{name} must be a non-negative integer, got {s:?}"))
+        }),
+    }
+}
+
+fn record(st: &AppState, p: &Principal, id: &str, q: &Query) -> ApiResult {
+    may_read(p)?;
+    let from = number(q, "from", 1)?.max(1);
+    let limit = usize::try_from(number(q, "limit", MAX_ENTRIES as u64)?)
+        .unwrap_or(MAX_ENTRIES)
+        .clamp(1, MAX_ENTRIES);
+    let entries = st.store.read(|tx| -> Result<_, ApiError> {
+        if !sb::exists(tx, id)? {
+            return Err(ApiError::not_found(format!("no batch {id:?}")));
+        }
+        Ok(sb::entries(tx, id, from, limit + 1)?)
+    })?;
+    let next = entries.get(limit).map(|e| e.seq);
+    let entries = &entries[..entries.len().min(limit)];
+    ok(&serde_json::json!({ "batch": id, "entries": entries, "next": next }))
+}
+
+fn exceptions(st: &AppState, p: &Principal, id: &str) -> ApiResult {
+    may_read(p)?;
+    let s = load(st, id)?;
+    ok(&serde_json::json!({ "batch": id, "entries": s.batch.exceptions() }))
+}
+
+fn verify(st: &AppState, p: &Principal, id: &str) -> ApiResult {
+    may_read(p)?;
+    let r = st.store.read(|tx| -> Result<_, ApiError> {
+        if !sb::exists(tx, id)? {
+            return Err(ApiError::not_found(format!("no batch {id:?}")));
+        }
+        Ok(sb::verify(tx, id)?)
+    })?;
+    match r {
+        Ok(v) => ok(&serde_json::json!({
+            "batch": v.batch, "verified": true, "stage": v.stage, "entries": v.entries,
+            "signatures": v.signatures, "requests": v.requests, "head": v.head,
+        })),
+        Err(f) => ok(&serde_json::json!({
+            "batch": id, "verified": false, "table": f.table, "row": f.row, "seq": f.seq,
+            "message": f.to_string(),
+        })),
+    }
+}
+
+/// Runs one request on a batch in one transaction with its twin.
+fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
+    let who = actor(p);
+    let inv = equipment_inventory(&StoreRegistry::new(&st.store, st.store.location()))
+        .map_err(|e| ApiError::internal(format!("equipment registry: {e}")))?
+        .inventory;
+    let base = st.base_url.clone();
+    let at = now(st);
+    let outcome = st.store.transaction(|tx| -> Result<Outcome, ApiError> {
+        let (o, twin) = sb::execute(tx, id, req, &who, &inv, &LotRegister::default(), at)?;
+        if let Some(w) = &twin {
+            register_twin(tx, Some(&base), w)?;
+        }
+        Ok(o)
+    })?;
+    answer(&outcome)
+}
+
+fn request(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
+    let req: Request = parse(body)?;
+    match &req.command {
+        Command::Sign { .. } => Err(ApiError::bad(
+            "command.action: a signature needs the signer's password; POST it to …/signatures",
+        )),
+        Command::Dispose { .. } => Err(ApiError::bad(
+            "command.action: the disposition is signed; POST it to …/disposition",
+        )),
+        Command::Watch => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "command.action: the watch is the engine's own request",
+        )),
+        _ => run(st, p, id, &req),
+    }
+}
+
+/// Checks the re-entered password of an electronic signature (11.200): the
+/// attempt is in the authentication audit trail whatever its outcome.
+fn reauthenticate(
+    st: &AppState,
+    p: &Principal,
+    password: &str,
+    purpose: &str,
+) -> Result<(), ApiError> {
+    store::auth::verify_password(&st.store, &p.user, password, purpose, Timestamp::now())
+        .map(|_| ())
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, format!("password: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignBody {
+    target: u64,
+    target_hash: String,
+    meaning: Meaning,
+    password: String,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    expected_seq: Option<u64>,
+}
+
+fn sign(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
+    let b: SignBody = parse(body)?;
+    reauthenticate(
+        st,
+        p,
+        &b.password,
+        &format!("signature: {} entry {} of batch {id}", b.meaning, b.target),
+    )?;
+    run(
+        st,
+        p,
+        id,
+        &Request {
+            command: Command::Sign {
+                target: b.target,
+                target_hash: b.target_hash,
+                meaning: b.meaning,
+            },
+            key: b.key,
+            expected_seq: b.expected_seq,
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisposeBody {
+    decision: DispositionDecision,
+    reason: String,
+    password: String,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    expected_seq: Option<u64>,
+}
+
+fn dispose(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
+    let b: DisposeBody = parse(body)?;
+    reauthenticate(
+        st,
+        p,
+        &b.password,
+        &format!("signature: disposition of batch {id}"),
+    )?;
+    run(
+        st,
+        p,
+        id,
+        &Request {
+            command: Command::Dispose {
+                decision: b.decision,
+                reason: b.reason,
+            },
+            key: b.key,
+            expected_seq: b.expected_seq,
+        },
+    )
+}
+
+/// `GET …/events`: the entries after `Last-Event-ID` (or `?after=`) as
+/// server-sent events (`id:` the entry number, `event: entry`, `data:` the
+/// entry). When there is nothing new the call waits up to ten seconds for an
+/// entry, then ends; clients reconnect with the last id they received.
+fn events(st: &AppState, p: &Principal, id: &str, q: &Query, headers: &HeaderMap) -> ApiResult {
+    may_read(p)?;
+    let after = match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad("Last-Event-ID: expected an entry number"))?,
+        None => number(q, "after", 0)?,
+    };
+    let start = Instant::now();
+    let entries = loop {
+        let e = st.store.read(|tx| -> Result<_, ApiError> {
+            if !sb::exists(tx, id)? {
+                return Err(ApiError::not_found(format!("no batch {id:?}")));
+            }
+            Ok(sb::entries(tx, id, after + 1, MAX_ENTRIES)?)
+        })?;
+        if !e.is_empty() || start.elapsed() >= EVENT_WAIT {
+            break e;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut text = String::from("retry: 1000\n\n");
+    for e in &entries {
+        let data = serde_json::to_string(e)
+            .map_err(|err| ApiError::internal(format!("cannot serialise entry: {err}")))?;
+        text.push_str(&format!("id: {}\nevent: entry\ndata: {data}\n\n", e.seq));
+    }
+    let mut r = Response::new(Body::from(text));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }

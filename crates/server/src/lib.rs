@@ -59,6 +59,8 @@ pub struct AppState {
     /// Public base URL including the base path, e.g.
     /// `http://127.0.0.1:8080/api/v3.0`; used for registry endpoints.
     pub base_url: String,
+    /// The server time of batch record entries (UTC).
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -66,11 +68,38 @@ impl AppState {
         AppState {
             store,
             base_url: base_url.into(),
+            clock: Clock::system(),
         }
     }
 }
 
-fn decode_segment(s: &str) -> String {
+/// Where the server reads the time it writes into batch records: this
+/// machine's UTC clock, or (tests, rehearsals) a function of the caller's.
+#[derive(Clone)]
+pub struct Clock(std::sync::Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// This machine's clock.
+    pub fn system() -> Clock {
+        Clock(std::sync::Arc::new(|| store::auth::Timestamp::now().0))
+    }
+    /// A clock that reads `f` (seconds since 1970-01-01T00:00:00Z).
+    pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
+        Clock(std::sync::Arc::new(f))
+    }
+    /// Seconds since 1970-01-01T00:00:00Z.
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
+
+pub(crate) fn decode_segment(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
@@ -92,6 +121,9 @@ fn segments(path: &str) -> Option<Vec<String>> {
 
 /// Whether `method` is served at `path` (by the route table alone).
 pub(crate) fn serves(method: &Method, path: &str) -> bool {
+    if batch::owns(path) {
+        return batch::serves(method, path);
+    }
     segments(path).is_some_and(|segs| {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         routes::allowed(&segs).is_some_and(|a| a.contains(method))
@@ -140,6 +172,9 @@ pub fn dispatch_with(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
+    if batch::owns(uri.path()) {
+        return batch::dispatch(st, method, uri.path(), uri.query(), headers, body);
+    }
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let if_match = match headers.get(header::IF_MATCH) {
         Some(v) if unsafe_method => {

@@ -678,20 +678,26 @@ pub fn record_journaled(
     Ok(Some(twin))
 }
 
-/// The request row of an idempotency key.
+/// The request row of an idempotency key (a row with an empty request hash
+/// when another user sent it, which never matches).
 fn stored_request(
     tx: &mut Tx<'_>,
     id: &str,
     key: &str,
+    user: &str,
 ) -> Result<Option<(String, u64, u64, StoredOutcome)>, BatchError> {
     let Some(r) = tx.query_opt(
-        "SELECT request, first_seq, last_seq, outcome FROM batch_requests \
+        "SELECT request, first_seq, last_seq, outcome, actor FROM batch_requests \
          WHERE batch = $1 AND idem_key = $2",
         &[id.into(), key.into()],
     )?
     else {
         return Ok(None);
     };
+    // a key is one client's: another user re-using it gets no answer of theirs
+    if r.text(4)? != user {
+        return Ok(Some((String::new(), 0, 0, StoredOutcome::Applied)));
+    }
     let outcome: StoredOutcome = serde_json::from_str(r.text(3)?).map_err(|e| {
         BatchError::corrupt(
             id,
@@ -726,7 +732,7 @@ pub fn execute(
     let stored = load(tx, id)?.ok_or_else(|| BatchError::NotFound(id.to_string()))?;
     let request = sha256_hex(json(&req.command)?.as_bytes());
     if let Some(key) = &req.key
-        && let Some((hash, first, last, outcome)) = stored_request(tx, id, key)?
+        && let Some((hash, first, last, outcome)) = stored_request(tx, id, key, &actor.user)?
     {
         if hash != request {
             return Err(BatchError::KeyReused {

@@ -1,0 +1,459 @@
+//! The batch API (`/api/batch/v1`) through `dispatch_with` (no sockets), on
+//! SQLite and (when ATMPFLOW_TEST_PG is set) PostgreSQL: authentication,
+//! roles, orders bound to the registered equipment, idempotent requests,
+//! refusals that name the field and store nothing, blocked hand-offs that
+//! store their scan, signatures with a re-entered password, the record,
+//! server-sent events and verification.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::body::to_bytes;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use serde_json::{Value, json};
+use server::{AppState, Clock, dispatch_with};
+use store::auth::{NewUser, Role, Timestamp};
+
+const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
+const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
+const PASSWORD: &str = "correct horse battery";
+const DIN: &str = "A9999251234569";
+const COI: &str = "COI-API-1";
+
+struct Resp {
+    status: StatusCode,
+    text: String,
+    body: Value,
+}
+
+struct Api {
+    st: AppState,
+    tokens: std::collections::BTreeMap<&'static str, String>,
+    clock: Arc<AtomicI64>,
+}
+
+impl Api {
+    fn call(&self, who: Option<&str>, method: Method, path: &str, body: &Value) -> Resp {
+        self.raw(
+            who,
+            method,
+            path,
+            &serde_json::to_vec(body).expect("json"),
+            &[],
+        )
+    }
+
+    fn raw(
+        &self,
+        who: Option<&str>,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let uri: Uri = format!("/api/batch/v1{path}").parse().expect("uri");
+        let mut h = HeaderMap::new();
+        if let Some(w) = who {
+            let t = &self.tokens[w];
+            h.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {t}")).expect("header"),
+            );
+        }
+        for (k, v) in extra {
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        let r = match dispatch_with(&self.st, &method, &uri, &h, body) {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        let status = r.status();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let bytes = rt
+            .block_on(to_bytes(r.into_body(), usize::MAX))
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, text, body }
+    }
+
+    fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+fn start(url: &str) -> Api {
+    let db = store::Db::connect(url).expect("db");
+    let now = Timestamp::now();
+    let people: [(&'static str, &str, Role); 5] = [
+        ("planner", "Paula Planner", Role::Planner),
+        ("operator", "Oskar Operator", Role::Operator),
+        ("qa", "Quirin Assurance", Role::Qa),
+        ("clinic", "Clara Clinic", Role::Clinic),
+        ("reader", "Rita Reader", Role::Reader),
+    ];
+    let mut tokens = std::collections::BTreeMap::new();
+    for (name, display, role) in people {
+        store::auth::add_user(
+            &db,
+            "admin",
+            &NewUser {
+                name,
+                display_name: display,
+                password: Some(PASSWORD),
+                roles: &[role],
+            },
+            now,
+        )
+        .expect("user");
+        let t =
+            store::auth::create_token(&db, "admin", name, &[], "test", None, now).expect("token");
+        tokens.insert(name, t.secret);
+    }
+    let mut st = AppState::new(db, "http://127.0.0.1:1/api/v3.0");
+    let clock = Arc::new(AtomicI64::new(
+        recipe::DateTime::parse("2026-12-01T08:00:00Z")
+            .expect("time")
+            .unix_seconds(),
+    ));
+    let c = clock.clone();
+    st.clock = Clock::from_fn(move || c.load(Ordering::SeqCst));
+    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let as_of = recipe::Date::parse("2026-12-01").expect("date");
+    let twins: Vec<aas::twins::Twin> = inventory
+        .equipment
+        .iter()
+        .map(|e| aas::twins::equipment_twin(e, as_of))
+        .collect();
+    server::load_environment(&st, &aas::twins::environment(&twins)).expect("twins");
+    Api { st, tokens, clock }
+}
+
+fn each_engine(test: impl Fn(&str)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in store::testing::urls(dir.path()) {
+        test(&url);
+    }
+}
+
+fn order() -> Value {
+    json!({
+        "order": {
+            "batch": "B-API-1", "patient": "PSN-1", "coi": COI, "din": DIN,
+            "planned_start": "2026-12-01T08:00:00Z"
+        },
+        "recipe": RECIPE,
+    })
+}
+
+fn label() -> Value {
+    json!({ "coi": COI, "din": DIN })
+}
+
+#[test]
+fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
+    each_engine(|url| {
+        let api = start(url);
+        // no token, a wrong token: 401 and nothing happens
+        let r = api.call(None, Method::GET, "/batches", &Value::Null);
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        assert!(r.text.contains("Authorization"), "{}", r.text);
+        let r = api.raw(
+            None,
+            Method::GET,
+            "/batches",
+            b"",
+            &[(
+                "authorization",
+                "Bearer atf_0000000000000000000000000000000000000000000000000000000000000000",
+            )],
+        );
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+        // only a planner orders; malformed bodies name the field
+        let r = api.call(Some("operator"), Method::POST, "/batches", &order());
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        assert!(r.text.contains("planner"), "{}", r.text);
+        let mut bad = order();
+        bad["order"]["din"] = json!("A99992512345X");
+        let r = api.call(Some("planner"), Method::POST, "/batches", &bad);
+        assert!(r.status.is_client_error(), "{}", r.text);
+        assert!(r.text.contains("din"), "{}", r.text);
+        let mut bad = order();
+        bad["order"]["planned_start"] = json!("yesterday");
+        let r = api.call(Some("planner"), Method::POST, "/batches", &bad);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text.contains("order.planned_start"), "{}", r.text);
+        let r = api.raw(
+            Some("planner"),
+            Method::POST,
+            "/batches",
+            b"{\"order\": ",
+            &[],
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = api.call(Some("reader"), Method::GET, "/batches", &Value::Null);
+        assert_eq!(
+            r.body["result"],
+            json!([]),
+            "nothing stored by refused orders"
+        );
+
+        let r = api.call(Some("planner"), Method::POST, "/batches", &order());
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["stage"], "ordered");
+        let r = api.call(Some("planner"), Method::POST, "/batches", &order());
+        assert_eq!(r.status, StatusCode::OK, "the same order again: {}", r.text);
+
+        // receive the apheresis with an idempotency key
+        api.advance(1800);
+        let receive = json!({
+            "command": { "action": "receive_apheresis", "location": "goods-in", "scanned": label() },
+            "key": "rx-1", "expected_seq": 1
+        });
+        let r = api.call(
+            Some("clinic"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &receive,
+        );
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &receive,
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["stage"], "apheresis_received");
+        assert_eq!(r.body["replayed"], false);
+        let first = r.body["entries"].clone();
+        api.advance(60);
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &receive,
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["replayed"], true);
+        assert_eq!(
+            r.body["entries"], first,
+            "the first result, nothing applied twice"
+        );
+        let mut other = receive.clone();
+        other["command"]["location"] = json!("elsewhere");
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &other,
+        );
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert!(r.text.contains("key"), "{}", r.text);
+        // a stale view is refused
+        let mut stale = receive.clone();
+        stale["key"] = json!("rx-2");
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &stale,
+        );
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert!(r.text.contains("expected_seq"), "{}", r.text);
+        // unknown fields and actions are named
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &json!({"command": {"action": "teleport"}}),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text.contains("command"), "{}", r.text);
+
+        // the batch, its next step, a blocked hand-off that keeps its scan
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1",
+            &Value::Null,
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let step = r.body["next_step"].as_str().expect("next step").to_string();
+        let head = r.body["head_seq"].as_i64().expect("head");
+        api.advance(600);
+        let wrong = json!({
+            "command": { "action": "start_step", "step": step, "location": "room_c1",
+                         "scanned": { "coi": "COI-SOMEONE-ELSE", "din": DIN } },
+            "key": "start-wrong"
+        });
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &wrong,
+        );
+        assert!(r.status.is_client_error(), "{}", r.text);
+        assert_eq!(r.body["refused"]["code"], "blocked", "{}", r.text);
+        let kept = r.body["entries"].as_array().expect("entries").len();
+        assert!(kept >= 2, "scan and deviation are recorded: {}", r.text);
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1",
+            &Value::Null,
+        );
+        assert_eq!(r.body["head_seq"].as_i64(), Some(head + kept as i64));
+        assert_eq!(r.body["unassessed"].as_array().map(Vec::len), Some(1));
+
+        // a signature needs the signer's password; a wrong one stores nothing
+        let rec = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1/record",
+            &Value::Null,
+        );
+        assert_eq!(rec.status, StatusCode::OK);
+        let e2 = &rec.body["entries"][1];
+        let sign = |password: &str| {
+            json!({
+                "target": 2, "target_hash": e2["hash"], "meaning": "verified",
+                "password": password, "key": "sig-2"
+            })
+        };
+        let before = rec.body["entries"].as_array().expect("entries").len();
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/batches/B-API-1/signatures",
+            &sign("wrong password!"),
+        );
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        assert!(r.text.contains("password"), "{}", r.text);
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/batches/B-API-1/signatures",
+            &sign(PASSWORD),
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(
+            r.body["entries"][0]["body"]["type"], "signature",
+            "{}",
+            r.text
+        );
+        let r = api.call(Some("operator"), Method::POST, "/batches/B-API-1/requests", &json!({
+            "command": {"action": "sign", "target": 2, "target_hash": e2["hash"], "meaning": "performed"}
+        }));
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "signatures only with a password"
+        );
+
+        // the record, pages, the exceptions, events and verification
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1/record?from=2&limit=2",
+            &Value::Null,
+        );
+        assert_eq!(r.body["entries"].as_array().map(Vec::len), Some(2));
+        assert_eq!(r.body["entries"][0]["seq"], 2);
+        assert_eq!(r.body["next"], 4);
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1/exceptions",
+            &Value::Null,
+        );
+        assert!(
+            r.body["entries"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x["body"]["type"] == "deviation"))
+        );
+        let r = api.raw(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1/events",
+            b"",
+            &[("last-event-id", "1")],
+        );
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.text
+                .starts_with("retry: 1000\n\nid: 2\nevent: entry\ndata: {"),
+            "{}",
+            r.text
+        );
+        let n_events = r.text.matches("event: entry").count();
+        assert_eq!(
+            n_events, before,
+            "entries 2.. plus the signature: {}",
+            r.text
+        );
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1/verify",
+            &Value::Null,
+        );
+        assert_eq!(r.body["verified"], true, "{}", r.text);
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches?stage=in_process",
+            &Value::Null,
+        );
+        assert_eq!(r.body["result"], json!([]));
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches?stage=nonsense",
+            &Value::Null,
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = api.call(Some("reader"), Method::GET, "/batches/NOPE", &Value::Null);
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = api.call(
+            Some("reader"),
+            Method::DELETE,
+            "/batches/B-API-1",
+            &Value::Null,
+        );
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+        // the reader may read, not act
+        let r = api.call(
+            Some("reader"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &receive,
+        );
+        assert_eq!(
+            r.status,
+            StatusCode::CONFLICT,
+            "another user's key: {}",
+            r.text
+        );
+        let mut fresh = receive.clone();
+        fresh["key"] = json!("reader-try");
+        fresh["expected_seq"] = Value::Null;
+        let r = api.call(
+            Some("reader"),
+            Method::POST,
+            "/batches/B-API-1/requests",
+            &fresh,
+        );
+        assert!(
+            r.status == StatusCode::FORBIDDEN || r.status == StatusCode::CONFLICT,
+            "{}",
+            r.text
+        );
+    });
+}
