@@ -337,3 +337,80 @@ fn simulate_refuses_existing_outputs_without_force() {
     let o = sim("1", false);
     assert!(text(&o).1.contains("--force"), "{}", text(&o).1);
 }
+
+fn control(out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "pat".as_ref(),
+        "control".as_ref(),
+        "--patients".as_ref(),
+        "3".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    run(&args)
+}
+
+/// Closed-loop feeding on a small cohort: the controller holds the glucose target better
+/// than the fixed schedule, the files are complete, and the same seed gives the same numbers.
+#[test]
+fn control_compares_mpc_with_the_fixed_schedule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("ctl");
+    let o = control(&out, &[]);
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(stdout.contains("seed 1, ChaCha8"), "{stdout}");
+    let summary = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
+    let rows: Vec<Vec<String>> = summary
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(names, ["mpc", "fixed-at-dose", "fixed-duration"]);
+    let num = |r: &Vec<String>, i: usize| r[i].parse::<f64>().expect("number");
+    // glucose-low days (column 6): the controller below both fixed strategies
+    assert!(num(&rows[0], 6) < num(&rows[1], 6), "{summary}");
+    assert!(num(&rows[0], 6) < num(&rows[2], 6), "{summary}");
+    // less medium than the fixed schedule run for the fixed duration (column 5)
+    assert!(num(&rows[0], 5) < num(&rows[2], 5), "{summary}");
+    let traj = std::fs::read_to_string(out.join("trajectories.csv")).expect("trajectories");
+    assert!(traj.lines().count() > 3 * 3 * 10, "a row per control time");
+    let outcomes = std::fs::read_to_string(out.join("outcomes.csv")).expect("outcomes");
+    assert_eq!(outcomes.lines().count(), 1 + 3 * 3);
+    // same seed, same numbers; another seed, other numbers
+    let again = dir.path().join("again");
+    assert!(control(&again, &[]).status.success());
+    assert_eq!(
+        std::fs::read_to_string(again.join("outcomes.csv")).expect("outcomes"),
+        outcomes
+    );
+    let other = dir.path().join("other");
+    assert!(control(&other, &["--seed", "7"]).status.success());
+    assert_ne!(
+        std::fs::read_to_string(other.join("outcomes.csv")).expect("outcomes"),
+        outcomes
+    );
+}
+
+#[test]
+fn control_refuses_bad_settings_before_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (flag, value, word) in [
+        ("--horizon", "0", "horizon"),
+        ("--step", "-1", "step_days"),
+        ("--perfusion-max", "0", "perfusion_max"),
+        ("--lactate-max", "NaN", "lactate_max"),
+    ] {
+        let out = dir.path().join(flag.trim_start_matches('-'));
+        let o = control(&out, &[&format!("{flag}={value}")]);
+        assert!(!o.status.success(), "{flag} {value}");
+        assert!(text(&o).1.contains(word), "{flag}: {}", text(&o).1);
+        assert!(!out.join("summary.csv").exists());
+    }
+    let out = dir.path().join("p");
+    let o = control(&out, &["--patients", "0"]);
+    assert!(text(&o).1.contains("patients"), "{}", text(&o).1);
+}

@@ -18,7 +18,9 @@
 //! Everything here is pure: texts come in, values go out; no file, clock or environment is read.
 
 pub mod cohort;
+pub mod control;
 pub mod expansion;
+pub mod mpc;
 pub mod pls;
 pub mod preprocess;
 pub mod raman;
