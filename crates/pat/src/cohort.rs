@@ -71,14 +71,19 @@ pub struct Cohort {
     pub reference: Table,
 }
 
-/// Simulates the cohort.
-pub fn simulate(opts: &CohortOptions, instrument: &Instrument) -> Result<Cohort, PatError> {
-    if opts.patients == 0 || opts.patients > 10_000 {
+/// Refuses cohorts of no patient or of more than 10 000.
+pub(crate) fn check_patients(n: usize) -> Result<(), PatError> {
+    if n == 0 || n > 10_000 {
         return Err(PatError::Invalid(format!(
-            "{} patients: between 1 and 10000 are possible",
-            opts.patients
+            "{n} patients: between 1 and 10000 are possible"
         )));
     }
+    Ok(())
+}
+
+/// Simulates the cohort.
+pub fn simulate(opts: &CohortOptions, instrument: &Instrument) -> Result<Cohort, PatError> {
+    check_patients(opts.patients)?;
     if !(opts.dose.is_finite() && opts.dose > 0.0) {
         return Err(PatError::Invalid(format!(
             "dose {}: must be positive",

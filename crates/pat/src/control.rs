@@ -414,12 +414,7 @@ pub fn compare(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Comparison, PatError> {
     opts.settings.check()?;
-    if opts.patients == 0 || opts.patients > 10_000 {
-        return Err(PatError::Invalid(format!(
-            "{} patients: between 1 and 10000 are possible",
-            opts.patients
-        )));
-    }
+    cohort::check_patients(opts.patients)?;
     if !(opts.fixed_day.is_finite() && opts.fixed_day > 0.0) {
         return Err(PatError::Invalid(format!(
             "fixed harvest day {}: must be positive",
