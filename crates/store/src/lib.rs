@@ -349,17 +349,17 @@ impl Db {
         let conn = guard.conn.take().ok_or_else(internal)?;
         match result {
             Err(_) if retry => {
-                conn.batch("ROLLBACK")?;
+                rollback(conn);
                 Ok(Attempt::Retry(failed.unwrap_or_else(|| {
                     "another writer changed the same records".into()
                 })))
             }
             Err(e) => {
-                conn.batch("ROLLBACK")?;
+                rollback(conn);
                 Ok(Attempt::Done(Err(e)))
             }
             Ok(_) if failed.is_some() => {
-                conn.batch("ROLLBACK")?;
+                rollback(conn);
                 let why = failed.unwrap_or_default();
                 if retry {
                     return Ok(Attempt::Retry(why));
@@ -371,11 +371,11 @@ impl Db {
             Ok(v) => match conn.batch(if read_only { "ROLLBACK" } else { "COMMIT" }) {
                 Ok(()) => Ok(Attempt::Done(Ok(v))),
                 Err(StoreError::Retry(why)) => {
-                    let _ = conn.batch("ROLLBACK");
+                    rollback(conn);
                     Ok(Attempt::Retry(why))
                 }
                 Err(e) => {
-                    let _ = conn.batch("ROLLBACK");
+                    rollback(conn);
                     Err(e)
                 }
             },
@@ -423,6 +423,14 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// Ends a failed transaction. SQLite ends a transaction by itself on some
+/// errors (a full disk, an I/O error), so ROLLBACK may find none to end: the
+/// error that ended it is the one to report, not the ROLLBACK's. A connection
+/// still inside a transaction is discarded by the pool (`has_broken`).
+fn rollback(conn: &mut Conn) {
+    let _ = conn.batch("ROLLBACK");
 }
 
 fn internal() -> StoreError {

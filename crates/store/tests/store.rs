@@ -596,3 +596,53 @@ fn killed_writer_leaves_whole_transactions() {
         assert!(shells.iter().all(|(_, v)| v.len() == 4096));
     }
 }
+
+/// A database that runs out of space refuses the change with a clear error,
+/// stores nothing of it, and keeps everything committed before. The file is
+/// capped with SQLite's `max_page_count` on the writing connection, which
+/// gives exactly the error a full disk gives (SQLITE_FULL).
+#[test]
+fn full_database_gives_a_clear_error_and_keeps_what_was_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full.db");
+    let db = Db::open(&path).expect("create");
+    let kept: Vec<u8> = b"\"kept\"".to_vec();
+    db.transaction(|tx| -> Result<(), E> {
+        for i in 0..20 {
+            tx.put(Kind::Shell, &format!("kept-{i:02}"), &kept)?;
+        }
+        Ok(())
+    })
+    .expect("first write");
+    let big = format!("\"{}\"", "x".repeat(64 * 1024)).into_bytes();
+    let r = db.transaction(|tx| -> Result<(), E> {
+        let pages = tx.query("PRAGMA page_count", &[])?;
+        let pages = pages[0].int(0).expect("page count");
+        tx.query(&format!("PRAGMA max_page_count = {}", pages + 4), &[])?;
+        tx.put(Kind::Shell, "kept-00", b"\"overwritten\"")?;
+        for i in 0..64 {
+            tx.put(Kind::Submodel, &format!("big-{i:02}"), &big)?;
+        }
+        Ok(())
+    });
+    match r {
+        Err(E::Store(StoreError::Unavailable(m))) => {
+            assert!(m.contains("full"), "{m}");
+            assert!(m.contains("nothing of this change was stored"), "{m}");
+        }
+        other => panic!("expected a disk-full error, got {other:?}"),
+    }
+    drop(db);
+    // a fresh process view: every committed record, nothing of the failed change
+    let db = Db::open(&path).expect("reopen");
+    assert_eq!(db.count(Kind::Shell).expect("count"), 20);
+    assert_eq!(db.count(Kind::Submodel).expect("count"), 0);
+    assert_eq!(
+        db.get(Kind::Shell, "kept-00").expect("get").as_deref(),
+        Some(&kept[..])
+    );
+    // and the database takes writes again once there is room
+    db.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Submodel, "after", &big)?) })
+        .expect("write after");
+    assert_eq!(db.count(Kind::Submodel).expect("count"), 1);
+}
