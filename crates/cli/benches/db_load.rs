@@ -7,7 +7,9 @@
 //! cargo bench -p atmpflow --bench db_load -- --db URL --shells N [--secs S] [--conns C] [--seed X]
 //!
 //! The request mix is drawn from a xorshift64* generator seeded with
-//! `--seed` (default 1) and the thread number.
+//! `--seed` (default 1) and the thread number. Every request carries a bearer
+//! token of a `writer` account made in the database before the server starts,
+//! so the figures include authentication.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -50,11 +52,12 @@ fn shell_json(i: usize, tag: &str) -> String {
 struct Conn {
     host: String,
     prefix: String,
+    token: String,
     r: BufReader<TcpStream>,
 }
 
 impl Conn {
-    fn open(base: &str) -> Conn {
+    fn open(base: &str, token: &str) -> Conn {
         let rest = base.strip_prefix("http://").expect("http base");
         let (host, prefix) = rest.split_once('/').expect("base path");
         let s = TcpStream::connect(host).expect("connect");
@@ -62,15 +65,17 @@ impl Conn {
         Conn {
             host: host.to_string(),
             prefix: prefix.to_string(),
+            token: token.to_string(),
             r: BufReader::new(s),
         }
     }
 
     fn call(&mut self, method: &str, path: &str, body: &str) -> u16 {
         let req = format!(
-            "{method} /{}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} /{}{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.prefix,
             self.host,
+            self.token,
             body.len()
         );
         self.r.get_mut().write_all(req.as_bytes()).expect("send");
@@ -149,6 +154,18 @@ fn main() {
             .expect("fill");
     }
     eprintln!("filled {n} shells in {:.1} s", t0.elapsed().as_secs_f64());
+    let now = store::auth::Timestamp::now();
+    let roles = [store::auth::Role::Reader, store::auth::Role::Writer];
+    let account = store::auth::NewUser {
+        name: "bench",
+        display_name: "load client",
+        password: None,
+        roles: &roles,
+    };
+    store::auth::add_user(&store, "db_load", &account, now).expect("bench user");
+    let token = store::auth::create_token(&store, "db_load", "bench", &[], "db_load", None, now)
+        .expect("bench token")
+        .secret;
     let engine = store.engine();
     drop(store);
 
@@ -176,10 +193,11 @@ fn main() {
             let hs: Vec<_> = (0..conns)
                 .map(|t| {
                     let base = &base;
+                    let token = &token;
                     sc.spawn(move || {
                         let mut rng =
                             Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (t as u64 + 1));
-                        let mut c = Conn::open(base);
+                        let mut c = Conn::open(base, token);
                         let mut lat = Vec::new();
                         let mut errors = 0;
                         let mut k = 0u64;
