@@ -132,12 +132,64 @@ pub fn replan(
             "the plan to re-plan does not fit its plant: {v}"
         )));
     }
-    let n = shop.jobs.len();
     let mut out = shop.clone();
-    let mut gone = vec![false; n];
-    let mut restarts = Vec::new();
-    let mut new_orders = Vec::new();
-    let mut outages = Vec::new();
+    let applied = apply_events(shop, plan, now, events, &mut out)?;
+    let job_map = keep_orders(&mut out, plan, now, applied.gone, applied.restarts);
+    out.jobs.extend(applied.new_orders);
+    out.not_before = now;
+    stretch_fixed(&mut out);
+    place_outages(&mut out, applied.outages);
+    out.validate()?;
+    let mut o = opts.clone();
+    o.warm_start = Some(warm_start(plan, &job_map));
+    let solution = solve(&out, &o, cancel, progress)?;
+    let (compared, moves) = moves(shop, plan, now, &out, &solution, &job_map);
+    let total_shift = moves
+        .iter()
+        .map(|m| (m.new_start - m.old_start).abs())
+        .sum();
+    let max_shift = moves
+        .iter()
+        .map(|m| (m.new_start - m.old_start).abs())
+        .fold(0, Time::max);
+    Ok(ShopReplanned {
+        fixed: out.fixed.len(),
+        shop: out,
+        solution,
+        job_map,
+        compared,
+        moves,
+        total_shift,
+        max_shift,
+    })
+}
+
+/// What the events ask for beyond the changes made to the problem in place.
+struct Applied {
+    /// Old orders that leave the plan.
+    gone: Vec<bool>,
+    /// Replacement batches: (old order, release).
+    restarts: Vec<(usize, Time)>,
+    new_orders: Vec<Batch>,
+    /// (resource, from, to, amount).
+    outages: Vec<(usize, Time, Time, Option<u32>)>,
+}
+
+/// Checks every event against `shop` and `plan`; applies delays to `out` and collects the rest.
+fn apply_events(
+    shop: &Shop,
+    plan: &ShopPlan,
+    now: Time,
+    events: &[ShopEvent],
+    out: &mut Shop,
+) -> Result<Applied, ScheduleError> {
+    let n = shop.jobs.len();
+    let mut a = Applied {
+        gone: vec![false; n],
+        restarts: Vec::new(),
+        new_orders: Vec::new(),
+        outages: Vec::new(),
+    };
     let bad = |s: String| Err(ScheduleError::Event(s));
     for e in events {
         match e {
@@ -153,52 +205,18 @@ pub fn replan(
                 if to <= from {
                     return bad(format!("outage [{from}, {to}) is empty"));
                 }
-                outages.push((*resource, *from, *to, *amount));
+                a.outages.push((*resource, *from, *to, *amount));
             }
             ShopEvent::Delay { job, op, minutes } => {
-                let Some(b) = shop.jobs.get(*job) else {
-                    return bad(format!("delay of order #{job}, which does not exist"));
-                };
-                if *op >= shop.ops(*job).len() || *minutes < 0 {
-                    return bad(format!(
-                        "delay of order {}: operation #{op} does not exist or the delay is negative",
-                        b.name
-                    ));
-                }
-                let planned = plan.ops.iter().find(|o| o.job == *job && o.op == *op);
-                if let Some(o) = planned.filter(|o| o.end <= now) {
-                    return bad(format!(
-                        "delay of order {}, {}: the step ended at {} (plan), before the re-planning instant {now}",
-                        b.name,
-                        shop.ops(*job)[*op].name,
-                        o.end
-                    ));
-                }
-                let started = planned.is_some_and(|o| o.start < now);
-                if *op == 0 && !started {
-                    out.jobs[*job].release = out.jobs[*job].release.saturating_add(*minutes);
-                } else {
-                    // this order gets its own copy of the route with the longer operation
-                    let cur = out.jobs[*job].product;
-                    let mut route = out.products[cur].clone();
-                    route.ops[*op].duration = route.ops[*op].duration.saturating_add(*minutes);
-                    if route.variant_of.is_some() {
-                        out.products[cur] = route;
-                    } else {
-                        route.name = format!("{} [{}]", route.name, b.name);
-                        route.variant_of = Some(cur);
-                        out.products.push(route);
-                        out.jobs[*job].product = out.products.len() - 1;
-                    }
-                }
+                apply_delay(shop, plan, now, (*job, *op, *minutes), out)?;
             }
             ShopEvent::Failed { job, restart } => {
                 if *job >= n {
                     return bad(format!("failure of order #{job}, which does not exist"));
                 }
-                gone[*job] = true;
+                a.gone[*job] = true;
                 if let Some(r) = restart {
-                    restarts.push((*job, (*r).max(now)));
+                    a.restarts.push((*job, (*r).max(now)));
                 }
             }
             ShopEvent::Cancelled { job } => {
@@ -207,7 +225,7 @@ pub fn replan(
                         "cancellation of order #{job}, which does not exist"
                     ));
                 }
-                gone[*job] = true;
+                a.gone[*job] = true;
             }
             ShopEvent::NewOrder(b) => {
                 if b.product >= shop.products.len() {
@@ -219,16 +237,76 @@ pub fn replan(
                 if shop
                     .jobs
                     .iter()
-                    .chain(&new_orders)
+                    .chain(&a.new_orders)
                     .any(|x: &Batch| x.name == b.name)
                 {
                     return bad(format!("order {} is already in the plan", b.name));
                 }
-                new_orders.push(b.clone());
+                a.new_orders.push(b.clone());
             }
         }
     }
-    // orders that stay, and their started operations
+    Ok(a)
+}
+
+/// A `Delay` of `minutes` on operation `op` of order `job`: a late apheresis if the first
+/// operation has not started, else a longer operation on the order's own copy of its route.
+fn apply_delay(
+    shop: &Shop,
+    plan: &ShopPlan,
+    now: Time,
+    (job, op, minutes): (usize, usize, Time),
+    out: &mut Shop,
+) -> Result<(), ScheduleError> {
+    let bad = |s: String| Err(ScheduleError::Event(s));
+    let Some(b) = shop.jobs.get(job) else {
+        return bad(format!("delay of order #{job}, which does not exist"));
+    };
+    if op >= shop.ops(job).len() || minutes < 0 {
+        return bad(format!(
+            "delay of order {}: operation #{op} does not exist or the delay is negative",
+            b.name
+        ));
+    }
+    let planned = plan.ops.iter().find(|o| o.job == job && o.op == op);
+    if let Some(o) = planned.filter(|o| o.end <= now) {
+        return bad(format!(
+            "delay of order {}, {}: the step ended at {} (plan), before the re-planning instant {now}",
+            b.name,
+            shop.ops(job)[op].name,
+            o.end
+        ));
+    }
+    let started = planned.is_some_and(|o| o.start < now);
+    if op == 0 && !started {
+        out.jobs[job].release = out.jobs[job].release.saturating_add(minutes);
+    } else {
+        // this order gets its own copy of the route with the longer operation
+        let cur = out.jobs[job].product;
+        let mut route = out.products[cur].clone();
+        route.ops[op].duration = route.ops[op].duration.saturating_add(minutes);
+        if route.variant_of.is_some() {
+            out.products[cur] = route;
+        } else {
+            route.name = format!("{} [{}]", route.name, b.name);
+            route.variant_of = Some(cur);
+            out.products.push(route);
+            out.jobs[job].product = out.products.len() - 1;
+        }
+    }
+    Ok(())
+}
+
+/// Renumbers the orders that stay, fixes their operations that started before `now` and
+/// appends the replacement batches; returns each old order's new index.
+fn keep_orders(
+    out: &mut Shop,
+    plan: &ShopPlan,
+    now: Time,
+    gone: Vec<bool>,
+    restarts: Vec<(usize, Time)>,
+) -> Vec<Option<usize>> {
+    let n = gone.len();
     let old_jobs = std::mem::take(&mut out.jobs);
     let mut job_map = vec![None; n];
     let mut fixed = Vec::new();
@@ -258,10 +336,12 @@ pub fn replan(
         b.release = r;
         out.jobs.push(b);
     }
-    out.jobs.extend(new_orders);
     out.fixed = fixed;
-    out.not_before = now;
-    // a delayed running operation ends later: its fixed resource uses follow
+    job_map
+}
+
+/// A delayed running operation ends later: its fixed resource uses follow.
+fn stretch_fixed(out: &mut Shop) {
     let mut fixed = std::mem::take(&mut out.fixed);
     for f in &mut fixed {
         let op = &out.products[out.jobs[f.job].product].ops[f.op];
@@ -275,7 +355,10 @@ pub fn replan(
         }
     }
     out.fixed = fixed;
-    // outages start after the work running on the resource (and its cleaning)
+}
+
+/// Outages start after the work running on the resource (and its cleaning).
+fn place_outages(out: &mut Shop, outages: Vec<(usize, Time, Time, Option<u32>)>) {
     for (r, from, to, amount) in outages {
         let mut s = from;
         for f in &out.fixed {
@@ -291,9 +374,11 @@ pub fn replan(
             out.resources[r].take_out(s, to, amount);
         }
     }
-    out.validate()?;
-    // warm start: the old plan's order of first starts
-    let mut order: Vec<(Time, usize)> = (0..n)
+}
+
+/// The warm start: the staying orders (new numbering) in the old plan's order of first starts.
+fn warm_start(plan: &ShopPlan, job_map: &[Option<usize>]) -> Vec<usize> {
+    let mut order: Vec<(Time, usize)> = (0..job_map.len())
         .filter_map(|j| {
             let nj = job_map[j]?;
             let s = plan
@@ -306,12 +391,21 @@ pub fn replan(
         })
         .collect();
     order.sort_unstable();
-    let mut o = opts.clone();
-    o.warm_start = Some(order.into_iter().map(|x| x.1).collect());
-    let solution = solve(&out, &o, cancel, progress)?;
+    order.into_iter().map(|x| x.1).collect()
+}
+
+/// Compares every operation in both plans that was free to move: how many, and those whose
+/// start or resources changed.
+fn moves(
+    shop: &Shop,
+    plan: &ShopPlan,
+    now: Time,
+    out: &Shop,
+    solution: &ShopSolution,
+    job_map: &[Option<usize>],
+) -> (usize, Vec<Move>) {
     let mut moves = Vec::new();
     let mut compared = 0;
-    let (mut total_shift, mut max_shift) = (0, 0);
     for old in &plan.ops {
         let Some(nj) = job_map[old.job] else { continue };
         if old.start < now {
@@ -326,11 +420,8 @@ pub fn replan(
             continue;
         };
         compared += 1;
-        let (on, nn) = (names(shop, old), names(&out, new));
+        let (on, nn) = (names(shop, old), names(out, new));
         if new.start != old.start || on != nn {
-            let d = (new.start - old.start).abs();
-            total_shift += d;
-            max_shift = max_shift.max(d);
             moves.push(Move {
                 order: shop.jobs[old.job].name.clone(),
                 op: shop.ops(old.job)[old.op].name.clone(),
@@ -341,14 +432,5 @@ pub fn replan(
             });
         }
     }
-    Ok(ShopReplanned {
-        fixed: out.fixed.len(),
-        shop: out,
-        solution,
-        job_map,
-        compared,
-        moves,
-        total_shift,
-        max_shift,
-    })
+    (compared, moves)
 }
