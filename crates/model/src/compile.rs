@@ -664,94 +664,141 @@ impl Checker {
             .unwrap_or(Dist::Fixed { value: 0.0 });
         let mut uses = Vec::new();
         for (ui, u) in s.uses.iter().enumerate() {
-            let up = sp.key("uses").idx(ui);
-            let given: Vec<(&str, &String)> = [
-                ("equipment", u.equipment.as_ref()),
-                ("area", u.area.as_ref()),
-                ("staff", u.staff.as_ref()),
-                ("capability", u.capability.as_ref()),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-            if given.len() != 1 {
-                self.err(
-                    &up,
-                    "give exactly one of `equipment`, `area`, `staff` or `capability`",
-                );
-                continue;
-            }
-            let (key, name) = given[0];
-            let candidates: Vec<usize> = match key {
-                "capability" => resources
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.capabilities.iter().any(|c| c == name))
-                    .map(|(i, _)| i)
-                    .collect(),
-                _ => resources
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.name == *name && kind_is(key, r.kind))
-                    .map(|(i, _)| i)
-                    .collect(),
-            };
-            if candidates.is_empty() {
-                let msg = if key == "capability" {
-                    format!(
-                        "no resource can serve this step: no equipment, area or staff offers \
-                         capability `{name}`"
-                    )
-                } else {
-                    let same_kind = resources.iter().filter(|r| kind_is(key, r.kind));
-                    format!(
-                        "unknown {key} `{name}`; defined: {}",
-                        list(same_kind.map(|r| r.name.as_str()))
-                    )
-                };
-                self.err(&up.key(key), msg);
-                continue;
-            }
-            if u.count == 0 {
-                self.err(&up.key("count"), "must be at least 1");
-                continue;
-            }
-            let max_cap = candidates
-                .iter()
-                .map(|&c| resources[c].capacity)
-                .max()
-                .unwrap_or(0);
-            if u.count > max_cap {
-                self.err(
-                    &up.key("count"),
-                    format!(
-                        "no resource can serve this step: it needs {} at once but `{name}` has \
-                         at most {max_cap}",
-                        u.count
-                    ),
-                );
-                continue;
-            }
-            if let Some(h) = u.hours
-                && !(h.is_finite() && h > 0.0)
-            {
-                self.err(&up.key("hours"), format!("must be positive hours, got {h}"));
-                continue;
-            }
-            if let Some(h) = u.hours
-                && !self.hours_within_limit(&up.key("hours"), h)
-            {
-                continue;
-            }
-            uses.push(UseModel {
-                candidates,
-                count: u.count,
-                hours: u.hours,
-            });
+            uses.extend(self.step_use(u, &sp.key("uses").idx(ui), resources));
         }
         self.non_negative(&sp.key("cleaning_hours"), s.cleaning_hours);
         self.non_negative(&sp.key("transfer_hours"), s.transfer_hours);
+        let on_hold_violation = self.hold_rule(p, s, sp, names, is_last);
+        let failure = self.step_failure(p, s, si, sp, names);
+        let decisions = self.decisions(p, s, si, sp, names);
+        if s.optional
+            && s.decision
+                .iter()
+                .any(|d| matches!(d.then, Consequence::Insert(_)))
+        {
+            self.err(
+                &sp.key("decision"),
+                "an optional step cannot insert further optional steps",
+            );
+        }
 
+        StepModel {
+            name: s.name.clone(),
+            duration,
+            uses,
+            cleaning_h: s.cleaning_hours,
+            transfer_h: s.transfer_hours,
+            max_hold_h: s.max_hold_hours,
+            on_hold_violation,
+            failure,
+            decisions,
+            optional: s.optional,
+            blocking: s.blocking,
+        }
+    }
+
+    /// One entry of a step's `uses` at `up`: exactly one way to name the resource, which
+    /// must exist and be large enough; `None` after reporting the error.
+    fn step_use(
+        &mut self,
+        u: &crate::scenario::Use,
+        up: &FieldPath,
+        resources: &[Resource],
+    ) -> Option<UseModel> {
+        let given: Vec<(&str, &String)> = [
+            ("equipment", u.equipment.as_ref()),
+            ("area", u.area.as_ref()),
+            ("staff", u.staff.as_ref()),
+            ("capability", u.capability.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+        if given.len() != 1 {
+            self.err(
+                up,
+                "give exactly one of `equipment`, `area`, `staff` or `capability`",
+            );
+            return None;
+        }
+        let (key, name) = given[0];
+        let candidates: Vec<usize> = match key {
+            "capability" => resources
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.capabilities.iter().any(|c| c == name))
+                .map(|(i, _)| i)
+                .collect(),
+            _ => resources
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.name == *name && kind_is(key, r.kind))
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        if candidates.is_empty() {
+            let msg = if key == "capability" {
+                format!(
+                    "no resource can serve this step: no equipment, area or staff offers \
+                     capability `{name}`"
+                )
+            } else {
+                let same_kind = resources.iter().filter(|r| kind_is(key, r.kind));
+                format!(
+                    "unknown {key} `{name}`; defined: {}",
+                    list(same_kind.map(|r| r.name.as_str()))
+                )
+            };
+            self.err(&up.key(key), msg);
+            return None;
+        }
+        if u.count == 0 {
+            self.err(&up.key("count"), "must be at least 1");
+            return None;
+        }
+        let max_cap = candidates
+            .iter()
+            .map(|&c| resources[c].capacity)
+            .max()
+            .unwrap_or(0);
+        if u.count > max_cap {
+            self.err(
+                &up.key("count"),
+                format!(
+                    "no resource can serve this step: it needs {} at once but `{name}` has \
+                     at most {max_cap}",
+                    u.count
+                ),
+            );
+            return None;
+        }
+        if let Some(h) = u.hours
+            && !(h.is_finite() && h > 0.0)
+        {
+            self.err(&up.key("hours"), format!("must be positive hours, got {h}"));
+            return None;
+        }
+        if let Some(h) = u.hours
+            && !self.hours_within_limit(&up.key("hours"), h)
+        {
+            return None;
+        }
+        Some(UseModel {
+            candidates,
+            count: u.count,
+            hours: u.hours,
+        })
+    }
+
+    /// `max_hold_hours` and `on_hold_violation`: what a batch that waits too long causes.
+    fn hold_rule(
+        &mut self,
+        p: &crate::scenario::Product,
+        s: &Step,
+        sp: &FieldPath,
+        names: &HashMap<&str, usize>,
+        is_last: bool,
+    ) -> Outcome {
         let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
             resolve_consequence(c, p, names, cons, path, ctx)
         };
@@ -803,6 +850,22 @@ impl Checker {
             (None, None) => {}
         }
 
+        on_hold_violation
+    }
+
+    /// A step's `failure`: its probability and consequence (no certain loop without an exit).
+    fn step_failure(
+        &mut self,
+        p: &crate::scenario::Product,
+        s: &Step,
+        si: usize,
+        sp: &FieldPath,
+        names: &HashMap<&str, usize>,
+    ) -> Option<(f64, Outcome)> {
+        let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
+            resolve_consequence(c, p, names, cons, path, ctx)
+        };
+
         let mut failure = None;
         if let Some(f) = &s.failure {
             let fp = sp.key("failure");
@@ -825,6 +888,23 @@ impl Checker {
                 failure = Some((f.probability, o));
             }
         }
+
+        failure
+    }
+
+    /// A step's `decision`s: one threshold each, a measurement, and no certain loop without
+    /// an exit.
+    fn decisions(
+        &mut self,
+        p: &crate::scenario::Product,
+        s: &Step,
+        si: usize,
+        sp: &FieldPath,
+        names: &HashMap<&str, usize>,
+    ) -> Vec<DecisionModel> {
+        let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
+            resolve_consequence(c, p, names, cons, path, ctx)
+        };
 
         let mut decisions = Vec::new();
         for (di, d) in s.decision.iter().enumerate() {
@@ -868,30 +948,7 @@ impl Checker {
             }
             decisions.push(dm);
         }
-        if s.optional
-            && s.decision
-                .iter()
-                .any(|d| matches!(d.then, Consequence::Insert(_)))
-        {
-            self.err(
-                &sp.key("decision"),
-                "an optional step cannot insert further optional steps",
-            );
-        }
-
-        StepModel {
-            name: s.name.clone(),
-            duration,
-            uses,
-            cleaning_h: s.cleaning_hours,
-            transfer_h: s.transfer_hours,
-            max_hold_h: s.max_hold_hours,
-            on_hold_violation,
-            failure,
-            decisions,
-            optional: s.optional,
-            blocking: s.blocking,
-        }
+        decisions
     }
 
     /// Maintenance windows of a pool or area with `units` units or places.
