@@ -65,6 +65,19 @@ pub fn cost_section(c: &CostSummary) -> String {
             .map(|r| format!(" at a discount rate of {}", Format::Percent(1).fmt(r)))
             .unwrap_or_default()
     );
+    b.push_str(&cost_figures(c));
+    b.push_str(&cost_charts(c));
+    b.push_str(&cost_lines(c));
+    let _ = writeln!(
+        b,
+        "<p class=\"small muted\">The same figures are in <code>results.json</code> (block \
+         <code>cost</code>), <code>cost.csv</code> and <code>cost_lines.csv</code>.</p>\n</section>"
+    );
+    b
+}
+
+/// The table of the headline cost figures with their confidence intervals.
+fn cost_figures(c: &CostSummary) -> String {
     let rows = vec![
         vec![Cell::text("cost per released dose"), stat_cell(&c.per_dose)],
         vec![
@@ -112,11 +125,11 @@ pub fn cost_section(c: &CostSummary) -> String {
             )),
         ],
     ];
-    b.push_str(&page::table(
-        &["figure", &format!("{} [95 % CI]", c.currency)],
-        &rows,
-    ));
+    page::table(&["figure", &format!("{} [95 % CI]", c.currency)], &rows)
+}
 
+/// The cost per dose by category and the fixed/variable split, side by side.
+fn cost_charts(c: &CostSummary) -> String {
     let cats: Vec<String> = Category::ALL.iter().map(|k| k.name().to_string()).collect();
     let series = vec![Series {
         name: "per dose".to_string(),
@@ -154,15 +167,18 @@ pub fn cost_section(c: &CostSummary) -> String {
             .format(Format::Number(0))
             .size(300.0, 260.0),
     );
-    let _ = writeln!(
-        b,
-        "<div class=\"grid\">{}{}</div>",
+    format!(
+        "<div class=\"grid\">{}{}</div>\n",
         page::figure(
             &chart,
             "Whiskers: 95 % confidence interval across replications."
         ),
         page::figure(&fixed_var, "")
-    );
+    )
+}
+
+/// The table of every cost line, per year and per dose.
+fn cost_lines(c: &CostSummary) -> String {
     let line_rows: Vec<Vec<Cell>> = c
         .lines
         .iter()
@@ -176,7 +192,7 @@ pub fn cost_section(c: &CostSummary) -> String {
             ]
         })
         .collect();
-    let _ = writeln!(b, "<h3>Every cost line</h3>");
+    let mut b = String::from("<h3>Every cost line</h3>\n");
     b.push_str(&page::table(
         &[
             "category",
@@ -187,11 +203,6 @@ pub fn cost_section(c: &CostSummary) -> String {
         ],
         &line_rows,
     ));
-    let _ = writeln!(
-        b,
-        "<p class=\"small muted\">The same figures are in <code>results.json</code> (block \
-         <code>cost</code>), <code>cost.csv</code> and <code>cost_lines.csv</code>.</p>\n</section>"
-    );
     b
 }
 
@@ -309,27 +320,17 @@ fn pareto_chart(r: &StudyResult) -> String {
                 .find_map(|p| p.cost.as_ref().map(|c| c.currency.clone()))
                 .unwrap_or_default()
         ));
-    let pts: Vec<(&PointResult, f64, f64)> = grid(r)
-        .into_iter()
-        .filter_map(|p| {
-            p.cost
-                .as_ref()
-                .map(|c| (p, p.vein_to_vein_p95, c.per_dose.mean))
-        })
-        .filter(|(_, x, y)| x.is_finite() && y.is_finite())
-        .collect();
+    let pts = pareto_points(r);
     if pts.is_empty() {
         return svg::no_data(&axes, "no point with a cost per dose");
     }
-    let labels: Vec<String> = {
-        let mut seen = Vec::new();
-        for (p, _, _) in &pts {
-            if !seen.contains(&p.label) {
-                seen.push(p.label.clone());
-            }
+    // the concepts in order of first appearance, one colour each
+    let mut labels: Vec<String> = Vec::new();
+    for (p, _, _) in &pts {
+        if !labels.contains(&p.label) {
+            labels.push(p.label.clone());
         }
-        seen
-    };
+    }
     let (w, h) = (680.0, 380.0);
     let (mut x0, mut x1, mut y0, mut y1) = (
         f64::INFINITY,
@@ -396,7 +397,48 @@ fn pareto_chart(r: &StudyResult) -> String {
     let mut front = front;
     front.sort_by(|a, b| a.0.total_cmp(&b.0));
     c.polyline(&front, "#222", 1.5);
-    for (p, x, y) in &pts {
+    pareto_marks(&mut c, r, &pts, &labels, &sx, &sy);
+    let my = (top + bottom) / 2.0;
+    c.text(
+        12.0,
+        my,
+        &axes.y_label,
+        "middle",
+        &format!("transform=\"rotate(-90 12 {my})\" font-size=\"11\""),
+    );
+    c.text(
+        (left + right) / 2.0,
+        bottom + 32.0,
+        &axes.x_label,
+        "middle",
+        "",
+    );
+    c.finish()
+}
+
+/// The grid points with a finite cost per dose and p95 vein-to-vein time: (point, x, y).
+fn pareto_points(r: &StudyResult) -> Vec<(&PointResult, f64, f64)> {
+    grid(r)
+        .into_iter()
+        .filter_map(|p| {
+            p.cost
+                .as_ref()
+                .map(|c| (p, p.vein_to_vein_p95, c.per_dose.mean))
+        })
+        .filter(|(_, x, y)| x.is_finite() && y.is_finite())
+        .collect()
+}
+
+/// One circle a point in its concept's colour, larger on the Pareto front, with a tooltip.
+fn pareto_marks(
+    c: &mut Canvas,
+    r: &StudyResult,
+    pts: &[(&PointResult, f64, f64)],
+    labels: &[String],
+    sx: &dyn Fn(f64) -> f64,
+    sy: &dyn Fn(f64) -> f64,
+) {
+    for (p, x, y) in pts {
         let i = labels.iter().position(|l| *l == p.label).unwrap_or(0);
         let on = r.pareto.contains(&p.index);
         let tip = format!(
@@ -420,22 +462,6 @@ fn pareto_chart(r: &StudyResult) -> String {
             &tip,
         );
     }
-    let my = (top + bottom) / 2.0;
-    c.text(
-        12.0,
-        my,
-        &axes.y_label,
-        "middle",
-        &format!("transform=\"rotate(-90 12 {my})\" font-size=\"11\""),
-    );
-    c.text(
-        (left + right) / 2.0,
-        bottom + 32.0,
-        &axes.x_label,
-        "middle",
-        "",
-    );
-    c.finish()
 }
 
 /// A self-contained HTML report of a study.
@@ -754,6 +780,15 @@ fn short_list(v: &[usize]) -> String {
 
 /// CSV tables of a study: `points.csv`, `pareto.csv`, `tornado.csv`.
 pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
+    vec![
+        ("points.csv".to_string(), points_csv(r)),
+        ("pareto.csv".to_string(), pareto_csv(r)),
+        ("tornado.csv".to_string(), tornado_csv(r)),
+    ]
+}
+
+/// `points.csv`: one row a point, its axis and sized values, figures and costs.
+fn points_csv(r: &StudyResult) -> String {
     let axes: BTreeSet<String> = r
         .points
         .iter()
@@ -795,60 +830,67 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
     let rows: Vec<Vec<String>> = r
         .points
         .iter()
-        .map(|p| {
-            let mut row = vec![
-                p.index.to_string(),
-                match &p.kind {
-                    PointKind::Grid => "grid".to_string(),
-                    PointKind::Sensitivity { param, factor } => {
-                        format!("sensitivity {param} x{factor}")
-                    }
-                },
-                p.label.clone(),
-            ];
-            for a in &axes {
-                row.push(p.values.get(a).map(|v| f6(*v)).unwrap_or_default());
-            }
-            for s in &sized {
-                row.push(p.sized.get(s).map(|v| f6(*v)).unwrap_or_default());
-            }
-            row.push(p.seed.to_string());
-            row.push(f6(p.patients_per_year_input));
-            row.push(p.equipment_units.to_string());
-            row.push(f6(p.throughput_per_year.mean));
-            row.push(f6(p.vein_to_vein_mean.mean));
-            row.push(f6(p.vein_to_vein_p95));
-            row.push(f6(p.vein_to_vein_censored));
-            row.push(f6(p.on_time_fraction.mean));
-            row.push(f6(p.patients_lost_fraction.mean));
-            row.push(f6(p.max_utilisation));
-            match &p.cost {
-                Some(c) => {
-                    row.push(f6(c.per_dose.mean));
-                    row.push(f6(c.per_dose.ci95[0]));
-                    row.push(f6(c.per_dose.ci95[1]));
-                    row.push(f6(c.per_patient_treated.mean));
-                    row.push(f6(c.annual_total.mean));
-                    row.push(f6(c.fixed_annual.mean));
-                    row.push(f6(c.variable_annual.mean));
-                    for k in Category::ALL {
-                        row.push(
-                            c.per_dose_by_category
-                                .get(k.name())
-                                .map(|s| f6(s.mean))
-                                .unwrap_or_default(),
-                        );
-                    }
-                }
-                None => row.extend(std::iter::repeat_n(String::new(), 7 + Category::ALL.len())),
-            }
-            row.push(p.cost_error.clone().unwrap_or_default());
-            row
-        })
+        .map(|p| point_row(p, &axes, &sized))
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    let points = csv_table(&hdr, rows);
-    let pareto = csv_table(
+    csv_table(&hdr, rows)
+}
+
+/// One row of `points.csv` (the columns of `points_csv`'s header).
+fn point_row(p: &PointResult, axes: &BTreeSet<String>, sized: &BTreeSet<String>) -> Vec<String> {
+    let mut row = vec![
+        p.index.to_string(),
+        match &p.kind {
+            PointKind::Grid => "grid".to_string(),
+            PointKind::Sensitivity { param, factor } => {
+                format!("sensitivity {param} x{factor}")
+            }
+        },
+        p.label.clone(),
+    ];
+    for a in axes {
+        row.push(p.values.get(a).map(|v| f6(*v)).unwrap_or_default());
+    }
+    for s in sized {
+        row.push(p.sized.get(s).map(|v| f6(*v)).unwrap_or_default());
+    }
+    row.push(p.seed.to_string());
+    row.push(f6(p.patients_per_year_input));
+    row.push(p.equipment_units.to_string());
+    row.push(f6(p.throughput_per_year.mean));
+    row.push(f6(p.vein_to_vein_mean.mean));
+    row.push(f6(p.vein_to_vein_p95));
+    row.push(f6(p.vein_to_vein_censored));
+    row.push(f6(p.on_time_fraction.mean));
+    row.push(f6(p.patients_lost_fraction.mean));
+    row.push(f6(p.max_utilisation));
+    match &p.cost {
+        Some(c) => {
+            row.push(f6(c.per_dose.mean));
+            row.push(f6(c.per_dose.ci95[0]));
+            row.push(f6(c.per_dose.ci95[1]));
+            row.push(f6(c.per_patient_treated.mean));
+            row.push(f6(c.annual_total.mean));
+            row.push(f6(c.fixed_annual.mean));
+            row.push(f6(c.variable_annual.mean));
+            for k in Category::ALL {
+                row.push(
+                    c.per_dose_by_category
+                        .get(k.name())
+                        .map(|s| f6(s.mean))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        None => row.extend(std::iter::repeat_n(String::new(), 7 + Category::ALL.len())),
+    }
+    row.push(p.cost_error.clone().unwrap_or_default());
+    row
+}
+
+/// `pareto.csv`: the Pareto front in rank order.
+fn pareto_csv(r: &StudyResult) -> String {
+    csv_table(
         &[
             "rank",
             "point",
@@ -874,8 +916,12 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
                 })
             })
             .collect(),
-    );
-    let tornado = csv_table(
+    )
+}
+
+/// `tornado.csv`: cost per dose at the low, base and high value of each input.
+fn tornado_csv(r: &StudyResult) -> String {
+    csv_table(
         &[
             "input",
             "base_value",
@@ -897,10 +943,5 @@ pub fn study_csv(r: &StudyResult) -> Vec<(String, String)> {
                 ]
             })
             .collect(),
-    );
-    vec![
-        ("points.csv".to_string(), points),
-        ("pareto.csv".to_string(), pareto),
-        ("tornado.csv".to_string(), tornado),
-    ]
+    )
 }
