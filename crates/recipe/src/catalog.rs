@@ -46,6 +46,15 @@ impl CapabilityDef {
     pub fn param(&self, name: &str) -> Option<&'static ParamDef> {
         self.params.iter().find(|p| p.name == name)
     }
+    /// The message for a parameter `name` that this capability does not have.
+    pub fn unknown_param(&self, name: &str) -> String {
+        let known: Vec<&str> = self.params.iter().map(|p| p.name).collect();
+        format!(
+            "unknown parameter `{name}` for capability `{}`; known: {}",
+            self.name,
+            known.join(", ")
+        )
+    }
 }
 
 use Dimension as D;

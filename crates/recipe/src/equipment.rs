@@ -774,17 +774,7 @@ fn validate(raw: RawInventory) -> (Inventory, Vec<Problem>) {
             for (pname, raw) in params {
                 let pp = cp.key(pname.as_str());
                 let Some(pdef) = def.param(&pname) else {
-                    diags.push(Problem::new(
-                        pp,
-                        format!(
-                            "unknown parameter `{pname}` for capability `{cname}`; known: {}",
-                            def.params
-                                .iter()
-                                .map(|p| p.name)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
+                    diags.push(Problem::new(pp, def.unknown_param(&pname)));
                     continue;
                 };
                 if let Some(v) = validate_param(&raw, pdef.kind, &pp, &mut diags) {

@@ -1087,17 +1087,7 @@ fn step_requirements(v: &mut V, s: &RawStep, sp: &FieldPath) -> Vec<Requirement>
             for (pname, raw) in &r.parameters {
                 let cp = rp.key("parameters").key(pname);
                 let Some(pdef) = def.param(pname) else {
-                    v.err(
-                        &cp,
-                        format!(
-                            "unknown parameter `{pname}` for capability `{cap}`; known: {}",
-                            def.params
-                                .iter()
-                                .map(|p| p.name)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
+                    v.err(&cp, def.unknown_param(pname));
                     continue;
                 };
                 if let Some(c) = v.constraint(&cp, pdef.kind, raw) {

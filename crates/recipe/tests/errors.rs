@@ -108,6 +108,13 @@ fn unknown_capability_parameter() {
     let errs = errors(&bad);
     assert_eq!(errs[0].1, "step[0].requires[0].parameters.volumen");
     assert_eq!(errs[0].0, line_of(&bad, "volumen"));
+    assert!(
+        errs[0]
+            .2
+            .starts_with("unknown parameter `volumen` for capability `centrifugation`; known: "),
+        "{errs:?}"
+    );
+    assert!(errs[0].2.contains("volume"), "{errs:?}");
 }
 
 #[test]
@@ -257,6 +264,40 @@ pq = 2025-01-01
             (12, "equipment[0].qualification.next_requalification")
         ]
     );
+}
+
+#[test]
+fn inventory_unknown_parameter_names_the_known_ones() {
+    let inv = r#"[inventory]
+site = "x"
+
+[[equipment]]
+id = "c1"
+class = "module"
+manufacturer = "M"
+model = "C"
+serial = "1"
+[equipment.capabilities.centrifugation]
+rpm = 4000
+[equipment.qualification]
+status = "qualified"
+pq = 2025-01-01
+next_requalification = 2026-01-01
+"#;
+    let e = recipe::parse_inventory("inv.toml", inv).expect_err("unknown parameter");
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_eq!(e.errors[0].line, 11);
+    assert_eq!(
+        e.errors[0].field,
+        "equipment[0].capabilities.centrifugation.rpm"
+    );
+    assert!(
+        e.errors[0]
+            .message
+            .starts_with("unknown parameter `rpm` for capability `centrifugation`; known: "),
+        "{e}"
+    );
+    assert!(e.errors[0].message.contains("rcf"), "{e}");
 }
 
 #[test]
