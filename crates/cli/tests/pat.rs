@@ -380,6 +380,17 @@ fn control_compares_mpc_with_the_fixed_schedule() {
     assert!(traj.lines().count() > 3 * 3 * 10, "a row per control time");
     let outcomes = std::fs::read_to_string(out.join("outcomes.csv")).expect("outcomes");
     assert_eq!(outcomes.lines().count(), 1 + 3 * 3);
+    let page = std::fs::read_to_string(out.join("control.html")).expect("page");
+    for title in [
+        "Viable cells",
+        "Glucose",
+        "Lactate",
+        "Perfusion",
+        "predicted, lowest",
+    ] {
+        assert!(page.contains(title), "{title} missing from the page");
+    }
+    assert_eq!(page.matches("<svg").count(), 4);
     // same seed, same numbers; another seed, other numbers
     let again = dir.path().join("again");
     assert!(control(&again, &[]).status.success());

@@ -10,6 +10,7 @@ mod csv_out;
 pub mod decision;
 mod html;
 pub mod page;
+pub mod pat;
 mod plan;
 pub mod record;
 pub mod svg;

@@ -65,10 +65,13 @@ struct ControlArgs {
     /// Last day of a culture, and the harvest day of the fixed-duration strategy.
     #[arg(long, default_value_t = 12.0)]
     days: f64,
+    /// The patient whose trajectories `control.html` plots.
+    #[arg(long, default_value_t = 0)]
+    show_patient: usize,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Output directory: summary.csv, outcomes.csv, trajectories.csv.
+    /// Output directory: summary.csv, outcomes.csv, trajectories.csv, control.html.
     #[arg(long)]
     out: PathBuf,
 }
@@ -333,7 +336,19 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
     };
     opts.settings.check()?;
     let dir = crate::output::dir(&a.out)?;
-    let names = ["summary.csv", "outcomes.csv", "trajectories.csv"];
+    if a.show_patient >= a.patients {
+        bail!(
+            "--show-patient {}: the cohort has patients 0 to {}",
+            a.show_patient,
+            a.patients.saturating_sub(1)
+        );
+    }
+    let names = [
+        "summary.csv",
+        "outcomes.csv",
+        "trajectories.csv",
+        "control.html",
+    ];
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
     crate::output::check_new(&paths)?;
     crate::output::check_writable(&dir)?;
@@ -359,7 +374,9 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
             s.outside_share
         ));
     }
-    let texts = [summary, cmp.outcomes_csv(), cmp.trajectories_csv()];
+    let page = report::pat::control_html(&cmp, a.show_patient)
+        .with_context(|| format!("patient {} not in the comparison", a.show_patient))?;
+    let texts = [summary, cmp.outcomes_csv(), cmp.trajectories_csv(), page];
     for (path, text) in paths.iter().zip(&texts) {
         crate::output::write(path, text)?;
     }
