@@ -12,6 +12,7 @@
 # `limit` as plain strings/integers, while the server also enforces the metamodel constraints
 # and base64url path identifiers (so schema-valid but metamodel-invalid requests get 400; see
 # docs/aas.md).
+# Every request carries an API token made by the CLI (`--header Authorization: Bearer …`).
 # Needs: python3 with venv, curl. Network: PyPI only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,7 +42,7 @@ fi
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method
 run_st() {  # name, then schemathesis filter/phase arguments
     local name=$1; shift
-    if ! timeout 900 "$VENV/bin/schemathesis" run "$SPEC" --url "$BASE" --checks "$CHECKS" \
+    if ! timeout 900 "$VENV/bin/schemathesis" run "$SPEC" --url "$BASE" --header "$AUTH_HEADER" --checks "$CHECKS" \
         --seed 1 --workers 1 --no-color --suppress-health-check all "$@" > "$WORK/$name.log" 2>&1; then
         echo "schemathesis FAILED: $name" >&2
         sed -n '/FAILURES/,$p' "$WORK/$name.log" | head -120 >&2

@@ -4,7 +4,10 @@
 # free loopback port from database DB (default: a SQLite file in WORK) and sets BASE to the API's
 # base URL once /description answers, and demo_databases, which lists the databases the checks
 # run on: the SQLite file and, when ATMPFLOW_TEST_PG is set, a fresh PostgreSQL schema.
-# Sets: BIN, WORK, SERVER_PID, BASE.
+# Every request except /description and /health needs an API token: start_demo_server adds the
+# user `ci` (admin, no password) with `atmpflow user add` and makes its token with
+# `atmpflow token create`; TOKEN holds it and AUTH_HEADER the header line to send.
+# Sets: BIN, WORK, SERVER_PID, BASE, TOKEN, AUTH_HEADER.
 
 . "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
@@ -40,6 +43,11 @@ check_databases() {
 start_demo_server() {
     stop_demo_server
     DEMO_DB="${1:-$WORK/twins.db}"
+    # the user may exist from an earlier start on the same database
+    "$BIN" user list --db "$DEMO_DB" 2>/dev/null | cut -f1 | grep -qx ci \
+        || "$BIN" user add ci --role admin --display-name "CI checks" --no-password --db "$DEMO_DB"
+    TOKEN=$("$BIN" token create --user ci --label "CI checks" --expires-in-days 1 --db "$DEMO_DB")
+    AUTH_HEADER="Authorization: Bearer $TOKEN"
     "$BIN" serve --demo --as-of 2026-12-01 --db "$DEMO_DB" --bind 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.log" &
     SERVER_PID=$!
     BASE=""
@@ -50,4 +58,8 @@ start_demo_server() {
         sleep 0.1
     done
     curl -fsS "$BASE/description" > /dev/null
+    # without the token the API refuses (401)
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/shells")" = 401 ] \
+        || { echo "the server answered /shells without a token" >&2; exit 1; }
+    curl -fsS -H "$AUTH_HEADER" "$BASE/shells?limit=1" > /dev/null
 }

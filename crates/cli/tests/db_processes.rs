@@ -19,7 +19,36 @@ impl Drop for Server {
     }
 }
 
+/// The API tokens of the servers started, by base URL.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// A writer's API token for the database `db` (user `writer`, added unless
+/// an earlier server on the same database added it).
+fn writer_token(db: &str) -> String {
+    let bin = env!("CARGO_BIN_EXE_atmpflow");
+    let _ = Command::new(bin)
+        .args([
+            "user",
+            "add",
+            "writer",
+            "--role",
+            "writer",
+            "--no-password",
+            "--db",
+            db,
+        ])
+        .output()
+        .expect("user add runs");
+    let o = Command::new(bin)
+        .args(["token", "create", "--user", "writer", "--db", db])
+        .output()
+        .expect("token create runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
 fn serve(db: &str) -> Server {
+    let token = writer_token(db);
     let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
         .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
         .stdout(Stdio::piped())
@@ -35,6 +64,10 @@ fn serve(db: &str) -> Server {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
+    TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((base.clone(), token));
     Server { child, base }
 }
 
@@ -42,11 +75,18 @@ fn serve(db: &str) -> Server {
 fn call(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let rest = base.strip_prefix("http://").expect("http base");
     let (host, prefix) = rest.split_once('/').expect("base path");
+    let token = TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(b, _)| b == base)
+        .map(|(_, t)| t.clone())
+        .expect("a server started by this test");
     let mut s = TcpStream::connect(host).expect("connect");
     write!(
         s,
         "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("send");

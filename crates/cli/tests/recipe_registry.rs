@@ -18,8 +18,46 @@ fn atmpflow() -> Command {
     c
 }
 
+/// The API tokens of the servers started, by base URL.
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs atmpflow; a `--registry` of a server started here gets its token
+/// through ATMPFLOW_TOKEN.
 fn run(args: &[&str]) -> Output {
-    atmpflow().args(args).output().expect("binary runs")
+    let mut c = atmpflow();
+    c.args(args).env_remove("ATMPFLOW_TOKEN");
+    if let Some(url) = args
+        .iter()
+        .position(|a| *a == "--registry")
+        .and_then(|i| args.get(i + 1))
+        && let Some((_, t)) = TOKENS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(base, _)| base == url)
+    {
+        c.env("ATMPFLOW_TOKEN", t);
+    }
+    c.output().expect("binary runs")
+}
+
+/// A reader's API token for the database `db` (user `registry-reader`).
+fn reader_token(db: &Path) -> String {
+    let db = db.to_str().expect("UTF-8 path");
+    // the user may exist from an earlier server on the same database
+    let _ = run(&[
+        "user",
+        "add",
+        "registry-reader",
+        "--role",
+        "reader",
+        "--no-password",
+        "--db",
+        db,
+    ]);
+    let o = run(&["token", "create", "--user", "registry-reader", "--db", db]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout).trim().to_string()
 }
 
 /// Asserts that the command failed and said `needle` on stderr.
@@ -47,6 +85,7 @@ impl Drop for Server {
 }
 
 fn serve(db: &Path, sources: &[&str]) -> Server {
+    let token = reader_token(db);
     let mut child = atmpflow()
         .args([
             "serve",
@@ -73,6 +112,10 @@ fn serve(db: &Path, sources: &[&str]) -> Server {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     assert!(!base.contains(":0/"), "the bound port is printed: {base}");
+    TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((base.clone(), token));
     Server { child, base }
 }
 
@@ -262,6 +305,25 @@ fn bind_through_a_registry_without_fitting_equipment_fails_with_no_fit() {
         "2026-12-01",
     ]);
     fails_with(&o, "no equipment fits step `");
+}
+
+#[test]
+fn a_registry_without_a_token_is_refused_401() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = serve(&dir.path().join("t.db"), &["--demo"]);
+    let o = atmpflow()
+        .args([
+            "recipe",
+            "bind",
+            "examples/recipes/car-t-modular.toml",
+            "--registry",
+            &srv.base,
+        ])
+        .env_remove("ATMPFLOW_TOKEN")
+        .output()
+        .expect("runs");
+    fails_with(&o, "401");
+    fails_with(&o, "Authorization: Bearer TOKEN");
 }
 
 #[test]

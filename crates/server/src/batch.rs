@@ -144,26 +144,7 @@ pub fn dispatch(
 // ---------------------------------------------------------------------------
 
 fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let unauthorized = |text: String| ApiError::new(StatusCode::UNAUTHORIZED, text);
-    let Some(v) = headers.get(header::AUTHORIZATION) else {
-        return Err(unauthorized(
-            "Authorization: the batch API needs `Authorization: Bearer TOKEN` (atmpflow token create)"
-                .into(),
-        ));
-    };
-    let v = v
-        .to_str()
-        .map_err(|_| unauthorized("Authorization: the header is not visible ASCII".into()))?;
-    let Some(token) = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-    else {
-        return Err(unauthorized(
-            "Authorization: expected the Bearer scheme".into(),
-        ));
-    };
-    store::auth::authenticate(&st.store, token.trim(), Timestamp::now())
-        .map_err(|e| unauthorized(format!("Authorization: {e}")))
+    crate::auth::authenticate(&st.store, headers)
 }
 
 /// The batch roles of a principal, as the engine's actor.

@@ -14,7 +14,9 @@
 //! browser `Origin` must be listed ([`Gate::cors_origins`], none by default),
 //! writes must declare a JSON body (415 otherwise: a cross-origin `text/plain`
 //! form post needs no preflight), and the URI, headers and body are bounded
-//! (414, 431, 413). Every refusal carries the standard AAS error body.
+//! (414, 431, 413). Then the caller is admitted ([`crate::auth::admit`]: 401
+//! without a valid API token, 403 without the role the method needs) before
+//! the body is read. Every refusal carries the standard AAS error body.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,7 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::util::ApiError;
-use crate::{AppState, dispatch_with};
+use crate::{AppState, dispatch_conditional};
 
 /// Bounds on what one client may hold or send.
 #[derive(Debug, Clone)]
@@ -279,6 +281,28 @@ pub async fn handle(st: Arc<AppState>, gate: Arc<Gate>, req: Request<Incoming>) 
         );
         return with_cors(r, origin);
     }
+    // credentials before the body: an unauthenticated client cannot make the
+    // server buffer a body (the database read runs on the blocking pool)
+    let admitted = {
+        let (st, method, path, headers) = (
+            st.clone(),
+            parts.method.clone(),
+            parts.uri.path().to_owned(),
+            parts.headers.clone(),
+        );
+        tokio::task::spawn_blocking(move || crate::auth::admit(&st.store, &method, &path, &headers))
+            .await
+    };
+    match admitted {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return with_cors(closing(e), origin),
+        Err(e) => {
+            return with_cors(
+                closing(ApiError::internal(format!("authentication failed: {e}"))),
+                origin,
+            );
+        }
+    }
     let limits = &gate.limits;
     let read = tokio::time::timeout(
         limits.body_timeout,
@@ -311,9 +335,10 @@ pub async fn handle(st: Arc<AppState>, gate: Arc<Gate>, req: Request<Incoming>) 
     };
     // store access is blocking (file IO, fsync): keep it off the async workers
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    let res =
-        tokio::task::spawn_blocking(move || dispatch_with(&st, &method, &uri, &headers, &body))
-            .await;
+    let res = tokio::task::spawn_blocking(move || {
+        dispatch_conditional(&st, &method, &uri, &headers, &body)
+    })
+    .await;
     let r = match res {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),

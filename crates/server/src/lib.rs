@@ -14,6 +14,7 @@
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use store::{Db, Kind};
 
+pub mod auth;
 pub mod batch;
 mod find;
 pub mod http;
@@ -157,6 +158,21 @@ fn tagged_record(segs: &[&str]) -> Option<(Kind, String)> {
     }
 }
 
+/// Answers one request with its headers, as the network edge does after
+/// reading the body: the caller is admitted first ([`auth::admit`]: 401
+/// without valid credentials, 403 without the access the method needs), then
+/// the request is routed by [`dispatch_conditional`].
+pub fn dispatch_with(
+    st: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult {
+    auth::admit(&st.store, method, uri.path(), headers)?;
+    dispatch_conditional(st, method, uri, headers, body)
+}
+
 /// Routes one request with its headers: conditional requests on the record
 /// the path names (see [`tagged_record`]). A successful `GET` carries that
 /// record's `ETag` (its row version and content digest, read in the same
@@ -165,13 +181,16 @@ fn tagged_record(segs: &[&str]) -> Option<(Kind, String)> {
 /// nothing, checked in the transaction that makes the change. Without
 /// `If-Match` the last writer wins, but a change is never lost: a write
 /// that raced another one is run again on the new state, or refused with 409.
-pub fn dispatch_with(
+pub(crate) fn dispatch_conditional(
     st: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
+    if uri.path() == auth::HEALTH_PATH {
+        return health(st, method);
+    }
     if batch::owns(uri.path()) {
         return batch::dispatch(st, method, uri.path(), uri.query(), headers, body);
     }
@@ -204,8 +223,26 @@ pub fn dispatch_with(
     Ok(r)
 }
 
-/// Routes one request (synchronous; used directly by the tests).
-pub fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -> ApiResult {
+/// `GET /health`: 200 `{"status":"ok"}` when the database answers a read,
+/// else 503 with the AAS error body (for load balancers and monitoring; no
+/// credentials needed, nothing revealed).
+fn health(st: &AppState, method: &Method) -> ApiResult {
+    if *method != Method::GET && *method != Method::HEAD {
+        return Err(ApiError::method_not_allowed(
+            method.as_str(),
+            auth::HEALTH_PATH,
+            "GET",
+        ));
+    }
+    st.store
+        .read(|tx| tx.query_opt("SELECT 1", &[]))
+        .map_err(ApiError::from)?;
+    util::ok(&serde_json::json!({ "status": "ok" }))
+}
+
+/// Routes one request, without authentication or conditions (the caller
+/// has admitted it).
+pub(crate) fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -> ApiResult {
     let path = uri.path();
     let Some(segs) = segments(path) else {
         return Err(ApiError::not_found(format!(

@@ -195,6 +195,8 @@ pub struct HttpRegistry {
     base: String,
     agent: ureq::Agent,
     page: usize,
+    /// `Authorization` header value (`Bearer …`), if a token was given.
+    authorization: Option<String>,
 }
 
 /// Descriptors asked for per page.
@@ -228,7 +230,14 @@ impl HttpRegistry {
             base,
             agent,
             page: PAGE,
+            authorization: None,
         })
+    }
+
+    /// Sends `token` as `Authorization: Bearer TOKEN` with every request.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.authorization = Some(format!("Bearer {}", token.trim()));
+        self
     }
 
     /// Asks for `limit` descriptors per page (tests use small pages).
@@ -238,16 +247,15 @@ impl HttpRegistry {
     }
 
     fn get(&self, url: &str) -> Result<Vec<u8>, RegistryError> {
-        let mut resp = self
-            .agent
-            .get(url)
-            .header("Accept", "application/json")
-            .call()
-            .map_err(|e| RegistryError::Unreachable {
-                registry: self.base.clone(),
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let mut req = self.agent.get(url).header("Accept", "application/json");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.call().map_err(|e| RegistryError::Unreachable {
+            registry: self.base.clone(),
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()

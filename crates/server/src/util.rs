@@ -79,6 +79,13 @@ impl ApiError {
         {
             r.headers_mut().insert(header::ALLOW, allow);
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: the scheme this server accepts
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"atmpflow\""),
+            );
+        }
         r
     }
 }

@@ -650,9 +650,12 @@ fn paging_survives_huge_limits_and_has_a_default_page_size() {
 fn a_path_glued_to_the_base_path_is_no_endpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let st = loaded(&dir.path().join("db"));
-    let uri: axum::http::Uri = "/api/v3.0shells".parse().expect("uri");
-    let r = server::dispatch(&st, &Method::GET, &uri, b"").expect_err("not served");
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // (the helper puts the path right after `/api/v3.0`)
+    assert_error(
+        &get(&st, "shells"),
+        StatusCode::NOT_FOUND,
+        "/api/v3.0shells",
+    );
     assert_eq!(get(&st, "/shells").status, StatusCode::OK);
 }
 
@@ -804,7 +807,10 @@ fn description_claims_no_profile_whose_operations_answer_405() {
 fn a_read_only_database_answers_503_with_the_aas_error_body() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ro.db");
-    drop(loaded(&path));
+    // the token is made while the database is writable
+    let rw = loaded(&path);
+    let token = support::admin_token(&rw);
+    drop(rw);
     // root ignores file modes: SQLite is asked to open the file read-only
     let db = store::Db::connect(&format!("file:{}?mode=ro", path.display()));
     let st = match db {
@@ -815,6 +821,10 @@ fn a_read_only_database_answers_503_with_the_aas_error_body() {
             return;
         }
     };
+    let call = |st: &AppState, m: Method, path: &str, body: &str| {
+        support::call_as(st, &m, path, Some(&token), None, body.as_bytes())
+    };
+    let get = |st: &AppState, path: &str| call(st, Method::GET, path, "");
     // reads still work
     assert_eq!(get(&st, "/shells").status, StatusCode::OK);
     // a write is refused with a clear message, and nothing panics

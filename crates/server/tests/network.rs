@@ -49,6 +49,21 @@ fn start(gate: Gate) -> Running {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     std_listener.set_nonblocking(true).expect("nonblocking");
     let addr = std_listener.local_addr().expect("addr");
+    let now = store::auth::Timestamp::now();
+    let admin = store::auth::NewUser {
+        name: "net-admin",
+        display_name: "Network test administrator",
+        password: None,
+        roles: &[store::auth::Role::Admin],
+    };
+    store::auth::add_user(&store, "test", &admin, now).expect("user");
+    let token = store::auth::create_token(&store, "test", "net-admin", &[], "", None, now)
+        .expect("token")
+        .secret;
+    TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((addr, token));
     let state = Arc::new(AppState::new(store, format!("http://{addr}/api/v3.0")));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done) = std::sync::mpsc::channel();
@@ -128,9 +143,25 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
+/// The API token of the server at `addr`, for each test's server.
+static TOKENS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The `Authorization` header line of an administrator of the server at `addr`.
+fn auth(addr: SocketAddr) -> String {
+    let tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, t) = tokens
+        .iter()
+        .rev()
+        .find(|(a, _)| *a == addr)
+        .expect("a token for this server");
+    format!("Authorization: Bearer {t}\r\n")
+}
+
+/// A request with the administrator's token.
 fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> String {
     format!(
-        "{method} /api/v3.0{path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} /api/v3.0{path} HTTP/1.1\r\nHost: {addr}\r\n{}{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        auth(addr),
         body.len()
     )
 }
@@ -166,8 +197,9 @@ fn host_origin_and_content_type_are_checked() {
     assert_aas_error(exchange(a, raw.as_bytes()), 421, "evil.example");
     // localhost is this loopback server too
     let raw = format!(
-        "GET /api/v3.0/shells HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
-        a.port()
+        "GET /api/v3.0/shells HTTP/1.1\r\nHost: localhost:{}\r\n{}Connection: close\r\n\r\n",
+        a.port(),
+        auth(a)
     );
     assert_eq!(exchange(a, raw.as_bytes()).map(|x| x.0), Some(200));
     // a simple cross-origin form post (no preflight) is refused, nothing stored
@@ -253,7 +285,8 @@ fn oversized_requests_get_the_aas_error_body() {
     assert_aas_error(exchange(a, raw.as_bytes()), 413, "4096 bytes");
     // a chunked body without Content-Length is cut at the limit too
     let raw = format!(
-        "POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{JSON}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        "POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{}{JSON}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        auth(a),
         big.len()
     );
     assert_aas_error(exchange(a, raw.as_bytes()), 413, "4096 bytes");
@@ -297,7 +330,8 @@ fn slow_clients_are_cut_off_and_cannot_starve_others() {
     let _ = n;
     // a body that never arrives: 408 with the AAS body
     let raw = format!(
-        "POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{JSON}Content-Length: 100\r\n\r\n{{"
+        "POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{}{JSON}Content-Length: 100\r\n\r\n{{",
+        auth(a)
     );
     assert_aas_error(exchange(a, raw.as_bytes()), 408, "did not arrive");
     // as many stalled connections as the cap: a normal request still gets its
@@ -328,7 +362,10 @@ fn shutdown_cuts_a_half_sent_request_and_releases_the_database() {
     // a request whose body is still coming when the signal arrives
     let mut half = TcpStream::connect(a).expect("connect");
     half.write_all(
-        format!("POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{JSON}Content-Length: 100\r\n\r\n{{")
+        format!(
+            "POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{}{JSON}Content-Length: 100\r\n\r\n{{",
+            auth(a)
+        )
             .as_bytes(),
     )
     .expect("write");
@@ -349,4 +386,45 @@ fn shutdown_cuts_a_half_sent_request_and_releases_the_database() {
     assert_eq!(again.count(store::Kind::ConceptDescription).ok(), Some(1));
     // and the port is closed
     assert!(TcpStream::connect(a).is_err());
+}
+
+#[test]
+fn credentials_are_checked_before_the_body_is_read() {
+    let mut r = start(gate());
+    let a = r.addr;
+    // a body that never arrives: without a token the answer is 401 at once
+    // (not the 408 of the body timeout) and the connection is closed
+    let t = Instant::now();
+    let raw = format!(
+        "POST /api/v3.0/concept-descriptions HTTP/1.1\r\nHost: {a}\r\n{JSON}Content-Length: 100\r\n\r\n{{"
+    );
+    let head = assert_aas_error(exchange(a, raw.as_bytes()), 401, "API token");
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"atmpflow\""),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    // open endpoints over the socket
+    for path in ["/api/v3.0/description", "/health"] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            exchange(a, raw.as_bytes()).map(|x| x.0),
+            Some(200),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        r.state.store.count(store::Kind::ConceptDescription).ok(),
+        Some(0)
+    );
+    r.shutdown(Duration::from_secs(5));
 }

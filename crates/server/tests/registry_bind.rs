@@ -34,8 +34,13 @@ fn as_of() -> Date {
 struct Running {
     base: String,
     state: Arc<AppState>,
+    /// An API token of a writer.
+    token: String,
     _dir: tempfile::TempDir,
 }
+
+/// The tokens of the servers started, by base URL (for [`post`]).
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
 /// Starts the AAS server on 127.0.0.1:0 with the twins of `inventory` and the
 /// demo batch (a shell that is not equipment).
@@ -46,6 +51,21 @@ fn start(inventory_file: &str) -> Running {
     std_listener.set_nonblocking(true).expect("nonblocking");
     let addr = std_listener.local_addr().expect("addr");
     let base = format!("http://{addr}{}", server::BASE_PATH);
+    let now = store::auth::Timestamp::now();
+    let device = store::auth::NewUser {
+        name: "integration",
+        display_name: "Registry integration",
+        password: None,
+        roles: &[store::auth::Role::Writer],
+    };
+    store::auth::add_user(&store, "test", &device, now).expect("user");
+    let token = store::auth::create_token(&store, "test", "integration", &[], "", None, now)
+        .expect("token")
+        .secret;
+    TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((base.clone(), token.clone()));
     let state = Arc::new(AppState::new(store, base.clone()));
 
     let mut twins: Vec<aas::twins::Twin> = inventory(inventory_file)
@@ -82,6 +102,7 @@ fn start(inventory_file: &str) -> Running {
     Running {
         base,
         state,
+        token,
         _dir: dir,
     }
 }
@@ -107,6 +128,7 @@ fn registry_binding_equals_file_binding_for_every_example_recipe() {
         let file_inv = inventory(inventory_file);
         // Small pages: the client must follow the cursor.
         let reg = HttpRegistry::new(&srv.base)
+            .map(|r| r.with_token(&srv.token))
             .expect("http url")
             .with_page_size(3);
         let found = equipment_inventory(&reg).expect("registry reads");
@@ -147,9 +169,17 @@ fn post(url: &str, body: &serde_json::Value) -> (u16, String) {
         .http_status_as_error(false)
         .build()
         .into();
+    let token = TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(base, _)| url.starts_with(base.as_str()))
+        .map(|(_, t)| t.clone())
+        .expect("a server started by this test");
     let mut resp = agent
         .post(url)
         .header("Content-Type", "application/json")
+        .header("Authorization", &format!("Bearer {token}"))
         .send(body.to_string().as_bytes())
         .expect("server answers");
     let status = resp.status().as_u16();
@@ -254,7 +284,9 @@ fn device_registered_from_outside_is_found_and_expired_ones_are_rejected() {
         "ext_centrifuge_old",
     );
 
-    let reg = HttpRegistry::new(&srv.base).expect("url");
+    let reg = HttpRegistry::new(&srv.base)
+        .expect("url")
+        .with_token(&srv.token);
     let found = equipment_inventory(&reg).expect("registry reads");
     let ext = found
         .inventory
@@ -304,6 +336,26 @@ fn device_registered_from_outside_is_found_and_expired_ones_are_rejected() {
 }
 
 #[test]
+fn a_registry_client_without_token_is_refused_401_naming_the_url() {
+    let srv = start("examples/equipment/modular-plant.toml");
+    let err =
+        equipment_inventory(&HttpRegistry::new(&srv.base).expect("url")).expect_err("no token");
+    let m = err.to_string();
+    assert!(m.contains("401"), "{m}");
+    assert!(m.contains(&srv.base) && m.contains("Bearer"), "{m}");
+    let err = equipment_inventory(
+        &HttpRegistry::new(&srv.base)
+            .expect("url")
+            .with_token("atf_0123"),
+    )
+    .expect_err("bad token");
+    assert!(
+        err.to_string().contains("not an atmpflow API token"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_submodel_endpoint_that_serves_no_submodel_names_url_and_path() {
     let srv = start("examples/equipment/all-in-one.toml");
     let sem = |s: &str| serde_json::json!({"type": "ExternalReference", "keys": [{"type": "GlobalReference", "value": s}]});
@@ -322,7 +374,9 @@ fn a_submodel_endpoint_that_serves_no_submodel_names_url_and_path() {
     });
     let (status, text) = post(&format!("{}/shell-descriptors", srv.base), &descriptor);
     assert_eq!(status, 201, "{text}");
-    let reg = HttpRegistry::new(&srv.base).expect("url");
+    let reg = HttpRegistry::new(&srv.base)
+        .expect("url")
+        .with_token(&srv.token);
     let err = equipment_inventory(&reg).expect_err("not a submodel");
     match &err {
         RegistryError::Invalid { url, path, .. } => {
@@ -356,6 +410,7 @@ fn a_submodel_endpoint_that_serves_no_submodel_names_url_and_path() {
             aas::ids::encode("urn:vendor:aas:broken")
         ))
         .header("Content-Type", "application/json")
+        .header("Authorization", &format!("Bearer {}", srv.token))
         .send(descriptor.to_string().as_bytes())
         .expect("server answers");
     assert_eq!(put.status().as_u16(), 204);

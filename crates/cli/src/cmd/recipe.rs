@@ -48,6 +48,8 @@ pub struct EquipmentSource {
     /// Find the equipment through the AAS Registry of an AAS API v3.0 server: the base URL,
     /// e.g. http://127.0.0.1:8080/api/v3.0 (shell descriptors, then each twin's Nameplate,
     /// Capabilities, QualificationState and UsageCounters submodels from their endpoints).
+    /// The API token (a reader's is enough) is taken from the environment variable
+    /// ATMPFLOW_TOKEN.
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
     /// Find the equipment through the registry of a database written by `atmpflow serve`
@@ -172,13 +174,21 @@ fn load_record(path: &Path) -> anyhow::Result<recipe::Record> {
     }
 }
 
+/// The environment variable holding the API token sent to `--registry`
+/// (an argument would be visible to other users of the machine).
+const TOKEN_ENV: &str = "ATMPFLOW_TOKEN";
+
 /// The equipment of `src` and a label naming where it came from. Shells of a registry
 /// that offer capabilities but were left out are reported on stderr.
 fn load_equipment(src: &EquipmentSource) -> anyhow::Result<(recipe::Inventory, String)> {
     let found = if let Some(path) = &src.equipment {
         return Ok((load_inventory(path)?, path.display().to_string()));
     } else if let Some(url) = &src.registry {
-        let reg = server::HttpRegistry::new(url)?;
+        let mut reg = server::HttpRegistry::new(url)?;
+        match std::env::var(TOKEN_ENV) {
+            Ok(t) if !t.trim().is_empty() => reg = reg.with_token(&t),
+            _ => {}
+        }
         server::equipment_inventory(&reg)?
     } else if let Some(db) = &src.db {
         let store = super::db::open(db)?;

@@ -49,6 +49,45 @@ pub struct Args {
     sources: Sources,
 }
 
+/// The demo's administrator and read-only users (no passwords: tokens only).
+const DEMO_ADMIN: &str = "demo-admin";
+const DEMO_READER: &str = "demo-reader";
+/// How long a demo token lives.
+const DEMO_TOKEN_DAYS: u32 = 1;
+
+/// Creates the demo users unless they exist and makes a new token for the
+/// demo administrator.
+fn demo_users(db: &store::Db) -> anyhow::Result<String> {
+    use store::auth::{self, AuthError, NewUser, Role, Timestamp};
+    let now = Timestamp::now();
+    for (name, display_name, roles) in [
+        (DEMO_ADMIN, "Demo administrator", &[Role::Admin][..]),
+        (DEMO_READER, "Demo reader", &[Role::Reader][..]),
+    ] {
+        let new = NewUser {
+            name,
+            display_name,
+            password: None,
+            roles,
+        };
+        match auth::add_user(db, "serve --demo", &new, now) {
+            Ok(_) | Err(AuthError::UserExists(_)) => {}
+            Err(e) => return Err(e).context("cannot create the demo users"),
+        }
+    }
+    let t = auth::create_token(
+        db,
+        "serve --demo",
+        DEMO_ADMIN,
+        &[],
+        "serve --demo",
+        Some(now.plus_days(DEMO_TOKEN_DAYS)),
+        now,
+    )
+    .context("cannot make the demo token")?;
+    Ok(t.secret)
+}
+
 /// The host part of a URL (`http://name:8080/x` → `name:8080`).
 fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
@@ -106,10 +145,46 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..server::Limits::default()
         },
     };
+    let demo_token = if s.demo {
+        Some(demo_users(&state.store)?)
+    } else {
+        None
+    };
+    if !store::auth::has_users(&state.store)? {
+        eprintln!(
+            "warning: {} has no users, so every request except /description and /health is \
+             refused (401); add one with `atmpflow user add NAME --role admin --db …` and make \
+             a token with `atmpflow token create --user NAME --db …`",
+            state.store.location()
+        );
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {addr} without TLS: API tokens and data cross the network in \
+             clear; put a TLS-terminating reverse proxy in front (docs/aas.md, Deployment and \
+             security)"
+        );
+    }
     println!(
         "AAS API v3.0 listening on http://{addr}{}",
         server::BASE_PATH
     );
+    if let Some(token) = demo_token {
+        // after the address line, which scripts read first; a reader that
+        // has closed the pipe after that line must not stop the server
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "demo API token (user {DEMO_ADMIN}, roles admin): {token}"
+        )
+        .and_then(|()| out.flush());
+        eprintln!(
+            "demo users {DEMO_ADMIN} (admin) and {DEMO_READER} (reader) have no password; the \
+             demo token above expires in {DEMO_TOKEN_DAYS} day(s): send it as \
+             `Authorization: Bearer TOKEN`"
+        );
+    }
     let grace = gate.limits.shutdown_grace;
     let served = rt.block_on(async {
         server::serve(listener, state, gate, async {

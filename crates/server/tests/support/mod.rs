@@ -2,16 +2,20 @@
 
 use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use std::sync::Mutex;
+
 use serde_json::Value;
 use server::{AppState, dispatch_with};
+use store::auth::{self, NewUser, Role, Timestamp};
 
-/// An answer: status, `Allow` header (405 answers), `ETag` header and JSON
-/// body (`Null` when empty).
+/// An answer: status, `Allow` header (405 answers), `ETag` header,
+/// `WWW-Authenticate` header (401 answers) and JSON body (`Null` when empty).
 #[allow(dead_code)]
 pub struct Resp {
     pub status: StatusCode,
     pub allow: Option<String>,
     pub etag: Option<String>,
+    pub www_authenticate: Option<String>,
     pub body: Value,
 }
 
@@ -21,8 +25,38 @@ pub fn call(st: &AppState, method: &Method, path: &str, body: &[u8]) -> Resp {
     call_with(st, method, path, None, body)
 }
 
+/// A token of an administrator of the state's database (made once per
+/// state: the user `test-admin` and its token are added to the database).
+pub fn admin_token(st: &AppState) -> String {
+    static TOKENS: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    let key = std::ptr::from_ref(st) as usize;
+    let mut tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Timestamp::now();
+    if let Some((_, t)) = tokens.iter().find(|(k, _)| *k == key)
+        && auth::authenticate(&st.store, t, now).is_ok()
+    {
+        return t.clone();
+    }
+    let user = NewUser {
+        name: "test-admin",
+        display_name: "Test administrator",
+        password: None,
+        roles: &[Role::Admin],
+    };
+    match auth::add_user(&st.store, "test", &user, now) {
+        Ok(_) | Err(auth::AuthError::UserExists(_)) => {}
+        Err(e) => panic!("cannot add the test user: {e}"),
+    }
+    let t = auth::create_token(&st.store, "test", "test-admin", &[], "test", None, now)
+        .expect("test token")
+        .secret;
+    tokens.retain(|(k, _)| *k != key);
+    tokens.push((key, t.clone()));
+    t
+}
+
 /// Sends `method` to `path` under `/api/v3.0` with `body` and, if given, an
-/// `If-Match` header.
+/// `If-Match` header, as an administrator.
 pub fn call_with(
     st: &AppState,
     method: &Method,
@@ -30,10 +64,35 @@ pub fn call_with(
     if_match: Option<&str>,
     body: &[u8],
 ) -> Resp {
-    let uri: Uri = format!("/api/v3.0{path}").parse().expect("uri");
+    let token = admin_token(st);
+    call_as(st, method, path, Some(&token), if_match, body)
+}
+
+/// Sends `method` to `path` (under `/api/v3.0` unless it starts with
+/// `/health`) with `body`, with the bearer `token` if given.
+pub fn call_as(
+    st: &AppState,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+    if_match: Option<&str>,
+    body: &[u8],
+) -> Resp {
+    let full = if path.starts_with("/health") {
+        path.to_string()
+    } else {
+        format!("/api/v3.0{path}")
+    };
+    let uri: Uri = full.parse().expect("uri");
     let mut headers = HeaderMap::new();
     if let Some(m) = if_match {
         headers.insert(header::IF_MATCH, HeaderValue::from_str(m).expect("header"));
+    }
+    if let Some(t) = token {
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {t}")).expect("header"),
+        );
     }
     let r = match dispatch_with(st, method, &uri, &headers, body) {
         Ok(r) => r,
@@ -47,6 +106,7 @@ pub fn call_with(
     };
     let allow = header_text(header::ALLOW);
     let etag = header_text(header::ETAG);
+    let www_authenticate = header_text(header::WWW_AUTHENTICATE);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -62,6 +122,7 @@ pub fn call_with(
         status,
         allow,
         etag,
+        www_authenticate,
         body,
     }
 }
