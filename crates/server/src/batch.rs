@@ -24,10 +24,10 @@ use store::Tx;
 use store::auth::{Principal, Timestamp};
 use store::batch::{self as sb, BatchError, Outcome, TwinWrite};
 
+use crate::AppState;
 use crate::registry;
 use crate::remote::{StoreRegistry, equipment_inventory};
 use crate::util::{ApiError, ApiResult, Query, created, json_response, ok};
-use crate::{AppState, decode_segment};
 
 /// Where the batch API lives.
 pub const BATCH_BASE: &str = "/api/batch/v1";
@@ -75,15 +75,7 @@ fn allowed(segs: &[&str]) -> Option<&'static [Method]> {
 }
 
 fn segments(path: &str) -> Option<Vec<String>> {
-    let rest = path
-        .strip_prefix(BATCH_BASE)
-        .filter(|r| r.is_empty() || r.starts_with('/'))?;
-    Some(
-        rest.split('/')
-            .filter(|s| !s.is_empty())
-            .map(decode_segment)
-            .collect(),
-    )
+    crate::segments_below(BATCH_BASE, path)
 }
 
 /// Whether `method` is served at `path` (a batch API path).

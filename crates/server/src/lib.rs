@@ -106,11 +106,18 @@ pub(crate) fn decode_segment(s: &str) -> String {
         .into_owned()
 }
 
-/// The percent-decoded segments of `path` below the base path, or `None`
+/// The percent-decoded segments of `path` below the AAS base path, or `None`
 /// when the path is not below it (`/api/v3.0shells` is not).
 fn segments(path: &str) -> Option<Vec<String>> {
+    segments_below(BASE_PATH, path)
+}
+
+/// The percent-decoded segments of `path` below `base`, or `None` when the
+/// path is not below it (a path that merely starts with the same letters is
+/// not).
+pub(crate) fn segments_below(base: &str, path: &str) -> Option<Vec<String>> {
     let rest = path
-        .strip_prefix(BASE_PATH)
+        .strip_prefix(base)
         .filter(|r| r.is_empty() || r.starts_with('/'))?;
     Some(
         rest.split('/')
