@@ -85,7 +85,7 @@ pub fn control_html(cmp: &Comparison, patient: usize) -> Option<String> {
                 pred(|p| p.1, true),
             ));
             cells.push(series(
-                &format!("{n}: soft-sensor estimate of all cells (viable and dead)"),
+                &format!("{n}: sensor estimate, viable + dead"),
                 &r.records,
                 |x| Some(x.estimate.cells),
             ));
