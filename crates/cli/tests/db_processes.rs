@@ -73,6 +73,19 @@ fn serve(db: &str) -> Server {
 
 /// One HTTP/1.1 request (connection closed after it): status and body.
 fn call(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = call_with(base, method, path, "", body);
+    (status, body)
+}
+
+/// One HTTP/1.1 request with extra header lines (each ending in CRLF):
+/// status, response head and body.
+fn call_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &str,
+) -> (u16, String, String) {
     let rest = base.strip_prefix("http://").expect("http base");
     let (host, prefix) = rest.split_once('/').expect("base path");
     let token = TOKENS
@@ -86,7 +99,7 @@ fn call(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     write!(
         s,
         "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Authorization: Bearer {token}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("send");
@@ -97,11 +110,21 @@ fn call(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status in {resp:?}"));
-    let body = resp
+    let (head, body) = resp
         .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
+        .map(|(h, b)| (h.to_string(), b.to_string()))
         .unwrap_or_default();
-    (status, body)
+    (status, head, body)
+}
+
+/// The `ETag` header of a response head.
+fn etag(head: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("etag").then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no ETag in {head:?}"))
 }
 
 fn databases(dir: &std::path::Path) -> Vec<String> {
@@ -172,5 +195,86 @@ fn two_servers_on_one_database_lose_no_write() {
             "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:asset:0:0"}});
         let (st, body) = call(&b.base, "POST", "/shells", &shell.to_string());
         assert_eq!(st, 409, "{db}: {body}");
+    }
+}
+
+/// Optimistic concurrency across processes: an update naming a state that
+/// the other server has since replaced is refused 412 and changes nothing,
+/// and of many updates racing through both servers with the same `If-Match`
+/// exactly one wins; the others get 412 and the record holds the winner.
+#[test]
+fn a_stale_update_through_another_server_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for db in databases(dir.path()) {
+        let a = serve(&db);
+        let b = serve(&db);
+        let id = "urn:test:shell:if-match";
+        let shell = |tag: &str| {
+            serde_json::json!({"modelType": "AssetAdministrationShell", "id": id, "idShort": tag,
+                "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:asset:if-match"}})
+            .to_string()
+        };
+        let path = format!("/shells/{}", aas::ids::encode(id));
+        let (st, body) = call(&a.base, "POST", "/shells", &shell("Original"));
+        assert_eq!(st, 201, "{db}: {body}");
+        let (st, head, _) = call_with(&a.base, "GET", &path, "", "");
+        assert_eq!(st, 200, "{db}");
+        let seen_by_a = etag(&head);
+
+        // B replaces the shell; A's update still names the state it read
+        let (st, head_b, _) = call_with(&b.base, "GET", &path, "", "");
+        assert_eq!((st, etag(&head_b)), (200, seen_by_a.clone()), "{db}: one state, one tag");
+        let cond = format!("If-Match: {seen_by_a}\r\n");
+        let (st, _, body) = call_with(&b.base, "PUT", &path, &cond, &shell("ByB"));
+        assert!((200..300).contains(&st), "{db}: {st} {body}");
+        let (st, _, body) = call_with(&a.base, "PUT", &path, &cond, &shell("StaleA"));
+        assert_eq!(st, 412, "{db}: a stale update must be refused: {body}");
+        for base in [&a.base, &b.base] {
+            let (_, body) = call(base, "GET", &path, "");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(v["idShort"], "ByB", "{db}: the refused update changed nothing");
+        }
+
+        // many updates with the same If-Match at once, through both servers
+        let (_, head, _) = call_with(&a.base, "GET", &path, "", "");
+        let current = format!("If-Match: {}\r\n", etag(&head));
+        let racers = 8;
+        let barrier = std::sync::Barrier::new(racers);
+        let outcomes: Vec<(usize, u16)> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..racers)
+                .map(|t| {
+                    let base = if t % 2 == 0 { &a.base } else { &b.base };
+                    let (path, current, barrier, shell) = (&path, &current, &barrier, &shell);
+                    sc.spawn(move || {
+                        let body = shell(&format!("Racer{t}"));
+                        barrier.wait();
+                        let (st, _, _) = call_with(base, "PUT", path, current, &body);
+                        (t, st)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("racer")).collect()
+        });
+        let winners: Vec<usize> = outcomes
+            .iter()
+            .filter(|(_, st)| (200..300).contains(st))
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(winners.len(), 1, "{db}: exactly one racer wins: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|(t, st)| *st == 412 || winners.contains(t)),
+            "{db}: every other racer gets 412: {outcomes:?}"
+        );
+        for base in [&a.base, &b.base] {
+            let (_, body) = call(base, "GET", &path, "");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(
+                v["idShort"],
+                format!("Racer{}", winners[0]),
+                "{db}: the record holds the winner's update"
+            );
+        }
     }
 }
