@@ -8,7 +8,8 @@
 # declared answers too (401). On each database engine (SQLite; PostgreSQL when
 # ATMPFLOW_TEST_PG is set). Not run: `positive_data_acceptance` — the schema types ids, DINs
 # and recipe texts as plain strings, while the server checks them (400/422 on schema-valid
-# but domain-invalid requests; see docs/batch.md).
+# but domain-invalid requests; see docs/batch.md). The events endpoint waits up to 10 s for a
+# new entry (long poll), hence a request timeout above that.
 # Needs: python3 with venv, curl. Network: PyPI only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,7 +44,7 @@ for db in "${dbs[@]}"; do
         header=()
         [ "$auth" = token ] && header=(-H "Authorization: Bearer $TOKEN")
         if ! timeout 900 "$VENV/bin/schemathesis" run "$SPEC" --url "$API" --checks "$CHECKS" \
-            --seed 1 --workers 1 --no-color --suppress-health-check all -n 25 "${header[@]}" \
+            --seed 1 --workers 1 --request-timeout 30 --no-color --suppress-health-check all -n 25 "${header[@]}" \
             > "$WORK/batch-$auth.log" 2>&1; then
             echo "schemathesis FAILED: batch API ($auth)" >&2
             sed -n '/FAILURES/,$p' "$WORK/batch-$auth.log" | head -120 >&2

@@ -223,7 +223,11 @@ fn a_stale_update_through_another_server_is_refused() {
 
         // B replaces the shell; A's update still names the state it read
         let (st, head_b, _) = call_with(&b.base, "GET", &path, "", "");
-        assert_eq!((st, etag(&head_b)), (200, seen_by_a.clone()), "{db}: one state, one tag");
+        assert_eq!(
+            (st, etag(&head_b)),
+            (200, seen_by_a.clone()),
+            "{db}: one state, one tag"
+        );
         let cond = format!("If-Match: {seen_by_a}\r\n");
         let (st, _, body) = call_with(&b.base, "PUT", &path, &cond, &shell("ByB"));
         assert!((200..300).contains(&st), "{db}: {st} {body}");
@@ -232,7 +236,10 @@ fn a_stale_update_through_another_server_is_refused() {
         for base in [&a.base, &b.base] {
             let (_, body) = call(base, "GET", &path, "");
             let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-            assert_eq!(v["idShort"], "ByB", "{db}: the refused update changed nothing");
+            assert_eq!(
+                v["idShort"], "ByB",
+                "{db}: the refused update changed nothing"
+            );
         }
 
         // many updates with the same If-Match at once, through both servers
@@ -260,7 +267,11 @@ fn a_stale_update_through_another_server_is_refused() {
             .filter(|(_, st)| (200..300).contains(st))
             .map(|(t, _)| *t)
             .collect();
-        assert_eq!(winners.len(), 1, "{db}: exactly one racer wins: {outcomes:?}");
+        assert_eq!(
+            winners.len(),
+            1,
+            "{db}: exactly one racer wins: {outcomes:?}"
+        );
         assert!(
             outcomes
                 .iter()
