@@ -108,7 +108,7 @@ fn serve(db: &Path, sources: &[&str]) -> Server {
         .expect("serve prints its address");
     let base = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     assert!(!base.contains(":0/"), "the bound port is printed: {base}");
@@ -362,4 +362,139 @@ fn diff_checks_equipment_found_through_the_registry_like_the_inventory_file() {
         "examples/equipment/modular-plant.toml",
     ]);
     fails_with(&o, "cannot be used with");
+}
+
+/// A site CA and a server certificate it issued for 127.0.0.1 and
+/// `localhost`: (CA file, certificate chain file, key file).
+fn site_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "atmpflow test site CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("certificate");
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).expect("write");
+    std::fs::write(&paths.1, cert.pem()).expect("write");
+    std::fs::write(&paths.2, key.serialize_pem()).expect("write");
+    paths
+}
+
+#[test]
+fn bind_through_a_registry_served_over_https_with_a_site_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = site_pki(dir.path());
+    let (cert_s, key_s) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    let srv = serve(
+        &dir.path().join("t.db"),
+        &["--demo", "--tls-cert", cert_s, "--tls-key", key_s],
+    );
+    assert!(srv.base.starts_with("https://127.0.0.1:"), "{}", srv.base);
+    let recipe = "examples/recipes/car-t-modular.toml";
+    let from_file = run(&[
+        "recipe",
+        "bind",
+        recipe,
+        "--equipment",
+        "examples/equipment/modular-plant.toml",
+        "--as-of",
+        "2026-12-01",
+    ]);
+    assert!(from_file.status.success(), "{}", text(&from_file.stderr));
+    let ca_s = ca.to_str().expect("utf-8");
+    let bind = [
+        "recipe",
+        "bind",
+        recipe,
+        "--registry",
+        &srv.base,
+        "--as-of",
+        "2026-12-01",
+    ];
+    let with_flag = run(&[&bind[..], &["--ca-cert", ca_s]].concat());
+    assert!(with_flag.status.success(), "{}", text(&with_flag.stderr));
+    assert_eq!(
+        body(&text(&with_flag.stdout)),
+        body(&text(&from_file.stdout))
+    );
+
+    // the same CA through the environment
+    let token = TOKENS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(b, _)| *b == srv.base)
+        .map(|(_, t)| t.clone())
+        .expect("token");
+    let with_env = atmpflow()
+        .args(bind)
+        .env("ATMPFLOW_TOKEN", &token)
+        .env("ATMPFLOW_CA_CERT", &ca)
+        .output()
+        .expect("runs");
+    assert!(with_env.status.success(), "{}", text(&with_env.stderr));
+
+    // without the site CA the server's certificate is not trusted
+    let o = atmpflow()
+        .args(bind)
+        .env("ATMPFLOW_TOKEN", &token)
+        .env_remove("ATMPFLOW_CA_CERT")
+        .output()
+        .expect("runs");
+    fails_with(&o, "not trusted");
+    // a CA file that holds no certificate is named
+    let o = run(&[&bind[..], &["--ca-cert", key_s]].concat());
+    fails_with(&o, "no PEM certificate");
+    fails_with(&o, "key.pem");
+}
+
+#[test]
+fn serve_refuses_bad_tls_files_before_it_listens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, cert, key) = site_pki(dir.path());
+    let db = dir.path().join("t.db");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "\n-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let serve = |cert: &Path, key: &Path| {
+        atmpflow()
+            .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key)
+            .output()
+            .expect("runs")
+    };
+    let o = serve(&garbage, &key);
+    fails_with(&o, "garbage.pem:2:");
+    fails_with(&o, "--tls-cert");
+    let o = serve(&cert, &cert);
+    fails_with(&o, "no PEM private key");
+    // nothing was created for a server that never started
+    assert!(
+        !db.exists(),
+        "the database was created before the TLS check"
+    );
+    // one of the two alone is refused by the argument parser
+    let o = atmpflow()
+        .args(["serve", "--bind", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .output()
+        .expect("runs");
+    fails_with(&o, "--tls-key");
 }

@@ -388,7 +388,64 @@ pub async fn shutdown_signal() {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    gate: Gate,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    run(listener, state, gate, None, shutdown).await
+}
+
+/// Serves HTTPS (HTTP/1.1 over TLS with `tls`, see [`crate::tls`]) on
+/// `listener` like [`serve`]. The TLS handshake counts against the same
+/// limits as a request head: it holds one of the [`Limits::max_connections`]
+/// slots and must be complete within [`Limits::header_timeout`], and a
+/// shutdown drops handshakes in progress. A client that speaks plain HTTP to
+/// this port is answered 400 (AAS error body) in plain HTTP and disconnected.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    gate: Gate,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    run(listener, state, gate, Some(acceptor), shutdown).await
+}
+
+/// The first byte of a TLS handshake record (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// The TLS stream of `sock` once the handshake is done within `within`, or
+/// `None` (timeout, handshake error, a client that spoke plain HTTP: that one
+/// has been answered by `plain`).
+async fn handshake<F: Future<Output = ()>>(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    sock: tokio::net::TcpStream,
+    within: Duration,
+    plain: impl FnOnce(tokio::net::TcpStream) -> F,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(within, sock.peek(&mut first))
+        .await
+        .ok()?
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    if first[0] != TLS_HANDSHAKE {
+        plain(sock).await;
+        return None;
+    }
+    tokio::time::timeout(within, acceptor.accept(sock))
+        .await
+        .ok()?
+        .ok()
+}
+
+async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
     mut gate: Gate,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     if gate.allowed_hosts.is_empty() {
@@ -398,7 +455,13 @@ pub async fn serve(
     let limits = gate.limits.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // set on shutdown: TLS handshakes still in progress are dropped
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(HYPER_BUF);
     tokio::pin!(shutdown);
     loop {
         // a free slot first: beyond the cap, clients wait in the backlog
@@ -427,18 +490,40 @@ pub async fn serve(
             let (st, g) = (st.clone(), g.clone());
             async move { Ok::<_, Infallible>(handle(st, g, req).await) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(HYPER_BUF)
-            .serve_connection(TokioIo::new(sock), svc);
-        let conn = graceful.watch(conn);
+        let Some(acceptor) = tls.clone() else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(sock), svc));
+            conns.spawn(async move {
+                let _ = conn.await;
+                drop(slot);
+            });
+            continue;
+        };
+        let (watcher, mut stop, http) = (graceful.watcher(), stop_seen.clone(), http.clone());
+        let within = limits.header_timeout;
         conns.spawn(async move {
-            let _ = conn.await;
+            let http = &http;
+            let plain = |sock| async move {
+                let refuse = hyper::service::service_fn(|_req| async {
+                    Ok::<_, Infallible>(closing(ApiError::bad(
+                        "this port speaks HTTPS only: use an https:// URL",
+                    )))
+                });
+                let _ = http.serve_connection(TokioIo::new(sock), refuse).await;
+            };
+            let stream = tokio::select! {
+                s = handshake(&acceptor, sock, within, plain) => s,
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            if let Some(stream) = stream {
+                let _ = watcher
+                    .watch(http.serve_connection(TokioIo::new(stream), svc))
+                    .await;
+            }
             drop(slot);
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

@@ -22,10 +22,11 @@ mod registry;
 pub mod remote;
 mod repo;
 mod routes;
+pub mod tls;
 pub mod util;
 
 pub use find::{Found, find_equipment};
-pub use http::{Gate, Limits, serve, shutdown_signal};
+pub use http::{Gate, Limits, serve, serve_tls, shutdown_signal};
 pub use registry::MAX_ASSET_LINKS;
 pub use remote::{
     HttpRegistry, Registry, RegistryError, RegistryInventory, StoreRegistry, equipment_inventory,

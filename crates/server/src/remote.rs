@@ -189,7 +189,11 @@ pub fn equipment_inventory(registry: &dyn Registry) -> Result<RegistryInventory,
 // Over HTTP
 // ---------------------------------------------------------------------------
 
-/// The AAS Registry of an AAS API v3.0 server, read over plain HTTP.
+/// The AAS Registry of an AAS API v3.0 server, read over HTTP or HTTPS.
+///
+/// HTTPS trusts the system's root certificates (the OS bundle, or the files
+/// named by `SSL_CERT_FILE` / `SSL_CERT_DIR`; Mozilla's roots when the system
+/// has none) and any CA added with [`HttpRegistry::trusting`] (a site CA).
 #[derive(Debug)]
 pub struct HttpRegistry {
     base: String,
@@ -204,34 +208,65 @@ const PAGE: usize = 100;
 /// Largest response body accepted.
 const MAX_BODY: u64 = 64 << 20;
 
+/// An HTTP client for `base` whose HTTPS trusts the system roots and `extra`.
+fn agent(base: &str, extra: &[rustls::pki_types::CertificateDer<'static>]) -> ureq::Agent {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .http_status_as_error(false);
+    if base.starts_with("https://") {
+        // certificates the system store cannot parse are left out, as a
+        // browser does; the others still verify
+        let roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
+            .certs
+            .iter()
+            .chain(extra)
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let roots = if roots.is_empty() {
+            RootCerts::WebPki
+        } else {
+            RootCerts::Specific(std::sync::Arc::new(roots))
+        };
+        config = config.tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::Rustls)
+                .unversioned_rustls_crypto_provider(crate::tls::provider())
+                .root_certs(roots)
+                .build(),
+        );
+    }
+    config.build().into()
+}
+
 impl HttpRegistry {
-    /// `base` is the API's base URL, e.g. `http://127.0.0.1:8080/api/v3.0`.
+    /// `base` is the API's base URL, e.g. `http://127.0.0.1:8080/api/v3.0`
+    /// or `https://aas.example.org/api/v3.0`.
     pub fn new(base: &str) -> Result<Self, RegistryError> {
         let base = base.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
-            let https = base.starts_with("https://");
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(RegistryError::Unreachable {
                 registry: base.clone(),
                 url: base,
-                reason: if https {
-                    "this build speaks plain HTTP only; put the registry behind an http:// address (e.g. a local TLS-terminating proxy)".into()
-                } else {
-                    "not an http:// URL (expected the API base, e.g. http://127.0.0.1:8080/api/v3.0)".into()
-                },
+                reason: "not an http:// or https:// URL (expected the API base, e.g. \
+                         https://aas.example.org/api/v3.0)"
+                    .into(),
             });
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Ok(HttpRegistry {
+            agent: agent(&base, &[]),
             base,
-            agent,
             page: PAGE,
             authorization: None,
         })
+    }
+
+    /// Also trusts the CA certificates `ca` (e.g. a site CA read with
+    /// [`crate::tls::read_certificates`]) for HTTPS.
+    pub fn trusting(mut self, ca: &[rustls::pki_types::CertificateDer<'static>]) -> Self {
+        self.agent = agent(&self.base, ca);
+        self
     }
 
     /// Sends `token` as `Authorization: Bearer TOKEN` with every request.
@@ -254,7 +289,14 @@ impl HttpRegistry {
         let mut resp = req.call().map_err(|e| RegistryError::Unreachable {
             registry: self.base.clone(),
             url: url.to_string(),
-            reason: e.to_string(),
+            reason: if untrusted(&e) {
+                format!(
+                    "{e} (the server's certificate is not trusted: add the CA that issued it \
+                     to the trusted roots)"
+                )
+            } else {
+                e.to_string()
+            },
         })?;
         let status = resp.status().as_u16();
         let body = resp
@@ -276,6 +318,16 @@ impl HttpRegistry {
         }
         Ok(body)
     }
+}
+
+/// Whether `e` is the server's certificate failing verification.
+fn untrusted(e: &ureq::Error) -> bool {
+    let tls = match e {
+        ureq::Error::Rustls(t) => Some(t),
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(tls, Some(rustls::Error::InvalidCertificate(_)))
 }
 
 /// The text of the standard error body (`{"messages":[{"text":…}]}`), if any.
@@ -368,25 +420,31 @@ impl Registry for HttpRegistry {
     }
 
     fn submodel(&self, d: &SubmodelDescriptor) -> Result<(String, Submodel), RegistryError> {
-        // Prefer an endpoint of the Submodel interface that speaks HTTP.
+        // An endpoint that speaks HTTP(S): the Submodel interface first, and
+        // HTTPS before plain HTTP.
         let ep = d
             .endpoints
             .iter()
-            .find(|e| {
-                e.interface.starts_with("SUBMODEL")
-                    && e.protocol_information.href.starts_with("http://")
+            .filter_map(|e| {
+                let href = &e.protocol_information.href;
+                let scheme = if href.starts_with("https://") {
+                    0
+                } else if href.starts_with("http://") {
+                    1
+                } else {
+                    return None;
+                };
+                let interface = usize::from(!e.interface.starts_with("SUBMODEL"));
+                Some(((interface, scheme), e))
             })
-            .or_else(|| {
-                d.endpoints
-                    .iter()
-                    .find(|e| e.protocol_information.href.starts_with("http://"))
-            });
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, e)| e);
         let Some(ep) = ep else {
             return Err(invalid(
                 &self.base,
                 "$.submodelDescriptors[].endpoints",
                 format!(
-                    "submodel {} has no http:// endpoint ({})",
+                    "submodel {} has no http:// or https:// endpoint ({})",
                     d.id,
                     d.endpoints
                         .iter()

@@ -59,6 +59,16 @@ pub struct EquipmentSource {
     pub db: Option<String>,
 }
 
+/// Trust for an https:// `--registry` (besides the system's root certificates).
+#[derive(Debug, clap::Args)]
+pub struct RegistryTrust {
+    /// Also trust the CA certificates in this PEM file when the registry is reached over
+    /// https:// (a site CA that issued the server's certificate; the system's roots are
+    /// always trusted).
+    #[arg(long, value_name = "PEM", env = "ATMPFLOW_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").args(["equipment", "registry", "db"]).required(true)))]
 pub struct BindArgs {
@@ -66,6 +76,8 @@ pub struct BindArgs {
     pub recipe: PathBuf,
     #[command(flatten)]
     pub source: EquipmentSource,
+    #[command(flatten)]
+    pub trust: RegistryTrust,
     /// Judge qualification on this date (YYYY-MM-DD); today (UTC) when absent.
     #[arg(long)]
     pub as_of: Option<String>,
@@ -91,6 +103,8 @@ pub struct DiffArgs {
     /// capability and was qualified on the day of use.
     #[command(flatten)]
     pub source: Option<EquipmentSource>,
+    #[command(flatten)]
+    pub trust: RegistryTrust,
     /// Print the deviation list as JSON.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +120,8 @@ pub struct PlanArgs {
     pub recipe: PathBuf,
     #[command(flatten)]
     pub source: EquipmentSource,
+    #[command(flatten)]
+    pub trust: RegistryTrust,
     /// Judge qualification on this date (YYYY-MM-DD); today (UTC) when absent.
     #[arg(long)]
     pub as_of: Option<String>,
@@ -180,11 +196,18 @@ const TOKEN_ENV: &str = "ATMPFLOW_TOKEN";
 
 /// The equipment of `src` and a label naming where it came from. Shells of a registry
 /// that offer capabilities but were left out are reported on stderr.
-fn load_equipment(src: &EquipmentSource) -> anyhow::Result<(recipe::Inventory, String)> {
+fn load_equipment(
+    src: &EquipmentSource,
+    trust: &RegistryTrust,
+) -> anyhow::Result<(recipe::Inventory, String)> {
     let found = if let Some(path) = &src.equipment {
         return Ok((load_inventory(path)?, path.display().to_string()));
     } else if let Some(url) = &src.registry {
         let mut reg = server::HttpRegistry::new(url)?;
+        if let Some(ca) = &trust.ca_cert {
+            let certs = server::tls::read_certificates(ca).context("--ca-cert")?;
+            reg = reg.trusting(&certs);
+        }
         match std::env::var(TOKEN_ENV) {
             Ok(t) if !t.trim().is_empty() => reg = reg.with_token(&t),
             _ => {}
@@ -267,7 +290,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
 
 fn bind(args: BindArgs) -> anyhow::Result<()> {
     let r = load_recipe(&args.recipe)?;
-    let (inv, _) = load_equipment(&args.source)?;
+    let (inv, _) = load_equipment(&args.source, &args.trust)?;
     let date = super::common::as_of(args.as_of.as_deref())?;
     let b = recipe::bind(&r, &inv, date);
     let json = serde_json::to_string_pretty(&b)?;
@@ -303,7 +326,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
         None => None,
     };
     let inv = match &args.source {
-        Some(src) => Some(load_equipment(src)?.0),
+        Some(src) => Some(load_equipment(src, &args.trust)?.0),
         None => None,
     };
     if let Some(b) = &binding
@@ -333,7 +356,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<()> {
 
 fn plan(args: PlanArgs) -> anyhow::Result<()> {
     let r = load_recipe(&args.recipe)?;
-    let (inv, source) = load_equipment(&args.source)?;
+    let (inv, source) = load_equipment(&args.source, &args.trust)?;
     let date = super::common::as_of(args.as_of.as_deref())?;
     let b = recipe::bind(&r, &inv, date);
     if !b.is_complete() {

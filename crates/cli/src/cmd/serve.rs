@@ -2,6 +2,7 @@
 //! discovery) over an embedded database file.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,7 +28,8 @@ pub struct Args {
         env = "ATMPFLOW_BIND"
     )]
     bind: SocketAddr,
-    /// Public base URL written into registry endpoints (default: http://ADDR/api/v3.0).
+    /// Public base URL written into registry endpoints (default: http://ADDR/api/v3.0, or
+    /// https://… with --tls-cert).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
     /// Another `Host` value to answer to (a DNS name or address of this machine, as clients
@@ -45,6 +47,24 @@ pub struct Args {
     /// Largest request body in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     max_body_mib: usize,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
+    /// any intermediates). Needs --tls-key. A renewed certificate takes effect on restart.
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_key",
+        env = "ATMPFLOW_TLS_CERT"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC). Keep it readable by the
+    /// server's user only.
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_cert",
+        env = "ATMPFLOW_TLS_KEY"
+    )]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     sources: Sources,
 }
@@ -96,6 +116,15 @@ fn url_host(url: &str) -> Option<&str> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // certificate problems are reported before anything is opened or bound
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            server::tls::server_config(cert, key)
+                .context("cannot set up TLS (--tls-cert, --tls-key)")?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let store = super::db::open(&args.db)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -110,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let base = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}{}", server::BASE_PATH));
+        .unwrap_or_else(|| format!("{scheme}://{addr}{}", server::BASE_PATH));
     let state = Arc::new(server::AppState::new(
         store,
         base.trim_end_matches('/').to_string(),
@@ -158,15 +187,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             state.store.location()
         );
     }
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && tls.is_none() {
         eprintln!(
             "warning: listening on {addr} without TLS: API tokens and data cross the network in \
-             clear; put a TLS-terminating reverse proxy in front (docs/aas.md, Deployment and \
-             security)"
+             clear; give --tls-cert and --tls-key, or put a TLS-terminating reverse proxy in \
+             front (docs/aas.md, Deployment and security)"
         );
     }
     println!(
-        "AAS API v3.0 listening on http://{addr}{}",
+        "AAS API v3.0 listening on {scheme}://{addr}{}",
         server::BASE_PATH
     );
     if let Some(token) = demo_token {
@@ -187,14 +216,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let grace = gate.limits.shutdown_grace;
     let served = rt.block_on(async {
-        server::serve(listener, state, gate, async {
+        let stop = async {
             server::shutdown_signal().await;
             eprintln!(
                 "shutting down: no new connections; open requests get {} s to finish",
                 grace.as_secs()
             );
-        })
-        .await
+        };
+        match tls {
+            Some(tls) => server::serve_tls(listener, state, gate, tls, stop).await,
+            None => server::serve(listener, state, gate, stop).await,
+        }
         .context("server failed")
     });
     // the state (and the database) is released once serve returns; blocking
