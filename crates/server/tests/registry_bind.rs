@@ -482,6 +482,10 @@ fn an_unreachable_registry_names_its_url() {
             .starts_with(&format!("cannot reach the AAS registry at {base}")),
         "{err}"
     );
-    let err = HttpRegistry::new("https://plant.example/api/v3.0").expect_err("no TLS");
-    assert!(err.to_string().contains("plain HTTP only"), "{err}");
+    HttpRegistry::new("https://plant.example/api/v3.0").expect("https is spoken");
+    let err = HttpRegistry::new("ftp://plant.example/api/v3.0").expect_err("not HTTP");
+    assert!(
+        err.to_string().contains("not an http:// or https:// URL"),
+        "{err}"
+    );
 }
