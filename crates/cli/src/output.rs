@@ -61,7 +61,24 @@ impl Streamed {
         Self::create_with(path, force())
     }
 
+    /// [`Streamed::create`] for a file readable by its owner only (a database backup: it holds
+    /// token and password hashes), whatever the umask.
+    pub fn create_private(path: &Path) -> anyhow::Result<Self> {
+        Self::create_mode(path, force(), 0o600)
+    }
+
+    /// The temporary file being written (for a writer that needs a path, e.g. SQLite's
+    /// `VACUUM INTO`, which fills the empty file); it is put in place by [`Streamed::finish`].
+    pub fn temp_path(&self) -> &Path {
+        self.out.get_ref().path()
+    }
+
     fn create_with(path: &Path, force: bool) -> anyhow::Result<Self> {
+        // as a plain create would (the umask still applies)
+        Self::create_mode(path, force, 0o666)
+    }
+
+    fn create_mode(path: &Path, force: bool, mode: u32) -> anyhow::Result<Self> {
         let name = path
             .file_name()
             .with_context(|| format!("{} names no file", path.display()))?;
@@ -81,9 +98,10 @@ impl Streamed {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            // as a plain create would (the umask still applies)
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
+            builder.permissions(std::fs::Permissions::from_mode(mode));
         }
+        #[cfg(not(unix))]
+        let _ = mode;
         let tmp = builder
             .tempfile_in(folder)
             .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;

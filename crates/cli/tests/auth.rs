@@ -231,14 +231,14 @@ fn bad_input_is_refused_with_a_clear_message() {
     assert!(e.contains("standard input holds no password"), "{e}");
     // read-only commands never create a database
     let e = fails(d, &["user", "list", "--db", "missing.db"], None);
-    assert!(e.contains("missing.db: no such database file"), "{e}");
+    assert!(e.contains("no database at missing.db"), "{e}");
     assert!(!d.join("missing.db").exists());
     let e = fails(
         d,
         &["token", "create", "--user", "ana", "--db", "missing.db"],
         None,
     );
-    assert!(e.contains("no such database file"), "{e}");
+    assert!(e.contains("no database at missing.db"), "{e}");
     // unknown user, role not held, unknown token
     ok(
         d,

@@ -400,27 +400,51 @@ impl Db {
     /// A consistent online copy of a SQLite database into a new file `out`
     /// (PostgreSQL databases are copied with [`copy::copy`] or `pg_dump`).
     pub fn backup_sqlite(&self, out: &Path) -> Result<(), StoreError> {
-        if self.engine != Engine::Sqlite {
-            return Err(StoreError::Unavailable(
-                "backup_sqlite needs a SQLite database".into(),
-            ));
-        }
         if out.exists() {
             return Err(StoreError::Unavailable(format!(
                 "{} exists; a backup is never written over a file",
                 out.display()
             )));
         }
+        // VACUUM INTO accepts an empty file: create it private first
+        create_private_file(out)?;
+        let r = self.backup_sqlite_into(out);
+        if r.is_err() {
+            let _ = std::fs::remove_file(out);
+        }
+        r
+    }
+
+    /// [`Db::backup_sqlite`] into `out`, an empty regular file the caller has
+    /// just created (e.g. a temporary file that is renamed into place once
+    /// the copy is complete and verified). Anything else at `out` — a file
+    /// with content, a symlink, a folder — is refused.
+    pub fn backup_sqlite_into(&self, out: &Path) -> Result<(), StoreError> {
+        if self.engine != Engine::Sqlite {
+            return Err(StoreError::Unavailable(
+                "backup_sqlite needs a SQLite database".into(),
+            ));
+        }
+        match std::fs::symlink_metadata(out) {
+            Ok(m) if m.file_type().is_file() && m.len() == 0 => {}
+            Ok(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{} is not an empty file; a backup is never written over data",
+                    out.display()
+                )));
+            }
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot back up into {}: {e}",
+                    out.display()
+                )));
+            }
+        }
         let target = out.to_str().ok_or_else(|| {
             StoreError::Unavailable(format!("{} is not a UTF-8 path", out.display()))
         })?;
-        // VACUUM INTO accepts an empty file: create it private first
-        create_private_file(out)?;
         let mut conn = self.conn()?;
-        if let Err(e) = conn.execute("VACUUM INTO $1", &[target.into()]) {
-            let _ = std::fs::remove_file(out);
-            return Err(e);
-        }
+        conn.execute("VACUUM INTO $1", &[target.into()])?;
         Ok(())
     }
 }

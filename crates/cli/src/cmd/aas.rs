@@ -204,7 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Sub::Export { sources, db, out } => {
             let envs: Vec<(String, aas::Environment)> = match db {
                 Some(db) => {
-                    let store = super::db::open(&db)?;
+                    let store = super::db::open_existing(&db)?;
                     let all =
                         server::export_environment(&store).map_err(|e| anyhow::anyhow!(e.text))?;
                     split_by_shell(all)
@@ -264,7 +264,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             capability,
             qualified,
         } => {
-            let store = super::db::open(&db)?;
+            let store = super::db::open_existing(&db)?;
             let hits = server::find_equipment(&store, &capability, qualified)
                 .map_err(|e| anyhow::anyhow!(e.text))?;
             for h in &hits {

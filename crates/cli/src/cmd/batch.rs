@@ -339,7 +339,7 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
 
 /// Verifies every batch (or one) of a database; fails naming the first bad row.
 fn verify_db(url: &str, only: Option<&str>) -> anyhow::Result<()> {
-    let db = super::db::open(url)?;
+    let db = super::db::open_existing(url)?;
     let ids = match only {
         Some(id) => {
             if !db.read(|tx| store::batch::exists(tx, id))? {
@@ -385,7 +385,7 @@ fn verify_db(url: &str, only: Option<&str>) -> anyhow::Result<()> {
 fn report(a: &ReportArgs) -> anyhow::Result<()> {
     let b = match (&a.db, &a.batch, &a.record, &a.recipe) {
         (Some(url), Some(id), _, _) => {
-            let db = super::db::open(url)?;
+            let db = super::db::open_existing(url)?;
             // a report is release evidence: only from a record that verifies
             if let Err(f) = db.read(|tx| store::batch::verify(tx, id))? {
                 bail!("{}: batch {id} fails verification: {f}", db.location());

@@ -36,7 +36,8 @@ enum Sub {
         /// SQLite file or postgres:// URL.
         #[arg(long, value_name = "PATH|URL", env = "ATMPFLOW_DB")]
         db: String,
-        /// Backup file to create (never overwritten).
+        /// Backup file to create (an existing file is replaced only with --force; written
+        /// under a temporary name and renamed when complete, readable by its owner only).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -56,6 +57,24 @@ pub fn open(url: &str) -> anyhow::Result<store::Db> {
     store::Db::connect(url).with_context(|| format!("cannot open database {}", store::redact(url)))
 }
 
+/// Opens an existing database for a command that only reads: a SQLite path
+/// with no file behind it is refused ("no database at PATH") instead of
+/// creating an empty database. Commands that write use [`open`], which
+/// creates a missing file (readable by its owner only).
+pub fn open_existing(url: &str) -> anyhow::Result<store::Db> {
+    if let store::Location::Sqlite(p) = store::Location::parse(url)
+        && !p.to_str().is_some_and(|s| s.starts_with("file:"))
+        && !p.is_file()
+    {
+        bail!(
+            "no database at {} (a command that only reads never creates one; \
+             check --db or ATMPFLOW_DB)",
+            p.display()
+        );
+    }
+    open(url)
+}
+
 fn print_report(r: &store::copy::Report) {
     for t in &r.tables {
         println!("{}\t{}\tsha256:{}", t.table, t.rows, t.sha256);
@@ -73,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let shown = store::redact;
     match args.cmd {
         Sub::Status { db } => {
-            let d = open(&db)?;
+            let d = open_existing(&db)?;
             println!("engine\t{}", d.engine());
             println!("location\t{}", d.location());
             println!("schema_version\t{}", d.schema_version());
@@ -107,28 +126,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Sub::Backup { db, out } => {
-            if out.exists() {
-                bail!(
-                    "{} exists; a backup is never written over a file",
-                    out.display()
-                );
-            }
-            let src = open(&db)?;
+            let src = open_existing(&db)?;
+            // a temporary file in the target folder, renamed into place once
+            // the copy is complete and verified (--force to replace a file)
+            let file = crate::output::Streamed::create_private(&out)?;
+            let tmp = file.temp_path().to_path_buf();
             match src.engine() {
                 store::Engine::Sqlite => src
-                    .backup_sqlite(&out)
+                    .backup_sqlite_into(&tmp)
                     .with_context(|| format!("cannot back up {}", shown(&db)))?,
                 store::Engine::Postgres => {
-                    let path = out.to_str().context("backup path is not UTF-8")?;
-                    let dst = open(path)?;
-                    let r = store::copy::copy(&src, &dst);
-                    drop(dst);
-                    if let Err(e) = r {
-                        let _ = std::fs::remove_file(&out);
-                        return Err(e).with_context(|| format!("cannot back up {}", shown(&db)));
-                    }
+                    // copied into a scratch SQLite database beside the target,
+                    // then written into the temporary file as one consistent
+                    // file (its write-ahead log included)
+                    let folder = match out.parent() {
+                        Some(p) if !p.as_os_str().is_empty() => p,
+                        _ => Path::new("."),
+                    };
+                    let scratch = tempfile::Builder::new()
+                        .prefix(".atmpflow-backup.")
+                        .tempdir_in(folder)
+                        .with_context(|| format!("cannot write to {}", folder.display()))?;
+                    let path = scratch.path().join("copy.db");
+                    let dst = open(path.to_str().context("backup path is not UTF-8")?)?;
+                    store::copy::copy(&src, &dst)
+                        .with_context(|| format!("cannot back up {}", shown(&db)))?;
+                    dst.backup_sqlite_into(&tmp)
+                        .with_context(|| format!("cannot back up {}", shown(&db)))?;
                 }
             }
+            // SQLite would take a journal left beside the target name for
+            // the new file's own: such a name is not replaced
+            for suffix in ["-wal", "-journal"] {
+                let mut j = out.clone().into_os_string();
+                j.push(suffix);
+                let j = PathBuf::from(j);
+                if std::fs::symlink_metadata(&j).is_ok() {
+                    bail!(
+                        "{} exists: {} is open or was not closed cleanly; back up to another name",
+                        j.display(),
+                        out.display()
+                    );
+                }
+            }
+            file.finish()?;
             // the backup is checked by opening it as a database
             let check = open(out.to_str().context("backup path is not UTF-8")?)?;
             let n: u64 = store::Kind::ALL

@@ -214,7 +214,7 @@ fn load_equipment(
         }
         server::equipment_inventory(&reg)?
     } else if let Some(db) = &src.db {
-        let store = super::db::open(db)?;
+        let store = super::db::open_existing(db)?;
         let reg = server::StoreRegistry::new(&store, store.location().to_string());
         server::equipment_inventory(&reg)?
     } else {

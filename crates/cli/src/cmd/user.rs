@@ -110,14 +110,7 @@ pub fn actor() -> String {
 }
 
 /// Opens an existing database (a command that only reads never creates one).
-pub fn open_existing(url: &str) -> anyhow::Result<store::Db> {
-    if let store::Location::Sqlite(p) = store::Location::parse(url)
-        && !p.exists()
-    {
-        bail!("{}: no such database file", p.display());
-    }
-    super::db::open(url)
-}
+pub use super::db::open_existing;
 
 pub fn parse_roles(names: &[String]) -> anyhow::Result<Vec<Role>> {
     names
