@@ -77,6 +77,30 @@ pub fn id_short(name: &str) -> String {
     s
 }
 
+/// idShorts for the names of one namespace: [`id_short`] of each, with `_2`, `_3`, …
+/// appended where two different names map to the same idShort (`CD3+` and `CD3-`), so the
+/// namespace never holds one twice (AASd-022).
+fn unique_id_shorts<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut taken = std::collections::BTreeSet::new();
+    names
+        .into_iter()
+        .map(|name| {
+            let base = id_short(name);
+            let mut candidate = base.clone();
+            let mut n = 1usize;
+            while taken.contains(&candidate) {
+                n += 1;
+                let suffix = format!("_{n}");
+                let mut b = base.clone();
+                b.truncate(128 - suffix.len());
+                candidate = b + &suffix;
+            }
+            taken.insert(candidate.clone());
+            candidate
+        })
+        .collect()
+}
+
 fn sem(s: &str) -> Option<Reference> {
     Some(Reference::global(s))
 }
@@ -684,7 +708,23 @@ impl BatchRecord {
                 bad(p, "limits must be finite numbers".into());
             }
         }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, l) in self.specification.iter().enumerate() {
+            if !names.insert(l.parameter.as_str()) {
+                bad(
+                    root.key("specification").idx(i).key("parameter"),
+                    format!("parameter `{}` has a specification already", l.parameter),
+                );
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
         for (i, s) in self.series.iter().enumerate() {
+            if !names.insert(s.name.as_str()) {
+                bad(
+                    root.key("series").idx(i).key("name"),
+                    format!("series `{}` appears twice", s.name),
+                );
+            }
             if s.points.is_empty() {
                 bad(
                     root.key("series").idx(i).key("points"),
@@ -893,12 +933,14 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
             ..Default::default()
         }));
     }
+    let limit_names = unique_id_shorts(r.specification.iter().map(|l| l.parameter.as_str()));
     let limits: Vec<SubmodelElement> = r
         .specification
         .iter()
-        .map(|l| {
+        .zip(limit_names)
+        .map(|(l, name)| {
             SubmodelElement::Range(Range {
-                id_short: Some(id_short(&l.parameter)),
+                id_short: Some(name),
                 qualifiers: unit_qualifier(&l.unit),
                 value_type: DataTypeDefXsd::Double,
                 min: l.min.map(double),
@@ -937,12 +979,14 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
                     ..Default::default()
                 }));
             }
+            let names = unique_id_shorts(s.parameters.keys().map(String::as_str));
             let params: Vec<SubmodelElement> = s
                 .parameters
-                .iter()
-                .map(|(k, q)| {
+                .values()
+                .zip(names)
+                .map(|(q, name)| {
                     SubmodelElement::Property(Property {
-                        id_short: Some(id_short(k)),
+                        id_short: Some(name),
                         qualifiers: unit_qualifier(&q.unit),
                         value_type: DataTypeDefXsd::Double,
                         value: Some(double(q.value)),
@@ -959,10 +1003,12 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
     if !steps.is_empty() {
         els.push(list_of("ExecutedSteps", SEM_EXECUTED_STEP, steps));
     }
+    let series_names = unique_id_shorts(r.series.iter().map(|s| s.name.as_str()));
     let series: Vec<SubmodelElement> = r
         .series
         .iter()
-        .map(|s| {
+        .zip(series_names)
+        .map(|(s, name)| {
             let mut v = vec![
                 text("Name", s.name.clone(), None),
                 text("Unit", s.unit.clone(), None),
@@ -987,7 +1033,7 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
                 value: Some(base64::engine::general_purpose::STANDARD.encode(series_csv(s))),
                 ..Default::default()
             }));
-            smc(&id_short(&s.name), Some(SEM_TIME_SERIES), v)
+            smc(&name, Some(SEM_TIME_SERIES), v)
         })
         .collect();
     if !series.is_empty() {

@@ -232,6 +232,53 @@ fn batch_record_errors_name_file_line_and_field() {
     assert!(format!("{err:?}").contains("deviation[0].step"), "{err:?}");
 }
 
+/// Found by fuzzing (crates/fuzz, target `record`): a second series of the same name was
+/// accepted and its twin held the idShort twice (AASd-022); names that differ but share an
+/// idShort (`CD3+`, `CD3-`) must stay apart.
+#[test]
+fn batch_record_names_never_give_one_id_short_twice() {
+    let series = "[[series]]\nname = \"viability\"\nunit = \"%\"\nstep = \"S08_expansion\"\npoints = [[2026-11-04T10:00:00Z, 96.0]]\n";
+    let twice = format!("{BATCH}\n{series}");
+    let err = twins::parse_batch_record("demo-batch.toml", &twice).expect_err("series twice");
+    let line = twice.lines().count() - 3;
+    assert!(
+        err.errors
+            .iter()
+            .any(|e| e.line == line && e.field.ends_with(".name") && e.message.contains("twice")),
+        "{err}"
+    );
+    let spec = "[[specification]]\nparameter = \"viability\"\nmin = 70.0\nunit = \"%\"\n";
+    let err = twins::parse_batch_record("demo-batch.toml", &format!("{BATCH}\n{spec}"))
+        .expect_err("specification twice");
+    assert!(
+        format!("{err}").contains("specification[2].parameter"),
+        "{err}"
+    );
+
+    let apart = format!(
+        "{BATCH}\n{}\n{}",
+        series.replace("viability", "CD3+"),
+        series.replace("viability", "CD3-")
+    )
+    .replacen("rcf = { value = 400", "\"a-b\" = { value = 1, unit = \"1\" }, a_b = { value = 2, unit = \"1\" }, rcf = { value = 400", 1);
+    let rec =
+        twins::parse_batch_record("demo-batch.toml", &apart).unwrap_or_else(|e| panic!("{e}"));
+    let twin = twins::batch_twin(&rec);
+    for sm in &twin.submodels {
+        let v = aas::validate::submodel(sm);
+        assert!(v.is_empty(), "{v:?}");
+    }
+    let json = serde_json::to_string(&twin.submodels[0]).expect("json");
+    assert!(
+        json.contains("\"CD3_\"") && json.contains("\"CD3__2\""),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"a_b\"") && json.contains("\"a_b_2\""),
+        "{json}"
+    );
+}
+
 #[test]
 fn id_short_paths_and_references() {
     let t = demo();

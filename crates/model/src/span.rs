@@ -56,6 +56,10 @@ impl fmt::Display for FieldPath {
         }
         for (i, s) in self.0.iter().enumerate() {
             match s {
+                // the empty key (quoted `""` in TOML, or a header such as `[]`) is shown as
+                // written, not as nothing
+                Seg::Key(k) if k.is_empty() && i == 0 => f.write_str("\"\"")?,
+                Seg::Key(k) if k.is_empty() => f.write_str(".\"\"")?,
                 Seg::Key(k) if i == 0 => write!(f, "{k}")?,
                 Seg::Key(k) => write!(f, ".{k}")?,
                 Seg::Index(n) => write!(f, "[{n}]")?,

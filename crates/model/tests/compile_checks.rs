@@ -388,3 +388,17 @@ fn the_cases_cover_distinct_rules() {
     rules.dedup();
     assert_eq!(rules.len(), CASES.len(), "each case tests its own rule");
 }
+
+/// Found by fuzzing (crates/fuzz, target `recipe`): a syntax error at an empty table
+/// header `[]` named the field as nothing (`field ```).
+#[test]
+fn an_empty_key_is_shown_as_written() {
+    let e = model::load("bad.toml", "name = \"x\"\n[]\nseed = 1\n").expect_err("empty header");
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_eq!(
+        (e.errors[0].line, e.errors[0].field.as_str()),
+        (2, "\"\""),
+        "{e}"
+    );
+    assert!(e.to_string().contains("field `\"\"`"), "{e}");
+}

@@ -329,3 +329,15 @@ rcf = { value = 400, unit = "parsec" }
     assert_eq!(e.errors[0].line, 7);
     assert!(e.errors[0].message.contains("offset"), "{e}");
 }
+
+/// Found by fuzzing (crates/fuzz, target `recipe`): an inventory with an empty table header
+/// `[]` was refused with the field shown as nothing (`field ```).
+#[test]
+fn an_empty_table_header_is_located_and_named() {
+    let inv = "[inventory]\nsite = \"x\"\n\n[[equipment]]\nid = \"c1\"\n[]\nrpm = 4000\n";
+    let e = recipe::parse_inventory("inv.toml", inv).expect_err("empty header");
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_eq!(e.errors[0].line, 6, "{e}");
+    assert!(!e.errors[0].field.is_empty(), "{e}");
+    assert!(!e.to_string().contains("field ``"), "{e}");
+}
