@@ -183,3 +183,93 @@ fn simulate_leaves_no_partial_files_and_never_replaces_without_force() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `simulate --observations` once streamed into `NAME.partial` opened with a plain
+/// create, so a symlink planted at that name was written through.
+#[cfg(unix)]
+#[test]
+fn simulate_never_writes_through_a_planted_partial_symlink() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml");
+    let victim = d.path().join("victim.txt");
+    std::fs::write(&victim, "precious").expect("victim");
+    let obs = d.path().join("obs.csv");
+    let out = d.path().join("sim");
+    std::fs::create_dir(&out).expect("out");
+    for planted in [
+        d.path().join("obs.csv.partial"),
+        out.join("report.html.partial"),
+    ] {
+        std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+    }
+    let o = run(&[
+        os("simulate"),
+        scenario.as_os_str(),
+        os("--replications"),
+        os("2"),
+        os("--quiet"),
+        os("--out"),
+        out.as_os_str(),
+        os("--observations"),
+        obs.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+    let csv = std::fs::read_to_string(&obs).expect("observations");
+    assert!(
+        csv.starts_with("replication,"),
+        "{}",
+        &csv[..csv.len().min(80)]
+    );
+    assert!(
+        !std::fs::symlink_metadata(&obs)
+            .expect("meta")
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// `aas export` once left a truncated JSON file when the disk filled. The file size
+/// limit (RLIMIT_FSIZE, with SIGXFSZ ignored so a write past it fails with EFBIG as
+/// on a full disk) stops the export mid-file: it must fail with a message and leave
+/// no file that is not whole JSON, and no temporary file.
+#[cfg(unix)]
+#[test]
+fn export_on_a_full_disk_fails_and_leaves_no_truncated_file() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let out = d.path().join("out");
+    // 8 blocks of 512 bytes: the first environment of the demo export is larger
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 8; exec \"$0\" aas export --demo --as-of 2026-12-01 \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_atmpflow"))
+        .arg(&out)
+        .output()
+        .expect("sh runs");
+    assert!(
+        !o.status.success(),
+        "the export cannot have fitted in 4 KiB"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot write") || err.contains("too large"),
+        "{err}"
+    );
+    let left = if out.exists() {
+        files(&out)
+    } else {
+        Vec::new()
+    };
+    for name in left {
+        let bytes = std::fs::read(out.join(&name)).expect("read");
+        assert!(
+            name.ends_with(".json") && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok(),
+            "{name}: {} bytes left that are not a whole export",
+            bytes.len()
+        );
+    }
+}
