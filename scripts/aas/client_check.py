@@ -155,26 +155,24 @@ def error_text(r: requests.Response) -> str:
     return msgs[0].get("text", "")
 
 
-def all_shells(sdk) -> list:
+def all_pages(list_page) -> list:
+    """Every item of a list the client pages through (`list_page(cursor)`)."""
     out, cursor = [], ""
     while True:
-        page = sdk.get_all_asset_administration_shells(limit=5, cursor=cursor)
-        check(page is not None, "aas-http-client: GET /shells failed")
+        page = list_page(cursor)
+        check(page is not None, "aas-http-client: a list request failed")
         out += page.results
         cursor = page.paging_metadata.cursor
         if not cursor:
             return out
+
+
+def all_shells(sdk) -> list:
+    return all_pages(lambda c: sdk.get_all_asset_administration_shells(limit=5, cursor=c))
 
 
 def all_submodels(sdk) -> list:
-    out, cursor = [], ""
-    while True:
-        page = sdk.get_all_submodels(limit=11, cursor=cursor)
-        check(page is not None, "aas-http-client: GET /submodels failed")
-        out += page.results
-        cursor = page.paging_metadata.cursor
-        if not cursor:
-            return out
+    return all_pages(lambda c: sdk.get_all_submodels(limit=11, cursor=c))
 
 
 def verify_core(kind: str, jsonable: dict) -> None:
@@ -345,6 +343,33 @@ def main() -> int:
     got = client.shells.get_asset_administration_shell_by_id(SHELL_ID)
     check(got["displayName"] == [{"language": "en", "text": "Incubator 7 (cleanroom B)"}], f"shell after PUT: {got.get('displayName')}")
     check(len(got["submodels"]) == 1, "PUT of the shell lost its submodel reference")
+
+    # partial updates (PATCH) as the client sends them: ValueOnly of the submodel and of one
+    # element, and a submodel merged into the stored one
+    check(client.submodels.patch_submodel_by_id_value_only(SM_ID, {"Temperature": 35.5, "Door": {"Open": True}}),
+          "PATCH /submodels/{id}/$value through the client")
+    value = client.submodels.get_submodel_by_id_value_only(SM_ID)
+    check(value["Temperature"] == 35.5 and value["Door"] == {"Open": True, "Openings": 3}, f"$value after PATCH: {value}")
+    check(client.submodels.patch_submodel_element_by_path_value_only_submodel_repo(SM_ID, "Door.Openings", "4"),
+          "PATCH …/submodel-elements/{path}/$value through the client")
+    check(client.submodels.get_submodel_element_by_path_submodel_repo(SM_ID, "Door.Openings")["value"] == "4",
+          "element value after PATCH")
+    partial = model.Submodel(id_=SM_ID, id_short="Settings",
+                             description=model.MultiLanguageTextType({"en": "Set points, patched"}),
+                             submodel_element=[model.Property("Temperature", model.datatypes.Double, 37.5)])
+    check(sdk.patch_submodel_by_id(SM_ID, partial), "PATCH /submodels/{id} through the client")
+    sm = client.submodels.get_submodel_by_id(SM_ID)
+    check(sm["description"] == [{"language": "en", "text": "Set points, patched"}], "description after PATCH")
+    check(len(sm["submodelElements"]) == 6, f"PATCH lost elements: {[e['idShort'] for e in sm['submodelElements']]}")
+    check(sm["submodelElements"][0]["value"] == "37.5", "Temperature after PATCH")
+    check(sm["submodelElements"][4]["value"][1]["value"] == "4", "PATCH of the submodel changed an element it did not name")
+    r = raw.req("PATCH", f"/submodels/{b64(SM_ID)}/$value", json={"HumidityLimits": {"max": "humid"}})
+    check(r.status_code == 400, f"PATCH of an invalid value: {r.status_code}")
+    check("$.HumidityLimits.max" in error_text(r), f"400 does not name $.HumidityLimits.max: {r.text[:200]}")
+    r = rr.req("PATCH", f"/submodels/{b64(SM_ID)}/$value", json={"Temperature": 1})
+    check(r.status_code == 403, f"PATCH as a reader: {r.status_code}")
+    check(client.submodels.get_submodel_by_id(SM_ID) == sm, "a refused PATCH changed the submodel")
+    check(sdk.put_submodels_by_id(SM_ID, new_sm), "PUT submodel back")
 
     # --- registry: self-registration and external descriptors ---------------------
     reg = client.shell_registry

@@ -53,7 +53,9 @@ run_st() {  # name, then schemathesis filter/phase arguments
 # AAS Registry, Submodel Registry, Discovery: every operation, all phases (examples,
 # coverage, fuzzing, stateful links).
 # Repository writes (POST/PUT/DELETE of shells, submodels, submodel elements, concept
-# descriptions): the coverage phase (boundary and invalid values of every field).
+# descriptions) and the PATCH operations (submodels and submodel elements, plain, $metadata
+# and $value, directly and through a shell): the coverage phase (boundary and invalid values
+# of every field).
 # Both on each database engine (SQLite; PostgreSQL when ATMPFLOW_TEST_PG is set).
 mapfile -t dbs < <(demo_databases)
 check_databases "${#dbs[@]}"
@@ -64,6 +66,9 @@ for db in "${dbs[@]}"; do
     run_st repository-writes \
         --include-path-regex '^/(shells(/\{aasIdentifier\})?|submodels(/\{submodelIdentifier\}(/submodel-elements(/\{idShortPath\})?)?)?|concept-descriptions(/\{cdIdentifier\})?)$' \
         --include-method-regex '^(POST|PUT|DELETE)$' --phases coverage
+    run_st repository-patch \
+        --include-path-regex '^/(shells/\{aasIdentifier\}/)?submodels/\{submodelIdentifier\}(/submodel-elements/\{idShortPath\})?(/\$metadata|/\$value)?$' \
+        --include-method-regex '^PATCH$' --phases coverage
 done
 stop_demo_server
-echo "AAS OpenAPI conformance: 2 schemathesis runs passed, 0 failed, on each of ${#dbs[@]} database engine(s)"
+echo "AAS OpenAPI conformance: 3 schemathesis runs passed, 0 failed, on each of ${#dbs[@]} database engine(s)"

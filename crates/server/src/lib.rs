@@ -39,10 +39,13 @@ pub const BASE_PATH: &str = "/api/v3.0";
 
 /// Service profiles this server implements (returned by `/description`).
 ///
-/// The full repository profiles (AAS and Submodel Repository SSP-001) include
-/// the PATCH operations, which this server does not serve (405): they are not
-/// claimed. Reads and the POST/PUT/DELETE writes are served as listed in the
-/// route table.
+/// Only what is served is claimed. Reads, the POST/PUT/DELETE writes and the
+/// PATCH operations of submodels and submodel elements are served as listed
+/// in the route table; the full repository and service profiles (SSP-001 of
+/// the AAS and Submodel Repository and of the AAS and Submodel Service) also
+/// require storing file attachments and thumbnails (`PUT`/`DELETE …/attachment`,
+/// `…/thumbnail`) and invoking Operations (`…/invoke`), which this server does
+/// not do, so those profiles are claimed in their read form (SSP-002).
 pub const PROFILES: &[&str] = &[
     "https://admin-shell.io/aas/API/3/0/AssetAdministrationShellRepositoryServiceSpecification/SSP-002",
     "https://admin-shell.io/aas/API/3/0/SubmodelRepositoryServiceSpecification/SSP-002",

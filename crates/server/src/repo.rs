@@ -6,7 +6,7 @@ use aas::model::{
     ReferenceTypes, Submodel, SubmodelElement,
 };
 use aas::views::{self, Seg};
-use aas::{ids, parse, validate};
+use aas::{ids, parse, patch, validate};
 use axum::http::Method;
 use serde_json::{Value, json};
 use store::{Filter, Kind, Tx};
@@ -437,6 +437,20 @@ pub(crate) fn submodel_ops(
             })?;
             no_content()
         }
+        ([], &Method::PATCH) | (["$metadata" | "$value"], &Method::PATCH) => {
+            q.level()?;
+            let how = rest.first().copied();
+            st.store.transaction(|tx| -> Result<(), ApiError> {
+                let stored = tx_submodel(tx, id)?;
+                let sm = match how {
+                    None => patch::merge_submodel(&stored, body)?,
+                    Some("$metadata") => patch::merge_submodel_metadata(&stored, body)?,
+                    _ => patch::apply_submodel_value(&stored, body)?,
+                };
+                save_submodel(tx, &st.base_url, &sm)
+            })?;
+            no_content()
+        }
         (["$metadata"], &Method::GET) => ok(&views::submodel_metadata(&load_submodel(st, id)?)),
         // the single-submodel service (Submodel Service Specification) seen through this repository
         (["description"], &Method::GET) => {
@@ -705,6 +719,23 @@ fn element_ops(
                     ids::encode(id)
                 ),
             )
+        }
+        ([], &Method::PATCH) | (["$metadata" | "$value"], &Method::PATCH) => {
+            q.level()?;
+            let how = rest.first().copied();
+            st.store.transaction(|tx| -> Result<(), ApiError> {
+                let mut sm = tx_submodel(tx, id)?;
+                let (container, idx, in_list) =
+                    views::find_slot_mut(&mut sm.submodel_elements, &segs).ok_or_else(missing)?;
+                let stored = &container[idx];
+                container[idx] = match how {
+                    None => patch::merge_element(stored, body, in_list)?,
+                    Some("$metadata") => patch::merge_element_metadata(stored, body, in_list)?,
+                    _ => patch::apply_element_value(stored, body, in_list)?,
+                };
+                save_submodel(tx, &st.base_url, &sm)
+            })?;
+            no_content()
         }
         ([], &Method::DELETE) => {
             st.store.transaction(|tx| -> Result<(), ApiError> {

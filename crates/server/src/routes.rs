@@ -12,7 +12,17 @@ const GET: &[Method] = &[Method::GET];
 const COLLECTION: &[Method] = &[Method::GET, Method::POST];
 const ITEM: &[Method] = &[Method::GET, Method::PUT, Method::DELETE];
 const REPLACEABLE: &[Method] = &[Method::GET, Method::PUT];
-const ELEMENT: &[Method] = &[Method::GET, Method::PUT, Method::POST, Method::DELETE];
+/// A submodel: read, replaced, changed in part, deleted.
+const SUBMODEL: &[Method] = &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE];
+/// `$metadata` and `$value` of a submodel or element: read and changed in part.
+const PATCHABLE: &[Method] = &[Method::GET, Method::PATCH];
+const ELEMENT: &[Method] = &[
+    Method::GET,
+    Method::PUT,
+    Method::POST,
+    Method::PATCH,
+    Method::DELETE,
+];
 const DELETE: &[Method] = &[Method::DELETE];
 const ASSET_LINKS: &[Method] = &[Method::GET, Method::POST, Method::DELETE];
 
@@ -62,13 +72,15 @@ fn shell(rest: &[&str]) -> Option<&'static [Method]> {
 /// Below `/submodels/{submodelIdentifier}` (also reached through a shell).
 fn submodel(rest: &[&str]) -> Option<&'static [Method]> {
     match rest {
-        [] => Some(ITEM),
+        [] => Some(SUBMODEL),
+        ["$metadata" | "$value"] => Some(PATCHABLE),
         [m] if MODIFIERS.contains(m) => Some(GET),
         ["description"] | ["serialization"] | ["shells"] => Some(GET),
         ["submodel-elements"] => Some(COLLECTION),
         // no idShortPath starts with `$` (an idShort starts with a letter)
         ["submodel-elements", m] if m.starts_with('$') => MODIFIERS.contains(m).then_some(GET),
         ["submodel-elements", _path] => Some(ELEMENT),
+        ["submodel-elements", _path, "$metadata" | "$value"] => Some(PATCHABLE),
         ["submodel-elements", _path, m] if MODIFIERS.contains(m) || *m == "attachment" => Some(GET),
         _ => None,
     }

@@ -782,10 +782,13 @@ fn description_claims_no_profile_whose_operations_answer_405() {
     let st = loaded(&dir.path().join("db"));
     let d = get(&st, "/description").body;
     let profiles = d["profiles"].as_array().expect("profiles");
-    // the full repository profiles include PATCH, which is not served
+    // the full repository and service profiles include storing attachments
+    // and thumbnails and invoking Operations, which are not served
     for full in [
         "AssetAdministrationShellRepositoryServiceSpecification/SSP-001",
         "SubmodelRepositoryServiceSpecification/SSP-001",
+        "AssetAdministrationShellServiceSpecification/SSP-001",
+        "SubmodelServiceSpecification/SSP-001",
     ] {
         assert!(
             !profiles
@@ -794,13 +797,26 @@ fn description_claims_no_profile_whose_operations_answer_405() {
             "{full} claimed"
         );
     }
+    let sm = encode(SM);
     let r = call(
         &st,
-        Method::PATCH,
-        &format!("/submodels/{}", encode(SM)),
+        Method::PUT,
+        &format!("/submodels/{sm}/submodel-elements/CapabilitySet/attachment"),
         "{}",
     );
-    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "PATCH");
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "PUT");
+    let r = call(
+        &st,
+        Method::DELETE,
+        &format!("/shells/{}/asset-information/thumbnail", encode(AAS1)),
+        "",
+    );
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "DELETE");
+    // PATCH, which the full profiles need too, is served: an empty merge changes nothing
+    let before = get(&st, &format!("/submodels/{sm}")).body;
+    let r = call(&st, Method::PATCH, &format!("/submodels/{sm}"), "{}");
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(get(&st, &format!("/submodels/{sm}")).body, before);
 }
 
 #[test]

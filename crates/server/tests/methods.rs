@@ -79,16 +79,30 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
         (format!("/shells/{aas}/submodel-refs/{sm}"), &["DELETE"]),
         (
             format!("/shells/{aas}/submodels/{sm}"),
-            &["GET", "PUT", "DELETE"],
+            &["GET", "PUT", "PATCH", "DELETE"],
         ),
         (
+            format!("/shells/{aas}/submodels/{sm}/$value"),
+            &["GET", "PATCH"],
+        ),
+        (format!("/shells/{aas}/submodels/{sm}/$reference"), &["GET"]),
+        (
             format!("/shells/{aas}/submodels/{sm}/submodel-elements/Speed"),
-            &["GET", "PUT", "POST", "DELETE"],
+            &["GET", "PUT", "POST", "PATCH", "DELETE"],
+        ),
+        (
+            format!("/shells/{aas}/submodels/{sm}/submodel-elements/Speed/$metadata"),
+            &["GET", "PATCH"],
         ),
         ("/submodels".into(), &["GET", "POST"]),
         ("/submodels/$metadata".into(), &["GET"]),
-        (format!("/submodels/{sm}"), &["GET", "PUT", "DELETE"]),
-        (format!("/submodels/{sm}/$value"), &["GET"]),
+        (
+            format!("/submodels/{sm}"),
+            &["GET", "PUT", "PATCH", "DELETE"],
+        ),
+        (format!("/submodels/{sm}/$value"), &["GET", "PATCH"]),
+        (format!("/submodels/{sm}/$metadata"), &["GET", "PATCH"]),
+        (format!("/submodels/{sm}/$path"), &["GET"]),
         (
             format!("/submodels/{sm}/submodel-elements"),
             &["GET", "POST"],
@@ -96,10 +110,14 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
         (format!("/submodels/{sm}/submodel-elements/$path"), &["GET"]),
         (
             format!("/submodels/{sm}/submodel-elements/Caps.Speed%5B0%5D"),
-            &["GET", "PUT", "POST", "DELETE"],
+            &["GET", "PUT", "POST", "PATCH", "DELETE"],
         ),
         (
             format!("/submodels/{sm}/submodel-elements/Caps.Speed/$value"),
+            &["GET", "PATCH"],
+        ),
+        (
+            format!("/submodels/{sm}/submodel-elements/Caps.Speed/$reference"),
             &["GET"],
         ),
         ("/concept-descriptions".into(), &["GET", "POST"]),
@@ -184,17 +202,22 @@ fn method_is_checked_before_a_malformed_identifier() {
         (
             format!("/submodels/{bad}"),
             Method::POST,
-            &["GET", "PUT", "DELETE"],
+            &["GET", "PUT", "PATCH", "DELETE"],
         ),
         (
             format!("/submodels/{bad}/submodel-elements/Speed"),
-            Method::PATCH,
-            &["GET", "PUT", "POST", "DELETE"],
+            Method::TRACE,
+            &["GET", "PUT", "POST", "PATCH", "DELETE"],
         ),
         (
             format!("/submodels/{sm}/submodel-elements/..bad..path"),
             Method::TRACE,
-            &["GET", "PUT", "POST", "DELETE"],
+            &["GET", "PUT", "POST", "PATCH", "DELETE"],
+        ),
+        (
+            format!("/submodels/{bad}/$value"),
+            Method::PUT,
+            &["GET", "PATCH"],
         ),
         (
             format!("/concept-descriptions/{bad}"),
