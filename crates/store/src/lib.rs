@@ -82,6 +82,11 @@ pub struct Db {
     engine: Engine,
     location: String,
     version: i64,
+    /// Write transactions of this process on a SQLite file take turns here
+    /// instead of in SQLite's busy handler, which sleeps in steps of up to
+    /// 100 ms and so puts long waits into the tail latency. Other processes
+    /// on the same file still meet at SQLite's write lock.
+    writer: parking_lot::Mutex<()>,
 }
 
 /// What a record read in this transaction looked like (for the version check
@@ -258,6 +263,7 @@ impl Db {
             engine,
             location,
             version,
+            writer: parking_lot::Mutex::new(()),
         })
     }
 
@@ -291,6 +297,13 @@ impl Db {
     where
         E: From<StoreError>,
     {
+        // on SQLite one writer of this process at a time (see `writer`); a
+        // writer that waits longer than the busy timeout goes on without its
+        // turn, so a transaction opened inside another cannot wait forever
+        let _turn = match self.engine {
+            Engine::Sqlite => self.writer.try_lock_for(engine::SQLITE_BUSY_TIMEOUT),
+            Engine::Postgres => None,
+        };
         let mut conn = self.conn()?;
         let mut attempt = 0;
         loop {
