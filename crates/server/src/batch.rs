@@ -62,11 +62,14 @@ pub fn register_twin(tx: &mut Tx<'_>, base: Option<&str>, w: &TwinWrite) -> Resu
 const GET: &[Method] = &[Method::GET];
 const POST: &[Method] = &[Method::POST];
 const COLLECTION: &[Method] = &[Method::GET, Method::POST];
+const SETTABLE: &[Method] = &[Method::GET, Method::PUT];
 
 /// The methods served at `segs` below [`BATCH_BASE`].
 fn allowed(segs: &[&str]) -> Option<&'static [Method]> {
     match segs {
         ["batches"] => Some(COLLECTION),
+        ["me"] => Some(GET),
+        ["clock"] => Some(SETTABLE),
         ["batches", _] => Some(GET),
         ["batches", _, "record" | "exceptions" | "events" | "verify"] => Some(GET),
         ["batches", _, "requests" | "signatures" | "disposition"] => Some(POST),
@@ -117,6 +120,9 @@ pub fn dispatch(
     let principal = authenticate(st, headers)?;
     let q = Query::parse(query);
     match (segs.as_slice(), method.clone()) {
+        (["me"], _) => me(&principal),
+        (["clock"], Method::GET) => clock(st),
+        (["clock"], _) => set_clock(st, &principal, body),
         (["batches"], Method::GET) => list(st, &principal, &q),
         (["batches"], _) => create(st, &principal, body),
         (["batches", id], _) => get(st, &principal, id),
@@ -299,6 +305,85 @@ fn answer(o: &Outcome) -> ApiResult {
 // ---------------------------------------------------------------------------
 // Handlers
 // ---------------------------------------------------------------------------
+
+/// `GET /me`: who the token belongs to and the roles the batch engine sees
+/// (a client shows them, and a rehearsal builds its cast from them).
+fn me(p: &Principal) -> ApiResult {
+    #[derive(Serialize)]
+    struct Me<'a> {
+        user: &'a str,
+        name: &'a str,
+        roles: Vec<&'static str>,
+        batch_roles: Vec<Role>,
+    }
+    ok(&Me {
+        user: &p.user,
+        name: &p.display_name,
+        roles: p.roles.iter().map(|r| r.as_str()).collect(),
+        batch_roles: actor(p).roles,
+    })
+}
+
+#[derive(Serialize)]
+struct ClockView {
+    now: String,
+    simulated: bool,
+}
+
+fn clock_view(st: &AppState) -> ClockView {
+    ClockView {
+        now: now(st).to_string(),
+        simulated: st.clock.is_simulated(),
+    }
+}
+
+/// `GET /clock`: the time the server writes into batch records, and whether
+/// it is a rehearsal's simulated clock.
+fn clock(st: &AppState) -> ApiResult {
+    ok(&clock_view(st))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    now: String,
+}
+
+/// `PUT /clock`: an administrator moves a rehearsal server's simulated clock
+/// forward (kept in the database, `store::clock`).
+fn set_clock(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
+    if !p.has(store::auth::Role::Admin) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "clock: only an administrator moves a rehearsal clock",
+        ));
+    }
+    let b: ClockBody = parse(body)?;
+    let to = recipe::DateTime::parse(&b.now).ok_or_else(|| {
+        ApiError::bad(format!(
+            "now: `{}` is not an RFC 3339 time with an offset, e.g. 2026-12-01T08:00:00Z",
+            b.now
+        ))
+    })?;
+    if !st.clock.is_simulated() {
+        return Err(ApiError::conflict(
+            "clock: this server runs on the system clock; only a rehearsal server \
+             (`atmpflow serve --rehearsal-clock`) has a clock to move",
+        ));
+    }
+    let to = Timestamp(to.unix_seconds());
+    st.store
+        .transaction(|tx| store::clock::set(tx, to, &p.user, Timestamp::now()))
+        .map_err(|e| match e {
+            store::clock::ClockError::Backward { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("now: {e}"))
+            }
+            store::clock::ClockError::NotRehearsal(_) => ApiError::conflict(format!("clock: {e}")),
+            other => ApiError::internal(format!("clock: {other}")),
+        })?;
+    st.clock.advance_to(to.0);
+    ok(&clock_view(st))
+}
 
 /// `POST /batches`: the planner's order with the recipe text it runs.
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use store::{Db, Kind};
 
 pub mod auth;
 pub mod batch;
+pub mod batch_client;
 mod find;
 pub mod http;
 mod registry;
@@ -79,22 +80,55 @@ impl AppState {
 }
 
 /// Where the server reads the time it writes into batch records: this
-/// machine's UTC clock, or (tests, rehearsals) a function of the caller's.
+/// machine's UTC clock, the simulated clock of a rehearsal database (moved
+/// forward by an administrator, `PUT /api/batch/v1/clock`), or (tests) a
+/// function of the caller's.
 #[derive(Clone)]
-pub struct Clock(std::sync::Arc<dyn Fn() -> i64 + Send + Sync>);
+pub struct Clock {
+    read: std::sync::Arc<dyn Fn() -> i64 + Send + Sync>,
+    simulated: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+}
 
 impl Clock {
     /// This machine's clock.
     pub fn system() -> Clock {
-        Clock(std::sync::Arc::new(|| store::auth::Timestamp::now().0))
+        Clock::from_fn(|| store::auth::Timestamp::now().0)
     }
     /// A clock that reads `f` (seconds since 1970-01-01T00:00:00Z).
     pub fn from_fn(f: impl Fn() -> i64 + Send + Sync + 'static) -> Clock {
-        Clock(std::sync::Arc::new(f))
+        Clock {
+            read: std::sync::Arc::new(f),
+            simulated: None,
+        }
+    }
+    /// The simulated clock of a rehearsal database, reading `start` until it is
+    /// moved (see `store::clock`).
+    pub fn rehearsal(start: i64) -> Clock {
+        let t = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(start));
+        let r = t.clone();
+        Clock {
+            read: std::sync::Arc::new(move || r.load(std::sync::atomic::Ordering::SeqCst)),
+            simulated: Some(t),
+        }
     }
     /// Seconds since 1970-01-01T00:00:00Z.
     pub fn now(&self) -> i64 {
-        (self.0)()
+        (self.read)()
+    }
+    /// Whether this is a rehearsal's simulated clock.
+    pub fn is_simulated(&self) -> bool {
+        self.simulated.is_some()
+    }
+    /// Moves a simulated clock forward to `to` (never back); false for
+    /// any other clock.
+    pub(crate) fn advance_to(&self, to: i64) -> bool {
+        match &self.simulated {
+            Some(t) => {
+                t.fetch_max(to, std::sync::atomic::Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
     }
 }
 

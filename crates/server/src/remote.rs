@@ -209,7 +209,10 @@ const PAGE: usize = 100;
 const MAX_BODY: u64 = 64 << 20;
 
 /// An HTTP client for `base` whose HTTPS trusts the system roots and `extra`.
-fn agent(base: &str, extra: &[rustls::pki_types::CertificateDer<'static>]) -> ureq::Agent {
+pub(crate) fn agent(
+    base: &str,
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> ureq::Agent {
     use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
     let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(60)))
@@ -321,7 +324,7 @@ impl HttpRegistry {
 }
 
 /// Whether `e` is the server's certificate failing verification.
-fn untrusted(e: &ureq::Error) -> bool {
+pub(crate) fn untrusted(e: &ureq::Error) -> bool {
     let tls = match e {
         ureq::Error::Rustls(t) => Some(t),
         ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
@@ -331,7 +334,7 @@ fn untrusted(e: &ureq::Error) -> bool {
 }
 
 /// The text of the standard error body (`{"messages":[{"text":…}]}`), if any.
-fn error_text(body: &[u8]) -> String {
+pub(crate) fn error_text(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {

@@ -90,12 +90,13 @@ impl Api {
 fn start(url: &str) -> Api {
     let db = store::Db::connect(url).expect("db");
     let now = Timestamp::now();
-    let people: [(&'static str, &str, Role); 5] = [
+    let people: [(&'static str, &str, Role); 6] = [
         ("planner", "Paula Planner", Role::Planner),
         ("operator", "Oskar Operator", Role::Operator),
         ("qa", "Quirin Assurance", Role::Qa),
         ("clinic", "Clara Clinic", Role::Clinic),
         ("reader", "Rita Reader", Role::Reader),
+        ("admin", "Ada Admin", Role::Admin),
     ];
     let mut tokens = std::collections::BTreeMap::new();
     for (name, display, role) in people {
@@ -455,5 +456,129 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
             "{}",
             r.text
         );
+    });
+}
+
+#[test]
+fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
+    each_engine(|url| {
+        let mut api = start(url);
+        // who a token belongs to, with the roles the batch engine sees
+        let r = api.call(Some("planner"), Method::GET, "/me", &Value::Null);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["user"], "planner");
+        assert_eq!(r.body["name"], "Paula Planner");
+        assert_eq!(r.body["batch_roles"], json!(["planner"]));
+        assert_eq!(r.body["roles"], json!(["planner"]));
+
+        // a server on the system clock (here the test's) has no clock to move
+        let r = api.call(Some("admin"), Method::GET, "/clock", &Value::Null);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["simulated"], false);
+        assert_eq!(r.body["now"], "2026-12-01T08:00:00Z");
+        let to = json!({"now": "2026-12-02T08:00:00Z"});
+        let r = api.call(Some("admin"), Method::PUT, "/clock", &to);
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert!(r.text.contains("--rehearsal-clock"), "{}", r.text);
+
+        // a rehearsal database: the clock starts, and only an administrator moves it, forward
+        let start = Timestamp(
+            recipe::DateTime::parse("2026-12-01T08:00:00Z")
+                .expect("t")
+                .unix_seconds(),
+        );
+        let t = store::clock::begin(&api.st.store, start, "test", Timestamp::now()).expect("begin");
+        assert_eq!(t, start);
+        api.st.clock = server::Clock::rehearsal(t.0);
+        let r = api.call(Some("operator"), Method::PUT, "/clock", &to);
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let r = api.call(
+            Some("admin"),
+            Method::PUT,
+            "/clock",
+            &json!({"now": "tomorrow"}),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.text.contains("now:"), "{}", r.text);
+        let r = api.call(
+            Some("admin"),
+            Method::PUT,
+            "/clock",
+            &json!({"at": "2026-12-02T08:00:00Z"}),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        let r = api.call(Some("admin"), Method::PUT, "/clock", &to);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(
+            r.body,
+            json!({"now": "2026-12-02T08:00:00Z", "simulated": true})
+        );
+        let back = json!({"now": "2026-12-01T20:00:00Z"});
+        let r = api.call(Some("admin"), Method::PUT, "/clock", &back);
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(r.text.contains("only moves forward"), "{}", r.text);
+        let r = api.call(Some("reader"), Method::GET, "/clock", &Value::Null);
+        assert_eq!(r.body["now"], "2026-12-02T08:00:00Z", "{}", r.text);
+
+        // entries carry the simulated time
+        let mut o = order();
+        o["order"]["planned_start"] = json!("2026-12-02T08:00:00Z");
+        let r = api.call(Some("planner"), Method::POST, "/batches", &o);
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-API-1/record",
+            &Value::Null,
+        );
+        assert_eq!(
+            r.body["entries"][0]["at"], "2026-12-02T08:00:00Z",
+            "{}",
+            r.text
+        );
+
+        // every move is kept (who, when), and the database refuses to rewrite them
+        let rows = api
+            .st
+            .store
+            .read(|tx| {
+                tx.query(
+                    "SELECT n, sim_now, set_by FROM rehearsal_clock ORDER BY n",
+                    &[],
+                )
+            })
+            .expect("rows");
+        let rows: Vec<(i64, i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.int(0).expect("n"),
+                    r.int(1).expect("t"),
+                    r.text(2).expect("by").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (1, start.0, "test".into()),
+                (2, start.0 + 86_400, "admin".into())
+            ]
+        );
+        for sql in [
+            "UPDATE rehearsal_clock SET sim_now = 0",
+            "DELETE FROM rehearsal_clock",
+            "INSERT INTO rehearsal_clock (n, sim_now, set_by, set_at) VALUES (3, 0, 'x', 'y')",
+        ] {
+            let e = api
+                .st
+                .store
+                .transaction(|tx| tx.execute(sql, &[]))
+                .expect_err(sql);
+            assert!(e.to_string().contains("rehearsal_clock"), "{sql}: {e}");
+        }
+        // a rehearsal database keeps its clock where it stopped
+        let t = store::clock::begin(&api.st.store, start, "test", Timestamp::now()).expect("again");
+        assert_eq!(t.0, start.0 + 86_400);
     });
 }

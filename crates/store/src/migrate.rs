@@ -57,6 +57,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0200_batch.sqlite.sql"),
         postgres: include_str!("../migrations/0200_batch.postgres.sql"),
     },
+    Migration {
+        version: 290,
+        name: "rehearsal clock",
+        sqlite: include_str!("../migrations/0290_rehearsal_clock.sqlite.sql"),
+        postgres: include_str!("../migrations/0290_rehearsal_clock.postgres.sql"),
+    },
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises

@@ -42,13 +42,21 @@ pub enum Sub {
 pub struct DryRunArgs {
     /// Recipe (TOML).
     pub recipe: PathBuf,
-    /// Equipment inventory (TOML, or JSON when the name ends in .json).
-    #[arg(long, short = 'e', value_name = "FILE")]
-    pub equipment: PathBuf,
+    /// Equipment inventory (TOML, or JSON when the name ends in .json). With --server the
+    /// equipment is the server's: its AAS registry.
+    #[arg(
+        long,
+        short = 'e',
+        value_name = "FILE",
+        required_unless_present = "server",
+        conflicts_with = "server"
+    )]
+    pub equipment: Option<PathBuf>,
     /// Seed of the simulated devices (ChaCha8, one stream per device).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Start of the batch (UTC, RFC 3339); the equipment is bound for its date.
+    /// Start of the batch (UTC, RFC 3339); the equipment is bound for its date. With --server
+    /// the batch starts at the server's clock when that is later.
     #[arg(long, default_value = "2026-12-01T08:00:00Z")]
     pub start: String,
     /// Chance (0–1) that a simulated value falls outside its range, to rehearse deviations.
@@ -64,12 +72,31 @@ pub struct DryRunArgs {
     #[arg(long, default_value = "COI-DRYRUN-1")]
     pub coi: String,
     /// Output directory: record.json, record.html, batch-twin.aas.json.
-    #[arg(long, value_name = "DIR", required_unless_present = "db")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["db", "server"])]
     pub out: Option<PathBuf>,
     /// Database (SQLite file, created if missing, or postgres:// URL): every request is stored
     /// as a live batch stores it, one transaction each, with the batch twin.
-    #[arg(long, value_name = "PATH|URL")]
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "server")]
     pub db: Option<String>,
+    /// Send every request through the batch API of this rehearsal server (`atmpflow serve
+    /// --rehearsal-clock`, e.g. http://127.0.0.1:8080), each by the person whose part it is,
+    /// moving the server's simulated clock to the rehearsal's time before each; every entry the
+    /// server makes must equal the rehearsal's (same hash), or the run stops naming the first
+    /// difference. Needs --people.
+    #[arg(long, value_name = "URL", requires = "people")]
+    pub server: Option<String>,
+    /// Who plays which part on --server (TOML): tables planner, operator, qc, qa, qp, clinic
+    /// and clock (an administrator), each with `token` and, for whoever signs, `password`.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub people: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM file when --server is https://.
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "ATMPFLOW_CA_CERT",
+        requires = "server"
+    )]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,13 +162,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     let text = read(&a.recipe)?;
     let recipe = recipe::parse_recipe(&a.recipe.display().to_string(), &text).map_err(reported)?;
-    let mut inventory = load_inventory(&a.equipment)?;
     let start = recipe::DateTime::parse(&a.start).with_context(|| {
         format!(
             "--start `{}`: expected RFC 3339 with an offset, e.g. 2026-12-01T08:00:00Z",
             a.start
         )
     })?;
+    let mut remote = None;
+    let (mut inventory, cast, start) = match (&a.server, &a.people, &a.equipment) {
+        (Some(url), Some(people), _) => {
+            let (r, cast, clock) =
+                super::rehearse_api::connect(url, people, a.ca_cert.as_deref(), &text)?;
+            let inventory = r.inventory()?;
+            let start = if clock.unix_seconds() > start.unix_seconds() {
+                eprintln!("note: {} reads {clock}; the batch starts then", r.root());
+                clock
+            } else {
+                start
+            };
+            remote = Some(r);
+            (inventory, cast, start)
+        }
+        (_, _, Some(path)) => (load_inventory(path)?, Cast::example(), start),
+        _ => bail!("give --equipment FILE, or --server URL with --people FILE"),
+    };
     if !(0.0..=1.0).contains(&a.excursions) {
         bail!("--excursions {}: must be between 0 and 1", a.excursions);
     }
@@ -164,7 +208,12 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         seed: a.seed,
         start,
         excursions: a.excursions,
-        location: location_of(&inventory.inventory.site),
+        // the registry's inventory names the registry as its site
+        location: if remote.is_some() {
+            "plant".into()
+        } else {
+            location_of(&inventory.inventory.site)
+        },
         clinic: "Treating clinic".into(),
     };
     let db = match &a.db {
@@ -188,10 +237,11 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &binding,
         &mut inventory,
         &LotRegister::default(),
-        &Cast::example(),
+        &cast,
         &options,
-        |j| match &db {
-            Some(db) => db
+        |j| match (&db, &mut remote) {
+            (_, Some(r)) => r.send(&j),
+            (Some(db), None) => db
                 .transaction(|tx| -> anyhow::Result<()> {
                     if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
                         server::batch::register_twin(tx, None, &w)
@@ -200,7 +250,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
                     Ok(())
                 })
                 .map_err(|e| format!("{e:#}")),
-            None => Ok(()),
+            (None, None) => Ok(()),
         },
     )
     .with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?;
@@ -212,6 +262,14 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     }
     if let Some(db) = &db {
         wrote.push(format!("stored in {}", db.location()));
+    }
+    if let Some(r) = &remote {
+        wrote.push(format!(
+            "sent through {} in {} calls; its {} entries equal the rehearsal's",
+            r.root(),
+            r.calls,
+            r.entries
+        ));
     }
     let devs = b.deviations();
     println!(

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod db;
 pub mod pat;
 pub mod recipe;
+pub mod rehearse_api;
 pub mod schedule;
 pub mod schema;
 pub mod serve;

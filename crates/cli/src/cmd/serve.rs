@@ -65,8 +65,46 @@ pub struct Args {
         env = "ATMPFLOW_TLS_KEY"
     )]
     tls_key: Option<PathBuf>,
+    /// Run the batch engine on the simulated clock of a rehearsal database, starting at this
+    /// time (UTC, RFC 3339) or where the database's clock stopped. An administrator moves it
+    /// forward (`PUT /api/batch/v1/clock`), so a whole batch can be rehearsed through the API
+    /// in minutes. The database is marked as a rehearsal database for good: a server on the
+    /// system clock refuses it, and a database with batches made on the system clock is
+    /// refused here. For training and recipe rehearsal only, never for a live batch.
+    #[arg(long, value_name = "TIME")]
+    rehearsal_clock: Option<String>,
     #[command(flatten)]
     sources: Sources,
+}
+
+/// The clock the batch engine of this server runs on (see --rehearsal-clock).
+fn batch_clock(args: &Args, db: &store::Db) -> anyhow::Result<server::Clock> {
+    use store::auth::Timestamp;
+    let Some(start) = &args.rehearsal_clock else {
+        if let Some(t) = db.read(store::clock::now)? {
+            anyhow::bail!(
+                "{} is a rehearsal database (its simulated clock reads {t}); its records carry \
+                 simulated times, so it is served only with --rehearsal-clock",
+                db.location()
+            );
+        }
+        return Ok(server::Clock::system());
+    };
+    let start = recipe::DateTime::parse(start).with_context(|| {
+        format!("--rehearsal-clock `{start}`: expected RFC 3339 with an offset, e.g. 2026-12-01T08:00:00Z")
+    })?;
+    let now = store::clock::begin(
+        db,
+        Timestamp(start.unix_seconds()),
+        &super::user::actor(),
+        Timestamp::now(),
+    )?;
+    eprintln!(
+        "rehearsal: the batch engine runs on the simulated clock of {}, now {now}; never use \
+         this database for a live batch",
+        db.location()
+    );
+    Ok(server::Clock::rehearsal(now.0))
 }
 
 /// The demo's administrator and read-only users (no passwords: tokens only).
@@ -140,10 +178,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}{}", server::BASE_PATH));
-    let state = Arc::new(server::AppState::new(
-        store,
-        base.trim_end_matches('/').to_string(),
-    ));
+    let clock = batch_clock(&args, &store)?;
+    let mut state = server::AppState::new(store, base.trim_end_matches('/').to_string());
+    state.clock = clock;
+    let state = Arc::new(state);
     let s = &args.sources;
     if s.demo || !s.inventories.is_empty() || !s.batches.is_empty() || !s.records.is_empty() {
         let twins = build_twins(s)?;

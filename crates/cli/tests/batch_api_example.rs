@@ -1,0 +1,278 @@
+//! The example `examples/batch/rehearse-through-the-api.sh`: the generic CAR-T
+//! process from the order to the infusion confirmation through the batch HTTP
+//! API of `atmpflow serve` on a rehearsal clock, each part played by its own
+//! account, on SQLite and (when ATMPFLOW_TEST_PG is set) PostgreSQL; and the
+//! guards around the rehearsal clock.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn atmpflow(args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        // a command refused before it reads stdin may close the pipe first
+        let _ = input.write_all(text.as_bytes());
+    }
+    drop(input);
+    child.wait_with_output().expect("output")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+}
+
+#[test]
+fn the_car_t_process_runs_through_the_api_from_order_to_infusion() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let script = root().join("examples/batch/rehearse-through-the-api.sh");
+    for (i, url) in store::testing::urls(tmp.path()).iter().enumerate() {
+        let work = tmp.path().join(format!("work-{i}"));
+        let o = Command::new("bash")
+            .arg(&script)
+            .arg(url)
+            .arg(&work)
+            .env("ATMPFLOW", env!("CARGO_BIN_EXE_atmpflow"))
+            .output()
+            .expect("bash runs");
+        let out = text(&o);
+        assert!(o.status.success(), "{url}: {out}");
+        assert!(
+            out.contains("batch CAR-T-API-1: infused after"),
+            "{url}: {out}"
+        );
+        assert!(
+            out.contains("entries equal the rehearsal's"),
+            "{url}: {out}"
+        );
+
+        // the record the server stored is the in-process rehearsal's, entry for entry
+        let local = read_json(&work.join("rehearsal/record.json"));
+        let stored = read_json(&work.join("report/record.json"));
+        let entries = local["entries"].as_array().expect("entries");
+        assert!(entries.len() > 100, "{url}: {} entries", entries.len());
+        assert_eq!(local["entries"], stored["entries"], "{url}");
+        // every part was played by its own account, and signatures carry printed names
+        let users: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter_map(|e| e["by"]["user"].as_str())
+            .collect();
+        for u in ["planner1", "operator1", "qc1", "qa1", "qp1", "clinic1"] {
+            assert!(users.contains(u), "{url}: no entry by {u}: {users:?}");
+        }
+        // the times are the rehearsal's: days of process, not the seconds the run took
+        let first = entries[0]["at"].as_str().expect("at");
+        let last = entries[entries.len() - 1]["at"].as_str().expect("at");
+        let days = (recipe::DateTime::parse(last).expect("t").unix_seconds()
+            - recipe::DateTime::parse(first).expect("t").unix_seconds())
+            / 86_400;
+        assert!((7..=30).contains(&days), "{url}: {first} .. {last}");
+        assert!(work.join("report/record.html").is_file(), "{url}");
+
+        let db = store::Db::connect(url).expect("db");
+        let s = db
+            .read(|tx| store::batch::get_summary(tx, "CAR-T-API-1"))
+            .expect("read")
+            .expect("stored");
+        assert_eq!(s.stage, "infused", "{url}");
+        // the simulated clock stays in the database, where the run left it
+        let clock = db
+            .read(store::clock::now)
+            .expect("clock")
+            .expect("rehearsal");
+        assert_eq!(clock.rfc3339(), last, "{url}");
+
+        // a server on the system clock refuses the rehearsal database
+        let o = atmpflow(&["serve", "--bind", "127.0.0.1:0", "--db", url], None);
+        assert!(!o.status.success(), "{url}");
+        assert!(
+            text(&o).contains("is a rehearsal database"),
+            "{url}: {}",
+            text(&o)
+        );
+    }
+}
+
+/// A people file whose parts are all played by one administrator.
+fn people(dir: &Path, token: &str) -> PathBuf {
+    let mut s = String::new();
+    for part in ["planner", "operator", "qc", "qa", "qp", "clinic", "clock"] {
+        s.push_str(&format!("[{part}]\ntoken = \"{token}\"\n"));
+    }
+    let p = dir.join("people.toml");
+    std::fs::write(&p, s).expect("write");
+    p
+}
+
+#[test]
+fn the_rehearsal_clock_is_kept_apart_from_live_records() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let recipe = root().join("examples/recipes/car-t-modular.toml");
+    let recipe = recipe.to_str().expect("utf8");
+    let equipment = root().join("examples/equipment/modular-plant.toml");
+    for url in store::testing::urls(tmp.path()) {
+        // a database with a batch recorded on the system clock gets no rehearsal clock
+        let o = atmpflow(
+            &[
+                "batch",
+                "dry-run",
+                recipe,
+                "--equipment",
+                equipment.to_str().expect("utf8"),
+                "--db",
+                &url,
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{url}: {}", text(&o));
+        let o = atmpflow(
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--db",
+                &url,
+                "--rehearsal-clock",
+                "2026-12-01T08:00:00Z",
+            ],
+            None,
+        );
+        assert!(!o.status.success(), "{url}");
+        assert!(
+            text(&o).contains("holds 1 batch(es) recorded on the system clock"),
+            "{url}: {}",
+            text(&o)
+        );
+        let db = store::Db::connect(&url).expect("db");
+        assert_eq!(db.read(store::clock::now).expect("clock"), None, "{url}");
+
+        // a bad start time is named
+        let o = atmpflow(
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--db",
+                &url,
+                "--rehearsal-clock",
+                "1 December",
+            ],
+            None,
+        );
+        assert!(!o.status.success(), "{url}");
+        assert!(
+            text(&o).contains("--rehearsal-clock `1 December`: expected RFC 3339"),
+            "{url}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn a_rehearsal_is_not_sent_to_a_server_on_the_system_clock_or_with_a_bad_people_file() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("live.db");
+    let db = db.to_str().expect("utf8");
+    let o = atmpflow(
+        &[
+            "user",
+            "add",
+            "admin1",
+            "--role",
+            "admin",
+            "--no-password",
+            "--db",
+            db,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = atmpflow(
+        &[
+            "token", "create", "--user", "admin1", "--label", "t", "--db", db,
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("url")
+        .to_string();
+    let recipe = root().join("examples/recipes/car-t-modular.toml");
+    let recipe = recipe.to_str().expect("utf8");
+    let good = people(tmp.path(), &token);
+    let run = |people: &Path| {
+        atmpflow(
+            &[
+                "batch",
+                "dry-run",
+                recipe,
+                "--server",
+                &url,
+                "--people",
+                people.to_str().expect("utf8"),
+            ],
+            None,
+        )
+    };
+    let o = run(&good);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("is not a rehearsal server"), "{t}");
+
+    // a people file with an unknown part names the file and the field
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&good).expect("read") + "[surgeon]\ntoken = \"x\"\n",
+    )
+    .expect("write");
+    let o = run(&bad);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("bad.toml") && t.contains("surgeon"), "{t}");
+
+    // a token the server does not know is named by its part
+    let unknown = tmp.path().join("unknown");
+    std::fs::create_dir(&unknown).expect("dir");
+    let o = run(&people(&unknown, "atf_not-a-token"));
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("people.clock") && t.contains("401"), "{t}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
