@@ -13,8 +13,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../tests/support/serve.rs"]
+mod serve;
 
 struct Rng(u64);
 impl Rng {
@@ -169,21 +171,8 @@ fn main() {
     let engine = store.engine();
     drop(store);
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", &db])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("address printed")
-        .to_string();
+    let server = serve::Server::start(&db, &[]);
+    let base = server.base.clone();
 
     println!("| engine | shells | operation | requests/s | p50 ms | p99 ms | errors |");
     println!("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
@@ -239,6 +228,5 @@ fn main() {
             percentile(&all, 0.99)
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill();
 }

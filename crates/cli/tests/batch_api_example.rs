@@ -5,39 +5,13 @@
 //! guards around the rehearsal clock.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn atmpflow(args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("runs");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        // a command refused before it reads stdin may close the pipe first
-        let _ = input.write_all(text.as_bytes());
-    }
-    drop(input);
-    child.wait_with_output().expect("output")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+#[path = "support/serve.rs"]
+mod serve;
+use serve::{root, run as atmpflow, text};
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
@@ -125,6 +99,24 @@ fn people(dir: &Path, token: &str) -> PathBuf {
     p
 }
 
+/// `serve --rehearsal-clock CLOCK` on `url` is refused with `message`.
+fn refused_serve(url: &str, clock: &str, message: &str) {
+    let o = atmpflow(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--db",
+            url,
+            "--rehearsal-clock",
+            clock,
+        ],
+        None,
+    );
+    assert!(!o.status.success(), "{url}");
+    assert!(text(&o).contains(message), "{url}: {}", text(&o));
+}
+
 #[test]
 fn the_rehearsal_clock_is_kept_apart_from_live_records() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -146,92 +138,31 @@ fn the_rehearsal_clock_is_kept_apart_from_live_records() {
             None,
         );
         assert!(o.status.success(), "{url}: {}", text(&o));
-        let o = atmpflow(
-            &[
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--db",
-                &url,
-                "--rehearsal-clock",
-                "2026-12-01T08:00:00Z",
-            ],
-            None,
-        );
-        assert!(!o.status.success(), "{url}");
-        assert!(
-            text(&o).contains("holds 1 batch(es) recorded on the system clock"),
-            "{url}: {}",
-            text(&o)
+        refused_serve(
+            &url,
+            "2026-12-01T08:00:00Z",
+            "holds 1 batch(es) recorded on the system clock",
         );
         let db = store::Db::connect(&url).expect("db");
         assert_eq!(db.read(store::clock::now).expect("clock"), None, "{url}");
 
         // a bad start time is named
-        let o = atmpflow(
-            &[
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--db",
-                &url,
-                "--rehearsal-clock",
-                "1 December",
-            ],
-            None,
-        );
-        assert!(!o.status.success(), "{url}");
-        assert!(
-            text(&o).contains("--rehearsal-clock `1 December`: expected RFC 3339"),
-            "{url}: {}",
-            text(&o)
+        refused_serve(
+            &url,
+            "1 December",
+            "--rehearsal-clock `1 December`: expected RFC 3339",
         );
     }
 }
 
 #[test]
 fn a_rehearsal_is_not_sent_to_a_server_on_the_system_clock_or_with_a_bad_people_file() {
-    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().expect("tmp");
     let db = tmp.path().join("live.db");
     let db = db.to_str().expect("utf8");
-    let o = atmpflow(
-        &[
-            "user",
-            "add",
-            "admin1",
-            "--role",
-            "admin",
-            "--no-password",
-            "--db",
-            db,
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let o = atmpflow(
-        &[
-            "token", "create", "--user", "admin1", "--label", "t", "--db", db,
-        ],
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("url")
-        .to_string();
+    let token = serve::account(db, "admin1", "admin", None);
+    let server = serve::Server::start(db, &[]);
+    let url = server.root();
     let recipe = root().join("examples/recipes/car-t-modular.toml");
     let recipe = recipe.to_str().expect("utf8");
     let good = people(tmp.path(), &token);
@@ -273,6 +204,4 @@ fn a_rehearsal_is_not_sent_to_a_server_on_the_system_clock_or_with_a_bad_people_
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("people.clock") && t.contains("401"), "{t}");
-    let _ = child.kill();
-    let _ = child.wait();
 }

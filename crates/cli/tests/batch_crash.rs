@@ -5,13 +5,14 @@
 //! entries and applies nothing twice, the chains verify, and the batch goes on
 //! where its record stops.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+#[path = "support/serve.rs"]
+mod serve;
+use serve::{Server, root};
 
 const PASSWORD: &str = "crash test password";
 const DIN: &str = "A9999251234569";
@@ -19,107 +20,26 @@ const COI: &str = "COI-CRASH-1";
 /// Keyed requests the client sends across the crash.
 const REQUESTS: usize = 60;
 
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn atmpflow(args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("stdin");
-    }
-    let o = child.wait_with_output().expect("output");
-    assert!(
-        o.status.success(),
-        "atmpflow {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// `atmpflow serve` on 127.0.0.1:0; killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    host: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(db: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["serve", "--bind", "127.0.0.1:0", "--db", db];
-    args.extend_from_slice(extra);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("serve prints its address");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let host = base
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host")
-        .to_string();
-    Server { child, host }
-}
-
-/// One request to the batch API; `None` when the connection failed or broke
-/// before a whole answer arrived (the server died).
+/// One request to the batch API: status and JSON body; `None` when the
+/// server died before a whole answer arrived.
 fn call(host: &str, token: &str, method: &str, path: &str, body: &Value) -> Option<(u16, Value)> {
     let body = if body.is_null() {
         String::new()
     } else {
         body.to_string()
     };
-    let mut s = TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(
-        s,
-        "{method} /api/batch/v1{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let (head, body) = resp.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(body.len());
-    if body.len() < len {
-        return None;
-    }
-    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+    let a = serve::http(
+        host,
+        token,
+        method,
+        &format!("/api/batch/v1{path}"),
+        "",
+        &body,
+    )?;
+    Some((
+        a.status,
+        serde_json::from_str(&a.body).unwrap_or(Value::Null),
+    ))
 }
 
 fn scan(i: usize, step: &str) -> Value {
@@ -139,28 +59,8 @@ fn a_killed_server_loses_no_acknowledged_request_and_applies_none_twice() {
     let recipe = std::fs::read_to_string(root().join("examples/recipes/car-t-modular.toml"))
         .expect("recipe");
     for db in store::testing::urls(dir.path()) {
-        atmpflow(
-            &[
-                "user",
-                "add",
-                "crash",
-                "--role",
-                "planner,operator,reader",
-                "--password-stdin",
-                "--db",
-                &db,
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        );
-        let token = atmpflow(
-            &[
-                "token", "create", "--user", "crash", "--label", "t", "--db", &db,
-            ],
-            None,
-        )
-        .trim()
-        .to_string();
-        let server = serve(
+        let token = serve::account(&db, "crash", "planner,operator,reader", Some(PASSWORD));
+        let server = Server::start(
             &db,
             &[
                 "--inventory",
@@ -241,7 +141,7 @@ fn a_killed_server_loses_no_acknowledged_request_and_applies_none_twice() {
         );
 
         // restart on the same database; the client retries every request with its key
-        let server = serve(&db, &[]);
+        let server = Server::start(&db, &[]);
         for i in 0..REQUESTS {
             let (_, body) = call(
                 &server.host,
@@ -300,7 +200,7 @@ fn a_killed_server_loses_no_acknowledged_request_and_applies_none_twice() {
         assert_eq!(st, 200, "{db}: {b}");
         assert_eq!(b["stage"], "in_process", "{db}: {b}");
         drop(server);
-        let out = atmpflow(&["batch", "verify", "--db", &db], None);
+        let out = serve::ok(&["batch", "verify", "--db", &db], None);
         assert!(out.contains("batch B-CRASH: in process"), "{out}");
     }
 }

@@ -2,73 +2,24 @@
 //! PostgreSQL when ATMPFLOW_TEST_PG is set): concurrent writes to the same
 //! record and to different records through both servers lose nothing.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-
-/// `atmpflow serve` on 127.0.0.1:0; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/serve.rs"]
+mod serve;
+use serve::Server;
 
 /// The API tokens of the servers started, by base URL.
 static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
-/// A writer's API token for the database `db` (user `writer`, added unless
-/// an earlier server on the same database added it).
-fn writer_token(db: &str) -> String {
-    let bin = env!("CARGO_BIN_EXE_atmpflow");
-    let _ = Command::new(bin)
-        .args([
-            "user",
-            "add",
-            "writer",
-            "--role",
-            "writer",
-            "--no-password",
-            "--db",
-            db,
-        ])
-        .output()
-        .expect("user add runs");
-    let o = Command::new(bin)
-        .args(["token", "create", "--user", "writer", "--db", db])
-        .output()
-        .expect("token create runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
+/// `atmpflow serve` on `db` with a writer's token (user `writer`, added
+/// unless an earlier server on the same database added it).
 fn serve(db: &str) -> Server {
-    let token = writer_token(db);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("serve prints its address");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let _ = serve::add_user(db, "writer", "writer", None);
+    let token = serve::token(db, "writer");
+    let server = Server::start(db, &[]);
     TOKENS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push((base.clone(), token));
-    Server { child, base }
+        .push((server.base.clone(), token));
+    server
 }
 
 /// One HTTP/1.1 request (connection closed after it): status and body.
@@ -95,26 +46,16 @@ fn call_with(
         .find(|(b, _)| b == base)
         .map(|(_, t)| t.clone())
         .expect("a server started by this test");
-    let mut s = TcpStream::connect(host).expect("connect");
-    write!(
-        s,
-        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let a = serve::http(
+        host,
+        &token,
+        method,
+        &format!("/{prefix}{path}"),
+        extra,
+        body,
     )
-    .expect("send");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {resp:?}"));
-    let (head, body) = resp
-        .split_once("\r\n\r\n")
-        .map(|(h, b)| (h.to_string(), b.to_string()))
-        .unwrap_or_default();
-    (status, head, body)
+    .unwrap_or_else(|| panic!("{method} {base}{path}: no whole answer"));
+    (a.status, a.head, a.body)
 }
 
 /// The `ETag` header of a response head.

@@ -3,63 +3,24 @@
 //! alive for ever, holding the database. (SIGTERM takes the same path,
 //! `server::shutdown_signal`.)
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn token(db: &str) -> String {
-    let bin = env!("CARGO_BIN_EXE_atmpflow");
-    let o = Command::new(bin)
-        .args([
-            "user",
-            "add",
-            "w",
-            "--role",
-            "writer",
-            "--no-password",
-            "--db",
-            db,
-        ])
-        .output()
-        .expect("user add runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(bin)
-        .args(["token", "create", "--user", "w", "--db", db])
-        .output()
-        .expect("token create runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+#[path = "support/serve.rs"]
+mod serve;
 
 #[cfg(unix)]
 #[test]
 fn a_signal_stops_serve_despite_a_half_sent_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("db").display().to_string();
-    let token = token(&db);
+    let token = serve::account(&db, "w", "writer", None);
     for signal in ["-INT"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--db", &db])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("address");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        let host = base
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .expect("host")
-            .to_string();
+        let mut server = serve::Server::start(&db, &[]);
+        let host = server.host.clone();
+        let child = &mut server.child;
         let mut half = TcpStream::connect(&host).expect("connect");
         write!(
             half,
@@ -103,18 +64,6 @@ fn a_signal_stops_serve_despite_a_half_sent_request() {
         drop(half);
     }
     // the database is free: a write command works at once
-    let o = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args([
-            "user",
-            "add",
-            "after",
-            "--role",
-            "reader",
-            "--no-password",
-            "--db",
-            &db,
-        ])
-        .output()
-        .expect("user add runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = serve::add_user(&db, "after", "reader", None);
+    assert!(o.status.success(), "{}", serve::text(&o));
 }

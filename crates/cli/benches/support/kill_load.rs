@@ -15,8 +15,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/support/serve.rs"]
+mod serve;
+use serve::Server;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -73,68 +76,11 @@ impl Rng {
     }
 }
 
-/// `atmpflow serve` on 127.0.0.1:0; SIGKILLed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(db: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--db", db])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("serve prints its address");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Server { child, base }
-    }
-
-    /// `kill -9`: no shutdown handler runs.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A writer's token for `db`, made with the CLI as an operator would.
+/// A writer's token for `db`, made with the CLI as an operator would (user
+/// `loader`, added unless an earlier round added it).
 fn writer_token(db: &str) -> String {
-    let bin = env!("CARGO_BIN_EXE_atmpflow");
-    let _ = Command::new(bin)
-        .args([
-            "user",
-            "add",
-            "loader",
-            "--role",
-            "writer",
-            "--no-password",
-            "--db",
-            db,
-        ])
-        .output()
-        .expect("user add runs");
-    let o = Command::new(bin)
-        .args(["token", "create", "--user", "loader", "--db", db])
-        .output()
-        .expect("token create runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    let _ = serve::add_user(db, "loader", "writer", None);
+    serve::token(db, "loader")
 }
 
 /// A keep-alive HTTP/1.1 connection; any IO error means the server is gone.
@@ -426,7 +372,7 @@ pub fn run(cfg: &Config) -> Report {
     let mut latencies = Vec::new();
     let mut load_time = Duration::ZERO;
     for round in 0..cfg.rounds {
-        let server = Server::start(&cfg.db);
+        let server = Server::start(&cfg.db, &[]);
         let base = server.base.clone();
         let began = Instant::now();
         let stop = began + cfg.before_kill;
@@ -452,7 +398,7 @@ pub fn run(cfg: &Config) -> Report {
             report.errors += log.errors;
             latencies.extend_from_slice(&log.latencies);
         }
-        let restarted = Server::start(&cfg.db);
+        let restarted = Server::start(&cfg.db, &[]);
         verify(&restarted.base, &token, &logs, &mut report);
         restarted.kill();
     }
