@@ -29,6 +29,7 @@ pub mod auth;
 pub mod batch;
 pub mod cond;
 pub mod copy;
+pub mod counters;
 mod engine;
 pub mod legacy;
 pub mod migrate;
