@@ -329,12 +329,7 @@ fn qualification(r: &mut Reader, sm: &Submodel) -> Map<String, Value> {
 
 fn counters(r: &mut Reader, sm: &Submodel) -> Vec<Value> {
     let mut out = Vec::new();
-    let list = sm.submodel_elements.iter().enumerate().find(|(_, e)| {
-        e.id_short() == Some("Counters")
-            || matches!(e, SubmodelElement::SubmodelElementList(l)
-                if l.semantic_id_list_element.as_ref().is_some_and(|s| s.keys.iter().any(|k| k.value == SEM_USAGE_COUNTER)))
-    });
-    let Some((li, list)) = list else {
+    let Some((li, list)) = counter_list(sm) else {
         return out;
     };
     for (i, item) in list.children().iter().enumerate() {
@@ -463,6 +458,108 @@ pub fn read_equipment(id: &str, sm: EquipmentSubmodels<'_>) -> Result<Equipment,
     }
 }
 
+/// Index and element of a usage-counter submodel's list of counters.
+fn counter_list(sm: &Submodel) -> Option<(usize, &SubmodelElement)> {
+    sm.submodel_elements
+        .iter()
+        .enumerate()
+        .find(|(_, e)| is_counter_list(e))
+}
+
+fn is_counter_list(e: &SubmodelElement) -> bool {
+    e.id_short() == Some("Counters")
+        || matches!(e, SubmodelElement::SubmodelElementList(l)
+            if l.semantic_id_list_element.as_ref().is_some_and(|s| s.keys.iter().any(|k| k.value == SEM_USAGE_COUNTER)))
+}
+
+fn usage_problem(at: impl Into<String>, message: impl Into<String>) -> TwinProblem {
+    TwinProblem {
+        part: Part::UsageCounters,
+        at: at.into(),
+        message: message.into(),
+    }
+}
+
+/// Position of counter `name` in the counter list (list index, item index).
+fn find_counter(sm: &Submodel, name: &str) -> Result<(usize, usize), TwinProblem> {
+    let Some((li, list)) = counter_list(sm) else {
+        return Err(usage_problem(
+            "$",
+            format!("no `Counters` list, so no usage counter `{name}`"),
+        ));
+    };
+    list.children()
+        .iter()
+        .position(|item| {
+            child(item.children(), "", "value", "Name").and_then(|(_, e)| text_of(e)) == Some(name)
+        })
+        .map(|i| (li, i))
+        .ok_or_else(|| {
+            usage_problem(
+                format!("$.submodelElements[{li}]"),
+                format!("no usage counter `{name}`"),
+            )
+        })
+}
+
+/// The uses so far and the maximum of usage counter `name` of a UsageCounters
+/// submodel (as [`read_equipment`] reads them).
+pub fn usage_counter(sm: &Submodel, name: &str) -> Result<(u64, u64), TwinProblem> {
+    let (li, i) = find_counter(sm, name)?;
+    let base = format!("$.submodelElements[{li}].value[{i}]");
+    let els = sm.submodel_elements[li].children()[i].children();
+    let mut r = Reader {
+        part: Part::UsageCounters,
+        problems: Vec::new(),
+    };
+    let used = r.unsigned(els, &base, "Used");
+    let max = r.unsigned(els, &base, "MaxUses");
+    match (used, max, r.problems.into_iter().next()) {
+        (Some(u), Some(m), _) => Ok((u, m)),
+        (_, _, Some(p)) => Err(p),
+        _ => Err(usage_problem(base, "unreadable counter")),
+    }
+}
+
+/// Raises usage counter `name` of a UsageCounters submodel to `used`, with its
+/// `Remaining` and `LimitReached` elements when the twin has them. A counter
+/// is never lowered: `used` below the value stored is refused, as is a value
+/// above the counter's maximum. The uses before.
+pub fn raise_usage_counter(sm: &mut Submodel, name: &str, used: u64) -> Result<u64, TwinProblem> {
+    let (before, max) = usage_counter(sm, name)?;
+    let (li, i) = find_counter(sm, name)?;
+    let base = format!("$.submodelElements[{li}].value[{i}]");
+    if used < before {
+        return Err(usage_problem(
+            base,
+            format!("counter `{name}` stands at {before}; it is never lowered (to {used})"),
+        ));
+    }
+    if used > max {
+        return Err(usage_problem(
+            base,
+            format!("counter `{name}` would reach {used}, above its maximum of {max}"),
+        ));
+    }
+    let item = sm.submodel_elements[li]
+        .children_mut()
+        .and_then(|items| items.get_mut(i))
+        .and_then(SubmodelElement::children_mut)
+        .ok_or_else(|| usage_problem(base.clone(), "counter without elements"))?;
+    for e in item.iter_mut() {
+        let value = match e.id_short() {
+            Some("Used") => used.to_string(),
+            Some("Remaining") => max.saturating_sub(used).to_string(),
+            Some("LimitReached") => (used >= max).to_string(),
+            _ => continue,
+        };
+        if let SubmodelElement::Property(p) = e {
+            p.value = Some(value);
+        }
+    }
+    Ok(before)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,6 +601,52 @@ mod tests {
             }
         }
         assert!(n >= 20, "only {n} items checked");
+    }
+
+    #[test]
+    fn a_usage_counter_is_raised_never_lowered_and_reads_back() {
+        let inv = inventory("examples/equipment/modular-plant.toml");
+        let e = inv
+            .equipment
+            .iter()
+            .find(|e| e.counter("sterile_connector_port").is_some())
+            .expect("an item with a port counter");
+        let c = e
+            .counter("sterile_connector_port")
+            .expect("counter")
+            .clone();
+        let mut sm = twins::usage_counters(e);
+        assert_eq!(
+            usage_counter(&sm, "sterile_connector_port"),
+            Ok((c.used, c.max))
+        );
+        assert_eq!(
+            raise_usage_counter(&mut sm, "sterile_connector_port", c.used + 2),
+            Ok(c.used)
+        );
+        // the raised submodel is exactly what the builder gives for the new count
+        let mut raised = e.clone();
+        raised.counters[0].used = c.used + 2;
+        assert_eq!(sm, twins::usage_counters(&raised));
+        assert!(crate::validate::submodel(&sm).is_empty());
+        // never lowered, never above the maximum, unknown counters named
+        let low =
+            raise_usage_counter(&mut sm, "sterile_connector_port", c.used).expect_err("lower");
+        assert!(low.message.contains("never lowered"), "{low}");
+        let high =
+            raise_usage_counter(&mut sm, "sterile_connector_port", c.max + 1).expect_err("above");
+        assert!(high.message.contains("above its maximum"), "{high}");
+        let none = raise_usage_counter(&mut sm, "pump_head", 1).expect_err("unknown");
+        assert_eq!(none.part, Part::UsageCounters);
+        assert!(
+            none.message.contains("no usage counter `pump_head`"),
+            "{none}"
+        );
+        assert_eq!(
+            sm,
+            twins::usage_counters(&raised),
+            "failed raises change nothing"
+        );
     }
 
     #[test]

@@ -312,5 +312,30 @@ fn dry_run_into_the_database_verify_names_tampered_rows_and_report() {
             sql(&db, undo);
             assert!(verify(None).status.success(), "after undoing {tamper}");
         }
+        // the equipment twins the first rehearsal stored keep counting: a second batch
+        // starts from their counters and moves them on
+        let port = |db: &store::Db| {
+            db.read(|tx| -> Result<u64, store::batch::BatchError> {
+                let sm = store::counters::usage_submodel(tx, "thaw_1")?.expect("thaw_1 twin");
+                Ok(aas::equipment::usage_counter(&sm, "sterile_connector_port")
+                    .expect("counter")
+                    .0)
+            })
+            .expect("counter")
+        };
+        let first = port(&db);
+        assert!(first > 112, "the file says 112 before any batch: {first}");
+        let o = run(&[
+            "--batch",
+            "DRYRUN-2",
+            "--din",
+            "A999926000002",
+            "--coi",
+            "COI-2",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let second = port(&db);
+        assert_eq!(second - first, first - 112, "{shown}: same uses again");
+        assert!(verify(None).status.success());
     }
 }

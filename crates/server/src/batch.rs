@@ -210,6 +210,9 @@ impl From<BatchError> for ApiError {
             e @ (BatchError::KeyReused { .. } | BatchError::Stale { .. }) => {
                 ApiError::conflict(e.to_string())
             }
+            e @ BatchError::Equipment { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
             e @ BatchError::Corrupt { .. } => ApiError::internal(e.to_string()),
         }
     }

@@ -24,6 +24,7 @@ struct Resp {
     status: StatusCode,
     text: String,
     body: Value,
+    etag: Option<String>,
 }
 
 struct Api {
@@ -51,7 +52,11 @@ impl Api {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Resp {
-        let uri: Uri = format!("/api/batch/v1{path}").parse().expect("uri");
+        let uri: Uri = if path.starts_with("/api/") {
+            path.parse().expect("uri")
+        } else {
+            format!("/api/batch/v1{path}").parse().expect("uri")
+        };
         let mut h = HeaderMap::new();
         if let Some(w) = who {
             let t = &self.tokens[w];
@@ -71,6 +76,11 @@ impl Api {
             Err(e) => e.into_response(),
         };
         let status = r.status();
+        let etag = r
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -79,7 +89,12 @@ impl Api {
             .expect("body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, text, body }
+        Resp {
+            status,
+            text,
+            body,
+            etag,
+        }
     }
 
     fn advance(&self, secs: i64) {
@@ -88,6 +103,11 @@ impl Api {
 }
 
 fn start(url: &str) -> Api {
+    start_with(url, INVENTORY)
+}
+
+/// The API on a database holding the twins of `inventory` (TOML text).
+fn start_with(url: &str, inventory: &str) -> Api {
     let db = store::Db::connect(url).expect("db");
     let now = Timestamp::now();
     let people: [(&'static str, &str, Role); 6] = [
@@ -124,7 +144,7 @@ fn start(url: &str) -> Api {
     ));
     let c = clock.clone();
     st.clock = Clock::from_fn(move || c.load(Ordering::SeqCst));
-    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let inventory = recipe::parse_inventory("modular-plant.toml", inventory).expect("inventory");
     let as_of = recipe::Date::parse("2026-12-01").expect("date");
     let twins: Vec<aas::twins::Twin> = inventory
         .equipment
@@ -580,5 +600,179 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
         // a rehearsal database keeps its clock where it stopped
         let t = store::clock::begin(&api.st.store, start, "test", Timestamp::now()).expect("again");
         assert_eq!(t.0, start.0 + 86_400);
+    });
+}
+
+/// The usage counter `sterile_connector_port` of `equipment` as the AAS API
+/// shows it: (used, max, remaining, limit reached) and the submodel's ETag.
+fn port_counter(api: &Api, equipment: &str) -> ((u64, u64, u64, bool), String) {
+    let inv = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let e = inv.get(equipment).expect("equipment");
+    let id = aas::twins::usage_counters(e).id;
+    let r = api.call(
+        Some("reader"),
+        Method::GET,
+        &format!("/api/v3.0/submodels/{}/$value", aas::ids::encode(&id)),
+        &Value::Null,
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let c = r.body["Counters"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|c| c["Name"] == "sterile_connector_port")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no port counter: {}", r.text));
+    let n = |k: &str| {
+        c[k].as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .or_else(|| c[k].as_u64())
+            .unwrap_or_else(|| panic!("{k}: {}", r.text))
+    };
+    let reached = c["LimitReached"] == json!(true) || c["LimitReached"] == json!("true");
+    let full = api.call(
+        Some("reader"),
+        Method::GET,
+        &format!("/api/v3.0/submodels/{}", aas::ids::encode(&id)),
+        &Value::Null,
+    );
+    (
+        (n("Used"), n("MaxUses"), n("Remaining"), reached),
+        full.etag.expect("a submodel has an ETag"),
+    )
+}
+
+/// Orders batch `id` and runs it up to the scan of the thawing module.
+fn order_batch(api: &Api, id: &str, din: &str) -> Resp {
+    api.call(
+        Some("planner"),
+        Method::POST,
+        "/batches",
+        &json!({
+            "order": {
+                "batch": id, "patient": format!("PSN-{id}"), "coi": format!("COI-{id}"),
+                "din": din, "planned_start": "2026-12-01T08:00:00Z"
+            },
+            "recipe": RECIPE,
+        }),
+    )
+}
+
+fn to_thaw_scan(api: &Api, id: &str, din: &str) -> Resp {
+    let label = json!({ "coi": format!("COI-{id}"), "din": din });
+    let send = |command: Value| {
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            &format!("/batches/{id}/requests"),
+            &json!({ "command": command }),
+        );
+        assert_eq!(r.status, StatusCode::OK, "{command}: {}", r.text);
+    };
+    send(json!({"action": "receive_apheresis", "location": "goods-in", "scanned": label}));
+    send(
+        json!({"action": "start_step", "step": "transport_in", "location": "goods-in", "scanned": label}),
+    );
+    api.advance(86_400);
+    send(json!({"action": "complete_step", "step": "transport_in"}));
+    api.advance(600);
+    send(json!({"action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label}));
+    api.call(
+        Some("operator"),
+        Method::POST,
+        &format!("/batches/{id}/requests"),
+        &json!({ "command": {
+            "action": "use_equipment", "step": "thaw", "requirement": "thawing",
+            "equipment": "thaw_1"
+        }}),
+    )
+}
+
+#[test]
+fn a_port_with_room_for_one_batch_is_counted_in_its_twin_and_refused_to_the_next() {
+    // thaw_1's sterile connector port has room for exactly one thaw (3 uses); thaw_2, the
+    // other thawing module, has too few uses left to be bound at all
+    let inventory = INVENTORY.replacen("used = 112", "used = 497", 1);
+    assert_ne!(inventory, INVENTORY);
+    each_engine(|url| {
+        let api = start_with(url, &inventory);
+        assert_eq!(port_counter(&api, "thaw_1").0, (497, 500, 3, false));
+        // both batches are ordered (and bound to thaw_1) while it has room for one
+        for (id, din) in [("B-PORT-1", "A999926000011"), ("B-PORT-2", "A999926000012")] {
+            let r = order_batch(&api, id, din);
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        }
+        let (_, etag0) = port_counter(&api, "thaw_1");
+        // the first batch's scan uses the three uses left: the twin shows it
+        let r = to_thaw_scan(&api, "B-PORT-1", "A999926000011");
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let used = &r.body["entries"][0]["body"]["counters"][0];
+        assert_eq!(
+            (used["before"].as_u64(), used["after"].as_u64()),
+            (Some(497), Some(500))
+        );
+        let (c, etag1) = port_counter(&api, "thaw_1");
+        assert_eq!(c, (500, 500, 0, true));
+        assert_ne!(etag1, etag0, "the twin's ETag moves with the count");
+        // the second batch, bound while there was room, is refused at its scan with a
+        // counter-limit deviation (the scan and deviation are recorded); no counter moves
+        let r = to_thaw_scan(&api, "B-PORT-2", "A999926000012");
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(r.body["refused"]["code"], "blocked", "{}", r.text);
+        assert!(
+            r.body["refused"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("is at 500 of 500 uses")),
+            "{}",
+            r.text
+        );
+        let dev = r.body["entries"]
+            .as_array()
+            .and_then(|e| e.iter().find(|x| x["body"]["type"] == "deviation"))
+            .unwrap_or_else(|| panic!("a deviation: {}", r.text));
+        assert_eq!(dev["body"]["kind"], "counter_limit", "{}", r.text);
+        assert_eq!(
+            dev["body"]["field"],
+            "equipment.thawing.sterile_connector_port"
+        );
+        assert_eq!(port_counter(&api, "thaw_1"), (c, etag1.clone()));
+        // a wrong scan is refused too and counts nothing
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-PORT-2/requests",
+            &json!({ "command": {
+                "action": "use_equipment", "step": "thaw", "requirement": "thawing",
+                "equipment": "thaw_2"
+            }}),
+        );
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert_eq!(port_counter(&api, "thaw_1"), (c, etag1.clone()));
+        assert_eq!(port_counter(&api, "thaw_2").0.0, 498);
+        // a batch ordered now cannot be bound: no thawing module has three uses left
+        let r = order_batch(&api, "B-PORT-3", "A999926000013");
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(
+            r.text.contains("cannot be bound") && r.text.contains("sterile_connector_port"),
+            "{}",
+            r.text
+        );
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-PORT-3",
+            &Value::Null,
+        );
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        for b in ["B-PORT-1", "B-PORT-2"] {
+            let r = api.call(
+                Some("reader"),
+                Method::GET,
+                &format!("/batches/{b}/verify"),
+                &Value::Null,
+            );
+            assert_eq!(r.body["verified"], true, "{}", r.text);
+        }
     });
 }

@@ -23,7 +23,7 @@
 use aas::model::{AssetAdministrationShell, Submodel};
 use aas::twins::Twin;
 use batch::entry::sha256_hex;
-use batch::{Actor, Batch, Ctx, Entry, LotRegister, NewOrder, Refusal, Request, Stage};
+use batch::{Actor, Batch, Command, Ctx, Entry, LotRegister, NewOrder, Refusal, Request, Stage};
 use recipe::bind::Binding;
 use recipe::equipment::Inventory;
 use recipe::{DateTime, Recipe};
@@ -67,6 +67,11 @@ pub enum BatchError {
         expected: i64,
         found: i64,
     },
+    /// The equipment's twin cannot take the counter uses a request books
+    /// (no twin, no such counter, or a count that moved since the check);
+    /// nothing was stored.
+    #[error("equipment {equipment}: {message}")]
+    Equipment { equipment: String, message: String },
     /// The stored record cannot be read back (altered outside the program).
     #[error("batch {batch}: the stored record is unusable: {message}")]
     Corrupt { batch: String, message: String },
@@ -303,7 +308,13 @@ pub fn twin(b: &Batch) -> Twin {
 /// Writes the batch twin; the shell as it was before (for the caller's
 /// discovery links and registry descriptors).
 fn put_twin(tx: &mut Tx<'_>, b: &Batch) -> Result<TwinWrite, StoreError> {
-    let t = twin(b);
+    write_twin(tx, twin(b))
+}
+
+/// Writes a twin's submodels and shell (replacing records with the same
+/// ids); the shell as it was before (for the caller's discovery links and
+/// registry descriptors).
+pub fn write_twin(tx: &mut Tx<'_>, t: Twin) -> Result<TwinWrite, StoreError> {
     for sm in &t.submodels {
         tx.put(Kind::Submodel, &sm.id, json(sm)?.as_bytes())?;
     }
@@ -768,9 +779,17 @@ pub fn execute(
             None,
         ));
     }
+    // counters as they stand now, in this transaction (another batch may
+    // have used the equipment since `inventory` was read)
+    let inventory = match &req.command {
+        Command::UseEquipment { equipment, .. } => {
+            crate::counters::current(tx, inventory, equipment)?
+        }
+        _ => std::borrow::Cow::Borrowed(inventory),
+    };
     let ctx = Ctx {
         recipe: &stored.recipe,
-        inventory,
+        inventory: &inventory,
         lots,
         now,
     };
@@ -858,9 +877,11 @@ pub struct RequestMeta<'a> {
 }
 
 /// Appends `entries` (which must continue `stored`'s chain) with their
-/// request row, moves the head to `after` and writes the twin — only if the
-/// head row is still at `expected_version`; otherwise
-/// [`BatchError::Stale`] and nothing is written. The new version.
+/// request row, moves the head to `after`, writes the counter uses the
+/// entries book to the equipment twins ([`crate::counters::write_uses`]) and
+/// writes the batch twin — only if the head row is still at
+/// `expected_version`; otherwise [`BatchError::Stale`] and nothing is
+/// written. The new version.
 pub fn append(
     tx: &mut Tx<'_>,
     stored: &Stored,
@@ -959,6 +980,7 @@ pub fn append(
             rh.into(),
         ],
     )?;
+    crate::counters::write_uses(tx, entries)?;
     let twin = put_twin(tx, after)?;
     Ok((version, twin))
 }

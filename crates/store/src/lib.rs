@@ -30,6 +30,7 @@ pub mod batch;
 pub mod clock;
 pub mod cond;
 pub mod copy;
+pub mod counters;
 mod engine;
 pub mod legacy;
 pub mod migrate;

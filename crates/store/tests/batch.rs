@@ -305,9 +305,28 @@ fn a_stale_head_update_is_refused_and_nothing_is_written() {
     });
 }
 
-/// Rehearses a whole batch, storing every request as a live batch is stored.
+/// Stores the twin of every equipment item (they keep the usage counters).
+fn store_twins(db: &Db, inventory: &Inventory) {
+    let as_of = Date::parse("2026-12-01").expect("date");
+    db.transaction(|tx| -> Result<(), StoreError> {
+        for e in &inventory.equipment {
+            sb::write_twin(tx, aas::twins::equipment_twin(e, as_of))?;
+        }
+        Ok(())
+    })
+    .expect("twins");
+}
+
+/// Rehearses a whole batch, storing every request as a live batch is stored
+/// (the equipment twins are stored first unless the database has them).
 fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch {
     let (recipe, mut inventory, binding) = fixtures();
+    let missing = db
+        .read(|tx| store::counters::adopt(tx, &mut inventory))
+        .expect("adopt");
+    if !missing.is_empty() {
+        store_twins(db, &inventory);
+    }
     let mut ord = order(id);
     ord.din = "A999925123456".into();
     rehearse(
@@ -544,4 +563,168 @@ fn outcomes_report_what_was_stored() {
     db.read(|tx| sb::verify(tx, "B-3"))
         .expect("verify")
         .expect("verifies");
+}
+
+/// The counters of every equipment twin in the database, by (equipment, counter).
+fn stored_counters(db: &Db, inventory: &Inventory) -> Vec<(String, String, u64, u64)> {
+    db.read(|tx| -> Result<_, BatchError> {
+        let mut out = Vec::new();
+        for e in &inventory.equipment {
+            let Some(sm) = store::counters::usage_submodel(tx, &e.id)? else {
+                continue;
+            };
+            for c in &e.counters {
+                let (used, max) =
+                    aas::equipment::usage_counter(&sm, &c.name).expect("counter in the twin");
+                out.push((e.id.clone(), c.name.clone(), used, max));
+            }
+        }
+        Ok(out)
+    })
+    .expect("counters")
+}
+
+#[test]
+fn counter_uses_reach_the_equipment_twins_with_the_entries() {
+    each_engine(|url| {
+        let db = Db::connect(url).expect("open");
+        // without the twins the first counted use is an error naming the equipment and
+        // counter, and that request stores nothing
+        let (recipe, mut inventory, binding) = fixtures();
+        let start = inventory.clone();
+        let mut ord = order("B-NOTWIN");
+        ord.din = "A999925123456".into();
+        let err = rehearse(
+            &ord,
+            &recipe,
+            &recipe_sha256(RECIPE),
+            &binding,
+            &mut inventory,
+            &LotRegister::default(),
+            &Cast::example(),
+            &Rehearsal {
+                seed: 1,
+                start: t("2026-12-01T08:00:00Z"),
+                excursions: 0.0,
+                location: "room_c1".into(),
+                clinic: "Clinic".into(),
+            },
+            |j| {
+                db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .expect_err("no twin to count on");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("no twin with a UsageCounters submodel")
+                && text.contains("sterile_connector_port"),
+            "{text}"
+        );
+        let stored = db
+            .read(|tx| sb::load(tx, "B-NOTWIN"))
+            .expect("load")
+            .expect("the batch up to the refused write");
+        assert!(
+            !stored
+                .batch
+                .entries()
+                .iter()
+                .any(|e| matches!(e.body, batch::Body::EquipmentUsed(_))),
+            "the use that could not be counted was not stored"
+        );
+
+        // with the twins, every use is counted in the twin: the stored counters are
+        // exactly the rehearsal's own count, and never below the start
+        let (_, inv0, _) = fixtures();
+        store_twins(&db, &inv0);
+        let versions_before = db
+            .read(|tx| -> Result<_, BatchError> {
+                let id = store::counters::usage_submodel_id(tx, "thaw_1")?.expect("thaw_1 twin");
+                Ok((id.clone(), tx.version(Kind::Submodel, &id)?))
+            })
+            .expect("version");
+        let b = rehearse_into(&db, "B-COUNT", 5, 0.0);
+        assert_eq!(b.stage(), Stage::Infused);
+        let mut counted = start.clone();
+        batch::engine::apply_counter_uses(&mut counted, b.entries());
+        let want: Vec<_> = counted
+            .equipment
+            .iter()
+            .flat_map(|e| {
+                e.counters
+                    .iter()
+                    .map(|c| (e.id.clone(), c.name.clone(), c.used, c.max))
+            })
+            .collect();
+        let got = stored_counters(&db, &counted);
+        assert_eq!(got, want);
+        let moved = got
+            .iter()
+            .zip(&stored_counters_of(&start))
+            .filter(|(a, b)| a.2 > b.2)
+            .count();
+        assert!(moved >= 3, "uses counted on {moved} counters: {got:?}");
+        let after = db
+            .read(|tx| tx.version(Kind::Submodel, &versions_before.0))
+            .expect("version");
+        assert!(after > versions_before.1, "the twin's version moved");
+        db.read(|tx| sb::verify(tx, "B-COUNT"))
+            .expect("verify")
+            .expect("verifies");
+
+        // a twin that lacks the counter a use names is an error naming it
+        let id = versions_before.0.clone();
+        db.transaction(|tx| -> Result<(), StoreError> {
+            let mut sm: aas::Submodel =
+                serde_json::from_slice(&tx.get(Kind::Submodel, &id)?.expect("stored"))
+                    .expect("submodel");
+            sm.submodel_elements.clear();
+            tx.put(Kind::Submodel, &id, &serde_json::to_vec(&sm).expect("json"))
+        })
+        .expect("strip the counters");
+        let (recipe, mut inventory, binding) = fixtures();
+        let mut ord = order("B-NOCOUNTER");
+        ord.din = "A999925123456".into();
+        let err = rehearse(
+            &ord,
+            &recipe,
+            &recipe_sha256(RECIPE),
+            &binding,
+            &mut inventory,
+            &LotRegister::default(),
+            &Cast::example(),
+            &Rehearsal {
+                seed: 1,
+                start: t("2026-12-01T08:00:00Z"),
+                excursions: 0.0,
+                location: "room_c1".into(),
+                clinic: "Clinic".into(),
+            },
+            |j| {
+                db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .expect_err("no counter");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("equipment thaw_1")
+                && text.contains("no usage counter `sterile_connector_port`"),
+            "{text}"
+        );
+    });
+}
+
+fn stored_counters_of(inv: &Inventory) -> Vec<(String, String, u64, u64)> {
+    inv.equipment
+        .iter()
+        .flat_map(|e| {
+            e.counters
+                .iter()
+                .map(|c| (e.id.clone(), c.name.clone(), c.used, c.max))
+        })
+        .collect()
 }

@@ -189,6 +189,30 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&a.excursions) {
         bail!("--excursions {}: must be between 0 and 1", a.excursions);
     }
+    let db = match &a.db {
+        Some(url) => {
+            let db = super::db::open(url)?;
+            if db.read(|tx| store::batch::exists(tx, &a.batch))? {
+                bail!(
+                    "batch {} already exists in {}; give another --batch",
+                    a.batch,
+                    db.location()
+                );
+            }
+            // the twins' usage counters are the plant's running count
+            let missing = db
+                .read(|tx| store::counters::adopt(tx, &mut inventory))
+                .with_context(|| format!("equipment twins in {}", db.location()))?;
+            let twins: Vec<aas::twins::Twin> = inventory
+                .equipment
+                .iter()
+                .filter(|e| missing.contains(&e.id))
+                .map(|e| aas::twins::equipment_twin(e, start.date()))
+                .collect();
+            Some((db, twins))
+        }
+        None => None,
+    };
     let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
         anyhow::anyhow!(
             "{}: cannot bind the recipe on {}: {e}",
@@ -216,20 +240,6 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         },
         clinic: "Treating clinic".into(),
     };
-    let db = match &a.db {
-        Some(url) => {
-            let db = super::db::open(url)?;
-            if db.read(|tx| store::batch::exists(tx, &a.batch))? {
-                bail!(
-                    "batch {} already exists in {}; give another --batch",
-                    a.batch,
-                    db.location()
-                );
-            }
-            Some(db)
-        }
-        None => None,
-    };
     let b = rehearse(
         &order,
         &recipe,
@@ -241,8 +251,16 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &options,
         |j| match (&db, &mut remote) {
             (_, Some(r)) => r.send(&j),
-            (Some(db), None) => db
+            (Some((db, twins)), None) => db
                 .transaction(|tx| -> anyhow::Result<()> {
+                    // the twins of equipment whose uses are counted, stored with the order
+                    if j.order.is_some() {
+                        for t in twins {
+                            let w = store::batch::write_twin(tx, t.clone())?;
+                            server::batch::register_twin(tx, None, &w)
+                                .map_err(|e| anyhow::anyhow!("{}", e.text))?;
+                        }
+                    }
                     if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
                         server::batch::register_twin(tx, None, &w)
                             .map_err(|e| anyhow::anyhow!("{}", e.text))?;
@@ -260,8 +278,14 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         write_outputs(&b, &dir)?;
         wrote.push(format!("record in {}", dir.display()));
     }
-    if let Some(db) = &db {
+    if let Some((db, twins)) = &db {
         wrote.push(format!("stored in {}", db.location()));
+        if !twins.is_empty() {
+            wrote.push(format!(
+                "with {} equipment twin(s) that count its uses",
+                twins.len()
+            ));
+        }
     }
     if let Some(r) = &remote {
         wrote.push(format!(
