@@ -36,7 +36,8 @@ for db in "${dbs[@]}"; do
     printf '%s\n' "$PASSWORD" | "$BIN" user add ci-batch --role planner,operator,qc,qa,qualified_person,clinic,reader \
         --display-name "CI Batch" --password-stdin --db "$db" > /dev/null
     TOKEN="$("$BIN" token create --user ci-batch --label ci --db "$db" 2> /dev/null)"
-    start_demo_server "$db"
+    # a rehearsed batch makes a rehearsal database, served on its simulated clock
+    start_demo_server "$db" --rehearsal-clock 2026-12-01T08:00:00Z
     API="${BASE%/api/v3.0}/api/batch/v1"
     echo "database: ${db%%\?*}"
     curl -fsS -H "Authorization: Bearer $TOKEN" "$API/batches/DRYRUN-1/verify" | grep -q '"verified":true'

@@ -40,6 +40,7 @@ check_databases() {
     [ "$1" = "$want" ] || { echo "expected $want databases to check on, got $1" >&2; exit 1; }
 }
 
+# start_demo_server [DB [SERVE ARGS…]]: serve DB (default a new file) with the demo twins
 start_demo_server() {
     stop_demo_server
     DEMO_DB="${1:-$WORK/twins.db}"
@@ -48,7 +49,7 @@ start_demo_server() {
         || "$BIN" user add ci --role admin --display-name "CI checks" --no-password --db "$DEMO_DB"
     TOKEN=$("$BIN" token create --user ci --label "CI checks" --expires-in-days 1 --db "$DEMO_DB")
     AUTH_HEADER="Authorization: Bearer $TOKEN"
-    "$BIN" serve --demo --as-of 2026-12-01 --db "$DEMO_DB" --bind 127.0.0.1:0 > "$WORK/serve.out" 2> "$WORK/serve.log" &
+    "$BIN" serve --demo --as-of 2026-12-01 --db "$DEMO_DB" --bind 127.0.0.1:0 "${@:2}" > "$WORK/serve.out" 2> "$WORK/serve.log" &
     SERVER_PID=$!
     BASE=""
     for _ in $(seq 1 100); do

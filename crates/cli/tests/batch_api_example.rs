@@ -124,7 +124,39 @@ fn the_rehearsal_clock_is_kept_apart_from_live_records() {
     let recipe = recipe.to_str().expect("utf8");
     let equipment = root().join("examples/equipment/modular-plant.toml");
     for url in store::testing::urls(tmp.path()) {
-        // a database with a batch recorded on the system clock gets no rehearsal clock
+        // a batch ordered through a server on the system clock
+        let token = serve::account(&url, "planner1", "planner", None);
+        let server = serve::Server::start(
+            &url,
+            &[
+                "--inventory",
+                equipment.to_str().expect("utf8"),
+                "--as-of",
+                "2026-12-01",
+            ],
+        );
+        let order = serde_json::json!({
+            "order": {"batch": "LIVE-1", "patient": "PSN-L", "coi": "COI-L",
+                      "din": "A9999251234569", "planned_start": "2026-12-01T08:00:00Z"},
+            "recipe": std::fs::read_to_string(recipe).expect("recipe"),
+        });
+        let a = serve::http(
+            &server.host,
+            &token,
+            "POST",
+            "/api/batch/v1/batches",
+            "",
+            &order.to_string(),
+        )
+        .expect("answer");
+        assert_eq!(a.status, 201, "{url}: {}", a.body);
+        drop(server);
+        // … makes a live database: no rehearsal clock, no rehearsal into it
+        refused_serve(
+            &url,
+            "2026-12-01T08:00:00Z",
+            "holds 1 batch(es) recorded on the system clock",
+        );
         let o = atmpflow(
             &[
                 "batch",
@@ -137,15 +169,45 @@ fn the_rehearsal_clock_is_kept_apart_from_live_records() {
             ],
             None,
         );
-        assert!(o.status.success(), "{url}: {}", text(&o));
-        refused_serve(
-            &url,
-            "2026-12-01T08:00:00Z",
-            "holds 1 batch(es) recorded on the system clock",
+        assert!(!o.status.success(), "{url}");
+        assert!(
+            text(&o).contains("holds 1 batch(es) recorded on the system clock"),
+            "{url}: {}",
+            text(&o)
         );
         let db = store::Db::connect(&url).expect("db");
         assert_eq!(db.read(store::clock::now).expect("clock"), None, "{url}");
 
+        // a rehearsal into an empty database makes it a rehearsal database, whose clock
+        // follows the record; a live server refuses it
+        if !url.starts_with("postgres") {
+            let fresh = format!("{url}-rehearsal.db");
+            let o = atmpflow(
+                &[
+                    "batch",
+                    "dry-run",
+                    recipe,
+                    "--equipment",
+                    equipment.to_str().expect("utf8"),
+                    "--db",
+                    &fresh,
+                ],
+                None,
+            );
+            assert!(o.status.success(), "{}", text(&o));
+            let db = store::Db::connect(&fresh).expect("db");
+            let clock = db.read(store::clock::now).expect("clock").expect("marked");
+            let head = db
+                .read(|tx| store::batch::entries(tx, "DRYRUN-1", 1, usize::MAX))
+                .expect("entries");
+            assert_eq!(
+                clock.rfc3339(),
+                head.last().expect("entries").at.to_string()
+            );
+            let o = atmpflow(&["serve", "--bind", "127.0.0.1:0", "--db", &fresh], None);
+            assert!(!o.status.success());
+            assert!(text(&o).contains("is a rehearsal database"), "{}", text(&o));
+        }
         // a bad start time is named
         refused_serve(
             &url,

@@ -189,6 +189,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&a.excursions) {
         bail!("--excursions {}: must be between 0 and 1", a.excursions);
     }
+    let mut start = start;
     let db = match &a.db {
         Some(url) => {
             let db = super::db::open(url)?;
@@ -198,6 +199,21 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
                     a.batch,
                     db.location()
                 );
+            }
+            // a rehearsal's times are simulated: they go into a rehearsal database only
+            let clock = store::clock::begin(
+                &db,
+                store::auth::Timestamp(start.unix_seconds()),
+                &super::user::actor(),
+                store::auth::Timestamp::now(),
+            )
+            .with_context(|| format!("cannot rehearse into {}", db.location()))?;
+            if clock.0 > start.unix_seconds() {
+                eprintln!(
+                    "note: the rehearsal clock of {} reads {clock}; the batch starts then",
+                    db.location()
+                );
+                start = recipe::DateTime::from_unix_seconds(clock.0);
             }
             // the twins' usage counters are the plant's running count
             let missing = db
@@ -240,6 +256,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         },
         clinic: "Treating clinic".into(),
     };
+    let actor = super::user::actor();
     let b = rehearse(
         &order,
         &recipe,
@@ -261,6 +278,13 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
                                 .map_err(|e| anyhow::anyhow!("{}", e.text))?;
                         }
                     }
+                    // the database's rehearsal clock follows the record
+                    store::clock::set(
+                        tx,
+                        store::auth::Timestamp(j.at.unix_seconds()),
+                        &actor,
+                        store::auth::Timestamp::now(),
+                    )?;
                     if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
                         server::batch::register_twin(tx, None, &w)
                             .map_err(|e| anyhow::anyhow!("{}", e.text))?;
