@@ -11,11 +11,9 @@
 //! (`store::batch`): the entries, the request row, the batch head and the
 //! twin with its registry records, or nothing.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
 use batch::engine::{Command, NewOrder, Request};
 use batch::entry::{DispositionDecision, Entry};
 use batch::{Actor, LotRegister, Meaning, Role};
@@ -33,9 +31,6 @@ use crate::util::{ApiError, ApiResult, Query, created, json_response, ok};
 pub const BATCH_BASE: &str = "/api/batch/v1";
 /// Largest recipe text an order may carry.
 const MAX_RECIPE: usize = 1 << 20;
-/// Longest a server-sent events call waits for a new entry before it ends
-/// (the client reconnects with `Last-Event-ID`).
-const EVENT_WAIT: Duration = Duration::from_secs(10);
 /// Entries per page of the record.
 const MAX_ENTRIES: usize = 1000;
 
@@ -573,6 +568,9 @@ fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
         }
         Ok(o)
     })?;
+    if !outcome.replayed() && !outcome.entries().is_empty() {
+        crate::live::committed(st, id);
+    }
     answer(&outcome)
 }
 
@@ -680,8 +678,9 @@ fn dispose(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
 
 /// `GET …/events`: the entries after `Last-Event-ID` (or `?after=`) as
 /// server-sent events (`id:` the entry number, `event: entry`, `data:` the
-/// entry). When there is nothing new the call waits up to ten seconds for an
-/// entry, then ends; clients reconnect with the last id they received.
+/// entry), then every new entry once it is committed, until the client
+/// disconnects, `?timeout=SECONDS` has passed (0: only the stored entries)
+/// or the server shuts down ([`crate::live`]).
 fn events(st: &AppState, p: &Principal, id: &str, q: &Query, headers: &HeaderMap) -> ApiResult {
     may_read(p)?;
     let after = match headers.get("last-event-id") {
@@ -692,31 +691,18 @@ fn events(st: &AppState, p: &Principal, id: &str, q: &Query, headers: &HeaderMap
             .ok_or_else(|| ApiError::bad("Last-Event-ID: expected an entry number"))?,
         None => number(q, "after", 0)?,
     };
-    let start = Instant::now();
-    let entries = loop {
-        let e = st.store.read(|tx| -> Result<_, ApiError> {
-            if !sb::exists(tx, id)? {
-                return Err(ApiError::not_found(format!("no batch {id:?}")));
+    let timeout = match q.get("timeout") {
+        None => None,
+        Some(_) => {
+            let s = number(q, "timeout", 0)?;
+            if s > crate::live::MAX_TIMEOUT_S {
+                return Err(ApiError::bad(format!(
+                    "timeout: at most {} seconds, got {s}; leave it out for a stream without end",
+                    crate::live::MAX_TIMEOUT_S
+                )));
             }
-            Ok(sb::entries(tx, id, after + 1, MAX_ENTRIES)?)
-        })?;
-        if !e.is_empty() || start.elapsed() >= EVENT_WAIT {
-            break e;
+            Some(Duration::from_secs(s))
         }
-        std::thread::sleep(Duration::from_millis(200));
     };
-    let mut text = String::from("retry: 1000\n\n");
-    for e in &entries {
-        let data = serde_json::to_string(e)
-            .map_err(|err| ApiError::internal(format!("cannot serialise entry: {err}")))?;
-        text.push_str(&format!("id: {}\nevent: entry\ndata: {data}\n\n", e.seq));
-    }
-    let mut r = Response::new(Body::from(text));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    crate::live::events(st, id, after, timeout)
 }

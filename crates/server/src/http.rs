@@ -7,7 +7,8 @@
 //! the same time), a request body within [`Limits::body_timeout`]. On
 //! shutdown the listener is closed first, in-flight requests get
 //! [`Limits::shutdown_grace`] to finish, then every connection is cut and
-//! [`serve`] returns, releasing the state (and with it the database).
+//! [`serve`] returns, releasing the state (and with it the database). Open
+//! batch event streams ([`crate::live`]) end as soon as the shutdown begins.
 //!
 //! Requests: the `Host` header must name this server ([`Gate::allowed_hosts`]:
 //! a web page reached through DNS rebinding carries its own host name), a
@@ -54,6 +55,9 @@ pub struct Limits {
     pub max_headers: usize,
     /// Time in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Server-sent event streams open at once (503 beyond; each holds a
+    /// connection and polls the database every second).
+    pub max_event_streams: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +70,7 @@ impl Default for Limits {
             max_uri: 8 << 10,
             max_headers: 16 << 10,
             shutdown_grace: Duration::from_secs(10),
+            max_event_streams: 64,
         }
     }
 }
@@ -453,6 +458,7 @@ async fn run(
     }
     let gate = Arc::new(gate);
     let limits = gate.limits.clone();
+    state.live.set_max_streams(limits.max_event_streams);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // set on shutdown: TLS handshakes still in progress are dropped
@@ -524,6 +530,8 @@ async fn run(
     }
     drop(listener);
     let _ = stopping.send(true);
+    // open event streams end now instead of holding the shutdown
+    state.live.shut_down();
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

@@ -19,12 +19,14 @@ pub mod batch;
 pub mod batch_client;
 mod find;
 pub mod http;
+pub mod live;
 mod registry;
 pub mod remote;
 mod repo;
 mod routes;
 pub mod tls;
 pub mod util;
+pub mod watch;
 
 pub use find::{Found, find_equipment};
 pub use http::{Gate, Limits, serve, serve_tls, shutdown_signal};
@@ -61,20 +63,24 @@ pub const PROFILES: &[&str] = &[
 /// Shared state of the running server.
 #[derive(Debug)]
 pub struct AppState {
-    pub store: Db,
+    pub store: std::sync::Arc<Db>,
     /// Public base URL including the base path, e.g.
     /// `http://127.0.0.1:8080/api/v3.0`; used for registry endpoints.
     pub base_url: String,
     /// The server time of batch record entries (UTC).
     pub clock: Clock,
+    /// Live updates: announcements of committed batch entries to the open
+    /// event streams, their count and the shutdown signal.
+    pub live: std::sync::Arc<live::Live>,
 }
 
 impl AppState {
     pub fn new(store: Db, base_url: impl Into<String>) -> Self {
         AppState {
-            store,
+            store: std::sync::Arc::new(store),
             base_url: base_url.into(),
             clock: Clock::system(),
+            live: std::sync::Arc::default(),
         }
     }
 }

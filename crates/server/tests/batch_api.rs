@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -28,7 +29,7 @@ struct Resp {
 }
 
 struct Api {
-    st: AppState,
+    st: Arc<AppState>,
     tokens: std::collections::BTreeMap<&'static str, String>,
     clock: Arc<AtomicI64>,
 }
@@ -152,7 +153,11 @@ fn start_with(url: &str, inventory: &str) -> Api {
         .map(|e| aas::twins::equipment_twin(e, as_of))
         .collect();
     server::load_environment(&st, &aas::twins::environment(&twins)).expect("twins");
-    Api { st, tokens, clock }
+    Api {
+        st: Arc::new(st),
+        tokens,
+        clock,
+    }
 }
 
 fn each_engine(test: impl Fn(&str)) {
@@ -402,7 +407,7 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         let r = api.raw(
             Some("reader"),
             Method::GET,
-            "/batches/B-API-1/events",
+            "/batches/B-API-1/events?timeout=0",
             b"",
             &[("last-event-id", "1")],
         );
@@ -774,5 +779,424 @@ fn a_port_with_room_for_one_batch_is_counted_in_its_twin_and_refused_to_the_next
             );
             assert_eq!(r.body["verified"], true, "{}", r.text);
         }
+    });
+}
+
+/// Orders batch `id` as the planner, receives its apheresis and starts its
+/// first step (`transport_in`, at most 2 days) as the operator.
+fn running_batch(api: &Api, id: &str) {
+    let mut o = order();
+    o["order"]["batch"] = json!(id);
+    let r = api.call(Some("planner"), Method::POST, "/batches", &o);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let path = format!("/batches/{id}/requests");
+    for command in [
+        json!({ "action": "receive_apheresis", "location": "goods-in", "scanned": label() }),
+        json!({ "action": "start_step", "step": "transport_in", "location": "goods-in", "scanned": label() }),
+    ] {
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            &path,
+            &json!({ "command": command }),
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+}
+
+/// Rehearses a whole batch (order to infusion) into the state's database,
+/// as `atmpflow batch dry-run --db` does: a batch in a terminal stage.
+fn finished_batch(api: &Api, id: &str) {
+    use batch::rehearsal::{Cast, Rehearsal, rehearse};
+    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
+    let mut inventory =
+        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let start = recipe::DateTime::parse("2026-11-01T08:00:00Z").expect("time");
+    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).expect("binding");
+    let order = batch::NewOrder {
+        batch: id.into(),
+        patient: "PSN-DONE".into(),
+        coi: "COI-DONE".into(),
+        din: DIN.into(),
+        planned_start: start,
+        ship_step: None,
+    };
+    let options = Rehearsal {
+        seed: 5,
+        start,
+        excursions: 0.0,
+        location: "room_c1".into(),
+        clinic: "Treating clinic".into(),
+    };
+    let db = &api.st.store;
+    let b = rehearse(
+        &order,
+        &recipe,
+        &batch::engine::recipe_sha256(RECIPE),
+        &binding,
+        &mut inventory,
+        &batch::LotRegister::default(),
+        &Cast::example(),
+        &options,
+        |j| {
+            db.transaction(|tx| -> Result<(), store::batch::BatchError> {
+                if let Some(w) = store::batch::record_journaled(tx, &j, RECIPE, &recipe)? {
+                    server::batch::register_twin(tx, None, &w)
+                        .map_err(|e| store::StoreError::Db(e.text))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())
+        },
+    )
+    .expect("rehearsal");
+    assert!(b.stage().is_terminal(), "{:?}", b.stage());
+}
+
+fn head_seq(api: &Api, id: &str) -> i64 {
+    let r = api.call(
+        Some("reader"),
+        Method::GET,
+        &format!("/batches/{id}"),
+        &Value::Null,
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["head_seq"].as_i64().expect("head_seq")
+}
+
+fn last_entry(api: &Api, id: &str) -> Value {
+    let r = api.call(
+        Some("reader"),
+        Method::GET,
+        &format!("/batches/{id}/record"),
+        &Value::Null,
+    );
+    r.body["entries"]
+        .as_array()
+        .and_then(|e| e.last())
+        .cloned()
+        .expect("entries")
+}
+
+#[test]
+fn the_engine_watch_raises_each_breach_once_and_leaves_closed_batches_alone() {
+    each_engine(|url| {
+        let api = start(url);
+        finished_batch(&api, "B-DONE-1");
+        let done_head = head_seq(&api, "B-DONE-1");
+        running_batch(&api, "B-W-1");
+        let head = head_seq(&api, "B-W-1");
+
+        // within the step's longest duration (2 days): nothing happens
+        api.advance(86_400);
+        let t = server::watch::tick(&api.st);
+        assert_eq!(t.watched, 1, "only the open batch is watched: {t:?}");
+        assert!(t.raised.is_empty(), "{t:?}");
+        assert_eq!(head_seq(&api, "B-W-1"), head);
+
+        // beyond it: one deviation, entered by the engine itself, even when
+        // two servers on the same database watch at the same moment
+        api.advance(86_400 + 3600);
+        let mut other = AppState::new(
+            store::Db::connect(url).expect("db"),
+            "http://127.0.0.1:2/api/v3.0",
+        );
+        other.clock = api.st.clock.clone();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| server::watch::tick(&api.st));
+            let b = s.spawn(|| server::watch::tick(&other));
+            (a.join().expect("tick"), b.join().expect("tick"))
+        });
+        assert_eq!((a.failed, b.failed), (0, 0), "{a:?} {b:?}");
+        let raised: Vec<_> = a.raised.iter().chain(&b.raised).collect();
+        assert_eq!(
+            raised,
+            vec![&("B-W-1".to_string(), vec![head as u64 + 1])],
+            "{a:?} {b:?}"
+        );
+        let e = last_entry(&api, "B-W-1");
+        assert_eq!(e["body"]["type"], "deviation", "{e}");
+        assert_eq!(e["body"]["field"], "duration", "{e}");
+        assert_eq!(e["body"]["step"], "transport_in", "{e}");
+        assert_eq!(e["by"]["user"], "engine", "{e}");
+        assert_eq!(e["by"]["role"], "engine", "{e}");
+        let r = api.call(Some("reader"), Method::GET, "/batches/B-W-1", &Value::Null);
+        assert_eq!(r.body["unassessed"], json!([1]), "{}", r.text);
+
+        // a second tick raises nothing more
+        api.advance(3600);
+        let t = server::watch::tick(&api.st);
+        assert!(t.raised.is_empty(), "{t:?}");
+        assert_eq!(head_seq(&api, "B-W-1"), head + 1);
+
+        // a hold time: thaw allows 2 h before the wash starts
+        let path = "/batches/B-W-1/requests";
+        for command in [
+            json!({ "action": "complete_step", "step": "transport_in" }),
+            json!({ "action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label() }),
+            json!({ "action": "complete_step", "step": "thaw" }),
+        ] {
+            let r = api.call(
+                Some("operator"),
+                Method::POST,
+                path,
+                &json!({ "command": command }),
+            );
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+        let head = head_seq(&api, "B-W-1");
+        api.advance(3600);
+        assert!(
+            server::watch::tick(&api.st).raised.is_empty(),
+            "within the hold"
+        );
+        api.advance(3600 + 60);
+        let t = server::watch::tick(&api.st);
+        assert_eq!(t.raised, vec![("B-W-1".to_string(), vec![head as u64 + 1])]);
+        let e = last_entry(&api, "B-W-1");
+        assert_eq!(e["body"]["field"], "hold", "{e}");
+        assert_eq!(e["by"]["user"], "engine", "{e}");
+        api.advance(600);
+        assert!(
+            server::watch::tick(&api.st).raised.is_empty(),
+            "raised once"
+        );
+        assert_eq!(head_seq(&api, "B-W-1"), head + 1);
+
+        // the finished batch was never touched; both records verify
+        assert_eq!(head_seq(&api, "B-DONE-1"), done_head);
+        for id in ["B-W-1", "B-DONE-1"] {
+            let r = api.call(
+                Some("reader"),
+                Method::GET,
+                &format!("/batches/{id}/verify"),
+                &Value::Null,
+            );
+            assert_eq!(r.body["verified"], true, "{}", r.text);
+        }
+        // nobody can send the watch through the API, nor be named like the engine
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            path,
+            &json!({ "command": { "action": "watch" } }),
+        );
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let e = store::auth::add_user(
+            &api.st.store,
+            "admin",
+            &NewUser {
+                name: "engine",
+                display_name: "Not the engine",
+                password: None,
+                roles: &[Role::Operator],
+            },
+            Timestamp::now(),
+        )
+        .expect_err("reserved");
+        assert!(e.to_string().contains("reserved"), "{e}");
+    });
+}
+
+/// A request line and headers sent over a real socket; the answer's lines
+/// arrive on the channel as they are read (chunk sizes included).
+fn open_stream(
+    addr: std::net::SocketAddr,
+    token: &str,
+    path: &str,
+    last_event_id: Option<u64>,
+) -> (std::net::TcpStream, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, Write};
+    let mut sock = std::net::TcpStream::connect(addr).expect("connect");
+    let mut req = format!(
+        "GET /api/batch/v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n"
+    );
+    if let Some(id) = last_event_id {
+        req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    req.push_str("\r\n");
+    sock.write_all(req.as_bytes()).expect("send");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reader = std::io::BufReader::new(sock.try_clone().expect("clone"));
+    std::thread::spawn(move || {
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(line.trim_end().to_string()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (sock, rx)
+}
+
+/// Reads lines until the event with id `seq`; how long that took.
+fn until_event(rx: &std::sync::mpsc::Receiver<String>, seq: u64, within: Duration) -> Duration {
+    let t = std::time::Instant::now();
+    let want = format!("id: {seq}");
+    loop {
+        let left = within.saturating_sub(t.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(l) if l == want => return t.elapsed(),
+            Ok(_) => {}
+            Err(e) => panic!("event {seq} did not arrive within {within:?}: {e}"),
+        }
+    }
+}
+
+/// Every line of an answer that ends (the stream's `?timeout=`).
+fn all_lines(rx: &std::sync::mpsc::Receiver<String>, within: Duration) -> Vec<String> {
+    let t = std::time::Instant::now();
+    let mut out = Vec::new();
+    loop {
+        let l = rx.recv_timeout(within.saturating_sub(t.elapsed()));
+        match l {
+            Ok(l) if l == "0" => return out, // the last chunk
+            Ok(l) => out.push(l),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return out,
+            Err(e) => panic!("the answer did not end within {within:?}: {e}; so far {out:?}"),
+        }
+    }
+}
+
+fn ids(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(|s| s.parse().expect("id"))
+        .collect()
+}
+
+#[test]
+fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
+    each_engine(|url| {
+        let api = start(url);
+        running_batch(&api, "B-EV-1");
+        let head = head_seq(&api, "B-EV-1") as u64;
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let addr = std_listener.local_addr().expect("addr");
+        let gate = server::Gate {
+            limits: server::Limits {
+                max_event_streams: 2,
+                ..server::Limits::default()
+            },
+            ..server::Gate::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let st = api.st.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                server::serve(listener, st, gate, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+            });
+            let _ = done_tx.send(());
+        });
+        let token = api.tokens["reader"].clone();
+
+        // the stored entries first, then each new one as soon as it is committed
+        let (_held, rx) = open_stream(addr, &token, "/batches/B-EV-1/events", None);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).expect("status"),
+            "HTTP/1.1 200 OK"
+        );
+        until_event(&rx, head, Duration::from_secs(5));
+        api.advance(600);
+        let r = api.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-EV-1/requests",
+            &json!({ "command": { "action": "complete_step", "step": "transport_in" } }),
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let waited = until_event(&rx, head + 1, Duration::from_secs(1));
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+
+        // an entry written by another server process on the same database
+        // (no announcement reaches this one) arrives through the poll
+        let mut other = AppState::new(
+            store::Db::connect(url).expect("db"),
+            "http://127.0.0.1:2/api/v3.0",
+        );
+        other.clock = api.st.clock.clone();
+        let elsewhere = Api {
+            st: Arc::new(other),
+            tokens: api.tokens.clone(),
+            clock: api.clock.clone(),
+        };
+        let r = elsewhere.call(
+            Some("operator"),
+            Method::POST,
+            "/batches/B-EV-1/requests",
+            &json!({ "command": { "action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label() } }),
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let last = r.body["head_seq"].as_u64().expect("head");
+        until_event(&rx, last, Duration::from_secs(3));
+
+        // a client that missed entries reconnects with the last id it got:
+        // exactly the missed ones (this stream ends after its timeout)
+        let (_s, again) = open_stream(
+            addr,
+            &token,
+            "/batches/B-EV-1/events?timeout=1",
+            Some(head - 1),
+        );
+        let lines = all_lines(&again, Duration::from_secs(5));
+        assert_eq!(ids(&lines), (head..=last).collect::<Vec<_>>(), "{lines:?}");
+        assert!(lines.contains(&"retry: 1000".to_string()), "{lines:?}");
+
+        // at most two streams at once: a third is refused with a reason
+        let (_second, rx2) = open_stream(addr, &token, "/batches/B-EV-1/events", Some(last));
+        assert_eq!(
+            rx2.recv_timeout(Duration::from_secs(5)).expect("status"),
+            "HTTP/1.1 200 OK"
+        );
+        let (_third, rx3) = open_stream(addr, &token, "/batches/B-EV-1/events", Some(last));
+        let lines = all_lines(&rx3, Duration::from_secs(5));
+        assert_eq!(lines[0], "HTTP/1.1 503 Service Unavailable", "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("at most 2")), "{lines:?}");
+        // bad parameters are named
+        let (_b, rx4) = open_stream(
+            addr,
+            &token,
+            "/batches/B-EV-1/events?timeout=99999999",
+            None,
+        );
+        let lines = all_lines(&rx4, Duration::from_secs(5));
+        assert_eq!(lines[0], "HTTP/1.1 400 Bad Request", "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("timeout")), "{lines:?}");
+
+        // shutdown does not wait for the open streams
+        assert_eq!(api.st.live.open_streams(), 2);
+        let t = std::time::Instant::now();
+        let _ = stop.send(());
+        done.recv_timeout(Duration::from_secs(5))
+            .expect("serve returns after shutdown");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "shutdown waited {:?} for open streams",
+            t.elapsed()
+        );
+        assert!(
+            all_lines(&rx, Duration::from_secs(2))
+                .iter()
+                .all(|l| !l.starts_with("HTTP"))
+        );
+        assert_eq!(api.st.live.open_streams(), 0);
     });
 }

@@ -40,6 +40,7 @@ fn limits() -> Limits {
         max_uri: 1024,
         max_headers: 2048,
         shutdown_grace: Duration::from_millis(500),
+        max_event_streams: 4,
     }
 }
 

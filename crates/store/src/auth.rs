@@ -544,6 +544,15 @@ pub fn add_user(
     now: Timestamp,
 ) -> Result<User, AuthError> {
     check_name(new.name)?;
+    if new.name == batch::Actor::engine().user {
+        return Err(AuthError::invalid(
+            "user name",
+            format!(
+                "{:?} is reserved: the batch engine's own entries (hold-time and overrun watch) are made under it",
+                new.name
+            ),
+        ));
+    }
     check_text("display name", new.display_name, false)?;
     if new.roles.is_empty() {
         return Err(AuthError::invalid(

@@ -486,6 +486,26 @@ pub fn ids(tx: &mut Tx<'_>) -> Result<Vec<String>, StoreError> {
         .collect()
 }
 
+/// The ids of the batches that are not in a terminal stage (rejected,
+/// infused, terminated), in order: the ones the engine's watch looks at.
+pub fn active_ids(tx: &mut Tx<'_>) -> Result<Vec<String>, StoreError> {
+    let closed: Vec<String> = [Stage::Rejected, Stage::Infused, Stage::Terminated]
+        .into_iter()
+        .map(stage_word)
+        .collect();
+    tx.query(
+        "SELECT id FROM batches WHERE stage NOT IN ($1, $2, $3) ORDER BY id",
+        &[
+            closed[0].as_str().into(),
+            closed[1].as_str().into(),
+            closed[2].as_str().into(),
+        ],
+    )?
+    .iter()
+    .map(|r| r.text(0).map(str::to_string))
+    .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Writing
 // ---------------------------------------------------------------------------

@@ -73,6 +73,15 @@ pub struct Args {
     /// refused here. For training and recipe rehearsal only, never for a live batch.
     #[arg(long, value_name = "TIME")]
     rehearsal_clock: Option<String>,
+    /// Seconds between the engine's watches of the open batches (a running step beyond its
+    /// longest duration, a hold time between steps exceeded: each raised once as a deviation,
+    /// entered by the engine's own user `engine`). 0 turns the watch off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    watch_interval: u64,
+    /// Server-sent event streams (`…/batches/{id}/events`) open at once; more are refused
+    /// with 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_event_streams: usize,
     #[command(flatten)]
     sources: Sources,
 }
@@ -153,7 +162,29 @@ fn url_host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// Log lines of the running server (the batch watch, event streams) go to
+/// standard error at the level of `ATMPFLOW_LOG` (error, warn, info, debug,
+/// trace; default info).
+fn init_log() -> anyhow::Result<()> {
+    let level = match std::env::var("ATMPFLOW_LOG") {
+        Ok(v) => v.parse::<tracing::Level>().map_err(|_| {
+            anyhow::anyhow!(
+                "ATMPFLOW_LOG: {v:?} is not a log level (error, warn, info, debug, trace)"
+            )
+        })?,
+        Err(_) => tracing::Level::INFO,
+    };
+    // a second server in the same process (tests) keeps the first subscriber
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    init_log()?;
     // certificate problems are reported before anything is opened or bound
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
@@ -209,6 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         limits: server::Limits {
             max_connections: args.max_connections,
             max_body: args.max_body_mib.saturating_mul(1 << 20),
+            max_event_streams: args.max_event_streams,
             ..server::Limits::default()
         },
     };
@@ -253,6 +285,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let grace = gate.limits.shutdown_grace;
+    // the engine's watch of hold times and step durations, until shutdown
+    let watch = (args.watch_interval > 0).then(|| {
+        let interval = std::time::Duration::from_secs(args.watch_interval);
+        eprintln!(
+            "batch watch: every {} s (hold times, step durations)",
+            args.watch_interval
+        );
+        rt.spawn(server::watch::run(
+            state.clone(),
+            interval,
+            state.live.stop_signal(),
+        ))
+    });
     let served = rt.block_on(async {
         let stop = async {
             server::shutdown_signal().await;
@@ -261,11 +306,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 grace.as_secs()
             );
         };
-        match tls {
+        let served = match tls {
             Some(tls) => server::serve_tls(listener, state, gate, tls, stop).await,
             None => server::serve(listener, state, gate, stop).await,
         }
-        .context("server failed")
+        .context("server failed");
+        // serve has signalled the shutdown: a watch tick in progress finishes
+        if let Some(w) = watch {
+            let _ = tokio::time::timeout(grace, w).await;
+        }
+        served
     });
     // the state (and the database) is released once serve returns; blocking
     // store calls still running finish within the grace period
