@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use server::{AppState, Clock, dispatch_with};
 use store::auth::{NewUser, Role, Timestamp};
 
+mod support;
+
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
 const PASSWORD: &str = "correct horse battery";
@@ -1077,9 +1079,6 @@ fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
         let api = start(url);
         running_batch(&api, "B-EV-1");
         let head = head_seq(&api, "B-EV-1") as u64;
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        std_listener.set_nonblocking(true).expect("nonblocking");
-        let addr = std_listener.local_addr().expect("addr");
         let gate = server::Gate {
             limits: server::Limits {
                 max_event_streams: 2,
@@ -1087,25 +1086,8 @@ fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
             },
             ..server::Gate::default()
         };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (done_tx, done) = std::sync::mpsc::channel();
-        let st = api.st.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-                server::serve(listener, st, gate, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("serve");
-            });
-            let _ = done_tx.send(());
-        });
+        let mut srv = support::serve_on_thread(support::loopback(), api.st.clone(), gate);
+        let addr = srv.addr;
         let token = api.tokens["reader"].clone();
 
         // the stored entries first, then each new one as soon as it is committed
@@ -1184,8 +1166,9 @@ fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
         // shutdown does not wait for the open streams
         assert_eq!(api.st.live.open_streams(), 2);
         let t = std::time::Instant::now();
-        let _ = stop.send(());
-        done.recv_timeout(Duration::from_secs(5))
+        let _ = srv.stop.take().map(|s| s.send(()));
+        srv.done
+            .recv_timeout(Duration::from_secs(5))
             .expect("serve returns after shutdown");
         assert!(
             t.elapsed() < Duration::from_secs(2),

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use server::{AppState, Gate, Limits};
 
+mod support;
+
 struct Running {
     addr: SocketAddr,
     state: Arc<AppState>,
@@ -47,8 +49,7 @@ fn limits() -> Limits {
 fn start(gate: Gate) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store::Db::open(&dir.path().join("db")).expect("store");
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
+    let std_listener = support::loopback();
     let addr = std_listener.local_addr().expect("addr");
     let now = store::auth::Timestamp::now();
     let admin = store::auth::NewUser {
@@ -66,30 +67,12 @@ fn start(gate: Gate) -> Running {
         .unwrap_or_else(|e| e.into_inner())
         .push((addr, token));
     let state = Arc::new(AppState::new(store, format!("http://{addr}/api/v3.0")));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (done_tx, done) = std::sync::mpsc::channel();
-    let st = state.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            server::serve(listener, st, gate, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-        });
-        let _ = done_tx.send(());
-    });
+    let srv = support::serve_on_thread(std_listener, state.clone(), gate);
     Running {
         addr,
         state,
-        stop: Some(stop),
-        done,
+        stop: srv.stop,
+        done: srv.done,
         _dir: dir,
     }
 }

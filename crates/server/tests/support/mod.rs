@@ -126,3 +126,55 @@ pub fn call_as(
         body,
     }
 }
+
+/// A server answering on a real socket from its own thread and runtime.
+#[allow(dead_code)]
+pub struct OnThread {
+    pub addr: std::net::SocketAddr,
+    /// Send to begin the shutdown.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Receives once `serve` has returned.
+    pub done: std::sync::mpsc::Receiver<()>,
+}
+
+/// A listener on a free loopback port, ready for [`serve_on_thread`].
+#[allow(dead_code)]
+pub fn loopback() -> std::net::TcpListener {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.set_nonblocking(true).expect("nonblocking");
+    l
+}
+
+/// Serves `state` through `gate` on `std_listener` (see [`loopback`]) from
+/// a thread of its own (two runtime workers) until `stop` is sent.
+#[allow(dead_code)]
+pub fn serve_on_thread(
+    std_listener: std::net::TcpListener,
+    state: std::sync::Arc<AppState>,
+    gate: server::Gate,
+) -> OnThread {
+    let addr = std_listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+            server::serve(listener, state, gate, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        let _ = done_tx.send(());
+    });
+    OnThread {
+        addr,
+        stop: Some(stop),
+        done,
+    }
+}
