@@ -516,7 +516,7 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
         );
         let t = store::clock::begin(&api.st.store, start, "test", Timestamp::now()).expect("begin");
         assert_eq!(t, start);
-        api.st.clock = server::Clock::rehearsal(t.0);
+        Arc::get_mut(&mut api.st).expect("state not shared").clock = server::Clock::rehearsal(t.0);
         let r = api.call(Some("operator"), Method::PUT, "/clock", &to);
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
         let r = api.call(
