@@ -60,9 +60,11 @@ atmpflow user add rehearsal-admin --role admin --display-name "Rehearsal adminis
 printf '[clock]\ntoken = "%s"\n' \
   "$(atmpflow token create --user rehearsal-admin --label rehearsal --db "$db" 2>/dev/null)" >> "$people"
 
-# The server: the plant's equipment twins, the rehearsal clock at the planned start.
+# The server: the plant's equipment twins, the rehearsal clock at the planned start. Its own
+# watch of hold times is off: the rehearsal raises every breach itself when the late request
+# arrives, and a watch tick between a clock move and that request would record it first.
 atmpflow serve --db "$db" --bind 127.0.0.1:0 --inventory "$inventory" --as-of 2026-12-01 \
-  --rehearsal-clock "$start" > "$work/serve.out" 2> "$work/serve.log" &
+  --rehearsal-clock "$start" --watch-interval 0 > "$work/serve.out" 2> "$work/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 url=
