@@ -386,11 +386,13 @@ fn control_compares_mpc_with_the_fixed_schedule() {
         "Glucose",
         "Lactate",
         "Perfusion",
-        "predicted, lowest",
+        "predicted, 5–95 % over patients",
+        "harvest at (dose + margin)",
     ] {
         assert!(page.contains(title), "{title} missing from the page");
     }
     assert_eq!(page.matches("<svg").count(), 4);
+    check_page_layout(&page);
     // same seed, same numbers; another seed, other numbers
     let again = dir.path().join("again");
     assert!(control(&again, &[]).status.success());
@@ -406,6 +408,58 @@ fn control_compares_mpc_with_the_fixed_schedule() {
     );
 }
 
+/// The page of patient 0 (whose parameters and spectra do not depend on the cohort's size, so
+/// its charts are those of the documented 20-patient example): the cell, glucose and lactate
+/// charts carry the controller's shaded prediction band, and no two harvest labels overlap.
+fn check_page_layout(page: &str) {
+    let doc = roxmltree::Document::parse(page.trim_start_matches("<!DOCTYPE html>\n"))
+        .expect("well-formed page");
+    let svgs: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "svg")
+        .collect();
+    let attr = |n: &roxmltree::Node, a: &str| -> f64 {
+        n.attribute(a).expect("attribute").parse().expect("number")
+    };
+    for (i, svg) in svgs.iter().enumerate() {
+        let bands: Vec<_> = svg
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("band"))
+            .collect();
+        if i < 3 {
+            assert!(!bands.is_empty(), "chart {i} has no prediction band");
+            for b in &bands {
+                let d = b.attribute("d").expect("outline");
+                assert!(d.matches(" L").count() >= 5, "band outline {d}");
+                assert!(b.attribute("fill-opacity").is_some(), "shaded");
+            }
+        } else {
+            assert!(bands.is_empty(), "the perfusion chart has no band");
+        }
+        // label boxes: 11 px text, ≈ 0.58 em per character, above the baseline
+        let boxes: Vec<(f64, f64, f64, f64, String)> = svg
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("mark-label"))
+            .map(|n| {
+                let text = n.text().unwrap_or_default().to_string();
+                let (x, y) = (attr(&n, "x"), attr(&n, "y"));
+                let w = text.chars().count() as f64 * 11.0 * 0.58;
+                (x, y - 11.0, x + w, y, text)
+            })
+            .collect();
+        assert!(
+            boxes.iter().any(|b| b.4.contains("harvest mpc")),
+            "harvest labels in chart {i}"
+        );
+        for (a, p) in boxes.iter().enumerate() {
+            for q in &boxes[a + 1..] {
+                let apart = p.2 <= q.0 || q.2 <= p.0 || p.3 <= q.1 || q.3 <= p.1;
+                assert!(apart, "chart {i}: labels `{}` and `{}` overlap", p.4, q.4);
+            }
+        }
+    }
+}
+
 #[test]
 fn control_refuses_bad_settings_before_writing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -414,6 +468,8 @@ fn control_refuses_bad_settings_before_writing() {
         ("--step", "-1", "step_days"),
         ("--perfusion-max", "0", "perfusion_max"),
         ("--lactate-max", "NaN", "lactate_max"),
+        ("--dose-margin-sd", "-1", "standard errors"),
+        ("--dose-margin", "inf", "dose margin"),
     ] {
         let out = dir.path().join(flag.trim_start_matches('-'));
         let o = control(&out, &[&format!("{flag}={value}")]);

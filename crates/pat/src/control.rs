@@ -88,6 +88,11 @@ pub struct Record {
     pub predicted_harvest: Option<f64>,
     /// The controller's predicted glucose and lactate over its horizon (controller runs only).
     pub predicted: Vec<(f64, f64)>,
+    /// The controller's state when it decided: the estimate merged with its model.
+    pub belief: State,
+    /// The rates the controller planned over its horizon (controller runs only; the first is
+    /// `perfusion`).
+    pub plan: Vec<f64>,
 }
 
 /// The outcome of a run, from the true culture.
@@ -160,7 +165,7 @@ pub fn run(
         }
         belief[4] = truth[4];
         let harvest_now = match strategy.harvest {
-            Harvest::AtDose => belief[0] * plant.volume_ml >= settings.dose,
+            Harvest::AtDose => belief[0] * plant.volume_ml >= settings.harvest_target(),
             Harvest::Day(d) => t >= d - 1e-9,
         };
         if harvest_now || k == steps {
@@ -172,18 +177,25 @@ pub fn run(
                 perfusion: 0.0,
                 predicted_harvest: None,
                 predicted: Vec::new(),
+                belief,
+                plan: Vec::new(),
             });
             break;
         }
-        let (u, predicted_harvest, predicted) = match strategy.feeding {
-            Feeding::Fixed => (expansion::fixed_schedule(belief[0]), None, Vec::new()),
+        let (u, predicted_harvest, predicted, planned) = match strategy.feeding {
+            Feeding::Fixed => (
+                expansion::fixed_schedule(belief[0]),
+                None,
+                Vec::new(),
+                Vec::new(),
+            ),
             Feeding::Mpc => {
                 let plan = mpc::solve(model, settings, t, &belief, u_prev, warm.as_deref())?;
                 let mut next: Vec<f64> = plan.perfusion[1..].to_vec();
                 next.push(*plan.perfusion.last().unwrap_or(&0.0));
                 warm = Some(next);
                 let band = plan.predicted.iter().map(|x| (x[2], x[3])).collect();
-                (plan.perfusion[0], plan.harvest_day, band)
+                (plan.perfusion[0], plan.harvest_day, band, plan.perfusion)
             }
         };
         records.push(Record {
@@ -193,6 +205,8 @@ pub fn run(
             perfusion: u,
             predicted_harvest,
             predicted,
+            belief,
+            plan: planned,
         });
         let h = dt / SUBSTEPS as f64;
         for i in 0..SUBSTEPS {
@@ -213,6 +227,71 @@ pub fn run(
     out.reached_dose = out.viable_cells >= settings.dose;
     out.medium = truth[4];
     Ok((records, out))
+}
+
+/// The controller's prediction over its horizon with its uncertainty from the patients'
+/// variability: the model with the nominal parameters, and the 5th and 95th percentiles over
+/// `draws` patients of `variability` (ChaCha8, `seed`, stream 3 · 2³² + i for draw i, apart
+/// from the streams of the cohort and its spectra), every one started
+/// from the controller's state `x0` at day `t0` and run under the planned `rates`. The state
+/// estimate's own error is not part of the band.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionBand {
+    /// Days of the points (the start of each step and the end of the horizon).
+    pub days: Vec<f64>,
+    /// Nominal prediction at each day.
+    pub nominal: Vec<State>,
+    /// 5th percentile of each state component at each day.
+    pub low: Vec<State>,
+    /// 95th percentile of each state component at each day.
+    pub high: Vec<State>,
+}
+
+/// Draws of [`prediction_band`] used by the report.
+pub const BAND_DRAWS: usize = 100;
+
+/// Computes the [`PredictionBand`] of a plan.
+#[allow(clippy::too_many_arguments)]
+pub fn prediction_band(
+    model: &Params,
+    variability: &Variability,
+    settings: &Settings,
+    t0: f64,
+    x0: &State,
+    rates: &[f64],
+    draws: usize,
+    seed: u64,
+) -> Result<PredictionBand, PatError> {
+    if !(1..=10_000).contains(&draws) {
+        return Err(PatError::Invalid(format!(
+            "prediction band of {draws} draws: 1 to 10 000"
+        )));
+    }
+    let nominal = mpc::predict(model, settings, t0, x0, rates)?;
+    let runs = (0..draws as u64)
+        .map(|i| {
+            let p = variability.patient(model, seed, (3u64 << 32) + i)?;
+            mpc::predict(&p, settings, t0, x0, rates)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let quantile = |k: usize, q: f64| {
+        let mut out = State::zeros();
+        for c in 0..out.len() {
+            let mut v: Vec<f64> = runs.iter().map(|r| r[k][c]).collect();
+            v.sort_by(f64::total_cmp);
+            // nearest rank
+            let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+            out[c] = v[i];
+        }
+        out
+    };
+    let n = nominal.len();
+    Ok(PredictionBand {
+        days: (0..n).map(|k| t0 + k as f64 * settings.step_days).collect(),
+        low: (0..n).map(|k| quantile(k, 0.05)).collect(),
+        high: (0..n).map(|k| quantile(k, 0.95)).collect(),
+        nominal,
+    })
 }
 
 /// A soft-sensor measurement: a synthetic spectrum of the true culture, estimated by `sensor`.
@@ -292,7 +371,10 @@ pub const CELLS: &str = "cells_1e6_per_mL";
 /// Calibrates the soft sensor used in closed loop on a simulated cohort (fixed schedule): PLS2
 /// of glucose, lactate and total cells (viable plus dead) with 6 components on first-derivative
 /// Savitzky–Golay spectra (window 9, order 2), as in the documented soft-sensor example; limits
-/// at 99 % confidence.
+/// at 99 % confidence. The calibration is cross-validated with one contiguous fold per
+/// calibration patient (the samples are stored patient by patient, so with equally many samples
+/// per patient every fold holds out one patient's culture): the RMSECV is the error to expect
+/// on a new patient, from which [`DoseMargin::Sd`] derives the harvest margin.
 pub fn calibrate(opts: &CohortOptions, instrument: &Instrument) -> Result<SoftSensor, PatError> {
     let cal = cohort::simulate(opts, instrument)?;
     let mut values = cal.reference.values.clone();
@@ -321,11 +403,55 @@ pub fn calibrate(opts: &CohortOptions, instrument: &Instrument) -> Result<SoftSe
                 deriv: 1,
             }],
             scale: false,
-            cv_folds: None,
+            cv_folds: Some(opts.patients.clamp(2, cal.spectra.ids.len().max(2))),
             confidence: 0.99,
         },
     )
 }
+
+/// The safety margin of the harvest rule over the dose ([`Settings::dose_margin`]).
+///
+/// The harvest rule compares an *estimate* with the dose; a culture whose estimate errs high
+/// is harvested below the dose. With estimation errors of standard deviation σ (cells per mL)
+/// in a reactor of V mL, aiming at dose + z·σ·V harvests a culture whose true viable cells are
+/// exactly at the dose with a probability of at most 1 − Φ(z) at any one measurement. σ is the
+/// soft sensor's cross-validated error (RMSECV, one patient held out per fold, at the
+/// sensor's number of components) of the total-cell estimate; the viable estimate is that total
+/// times a viability below 1, so its error is no larger from the sensor's side.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DoseMargin {
+    /// z standard errors of the sensor's cell estimate.
+    Sd(f64),
+    /// A fixed margin (10⁶ viable cells).
+    Cells(f64),
+}
+
+impl DoseMargin {
+    /// The margin in 10⁶ viable cells for a sensor with cross-validated cell error `rmsecv`
+    /// (10⁶/mL) in a reactor of `volume_ml`.
+    pub fn cells(self, rmsecv: f64, volume_ml: f64) -> Result<f64, PatError> {
+        let m = match self {
+            DoseMargin::Sd(z) => {
+                if !(z.is_finite() && z >= 0.0) {
+                    return Err(PatError::Invalid(format!(
+                        "dose margin of {z} standard errors: must be finite and ≥ 0"
+                    )));
+                }
+                z * rmsecv * volume_ml
+            }
+            DoseMargin::Cells(c) => c,
+        };
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(PatError::Invalid(format!(
+                "dose margin {m} × 10⁶ cells: must be finite and ≥ 0"
+            )));
+        }
+        Ok(m)
+    }
+}
+
+/// One-sided 95 % normal quantile: the default number of standard errors of [`DoseMargin::Sd`].
+pub const DOSE_MARGIN_Z: f64 = 1.645;
 
 /// Settings of a cohort comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,11 +468,14 @@ pub struct CompareOptions {
     pub settings: Settings,
     /// Harvest day of the fixed-duration strategy.
     pub fixed_day: f64,
+    /// The harvest rule's margin over the dose; it replaces `settings.dose_margin`.
+    pub margin: DoseMargin,
 }
 
 impl Default for CompareOptions {
     /// 20 patients (seed 1); the sensor calibrated on 8 others (seed 2, [`calibrate`]); the
-    /// fixed duration is the last day (12).
+    /// fixed duration is the last day (12); harvest margin 1.645 standard errors of the sensor's
+    /// cell estimate ([`DOSE_MARGIN_Z`]).
     fn default() -> Self {
         let settings = Settings::default();
         CompareOptions {
@@ -356,6 +485,7 @@ impl Default for CompareOptions {
             calibration_seed: 2,
             fixed_day: settings.days_max,
             settings,
+            margin: DoseMargin::Sd(DOSE_MARGIN_Z),
         }
     }
 }
@@ -398,8 +528,10 @@ pub struct PatientRun {
 /// A cohort comparison.
 #[derive(Debug, Clone)]
 pub struct Comparison {
-    /// The settings it ran with.
+    /// The settings it ran with (`settings.dose_margin` is the margin applied).
     pub options: CompareOptions,
+    /// The soft sensor's cross-validated error of the total-cell estimate (10⁶/mL).
+    pub cells_rmsecv: f64,
     /// The strategies.
     pub strategies: Vec<Strategy>,
     /// The calibrated soft sensor.
@@ -432,8 +564,11 @@ pub fn compare(
         },
         &instrument,
     )?;
-    let strategies = strategies(opts.fixed_day);
     let model = Params::default();
+    let cells_rmsecv = sensor_cells_rmsecv(&sensor)?;
+    let mut opts = opts.clone();
+    opts.settings.dose_margin = opts.margin.cells(cells_rmsecv, model.volume_ml)?;
+    let strategies = strategies(opts.fixed_day);
     let variability = Variability::default();
     let total = strategies.len() * opts.patients;
     let mut runs = Vec::with_capacity(total);
@@ -461,11 +596,28 @@ pub fn compare(
         }
     }
     Ok(Comparison {
-        options: opts.clone(),
+        options: opts,
+        cells_rmsecv,
         strategies,
         sensor,
         runs,
     })
+}
+
+/// The cross-validated error (RMSECV) of a sensor's total-cell estimate at its number of
+/// components (10⁶/mL).
+pub fn sensor_cells_rmsecv(sensor: &SoftSensor) -> Result<f64, PatError> {
+    let j = sensor.responses.iter().position(|r| r == CELLS);
+    let row = sensor
+        .cv
+        .as_ref()
+        .and_then(|cv| cv.rmsecv.get(sensor.components.checked_sub(1)?));
+    match (j, row) {
+        (Some(j), Some(row)) => Ok(row[j]),
+        _ => Err(PatError::Invalid(format!(
+            "the soft sensor has no cross-validated error of `{CELLS}`"
+        ))),
+    }
 }
 
 /// Cohort figures of one strategy.
@@ -632,6 +784,70 @@ mod tests {
             .find_map(|r| r.predicted_harvest)
             .expect("predicted");
         assert!((first - a.harvest_day).abs() < 1.0, "{first} vs {a:?}");
+    }
+
+    #[test]
+    fn the_harvest_rule_aims_at_the_dose_plus_its_margin() {
+        let p = Params::default();
+        let st = &strategies(12.0)[1];
+        let base = Settings::default();
+        let (_, plain) = run(&p, &p, &Initial::default(), &base, st, &mut exact).expect("runs");
+        let margin = Settings {
+            dose_margin: 1000.0,
+            ..Settings::default()
+        };
+        let (_, later) = run(&p, &p, &Initial::default(), &margin, st, &mut exact).expect("runs");
+        assert!(plain.viable_cells >= base.dose, "{plain:?}");
+        assert!(later.viable_cells >= 6000.0, "{later:?}");
+        assert!(later.harvest_day > plain.harvest_day, "{plain:?} {later:?}");
+        // z standard errors of the sensor's error, in cells of the reactor
+        assert_eq!(DoseMargin::Sd(2.0).cells(0.25, 1000.0).expect("ok"), 500.0);
+        assert_eq!(
+            DoseMargin::Cells(70.0).cells(9.0, 1000.0).expect("ok"),
+            70.0
+        );
+        for bad in [
+            DoseMargin::Sd(-1.0),
+            DoseMargin::Sd(f64::NAN),
+            DoseMargin::Cells(-5.0),
+        ] {
+            assert!(bad.cells(0.2, 1000.0).is_err(), "{bad:?}");
+        }
+        let e = Settings {
+            dose_margin: f64::INFINITY,
+            ..Settings::default()
+        }
+        .check()
+        .expect_err("refused");
+        assert!(e.to_string().contains("dose_margin"), "{e}");
+    }
+
+    #[test]
+    fn the_prediction_band_spans_the_patients_and_contains_the_nominal_model() {
+        let p = Params::default();
+        let s = Settings::default();
+        let x0 = Initial::default().state();
+        let plan = vec![0.5; s.horizon];
+        let v = Variability::default();
+        let band = prediction_band(&p, &v, &s, 1.5, &x0, &plan, 200, 1).expect("band");
+        assert_eq!(band.days.len(), s.horizon + 1);
+        assert_eq!(band.days[0], 1.5);
+        assert_eq!(band.low[0], x0);
+        assert_eq!(band.high[0], x0);
+        let last = s.horizon;
+        // viable cells: the fast patients grow more than the slow ones
+        assert!(band.high[last][0] > 1.2 * band.low[last][0], "{band:?}");
+        for k in 0..=last {
+            for c in [0, 2, 3] {
+                assert!(band.low[k][c] <= band.high[k][c]);
+                let slack = 1e-9 * band.nominal[k][c].abs().max(1.0);
+                assert!(band.nominal[k][c] >= band.low[k][c] - slack, "{k} {c}");
+                assert!(band.nominal[k][c] <= band.high[k][c] + slack, "{k} {c}");
+            }
+        }
+        let again = prediction_band(&p, &v, &s, 1.5, &x0, &plan, 200, 1).expect("band");
+        assert_eq!(again, band);
+        assert!(prediction_band(&p, &v, &s, 1.5, &x0, &plan, 0, 1).is_err());
     }
 
     #[test]

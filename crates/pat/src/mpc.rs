@@ -24,7 +24,7 @@
 //! 1e-7 volumes/day or after `max_iterations`; the best rates found are always returned.
 //!
 //! Harvest: the predicted harvest day is the first day the predicted viable cells reach the
-//! dose, continuing past the horizon with the largest planned rate.
+//! dose plus its safety margin ([`Settings::harvest_target`]), continuing past the horizon with the largest planned rate.
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
@@ -57,6 +57,12 @@ pub struct Settings {
     pub max_iterations: usize,
     /// Harvest dose (10⁶ viable cells in the reactor).
     pub dose: f64,
+    /// Safety margin over the dose (10⁶ viable cells): the harvest rule and the harvest
+    /// prediction aim at `dose + dose_margin`, so that an estimate that errs high does not
+    /// harvest a culture below the dose. [`crate::control::compare`] derives it from the soft
+    /// sensor's cross-validated error ([`crate::control::DoseMargin`]).
+    #[serde(default)]
+    pub dose_margin: f64,
     /// Last day of the culture (harvest predictions look no further).
     pub days_max: f64,
 }
@@ -79,12 +85,18 @@ impl Default for Settings {
             smoothing: 0.01,
             max_iterations: 30,
             dose: 5000.0,
+            dose_margin: 0.0,
             days_max: 12.0,
         }
     }
 }
 
 impl Settings {
+    /// The viable cells the harvest rule aims at: the dose plus the safety margin (10⁶).
+    pub fn harvest_target(&self) -> f64 {
+        self.dose + self.dose_margin
+    }
+
     /// Checks every setting; the message names the one that is wrong.
     pub fn check(&self) -> Result<(), PatError> {
         let bad = |m: String| Err(PatError::Invalid(format!("controller setting {m}")));
@@ -101,6 +113,12 @@ impl Settings {
             if !(v.is_finite() && v > 0.0) {
                 return bad(format!("`{name}` = {v}: must be finite and > 0"));
             }
+        }
+        if !(self.dose_margin.is_finite() && self.dose_margin >= 0.0) {
+            return bad(format!(
+                "`dose_margin` = {}: must be finite and ≥ 0",
+                self.dose_margin
+            ));
         }
         if !(self.smoothing.is_finite() && self.smoothing >= 0.0) {
             return bad(format!(
@@ -400,7 +418,7 @@ fn predict_harvest(
     x0: &State,
     u: &[f64],
 ) -> Result<Option<f64>, PatError> {
-    let (dose, days_max) = (s.dose, s.days_max);
+    let (dose, days_max) = (s.harvest_target(), s.days_max);
     let total = |x: &State| x[0] * p.volume_ml;
     if total(x0) >= dose {
         return Ok(Some(t0));

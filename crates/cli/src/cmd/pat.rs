@@ -62,6 +62,14 @@ struct ControlArgs {
     /// Harvest dose (10⁶ viable cells in the reactor).
     #[arg(long, default_value_t = 5000.0)]
     dose: f64,
+    /// Harvest safety margin in standard errors of the soft sensor's cross-validated cell
+    /// estimate: harvest when the estimated viable cells reach dose + Z·RMSECV·volume
+    /// (1.645: a culture exactly at the dose passes with at most 5 % probability per measurement).
+    #[arg(long, value_name = "Z", default_value_t = pat::control::DOSE_MARGIN_Z, conflicts_with = "dose_margin")]
+    dose_margin_sd: f64,
+    /// Harvest safety margin as a fixed number of cells (10⁶ viable cells) instead.
+    #[arg(long, value_name = "CELLS")]
+    dose_margin: Option<f64>,
     /// Last day of a culture, and the harvest day of the fixed-duration strategy.
     #[arg(long, default_value_t = 12.0)]
     days: f64,
@@ -333,7 +341,12 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
         calibration_seed: a.calibration_seed,
         fixed_day: a.days,
         settings,
+        margin: match a.dose_margin {
+            Some(c) => pat::control::DoseMargin::Cells(c),
+            None => pat::control::DoseMargin::Sd(a.dose_margin_sd),
+        },
     };
+    opts.margin.cells(0.0, 1.0)?;
     opts.settings.check()?;
     let dir = crate::output::dir(&a.out)?;
     if a.show_patient >= a.patients {
@@ -380,9 +393,9 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
     for (path, text) in paths.iter().zip(&texts) {
         crate::output::write(path, text)?;
     }
-    let st = &opts.settings;
+    let st = &cmp.options.settings;
     println!(
-        "{} patients (seed {}, ChaCha8), soft sensor calibrated on {} others (seed {}); glucose ≥ {:.1} mM, lactate ≤ {:.1} mM, dose {} × 10⁶ cells, last day {}",
+        "{} patients (seed {}, ChaCha8), soft sensor calibrated on {} others (seed {}); glucose ≥ {:.1} mM, lactate ≤ {:.1} mM, dose {} × 10⁶ cells + margin {:.0} × 10⁶ (sensor cell RMSECV {:.3} × 10⁶/mL), last day {}",
         opts.patients,
         opts.seed,
         opts.calibration_patients,
@@ -390,6 +403,8 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
         st.glucose_min,
         st.lactate_max,
         st.dose,
+        st.dose_margin,
+        cmp.cells_rmsecv,
         st.days_max
     );
     println!(

@@ -192,6 +192,32 @@ impl Canvas {
         );
     }
 
+    /// A closed, filled area through the points (at least three), translucent with
+    /// `opacity`, with a class and an optional tooltip.
+    pub fn area(&mut self, pts: &[(f64, f64)], fill: &str, opacity: f64, class: &str, tip: &str) {
+        if pts.len() < 3 {
+            return;
+        }
+        let mut d = String::new();
+        for (i, (x, y)) in pts.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{},{}",
+                if i == 0 { "M" } else { " L" },
+                num(*x),
+                num(*y)
+            );
+        }
+        let _ = write!(
+            self.buf,
+            "<path class=\"{}\" d=\"{d} Z\" fill=\"{}\" fill-opacity=\"{}\" stroke=\"none\"",
+            escape(class),
+            escape(fill),
+            num(opacity)
+        );
+        self.close_with_tip("path", tip);
+    }
+
     /// A filled circle with an optional tooltip.
     pub fn circle(&mut self, cx: f64, cy: f64, r: f64, fill: &str, tip: &str) {
         let _ = write!(

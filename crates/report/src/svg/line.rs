@@ -12,13 +12,38 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A shaded band between a lower and an upper curve (e.g. a prediction's uncertainty).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    /// Legend name.
+    pub name: String,
+    /// The line (index into the chart's lines) whose colour the band takes.
+    pub line: usize,
+    /// Points `(x, low, high)`; a non-finite point breaks the band.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
 /// Lines through `(x, y)` points, one colour per line, with a legend for two or more lines.
-/// `axes.marks` are vertical lines on the x axis.
+/// `axes.marks` are vertical lines on the x axis, their labels above the plot in as many rows
+/// as they need not to overlap.
 pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
+    line_chart_with_bands(lines, &[], axes)
+}
+
+/// [`line_chart`] with shaded bands drawn under the lines (each as `<path class="band">`,
+/// translucent, in its line's colour, listed in the legend).
+pub fn line_chart_with_bands(lines: &[Line], bands: &[Band], axes: &Axes) -> String {
     let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+    let band_ok = |p: &(f64, f64, f64)| p.0.is_finite() && p.1.is_finite() && p.2.is_finite();
     let pts: Vec<(f64, f64)> = lines
         .iter()
         .flat_map(|l| l.points.iter().copied())
+        .chain(
+            bands
+                .iter()
+                .flat_map(|b| b.points.iter().filter(|p| band_ok(p)))
+                .flat_map(|p| [(p.0, p.1), (p.0, p.2)]),
+        )
         .filter(finite)
         .collect();
     if pts.is_empty() {
@@ -49,8 +74,18 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     let (w, h) = (axes.w(), axes.h());
     let mut c = Canvas::new(w, h, &axes.title);
     let mut top = draw_title(&mut c, axes);
-    if lines.len() > 1 {
-        top = draw_series_legend(&mut c, lines.iter().map(|l| l.name.as_str()), top, axes);
+    if lines.len() > 1 || !bands.is_empty() {
+        let mut names: Vec<(String, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.clone(), series_colour(i)))
+            .collect();
+        names.extend(
+            bands
+                .iter()
+                .map(|b| (b.name.clone(), series_colour(b.line))),
+        );
+        top = draw_legend(&mut c, &names, 8.0, top - 4.0, axes.w() - 16.0);
     }
     let yt = Ticks::new(y0, y1, 5);
     let (mut xt, mut xstep) = nice_ticks(x0, x1, 8);
@@ -64,13 +99,18 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     let left = left_of(&labels, axes);
     let right = w - 14.0;
     let bottom = plot_bottom(axes, h);
-    let top = top + 6.0;
     let xs = Scale {
         d0: xt.lo,
         d1: xt.hi,
         p0: left,
         p1: right,
     };
+    let marks = merge_marks(&axes.marks);
+    let placed: Vec<(f64, &Mark)> = marks.iter().map(|m| (xs.at(m.value), m)).collect();
+    let rows = mark_rows(&placed, 2.0, w - 2.0);
+    let nrows = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0) as f64;
+    let labels_top = top;
+    let top = top + nrows * 13.0 + 6.0;
     let ys = Scale {
         d0: yt.lo,
         d1: yt.hi,
@@ -81,6 +121,26 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
     c.line(left, bottom, right, bottom, AXIS, 1.0, "");
     c.line(left, top, left, bottom, AXIS, 1.0, "");
     draw_x_ticks(&mut c, &xt, axes.x_format, &xs, bottom, 15.0);
+    for b in bands {
+        let mut run: Vec<(f64, f64, f64)> = Vec::new();
+        for p in b
+            .points
+            .iter()
+            .chain(std::iter::once(&(f64::NAN, 0.0, 0.0)))
+        {
+            if band_ok(p) {
+                run.push((xs.at(p.0), ys.at(p.1), ys.at(p.2)));
+            } else {
+                let outline: Vec<(f64, f64)> = run
+                    .iter()
+                    .map(|q| (q.0, q.2))
+                    .chain(run.iter().rev().map(|q| (q.0, q.1)))
+                    .collect();
+                c.area(&outline, series_colour(b.line), 0.22, "band", &b.name);
+                run.clear();
+            }
+        }
+    }
     for (li, l) in lines.iter().enumerate() {
         let colour = series_colour(li);
         let mut run: Vec<(f64, f64)> = Vec::new();
@@ -106,7 +166,18 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
             }
         }
     }
-    draw_v_marks(&mut c, axes, &xs, (top, bottom));
+    for ((px, m), (start, row)) in placed.iter().zip(&rows) {
+        let (stroke, dash) = m.stroke();
+        c.line(*px, top - 2.0, *px, bottom, stroke, 1.5, dash);
+        let ly = labels_top + (*row as f64 + 1.0) * 13.0 - 2.0;
+        c.text(
+            *start,
+            ly,
+            &m.label,
+            "start",
+            &format!("font-size=\"11\" fill=\"{stroke}\" class=\"mark-label\""),
+        );
+    }
     if !axes.y_label.is_empty() {
         draw_y_label(&mut c, &axes.y_label, (top, bottom));
     }

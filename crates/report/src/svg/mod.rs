@@ -33,4 +33,4 @@ pub use canvas::{Canvas, PALETTE, escape, ramp, series_colour, standalone};
 pub use gantt::{GanttBar, GanttRow, gantt};
 pub use heat::heat_map;
 pub use histogram::histogram;
-pub use line::{Line, line_chart};
+pub use line::{Band, Line, line_chart, line_chart_with_bands};

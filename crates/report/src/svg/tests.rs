@@ -245,6 +245,77 @@ fn line_chart_breaks_at_gaps() {
 }
 
 #[test]
+fn bands_are_shaded_areas_broken_at_gaps_and_widen_the_value_axis() {
+    let l = Line {
+        name: "mid".into(),
+        points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)],
+    };
+    let b = Band {
+        name: "spread".into(),
+        line: 0,
+        points: vec![
+            (0.0, 0.5, 1.5),
+            (1.0, 1.0, 3.0),
+            (1.5, f64::NAN, f64::NAN),
+            (2.0, 2.0, 4.0),
+            (3.0, 2.5, 40.0),
+        ],
+    };
+    let svg = line_chart_with_bands(&[l], &[b], &Axes::new("b"));
+    let doc = parse(&svg);
+    let areas: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("band"))
+        .collect();
+    assert_eq!(areas.len(), 2, "two runs of finite points");
+    assert!(
+        areas
+            .iter()
+            .all(|a| a.attribute("fill") == Some(PALETTE[0]))
+    );
+    assert!(svg.contains(">spread<"), "in the legend");
+    // the axis reaches the band's top (40), not only the line's (4)
+    assert!(svg.contains(">40"), "{svg}");
+}
+
+#[test]
+fn close_marks_on_a_line_chart_get_separate_label_rows() {
+    let l = Line {
+        name: "x".into(),
+        points: vec![(0.0, 1.0), (12.0, 2.0)],
+    };
+    let axes = Axes::new("m")
+        .mark(Mark::new(4.5, "harvest mpc", MarkStyle::Percentile))
+        .mark(Mark::new(
+            4.75,
+            "harvest fixed-at-dose",
+            MarkStyle::Percentile,
+        ))
+        .mark(Mark::new(
+            12.0,
+            "harvest fixed-duration",
+            MarkStyle::Percentile,
+        ));
+    let svg = line_chart(&[l], &axes);
+    let doc = parse(&svg);
+    let labels: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("mark-label"))
+        .map(|n| {
+            let v = |a: &str| {
+                n.attribute(a)
+                    .and_then(|x| x.parse().ok())
+                    .expect("coordinate")
+            };
+            (v("x"), v("y"))
+        })
+        .collect();
+    assert_eq!(labels.len(), 3);
+    assert_ne!(labels[0].1, labels[1].1, "close labels on different rows");
+    assert_eq!(labels[0].1, labels[2].1, "distant labels share a row");
+}
+
+#[test]
 fn heat_map_has_rows_times_columns_cells() {
     let rows = vec!["a".to_string(), "b & c".to_string()];
     let values = vec![vec![0.1, 0.5, 0.9, 1.2], vec![0.0, f64::NAN, 0.3]];
