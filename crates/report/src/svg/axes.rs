@@ -375,6 +375,30 @@ pub(super) fn mark_rows(marks: &[(f64, &Mark)], left: f64, right: f64) -> Vec<(f
     out
 }
 
+/// Draws vertical marks from `top` to `bottom` with their labels in the rows of
+/// [`mark_rows`] (13 px each, the first row ending 11 px below `labels_top`); each label is a
+/// `<text class="mark-label">`.
+pub(super) fn draw_mark_rows(
+    c: &mut Canvas,
+    placed: &[(f64, &Mark)],
+    rows: &[(f64, usize)],
+    labels_top: f64,
+    (top, bottom): (f64, f64),
+) {
+    for ((px, m), (start, row)) in placed.iter().zip(rows) {
+        let (stroke, dash) = m.stroke();
+        c.line(*px, top - 2.0, *px, bottom, stroke, 1.5, dash);
+        let ly = labels_top + (*row as f64 + 1.0) * 13.0 - 2.0;
+        c.text(
+            *start,
+            ly,
+            &m.label,
+            "start",
+            &format!("font-size=\"11\" fill=\"{stroke}\" class=\"mark-label\""),
+        );
+    }
+}
+
 /// Marks at (almost) the same value and of the same style, merged into one with the labels
 /// joined, so that e.g. equal percentiles do not stack three labels on one line.
 pub(super) fn merge_marks(marks: &[Mark]) -> Vec<Mark> {

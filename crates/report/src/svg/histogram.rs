@@ -100,18 +100,7 @@ pub fn histogram(edges: &[f64], counts: &[u64], axes: &Axes) -> String {
     }
     c.line(left, bottom, right, bottom, AXIS, 1.0, "");
     draw_x_ticks(&mut c, &xt, axes.x_format, &xs, bottom, 16.0);
-    for ((px, m), (start, row)) in placed.iter().zip(&rows) {
-        let (stroke, dash) = m.stroke();
-        c.line(*px, top - 2.0, *px, bottom, stroke, 1.5, dash);
-        let ly = top0 + (*row as f64 + 1.0) * 13.0 - 2.0;
-        c.text(
-            *start,
-            ly,
-            &m.label,
-            "start",
-            &format!("font-size=\"11\" fill=\"{stroke}\""),
-        );
-    }
+    draw_mark_rows(&mut c, &placed, &rows, top0, (top, bottom));
     if degenerate {
         let msg = format!("all {total} observations equal {}", axes.x_format.fmt(lo));
         c.text(

@@ -166,18 +166,7 @@ pub fn line_chart_with_bands(lines: &[Line], bands: &[Band], axes: &Axes) -> Str
             }
         }
     }
-    for ((px, m), (start, row)) in placed.iter().zip(&rows) {
-        let (stroke, dash) = m.stroke();
-        c.line(*px, top - 2.0, *px, bottom, stroke, 1.5, dash);
-        let ly = labels_top + (*row as f64 + 1.0) * 13.0 - 2.0;
-        c.text(
-            *start,
-            ly,
-            &m.label,
-            "start",
-            &format!("font-size=\"11\" fill=\"{stroke}\" class=\"mark-label\""),
-        );
-    }
+    draw_mark_rows(&mut c, &placed, &rows, labels_top, (top, bottom));
     if !axes.y_label.is_empty() {
         draw_y_label(&mut c, &axes.y_label, (top, bottom));
     }
