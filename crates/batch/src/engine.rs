@@ -108,7 +108,8 @@ impl Stage {
 pub enum LotStatus {
     /// Released by QC for use.
     Released,
-    /// Awaiting QC.
+    /// Awaiting QC (`quarantined`; `quarantine` is read as well).
+    #[serde(rename = "quarantined", alias = "quarantine")]
     Quarantine,
     /// Rejected by QC.
     Rejected,
@@ -128,12 +129,39 @@ pub struct KnownLot {
     pub status: LotStatus,
 }
 
-/// The plant's material lots. When it lists none, every lot is accepted with the expiry
-/// the operator enters (a plant without a warehouse system).
+impl KnownLot {
+    /// Checks the ids of a lot for the register (material and lot number: printable,
+    /// at most 128 bytes, letters, digits and - _ . : /), naming the field at fault.
+    pub fn check(&self) -> Result<(), Refusal> {
+        check_id("material", &self.material)?;
+        check_id("lot", &self.lot)
+    }
+}
+
+/// Checks the reason given for a change of a lot's status (not empty, printable, at most
+/// [`MAX_TEXT`] bytes).
+pub fn check_reason(reason: &str) -> Result<(), Refusal> {
+    check_text("reason", reason, MAX_TEXT, true)
+}
+
+/// The plant's material lots. When the plant keeps no register (no lots and `kept`
+/// false), every lot is accepted with the expiry the operator enters (a plant without a
+/// warehouse system).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LotRegister {
-    /// Known lots.
+    /// Known lots (all of them, or at least every lot a request can name).
     pub lots: Vec<KnownLot>,
+    /// The plant keeps a register even if `lots` holds none of it (a caller that passes
+    /// only the lots a request names): a lot not in `lots` is then unknown.
+    #[serde(default)]
+    pub kept: bool,
+}
+
+impl LotRegister {
+    /// Whether lots are checked against the register.
+    pub fn is_kept(&self) -> bool {
+        self.kept || !self.lots.is_empty()
+    }
 }
 
 /// What a command is checked against.
@@ -1775,11 +1803,19 @@ impl Draft {
                 });
             }
         }
-        let expiry = if ctx.lots.lots.is_empty() || role == Some(MaterialRole::Starting) {
+        let expiry = if !ctx.lots.is_kept() || role == Some(MaterialRole::Starting) {
             expiry
                 .ok_or_else(|| invalid("expiry", format!("give the expiry date of lot `{lot}`")))?
         } else {
-            let known = ctx.lots.lots.iter().find(|k| k.lot == lot).ok_or_else(|| {
+            // lot numbers are per material; a number known only for another material is
+            // named as such
+            let known = ctx
+                .lots
+                .lots
+                .iter()
+                .find(|k| k.lot == lot && k.material == material)
+                .or_else(|| ctx.lots.lots.iter().find(|k| k.lot == lot));
+            let known = known.ok_or_else(|| {
                 invalid(
                     "lot",
                     format!("lot `{lot}` is not in the plant's lot register"),

@@ -211,9 +211,7 @@ fn lot_for(
         .max_by_key(|l| l.expiry);
     match known {
         Some(l) => (l.lot.clone(), None),
-        None if lots.lots.is_empty() => {
-            (format!("{material}-{batch_id}"), Some(today.plus_days(365)))
-        }
+        None if !lots.is_kept() => (format!("{material}-{batch_id}"), Some(today.plus_days(365))),
         None => (format!("no-released-lot-of-{material}"), None),
     }
 }

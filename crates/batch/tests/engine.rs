@@ -942,7 +942,15 @@ fn lots_are_checked_against_the_register() {
                 expiry: Date::parse("2027-03-01").expect("d"),
                 status: LotStatus::Released,
             },
+            // the same number for another material does not hide the cassette's lot
+            KnownLot {
+                material: "wash_buffer".into(),
+                lot: "CAS-1".into(),
+                expiry: Date::parse("2026-12-01").expect("d"),
+                status: LotStatus::Rejected,
+            },
         ],
+        kept: true,
     };
     let op = fx.op();
     let lot = |fx: &mut Fx, material: &str, lot: &str| {
@@ -975,10 +983,39 @@ fn lots_are_checked_against_the_register() {
     );
     let e = lot(&mut fx, "cassette", "CAS-Q").expect_err("quarantine");
     assert_eq!(blocked(&e).0, "lot");
+    // a register that holds none of the lots a request names (but is kept) knows none
+    let saved = std::mem::replace(
+        &mut fx.lots,
+        LotRegister {
+            lots: Vec::new(),
+            kept: true,
+        },
+    );
+    let e = lot(&mut fx, "cassette", "CAS-9").expect_err("unknown");
+    assert_eq!(invalid_field(&e), "lot");
+    assert!(
+        e.error
+            .to_string()
+            .contains("not in the plant's lot register"),
+        "{}",
+        e.error
+    );
+    fx.lots = saved;
     let ok = lot(&mut fx, "cassette", "CAS-1").expect("released");
     assert!(
         matches!(&ok[0].body, Body::Lot(l) if l.expiry == Date::parse("2027-03-01").expect("d"))
     );
+    // statuses read and write as the register's words
+    assert_eq!(
+        serde_json::to_string(&LotStatus::Quarantine).expect("json"),
+        "\"quarantined\""
+    );
+    for w in ["\"quarantined\"", "\"quarantine\""] {
+        assert_eq!(
+            serde_json::from_str::<LotStatus>(w).expect("status"),
+            LotStatus::Quarantine
+        );
+    }
 }
 
 #[test]

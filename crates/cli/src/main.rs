@@ -28,6 +28,8 @@ enum Command {
     Compare(cmd::compare::Args),
     /// The database behind `serve`: status, migration, backup and restore.
     Db(cmd::db::Args),
+    /// Material lots of the plant: register, list, release, quarantine or reject.
+    Lot(cmd::lot::Args),
     /// Process analytical technology: calibrate a spectral soft sensor and estimate with it.
     Pat(cmd::pat::Args),
     /// Process descriptions: check, bind to equipment, compare executed records, plan.
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Batch(a) => cmd::batch::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Db(a) => cmd::db::run(a),
+        Command::Lot(a) => cmd::lot::run(a),
         Command::Pat(a) => cmd::pat::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),
         Command::Schema(a) => cmd::schema::run(a),

@@ -339,3 +339,77 @@ fn dry_run_into_the_database_verify_names_tampered_rows_and_report() {
         assert!(verify(None).status.success());
     }
 }
+
+#[test]
+fn lots_are_registered_listed_and_changed_from_the_command_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("lots.db");
+    let db = db.to_str().expect("utf8");
+    let run = |args: &[&str]| {
+        let mut all = vec!["lot"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--db", db]);
+        atmpflow(tmp.path(), &all)
+    };
+    let o = run(&["add", "cassette", "CAS-1", "--expiry", "2027-03-01"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (args, says) in [
+        (
+            vec!["add", "cassette", "CAS-1", "--expiry", "2027-03-01"],
+            "registered already",
+        ),
+        (
+            vec!["add", "cassette", "", "--expiry", "2027-03-01"],
+            "lot: must not be empty",
+        ),
+        (
+            vec!["add", "cassette", "CAS-2", "--expiry", "2027-02-30"],
+            "--expiry",
+        ),
+        (
+            vec![
+                "add",
+                "cassette",
+                "CAS-2",
+                "--expiry",
+                "2027-03-01",
+                "--status",
+                "ok",
+            ],
+            "unknown status `ok`",
+        ),
+        (
+            vec!["status", "cassette", "CAS-1", "released", "--reason", ""],
+            "reason: must not be empty",
+        ),
+        (
+            vec![
+                "status",
+                "cassette",
+                "CAS-1",
+                "quarantined",
+                "--reason",
+                "again",
+            ],
+            "quarantined already",
+        ),
+    ] {
+        let o = run(&args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let o = run(&[
+        "status", "cassette", "CAS-1", "released", "--reason", "CoA 4711",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["list"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[1].starts_with("cassette\tCAS-1\t2027-03-01\treleased\tos:"),
+        "{out}"
+    );
+    assert!(lines[1].contains("\t2\t"), "two changes: {out}");
+}

@@ -68,6 +68,9 @@ fn allowed(segs: &[&str]) -> Option<&'static [Method]> {
         ["batches", _] => Some(GET),
         ["batches", _, "record" | "exceptions" | "events" | "verify"] => Some(GET),
         ["batches", _, "requests" | "signatures" | "disposition"] => Some(POST),
+        ["lots"] => Some(COLLECTION),
+        ["lots", _, _] => Some(GET),
+        ["lots", _, _, "status"] => Some(POST),
         _ => None,
     }
 }
@@ -128,6 +131,7 @@ pub fn dispatch(
         (["batches", id, "requests"], _) => request(st, &principal, id, body),
         (["batches", id, "signatures"], _) => sign(st, &principal, id, body),
         (["batches", id, "disposition"], _) => dispose(st, &principal, id, body),
+        (["lots", ..], m) => crate::lots::dispatch(st, &principal, &m, &segs, &q, body),
         _ => Err(crate::unrouted(method, path)),
     }
 }
@@ -141,7 +145,7 @@ fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiErro
 }
 
 /// The batch roles of a principal, as the engine's actor.
-fn actor(p: &Principal) -> Actor {
+pub(crate) fn actor(p: &Principal) -> Actor {
     use store::auth::Role as A;
     let roles = p
         .roles
@@ -165,7 +169,7 @@ fn actor(p: &Principal) -> Actor {
 }
 
 /// Reading batch records: any batch role, or `reader`/`admin`.
-fn may_read(p: &Principal) -> Result<(), ApiError> {
+pub(crate) fn may_read(p: &Principal) -> Result<(), ApiError> {
     if p.can_read() || !actor(p).roles.is_empty() {
         Ok(())
     } else {
@@ -179,7 +183,7 @@ fn may_read(p: &Principal) -> Result<(), ApiError> {
     }
 }
 
-fn now(st: &AppState) -> recipe::DateTime {
+pub(crate) fn now(st: &AppState) -> recipe::DateTime {
     recipe::DateTime::from_unix_seconds(st.clock.now())
 }
 
@@ -214,7 +218,7 @@ impl From<BatchError> for ApiError {
 }
 
 /// Parses a JSON body, naming the field of the first problem.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -553,6 +557,21 @@ fn verify(st: &AppState, p: &Principal, id: &str) -> ApiResult {
     }
 }
 
+/// The plant's lot register as far as `req` needs it, read in its
+/// transaction: the lots with the number a recorded or corrected lot names
+/// (an empty register keeps a plant without one working as before).
+fn lot_register(tx: &mut Tx<'_>, req: &Request) -> Result<LotRegister, ApiError> {
+    let lot = match &req.command {
+        Command::RecordLot { lot, .. }
+        | Command::Correct {
+            new: batch::engine::Corrected::Lot { lot, .. },
+            ..
+        } => lot,
+        _ => return Ok(LotRegister::default()),
+    };
+    Ok(store::lots::register_for_lot(tx, lot)?)
+}
+
 /// Runs one request on a batch in one transaction with its twin.
 fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
     let who = actor(p);
@@ -562,7 +581,8 @@ fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
     let base = st.base_url.clone();
     let at = now(st);
     let outcome = st.store.transaction(|tx| -> Result<Outcome, ApiError> {
-        let (o, twin) = sb::execute(tx, id, req, &who, &inv, &LotRegister::default(), at)?;
+        let lots = lot_register(tx, req)?;
+        let (o, twin) = sb::execute(tx, id, req, &who, &inv, &lots, at)?;
         if let Some(w) = &twin {
             register_twin(tx, Some(&base), w)?;
         }

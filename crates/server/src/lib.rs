@@ -20,6 +20,7 @@ pub mod batch_client;
 mod find;
 pub mod http;
 pub mod live;
+mod lots;
 mod registry;
 pub mod remote;
 mod repo;

@@ -113,8 +113,9 @@ fn start(url: &str) -> Api {
 fn start_with(url: &str, inventory: &str) -> Api {
     let db = store::Db::connect(url).expect("db");
     let now = Timestamp::now();
-    let people: [(&'static str, &str, Role); 6] = [
+    let people: [(&'static str, &str, Role); 7] = [
         ("planner", "Paula Planner", Role::Planner),
+        ("qc", "Quentin Control", Role::Qc),
         ("operator", "Oskar Operator", Role::Operator),
         ("qa", "Quirin Assurance", Role::Qa),
         ("clinic", "Clara Clinic", Role::Clinic),
@@ -1181,5 +1182,252 @@ fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
                 .all(|l| !l.starts_with("HTTP"))
         );
         assert_eq!(api.st.live.open_streams(), 0);
+    });
+}
+
+#[test]
+fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
+    each_engine(|url| {
+        let api = start(url);
+        let count = |api: &Api| {
+            let r = api.call(Some("reader"), Method::GET, "/lots", &Value::Null);
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["result"].as_array().map_or(0, Vec::len)
+        };
+        let lot = |material: &str, lot: &str, expiry: &str, status: &str| json!({"material": material, "lot": lot, "expiry": expiry, "status": status});
+        // wrong roles and bad input: a clear error naming the field, nothing stored
+        for who in ["reader", "operator", "planner"] {
+            let r = api.call(
+                Some(who),
+                Method::POST,
+                "/lots",
+                &lot("cassette", "CAS-1", "2027-03-01", "released"),
+            );
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.text);
+            assert!(r.text.contains("qc or qa"), "{}", r.text);
+        }
+        for (body, field) in [
+            (
+                lot("cassette", "", "2027-03-01", "released"),
+                "lot: must not be empty",
+            ),
+            (
+                lot("", "CAS-1", "2027-03-01", "released"),
+                "material: must not be empty",
+            ),
+            (
+                lot("cassette", "CAS 1", "2027-03-01", "released"),
+                "lot: `CAS 1`",
+            ),
+            (
+                lot("cassette", "CAS-1", "2027-02-30", "released"),
+                "expiry: ",
+            ),
+            (lot("cassette", "CAS-1", "soon", "released"), "expiry: "),
+            (lot("cassette", "CAS-1", "2027-03-01", "fine"), "status: "),
+            (
+                json!({"material": "cassette", "lot": "CAS-1"}),
+                "missing field `expiry`",
+            ),
+            (
+                json!({"material": "cassette", "lot": "CAS-1", "expiry": "2027-03-01", "colour": 1}),
+                "colour",
+            ),
+        ] {
+            let r = api.call(Some("qc"), Method::POST, "/lots", &body);
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+            assert!(r.text.contains(field), "{body}: {field} in {}", r.text);
+        }
+        assert_eq!(count(&api), 0, "nothing stored by refused registrations");
+        // QC and QA register; the same lot again is refused
+        for (who, body) in [
+            ("qc", lot("cassette", "CAS-1", "2027-03-01", "released")),
+            ("qc", lot("cassette", "CAS-OLD", "2026-11-30", "released")),
+            (
+                "qa",
+                json!({"material": "cassette", "lot": "CAS-Q", "expiry": "2027-03-01"}),
+            ),
+            ("qa", lot("cassette", "CAS-R", "2027-03-01", "quarantined")),
+        ] {
+            let r = api.call(Some(who), Method::POST, "/lots", &body);
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        }
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/lots",
+            &lot("cassette", "CAS-1", "2027-04-01", "released"),
+        );
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+        assert!(r.text.contains("registered already"), "{}", r.text);
+        assert_eq!(count(&api), 4);
+        // status changes: QA only, with a reason; the history keeps old and new
+        let change = json!({"status": "rejected", "reason": "supplier recall 2026-17"});
+        let r = api.call(
+            Some("qc"),
+            Method::POST,
+            "/lots/cassette/CAS-R/status",
+            &change,
+        );
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/lots/cassette/CAS-R/status",
+            &json!({"status": "rejected", "reason": ""}),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.text.contains("reason"), "{}", r.text);
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/lots/cassette/CAS-R/status",
+            &json!({"status": "binned", "reason": "x"}),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.text.contains("status"), "{}", r.text);
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/lots/cassette/CAS-404/status",
+            &change,
+        );
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/lots/cassette/CAS-R/status",
+            &change,
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["status"], "rejected");
+        let r = api.call(
+            Some("qa"),
+            Method::POST,
+            "/lots/cassette/CAS-R/status",
+            &change,
+        );
+        assert_eq!(
+            r.status,
+            StatusCode::CONFLICT,
+            "same status again: {}",
+            r.text
+        );
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/lots/cassette/CAS-R",
+            &Value::Null,
+        );
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let h = r.body["history"].as_array().expect("history");
+        assert_eq!(h.len(), 2, "{}", r.text);
+        assert_eq!(
+            (
+                &h[1]["old_status"],
+                &h[1]["new_status"],
+                &h[1]["actor"],
+                &h[1]["reason"]
+            ),
+            (
+                &json!("quarantined"),
+                &json!("rejected"),
+                &json!("qa"),
+                &json!("supplier recall 2026-17")
+            )
+        );
+        // keyset paging and the material filter
+        let r = api.call(Some("reader"), Method::GET, "/lots?limit=3", &Value::Null);
+        assert_eq!(r.body["result"].as_array().map(Vec::len), Some(3));
+        let cursor = r.body["paging_metadata"]["cursor"]
+            .as_str()
+            .expect("cursor")
+            .to_string();
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            &format!("/lots?limit=3&cursor={cursor}"),
+            &Value::Null,
+        );
+        assert_eq!(
+            r.body["result"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.body["paging_metadata"]["cursor"], Value::Null);
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/lots?material=beads",
+            &Value::Null,
+        );
+        assert_eq!(r.body["result"], json!([]));
+
+        // a batch at its thaw step records the cassette lot: only a known, released,
+        // unexpired lot of that material is accepted (its expiry from the register)
+        let r = order_batch(&api, "B-LOTS", "A999926000021");
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let r = to_thaw_scan(&api, "B-LOTS", "A999926000021");
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let record = |lot: &str| {
+            api.call(
+                Some("operator"),
+                Method::POST,
+                "/batches/B-LOTS/requests",
+                &json!({"command": {
+                    "action": "record_lot", "step": "thaw", "material": "cassette", "lot": lot
+                }}),
+            )
+        };
+        let r = record("CAS-404");
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(
+            r.text
+                .contains("lot: lot `CAS-404` is not in the plant's lot register"),
+            "{}",
+            r.text
+        );
+        for (l, why) in [
+            ("CAS-OLD", "expired on 2026-11-30"),
+            ("CAS-Q", "in quarantine"),
+            ("CAS-R", "rejected"),
+        ] {
+            let r = record(l);
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{l}: {}",
+                r.text
+            );
+            assert_eq!(r.body["refused"]["field"], "lot", "{}", r.text);
+            let dev = r.body["entries"]
+                .as_array()
+                .and_then(|e| e.iter().find(|x| x["body"]["type"] == "deviation"))
+                .unwrap_or_else(|| panic!("{l}: a deviation: {}", r.text));
+            assert_eq!(dev["body"]["kind"], "material", "{}", r.text);
+            assert_eq!(dev["body"]["field"], "materials.cassette", "{}", r.text);
+            assert!(
+                dev["body"]["actual"]
+                    .as_str()
+                    .is_some_and(|a| a.contains(why)),
+                "{l}: {}",
+                r.text
+            );
+        }
+        let r = record("CAS-1");
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(
+            r.body["entries"][0]["body"]["expiry"], "2027-03-01",
+            "{}",
+            r.text
+        );
+        let r = api.call(
+            Some("reader"),
+            Method::GET,
+            "/batches/B-LOTS/verify",
+            &Value::Null,
+        );
+        assert_eq!(r.body["verified"], true, "{}", r.text);
     });
 }

@@ -33,6 +33,7 @@ pub mod copy;
 pub mod counters;
 mod engine;
 pub mod legacy;
+pub mod lots;
 pub mod migrate;
 
 pub use aas::{Filter, Kind, Page};

@@ -58,6 +58,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/0200_batch.postgres.sql"),
     },
     Migration {
+        version: 201,
+        name: "lots",
+        sqlite: include_str!("../migrations/0201_lots.sqlite.sql"),
+        postgres: include_str!("../migrations/0201_lots.postgres.sql"),
+    },
+    Migration {
         version: 290,
         name: "rehearsal clock",
         sqlite: include_str!("../migrations/0290_rehearsal_clock.sqlite.sql"),

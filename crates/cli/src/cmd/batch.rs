@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use batch::engine::recipe_sha256;
 use batch::rehearsal::{Cast, Rehearsal, rehearse};
-use batch::{Batch, Entry, LotRegister, NewOrder};
+use batch::{Batch, Entry, NewOrder};
 use serde::{Deserialize, Serialize};
 
 use super::common::{read, reported};
@@ -225,10 +225,17 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
                 .filter(|e| missing.contains(&e.id))
                 .map(|e| aas::twins::equipment_twin(e, start.date()))
                 .collect();
-            Some((db, twins))
+            // the plant's lot register, as far as the recipe's materials go
+            let materials: Vec<&str> = recipe.materials.iter().map(|m| m.id.as_str()).collect();
+            let lots = db.read(|tx| store::lots::register_for(tx, &materials))?;
+            Some((db, twins, lots))
         }
         None => None,
     };
+    let lots = db
+        .as_ref()
+        .map(|(_, _, lots)| lots.clone())
+        .unwrap_or_default();
     let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
         anyhow::anyhow!(
             "{}: cannot bind the recipe on {}: {e}",
@@ -263,12 +270,12 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &recipe_sha256(&text),
         &binding,
         &mut inventory,
-        &LotRegister::default(),
+        &lots,
         &cast,
         &options,
         |j| match (&db, &mut remote) {
             (_, Some(r)) => r.send(&j),
-            (Some((db, twins)), None) => db
+            (Some((db, twins, _)), None) => db
                 .transaction(|tx| -> anyhow::Result<()> {
                     // the twins of equipment whose uses are counted, stored with the order
                     if j.order.is_some() {
@@ -302,7 +309,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         write_outputs(&b, &dir)?;
         wrote.push(format!("record in {}", dir.display()));
     }
-    if let Some((db, twins)) = &db {
+    if let Some((db, twins, _)) = &db {
         wrote.push(format!("stored in {}", db.location()));
         if !twins.is_empty() {
             wrote.push(format!(

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod common;
 pub mod compare;
 pub mod db;
+pub mod lot;
 pub mod pat;
 pub mod recipe;
 pub mod rehearse_api;
