@@ -123,6 +123,20 @@ fn the_rehearsal_clock_is_kept_apart_from_live_records() {
     let recipe = root().join("examples/recipes/car-t-modular.toml");
     let recipe = recipe.to_str().expect("utf8");
     let equipment = root().join("examples/equipment/modular-plant.toml");
+    let dry_run_into = |db: &str| {
+        atmpflow(
+            &[
+                "batch",
+                "dry-run",
+                recipe,
+                "--equipment",
+                equipment.to_str().expect("utf8"),
+                "--db",
+                db,
+            ],
+            None,
+        )
+    };
     for url in store::testing::urls(tmp.path()) {
         // a batch ordered through a server on the system clock
         let token = serve::account(&url, "planner1", "planner", None);
@@ -157,18 +171,7 @@ fn the_rehearsal_clock_is_kept_apart_from_live_records() {
             "2026-12-01T08:00:00Z",
             "holds 1 batch(es) recorded on the system clock",
         );
-        let o = atmpflow(
-            &[
-                "batch",
-                "dry-run",
-                recipe,
-                "--equipment",
-                equipment.to_str().expect("utf8"),
-                "--db",
-                &url,
-            ],
-            None,
-        );
+        let o = dry_run_into(&url);
         assert!(!o.status.success(), "{url}");
         assert!(
             text(&o).contains("holds 1 batch(es) recorded on the system clock"),
@@ -182,18 +185,7 @@ fn the_rehearsal_clock_is_kept_apart_from_live_records() {
         // follows the record; a live server refuses it
         if !url.starts_with("postgres") {
             let fresh = format!("{url}-rehearsal.db");
-            let o = atmpflow(
-                &[
-                    "batch",
-                    "dry-run",
-                    recipe,
-                    "--equipment",
-                    equipment.to_str().expect("utf8"),
-                    "--db",
-                    &fresh,
-                ],
-                None,
-            );
+            let o = dry_run_into(&fresh);
             assert!(o.status.success(), "{}", text(&o));
             let db = store::Db::connect(&fresh).expect("db");
             let clock = db.read(store::clock::now).expect("clock").expect("marked");

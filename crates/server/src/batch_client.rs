@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::batch::BATCH_BASE;
-use crate::remote::{agent, error_text, untrusted};
+use crate::remote::{agent, untrusted};
 
 /// Largest answer accepted (a page of the record is far smaller).
 const MAX_BODY: u64 = 64 << 20;
@@ -49,10 +49,13 @@ impl Answer {
         (200..300).contains(&self.status)
     }
 
-    /// The error text of a refused call (`messages[0].text`), or the body.
+    /// The error text of a refused call (`messages[0].text` of the error
+    /// body), or the body itself when it has none.
     pub fn error_text(&self) -> String {
-        let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
-        error_text(&bytes)
+        self.body
+            .pointer("/messages/0/text")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.body.to_string(), str::to_string)
     }
 }
 
@@ -96,6 +99,15 @@ impl BatchClient {
     /// The AAS API base of the same server (`…/api/v3.0`).
     pub fn aas_base(&self) -> String {
         format!("{}{}", self.root, crate::BASE_PATH)
+    }
+
+    /// The path of a batch below `/api/batch/v1` (`/batches/{id}`, the id
+    /// percent-encoded as the server writes it into `Location`).
+    pub fn batch_path(id: &str) -> String {
+        format!(
+            "/batches/{}",
+            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        )
     }
 
     /// One call: `path` below `/api/batch/v1` (with its query), the body as

@@ -334,7 +334,7 @@ pub(crate) fn untrusted(e: &ureq::Error) -> bool {
 }
 
 /// The text of the standard error body (`{"messages":[{"text":…}]}`), if any.
-pub(crate) fn error_text(body: &[u8]) -> String {
+fn error_text(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {

@@ -252,7 +252,6 @@ impl Remote {
                 .clone()
                 .ok_or_else(|| format!("the people file gives no password for {part}, who signs"))
         };
-        let batch = j.batch.id().to_string();
         let what;
         let (path, body) = if let Some(order) = j.order {
             what = "order".to_string();
@@ -265,7 +264,7 @@ impl Remote {
                 .request
                 .ok_or("a journaled request without request or order")?;
             what = req.command.name().to_string();
-            let base = format!("/batches/{}", encode(&batch));
+            let base = BatchClient::batch_path(j.batch.id());
             match &req.command {
                 Command::Sign {
                     target,
@@ -331,28 +330,18 @@ impl Remote {
 
 /// The first entry where the server's record differs from the rehearsal's.
 fn compare(at: &str, server: &[Entry], local: &[Entry]) -> Result<(), String> {
-    for (i, l) in local.iter().enumerate() {
-        match server.get(i) {
-            Some(s) if s.hash == l.hash && s.seq == l.seq => {}
-            Some(s) => {
-                return Err(format!(
-                    "{at}: the server's entry {} differs from the rehearsal's entry {}:\n  server:    {}\n  rehearsal: {}",
-                    s.seq,
-                    l.seq,
-                    serde_json::to_string(s).unwrap_or_default(),
-                    serde_json::to_string(l).unwrap_or_default()
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "{at}: the server made {} entries, the rehearsal {}",
-                    server.len(),
-                    local.len()
-                ));
-            }
+    for (s, l) in server.iter().zip(local) {
+        if s.hash != l.hash || s.seq != l.seq {
+            return Err(format!(
+                "{at}: the server's entry {} differs from the rehearsal's entry {}:\n  server:    {}\n  rehearsal: {}",
+                s.seq,
+                l.seq,
+                serde_json::to_string(s).unwrap_or_default(),
+                serde_json::to_string(l).unwrap_or_default()
+            ));
         }
     }
-    if server.len() > local.len() {
+    if server.len() != local.len() {
         return Err(format!(
             "{at}: the server made {} entries, the rehearsal {}",
             server.len(),
@@ -360,16 +349,4 @@ fn compare(at: &str, server: &[Entry], local: &[Entry]) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
