@@ -36,46 +36,60 @@ const CANCEL_EVERY: u64 = 1 << 14;
 
 const EPS: f64 = 1e-9;
 
+/// A batch's or resource's index inside an event (events are kept small: the queue moves them
+/// at every push and pop).
+type Ix = u32;
+
+/// A batch's or resource's state version; an event carrying an older one is stale. It wraps
+/// after 2^32 changes of one batch, far beyond the event budget of a replication.
+type Token = u32;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Arrival {
-        demand: usize,
+        demand: Ix,
     },
     PlannedArrival {
-        order: usize,
+        order: Ix,
     },
     Ready {
-        batch: usize,
-        token: u64,
+        batch: Ix,
+        token: Token,
     },
     StepEnd {
-        batch: usize,
-        token: u64,
+        batch: Ix,
+        token: Token,
     },
     PartialRelease {
-        batch: usize,
-        token: u64,
-        use_idx: usize,
+        batch: Ix,
+        token: Token,
+        use_idx: Ix,
     },
     CleanDone {
-        res: usize,
+        res: Ix,
         count: u32,
     },
     HoldExpire {
-        batch: usize,
-        token: u64,
+        batch: Ix,
+        token: Token,
     },
     PlanGate,
     ShiftChange {
-        res: usize,
+        res: Ix,
     },
     Breakdown {
-        res: usize,
-        token: u64,
+        res: Ix,
+        token: Token,
     },
     Repair {
-        res: usize,
+        res: Ix,
     },
+}
+
+/// An index as carried by an event. Models are far smaller than 2^32 batches, resources and
+/// orders (the event budget bounds the batches of a replication).
+fn ix(i: usize) -> Ix {
+    i as Ix
 }
 
 impl Kind {
@@ -171,7 +185,7 @@ struct Batch {
     hold_deadline: Option<f64>,
     /// The step whose intermediate is being held.
     hold_from: Option<usize>,
-    token: u64,
+    token: Token,
     rework: u32,
     reman: u32,
     state: State,
@@ -185,6 +199,9 @@ struct Batch {
 
 #[derive(Debug, Clone)]
 struct Res {
+    /// Units on duty now (the installed count, or the shift calendar's head count of the
+    /// current interval between two shift changes).
+    on_duty: u32,
     busy: u32,
     cleaning: u32,
     down: u32,
@@ -193,8 +210,97 @@ struct Res {
     last_t: f64,
     busy_integral: f64,
     weekly: Vec<f64>,
+    /// The week of the window that [`Sim::account_res`] added to last, and its bounds.
+    week: usize,
+    week_lo: f64,
+    week_hi: f64,
     breakdowns: u32,
-    fail_token: u64,
+    fail_token: Token,
+}
+
+/// Room for the batches a replication is expected to create (a quarter more than the mean
+/// number of arrivals, at most a million: the vector grows beyond that if it must).
+fn expected_batches(m: &Model, plan: Option<&Plan>) -> usize {
+    let n = match plan {
+        Some(p) => p.orders.len() as f64,
+        None => m
+            .demand
+            .iter()
+            .map(|d| match &d.arrivals {
+                Arrivals::Poisson { per_hour } => per_hour * m.horizon_h,
+                Arrivals::Times { at_h } => at_h.len() as f64,
+            })
+            .sum(),
+    };
+    (1.25 * n + 16.0).min(1e6) as usize
+}
+
+/// The times within the week (hours from Monday 00:00, ascending) at which a shift calendar's
+/// head count really changes; empty when it never does (e.g. round the clock written day by
+/// day), so that the simulation does not stop at edges where nothing changes.
+fn count_changes(c: &model::Calendar) -> Vec<f64> {
+    let mut edges: Vec<f64> = c
+        .windows
+        .iter()
+        .flat_map(|w| [w.start_h, w.end_h])
+        .map(|e| {
+            if e >= model::WEEK_H {
+                e - model::WEEK_H
+            } else {
+                e
+            }
+        })
+        .collect();
+    edges.sort_by(f64::total_cmp);
+    edges.dedup();
+    let n = edges.len();
+    // Head count from each edge until the next (cyclically).
+    let counts: Vec<u32> = (0..n)
+        .map(|i| {
+            let next = if i + 1 < n {
+                edges[i + 1]
+            } else {
+                edges[0] + model::WEEK_H
+            };
+            c.on_duty(0.5 * (edges[i] + next))
+        })
+        .collect();
+    (0..n)
+        .filter(|&i| counts[i] != counts[(i + n - 1) % n])
+        .map(|i| edges[i])
+        .collect()
+}
+
+/// The first time after `t` at which the head count changes (`changes` from
+/// [`count_changes`]); infinite when it never does.
+fn next_count_change(changes: &[f64], t: f64) -> f64 {
+    let base = (t / model::WEEK_H).floor() * model::WEEK_H;
+    for off in [0.0, model::WEEK_H] {
+        for &c in changes {
+            let at = base + off + c;
+            if at > t + 1e-9 {
+                return at;
+            }
+        }
+    }
+    f64::INFINITY
+}
+
+/// Units of `r` on duty from time `t` until its calendar's next change: the head count in the
+/// middle of that interval, so that rounding at the change itself cannot pick the wrong side.
+fn on_duty_from(r: &model::Resource, changes: &[f64], t: f64) -> u32 {
+    match &r.calendar {
+        None => r.capacity,
+        Some(c) => {
+            let next = next_count_change(changes, t);
+            let probe = if next.is_finite() {
+                t + 0.5 * (next - t)
+            } else {
+                t
+            };
+            c.on_duty(probe)
+        }
+    }
 }
 
 /// A step that can start a batch now, found by a dispatch pass.
@@ -359,9 +465,22 @@ struct Sim<'a> {
     /// Per flat step: whether one of its pools uses least slack (its key needs the expected
     /// remaining time).
     slack_step: Vec<bool>,
-    /// Reused between dispatch passes (no allocation per event).
-    pass: PassScratch,
+    /// Reused between dispatch passes (no allocation per event); `None` only during a pass.
+    pass: Option<Box<PassScratch>>,
     dirty: bool,
+    /// Per flat step: woken for the next dispatch pass ([`Sim::wake_step`]).
+    wake: Vec<bool>,
+    /// The woken steps.
+    woken: Vec<usize>,
+    /// Every step is woken.
+    wake_everything: bool,
+    /// Batches queued at this instant whose hold-time expiry is still to be scheduled, with
+    /// their tokens.
+    hold_pending: Vec<(usize, Token)>,
+    /// Per resource: the flat steps that can use it.
+    res_steps: Vec<Vec<usize>>,
+    /// Per resource: when in the week its head count changes ([`count_changes`]).
+    count_changes: Vec<Vec<f64>>,
     step_offset: Vec<usize>,
     /// Per flat step: (product, step index).
     flat_step: Vec<(usize, usize)>,
@@ -418,15 +537,30 @@ impl<'a> Sim<'a> {
                 rules.push(r);
             }
         }
+        let mut res_steps = vec![Vec::new(); m.resources.len()];
+        for (flat, s) in m.products.iter().flat_map(|p| &p.steps).enumerate() {
+            for &c in s.uses.iter().flat_map(|u| &u.candidates) {
+                if !res_steps[c].contains(&flat) {
+                    res_steps[c].push(flat);
+                }
+            }
+        }
         let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
         let slack = rule_index(model::Dispatch::LeastSlack);
         let slack_step = rules.iter().map(|r| r.contains(&slack)).collect();
         let window = (m.horizon_h - m.warmup_h).max(0.0);
         let weeks = (window / model::WEEK_H).ceil().max(1.0) as usize;
+        let changes: Vec<Vec<f64>> = m
+            .resources
+            .iter()
+            .map(|r| r.calendar.as_ref().map(count_changes).unwrap_or_default())
+            .collect();
         let res = m
             .resources
             .iter()
-            .map(|_| Res {
+            .zip(&changes)
+            .map(|(r, ch)| Res {
+                on_duty: on_duty_from(r, ch, 0.0),
                 busy: 0,
                 cleaning: 0,
                 down: 0,
@@ -434,6 +568,9 @@ impl<'a> Sim<'a> {
                 last_t: 0.0,
                 busy_integral: 0.0,
                 weekly: vec![0.0; weeks],
+                week: 0,
+                week_lo: f64::INFINITY,
+                week_hi: f64::NEG_INFINITY,
                 breakdowns: 0,
                 fail_token: 0,
             })
@@ -444,14 +581,20 @@ impl<'a> Sim<'a> {
             rng,
             now: 0.0,
             seq: 0,
-            events: BinaryHeap::new(),
+            events: BinaryHeap::with_capacity(64 + 2 * m.resources.len()),
             res,
-            batches: Vec::new(),
+            batches: Vec::with_capacity(expected_batches(m, plan)),
             queues: Queues::new(rules),
             mixed_rules,
             slack_step,
-            pass: PassScratch::new(m.resources.len()),
+            pass: Some(Box::new(PassScratch::new(m.resources.len()))),
             dirty: false,
+            wake: vec![false; n],
+            woken: Vec::with_capacity(n),
+            wake_everything: false,
+            hold_pending: Vec::new(),
+            res_steps,
+            count_changes: changes,
             step_offset,
             flat_step,
             active_cohort: 0,
@@ -550,31 +693,41 @@ impl<'a> Sim<'a> {
     // ---- accounting --------------------------------------------------------------------
 
     fn account_res(&mut self, r: usize) {
-        let (a, b) = (self.res[r].last_t, self.now);
-        self.res[r].last_t = b;
-        let busy = f64::from(self.res[r].busy + self.res[r].cleaning);
-        if busy == 0.0 || b <= a {
+        let (warmup, horizon, now) = (self.m.warmup_h, self.m.horizon_h, self.now);
+        let st = &mut self.res[r];
+        let a = st.last_t;
+        st.last_t = now;
+        let units = st.busy + st.cleaning;
+        if units == 0 || now <= a {
             return;
         }
-        let lo = a.max(self.m.warmup_h);
-        let hi = b.min(self.m.horizon_h);
+        let lo = a.max(warmup);
+        let hi = now.min(horizon);
         if hi <= lo {
             return;
         }
-        self.res[r].busy_integral += busy * (hi - lo);
-        // Spread over weeks of the window.
+        let busy = f64::from(units);
+        st.busy_integral += busy * (hi - lo);
+        // Spread over weeks of the window; the week of the last call is kept, so that most
+        // calls add to it without finding it again.
         let mut t = lo;
         while t < hi {
-            let mut w = ((t - self.m.warmup_h) / model::WEEK_H).floor() as usize;
-            let mut w_end = self.m.warmup_h + (w as f64 + 1.0) * model::WEEK_H;
-            // Rounding can put `t` on the end of the week it was computed in; move on, or the
-            // loop would never advance.
-            if w_end <= t {
-                w += 1;
-                w_end = self.m.warmup_h + (w as f64 + 1.0) * model::WEEK_H;
+            if !(st.week_lo <= t && t < st.week_hi) {
+                // `t - warm-up` is not negative, so the cast is the floor (no call into libm).
+                let mut w = ((t - warmup) / model::WEEK_H) as usize;
+                let mut w_end = warmup + (w as f64 + 1.0) * model::WEEK_H;
+                // Rounding can put `t` on the end of the week it was computed in; move on, or
+                // the loop would never advance.
+                if w_end <= t {
+                    w += 1;
+                    w_end = warmup + (w as f64 + 1.0) * model::WEEK_H;
+                }
+                st.week = w;
+                st.week_lo = t.min(warmup + w as f64 * model::WEEK_H);
+                st.week_hi = w_end;
             }
-            let seg_end = w_end.min(hi);
-            if let Some(slot) = self.res[r].weekly.get_mut(w) {
+            let seg_end = st.week_hi.min(hi);
+            if let Some(slot) = st.weekly.get_mut(st.week) {
                 *slot += busy * (seg_end - t);
             }
             t = seg_end;
@@ -591,9 +744,43 @@ impl<'a> Sim<'a> {
     }
 
     fn available(&self, r: usize) -> u32 {
-        let cap = self.m.resources[r].capacity_at(self.now);
         let st = &self.res[r];
-        cap.saturating_sub(st.busy + st.cleaning + st.down)
+        st.on_duty.saturating_sub(st.busy + st.cleaning + st.down)
+    }
+
+    /// Marks the steps that can use resource `r` for the next dispatch pass: more of its
+    /// units are free (released, cleaned, repaired, or a shift began).
+    fn wake_res(&mut self, r: usize) {
+        let Sim {
+            res_steps,
+            wake,
+            woken,
+            dirty,
+            ..
+        } = self;
+        for &s in &res_steps[r] {
+            if !wake[s] {
+                wake[s] = true;
+                woken.push(s);
+            }
+        }
+        *dirty = true;
+    }
+
+    /// Marks flat step `s` for the next dispatch pass: a batch joined its queue.
+    fn wake_step(&mut self, s: usize) {
+        if !self.wake[s] {
+            self.wake[s] = true;
+            self.woken.push(s);
+        }
+        self.dirty = true;
+    }
+
+    /// Marks every step for the next dispatch pass (a plan's start time came, or a breakdown
+    /// moved batches and units at once).
+    fn wake_all(&mut self) {
+        self.wake_everything = true;
+        self.dirty = true;
     }
 
     // ---- main loop ---------------------------------------------------------------------
@@ -601,7 +788,7 @@ impl<'a> Sim<'a> {
     fn run(&mut self, limits: &Limits<'_>) -> Run {
         self.start();
         let mut handled: u64 = 0;
-        while let Some(ev) = self.events.pop() {
+        while let Some(Event { t, kind, .. }) = self.events.pop() {
             handled += 1;
             if handled.is_multiple_of(CANCEL_EVERY)
                 && limits
@@ -611,24 +798,25 @@ impl<'a> Sim<'a> {
                 return Run::Cancelled;
             }
             if handled > limits.event_budget {
-                self.now = ev.t;
+                self.now = t;
                 return Run::OverBudget;
             }
-            self.kind_counts[ev.kind.index()] += 1;
-            if ev.t >= self.m.horizon_h && self.active_cohort == 0 && self.pending_orders == 0 {
+            self.kind_counts[kind.index()] += 1;
+            if t >= self.m.horizon_h && self.active_cohort == 0 && self.pending_orders == 0 {
                 break;
             }
-            if ev.t > self.m.horizon_h + DRAIN_CAP_H {
+            if t > self.m.horizon_h + DRAIN_CAP_H {
                 // Cut off: patients still in process are censored at this time.
                 self.now = self.m.horizon_h + DRAIN_CAP_H;
                 break;
             }
-            self.now = ev.t;
-            self.handle(ev.kind);
+            self.now = t;
+            self.handle(kind);
             // Handle every event at the same instant before dispatching.
             let same_instant = self.events.peek().is_some_and(|n| n.t == self.now);
             if self.dirty && !same_instant {
                 self.dispatch();
+                self.arm_hold_timers();
             }
         }
         self.now = self.now.max(self.m.horizon_h);
@@ -642,7 +830,7 @@ impl<'a> Sim<'a> {
     fn start(&mut self) {
         if let Some(plan) = self.plan {
             for (i, o) in plan.orders.iter().enumerate() {
-                self.schedule(o.release_h, Kind::PlannedArrival { order: i });
+                self.schedule(o.release_h, Kind::PlannedArrival { order: ix(i) });
             }
             let mut gates: Vec<f64> = plan.ops.iter().map(|o| o.start_h).collect();
             gates.sort_by(f64::total_cmp);
@@ -656,23 +844,21 @@ impl<'a> Sim<'a> {
                     Arrivals::Poisson { per_hour } => {
                         let t = self.exp(1.0 / per_hour);
                         if t < self.m.horizon_h {
-                            self.schedule(t, Kind::Arrival { demand: di });
+                            self.schedule(t, Kind::Arrival { demand: ix(di) });
                         }
                     }
                     Arrivals::Times { at_h } => {
                         for &t in at_h {
-                            self.schedule(t, Kind::Arrival { demand: di });
+                            self.schedule(t, Kind::Arrival { demand: ix(di) });
                         }
                     }
                 }
             }
         }
         for (r, res) in self.m.resources.iter().enumerate() {
-            if let Some(c) = &res.calendar {
-                let t = c.next_change_after(0.0);
-                if t.is_finite() {
-                    self.schedule(t, Kind::ShiftChange { res: r });
-                }
+            let t = next_count_change(&self.count_changes[r], 0.0);
+            if t.is_finite() {
+                self.schedule(t, Kind::ShiftChange { res: ix(r) });
             }
             if res.breakdowns.is_some() {
                 self.schedule_breakdown(r);
@@ -683,7 +869,7 @@ impl<'a> Sim<'a> {
     fn handle(&mut self, kind: Kind) {
         match kind {
             Kind::Arrival { demand } => {
-                let d = &self.m.demand[demand];
+                let d = &self.m.demand[demand as usize];
                 if let Arrivals::Poisson { per_hour } = d.arrivals {
                     let next = self.now + self.exp(1.0 / per_hour);
                     if next < self.m.horizon_h {
@@ -694,6 +880,7 @@ impl<'a> Sim<'a> {
                 self.new_batch(product, None, target);
             }
             Kind::PlannedArrival { order } => {
+                let order = order as usize;
                 self.pending_orders = self.pending_orders.saturating_sub(1);
                 if let Some(plan) = self.plan {
                     let o = &plan.orders[order];
@@ -702,6 +889,7 @@ impl<'a> Sim<'a> {
                 }
             }
             Kind::Ready { batch, token } => {
+                let batch = batch as usize;
                 if self.batches[batch].token == token
                     && self.batches[batch].state == State::Transfer
                 {
@@ -709,6 +897,7 @@ impl<'a> Sim<'a> {
                 }
             }
             Kind::StepEnd { batch, token } => {
+                let batch = batch as usize;
                 if self.batches[batch].token == token && self.batches[batch].state == State::Running
                 {
                     self.step_end(batch);
@@ -719,43 +908,49 @@ impl<'a> Sim<'a> {
                 token,
                 use_idx,
             } => {
+                let (batch, use_idx) = (batch as usize, use_idx as usize);
                 if self.batches[batch].token == token && self.batches[batch].state == State::Running
                 {
                     self.release_use(batch, use_idx, false);
                 }
             }
             Kind::CleanDone { res, count } => {
+                let res = res as usize;
                 self.account_res(res);
                 self.res[res].cleaning = self.res[res].cleaning.saturating_sub(count);
-                self.dirty = true;
+                self.wake_res(res);
             }
             Kind::HoldExpire { batch, token } => {
+                let batch = batch as usize;
                 let b = &self.batches[batch];
                 if b.token == token && b.state == State::Waiting {
                     self.hold_violation(batch);
                 }
             }
-            Kind::PlanGate => self.dirty = true,
+            Kind::PlanGate => self.wake_all(),
             Kind::ShiftChange { res } => {
-                self.account_res(res);
-                if let Some(c) = &self.m.resources[res].calendar {
-                    let t = c.next_change_after(self.now);
-                    if t.is_finite() && t <= self.m.horizon_h + DRAIN_CAP_H {
-                        self.schedule(t, Kind::ShiftChange { res });
-                    }
+                let r = res as usize;
+                self.account_res(r);
+                let changes = &self.count_changes[r];
+                self.res[r].on_duty = on_duty_from(&self.m.resources[r], changes, self.now);
+                let t = next_count_change(changes, self.now);
+                if t.is_finite() && t <= self.m.horizon_h + DRAIN_CAP_H {
+                    self.schedule(t, Kind::ShiftChange { res });
                 }
-                self.dirty = true;
+                self.wake_res(r);
             }
             Kind::Breakdown { res, token } => {
+                let res = res as usize;
                 if self.res[res].fail_token == token {
                     self.breakdown(res);
                 }
             }
             Kind::Repair { res } => {
+                let res = res as usize;
                 self.account_res(res);
                 self.res[res].down = self.res[res].down.saturating_sub(1);
                 self.schedule_breakdown(res);
-                self.dirty = true;
+                self.wake_res(res);
             }
         }
     }
@@ -817,10 +1012,21 @@ impl<'a> Sim<'a> {
         }
         if let Some(dl) = self.batches[b].hold_deadline {
             let token = self.batches[b].token;
-            self.schedule(dl, Kind::HoldExpire { batch: b, token });
+            if dl <= now {
+                self.schedule(
+                    dl,
+                    Kind::HoldExpire {
+                        batch: ix(b),
+                        token,
+                    },
+                );
+            } else {
+                // Most batches start in the dispatch pass at this instant: the expiry is
+                // scheduled after it, for those still waiting (see `arm_hold_timers`).
+                self.hold_pending.push((b, token));
+            }
         }
         self.queue(b);
-        self.dirty = true;
     }
 
     /// Puts the waiting batch into its step's queue, at its dispatching keys.
@@ -828,6 +1034,7 @@ impl<'a> Sim<'a> {
         let bt = &self.batches[b];
         let flat = self.step_offset[bt.product] + bt.step;
         self.queues.push(flat, bt.keys, bt.ready_at, b);
+        self.wake_step(flat);
     }
 
     /// The batch's dispatching keys for its current step (smaller first), one per rule: the
@@ -872,11 +1079,26 @@ impl<'a> Sim<'a> {
     fn dispatch(&mut self) {
         self.dirty = false;
         if self.queues.len() == 0 {
+            self.clear_wake();
             return;
         }
-        let mut ps = std::mem::take(&mut self.pass);
+        // The scratch is moved out for the pass (a pointer, not its vectors) so that the
+        // helpers can read the rest of the state.
+        let Some(mut ps) = self.pass.take() else {
+            return;
+        };
+        // Only steps woken since the last pass can start a batch: at the end of that pass no
+        // step could, and a step becomes able to only when a batch joins its queue or units it
+        // can use are freed.
         ps.open.clear();
-        ps.open.extend_from_slice(self.queues.busy());
+        if self.wake_everything {
+            ps.open.extend_from_slice(self.queues.busy());
+        } else {
+            let queues = &self.queues;
+            ps.open
+                .extend(self.woken.iter().filter(|&&s| queues.step_len(s) > 0));
+        }
+        self.clear_wake();
         loop {
             self.feasible_steps(&mut ps);
             let Some((b, f)) = self.next_to_start(&mut ps) else {
@@ -887,7 +1109,46 @@ impl<'a> Sim<'a> {
             self.queues.remove(b);
             self.start_step(b, &ps.alloc[lo..hi]);
         }
-        self.pass = ps;
+        // Steps left feasible (the pools' rules disagree and no batch is chosen) are looked
+        // at again next time.
+        for f in &ps.feasible {
+            if !self.wake[f.step] {
+                self.wake[f.step] = true;
+                self.woken.push(f.step);
+            }
+        }
+        self.pass = Some(ps);
+    }
+
+    /// Schedules the hold-time expiry of the batches queued at this instant with a shelf life
+    /// that did not start in the dispatch pass.
+    fn arm_hold_timers(&mut self) {
+        let pending = std::mem::take(&mut self.hold_pending);
+        for &(b, token) in &pending {
+            let bt = &self.batches[b];
+            if bt.token == token
+                && bt.state == State::Waiting
+                && let Some(dl) = bt.hold_deadline
+            {
+                self.schedule(
+                    dl,
+                    Kind::HoldExpire {
+                        batch: ix(b),
+                        token,
+                    },
+                );
+            }
+        }
+        self.hold_pending = pending;
+        self.hold_pending.clear();
+    }
+
+    fn clear_wake(&mut self) {
+        for &s in &self.woken {
+            self.wake[s] = false;
+        }
+        self.woken.clear();
+        self.wake_everything = false;
     }
 
     /// Fills `ps.feasible` with the open steps that have a batch allowed to start now (by the
@@ -1113,7 +1374,7 @@ impl<'a> Sim<'a> {
                 released: false,
             });
         }
-        let token = self.batches[b].token + 1;
+        let token = self.batches[b].token.wrapping_add(1);
         let end = self.now + duration;
         {
             let bt = &mut self.batches[b];
@@ -1132,14 +1393,20 @@ impl<'a> Sim<'a> {
                 self.schedule(
                     self.now + h,
                     Kind::PartialRelease {
-                        batch: b,
+                        batch: ix(b),
                         token,
-                        use_idx: ui,
+                        use_idx: ix(ui),
                     },
                 );
             }
         }
-        self.schedule(end, Kind::StepEnd { batch: b, token });
+        self.schedule(
+            end,
+            Kind::StepEnd {
+                batch: ix(b),
+                token,
+            },
+        );
     }
 
     /// Releases the units held for one use (or all, when `all`), starting cleaning for
@@ -1164,12 +1431,16 @@ impl<'a> Sim<'a> {
             let cleans = !matches!(self.m.resources[h.res].kind, ResourceKind::Staff);
             if cleans && step_clean > 0.0 {
                 st.cleaning += h.count;
-                let (res, count) = (h.res, h.count);
+                let (res, count) = (ix(h.res), h.count);
                 self.schedule(self.now + step_clean, Kind::CleanDone { res, count });
             }
         }
+        for h in &held {
+            if h.released && (all || h.use_idx == use_idx) {
+                self.wake_res(h.res);
+            }
+        }
         self.batches[b].held = held;
-        self.dirty = true;
     }
 
     fn step_end(&mut self, b: usize) {
@@ -1218,7 +1489,7 @@ impl<'a> Sim<'a> {
     }
 
     fn move_to(&mut self, b: usize, step: usize, transfer_h: f64, hold: Option<(f64, usize)>) {
-        let token = self.batches[b].token + 1;
+        let token = self.batches[b].token.wrapping_add(1);
         {
             let bt = &mut self.batches[b];
             bt.token = token;
@@ -1228,7 +1499,13 @@ impl<'a> Sim<'a> {
             bt.hold_from = hold.map(|h| h.1);
         }
         if transfer_h > 0.0 {
-            self.schedule(self.now + transfer_h, Kind::Ready { batch: b, token });
+            self.schedule(
+                self.now + transfer_h,
+                Kind::Ready {
+                    batch: ix(b),
+                    token,
+                },
+            );
         } else {
             self.enqueue(b);
         }
@@ -1306,7 +1583,7 @@ impl<'a> Sim<'a> {
     fn lose(&mut self, b: usize, cause: &str) {
         self.queues.remove(b);
         self.batches[b].state = State::Lost;
-        self.batches[b].token += 1;
+        self.batches[b].token = self.batches[b].token.wrapping_add(1);
         self.account_wip();
         self.in_process -= 1;
         if self.batches[b].cohort {
@@ -1349,7 +1626,7 @@ impl<'a> Sim<'a> {
             return;
         };
         let mtbf = bd.mtbf_h;
-        self.res[r].fail_token += 1;
+        self.res[r].fail_token = self.res[r].fail_token.wrapping_add(1);
         let up = self.m.resources[r]
             .capacity
             .saturating_sub(self.res[r].down);
@@ -1359,7 +1636,7 @@ impl<'a> Sim<'a> {
         let t = self.now + self.exp(mtbf / f64::from(up));
         if t <= self.m.horizon_h + DRAIN_CAP_H {
             let token = self.res[r].fail_token;
-            self.schedule(t, Kind::Breakdown { res: r, token });
+            self.schedule(t, Kind::Breakdown { res: ix(r), token });
         }
     }
 
@@ -1390,9 +1667,9 @@ impl<'a> Sim<'a> {
         }
         self.res[r].down += 1;
         let repair = self.sample(&bd.repair);
-        self.schedule(self.now + repair, Kind::Repair { res: r });
+        self.schedule(self.now + repair, Kind::Repair { res: ix(r) });
         self.schedule_breakdown(r);
-        self.dirty = true;
+        self.wake_all();
     }
 
     fn interrupt(&mut self, b: usize, how: model::OnBreakdown) {
@@ -1411,7 +1688,7 @@ impl<'a> Sim<'a> {
         }
         let remaining = (self.batches[b].run_end - self.now).max(0.0);
         let (product, step) = (self.batches[b].product, self.batches[b].step);
-        let token = self.batches[b].token + 1;
+        let token = self.batches[b].token.wrapping_add(1);
         self.batches[b].token = token;
         match how {
             model::OnBreakdown::Transfer => {
@@ -1607,6 +1884,43 @@ target_vein_to_vein_days = 20
         let total: f64 = sim.res[0].weekly.iter().sum();
         assert!((total - 7.0 * model::WEEK_H).abs() < 1e-6, "{total}");
         assert!((sim.res[0].busy_integral - 7.0 * model::WEEK_H).abs() < 1e-6);
+    }
+
+    fn calendar(windows: &[(f64, f64, u32)]) -> model::Calendar {
+        model::Calendar {
+            windows: windows
+                .iter()
+                .map(|&(start_h, end_h, count)| model::ShiftWindow {
+                    start_h,
+                    end_h,
+                    count,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_edges_where_the_head_count_changes_stop_the_simulation() {
+        // Round the clock written day by day: edges at every midnight, no change at any.
+        let days: Vec<(f64, f64, u32)> = (0..7)
+            .map(|d| (24.0 * f64::from(d), 24.0 * f64::from(d + 1), 2))
+            .collect();
+        let c = count_changes(&calendar(&days));
+        assert!(c.is_empty(), "{c:?}");
+        assert!(next_count_change(&c, 5.0).is_infinite());
+        // 06-22 every day: a change at 6 and at 22 of each day.
+        let shifts: Vec<(f64, f64, u32)> = (0..7)
+            .map(|d| (24.0 * f64::from(d) + 6.0, 24.0 * f64::from(d) + 22.0, 1))
+            .collect();
+        let c = count_changes(&calendar(&shifts));
+        assert_eq!(c.len(), 14);
+        assert_eq!(next_count_change(&c, 0.0), 6.0);
+        assert_eq!(next_count_change(&c, 6.0), 22.0);
+        // Sunday 22:00 to Monday 06:00 of the next week.
+        assert_eq!(next_count_change(&c, 166.0), 168.0 + 6.0);
+        // Two overlapping shifts that hand over at 14:00: the count stays 1 there.
+        let c = count_changes(&calendar(&[(6.0, 14.0, 1), (14.0, 22.0, 1)]));
+        assert_eq!(c, vec![6.0, 22.0]);
     }
 
     #[test]

@@ -35,9 +35,11 @@ pub fn method() -> String {
 /// counted apart (as [`Sketch::invalid`]) and take part in no percentile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sketch {
-    /// The observations while there are at most [`EXACT_CAP`].
+    /// The observations while there are at most [`EXACT_CAP`]. While they are kept, `zeros`
+    /// and `buckets` are empty: the buckets are filled from the values when they no longer
+    /// fit (so that a replication's few thousand waits cost no logarithm each).
     exact: Option<Vec<f64>>,
-    /// Observations at or below [`ZERO_BELOW`].
+    /// Observations at or below [`ZERO_BELOW`] (once not exact).
     zeros: u64,
     /// Key of `buckets[0]`.
     offset: i32,
@@ -98,13 +100,26 @@ impl Sketch {
         self.sum += x;
         self.min = self.min.min(x);
         self.max = self.max.max(x);
-        if let Some(v) = &mut self.exact {
-            if v.len() < EXACT_CAP {
-                v.push(x);
-            } else {
-                self.exact = None;
+        match &mut self.exact {
+            Some(v) if v.len() < EXACT_CAP => v.push(x),
+            Some(_) => {
+                self.spill();
+                self.count_value(x);
+            }
+            None => self.count_value(x),
+        }
+    }
+
+    /// Stops keeping the values: counts them in the buckets.
+    fn spill(&mut self) {
+        if let Some(v) = self.exact.take() {
+            for x in v {
+                self.count_value(x);
             }
         }
+    }
+
+    fn count_value(&mut self, x: f64) {
         if x <= ZERO_BELOW {
             self.zeros += 1;
         } else {
@@ -130,17 +145,21 @@ impl Sketch {
 
     /// Adds every observation of `other`.
     pub fn merge(&mut self, other: &Sketch) {
-        self.exact = match (self.exact.take(), &other.exact) {
-            (Some(mut a), Some(b)) if a.len() + b.len() <= EXACT_CAP => {
-                a.extend_from_slice(b);
-                Some(a)
-            }
-            _ => None,
-        };
-        self.zeros += other.zeros;
-        for (i, &c) in other.buckets.iter().enumerate() {
-            if c > 0 {
-                self.count_key(other.offset + i as i32, c);
+        match (&mut self.exact, &other.exact) {
+            (Some(a), Some(b)) if a.len() + b.len() <= EXACT_CAP => a.extend_from_slice(b),
+            (_, theirs) => {
+                self.spill();
+                match theirs {
+                    Some(b) => b.iter().for_each(|&x| self.count_value(x)),
+                    None => {
+                        self.zeros += other.zeros;
+                        for (i, &c) in other.buckets.iter().enumerate() {
+                            if c > 0 {
+                                self.count_key(other.offset + i as i32, c);
+                            }
+                        }
+                    }
+                }
             }
         }
         self.n += other.n;
