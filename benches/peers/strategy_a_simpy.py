@@ -36,17 +36,15 @@ Usage: strategy_a_simpy.py [--reps N] [--seed S] [--scenario benches/strategy-a-
 Prints one JSON object (figures with mean and ci95, timing) on stdout.
 """
 
-import argparse
 import bisect
-import json
 import math
 import random
 import sys
-import time
 
 import simpy
 
-from farming_matrix_simpy import mean_ci
+import simpy_peer as peer
+from simpy_peer import mean, sample
 
 D = 24.0
 HORIZON_H = 425 * D
@@ -181,25 +179,8 @@ class Replication:
         self.v2v_days = []
         self.waits = [[] for _ in STEPS]
 
-    # ---- sampling ----
     def sample(self, d):
-        kind = d[0]
-        if kind == "fixed":
-            return d[1]
-        if kind == "tri":
-            return self.rng.triangular(d[1], d[3], d[2])
-        if kind == "uniform":
-            return self.rng.uniform(d[1], d[2])
-        if kind == "lognormal":  # given by the mean and sd of the value itself
-            mean, sd = d[1], d[2]
-            s2 = math.log(1.0 + (sd / mean) ** 2)
-            return self.rng.lognormvariate(math.log(mean) - 0.5 * s2, math.sqrt(s2))
-        if kind == "tnorm":  # normal truncated to [lo, hi] by rejection
-            while True:
-                x = self.rng.gauss(d[1], d[2])
-                if d[3] <= x <= d[4]:
-                    return x
-        raise ValueError(kind)
+        return sample(self.rng, d)
 
     # ---- resources and the plant-wide list of waiting batches ----
     def take(self, name):
@@ -411,37 +392,13 @@ class Replication:
         return figures
 
 
-def mean(xs):
-    return sum(xs) / len(xs) if xs else None
-
-
 def check_against_scenario(path):
     """Fails loudly when the scenario file and this hand-written model drift apart."""
     import tomllib
 
     with open(path, "rb") as f:
         sc = tomllib.load(f)
-    unit_h = {"minutes": 1.0 / 60.0, "hours": 1.0, "days": 24.0}
-
-    def dist(d):
-        u = unit_h[d["unit"]] if "unit" in d else 1.0
-        k = d["dist"]
-        if k == "fixed":
-            return ("fixed", d["value"] * u)
-        if k == "triangular":
-            return ("tri", d["min"] * u, d["mode"] * u, d["max"] * u)
-        if k == "uniform":
-            return ("uniform", d["min"] * u, d["max"] * u)
-        if k == "lognormal":
-            return ("lognormal", d["mean"] * u, d["sd"] * u)
-        if k == "truncated_normal":
-            return ("tnorm", d["mean"] * u, d["sd"] * u, d["min"] * u, d["max"] * u)
-        return (k,)
-
-    def same(a, b):
-        return a[0] == b[0] and len(a) == len(b) and \
-            all(abs(x - y) < 1e-9 for x, y in zip(a[1:], b[1:]))
-
+    dist, same = peer.scenario_dist, peer.same
     def consequence(c):
         return c if isinstance(c, str) or c is None else ("insert", c.get("insert"))
 
@@ -503,28 +460,7 @@ def check_against_scenario(path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=20261204)
-    ap.add_argument("--scenario", default=None,
-                    help="scenario TOML to check this model against before running")
-    args = ap.parse_args()
-    if args.scenario:
-        check_against_scenario(args.scenario)
-    t0, c0 = time.perf_counter(), time.process_time()
-    per_rep = [Replication(args.seed * 100_003 + r).run() for r in range(args.reps)]
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    names = list(per_rep[0].keys())
-    out = {
-        "simulator": "SimPy " + simpy.__version__ + ", Python " + sys.version.split()[0],
-        "replications": args.reps,
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "reps_per_second": args.reps / seconds,
-        "reps_per_cpu_second": args.reps / cpu,
-        "figures": {n: mean_ci([r[n] for r in per_rep]) for n in names},
-    }
-    print(json.dumps(out, indent=1))
+    peer.main(__doc__.split("\n")[0], 20261204, Replication, check_against_scenario)
 
 
 if __name__ == "__main__":
