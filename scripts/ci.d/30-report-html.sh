@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The HTML reports as a browser gets them: `atmpflow simulate` and `atmpflow compare` on the
-# shipped example, then every page is parsed by html5lib in strict mode (any HTML5 parse error
-# fails) and checked to be self-contained (no script, no URL, no external resource).
+# shipped example and `atmpflow study` on the concepts study, then every page is parsed by
+# html5lib in strict mode (any HTML5 parse error fails) and checked to be self-contained (no
+# URL, no external resource, no script — except the study report's one inline script that
+# sorts and filters its point table).
 # Needs: python3 with venv (Debian: python3-venv). Network: PyPI only (html5lib). < 1 min
 # after the release build.
 set -euo pipefail
@@ -19,8 +21,10 @@ trap 'rm -rf "$WORK"' EXIT
 timeout 300 "$BIN" simulate examples/concept-1-all-in-one.toml --replications 5 --quiet --out "$WORK/sim"
 timeout 300 "$BIN" compare examples/concept-1-all-in-one.toml examples/concept-1-all-in-one.toml \
     --replications 3 --quiet --out "$WORK/cmp" > /dev/null
+timeout 300 "$BIN" study examples/studies/concepts-by-demand.toml --replications 2 --quiet \
+    --out "$WORK/study" > /dev/null
 
-"$VENV/bin/python" - "$WORK/sim/report.html" "$WORK/cmp/compare.html" <<'PY'
+"$VENV/bin/python" - "$WORK/sim/report.html" "$WORK/cmp/compare.html" "$WORK/study/study.html" <<'PY'
 import re, sys
 import html5lib
 
@@ -32,6 +36,11 @@ for path in sys.argv[1:]:
     except html5lib.html5parser.ParseError as e:
         sys.exit(f"{path}: HTML5 parse error: {e}")
     text = data.decode("utf-8")
+    if path.endswith("study.html"):
+        # The one inline script of the study report (sorting and filtering its point table).
+        if text.count("<script") != 1 or "<script>" not in text:
+            sys.exit(f"{path}: expected exactly one inline script")
+        text = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
     for bad in ("<script", "http://", "https://", "<link", "<img", "<iframe", "@import", "url("):
         if bad in text:
             sys.exit(f"{path}: not self-contained, contains {bad!r}")

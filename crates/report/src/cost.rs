@@ -11,7 +11,7 @@ use cost::{Category, CostSummary};
 use sim::Stat;
 
 use crate::page::{self, Cell, escape, mean_ci};
-use crate::svg::{self, Axes, Canvas, Format, Layer, Series, Value};
+use crate::svg::{self, Axes, Format, Layer, Series, Value};
 
 fn money(v: f64) -> String {
     Format::Number(0).fmt(v)
@@ -289,178 +289,11 @@ fn grid(r: &StudyResult) -> Vec<&PointResult> {
         .collect()
 }
 
-/// The axis values of a point other than `skip`, as `param=value, …`.
-fn others(p: &PointResult, skip: &str) -> String {
-    let v: Vec<String> = p
-        .values
-        .iter()
-        .filter(|(k, _)| k.as_str() != skip)
-        .map(|(k, v)| format!("{k}={}", trim(*v)))
-        .collect();
-    v.join(", ")
-}
-
 fn trim(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         format!("{v}")
-    }
-}
-
-/// A scatter of cost per dose against p95 vein-to-vein days, one colour per scenario, the
-/// Pareto front as a line.
-fn pareto_chart(r: &StudyResult) -> String {
-    let axes = Axes::new("Cost per dose against p95 vein-to-vein time")
-        .x_label("p95 vein-to-vein days")
-        .y_label(format!(
-            "{} per dose",
-            r.points
-                .iter()
-                .find_map(|p| p.cost.as_ref().map(|c| c.currency.clone()))
-                .unwrap_or_default()
-        ));
-    let pts = pareto_points(r);
-    if pts.is_empty() {
-        return svg::no_data(&axes, "no point with a cost per dose");
-    }
-    // the concepts in order of first appearance, one colour each
-    let mut labels: Vec<String> = Vec::new();
-    for (p, _, _) in &pts {
-        if !labels.contains(&p.label) {
-            labels.push(p.label.clone());
-        }
-    }
-    let (w, h) = (680.0, 380.0);
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (_, x, y) in &pts {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
-    }
-    let (xt, _) = svg::nice_ticks(x0, x1, 6);
-    let (yt, _) = svg::nice_ticks(y0.min(0.0), y1, 5);
-    let (xd0, xd1) = (xt[0], *xt.last().unwrap_or(&x1));
-    let (yd0, yd1) = (yt[0], *yt.last().unwrap_or(&y1));
-    let (left, right, top, bottom) = (78.0, w - 16.0, 58.0, h - 44.0);
-    let sx = |v: f64| left + (v - xd0) / (xd1 - xd0).max(1e-12) * (right - left);
-    let sy = |v: f64| bottom - (v - yd0) / (yd1 - yd0).max(1e-12) * (bottom - top);
-    let mut c = Canvas::new(w, h, &axes.title);
-    c.text(
-        8.0,
-        20.0,
-        &axes.title,
-        "start",
-        "font-size=\"14\" font-weight=\"600\"",
-    );
-    let mut lx = 8.0;
-    for (i, l) in labels.iter().enumerate() {
-        c.rect(lx, 32.0, 11.0, 11.0, svg::series_colour(i), l);
-        c.text(lx + 15.0, 42.0, l, "start", "");
-        lx += 30.0 + l.chars().count() as f64 * 7.0;
-    }
-    c.text(lx, 42.0, "— Pareto front", "start", "fill=\"#222\"");
-    for t in &yt {
-        c.line(left, sy(*t), right, sy(*t), "#e3e3e3", 1.0, "");
-        c.text(
-            left - 5.0,
-            sy(*t) + 4.0,
-            &money(*t),
-            "end",
-            "font-size=\"11\"",
-        );
-    }
-    for t in &xt {
-        c.line(sx(*t), bottom, sx(*t), bottom + 4.0, "#444", 1.0, "");
-        c.text(
-            sx(*t),
-            bottom + 15.0,
-            &trim((*t * 10.0).round() / 10.0),
-            "middle",
-            "font-size=\"11\"",
-        );
-    }
-    c.line(left, bottom, right, bottom, "#444", 1.0, "");
-    c.line(left, top, left, bottom, "#444", 1.0, "");
-    let front: Vec<(f64, f64)> = r
-        .pareto
-        .iter()
-        .filter_map(|i| pts.iter().find(|(p, _, _)| p.index == *i))
-        .map(|(_, x, y)| (sx(*x), sy(*y)))
-        .collect();
-    let mut front = front;
-    front.sort_by(|a, b| a.0.total_cmp(&b.0));
-    c.polyline(&front, "#222", 1.5);
-    pareto_marks(&mut c, r, &pts, &labels, &sx, &sy);
-    let my = (top + bottom) / 2.0;
-    c.text(
-        12.0,
-        my,
-        &axes.y_label,
-        "middle",
-        &format!("transform=\"rotate(-90 12 {my})\" font-size=\"11\""),
-    );
-    c.text(
-        (left + right) / 2.0,
-        bottom + 32.0,
-        &axes.x_label,
-        "middle",
-        "",
-    );
-    c.finish()
-}
-
-/// The grid points with a finite cost per dose and p95 vein-to-vein time: (point, x, y).
-fn pareto_points(r: &StudyResult) -> Vec<(&PointResult, f64, f64)> {
-    grid(r)
-        .into_iter()
-        .filter_map(|p| {
-            p.cost
-                .as_ref()
-                .map(|c| (p, p.vein_to_vein_p95, c.per_dose.mean))
-        })
-        .filter(|(_, x, y)| x.is_finite() && y.is_finite())
-        .collect()
-}
-
-/// One circle a point in its concept's colour, larger on the Pareto front, with a tooltip.
-fn pareto_marks(
-    c: &mut Canvas,
-    r: &StudyResult,
-    pts: &[(&PointResult, f64, f64)],
-    labels: &[String],
-    sx: &dyn Fn(f64) -> f64,
-    sy: &dyn Fn(f64) -> f64,
-) {
-    for (p, x, y) in pts {
-        let i = labels.iter().position(|l| *l == p.label).unwrap_or(0);
-        let on = r.pareto.contains(&p.index);
-        let tip = format!(
-            "point {} — {}{}: {} per dose, p95 {:.1} days{}",
-            p.index,
-            p.label,
-            if p.values.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", others(p, ""))
-            },
-            money(*y),
-            x,
-            if on { ", on the Pareto front" } else { "" }
-        );
-        c.circle(
-            sx(*x),
-            sy(*y),
-            if on { 5.0 } else { 3.5 },
-            svg::series_colour(i),
-            &tip,
-        );
     }
 }
 
@@ -476,7 +309,7 @@ pub fn study_html(r: &StudyResult) -> String {
     study_header(&mut b, r, &g);
     b.push_str(&crate::decision::summary(r, &cur));
     study_charts(&mut b, r, &cur);
-    cost_breakdown(&mut b, &g, &cur);
+    cost_breakdown(&mut b, r, &g, &cur);
     points_table(&mut b, r, &g, &cur);
     let _ = writeln!(
         b,
@@ -534,38 +367,16 @@ fn study_header(b: &mut String, r: &StudyResult, g: &[&PointResult]) {
     b.push_str("</header>\n");
 }
 
-/// The charts section: cost against the main axis, the Pareto chart and the tornado.
+/// The charts section: the figures of [`crate::study_charts`] at full page width, then the
+/// tornado.
 fn study_charts(b: &mut String, r: &StudyResult, cur: &str) {
-    let _ = writeln!(b, "<h2>Charts</h2>\n<div class=\"grid\">");
-    if let Some(main) = cost::study::main_axis(&r.axes) {
-        let lines = crate::decision::best_lines(r);
-        b.push_str(&page::figure(
-            &svg::line_chart(
-                &lines,
-                &Axes::new(format!(
-                    "Cost per dose against {}: each concept's cheapest configuration meeting the target",
-                    crate::decision::axis_name(main)
-                ))
-                .x_label(crate::decision::axis_name(main))
-                .y_label(format!("{cur} per dose"))
-                .format(Format::Number(0))
-                .x_format(Format::Number(0))
-                .size(1240.0, 380.0),
-            ),
-            "One line per concept along the main axis. Where a concept has no configuration \
-             that meets the target (the plant cannot keep up or is too slow) the line stops: \
-             those points cannot serve the demand and are left out rather than stretching the \
-             scale.",
-        ));
+    let _ = writeln!(b, "<h2>Charts</h2>");
+    for f in crate::study_charts::figures(r) {
+        b.push_str(&crate::study_charts::render(&f));
     }
-    b.push_str(&page::figure(
-        &pareto_chart(r),
-        "Larger dots: points on the Pareto front (no other point is both cheaper and faster).",
-    ));
     if !r.tornado.is_empty() {
         tornado_figure(b, r, cur);
     }
-    b.push_str("</div>\n");
 }
 
 /// The tornado chart: the inputs that move the cost per dose most.
@@ -609,36 +420,33 @@ fn tornado_figure(b: &mut String, r: &StudyResult, cur: &str) {
             ))
             .x_label(format!("{cur} per dose, relative to the base point"))
             .format(Format::Number(0))
-            .size(680.0, 320.0),
+            .size(1240.0, 90.0 + 26.0 * shown.len() as f64),
         ),
         &format!(
-            "Base point {}; the widest {} inputs. Cost inputs are re-priced on the base \
-             point's replications; scenario parameters are simulated again with the base \
-             point's seed.",
+            "Read: the longest bars are the inputs whose ±{} change moves the cost per dose \
+             most — check those figures first. Base point {}{}; the widest {} inputs. Cost \
+             inputs are re-priced on the base point's replications; scenario parameters are \
+             simulated again with the base point's seed.",
+            Format::Percent(0).fmt(d),
             r.base.map(|b| b.to_string()).unwrap_or_default(),
+            r.base
+                .and_then(|i| r.points.iter().find(|p| p.index == i))
+                .map(|p| format!(" ({})", crate::decision::configuration(p, &[])))
+                .unwrap_or_default(),
             shown.len()
         ),
     ));
 }
 
-/// Stacked cost breakdown per point (when there are at most 40 points with a cost).
-fn cost_breakdown(b: &mut String, g: &[&PointResult], cur: &str) {
-    let with_cost: Vec<&&PointResult> = g.iter().filter(|p| p.cost.is_some()).collect();
+/// Stacked cost breakdown per point (when there are at most 40 points with a cost), in the
+/// order of the point table.
+fn cost_breakdown(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) {
+    let sorted = in_table_order(r, g);
+    let with_cost: Vec<&&PointResult> = sorted.iter().filter(|p| p.cost.is_some()).collect();
     if !with_cost.is_empty() && with_cost.len() <= 40 {
         let cats: Vec<String> = with_cost
             .iter()
-            .map(|p| {
-                let o = others(p, "");
-                if o.is_empty() {
-                    p.label.clone()
-                } else {
-                    format!(
-                        "{} {}",
-                        p.label,
-                        o.replace("demand.*.patients_per_year=", "n=")
-                    )
-                }
-            })
+            .map(|p| crate::decision::configuration(p, &[]))
             .collect();
         let layers: Vec<Layer> = Category::ALL
             .iter()
@@ -663,17 +471,36 @@ fn cost_breakdown(b: &mut String, g: &[&PointResult], cur: &str) {
                 &Axes::new("Cost per dose by category")
                     .y_label(format!("{cur} per dose"))
                     .format(Format::Number(0))
-                    .size(
-                        (120.0 + 70.0 * cats.len() as f64).clamp(480.0, 1300.0),
-                        380.0,
-                    ),
+                    .size(1240.0, 420.0),
             ),
-            "",
+            "Read: each bar is one configuration, split into the cost categories of the cost \
+             model; compare the heights of the layers to see where the money goes.",
         ));
     }
 }
 
-/// The table of every point: concepts in study order, then the axis values in numeric order.
+/// Points by concept in study order, then by the axis values in numeric order (axes in file
+/// order).
+pub fn in_table_order<'a>(r: &StudyResult, g: &[&'a PointResult]) -> Vec<&'a PointResult> {
+    let mut sorted = g.to_vec();
+    let concept = |p: &PointResult| r.points.iter().position(|q| q.label == p.label);
+    sorted.sort_by(|a, b| {
+        concept(a).cmp(&concept(b)).then_with(|| {
+            r.axes
+                .iter()
+                .map(|k| {
+                    let v = |p: &PointResult| p.values.get(k).copied().unwrap_or(f64::NAN);
+                    v(a).total_cmp(&v(b))
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    });
+    sorted
+}
+
+/// The table of every point: concepts in study order, then the axis values in numeric order;
+/// sortable by any column and filterable in the browser.
 fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) {
     let _ = writeln!(b, "<h2>Every point</h2>");
     let axes = r.axes.clone();
@@ -681,7 +508,7 @@ fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) 
     header.extend(axes.iter().map(|a| crate::decision::axis_name(a)));
     header.extend(
         [
-            "sized",
+            "sized for the demand",
             "equipment units",
             "doses / year",
             &format!("{cur} per dose [95 % CI]"),
@@ -694,20 +521,7 @@ fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) 
         .iter()
         .map(|s| s.to_string()),
     );
-    // Concepts in study order, then the axis values in numeric order.
-    let mut sorted = g.to_vec();
-    let concept = |p: &PointResult| r.points.iter().position(|q| q.label == p.label);
-    sorted.sort_by(|a, b| {
-        concept(a).cmp(&concept(b)).then_with(|| {
-            axes.iter()
-                .map(|k| {
-                    let v = |p: &PointResult| p.values.get(k).copied().unwrap_or(f64::NAN);
-                    v(a).total_cmp(&v(b))
-                })
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        })
-    });
+    let sorted = in_table_order(r, g);
     let rows: Vec<Vec<Cell>> = sorted
         .iter()
         .map(|p| {
@@ -717,12 +531,23 @@ fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) 
                     &p.values.get(a).map(|v| trim(*v)).unwrap_or_default(),
                 ));
             }
-            row.push(Cell::text(
-                &p.sized
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", trim(*v)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+            row.push(Cell::html(
+                format!(
+                    "<div class=\"sized\">{}</div>",
+                    p.sized
+                        .iter()
+                        .map(|(k, v)| {
+                            format!(
+                                "<span title=\"{}\">{} {}</span>",
+                                escape(k),
+                                escape(&trim(*v)),
+                                escape(&crate::decision::axis_name(k))
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                false,
             ));
             row.push(Cell::num(&p.equipment_units.to_string()));
             row.push(Cell::num(
@@ -759,7 +584,7 @@ fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) 
         })
         .collect();
     let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
-    b.push_str(&page::table(&hdr, &rows));
+    b.push_str(&page::sortable_table(&hdr, &rows));
     if g.iter().any(|p| p.vein_to_vein_is_lower_bound()) {
         b.push_str(
             "<p>“≥” marks points whose plant did not keep up: patients were still in process \

@@ -1,15 +1,14 @@
 //! The decision a study was run for, first on its report: per value of the main axis (demand
 //! when swept) the cheapest configuration that meets the study's target, with its cost per
 //! dose and interval and whether it wins clearly; for two-axis studies a decision map (which
-//! concept wins in each cell); and the cost curves of each concept's best feasible
-//! configuration along the main axis.
+//! concept wins in each cell). The charts are in [`crate::study_charts`].
 
 use std::fmt::Write as _;
 
 use cost::study::{self, Decision, PointResult, StudyResult};
 
 use crate::page::{Cell, escape, mean_ci, table};
-use crate::svg::{Format, Line, series_colour};
+use crate::svg::{Format, series_colour};
 
 /// An axis parameter in words with its unit: `demand.*.patients_per_year` reads "patients
 /// per year", `equipment.incubator.count` "incubator units", an alias stays as it is.
@@ -67,9 +66,8 @@ pub fn summary(r: &StudyResult, currency: &str) -> String {
     let _ = writeln!(b, "<h2>Decision</h2>");
     let _ = writeln!(
         b,
-        "<p>Cheapest configuration that meets the target — {} — by mean cost per dose. \
-         “Clear” means its 95 % interval lies below that of the best configuration of any \
-         other concept; otherwise the two are a tie at this number of replications.</p>",
+        "<p>What to build: the cheapest configuration (by mean cost per dose) that meets the \
+         target — {}.</p>",
         escape(&r.target.describe())
     );
     let main_name = main.map(axis_name).unwrap_or_default();
@@ -142,10 +140,9 @@ pub fn summary(r: &StudyResult, currency: &str) -> String {
         cost_head.as_str(),
         "p95 vein-to-vein days",
         "winner",
-        "meet the target",
+        "configurations meeting the target",
     ]);
-    b.push_str(&table(&head, &rows));
-    b.push_str("<ul>\n");
+    b.push_str("<ul class=\"decision\">\n");
     for s in sentences {
         let _ = writeln!(b, "<li>{}</li>", escape(&s));
     }
@@ -155,7 +152,20 @@ pub fn summary(r: &StudyResult, currency: &str) -> String {
     {
         b.push_str(&decision_map(r, m));
     }
+    let _ = writeln!(
+        b,
+        "<h3>The figures behind each recommendation</h3>\n<p class=\"small muted\">“Clear”: \
+         the winner's 95 % interval of cost per dose lies below that of the best configuration \
+         of any other concept; otherwise the two are a tie at this number of replications.</p>"
+    );
+    b.push_str(&table(&head, &rows));
     b
+}
+
+/// An amount in thousands with one decimal (`28335` → `28.3 k`), for the cells of the map
+/// (the exact figure is in the cell's tooltip).
+fn thousands(v: f64) -> String {
+    format!("{} k", Format::Number(1).fmt(v / 1000.0))
 }
 
 /// For two-axis studies: a table of the other axis (rows) × the main axis (columns), each
@@ -166,6 +176,11 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
         return String::new();
     };
     let cells = study::decide(r, &[other, main]);
+    // The configuration recommended at each value of the main axis: outlined in its column.
+    let picks: Vec<usize> = study::decide(r, &[main])
+        .iter()
+        .filter_map(|d| d.winner)
+        .collect();
     let mut cols: Vec<f64> = cells.iter().map(|d| d.at[1]).collect();
     cols.sort_by(f64::total_cmp);
     cols.dedup();
@@ -192,7 +207,7 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
     b.push_str("<div class=\"scroll\"><table class=\"map\">\n<tr><th>");
     let _ = write!(
         b,
-        "{} ↓ / {} →</th>",
+        "{} ↓<br/>{} →</th>",
         escape(&axis_name(other)),
         escape(&axis_name(main))
     );
@@ -211,14 +226,24 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
                     let cost = per_dose(w).map_or(0.0, |s| s.mean);
                     let _ = write!(
                         b,
-                        "<td class=\"map-cell{}\" style=\"background:{}\" title=\"{}\">{}<br/><span \
+                        "<td class=\"map-cell{}{}\" style=\"background:{}\" title=\"{}\">{} <span \
                          class=\"small\">{}</span></td>",
                         if d.clear { "" } else { " tie" },
+                        if picks.contains(&w.index) {
+                            " pick"
+                        } else {
+                            ""
+                        },
                         colour(&w.label),
                         escape(&format!(
-                            "point {}: {} per dose; {}",
+                            "point {}: {} per dose; {}{}",
                             w.index,
                             Format::Number(0).fmt(cost),
+                            if picks.contains(&w.index) {
+                                "the recommendation for this column; "
+                            } else {
+                                ""
+                            },
                             if d.clear {
                                 "clear"
                             } else {
@@ -226,7 +251,7 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
                             }
                         )),
                         escape(&w.label),
-                        Format::Number(0).fmt(cost)
+                        thousands(cost)
                     );
                 }
                 None => {
@@ -240,42 +265,12 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
     }
     b.push_str("</table></div>\n");
     b.push_str(
-        "<p class=\"small muted\">Each cell: the concept that is cheapest per dose among those \
-         meeting the target, and its cost per dose. Pale cells: its 95 % interval overlaps the \
-         best other concept's (a tie). Hatched “none”: no concept meets the target there.</p>\n",
+        "<p class=\"small muted\">Read: each cell names the concept that is cheapest per dose \
+         among those meeting the target with that many units, and its cost per dose in \
+         thousands; the \
+         outlined cell of a column is the recommendation above. Pale cells: its 95 % interval \
+         overlaps the best other concept's (a tie). Hatched “none”: no concept meets the target \
+         there.</p>\n",
     );
     b
-}
-
-/// Cost per dose of each concept's cheapest configuration that meets the target, along the
-/// main axis (an ordered axis, so lines are meaningful); values where a concept has no such
-/// configuration are left out, so overloaded plants do not stretch the scale.
-pub fn best_lines(r: &StudyResult) -> Vec<Line> {
-    let Some(main) = study::main_axis(&r.axes) else {
-        return Vec::new();
-    };
-    let mut labels: Vec<String> = Vec::new();
-    for p in &r.points {
-        if !labels.contains(&p.label) {
-            labels.push(p.label.clone());
-        }
-    }
-    labels
-        .into_iter()
-        .map(|label| {
-            let mut only = r.clone();
-            only.points.retain(|p| p.label == label);
-            let points = study::decide(&only, &[main])
-                .into_iter()
-                .filter_map(|d| {
-                    let w = d.winner.and_then(|i| point(&only, i))?;
-                    Some((d.at[0], per_dose(w)?.mean))
-                })
-                .collect();
-            Line {
-                name: label,
-                points,
-            }
-        })
-        .collect()
 }

@@ -645,10 +645,11 @@ pub fn comparison_html(rs: &[Results]) -> String {
     }
     let labels = labels(rs);
     b.push_str(
-        "<nav class=\"toc\"><a href=\"#studies\">Studies</a><a href=\"#key\">Key figures</a>\
+        "<nav class=\"toc\"><a href=\"#verdict\">Which does best</a><a href=\"#studies\">Studies</a><a href=\"#key\">Key figures</a>\
          <a href=\"#diff\">Differences</a><a href=\"#charts\">Charts</a>\
          <a href=\"#util\">Utilisation</a><a href=\"#loss\">Losses</a></nav>\n</header>\n",
     );
+    verdicts(&mut b, rs, &labels);
     studies(&mut b, rs, &labels);
     side_by_side(&mut b, rs, &labels);
     differences(&mut b, rs, &labels);
@@ -667,6 +668,68 @@ pub fn comparison_html(rs: &[Results]) -> String {
         .collect::<Vec<_>>()
         .join(" vs ");
     page::document(&format!("Comparison: {title}"), &b)
+}
+
+/// The comparison's answer first: for each key figure with a better direction, the scenario
+/// that does best (mean over its replications) and whether it does so clearly — the 95 % CI of
+/// its paired difference to the next best excludes zero — or ties.
+fn verdicts(b: &mut String, rs: &[Results], labels: &[String]) {
+    if rs.len() < 2 {
+        return;
+    }
+    b.push_str(
+        "<section id=\"verdict\">\n<h2>Which scenario does best</h2>\n<ul class=\"decision\">\n",
+    );
+    for (name, f, fmt, higher_better) in measures() {
+        let Some(hb) = higher_better else { continue };
+        let means: Vec<(usize, f64)> = rs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let v: Vec<f64> = r
+                    .per_replication
+                    .iter()
+                    .filter_map(f)
+                    .filter(|v| v.is_finite())
+                    .collect();
+                (!v.is_empty()).then(|| (i, v.iter().sum::<f64>() / v.len() as f64))
+            })
+            .collect();
+        let mut order = means.clone();
+        order.sort_by(|a, b| {
+            let o = a.1.total_cmp(&b.1);
+            if hb { o.reverse() } else { o }
+        });
+        let (Some(best), Some(next)) = (order.first(), order.get(1)) else {
+            continue;
+        };
+        let verdict = match paired_diff(&rs[next.0], &rs[best.0], f) {
+            Some((d, _)) if d.ci95[0] > 0.0 || d.ci95[1] < 0.0 => format!(
+                "clearly, by {} [{}, {}] against {}",
+                fmt.fmt(d.mean.abs()),
+                fmt.fmt(d.ci95[0].abs().min(d.ci95[1].abs())),
+                fmt.fmt(d.ci95[0].abs().max(d.ci95[1].abs())),
+                labels[next.0]
+            ),
+            Some(_) => format!(
+                "a tie with {} (the 95 % interval of the paired difference includes zero)",
+                labels[next.0]
+            ),
+            None => format!(
+                "against {} (too few paired replications to tell)",
+                labels[next.0]
+            ),
+        };
+        let _ = writeln!(
+            b,
+            "<li>{}: <strong>{}</strong> ({}) — {}.</li>",
+            escape(name),
+            escape(&labels[best.0]),
+            escape(&fmt.fmt(best.1)),
+            escape(&verdict)
+        );
+    }
+    b.push_str("</ul>\n</section>\n");
 }
 
 /// Chart labels: scenario names, numbered when two share a name.
@@ -888,7 +951,7 @@ fn differences(b: &mut String, rs: &[Results], labels: &[String]) {
 }
 
 fn comparison_charts(b: &mut String, rs: &[Results], labels: &[String]) {
-    b.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n<div class=\"grid wide\">\n");
+    b.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
     let one = |name: &str, f: &dyn Fn(&Results) -> Value| Series {
         name: name.to_string(),
         values: rs.iter().map(|r| Some(f(r))).collect(),
@@ -899,16 +962,22 @@ fn comparison_charts(b: &mut String, rs: &[Results], labels: &[String]) {
             nonneg(&r.throughput_per_year).ci95,
         )
     });
-    let axes = Axes::new("Doses released per year").size(620.0, 100.0);
-    b.push_str(&page::figure(&svg::hbar_chart(labels, &[tp], &axes), ""));
+    let h = 70.0 + 24.0 * rs.len() as f64;
+    let axes = Axes::new("Doses released per year").size(1240.0, h);
+    b.push_str(&page::figure(
+        &svg::hbar_chart(labels, &[tp], &axes),
+        "Read: longer bars release more doses per year; whiskers are 95 % intervals — bars \
+         whose whiskers overlap may not differ.",
+    ));
     let mean = one("mean [95 % CI]", &|r| {
         Value::with_ci(r.vein_to_vein_days.mean, r.vein_to_vein_days.ci95)
     });
     let p95 = one("p95 (pooled)", &|r| Value::plain(r.vein_to_vein_days.p95));
-    let axes = Axes::new("Vein-to-vein time, days").size(620.0, 100.0);
+    let axes = Axes::new("Vein-to-vein time, days").size(1240.0, h + 24.0 * rs.len() as f64);
     b.push_str(&page::figure(
         &svg::hbar_chart(labels, &[mean, p95], &axes),
-        "",
+        "Read: shorter is better; the mean carries its 95 % interval, the p95 (pooled over all \
+         treated patients) is what nearly every patient waits at most.",
     ));
     let ot = one("on time", &|r| {
         Value::with_ci(r.on_time_fraction.mean, frac(&r.on_time_fraction).ci95)
@@ -916,8 +985,12 @@ fn comparison_charts(b: &mut String, rs: &[Results], labels: &[String]) {
     let axes = Axes::new("Treated within target")
         .format(Format::Percent(0))
         .range(0.0, 1.0)
-        .size(620.0, 100.0);
-    b.push_str(&page::figure(&svg::hbar_chart(labels, &[ot], &axes), ""));
+        .size(1240.0, h);
+    b.push_str(&page::figure(
+        &svg::hbar_chart(labels, &[ot], &axes),
+        "Read: the share of patients treated within the scenario's vein-to-vein target; \
+         longer is better.",
+    ));
     let lost = one("lost", &|r| {
         Value::with_ci(
             r.patients_lost_fraction.mean,
@@ -926,9 +999,12 @@ fn comparison_charts(b: &mut String, rs: &[Results], labels: &[String]) {
     });
     let axes = Axes::new("Patients lost, fraction of cohort")
         .format(Format::Percent(1))
-        .size(620.0, 100.0);
-    b.push_str(&page::figure(&svg::hbar_chart(labels, &[lost], &axes), ""));
-    b.push_str("</div>\n</section>\n");
+        .size(1240.0, h);
+    b.push_str(&page::figure(
+        &svg::hbar_chart(labels, &[lost], &axes),
+        "Read: the share of admitted patients who got no dose; shorter is better.",
+    ));
+    b.push_str("</section>\n");
 }
 
 fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
@@ -981,14 +1057,18 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
     let axes = Axes::new("Mean utilisation with 95 % CI")
         .format(Format::Percent(0))
         .range(0.0, 1.0)
-        .size(1000.0, 120.0)
+        .size(1240.0, 120.0)
         .mark(Mark::new(1.0, "capacity", MarkStyle::Limit));
     let svg = if shared.is_empty() {
         svg::no_data(&axes, "no resource name occurs in two studies")
     } else {
         svg::hbar_chart(&shared, &series, &axes)
     };
-    b.push_str(&page::figure(&svg, ""));
+    b.push_str(&page::figure(
+        &svg,
+        "Read: one group per resource that the scenarios share, one bar per scenario; near the \
+         capacity line the resource is the bottleneck and queues grow.",
+    ));
     if !only.is_empty() {
         let names: Vec<String> = only
             .iter()
@@ -1030,10 +1110,10 @@ fn comparison_losses(b: &mut String, rs: &[Results], labels: &[String]) {
         .collect();
     let axes = Axes::new("Patients lost per replication, by cause (means)")
         .format(Format::Number(1))
-        .size(900.0, 320.0);
+        .size(1240.0, 320.0);
     b.push_str(&page::figure(
         &svg::stacked_bars(labels, &layers, &axes),
-        "",
+        "Read: one bar per scenario, split by why patients were lost; lower is better.",
     ));
     let mut header: Vec<&str> = vec!["Cause"];
     header.extend(labels.iter().map(String::as_str));

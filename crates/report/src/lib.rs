@@ -13,6 +13,7 @@ pub mod page;
 pub mod pat;
 mod plan;
 pub mod record;
+pub mod study_charts;
 pub mod svg;
 
 pub use csv_out::{comparison_csv, simulation_csv};

@@ -1,5 +1,6 @@
 //! The HTML page shell and table helpers shared by every report of the crate: one inline
-//! stylesheet, no scripts, no external resources. Markup is written so that it is both valid
+//! stylesheet, no external resources, and no script except the small inline one that sorts
+//! and filters [`sortable_table`]s (only in pages that have one). Markup is written so that it is both valid
 //! HTML5 and well-formed XML (void elements self-closed, every text escaped).
 
 use std::fmt::Write as _;
@@ -27,23 +28,76 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 background:#f4f4f4;padding:0 3px;border-radius:3px;word-break:break-all}\
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px 18px}\
 .grid.wide{grid-template-columns:repeat(auto-fill,minmax(600px,1fr))}\
-.scroll{overflow-x:auto;max-width:100%}.grid figure{margin:0}figure{margin:.4em 0 1em}figcaption{font-size:.88em;color:#555}\
+.scroll{overflow-x:auto;max-width:100%}\
+ul.decision{margin:.3em 0 .8em;padding-left:1.3em;font-size:1.04em}ul.decision li{margin:.12em 0}\
+div.sized{min-width:30em;font-size:.86em}\
+.panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(390px,1fr));gap:6px 12px}\
+input.filter{margin:.3em 0;padding:3px 6px;width:22em;font:inherit}\
+table.sortable th{cursor:pointer}table.sortable th[aria-sort=ascending]::after{content:' ▲'}\
+table.sortable th[aria-sort=descending]::after{content:' ▼'}.grid figure{margin:0}figure{margin:.4em 0 1em}figcaption{font-size:.88em;color:#555}\
 svg.chart{max-width:100%;height:auto;display:block}\
+table.map{font-size:.86em}table.map td,table.map th{padding:2px 6px;white-space:nowrap}\
 table.map td.map-cell{text-align:center;color:#111;font-weight:600}table.map td.tie{opacity:.5}\
+table.map td.pick{outline:3px solid #111;outline-offset:-3px;opacity:1}\
 table.map td.map-none{text-align:center;color:#777;background:repeating-linear-gradient(45deg,#e4e4e4 0 4px,#fff 4px 8px)}\
 nav.toc{font-size:.92em}nav.toc a{margin-right:12px}\
 footer{margin-top:3em;font-size:.85em;color:#666;border-top:1px solid #ddd;padding-top:.6em}\
 @media print{body{max-width:none;padding:0}h2{break-after:avoid}figure,table{break-inside:avoid}}";
 
+/// Sorts a [`sortable_table`] by the column whose header is clicked (numbers by value, the
+/// first number of a cell counts, so `12 [10, 14]` sorts as 12 and `≥ 30.5` as 30.5; other
+/// text in natural order) and keeps only the rows that contain every word typed into the
+/// filter box above it. Wrapped so that the page stays well-formed XML.
+const SORT_SCRIPT: &str = "//<![CDATA[
+(function(){
+function num(c){var m=c.textContent.trim().match(/^[^0-9-]{0,2}(-?[0-9]+(?:\\.[0-9]+)?)/);return m?parseFloat(m[1]):null;}
+function cmp(a,b){var x=num(a),y=num(b);if(x!==null&&y!==null)return x-y;if(x!==null)return -1;if(y!==null)return 1;
+return a.textContent.localeCompare(b.textContent,undefined,{numeric:true});}
+document.querySelectorAll('table.sortable').forEach(function(t){
+var body=t.tBodies[0],heads=t.querySelectorAll('thead th');
+heads.forEach(function(th,i){th.title='sort by this column';th.addEventListener('click',function(){
+var asc=th.getAttribute('aria-sort')!=='ascending';
+heads.forEach(function(h){h.removeAttribute('aria-sort');});
+th.setAttribute('aria-sort',asc?'ascending':'descending');
+Array.prototype.slice.call(body.rows).sort(function(a,b){var c=cmp(a.cells[i],b.cells[i]);return asc?c:-c;})
+.forEach(function(r){body.appendChild(r);});});});
+var f=t.parentNode.previousElementSibling;
+if(f&&f.classList.contains('filter'))f.addEventListener('input',function(){
+var words=f.value.toLowerCase().split(/\\s+/).filter(Boolean);
+Array.prototype.forEach.call(body.rows,function(r){var s=r.textContent.toLowerCase();
+r.hidden=!words.every(function(w){return s.indexOf(w)>=0;});});});});
+})();
+//]]>";
+
 /// A complete HTML5 document with the inline stylesheet. `title` is escaped; `body` is
-/// inserted as is (it must already be escaped markup).
+/// inserted as is (it must already be escaped markup). A page with a [`sortable_table`] gets
+/// the small inline script that sorts and filters it; no other page has a script.
 pub fn document(title: &str, body: &str) -> String {
+    let script = if body.contains(SORTABLE) {
+        format!("<script>\n{SORT_SCRIPT}\n</script>\n")
+    } else {
+        String::new()
+    };
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
          <meta name=\"generator\" content=\"atmpflow\"/>\n\
-         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n",
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n{script}</body>\n</html>\n",
         escape(title)
+    )
+}
+
+/// The class that marks a table for the sorting script.
+const SORTABLE: &str = "<table class=\"sortable\">";
+
+/// A [`table`] that the reader can sort by any column (click its header) and filter (a box
+/// above it keeps the rows containing every word typed), without any network: the page
+/// carries the script inline. Without the script the table reads as it is given.
+pub fn sortable_table(header: &[&str], rows: &[Vec<Cell>]) -> String {
+    let t = table(header, rows).replacen("<table>", SORTABLE, 1);
+    format!(
+        "<input type=\"search\" class=\"filter\" placeholder=\"filter rows: type words, e.g. a \
+         concept and a number\" aria-label=\"filter the rows of the table below\"/>\n{t}"
     )
 }
 

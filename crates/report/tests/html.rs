@@ -291,6 +291,13 @@ fn paired_differences_flag_real_changes_only() {
     assert!(!same.contains("class=\"good\"") && !same.contains("class=\"bad\""));
     // Duplicate names are numbered in charts.
     assert!(same.contains("#2 base"));
+    // The verdicts come first; identical scenarios tie on every figure.
+    assert!(same.find("Which scenario does best") < same.find("Key figures side by side"));
+    assert!(
+        !same.contains("clearly, by"),
+        "identical scenarios cannot differ clearly"
+    );
+    assert!(same.contains("a tie with"));
 
     // Twice the throughput in every replication is a significant improvement.
     let mut better = a.clone();
@@ -312,6 +319,14 @@ fn paired_differences_flag_real_changes_only() {
                     .any(|n| n.attribute("class") == Some("good"))
         });
     assert!(row.is_some(), "doubled throughput not flagged as better");
+    // The verdicts name the better scenario per figure and say that it is clear.
+    let tp_gain = better_tp_gain(&html);
+    assert!(tp_gain.contains("<strong>better</strong>"), "{tp_gain}");
+    assert!(tp_gain.contains("clearly, by"), "{tp_gain}");
+    assert!(
+        html.contains("<li>Patients lost per replication: <strong>base</strong>"),
+        "fewer patients lost is better"
+    );
     let lost = doc
         .descendants()
         .filter(|n| n.has_tag_name("tr"))
@@ -326,6 +341,32 @@ fn paired_differences_flag_real_changes_only() {
         lost_text.contains("3.00 [3.00, 3.00]") && lost_text.contains("worse"),
         "{lost_text}"
     );
+}
+
+/// The verdict line on doses per year.
+fn better_tp_gain(html: &str) -> String {
+    html.lines()
+        .find(|l| l.starts_with("<li>Doses released per year:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn only_pages_with_a_sortable_table_carry_the_sorting_script() {
+    use report::page::{Cell, document, sortable_table, table};
+    let rows = vec![
+        vec![Cell::text("concept-1"), Cell::num("1000")],
+        vec![Cell::text("concept-1"), Cell::num("200")],
+    ];
+    let plain = document("t", &table(&["concept", "patients"], &rows));
+    assert!(!plain.contains("<script"));
+    let page = document("t", &sortable_table(&["concept", "patients"], &rows));
+    assert_eq!(page.matches("<script>").count(), 1);
+    assert!(page.contains("<table class=\"sortable\">"));
+    assert!(page.contains("<input type=\"search\" class=\"filter\""));
+    // No network, and still well-formed XML (the script is wrapped in CDATA).
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains(" src="));
+    xml(&page);
 }
 
 #[test]

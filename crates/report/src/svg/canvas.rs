@@ -175,9 +175,19 @@ impl Canvas {
 
     /// An open polyline through the points.
     pub fn polyline(&mut self, pts: &[(f64, f64)], stroke: &str, width: f64) {
+        self.polyline_dashed(pts, stroke, width, "");
+    }
+
+    /// An open polyline through the points; `dash` is an SVG dash array (empty for solid).
+    pub fn polyline_dashed(&mut self, pts: &[(f64, f64)], stroke: &str, width: f64, dash: &str) {
         if pts.len() < 2 {
             return;
         }
+        let dash = if dash.is_empty() {
+            String::new()
+        } else {
+            format!(" stroke-dasharray=\"{}\"", escape(dash))
+        };
         let p: Vec<String> = pts
             .iter()
             .map(|(x, y)| format!("{},{}", num(*x), num(*y)))
@@ -185,7 +195,7 @@ impl Canvas {
         let _ = write!(
             self.buf,
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" \
-             stroke-linejoin=\"round\"/>",
+             stroke-linejoin=\"round\"{dash}/>",
             p.join(" "),
             escape(stroke),
             num(width)
@@ -229,6 +239,40 @@ impl Canvas {
             escape(fill)
         );
         self.close_with_tip("circle", tip);
+    }
+
+    /// An open circle (white inside, outlined in `stroke`) with an optional tooltip.
+    pub fn ring(&mut self, cx: f64, cy: f64, r: f64, stroke: &str, tip: &str) {
+        let _ = write!(
+            self.buf,
+            "<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"#fff\" stroke=\"{}\" \
+             stroke-width=\"1.5\"",
+            num(cx),
+            num(cy),
+            num(r),
+            escape(stroke)
+        );
+        self.close_with_tip("circle", tip);
+    }
+
+    /// A filled triangle of half-width `r` pointing up (`up`) or right from its tip at
+    /// (`x`, `y`): the mark of a value beyond the end of an axis.
+    pub fn arrow_head(&mut self, x: f64, y: f64, r: f64, up: bool, fill: &str, tip: &str) {
+        let pts = if up {
+            [(x, y), (x - r, y + 1.6 * r), (x + r, y + 1.6 * r)]
+        } else {
+            [(x, y), (x - 1.6 * r, y - r), (x - 1.6 * r, y + r)]
+        };
+        let _ = write!(
+            self.buf,
+            "<polygon class=\"beyond\" points=\"{}\" fill=\"{}\"",
+            pts.iter()
+                .map(|(a, b)| format!("{},{}", num(*a), num(*b)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            escape(fill)
+        );
+        self.close_with_tip("polygon", tip);
     }
 
     fn close_with_tip(&mut self, tag: &str, tip: &str) {

@@ -15,7 +15,8 @@
 //!   and notes;
 //! * the chart kinds, shared by every report of the crate (simulation, comparison, plans,
 //!   costs, studies): [`histogram`], [`bar_chart`] / [`hbar_chart`] (grouped, with 95 % CI
-//!   whiskers), [`stacked_bars`], [`line_chart`], [`heat_map`] and [`gantt`].
+//!   whiskers), [`stacked_bars`], [`line_chart`], [`xy_chart`] (scatters and curves
+//!   with bands, open points that miss a requirement and cut axes), [`heat_map`] and [`gantt`].
 
 mod axes;
 mod bars;
@@ -26,6 +27,7 @@ mod histogram;
 mod line;
 #[cfg(test)]
 mod tests;
+mod xy;
 
 pub use axes::{Axes, Format, Mark, MarkStyle, nice_ticks, no_data};
 pub use bars::{Layer, Series, Value, bar_chart, hbar_chart, stacked_bars};
@@ -34,3 +36,4 @@ pub use gantt::{GanttBar, GanttRow, gantt};
 pub use heat::heat_map;
 pub use histogram::histogram;
 pub use line::{Band, Line, line_chart, line_chart_with_bands};
+pub use xy::{Curve, XyChart, XyPoint, xy_chart};

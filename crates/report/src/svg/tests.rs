@@ -448,3 +448,134 @@ fn gantt_without_rows_or_finite_times_is_a_no_data_note() {
     let empty = [gantt_row("idle", &[])];
     assert!(is_no_data(&gantt(&empty, &Axes::new("plan"))));
 }
+
+fn curve(points: Vec<XyPoint>, joined: bool) -> Curve {
+    Curve {
+        name: "c".into(),
+        colour: 0,
+        points,
+        joined,
+    }
+}
+
+fn xy(x: f64, y: f64, ok: bool) -> XyPoint {
+    XyPoint {
+        x,
+        y,
+        band: ok.then_some([y - 1.0, y + 1.0]),
+        ok,
+        tip: format!("point {x}"),
+    }
+}
+
+#[test]
+fn xy_curves_join_in_x_order_with_dashes_to_points_that_miss() {
+    let ch = XyChart {
+        curves: vec![curve(
+            vec![
+                xy(1.0, 10.0, true),
+                xy(2.0, 12.0, true),
+                xy(3.0, 30.0, false),
+            ],
+            true,
+        )],
+        ..XyChart::default()
+    };
+    let svg = xy_chart(&ch, &Axes::new("xy"));
+    let doc = parse(&svg);
+    let lines: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one solid run, one dashed segment");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|n| n.attribute("stroke-dasharray").is_some())
+            .count(),
+        1
+    );
+    // two filled points and one open (white inside)
+    let circles: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .collect();
+    assert_eq!(circles.len(), 3);
+    assert_eq!(
+        circles
+            .iter()
+            .filter(|n| n.attribute("fill") == Some("#fff"))
+            .count(),
+        1
+    );
+    assert_eq!(count(&svg, "path"), 1, "one band over the two ok points");
+}
+
+#[test]
+fn xy_curves_never_join_backwards_and_scatters_never_join() {
+    let unordered = vec![xy(3.0, 1.0, true), xy(1.0, 2.0, true), xy(2.0, 3.0, true)];
+    let c = curve(unordered, true);
+    assert!(!c.ordered());
+    let svg = xy_chart(
+        &XyChart {
+            curves: vec![c.clone()],
+            ..XyChart::default()
+        },
+        &Axes::new("xy"),
+    );
+    // only 1 → 2 goes forward: one segment
+    let doc = parse(&svg);
+    let segs: Vec<usize> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .map(|n| n.attribute("points").unwrap_or("").split(' ').count())
+        .collect();
+    assert_eq!(segs, vec![2]);
+    let scatter = Curve { joined: false, ..c };
+    let svg = xy_chart(
+        &XyChart {
+            curves: vec![scatter],
+            ..XyChart::default()
+        },
+        &Axes::new("xy"),
+    );
+    assert_eq!(count(&svg, "polyline"), 0);
+    assert_eq!(count(&svg, "circle"), 3);
+}
+
+#[test]
+fn xy_axes_cut_at_the_stated_value_and_mark_the_points_beyond() {
+    let ch = XyChart {
+        curves: vec![curve(
+            vec![
+                xy(1.0, 10.0, true),
+                xy(2.0, 12.0, true),
+                xy(3.0, 600_000.0, false),
+                xy(50.0, 11.0, false),
+            ],
+            false,
+        )],
+        y_cut: Some(20.0),
+        x_cut: Some(10.0),
+        stretches: vec![[2.5, 3.5]],
+        stretch_label: "none meets it".into(),
+        ..XyChart::default()
+    };
+    assert_eq!(ch.beyond_cut(), 2);
+    let svg = xy_chart(&ch, &Axes::new("cut").format(Format::Number(0)));
+    assert_eq!(
+        count(&svg, "polygon"),
+        2,
+        "an arrow head for each point beyond"
+    );
+    assert!(svg.contains("y axis cut at 20"), "{svg}");
+    assert!(svg.contains("x axis cut at 10"), "{svg}");
+    assert!(svg.contains("2 points beyond the cut"), "{svg}");
+    // no tick label beyond the cut: the axis is not stretched to 600 000
+    assert!(
+        !svg.contains(">600000<") && !svg.contains(">100000<"),
+        "{svg}"
+    );
+    // the hatched stretch
+    assert!(svg.contains("none meets it"));
+}
