@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use model::{FieldPath, FileErrors, Model, Problem, SourceFile};
 use rayon::prelude::*;
@@ -548,6 +549,18 @@ pub struct Study {
     pub points: Vec<Point>,
     /// Index of the sensitivity base point.
     pub base: Option<usize>,
+    /// Computes `dist = "expansion_model"` durations.
+    expansion: ExpansionModelRef,
+}
+
+/// The expansion model a study resolves `dist = "expansion_model"` durations with.
+#[derive(Clone)]
+struct ExpansionModelRef(Arc<dyn model::ExpansionDurations + Send + Sync>);
+
+impl std::fmt::Debug for ExpansionModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExpansionModelRef")
+    }
 }
 
 /// The seed of point `index`: SplitMix64 of the study seed and the index, so seeds differ
@@ -564,6 +577,16 @@ impl Study {
     /// Checks every scenario and its cost inputs (with located errors), expands the grid and
     /// the sensitivity points, and checks that every point's parameters apply.
     pub fn prepare(spec: StudySpec, files: Vec<ScenarioFiles>) -> Result<Study, StudyError> {
+        Study::prepare_with(spec, files, Arc::new(model::NoExpansionModel))
+    }
+
+    /// [`Study::prepare`] for scenarios whose step durations may come from the expansion
+    /// model: `expansion` computes them (for the check here and for every point).
+    pub fn prepare_with(
+        spec: StudySpec,
+        files: Vec<ScenarioFiles>,
+        expansion: Arc<dyn model::ExpansionDurations + Send + Sync>,
+    ) -> Result<Study, StudyError> {
         if files.len() != spec.scenario.len() {
             return Err(StudyError::Message(format!(
                 "{} scenario files for {} scenarios",
@@ -573,7 +596,7 @@ impl Study {
         }
         let mut scenarios = Vec::new();
         for (r, f) in spec.scenario.iter().zip(files) {
-            let model = model::load(f.scenario.name(), f.scenario.text())?;
+            let model = model::load_with(f.scenario.name(), f.scenario.text(), &*expansion)?;
             let layers: Vec<&SourceFile> = [f.shared.as_ref(), Some(&f.scenario), f.cost.as_ref()]
                 .into_iter()
                 .flatten()
@@ -648,6 +671,7 @@ impl Study {
             scenarios,
             points,
             base: None,
+            expansion: ExpansionModelRef(expansion),
         };
         // Sizing and parameter checks on every grid point.
         for i in 0..study.points.len() {
@@ -763,10 +787,16 @@ impl Study {
             _ => toml::Table::new(),
         };
         let ctx = |e: String| format!("point {} (scenario `{}`): {e}", p.index, p.label);
-        let scenario: model::Scenario = toml::Value::Table(doc.clone())
+        let mut scenario: model::Scenario = toml::Value::Table(doc.clone())
             .try_into()
             .map_err(|e: toml::de::Error| ctx(e.message().to_string()))?;
-        let m = model::compile(&scenario).map_err(|ps| {
+        let unresolved = scenario.resolve_expansion(&*self.expansion.0);
+        let compiled = if unresolved.is_empty() {
+            model::compile(&scenario)
+        } else {
+            Err(unresolved)
+        };
+        let m = compiled.map_err(|ps| {
             ctx(ps
                 .iter()
                 .map(|x| format!("{}: {}", x.path, x.message))

@@ -523,6 +523,9 @@ impl Checker {
     }
 
     fn duration(&mut self, d: &Distribution, p: &FieldPath) -> Option<Dist> {
+        if !self.resolved(d, p) {
+            return None;
+        }
         let Some(unit) = d.unit() else {
             self.err(
                 &p.key("unit"),
@@ -580,7 +583,24 @@ impl Checker {
         }
     }
 
+    /// False (with the problem) for an expansion model left unresolved: possible only as a
+    /// step's duration, resolved before the checks by [`crate::load_with`].
+    fn resolved(&mut self, d: &Distribution, p: &FieldPath) -> bool {
+        if matches!(d, Distribution::ExpansionModel { .. }) {
+            self.err(
+                &p.key("dist"),
+                "`expansion_model` gives a step's `duration` only, computed by the program \
+                 reading the scenario before it is checked",
+            );
+            return false;
+        }
+        true
+    }
+
     fn measurement(&mut self, d: &Distribution, p: &FieldPath) -> Option<Dist> {
+        if !self.resolved(d, p) {
+            return None;
+        }
         if d.unit().is_some() {
             self.err(
                 &p.key("unit"),

@@ -312,6 +312,14 @@ impl Dist {
                     cumulative,
                 }
             }
+            Distribution::ExpansionModel { .. } => {
+                return Err((
+                    "dist",
+                    "`expansion_model` is only possible as a step's `duration`, where the \
+                     program reading the scenario computes it"
+                        .to_string(),
+                ));
+            }
         };
         let (mean, var) = (out.mean(), out.variance());
         if !(mean.is_finite() && var.is_finite()) {
@@ -321,6 +329,7 @@ impl Dist {
                 Distribution::TruncatedNormal { .. } | Distribution::Lognormal { .. } => "sd",
                 Distribution::Exponential { .. } => "mean",
                 Distribution::Empirical { .. } => "values",
+                Distribution::ExpansionModel { .. } => "dist",
             };
             return Err((
                 field,

@@ -16,7 +16,10 @@ pub mod span;
 pub use compile::compile;
 pub use dist::Dist;
 pub use plan::{Order, Plan, PlannedOp};
-pub use scenario::{Consequence, Dispatch, Grade, OnBreakdown, Scenario};
+pub use scenario::{
+    Consequence, Dispatch, ExpansionDurations, ExpansionSpec, ExpansionStrategy, Grade,
+    NoExpansionModel, OnBreakdown, Scenario,
+};
 pub use span::{FieldPath, FileError, FileErrors, Problem, SourceFile};
 
 use serde::Serialize;
@@ -32,8 +35,35 @@ pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<Model, FileErrors> {
     load_source(&SourceFile::from_bytes(name, bytes)?)
 }
 
+/// [`load_bytes`] for a scenario whose step durations may come from the expansion model
+/// (`dist = "expansion_model"`): `expansion` computes them before the checks.
+pub fn load_bytes_with(
+    name: &str,
+    bytes: &[u8],
+    expansion: &dyn ExpansionDurations,
+) -> Result<Model, FileErrors> {
+    load_source_with(&SourceFile::from_bytes(name, bytes)?, expansion)
+}
+
+/// [`load`] with the expansion model of [`load_bytes_with`].
+pub fn load_with(
+    name: &str,
+    text: &str,
+    expansion: &dyn ExpansionDurations,
+) -> Result<Model, FileErrors> {
+    load_source_with(&SourceFile::new(name, text), expansion)
+}
+
 fn load_source(src: &SourceFile) -> Result<Model, FileErrors> {
-    let scenario: Scenario = src.parse()?;
+    load_source_with(src, &NoExpansionModel)
+}
+
+fn load_source_with(src: &SourceFile, expansion: &dyn ExpansionDurations) -> Result<Model, FileErrors> {
+    let mut scenario: Scenario = src.parse()?;
+    let problems = scenario.resolve_expansion(expansion);
+    if !problems.is_empty() {
+        return Err(src.errors(&problems));
+    }
     compile(&scenario).map_err(|problems| src.errors(&problems))
 }
 

@@ -42,3 +42,7 @@ pub const MAX_UNITS: u32 = 100_000;
 /// guard against loops that the checks above cannot see, such as a failure that sends
 /// batches back with a probability close to 1).
 pub const EVENT_BUDGET: u64 = 50_000_000;
+
+/// Most patients the expansion model simulates for one `dist = "expansion_model"` duration
+/// (each is a closed-loop culture of up to 12 days; 2000 take about a minute).
+pub const MAX_EXPANSION_PATIENTS: u32 = 2_000;

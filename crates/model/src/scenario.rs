@@ -7,6 +7,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::span::{FieldPath, Problem};
+
 /// A whole scenario: one plant, the products it makes, the demand it serves and the
 /// settings of the simulation study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -441,12 +443,145 @@ pub enum Distribution {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unit: Option<TimeUnit>,
     },
+    /// The harvest days of patients simulated by the T-cell expansion model (a step's
+    /// `duration` only, always in days): one value per patient, equally likely. The program
+    /// that reads the scenario computes them ([`Scenario::resolve_expansion`]) before the
+    /// scenario is checked; they then act as an `empirical` distribution.
+    ExpansionModel {
+        /// How feeding and harvest are decided.
+        strategy: ExpansionStrategy,
+        /// Patients drawn from the patient variability model (1 to
+        /// [`crate::limits::MAX_EXPANSION_PATIENTS`]).
+        #[serde(default = "default_expansion_patients")]
+        patients: u32,
+        /// Seed of the ChaCha8 generator of the patients (patient `i`: stream `i`).
+        #[serde(default = "one_u64")]
+        seed: u64,
+    },
+}
+
+/// Feeding and harvest of a culture in the expansion model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpansionStrategy {
+    /// Model-predictive control of perfusion on the soft sensor's estimates; harvest when the
+    /// estimated viable cells reach the dose plus the sensor's margin.
+    Mpc,
+    /// The fixed perfusion schedule; harvest at the dose as above.
+    FixedAtDose,
+}
+
+impl ExpansionStrategy {
+    /// The name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpansionStrategy::Mpc => "mpc",
+            ExpansionStrategy::FixedAtDose => "fixed_at_dose",
+        }
+    }
+}
+
+/// What a scenario asks of the expansion model: a strategy, a number of patients and a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExpansionSpec {
+    /// Feeding and harvest.
+    pub strategy: ExpansionStrategy,
+    /// Patients.
+    pub patients: u32,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Computes the harvest days (days from seeding, one per patient) the expansion model gives
+/// for a spec. Implemented where the model lives (the `atmpflow` binary through the `pat`
+/// crate); the core only calls it.
+pub trait ExpansionDurations: Sync {
+    /// The harvest days, or why they cannot be computed.
+    fn harvest_days(&self, spec: &ExpansionSpec) -> Result<Vec<f64>, String>;
+}
+
+/// For callers without the expansion model: every request is refused with a message that says
+/// so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoExpansionModel;
+
+impl ExpansionDurations for NoExpansionModel {
+    fn harvest_days(&self, _: &ExpansionSpec) -> Result<Vec<f64>, String> {
+        Err("the expansion model is not available here; `atmpflow` computes              `dist = \"expansion_model\"` durations"
+            .to_string())
+    }
+}
+
+fn default_expansion_patients() -> u32 {
+    100
+}
+
+fn one_u64() -> u64 {
+    1
+}
+
+impl Scenario {
+    /// Replaces every step duration given as `dist = "expansion_model"` by the `empirical`
+    /// distribution of the harvest days `model` computes for it (in days). Returns the problems
+    /// (patients out of range, a refused computation), each at its field; the scenario is
+    /// unchanged where one occurred.
+    pub fn resolve_expansion(&mut self, model: &dyn ExpansionDurations) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (pi, product) in self.product.iter_mut().enumerate() {
+            for (si, step) in product.step.iter_mut().enumerate() {
+                let Distribution::ExpansionModel {
+                    strategy,
+                    patients,
+                    seed,
+                } = step.duration
+                else {
+                    continue;
+                };
+                let at = FieldPath::root()
+                    .key("product")
+                    .idx(pi)
+                    .key("step")
+                    .idx(si)
+                    .key("duration");
+                if patients == 0 || patients > crate::limits::MAX_EXPANSION_PATIENTS {
+                    problems.push(Problem::new(
+                        at.key("patients"),
+                        format!(
+                            "{patients} patients: between 1 and {} are possible",
+                            crate::limits::MAX_EXPANSION_PATIENTS
+                        ),
+                    ));
+                    continue;
+                }
+                let spec = ExpansionSpec {
+                    strategy,
+                    patients,
+                    seed,
+                };
+                match model.harvest_days(&spec) {
+                    Ok(values) => {
+                        step.duration = Distribution::Empirical {
+                            values,
+                            weights: None,
+                            unit: Some(TimeUnit::Days),
+                        }
+                    }
+                    Err(e) => problems.push(Problem::new(
+                        at,
+                        format!("the expansion model ({}): {e}", strategy.name()),
+                    )),
+                }
+            }
+        }
+        problems
+    }
 }
 
 impl Distribution {
-    /// The unit given in the file, if any.
+    /// The unit given in the file, if any (days for the expansion model).
     pub fn unit(&self) -> Option<TimeUnit> {
         match self {
+            Distribution::ExpansionModel { .. } => Some(TimeUnit::Days),
             Distribution::Fixed { unit, .. }
             | Distribution::Uniform { unit, .. }
             | Distribution::Triangular { unit, .. }

@@ -545,47 +545,13 @@ pub fn compare(
     opts: &CompareOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Comparison, PatError> {
-    opts.settings.check()?;
-    cohort::check_patients(opts.patients)?;
-    if !(opts.fixed_day.is_finite() && opts.fixed_day > 0.0) {
-        return Err(PatError::Invalid(format!(
-            "fixed harvest day {}: must be positive",
-            opts.fixed_day
-        )));
-    }
-    let instrument = Instrument::default();
-    let sensor = calibrate(
-        &CohortOptions {
-            patients: opts.calibration_patients,
-            seed: opts.calibration_seed,
-            days: opts.settings.days_max,
-            every: 0.5,
-            dose: opts.settings.dose,
-        },
-        &instrument,
-    )?;
-    let model = Params::default();
-    let cells_rmsecv = sensor_cells_rmsecv(&sensor)?;
-    let mut opts = opts.clone();
-    opts.settings.dose_margin = opts.margin.cells(cells_rmsecv, model.volume_ml)?;
+    let bed = TestBed::new(opts)?;
     let strategies = strategies(opts.fixed_day);
-    let variability = Variability::default();
     let total = strategies.len() * opts.patients;
     let mut runs = Vec::with_capacity(total);
     for (si, strategy) in strategies.iter().enumerate() {
         for i in 0..opts.patients {
-            let plant = variability.patient(&model, opts.seed, i as u64)?;
-            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-            rng.set_stream((2u64 << 32) + i as u64);
-            let mut m = SensorMeasurement::new(&sensor, &instrument, rng)?;
-            let (records, outcome) = run(
-                &plant,
-                &model,
-                &Initial::default(),
-                &opts.settings,
-                strategy,
-                &mut |x| m.measure(x),
-            )?;
+            let (records, outcome) = bed.run_patient(strategy, i)?;
             runs.push(PatientRun {
                 strategy: si,
                 patient: i,
@@ -596,12 +562,105 @@ pub fn compare(
         }
     }
     Ok(Comparison {
-        options: opts,
-        cells_rmsecv,
+        options: bed.opts,
+        cells_rmsecv: bed.cells_rmsecv,
         strategies,
-        sensor,
+        sensor: bed.sensor,
         runs,
     })
+}
+
+/// Harvest days (days from seeding) of `patients` patients drawn from the patient variability
+/// model (ChaCha8, `seed`, patient `i` on stream `i` as in [`compare`]) under `strategy`, in
+/// closed loop with the soft sensor of [`CompareOptions::default`] (calibrated on its own
+/// synthetic cohort) and the default controller settings, dose and margin. A patient whose
+/// culture does not reach the dose is harvested on the last day. These are the expansion
+/// durations a scenario takes from the model (`dist = "expansion_model"`).
+pub fn harvest_days(
+    strategy: &Strategy,
+    patients: usize,
+    seed: u64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<f64>, PatError> {
+    let opts = CompareOptions {
+        patients,
+        seed,
+        ..CompareOptions::default()
+    };
+    let bed = TestBed::new(&opts)?;
+    let mut days = Vec::with_capacity(patients);
+    for i in 0..patients {
+        days.push(bed.run_patient(strategy, i)?.1.harvest_day);
+        progress(i + 1, patients);
+    }
+    Ok(days)
+}
+
+/// What every closed-loop patient run of a cohort shares: the checked options (with the
+/// margin applied), the calibrated soft sensor, the instrument and the models.
+struct TestBed {
+    opts: CompareOptions,
+    cells_rmsecv: f64,
+    sensor: SoftSensor,
+    instrument: Instrument,
+    model: Params,
+    variability: Variability,
+}
+
+impl TestBed {
+    fn new(opts: &CompareOptions) -> Result<TestBed, PatError> {
+        opts.settings.check()?;
+        cohort::check_patients(opts.patients)?;
+        if !(opts.fixed_day.is_finite() && opts.fixed_day > 0.0) {
+            return Err(PatError::Invalid(format!(
+                "fixed harvest day {}: must be positive",
+                opts.fixed_day
+            )));
+        }
+        let instrument = Instrument::default();
+        let sensor = calibrate(
+            &CohortOptions {
+                patients: opts.calibration_patients,
+                seed: opts.calibration_seed,
+                days: opts.settings.days_max,
+                every: 0.5,
+                dose: opts.settings.dose,
+            },
+            &instrument,
+        )?;
+        let model = Params::default();
+        let cells_rmsecv = sensor_cells_rmsecv(&sensor)?;
+        let mut opts = opts.clone();
+        opts.settings.dose_margin = opts.margin.cells(cells_rmsecv, model.volume_ml)?;
+        Ok(TestBed {
+            opts,
+            cells_rmsecv,
+            sensor,
+            instrument,
+            model,
+            variability: Variability::default(),
+        })
+    }
+
+    /// Patient `i` of the cohort under `strategy`.
+    fn run_patient(
+        &self,
+        strategy: &Strategy,
+        i: usize,
+    ) -> Result<(Vec<Record>, Outcome), PatError> {
+        let plant = self.variability.patient(&self.model, self.opts.seed, i as u64)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed);
+        rng.set_stream((2u64 << 32) + i as u64);
+        let mut m = SensorMeasurement::new(&self.sensor, &self.instrument, rng)?;
+        run(
+            &plant,
+            &self.model,
+            &Initial::default(),
+            &self.opts.settings,
+            strategy,
+            &mut |x| m.measure(x),
+        )
+    }
 }
 
 /// The cross-validated error (RMSECV) of a sensor's total-cell estimate at its number of
@@ -848,6 +907,34 @@ mod tests {
         let again = prediction_band(&p, &v, &s, 1.5, &x0, &plan, 200, 1).expect("band");
         assert_eq!(again, band);
         assert!(prediction_band(&p, &v, &s, 1.5, &x0, &plan, 0, 1).is_err());
+    }
+
+    #[test]
+    fn harvest_days_are_the_cohort_comparisons_harvest_days() {
+        let opts = CompareOptions {
+            patients: 3,
+            seed: 7,
+            ..CompareOptions::default()
+        };
+        let cmp = compare(&opts, &mut |_, _| {}).expect("compared");
+        for (si, st) in cmp.strategies.iter().enumerate() {
+            let mut calls = 0;
+            let days = harvest_days(st, 3, 7, &mut |_, _| calls += 1).expect("days");
+            let want: Vec<f64> = cmp
+                .runs
+                .iter()
+                .filter(|r| r.strategy == si)
+                .map(|r| r.outcome.harvest_day)
+                .collect();
+            assert_eq!(days, want, "{}", st.name);
+            assert_eq!(calls, 3);
+        }
+        // harvest at the dose follows the patient: not every patient on the same day
+        let mpc = harvest_days(&cmp.strategies[0], 3, 7, &mut |_, _| {}).expect("days");
+        assert!(mpc.iter().any(|d| *d != mpc[0]), "{mpc:?}");
+        assert!(mpc.iter().all(|d| *d > 0.0 && *d <= opts.settings.days_max));
+        let e = harvest_days(&cmp.strategies[0], 0, 7, &mut |_, _| {}).expect_err("no patients");
+        assert!(e.to_string().contains("patients"), "{e}");
     }
 
     #[test]

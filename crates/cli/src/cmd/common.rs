@@ -3,7 +3,8 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
@@ -49,10 +50,64 @@ pub struct Loaded {
 /// Reads and checks a scenario file.
 pub fn load_scenario(path: &Path) -> anyhow::Result<Loaded> {
     let bytes = read_limited(path)?;
-    let model = model::load_bytes(&path.display().to_string(), &bytes)
+    let model = model::load_bytes_with(&path.display().to_string(), &bytes, &*expansion_model())
         .map_err(|e| anyhow::Error::new(Reported(miette::Report::new(e))))?;
     let sha256 = hex(&Sha256::digest(&bytes));
     Ok(Loaded { model, sha256 })
+}
+
+/// The expansion model (crate `pat`) that computes `dist = "expansion_model"` durations, one per
+/// process so that each spec is computed once, whichever command or study point asks.
+pub fn expansion_model() -> Arc<PatExpansion> {
+    static MODEL: std::sync::OnceLock<Arc<PatExpansion>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(Arc::default).clone()
+}
+
+/// Harvest days of closed-loop cultures by [`pat::control::harvest_days`], remembered per spec.
+#[derive(Debug, Default)]
+pub struct PatExpansion {
+    done: Mutex<HashMap<model::ExpansionSpec, Vec<f64>>>,
+}
+
+impl model::ExpansionDurations for PatExpansion {
+    fn harvest_days(&self, spec: &model::ExpansionSpec) -> Result<Vec<f64>, String> {
+        use pat::control::{Feeding, Harvest, Strategy};
+        // Held while computing, so that parallel study points wait for one computation.
+        let mut done = self.done.lock().map_err(|_| "a computation failed".to_string())?;
+        if let Some(days) = done.get(spec) {
+            return Ok(days.clone());
+        }
+        let feeding = match spec.strategy {
+            model::ExpansionStrategy::Mpc => Feeding::Mpc,
+            model::ExpansionStrategy::FixedAtDose => Feeding::Fixed,
+        };
+        let strategy = Strategy {
+            name: spec.strategy.name().to_string(),
+            feeding,
+            harvest: Harvest::AtDose,
+        };
+        let pb = if std::io::stderr().is_terminal() {
+            ProgressBar::new(u64::from(spec.patients))
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>12} [{bar:40}] {pos}/{len} cultures of the expansion model, eta {eta}",
+        ) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_prefix(spec.strategy.name());
+        let days = pat::control::harvest_days(
+            &strategy,
+            spec.patients as usize,
+            spec.seed,
+            &mut |i, _| pb.set_position(i as u64),
+        )
+        .map_err(|e| e.to_string())?;
+        pb.finish_and_clear();
+        done.insert(*spec, days.clone());
+        Ok(days)
+    }
 }
 
 /// Reads a user-written file, but no more than one byte past the file size limit (so that a

@@ -131,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cost,
         });
     }
-    let st = study::Study::prepare(spec, files).map_err(|e| match e {
+    let st = study::Study::prepare_with(spec, files, common::expansion_model()).map_err(|e| match e {
         StudyError::File(f) => reported(f),
         StudyError::Message(m) => anyhow::anyhow!(m),
     })?;
