@@ -7,6 +7,8 @@
 mod bad_input;
 #[path = "cli/examples.rs"]
 mod examples;
+#[path = "cli/expansion.rs"]
+mod expansion;
 #[path = "cli/plant.rs"]
 mod plant;
 #[path = "cli/runs.rs"]

@@ -11,8 +11,8 @@
 //! The caller reads the files; everything here is pure.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use model::{FieldPath, FileErrors, Model, Problem, SourceFile};
 use rayon::prelude::*;

@@ -58,7 +58,10 @@ fn load_source(src: &SourceFile) -> Result<Model, FileErrors> {
     load_source_with(src, &NoExpansionModel)
 }
 
-fn load_source_with(src: &SourceFile, expansion: &dyn ExpansionDurations) -> Result<Model, FileErrors> {
+fn load_source_with(
+    src: &SourceFile,
+    expansion: &dyn ExpansionDurations,
+) -> Result<Model, FileErrors> {
     let mut scenario: Scenario = src.parse()?;
     let problems = scenario.resolve_expansion(expansion);
     if !problems.is_empty() {

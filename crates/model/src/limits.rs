@@ -46,3 +46,7 @@ pub const EVENT_BUDGET: u64 = 50_000_000;
 /// Most patients the expansion model simulates for one `dist = "expansion_model"` duration
 /// (each is a closed-loop culture of up to 12 days; 2000 take about a minute).
 pub const MAX_EXPANSION_PATIENTS: u32 = 2_000;
+
+/// Most hours a `dist = "expansion_model"` duration adds to the culture (the work around it in
+/// the same step: a week is far more than seeding and harvest take).
+pub const MAX_EXPANSION_PLUS_HOURS: f64 = 168.0;

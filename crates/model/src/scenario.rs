@@ -457,7 +457,15 @@ pub enum Distribution {
         /// Seed of the ChaCha8 generator of the patients (patient `i`: stream `i`).
         #[serde(default = "one_u64")]
         seed: u64,
+        /// Hours added to every harvest day: the parts of the step around the culture
+        /// (seeding, harvest, wash), when the step is more than the expansion itself.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        plus_hours: f64,
     },
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Feeding and harvest of a culture in the expansion model.
@@ -507,8 +515,11 @@ pub struct NoExpansionModel;
 
 impl ExpansionDurations for NoExpansionModel {
     fn harvest_days(&self, _: &ExpansionSpec) -> Result<Vec<f64>, String> {
-        Err("the expansion model is not available here; `atmpflow` computes              `dist = \"expansion_model\"` durations"
-            .to_string())
+        Err(
+            "the expansion model is not available here; `atmpflow` computes \
+             `dist = \"expansion_model\"` durations"
+                .to_string(),
+        )
     }
 }
 
@@ -533,6 +544,7 @@ impl Scenario {
                     strategy,
                     patients,
                     seed,
+                    plus_hours,
                 } = step.duration
                 else {
                     continue;
@@ -553,15 +565,27 @@ impl Scenario {
                     ));
                     continue;
                 }
+                if !(plus_hours.is_finite()
+                    && (0.0..=crate::limits::MAX_EXPANSION_PLUS_HOURS).contains(&plus_hours))
+                {
+                    problems.push(Problem::new(
+                        at.key("plus_hours"),
+                        format!(
+                            "{plus_hours} hours: between 0 and {} are possible",
+                            crate::limits::MAX_EXPANSION_PLUS_HOURS
+                        ),
+                    ));
+                    continue;
+                }
                 let spec = ExpansionSpec {
                     strategy,
                     patients,
                     seed,
                 };
                 match model.harvest_days(&spec) {
-                    Ok(values) => {
+                    Ok(days) => {
                         step.duration = Distribution::Empirical {
-                            values,
+                            values: days.iter().map(|d| d + plus_hours / 24.0).collect(),
                             weights: None,
                             unit: Some(TimeUnit::Days),
                         }

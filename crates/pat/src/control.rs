@@ -648,7 +648,9 @@ impl TestBed {
         strategy: &Strategy,
         i: usize,
     ) -> Result<(Vec<Record>, Outcome), PatError> {
-        let plant = self.variability.patient(&self.model, self.opts.seed, i as u64)?;
+        let plant = self
+            .variability
+            .patient(&self.model, self.opts.seed, i as u64)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed);
         rng.set_stream((2u64 << 32) + i as u64);
         let mut m = SensorMeasurement::new(&self.sensor, &self.instrument, rng)?;

@@ -1,11 +1,11 @@
 //! Helpers shared by the subcommands: reading scenario files, running studies with a
 //! progress bar and Ctrl-C, writing outputs.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -73,7 +73,10 @@ impl model::ExpansionDurations for PatExpansion {
     fn harvest_days(&self, spec: &model::ExpansionSpec) -> Result<Vec<f64>, String> {
         use pat::control::{Feeding, Harvest, Strategy};
         // Held while computing, so that parallel study points wait for one computation.
-        let mut done = self.done.lock().map_err(|_| "a computation failed".to_string())?;
+        let mut done = self
+            .done
+            .lock()
+            .map_err(|_| "a computation failed".to_string())?;
         if let Some(days) = done.get(spec) {
             return Ok(days.clone());
         }

@@ -131,10 +131,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cost,
         });
     }
-    let st = study::Study::prepare_with(spec, files, common::expansion_model()).map_err(|e| match e {
-        StudyError::File(f) => reported(f),
-        StudyError::Message(m) => anyhow::anyhow!(m),
-    })?;
+    let st = study::Study::prepare_with(spec, files, common::expansion_model()).map_err(
+        |e| match e {
+            StudyError::File(f) => reported(f),
+            StudyError::Message(m) => anyhow::anyhow!(m),
+        },
+    )?;
     let shard = match &args.shard {
         Some(s) => parse_shard(s)?,
         None => [0, 1],
