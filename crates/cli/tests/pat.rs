@@ -393,6 +393,13 @@ fn control_compares_mpc_with_the_fixed_schedule() {
     }
     assert_eq!(page.matches("<svg").count(), 4);
     check_page_layout(&page);
+    // The sensor the controller used is written and loads as a `pat fit` model would.
+    let sensor_text = std::fs::read_to_string(out.join("sensor.json")).expect("sensor");
+    let sensor = pat::sensor::SoftSensor::from_json("sensor.json", &sensor_text).expect("loads");
+    assert_eq!(
+        sensor.responses,
+        ["glucose_mM", "lactate_mM", pat::control::CELLS]
+    );
     // same seed, same numbers; another seed, other numbers
     let again = dir.path().join("again");
     assert!(control(&again, &[]).status.success());

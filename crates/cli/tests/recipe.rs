@@ -206,3 +206,176 @@ fn plan_writes_a_scenario_that_validates() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The modular recipe with its perfusion phase steered by a soft sensor (`sensor`, relative to
+/// the recipe) and `controller`.
+fn controlled_recipe(sensor: &str, controller: &str) -> String {
+    let text = std::fs::read_to_string(repo(MODULAR)).expect("example recipe");
+    let plain = r#"phases = ["seed", "feed / perfuse", "in-process count", "decide harvest"]"#;
+    assert!(
+        text.contains(plain),
+        "the example's expansion phases changed"
+    );
+    text.replace(
+        plain,
+        &format!(
+            r#"phases = ["seed", {{ name = "feed / perfuse", soft_sensor = "{sensor}", controller = "{controller}", patients = 4, seed = 2 }}, "in-process count", "decide harvest"]"#
+        ),
+    )
+}
+
+/// A phase names its soft sensor and controller: `check` loads the sensor and refuses one
+/// that does not estimate what the controller needs, at the recipe's field; `plan` turns the
+/// step's duration into the expansion model's harvest days.
+#[test]
+fn a_controlled_phase_names_a_checked_soft_sensor_and_plans_with_the_model() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // The sensor the closed loop uses, as `pat control` writes it.
+    let ctl = dir.path().join("ctl");
+    let o = run(args![
+        "pat",
+        "control",
+        "--patients",
+        "1",
+        "--quiet",
+        "--out",
+        ctl.as_os_str()
+    ]);
+    assert!(o.status.success(), "{}", s(&o).1);
+    std::fs::copy(ctl.join("sensor.json"), dir.path().join("sensor.json")).expect("copy");
+    // A glucose-only calibration (PLS1): not enough for the controller.
+    let cal = dir.path().join("cal");
+    let o = run(args![
+        "pat",
+        "simulate",
+        "--patients",
+        "2",
+        "--out",
+        cal.as_os_str()
+    ]);
+    assert!(o.status.success(), "{}", s(&o).1);
+    let reference = std::fs::read_to_string(cal.join("reference.csv")).expect("reference");
+    let glucose: String = reference
+        .lines()
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let glucose_csv = dir.path().join("glucose.csv");
+    std::fs::write(&glucose_csv, glucose).expect("written");
+    let o = run(args![
+        "pat",
+        "fit",
+        "--spectra",
+        cal.join("spectra.csv").as_os_str(),
+        "--reference",
+        glucose_csv.as_os_str(),
+        "--components",
+        "3",
+        "--out",
+        dir.path().join("glucose-only.json").as_os_str()
+    ]);
+    assert!(o.status.success(), "{}", s(&o).1);
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, controlled_recipe("sensor.json", "mpc")).expect("written");
+    let o = run(args!["recipe", "check", good.as_os_str()]);
+    let (out, err) = s(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("phase `feed / perfuse` controlled (mpc) on soft sensor")
+            && out.contains("responses glucose_mM, lactate_mM, cells_1e6_per_mL"),
+        "{out}"
+    );
+
+    // Bad: the sensor lacks responses, the file is missing, the controller is unknown, two
+    // controlled phases.
+    let line_of = |text: &str| {
+        text.lines()
+            .position(|l| l.contains("soft_sensor"))
+            .map(|i| i + 1)
+            .expect("a controlled phase")
+    };
+    for (name, text, field, message) in [
+        (
+            "glucose-only.toml",
+            controlled_recipe("glucose-only.json", "mpc"),
+            "step[6].phases[1].soft_sensor",
+            "the controller needs lactate_mM, cells_1e6_per_mL too",
+        ),
+        (
+            "missing.toml",
+            controlled_recipe("no-such-sensor.json", "mpc"),
+            "step[6].phases[1].soft_sensor",
+            "no-such-sensor.json",
+        ),
+        (
+            "unknown-controller.toml",
+            controlled_recipe("sensor.json", "pid"),
+            "step[6].phases[1]",
+            "unknown variant `pid`",
+        ),
+        (
+            "two-controlled.toml",
+            controlled_recipe("sensor.json", "mpc").replace(
+                r#""in-process count""#,
+                r#"{ name = "count", controller = "mpc" }"#,
+            ),
+            "step[6].phases[2]",
+            "phase `feed / perfuse` is already controlled",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).expect("written");
+        let o = run(args!["recipe", "check", path.as_os_str()]);
+        let (out, err) = s(&o);
+        assert!(!o.status.success(), "{name} accepted:\n{out}");
+        assert!(err.contains(field), "{name}: no field {field}:\n{err}");
+        assert!(err.contains(message), "{name}: no `{message}`:\n{err}");
+        assert!(
+            err.contains(&format!("{name}:{}:", line_of(&text))),
+            "{name}: not located at line {}:\n{err}",
+            line_of(&text)
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    // Plan: the expansion step's duration is the expansion model's; the scenario validates
+    // and simulates.
+    for (controller, strategy) in [("mpc", "mpc"), ("fixed_schedule", "fixed_at_dose")] {
+        let recipe = dir.path().join(format!("{controller}.toml"));
+        std::fs::write(&recipe, controlled_recipe("sensor.json", controller)).expect("written");
+        let out = dir.path().join(format!("{controller}-scenario.toml"));
+        let o = run(args![
+            "recipe",
+            "plan",
+            recipe.as_os_str(),
+            "--equipment",
+            repo(PLANT).as_os_str(),
+            "--as-of",
+            "2026-12-01",
+            "--replications",
+            "2",
+            "--out",
+            out.as_os_str()
+        ]);
+        let (o1, e1) = s(&o);
+        assert!(o.status.success(), "{o1}\n{e1}");
+        let scenario = std::fs::read_to_string(&out).expect("scenario");
+        let table = format!(
+            "dist = \"expansion_model\"\nstrategy = \"{strategy}\"\npatients = 4\nseed = 2\n"
+        );
+        assert!(scenario.contains(&table), "{scenario}");
+        assert!(
+            scenario.contains("its duration comes from the expansion model (4 patients, seed 2)"),
+            "{scenario}"
+        );
+        let o = run(args![
+            "simulate",
+            out.as_os_str(),
+            "--quiet",
+            "--out",
+            dir.path().join(format!("{controller}-run")).as_os_str()
+        ]);
+        let (o2, e2) = s(&o);
+        assert!(o.status.success(), "{o2}\n{e2}");
+    }
+}

@@ -17,6 +17,10 @@
 //!   workstation count; every requirement becomes a `capability` use that any
 //!   pool fitting it may serve;
 //! - steps with `operators` use a staff pool described by [`PlanOptions`].
+//! - a step with a controlled phase (soft sensor and controller) takes its
+//!   duration from the expansion model (`dist = "expansion_model"`, the
+//!   controller's strategy): the program reading the scenario simulates the
+//!   cultures; the rest of a merged block is added at its nominal duration.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -524,9 +528,40 @@ fn block_step(
             Consequence::Proceed
         })
     });
+    let duration = match block
+        .iter()
+        .find_map(|s| s.control.as_ref().map(|c| (s, c)))
+    {
+        None => dist(mn, nom, mx),
+        Some((controlled, c)) => {
+            // The controlled step lasts as long as the expansion model's culture; the rest of
+            // the block (the other steps at their nominal duration, transfers inside it) is
+            // added to every harvest day.
+            let plus_hours = nom - controlled.duration.nominal_h;
+            notes.push(format!(
+                "step `{}`: phase `{}` is controlled ({}); its duration comes from the expansion model ({} patients, seed {}){}",
+                controlled.id,
+                c.phase,
+                c.controller.name(),
+                c.patients,
+                c.seed,
+                if plus_hours > 0.0 {
+                    format!(", plus {plus_hours:.1} h of the rest of `{name}` at nominal durations")
+                } else {
+                    String::new()
+                }
+            ));
+            Distribution::ExpansionModel {
+                strategy: c.controller.strategy(),
+                patients: c.patients,
+                seed: c.seed,
+                plus_hours,
+            }
+        }
+    };
     SStep {
         name,
-        duration: dist(mn, nom, mx),
+        duration,
         uses,
         cleaning_hours: cleaning,
         transfer_hours: last.transfer_h,

@@ -182,6 +182,52 @@ pub struct Duration {
     pub max_h: f64,
 }
 
+/// How a controlled phase sets feeding and harvest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Controller {
+    /// Model-predictive control of perfusion on the soft sensor's estimates, harvest when the
+    /// estimated viable cells reach the dose plus the sensor's margin.
+    Mpc,
+    /// The fixed perfusion schedule, harvest as above.
+    FixedSchedule,
+}
+
+impl Controller {
+    /// The name used in recipes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Mpc => "mpc",
+            Controller::FixedSchedule => "fixed_schedule",
+        }
+    }
+
+    /// The expansion model's strategy that plans this controller's harvest days.
+    pub fn strategy(self) -> model::scenario::ExpansionStrategy {
+        match self {
+            Controller::Mpc => model::scenario::ExpansionStrategy::Mpc,
+            Controller::FixedSchedule => model::scenario::ExpansionStrategy::FixedAtDose,
+        }
+    }
+}
+
+/// A phase steered by process analytical technology: the soft sensor that estimates glucose,
+/// lactate and cells from the probe's spectra, and the controller acting on the estimates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseControl {
+    /// The phase's name (one of the step's phases).
+    pub phase: String,
+    /// The soft sensor file (a `pat fit` model, JSON), relative to the recipe's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soft_sensor: Option<String>,
+    /// The controller.
+    pub controller: Controller,
+    /// Patients the planner simulates with the expansion model for the step's duration.
+    pub patients: u32,
+    /// Seed of those patients.
+    pub seed: u64,
+}
+
 /// Cleanroom grade or environment class required around a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Environment {
@@ -305,6 +351,9 @@ pub struct Step {
     pub description: String,
     /// ISA-88 phases, in order.
     pub phases: Vec<String>,
+    /// The phase steered by a soft sensor and a controller, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<PhaseControl>,
     /// Duration.
     pub duration: Duration,
     /// Maximum hold (hours) from the end of this step to the start of the next: shelf life of
@@ -405,7 +454,7 @@ struct RawStep {
     #[serde(default)]
     description: String,
     #[serde(default)]
-    phases: Vec<String>,
+    phases: Vec<RawPhase>,
     duration: Option<RawNumber>,
     max_hold: Option<RawNumber>,
     on_hold_violation: Option<model::scenario::Consequence>,
@@ -874,6 +923,109 @@ struct Declared<'a> {
     unit_procedures: &'a [UnitProcedure],
 }
 
+/// One entry of `phases`: a name, or a table naming a controlled phase.
+#[derive(Debug)]
+enum RawPhase {
+    Name(String),
+    Controlled(RawControlledPhase),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControlledPhase {
+    name: Option<String>,
+    soft_sensor: Option<String>,
+    controller: Option<Controller>,
+    patients: Option<u32>,
+    seed: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for RawPhase {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawPhase;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a phase name, or a table `{ name, soft_sensor, controller }` of a controlled phase",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawPhase, E> {
+                Ok(RawPhase::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawPhase, A::Error> {
+                RawControlledPhase::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawPhase::Controlled)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// The phase names of a step and its controlled phase, if any.
+fn validate_phases(
+    v: &mut V,
+    phases: &[RawPhase],
+    sp: &FieldPath,
+) -> (Vec<String>, Option<PhaseControl>) {
+    let mut names = Vec::with_capacity(phases.len());
+    let mut control: Option<PhaseControl> = None;
+    for (k, p) in phases.iter().enumerate() {
+        let pp = sp.key("phases").idx(k);
+        match p {
+            RawPhase::Name(n) => names.push(n.clone()),
+            RawPhase::Controlled(c) => {
+                let name = match &c.name {
+                    Some(n) if !n.trim().is_empty() => n.clone(),
+                    _ => {
+                        v.err(&pp.key("name"), "a controlled phase needs a `name`");
+                        String::new()
+                    }
+                };
+                names.push(name.clone());
+                let controller = c.controller.unwrap_or_else(|| {
+                    v.err(
+                        &pp.key("controller"),
+                        "missing field `controller` (mpc or fixed_schedule)",
+                    );
+                    Controller::Mpc
+                });
+                if let Some(f) = &c.soft_sensor
+                    && f.trim().is_empty()
+                {
+                    v.err(&pp.key("soft_sensor"), "empty file name");
+                }
+                let patients = c.patients.unwrap_or(100);
+                let max = model::limits::MAX_EXPANSION_PATIENTS;
+                if patients == 0 || patients > max {
+                    v.err(
+                        &pp.key("patients"),
+                        format!("{patients} patients: between 1 and {max} are possible"),
+                    );
+                }
+                if let Some(first) = &control {
+                    v.err(
+                        &pp,
+                        format!(
+                            "phase `{}` is already controlled; a step has at most one controlled phase",
+                            first.phase
+                        ),
+                    );
+                } else {
+                    control = Some(PhaseControl {
+                        phase: name,
+                        soft_sensor: c.soft_sensor.clone(),
+                        controller,
+                        patients,
+                        seed: c.seed.unwrap_or(1),
+                    });
+                }
+            }
+        }
+    }
+    (names, control)
+}
+
 /// One `[[step]]`; its id is added to `step_ids`.
 fn validate_step(
     v: &mut V,
@@ -939,6 +1091,7 @@ fn validate_step(
         }
     }
     let requires = step_requirements(v, s, sp);
+    let (phases, control) = validate_phases(v, &s.phases, sp);
     if let Some(o) = &s.operators {
         if o.count == 0 {
             v.err(&sp.key("operators").key("count"), "must be at least 1");
@@ -957,7 +1110,8 @@ fn validate_step(
         id,
         unit_procedure,
         description: s.description.clone(),
-        phases: s.phases.clone(),
+        phases,
+        control,
         duration,
         max_hold_h,
         on_hold_violation: s.on_hold_violation.clone(),

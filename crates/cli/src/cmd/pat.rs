@@ -79,7 +79,8 @@ struct ControlArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Output directory: summary.csv, outcomes.csv, trajectories.csv, control.html.
+    /// Output directory: summary.csv, outcomes.csv, trajectories.csv, control.html and
+    /// sensor.json (the soft sensor the controller used, as `pat fit` writes one).
     #[arg(long)]
     out: PathBuf,
 }
@@ -361,6 +362,7 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
         "outcomes.csv",
         "trajectories.csv",
         "control.html",
+        "sensor.json",
     ];
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
     crate::output::check_new(&paths)?;
@@ -389,7 +391,14 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
     }
     let page = report::pat::control_html(&cmp, a.show_patient)
         .with_context(|| format!("patient {} not in the comparison", a.show_patient))?;
-    let texts = [summary, cmp.outcomes_csv(), cmp.trajectories_csv(), page];
+    let sensor = serde_json::to_string_pretty(&cmp.sensor)? + "\n";
+    let texts = [
+        summary,
+        cmp.outcomes_csv(),
+        cmp.trajectories_csv(),
+        page,
+        sensor,
+    ];
     for (path, text) in paths.iter().zip(&texts) {
         crate::output::write(path, text)?;
     }

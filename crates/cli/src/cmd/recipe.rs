@@ -255,6 +255,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
                 ))
             } else {
                 let r = load_recipe(path)?;
+                let sensors = check_soft_sensors(path, &text, &r)?;
                 let warnings = recipe::recipe::check(&r);
                 let mut s = format!(
                     "ok — {} recipe `{}`: {} unit procedure(s), {} step(s), {} capability requirement(s), capabilities: {}",
@@ -268,6 +269,9 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
                     r.steps.iter().map(|s| s.requires.len()).sum::<usize>(),
                     recipe::recipe::capabilities_used(&r).join(", ")
                 );
+                for line in sensors {
+                    s.push_str(&format!("\n  {line}"));
+                }
                 for w in warnings {
                     s.push_str(&format!("\n  warning: {}: {}", w.field, w.message));
                 }
@@ -286,6 +290,86 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         bail!("{failed} of {} file(s) failed", args.files.len());
     }
     Ok(())
+}
+
+/// The responses a controlled phase's soft sensor must estimate: what the controller acts on.
+const CONTROL_RESPONSES: [&str; 3] = ["glucose_mM", "lactate_mM", pat::control::CELLS];
+
+/// Loads the soft sensor of every controlled phase of `r` (relative to the recipe's folder) and
+/// checks that it estimates what the controller needs. An error is located at the phase's
+/// `soft_sensor` field of the recipe. Gives one line per controlled phase.
+fn check_soft_sensors(path: &Path, text: &str, r: &recipe::Recipe) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    for (i, step) in r.steps.iter().enumerate() {
+        let Some(c) = &step.control else { continue };
+        let k = step.phases.iter().position(|p| *p == c.phase).unwrap_or(0);
+        let field = model::FieldPath::root()
+            .key("step")
+            .idx(i)
+            .key("phases")
+            .idx(k)
+            .key("soft_sensor");
+        let Some(file) = &c.soft_sensor else {
+            lines.push(format!(
+                "step `{}`: phase `{}` controlled ({}), no soft sensor named",
+                step.id,
+                c.phase,
+                c.controller.name()
+            ));
+            continue;
+        };
+        let sensor_path = path.parent().unwrap_or(Path::new(".")).join(file);
+        let loaded = super::common::read_limited(&sensor_path)
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("not UTF-8 text"))
+            })
+            .and_then(|t| {
+                pat::sensor::SoftSensor::from_json(&sensor_path.display().to_string(), &t)
+                    .map_err(anyhow::Error::from)
+            });
+        match loaded {
+            Err(e) => problems.push(model::Problem::new(
+                field,
+                format!("soft sensor {}: {e:#}", sensor_path.display()),
+            )),
+            Ok(sensor) => {
+                let missing: Vec<&str> = CONTROL_RESPONSES
+                    .iter()
+                    .copied()
+                    .filter(|want| !sensor.responses.iter().any(|r| r == want))
+                    .collect();
+                if missing.is_empty() {
+                    lines.push(format!(
+                        "step `{}`: phase `{}` controlled ({}) on soft sensor {} ({} components, {} variables, responses {})",
+                        step.id,
+                        c.phase,
+                        c.controller.name(),
+                        sensor_path.display(),
+                        sensor.components,
+                        sensor.variables.len(),
+                        sensor.responses.join(", ")
+                    ));
+                } else {
+                    problems.push(model::Problem::new(
+                        field,
+                        format!(
+                            "soft sensor {} estimates {}; the controller needs {} too",
+                            sensor_path.display(),
+                            sensor.responses.join(", "),
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(lines)
+    } else {
+        let src = model::SourceFile::new(path.display().to_string(), text);
+        Err(reported(src.errors(&problems)))
+    }
 }
 
 fn bind(args: BindArgs) -> anyhow::Result<()> {
@@ -393,7 +477,7 @@ fn plan(args: PlanArgs) -> anyhow::Result<()> {
         || "generated scenario".to_string(),
         |p| p.display().to_string(),
     );
-    model::load(&name, &text).map_err(reported)?;
+    model::load_with(&name, &text, &*super::common::expansion_model()).map_err(reported)?;
     match &args.out {
         Some(out) => {
             crate::output::write(out, &text)?;
