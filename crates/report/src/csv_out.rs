@@ -22,6 +22,49 @@ pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
+/// Columns of `replications.csv`.
+const REPLICATIONS_HEADER: [&str; 9] = [
+    "replication",
+    "released_per_year",
+    "patients",
+    "lost",
+    "unfinished",
+    "treated",
+    "on_time",
+    "vein_to_vein_days_mean",
+    "wip",
+];
+
+/// One replication's row of `replications.csv`.
+fn replication_row(x: &sim::Replication) -> Vec<String> {
+    vec![
+        x.index.to_string(),
+        format!("{:.6}", x.released_per_year),
+        x.patients.to_string(),
+        x.lost.to_string(),
+        x.unfinished.to_string(),
+        x.treated.to_string(),
+        x.on_time.to_string(),
+        format!("{:.6}", x.vein_to_vein_mean_days.unwrap_or(0.0)),
+        format!("{:.6}", x.wip),
+    ]
+}
+
+/// The header line of `replications.csv`, for a writer that streams its rows
+/// ([`replications_csv_line`]) instead of taking them from [`simulation_csv`].
+pub fn replications_csv_header() -> String {
+    table(&REPLICATIONS_HEADER, Vec::new())
+}
+
+/// One replication's line of `replications.csv`, as [`simulation_csv`] writes it.
+pub fn replications_csv_line(x: &sim::Replication) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let _ = w.write_record(replication_row(x));
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 /// CSV tables of a study: `(file name, contents)` pairs.
 pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -140,35 +183,8 @@ pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
     out.push((
         "replications.csv".to_string(),
         table(
-            &[
-                "replication",
-                "released_per_year",
-                "patients",
-                "lost",
-                "unfinished",
-                "treated",
-                "on_time",
-                "vein_to_vein_days_mean",
-                "wip",
-            ],
-            r.per_replication
-                .iter()
-                .map(|x| {
-                    let n = x.treated;
-                    let mean = x.vein_to_vein_mean_days.unwrap_or(0.0);
-                    vec![
-                        x.index.to_string(),
-                        format!("{:.6}", x.released_per_year),
-                        x.patients.to_string(),
-                        x.lost.to_string(),
-                        x.unfinished.to_string(),
-                        n.to_string(),
-                        x.on_time.to_string(),
-                        format!("{mean:.6}"),
-                        format!("{:.6}", x.wip),
-                    ]
-                })
-                .collect(),
+            &REPLICATIONS_HEADER,
+            r.per_replication.iter().map(replication_row).collect(),
         ),
     ));
     out

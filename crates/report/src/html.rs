@@ -572,11 +572,21 @@ fn replications(b: &mut String, r: &Results) {
             r.throughput_per_year.ci95[1]
         ),
     ));
-    let _ = writeln!(
-        b,
-        "<details><summary>Raw figures of the {} replications</summary>",
-        r.per_replication.len()
-    );
+    let shown = r.per_replication.len();
+    if shown < r.replications as usize {
+        // A long run keeps only its first replications for the page; the files have all.
+        let _ = writeln!(
+            b,
+            "<details><summary>Raw figures of the first {shown} of the {} replications (all \
+             are in results.json and replications.csv)</summary>",
+            r.replications
+        );
+    } else {
+        let _ = writeln!(
+            b,
+            "<details><summary>Raw figures of the {shown} replications</summary>"
+        );
+    }
     let rows: Vec<Vec<Cell>> = r
         .per_replication
         .iter()

@@ -16,6 +16,6 @@ pub mod record;
 pub mod study_charts;
 pub mod svg;
 
-pub use csv_out::{comparison_csv, simulation_csv};
+pub use csv_out::{comparison_csv, replications_csv_header, replications_csv_line, simulation_csv};
 pub use html::{ReportOptions, comparison_html, simulation_html, simulation_html_with};
 pub use plan::{moves_csv, plan_csv, plant_csv, plant_html};

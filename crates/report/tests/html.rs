@@ -201,6 +201,27 @@ fn the_target_line_is_drawn_when_given() {
     assert!(!report::simulation_html(&r).contains(">target "));
 }
 
+/// A run that streamed its summaries to the files hands the report only the first ones: the
+/// page says how many of how many it shows and lists exactly those.
+#[test]
+fn a_report_of_the_first_replications_says_so() {
+    let mut r = study("head", 2, 3);
+    let all = report::simulation_html(&r);
+    assert!(all.contains("Raw figures of the 4 replications</summary>"));
+    r.per_replication.truncate(2);
+    let html = report::simulation_html(&r);
+    let doc = xml(&html);
+    assert!(html.contains(
+        "Raw figures of the first 2 of the 4 replications (all are in results.json and \
+         replications.csv)</summary>"
+    ));
+    let table = doc
+        .descendants()
+        .find(|n| n.has_tag_name("details"))
+        .expect("the raw figures");
+    let rows = table.descendants().filter(|n| n.has_tag_name("tr")).count();
+    assert_eq!(rows, 1 + 2, "a header and the two replications shown");
+}
 #[test]
 fn empty_results_render_no_data_notes_instead_of_panicking() {
     let mut r = study("empty", 2, 5);

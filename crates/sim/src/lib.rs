@@ -82,6 +82,14 @@ pub enum SimError {
         /// The most frequent kind of event with its count.
         most: String,
     },
+    /// The receiver of the per-replication summaries failed.
+    #[error("summary of replication {replication}: {reason}")]
+    ReplicationSink {
+        /// Replication whose summary could not be taken.
+        replication: u32,
+        /// Why.
+        reason: String,
+    },
     /// The receiver of the raw observations failed.
     #[error("observations of replication {replication}: {reason}")]
     Observer {
@@ -95,11 +103,16 @@ pub enum SimError {
 /// Receives the raw observations of each replication, in replication order.
 pub type ObservationSink<'a> = dyn FnMut(u32, &[Observation]) -> Result<(), String> + Send + 'a;
 
+/// Receives each replication's summary, in replication order, as it is combined (to stream it
+/// to a file: with [`RunOptions::drop_replications`] the run then holds none of them).
+pub type ReplicationSink<'a> = dyn FnMut(&Replication) -> Result<(), String> + Send + 'a;
+
 /// Simulates the study. `progress` is called with the number of replications combined so
 /// far. Replications are handed out in order and combined in order as they finish, so memory
 /// does not depend on the number of replications (apart from the per-replication summaries,
-/// unless [`RunOptions::drop_replications`]). When `cancel` becomes true no replication is
-/// started any more and those running are abandoned within a few thousand events, so the
+/// unless [`RunOptions::drop_replications`]; [`run_streamed`] hands each to a sink instead).
+/// When `cancel` becomes true no replication is started any more and those running are
+/// abandoned within a few thousand events, so the
 /// results cover exactly the replications `0..k` combined so far and equal those of a run
 /// with `k` replications (marked `cancelled`). A replication that exceeds the event budget
 /// ([`RunOptions::event_budget`]) ends the run with [`SimError::EventBudget`] for the
@@ -110,7 +123,7 @@ pub fn run(
     progress: &(dyn Fn(u32) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Results, SimError> {
-    run_inner(model, opts, progress, cancel, None)
+    run_inner(model, opts, progress, cancel, None, None)
 }
 
 /// As [`run`], also passing the raw observations of each replication to `sink`, in
@@ -122,15 +135,29 @@ pub fn run_observed(
     cancel: &AtomicBool,
     sink: &mut ObservationSink<'_>,
 ) -> Result<Results, SimError> {
-    run_inner(model, opts, progress, cancel, Some(sink))
+    run_inner(model, opts, progress, cancel, Some(sink), None)
+}
+
+/// As [`run`], passing the raw observations of each replication to `observations` and each
+/// replication's summary to `replications` (either may be `None`), both in replication order.
+pub fn run_streamed(
+    model: &Model,
+    opts: &RunOptions,
+    progress: &(dyn Fn(u32) + Sync),
+    cancel: &AtomicBool,
+    observations: Option<&mut ObservationSink<'_>>,
+    replications: Option<&mut ReplicationSink<'_>>,
+) -> Result<Results, SimError> {
+    run_inner(model, opts, progress, cancel, observations, replications)
 }
 
 /// The replications finished so far, combined in order.
-struct Combine<'s, 'a> {
+struct Combine<'s, 'a, 'b> {
     acc: stats::Acc,
     /// Finished out of order, waiting for those before them.
     pending: BTreeMap<u32, engine::RepOutput>,
     sink: Option<&'s mut ObservationSink<'a>>,
+    rep_sink: Option<&'s mut ReplicationSink<'b>>,
     error: Option<SimError>,
 }
 
@@ -140,6 +167,7 @@ fn run_inner(
     progress: &(dyn Fn(u32) + Sync),
     cancel: &AtomicBool,
     sink: Option<&mut ObservationSink<'_>>,
+    rep_sink: Option<&mut ReplicationSink<'_>>,
 ) -> Result<Results, SimError> {
     let reps = opts.replications.unwrap_or(model.replications);
     if reps < 2 {
@@ -172,6 +200,7 @@ fn run_inner(
         acc: stats::Acc::new(&m, !opts.drop_replications),
         pending: BTreeMap::new(),
         sink,
+        rep_sink,
         error: None,
     });
     let worker = || {
@@ -226,6 +255,16 @@ fn run_inner(
                     stop.store(true, Ordering::SeqCst);
                 }
                 o.observations = Vec::new();
+                if c.error.is_none()
+                    && let Some(sink) = c.rep_sink.as_mut()
+                    && let Err(reason) = sink(&o.rep)
+                {
+                    c.error = Some(SimError::ReplicationSink {
+                        replication: due,
+                        reason,
+                    });
+                    stop.store(true, Ordering::SeqCst);
+                }
                 c.acc.add(o);
             }
             progress(c.acc.len() as u32);

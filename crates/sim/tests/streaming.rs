@@ -192,3 +192,64 @@ fn an_observer_error_stops_the_run_with_its_replication() {
         other => panic!("expected the observer's error, got {other:?}"),
     }
 }
+
+/// The summaries passed to a replication sink are those a run keeps, in replication order on
+/// two threads, and the run that streams them holds none.
+#[test]
+fn a_replication_sink_gets_the_kept_summaries_in_order() {
+    let m = load(MM1);
+    let never = AtomicBool::new(false);
+    let opts = |drop_replications| RunOptions {
+        replications: Some(9),
+        threads: 2,
+        drop_replications,
+        ..RunOptions::default()
+    };
+    let kept = match sim::run(&m, &opts(false), &|_| {}, &never) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let mut got = Vec::new();
+    let mut sink = |x: &sim::Replication| {
+        got.push(x.clone());
+        Ok(())
+    };
+    let streamed = match sim::run_streamed(&m, &opts(true), &|_| {}, &never, None, Some(&mut sink))
+    {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(streamed.per_replication.is_empty());
+    assert_eq!(got, kept.per_replication);
+    let mut without = kept.clone();
+    without.per_replication.clear();
+    assert_eq!(without, streamed);
+}
+
+#[test]
+fn a_replication_sink_error_stops_the_run_with_its_replication() {
+    let m = load(MM1);
+    let mut sink = |x: &sim::Replication| {
+        if x.index == 4 {
+            Err("no space".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let opts = RunOptions {
+        threads: 2,
+        drop_replications: true,
+        ..RunOptions::default()
+    };
+    let never = AtomicBool::new(false);
+    match sim::run_streamed(&m, &opts, &|_| {}, &never, None, Some(&mut sink)) {
+        Err(sim::SimError::ReplicationSink {
+            replication,
+            reason,
+        }) => {
+            assert_eq!(replication, 4);
+            assert_eq!(reason, "no space");
+        }
+        other => panic!("expected the sink's error, got {other:?}"),
+    }
+}

@@ -173,18 +173,20 @@ pub fn simulate(
     quiet: bool,
     label: &str,
 ) -> anyhow::Result<sim::Results> {
-    run_study(loaded, opts, quiet, label, None)
+    run_study(loaded, opts, quiet, label, None, None)
 }
 
-/// Runs a study on a loaded scenario, passing the raw observations to `sink`.
-pub fn simulate_observed(
+/// Runs a study on a loaded scenario, passing the raw observations and each replication's
+/// summary to the sinks given, in replication order.
+pub fn simulate_streamed(
     loaded: &Loaded,
     opts: &sim::RunOptions,
     quiet: bool,
     label: &str,
-    sink: &mut sim::ObservationSink<'_>,
+    observations: Option<&mut sim::ObservationSink<'_>>,
+    replications: Option<&mut sim::ReplicationSink<'_>>,
 ) -> anyhow::Result<sim::Results> {
-    run_study(loaded, opts, quiet, label, Some(sink))
+    run_study(loaded, opts, quiet, label, observations, replications)
 }
 
 fn run_study(
@@ -193,15 +195,13 @@ fn run_study(
     quiet: bool,
     label: &str,
     sink: Option<&mut sim::ObservationSink<'_>>,
+    rep_sink: Option<&mut sim::ReplicationSink<'_>>,
 ) -> anyhow::Result<sim::Results> {
     let reps = opts.replications.unwrap_or(loaded.model.replications);
     let pb = progress_bar(u64::from(reps), quiet, label);
     let cancel = cancel_flag();
     let progress = |n: u32| pb.set_position(u64::from(n));
-    let mut results = match sink {
-        None => sim::run(&loaded.model, opts, &progress, &cancel)?,
-        Some(sink) => sim::run_observed(&loaded.model, opts, &progress, &cancel, sink)?,
-    };
+    let mut results = sim::run_streamed(&loaded.model, opts, &progress, &cancel, sink, rep_sink)?;
     pb.finish_and_clear();
     results.scenario_sha256 = loaded.sha256.clone();
     if results.cancelled && !quiet {

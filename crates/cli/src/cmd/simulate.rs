@@ -41,7 +41,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub observations: Option<PathBuf>,
     /// Leave out the per-replication summaries (in results.json, replications.csv and the
-    /// report), so that memory and output do not grow with the number of replications. Costs
+    /// report), so that the output does not grow with the number of replications. (Without
+    /// cost inputs they are streamed to the files, so memory does not grow either way.) Costs
     /// are priced per replication, so this cannot go with cost inputs.
     #[arg(long)]
     pub no_per_replication: bool,
@@ -56,12 +57,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
              replication (leave out --cost, or the scenario's [cost] section)"
         );
     }
+    // Without cost inputs the per-replication summaries are streamed to disk as replications
+    // are combined, not held: memory does not grow with the number of replications. With cost
+    // inputs they are held: `cost::CostModel::summarise` takes every replication's priced
+    // figures at once (two-pass mean and variance), so memory grows by one summary per
+    // replication (documented in docs/scenario-format.md).
+    let stream = cost_model.is_none() && !args.no_per_replication;
     let opts = sim::RunOptions {
         replications: args.run.replications,
         seed: args.seed,
         threads: args.run.threads,
         plan: args.plan.as_deref().map(read_plan).transpose()?,
-        drop_replications: args.no_per_replication,
+        drop_replications: args.no_per_replication || stream,
         event_budget: None,
     };
     // Outputs that cannot be written are found before the run, not after it.
@@ -72,23 +79,44 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_deref()
         .map(ObservationsCsv::create)
         .transpose()?;
-    let results = match observations.as_mut() {
-        None => common::simulate(&loaded, &opts, args.output.quiet, "simulating")?,
-        Some(csv) => {
-            let names = step_names(&loaded.model);
-            let mut sink = |r: u32, obs: &[sim::Observation]| csv.write(r, obs, &names);
-            common::simulate_observed(&loaded, &opts, args.output.quiet, "simulating", &mut sink)?
-        }
-    };
+    let mut streamed = stream.then(|| Replications::create(&dir)).transpose()?;
+    let names = step_names(&loaded.model);
+    let mut obs_sink = observations
+        .as_mut()
+        .map(|csv| move |r: u32, obs: &[sim::Observation]| csv.write(r, obs, &names));
+    let mut rep_sink = streamed.as_mut().map(|s| |x: &sim::Replication| s.write(x));
+    let mut results = common::simulate_streamed(
+        &loaded,
+        &opts,
+        args.output.quiet,
+        "simulating",
+        obs_sink
+            .as_mut()
+            .map(|f| f as &mut sim::ObservationSink<'_>),
+        rep_sink
+            .as_mut()
+            .map(|f| f as &mut sim::ReplicationSink<'_>),
+    )?;
+    // The sinks borrow the writers; they are done with them.
+    drop(obs_sink);
     if let Some(csv) = observations {
         csv.finish()?;
     }
     let priced = price(cost_model.as_ref(), &results);
-    crate::output::write(
-        &dir.join("results.json"),
-        &results_json(&results, priced.as_ref())?,
-    )?;
+    match streamed {
+        None => crate::output::write(
+            &dir.join("results.json"),
+            &results_json(&results, priced.as_ref())?,
+        )?,
+        // The report shows the first replications; the files have all of them.
+        Some(s) => {
+            results.per_replication = s.finish(&dir, &results_json(&results, priced.as_ref())?)?;
+        }
+    }
     for (name, text) in report::simulation_csv(&results) {
+        if stream && name == "replications.csv" {
+            continue;
+        }
         crate::output::write(&dir.join(name), &text)?;
     }
     let report_opts = report::ReportOptions {
@@ -120,6 +148,90 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Replications whose summaries the report shows when they are streamed (the files have all).
+const REPORT_REPLICATIONS: usize = 1000;
+
+/// The per-replication summaries of a run, streamed as replications are combined: the blocks
+/// of `results.json` (one compact line each) to an unnamed temporary file until the summary
+/// they follow is known, `replications.csv` to its own temporary file, and the first
+/// [`REPORT_REPLICATIONS`] kept for the report.
+struct Replications {
+    blocks: std::io::BufWriter<std::fs::File>,
+    written: u64,
+    csv: crate::output::Streamed,
+    head: Vec<sim::Replication>,
+}
+
+impl Replications {
+    fn create(dir: &Path) -> anyhow::Result<Self> {
+        let blocks = tempfile::tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        let path = dir.join("replications.csv");
+        let mut csv = crate::output::Streamed::create(&path)?;
+        csv.write_all(report::replications_csv_header().as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Replications {
+            blocks: std::io::BufWriter::new(blocks),
+            written: 0,
+            csv,
+            head: Vec::new(),
+        })
+    }
+
+    fn write(&mut self, x: &sim::Replication) -> Result<(), String> {
+        let block = serde_json::to_string(x).map_err(|e| e.to_string())?;
+        let sep: &[u8] = if self.written == 0 {
+            b"    "
+        } else {
+            b",\n    "
+        };
+        self.blocks
+            .write_all(sep)
+            .and_then(|()| self.blocks.write_all(block.as_bytes()))
+            .map_err(|e| format!("cannot write the temporary file of results.json: {e}"))?;
+        self.csv
+            .write_all(report::replications_csv_line(x).as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", self.csv.path().display()))?;
+        self.written += 1;
+        if self.head.len() < REPORT_REPLICATIONS {
+            self.head.push(x.clone());
+        }
+        Ok(())
+    }
+
+    /// Writes `results.json`: `summary` (the results without the summaries, a JSON object)
+    /// with the streamed summaries as its last member; puts `replications.csv` in place.
+    /// Gives back the replications kept for the report.
+    fn finish(self, dir: &Path, summary: &str) -> anyhow::Result<Vec<sim::Replication>> {
+        use std::io::{Seek, SeekFrom};
+        let path = dir.join("results.json");
+        let body = summary
+            .trim_end()
+            .strip_suffix('}')
+            .context("the results are not a JSON object")?
+            .trim_end();
+        let mut blocks = self
+            .blocks
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("cannot write the temporary file of results.json")?;
+        blocks
+            .seek(SeekFrom::Start(0))
+            .context("cannot read the temporary file of results.json")?;
+        let mut out = crate::output::Streamed::create(&path)?;
+        let write = |out: &mut crate::output::Streamed, blocks: &mut std::fs::File| {
+            out.write_all(body.as_bytes())?;
+            out.write_all(b",\n  \"per_replication\": [\n")?;
+            std::io::copy(blocks, out)?;
+            out.write_all(b"\n  ]\n}")
+        };
+        write(&mut out, &mut blocks).with_context(|| format!("cannot write {}", path.display()))?;
+        out.finish()?;
+        self.csv.finish()?;
+        Ok(self.head)
+    }
 }
 
 /// (product, step) names by flat step index.

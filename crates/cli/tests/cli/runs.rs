@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{assert_ok, bin, example, num, run, simulate, stderr};
+use crate::support::{assert_ok, bin, example, num, repo_path, run, simulate, stderr};
 
 #[test]
 fn observations_are_written_on_request_and_agree_with_the_results() {
@@ -65,6 +65,80 @@ fn the_per_replication_block_can_be_left_out() {
     assert!(d.path().join("out/report.html").is_file());
 }
 
+/// Without cost inputs the per-replication summaries are streamed to disk as replications
+/// finish (not held): one compact line each in results.json, in replication order, and
+/// replications.csv from the same stream. The files have the same content as those of a run
+/// that holds the summaries (one with cost inputs, which are priced from all replications at
+/// once): both results.json parsed and compared whole (the cost block apart), replications.csv
+/// byte for byte.
+#[test]
+fn per_replication_summaries_are_streamed_one_compact_line_each() {
+    let scenario = example("concept-1-all-in-one");
+    let args = ["--replications", "12", "--threads", "2"];
+    let (d, streamed) = simulate(&scenario, &args);
+    let shared = repo_path("examples/costs/shared.cost.toml");
+    let cost = repo_path("examples/costs/concept-1-all-in-one.cost.toml");
+    let mut priced = args.to_vec();
+    for c in [&shared, &cost] {
+        priced.extend(["--cost", c.to_str().expect("utf-8 path")]);
+    }
+    let (h, mut held) = simulate(&scenario, &priced);
+    assert!(
+        streamed.get("cost").is_none(),
+        "the first run is not priced"
+    );
+    assert!(held.get("cost").is_some(), "the second run is priced");
+    let blocks = streamed["per_replication"]
+        .as_array()
+        .expect("blocks")
+        .clone();
+    assert_eq!(blocks.len(), 12);
+    let read = |dir: &tempfile::TempDir, name: &str| {
+        std::fs::read_to_string(dir.path().join("out").join(name)).expect(name)
+    };
+    // The held run writes its blocks pretty-printed, the streamed run one line each.
+    let is_block = |l: &&str| l.trim_start().starts_with("{\"index\":");
+    assert_eq!(read(&h, "results.json").lines().filter(is_block).count(), 0);
+    let text = read(&d, "results.json");
+    let lines: Vec<&str> = text.lines().filter(is_block).collect();
+    assert_eq!(lines.len(), 12, "one line per replication");
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.contains(&format!("{{\"index\":{i},")), "in order: {l}");
+    }
+    held.as_object_mut().expect("an object").remove("cost");
+    assert_eq!(streamed, held, "the same content");
+    let csv = read(&d, "replications.csv");
+    assert_eq!(csv, read(&h, "replications.csv"), "the same table");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 12);
+    for (row, b) in rows.iter().zip(&blocks) {
+        assert_eq!(row[0], b["index"].to_string());
+        assert_eq!(row[2], b["patients"].to_string());
+        let released: f64 = row[1].parse().expect("a number");
+        assert!((released - b["released_per_year"].as_f64().expect("number")).abs() < 1e-6);
+    }
+}
+
+/// A replication's block in results.json stays under 1 KiB on the small benchmark plant
+/// (benches/memory-small.toml; it grows with the steps and resources of the scenario).
+#[test]
+fn a_replication_block_of_a_small_plant_is_under_one_kibibyte() {
+    let scenario = repo_path("benches/memory-small.toml");
+    let size = |n: &str| {
+        let (d, _) = simulate(&scenario, &["--replications", n, "--threads", "1"]);
+        std::fs::metadata(d.path().join("out/results.json"))
+            .expect("results.json")
+            .len()
+    };
+    let (a, b) = (size("10"), size("30"));
+    let per = (b - a) as f64 / 20.0;
+    assert!(per < 1024.0, "{per} bytes per replication");
+}
+
 #[test]
 fn an_output_folder_that_cannot_be_made_is_reported_before_the_run() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -93,12 +167,38 @@ fn results(dir: &std::path::Path) -> Value {
 
 #[test]
 fn ctrl_c_keeps_a_prefix_that_a_shorter_run_reproduces() {
+    let (cut, _) = cut_and_rerun(&["--no-per-replication"]);
+    assert!(cut.get("per_replication").is_none());
+}
+
+/// A cancelled run whose per-replication summaries are streamed to disk still writes a valid
+/// results.json, with the summaries of exactly the replications kept, in order.
+#[test]
+fn ctrl_c_on_a_streamed_run_writes_the_summaries_of_the_prefix() {
+    let (cut, dir) = cut_and_rerun(&[]);
+    let k = cut["replications"].as_u64().expect("replications");
+    let blocks = cut["per_replication"].as_array().expect("the summaries");
+    assert_eq!(blocks.len() as u64, k);
+    for (i, b) in blocks.iter().enumerate() {
+        assert_eq!(b["index"].as_u64(), Some(i as u64));
+    }
+    let csv = std::fs::read_to_string(dir.path().join("cut/replications.csv")).expect("csv");
+    assert_eq!(csv.lines().count() as u64, k + 1, "a header and a row each");
+    assert!(dir.path().join("cut/report.html").is_file());
+}
+
+/// Cancels a two-thread run of 1,000,000 replications with Ctrl-C after 1.5 s, checks its exit
+/// status and that its results.json equals that of a run of the `k` replications it kept
+/// (`extra` goes to both runs). Gives the cut run's results and the folder of both runs.
+fn cut_and_rerun(extra: &[&str]) -> (Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("cut");
     let child = bin()
         .args(["simulate", "--quiet", "--threads", "2"])
         .arg(example("concept-1-all-in-one"))
-        .args(["--replications", "1000000", "--no-per-replication", "--out"])
+        .args(["--replications", "1000000"])
+        .args(extra)
+        .arg("--out")
         .arg(&out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -124,21 +224,25 @@ fn ctrl_c_keeps_a_prefix_that_a_shorter_run_reproduces() {
     assert!((2..1_000_000).contains(&k), "kept {k}");
 
     let again = dir.path().join("again");
-    let o = run([
+    let k_text = k.to_string();
+    let scenario = example("concept-1-all-in-one");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "simulate".as_ref(),
         "--quiet".as_ref(),
-        example("concept-1-all-in-one").as_os_str(),
+        scenario.as_os_str(),
         "--threads".as_ref(),
         "1".as_ref(),
-        "--no-per-replication".as_ref(),
         "--replications".as_ref(),
-        k.to_string().as_ref(),
+        k_text.as_ref(),
         "--out".as_ref(),
         again.as_os_str(),
-    ]);
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let o = run(args);
     assert_ok(&o, "the shorter run");
     let mut full = results(&again);
     full["cancelled"] = Value::Bool(true);
     full["replications_requested"] = Value::from(1_000_000u64);
     assert_eq!(cut, full);
+    (cut, dir)
 }
