@@ -587,11 +587,7 @@ impl Checker {
     /// step's duration, resolved before the checks by [`crate::load_with`].
     fn resolved(&mut self, d: &Distribution, p: &FieldPath) -> bool {
         if matches!(d, Distribution::ExpansionModel { .. }) {
-            self.err(
-                &p.key("dist"),
-                "`expansion_model` gives a step's `duration` only, computed by the program \
-                 reading the scenario before it is checked",
-            );
+            self.err(&p.key("dist"), crate::dist::UNRESOLVED_EXPANSION_MODEL);
             return false;
         }
         true

@@ -61,6 +61,12 @@ pub enum Dist {
     },
 }
 
+/// Why an `expansion_model` cannot be drawn from as it stands: the program reading the
+/// scenario replaces it by the model's harvest days before the checks, and only a step's
+/// duration can be one.
+pub(crate) const UNRESOLVED_EXPANSION_MODEL: &str = "`expansion_model` gives a step's `duration` \
+     only, computed by the program reading the scenario before it is checked";
+
 impl Dist {
     /// The smallest possible value.
     pub fn min(&self) -> f64 {
@@ -313,12 +319,7 @@ impl Dist {
                 }
             }
             Distribution::ExpansionModel { .. } => {
-                return Err((
-                    "dist",
-                    "`expansion_model` is only possible as a step's `duration`, where the \
-                     program reading the scenario computes it"
-                        .to_string(),
-                ));
+                return Err(("dist", UNRESOLVED_EXPANSION_MODEL.to_string()));
             }
         };
         let (mean, var) = (out.mean(), out.variance());

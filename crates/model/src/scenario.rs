@@ -455,7 +455,7 @@ pub enum Distribution {
         #[serde(default = "default_expansion_patients")]
         patients: u32,
         /// Seed of the ChaCha8 generator of the patients (patient `i`: stream `i`).
-        #[serde(default = "one_u64")]
+        #[serde(default = "default_expansion_seed")]
         seed: u64,
         /// Hours added to every harvest day: the parts of the step around the culture
         /// (seeding, harvest, wash), when the step is more than the expansion itself.
@@ -500,6 +500,13 @@ pub struct ExpansionSpec {
     pub seed: u64,
 }
 
+impl ExpansionSpec {
+    /// Patients when a file does not say.
+    pub const DEFAULT_PATIENTS: u32 = 100;
+    /// Seed when a file does not say.
+    pub const DEFAULT_SEED: u64 = 1;
+}
+
 /// Computes the harvest days (days from seeding, one per patient) the expansion model gives
 /// for a spec. Implemented where the model lives (the `atmpflow` binary through the `pat`
 /// crate); the core only calls it.
@@ -524,11 +531,11 @@ impl ExpansionDurations for NoExpansionModel {
 }
 
 fn default_expansion_patients() -> u32 {
-    100
+    ExpansionSpec::DEFAULT_PATIENTS
 }
 
-fn one_u64() -> u64 {
-    1
+fn default_expansion_seed() -> u64 {
+    ExpansionSpec::DEFAULT_SEED
 }
 
 impl Scenario {

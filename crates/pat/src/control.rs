@@ -325,7 +325,8 @@ impl<'a> SensorMeasurement<'a> {
                     ))
                 })
         };
-        let index = [find("glucose_mM")?, find("lactate_mM")?, find(CELLS)?];
+        let [g, l, c] = CONTROL_RESPONSES;
+        let index = [find(g)?, find(l)?, find(c)?];
         let columns: Vec<String> = raman::axis().iter().map(|x| format!("{x}")).collect();
         Ok(SensorMeasurement {
             sensor,
@@ -367,6 +368,10 @@ impl<'a> SensorMeasurement<'a> {
 
 /// Name of the soft sensor's total-cell response.
 pub const CELLS: &str = "cells_1e6_per_mL";
+
+/// The responses a soft sensor must estimate for closed-loop control, in the order the
+/// controller reads them: glucose, lactate and total cells.
+pub const CONTROL_RESPONSES: [&str; 3] = ["glucose_mM", "lactate_mM", CELLS];
 
 /// Calibrates the soft sensor used in closed loop on a simulated cohort (fixed schedule): PLS2
 /// of glucose, lactate and total cells (viable plus dead) with 6 components on first-derivative

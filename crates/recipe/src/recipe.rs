@@ -995,7 +995,7 @@ fn validate_phases(
                 {
                     v.err(&pp.key("soft_sensor"), "empty file name");
                 }
-                let patients = c.patients.unwrap_or(100);
+                let patients = c.patients.unwrap_or(model::ExpansionSpec::DEFAULT_PATIENTS);
                 let max = model::limits::MAX_EXPANSION_PATIENTS;
                 if patients == 0 || patients > max {
                     v.err(
@@ -1017,7 +1017,7 @@ fn validate_phases(
                         soft_sensor: c.soft_sensor.clone(),
                         controller,
                         patients,
-                        seed: c.seed.unwrap_or(1),
+                        seed: c.seed.unwrap_or(model::ExpansionSpec::DEFAULT_SEED),
                     });
                 }
             }

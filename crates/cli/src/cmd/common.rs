@@ -89,17 +89,12 @@ impl model::ExpansionDurations for PatExpansion {
             feeding,
             harvest: Harvest::AtDose,
         };
-        let pb = if std::io::stderr().is_terminal() {
-            ProgressBar::new(u64::from(spec.patients))
-        } else {
-            ProgressBar::hidden()
-        };
-        if let Ok(style) = ProgressStyle::with_template(
-            "{prefix:>12} [{bar:40}] {pos}/{len} cultures of the expansion model, eta {eta}",
-        ) {
-            pb.set_style(style.progress_chars("=> "));
-        }
-        pb.set_prefix(spec.strategy.name());
+        let pb = progress_bar(
+            u64::from(spec.patients),
+            false,
+            spec.strategy.name(),
+            "cultures of the expansion model",
+        );
         let days = pat::control::harvest_days(
             &strategy,
             spec.patients as usize,
@@ -151,14 +146,14 @@ pub fn cancel_flag() -> Arc<AtomicBool> {
 }
 
 /// A progress bar on a terminal, hidden with `--quiet` or when stderr is not a terminal.
-pub fn progress_bar(len: u64, quiet: bool, label: &str) -> ProgressBar {
+pub fn progress_bar(len: u64, quiet: bool, label: &str, what: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
-    let style = ProgressStyle::with_template(
-        "{prefix:>12} [{bar:40}] {pos}/{len} replications, {elapsed} elapsed, eta {eta}",
-    )
+    let style = ProgressStyle::with_template(&format!(
+        "{{prefix:>12}} [{{bar:40}}] {{pos}}/{{len}} {what}, {{elapsed}} elapsed, eta {{eta}}"
+    ))
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
@@ -198,7 +193,7 @@ fn run_study(
     rep_sink: Option<&mut sim::ReplicationSink<'_>>,
 ) -> anyhow::Result<sim::Results> {
     let reps = opts.replications.unwrap_or(loaded.model.replications);
-    let pb = progress_bar(u64::from(reps), quiet, label);
+    let pb = progress_bar(u64::from(reps), quiet, label, "replications");
     let cancel = cancel_flag();
     let progress = |n: u32| pb.set_position(u64::from(n));
     let mut results = sim::run_streamed(&loaded.model, opts, &progress, &cancel, sink, rep_sink)?;

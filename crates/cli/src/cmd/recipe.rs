@@ -254,7 +254,8 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
                     inv.equipment.len()
                 ))
             } else {
-                let r = load_recipe(path)?;
+                let r =
+                    recipe::parse_recipe(&path.display().to_string(), &text).map_err(reported)?;
                 let sensors = check_soft_sensors(path, &text, &r)?;
                 let warnings = recipe::recipe::check(&r);
                 let mut s = format!(
@@ -291,9 +292,6 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// The responses a controlled phase's soft sensor must estimate: what the controller acts on.
-const CONTROL_RESPONSES: [&str; 3] = ["glucose_mM", "lactate_mM", pat::control::CELLS];
 
 /// Loads the soft sensor of every controlled phase of `r` (relative to the recipe's folder) and
 /// checks that it estimates what the controller needs. An error is located at the phase's
@@ -334,7 +332,7 @@ fn check_soft_sensors(path: &Path, text: &str, r: &recipe::Recipe) -> anyhow::Re
                 format!("soft sensor {}: {e:#}", sensor_path.display()),
             )),
             Ok(sensor) => {
-                let missing: Vec<&str> = CONTROL_RESPONSES
+                let missing: Vec<&str> = pat::control::CONTROL_RESPONSES
                     .iter()
                     .copied()
                     .filter(|want| !sensor.responses.iter().any(|r| r == want))
