@@ -30,6 +30,8 @@ enum Command {
     Db(cmd::db::Args),
     /// Material lots of the plant: register, list, release, quarantine or reject.
     Lot(cmd::lot::Args),
+    /// Plan the manufacturing network of a region's patients, check the plan by simulation.
+    Network(cmd::network::Args),
     /// Process analytical technology: calibrate a spectral soft sensor and estimate with it.
     Pat(cmd::pat::Args),
     /// Process descriptions: check, bind to equipment, compare executed records, plan.
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Compare(a) => cmd::compare::run(a),
         Command::Db(a) => cmd::db::run(a),
         Command::Lot(a) => cmd::lot::run(a),
+        Command::Network(a) => cmd::network::run(a),
         Command::Pat(a) => cmd::pat::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),
         Command::Schema(a) => cmd::schema::run(a),

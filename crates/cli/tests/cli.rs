@@ -9,6 +9,8 @@ mod bad_input;
 mod examples;
 #[path = "cli/expansion.rs"]
 mod expansion;
+#[path = "cli/network.rs"]
+mod network;
 #[path = "cli/plant.rs"]
 mod plant;
 #[path = "cli/runs.rs"]

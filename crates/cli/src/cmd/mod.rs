@@ -6,6 +6,7 @@ pub mod common;
 pub mod compare;
 pub mod db;
 pub mod lot;
+pub mod network;
 pub mod pat;
 pub mod recipe;
 pub mod rehearse_api;

@@ -16,11 +16,14 @@
 //! * the chart kinds, shared by every report of the crate (simulation, comparison, plans,
 //!   costs, studies): [`histogram`], [`bar_chart`] / [`hbar_chart`] (grouped, with 95 % CI
 //!   whiskers), [`stacked_bars`], [`line_chart`], [`xy_chart`] (scatters and curves
-//!   with bands, open points that miss a requirement and cut axes), [`heat_map`] and [`gantt`].
+//!   with bands, open points that miss a requirement and cut axes), [`heat_map`], [`gantt`]
+//!   and [`flow_map`] (places joined by flows, on a schematic map when every place has
+//!   coordinates).
 
 mod axes;
 mod bars;
 mod canvas;
+mod flowmap;
 mod gantt;
 mod heat;
 mod histogram;
@@ -32,6 +35,7 @@ mod xy;
 pub use axes::{Axes, Format, Mark, MarkStyle, nice_ticks, no_data};
 pub use bars::{Layer, Series, Value, bar_chart, hbar_chart, stacked_bars};
 pub use canvas::{Canvas, PALETTE, escape, ramp, series_colour, standalone};
+pub use flowmap::{FlowLine, Place, PlaceKind, flow_map};
 pub use gantt::{GanttBar, GanttRow, gantt};
 pub use heat::heat_map;
 pub use histogram::histogram;

@@ -1,0 +1,238 @@
+//! `atmpflow network solve|check`: the Central Germany example end to end, located errors in
+//! network files, and a network without a plan.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{assert_no_panic, assert_ok, repo_path, run, squash, stderr};
+
+fn example() -> std::path::PathBuf {
+    let p = repo_path("examples/network/central-germany.toml");
+    assert!(p.is_file(), "missing {}", p.display());
+    p
+}
+
+fn results(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json written");
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+fn parse_report(dir: &Path) -> String {
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html written");
+    roxmltree::Document::parse(html.trim_start_matches("<!DOCTYPE html>\n"))
+        .unwrap_or_else(|e| panic!("report.html is not well-formed: {e}"));
+    html
+}
+
+#[test]
+fn the_central_germany_example_is_planned_with_its_scenarios() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("out");
+    let o = run([
+        "network".as_ref(),
+        "solve".as_ref(),
+        example().as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_ok(&o, "network solve");
+    let v = results(&out);
+    let plan = &v["plan"];
+    assert_eq!(plan["status"], "optimal");
+    assert_eq!(v["solver"], "HiGHS");
+    assert_eq!(v["network_sha256"].as_str().map(str::len), Some(64));
+    // Every patient is planned, within the vein-to-vein limit and the capacities.
+    let flows = plan["flows"].as_array().expect("flows");
+    let planned: f64 = flows.iter().map(|f| f["patients"].as_f64().unwrap_or(0.0)).sum();
+    assert!((planned - 190.0).abs() < 1e-6, "{planned}");
+    for f in flows {
+        assert!(f["v2v_days"].as_f64().unwrap_or(99.0) <= 28.0 + 1e-9, "{f}");
+    }
+    let cost = &plan["cost"];
+    let sum = cost["fixed"].as_f64().unwrap_or(0.0)
+        + cost["manufacturing"].as_f64().unwrap_or(0.0)
+        + cost["transport"].as_f64().unwrap_or(0.0);
+    assert!((sum - cost["total"].as_f64().unwrap_or(0.0)).abs() < 1e-3);
+    // Making the cells in the region is far cheaper than buying at the commercial price: the
+    // central plant (existing, so open) gets no patient.
+    let central = plan["sites"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["name"] == "Central commercial plant"))
+        .expect("central plant");
+    assert_eq!(central["open"], true);
+    assert_eq!(central["patients"].as_f64(), Some(0.0));
+    // What-ifs: three growth factors, one quarter per open site that carries patients.
+    let w = &v["what_if"];
+    assert_eq!(w["growth"].as_array().map(Vec::len), Some(3));
+    assert!(!w["site_down"].as_array().expect("site_down").is_empty());
+    for name in ["sites.csv", "flows.csv", "scenarios.csv"] {
+        let text = std::fs::read_to_string(out.join(name)).expect("csv written");
+        assert!(text.lines().count() > 1, "{name} is empty");
+    }
+    let html = parse_report(&out);
+    for part in ["Network (schematic map)", "Flows", "Demand growth", "A site down for a quarter"] {
+        assert!(html.contains(part), "report lacks {part}");
+    }
+}
+
+#[test]
+fn the_check_simulates_every_open_site_next_to_the_optimiser() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("out");
+    let o = run([
+        "network".as_ref(),
+        "check".as_ref(),
+        example().as_os_str(),
+        "--replications".as_ref(),
+        "3".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_ok(&o, "network check");
+    let v = results(&out);
+    let check = &v["check"];
+    assert_eq!(check["replications"], 3);
+    let rounds = check["rounds"].as_array().expect("rounds");
+    assert!(!rounds.is_empty());
+    let first = &rounds[0];
+    let open_with_patients = first["plan"]["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .filter(|s| s["open"] == true && s["patients"].as_f64().unwrap_or(0.0) > 0.0)
+        .count();
+    let sites = first["sites"].as_array().expect("checked sites");
+    assert_eq!(sites.len(), open_with_patients);
+    for s in sites {
+        let mean = s["v2v_days"]["mean"].as_f64().expect("simulated mean");
+        let planned = s["planned_v2v_days"].as_f64().expect("planned");
+        // The simulation adds queueing and variability to lead time plus transport, so its
+        // mean is not below the optimiser's by more than the process spread.
+        assert!(mean > planned - 3.0, "{s}");
+        let on_time = s["on_time"]["mean"].as_f64().expect("on time");
+        assert!((0.0..=1.0).contains(&on_time));
+        assert_eq!(s["passes"].as_bool(), Some(on_time >= 0.9));
+    }
+    // The loop follows its rule: a failing site is tightened, or the loop says why it ended.
+    let last = rounds.last().expect("a round");
+    let all_pass = last["sites"]
+        .as_array()
+        .expect("sites")
+        .iter()
+        .all(|s| s["passes"] == true);
+    assert_eq!(check["passed"].as_bool(), Some(all_pass));
+    for r in &rounds[..rounds.len() - 1] {
+        assert!(!r["tightened"].as_array().expect("tightened").is_empty());
+    }
+    let html = parse_report(&out);
+    assert!(html.contains("Check by simulation"));
+    assert!(html.contains("optimiser vein-to-vein d"));
+    assert!(std::fs::read_to_string(out.join("check.csv")).is_ok());
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+const SMALL: &str = r#"[network]
+name = "small"
+
+[[product]]
+name = "car-t"
+max_vein_to_vein_days = 25
+
+[[region]]
+name = "R"
+patients_per_year = { car-t = 10 }
+
+[[site]]
+name = "S"
+fixed_cost_per_year = 100
+capacity_patients_per_year = 20
+variable_cost_per_patient = 1
+lead_time_days = 20
+
+[[link]]
+region = "R"
+site = "S"
+days = 2
+cost_per_patient = 5
+"#;
+
+#[test]
+fn errors_in_a_network_file_name_file_line_and_field() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let bad = SMALL
+        .replace("site = \"S\"", "site = \"T\"")
+        .replace("capacity_patients_per_year = 20", "capacity_patients_per_year = -1");
+    let p = write(tmp.path(), "bad.toml", &bad);
+    let o = run(["network".as_ref(), "solve".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    assert_no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let e = squash(&stderr(&o));
+    assert!(e.contains("bad.toml:15:1:field`site[0].capacity_patients_per_year`"), "{e}");
+    assert!(e.contains("field`link[0].site`:nosite`T`;sitesare:`S`"), "{e}");
+    assert!(!tmp.path().join("o/results.json").exists());
+    // A syntax error and an unknown field are located too.
+    let p = write(tmp.path(), "typo.toml", &SMALL.replace("lead_time_days", "lead_days"));
+    let o = run(["network".as_ref(), "solve".as_ref(), p.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = squash(&stderr(&o));
+    assert!(e.contains("typo.toml:18:1"), "{e}");
+    assert!(e.contains("lead_days"), "{e}");
+}
+
+#[test]
+fn a_network_without_a_plan_says_why() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = write(
+        tmp.path(),
+        "slow.toml",
+        &SMALL.replace("max_vein_to_vein_days = 25", "max_vein_to_vein_days = 21"),
+    );
+    let o = run(["network".as_ref(), "solve".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    assert_no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("no plan meets every rule"), "{e}");
+    assert!(
+        e.contains("`S` takes 22 days (20 lead time + 2 transport) > 21 allowed"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("o/results.json").exists());
+}
+
+#[test]
+fn the_check_needs_a_concept_for_every_open_site() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let p = write(tmp.path(), "net.toml", SMALL);
+    let o = run(["network".as_ref(), "check".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    assert_no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("site `S`: the site has no concept scenario (site.concept) to simulate"),
+        "{}",
+        stderr(&o)
+    );
+    // A concept without the network's product is named.
+    let concept = repo_path("examples/concept-1-all-in-one.toml");
+    let text = SMALL
+        .replace("name = \"car-t\"", "name = \"car-nk\"")
+        .replace("car-t = 10", "car-nk = 10")
+        .replace(
+            "name = \"S\"\n",
+            &format!("name = \"S\"\nconcept = {:?}\n", concept.display().to_string()),
+        );
+    let p = write(tmp.path(), "nk.toml", &text);
+    let o = run(["network".as_ref(), "check".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o2").as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the concept scenario has no product `car-nk` (it has: `car-t`)"),
+        "{}",
+        stderr(&o)
+    );
+}

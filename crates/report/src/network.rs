@@ -1,0 +1,601 @@
+//! The network plan page of `atmpflow network solve` and `network check`: key figures, the
+//! flow map, sites and flows, cost by site, the what-if scenarios (demand growth, a site down
+//! for a quarter) and, after a check, the simulation of every open site next to the
+//! optimiser's averages, round by round of the tighten-and-resolve loop; and the CSV tables.
+
+use std::fmt::Write as _;
+
+use network::check::{CheckReport, Round};
+use network::whatif::{Outcome, WhatIf};
+use network::{Network, Plan};
+
+use crate::page::{self, Cell, escape};
+use crate::svg::{
+    Axes, FlowLine, Format, Layer, Mark, MarkStyle, Place, PlaceKind, flow_map, histogram,
+    stacked_bars,
+};
+
+/// Where the plan came from (shown in the page's header).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkMeta {
+    /// The network file as given.
+    pub file: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Program version.
+    pub program_version: String,
+}
+
+fn money(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".to_string();
+    }
+    let s = format!("{:.0}", v.round());
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{sign}{out}")
+}
+
+fn n1(v: f64) -> String {
+    Format::Number(1).fmt(v)
+}
+
+fn pct(v: f64) -> String {
+    Format::Percent(1).fmt(v)
+}
+
+/// The page.
+pub fn network_html(
+    net: &Network,
+    plan: &Plan,
+    whatif: Option<&WhatIf>,
+    check: Option<&CheckReport>,
+    meta: &NetworkMeta,
+) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>Network plan — {}</h1>\n<p class=\"muted\">{}</p>\n",
+        escape(&net.name),
+        escape(&net.description)
+    );
+    b.push_str("<nav class=\"toc\"><a href=\"#plan\">Plan</a><a href=\"#sites\">Sites</a><a href=\"#flows\">Flows</a>");
+    if whatif.is_some() {
+        b.push_str("<a href=\"#whatif\">What if</a>");
+    }
+    if check.is_some() {
+        b.push_str("<a href=\"#check\">Check by simulation</a>");
+    }
+    b.push_str("</nav>\n");
+    let status = match plan.status {
+        network::solve::Status::Optimal => "optimal".to_string(),
+        network::solve::Status::TimeLimit => "time limit reached (best plan found)".to_string(),
+    };
+    let _ = write!(
+        b,
+        "<dl class=\"meta\"><dt>Network file</dt><dd><code>{}</code></dd>\
+         <dt>SHA-256</dt><dd><code>{}</code></dd><dt>Program</dt><dd>atmpflow {}</dd>\
+         <dt>Solver</dt><dd>HiGHS (mixed-integer), {} — objective {} {}, bound {}, gap {}</dd>\
+         <dt>Sourcing</dt><dd>{}</dd></dl>\n",
+        escape(&meta.file),
+        escape(&meta.sha256),
+        escape(&meta.program_version),
+        escape(&status),
+        escape(&money(plan.objective)),
+        escape(&net.currency),
+        escape(&money(plan.bound)),
+        escape(&Format::Percent(4).fmt(plan.gap)),
+        match net.sourcing {
+            network::format::Sourcing::Continuous => "continuous (a region may be split between sites)",
+            network::format::Sourcing::Single => "single (every region to one site)",
+        }
+    );
+
+    // Key figures.
+    b.push_str("<h2 id=\"plan\">Plan</h2>\n");
+    let open: Vec<&str> = plan
+        .sites
+        .iter()
+        .filter(|s| s.open)
+        .map(|s| s.name.as_str())
+        .collect();
+    let cur = &net.currency;
+    let rows = vec![
+        vec![Cell::text("Open sites"), Cell::text(&open.join(", "))],
+        vec![Cell::text("Patients per year"), Cell::num(&n1(plan.patients))],
+        vec![Cell::text(&format!("Total cost per year ({cur})")), Cell::num(&money(plan.cost.total))],
+        vec![Cell::text(&format!("  fixed ({cur})")), Cell::num(&money(plan.cost.fixed))],
+        vec![Cell::text(&format!("  manufacturing ({cur})")), Cell::num(&money(plan.cost.manufacturing))],
+        vec![Cell::text(&format!("  transport ({cur})")), Cell::num(&money(plan.cost.transport))],
+        vec![Cell::text(&format!("Cost per patient ({cur})")), Cell::num(&money(plan.cost.per_patient))],
+        vec![
+            Cell::text("Mean vein-to-vein days (lead time + round trip, patient-weighted)"),
+            Cell::num(&plan.mean_v2v_days().map_or("–".into(), n1)),
+        ],
+    ];
+    b.push_str(&page::table(&["", "value"], &rows));
+    b.push_str(&page::figure(
+        &flow_map_svg(net, plan),
+        "Regions (circles), open sites (filled squares) and closed candidates; every line is a flow of patients, its width grows with the square root of the patients per year. Hover for figures.",
+    ));
+
+    // Sites.
+    b.push_str("<h2 id=\"sites\">Sites</h2>\n");
+    let rows: Vec<Vec<Cell>> = plan
+        .sites
+        .iter()
+        .map(|s| {
+            vec![
+                Cell::text(&s.name),
+                Cell::text(if s.open { "open" } else { "closed" }),
+                Cell::text(if s.existing { "yes" } else { "no" }),
+                Cell::num(&n1(s.patients)),
+                Cell::num(&n1(s.capacity)),
+                Cell::num(&pct(s.utilisation)),
+                Cell::num(&money(s.fixed_cost)),
+                Cell::num(&money(s.manufacturing_cost)),
+                Cell::num(&money(s.transport_cost)),
+                Cell::num(&s.mean_v2v_days.map_or("–".into(), n1)),
+            ]
+        })
+        .collect();
+    b.push_str(&page::table(
+        &[
+            "site", "status", "existing", "patients/yr", "capacity/yr", "utilisation",
+            "fixed", "manufacturing", "transport", "mean vein-to-vein d",
+        ],
+        &rows,
+    ));
+    let opened: Vec<&network::solve::SitePlan> = plan.sites.iter().filter(|s| s.open).collect();
+    let cats: Vec<String> = opened.iter().map(|s| s.name.clone()).collect();
+    let layers = vec![
+        Layer { name: "fixed".into(), values: opened.iter().map(|s| s.fixed_cost).collect() },
+        Layer { name: "manufacturing".into(), values: opened.iter().map(|s| s.manufacturing_cost).collect() },
+        Layer { name: "transport".into(), values: opened.iter().map(|s| s.transport_cost).collect() },
+    ];
+    b.push_str(&page::figure(
+        &stacked_bars(
+            &cats,
+            &layers,
+            &Axes::new(format!("Cost per year by open site ({cur})")).format(Format::Number(0)),
+        ),
+        "Fixed cost of the site, manufacturing cost of its patients and the transport of their round trips.",
+    ));
+
+    // Flows.
+    b.push_str("<h2 id=\"flows\">Flows</h2>\n");
+    b.push_str(&flows_table(plan, cur));
+
+    if let Some(w) = whatif {
+        b.push_str(&whatif_html(net, plan, w));
+    }
+    if let Some(c) = check {
+        b.push_str(&check_html(net, c));
+    }
+    let _ = write!(
+        b,
+        "<footer>atmpflow {} · network {} · every number from the network file and, in the \
+         check, the simulation with the seed shown</footer>",
+        escape(&meta.program_version),
+        escape(&meta.sha256)
+    );
+    page::document(&format!("Network plan — {}", net.name), &b)
+}
+
+fn flows_table(plan: &Plan, cur: &str) -> String {
+    let rows: Vec<Vec<Cell>> = plan
+        .flows
+        .iter()
+        .map(|f| {
+            vec![
+                Cell::text(&f.region_name),
+                Cell::text(&f.site_name),
+                Cell::text(&f.product_name),
+                Cell::num(&n1(f.patients / plan.period_years)),
+                Cell::num(&f.distance_km.map_or("–".into(), |d| format!("{d:.0}"))),
+                Cell::num(&n1(f.transport_days)),
+                Cell::num(&n1(f.lead_time_days)),
+                Cell::num(&n1(f.v2v_days)),
+                Cell::num(&n1(f.max_v2v_days)),
+                Cell::num(&money(f.cost_per_patient)),
+            ]
+        })
+        .collect();
+    page::table(
+        &[
+            "region",
+            "site",
+            "product",
+            "patients/yr",
+            "km",
+            "round trip d",
+            "lead time d",
+            "vein-to-vein d",
+            "limit d",
+            &format!("cost/patient ({cur})"),
+        ],
+        &rows,
+    )
+}
+
+fn flow_map_svg(net: &Network, plan: &Plan) -> String {
+    let mut places: Vec<Place> = net
+        .regions
+        .iter()
+        .map(|r| Place {
+            name: r.name.clone(),
+            kind: PlaceKind::Region,
+            location: r.location,
+            tip: format!(
+                "{}{}: {} patients per year",
+                r.name,
+                if r.centre.is_empty() { String::new() } else { format!(" ({})", r.centre) },
+                n1(r.total_demand())
+            ),
+        })
+        .collect();
+    let nr = places.len();
+    for (s, site) in net.sites.iter().enumerate() {
+        let sp = &plan.sites[s];
+        places.push(Place {
+            name: site.name.clone(),
+            kind: if sp.open { PlaceKind::OpenSite } else { PlaceKind::ClosedSite },
+            location: site.location,
+            tip: format!(
+                "{}: {} — {} of {} patients per year",
+                site.name,
+                if sp.open { "open" } else { "closed" },
+                n1(sp.patients / plan.period_years),
+                n1(sp.capacity / plan.period_years)
+            ),
+        });
+    }
+    let flows: Vec<FlowLine> = plan
+        .flows
+        .iter()
+        .map(|f| FlowLine {
+            from: f.region,
+            to: nr + f.site,
+            amount: f.patients,
+            tip: format!(
+                "{} → {}: {} patients per year of {}, vein-to-vein {} days",
+                f.region_name,
+                f.site_name,
+                n1(f.patients / plan.period_years),
+                f.product_name,
+                n1(f.v2v_days)
+            ),
+        })
+        .collect();
+    let located = places.iter().all(|p| p.location.is_some());
+    let axes = Axes::new(if located {
+        "Network (schematic map)"
+    } else {
+        "Network (regions left, sites right)"
+    })
+    .size(880.0, 520.0);
+    flow_map(&places, &flows, &axes)
+}
+
+fn whatif_html(net: &Network, base: &Plan, w: &WhatIf) -> String {
+    let cur = &net.currency;
+    let mut b = String::from("<h2 id=\"whatif\">What if</h2>\n");
+    if !w.growth.is_empty() {
+        b.push_str("<h3>Demand growth</h3>\n<p>For every factor the network is planned anew (it may open other sites), and the base plan's open sites alone face the larger demand (patients they cannot take are unserved).</p>\n");
+        let rows: Vec<Vec<Cell>> = w
+            .growth
+            .iter()
+            .map(|g| {
+                let (re_cost, re_pp, re_open) = match &g.replanned {
+                    Outcome::Planned { plan } => (
+                        money(plan.cost.total),
+                        money(plan.cost.per_patient),
+                        plan.sites.iter().filter(|s| s.open).map(|s| s.name.clone()).collect::<Vec<_>>().join(", "),
+                    ),
+                    Outcome::NoPlan { reasons } => ("no plan".into(), "–".into(), reasons.join("; ")),
+                };
+                let (base_unmet, base_cost) = match &g.base_sites {
+                    Outcome::Planned { plan } => (n1(plan.unmet_patients), money(plan.cost.total)),
+                    Outcome::NoPlan { reasons } => ("–".into(), reasons.join("; ")),
+                };
+                vec![
+                    Cell::num(&format!("× {}", g.factor)),
+                    Cell::num(&n1(base.patients * g.factor)),
+                    Cell::num(&re_cost),
+                    Cell::num(&re_pp),
+                    Cell::text(&re_open),
+                    Cell::num(&base_unmet),
+                    Cell::num(&base_cost),
+                ]
+            })
+            .collect();
+        b.push_str(&page::table(
+            &[
+                "demand",
+                "patients/yr",
+                &format!("re-planned cost/yr ({cur})"),
+                &format!("per patient ({cur})"),
+                "re-planned open sites",
+                "base sites: unserved/yr",
+                &format!("base sites: cost/yr ({cur})"),
+            ],
+            &rows,
+        ));
+    }
+    if !w.site_down.is_empty() {
+        b.push_str("<h3>A site down for a quarter</h3>\n<p>Each open site of the plan is down for one quarter; the quarter's patients (a quarter of a year's demand) go to the other open sites within their capacity for the quarter and the vein-to-vein limits. Extra cost is manufacturing and transport against a normal quarter; fixed costs are paid either way.</p>\n");
+        let rows: Vec<Vec<Cell>> = w
+            .site_down
+            .iter()
+            .map(|d| {
+                let moved = d.quarter.plan().map_or_else(
+                    || match &d.quarter {
+                        Outcome::NoPlan { reasons } => reasons.join("; "),
+                        Outcome::Planned { .. } => String::new(),
+                    },
+                    |q| {
+                        let mut to: Vec<String> = q
+                            .flows
+                            .iter()
+                            .filter(|f| base.flows.iter().any(|b| b.site == d.site && b.region == f.region))
+                            .map(|f| format!("{} → {} ({})", f.region_name, f.site_name, n1(f.patients)))
+                            .collect();
+                        to.dedup();
+                        to.join(", ")
+                    },
+                );
+                vec![
+                    Cell::text(&d.name),
+                    Cell::num(&d.unmet_patients.map_or("–".into(), n1)),
+                    Cell::num(&money(d.base_quarter_cost)),
+                    Cell::num(&d.extra_cost.map_or("–".into(), money)),
+                    Cell::text(&moved),
+                ]
+            })
+            .collect();
+        b.push_str(&page::table(
+            &[
+                "site down",
+                "unserved patients in the quarter",
+                &format!("normal quarter ({cur})"),
+                &format!("extra cost ({cur})"),
+                "its regions go to (patients in the quarter)",
+            ],
+            &rows,
+        ));
+    }
+    b
+}
+
+fn check_html(net: &Network, c: &CheckReport) -> String {
+    let mut b = String::from("<h2 id=\"check\">Check by simulation</h2>\n");
+    let _ = write!(
+        b,
+        "<p>Every open site is simulated as a plant (its concept scenario) with the patients the \
+         plan allocates to it; each region's patients are a product of their own whose transport \
+         steps take that link's round trip. {} replications per site, seed {}, generator {}. \
+         Rule: {}.</p>\n<p><strong>{}</strong>{}</p>\n",
+        c.replications,
+        c.seed,
+        escape(&c.rng),
+        escape(&c.rule),
+        escape(&c.ended),
+        if c.cancelled { " (cancelled: the rounds shown are those finished)" } else { "" }
+    );
+    for r in &c.rounds {
+        b.push_str(&round_html(net, r, c.min_on_time));
+    }
+    b
+}
+
+fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
+    let mut b = format!("<h3>Round {}</h3>\n", r.round);
+    let mut rows: Vec<Vec<Cell>> = r
+        .sites
+        .iter()
+        .map(|s| {
+            let busiest = s
+                .resources
+                .first()
+                .map_or("–".to_string(), |x| format!("{} {}", x.name, pct(x.utilisation.mean)));
+            vec![
+                Cell::text(&s.name),
+                Cell::num(&n1(s.patients_per_year)),
+                Cell::num(&n1(s.capacity)),
+                Cell::num(&n1(s.planned_v2v_days)),
+                Cell::html(page::mean_ci(s.v2v_days.mean, s.v2v_days.ci95, Format::Number(1)), true),
+                Cell::num(&format!(
+                    "{} / {} / {}",
+                    n1(s.v2v_percentiles[0]),
+                    n1(s.v2v_percentiles[1]),
+                    n1(s.v2v_percentiles[2])
+                )),
+                Cell::html(page::mean_ci(s.on_time.mean, s.on_time.ci95, Format::Percent(1)), true),
+                Cell::html(page::mean_ci(s.lost.mean, s.lost.ci95, Format::Percent(1)), true),
+                Cell::text(&busiest),
+                Cell::html(
+                    if s.passes {
+                        "<span class=\"good\">passes</span>".to_string()
+                    } else {
+                        "<span class=\"bad\">misses</span>".to_string()
+                    },
+                    false,
+                ),
+            ]
+        })
+        .collect();
+    let n = &r.network;
+    rows.push(vec![
+        Cell::html("<strong>network</strong>".into(), false),
+        Cell::num(&n1(r.plan.patients)),
+        Cell::num(""),
+        Cell::num(&n1(n.planned_v2v_days)),
+        Cell::html(page::mean_ci(n.v2v_days.mean, n.v2v_days.ci95, Format::Number(1)), true),
+        Cell::num(&format!(
+            "{} / {} / {}",
+            n1(n.v2v_percentiles[0]),
+            n1(n.v2v_percentiles[1]),
+            n1(n.v2v_percentiles[2])
+        )),
+        Cell::html(page::mean_ci(n.on_time.mean, n.on_time.ci95, Format::Percent(1)), true),
+        Cell::num(""),
+        Cell::text(""),
+        Cell::text(""),
+    ]);
+    b.push_str(&page::table(
+        &[
+            "site",
+            "patients/yr",
+            "capacity/yr",
+            "optimiser vein-to-vein d",
+            "simulated mean d [95 % CI]",
+            "p50 / p90 / p95 d",
+            &format!("on time (target {})", pct(min_on_time)),
+            "lost",
+            "busiest resource",
+            "",
+        ],
+        &rows,
+    ));
+    let mut axes = Axes::new(format!("Round {}: vein-to-vein days of the network's patients (pooled)", r.round))
+        .x_label("days")
+        .y_label("patients")
+        .mark(Mark::new(n.planned_v2v_days, "optimiser mean", MarkStyle::Percentile))
+        .mark(Mark::new(n.v2v_percentiles[2], "p95 (pooled)", MarkStyle::Percentile));
+    let limits: Vec<f64> = net.products.iter().map(|p| p.max_v2v_days).collect();
+    if let Some(&l) = limits.first()
+        && limits.iter().all(|&x| (x - l).abs() < 1e-9)
+    {
+        axes = axes.mark(Mark::new(l, "limit", MarkStyle::Target));
+    }
+    b.push_str(&page::figure(
+        &histogram(&n.histogram_edges, &n.histogram_counts, &axes),
+        "Simulated vein-to-vein times of every treated patient of every open site, all replications; the optimiser's mean counts lead time plus round trip only, the simulation adds the queueing.",
+    ));
+    if !r.tightened.is_empty() {
+        let rows: Vec<Vec<Cell>> = r
+            .tightened
+            .iter()
+            .map(|t| vec![Cell::text(&t.site), Cell::num(&n1(t.from)), Cell::num(&n1(t.to))])
+            .collect();
+        b.push_str("<p>Tightened for the next round:</p>\n");
+        b.push_str(&page::table(&["site", "capacity before", "capacity after"], &rows));
+    }
+    b
+}
+
+/// The CSV tables: `sites.csv`, `flows.csv`, and with what-ifs `scenarios.csv`, with a check
+/// `check.csv`.
+pub fn network_csv(
+    plan: &Plan,
+    whatif: Option<&WhatIf>,
+    check: Option<&CheckReport>,
+) -> Vec<(String, String)> {
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = Vec::new();
+    let mut t = String::from("site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days\n");
+    for s in &plan.sites {
+        let _ = writeln!(
+            t,
+            "{},{},{},{},{},{},{},{},{},{}",
+            q(&s.name),
+            s.open,
+            s.existing,
+            s.patients,
+            s.capacity,
+            s.utilisation,
+            s.fixed_cost,
+            s.manufacturing_cost,
+            s.transport_cost,
+            s.mean_v2v_days.map_or(String::new(), |v| v.to_string())
+        );
+    }
+    out.push(("sites.csv".to_string(), t));
+    let mut t = String::from("region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient\n");
+    for f in &plan.flows {
+        let _ = writeln!(
+            t,
+            "{},{},{},{},{},{},{},{},{},{}",
+            q(&f.region_name),
+            q(&f.site_name),
+            q(&f.product_name),
+            f.patients,
+            f.distance_km.map_or(String::new(), |v| v.to_string()),
+            f.transport_days,
+            f.lead_time_days,
+            f.v2v_days,
+            f.max_v2v_days,
+            f.cost_per_patient
+        );
+    }
+    out.push(("flows.csv".to_string(), t));
+    if let Some(w) = whatif {
+        let mut t = String::from("scenario,parameter,outcome,total_cost,per_patient,unmet_patients,open_sites\n");
+        let row = |t: &mut String, kind: &str, param: &str, o: &Outcome| match o {
+            Outcome::Planned { plan } => {
+                let open: Vec<&str> = plan.sites.iter().filter(|s| s.open).map(|s| s.name.as_str()).collect();
+                let _ = writeln!(
+                    t,
+                    "{kind},{},planned,{},{},{},{}",
+                    q(param),
+                    plan.cost.total,
+                    plan.cost.per_patient,
+                    plan.unmet_patients,
+                    q(&open.join(";"))
+                );
+            }
+            Outcome::NoPlan { reasons } => {
+                let _ = writeln!(t, "{kind},{},no_plan,,,,{}", q(param), q(&reasons.join("; ")));
+            }
+        };
+        for g in &w.growth {
+            row(&mut t, "growth_replanned", &g.factor.to_string(), &g.replanned);
+            row(&mut t, "growth_base_sites", &g.factor.to_string(), &g.base_sites);
+        }
+        for d in &w.site_down {
+            row(&mut t, "site_down_quarter", &d.name, &d.quarter);
+        }
+        out.push(("scenarios.csv".to_string(), t));
+    }
+    if let Some(c) = check {
+        let mut t = String::from("round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes\n");
+        for r in &c.rounds {
+            for s in &r.sites {
+                let _ = writeln!(
+                    t,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    r.round,
+                    q(&s.name),
+                    s.patients_per_year,
+                    s.capacity,
+                    s.planned_v2v_days,
+                    s.v2v_days.mean,
+                    s.v2v_days.ci95[0],
+                    s.v2v_days.ci95[1],
+                    s.v2v_percentiles[0],
+                    s.v2v_percentiles[1],
+                    s.v2v_percentiles[2],
+                    s.on_time.mean,
+                    s.on_time.ci95[0],
+                    s.on_time.ci95[1],
+                    s.lost.mean,
+                    s.passes
+                );
+            }
+        }
+        out.push(("check.csv".to_string(), t));
+    }
+    out
+}
