@@ -13,6 +13,7 @@ pub mod check;
 pub mod compile;
 pub mod format;
 pub mod solve;
+pub mod study;
 pub mod whatif;
 
 pub use check::{CheckOptions, CheckReport, check};

@@ -6,13 +6,14 @@
 use std::fmt::Write as _;
 
 use network::check::{CheckReport, Round};
+use network::study::{NetworkStudy, PointOutcome, StudyPoint};
 use network::whatif::{Outcome, WhatIf};
 use network::{Network, Plan};
 
 use crate::page::{self, Cell, escape};
 use crate::svg::{
-    Axes, FlowLine, Format, Layer, Mark, MarkStyle, Place, PlaceKind, flow_map, histogram,
-    stacked_bars,
+    Axes, FlowLine, Format, Layer, Line, Mark, MarkStyle, Place, PlaceKind, flow_map, histogram,
+    line_chart, stacked_bars,
 };
 
 /// Where the plan came from (shown in the page's header).
@@ -598,4 +599,180 @@ pub fn network_csv(
         out.push(("check.csv".to_string(), t));
     }
     out
+}
+
+// ---- network studies ------------------------------------------------------------------------
+
+/// Most lines in the study's chart (one per combination of the other axes); beyond that the
+/// table alone shows the points.
+const MAX_STUDY_LINES: usize = 8;
+
+fn study_axes_text(st: &NetworkStudy, p: &StudyPoint) -> String {
+    st.axes
+        .iter()
+        .zip(&p.values)
+        .map(|(a, v)| format!("{a} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The page of a network study (`atmpflow study` on a study file that names a network): cost
+/// per patient along the first axis, one line per combination of the other axes' values, and
+/// every point with its open sites, costs and vein-to-vein days, or why it has no plan.
+pub fn network_study_html(st: &NetworkStudy) -> String {
+    let mut b = String::new();
+    let cur = &st.currency;
+    let _ = write!(
+        b,
+        "<h1>Network study — {}</h1>\n<p class=\"muted\">{}</p>\n<dl class=\"meta\">\
+         <dt>Network file</dt><dd><code>{}</code></dd><dt>Axes</dt><dd>{}</dd>\
+         <dt>Points</dt><dd>{} (each planned anew with HiGHS)</dd></dl>\n",
+        escape(&st.name),
+        escape(&st.description),
+        escape(&st.network_file),
+        st.axes
+            .iter()
+            .map(|a| format!("<code>{}</code>", escape(a)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        st.points.len()
+    );
+    // Lines: points grouped by the values of every axis but the first, in point order.
+    let mut groups: Vec<(Vec<f64>, Vec<(f64, f64)>)> = Vec::new();
+    for p in &st.points {
+        let Some(x) = p.values.first().copied() else {
+            continue;
+        };
+        let rest = p.values[1..].to_vec();
+        let y = p.outcome.plan().map_or(f64::NAN, |pl| pl.cost_per_patient);
+        match groups.iter_mut().find(|(k, _)| *k == rest) {
+            Some((_, pts)) => pts.push((x, y)),
+            None => groups.push((rest, vec![(x, y)])),
+        }
+    }
+    b.push_str("<h2 id=\"chart\">Cost per patient</h2>\n");
+    if groups.len() <= MAX_STUDY_LINES && !st.axes.is_empty() {
+        let lines: Vec<Line> = groups
+            .into_iter()
+            .map(|(rest, mut pts)| {
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let name = if rest.is_empty() {
+                    "cost per patient".to_string()
+                } else {
+                    st.axes[1..]
+                        .iter()
+                        .zip(&rest)
+                        .map(|(a, v)| format!("{a} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                Line { name, points: pts }
+            })
+            .collect();
+        let axes = Axes::new(format!("Cost per patient along {}", st.axes[0]))
+            .x_label(st.axes[0].clone())
+            .y_label(format!("{cur} per patient"))
+            .format(Format::Number(0))
+            .x_format(Format::Number(1));
+        b.push_str(&page::figure(
+            &line_chart(&lines, &axes),
+            "Total cost per year (fixed, manufacturing, transport) divided by the patients, \
+             for the cheapest plan of each point; a gap in a line is a point without a plan.",
+        ));
+    } else {
+        let _ = writeln!(
+            b,
+            "<p>More than {MAX_STUDY_LINES} combinations of the other axes: see the table.</p>"
+        );
+    }
+    b.push_str("<h2 id=\"points\">Points</h2>\n");
+    let mut header: Vec<String> = vec!["point".to_string()];
+    header.extend(st.axes.iter().cloned());
+    header.extend([
+        "open sites (serving)".to_string(),
+        format!("total per year ({cur})"),
+        format!("per patient ({cur})"),
+        "mean vein-to-vein d".to_string(),
+        "longest vein-to-vein d".to_string(),
+    ]);
+    let rows: Vec<Vec<Cell>> = st
+        .points
+        .iter()
+        .map(|p| {
+            let mut r = vec![Cell::num(&p.index.to_string())];
+            r.extend(p.values.iter().map(|v| Cell::num(&v.to_string())));
+            match &p.outcome {
+                PointOutcome::Planned { plan } => {
+                    r.push(Cell::text(&plan.serving_sites.join(", ")));
+                    r.push(Cell::num(&money(plan.total_cost)));
+                    r.push(Cell::num(&money(plan.cost_per_patient)));
+                    r.push(Cell::num(&plan.mean_v2v_days.map_or("–".into(), n1)));
+                    r.push(Cell::num(&plan.max_v2v_days.map_or("–".into(), n1)));
+                }
+                PointOutcome::NoPlan { reasons } => {
+                    r.push(Cell::text(&format!("no plan: {}", reasons.join("; "))));
+                    for _ in 0..4 {
+                        r.push(Cell::num("–"));
+                    }
+                }
+            }
+            r
+        })
+        .collect();
+    let hdr: Vec<&str> = header.iter().map(String::as_str).collect();
+    b.push_str(&page::sortable_table(&hdr, &rows));
+    let _ = write!(
+        b,
+        "<footer>every point: {} with the axes' values set, planned anew</footer>",
+        escape(
+            &st.points
+                .first()
+                .map_or(String::new(), |p| format!("{} (first: {})", st.network_file, study_axes_text(st, p)))
+        )
+    );
+    page::document(&format!("Network study — {}", st.name), &b)
+}
+
+/// `points.csv` of a network study: one row per point.
+pub fn network_study_csv(st: &NetworkStudy) -> String {
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut t = String::from("point");
+    for a in &st.axes {
+        t.push(',');
+        t.push_str(&q(a));
+    }
+    t.push_str(",outcome,total_cost,fixed_cost,manufacturing_cost,transport_cost,cost_per_patient,mean_v2v_days,max_v2v_days,open_sites,serving_sites,reasons\n");
+    for p in &st.points {
+        let _ = write!(t, "{}", p.index);
+        for v in &p.values {
+            let _ = write!(t, ",{v}");
+        }
+        match &p.outcome {
+            PointOutcome::Planned { plan } => {
+                let _ = writeln!(
+                    t,
+                    ",planned,{},{},{},{},{},{},{},{},{},",
+                    plan.total_cost,
+                    plan.fixed_cost,
+                    plan.manufacturing_cost,
+                    plan.transport_cost,
+                    plan.cost_per_patient,
+                    plan.mean_v2v_days.map_or(String::new(), |v| v.to_string()),
+                    plan.max_v2v_days.map_or(String::new(), |v| v.to_string()),
+                    q(&plan.open_sites.join(";")),
+                    q(&plan.serving_sites.join(";"))
+                );
+            }
+            PointOutcome::NoPlan { reasons } => {
+                let _ = writeln!(t, ",no_plan,,,,,,,,,,{}", q(&reasons.join("; ")));
+            }
+        }
+    }
+    t
 }

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod db;
 pub mod lot;
 pub mod network;
+pub mod network_study;
 pub mod pat;
 pub mod recipe;
 pub mod rehearse_api;

@@ -1,5 +1,7 @@
 //! `atmpflow study`: sweep scenario parameters, simulate and price every point, compare
 //! concepts; `--shard i/n` runs one part of the points, `atmpflow study merge` joins parts.
+//! A study file whose `[study]` names a `network` sweeps network parameters instead
+//! ([`super::network_study`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -106,6 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut inputs = Inputs::default();
     inputs.add("(study file)", &bytes);
     let src = SourceFile::from_bytes(path.display().to_string(), &bytes).map_err(reported)?;
+    if super::network_study::is_network_study(&src) {
+        if args.shard.is_some() {
+            bail!("a network study runs whole: --shard is for scenario studies");
+        }
+        return super::network_study::run(&path, &src, &args.output.out, args.output.quiet);
+    }
     let mut spec = study::parse_spec(&src).map_err(reported)?;
     if let Some(r) = args.run.replications {
         if r < 2 {

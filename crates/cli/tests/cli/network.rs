@@ -236,3 +236,154 @@ fn the_check_needs_a_concept_for_every_open_site() {
         stderr(&o)
     );
 }
+
+/// Every fixture in `tests/fixtures/bad-network/` holds one mistake, written like the
+/// scenario fixtures of `bad_input.rs`: `# expect: FIELD | MESSAGE` in its header and
+/// `# <- here` on the offending line. `network solve` must name the file, that line, the
+/// field and the message, exit 1 and write nothing.
+#[test]
+fn every_bad_network_fixture_is_rejected_with_file_line_and_field() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-network");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures/bad-network exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "only {} bad network fixtures", files.len());
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut failures = Vec::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(&file).expect("fixture readable");
+        let (field, message) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: "))
+            .and_then(|e| e.split_once(" | "))
+            .unwrap_or_else(|| panic!("{name}: no `# expect: FIELD | MESSAGE` line"));
+        let marked: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_end().ends_with("# <- here"))
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(marked.len(), 1, "{name}: mark exactly one line with `# <- here`");
+        let out = tmp.path().join(&name);
+        let o = crate::support::bin()
+            .current_dir(&dir)
+            .args(["network".as_ref(), "solve".as_ref(), name.as_ref(), "--out".as_ref(), out.as_os_str()])
+            .output()
+            .expect("binary runs");
+        assert_no_panic(&o);
+        let err = stderr(&o);
+        let flat = squash(&err);
+        let mut problems = Vec::new();
+        if o.status.code() != Some(1) {
+            problems.push(format!("exit status {:?}", o.status.code()));
+        }
+        let at = format!("{name}:{}:", marked[0]);
+        if !flat.contains(&squash(&at)) {
+            problems.push(format!("does not point at `{at}`"));
+        }
+        if !flat.contains(&squash(&format!("field `{}`", field.trim()))) {
+            problems.push(format!("does not name field `{}`", field.trim()));
+        }
+        if !flat.contains(&squash(message.trim())) {
+            problems.push(format!("does not say `{}`", message.trim()));
+        }
+        if out.join("results.json").exists() {
+            problems.push("results.json written".to_string());
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{name}: {}\n{err}", problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `atmpflow study` on a study file that names a network: every combination of the axes is
+/// the network planned anew; the cheapest plan changes with the swept parameters as the
+/// example's comment says, and a bad axis path is a located error.
+#[test]
+fn a_study_sweeps_network_parameters() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("out");
+    let file = repo_path("examples/studies/network-central-germany.toml");
+    let o = run([
+        "study".as_ref(),
+        file.as_os_str(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_ok(&o, "network study");
+    let text = std::fs::read_to_string(out.join("study.json")).expect("study.json written");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["kind"], "network");
+    let points = v["study"]["points"].as_array().expect("points");
+    assert_eq!(points.len(), 5 * 3);
+    // The last axis runs fastest.
+    assert_eq!(points[1]["values"][0].as_f64(), Some(5.0));
+    assert_eq!(points[1]["values"][1].as_f64(), Some(1_800_000.0));
+    for p in points {
+        assert_eq!(p["outcome"], "planned", "{p}");
+        let per_centre = p["values"][0].as_f64().expect("value");
+        let plan = &p["plan"];
+        // Every point plans all its patients (five centres).
+        assert!((plan["patients"].as_f64().unwrap_or(0.0) - 5.0 * per_centre).abs() < 1e-9);
+        let per_patient = plan["cost_per_patient"].as_f64().expect("cost per patient");
+        let total = plan["total_cost"].as_f64().expect("total");
+        assert!((per_patient * 5.0 * per_centre - total).abs() < 1e-6 * total, "{p}");
+    }
+    let serving = |i: usize| -> Vec<String> {
+        points[i]["plan"]["serving_sites"]
+            .as_array()
+            .expect("serving")
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    // At the file's demand (38 per centre) and cost, one regional plant at Halle serves all;
+    // when the Halle plant costs twice as much, Magdeburg's takes its place.
+    assert_eq!(serving(3 * 3 + 1), vec!["Halle regional plant".to_string()]);
+    assert_eq!(serving(3 * 3 + 2), vec!["Magdeburg regional plant".to_string()]);
+    // The same points solved directly agree with the study (same cost at the file's values).
+    let direct = tmp.path().join("direct");
+    let o = run([
+        "network".as_ref(),
+        "solve".as_ref(),
+        repo_path("examples/network/central-germany.toml").as_os_str(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        direct.as_os_str(),
+    ]);
+    assert_ok(&o, "network solve");
+    let d = results(&direct);
+    let p = &points[3 * 3 + 1]["plan"];
+    // 38 per centre is 190 in all, but spread evenly rather than as in the file.
+    assert!((p["patients"].as_f64().unwrap_or(0.0) - d["plan"]["patients"].as_f64().unwrap_or(1.0)).abs() < 1e-9);
+    let csv = std::fs::read_to_string(out.join("points.csv")).expect("points.csv");
+    assert_eq!(csv.lines().count(), 1 + 15);
+    let html = std::fs::read_to_string(out.join("study.html")).expect("study.html");
+    roxmltree::Document::parse(html.trim_start_matches("<!DOCTYPE html>\n"))
+        .unwrap_or_else(|e| panic!("study.html is not well-formed: {e}"));
+    assert!(html.contains("Cost per patient along"));
+
+    // A path that matches nothing in the network file names the axis and the line.
+    let bad = tmp.path().join("bad-study.toml");
+    let text = std::fs::read_to_string(&file)
+        .expect("study file")
+        .replace("site.Halle regional plant.", "site.Hale regional plant.")
+        .replace("\"../network/central-germany.toml\"", &format!("{:?}", repo_path("examples/network/central-germany.toml").display().to_string()));
+    std::fs::write(&bad, text).expect("write");
+    let o = run(["study".as_ref(), bad.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    assert_no_panic(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let e = squash(&stderr(&o));
+    assert!(e.contains("field`axis[1].param`"), "{e}");
+    assert!(e.contains("noelementnamed`Hale"), "{e}");
+    assert!(!tmp.path().join("o/study.json").exists());
+}
