@@ -579,3 +579,70 @@ fn xy_axes_cut_at_the_stated_value_and_mark_the_points_beyond() {
     // the hatched stretch
     assert!(svg.contains("none meets it"));
 }
+
+fn place(name: &str, kind: PlaceKind, location: Option<(f64, f64)>) -> Place {
+    Place {
+        name: name.to_string(),
+        kind,
+        location,
+        tip: format!("tip {name}"),
+    }
+}
+
+#[test]
+fn flow_map_draws_places_and_flows_wider_for_more_patients() {
+    let places = vec![
+        place("North", PlaceKind::Region, Some((52.0, 11.0))),
+        place("South", PlaceKind::Region, Some((50.0, 12.0))),
+        place("Plant", PlaceKind::OpenSite, Some((51.0, 11.5))),
+        place("Spare", PlaceKind::ClosedSite, Some((51.5, 13.0))),
+    ];
+    let flows = vec![
+        FlowLine { from: 0, to: 2, amount: 100.0, tip: "big".into() },
+        FlowLine { from: 1, to: 2, amount: 1.0, tip: "small".into() },
+        // Left out: no amount, and an index out of range.
+        FlowLine { from: 1, to: 3, amount: 0.0, tip: "none".into() },
+        FlowLine { from: 0, to: 9, amount: 5.0, tip: "bad".into() },
+    ];
+    let svg = flow_map(&places, &flows, &Axes::new("map"));
+    let doc = parse(&svg);
+    let widths: Vec<f64> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("line"))
+        .filter_map(|n| n.attribute("stroke-width").and_then(|w| w.parse().ok()))
+        .collect();
+    // Two flows plus the legend's sample line.
+    assert_eq!(widths.len(), 3, "{svg}");
+    assert!(widths[0] > widths[1], "{widths:?}");
+    for name in ["North", "South", "Plant", "Spare", "closed candidate"] {
+        assert!(svg.contains(name), "{name} missing");
+    }
+    // North (latitude 52) is drawn above South (50) on the map.
+    let y_of = |label: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("text") && n.text() == Some(label))
+            .and_then(|n| n.attribute("y"))
+            .and_then(|y| y.parse::<f64>().ok())
+            .expect("label drawn")
+    };
+    assert!(y_of("North") < y_of("South"));
+    assert!(is_no_data(&flow_map(&[], &[], &Axes::new("empty"))));
+}
+
+#[test]
+fn flow_map_without_locations_puts_regions_left_and_sites_right() {
+    let places = vec![
+        place("R", PlaceKind::Region, None),
+        place("S", PlaceKind::OpenSite, Some((51.0, 11.0))),
+    ];
+    let svg = flow_map(&places, &[], &Axes::new("diagram"));
+    let doc = parse(&svg);
+    let x_of = |label: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("text") && n.text() == Some(label))
+            .and_then(|n| n.attribute("x"))
+            .and_then(|x| x.parse::<f64>().ok())
+            .expect("label drawn")
+    };
+    assert!(x_of("R") < x_of("S"));
+}
