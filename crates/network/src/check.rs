@@ -225,7 +225,10 @@ pub fn site_scenario(
         };
         let mut product = base.clone();
         product.name = format!("{pname}@{}", f.region_name);
-        for (step_name, what) in [(&site.inbound_step, "inbound"), (&site.outbound_step, "outbound")] {
+        for (step_name, what) in [
+            (&site.inbound_step, "inbound"),
+            (&site.outbound_step, "outbound"),
+        ] {
             let Some(step) = product.step.iter_mut().find(|x| &x.name == step_name) else {
                 return Err(format!(
                     "product `{pname}` of the concept scenario has no {what} transport step \
@@ -285,13 +288,15 @@ pub fn check(
                 continue;
             }
             let name = net.sites[s].name.clone();
-            let concept = concepts
-                .get(s)
-                .and_then(Option::as_ref)
-                .ok_or_else(|| CheckError::Concept {
-                    site: name.clone(),
-                    message: "the site has no concept scenario (site.concept) to simulate".into(),
-                })?;
+            let concept =
+                concepts
+                    .get(s)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| CheckError::Concept {
+                        site: name.clone(),
+                        message: "the site has no concept scenario (site.concept) to simulate"
+                            .into(),
+                    })?;
             let scenario =
                 site_scenario(net, &plan, s, concept).map_err(|message| CheckError::Concept {
                     site: name.clone(),
@@ -332,12 +337,13 @@ pub fn check(
                 }
                 Ok(())
             };
-            let results = sim::run_observed(&model, &run, &prog, cancel, &mut sink).map_err(
-                |e| CheckError::Simulation {
-                    site: name.clone(),
-                    message: e.to_string(),
-                },
-            )?;
+            let results =
+                sim::run_observed(&model, &run, &prog, cancel, &mut sink).map_err(|e| {
+                    CheckError::Simulation {
+                        site: name.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
             if results.cancelled || cancel.load(Ordering::SeqCst) {
                 cancelled = true;
                 break;

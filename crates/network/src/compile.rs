@@ -391,7 +391,11 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         .enumerate()
         .map(|(i, s)| {
             let at = root.key("site").idx(i);
-            non_negative(&mut pb, &at.key("fixed_cost_per_year"), s.fixed_cost_per_year);
+            non_negative(
+                &mut pb,
+                &at.key("fixed_cost_per_year"),
+                s.fixed_cost_per_year,
+            );
             positive(
                 &mut pb,
                 &at.key("capacity_patients_per_year"),
@@ -530,8 +534,8 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
                 (0.0, 0.0)
             }
         };
-        let needs_distance = distance_rule
-            || r.is_some_and(|r| f.region[r].max_distance_km.is_some());
+        let needs_distance =
+            distance_rule || r.is_some_and(|r| f.region[r].max_distance_km.is_some());
         if needs_distance && l.distance_km.is_none() {
             pb.push(Problem::new(
                 at.clone(),
@@ -592,8 +596,7 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
                 format!("replications must be from 1 to {MAX_REPLICATIONS}"),
             ));
         }
-        if !(check.min_on_time.is_finite() && check.min_on_time > 0.0 && check.min_on_time <= 1.0)
-        {
+        if !(check.min_on_time.is_finite() && check.min_on_time > 0.0 && check.min_on_time <= 1.0) {
             pb.push(Problem::new(
                 at.key("min_on_time"),
                 format!(

@@ -212,7 +212,11 @@ pub struct Plan {
 impl Plan {
     /// Indices of the open sites.
     pub fn open_sites(&self) -> Vec<usize> {
-        self.sites.iter().filter(|s| s.open).map(|s| s.site).collect()
+        self.sites
+            .iter()
+            .filter(|s| s.open)
+            .map(|s| s.site)
+            .collect()
     }
 
     /// Open flags by site.
@@ -223,7 +227,13 @@ impl Plan {
     /// Patient-weighted mean vein-to-vein days of all flows.
     pub fn mean_v2v_days(&self) -> Option<f64> {
         let n: f64 = self.flows.iter().map(|f| f.patients).sum();
-        (n > 0.0).then(|| self.flows.iter().map(|f| f.patients * f.v2v_days).sum::<f64>() / n)
+        (n > 0.0).then(|| {
+            self.flows
+                .iter()
+                .map(|f| f.patients * f.v2v_days)
+                .sum::<f64>()
+                / n
+        })
     }
 }
 
@@ -301,7 +311,9 @@ fn precheck(net: &Network, opts: &SolveOptions) -> Vec<String> {
         for (r, region) in net.regions.iter().enumerate() {
             if region.total_demand() > 0.0
                 && !(0..net.sites.len()).any(|s| open(s) && net.reaches(r, s))
-                && out.iter().all(|m| !m.contains(&format!("`{}`", region.name)))
+                && out
+                    .iter()
+                    .all(|m| !m.contains(&format!("`{}`", region.name)))
             {
                 out.push(format!(
                     "single sourcing: no site makes every product region `{}` needs within the limits",
@@ -359,7 +371,11 @@ fn barriers(net: &Network, r: usize, p: usize, open: &dyn Fn(usize) -> bool) -> 
             Err(Barrier::TooFar) => format!(
                 "`{}` is {} km away, beyond the distance limit",
                 site.name,
-                fmt_n(net.link(r, s).and_then(|l| l.distance_km).unwrap_or(f64::NAN))
+                fmt_n(
+                    net.link(r, s)
+                        .and_then(|l| l.distance_km)
+                        .unwrap_or(f64::NAN)
+                )
             ),
         };
         parts.push(why);
@@ -380,16 +396,40 @@ fn diagnose(net: &Network, opts: &SolveOptions) -> Vec<String> {
         candidates.push(("the budget per year", Rules { budget: false, ..r }));
     }
     if r.min_sites && net.regions.iter().any(|x| x.min_sites_within_reach > 0) {
-        candidates.push(("the minimum sites within reach", Rules { min_sites: false, ..r }));
+        candidates.push((
+            "the minimum sites within reach",
+            Rules {
+                min_sites: false,
+                ..r
+            },
+        ));
     }
     if r.max_sites && net.max_sites.is_some() {
-        candidates.push(("max_sites", Rules { max_sites: false, ..r }));
+        candidates.push((
+            "max_sites",
+            Rules {
+                max_sites: false,
+                ..r
+            },
+        ));
     }
     if r.single_sourcing && net.sourcing == Sourcing::Single {
-        candidates.push(("single sourcing", Rules { single_sourcing: false, ..r }));
+        candidates.push((
+            "single sourcing",
+            Rules {
+                single_sourcing: false,
+                ..r
+            },
+        ));
     }
     if r.existing_open && opts.open.is_none() && net.sites.iter().any(|s| s.existing) {
-        candidates.push(("keeping existing sites open", Rules { existing_open: false, ..r }));
+        candidates.push((
+            "keeping existing sites open",
+            Rules {
+                existing_open: false,
+                ..r
+            },
+        ));
     }
     for (what, rules) in candidates {
         let o = SolveOptions {
@@ -682,9 +722,8 @@ impl Built {
             && opts.period_years == 1.0
             && let Some(b) = net.budget
         {
-            let mut row: Vec<(Col, f64)> = (0..ns)
-                .map(|s| (y[s], net.sites[s].fixed_cost))
-                .collect();
+            let mut row: Vec<(Col, f64)> =
+                (0..ns).map(|s| (y[s], net.sites[s].fixed_cost)).collect();
             for (k, &(r, s, _)) in self.flows.iter().enumerate() {
                 row.push((
                     x[k],
@@ -733,7 +772,11 @@ impl Built {
                     net.time_limit_s
                 )));
             }
-            other => return Err(Failure::Solver(format!("HiGHS ended with status {other:?}"))),
+            other => {
+                return Err(Failure::Solver(format!(
+                    "HiGHS ended with status {other:?}"
+                )));
+            }
         };
         let sol = solved.get_solution();
         let cols = sol.columns();
@@ -766,7 +809,9 @@ impl Built {
                 gap,
                 open,
                 x: x.iter().map(|c| cols[c.index()]).collect(),
-                u: u.iter().map(|c| c.map_or(0.0, |c| cols[c.index()])).collect(),
+                u: u.iter()
+                    .map(|c| c.map_or(0.0, |c| cols[c.index()]))
+                    .collect(),
             },
         );
         Ok(Solved { plan, unmet_total })
@@ -869,7 +914,8 @@ impl Built {
                 per_patient: if served > 0.0 { total / served } else { 0.0 },
             },
             patients,
-            unmet_patients: unmet.iter().map(|u| u.patients).sum(),
+            // `+ 0.0`: an empty float sum is -0.0, which would print as "-0".
+            unmet_patients: unmet.iter().map(|u| u.patients).sum::<f64>() + 0.0,
             sites,
             flows,
             unmet,

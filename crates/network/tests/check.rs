@@ -9,8 +9,8 @@ use network::solve::SolveOptions;
 use network::{Network, solve};
 
 fn concept() -> Scenario {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/concept-1-all-in-one.toml");
     let text = std::fs::read_to_string(&path).expect("concept-1 example");
     SourceFile::new(path.display().to_string(), text)
         .parse()
@@ -118,10 +118,18 @@ fn a_site_missing_the_limit_is_tightened_and_the_network_solved_again() {
     let r = run(&network(16.0));
     assert!(!r.passed);
     let first = &r.rounds[0];
-    let a = first.sites.iter().find(|s| s.name == "A").expect("A simulated");
+    let a = first
+        .sites
+        .iter()
+        .find(|s| s.name == "A")
+        .expect("A simulated");
     assert!(!a.passes && a.on_time.mean < 0.9, "{a:?}");
     // The rule: a failing site gets tighten_factor × its allocated patients per year.
-    let t = first.tightened.iter().find(|t| t.site == "A").expect("A tightened");
+    let t = first
+        .tightened
+        .iter()
+        .find(|t| t.site == "A")
+        .expect("A tightened");
     assert!((t.from - 60.0).abs() < 1e-9);
     assert!((t.to - 0.5 * 40.0).abs() < 1e-9, "{t:?}");
     // Round 2 is the network solved again with A at 20: B takes the other 20.
@@ -134,6 +142,11 @@ fn a_site_missing_the_limit_is_tightened_and_the_network_solved_again() {
     assert_eq!(second.sites.len(), 2);
     // The loop says why it ended, and the rule is stated.
     assert!(!r.ended.is_empty());
-    assert!(r.rule.contains("0.5 × the patients per year allocated to it"), "{}", r.rule);
+    assert!(
+        r.rule
+            .contains("0.5 × the patients per year allocated to it"),
+        "{}",
+        r.rule
+    );
     assert!(r.rounds.len() <= 3);
 }

@@ -122,8 +122,14 @@ fn high_fixed_cost_opens_one_site() {
     assert!(close(p.cost.per_patient, 11.5));
     assert!(close(flow(&p, "R2", "S1"), 10.0));
     assert!(p.gap <= 1e-6);
+    // Nobody unserved, written as 0 and not -0 (an empty float sum is -0.0).
+    assert_eq!(p.unmet_patients.to_bits(), 0.0f64.to_bits());
     // vein-to-vein of each flow: lead time plus round trip
-    let f = p.flows.iter().find(|f| f.region_name == "R2").expect("a flow from R2");
+    let f = p
+        .flows
+        .iter()
+        .find(|f| f.region_name == "R2")
+        .expect("a flow from R2");
     assert!(close(f.v2v_days, 12.0));
     assert!(close(p.mean_v2v_days().expect("flows"), 11.5));
 }
@@ -144,10 +150,8 @@ fn max_sites_and_existing_sites_are_kept() {
     assert_eq!(open_names(&p).len(), 1);
     assert!(close(p.cost.total, 180.0));
     // S2 exists: it stays open although S1 alone would be cheaper.
-    let text = two_by_two(100.0, 101.0, "").replace(
-        "name = \"S2\"\n",
-        "name = \"S2\"\nexisting = true\n",
-    );
+    let text =
+        two_by_two(100.0, 101.0, "").replace("name = \"S2\"\n", "name = \"S2\"\nexisting = true\n");
     let p = plan(&text);
     assert!(p.sites[1].open && p.sites[1].existing);
     // S2 alone 231, both 241: with S2 forced open, S1 is not worth opening.
@@ -275,7 +279,10 @@ fn unreachable_demand_is_reported_with_the_reason() {
     let text = two_by_two(100.0, 101.0, "")
         .replace("max_vein_to_vein_days = 30", "max_vein_to_vein_days = 10.5");
     let msg = infeasible(&text);
-    assert!(msg.contains("region `R1` needs car-t for 10 patients per year"), "{msg}");
+    assert!(
+        msg.contains("region `R1` needs car-t for 10 patients per year"),
+        "{msg}"
+    );
     assert!(
         msg.contains("`S1` takes 11 days (10 lead time + 1 transport) > 10.5 allowed"),
         "{msg}"
@@ -284,11 +291,15 @@ fn unreachable_demand_is_reported_with_the_reason() {
 
 #[test]
 fn demand_above_capacity_is_reported() {
-    let text = two_by_two(100.0, 101.0, "")
-        .replace("capacity_patients_per_year = 100", "capacity_patients_per_year = 8");
+    let text = two_by_two(100.0, 101.0, "").replace(
+        "capacity_patients_per_year = 100",
+        "capacity_patients_per_year = 8",
+    );
     let msg = infeasible(&text);
     assert!(
-        msg.contains("the regions need 20 patients per year but all sites together make at most 16"),
+        msg.contains(
+            "the regions need 20 patients per year but all sites together make at most 16"
+        ),
         "{msg}"
     );
 }
@@ -296,8 +307,14 @@ fn demand_above_capacity_is_reported() {
 #[test]
 fn a_budget_too_small_is_named_with_the_cheapest_plan() {
     let msg = infeasible(&two_by_two(100.0, 101.0, "budget_per_year = 200"));
-    assert!(msg.contains("a plan exists without the budget per year"), "{msg}");
-    assert!(msg.contains("costs 230 EUR per year, the budget is 200"), "{msg}");
+    assert!(
+        msg.contains("a plan exists without the budget per year"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("costs 230 EUR per year, the budget is 200"),
+        "{msg}"
+    );
     // Within budget: the same plan as without.
     let p = plan(&two_by_two(100.0, 101.0, "budget_per_year = 230.5"));
     assert!(close(p.cost.total, 230.0));
@@ -308,11 +325,17 @@ fn capacity_that_only_single_sourcing_cannot_use_is_diagnosed() {
     // Regions of 14 and 9 patients, two sites of 12: split, the 23 patients fit (23 ≤ 24);
     // whole regions do not (14 > 12).
     let text = two_by_two(1.0, 1.0, "sourcing = \"single\"")
-        .replace("capacity_patients_per_year = 100", "capacity_patients_per_year = 12")
+        .replace(
+            "capacity_patients_per_year = 100",
+            "capacity_patients_per_year = 12",
+        )
         .replacen("car-t = 10", "car-t = 14", 1)
         .replacen("car-t = 10", "car-t = 9", 1);
     let msg = infeasible(&text);
-    assert!(msg.contains("a plan exists without single sourcing"), "{msg}");
+    assert!(
+        msg.contains("a plan exists without single sourcing"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -329,7 +352,9 @@ fn minimum_sites_within_reach_opens_a_second_site() {
     // Three required but only two exist.
     let msg = infeasible(&text.replace("min_sites_within_reach = 2", "min_sites_within_reach = 3"));
     assert!(
-        msg.contains("region `R1` must be within reach of 3 open sites, but only 2 site(s) can serve it"),
+        msg.contains(
+            "region `R1` must be within reach of 3 open sites, but only 2 site(s) can serve it"
+        ),
         "{msg}"
     );
 }
@@ -468,12 +493,13 @@ fn min_cost_allocation(n: &Random, open: &[bool]) -> Option<f64> {
     let nodes = sink + 1;
     let mut edges: Vec<(usize, usize, f64, f64)> = Vec::new(); // to, rev, cap, cost
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); nodes];
-    let mut add = |edges: &mut Vec<(usize, usize, f64, f64)>, a: usize, b: usize, cap: f64, cost: f64| {
-        adj[a].push(edges.len());
-        edges.push((b, edges.len() + 1, cap, cost));
-        adj[b].push(edges.len());
-        edges.push((a, edges.len() - 1, 0.0, -cost));
-    };
+    let mut add =
+        |edges: &mut Vec<(usize, usize, f64, f64)>, a: usize, b: usize, cap: f64, cost: f64| {
+            adj[a].push(edges.len());
+            edges.push((b, edges.len() + 1, cap, cost));
+            adj[b].push(edges.len());
+            edges.push((a, edges.len() - 1, 0.0, -cost));
+        };
     let mut need = 0.0;
     for r in 0..n.nr {
         for p in 0..n.np {
@@ -486,7 +512,13 @@ fn min_cost_allocation(n: &Random, open: &[bool]) -> Option<f64> {
             add(&mut edges, 0, v, d, 0.0);
             for s in 0..n.ns {
                 if open[s] && n.allowed[r][s][p] {
-                    add(&mut edges, v, site0 + s, f64::INFINITY, n.var[s] + n.link_cost[r][s]);
+                    add(
+                        &mut edges,
+                        v,
+                        site0 + s,
+                        f64::INFINITY,
+                        n.var[s] + n.link_cost[r][s],
+                    );
                 }
             }
         }
@@ -551,7 +583,11 @@ fn brute_continuous(n: &Random) -> Option<f64> {
             continue;
         }
         if let Some(c) = min_cost_allocation(n, &open) {
-            let total = c + (0..n.ns).filter(|&s| open[s]).map(|s| n.fixed[s]).sum::<f64>();
+            let total = c
+                + (0..n.ns)
+                    .filter(|&s| open[s])
+                    .map(|s| n.fixed[s])
+                    .sum::<f64>();
             best = Some(best.map_or(total, |b: f64| b.min(total)));
         }
     }
@@ -589,7 +625,10 @@ fn brute_single(n: &Random) -> Option<f64> {
         if !ok || (0..n.ns).any(|s| load[s] > n.cap[s] + 1e-9) {
             continue;
         }
-        cost += (0..n.ns).filter(|&s| used[s]).map(|s| n.fixed[s]).sum::<f64>();
+        cost += (0..n.ns)
+            .filter(|&s| used[s])
+            .map(|s| n.fixed[s])
+            .sum::<f64>();
         best = Some(best.map_or(cost, |b: f64| b.min(cost)));
     }
     best
@@ -617,7 +656,10 @@ fn compare_with_brute_force(single: bool) {
                 assert!(close(p.objective, p.cost.total));
                 // the plan itself is valid
                 for s in &p.sites {
-                    assert!(s.patients <= s.capacity + 1e-6, "seed {seed}: over capacity");
+                    assert!(
+                        s.patients <= s.capacity + 1e-6,
+                        "seed {seed}: over capacity"
+                    );
                     assert!(s.open || s.patients == 0.0);
                     assert!(!n.existing[s.site] || s.open);
                 }
@@ -641,7 +683,10 @@ fn compare_with_brute_force(single: bool) {
                 assert!(!reasons.is_empty());
                 none += 1;
             }
-            (got, want) => panic!("seed {seed}: optimiser {got:?}, brute force {want:?}\n{}", n.text),
+            (got, want) => panic!(
+                "seed {seed}: optimiser {got:?}, brute force {want:?}\n{}",
+                n.text
+            ),
         }
     }
     // the generator makes both kinds, so both branches are exercised

@@ -93,7 +93,8 @@ pub fn network_html(
         escape(&money(plan.bound)),
         escape(&Format::Percent(4).fmt(plan.gap)),
         match net.sourcing {
-            network::format::Sourcing::Continuous => "continuous (a region may be split between sites)",
+            network::format::Sourcing::Continuous =>
+                "continuous (a region may be split between sites)",
             network::format::Sourcing::Single => "single (every region to one site)",
         }
     );
@@ -109,12 +110,30 @@ pub fn network_html(
     let cur = &net.currency;
     let rows = vec![
         vec![Cell::text("Open sites"), Cell::text(&open.join(", "))],
-        vec![Cell::text("Patients per year"), Cell::num(&n1(plan.patients))],
-        vec![Cell::text(&format!("Total cost per year ({cur})")), Cell::num(&money(plan.cost.total))],
-        vec![Cell::text(&format!("  fixed ({cur})")), Cell::num(&money(plan.cost.fixed))],
-        vec![Cell::text(&format!("  manufacturing ({cur})")), Cell::num(&money(plan.cost.manufacturing))],
-        vec![Cell::text(&format!("  transport ({cur})")), Cell::num(&money(plan.cost.transport))],
-        vec![Cell::text(&format!("Cost per patient ({cur})")), Cell::num(&money(plan.cost.per_patient))],
+        vec![
+            Cell::text("Patients per year"),
+            Cell::num(&n1(plan.patients)),
+        ],
+        vec![
+            Cell::text(&format!("Total cost per year ({cur})")),
+            Cell::num(&money(plan.cost.total)),
+        ],
+        vec![
+            Cell::text(&format!("  fixed ({cur})")),
+            Cell::num(&money(plan.cost.fixed)),
+        ],
+        vec![
+            Cell::text(&format!("  manufacturing ({cur})")),
+            Cell::num(&money(plan.cost.manufacturing)),
+        ],
+        vec![
+            Cell::text(&format!("  transport ({cur})")),
+            Cell::num(&money(plan.cost.transport)),
+        ],
+        vec![
+            Cell::text(&format!("Cost per patient ({cur})")),
+            Cell::num(&money(plan.cost.per_patient)),
+        ],
         vec![
             Cell::text("Mean vein-to-vein days (lead time + round trip, patient-weighted)"),
             Cell::num(&plan.mean_v2v_days().map_or("–".into(), n1)),
@@ -148,17 +167,34 @@ pub fn network_html(
         .collect();
     b.push_str(&page::table(
         &[
-            "site", "status", "existing", "patients/yr", "capacity/yr", "utilisation",
-            "fixed", "manufacturing", "transport", "mean vein-to-vein d",
+            "site",
+            "status",
+            "existing",
+            "patients/yr",
+            "capacity/yr",
+            "utilisation",
+            "fixed",
+            "manufacturing",
+            "transport",
+            "mean vein-to-vein d",
         ],
         &rows,
     ));
     let opened: Vec<&network::solve::SitePlan> = plan.sites.iter().filter(|s| s.open).collect();
     let cats: Vec<String> = opened.iter().map(|s| s.name.clone()).collect();
     let layers = vec![
-        Layer { name: "fixed".into(), values: opened.iter().map(|s| s.fixed_cost).collect() },
-        Layer { name: "manufacturing".into(), values: opened.iter().map(|s| s.manufacturing_cost).collect() },
-        Layer { name: "transport".into(), values: opened.iter().map(|s| s.transport_cost).collect() },
+        Layer {
+            name: "fixed".into(),
+            values: opened.iter().map(|s| s.fixed_cost).collect(),
+        },
+        Layer {
+            name: "manufacturing".into(),
+            values: opened.iter().map(|s| s.manufacturing_cost).collect(),
+        },
+        Layer {
+            name: "transport".into(),
+            values: opened.iter().map(|s| s.transport_cost).collect(),
+        },
     ];
     b.push_str(&page::figure(
         &stacked_bars(
@@ -236,7 +272,11 @@ fn flow_map_svg(net: &Network, plan: &Plan) -> String {
             tip: format!(
                 "{}{}: {} patients per year",
                 r.name,
-                if r.centre.is_empty() { String::new() } else { format!(" ({})", r.centre) },
+                if r.centre.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.centre)
+                },
                 n1(r.total_demand())
             ),
         })
@@ -246,7 +286,11 @@ fn flow_map_svg(net: &Network, plan: &Plan) -> String {
         let sp = &plan.sites[s];
         places.push(Place {
             name: site.name.clone(),
-            kind: if sp.open { PlaceKind::OpenSite } else { PlaceKind::ClosedSite },
+            kind: if sp.open {
+                PlaceKind::OpenSite
+            } else {
+                PlaceKind::ClosedSite
+            },
             location: site.location,
             tip: format!(
                 "{}: {} — {} of {} patients per year",
@@ -297,9 +341,16 @@ fn whatif_html(net: &Network, base: &Plan, w: &WhatIf) -> String {
                     Outcome::Planned { plan } => (
                         money(plan.cost.total),
                         money(plan.cost.per_patient),
-                        plan.sites.iter().filter(|s| s.open).map(|s| s.name.clone()).collect::<Vec<_>>().join(", "),
+                        plan.sites
+                            .iter()
+                            .filter(|s| s.open)
+                            .map(|s| s.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     ),
-                    Outcome::NoPlan { reasons } => ("no plan".into(), "–".into(), reasons.join("; ")),
+                    Outcome::NoPlan { reasons } => {
+                        ("no plan".into(), "–".into(), reasons.join("; "))
+                    }
                 };
                 let (base_unmet, base_cost) = match &g.base_sites {
                     Outcome::Planned { plan } => (n1(plan.unmet_patients), money(plan.cost.total)),
@@ -344,8 +395,14 @@ fn whatif_html(net: &Network, base: &Plan, w: &WhatIf) -> String {
                         let mut to: Vec<String> = q
                             .flows
                             .iter()
-                            .filter(|f| base.flows.iter().any(|b| b.site == d.site && b.region == f.region))
-                            .map(|f| format!("{} → {} ({})", f.region_name, f.site_name, n1(f.patients)))
+                            .filter(|f| {
+                                base.flows
+                                    .iter()
+                                    .any(|b| b.site == d.site && b.region == f.region)
+                            })
+                            .map(|f| {
+                                format!("{} → {} ({})", f.region_name, f.site_name, n1(f.patients))
+                            })
                             .collect();
                         to.dedup();
                         to.join(", ")
@@ -387,7 +444,11 @@ fn check_html(net: &Network, c: &CheckReport) -> String {
         escape(&c.rng),
         escape(&c.rule),
         escape(&c.ended),
-        if c.cancelled { " (cancelled: the rounds shown are those finished)" } else { "" }
+        if c.cancelled {
+            " (cancelled: the rounds shown are those finished)"
+        } else {
+            ""
+        }
     );
     for r in &c.rounds {
         b.push_str(&round_html(net, r, c.min_on_time));
@@ -401,24 +462,32 @@ fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
         .sites
         .iter()
         .map(|s| {
-            let busiest = s
-                .resources
-                .first()
-                .map_or("–".to_string(), |x| format!("{} {}", x.name, pct(x.utilisation.mean)));
+            let busiest = s.resources.first().map_or("–".to_string(), |x| {
+                format!("{} {}", x.name, pct(x.utilisation.mean))
+            });
             vec![
                 Cell::text(&s.name),
                 Cell::num(&n1(s.patients_per_year)),
                 Cell::num(&n1(s.capacity)),
                 Cell::num(&n1(s.planned_v2v_days)),
-                Cell::html(page::mean_ci(s.v2v_days.mean, s.v2v_days.ci95, Format::Number(1)), true),
+                Cell::html(
+                    page::mean_ci(s.v2v_days.mean, s.v2v_days.ci95, Format::Number(1)),
+                    true,
+                ),
                 Cell::num(&format!(
                     "{} / {} / {}",
                     n1(s.v2v_percentiles[0]),
                     n1(s.v2v_percentiles[1]),
                     n1(s.v2v_percentiles[2])
                 )),
-                Cell::html(page::mean_ci(s.on_time.mean, s.on_time.ci95, Format::Percent(1)), true),
-                Cell::html(page::mean_ci(s.lost.mean, s.lost.ci95, Format::Percent(1)), true),
+                Cell::html(
+                    page::mean_ci(s.on_time.mean, s.on_time.ci95, Format::Percent(1)),
+                    true,
+                ),
+                Cell::html(
+                    page::mean_ci(s.lost.mean, s.lost.ci95, Format::Percent(1)),
+                    true,
+                ),
                 Cell::text(&busiest),
                 Cell::html(
                     if s.passes {
@@ -437,14 +506,20 @@ fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
         Cell::num(&n1(r.plan.patients)),
         Cell::num(""),
         Cell::num(&n1(n.planned_v2v_days)),
-        Cell::html(page::mean_ci(n.v2v_days.mean, n.v2v_days.ci95, Format::Number(1)), true),
+        Cell::html(
+            page::mean_ci(n.v2v_days.mean, n.v2v_days.ci95, Format::Number(1)),
+            true,
+        ),
         Cell::num(&format!(
             "{} / {} / {}",
             n1(n.v2v_percentiles[0]),
             n1(n.v2v_percentiles[1]),
             n1(n.v2v_percentiles[2])
         )),
-        Cell::html(page::mean_ci(n.on_time.mean, n.on_time.ci95, Format::Percent(1)), true),
+        Cell::html(
+            page::mean_ci(n.on_time.mean, n.on_time.ci95, Format::Percent(1)),
+            true,
+        ),
         Cell::num(""),
         Cell::text(""),
         Cell::text(""),
@@ -464,11 +539,22 @@ fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
         ],
         &rows,
     ));
-    let mut axes = Axes::new(format!("Round {}: vein-to-vein days of the network's patients (pooled)", r.round))
-        .x_label("days")
-        .y_label("patients")
-        .mark(Mark::new(n.planned_v2v_days, "optimiser mean", MarkStyle::Percentile))
-        .mark(Mark::new(n.v2v_percentiles[2], "p95 (pooled)", MarkStyle::Percentile));
+    let mut axes = Axes::new(format!(
+        "Round {}: vein-to-vein days of the network's patients (pooled)",
+        r.round
+    ))
+    .x_label("days")
+    .y_label("patients")
+    .mark(Mark::new(
+        n.planned_v2v_days,
+        "optimiser mean",
+        MarkStyle::Percentile,
+    ))
+    .mark(Mark::new(
+        n.v2v_percentiles[2],
+        "p95 (pooled)",
+        MarkStyle::Percentile,
+    ));
     let limits: Vec<f64> = net.products.iter().map(|p| p.max_v2v_days).collect();
     if let Some(&l) = limits.first()
         && limits.iter().all(|&x| (x - l).abs() < 1e-9)
@@ -483,10 +569,19 @@ fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
         let rows: Vec<Vec<Cell>> = r
             .tightened
             .iter()
-            .map(|t| vec![Cell::text(&t.site), Cell::num(&n1(t.from)), Cell::num(&n1(t.to))])
+            .map(|t| {
+                vec![
+                    Cell::text(&t.site),
+                    Cell::num(&n1(t.from)),
+                    Cell::num(&n1(t.to)),
+                ]
+            })
             .collect();
         b.push_str("<p>Tightened for the next round:</p>\n");
-        b.push_str(&page::table(&["site", "capacity before", "capacity after"], &rows));
+        b.push_str(&page::table(
+            &["site", "capacity before", "capacity after"],
+            &rows,
+        ));
     }
     b
 }
@@ -506,7 +601,9 @@ pub fn network_csv(
         }
     };
     let mut out = Vec::new();
-    let mut t = String::from("site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days\n");
+    let mut t = String::from(
+        "site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days\n",
+    );
     for s in &plan.sites {
         let _ = writeln!(
             t,
@@ -524,7 +621,9 @@ pub fn network_csv(
         );
     }
     out.push(("sites.csv".to_string(), t));
-    let mut t = String::from("region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient\n");
+    let mut t = String::from(
+        "region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient\n",
+    );
     for f in &plan.flows {
         let _ = writeln!(
             t,
@@ -543,10 +642,17 @@ pub fn network_csv(
     }
     out.push(("flows.csv".to_string(), t));
     if let Some(w) = whatif {
-        let mut t = String::from("scenario,parameter,outcome,total_cost,per_patient,unmet_patients,open_sites\n");
+        let mut t = String::from(
+            "scenario,parameter,outcome,total_cost,per_patient,unmet_patients,open_sites\n",
+        );
         let row = |t: &mut String, kind: &str, param: &str, o: &Outcome| match o {
             Outcome::Planned { plan } => {
-                let open: Vec<&str> = plan.sites.iter().filter(|s| s.open).map(|s| s.name.as_str()).collect();
+                let open: Vec<&str> = plan
+                    .sites
+                    .iter()
+                    .filter(|s| s.open)
+                    .map(|s| s.name.as_str())
+                    .collect();
                 let _ = writeln!(
                     t,
                     "{kind},{},planned,{},{},{},{}",
@@ -558,12 +664,27 @@ pub fn network_csv(
                 );
             }
             Outcome::NoPlan { reasons } => {
-                let _ = writeln!(t, "{kind},{},no_plan,,,,{}", q(param), q(&reasons.join("; ")));
+                let _ = writeln!(
+                    t,
+                    "{kind},{},no_plan,,,,{}",
+                    q(param),
+                    q(&reasons.join("; "))
+                );
             }
         };
         for g in &w.growth {
-            row(&mut t, "growth_replanned", &g.factor.to_string(), &g.replanned);
-            row(&mut t, "growth_base_sites", &g.factor.to_string(), &g.base_sites);
+            row(
+                &mut t,
+                "growth_replanned",
+                &g.factor.to_string(),
+                &g.replanned,
+            );
+            row(
+                &mut t,
+                "growth_base_sites",
+                &g.factor.to_string(),
+                &g.base_sites,
+            );
         }
         for d in &w.site_down {
             row(&mut t, "site_down_quarter", &d.name, &d.quarter);
@@ -571,7 +692,9 @@ pub fn network_csv(
         out.push(("scenarios.csv".to_string(), t));
     }
     if let Some(c) = check {
-        let mut t = String::from("round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes\n");
+        let mut t = String::from(
+            "round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes\n",
+        );
         for r in &c.rounds {
             for s in &r.sites {
                 let _ = writeln!(
@@ -724,11 +847,11 @@ pub fn network_study_html(st: &NetworkStudy) -> String {
     let _ = write!(
         b,
         "<footer>every point: {} with the axes' values set, planned anew</footer>",
-        escape(
-            &st.points
-                .first()
-                .map_or(String::new(), |p| format!("{} (first: {})", st.network_file, study_axes_text(st, p)))
-        )
+        escape(&st.points.first().map_or(String::new(), |p| format!(
+            "{} (first: {})",
+            st.network_file,
+            study_axes_text(st, p)
+        )))
     );
     page::document(&format!("Network study — {}", st.name), &b)
 }

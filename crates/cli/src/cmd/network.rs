@@ -238,7 +238,8 @@ fn print_plan(net: &network::Network, p: &network::Plan) {
             s.name,
             s.patients,
             s.capacity,
-            s.mean_v2v_days.map_or("–".to_string(), |v| format!("{v:.1}"))
+            s.mean_v2v_days
+                .map_or("–".to_string(), |v| format!("{v:.1}"))
         );
     }
 }

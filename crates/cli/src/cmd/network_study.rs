@@ -26,7 +26,11 @@ struct Spec {
 pub fn is_network_study(src: &SourceFile) -> bool {
     toml::from_str::<toml::Table>(src.text())
         .ok()
-        .and_then(|t| t.get("study").and_then(|s| s.as_table()).map(|s| s.contains_key("network")))
+        .and_then(|t| {
+            t.get("study")
+                .and_then(|s| s.as_table())
+                .map(|s| s.contains_key("network"))
+        })
         .unwrap_or(false)
 }
 
@@ -40,7 +44,11 @@ pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Re
             "a network study needs at least one [[axis]] with a param and values",
         ));
     }
-    let values: Vec<Vec<f64>> = spec.axis.iter().map(cost::study::Axis::all_values).collect();
+    let values: Vec<Vec<f64>> = spec
+        .axis
+        .iter()
+        .map(cost::study::Axis::all_values)
+        .collect();
     for (i, v) in values.iter().enumerate() {
         if v.is_empty() {
             problems.push(Problem::new(
@@ -59,7 +67,10 @@ pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Re
     if total > study::MAX_POINTS {
         problems.push(Problem::new(
             root.key("axis"),
-            format!("{total} points; a network study has at most {}", study::MAX_POINTS),
+            format!(
+                "{total} points; a network study has at most {}",
+                study::MAX_POINTS
+            ),
         ));
     }
     // The network file: checked as it is, then every axis's path tried on it.
@@ -99,7 +110,11 @@ pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Re
             Some(o) => o,
             None => {
                 let text = toml::to_string(&t)?;
-                let name = format!("{} at point {index} ({})", spec.study.network, at.join(", "));
+                let name = format!(
+                    "{} at point {index} ({})",
+                    spec.study.network,
+                    at.join(", ")
+                );
                 match network::load(&SourceFile::new(name, text)) {
                     Ok(net) => PointOutcome::from_solve(network::solve(
                         &net,
@@ -140,7 +155,10 @@ pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Re
         "solver": "HiGHS",
         "study": st,
     });
-    crate::output::write(&out.join("study.json"), serde_json::to_string_pretty(&json)?)?;
+    crate::output::write(
+        &out.join("study.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
     crate::output::write(&out.join("points.csv"), report::network_study_csv(&st))?;
     crate::output::write(&out.join("study.html"), report::network_study_html(&st))?;
     if !quiet {

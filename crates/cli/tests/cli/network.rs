@@ -44,7 +44,10 @@ fn the_central_germany_example_is_planned_with_its_scenarios() {
     assert_eq!(v["network_sha256"].as_str().map(str::len), Some(64));
     // Every patient is planned, within the vein-to-vein limit and the capacities.
     let flows = plan["flows"].as_array().expect("flows");
-    let planned: f64 = flows.iter().map(|f| f["patients"].as_f64().unwrap_or(0.0)).sum();
+    let planned: f64 = flows
+        .iter()
+        .map(|f| f["patients"].as_f64().unwrap_or(0.0))
+        .sum();
     assert!((planned - 190.0).abs() < 1e-6, "{planned}");
     for f in flows {
         assert!(f["v2v_days"].as_f64().unwrap_or(99.0) <= 28.0 + 1e-9, "{f}");
@@ -71,7 +74,12 @@ fn the_central_germany_example_is_planned_with_its_scenarios() {
         assert!(text.lines().count() > 1, "{name} is empty");
     }
     let html = parse_report(&out);
-    for part in ["Network (schematic map)", "Flows", "Demand growth", "A site down for a quarter"] {
+    for part in [
+        "Network (schematic map)",
+        "Flows",
+        "Demand growth",
+        "A site down for a quarter",
+    ] {
         assert!(html.contains(part), "report lacks {part}");
     }
 }
@@ -166,23 +174,40 @@ cost_per_patient = 5
 #[test]
 fn errors_in_a_network_file_name_file_line_and_field() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let bad = SMALL
-        .replace("site = \"S\"", "site = \"T\"")
-        .replace("capacity_patients_per_year = 20", "capacity_patients_per_year = -1");
+    let bad = SMALL.replace("site = \"S\"", "site = \"T\"").replace(
+        "capacity_patients_per_year = 20",
+        "capacity_patients_per_year = -1",
+    );
     let p = write(tmp.path(), "bad.toml", &bad);
-    let o = run(["network".as_ref(), "solve".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    let o = run([
+        "network".as_ref(),
+        "solve".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        tmp.path().join("o").as_os_str(),
+    ]);
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     let e = squash(&stderr(&o));
-    assert!(e.contains("bad.toml:15:1:field`site[0].capacity_patients_per_year`"), "{e}");
-    assert!(e.contains("field`link[0].site`:nosite`T`;sitesare:`S`"), "{e}");
+    assert!(
+        e.contains("bad.toml:15:1:field`site[0].capacity_patients_per_year`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field`link[0].site`:nosite`T`;sitesare:`S`"),
+        "{e}"
+    );
     assert!(!tmp.path().join("o/results.json").exists());
     // A syntax error and an unknown field are located too.
-    let p = write(tmp.path(), "typo.toml", &SMALL.replace("lead_time_days", "lead_days"));
+    let p = write(
+        tmp.path(),
+        "typo.toml",
+        &SMALL.replace("lead_time_days", "lead_days"),
+    );
     let o = run(["network".as_ref(), "solve".as_ref(), p.as_os_str()]);
     assert_eq!(o.status.code(), Some(1));
     let e = squash(&stderr(&o));
-    assert!(e.contains("typo.toml:18:1"), "{e}");
+    assert!(e.contains("typo.toml:17:1"), "{e}");
     assert!(e.contains("lead_days"), "{e}");
 }
 
@@ -194,7 +219,13 @@ fn a_network_without_a_plan_says_why() {
         "slow.toml",
         &SMALL.replace("max_vein_to_vein_days = 25", "max_vein_to_vein_days = 21"),
     );
-    let o = run(["network".as_ref(), "solve".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    let o = run([
+        "network".as_ref(),
+        "solve".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        tmp.path().join("o").as_os_str(),
+    ]);
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -210,11 +241,18 @@ fn a_network_without_a_plan_says_why() {
 fn the_check_needs_a_concept_for_every_open_site() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let p = write(tmp.path(), "net.toml", SMALL);
-    let o = run(["network".as_ref(), "check".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    let o = run([
+        "network".as_ref(),
+        "check".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        tmp.path().join("o").as_os_str(),
+    ]);
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("site `S`: the site has no concept scenario (site.concept) to simulate"),
+        stderr(&o)
+            .contains("site `S`: the site has no concept scenario (site.concept) to simulate"),
         "{}",
         stderr(&o)
     );
@@ -225,10 +263,19 @@ fn the_check_needs_a_concept_for_every_open_site() {
         .replace("car-t = 10", "car-nk = 10")
         .replace(
             "name = \"S\"\n",
-            &format!("name = \"S\"\nconcept = {:?}\n", concept.display().to_string()),
+            &format!(
+                "name = \"S\"\nconcept = {:?}\n",
+                concept.display().to_string()
+            ),
         );
     let p = write(tmp.path(), "nk.toml", &text);
-    let o = run(["network".as_ref(), "check".as_ref(), p.as_os_str(), "--out".as_ref(), tmp.path().join("o2").as_os_str()]);
+    let o = run([
+        "network".as_ref(),
+        "check".as_ref(),
+        p.as_os_str(),
+        "--out".as_ref(),
+        tmp.path().join("o2").as_os_str(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("the concept scenario has no product `car-nk` (it has: `car-t`)"),
@@ -250,7 +297,11 @@ fn every_bad_network_fixture_is_rejected_with_file_line_and_field() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "only {} bad network fixtures", files.len());
+    assert!(
+        files.len() >= 10,
+        "only {} bad network fixtures",
+        files.len()
+    );
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut failures = Vec::new();
     for file in files {
@@ -270,11 +321,21 @@ fn every_bad_network_fixture_is_rejected_with_file_line_and_field() {
             .filter(|(_, l)| l.trim_end().ends_with("# <- here"))
             .map(|(i, _)| i + 1)
             .collect();
-        assert_eq!(marked.len(), 1, "{name}: mark exactly one line with `# <- here`");
+        assert_eq!(
+            marked.len(),
+            1,
+            "{name}: mark exactly one line with `# <- here`"
+        );
         let out = tmp.path().join(&name);
         let o = crate::support::bin()
             .current_dir(&dir)
-            .args(["network".as_ref(), "solve".as_ref(), name.as_ref(), "--out".as_ref(), out.as_os_str()])
+            .args([
+                "network".as_ref(),
+                "solve".as_ref(),
+                name.as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ])
             .output()
             .expect("binary runs");
         assert_no_panic(&o);
@@ -336,7 +397,10 @@ fn a_study_sweeps_network_parameters() {
         assert!((plan["patients"].as_f64().unwrap_or(0.0) - 5.0 * per_centre).abs() < 1e-9);
         let per_patient = plan["cost_per_patient"].as_f64().expect("cost per patient");
         let total = plan["total_cost"].as_f64().expect("total");
-        assert!((per_patient * 5.0 * per_centre - total).abs() < 1e-6 * total, "{p}");
+        assert!(
+            (per_patient * 5.0 * per_centre - total).abs() < 1e-6 * total,
+            "{p}"
+        );
     }
     let serving = |i: usize| -> Vec<String> {
         points[i]["plan"]["serving_sites"]
@@ -349,7 +413,10 @@ fn a_study_sweeps_network_parameters() {
     // At the file's demand (38 per centre) and cost, one regional plant at Halle serves all;
     // when the Halle plant costs twice as much, Magdeburg's takes its place.
     assert_eq!(serving(3 * 3 + 1), vec!["Halle regional plant".to_string()]);
-    assert_eq!(serving(3 * 3 + 2), vec!["Magdeburg regional plant".to_string()]);
+    assert_eq!(
+        serving(3 * 3 + 2),
+        vec!["Magdeburg regional plant".to_string()]
+    );
     // The same points solved directly agree with the study (same cost at the file's values).
     let direct = tmp.path().join("direct");
     let o = run([
@@ -364,7 +431,11 @@ fn a_study_sweeps_network_parameters() {
     let d = results(&direct);
     let p = &points[3 * 3 + 1]["plan"];
     // 38 per centre is 190 in all, but spread evenly rather than as in the file.
-    assert!((p["patients"].as_f64().unwrap_or(0.0) - d["plan"]["patients"].as_f64().unwrap_or(1.0)).abs() < 1e-9);
+    assert!(
+        (p["patients"].as_f64().unwrap_or(0.0) - d["plan"]["patients"].as_f64().unwrap_or(1.0))
+            .abs()
+            < 1e-9
+    );
     let csv = std::fs::read_to_string(out.join("points.csv")).expect("points.csv");
     assert_eq!(csv.lines().count(), 1 + 15);
     let html = std::fs::read_to_string(out.join("study.html")).expect("study.html");
@@ -377,9 +448,22 @@ fn a_study_sweeps_network_parameters() {
     let text = std::fs::read_to_string(&file)
         .expect("study file")
         .replace("site.Halle regional plant.", "site.Hale regional plant.")
-        .replace("\"../network/central-germany.toml\"", &format!("{:?}", repo_path("examples/network/central-germany.toml").display().to_string()));
+        .replace(
+            "\"../network/central-germany.toml\"",
+            &format!(
+                "{:?}",
+                repo_path("examples/network/central-germany.toml")
+                    .display()
+                    .to_string()
+            ),
+        );
     std::fs::write(&bad, text).expect("write");
-    let o = run(["study".as_ref(), bad.as_os_str(), "--out".as_ref(), tmp.path().join("o").as_os_str()]);
+    let o = run([
+        "study".as_ref(),
+        bad.as_os_str(),
+        "--out".as_ref(),
+        tmp.path().join("o").as_os_str(),
+    ]);
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     let e = squash(&stderr(&o));

@@ -69,13 +69,23 @@ pub fn flow_map(places: &[Place], flows: &[FlowLine], axes: &Axes) -> String {
         let width = 1.0 + 9.0 * (f.amount / max).sqrt();
         c.line(x1, y1, x2, y2, PALETTE[0], width, "");
         // an invisible wide line would need opacity; a midpoint dot carries the tooltip
-        c.circle((x1 + x2) / 2.0, (y1 + y2) / 2.0, width / 2.0 + 2.0, PALETTE[0], &f.tip);
+        c.circle(
+            (x1 + x2) / 2.0,
+            (y1 + y2) / 2.0,
+            width / 2.0 + 2.0,
+            PALETTE[0],
+            &f.tip,
+        );
     }
     for (p, &(x, y)) in places.iter().zip(&pos) {
         match p.kind {
             PlaceKind::Region => c.circle(x, y, 6.0, PALETTE[1], &p.tip),
-            PlaceKind::OpenSite => c.rect_outlined(x - 7.0, y - 7.0, 14.0, 14.0, PALETTE[2], AXIS, &p.tip),
-            PlaceKind::ClosedSite => c.rect_outlined(x - 6.0, y - 6.0, 12.0, 12.0, "#ffffff", MUTED, &p.tip),
+            PlaceKind::OpenSite => {
+                c.rect_outlined(x - 7.0, y - 7.0, 14.0, 14.0, PALETTE[2], AXIS, &p.tip)
+            }
+            PlaceKind::ClosedSite => {
+                c.rect_outlined(x - 6.0, y - 6.0, 12.0, 12.0, "#ffffff", MUTED, &p.tip)
+            }
         }
         let colour = if p.kind == PlaceKind::ClosedSite {
             "fill=\"#666\" font-size=\"11\""
@@ -91,8 +101,22 @@ pub fn flow_map(places: &[Place], flows: &[FlowLine], axes: &Axes) -> String {
     c.rect_outlined(left + 70.0, ly - 10.0, 12.0, 12.0, PALETTE[2], AXIS, "");
     c.text(left + 87.0, ly, "open site", "start", "font-size=\"11\"");
     c.rect_outlined(left + 160.0, ly - 10.0, 12.0, 12.0, "#ffffff", MUTED, "");
-    c.text(left + 177.0, ly, "closed candidate", "start", "font-size=\"11\"");
-    c.line(left + 290.0, ly - 4.0, left + 320.0, ly - 4.0, PALETTE[0], 4.0, "");
+    c.text(
+        left + 177.0,
+        ly,
+        "closed candidate",
+        "start",
+        "font-size=\"11\"",
+    );
+    c.line(
+        left + 290.0,
+        ly - 4.0,
+        left + 320.0,
+        ly - 4.0,
+        PALETTE[0],
+        4.0,
+        "",
+    );
     c.text(
         left + 326.0,
         ly,
@@ -105,15 +129,25 @@ pub fn flow_map(places: &[Place], flows: &[FlowLine], axes: &Axes) -> String {
 }
 
 /// Pixel positions: on a map when every place has a location, else in two columns.
-fn layout(places: &[Place], (left, right): (f64, f64), (top, bottom): (f64, f64)) -> Vec<(f64, f64)> {
+fn layout(
+    places: &[Place],
+    (left, right): (f64, f64),
+    (top, bottom): (f64, f64),
+) -> Vec<(f64, f64)> {
     let located: Option<Vec<(f64, f64)>> = places.iter().map(|p| p.location).collect();
     if let Some(loc) = located {
         let lat0 = loc.iter().map(|l| l.0).sum::<f64>() / loc.len() as f64;
         let k = lat0.to_radians().cos().max(0.1);
         let xs: Vec<f64> = loc.iter().map(|l| l.1 * k).collect();
         let ys: Vec<f64> = loc.iter().map(|l| l.0).collect();
-        let (x0, x1) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-        let (y0, y1) = (ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        let (x0, x1) = (
+            xs.iter().copied().fold(f64::INFINITY, f64::min),
+            xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
+        let (y0, y1) = (
+            ys.iter().copied().fold(f64::INFINITY, f64::min),
+            ys.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
         let span = (x1 - x0).max(y1 - y0).max(1e-6);
         let scale = ((right - left) / span).min((bottom - top) / span);
         let (cx, cy) = ((left + right) / 2.0, (top + bottom) / 2.0);

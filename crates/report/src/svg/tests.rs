@@ -598,11 +598,31 @@ fn flow_map_draws_places_and_flows_wider_for_more_patients() {
         place("Spare", PlaceKind::ClosedSite, Some((51.5, 13.0))),
     ];
     let flows = vec![
-        FlowLine { from: 0, to: 2, amount: 100.0, tip: "big".into() },
-        FlowLine { from: 1, to: 2, amount: 1.0, tip: "small".into() },
+        FlowLine {
+            from: 0,
+            to: 2,
+            amount: 100.0,
+            tip: "big".into(),
+        },
+        FlowLine {
+            from: 1,
+            to: 2,
+            amount: 1.0,
+            tip: "small".into(),
+        },
         // Left out: no amount, and an index out of range.
-        FlowLine { from: 1, to: 3, amount: 0.0, tip: "none".into() },
-        FlowLine { from: 0, to: 9, amount: 5.0, tip: "bad".into() },
+        FlowLine {
+            from: 1,
+            to: 3,
+            amount: 0.0,
+            tip: "none".into(),
+        },
+        FlowLine {
+            from: 0,
+            to: 9,
+            amount: 5.0,
+            tip: "bad".into(),
+        },
     ];
     let svg = flow_map(&places, &flows, &Axes::new("map"));
     let doc = parse(&svg);
