@@ -75,7 +75,7 @@ max_rounds = 3
 
 fn run(net: &Network) -> network::CheckReport {
     let plan = solve(net, &SolveOptions::default()).expect("a plan");
-    let concepts = vec![Some(concept()), Some(concept())];
+    let concepts = [Some(concept()), Some(concept())];
     let never = AtomicBool::new(false);
     check(
         net,

@@ -834,9 +834,7 @@ pub fn network_study_html(st: &NetworkStudy) -> String {
                 }
                 PointOutcome::NoPlan { reasons } => {
                     r.push(Cell::text(&format!("no plan: {}", reasons.join("; "))));
-                    for _ in 0..4 {
-                        r.push(Cell::num("–"));
-                    }
+                    r.extend(std::iter::repeat_n(Cell::num("–"), 4));
                 }
             }
             r
