@@ -525,12 +525,12 @@ impl Built {
             })
             .collect();
         let mut flows = Vec::new();
-        for r in 0..net.regions.len() {
+        for (r, region_demand) in demand.iter().enumerate() {
             for s in 0..net.sites.len() {
                 if !open(s) {
                     continue;
                 }
-                for (p, &d) in demand[r].iter().enumerate() {
+                for (p, &d) in region_demand.iter().enumerate() {
                     if d > 0.0 && net.allowed(r, s, p).is_ok() {
                         flows.push((r, s, p));
                     }
@@ -638,7 +638,7 @@ impl Built {
             }
         }
         // Capacity rows and linking rows.
-        for s in 0..ns {
+        for (s, &ys) in y.iter().enumerate() {
             let mut row: Vec<(Col, f64)> = self
                 .flows
                 .iter()
@@ -649,7 +649,7 @@ impl Built {
             if row.is_empty() {
                 continue;
             }
-            row.push((y[s], -capacity(net, opts, s)));
+            row.push((ys, -capacity(net, opts, s)));
             pb.add_row(..=0.0, &row);
         }
         for (k, &(r, s, p)) in self.flows.iter().enumerate() {
