@@ -703,3 +703,43 @@ fn continuous_sourcing_matches_brute_force_over_site_subsets() {
 fn single_sourcing_matches_brute_force_over_assignments() {
     compare_with_brute_force(true);
 }
+
+#[test]
+fn what_ifs_reallocate_a_site_down_and_report_growth_beyond_capacity() {
+    // Both sites open (fixed 10 each); each region to its own site: 20 + 2·10·(1+1) = 60.
+    let text = two_by_two(10.0, 10.0, "")
+        + "\n[scenarios]\ndemand_growth = [11.0]\nsite_down_quarter = true\n";
+    let net = load(&text);
+    let base = plan(&text);
+    assert!(close(base.cost.total, 60.0), "{}", base.cost.total);
+    let w = network::what_if(&net, &base);
+    // × 11: 220 patients against 200 places — no new plan, and the base sites leave 20
+    // unserved, serving each region's 100 at its own site: 20 + 200 · 2 = 420.
+    assert_eq!(w.growth.len(), 1);
+    match &w.growth[0].replanned {
+        network::whatif::Outcome::NoPlan { reasons } => assert!(
+            reasons.iter().any(|r| r.contains(
+                "the regions need 220 patients per year but all sites together make at most 200"
+            )),
+            "{reasons:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let b = w.growth[0]
+        .base_sites
+        .plan()
+        .expect("the base sites' allocation");
+    assert!(close(b.unmet_patients, 20.0), "{}", b.unmet_patients);
+    assert!(close(b.cost.total, 420.0), "{}", b.cost.total);
+    // S1 down for a quarter: R1's 2.5 patients go to S2 at 1 + 10 each, R2's stay at 1 + 1:
+    // 32.5 against a normal quarter's 0.25 · 40 = 10.
+    assert_eq!(w.site_down.len(), 2);
+    let d = &w.site_down[0];
+    assert_eq!(d.name, "S1");
+    assert!(close(d.base_quarter_cost, 10.0));
+    assert!(close(d.extra_cost.expect("extra cost"), 22.5));
+    assert!(close(d.unmet_patients.expect("unmet"), 0.0));
+    let q = d.quarter.plan().expect("the quarter's allocation");
+    assert!(close(flow(q, "R1", "S2"), 2.5));
+    assert!(close(flow(q, "R1", "S1"), 0.0));
+}
