@@ -333,7 +333,7 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
                 let field = at.key("patients_per_year").key(name);
                 match product_ix.get(name.as_str()) {
                     Some(&p) => {
-                        if !(n.is_finite() && n >= 0.0 && n <= model::limits::MAX_PATIENTS) {
+                        if !(n.is_finite() && (0.0..=model::limits::MAX_PATIENTS).contains(&n)) {
                             pb.push(Problem::new(
                                 field,
                                 format!(

@@ -510,8 +510,8 @@ fn min_cost_allocation(n: &Random, open: &[bool]) -> Option<f64> {
             need += d;
             let v = 1 + r * n.np + p;
             add(&mut edges, 0, v, d, 0.0);
-            for s in 0..n.ns {
-                if open[s] && n.allowed[r][s][p] {
+            for s in (0..n.ns).filter(|&s| open[s]) {
+                if n.allowed[r][s][p] {
                     add(
                         &mut edges,
                         v,
@@ -523,10 +523,8 @@ fn min_cost_allocation(n: &Random, open: &[bool]) -> Option<f64> {
             }
         }
     }
-    for s in 0..n.ns {
-        if open[s] {
-            add(&mut edges, site0 + s, sink, n.cap[s], 0.0);
-        }
+    for s in (0..n.ns).filter(|&s| open[s]) {
+        add(&mut edges, site0 + s, sink, n.cap[s], 0.0);
     }
     let mut sent = 0.0;
     let mut cost = 0.0;

@@ -78,12 +78,12 @@ pub fn network_html(
         network::solve::Status::Optimal => "optimal".to_string(),
         network::solve::Status::TimeLimit => "time limit reached (best plan found)".to_string(),
     };
-    let _ = write!(
+    let _ = writeln!(
         b,
         "<dl class=\"meta\"><dt>Network file</dt><dd><code>{}</code></dd>\
          <dt>SHA-256</dt><dd><code>{}</code></dd><dt>Program</dt><dd>atmpflow {}</dd>\
          <dt>Solver</dt><dd>HiGHS (mixed-integer), {} — objective {} {}, bound {}, gap {}</dd>\
-         <dt>Sourcing</dt><dd>{}</dd></dl>\n",
+         <dt>Sourcing</dt><dd>{}</dd></dl>",
         escape(&meta.file),
         escape(&meta.sha256),
         escape(&meta.program_version),
@@ -726,6 +726,9 @@ pub fn network_csv(
 
 // ---- network studies ------------------------------------------------------------------------
 
+/// The values of the other axes and the points `(first axis value, cost per patient)`.
+type StudyLine = (Vec<f64>, Vec<(f64, f64)>);
+
 /// Most lines in the study's chart (one per combination of the other axes); beyond that the
 /// table alone shows the points.
 const MAX_STUDY_LINES: usize = 8;
@@ -761,7 +764,7 @@ pub fn network_study_html(st: &NetworkStudy) -> String {
         st.points.len()
     );
     // Lines: points grouped by the values of every axis but the first, in point order.
-    let mut groups: Vec<(Vec<f64>, Vec<(f64, f64)>)> = Vec::new();
+    let mut groups: Vec<StudyLine> = Vec::new();
     for p in &st.points {
         let Some(x) = p.values.first().copied() else {
             continue;
