@@ -164,7 +164,12 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
         threads: a.run.threads,
     };
     let reps = opts.replications.unwrap_or(l.net.check.replications);
-    let pb = common::progress_bar(u64::from(reps), a.output.quiet, "simulating", "replications");
+    let pb = common::progress_bar(
+        u64::from(reps),
+        a.output.quiet,
+        "simulating",
+        "replications",
+    );
     let progress = |site: &str, done: u32, _total: u32| {
         pb.set_prefix(site.chars().take(12).collect::<String>());
         pb.set_position(u64::from(done));
