@@ -367,8 +367,9 @@ fn control(a: ControlArgs) -> anyhow::Result<()> {
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
     crate::output::check_new(&paths)?;
     crate::output::check_writable(&dir)?;
+    // three strategies, each run on every drawn patient
     let bar =
-        super::common::progress_bar((3 * a.patients) as u64, a.quiet, "control", "replications");
+        super::common::progress_bar((3 * a.patients) as u64, a.quiet, "control", "patient runs");
     let cmp = pat::control::compare(&opts, &mut |done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let summaries = cmp.summaries();
