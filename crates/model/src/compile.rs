@@ -12,7 +12,7 @@ use crate::limits::{
 use crate::scenario::{Consequence, Distribution, Scenario, Step};
 use crate::span::{FieldPath, Problem};
 use crate::{
-    Arrivals, BreakdownModel, Calendar, DecisionModel, DemandModel, MaintenanceWindow, Model,
+    Arrivals, BreakdownModel, Calendar, DecisionModel, DemandModel, Keep, MaintenanceWindow, Model,
     Outcome, PlanningModel, ProductModel, Resource, ResourceKind, ShiftWindow, StepModel, UseModel,
 };
 
@@ -687,6 +687,7 @@ impl Checker {
         let on_hold_violation = self.hold_rule(p, s, sp, names, is_last);
         let failure = self.step_failure(p, s, si, sp, names);
         let decisions = self.decisions(p, s, si, sp, names);
+        let keep = self.keep(s, sp, &uses, resources);
         if s.optional
             && s.decision
                 .iter()
@@ -709,7 +710,102 @@ impl Checker {
             failure,
             decisions,
             optional: s.optional,
-            blocking: s.blocking,
+            keep,
+        }
+    }
+
+    /// The units the batch keeps after step `s` (its `blocking` and `keep` at `sp`), resolved
+    /// against the uses that compiled. `keep` names equipment pools and areas that the step can
+    /// use (directly or through a capability); staff are never kept; listing every equipment
+    /// pool and area the step can use is the same as `blocking = true`. A non-empty `keep` with
+    /// `blocking` written (true or false) is refused as ambiguous.
+    fn keep(
+        &mut self,
+        s: &Step,
+        sp: &FieldPath,
+        uses: &[UseModel],
+        resources: &[Resource],
+    ) -> Keep {
+        let kp = sp.key("keep");
+        if !s.keep.is_empty()
+            && let Some(b) = s.blocking
+        {
+            self.err(
+                &kp,
+                if b {
+                    "give either `blocking = true` (keep all the step's equipment and areas) or \
+                     `keep = [...]` (keep only those listed), not both"
+                } else {
+                    "`blocking = false` says the step keeps nothing, but `keep` lists what it \
+                     keeps; remove one of them"
+                },
+            );
+            return Keep::Nothing;
+        }
+        // Equipment pools and areas the step can use, in index order.
+        let mut usable: Vec<usize> = uses
+            .iter()
+            .flat_map(|u| &u.candidates)
+            .copied()
+            .filter(|&r| resources[r].kind != ResourceKind::Staff)
+            .collect();
+        usable.sort_unstable();
+        usable.dedup();
+        let names = || list(usable.iter().map(|&r| resources[r].name.as_str()));
+        if s.blocking == Some(true) {
+            return if usable.is_empty() {
+                Keep::Nothing
+            } else {
+                Keep::All
+            };
+        }
+        let mut kept: Vec<usize> = Vec::new();
+        for (i, id) in s.keep.iter().enumerate() {
+            let at = kp.idx(i);
+            let Some(r) = resources.iter().position(|r| r.name == *id) else {
+                self.err(
+                    &at,
+                    format!(
+                        "unknown equipment or area `{id}`; this step can keep: {}",
+                        names()
+                    ),
+                );
+                continue;
+            };
+            if resources[r].kind == ResourceKind::Staff {
+                self.err(
+                    &at,
+                    format!(
+                        "`{id}` is a staff pool; only equipment and areas are kept after a step \
+                         (this step can keep: {})",
+                        names()
+                    ),
+                );
+                continue;
+            }
+            if usable.binary_search(&r).is_err() {
+                self.err(
+                    &at,
+                    format!(
+                        "this step does not use `{id}`; it can keep only what it uses: {}",
+                        names()
+                    ),
+                );
+                continue;
+            }
+            if kept.contains(&r) {
+                self.err(&at, format!("`{id}` is listed twice"));
+                continue;
+            }
+            kept.push(r);
+        }
+        kept.sort_unstable();
+        if kept.is_empty() {
+            Keep::Nothing
+        } else if kept == usable {
+            Keep::All
+        } else {
+            Keep::Only(kept)
         }
     }
 

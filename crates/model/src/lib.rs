@@ -344,8 +344,50 @@ pub struct StepModel {
     pub decisions: Vec<DecisionModel>,
     /// Only runs when inserted.
     pub optional: bool,
-    /// Keeps its equipment and areas until the next step starts (planner).
-    pub blocking: bool,
+    /// Which units the batch keeps after the step until its next step starts (blocking).
+    pub keep: Keep,
+}
+
+/// The units a batch keeps after a step ends until it starts its next step (blocking),
+/// resolved from the step's `blocking` and `keep`: the one source the simulator and the
+/// planner read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Everything is released when the step ends.
+    #[default]
+    Nothing,
+    /// Every equipment unit and area place the step holds at its end.
+    All,
+    /// The units of these equipment pools and areas only (sorted; a proper subset of the
+    /// equipment and areas the step can use).
+    Only(Vec<ResourceId>),
+}
+
+impl Keep {
+    /// Whether units of resource `r` (of kind `kind`) held at the step's end are kept.
+    pub fn keeps(&self, r: ResourceId, kind: ResourceKind) -> bool {
+        match self {
+            Keep::Nothing => false,
+            Keep::All => kind != ResourceKind::Staff,
+            Keep::Only(list) => list.binary_search(&r).is_ok(),
+        }
+    }
+
+    /// Whether the step keeps anything.
+    pub fn any(&self) -> bool {
+        !matches!(self, Keep::Nothing)
+    }
+}
+
+impl Model {
+    /// Whether some step of some product keeps units after it ends (blocking).
+    pub fn has_blocking(&self) -> bool {
+        self.products
+            .iter()
+            .flat_map(|p| &p.steps)
+            .any(|s| s.keep.any())
+    }
 }
 
 /// A resolved resource requirement.

@@ -260,10 +260,15 @@ pub struct Step {
     /// An optional step is skipped in the normal flow and only runs when a decision inserts it.
     #[serde(default)]
     pub optional: bool,
-    /// The batch keeps the step's equipment and areas after the step ends until its next step
-    /// starts (a culture stays in its bioreactor); cleaning follows then. Used by the planner.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub blocking: bool,
+    /// `true`: the batch keeps all the step's equipment and areas after the step ends until
+    /// its next step starts (a culture stays in its bioreactor); cleaning follows then. The
+    /// same as listing all of them in `keep`; not allowed together with a non-empty `keep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking: Option<bool>,
+    /// Equipment pools and areas (by name) of this step whose units the batch keeps after the
+    /// step ends until its next step starts (e.g. `["bioreactors"]`); cleaning follows then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
 }
 
 /// A resource requirement of a step.

@@ -573,7 +573,8 @@ fn block_step(
         }),
         decision: decisions,
         optional: block.len() == 1 && block[0].optional,
-        blocking: false,
+        blocking: None,
+        keep: Vec::new(),
     }
 }
 

@@ -236,7 +236,8 @@ pub struct ShopMap {
 ///   mean duration, every `uses` entry a need (equipment: that many distinct units of the
 ///   candidate pools; areas: places of one candidate area; staff: operators of one candidate
 ///   pool, for the step's first `hours` when given), cleaning after equipment and areas,
-///   transfer time as minimum lag, maximum hold as a hard maximum lag, `blocking` as given;
+///   transfer time as minimum lag, maximum hold as a hard maximum lag, blocking when the step keeps all its equipment
+///   and areas (`model::Keep::All`; keeping only some, `keep = [...]`, is refused);
 /// * shift calendars are repeated week by week over the planning horizon (the latest release
 ///   plus the time to make every order one after the other, plus four weeks); maintenance
 ///   windows take units (or area places) out of use;
@@ -364,6 +365,24 @@ pub fn shop_from_model(
         let mut ops = Vec::with_capacity(regular.len());
         for &si in &regular {
             let st = &prod.steps[si];
+            let blocking = match &st.keep {
+                model::Keep::Nothing => false,
+                model::Keep::All => true,
+                model::Keep::Only(kept) => {
+                    let names: Vec<&str> = kept
+                        .iter()
+                        .map(|&r| model.resources[r].name.as_str())
+                        .collect();
+                    return Err(ScheduleError::Invalid(format!(
+                        "product {}, step {}: `keep = [{}]` keeps only some of the step's \
+                         equipment and areas; the planner honours only keeping all of them \
+                         (`blocking = true`) or none. The simulator honours `keep`",
+                        prod.name,
+                        st.name,
+                        names.join(", ")
+                    )));
+                }
+            };
             let mut needs = Vec::new();
             for u in &st.uses {
                 let Some(&first) = u.candidates.first() else {
@@ -392,7 +411,7 @@ pub fn shop_from_model(
                 cleaning: minutes(st.cleaning_h).max(0),
                 min_lag: minutes(st.transfer_h).max(0),
                 max_lag: st.max_hold_h.map(minutes),
-                blocking: st.blocking,
+                blocking,
             });
         }
         if let Some(o) = orders.iter().find(|o| {

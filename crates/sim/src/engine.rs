@@ -195,6 +195,11 @@ struct Batch {
     /// Work left on a step interrupted by a breakdown.
     remaining_h: Option<f64>,
     started_any: bool,
+    /// Units kept after the last step ended (blocking): (resource, count), released when
+    /// the batch starts its next step or leaves.
+    kept: Vec<(usize, u32)>,
+    /// Cleaning time, hours, of the step whose units are kept (it follows their release).
+    kept_clean_h: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +210,10 @@ struct Res {
     busy: u32,
     cleaning: u32,
     down: u32,
+    /// Units kept by blocked batches (their step ended, their next has not started).
+    blocked: u32,
+    /// Unit-hours kept by blocked batches within the window.
+    blocked_integral: f64,
     /// Batches processing on this resource (for breakdowns).
     running: Vec<usize>,
     last_t: f64,
@@ -426,6 +435,12 @@ pub(crate) fn replicate_full(
     match sim.run(limits) {
         Run::Finished => Ended::Done(Box::new(sim.finish(index))),
         Run::Cancelled => Ended::Cancelled,
+        Run::Deadlock(d) => Ended::Failed(SimError::Deadlock {
+            replication: index,
+            day: sim.now / 24.0,
+            batches: d.batches.join("; "),
+            resources: d.resources.join(", "),
+        }),
         Run::OverBudget => {
             let (most, n) = sim
                 .kind_counts
@@ -448,6 +463,17 @@ enum Run {
     Finished,
     Cancelled,
     OverBudget,
+    /// Blocked batches that can never start their next steps.
+    Deadlock(Deadlock),
+}
+
+/// What a deadlock involves, named for the error.
+struct Deadlock {
+    /// The blocked batches (patients), each with its product, the step it waits for and
+    /// what it keeps.
+    batches: Vec<String>,
+    /// The resources: kept units by these batches of the installed ones.
+    resources: Vec<String>,
 }
 
 struct Sim<'a> {
@@ -509,6 +535,11 @@ struct Sim<'a> {
     weeks: usize,
     /// Events handled, by kind.
     kind_counts: [u64; Kind::COUNT],
+    /// Whether some step keeps units after it ends (blocking): only then are kept units
+    /// released inside a dispatch pass and deadlocks looked for.
+    blocking: bool,
+    /// Batches that keep units now.
+    keepers: Vec<usize>,
 }
 
 impl<'a> Sim<'a> {
@@ -564,6 +595,8 @@ impl<'a> Sim<'a> {
                 busy: 0,
                 cleaning: 0,
                 down: 0,
+                blocked: 0,
+                blocked_integral: 0.0,
                 running: Vec::new(),
                 last_t: 0.0,
                 busy_integral: 0.0,
@@ -619,6 +652,8 @@ impl<'a> Sim<'a> {
             remanufactured: 0,
             weeks,
             kind_counts: [0; Kind::COUNT],
+            blocking: m.has_blocking(),
+            keepers: Vec::new(),
         }
     }
 
@@ -698,13 +733,19 @@ impl<'a> Sim<'a> {
         let a = st.last_t;
         st.last_t = now;
         let units = st.busy + st.cleaning;
-        if units == 0 || now <= a {
+        if (units == 0 && st.blocked == 0) || now <= a {
             return;
         }
         let lo = a.max(warmup);
         let hi = now.min(horizon);
         if hi <= lo {
             return;
+        }
+        if st.blocked > 0 {
+            st.blocked_integral += f64::from(st.blocked) * (hi - lo);
+            if units == 0 {
+                return;
+            }
         }
         let busy = f64::from(units);
         st.busy_integral += busy * (hi - lo);
@@ -745,7 +786,8 @@ impl<'a> Sim<'a> {
 
     fn available(&self, r: usize) -> u32 {
         let st = &self.res[r];
-        st.on_duty.saturating_sub(st.busy + st.cleaning + st.down)
+        st.on_duty
+            .saturating_sub(st.busy + st.cleaning + st.down + st.blocked)
     }
 
     /// Marks the steps that can use resource `r` for the next dispatch pass: more of its
@@ -817,6 +859,11 @@ impl<'a> Sim<'a> {
             if self.dirty && !same_instant {
                 self.dispatch();
                 self.arm_hold_timers();
+                if self.blocking
+                    && let Some(d) = self.deadlock()
+                {
+                    return Run::Deadlock(d);
+                }
             }
         }
         self.now = self.now.max(self.m.horizon_h);
@@ -990,6 +1037,8 @@ impl<'a> Sim<'a> {
             run_end: 0.0,
             remaining_h: None,
             started_any: false,
+            kept: Vec::new(),
+            kept_clean_h: 0.0,
         });
         self.enqueue(id);
     }
@@ -1077,6 +1126,17 @@ impl<'a> Sim<'a> {
     /// A step whose uses cannot be seized stays closed for the rest of the pass: units only
     /// get scarcer while a pass starts steps, and every batch of a step needs the same units.
     fn dispatch(&mut self) {
+        self.dispatch_pass();
+        // A start may release units kept after the batch's previous step (blocking): the
+        // steps that can use them get another pass at this instant. Every further pass
+        // follows such a release, so this ends.
+        while self.blocking && self.dirty {
+            self.dispatch_pass();
+        }
+    }
+
+    /// One dispatch pass over the woken steps (see [`Sim::dispatch`]).
+    fn dispatch_pass(&mut self) {
         self.dirty = false;
         if self.queues.len() == 0 {
             self.clear_wake();
@@ -1374,6 +1434,11 @@ impl<'a> Sim<'a> {
                 released: false,
             });
         }
+        if !self.batches[b].kept.is_empty() {
+            // The kept units were not handed over to this step (they were not free when it
+            // seized its units); the batch now moves on and lets them go.
+            self.release_kept(b);
+        }
         let token = self.batches[b].token.wrapping_add(1);
         let end = self.now + duration;
         {
@@ -1444,14 +1509,19 @@ impl<'a> Sim<'a> {
     }
 
     fn step_end(&mut self, b: usize) {
-        self.release_use(b, usize::MAX, true);
         let (product, step_idx) = (self.batches[b].product, self.batches[b].step);
+        if self.m.products[product].steps[step_idx].keep.any() {
+            self.keep_units(b);
+        }
+        self.release_use(b, usize::MAX, true);
         let step = &self.m.products[product].steps[step_idx];
         let flat = self.step_offset[product] + step_idx;
         if let Some((p, outcome)) = step.failure
             && p > 0.0
             && self.uniform() < p
         {
+            // A failed step keeps nothing: its units are released (and cleaned) now.
+            self.release_kept(b);
             if self.in_window(self.now) {
                 self.failures[flat] += 1;
             }
@@ -1468,6 +1538,63 @@ impl<'a> Sim<'a> {
             }
         }
         self.advance(b, step_idx);
+    }
+
+    /// At the end of the batch's current step, moves the units its step keeps (still held
+    /// for the whole step) from processing to blocked.
+    fn keep_units(&mut self, b: usize) {
+        let (product, step_idx) = (self.batches[b].product, self.batches[b].step);
+        let step = &self.m.products[product].steps[step_idx];
+        let mut held = std::mem::take(&mut self.batches[b].held);
+        let mut kept = std::mem::take(&mut self.batches[b].kept);
+        for h in held.iter_mut() {
+            if h.released || !step.keep.keeps(h.res, self.m.resources[h.res].kind) {
+                continue;
+            }
+            h.released = true;
+            self.account_res(h.res);
+            let st = &mut self.res[h.res];
+            st.busy = st.busy.saturating_sub(h.count);
+            st.blocked += h.count;
+            if let Some(pos) = st.running.iter().position(|&x| x == b) {
+                st.running.swap_remove(pos);
+            }
+            kept.push((h.res, h.count));
+        }
+        if !kept.is_empty() {
+            self.keepers.push(b);
+        }
+        let bt = &mut self.batches[b];
+        bt.held = held;
+        bt.kept = kept;
+        bt.kept_clean_h = step.cleaning_h;
+    }
+
+    /// Releases the units the batch keeps (if any), cleaning them after the kept step.
+    fn release_kept(&mut self, b: usize) {
+        if self.batches[b].kept.is_empty() {
+            return;
+        }
+        let kept = std::mem::take(&mut self.batches[b].kept);
+        let clean = self.batches[b].kept_clean_h;
+        for &(r, count) in &kept {
+            self.account_res(r);
+            let st = &mut self.res[r];
+            st.blocked = st.blocked.saturating_sub(count);
+            let cleans = !matches!(self.m.resources[r].kind, ResourceKind::Staff);
+            if cleans && clean > 0.0 {
+                st.cleaning += count;
+                self.schedule(self.now + clean, Kind::CleanDone { res: ix(r), count });
+            }
+            self.wake_res(r);
+        }
+        // Give the vector back, so that the batch's next keep does not allocate.
+        let mut kept = kept;
+        kept.clear();
+        self.batches[b].kept = kept;
+        if let Some(pos) = self.keepers.iter().position(|&x| x == b) {
+            self.keepers.swap_remove(pos);
+        }
     }
 
     /// Moves the batch past step `from` along the regular flow.
@@ -1582,6 +1709,7 @@ impl<'a> Sim<'a> {
 
     fn lose(&mut self, b: usize, cause: &str) {
         self.queues.remove(b);
+        self.release_kept(b);
         self.batches[b].state = State::Lost;
         self.batches[b].token = self.batches[b].token.wrapping_add(1);
         self.account_wip();
@@ -1594,6 +1722,7 @@ impl<'a> Sim<'a> {
     }
 
     fn release(&mut self, b: usize) {
+        self.release_kept(b);
         self.batches[b].state = State::Done;
         self.account_wip();
         self.in_process -= 1;
@@ -1617,6 +1746,118 @@ impl<'a> Sim<'a> {
             }
             self.active_cohort -= 1;
         }
+    }
+
+    // ---- deadlock ----------------------------------------------------------------------
+
+    /// A set of blocked batches that can never start their next steps, if there is one now.
+    ///
+    /// Looked for after a dispatch pass, only when some blocked batch is waiting (it failed to
+    /// start). Starting from every waiting batch that keeps units, the batches that may still
+    /// proceed are removed until none is left to remove: a batch may proceed when the plan
+    /// does not let it start yet, when its hold-time expiry will take it out of the queue, or
+    /// when every use of its step has a candidate whose installed units, less those kept by
+    /// the batches still in the set, suffice (units that are free, processing, cleaning, in
+    /// repair, off shift or kept by a batch outside the set will be free again some day). The
+    /// batches left keep, for ever, units that each of them needs: a deadlock.
+    fn deadlock(&self) -> Option<Deadlock> {
+        let waiting = |b: usize| self.batches[b].state == State::Waiting;
+        if !self.keepers.iter().any(|&b| waiting(b)) {
+            return None;
+        }
+        let mut set: Vec<usize> = self
+            .keepers
+            .iter()
+            .copied()
+            .filter(|&b| waiting(b))
+            .collect();
+        let mut kept_in_set = vec![0u32; self.res.len()];
+        loop {
+            kept_in_set.iter_mut().for_each(|k| *k = 0);
+            for &b in &set {
+                for &(r, c) in &self.batches[b].kept {
+                    kept_in_set[r] += c;
+                }
+            }
+            let before = set.len();
+            set.retain(|&b| !self.may_proceed(b, &kept_in_set));
+            if set.is_empty() {
+                return None;
+            }
+            if set.len() == before {
+                break;
+            }
+        }
+        set.sort_unstable();
+        let name = |r: usize| self.m.resources[r].name.as_str();
+        let mut involved: Vec<usize> = Vec::new();
+        let batches = set
+            .iter()
+            .map(|&b| {
+                let bt = &self.batches[b];
+                let p = &self.m.products[bt.product];
+                let step = &p.steps[bt.step];
+                let keeps: Vec<String> = bt
+                    .kept
+                    .iter()
+                    .map(|&(r, c)| format!("{c} of `{}`", name(r)))
+                    .collect();
+                let mut needs: Vec<String> = Vec::new();
+                for u in &step.uses {
+                    let ok = u.candidates.iter().any(|&r| {
+                        self.m.resources[r].capacity.saturating_sub(kept_in_set[r]) >= u.count
+                    });
+                    if !ok {
+                        let names: Vec<&str> = u.candidates.iter().map(|&r| name(r)).collect();
+                        needs.push(format!("{} of `{}`", u.count, names.join("` or `")));
+                        involved.extend(&u.candidates);
+                    }
+                }
+                involved.extend(bt.kept.iter().map(|k| k.0));
+                format!(
+                    "patient {b} (product `{}`) keeps {} and waits for step `{}`, which needs {}",
+                    p.name,
+                    keeps.join(" and "),
+                    step.name,
+                    needs.join(" and ")
+                )
+            })
+            .collect();
+        involved.sort_unstable();
+        involved.dedup();
+        let resources = involved
+            .iter()
+            .map(|&r| {
+                format!(
+                    "`{}` ({} of {} kept by these batches)",
+                    name(r),
+                    kept_in_set[r],
+                    self.m.resources[r].capacity
+                )
+            })
+            .collect();
+        Some(Deadlock { batches, resources })
+    }
+
+    /// Whether waiting batch `b` may still start its step or leave the queue, when the units
+    /// `kept_in_set` (per resource) are never released.
+    fn may_proceed(&self, b: usize, kept_in_set: &[u32]) -> bool {
+        let bt = &self.batches[b];
+        if !self.plan_allows(b) {
+            return true;
+        }
+        let p = &self.m.products[bt.product];
+        if bt.hold_deadline.is_some() {
+            let from = bt.hold_from.unwrap_or(bt.step);
+            if p.steps[from].on_hold_violation != Outcome::Proceed {
+                return true;
+            }
+        }
+        p.steps[bt.step].uses.iter().all(|u| {
+            u.candidates
+                .iter()
+                .any(|&r| self.m.resources[r].capacity.saturating_sub(kept_in_set[r]) >= u.count)
+        })
     }
 
     // ---- breakdowns --------------------------------------------------------------------
@@ -1721,6 +1962,8 @@ impl<'a> Sim<'a> {
         let mut busy_hours = Vec::new();
         let mut weekly = Vec::new();
         let mut breakdowns = Vec::new();
+        let mut blocked = Vec::new();
+        let mut blocked_hours = Vec::new();
         for (r, res) in self.m.resources.iter().enumerate() {
             let cap_hours = match &res.calendar {
                 Some(c) => c.capacity_hours(self.m.warmup_h, self.m.horizon_h),
@@ -1733,6 +1976,12 @@ impl<'a> Sim<'a> {
                 0.0
             });
             busy_hours.push(per_year(st.busy_integral));
+            blocked.push(if cap_hours > 0.0 {
+                st.blocked_integral / cap_hours
+            } else {
+                0.0
+            });
+            blocked_hours.push(per_year(st.blocked_integral));
             breakdowns.push(per_year(f64::from(st.breakdowns)));
             let mut wk = Vec::with_capacity(self.weeks);
             for (w, busy) in st.weekly.iter().enumerate() {
@@ -1780,6 +2029,8 @@ impl<'a> Sim<'a> {
             utilisation,
             busy_hours_per_year: busy_hours,
             breakdowns_per_year: breakdowns,
+            blocked,
+            blocked_hours_per_year: blocked_hours,
             waits: self.waits.iter().map(|w| w.count() as u32).collect(),
             wait_mean_h: self.waits.iter().map(|w| w.mean().unwrap_or(0.0)).collect(),
             hold_violations: self.hold_violations,

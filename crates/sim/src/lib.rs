@@ -82,6 +82,25 @@ pub enum SimError {
         /// The most frequent kind of event with its count.
         most: String,
     },
+    /// Blocked batches (steps with `blocking` or `keep`) keep units that each of them needs
+    /// to start its next step: none of them can ever proceed.
+    #[error(
+        "replication {replication} deadlocked at simulated day {day:.2}: blocked batches keep \
+         units that each of them needs for its next step, so none can ever start. Batches: \
+         {batches}. Resources: {resources}. A kept unit is never handed over to the batch's \
+         next step: keep fewer resources (`keep`), add units, or send the batch to a step that \
+         needs other equipment"
+    )]
+    Deadlock {
+        /// The replication.
+        replication: u32,
+        /// Simulated time of the deadlock, days.
+        day: f64,
+        /// The batches (patients) involved, with what they keep and need.
+        batches: String,
+        /// The resources involved, with the units kept.
+        resources: String,
+    },
     /// The receiver of the per-replication summaries failed.
     #[error("summary of replication {replication}: {reason}")]
     ReplicationSink {
@@ -222,7 +241,10 @@ fn run_inner(
                     if let Ok(mut c) = combine.lock() {
                         // Report the earliest failing replication, whatever the thread count.
                         let earlier = match &c.error {
-                            Some(SimError::EventBudget { replication, .. }) => r < *replication,
+                            Some(
+                                SimError::EventBudget { replication, .. }
+                                | SimError::Deadlock { replication, .. },
+                            ) => r < *replication,
                             Some(_) => false,
                             None => true,
                         };

@@ -42,6 +42,13 @@ pub struct Replication {
     pub busy_hours_per_year: Vec<f64>,
     /// Per resource: unit breakdowns per year.
     pub breakdowns_per_year: Vec<f64>,
+    /// Per resource: fraction of installed capacity kept by blocked batches (a step ended,
+    /// its next not yet started; `blocking`/`keep`), apart from `utilisation`.
+    #[serde(default)]
+    pub blocked: Vec<f64>,
+    /// Per resource: unit-hours per year kept by blocked batches.
+    #[serde(default)]
+    pub blocked_hours_per_year: Vec<f64>,
     /// Per product step (flattened, products in order): cohort batches that started the
     /// step (waits observed).
     pub waits: Vec<u32>,
@@ -62,7 +69,7 @@ pub struct Replication {
 }
 
 /// A mean with its 95 % confidence interval across replications (Student t).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
     /// Mean over replications.
     pub mean: f64,
@@ -117,10 +124,18 @@ pub struct ResourceResult {
     pub kind: String,
     /// Units, batches at once, or head count.
     pub capacity: u32,
-    /// Fraction of installed capacity occupied.
+    /// Fraction of installed capacity occupied by processing and cleaning.
     pub utilisation: Stat,
-    /// Occupied unit-hours per year.
+    /// Occupied unit-hours per year (processing and cleaning).
     pub busy_hours_per_year: Stat,
+    /// Fraction of installed capacity kept by blocked batches (after a step with `blocking`
+    /// or `keep`, until the batch's next step starts); not part of `utilisation`, so the
+    /// units are occupied `utilisation + blocked` of the time.
+    #[serde(default)]
+    pub blocked: Stat,
+    /// Unit-hours per year kept by blocked batches.
+    #[serde(default)]
+    pub blocked_hours_per_year: Stat,
     /// Breakdowns per year.
     pub breakdowns_per_year: Stat,
     /// Mean utilisation per week of the window (over replications).

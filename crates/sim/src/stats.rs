@@ -155,6 +155,8 @@ struct ResourceAcc {
     utilisation: Running,
     busy_hours: Running,
     breakdowns: Running,
+    blocked: Running,
+    blocked_hours: Running,
     weekly: Vec<f64>,
 }
 
@@ -259,6 +261,9 @@ impl Acc {
             acc.utilisation.push(x.utilisation[r]);
             acc.busy_hours.push(x.busy_hours_per_year[r]);
             acc.breakdowns.push(x.breakdowns_per_year[r]);
+            acc.blocked.push(x.blocked.get(r).copied().unwrap_or(0.0));
+            acc.blocked_hours
+                .push(x.blocked_hours_per_year.get(r).copied().unwrap_or(0.0));
             let wk = &o.weekly[r];
             if acc.weekly.len() < wk.len() {
                 acc.weekly.resize(wk.len(), 0.0);
@@ -303,6 +308,8 @@ impl Acc {
                 utilisation: acc.utilisation.stat(),
                 busy_hours_per_year: acc.busy_hours.stat(),
                 breakdowns_per_year: acc.breakdowns.stat(),
+                blocked: acc.blocked.stat(),
+                blocked_hours_per_year: acc.blocked_hours.stat(),
                 weekly_utilisation: acc.weekly.iter().map(|w| w / n).collect(),
             })
             .collect();

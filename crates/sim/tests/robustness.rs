@@ -178,7 +178,8 @@ fn step(i: usize, steps: usize) -> impl Strategy<Value = Step> {
                     .into_iter()
                     .collect(),
                 optional: false,
-                blocking: false,
+                blocking: None,
+                keep: Vec::new(),
             },
         )
 }
