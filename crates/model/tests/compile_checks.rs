@@ -402,3 +402,98 @@ fn an_empty_key_is_shown_as_written() {
     );
     assert!(e.to_string().contains("field `\"\"`"), "{e}");
 }
+
+/// `blocking` and `keep` resolve to one `model::Keep`, which the simulator and the planner
+/// read: all, only some, or nothing.
+#[test]
+fn blocking_and_keep_resolve_to_what_the_step_keeps() {
+    let text = |extra: &str| {
+        format!(
+            r#"
+[scenario]
+name = "keep"
+horizon_days = 100
+warmup_days = 0
+replications = 2
+seed = 1
+
+[[equipment]]
+name = "bioreactor"
+count = 2
+capabilities = ["expansion"]
+dispatch = "fifo"
+
+[[equipment]]
+name = "rocker"
+count = 1
+capabilities = ["expansion"]
+dispatch = "fifo"
+
+[[area]]
+name = "grade-c"
+grade = "C"
+capacity = 3
+dispatch = "fifo"
+
+[[staff]]
+name = "operators"
+count = 2
+dispatch = "fifo"
+[[staff.shift]]
+days = ["all"]
+start_hour = 0.0
+end_hour = 24.0
+
+[[product]]
+name = "p"
+[[product.step]]
+name = "expand"
+duration = {{ dist = "fixed", value = 1, unit = "days" }}
+uses = [{{ capability = "expansion" }}, {{ area = "grade-c" }}, {{ staff = "operators", hours = 1 }}]
+{extra}
+[[product.step]]
+name = "harvest"
+duration = {{ dist = "fixed", value = 1, unit = "days" }}
+
+[[demand]]
+product = "p"
+patients_per_year = 10
+target_vein_to_vein_days = 20
+"#
+        )
+    };
+    let keep = |extra: &str| match model::load("keep.toml", &text(extra)) {
+        Ok(m) => m.products[0].steps[0].keep.clone(),
+        Err(e) => panic!("{extra}: {e}"),
+    };
+    let id = |m: &str| {
+        let model = model::load("keep.toml", &text("")).expect("loads");
+        model.resource(m).expect("resource")
+    };
+    assert_eq!(keep(""), model::Keep::Nothing);
+    assert_eq!(keep("blocking = false"), model::Keep::Nothing);
+    assert_eq!(keep("keep = []"), model::Keep::Nothing);
+    assert_eq!(keep("blocking = true"), model::Keep::All);
+    assert_eq!(keep("blocking = true\nkeep = []"), model::Keep::All);
+    // Every equipment pool and area the step can use (through its capability too) is all.
+    assert_eq!(
+        keep(r#"keep = ["grade-c", "rocker", "bioreactor"]"#),
+        model::Keep::All
+    );
+    let mut some = vec![id("bioreactor"), id("rocker")];
+    some.sort_unstable();
+    assert_eq!(
+        keep(r#"keep = ["rocker", "bioreactor"]"#),
+        model::Keep::Only(some)
+    );
+    let only = keep(r#"keep = ["grade-c"]"#);
+    assert_eq!(only, model::Keep::Only(vec![id("grade-c")]));
+    let area = model::ResourceKind::Area {
+        grade: model::Grade::C,
+    };
+    assert!(only.keeps(id("grade-c"), area));
+    assert!(!only.keeps(id("bioreactor"), model::ResourceKind::Equipment));
+    // Staff are never kept, not even by `blocking = true`.
+    assert!(!model::Keep::All.keeps(id("operators"), model::ResourceKind::Staff));
+    assert!(model::Keep::All.keeps(id("rocker"), model::ResourceKind::Equipment));
+}

@@ -112,6 +112,10 @@ pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
                 "utilisation_ci95_high",
                 "busy_hours_per_year_mean",
                 "breakdowns_per_year_mean",
+                "blocked_mean",
+                "blocked_ci95_low",
+                "blocked_ci95_high",
+                "blocked_hours_per_year_mean",
             ],
             r.resources
                 .iter()
@@ -125,6 +129,10 @@ pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
                         format!("{:.6}", x.utilisation.ci95[1]),
                         format!("{:.3}", x.busy_hours_per_year.mean),
                         format!("{:.3}", x.breakdowns_per_year.mean),
+                        format!("{:.6}", x.blocked.mean),
+                        format!("{:.6}", x.blocked.ci95[0]),
+                        format!("{:.6}", x.blocked.ci95[1]),
+                        format!("{:.3}", x.blocked_hours_per_year.mean),
                     ]
                 })
                 .collect(),

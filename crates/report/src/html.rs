@@ -305,7 +305,10 @@ fn vein_to_vein(b: &mut String, r: &Results, opts: &ReportOptions) {
 fn utilisation(b: &mut String, r: &Results) {
     b.push_str("<section id=\"util\">\n<h2>Utilisation</h2>\n");
     let cats: Vec<String> = r.resources.iter().map(|x| x.name.clone()).collect();
-    let series = vec![Series {
+    // Units kept by blocked batches (steps with `blocking` or `keep`) are shown apart, only
+    // when some resource was kept.
+    let blocked = r.resources.iter().any(|x| x.blocked.mean > 0.0);
+    let mut series = vec![Series {
         name: "utilisation".into(),
         values: r
             .resources
@@ -318,8 +321,24 @@ fn utilisation(b: &mut String, r: &Results) {
             })
             .collect(),
     }];
+    if blocked {
+        series[0].name = "processing and cleaning".into();
+        series.push(Series {
+            name: "blocked".into(),
+            values: r
+                .resources
+                .iter()
+                .map(|x| Some(Value::with_ci(x.blocked.mean, frac(&x.blocked).ci95)))
+                .collect(),
+        });
+    }
+    let x_label = if blocked {
+        "share of installed capacity: processing and cleaning, and kept by blocked batches"
+    } else {
+        "share of installed capacity occupied (processing and cleaning)"
+    };
     let axes = Axes::new("Mean utilisation per resource with 95 % CI")
-        .x_label("share of installed capacity occupied (processing and cleaning)")
+        .x_label(x_label)
         .format(Format::Percent(0))
         .range(0.0, 1.0)
         .size(900.0, 120.0)
@@ -329,30 +348,45 @@ fn utilisation(b: &mut String, r: &Results) {
         .resources
         .iter()
         .map(|x| {
-            vec![
+            let mut row = vec![
                 Cell::text(&x.name),
                 Cell::text(&x.kind),
                 Cell::num(&x.capacity.to_string()),
                 stat_cell(&frac(&x.utilisation), Format::Percent(1)),
                 stat_cell(&x.busy_hours_per_year, Format::Number(0)),
                 stat_cell(&x.breakdowns_per_year, Format::Number(2)),
-            ]
+            ];
+            if blocked {
+                row.push(stat_cell(&frac(&x.blocked), Format::Percent(1)));
+                row.push(stat_cell(&x.blocked_hours_per_year, Format::Number(0)));
+            }
+            row
         })
         .collect();
     if rows.is_empty() {
         b.push_str("<p class=\"muted\">The scenario has no resources.</p>\n");
     } else {
-        b.push_str(&page::table(
-            &[
-                "Resource",
-                "Kind",
-                "Capacity",
-                "Utilisation [95 % CI]",
-                "Busy unit-hours per year",
-                "Breakdowns per year",
-            ],
-            &rows,
-        ));
+        let mut head = vec![
+            "Resource",
+            "Kind",
+            "Capacity",
+            "Utilisation [95 % CI]",
+            "Busy unit-hours per year",
+            "Breakdowns per year",
+        ];
+        if blocked {
+            head.push("Blocked [95 % CI]");
+            head.push("Blocked unit-hours per year");
+        }
+        b.push_str(&page::table(&head, &rows));
+        if blocked {
+            b.push_str(
+                "<p class=\"muted small\">Utilisation is processing and cleaning; blocked is \
+                 the share kept by batches whose step ended and whose next step has not \
+                 started (<code>blocking</code> or <code>keep</code>). The units are occupied \
+                 the sum of both.</p>\n",
+            );
+        }
     }
     b.push_str("<h3>Utilisation per week</h3>\n");
     let weekly: Vec<Vec<f64>> = r

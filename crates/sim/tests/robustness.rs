@@ -4,7 +4,7 @@
 //! extreme (zero, negative, tiny, huge, infinite, NaN, the largest integers); each one either
 //! fails `compile` with problems or simulates to results in which every cohort patient is
 //! accounted for (treated + lost + still in process = arrived), or stops at the event budget
-//! with its error. Loops that the checks cannot see are stopped by the event budget.
+//! with its error, or (steps that keep their units) at a detected deadlock with its error. Loops that the checks cannot see are stopped by the event budget.
 
 mod common;
 
@@ -119,6 +119,27 @@ const RESOURCES: [(&str, &str); 4] = [
     ("staff", "p0"),
 ];
 
+/// A step's `blocking` and `keep`: mostly none, sometimes all, some names of the generated
+/// resources (which the step may not use, or a staff pool: then `compile` refuses), or both.
+fn blocking() -> impl Strategy<Value = (Option<bool>, Vec<String>)> {
+    let names = prop::collection::vec(
+        prop::sample::select(
+            RESOURCES
+                .iter()
+                .map(|r| r.1.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        0..3,
+    );
+    prop_oneof![
+        6 => Just((None, Vec::new())),
+        2 => Just((Some(true), Vec::new())),
+        1 => Just((Some(false), Vec::new())),
+        3 => names.clone().prop_map(|k| (None, k)),
+        1 => (any::<bool>(), names).prop_map(|(b, k)| (Some(b), k)),
+    ]
+}
+
 fn step(i: usize, steps: usize) -> impl Strategy<Value = Step> {
     (
         duration(),
@@ -135,9 +156,19 @@ fn step(i: usize, steps: usize) -> impl Strategy<Value = Step> {
         prop::option::of((num(0.5, 48.0), consequence(steps))),
         prop::option::of((num(0.0, 1.0), consequence(steps))),
         prop::option::of((num(0.0, 1.0), num(0.0, 1.0), consequence(steps))),
+        blocking(),
     )
         .prop_map(
-            move |(duration, uses, cleaning, transfer, hold, failure, decision)| Step {
+            move |(
+                duration,
+                uses,
+                cleaning,
+                transfer,
+                hold,
+                failure,
+                decision,
+                (blocking, keep),
+            )| Step {
                 name: format!("s{i}"),
                 duration,
                 uses: uses
@@ -178,8 +209,8 @@ fn step(i: usize, steps: usize) -> impl Strategy<Value = Step> {
                     .into_iter()
                     .collect(),
                 optional: false,
-                blocking: None,
-                keep: Vec::new(),
+                blocking,
+                keep,
             },
         )
 }
@@ -328,9 +359,18 @@ proptest! {
                     }
                     prop_assert!(rep.wip.is_finite());
                     prop_assert!(rep.utilisation.iter().all(|u| u.is_finite()));
+                    prop_assert!(rep.blocked.iter().all(|u| u.is_finite() && *u >= 0.0));
+                    if !m.has_blocking() {
+                        prop_assert!(rep.blocked.iter().all(|u| *u == 0.0));
+                    }
                 }
             }
             Err(SimError::EventBudget { budget, .. }) => prop_assert_eq!(budget, BUDGET),
+            // Blocked batches that keep what each other needs: detected, never a hang.
+            Err(SimError::Deadlock { batches, resources, .. }) => {
+                prop_assert!(m.has_blocking());
+                prop_assert!(!batches.is_empty() && !resources.is_empty());
+            }
             Err(e) => prop_assert!(false, "unexpected error: {}", e),
         }
     }
@@ -384,6 +424,143 @@ target_vein_to_vein_days = 20
             }
             Ok(_) => panic!("the loop finished"),
             Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+}
+
+/// One step of an ordinary scenario with blocking: the resources it uses (indices into
+/// `e0`, `e1`, `a0`), which of them it keeps (`None`: `blocking = true`), an optional failure
+/// probability with its consequence, and an optional hold limit that loses the batch.
+type BlockingStep = (
+    Vec<usize>,
+    Option<Vec<usize>>,
+    Option<(f64, usize)>,
+    Option<f64>,
+);
+
+fn blocking_step() -> impl Strategy<Value = BlockingStep> {
+    (
+        prop::sample::subsequence(vec![0usize, 1, 2], 1..=3),
+        prop::collection::vec(any::<bool>(), 3),
+        0..4u8,
+        prop::option::of((0.0..0.3f64, 0..3usize)),
+        prop::option::of(1.0..48.0f64),
+    )
+        .prop_map(|(uses, pick, mode, failure, hold)| {
+            let keep = match mode {
+                0 => Some(Vec::new()),
+                1 => None,
+                _ => Some(
+                    uses.iter()
+                        .copied()
+                        .filter(|&u| pick[u])
+                        .collect::<Vec<_>>(),
+                ),
+            };
+            (uses, keep, failure, hold)
+        })
+}
+
+/// An ordinary scenario (no extreme numbers) whose steps keep some or all of their units, so
+/// that most generated cases simulate, some with blocked batches and some into a deadlock.
+fn blocking_scenario() -> impl Strategy<Value = String> {
+    (
+        (1u32..3, 1u32..3, 1u32..3),
+        prop::collection::vec(blocking_step(), 2..5),
+        (5.0..80.0f64, any::<u64>()),
+    )
+        .prop_map(|((e0, e1, a0), steps, (rate, seed))| {
+            let names = ["e0", "e1", "a0"];
+            let kinds = ["equipment", "equipment", "area"];
+            let mut s = format!(
+                "[scenario]\nname = \"blocking\"\nhorizon_days = 200\nwarmup_days = 20\n\
+                 replications = 2\nseed = {seed}\n\n\
+                 [[equipment]]\nname = \"e0\"\ncount = {e0}\ndispatch = \"fifo\"\n\n\
+                 [[equipment]]\nname = \"e1\"\ncount = {e1}\ndispatch = \"edd\"\n\n\
+                 [[area]]\nname = \"a0\"\ngrade = \"C\"\ncapacity = {a0}\n\
+                 dispatch = \"least_slack\"\n\n[[product]]\nname = \"p\"\nmax_rework = 3\n"
+            );
+            let last = steps.len() - 1;
+            for (i, (uses, keep, failure, hold)) in steps.iter().enumerate() {
+                let uses: Vec<String> = uses
+                    .iter()
+                    .map(|&u| format!("{{ {} = \"{}\" }}", kinds[u], names[u]))
+                    .collect();
+                s.push_str(&format!(
+                    "[[product.step]]\nname = \"s{i}\"\n\
+                     duration = {{ dist = \"exponential\", mean = 10, unit = \"hours\" }}\n\
+                     uses = [{}]\ncleaning_hours = 1\ntransfer_hours = 0.5\n",
+                    uses.join(", ")
+                ));
+                match keep {
+                    None => s.push_str("blocking = true\n"),
+                    Some(k) => {
+                        let k: Vec<String> =
+                            k.iter().map(|&u| format!("\"{}\"", names[u])).collect();
+                        s.push_str(&format!("keep = [{}]\n", k.join(", ")));
+                    }
+                }
+                if let Some((p, c)) = failure {
+                    let c = ["\"repeat\"", "\"lost\"", "{ goto = \"s0\" }"][*c];
+                    s.push_str(&format!(
+                        "failure = {{ probability = {p}, consequence = {c} }}\n"
+                    ));
+                }
+                if let Some(h) = hold
+                    && i != last
+                {
+                    s.push_str(&format!(
+                        "max_hold_hours = {h}\non_hold_violation = \"lost\"\n"
+                    ));
+                }
+            }
+            s.push_str(&format!(
+                "\n[[demand]]\nproduct = \"p\"\npatients_per_year = {rate}\n\
+                 target_vein_to_vein_days = 30\n"
+            ));
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Scenarios with blocking steps either simulate with every patient accounted for and the
+    /// blocked time within the installed capacity, or end at a detected deadlock (or the event
+    /// budget): never a panic, never a hang.
+    #[test]
+    fn random_blocking_scenarios_conserve_patients_or_report_a_deadlock(text in blocking_scenario()) {
+        let m = match model::load("blocking.toml", &text) {
+            Ok(m) => m,
+            Err(e) => {
+                prop_assert!(false, "an ordinary scenario is refused: {}\n{}", e, text);
+                unreachable!()
+            }
+        };
+        let opts = RunOptions {
+            threads: 1,
+            event_budget: Some(BUDGET),
+            ..RunOptions::default()
+        };
+        match sim::run(&m, &opts, &|_| {}, &AtomicBool::new(false)) {
+            Ok(r) => {
+                for rep in &r.per_replication {
+                    prop_assert_eq!(rep.patients, rep.treated + rep.lost + rep.unfinished);
+                    for (u, b) in rep.utilisation.iter().zip(&rep.blocked) {
+                        prop_assert!(b.is_finite() && *b >= 0.0);
+                        prop_assert!(u + b <= 1.0 + 1e-9, "occupied {} + blocked {}", u, b);
+                    }
+                }
+            }
+            Err(SimError::EventBudget { budget, .. }) => prop_assert_eq!(budget, BUDGET),
+            Err(SimError::Deadlock { batches, resources, .. }) => {
+                prop_assert!(batches.contains("keeps") && !resources.is_empty());
+            }
+            Err(e) => prop_assert!(false, "unexpected error: {}", e),
         }
     }
 }

@@ -100,6 +100,12 @@ fn there_is_a_fixture_for_every_case_of_the_issue() {
         "missing-horizon.toml",
         "count-without-value.toml",
         "not-utf8.toml",
+        "keep-unknown.toml",
+        "keep-not-used.toml",
+        "keep-staff.toml",
+        "keep-twice.toml",
+        "keep-with-blocking.toml",
+        "keep-with-blocking-false.toml",
     ] {
         assert!(names.iter().any(|n| n == want), "fixture {want} is missing");
     }
@@ -372,4 +378,46 @@ fn a_file_with_thousands_of_errors_reports_the_first_hundred_and_counts_the_rest
         "{}",
         &err[err.len().saturating_sub(2000)..]
     );
+}
+
+/// A scenario that validates but deadlocks (`tests/fixtures/deadlock/`): `simulate` stops
+/// with an error naming the replication, the time, the patients and the resources, and
+/// writes no results.
+#[test]
+fn simulate_stops_a_deadlock_with_an_error_naming_batches_and_resources() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/deadlock/two-cultures-crossed.toml");
+    let o = run(["validate".as_ref(), file.as_os_str()]);
+    assert_no_panic(&o);
+    assert!(o.status.success(), "validate: {}", stderr(&o));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let o = bin()
+        .args([
+            "simulate".as_ref(),
+            file.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+        .output()
+        .expect("binary runs");
+    assert_no_panic(&o);
+    assert!(!o.status.success(), "simulate accepted a deadlock");
+    let err = squash(&stderr(&o));
+    for part in [
+        "replication 0 deadlocked at simulated day 2.00",
+        "(product `expand-first`) keeps 1 of `bioreactor` and waits for step `harvest`, which \
+         needs 1 of `harvest-isolator`",
+        "(product `isolate-first`) keeps 1 of `harvest-isolator` and waits for step \
+         `expansion`, which needs 1 of `bioreactor`",
+        "`bioreactor` (1 of 1 kept by these batches), `harvest-isolator` (1 of 1 kept by \
+         these batches)",
+    ] {
+        assert!(
+            err.contains(&squash(part)),
+            "`{part}` missing from:\n{}",
+            stderr(&o)
+        );
+    }
+    assert!(!out.join("results.json").exists(), "results written");
 }
