@@ -264,6 +264,7 @@ pub struct Step {
     /// its next step starts (a culture stays in its bioreactor); cleaning follows then. The
     /// same as listing all of them in `keep`; not allowed together with a non-empty `keep`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub blocking: Option<bool>,
     /// Equipment pools and areas (by name) of this step whose units the batch keeps after the
     /// step ends until its next step starts (e.g. `["bioreactors"]`); cleaning follows then.
