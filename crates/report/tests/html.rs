@@ -403,3 +403,66 @@ fn reports_are_deterministic() {
     let b = study("det", 2, 9);
     assert_eq!(report::simulation_html(&a), report::simulation_html(&b));
 }
+
+/// A step that keeps its device through a 12-hour transfer: the report's utilisation chart and
+/// table show the blocked share apart, and the resources table has its columns; a study
+/// without blocking shows neither.
+#[test]
+fn blocked_time_is_shown_apart_from_utilisation_only_when_units_were_kept() {
+    let text = TINY
+        .replace("NAME", "kept")
+        .replace("DEVICES", "2")
+        .replace(
+            "failure = { probability = 0.1, consequence = \"lost\" }",
+            "failure = { probability = 0.1, consequence = \"lost\" }\nkeep = [\"device\"]\n\
+             transfer_hours = 12",
+        );
+    let model = model::load("tiny.toml", &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let opts = RunOptions {
+        threads: 1,
+        ..RunOptions::default()
+    };
+    let r =
+        sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("{e}"));
+    let device = r
+        .resources
+        .iter()
+        .position(|x| x.name == "device")
+        .expect("device");
+    assert!(r.resources[device].blocked.mean > 0.0);
+    let html = report::simulation_html(&r);
+    let doc = xml(&html);
+    let util = svg_titled(&doc, "Mean utilisation per resource");
+    let bars = util
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .count();
+    // Processing and cleaning, and blocked: two bars per resource, and the legend's two
+    // swatches (a chart of one series has no legend).
+    assert_eq!(bars, 2 * r.resources.len() + 2);
+    let legend: String = util.descendants().filter_map(|n| n.text()).collect();
+    assert!(legend.contains("processing and cleaning") && legend.contains("blocked"));
+    assert!(html.contains("Blocked [95 % CI]"));
+    let csv = report::simulation_csv(&r);
+    let resources = &csv
+        .iter()
+        .find(|(n, _)| n == "resources.csv")
+        .expect("resources.csv")
+        .1;
+    let mut lines = resources.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = head
+        .iter()
+        .position(|h| *h == "blocked_mean")
+        .expect("blocked_mean column");
+    let row: Vec<&str> = lines
+        .find(|l| l.starts_with("device,"))
+        .expect("device row")
+        .split(',')
+        .collect();
+    let blocked: f64 = row[col].parse().expect("a number");
+    assert!((blocked - r.resources[device].blocked.mean).abs() < 1e-6);
+    // Without blocking: one bar per resource, no blocked column.
+    let plain = report::simulation_html(&study("plain", 2, 11));
+    assert!(!plain.contains("Blocked [95 % CI]"));
+}

@@ -257,3 +257,74 @@ fn the_planning_objective_of_the_scenario_is_checked() {
     );
     assert!(e.contains("start_hours < end_hours"), "{e}");
 }
+
+/// The planner reads what a step keeps from the model (`model::Keep`): `blocking = true`, or a
+/// `keep` that lists every equipment pool and area of the step, is a blocking operation; a
+/// `keep` of only some of them is refused with a message naming product, step and pools.
+#[test]
+fn the_planner_plans_keeping_all_and_refuses_keeping_only_some() {
+    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{dir}/plant-two-products.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (_, os) = two_product_plant();
+    let culture = "on_hold_violation = \"proceed\"\nblocking = true\n[[product.step.uses]]\n\
+                   capability = \"bioreactor\"";
+    assert!(text.contains(culture), "the example's blocking step moved");
+    let blocking_of = |text: &str| {
+        let m = model::load(&path, text).unwrap_or_else(|e| panic!("{e:?}"));
+        schedule::plant::shop_from_model(&m, &os).map(|(shop, _)| {
+            shop.products
+                .iter()
+                .flat_map(|p| &p.ops)
+                .filter(|o| o.blocking)
+                .map(|o| o.name.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    let all = blocking_of(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all, vec!["bioreactor-culture".to_string()]);
+    // The step's only equipment is the bioreactor capability's pool: keeping that pool by name
+    // is keeping all.
+    let m = model::load(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let step = m
+        .products
+        .iter()
+        .flat_map(|p| &p.steps)
+        .find(|s| s.name == "bioreactor-culture")
+        .expect("step");
+    let pools: Vec<&str> = step.uses[0]
+        .candidates
+        .iter()
+        .map(|&r| m.resources[r].name.as_str())
+        .collect();
+    let names: Vec<String> = pools.iter().map(|p| format!("\"{p}\"")).collect();
+    let by_name = text.replace(
+        "blocking = true\n[[product.step.uses]]\ncapability = \"bioreactor\"",
+        &format!(
+            "keep = [{}]\n[[product.step.uses]]\ncapability = \"bioreactor\"",
+            names.join(", ")
+        ),
+    );
+    assert_eq!(blocking_of(&by_name).unwrap_or_else(|e| panic!("{e}")), all);
+    // Keeping the bioreactor but not the room place the step also uses: refused.
+    let partial = text.replace(
+        "blocking = true\n[[product.step.uses]]\ncapability = \"bioreactor\"",
+        &format!(
+            "keep = [{}]\n[[product.step.uses]]\ncapability = \"bioreactor\"\n\
+             [[product.step.uses]]\narea = \"grade-c-room\"",
+            names.join(", ")
+        ),
+    );
+    match blocking_of(&partial) {
+        Ok(b) => panic!("partial keep planned as {b:?}"),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("step bioreactor-culture")
+                    && msg.contains("keeps only some of the step's equipment and areas")
+                    && msg.contains("The simulator honours `keep`"),
+                "{msg}"
+            );
+        }
+    }
+}
