@@ -1126,12 +1126,15 @@ impl<'a> Sim<'a> {
     /// A step whose uses cannot be seized stays closed for the rest of the pass: units only
     /// get scarcer while a pass starts steps, and every batch of a step needs the same units.
     fn dispatch(&mut self) {
-        self.dispatch_pass();
         // A start may release units kept after the batch's previous step (blocking): the
         // steps that can use them get another pass at this instant. Every further pass
-        // follows such a release, so this ends.
-        while self.blocking && self.dirty {
+        // follows such a release, so this ends. (One call site, so that the pass stays
+        // inlined into the event loop.)
+        loop {
             self.dispatch_pass();
+            if !(self.blocking && self.dirty) {
+                break;
+            }
         }
     }
 
