@@ -210,3 +210,47 @@ fn compare_prints_both_scenarios_and_writes_html() {
         assert!(html.contains(n.as_str()), "compare.html lacks `{n}`");
     }
 }
+
+/// The Strategy A example with blocking differs from the one without only in its expansion
+/// steps keeping their bioreactors: with the same seed, the bioreactors (and their places in
+/// area D) are blocked part of the time and nothing else is, while without blocking nothing
+/// is ever blocked (docs/scenario-format.md compares the two).
+#[test]
+fn strategy_a_with_blocking_keeps_bioreactors_and_only_them() {
+    let free = example("strategy-a-integrated");
+    let kept = example("strategy-a-integrated-blocking");
+    let a = std::fs::read_to_string(&free).expect("example");
+    let b = std::fs::read_to_string(&kept).expect("example");
+    // The same plant: the blocking file adds a header, a name suffix and two `blocking` lines.
+    let strip = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.starts_with("blocking = ")
+                    && !l.starts_with("name = \"Strategy A")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        strip(&a),
+        strip(&b),
+        "the two Strategy A files differ beyond blocking"
+    );
+    let args = ["--replications", "6"];
+    let (_d1, without) = simulate(&free, &args);
+    let (_d2, with) = simulate(&kept, &args);
+    for r in without["resources"].as_array().expect("resources") {
+        assert_eq!(num(r, "/blocked/mean"), 0.0, "{r}");
+    }
+    for r in with["resources"].as_array().expect("resources") {
+        let name = r["name"].as_str().expect("name");
+        let blocked = num(r, "/blocked/mean");
+        if name == "expansion-bioreactor" || name == "area-d" {
+            assert!(blocked > 0.0, "{name} is never blocked");
+            assert!(num(r, "/blocked_hours_per_year/mean") > 0.0);
+        } else {
+            assert_eq!(blocked, 0.0, "{name} blocked");
+        }
+    }
+}
