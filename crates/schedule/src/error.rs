@@ -37,6 +37,10 @@ pub enum ScheduleError {
     /// A plan document (`plan.json`) of another format or whose plan does not fit its plant.
     #[error("{0}")]
     Document(String),
+    /// A question on a plan (promise, booking) whose fields do not fit the plan; the message
+    /// names the field.
+    #[error("{0}")]
+    Request(String),
     /// A re-planning event that refers to something that does not exist.
     #[error("invalid event: {0}")]
     Event(String),

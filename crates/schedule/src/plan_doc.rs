@@ -1,13 +1,19 @@
 //! `plan.json`, the plant plan document written by `atmpflow schedule SCENARIO --orders` and
 //! read back by `schedule promise` and `schedule replan`: self-contained (the plant problem, its
 //! plan, the link back to the scenario and the `model::Plan` the simulator follows).
+//!
+//! The helpers both editors of plan documents need — the command line (`atmpflow schedule …`)
+//! and the server's plan API (`/api/plan/v1`) — live here, so that both make the same
+//! documents, ask the same promise questions and report the same moves: [`PlanDoc::planned`]
+//! (a first plan), [`PlanDoc::next`] (booked or re-planned), [`PromiseRequest::query`],
+//! [`PromiseAnswer`] and [`ReplanSummary`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ScheduleError;
 use crate::instance::Time;
 use crate::plant::ShopMap;
-use crate::shop::{Shop, ShopPlan, ShopValues};
+use crate::shop::{Offer, PromiseQuery, Shop, ShopPlan, ShopReplanned, ShopSolution, ShopValues};
 
 /// Identifies the plan document format.
 pub const PLAN_FORMAT: &str = "atmpflow-plant-plan/1";
@@ -65,6 +71,351 @@ impl PlanDoc {
         }
         Ok(())
     }
+}
+
+impl PlanDoc {
+    /// The first document of a plan: `shop` (built from `model` and its orders by
+    /// [`crate::plant::shop_from_model`], with `map`) planned by `sol`; `scenario_sha256` is the
+    /// SHA-256 of the scenario text and `event` the first line of the history.
+    pub fn planned(
+        model: &model::Model,
+        scenario_sha256: &str,
+        shop: Shop,
+        map: ShopMap,
+        sol: &ShopSolution,
+        event: String,
+    ) -> PlanDoc {
+        let base = PlanDoc {
+            format: PLAN_FORMAT.into(),
+            scenario: model.name.clone(),
+            scenario_sha256: scenario_sha256.to_string(),
+            history: Vec::new(),
+            objective: String::new(),
+            values: ShopValues::default(),
+            seed: sol.seed,
+            generator: sol.generator.into(),
+            method: sol.method.clone(),
+            program_version: String::new(),
+            targets_min: targets_min(model),
+            map,
+            shop: shop.clone(),
+            plant_plan: ShopPlan::default(),
+            plan: model::Plan::default(),
+        };
+        base.next(shop, sol.plan.clone(), Some(sol), event)
+    }
+
+    /// The document that follows this one: `shop` with `plan` (made by `sol` when a search made
+    /// it, else the search figures stay those of this document), with `event` added to the
+    /// history.
+    pub fn next(
+        &self,
+        shop: Shop,
+        plan: ShopPlan,
+        sol: Option<&ShopSolution>,
+        event: String,
+    ) -> PlanDoc {
+        let values = plan.values(&shop);
+        let mut history = self.history.clone();
+        history.push(event);
+        PlanDoc {
+            format: PLAN_FORMAT.into(),
+            scenario: self.scenario.clone(),
+            scenario_sha256: self.scenario_sha256.clone(),
+            history,
+            objective: shop.goal.name(),
+            values,
+            seed: sol.map_or(self.seed, |s| s.seed),
+            generator: sol.map_or(self.generator.clone(), |s| s.generator.to_string()),
+            method: sol.map_or(self.method.clone(), |s| s.method.clone()),
+            program_version: env!("CARGO_PKG_VERSION").into(),
+            targets_min: self.targets_min.clone(),
+            map: self.map.clone(),
+            plan: model_plan(&shop, &plan, &self.map),
+            shop,
+            plant_plan: plan,
+        }
+    }
+
+    /// The products a new order may name (product variants made by re-planning excluded).
+    pub fn product_names(&self) -> Vec<&str> {
+        self.shop
+            .products
+            .iter()
+            .filter(|p| p.variant_of.is_none())
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+}
+
+/// The target vein-to-vein time of each product of `model` in minutes (0 for a product
+/// without demand).
+pub fn targets_min(model: &model::Model) -> Vec<Time> {
+    (0..model.products.len())
+        .map(|p| {
+            model
+                .demand
+                .iter()
+                .find(|d| d.product == p)
+                .map_or(0, |d| (d.target_v2v_h * 60.0).round() as Time)
+        })
+        .collect()
+}
+
+/// Model orders of the plant's orders (product variants made by re-planning map back).
+pub fn model_orders(shop: &Shop) -> Vec<model::Order> {
+    shop.jobs
+        .iter()
+        .map(|b| model::Order {
+            id: b.name.clone(),
+            product: shop.products[b.product].variant_of.unwrap_or(b.product),
+            release_h: b.release as f64 / 60.0,
+            due_h: b.due as f64 / 60.0,
+            weight: b.weight as f64 / 100.0,
+        })
+        .collect()
+}
+
+/// The plan in scenario terms (hours) that the simulator follows.
+pub fn model_plan(shop: &Shop, plan: &ShopPlan, map: &ShopMap) -> model::Plan {
+    let mut m = map.clone();
+    // variants share the steps of the product they were made from
+    for (i, r) in shop.products.iter().enumerate().skip(map.steps.len()) {
+        let base = r.variant_of.unwrap_or(i);
+        let steps = m.steps.get(base).cloned().unwrap_or_default();
+        m.steps.push(steps);
+    }
+    crate::plant::shop_plan_to_model(shop, plan, &m, &model_orders(shop))
+}
+
+/// A capable-to-promise question as a user asks it: a product by name, a window of apheresis
+/// days at one hour of the day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromiseRequest {
+    /// Identifier of the new order.
+    pub id: String,
+    /// Product of the new order (one of [`PlanDoc::product_names`]).
+    pub product: String,
+    /// First apheresis day (days from time 0, Monday of the first week).
+    pub from_day: u32,
+    /// Last apheresis day.
+    pub to_day: u32,
+    /// Hour of day of the apheresis, in [0, 24).
+    pub hour: f64,
+    /// Only Monday to Friday.
+    pub weekdays: bool,
+    /// Weight of the new order (≥ 0).
+    pub weight: f64,
+}
+
+/// Longest window of apheresis days one question may cover.
+pub const MAX_PROMISE_DAYS: u32 = 366;
+
+impl PromiseRequest {
+    /// The instant of the apheresis on `day` at the request's hour, minutes from time 0.
+    pub fn at(&self, day: u32) -> Time {
+        i64::from(day) * 1440 + (self.hour * 60.0).round() as Time
+    }
+
+    /// The question for [`crate::shop::promise`] and [`crate::shop::book`] on `doc`. `name`
+    /// gives the name under which the caller knows a field (`--from-day` on the command line,
+    /// `from_day` in the API), for the messages of refused requests.
+    pub fn query(
+        &self,
+        doc: &PlanDoc,
+        name: impl Fn(&str) -> String,
+    ) -> Result<PromiseQuery, ScheduleError> {
+        let shop = &doc.shop;
+        let Some(product) = shop
+            .products
+            .iter()
+            .position(|p| p.name == self.product && p.variant_of.is_none())
+        else {
+            return Err(ScheduleError::Request(format!(
+                "{}: the plant makes no '{}'; products are {}",
+                name("product"),
+                self.product,
+                doc.product_names().join(", ")
+            )));
+        };
+        if self.to_day < self.from_day || self.to_day - self.from_day > MAX_PROMISE_DAYS {
+            return Err(ScheduleError::Request(format!(
+                "{}..{} must be a window of at most a year, in order",
+                name("from_day"),
+                name("to_day")
+            )));
+        }
+        if !(self.hour.is_finite() && (0.0..24.0).contains(&self.hour)) {
+            return Err(ScheduleError::Request(format!(
+                "{} must be in [0, 24)",
+                name("hour")
+            )));
+        }
+        if !(self.weight.is_finite() && (0.0..1e6).contains(&self.weight)) {
+            return Err(ScheduleError::Request(format!(
+                "{} must be a number ≥ 0",
+                name("weight")
+            )));
+        }
+        let candidates: Vec<Time> = (self.from_day..=self.to_day)
+            .filter(|d| !self.weekdays || d % 7 < 5)
+            .map(|d| self.at(d))
+            .collect();
+        Ok(PromiseQuery {
+            name: self.id.clone(),
+            product,
+            candidates,
+            lead: doc.targets_min.get(product).copied().unwrap_or(0),
+            weight: (self.weight * 100.0).round() as i64,
+        })
+    }
+
+    /// The history line of booking this order with apheresis on `day`.
+    pub fn booked_event(&self, day: u32) -> String {
+        format!(
+            "booked {} ({}) with apheresis {}",
+            self.id,
+            self.product,
+            when(self.at(day))
+        )
+    }
+}
+
+/// The answer to a promise question as it is written (`--json`, and the API's answer).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromiseAnswer {
+    /// Identifier of the new order.
+    pub order: String,
+    /// Its product.
+    pub product: String,
+    /// Target vein-to-vein time, minutes.
+    pub target_minutes: Time,
+    /// Per candidate apheresis instant, when the product would be ready.
+    pub offers: Vec<Offer>,
+    /// The earliest on-time candidate.
+    pub earliest: Option<Offer>,
+    /// Time the answer took, seconds (measured by the caller).
+    pub seconds: f64,
+    /// The unit of every time in the answer.
+    pub time_unit: &'static str,
+}
+
+/// [`PromiseAnswer::time_unit`].
+pub const TIME_UNIT: &str = "minutes from time 0 (Monday 00:00 of the first week)";
+
+impl PromiseAnswer {
+    /// The answer to `q` (asked as `r`): `p` from [`crate::shop::promise`], found in `seconds`.
+    pub fn new(
+        r: &PromiseRequest,
+        q: &PromiseQuery,
+        p: crate::shop::Promise,
+        seconds: f64,
+    ) -> Self {
+        PromiseAnswer {
+            order: r.id.clone(),
+            product: r.product.clone(),
+            target_minutes: q.lead,
+            offers: p.offers,
+            earliest: p.earliest,
+            seconds,
+            time_unit: TIME_UNIT,
+        }
+    }
+}
+
+/// One operation that re-planning moved, as `moves.csv` lists it (hours from time 0).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MoveRow {
+    /// Order.
+    pub order: String,
+    /// Step (operation).
+    pub step: String,
+    /// Start before re-planning, hours.
+    pub old_start_h: f64,
+    /// Start after, hours.
+    pub new_start_h: f64,
+    /// New start − old start, hours.
+    pub shift_h: f64,
+    /// Resources before.
+    pub old_resources: Vec<String>,
+    /// Resources after.
+    pub new_resources: Vec<String>,
+}
+
+/// What re-planning moved and the stability measure: the content of `moves.csv` and of the
+/// "what moved" section of the plan page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplanSummary {
+    /// The re-planning instant, minutes from time 0.
+    pub as_of: Time,
+    /// Operations that had started and stayed fixed.
+    pub fixed: usize,
+    /// Operations in both plans that were free to move.
+    pub compared: usize,
+    /// How many of them moved (start or resources changed).
+    pub moved: usize,
+    /// Sum of the shifts of the starts, hours.
+    pub total_shift_h: f64,
+    /// Largest shift of a start, hours.
+    pub max_shift_h: f64,
+    /// Late orders in the new plan.
+    pub late: usize,
+    /// The operations that moved.
+    pub moves: Vec<MoveRow>,
+}
+
+fn hours(t: Time) -> f64 {
+    t as f64 / 60.0
+}
+
+impl ReplanSummary {
+    /// The summary of `r`, re-planned as of `as_of`, whose new plan has `late` late orders.
+    pub fn new(r: &ShopReplanned, as_of: Time, late: usize) -> Self {
+        ReplanSummary {
+            as_of,
+            fixed: r.fixed,
+            compared: r.compared,
+            moved: r.moves.len(),
+            total_shift_h: hours(r.total_shift),
+            max_shift_h: hours(r.max_shift),
+            late,
+            moves: r
+                .moves
+                .iter()
+                .map(|m| MoveRow {
+                    order: m.order.clone(),
+                    step: m.op.clone(),
+                    old_start_h: hours(m.old_start),
+                    new_start_h: hours(m.new_start),
+                    shift_h: hours(m.new_start - m.old_start),
+                    old_resources: m.old_resources.clone(),
+                    new_resources: m.new_resources.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// One sentence: what stayed, what moved and by how much, how many are late.
+    pub fn text(&self) -> String {
+        format!(
+            "re-planned as of {}: {} started operations fixed; {} of {} others moved ({:.1} h in total, {:.1} h at most); {} late",
+            when(self.as_of),
+            self.fixed,
+            self.moved,
+            self.compared,
+            self.total_shift_h,
+            self.max_shift_h,
+            self.late
+        )
+    }
+}
+
+/// The history line of re-planning as of `now` after `events` events from `source`.
+pub fn replanned_event(now: Time, events: usize, source: &str) -> String {
+    format!(
+        "re-planned as of {} after {events} events from {source}",
+        when(now)
+    )
 }
 
 /// `day N (Ddd) HH:MM` of a time in minutes from time 0 (Monday 00:00 of the first week).

@@ -162,7 +162,7 @@ pub fn require_role(p: &Principal, roles: &[Role], what: &str) -> Result<(), Api
 
 /// Whether a request may proceed: `Ok(None)` for an open endpoint,
 /// `Ok(Some(principal))` for an authenticated caller with the access its
-/// method needs on the AAS API (below the batch API, whose handlers check the
+/// method needs on the AAS API (below the batch and plan APIs, whose handlers check the
 /// batch roles, authentication alone), else the 401/403 to answer.
 pub fn admit(
     store: &Db,
@@ -174,8 +174,9 @@ pub fn admit(
         return Ok(None);
     }
     let p = authenticate(store, headers)?;
-    // the batch API decides by batch roles itself (`crate::batch`)
-    if !crate::batch::owns(path) {
+    // the batch and plan APIs decide by batch roles themselves
+    // (`crate::batch`, `crate::plans`)
+    if !crate::batch::owns(path) && !crate::plans::owns(path) {
         require(&p, Access::of(method), &format!("{method} {path}"))?;
     }
     Ok(Some(p))

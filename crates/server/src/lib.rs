@@ -1,6 +1,6 @@
 //! `server`: the AAS API v3.0 (Part 2) over HTTP for atmpflow's twins.
 //!
-//! Everything lives under `/api/v3.0`: the AAS Repository (`/shells`), the
+//! The AAS API lives under `/api/v3.0`: the AAS Repository (`/shells`), the
 //! Submodel Repository (`/submodels`), the Concept Description Repository, the
 //! AAS and Submodel Registries (`/shell-descriptors`, `/submodel-descriptors`),
 //! Discovery (`/lookup/shells`), `/serialization` and `/description`.
@@ -10,6 +10,10 @@
 //! anything is stored, and each write is one store transaction: a rejected or
 //! failed write leaves the database unchanged. Shells and submodels register
 //! themselves in the registries in the same transaction.
+//!
+//! Beside it: the batch API (`/api/batch/v1`, [`batch`]) and the plant
+//! planner's API (`/api/plan/v1`, [`plans`]), which decide by the caller's
+//! batch roles.
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use store::{Db, Kind};
@@ -21,6 +25,7 @@ mod find;
 pub mod http;
 pub mod live;
 mod lots;
+pub mod plans;
 mod registry;
 pub mod remote;
 mod repo;
@@ -177,6 +182,9 @@ pub(crate) fn serves(method: &Method, path: &str) -> bool {
     if batch::owns(path) {
         return batch::serves(method, path);
     }
+    if plans::owns(path) {
+        return plans::serves(method, path);
+    }
     segments(path).is_some_and(|segs| {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         routes::allowed(&segs).is_some_and(|a| a.contains(method))
@@ -245,6 +253,9 @@ pub(crate) fn dispatch_conditional(
     }
     if batch::owns(uri.path()) {
         return batch::dispatch(st, method, uri.path(), uri.query(), headers, body);
+    }
+    if plans::owns(uri.path()) {
+        return plans::dispatch(st, method, uri.path(), uri.query(), headers, body);
     }
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let if_match = match headers.get(header::IF_MATCH) {

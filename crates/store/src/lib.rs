@@ -35,6 +35,7 @@ mod engine;
 pub mod legacy;
 pub mod lots;
 pub mod migrate;
+pub mod plans;
 
 pub use aas::{Filter, Kind, Page};
 use engine::{Conn, Manager, Target};

@@ -4,10 +4,11 @@
 //! (most are the same text; identifiers in PostgreSQL get `COLLATE "C"`).
 //! Version ranges keep the owners of the tables apart: 1–99 the Asset
 //! Administration Shell and general tables, 100–199 users, tokens and
-//! sessions, 200–299 batch records, signatures and scans. The applied
-//! versions are kept in `schema_migrations` with a checksum of the SQL that
-//! ran; a database whose applied migrations differ from this program's, or
-//! that is newer than this program, is refused instead of being touched.
+//! sessions, 200–299 batch records, signatures and scans, 300–399 stored
+//! plant plans. The applied versions are kept in `schema_migrations` with a
+//! checksum of the SQL that ran; a database whose applied migrations differ
+//! from this program's, or that is newer than this program, is refused
+//! instead of being touched.
 
 use sha2::{Digest, Sha256};
 
@@ -68,6 +69,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rehearsal clock",
         sqlite: include_str!("../migrations/0290_rehearsal_clock.sqlite.sql"),
         postgres: include_str!("../migrations/0290_rehearsal_clock.postgres.sql"),
+    },
+    Migration {
+        version: 300,
+        name: "plant plans",
+        sqlite: include_str!("../migrations/0300_plans.sqlite.sql"),
+        postgres: include_str!("../migrations/0300_plans.postgres.sql"),
     },
 ];
 

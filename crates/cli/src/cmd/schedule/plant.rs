@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use schedule::Time;
-use schedule::plan_doc::{PLAN_FORMAT, PlanDoc, when};
-use schedule::plant::ShopMap;
-use schedule::shop::{Shop, ShopOptions, ShopPlan, ShopSolution, ShopValues};
+use schedule::plan_doc::{PlanDoc, PromiseAnswer, PromiseRequest, ReplanSummary, when};
+use schedule::shop::{Shop, ShopOptions, ShopPlan, ShopSolution};
 
 use super::super::common;
 
@@ -44,60 +43,6 @@ fn read_doc(path: &Path) -> anyhow::Result<PlanDoc> {
     doc.check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(doc)
-}
-
-/// Model orders of the plant's orders (product variants made by re-planning map back).
-fn model_orders(shop: &Shop) -> Vec<model::Order> {
-    shop.jobs
-        .iter()
-        .map(|b| model::Order {
-            id: b.name.clone(),
-            product: shop.products[b.product].variant_of.unwrap_or(b.product),
-            release_h: b.release as f64 / 60.0,
-            due_h: b.due as f64 / 60.0,
-            weight: b.weight as f64 / 100.0,
-        })
-        .collect()
-}
-
-fn model_plan(shop: &Shop, plan: &ShopPlan, map: &ShopMap) -> model::Plan {
-    let mut m = map.clone();
-    // variants share the steps of the product they were made from
-    for (i, r) in shop.products.iter().enumerate().skip(map.steps.len()) {
-        let base = r.variant_of.unwrap_or(i);
-        let steps = m.steps.get(base).cloned().unwrap_or_default();
-        m.steps.push(steps);
-    }
-    schedule::plant::shop_plan_to_model(shop, plan, &m, &model_orders(shop))
-}
-
-fn new_doc(
-    base: &PlanDoc,
-    shop: Shop,
-    plan: ShopPlan,
-    sol: Option<&ShopSolution>,
-    event: String,
-) -> PlanDoc {
-    let values = plan.values(&shop);
-    let mut history = base.history.clone();
-    history.push(event);
-    PlanDoc {
-        format: PLAN_FORMAT.into(),
-        scenario: base.scenario.clone(),
-        scenario_sha256: base.scenario_sha256.clone(),
-        history,
-        objective: shop.goal.name(),
-        values,
-        seed: sol.map_or(base.seed, |s| s.seed),
-        generator: sol.map_or(base.generator.clone(), |s| s.generator.to_string()),
-        method: sol.map_or(base.method.clone(), |s| s.method.clone()),
-        program_version: env!("CARGO_PKG_VERSION").into(),
-        targets_min: base.targets_min.clone(),
-        map: base.map.clone(),
-        plan: model_plan(&shop, &plan, &base.map),
-        shop,
-        plant_plan: plan,
-    }
 }
 
 fn solve_plant(
@@ -184,36 +129,12 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
         .map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
     let opts = options(args.time_limit, args.iterations, args.seed)?;
     let (sol, _) = solve_plant(&shop, &opts, args.quiet, None)?;
-    let targets_min: Vec<Time> = (0..m.products.len())
-        .map(|p| {
-            m.demand
-                .iter()
-                .find(|d| d.product == p)
-                .map_or(0, |d| (d.target_v2v_h * 60.0).round() as Time)
-        })
-        .collect();
-    let base = PlanDoc {
-        format: PLAN_FORMAT.into(),
-        scenario: m.name.clone(),
-        scenario_sha256: loaded.sha256.clone(),
-        history: Vec::new(),
-        objective: String::new(),
-        values: ShopValues::default(),
-        seed: sol.seed,
-        generator: sol.generator.into(),
-        method: sol.method.clone(),
-        program_version: String::new(),
-        targets_min,
-        map,
-        shop: shop.clone(),
-        plant_plan: ShopPlan::default(),
-        plan: model::Plan::default(),
-    };
-    let doc = new_doc(
-        &base,
+    let doc = PlanDoc::planned(
+        m,
+        &loaded.sha256,
         shop,
-        sol.plan.clone(),
-        Some(&sol),
+        map,
+        &sol,
         format!(
             "planned {} orders from {} ({} iterations)",
             orders.len(),
@@ -291,43 +212,18 @@ pub struct PromiseArgs {
 pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
     let doc = read_doc(&a.plan)?;
     let shop = &doc.shop;
-    let Some(product) = shop
-        .products
-        .iter()
-        .position(|p| p.name == a.product && p.variant_of.is_none())
-    else {
-        bail!(
-            "--product: the plant makes no '{}'; products are {}",
-            a.product,
-            shop.products
-                .iter()
-                .filter(|p| p.variant_of.is_none())
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    let r = PromiseRequest {
+        id: a.id.clone(),
+        product: a.product.clone(),
+        from_day: a.from_day,
+        to_day: a.to_day,
+        hour: a.hour,
+        weekdays: a.weekdays,
+        weight: a.weight,
     };
-    if a.to_day < a.from_day || a.to_day - a.from_day > 366 {
-        bail!("--from-day..--to-day must be a window of at most a year, in order");
-    }
-    if !(a.hour.is_finite() && (0.0..24.0).contains(&a.hour)) {
-        bail!("--hour must be in [0, 24)");
-    }
-    if !(a.weight.is_finite() && (0.0..1e6).contains(&a.weight)) {
-        bail!("--weight must be a number ≥ 0");
-    }
-    let at = |d: u32| i64::from(d) * 1440 + (a.hour * 60.0).round() as Time;
-    let candidates: Vec<Time> = (a.from_day..=a.to_day)
-        .filter(|d| !a.weekdays || d % 7 < 5)
-        .map(at)
-        .collect();
-    let q = schedule::shop::PromiseQuery {
-        name: a.id.clone(),
-        product,
-        candidates,
-        lead: doc.targets_min.get(product).copied().unwrap_or(0),
-        weight: (a.weight * 100.0).round() as i64,
-    };
+    let q = r
+        .query(&doc, |f| format!("--{}", f.replace('_', "-")))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let t0 = std::time::Instant::now();
     let p = schedule::shop::promise(shop, &doc.plant_plan, &q)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -358,33 +254,19 @@ pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
         None => println!("no on-time apheresis date in the window"),
     }
     if let Some(path) = &a.json {
-        let v = serde_json::json!({
-            "order": a.id, "product": a.product, "target_minutes": q.lead,
-            "offers": p.offers, "earliest": p.earliest, "seconds": secs,
-            "time_unit": "minutes from time 0 (Monday 00:00 of the first week)",
-        });
+        // through a JSON value, whose keys are written in the same order as before
+        let v = serde_json::to_value(PromiseAnswer::new(&r, &q, p, secs))?;
         crate::output::write(path, &serde_json::to_string_pretty(&v)?)?;
     }
     if let Some(day) = a.book {
-        let (s2, p2) = schedule::shop::book(shop, &doc.plant_plan, &q, at(day))?;
+        let (s2, p2) = schedule::shop::book(shop, &doc.plant_plan, &q, r.at(day))?;
         let c = p2.completions(&s2)[s2.jobs.len() - 1];
-        let d2 = new_doc(
-            &doc,
-            s2,
-            p2,
-            None,
-            format!(
-                "booked {} ({}) with apheresis {}",
-                a.id,
-                a.product,
-                when(at(day))
-            ),
-        );
+        let d2 = doc.next(s2, p2, None, r.booked_event(day));
         let paths = write_outputs(&a.out, &d2, None, [None, None])?;
         println!(
             "booked {} with apheresis {}, ready {}; wrote {}",
             a.id,
-            when(at(day)),
+            when(r.at(day)),
             when(c),
             listed(&paths)
         );
@@ -441,29 +323,17 @@ pub fn run_replan(a: &ReplanArgs) -> anyhow::Result<()> {
     let Some(r) = r else {
         bail!("re-planning gave no result");
     };
-    let d2 = new_doc(
-        &doc,
+    let d2 = doc.next(
         r.shop.clone(),
         sol.plan.clone(),
         Some(&sol),
-        format!(
-            "re-planned as of {} after {} events from {}",
-            when(now),
-            events.len(),
-            a.events.display()
-        ),
+        schedule::plan_doc::replanned_event(now, events.len(), &a.events.display().to_string()),
     );
     let paths = write_outputs(&a.out, &d2, Some(&r), [None, None])?;
     if !a.quiet {
         eprintln!(
-            "re-planned as of {}: {} started operations fixed; {} of {} others moved ({:.1} h in total, {:.1} h at most); {} late; wrote {}",
-            when(now),
-            r.fixed,
-            r.moves.len(),
-            r.compared,
-            r.total_shift as f64 / 60.0,
-            r.max_shift as f64 / 60.0,
-            d2.values.late,
+            "{}; wrote {}",
+            ReplanSummary::new(&r, now, d2.values.late).text(),
             listed(&paths)
         );
     }

@@ -1,0 +1,44 @@
+-- Stored plant plans of the planner API (version range 300–399).
+--
+-- plant_plans holds one row per plan: its number (`seq`, which makes the id
+-- `plan-<seq>`), the scenario name, who made it and when. Each state of a
+-- plan is a row of plant_plan_versions: the plan document (`plan.json` as
+-- `atmpflow schedule` writes it), its SHA-256, who made the change, the
+-- server's UTC time and the event (the line the change added to the
+-- document's history). Versions are numbered 1, 2, … per plan and only ever
+-- added, on the version that was read (a version number taken already
+-- refuses the change); both tables are append-only: the program has no
+-- UPDATE or DELETE of them and the database refuses them.
+
+CREATE TABLE plant_plans (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    seq BIGINT NOT NULL UNIQUE,
+    scenario TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE plant_plan_versions (
+    plan_id TEXT COLLATE "C" NOT NULL REFERENCES plant_plans (id),
+    n BIGINT NOT NULL CHECK (n >= 1),
+    document TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (plan_id, n)
+);
+
+CREATE FUNCTION plant_plan_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+END
+$$;
+CREATE TRIGGER plant_plans_append_only BEFORE UPDATE OR DELETE ON plant_plans
+    FOR EACH ROW EXECUTE FUNCTION plant_plan_append_only();
+CREATE TRIGGER plant_plans_no_truncate BEFORE TRUNCATE ON plant_plans
+    FOR EACH STATEMENT EXECUTE FUNCTION plant_plan_append_only();
+CREATE TRIGGER plant_plan_versions_append_only BEFORE UPDATE OR DELETE ON plant_plan_versions
+    FOR EACH ROW EXECUTE FUNCTION plant_plan_append_only();
+CREATE TRIGGER plant_plan_versions_no_truncate BEFORE TRUNCATE ON plant_plan_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION plant_plan_append_only();
