@@ -385,7 +385,7 @@ fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
     let b: CreateBody = parse(body)?;
     let (doc, event) = match (&b.scenario, &b.orders, b.document) {
         (None, None, Some(d)) => {
-            let doc: PlanDoc = serde_path_to_error::deserialize(d).map_err(|e| {
+            let mut doc: PlanDoc = serde_path_to_error::deserialize(d).map_err(|e| {
                 let path = e.path().to_string();
                 ApiError::bad(format!(
                     "document.{path}: not a plant plan written by `atmpflow schedule SCENARIO --orders`: {}",
@@ -394,10 +394,9 @@ fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
             })?;
             doc.check()
                 .map_err(|e| ApiError::bad(format!("document: {e}")))?;
-            let event = format!(
-                "imported through the plan API (last step: {})",
-                doc.history.last().map_or("none", String::as_str)
-            );
+            // the import is a step of the plan's history like any other
+            let event = "imported through the plan API".to_string();
+            doc.history.push(event.clone());
             (doc, event)
         }
         (Some(scenario), Some(orders), None) => {

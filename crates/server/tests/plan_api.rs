@@ -426,6 +426,21 @@ fn a_plant_plan_is_planned_promised_booked_and_replanned_over_the_api() {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         assert_ne!(r.body["id"], id.as_str());
         assert_eq!(r.body["version"], 1);
+        assert_eq!(r.body["event"], "imported through the plan API");
+        let imported = api.get(
+            "reader",
+            &format!("/plans/{}", r.body["id"].as_str().expect("id")),
+        );
+        let mut history = v3.body["document"]["history"]
+            .as_array()
+            .expect("history")
+            .clone();
+        history.push(json!("imported through the plan API"));
+        assert_eq!(imported.body["document"]["history"], Value::Array(history));
+        assert_eq!(
+            imported.body["document"]["plant_plan"], v3.body["document"]["plant_plan"],
+            "the plan itself is imported unchanged"
+        );
         let mut foreign = v3.body["document"].clone();
         foreign["format"] = json!("something-else/1");
         let r = api.post("planner", "/plans", &json!({ "document": foreign }));
