@@ -176,16 +176,16 @@ pub fn plant_csv(shop: &Shop, plan: &ShopPlan) -> String {
 
 /// What re-planning moved, as CSV: one row per moved operation.
 pub fn moves_csv(r: &ShopReplanned) -> String {
-    let rows = r
-        .moves
-        .iter()
+    // the rows the plan API answers with, too
+    let rows = schedule::plan_doc::move_rows(r)
+        .into_iter()
         .map(|m| {
             vec![
-                m.order.clone(),
-                m.op.clone(),
-                format!("{:.2}", hours(m.old_start)),
-                format!("{:.2}", hours(m.new_start)),
-                format!("{:.2}", hours(m.new_start - m.old_start)),
+                m.order,
+                m.step,
+                format!("{:.2}", m.old_start_h),
+                format!("{:.2}", m.new_start_h),
+                format!("{:.2}", m.shift_h),
                 m.old_resources.join(" + "),
                 m.new_resources.join(" + "),
             ]

@@ -368,6 +368,22 @@ fn hours(t: Time) -> f64 {
     t as f64 / 60.0
 }
 
+/// The operations that re-planning moved, one row each (the rows of `moves.csv`).
+pub fn move_rows(r: &ShopReplanned) -> Vec<MoveRow> {
+    r.moves
+        .iter()
+        .map(|m| MoveRow {
+            order: m.order.clone(),
+            step: m.op.clone(),
+            old_start_h: hours(m.old_start),
+            new_start_h: hours(m.new_start),
+            shift_h: hours(m.new_start - m.old_start),
+            old_resources: m.old_resources.clone(),
+            new_resources: m.new_resources.clone(),
+        })
+        .collect()
+}
+
 impl ReplanSummary {
     /// The summary of `r`, re-planned as of `as_of`, whose new plan has `late` late orders.
     pub fn new(r: &ShopReplanned, as_of: Time, late: usize) -> Self {
@@ -379,19 +395,7 @@ impl ReplanSummary {
             total_shift_h: hours(r.total_shift),
             max_shift_h: hours(r.max_shift),
             late,
-            moves: r
-                .moves
-                .iter()
-                .map(|m| MoveRow {
-                    order: m.order.clone(),
-                    step: m.op.clone(),
-                    old_start_h: hours(m.old_start),
-                    new_start_h: hours(m.new_start),
-                    shift_h: hours(m.new_start - m.old_start),
-                    old_resources: m.old_resources.clone(),
-                    new_resources: m.new_resources.clone(),
-                })
-                .collect(),
+            moves: move_rows(r),
         }
     }
 
@@ -433,7 +437,101 @@ pub fn when(t: Time) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::when;
+    use super::{PlanDoc, PromiseRequest, when};
+    use crate::shop::ShopOptions;
+
+    fn example_doc() -> PlanDoc {
+        let m = model::load(
+            "plant-two-products.toml",
+            include_str!("../../../examples/plant-two-products.toml"),
+        )
+        .expect("scenario");
+        let orders = model::orders::read_orders(
+            "orders.csv",
+            include_str!("../../../examples/schedule/plant-two-products-orders.csv"),
+            &m,
+        )
+        .expect("orders");
+        let (shop, map) = crate::plant::shop_from_model(&m, &orders).expect("plant");
+        let opts = ShopOptions {
+            time_limit: None,
+            iteration_limit: Some(5),
+            seed: 1,
+            warm_start: None,
+        };
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let sol = crate::shop::solve(&shop, &opts, &cancel, &mut |_, _| {}).expect("solve");
+        PlanDoc::planned(&m, "00", shop, map, &sol, "planned".into())
+    }
+
+    #[test]
+    fn a_planned_document_checks_and_promise_requests_name_the_field_as_the_caller_does() {
+        let doc = example_doc();
+        doc.check().expect("a consistent document");
+        assert_eq!(doc.history, ["planned"]);
+        assert_eq!(doc.product_names(), ["car-t", "car-t-short"]);
+        assert_eq!(doc.plan.ops.len(), doc.plant_plan.ops.len());
+        let ok = PromiseRequest {
+            id: "X".into(),
+            product: "car-t-short".into(),
+            from_day: 7,
+            to_day: 13,
+            hour: 9.5,
+            weekdays: true,
+            weight: 2.0,
+        };
+        let q = ok.query(&doc, str::to_string).expect("query");
+        // days 7..=13 are Monday to Sunday of the second week
+        assert_eq!(
+            q.candidates,
+            (7..=11).map(|d| d * 1440 + 570).collect::<Vec<_>>()
+        );
+        assert_eq!(q.weight, 200);
+        assert!(q.lead > 0, "the target vein-to-vein time of car-t-short");
+        let cli = |f: &str| format!("--{}", f.replace('_', "-"));
+        let bad = |r: PromiseRequest| {
+            (
+                r.query(&doc, str::to_string)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+                r.query(&doc, cli)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            )
+        };
+        let (api, line) = bad(PromiseRequest {
+            product: "car-x".into(),
+            ..ok.clone()
+        });
+        assert_eq!(
+            api,
+            "product: the plant makes no 'car-x'; products are car-t, car-t-short"
+        );
+        assert!(line.starts_with("--product: the plant makes no"), "{line}");
+        let (api, line) = bad(PromiseRequest {
+            to_day: 6,
+            ..ok.clone()
+        });
+        assert!(api.starts_with("from_day..to_day must be"), "{api}");
+        assert!(line.starts_with("--from-day..--to-day must be"), "{line}");
+        let (api, _) = bad(PromiseRequest {
+            hour: 24.0,
+            ..ok.clone()
+        });
+        assert_eq!(api, "hour must be in [0, 24)");
+        let (api, _) = bad(PromiseRequest {
+            weight: f64::NAN,
+            ..ok.clone()
+        });
+        assert_eq!(api, "weight must be a number ≥ 0");
+        let booked = ok.booked_event(8);
+        assert_eq!(
+            booked,
+            "booked X (car-t-short) with apheresis day 8 (Tue) 09:30"
+        );
+    }
 
     #[test]
     fn times_are_written_as_day_weekday_and_clock() {
