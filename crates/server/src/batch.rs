@@ -75,22 +75,11 @@ fn allowed(segs: &[&str]) -> Option<&'static [Method]> {
     }
 }
 
-fn segments(path: &str) -> Option<Vec<String>> {
-    crate::segments_below(BATCH_BASE, path)
-}
-
-/// Whether `method` is served at `path` (a batch API path).
-pub(crate) fn serves(method: &Method, path: &str) -> bool {
-    segments(path).is_some_and(|s| {
-        let s: Vec<&str> = s.iter().map(String::as_str).collect();
-        allowed(&s).is_some_and(|a| a.contains(method))
-    })
-}
-
-/// Whether `path` is below the batch API.
-pub(crate) fn owns(path: &str) -> bool {
-    segments(path).is_some()
-}
+/// The batch API's paths and its route table.
+pub(crate) const API: crate::SubApi = crate::SubApi {
+    base: BATCH_BASE,
+    allowed,
+};
 
 /// Answers one request below [`BATCH_BASE`].
 pub fn dispatch(
@@ -101,20 +90,8 @@ pub fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
-    let Some(segs) = segments(path) else {
-        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
-    };
+    let segs = API.route(method, path)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let Some(allow) = allowed(&segs) else {
-        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
-    };
-    if !allow.contains(method) {
-        return Err(ApiError::method_not_allowed(
-            method.as_str(),
-            path,
-            crate::routes::allow_header(allow),
-        ));
-    }
     let principal = authenticate(st, headers)?;
     let q = Query::parse(query);
     match (segs.as_slice(), method.clone()) {

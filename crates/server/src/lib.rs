@@ -177,13 +177,53 @@ pub(crate) fn segments_below(base: &str, path: &str) -> Option<Vec<String>> {
     )
 }
 
+/// One of the server's own JSON APIs below a base path (the batch API, the plan API): its
+/// route table decides from the path alone which methods are served, before any identifier
+/// in it is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SubApi {
+    pub base: &'static str,
+    pub allowed: fn(&[&str]) -> Option<&'static [Method]>,
+}
+
+impl SubApi {
+    /// Whether `path` is below this API.
+    pub(crate) fn owns(&self, path: &str) -> bool {
+        segments_below(self.base, path).is_some()
+    }
+
+    /// Whether `method` is served at `path` (a path of this API).
+    pub(crate) fn serves(&self, method: &Method, path: &str) -> bool {
+        segments_below(self.base, path).is_some_and(|s| {
+            let s: Vec<&str> = s.iter().map(String::as_str).collect();
+            (self.allowed)(&s).is_some_and(|a| a.contains(method))
+        })
+    }
+
+    /// The decoded segments of `path` below the base when `method` is served there; 404 for
+    /// a path that is no endpoint, 405 with `Allow` for a method the endpoint does not serve.
+    pub(crate) fn route(&self, method: &Method, path: &str) -> Result<Vec<String>, ApiError> {
+        let no_endpoint = || ApiError::not_found(format!("no such endpoint: {path}"));
+        let segs = segments_below(self.base, path).ok_or_else(no_endpoint)?;
+        let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let allow = (self.allowed)(&refs).ok_or_else(no_endpoint)?;
+        if !allow.contains(method) {
+            return Err(ApiError::method_not_allowed(
+                method.as_str(),
+                path,
+                routes::allow_header(allow),
+            ));
+        }
+        Ok(segs)
+    }
+}
+
 /// Whether `method` is served at `path` (by the route table alone).
 pub(crate) fn serves(method: &Method, path: &str) -> bool {
-    if batch::owns(path) {
-        return batch::serves(method, path);
-    }
-    if plans::owns(path) {
-        return plans::serves(method, path);
+    for api in [batch::API, plans::API] {
+        if api.owns(path) {
+            return api.serves(method, path);
+        }
     }
     segments(path).is_some_and(|segs| {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
@@ -251,10 +291,10 @@ pub(crate) fn dispatch_conditional(
     if uri.path() == auth::HEALTH_PATH {
         return health(st, method);
     }
-    if batch::owns(uri.path()) {
+    if batch::API.owns(uri.path()) {
         return batch::dispatch(st, method, uri.path(), uri.query(), headers, body);
     }
-    if plans::owns(uri.path()) {
+    if plans::API.owns(uri.path()) {
         return plans::dispatch(st, method, uri.path(), uri.query(), headers, body);
     }
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);

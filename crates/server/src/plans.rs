@@ -76,22 +76,11 @@ fn allowed(segs: &[&str]) -> Option<&'static [Method]> {
     }
 }
 
-fn segments(path: &str) -> Option<Vec<String>> {
-    crate::segments_below(PLAN_BASE, path)
-}
-
-/// Whether `method` is served at `path` (a plan API path).
-pub(crate) fn serves(method: &Method, path: &str) -> bool {
-    segments(path).is_some_and(|s| {
-        let s: Vec<&str> = s.iter().map(String::as_str).collect();
-        allowed(&s).is_some_and(|a| a.contains(method))
-    })
-}
-
-/// Whether `path` is below the plan API.
-pub(crate) fn owns(path: &str) -> bool {
-    segments(path).is_some()
-}
+/// The plan API's paths and its route table.
+pub(crate) const API: crate::SubApi = crate::SubApi {
+    base: PLAN_BASE,
+    allowed,
+};
 
 /// Answers one request below [`PLAN_BASE`].
 pub fn dispatch(
@@ -102,20 +91,8 @@ pub fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
-    let Some(segs) = segments(path) else {
-        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
-    };
+    let segs = API.route(method, path)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let Some(allow) = allowed(&segs) else {
-        return Err(ApiError::not_found(format!("no such endpoint: {path}")));
-    };
-    if !allow.contains(method) {
-        return Err(ApiError::method_not_allowed(
-            method.as_str(),
-            path,
-            crate::routes::allow_header(allow),
-        ));
-    }
     let p = crate::auth::authenticate(&st.store, headers)?;
     let q = Query::parse(query);
     match (segs.as_slice(), method.clone()) {
