@@ -17,8 +17,8 @@ pub use compile::compile;
 pub use dist::Dist;
 pub use plan::{Order, Plan, PlannedOp};
 pub use scenario::{
-    Consequence, Dispatch, ExpansionDurations, ExpansionSpec, ExpansionStrategy, Grade,
-    NoExpansionModel, OnBreakdown, Scenario,
+    Consequence, Dispatch, ExpansionCompute, ExpansionDurations, ExpansionMemo, ExpansionSpec,
+    ExpansionStrategy, Grade, NoExpansionModel, OnBreakdown, Scenario,
 };
 pub use span::{FieldPath, FileError, FileErrors, Problem, SourceFile};
 

@@ -536,6 +536,57 @@ impl ExpansionDurations for NoExpansionModel {
     }
 }
 
+/// How a program computes one spec's harvest days (see [`ExpansionMemo`]).
+pub type ExpansionCompute = Box<dyn Fn(&ExpansionSpec) -> Result<Vec<f64>, String> + Send + Sync>;
+
+/// Harvest days remembered per spec: each spec is computed once by the program's `compute`,
+/// whichever scenario, study point or request asks for it (parallel callers of the same spec
+/// wait for the one computation).
+pub struct ExpansionMemo {
+    done: std::sync::Mutex<std::collections::HashMap<ExpansionSpec, Vec<f64>>>,
+    compute: ExpansionCompute,
+}
+
+impl ExpansionMemo {
+    /// A memo over `compute`.
+    pub fn new(compute: ExpansionCompute) -> Self {
+        ExpansionMemo {
+            done: std::sync::Mutex::default(),
+            compute,
+        }
+    }
+
+    /// Whether `spec` has been computed already (asking for it again costs nothing).
+    pub fn is_known(&self, spec: &ExpansionSpec) -> bool {
+        self.done.lock().is_ok_and(|d| d.contains_key(spec))
+    }
+}
+
+impl std::fmt::Debug for ExpansionMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known = self.done.lock().map(|d| d.len()).unwrap_or(0);
+        f.debug_struct("ExpansionMemo")
+            .field("known_specs", &known)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExpansionDurations for ExpansionMemo {
+    fn harvest_days(&self, spec: &ExpansionSpec) -> Result<Vec<f64>, String> {
+        // Held while computing, so that parallel callers wait for one computation.
+        let mut done = self
+            .done
+            .lock()
+            .map_err(|_| "an earlier computation of the expansion model failed".to_string())?;
+        if let Some(days) = done.get(spec) {
+            return Ok(days.clone());
+        }
+        let days = (self.compute)(spec)?;
+        done.insert(*spec, days.clone());
+        Ok(days)
+    }
+}
+
 fn default_expansion_patients() -> u32 {
     ExpansionSpec::DEFAULT_PATIENTS
 }

@@ -601,6 +601,24 @@ pub fn harvest_days(
     Ok(days)
 }
 
+/// [`harvest_days`] for a scenario's `dist = "expansion_model"` duration: the spec's strategy
+/// (model-predictive or fixed perfusion, harvest at the dose), patients and seed.
+pub fn spec_harvest_days(
+    spec: &model::ExpansionSpec,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<f64>, PatError> {
+    let feeding = match spec.strategy {
+        model::ExpansionStrategy::Mpc => Feeding::Mpc,
+        model::ExpansionStrategy::FixedAtDose => Feeding::Fixed,
+    };
+    let strategy = Strategy {
+        name: spec.strategy.name().to_string(),
+        feeding,
+        harvest: Harvest::AtDose,
+    };
+    harvest_days(&strategy, spec.patients as usize, spec.seed, progress)
+}
+
 /// What every closed-loop patient run of a cohort shares: the checked options (with the
 /// margin applied), the calibrated soft sensor, the instrument and the models.
 struct TestBed {

@@ -184,6 +184,57 @@ impl Drop for Slot {
     }
 }
 
+/// Most patients of the expansion model that one request may have simulated for its
+/// scenario's `dist = "expansion_model"` durations (about 0.02 s of one core each; cohorts this
+/// process computed before cost nothing). A scenario that needs more is planned with
+/// `atmpflow schedule` and its `plan.json` imported.
+pub const MAX_EXPANSION_PATIENTS_PER_REQUEST: u32 = 500;
+
+/// The expansion model (crate `pat`) of this process: each spec's cohort computed once.
+fn expansion_memo() -> &'static model::ExpansionMemo {
+    static MEMO: std::sync::OnceLock<model::ExpansionMemo> = std::sync::OnceLock::new();
+    MEMO.get_or_init(|| {
+        model::ExpansionMemo::new(Box::new(|spec| {
+            pat::control::spec_harvest_days(spec, &mut |_, _| {}).map_err(|e| e.to_string())
+        }))
+    })
+}
+
+/// The expansion model as one request sees it: cohorts not yet known to this process may
+/// total at most [`MAX_EXPANSION_PATIENTS_PER_REQUEST`] patients.
+struct RequestExpansion {
+    left: std::sync::atomic::AtomicU32,
+}
+
+impl RequestExpansion {
+    fn new() -> Self {
+        RequestExpansion {
+            left: std::sync::atomic::AtomicU32::new(MAX_EXPANSION_PATIENTS_PER_REQUEST),
+        }
+    }
+}
+
+impl model::ExpansionDurations for RequestExpansion {
+    fn harvest_days(&self, spec: &model::ExpansionSpec) -> Result<Vec<f64>, String> {
+        let memo = expansion_memo();
+        if !memo.is_known(spec) {
+            self.left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(spec.patients)
+                })
+                .map_err(|left| {
+                    format!(
+                        "the expansion model would simulate {} more patients for this request \
+                         ({left} of {MAX_EXPANSION_PATIENTS_PER_REQUEST} left); plan this \
+                         scenario with `atmpflow schedule` and import its plan.json",
+                        spec.patients
+                    )
+                })?;
+        }
+        memo.harvest_days(spec)
+    }
+}
+
 /// Search settings of a request: the time limit (capped), the iteration
 /// limit and the seed.
 #[derive(Debug, Deserialize)]
@@ -401,13 +452,17 @@ fn plan_orders(scenario: &str, orders: &str, search: &Search) -> Result<PlanDoc,
     let scenario = text_field("scenario", scenario)?;
     let orders_text = text_field("orders", orders)?;
     let opts = search.options()?;
-    let m = model::load_bytes("scenario", scenario.as_bytes())
+    // Taken before the scenario is read: its expansion-model durations are computed then.
+    let slot = Slot::take()?;
+    let expansion = RequestExpansion::new();
+    let m = model::load_bytes_with("scenario", scenario.as_bytes(), &expansion)
         .map_err(|e| ApiError::bad(e.to_string()))?;
     let orders = model::orders::read_orders("orders", orders_text, &m)
         .map_err(|e| ApiError::bad(e.to_string()))?;
     let (shop, map) = schedule::plant::shop_from_model(&m, &orders)
         .map_err(|e| ApiError::bad(format!("scenario and orders: {e}")))?;
-    let sol = solve(&shop, &opts)?;
+    let sol = solve(&slot, &shop, &opts)?;
+    drop(slot);
     let sha = store::plans::sha256(scenario);
     let event = format!(
         "planned {} orders through the plan API ({} iterations)",
@@ -417,8 +472,8 @@ fn plan_orders(scenario: &str, orders: &str, search: &Search) -> Result<PlanDoc,
     Ok(PlanDoc::planned(&m, &sha, shop, map, &sol, event))
 }
 
-fn solve(shop: &Shop, opts: &ShopOptions) -> Result<ShopSolution, ApiError> {
-    let _slot = Slot::take()?;
+/// A search, in a slot the caller took.
+fn solve(_: &Slot, shop: &Shop, opts: &ShopOptions) -> Result<ShopSolution, ApiError> {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     schedule::shop::solve(shop, opts, &cancel, &mut |_, _| {}).map_err(|e| unsolvable(&e))
 }

@@ -525,3 +525,72 @@ fn malformed_scenarios_and_orders_are_located_and_store_nothing() {
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     });
 }
+
+/// The car-t-short culture of the example plant with its duration from the expansion model.
+fn expansion_scenario(patients: u32, seed: u64) -> String {
+    let s = SCENARIO.replacen(
+        "name = \"bioreactor-culture\"\nduration = { dist = \"fixed\", value = 7, unit = \"days\" }",
+        &format!(
+            "name = \"bioreactor-culture\"\nduration = {{ dist = \"expansion_model\", \
+             strategy = \"fixed_at_dose\", patients = {patients}, seed = {seed} }}"
+        ),
+        1,
+    );
+    assert_ne!(s, SCENARIO, "the culture step is in the example");
+    s
+}
+
+#[test]
+fn expansion_model_durations_are_computed_within_a_per_request_budget() {
+    each_engine(|url| {
+        let api = Api::start(url);
+        // Within the budget: planned with the mean of the model's harvest days, like the CLI.
+        let r = api.post(
+            "planner",
+            "/plans",
+            &json!({ "scenario": expansion_scenario(3, 5), "orders": ORDERS, "iterations": 5 }),
+        );
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_string();
+        let doc = &api.get("reader", &format!("/plans/{id}")).body["document"];
+        let spec = model::ExpansionSpec {
+            strategy: model::ExpansionStrategy::FixedAtDose,
+            patients: 3,
+            seed: 5,
+        };
+        let days = pat::control::spec_harvest_days(&spec, &mut |_, _| {}).expect("model runs");
+        let mean_min = (days.iter().sum::<f64>() / days.len() as f64 * 1440.0).round();
+        assert_ne!(
+            mean_min,
+            7.0 * 1440.0,
+            "the model's mean differs from the fixed 7 days"
+        );
+        let durations: Vec<f64> = doc["shop"]["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .flat_map(|j| j["ops"].as_array().cloned().unwrap_or_default())
+            .filter_map(|o| o["duration"].as_f64())
+            .collect();
+        assert!(
+            durations.contains(&mean_min),
+            "a culture of {mean_min} min in {durations:?}"
+        );
+
+        // Beyond the budget: refused before anything is simulated, located, nothing stored.
+        let before = api.stored_versions();
+        let r = api.post(
+            "planner",
+            "/plans",
+            &json!({ "scenario": expansion_scenario(2000, 5), "orders": ORDERS, "iterations": 5 }),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("scenario:188:"), "{}", r.text());
+        assert!(
+            r.text().contains("2000 more patients") && r.text().contains("atmpflow schedule"),
+            "{}",
+            r.text()
+        );
+        assert_eq!(api.stored_versions(), before, "nothing stored");
+    });
+}

@@ -1,11 +1,10 @@
 //! Helpers shared by the subcommands: reading scenario files, running studies with a
 //! progress bar and Ctrl-C, writing outputs.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -56,56 +55,28 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Loaded> {
     Ok(Loaded { model, sha256 })
 }
 
-/// The expansion model (crate `pat`) that computes `dist = "expansion_model"` durations, one per
-/// process so that each spec is computed once, whichever command or study point asks.
-pub fn expansion_model() -> Arc<PatExpansion> {
-    static MODEL: std::sync::OnceLock<Arc<PatExpansion>> = std::sync::OnceLock::new();
-    MODEL.get_or_init(Arc::default).clone()
-}
-
-/// Harvest days of closed-loop cultures by [`pat::control::harvest_days`], remembered per spec.
-#[derive(Debug, Default)]
-pub struct PatExpansion {
-    done: Mutex<HashMap<model::ExpansionSpec, Vec<f64>>>,
-}
-
-impl model::ExpansionDurations for PatExpansion {
-    fn harvest_days(&self, spec: &model::ExpansionSpec) -> Result<Vec<f64>, String> {
-        use pat::control::{Feeding, Harvest, Strategy};
-        // Held while computing, so that parallel study points wait for one computation.
-        let mut done = self
-            .done
-            .lock()
-            .map_err(|_| "a computation failed".to_string())?;
-        if let Some(days) = done.get(spec) {
-            return Ok(days.clone());
-        }
-        let feeding = match spec.strategy {
-            model::ExpansionStrategy::Mpc => Feeding::Mpc,
-            model::ExpansionStrategy::FixedAtDose => Feeding::Fixed,
-        };
-        let strategy = Strategy {
-            name: spec.strategy.name().to_string(),
-            feeding,
-            harvest: Harvest::AtDose,
-        };
-        let pb = progress_bar(
-            u64::from(spec.patients),
-            false,
-            spec.strategy.name(),
-            "cultures of the expansion model",
-        );
-        let days = pat::control::harvest_days(
-            &strategy,
-            spec.patients as usize,
-            spec.seed,
-            &mut |i, _| pb.set_position(i as u64),
-        )
-        .map_err(|e| e.to_string())?;
-        pb.finish_and_clear();
-        done.insert(*spec, days.clone());
-        Ok(days)
-    }
+/// The expansion model (crate `pat`) that computes `dist = "expansion_model"` durations, one memo
+/// per process so that each spec is computed once, whichever command or study point asks; a
+/// progress bar counts the cultures of each spec computed.
+pub fn expansion_model() -> Arc<model::ExpansionMemo> {
+    static MODEL: std::sync::OnceLock<Arc<model::ExpansionMemo>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            Arc::new(model::ExpansionMemo::new(Box::new(|spec| {
+                let pb = progress_bar(
+                    u64::from(spec.patients),
+                    false,
+                    spec.strategy.name(),
+                    "cultures of the expansion model",
+                );
+                let days =
+                    pat::control::spec_harvest_days(spec, &mut |i, _| pb.set_position(i as u64))
+                        .map_err(|e| e.to_string())?;
+                pb.finish_and_clear();
+                Ok(days)
+            })))
+        })
+        .clone()
 }
 
 /// Reads a user-written file, but no more than one byte past the file size limit (so that a
