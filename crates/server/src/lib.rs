@@ -441,11 +441,4 @@ pub fn export_environment(store: &Db) -> Result<aas::Environment, ApiError> {
     })
 }
 
-pub(crate) fn to_bytes<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(v).map_err(|e| ApiError::internal(format!("cannot serialise: {e}")))
-}
-
-pub(crate) fn from_bytes<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(b)
-        .map_err(|e| ApiError::internal(format!("stored record is unreadable: {e}")))
-}
+pub(crate) use util::{from_bytes, to_bytes};

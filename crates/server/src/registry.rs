@@ -8,7 +8,6 @@ use aas::{ids, parse};
 use axum::http::Method;
 use store::{Filter, Kind, Tx};
 
-use crate::repo::db_page;
 use crate::util::{
     ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page, paged,
 };
@@ -192,7 +191,12 @@ pub fn shell_descriptors(
                 asset_type: q.id("assetType")?,
                 ..Filter::default()
             };
-            let (items, next) = db_page::<ShellDescriptor>(st, Kind::ShellDescriptor, &filter, q)?;
+            let (items, next) = crate::util::db_page::<ShellDescriptor>(
+                &st.store,
+                Kind::ShellDescriptor,
+                &filter,
+                q,
+            )?;
             paged(&items, next.as_deref())
         }
         ([], &Method::POST) => {
@@ -341,8 +345,12 @@ pub fn submodel_descriptors(
                 semantic_id: q.id("semanticId")?,
                 ..Filter::default()
             };
-            let (items, next) =
-                db_page::<SubmodelDescriptor>(st, Kind::SubmodelDescriptor, &filter, q)?;
+            let (items, next) = crate::util::db_page::<SubmodelDescriptor>(
+                &st.store,
+                Kind::SubmodelDescriptor,
+                &filter,
+                q,
+            )?;
             paged(&items, next.as_deref())
         }
         ([], &Method::POST) => {

@@ -44,26 +44,6 @@ fn all<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// One page of the `kind` records that pass `filter`, as the request's
-/// `cursor` and `limit` ask (cut by the database), and the next page's key.
-pub(crate) fn db_page<T: serde::de::DeserializeOwned>(
-    st: &AppState,
-    kind: Kind,
-    filter: &Filter,
-    q: &Query,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let (limit, cursor) = (q.limit()?, q.cursor()?);
-    let p = st
-        .store
-        .read(|tx| tx.page(kind, filter, cursor.as_deref(), Some(limit)))?;
-    let items = p
-        .items
-        .iter()
-        .map(|(_, b)| from_bytes(b))
-        .collect::<Result<Vec<T>, ApiError>>()?;
-    Ok((items, p.next))
-}
-
 fn first_violation(v: Vec<validate::Violation>) -> Result<(), ApiError> {
     match v.into_iter().next() {
         Some(v) => Err(ApiError::bad(format!(
@@ -86,7 +66,8 @@ pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
                 asset_ids: q.asset_ids()?,
                 ..Filter::default()
             };
-            let (items, next) = db_page::<AssetAdministrationShell>(st, Kind::Shell, &filter, q)?;
+            let (items, next) =
+                util::db_page::<AssetAdministrationShell>(&st.store, Kind::Shell, &filter, q)?;
             if rest.is_empty() {
                 paged(&items, next.as_deref())
             } else {
@@ -315,7 +296,7 @@ pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8
             {
                 return Err(ApiError::not_found(format!("unknown modifier {other:?}")));
             }
-            let (items, next) = db_page::<Submodel>(st, Kind::Submodel, &filter, q)?;
+            let (items, next) = util::db_page::<Submodel>(&st.store, Kind::Submodel, &filter, q)?;
             let next = next.as_deref();
             match modifier {
                 Some("$metadata") => {
@@ -771,8 +752,12 @@ pub fn concept_descriptions(
                 id_short: q.get("idShort").map(str::to_string),
                 ..Filter::default()
             };
-            let (items, next) =
-                db_page::<ConceptDescription>(st, Kind::ConceptDescription, &filter, q)?;
+            let (items, next) = util::db_page::<ConceptDescription>(
+                &st.store,
+                Kind::ConceptDescription,
+                &filter,
+                q,
+            )?;
             paged(&items, next.as_deref())
         }
         ([], &Method::POST) => {

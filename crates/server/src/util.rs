@@ -346,3 +346,31 @@ pub fn paged<T: Serialize>(result: &[T], next: Option<&str>) -> ApiResult {
 pub fn index_key(i: usize) -> String {
     format!("{i:010}")
 }
+
+pub(crate) fn to_bytes<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(v).map_err(|e| ApiError::internal(format!("cannot serialise: {e}")))
+}
+
+pub(crate) fn from_bytes<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(b)
+        .map_err(|e| ApiError::internal(format!("stored record is unreadable: {e}")))
+}
+
+/// One page of the `kind` records that pass `filter`, as the request's
+/// `cursor` and `limit` ask (cut by the database), and the next page's key;
+/// shared by the repositories and the registries.
+pub(crate) fn db_page<T: serde::de::DeserializeOwned>(
+    db: &store::Db,
+    kind: store::Kind,
+    filter: &store::Filter,
+    q: &Query,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let (limit, cursor) = (q.limit()?, q.cursor()?);
+    let p = db.read(|tx| tx.page(kind, filter, cursor.as_deref(), Some(limit)))?;
+    let items = p
+        .items
+        .iter()
+        .map(|(_, b)| from_bytes(b))
+        .collect::<Result<Vec<T>, ApiError>>()?;
+    Ok((items, p.next))
+}
