@@ -162,21 +162,21 @@ pub fn require_role(p: &Principal, roles: &[Role], what: &str) -> Result<(), Api
 
 /// Whether a request may proceed: `Ok(None)` for an open endpoint,
 /// `Ok(Some(principal))` for an authenticated caller with the access its
-/// method needs on the AAS API (below the batch and plan APIs, whose handlers check the
-/// batch roles, authentication alone), else the 401/403 to answer.
+/// method needs on the AAS API, else the 401/403 to answer. Below an API whose
+/// handlers check the batch roles themselves (`by_batch_roles`: the batch and
+/// plan APIs, [`crate::by_batch_roles`]) authentication alone is checked here.
 pub fn admit(
     store: &Db,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
+    by_batch_roles: bool,
 ) -> Result<Option<Principal>, ApiError> {
     if is_open(method, path) {
         return Ok(None);
     }
     let p = authenticate(store, headers)?;
-    // the batch and plan APIs decide by batch roles themselves
-    // (`crate::batch`, `crate::plans`)
-    if !crate::batch::API.owns(path) && !crate::plans::API.owns(path) {
+    if !by_batch_roles {
         require(&p, Access::of(method), &format!("{method} {path}"))?;
     }
     Ok(Some(p))

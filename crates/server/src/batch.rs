@@ -16,19 +16,19 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use batch::engine::{Command, NewOrder, Request};
 use batch::entry::{DispositionDecision, Entry};
-use batch::{Actor, LotRegister, Meaning, Role};
+use batch::{LotRegister, Meaning, Role};
 use serde::{Deserialize, Serialize};
 use store::Tx;
 use store::auth::{Principal, Timestamp};
 use store::batch::{self as sb, BatchError, Outcome, TwinWrite};
 
 use crate::AppState;
+use crate::caller::{actor, may_read, now};
 use crate::registry;
 use crate::remote::{StoreRegistry, equipment_inventory};
-use crate::util::{ApiError, ApiResult, Query, created, json_response, ok};
+use crate::util::{ApiError, ApiResult, Query, created, json_response, ok, parse_json};
 
-/// Where the batch API lives.
-pub const BATCH_BASE: &str = "/api/batch/v1";
+pub use crate::BATCH_BASE;
 /// Largest recipe text an order may carry.
 const MAX_RECIPE: usize = 1 << 20;
 /// Entries per page of the record.
@@ -121,49 +121,6 @@ fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiErro
     crate::auth::authenticate(&st.store, headers)
 }
 
-/// The batch roles of a principal, as the engine's actor.
-pub(crate) fn actor(p: &Principal) -> Actor {
-    use store::auth::Role as A;
-    let roles = p
-        .roles
-        .iter()
-        .filter_map(|r| match r {
-            A::Operator => Some(Role::Operator),
-            A::Qc => Some(Role::Qc),
-            A::Qa => Some(Role::Qa),
-            A::QualifiedPerson => Some(Role::QualifiedPerson),
-            A::Planner => Some(Role::Planner),
-            A::Clinic => Some(Role::Clinic),
-            A::Admin => Some(Role::Admin),
-            A::Reader | A::Writer => None,
-        })
-        .collect();
-    Actor {
-        user: p.user.clone(),
-        name: p.display_name.clone(),
-        roles,
-    }
-}
-
-/// Reading batch records: any batch role, or `reader`/`admin`.
-pub(crate) fn may_read(p: &Principal) -> Result<(), ApiError> {
-    if p.can_read() || !actor(p).roles.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} holds no role that may read batch records (reader, admin or a batch role)",
-                p.user
-            ),
-        ))
-    }
-}
-
-pub(crate) fn now(st: &AppState) -> recipe::DateTime {
-    recipe::DateTime::from_unix_seconds(st.clock.now())
-}
-
 // ---------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------
@@ -192,23 +149,6 @@ impl From<BatchError> for ApiError {
             e @ BatchError::Corrupt { .. } => ApiError::internal(e.to_string()),
         }
     }
-}
-
-/// Parses a JSON body, naming the field of the first problem.
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::bad(format!("request body: {inner}"))
-        } else {
-            ApiError::bad(format!("{path}: {inner}"))
-        }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::bad(format!("request body: {e}")))?;
-    Ok(v)
 }
 
 // ---------------------------------------------------------------------------
@@ -337,7 +277,7 @@ fn set_clock(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
             "clock: only an administrator moves a rehearsal clock",
         ));
     }
-    let b: ClockBody = parse(body)?;
+    let b: ClockBody = parse_json(body)?;
     let to = recipe::DateTime::parse(&b.now).ok_or_else(|| {
         ApiError::bad(format!(
             "now: `{}` is not an RFC 3339 time with an offset, e.g. 2026-12-01T08:00:00Z",
@@ -374,7 +314,7 @@ struct CreateBody {
 }
 
 fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
-    let b: CreateBody = parse(body)?;
+    let b: CreateBody = parse_json(body)?;
     if b.recipe.len() > MAX_RECIPE {
         return Err(ApiError::bad(format!(
             "recipe: {} bytes; at most {MAX_RECIPE} are accepted",
@@ -572,7 +512,7 @@ fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
 }
 
 fn request(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
-    let req: Request = parse(body)?;
+    let req: Request = parse_json(body)?;
     match &req.command {
         Command::Sign { .. } => Err(ApiError::bad(
             "command.action: a signature needs the signer's password; POST it to …/signatures",
@@ -615,7 +555,7 @@ struct SignBody {
 }
 
 fn sign(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
-    let b: SignBody = parse(body)?;
+    let b: SignBody = parse_json(body)?;
     reauthenticate(
         st,
         p,
@@ -651,7 +591,7 @@ struct DisposeBody {
 }
 
 fn dispose(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
-    let b: DisposeBody = parse(body)?;
+    let b: DisposeBody = parse_json(body)?;
     reauthenticate(
         st,
         p,

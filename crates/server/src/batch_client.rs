@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::batch::BATCH_BASE;
+use crate::BATCH_BASE;
 use crate::remote::{agent, untrusted};
 
 /// Largest answer accepted (a page of the record is far smaller).

@@ -70,7 +70,7 @@ impl Default for Limits {
             max_uri: 8 << 10,
             max_headers: 16 << 10,
             shutdown_grace: Duration::from_secs(10),
-            max_event_streams: 64,
+            max_event_streams: crate::live::DEFAULT_MAX_STREAMS,
         }
     }
 }
@@ -295,8 +295,11 @@ pub async fn handle(st: Arc<AppState>, gate: Arc<Gate>, req: Request<Incoming>) 
             parts.uri.path().to_owned(),
             parts.headers.clone(),
         );
-        tokio::task::spawn_blocking(move || crate::auth::admit(&st.store, &method, &path, &headers))
-            .await
+        tokio::task::spawn_blocking(move || {
+            let roles = crate::by_batch_roles(&path);
+            crate::auth::admit(&st.store, &method, &path, &headers, roles)
+        })
+        .await
     };
     match admitted {
         Ok(Ok(_)) => {}

@@ -21,6 +21,7 @@ use store::{Db, Kind};
 pub mod auth;
 pub mod batch;
 pub mod batch_client;
+mod caller;
 mod find;
 pub mod http;
 pub mod live;
@@ -41,6 +42,9 @@ pub use remote::{
     HttpRegistry, Registry, RegistryError, RegistryInventory, StoreRegistry, equipment_inventory,
 };
 pub use util::ApiError;
+
+/// Where the batch API lives.
+pub const BATCH_BASE: &str = "/api/batch/v1";
 use util::{ApiResult, Query};
 
 /// The base path of every endpoint.
@@ -269,8 +273,15 @@ pub fn dispatch_with(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
-    auth::admit(&st.store, method, uri.path(), headers)?;
+    let path = uri.path();
+    auth::admit(&st.store, method, path, headers, by_batch_roles(path))?;
     dispatch_conditional(st, method, uri, headers, body)
+}
+
+/// Whether `path` belongs to an API whose handlers decide by the caller's batch
+/// roles (the batch and plan APIs), so that admission checks authentication alone.
+pub(crate) fn by_batch_roles(path: &str) -> bool {
+    batch::API.owns(path) || plans::API.owns(path)
 }
 
 /// Routes one request with its headers: conditional requests on the record

@@ -44,6 +44,10 @@ const CHUNK: usize = 500;
 /// Announcements a slow stream may fall behind before it only re-reads.
 const BACKLOG: usize = 1024;
 
+/// Open event streams allowed until the server's limits say otherwise
+/// ([`crate::Limits::max_event_streams`]).
+pub const DEFAULT_MAX_STREAMS: usize = 64;
+
 /// The hub of live updates: announcements of committed entries, the count
 /// of open streams and the shutdown signal.
 #[derive(Debug)]
@@ -60,7 +64,7 @@ impl Default for Live {
             changed: broadcast::channel(BACKLOG).0,
             stop: watch::channel(false).0,
             open: AtomicUsize::new(0),
-            max: AtomicUsize::new(crate::http::Limits::default().max_event_streams),
+            max: AtomicUsize::new(DEFAULT_MAX_STREAMS),
         }
     }
 }

@@ -12,7 +12,9 @@ use store::auth::Principal;
 use store::lots::{self, LotError, NewLot};
 
 use crate::AppState;
-use crate::batch::{BATCH_BASE, actor, may_read, now, parse};
+use crate::BATCH_BASE;
+use crate::caller::{actor, may_read, now};
+use crate::util::parse_json;
 use crate::util::{ApiError, ApiResult, Query, created, ok};
 
 impl From<LotError> for ApiError {
@@ -131,7 +133,7 @@ fn location(l: &lots::Lot) -> String {
 /// `POST /lots`: QC or QA registers a lot.
 fn register(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
     require(p, &[Role::Qc, Role::Qa], "registering a lot")?;
-    let new: NewLot = parse(body)?;
+    let new: NewLot = parse_json(body)?;
     lots::check(&new)?;
     let at = now(st);
     let l = st
@@ -154,7 +156,7 @@ struct StatusBody {
 /// a lot, with a reason.
 fn set_status(st: &AppState, p: &Principal, material: &str, lot: &str, body: &[u8]) -> ApiResult {
     require(p, &[Role::Qa], "changing the status of a lot")?;
-    let b: StatusBody = parse(body)?;
+    let b: StatusBody = parse_json(body)?;
     let at = now(st);
     let l = st.store.transaction(|tx| {
         lots::set_status(

@@ -34,7 +34,8 @@ use store::auth::Principal;
 use store::plans::{self, PlanError, Version};
 
 use crate::AppState;
-use crate::batch::{actor, may_read, now, parse};
+use crate::caller::{actor, may_read, now};
+use crate::util::parse_json;
 use crate::util::{ApiError, ApiResult, Query, json_response};
 
 /// Where the plan API lives.
@@ -410,7 +411,7 @@ struct CreateBody {
 /// `POST /plans`: plan orders on a scenario's plant, or import a plan.
 fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
     require_planner(p, "making a plan")?;
-    let b: CreateBody = parse(body)?;
+    let b: CreateBody = parse_json(body)?;
     let (doc, event) = match (&b.scenario, &b.orders, b.document) {
         (None, None, Some(d)) => {
             let mut doc: PlanDoc = serde_path_to_error::deserialize(d).map_err(|e| {
@@ -515,7 +516,7 @@ struct PromiseBody {
 /// without moving committed work (nothing is stored).
 fn promise(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
     may_read(p)?;
-    let b: PromiseBody = parse(body)?;
+    let b: PromiseBody = parse_json(body)?;
     if b.version.is_some_and(|n| n < 1) {
         return Err(ApiError::bad("version: expected 1, 2, …"));
     }
@@ -671,7 +672,7 @@ struct BookingBody {
 /// at `hour`; nothing planned moves.
 fn book(st: &AppState, p: &Principal, id: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult {
     require_planner(p, "booking an order")?;
-    let b: BookingBody = parse(body)?;
+    let b: BookingBody = parse_json(body)?;
     let s = seen(headers, b.expected_version)?;
     let (base, doc) = base_version(st, id, s)?;
     if doc.shop.jobs.iter().any(|j| j.name == b.order) {
@@ -748,7 +749,7 @@ struct ReplanBody {
 /// after the events; the answer lists what moved.
 fn replan(st: &AppState, p: &Principal, id: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult {
     require_planner(p, "re-planning")?;
-    let b: ReplanBody = parse(body)?;
+    let b: ReplanBody = parse_json(body)?;
     let s = seen(headers, b.expected_version)?;
     let events_text = text_field("events", &b.events)?;
     if !(b.as_of_h.is_finite() && b.as_of_h.abs() < 1e8) {

@@ -374,3 +374,20 @@ pub(crate) fn db_page<T: serde::de::DeserializeOwned>(
         .collect::<Result<Vec<T>, ApiError>>()?;
     Ok((items, p.next))
 }
+
+/// Parses a JSON body, naming the field of the first problem.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad(format!("request body: {inner}"))
+        } else {
+            ApiError::bad(format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad(format!("request body: {e}")))?;
+    Ok(v)
+}

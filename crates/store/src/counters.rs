@@ -20,7 +20,7 @@ use aas::twins::SEM_USAGE;
 use batch::{Body, Entry};
 use recipe::equipment::Inventory;
 
-use crate::batch::BatchError;
+use crate::batch_error::BatchError;
 use crate::{Kind, StoreError, Tx};
 
 fn problem(equipment: &str, message: impl Into<String>) -> BatchError {

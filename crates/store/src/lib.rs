@@ -27,6 +27,7 @@ use std::time::Duration;
 mod aas;
 pub mod auth;
 pub mod batch;
+mod batch_error;
 pub mod clock;
 pub mod cond;
 pub mod copy;
