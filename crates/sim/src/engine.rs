@@ -11,8 +11,7 @@
 //! free units do not suffice for all could start instead. Batches that cannot start yet are
 //! skipped: they hold nothing and reserve nothing. See [`Sim::next_to_start`] for the details.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use model::{Arrivals, Dist, Model, Outcome, Plan, ResourceKind};
@@ -21,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
 use crate::SimError;
+use crate::events::EventQueue;
 use crate::queue::{Keys, Place, Queues, RULES, rule_index};
 use crate::results::{Observation, Observed, Replication};
 use crate::sketch::Sketch;
@@ -35,6 +35,14 @@ const DRAIN_CAP_H: f64 = model::limits::DRAIN_CAP_H;
 const CANCEL_EVERY: u64 = 1 << 14;
 
 const EPS: f64 = 1e-9;
+
+/// [`Sim::blocked_by`] of a step that any freed unit it can use wakes.
+const NOT_BLOCKED: usize = usize::MAX;
+
+/// The bit of use `u` in the use masks of [`Sim::res_steps`].
+fn use_bit(u: usize) -> u64 {
+    if u < 64 { 1 << u } else { u64::MAX }
+}
 
 /// A batch's or resource's index inside an event (events are kept small: the queue moves them
 /// at every push and pop).
@@ -125,31 +133,6 @@ impl Kind {
         "equipment breakdowns",
         "repairs",
     ];
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Event {
-    t: f64,
-    seq: u64,
-    kind: Kind,
-}
-
-impl PartialEq for Event {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Event {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Reversed: the heap pops the earliest time, then the earliest scheduled.
-        o.t.total_cmp(&self.t).then(o.seq.cmp(&self.seq))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,8 +464,7 @@ struct Sim<'a> {
     plan: Option<&'a Plan>,
     rng: ChaCha8Rng,
     now: f64,
-    seq: u64,
-    events: BinaryHeap<Event>,
+    events: EventQueue<Kind>,
     res: Vec<Res>,
     batches: Vec<Batch>,
     queues: Queues,
@@ -503,8 +485,17 @@ struct Sim<'a> {
     /// Batches queued at this instant whose hold-time expiry is still to be scheduled, with
     /// their tokens.
     hold_pending: Vec<(usize, Token)>,
-    /// Per resource: the flat steps that can use it.
-    res_steps: Vec<Vec<usize>>,
+    /// Per resource: the flat steps that can use it, each with the uses of the step that
+    /// have it among their candidates (bit `u` for use `u`; every bit for uses beyond 63).
+    res_steps: Vec<Vec<(usize, u64)>>,
+    /// Per flat step: no resource is a candidate of two of its uses, so whether a use can be
+    /// seized depends on its own candidates only.
+    disjoint: Vec<bool>,
+    /// Per flat step: the use that could not be seized when the step was last closed by a
+    /// dispatch pass ([`NOT_BLOCKED`] if it was not closed for want of units, or its uses
+    /// share candidates). Until units of that use's candidates are freed the step cannot
+    /// start a batch, so freeing other units does not wake it.
+    blocked_by: Vec<usize>,
     /// Per resource: when in the week its head count changes ([`count_changes`]).
     count_changes: Vec<Vec<f64>>,
     step_offset: Vec<usize>,
@@ -568,13 +559,23 @@ impl<'a> Sim<'a> {
                 rules.push(r);
             }
         }
-        let mut res_steps = vec![Vec::new(); m.resources.len()];
+        let mut res_steps: Vec<Vec<(usize, u64)>> = vec![Vec::new(); m.resources.len()];
+        let mut disjoint = Vec::with_capacity(n);
         for (flat, s) in m.products.iter().flat_map(|p| &p.steps).enumerate() {
-            for &c in s.uses.iter().flat_map(|u| &u.candidates) {
-                if !res_steps[c].contains(&flat) {
-                    res_steps[c].push(flat);
+            let mut seen: Vec<usize> = Vec::new();
+            let mut repeats = false;
+            for (ui, u) in s.uses.iter().enumerate() {
+                let bit = use_bit(ui);
+                for &c in &u.candidates {
+                    repeats |= seen.contains(&c);
+                    seen.push(c);
+                    match res_steps[c].iter_mut().find(|(st, _)| *st == flat) {
+                        Some((_, mask)) => *mask |= bit,
+                        None => res_steps[c].push((flat, bit)),
+                    }
                 }
             }
+            disjoint.push(!repeats);
         }
         let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
         let slack = rule_index(model::Dispatch::LeastSlack);
@@ -613,8 +614,7 @@ impl<'a> Sim<'a> {
             plan,
             rng,
             now: 0.0,
-            seq: 0,
-            events: BinaryHeap::with_capacity(64 + 2 * m.resources.len()),
+            events: EventQueue::with_capacity(64 + 2 * m.resources.len()),
             res,
             batches: Vec::with_capacity(expected_batches(m, plan)),
             queues: Queues::new(rules),
@@ -627,6 +627,8 @@ impl<'a> Sim<'a> {
             wake_everything: false,
             hold_pending: Vec::new(),
             res_steps,
+            disjoint,
+            blocked_by: vec![NOT_BLOCKED; n],
             count_changes: changes,
             step_offset,
             flat_step,
@@ -657,13 +659,9 @@ impl<'a> Sim<'a> {
         }
     }
 
+    #[inline]
     fn schedule(&mut self, t: f64, kind: Kind) {
-        self.seq += 1;
-        self.events.push(Event {
-            t,
-            seq: self.seq,
-            kind,
-        });
+        self.events.push(t, kind);
     }
 
     fn in_window(&self, t: f64) -> bool {
@@ -791,22 +789,37 @@ impl<'a> Sim<'a> {
     }
 
     /// Marks the steps that can use resource `r` for the next dispatch pass: more of its
-    /// units are free (released, cleaned, repaired, or a shift began).
+    /// units are free (released, cleaned, repaired, or a shift began). Steps without waiting
+    /// batches stay asleep (a batch that joins a queue wakes its step), and so does a step
+    /// that the last pass closed because a use of it whose candidates do not include `r`
+    /// could not be seized: it still cannot seize that use. When no step wakes, no dispatch
+    /// pass follows (it would start nothing) — except with blocking, where every pass also
+    /// looks for a deadlock, as before.
+    #[inline]
     fn wake_res(&mut self, r: usize) {
         let Sim {
             res_steps,
             wake,
             woken,
             dirty,
+            blocked_by,
+            queues,
             ..
         } = self;
-        for &s in &res_steps[r] {
-            if !wake[s] {
+        for &(s, uses) in &res_steps[r] {
+            let blocked = blocked_by[s];
+            if !wake[s]
+                && queues.step_len(s) > 0
+                && (blocked == NOT_BLOCKED || uses & use_bit(blocked) != 0)
+            {
                 wake[s] = true;
                 woken.push(s);
+                *dirty = true;
             }
         }
-        *dirty = true;
+        if self.blocking {
+            self.dirty = true;
+        }
     }
 
     /// Marks flat step `s` for the next dispatch pass: a batch joined its queue.
@@ -830,7 +843,7 @@ impl<'a> Sim<'a> {
     fn run(&mut self, limits: &Limits<'_>) -> Run {
         self.start();
         let mut handled: u64 = 0;
-        while let Some(Event { t, kind, .. }) = self.events.pop() {
+        while let Some((t, kind)) = self.events.pop() {
             handled += 1;
             if handled.is_multiple_of(CANCEL_EVERY)
                 && limits
@@ -855,7 +868,7 @@ impl<'a> Sim<'a> {
             self.now = t;
             self.handle(kind);
             // Handle every event at the same instant before dispatching.
-            let same_instant = self.events.peek().is_some_and(|n| n.t == self.now);
+            let same_instant = self.events.peek_time().is_some_and(|t| t == self.now);
             if self.dirty && !same_instant {
                 self.dispatch();
                 self.arm_hold_timers();
@@ -1216,8 +1229,9 @@ impl<'a> Sim<'a> {
 
     /// Fills `ps.feasible` with the open steps that have a batch allowed to start now (by the
     /// plan, if any) and whose uses can all be seized now, with the units they would take;
-    /// closes the other open steps for the rest of the pass.
-    fn feasible_steps(&self, ps: &mut PassScratch) {
+    /// closes the other open steps for the rest of the pass (remembering, for a step closed
+    /// for want of units, the use it could not seize: [`Sim::wake_res`]).
+    fn feasible_steps(&mut self, ps: &mut PassScratch) {
         ps.feasible.clear();
         ps.alloc.clear();
         let mut i = 0;
@@ -1226,8 +1240,13 @@ impl<'a> Sim<'a> {
             let rule = self.queues.primary_rule(s);
             let head = self.queues.first(s, rule, |b| self.plan_allows(b));
             let start = ps.alloc.len();
-            match head {
-                Some(head) if self.seize_units(s, &mut ps.alloc) => {
+            let seized = match head {
+                Some(_) => self.seize_units(s, &mut ps.alloc),
+                None => Ok(()),
+            };
+            match (head, seized) {
+                (Some(head), Ok(())) => {
+                    self.blocked_by[s] = NOT_BLOCKED;
                     ps.feasible.push(Feasible {
                         step: s,
                         alloc: (start, ps.alloc.len()),
@@ -1235,7 +1254,11 @@ impl<'a> Sim<'a> {
                     });
                     i += 1;
                 }
-                _ => {
+                (_, seized) => {
+                    self.blocked_by[s] = match seized {
+                        Err(u) if self.disjoint[s] => u,
+                        _ => NOT_BLOCKED,
+                    };
                     ps.alloc.truncate(start);
                     ps.open.swap_remove(i);
                 }
@@ -1366,30 +1389,38 @@ impl<'a> Sim<'a> {
     }
 
     /// Finds units for every use of flat step `s` now, first free candidate first, and
-    /// appends them to `taken`; false if some use finds none (then `taken` holds a part).
-    fn seize_units(&self, s: usize, taken: &mut Vec<(usize, u32, usize)>) -> bool {
+    /// appends them to `taken`; the first use that finds none is the error (then `taken`
+    /// holds a part).
+    fn seize_units(&self, s: usize, taken: &mut Vec<(usize, u32, usize)>) -> Result<(), usize> {
         let (product, step) = self.flat_step[s];
         let step = &self.m.products[product].steps[step];
         let start = taken.len();
+        let disjoint = self.disjoint[s];
         for (ui, u) in step.uses.iter().enumerate() {
             let mut found = None;
             for &r in &u.candidates {
-                let already: u32 = taken[start..]
-                    .iter()
-                    .filter(|(tr, _, _)| *tr == r)
-                    .map(|(_, c, _)| *c)
-                    .sum();
+                // Units of `r` taken by earlier uses of this step (none when the uses share
+                // no candidate).
+                let already: u32 = if disjoint {
+                    0
+                } else {
+                    taken[start..]
+                        .iter()
+                        .filter(|(tr, _, _)| *tr == r)
+                        .map(|(_, c, _)| *c)
+                        .sum()
+                };
                 if self.available(r) >= already + u.count {
                     found = Some(r);
                     break;
                 }
             }
             let Some(r) = found else {
-                return false;
+                return Err(ui);
             };
             taken.push((r, u.count, ui));
         }
-        true
+        Ok(())
     }
 
     fn start_step(&mut self, b: usize, alloc: &[(usize, u32, usize)]) {

@@ -6,6 +6,7 @@
 //! the same numbers on any number of threads.
 
 mod engine;
+mod events;
 mod queue;
 pub mod results;
 mod sketch;

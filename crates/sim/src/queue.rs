@@ -3,19 +3,22 @@
 //! Batches waiting for the same step need the same resources, so within one dispatch pass a
 //! step whose uses cannot be seized stays blocked (units only get scarcer while a pass starts
 //! steps), and all its batches would get the same units. Keeping the batches of a step in
-//! ordered sets lets a pass look at the front of each step instead of sorting every waiting
-//! batch.
+//! sorted order lets a pass look at the front of each step instead of sorting every waiting
+//! batch. The order of a step is a sorted double-ended vector: under `fifo` a batch joins at
+//! the back and most leave from the front, both without moving the others, and the queues of
+//! a plant are short, so this beats a balanced tree (which allocates a node per queue that
+//! becomes non-empty).
 //!
 //! Batches competing for one pool are ranked by that pool's own rule, and a step may use
 //! pools with different rules (a device pool `fifo`, the operators `edd`). A step therefore
-//! keeps one ordered set per distinct rule of the pools it can use: the set for rule `R`
-//! orders the step's batches by (key under `R`, ready time, batch index). The first rule of a
+//! keeps one sorted order per distinct rule of the pools it can use: the order for rule `R`
+//! sorts the step's batches by (key under `R`, ready time, batch index). The first rule of a
 //! step is its *primary* rule, that of the first candidate of its first use; when every pool
-//! has the same rule, a step has one set and the dispatch reduces to trying the batches in
+//! has the same rule, a step has one order and the dispatch reduces to trying the batches in
 //! that one order.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 use model::Dispatch;
 
@@ -69,12 +72,34 @@ impl Ord for Place {
 struct StepQueue {
     /// Rule indices, the primary rule first, no repeats.
     rules: Vec<usize>,
-    /// One ordered set per entry of `rules`, all holding the same batches.
-    orders: Vec<BTreeSet<Place>>,
+    /// One sorted order (ascending, no repeats) per entry of `rules`, all holding the same
+    /// batches.
+    orders: Vec<VecDeque<Place>>,
+}
+
+/// Inserts `p` into the sorted `order` (where it is not yet).
+fn insert_sorted(order: &mut VecDeque<Place>, p: Place) {
+    // Most batches join at the back (under `fifo` the key is the time they became ready).
+    if order.back().is_none_or(|last| *last < p) {
+        order.push_back(p);
+    } else {
+        let i = order.partition_point(|q| *q < p);
+        order.insert(i, p);
+    }
+}
+
+/// Takes `p` out of the sorted `order` (no effect if it is not there).
+fn remove_sorted(order: &mut VecDeque<Place>, p: &Place) {
+    // Most batches leave from the front (they start in the order of the step's rule).
+    if order.front() == Some(p) {
+        order.pop_front();
+    } else if let Ok(i) = order.binary_search(p) {
+        order.remove(i);
+    }
 }
 
 impl StepQueue {
-    fn order(&self, rule: usize) -> &BTreeSet<Place> {
+    fn order(&self, rule: usize) -> &VecDeque<Place> {
         let i = self.rules.iter().position(|&r| r == rule);
         debug_assert!(
             i.is_some(),
@@ -112,7 +137,7 @@ impl Queues {
                 if r.is_empty() {
                     r.push(rule_index(Dispatch::Fifo));
                 }
-                let orders = vec![BTreeSet::new(); r.len()];
+                let orders = vec![VecDeque::new(); r.len()];
                 StepQueue { rules: r, orders }
             })
             .collect();
@@ -165,12 +190,13 @@ impl Queues {
         if q.orders[0].is_empty() {
             self.busy.push(step);
         }
-        for (&rule, set) in q.rules.iter().zip(q.orders.iter_mut()) {
-            set.insert(Place {
+        for (&rule, order) in q.rules.iter().zip(q.orders.iter_mut()) {
+            let p = Place {
                 key: keys[rule],
                 ready,
                 batch,
-            });
+            };
+            insert_sorted(order, p);
         }
         self.member[batch] = Some(Member { step, keys, ready });
         self.len += 1;
@@ -185,12 +211,13 @@ impl Queues {
             return;
         };
         let q = &mut self.steps[m.step];
-        for (&rule, set) in q.rules.iter().zip(q.orders.iter_mut()) {
-            set.remove(&Place {
+        for (&rule, order) in q.rules.iter().zip(q.orders.iter_mut()) {
+            let p = Place {
                 key: m.keys[rule],
                 ready: m.ready,
                 batch,
-            });
+            };
+            remove_sorted(order, &p);
         }
         self.len -= 1;
         if q.orders[0].is_empty()
