@@ -36,6 +36,10 @@ const CANCEL_EVERY: u64 = 1 << 14;
 
 const EPS: f64 = 1e-9;
 
+/// Observations per sketch a replication makes room for at its start (it grows beyond if it
+/// must).
+const SKETCH_ROOM: usize = 1024;
+
 /// [`Sim::blocked_by`] of a step that any freed unit it can use wakes.
 const NOT_BLOCKED: usize = usize::MAX;
 
@@ -266,16 +270,41 @@ fn count_changes(c: &model::Calendar) -> Vec<f64> {
 /// The first time after `t` at which the head count changes (`changes` from
 /// [`count_changes`]); infinite when it never does.
 fn next_count_change(changes: &[f64], t: f64) -> f64 {
+    next_count_change_at(changes, t).map_or(f64::INFINITY, |(at, _)| at)
+}
+
+/// As [`next_count_change`], with the index of that change in `changes`; `None` when the
+/// head count never changes.
+fn next_count_change_at(changes: &[f64], t: f64) -> Option<(f64, usize)> {
     let base = (t / model::WEEK_H).floor() * model::WEEK_H;
     for off in [0.0, model::WEEK_H] {
-        for &c in changes {
+        for (j, &c) in changes.iter().enumerate() {
             let at = base + off + c;
             if at > t + 1e-9 {
-                return at;
+                return Some((at, j));
             }
         }
     }
-    f64::INFINITY
+    None
+}
+
+/// Per change of a calendar's head count (`changes` from [`count_changes`]): the head count
+/// in the interval that ends at that change — the count [`on_duty_from`] gives at any time
+/// in it, looked up instead of computed at every shift change. `None` for an interval
+/// shorter than a few milliseconds, where [`on_duty_from`] is asked.
+fn counts_before_changes(c: &model::Calendar, changes: &[f64]) -> Vec<Option<u32>> {
+    let n = changes.len();
+    (0..n)
+        .map(|j| {
+            let prev = if j == 0 {
+                changes[n - 1] - model::WEEK_H
+            } else {
+                changes[j - 1]
+            };
+            let gap = changes[j] - prev;
+            (gap > 1e-6).then(|| c.on_duty(prev + 0.5 * gap))
+        })
+        .collect()
 }
 
 /// Units of `r` on duty from time `t` until its calendar's next change: the head count in the
@@ -498,6 +527,8 @@ struct Sim<'a> {
     blocked_by: Vec<usize>,
     /// Per resource: when in the week its head count changes ([`count_changes`]).
     count_changes: Vec<Vec<f64>>,
+    /// Per resource, per change: the head count until it ([`counts_before_changes`]).
+    counts_before: Vec<Vec<Option<u32>>>,
     step_offset: Vec<usize>,
     /// Per flat step: (product, step index).
     flat_step: Vec<(usize, usize)>,
@@ -580,6 +611,7 @@ impl<'a> Sim<'a> {
         let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
         let slack = rule_index(model::Dispatch::LeastSlack);
         let slack_step = rules.iter().map(|r| r.contains(&slack)).collect();
+        let expected = expected_batches(m, plan);
         let window = (m.horizon_h - m.warmup_h).max(0.0);
         let weeks = (window / model::WEEK_H).ceil().max(1.0) as usize;
         let changes: Vec<Vec<f64>> = m
@@ -616,7 +648,7 @@ impl<'a> Sim<'a> {
             now: 0.0,
             events: EventQueue::with_capacity(64 + 2 * m.resources.len()),
             res,
-            batches: Vec::with_capacity(expected_batches(m, plan)),
+            batches: Vec::with_capacity(expected),
             queues: Queues::new(rules),
             mixed_rules,
             slack_step,
@@ -629,6 +661,15 @@ impl<'a> Sim<'a> {
             res_steps,
             disjoint,
             blocked_by: vec![NOT_BLOCKED; n],
+            counts_before: m
+                .resources
+                .iter()
+                .zip(&changes)
+                .map(|(r, ch)| match &r.calendar {
+                    Some(c) => counts_before_changes(c, ch),
+                    None => Vec::new(),
+                })
+                .collect(),
             count_changes: changes,
             step_offset,
             flat_step,
@@ -640,10 +681,13 @@ impl<'a> Sim<'a> {
             patients: 0,
             lost: 0,
             lost_by_cause: BTreeMap::new(),
-            v2v_days: Sketch::new(),
+            v2v_days: Sketch::with_capacity(expected.min(SKETCH_ROOM)),
             on_time: 0,
             released_window: 0,
-            waits: vec![Sketch::new(); n],
+            // Not `vec![..; n]`: a clone of a vector does not keep its capacity.
+            waits: (0..n)
+                .map(|_| Sketch::with_capacity(expected.min(SKETCH_ROOM)))
+                .collect(),
             observe: false,
             observations: Vec::new(),
             hold_violations: vec![0; n],
@@ -992,8 +1036,12 @@ impl<'a> Sim<'a> {
                 let r = res as usize;
                 self.account_res(r);
                 let changes = &self.count_changes[r];
-                self.res[r].on_duty = on_duty_from(&self.m.resources[r], changes, self.now);
-                let t = next_count_change(changes, self.now);
+                let next = next_count_change_at(changes, self.now);
+                self.res[r].on_duty = match next.and_then(|(_, j)| self.counts_before[r][j]) {
+                    Some(count) => count,
+                    None => on_duty_from(&self.m.resources[r], changes, self.now),
+                };
+                let t = next.map_or(f64::INFINITY, |(at, _)| at);
                 if t.is_finite() && t <= self.m.horizon_h + DRAIN_CAP_H {
                     self.schedule(t, Kind::ShiftChange { res });
                 }
@@ -2206,6 +2254,41 @@ target_vein_to_vein_days = 20
         // Two overlapping shifts that hand over at 14:00: the count stays 1 there.
         let c = count_changes(&calendar(&[(6.0, 14.0, 1), (14.0, 22.0, 1)]));
         assert_eq!(c, vec![6.0, 22.0]);
+    }
+
+    /// The head count looked up at a shift change is the one computed from the calendar in
+    /// the middle of the interval up to the next change, at every change of several weeks.
+    #[test]
+    fn head_counts_looked_up_at_changes_equal_those_computed_from_the_calendar() {
+        let mut windows: Vec<(f64, f64, u32)> = (0..5)
+            .map(|d| (24.0 * f64::from(d) + 6.0, 24.0 * f64::from(d) + 22.0, 2))
+            .collect();
+        // A late shift at the week's end, a short overlap, a Saturday shift of one.
+        windows.push((160.0, 168.0, 1));
+        windows.push((30.0, 30.5, 3));
+        windows.push((5.0 * 24.0 + 8.0, 5.0 * 24.0 + 16.0, 1));
+        let c = calendar(&windows);
+        let changes = count_changes(&c);
+        let counts = counts_before_changes(&c, &changes);
+        assert_eq!(counts.len(), changes.len());
+        let r = model::Resource {
+            calendar: Some(c.clone()),
+            ..long_model().resources[0].clone()
+        };
+        let mut t = 0.0;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..3 * changes.len() {
+            let Some((at, j)) = next_count_change_at(&changes, t) else {
+                panic!("the calendar changes");
+            };
+            assert_eq!(at, next_count_change(&changes, t));
+            assert_eq!(counts[j], Some(on_duty_from(&r, &changes, t)), "change {j} at {at}");
+            seen.insert(counts[j]);
+            t = at;
+        }
+        // Counts 0, 1, 2 and 5 (the overlap) all occur.
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(next_count_change_at(&[], 3.0).is_none());
     }
 
     #[test]
