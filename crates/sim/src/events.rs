@@ -6,7 +6,8 @@
 //! 128-bit integer per event — the time mapped to an unsigned integer with the order of
 //! [`f64::total_cmp`] in the high half, the sequence in the low half — instead of a float
 //! comparison followed by a second comparison, and moves the event being sifted through a
-//! hole (one copy per level, no swaps).
+//! hole (one copy per level, no swaps); a pop moves the hole to the bottom along the smaller
+//! children and sifts the last event up from there.
 
 /// A key with the order of `(t, seq)` under [`f64::total_cmp`] and then `seq`.
 #[inline]
@@ -55,48 +56,55 @@ impl<K: Copy> EventQueue<K> {
             key: key(t, self.seq),
             kind,
         };
-        // Sift up through a hole.
-        let mut pos = self.heap.len();
         self.heap.push(e);
+        // Sift up through a hole.
+        let h = self.heap.as_mut_slice();
+        let mut pos = h.len() - 1;
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            let p = self.heap[parent];
-            if p.key <= e.key {
+            if h[parent].key <= e.key {
                 break;
             }
-            self.heap[pos] = p;
+            h[pos] = h[parent];
             pos = parent;
         }
-        self.heap[pos] = e;
+        h[pos] = e;
     }
 
     /// The earliest event, with its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(f64, K)> {
         let last = self.heap.pop()?;
-        let n = self.heap.len();
+        let h = self.heap.as_mut_slice();
+        let n = h.len();
         if n == 0 {
             return Some((time_of(last.key), last.kind));
         }
-        let top = self.heap[0];
-        // Sift the last entry down from the root through a hole.
+        let top = h[0];
+        // Move the hole from the root down to a leaf along the smaller children (one
+        // comparison per level), then sift the last entry up from there: it came from the
+        // bottom, so it seldom rises far.
         let mut pos = 0;
-        loop {
-            let mut child = 2 * pos + 1;
-            if child >= n {
-                break;
-            }
-            if child + 1 < n {
-                child += usize::from(self.heap[child + 1].key < self.heap[child].key);
-            }
-            let c = self.heap[child];
-            if last.key <= c.key {
-                break;
-            }
-            self.heap[pos] = c;
+        let mut child = 1;
+        while child + 1 < n {
+            child += usize::from(h[child + 1].key < h[child].key);
+            h[pos] = h[child];
+            pos = child;
+            child = 2 * pos + 1;
+        }
+        if child + 1 == n {
+            h[pos] = h[child];
             pos = child;
         }
-        self.heap[pos] = last;
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if h[parent].key <= last.key {
+                break;
+            }
+            h[pos] = h[parent];
+            pos = parent;
+        }
+        h[pos] = last;
         Some((time_of(top.key), top.kind))
     }
 
