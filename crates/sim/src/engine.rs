@@ -792,7 +792,14 @@ impl<'a> Sim<'a> {
         let busy = f64::from(units);
         st.busy_integral += busy * (hi - lo);
         // Spread over weeks of the window; the week of the last call is kept, so that most
-        // calls add to it without finding it again.
+        // calls add to it without finding it again — most at once, as here (the loop below
+        // would add the same).
+        if st.week_lo <= lo && hi <= st.week_hi {
+            if let Some(slot) = st.weekly.get_mut(st.week) {
+                *slot += busy * (hi - lo);
+            }
+            return;
+        }
         let mut t = lo;
         while t < hi {
             if !(st.week_lo <= t && t < st.week_hi) {
@@ -851,10 +858,13 @@ impl<'a> Sim<'a> {
             ..
         } = self;
         for &(s, uses) in &res_steps[r] {
+            if wake[s] {
+                // Woken already (and perhaps left over by the last pass): a pass follows.
+                *dirty = true;
+                continue;
+            }
             let blocked = blocked_by[s];
-            if !wake[s]
-                && queues.step_len(s) > 0
-                && (blocked == NOT_BLOCKED || uses & use_bit(blocked) != 0)
+            if queues.step_len(s) > 0 && (blocked == NOT_BLOCKED || uses & use_bit(blocked) != 0)
             {
                 wake[s] = true;
                 woken.push(s);
@@ -1582,8 +1592,16 @@ impl<'a> Sim<'a> {
                 self.schedule(self.now + step_clean, Kind::CleanDone { res, count });
             }
         }
+        // Units that go to cleaning are not free yet: the end of cleaning wakes their steps.
+        // (With blocking every wake is followed by a pass that looks for a deadlock, so
+        // those wake as before.)
         for h in &held {
-            if h.released && (all || h.use_idx == use_idx) {
+            if h.released
+                && (all || h.use_idx == use_idx)
+                && (self.blocking
+                    || !(step_clean > 0.0
+                        && !matches!(self.m.resources[h.res].kind, ResourceKind::Staff)))
+            {
                 self.wake_res(h.res);
             }
         }
