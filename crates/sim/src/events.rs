@@ -49,7 +49,7 @@ impl<K: Copy> EventQueue<K> {
     }
 
     /// Schedules `kind` at time `t`, after every event already scheduled at `t`.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, t: f64, kind: K) {
         self.seq += 1;
         let e = Entry {

@@ -121,6 +121,9 @@ struct Member {
 #[derive(Debug, Default)]
 pub(crate) struct Queues {
     steps: Vec<StepQueue>,
+    /// Per step: batches waiting (the length of each of its orders, kept apart so that a
+    /// look at it does not go through the orders).
+    lens: Vec<usize>,
     /// Steps whose queue is not empty, in no particular order.
     busy: Vec<usize>,
     /// For each batch: the step it waits for, its keys and ready time.
@@ -131,7 +134,7 @@ pub(crate) struct Queues {
 impl Queues {
     /// `rules[s]`: the rule indices of step `s`'s pools, primary first (at least one).
     pub fn new(rules: Vec<Vec<usize>>) -> Self {
-        let steps = rules
+        let steps: Vec<StepQueue> = rules
             .into_iter()
             .map(|mut r| {
                 if r.is_empty() {
@@ -142,6 +145,7 @@ impl Queues {
             })
             .collect();
         Queues {
+            lens: vec![0; steps.len()],
             steps,
             busy: Vec::new(),
             member: Vec::new(),
@@ -160,8 +164,9 @@ impl Queues {
     }
 
     /// Batches waiting for `step`.
+    #[inline]
     pub fn step_len(&self, step: usize) -> usize {
-        self.steps[step].orders[0].len()
+        self.lens[step]
     }
 
     /// The primary rule of `step`.
@@ -199,6 +204,7 @@ impl Queues {
             insert_sorted(order, p);
         }
         self.member[batch] = Some(Member { step, keys, ready });
+        self.lens[step] += 1;
         self.len += 1;
     }
 
@@ -220,6 +226,7 @@ impl Queues {
             remove_sorted(order, &p);
         }
         self.len -= 1;
+        self.lens[m.step] -= 1;
         if q.orders[0].is_empty()
             && let Some(i) = self.busy.iter().position(|&s| s == m.step)
         {
