@@ -369,7 +369,7 @@ impl PassScratch {
 /// Simulates one replication (with the default event budget).
 pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Result<Replication, SimError> {
     let limits = Limits::default();
-    match replicate_full(model, index, plan, false, &limits) {
+    match replicate_full(model, &Prepared::new(model), index, plan, false, &limits) {
         Ended::Done(out) => Ok(out.rep),
         Ended::Failed(e) => Err(e),
         Ended::Cancelled => Err(SimError::Cancelled(0)),
@@ -384,7 +384,7 @@ pub fn replicate_observed(
     plan: Option<&Plan>,
 ) -> Result<(Replication, Vec<Observation>), SimError> {
     let limits = Limits::default();
-    match replicate_full(model, index, plan, true, &limits) {
+    match replicate_full(model, &Prepared::new(model), index, plan, true, &limits) {
         Ended::Done(out) => Ok((out.rep, out.observations)),
         Ended::Failed(e) => Err(e),
         Ended::Cancelled => Err(SimError::Cancelled(0)),
@@ -433,8 +433,53 @@ pub(crate) struct RepOutput {
     pub observations: Vec<Observation>,
 }
 
+/// What every replication of a model needs and is the same for all, computed once per run:
+/// the hours on duty of each resource over the observation window and in each week of it
+/// (the denominators of utilisation).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Per resource: hours on duty in the window, and in each week of it.
+    cap_hours: Vec<(f64, Vec<f64>)>,
+}
+
+impl Prepared {
+    pub fn new(m: &Model) -> Self {
+        let window = (m.horizon_h - m.warmup_h).max(EPS);
+        let weeks = weeks_of(m);
+        let cap_hours = m
+            .resources
+            .iter()
+            .map(|res| {
+                let total = match &res.calendar {
+                    Some(c) => c.capacity_hours(m.warmup_h, m.horizon_h),
+                    None => f64::from(res.capacity) * window,
+                };
+                let weekly = (0..weeks)
+                    .map(|w| {
+                        let a = m.warmup_h + w as f64 * model::WEEK_H;
+                        let b = (a + model::WEEK_H).min(m.horizon_h);
+                        match &res.calendar {
+                            Some(c) => c.capacity_hours(a, b),
+                            None => f64::from(res.capacity) * (b - a),
+                        }
+                    })
+                    .collect();
+                (total, weekly)
+            })
+            .collect();
+        Prepared { cap_hours }
+    }
+}
+
+/// Weeks of the observation window (at least one), as the weekly utilisation counts them.
+fn weeks_of(m: &Model) -> usize {
+    let window = (m.horizon_h - m.warmup_h).max(0.0);
+    (window / model::WEEK_H).ceil().max(1.0) as usize
+}
+
 pub(crate) fn replicate_full(
     model: &Model,
+    prep: &Prepared,
     index: u32,
     plan: Option<&Plan>,
     observe: bool,
@@ -445,7 +490,7 @@ pub(crate) fn replicate_full(
     let mut sim = Sim::new(model, rng, plan);
     sim.observe = observe;
     match sim.run(limits) {
-        Run::Finished => Ended::Done(Box::new(sim.finish(index))),
+        Run::Finished => Ended::Done(Box::new(sim.finish(index, prep))),
         Run::Cancelled => Ended::Cancelled,
         Run::Deadlock(d) => Ended::Failed(SimError::Deadlock {
             replication: index,
@@ -612,8 +657,7 @@ impl<'a> Sim<'a> {
         let slack = rule_index(model::Dispatch::LeastSlack);
         let slack_step = rules.iter().map(|r| r.contains(&slack)).collect();
         let expected = expected_batches(m, plan);
-        let window = (m.horizon_h - m.warmup_h).max(0.0);
-        let weeks = (window / model::WEEK_H).ceil().max(1.0) as usize;
+        let weeks = weeks_of(m);
         let changes: Vec<Vec<f64>> = m
             .resources
             .iter()
@@ -769,6 +813,7 @@ impl<'a> Sim<'a> {
 
     // ---- accounting --------------------------------------------------------------------
 
+    #[inline(always)]
     fn account_res(&mut self, r: usize) {
         let (warmup, horizon, now) = (self.m.warmup_h, self.m.horizon_h, self.now);
         let st = &mut self.res[r];
@@ -2054,7 +2099,7 @@ impl<'a> Sim<'a> {
 
     // ---- results -----------------------------------------------------------------------
 
-    fn finish(mut self, index: u32) -> RepOutput {
+    fn finish(mut self, index: u32, prep: &Prepared) -> RepOutput {
         let window = (self.m.horizon_h - self.m.warmup_h).max(EPS);
         let years = window / (365.0 * 24.0);
         let per_year = |x: f64| x / years;
@@ -2064,11 +2109,9 @@ impl<'a> Sim<'a> {
         let mut breakdowns = Vec::new();
         let mut blocked = Vec::new();
         let mut blocked_hours = Vec::new();
-        for (r, res) in self.m.resources.iter().enumerate() {
-            let cap_hours = match &res.calendar {
-                Some(c) => c.capacity_hours(self.m.warmup_h, self.m.horizon_h),
-                None => f64::from(res.capacity) * window,
-            };
+        for r in 0..self.m.resources.len() {
+            let (cap_hours, week_caps) = &prep.cap_hours[r];
+            let cap_hours = *cap_hours;
             let st = &self.res[r];
             utilisation.push(if cap_hours > 0.0 {
                 st.busy_integral / cap_hours
@@ -2084,13 +2127,7 @@ impl<'a> Sim<'a> {
             blocked_hours.push(per_year(st.blocked_integral));
             breakdowns.push(per_year(f64::from(st.breakdowns)));
             let mut wk = Vec::with_capacity(self.weeks);
-            for (w, busy) in st.weekly.iter().enumerate() {
-                let a = self.m.warmup_h + w as f64 * model::WEEK_H;
-                let b = (a + model::WEEK_H).min(self.m.horizon_h);
-                let cap = match &res.calendar {
-                    Some(c) => c.capacity_hours(a, b),
-                    None => f64::from(res.capacity) * (b - a),
-                };
+            for (busy, &cap) in st.weekly.iter().zip(week_caps) {
                 wk.push(if cap > 0.0 { busy / cap } else { 0.0 });
             }
             weekly.push(wk);
@@ -2204,11 +2241,11 @@ target_vein_to_vein_days = 20
             event_budget: u64::MAX,
             cancel: Some(&cancel),
         };
-        let ended = replicate_full(&m, 0, None, false, &limits);
+        let ended = replicate_full(&m, &Prepared::new(&m), 0, None, false, &limits);
         assert!(matches!(ended, Ended::Cancelled));
         // Without the flag the same replication runs to its end.
         cancel.store(false, AtomicOrdering::SeqCst);
-        let ended = replicate_full(&m, 0, None, false, &limits);
+        let ended = replicate_full(&m, &Prepared::new(&m), 0, None, false, &limits);
         assert!(matches!(ended, Ended::Done(_)));
     }
 
@@ -2316,7 +2353,7 @@ target_vein_to_vein_days = 20
             event_budget: 1000,
             cancel: None,
         };
-        match replicate_full(&m, 1, None, false, &limits) {
+        match replicate_full(&m, &Prepared::new(&m), 1, None, false, &limits) {
             Ended::Failed(SimError::EventBudget {
                 replication,
                 budget,

@@ -214,6 +214,7 @@ fn run_inner(
         event_budget: opts.event_budget.unwrap_or(model::limits::EVENT_BUDGET),
         cancel: Some(cancel),
     };
+    let prep = engine::Prepared::new(&m);
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let combine = Mutex::new(Combine {
@@ -233,7 +234,8 @@ fn run_inner(
                 return;
             }
             let r = r as u32;
-            let out = match engine::replicate_full(&m, r, opts.plan.as_ref(), observe, &limits) {
+            let out = match engine::replicate_full(&m, &prep, r, opts.plan.as_ref(), observe, &limits)
+            {
                 engine::Ended::Done(out) => out,
                 // Abandoned: the replications combined before it are the result.
                 engine::Ended::Cancelled => return,
