@@ -515,6 +515,32 @@ pub(crate) fn replicate_full(
     }
 }
 
+/// Why a batch is sent back, re-manufactured or lost: named (in `lost_by_cause`) only when a
+/// patient of the cohort is lost, so that the text is not made for every failed step or
+/// triggered decision.
+#[derive(Debug, Clone, Copy)]
+enum Cause<'m> {
+    /// The step (its name) failed.
+    Failure(&'m str),
+    /// An in-process decision (its measure) at the step (its name).
+    Decision(&'m str, &'m str),
+    /// The shelf life after the step (its name) ran out.
+    ShelfLife(&'m str),
+    /// A unit broke down under the step (its name).
+    Breakdown(&'m str),
+}
+
+impl Cause<'_> {
+    fn text(self) -> String {
+        match self {
+            Cause::Failure(step) => format!("failure at {step}"),
+            Cause::Decision(measure, step) => format!("{measure} at {step}"),
+            Cause::ShelfLife(step) => format!("shelf life exceeded after {step}"),
+            Cause::Breakdown(step) => format!("equipment breakdown at {step}"),
+        }
+    }
+}
+
 /// How the main loop ended.
 enum Run {
     Finished,
@@ -1302,6 +1328,9 @@ impl<'a> Sim<'a> {
     /// Schedules the hold-time expiry of the batches queued at this instant with a shelf life
     /// that did not start in the dispatch pass.
     fn arm_hold_timers(&mut self) {
+        if self.hold_pending.is_empty() {
+            return;
+        }
         let pending = std::mem::take(&mut self.hold_pending);
         for &(b, token) in &pending {
             let bt = &self.batches[b];
@@ -1670,15 +1699,13 @@ impl<'a> Sim<'a> {
             if self.in_window(self.now) {
                 self.failures[flat] += 1;
             }
-            let cause = format!("failure at {}", step.name);
-            self.apply(b, outcome, step_idx, &cause);
+            self.apply(b, outcome, step_idx, Cause::Failure(&step.name));
             return;
         }
         for d in &step.decisions {
             let v = self.sample(&d.value);
             if d.triggers(v) {
-                let cause = format!("{} at {}", d.measure, step.name);
-                self.apply(b, d.then, step_idx, &cause);
+                self.apply(b, d.then, step_idx, Cause::Decision(&d.measure, &step.name));
                 return;
             }
         }
@@ -1783,12 +1810,12 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn apply(&mut self, b: usize, outcome: Outcome, at: usize, cause: &str) {
+    fn apply(&mut self, b: usize, outcome: Outcome, at: usize, cause: Cause<'a>) {
         let product = self.batches[b].product;
         let p = &self.m.products[product];
         match outcome {
             Outcome::Proceed => self.advance(b, at),
-            Outcome::Lost => self.lose(b, cause),
+            Outcome::Lost => self.lose(b, || cause.text()),
             Outcome::Repeat | Outcome::Goto(_) => {
                 let target = if let Outcome::Goto(k) = outcome {
                     k
@@ -1800,7 +1827,7 @@ impl<'a> Sim<'a> {
                     self.reworked += 1;
                 }
                 if p.max_rework.is_some_and(|m| self.batches[b].rework > m) {
-                    self.lose(b, "rework limit reached");
+                    self.lose(b, || "rework limit reached".to_string());
                 } else {
                     self.move_to(b, target, 0.0, None);
                 }
@@ -1818,7 +1845,9 @@ impl<'a> Sim<'a> {
             Outcome::Remanufacture => {
                 self.batches[b].reman += 1;
                 if self.batches[b].reman > p.max_remanufactures {
-                    self.lose(b, &format!("{cause}; no starting material left"));
+                    self.lose(b, || {
+                        format!("{}; no starting material left", cause.text())
+                    });
                 } else {
                     if self.in_window(self.now) {
                         self.remanufactured += 1;
@@ -1840,19 +1869,20 @@ impl<'a> Sim<'a> {
         let from = self.batches[b].hold_from.unwrap_or(step);
         let p = &self.m.products[product];
         let outcome = p.steps[from].on_hold_violation;
-        let cause = format!("shelf life exceeded after {}", p.steps[from].name);
+        let cause = Cause::ShelfLife(&p.steps[from].name);
         self.batches[b].hold_deadline = None;
         if outcome == Outcome::Proceed {
             return; // keeps waiting, deviation recorded
         }
         self.queues.remove(b);
         match outcome {
-            Outcome::Repeat => self.apply(b, Outcome::Goto(from), from, &cause),
-            other => self.apply(b, other, from, &cause),
+            Outcome::Repeat => self.apply(b, Outcome::Goto(from), from, cause),
+            other => self.apply(b, other, from, cause),
         }
     }
 
-    fn lose(&mut self, b: usize, cause: &str) {
+    /// The batch is lost; `cause` (made only for a patient of the cohort) names why.
+    fn lose(&mut self, b: usize, cause: impl FnOnce() -> String) {
         self.queues.remove(b);
         self.release_kept(b);
         self.batches[b].state = State::Lost;
@@ -1862,7 +1892,7 @@ impl<'a> Sim<'a> {
         if self.batches[b].cohort {
             self.lost += 1;
             self.active_cohort -= 1;
-            *self.lost_by_cause.entry(cause.to_string()).or_insert(0) += 1;
+            *self.lost_by_cause.entry(cause()).or_insert(0) += 1;
         }
     }
 
@@ -2091,8 +2121,7 @@ impl<'a> Sim<'a> {
                 if self.in_window(self.now) {
                     self.failures[flat] += 1;
                 }
-                let cause = format!("equipment breakdown at {}", s.name);
-                self.apply(b, outcome, step, &cause);
+                self.apply(b, outcome, step, Cause::Breakdown(&s.name));
             }
         }
     }
