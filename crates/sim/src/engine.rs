@@ -633,6 +633,8 @@ struct Sim<'a> {
     blocking: bool,
     /// Batches that keep units now.
     keepers: Vec<usize>,
+    /// Emptied `held` vectors of batches that left, for new batches (no allocation each).
+    spare_held: Vec<Vec<Held>>,
 }
 
 impl<'a> Sim<'a> {
@@ -770,6 +772,7 @@ impl<'a> Sim<'a> {
             kind_counts: [0; Kind::COUNT],
             blocking: m.has_blocking(),
             keepers: Vec::new(),
+            spare_held: Vec::new(),
         }
     }
 
@@ -1174,7 +1177,7 @@ impl<'a> Sim<'a> {
             rework: 0,
             reman: 0,
             state: State::Transfer,
-            held: Vec::new(),
+            held: self.spare_held.pop().unwrap_or_default(),
             run_start: 0.0,
             run_end: 0.0,
             remaining_h: None,
@@ -1885,6 +1888,7 @@ impl<'a> Sim<'a> {
     fn lose(&mut self, b: usize, cause: impl FnOnce() -> String) {
         self.queues.remove(b);
         self.release_kept(b);
+        self.spare_held(b);
         self.batches[b].state = State::Lost;
         self.batches[b].token = self.batches[b].token.wrapping_add(1);
         self.account_wip();
@@ -1896,8 +1900,18 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Keeps the `held` vector of batch `b`, which leaves, for a new batch.
+    fn spare_held(&mut self, b: usize) {
+        let mut held = std::mem::take(&mut self.batches[b].held);
+        if held.capacity() > 0 {
+            held.clear();
+            self.spare_held.push(held);
+        }
+    }
+
     fn release(&mut self, b: usize) {
         self.release_kept(b);
+        self.spare_held(b);
         self.batches[b].state = State::Done;
         self.account_wip();
         self.in_process -= 1;
