@@ -40,6 +40,12 @@ const EPS: f64 = 1e-9;
 /// must).
 const SKETCH_ROOM: usize = 1024;
 
+/// Whether a unit of a resource of `kind` released at the end of a step with cleaning time
+/// `clean_h` is cleaned before it is free again (staff is not cleaned).
+fn goes_to_cleaning(kind: ResourceKind, clean_h: f64) -> bool {
+    !matches!(kind, ResourceKind::Staff) && clean_h > 0.0
+}
+
 /// [`Sim::blocked_by`] of a step that any freed unit it can use wakes.
 const NOT_BLOCKED: usize = usize::MAX;
 
@@ -938,8 +944,7 @@ impl<'a> Sim<'a> {
                 continue;
             }
             let blocked = blocked_by[s];
-            if queues.step_len(s) > 0 && (blocked == NOT_BLOCKED || uses & use_bit(blocked) != 0)
-            {
+            if queues.step_len(s) > 0 && (blocked == NOT_BLOCKED || uses & use_bit(blocked) != 0) {
                 wake[s] = true;
                 woken.push(s);
                 *dirty = true;
@@ -1662,8 +1667,7 @@ impl<'a> Sim<'a> {
             if let Some(pos) = st.running.iter().position(|&x| x == b) {
                 st.running.swap_remove(pos);
             }
-            let cleans = !matches!(self.m.resources[h.res].kind, ResourceKind::Staff);
-            if cleans && step_clean > 0.0 {
+            if goes_to_cleaning(self.m.resources[h.res].kind, step_clean) {
                 st.cleaning += h.count;
                 let (res, count) = (ix(h.res), h.count);
                 self.schedule(self.now + step_clean, Kind::CleanDone { res, count });
@@ -1675,9 +1679,7 @@ impl<'a> Sim<'a> {
         for h in &held {
             if h.released
                 && (all || h.use_idx == use_idx)
-                && (self.blocking
-                    || !(step_clean > 0.0
-                        && !matches!(self.m.resources[h.res].kind, ResourceKind::Staff)))
+                && (self.blocking || !goes_to_cleaning(self.m.resources[h.res].kind, step_clean))
             {
                 self.wake_res(h.res);
             }
@@ -1848,9 +1850,7 @@ impl<'a> Sim<'a> {
             Outcome::Remanufacture => {
                 self.batches[b].reman += 1;
                 if self.batches[b].reman > p.max_remanufactures {
-                    self.lose(b, || {
-                        format!("{}; no starting material left", cause.text())
-                    });
+                    self.lose(b, || format!("{}; no starting material left", cause.text()));
                 } else {
                     if self.in_window(self.now) {
                         self.remanufactured += 1;
@@ -2380,7 +2380,11 @@ target_vein_to_vein_days = 20
                 panic!("the calendar changes");
             };
             assert_eq!(at, next_count_change(&changes, t));
-            assert_eq!(counts[j], Some(on_duty_from(&r, &changes, t)), "change {j} at {at}");
+            assert_eq!(
+                counts[j],
+                Some(on_duty_from(&r, &changes, t)),
+                "change {j} at {at}"
+            );
             seen.insert(counts[j]);
             t = at;
         }
