@@ -1377,8 +1377,13 @@ impl<'a> Sim<'a> {
         let mut i = 0;
         while i < ps.open.len() {
             let s = ps.open[i];
-            let rule = self.queues.primary_rule(s);
-            let head = self.queues.first(s, rule, |b| self.plan_allows(b));
+            // Without a plan every batch is allowed: the head is the front of the primary order.
+            let head = if self.plan.is_none() {
+                self.queues.front(s)
+            } else {
+                let rule = self.queues.primary_rule(s);
+                self.queues.first(s, rule, |b| self.plan_allows(b))
+            };
             let start = ps.alloc.len();
             let seized = match head {
                 Some(_) => self.seize_units(s, &mut ps.alloc),

@@ -248,6 +248,12 @@ impl Queues {
             .copied()
     }
 
+    /// The first batch of `step` under its primary rule.
+    #[inline]
+    pub fn front(&self, step: usize) -> Option<Place> {
+        self.steps[step].orders[0].front().copied()
+    }
+
     /// How many batches of `step` `ok` accepts, counting no further than `cap`.
     pub fn count(&self, step: usize, cap: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
         let mut n = 0;
@@ -294,6 +300,7 @@ mod tests {
         assert_eq!(q.count(0, 10, |b| b % 2 == 0), 2);
         assert_eq!(q.count(0, 1, |_| true), 1);
         assert_eq!(q.primary_rule(0), FIFO);
+        assert_eq!(q.front(0).map(|p| p.batch), Some(1));
         assert_eq!(q.place(3, EDD).map(|(s, p)| (s, p.key)), Some((0, 10.0)));
     }
 
