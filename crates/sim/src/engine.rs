@@ -11,8 +11,7 @@
 //! free units do not suffice for all could start instead. Batches that cannot start yet are
 //! skipped: they hold nothing and reserve nothing. See [`Sim::next_to_start`] for the details.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use model::{Arrivals, Dist, Model, Outcome, Plan, ResourceKind};
@@ -21,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
 use crate::SimError;
+use crate::events::EventQueue;
 use crate::queue::{Keys, Place, Queues, RULES, rule_index};
 use crate::results::{Observation, Observed, Replication};
 use crate::sketch::Sketch;
@@ -35,6 +35,24 @@ const DRAIN_CAP_H: f64 = model::limits::DRAIN_CAP_H;
 const CANCEL_EVERY: u64 = 1 << 14;
 
 const EPS: f64 = 1e-9;
+
+/// Observations per sketch a replication makes room for at its start (it grows beyond if it
+/// must).
+const SKETCH_ROOM: usize = 1024;
+
+/// Whether a unit of a resource of `kind` released at the end of a step with cleaning time
+/// `clean_h` is cleaned before it is free again (staff is not cleaned).
+fn goes_to_cleaning(kind: ResourceKind, clean_h: f64) -> bool {
+    !matches!(kind, ResourceKind::Staff) && clean_h > 0.0
+}
+
+/// [`Sim::blocked_by`] of a step that any freed unit it can use wakes.
+const NOT_BLOCKED: usize = usize::MAX;
+
+/// The bit of use `u` in the use masks of [`Sim::res_steps`].
+fn use_bit(u: usize) -> u64 {
+    if u < 64 { 1 << u } else { u64::MAX }
+}
 
 /// A batch's or resource's index inside an event (events are kept small: the queue moves them
 /// at every push and pop).
@@ -125,31 +143,6 @@ impl Kind {
         "equipment breakdowns",
         "repairs",
     ];
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Event {
-    t: f64,
-    seq: u64,
-    kind: Kind,
-}
-
-impl PartialEq for Event {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Event {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Reversed: the heap pops the earliest time, then the earliest scheduled.
-        o.t.total_cmp(&self.t).then(o.seq.cmp(&self.seq))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,16 +276,41 @@ fn count_changes(c: &model::Calendar) -> Vec<f64> {
 /// The first time after `t` at which the head count changes (`changes` from
 /// [`count_changes`]); infinite when it never does.
 fn next_count_change(changes: &[f64], t: f64) -> f64 {
+    next_count_change_at(changes, t).map_or(f64::INFINITY, |(at, _)| at)
+}
+
+/// As [`next_count_change`], with the index of that change in `changes`; `None` when the
+/// head count never changes.
+fn next_count_change_at(changes: &[f64], t: f64) -> Option<(f64, usize)> {
     let base = (t / model::WEEK_H).floor() * model::WEEK_H;
     for off in [0.0, model::WEEK_H] {
-        for &c in changes {
+        for (j, &c) in changes.iter().enumerate() {
             let at = base + off + c;
             if at > t + 1e-9 {
-                return at;
+                return Some((at, j));
             }
         }
     }
-    f64::INFINITY
+    None
+}
+
+/// Per change of a calendar's head count (`changes` from [`count_changes`]): the head count
+/// in the interval that ends at that change — the count [`on_duty_from`] gives at any time
+/// in it, looked up instead of computed at every shift change. `None` for an interval
+/// shorter than a few milliseconds, where [`on_duty_from`] is asked.
+fn counts_before_changes(c: &model::Calendar, changes: &[f64]) -> Vec<Option<u32>> {
+    let n = changes.len();
+    (0..n)
+        .map(|j| {
+            let prev = if j == 0 {
+                changes[n - 1] - model::WEEK_H
+            } else {
+                changes[j - 1]
+            };
+            let gap = changes[j] - prev;
+            (gap > 1e-6).then(|| c.on_duty(prev + 0.5 * gap))
+        })
+        .collect()
 }
 
 /// Units of `r` on duty from time `t` until its calendar's next change: the head count in the
@@ -357,7 +375,7 @@ impl PassScratch {
 /// Simulates one replication (with the default event budget).
 pub fn replicate(model: &Model, index: u32, plan: Option<&Plan>) -> Result<Replication, SimError> {
     let limits = Limits::default();
-    match replicate_full(model, index, plan, false, &limits) {
+    match replicate_full(model, &Prepared::new(model), index, plan, false, &limits) {
         Ended::Done(out) => Ok(out.rep),
         Ended::Failed(e) => Err(e),
         Ended::Cancelled => Err(SimError::Cancelled(0)),
@@ -372,7 +390,7 @@ pub fn replicate_observed(
     plan: Option<&Plan>,
 ) -> Result<(Replication, Vec<Observation>), SimError> {
     let limits = Limits::default();
-    match replicate_full(model, index, plan, true, &limits) {
+    match replicate_full(model, &Prepared::new(model), index, plan, true, &limits) {
         Ended::Done(out) => Ok((out.rep, out.observations)),
         Ended::Failed(e) => Err(e),
         Ended::Cancelled => Err(SimError::Cancelled(0)),
@@ -421,8 +439,53 @@ pub(crate) struct RepOutput {
     pub observations: Vec<Observation>,
 }
 
+/// What every replication of a model needs and is the same for all, computed once per run:
+/// the hours on duty of each resource over the observation window and in each week of it
+/// (the denominators of utilisation).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Per resource: hours on duty in the window, and in each week of it.
+    cap_hours: Vec<(f64, Vec<f64>)>,
+}
+
+impl Prepared {
+    pub fn new(m: &Model) -> Self {
+        let window = (m.horizon_h - m.warmup_h).max(EPS);
+        let weeks = weeks_of(m);
+        let cap_hours = m
+            .resources
+            .iter()
+            .map(|res| {
+                let total = match &res.calendar {
+                    Some(c) => c.capacity_hours(m.warmup_h, m.horizon_h),
+                    None => f64::from(res.capacity) * window,
+                };
+                let weekly = (0..weeks)
+                    .map(|w| {
+                        let a = m.warmup_h + w as f64 * model::WEEK_H;
+                        let b = (a + model::WEEK_H).min(m.horizon_h);
+                        match &res.calendar {
+                            Some(c) => c.capacity_hours(a, b),
+                            None => f64::from(res.capacity) * (b - a),
+                        }
+                    })
+                    .collect();
+                (total, weekly)
+            })
+            .collect();
+        Prepared { cap_hours }
+    }
+}
+
+/// Weeks of the observation window (at least one), as the weekly utilisation counts them.
+fn weeks_of(m: &Model) -> usize {
+    let window = (m.horizon_h - m.warmup_h).max(0.0);
+    (window / model::WEEK_H).ceil().max(1.0) as usize
+}
+
 pub(crate) fn replicate_full(
     model: &Model,
+    prep: &Prepared,
     index: u32,
     plan: Option<&Plan>,
     observe: bool,
@@ -433,7 +496,7 @@ pub(crate) fn replicate_full(
     let mut sim = Sim::new(model, rng, plan);
     sim.observe = observe;
     match sim.run(limits) {
-        Run::Finished => Ended::Done(Box::new(sim.finish(index))),
+        Run::Finished => Ended::Done(Box::new(sim.finish(index, prep))),
         Run::Cancelled => Ended::Cancelled,
         Run::Deadlock(d) => Ended::Failed(SimError::Deadlock {
             replication: index,
@@ -454,6 +517,32 @@ pub(crate) fn replicate_full(
                 day: sim.now / 24.0,
                 most: format!("{n} {most}"),
             })
+        }
+    }
+}
+
+/// Why a batch is sent back, re-manufactured or lost: named (in `lost_by_cause`) only when a
+/// patient of the cohort is lost, so that the text is not made for every failed step or
+/// triggered decision.
+#[derive(Debug, Clone, Copy)]
+enum Cause<'m> {
+    /// The step (its name) failed.
+    Failure(&'m str),
+    /// An in-process decision (its measure) at the step (its name).
+    Decision(&'m str, &'m str),
+    /// The shelf life after the step (its name) ran out.
+    ShelfLife(&'m str),
+    /// A unit broke down under the step (its name).
+    Breakdown(&'m str),
+}
+
+impl Cause<'_> {
+    fn text(self) -> String {
+        match self {
+            Cause::Failure(step) => format!("failure at {step}"),
+            Cause::Decision(measure, step) => format!("{measure} at {step}"),
+            Cause::ShelfLife(step) => format!("shelf life exceeded after {step}"),
+            Cause::Breakdown(step) => format!("equipment breakdown at {step}"),
         }
     }
 }
@@ -481,8 +570,7 @@ struct Sim<'a> {
     plan: Option<&'a Plan>,
     rng: ChaCha8Rng,
     now: f64,
-    seq: u64,
-    events: BinaryHeap<Event>,
+    events: EventQueue<Kind>,
     res: Vec<Res>,
     batches: Vec<Batch>,
     queues: Queues,
@@ -503,10 +591,21 @@ struct Sim<'a> {
     /// Batches queued at this instant whose hold-time expiry is still to be scheduled, with
     /// their tokens.
     hold_pending: Vec<(usize, Token)>,
-    /// Per resource: the flat steps that can use it.
-    res_steps: Vec<Vec<usize>>,
+    /// Per resource: the flat steps that can use it, each with the uses of the step that
+    /// have it among their candidates (bit `u` for use `u`; every bit for uses beyond 63).
+    res_steps: Vec<Vec<(usize, u64)>>,
+    /// Per flat step: no resource is a candidate of two of its uses, so whether a use can be
+    /// seized depends on its own candidates only.
+    disjoint: Vec<bool>,
+    /// Per flat step: the use that could not be seized when the step was last closed by a
+    /// dispatch pass ([`NOT_BLOCKED`] if it was not closed for want of units, or its uses
+    /// share candidates). Until units of that use's candidates are freed the step cannot
+    /// start a batch, so freeing other units does not wake it.
+    blocked_by: Vec<usize>,
     /// Per resource: when in the week its head count changes ([`count_changes`]).
     count_changes: Vec<Vec<f64>>,
+    /// Per resource, per change: the head count until it ([`counts_before_changes`]).
+    counts_before: Vec<Vec<Option<u32>>>,
     step_offset: Vec<usize>,
     /// Per flat step: (product, step index).
     flat_step: Vec<(usize, usize)>,
@@ -540,6 +639,8 @@ struct Sim<'a> {
     blocking: bool,
     /// Batches that keep units now.
     keepers: Vec<usize>,
+    /// Emptied `held` vectors of batches that left, for new batches (no allocation each).
+    spare_held: Vec<Vec<Held>>,
 }
 
 impl<'a> Sim<'a> {
@@ -568,19 +669,29 @@ impl<'a> Sim<'a> {
                 rules.push(r);
             }
         }
-        let mut res_steps = vec![Vec::new(); m.resources.len()];
+        let mut res_steps: Vec<Vec<(usize, u64)>> = vec![Vec::new(); m.resources.len()];
+        let mut disjoint = Vec::with_capacity(n);
         for (flat, s) in m.products.iter().flat_map(|p| &p.steps).enumerate() {
-            for &c in s.uses.iter().flat_map(|u| &u.candidates) {
-                if !res_steps[c].contains(&flat) {
-                    res_steps[c].push(flat);
+            let mut seen: Vec<usize> = Vec::new();
+            let mut repeats = false;
+            for (ui, u) in s.uses.iter().enumerate() {
+                let bit = use_bit(ui);
+                for &c in &u.candidates {
+                    repeats |= seen.contains(&c);
+                    seen.push(c);
+                    match res_steps[c].iter_mut().find(|(st, _)| *st == flat) {
+                        Some((_, mask)) => *mask |= bit,
+                        None => res_steps[c].push((flat, bit)),
+                    }
                 }
             }
+            disjoint.push(!repeats);
         }
         let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
         let slack = rule_index(model::Dispatch::LeastSlack);
         let slack_step = rules.iter().map(|r| r.contains(&slack)).collect();
-        let window = (m.horizon_h - m.warmup_h).max(0.0);
-        let weeks = (window / model::WEEK_H).ceil().max(1.0) as usize;
+        let expected = expected_batches(m, plan);
+        let weeks = weeks_of(m);
         let changes: Vec<Vec<f64>> = m
             .resources
             .iter()
@@ -613,10 +724,9 @@ impl<'a> Sim<'a> {
             plan,
             rng,
             now: 0.0,
-            seq: 0,
-            events: BinaryHeap::with_capacity(64 + 2 * m.resources.len()),
+            events: EventQueue::with_capacity(64 + 2 * m.resources.len()),
             res,
-            batches: Vec::with_capacity(expected_batches(m, plan)),
+            batches: Vec::with_capacity(expected),
             queues: Queues::new(rules),
             mixed_rules,
             slack_step,
@@ -627,6 +737,17 @@ impl<'a> Sim<'a> {
             wake_everything: false,
             hold_pending: Vec::new(),
             res_steps,
+            disjoint,
+            blocked_by: vec![NOT_BLOCKED; n],
+            counts_before: m
+                .resources
+                .iter()
+                .zip(&changes)
+                .map(|(r, ch)| match &r.calendar {
+                    Some(c) => counts_before_changes(c, ch),
+                    None => Vec::new(),
+                })
+                .collect(),
             count_changes: changes,
             step_offset,
             flat_step,
@@ -638,10 +759,13 @@ impl<'a> Sim<'a> {
             patients: 0,
             lost: 0,
             lost_by_cause: BTreeMap::new(),
-            v2v_days: Sketch::new(),
+            v2v_days: Sketch::with_capacity(expected.min(SKETCH_ROOM)),
             on_time: 0,
             released_window: 0,
-            waits: vec![Sketch::new(); n],
+            // Not `vec![..; n]`: a clone of a vector does not keep its capacity.
+            waits: (0..n)
+                .map(|_| Sketch::with_capacity(expected.min(SKETCH_ROOM)))
+                .collect(),
             observe: false,
             observations: Vec::new(),
             hold_violations: vec![0; n],
@@ -654,16 +778,13 @@ impl<'a> Sim<'a> {
             kind_counts: [0; Kind::COUNT],
             blocking: m.has_blocking(),
             keepers: Vec::new(),
+            spare_held: Vec::new(),
         }
     }
 
+    #[inline]
     fn schedule(&mut self, t: f64, kind: Kind) {
-        self.seq += 1;
-        self.events.push(Event {
-            t,
-            seq: self.seq,
-            kind,
-        });
+        self.events.push(t, kind);
     }
 
     fn in_window(&self, t: f64) -> bool {
@@ -727,6 +848,7 @@ impl<'a> Sim<'a> {
 
     // ---- accounting --------------------------------------------------------------------
 
+    #[inline(always)]
     fn account_res(&mut self, r: usize) {
         let (warmup, horizon, now) = (self.m.warmup_h, self.m.horizon_h, self.now);
         let st = &mut self.res[r];
@@ -750,7 +872,14 @@ impl<'a> Sim<'a> {
         let busy = f64::from(units);
         st.busy_integral += busy * (hi - lo);
         // Spread over weeks of the window; the week of the last call is kept, so that most
-        // calls add to it without finding it again.
+        // calls add to it without finding it again — most at once, as here (the loop below
+        // would add the same).
+        if st.week_lo <= lo && hi <= st.week_hi {
+            if let Some(slot) = st.weekly.get_mut(st.week) {
+                *slot += busy * (hi - lo);
+            }
+            return;
+        }
         let mut t = lo;
         while t < hi {
             if !(st.week_lo <= t && t < st.week_hi) {
@@ -791,22 +920,39 @@ impl<'a> Sim<'a> {
     }
 
     /// Marks the steps that can use resource `r` for the next dispatch pass: more of its
-    /// units are free (released, cleaned, repaired, or a shift began).
+    /// units are free (released, cleaned, repaired, or a shift began). Steps without waiting
+    /// batches stay asleep (a batch that joins a queue wakes its step), and so does a step
+    /// that the last pass closed because a use of it whose candidates do not include `r`
+    /// could not be seized: it still cannot seize that use. When no step wakes, no dispatch
+    /// pass follows (it would start nothing) — except with blocking, where every pass also
+    /// looks for a deadlock, as before.
+    #[inline]
     fn wake_res(&mut self, r: usize) {
         let Sim {
             res_steps,
             wake,
             woken,
             dirty,
+            blocked_by,
+            queues,
             ..
         } = self;
-        for &s in &res_steps[r] {
-            if !wake[s] {
+        for &(s, uses) in &res_steps[r] {
+            if wake[s] {
+                // Woken already (and perhaps left over by the last pass): a pass follows.
+                *dirty = true;
+                continue;
+            }
+            let blocked = blocked_by[s];
+            if queues.step_len(s) > 0 && (blocked == NOT_BLOCKED || uses & use_bit(blocked) != 0) {
                 wake[s] = true;
                 woken.push(s);
+                *dirty = true;
             }
         }
-        *dirty = true;
+        if self.blocking {
+            self.dirty = true;
+        }
     }
 
     /// Marks flat step `s` for the next dispatch pass: a batch joined its queue.
@@ -830,7 +976,7 @@ impl<'a> Sim<'a> {
     fn run(&mut self, limits: &Limits<'_>) -> Run {
         self.start();
         let mut handled: u64 = 0;
-        while let Some(Event { t, kind, .. }) = self.events.pop() {
+        while let Some((t, kind)) = self.events.pop() {
             handled += 1;
             if handled.is_multiple_of(CANCEL_EVERY)
                 && limits
@@ -855,7 +1001,7 @@ impl<'a> Sim<'a> {
             self.now = t;
             self.handle(kind);
             // Handle every event at the same instant before dispatching.
-            let same_instant = self.events.peek().is_some_and(|n| n.t == self.now);
+            let same_instant = self.events.peek_time().is_some_and(|t| t == self.now);
             if self.dirty && !same_instant {
                 self.dispatch();
                 self.arm_hold_timers();
@@ -979,8 +1125,12 @@ impl<'a> Sim<'a> {
                 let r = res as usize;
                 self.account_res(r);
                 let changes = &self.count_changes[r];
-                self.res[r].on_duty = on_duty_from(&self.m.resources[r], changes, self.now);
-                let t = next_count_change(changes, self.now);
+                let next = next_count_change_at(changes, self.now);
+                self.res[r].on_duty = match next.and_then(|(_, j)| self.counts_before[r][j]) {
+                    Some(count) => count,
+                    None => on_duty_from(&self.m.resources[r], changes, self.now),
+                };
+                let t = next.map_or(f64::INFINITY, |(at, _)| at);
                 if t.is_finite() && t <= self.m.horizon_h + DRAIN_CAP_H {
                     self.schedule(t, Kind::ShiftChange { res });
                 }
@@ -1032,7 +1182,7 @@ impl<'a> Sim<'a> {
             rework: 0,
             reman: 0,
             state: State::Transfer,
-            held: Vec::new(),
+            held: self.spare_held.pop().unwrap_or_default(),
             run_start: 0.0,
             run_end: 0.0,
             remaining_h: None,
@@ -1186,6 +1336,9 @@ impl<'a> Sim<'a> {
     /// Schedules the hold-time expiry of the batches queued at this instant with a shelf life
     /// that did not start in the dispatch pass.
     fn arm_hold_timers(&mut self) {
+        if self.hold_pending.is_empty() {
+            return;
+        }
         let pending = std::mem::take(&mut self.hold_pending);
         for &(b, token) in &pending {
             let bt = &self.batches[b];
@@ -1216,18 +1369,29 @@ impl<'a> Sim<'a> {
 
     /// Fills `ps.feasible` with the open steps that have a batch allowed to start now (by the
     /// plan, if any) and whose uses can all be seized now, with the units they would take;
-    /// closes the other open steps for the rest of the pass.
-    fn feasible_steps(&self, ps: &mut PassScratch) {
+    /// closes the other open steps for the rest of the pass (remembering, for a step closed
+    /// for want of units, the use it could not seize: [`Sim::wake_res`]).
+    fn feasible_steps(&mut self, ps: &mut PassScratch) {
         ps.feasible.clear();
         ps.alloc.clear();
         let mut i = 0;
         while i < ps.open.len() {
             let s = ps.open[i];
-            let rule = self.queues.primary_rule(s);
-            let head = self.queues.first(s, rule, |b| self.plan_allows(b));
+            // Without a plan every batch is allowed: the head is the front of the primary order.
+            let head = if self.plan.is_none() {
+                self.queues.front(s)
+            } else {
+                let rule = self.queues.primary_rule(s);
+                self.queues.first(s, rule, |b| self.plan_allows(b))
+            };
             let start = ps.alloc.len();
-            match head {
-                Some(head) if self.seize_units(s, &mut ps.alloc) => {
+            let seized = match head {
+                Some(_) => self.seize_units(s, &mut ps.alloc),
+                None => Ok(()),
+            };
+            match (head, seized) {
+                (Some(head), Ok(())) => {
+                    self.blocked_by[s] = NOT_BLOCKED;
                     ps.feasible.push(Feasible {
                         step: s,
                         alloc: (start, ps.alloc.len()),
@@ -1235,7 +1399,11 @@ impl<'a> Sim<'a> {
                     });
                     i += 1;
                 }
-                _ => {
+                (_, seized) => {
+                    self.blocked_by[s] = match seized {
+                        Err(u) if self.disjoint[s] => u,
+                        _ => NOT_BLOCKED,
+                    };
                     ps.alloc.truncate(start);
                     ps.open.swap_remove(i);
                 }
@@ -1366,30 +1534,38 @@ impl<'a> Sim<'a> {
     }
 
     /// Finds units for every use of flat step `s` now, first free candidate first, and
-    /// appends them to `taken`; false if some use finds none (then `taken` holds a part).
-    fn seize_units(&self, s: usize, taken: &mut Vec<(usize, u32, usize)>) -> bool {
+    /// appends them to `taken`; the first use that finds none is the error (then `taken`
+    /// holds a part).
+    fn seize_units(&self, s: usize, taken: &mut Vec<(usize, u32, usize)>) -> Result<(), usize> {
         let (product, step) = self.flat_step[s];
         let step = &self.m.products[product].steps[step];
         let start = taken.len();
+        let disjoint = self.disjoint[s];
         for (ui, u) in step.uses.iter().enumerate() {
             let mut found = None;
             for &r in &u.candidates {
-                let already: u32 = taken[start..]
-                    .iter()
-                    .filter(|(tr, _, _)| *tr == r)
-                    .map(|(_, c, _)| *c)
-                    .sum();
+                // Units of `r` taken by earlier uses of this step (none when the uses share
+                // no candidate).
+                let already: u32 = if disjoint {
+                    0
+                } else {
+                    taken[start..]
+                        .iter()
+                        .filter(|(tr, _, _)| *tr == r)
+                        .map(|(_, c, _)| *c)
+                        .sum()
+                };
                 if self.available(r) >= already + u.count {
                     found = Some(r);
                     break;
                 }
             }
             let Some(r) = found else {
-                return false;
+                return Err(ui);
             };
             taken.push((r, u.count, ui));
         }
-        true
+        Ok(())
     }
 
     fn start_step(&mut self, b: usize, alloc: &[(usize, u32, usize)]) {
@@ -1496,15 +1672,20 @@ impl<'a> Sim<'a> {
             if let Some(pos) = st.running.iter().position(|&x| x == b) {
                 st.running.swap_remove(pos);
             }
-            let cleans = !matches!(self.m.resources[h.res].kind, ResourceKind::Staff);
-            if cleans && step_clean > 0.0 {
+            if goes_to_cleaning(self.m.resources[h.res].kind, step_clean) {
                 st.cleaning += h.count;
                 let (res, count) = (ix(h.res), h.count);
                 self.schedule(self.now + step_clean, Kind::CleanDone { res, count });
             }
         }
+        // Units that go to cleaning are not free yet: the end of cleaning wakes their steps.
+        // (With blocking every wake is followed by a pass that looks for a deadlock, so
+        // those wake as before.)
         for h in &held {
-            if h.released && (all || h.use_idx == use_idx) {
+            if h.released
+                && (all || h.use_idx == use_idx)
+                && (self.blocking || !goes_to_cleaning(self.m.resources[h.res].kind, step_clean))
+            {
                 self.wake_res(h.res);
             }
         }
@@ -1528,15 +1709,13 @@ impl<'a> Sim<'a> {
             if self.in_window(self.now) {
                 self.failures[flat] += 1;
             }
-            let cause = format!("failure at {}", step.name);
-            self.apply(b, outcome, step_idx, &cause);
+            self.apply(b, outcome, step_idx, Cause::Failure(&step.name));
             return;
         }
         for d in &step.decisions {
             let v = self.sample(&d.value);
             if d.triggers(v) {
-                let cause = format!("{} at {}", d.measure, step.name);
-                self.apply(b, d.then, step_idx, &cause);
+                self.apply(b, d.then, step_idx, Cause::Decision(&d.measure, &step.name));
                 return;
             }
         }
@@ -1641,12 +1820,12 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn apply(&mut self, b: usize, outcome: Outcome, at: usize, cause: &str) {
+    fn apply(&mut self, b: usize, outcome: Outcome, at: usize, cause: Cause<'a>) {
         let product = self.batches[b].product;
         let p = &self.m.products[product];
         match outcome {
             Outcome::Proceed => self.advance(b, at),
-            Outcome::Lost => self.lose(b, cause),
+            Outcome::Lost => self.lose(b, || cause.text()),
             Outcome::Repeat | Outcome::Goto(_) => {
                 let target = if let Outcome::Goto(k) = outcome {
                     k
@@ -1658,7 +1837,7 @@ impl<'a> Sim<'a> {
                     self.reworked += 1;
                 }
                 if p.max_rework.is_some_and(|m| self.batches[b].rework > m) {
-                    self.lose(b, "rework limit reached");
+                    self.lose(b, || "rework limit reached".to_string());
                 } else {
                     self.move_to(b, target, 0.0, None);
                 }
@@ -1676,7 +1855,7 @@ impl<'a> Sim<'a> {
             Outcome::Remanufacture => {
                 self.batches[b].reman += 1;
                 if self.batches[b].reman > p.max_remanufactures {
-                    self.lose(b, &format!("{cause}; no starting material left"));
+                    self.lose(b, || format!("{}; no starting material left", cause.text()));
                 } else {
                     if self.in_window(self.now) {
                         self.remanufactured += 1;
@@ -1698,21 +1877,23 @@ impl<'a> Sim<'a> {
         let from = self.batches[b].hold_from.unwrap_or(step);
         let p = &self.m.products[product];
         let outcome = p.steps[from].on_hold_violation;
-        let cause = format!("shelf life exceeded after {}", p.steps[from].name);
+        let cause = Cause::ShelfLife(&p.steps[from].name);
         self.batches[b].hold_deadline = None;
         if outcome == Outcome::Proceed {
             return; // keeps waiting, deviation recorded
         }
         self.queues.remove(b);
         match outcome {
-            Outcome::Repeat => self.apply(b, Outcome::Goto(from), from, &cause),
-            other => self.apply(b, other, from, &cause),
+            Outcome::Repeat => self.apply(b, Outcome::Goto(from), from, cause),
+            other => self.apply(b, other, from, cause),
         }
     }
 
-    fn lose(&mut self, b: usize, cause: &str) {
+    /// The batch is lost; `cause` (made only for a patient of the cohort) names why.
+    fn lose(&mut self, b: usize, cause: impl FnOnce() -> String) {
         self.queues.remove(b);
         self.release_kept(b);
+        self.spare_held(b);
         self.batches[b].state = State::Lost;
         self.batches[b].token = self.batches[b].token.wrapping_add(1);
         self.account_wip();
@@ -1720,12 +1901,22 @@ impl<'a> Sim<'a> {
         if self.batches[b].cohort {
             self.lost += 1;
             self.active_cohort -= 1;
-            *self.lost_by_cause.entry(cause.to_string()).or_insert(0) += 1;
+            *self.lost_by_cause.entry(cause()).or_insert(0) += 1;
+        }
+    }
+
+    /// Keeps the `held` vector of batch `b`, which leaves, for a new batch.
+    fn spare_held(&mut self, b: usize) {
+        let mut held = std::mem::take(&mut self.batches[b].held);
+        if held.capacity() > 0 {
+            held.clear();
+            self.spare_held.push(held);
         }
     }
 
     fn release(&mut self, b: usize) {
         self.release_kept(b);
+        self.spare_held(b);
         self.batches[b].state = State::Done;
         self.account_wip();
         self.in_process -= 1;
@@ -1949,15 +2140,14 @@ impl<'a> Sim<'a> {
                 if self.in_window(self.now) {
                     self.failures[flat] += 1;
                 }
-                let cause = format!("equipment breakdown at {}", s.name);
-                self.apply(b, outcome, step, &cause);
+                self.apply(b, outcome, step, Cause::Breakdown(&s.name));
             }
         }
     }
 
     // ---- results -----------------------------------------------------------------------
 
-    fn finish(mut self, index: u32) -> RepOutput {
+    fn finish(mut self, index: u32, prep: &Prepared) -> RepOutput {
         let window = (self.m.horizon_h - self.m.warmup_h).max(EPS);
         let years = window / (365.0 * 24.0);
         let per_year = |x: f64| x / years;
@@ -1967,11 +2157,9 @@ impl<'a> Sim<'a> {
         let mut breakdowns = Vec::new();
         let mut blocked = Vec::new();
         let mut blocked_hours = Vec::new();
-        for (r, res) in self.m.resources.iter().enumerate() {
-            let cap_hours = match &res.calendar {
-                Some(c) => c.capacity_hours(self.m.warmup_h, self.m.horizon_h),
-                None => f64::from(res.capacity) * window,
-            };
+        for r in 0..self.m.resources.len() {
+            let (cap_hours, week_caps) = &prep.cap_hours[r];
+            let cap_hours = *cap_hours;
             let st = &self.res[r];
             utilisation.push(if cap_hours > 0.0 {
                 st.busy_integral / cap_hours
@@ -1987,13 +2175,7 @@ impl<'a> Sim<'a> {
             blocked_hours.push(per_year(st.blocked_integral));
             breakdowns.push(per_year(f64::from(st.breakdowns)));
             let mut wk = Vec::with_capacity(self.weeks);
-            for (w, busy) in st.weekly.iter().enumerate() {
-                let a = self.m.warmup_h + w as f64 * model::WEEK_H;
-                let b = (a + model::WEEK_H).min(self.m.horizon_h);
-                let cap = match &res.calendar {
-                    Some(c) => c.capacity_hours(a, b),
-                    None => f64::from(res.capacity) * (b - a),
-                };
+            for (busy, &cap) in st.weekly.iter().zip(week_caps) {
                 wk.push(if cap > 0.0 { busy / cap } else { 0.0 });
             }
             weekly.push(wk);
@@ -2107,11 +2289,11 @@ target_vein_to_vein_days = 20
             event_budget: u64::MAX,
             cancel: Some(&cancel),
         };
-        let ended = replicate_full(&m, 0, None, false, &limits);
+        let ended = replicate_full(&m, &Prepared::new(&m), 0, None, false, &limits);
         assert!(matches!(ended, Ended::Cancelled));
         // Without the flag the same replication runs to its end.
         cancel.store(false, AtomicOrdering::SeqCst);
-        let ended = replicate_full(&m, 0, None, false, &limits);
+        let ended = replicate_full(&m, &Prepared::new(&m), 0, None, false, &limits);
         assert!(matches!(ended, Ended::Done(_)));
     }
 
@@ -2177,6 +2359,45 @@ target_vein_to_vein_days = 20
         assert_eq!(c, vec![6.0, 22.0]);
     }
 
+    /// The head count looked up at a shift change is the one computed from the calendar in
+    /// the middle of the interval up to the next change, at every change of several weeks.
+    #[test]
+    fn head_counts_looked_up_at_changes_equal_those_computed_from_the_calendar() {
+        let mut windows: Vec<(f64, f64, u32)> = (0..5)
+            .map(|d| (24.0 * f64::from(d) + 6.0, 24.0 * f64::from(d) + 22.0, 2))
+            .collect();
+        // A late shift at the week's end, a short overlap, a Saturday shift of one.
+        windows.push((160.0, 168.0, 1));
+        windows.push((30.0, 30.5, 3));
+        windows.push((5.0 * 24.0 + 8.0, 5.0 * 24.0 + 16.0, 1));
+        let c = calendar(&windows);
+        let changes = count_changes(&c);
+        let counts = counts_before_changes(&c, &changes);
+        assert_eq!(counts.len(), changes.len());
+        let r = model::Resource {
+            calendar: Some(c.clone()),
+            ..long_model().resources[0].clone()
+        };
+        let mut t = 0.0;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..3 * changes.len() {
+            let Some((at, j)) = next_count_change_at(&changes, t) else {
+                panic!("the calendar changes");
+            };
+            assert_eq!(at, next_count_change(&changes, t));
+            assert_eq!(
+                counts[j],
+                Some(on_duty_from(&r, &changes, t)),
+                "change {j} at {at}"
+            );
+            seen.insert(counts[j]);
+            t = at;
+        }
+        // Counts 0, 1, 2 and 5 (the overlap) all occur.
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(next_count_change_at(&[], 3.0).is_none());
+    }
+
     #[test]
     fn a_replication_over_the_event_budget_ends_with_an_error() {
         let m = long_model();
@@ -2184,7 +2405,7 @@ target_vein_to_vein_days = 20
             event_budget: 1000,
             cancel: None,
         };
-        match replicate_full(&m, 1, None, false, &limits) {
+        match replicate_full(&m, &Prepared::new(&m), 1, None, false, &limits) {
             Ended::Failed(SimError::EventBudget {
                 replication,
                 budget,

@@ -6,6 +6,7 @@
 //! the same numbers on any number of threads.
 
 mod engine;
+mod events;
 mod queue;
 pub mod results;
 mod sketch;
@@ -213,6 +214,7 @@ fn run_inner(
         event_budget: opts.event_budget.unwrap_or(model::limits::EVENT_BUDGET),
         cancel: Some(cancel),
     };
+    let prep = engine::Prepared::new(&m);
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let combine = Mutex::new(Combine {
@@ -232,29 +234,30 @@ fn run_inner(
                 return;
             }
             let r = r as u32;
-            let out = match engine::replicate_full(&m, r, opts.plan.as_ref(), observe, &limits) {
-                engine::Ended::Done(out) => out,
-                // Abandoned: the replications combined before it are the result.
-                engine::Ended::Cancelled => return,
-                engine::Ended::Failed(e) => {
-                    stop.store(true, Ordering::SeqCst);
-                    if let Ok(mut c) = combine.lock() {
-                        // Report the earliest failing replication, whatever the thread count.
-                        let earlier = match &c.error {
-                            Some(
-                                SimError::EventBudget { replication, .. }
-                                | SimError::Deadlock { replication, .. },
-                            ) => r < *replication,
-                            Some(_) => false,
-                            None => true,
-                        };
-                        if earlier {
-                            c.error = Some(e);
+            let out =
+                match engine::replicate_full(&m, &prep, r, opts.plan.as_ref(), observe, &limits) {
+                    engine::Ended::Done(out) => out,
+                    // Abandoned: the replications combined before it are the result.
+                    engine::Ended::Cancelled => return,
+                    engine::Ended::Failed(e) => {
+                        stop.store(true, Ordering::SeqCst);
+                        if let Ok(mut c) = combine.lock() {
+                            // Report the earliest failing replication, whatever the thread count.
+                            let earlier = match &c.error {
+                                Some(
+                                    SimError::EventBudget { replication, .. }
+                                    | SimError::Deadlock { replication, .. },
+                                ) => r < *replication,
+                                Some(_) => false,
+                                None => true,
+                            };
+                            if earlier {
+                                c.error = Some(e);
+                            }
                         }
+                        return;
                     }
-                    return;
-                }
-            };
+                };
             let Ok(mut guard) = combine.lock() else {
                 stop.store(true, Ordering::SeqCst);
                 return;

@@ -3,19 +3,23 @@
 //! Batches waiting for the same step need the same resources, so within one dispatch pass a
 //! step whose uses cannot be seized stays blocked (units only get scarcer while a pass starts
 //! steps), and all its batches would get the same units. Keeping the batches of a step in
-//! ordered sets lets a pass look at the front of each step instead of sorting every waiting
-//! batch.
+//! sorted order lets a pass look at the front of each step instead of sorting every waiting
+//! batch. The order of a step is a sorted double-ended vector while it is short: under `fifo`
+//! a batch joins at the back and most leave from the front, both without moving the others,
+//! and the queues of a plant are short, so this beats a balanced tree (which allocates a node
+//! per queue that becomes non-empty). A queue that grows long (a plant that cannot keep up)
+//! becomes a balanced tree until it is short again, so that joining in its middle stays cheap.
 //!
 //! Batches competing for one pool are ranked by that pool's own rule, and a step may use
 //! pools with different rules (a device pool `fifo`, the operators `edd`). A step therefore
-//! keeps one ordered set per distinct rule of the pools it can use: the set for rule `R`
-//! orders the step's batches by (key under `R`, ready time, batch index). The first rule of a
+//! keeps one sorted order per distinct rule of the pools it can use: the order for rule `R`
+//! sorts the step's batches by (key under `R`, ready time, batch index). The first rule of a
 //! step is its *primary* rule, that of the first candidate of its first use; when every pool
-//! has the same rule, a step has one set and the dispatch reduces to trying the batches in
+//! has the same rule, a step has one order and the dispatch reduces to trying the batches in
 //! that one order.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use model::Dispatch;
 
@@ -69,12 +73,125 @@ impl Ord for Place {
 struct StepQueue {
     /// Rule indices, the primary rule first, no repeats.
     rules: Vec<usize>,
-    /// One ordered set per entry of `rules`, all holding the same batches.
-    orders: Vec<BTreeSet<Place>>,
+    /// One sorted order (ascending, no repeats) per entry of `rules`, all holding the same
+    /// batches.
+    orders: Vec<Order>,
+}
+
+/// Length from which an order is a balanced tree: joining in the middle of a long vector would
+/// move half of it (a plant that cannot keep up lets its queues grow without bound).
+const LONG: usize = 512;
+
+/// One sorted order of a step's batches (ascending, no repeats): a double-ended vector while
+/// short, a balanced tree while long.
+#[derive(Debug, Clone)]
+enum Order {
+    Short(VecDeque<Place>),
+    Long(BTreeSet<Place>),
+}
+
+impl Order {
+    fn len(&self) -> usize {
+        match self {
+            Order::Short(v) => v.len(),
+            Order::Long(t) => t.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn front(&self) -> Option<Place> {
+        match self {
+            Order::Short(v) => v.front().copied(),
+            Order::Long(t) => t.first().copied(),
+        }
+    }
+
+    fn insert(&mut self, p: Place) {
+        match self {
+            Order::Short(v) if v.len() >= LONG => {
+                let mut t: BTreeSet<Place> = v.drain(..).collect();
+                t.insert(p);
+                *self = Order::Long(t);
+            }
+            Order::Short(v) => insert_sorted(v, p),
+            Order::Long(t) => {
+                t.insert(p);
+            }
+        }
+    }
+
+    fn remove(&mut self, p: &Place) {
+        match self {
+            Order::Short(v) => remove_sorted(v, p),
+            Order::Long(t) => {
+                t.remove(p);
+                if t.len() < LONG / 4 {
+                    let v: VecDeque<Place> = std::mem::take(t).into_iter().collect();
+                    *self = Order::Short(v);
+                }
+            }
+        }
+    }
+
+    /// The first place in the order that `ok` accepts.
+    fn find(&self, mut ok: impl FnMut(&Place) -> bool) -> Option<Place> {
+        match self {
+            Order::Short(v) => v.iter().find(|p| ok(p)).copied(),
+            Order::Long(t) => t.iter().find(|p| ok(p)).copied(),
+        }
+    }
+
+    /// How many places `ok` accepts, counting no further than `cap`.
+    fn count(&self, cap: usize, mut ok: impl FnMut(&Place) -> bool) -> usize {
+        fn upto<'p>(
+            it: impl Iterator<Item = &'p Place>,
+            cap: usize,
+            ok: &mut impl FnMut(&Place) -> bool,
+        ) -> usize {
+            let mut n = 0;
+            for p in it {
+                if n >= cap {
+                    break;
+                }
+                if ok(p) {
+                    n += 1;
+                }
+            }
+            n
+        }
+        match self {
+            Order::Short(v) => upto(v.iter(), cap, &mut ok),
+            Order::Long(t) => upto(t.iter(), cap, &mut ok),
+        }
+    }
+}
+
+/// Inserts `p` into the sorted `order` (where it is not yet).
+fn insert_sorted(order: &mut VecDeque<Place>, p: Place) {
+    // Most batches join at the back (under `fifo` the key is the time they became ready).
+    if order.back().is_none_or(|last| *last < p) {
+        order.push_back(p);
+    } else {
+        let i = order.partition_point(|q| *q < p);
+        order.insert(i, p);
+    }
+}
+
+/// Takes `p` out of the sorted `order` (no effect if it is not there).
+fn remove_sorted(order: &mut VecDeque<Place>, p: &Place) {
+    // Most batches leave from the front (they start in the order of the step's rule).
+    if order.front() == Some(p) {
+        order.pop_front();
+    } else if let Ok(i) = order.binary_search(p) {
+        order.remove(i);
+    }
 }
 
 impl StepQueue {
-    fn order(&self, rule: usize) -> &BTreeSet<Place> {
+    fn order(&self, rule: usize) -> &Order {
         let i = self.rules.iter().position(|&r| r == rule);
         debug_assert!(
             i.is_some(),
@@ -96,6 +213,9 @@ struct Member {
 #[derive(Debug, Default)]
 pub(crate) struct Queues {
     steps: Vec<StepQueue>,
+    /// Per step: batches waiting (the length of each of its orders, kept apart so that a
+    /// look at it does not go through the orders).
+    lens: Vec<usize>,
     /// Steps whose queue is not empty, in no particular order.
     busy: Vec<usize>,
     /// For each batch: the step it waits for, its keys and ready time.
@@ -106,17 +226,18 @@ pub(crate) struct Queues {
 impl Queues {
     /// `rules[s]`: the rule indices of step `s`'s pools, primary first (at least one).
     pub fn new(rules: Vec<Vec<usize>>) -> Self {
-        let steps = rules
+        let steps: Vec<StepQueue> = rules
             .into_iter()
             .map(|mut r| {
                 if r.is_empty() {
                     r.push(rule_index(Dispatch::Fifo));
                 }
-                let orders = vec![BTreeSet::new(); r.len()];
+                let orders = vec![Order::Short(VecDeque::new()); r.len()];
                 StepQueue { rules: r, orders }
             })
             .collect();
         Queues {
+            lens: vec![0; steps.len()],
             steps,
             busy: Vec::new(),
             member: Vec::new(),
@@ -135,8 +256,9 @@ impl Queues {
     }
 
     /// Batches waiting for `step`.
+    #[inline]
     pub fn step_len(&self, step: usize) -> usize {
-        self.steps[step].orders[0].len()
+        self.lens[step]
     }
 
     /// The primary rule of `step`.
@@ -165,14 +287,16 @@ impl Queues {
         if q.orders[0].is_empty() {
             self.busy.push(step);
         }
-        for (&rule, set) in q.rules.iter().zip(q.orders.iter_mut()) {
-            set.insert(Place {
+        for (&rule, order) in q.rules.iter().zip(q.orders.iter_mut()) {
+            let p = Place {
                 key: keys[rule],
                 ready,
                 batch,
-            });
+            };
+            order.insert(p);
         }
         self.member[batch] = Some(Member { step, keys, ready });
+        self.lens[step] += 1;
         self.len += 1;
     }
 
@@ -185,14 +309,16 @@ impl Queues {
             return;
         };
         let q = &mut self.steps[m.step];
-        for (&rule, set) in q.rules.iter().zip(q.orders.iter_mut()) {
-            set.remove(&Place {
+        for (&rule, order) in q.rules.iter().zip(q.orders.iter_mut()) {
+            let p = Place {
                 key: m.keys[rule],
                 ready: m.ready,
                 batch,
-            });
+            };
+            order.remove(&p);
         }
         self.len -= 1;
+        self.lens[m.step] -= 1;
         if q.orders[0].is_empty()
             && let Some(i) = self.busy.iter().position(|&s| s == m.step)
         {
@@ -207,25 +333,18 @@ impl Queues {
         rule: usize,
         mut ok: impl FnMut(usize) -> bool,
     ) -> Option<Place> {
-        self.steps[step]
-            .order(rule)
-            .iter()
-            .find(|p| ok(p.batch))
-            .copied()
+        self.steps[step].order(rule).find(|p| ok(p.batch))
+    }
+
+    /// The first batch of `step` under its primary rule.
+    #[inline]
+    pub fn front(&self, step: usize) -> Option<Place> {
+        self.steps[step].orders[0].front()
     }
 
     /// How many batches of `step` `ok` accepts, counting no further than `cap`.
     pub fn count(&self, step: usize, cap: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
-        let mut n = 0;
-        for p in &self.steps[step].orders[0] {
-            if n >= cap {
-                break;
-            }
-            if ok(p.batch) {
-                n += 1;
-            }
-        }
-        n
+        self.steps[step].orders[0].count(cap, |p| ok(p.batch))
     }
 }
 
@@ -242,7 +361,12 @@ mod tests {
     }
 
     fn order(q: &Queues, step: usize, rule: usize) -> Vec<usize> {
-        q.steps[step].order(rule).iter().map(|p| p.batch).collect()
+        let mut out = Vec::new();
+        q.steps[step].order(rule).find(|p| {
+            out.push(p.batch);
+            false
+        });
+        out
     }
 
     #[test]
@@ -260,7 +384,47 @@ mod tests {
         assert_eq!(q.count(0, 10, |b| b % 2 == 0), 2);
         assert_eq!(q.count(0, 1, |_| true), 1);
         assert_eq!(q.primary_rule(0), FIFO);
+        assert_eq!(q.front(0).map(|p| p.batch), Some(1));
         assert_eq!(q.place(3, EDD).map(|(s, p)| (s, p.key)), Some((0, 10.0)));
+    }
+
+    /// A queue longer than [`LONG`] (a tree) keeps every order, front, count and removal as
+    /// the short one (a vector), and becomes short again when it empties.
+    #[test]
+    fn a_long_queue_keeps_its_orders_as_a_tree_and_back_as_a_vector() {
+        let mut q = Queues::new(vec![vec![FIFO, EDD]]);
+        let n = 3 * LONG;
+        // Due dates in a scrambled order, so that EDD joins in the middle.
+        for b in 0..n {
+            let due = ((b * 7919) % n) as f64;
+            q.push(0, keys(b as f64, due, 0.0), b as f64, b);
+        }
+        assert!(matches!(q.steps[0].orders[1], Order::Long(_)));
+        let fifo = order(&q, 0, FIFO);
+        assert_eq!(fifo, (0..n).collect::<Vec<_>>());
+        let edd = order(&q, 0, EDD);
+        let mut want: Vec<usize> = (0..n).collect();
+        want.sort_by_key(|&b| (b * 7919) % n);
+        assert_eq!(edd, want);
+        assert_eq!(q.count(0, 10, |b| b % 3 == 0), 10);
+        for b in (0..n).filter(|b| b % 2 == 1) {
+            q.remove(b);
+        }
+        assert_eq!(q.step_len(0), n / 2);
+        assert_eq!(q.front(0).map(|p| p.batch), Some(0));
+        assert_eq!(
+            q.first(0, EDD, |_| true).map(|p| p.batch),
+            want.iter().copied().find(|b| b % 2 == 0)
+        );
+        for b in 0..n - 5 {
+            q.remove(b);
+        }
+        assert!(matches!(q.steps[0].orders[0], Order::Short(_)));
+        assert!(matches!(q.steps[0].orders[1], Order::Short(_)));
+        assert_eq!(order(&q, 0, FIFO), vec![n - 4, n - 2]);
+        let mut edd_left = order(&q, 0, EDD);
+        edd_left.sort_unstable();
+        assert_eq!(edd_left, vec![n - 4, n - 2]);
     }
 
     #[test]

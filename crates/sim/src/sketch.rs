@@ -90,6 +90,15 @@ impl Sketch {
         }
     }
 
+    /// An empty sketch with room for `n` observations kept exactly (at most [`EXACT_CAP`]),
+    /// so that a replication's observations are not copied as the vector grows.
+    pub fn with_capacity(n: usize) -> Self {
+        Sketch {
+            exact: Some(Vec::with_capacity(n.min(EXACT_CAP))),
+            ..Sketch::new()
+        }
+    }
+
     /// Adds one observation.
     pub fn add(&mut self, x: f64) {
         if !(x.is_finite() && x >= 0.0) {
