@@ -545,7 +545,10 @@ fn assert_close(got: &[(String, sim::Stat)], want: &[(String, sim::Stat)], exact
         }
         for k in 0..2 {
             let (x, y) = (a.ci95[k], b.ci95[k]);
-            assert!((x - y).abs() <= tol(x, y), "{name} ci95[{k}]: {a:?} vs {b:?}");
+            assert!(
+                (x - y).abs() <= tol(x, y),
+                "{name} ci95[{k}]: {a:?} vs {b:?}"
+            );
         }
     }
 }
@@ -632,8 +635,14 @@ fn the_undefined_cost_names_the_first_replication_in_order() {
     reps[..4].iter().for_each(|x| early.add(x));
     reps[4..].iter().for_each(|x| late.add(x));
     let late_only = late.clone().finish().expect_err("undefined").to_string();
-    assert!(late_only.contains("no dose was released in replication 5"), "{late_only}");
-    assert!(late_only.contains("cost per dose is undefined"), "{late_only}");
+    assert!(
+        late_only.contains("no dose was released in replication 5"),
+        "{late_only}"
+    );
+    assert!(
+        late_only.contains("cost per dose is undefined"),
+        "{late_only}"
+    );
     late.merge(&early);
     assert_eq!(late.finish().expect_err("undefined").to_string(), want);
     early.merge(&cm.accumulator());
