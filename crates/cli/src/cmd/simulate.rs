@@ -77,8 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_mut()
         .map(|csv| move |r: u32, obs: &[sim::Observation]| csv.write(r, obs, &names));
     let mut priced = cost_model.as_ref().map(cost::CostModel::accumulator);
-    let mut rep_sink = (streamed.is_some() || priced.is_some()).then(|| {
-        |x: &sim::Replication| {
+    let mut rep_sink =
+        (streamed.is_some() || priced.is_some()).then_some(|x: &sim::Replication| {
             if let Some(acc) = priced.as_mut() {
                 acc.add(x);
             }
@@ -86,8 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(s) => s.write(x),
                 None => Ok(()),
             }
-        }
-    });
+        });
     let mut results = common::simulate_streamed(
         &loaded,
         &opts,
@@ -102,7 +101,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     // The sinks borrow the writers and the cost summary; they are done with them.
     drop(obs_sink);
-    drop(rep_sink);
     if let Some(csv) = observations {
         csv.finish()?;
     }
