@@ -5,14 +5,21 @@
 # running sums, and the per-replication summaries (this scenario has no cost inputs) are
 # streamed to results.json and replications.csv as replications finish, not held. results.json
 # grows by one compact line per replication with the summaries, not at all without them.
+# With --cost the runs are priced (benches/memory-small.cost.toml): each replication is priced
+# as it is combined, into running means and variances, so the peak must not grow either.
 #
-#   benches/sim_memory.sh [REPLICATIONS...]        (default: 1000 10000 100000)
+#   benches/sim_memory.sh [--cost] [REPLICATIONS...]        (default: 1000 10000 100000)
 #
 # Prints a Markdown table: replications, threads, per-replication block, wall and CPU seconds,
 # peak RSS (MiB) and the size of results.json. Needs GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+COST=()
+if [ "${1:-}" = --cost ]; then
+    COST=(--cost benches/memory-small.cost.toml)
+    shift
+fi
 REPS=("$@")
 [ ${#REPS[@]} -eq 0 ] && REPS=(1000 10000 100000)
 SCENARIO=benches/memory-small.toml
@@ -25,6 +32,7 @@ trap 'rm -rf "$WORK"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "scenario: $SCENARIO"
+echo "cost inputs: ${COST[1]:-none}"
 echo
 echo "| replications | threads | per-replication block | wall s | CPU s | peak RSS MiB | results.json KiB |"
 echo "|---:|---:|---|---:|---:|---:|---:|"
@@ -36,8 +44,12 @@ for n in "${REPS[@]}"; do
             out="$WORK/out-$n-$threads-$block"
             /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" \
                 "$BIN" simulate "$SCENARIO" --quiet --threads "$threads" \
-                --replications "$n" "${flag[@]}" --out "$out" > /dev/null
+                --replications "$n" "${flag[@]}" "${COST[@]}" --out "$out" > /dev/null
             read -r wall user sys kb < "$WORK/time"
+            if [ ${#COST[@]} -gt 0 ] && ! grep -q '"cost": {' "$out/results.json"; then
+                echo "the run with $n replications was not priced" >&2
+                exit 1
+            fi
             size=$(( $(stat -c %s "$out/results.json") / 1024 ))
             rm -rf "$out"
             awk -v n="$n" -v t="$threads" -v b="$block" -v w="$wall" -v u="$user" -v s="$sys" \

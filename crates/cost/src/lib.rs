@@ -6,7 +6,9 @@
 //! position paper's Table 2 categories (equipment, facility, labour, materials, QC,
 //! operating), each fixed or variable. [`CostModel::summarise`] prices every simulated
 //! replication — batches started, runs and failures per step, doses released, patients
-//! admitted, staff hours — and reports means with 95 % confidence intervals.
+//! admitted, staff hours — and reports means with 95 % confidence intervals; a
+//! [`CostAccumulator`] does the same one replication at a time as a simulation hands them
+//! over, in memory independent of the number of replications.
 //!
 //! [`study`] sweeps scenario parameters and compares plants by cost and vein-to-vein time.
 //! Nothing here does IO.
@@ -17,7 +19,7 @@ pub mod inputs;
 pub mod resolve;
 pub mod study;
 
-pub use eval::{CostError, CostSummary, LineCost, ReplicationCost};
+pub use eval::{CostAccumulator, CostError, CostSummary, LineCost, ReplicationCost};
 pub use inputs::CostInputs;
 pub use resolve::{Category, CostModel, Count, Driver, Line};
 

@@ -809,23 +809,37 @@ impl Study {
             seed: Some(p.seed),
             threads: 0,
             plan: None,
-            // Priced per replication.
-            drop_replications: false,
+            // Each replication is priced as it is combined (in replication order), so the
+            // point holds none of them.
+            drop_replications: true,
             event_budget: None,
         };
+        let mut priced = cm.accumulator();
+        // At the base point, the cost inputs' tornado re-prices the same replications.
+        let mut sensitivity = match &self.spec.sensitivity {
+            Some(sens) if sens.cost_inputs && self.base == Some(p.index) => {
+                Some(CostSensitivity::new(&cost_table, &m, sens.delta))
+            }
+            _ => None,
+        };
+        let mut sink = |x: &Replication| {
+            priced.add(x);
+            if let Some(s) = sensitivity.as_mut() {
+                s.add(x);
+            }
+            Ok(())
+        };
         let never = AtomicBool::new(false);
-        let r = sim::run(&m, &opts, &|_| {}, &never).map_err(|e| ctx(e.to_string()))?;
-        let (cost, cost_error) = match cm.summarise(&r.per_replication) {
+        let r = sim::run_streamed(&m, &opts, &|_| {}, &never, None, Some(&mut sink))
+            .map_err(|e| ctx(e.to_string()))?;
+        let (cost, cost_error) = match priced.finish() {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e.to_string())),
         };
-        let mut bars = Vec::new();
-        if self.base == Some(p.index)
-            && let (Some(sens), Some(base)) = (&self.spec.sensitivity, &cost)
-            && sens.cost_inputs
-        {
-            bars = cost_sensitivity(&cost_table, &m, &r.per_replication, sens.delta, base);
-        }
+        let bars = match (sensitivity, &cost) {
+            (Some(s), Some(base)) => s.finish(base),
+            _ => Vec::new(),
+        };
         Ok(PointResult {
             index: p.index,
             label: p.label.clone(),
@@ -939,7 +953,8 @@ fn equipment_units(m: &Model) -> u32 {
 }
 
 /// Cost per dose with each numeric cost input changed by ±`delta`, re-priced on the same
-/// replications. Inputs that do not move cost per dose are left out.
+/// replications. Inputs that do not move cost per dose are left out. The same as adding each
+/// replication to a [`CostSensitivity`].
 pub fn cost_sensitivity(
     cost: &toml::Table,
     m: &Model,
@@ -947,42 +962,78 @@ pub fn cost_sensitivity(
     delta: f64,
     base: &CostSummary,
 ) -> Vec<TornadoBar> {
-    let mut bars = Vec::new();
-    for (path, v) in numeric_leaves(cost, "") {
-        let mut at = [0.0; 2];
-        let mut ok = true;
-        for (k, f) in [1.0 - delta, 1.0 + delta].into_iter().enumerate() {
-            let mut t = cost.clone();
-            // Inputs that must stay whole (equipment `units`) fail to parse when changed
-            // by a fraction and are left out.
-            let new = v * f;
-            if set_param(&mut t, &path, new).is_err() {
-                ok = false;
-                break;
-            }
-            let priced = crate::from_table(&t, m)
-                .and_then(|cm| cm.summarise(reps).map_err(|e| e.to_string()));
-            match priced {
-                Ok(s) => at[k] = s.per_dose.mean,
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
+    let mut s = CostSensitivity::new(cost, m, delta);
+    for r in reps {
+        s.add(r);
+    }
+    s.finish(base)
+}
+
+/// The tornado of the cost inputs, priced one replication at a time: every numeric cost input
+/// changed by ±δ is a cost model of its own whose [`CostAccumulator`](crate::CostAccumulator)
+/// takes each replication as it arrives, so memory grows with the number of inputs and cost
+/// lines, not with the number of replications.
+#[derive(Debug, Clone)]
+pub struct CostSensitivity {
+    cost: toml::Table,
+    /// Per input: its path, its value and the summaries at × (1 − δ) and × (1 + δ).
+    inputs: Vec<(String, f64, [crate::CostAccumulator; 2])>,
+}
+
+impl CostSensitivity {
+    /// The changed cost models of the `[cost]` table `cost`. Inputs that cannot be changed
+    /// by a fraction (equipment `units` must stay whole) or whose changed value the cost
+    /// model refuses are left out.
+    pub fn new(cost: &toml::Table, m: &Model, delta: f64) -> Self {
+        let mut inputs = Vec::new();
+        for (path, v) in numeric_leaves(cost, "") {
+            let changed = |f: f64| {
+                let mut t = cost.clone();
+                set_param(&mut t, &path, v * f).ok()?;
+                crate::from_table(&t, m).ok().map(|cm| cm.accumulator())
+            };
+            if let (Some(low), Some(high)) = (changed(1.0 - delta), changed(1.0 + delta)) {
+                inputs.push((path, v, [low, high]));
             }
         }
-        if ok && (at[0] - base.per_dose.mean).abs() + (at[1] - base.per_dose.mean).abs() > 1e-9 {
-            bars.push(TornadoBar {
-                label: format!("cost › {}", describe_param(Some(cost), &path)),
-                input: format!("cost.{path}"),
-                base_value: Some(v),
-                low: at[0],
-                high: at[1],
-                base: base.per_dose.mean,
-                resimulated: false,
-            });
+        CostSensitivity {
+            cost: cost.clone(),
+            inputs,
         }
     }
-    bars
+
+    /// Prices the next replication with every changed input.
+    pub fn add(&mut self, rep: &Replication) {
+        for (_, _, acc) in &mut self.inputs {
+            acc[0].add(rep);
+            acc[1].add(rep);
+        }
+    }
+
+    /// The bars, around `base` (the summary of the unchanged inputs over the same
+    /// replications). Inputs whose changed cost is undefined, or that do not move cost per
+    /// dose, are left out.
+    pub fn finish(self, base: &CostSummary) -> Vec<TornadoBar> {
+        let mut bars = Vec::new();
+        for (path, v, [low, high]) in self.inputs {
+            let (Ok(low), Ok(high)) = (low.finish(), high.finish()) else {
+                continue;
+            };
+            let at = [low.per_dose.mean, high.per_dose.mean];
+            if (at[0] - base.per_dose.mean).abs() + (at[1] - base.per_dose.mean).abs() > 1e-9 {
+                bars.push(TornadoBar {
+                    label: format!("cost › {}", describe_param(Some(&self.cost), &path)),
+                    input: format!("cost.{path}"),
+                    base_value: Some(v),
+                    low: at[0],
+                    high: at[1],
+                    base: base.per_dose.mean,
+                    resimulated: false,
+                });
+            }
+        }
+        bars
+    }
 }
 
 // ---- results --------------------------------------------------------------------------------

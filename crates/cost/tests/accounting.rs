@@ -413,3 +413,238 @@ fn academic_example_lies_near_the_published_cost() {
     assert!((c.fixed_annual.mean - 438_098.0).abs() < 1e-6);
     assert_eq!(c.by_category["other"].mean, c.annual_total.mean);
 }
+
+/// A small deterministic generator (SplitMix64) for random replications with fixed seeds.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `n` replications of the test plant with random counts: spreads from a few percent to
+/// orders of magnitude, so the running variance meets both easy and ill-conditioned data.
+fn random_reps(template: &sim::Replication, seed: u64, n: u32) -> Vec<sim::Replication> {
+    let mut g = Mix(seed);
+    (0..n)
+        .map(|i| {
+            let mut x = template.clone();
+            x.index = i;
+            // Large figures with a small spread (ill-conditioned for a one-pass variance).
+            x.years = 1.0;
+            x.patients = 1_000_000 + (g.next() % 50) as u32;
+            x.released_per_year = g.uniform(80.0, 120.0);
+            x.batches_started_per_year = g.uniform(90.0, 130.0);
+            x.remanufactured_per_year = g.uniform(0.0, 10.0);
+            for s in &mut x.starts_per_year {
+                *s = g.uniform(1e6, 1e6 + 1.0);
+            }
+            for f in &mut x.failures_per_year {
+                *f = g.uniform(0.0, 30.0);
+            }
+            for h in &mut x.busy_hours_per_year {
+                *h = g.uniform(0.0, 1e4).powf(g.uniform(0.5, 1.5));
+            }
+            x
+        })
+        .collect()
+}
+
+/// The summary as it was computed before the running accumulator: every replication priced,
+/// then each figure's mean and interval from all values at once (`sim::mean_ci`).
+fn two_pass(cm: &CostModel, reps: &[sim::Replication]) -> Vec<(String, sim::Stat)> {
+    let priced: Vec<cost::ReplicationCost> = reps.iter().map(|r| cm.replication(r)).collect();
+    let col = |name: &str, f: &dyn Fn(&cost::ReplicationCost) -> f64| {
+        (
+            name.to_string(),
+            sim::mean_ci(&priced.iter().map(f).collect::<Vec<_>>()),
+        )
+    };
+    let mut out = vec![
+        col("per_dose", &|rc| rc.total / rc.doses_per_year),
+        col("per_patient_treated", &|rc| rc.total / rc.patients_per_year),
+        col("annual_total", &|rc| rc.total),
+        col("fixed_annual", &|rc| rc.fixed),
+        col("variable_annual", &|rc| rc.variable),
+        col("fixed_per_dose", &|rc| rc.fixed / rc.doses_per_year),
+        col("variable_per_dose", &|rc| rc.variable / rc.doses_per_year),
+        col("doses_per_year", &|rc| rc.doses_per_year),
+        col("patients_per_year", &|rc| rc.patients_per_year),
+    ];
+    for c in cost::Category::ALL {
+        let idx: Vec<usize> = (0..cm.lines.len())
+            .filter(|&i| cm.lines[i].category == c)
+            .collect();
+        let sum = |rc: &cost::ReplicationCost| idx.iter().map(|&i| rc.lines[i]).sum::<f64>();
+        out.push(col(&format!("annual {}", c.name()), &sum));
+        out.push(col(&format!("per dose {}", c.name()), &|rc| {
+            sum(rc) / rc.doses_per_year
+        }));
+    }
+    for i in 0..cm.lines.len() {
+        out.push(col(&format!("line {i} annual"), &|rc| rc.lines[i]));
+        out.push(col(&format!("line {i} per dose"), &|rc| {
+            rc.lines[i] / rc.doses_per_year
+        }));
+    }
+    out
+}
+
+/// The figures of a summary in the order of [`two_pass`].
+fn figures(c: &CostSummary) -> Vec<(String, sim::Stat)> {
+    let mut out: Vec<(String, sim::Stat)> = [
+        ("per_dose", c.per_dose),
+        ("per_patient_treated", c.per_patient_treated),
+        ("annual_total", c.annual_total),
+        ("fixed_annual", c.fixed_annual),
+        ("variable_annual", c.variable_annual),
+        ("fixed_per_dose", c.fixed_per_dose),
+        ("variable_per_dose", c.variable_per_dose),
+        ("doses_per_year", c.doses_per_year),
+        ("patients_per_year", c.patients_per_year),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n.to_string(), s))
+    .collect();
+    for k in cost::Category::ALL {
+        out.push((format!("annual {}", k.name()), c.by_category[k.name()]));
+        out.push((
+            format!("per dose {}", k.name()),
+            c.per_dose_by_category[k.name()],
+        ));
+    }
+    for (i, l) in c.lines.iter().enumerate() {
+        out.push((format!("line {i} annual"), l.annual));
+        out.push((format!("line {i} per dose"), l.per_dose));
+    }
+    out
+}
+
+/// The documented error of the running summary against the two-pass one: means identical
+/// (both are the plain sum over the count, in replication order), interval ends within
+/// 1e-12 relative (of the larger of the end and the mean).
+fn assert_close(got: &[(String, sim::Stat)], want: &[(String, sim::Stat)], exact_means: bool) {
+    assert_eq!(got.len(), want.len());
+    for ((name, a), (wname, b)) in got.iter().zip(want) {
+        assert_eq!(name, wname);
+        let tol = |x: f64, y: f64| 1e-12 * x.abs().max(y.abs()).max(b.mean.abs());
+        if exact_means {
+            assert_eq!(a.mean, b.mean, "{name}");
+        } else {
+            assert!((a.mean - b.mean).abs() <= tol(a.mean, b.mean), "{name}");
+        }
+        for k in 0..2 {
+            let (x, y) = (a.ci95[k], b.ci95[k]);
+            assert!(
+                (x - y).abs() <= tol(x, y),
+                "{name} ci95[{k}]: {a:?} vs {b:?}"
+            );
+        }
+    }
+}
+
+fn test_cost_model() -> (CostModel, sim::Results) {
+    let text = format!("{PLANT}{COST}");
+    let (m, r) = simulate(&text);
+    let src = SourceFile::new("plant.toml", text.as_str());
+    let cm = cost::load(&src, &m).expect("loads").expect("has cost");
+    (cm, r)
+}
+
+#[test]
+fn running_summary_agrees_with_the_two_pass_one() {
+    let (cm, r) = test_cost_model();
+    // The simulated replications.
+    let got = cm.summarise(&r.per_replication).expect("priced");
+    assert_eq!(got.replications, r.per_replication.len() as u32);
+    assert_close(&figures(&got), &two_pass(&cm, &r.per_replication), true);
+    // Random ones, from 2 to 2,000 replications.
+    for (seed, n) in [(1, 2), (2, 3), (3, 17), (4, 250), (5, 2000)] {
+        let reps = random_reps(&r.per_replication[0], seed, n);
+        let got = cm.summarise(&reps).expect("priced");
+        let want = two_pass(&cm, &reps);
+        assert_close(&figures(&got), &want, true);
+        // The data do spread: the intervals are not degenerate.
+        assert!(got.per_dose.ci95[1] > got.per_dose.ci95[0]);
+    }
+}
+
+#[test]
+fn merged_parts_equal_one_summary_of_all_replications() {
+    let (cm, r) = test_cost_model();
+    let reps = random_reps(&r.per_replication[0], 11, 301);
+    let whole = cm.summarise(&reps).expect("priced");
+    for cut in [1, 2, 150, 299] {
+        let (mut a, mut b) = (cm.accumulator(), cm.accumulator());
+        reps[..cut].iter().for_each(|x| a.add(x));
+        reps[cut..].iter().for_each(|x| b.add(x));
+        a.merge(&b);
+        assert_eq!(a.replications(), 301);
+        let merged = a.finish().expect("priced");
+        assert_eq!(merged.replications, whole.replications);
+        assert_close(&figures(&merged), &figures(&whole), false);
+    }
+    // Three parts merged in order, and an empty part, change nothing beyond rounding.
+    let mut parts: Vec<cost::CostAccumulator> = reps
+        .chunks(100)
+        .map(|c| {
+            let mut p = cm.accumulator();
+            c.iter().for_each(|x| p.add(x));
+            p
+        })
+        .collect();
+    let mut first = parts.remove(0);
+    first.merge(&cm.accumulator());
+    for p in &parts {
+        first.merge(p);
+    }
+    assert_close(
+        &figures(&first.finish().expect("priced")),
+        &figures(&whole),
+        false,
+    );
+}
+
+#[test]
+fn the_undefined_cost_names_the_first_replication_in_order() {
+    let (cm, r) = test_cost_model();
+    let mut reps = random_reps(&r.per_replication[0], 21, 8);
+    reps[5].released_per_year = 0.0;
+    reps[2].patients = 0;
+    let rc = cm.replication(&reps[2]);
+    let want = format!(
+        "zero demand: no patient was admitted in replication 2 (0.0 patients and {:.1} doses \
+         per year): cost per patient is undefined; the plant still costs {:.0} EUR a year; give \
+         the scenario a demand above zero (or a longer horizon)",
+        rc.doses_per_year, rc.total
+    );
+    let err = cm.summarise(&reps).expect_err("undefined").to_string();
+    assert_eq!(err, want);
+    // Whichever way the replications are split, the lowest index is named.
+    let (mut early, mut late) = (cm.accumulator(), cm.accumulator());
+    reps[..4].iter().for_each(|x| early.add(x));
+    reps[4..].iter().for_each(|x| late.add(x));
+    let late_only = late.clone().finish().expect_err("undefined").to_string();
+    assert!(
+        late_only.contains("no dose was released in replication 5"),
+        "{late_only}"
+    );
+    assert!(
+        late_only.contains("cost per dose is undefined"),
+        "{late_only}"
+    );
+    late.merge(&early);
+    assert_eq!(late.finish().expect_err("undefined").to_string(), want);
+    early.merge(&cm.accumulator());
+    assert_eq!(early.finish().expect_err("undefined").to_string(), want);
+}

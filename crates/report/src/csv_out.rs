@@ -242,3 +242,50 @@ pub fn comparison_csv(rs: &[Results]) -> String {
         rows,
     )
 }
+
+/// Whether some resource of some study kept units for blocked batches (steps with `blocking`
+/// or `keep`): only then do comparisons show the blocked share.
+pub fn comparison_has_blocking(rs: &[Results]) -> bool {
+    rs.iter()
+        .any(|r| r.resources.iter().any(|x| x.blocked.mean > 0.0))
+}
+
+/// One row per study and resource: utilisation (processing and cleaning) and the share kept
+/// by blocked batches, each with its 95 % interval, and the blocked unit-hours per year.
+/// `None` when no resource of any study was blocked (the comparison then has no such table).
+pub fn comparison_resources_csv(rs: &[Results]) -> Option<String> {
+    if !comparison_has_blocking(rs) {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for r in rs {
+        for x in &r.resources {
+            let mut row = vec![
+                r.scenario.clone(),
+                x.name.clone(),
+                x.kind.clone(),
+                x.capacity.to_string(),
+            ];
+            row.extend(stat_cols(&x.utilisation));
+            row.extend(stat_cols(&x.blocked));
+            row.push(format!("{:.3}", x.blocked_hours_per_year.mean));
+            rows.push(row);
+        }
+    }
+    Some(table(
+        &[
+            "scenario",
+            "resource",
+            "kind",
+            "capacity",
+            "utilisation_mean",
+            "utilisation_ci95_low",
+            "utilisation_ci95_high",
+            "blocked_mean",
+            "blocked_ci95_low",
+            "blocked_ci95_high",
+            "blocked_hours_per_year_mean",
+        ],
+        rows,
+    ))
+}

@@ -1124,7 +1124,81 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
             names.join(", ")
         );
     }
+    if crate::csv_out::comparison_has_blocking(rs) {
+        comparison_blocked(b, rs, labels, &shared, &order);
+    }
     b.push_str("</section>\n");
+}
+
+/// The share of each resource kept by blocked batches (a step ended, its next not yet
+/// started: `blocking` or `keep`), apart from utilisation: a chart over the resources the
+/// studies share and a table of every resource. Shown only when some resource was blocked.
+fn comparison_blocked(
+    b: &mut String,
+    rs: &[Results],
+    labels: &[String],
+    shared: &[String],
+    all: &[String],
+) {
+    b.push_str("<h3>Kept by blocked batches</h3>\n");
+    let find = |r: &'_ Results, n: &str| r.resources.iter().find(|x| x.name == n).cloned();
+    let series: Vec<Series> = rs
+        .iter()
+        .zip(labels)
+        .map(|(r, l)| Series {
+            name: l.clone(),
+            values: shared
+                .iter()
+                .map(|n| find(r, n).map(|x| Value::with_ci(x.blocked.mean, frac(&x.blocked).ci95)))
+                .collect(),
+        })
+        .collect();
+    let axes = Axes::new("Mean share kept by blocked batches with 95 % CI")
+        .format(Format::Percent(0))
+        .range(0.0, 1.0)
+        .size(1240.0, 120.0);
+    let svg = if shared.is_empty() {
+        svg::no_data(&axes, "no resource name occurs in two studies")
+    } else {
+        svg::hbar_chart(shared, &series, &axes)
+    };
+    b.push_str(&page::figure(
+        &svg,
+        "Read: one group per shared resource, one bar per scenario; the share of installed \
+         capacity held by batches that finished a step and wait for their next one. It comes \
+         on top of the utilisation above (processing and cleaning).",
+    ));
+    let mut head: Vec<String> = vec!["Resource".into()];
+    for l in labels {
+        head.push(format!("{l}: processing and cleaning [95 % CI]"));
+        head.push(format!("{l}: blocked [95 % CI]"));
+    }
+    let head_refs: Vec<&str> = head.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<Cell>> = all
+        .iter()
+        .map(|n| {
+            let mut row = vec![Cell::text(n)];
+            for r in rs {
+                match find(r, n) {
+                    Some(x) => {
+                        row.push(stat_cell(&frac(&x.utilisation), Format::Percent(1)));
+                        row.push(stat_cell(&frac(&x.blocked), Format::Percent(1)));
+                    }
+                    None => {
+                        row.push(Cell::num("–"));
+                        row.push(Cell::num("–"));
+                    }
+                }
+            }
+            row
+        })
+        .collect();
+    b.push_str(&page::table(&head_refs, &rows));
+    b.push_str(
+        "<p class=\"muted small\">Utilisation is processing and cleaning; blocked is the share \
+         kept by batches whose step ended and whose next step has not started \
+         (<code>blocking</code> or <code>keep</code>). The units are occupied the sum of both.</p>\n",
+    );
 }
 
 fn comparison_losses(b: &mut String, rs: &[Results], labels: &[String]) {

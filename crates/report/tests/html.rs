@@ -409,21 +409,7 @@ fn reports_are_deterministic() {
 /// without blocking shows neither.
 #[test]
 fn blocked_time_is_shown_apart_from_utilisation_only_when_units_were_kept() {
-    let text = TINY
-        .replace("NAME", "kept")
-        .replace("DEVICES", "2")
-        .replace(
-            "failure = { probability = 0.1, consequence = \"lost\" }",
-            "failure = { probability = 0.1, consequence = \"lost\" }\nkeep = [\"device\"]\n\
-             transfer_hours = 12",
-        );
-    let model = model::load("tiny.toml", &text).unwrap_or_else(|e| panic!("{e:?}"));
-    let opts = RunOptions {
-        threads: 1,
-        ..RunOptions::default()
-    };
-    let r =
-        sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("{e}"));
+    let r = kept_study();
     let device = r
         .resources
         .iter()
@@ -465,4 +451,88 @@ fn blocked_time_is_shown_apart_from_utilisation_only_when_units_were_kept() {
     // Without blocking: one bar per resource, no blocked column.
     let plain = report::simulation_html(&study("plain", 2, 11));
     assert!(!plain.contains("Blocked [95 % CI]"));
+}
+
+/// The tiny plant whose `make` step keeps its device through a 12-hour transfer.
+fn kept_study() -> Results {
+    let text = TINY
+        .replace("NAME", "kept")
+        .replace("DEVICES", "2")
+        .replace(
+            "failure = { probability = 0.1, consequence = \"lost\" }",
+            "failure = { probability = 0.1, consequence = \"lost\" }\nkeep = [\"device\"]\n\
+             transfer_hours = 12",
+        );
+    let model = model::load("tiny.toml", &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let opts = RunOptions {
+        seed: Some(11),
+        threads: 1,
+        ..RunOptions::default()
+    };
+    sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A comparison with a study whose batches keep units shows the blocked share per resource
+/// apart from utilisation (chart, table, per-resource CSV); one without blocking shows none
+/// of it and writes no per-resource CSV.
+#[test]
+fn comparisons_show_blocked_time_only_when_some_resource_was_blocked() {
+    let plain = study("plain", 2, 11);
+    let kept = kept_study();
+    let device = kept
+        .resources
+        .iter()
+        .position(|x| x.name == "device")
+        .expect("device");
+    assert!(kept.resources[device].blocked.mean > 0.0);
+    let html = report::comparison_html(&[plain.clone(), kept.clone()]);
+    let doc = xml(&html);
+    let chart = svg_titled(&doc, "Mean share kept by blocked batches");
+    // Three shared resources, two studies: one bar each, and the legend's two swatches.
+    let bars = chart
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .count();
+    assert_eq!(bars, 3 * 2 + 2);
+    assert!(html.contains("kept: blocked [95 % CI]"));
+    assert!(html.contains("plain: processing and cleaning [95 % CI]"));
+    // The device row: the plain study blocks nothing, the kept one its share.
+    let row = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .find(|tr| tr.descendants().any(|n| n.text() == Some("device")))
+        .expect("device row");
+    let cells: Vec<String> = row
+        .children()
+        .filter(|n| n.has_tag_name("td"))
+        .map(|td| td.descendants().filter_map(|n| n.text()).collect())
+        .collect();
+    assert_eq!(cells.len(), 5, "{cells:?}");
+    assert!(cells[2].starts_with("0.0"), "{cells:?}");
+    let share = format!("{:.1}", 100.0 * kept.resources[device].blocked.mean);
+    assert!(cells[4].starts_with(&share), "{cells:?} vs {share}");
+    let csv = report::comparison_resources_csv(&[plain.clone(), kept.clone()]).expect("a CSV");
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = head
+        .iter()
+        .position(|h| *h == "blocked_mean")
+        .expect("blocked_mean column");
+    let row: Vec<&str> = lines
+        .find(|l| l.starts_with("kept,device,"))
+        .expect("the kept study's device row")
+        .split(',')
+        .collect();
+    let blocked: f64 = row[col].parse().expect("a number");
+    assert!((blocked - kept.resources[device].blocked.mean).abs() < 1e-6);
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 3,
+        "a row per study and resource"
+    );
+    // Without blocking anywhere: nothing of it.
+    let other = study("other", 3, 11);
+    let none = report::comparison_html(&[plain.clone(), other.clone()]);
+    assert!(!none.contains("blocked"), "no blocked time to show");
+    assert!(report::comparison_resources_csv(&[plain, other]).is_none());
 }

@@ -88,6 +88,28 @@ impl Running {
         self.n
     }
 
+    /// Adds the values of `other` (added after those of `self`): counts and sums add, the
+    /// mean and the sum of squared deviations combine by Chan et al.'s pairwise update. The
+    /// result equals pushing `other`'s values one by one up to rounding (the sum is
+    /// `self.sum + other.sum` rather than the running sum), so merge in a fixed order for
+    /// results that do not depend on how the values were split.
+    pub fn merge(&mut self, other: &Running) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let n = na + nb;
+        let d = other.mean - self.mean;
+        self.mean += d * (nb / n);
+        self.m2 += other.m2 + d * d * (na * nb / n);
+        self.sum += other.sum;
+        self.n += other.n;
+    }
+
     /// Mean with its 95 % interval (Student t), as [`mean_ci`] gives for the same values up
     /// to rounding.
     pub fn stat(&self) -> Stat {
@@ -404,5 +426,34 @@ mod tests {
         let w = mean_ci(&[0.0, 0.0, 3.0]);
         assert_eq!(z.stat().mean, w.mean);
         assert!((z.stat().ci95[1] - w.ci95[1]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn merging_equals_pushing_every_value() {
+        let xs = [3.5, 1.25, 9.0, 4.0, 4.0, 0.5, 7.75, -2.0, 1e3];
+        let mut all = Running::default();
+        xs.iter().for_each(|&x| all.push(x));
+        for cut in 0..=xs.len() {
+            let (mut a, mut b) = (Running::default(), Running::default());
+            xs[..cut].iter().for_each(|&x| a.push(x));
+            xs[cut..].iter().for_each(|&x| b.push(x));
+            a.merge(&b);
+            assert_eq!(a.count(), all.count());
+            let (m, w) = (a.stat(), all.stat());
+            assert!((m.mean - w.mean).abs() <= 1e-12 * w.mean.abs(), "cut {cut}");
+            for k in 0..2 {
+                assert!(
+                    (m.ci95[k] - w.ci95[k]).abs() <= 1e-12 * w.ci95[k].abs(),
+                    "cut {cut}: {m:?} vs {w:?}"
+                );
+            }
+        }
+        // An empty side changes nothing.
+        let mut e = Running::default();
+        e.merge(&all);
+        assert_eq!(e, all);
+        let mut f = all;
+        f.merge(&Running::default());
+        assert_eq!(f, all);
     }
 }

@@ -49,6 +49,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &serde_json::to_string_pretty(&all)?,
     )?;
     crate::output::write(&dir.join("compare.csv"), report::comparison_csv(&all))?;
+    // Per resource, only when some resource kept units for blocked batches.
+    if let Some(csv) = report::comparison_resources_csv(&all) {
+        crate::output::write(&dir.join("compare_resources.csv"), &csv)?;
+    }
     crate::output::write(&dir.join("compare.html"), report::comparison_html(&all))?;
     if !args.output.quiet {
         println!("wrote {}", dir.join("compare.html").display());
@@ -88,5 +92,27 @@ fn print_table(all: &[sim::Results]) {
             common::fmt_stat(&r.on_time_fraction, 3),
             common::fmt_stat(&r.patients_lost, 1),
         );
+    }
+    // Units kept by blocked batches (`blocking`, `keep`), apart from utilisation, only when
+    // some resource was blocked.
+    if report::comparison_has_blocking(all) {
+        println!("utilisation (processing and cleaning) and share kept by blocked batches:");
+        let rw = all
+            .iter()
+            .flat_map(|r| r.resources.iter().map(|x| x.name.len()))
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        for r in all {
+            for x in &r.resources {
+                println!(
+                    "  {:<w$}  {:<rw$}  {:>22}  blocked {:>22}",
+                    r.scenario,
+                    x.name,
+                    common::fmt_stat(&x.utilisation, 3),
+                    common::fmt_stat(&x.blocked, 3),
+                );
+            }
+        }
     }
 }

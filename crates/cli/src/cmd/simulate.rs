@@ -41,9 +41,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub observations: Option<PathBuf>,
     /// Leave out the per-replication summaries (in results.json, replications.csv and the
-    /// report), so that the output does not grow with the number of replications. (Without
-    /// cost inputs they are streamed to the files, so memory does not grow either way.) Costs
-    /// are priced per replication, so this cannot go with cost inputs.
+    /// report), so that the output does not grow with the number of replications. (They are
+    /// streamed to the files, and costs are priced as each replication finishes, so memory
+    /// does not grow either way.)
     #[arg(long)]
     pub no_per_replication: bool,
 }
@@ -51,24 +51,16 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = common::load_scenario(&args.scenario)?;
     let cost_model = load_cost(&args.scenario, &args.cost, &loaded.model)?;
-    if cost_model.is_some() && args.no_per_replication {
-        anyhow::bail!(
-            "--no-per-replication cannot be used with cost inputs: costs are priced per \
-             replication (leave out --cost, or the scenario's [cost] section)"
-        );
-    }
-    // Without cost inputs the per-replication summaries are streamed to disk as replications
-    // are combined, not held: memory does not grow with the number of replications. With cost
-    // inputs they are held: `cost::CostModel::summarise` takes every replication's priced
-    // figures at once (two-pass mean and variance), so memory grows by one summary per
-    // replication (documented in docs/scenario-format.md).
-    let stream = cost_model.is_none() && !args.no_per_replication;
+    // The per-replication summaries are streamed to disk as replications are combined (in
+    // replication order), and each is priced then into a running cost summary: the run holds
+    // none of them, so memory does not grow with the number of replications.
+    let stream = !args.no_per_replication;
     let opts = sim::RunOptions {
         replications: args.run.replications,
         seed: args.seed,
         threads: args.run.threads,
         plan: args.plan.as_deref().map(read_plan).transpose()?,
-        drop_replications: args.no_per_replication || stream,
+        drop_replications: true,
         event_budget: None,
     };
     // Outputs that cannot be written are found before the run, not after it.
@@ -84,7 +76,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut obs_sink = observations
         .as_mut()
         .map(|csv| move |r: u32, obs: &[sim::Observation]| csv.write(r, obs, &names));
-    let mut rep_sink = streamed.as_mut().map(|s| |x: &sim::Replication| s.write(x));
+    let mut priced = cost_model.as_ref().map(cost::CostModel::accumulator);
+    let mut rep_sink =
+        (streamed.is_some() || priced.is_some()).then_some(|x: &sim::Replication| {
+            if let Some(acc) = priced.as_mut() {
+                acc.add(x);
+            }
+            match streamed.as_mut() {
+                Some(s) => s.write(x),
+                None => Ok(()),
+            }
+        });
     let mut results = common::simulate_streamed(
         &loaded,
         &opts,
@@ -97,12 +99,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .as_mut()
             .map(|f| f as &mut sim::ReplicationSink<'_>),
     )?;
-    // The sinks borrow the writers; they are done with them.
+    // The sinks borrow the writers and the cost summary; they are done with them.
     drop(obs_sink);
     if let Some(csv) = observations {
         csv.finish()?;
     }
-    let priced = price(cost_model.as_ref(), &results);
+    let priced = priced.and_then(price);
     match streamed {
         None => crate::output::write(
             &dir.join("results.json"),
@@ -388,10 +390,11 @@ fn load_cost(
         .map(|(cm, _)| cm))
 }
 
-/// Prices the replications; an undefined cost (e.g. no dose released) is reported as a
-/// warning and leaves the results without a cost block.
-fn price(cm: Option<&cost::CostModel>, r: &sim::Results) -> Option<cost::CostSummary> {
-    match cm?.summarise(&r.per_replication) {
+/// The cost summary of the replications priced as they were combined; an undefined cost
+/// (e.g. no dose released) is reported as a warning and leaves the results without a cost
+/// block.
+fn price(acc: cost::CostAccumulator) -> Option<cost::CostSummary> {
+    match acc.finish() {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("warning: cost: {e}");

@@ -209,6 +209,77 @@ fn compare_prints_both_scenarios_and_writes_html() {
     for n in &names {
         assert!(html.contains(n.as_str()), "compare.html lacks `{n}`");
     }
+    // Nothing is blocked in either plant: no blocked share anywhere.
+    assert!(!text.contains("blocked"), "{text}");
+    assert!(!html.contains("blocked"));
+    assert!(!out.join("compare_resources.csv").exists());
+}
+
+/// Strategy A with and without blocking side by side: the table, the per-resource CSV and the
+/// HTML show the share of each resource kept by blocked batches, which is above zero for the
+/// blocking plant's bioreactors and zero for every resource of the plant without blocking.
+#[test]
+fn compare_shows_blocked_time_per_resource_when_a_plant_blocks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("cmp");
+    let (a, b) = (
+        example("strategy-a-integrated"),
+        example("strategy-a-integrated-blocking"),
+    );
+    let o = run([
+        "compare".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+        "--replications".as_ref(),
+        "3".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_no_panic(&o);
+    assert_ok(&o, "compare");
+    let text = stdout(&o);
+    assert!(text.contains("share kept by blocked batches"), "{text}");
+    let html = std::fs::read_to_string(out.join("compare.html")).expect("compare.html");
+    assert!(html.contains("Kept by blocked batches"));
+    let csv = std::fs::read_to_string(out.join("compare_resources.csv")).expect("the CSV");
+    let kept_name = model::load("x", &std::fs::read_to_string(&b).expect("readable"))
+        .expect("compiles")
+        .name;
+    // The scenario names hold commas, so the first field is quoted.
+    let fields = |l: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = l;
+        while !rest.is_empty() {
+            if let Some(q) = rest.strip_prefix('"') {
+                let end = q.find('"').expect("closing quote");
+                out.push(q[..end].to_string());
+                rest = q[end + 1..].strip_prefix(',').unwrap_or("");
+            } else {
+                let end = rest.find(',').unwrap_or(rest.len());
+                out.push(rest[..end].to_string());
+                rest = rest.get(end + 1..).unwrap_or("");
+            }
+        }
+        out
+    };
+    let mut lines = csv.lines();
+    let head = fields(lines.next().expect("header"));
+    let at = |name: &str| head.iter().position(|h| h == name).expect(name);
+    let (scenario, resource, blocked) = (at("scenario"), at("resource"), at("blocked_mean"));
+    let rows: Vec<Vec<String>> = lines.map(fields).collect();
+    let share = |r: &Vec<String>| r[blocked].parse::<f64>().expect("a number");
+    let (kept, free): (Vec<&Vec<String>>, Vec<&Vec<String>>) =
+        rows.iter().partition(|r| r[scenario] == kept_name);
+    assert!(!kept.is_empty() && !free.is_empty(), "{csv}");
+    assert!(
+        kept.iter()
+            .any(|r| r[resource] == "expansion-bioreactor" && share(r) > 0.0),
+        "the blocking plant's bioreactors are blocked:\n{csv}"
+    );
+    assert!(
+        free.iter().all(|r| share(r) == 0.0),
+        "nothing blocked without blocking:\n{csv}"
+    );
 }
 
 /// The Strategy A example with blocking differs from the one without only in its expansion

@@ -65,12 +65,11 @@ fn the_per_replication_block_can_be_left_out() {
     assert!(d.path().join("out/report.html").is_file());
 }
 
-/// Without cost inputs the per-replication summaries are streamed to disk as replications
-/// finish (not held): one compact line each in results.json, in replication order, and
-/// replications.csv from the same stream. The files have the same content as those of a run
-/// that holds the summaries (one with cost inputs, which are priced from all replications at
-/// once): both results.json parsed and compared whole (the cost block apart), replications.csv
-/// byte for byte.
+/// The per-replication summaries are streamed to disk as replications finish (not held), with
+/// or without cost inputs (priced as they arrive): one compact line each in results.json, in
+/// replication order, and replications.csv from the same stream. A priced run has the same
+/// summaries and figures as an unpriced one (the cost block apart), and its cost block does
+/// not depend on the thread count nor on whether the summaries are written.
 #[test]
 fn per_replication_summaries_are_streamed_one_compact_line_each() {
     let scenario = example("concept-1-all-in-one");
@@ -82,12 +81,12 @@ fn per_replication_summaries_are_streamed_one_compact_line_each() {
     for c in [&shared, &cost] {
         priced.extend(["--cost", c.to_str().expect("utf-8 path")]);
     }
-    let (h, mut held) = simulate(&scenario, &priced);
+    let (h, mut with_cost) = simulate(&scenario, &priced);
     assert!(
         streamed.get("cost").is_none(),
         "the first run is not priced"
     );
-    assert!(held.get("cost").is_some(), "the second run is priced");
+    assert!(with_cost.get("cost").is_some(), "the second run is priced");
     let blocks = streamed["per_replication"]
         .as_array()
         .expect("blocks")
@@ -96,17 +95,33 @@ fn per_replication_summaries_are_streamed_one_compact_line_each() {
     let read = |dir: &tempfile::TempDir, name: &str| {
         std::fs::read_to_string(dir.path().join("out").join(name)).expect(name)
     };
-    // The held run writes its blocks pretty-printed, the streamed run one line each.
     let is_block = |l: &&str| l.trim_start().starts_with("{\"index\":");
-    assert_eq!(read(&h, "results.json").lines().filter(is_block).count(), 0);
-    let text = read(&d, "results.json");
-    let lines: Vec<&str> = text.lines().filter(is_block).collect();
-    assert_eq!(lines.len(), 12, "one line per replication");
-    for (i, l) in lines.iter().enumerate() {
-        assert!(l.contains(&format!("{{\"index\":{i},")), "in order: {l}");
+    for dir in [&d, &h] {
+        let text = read(dir, "results.json");
+        let lines: Vec<&str> = text.lines().filter(is_block).collect();
+        assert_eq!(lines.len(), 12, "one line per replication");
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.contains(&format!("{{\"index\":{i},")), "in order: {l}");
+        }
     }
-    held.as_object_mut().expect("an object").remove("cost");
-    assert_eq!(streamed, held, "the same content");
+    // One thread, and no per-replication block: the same cost, byte for byte.
+    let mut one = priced.clone();
+    one[3] = "1";
+    let (o, _) = simulate(&scenario, &one);
+    assert_eq!(read(&o, "results.json"), read(&h, "results.json"));
+    assert_eq!(read(&o, "cost.csv"), read(&h, "cost.csv"));
+    assert_eq!(read(&o, "cost_lines.csv"), read(&h, "cost_lines.csv"));
+    one.push("--no-per-replication");
+    let (_n, bare) = simulate(&scenario, &one);
+    assert!(bare.get("per_replication").is_none());
+    assert_eq!(bare["cost"], with_cost["cost"]);
+    assert_eq!(
+        with_cost["cost"]["replications"].as_u64(),
+        Some(12),
+        "every replication priced"
+    );
+    with_cost.as_object_mut().expect("an object").remove("cost");
+    assert_eq!(streamed, with_cost, "the same content");
     let csv = read(&d, "replications.csv");
     assert_eq!(csv, read(&h, "replications.csv"), "the same table");
     let rows: Vec<Vec<&str>> = csv
