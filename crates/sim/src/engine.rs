@@ -21,12 +21,10 @@ use rand_distr::{Distribution as _, Exp1, StandardNormal};
 
 use crate::SimError;
 use crate::events::EventQueue;
+use crate::output::RepOutput;
 use crate::queue::{Keys, Place, Queues, RULES, rule_index};
 use crate::results::{Observation, Observed, Replication};
 use crate::sketch::Sketch;
-
-/// The name of the generator, for results.
-pub const RNG_NAME: &str = "ChaCha8 (rand_chacha 0.9); replication r uses stream r of the seed";
 
 /// Cap on the time after the horizon spent finishing the cohort, hours.
 const DRAIN_CAP_H: f64 = model::limits::DRAIN_CAP_H;
@@ -421,22 +419,6 @@ pub(crate) enum Ended {
     Failed(SimError),
     /// It was abandoned on cancel.
     Cancelled,
-}
-
-/// Everything one replication gives: its summary, the sketches of its observations (merged
-/// into the pooled percentiles), its weekly utilisation and, on request, the raw observations.
-#[derive(Debug)]
-pub(crate) struct RepOutput {
-    pub rep: Replication,
-    /// Vein-to-vein days of the treated cohort patients.
-    pub v2v: Sketch,
-    /// Ages (days) of the unfinished cohort patients at the cut-off.
-    pub unfinished: Sketch,
-    /// Per flat step: waits, hours.
-    pub waits: Vec<Sketch>,
-    /// Per resource, per week: utilisation.
-    pub weekly: Vec<Vec<f64>>,
-    pub observations: Vec<Observation>,
 }
 
 /// What every replication of a model needs and is the same for all, computed once per run:

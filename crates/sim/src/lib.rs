@@ -7,6 +7,7 @@
 
 mod engine;
 mod events;
+mod output;
 mod queue;
 pub mod results;
 mod sketch;
@@ -18,13 +19,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use model::{Model, Plan};
 
-pub use engine::{RNG_NAME, replicate, replicate_observed};
+pub use engine::{replicate, replicate_observed};
+pub use output::RNG_NAME;
 pub use results::{
     DistStat, Histogram, Observation, Observed, Replication, ResourceResult, Results, Stat,
     StepResult,
 };
+pub use sketch::percentile;
 pub use sketch::{EXACT_CAP, RELATIVE_ERROR, Sketch, ZERO_BELOW};
-pub use stats::{Running, mean_ci, percentile};
+pub use stats::{Running, mean_ci};
 
 /// How to run a study.
 #[derive(Debug, Clone, Default)]
@@ -175,7 +178,7 @@ pub fn run_streamed(
 struct Combine<'s, 'a, 'b> {
     acc: stats::Acc,
     /// Finished out of order, waiting for those before them.
-    pending: BTreeMap<u32, engine::RepOutput>,
+    pending: BTreeMap<u32, output::RepOutput>,
     sink: Option<&'s mut ObservationSink<'a>>,
     rep_sink: Option<&'s mut ReplicationSink<'b>>,
     error: Option<SimError>,

@@ -13,6 +13,20 @@
 
 use crate::results::Histogram;
 
+/// Percentile `q` (0–1) of sorted values, linear between order statistics.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        1 => sorted[0],
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = pos.ceil() as usize;
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        }
+    }
+}
+
 /// Relative error of a percentile once the observations no longer fit [`EXACT_CAP`].
 pub const RELATIVE_ERROR: f64 = 0.005;
 /// Observations at or below this value are counted as zero.
@@ -219,7 +233,7 @@ impl Sketch {
         if let Some(v) = &self.exact {
             let mut s = v.clone();
             s.sort_by(f64::total_cmp);
-            return crate::stats::percentile(&s, q);
+            return percentile(&s, q);
         }
         match self.n {
             0 => 0.0,
@@ -274,9 +288,17 @@ impl Sketch {
 mod tests {
     use super::*;
 
+    #[test]
+    fn percentiles_interpolate() {
+        let v = [0.0, 10.0];
+        assert_eq!(percentile(&v, 0.5), 5.0);
+        assert_eq!(percentile(&v, 0.95), 9.5);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
     fn exact(mut v: Vec<f64>, q: f64) -> f64 {
         v.sort_by(f64::total_cmp);
-        crate::stats::percentile(&v, q)
+        percentile(&v, q)
     }
 
     /// A deterministic spread of values over seven decades, with zeros.

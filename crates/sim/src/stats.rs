@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use model::{Model, ResourceKind};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::engine::{RNG_NAME, RepOutput};
+use crate::output::{RNG_NAME, RepOutput};
 use crate::results::{
     DistStat, LossResult, Replication, ResourceResult, Results, Stat, StepResult,
 };
@@ -37,20 +37,6 @@ pub fn mean_ci(xs: &[f64]) -> Stat {
     Stat {
         mean,
         ci95: [mean - half, mean + half],
-    }
-}
-
-/// Percentile `q` (0–1) of sorted values, linear between order statistics.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => 0.0,
-        1 => sorted[0],
-        n => {
-            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
-            let lo = pos.floor() as usize;
-            let hi = pos.ceil() as usize;
-            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-        }
     }
 }
 
@@ -402,14 +388,6 @@ mod tests {
         let half = 2.776_445 * sd / 5f64.sqrt();
         assert!((s.mean - 3.0).abs() < 1e-12);
         assert!((s.ci95[1] - (3.0 + half)).abs() < 1e-4, "{:?}", s);
-    }
-
-    #[test]
-    fn percentiles_interpolate() {
-        let v = [0.0, 10.0];
-        assert_eq!(percentile(&v, 0.5), 5.0);
-        assert_eq!(percentile(&v, 0.95), 9.5);
-        assert_eq!(percentile(&[], 0.5), 0.0);
     }
 
     #[test]
