@@ -241,9 +241,20 @@ pub struct PromiseArgs {
     pub json: Option<PathBuf>,
 }
 
+/// A time as the commands print it: [`when`] and, when the plan has a calendar anchor, the
+/// local date-time.
+fn at(anchor: Option<&schedule::plan_doc::Anchor>, t: Time) -> String {
+    match anchor {
+        Some(a) => format!("{} ({})", when(t), a.local(t)),
+        None => when(t),
+    }
+}
+
 /// `atmpflow schedule promise`.
 pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
     let doc = read_doc(&a.plan)?;
+    let anchor = doc.anchor();
+    let when = |t: Time| at(anchor.as_ref(), t);
     let shop = &doc.shop;
     let r = PromiseRequest {
         id: a.id.clone(),
