@@ -184,6 +184,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
     }
 
     let planning = c.planning(sc.planning.as_ref());
+    let calendar = sc.calendar.as_ref().and_then(|spec| c.calendar(spec));
 
     if c.problems.is_empty() {
         Ok(Model {
@@ -197,6 +198,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
             products,
             demand,
             planning,
+            calendar,
             scenario: sc.clone(),
         })
     } else {
@@ -338,6 +340,7 @@ impl Checker {
         let root = FieldPath::root();
         let mut out = Vec::new();
         let mut seen: HashMap<&str, FieldPath> = HashMap::new();
+        let mut inventory_ids: HashMap<&str, FieldPath> = HashMap::new();
         for (i, e) in sc.equipment.iter().enumerate() {
             let p = root.key("equipment").idx(i);
             self.unique(&mut seen, &e.name, &p);
@@ -345,6 +348,34 @@ impl Checker {
                 self.err(&p.key("count"), "an equipment pool needs at least 1 unit");
             }
             self.units_within_limit(&p.key("count"), e.count);
+            if let Some(h) = e.requalification_hours
+                && self.positive(&p.key("requalification_hours"), h)
+            {
+                self.hours_within_limit(&p.key("requalification_hours"), h);
+            }
+            if let Some(ids) = &e.inventory {
+                if ids.len() != e.count as usize {
+                    self.err(
+                        &p.key("inventory"),
+                        format!(
+                            "{} inventory ids for {} units; give one id per unit, unit 1 first",
+                            ids.len(),
+                            e.count
+                        ),
+                    );
+                }
+                for (k, id) in ids.iter().enumerate() {
+                    let at = p.key("inventory").idx(k);
+                    if id.trim().is_empty() {
+                        self.err(&at, "an inventory id cannot be empty");
+                    } else if let Some(first) = inventory_ids.insert(id.as_str(), at.clone()) {
+                        self.err(
+                            &at,
+                            format!("inventory id `{id}` is already given at {first}; a device is one unit of one pool"),
+                        );
+                    }
+                }
+            }
             let breakdowns = e.failures.as_ref().and_then(|f| {
                 let fp = p.key("failures");
                 let mut ok = self.positive(&fp.key("mtbf_hours"), f.mtbf_hours)
@@ -1104,6 +1135,25 @@ impl Checker {
             });
         }
         out
+    }
+
+    /// The calendar anchor; problems located at `calendar.start`, `calendar.time_zone` or
+    /// `calendar.holidays[i]`.
+    fn calendar(&mut self, spec: &crate::scenario::CalendarSpec) -> Option<crate::Anchor> {
+        match crate::Anchor::resolve(spec) {
+            Ok(a) => Some(a),
+            Err(problems) => {
+                let p = FieldPath::root().key("calendar");
+                for e in problems {
+                    let mut at = p.key(e.field);
+                    if let Some(i) = e.index {
+                        at = at.idx(i);
+                    }
+                    self.err(&at, e.message);
+                }
+                None
+            }
+        }
     }
 
     /// The planner's objective (weighted tardiness, then makespan, when not given).

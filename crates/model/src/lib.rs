@@ -5,6 +5,7 @@
 //! simulator, the scheduler and the cost model read. Nothing here does IO: callers pass file
 //! names and texts in.
 
+pub mod anchor;
 pub mod compile;
 pub mod dist;
 pub mod limits;
@@ -13,6 +14,7 @@ pub mod plan;
 pub mod scenario;
 pub mod span;
 
+pub use anchor::Anchor;
 pub use compile::compile;
 pub use dist::Dist;
 pub use plan::{Order, Plan, PlannedOp};
@@ -97,6 +99,9 @@ pub struct Model {
     pub demand: Vec<DemandModel>,
     /// The production planner's objective.
     pub planning: PlanningModel,
+    /// The calendar anchor (`[calendar]`), when given.
+    #[serde(skip)]
+    pub calendar: Option<Anchor>,
     /// The scenario as written (for the cost model and for reports).
     #[serde(skip)]
     pub scenario: Scenario,

@@ -32,6 +32,10 @@ pub struct Scenario {
     /// Settings of the production planner (objective); optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planning: Option<Planning>,
+    /// Calendar anchor (optional): the date of time 0, the time zone and holidays. With it the
+    /// planner lays shifts on the local wall clock (daylight-saving time, holidays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarSpec>,
     /// Cost inputs (optional); read by the cost model, ignored by the simulator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Value>")]
@@ -89,6 +93,14 @@ pub struct EquipmentPool {
     /// Planned maintenance and requalification windows, in which units cannot be used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintenance: Vec<Maintenance>,
+    /// Ids of the pool's units in an equipment inventory, unit 1 first (optional; the planner's
+    /// `--equipment` otherwise matches ids `<pool name>_<unit>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<Vec<String>>,
+    /// Hours a unit is out of use from 00:00 of its requalification date (planner with
+    /// `--equipment`); 24 when absent (an assumption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requalification_hours: Option<f64>,
 }
 
 /// A planned window in which units of an equipment pool or places of an area are out of use
@@ -705,6 +717,19 @@ pub struct Demand {
 
 fn one_f() -> f64 {
     1.0
+}
+
+/// The calendar anchor of a scenario, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSpec {
+    /// The local date of time 0, `YYYY-MM-DD`; a Monday.
+    pub start: String,
+    /// IANA time zone of the plant, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    /// Local days without shift cover, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<String>,
 }
 
 /// Settings of the production planner.

@@ -15,6 +15,7 @@ pub mod bind;
 pub mod plan;
 pub mod recipe;
 pub mod record;
+pub mod requal;
 
 pub use bind::{Binding, bind, bind_strict};
 pub use plan::{PlanOptions, scenario};

@@ -203,6 +203,7 @@ pub fn scenario(
         area: areas,
         staff,
         planning: None,
+        calendar: None,
         product: vec![Product {
             name: rid.clone(),
             remanufacture_from,
@@ -386,6 +387,8 @@ fn pools(
             dispatch: opts.dispatch,
             failures: None,
             maintenance: Vec::new(),
+            inventory: None,
+            requalification_hours: None,
         });
     }
     (equipment_pools, areas)

@@ -23,4 +23,4 @@ pub use csv_out::{
 };
 pub use html::{ReportOptions, comparison_html, simulation_html, simulation_html_with};
 pub use network::{NetworkMeta, network_csv, network_html, network_study_csv, network_study_html};
-pub use plan::{moves_csv, plan_csv, plant_csv, plant_html};
+pub use plan::{moves_csv, plan_csv, plant_csv, plant_csv_local, plant_html};

@@ -2,7 +2,7 @@
 //! what re-planning moved, Gantt charts per resource and per order, the orders' dates) and the
 //! plans as CSV.
 
-use schedule::plan_doc::{PlanDoc, when};
+use schedule::plan_doc::{Anchor, PlanDoc, when};
 use schedule::shop::{Shop, ShopPlan, ShopReplanned};
 use schedule::{Instance, Plan, Time};
 
@@ -141,6 +141,12 @@ fn shop_by_order(shop: &Shop, plan: &ShopPlan) -> Vec<GanttRow> {
 /// The plant plan as CSV: one row per operation with order, product, step, start and end in
 /// hours and the resources it holds.
 pub fn plant_csv(shop: &Shop, plan: &ShopPlan) -> String {
+    plant_csv_local(shop, plan, None)
+}
+
+/// [`plant_csv`] with, when the plan has a calendar anchor, the local start and end
+/// (`start_local`, `end_local`, e.g. `2027-03-29 06:00 +02:00`) after the hours.
+pub fn plant_csv_local(shop: &Shop, plan: &ShopPlan, anchor: Option<&Anchor>) -> String {
     let rows = plan
         .ops
         .iter()
@@ -158,20 +164,36 @@ pub fn plant_csv(shop: &Shop, plan: &ShopPlan) -> String {
                     }
                 })
                 .collect();
-            vec![
+            let mut row = vec![
                 b.name.clone(),
                 shop.products[b.product].name.clone(),
                 shop.ops(o.job)[o.op].name.clone(),
                 format!("{:.2}", hours(o.start)),
                 format!("{:.2}", hours(o.end)),
-                res.join(" + "),
-            ]
+            ];
+            if let Some(a) = anchor {
+                row.push(a.local(o.start));
+                row.push(a.local(o.end));
+            }
+            row.push(res.join(" + "));
+            row
         })
         .collect();
-    csv_out::table(
-        &["order", "product", "step", "start_h", "end_h", "resources"],
-        rows,
-    )
+    let head: &[&str] = if anchor.is_some() {
+        &[
+            "order",
+            "product",
+            "step",
+            "start_h",
+            "end_h",
+            "start_local",
+            "end_local",
+            "resources",
+        ]
+    } else {
+        &["order", "product", "step", "start_h", "end_h", "resources"]
+    };
+    csv_out::table(head, rows)
 }
 
 /// What re-planning moved, as CSV: one row per moved operation.
@@ -237,8 +259,51 @@ fn moves_section(r: &ShopReplanned) -> String {
     s
 }
 
+/// The calendar paragraph and the downtime table of a plan with a calendar anchor.
+fn calendar_section(a: &Anchor, doc: &PlanDoc) -> String {
+    let mut s = format!(
+        "<p>Calendar: time 0 is {} ({}); shifts follow the local wall clock; holidays without \
+         cover: {}.</p>\n",
+        escape(&a.local(0)),
+        escape(&a.time_zone),
+        if a.holidays.is_empty() {
+            "none".to_string()
+        } else {
+            escape(
+                &a.holidays
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        }
+    );
+    if !doc.downtime.is_empty() {
+        s.push_str("<h2>Out of use</h2>\n<table><thead><tr><th>resource</th><th>from</th><th>until</th><th>reason</th></tr></thead><tbody>\n");
+        for d in &doc.downtime {
+            s.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(&d.resource),
+                escape(&a.local(d.start)),
+                escape(&a.local(d.end)),
+                escape(&d.reason)
+            ));
+        }
+        s.push_str("</tbody></table>\n");
+    }
+    s
+}
+
+/// A time as the page shows it: `when` and, with an anchor, the local date-time.
+fn at(t: Time, anchor: Option<&Anchor>) -> String {
+    match anchor {
+        Some(a) => format!("{} ({})", when(t), a.local(t)),
+        None => when(t),
+    }
+}
+
 /// The orders table of a plant plan's page: apheresis, ready and due time and lateness.
-fn orders_table(shop: &Shop, plan: &ShopPlan) -> String {
+fn orders_table(shop: &Shop, plan: &ShopPlan, anchor: Option<&Anchor>) -> String {
     let mut s = String::from(
         "<h2>Orders</h2>\n<table><thead><tr><th>order</th><th>product</th><th>apheresis</th><th>ready</th><th>due</th><th>late (h)</th></tr></thead><tbody>\n",
     );
@@ -248,9 +313,9 @@ fn orders_table(shop: &Shop, plan: &ShopPlan) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>\n",
             escape(&b.name),
             escape(&shop.products[b.product].name),
-            escape(&when(b.release)),
-            escape(&when(c[j])),
-            escape(&when(b.due)),
+            escape(&at(b.release, anchor)),
+            escape(&at(c[j], anchor)),
+            escape(&at(b.due, anchor)),
             hours((c[j] - b.due).max(0))
         ));
     }
@@ -286,6 +351,10 @@ pub fn plant_html(doc: &PlanDoc, moves: Option<&ShopReplanned>) -> String {
     body.push_str("<p>History: ");
     body.push_str(&escape(&doc.history.join("; ")));
     body.push_str("</p>\n");
+    let anchor = doc.anchor();
+    if let Some(a) = &anchor {
+        body.push_str(&calendar_section(a, doc));
+    }
     if let Some(r) = moves {
         body.push_str(&moves_section(r));
     }
@@ -309,7 +378,7 @@ pub fn plant_html(doc: &PlanDoc, moves: Option<&ShopReplanned>) -> String {
         "Gantt chart per order",
     ));
     body.push_str("<figcaption>One row per order; colour = step; gaps are transfers and waits within the hold limits.</figcaption></figure>\n");
-    body.push_str(&orders_table(shop, &doc.plant_plan));
+    body.push_str(&orders_table(shop, &doc.plant_plan, anchor.as_ref()));
     page::document(&format!("Plan — {}", doc.scenario), &body)
 }
 
@@ -402,6 +471,8 @@ mod tests {
             plan: model::Plan::default(),
             plant_plan: sol.plan,
             shop,
+            calendar: None,
+            downtime: Vec::new(),
         }
     }
 

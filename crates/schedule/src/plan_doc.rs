@@ -8,6 +8,7 @@
 //! (a first plan), [`PlanDoc::next`] (booked or re-planned), [`PromiseRequest::query`],
 //! [`PromiseAnswer`] and [`ReplanSummary`].
 
+pub use model::Anchor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ScheduleError;
@@ -51,6 +52,47 @@ pub struct PlanDoc {
     pub plant_plan: ShopPlan,
     /// The plan in scenario terms (hours), for `atmpflow simulate --plan`.
     pub plan: model::Plan,
+    /// The scenario's calendar anchor, when it has one: outputs add local date-times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<model::scenario::CalendarSpec>,
+    /// With a calendar anchor: every window in which units or places are out of use
+    /// (maintenance and requalification), with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downtime: Vec<Downtime>,
+}
+
+/// A window in which a unit (or an area's places, or every unit of a pool) is out of use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Downtime {
+    /// Unit (`pool#k`), pool (every unit) or area.
+    pub resource: String,
+    /// Start, minutes from time 0.
+    pub start: Time,
+    /// End, minutes from time 0.
+    pub end: Time,
+    /// Why (the scenario's `reason`, or the inventory's requalification).
+    pub reason: String,
+}
+
+/// The maintenance windows of `model`'s equipment and areas, in resource order.
+pub fn downtime(model: &model::Model) -> Vec<Downtime> {
+    let mut v = Vec::new();
+    for r in &model.resources {
+        for w in &r.maintenance {
+            let resource = match (r.kind, w.unit) {
+                (model::ResourceKind::Equipment, Some(u)) => format!("{}#{u}", r.name),
+                (model::ResourceKind::Area { .. }, Some(u)) => format!("{} ({u} places)", r.name),
+                _ => r.name.clone(),
+            };
+            v.push(Downtime {
+                resource,
+                start: (w.start_h * 60.0).round() as Time,
+                end: (w.end_h * 60.0).round() as Time,
+                reason: w.reason.clone(),
+            });
+        }
+    }
+    v
 }
 
 impl PlanDoc {
@@ -69,7 +111,23 @@ impl PlanDoc {
                 "the plan does not fit its plant: {v}"
             )));
         }
+        if let Some(spec) = &self.calendar
+            && let Err(e) = model::Anchor::resolve(spec)
+        {
+            let list: Vec<String> = e
+                .iter()
+                .map(|p| format!("calendar.{}: {}", p.field, p.message))
+                .collect();
+            return Err(ScheduleError::Document(list.join("; ")));
+        }
         Ok(())
+    }
+
+    /// The calendar anchor, when the plan has one (checked by [`PlanDoc::check`]).
+    pub fn anchor(&self) -> Option<model::Anchor> {
+        self.calendar
+            .as_ref()
+            .and_then(|s| model::Anchor::resolve(s).ok())
     }
 }
 
@@ -101,6 +159,12 @@ impl PlanDoc {
             shop: shop.clone(),
             plant_plan: ShopPlan::default(),
             plan: model::Plan::default(),
+            calendar: model.calendar.as_ref().map(model::Anchor::spec),
+            downtime: if model.calendar.is_some() {
+                downtime(model)
+            } else {
+                Vec::new()
+            },
         };
         base.next(shop, sol.plan.clone(), Some(sol), event)
     }
@@ -134,6 +198,8 @@ impl PlanDoc {
             plan: model_plan(&shop, &plan, &self.map),
             shop,
             plant_plan: plan,
+            calendar: self.calendar.clone(),
+            downtime: self.downtime.clone(),
         }
     }
 

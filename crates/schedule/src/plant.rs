@@ -239,7 +239,9 @@ pub struct ShopMap {
 ///   transfer time as minimum lag, maximum hold as a hard maximum lag, blocking when the step keeps all its equipment
 ///   and areas (`model::Keep::All`; keeping only some, `keep = [...]`, is refused);
 /// * shift calendars are repeated week by week over the planning horizon (the latest release
-///   plus the time to make every order one after the other, plus four weeks); maintenance
+///   plus the time to make every order one after the other, plus four weeks); with a calendar
+///   anchor (`[calendar]`) each day's shifts are laid on that day's local wall clock instead
+///   (daylight-saving changes, no cover on holidays, [`model::anchor`]); maintenance
 ///   windows take units (or area places) out of use;
 /// * time unit: minutes from the model's time 0; weights are scaled by 100 to integers;
 /// * the objective is the scenario's `[planning]` objective.
@@ -324,9 +326,17 @@ pub fn shop_from_model(
                 units.push((ri, 0));
             }
             ResourceKind::Staff => {
-                let (base, changes) = match &r.calendar {
-                    None => (r.capacity, Vec::new()),
-                    Some(cal) => {
+                let (base, changes) = match (&r.calendar, &model.calendar) {
+                    (None, _) => (r.capacity, Vec::new()),
+                    (Some(cal), Some(anchor)) => {
+                        let ch = anchor
+                            .shift_intervals(&cal.windows, horizon)
+                            .into_iter()
+                            .map(|(a, b, c)| (a, b, i64::from(c)))
+                            .collect();
+                        (0, ch)
+                    }
+                    (Some(cal), None) => {
                         let weeks = (horizon / minutes(model::WEEK_H)).max(0) + 1;
                         let mut ch = Vec::new();
                         for wk in 0..weeks {

@@ -271,6 +271,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                     on_failure: OnBreakdown::Transfer,
                                 }),
                                 maintenance: vec![],
+                                inventory: None,
+                                requalification_hours: None,
                             },
                             EquipmentPool {
                                 name: "e1".to_string(),
@@ -279,6 +281,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                 dispatch: Dispatch::LeastSlack,
                                 failures: None,
                                 maintenance: vec![],
+                                inventory: None,
+                                requalification_hours: None,
                             },
                         ],
                         area: vec![Area {
@@ -318,6 +322,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                             weight: 1.0,
                         }],
                         planning: None,
+                        calendar: None,
                         cost: None,
                     }
                 },

@@ -65,6 +65,10 @@ pub struct Args {
     /// Orders (CSV) to plan on the scenario's plant.
     #[arg(long)]
     pub orders: Option<PathBuf>,
+    /// Equipment inventory (TOML or JSON, as `recipe bind` reads): its units' qualification
+    /// dates add requalification windows to the plan (needs the scenario's `[calendar]`).
+    #[arg(long, requires = "orders")]
+    pub equipment: Option<PathBuf>,
     /// Time limit in seconds (wall clock, one thread).
     #[arg(long, default_value_t = 30.0)]
     pub time_limit: f64,

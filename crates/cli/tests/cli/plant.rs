@@ -274,3 +274,115 @@ fn bad_events_and_bad_plans_are_located() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("car-x") && stderr(&o).contains("car-t-short"));
 }
+
+/// The plant on the Berlin calendar with the example inventory: local date-times in the
+/// outputs, the inventory's requalification windows in the plan (and planned around), and a
+/// replan of that plan keeps them; bad inventories are refused at the place in the file.
+#[test]
+fn calendar_and_inventory_requalification_reach_the_plan_and_its_replan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let plan_dir = d.join("plan");
+    let inv = repo_path("examples/equipment/plant-two-products.toml");
+    let plan_args = |inv: &std::path::Path, out: &std::path::Path| {
+        run([
+            "schedule".as_ref(),
+            example("plant-two-products-calendar").as_os_str(),
+            "--orders".as_ref(),
+            repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
+            "--equipment".as_ref(),
+            inv.as_os_str(),
+            "--iterations".as_ref(),
+            "10".as_ref(),
+            "--quiet".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+    };
+    let o = plan_args(&inv, &plan_dir);
+    assert_ok(&o, "schedule --equipment");
+    let csv = std::fs::read_to_string(plan_dir.join("plan.csv")).expect("csv");
+    assert!(
+        csv.starts_with("order,product,step,start_h,end_h,start_local,end_local,resources\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("2027-03-22 09:00 +01:00"), "O001 at 9 h local");
+    let plan = read(&plan_dir.join("plan.json"));
+    assert_eq!(plan["calendar"]["time_zone"], "Europe/Berlin");
+    let reasons: Vec<&str> = plan["downtime"]
+        .as_array()
+        .expect("downtime")
+        .iter()
+        .filter_map(|w| w["reason"].as_str())
+        .collect();
+    assert!(
+        reasons.contains(&"requalification due 2027-04-01 (inventory station_b)"),
+        "{reasons:?}"
+    );
+    // the suspended bioreactor 3 carries nothing
+    let ops = plan["plant_plan"]["ops"].as_array().expect("ops");
+    let bio3 = plan["shop"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .position(|r| r["name"] == "rocking-bioreactor#3")
+        .expect("unit 3");
+    assert!(ops.iter().all(|op| {
+        op["uses"]
+            .as_array()
+            .expect("uses")
+            .iter()
+            .all(|u| u["resource"].as_u64() != Some(bio3 as u64))
+    }));
+    let html = std::fs::read_to_string(plan_dir.join("schedule.html")).expect("html");
+    assert!(html.contains("Out of use") && html.contains("inventory rocking_bioreactor_3"));
+    // re-planned: the calendar and the windows stay
+    let re = d.join("re");
+    let o = run([
+        "schedule".as_ref(),
+        "replan".as_ref(),
+        plan_dir.join("plan.json").as_os_str(),
+        "--events".as_ref(),
+        repo_path("examples/schedule/plant-two-products-events.csv").as_os_str(),
+        "--as-of-h".as_ref(),
+        "210".as_ref(),
+        "--iterations".as_ref(),
+        "10".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_ok(&o, "replan of the calendar plan");
+    let p2 = read(&re.join("plan.json"));
+    assert_eq!(p2["calendar"], plan["calendar"]);
+    assert_eq!(p2["downtime"], plan["downtime"]);
+    // bad inventory: an unknown unit, located in the inventory file
+    let bad = d.join("bad.toml");
+    let text = std::fs::read_to_string(&inv).expect("inventory").replace(
+        "id = \"rocking_bioreactor_3\"",
+        "id = \"rocking_bioreactor_9\"",
+    );
+    std::fs::write(&bad, text).expect("write");
+    let o = plan_args(&bad, &d.join("bad-out"));
+    assert_no_panic(&o);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("unknown unit") && e.contains("bad.toml:") && e.contains("equipment[4].id"),
+        "{e}"
+    );
+    // an inventory on a scenario without a calendar
+    let o = run([
+        "schedule".as_ref(),
+        example("plant-two-products").as_os_str(),
+        "--orders".as_ref(),
+        repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
+        "--equipment".as_ref(),
+        inv.as_os_str(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        d.join("no-cal").as_os_str(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("[calendar]"), "{}", stderr(&o));
+}

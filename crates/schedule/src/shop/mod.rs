@@ -34,7 +34,7 @@ use crate::instance::{TIME_LIMIT, Time};
 pub use check::{ShopViolation, check};
 pub use events::{MAX_EVENTS, parse_events};
 pub use promise::{Offer, Promise, PromiseQuery, book, commit, promise};
-pub use replan::{Move, ShopEvent, ShopReplanned, replan};
+pub use replan::{Move, ShopEvent, ShopReplanned, replan, replan_with};
 pub use solve::{ShopOptions, ShopSolution, solve};
 
 /// How a resource is held.

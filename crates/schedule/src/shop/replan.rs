@@ -13,13 +13,15 @@
 //! * `NewOrder` adds an order; `Cancelled` removes one.
 //!
 //! Stability: every operation present in both plans and not fixed is compared; the report
-//! lists those that moved (start or resources changed) with their shift.
+//! lists those that moved (start or resources changed) with their shift. The search
+//! minimises it second: among plans of equal objective it prefers fewer moved operations,
+//! then a smaller total shift (lexicographic, after the objective's criteria).
 
 use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use super::solve::{ShopOptions, ShopSolution, solve};
+use super::solve::{Reference, ShopOptions, ShopSolution, solve_near};
 use super::{Batch, FixedOp, Shop, ShopPlan};
 use crate::error::ScheduleError;
 use crate::instance::Time;
@@ -116,13 +118,34 @@ fn names(shop: &Shop, o: &super::PlannedOp) -> Vec<String> {
     v
 }
 
-/// Builds the re-planning problem for `events` as of `now` and solves it.
+/// Builds the re-planning problem for `events` as of `now` and solves it: the objective
+/// first, then stability (fewest operations moved, then the smallest total shift; see
+/// [`replan_with`]).
 pub fn replan(
     shop: &Shop,
     plan: &ShopPlan,
     now: Time,
     events: &[ShopEvent],
     opts: &ShopOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(super::ShopCost, u64),
+) -> Result<ShopReplanned, ScheduleError> {
+    replan_with(shop, plan, now, events, opts, true, cancel, progress)
+}
+
+/// [`replan`], choosing whether stability is a secondary objective: with `stable`, among
+/// plans of equal objective the search prefers the one that moves fewer operations (start
+/// or resources changed, counted as in the report), then the one with the smaller total
+/// shift; without, it minimises the objective only (and reports the moves), as re-planning
+/// did before — kept for measurements.
+#[allow(clippy::too_many_arguments)]
+pub fn replan_with(
+    shop: &Shop,
+    plan: &ShopPlan,
+    now: Time,
+    events: &[ShopEvent],
+    opts: &ShopOptions,
+    stable: bool,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(super::ShopCost, u64),
 ) -> Result<ShopReplanned, ScheduleError> {
@@ -142,7 +165,8 @@ pub fn replan(
     out.validate()?;
     let mut o = opts.clone();
     o.warm_start = Some(warm_start(plan, &job_map));
-    let solution = solve(&out, &o, cancel, progress)?;
+    let reference = stable.then(|| reference(plan, now, &out, &job_map));
+    let solution = solve_near(&out, &o, reference.as_ref(), cancel, progress)?;
     let (compared, moves) = moves(shop, plan, now, &out, &solution, &job_map);
     let total_shift = moves
         .iter()
@@ -374,6 +398,25 @@ fn place_outages(out: &mut Shop, outages: Vec<(usize, Time, Time, Option<u32>)>)
             out.resources[r].take_out(s, to, amount);
         }
     }
+}
+
+/// Where each operation of the re-planning problem `out` was in the old plan, for the
+/// operations that are compared in the report (not started before `now`).
+fn reference(plan: &ShopPlan, now: Time, out: &Shop, job_map: &[Option<usize>]) -> Reference {
+    let off = out.offsets();
+    let mut r: Reference = vec![None; off[out.jobs.len()]];
+    for o in &plan.ops {
+        let Some(&Some(nj)) = job_map.get(o.job) else {
+            continue;
+        };
+        if o.start < now || o.op >= off[nj + 1] - off[nj] {
+            continue;
+        }
+        let mut res: Vec<usize> = o.uses.iter().map(|u| u.resource).collect();
+        res.sort_unstable();
+        r[off[nj] + o.op] = Some((o.start, res));
+    }
+    r
 }
 
 /// The warm start: the staying orders (new numbering) in the old plan's order of first starts.

@@ -61,9 +61,16 @@ pub struct ShopSolution {
     pub permutation: Vec<usize>,
 }
 
-/// Cost, then total completion as a tie-breaker towards compact plans.
-type Key = (ShopCost, i64);
-const BAD: Key = ([i64::MAX; 3], i64::MAX);
+/// Cost; then, when re-planning against a reference plan, the number of operations that
+/// moved (start or resources changed) and their total shift; then total completion as a
+/// tie-breaker towards compact plans.
+type Key = (ShopCost, i64, i64, i64);
+const BAD: Key = ([i64::MAX; 3], i64::MAX, i64::MAX, i64::MAX);
+
+/// Where each operation of a shop (by its index in order-then-operation layout,
+/// [`Shop::offsets`]) was in a reference plan: start and resources (sorted); `None` for
+/// operations without a reference (new orders, fixed operations).
+pub(crate) type Reference = Vec<Option<(super::Time, Vec<usize>)>>;
 
 struct Eval<'a> {
     shop: &'a Shop,
@@ -71,6 +78,9 @@ struct Eval<'a> {
     last_err: Option<Unplannable>,
     /// Orders whose every operation is fixed (always part of the plan).
     fixed_jobs: Vec<usize>,
+    /// The plan being re-planned: fewer and smaller moves are preferred among plans of equal
+    /// cost.
+    reference: Option<&'a Reference>,
 }
 
 impl Eval<'_> {
@@ -91,7 +101,25 @@ impl Eval<'_> {
             v.total_flow_time = v.total_flow_time.saturating_add(c - b.release);
             total = total.saturating_add(c);
         }
-        (self.shop.goal.cost(&v), total)
+        let (mut moved, mut shift) = (0i64, 0i64);
+        if let Some(r) = self.reference {
+            for &j in perm {
+                for i in self.dec.off[j]..self.dec.off[j + 1] {
+                    let Some(Some((s, res))) = r.get(i) else {
+                        continue;
+                    };
+                    let st = self.dec.start[i];
+                    let uses = &self.dec.uses[i];
+                    let same = uses.len() == res.len()
+                        && uses.iter().all(|u| res.binary_search(&u.resource).is_ok());
+                    if st != *s || !same {
+                        moved += 1;
+                        shift = shift.saturating_add((st - s).abs());
+                    }
+                }
+            }
+        }
+        (self.shop.goal.cost(&v), moved, shift, total)
     }
 
     /// Inserts `job` at its best position in `seq`; returns the key.
@@ -118,6 +146,18 @@ pub fn solve(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(ShopCost, u64),
 ) -> Result<ShopSolution, ScheduleError> {
+    solve_near(shop, opts, None, cancel, progress)
+}
+
+/// [`solve`]; with a `reference`, among plans of equal cost the one with fewer operations
+/// moved from the reference, then the smaller total shift, is preferred (lexicographic).
+pub(crate) fn solve_near(
+    shop: &Shop,
+    opts: &ShopOptions,
+    reference: Option<&Reference>,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(ShopCost, u64),
+) -> Result<ShopSolution, ScheduleError> {
     let t0 = Instant::now();
     shop.validate()?;
     let deadline = opts.time_limit.map(|d| t0 + d);
@@ -129,6 +169,7 @@ pub fn solve(
         dec,
         last_err: None,
         fixed_jobs,
+        reference,
     };
     // start: the warm start's orders first, the rest by due date, then release
     let mut order: Vec<usize> = Vec::with_capacity(free.len());

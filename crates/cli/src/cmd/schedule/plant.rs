@@ -98,7 +98,7 @@ fn write_outputs(
 ) -> anyhow::Result<Vec<PathBuf>> {
     crate::output::dir(out)?;
     let json_text = serde_json::to_string_pretty(doc)?;
-    let csv_text = report::plant_csv(&doc.shop, &doc.plant_plan);
+    let csv_text = report::plant_csv_local(&doc.shop, &doc.plant_plan, doc.anchor().as_ref());
     let json = out.join("plan.json");
     crate::output::write(&json, &json_text)?;
     let csv = out.join("plan.csv");
@@ -122,7 +122,11 @@ fn write_outputs(
 
 /// `atmpflow schedule SCENARIO --orders ORDERS.csv`.
 pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyhow::Result<()> {
-    let loaded = common::load_scenario(input)?;
+    let mut loaded = common::load_scenario(input)?;
+    let mut windows_added = None;
+    if let Some(inv_path) = &args.equipment {
+        windows_added = Some(add_requalification(&mut loaded.model, input, inv_path)?);
+    }
     let m = &loaded.model;
     let orders = super::read_orders(orders_path, m)?;
     let (shop, map) = schedule::plant::shop_from_model(m, &orders)
@@ -136,9 +140,14 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
         map,
         &sol,
         format!(
-            "planned {} orders from {} ({} iterations)",
+            "planned {} orders from {}{} ({} iterations)",
             orders.len(),
             orders_path.display(),
+            match (windows_added, &args.equipment) {
+                (Some(n), Some(p)) =>
+                    format!(" with {n} requalification window(s) from {}", p.display()),
+                _ => String::new(),
+            },
             sol.iterations
         ),
     );
@@ -160,6 +169,30 @@ pub fn run_orders(args: &super::Args, input: &Path, orders_path: &Path) -> anyho
         );
     }
     Ok(())
+}
+
+/// Adds the requalification windows of the inventory at `inv_path` to the pools of `model`
+/// (rules: `recipe::requal`); problems are located in the scenario or the inventory file.
+fn add_requalification(
+    model: &mut model::Model,
+    scenario_path: &Path,
+    inv_path: &Path,
+) -> anyhow::Result<usize> {
+    let inv = super::super::recipe::load_inventory(inv_path)?;
+    let name = inv_path.display().to_string();
+    recipe::requal::apply(model, &inv, &name).map_err(|p| {
+        if !p.scenario.is_empty() {
+            match common::read_source(scenario_path) {
+                Ok(src) => common::reported(src.errors(&p.scenario)),
+                Err(e) => e,
+            }
+        } else {
+            match common::read_source(inv_path) {
+                Ok(src) => common::reported(src.errors(&p.inventory)),
+                Err(e) => e,
+            }
+        }
+    })
 }
 
 /// The files written, for the closing message.
@@ -208,9 +241,20 @@ pub struct PromiseArgs {
     pub json: Option<PathBuf>,
 }
 
+/// A time as the commands print it: [`when`] and, when the plan has a calendar anchor, the
+/// local date-time.
+fn at(anchor: Option<&schedule::plan_doc::Anchor>, t: Time) -> String {
+    match anchor {
+        Some(a) => format!("{} ({})", when(t), a.local(t)),
+        None => when(t),
+    }
+}
+
 /// `atmpflow schedule promise`.
 pub fn run_promise(a: &PromiseArgs) -> anyhow::Result<()> {
     let doc = read_doc(&a.plan)?;
+    let anchor = doc.anchor();
+    let when = |t: Time| at(anchor.as_ref(), t);
     let shop = &doc.shop;
     let r = PromiseRequest {
         id: a.id.clone(),
