@@ -35,6 +35,7 @@ use store::plans::{self, PlanError, Version};
 
 use crate::AppState;
 use crate::caller::{actor, may_read, now};
+use crate::remote::{StoreRegistry, equipment_inventory};
 use crate::util::parse_json;
 use crate::util::{ApiError, ApiResult, Query, json_response};
 
@@ -183,6 +184,27 @@ impl Drop for Slot {
     fn drop(&mut self) {
         SOLVING.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// How the registry's equipment is named in requalification errors ("no equipment `X` in
+/// the inventory …").
+const REGISTRY_INVENTORY: &str = "of the server's equipment registry";
+
+/// The 400 for requalification problems: those of the scenario located in its text,
+/// those of the registry's equipment by item.
+fn requal_error(scenario: &str, p: &recipe::requal::RequalProblems) -> ApiError {
+    if !p.scenario.is_empty() {
+        return match model::SourceFile::from_bytes("scenario", scenario.as_bytes()) {
+            Ok(src) => ApiError::bad(src.errors(&p.scenario).to_string()),
+            Err(e) => ApiError::bad(e.to_string()),
+        };
+    }
+    // positions in the registry's list mean nothing to the caller: each message names the item
+    let items: Vec<&str> = p.inventory.iter().map(|q| q.message.as_str()).collect();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("equipment registry: {}", items.join("; ")),
+    )
 }
 
 /// Most patients of the expansion model that one request may have simulated for its
@@ -404,6 +426,11 @@ struct CreateBody {
     /// Or: a plan document written by `atmpflow schedule` (plan.json).
     #[serde(default)]
     document: Option<serde_json::Value>,
+    /// Units out of use for their requalification, from the qualification records of the
+    /// equipment twins in this server's registry (`recipe::requal`; needs the scenario's
+    /// `[calendar]`).
+    #[serde(default)]
+    requalification_from_registry: bool,
     #[serde(flatten)]
     search: Search,
 }
@@ -413,6 +440,12 @@ fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
     require_planner(p, "making a plan")?;
     let b: CreateBody = parse_json(body)?;
     let (doc, event) = match (&b.scenario, &b.orders, b.document) {
+        (None, None, Some(_)) if b.requalification_from_registry => {
+            return Err(ApiError::bad(
+                "requalification_from_registry: only when planning a scenario's orders; an \
+                 imported plan keeps the windows it was made with",
+            ));
+        }
         (None, None, Some(d)) => {
             let mut doc: PlanDoc = serde_path_to_error::deserialize(d).map_err(|e| {
                 let path = e.path().to_string();
@@ -429,7 +462,16 @@ fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
             (doc, event)
         }
         (Some(scenario), Some(orders), None) => {
-            let doc = plan_orders(scenario, orders, &b.search)?;
+            let registry = if b.requalification_from_registry {
+                Some(
+                    equipment_inventory(&StoreRegistry::new(&st.store, st.store.location()))
+                        .map_err(|e| ApiError::internal(format!("equipment registry: {e}")))?
+                        .inventory,
+                )
+            } else {
+                None
+            };
+            let doc = plan_orders(scenario, orders, registry.as_ref(), &b.search)?;
             let event = doc.history.last().cloned().unwrap_or_default();
             (doc, event)
         }
@@ -447,17 +489,29 @@ fn create(st: &AppState, p: &Principal, body: &[u8]) -> ApiResult {
     with_version(StatusCode::CREATED, &view(&v), &v)
 }
 
-/// Plans `orders` on the plant of `scenario`; located errors of either text
-/// are 400.
-fn plan_orders(scenario: &str, orders: &str, search: &Search) -> Result<PlanDoc, ApiError> {
+/// Plans `orders` on the plant of `scenario`, with the requalification windows of
+/// `registry`'s equipment when given; located errors of either text are 400.
+fn plan_orders(
+    scenario: &str,
+    orders: &str,
+    registry: Option<&recipe::Inventory>,
+    search: &Search,
+) -> Result<PlanDoc, ApiError> {
     let scenario = text_field("scenario", scenario)?;
     let orders_text = text_field("orders", orders)?;
     let opts = search.options()?;
     // Taken before the scenario is read: its expansion-model durations are computed then.
     let slot = Slot::take()?;
     let expansion = RequestExpansion::new();
-    let m = model::load_bytes_with("scenario", scenario.as_bytes(), &expansion)
+    let mut m = model::load_bytes_with("scenario", scenario.as_bytes(), &expansion)
         .map_err(|e| ApiError::bad(e.to_string()))?;
+    let mut requalification = String::new();
+    if let Some(inv) = registry {
+        let n = recipe::requal::apply(&mut m, inv, REGISTRY_INVENTORY)
+            .map_err(|p| requal_error(scenario, &p))?;
+        requalification =
+            format!(", {n} requalification window(s) from the server's equipment registry");
+    }
     let orders = model::orders::read_orders("orders", orders_text, &m)
         .map_err(|e| ApiError::bad(e.to_string()))?;
     let (shop, map) = schedule::plant::shop_from_model(&m, &orders)
@@ -466,7 +520,7 @@ fn plan_orders(scenario: &str, orders: &str, search: &Search) -> Result<PlanDoc,
     drop(slot);
     let sha = store::plans::sha256(scenario);
     let event = format!(
-        "planned {} orders through the plan API ({} iterations)",
+        "planned {} orders through the plan API ({} iterations{requalification})",
         orders.len(),
         sol.iterations
     );

@@ -594,3 +594,96 @@ fn expansion_model_durations_are_computed_within_a_per_request_budget() {
         assert_eq!(api.stored_versions(), before, "nothing stored");
     });
 }
+
+const CALENDAR_SCENARIO: &str = include_str!("../../../examples/plant-two-products-calendar.toml");
+const CALENDAR_INVENTORY: &str =
+    include_str!("../../../examples/equipment/plant-two-products.toml");
+
+/// The reasons of a plan document's out-of-use windows.
+fn downtime_reasons(doc: &Value) -> Vec<String> {
+    doc["downtime"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w["reason"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn requalification_windows_come_from_the_servers_equipment_registry() {
+    each_engine(|url| {
+        let api = Api::start(url);
+        let body = json!({
+            "scenario": CALENDAR_SCENARIO, "orders": ORDERS, "iterations": 5,
+            "requalification_from_registry": true,
+        });
+        // no twins registered: the pool's listed units are not found, located in the scenario
+        let r = api.post("planner", "/plans", &body);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.text().contains("scenario:32:"), "{}", r.text());
+        assert!(
+            r.text().contains(
+                "no equipment `station_a` in the inventory of the server's equipment registry"
+            ),
+            "{}",
+            r.text()
+        );
+        assert_eq!(api.stored_versions(), 0, "nothing stored");
+
+        // the example inventory's twins in the registry: its qualification dates reach the plan
+        let inv = recipe::parse_inventory("inventory", CALENDAR_INVENTORY).expect("inventory");
+        let as_of = recipe::Date::parse("2027-03-01").expect("date");
+        let twins: Vec<aas::twins::Twin> = inv
+            .equipment
+            .iter()
+            .map(|e| aas::twins::equipment_twin(e, as_of))
+            .collect();
+        server::load_environment(&api.st, &aas::twins::environment(&twins)).expect("twins load");
+        let r = api.post("planner", "/plans", &body);
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_string();
+        assert!(
+            r.body["event"]
+                .as_str()
+                .is_some_and(|e| e
+                    .contains("requalification window(s) from the server's equipment registry")),
+            "{}",
+            r.body
+        );
+        let doc = &api.get("reader", &format!("/plans/{id}")).body["document"];
+        let reasons = downtime_reasons(doc);
+        assert!(
+            reasons.contains(&"requalification due 2027-04-01 (inventory station_b)".to_string()),
+            "{reasons:?}"
+        );
+
+        // without the flag the same scenario plans without those windows
+        let r = api.post(
+            "planner",
+            "/plans",
+            &json!({ "scenario": CALENDAR_SCENARIO, "orders": ORDERS, "iterations": 5 }),
+        );
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().expect("id").to_string();
+        let plain = downtime_reasons(&api.get("reader", &format!("/plans/{id}")).body["document"]);
+        assert!(
+            !plain.iter().any(|w| w.contains("(inventory ")),
+            "{plain:?}"
+        );
+
+        // an import keeps the windows it was made with: the flag is refused there
+        let r = api.post(
+            "planner",
+            "/plans",
+            &json!({ "document": doc, "requalification_from_registry": true }),
+        );
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(
+            r.text().starts_with("requalification_from_registry:"),
+            "{}",
+            r.text()
+        );
+    });
+}
