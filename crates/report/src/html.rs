@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use sim::{Replication, Results, Stat};
+use sim::{Replication, ResourceResult, Results, Stat};
 
 use crate::page::{self, Cell, escape, mean_ci};
 use crate::svg::{self, Axes, Format, Layer, Mark, MarkStyle, Series, Value};
@@ -1051,6 +1051,36 @@ fn comparison_charts(b: &mut String, rs: &[Results], labels: &[String]) {
     b.push_str("</section>\n");
 }
 
+/// The resource called `name` in one study's results.
+fn resource<'a>(r: &'a Results, name: &str) -> Option<&'a ResourceResult> {
+    r.resources.iter().find(|x| x.name == name)
+}
+
+/// One series per study over the resources in `names`: the share `pick` takes from each
+/// resource (clamped to 0–1 with its 95 % interval), a gap where the study lacks it.
+fn resource_series(
+    rs: &[Results],
+    labels: &[String],
+    names: &[String],
+    pick: impl Fn(&ResourceResult) -> &Stat,
+) -> Vec<Series> {
+    rs.iter()
+        .zip(labels)
+        .map(|(r, l)| Series {
+            name: l.clone(),
+            values: names
+                .iter()
+                .map(|n| {
+                    resource(r, n).map(|x| {
+                        let s = pick(x);
+                        Value::with_ci(s.mean, frac(s).ci95)
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
     b.push_str("<section id=\"util\">\n<h2>Utilisation of resources with the same name</h2>\n");
     // Resource names in first-seen order, with how many studies have them.
@@ -1082,22 +1112,7 @@ fn comparison_utilisation(b: &mut String, rs: &[Results], labels: &[String]) {
         .filter(|n| seen.get(*n).copied().unwrap_or(0) < need)
         .cloned()
         .collect();
-    let series: Vec<Series> = rs
-        .iter()
-        .zip(labels)
-        .map(|(r, l)| Series {
-            name: l.clone(),
-            values: shared
-                .iter()
-                .map(|n| {
-                    r.resources
-                        .iter()
-                        .find(|x| &x.name == n)
-                        .map(|x| Value::with_ci(x.utilisation.mean, frac(&x.utilisation).ci95))
-                })
-                .collect(),
-        })
-        .collect();
+    let series = resource_series(rs, labels, &shared, |x| &x.utilisation);
     let axes = Axes::new("Mean utilisation with 95 % CI")
         .format(Format::Percent(0))
         .range(0.0, 1.0)
@@ -1141,18 +1156,7 @@ fn comparison_blocked(
     all: &[String],
 ) {
     b.push_str("<h3>Kept by blocked batches</h3>\n");
-    let find = |r: &'_ Results, n: &str| r.resources.iter().find(|x| x.name == n).cloned();
-    let series: Vec<Series> = rs
-        .iter()
-        .zip(labels)
-        .map(|(r, l)| Series {
-            name: l.clone(),
-            values: shared
-                .iter()
-                .map(|n| find(r, n).map(|x| Value::with_ci(x.blocked.mean, frac(&x.blocked).ci95)))
-                .collect(),
-        })
-        .collect();
+    let series = resource_series(rs, labels, shared, |x| &x.blocked);
     let axes = Axes::new("Mean share kept by blocked batches with 95 % CI")
         .format(Format::Percent(0))
         .range(0.0, 1.0)
@@ -1179,7 +1183,7 @@ fn comparison_blocked(
         .map(|n| {
             let mut row = vec![Cell::text(n)];
             for r in rs {
-                match find(r, n) {
+                match resource(r, n) {
                     Some(x) => {
                         row.push(stat_cell(&frac(&x.utilisation), Format::Percent(1)));
                         row.push(stat_cell(&frac(&x.blocked), Format::Percent(1)));
