@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use network::check::{CheckReport, Round};
+use network::check::{CheckReport, Estimate, Round};
 use network::study::{NetworkStudy, PointOutcome, StudyPoint};
 use network::whatif::{Outcome, WhatIf};
 use network::{Network, Plan};
@@ -456,6 +456,33 @@ fn check_html(net: &Network, c: &CheckReport) -> String {
     b
 }
 
+/// The vein-to-vein cells a site row and the network row share: planned days, the mean
+/// with its 95 % interval, the 5th/50th/95th percentiles and the on-time share.
+fn v2v_cells(
+    planned_days: f64,
+    v2v_days: &Estimate,
+    percentiles: &[f64; 3],
+    on_time: &Estimate,
+) -> [Cell; 4] {
+    [
+        Cell::num(&n1(planned_days)),
+        Cell::html(
+            page::mean_ci(v2v_days.mean, v2v_days.ci95, Format::Number(1)),
+            true,
+        ),
+        Cell::num(&format!(
+            "{} / {} / {}",
+            n1(percentiles[0]),
+            n1(percentiles[1]),
+            n1(percentiles[2])
+        )),
+        Cell::html(
+            page::mean_ci(on_time.mean, on_time.ci95, Format::Percent(1)),
+            true,
+        ),
+    ]
+}
+
 fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
     let mut b = format!("<h3>Round {}</h3>\n", r.round);
     let mut rows: Vec<Vec<Cell>> = r
@@ -465,25 +492,20 @@ fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
             let busiest = s.resources.first().map_or("–".to_string(), |x| {
                 format!("{} {}", x.name, pct(x.utilisation.mean))
             });
+            let [planned, v2v, percentiles, on_time] = v2v_cells(
+                s.planned_v2v_days,
+                &s.v2v_days,
+                &s.v2v_percentiles,
+                &s.on_time,
+            );
             vec![
                 Cell::text(&s.name),
                 Cell::num(&n1(s.patients_per_year)),
                 Cell::num(&n1(s.capacity)),
-                Cell::num(&n1(s.planned_v2v_days)),
-                Cell::html(
-                    page::mean_ci(s.v2v_days.mean, s.v2v_days.ci95, Format::Number(1)),
-                    true,
-                ),
-                Cell::num(&format!(
-                    "{} / {} / {}",
-                    n1(s.v2v_percentiles[0]),
-                    n1(s.v2v_percentiles[1]),
-                    n1(s.v2v_percentiles[2])
-                )),
-                Cell::html(
-                    page::mean_ci(s.on_time.mean, s.on_time.ci95, Format::Percent(1)),
-                    true,
-                ),
+                planned,
+                v2v,
+                percentiles,
+                on_time,
                 Cell::html(
                     page::mean_ci(s.lost.mean, s.lost.ci95, Format::Percent(1)),
                     true,
@@ -501,25 +523,20 @@ fn round_html(net: &Network, r: &Round, min_on_time: f64) -> String {
         })
         .collect();
     let n = &r.network;
+    let [planned, v2v, percentiles, on_time] = v2v_cells(
+        n.planned_v2v_days,
+        &n.v2v_days,
+        &n.v2v_percentiles,
+        &n.on_time,
+    );
     rows.push(vec![
         Cell::html("<strong>network</strong>".into(), false),
         Cell::num(&n1(r.plan.patients)),
         Cell::num(""),
-        Cell::num(&n1(n.planned_v2v_days)),
-        Cell::html(
-            page::mean_ci(n.v2v_days.mean, n.v2v_days.ci95, Format::Number(1)),
-            true,
-        ),
-        Cell::num(&format!(
-            "{} / {} / {}",
-            n1(n.v2v_percentiles[0]),
-            n1(n.v2v_percentiles[1]),
-            n1(n.v2v_percentiles[2])
-        )),
-        Cell::html(
-            page::mean_ci(n.on_time.mean, n.on_time.ci95, Format::Percent(1)),
-            true,
-        ),
+        planned,
+        v2v,
+        percentiles,
+        on_time,
         Cell::num(""),
         Cell::text(""),
         Cell::text(""),
