@@ -55,17 +55,35 @@ fn bad(device: &str, call: &str, field: &str, value: String, rule: String) -> Si
 /// A finite Real inside `range`.
 pub fn real(device: &str, call: &str, field: &str, v: f64, range: Range) -> Result<f64, SilaError> {
     if !v.is_finite() {
-        return Err(bad(device, call, field, v.to_string(), "must be finite".into()));
+        return Err(bad(
+            device,
+            call,
+            field,
+            v.to_string(),
+            "must be finite".into(),
+        ));
     }
     if let Some(min) = range.min
         && v < min
     {
-        return Err(bad(device, call, field, v.to_string(), format!("must be ≥ {min}")));
+        return Err(bad(
+            device,
+            call,
+            field,
+            v.to_string(),
+            format!("must be ≥ {min}"),
+        ));
     }
     if let Some(max) = range.max
         && v > max
     {
-        return Err(bad(device, call, field, v.to_string(), format!("must be ≤ {max}")));
+        return Err(bad(
+            device,
+            call,
+            field,
+            v.to_string(),
+            format!("must be ≤ {max}"),
+        ));
     }
     Ok(v)
 }
@@ -86,18 +104,41 @@ pub fn uuid(device: &str, call: &str, field: &str, s: &str) -> Result<(), SilaEr
 }
 
 /// Printable text of at most `max` characters.
-pub fn text(device: &str, call: &str, field: &str, s: &str, max: usize) -> Result<String, SilaError> {
+pub fn text(
+    device: &str,
+    call: &str,
+    field: &str,
+    s: &str,
+    max: usize,
+) -> Result<String, SilaError> {
     let n = s.chars().count();
     if n > max {
-        return Err(bad(device, call, field, clip(s), format!("at most {max} characters (got {n})")));
+        return Err(bad(
+            device,
+            call,
+            field,
+            clip(s),
+            format!("at most {max} characters (got {n})"),
+        ));
     }
     if s.chars().any(char::is_control) {
-        return Err(bad(device, call, field, clip(s).escape_default().to_string(), "no control characters".into()));
+        return Err(bad(
+            device,
+            call,
+            field,
+            clip(s).escape_default().to_string(),
+            "no control characters".into(),
+        ));
     }
     Ok(s.to_string())
 }
 
-fn duration(device: &str, call: &str, field: &str, d: &fw::Duration) -> Result<Duration, SilaError> {
+fn duration(
+    device: &str,
+    call: &str,
+    field: &str,
+    d: &fw::Duration,
+) -> Result<Duration, SilaError> {
     if d.seconds < 0 || !(0..1_000_000_000).contains(&d.nanos) {
         return Err(bad(
             device,
@@ -108,11 +149,18 @@ fn duration(device: &str, call: &str, field: &str, d: &fw::Duration) -> Result<D
         ));
     }
     // Both checked non-negative above.
-    Ok(Duration::new(d.seconds.unsigned_abs(), d.nanos.unsigned_abs()))
+    Ok(Duration::new(
+        d.seconds.unsigned_abs(),
+        d.nanos.unsigned_abs(),
+    ))
 }
 
 /// An ExecutionInfo message: known status, progress in 0–1, non-negative durations.
-pub fn execution_info(device: &str, call: &str, m: &fw::ExecutionInfo) -> Result<Progress, SilaError> {
+pub fn execution_info(
+    device: &str,
+    call: &str,
+    m: &fw::ExecutionInfo,
+) -> Result<Progress, SilaError> {
     use fw::execution_info::CommandStatus as S;
     let status = match S::try_from(m.command_status) {
         Ok(S::Waiting) => CommandStatus::Waiting,
@@ -131,7 +179,15 @@ pub fn execution_info(device: &str, call: &str, m: &fw::ExecutionInfo) -> Result
     };
     let fraction = m
         .progress_info
-        .map(|r| real(device, call, "progressInfo", r.value, Range::closed(0.0, 1.0)))
+        .map(|r| {
+            real(
+                device,
+                call,
+                "progressInfo",
+                r.value,
+                Range::closed(0.0, 1.0),
+            )
+        })
         .transpose()?;
     let remaining = m
         .estimated_remaining_time
@@ -153,7 +209,14 @@ mod tests {
     fn reals_must_be_finite_and_inside_their_constraints() {
         let r = Range::closed(0.0, 100.0);
         assert_eq!(real("d", "c", "Viability", 92.5, r), Ok(92.5));
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.1, 100.01, 1e300] {
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.1,
+            100.01,
+            1e300,
+        ] {
             let e = real("d", "c", "Viability", bad, r).unwrap_err();
             assert!(e.to_string().contains("Viability"), "{e}");
         }
@@ -164,7 +227,12 @@ mod tests {
     #[test]
     fn uuids_and_text_are_checked() {
         assert!(uuid("d", "c", "u", "5d2c1a7e-0f3b-4c59-9a8e-7b1e3c2d4f60").is_ok());
-        for bad in ["", "5d2c1a7e0f3b4c599a8e7b1e3c2d4f60abcd", "5d2c1a7e-0f3b-4c59-9a8e-7b1e3c2d4f6g", "é".repeat(36).as_str()] {
+        for bad in [
+            "",
+            "5d2c1a7e0f3b4c599a8e7b1e3c2d4f60abcd",
+            "5d2c1a7e-0f3b-4c59-9a8e-7b1e3c2d4f6g",
+            "é".repeat(36).as_str(),
+        ] {
             assert!(uuid("d", "c", "u", bad).is_err(), "{bad}");
         }
         assert!(text("d", "c", "n", "Test counter", 255).is_ok());
@@ -177,7 +245,10 @@ mod tests {
         let ok = fw::ExecutionInfo {
             command_status: 1,
             progress_info: Some(fw::Real { value: 0.4 }),
-            estimated_remaining_time: Some(fw::Duration { seconds: 3, nanos: 500_000_000 }),
+            estimated_remaining_time: Some(fw::Duration {
+                seconds: 3,
+                nanos: 500_000_000,
+            }),
             updated_lifetime_of_execution: None,
         };
         let p = execution_info("d", "c", &ok).unwrap();
@@ -194,10 +265,16 @@ mod tests {
         m.progress_info = Some(fw::Real { value: 1.5 });
         assert!(execution_info("d", "c", &m).is_err());
         let mut m = ok;
-        m.estimated_remaining_time = Some(fw::Duration { seconds: -1, nanos: 0 });
+        m.estimated_remaining_time = Some(fw::Duration {
+            seconds: -1,
+            nanos: 0,
+        });
         assert!(execution_info("d", "c", &m).is_err());
         let mut m = ok;
-        m.estimated_remaining_time = Some(fw::Duration { seconds: 1, nanos: 1_000_000_000 });
+        m.estimated_remaining_time = Some(fw::Duration {
+            seconds: 1,
+            nanos: 1_000_000_000,
+        });
         assert!(execution_info("d", "c", &m).is_err());
     }
 }

@@ -251,7 +251,10 @@ impl SilaClient {
         let server_type = check::text(&self.device, call, "ServerType", &server_type, 255)?;
         let call = "SiLAService.Get_ServerVersion";
         let version = self
-            .unary(call, c.get_server_version(svc::GetServerVersionParameters {}))
+            .unary(
+                call,
+                c.get_server_version(svc::GetServerVersionParameters {}),
+            )
             .await?
             .server_version
             .ok_or_else(|| self.missing(call, "ServerVersion"))?
@@ -389,8 +392,7 @@ impl SilaClient {
                 message: format!("length {n} outside 1–128 (checked before sending)"),
             });
         }
-        if !(sample_volume_ul.is_finite() && sample_volume_ul > 0.0 && sample_volume_ul <= 1000.0)
-        {
+        if !(sample_volume_ul.is_finite() && sample_volume_ul > 0.0 && sample_volume_ul <= 1000.0) {
             return Err(SilaError::Validation {
                 device: self.device.clone(),
                 call: COUNT.into(),

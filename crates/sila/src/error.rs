@@ -149,14 +149,12 @@ pub fn from_status(device: &str, call: &str, status: &tonic::Status) -> SilaErro
                 parameter: v.parameter,
                 message: v.message,
             },
-            Some(fw::si_la_error::Error::DefinedExecutionError(d)) => {
-                SilaError::DefinedExecution {
-                    device,
-                    call,
-                    identifier: d.error_identifier,
-                    message: d.message,
-                }
-            }
+            Some(fw::si_la_error::Error::DefinedExecutionError(d)) => SilaError::DefinedExecution {
+                device,
+                call,
+                identifier: d.error_identifier,
+                message: d.message,
+            },
             Some(fw::si_la_error::Error::UndefinedExecutionError(u)) => {
                 SilaError::UndefinedExecution {
                     device,
@@ -182,10 +180,17 @@ pub fn from_status(device: &str, call: &str, status: &tonic::Status) -> SilaErro
             },
         };
     }
+    // tonic's own message for a broken connection is only "transport error": add the causes.
+    let mut cause = format!("gRPC status {:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        cause = format!("{cause}: {s}");
+        source = s.source();
+    }
     SilaError::ConnectionLost {
         device,
         call,
-        cause: format!("gRPC status {:?}: {}", status.code(), clip(status.message())),
+        cause: clip(&cause),
     }
 }
 
@@ -213,22 +218,33 @@ mod tests {
     fn defined_execution_error_is_decoded_with_its_identifier() {
         let s = aborted_with(fw::si_la_error::Error::DefinedExecutionError(
             fw::DefinedExecutionError {
-                error_identifier: "org.atmpflow/devices/CellCounter/v1/DefinedExecutionError/ChamberClogged".into(),
+                error_identifier:
+                    "org.atmpflow/devices/CellCounter/v1/DefinedExecutionError/ChamberClogged"
+                        .into(),
                 message: "flow stopped".into(),
             },
         ));
         let e = from_status("counter-1", "CellCounter.CountCells", &s);
-        assert!(matches!(e, SilaError::DefinedExecution { ref identifier, .. } if identifier.ends_with("ChamberClogged")));
+        assert!(
+            matches!(e, SilaError::DefinedExecution { ref identifier, .. } if identifier.ends_with("ChamberClogged"))
+        );
         let text = e.to_string();
-        assert!(text.contains("counter-1") && text.contains("CountCells") && text.contains("flow stopped"), "{text}");
+        assert!(
+            text.contains("counter-1")
+                && text.contains("CountCells")
+                && text.contains("flow stopped"),
+            "{text}"
+        );
     }
 
     #[test]
     fn validation_and_framework_errors_are_decoded() {
-        let s = aborted_with(fw::si_la_error::Error::ValidationError(fw::ValidationError {
-            parameter: "x/SampleVolume".into(),
-            message: "must be > 0".into(),
-        }));
+        let s = aborted_with(fw::si_la_error::Error::ValidationError(
+            fw::ValidationError {
+                parameter: "x/SampleVolume".into(),
+                message: "must be > 0".into(),
+            },
+        ));
         assert!(matches!(
             from_status("d", "c", &s),
             SilaError::Validation { ref parameter, .. } if parameter == "x/SampleVolume"

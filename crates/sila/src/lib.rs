@@ -25,7 +25,12 @@ pub use error::SilaError;
 
 /// Generated protobuf messages and gRPC clients, nested by protobuf package
 /// (`sila2.org.silastandard`, …).
-#[allow(missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic
+)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/sila_protos.rs"));
 }
