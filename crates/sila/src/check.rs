@@ -217,7 +217,7 @@ mod tests {
             100.01,
             1e300,
         ] {
-            let e = real("d", "c", "Viability", bad, r).unwrap_err();
+            let e = real("d", "c", "Viability", bad, r).expect_err("must be refused");
             assert!(e.to_string().contains("Viability"), "{e}");
         }
         assert!(real("d", "c", "T", 1e300, Range::any()).is_ok());
@@ -251,7 +251,7 @@ mod tests {
             }),
             updated_lifetime_of_execution: None,
         };
-        let p = execution_info("d", "c", &ok).unwrap();
+        let p = execution_info("d", "c", &ok).expect("valid");
         assert_eq!(p.status, CommandStatus::Running);
         assert_eq!(p.fraction, Some(0.4));
         assert_eq!(p.remaining, Some(Duration::from_millis(3500)));

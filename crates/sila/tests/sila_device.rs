@@ -145,9 +145,15 @@ fn normal_count_reports_progress_identity_properties_and_values() {
                 .any(|p| p.remaining.is_some_and(|r| r > Duration::ZERO))
         );
         // Validation before sending: nothing reaches the device.
-        let e = c.count_cells("", 20.0, &mut |_| {}).await.unwrap_err();
+        let e = c
+            .count_cells("", 20.0, &mut |_| {})
+            .await
+            .expect_err("must be refused");
         assert!(matches!(e, SilaError::Validation { .. }), "{e:?}");
-        let e = c.count_cells("s", f64::NAN, &mut |_| {}).await.unwrap_err();
+        let e = c
+            .count_cells("s", f64::NAN, &mut |_| {})
+            .await
+            .expect_err("must be refused");
         assert!(e.to_string().contains("SampleVolume"), "{e}");
     });
 }
@@ -224,13 +230,13 @@ fn tls_with_a_self_signed_certificate_made_now() {
         let mut bad = endpoint(&d).with_tls(other.cert.pem().as_bytes(), "localhost");
         bad.host = "localhost".into();
         let e = match SilaClient::connect(&bad).await {
-            Ok(c) => c.identity().await.map(|_| ()).unwrap_err(),
+            Ok(c) => c.identity().await.map(|_| ()).expect_err("must be refused"),
             Err(e) => e,
         };
         assert!(e.to_string().contains("counter-1"), "{e}");
         // Plain gRPC to the TLS server fails too.
         let e = match SilaClient::connect(&endpoint(&d)).await {
-            Ok(c) => c.identity().await.map(|_| ()).unwrap_err(),
+            Ok(c) => c.identity().await.map(|_| ()).expect_err("must be refused"),
             Err(e) => e,
         };
         assert!(
@@ -251,7 +257,10 @@ fn clogged_chamber_is_a_defined_execution_error_and_a_failed_run() {
     let rt = runtime();
     rt.block_on(async {
         let c = SilaClient::connect(&endpoint(&d)).await.expect("connect");
-        let e = c.count_cells("s1", 20.0, &mut |_| {}).await.unwrap_err();
+        let e = c
+            .count_cells("s1", 20.0, &mut |_| {})
+            .await
+            .expect_err("must be refused");
         match &e {
             SilaError::DefinedExecution {
                 identifier,
@@ -299,7 +308,7 @@ fn server_vanishing_mid_command_is_a_lost_connection() {
             step: &step,
             started: started(),
         })
-        .unwrap_err();
+        .expect_err("must be refused");
     assert!(
         t.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -317,7 +326,7 @@ fn server_vanishing_mid_command_is_a_lost_connection() {
             step: &step,
             started: started(),
         })
-        .unwrap_err();
+        .expect_err("must be refused");
     assert_eq!(e.device, "counter-1");
     assert!(
         e.message.contains("cannot connect") || e.message.contains("connection lost"),
@@ -336,7 +345,9 @@ fn stalled_command_times_out() {
     let t = Instant::now();
     let e = rt.block_on(async {
         let c = SilaClient::connect(&ep).await.expect("connect");
-        c.count_cells("s1", 20.0, &mut |_| {}).await.unwrap_err()
+        c.count_cells("s1", 20.0, &mut |_| {})
+            .await
+            .expect_err("must be refused")
     });
     assert!(
         t.elapsed() < Duration::from_secs(10),
@@ -359,7 +370,9 @@ fn out_of_range_value_is_refused() {
     let rt = runtime();
     let e = rt.block_on(async {
         let c = SilaClient::connect(&endpoint(&d)).await.expect("connect");
-        c.count_cells("s1", 20.0, &mut |_| {}).await.unwrap_err()
+        c.count_cells("s1", 20.0, &mut |_| {})
+            .await
+            .expect_err("must be refused")
     });
     // Whichever side notices first: the server's own constraint check (an undefined
     // execution error) or the client's (a refused value); never a value in the record.
@@ -380,7 +393,9 @@ fn no_server_is_a_clear_connect_error() {
     let rt = runtime();
     let mut ep = Endpoint::plain("counter-9", "127.0.0.1", free_port());
     ep.call_timeout = Duration::from_secs(3);
-    let e = rt.block_on(SilaClient::connect(&ep)).unwrap_err();
+    let e = rt
+        .block_on(SilaClient::connect(&ep))
+        .expect_err("must be refused");
     let text = e.to_string();
     assert!(matches!(e, SilaError::Connect { .. }), "{e:?}");
     assert!(
