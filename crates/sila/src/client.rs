@@ -371,6 +371,49 @@ impl SilaClient {
         }
     }
 
+    /// The gRPC channel (for calls of features this crate has no typed client for).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The command time limit from now: the deadline to pass to [`Self::follow_execution`].
+    pub fn command_deadline(&self) -> Instant {
+        Instant::now() + self.command_timeout
+    }
+
+    /// Follows an observable command's `X_Info` stream until the command finishes: each
+    /// ExecutionInfo is checked and passed to `on_progress`. Returns the final status and all
+    /// reports. Errors: the stream ends or breaks before a final status (lost connection), no
+    /// message within the stall limit or the deadline passes (time limit), an invalid report.
+    pub async fn follow_execution(
+        &self,
+        info_call: &str,
+        mut info: tonic::Streaming<fw::ExecutionInfo>,
+        deadline: Instant,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(CommandStatus, Vec<Progress>), SilaError> {
+        let mut progress = Vec::new();
+        loop {
+            let Some(msg) = self.next_of(info_call, &mut info, Some(deadline)).await? else {
+                return Err(SilaError::ConnectionLost {
+                    device: self.device.clone(),
+                    call: info_call.into(),
+                    cause: "execution info stream ended before the command finished".into(),
+                });
+            };
+            let p = check::execution_info(&self.device, info_call, &msg)?;
+            on_progress(&p);
+            let status = p.status;
+            progress.push(p);
+            if matches!(
+                status,
+                CommandStatus::FinishedSuccessfully | CommandStatus::FinishedWithError
+            ) {
+                return Ok((status, progress));
+            }
+        }
+    }
+
     /// Runs the observable command CountCells: starts it, follows its ExecutionInfo stream
     /// (each report checked and passed to `on_progress`) until it finishes, then reads the
     /// result. Limits: the call limit for each unary call, the stall limit between progress
@@ -428,30 +471,12 @@ impl SilaClient {
         };
 
         let info_call = "CellCounter.CountCells_Info";
-        let mut info = self
+        let info = self
             .unary(info_call, client.count_cells_info(exec.clone()))
             .await?;
-        let mut progress = Vec::new();
-        let final_status = loop {
-            let Some(msg) = self.next_of(info_call, &mut info, Some(deadline)).await? else {
-                return Err(SilaError::ConnectionLost {
-                    device: self.device.clone(),
-                    call: info_call.into(),
-                    cause: "execution info stream ended before the command finished".into(),
-                });
-            };
-            let p = check::execution_info(&self.device, info_call, &msg)?;
-            on_progress(&p);
-            let status = p.status;
-            progress.push(p);
-            if matches!(
-                status,
-                CommandStatus::FinishedSuccessfully | CommandStatus::FinishedWithError
-            ) {
-                break status;
-            }
-        };
-        drop(info);
+        let (final_status, progress) = self
+            .follow_execution(info_call, info, deadline, on_progress)
+            .await?;
 
         let result_call = "CellCounter.CountCells_Result";
         let responses = self
