@@ -165,10 +165,9 @@ impl SilaClient {
         };
         let mut builder = tonic::transport::Endpoint::from_shared(address.clone())
             .map_err(|e| err(format!("invalid address: {e}")))?
-            .connect_timeout(ep.call_timeout)
-            .http2_keep_alive_interval(Duration::from_secs(5))
-            .keep_alive_timeout(ep.call_timeout)
-            .keep_alive_while_idle(true);
+            // No HTTP/2 keep-alive pings: gRPC servers answer frequent pings with GOAWAY
+            // ("too many pings"); a dead connection is found by the stall limit instead.
+            .connect_timeout(ep.call_timeout);
         if let Some(tls) = &ep.tls {
             let config = ClientTlsConfig::new()
                 .ca_certificate(Certificate::from_pem(&tls.ca_pem))

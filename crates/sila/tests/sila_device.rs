@@ -365,27 +365,40 @@ fn stalled_command_times_out() {
 
 #[test]
 #[ignore = "needs the sila2 test device: scripts/ci.d/76-sila-device.sh"]
-fn out_of_range_value_is_refused() {
+fn out_of_range_values_are_refused() {
     let d = start("bad-value", &[]);
     let rt = runtime();
-    let e = rt.block_on(async {
+    let (count, temperature) = rt.block_on(async {
         let c = SilaClient::connect(&endpoint(&d)).await.expect("connect");
-        c.count_cells("s1", 20.0, &mut |_| {})
+        let count = c
+            .count_cells("s1", 20.0, &mut |_| {})
             .await
-            .expect_err("must be refused")
+            .expect_err("must be refused");
+        let temperature = c.chamber_temperature(2).await.expect_err("must be refused");
+        (count, temperature)
     });
-    // Whichever side notices first: the server's own constraint check (an undefined
-    // execution error) or the client's (a refused value); never a value in the record.
-    let text = e.to_string();
+    // The sila2 server checks its own response constraints: the NaN viability never leaves
+    // it and arrives as an undefined execution error naming the constraint.
+    let text = count.to_string();
     assert!(
-        text.contains("counter-1") && text.contains("CountCells"),
+        text.contains("counter-1") && text.contains("CountCells") && text.contains("Constraint"),
         "{text}"
     );
     assert!(
-        matches!(e, SilaError::BadValue { ref field, .. } if field == "Viability")
-            || matches!(e, SilaError::UndefinedExecution { .. }),
-        "{e:?}"
+        matches!(count, SilaError::UndefinedExecution { .. }),
+        "{count:?}"
     );
+    // An unconstrained Real still has to be finite: the client refuses the NaN itself.
+    match &temperature {
+        SilaError::BadValue {
+            field, value, call, ..
+        } => {
+            assert_eq!(field, "ChamberTemperature");
+            assert_eq!(value, "NaN");
+            assert_eq!(call, "CellCounter.Subscribe_ChamberTemperature");
+        }
+        other => panic!("expected a refused value, got {other:?}"),
+    }
 }
 
 #[test]

@@ -8,7 +8,9 @@ viable cell density and viability. --fault switches one fault on:
   clogged    CountCells fails half way with the defined execution error ChamberClogged
   vanish     the server process exits half way through CountCells (connection lost)
   slow       CountCells stalls half way and never finishes (the client must time out)
-  bad-value  CountCells returns a viability of 250 % (the client must refuse it)
+  bad-value  CountCells returns a viability of NaN (the sila2 server refuses to send it: an
+             undefined execution error) and ChamberTemperature sends NaN, which the
+             feature does not constrain, so it reaches the client (which must refuse it)
 
 Usage: python server.py --port PORT [--fault F] [--cert CERT.pem --key KEY.pem] [--count-seconds S]
 Without --cert/--key the server is plain (insecure) gRPC. Prints "READY" once it serves.
@@ -50,7 +52,8 @@ class CellCounterImpl(FeatureImplementationBase):
     def _drift_temperature(self):
         # a slow saw-tooth between 22.0 and 23.0 °C (assumption: a room-temperature chamber)
         self.temperature = 22.0 + ((self.temperature - 22.0 + 0.1) % 1.0)
-        self._ChamberTemperature_producer_queue.put(round(self.temperature, 3))
+        value = float("nan") if self.fault == "bad-value" else round(self.temperature, 3)
+        self._ChamberTemperature_producer_queue.put(value)
 
     def ChamberTemperature_on_subscription(self, *, metadata):
         return None
@@ -89,7 +92,7 @@ class CellCounterImpl(FeatureImplementationBase):
         finally:
             if self.state == "Counting":
                 self.state = "Idle"
-        viability = 250.0 if self.fault == "bad-value" else VIABILITY
+        viability = float("nan") if self.fault == "bad-value" else VIABILITY
         return (VIABLE_CELL_DENSITY, viability)
 
 
