@@ -517,7 +517,6 @@ fn run_once(
                             );
                         }
                     }
-                    let o = &s.orders[i];
                     let order = NewOrder {
                         batch: live[i].out.batch.clone(),
                         patient: format!("PSN-{}", live[i].out.batch),
@@ -526,7 +525,6 @@ fn run_once(
                         planned_start: now,
                         ship_step: None,
                     };
-                    let _ = o;
                     let ctx = Ctx {
                         recipe: &s.recipe,
                         inventory: &inventory,
@@ -779,7 +777,9 @@ fn run_once(
                 let Some(st) = l.next else { continue };
                 let Some(k) = s.stage_of[st] else { continue };
                 let m = l.machine[k];
-                if unit_busy[k][m] {
+                // a stage without equipment or area (the planner's virtual machines) waits
+                // for no unit, as in the simulator
+                if unit_busy[k][m] && s.map.units[k][m].is_some() {
                     continue;
                 }
                 let planned = job_of[i].map_or(0, |j| plan.ops[j * g + k].start * 60);
