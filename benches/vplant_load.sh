@@ -2,6 +2,7 @@
 # Virtual plant load benchmark (issue #16 item 6; not a timed test).
 #
 #   benches/vplant_load.sh [--copies 8] [--patients 200] [--iterations 50] [--out DIR]
+#   (ATMPFLOW_BIN=path uses that binary instead of building the release one)
 #
 # 1. A plant-year: PATIENTS orders evenly spaced over 365 days (ASSUMPTION: the issue's
 #    200 patients/year plant, arrivals evenly spaced rather than Poisson so that every run
@@ -14,18 +15,18 @@
 #    --speed max` (release build) with and without re-planning and reports the simulated
 #    seconds per wall second (the issue asks for >= 1000x on one core; the plant runs on one
 #    thread).
-# 2. Device values: `cargo run --release -p batch --example device_stream -- 50 10 MIN`:
-#    50 devices each sending 10 values/s of device time into their batch's running step through
-#    Batch::execute; reports per simulated minute whether the engine kept up with real time.
+# (The issue's second figure, 50 devices each sending 10 values/s, is not measured here: the
+# engine keeps one value per parameter per step run and refuses a second one (a correction is
+# needed), so a value stream has no path into the record yet; see docs/virtual-plant.md.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COPIES=8; PATIENTS=200; ITER=50; OUT=""; MINUTES=5
+COPIES=8; PATIENTS=200; ITER=50; OUT=""
+BIN=${ATMPFLOW_BIN:-}
 while [ $# -gt 0 ]; do
   case "$1" in
     --copies) COPIES=$2; shift 2;;
     --patients) PATIENTS=$2; shift 2;;
     --iterations) ITER=$2; shift 2;;
-    --minutes) MINUTES=$2; shift 2;;
     --out) OUT=$2; shift 2;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
@@ -57,9 +58,10 @@ with open(f"{out}/orders.csv", "w") as f:
     for i in range(patients):
         f.write(f"P{i + 1:04d},car_t_modular,{i * 8760.0 / patients:.3f},,1\n")
 PY
-cargo build --release --locked -p atmpflow >&2
-cargo build --release --locked -p batch --example device_stream >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/atmpflow
+if [ -z "$BIN" ]; then
+  cargo build --release --locked -p atmpflow >&2
+  BIN=${CARGO_TARGET_DIR:-target}/release/atmpflow
+fi
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for mode in "--no-replan" "--replan-after-h 4"; do
   /usr/bin/time -f "%e s wall, %M KiB peak" "$BIN" --force plant run examples/recipes/car-t-modular.toml \
@@ -76,5 +78,3 @@ print(f'{sys.argv[2]}: {r["released"]} released, {r["lost"]} lost, {r["replans"]
 PY
   cut -d, -f6 "$OUT/run${mode// /}/batches.csv" | sed 1d | sed 's/:.*//' | sort | uniq -c
 done
-echo "device values: 50 devices x 10 values/s, $MINUTES simulated minutes"
-${CARGO_TARGET_DIR:-target}/release/examples/device_stream 50 10 "$MINUTES"
