@@ -34,6 +34,9 @@ enum Command {
     Network(cmd::network::Args),
     /// Process analytical technology: calibrate a spectral soft sensor and estimate with it.
     Pat(cmd::pat::Args),
+    /// The virtual plant: orders through the execution engine with simulated devices, following
+    /// and re-planning the scheduler's plan.
+    Plant(cmd::plant::Args),
     /// Process descriptions: check, bind to equipment, compare executed records, plan.
     Recipe(cmd::recipe::Args),
     /// Print the JSON Schema of the scenario format.
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Lot(a) => cmd::lot::run(a),
         Command::Network(a) => cmd::network::run(a),
         Command::Pat(a) => cmd::pat::run(a),
+        Command::Plant(a) => cmd::plant::run(a),
         Command::Recipe(a) => cmd::recipe::run(a),
         Command::Schema(a) => cmd::schema::run(a),
         Command::Schedule(a) => cmd::schedule::run(*a),

@@ -23,3 +23,5 @@ mod schema;
 mod study;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/vplant.rs"]
+mod vplant;

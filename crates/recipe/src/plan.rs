@@ -387,7 +387,9 @@ fn pools(
             dispatch: opts.dispatch,
             failures: None,
             maintenance: Vec::new(),
-            inventory: None,
+            // the units are these inventory items, unit 1 first (the virtual plant and the
+            // requalification windows read which item is which unit from here)
+            inventory: Some(members.iter().map(|m| (*m).to_string()).collect()),
             requalification_hours: None,
         });
     }

@@ -9,6 +9,7 @@ pub mod lot;
 pub mod network;
 pub mod network_study;
 pub mod pat;
+pub mod plant;
 pub mod recipe;
 pub mod rehearse_api;
 pub mod schedule;

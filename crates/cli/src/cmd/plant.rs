@@ -1,0 +1,1416 @@
+//! `atmpflow plant run`: the virtual plant. Many batches run concurrently through the batch
+//! execution engine (`batch::engine::Batch::execute`, the same requests a live batch receives)
+//! with simulated devices, on a virtual clock, following the scheduler's plan; when a batch
+//! fails or a step ends far from its planned end, the plan is re-planned with started work
+//! fixed (`schedule::replan`) and what moved is recorded.
+//!
+//! The plan-following rule is the simulator's (`simulate --plan`): an order arrives at its
+//! planned release; a step (a scenario step: one recipe step, or the recipe steps a
+//! requirement group holds together) starts no earlier than its planned start, when the batch
+//! is ready (previous step ended plus transfer) and its unit is free; among the batches
+//! waiting for a unit, the earliest planned start goes first; a unit is cleaned for the
+//! step's cleaning time after the step. Every batch is bound at its arrival to the units the
+//! plan of that moment gives it (the engine refuses a scan of other equipment), so a later
+//! re-plan changes when a bound batch runs, not on which unit.
+//!
+//! Every record is a rehearsal's: batch ids start with `VP-`, patients are `PSN-VP-…`, and
+//! the outputs say `"virtual_plant": true, "dry_run": true`; nothing is written to a
+//! production database.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use batch::device::{DeviceAdapter, DeviceRun, SimulatedDevice};
+use batch::engine::{
+    Batch, Command, Ctx, LotRegister, NewOrder, Request, Stage, apply_counter_uses,
+};
+use batch::entry::{Classification, DeviationKind, DispositionDecision, Label, Source};
+use batch::rehearsal::Cast;
+use batch::roles::{Actor, Meaning};
+use clap::Parser;
+use recipe::DateTime;
+use recipe::recipe::{MaterialRole, Recipe};
+use schedule::instance::{Instance, Time};
+use schedule::plan::Plan;
+use schedule::replan::{Event as ReplanEvent, replan};
+use schedule::solve::{SolveOptions, solve};
+use serde_json::json;
+
+use super::common::{cancel_flag, progress_bar, read, reported};
+use super::recipe::load_inventory;
+
+/// `atmpflow plant …`
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    sub: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Run orders through the execution engine with simulated devices, following the plan.
+    Run(RunArgs),
+}
+
+/// `atmpflow plant run RECIPE --equipment INVENTORY --orders ORDERS.csv --out DIR`
+#[derive(Debug, Parser)]
+pub struct RunArgs {
+    /// The recipe (the execution engine runs it; the planner's scenario is generated from it).
+    pub recipe: PathBuf,
+    /// Equipment inventory the recipe is bound to.
+    #[arg(long, value_name = "FILE")]
+    pub equipment: PathBuf,
+    /// Orders (`id,product,release_h,due_h,weight`; product = the recipe's procedure id).
+    #[arg(long, value_name = "FILE")]
+    pub orders: PathBuf,
+    /// Virtual clock: N times real time, or `max` (as fast as possible).
+    #[arg(long, default_value = "max")]
+    pub speed: String,
+    /// Seed of the simulated devices and of the planner.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Independent runs (run `r` uses seed stream `seed + r`), for intervals.
+    #[arg(long, default_value_t = 1)]
+    pub runs: u32,
+    /// Re-plan when a scenario step ends more than this many hours from its planned end.
+    #[arg(long, default_value_t = 4.0)]
+    pub replan_after_h: f64,
+    /// Never re-plan (follow the first plan throughout, like `simulate --plan`).
+    #[arg(long)]
+    pub no_replan: bool,
+    /// Planner iterations (first plan and every re-plan).
+    #[arg(long, default_value_t = 200)]
+    pub iterations: u64,
+    /// Horizon of the generated scenario, days (steps still running then are unfinished).
+    #[arg(long, default_value_t = 365.0)]
+    pub horizon_days: f64,
+    /// Calendar time of time 0.
+    #[arg(long, default_value = "2026-12-01T00:00:00Z")]
+    pub start: String,
+    /// Output folder: scenario.toml, plan.json, batches.csv, replans.csv, moves.csv, summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs `atmpflow plant`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.sub {
+        Sub::Run(a) => run_plant(&a),
+    }
+}
+
+/// The speed of the virtual clock: `None` = as fast as possible.
+fn parse_speed(s: &str) -> anyhow::Result<Option<f64>> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(None);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        _ => bail!("--speed `{s}`: give a positive number (times real time) or `max`"),
+    }
+}
+
+/// One scenario step of the plan: the recipe steps it covers and its unit pool.
+#[derive(Debug, Clone)]
+struct StageInfo {
+    /// Recipe step indices (a block held together), in order.
+    steps: Vec<usize>,
+    /// Cleaning hours of the unit after the stage.
+    cleaning_h: f64,
+}
+
+/// What the plant knows about the plan's machines: per stage, per machine, the unit key and
+/// the equipment id (for equipment pools).
+#[derive(Debug, Clone)]
+struct Machines {
+    /// `(stage, machine)` → unit key and equipment id.
+    units: Vec<Vec<(String, Option<String>)>>,
+}
+
+struct Setup {
+    recipe: Recipe,
+    recipe_sha: String,
+    binding: recipe::bind::Binding,
+    inventory: recipe::Inventory,
+    model: model::Model,
+    orders: Vec<model::Order>,
+    inst: Instance,
+    map: schedule::plant::PlantMap,
+    stages: Vec<StageInfo>,
+    machines: Machines,
+    /// Stage of each recipe step (`None` for optional steps outside the plan).
+    stage_of: Vec<Option<usize>>,
+    start: DateTime,
+}
+
+fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
+    let speed = parse_speed(&a.speed)?;
+    if !(a.replan_after_h.is_finite() && a.replan_after_h >= 0.0) {
+        bail!(
+            "--replan-after-h {}: give a non-negative number of hours",
+            a.replan_after_h
+        );
+    }
+    if a.runs == 0 || a.runs > 10_000 {
+        bail!("--runs {}: give 1 to 10000", a.runs);
+    }
+    if !(a.horizon_days.is_finite() && a.horizon_days > 0.0 && a.horizon_days <= 3660.0) {
+        bail!("--horizon-days {}: give 0 to 3660 days", a.horizon_days);
+    }
+    let start = DateTime::parse(&a.start).with_context(|| {
+        format!(
+            "--start `{}`: expected RFC 3339 with an offset, e.g. 2026-12-01T00:00:00Z",
+            a.start
+        )
+    })?;
+    let recipe_text = read(&a.recipe)?;
+    let recipe =
+        recipe::parse_recipe(&a.recipe.display().to_string(), &recipe_text).map_err(reported)?;
+    let inventory = load_inventory(&a.equipment)?;
+    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot bind the recipe on {}: {e}",
+            a.recipe.display(),
+            start.date()
+        )
+    })?;
+    let opts = recipe::PlanOptions {
+        horizon_days: a.horizon_days,
+        warmup_days: 0.0,
+        replications: a.runs.max(2),
+        seed: a.seed,
+        ..recipe::PlanOptions::default()
+    };
+    let (sc, _notes) = recipe::scenario(&recipe, &binding, &inventory, &opts)?;
+    let body = toml::to_string(&sc).context("cannot serialise the scenario")?;
+    let scenario_text = format!(
+        "# Generated by `atmpflow plant run` from {} and {}: the planner's model of the virtual plant.\n\n{body}",
+        a.recipe.display(),
+        a.equipment.display()
+    );
+    let model = model::load_with(
+        "generated scenario",
+        &scenario_text,
+        &*super::common::expansion_model(),
+    )
+    .map_err(reported)?;
+    let orders_text = read(&a.orders)?;
+    let orders = model::orders::read_orders(&a.orders.display().to_string(), &orders_text, &model)?;
+    let (inst, map) = schedule::plant::instance_from_model(&model, &orders)?;
+    // stages → recipe steps (a merged block is named `first..last`)
+    let prod = &model.products[map.product];
+    let pos = |id: &str| recipe.steps.iter().position(|s| s.id == id);
+    let mut stages = Vec::new();
+    let mut stage_of = vec![None; recipe.steps.len()];
+    for (k, &si) in map.steps.iter().enumerate() {
+        let st = &prod.steps[si];
+        let (first, last) = st.name.split_once("..").unwrap_or((&st.name, &st.name));
+        let (Some(i), Some(j)) = (pos(first), pos(last)) else {
+            bail!(
+                "scenario step `{}` matches no recipe step (a defect)",
+                st.name
+            );
+        };
+        for s in stage_of.iter_mut().take(j + 1).skip(i) {
+            *s = Some(k);
+        }
+        stages.push(StageInfo {
+            steps: (i..=j).collect(),
+            cleaning_h: st.cleaning_h,
+        });
+    }
+    // machines → equipment ids (pools list their inventory items, unit 1 first)
+    let mut units = Vec::new();
+    for (k, ms) in map.units.iter().enumerate() {
+        let mut row = Vec::new();
+        for (m, u) in ms.iter().enumerate() {
+            match u {
+                Some((r, unit)) => {
+                    let res = &model.resources[*r];
+                    let eq = sc
+                        .equipment
+                        .iter()
+                        .find(|p| p.name == res.name)
+                        .and_then(|p| p.inventory.as_ref())
+                        .and_then(|ids| ids.get(*unit as usize))
+                        .cloned();
+                    row.push((format!("{}#{}", res.name, unit + 1), eq));
+                }
+                None => row.push((format!("stage{k}-virtual{m}"), None)),
+            }
+        }
+        units.push(row);
+    }
+    let setup = Setup {
+        recipe_sha: super::common::hex(&sha2::Digest::finalize(
+            <sha2::Sha256 as sha2::Digest>::new_with_prefix(recipe_text.as_bytes()),
+        )),
+        recipe,
+        binding,
+        inventory,
+        model,
+        orders,
+        inst,
+        map,
+        stages,
+        machines: Machines { units },
+        stage_of,
+        start,
+    };
+    let cancel = cancel_flag();
+    let sopts = SolveOptions {
+        time_limit: None,
+        iteration_limit: Some(a.iterations),
+        seed: a.seed,
+        ..SolveOptions::default()
+    };
+    let first = solve(&setup.inst, &sopts, &cancel, &mut |_| {})?;
+    let model_plan = schedule::plant::to_model_plan(&first.plan, &setup.map, &setup.orders);
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    crate::output::write(&a.out.join("scenario.toml"), &scenario_text)?;
+    crate::output::write(
+        &a.out.join("plan.json"),
+        &serde_json::to_string_pretty(&json!({ "plan": model_plan }))?,
+    )?;
+    let bar = progress_bar(
+        u64::from(a.runs) * setup.orders.len() as u64,
+        a.quiet,
+        "virtual plant",
+        "batches",
+    );
+    let mut results = Vec::new();
+    let wall = Instant::now();
+    for r in 0..a.runs {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let cfg = RunCfg {
+            seed: a.seed.wrapping_add(u64::from(r)),
+            speed,
+            replan_after_h: (!a.no_replan).then_some(a.replan_after_h),
+            sopts: &sopts,
+        };
+        let res = run_once(&setup, &first.plan, &cfg, &cancel, &mut || bar.inc(1))
+            .with_context(|| format!("run {r}"))?;
+        results.push(res);
+    }
+    bar.finish_and_clear();
+    let cancelled = cancel.load(Ordering::SeqCst);
+    write_outputs(&a.out, &setup, &results, cancelled, wall.elapsed())?;
+    eprintln!(
+        "virtual plant: {} run(s) of {} order(s){} in {:.1} s; results in {}",
+        results.len(),
+        setup.orders.len(),
+        if cancelled { " (cancelled)" } else { "" },
+        wall.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+struct RunCfg<'a> {
+    seed: u64,
+    speed: Option<f64>,
+    replan_after_h: Option<f64>,
+    sopts: &'a SolveOptions,
+}
+
+/// One batch of a run.
+#[derive(Debug, Clone, Default)]
+struct BatchOut {
+    order: String,
+    batch: String,
+    release_h: f64,
+    end_h: Option<f64>,
+    status: String,
+    entries: usize,
+    deviations: usize,
+    /// Wait before each stage (hours): start − max(ready, planned start is *not* subtracted).
+    waits: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone)]
+struct ReplanOut {
+    at_h: f64,
+    reason: String,
+    frozen: usize,
+    compared: usize,
+    moved: usize,
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct MoveOut {
+    replan: usize,
+    order: String,
+    stage: String,
+    old_machine: String,
+    old_start_h: f64,
+    new_machine: String,
+    new_start_h: f64,
+}
+
+struct RunOut {
+    seed: u64,
+    batches: Vec<BatchOut>,
+    replans: Vec<ReplanOut>,
+    moves: Vec<MoveOut>,
+    events: u64,
+    end_h: f64,
+    complete: bool,
+}
+
+/// What the event queue holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    /// Order `i` arrives.
+    Arrive(usize),
+    /// Batch `i` is ready for its next step.
+    Ready(usize),
+    /// Batch `i`'s running step ends.
+    StepEnd(usize),
+    /// A unit is clean and free again.
+    Free(usize, usize),
+    /// A planned start time: waiting batches may start.
+    Gate,
+}
+
+/// Simulated time in whole seconds (the engine's clock), as a queue key.
+fn secs(h: f64) -> i64 {
+    (h * 3600.0).round() as i64
+}
+
+struct Live {
+    batch: Option<Batch>,
+    /// Stage of the batch's held unit, and the unit.
+    holding: Option<(usize, usize)>,
+    /// Bound machine per stage (fixed at arrival).
+    machine: Vec<usize>,
+    /// Ready time of the current stage (hours), while waiting for a unit.
+    waiting_since: Option<f64>,
+    /// The step the batch waits to start (recipe step index).
+    next: Option<usize>,
+    /// Running step: (recipe step index, start hours, device report).
+    running: Option<(usize, f64, batch::device::DeviceReport)>,
+    /// Actual (start, end) of each stage (hours).
+    actual: Vec<(Option<f64>, Option<f64>)>,
+    out: BatchOut,
+    done: bool,
+}
+
+fn run_once(
+    s: &Setup,
+    first: &Plan,
+    cfg: &RunCfg<'_>,
+    cancel: &AtomicBool,
+    tick: &mut dyn FnMut(),
+) -> anyhow::Result<RunOut> {
+    let g = s.stages.len();
+    let n = s.orders.len();
+    let cast = Cast::example();
+    let lots = LotRegister::default();
+    let mut inventory = s.inventory.clone();
+    let mut inst = s.inst.clone();
+    let mut plan = first.clone();
+    // job index of each order in the current instance
+    let mut job_of: Vec<Option<usize>> = (0..n).map(Some).collect();
+    let mut devices: BTreeMap<String, SimulatedDevice> = BTreeMap::new();
+    let mut manual = SimulatedDevice::new("manual", cfg.seed);
+    let mut unit_busy: Vec<Vec<bool>> = s
+        .machines
+        .units
+        .iter()
+        .map(|r| vec![false; r.len()])
+        .collect();
+    let mut live: Vec<Live> = (0..n)
+        .map(|i| Live {
+            batch: None,
+            holding: None,
+            machine: vec![0; g],
+            waiting_since: None,
+            next: None,
+            running: None,
+            actual: vec![(None, None); g],
+            out: BatchOut {
+                order: s.orders[i].id.clone(),
+                batch: format!("VP-{}-{}", cfg.seed, s.orders[i].id),
+                release_h: s.orders[i].release_h,
+                status: "not arrived".into(),
+                waits: vec![None; g],
+                ..BatchOut::default()
+            },
+            done: false,
+        })
+        .collect();
+    let mut q: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut push = |q: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, t: f64, e: Ev| {
+        seq += 1;
+        q.push(Reverse((secs(t), seq, e)));
+    };
+    for (i, o) in s.orders.iter().enumerate() {
+        push(&mut q, o.release_h, Ev::Arrive(i));
+    }
+    let gates = |plan: &Plan| {
+        let mut v: Vec<i64> = plan.ops.iter().map(|a| a.start * 60).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    for t in gates(&plan) {
+        push(&mut q, t as f64 / 3600.0, Ev::Gate);
+    }
+    let horizon_h = s.model.horizon_h;
+    let wall0 = Instant::now();
+    let mut replans = Vec::new();
+    let mut moves = Vec::new();
+    let mut events = 0u64;
+    let mut now_h = 0.0;
+    let mut complete = true;
+    while let Some(Reverse((t, _, ev))) = q.pop() {
+        now_h = t as f64 / 3600.0;
+        if now_h > horizon_h {
+            break;
+        }
+        if cancel.load(Ordering::SeqCst) {
+            complete = false;
+            break;
+        }
+        events += 1;
+        if let Some(sp) = cfg.speed {
+            // the virtual clock: simulated seconds / speed = wall seconds
+            let due = Duration::from_secs_f64(now_h * 3600.0 / sp);
+            while wall0.elapsed() < due {
+                if cancel.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep((due - wall0.elapsed()).min(Duration::from_millis(100)));
+            }
+        }
+        let now = DateTime::from_unix_seconds(s.start.unix_seconds().saturating_add(t));
+        let mut replan_reason: Option<(String, Vec<ReplanEvent>)> = None;
+        let outcome = (|| -> anyhow::Result<()> {
+            match ev {
+                Ev::Gate => {}
+                Ev::Free(k, m) => unit_busy[k][m] = false,
+                Ev::Arrive(i) => {
+                    // bind to the units the plan gives the order now
+                    let j = job_of[i];
+                    let mut binding = s.binding.clone();
+                    for k in 0..g {
+                        let m = j.map_or(0, |j| plan.ops[j * g + k].machine);
+                        live[i].machine[k] = m;
+                        if let Some(eq) = &s.machines.units[k][m].1 {
+                            rebind(
+                                &mut binding,
+                                &s.recipe,
+                                &s.stages[k].steps,
+                                eq,
+                                &s.inventory,
+                            );
+                        }
+                    }
+                    let order = NewOrder {
+                        batch: live[i].out.batch.clone(),
+                        patient: format!("PSN-{}", live[i].out.batch),
+                        coi: format!("COI-{}", live[i].out.batch),
+                        din: din_for(cfg.seed, i),
+                        planned_start: now,
+                        ship_step: None,
+                    };
+                    let ctx = Ctx {
+                        recipe: &s.recipe,
+                        inventory: &inventory,
+                        lots: &lots,
+                        now,
+                    };
+                    let (mut b, _) =
+                        Batch::open(&order, &s.recipe_sha, &binding, &cast.planner, &ctx)
+                            .map_err(|e| anyhow::anyhow!("opening {}: {e}", order.batch))?;
+                    let label = label_of(&b);
+                    send(
+                        &mut b,
+                        &cast.operator,
+                        Command::ReceiveApheresis {
+                            location: "virtual plant".into(),
+                            scanned: label,
+                        },
+                        &s.recipe,
+                        &mut inventory,
+                        &lots,
+                        now,
+                    )?;
+                    live[i].batch = Some(b);
+                    live[i].out.status = "in process".into();
+                    push(&mut q, now_h, Ev::Ready(i));
+                }
+                Ev::Ready(i) => {
+                    advance(
+                        &mut live[i],
+                        s,
+                        &cast,
+                        &mut inventory,
+                        &lots,
+                        now,
+                        now_h,
+                        &mut unit_busy,
+                    )?;
+                    if live[i].done {
+                        tick();
+                    } else if live[i].next.is_some() && live[i].waiting_since.is_none() {
+                        // continuing inside a held block: start at once
+                        let st = live[i].next.take().unwrap_or_default();
+                        let d = start_step(
+                            &mut live[i],
+                            st,
+                            s,
+                            &cast,
+                            &mut inventory,
+                            &lots,
+                            now,
+                            now_h,
+                            cfg.seed,
+                            &mut devices,
+                            &mut manual,
+                        )?;
+                        push(&mut q, now_h + d, Ev::StepEnd(i));
+                    }
+                }
+                Ev::StepEnd(i) => {
+                    let Some((st, _, report)) = live[i].running.take() else {
+                        return Ok(());
+                    };
+                    let step = &s.recipe.steps[st];
+                    let person = person_for(&cast, step);
+                    let held = live[i].holding;
+                    let b = live[i].batch.as_mut().context("batch not open")?;
+                    send(
+                        b,
+                        person,
+                        Command::CompleteStep {
+                            step: step.id.clone(),
+                            measures: report.measures.clone(),
+                            failed: report.failed.clone(),
+                        },
+                        &s.recipe,
+                        &mut inventory,
+                        &lots,
+                        now,
+                    )?;
+                    let lost = matches!(b.stage(), Stage::Terminated | Stage::Rejected);
+                    // does the held unit go? (end of the block, or the batch leaves it)
+                    let next_in_block = b.next_step().and_then(|id| {
+                        let p = s.recipe.steps.iter().position(|x| x.id == id)?;
+                        let (k, _) = held?;
+                        (s.stage_of[p] == Some(k) && p > st).then_some(p)
+                    });
+                    if let Some((k, m)) = live[i].holding
+                        && (next_in_block.is_none() || lost)
+                    {
+                        live[i].holding = None;
+                        live[i].actual[k].1 = Some(now_h);
+                        let clean = s.stages[k].cleaning_h;
+                        if clean > 0.0 {
+                            push(&mut q, now_h + clean, Ev::Free(k, m));
+                        } else {
+                            unit_busy[k][m] = false;
+                        }
+                        // deviation from the plan?
+                        if let (Some(limit), Some(j)) = (cfg.replan_after_h, job_of[i]) {
+                            let planned_end = plan.ops[j * g + k].end as f64 / 60.0;
+                            if lost {
+                                replan_reason = Some((
+                                    format!(
+                                        "batch {} failed at {}",
+                                        live[i].out.batch,
+                                        s.stages_name(k)
+                                    ),
+                                    vec![ReplanEvent::BatchFailed {
+                                        job: j,
+                                        stage: k,
+                                        restart_release: None,
+                                    }],
+                                ));
+                            } else if (now_h - planned_end).abs() > limit {
+                                replan_reason = Some((
+                                    format!(
+                                        "{} of {} ended at {:.1} h, planned {:.1} h",
+                                        s.stages_name(k),
+                                        live[i].out.order,
+                                        now_h,
+                                        planned_end
+                                    ),
+                                    Vec::new(),
+                                ));
+                            }
+                        }
+                    }
+                    if lost {
+                        live[i].done = true;
+                        live[i].out.status = "lost".into();
+                        live[i].out.end_h = Some(now_h);
+                        tick();
+                    } else {
+                        push(&mut q, now_h + step.transfer_h, Ev::Ready(i));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = outcome
+            && let Ev::Arrive(i) | Ev::Ready(i) | Ev::StepEnd(i) = ev
+        {
+            stop_batch(&mut live[i], &mut unit_busy, now_h, &e);
+            tick();
+        }
+        // re-plan with started work fixed
+        if let Some((reason, evs)) = replan_reason {
+            let now_min = (now_h * 60.0).round() as Time;
+            let mut cur = plan.clone();
+            for (i, l) in live.iter().enumerate() {
+                let Some(j) = job_of[i] else { continue };
+                for k in 0..g {
+                    if let (Some(a0), e) = l.actual[k] {
+                        let a = &mut cur.ops[j * g + k];
+                        a.start = (a0 * 60.0).round() as Time;
+                        a.machine = l.machine[k];
+                        let planned_p = inst.processing[j][k];
+                        let p = match e {
+                            Some(e) => (e * 60.0).round() as Time - a.start,
+                            None => planned_p.max(now_min - a.start + 1),
+                        };
+                        inst.processing[j][k] = p.max(0);
+                        a.end = a.start + p.max(0);
+                    } else {
+                        // not started: the re-plan places it from now on (an operation
+                        // planned before now would otherwise count as started)
+                        let a = &mut cur.ops[j * g + k];
+                        if a.start < now_min {
+                            a.end += now_min - a.start;
+                            a.start = now_min;
+                        }
+                    }
+                }
+            }
+            // a started batch's holds are the execution's matter (the engine records a hold
+            // violation); the planner only places its remaining steps
+            if !inst.lags.is_empty() {
+                for (i, l) in live.iter().enumerate() {
+                    if let Some(j) = job_of[i]
+                        && l.actual.iter().any(|a| a.0.is_some())
+                    {
+                        for lag in &mut inst.lags[j] {
+                            lag.max = None;
+                        }
+                    }
+                }
+            }
+            let never = AtomicBool::new(false);
+            match replan(&inst, &cur, now_min, &evs, cfg.sopts, &never, &mut |_| {}) {
+                Ok(rp) => {
+                    let nr = replans.len();
+                    for (i, jo) in job_of.iter_mut().enumerate() {
+                        let Some(j) = *jo else { continue };
+                        let nj = rp.job_map[j];
+                        if let Some(nj) = nj {
+                            for k in 0..g {
+                                let (o, nw) =
+                                    (cur.ops[j * g + k], rp.solution.plan.ops[nj * g + k]);
+                                if o.start >= now_min
+                                    && (o.machine != nw.machine || o.start != nw.start)
+                                {
+                                    moves.push(MoveOut {
+                                        replan: nr,
+                                        order: s.orders[i].id.clone(),
+                                        stage: s.stages_name(k),
+                                        old_machine: s.machines.units[k][o.machine].0.clone(),
+                                        old_start_h: o.start as f64 / 60.0,
+                                        new_machine: s.machines.units[k][nw.machine].0.clone(),
+                                        new_start_h: nw.start as f64 / 60.0,
+                                    });
+                                }
+                            }
+                        }
+                        *jo = nj;
+                    }
+                    replans.push(ReplanOut {
+                        at_h: now_h,
+                        reason,
+                        frozen: rp.frozen,
+                        compared: rp.compared,
+                        moved: rp.moved,
+                        error: None,
+                    });
+                    inst = rp.instance;
+                    plan = rp.solution.plan;
+                    for t in gates(&plan) {
+                        if t as f64 / 3600.0 > now_h {
+                            push(&mut q, t as f64 / 3600.0, Ev::Gate);
+                        }
+                    }
+                }
+                Err(e) => replans.push(ReplanOut {
+                    at_h: now_h,
+                    reason,
+                    frozen: 0,
+                    compared: 0,
+                    moved: 0,
+                    error: Some(e.to_string()),
+                }),
+            }
+        }
+        // dispatch: waiting batches whose bound unit is free and whose planned start came,
+        // earliest planned start first
+        loop {
+            let mut best: Option<(i64, usize)> = None;
+            for (i, l) in live.iter().enumerate() {
+                if l.waiting_since.is_none() || l.done {
+                    continue;
+                }
+                let Some(st) = l.next else { continue };
+                let Some(k) = s.stage_of[st] else { continue };
+                let m = l.machine[k];
+                // a stage without equipment or area (the planner's virtual machines) waits
+                // for no unit, as in the simulator
+                if unit_busy[k][m] && s.map.units[k][m].is_some() {
+                    continue;
+                }
+                let planned = job_of[i].map_or(0, |j| plan.ops[j * g + k].start * 60);
+                if planned > t {
+                    continue;
+                }
+                if best.is_none_or(|(p, _)| planned < p) {
+                    best = Some((planned, i));
+                }
+            }
+            let Some((_, i)) = best else { break };
+            let st = live[i].next.take().unwrap_or_default();
+            let k = s.stage_of[st].unwrap_or_default();
+            let m = live[i].machine[k];
+            unit_busy[k][m] = true;
+            live[i].holding = Some((k, m));
+            live[i].out.waits[k] = live[i].waiting_since.take().map(|w| now_h - w);
+            live[i].actual[k].0 = Some(now_h);
+            match start_step(
+                &mut live[i],
+                st,
+                s,
+                &cast,
+                &mut inventory,
+                &lots,
+                now,
+                now_h,
+                cfg.seed,
+                &mut devices,
+                &mut manual,
+            ) {
+                Ok(d) => push(&mut q, now_h + d, Ev::StepEnd(i)),
+                Err(e) => {
+                    stop_batch(&mut live[i], &mut unit_busy, now_h, &e);
+                    tick();
+                }
+            }
+        }
+    }
+    if complete && live.iter().any(|l| !l.done) {
+        complete = now_h <= horizon_h && q.is_empty();
+    }
+    let batches = live
+        .into_iter()
+        .map(|l| {
+            let mut o = l.out;
+            if let Some(b) = &l.batch {
+                o.entries = b.entries().len();
+                o.deviations = b.deviations().len();
+                if !l.done {
+                    o.status = "unfinished".into();
+                }
+            }
+            o
+        })
+        .collect();
+    Ok(RunOut {
+        seed: cfg.seed,
+        batches,
+        replans,
+        moves,
+        events,
+        end_h: now_h,
+        complete,
+    })
+}
+
+/// A request of the batch was refused (or its device failed): the batch stops there, its
+/// record keeps what the engine recorded (e.g. the deviation of a refused scan), its unit is
+/// freed and the refusal is its status.
+fn stop_batch(l: &mut Live, busy: &mut [Vec<bool>], now_h: f64, e: &anyhow::Error) {
+    if let Some((k, m)) = l.holding.take() {
+        busy[k][m] = false;
+    }
+    l.running = None;
+    l.next = None;
+    l.waiting_since = None;
+    l.done = true;
+    l.out.end_h = Some(now_h);
+    l.out.status = format!("stopped: {e:#}");
+}
+
+impl Setup {
+    fn stages_name(&self, k: usize) -> String {
+        self.model.products[self.map.product].steps[self.map.steps[k]]
+            .name
+            .clone()
+    }
+}
+
+/// A valid-looking donation identification number for a virtual batch (not ISBT 128 checked
+/// beyond what the engine checks).
+fn din_for(seed: u64, i: usize) -> String {
+    // facility A9999 (the fictitious one of the rehearsal), year 26, serial from the order
+    format!(
+        "A999926{:06}",
+        (seed.wrapping_mul(1000) + i as u64) % 1_000_000
+    )
+}
+
+fn label_of(b: &Batch) -> Label {
+    Label {
+        coi: b.order().coi.clone(),
+        din: b.order().din.label(),
+    }
+}
+
+fn person_for<'a>(cast: &'a Cast, step: &recipe::recipe::Step) -> &'a Actor {
+    if step.unit_procedure == "release" {
+        &cast.qc
+    } else {
+        &cast.operator
+    }
+}
+
+/// Binds the main requirement of the block's steps to `eq` where the base binding chose
+/// another member of the same pool (equipment fitting the same requirements).
+fn rebind(
+    binding: &mut recipe::bind::Binding,
+    recipe: &Recipe,
+    steps: &[usize],
+    eq: &str,
+    _inv: &recipe::Inventory,
+) {
+    for &si in steps {
+        let step = &recipe.steps[si];
+        let Some(req) = step.requires.first() else {
+            continue;
+        };
+        for a in &mut binding.assignments {
+            if a.step == step.id && a.requirement == req.name && a.equipment.is_some() {
+                a.equipment = Some(eq.to_string());
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send(
+    b: &mut Batch,
+    actor: &Actor,
+    cmd: Command,
+    recipe: &Recipe,
+    inventory: &mut recipe::Inventory,
+    lots: &LotRegister,
+    now: DateTime,
+) -> anyhow::Result<()> {
+    let ctx = Ctx {
+        recipe,
+        inventory,
+        lots,
+        now,
+    };
+    let req = Request {
+        expected_seq: Some(b.head_seq()),
+        key: None,
+        command: cmd,
+    };
+    match b.execute(&req, actor, &ctx) {
+        Ok(a) => {
+            apply_counter_uses(inventory, &a.entries);
+            *b = a.batch;
+            Ok(())
+        }
+        Err(r) => {
+            let id = b.id().to_string();
+            if let Some(nb) = r.batch {
+                *b = *nb;
+            }
+            bail!("{id}: {} at {now} refused: {}", req.command.name(), r.error)
+        }
+    }
+}
+
+/// Moves a ready batch on: disposition, shipping and infusion happen at once (people act
+/// instantly in the virtual plant); the next step either waits for its unit or is marked to
+/// start inside the held block.
+#[allow(clippy::too_many_arguments)]
+fn advance(
+    l: &mut Live,
+    s: &Setup,
+    cast: &Cast,
+    inv: &mut recipe::Inventory,
+    lots: &LotRegister,
+    now: DateTime,
+    now_h: f64,
+    _busy: &mut [Vec<bool>],
+) -> anyhow::Result<()> {
+    let Some(b) = l.batch.as_mut() else {
+        return Ok(());
+    };
+    loop {
+        if b.stage() == Stage::AwaitingDisposition {
+            dispose(b, cast, &s.recipe, inv, lots, now)?;
+            continue;
+        }
+        let next = b.next_step().map(str::to_string);
+        let Some(id) = next.filter(|_| !b.stage().is_terminal()) else {
+            if b.stage() == Stage::Shipped {
+                let label = label_of(b);
+                send(
+                    b,
+                    &cast.clinic,
+                    Command::ClinicReceipt {
+                        location: "Treating clinic".into(),
+                        scanned: label,
+                    },
+                    &s.recipe,
+                    inv,
+                    lots,
+                    now,
+                )?;
+                send(
+                    b,
+                    &cast.clinic,
+                    Command::ConfirmInfusion {
+                        clinic: "Treating clinic".into(),
+                        infused_at: now,
+                    },
+                    &s.recipe,
+                    inv,
+                    lots,
+                    now,
+                )?;
+            }
+            l.done = true;
+            l.out.end_h = Some(now_h);
+            l.out.status = b.stage().to_string();
+            return Ok(());
+        };
+        let p = s
+            .recipe
+            .steps
+            .iter()
+            .position(|x| x.id == id)
+            .context("engine named an unknown step")?;
+        l.next = Some(p);
+        match (s.stage_of[p], l.holding) {
+            (Some(k), Some((hk, _))) if k == hk => l.waiting_since = None,
+            (Some(_), _) => l.waiting_since = Some(now_h),
+            // optional steps outside the plan run without a planned unit
+            (None, _) => l.waiting_since = None,
+        }
+        if s.stage_of[p].is_none() && l.holding.is_none() {
+            // run it as if in a held block of its own: mark holding none, start at once
+            l.waiting_since = None;
+        }
+        return Ok(());
+    }
+}
+
+/// Starts recipe step `st` through the engine; returns its simulated duration (hours).
+#[allow(clippy::too_many_arguments)]
+fn start_step(
+    l: &mut Live,
+    st: usize,
+    s: &Setup,
+    cast: &Cast,
+    inv: &mut recipe::Inventory,
+    lots: &LotRegister,
+    now: DateTime,
+    now_h: f64,
+    seed: u64,
+    devices: &mut BTreeMap<String, SimulatedDevice>,
+    manual: &mut SimulatedDevice,
+) -> anyhow::Result<f64> {
+    let step = &s.recipe.steps[st];
+    let person = person_for(cast, step);
+    let b = l.batch.as_mut().context("batch not open")?;
+    let label = label_of(b);
+    send(
+        b,
+        person,
+        Command::StartStep {
+            step: step.id.clone(),
+            location: "virtual plant".into(),
+            scanned: label,
+        },
+        &s.recipe,
+        inv,
+        lots,
+        now,
+    )?;
+    for req in &step.requires {
+        let eq = b.bound(&step.id, &req.name).unwrap_or_default().to_string();
+        send(
+            b,
+            person,
+            Command::UseEquipment {
+                step: step.id.clone(),
+                requirement: req.name.clone(),
+                equipment: eq,
+            },
+            &s.recipe,
+            inv,
+            lots,
+            now,
+        )?;
+    }
+    for m in &step.materials {
+        let starting = s
+            .recipe
+            .materials
+            .iter()
+            .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
+        let (lot, expiry) = if starting {
+            (b.order().din.to_string(), Some(now.date().plus_days(365)))
+        } else {
+            (
+                format!("{}-{}", m.material, b.id()),
+                Some(now.date().plus_days(365)),
+            )
+        };
+        send(
+            b,
+            person,
+            Command::RecordLot {
+                step: step.id.clone(),
+                material: m.material.clone(),
+                lot,
+                expiry,
+            },
+            &s.recipe,
+            inv,
+            lots,
+            now,
+        )?;
+    }
+    let device_id = step
+        .requires
+        .first()
+        .and_then(|r| b.bound(&step.id, &r.name))
+        .map(str::to_string);
+    let drun = DeviceRun { step, started: now };
+    let (report, source) = match &device_id {
+        Some(id) => {
+            let dev = devices
+                .entry(id.clone())
+                .or_insert_with(|| SimulatedDevice::new(id, seed));
+            (
+                dev.run(&drun)?,
+                Source::Device {
+                    device: dev.id().to_string(),
+                },
+            )
+        }
+        None => (manual.run(&drun)?, Source::Manual),
+    };
+    for r in &report.readings {
+        send(
+            b,
+            person,
+            Command::RecordValue {
+                step: step.id.clone(),
+                field: r.field.clone(),
+                value: r.value,
+                unit: r.unit.clone(),
+                source: source.clone(),
+            },
+            &s.recipe,
+            inv,
+            lots,
+            now,
+        )?;
+    }
+    let d = report.duration_h.max(0.0);
+    l.running = Some((st, now_h, report));
+    Ok(d)
+}
+
+fn dispose(
+    b: &mut Batch,
+    cast: &Cast,
+    recipe: &Recipe,
+    inv: &mut recipe::Inventory,
+    lots: &LotRegister,
+    now: DateTime,
+) -> anyhow::Result<()> {
+    for (n, kind, critical) in b
+        .deviations()
+        .into_iter()
+        .filter(|(_, a)| a.is_none())
+        .map(|(d, _)| (d.number, d.kind, d.critical))
+        .collect::<Vec<_>>()
+    {
+        let classification = if critical {
+            Classification::Critical
+        } else if matches!(kind, DeviationKind::OutOfRange | DeviationKind::Failure) {
+            Classification::Major
+        } else {
+            Classification::Minor
+        };
+        let capa =
+            (classification != Classification::Minor).then(|| format!("CAPA-{}-{n}", b.id()));
+        let rationale = format!("Assessed in the virtual plant (batch {})", b.id());
+        send(
+            b,
+            &cast.qa,
+            Command::AssessDeviation {
+                deviation: n,
+                classification,
+                capa,
+                rationale,
+            },
+            recipe,
+            inv,
+            lots,
+            now,
+        )?;
+    }
+    let (target, target_hash) = (b.head_seq(), b.head_hash().to_string());
+    send(
+        b,
+        &cast.qa,
+        Command::Sign {
+            target,
+            target_hash,
+            meaning: Meaning::Reviewed,
+        },
+        recipe,
+        inv,
+        lots,
+        now,
+    )?;
+    let decision = if b.deviations().is_empty() {
+        DispositionDecision::Release
+    } else {
+        DispositionDecision::ReleaseWithDeviation
+    };
+    send(
+        b,
+        &cast.qp,
+        Command::Dispose {
+            decision,
+            reason: "Virtual plant: record reviewed by exception".into(),
+        },
+        recipe,
+        inv,
+        lots,
+        now,
+    )
+}
+
+/// Mean and 95 % half-width (Student t) of `xs`.
+fn mean_ci(xs: &[f64]) -> (Option<f64>, Option<f64>) {
+    let n = xs.len();
+    if n == 0 {
+        return (None, None);
+    }
+    let m = xs.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (Some(m), None);
+    }
+    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = statrs_t975(n - 1);
+    (Some(m), Some(t * (var / n as f64).sqrt()))
+}
+
+/// 97.5 % quantile of Student's t with `df` degrees of freedom (table to 30, then normal-ish).
+fn statrs_t975(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => T[df - 1],
+        31..=60 => 2.000,
+        61..=120 => 1.980,
+        _ => 1.960,
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or_else(String::new, |v| format!("{v:.4}"))
+}
+
+fn write_outputs(
+    dir: &Path,
+    s: &Setup,
+    runs: &[RunOut],
+    cancelled: bool,
+    wall: Duration,
+) -> anyhow::Result<()> {
+    let g = s.stages.len();
+    let mut b = String::from(
+        "run_seed,order,batch,release_h,end_h,status,vein_to_vein_days,entries,deviations",
+    );
+    for k in 0..g {
+        b.push_str(&format!(",wait_h:{}", csv_field(&s.stages_name(k))));
+    }
+    b.push('\n');
+    let mut rp = String::from("run_seed,replan,at_h,reason,frozen,compared,moved,error\n");
+    let mut mv = String::from(
+        "run_seed,replan,order,stage,old_machine,old_start_h,new_machine,new_start_h\n",
+    );
+    let years = s.model.horizon_h / 8760.0;
+    let mut per_run = Vec::new();
+    let (mut thr, mut v2v, mut waits): (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) =
+        (Vec::new(), Vec::new(), vec![Vec::new(); g]);
+    for r in runs {
+        let mut released = 0u32;
+        let mut lost = 0u32;
+        let mut vv = Vec::new();
+        let mut w: Vec<Vec<f64>> = vec![Vec::new(); g];
+        for x in &r.batches {
+            let treated = matches!(
+                x.status.as_str(),
+                "infused" | "shipped" | "released" | "released with deviation"
+            );
+            let days = x
+                .end_h
+                .filter(|_| treated)
+                .map(|e| (e - x.release_h) / 24.0);
+            if treated {
+                released += 1;
+                if let Some(d) = days {
+                    vv.push(d);
+                }
+            }
+            if x.status == "lost" {
+                lost += 1;
+            }
+            b.push_str(&format!(
+                "{},{},{},{:.4},{},{},{},{},{}",
+                r.seed,
+                csv_field(&x.order),
+                csv_field(&x.batch),
+                x.release_h,
+                opt(x.end_h),
+                csv_field(&x.status),
+                opt(days),
+                x.entries,
+                x.deviations
+            ));
+            for (k, wk) in x.waits.iter().enumerate() {
+                b.push_str(&format!(",{}", opt(*wk)));
+                if let Some(v) = wk {
+                    w[k].push(*v);
+                }
+            }
+            b.push('\n');
+        }
+        for (i, x) in r.replans.iter().enumerate() {
+            rp.push_str(&format!(
+                "{},{i},{:.4},{},{},{},{},{}\n",
+                r.seed,
+                x.at_h,
+                csv_field(&x.reason),
+                x.frozen,
+                x.compared,
+                x.moved,
+                csv_field(x.error.as_deref().unwrap_or(""))
+            ));
+        }
+        for m in &r.moves {
+            mv.push_str(&format!(
+                "{},{},{},{},{},{:.4},{},{:.4}\n",
+                r.seed,
+                m.replan,
+                csv_field(&m.order),
+                csv_field(&m.stage),
+                csv_field(&m.old_machine),
+                m.old_start_h,
+                csv_field(&m.new_machine),
+                m.new_start_h
+            ));
+        }
+        let vmean = (!vv.is_empty()).then(|| vv.iter().sum::<f64>() / vv.len() as f64);
+        let wmean: Vec<Option<f64>> = w
+            .iter()
+            .map(|x| (!x.is_empty()).then(|| x.iter().sum::<f64>() / x.len() as f64))
+            .collect();
+        thr.push(f64::from(released) / years);
+        if let Some(v) = vmean {
+            v2v.push(v);
+        }
+        for k in 0..g {
+            if let Some(v) = wmean[k] {
+                waits[k].push(v);
+            }
+        }
+        per_run.push(json!({
+            "seed": r.seed,
+            "complete": r.complete,
+            "end_h": r.end_h,
+            "events": r.events,
+            "released": released,
+            "lost": lost,
+            "released_per_year": f64::from(released) / years,
+            "vein_to_vein_mean_days": vmean,
+            "wait_mean_h": wmean,
+            "replans": r.replans.len(),
+            "moves": r.moves.len(),
+        }));
+    }
+    let stat = |xs: &[f64]| {
+        let (m, h) = mean_ci(xs);
+        json!({ "mean": m, "half_width_95": h, "runs": xs.len() })
+    };
+    let summary = json!({
+        "virtual_plant": true,
+        "dry_run": true,
+        "note": "records of the virtual plant are rehearsals (batch ids VP-…); nothing here is a real batch",
+        "program_version": env!("CARGO_PKG_VERSION"),
+        "recipe_sha256": s.recipe_sha,
+        "orders": s.orders.len(),
+        "horizon_days": s.model.horizon_h / 24.0,
+        "cancelled": cancelled,
+        "wall_seconds": wall.as_secs_f64(),
+        "stages": (0..g).map(|k| s.stages_name(k)).collect::<Vec<_>>(),
+        "released_per_year": stat(&thr),
+        "vein_to_vein_mean_days": stat(&v2v),
+        "wait_mean_h": waits.iter().map(|w| stat(w)).collect::<Vec<_>>(),
+        "runs": per_run,
+    });
+    crate::output::write(&dir.join("batches.csv"), &b)?;
+    crate::output::write(&dir.join("replans.csv"), &rp)?;
+    crate::output::write(&dir.join("moves.csv"), &mv)?;
+    crate::output::write(
+        &dir.join("summary.json"),
+        &serde_json::to_string_pretty(&summary)?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The virtual plant (`atmpflow plant run`): the same orders through the execution engine and
+//! through the simulator following the same plan must agree, and re-planning records what
+//! moved.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::{assert_no_panic, assert_ok, repo_path, run, stderr};
+
+fn read(p: &Path) -> Value {
+    let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The modular CAR-T recipe without its operator needs: the virtual plant's people act at
+/// once, while the simulator puts steps with operators on the weekday shift calendar, so
+/// those waits are a rule the plant does not follow (docs/virtual-plant.md).
+fn recipe_without_operators(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo_path("examples/recipes/car-t-modular.toml"))
+        .expect("example recipe");
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("operators"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        kept.len() < text.len(),
+        "the example recipe has operator needs to remove"
+    );
+    let p = dir.join("car-t-modular-no-operators.toml");
+    std::fs::write(&p, kept).expect("write recipe");
+    p
+}
+
+/// Five orders two days apart (ASSUMPTION: a demo order book; the modular plant has one
+/// unit per step, so orders this close queue at the expansion bioreactor).
+fn orders(dir: &Path) -> PathBuf {
+    let mut s = String::from("id,product,release_h,due_h,weight\n");
+    for i in 0..5 {
+        s.push_str(&format!("P{},car_t_modular,{}.0,,1\n", i + 1, i * 48));
+    }
+    let p = dir.join("orders.csv");
+    std::fs::write(&p, s).expect("write orders");
+    p
+}
+
+fn plant(dir: &Path, recipe: &Path, out: &str, extra: &[&str]) -> (PathBuf, Value) {
+    let out = dir.join(out);
+    let mut args: Vec<String> = vec![
+        "plant".into(),
+        "run".into(),
+        recipe.display().to_string(),
+        "--equipment".into(),
+        repo_path("examples/equipment/modular-plant.toml")
+            .display()
+            .to_string(),
+        "--orders".into(),
+        orders(dir).display().to_string(),
+        "--horizon-days".into(),
+        "90".into(),
+        "--iterations".into(),
+        "10".into(),
+        "--quiet".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_string()));
+    let o = run(&args);
+    assert_ok(&o, "plant run");
+    let summary = read(&out.join("summary.json"));
+    (out, summary)
+}
+
+/// Whether two estimates lie within each other's 95 % intervals (the intervals overlap).
+fn agree(what: &str, a: (f64, f64), b: (f64, f64)) -> Result<(), String> {
+    let (lo_a, hi_a) = a;
+    let (lo_b, hi_b) = b;
+    if lo_a <= hi_b && lo_b <= hi_a {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: virtual plant [{lo_a:.3}, {hi_a:.3}] vs simulate [{lo_b:.3}, {hi_b:.3}]"
+        ))
+    }
+}
+
+fn interval(stat: &Value) -> (f64, f64) {
+    let m = stat["mean"].as_f64().expect("mean");
+    let h = stat["half_width_95"].as_f64().unwrap_or(0.0);
+    (m - h, m + h)
+}
+
+fn ci(stat: &Value) -> (f64, f64) {
+    (
+        stat["ci95"][0].as_f64().expect("ci95 low"),
+        stat["ci95"][1].as_f64().expect("ci95 high"),
+    )
+}
+
+#[test]
+fn virtual_plant_and_simulator_agree_on_the_same_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let recipe = recipe_without_operators(d);
+    // re-planning off: the simulator follows one plan throughout, so must the plant
+    let (out, vp) = plant(d, &recipe, "vp", &["--runs", "20", "--no-replan"]);
+    let sim_out = d.join("sim");
+    let o = run([
+        "simulate".as_ref(),
+        out.join("scenario.toml").as_os_str(),
+        "--plan".as_ref(),
+        out.join("plan.json").as_os_str(),
+        "--replications".as_ref(),
+        "40".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        sim_out.as_os_str(),
+    ]);
+    assert_ok(&o, "simulate --plan");
+    let sim = read(&sim_out.join("results.json"));
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    let mut check = |r: Result<(), String>| {
+        checked += 1;
+        if let Err(e) = r {
+            problems.push(e);
+        }
+    };
+    check(agree(
+        "throughput per year",
+        interval(&vp["released_per_year"]),
+        ci(&sim["throughput_per_year"]),
+    ));
+    check(agree(
+        "vein-to-vein days",
+        interval(&vp["vein_to_vein_mean_days"]),
+        ci(&sim["vein_to_vein_days"]),
+    ));
+    let stages = vp["stages"].as_array().expect("stages");
+    for (k, name) in stages.iter().enumerate() {
+        let name = name.as_str().expect("stage name");
+        let step = sim["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("simulate has no step {name}"));
+        check(agree(
+            &format!("wait before {name}, hours"),
+            interval(&vp["wait_mean_h"][k]),
+            ci(&step["wait_hours"]),
+        ));
+    }
+    assert!(checked >= 10, "only {checked} figures compared");
+    assert!(
+        problems.is_empty(),
+        "the virtual plant and the simulator disagree:\n{}",
+        problems.join("\n")
+    );
+    // the figures are not trivially equal: the batches waited somewhere and were treated
+    let v2v = vp["vein_to_vein_mean_days"]["mean"].as_f64().unwrap_or(0.0);
+    assert!(v2v > 20.0 && v2v < 40.0, "vein-to-vein {v2v} days");
+    assert_eq!(vp["runs"].as_array().map(Vec::len), Some(20));
+}
+
+#[test]
+fn virtual_plant_replans_records_moves_and_marks_its_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let recipe = repo_path("examples/recipes/car-t-modular.toml");
+    let (out, vp) = plant(d, &recipe, "vp", &["--runs", "2", "--replan-after-h", "2"]);
+    assert_eq!(vp["virtual_plant"], true);
+    assert_eq!(vp["dry_run"], true);
+    let replans = std::fs::read_to_string(out.join("replans.csv")).expect("replans.csv");
+    let ok: Vec<&str> = replans
+        .lines()
+        .skip(1)
+        .filter(|l| l.ends_with(','))
+        .collect();
+    assert!(
+        !ok.is_empty(),
+        "no successful re-plan although steps ended hours from plan:\n{replans}"
+    );
+    let moves = std::fs::read_to_string(out.join("moves.csv")).expect("moves.csv");
+    assert!(moves.lines().count() > 1, "no move recorded:\n{moves}");
+    let batches = std::fs::read_to_string(out.join("batches.csv")).expect("batches.csv");
+    let rows: Vec<&str> = batches.lines().skip(1).collect();
+    assert_eq!(rows.len(), 10, "2 runs of 5 orders:\n{batches}");
+    for r in rows {
+        let f: Vec<&str> = r.split(',').collect();
+        assert!(f[2].starts_with("VP-"), "batch id not marked: {r}");
+        let entries: usize = f[7].parse().expect("entries");
+        assert!(entries > 20, "a batch with {entries} record entries: {r}");
+    }
+}
+
+#[test]
+fn virtual_plant_keeps_the_virtual_clock_and_refuses_bad_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let recipe = repo_path("examples/recipes/car-t-modular.toml");
+    // about 1000 simulated hours at 10^7 times real time take at least 0.3 s
+    let (_, vp) = plant(d, &recipe, "fast", &["--speed", "1e7", "--no-replan"]);
+    let end_h = vp["runs"][0]["end_h"].as_f64().expect("end_h");
+    let wall = vp["wall_seconds"].as_f64().expect("wall_seconds");
+    assert!(end_h > 500.0, "end {end_h} h");
+    assert!(
+        wall >= end_h * 3600.0 / 1e7 * 0.95,
+        "{wall} s for {end_h} simulated hours at 1e7x"
+    );
+    for (flag, value, says) in [
+        ("--speed", "0", "--speed"),
+        ("--speed", "fast", "--speed"),
+        ("--runs", "0", "--runs"),
+        ("--replan-after-h", "NaN", "--replan-after-h"),
+    ] {
+        let o = run([
+            "plant".as_ref(),
+            "run".as_ref(),
+            recipe.as_os_str(),
+            "--equipment".as_ref(),
+            repo_path("examples/equipment/modular-plant.toml").as_os_str(),
+            "--orders".as_ref(),
+            orders(d).as_os_str(),
+            "--out".as_ref(),
+            d.join("bad").as_os_str(),
+            flag.as_ref(),
+            value.as_ref(),
+        ]);
+        assert!(!o.status.success(), "{flag} {value} accepted");
+        assert_no_panic(&o);
+        assert!(stderr(&o).contains(says), "{flag} {value}: {}", stderr(&o));
+    }
+    // orders of a product the recipe does not make: located error, no panic
+    let bad = d.join("bad-orders.csv");
+    std::fs::write(
+        &bad,
+        "id,product,release_h,due_h,weight\nX1,no_such_product,0,,1\n",
+    )
+    .expect("write");
+    let o = run([
+        "plant".as_ref(),
+        "run".as_ref(),
+        recipe.as_os_str(),
+        "--equipment".as_ref(),
+        repo_path("examples/equipment/modular-plant.toml").as_os_str(),
+        "--orders".as_ref(),
+        bad.as_os_str(),
+        "--out".as_ref(),
+        d.join("bad2").as_os_str(),
+    ]);
+    assert!(!o.status.success());
+    assert_no_panic(&o);
+    assert!(stderr(&o).contains("bad-orders.csv"), "{}", stderr(&o));
+}
