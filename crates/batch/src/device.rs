@@ -93,6 +93,10 @@ pub struct DeviceReport {
     /// devices).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<DeviceNote>,
+    /// Values of the step that people enter by hand because the device does not measure
+    /// them (filled in by the rehearsal, never by an adapter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manual: Vec<Reading>,
 }
 
 /// A device that cannot run.
@@ -305,6 +309,7 @@ impl DeviceAdapter for SimulatedDevice {
             measures,
             failed,
             notes: Vec::new(),
+            manual: Vec::new(),
         })
     }
 }

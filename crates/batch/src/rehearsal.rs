@@ -405,7 +405,7 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
                         message: "not bound".into(),
                     })?;
                 match dev.run(&drun) {
-                    Ok(r) => (r, Some(id.clone())),
+                    Ok(r) => (with_manual_rest(r, manual.run(&drun)?), Some(id.clone())),
                     Err(e) => {
                         // Unreachable from the start: a deviation and a failed step, then stop.
                         run.send(
@@ -495,6 +495,19 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
             };
             run.send(&mut batch, person, cmd)?;
         }
+        for r in &report.manual {
+            run.send(
+                &mut batch,
+                person,
+                Command::RecordValue {
+                    step: step_id.clone(),
+                    field: r.field.clone(),
+                    value: r.value,
+                    unit: r.unit.clone(),
+                    source: Source::Manual,
+                },
+            )?;
+        }
         let failed = match (&report.failed, lost) {
             (Some(f), _) => Some(f.clone()),
             (None, true) => Some("device connection lost during the step".to_string()),
@@ -534,6 +547,21 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
         )?;
     }
     Ok(batch)
+}
+
+/// A bound device reports what it measures; the step's other fields (the room's
+/// environment, values the device does not have) and decision measures it did not report
+/// are entered by people, as with a step without a device.
+fn with_manual_rest(mut device: DeviceReport, manual: DeviceReport) -> DeviceReport {
+    for r in manual.readings {
+        if !device.readings.iter().any(|d| d.field == r.field) {
+            device.manual.push(r);
+        }
+    }
+    for (k, v) in manual.measures {
+        device.measures.entry(k).or_insert(v);
+    }
+    device
 }
 
 fn dispose<J: FnMut(Journaled<'_>) -> Result<(), String>>(
