@@ -1,7 +1,6 @@
 //! `devices`: the edge between bound devices and the batch core. The device binding file
 //! (`binding`), the OPC UA client adapter for LADS-style devices (`opcua`, async-opcua,
-//! client only) implementing `batch::DeviceAdapter`, and the twin a connected device
-//! registers (`twin`). IO lives here; `batch` stays pure.
+//! client only) implementing `batch::DeviceAdapter`. IO lives here; `batch` stays pure.
 
 pub mod binding;
 pub mod opcua;
