@@ -181,8 +181,7 @@ fn check(d: &Devices) -> Vec<Problem> {
         if dev.retries > 100 {
             out.push(Problem::new(at.key("retries"), "at most 100 retries"));
         }
-        if !(dev.timeout_s.is_finite() && dev.timeout_s > 0.0 && dev.timeout_s <= 86_400.0 * 31.0)
-        {
+        if !(dev.timeout_s.is_finite() && dev.timeout_s > 0.0 && dev.timeout_s <= 86_400.0 * 31.0) {
             out.push(Problem::new(
                 at.key("timeout_s"),
                 "a number of seconds above 0 and at most 31 days",
@@ -195,10 +194,7 @@ fn check(d: &Devices) -> Vec<Problem> {
             }
             for (k, v) in &p.parameters {
                 if !v.is_finite() {
-                    out.push(Problem::new(
-                        sp.key("parameters").key(k),
-                        "a finite number",
-                    ));
+                    out.push(Problem::new(sp.key("parameters").key(k), "a finite number"));
                 }
             }
             for (table, map) in [("values", &p.values), ("results", &p.results)] {
@@ -342,8 +338,11 @@ measures = { viability = "Viability" }
         assert!(text.contains("opc.tcp://"), "{text}");
         assert!(text.contains("already bound by device[0]"), "{text}");
         assert!(text.contains("needs `certificate`"), "{text}");
-        let unknown = parse_devices("d.toml", "[[device]]\nequipment = \"a\"\nprotocol = \"modbus\"\nendpoint = \"x\"\n")
-            .expect_err("unknown protocol");
+        let unknown = parse_devices(
+            "d.toml",
+            "[[device]]\nequipment = \"a\"\nprotocol = \"modbus\"\nendpoint = \"x\"\n",
+        )
+        .expect_err("unknown protocol");
         assert!(unknown.to_string().contains("d.toml:3:"), "{unknown}");
     }
 
@@ -363,7 +362,10 @@ measures = { viability = "Viability" }
         assert!(e.to_string().contains("no step `brewing`"), "{e}");
         let bad = GOOD.replace("parameters.temperature", "parameters.ph_value");
         let e = parse_devices_for("devices.toml", &bad, &recipe).expect_err("refused");
-        assert!(e.to_string().contains("no field `parameters.ph_value`"), "{e}");
+        assert!(
+            e.to_string().contains("no field `parameters.ph_value`"),
+            "{e}"
+        );
         assert!(e.to_string().contains("devices.toml:11:"), "{e}");
     }
 }

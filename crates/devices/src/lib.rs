@@ -5,5 +5,7 @@
 pub mod binding;
 pub mod opcua;
 
-pub use binding::{Device, Devices, Protocol, Security, StepProgram, parse_devices, parse_devices_for};
+pub use binding::{
+    Device, Devices, Protocol, Security, StepProgram, parse_devices, parse_devices_for,
+};
 pub use opcua::{Description, OpcuaDevice};

@@ -153,7 +153,13 @@ impl OpcuaDevice {
 
 async fn connect(
     device: &Device,
-) -> Result<(Arc<Session>, tokio::task::JoinHandle<opcua::types::StatusCode>), DeviceError> {
+) -> Result<
+    (
+        Arc<Session>,
+        tokio::task::JoinHandle<opcua::types::StatusCode>,
+    ),
+    DeviceError,
+> {
     let mut builder = ClientBuilder::new()
         .application_name("atmpflow device adapter")
         .application_uri("urn:atmpflow:devices")
@@ -241,7 +247,12 @@ async fn child(
         .into_iter()
         .find(|(n, _)| n == name)
         .map(|(_, id)| id)
-        .ok_or_else(|| err(device, format!("no `{name}` under {node} (not a LADS-style device?)")))
+        .ok_or_else(|| {
+            err(
+                device,
+                format!("no `{name}` under {node} (not a LADS-style device?)"),
+            )
+        })
 }
 
 async fn read(
@@ -463,7 +474,11 @@ async fn drive(
         detail: format!(
             "started program {} (run {run_id}) with {}",
             program.program,
-            if params.is_empty() { "no parameters" } else { &params }
+            if params.is_empty() {
+                "no parameters"
+            } else {
+                &params
+            }
         ),
         source_time: None,
     });
@@ -577,9 +592,12 @@ async fn drive(
                 .and_then(|m| m.get(&id.to_string()).cloned())
                 .unwrap_or(dv)
         };
-        report
-            .readings
-            .push(reading(step, field, &format!("{}/{var}", unit.description.device), &dv));
+        report.readings.push(reading(
+            step,
+            field,
+            &format!("{}/{var}", unit.description.device),
+            &dv,
+        ));
     }
     let result_nodes: Vec<(String, String, NodeId)> = program
         .results
@@ -591,13 +609,19 @@ async fn drive(
                 .iter()
                 .map(|(m, v)| (format!("measure:{m}"), v.clone())),
         )
-        .chain(std::iter::once(("elapsed".to_string(), "ElapsedHours".to_string())))
+        .chain(std::iter::once((
+            "elapsed".to_string(),
+            "ElapsedHours".to_string(),
+        )))
         .filter_map(|(f, v)| unit.results.get(&v).map(|id| (f, v, id.clone())))
         .collect();
     let values = read(
         device,
         session,
-        &result_nodes.iter().map(|(_, _, id)| id.clone()).collect::<Vec<_>>(),
+        &result_nodes
+            .iter()
+            .map(|(_, _, id)| id.clone())
+            .collect::<Vec<_>>(),
     )
     .await?;
     for ((field, var, _), dv) in result_nodes.iter().zip(values) {

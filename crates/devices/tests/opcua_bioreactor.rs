@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use batch::engine::recipe_sha256;
-use batch::entry::{Body, DeviceEventKind, DeviationKind, Source};
+use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
 use batch::rehearsal::{BoundDevices, Cast, Rehearsal, rehearse_on};
 use batch::{Entry, LotRegister, NewOrder, verify_chain};
 use devices::{OpcuaDevice, parse_devices_for};
@@ -96,8 +96,8 @@ fn run(port: u16, fault: &str) -> (Vec<Entry>, String, bool) {
         .find(|a| a.step == "expansion")
         .and_then(|a| a.equipment.clone())
         .expect("expansion bound");
-    let devices =
-        parse_devices_for("devices.toml", &binding_text(&equipment, port), &recipe).expect("binding file");
+    let devices = parse_devices_for("devices.toml", &binding_text(&equipment, port), &recipe)
+        .expect("binding file");
     let _server = start(port, fault);
     let mut bound: BoundDevices<'_> = BTreeMap::new();
     bound.insert(
@@ -184,7 +184,9 @@ fn a_normal_run_records_the_bioreactor_values_with_source_timestamps() {
         "parameters.perfusion_rate",
         "parameters.fold_expansion",
     ] {
-        let (value, source) = values.get(f).unwrap_or_else(|| panic!("{f} recorded: {values:?}"));
+        let (value, source) = values
+            .get(f)
+            .unwrap_or_else(|| panic!("{f} recorded: {values:?}"));
         assert!(value.is_finite());
         match source {
             Source::Device {
@@ -196,7 +198,11 @@ fn a_normal_run_records_the_bioreactor_values_with_source_timestamps() {
                 let t = source_time.expect("source timestamp");
                 // The device's clock is now, not the rehearsal's simulated 2026-12 clock.
                 assert!(t.unix_seconds() > 1_600_000_000, "{t}");
-                assert!(address.as_deref().is_some_and(|a| a.starts_with("Bioreactor1/")));
+                assert!(
+                    address
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with("Bioreactor1/"))
+                );
             }
             Source::Manual => panic!("{f} came from a person"),
         }
@@ -223,7 +229,9 @@ fn a_normal_run_records_the_bioreactor_values_with_source_timestamps() {
         Body::StepCompleted(c) if c.step == "expansion" => Some(e.at),
         _ => None,
     });
-    let h = started.expect("started").hours_until(completed.expect("completed"));
+    let h = started
+        .expect("started")
+        .hours_until(completed.expect("completed"));
     assert!((287.0..=289.0).contains(&h), "{h} h");
 }
 
@@ -252,7 +260,10 @@ fn a_lasting_disconnect_is_a_deviation() {
         devs.contains(&(DeviationKind::Device, format!("device.{equipment}"))),
         "{devs:?}"
     );
-    assert!(devs.iter().any(|(k, _)| *k == DeviationKind::Failure), "{devs:?}");
+    assert!(
+        devs.iter().any(|(k, _)| *k == DeviationKind::Failure),
+        "{devs:?}"
+    );
 }
 
 #[test]
@@ -268,7 +279,11 @@ fn a_bad_status_code_is_a_refused_value_and_a_deviation() {
         .collect();
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0].field.as_deref(), Some("parameters.temperature"));
-    assert!(bad[0].detail.contains("BadSensorFailure"), "{}", bad[0].detail);
+    assert!(
+        bad[0].detail.contains("BadSensorFailure"),
+        "{}",
+        bad[0].detail
+    );
     assert!(bad[0].source_time.is_some());
     assert!(!stored.iter().any(|e| matches!(&e.body,
         Body::Value(v) if v.step == "expansion" && v.field == "parameters.temperature")));
@@ -287,7 +302,10 @@ fn a_failing_program_fails_the_step() {
         _ => None,
     });
     let failed = failed.expect("the expansion failed");
-    assert!(failed.contains("Aborted") && failed.contains("agitator motor stalled"), "{failed}");
+    assert!(
+        failed.contains("Aborted") && failed.contains("agitator motor stalled"),
+        "{failed}"
+    );
     assert!(
         expansion_deviations(&stored)
             .iter()
