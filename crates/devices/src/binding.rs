@@ -154,12 +154,6 @@ fn check(d: &Devices) -> Vec<Problem> {
                 format!("`{}` is already bound by device[{j}]", dev.equipment),
             ));
         }
-        if dev.protocol == Protocol::Opcua && !dev.endpoint.starts_with("opc.tcp://") {
-            out.push(Problem::new(
-                at.key("endpoint"),
-                "an OPC UA endpoint starts with `opc.tcp://`",
-            ));
-        }
         if dev.protocol == Protocol::Opcua
             && let Err(m) = crate::opcua::host_port(&dev.endpoint)
         {
@@ -334,7 +328,11 @@ measures = { viability = "Viability" }
             + "\n[[device]]\nequipment = \"incubator_1\"\nprotocol = \"opcua\"\nendpoint = \"opc.tcp://h:1\"\nsecurity = \"sign-and-encrypt\"\n";
         let e = parse_devices("devices.toml", &bad).expect_err("refused");
         let text = e.to_string();
-        assert!(text.contains("devices.toml:4:"), "{text}");
+        assert!(
+            text.contains("devices.toml:5:1: field `device[0].endpoint`"),
+            "{text}"
+        );
+        assert_eq!(e.errors.len(), 4, "{text}");
         assert!(text.contains("opc.tcp://"), "{text}");
         assert!(text.contains("already bound by device[0]"), "{text}");
         assert!(text.contains("needs `certificate`"), "{text}");
@@ -366,6 +364,6 @@ measures = { viability = "Viability" }
             e.to_string().contains("no field `parameters.ph_value`"),
             "{e}"
         );
-        assert!(e.to_string().contains("devices.toml:11:"), "{e}");
+        assert!(e.to_string().contains("devices.toml:10:"), "{e}");
     }
 }
