@@ -312,3 +312,46 @@ fn a_failing_program_fails_the_step() {
             .any(|(k, _)| *k == DeviationKind::Failure)
     );
 }
+
+#[test]
+#[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
+fn browsing_describes_the_device_for_its_twin() {
+    let text = binding_text("incubator_1", 48516);
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let _server = start(48516, "none");
+    let mut dev = OpcuaDevice::new(&devices.device[0]).expect("adapter");
+    let d = dev.describe().expect("describe");
+    assert_eq!(d.device, "Bioreactor1");
+    assert_eq!(
+        d.nameplate.get("SerialNumber").map(String::as_str),
+        Some("BR-TEST-0001")
+    );
+    assert_eq!(d.qualification.as_deref(), Some("qualified"));
+    assert_eq!(d.counters.get("ProgramRuns"), Some(&0.0));
+    assert_eq!(d.functional_units, vec!["BioreactorUnit".to_string()]);
+    assert_eq!(d.programs, vec!["Expansion".to_string()]);
+    for v in ["Temperature", "pH", "DissolvedOxygen", "ViableCellDensity"] {
+        assert!(
+            d.variables.iter().any(|x| x == v),
+            "{v} in {:?}",
+            d.variables
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_not_a_hang() {
+    // Nothing listens on port 1 of the loopback: refused at once.
+    let text = binding_text("incubator_1", 1);
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let mut dev = OpcuaDevice::new(&devices.device[0]).expect("adapter");
+    let began = Instant::now();
+    let e = dev.describe().expect_err("unreachable");
+    assert_eq!(e.device, "incubator_1");
+    assert!(
+        e.message.contains("connect opc.tcp://127.0.0.1:1/"),
+        "{}",
+        e.message
+    );
+    assert!(began.elapsed() < Duration::from_secs(30));
+}
