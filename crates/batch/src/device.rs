@@ -39,6 +39,43 @@ pub struct Reading {
     pub value: f64,
     /// Unit symbol.
     pub unit: String,
+    /// When the device measured it (its source timestamp), if it reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_time: Option<DateTime>,
+    /// Where on the device it was read (e.g. an OPC UA node id), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The device's status code when it is not good: the value is refused (recorded as a
+    /// device event with a deviation), never recorded as a measured value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_status: Option<String>,
+}
+
+impl Reading {
+    /// A good reading without a source timestamp (simulated or manual).
+    pub fn plain(field: &str, value: f64, unit: &str) -> Reading {
+        Reading {
+            field: field.to_string(),
+            value,
+            unit: unit.to_string(),
+            source_time: None,
+            address: None,
+            bad_status: None,
+        }
+    }
+}
+
+/// Something that happened on the connection or the program while a device ran a step
+/// (a retry, a connection lost for good, a program state), for the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceNote {
+    /// What happened.
+    pub event: crate::entry::DeviceEventKind,
+    /// The device's or the adapter's words.
+    pub detail: String,
+    /// The device's timestamp, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_time: Option<DateTime>,
 }
 
 /// What a device reports at the end of a run.
@@ -52,6 +89,14 @@ pub struct DeviceReport {
     pub measures: BTreeMap<String, f64>,
     /// Why the run failed, if it did.
     pub failed: Option<String>,
+    /// Connection and program events in the order they happened (empty for simulated
+    /// devices).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<DeviceNote>,
+    /// Values of the step that people enter by hand because the device does not measure
+    /// them (filled in by the rehearsal, never by an adapter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manual: Vec<Reading>,
 }
 
 /// A device that cannot run.
@@ -233,11 +278,11 @@ impl DeviceAdapter for SimulatedDevice {
         ] {
             for (name, spec) in map {
                 let value = self.value_for(spec);
-                readings.push(Reading {
-                    field: format!("{prefix}.{name}"),
+                readings.push(Reading::plain(
+                    &format!("{prefix}.{name}"),
                     value,
-                    unit: spec.unit.symbol.to_string(),
-                });
+                    spec.unit.symbol,
+                ));
             }
         }
         let mut measures = BTreeMap::new();
@@ -263,6 +308,8 @@ impl DeviceAdapter for SimulatedDevice {
             readings,
             measures,
             failed,
+            notes: Vec::new(),
+            manual: Vec::new(),
         })
     }
 }

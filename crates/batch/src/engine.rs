@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::din::Din;
 use crate::entry::{
     Assessment, Body, Bound, ChainError, Classification, CounterUse, Custody, DecisionEntry,
-    DeviationEntry, DeviationKind, Disposition, DispositionDecision, Entry, EquipmentUsed, GENESIS,
-    HandOff, Infusion, Label, LotEntry, Order, RecipeRef, Signature, Source, StepCompleted,
-    StepStarted, Termination, Value, sha256_hex, verify_chain,
+    DeviationEntry, DeviationKind, DeviceEvent, DeviceEventKind, Disposition, DispositionDecision,
+    Entry, EquipmentUsed, GENESIS, HandOff, Infusion, Label, LotEntry, Order, RecipeRef, Signature,
+    Source, StepCompleted, StepStarted, Termination, Value, sha256_hex, verify_chain,
 };
 use crate::roles::{Actor, Meaning, Person, Role};
 
@@ -336,6 +336,28 @@ pub enum Command {
     },
     /// The engine's periodic check of running steps and hold times.
     Watch,
+    /// A device adapter reports an event of the running step's device: a retry after a
+    /// dropped connection (recorded), a connection lost for good or a value with a bad
+    /// status code (recorded and a deviation), a program state (recorded).
+    DeviceEvent {
+        /// Step id.
+        step: String,
+        /// Equipment id of the device (scanned for the step).
+        device: String,
+        /// What happened.
+        event: DeviceEventKind,
+        /// The device's or the adapter's words.
+        detail: String,
+        /// Field of a bad value.
+        #[serde(default)]
+        field: Option<String>,
+        /// The refused value, if the device sent one.
+        #[serde(default)]
+        value: Option<f64>,
+        /// The device's timestamp.
+        #[serde(default)]
+        source_time: Option<DateTime>,
+    },
 }
 
 fn manual() -> Source {
@@ -359,6 +381,7 @@ impl Command {
             Command::ClinicReceipt { .. } => "clinic receipt",
             Command::ConfirmInfusion { .. } => "confirm infusion",
             Command::Watch => "watch",
+            Command::DeviceEvent { .. } => "device event",
         }
     }
 }
@@ -1002,6 +1025,7 @@ impl Batch {
                 };
             }
             Body::Infused(_) => self.stage = Stage::Infused,
+            Body::DeviceEvent(_) => {}
             Body::Terminated(_) => {
                 self.stage = Stage::Terminated;
                 self.running = None;
@@ -1204,7 +1228,7 @@ impl Draft {
             } => {
                 let by = need(STEP_ROLES)?;
                 let s = self.running_step(action, step, ctx)?;
-                if let Source::Device { device } = source
+                if let Source::Device { device, .. } = source
                     && !self
                         .batch
                         .running
@@ -1423,6 +1447,85 @@ impl Draft {
             Command::Watch => {
                 let by = need(&[Role::Engine])?;
                 self.watch(&by, ctx);
+                Ok(())
+            }
+            Command::DeviceEvent {
+                step,
+                device,
+                event,
+                detail,
+                field,
+                value,
+                source_time,
+            } => {
+                let by = need(STEP_ROLES)?;
+                self.running_step(action, step, ctx)?;
+                check_text("detail", detail, MAX_TEXT, true)?;
+                if !self
+                    .batch
+                    .running
+                    .as_ref()
+                    .is_some_and(|r| r.equipment.values().any(|e| e == device))
+                {
+                    return Err(invalid(
+                        "device",
+                        format!("device `{device}` was not scanned for step `{step}`"),
+                    ));
+                }
+                if let Some(f) = field {
+                    check_text("field", f, MAX_ID, true)?;
+                }
+                if value.is_some_and(|v| !v.is_finite()) {
+                    return Err(invalid("value", "a refused value must be a finite number"));
+                }
+                let field = field.as_ref().map(|f| {
+                    if f.contains('.') {
+                        f.clone()
+                    } else {
+                        format!("parameters.{f}")
+                    }
+                });
+                self.push(
+                    &by,
+                    Body::DeviceEvent(DeviceEvent {
+                        step: step.clone(),
+                        device: device.clone(),
+                        event: *event,
+                        detail: detail.clone(),
+                        field: field.clone(),
+                        value: *value,
+                        source_time: *source_time,
+                    }),
+                );
+                match event {
+                    DeviceEventKind::Retry | DeviceEventKind::Program => {}
+                    DeviceEventKind::Lost => {
+                        self.deviate(
+                            &by,
+                            DeviationKind::Device,
+                            Some(step),
+                            &format!("device.{device}"),
+                            "device connected for the whole step".into(),
+                            format!("connection lost: {detail}"),
+                            false,
+                        );
+                    }
+                    DeviceEventKind::BadValue => {
+                        let f = field.unwrap_or_else(|| format!("device.{device}"));
+                        self.deviate(
+                            &by,
+                            DeviationKind::Device,
+                            Some(step),
+                            &f,
+                            "a value with a good status".into(),
+                            match value {
+                                Some(v) => format!("refused {v} with status {detail}"),
+                                None => format!("no value, status {detail}"),
+                            },
+                            false,
+                        );
+                    }
+                }
                 Ok(())
             }
         }

@@ -292,6 +292,8 @@ pub enum Body {
     Infused(Infusion),
     /// The batch was ended before completion (lost, to be remanufactured).
     Terminated(Termination),
+    /// A device event during a step (retry, lost connection, bad value, program state).
+    DeviceEvent(DeviceEvent),
 }
 
 impl Body {
@@ -313,6 +315,7 @@ impl Body {
             Body::Disposition(_) => "disposition",
             Body::Infused(_) => "infused",
             Body::Terminated(_) => "terminated",
+            Body::DeviceEvent(_) => "device_event",
         }
     }
 }
@@ -476,7 +479,74 @@ pub enum Source {
     Device {
         /// Equipment id of the device.
         device: String,
+        /// When the device measured the value (its source timestamp), if it reports one.
+        /// Absent in records written before devices reported it (the hash stays as written).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_time: Option<DateTime>,
+        /// Where on the device the value was read (e.g. an OPC UA node id), if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
     },
+}
+
+impl Source {
+    /// A device source without a source timestamp or address.
+    pub fn device(id: &str) -> Source {
+        Source::Device {
+            device: id.to_string(),
+            source_time: None,
+            address: None,
+        }
+    }
+}
+
+/// What happened on a device connection during a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceEventKind {
+    /// The connection dropped and the adapter tried again (recorded, no deviation).
+    Retry,
+    /// The device stayed unreachable after the retries (a deviation).
+    Lost,
+    /// The device reported a value with a bad status code: refused, not recorded as a value
+    /// (a deviation).
+    BadValue,
+    /// The device's program was started, changed state or ended (for the record).
+    Program,
+}
+
+impl fmt::Display for DeviceEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeviceEventKind::Retry => "retry",
+            DeviceEventKind::Lost => "connection lost",
+            DeviceEventKind::BadValue => "bad value",
+            DeviceEventKind::Program => "program",
+        })
+    }
+}
+
+/// A device event during a step, attributable to the device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEvent {
+    /// Step id.
+    pub step: String,
+    /// Equipment id of the device.
+    pub device: String,
+    /// What happened.
+    pub event: DeviceEventKind,
+    /// The device's or the adapter's words (status code, error, program state).
+    pub detail: String,
+    /// Field of a bad value (`parameters.NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The refused value as the device sent it, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The device's timestamp of the event, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_time: Option<DateTime>,
 }
 
 /// A recorded value.
@@ -563,6 +633,8 @@ pub enum DeviationKind {
     Material,
     /// A step run failed.
     Failure,
+    /// A device fault: lost connection or a value with a bad status code.
+    Device,
 }
 
 impl fmt::Display for DeviationKind {
@@ -578,6 +650,7 @@ impl fmt::Display for DeviationKind {
             DeviationKind::Missing => "missing entry",
             DeviationKind::Material => "material",
             DeviationKind::Failure => "step failure",
+            DeviationKind::Device => "device fault",
         })
     }
 }

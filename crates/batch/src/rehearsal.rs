@@ -23,7 +23,9 @@ use crate::engine::{
     Batch, Command, Ctx, LotRegister, LotStatus, NewOrder, Refusal, Request, Stage,
     apply_counter_uses,
 };
-use crate::entry::{Classification, DeviationKind, DispositionDecision, Entry, Label, Source};
+use crate::entry::{
+    Classification, DeviationKind, DeviceEventKind, DispositionDecision, Entry, Label, Source,
+};
 use crate::roles::{Actor, Meaning, Role};
 
 /// The people of a rehearsal.
@@ -230,6 +232,42 @@ pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     options: &Rehearsal,
     journal: J,
 ) -> Result<Batch, RehearsalError> {
+    rehearse_on(
+        order,
+        recipe,
+        recipe_sha,
+        binding,
+        inventory,
+        lots,
+        cast,
+        options,
+        &mut BTreeMap::new(),
+        journal,
+    )
+}
+
+/// Adapters of real (bound) devices by equipment id; equipment without one is simulated.
+pub type BoundDevices<'d> = BTreeMap<String, Box<dyn DeviceAdapter + 'd>>;
+
+/// [`rehearse`] with some equipment driven by real device adapters (`bound`, by equipment
+/// id): a bound device's readings carry its source timestamps into the record, a bad
+/// status code becomes a refused value with a deviation, its connection retries are
+/// recorded and a connection lost for good is a deviation (then the step completes as
+/// failed: no silent gap). A device that cannot run at all stops the run with
+/// [`RehearsalError::Device`] after the step's record says so.
+#[allow(clippy::too_many_arguments)]
+pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    order: &NewOrder,
+    recipe: &Recipe,
+    recipe_sha: &str,
+    binding: &Binding,
+    inventory: &mut Inventory,
+    lots: &LotRegister,
+    cast: &Cast,
+    options: &Rehearsal,
+    bound: &mut BoundDevices<'_>,
+    journal: J,
+) -> Result<Batch, RehearsalError> {
     let mut run = Runner {
         recipe,
         inventory,
@@ -358,21 +396,106 @@ pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
             .and_then(|r| batch.bound(&step_id, &r.name))
             .map(str::to_string);
         let drun = DeviceRun { step, started };
-        let (report, source): (DeviceReport, Source) = match &device_id {
+        let (report, device): (DeviceReport, Option<String>) = match &device_id {
+            Some(id) if bound.contains_key(id) => {
+                let dev = bound
+                    .get_mut(id)
+                    .ok_or_else(|| crate::device::DeviceError {
+                        device: id.clone(),
+                        message: "not bound".into(),
+                    })?;
+                match dev.run(&drun) {
+                    Ok(r) => (with_manual_rest(r, manual.run(&drun)?), Some(id.clone())),
+                    Err(e) => {
+                        // Unreachable from the start: a deviation and a failed step, then stop.
+                        run.send(
+                            &mut batch,
+                            person,
+                            Command::DeviceEvent {
+                                step: step_id.clone(),
+                                device: id.clone(),
+                                event: DeviceEventKind::Lost,
+                                detail: e.message.clone(),
+                                field: None,
+                                value: None,
+                                source_time: None,
+                            },
+                        )?;
+                        run.send(
+                            &mut batch,
+                            person,
+                            Command::CompleteStep {
+                                step: step_id.clone(),
+                                measures: BTreeMap::new(),
+                                failed: Some(format!("device {id}: {}", e.message)),
+                            },
+                        )?;
+                        return Err(e.into());
+                    }
+                }
+            }
             Some(id) => {
                 let dev = devices.entry(id.clone()).or_insert_with(|| {
                     SimulatedDevice::new(id, options.seed).with_excursions(options.excursions)
                 });
-                (
-                    dev.run(&drun)?,
-                    Source::Device {
-                        device: dev.id().to_string(),
-                    },
-                )
+                (dev.run(&drun)?, Some(dev.id().to_string()))
             }
-            None => (manual.run(&drun)?, Source::Manual),
+            None => (manual.run(&drun)?, None),
         };
+        let lost = report
+            .notes
+            .iter()
+            .any(|n| n.event == DeviceEventKind::Lost);
+        if let Some(dev) = &device {
+            for n in &report.notes {
+                run.send(
+                    &mut batch,
+                    person,
+                    Command::DeviceEvent {
+                        step: step_id.clone(),
+                        device: dev.clone(),
+                        event: n.event,
+                        detail: n.detail.clone(),
+                        field: None,
+                        value: None,
+                        source_time: n.source_time,
+                    },
+                )?;
+            }
+        }
         for r in &report.readings {
+            let cmd = match (&device, &r.bad_status) {
+                (Some(dev), Some(status)) => Command::DeviceEvent {
+                    step: step_id.clone(),
+                    device: dev.clone(),
+                    event: DeviceEventKind::BadValue,
+                    detail: status.clone(),
+                    field: Some(r.field.clone()),
+                    value: r.value.is_finite().then_some(r.value),
+                    source_time: r.source_time,
+                },
+                (Some(dev), None) => Command::RecordValue {
+                    step: step_id.clone(),
+                    field: r.field.clone(),
+                    value: r.value,
+                    unit: r.unit.clone(),
+                    source: Source::Device {
+                        device: dev.clone(),
+                        source_time: r.source_time,
+                        address: r.address.clone(),
+                    },
+                },
+                (None, _) => Command::RecordValue {
+                    step: step_id.clone(),
+                    field: r.field.clone(),
+                    value: r.value,
+                    unit: r.unit.clone(),
+                    source: Source::Manual,
+                },
+            };
+            run.send(&mut batch, person, cmd)?;
+        }
+        for r in &report.manual {
             run.send(
                 &mut batch,
                 person,
@@ -381,10 +504,15 @@ pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
                     field: r.field.clone(),
                     value: r.value,
                     unit: r.unit.clone(),
-                    source: source.clone(),
+                    source: Source::Manual,
                 },
             )?;
         }
+        let failed = match (&report.failed, lost) {
+            (Some(f), _) => Some(f.clone()),
+            (None, true) => Some("device connection lost during the step".to_string()),
+            (None, false) => None,
+        };
         let elapsed = started.hours_until(run.now);
         run.advance((report.duration_h - elapsed).max(0.0));
         run.send(
@@ -393,7 +521,7 @@ pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
             Command::CompleteStep {
                 step: step_id.clone(),
                 measures: report.measures.clone(),
-                failed: report.failed.clone(),
+                failed,
             },
         )?;
         run.advance(step.transfer_h);
@@ -421,6 +549,21 @@ pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     Ok(batch)
 }
 
+/// A bound device reports what it measures; the step's other fields (the room's
+/// environment, values the device does not have) and decision measures it did not report
+/// are entered by people, as with a step without a device.
+fn with_manual_rest(mut device: DeviceReport, manual: DeviceReport) -> DeviceReport {
+    for r in manual.readings {
+        if !device.readings.iter().any(|d| d.field == r.field) {
+            device.manual.push(r);
+        }
+    }
+    for (k, v) in manual.measures {
+        device.measures.entry(k).or_insert(v);
+    }
+    device
+}
+
 fn dispose<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
@@ -435,7 +578,10 @@ fn dispose<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     {
         let classification = if critical {
             Classification::Critical
-        } else if matches!(kind, DeviationKind::OutOfRange | DeviationKind::Failure) {
+        } else if matches!(
+            kind,
+            DeviationKind::OutOfRange | DeviationKind::Failure | DeviationKind::Device
+        ) {
             Classification::Major
         } else {
             Classification::Minor

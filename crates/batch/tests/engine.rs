@@ -1433,9 +1433,7 @@ fn device_values_must_come_from_a_scanned_device() {
                 field: "bath_temperature".into(),
                 value: 37.0,
                 unit: "°C".into(),
-                source: Source::Device {
-                    device: device.into(),
-                },
+                source: Source::device(device),
             },
         )
     };

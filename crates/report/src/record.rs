@@ -110,6 +110,23 @@ fn summary(e: &Entry) -> String {
         Body::Disposition(d) => format!("disposition {:?}: {}", d.decision, d.reason),
         Body::Infused(i) => format!("infused at {} on {}", i.clinic, i.infused_at),
         Body::Terminated(t) => format!("terminated: {} ({:?})", t.reason, t.consequence),
+        Body::DeviceEvent(d) => {
+            let mut s = format!(
+                "device {} {} in {}: {}",
+                d.device, d.event, d.step, d.detail
+            );
+            if let Some(f) = &d.field {
+                s.push_str(&format!(" ({f}"));
+                if let Some(v) = d.value {
+                    s.push_str(&format!(" = {v}, refused"));
+                }
+                s.push(')');
+            }
+            if let Some(t) = d.source_time {
+                s.push_str(&format!(", device time {t}"));
+            }
+            s
+        }
     }
 }
 
@@ -338,7 +355,20 @@ fn values_section(body: &mut String, entries: &[Entry]) {
             Body::Value(v) => {
                 let source = match &v.source {
                     batch::entry::Source::Manual => format!("manual, {}", e.by.name),
-                    batch::entry::Source::Device { device } => format!("device {device}"),
+                    batch::entry::Source::Device {
+                        device,
+                        source_time,
+                        address,
+                    } => {
+                        let mut s = format!("device {device}");
+                        if let Some(a) = address {
+                            s.push_str(&format!(" at {a}"));
+                        }
+                        if let Some(t) = source_time {
+                            s.push_str(&format!(", measured {t}"));
+                        }
+                        s
+                    }
                 };
                 let fixes: Vec<String> = corrections
                     .get(&e.seq)

@@ -1,0 +1,369 @@
+//! The device binding file (`devices.toml`): which equipment is a real device, how to
+//! reach it, and which of its programs runs which recipe step.
+//!
+//! ```toml
+//! [[device]]
+//! equipment = "incubator_1"            # equipment id of the inventory
+//! protocol = "opcua"
+//! endpoint = "opc.tcp://127.0.0.1:4840/atmpflow/bioreactor"
+//! security = "none"                    # or "sign-and-encrypt" (with certificate and key)
+//! functional_unit = "BioreactorUnit"   # LADS functional unit (default: the first one)
+//!
+//! [device.step.expansion]              # recipe step id
+//! program = "Expansion"                # program template on the device
+//! parameters = { TargetTemperature = 37.0 }
+//! values = { "parameters.temperature" = "Temperature" }   # recipe field = measured variable
+//! results = { "parameters.fold_expansion" = "FoldExpansion" }  # recipe field = program result
+//! measures = { viability = "Viability" }                 # decision measure = program result
+//! ```
+//!
+//! Every problem is reported with file, line and column (like the other formats).
+
+use std::collections::BTreeMap;
+
+use model::span::{FieldPath, FileErrors, Problem, SourceFile};
+use serde::Deserialize;
+
+/// Most devices one file may bind.
+pub const MAX_DEVICES: usize = 500;
+
+/// The protocol a device speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// OPC UA (LADS-style programs).
+    Opcua,
+    /// SiLA 2 (its adapter lives in its own crate).
+    Sila2,
+}
+
+/// Message security of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Security {
+    /// No signing, no encryption (test benches only).
+    #[default]
+    None,
+    /// Basic256Sha256, signed and encrypted, with the client's certificate and key.
+    SignAndEncrypt,
+}
+
+/// A recipe step run as a device program.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepProgram {
+    /// Program template name on the device.
+    pub program: String,
+    /// Program parameters (name = value).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, f64>,
+    /// Recipe field (`parameters.NAME`, `environment.NAME`) = measured variable of the
+    /// functional unit (subscribed while the program runs; the last value is recorded).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// Recipe field = result variable of the program run.
+    #[serde(default)]
+    pub results: BTreeMap<String, String>,
+    /// Decision measure = result variable of the program run.
+    #[serde(default)]
+    pub measures: BTreeMap<String, String>,
+}
+
+/// One bound device.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// Equipment id (as in the inventory and the batch's binding).
+    pub equipment: String,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Endpoint URL (`opc.tcp://host:port/path`).
+    pub endpoint: String,
+    /// Message security.
+    #[serde(default)]
+    pub security: Security,
+    /// Client certificate (DER) for `sign-and-encrypt`.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Client private key (PEM) for `sign-and-encrypt`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Functional unit to use (default: the device's first).
+    #[serde(default)]
+    pub functional_unit: Option<String>,
+    /// How often to retry a dropped connection before the device counts as lost.
+    #[serde(default = "three")]
+    pub retries: u32,
+    /// Longest a program may run, real seconds, before the step counts as failed.
+    #[serde(default = "timeout")]
+    pub timeout_s: f64,
+    /// Recipe step id = the program that runs it.
+    #[serde(default)]
+    pub step: BTreeMap<String, StepProgram>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn timeout() -> f64 {
+    3600.0
+}
+
+/// A device binding file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Devices {
+    /// The devices.
+    #[serde(default)]
+    pub device: Vec<Device>,
+}
+
+impl Devices {
+    /// The device bound to `equipment`, if any.
+    pub fn get(&self, equipment: &str) -> Option<&Device> {
+        self.device.iter().find(|d| d.equipment == equipment)
+    }
+}
+
+fn is_field(f: &str) -> bool {
+    f.split_once('.').is_some_and(|(p, n)| {
+        (p == "parameters" || p == "environment")
+            && !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+fn check(d: &Devices) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let root = FieldPath::root().key("device");
+    if d.device.len() > MAX_DEVICES {
+        out.push(Problem::new(
+            root.clone(),
+            format!("at most {MAX_DEVICES} devices per file"),
+        ));
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, dev) in d.device.iter().enumerate() {
+        let at = root.idx(i);
+        if dev.equipment.trim().is_empty() {
+            out.push(Problem::new(at.key("equipment"), "give the equipment id"));
+        } else if let Some(j) = seen.insert(&dev.equipment, i) {
+            out.push(Problem::new(
+                at.key("equipment"),
+                format!("`{}` is already bound by device[{j}]", dev.equipment),
+            ));
+        }
+        if dev.protocol == Protocol::Opcua
+            && let Err(m) = crate::opcua::host_port(&dev.endpoint)
+        {
+            out.push(Problem::new(at.key("endpoint"), m));
+        }
+        match dev.security {
+            Security::SignAndEncrypt => {
+                for (name, v) in [("certificate", &dev.certificate), ("key", &dev.key)] {
+                    if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                        out.push(Problem::new(
+                            at.key("security"),
+                            format!("`sign-and-encrypt` needs `{name}` (a path)"),
+                        ));
+                    }
+                }
+            }
+            Security::None => {}
+        }
+        if dev.retries > 100 {
+            out.push(Problem::new(at.key("retries"), "at most 100 retries"));
+        }
+        if !(dev.timeout_s.is_finite() && dev.timeout_s > 0.0 && dev.timeout_s <= 86_400.0 * 31.0) {
+            out.push(Problem::new(
+                at.key("timeout_s"),
+                "a number of seconds above 0 and at most 31 days",
+            ));
+        }
+        for (step, p) in &dev.step {
+            let sp = at.key("step").key(step);
+            if p.program.trim().is_empty() {
+                out.push(Problem::new(sp.key("program"), "give the program name"));
+            }
+            for (k, v) in &p.parameters {
+                if !v.is_finite() {
+                    out.push(Problem::new(sp.key("parameters").key(k), "a finite number"));
+                }
+            }
+            for (table, map) in [("values", &p.values), ("results", &p.results)] {
+                for (field, var) in map {
+                    if !is_field(field) {
+                        out.push(Problem::new(
+                            sp.key(table).key(field),
+                            format!(
+                                "`{field}` is not a recipe field: write `parameters.NAME` or `environment.NAME`"
+                            ),
+                        ));
+                    }
+                    if var.trim().is_empty() {
+                        out.push(Problem::new(
+                            sp.key(table).key(field),
+                            "give the device's variable name",
+                        ));
+                    }
+                }
+            }
+            for (m, var) in &p.measures {
+                if var.trim().is_empty() {
+                    out.push(Problem::new(
+                        sp.key("measures").key(m),
+                        "give the device's result name",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Check a binding against a recipe: every bound step exists and every mapped field is
+/// one of its parameters or environment limits, every measure one of its decisions.
+pub fn check_against(d: &Devices, recipe: &recipe::recipe::Recipe) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, dev) in d.device.iter().enumerate() {
+        for (step_id, p) in &dev.step {
+            let sp = FieldPath::root()
+                .key("device")
+                .idx(i)
+                .key("step")
+                .key(step_id);
+            let Some(step) = recipe.step(step_id) else {
+                out.push(Problem::new(
+                    sp,
+                    format!("recipe `{}` has no step `{step_id}`", recipe.procedure.id),
+                ));
+                continue;
+            };
+            for (table, map) in [("values", &p.values), ("results", &p.results)] {
+                for field in map.keys() {
+                    let known = match field.split_once('.') {
+                        Some(("parameters", n)) => step.parameters.contains_key(n),
+                        Some(("environment", n)) => step.environment.limits.contains_key(n),
+                        _ => true, // reported by the file's own checks
+                    };
+                    if !known {
+                        out.push(Problem::new(
+                            sp.key(table).key(field),
+                            format!("step `{step_id}` has no field `{field}`"),
+                        ));
+                    }
+                }
+            }
+            for m in p.measures.keys() {
+                if !step.decision.iter().any(|dec| dec.measure == *m) {
+                    out.push(Problem::new(
+                        sp.key("measures").key(m),
+                        format!("step `{step_id}` decides on no measure `{m}`"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parse and check a device binding file.
+pub fn parse_devices(name: &str, text: &str) -> Result<Devices, FileErrors> {
+    let src = SourceFile::new(name, text);
+    let d: Devices = src.parse()?;
+    let problems = check(&d);
+    if problems.is_empty() {
+        Ok(d)
+    } else {
+        Err(src.errors(&problems))
+    }
+}
+
+/// Parse a device binding file and check it against the recipe it will run.
+pub fn parse_devices_for(
+    name: &str,
+    text: &str,
+    recipe: &recipe::recipe::Recipe,
+) -> Result<Devices, FileErrors> {
+    let src = SourceFile::new(name, text);
+    let d = parse_devices(name, text)?;
+    let problems = check_against(&d, recipe);
+    if problems.is_empty() {
+        Ok(d)
+    } else {
+        Err(src.errors(&problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[device]]
+equipment = "incubator_1"
+protocol = "opcua"
+endpoint = "opc.tcp://127.0.0.1:4840/atmpflow/bioreactor"
+
+[device.step.expansion]
+program = "Expansion"
+parameters = { TargetTemperature = 37.0 }
+values = { "parameters.temperature" = "Temperature" }
+measures = { viability = "Viability" }
+"#;
+
+    #[test]
+    fn a_good_file_parses() {
+        let d = parse_devices("devices.toml", GOOD).expect("parses");
+        let dev = d.get("incubator_1").expect("bound");
+        assert_eq!(dev.security, Security::None);
+        assert_eq!(dev.retries, 3);
+        assert_eq!(dev.step["expansion"].program, "Expansion");
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let bad = GOOD.replace("opc.tcp://127.0.0.1:4840", "http://x")
+            + "\n[[device]]\nequipment = \"incubator_1\"\nprotocol = \"opcua\"\nendpoint = \"opc.tcp://h:1\"\nsecurity = \"sign-and-encrypt\"\n";
+        let e = parse_devices("devices.toml", &bad).expect_err("refused");
+        let text = e.to_string();
+        assert!(
+            text.contains("devices.toml:5:1: field `device[0].endpoint`"),
+            "{text}"
+        );
+        assert_eq!(e.errors.len(), 4, "{text}");
+        assert!(text.contains("opc.tcp://"), "{text}");
+        assert!(text.contains("already bound by device[0]"), "{text}");
+        assert!(text.contains("needs `certificate`"), "{text}");
+        let unknown = parse_devices(
+            "d.toml",
+            "[[device]]\nequipment = \"a\"\nprotocol = \"modbus\"\nendpoint = \"x\"\n",
+        )
+        .expect_err("unknown protocol");
+        assert!(unknown.to_string().contains("d.toml:3:"), "{unknown}");
+    }
+
+    #[test]
+    fn fields_are_checked_against_the_recipe() {
+        let recipe = recipe::parse_recipe(
+            "car-t-modular.toml",
+            include_str!("../../../examples/recipes/car-t-modular.toml"),
+        )
+        .expect("recipe");
+        parse_devices_for("devices.toml", GOOD, &recipe).expect("fits the recipe");
+        let bad = GOOD
+            .replace("parameters.temperature", "parameters.ph_value")
+            .replace("viability = ", "potency = ")
+            .replace("device.step.expansion", "device.step.brewing");
+        let e = parse_devices_for("devices.toml", &bad, &recipe).expect_err("refused");
+        assert!(e.to_string().contains("no step `brewing`"), "{e}");
+        let bad = GOOD.replace("parameters.temperature", "parameters.ph_value");
+        let e = parse_devices_for("devices.toml", &bad, &recipe).expect_err("refused");
+        assert!(
+            e.to_string().contains("no field `parameters.ph_value`"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("devices.toml:10:"), "{e}");
+    }
+}

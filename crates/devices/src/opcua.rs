@@ -1,0 +1,714 @@
+//! The OPC UA client adapter (async-opcua, client only) for devices modelled in the style
+//! of OPC UA LADS: `DeviceSet/<device>/FunctionalUnitSet/<unit>` with a `FunctionSet` of
+//! measured variables and a `ProgramManager` (`ProgramTemplateSet`, `ActiveProgram`,
+//! `ResultSet`, methods `StartProgram` and `Stop`). Everything is found by browsing from
+//! the Objects folder by browse name, never by hard-coded node ids.
+//!
+//! A step runs as: connect (security None or SignAndEncrypt with Basic256Sha256), browse,
+//! check that the program exists, subscribe to the mapped measured variables, call
+//! `StartProgram`, follow `ActiveProgram/CurrentState` until `Completed`, `Aborted` or
+//! `Stopped`, then read the mapped variables (value, status code, source timestamp) and
+//! results. A dropped connection is waited out (the client reconnects) and recorded as a
+//! retry; one that stays down longer than the binding's retries is recorded as lost.
+//! The trait is synchronous: each adapter owns a single-threaded tokio runtime and
+//! blocks on it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use batch::device::{DeviceError, DeviceNote, DeviceRun, Reading};
+use batch::entry::DeviceEventKind;
+use batch::{DeviceAdapter, DeviceReport};
+use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, Session};
+use opcua::types::{
+    BrowseDescription, BrowseDirection, DataValue, MessageSecurityMode, MonitoredItemCreateRequest,
+    NodeId, ObjectId, ReadValueId, ReferenceTypeId, TimestampsToReturn, UserTokenPolicy, Variant,
+};
+use recipe::DateTime;
+
+use crate::binding::{Device, Security};
+
+/// `host:port` of an `opc.tcp://host:port/path` endpoint, or why it has none.
+pub fn host_port(endpoint: &str) -> Result<(String, u16), String> {
+    let rest = endpoint
+        .strip_prefix("opc.tcp://")
+        .ok_or("an OPC UA endpoint starts with `opc.tcp://`")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or("give the port: `opc.tcp://host:port/path`")?;
+    if host.is_empty() {
+        return Err("give the host: `opc.tcp://host:port/path`".into());
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` is not a port number (1–65535)"))?;
+    if port == 0 {
+        return Err("port 0 is not a port to connect to".into());
+    }
+    Ok((host.to_string(), port))
+}
+
+/// What a device tells about itself (for its twin and for checking the binding).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Description {
+    /// Browse name of the device under `DeviceSet`.
+    pub device: String,
+    /// Nameplate properties found on the device (Manufacturer, Model, SerialNumber, …).
+    pub nameplate: BTreeMap<String, String>,
+    /// `QualificationState`, if the device reports one.
+    pub qualification: Option<String>,
+    /// Numeric counters on the device (ProgramRuns, OperatingHours, …).
+    pub counters: BTreeMap<String, f64>,
+    /// Functional units.
+    pub functional_units: Vec<String>,
+    /// Program templates of the chosen functional unit.
+    pub programs: Vec<String>,
+    /// Measured variables of the chosen functional unit.
+    pub variables: Vec<String>,
+}
+
+/// Nodes of one functional unit, found by browsing.
+#[derive(Debug, Clone)]
+struct Unit {
+    description: Description,
+    device_node: NodeId,
+    variables: BTreeMap<String, NodeId>,
+    program_manager: NodeId,
+    start: NodeId,
+    active: BTreeMap<String, NodeId>,
+    results: BTreeMap<String, NodeId>,
+}
+
+/// A device reached over OPC UA.
+#[derive(Debug)]
+pub struct OpcuaDevice {
+    device: Device,
+    rt: tokio::runtime::Runtime,
+}
+
+fn err(device: &Device, message: impl Into<String>) -> DeviceError {
+    DeviceError {
+        device: device.equipment.clone(),
+        message: message.into(),
+    }
+}
+
+fn as_f64(v: &Variant) -> Option<f64> {
+    match v {
+        Variant::Double(x) => Some(*x),
+        Variant::Float(x) => Some(f64::from(*x)),
+        Variant::Int16(x) => Some(f64::from(*x)),
+        Variant::Int32(x) => Some(f64::from(*x)),
+        Variant::Int64(x) => Some(*x as f64),
+        Variant::UInt16(x) => Some(f64::from(*x)),
+        Variant::UInt32(x) => Some(f64::from(*x)),
+        Variant::UInt64(x) => Some(*x as f64),
+        Variant::Byte(x) => Some(f64::from(*x)),
+        _ => None,
+    }
+}
+
+fn as_text(v: &Variant) -> Option<String> {
+    match v {
+        Variant::String(s) => s.value().clone(),
+        Variant::LocalizedText(t) => t.text.value().clone(),
+        _ => None,
+    }
+}
+
+fn source_time(dv: &DataValue) -> Option<DateTime> {
+    dv.source_timestamp
+        .as_ref()
+        .map(|t| DateTime::from_unix_seconds(t.as_chrono().timestamp()))
+}
+
+impl OpcuaDevice {
+    /// An adapter for a bound device (nothing is connected yet).
+    pub fn new(device: &Device) -> Result<OpcuaDevice, DeviceError> {
+        host_port(&device.endpoint).map_err(|m| err(device, m))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| err(device, format!("cannot start the runtime: {e}")))?;
+        Ok(OpcuaDevice {
+            device: device.clone(),
+            rt,
+        })
+    }
+
+    /// Connect, browse and describe the device (nameplate, counters, units, programs).
+    pub fn describe(&mut self) -> Result<Description, DeviceError> {
+        let device = self.device.clone();
+        self.rt.block_on(async move {
+            let (session, handle) = connect(&device).await?;
+            let unit = browse_unit(&device, &session).await;
+            let _ = session.disconnect().await;
+            handle.abort();
+            Ok(unit?.description)
+        })
+    }
+}
+
+async fn connect(
+    device: &Device,
+) -> Result<
+    (
+        Arc<Session>,
+        tokio::task::JoinHandle<opcua::types::StatusCode>,
+    ),
+    DeviceError,
+> {
+    let mut builder = ClientBuilder::new()
+        .application_name("atmpflow device adapter")
+        .application_uri("urn:atmpflow:devices")
+        .product_uri("urn:atmpflow")
+        .session_retry_limit(i32::try_from(device.retries.max(1) * 4).unwrap_or(i32::MAX))
+        .session_retry_initial(Duration::from_millis(250))
+        .session_retry_max(Duration::from_millis(500))
+        .keep_alive_interval(Duration::from_millis(500))
+        .request_timeout(Duration::from_secs(5))
+        .session_timeout(30_000)
+        .pki_dir(std::env::temp_dir().join("atmpflow-opcua-pki"))
+        .trust_server_certs(true)
+        .create_sample_keypair(false);
+    let (policy, mode) = match device.security {
+        Security::None => ("None", MessageSecurityMode::None),
+        Security::SignAndEncrypt => {
+            builder = builder
+                .certificate_path(device.certificate.clone().unwrap_or_default())
+                .private_key_path(device.key.clone().unwrap_or_default());
+            ("Basic256Sha256", MessageSecurityMode::SignAndEncrypt)
+        }
+    };
+    let mut client = builder
+        .client()
+        .map_err(|e| err(device, format!("client configuration: {}", e.join("; "))))?;
+    let endpoint: opcua::types::EndpointDescription = (
+        device.endpoint.as_str(),
+        policy,
+        mode,
+        UserTokenPolicy::anonymous(),
+    )
+        .into();
+    let (session, event_loop) = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous),
+    )
+    .await
+    .map_err(|_| err(device, format!("connect {}: timed out", device.endpoint)))?
+    .map_err(|e| err(device, format!("connect {}: {e}", device.endpoint)))?;
+    let handle = event_loop.spawn();
+    match tokio::time::timeout(Duration::from_secs(10), session.wait_for_connection()).await {
+        Ok(true) => Ok((session, handle)),
+        _ => {
+            handle.abort();
+            Err(err(
+                device,
+                format!("connect {}: no session within 10 s", device.endpoint),
+            ))
+        }
+    }
+}
+
+async fn children(
+    device: &Device,
+    session: &Session,
+    node: &NodeId,
+) -> Result<Vec<(String, NodeId)>, DeviceError> {
+    let d = BrowseDescription {
+        node_id: node.clone(),
+        browse_direction: BrowseDirection::Forward,
+        reference_type_id: ReferenceTypeId::HierarchicalReferences.into(),
+        include_subtypes: true,
+        node_class_mask: 0,
+        result_mask: 0x3f,
+    };
+    let results = session
+        .browse(&[d], 1000, None)
+        .await
+        .map_err(|e| err(device, format!("browse {node}: {e}")))?;
+    Ok(results
+        .into_iter()
+        .flat_map(|r| r.references.unwrap_or_default())
+        .map(|r| (r.browse_name.name.to_string(), r.node_id.node_id))
+        .collect())
+}
+
+async fn child(
+    device: &Device,
+    session: &Session,
+    node: &NodeId,
+    name: &str,
+) -> Result<NodeId, DeviceError> {
+    children(device, session, node)
+        .await?
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, id)| id)
+        .ok_or_else(|| {
+            err(
+                device,
+                format!("no `{name}` under {node} (not a LADS-style device?)"),
+            )
+        })
+}
+
+async fn read(
+    device: &Device,
+    session: &Session,
+    nodes: &[NodeId],
+) -> Result<Vec<DataValue>, DeviceError> {
+    let ids: Vec<ReadValueId> = nodes.iter().cloned().map(ReadValueId::from).collect();
+    session
+        .read(&ids, TimestampsToReturn::Both, 0.0)
+        .await
+        .map_err(|e| err(device, format!("read: {e}")))
+}
+
+async fn browse_unit(device: &Device, session: &Session) -> Result<Unit, DeviceError> {
+    let objects: NodeId = ObjectId::ObjectsFolder.into();
+    let set = child(device, session, &objects, "DeviceSet").await?;
+    let (name, dev) = children(device, session, &set)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| err(device, "DeviceSet is empty"))?;
+    let mut description = Description {
+        device: name,
+        ..Description::default()
+    };
+    let props = children(device, session, &dev).await?;
+    let values = read(
+        device,
+        session,
+        &props.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(),
+    )
+    .await?;
+    for ((n, _), dv) in props.iter().zip(values) {
+        let Some(v) = dv.value.as_ref() else { continue };
+        if let Some(t) = as_text(v) {
+            if n == "QualificationState" {
+                description.qualification = Some(t);
+            } else {
+                description.nameplate.insert(n.clone(), t);
+            }
+        } else if let Some(x) = as_f64(v) {
+            description.counters.insert(n.clone(), x);
+        }
+    }
+    let fus = child(device, session, &dev, "FunctionalUnitSet").await?;
+    let units = children(device, session, &fus).await?;
+    description.functional_units = units.iter().map(|(n, _)| n.clone()).collect();
+    let unit = match &device.functional_unit {
+        Some(want) => units.iter().find(|(n, _)| n == want),
+        None => units.first(),
+    }
+    .map(|(_, id)| id.clone())
+    .ok_or_else(|| {
+        err(
+            device,
+            format!(
+                "no functional unit {}(the device has {})",
+                device
+                    .functional_unit
+                    .as_deref()
+                    .map(|u| format!("`{u}` "))
+                    .unwrap_or_default(),
+                description.functional_units.join(", ")
+            ),
+        )
+    })?;
+    let fs = child(device, session, &unit, "FunctionSet").await?;
+    let variables: BTreeMap<String, NodeId> =
+        children(device, session, &fs).await?.into_iter().collect();
+    description.variables = variables.keys().cloned().collect();
+    let pm = child(device, session, &unit, "ProgramManager").await?;
+    let pm_children: BTreeMap<String, NodeId> =
+        children(device, session, &pm).await?.into_iter().collect();
+    let get = |n: &str| {
+        pm_children
+            .get(n)
+            .cloned()
+            .ok_or_else(|| err(device, format!("the program manager has no `{n}`")))
+    };
+    let templates = children(device, session, &get("ProgramTemplateSet")?).await?;
+    description.programs = templates.iter().map(|(n, _)| n.clone()).collect();
+    let active = children(device, session, &get("ActiveProgram")?)
+        .await?
+        .into_iter()
+        .collect();
+    let results = children(device, session, &get("ResultSet")?)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Unit {
+        description,
+        device_node: dev,
+        variables,
+        start: get("StartProgram")?,
+        program_manager: pm,
+        active,
+        results,
+    })
+}
+
+/// How a program run ended.
+enum Ended {
+    Completed,
+    Failed(String),
+    Lost(String),
+    TimedOut,
+}
+
+async fn run_step(device: &Device, run: &DeviceRun<'_>) -> Result<DeviceReport, DeviceError> {
+    let step = run.step;
+    let program = device
+        .step
+        .get(&step.id)
+        .ok_or_else(|| err(device, format!("no program is bound to step `{}`", step.id)))?;
+    let (session, handle) = connect(device).await?;
+    let result = drive(device, &session, run, program).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), session.disconnect()).await;
+    handle.abort();
+    result
+}
+
+async fn drive(
+    device: &Device,
+    session: &Arc<Session>,
+    run: &DeviceRun<'_>,
+    program: &crate::binding::StepProgram,
+) -> Result<DeviceReport, DeviceError> {
+    let step = run.step;
+    let unit = browse_unit(device, session).await?;
+    if !unit.description.programs.contains(&program.program) {
+        return Err(err(
+            device,
+            format!(
+                "the device has no program `{}` (it has {})",
+                program.program,
+                unit.description.programs.join(", ")
+            ),
+        ));
+    }
+    let mut notes = Vec::new();
+    // Subscribe to the mapped measured variables (the last value of each is kept).
+    let last: Arc<Mutex<BTreeMap<String, DataValue>>> = Arc::default();
+    let mut watched = Vec::new();
+    for (field, var) in &program.values {
+        let id = unit.variables.get(var).ok_or_else(|| {
+            err(
+                device,
+                format!(
+                    "`{field}` maps to `{var}`, which the functional unit does not have (it has {})",
+                    unit.description.variables.join(", ")
+                ),
+            )
+        })?;
+        watched.push(id.clone());
+    }
+    if !watched.is_empty() {
+        let sink = last.clone();
+        let sub = session
+            .create_subscription(
+                Duration::from_millis(100),
+                100,
+                10,
+                0,
+                0,
+                true,
+                DataChangeCallback::new(move |dv, item| {
+                    if let Ok(mut m) = sink.lock() {
+                        m.insert(item.item_to_monitor().node_id.to_string(), dv);
+                    }
+                }),
+            )
+            .await
+            .map_err(|e| err(device, format!("subscribe: {e}")))?;
+        session
+            .create_monitored_items(
+                sub,
+                TimestampsToReturn::Both,
+                watched
+                    .iter()
+                    .cloned()
+                    .map(MonitoredItemCreateRequest::from)
+                    .collect(),
+            )
+            .await
+            .map_err(|e| err(device, format!("monitor: {e}")))?;
+    }
+    let params = program
+        .parameters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let call = session
+        .call_one((
+            unit.program_manager.clone(),
+            unit.start.clone(),
+            Some(vec![
+                Variant::from(program.program.as_str()),
+                Variant::from(params.as_str()),
+            ]),
+        ))
+        .await
+        .map_err(|e| err(device, format!("StartProgram: {e}")))?;
+    if !call.status_code.is_good() {
+        return Err(err(
+            device,
+            format!("StartProgram {}: {}", program.program, call.status_code),
+        ));
+    }
+    let run_id = call
+        .output_arguments
+        .unwrap_or_default()
+        .first()
+        .and_then(as_text)
+        .unwrap_or_default();
+    notes.push(DeviceNote {
+        event: DeviceEventKind::Program,
+        detail: format!(
+            "started program {} (run {run_id}) with {}",
+            program.program,
+            if params.is_empty() {
+                "no parameters"
+            } else {
+                &params
+            }
+        ),
+        source_time: None,
+    });
+    let state_node = unit
+        .active
+        .get("CurrentState")
+        .cloned()
+        .ok_or_else(|| err(device, "ActiveProgram has no CurrentState"))?;
+    let began = Instant::now();
+    let allowed_outage = Duration::from_secs(2 * u64::from(device.retries.max(1)));
+    let mut outage: Option<(Instant, String)> = None;
+    let ended = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if began.elapsed().as_secs_f64() > device.timeout_s {
+            break Ended::TimedOut;
+        }
+        match read(device, session, std::slice::from_ref(&state_node)).await {
+            Ok(v) => {
+                if let Some((since, why)) = outage.take() {
+                    notes.push(DeviceNote {
+                        event: DeviceEventKind::Retry,
+                        detail: format!(
+                            "connection dropped ({why}); reconnected after {:.1} s",
+                            since.elapsed().as_secs_f64()
+                        ),
+                        source_time: None,
+                    });
+                }
+                let state = v
+                    .first()
+                    .and_then(|d| d.value.as_ref())
+                    .and_then(as_text)
+                    .unwrap_or_default();
+                match state.as_str() {
+                    "Completed" => break Ended::Completed,
+                    "Aborted" | "Stopped" => {
+                        let why = match unit.active.get("ErrorMessage") {
+                            Some(n) => read(device, session, std::slice::from_ref(n))
+                                .await
+                                .ok()
+                                .and_then(|v| v.first().and_then(|d| d.value.clone()))
+                                .and_then(|v| as_text(&v))
+                                .unwrap_or_default(),
+                            None => String::new(),
+                        };
+                        break Ended::Failed(format!(
+                            "program {} (run {run_id}) ended in state {state}{}",
+                            program.program,
+                            if why.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {why}")
+                            }
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => {
+                let (since, _) = outage.get_or_insert_with(|| (Instant::now(), e.message.clone()));
+                if since.elapsed() > allowed_outage {
+                    break Ended::Lost(format!(
+                        "no connection for {:.1} s ({}); gave up after {} retries",
+                        since.elapsed().as_secs_f64(),
+                        e.message,
+                        device.retries
+                    ));
+                }
+            }
+        }
+    };
+    let mut report = DeviceReport {
+        duration_h: step.duration.nominal_h,
+        readings: Vec::new(),
+        measures: BTreeMap::new(),
+        failed: None,
+        notes,
+        manual: Vec::new(),
+    };
+    match ended {
+        Ended::Completed => {}
+        Ended::Failed(why) => {
+            report.failed = Some(why);
+            return Ok(report);
+        }
+        Ended::TimedOut => {
+            report.failed = Some(format!(
+                "program {} did not end within {} s",
+                program.program, device.timeout_s
+            ));
+            return Ok(report);
+        }
+        Ended::Lost(why) => {
+            report.notes.push(DeviceNote {
+                event: DeviceEventKind::Lost,
+                detail: why,
+                source_time: None,
+            });
+            return Ok(report);
+        }
+    }
+    // The measured variables: read once more at the end (value, status, source time);
+    // the subscription's last value stands in if the read gives nothing.
+    let finals = read(device, session, &watched).await?;
+    for ((field, var), (id, dv)) in program.values.iter().zip(watched.iter().zip(finals)) {
+        let dv = if dv.value.is_some() {
+            dv
+        } else {
+            last.lock()
+                .ok()
+                .and_then(|m| m.get(&id.to_string()).cloned())
+                .unwrap_or(dv)
+        };
+        report.readings.push(reading(
+            step,
+            field,
+            &format!("{}/{var}", unit.description.device),
+            &dv,
+        ));
+    }
+    let result_nodes: Vec<(String, String, NodeId)> = program
+        .results
+        .iter()
+        .map(|(f, v)| (f.clone(), v.clone()))
+        .chain(
+            program
+                .measures
+                .iter()
+                .map(|(m, v)| (format!("measure:{m}"), v.clone())),
+        )
+        .chain(std::iter::once((
+            "elapsed".to_string(),
+            "ElapsedHours".to_string(),
+        )))
+        .filter_map(|(f, v)| unit.results.get(&v).map(|id| (f, v, id.clone())))
+        .collect();
+    let values = read(
+        device,
+        session,
+        &result_nodes
+            .iter()
+            .map(|(_, _, id)| id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    for ((field, var, _), dv) in result_nodes.iter().zip(values) {
+        let x = dv.value.as_ref().and_then(as_f64);
+        if field == "elapsed" {
+            if let Some(h) = x.filter(|h| h.is_finite() && *h >= 0.0) {
+                report.duration_h = h;
+            }
+        } else if let Some(m) = field.strip_prefix("measure:") {
+            if let Some(v) = x.filter(|v| v.is_finite()) {
+                report.measures.insert(m.to_string(), v);
+            }
+        } else {
+            report.readings.push(reading(
+                step,
+                field,
+                &format!("{}/Result/{var}", unit.description.device),
+                &dv,
+            ));
+        }
+    }
+    for (f, v) in &program.results {
+        if !unit.results.contains_key(v) {
+            report.readings.push(Reading {
+                bad_status: Some(format!("no result `{v}` on the device")),
+                ..Reading::plain(f, f64::NAN, &unit_of(step, f))
+            });
+        }
+    }
+    let _ = unit.device_node;
+    Ok(report)
+}
+
+fn unit_of(step: &recipe::recipe::Step, field: &str) -> String {
+    let spec = match field.split_once('.') {
+        Some(("parameters", n)) => step.parameters.get(n),
+        Some(("environment", n)) => step.environment.limits.get(n),
+        _ => None,
+    };
+    spec.map(|s| s.unit.symbol.to_string()).unwrap_or_default()
+}
+
+fn reading(step: &recipe::recipe::Step, field: &str, address: &str, dv: &DataValue) -> Reading {
+    let status = dv.status.unwrap_or(opcua::types::StatusCode::Good);
+    let value = dv.value.as_ref().and_then(as_f64);
+    let bad_status = if !status.is_good() {
+        Some(format!("{status}"))
+    } else if value.is_none_or(|v| !v.is_finite()) {
+        Some("no numeric value".to_string())
+    } else {
+        None
+    };
+    Reading {
+        field: field.to_string(),
+        value: value.unwrap_or(f64::NAN),
+        unit: unit_of(step, field),
+        source_time: source_time(dv),
+        address: Some(address.to_string()),
+        bad_status,
+    }
+}
+
+impl DeviceAdapter for OpcuaDevice {
+    fn id(&self) -> &str {
+        &self.device.equipment
+    }
+
+    fn run(&mut self, run: &DeviceRun<'_>) -> Result<DeviceReport, DeviceError> {
+        let device = self.device.clone();
+        self.rt.block_on(run_step(&device, run))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn endpoints_need_host_and_port() {
+        assert_eq!(
+            host_port("opc.tcp://127.0.0.1:4840/x"),
+            Ok(("127.0.0.1".into(), 4840))
+        );
+        assert!(host_port("opc.tcp://h/x").is_err());
+        assert!(host_port("opc.tcp://:4840").is_err());
+        assert!(host_port("opc.tcp://h:0").is_err());
+        assert!(host_port("opc.tcp://h:70000").is_err());
+        assert!(host_port("http://h:1").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The expansion of the example CAR-T recipe runs on the OPC UA test bioreactor
+# (scripts/devices/opcua_bioreactor.py, asyncua) through crates/devices' async-opcua client:
+# a normal run with the device's values and source timestamps in the batch record, and each
+# injected fault (a short disconnect, a lasting one, a bad status code, a failing program)
+# ending in a retry entry or a deviation (crates/devices/tests/opcua_bioreactor.rs).
+# Needs: python3 with venv (Debian: python3-venv). Network: PyPI only (asyncua). About 1 min
+# after the build (each test starts its own device, which takes a few seconds to come up).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib/venv.sh
+
+ASYNCUA_VERSION=2.1.0
+pinned_venv_pins opcua "asyncua==$ASYNCUA_VERSION"
+export ATMPFLOW_OPCUA_PYTHON="$VENV/bin/python"
+cargo test --locked -p devices --test opcua_bioreactor -- --ignored --test-threads=1
