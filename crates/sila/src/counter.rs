@@ -262,6 +262,8 @@ impl DeviceAdapter for SilaCellCounter {
                     readings: Vec::new(),
                     measures,
                     failed: None,
+                    notes: Vec::new(),
+                    manual: Vec::new(),
                 })
             }
             Err(e @ SilaError::DefinedExecution { .. }) => Ok(DeviceReport {
@@ -269,6 +271,8 @@ impl DeviceAdapter for SilaCellCounter {
                 readings: Vec::new(),
                 measures: BTreeMap::new(),
                 failed: Some(e.to_string()),
+                notes: Vec::new(),
+                manual: Vec::new(),
             }),
             Err(e) => Err(DeviceError {
                 message: strip_device(&e.to_string(), &device),
