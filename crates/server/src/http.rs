@@ -279,7 +279,14 @@ async fn handle_page(st: Arc<AppState>, parts: Parts, body: Incoming, secure: bo
         }
     };
     let res = tokio::task::spawn_blocking(move || {
-        crate::web::answer(&st, &parts.method, &parts.uri, &parts.headers, &body, secure)
+        crate::web::answer(
+            &st,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &body,
+            secure,
+        )
     })
     .await;
     res.unwrap_or_else(|e| ApiError::internal(format!("page failed: {e}")).into_response())

@@ -158,9 +158,17 @@ fn demo_users(db: &store::Db) -> anyhow::Result<String> {
 /// The demo's people for the web pages: user name, printed name and batch
 /// role. Each start gives them fresh random passwords, printed once.
 const DEMO_PEOPLE: [(&str, &str, store::auth::Role); 4] = [
-    ("demo-operator", "Demo operator", store::auth::Role::Operator),
+    (
+        "demo-operator",
+        "Demo operator",
+        store::auth::Role::Operator,
+    ),
     ("demo-qa", "Demo QA", store::auth::Role::Qa),
-    ("demo-qp", "Demo qualified person", store::auth::Role::QualifiedPerson),
+    (
+        "demo-qp",
+        "Demo qualified person",
+        store::auth::Role::QualifiedPerson,
+    ),
     ("demo-planner", "Demo planner", store::auth::Role::Planner),
 ];
 

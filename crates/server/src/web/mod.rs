@@ -77,7 +77,10 @@ fn secure_headers(r: &mut Response) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
@@ -186,19 +189,16 @@ impl Form {
     }
 }
 
-/// Who is logged in on this request, read from the database now.
-fn session_of(st: &AppState, headers: &HeaderMap) -> Result<Option<(Session, String)>, Response> {
+/// Who is logged in on this request, read from the database now (the
+/// session and its id), or the database's error.
+fn session_of(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, String)>, store::auth::AuthError> {
     let Some(secret) = cookie(headers) else {
         return Ok(None);
     };
-    match session::lookup(&st.store, &secret, Timestamp::now()) {
-        Ok(s) => Ok(s.map(|s| (s, secret))),
-        Err(e) => Err(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Text::BadRequestTitle,
-            &e.to_string(),
-        )),
-    }
+    Ok(session::lookup(&st.store, &secret, Timestamp::now())?.map(|s| (s, secret)))
 }
 
 /// Answers one request for a page. `secure`: the connection is TLS (the
@@ -237,7 +237,13 @@ pub fn answer(
     }
     let current = match session_of(st, headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Text::BadRequestTitle,
+                &e.to_string(),
+            );
+        }
     };
     if path == "/login" {
         return if read {

@@ -61,7 +61,10 @@ pub(crate) fn layout(title: &str, who: Option<(&Principal, &str)>, main: &str) -
 }
 
 fn csrf_field(csrf: &str) -> String {
-    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(csrf))
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(csrf)
+    )
 }
 
 /// The log-in page, with the refusal of a failed attempt.
@@ -140,18 +143,15 @@ pub(crate) fn board(ctx: &Ctx<'_>) -> Response {
         return r;
     }
     let roles = batch_roles(ctx.who);
-    let listed = ctx
-        .st
-        .store
-        .read(|tx| -> Result<_, sb::BatchError> {
-            let (items, _) = sb::list(tx, None, None, 200)?;
-            let mut rows = Vec::new();
-            for s in items {
-                let b = sb::load(tx, &s.id)?;
-                rows.push((s, b));
-            }
-            Ok(rows)
-        });
+    let listed = ctx.st.store.read(|tx| -> Result<_, sb::BatchError> {
+        let (items, _) = sb::list(tx, None, None, 200)?;
+        let mut rows = Vec::new();
+        for s in items {
+            let b = sb::load(tx, &s.id)?;
+            rows.push((s, b));
+        }
+        Ok(rows)
+    });
     let rows = match listed {
         Ok(r) => r,
         Err(e) => return store_problem(e),
@@ -355,14 +355,10 @@ pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Resp
         offered = true;
         body.push_str(&form("dispose", &dispose_fields()));
     }
-    let meanings: Vec<Meaning> = [
-        Meaning::Performed,
-        Meaning::Verified,
-        Meaning::Reviewed,
-    ]
-    .into_iter()
-    .filter(|m| m.roles().iter().any(|r| has(*r)))
-    .collect();
+    let meanings: Vec<Meaning> = [Meaning::Performed, Meaning::Verified, Meaning::Reviewed]
+        .into_iter()
+        .filter(|m| m.roles().iter().any(|r| has(*r)))
+        .collect();
     if !meanings.is_empty() && head > 0 {
         offered = true;
         body.push_str(&form("sign", &sign_fields(b, &meanings)));
@@ -370,7 +366,12 @@ pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Resp
     if !offered {
         let _ = write!(body, "<p>{}</p>", esc(t(Text::NothingToDo)));
     }
-    page(ctx, status, &format!("{} {}", t(Text::Batch), b.id()), &body)
+    page(
+        ctx,
+        status,
+        &format!("{} {}", t(Text::Batch), b.id()),
+        &body,
+    )
 }
 
 fn field(id: &str, label: &str, hint: &str, attrs: &str) -> String {
@@ -454,9 +455,9 @@ fn operator_section(s: &sb::Stored, form: &dyn Fn(&str, &str) -> String) -> Stri
                     (None, Some(hi)) => format!("{} ≤ {hi} {}", t(Text::Allowed), p.unit),
                     (None, None) => t(Text::NoRange).to_string(),
                 };
-                let target = p
-                    .target
-                    .map_or(String::new(), |v| format!("; {} {v} {}", t(Text::Target), p.unit));
+                let target = p.target.map_or(String::new(), |v| {
+                    format!("; {} {v} {}", t(Text::Target), p.unit)
+                });
                 let fid = format!("v-{}", css_id(name));
                 let inner = format!(
                     "<fieldset><legend>{} ({})</legend>\
@@ -581,7 +582,8 @@ fn exceptions_section(b: &batch::Batch) -> String {
                 " — {}: {}",
                 esc(t(Text::Classification)),
                 match c {
-                    Some(c) => format!("<strong>{}</strong>", esc(&format!("{c:?}").to_lowercase())),
+                    Some(c) =>
+                        format!("<strong>{}</strong>", esc(&format!("{c:?}").to_lowercase())),
                     None => format!("<span class=\"bad\">{}</span>", esc(t(Text::Unassessed))),
                 }
             );
@@ -802,8 +804,7 @@ pub(crate) fn act(ctx: &Ctx<'_>, id: &str, f: &Form) -> Response {
     };
     if matches!(command, Command::Sign { .. } | Command::Dispose { .. }) {
         let purpose = format!("signature: {} of batch {id} (web)", command.name());
-        if let Err(e) = crate::batch::reauthenticate(ctx.st, ctx.who, f.get("password"), &purpose)
-        {
+        if let Err(e) = crate::batch::reauthenticate(ctx.st, ctx.who, f.get("password"), &purpose) {
             return batch(ctx, id, Some(refused(vec![e.text])));
         }
     }
