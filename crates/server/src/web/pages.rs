@@ -190,8 +190,8 @@ pub(crate) fn board(ctx: &Ctx<'_>) -> Response {
             let stage_text = stage.map_or(s.stage.clone(), |g| g.to_string());
             let _ = write!(
                 body,
-                "<tr><td><a href=\"/batch/{}\">{}</a></td><td>{}</td><td class=\"stage\">{}</td>\
-                 <td>{}{}</td><td>{}</td><td><a class=\"button\" href=\"/batch/{}\" \
+                "<tr><td class=\"nowrap\"><a href=\"/batch/{}\">{}</a></td><td>{}</td><td class=\"stage\">{}</td>\
+                 <td>{}{}</td><td class=\"nowrap\">{}</td><td><a class=\"button\" href=\"/batch/{}\" \
                  aria-label=\"{} {}\">{}</a></td></tr>",
                 enc(&s.id),
                 esc(&s.id),
@@ -291,10 +291,14 @@ pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Resp
         _ => StatusCode::OK,
     };
     if let Some(f) = feedback {
-        let (class, head) = if f.ok {
-            ("good", Text::Applied)
-        } else {
-            ("bad", Text::Refused)
+        let deviation = f
+            .lines
+            .iter()
+            .any(|l| l.starts_with(t(Text::DeviationRaised)));
+        let (class, head) = match (f.ok, deviation) {
+            (true, false) => ("good", Text::Applied),
+            (true, true) => ("warn", Text::AppliedWithDeviation),
+            (false, _) => ("bad", Text::Refused),
         };
         let _ = write!(
             body,
@@ -590,7 +594,7 @@ fn exceptions_section(b: &batch::Batch) -> String {
         }
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{what}</td></tr>",
+            "<tr><td>{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{what}</td></tr>",
             e.seq,
             esc(&e.at.to_string()),
             esc(&report::record::who(e)),

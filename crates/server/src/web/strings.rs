@@ -108,6 +108,7 @@ texts! {
     Reason => "Justification",
     DisposeButton => "Sign the disposition",
     Applied => "Recorded",
+    AppliedWithDeviation => "Recorded, and the engine raised a deviation",
     Refused => "Refused",
     DeviationRaised => "Deviation raised",
     EntriesMade => "entries recorded",
