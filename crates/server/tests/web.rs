@@ -2,8 +2,10 @@
 //! ATMPFLOW_TEST_PG is set) PostgreSQL: log-in with name and password, the
 //! session cookie, the same-origin and CSRF checks on every form, pages that
 //! offer only what the role may do, an operator's out-of-range value that the
-//! engine records as a deviation, the QP's disposition refused by the
-//! four-eyes rule, session expiry and log-out.
+//! engine records as a deviation, an identity mismatch it refuses, QA's
+//! signature with a re-entered password, session expiry and log-out. (The QP's
+//! disposition and its four-eyes refusal are not exercised here yet: the batch
+//! would have to run every step of the recipe first.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
