@@ -11,8 +11,13 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
-cargo build --release --locked -p atmpflow
-BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
+# ATMPFLOW_BIN: use that binary instead of building the release one (local runs)
+if [ -n "${ATMPFLOW_BIN:-}" ]; then
+    BIN="$ATMPFLOW_BIN"
+else
+    cargo build --release --locked -p atmpflow
+    BIN="${CARGO_TARGET_DIR:-target}/release/atmpflow"
+fi
 
 WORK="$(mktemp -d)"
 SERVER_PID=""

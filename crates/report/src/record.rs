@@ -16,12 +16,13 @@ fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 
-fn who(e: &Entry) -> String {
+/// Who made an entry: name, user id and role.
+pub fn who(e: &Entry) -> String {
     format!("{} ({}, {})", e.by.name, e.by.user, e.by.role)
 }
 
 /// A one-line description of an entry for the audit trail.
-fn summary(e: &Entry) -> String {
+pub fn summary(e: &Entry) -> String {
     match &e.body {
         Body::Ordered(o) => format!(
             "ordered {} for patient {} (COI {}, DIN {}), recipe {} {}",

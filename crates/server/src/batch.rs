@@ -491,6 +491,18 @@ fn lot_register(tx: &mut Tx<'_>, req: &Request) -> Result<LotRegister, ApiError>
 
 /// Runs one request on a batch in one transaction with its twin.
 fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
+    answer(&execute(st, p, id, req)?)
+}
+
+/// Runs one request on a batch in one transaction with its twin and
+/// announces what it recorded to the event streams: the engine's outcome
+/// (the web pages show it as it is).
+pub(crate) fn execute(
+    st: &AppState,
+    p: &Principal,
+    id: &str,
+    req: &Request,
+) -> Result<Outcome, ApiError> {
     let who = actor(p);
     let inv = equipment_inventory(&StoreRegistry::new(&st.store, st.store.location()))
         .map_err(|e| ApiError::internal(format!("equipment registry: {e}")))?
@@ -508,7 +520,7 @@ fn run(st: &AppState, p: &Principal, id: &str, req: &Request) -> ApiResult {
     if !outcome.replayed() && !outcome.entries().is_empty() {
         crate::live::committed(st, id);
     }
-    answer(&outcome)
+    Ok(outcome)
 }
 
 fn request(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
@@ -530,7 +542,7 @@ fn request(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
 
 /// Checks the re-entered password of an electronic signature (11.200): the
 /// attempt is in the authentication audit trail whatever its outcome.
-fn reauthenticate(
+pub(crate) fn reauthenticate(
     st: &AppState,
     p: &Principal,
     password: &str,

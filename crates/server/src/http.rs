@@ -162,6 +162,8 @@ impl Gate {
         }
         let origin = match p.headers.get(header::ORIGIN) {
             None => None,
+            // the pages check their own origin (same-origin forms only)
+            Some(_) if crate::web::owns(p.uri.path()) => None,
             Some(o) if o.to_str().is_ok_and(|s| self.origin_allowed(s)) => Some(o.clone()),
             Some(o) => {
                 return Err(ApiError::new(
@@ -257,11 +259,54 @@ fn closing(e: ApiError) -> Response {
 
 /// Answers one request.
 pub async fn handle(st: Arc<AppState>, gate: Arc<Gate>, req: Request<Incoming>) -> Response {
+    handle_on(st, gate, req, false).await
+}
+
+/// A request for one of the web pages ([`crate::web`]): its own admission
+/// (session, CSRF token, same origin) instead of the APIs' bearer tokens,
+/// and a small form body.
+async fn handle_page(st: Arc<AppState>, parts: Parts, body: Incoming, secure: bool) -> Response {
+    let max = crate::web::MAX_FORM;
+    let read = tokio::time::timeout(Duration::from_secs(30), Limited::new(body, max).collect());
+    let body: Bytes = match read.await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(_)) => return closing(too_large(max)),
+        Err(_) => {
+            return closing(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the form did not arrive in time",
+            ));
+        }
+    };
+    let res = tokio::task::spawn_blocking(move || {
+        crate::web::answer(
+            &st,
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &body,
+            secure,
+        )
+    })
+    .await;
+    res.unwrap_or_else(|e| ApiError::internal(format!("page failed: {e}")).into_response())
+}
+
+/// Answers one request on a plain (`secure` false) or TLS connection.
+async fn handle_on(
+    st: Arc<AppState>,
+    gate: Arc<Gate>,
+    req: Request<Incoming>,
+    secure: bool,
+) -> Response {
     let (parts, body) = req.into_parts();
     let origin = match gate.check_head(&parts) {
         Ok(o) => o,
         Err(e) => return closing(e),
     };
+    if crate::web::owns(parts.uri.path()) {
+        return handle_page(st, parts, body, secure).await;
+    }
     // CORS preflight of an allowed origin
     if parts.method == Method::OPTIONS
         && origin.is_some()
@@ -495,9 +540,10 @@ async fn run(
         while conns.try_join_next().is_some() {}
         let _ = sock.set_nodelay(true);
         let (st, g) = (state.clone(), gate.clone());
+        let secure = tls.is_some();
         let svc = hyper::service::service_fn(move |req| {
             let (st, g) = (st.clone(), g.clone());
-            async move { Ok::<_, Infallible>(handle(st, g, req).await) }
+            async move { Ok::<_, Infallible>(handle_on(st, g, req, secure).await) }
         });
         let Some(acceptor) = tls.clone() else {
             let conn = graceful.watch(http.serve_connection(TokioIo::new(sock), svc));

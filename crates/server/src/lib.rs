@@ -34,6 +34,7 @@ mod routes;
 pub mod tls;
 pub mod util;
 pub mod watch;
+pub mod web;
 
 pub use find::{Found, find_equipment};
 pub use http::{Gate, Limits, serve, serve_tls, shutdown_signal};

@@ -37,6 +37,7 @@ pub mod legacy;
 pub mod lots;
 pub mod migrate;
 pub mod plans;
+pub mod session;
 
 pub use aas::{Filter, Kind, Page};
 use engine::{Conn, Manager, Target};

@@ -53,6 +53,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/0100_auth.postgres.sql"),
     },
     Migration {
+        version: 110,
+        name: "web sessions",
+        sqlite: include_str!("../migrations/0110_web_sessions.sqlite.sql"),
+        postgres: include_str!("../migrations/0110_web_sessions.postgres.sql"),
+    },
+    Migration {
         version: 200,
         name: "batch",
         sqlite: include_str!("../migrations/0200_batch.sqlite.sql"),

@@ -155,6 +155,50 @@ fn demo_users(db: &store::Db) -> anyhow::Result<String> {
     Ok(t.secret)
 }
 
+/// The demo's people for the web pages: user name, printed name and batch
+/// role. Each start gives them fresh random passwords, printed once.
+const DEMO_PEOPLE: [(&str, &str, store::auth::Role); 4] = [
+    (
+        "demo-operator",
+        "Demo operator",
+        store::auth::Role::Operator,
+    ),
+    ("demo-qa", "Demo QA", store::auth::Role::Qa),
+    (
+        "demo-qp",
+        "Demo qualified person",
+        store::auth::Role::QualifiedPerson,
+    ),
+    ("demo-planner", "Demo planner", store::auth::Role::Planner),
+];
+
+/// Creates the demo's people (or resets their passwords): the name, role and
+/// new password of each.
+fn demo_people(db: &store::Db) -> anyhow::Result<Vec<(&'static str, &'static str, String)>> {
+    use store::auth::{self, AuthError, NewUser, Timestamp};
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for (name, display_name, role) in DEMO_PEOPLE {
+        let password = store::session::random_password().context("demo passwords")?;
+        let new = NewUser {
+            name,
+            display_name,
+            password: Some(&password),
+            roles: &[role],
+        };
+        match auth::add_user(db, "serve --demo", &new, now) {
+            Ok(_) => {}
+            Err(AuthError::UserExists(_)) => {
+                auth::set_password(db, "serve --demo", name, &password, now)
+                    .with_context(|| format!("cannot set the password of {name}"))?;
+            }
+            Err(e) => return Err(e).context("cannot create the demo people"),
+        }
+        out.push((name, role.as_str(), password));
+    }
+    Ok(out)
+}
+
 /// The host part of a URL (`http://name:8080/x` → `name:8080`).
 fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
@@ -245,7 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     let demo_token = if s.demo {
-        Some(demo_users(&state.store)?)
+        Some((demo_users(&state.store)?, demo_people(&state.store)?))
     } else {
         None
     };
@@ -268,7 +312,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "AAS API v3.0 listening on {scheme}://{addr}{}",
         server::BASE_PATH
     );
-    if let Some(token) = demo_token {
+    eprintln!("web pages: {scheme}://{addr}/ (log in with a user's name and password)");
+    if let Some((token, people)) = demo_token {
         // after the address line, which scripts read first; a reader that
         // has closed the pipe after that line must not stop the server
         use std::io::Write;
@@ -277,7 +322,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             out,
             "demo API token (user {DEMO_ADMIN}, roles admin): {token}"
         )
-        .and_then(|()| out.flush());
+        .and_then(|()| {
+            for (name, role, password) in &people {
+                writeln!(
+                    out,
+                    "demo web user {name} (role {role}) password: {password}"
+                )?;
+            }
+            out.flush()
+        });
         eprintln!(
             "demo users {DEMO_ADMIN} (admin) and {DEMO_READER} (reader) have no password; the \
              demo token above expires in {DEMO_TOKEN_DAYS} day(s): send it as \

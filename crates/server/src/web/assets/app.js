@@ -1,0 +1,36 @@
+// atmpflow web pages: the little script they use. Everything works without it
+// (plain forms, server-rendered pages); it adds scanner comfort and countdowns.
+(function () {
+  "use strict";
+  // A barcode scanner types the code and presses Enter: in a scan field that
+  // is not the last one of its form, Enter moves to the next scan field
+  // instead of submitting half a label.
+  document.addEventListener("keydown", function (ev) {
+    var el = ev.target;
+    if (ev.key !== "Enter" || !el || !el.hasAttribute || !el.hasAttribute("data-scan")) return;
+    var fields = Array.prototype.slice.call(el.form.querySelectorAll("[data-scan]"));
+    var i = fields.indexOf(el);
+    if (i >= 0 && i < fields.length - 1) {
+      ev.preventDefault();
+      fields[i + 1].focus();
+    }
+  });
+  // Hold-time countdowns: <span data-deadline="UNIX SECONDS" data-over="TEXT">.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function tick() {
+    var now = Date.now() / 1000;
+    var els = document.querySelectorAll("[data-deadline]");
+    for (var i = 0; i < els.length; i++) {
+      var left = Math.floor(Number(els[i].getAttribute("data-deadline")) - now);
+      if (left <= 0) {
+        els[i].textContent = els[i].getAttribute("data-over");
+        els[i].className = "bad";
+      } else {
+        var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+        els[i].textContent = h + ":" + pad(m) + ":" + pad(s);
+      }
+    }
+  }
+  tick();
+  setInterval(tick, 1000);
+})();
