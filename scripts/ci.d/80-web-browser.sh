@@ -4,7 +4,7 @@
 # `serve --demo` rehearsal server: the demo operator receives a batch, runs its first steps,
 # enters an out-of-range value and sees the deviation, signs; QA reviews and assesses the
 # deviation; the QP opens the batch and its record. Screenshots of every page go to
-# $CARGO_TARGET_DIR/web-shots/, each role's main page also to docs/screenshots/.
+# $CARGO_TARGET_DIR/web-shots/ (target/web-shots/ without it), each role's main page also to docs/screenshots/.
 # Needs: chromium, node and npm (Debian packages). Network: the npm registry (playwright-core,
 # axe-core, pinned in scripts/web-tests/package-lock.json). About 1 min after the build.
 set -euo pipefail
@@ -40,7 +40,7 @@ PY
 curl -fsS -o /dev/null -H "Authorization: Bearer $PLANNER" -H "Content-Type: application/json" \
     --data-binary @"$WORK/order.json" "$API/batches"
 
-SHOTS="$CARGO_TARGET_DIR/web-shots"
+SHOTS="${CARGO_TARGET_DIR:-$ROOT/target}/web-shots"
 rm -rf "$SHOTS"
 (cd "$NODE_DIR" && WEB="$WEB" API="$API" ADMIN_TOKEN="$TOKEN" CLOCK0="$CLOCK0" \
     PW_OPERATOR="$(pw demo-operator)" PW_QA="$(pw demo-qa)" PW_QP="$(pw demo-qp)" \
