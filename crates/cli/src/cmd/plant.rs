@@ -1121,9 +1121,7 @@ fn start_step(
                 .or_insert_with(|| SimulatedDevice::new(id, seed));
             (
                 dev.run(&drun)?,
-                Source::Device {
-                    device: dev.id().to_string(),
-                },
+                Source::device(dev.id()),
             )
         }
         None => (manual.run(&drun)?, Source::Manual),
