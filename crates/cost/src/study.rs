@@ -573,6 +573,86 @@ pub fn point_seed(study_seed: u64, index: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Checks one scenario of the study with its cost layers (shared, scenario, own cost file)
+/// and keeps its document without `[cost]`, with the study's horizon and warm-up applied.
+fn prepare_scenario(
+    settings: &StudySettings,
+    r: &ScenarioRef,
+    f: ScenarioFiles,
+    expansion: &dyn model::ExpansionDurations,
+) -> Result<Prepared, StudyError> {
+    let model = model::load_with(f.scenario.name(), f.scenario.text(), expansion)?;
+    let layers: Vec<&SourceFile> = [f.shared.as_ref(), Some(&f.scenario), f.cost.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let Some((_, cost)) = crate::load_layers(&layers, &model)? else {
+        return Err(StudyError::Message(format!(
+            "scenario `{}` ({}) has no [cost] section and the study gives no cost file \
+             (`cost` in [study] or in its [[scenario]])",
+            r.label,
+            f.scenario.name()
+        )));
+    };
+    let mut doc: toml::Table = f.scenario.parse()?;
+    doc.remove("cost");
+    if let Some(h) = settings.horizon_days {
+        set_param(&mut doc, "scenario.horizon_days", h).map_err(StudyError::Message)?;
+    }
+    if let Some(w) = settings.warmup_days {
+        set_param(&mut doc, "scenario.warmup_days", w).map_err(StudyError::Message)?;
+    }
+    Ok(Prepared {
+        label: r.label.clone(),
+        doc,
+        cost,
+        aliases: r.alias.clone(),
+        sizing: r.sizing.clone(),
+    })
+}
+
+/// Every combination of the axes' values for every scenario (last axis fastest), numbered
+/// in that order, each with its seed.
+fn grid_points(scenarios: &[Prepared], axes: &[(String, Vec<f64>)], study_seed: u64) -> Vec<Point> {
+    let mut points = Vec::new();
+    for s in scenarios {
+        let mut combo = vec![0usize; axes.len()];
+        loop {
+            let values: BTreeMap<String, f64> = axes
+                .iter()
+                .zip(&combo)
+                .map(|((p, v), &i)| (p.clone(), v[i]))
+                .collect();
+            let index = points.len();
+            points.push(Point {
+                index,
+                label: s.label.clone(),
+                values,
+                sized: BTreeMap::new(),
+                kind: PointKind::Grid,
+                seed: point_seed(study_seed, index),
+            });
+            // Odometer, last axis fastest.
+            let mut k = axes.len();
+            loop {
+                if k == 0 {
+                    break;
+                }
+                k -= 1;
+                combo[k] += 1;
+                if combo[k] < axes[k].1.len() {
+                    break;
+                }
+                combo[k] = 0;
+            }
+            if combo.iter().all(|&c| c == 0) {
+                break;
+            }
+        }
+    }
+    points
+}
+
 impl Study {
     /// Checks every scenario and its cost inputs (with located errors), expands the grid and
     /// the sensitivity points, and checks that every point's parameters apply.
@@ -596,76 +676,14 @@ impl Study {
         }
         let mut scenarios = Vec::new();
         for (r, f) in spec.scenario.iter().zip(files) {
-            let model = model::load_with(f.scenario.name(), f.scenario.text(), &*expansion)?;
-            let layers: Vec<&SourceFile> = [f.shared.as_ref(), Some(&f.scenario), f.cost.as_ref()]
-                .into_iter()
-                .flatten()
-                .collect();
-            let Some((_, cost)) = crate::load_layers(&layers, &model)? else {
-                return Err(StudyError::Message(format!(
-                    "scenario `{}` ({}) has no [cost] section and the study gives no cost file \
-                     (`cost` in [study] or in its [[scenario]])",
-                    r.label,
-                    f.scenario.name()
-                )));
-            };
-            let mut doc: toml::Table = f.scenario.parse()?;
-            doc.remove("cost");
-            if let Some(h) = spec.study.horizon_days {
-                set_param(&mut doc, "scenario.horizon_days", h).map_err(StudyError::Message)?;
-            }
-            if let Some(w) = spec.study.warmup_days {
-                set_param(&mut doc, "scenario.warmup_days", w).map_err(StudyError::Message)?;
-            }
-            scenarios.push(Prepared {
-                label: r.label.clone(),
-                doc,
-                cost,
-                aliases: r.alias.clone(),
-                sizing: r.sizing.clone(),
-            });
+            scenarios.push(prepare_scenario(&spec.study, r, f, &*expansion)?);
         }
         let axes: Vec<(String, Vec<f64>)> = spec
             .axis
             .iter()
             .map(|a| (a.param.clone(), a.all_values()))
             .collect();
-        let mut points = Vec::new();
-        for s in &scenarios {
-            let mut combo = vec![0usize; axes.len()];
-            loop {
-                let values: BTreeMap<String, f64> = axes
-                    .iter()
-                    .zip(&combo)
-                    .map(|((p, v), &i)| (p.clone(), v[i]))
-                    .collect();
-                let index = points.len();
-                points.push(Point {
-                    index,
-                    label: s.label.clone(),
-                    values,
-                    sized: BTreeMap::new(),
-                    kind: PointKind::Grid,
-                    seed: point_seed(spec.study.seed, index),
-                });
-                // Odometer, last axis fastest.
-                let mut k = axes.len();
-                loop {
-                    if k == 0 {
-                        break;
-                    }
-                    k -= 1;
-                    combo[k] += 1;
-                    if combo[k] < axes[k].1.len() {
-                        break;
-                    }
-                    combo[k] = 0;
-                }
-                if combo.iter().all(|&c| c == 0) {
-                    break;
-                }
-            }
-        }
+        let points = grid_points(&scenarios, &axes, spec.study.seed);
         let mut study = Study {
             spec,
             scenarios,
@@ -681,47 +699,58 @@ impl Study {
             study.points[i].sized = sized;
         }
         if let Some(sens) = study.spec.sensitivity.clone() {
-            let label = sens
-                .scenario
-                .clone()
-                .unwrap_or_else(|| study.scenarios[0].label.clone());
-            let base = study
-                .points
-                .iter()
-                .position(|p| {
-                    p.label == label
-                        && axes.iter().all(|(param, vals)| {
-                            let want = sens.at.get(param).copied().unwrap_or(vals[0]);
-                            p.values.get(param).is_some_and(|v| (v - want).abs() < 1e-9)
-                        })
-                })
-                .ok_or_else(|| {
-                    StudyError::Message(
-                        "sensitivity: no grid point has the values given in `at`".to_string(),
-                    )
-                })?;
-            study.base = Some(base);
-            let bp = study.points[base].clone();
-            for param in &sens.params {
-                for factor in [1.0 - sens.delta, 1.0 + sens.delta] {
-                    let index = study.points.len();
-                    let p = Point {
-                        index,
-                        label: bp.label.clone(),
-                        values: bp.values.clone(),
-                        sized: bp.sized.clone(),
-                        kind: PointKind::Sensitivity {
-                            param: param.clone(),
-                            factor,
-                        },
-                        seed: bp.seed,
-                    };
-                    study.point_doc(&p).map_err(StudyError::Message)?;
-                    study.points.push(p);
-                }
-            }
+            study.add_sensitivity(&sens, &axes)?;
         }
         Ok(study)
+    }
+
+    /// Finds the sensitivity's base point on the grid and adds, per parameter, the points a
+    /// factor `delta` below and above it (each checked).
+    fn add_sensitivity(
+        &mut self,
+        sens: &Sensitivity,
+        axes: &[(String, Vec<f64>)],
+    ) -> Result<(), StudyError> {
+        let label = sens
+            .scenario
+            .clone()
+            .unwrap_or_else(|| self.scenarios[0].label.clone());
+        let base = self
+            .points
+            .iter()
+            .position(|p| {
+                p.label == label
+                    && axes.iter().all(|(param, vals)| {
+                        let want = sens.at.get(param).copied().unwrap_or(vals[0]);
+                        p.values.get(param).is_some_and(|v| (v - want).abs() < 1e-9)
+                    })
+            })
+            .ok_or_else(|| {
+                StudyError::Message(
+                    "sensitivity: no grid point has the values given in `at`".to_string(),
+                )
+            })?;
+        self.base = Some(base);
+        let bp = self.points[base].clone();
+        for param in &sens.params {
+            for factor in [1.0 - sens.delta, 1.0 + sens.delta] {
+                let index = self.points.len();
+                let p = Point {
+                    index,
+                    label: bp.label.clone(),
+                    values: bp.values.clone(),
+                    sized: bp.sized.clone(),
+                    kind: PointKind::Sensitivity {
+                        param: param.clone(),
+                        factor,
+                    },
+                    seed: bp.seed,
+                };
+                self.point_doc(&p).map_err(StudyError::Message)?;
+                self.points.push(p);
+            }
+        }
+        Ok(())
     }
 
     fn scenario(&self, label: &str) -> Option<&Prepared> {

@@ -9,7 +9,10 @@ use crate::dist::Dist;
 use crate::limits::{
     DRAIN_CAP_H, MAX_BREAKDOWNS, MAX_DURATION_H, MAX_HORIZON_DAYS, MAX_PATIENTS, MAX_UNITS,
 };
-use crate::scenario::{Consequence, Distribution, Scenario, Step};
+use crate::scenario::{
+    Area, Breakdowns, Consequence, Demand, Distribution, EquipmentPool, Scenario, Settings, Shift,
+    StaffPool, Step,
+};
 use crate::span::{FieldPath, Problem};
 use crate::{
     Arrivals, BreakdownModel, Calendar, DecisionModel, DemandModel, Keep, MaintenanceWindow, Model,
@@ -22,41 +25,8 @@ const DAY_H: f64 = 24.0;
 pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
     let mut c = Checker::default();
     let root = FieldPath::root();
-
     let s = &sc.scenario;
-    let sp = root.key("scenario");
-    if c.positive(&sp.key("horizon_days"), s.horizon_days) && s.horizon_days > MAX_HORIZON_DAYS {
-        c.err(
-            &sp.key("horizon_days"),
-            format!(
-                "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
-                num(s.horizon_days)
-            ),
-        );
-    }
-    // Horizon in hours for the budgets below (the limit when the horizon is out of range).
-    let horizon_h = if s.horizon_days.is_finite() && s.horizon_days > 0.0 {
-        s.horizon_days.min(MAX_HORIZON_DAYS) * DAY_H
-    } else {
-        MAX_HORIZON_DAYS * DAY_H
-    };
-    if !(s.warmup_days.is_finite() && s.warmup_days >= 0.0) {
-        c.err(&sp.key("warmup_days"), "must be zero or more days");
-    } else if s.warmup_days >= s.horizon_days {
-        c.err(
-            &sp.key("warmup_days"),
-            format!(
-                "warm-up ({} days) must be shorter than the horizon ({} days)",
-                s.warmup_days, s.horizon_days
-            ),
-        );
-    }
-    if s.replications < 2 {
-        c.err(
-            &sp.key("replications"),
-            "at least 2 replications are needed for confidence intervals",
-        );
-    }
+    let horizon_h = c.settings(s);
 
     let resources = c.resources(sc, horizon_h);
     let mut products = Vec::new();
@@ -75,114 +45,7 @@ pub fn compile(sc: &Scenario) -> Result<Model, Vec<Problem>> {
         products.push(c.product(p, &pp, &resources));
     }
 
-    let mut demand = Vec::new();
-    // Patients a replication expects, summed over demands, against the patient budget.
-    let mut expected_patients = 0.0;
-    if sc.demand.is_empty() {
-        c.err(&root.key("demand"), "the scenario has no demand");
-    }
-    for (di, d) in sc.demand.iter().enumerate() {
-        let dp = root.key("demand").idx(di);
-        let product = sc.product.iter().position(|p| p.name == d.product);
-        if product.is_none() {
-            c.err(
-                &dp.key("product"),
-                format!(
-                    "unknown product `{}`; products are: {}",
-                    d.product,
-                    list(sc.product.iter().map(|p| p.name.as_str()))
-                ),
-            );
-        }
-        let given = [
-            d.patients_per_year.is_some(),
-            d.patients_per_week.is_some(),
-            d.apheresis_days.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        let mut arrivals = None;
-        if given != 1 {
-            c.err(
-                &dp,
-                "give exactly one of `patients_per_year`, `patients_per_week` or `apheresis_days`",
-            );
-        } else if let Some(r) = d.patients_per_year {
-            let path = dp.key("patients_per_year");
-            if c.positive_rate(&path, r) && c.patient_budget(&path, r, 365.0, horizon_h) {
-                arrivals = Some(Arrivals::Poisson {
-                    per_hour: r / (365.0 * DAY_H),
-                });
-                expected_patients += r / (365.0 * DAY_H) * horizon_h;
-            }
-        } else if let Some(r) = d.patients_per_week {
-            let path = dp.key("patients_per_week");
-            if c.positive_rate(&path, r) && c.patient_budget(&path, r, 7.0, horizon_h) {
-                arrivals = Some(Arrivals::Poisson {
-                    per_hour: r / (7.0 * DAY_H),
-                });
-                expected_patients += r / (7.0 * DAY_H) * horizon_h;
-            }
-        } else if let Some(days) = &d.apheresis_days {
-            let mut at_h = Vec::with_capacity(days.len());
-            for (i, t) in days.iter().enumerate() {
-                if !(t.is_finite() && *t >= 0.0 && *t < s.horizon_days) {
-                    c.err(
-                        &dp.key("apheresis_days").idx(i),
-                        format!("{t} is outside the horizon [0, {})", s.horizon_days),
-                    );
-                } else {
-                    at_h.push(t * DAY_H);
-                }
-            }
-            if days.is_empty() {
-                c.err(
-                    &dp.key("apheresis_days"),
-                    "the list of apheresis dates is empty",
-                );
-            }
-            at_h.sort_by(f64::total_cmp);
-            expected_patients += at_h.len() as f64;
-            arrivals = Some(Arrivals::Times { at_h });
-        }
-        if c.positive(
-            &dp.key("target_vein_to_vein_days"),
-            d.target_vein_to_vein_days,
-        ) && d.target_vein_to_vein_days > MAX_HORIZON_DAYS
-        {
-            c.err(
-                &dp.key("target_vein_to_vein_days"),
-                format!(
-                    "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
-                    num(d.target_vein_to_vein_days)
-                ),
-            );
-        }
-        if !(d.weight.is_finite() && d.weight > 0.0) {
-            c.err(&dp.key("weight"), "must be a positive number");
-        }
-        if let (Some(product), Some(arrivals)) = (product, arrivals) {
-            demand.push(DemandModel {
-                product,
-                arrivals,
-                target_v2v_h: d.target_vein_to_vein_days * DAY_H,
-                weight: d.weight,
-            });
-        }
-    }
-
-    if expected_patients > MAX_PATIENTS {
-        c.err(
-            &root.key("demand"),
-            format!(
-                "the demands together bring about {expected_patients:.0} patients per \
-                 replication; the limit is {MAX_PATIENTS} (arrival rate × horizon); shorten \
-                 the horizon or lower the rates"
-            ),
-        );
-    }
-
+    let demand = c.demands(sc, horizon_h);
     let planning = c.planning(sc.planning.as_ref());
     let calendar = sc.calendar.as_ref().and_then(|spec| c.calendar(spec));
 
@@ -336,6 +199,197 @@ impl Checker {
         }
     }
 
+    /// Checks the `[scenario]` settings (horizon, warm-up, replications) and returns the
+    /// horizon in hours for the budgets (the limit when the horizon is out of range).
+    fn settings(&mut self, s: &Settings) -> f64 {
+        let sp = FieldPath::root().key("scenario");
+        if self.positive(&sp.key("horizon_days"), s.horizon_days)
+            && s.horizon_days > MAX_HORIZON_DAYS
+        {
+            self.err(
+                &sp.key("horizon_days"),
+                format!(
+                    "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
+                    num(s.horizon_days)
+                ),
+            );
+        }
+        let horizon_h = if s.horizon_days.is_finite() && s.horizon_days > 0.0 {
+            s.horizon_days.min(MAX_HORIZON_DAYS) * DAY_H
+        } else {
+            MAX_HORIZON_DAYS * DAY_H
+        };
+        if !(s.warmup_days.is_finite() && s.warmup_days >= 0.0) {
+            self.err(&sp.key("warmup_days"), "must be zero or more days");
+        } else if s.warmup_days >= s.horizon_days {
+            self.err(
+                &sp.key("warmup_days"),
+                format!(
+                    "warm-up ({} days) must be shorter than the horizon ({} days)",
+                    s.warmup_days, s.horizon_days
+                ),
+            );
+        }
+        if s.replications < 2 {
+            self.err(
+                &sp.key("replications"),
+                "at least 2 replications are needed for confidence intervals",
+            );
+        }
+        horizon_h
+    }
+
+    /// Checks every `[[demand]]` and the patients they bring together against the budget.
+    fn demands(&mut self, sc: &Scenario, horizon_h: f64) -> Vec<DemandModel> {
+        let root = FieldPath::root();
+        let mut demand = Vec::new();
+        // Patients a replication expects, summed over demands, against the patient budget.
+        let mut expected_patients = 0.0;
+        if sc.demand.is_empty() {
+            self.err(&root.key("demand"), "the scenario has no demand");
+        }
+        for (di, d) in sc.demand.iter().enumerate() {
+            let dp = root.key("demand").idx(di);
+            if let Some(m) = self.demand(sc, d, &dp, horizon_h, &mut expected_patients) {
+                demand.push(m);
+            }
+        }
+        if expected_patients > MAX_PATIENTS {
+            self.err(
+                &root.key("demand"),
+                format!(
+                    "the demands together bring about {expected_patients:.0} patients per \
+                     replication; the limit is {MAX_PATIENTS} (arrival rate × horizon); shorten \
+                     the horizon or lower the rates"
+                ),
+            );
+        }
+        demand
+    }
+
+    /// Checks one demand at `dp`; adds the patients it brings to `expected_patients`.
+    fn demand(
+        &mut self,
+        sc: &Scenario,
+        d: &Demand,
+        dp: &FieldPath,
+        horizon_h: f64,
+        expected_patients: &mut f64,
+    ) -> Option<DemandModel> {
+        let product = sc.product.iter().position(|p| p.name == d.product);
+        if product.is_none() {
+            self.err(
+                &dp.key("product"),
+                format!(
+                    "unknown product `{}`; products are: {}",
+                    d.product,
+                    list(sc.product.iter().map(|p| p.name.as_str()))
+                ),
+            );
+        }
+        let arrivals = self.arrivals(
+            d,
+            dp,
+            sc.scenario.horizon_days,
+            horizon_h,
+            expected_patients,
+        );
+        if self.positive(
+            &dp.key("target_vein_to_vein_days"),
+            d.target_vein_to_vein_days,
+        ) && d.target_vein_to_vein_days > MAX_HORIZON_DAYS
+        {
+            self.err(
+                &dp.key("target_vein_to_vein_days"),
+                format!(
+                    "{} days is longer than the limit of {MAX_HORIZON_DAYS} days (100 years)",
+                    num(d.target_vein_to_vein_days)
+                ),
+            );
+        }
+        if !(d.weight.is_finite() && d.weight > 0.0) {
+            self.err(&dp.key("weight"), "must be a positive number");
+        }
+        Some(DemandModel {
+            product: product?,
+            arrivals: arrivals?,
+            target_v2v_h: d.target_vein_to_vein_days * DAY_H,
+            weight: d.weight,
+        })
+    }
+
+    /// The arrivals of one demand: exactly one of a yearly rate, a weekly rate or a list of
+    /// apheresis days; adds the patients they bring to `expected_patients`.
+    fn arrivals(
+        &mut self,
+        d: &Demand,
+        dp: &FieldPath,
+        horizon_days: f64,
+        horizon_h: f64,
+        expected_patients: &mut f64,
+    ) -> Option<Arrivals> {
+        let given = [
+            d.patients_per_year.is_some(),
+            d.patients_per_week.is_some(),
+            d.apheresis_days.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            self.err(
+                dp,
+                "give exactly one of `patients_per_year`, `patients_per_week` or `apheresis_days`",
+            );
+            None
+        } else if let Some(r) = d.patients_per_year {
+            let path = dp.key("patients_per_year");
+            if self.positive_rate(&path, r) && self.patient_budget(&path, r, 365.0, horizon_h) {
+                *expected_patients += r / (365.0 * DAY_H) * horizon_h;
+                Some(Arrivals::Poisson {
+                    per_hour: r / (365.0 * DAY_H),
+                })
+            } else {
+                None
+            }
+        } else if let Some(r) = d.patients_per_week {
+            let path = dp.key("patients_per_week");
+            if self.positive_rate(&path, r) && self.patient_budget(&path, r, 7.0, horizon_h) {
+                *expected_patients += r / (7.0 * DAY_H) * horizon_h;
+                Some(Arrivals::Poisson {
+                    per_hour: r / (7.0 * DAY_H),
+                })
+            } else {
+                None
+            }
+        } else if let Some(days) = &d.apheresis_days {
+            let mut at_h = Vec::with_capacity(days.len());
+            for (i, t) in days.iter().enumerate() {
+                if !(t.is_finite() && *t >= 0.0 && *t < horizon_days) {
+                    self.err(
+                        &dp.key("apheresis_days").idx(i),
+                        format!("{t} is outside the horizon [0, {})", horizon_days),
+                    );
+                } else {
+                    at_h.push(t * DAY_H);
+                }
+            }
+            if days.is_empty() {
+                self.err(
+                    &dp.key("apheresis_days"),
+                    "the list of apheresis dates is empty",
+                );
+            }
+            at_h.sort_by(f64::total_cmp);
+            *expected_patients += at_h.len() as f64;
+            Some(Arrivals::Times { at_h })
+        } else {
+            None
+        }
+    }
+
+    /// Checks the equipment pools, areas and staff pools (names unique across all three) and
+    /// resolves them in that order.
     fn resources(&mut self, sc: &Scenario, horizon_h: f64) -> Vec<Resource> {
         let root = FieldPath::root();
         let mut out = Vec::new();
@@ -344,201 +398,257 @@ impl Checker {
         for (i, e) in sc.equipment.iter().enumerate() {
             let p = root.key("equipment").idx(i);
             self.unique(&mut seen, &e.name, &p);
-            if e.count == 0 {
-                self.err(&p.key("count"), "an equipment pool needs at least 1 unit");
-            }
-            self.units_within_limit(&p.key("count"), e.count);
-            if let Some(h) = e.requalification_hours
-                && self.positive(&p.key("requalification_hours"), h)
-            {
-                self.hours_within_limit(&p.key("requalification_hours"), h);
-            }
-            if let Some(ids) = &e.inventory {
-                if ids.len() != e.count as usize {
-                    self.err(
-                        &p.key("inventory"),
-                        format!(
-                            "{} inventory ids for {} units; give one id per unit, unit 1 first",
-                            ids.len(),
-                            e.count
-                        ),
-                    );
-                }
-                for (k, id) in ids.iter().enumerate() {
-                    let at = p.key("inventory").idx(k);
-                    if id.trim().is_empty() {
-                        self.err(&at, "an inventory id cannot be empty");
-                    } else if let Some(first) = inventory_ids.insert(id.as_str(), at.clone()) {
-                        self.err(
-                            &at,
-                            format!("inventory id `{id}` is already given at {first}; a device is one unit of one pool"),
-                        );
-                    }
-                }
-            }
-            let breakdowns = e.failures.as_ref().and_then(|f| {
-                let fp = p.key("failures");
-                let mut ok = self.positive(&fp.key("mtbf_hours"), f.mtbf_hours)
-                    && self.hours_within_limit(&fp.key("mtbf_hours"), f.mtbf_hours);
-                let repair = self.duration(&f.repair, &fp.key("repair"));
-                if let (true, Some(rep)) = (ok, &repair) {
-                    // Each unit fails and is repaired in turn until one year after the horizon.
-                    let cycle = f.mtbf_hours + rep.mean();
-                    let expected = f64::from(e.count) * (horizon_h + DRAIN_CAP_H) / cycle;
-                    if expected.is_nan() || expected > MAX_BREAKDOWNS {
-                        self.err(
-                            &fp.key("mtbf_hours"),
-                            format!(
-                                "a unit fails every {} h and is repaired in {} h on average: \
-                                 about {expected:.3e} breakdowns per replication, more than the \
-                                 limit of {MAX_BREAKDOWNS}; failure and repair times are too \
-                                 short together",
-                                f.mtbf_hours,
-                                rep.mean()
-                            ),
-                        );
-                        ok = false;
-                    }
-                }
-                match (ok, repair) {
-                    (true, Some(repair)) => Some(BreakdownModel {
-                        mtbf_h: f.mtbf_hours,
-                        repair,
-                        on_failure: f.on_failure,
-                    }),
-                    _ => None,
-                }
-            });
-            out.push(Resource {
-                name: e.name.clone(),
-                kind: ResourceKind::Equipment,
-                capacity: e.count,
-                capabilities: e.capabilities.clone(),
-                dispatch: e.dispatch,
-                calendar: None,
-                breakdowns,
-                floor_m2: None,
-                maintenance: self.maintenance(&e.maintenance, &p, e.count),
-            });
+            out.push(self.equipment(e, &p, &mut inventory_ids, horizon_h));
         }
         for (i, a) in sc.area.iter().enumerate() {
             let p = root.key("area").idx(i);
             self.unique(&mut seen, &a.name, &p);
-            if a.capacity == 0 {
-                self.err(&p.key("capacity"), "an area must hold at least 1 batch");
-            }
-            self.units_within_limit(&p.key("capacity"), a.capacity);
-            if let Some(m2) = a.floor_m2 {
-                self.positive(&p.key("floor_m2"), m2);
-            }
-            out.push(Resource {
-                name: a.name.clone(),
-                kind: ResourceKind::Area { grade: a.grade },
-                capacity: a.capacity,
-                capabilities: a.capabilities.clone(),
-                dispatch: a.dispatch,
-                calendar: None,
-                breakdowns: None,
-                floor_m2: a.floor_m2,
-                maintenance: self.maintenance(&a.maintenance, &p, a.capacity),
-            });
+            out.push(self.area(a, &p));
         }
         for (i, st) in sc.staff.iter().enumerate() {
             let p = root.key("staff").idx(i);
             self.unique(&mut seen, &st.name, &p);
-            if st.count == 0 {
-                self.err(&p.key("count"), "a staff pool needs at least 1 person");
-            }
-            self.units_within_limit(&p.key("count"), st.count);
-            if st.shift.is_empty() {
-                self.err(
-                    &p.key("shift"),
-                    "a staff pool needs at least one shift; for round-the-clock cover write \
-                     days = [\"all\"], start_hour = 0, end_hour = 24",
-                );
-            }
-            let mut windows = Vec::new();
-            for (si, sh) in st.shift.iter().enumerate() {
-                let sp = p.key("shift").idx(si);
-                let ok_range = sh.start_hour.is_finite()
-                    && sh.end_hour.is_finite()
-                    && 0.0 <= sh.start_hour
-                    && sh.start_hour < sh.end_hour
-                    && sh.end_hour <= 24.0;
-                if !ok_range {
-                    self.err(
-                        &sp.key("end_hour"),
-                        format!(
-                            "need 0 ≤ start_hour < end_hour ≤ 24, got {} to {}",
-                            sh.start_hour, sh.end_hour
-                        ),
-                    );
-                }
-                if sh.days.is_empty() {
-                    self.err(&sp.key("days"), "no day given");
-                }
-                if sh.count == Some(0) {
-                    self.err(
-                        &sp.key("count"),
-                        "a shift needs at least 1 person; leave out the days without cover",
-                    );
-                }
-                if let Some(n) = sh.count {
-                    self.units_within_limit(&sp.key("count"), n);
-                }
-                let count = sh.count.unwrap_or(st.count);
-                for (di, d) in sh.days.iter().enumerate() {
-                    let idx: Vec<usize> = match d.to_ascii_lowercase().as_str() {
-                        "all" => (0..7).collect(),
-                        "weekdays" => (0..5).collect(),
-                        "mon" => vec![0],
-                        "tue" => vec![1],
-                        "wed" => vec![2],
-                        "thu" => vec![3],
-                        "fri" => vec![4],
-                        "sat" => vec![5],
-                        "sun" => vec![6],
-                        other => {
-                            self.err(
-                                &sp.key("days").idx(di),
-                                format!(
-                                    "unknown day `{other}`; use mon, tue, wed, thu, fri, sat, \
-                                     sun, weekdays or all"
-                                ),
-                            );
-                            vec![]
-                        }
-                    };
-                    if ok_range {
-                        for day in idx {
-                            windows.push(ShiftWindow {
-                                start_h: day as f64 * DAY_H + sh.start_hour,
-                                end_h: day as f64 * DAY_H + sh.end_hour,
-                                count,
-                            });
-                        }
-                    }
-                }
-            }
-            out.push(Resource {
-                name: st.name.clone(),
-                kind: ResourceKind::Staff,
-                capacity: st.count.max(
-                    st.shift
-                        .iter()
-                        .filter_map(|s| s.count)
-                        .max()
-                        .unwrap_or(st.count),
-                ),
-                capabilities: st.capabilities.clone(),
-                dispatch: st.dispatch,
-                calendar: Some(Calendar { windows }),
-                breakdowns: None,
-                floor_m2: None,
-                maintenance: Vec::new(),
-            });
+            out.push(self.staff(st, &p));
         }
         out
+    }
+
+    /// Checks one equipment pool at `p`: count, requalification, inventory ids (unique across
+    /// pools) and breakdowns.
+    fn equipment<'a>(
+        &mut self,
+        e: &'a EquipmentPool,
+        p: &FieldPath,
+        inventory_ids: &mut HashMap<&'a str, FieldPath>,
+        horizon_h: f64,
+    ) -> Resource {
+        if e.count == 0 {
+            self.err(&p.key("count"), "an equipment pool needs at least 1 unit");
+        }
+        self.units_within_limit(&p.key("count"), e.count);
+        if let Some(h) = e.requalification_hours
+            && self.positive(&p.key("requalification_hours"), h)
+        {
+            self.hours_within_limit(&p.key("requalification_hours"), h);
+        }
+        if let Some(ids) = &e.inventory {
+            self.inventory(ids, e.count, p, inventory_ids);
+        }
+        let breakdowns = e
+            .failures
+            .as_ref()
+            .and_then(|f| self.breakdowns(f, e.count, &p.key("failures"), horizon_h));
+        Resource {
+            name: e.name.clone(),
+            kind: ResourceKind::Equipment,
+            capacity: e.count,
+            capabilities: e.capabilities.clone(),
+            dispatch: e.dispatch,
+            calendar: None,
+            breakdowns,
+            floor_m2: None,
+            maintenance: self.maintenance(&e.maintenance, p, e.count),
+        }
+    }
+
+    /// Checks a pool's inventory ids: one per unit, none empty, none given twice.
+    fn inventory<'a>(
+        &mut self,
+        ids: &'a [String],
+        count: u32,
+        p: &FieldPath,
+        inventory_ids: &mut HashMap<&'a str, FieldPath>,
+    ) {
+        if ids.len() != count as usize {
+            self.err(
+                &p.key("inventory"),
+                format!(
+                    "{} inventory ids for {} units; give one id per unit, unit 1 first",
+                    ids.len(),
+                    count
+                ),
+            );
+        }
+        for (k, id) in ids.iter().enumerate() {
+            let at = p.key("inventory").idx(k);
+            if id.trim().is_empty() {
+                self.err(&at, "an inventory id cannot be empty");
+            } else if let Some(first) = inventory_ids.insert(id.as_str(), at.clone()) {
+                self.err(
+                    &at,
+                    format!("inventory id `{id}` is already given at {first}; a device is one unit of one pool"),
+                );
+            }
+        }
+    }
+
+    /// Checks a pool's breakdowns at `fp`: failure and repair times, and the expected number
+    /// of breakdowns per replication against the limit.
+    fn breakdowns(
+        &mut self,
+        f: &Breakdowns,
+        count: u32,
+        fp: &FieldPath,
+        horizon_h: f64,
+    ) -> Option<BreakdownModel> {
+        let mut ok = self.positive(&fp.key("mtbf_hours"), f.mtbf_hours)
+            && self.hours_within_limit(&fp.key("mtbf_hours"), f.mtbf_hours);
+        let repair = self.duration(&f.repair, &fp.key("repair"));
+        if let (true, Some(rep)) = (ok, &repair) {
+            // Each unit fails and is repaired in turn until one year after the horizon.
+            let cycle = f.mtbf_hours + rep.mean();
+            let expected = f64::from(count) * (horizon_h + DRAIN_CAP_H) / cycle;
+            if expected.is_nan() || expected > MAX_BREAKDOWNS {
+                self.err(
+                    &fp.key("mtbf_hours"),
+                    format!(
+                        "a unit fails every {} h and is repaired in {} h on average: \
+                         about {expected:.3e} breakdowns per replication, more than the \
+                         limit of {MAX_BREAKDOWNS}; failure and repair times are too \
+                         short together",
+                        f.mtbf_hours,
+                        rep.mean()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        match (ok, repair) {
+            (true, Some(repair)) => Some(BreakdownModel {
+                mtbf_h: f.mtbf_hours,
+                repair,
+                on_failure: f.on_failure,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Checks one area at `p`: capacity and floor space.
+    fn area(&mut self, a: &Area, p: &FieldPath) -> Resource {
+        if a.capacity == 0 {
+            self.err(&p.key("capacity"), "an area must hold at least 1 batch");
+        }
+        self.units_within_limit(&p.key("capacity"), a.capacity);
+        if let Some(m2) = a.floor_m2 {
+            self.positive(&p.key("floor_m2"), m2);
+        }
+        Resource {
+            name: a.name.clone(),
+            kind: ResourceKind::Area { grade: a.grade },
+            capacity: a.capacity,
+            capabilities: a.capabilities.clone(),
+            dispatch: a.dispatch,
+            calendar: None,
+            breakdowns: None,
+            floor_m2: a.floor_m2,
+            maintenance: self.maintenance(&a.maintenance, p, a.capacity),
+        }
+    }
+
+    /// Checks one staff pool at `p` and resolves its shifts into a weekly calendar.
+    fn staff(&mut self, st: &StaffPool, p: &FieldPath) -> Resource {
+        if st.count == 0 {
+            self.err(&p.key("count"), "a staff pool needs at least 1 person");
+        }
+        self.units_within_limit(&p.key("count"), st.count);
+        if st.shift.is_empty() {
+            self.err(
+                &p.key("shift"),
+                "a staff pool needs at least one shift; for round-the-clock cover write \
+                 days = [\"all\"], start_hour = 0, end_hour = 24",
+            );
+        }
+        let mut windows = Vec::new();
+        for (si, sh) in st.shift.iter().enumerate() {
+            self.shift(sh, &p.key("shift").idx(si), st.count, &mut windows);
+        }
+        Resource {
+            name: st.name.clone(),
+            kind: ResourceKind::Staff,
+            capacity: st.count.max(
+                st.shift
+                    .iter()
+                    .filter_map(|s| s.count)
+                    .max()
+                    .unwrap_or(st.count),
+            ),
+            capabilities: st.capabilities.clone(),
+            dispatch: st.dispatch,
+            calendar: Some(Calendar { windows }),
+            breakdowns: None,
+            floor_m2: None,
+            maintenance: Vec::new(),
+        }
+    }
+
+    /// Checks one shift at `sp` (hours, days, head count; `pool_count` when it gives none)
+    /// and appends its weekly windows.
+    fn shift(
+        &mut self,
+        sh: &Shift,
+        sp: &FieldPath,
+        pool_count: u32,
+        windows: &mut Vec<ShiftWindow>,
+    ) {
+        let ok_range = sh.start_hour.is_finite()
+            && sh.end_hour.is_finite()
+            && 0.0 <= sh.start_hour
+            && sh.start_hour < sh.end_hour
+            && sh.end_hour <= 24.0;
+        if !ok_range {
+            self.err(
+                &sp.key("end_hour"),
+                format!(
+                    "need 0 ≤ start_hour < end_hour ≤ 24, got {} to {}",
+                    sh.start_hour, sh.end_hour
+                ),
+            );
+        }
+        if sh.days.is_empty() {
+            self.err(&sp.key("days"), "no day given");
+        }
+        if sh.count == Some(0) {
+            self.err(
+                &sp.key("count"),
+                "a shift needs at least 1 person; leave out the days without cover",
+            );
+        }
+        if let Some(n) = sh.count {
+            self.units_within_limit(&sp.key("count"), n);
+        }
+        let count = sh.count.unwrap_or(pool_count);
+        for (di, d) in sh.days.iter().enumerate() {
+            let idx: Vec<usize> = match d.to_ascii_lowercase().as_str() {
+                "all" => (0..7).collect(),
+                "weekdays" => (0..5).collect(),
+                "mon" => vec![0],
+                "tue" => vec![1],
+                "wed" => vec![2],
+                "thu" => vec![3],
+                "fri" => vec![4],
+                "sat" => vec![5],
+                "sun" => vec![6],
+                other => {
+                    self.err(
+                        &sp.key("days").idx(di),
+                        format!(
+                            "unknown day `{other}`; use mon, tue, wed, thu, fri, sat, \
+                             sun, weekdays or all"
+                        ),
+                    );
+                    vec![]
+                }
+            };
+            if ok_range {
+                for day in idx {
+                    windows.push(ShiftWindow {
+                        start_h: day as f64 * DAY_H + sh.start_hour,
+                        end_h: day as f64 * DAY_H + sh.end_hour,
+                        count,
+                    });
+                }
+            }
+        }
     }
 
     fn unique<'a>(&mut self, seen: &mut HashMap<&'a str, FieldPath>, name: &'a str, p: &FieldPath) {

@@ -176,15 +176,7 @@ impl Dist {
     /// Resolves a file distribution, scaling values by `scale` (hours per unit for
     /// durations, 1 for measurements). Returns the reason when the parameters are impossible.
     pub fn from_spec(d: &Distribution, scale: f64) -> Result<Dist, (&'static str, String)> {
-        let finite = |name: &'static str, v: f64| {
-            if !v.is_finite() {
-                Err((name, format!("`{name}` must be a finite number, got {v}")))
-            } else if !(v * scale).is_finite() {
-                Err((name, format!("`{name}` ({v}) is too large")))
-            } else {
-                Ok(v * scale)
-            }
-        };
+        let finite = |name: &'static str, v: f64| scaled(name, v, scale);
         let out = match d {
             Distribution::Fixed { value, .. } => Dist::Fixed {
                 value: finite("value", *value)?,
@@ -212,52 +204,14 @@ impl Dist {
             }
             Distribution::TruncatedNormal {
                 mean, sd, min, max, ..
-            } => {
-                let (mean, sd, min, max) = (
-                    finite("mean", *mean)?,
-                    finite("sd", *sd)?,
-                    finite("min", *min)?,
-                    finite("max", *max)?,
-                );
-                if sd <= 0.0 {
-                    return Err(("sd", format!("`sd` must be positive, got {sd}")));
-                }
-                if min >= max {
-                    return Err(("max", format!("`max` ({max}) must exceed `min` ({min})")));
-                }
-                let out = Dist::TruncatedNormal { mean, sd, min, max };
-                if out.truncation_mass() < 1e-3 {
-                    return Err((
-                        "mean",
-                        "less than 0.1 % of the normal lies inside [min, max]; the bounds are \
-                         impossible for this mean and sd"
-                            .to_string(),
-                    ));
-                }
-                out
-            }
+            } => truncated_normal(
+                finite("mean", *mean)?,
+                finite("sd", *sd)?,
+                finite("min", *min)?,
+                finite("max", *max)?,
+            )?,
             Distribution::Lognormal { mean, sd, .. } => {
-                let (mean, sd) = (finite("mean", *mean)?, finite("sd", *sd)?);
-                if mean <= 0.0 {
-                    return Err(("mean", format!("`mean` must be positive, got {mean}")));
-                }
-                if sd <= 0.0 {
-                    return Err(("sd", format!("`sd` must be positive, got {sd}")));
-                }
-                let sigma2 = (1.0 + (sd / mean).powi(2)).ln();
-                if !sigma2.is_finite() {
-                    return Err((
-                        "sd",
-                        format!(
-                            "`sd` ({sd}) is too large for `mean` ({mean}): the variance is not a \
-                             finite number"
-                        ),
-                    ));
-                }
-                Dist::Lognormal {
-                    mu: mean.ln() - 0.5 * sigma2,
-                    sigma: sigma2.sqrt(),
-                }
+                lognormal(finite("mean", *mean)?, finite("sd", *sd)?)?
             }
             Distribution::Exponential { mean, .. } => {
                 let mean = finite("mean", *mean)?;
@@ -268,82 +222,158 @@ impl Dist {
             }
             Distribution::Empirical {
                 values, weights, ..
-            } => {
-                if values.is_empty() {
-                    return Err(("values", "`values` must not be empty".to_string()));
-                }
-                let vals = values
-                    .iter()
-                    .map(|v| finite("values", *v))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let w: Vec<f64> = match weights {
-                    None => vec![1.0; vals.len()],
-                    Some(w) => {
-                        if w.len() != vals.len() {
-                            return Err((
-                                "weights",
-                                format!(
-                                    "{} weights for {} values; give one weight per value",
-                                    w.len(),
-                                    vals.len()
-                                ),
-                            ));
-                        }
-                        if w.iter().any(|x| !x.is_finite() || *x < 0.0) {
-                            return Err((
-                                "weights",
-                                "weights must be finite and not negative".to_string(),
-                            ));
-                        }
-                        w.clone()
-                    }
-                };
-                let total: f64 = w.iter().sum();
-                if total <= 0.0 {
-                    return Err(("weights", "weights sum to zero".to_string()));
-                }
-                let mut acc = 0.0;
-                let mut cumulative: Vec<f64> = w
-                    .iter()
-                    .map(|x| {
-                        acc += x / total;
-                        acc
-                    })
-                    .collect();
-                if let Some(last) = cumulative.last_mut() {
-                    *last = 1.0;
-                }
-                Dist::Empirical {
-                    values: vals,
-                    cumulative,
-                }
-            }
+            } => empirical(values, weights.as_deref(), scale)?,
             Distribution::ExpansionModel { .. } => {
                 return Err(("dist", UNRESOLVED_EXPANSION_MODEL.to_string()));
             }
         };
-        let (mean, var) = (out.mean(), out.variance());
-        if !(mean.is_finite() && var.is_finite()) {
-            let field = match d {
-                Distribution::Fixed { .. } => "value",
-                Distribution::Uniform { .. } | Distribution::Triangular { .. } => "max",
-                Distribution::TruncatedNormal { .. } | Distribution::Lognormal { .. } => "sd",
-                Distribution::Exponential { .. } => "mean",
-                Distribution::Empirical { .. } => "values",
-                Distribution::ExpansionModel { .. } => "dist",
-            };
-            return Err((
-                field,
-                format!(
-                    "the values are too large: the distribution's mean ({}) and variance ({}) \
-                     must be finite numbers",
-                    mean / scale,
-                    var / (scale * scale)
-                ),
-            ));
-        }
+        finite_moments(d, &out, scale)?;
         Ok(out)
     }
+}
+
+/// `v` times `scale`, or the reason when either is not a finite number.
+fn scaled(name: &'static str, v: f64, scale: f64) -> Result<f64, (&'static str, String)> {
+    if !v.is_finite() {
+        Err((name, format!("`{name}` must be a finite number, got {v}")))
+    } else if !(v * scale).is_finite() {
+        Err((name, format!("`{name}` ({v}) is too large")))
+    } else {
+        Ok(v * scale)
+    }
+}
+
+/// A truncated normal from scaled parameters; refused when almost none of it lies inside the
+/// bounds.
+fn truncated_normal(
+    mean: f64,
+    sd: f64,
+    min: f64,
+    max: f64,
+) -> Result<Dist, (&'static str, String)> {
+    if sd <= 0.0 {
+        return Err(("sd", format!("`sd` must be positive, got {sd}")));
+    }
+    if min >= max {
+        return Err(("max", format!("`max` ({max}) must exceed `min` ({min})")));
+    }
+    let out = Dist::TruncatedNormal { mean, sd, min, max };
+    if out.truncation_mass() < 1e-3 {
+        return Err((
+            "mean",
+            "less than 0.1 % of the normal lies inside [min, max]; the bounds are \
+             impossible for this mean and sd"
+                .to_string(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A lognormal from its scaled mean and standard deviation (converted to `mu`, `sigma`).
+fn lognormal(mean: f64, sd: f64) -> Result<Dist, (&'static str, String)> {
+    if mean <= 0.0 {
+        return Err(("mean", format!("`mean` must be positive, got {mean}")));
+    }
+    if sd <= 0.0 {
+        return Err(("sd", format!("`sd` must be positive, got {sd}")));
+    }
+    let sigma2 = (1.0 + (sd / mean).powi(2)).ln();
+    if !sigma2.is_finite() {
+        return Err((
+            "sd",
+            format!(
+                "`sd` ({sd}) is too large for `mean` ({mean}): the variance is not a \
+                 finite number"
+            ),
+        ));
+    }
+    Ok(Dist::Lognormal {
+        mu: mean.ln() - 0.5 * sigma2,
+        sigma: sigma2.sqrt(),
+    })
+}
+
+/// An empirical distribution: values scaled, weights (equal when not given) turned into a
+/// cumulative table ending at exactly 1.
+fn empirical(
+    values: &[f64],
+    weights: Option<&[f64]>,
+    scale: f64,
+) -> Result<Dist, (&'static str, String)> {
+    if values.is_empty() {
+        return Err(("values", "`values` must not be empty".to_string()));
+    }
+    let vals = values
+        .iter()
+        .map(|v| scaled("values", *v, scale))
+        .collect::<Result<Vec<_>, _>>()?;
+    let w: Vec<f64> = match weights {
+        None => vec![1.0; vals.len()],
+        Some(w) => {
+            if w.len() != vals.len() {
+                return Err((
+                    "weights",
+                    format!(
+                        "{} weights for {} values; give one weight per value",
+                        w.len(),
+                        vals.len()
+                    ),
+                ));
+            }
+            if w.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                return Err((
+                    "weights",
+                    "weights must be finite and not negative".to_string(),
+                ));
+            }
+            w.to_vec()
+        }
+    };
+    let total: f64 = w.iter().sum();
+    if total <= 0.0 {
+        return Err(("weights", "weights sum to zero".to_string()));
+    }
+    let mut acc = 0.0;
+    let mut cumulative: Vec<f64> = w
+        .iter()
+        .map(|x| {
+            acc += x / total;
+            acc
+        })
+        .collect();
+    if let Some(last) = cumulative.last_mut() {
+        *last = 1.0;
+    }
+    Ok(Dist::Empirical {
+        values: vals,
+        cumulative,
+    })
+}
+
+/// Refuses a resolved distribution whose mean or variance overflows, naming the field of
+/// the file distribution `d` to change.
+fn finite_moments(d: &Distribution, out: &Dist, scale: f64) -> Result<(), (&'static str, String)> {
+    let (mean, var) = (out.mean(), out.variance());
+    if mean.is_finite() && var.is_finite() {
+        return Ok(());
+    }
+    let field = match d {
+        Distribution::Fixed { .. } => "value",
+        Distribution::Uniform { .. } | Distribution::Triangular { .. } => "max",
+        Distribution::TruncatedNormal { .. } | Distribution::Lognormal { .. } => "sd",
+        Distribution::Exponential { .. } => "mean",
+        Distribution::Empirical { .. } => "values",
+        Distribution::ExpansionModel { .. } => "dist",
+    };
+    Err((
+        field,
+        format!(
+            "the values are too large: the distribution's mean ({}) and variance ({}) \
+             must be finite numbers",
+            mean / scale,
+            var / (scale * scale)
+        ),
+    ))
 }
 
 fn phi_pdf(x: f64) -> f64 {

@@ -271,6 +271,14 @@ pub fn check(
 ) -> Result<CheckReport, CheckError> {
     let spec = &net.check;
     let replications = opts.replications.unwrap_or(spec.replications);
+    let ctx = RoundContext {
+        net,
+        concepts,
+        replications,
+        threads: opts.threads,
+        progress,
+        cancel,
+    };
     let mut rounds = Vec::new();
     let mut plan = base.clone();
     let mut caps: Vec<f64> = net.sites.iter().map(|s| s.capacity).collect();
@@ -278,131 +286,18 @@ pub fn check(
     let mut cancelled = false;
     let mut ended = String::new();
     for round in 1..=spec.max_rounds {
-        let mut sites = Vec::new();
-        let mut per_rep: Vec<(Vec<sim::Replication>, f64)> = Vec::new();
-        let mut pooled: Vec<f64> = Vec::new();
-        let mut pooled_all = 0u64;
-        for s in plan.open_sites() {
-            let sp = &plan.sites[s];
-            if sp.patients <= 0.0 {
-                continue;
-            }
-            let name = net.sites[s].name.clone();
-            let concept =
-                concepts
-                    .get(s)
-                    .and_then(Option::as_ref)
-                    .ok_or_else(|| CheckError::Concept {
-                        site: name.clone(),
-                        message: "the site has no concept scenario (site.concept) to simulate"
-                            .into(),
-                    })?;
-            let scenario =
-                site_scenario(net, &plan, s, concept).map_err(|message| CheckError::Concept {
-                    site: name.clone(),
-                    message,
-                })?;
-            let model = model::compile(&scenario).map_err(|problems| CheckError::Concept {
-                site: name.clone(),
-                message: format!(
-                    "the site's plant scenario is not valid: {}",
-                    problems
-                        .iter()
-                        .map(|p| format!("{}: {}", p.path, p.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            })?;
-            let run = sim::RunOptions {
-                replications: Some(replications),
-                seed: Some(spec.seed),
-                threads: opts.threads,
-                plan: None,
-                drop_replications: false,
-                event_budget: None,
-            };
-            let label = name.clone();
-            let prog = |n: u32| progress(&label, n, replications);
-            let mut site_pool: Vec<f64> = Vec::new();
-            let mut censored = 0u64;
-            let mut sink = |_r: u32, obs: &[sim::Observation]| {
-                for o in obs {
-                    if let sim::Observed::VeinToVein { censored: c } = o.what {
-                        if c {
-                            censored += 1;
-                        } else {
-                            site_pool.push(o.value);
-                        }
-                    }
-                }
-                Ok(())
-            };
-            let results =
-                sim::run_observed(&model, &run, &prog, cancel, &mut sink).map_err(|e| {
-                    CheckError::Simulation {
-                        site: name.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
-            if results.cancelled || cancel.load(Ordering::SeqCst) {
-                cancelled = true;
-                break;
-            }
-            site_pool.sort_by(f64::total_cmp);
-            let pct = |q: f64| sim::percentile(&site_pool, q);
-            let mut resources: Vec<ResourceUse> = results
-                .resources
-                .iter()
-                .map(|r| ResourceUse {
-                    name: r.name.clone(),
-                    kind: r.kind.clone(),
-                    utilisation: (&r.utilisation).into(),
-                })
-                .collect();
-            resources.sort_by(|a, b| b.utilisation.mean.total_cmp(&a.utilisation.mean));
-            let on_time: Estimate = (&results.on_time_fraction).into();
-            sites.push(SiteCheck {
-                site: s,
-                name,
-                patients_per_year: sp.patients / plan.period_years,
-                capacity: caps[s],
-                planned_v2v_days: sp.mean_v2v_days.unwrap_or(0.0),
-                v2v_days: Estimate {
-                    mean: results.vein_to_vein_days.mean,
-                    ci95: results.vein_to_vein_days.ci95,
-                },
-                v2v_percentiles: [pct(0.5), pct(0.9), pct(0.95)],
-                on_time,
-                lost: (&results.patients_lost_fraction).into(),
-                throughput_per_year: (&results.throughput_per_year).into(),
-                resources,
-                censored,
-                passes: on_time.mean >= spec.min_on_time,
-            });
-            pooled_all += site_pool.len() as u64;
-            let room = MAX_POOLED.saturating_sub(pooled.len());
-            pooled.extend(site_pool.iter().take(room));
-            per_rep.push((results.per_replication, sp.patients));
-        }
-        if cancelled {
+        let Some((sites, network)) = simulate_round(&ctx, &plan, &caps)? else {
+            cancelled = true;
             ended = "cancelled".to_string();
             break;
-        }
-        let network = pool(&plan, &per_rep, pooled, pooled_all);
+        };
         let failing: Vec<usize> = sites.iter().filter(|c| !c.passes).map(|c| c.site).collect();
-        let mut tightened = Vec::new();
         let last = round == spec.max_rounds;
-        if !failing.is_empty() && !last {
-            for &s in &failing {
-                let to = spec.tighten_factor * plan.sites[s].patients / plan.period_years;
-                tightened.push(Tightened {
-                    site: net.sites[s].name.clone(),
-                    from: caps[s],
-                    to,
-                });
-                caps[s] = to;
-            }
-        }
+        let tightened = if !failing.is_empty() && !last {
+            tighten(net, &plan, &failing, &mut caps)
+        } else {
+            Vec::new()
+        };
         rounds.push(Round {
             round,
             plan: plan.clone(),
@@ -422,23 +317,10 @@ pub fn check(
             );
             break;
         }
-        match solve(
-            net,
-            &SolveOptions {
-                capacity: Some(caps.clone()),
-                ..SolveOptions::default()
-            },
-        ) {
+        match replan(net, &caps, round) {
             Ok(p) => plan = p,
-            Err(SolveError::Infeasible(reasons)) => {
-                ended = format!(
-                    "no plan meets the tightened capacities after round {round}: {}",
-                    reasons.join("; ")
-                );
-                break;
-            }
-            Err(SolveError::Solver(m)) => {
-                ended = format!("the solver failed after round {round}: {m}");
+            Err(why) => {
+                ended = why;
                 break;
             }
         }
@@ -454,6 +336,203 @@ pub fn check(
         passed,
         ended,
         cancelled,
+    })
+}
+
+/// What every round of the check shares: the network, the concepts and the run settings.
+struct RoundContext<'a> {
+    net: &'a Network,
+    concepts: &'a [Option<Scenario>],
+    replications: u32,
+    threads: usize,
+    progress: &'a (dyn Fn(&str, u32, u32) + Sync),
+    cancel: &'a AtomicBool,
+}
+
+/// One site simulated in a round: its check, its uncensored vein-to-vein days (sorted) and
+/// its replications.
+struct SiteRun {
+    check: SiteCheck,
+    pool: Vec<f64>,
+    replications: Vec<sim::Replication>,
+}
+
+/// Simulates every open site of `plan` that serves patients and pools the network's
+/// figures; `None` when cancelled.
+fn simulate_round(
+    ctx: &RoundContext,
+    plan: &Plan,
+    caps: &[f64],
+) -> Result<Option<(Vec<SiteCheck>, NetworkCheck)>, CheckError> {
+    let mut sites = Vec::new();
+    let mut per_rep: Vec<(Vec<sim::Replication>, f64)> = Vec::new();
+    let mut pooled: Vec<f64> = Vec::new();
+    let mut pooled_all = 0u64;
+    for s in plan.open_sites() {
+        let patients = plan.sites[s].patients;
+        if patients <= 0.0 {
+            continue;
+        }
+        let Some(run) = simulate_site(ctx, plan, s, caps[s])? else {
+            return Ok(None);
+        };
+        sites.push(run.check);
+        pooled_all += run.pool.len() as u64;
+        let room = MAX_POOLED.saturating_sub(pooled.len());
+        pooled.extend(run.pool.iter().take(room));
+        per_rep.push((run.replications, patients));
+    }
+    let network = pool(plan, &per_rep, pooled, pooled_all);
+    Ok(Some((sites, network)))
+}
+
+/// Builds site `s`'s plant scenario from its concept and simulates it; `None` when
+/// cancelled.
+fn simulate_site(
+    ctx: &RoundContext,
+    plan: &Plan,
+    s: usize,
+    capacity: f64,
+) -> Result<Option<SiteRun>, CheckError> {
+    let net = ctx.net;
+    let spec = &net.check;
+    let sp = &plan.sites[s];
+    let name = net.sites[s].name.clone();
+    let model = site_model(net, plan, s, ctx.concepts, &name)?;
+    let run = sim::RunOptions {
+        replications: Some(ctx.replications),
+        seed: Some(spec.seed),
+        threads: ctx.threads,
+        plan: None,
+        drop_replications: false,
+        event_budget: None,
+    };
+    let label = name.clone();
+    let prog = |n: u32| (ctx.progress)(&label, n, ctx.replications);
+    let mut site_pool: Vec<f64> = Vec::new();
+    let mut censored = 0u64;
+    let mut sink = |_r: u32, obs: &[sim::Observation]| {
+        for o in obs {
+            if let sim::Observed::VeinToVein { censored: c } = o.what {
+                if c {
+                    censored += 1;
+                } else {
+                    site_pool.push(o.value);
+                }
+            }
+        }
+        Ok(())
+    };
+    let results = sim::run_observed(&model, &run, &prog, ctx.cancel, &mut sink).map_err(|e| {
+        CheckError::Simulation {
+            site: name.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    if results.cancelled || ctx.cancel.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    site_pool.sort_by(f64::total_cmp);
+    let pct = |q: f64| sim::percentile(&site_pool, q);
+    let mut resources: Vec<ResourceUse> = results
+        .resources
+        .iter()
+        .map(|r| ResourceUse {
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            utilisation: (&r.utilisation).into(),
+        })
+        .collect();
+    resources.sort_by(|a, b| b.utilisation.mean.total_cmp(&a.utilisation.mean));
+    let on_time: Estimate = (&results.on_time_fraction).into();
+    let check = SiteCheck {
+        site: s,
+        name,
+        patients_per_year: sp.patients / plan.period_years,
+        capacity,
+        planned_v2v_days: sp.mean_v2v_days.unwrap_or(0.0),
+        v2v_days: Estimate {
+            mean: results.vein_to_vein_days.mean,
+            ci95: results.vein_to_vein_days.ci95,
+        },
+        v2v_percentiles: [pct(0.5), pct(0.9), pct(0.95)],
+        on_time,
+        lost: (&results.patients_lost_fraction).into(),
+        throughput_per_year: (&results.throughput_per_year).into(),
+        resources,
+        censored,
+        passes: on_time.mean >= spec.min_on_time,
+    };
+    Ok(Some(SiteRun {
+        check,
+        pool: site_pool,
+        replications: results.per_replication,
+    }))
+}
+
+/// Site `s`'s concept scenario scaled to its planned patients, compiled for the simulator.
+fn site_model(
+    net: &Network,
+    plan: &Plan,
+    s: usize,
+    concepts: &[Option<Scenario>],
+    name: &str,
+) -> Result<model::Model, CheckError> {
+    let concept = concepts
+        .get(s)
+        .and_then(Option::as_ref)
+        .ok_or_else(|| CheckError::Concept {
+            site: name.to_string(),
+            message: "the site has no concept scenario (site.concept) to simulate".into(),
+        })?;
+    let scenario = site_scenario(net, plan, s, concept).map_err(|message| CheckError::Concept {
+        site: name.to_string(),
+        message,
+    })?;
+    model::compile(&scenario).map_err(|problems| CheckError::Concept {
+        site: name.to_string(),
+        message: format!(
+            "the site's plant scenario is not valid: {}",
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    })
+}
+
+/// Lowers each failing site's capacity to the tighten factor times its planned patients per
+/// year, and records the change.
+fn tighten(net: &Network, plan: &Plan, failing: &[usize], caps: &mut [f64]) -> Vec<Tightened> {
+    let mut tightened = Vec::new();
+    for &s in failing {
+        let to = net.check.tighten_factor * plan.sites[s].patients / plan.period_years;
+        tightened.push(Tightened {
+            site: net.sites[s].name.clone(),
+            from: caps[s],
+            to,
+        });
+        caps[s] = to;
+    }
+    tightened
+}
+
+/// Plans again with the tightened capacities; the reason the check ends when that fails.
+fn replan(net: &Network, caps: &[f64], round: u32) -> Result<Plan, String> {
+    solve(
+        net,
+        &SolveOptions {
+            capacity: Some(caps.to_vec()),
+            ..SolveOptions::default()
+        },
+    )
+    .map_err(|e| match e {
+        SolveError::Infeasible(reasons) => format!(
+            "no plan meets the tightened capacities after round {round}: {}",
+            reasons.join("; ")
+        ),
+        SolveError::Solver(m) => format!("the solver failed after round {round}: {m}"),
     })
 }
 

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use model::{FieldPath, Problem};
 use serde::Serialize;
 
-use crate::format::{CheckSpec, NetworkFile, Sourcing};
+use crate::format::{
+    CheckSpec, LinkSpec, NetworkFile, RegionSpec, ScenarioSpec, Settings, SiteSpec, Sourcing,
+    TransportRates,
+};
 
 /// At most this many products in one network.
 pub const MAX_PRODUCTS: usize = 50;
@@ -216,19 +219,62 @@ impl Network {
     }
 }
 
+/// Checks every table of the file in order and builds the indexed network; all problems
+/// are collected before returning.
 fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
     let mut pb = Vec::new();
-    let root = FieldPath::root();
-    let net = root.key("network");
+    check_settings(&mut pb, &f.network);
+    check_transport(&mut pb, f.transport.as_ref());
+    let (product_ix, products) = compile_products(&mut pb, f);
+    let (region_ix, regions) = compile_regions(&mut pb, f, &product_ix);
+    let (site_ix, sites) = compile_sites(&mut pb, f, &product_ix);
+    let links = compile_links(&mut pb, f, &region_ix, &site_ix);
+    let scenarios = compile_scenarios(&mut pb, f.scenarios.as_ref());
+    let check = f.check.clone().unwrap_or_default();
+    check_check(&mut pb, &check);
+
+    if !pb.is_empty() {
+        return Err(pb);
+    }
     let s = &f.network;
+    let network = Network {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        currency: s.currency.clone(),
+        sourcing: s.sourcing,
+        budget: s.budget_per_year,
+        max_sites: s.max_sites,
+        max_distance_km: s.max_distance_km,
+        time_limit_s: s.time_limit_seconds,
+        mip_gap: s.mip_gap,
+        products,
+        regions,
+        sites,
+        links,
+        scenarios,
+        check,
+    };
+    let flows = count_flows(&network);
+    if flows > MAX_FLOWS {
+        return Err(vec![Problem::new(
+            FieldPath::root().key("link"),
+            format!("the network has {flows} possible flows; at most {MAX_FLOWS} can be planned"),
+        )]);
+    }
+    Ok(network)
+}
+
+/// Checks the `[network]` settings: name, budget, distance, site count, time limit and gap.
+fn check_settings(pb: &mut Vec<Problem>, s: &Settings) {
+    let net = FieldPath::root().key("network");
     if s.name.trim().is_empty() {
         pb.push(Problem::new(net.key("name"), "the name must not be empty"));
     }
     if let Some(b) = s.budget_per_year {
-        positive(&mut pb, &net.key("budget_per_year"), b);
+        positive(pb, &net.key("budget_per_year"), b);
     }
     if let Some(d) = s.max_distance_km {
-        positive(&mut pb, &net.key("max_distance_km"), d);
+        positive(pb, &net.key("max_distance_km"), d);
     }
     if s.max_sites == Some(0) {
         pb.push(Problem::new(
@@ -254,17 +300,25 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
             format!("mip_gap must be at least 0 and below 1 (is {})", s.mip_gap),
         ));
     }
+}
 
-    // Transport rates.
-    if let Some(t) = &f.transport {
-        let tp = root.key("transport");
-        positive(&mut pb, &tp.key("speed_km_per_day"), t.speed_km_per_day);
-        non_negative(&mut pb, &tp.key("cost_per_km"), t.cost_per_km);
-        non_negative(&mut pb, &tp.key("handling_days"), t.handling_days);
-        non_negative(&mut pb, &tp.key("handling_cost"), t.handling_cost);
+/// Checks the optional `[transport]` rates.
+fn check_transport(pb: &mut Vec<Problem>, t: Option<&TransportRates>) {
+    if let Some(t) = t {
+        let tp = FieldPath::root().key("transport");
+        positive(pb, &tp.key("speed_km_per_day"), t.speed_km_per_day);
+        non_negative(pb, &tp.key("cost_per_km"), t.cost_per_km);
+        non_negative(pb, &tp.key("handling_days"), t.handling_days);
+        non_negative(pb, &tp.key("handling_cost"), t.handling_cost);
     }
+}
 
-    // Products.
+/// Checks the `[[product]]` tables and returns the name index and the products.
+fn compile_products<'a>(
+    pb: &mut Vec<Problem>,
+    f: &'a NetworkFile,
+) -> (BTreeMap<&'a str, usize>, Vec<Product>) {
+    let root = FieldPath::root();
     if f.product.is_empty() {
         pb.push(Problem::new(
             root.clone(),
@@ -281,7 +335,7 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         ));
     }
     let product_ix = names(
-        &mut pb,
+        pb,
         &root.key("product"),
         f.product.iter().map(|p| p.name.as_str()),
         "product",
@@ -292,7 +346,7 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         .enumerate()
         .map(|(i, p)| {
             positive(
-                &mut pb,
+                pb,
                 &root.key("product").idx(i).key("max_vein_to_vein_days"),
                 p.max_vein_to_vein_days,
             );
@@ -302,8 +356,16 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
             }
         })
         .collect();
+    (product_ix, products)
+}
 
-    // Regions.
+/// Checks the `[[region]]` tables and returns the name index and the regions.
+fn compile_regions<'a>(
+    pb: &mut Vec<Problem>,
+    f: &'a NetworkFile,
+    product_ix: &BTreeMap<&str, usize>,
+) -> (BTreeMap<&'a str, usize>, Vec<Region>) {
+    let root = FieldPath::root();
     if f.region.is_empty() {
         pb.push(Problem::new(root.clone(), "the network has no [[region]]"));
     }
@@ -317,7 +379,7 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         ));
     }
     let region_ix = names(
-        &mut pb,
+        pb,
         &root.key("region"),
         f.region.iter().map(|r| r.name.as_str()),
         "region",
@@ -326,50 +388,66 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         .region
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let at = root.key("region").idx(i);
-            let mut demand = vec![0.0; products.len()];
-            for (name, &n) in &r.patients_per_year {
-                let field = at.key("patients_per_year").key(name);
-                match product_ix.get(name.as_str()) {
-                    Some(&p) => {
-                        if !(n.is_finite() && (0.0..=model::limits::MAX_PATIENTS).contains(&n)) {
-                            pb.push(Problem::new(
-                                field,
-                                format!(
-                                    "patients per year must be a number from 0 to {} (is {n})",
-                                    model::limits::MAX_PATIENTS
-                                ),
-                            ));
-                        } else {
-                            demand[p] = n;
-                        }
-                    }
-                    None => pb.push(Problem::new(
+        .map(|(i, r)| compile_region(pb, f, product_ix, &root.key("region").idx(i), r))
+        .collect();
+    (region_ix, regions)
+}
+
+/// Checks one region at `at`: its demand per product, distance limit and location.
+fn compile_region(
+    pb: &mut Vec<Problem>,
+    f: &NetworkFile,
+    product_ix: &BTreeMap<&str, usize>,
+    at: &FieldPath,
+    r: &RegionSpec,
+) -> Region {
+    let mut demand = vec![0.0; f.product.len()];
+    for (name, &n) in &r.patients_per_year {
+        let field = at.key("patients_per_year").key(name);
+        match product_ix.get(name.as_str()) {
+            Some(&p) => {
+                if !(n.is_finite() && (0.0..=model::limits::MAX_PATIENTS).contains(&n)) {
+                    pb.push(Problem::new(
                         field,
                         format!(
-                            "no product `{name}`; products are: {}",
-                            list(f.product.iter().map(|p| p.name.as_str()))
+                            "patients per year must be a number from 0 to {} (is {n})",
+                            model::limits::MAX_PATIENTS
                         ),
-                    )),
+                    ));
+                } else {
+                    demand[p] = n;
                 }
             }
-            if let Some(d) = r.max_distance_km {
-                positive(&mut pb, &at.key("max_distance_km"), d);
-            }
-            let location = location(&mut pb, &at, r.lat, r.lon);
-            Region {
-                name: r.name.clone(),
-                centre: r.centre.clone(),
-                demand,
-                min_sites_within_reach: r.min_sites_within_reach,
-                max_distance_km: r.max_distance_km,
-                location,
-            }
-        })
-        .collect();
+            None => pb.push(Problem::new(
+                field,
+                format!(
+                    "no product `{name}`; products are: {}",
+                    list(f.product.iter().map(|p| p.name.as_str()))
+                ),
+            )),
+        }
+    }
+    if let Some(d) = r.max_distance_km {
+        positive(pb, &at.key("max_distance_km"), d);
+    }
+    let location = location(pb, at, r.lat, r.lon);
+    Region {
+        name: r.name.clone(),
+        centre: r.centre.clone(),
+        demand,
+        min_sites_within_reach: r.min_sites_within_reach,
+        max_distance_km: r.max_distance_km,
+        location,
+    }
+}
 
-    // Sites.
+/// Checks the `[[site]]` tables and returns the name index and the sites.
+fn compile_sites<'a>(
+    pb: &mut Vec<Problem>,
+    f: &'a NetworkFile,
+    product_ix: &BTreeMap<&str, usize>,
+) -> (BTreeMap<&'a str, usize>, Vec<Site>) {
+    let root = FieldPath::root();
     if f.site.is_empty() {
         pb.push(Problem::new(root.clone(), "the network has no [[site]]"));
     }
@@ -380,7 +458,7 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         ));
     }
     let site_ix = names(
-        &mut pb,
+        pb,
         &root.key("site"),
         f.site.iter().map(|s| s.name.as_str()),
         "site",
@@ -389,151 +467,118 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
         .site
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let at = root.key("site").idx(i);
-            non_negative(
-                &mut pb,
-                &at.key("fixed_cost_per_year"),
-                s.fixed_cost_per_year,
-            );
-            positive(
-                &mut pb,
-                &at.key("capacity_patients_per_year"),
-                s.capacity_patients_per_year,
-            );
-            if s.capacity_patients_per_year > model::limits::MAX_PATIENTS {
-                pb.push(Problem::new(
-                    at.key("capacity_patients_per_year"),
-                    format!(
-                        "capacity must be at most {} patients per year",
-                        model::limits::MAX_PATIENTS
-                    ),
-                ));
-            }
-            non_negative(
-                &mut pb,
-                &at.key("variable_cost_per_patient"),
-                s.variable_cost_per_patient,
-            );
-            non_negative(&mut pb, &at.key("lead_time_days"), s.lead_time_days);
-            if let Some(c) = &s.concept
-                && c.trim().is_empty()
-            {
-                pb.push(Problem::new(
-                    at.key("concept"),
-                    "the concept must name a scenario file",
-                ));
-            }
-            let makes = match &s.products {
-                None => vec![true; products.len()],
-                Some(list_) => {
-                    let mut makes = vec![false; products.len()];
-                    for (k, name) in list_.iter().enumerate() {
-                        match product_ix.get(name.as_str()) {
-                            Some(&p) => makes[p] = true,
-                            None => pb.push(Problem::new(
-                                at.key("products").idx(k),
-                                format!(
-                                    "no product `{name}`; products are: {}",
-                                    list(f.product.iter().map(|p| p.name.as_str()))
-                                ),
-                            )),
-                        }
-                    }
-                    makes
-                }
-            };
-            let location = location(&mut pb, &at, s.lat, s.lon);
-            Site {
-                name: s.name.clone(),
-                concept: s.concept.clone(),
-                fixed_cost: s.fixed_cost_per_year,
-                capacity: s.capacity_patients_per_year,
-                variable_cost: s.variable_cost_per_patient,
-                lead_time_days: s.lead_time_days,
-                existing: s.existing,
-                makes,
-                location,
-                inbound_step: s.inbound_step.clone(),
-                outbound_step: s.outbound_step.clone(),
-            }
-        })
+        .map(|(i, s)| compile_site(pb, f, product_ix, &root.key("site").idx(i), s))
         .collect();
+    (site_ix, sites)
+}
 
-    // Links.
+/// Checks one site at `at`: costs, capacity, lead time, concept, products made and location.
+fn compile_site(
+    pb: &mut Vec<Problem>,
+    f: &NetworkFile,
+    product_ix: &BTreeMap<&str, usize>,
+    at: &FieldPath,
+    s: &SiteSpec,
+) -> Site {
+    non_negative(pb, &at.key("fixed_cost_per_year"), s.fixed_cost_per_year);
+    positive(
+        pb,
+        &at.key("capacity_patients_per_year"),
+        s.capacity_patients_per_year,
+    );
+    if s.capacity_patients_per_year > model::limits::MAX_PATIENTS {
+        pb.push(Problem::new(
+            at.key("capacity_patients_per_year"),
+            format!(
+                "capacity must be at most {} patients per year",
+                model::limits::MAX_PATIENTS
+            ),
+        ));
+    }
+    non_negative(
+        pb,
+        &at.key("variable_cost_per_patient"),
+        s.variable_cost_per_patient,
+    );
+    non_negative(pb, &at.key("lead_time_days"), s.lead_time_days);
+    if let Some(c) = &s.concept
+        && c.trim().is_empty()
+    {
+        pb.push(Problem::new(
+            at.key("concept"),
+            "the concept must name a scenario file",
+        ));
+    }
+    let makes = site_makes(pb, f, product_ix, at, s.products.as_deref());
+    let location = location(pb, at, s.lat, s.lon);
+    Site {
+        name: s.name.clone(),
+        concept: s.concept.clone(),
+        fixed_cost: s.fixed_cost_per_year,
+        capacity: s.capacity_patients_per_year,
+        variable_cost: s.variable_cost_per_patient,
+        lead_time_days: s.lead_time_days,
+        existing: s.existing,
+        makes,
+        location,
+        inbound_step: s.inbound_step.clone(),
+        outbound_step: s.outbound_step.clone(),
+    }
+}
+
+/// Which products a site makes: all when it names none, else the named ones (unknown names
+/// are problems).
+fn site_makes(
+    pb: &mut Vec<Problem>,
+    f: &NetworkFile,
+    product_ix: &BTreeMap<&str, usize>,
+    at: &FieldPath,
+    named: Option<&[String]>,
+) -> Vec<bool> {
+    let Some(named) = named else {
+        return vec![true; f.product.len()];
+    };
+    let mut makes = vec![false; f.product.len()];
+    for (k, name) in named.iter().enumerate() {
+        match product_ix.get(name.as_str()) {
+            Some(&p) => makes[p] = true,
+            None => pb.push(Problem::new(
+                at.key("products").idx(k),
+                format!(
+                    "no product `{name}`; products are: {}",
+                    list(f.product.iter().map(|p| p.name.as_str()))
+                ),
+            )),
+        }
+    }
+    makes
+}
+
+/// Checks the `[[link]]` tables and resolves each one whose region and site exist.
+fn compile_links(
+    pb: &mut Vec<Problem>,
+    f: &NetworkFile,
+    region_ix: &BTreeMap<&str, usize>,
+    site_ix: &BTreeMap<&str, usize>,
+) -> Vec<Link> {
     let mut links = Vec::new();
     let mut seen = BTreeMap::new();
-    let distance_rule = s.max_distance_km.is_some();
+    let distance_rule = f.network.max_distance_km.is_some();
     for (i, l) in f.link.iter().enumerate() {
-        let at = root.key("link").idx(i);
+        let at = FieldPath::root().key("link").idx(i);
         let r = region_ix.get(l.region.as_str()).copied();
         let st = site_ix.get(l.site.as_str()).copied();
-        if r.is_none() {
-            pb.push(Problem::new(
-                at.key("region"),
-                format!(
-                    "no region `{}`; regions are: {}",
-                    l.region,
-                    list(f.region.iter().map(|r| r.name.as_str()))
-                ),
-            ));
-        }
-        if st.is_none() {
-            pb.push(Problem::new(
-                at.key("site"),
-                format!(
-                    "no site `{}`; sites are: {}",
-                    l.site,
-                    list(f.site.iter().map(|s| s.name.as_str()))
-                ),
-            ));
-        }
+        link_ends_known(pb, f, &at, l, r.is_some(), st.is_some());
         if let Some(d) = l.distance_km {
-            non_negative(&mut pb, &at.key("distance_km"), d);
+            non_negative(pb, &at.key("distance_km"), d);
         }
         if let Some(d) = l.days {
-            non_negative(&mut pb, &at.key("days"), d);
+            non_negative(pb, &at.key("days"), d);
         }
         if let Some(c) = l.cost_per_patient {
-            non_negative(&mut pb, &at.key("cost_per_patient"), c);
+            non_negative(pb, &at.key("cost_per_patient"), c);
         }
-        let (days, cost) = match (l.days, l.cost_per_patient, l.distance_km, &f.transport) {
-            (Some(d), Some(c), _, _) => (d, c),
-            (None, None, Some(km), Some(t)) => (
-                2.0 * km / t.speed_km_per_day + t.handling_days,
-                2.0 * km * t.cost_per_km + t.handling_cost,
-            ),
-            (None, None, Some(_), None) => {
-                pb.push(Problem::new(
-                    at.key("distance_km"),
-                    "a link given by its distance needs a [transport] table with \
-                     speed_km_per_day and cost_per_km (or give days and cost_per_patient)",
-                ));
-                (0.0, 0.0)
-            }
-            (Some(_), None, _, _) | (None, Some(_), _, _) => {
-                let missing = if l.days.is_none() {
-                    "days"
-                } else {
-                    "cost_per_patient"
-                };
-                pb.push(Problem::new(
-                    at.clone(),
-                    format!(
-                        "the link gives only one of days and cost_per_patient; `{missing}` is missing"
-                    ),
-                ));
-                (0.0, 0.0)
-            }
-            (None, None, None, _) => {
-                pb.push(Problem::new(
-                    at.clone(),
-                    "the link needs days and cost_per_patient, or distance_km with a \
-                     [transport] table",
-                ));
-                (0.0, 0.0)
-            }
-        };
+        let (days, cost) = link_days_cost(pb, f.transport.as_ref(), &at, l);
         let needs_distance =
             distance_rule || r.is_some_and(|r| f.region[r].max_distance_km.is_some());
         if needs_distance && l.distance_km.is_none() {
@@ -561,116 +606,174 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
             });
         }
     }
+    links
+}
 
-    // Scenarios.
-    let mut scenarios = Scenarios::default();
-    if let Some(sc) = &f.scenarios {
-        let at = root.key("scenarios");
-        if sc.demand_growth.len() > MAX_GROWTH {
-            pb.push(Problem::new(
-                at.key("demand_growth"),
-                format!("at most {MAX_GROWTH} demand factors"),
-            ));
-        }
-        for (i, &g) in sc.demand_growth.iter().enumerate() {
-            if !(g.is_finite() && g > 0.0 && g <= MAX_GROWTH_FACTOR) {
-                pb.push(Problem::new(
-                    at.key("demand_growth").idx(i),
-                    format!("a demand factor must be more than 0 and at most {MAX_GROWTH_FACTOR} (is {g})"),
-                ));
-            }
-        }
-        scenarios = Scenarios {
-            demand_growth: sc.demand_growth.clone(),
-            site_down_quarter: sc.site_down_quarter,
-        };
+/// Reports a link whose region or site is not in the file.
+fn link_ends_known(
+    pb: &mut Vec<Problem>,
+    f: &NetworkFile,
+    at: &FieldPath,
+    l: &LinkSpec,
+    region_known: bool,
+    site_known: bool,
+) {
+    if !region_known {
+        pb.push(Problem::new(
+            at.key("region"),
+            format!(
+                "no region `{}`; regions are: {}",
+                l.region,
+                list(f.region.iter().map(|r| r.name.as_str()))
+            ),
+        ));
     }
+    if !site_known {
+        pb.push(Problem::new(
+            at.key("site"),
+            format!(
+                "no site `{}`; sites are: {}",
+                l.site,
+                list(f.site.iter().map(|s| s.name.as_str()))
+            ),
+        ));
+    }
+}
 
-    // Check settings.
-    let check = f.check.clone().unwrap_or_default();
-    {
-        let at = root.key("check");
-        if check.replications == 0 || check.replications > MAX_REPLICATIONS {
+/// Round-trip days and cost per patient of a link: as given, or from its distance and the
+/// transport rates; (0, 0) with a problem when neither is complete.
+fn link_days_cost(
+    pb: &mut Vec<Problem>,
+    transport: Option<&TransportRates>,
+    at: &FieldPath,
+    l: &LinkSpec,
+) -> (f64, f64) {
+    match (l.days, l.cost_per_patient, l.distance_km, transport) {
+        (Some(d), Some(c), _, _) => (d, c),
+        (None, None, Some(km), Some(t)) => (
+            2.0 * km / t.speed_km_per_day + t.handling_days,
+            2.0 * km * t.cost_per_km + t.handling_cost,
+        ),
+        (None, None, Some(_), None) => {
             pb.push(Problem::new(
-                at.key("replications"),
-                format!("replications must be from 1 to {MAX_REPLICATIONS}"),
+                at.key("distance_km"),
+                "a link given by its distance needs a [transport] table with \
+                 speed_km_per_day and cost_per_km (or give days and cost_per_patient)",
             ));
+            (0.0, 0.0)
         }
-        if !(check.min_on_time.is_finite() && check.min_on_time > 0.0 && check.min_on_time <= 1.0) {
+        (Some(_), None, _, _) | (None, Some(_), _, _) => {
+            let missing = if l.days.is_none() {
+                "days"
+            } else {
+                "cost_per_patient"
+            };
             pb.push(Problem::new(
-                at.key("min_on_time"),
+                at.clone(),
                 format!(
-                    "min_on_time is a fraction more than 0 and at most 1 (is {})",
-                    check.min_on_time
+                    "the link gives only one of days and cost_per_patient; `{missing}` is missing"
                 ),
             ));
+            (0.0, 0.0)
         }
-        if !(check.tighten_factor.is_finite()
-            && check.tighten_factor > 0.0
-            && check.tighten_factor < 1.0)
-        {
+        (None, None, None, _) => {
             pb.push(Problem::new(
-                at.key("tighten_factor"),
-                format!(
-                    "tighten_factor must be more than 0 and below 1 (is {})",
-                    check.tighten_factor
-                ),
+                at.clone(),
+                "the link needs days and cost_per_patient, or distance_km with a \
+                 [transport] table",
             ));
-        }
-        if check.max_rounds == 0 || check.max_rounds > MAX_ROUNDS {
-            pb.push(Problem::new(
-                at.key("max_rounds"),
-                format!("max_rounds must be from 1 to {MAX_ROUNDS}"),
-            ));
-        }
-        if let Some(h) = check.horizon_days
-            && !(h.is_finite() && h > 0.0 && h <= model::limits::MAX_HORIZON_DAYS)
-        {
-            pb.push(Problem::new(
-                at.key("horizon_days"),
-                format!(
-                    "horizon_days must be more than 0 and at most {}",
-                    model::limits::MAX_HORIZON_DAYS
-                ),
-            ));
+            (0.0, 0.0)
         }
     }
+}
 
-    if !pb.is_empty() {
-        return Err(pb);
-    }
-    let network = Network {
-        name: s.name.clone(),
-        description: s.description.clone(),
-        currency: s.currency.clone(),
-        sourcing: s.sourcing,
-        budget: s.budget_per_year,
-        max_sites: s.max_sites,
-        max_distance_km: s.max_distance_km,
-        time_limit_s: s.time_limit_seconds,
-        mip_gap: s.mip_gap,
-        products,
-        regions,
-        sites,
-        links,
-        scenarios,
-        check,
+/// Checks the optional `[scenarios]` table (demand-growth factors).
+fn compile_scenarios(pb: &mut Vec<Problem>, sc: Option<&ScenarioSpec>) -> Scenarios {
+    let Some(sc) = sc else {
+        return Scenarios::default();
     };
-    let flows = (0..network.regions.len())
+    let at = FieldPath::root().key("scenarios");
+    if sc.demand_growth.len() > MAX_GROWTH {
+        pb.push(Problem::new(
+            at.key("demand_growth"),
+            format!("at most {MAX_GROWTH} demand factors"),
+        ));
+    }
+    for (i, &g) in sc.demand_growth.iter().enumerate() {
+        if !(g.is_finite() && g > 0.0 && g <= MAX_GROWTH_FACTOR) {
+            pb.push(Problem::new(
+                at.key("demand_growth").idx(i),
+                format!(
+                    "a demand factor must be more than 0 and at most {MAX_GROWTH_FACTOR} (is {g})"
+                ),
+            ));
+        }
+    }
+    Scenarios {
+        demand_growth: sc.demand_growth.clone(),
+        site_down_quarter: sc.site_down_quarter,
+    }
+}
+
+/// Checks the `[check]` settings of the simulation check.
+fn check_check(pb: &mut Vec<Problem>, check: &CheckSpec) {
+    let at = FieldPath::root().key("check");
+    if check.replications == 0 || check.replications > MAX_REPLICATIONS {
+        pb.push(Problem::new(
+            at.key("replications"),
+            format!("replications must be from 1 to {MAX_REPLICATIONS}"),
+        ));
+    }
+    if !(check.min_on_time.is_finite() && check.min_on_time > 0.0 && check.min_on_time <= 1.0) {
+        pb.push(Problem::new(
+            at.key("min_on_time"),
+            format!(
+                "min_on_time is a fraction more than 0 and at most 1 (is {})",
+                check.min_on_time
+            ),
+        ));
+    }
+    if !(check.tighten_factor.is_finite()
+        && check.tighten_factor > 0.0
+        && check.tighten_factor < 1.0)
+    {
+        pb.push(Problem::new(
+            at.key("tighten_factor"),
+            format!(
+                "tighten_factor must be more than 0 and below 1 (is {})",
+                check.tighten_factor
+            ),
+        ));
+    }
+    if check.max_rounds == 0 || check.max_rounds > MAX_ROUNDS {
+        pb.push(Problem::new(
+            at.key("max_rounds"),
+            format!("max_rounds must be from 1 to {MAX_ROUNDS}"),
+        ));
+    }
+    if let Some(h) = check.horizon_days
+        && !(h.is_finite() && h > 0.0 && h <= model::limits::MAX_HORIZON_DAYS)
+    {
+        pb.push(Problem::new(
+            at.key("horizon_days"),
+            format!(
+                "horizon_days must be more than 0 and at most {}",
+                model::limits::MAX_HORIZON_DAYS
+            ),
+        ));
+    }
+}
+
+/// Number of (region, site, product) flows the model would have: demand present and allowed.
+fn count_flows(network: &Network) -> usize {
+    (0..network.regions.len())
         .flat_map(|r| (0..network.sites.len()).map(move |s| (r, s)))
         .map(|(r, s)| {
             (0..network.products.len())
                 .filter(|&p| network.regions[r].demand[p] > 0.0 && network.allowed(r, s, p).is_ok())
                 .count()
         })
-        .sum::<usize>();
-    if flows > MAX_FLOWS {
-        return Err(vec![Problem::new(
-            FieldPath::root().key("link"),
-            format!("the network has {flows} possible flows; at most {MAX_FLOWS} can be planned"),
-        )]);
-    }
-    Ok(network)
+        .sum::<usize>()
 }
 
 fn positive(pb: &mut Vec<Problem>, at: &FieldPath, v: f64) {

@@ -17,7 +17,7 @@
 
 use std::num::NonZeroU32;
 
-use highs::{Col, HighsModelStatus, RowProblem, Sense};
+use highs::{Col, HighsModelStatus, RowProblem, Sense, SolvedModel};
 use serde::Serialize;
 
 use crate::compile::{Barrier, Network};
@@ -501,6 +501,63 @@ struct Solved {
     unmet_total: f64,
 }
 
+/// The columns of one model, by kind.
+struct Columns {
+    /// Site open, per site.
+    y: Vec<Col>,
+    /// Flow, per entry of [`Built::flows`].
+    x: Vec<Col>,
+    /// Unmet demand per (region, product), where allowed.
+    u: Vec<Option<Col>>,
+    /// Single-sourcing assignment, per entry of [`Built::pairs`].
+    a: Vec<Col>,
+}
+
+/// Solves the model with HiGHS (quiet, one thread, the network's time limit and gap) and maps
+/// its status: a plan when optimal or feasible at the time limit, else the failure.
+fn solve_model(pb: RowProblem, net: &Network) -> Result<(SolvedModel, Status), Failure> {
+    let mut model = pb
+        .try_optimise(Sense::Minimise)
+        .map_err(|e| Failure::Solver(format!("HiGHS refused the model: {e:?}")))?;
+    model.make_quiet();
+    if let Some(one) = NonZeroU32::new(1) {
+        model.set_threads(one);
+    }
+    let set = |m: &mut highs::Model, k: &str, v: f64| {
+        m.try_set_option(k, v)
+            .map_err(|e| Failure::Solver(format!("HiGHS option {k}: {e}")))
+    };
+    set(&mut model, "time_limit", net.time_limit_s)?;
+    set(&mut model, "mip_rel_gap", net.mip_gap)?;
+    let solved = model
+        .try_solve()
+        .map_err(|e| Failure::Solver(format!("HiGHS failed: {e:?}")))?;
+    let status = match solved.status() {
+        HighsModelStatus::Optimal => Status::Optimal,
+        HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
+            return Err(Failure::Infeasible);
+        }
+        HighsModelStatus::ReachedTimeLimit
+            if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible =>
+        {
+            Status::TimeLimit
+        }
+        HighsModelStatus::ReachedTimeLimit => {
+            return Err(Failure::Solver(format!(
+                "the time limit of {} s ended the search before any plan was found; raise \
+                 network.time_limit_seconds",
+                net.time_limit_s
+            )));
+        }
+        other => {
+            return Err(Failure::Solver(format!(
+                "HiGHS ended with status {other:?}"
+            )));
+        }
+    };
+    Ok((solved, status))
+}
+
 /// The variables of the model: which (region, site, product) flows exist.
 struct Built {
     /// (r, s, p, demand of the period).
@@ -553,6 +610,8 @@ impl Built {
         }
     }
 
+    /// Builds the model for `objective` (optionally capping the total unmet demand), solves it
+    /// with HiGHS and reads the plan back.
     fn run(
         &self,
         net: &Network,
@@ -560,15 +619,31 @@ impl Built {
         objective: Objective,
         unmet_cap: Option<f64>,
     ) -> Result<Solved, Failure> {
-        let ns = net.sites.len();
+        let mut pb = RowProblem::default();
+        let cols = self.add_columns(&mut pb, net, opts, objective == Objective::Cost);
+        self.add_demand_rows(&mut pb, net, &cols);
+        self.add_capacity_rows(&mut pb, net, opts, &cols);
+        if net.sourcing == Sourcing::Single && opts.rules.single_sourcing {
+            self.add_single_sourcing_rows(&mut pb, net, opts, &cols);
+        }
+        self.add_limit_rows(&mut pb, net, opts, &cols, unmet_cap);
+        let (solved, status) = solve_model(pb, net)?;
+        Ok(self.read_solution(net, opts, &cols, &solved, status))
+    }
+
+    /// Adds the columns in a fixed order: site open `y_s`, flows `x_rsp`, unmet demand `u_rp`
+    /// and single-sourcing assignments `a_rs`.
+    fn add_columns(
+        &self,
+        pb: &mut RowProblem,
+        net: &Network,
+        opts: &SolveOptions,
+        cost_on: bool,
+    ) -> Columns {
         let np = net.products.len();
         let nr = net.regions.len();
-        let single = net.sourcing == Sourcing::Single && opts.rules.single_sourcing;
-        let cost_on = objective == Objective::Cost;
-        let mut pb = RowProblem::default();
-
         // y_s
-        let y: Vec<Col> = (0..ns)
+        let y: Vec<Col> = (0..net.sites.len())
             .map(|s| {
                 let site = &net.sites[s];
                 let f = if cost_on {
@@ -616,9 +691,13 @@ impl Built {
             .iter()
             .map(|_| pb.add_integer_column(0.0, 0.0..=1.0))
             .collect();
+        Columns { y, x, u, a }
+    }
 
-        // Demand rows.
-        for r in 0..nr {
+    /// Demand rows: the flows of each (region, product) plus its unmet part meet its demand.
+    fn add_demand_rows(&self, pb: &mut RowProblem, net: &Network, cols: &Columns) {
+        let np = net.products.len();
+        for r in 0..net.regions.len() {
             for p in 0..np {
                 let d = self.demand[r][p];
                 if d <= 0.0 {
@@ -627,22 +706,32 @@ impl Built {
                 let mut row: Vec<(Col, f64)> = self
                     .flows
                     .iter()
-                    .zip(&x)
+                    .zip(&cols.x)
                     .filter(|((fr, _, fp), _)| *fr == r && *fp == p)
                     .map(|(_, &c)| (c, 1.0))
                     .collect();
-                if let Some(c) = u[r * np + p] {
+                if let Some(c) = cols.u[r * np + p] {
                     row.push((c, 1.0));
                 }
                 pb.add_row(d..=d, &row);
             }
         }
-        // Capacity rows and linking rows.
-        for (s, &ys) in y.iter().enumerate() {
+    }
+
+    /// Capacity rows (a site serves at most its capacity, and only when open) and the linking
+    /// rows of each flow to its site.
+    fn add_capacity_rows(
+        &self,
+        pb: &mut RowProblem,
+        net: &Network,
+        opts: &SolveOptions,
+        cols: &Columns,
+    ) {
+        for (s, &ys) in cols.y.iter().enumerate() {
             let mut row: Vec<(Col, f64)> = self
                 .flows
                 .iter()
-                .zip(&x)
+                .zip(&cols.x)
                 .filter(|((_, fs, _), _)| *fs == s)
                 .map(|(_, &c)| (c, 1.0))
                 .collect();
@@ -653,54 +742,75 @@ impl Built {
             pb.add_row(..=0.0, &row);
         }
         for (k, &(r, s, p)) in self.flows.iter().enumerate() {
-            pb.add_row(..=0.0, [(x[k], 1.0), (y[s], -self.demand[r][p])]);
+            pb.add_row(..=0.0, [(cols.x[k], 1.0), (cols.y[s], -self.demand[r][p])]);
         }
-        // Single sourcing.
-        if single {
-            for r in 0..nr {
-                if self.demand[r].iter().all(|&d| d <= 0.0) {
+    }
+
+    /// Single-sourcing rows: each region is assigned to one open site, which carries all of
+    /// its demand.
+    fn add_single_sourcing_rows(
+        &self,
+        pb: &mut RowProblem,
+        net: &Network,
+        opts: &SolveOptions,
+        cols: &Columns,
+    ) {
+        let Columns { y, x, a, .. } = cols;
+        for r in 0..net.regions.len() {
+            if self.demand[r].iter().all(|&d| d <= 0.0) {
+                continue;
+            }
+            let row: Vec<(Col, f64)> = self
+                .pairs
+                .iter()
+                .zip(a)
+                .filter(|((pr, _), _)| *pr == r)
+                .map(|(_, &c)| (c, 1.0))
+                .collect();
+            if opts.allow_unmet {
+                pb.add_row(..=1.0, &row);
+            } else {
+                pb.add_row(1.0..=1.0, &row);
+            }
+        }
+        for (k, &(r, s)) in self.pairs.iter().enumerate() {
+            pb.add_row(..=0.0, [(a[k], 1.0), (y[s], -1.0)]);
+            for p in 0..net.products.len() {
+                let d = self.demand[r][p];
+                if d <= 0.0 {
                     continue;
                 }
-                let row: Vec<(Col, f64)> = self
-                    .pairs
+                if let Some(i) = self
+                    .flows
                     .iter()
-                    .zip(&a)
-                    .filter(|((pr, _), _)| *pr == r)
-                    .map(|(_, &c)| (c, 1.0))
-                    .collect();
-                if opts.allow_unmet {
-                    pb.add_row(..=1.0, &row);
-                } else {
-                    pb.add_row(1.0..=1.0, &row);
-                }
-            }
-            for (k, &(r, s)) in self.pairs.iter().enumerate() {
-                pb.add_row(..=0.0, [(a[k], 1.0), (y[s], -1.0)]);
-                for p in 0..np {
-                    let d = self.demand[r][p];
-                    if d <= 0.0 {
-                        continue;
-                    }
-                    if let Some(i) = self
-                        .flows
-                        .iter()
-                        .position(|&(fr, fs, fp)| fr == r && fs == s && fp == p)
-                    {
-                        pb.add_row(0.0..=0.0, [(x[i], 1.0), (a[k], -d)]);
-                    }
-                }
-            }
-            // A flow whose pair is not allowed (the site cannot make every product of the
-            // region) carries nothing under single sourcing.
-            for (i, &(r, s, _)) in self.flows.iter().enumerate() {
-                if !self.pairs.contains(&(r, s)) {
-                    pb.add_row(0.0..=0.0, [(x[i], 1.0)]);
+                    .position(|&(fr, fs, fp)| fr == r && fs == s && fp == p)
+                {
+                    pb.add_row(0.0..=0.0, [(x[i], 1.0), (a[k], -d)]);
                 }
             }
         }
-        // Minimum sites within reach.
+        // A flow whose pair is not allowed (the site cannot make every product of the
+        // region) carries nothing under single sourcing.
+        for (i, &(r, s, _)) in self.flows.iter().enumerate() {
+            if !self.pairs.contains(&(r, s)) {
+                pb.add_row(0.0..=0.0, [(x[i], 1.0)]);
+            }
+        }
+    }
+
+    /// The rule rows: minimum sites within reach, maximum sites, budget and the unmet cap.
+    fn add_limit_rows(
+        &self,
+        pb: &mut RowProblem,
+        net: &Network,
+        opts: &SolveOptions,
+        cols: &Columns,
+        unmet_cap: Option<f64>,
+    ) {
+        let Columns { y, x, u, .. } = cols;
+        let ns = net.sites.len();
         if opts.rules.min_sites {
-            for r in 0..nr {
+            for r in 0..net.regions.len() {
                 let k = net.regions[r].min_sites_within_reach;
                 if k == 0 {
                     continue;
@@ -738,48 +848,20 @@ impl Built {
                 pb.add_row(..=cap, &row);
             }
         }
+    }
 
-        let mut model = pb
-            .try_optimise(Sense::Minimise)
-            .map_err(|e| Failure::Solver(format!("HiGHS refused the model: {e:?}")))?;
-        model.make_quiet();
-        if let Some(one) = NonZeroU32::new(1) {
-            model.set_threads(one);
-        }
-        let set = |m: &mut highs::Model, k: &str, v: f64| {
-            m.try_set_option(k, v)
-                .map_err(|e| Failure::Solver(format!("HiGHS option {k}: {e}")))
-        };
-        set(&mut model, "time_limit", net.time_limit_s)?;
-        set(&mut model, "mip_rel_gap", net.mip_gap)?;
-        let solved = model
-            .try_solve()
-            .map_err(|e| Failure::Solver(format!("HiGHS failed: {e:?}")))?;
-        let status = match solved.status() {
-            HighsModelStatus::Optimal => Status::Optimal,
-            HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible => {
-                return Err(Failure::Infeasible);
-            }
-            HighsModelStatus::ReachedTimeLimit
-                if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible =>
-            {
-                Status::TimeLimit
-            }
-            HighsModelStatus::ReachedTimeLimit => {
-                return Err(Failure::Solver(format!(
-                    "the time limit of {} s ended the search before any plan was found; raise \
-                     network.time_limit_seconds",
-                    net.time_limit_s
-                )));
-            }
-            other => {
-                return Err(Failure::Solver(format!(
-                    "HiGHS ended with status {other:?}"
-                )));
-            }
-        };
+    /// Reads objective, bound, gap, open sites, flows and unmet demand from a solved model.
+    fn read_solution(
+        &self,
+        net: &Network,
+        opts: &SolveOptions,
+        cols: &Columns,
+        solved: &SolvedModel,
+        status: Status,
+    ) -> Solved {
+        let Columns { y, x, u, a } = cols;
         let sol = solved.get_solution();
-        let cols = sol.columns();
+        let values = sol.columns();
         let objective = solved.objective_value();
         let has_integers = !(opts.open.is_some() && a.is_empty());
         let gap = if has_integers {
@@ -797,8 +879,8 @@ impl Built {
         } else {
             objective
         };
-        let unmet_total: f64 = u.iter().flatten().map(|c| cols[c.index()]).sum();
-        let open: Vec<bool> = y.iter().map(|c| cols[c.index()] > 0.5).collect();
+        let unmet_total: f64 = u.iter().flatten().map(|c| values[c.index()]).sum();
+        let open: Vec<bool> = y.iter().map(|c| values[c.index()] > 0.5).collect();
         let plan = self.plan(
             net,
             opts,
@@ -808,13 +890,13 @@ impl Built {
                 bound,
                 gap,
                 open,
-                x: x.iter().map(|c| cols[c.index()]).collect(),
+                x: x.iter().map(|c| values[c.index()]).collect(),
                 u: u.iter()
-                    .map(|c| c.map_or(0.0, |c| cols[c.index()]))
+                    .map(|c| c.map_or(0.0, |c| values[c.index()]))
                     .collect(),
             },
         );
-        Ok(Solved { plan, unmet_total })
+        Solved { plan, unmet_total }
     }
 
     fn plan(&self, net: &Network, opts: &SolveOptions, parts: PlanParts) -> Plan {

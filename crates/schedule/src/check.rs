@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::instance::{Instance, Time};
-use crate::plan::Plan;
+use crate::plan::{Assignment, Plan};
 
 /// One broken constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,77 +161,105 @@ pub fn check(inst: &Instance, plan: &Plan) -> Vec<Violation> {
                 continue;
             }
             per_machine[k][a.machine].push(j);
-            let p = inst.proc_time(j, k, a.machine);
-            if a.end - a.start != p {
-                v.push(Violation::WrongDuration {
-                    job: j,
-                    stage: k,
-                    expected: p,
-                    found: a.end - a.start,
-                });
-            }
-            match frozen[j * g + k] {
-                Some((m, s)) => {
-                    if m != a.machine || s != a.start {
-                        v.push(Violation::FrozenMoved { job: j, stage: k });
-                    }
-                }
-                None => {
-                    if a.start < inst.not_before {
-                        v.push(Violation::BeforeNow {
-                            job: j,
-                            stage: k,
-                            start: a.start,
-                        });
-                    }
-                    if k == 0 && a.start < inst.jobs[j].release {
-                        v.push(Violation::BeforeRelease {
-                            job: j,
-                            start: a.start,
-                            release: inst.jobs[j].release,
-                        });
-                    }
-                }
-            }
-            for w in &inst.stages[k].machines[a.machine].unavailable {
-                let q = (a.end - a.start).max(1);
-                if a.start < w.end && w.start < a.start + q {
-                    v.push(Violation::Unavailable {
-                        job: j,
-                        stage: k,
-                        machine: a.machine,
-                        window_start: w.start,
-                    });
-                }
-            }
+            check_timing(inst, &a, frozen[j * g + k], &mut v);
             if k > 0 {
-                let prev = plan.ops[j * g + k - 1];
-                let gap = a.start - prev.end;
-                let lag = inst.lag(j, k - 1);
-                if gap < lag.min {
-                    v.push(Violation::MinLag {
-                        job: j,
-                        stage: k,
-                        gap,
-                        min: lag.min,
-                    });
-                }
-                if let Some(max) = lag.max
-                    && gap > max
-                {
-                    v.push(Violation::MaxLag {
-                        job: j,
-                        stage: k,
-                        gap,
-                        max,
-                    });
-                }
+                check_lag(inst, &plan.ops[j * g + k - 1], &a, &mut v);
             }
         }
     }
-    // group operations by physical device (shared devices serve several stages)
-    // (device name, [(job, stage)])
-    type Device<'a> = (Option<&'a str>, Vec<(usize, usize)>);
+    for (_, ops) in &mut devices(inst, &per_machine) {
+        check_overlaps(inst, plan, ops, &mut v);
+    }
+    v
+}
+
+/// Checks one placed operation's length, that it keeps its frozen machine and start or
+/// else starts no earlier than now and its release, and that it avoids its machine's
+/// unavailable windows.
+fn check_timing(
+    inst: &Instance,
+    a: &Assignment,
+    frozen: Option<(usize, Time)>,
+    v: &mut Vec<Violation>,
+) {
+    let (j, k) = (a.job, a.stage);
+    let p = inst.proc_time(j, k, a.machine);
+    if a.end - a.start != p {
+        v.push(Violation::WrongDuration {
+            job: j,
+            stage: k,
+            expected: p,
+            found: a.end - a.start,
+        });
+    }
+    match frozen {
+        Some((m, s)) => {
+            if m != a.machine || s != a.start {
+                v.push(Violation::FrozenMoved { job: j, stage: k });
+            }
+        }
+        None => {
+            if a.start < inst.not_before {
+                v.push(Violation::BeforeNow {
+                    job: j,
+                    stage: k,
+                    start: a.start,
+                });
+            }
+            if k == 0 && a.start < inst.jobs[j].release {
+                v.push(Violation::BeforeRelease {
+                    job: j,
+                    start: a.start,
+                    release: inst.jobs[j].release,
+                });
+            }
+        }
+    }
+    for w in &inst.stages[k].machines[a.machine].unavailable {
+        let q = (a.end - a.start).max(1);
+        if a.start < w.end && w.start < a.start + q {
+            v.push(Violation::Unavailable {
+                job: j,
+                stage: k,
+                machine: a.machine,
+                window_start: w.start,
+            });
+        }
+    }
+}
+
+/// Checks the gap between the job's previous operation `prev` and `a` against the lag.
+fn check_lag(inst: &Instance, prev: &Assignment, a: &Assignment, v: &mut Vec<Violation>) {
+    let (j, k) = (a.job, a.stage);
+    let gap = a.start - prev.end;
+    let lag = inst.lag(j, k - 1);
+    if gap < lag.min {
+        v.push(Violation::MinLag {
+            job: j,
+            stage: k,
+            gap,
+            min: lag.min,
+        });
+    }
+    if let Some(max) = lag.max
+        && gap > max
+    {
+        v.push(Violation::MaxLag {
+            job: j,
+            stage: k,
+            gap,
+            max,
+        });
+    }
+}
+
+/// A physical device (by name; `None` for a machine of its own) and its operations
+/// `(job, stage)`.
+type Device<'a> = (Option<&'a str>, Vec<(usize, usize)>);
+
+/// Groups the operations on each machine by physical device (shared devices serve several
+/// stages), in stage and machine order.
+fn devices<'a>(inst: &'a Instance, per_machine: &[Vec<Vec<usize>>]) -> Vec<Device<'a>> {
     let mut devices: Vec<Device> = Vec::new();
     for (k, machines) in per_machine.iter().enumerate() {
         for (m, jobs) in machines.iter().enumerate() {
@@ -250,27 +278,36 @@ pub fn check(inst: &Instance, plan: &Plan) -> Vec<Violation> {
             devices[i].1.extend(jobs.iter().map(|&j| (j, k)));
         }
     }
-    for (_, ops) in &mut devices {
-        ops.sort_by_key(|&(j, k)| {
-            let a = plan.ops[j * g + k];
-            (a.start, a.end, j, k)
-        });
-        for w in ops.windows(2) {
-            let ((j1, k1), (j2, k2)) = (w[0], w[1]);
-            let (a, b) = (plan.ops[j1 * g + k1], plan.ops[j2 * g + k2]);
-            // the set-up before an operation is that of its own stage
-            let s = inst.setup(k2, inst.jobs[j1].product, inst.jobs[j2].product);
-            let overlap = b.start < a.end + s || (a.start == b.start && a.end > a.start);
-            if overlap {
-                v.push(Violation::Overlap {
-                    stage: k2,
-                    machine: b.machine,
-                    first: j1,
-                    second: j2,
-                    setup: s,
-                });
-            }
+    devices
+}
+
+/// Sorts one device's operations by time and reports each that starts before the one
+/// before it ends plus the set-up between them.
+fn check_overlaps(
+    inst: &Instance,
+    plan: &Plan,
+    ops: &mut [(usize, usize)],
+    v: &mut Vec<Violation>,
+) {
+    let g = inst.g();
+    ops.sort_by_key(|&(j, k)| {
+        let a = plan.ops[j * g + k];
+        (a.start, a.end, j, k)
+    });
+    for w in ops.windows(2) {
+        let ((j1, k1), (j2, k2)) = (w[0], w[1]);
+        let (a, b) = (plan.ops[j1 * g + k1], plan.ops[j2 * g + k2]);
+        // the set-up before an operation is that of its own stage
+        let s = inst.setup(k2, inst.jobs[j1].product, inst.jobs[j2].product);
+        let overlap = b.start < a.end + s || (a.start == b.start && a.end > a.start);
+        if overlap {
+            v.push(Violation::Overlap {
+                stage: k2,
+                machine: b.machine,
+                first: j1,
+                second: j2,
+                setup: s,
+            });
         }
     }
-    v
 }

@@ -232,6 +232,10 @@ impl Decoder {
     /// operations. The decoder keeps each stage's dispatch order and arrival times from the
     /// last decode that reached the stage, skips the common prefix, rebuilds the machines'
     /// free times from the prefix's last operation on each machine and plans only the rest.
+    ///
+    /// Long on purpose: this is the innermost loop of every search (called for each candidate
+    /// insertion), and the stage loop shares a dozen local tables and cursors; split into
+    /// helpers they would be passed back and forth on every operation.
     fn fifo_fast(&mut self, p: &Prep, perm: &[usize]) -> Result<(), Infeasible> {
         const POS: u64 = 0xF_FFFF;
         let g = p.g;

@@ -219,15 +219,27 @@ impl Instance {
     /// Checks shapes, ranges and trivially contradictory constraints.
     /// Errors name the job and stage concerned.
     pub fn validate(&self) -> Result<(), ScheduleError> {
-        let n = self.n();
-        let g = self.g();
-        if n == 0 {
+        if self.n() == 0 {
             return Err(ScheduleError::Invalid("instance has no jobs".into()));
         }
-        if g == 0 {
+        if self.g() == 0 {
             return Err(ScheduleError::Invalid("instance has no stages".into()));
         }
-        let in_range = |t: Time| (-TIME_LIMIT..=TIME_LIMIT).contains(&t);
+        self.validate_stages()?;
+        self.validate_jobs()?;
+        if !self.lags.is_empty() {
+            self.validate_lags()?;
+        }
+        self.validate_frozen()?;
+        if !in_range(self.not_before) {
+            return Err(ScheduleError::Invalid("not_before out of range".into()));
+        }
+        Ok(())
+    }
+
+    /// Each stage has machines (one in a permutation flow shop) with valid speeds and
+    /// windows, and a set-up matrix large enough and non-negative.
+    fn validate_stages(&self) -> Result<(), ScheduleError> {
         for (k, st) in self.stages.iter().enumerate() {
             if st.machines.is_empty() {
                 return Err(ScheduleError::Invalid(format!(
@@ -274,6 +286,13 @@ impl Instance {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One row of processing times per job, one per stage, in range; release, due date and
+    /// weight in range.
+    fn validate_jobs(&self) -> Result<(), ScheduleError> {
+        let (n, g) = (self.n(), self.g());
         if self.processing.len() != n {
             return Err(ScheduleError::Invalid(format!(
                 "processing times given for {} jobs, instance has {n}",
@@ -304,49 +323,61 @@ impl Instance {
                 )));
             }
         }
-        if !self.lags.is_empty() {
-            if self.lags.len() != n {
+        Ok(())
+    }
+
+    /// Lags (when given): one row per job, one per pair of stages, in range, and no maximum
+    /// below the minimum.
+    fn validate_lags(&self) -> Result<(), ScheduleError> {
+        let (n, g) = (self.n(), self.g());
+        if self.lags.len() != n {
+            return Err(ScheduleError::Invalid(format!(
+                "lags given for {} jobs, instance has {n}",
+                self.lags.len()
+            )));
+        }
+        for (j, row) in self.lags.iter().enumerate() {
+            if row.len() != g - 1 {
                 return Err(ScheduleError::Invalid(format!(
-                    "lags given for {} jobs, instance has {n}",
-                    self.lags.len()
+                    "job {} (#{j}): {} lags given, expected {} (one per pair of consecutive stages)",
+                    self.jobs[j].name,
+                    row.len(),
+                    g - 1
                 )));
             }
-            for (j, row) in self.lags.iter().enumerate() {
-                if row.len() != g - 1 {
+            for (k, l) in row.iter().enumerate() {
+                if !in_range(l.min) || l.max.is_some_and(|x| !in_range(x)) {
                     return Err(ScheduleError::Invalid(format!(
-                        "job {} (#{j}): {} lags given, expected {} (one per pair of consecutive stages)",
+                        "job {} (#{j}), stage {} (#{}): lag out of range",
                         self.jobs[j].name,
-                        row.len(),
-                        g - 1
+                        self.stages[k + 1].name,
+                        k + 1
                     )));
                 }
-                for (k, l) in row.iter().enumerate() {
-                    if !in_range(l.min) || l.max.is_some_and(|x| !in_range(x)) {
-                        return Err(ScheduleError::Invalid(format!(
-                            "job {} (#{j}), stage {} (#{}): lag out of range",
-                            self.jobs[j].name,
-                            self.stages[k + 1].name,
-                            k + 1
-                        )));
-                    }
-                    if let Some(max) = l.max
-                        && (max < l.min || max < 0)
-                    {
-                        return Err(ScheduleError::MaxLagInfeasible {
-                            job: j,
-                            job_name: self.jobs[j].name.clone(),
-                            stage: k + 1,
-                            stage_name: self.stages[k + 1].name.clone(),
-                            reason: format!(
-                                "maximum wait {max} after stage {} is below the minimum transfer time {}",
-                                self.stages[k].name,
-                                l.min.max(0)
-                            ),
-                        });
-                    }
+                if let Some(max) = l.max
+                    && (max < l.min || max < 0)
+                {
+                    return Err(ScheduleError::MaxLagInfeasible {
+                        job: j,
+                        job_name: self.jobs[j].name.clone(),
+                        stage: k + 1,
+                        stage_name: self.stages[k + 1].name.clone(),
+                        reason: format!(
+                            "maximum wait {max} after stage {} is below the minimum transfer time {}",
+                            self.stages[k].name,
+                            l.min.max(0)
+                        ),
+                    });
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Frozen operations in range, each at most once, and each with its previous stage
+    /// frozen too (operations start in stage order).
+    fn validate_frozen(&self) -> Result<(), ScheduleError> {
+        let (n, g) = (self.n(), self.g());
         let mut seen = vec![false; n * g];
         for f in &self.frozen {
             if f.job >= n || f.stage >= g || f.machine >= self.stages[f.stage].machines.len() {
@@ -370,7 +401,6 @@ impl Instance {
             }
             seen[idx] = true;
         }
-        // A frozen operation needs its predecessor stage frozen too (operations start in stage order).
         for f in &self.frozen {
             if f.stage > 0 && !seen[f.job * g + f.stage - 1] {
                 return Err(ScheduleError::Invalid(format!(
@@ -379,11 +409,13 @@ impl Instance {
                 )));
             }
         }
-        if !in_range(self.not_before) {
-            return Err(ScheduleError::Invalid("not_before out of range".into()));
-        }
         Ok(())
     }
+}
+
+/// Whether a time lies within the accepted range (±[`TIME_LIMIT`]).
+fn in_range(t: Time) -> bool {
+    (-TIME_LIMIT..=TIME_LIMIT).contains(&t)
 }
 
 /// Flattened, precomputed view of a validated instance used by the algorithms.
@@ -439,7 +471,158 @@ pub(crate) struct Prep {
     pub fast: bool,
 }
 
+/// Processing time of each job on each machine (`j * mt + off[k] + i`) and the shortest per
+/// job and stage (`j * g + k`).
+fn processing_tables(
+    inst: &Instance,
+    m: &[usize],
+    off: &[usize],
+    mt: usize,
+) -> (Vec<Time>, Vec<Time>) {
+    let (n, g) = (inst.n(), inst.g());
+    let mut pt = vec![0; n * mt];
+    let mut pmin = vec![0; n * g];
+    for j in 0..n {
+        for k in 0..g {
+            let mut best = Time::MAX;
+            for i in 0..m[k] {
+                let p = inst.proc_time(j, k, i);
+                pt[j * mt + off[k] + i] = p;
+                best = best.min(p);
+            }
+            pmin[j * g + k] = best;
+        }
+    }
+    (pt, pmin)
+}
+
+/// Minimum (at least 0) and maximum lag after each job's stage (`j * g + k`; `Time::MAX` =
+/// no maximum).
+fn lag_tables(inst: &Instance) -> (Vec<Time>, Vec<Time>) {
+    let (n, g) = (inst.n(), inst.g());
+    let mut lmin = vec![0; n * g];
+    let mut lmax = vec![Time::MAX; n * g];
+    for j in 0..n {
+        for k in 0..g.saturating_sub(1) {
+            let l = inst.lag(j, k);
+            lmin[j * g + k] = l.min.max(0);
+            lmax[j * g + k] = l.max.unwrap_or(Time::MAX);
+        }
+    }
+    (lmin, lmax)
+}
+
+/// Each stage's set-up matrix flattened to `np × np` (`None` where the stage has none).
+fn setup_tables(inst: &Instance, np: usize) -> Vec<Option<Vec<Time>>> {
+    inst.stages
+        .iter()
+        .map(|s| {
+            s.setup.as_ref().map(|mat| {
+                let mut v = vec![0; np * np];
+                for a in 0..np {
+                    for b in 0..np {
+                        v[a * np + b] = mat[a][b];
+                    }
+                }
+                v
+            })
+        })
+        .collect()
+}
+
+/// Each machine's unavailable windows, sorted and with overlapping ones merged.
+fn merged_windows(inst: &Instance, mt: usize) -> Vec<Vec<(Time, Time)>> {
+    let mut windows = Vec::with_capacity(mt);
+    for st in &inst.stages {
+        for mach in &st.machines {
+            let mut w: Vec<(Time, Time)> =
+                mach.unavailable.iter().map(|w| (w.start, w.end)).collect();
+            w.sort_unstable();
+            let mut merged: Vec<(Time, Time)> = Vec::with_capacity(w.len());
+            for (s, e) in w {
+                if let Some(last) = merged.last_mut()
+                    && s <= last.1
+                {
+                    last.1 = last.1.max(e);
+                    continue;
+                }
+                merged.push((s, e));
+            }
+            windows.push(merged);
+        }
+    }
+    windows
+}
+
+/// The physical device of each machine (machines naming the same device share one), the
+/// number of devices, and whether any device serves more than one machine.
+fn physical_devices(inst: &Instance, mt: usize) -> (Vec<usize>, usize, bool) {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    let mut phys = Vec::with_capacity(mt);
+    let mut nphys = 0;
+    let mut shared = false;
+    for st in &inst.stages {
+        for mach in &st.machines {
+            match &mach.physical {
+                Some(name) => {
+                    if let Some(&(_, i)) = names.iter().find(|(n2, _)| n2 == name) {
+                        phys.push(i);
+                        shared = true;
+                    } else {
+                        names.push((name.clone(), nphys));
+                        phys.push(nphys);
+                        nphys += 1;
+                    }
+                }
+                None => {
+                    phys.push(nphys);
+                    nphys += 1;
+                }
+            }
+        }
+    }
+    (phys, nphys, shared)
+}
+
+/// A bound on every time in a plan without set-ups or windows (for the packed sort keys of
+/// the fast decoder).
+fn fast_horizon(inst: &Instance, pt: &[Time], lmin: &[Time]) -> Time {
+    let (n, g) = (inst.n(), inst.g());
+    pt.iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .saturating_mul((n * g) as Time)
+        .saturating_add(lmin.iter().fold(0, |a: Time, &b| a.saturating_add(b)))
+        .saturating_add(
+            inst.jobs
+                .iter()
+                .map(|j| j.release)
+                .max()
+                .unwrap_or(0)
+                .max(inst.not_before),
+        )
+}
+
+/// Shortest processing time and the shortest remaining work after each stage (processing
+/// plus minimum lags), both indexed stage-major (`k * n + j`).
+fn stage_tables(n: usize, g: usize, pmin: &[Time], lmin: &[Time]) -> (Vec<Time>, Vec<Time>) {
+    let mut pmin_by_stage = vec![0; n * g];
+    let mut tail_by_stage = vec![0; n * g];
+    for j in 0..n {
+        for k in 0..g {
+            pmin_by_stage[k * n + j] = pmin[j * g + k];
+        }
+        for k in (0..g.saturating_sub(1)).rev() {
+            let idx = j * g + k;
+            tail_by_stage[k * n + j] = tail_by_stage[(k + 1) * n + j] + pmin[idx + 1] + lmin[idx];
+        }
+    }
+    (pmin_by_stage, tail_by_stage)
+}
+
 impl Prep {
+    /// Builds every flat table of `inst` the decoders read.
     pub fn new(inst: &Instance) -> Self {
         let n = inst.n();
         let g = inst.g();
@@ -450,111 +633,20 @@ impl Prep {
             off.push(mt);
             mt += mk;
         }
-        let mut pt = vec![0; n * mt];
-        let mut pmin = vec![0; n * g];
-        for j in 0..n {
-            for k in 0..g {
-                let mut best = Time::MAX;
-                for i in 0..m[k] {
-                    let p = inst.proc_time(j, k, i);
-                    pt[j * mt + off[k] + i] = p;
-                    best = best.min(p);
-                }
-                pmin[j * g + k] = best;
-            }
-        }
-        let mut lmin = vec![0; n * g];
-        let mut lmax = vec![Time::MAX; n * g];
-        for j in 0..n {
-            for k in 0..g.saturating_sub(1) {
-                let l = inst.lag(j, k);
-                lmin[j * g + k] = l.min.max(0);
-                lmax[j * g + k] = l.max.unwrap_or(Time::MAX);
-            }
-        }
+        let (pt, pmin) = processing_tables(inst, &m, &off, mt);
+        let (lmin, lmax) = lag_tables(inst);
         let product: Vec<usize> = inst.jobs.iter().map(|j| j.product).collect();
         let np = product.iter().copied().max().unwrap_or(0) + 1;
-        let setup: Vec<Option<Vec<Time>>> = inst
-            .stages
-            .iter()
-            .map(|s| {
-                s.setup.as_ref().map(|mat| {
-                    let mut v = vec![0; np * np];
-                    for a in 0..np {
-                        for b in 0..np {
-                            v[a * np + b] = mat[a][b];
-                        }
-                    }
-                    v
-                })
-            })
-            .collect();
+        let setup = setup_tables(inst, np);
         let has_setup = setup.iter().flatten().any(|v| v.iter().any(|&x| x > 0));
-        let mut windows = Vec::with_capacity(mt);
-        for st in &inst.stages {
-            for mach in &st.machines {
-                let mut w: Vec<(Time, Time)> =
-                    mach.unavailable.iter().map(|w| (w.start, w.end)).collect();
-                w.sort_unstable();
-                // merge overlapping windows
-                let mut merged: Vec<(Time, Time)> = Vec::with_capacity(w.len());
-                for (s, e) in w {
-                    if let Some(last) = merged.last_mut()
-                        && s <= last.1
-                    {
-                        last.1 = last.1.max(e);
-                        continue;
-                    }
-                    merged.push((s, e));
-                }
-                windows.push(merged);
-            }
-        }
+        let windows = merged_windows(inst, mt);
         let has_windows = windows.iter().any(|w| !w.is_empty());
         let mut frozen = vec![None; n * g];
         for f in &inst.frozen {
             frozen[f.job * g + f.stage] = Some((off[f.stage] + f.machine, f.start));
         }
-        let mut names: Vec<(String, usize)> = Vec::new();
-        let mut phys = Vec::with_capacity(mt);
-        let mut nphys = 0;
-        let mut shared = false;
-        for st in &inst.stages {
-            for mach in &st.machines {
-                match &mach.physical {
-                    Some(name) => {
-                        if let Some(&(_, i)) = names.iter().find(|(n2, _)| n2 == name) {
-                            phys.push(i);
-                            shared = true;
-                        } else {
-                            names.push((name.clone(), nphys));
-                            phys.push(nphys);
-                            nphys += 1;
-                        }
-                    }
-                    None => {
-                        phys.push(nphys);
-                        nphys += 1;
-                    }
-                }
-            }
-        }
-        // every time in a plan without set-ups or windows is below this (packed sort keys)
-        let horizon: Time = pt
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-            .saturating_mul((n * g) as Time)
-            .saturating_add(lmin.iter().fold(0, |a: Time, &b| a.saturating_add(b)))
-            .saturating_add(
-                inst.jobs
-                    .iter()
-                    .map(|j| j.release)
-                    .max()
-                    .unwrap_or(0)
-                    .max(inst.not_before),
-            );
+        let (phys, nphys, shared) = physical_devices(inst, mt);
+        let horizon = fast_horizon(inst, &pt, &lmin);
         let identical: Vec<bool> = inst
             .stages
             .iter()
@@ -569,18 +661,7 @@ impl Prep {
             .iter()
             .map(|j| j.release.max(inst.not_before))
             .collect();
-        let mut pmin_by_stage = vec![0; n * g];
-        let mut tail_by_stage = vec![0; n * g];
-        for j in 0..n {
-            for k in 0..g {
-                pmin_by_stage[k * n + j] = pmin[j * g + k];
-            }
-            for k in (0..g.saturating_sub(1)).rev() {
-                let idx = j * g + k;
-                tail_by_stage[k * n + j] =
-                    tail_by_stage[(k + 1) * n + j] + pmin[idx + 1] + lmin[idx];
-            }
-        }
+        let (pmin_by_stage, tail_by_stage) = stage_tables(n, g, &pmin, &lmin);
         Self {
             n,
             g,

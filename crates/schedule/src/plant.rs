@@ -67,62 +67,8 @@ pub fn instance_from_model(
     let mut stages = Vec::with_capacity(steps.len());
     let mut units = Vec::with_capacity(steps.len());
     for &si in &steps {
-        let st = &prod.steps[si];
-        let pick = |want: fn(&ResourceKind) -> bool| {
-            st.uses.iter().find(|u| {
-                u.candidates
-                    .iter()
-                    .any(|&c| model.resources.get(c).is_some_and(|r| want(&r.kind)))
-            })
-        };
-        let main = pick(|k| matches!(k, ResourceKind::Equipment))
-            .or_else(|| pick(|k| matches!(k, ResourceKind::Area { .. })));
-        let mut machines = Vec::new();
-        let mut us = Vec::new();
-        match main {
-            Some(u) => {
-                for &c in &u.candidates {
-                    let Some(r) = model.resources.get(c) else {
-                        continue;
-                    };
-                    if matches!(r.kind, ResourceKind::Staff) {
-                        continue;
-                    }
-                    for unit in 0..r.capacity {
-                        let name = format!("{}#{}", r.name, unit + 1);
-                        machines.push(Machine {
-                            name: name.clone(),
-                            speed_percent: 100,
-                            unavailable: Vec::new(),
-                            physical: Some(name),
-                        });
-                        us.push(Some((c, unit)));
-                    }
-                }
-            }
-            None => {
-                for i in 0..n {
-                    machines.push(Machine::plain(format!(
-                        "{} (no equipment) {}",
-                        st.name,
-                        i + 1
-                    )));
-                    us.push(None);
-                }
-            }
-        }
-        if machines.is_empty() {
-            return Err(ScheduleError::Invalid(format!(
-                "step {} has no unit to run on",
-                st.name
-            )));
-        }
-        let c = minutes(st.cleaning_h);
-        stages.push(Stage {
-            name: st.name.clone(),
-            machines,
-            setup: (c > 0).then(|| vec![vec![c]]),
-        });
+        let (stage, us) = stage_of_step(model, &prod.steps[si], n)?;
+        stages.push(stage);
         units.push(us);
     }
     let jobs: Vec<Job> = orders
@@ -171,6 +117,75 @@ pub fn instance_from_model(
             units,
         },
     ))
+}
+
+/// `(resource, unit)` of each machine of a stage; `None` for virtual machines.
+type StageUnits = Vec<Option<(usize, u32)>>;
+
+/// The stage of one step: a machine per unit of its main resource (the candidates of its
+/// first equipment need, else of its first area need), or one virtual machine per order
+/// when it has neither; with the `(resource, unit)` of each machine.
+fn stage_of_step(
+    model: &Model,
+    st: &model::StepModel,
+    n: usize,
+) -> Result<(Stage, StageUnits), ScheduleError> {
+    let pick = |want: fn(&ResourceKind) -> bool| {
+        st.uses.iter().find(|u| {
+            u.candidates
+                .iter()
+                .any(|&c| model.resources.get(c).is_some_and(|r| want(&r.kind)))
+        })
+    };
+    let main = pick(|k| matches!(k, ResourceKind::Equipment))
+        .or_else(|| pick(|k| matches!(k, ResourceKind::Area { .. })));
+    let mut machines = Vec::new();
+    let mut us = Vec::new();
+    match main {
+        Some(u) => {
+            for &c in &u.candidates {
+                let Some(r) = model.resources.get(c) else {
+                    continue;
+                };
+                if matches!(r.kind, ResourceKind::Staff) {
+                    continue;
+                }
+                for unit in 0..r.capacity {
+                    let name = format!("{}#{}", r.name, unit + 1);
+                    machines.push(Machine {
+                        name: name.clone(),
+                        speed_percent: 100,
+                        unavailable: Vec::new(),
+                        physical: Some(name),
+                    });
+                    us.push(Some((c, unit)));
+                }
+            }
+        }
+        None => {
+            for i in 0..n {
+                machines.push(Machine::plain(format!(
+                    "{} (no equipment) {}",
+                    st.name,
+                    i + 1
+                )));
+                us.push(None);
+            }
+        }
+    }
+    if machines.is_empty() {
+        return Err(ScheduleError::Invalid(format!(
+            "step {} has no unit to run on",
+            st.name
+        )));
+    }
+    let c = minutes(st.cleaning_h);
+    let stage = Stage {
+        name: st.name.clone(),
+        machines,
+        setup: (c > 0).then(|| vec![vec![c]]),
+    };
+    Ok((stage, us))
 }
 
 /// The plan in model terms (hours, resource units), for the simulator and reports.
@@ -249,8 +264,42 @@ pub fn shop_from_model(
     model: &Model,
     orders: &[Order],
 ) -> Result<(crate::shop::Shop, ShopMap), ScheduleError> {
-    use crate::shop::{Batch, Goal, Measure, Need, Operation, Resource, ResourceKind as K, Route};
-    use model::scenario::{Combine, PlanCriterion};
+    use crate::shop::Batch;
+    check_orders(model, orders)?;
+    let horizon = calendar_horizon(model, orders);
+    let (resources, units, of_model) = shop_resources(model, horizon);
+    let mut products = Vec::with_capacity(model.products.len());
+    let mut steps = Vec::with_capacity(model.products.len());
+    for prod in &model.products {
+        let (route, regular) = shop_route(model, prod, &of_model, orders)?;
+        products.push(route);
+        steps.push(regular);
+    }
+    let jobs = orders
+        .iter()
+        .map(|o| Batch {
+            name: o.id.clone(),
+            product: o.product,
+            release: minutes(o.release_h),
+            due: minutes(o.due_h),
+            weight: (o.weight * 100.0).round().max(0.0) as i64,
+        })
+        .collect();
+    let shop = crate::shop::Shop {
+        name: model.name.clone(),
+        resources,
+        products,
+        jobs,
+        fixed: Vec::new(),
+        not_before: 0,
+        goal: planning_goal(model),
+    };
+    shop.validate()?;
+    Ok((shop, ShopMap { steps, units }))
+}
+
+/// Refuses an empty order list, an order of an unknown product and non-finite order numbers.
+fn check_orders(model: &Model, orders: &[Order]) -> Result<(), ScheduleError> {
     if orders.is_empty() {
         return Err(ScheduleError::Invalid("no orders to plan".into()));
     }
@@ -268,14 +317,31 @@ pub fn shop_from_model(
             )));
         }
     }
-    // planning horizon for the shift calendars
+    Ok(())
+}
+
+/// The planning horizon for the shift calendars, minutes: the latest release plus the work of
+/// every order one after the other plus four weeks (at most five years).
+fn calendar_horizon(model: &Model, orders: &[Order]) -> Time {
     let work_h: f64 = orders
         .iter()
         .map(|o| model.products[o.product].remaining_mean_h(0))
         .sum();
     let latest = orders.iter().map(|o| o.release_h).fold(0.0, f64::max);
-    let horizon = minutes((latest + work_h + 4.0 * model::WEEK_H).min(5.0 * 8760.0));
-    // resources
+    minutes((latest + work_h + 4.0 * model::WEEK_H).min(5.0 * 8760.0))
+}
+
+/// Shop resources, model unit of each, and shop resources of each model resource.
+type ShopResources = (
+    Vec<crate::shop::Resource>,
+    Vec<(usize, u32)>,
+    Vec<Vec<usize>>,
+);
+
+/// The shop resources of the model, in model order: one per equipment unit, one per area and
+/// one per staff pool, each with its availability over time.
+fn shop_resources(model: &Model, horizon: Time) -> ShopResources {
+    use crate::shop::{Resource, ResourceKind as K};
     let mut resources = Vec::new();
     let mut units = Vec::new();
     // shop resources of each model resource
@@ -326,32 +392,7 @@ pub fn shop_from_model(
                 units.push((ri, 0));
             }
             ResourceKind::Staff => {
-                let (base, changes) = match (&r.calendar, &model.calendar) {
-                    (None, _) => (r.capacity, Vec::new()),
-                    (Some(cal), Some(anchor)) => {
-                        let ch = anchor
-                            .shift_intervals(&cal.windows, horizon)
-                            .into_iter()
-                            .map(|(a, b, c)| (a, b, i64::from(c)))
-                            .collect();
-                        (0, ch)
-                    }
-                    (Some(cal), None) => {
-                        let weeks = (horizon / minutes(model::WEEK_H)).max(0) + 1;
-                        let mut ch = Vec::new();
-                        for wk in 0..weeks {
-                            let at = wk * minutes(model::WEEK_H);
-                            for s in &cal.windows {
-                                ch.push((
-                                    at + minutes(s.start_h),
-                                    at + minutes(s.end_h),
-                                    i64::from(s.count),
-                                ));
-                            }
-                        }
-                        (0, ch)
-                    }
-                };
+                let (base, changes) = staff_changes(model, r, horizon);
                 mine.push(resources.len());
                 resources.push(Resource {
                     name: r.name.clone(),
@@ -365,119 +406,165 @@ pub fn shop_from_model(
         }
         of_model.push(mine);
     }
-    // products
-    let mut products = Vec::with_capacity(model.products.len());
-    let mut steps = Vec::with_capacity(model.products.len());
-    for prod in &model.products {
-        let regular: Vec<usize> = (0..prod.steps.len())
-            .filter(|&i| !prod.steps[i].optional)
-            .collect();
-        let mut ops = Vec::with_capacity(regular.len());
-        for &si in &regular {
-            let st = &prod.steps[si];
-            let blocking = match &st.keep {
-                model::Keep::Nothing => false,
-                model::Keep::All => true,
-                model::Keep::Only(kept) => {
-                    let names: Vec<&str> = kept
-                        .iter()
-                        .map(|&r| model.resources[r].name.as_str())
-                        .collect();
-                    return Err(ScheduleError::Invalid(format!(
-                        "product {}, step {}: `keep = [{}]` keeps only some of the step's \
-                         equipment and areas; the planner honours only keeping all of them \
-                         (`blocking = true`) or none. The simulator honours `keep`",
-                        prod.name,
-                        st.name,
-                        names.join(", ")
-                    )));
+    (resources, units, of_model)
+}
+
+/// A staff pool's base head count and its changes over the horizon: the full pool without a
+/// calendar, else its shifts on the anchor's wall clock or repeated week by week.
+fn staff_changes(
+    model: &Model,
+    r: &model::Resource,
+    horizon: Time,
+) -> (u32, Vec<(Time, Time, i64)>) {
+    match (&r.calendar, &model.calendar) {
+        (None, _) => (r.capacity, Vec::new()),
+        (Some(cal), Some(anchor)) => {
+            let ch = anchor
+                .shift_intervals(&cal.windows, horizon)
+                .into_iter()
+                .map(|(a, b, c)| (a, b, i64::from(c)))
+                .collect();
+            (0, ch)
+        }
+        (Some(cal), None) => {
+            let weeks = (horizon / minutes(model::WEEK_H)).max(0) + 1;
+            let mut ch = Vec::new();
+            for wk in 0..weeks {
+                let at = wk * minutes(model::WEEK_H);
+                for s in &cal.windows {
+                    ch.push((
+                        at + minutes(s.start_h),
+                        at + minutes(s.end_h),
+                        i64::from(s.count),
+                    ));
                 }
-            };
-            let mut needs = Vec::new();
-            for u in &st.uses {
-                let Some(&first) = u.candidates.first() else {
-                    continue;
-                };
-                let kind = model.resources[first].kind;
-                let candidates: Vec<usize> = u
-                    .candidates
-                    .iter()
-                    .filter(|&&c| {
-                        std::mem::discriminant(&model.resources[c].kind)
-                            == std::mem::discriminant(&kind)
-                    })
-                    .flat_map(|&c| of_model[c].iter().copied())
-                    .collect();
-                needs.push(Need {
-                    candidates,
-                    count: u.count,
-                    hold: u.hours.map(minutes),
-                });
             }
-            ops.push(Operation {
-                name: st.name.clone(),
-                duration: minutes(st.duration.mean()).max(0),
-                needs,
-                cleaning: minutes(st.cleaning_h).max(0),
-                min_lag: minutes(st.transfer_h).max(0),
-                max_lag: st.max_hold_h.map(minutes),
-                blocking,
-            });
+            (0, ch)
         }
-        if let Some(o) = orders.iter().find(|o| {
-            ops.is_empty()
-                && model
-                    .products
-                    .get(o.product)
-                    .is_some_and(|p| p.name == prod.name)
-        }) {
-            return Err(ScheduleError::Invalid(format!(
-                "order {}: product {} has no regular step",
-                o.id, prod.name
-            )));
-        }
-        products.push(Route {
-            name: prod.name.clone(),
-            ops,
-            variant_of: None,
-        });
-        steps.push(regular);
     }
-    let jobs = orders
-        .iter()
-        .map(|o| Batch {
-            name: o.id.clone(),
-            product: o.product,
-            release: minutes(o.release_h),
-            due: minutes(o.due_h),
-            weight: (o.weight * 100.0).round().max(0.0) as i64,
-        })
+}
+
+/// The route of one product (its regular steps as operations) and the model step of each
+/// operation; an order of a product without regular steps is refused.
+fn shop_route(
+    model: &Model,
+    prod: &model::ProductModel,
+    of_model: &[Vec<usize>],
+    orders: &[Order],
+) -> Result<(crate::shop::Route, Vec<usize>), ScheduleError> {
+    use crate::shop::{Operation, Route};
+    let regular: Vec<usize> = (0..prod.steps.len())
+        .filter(|&i| !prod.steps[i].optional)
         .collect();
+    let mut ops = Vec::with_capacity(regular.len());
+    for &si in &regular {
+        let st = &prod.steps[si];
+        let blocking = step_blocking(model, prod, st)?;
+        ops.push(Operation {
+            name: st.name.clone(),
+            duration: minutes(st.duration.mean()).max(0),
+            needs: step_needs(model, st, of_model),
+            cleaning: minutes(st.cleaning_h).max(0),
+            min_lag: minutes(st.transfer_h).max(0),
+            max_lag: st.max_hold_h.map(minutes),
+            blocking,
+        });
+    }
+    if let Some(o) = orders.iter().find(|o| {
+        ops.is_empty()
+            && model
+                .products
+                .get(o.product)
+                .is_some_and(|p| p.name == prod.name)
+    }) {
+        return Err(ScheduleError::Invalid(format!(
+            "order {}: product {} has no regular step",
+            o.id, prod.name
+        )));
+    }
+    let route = Route {
+        name: prod.name.clone(),
+        ops,
+        variant_of: None,
+    };
+    Ok((route, regular))
+}
+
+/// Whether a step blocks its resources until the next starts (`keep`: all or nothing; keeping
+/// only some is refused).
+fn step_blocking(
+    model: &Model,
+    prod: &model::ProductModel,
+    st: &model::StepModel,
+) -> Result<bool, ScheduleError> {
+    match &st.keep {
+        model::Keep::Nothing => Ok(false),
+        model::Keep::All => Ok(true),
+        model::Keep::Only(kept) => {
+            let names: Vec<&str> = kept
+                .iter()
+                .map(|&r| model.resources[r].name.as_str())
+                .collect();
+            Err(ScheduleError::Invalid(format!(
+                "product {}, step {}: `keep = [{}]` keeps only some of the step's \
+                 equipment and areas; the planner honours only keeping all of them \
+                 (`blocking = true`) or none. The simulator honours `keep`",
+                prod.name,
+                st.name,
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// The resource needs of a step: per `uses` entry, the shop resources of its candidates of
+/// the same kind as the first.
+fn step_needs(
+    model: &Model,
+    st: &model::StepModel,
+    of_model: &[Vec<usize>],
+) -> Vec<crate::shop::Need> {
+    let mut needs = Vec::new();
+    for u in &st.uses {
+        let Some(&first) = u.candidates.first() else {
+            continue;
+        };
+        let kind = model.resources[first].kind;
+        let candidates: Vec<usize> = u
+            .candidates
+            .iter()
+            .filter(|&&c| {
+                std::mem::discriminant(&model.resources[c].kind) == std::mem::discriminant(&kind)
+            })
+            .flat_map(|&c| of_model[c].iter().copied())
+            .collect();
+        needs.push(crate::shop::Need {
+            candidates,
+            count: u.count,
+            hold: u.hours.map(minutes),
+        });
+    }
+    needs
+}
+
+/// The shop's goal from the scenario's `[planning]` criteria and how they combine.
+fn planning_goal(model: &Model) -> crate::shop::Goal {
+    use crate::shop::{Goal, Measure};
+    use model::scenario::{Combine, PlanCriterion};
     let measure = |c: PlanCriterion| match c {
         PlanCriterion::Makespan => Measure::Makespan,
         PlanCriterion::WeightedTardiness => Measure::WeightedTardiness,
         PlanCriterion::TotalFlowTime => Measure::TotalFlowTime,
     };
     let crit = &model.planning.criteria;
-    let goal = match model.planning.combine {
+    match model.planning.combine {
         Combine::Lexicographic => Goal::Lexicographic {
             criteria: crit.iter().map(|c| measure(c.0)).collect(),
         },
         Combine::Weighted => Goal::Weighted {
             terms: crit.iter().map(|c| (measure(c.0), c.1)).collect(),
         },
-    };
-    let shop = crate::shop::Shop {
-        name: model.name.clone(),
-        resources,
-        products,
-        jobs,
-        fixed: Vec::new(),
-        not_before: 0,
-        goal,
-    };
-    shop.validate()?;
-    Ok((shop, ShopMap { steps, units }))
+    }
 }
 
 /// A plant plan in model terms (hours, resource units), for the simulator and reports; each

@@ -90,10 +90,45 @@ pub fn replan(
             n * g
         )));
     }
-    let mut failed = vec![false; n];
-    let mut redo: Vec<(usize, Time)> = Vec::new();
-    let mut windows: Vec<(usize, usize, Time, Time)> = Vec::new();
-    let mut new_jobs: Vec<(Job, Vec<Time>, Vec<Lag>)> = Vec::new();
+    let effects = read_events(inst, now, events)?;
+    let (mut out, job_map, frozen_count) = rebuild(inst, plan, now, &effects);
+    add_outages(&mut out, &effects.windows);
+    out.validate()?;
+    let mut o = opts.clone();
+    o.warm_start = Some(warm_start(plan, &job_map, g));
+    let solution = solve(&out, &o, cancel, progress)?;
+    let (compared, moved) = stability(plan, &solution.plan, &job_map, now, g);
+    Ok(Replanned {
+        instance: out,
+        solution,
+        job_map,
+        frozen: frozen_count,
+        compared,
+        moved,
+    })
+}
+
+/// What the events ask of the new plan.
+struct Effects {
+    /// Per old job: whether its batch failed (it leaves the plan).
+    failed: Vec<bool>,
+    /// Failed jobs made again: (old job, release).
+    redo: Vec<(usize, Time)>,
+    /// Machine outages: (stage, machine, from, to).
+    windows: Vec<(usize, usize, Time, Time)>,
+    /// New orders with their processing times and lags.
+    new_jobs: Vec<(Job, Vec<Time>, Vec<Lag>)>,
+}
+
+/// Checks each event against the instance and collects what it asks.
+fn read_events(inst: &Instance, now: Time, events: &[Event]) -> Result<Effects, ScheduleError> {
+    let (n, g) = (inst.n(), inst.g());
+    let mut fx = Effects {
+        failed: vec![false; n],
+        redo: Vec::new(),
+        windows: Vec::new(),
+        new_jobs: Vec::new(),
+    };
     for e in events {
         match e {
             Event::BatchFailed {
@@ -106,9 +141,9 @@ pub fn replan(
                         "batch failure refers to job #{job} stage #{stage}, which does not exist"
                     )));
                 }
-                failed[*job] = true;
+                fx.failed[*job] = true;
                 if let Some(r) = restart_release {
-                    redo.push((*job, (*r).max(now)));
+                    fx.redo.push((*job, (*r).max(now)));
                 }
             }
             Event::MachineDown {
@@ -127,7 +162,7 @@ pub fn replan(
                         "machine outage [{from}, {to}) is empty"
                     )));
                 }
-                windows.push((*stage, *machine, *from, *to));
+                fx.windows.push((*stage, *machine, *from, *to));
             }
             Event::NewOrder {
                 job,
@@ -150,10 +185,23 @@ pub fn replan(
                         g - 1
                     )));
                 }
-                new_jobs.push((job.clone(), processing.clone(), l));
+                fx.new_jobs.push((job.clone(), processing.clone(), l));
             }
         }
     }
+    Ok(fx)
+}
+
+/// The new instance from `now` on: the surviving jobs (their started operations frozen),
+/// then the redone ones, then the new orders. Returns it with the old-to-new job map and the
+/// number of frozen operations.
+fn rebuild(
+    inst: &Instance,
+    plan: &Plan,
+    now: Time,
+    fx: &Effects,
+) -> (Instance, Vec<Option<usize>>, usize) {
+    let (n, g) = (inst.n(), inst.g());
     let mut out = inst.clone();
     out.jobs.clear();
     out.processing.clear();
@@ -163,7 +211,7 @@ pub fn replan(
     let mut job_map = vec![None; n];
     let mut frozen_count = 0;
     for j in 0..n {
-        if failed[j] {
+        if fx.failed[j] {
             continue;
         }
         let nj = out.jobs.len();
@@ -186,7 +234,7 @@ pub fn replan(
             }
         }
     }
-    for &(j, r) in &redo {
+    for &(j, r) in &fx.redo {
         let mut job = inst.jobs[j].clone();
         job.name = format!("{}/redo", job.name);
         job.release = r;
@@ -194,18 +242,22 @@ pub fn replan(
         out.processing.push(inst.processing[j].clone());
         lags.push((0..g - 1).map(|k| inst.lag(j, k)).collect());
     }
-    for (job, p, l) in new_jobs {
-        out.jobs.push(job);
-        out.processing.push(p);
-        lags.push(l);
+    for (job, p, l) in &fx.new_jobs {
+        out.jobs.push(job.clone());
+        out.processing.push(p.clone());
+        lags.push(l.clone());
     }
     out.lags = if lags.iter().flatten().all(|l| *l == Lag::default()) {
         Vec::new()
     } else {
         lags
     };
-    // outages: let running frozen operations finish first
-    for (k, m, from, to) in windows {
+    (out, job_map, frozen_count)
+}
+
+/// Marks the machine outages as unavailable, letting running frozen operations finish first.
+fn add_outages(out: &mut Instance, windows: &[(usize, usize, Time, Time)]) {
+    for &(k, m, from, to) in windows {
         let mut s = from;
         for f in &out.frozen {
             if f.stage == k && f.machine == m {
@@ -221,37 +273,41 @@ pub fn replan(
                 .push(Window { start: s, end: to });
         }
     }
-    out.validate()?;
-    // warm start: old first-stage order
-    let mut order: Vec<(Time, usize)> = (0..n)
+}
+
+/// The warm start: the surviving jobs (new numbers) in their old first-stage order.
+fn warm_start(plan: &Plan, job_map: &[Option<usize>], g: usize) -> Vec<usize> {
+    let mut order: Vec<(Time, usize)> = (0..job_map.len())
         .filter_map(|j| job_map[j].map(|nj| (plan.ops[j * g].start, nj)))
         .collect();
     order.sort_unstable();
-    let mut o = opts.clone();
-    o.warm_start = Some(order.into_iter().map(|x| x.1).collect());
-    let solution = solve(&out, &o, cancel, progress)?;
+    order.into_iter().map(|x| x.1).collect()
+}
+
+/// Of the operations not started at `now` and present in both plans: how many were compared
+/// and how many changed machine or start.
+fn stability(
+    plan: &Plan,
+    new_plan: &Plan,
+    job_map: &[Option<usize>],
+    now: Time,
+    g: usize,
+) -> (usize, usize) {
     let mut compared = 0;
     let mut moved = 0;
-    for j in 0..n {
-        let Some(nj) = job_map[j] else { continue };
+    for (j, nj) in job_map.iter().enumerate() {
+        let Some(nj) = *nj else { continue };
         for k in 0..g {
             let old = plan.ops[j * g + k];
             if old.start < now {
                 continue;
             }
-            let new = solution.plan.ops[nj * g + k];
+            let new = new_plan.ops[nj * g + k];
             compared += 1;
             if new.machine != old.machine || new.start != old.start {
                 moved += 1;
             }
         }
     }
-    Ok(Replanned {
-        instance: out,
-        solution,
-        job_map,
-        frozen: frozen_count,
-        compared,
-        moved,
-    })
+    (compared, moved)
 }

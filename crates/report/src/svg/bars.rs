@@ -297,38 +297,12 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
                 continue;
             }
             let y = by + 4.0 + bh * si as f64;
-            let x = xs.at(v.mean);
-            let tip = bar_tip(
-                cat,
-                if series.len() > 1 { &s.name } else { "" },
-                &v,
-                axes.format,
-            );
-            c.rect(
-                x.min(zero),
-                y + 0.5,
-                (x - zero).abs(),
-                (bh - 1.0).max(1.0),
-                series_colour(si),
-                &tip,
-            );
-            let mut end = x.max(zero);
-            if let Some([a, b]) = v.finite_ci() {
-                let my = y + bh / 2.0;
-                let cap = (bh * 0.3).clamp(2.0, 6.0);
-                let (xa, xb) = (xs.at(a), xs.at(b));
-                c.line(xa, my, xb, my, "#111", 1.3, "");
-                c.line(xa, my - cap, xa, my + cap, "#111", 1.3, "");
-                c.line(xb, my - cap, xb, my + cap, "#111", 1.3, "");
-                end = end.max(xb);
-            }
-            c.text(
-                end + 4.0,
-                y + bh / 2.0 + 4.0,
-                &axes.format.fmt(v.mean),
-                "start",
-                &format!("font-size=\"11\" fill=\"{MUTED}\""),
-            );
+            let name = if series.len() > 1 {
+                s.name.as_str()
+            } else {
+                ""
+            };
+            draw_hbar(&mut c, axes, &xs, (zero, y, bh), (cat, name, si), &v);
         }
     }
     c.line(zero, top, zero, bottom, AXIS, 1.0, "");
@@ -336,6 +310,45 @@ pub fn hbar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Stri
     draw_x_label(&mut c, axes, (left, right), bottom + 32.0);
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
+}
+
+/// Draws one horizontal bar of series `si` from `zero` at row `y` (height `bh`), with its CI
+/// whisker and its value written after the end.
+fn draw_hbar(
+    c: &mut Canvas,
+    axes: &Axes,
+    xs: &Scale,
+    (zero, y, bh): (f64, f64, f64),
+    (cat, name, si): (&str, &str, usize),
+    v: &Value,
+) {
+    let x = xs.at(v.mean);
+    let tip = bar_tip(cat, name, v, axes.format);
+    c.rect(
+        x.min(zero),
+        y + 0.5,
+        (x - zero).abs(),
+        (bh - 1.0).max(1.0),
+        series_colour(si),
+        &tip,
+    );
+    let mut end = x.max(zero);
+    if let Some([a, b]) = v.finite_ci() {
+        let my = y + bh / 2.0;
+        let cap = (bh * 0.3).clamp(2.0, 6.0);
+        let (xa, xb) = (xs.at(a), xs.at(b));
+        c.line(xa, my, xb, my, "#111", 1.3, "");
+        c.line(xa, my - cap, xa, my + cap, "#111", 1.3, "");
+        c.line(xb, my - cap, xb, my + cap, "#111", 1.3, "");
+        end = end.max(xb);
+    }
+    c.text(
+        end + 4.0,
+        y + bh / 2.0 + 4.0,
+        &axes.format.fmt(v.mean),
+        "start",
+        &format!("font-size=\"11\" fill=\"{MUTED}\""),
+    );
 }
 
 /// Vertical stacked bars: one bar per category, one coloured segment per layer (negative and

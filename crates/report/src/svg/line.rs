@@ -33,44 +33,9 @@ pub fn line_chart(lines: &[Line], axes: &Axes) -> String {
 /// [`line_chart`] with shaded bands drawn under the lines (each as `<path class="band">`,
 /// translucent, in its line's colour, listed in the legend).
 pub fn line_chart_with_bands(lines: &[Line], bands: &[Band], axes: &Axes) -> String {
-    let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
-    let band_ok = |p: &(f64, f64, f64)| p.0.is_finite() && p.1.is_finite() && p.2.is_finite();
-    let pts: Vec<(f64, f64)> = lines
-        .iter()
-        .flat_map(|l| l.points.iter().copied())
-        .chain(
-            bands
-                .iter()
-                .flat_map(|b| b.points.iter().filter(|p| band_ok(p)))
-                .flat_map(|p| [(p.0, p.1), (p.0, p.2)]),
-        )
-        .filter(finite)
-        .collect();
-    if pts.is_empty() {
+    let Some((x0, x1, y0, y1)) = line_bounds(lines, bands, axes) else {
         return no_data(axes, "no finite point");
-    }
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (x, y) in &pts {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
-    }
-    for m in axes.marks.iter().filter(|m| m.value.is_finite()) {
-        x0 = x0.min(m.value);
-        x1 = x1.max(m.value);
-    }
-    if let Some(m) = axes.min.filter(|m| m.is_finite()) {
-        y0 = y0.min(m);
-    }
-    if let Some(m) = axes.max.filter(|m| m.is_finite()) {
-        y1 = y1.max(m);
-    }
+    };
     let (w, h) = (axes.w(), axes.h());
     let mut c = Canvas::new(w, h, &axes.title);
     let mut top = draw_title(&mut c, axes);
@@ -122,49 +87,10 @@ pub fn line_chart_with_bands(lines: &[Line], bands: &[Band], axes: &Axes) -> Str
     c.line(left, top, left, bottom, AXIS, 1.0, "");
     draw_x_ticks(&mut c, &xt, axes.x_format, &xs, bottom, 15.0);
     for b in bands {
-        let mut run: Vec<(f64, f64, f64)> = Vec::new();
-        for p in b
-            .points
-            .iter()
-            .chain(std::iter::once(&(f64::NAN, 0.0, 0.0)))
-        {
-            if band_ok(p) {
-                run.push((xs.at(p.0), ys.at(p.1), ys.at(p.2)));
-            } else {
-                let outline: Vec<(f64, f64)> = run
-                    .iter()
-                    .map(|q| (q.0, q.2))
-                    .chain(run.iter().rev().map(|q| (q.0, q.1)))
-                    .collect();
-                c.area(&outline, series_colour(b.line), 0.22, "band", &b.name);
-                run.clear();
-            }
-        }
+        draw_band(&mut c, b, &xs, &ys);
     }
     for (li, l) in lines.iter().enumerate() {
-        let colour = series_colour(li);
-        let mut run: Vec<(f64, f64)> = Vec::new();
-        for p in &l.points {
-            if finite(p) {
-                run.push((xs.at(p.0), ys.at(p.1)));
-            } else {
-                c.polyline(&run, colour, 2.0);
-                run.clear();
-            }
-        }
-        c.polyline(&run, colour, 2.0);
-        let good: Vec<&(f64, f64)> = l.points.iter().filter(|p| finite(p)).collect();
-        if good.len() <= 60 {
-            for p in good {
-                let tip = format!(
-                    "{}: {} → {}",
-                    l.name,
-                    axes.x_format.fmt(p.0),
-                    axes.format.fmt(p.1)
-                );
-                c.circle(xs.at(p.0), ys.at(p.1), 2.5, colour, &tip);
-            }
-        }
+        draw_line(&mut c, li, l, axes, &xs, &ys);
     }
     draw_mark_rows(&mut c, &placed, &rows, labels_top, (top, bottom));
     if !axes.y_label.is_empty() {
@@ -173,6 +99,108 @@ pub fn line_chart_with_bands(lines: &[Line], bands: &[Band], axes: &Axes) -> Str
     draw_x_label(&mut c, axes, (left, right), bottom + 32.0);
     draw_note(&mut c, axes, h - 6.0);
     c.finish()
+}
+
+/// Whether a line point is drawable.
+fn finite(p: &(f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
+/// Whether a band point is drawable.
+fn band_ok(p: &(f64, f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite() && p.2.is_finite()
+}
+
+/// The data range `(x0, x1, y0, y1)` of the lines and bands, widened to the marks and the
+/// axes' fixed minimum and maximum; `None` without a finite point.
+fn line_bounds(lines: &[Line], bands: &[Band], axes: &Axes) -> Option<(f64, f64, f64, f64)> {
+    let pts: Vec<(f64, f64)> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().copied())
+        .chain(
+            bands
+                .iter()
+                .flat_map(|b| b.points.iter().filter(|p| band_ok(p)))
+                .flat_map(|p| [(p.0, p.1), (p.0, p.2)]),
+        )
+        .filter(finite)
+        .collect();
+    if pts.is_empty() {
+        return None;
+    }
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for (x, y) in &pts {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    for m in axes.marks.iter().filter(|m| m.value.is_finite()) {
+        x0 = x0.min(m.value);
+        x1 = x1.max(m.value);
+    }
+    if let Some(m) = axes.min.filter(|m| m.is_finite()) {
+        y0 = y0.min(m);
+    }
+    if let Some(m) = axes.max.filter(|m| m.is_finite()) {
+        y1 = y1.max(m);
+    }
+    Some((x0, x1, y0, y1))
+}
+
+/// Draws a band as one shaded area per run of drawable points.
+fn draw_band(c: &mut Canvas, b: &Band, xs: &Scale, ys: &Scale) {
+    let mut run: Vec<(f64, f64, f64)> = Vec::new();
+    for p in b
+        .points
+        .iter()
+        .chain(std::iter::once(&(f64::NAN, 0.0, 0.0)))
+    {
+        if band_ok(p) {
+            run.push((xs.at(p.0), ys.at(p.1), ys.at(p.2)));
+        } else {
+            let outline: Vec<(f64, f64)> = run
+                .iter()
+                .map(|q| (q.0, q.2))
+                .chain(run.iter().rev().map(|q| (q.0, q.1)))
+                .collect();
+            c.area(&outline, series_colour(b.line), 0.22, "band", &b.name);
+            run.clear();
+        }
+    }
+}
+
+/// Draws line `li` as one polyline per run of drawable points, with a dot and tooltip on
+/// each point when it has at most 60.
+fn draw_line(c: &mut Canvas, li: usize, l: &Line, axes: &Axes, xs: &Scale, ys: &Scale) {
+    let colour = series_colour(li);
+    let mut run: Vec<(f64, f64)> = Vec::new();
+    for p in &l.points {
+        if finite(p) {
+            run.push((xs.at(p.0), ys.at(p.1)));
+        } else {
+            c.polyline(&run, colour, 2.0);
+            run.clear();
+        }
+    }
+    c.polyline(&run, colour, 2.0);
+    let good: Vec<&(f64, f64)> = l.points.iter().filter(|p| finite(p)).collect();
+    if good.len() <= 60 {
+        for p in good {
+            let tip = format!(
+                "{}: {} → {}",
+                l.name,
+                axes.x_format.fmt(p.0),
+                axes.format.fmt(p.1)
+            );
+            c.circle(xs.at(p.0), ys.at(p.1), 2.5, colour, &tip);
+        }
+    }
 }
 
 fn x_format_is_integer(f: Format) -> bool {

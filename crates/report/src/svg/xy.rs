@@ -155,26 +155,7 @@ pub fn xy_chart(ch: &XyChart, axes: &Axes) -> String {
         return no_data(axes, "no finite point");
     };
     let beyond = ch.beyond_cut();
-    let mut axes = axes.clone();
-    if beyond > 0 {
-        let mut cuts = Vec::new();
-        if let Some(c) = ch.y_cut {
-            cuts.push(format!("y axis cut at {}", axes.format.fmt(c)));
-        }
-        if let Some(c) = ch.x_cut {
-            cuts.push(format!("x axis cut at {}", axes.x_format.fmt(c)));
-        }
-        let n = format!(
-            "{}; {beyond} point{} beyond the cut drawn as arrow heads on the edge (hover for the value).",
-            cuts.join(", "),
-            if beyond == 1 { "" } else { "s" }
-        );
-        axes.note = if axes.note.is_empty() {
-            n
-        } else {
-            format!("{} {n}", axes.note)
-        };
-    }
+    let axes = with_cut_note(ch, axes, beyond);
     let (w, h) = (axes.w(), axes.h());
     let mut c = Canvas::new(w, h, &axes.title);
     let mut top = draw_title(&mut c, &axes);
@@ -222,21 +203,7 @@ pub fn xy_chart(ch: &XyChart, axes: &Axes) -> String {
     };
     let px = |x: f64| xs.at(x.min(x_hi));
     let py = |y: f64| ys.at(y.min(y_hi));
-    for s in &ch.stretches {
-        let (a, b) = (px(s[0].max(xt.lo)), px(s[1]));
-        if b > a {
-            hatch(&mut c, (a, b), (top, bottom), &ch.stretch_label);
-            if text_w(&ch.stretch_label, 11.0) + 8.0 < b - a {
-                c.text(
-                    (a + b) / 2.0,
-                    top + 14.0,
-                    &ch.stretch_label,
-                    "middle",
-                    &format!("font-size=\"11\" fill=\"{MUTED}\" class=\"stretch-label\""),
-                );
-            }
-        }
-    }
+    draw_stretches(&mut c, ch, &px, xt.lo, (top, bottom));
     let (ticks, tick_labels): (Vec<f64>, Vec<String>) = yt
         .at
         .iter()
@@ -255,6 +222,71 @@ pub fn xy_chart(ch: &XyChart, axes: &Axes) -> String {
     };
     draw_x_ticks(&mut c, &xt_shown, axes.x_format, &xs, bottom, 15.0);
     draw_h_marks(&mut c, &axes, &ys, (left, right));
+    draw_x_marks(&mut c, ch, &px, (top, bottom));
+    for cv in &ch.curves {
+        draw_curve(&mut c, cv, ch, (&px, &py));
+    }
+    if !axes.y_label.is_empty() {
+        draw_y_label(&mut c, &axes.y_label, (top, bottom));
+    }
+    draw_x_label(&mut c, &axes, (left, right), bottom + 32.0);
+    draw_note(&mut c, &axes, h - 6.0);
+    c.finish()
+}
+
+/// `axes` with a note saying where the axes were cut and how many points lie beyond the cut
+/// (unchanged when none does).
+fn with_cut_note(ch: &XyChart, axes: &Axes, beyond: usize) -> Axes {
+    let mut axes = axes.clone();
+    if beyond > 0 {
+        let mut cuts = Vec::new();
+        if let Some(c) = ch.y_cut {
+            cuts.push(format!("y axis cut at {}", axes.format.fmt(c)));
+        }
+        if let Some(c) = ch.x_cut {
+            cuts.push(format!("x axis cut at {}", axes.x_format.fmt(c)));
+        }
+        let n = format!(
+            "{}; {beyond} point{} beyond the cut drawn as arrow heads on the edge (hover for the value).",
+            cuts.join(", "),
+            if beyond == 1 { "" } else { "s" }
+        );
+        axes.note = if axes.note.is_empty() {
+            n
+        } else {
+            format!("{} {n}", axes.note)
+        };
+    }
+    axes
+}
+
+/// Hatches the chart's stretches of x (from `x_lo` on), labelled where the label fits.
+fn draw_stretches(
+    c: &mut Canvas,
+    ch: &XyChart,
+    px: &dyn Fn(f64) -> f64,
+    x_lo: f64,
+    (top, bottom): (f64, f64),
+) {
+    for s in &ch.stretches {
+        let (a, b) = (px(s[0].max(x_lo)), px(s[1]));
+        if b > a {
+            hatch(c, (a, b), (top, bottom), &ch.stretch_label);
+            if text_w(&ch.stretch_label, 11.0) + 8.0 < b - a {
+                c.text(
+                    (a + b) / 2.0,
+                    top + 14.0,
+                    &ch.stretch_label,
+                    "middle",
+                    &format!("font-size=\"11\" fill=\"{MUTED}\" class=\"stretch-label\""),
+                );
+            }
+        }
+    }
+}
+
+/// Draws the chart's vertical marks with their labels at the top of the plot.
+fn draw_x_marks(c: &mut Canvas, ch: &XyChart, px: &dyn Fn(f64) -> f64, (top, bottom): (f64, f64)) {
     for m in ch.x_marks.iter().filter(|m| m.value.is_finite()) {
         let (stroke, dash) = m.stroke();
         let x = px(m.value);
@@ -267,15 +299,6 @@ pub fn xy_chart(ch: &XyChart, axes: &Axes) -> String {
             &format!("font-size=\"11\" fill=\"{stroke}\" class=\"mark-label\""),
         );
     }
-    for cv in &ch.curves {
-        draw_curve(&mut c, cv, ch, (&px, &py));
-    }
-    if !axes.y_label.is_empty() {
-        draw_y_label(&mut c, &axes.y_label, (top, bottom));
-    }
-    draw_x_label(&mut c, &axes, (left, right), bottom + 32.0);
-    draw_note(&mut c, &axes, h - 6.0);
-    c.finish()
 }
 
 /// One series: band or whiskers, joins, then its points.

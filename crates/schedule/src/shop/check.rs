@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{ResourceKind, Shop, ShopPlan};
+use super::{Batch, Operation, PlannedOp, Resource, ResourceKind, Shop, ShopPlan};
 use crate::instance::Time;
 
 /// One broken constraint, with the order, operation and resource it concerns.
@@ -139,156 +139,201 @@ pub fn check(shop: &Shop, plan: &ShopPlan) -> Vec<ShopViolation> {
                 )));
                 return v;
             }
-            let (jn, on) = (b.name.clone(), op.name.clone());
-            if a.end - a.start != op.duration {
-                v.push(ShopViolation::Duration {
-                    job: jn.clone(),
-                    op: on.clone(),
-                });
-            }
-            let fixed = shop.fixed.iter().find(|f| f.job == j && f.op == o);
-            match fixed {
-                Some(f) => {
-                    let mut want: Vec<(usize, usize)> =
-                        f.uses.iter().map(|u| (u.need, u.resource)).collect();
-                    let mut got: Vec<(usize, usize)> =
-                        a.uses.iter().map(|u| (u.need, u.resource)).collect();
-                    want.sort_unstable();
-                    got.sort_unstable();
-                    if f.start != a.start || want != got {
-                        v.push(ShopViolation::FixedMoved {
-                            job: jn.clone(),
-                            op: on.clone(),
-                        });
-                    }
-                }
-                None => {
-                    let earliest = if o == 0 {
-                        b.release.max(shop.not_before)
-                    } else {
-                        shop.not_before
-                    };
-                    if a.start < earliest {
-                        v.push(ShopViolation::Early {
-                            job: jn.clone(),
-                            op: on.clone(),
-                            start: a.start,
-                            earliest,
-                        });
-                    }
-                }
-            }
+            let at = OpAt {
+                j,
+                o,
+                job: b,
+                op,
+                a,
+            };
+            check_timing(shop, &at, &mut v);
             let next_start = (o + 1 < ops.len()).then(|| plan.ops[i].start);
             if o > 0 {
-                let prev = &plan.ops[i - 2];
-                let p = &ops[o - 1];
-                let gap = a.start - prev.end;
-                if gap < p.min_lag || p.max_lag.is_some_and(|m| gap > m) {
-                    v.push(ShopViolation::Lag {
-                        job: jn.clone(),
-                        op: on.clone(),
-                        gap,
-                        min: p.min_lag,
-                        max: p.max_lag,
-                    });
-                }
+                check_lag(&at, &plan.ops[i - 2], &ops[o - 1], &mut v);
             }
-            for (ni, need) in op.needs.iter().enumerate() {
-                let us: Vec<_> = a.uses.iter().filter(|u| u.need == ni).collect();
-                let mut bad = |what: String| {
-                    v.push(ShopViolation::Need {
-                        job: jn.clone(),
-                        op: on.clone(),
-                        what,
-                    })
-                };
-                if let Some(u) = us.iter().find(|u| !need.candidates.contains(&u.resource)) {
-                    bad(format!(
-                        "need #{ni} served by resource #{}, which is not a candidate",
-                        u.resource
-                    ));
-                    continue;
-                }
-                let kind = shop.resources[need.candidates[0]].kind;
-                let ok = if kind == ResourceKind::Unit {
-                    let mut rs: Vec<usize> = us.iter().map(|u| u.resource).collect();
-                    rs.sort_unstable();
-                    rs.dedup();
-                    rs.len() == us.len()
-                        && us.len() == need.count as usize
-                        && us.iter().all(|u| u.amount == 1)
-                } else {
-                    us.len() == 1 && us[0].amount == need.count
-                };
-                if !ok {
-                    bad(format!(
-                        "need #{ni} wants {} of {}, the plan gives something else",
-                        need.count,
-                        if kind == ResourceKind::Unit {
-                            "distinct units"
-                        } else {
-                            "one pool"
-                        }
-                    ));
-                }
-                let end = if shop.blocks(op, need) {
-                    next_start.unwrap_or(a.end)
-                } else {
-                    a.start + Shop::hold_len(op, need)
-                };
-                for u in &us {
-                    if u.start != a.start || u.end != end {
-                        bad(format!(
-                            "need #{ni} on {} held [{}, {}), should be [{}, {end})",
-                            shop.resources[u.resource].name, u.start, u.end, a.start
-                        ));
-                    }
-                    let c = shop.cleaning_after(op, u.resource);
-                    intervals[u.resource].push((u.start, u.end + c, i64::from(u.amount)));
-                }
-            }
-            if a.uses.iter().any(|u| u.need >= op.needs.len()) {
-                v.push(ShopViolation::Need {
-                    job: jn.clone(),
-                    op: on.clone(),
-                    what: "a resource use refers to no need".into(),
-                });
-            }
+            check_needs(shop, &at, next_start, &mut intervals, &mut v);
         }
     }
     for (r, ivs) in intervals.iter().enumerate() {
-        let res = &shop.resources[r];
-        // (time, change); releases before uses at the same instant
-        let mut ev: Vec<(Time, i64)> = Vec::with_capacity(ivs.len() * 2 + res.segments.len());
-        for &(a, b, amt) in ivs {
-            if b > a {
-                ev.push((a, amt));
-                ev.push((b, -amt));
+        check_capacity(&shop.resources[r], ivs, &mut v);
+    }
+    v
+}
+
+/// One planned operation with the order and route operation it belongs to.
+struct OpAt<'a> {
+    /// Order index.
+    j: usize,
+    /// Operation index in the order's route.
+    o: usize,
+    job: &'a Batch,
+    op: &'a Operation,
+    a: &'a PlannedOp,
+}
+
+/// Checks an operation's length, and that it keeps its fixed start and resources or else
+/// starts no earlier than its order's release and the plan's earliest start.
+fn check_timing(shop: &Shop, at: &OpAt, v: &mut Vec<ShopViolation>) {
+    let (jn, on) = (at.job.name.clone(), at.op.name.clone());
+    let a = at.a;
+    if a.end - a.start != at.op.duration {
+        v.push(ShopViolation::Duration {
+            job: jn.clone(),
+            op: on.clone(),
+        });
+    }
+    let fixed = shop.fixed.iter().find(|f| f.job == at.j && f.op == at.o);
+    match fixed {
+        Some(f) => {
+            let mut want: Vec<(usize, usize)> =
+                f.uses.iter().map(|u| (u.need, u.resource)).collect();
+            let mut got: Vec<(usize, usize)> =
+                a.uses.iter().map(|u| (u.need, u.resource)).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            if f.start != a.start || want != got {
+                v.push(ShopViolation::FixedMoved { job: jn, op: on });
             }
         }
-        for s in &res.segments {
-            ev.push((s.start, 0));
-            ev.push((s.end, 0));
-        }
-        ev.sort_unstable();
-        let mut load = 0;
-        let mut k = 0;
-        while k < ev.len() {
-            let t = ev[k].0;
-            while k < ev.len() && ev[k].0 == t {
-                load += ev[k].1;
-                k += 1;
-            }
-            let cap = res.capacity_at(t);
-            if load > i64::from(cap) {
-                v.push(ShopViolation::Capacity {
-                    resource: res.name.clone(),
-                    at: t,
-                    used: load,
-                    capacity: cap,
+        None => {
+            let earliest = if at.o == 0 {
+                at.job.release.max(shop.not_before)
+            } else {
+                shop.not_before
+            };
+            if a.start < earliest {
+                v.push(ShopViolation::Early {
+                    job: jn,
+                    op: on,
+                    start: a.start,
+                    earliest,
                 });
             }
         }
     }
-    v
+}
+
+/// Checks the gap between the previous operation `prev` (route operation `p`) and this one
+/// against `p`'s minimum and maximum lag.
+fn check_lag(at: &OpAt, prev: &PlannedOp, p: &Operation, v: &mut Vec<ShopViolation>) {
+    let gap = at.a.start - prev.end;
+    if gap < p.min_lag || p.max_lag.is_some_and(|m| gap > m) {
+        v.push(ShopViolation::Lag {
+            job: at.job.name.clone(),
+            op: at.op.name.clone(),
+            gap,
+            min: p.min_lag,
+            max: p.max_lag,
+        });
+    }
+}
+
+/// Checks that each need is served by candidates in the right amount and for the right time,
+/// and records every use (with cleaning after it) in `intervals` for the capacity check.
+fn check_needs(
+    shop: &Shop,
+    at: &OpAt,
+    next_start: Option<Time>,
+    intervals: &mut [Vec<(Time, Time, i64)>],
+    v: &mut Vec<ShopViolation>,
+) {
+    let (a, op) = (at.a, at.op);
+    let (jn, on) = (&at.job.name, &op.name);
+    for (ni, need) in op.needs.iter().enumerate() {
+        let us: Vec<_> = a.uses.iter().filter(|u| u.need == ni).collect();
+        let mut bad = |what: String| {
+            v.push(ShopViolation::Need {
+                job: jn.clone(),
+                op: on.clone(),
+                what,
+            })
+        };
+        if let Some(u) = us.iter().find(|u| !need.candidates.contains(&u.resource)) {
+            bad(format!(
+                "need #{ni} served by resource #{}, which is not a candidate",
+                u.resource
+            ));
+            continue;
+        }
+        let kind = shop.resources[need.candidates[0]].kind;
+        let ok = if kind == ResourceKind::Unit {
+            let mut rs: Vec<usize> = us.iter().map(|u| u.resource).collect();
+            rs.sort_unstable();
+            rs.dedup();
+            rs.len() == us.len()
+                && us.len() == need.count as usize
+                && us.iter().all(|u| u.amount == 1)
+        } else {
+            us.len() == 1 && us[0].amount == need.count
+        };
+        if !ok {
+            bad(format!(
+                "need #{ni} wants {} of {}, the plan gives something else",
+                need.count,
+                if kind == ResourceKind::Unit {
+                    "distinct units"
+                } else {
+                    "one pool"
+                }
+            ));
+        }
+        let end = if shop.blocks(op, need) {
+            next_start.unwrap_or(a.end)
+        } else {
+            a.start + Shop::hold_len(op, need)
+        };
+        for u in &us {
+            if u.start != a.start || u.end != end {
+                bad(format!(
+                    "need #{ni} on {} held [{}, {}), should be [{}, {end})",
+                    shop.resources[u.resource].name, u.start, u.end, a.start
+                ));
+            }
+            let c = shop.cleaning_after(op, u.resource);
+            intervals[u.resource].push((u.start, u.end + c, i64::from(u.amount)));
+        }
+    }
+    if a.uses.iter().any(|u| u.need >= op.needs.len()) {
+        v.push(ShopViolation::Need {
+            job: jn.clone(),
+            op: on.clone(),
+            what: "a resource use refers to no need".into(),
+        });
+    }
+}
+
+/// Checks a resource's load over time (its uses `ivs`) against its capacity, releases before
+/// uses at the same instant.
+fn check_capacity(res: &Resource, ivs: &[(Time, Time, i64)], v: &mut Vec<ShopViolation>) {
+    // (time, change); releases before uses at the same instant
+    let mut ev: Vec<(Time, i64)> = Vec::with_capacity(ivs.len() * 2 + res.segments.len());
+    for &(a, b, amt) in ivs {
+        if b > a {
+            ev.push((a, amt));
+            ev.push((b, -amt));
+        }
+    }
+    for s in &res.segments {
+        ev.push((s.start, 0));
+        ev.push((s.end, 0));
+    }
+    ev.sort_unstable();
+    let mut load = 0;
+    let mut k = 0;
+    while k < ev.len() {
+        let t = ev[k].0;
+        while k < ev.len() && ev[k].0 == t {
+            load += ev[k].1;
+            k += 1;
+        }
+        let cap = res.capacity_at(t);
+        if load > i64::from(cap) {
+            v.push(ShopViolation::Capacity {
+                resource: res.name.clone(),
+                at: t,
+                used: load,
+                capacity: cap,
+            });
+        }
+    }
 }

@@ -54,6 +54,52 @@ pub fn parse_events(
         .trim(csv::Trim::All)
         .flexible(false)
         .from_reader(text.as_bytes());
+    let header = read_header(&mut rd)?;
+    let mut out = Vec::new();
+    for rec in rd.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            err(line, "record", e.to_string())
+        })?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        if out.len() >= MAX_EVENTS {
+            return Err(err(line, "kind", format!("more than {MAX_EVENTS} events")));
+        }
+        let row = Row {
+            header: &header,
+            rec: &rec,
+            line,
+            shop,
+        };
+        let kind = row.need("kind")?.to_ascii_lowercase();
+        let ev = match kind.as_str() {
+            "breakdown" => row.breakdown()?,
+            "delay" => row.delay()?,
+            "failed" => ShopEvent::Failed {
+                job: row.order("order")?,
+                restart: row.hours("release_h")?,
+            },
+            "cancelled" => ShopEvent::Cancelled {
+                job: row.order("order")?,
+            },
+            "new" => row.new_order(targets)?,
+            other => {
+                return Err(err(
+                    line,
+                    "kind",
+                    format!(
+                        "unknown event '{other}'; use breakdown, delay, failed, new or cancelled"
+                    ),
+                ));
+            }
+        };
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+/// The header's column names in lower case; unknown columns and a missing `kind` are errors.
+fn read_header(rd: &mut csv::Reader<&[u8]>) -> Result<Vec<String>, ScheduleError> {
     let header: Vec<String> = rd
         .headers()
         .map_err(|e| err(1, "header", e.to_string()))?
@@ -69,152 +115,169 @@ pub fn parse_events(
             ));
         }
     }
-    let col = |name: &str| header.iter().position(|h| h == name);
-    if col("kind").is_none() {
+    if !header.iter().any(|h| h == "kind") {
         return Err(err(1, "kind", "the header needs a `kind` column"));
     }
-    let mut out = Vec::new();
-    for rec in rd.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
-            err(line, "record", e.to_string())
-        })?;
-        let line = rec.position().map_or(0, |p| p.line() as usize);
-        if out.len() >= MAX_EVENTS {
-            return Err(err(line, "kind", format!("more than {MAX_EVENTS} events")));
-        }
-        let get = |name: &str| col(name).and_then(|c| rec.get(c)).filter(|s| !s.is_empty());
-        let need = |name: &str| get(name).ok_or_else(|| err(line, name, "missing"));
-        let hours = |name: &str| -> Result<Option<Time>, ScheduleError> {
-            match get(name) {
-                None => Ok(None),
-                Some(v) => match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() && x.abs() < 1e9 => Ok(Some((x * 60.0).round() as Time)),
-                    _ => Err(err(line, name, format!("'{v}' is not a number of hours"))),
-                },
-            }
-        };
-        let need_hours = |name: &str| hours(name)?.ok_or_else(|| err(line, name, "missing"));
-        let order = |name: &str| -> Result<usize, ScheduleError> {
-            let id = need(name)?;
-            shop.jobs
-                .iter()
-                .position(|b| b.name == id)
-                .ok_or_else(|| err(line, name, format!("the plan has no order '{id}'")))
-        };
-        let kind = need("kind")?.to_ascii_lowercase();
-        let ev = match kind.as_str() {
-            "breakdown" => {
-                let name = need("resource")?;
-                let resource = shop
-                    .resources
-                    .iter()
-                    .position(|r| r.name == name)
-                    .ok_or_else(|| {
-                        err(
-                            line,
-                            "resource",
-                            format!("the plant has no resource '{name}'"),
-                        )
-                    })?;
-                let (from, to) = (need_hours("from_h")?, need_hours("to_h")?);
-                if to <= from {
-                    return Err(err(line, "to_h", "must be later than from_h"));
-                }
-                let amount = match get("amount") {
-                    None => None,
-                    Some(v) => Some(v.parse::<u32>().ok().filter(|&a| a > 0).ok_or_else(|| {
-                        err(
-                            line,
-                            "amount",
-                            format!("'{v}' is not a positive whole number"),
-                        )
-                    })?),
-                };
-                ShopEvent::Breakdown {
-                    resource,
-                    from,
-                    to,
-                    amount,
-                }
-            }
-            "delay" => {
-                let job = order("order")?;
-                let step = need("step")?;
-                let op = shop
-                    .ops(job)
-                    .iter()
-                    .position(|o| o.name == step)
-                    .ok_or_else(|| {
-                        err(
-                            line,
-                            "step",
-                            format!("order {} has no step '{step}'", shop.jobs[job].name),
-                        )
-                    })?;
-                let minutes = need_hours("hours")?;
-                if minutes <= 0 {
-                    return Err(err(line, "hours", "a delay must be positive"));
-                }
-                ShopEvent::Delay { job, op, minutes }
-            }
-            "failed" => ShopEvent::Failed {
-                job: order("order")?,
-                restart: hours("release_h")?,
-            },
-            "cancelled" => ShopEvent::Cancelled {
-                job: order("order")?,
-            },
-            "new" => {
-                let name = need("order")?.to_string();
-                let pname = need("product")?;
-                let product = shop
-                    .products
-                    .iter()
-                    .position(|p| p.name == pname)
-                    .ok_or_else(|| {
-                        err(
-                            line,
-                            "product",
-                            format!("the plant has no product '{pname}'"),
-                        )
-                    })?;
-                let release = need_hours("release_h")?;
-                if release < 0 {
-                    return Err(err(line, "release_h", "must not be negative"));
-                }
-                let due = match hours("due_h")? {
-                    Some(d) => d,
-                    None => release.saturating_add(targets.get(product).copied().unwrap_or(0)),
-                };
-                let weight = match get("weight") {
-                    None => 100,
-                    Some(v) => match v.parse::<f64>() {
-                        Ok(w) if w.is_finite() && (0.0..1e6).contains(&w) => {
-                            (w * 100.0).round() as i64
-                        }
-                        _ => return Err(err(line, "weight", format!("'{v}' is not a weight ≥ 0"))),
-                    },
-                };
-                ShopEvent::NewOrder(Batch {
-                    name,
-                    product,
-                    release,
-                    due,
-                    weight,
-                })
-            }
-            other => {
-                return Err(err(
-                    line,
-                    "kind",
-                    format!(
-                        "unknown event '{other}'; use breakdown, delay, failed, new or cancelled"
-                    ),
-                ));
-            }
-        };
-        out.push(ev);
+    Ok(header)
+}
+
+/// One record of the events file with what its fields are resolved against.
+struct Row<'a> {
+    header: &'a [String],
+    rec: &'a csv::StringRecord,
+    line: usize,
+    shop: &'a Shop,
+}
+
+impl Row<'_> {
+    /// The field `name`, `None` when its column is absent or the field empty.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|c| self.rec.get(c))
+            .filter(|s| !s.is_empty())
     }
-    Ok(out)
+
+    /// The field `name`, an error when missing.
+    fn need(&self, name: &str) -> Result<&str, ScheduleError> {
+        self.get(name)
+            .ok_or_else(|| err(self.line, name, "missing"))
+    }
+
+    /// The field `name` as hours, converted to minutes; `None` when missing.
+    fn hours(&self, name: &str) -> Result<Option<Time>, ScheduleError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x.abs() < 1e9 => Ok(Some((x * 60.0).round() as Time)),
+                _ => Err(err(
+                    self.line,
+                    name,
+                    format!("'{v}' is not a number of hours"),
+                )),
+            },
+        }
+    }
+
+    /// The field `name` as hours, converted to minutes; an error when missing.
+    fn need_hours(&self, name: &str) -> Result<Time, ScheduleError> {
+        self.hours(name)?
+            .ok_or_else(|| err(self.line, name, "missing"))
+    }
+
+    /// The order the field `name` names, as its index in the plan.
+    fn order(&self, name: &str) -> Result<usize, ScheduleError> {
+        let id = self.need(name)?;
+        self.shop
+            .jobs
+            .iter()
+            .position(|b| b.name == id)
+            .ok_or_else(|| err(self.line, name, format!("the plan has no order '{id}'")))
+    }
+
+    /// A `breakdown` event: a resource out of use (all of it, or `amount` places) from
+    /// `from_h` to `to_h`.
+    fn breakdown(&self) -> Result<ShopEvent, ScheduleError> {
+        let line = self.line;
+        let name = self.need("resource")?;
+        let resource = self
+            .shop
+            .resources
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| {
+                err(
+                    line,
+                    "resource",
+                    format!("the plant has no resource '{name}'"),
+                )
+            })?;
+        let (from, to) = (self.need_hours("from_h")?, self.need_hours("to_h")?);
+        if to <= from {
+            return Err(err(line, "to_h", "must be later than from_h"));
+        }
+        let amount = match self.get("amount") {
+            None => None,
+            Some(v) => Some(v.parse::<u32>().ok().filter(|&a| a > 0).ok_or_else(|| {
+                err(
+                    line,
+                    "amount",
+                    format!("'{v}' is not a positive whole number"),
+                )
+            })?),
+        };
+        Ok(ShopEvent::Breakdown {
+            resource,
+            from,
+            to,
+            amount,
+        })
+    }
+
+    /// A `delay` event: a step of an order takes `hours` longer.
+    fn delay(&self) -> Result<ShopEvent, ScheduleError> {
+        let line = self.line;
+        let job = self.order("order")?;
+        let step = self.need("step")?;
+        let op = self
+            .shop
+            .ops(job)
+            .iter()
+            .position(|o| o.name == step)
+            .ok_or_else(|| {
+                err(
+                    line,
+                    "step",
+                    format!("order {} has no step '{step}'", self.shop.jobs[job].name),
+                )
+            })?;
+        let minutes = self.need_hours("hours")?;
+        if minutes <= 0 {
+            return Err(err(line, "hours", "a delay must be positive"));
+        }
+        Ok(ShopEvent::Delay { job, op, minutes })
+    }
+
+    /// A `new` event: an order of a product released at `release_h`, due at `due_h` (else
+    /// release plus the product's target) with `weight` (else 1).
+    fn new_order(&self, targets: &[Time]) -> Result<ShopEvent, ScheduleError> {
+        let line = self.line;
+        let name = self.need("order")?.to_string();
+        let pname = self.need("product")?;
+        let product = self
+            .shop
+            .products
+            .iter()
+            .position(|p| p.name == pname)
+            .ok_or_else(|| {
+                err(
+                    line,
+                    "product",
+                    format!("the plant has no product '{pname}'"),
+                )
+            })?;
+        let release = self.need_hours("release_h")?;
+        if release < 0 {
+            return Err(err(line, "release_h", "must not be negative"));
+        }
+        let due = match self.hours("due_h")? {
+            Some(d) => d,
+            None => release.saturating_add(targets.get(product).copied().unwrap_or(0)),
+        };
+        let weight = match self.get("weight") {
+            None => 100,
+            Some(v) => match v.parse::<f64>() {
+                Ok(w) if w.is_finite() && (0.0..1e6).contains(&w) => (w * 100.0).round() as i64,
+                _ => return Err(err(line, "weight", format!("'{v}' is not a weight ≥ 0"))),
+            },
+        };
+        Ok(ShopEvent::NewOrder(Batch {
+            name,
+            product,
+            release,
+            due,
+            weight,
+        }))
+    }
 }

@@ -508,15 +508,47 @@ impl Shop {
 
     /// Checks shapes, ranges and references. Errors name the order, operation and resource.
     pub fn validate(&self) -> Result<(), ScheduleError> {
-        let bad = |s: String| Err(ScheduleError::Invalid(s));
-        let in_range = |t: Time| (-TIME_LIMIT..=TIME_LIMIT).contains(&t);
         self.goal.validate()?;
         if self.jobs.is_empty() {
-            return bad("no orders to plan".into());
+            return invalid("no orders to plan".into());
         }
+        self.validate_resources()?;
+        for p in &self.products {
+            if p.ops.is_empty() {
+                return invalid(format!("product {} has no operation", p.name));
+            }
+            for (oi, op) in p.ops.iter().enumerate() {
+                let at = format!("product {}, operation {} (#{oi})", p.name, op.name);
+                self.validate_operation(&at, op)?;
+            }
+        }
+        for (j, b) in self.jobs.iter().enumerate() {
+            if b.product >= self.products.len() {
+                return invalid(format!(
+                    "order {} (#{j}) refers to product #{}, which does not exist",
+                    b.name, b.product
+                ));
+            }
+            if !in_range(b.release) || !in_range(b.due) || b.weight < 0 {
+                return invalid(format!(
+                    "order {} (#{j}): release or due date out of range, or negative weight",
+                    b.name
+                ));
+            }
+        }
+        self.validate_fixed()?;
+        if !in_range(self.not_before) {
+            return invalid("re-planning instant out of range".into());
+        }
+        Ok(())
+    }
+
+    /// Units have capacity 0 or 1; each resource's periods are in range, non-empty and in
+    /// order.
+    fn validate_resources(&self) -> Result<(), ScheduleError> {
         for (ri, r) in self.resources.iter().enumerate() {
             if r.kind == ResourceKind::Unit && r.capacity > 1 {
-                return bad(format!(
+                return invalid(format!(
                     "resource {} (#{ri}): a unit has capacity 0 or 1, not {}",
                     r.name, r.capacity
                 ));
@@ -524,13 +556,13 @@ impl Shop {
             let mut last = Time::MIN;
             for s in &r.segments {
                 if s.end <= s.start || !in_range(s.start) || !in_range(s.end) || s.start < last {
-                    return bad(format!(
+                    return invalid(format!(
                         "resource {}: period [{}, {}) is empty, out of range or overlaps the one before",
                         r.name, s.start, s.end
                     ));
                 }
                 if r.kind == ResourceKind::Unit && s.capacity > 1 {
-                    return bad(format!(
+                    return invalid(format!(
                         "resource {}: a unit has capacity 0 or 1 in [{}, {})",
                         r.name, s.start, s.end
                     ));
@@ -538,118 +570,104 @@ impl Shop {
                 last = s.end;
             }
         }
-        for p in &self.products {
-            if p.ops.is_empty() {
-                return bad(format!("product {} has no operation", p.name));
+        Ok(())
+    }
+
+    /// One route operation (named `at` in errors): times in range, and needs that existing
+    /// resources of one kind can serve, no resource serving two needs.
+    fn validate_operation(&self, at: &str, op: &Operation) -> Result<(), ScheduleError> {
+        if !(0..=TIME_LIMIT / 1024).contains(&op.duration)
+            || !(0..=TIME_LIMIT / 1024).contains(&op.cleaning)
+            || !(0..=TIME_LIMIT / 1024).contains(&op.min_lag)
+        {
+            return invalid(format!(
+                "{at}: duration, cleaning and transfer time must be 0 or more and below {}",
+                TIME_LIMIT / 1024
+            ));
+        }
+        if let Some(max) = op.max_lag
+            && (max < op.min_lag || !in_range(max))
+        {
+            return invalid(format!(
+                "{at}: hold limit {max} is below the transfer time {}",
+                op.min_lag
+            ));
+        }
+        let mut used: Vec<usize> = Vec::new();
+        for (ni, n) in op.needs.iter().enumerate() {
+            let Some(&first) = n.candidates.first() else {
+                return invalid(format!("{at}, need #{ni}: no resource can serve it"));
+            };
+            if n.count == 0 {
+                return invalid(format!("{at}, need #{ni}: count must be at least 1"));
             }
-            for (oi, op) in p.ops.iter().enumerate() {
-                let at = format!("product {}, operation {} (#{oi})", p.name, op.name);
-                if !(0..=TIME_LIMIT / 1024).contains(&op.duration)
-                    || !(0..=TIME_LIMIT / 1024).contains(&op.cleaning)
-                    || !(0..=TIME_LIMIT / 1024).contains(&op.min_lag)
-                {
-                    return bad(format!(
-                        "{at}: duration, cleaning and transfer time must be 0 or more and below {}",
-                        TIME_LIMIT / 1024
-                    ));
-                }
-                if let Some(max) = op.max_lag
-                    && (max < op.min_lag || !in_range(max))
-                {
-                    return bad(format!(
-                        "{at}: hold limit {max} is below the transfer time {}",
-                        op.min_lag
-                    ));
-                }
-                let mut used: Vec<usize> = Vec::new();
-                for (ni, n) in op.needs.iter().enumerate() {
-                    let Some(&first) = n.candidates.first() else {
-                        return bad(format!("{at}, need #{ni}: no resource can serve it"));
-                    };
-                    if n.count == 0 {
-                        return bad(format!("{at}, need #{ni}: count must be at least 1"));
+            if n.hold
+                .is_some_and(|h| !(0..=TIME_LIMIT / 1024).contains(&h))
+            {
+                return invalid(format!("{at}, need #{ni}: hold time out of range"));
+            }
+            let Some(kind) = self.resources.get(first).map(|r| r.kind) else {
+                return invalid(format!(
+                    "{at}, need #{ni}: resource #{first} does not exist"
+                ));
+            };
+            for &c in &n.candidates {
+                match self.resources.get(c) {
+                    None => {
+                        return invalid(format!("{at}, need #{ni}: resource #{c} does not exist"));
                     }
-                    if n.hold
-                        .is_some_and(|h| !(0..=TIME_LIMIT / 1024).contains(&h))
-                    {
-                        return bad(format!("{at}, need #{ni}: hold time out of range"));
-                    }
-                    let Some(kind) = self.resources.get(first).map(|r| r.kind) else {
-                        return bad(format!(
-                            "{at}, need #{ni}: resource #{first} does not exist"
+                    Some(r) if r.kind != kind => {
+                        return invalid(format!(
+                            "{at}, need #{ni}: candidates mix kinds ({} is {:?}, {} is {:?})",
+                            self.resources[first].name, kind, r.name, r.kind
                         ));
-                    };
-                    for &c in &n.candidates {
-                        match self.resources.get(c) {
-                            None => {
-                                return bad(format!(
-                                    "{at}, need #{ni}: resource #{c} does not exist"
-                                ));
-                            }
-                            Some(r) if r.kind != kind => {
-                                return bad(format!(
-                                    "{at}, need #{ni}: candidates mix kinds ({} is {:?}, {} is {:?})",
-                                    self.resources[first].name, kind, r.name, r.kind
-                                ));
-                            }
-                            Some(r) => {
-                                if used.contains(&c) {
-                                    return bad(format!(
-                                        "{at}: resource {} serves two needs of the operation",
-                                        r.name
-                                    ));
-                                }
-                            }
+                    }
+                    Some(r) => {
+                        if used.contains(&c) {
+                            return invalid(format!(
+                                "{at}: resource {} serves two needs of the operation",
+                                r.name
+                            ));
                         }
                     }
-                    used.extend(&n.candidates);
-                    if kind == ResourceKind::Unit
-                        && (n.candidates.len() as u64) < u64::from(n.count)
-                    {
-                        return bad(format!(
-                            "{at}, need #{ni}: {} units needed, only {} can serve",
-                            n.count,
-                            n.candidates.len()
-                        ));
-                    }
                 }
             }
-        }
-        for (j, b) in self.jobs.iter().enumerate() {
-            if b.product >= self.products.len() {
-                return bad(format!(
-                    "order {} (#{j}) refers to product #{}, which does not exist",
-                    b.name, b.product
-                ));
-            }
-            if !in_range(b.release) || !in_range(b.due) || b.weight < 0 {
-                return bad(format!(
-                    "order {} (#{j}): release or due date out of range, or negative weight",
-                    b.name
+            used.extend(&n.candidates);
+            if kind == ResourceKind::Unit && (n.candidates.len() as u64) < u64::from(n.count) {
+                return invalid(format!(
+                    "{at}, need #{ni}: {} units needed, only {} can serve",
+                    n.count,
+                    n.candidates.len()
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Fixed operations exist, start in range, are fixed once, use resources their needs
+    /// allow, and have the operation before them fixed too.
+    fn validate_fixed(&self) -> Result<(), ScheduleError> {
         let off = self.offsets();
         let mut seen = vec![false; off[self.jobs.len()]];
         for f in &self.fixed {
             let Some(ops) = self.jobs.get(f.job).map(|_| self.ops(f.job)) else {
-                return bad(format!("fixed operation of order #{} out of range", f.job));
+                return invalid(format!("fixed operation of order #{} out of range", f.job));
             };
             let name = &self.jobs[f.job].name;
             let Some(op) = ops.get(f.op) else {
-                return bad(format!(
+                return invalid(format!(
                     "order {name}: fixed operation #{} does not exist",
                     f.op
                 ));
             };
             if !in_range(f.start) {
-                return bad(format!(
+                return invalid(format!(
                     "order {name}, {}: fixed start out of range",
                     op.name
                 ));
             }
             if std::mem::replace(&mut seen[off[f.job] + f.op], true) {
-                return bad(format!("order {name}, {}: fixed twice", op.name));
+                return invalid(format!("order {name}, {}: fixed twice", op.name));
             }
             for u in &f.uses {
                 let ok = op
@@ -660,7 +678,7 @@ impl Shop {
                     && in_range(u.end)
                     && u.end >= u.start;
                 if !ok {
-                    return bad(format!(
+                    return invalid(format!(
                         "order {name}, {}: a fixed resource use does not match the operation's needs",
                         op.name
                     ));
@@ -669,16 +687,23 @@ impl Shop {
         }
         for f in &self.fixed {
             if f.op > 0 && !seen[off[f.job] + f.op - 1] {
-                return bad(format!(
+                return invalid(format!(
                     "order {}, {}: fixed, but the operation before it is not",
                     self.jobs[f.job].name,
                     self.ops(f.job)[f.op].name
                 ));
             }
         }
-        if !in_range(self.not_before) {
-            return bad("re-planning instant out of range".into());
-        }
         Ok(())
     }
+}
+
+/// An invalid-shop error with `s` as its message.
+fn invalid(s: String) -> Result<(), ScheduleError> {
+    Err(ScheduleError::Invalid(s))
+}
+
+/// Whether a time lies within the accepted range (±[`TIME_LIMIT`]).
+fn in_range(t: Time) -> bool {
+    (-TIME_LIMIT..=TIME_LIMIT).contains(&t)
 }
