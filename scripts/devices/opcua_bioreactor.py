@@ -23,7 +23,8 @@ docs/devices.md). The program's device time runs --speed device seconds per real
 
 Faults (--fault): none; disconnect (the server goes away mid-run for --outage seconds,
 then comes back); lost (the server goes away mid-run for good); bad-status (Temperature
-carries BadSensorFailure); fail (the program aborts halfway).
+carries BadSensorFailure); fail (the program aborts halfway). Several at once are given
+comma-separated (e.g. disconnect,bad-status).
 
 Security: --security none | sign-and-encrypt (Basic256Sha256 with --cert/--key, made by the
 test; the client certificate given with --trust is the only one accepted).
@@ -50,6 +51,7 @@ NS_URI = "urn:atmpflow:test-bioreactor"
 class Bioreactor:
     def __init__(self, args):
         self.args = args
+        self.faults = set(args.fault.split(",")) - {"none"}
         self.server = None
         self.nodes = {}
         self.state = "Idle"
@@ -187,7 +189,7 @@ class Bioreactor:
             h = elapsed * self.args.speed / 3600.0
             frac = elapsed / real_s
             vcd = 0.5 * math.exp(math.log(30.0) * frac)
-            bad = ua.StatusCodes.BadSensorFailure if self.args.fault == "bad-status" and frac > 0.2 else None
+            bad = ua.StatusCodes.BadSensorFailure if "bad-status" in self.faults and frac > 0.2 else None
             await self.set("BioreactorUnit.Temperature", target_t + self.rng.uniform(-0.2, 0.2), bad)
             await self.set("BioreactorUnit.pH", 7.2 + self.rng.uniform(-0.05, 0.05))
             await self.set("BioreactorUnit.DissolvedOxygen", 40.0 + self.rng.uniform(-3, 3))
@@ -198,15 +200,15 @@ class Bioreactor:
             await self.set("BioreactorUnit.ActiveProgram.CurrentRuntime", h)
             if not faulted and frac >= 0.5:
                 faulted = True
-                if self.args.fault == "fail":
+                if "fail" in self.faults:
                     self.state = "Aborted"
                     await self.set("BioreactorUnit.ActiveProgram.ErrorMessage", "agitator motor stalled")
                     await self.set("BioreactorUnit.ActiveProgram.CurrentState", "Aborted")
                     return
-                if self.args.fault in ("disconnect", "lost"):
+                if self.faults & {"disconnect", "lost"}:
                     print(f"fault {self.args.fault}: stopping the server", flush=True)
                     await self.server.stop()
-                    if self.args.fault == "lost":
+                    if "lost" in self.faults:
                         await asyncio.sleep(self.args.outage * 100)
                         return
                     await asyncio.sleep(self.args.outage)
@@ -222,12 +224,16 @@ class Bioreactor:
         await self.set("BioreactorUnit.ActiveProgram.CurrentState", "Completed")
 
 
+FAULTS = ["disconnect", "lost", "bad-status", "fail"]
+
+
 async def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=4840)
     p.add_argument("--speed", type=float, default=345600.0,
                    help="device seconds per real second (default: 288 h in 3 s)")
-    p.add_argument("--fault", choices=["none", "disconnect", "lost", "bad-status", "fail"], default="none")
+    p.add_argument("--fault", default="none",
+                   help="none, or one or more (comma-separated) of: " + ", ".join(FAULTS))
     p.add_argument("--outage", type=float, default=1.5, help="seconds the server is away (disconnect)")
     p.add_argument("--security", choices=["none", "sign-and-encrypt"], default="none")
     p.add_argument("--cert", help="server certificate (DER)")
@@ -235,6 +241,9 @@ async def main():
     p.add_argument("--trust", help="the client certificate to accept (DER)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
+    unknown = set(args.fault.split(",")) - set(FAULTS) - {"none"}
+    if unknown:
+        sys.exit(f"--fault: unknown {', '.join(sorted(unknown))} (known: {', '.join(FAULTS)})")
     if args.security == "sign-and-encrypt" and not (args.cert and args.key and args.trust):
         sys.exit("sign-and-encrypt needs --cert, --key and --trust")
     dev = Bioreactor(args)

@@ -116,6 +116,12 @@ pub trait DeviceAdapter {
     fn id(&self) -> &str;
     /// Run a step and report.
     fn run(&mut self, run: &DeviceRun<'_>) -> Result<DeviceReport, DeviceError>;
+    /// Whether this device has something bound for step `step` (a program, a measurement).
+    /// A bound device that does not handle a step it is scanned for is simulated for it.
+    fn handles(&self, step: &str) -> bool {
+        let _ = step;
+        true
+    }
 }
 
 /// A simulated device drawing from the recipe's distributions.

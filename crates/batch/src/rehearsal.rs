@@ -18,7 +18,7 @@ use recipe::equipment::Inventory;
 use recipe::recipe::{MaterialRole, Recipe};
 use recipe::{Date, DateTime};
 
-use crate::device::{DeviceAdapter, DeviceReport, DeviceRun, SimulatedDevice};
+use crate::device::{DeviceAdapter, DeviceError, DeviceReport, DeviceRun, SimulatedDevice};
 use crate::engine::{
     Batch, Command, Ctx, LotRegister, LotStatus, NewOrder, Refusal, Request, Stage,
     apply_counter_uses,
@@ -396,8 +396,30 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
             .and_then(|r| batch.bound(&step_id, &r.name))
             .map(str::to_string);
         let drun = DeviceRun { step, started };
-        let (report, device): (DeviceReport, Option<String>) = match &device_id {
-            Some(id) if bound.contains_key(id) => {
+        // Bound devices of the step's other requirements (e.g. a cell counter at the
+        // bioreactor) measure alongside: their values and events are theirs in the record.
+        let alongside: Vec<String> = step
+            .requires
+            .iter()
+            .skip(1)
+            .filter_map(|r| batch.bound(&step_id, &r.name))
+            .filter(|id| bound.get(*id).is_some_and(|d| d.handles(&step_id)))
+            .map(str::to_string)
+            .collect();
+        let mut others: Vec<(String, Result<DeviceReport, DeviceError>)> = Vec::new();
+        for id in alongside {
+            if let Some(dev) = bound.get_mut(&id) {
+                let r = dev.run(&drun);
+                others.push((id, r));
+            }
+        }
+        let measured_alongside: BTreeMap<String, f64> = others
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flat_map(|r| r.measures.clone())
+            .collect();
+        let (mut report, device): (DeviceReport, Option<String>) = match &device_id {
+            Some(id) if bound.get(id).is_some_and(|d| d.handles(&step_id)) => {
                 let dev = bound
                     .get_mut(id)
                     .ok_or_else(|| crate::device::DeviceError {
@@ -405,7 +427,12 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
                         message: "not bound".into(),
                     })?;
                 match dev.run(&drun) {
-                    Ok(r) => (with_manual_rest(r, manual.run(&drun)?), Some(id.clone())),
+                    Ok(mut r) => {
+                        for (k, v) in &measured_alongside {
+                            r.measures.entry(k.clone()).or_insert(*v);
+                        }
+                        (with_manual_rest(r, manual.run(&drun)?), Some(id.clone()))
+                    }
                     Err(e) => {
                         // Unreachable from the start: a deviation and a failed step, then stop.
                         run.send(
@@ -442,6 +469,13 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
             }
             None => (manual.run(&drun)?, None),
         };
+        if device_id
+            .as_ref()
+            .is_none_or(|id| !bound.get(id).is_some_and(|d| d.handles(&step_id)))
+        {
+            // measured alongside a simulated or manual step: the devices' values stand
+            report.measures.extend(measured_alongside.clone());
+        }
         let lost = report
             .notes
             .iter()
@@ -507,6 +541,81 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
                     source: Source::Manual,
                 },
             )?;
+        }
+        for (dev, result) in &others {
+            match result {
+                Err(e) => {
+                    // Unreachable: a deviation; people measure instead (their entry is in
+                    // the step's measures, as for a step without the device).
+                    run.send(
+                        &mut batch,
+                        person,
+                        Command::DeviceEvent {
+                            step: step_id.clone(),
+                            device: dev.clone(),
+                            event: DeviceEventKind::Lost,
+                            detail: e.message.clone(),
+                            field: None,
+                            value: None,
+                            source_time: None,
+                        },
+                    )?;
+                }
+                Ok(r) => {
+                    let mut cmds: Vec<Command> = r
+                        .notes
+                        .iter()
+                        .map(|n| Command::DeviceEvent {
+                            step: step_id.clone(),
+                            device: dev.clone(),
+                            event: n.event,
+                            detail: n.detail.clone(),
+                            field: None,
+                            value: None,
+                            source_time: n.source_time,
+                        })
+                        .collect();
+                    if let Some(why) = &r.failed {
+                        // A failed measurement: no value, a deviation, people measure instead.
+                        cmds.push(Command::DeviceEvent {
+                            step: step_id.clone(),
+                            device: dev.clone(),
+                            event: DeviceEventKind::BadValue,
+                            detail: why.clone(),
+                            field: None,
+                            value: None,
+                            source_time: None,
+                        });
+                    }
+                    for x in &r.readings {
+                        cmds.push(match &x.bad_status {
+                            Some(status) => Command::DeviceEvent {
+                                step: step_id.clone(),
+                                device: dev.clone(),
+                                event: DeviceEventKind::BadValue,
+                                detail: status.clone(),
+                                field: Some(x.field.clone()),
+                                value: x.value.is_finite().then_some(x.value),
+                                source_time: x.source_time,
+                            },
+                            None => Command::RecordValue {
+                                step: step_id.clone(),
+                                field: x.field.clone(),
+                                value: x.value,
+                                unit: x.unit.clone(),
+                                source: Source::Device {
+                                    device: dev.clone(),
+                                    source_time: x.source_time,
+                                    address: x.address.clone(),
+                                },
+                            },
+                        });
+                    }
+                    for cmd in cmds {
+                        run.send(&mut batch, person, cmd)?;
+                    }
+                }
+            }
         }
         let failed = match (&report.failed, lost) {
             (Some(f), _) => Some(f.clone()),

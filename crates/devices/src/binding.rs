@@ -15,7 +15,21 @@
 //! values = { "parameters.temperature" = "Temperature" }   # recipe field = measured variable
 //! results = { "parameters.fold_expansion" = "FoldExpansion" }  # recipe field = program result
 //! measures = { viability = "Viability" }                 # decision measure = program result
+//!
+//! [[device]]
+//! equipment = "counter_1"
+//! protocol = "sila2"                   # a SiLA 2 cell counter (CellCounter feature)
+//! endpoint = "https://127.0.0.1:50052" # http:// for plain gRPC (test benches only)
+//! certificate = "counter-ca.pem"       # https: the server's certificate or CA to trust (PEM)
+//!
+//! [device.step.expansion]              # the count runs alongside the step's first device
+//! measures = { viability = "Viability" }                 # Viability (0–1), ViabilityPercent, ViableCellDensity
+//! [device.step.harvest]
+//! values = { "parameters.viability" = "ViabilityPercent" }
 //! ```
+//!
+//! Relative paths (certificate, key) are relative to the binding file's folder
+//! ([`Devices::relative_to`]).
 //!
 //! Every problem is reported with file, line and column (like the other formats).
 
@@ -52,7 +66,8 @@ pub enum Security {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepProgram {
-    /// Program template name on the device.
+    /// Program template name on the device (OPC UA; for SiLA 2 `CountCells`, the default).
+    #[serde(default)]
     pub program: String,
     /// Program parameters (name = value).
     #[serde(default)]
@@ -77,12 +92,14 @@ pub struct Device {
     pub equipment: String,
     /// Protocol.
     pub protocol: Protocol,
-    /// Endpoint URL (`opc.tcp://host:port/path`).
+    /// Endpoint URL (`opc.tcp://host:port/path`; SiLA 2: `https://host:port` or
+    /// `http://host:port`).
     pub endpoint: String,
     /// Message security.
     #[serde(default)]
     pub security: Security,
-    /// Client certificate (DER) for `sign-and-encrypt`.
+    /// OPC UA: client certificate (DER) for `sign-and-encrypt`. SiLA 2 over `https://`: the
+    /// PEM certificate to trust (the server's own or its CA).
     #[serde(default)]
     pub certificate: Option<String>,
     /// Client private key (PEM) for `sign-and-encrypt`.
@@ -124,6 +141,21 @@ impl Devices {
     pub fn get(&self, equipment: &str) -> Option<&Device> {
         self.device.iter().find(|d| d.equipment == equipment)
     }
+
+    /// Certificate and key paths made relative to `dir` (the binding file's folder) unless
+    /// they are absolute.
+    #[must_use]
+    pub fn relative_to(mut self, dir: &std::path::Path) -> Devices {
+        for d in &mut self.device {
+            for p in [&mut d.certificate, &mut d.key].into_iter().flatten() {
+                let path = std::path::Path::new(p.as_str());
+                if path.is_relative() {
+                    *p = dir.join(path).display().to_string();
+                }
+            }
+        }
+        self
+    }
 }
 
 fn is_field(f: &str) -> bool {
@@ -154,10 +186,43 @@ fn check(d: &Devices) -> Vec<Problem> {
                 format!("`{}` is already bound by device[{j}]", dev.equipment),
             ));
         }
-        if dev.protocol == Protocol::Opcua
-            && let Err(m) = crate::opcua::host_port(&dev.endpoint)
-        {
+        let endpoint = match dev.protocol {
+            Protocol::Opcua => crate::opcua::host_port(&dev.endpoint).map(|_| ()),
+            Protocol::Sila2 => crate::sila2::endpoint_of(dev).map(|_| ()),
+        };
+        if let Err(m) = endpoint {
             out.push(Problem::new(at.key("endpoint"), m));
+        }
+        if dev.protocol == Protocol::Sila2 {
+            if dev.security != Security::None {
+                out.push(Problem::new(
+                    at.key("security"),
+                    "SiLA 2 is secured by TLS: write the endpoint as `https://` with `certificate` (the PEM to trust)",
+                ));
+            }
+            if dev.key.is_some() {
+                out.push(Problem::new(
+                    at.key("key"),
+                    "a SiLA 2 device takes no client key (only `certificate`, the PEM to trust)",
+                ));
+            }
+            if dev.endpoint.starts_with("https://")
+                && dev
+                    .certificate
+                    .as_deref()
+                    .is_none_or(|s| s.trim().is_empty())
+            {
+                out.push(Problem::new(
+                    at.key("certificate"),
+                    "an `https://` SiLA 2 endpoint needs `certificate` (the server's PEM certificate or its CA)",
+                ));
+            }
+            if dev.functional_unit.is_some() {
+                out.push(Problem::new(
+                    at.key("functional_unit"),
+                    "functional units are OPC UA LADS: not for a SiLA 2 device",
+                ));
+            }
         }
         match dev.security {
             Security::SignAndEncrypt => {
@@ -183,8 +248,41 @@ fn check(d: &Devices) -> Vec<Problem> {
         }
         for (step, p) in &dev.step {
             let sp = at.key("step").key(step);
-            if p.program.trim().is_empty() {
-                out.push(Problem::new(sp.key("program"), "give the program name"));
+            match dev.protocol {
+                Protocol::Opcua => {
+                    if p.program.trim().is_empty() {
+                        out.push(Problem::new(sp.key("program"), "give the program name"));
+                    }
+                }
+                Protocol::Sila2 => {
+                    if !(p.program.is_empty() || p.program == "CountCells") {
+                        out.push(Problem::new(
+                            sp.key("program"),
+                            "a SiLA 2 cell counter runs `CountCells` (or leave `program` out)",
+                        ));
+                    }
+                    if !p.parameters.is_empty() || !p.results.is_empty() {
+                        out.push(Problem::new(
+                            sp.clone(),
+                            "a SiLA 2 cell counter takes `values` and `measures`, not `parameters` or `results`",
+                        ));
+                    }
+                    for (table, map) in [("values", &p.values), ("measures", &p.measures)] {
+                        for (k, v) in map {
+                            if sila::CountOutput::from_name(v).is_none() {
+                                out.push(Problem::new(
+                                    sp.key(table).key(k),
+                                    format!(
+                                        "`{v}` is not a CountCells response: write one of {}",
+                                        sila::CountOutput::ALL
+                                            .map(sila::CountOutput::name)
+                                            .join(", ")
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                }
             }
             for (k, v) in &p.parameters {
                 if !v.is_finite() {
@@ -252,6 +350,22 @@ pub fn check_against(d: &Devices, recipe: &recipe::recipe::Recipe) -> Vec<Proble
                             sp.key(table).key(field),
                             format!("step `{step_id}` has no field `{field}`"),
                         ));
+                    } else if dev.protocol == Protocol::Sila2
+                        && let Some(out_unit) = map
+                            .get(field)
+                            .and_then(|v| sila::CountOutput::from_name(v))
+                            .map(sila::CountOutput::unit)
+                    {
+                        let unit = crate::opcua::unit_of(step, field);
+                        if unit != out_unit {
+                            out.push(Problem::new(
+                                sp.key(table).key(field),
+                                format!(
+                                    "`{field}` is in {unit}, the counter's `{}` in {out_unit}",
+                                    map[field]
+                                ),
+                            ));
+                        }
                     }
                 }
             }

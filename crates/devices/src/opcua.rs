@@ -655,7 +655,7 @@ async fn drive(
     Ok(report)
 }
 
-fn unit_of(step: &recipe::recipe::Step, field: &str) -> String {
+pub(crate) fn unit_of(step: &recipe::recipe::Step, field: &str) -> String {
     let spec = match field.split_once('.') {
         Some(("parameters", n)) => step.parameters.get(n),
         Some(("environment", n)) => step.environment.limits.get(n),
@@ -692,6 +692,10 @@ impl DeviceAdapter for OpcuaDevice {
     fn run(&mut self, run: &DeviceRun<'_>) -> Result<DeviceReport, DeviceError> {
         let device = self.device.clone();
         self.rt.block_on(run_step(&device, run))
+    }
+
+    fn handles(&self, step: &str) -> bool {
+        self.device.step.contains_key(step)
     }
 }
 

@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use batch::device::{DeviceAdapter, DeviceError, DeviceReport, DeviceRun};
+use batch::device::{DeviceAdapter, DeviceError, DeviceNote, DeviceReport, DeviceRun, Reading};
+use batch::entry::DeviceEventKind;
 use recipe::DateTime;
 
 use crate::client::{CellCount, Endpoint, Progress, ServerIdentity, SilaClient};
@@ -25,6 +26,39 @@ pub enum CountOutput {
     ViabilityFraction,
     /// Viability in % as the device reports it.
     ViabilityPercent,
+}
+
+impl CountOutput {
+    /// Every output, in the order of the feature's responses.
+    pub const ALL: [CountOutput; 3] = [
+        CountOutput::ViableCellDensity,
+        CountOutput::ViabilityFraction,
+        CountOutput::ViabilityPercent,
+    ];
+
+    /// The name used in binding files: `ViableCellDensity`, `Viability` (fraction 0–1) or
+    /// `ViabilityPercent`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CountOutput::ViableCellDensity => "ViableCellDensity",
+            CountOutput::ViabilityFraction => "Viability",
+            CountOutput::ViabilityPercent => "ViabilityPercent",
+        }
+    }
+
+    /// The output called `name` (see [`CountOutput::name`]).
+    pub fn from_name(name: &str) -> Option<CountOutput> {
+        CountOutput::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// Unit symbol of the value.
+    pub fn unit(self) -> &'static str {
+        match self {
+            CountOutput::ViableCellDensity => "cells/mL",
+            CountOutput::ViabilityFraction => "1",
+            CountOutput::ViabilityPercent => "%",
+        }
+    }
 }
 
 /// Where a measured value came from: the device's identity and when it was received.
@@ -45,6 +79,66 @@ pub struct CountRecord {
     pub count: CellCount,
     /// Device and time.
     pub provenance: Provenance,
+}
+
+impl CountRecord {
+    /// The count's value for `output`.
+    pub fn value(&self, output: CountOutput) -> f64 {
+        match output {
+            CountOutput::ViableCellDensity => self.count.viable_cell_density_per_ml,
+            CountOutput::ViabilityFraction => self.count.viability_percent / 100.0,
+            CountOutput::ViabilityPercent => self.count.viability_percent,
+        }
+    }
+
+    /// Where on the device `output` was read: server address, feature, command, response.
+    pub fn address(&self, output: CountOutput) -> String {
+        format!(
+            "{}/CellCounter/CountCells/{}",
+            self.provenance.server.address,
+            output.name()
+        )
+    }
+
+    /// A reading of `output` for recipe field `field`. SiLA responses carry no time stamp of
+    /// the device: `source_time` is when the client received the result.
+    pub fn reading(&self, field: &str, output: CountOutput) -> Reading {
+        let value = self.value(output);
+        Reading {
+            field: field.to_string(),
+            value,
+            unit: output.unit().to_string(),
+            source_time: Some(self.provenance.received),
+            address: Some(self.address(output)),
+            bad_status: None,
+        }
+    }
+
+    /// The record's note of this count: the server's identity, the command execution, the
+    /// values and the receipt time (as `source_time`; SiLA gives no device time).
+    pub fn note(&self) -> DeviceNote {
+        let s = &self.provenance.server;
+        DeviceNote {
+            event: DeviceEventKind::Program,
+            detail: format!(
+                "CountCells (execution {}) on SiLA server {} ({} {}, UUID {}) at {}: sample {}, viable cell density {} cells/mL, viability {} %; time = receipt by the client",
+                self.count.execution_uuid,
+                s.name,
+                s.server_type,
+                s.version,
+                s.uuid,
+                s.address,
+                self.count.sample_id,
+                self.count.viable_cell_density_per_ml,
+                self.count.viability_percent
+            )
+            .char_indices()
+            .take_while(|(i, c)| i + c.len_utf8() <= 2000)
+            .map(|(_, c)| c)
+            .collect(),
+            source_time: Some(self.provenance.received),
+        }
+    }
 }
 
 /// A progress callback: equipment id and the report.
@@ -245,24 +339,16 @@ impl DeviceAdapter for SilaCellCounter {
         let duration_h = step.duration.nominal_h;
         match self.count(&sample_id_for(run)) {
             Ok(record) => {
-                let c = &record.count;
                 let measures = wanted
                     .into_iter()
-                    .map(|(name, out)| {
-                        let v = match out {
-                            CountOutput::ViableCellDensity => c.viable_cell_density_per_ml,
-                            CountOutput::ViabilityFraction => c.viability_percent / 100.0,
-                            CountOutput::ViabilityPercent => c.viability_percent,
-                        };
-                        (name, v)
-                    })
+                    .map(|(name, out)| (name, record.value(out)))
                     .collect();
                 Ok(DeviceReport {
                     duration_h,
                     readings: Vec::new(),
                     measures,
                     failed: None,
-                    notes: Vec::new(),
+                    notes: vec![record.note()],
                     manual: Vec::new(),
                 })
             }

@@ -12,7 +12,11 @@ viable cell density and viability. --fault switches one fault on:
              undefined execution error) and ChamberTemperature sends NaN, which the
              feature does not constrain, so it reaches the client (which must refuse it)
 
-Usage: python server.py --port PORT [--fault F] [--cert CERT.pem --key KEY.pem] [--count-seconds S]
+--fault-after N keeps the fault off for the first N CountCells calls (e.g. a batch whose first
+count succeeds and whose second fails).
+
+Usage: python server.py --port PORT [--fault F [--fault-after N]] [--cert CERT.pem --key KEY.pem]
+       [--count-seconds S]
 Without --cert/--key the server is plain (insecure) gRPC. Prints "READY" once it serves.
 """
 
@@ -43,6 +47,8 @@ class CellCounterImpl(FeatureImplementationBase):
         self.feature = feature
         self.fault = fault
         self.count_seconds = count_seconds
+        self.calls = 0
+        self.fault_after = 0
         self.state = "Idle"
         self.temperature = 22.0
         self._ChamberTemperature_producer_queue = Queue()
@@ -65,22 +71,24 @@ class CellCounterImpl(FeatureImplementationBase):
         return self.fault != "clogged"
 
     def CountCells(self, SampleId, SampleVolume, *, metadata, instance):
+        self.calls += 1
+        fault = self.fault if self.calls > self.fault_after else "none"
         instance.begin_execution()
         self.state = "Counting"
         steps = 10
         try:
             for i in range(steps):
                 if i == steps // 2:
-                    if self.fault == "clogged":
+                    if fault == "clogged":
                         self.state = "Fault"
                         raise DefinedExecutionError(
                             self.feature.defined_execution_errors["ChamberClogged"],
                             f"sample {SampleId}: flow stopped in the counting chamber",
                         )
-                    if self.fault == "vanish":
+                    if fault == "vanish":
                         sys.stdout.flush()
                         os._exit(3)
-                    if self.fault == "slow":
+                    if fault == "slow":
                         while True:
                             time.sleep(1.0)
                 instance.progress = i / steps
@@ -92,7 +100,7 @@ class CellCounterImpl(FeatureImplementationBase):
         finally:
             if self.state == "Counting":
                 self.state = "Idle"
-        viability = float("nan") if self.fault == "bad-value" else VIABILITY
+        viability = float("nan") if fault == "bad-value" else VIABILITY
         return (VIABLE_CELL_DENSITY, viability)
 
 
@@ -104,6 +112,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--count-seconds", type=float, default=2.0)
+    ap.add_argument("--fault-after", type=int, default=0)
     args = ap.parse_args()
 
     feature = Feature((HERE / "CellCounter.sila.xml").read_text())
@@ -115,7 +124,9 @@ def main():
         server_vendor_url="https://example.org/atmpflow",
         server_uuid=SERVER_UUID,
     )
-    server.set_feature_implementation(feature, CellCounterImpl(server, feature, args.fault, args.count_seconds))
+    impl = CellCounterImpl(server, feature, args.fault, args.count_seconds)
+    impl.fault_after = max(args.fault_after, 0)
+    server.set_feature_implementation(feature, impl)
     if args.cert and args.key:
         server.start(
             args.host,
