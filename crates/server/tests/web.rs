@@ -403,7 +403,7 @@ fn pages_follow_the_role_and_the_engine_decides() {
         // QA's own board is empty while nothing waits for QA; all open batches show it
         let board = web.get("/", Some(&qa));
         assert!(board.text.contains("My batches (0)"), "{}", board.text);
-        assert!(!board.text.contains("href=\"/batch/B-WEB-1\""));
+        assert!(!board.text.contains("href=\"/batch/B%2DWEB%2D1\""));
         let board = web.get("/?show=all", Some(&qa));
         assert!(board.text.contains(">Review</a>"), "{}", board.text);
         assert!(!board.text.contains(">Execute</a>"));
@@ -537,7 +537,7 @@ fn pages_follow_the_role_and_the_engine_decides() {
         // with deviations to assess, the batch is on QA's own board
         let board = web.get("/", Some(&qa));
         assert!(board.text.contains("My batches (1)"), "{}", board.text);
-        assert!(board.text.contains("href=\"/batch/B-WEB-1\""), "{}", board.text);
+        assert!(board.text.contains("href=\"/batch/B%2DWEB%2D1\""), "{}", board.text);
         // QA sees the deviations as unassessed and may assess them; the operator may not
         let p = web.get("/batch/B-WEB-1", Some(&qa));
         assert!(p.text.contains("not assessed"), "{}", p.text);
