@@ -138,7 +138,7 @@ try {
   await op.page.getByRole("button", { name: "Sign" }).click();
   check(await op.page.locator(".notice.good").count() === 1, "operator: the signature is recorded");
   // a deviation the engine cannot see, reported from the step screen
-  await op.page.getByText("Report a deviation", { exact: true }).click();
+  await op.page.locator("#report-deviation > summary").click();
   await op.page.getByLabel("What you observed").fill("bag port cracked during thaw (browser test)");
   await shot(op.page, "operator-report-deviation");
   await op.page.getByRole("button", { name: "Report the deviation" }).click();

@@ -1578,7 +1578,10 @@ fn an_operator_reports_a_deviation_that_qa_assesses() {
     assert_eq!(fx.batch.unassessed(), vec![d.number]);
     // the record is append-only: the earlier entries are unchanged and the chain verifies
     assert_eq!(fx.batch.entries().len(), before + 1);
-    assert_eq!(fx.batch.entries()[before].prev, fx.batch.entries()[before - 1].hash);
+    assert_eq!(
+        fx.batch.entries()[before].prev,
+        fx.batch.entries()[before - 1].hash
+    );
     fx.send(
         &qa,
         Command::AssessDeviation {

@@ -287,7 +287,11 @@ fn login_needs_the_right_password_and_a_same_origin_form() {
         let writer = web.login("nobody");
         let p = web.get("/", Some(&writer));
         assert!(p.text.contains("My batches (0)"), "{}", p.text);
-        assert!(p.text.contains("No open batch has your entries"), "{}", p.text);
+        assert!(
+            p.text.contains("No open batch has your entries"),
+            "{}",
+            p.text
+        );
         let p = web.get("/?show=all", Some(&writer));
         assert!(p.text.contains("All open (1)"), "{}", p.text);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
@@ -508,11 +512,19 @@ fn pages_follow_the_role_and_the_engine_decides() {
         let p = act(
             &web,
             &op,
-            &[("action", "report_deviation"), ("step", "thaw"), ("observation", " ")],
+            &[
+                ("action", "report_deviation"),
+                ("step", "thaw"),
+                ("observation", " "),
+            ],
         );
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         assert!(p.text.contains("observation"), "{}", p.text);
-        assert_eq!(web.head_seq("B-WEB-1"), before, "an empty report stores nothing");
+        assert_eq!(
+            web.head_seq("B-WEB-1"),
+            before,
+            "an empty report stores nothing"
+        );
         let p = act(
             &web,
             &op,
@@ -524,7 +536,11 @@ fn pages_follow_the_role_and_the_engine_decides() {
         );
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         assert!(p.text.contains("Deviation raised"), "{}", p.text);
-        assert!(p.text.contains("bag port cracked during thaw"), "{}", p.text);
+        assert!(
+            p.text.contains("bag port cracked during thaw"),
+            "{}",
+            p.text
+        );
         assert_eq!(web.head_seq("B-WEB-1"), before + 1);
         // QA's review shows it as a deviation reported by a person, by the operator
         let p = web.get("/batch/B-WEB-1", Some(&qa));
@@ -537,7 +553,11 @@ fn pages_follow_the_role_and_the_engine_decides() {
         // with deviations to assess, the batch is on QA's own board
         let board = web.get("/", Some(&qa));
         assert!(board.text.contains("My batches (1)"), "{}", board.text);
-        assert!(board.text.contains("href=\"/batch/B%2DWEB%2D1\""), "{}", board.text);
+        assert!(
+            board.text.contains("href=\"/batch/B%2DWEB%2D1\""),
+            "{}",
+            board.text
+        );
         // QA sees the deviations as unassessed and may assess them; the operator may not
         let p = web.get("/batch/B-WEB-1", Some(&qa));
         assert!(p.text.contains("not assessed"), "{}", p.text);
@@ -766,7 +786,11 @@ fn the_qp_releases_on_the_page_and_four_eyes_refuses_a_qp_who_worked_on_the_batc
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         assert!(p.text.contains("Refused"), "{}", p.text);
         assert!(p.text.contains("four eyes: opqp performed"), "{}", p.text);
-        assert_eq!(web.head_seq(id), before, "a refused disposition stores nothing");
+        assert_eq!(
+            web.head_seq(id),
+            before,
+            "a refused disposition stores nothing"
+        );
         // the other QP with a wrong password: refused before the engine
         let p = dispose(&qp, "not my password");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
@@ -841,7 +865,11 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
             p.text
         );
         assert!(p.text.contains("equipment[0].count"), "{}", p.text);
-        assert!(p.text.contains(&format!("<mark id=\"L{line}\"")), "{}", p.text);
+        assert!(
+            p.text.contains(&format!("<mark id=\"L{line}\"")),
+            "{}",
+            p.text
+        );
         assert_eq!(p.text.matches("<mark ").count(), 1, "only the broken line");
         // the same broken text is not run
         let p = send(&broken, "run", "3");
@@ -873,11 +901,23 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         }
         assert!(finished, "the run did not finish within a minute");
         let p = web.get(&run, Some(&pl));
-        assert!(p.text.contains("Finished (3 replications done)"), "{}", p.text);
-        assert!(p.text.contains(&format!("href=\"{run}/report\"")), "{}", p.text);
+        assert!(
+            p.text.contains("Finished (3 replications done)"),
+            "{}",
+            p.text
+        );
+        assert!(
+            p.text.contains(&format!("href=\"{run}/report\"")),
+            "{}",
+            p.text
+        );
         let r = web.get(&format!("{run}/report"), Some(&pl));
         assert_eq!(r.status, StatusCode::OK);
-        assert!(r.text.contains("Concept 1"), "{}", &r.text[..r.text.len().min(2000)]);
+        assert!(
+            r.text.contains("Concept 1"),
+            "{}",
+            &r.text[..r.text.len().min(2000)]
+        );
         let at = p.text.find(&format!("{run}/csv/")).expect("a CSV link");
         let rest = &p.text[at..];
         let csv_path = &rest[..rest.find('"').expect("end")];

@@ -296,33 +296,33 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
                 j.batch.deviations().len(),
             ));
             match (&db, &mut remote) {
-            (_, Some(r)) => r.send(&j),
-            (Some((db, twins, _)), None) => db
-                .transaction(|tx| -> anyhow::Result<()> {
-                    // the twins of equipment whose uses are counted, stored with the order
-                    if j.order.is_some() {
-                        for t in twins {
-                            let w = store::batch::write_twin(tx, t.clone())?;
+                (_, Some(r)) => r.send(&j),
+                (Some((db, twins, _)), None) => db
+                    .transaction(|tx| -> anyhow::Result<()> {
+                        // the twins of equipment whose uses are counted, stored with the order
+                        if j.order.is_some() {
+                            for t in twins {
+                                let w = store::batch::write_twin(tx, t.clone())?;
+                                server::batch::register_twin(tx, None, &w)
+                                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
+                            }
+                        }
+                        // the database's rehearsal clock follows the record
+                        store::clock::set(
+                            tx,
+                            store::auth::Timestamp(j.at.unix_seconds()),
+                            &actor,
+                            store::auth::Timestamp::now(),
+                        )?;
+                        if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
                             server::batch::register_twin(tx, None, &w)
                                 .map_err(|e| anyhow::anyhow!("{}", e.text))?;
                         }
-                    }
-                    // the database's rehearsal clock follows the record
-                    store::clock::set(
-                        tx,
-                        store::auth::Timestamp(j.at.unix_seconds()),
-                        &actor,
-                        store::auth::Timestamp::now(),
-                    )?;
-                    if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
-                        server::batch::register_twin(tx, None, &w)
-                            .map_err(|e| anyhow::anyhow!("{}", e.text))?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e| format!("{e:#}")),
-            (None, None) => Ok(()),
-        }
+                        Ok(())
+                    })
+                    .map_err(|e| format!("{e:#}")),
+                (None, None) => Ok(()),
+            }
         },
     );
     let b = match rehearsed {
@@ -338,9 +338,9 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        r => r.with_context(|| {
-            format!("rehearsing batch {} of {}", a.batch, a.recipe.display())
-        })?,
+        r => {
+            r.with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?
+        }
     };
     let mut wrote = Vec::new();
     if let Some(out) = &a.out {

@@ -1119,10 +1119,7 @@ fn start_step(
             let dev = devices
                 .entry(id.clone())
                 .or_insert_with(|| SimulatedDevice::new(id, seed));
-            (
-                dev.run(&drun)?,
-                Source::device(dev.id()),
-            )
+            (dev.run(&drun)?, Source::device(dev.id()))
         }
         None => (manual.run(&drun)?, Source::Manual),
     };

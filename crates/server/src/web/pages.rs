@@ -199,7 +199,11 @@ pub(crate) fn board(ctx: &Ctx<'_>, all: bool) -> Response {
     let tab = |href: &str, text: Text, n: usize, current: bool| {
         format!(
             "<a class=\"tab\" href=\"{href}\"{}>{} ({n})</a>",
-            if current { " aria-current=\"page\"" } else { "" },
+            if current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            },
             esc(t(text)),
         )
     };
@@ -211,11 +215,19 @@ pub(crate) fn board(ctx: &Ctx<'_>, all: bool) -> Response {
         tab("/?show=all", Text::AllOpen, open.len(), all),
     );
     if !all {
-        let _ = write!(body, "<p class=\"muted\">{}</p>", esc(t(Text::MyBatchesHelp)));
+        let _ = write!(
+            body,
+            "<p class=\"muted\">{}</p>",
+            esc(t(Text::MyBatchesHelp))
+        );
     }
     let open = if all { open } else { mine };
     if open.is_empty() {
-        let empty = if all { Text::NoBatches } else { Text::NoMyBatches };
+        let empty = if all {
+            Text::NoBatches
+        } else {
+            Text::NoMyBatches
+        };
         let _ = write!(body, "<p>{}</p>", esc(t(empty)));
     } else {
         let _ = write!(

@@ -128,7 +128,9 @@ fn with_run(ctx: &Ctx<'_>, id: &str, f: impl FnOnce(u64, &Run) -> Response) -> R
     let Ok(n) = id.parse::<u64>() else {
         return not_found(id);
     };
-    let table = runs().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let table = runs()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match table.get(&n) {
         Some(r) if r.owner == ctx.who.user => f(n, r),
         _ => not_found(&format!("run/{id}")),
@@ -242,7 +244,7 @@ fn editor(
 /// anchor `#L{n}`).
 fn numbered(text: &str, errors: &[model::FileError]) -> String {
     let mut out = format!(
-        "<section class=\"card\" aria-labelledby=\"src-h\"><h2 id=\"src-h\">{}</h2><pre class=\"src\">",
+        "<section class=\"card\" aria-labelledby=\"src-h\"><h2 id=\"src-h\">{}</h2><pre class=\"src\" tabindex=\"0\">",
         esc(t(Text::ScenarioLines))
     );
     for (i, line) in text.lines().enumerate() {
@@ -329,17 +331,14 @@ fn start(owner: String, name: String, model: model::Model, text: &str, reps: u32
     let outcome = Arc::new(Mutex::new(None));
     let id = next_id();
     {
-        let mut table = runs().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = runs()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while table.len() >= MAX_RUNS {
             // the oldest finished run goes first, else the oldest
             let finished = table
                 .iter()
-                .find(|(_, r)| {
-                    r.outcome
-                        .lock()
-                        .map(|o| o.is_some())
-                        .unwrap_or(true)
-                })
+                .find(|(_, r)| r.outcome.lock().map(|o| o.is_some()).unwrap_or(true))
                 .map(|(k, _)| *k);
             let Some(k) = finished.or_else(|| table.keys().next().copied()) else {
                 break;
@@ -376,7 +375,9 @@ fn start(owner: String, name: String, model: model::Model, text: &str, reps: u32
                 Arc::new(r)
             })
             .map_err(|e| e.to_string());
-        *outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
+        *outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
     });
     id
 }
@@ -433,7 +434,12 @@ fn run_page(ctx: &Ctx<'_>, id: u64, r: &Run) -> Response {
                     res.replications_requested
                 )
             } else {
-                format!("{} ({} {})", t(Text::RunDone), res.replications, t(Text::ReplicationsDone))
+                format!(
+                    "{} ({} {})",
+                    t(Text::RunDone),
+                    res.replications,
+                    t(Text::ReplicationsDone)
+                )
             };
             let _ = write!(
                 body,
@@ -463,9 +469,15 @@ fn status(r: &Run) -> Response {
     let v = serde_json::json!({ "done": done, "wanted": wanted, "finished": outcome.is_some() });
     let mut resp = Response::new(Body::from(v.to_string()));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }
 
@@ -508,12 +520,21 @@ fn csv(r: &Run, name: &str) -> Response {
         Ok(x) => x,
         Err(e) => return e,
     };
-    match report::simulation_csv(&res).into_iter().find(|(n, _)| n == name) {
+    match report::simulation_csv(&res)
+        .into_iter()
+        .find(|(n, _)| n == name)
+    {
         Some((n, text)) => {
             let mut resp = Response::new(Body::from(text));
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")) {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
