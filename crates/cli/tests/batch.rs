@@ -446,7 +446,10 @@ fn dry_run_until_disposition_leaves_the_batch_for_the_qualified_person() {
         stdout.starts_with("batch DRYRUN-1: awaiting disposition after "),
         "{stdout}"
     );
-    assert!(stdout.contains("stopped before the disposition"), "{stdout}");
+    assert!(
+        stdout.contains("stopped before the disposition"),
+        "{stdout}"
+    );
     // what was stored is the record up to the disposition, and its chain verifies
     let o = atmpflow(tmp.path(), &["batch", "verify", "--db", db]);
     let stdout = String::from_utf8_lossy(&o.stdout);

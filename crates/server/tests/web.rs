@@ -927,6 +927,51 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         // another person does not see the run
         let other = web.login("reviewer");
         assert_ne!(web.get(&run, Some(&other)).status, StatusCode::OK);
+        // no stored plant plan yet; one made through the plan API is shown as its Gantt page
+        let p = web.get("/plan", Some(&pl));
+        assert!(p.text.contains("No plan is stored yet"), "{}", p.text);
+        let body = json!({
+            "scenario": include_str!("../../../examples/plant-two-products.toml"),
+            "orders": include_str!("../../../examples/schedule/plant-two-products-orders.csv"),
+            "time_limit_s": 30, "iterations": 20, "seed": 1,
+        });
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {}", web.planner_token)).expect("h"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let uri: Uri = "/api/plan/v1/plans".parse().expect("uri");
+        let r = dispatch_with(
+            &web.st,
+            &Method::POST,
+            &uri,
+            &h,
+            body.to_string().as_bytes(),
+        )
+        .expect("plan");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let p = web.get("/plan", Some(&pl));
+        let at = p
+            .text
+            .find("href=\"/plan/plans/")
+            .expect("the stored plan's link")
+            + 6;
+        let link = &p.text[at..at + p.text[at..].find('"').expect("end")];
+        let g = web.get(link, Some(&pl));
+        assert_eq!(g.status, StatusCode::OK, "{}", g.text);
+        assert!(
+            g.text.contains("<svg"),
+            "a Gantt chart: {}",
+            &g.text[..g.text.len().min(2000)]
+        );
+        assert_eq!(
+            web.get("/plan/plans/no-such-plan", Some(&pl)).status,
+            StatusCode::NOT_FOUND
+        );
         // a run cancelled at once ends, cancelled or with too few replications
         let p = send(SCENARIO, "run", "200");
         let run = p.location.expect("the run's page");

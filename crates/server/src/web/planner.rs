@@ -2,7 +2,8 @@
 //! editor whose text is checked by the same loader as `atmpflow validate`
 //! (each error shown at its line), and a simulation run in the background
 //! with a progress bar the page polls, a cancel button, the HTML report of
-//! `atmpflow simulate` and its CSV files.
+//! `atmpflow simulate` and its CSV files; the stored plant plans (plan API)
+//! as the Gantt-chart page of `atmpflow schedule`.
 //!
 //! Runs live in this process only (a table of at most [`MAX_RUNS`] runs,
 //! the oldest finished one dropped first): nothing is stored in the
@@ -60,6 +61,9 @@ pub const MAX_RUNS: usize = 16;
 /// for a first look; larger studies belong to `atmpflow simulate`/`study`).
 pub const MAX_REPLICATIONS: u32 = 200;
 
+/// How a run ended: its results, or why it has none.
+type Ended = Option<Result<Arc<sim::Results>, String>>;
+
 /// One simulation run started from the pages.
 struct Run {
     owner: String,
@@ -67,7 +71,7 @@ struct Run {
     wanted: u32,
     done: Arc<AtomicU32>,
     cancel: Arc<AtomicBool>,
-    outcome: Arc<Mutex<Option<Result<Arc<sim::Results>, String>>>>,
+    outcome: Arc<Mutex<Ended>>,
 }
 
 fn runs() -> &'static Mutex<BTreeMap<u64, Run>> {
@@ -103,6 +107,7 @@ pub(crate) fn answer(ctx: &Ctx<'_>, segs: &[&str], read: bool, form: &Form) -> R
             None => not_found(name),
         },
         (["new"], true) => editor(ctx, "my-scenario.toml", "", None, StatusCode::OK),
+        (["plans", id], true) => plan(ctx, id),
         (["check"], false) => check(ctx, form),
         (["run", id], true) => with_run(ctx, id, |id, r| run_page(ctx, id, r)),
         (["run", id, "status"], true) => with_run(ctx, id, |_, r| status(r)),
@@ -158,7 +163,98 @@ fn list(ctx: &Ctx<'_>) -> Response {
         );
     }
     body.push_str("</tbody></table>");
+    let _ = write!(
+        body,
+        "<h2>{}</h2><p>{}</p>",
+        esc(t(Text::PlansTitle)),
+        esc(t(Text::PlansIntro))
+    );
+    match ctx.st.store.read(|tx| store::plans::list(tx, None, 100)) {
+        Ok((plans, _)) if plans.is_empty() => {
+            let _ = write!(body, "<p>{}</p>", esc(t(Text::NoPlans)));
+        }
+        Ok((plans, _)) => {
+            let _ = write!(
+                body,
+                "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+                esc(t(Text::Plan)),
+                esc(t(Text::Scenario)),
+                esc(t(Text::Version)),
+                esc(t(Text::When)),
+            );
+            for p in plans {
+                let _ = write!(
+                    body,
+                    "<tr><td><a href=\"/plan/plans/{}\">{}</a></td><td>{}</td><td>{}</td>\
+                     <td class=\"nowrap\">{} ({})</td></tr>",
+                    percent_encoding::utf8_percent_encode(
+                        &p.id,
+                        percent_encoding::NON_ALPHANUMERIC
+                    ),
+                    esc(&p.id),
+                    esc(&p.scenario),
+                    p.version,
+                    esc(&p.updated_at),
+                    esc(&p.updated_by),
+                );
+            }
+            body.push_str("</tbody></table>");
+        }
+        Err(e) => {
+            let _ = write!(
+                body,
+                "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
+                esc(&e.to_string())
+            );
+        }
+    }
     page(ctx, StatusCode::OK, t(Text::ScenariosTitle), &body)
+}
+
+/// `GET /plan/plans/{id}`: the latest version of a stored plant plan as the
+/// page `atmpflow schedule` writes (`report::plant_html`: key figures, the
+/// Gantt charts per resource and per order, the orders).
+fn plan(ctx: &Ctx<'_>, id: &str) -> Response {
+    let v = match ctx.st.store.read(|tx| store::plans::get(tx, id, None)) {
+        Ok(v) => v,
+        Err(store::plans::PlanError::Store(e)) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Text::BadRequestTitle,
+                &e.to_string(),
+            );
+        }
+        Err(e) => return not_found(&format!("plans/{id}: {e}")),
+    };
+    let doc: schedule::plan_doc::PlanDoc = match serde_json::from_str(&v.document) {
+        Ok(d) => d,
+        Err(e) => {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Text::BadRequestTitle,
+                &format!(
+                    "plan {id} version {}: the stored document is unreadable: {e}",
+                    v.version
+                ),
+            );
+        }
+    };
+    report_page(report::plant_html(&doc, None))
+}
+
+/// A report page of the `report` crate: its own inline style sheet and
+/// table-sorting script, nothing from elsewhere.
+fn report_page(text: String) -> Response {
+    let mut resp = html(StatusCode::OK, text);
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
+             img-src data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    resp
 }
 
 /// The first comment line of a scenario, without `# `.
@@ -383,7 +479,7 @@ fn start(owner: String, name: String, model: model::Model, text: &str, reps: u32
 }
 
 /// What a run has reached: (done, wanted, finished, error).
-fn state(r: &Run) -> (u32, u32, Option<Result<Arc<sim::Results>, String>>) {
+fn state(r: &Run) -> (u32, u32, Ended) {
     let o = r
         .outcome
         .lock()
@@ -481,44 +577,34 @@ fn status(r: &Run) -> Response {
     resp
 }
 
-fn finished(r: &Run) -> Result<Arc<sim::Results>, Response> {
-    match state(r).2 {
-        Some(Ok(res)) => Ok(res),
-        _ => Err(problem(
-            StatusCode::CONFLICT,
-            Text::BadRequestTitle,
-            t(Text::RunNotFinished),
-        )),
-    }
+fn finished(r: &Run) -> Option<Arc<sim::Results>> {
+    state(r).2.and_then(Result::ok)
+}
+
+fn not_finished() -> Response {
+    problem(
+        StatusCode::CONFLICT,
+        Text::BadRequestTitle,
+        t(Text::RunNotFinished),
+    )
 }
 
 /// `GET /plan/run/{id}/report`: the report of `atmpflow simulate`.
 fn report(r: &Run) -> Response {
-    let res = match finished(r) {
-        Ok(x) => x,
-        Err(e) => return e,
+    let Some(res) = finished(r) else {
+        return not_finished();
     };
     let opts = report::ReportOptions {
         v2v_target_days: None,
         scenario_file: Some(r.scenario.clone()),
     };
-    let mut resp = html(StatusCode::OK, report::simulation_html_with(&res, &opts));
-    // the report carries its own inline style sheet and its table-sorting script
-    resp.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-             img-src data:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    resp
+    report_page(report::simulation_html_with(&res, &opts))
 }
 
 /// `GET /plan/run/{id}/csv/{name}`: one CSV file of the results.
 fn csv(r: &Run, name: &str) -> Response {
-    let res = match finished(r) {
-        Ok(x) => x,
-        Err(e) => return e,
+    let Some(res) = finished(r) else {
+        return not_finished();
     };
     match report::simulation_csv(&res)
         .into_iter()
