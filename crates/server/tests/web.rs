@@ -829,6 +829,12 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
             "{}",
             p.text
         );
+        assert!(
+            p.text
+                .contains("Concept 1 — all-in-one devices, 200 patients/year"),
+            "{}",
+            p.text
+        );
         let p = web.get("/plan/example/concept-1-all-in-one.toml", Some(&pl));
         assert!(p.text.contains("<textarea id=\"sc-text\""), "{}", p.text);
         assert!(p.text.contains("name = &quot;Concept 1"), "{}", p.text);

@@ -257,10 +257,12 @@ fn report_page(text: String) -> Response {
     resp
 }
 
-/// The first comment line of a scenario, without `# `.
+/// The scenario's name (the first `name = "…"` line, that of `[scenario]`),
+/// else its first comment line.
 fn first_comment(text: &str) -> String {
     text.lines()
-        .find_map(|l| l.strip_prefix('#'))
+        .find_map(|l| l.strip_prefix("name = \"")?.split('"').next())
+        .or_else(|| text.lines().find_map(|l| l.strip_prefix('#')))
         .map_or(String::new(), |l| l.trim().to_string())
 }
 
