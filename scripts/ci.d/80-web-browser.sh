@@ -3,8 +3,12 @@
 # driven by playwright-core, axe-core on every page (no serious or critical violation), on a
 # `serve --demo` rehearsal server: the demo operator receives a batch, runs its first steps,
 # enters an out-of-range value and sees the deviation, signs; QA reviews and assesses the
-# deviation; the QP opens the batch and its record. Screenshots of every page go to
-# $CARGO_TARGET_DIR/web-shots/ (target/web-shots/ without it), each role's main page also to docs/screenshots/.
+# deviation; the operator reports a deviation from the step screen; a second batch runs
+# through the batch API (`batch dry-run --server --until-disposition`, the demo people's
+# tokens) up to its disposition, and the QP reviews and releases it with e-signature; the
+# planner loads a broken scenario and sees its error at the line, then simulates an example
+# (progress bar) and opens the report.
+# Screenshots of every page go to $CARGO_TARGET_DIR/web-shots/ (target/web-shots/ without it), each role's main page also to docs/screenshots/.
 # Needs: chromium, node and npm (Debian packages). Network: the npm registry (playwright-core,
 # axe-core, pinned in scripts/web-tests/package-lock.json). About 1 min after the build.
 set -euo pipefail
@@ -40,9 +44,32 @@ PY
 curl -fsS -o /dev/null -H "Authorization: Bearer $PLANNER" -H "Content-Type: application/json" \
     --data-binary @"$WORK/order.json" "$API/batches"
 
+# a second batch for the QP: run by the demo people through the batch API up to its
+# disposition (called by the browser test once the operator and QA are done); QC and the
+# clinic are people of their own
+for who in qc clinic; do
+    "$BIN" user add "demo-$who" --role "$who" --display-name "Demo $who" --no-password --db "$WORK/web.db" > /dev/null
+done
+tok() { "$BIN" token create --user "$1" --label "web test" --expires-in-days 1 --db "$WORK/web.db"; }
+(umask 077; cat > "$WORK/people.toml" <<EOF
+planner = { token = "$PLANNER" }
+operator = { token = "$(tok demo-operator)", password = "$(pw demo-operator)" }
+qc = { token = "$(tok demo-qc)" }
+qa = { token = "$(tok demo-qa)", password = "$(pw demo-qa)" }
+qp = { token = "$(tok demo-qp)", password = "$(pw demo-qp)" }
+clinic = { token = "$(tok demo-clinic)" }
+clock = { token = "$TOKEN" }
+EOF
+)
+cat > "$WORK/to-disposition.sh" <<EOF
+exec "$BIN" batch dry-run "$ROOT/examples/recipes/car-t-modular.toml" --server "$WEB" \\
+    --people "$WORK/people.toml" --batch B-WEB-2 --coi COI-WEB-2 --until-disposition
+EOF
+
 SHOTS="${CARGO_TARGET_DIR:-$ROOT/target}/web-shots"
 rm -rf "$SHOTS"
 (cd "$NODE_DIR" && WEB="$WEB" API="$API" ADMIN_TOKEN="$TOKEN" CLOCK0="$CLOCK0" \
-    PW_OPERATOR="$(pw demo-operator)" PW_QA="$(pw demo-qa)" PW_QP="$(pw demo-qp)" \
+    PW_OPERATOR="$(pw demo-operator)" PW_QA="$(pw demo-qa)" PW_QP="$(pw demo-qp)" PW_PLANNER="$(pw demo-planner)" \
     BATCH="$BATCH" COI="$COI" DIN="$DIN" SHOTS="$SHOTS" DOCS="$ROOT/docs/screenshots" \
+    BATCH2=B-WEB-2 TO_DISPOSITION="$WORK/to-disposition.sh" \
     timeout 300 node browser.mjs)

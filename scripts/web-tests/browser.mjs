@@ -2,12 +2,15 @@
 // chromium driven by playwright-core (no browser download), axe-core on every page (serious or
 // critical violations fail), a screenshot of every page.
 // Env: WEB (the pages' root URL), API (batch API base), ADMIN_TOKEN (moves the rehearsal clock),
-// PW_OPERATOR, PW_QA, PW_QP (demo passwords), SHOTS (screenshot dir), DOCS (docs/screenshots),
-// BATCH (the batch id), COI, DIN (its label), CLOCK0 (the rehearsal clock's start, RFC 3339).
+// PW_OPERATOR, PW_QA, PW_QP, PW_PLANNER (demo passwords), SHOTS (screenshot dir), DOCS (docs/screenshots),
+// BATCH (the batch id), COI, DIN (its label), CLOCK0 (the rehearsal clock's start, RFC 3339),
+// TO_DISPOSITION (a shell script that runs a second batch, BATCH2, through the batch API up to
+// its disposition: `atmpflow batch dry-run --server … --until-disposition`).
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { execFileSync } from "node:child_process";
 
 const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -134,6 +137,14 @@ try {
   await op.page.locator("#sign-pw").fill(env("PW_OPERATOR"));
   await op.page.getByRole("button", { name: "Sign" }).click();
   check(await op.page.locator(".notice.good").count() === 1, "operator: the signature is recorded");
+  // a deviation the engine cannot see, reported from the step screen
+  await op.page.locator("#report-deviation > summary").click();
+  await op.page.getByLabel("What you observed").fill("bag port cracked during thaw (browser test)");
+  await shot(op.page, "operator-report-deviation");
+  await op.page.getByRole("button", { name: "Report the deviation" }).click();
+  const rep = await op.page.locator("#feedback").textContent();
+  check(rep.includes("Deviation raised") && rep.includes("reported by a person"),
+    "operator: the reported deviation is recorded as a deviation");
   await op.ctx.close();
 
   // QA: review by exception, assess the deviation, sign as reviewed
@@ -151,9 +162,32 @@ try {
   check(await qa.page.locator(".notice.good").count() === 1, "QA: the assessment is recorded");
   await qa.ctx.close();
 
-  // QP: the batch and its record
+  // a second batch runs through the batch API (the demo people's tokens) up to its disposition
+  const BATCH2 = env("BATCH2");
+  const ran = execFileSync("bash", [env("TO_DISPOSITION")], { encoding: "utf8" });
+  console.log(ran.trim());
+  const devs = Number((ran.match(/(\d+) deviation\(s\)/) || [])[1]);
+  check(ran.includes(`batch ${BATCH2}: awaiting disposition`) && Number.isInteger(devs),
+    `${BATCH2} awaits disposition after its rehearsal through the API`);
+
+  // QP: "my batches" holds the batch awaiting disposition; review, release with e-signature
   const qp = await session("demo-qp", env("PW_QP"));
   await shot(qp.page, "qp-board", "qp-board");
+  await qp.page.getByRole("link", { name: `Disposition ${BATCH2}` }).click();
+  check((await qp.page.locator(".stage").first().textContent()) === "awaiting disposition",
+    `QP: ${BATCH2} awaits disposition`);
+  check((await qp.page.content()).includes("Review by exception"), "QP: the review by exception is shown");
+  await shot(qp.page, "qp-disposition", "qp-disposition");
+  await qp.page.getByLabel("Decision").selectOption(devs > 0 ? "release_with_deviation" : "release");
+  await qp.page.getByLabel("Justification").fill("Record reviewed by exception (browser test)");
+  await qp.page.locator("#dispose-pw").fill(env("PW_QP"));
+  await qp.page.getByRole("button", { name: "Sign the disposition" }).click();
+  check(await qp.page.locator(".notice.good").count() === 1, "QP: the disposition is recorded");
+  const stage2 = await qp.page.locator(".stage").first().textContent();
+  check(stage2.startsWith("released"), `QP: ${BATCH2} is ${stage2}`);
+  await shot(qp.page, "qp-released");
+  await qp.page.goto(`${WEB}/?show=all`);
+  await shot(qp.page, "qp-all-open");
   await qp.page.goto(`${WEB}/batch/${encodeURIComponent(BATCH)}`);
   await shot(qp.page, "qp-batch");
   await qp.page.getByRole("link", { name: /Open the batch record/ }).click();
@@ -165,6 +199,43 @@ try {
   await qp.page.goto(`${WEB}/`);
   check(qp.page.url().endsWith("/login"), "QP: after log-out the pages need a log-in again");
   await qp.ctx.close();
+
+  // planner: the scenario list, a broken scenario file loaded and checked (the error at its
+  // line), then an example simulated with the progress bar, its report and CSV downloads
+  const pl = await session("demo-planner", env("PW_PLANNER"));
+  await pl.page.getByRole("link", { name: "Planning" }).click();
+  await shot(pl.page, "planner-scenarios", "planner-scenarios");
+  await pl.page.getByRole("link", { name: "concept-1-all-in-one.toml" }).click();
+  const good = await pl.page.locator("#sc-text").inputValue();
+  const broken = good.replace(/^count = 10 /m, "count = -3 ");
+  const brokenLine = broken.split("\n").findIndex((l) => l.startsWith("count = -3")) + 1;
+  check(brokenLine > 0 && broken !== good, "planner: a broken copy of the example");
+  await pl.page.goto(`${WEB}/plan/new`);
+  await pl.page.getByLabel("File name").fill("broken.toml");
+  await pl.page.locator("#sc-file").setInputFiles({ name: "broken.toml", mimeType: "text/plain", buffer: Buffer.from(broken) });
+  await pl.page.waitForFunction(() => document.getElementById("sc-text").value.length > 0);
+  await pl.page.getByRole("button", { name: "Check the scenario" }).click();
+  const errs = await pl.page.locator("#feedback").textContent();
+  check(errs.includes(`line ${brokenLine}, column 9`) && errs.includes("equipment[0].count"),
+    `planner: the broken scenario's error is shown at line ${brokenLine}`);
+  check(await pl.page.locator(`mark#L${brokenLine}`).count() === 1, "planner: the broken line is marked in the text");
+  await shot(pl.page, "planner-scenario-error", "planner-scenario-error");
+  await pl.page.goto(`${WEB}/plan/example/concept-1-all-in-one.toml`);
+  await pl.page.getByLabel(/^Replications/).fill("30");
+  await pl.page.getByRole("button", { name: "Check and simulate" }).click();
+  await pl.page.waitForURL(/\/plan\/run\/\d+$/);
+  if (await pl.page.locator("progress").count()) {
+    await shot(pl.page, "planner-run-progress");
+  }
+  await pl.page.getByRole("link", { name: "Open the report" }).waitFor({ timeout: 120000 });
+  check((await pl.page.locator("#feedback").textContent()).includes("Finished (30 replications done)"),
+    "planner: the simulation finished with 30 replications");
+  check(await pl.page.locator("a[download]").count() > 0, "planner: CSV downloads are offered");
+  await shot(pl.page, "planner-run");
+  await pl.page.getByRole("link", { name: "Open the report" }).click();
+  check((await pl.page.content()).includes("Concept 1"), "planner: the simulation report opens");
+  await pl.page.screenshot({ path: path.join(SHOTS, "planner-report.png"), fullPage: false });
+  await pl.ctx.close();
 } finally {
   await browser.close();
 }

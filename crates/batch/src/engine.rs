@@ -336,6 +336,16 @@ pub enum Command {
     },
     /// The engine's periodic check of running steps and hold times.
     Watch,
+    /// An operator (or QC) reports a deviation the engine cannot see (a spill, a torn
+    /// bag, a procedure not followed): recorded as a deviation of kind `reported`, to
+    /// be assessed by QA like any other.
+    ReportDeviation {
+        /// The step concerned (a step of the recipe), if any.
+        #[serde(default)]
+        step: Option<String>,
+        /// What was observed.
+        observation: String,
+    },
     /// A device adapter reports an event of the running step's device: a retry after a
     /// dropped connection (recorded), a connection lost for good or a value with a bad
     /// status code (recorded and a deviation), a program state (recorded).
@@ -381,6 +391,7 @@ impl Command {
             Command::ClinicReceipt { .. } => "clinic receipt",
             Command::ConfirmInfusion { .. } => "confirm infusion",
             Command::Watch => "watch",
+            Command::ReportDeviation { .. } => "report deviation",
             Command::DeviceEvent { .. } => "device event",
         }
     }
@@ -1447,6 +1458,29 @@ impl Draft {
             Command::Watch => {
                 let by = need(&[Role::Engine])?;
                 self.watch(&by, ctx);
+                Ok(())
+            }
+            Command::ReportDeviation { step, observation } => {
+                let by = need(STEP_ROLES)?;
+                check_text("observation", observation, MAX_TEXT, true)?;
+                if let Some(st) = step {
+                    check_text("step", st, MAX_ID, true)?;
+                    if ctx.recipe.step(st).is_none() {
+                        return Err(invalid(
+                            "step",
+                            format!("`{st}` is not a step of the recipe"),
+                        ));
+                    }
+                }
+                self.deviate(
+                    &by,
+                    DeviationKind::Reported,
+                    step.as_deref(),
+                    "observation",
+                    "as the recipe prescribes".into(),
+                    observation.clone(),
+                    false,
+                );
                 Ok(())
             }
             Command::DeviceEvent {

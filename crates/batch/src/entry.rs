@@ -635,6 +635,8 @@ pub enum DeviationKind {
     Failure,
     /// A device fault: lost connection or a value with a bad status code.
     Device,
+    /// Reported by a person (an observation the engine cannot make itself).
+    Reported,
 }
 
 impl fmt::Display for DeviationKind {
@@ -651,6 +653,7 @@ impl fmt::Display for DeviationKind {
             DeviationKind::Material => "material",
             DeviationKind::Failure => "step failure",
             DeviationKind::Device => "device fault",
+            DeviationKind::Reported => "reported by a person",
         })
     }
 }

@@ -1541,3 +1541,55 @@ fn corrected_values_reach_the_twin_and_the_original_stays_in_the_record() {
             .any(|e| matches!(&e.body, Body::Value(v) if v.value == 39.0))
     );
 }
+
+#[test]
+fn an_operator_reports_a_deviation_that_qa_assesses() {
+    let mut fx = at_thaw();
+    let op = fx.op();
+    let qa = fx.cast.qa.clone();
+    let report = |step: Option<&str>, observation: &str| Command::ReportDeviation {
+        step: step.map(str::to_string),
+        observation: observation.into(),
+    };
+    let before = fx.batch.entries().len();
+    // only the people who run steps report; the text and the step are checked
+    let e = fx
+        .try_send(&qa, report(Some("thaw"), "bag torn at the port"))
+        .expect_err("role");
+    assert!(matches!(e.error, Refusal::Role { .. }), "{}", e.error);
+    let e = fx.try_send(&op, report(None, "  ")).expect_err("empty");
+    assert_eq!(invalid_field(&e), "observation");
+    let e = fx
+        .try_send(&op, report(Some("no_such_step"), "spill"))
+        .expect_err("step");
+    assert_eq!(invalid_field(&e), "step");
+    assert_eq!(fx.batch.entries().len(), before, "refusals record nothing");
+    // reported: one deviation entry by the operator, of kind `reported`, unassessed
+    let made = fx.send(&op, report(Some("thaw"), "bag torn at the port"));
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].by.user, op.user);
+    let Body::Deviation(d) = &made[0].body else {
+        panic!("not a deviation: {:?}", made[0].body)
+    };
+    assert_eq!(d.kind, DeviationKind::Reported);
+    assert_eq!(d.step.as_deref(), Some("thaw"));
+    assert_eq!(d.actual, "bag torn at the port");
+    assert!(!d.critical);
+    assert_eq!(fx.batch.unassessed(), vec![d.number]);
+    // the record is append-only: the earlier entries are unchanged and the chain verifies
+    assert_eq!(fx.batch.entries().len(), before + 1);
+    assert_eq!(
+        fx.batch.entries()[before].prev,
+        fx.batch.entries()[before - 1].hash
+    );
+    fx.send(
+        &qa,
+        Command::AssessDeviation {
+            deviation: d.number,
+            classification: Classification::Minor,
+            capa: None,
+            rationale: "bag replaced before use".into(),
+        },
+    );
+    assert!(fx.batch.unassessed().is_empty());
+}

@@ -413,3 +413,53 @@ fn lots_are_registered_listed_and_changed_from_the_command_line() {
     );
     assert!(lines[1].contains("\t2\t"), "two changes: {out}");
 }
+
+#[test]
+fn dry_run_until_disposition_leaves_the_batch_for_the_qualified_person() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let recipe = root().join("examples/recipes/car-t-modular.toml");
+    let equipment = root().join("examples/equipment/modular-plant.toml");
+    let db = tmp.path().join("until.db");
+    let db = db.to_str().expect("utf8");
+    let o = atmpflow(
+        tmp.path(),
+        &[
+            "batch",
+            "dry-run",
+            recipe.to_str().expect("utf8"),
+            "--equipment",
+            equipment.to_str().expect("utf8"),
+            "--seed",
+            "5",
+            "--db",
+            db,
+            "--until-disposition",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.starts_with("batch DRYRUN-1: awaiting disposition after "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stopped before the disposition"),
+        "{stdout}"
+    );
+    // what was stored is the record up to the disposition, and its chain verifies
+    let o = atmpflow(tmp.path(), &["batch", "verify", "--db", db]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.starts_with("batch DRYRUN-1: awaiting disposition, "),
+        "{stdout}"
+    );
+}

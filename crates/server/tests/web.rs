@@ -3,9 +3,10 @@
 //! session cookie, the same-origin and CSRF checks on every form, pages that
 //! offer only what the role may do, an operator's out-of-range value that the
 //! engine records as a deviation, an identity mismatch it refuses, QA's
-//! signature with a re-entered password, session expiry and log-out. (The QP's
-//! disposition and its four-eyes refusal are not exercised here yet: the batch
-//! would have to run every step of the recipe first.)
+//! signature with a re-entered password, session expiry and log-out, the board's
+//! "my batches" and "all open", and the QP's disposition of a batch rehearsed up
+//! to its disposition: refused by the four-eyes rule for a QP who worked on the
+//! batch, released with e-signature by another.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -166,11 +167,12 @@ fn start(url: &str) -> Web {
         ("qp", "Quinn Person", Role::QualifiedPerson),
         ("reviewer", "Rae Both", Role::Qa),
         ("nobody", "Nora Nothing", Role::Writer),
+        ("opqp", "Olga Both", Role::Operator),
     ] {
-        let roles: &[Role] = if name == "reviewer" {
-            &[Role::Qa, Role::QualifiedPerson]
-        } else {
-            std::slice::from_ref(&role)
+        let roles: &[Role] = match name {
+            "reviewer" => &[Role::Qa, Role::QualifiedPerson],
+            "opqp" => &[Role::Operator, Role::QualifiedPerson],
+            _ => std::slice::from_ref(&role),
         };
         store::auth::add_user(
             &db,
@@ -284,6 +286,14 @@ fn login_needs_the_right_password_and_a_same_origin_form() {
         // a user without a batch role sees the batches but is offered nothing to do
         let writer = web.login("nobody");
         let p = web.get("/", Some(&writer));
+        assert!(p.text.contains("My batches (0)"), "{}", p.text);
+        assert!(
+            p.text.contains("No open batch has your entries"),
+            "{}",
+            p.text
+        );
+        let p = web.get("/?show=all", Some(&writer));
+        assert!(p.text.contains("All open (1)"), "{}", p.text);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         assert!(p.text.contains(">View</a>"), "{}", p.text);
         assert!(!p.text.contains(">Execute</a>"), "{}", p.text);
@@ -394,10 +404,16 @@ fn pages_follow_the_role_and_the_engine_decides() {
             assert!(!p.text.contains("value=\"receive\""), "{}", p.text);
             assert!(p.text.contains("Review by exception"), "{}", p.text);
         }
+        // QA's own board is empty while nothing waits for QA; all open batches show it
         let board = web.get("/", Some(&qa));
+        assert!(board.text.contains("My batches (0)"), "{}", board.text);
+        assert!(!board.text.contains("href=\"/batch/B%2DWEB%2D1\""));
+        let board = web.get("/?show=all", Some(&qa));
         assert!(board.text.contains(">Review</a>"), "{}", board.text);
         assert!(!board.text.contains(">Execute</a>"));
+        // the operator's board has the batch: its next step waits for an operator
         let board = web.get("/", Some(&op));
+        assert!(board.text.contains("My batches (1)"), "{}", board.text);
         assert!(board.text.contains(">Execute</a>"), "{}", board.text);
 
         let label = [("coi", COI), ("din", DIN)];
@@ -489,6 +505,59 @@ fn pages_follow_the_role_and_the_engine_decides() {
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(p.text.contains("is not a number"), "{}", p.text);
         assert_eq!(web.head_seq("B-WEB-1"), before);
+        // the operator reports a deviation the engine cannot see, from the step screen
+        let p = web.get("/batch/B-WEB-1", Some(&op));
+        assert!(p.text.contains("value=\"report_deviation\""), "{}", p.text);
+        assert!(p.text.contains("<label for=\"dev-what\">"), "{}", p.text);
+        let p = act(
+            &web,
+            &op,
+            &[
+                ("action", "report_deviation"),
+                ("step", "thaw"),
+                ("observation", " "),
+            ],
+        );
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("observation"), "{}", p.text);
+        assert_eq!(
+            web.head_seq("B-WEB-1"),
+            before,
+            "an empty report stores nothing"
+        );
+        let p = act(
+            &web,
+            &op,
+            &[
+                ("action", "report_deviation"),
+                ("step", "thaw"),
+                ("observation", "bag port cracked during thaw"),
+            ],
+        );
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("Deviation raised"), "{}", p.text);
+        assert!(
+            p.text.contains("bag port cracked during thaw"),
+            "{}",
+            p.text
+        );
+        assert_eq!(web.head_seq("B-WEB-1"), before + 1);
+        // QA's review shows it as a deviation reported by a person, by the operator
+        let p = web.get("/batch/B-WEB-1", Some(&qa));
+        assert!(p.text.contains("reported by a person"), "{}", p.text);
+        // QA, the QP and a user without a batch role are not offered the report
+        for c in [&qa, &qp] {
+            let p = web.get("/batch/B-WEB-1", Some(c));
+            assert!(!p.text.contains("value=\"report_deviation\""));
+        }
+        // with deviations to assess, the batch is on QA's own board
+        let board = web.get("/", Some(&qa));
+        assert!(board.text.contains("My batches (1)"), "{}", board.text);
+        assert!(
+            board.text.contains("href=\"/batch/B%2DWEB%2D1\""),
+            "{}",
+            board.text
+        );
         // QA sees the deviations as unassessed and may assess them; the operator may not
         let p = web.get("/batch/B-WEB-1", Some(&qa));
         assert!(p.text.contains("not assessed"), "{}", p.text);
@@ -592,5 +661,348 @@ fn an_expired_or_ended_session_is_no_session() {
         )
         .expect("disable");
         assert_eq!(web.get("/", Some(&c)).location.as_deref(), Some("/login"));
+    });
+}
+
+/// A failed transaction of the rehearsal's journal.
+struct Failed(String);
+
+impl From<store::StoreError> for Failed {
+    fn from(e: store::StoreError) -> Failed {
+        Failed(e.to_string())
+    }
+}
+
+/// Rehearses batch `B-WEB-2` into the test database up to its disposition
+/// (each request stored as a live batch stores it), its steps run by `opqp`
+/// (an operator who is also a qualified person) and its record reviewed by
+/// `qa`; moves the pages' clock past its last entry.
+fn rehearse_to_disposition(web: &Web) {
+    use batch::rehearsal::{Cast, Journaled, Rehearsal, rehearse};
+    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
+    let mut inventory =
+        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let start = recipe::DateTime::parse("2026-12-01T08:00:00Z").expect("time");
+    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).expect("binding");
+    let mut cast = Cast::example();
+    let actor = |user: &str, name: &str, role| batch::Actor {
+        user: user.into(),
+        name: name.into(),
+        roles: vec![role],
+    };
+    cast.planner = actor("planner", "Paula Planner", batch::Role::Planner);
+    cast.operator = actor("opqp", "Olga Both", batch::Role::Operator);
+    cast.qa = actor("qa", "Quirin Assurance", batch::Role::Qa);
+    let order = batch::NewOrder {
+        batch: "B-WEB-2".into(),
+        patient: "PSN-2".into(),
+        coi: "COI-WEB-2".into(),
+        din: "A999926000001".into(),
+        planned_start: start,
+        ship_step: None,
+    };
+    let options = Rehearsal {
+        seed: 3,
+        start,
+        excursions: 0.0,
+        location: "room_c1".into(),
+        clinic: "Treating clinic".into(),
+    };
+    let stop = "stop at the disposition";
+    let mut last = 0;
+    let r = rehearse(
+        &order,
+        &recipe,
+        &batch::engine::recipe_sha256(RECIPE),
+        &binding,
+        &mut inventory,
+        &batch::engine::LotRegister::default(),
+        &cast,
+        &options,
+        |j: Journaled<'_>| {
+            if j.request
+                .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))
+            {
+                return Err(stop.to_string());
+            }
+            last = j.at.unix_seconds();
+            web.st
+                .store
+                .transaction(|tx| -> Result<(), Failed> {
+                    let w = store::batch::record_journaled(tx, &j, RECIPE, &recipe)
+                        .map_err(|e| Failed(e.to_string()))?;
+                    if let Some(w) = w {
+                        server::batch::register_twin(tx, None, &w).map_err(|e| Failed(e.text))?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.0)
+        },
+    );
+    match r {
+        Err(batch::rehearsal::RehearsalError::Journal(m)) if m == stop => {}
+        other => panic!("the rehearsal should stop at the disposition: {other:?}"),
+    }
+    web.clock.store(last + 3600, Ordering::SeqCst);
+}
+
+#[test]
+fn the_qp_releases_on_the_page_and_four_eyes_refuses_a_qp_who_worked_on_the_batch() {
+    each_engine(|url| {
+        let web = start(url);
+        rehearse_to_disposition(&web);
+        let id = "B-WEB-2";
+        let path = format!("/batch/{id}");
+        let dispose = |cookie: &str, password: &str| {
+            let page = web.get(&path, Some(cookie));
+            let csrf = page.csrf();
+            let seq = web.head_seq(id).to_string();
+            web.post(
+                &path,
+                cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("expected_seq", &seq),
+                    ("action", "dispose"),
+                    ("decision", "release"),
+                    ("reason", "Record reviewed by exception"),
+                    ("password", password),
+                ],
+            )
+        };
+        // the QP's board says to dispose; the operator's does not
+        let qp = web.login("qp");
+        let board = web.get("/", Some(&qp));
+        assert!(board.text.contains(">Disposition</a>"), "{}", board.text);
+        let p = web.get(&path, Some(&qp));
+        assert!(p.text.contains("awaiting disposition"), "{}", p.text);
+        assert!(p.text.contains("value=\"dispose\""), "{}", p.text);
+        let op = web.login("operator");
+        assert!(!web.get(&path, Some(&op)).text.contains("value=\"dispose\""));
+        let before = web.head_seq(id);
+        // a QP who ran the steps is offered the form, but the engine refuses: four eyes
+        let both = web.login("opqp");
+        let p = dispose(&both, PASSWORD);
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("Refused"), "{}", p.text);
+        assert!(p.text.contains("four eyes: opqp performed"), "{}", p.text);
+        assert_eq!(
+            web.head_seq(id),
+            before,
+            "a refused disposition stores nothing"
+        );
+        // the other QP with a wrong password: refused before the engine
+        let p = dispose(&qp, "not my password");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert_eq!(web.head_seq(id), before);
+        // and with the right one: released, the batch leaves disposition
+        let p = dispose(&qp, PASSWORD);
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("Recorded"), "{}", p.text);
+        assert!(web.head_seq(id) > before);
+        let p = web.get(&path, Some(&qp));
+        assert!(!p.text.contains("value=\"dispose\""), "{}", p.text);
+        assert!(!p.text.contains("awaiting disposition"), "{}", p.text);
+        let record = web.get(&format!("{path}/record"), Some(&qp));
+        assert!(record.text.contains("Quinn Person"), "{}", record.text);
+    });
+}
+
+const SCENARIO: &str = include_str!("../../../examples/concept-1-all-in-one.toml");
+
+#[test]
+fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
+    each_engine(|url| {
+        let web = start(url);
+        // the planning pages are the planner's only
+        let op = web.login("operator");
+        let p = web.get("/plan", Some(&op));
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.text);
+        assert!(!web.get("/", Some(&op)).text.contains("href=\"/plan\""));
+        let pl = web.login("planner");
+        assert!(web.get("/", Some(&pl)).text.contains("href=\"/plan\""));
+        let p = web.get("/plan", Some(&pl));
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(
+            p.text
+                .contains("href=\"/plan/example/concept-1-all-in-one.toml\""),
+            "{}",
+            p.text
+        );
+        assert!(
+            p.text
+                .contains("Concept 1 — all-in-one devices, 200 patients/year"),
+            "{}",
+            p.text
+        );
+        let p = web.get("/plan/example/concept-1-all-in-one.toml", Some(&pl));
+        assert!(p.text.contains("<textarea id=\"sc-text\""), "{}", p.text);
+        assert!(p.text.contains("name = &quot;Concept 1"), "{}", p.text);
+        assert_eq!(
+            web.get("/plan/example/none.toml", Some(&pl)).status,
+            StatusCode::NOT_FOUND
+        );
+        let csrf = p.csrf();
+        let send = |text: &str, action: &str, reps: &str| {
+            web.post(
+                "/plan/check",
+                &pl,
+                &[
+                    ("csrf", &csrf),
+                    ("name", "concept-1.toml"),
+                    ("text", text),
+                    ("do", action),
+                    ("replications", reps),
+                ],
+            )
+        };
+        // a broken scenario: the loader's error at its line and column, the line marked
+        let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
+        let line = broken
+            .lines()
+            .position(|l| l.starts_with("count = -3"))
+            .expect("the broken line")
+            + 1;
+        let p = send(&broken, "check", "20");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(
+            p.text.contains(&format!("line {line}, column 9")),
+            "{}",
+            p.text
+        );
+        assert!(p.text.contains("equipment[0].count"), "{}", p.text);
+        assert!(
+            p.text.contains(&format!("<mark id=\"L{line}\"")),
+            "{}",
+            p.text
+        );
+        assert_eq!(p.text.matches("<mark ").count(), 1, "only the broken line");
+        // the same broken text is not run
+        let p = send(&broken, "run", "3");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        // the valid one checks clean; too few replications are refused
+        let p = send(SCENARIO, "check", "20");
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("The scenario is valid."), "{}", p.text);
+        let p = send(SCENARIO, "run", "1");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("replications"), "{}", p.text);
+        // a run: its page, its status until it ends, the report and the CSV files
+        let p = send(SCENARIO, "run", "3");
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+        let run = p.location.expect("the run's page");
+        assert!(run.starts_with("/plan/run/"), "{run}");
+        let mut finished = false;
+        for _ in 0..600 {
+            let s = web.get(&format!("{run}/status"), Some(&pl));
+            assert_eq!(s.status, StatusCode::OK, "{}", s.text);
+            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
+            assert_eq!(v["wanted"], 3);
+            if v["finished"] == true {
+                assert_eq!(v["done"], 3, "{v}");
+                finished = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(finished, "the run did not finish within a minute");
+        let p = web.get(&run, Some(&pl));
+        assert!(
+            p.text.contains("Finished (3 replications done)"),
+            "{}",
+            p.text
+        );
+        assert!(
+            p.text.contains(&format!("href=\"{run}/report\"")),
+            "{}",
+            p.text
+        );
+        let r = web.get(&format!("{run}/report"), Some(&pl));
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.text.contains("Concept 1"),
+            "{}",
+            &r.text[..r.text.len().min(2000)]
+        );
+        let at = p.text.find(&format!("{run}/csv/")).expect("a CSV link");
+        let rest = &p.text[at..];
+        let csv_path = &rest[..rest.find('"').expect("end")];
+        let c = web.get(csv_path, Some(&pl));
+        assert_eq!(c.status, StatusCode::OK);
+        assert!(c.text.contains(','), "{}", c.text);
+        // another person does not see the run
+        let other = web.login("reviewer");
+        assert_ne!(web.get(&run, Some(&other)).status, StatusCode::OK);
+        // no stored plant plan yet; one made through the plan API is shown as its Gantt page
+        let p = web.get("/plan", Some(&pl));
+        assert!(p.text.contains("No plan is stored yet"), "{}", p.text);
+        let body = json!({
+            "scenario": include_str!("../../../examples/plant-two-products.toml"),
+            "orders": include_str!("../../../examples/schedule/plant-two-products-orders.csv"),
+            "time_limit_s": 30, "iterations": 20, "seed": 1,
+        });
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {}", web.planner_token)).expect("h"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let uri: Uri = "/api/plan/v1/plans".parse().expect("uri");
+        let r = dispatch_with(
+            &web.st,
+            &Method::POST,
+            &uri,
+            &h,
+            body.to_string().as_bytes(),
+        )
+        .expect("plan");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let p = web.get("/plan", Some(&pl));
+        let at = p
+            .text
+            .find("href=\"/plan/plans/")
+            .expect("the stored plan's link")
+            + 6;
+        let link = &p.text[at..at + p.text[at..].find('"').expect("end")];
+        let g = web.get(link, Some(&pl));
+        assert_eq!(g.status, StatusCode::OK, "{}", g.text);
+        assert!(
+            g.text.contains("<svg"),
+            "a Gantt chart: {}",
+            &g.text[..g.text.len().min(2000)]
+        );
+        assert_eq!(
+            web.get("/plan/plans/no-such-plan", Some(&pl)).status,
+            StatusCode::NOT_FOUND
+        );
+        // a run cancelled at once ends, cancelled or with too few replications
+        let p = send(SCENARIO, "run", "200");
+        let run = p.location.expect("the run's page");
+        let page = web.get(&run, Some(&pl));
+        if page.text.contains("Cancel the simulation") {
+            let c = web.post(&format!("{run}/cancel"), &pl, &[("csrf", &csrf)]);
+            assert_eq!(c.status, StatusCode::SEE_OTHER, "{}", c.text);
+        }
+        let mut ended = None;
+        for _ in 0..600 {
+            let s = web.get(&format!("{run}/status"), Some(&pl));
+            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
+            if v["finished"] == true {
+                ended = v["done"].as_u64();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let done = ended.expect("the cancelled run ended");
+        assert!(done < 200, "cancelled after {done} of 200");
+        let p = web.get(&run, Some(&pl));
+        assert!(
+            p.text.contains("Cancelled") || p.text.contains("cancelled after"),
+            "{}",
+            p.text
+        );
     });
 }

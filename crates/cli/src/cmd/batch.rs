@@ -97,7 +97,15 @@ pub struct DryRunArgs {
         requires = "server"
     )]
     pub ca_cert: Option<PathBuf>,
+    /// Stop before the qualified person's disposition: the batch is left awaiting
+    /// disposition (e.g. for a person to release it on the web pages), nothing after it is
+    /// sent or stored.
+    #[arg(long)]
+    pub until_disposition: bool,
 }
+
+/// What the journal answers to stop a rehearsal at `--until-disposition`.
+const STOP_AT_DISPOSITION: &str = "stopped before the disposition (--until-disposition)";
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -264,7 +272,9 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         clinic: "Treating clinic".into(),
     };
     let actor = super::user::actor();
-    let b = rehearse(
+    let until = a.until_disposition;
+    let mut last: Option<(String, usize, usize)> = None;
+    let rehearsed = rehearse(
         &order,
         &recipe,
         &recipe_sha256(&text),
@@ -273,36 +283,65 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &lots,
         &cast,
         &options,
-        |j| match (&db, &mut remote) {
-            (_, Some(r)) => r.send(&j),
-            (Some((db, twins, _)), None) => db
-                .transaction(|tx| -> anyhow::Result<()> {
-                    // the twins of equipment whose uses are counted, stored with the order
-                    if j.order.is_some() {
-                        for t in twins {
-                            let w = store::batch::write_twin(tx, t.clone())?;
+        |j| {
+            if until
+                && j.request
+                    .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))
+            {
+                return Err(STOP_AT_DISPOSITION.to_string());
+            }
+            last = Some((
+                j.batch.stage().to_string(),
+                j.batch.entries().len(),
+                j.batch.deviations().len(),
+            ));
+            match (&db, &mut remote) {
+                (_, Some(r)) => r.send(&j),
+                (Some((db, twins, _)), None) => db
+                    .transaction(|tx| -> anyhow::Result<()> {
+                        // the twins of equipment whose uses are counted, stored with the order
+                        if j.order.is_some() {
+                            for t in twins {
+                                let w = store::batch::write_twin(tx, t.clone())?;
+                                server::batch::register_twin(tx, None, &w)
+                                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
+                            }
+                        }
+                        // the database's rehearsal clock follows the record
+                        store::clock::set(
+                            tx,
+                            store::auth::Timestamp(j.at.unix_seconds()),
+                            &actor,
+                            store::auth::Timestamp::now(),
+                        )?;
+                        if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
                             server::batch::register_twin(tx, None, &w)
                                 .map_err(|e| anyhow::anyhow!("{}", e.text))?;
                         }
-                    }
-                    // the database's rehearsal clock follows the record
-                    store::clock::set(
-                        tx,
-                        store::auth::Timestamp(j.at.unix_seconds()),
-                        &actor,
-                        store::auth::Timestamp::now(),
-                    )?;
-                    if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
-                        server::batch::register_twin(tx, None, &w)
-                            .map_err(|e| anyhow::anyhow!("{}", e.text))?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e| format!("{e:#}")),
-            (None, None) => Ok(()),
+                        Ok(())
+                    })
+                    .map_err(|e| format!("{e:#}")),
+                (None, None) => Ok(()),
+            }
         },
-    )
-    .with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?;
+    );
+    let b = match rehearsed {
+        Err(batch::rehearsal::RehearsalError::Journal(m)) if m == STOP_AT_DISPOSITION => {
+            let (stage, n, devs) = last.unwrap_or_default();
+            println!(
+                "batch {}: {stage} after {n} entries, {devs} deviation(s), {STOP_AT_DISPOSITION}; \
+                 seed {} (ChaCha8)",
+                a.batch, a.seed
+            );
+            if a.out.is_some() {
+                eprintln!("note: --out is not written for a batch stopped before its disposition");
+            }
+            return Ok(());
+        }
+        r => {
+            r.with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?
+        }
+    };
     let mut wrote = Vec::new();
     if let Some(out) = &a.out {
         let dir = out_dir(out)?;

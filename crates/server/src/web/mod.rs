@@ -22,6 +22,7 @@ use store::session::{self, Session};
 use crate::AppState;
 
 mod pages;
+pub mod planner;
 pub mod strings;
 
 use strings::{Text, t};
@@ -31,8 +32,8 @@ pub const COOKIE: &str = "atmpflow_session";
 /// How long a session lasts after log-in, in seconds (assumption: one
 /// eight-hour shift; not from the reference numbers).
 pub const SESSION_LIFETIME_S: i64 = 8 * 3600;
-/// Largest form body accepted (the pages' forms are small).
-pub const MAX_FORM: usize = 64 << 10;
+/// Largest form body accepted (a scenario text, URL-encoded, is the largest).
+pub const MAX_FORM: usize = 256 << 10;
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
@@ -45,6 +46,8 @@ pub fn owns(path: &str) -> bool {
         || path.starts_with("/static/")
         || path == "/batch"
         || path.starts_with("/batch/")
+        || path == "/plan"
+        || path.starts_with("/plan/")
 }
 
 /// HTML-escapes `s` for text and attribute values.
@@ -295,10 +298,11 @@ pub fn answer(
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (segs.as_slice(), read) {
-        ([], true) => pages::board(&ctx),
+        ([], true) => pages::board(&ctx, uri.query() == Some("show=all")),
         (["batch", id], true) => pages::batch(&ctx, id, None),
         (["batch", id], false) => pages::act(&ctx, id, &form),
         (["batch", id, "record"], true) => pages::record(&ctx, id),
+        (["plan", rest @ ..], _) => planner::answer(&ctx, rest, read, &form),
         _ => problem(
             StatusCode::NOT_FOUND,
             Text::NotFoundTitle,

@@ -33,6 +33,15 @@ pub(crate) fn layout(title: &str, who: Option<(&Principal, &str)>, main: &str) -
         esc(t(Text::AppName))
     );
     if let Some((p, csrf)) = who {
+        if batch_roles(p).contains(&Role::Planner) {
+            let _ = write!(
+                header,
+                "<nav aria-label=\"{}\"><a href=\"/\">{}</a><a href=\"/plan\">{}</a></nav>",
+                esc(t(Text::MainNav)),
+                esc(t(Text::NavBatches)),
+                esc(t(Text::NavPlanning)),
+            );
+        }
         let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
         let _ = write!(
             header,
@@ -60,7 +69,7 @@ pub(crate) fn layout(title: &str, who: Option<(&Principal, &str)>, main: &str) -
     )
 }
 
-fn csrf_field(csrf: &str) -> String {
+pub(crate) fn csrf_field(csrf: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         esc(csrf)
@@ -92,7 +101,7 @@ pub(crate) fn login(refusal: Option<&str>) -> String {
     layout(t(Text::LoginTitle), None, &body)
 }
 
-fn page(ctx: &Ctx<'_>, status: StatusCode, title: &str, main: &str) -> Response {
+pub(crate) fn page(ctx: &Ctx<'_>, status: StatusCode, title: &str, main: &str) -> Response {
     html(status, layout(title, Some((ctx.who, ctx.csrf)), main))
 }
 
@@ -137,8 +146,24 @@ fn action_for(roles: &[Role], stage: Stage) -> Text {
     }
 }
 
-/// `GET /`: the batch board.
-pub(crate) fn board(ctx: &Ctx<'_>) -> Response {
+/// Whether a batch is "mine" for the person: they made an entry in it, or it
+/// waits for something their roles do (the operator's next step, QA's
+/// assessment of a deviation or review, the QP's disposition). The engine has
+/// no assignment of batches to people; this is the nearest it knows.
+fn is_mine(user: &str, roles: &[Role], b: &batch::Batch) -> bool {
+    let has = |r| roles.contains(&r);
+    let waits = match b.stage() {
+        Stage::Ordered | Stage::ApheresisReceived | Stage::InProcess => {
+            has(Role::Operator) || (has(Role::Qa) && !b.unassessed().is_empty())
+        }
+        Stage::AwaitingDisposition => has(Role::QualifiedPerson) || has(Role::Qa),
+        _ => false,
+    };
+    waits || b.entries().iter().any(|e| e.by.user == user)
+}
+
+/// `GET /` (my batches) and `GET /?show=all` (all open batches): the board.
+pub(crate) fn board(ctx: &Ctx<'_>, all: bool) -> Response {
     if let Some(r) = refuse_reading(ctx) {
         return r;
     }
@@ -161,12 +186,49 @@ pub(crate) fn board(ctx: &Ctx<'_>) -> Response {
         esc(t(Text::BoardTitle)),
         esc(t(Text::BoardIntro))
     );
+    let user = crate::caller::actor(ctx.who).user;
     let open: Vec<_> = rows
         .iter()
         .filter(|(s, _)| stage_of(&s.stage).is_none_or(is_open))
         .collect();
+    let mine: Vec<_> = open
+        .iter()
+        .copied()
+        .filter(|(_, b)| b.as_ref().is_some_and(|b| is_mine(&user, &roles, &b.batch)))
+        .collect();
+    let tab = |href: &str, text: Text, n: usize, current: bool| {
+        format!(
+            "<a class=\"tab\" href=\"{href}\"{}>{} ({n})</a>",
+            if current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            },
+            esc(t(text)),
+        )
+    };
+    let _ = write!(
+        body,
+        "<nav class=\"tabs\" aria-label=\"{}\">{}{}</nav>",
+        esc(t(Text::BoardViews)),
+        tab("/", Text::MyBatches, mine.len(), !all),
+        tab("/?show=all", Text::AllOpen, open.len(), all),
+    );
+    if !all {
+        let _ = write!(
+            body,
+            "<p class=\"muted\">{}</p>",
+            esc(t(Text::MyBatchesHelp))
+        );
+    }
+    let open = if all { open } else { mine };
     if open.is_empty() {
-        let _ = write!(body, "<p>{}</p>", esc(t(Text::NoBatches)));
+        let empty = if all {
+            Text::NoBatches
+        } else {
+            Text::NoMyBatches
+        };
+        let _ = write!(body, "<p>{}</p>", esc(t(empty)));
     } else {
         let _ = write!(
             body,
@@ -341,6 +403,10 @@ pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Resp
         let op = operator_section(&stored, &form);
         offered |= !op.is_empty();
         body.push_str(&op);
+        if b.stage() != Stage::Ordered {
+            offered = true;
+            body.push_str(&report_deviation_section(b, &form));
+        }
     }
     if has(Role::Qa) || has(Role::QualifiedPerson) {
         body.push_str(&exceptions_section(b));
@@ -541,6 +607,32 @@ fn operator_section(s: &sb::Stored, form: &dyn Fn(&str, &str) -> String) -> Stri
         out.push_str(&form("start", &inner));
     }
     out
+}
+
+/// The operator's report of a deviation the engine cannot see (for the
+/// running step, if one runs), folded away below the step's own forms.
+fn report_deviation_section(b: &batch::Batch, form: &dyn Fn(&str, &str) -> String) -> String {
+    let step = b.running().map(|(s, _)| s);
+    let inner = format!(
+        "<fieldset><legend>{}</legend><p>{}</p>{}\
+         <label for=\"dev-what\">{}</label>\
+         <textarea id=\"dev-what\" name=\"observation\" rows=\"3\" maxlength=\"2000\" required></textarea>{}</fieldset>",
+        esc(t(Text::ReportDeviationTitle)),
+        esc(t(Text::ReportDeviationHelp)),
+        step.map_or(String::new(), |s| format!(
+            "<input type=\"hidden\" name=\"step\" value=\"{}\"><p>{}: <strong>{}</strong></p>",
+            esc(s),
+            esc(t(Text::StepTitle)),
+            esc(s)
+        )),
+        esc(t(Text::Observation)),
+        button(Text::ReportDeviationButton),
+    );
+    format!(
+        "<details class=\"card\" id=\"report-deviation\"><summary>{}</summary>{}</details>",
+        esc(t(Text::ReportDeviationTitle)),
+        form("report_deviation", &inner)
+    )
 }
 
 /// An id-safe form of a name (letters, digits, `-`).
@@ -787,6 +879,10 @@ pub(crate) fn act(ctx: &Ctx<'_>, id: &str, f: &Form) -> Response {
                 (_, Err(_)) => Err("deviation: not a deviation number".to_string()),
             }
         }
+        "report_deviation" => Ok(Command::ReportDeviation {
+            step: Some(text("step")).filter(|s| !s.is_empty()),
+            observation: text("observation"),
+        }),
         "sign" => sign_command(f),
         "dispose" => {
             let decision = match f.get("decision") {

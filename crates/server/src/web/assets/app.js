@@ -33,4 +33,32 @@
   }
   tick();
   setInterval(tick, 1000);
+  // A scenario file chosen with <input type="file" data-load-into="ID"> is read
+  // into the text area ID (nothing is sent until the form is submitted).
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (!el || !el.getAttribute || !el.getAttribute("data-load-into") || !el.files || !el.files[0]) return;
+    var into = document.getElementById(el.getAttribute("data-load-into"));
+    var reader = new FileReader();
+    reader.onload = function () { into.value = reader.result; };
+    reader.readAsText(el.files[0]);
+  });
+  // A running simulation: <progress data-status="URL"> follows the run's
+  // status; the page reloads when the run has ended (then it shows the report).
+  var bar = document.querySelector("progress[data-status]");
+  if (bar && window.fetch) {
+    var count = document.getElementById("run-count");
+    var poll = function () {
+      fetch(bar.getAttribute("data-status"), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (s) {
+          bar.value = s.done;
+          if (count) count.textContent = s.done;
+          if (s.finished) window.location.reload();
+          else setTimeout(poll, 400);
+        })
+        .catch(function () { setTimeout(poll, 2000); });
+    };
+    setTimeout(poll, 400);
+  }
 })();
