@@ -7,7 +7,10 @@
 # through the batch API (`batch dry-run --server --until-disposition`, the demo people's
 # tokens) up to its disposition, and the QP reviews and releases it with e-signature; the
 # planner loads a broken scenario and sees its error at the line, then simulates an example
-# (progress bar) and opens the report.
+# (progress bar) and opens the report; saves a scenario on the server twice (two versions),
+# re-plans a stored plant plan after a 48 h delay and sees what moved (outlined bars), compares
+# two examples, and — in a browser enforcing the pages' CSP — runs a small study followed by
+# server-sent events to its report, then cancels a longer one and sees its partial result.
 # Screenshots of every page go to $CARGO_TARGET_DIR/web-shots/ (target/web-shots/ without it), each role's main page also to docs/screenshots/.
 # Needs: chromium, node and npm (Debian packages). Network: the npm registry (playwright-core,
 # axe-core, pinned in scripts/web-tests/package-lock.json). About 1 min after the build.
@@ -66,10 +69,19 @@ exec "$BIN" batch dry-run "$ROOT/examples/recipes/car-t-modular.toml" --server "
     --people "$WORK/people.toml" --batch B-WEB-2 --coi COI-WEB-2 --until-disposition
 EOF
 
+# a stored plant plan for the planner to re-plan (through the plan API, the demo planner's token)
+python3 - examples/plant-two-products.toml examples/schedule/plant-two-products-orders.csv > "$WORK/plan.json" <<'PY'
+import json, sys
+print(json.dumps({"scenario": open(sys.argv[1]).read(), "orders": open(sys.argv[2]).read(),
+                  "time_limit_s": 30, "iterations": 20, "seed": 1}))
+PY
+curl -fsS -o /dev/null -H "Authorization: Bearer $PLANNER" -H "Content-Type: application/json" \
+    --data-binary @"$WORK/plan.json" "$WEB/api/plan/v1/plans"
+
 SHOTS="${CARGO_TARGET_DIR:-$ROOT/target}/web-shots"
 rm -rf "$SHOTS"
 (cd "$NODE_DIR" && WEB="$WEB" API="$API" ADMIN_TOKEN="$TOKEN" CLOCK0="$CLOCK0" \
     PW_OPERATOR="$(pw demo-operator)" PW_QA="$(pw demo-qa)" PW_QP="$(pw demo-qp)" PW_PLANNER="$(pw demo-planner)" \
     BATCH="$BATCH" COI="$COI" DIN="$DIN" SHOTS="$SHOTS" DOCS="$ROOT/docs/screenshots" \
     BATCH2=B-WEB-2 TO_DISPOSITION="$WORK/to-disposition.sh" \
-    timeout 300 node browser.mjs)
+    timeout 600 node browser.mjs)

@@ -26,8 +26,9 @@ then comes back); lost (the server goes away mid-run for good); bad-status (Temp
 carries BadSensorFailure); fail (the program aborts halfway). Several at once are given
 comma-separated (e.g. disconnect,bad-status).
 
-Security: --security none | sign-and-encrypt (Basic256Sha256 with --cert/--key, made by the
-test; the client certificate given with --trust is the only one accepted).
+Security: --security none | sign-and-encrypt (Basic256Sha256 only, with --cert/--key made by the
+test with scripts/devices/make_test_certs.py; only client certificates issued by the CA given
+with --trust, or that certificate itself if it is a CA, are accepted).
 
 All figures are ASSUMPTIONS of a test device (not a process model): 37 degC, pH 7.2,
 DO 40 %, 5 % CO2, a 30-fold expansion (docs/devices.md).
@@ -37,8 +38,12 @@ import argparse
 import asyncio
 import datetime
 import math
+import os
 import random
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from asyncua import Server, ua, uamethod
 from asyncua.crypto.permission_rules import SimpleRoleRuleset
@@ -46,6 +51,7 @@ from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 NS_URI = "urn:atmpflow:test-bioreactor"
+SERVER_URI = "urn:atmpflow:test-bioreactor"
 
 
 class Bioreactor:
@@ -74,6 +80,7 @@ class Bioreactor:
         await server.init()
         server.set_endpoint(f"opc.tcp://127.0.0.1:{args.port}/atmpflow/bioreactor")
         server.set_server_name("atmpflow test bioreactor")
+        await server.set_application_uri(SERVER_URI)
         if args.security == "sign-and-encrypt":
             server.set_security_policy(
                 [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
@@ -129,7 +136,10 @@ class Bioreactor:
                             [ua.VariantType.String])
         await pm.add_method(self.nid("BioreactorUnit.ProgramManager.Stop"), "Stop", self.stop_program, [], [])
         if args.security == "sign-and-encrypt":
-            trust = TrustStore([args.trust], [])
+            # The trust store reads a folder: it holds only the one trusted certificate.
+            trust_dir = tempfile.mkdtemp(prefix="bioreactor-trust-")
+            shutil.copy(args.trust, os.path.join(trust_dir, "trusted.der"))
+            trust = TrustStore([Path(trust_dir)], [])
             await trust.load()
             validator = CertificateValidator(
                 CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT,
@@ -238,7 +248,7 @@ async def main():
     p.add_argument("--security", choices=["none", "sign-and-encrypt"], default="none")
     p.add_argument("--cert", help="server certificate (DER)")
     p.add_argument("--key", help="server private key (PEM)")
-    p.add_argument("--trust", help="the client certificate to accept (DER)")
+    p.add_argument("--trust", help="the CA certificate whose client certificates are accepted (DER)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     unknown = set(args.fault.split(",")) - set(FAULTS) - {"none"}

@@ -69,8 +69,8 @@ const browser = await chromium.launch({
   ],
 });
 
-async function session(user, password) {
-  const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 }, bypassCSP: true });
+async function session(user, password, bypassCSP = true) {
+  const ctx = await browser.newContext({ viewport: { width: 1024, height: 768 }, bypassCSP });
   const page = await ctx.newPage();
   await page.goto(`${WEB}/`);
   check(page.url().endsWith("/login"), `${user}: the root sends to the log-in page`);
@@ -225,7 +225,14 @@ try {
   await pl.page.getByRole("button", { name: "Check and simulate" }).click();
   await pl.page.waitForURL(/\/plan\/run\/\d+$/);
   if (await pl.page.locator("progress").count()) {
-    await shot(pl.page, "planner-run-progress");
+    // the run may end (and its page reload on the stream's end event) while the page is
+    // audited; the progress page is audited again below, on the long study that is cancelled
+    try {
+      await shot(pl.page, "planner-run-progress");
+    } catch (e) {
+      if (!/Execution context was destroyed|navigation/.test(String(e.message))) throw e;
+      console.log("note: the simulation ended while its progress page was audited");
+    }
   }
   await pl.page.getByRole("link", { name: "Open the report" }).waitFor({ timeout: 120000 });
   check((await pl.page.locator("#feedback").textContent()).includes("Finished (30 replications done)"),
@@ -235,7 +242,131 @@ try {
   await pl.page.getByRole("link", { name: "Open the report" }).click();
   check((await pl.page.content()).includes("Concept 1"), "planner: the simulation report opens");
   await pl.page.screenshot({ path: path.join(SHOTS, "planner-report.png"), fullPage: false });
+
+  // planner: an example saved on the server (version 1), edited and saved again (version 2)
+  await pl.page.goto(`${WEB}/plan/example/concept-2-chained-devices.toml`);
+  await pl.page.getByLabel("File name").fill("web-test-concept-2.toml");
+  await pl.page.getByRole("button", { name: "Save on the server" }).click();
+  await pl.page.waitForURL(/\/plan\/scenarios\/scenario-\d+$/);
+  check((await pl.page.locator("#stored").textContent()).includes("Version 1"), "planner: the scenario is stored as version 1");
+  const edited = (await pl.page.locator("#sc-text").inputValue()) + "\n# edited in the browser test\n";
+  await pl.page.locator("#sc-text").fill(edited);
+  await pl.page.getByRole("button", { name: "Save on the server" }).click();
+  await pl.page.waitForURL(/\/plan\/scenarios\/scenario-\d+$/);
+  check((await pl.page.locator("#stored").textContent()).includes("Version 2"), "planner: a second save is version 2");
+  check(await pl.page.locator("a[href$='/versions/1']").count() === 1, "planner: version 1 stays listed");
+  await shot(pl.page, "planner-stored-scenario", "planner-stored-scenario");
+  await pl.page.getByRole("link", { name: "Scenarios" }).first().click();
+  check(await pl.page.getByRole("link", { name: "web-test-concept-2.toml" }).count() === 1,
+    "planner: the stored scenario is on the scenario list");
+
+  // planner: a stored plan (made through the plan API) re-planned after a 48 h delay: what moved
+  await pl.page.getByRole("link", { name: "Re-plan after a delay" }).first().click();
+  await pl.page.getByLabel("Order", { exact: true }).selectOption("O001");
+  await pl.page.getByLabel(/^Hours/).fill("48");
+  await pl.page.getByLabel(/^Re-plan as of/).fill("0");
+  await shot(pl.page, "planner-replan-form");
+  await pl.page.getByRole("button", { name: "Re-plan and store the new version" }).click();
+  await pl.page.locator("#feedback").waitFor({ timeout: 60000 });
+  const moved = await pl.page.locator("#feedback").textContent();
+  check(moved.includes("Re-planned and stored"), `planner: the re-plan is stored (${moved.trim()})`);
+  check(await pl.page.locator("#moves tbody tr").count() > 0, "planner: the operations that moved are listed");
+  check(await pl.page.locator("a[href$='/moves.csv']").count() === 1, "planner: moves.csv is offered");
+  await shot(pl.page, "planner-what-moved", "planner-what-moved");
+  await pl.page.getByRole("link", { name: "Gantt charts with what moved" }).click();
+  check((await pl.page.content()).includes("What moved"), "planner: the Gantt page shows what moved");
+  check(await pl.page.locator("rect[stroke-dasharray]").count() > 1,
+    "planner: the moved bars are outlined, with a legend");
+  await pl.page.screenshot({ path: path.join(SHOTS, "planner-moved-gantt.png"), fullPage: false });
+
+  // planner: two bundled scenarios compared; the run page says "Comparison"
+  await pl.page.goto(`${WEB}/plan`);
+  await pl.page.getByRole("link", { name: "Compare scenarios" }).click();
+  await pl.page.getByLabel("concept-1-all-in-one.toml").check();
+  await pl.page.getByLabel("concept-2-chained-devices.toml").check();
+  await pl.page.getByLabel(/^Replications/).fill("3");
+  await shot(pl.page, "planner-compare-form");
+  await pl.page.getByRole("button", { name: "Check and compare" }).click();
+  await pl.page.waitForURL(/\/plan\/run\/\d+$/);
+  check((await pl.page.locator("h1").textContent()).startsWith("Comparison: "),
+    "planner: the comparison's run page is titled Comparison");
+  await pl.page.getByRole("link", { name: "Open the report" }).waitFor({ timeout: 180000 });
+  check((await pl.page.locator("#feedback").textContent()).includes("Finished (2 × 3"),
+    "planner: the comparison finished, 2 × 3 replications");
+  await shot(pl.page, "planner-compare-run");
+  await pl.page.getByRole("link", { name: "Open the report" }).click();
+  check((await pl.page.content()).includes("Comparison of 2 scenarios"), "planner: the comparison page opens");
+  await pl.page.screenshot({ path: path.join(SHOTS, "planner-compare-report.png"), fullPage: false });
   await pl.ctx.close();
+
+  // planner: studies, in a browser that enforces the pages' CSP: the progress arrives as
+  // server-sent events (no status polling, no CSP violation)
+  const sp = await session("demo-planner", env("PW_PLANNER"), false);
+  const requests = [];
+  sp.page.on("request", (r) => requests.push(new URL(r.url()).pathname));
+  const cspErrors = [];
+  sp.page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text()); });
+  await sp.page.getByRole("link", { name: "Planning" }).click();
+  await sp.page.getByRole("link", { name: "Run a study" }).click();
+  await sp.page.getByRole("link", { name: "concepts-by-demand.toml" }).click();
+  check((await sp.page.locator("#st-text").inputValue()).includes("[[scenario]]"), "planner: a bundled study loads");
+  await shot(sp.page, "planner-study-form");
+  const study = (values, reps) => `[study]
+name = "Browser test: concepts 1 and 3 by demand"
+seed = 11
+replications = ${reps}
+cost = "../costs/shared.cost.toml"
+target = { p95_vein_to_vein_days = 38 }
+
+[[axis]]
+param = "demand.*.patients_per_year"
+values = [${values}]
+
+[[scenario]]
+label = "concept-1"
+file = "../concept-1-all-in-one.toml"
+cost = "../costs/concept-1-all-in-one.cost.toml"
+
+[[scenario]]
+label = "concept-3"
+file = "../concept-3-modular-plant.toml"
+cost = "../costs/concept-3-modular-plant.cost.toml"
+`;
+  await sp.page.locator("#st-text").fill(study("50, 100, 200", 4));
+  await sp.page.getByRole("button", { name: "Check and run the study" }).click();
+  await sp.page.waitForURL(/\/plan\/run\/\d+$/);
+  check((await sp.page.locator("h1").textContent()).startsWith("Study: "), "planner: the study's run page is titled Study");
+  await sp.page.getByRole("link", { name: "Open the report" }).waitFor({ timeout: 240000 });
+  const studyDone = await sp.page.locator("#feedback").textContent();
+  check(studyDone.includes("Finished (6 points done)"), `planner: the study finished (${studyDone.trim()})`);
+  check(requests.some((u) => /\/plan\/run\/\d+\/events$/.test(u)), "planner: the progress came as server-sent events");
+  check(!requests.some((u) => /\/status$/.test(u)), "planner: no status polling was needed");
+  for (const f of ["points.csv", "pareto.csv"]) {
+    check(await sp.page.locator(`a[download][href$='/csv/${f}']`).count() === 1, `planner: ${f} is offered`);
+  }
+  await shot(sp.page, "planner-study", "planner-study");
+  await sp.page.getByRole("link", { name: "Open the report" }).click();
+  check((await sp.page.content()).includes("Browser test: concepts 1 and 3 by demand"), "planner: the study report opens");
+  await sp.page.screenshot({ path: path.join(SHOTS, "planner-study-report.png"), fullPage: false });
+  // a longer study cancelled once the live progress shows a finished point
+  await sp.page.goto(`${WEB}/plan/study`);
+  // (the pages' largest study, 30 values x 2 concepts = 60 points x 25 replications, so that the
+  // run cannot end between the first finished point and the cancel)
+  const values = Array.from({ length: 30 }, (_, i) => 40 + 5 * i).join(", ");
+  await sp.page.locator("#st-text").fill(study(values, 25));
+  await sp.page.getByRole("button", { name: "Check and run the study" }).click();
+  await sp.page.waitForURL(/\/plan\/run\/\d+$/);
+  await sp.page.waitForFunction(() => Number(document.getElementById("run-count")?.textContent) >= 1, null, { timeout: 240000 });
+  check(Number(await sp.page.locator("progress").getAttribute("max")) === 60, "planner: the progress bar counts 60 points");
+  await shot(sp.page, "planner-study-progress");
+  await sp.page.getByRole("button", { name: /^Cancel the study/ }).click();
+  await sp.page.locator("#feedback").waitFor({ timeout: 240000 });
+  const partial = await sp.page.locator("#feedback").textContent();
+  check(partial.includes("Partial result") && /\(\d+ \/ 60 points done\)/.test(partial),
+    `planner: the cancelled study keeps its finished points, marked partial (${partial.trim()})`);
+  await shot(sp.page, "planner-study-partial");
+  check(cspErrors.length === 0, `planner: no Content Security Policy violation (${cspErrors.join("; ")})`);
+  await sp.ctx.close();
 } finally {
   await browser.close();
 }

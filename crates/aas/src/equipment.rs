@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use crate::descriptor::ShellDescriptor;
 use crate::model::{DataTypeDefXsd, LangString, Submodel, SubmodelElement};
 use crate::twins::{
-    SEM_CAPABILITY_PREFIX, SEM_CAPABILITY_SET, SEM_PROPERTY_SET, SEM_USAGE_COUNTER,
+    DEVICE_PROGRAMS, SEM_CAPABILITY_PREFIX, SEM_CAPABILITY_SET, SEM_PROPERTY_SET, SEM_USAGE_COUNTER,
 };
 
 /// Prefix of parameter semantic ids written by [`crate::twins::capabilities`].
@@ -402,6 +402,30 @@ fn part_of_field(field: &str) -> Part {
     }
 }
 
+/// The programs a device's twin lists in its Capabilities submodel
+/// ([`crate::twins::with_device_programs`]): `None` when the twin has no `DevicePrograms`
+/// list (equipment not registered by a connected device), otherwise every item's `Name`;
+/// an item without a text `Name` is an error naming its JSON path.
+pub fn device_programs(capabilities: &Submodel) -> Result<Option<Vec<String>>, String> {
+    let Some((path, list)) = child(
+        &capabilities.submodel_elements,
+        "$",
+        "submodelElements",
+        DEVICE_PROGRAMS,
+    ) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (i, item) in list.children().iter().enumerate() {
+        let base = format!("{path}.value[{i}]");
+        match child(item.children(), &base, "value", "Name").and_then(|(_, e)| text_of(e)) {
+            Some(n) if !n.trim().is_empty() => out.push(n.trim().to_string()),
+            _ => return Err(format!("{base}: a device program without a `Name`")),
+        }
+    }
+    Ok(Some(out))
+}
+
 /// Reads one equipment item with id `id` from its twin's submodels and checks
 /// it like an inventory entry. Every problem found is returned.
 pub fn read_equipment(id: &str, sm: EquipmentSubmodels<'_>) -> Result<Equipment, Vec<TwinProblem>> {
@@ -601,6 +625,67 @@ mod tests {
             }
         }
         assert!(n >= 20, "only {n} items checked");
+    }
+
+    #[test]
+    fn device_programs_are_written_into_the_capabilities_and_read_back() {
+        let inv = inventory("examples/equipment/modular-plant.toml");
+        let e = &inv.equipment[0];
+        let as_of = Date::parse("2026-12-01").expect("date");
+        let mut twin = twins::equipment_twin(e, as_of);
+        let caps = |t: &twins::Twin| {
+            t.submodels
+                .iter()
+                .find(|s| s.id_short.as_deref() == Some("Capabilities"))
+                .cloned()
+                .expect("capabilities")
+        };
+        assert_eq!(device_programs(&caps(&twin)), Ok(None));
+        let programs = vec![
+            "Expansion".to_string(),
+            "CellCounter/CountCells".to_string(),
+        ];
+        twins::with_device_programs(&mut twin, &programs);
+        // Written again: replaced, not doubled.
+        twins::with_device_programs(&mut twin, &programs);
+        let c = caps(&twin);
+        assert_eq!(device_programs(&c), Ok(Some(programs)));
+        assert!(
+            crate::validate::submodel(&c).is_empty(),
+            "{:?}",
+            crate::validate::submodel(&c)
+        );
+        // The capabilities the recipe binds to read as before.
+        let np = twins::nameplate(e);
+        let qual = twins::qualification(e, as_of);
+        let read = read_equipment(
+            &e.id,
+            EquipmentSubmodels {
+                nameplate: &np,
+                capabilities: &c,
+                qualification: &qual,
+                usage: None,
+            },
+        )
+        .expect("reads");
+        assert_eq!(read.capabilities, e.capabilities);
+        // An item without a name is named by its path.
+        let mut bad = c.clone();
+        if let Some(list) = bad
+            .submodel_elements
+            .last_mut()
+            .and_then(|l| l.children_mut())
+        {
+            list[1] = list[0].clone();
+            if let Some(item) = list[1].children_mut() {
+                item.clear();
+            }
+        }
+        let err = device_programs(&bad).expect_err("nameless");
+        assert!(
+            err.contains("].value[1]: a device program without a `Name`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -493,32 +493,7 @@ fn set_value(el: &mut SubmodelElement, v: Value, path: &str) -> Result<(), Parse
                 v => Some(scalar(&v, path)?),
             };
         }
-        SubmodelElement::MultiLanguageProperty(p) => {
-            let Value::Array(items) = v else {
-                return Err(err(
-                    path,
-                    format!(
-                        "the value of a MultiLanguageProperty is an array of {{language: text}} objects, not {}",
-                        kind_of(&v)
-                    ),
-                ));
-            };
-            let mut out = Vec::new();
-            for (i, item) in items.into_iter().enumerate() {
-                let here = format!("{path}[{i}]");
-                let m = object(item, &here, "a language string")?;
-                if m.len() != 1 {
-                    return Err(err(here, "a language string is one {language: text} pair"));
-                }
-                for (language, text) in m {
-                    let Value::String(text) = text else {
-                        return Err(err(format!("{here}.{language}"), "the text is a string"));
-                    };
-                    out.push(LangString { language, text });
-                }
-            }
-            p.value = out;
-        }
+        SubmodelElement::MultiLanguageProperty(p) => p.value = lang_strings(v, path)?,
         SubmodelElement::Range(r) => {
             let m = object(v, path, "a Range")?;
             only_keys(&m, &["min", "max"], path, "a Range")?;
@@ -536,28 +511,12 @@ fn set_value(el: &mut SubmodelElement, v: Value, path: &str) -> Result<(), Parse
             }
         }
         SubmodelElement::File(f) => {
-            let m = object(v, path, "a File")?;
-            only_keys(&m, &["contentType", "value"], path, "a File")?;
-            for (k, v) in m {
-                let here = format!("{path}.{k}");
-                if k == "contentType" {
-                    f.content_type = parse_at(&v, &here)?;
-                } else {
-                    f.value = parse_at(&v, &here)?;
-                }
-            }
+            let fields = (&mut f.content_type, &mut f.value);
+            set_pair(v, path, "a File", ["contentType", "value"], fields)?;
         }
         SubmodelElement::Blob(b) => {
-            let m = object(v, path, "a Blob")?;
-            only_keys(&m, &["contentType", "value"], path, "a Blob")?;
-            for (k, v) in m {
-                let here = format!("{path}.{k}");
-                if k == "contentType" {
-                    b.content_type = parse_at(&v, &here)?;
-                } else {
-                    b.value = parse_at(&v, &here)?;
-                }
-            }
+            let fields = (&mut b.content_type, &mut b.value);
+            set_pair(v, path, "a Blob", ["contentType", "value"], fields)?;
         }
         SubmodelElement::ReferenceElement(r) => {
             r.value = match v {
@@ -572,82 +531,141 @@ fn set_value(el: &mut SubmodelElement, v: Value, path: &str) -> Result<(), Parse
             let m = object(v, path, "a SubmodelElementCollection")?;
             set_children(&mut c.value, m, path, false)?;
         }
-        SubmodelElement::SubmodelElementList(l) => {
-            let Value::Array(items) = v else {
-                return Err(err(
-                    path,
-                    format!(
-                        "the value of a SubmodelElementList is an array, not {}",
-                        kind_of(&v)
-                    ),
-                ));
-            };
-            if items.len() > l.value.len() {
-                return Err(err(
-                    path,
-                    format!(
-                        "{} values for a list of {} items (a $value PATCH changes items, POST adds them)",
-                        items.len(),
-                        l.value.len()
-                    ),
-                ));
-            }
-            for (i, (item, v)) in l.value.iter_mut().zip(items).enumerate() {
-                set_value(item, v, &format!("{path}[{i}]"))?;
-            }
-        }
-        SubmodelElement::Entity(e) => {
-            let m = object(v, path, "an Entity")?;
-            only_keys(
-                &m,
-                &[
-                    "statements",
-                    "entityType",
-                    "globalAssetId",
-                    "specificAssetIds",
-                ],
-                path,
-                "an Entity",
-            )?;
-            for (k, v) in m {
-                let here = format!("{path}.{k}");
-                match k.as_str() {
-                    // {idShort: value} as GET returns it, or [{idShort: value}, …]
-                    "statements" => match v {
-                        Value::Object(m) => set_children(&mut e.statements, m, &here, false)?,
-                        Value::Array(items) => {
-                            for (i, item) in items.into_iter().enumerate() {
-                                let m = object(item, &format!("{here}[{i}]"), "a statement")?;
-                                set_children(&mut e.statements, m, &format!("{here}[{i}]"), false)?;
-                            }
-                        }
-                        other => {
-                            return Err(err(
-                                here,
-                                format!(
-                                    "statements are a JSON object {{idShort: value}}, not {}",
-                                    kind_of(&other)
-                                ),
-                            ));
-                        }
-                    },
-                    "entityType" => e.entity_type = parse_at(&v, &here)?,
-                    "globalAssetId" => e.global_asset_id = parse_at(&v, &here)?,
-                    _ => e.specific_asset_ids = parse_at(&v, &here)?,
-                }
-            }
-        }
+        SubmodelElement::SubmodelElementList(l) => set_list_items(&mut l.value, v, path)?,
+        SubmodelElement::Entity(e) => set_entity(e, v, path)?,
         SubmodelElement::RelationshipElement(r) => {
-            let m = object(v, path, "a RelationshipElement")?;
-            only_keys(&m, &["first", "second"], path, "a RelationshipElement")?;
-            for (k, v) in m {
-                let here = format!("{path}.{k}");
-                if k == "first" {
-                    r.first = parse_at(&v, &here)?;
-                } else {
-                    r.second = parse_at(&v, &here)?;
+            let fields = (&mut r.first, &mut r.second);
+            set_pair(
+                v,
+                path,
+                "a RelationshipElement",
+                ["first", "second"],
+                fields,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// An element whose value is an object of two members (`keys`), each read into its field.
+fn set_pair<A: DeserializeOwned, B: DeserializeOwned>(
+    v: Value,
+    path: &str,
+    what: &str,
+    keys: [&str; 2],
+    (first, second): (&mut A, &mut B),
+) -> Result<(), ParseError> {
+    let m = object(v, path, what)?;
+    only_keys(&m, &keys, path, what)?;
+    for (k, v) in m {
+        let here = format!("{path}.{k}");
+        if k == keys[0] {
+            *first = parse_at(&v, &here)?;
+        } else {
+            *second = parse_at(&v, &here)?;
+        }
+    }
+    Ok(())
+}
+
+/// The value of a MultiLanguageProperty: an array of `{language: text}` objects.
+fn lang_strings(v: Value, path: &str) -> Result<Vec<LangString>, ParseError> {
+    let Value::Array(items) = v else {
+        return Err(err(
+            path,
+            format!(
+                "the value of a MultiLanguageProperty is an array of {{language: text}} objects, not {}",
+                kind_of(&v)
+            ),
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        let m = object(item, &here, "a language string")?;
+        if m.len() != 1 {
+            return Err(err(here, "a language string is one {language: text} pair"));
+        }
+        for (language, text) in m {
+            let Value::String(text) = text else {
+                return Err(err(format!("{here}.{language}"), "the text is a string"));
+            };
+            out.push(LangString { language, text });
+        }
+    }
+    Ok(out)
+}
+
+/// The items of a SubmodelElementList, changed in place (never more values than items).
+fn set_list_items(
+    items_now: &mut [SubmodelElement],
+    v: Value,
+    path: &str,
+) -> Result<(), ParseError> {
+    let Value::Array(items) = v else {
+        return Err(err(
+            path,
+            format!(
+                "the value of a SubmodelElementList is an array, not {}",
+                kind_of(&v)
+            ),
+        ));
+    };
+    if items.len() > items_now.len() {
+        return Err(err(
+            path,
+            format!(
+                "{} values for a list of {} items (a $value PATCH changes items, POST adds them)",
+                items.len(),
+                items_now.len()
+            ),
+        ));
+    }
+    for (i, (item, v)) in items_now.iter_mut().zip(items).enumerate() {
+        set_value(item, v, &format!("{path}[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// The value of an Entity: statements, entity type and asset ids.
+fn set_entity(e: &mut crate::model::Entity, v: Value, path: &str) -> Result<(), ParseError> {
+    let m = object(v, path, "an Entity")?;
+    only_keys(
+        &m,
+        &[
+            "statements",
+            "entityType",
+            "globalAssetId",
+            "specificAssetIds",
+        ],
+        path,
+        "an Entity",
+    )?;
+    for (k, v) in m {
+        let here = format!("{path}.{k}");
+        match k.as_str() {
+            // {idShort: value} as GET returns it, or [{idShort: value}, …]
+            "statements" => match v {
+                Value::Object(m) => set_children(&mut e.statements, m, &here, false)?,
+                Value::Array(items) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        let m = object(item, &format!("{here}[{i}]"), "a statement")?;
+                        set_children(&mut e.statements, m, &format!("{here}[{i}]"), false)?;
+                    }
                 }
-            }
+                other => {
+                    return Err(err(
+                        here,
+                        format!(
+                            "statements are a JSON object {{idShort: value}}, not {}",
+                            kind_of(&other)
+                        ),
+                    ));
+                }
+            },
+            "entityType" => e.entity_type = parse_at(&v, &here)?,
+            "globalAssetId" => e.global_asset_id = parse_at(&v, &here)?,
+            _ => e.specific_asset_ids = parse_at(&v, &here)?,
         }
     }
     Ok(())

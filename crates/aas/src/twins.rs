@@ -30,6 +30,9 @@ pub const SEM_PROPERTY_SET: &str =
 pub const SEM_QUALIFICATION: &str = "urn:atmpflow:submodel:QualificationState:1:0";
 pub const SEM_USAGE: &str = "urn:atmpflow:submodel:UsageCounters:1:0";
 pub const SEM_USAGE_COUNTER: &str = "urn:atmpflow:concept:UsageCounter:1:0";
+/// A program a device offers (an OPC UA LADS program template, a SiLA 2 command), listed
+/// in its twin's Capabilities submodel as `DevicePrograms`.
+pub const SEM_DEVICE_PROGRAM: &str = "urn:atmpflow:concept:DeviceProgram:1:0";
 pub const SEM_BATCH_RECORD: &str = "urn:atmpflow:submodel:BatchRecord:1:0";
 pub const SEM_EXECUTED_STEP: &str = "urn:atmpflow:concept:ExecutedStep:1:0";
 pub const SEM_DEVIATION: &str = "urn:atmpflow:concept:Deviation:1:0";
@@ -476,6 +479,32 @@ pub fn usage_counters(e: &Equipment) -> Submodel {
     )
 }
 
+/// The programs a connected device offers (OPC UA LADS program templates, SiLA 2
+/// `Feature/Command`s), written into the twin's Capabilities submodel as the list
+/// `DevicePrograms` (one `Name` each, replacing any list there), so that binding a batch
+/// can check that the program a recipe step runs exists on the device. The twin must be
+/// one of [`equipment_twin`]; a twin without a Capabilities submodel is left unchanged.
+pub fn with_device_programs(twin: &mut Twin, programs: &[String]) {
+    let Some(caps) = twin
+        .submodels
+        .iter_mut()
+        .find(|s| s.id_short.as_deref() == Some("Capabilities"))
+    else {
+        return;
+    };
+    caps.submodel_elements
+        .retain(|e| e.id_short() != Some(DEVICE_PROGRAMS));
+    let items = programs
+        .iter()
+        .map(|p| vec![text("Name", p.clone(), None)])
+        .collect();
+    caps.submodel_elements
+        .push(list_of(DEVICE_PROGRAMS, SEM_DEVICE_PROGRAM, items));
+}
+
+/// idShort of the list of a device's programs in its Capabilities submodel.
+pub const DEVICE_PROGRAMS: &str = "DevicePrograms";
+
 /// The twin of one equipment item; the qualification state is evaluated on `as_of`.
 pub fn equipment_twin(e: &Equipment, as_of: Date) -> Twin {
     let submodels = vec![
@@ -637,6 +666,16 @@ impl BatchRecord {
     /// carries its field path (e.g. `step[2].end`).
     pub fn check(&self) -> Vec<Problem> {
         let mut out = Vec::new();
+        self.check_batch(&mut out);
+        let ids = self.check_steps(&mut out);
+        self.check_specification(&mut out);
+        self.check_series(&ids, &mut out);
+        self.check_deviations(&ids, &mut out);
+        out
+    }
+
+    /// The batch's identifiers and status are not empty.
+    fn check_batch(&self, out: &mut Vec<Problem>) {
         let root = FieldPath::root();
         let mut bad = |path: FieldPath, message: String| out.push(Problem::new(path, message));
         for (f, v) in [
@@ -663,6 +702,12 @@ impl BatchRecord {
                 bad(root.key("batch").key(f), "must not be empty".into());
             }
         }
+    }
+
+    /// Step ids present and unique, times in order, parameters finite; gives the step ids.
+    fn check_steps(&self, out: &mut Vec<Problem>) -> std::collections::BTreeSet<&str> {
+        let root = FieldPath::root();
+        let mut bad = |path: FieldPath, message: String| out.push(Problem::new(path, message));
         let mut ids = std::collections::BTreeSet::new();
         for (i, s) in self.steps.iter().enumerate() {
             if s.id.trim().is_empty() {
@@ -695,6 +740,13 @@ impl BatchRecord {
                 }
             }
         }
+        ids
+    }
+
+    /// Each limit has a bound, in order, finite, and one limit per parameter.
+    fn check_specification(&self, out: &mut Vec<Problem>) {
+        let root = FieldPath::root();
+        let mut bad = |path: FieldPath, message: String| out.push(Problem::new(path, message));
         for (i, l) in self.specification.iter().enumerate() {
             let p = root.key("specification").idx(i);
             match (l.min, l.max) {
@@ -717,6 +769,12 @@ impl BatchRecord {
                 );
             }
         }
+    }
+
+    /// Series named once, with finite points, of known steps.
+    fn check_series(&self, ids: &std::collections::BTreeSet<&str>, out: &mut Vec<Problem>) {
+        let root = FieldPath::root();
+        let mut bad = |path: FieldPath, message: String| out.push(Problem::new(path, message));
         let mut names = std::collections::BTreeSet::new();
         for (i, s) in self.series.iter().enumerate() {
             if !names.insert(s.name.as_str()) {
@@ -748,6 +806,12 @@ impl BatchRecord {
                 );
             }
         }
+    }
+
+    /// Deviations of known steps, with finite values and expected bounds in order.
+    fn check_deviations(&self, ids: &std::collections::BTreeSet<&str>, out: &mut Vec<Problem>) {
+        let root = FieldPath::root();
+        let mut bad = |path: FieldPath, message: String| out.push(Problem::new(path, message));
         for (i, d) in self.deviations.iter().enumerate() {
             if !ids.contains(d.step.as_str()) {
                 bad(
@@ -772,7 +836,6 @@ impl BatchRecord {
                 );
             }
         }
-        out
     }
 }
 
@@ -895,33 +958,11 @@ fn series_csv(s: &Series) -> String {
 /// equipment, measurement series (IDTA Time Series style) and deviations.
 pub fn batch_record(r: &BatchRecord) -> Submodel {
     let b = &r.batch;
-    // AASd-014 (as aas-core3.0 checks it): a self-managed entity has either a
-    // global asset id or specific asset ids, not both; the other identifiers
-    // become statements.
-    let mut statements = Vec::new();
-    if let Some(c) = &b.chain_of_identity {
-        statements.push(text("ChainOfIdentity", c.clone(), None));
-    }
-    if let Some(p) = &b.patient_pseudonym {
-        statements.push(text("PatientPseudonym", p.clone(), None));
-    }
-    if let Some(din) = &b.din {
-        statements.push(text("DonationIdentificationNumber", din.clone(), None));
-    }
     let mut els = vec![
         text("BatchId", b.id.clone(), None),
         text("Product", b.product.clone(), None),
         text("Status", b.status.clone(), None),
-        SubmodelElement::Entity(Entity {
-            id_short: Some("PatientLink".into()),
-            description: vec![LangString::en(
-                "Chain of identity: the patient (pseudonymised) and the starting material of this batch",
-            )],
-            entity_type: EntityType::SelfManagedEntity,
-            global_asset_id: Some(identity_asset_id(b)),
-            statements,
-            ..Default::default()
-        }),
+        patient_link(b),
     ];
     if let Some(recipe) = &b.recipe {
         els.push(SubmodelElement::ReferenceElement(ReferenceElement {
@@ -952,54 +993,7 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
     if !limits.is_empty() {
         els.push(smc("ReleaseSpecification", None, limits));
     }
-    let steps = r
-        .steps
-        .iter()
-        .map(|s| {
-            let mut v = vec![
-                text("StepId", s.id.clone(), None),
-                text("Name", s.name.clone(), None),
-                prop("Start", DataTypeDefXsd::DateTime, s.start.to_string(), None),
-                prop("End", DataTypeDefXsd::DateTime, s.end.to_string(), None),
-                prop(
-                    "DurationHours",
-                    DataTypeDefXsd::Double,
-                    double(s.start.hours_until(s.end)),
-                    None,
-                ),
-                text("Outcome", s.outcome.clone(), None),
-            ];
-            if let Some(eq) = &s.equipment {
-                v.push(SubmodelElement::ReferenceElement(ReferenceElement {
-                    id_short: Some("Equipment".into()),
-                    value: Some(Reference::model(
-                        KeyTypes::AssetAdministrationShell,
-                        equipment_aas_id(eq),
-                    )),
-                    ..Default::default()
-                }));
-            }
-            let names = unique_id_shorts(s.parameters.keys().map(String::as_str));
-            let params: Vec<SubmodelElement> = s
-                .parameters
-                .values()
-                .zip(names)
-                .map(|(q, name)| {
-                    SubmodelElement::Property(Property {
-                        id_short: Some(name),
-                        qualifiers: unit_qualifier(&q.unit),
-                        value_type: DataTypeDefXsd::Double,
-                        value: Some(double(q.value)),
-                        ..Default::default()
-                    })
-                })
-                .collect();
-            if !params.is_empty() {
-                v.push(smc("Parameters", None, params));
-            }
-            v
-        })
-        .collect::<Vec<_>>();
+    let steps = r.steps.iter().map(executed_step).collect::<Vec<_>>();
     if !steps.is_empty() {
         els.push(list_of("ExecutedSteps", SEM_EXECUTED_STEP, steps));
     }
@@ -1008,75 +1002,12 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
         .series
         .iter()
         .zip(series_names)
-        .map(|(s, name)| {
-            let mut v = vec![
-                text("Name", s.name.clone(), None),
-                text("Unit", s.unit.clone(), None),
-            ];
-            if let Some(st) = &s.step {
-                v.push(text("Step", st.clone(), None));
-            }
-            let records = s
-                .points
-                .iter()
-                .map(|(t, x)| {
-                    vec![
-                        prop("Time", DataTypeDefXsd::DateTime, t.to_string(), None),
-                        prop("Value", DataTypeDefXsd::Double, double(*x), None),
-                    ]
-                })
-                .collect();
-            v.push(list_of("Records", SEM_SAMPLE, records));
-            v.push(SubmodelElement::Blob(Blob {
-                id_short: Some("Csv".into()),
-                content_type: "text/csv".into(),
-                value: Some(base64::engine::general_purpose::STANDARD.encode(series_csv(s))),
-                ..Default::default()
-            }));
-            smc(&name, Some(SEM_TIME_SERIES), v)
-        })
+        .map(|(s, name)| measurement(s, &name))
         .collect();
     if !series.is_empty() {
         els.push(smc("Measurements", None, series));
     }
-    let devs = r
-        .deviations
-        .iter()
-        .map(|d| {
-            let mut v = vec![
-                text("Step", d.step.clone(), None),
-                text("Parameter", d.parameter.clone(), None),
-            ];
-            if d.expected_min.is_some() || d.expected_max.is_some() {
-                v.push(SubmodelElement::Range(Range {
-                    id_short: Some("Expected".into()),
-                    qualifiers: unit_qualifier(&d.unit),
-                    value_type: DataTypeDefXsd::Double,
-                    min: d.expected_min.map(double),
-                    max: d.expected_max.map(double),
-                    ..Default::default()
-                }));
-            }
-            if let Some(e) = &d.expected {
-                v.push(text("ExpectedText", e.clone(), None));
-            }
-            v.push(match &d.actual {
-                Actual::Number(x) => SubmodelElement::Property(Property {
-                    id_short: Some("Actual".into()),
-                    qualifiers: unit_qualifier(&d.unit),
-                    value_type: DataTypeDefXsd::Double,
-                    value: Some(double(*x)),
-                    ..Default::default()
-                }),
-                Actual::Text(t) => text("Actual", t.clone(), None),
-            });
-            v.push(text("Classification", d.classification.clone(), None));
-            if !d.note.is_empty() {
-                v.push(mlp("Note", &d.note, None));
-            }
-            v
-        })
-        .collect::<Vec<_>>();
+    let devs = r.deviations.iter().map(deviation).collect::<Vec<_>>();
     if !devs.is_empty() {
         els.push(list_of("Deviations", SEM_DEVIATION, devs));
     }
@@ -1088,6 +1019,144 @@ pub fn batch_record(r: &BatchRecord) -> Submodel {
     );
     sm.supplemental_semantic_ids = vec![Reference::global(SEM_EXECUTED_PROCESSES)];
     sm
+}
+
+/// The batch's link to the patient and the starting material.
+fn patient_link(b: &BatchInfo) -> SubmodelElement {
+    // AASd-014 (as aas-core3.0 checks it): a self-managed entity has either a
+    // global asset id or specific asset ids, not both; the other identifiers
+    // become statements.
+    let mut statements = Vec::new();
+    if let Some(c) = &b.chain_of_identity {
+        statements.push(text("ChainOfIdentity", c.clone(), None));
+    }
+    if let Some(p) = &b.patient_pseudonym {
+        statements.push(text("PatientPseudonym", p.clone(), None));
+    }
+    if let Some(din) = &b.din {
+        statements.push(text("DonationIdentificationNumber", din.clone(), None));
+    }
+    SubmodelElement::Entity(Entity {
+        id_short: Some("PatientLink".into()),
+        description: vec![LangString::en(
+            "Chain of identity: the patient (pseudonymised) and the starting material of this batch",
+        )],
+        entity_type: EntityType::SelfManagedEntity,
+        global_asset_id: Some(identity_asset_id(b)),
+        statements,
+        ..Default::default()
+    })
+}
+
+/// One executed step: identity, times, outcome, equipment and parameters.
+fn executed_step(s: &StepRecord) -> Vec<SubmodelElement> {
+    let mut v = vec![
+        text("StepId", s.id.clone(), None),
+        text("Name", s.name.clone(), None),
+        prop("Start", DataTypeDefXsd::DateTime, s.start.to_string(), None),
+        prop("End", DataTypeDefXsd::DateTime, s.end.to_string(), None),
+        prop(
+            "DurationHours",
+            DataTypeDefXsd::Double,
+            double(s.start.hours_until(s.end)),
+            None,
+        ),
+        text("Outcome", s.outcome.clone(), None),
+    ];
+    if let Some(eq) = &s.equipment {
+        v.push(SubmodelElement::ReferenceElement(ReferenceElement {
+            id_short: Some("Equipment".into()),
+            value: Some(Reference::model(
+                KeyTypes::AssetAdministrationShell,
+                equipment_aas_id(eq),
+            )),
+            ..Default::default()
+        }));
+    }
+    let names = unique_id_shorts(s.parameters.keys().map(String::as_str));
+    let params: Vec<SubmodelElement> = s
+        .parameters
+        .values()
+        .zip(names)
+        .map(|(q, name)| {
+            SubmodelElement::Property(Property {
+                id_short: Some(name),
+                qualifiers: unit_qualifier(&q.unit),
+                value_type: DataTypeDefXsd::Double,
+                value: Some(double(q.value)),
+                ..Default::default()
+            })
+        })
+        .collect();
+    if !params.is_empty() {
+        v.push(smc("Parameters", None, params));
+    }
+    v
+}
+
+/// One measurement series (IDTA Time Series style): records and a CSV blob.
+fn measurement(s: &Series, name: &str) -> SubmodelElement {
+    let mut v = vec![
+        text("Name", s.name.clone(), None),
+        text("Unit", s.unit.clone(), None),
+    ];
+    if let Some(st) = &s.step {
+        v.push(text("Step", st.clone(), None));
+    }
+    let records = s
+        .points
+        .iter()
+        .map(|(t, x)| {
+            vec![
+                prop("Time", DataTypeDefXsd::DateTime, t.to_string(), None),
+                prop("Value", DataTypeDefXsd::Double, double(*x), None),
+            ]
+        })
+        .collect();
+    v.push(list_of("Records", SEM_SAMPLE, records));
+    v.push(SubmodelElement::Blob(Blob {
+        id_short: Some("Csv".into()),
+        content_type: "text/csv".into(),
+        value: Some(base64::engine::general_purpose::STANDARD.encode(series_csv(s))),
+        ..Default::default()
+    }));
+    smc(name, Some(SEM_TIME_SERIES), v)
+}
+
+/// One deviation: where, what was expected, what was found, its class and note.
+fn deviation(d: &DeviationRecord) -> Vec<SubmodelElement> {
+    let mut v = vec![
+        text("Step", d.step.clone(), None),
+        text("Parameter", d.parameter.clone(), None),
+    ];
+    if d.expected_min.is_some() || d.expected_max.is_some() {
+        v.push(SubmodelElement::Range(Range {
+            id_short: Some("Expected".into()),
+            qualifiers: unit_qualifier(&d.unit),
+            value_type: DataTypeDefXsd::Double,
+            min: d.expected_min.map(double),
+            max: d.expected_max.map(double),
+            ..Default::default()
+        }));
+    }
+    if let Some(e) = &d.expected {
+        v.push(text("ExpectedText", e.clone(), None));
+    }
+    v.push(match &d.actual {
+        Actual::Number(x) => SubmodelElement::Property(Property {
+            id_short: Some("Actual".into()),
+            qualifiers: unit_qualifier(&d.unit),
+            value_type: DataTypeDefXsd::Double,
+            value: Some(double(*x)),
+            ..Default::default()
+        }),
+        Actual::Text(t) => text("Actual", t.clone(), None),
+    });
+    v.push(text("Classification", d.classification.clone(), None));
+    if !d.note.is_empty() {
+        v.push(mlp("Note", &d.note, None));
+    }
+    v
 }
 
 /// The asset the patient link points at: the chain of identity if known,

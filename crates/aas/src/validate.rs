@@ -650,7 +650,8 @@ fn children(
     }
 }
 
-fn element_into(c: &mut Ctx, e: &SubmodelElement, path: &str, in_list: bool) {
+/// The element as a referable: its idShort (AASd-117, AASd-120) and category (AASd-090).
+fn element_identity(c: &mut Ctx, e: &SubmodelElement, path: &str, in_list: bool) {
     referable(
         c,
         path,
@@ -680,6 +681,36 @@ fn element_into(c: &mut Ctx, e: &SubmodelElement, path: &str, in_list: bool) {
             "AASd-090: category must be CONSTANT, PARAMETER or VARIABLE",
         );
     }
+}
+
+/// An Entity: its asset ids by entity type (AASd-014) and its statements.
+fn entity_into(c: &mut Ctx, en: &Entity, path: &str) {
+    let has_id = en.global_asset_id.is_some() || !en.specific_asset_ids.is_empty();
+    let both = en.global_asset_id.is_some() && !en.specific_asset_ids.is_empty();
+    match en.entity_type {
+        // aas-core3.0 reads AASd-014 as "exactly one of the two"
+        EntityType::SelfManagedEntity if !has_id || both => c.err(
+            path,
+            "AASd-014: a SelfManagedEntity has either globalAssetId or specificAssetIds (exactly one)",
+        ),
+        EntityType::CoManagedEntity if has_id => {
+            c.err(path, "AASd-014: a CoManagedEntity has neither globalAssetId nor specificAssetIds")
+        }
+        _ => {}
+    }
+    if let Some(g) = &en.global_asset_id {
+        non_empty_str(c, &format!("{path}.globalAssetId"), g, 2000);
+    }
+    specific_asset_ids(
+        c,
+        &format!("{path}.specificAssetIds"),
+        &en.specific_asset_ids,
+    );
+    children(c, path, "statements", &en.statements, None)
+}
+
+fn element_into(c: &mut Ctx, e: &SubmodelElement, path: &str, in_list: bool) {
+    element_identity(c, e, path, in_list);
     semantics(c, path, e.semantic_id(), e.supplemental_semantic_ids());
     qualifiers(c, path, e.qualifiers());
     match e {
@@ -746,30 +777,7 @@ fn element_into(c: &mut Ctx, e: &SubmodelElement, path: &str, in_list: bool) {
             }
             children(c, path, "value", &l.value, Some(l))
         }
-        SubmodelElement::Entity(en) => {
-            let has_id = en.global_asset_id.is_some() || !en.specific_asset_ids.is_empty();
-            let both = en.global_asset_id.is_some() && !en.specific_asset_ids.is_empty();
-            match en.entity_type {
-                // aas-core3.0 reads AASd-014 as "exactly one of the two"
-                EntityType::SelfManagedEntity if !has_id || both => c.err(
-                    path,
-                    "AASd-014: a SelfManagedEntity has either globalAssetId or specificAssetIds (exactly one)",
-                ),
-                EntityType::CoManagedEntity if has_id => {
-                    c.err(path, "AASd-014: a CoManagedEntity has neither globalAssetId nor specificAssetIds")
-                }
-                _ => {}
-            }
-            if let Some(g) = &en.global_asset_id {
-                non_empty_str(c, &format!("{path}.globalAssetId"), g, 2000);
-            }
-            specific_asset_ids(
-                c,
-                &format!("{path}.specificAssetIds"),
-                &en.specific_asset_ids,
-            );
-            children(c, path, "statements", &en.statements, None)
-        }
+        SubmodelElement::Entity(en) => entity_into(c, en, path),
         SubmodelElement::RelationshipElement(r) => {
             reference(c, &format!("{path}.first"), &r.first);
             reference(c, &format!("{path}.second"), &r.second);
@@ -792,6 +800,24 @@ fn identifier(c: &mut Ctx, path: &str, id: &str) {
     }
 }
 
+/// The checks every identifiable (shell, submodel, concept description) starts with:
+/// as a referable, its identifier and its administrative information.
+macro_rules! identifiable {
+    ($c:expr, $path:expr, $x:expr) => {{
+        referable(
+            $c,
+            $path,
+            $x.id_short.as_deref(),
+            $x.category.as_deref(),
+            &$x.display_name,
+            &$x.description,
+            &$x.extensions,
+        );
+        identifier($c, $path, &$x.id);
+        administration($c, $path, $x.administration.as_ref());
+    }};
+}
+
 /// Checks a shell.
 pub fn shell(s: &AssetAdministrationShell) -> Vec<Violation> {
     let mut c = Ctx { out: Vec::new() };
@@ -800,17 +826,7 @@ pub fn shell(s: &AssetAdministrationShell) -> Vec<Violation> {
 }
 
 fn shell_into(c: &mut Ctx, path: &str, s: &AssetAdministrationShell) {
-    referable(
-        c,
-        path,
-        s.id_short.as_deref(),
-        s.category.as_deref(),
-        &s.display_name,
-        &s.description,
-        &s.extensions,
-    );
-    identifier(c, path, &s.id);
-    administration(c, path, s.administration.as_ref());
+    identifiable!(c, path, s);
     data_specs(c, path, &s.embedded_data_specifications);
     if let Some(d) = &s.derived_from {
         let p = format!("{path}.derivedFrom");
@@ -863,17 +879,7 @@ pub fn submodel(s: &Submodel) -> Vec<Violation> {
 }
 
 fn submodel_into(c: &mut Ctx, path: &str, s: &Submodel) {
-    referable(
-        c,
-        path,
-        s.id_short.as_deref(),
-        s.category.as_deref(),
-        &s.display_name,
-        &s.description,
-        &s.extensions,
-    );
-    identifier(c, path, &s.id);
-    administration(c, path, s.administration.as_ref());
+    identifiable!(c, path, s);
     semantics(
         c,
         path,
@@ -893,17 +899,7 @@ pub fn concept_description(cd: &ConceptDescription) -> Vec<Violation> {
 }
 
 fn cd_into(c: &mut Ctx, path: &str, cd: &ConceptDescription) {
-    referable(
-        c,
-        path,
-        cd.id_short.as_deref(),
-        cd.category.as_deref(),
-        &cd.display_name,
-        &cd.description,
-        &cd.extensions,
-    );
-    identifier(c, path, &cd.id);
-    administration(c, path, cd.administration.as_ref());
+    identifiable!(c, path, cd);
     data_specs(c, path, &cd.embedded_data_specifications);
     for (i, r) in cd.is_case_of.iter().enumerate() {
         reference(c, &format!("{path}.isCaseOf[{i}]"), r);

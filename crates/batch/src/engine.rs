@@ -25,8 +25,9 @@ use crate::din::Din;
 use crate::entry::{
     Assessment, Body, Bound, ChainError, Classification, CounterUse, Custody, DecisionEntry,
     DeviationEntry, DeviationKind, DeviceEvent, DeviceEventKind, Disposition, DispositionDecision,
-    Entry, EquipmentUsed, GENESIS, HandOff, Infusion, Label, LotEntry, Order, RecipeRef, Signature,
-    Source, StepCompleted, StepStarted, Termination, Value, sha256_hex, verify_chain,
+    Entry, EquipmentUsed, GENESIS, HandOff, Infusion, Label, LotEntry, Order, RecipeRef,
+    SeriesBlock, Signature, Source, StepCompleted, StepStarted, Termination, Value, fmt_ms,
+    sha256_hex, verify_chain,
 };
 use crate::roles::{Actor, Meaning, Person, Role};
 
@@ -260,6 +261,26 @@ pub enum Command {
         #[serde(default = "manual")]
         source: Source,
     },
+    /// Record a block of samples of a monitored series of the running step, streamed by a
+    /// device scanned for it. The field becomes a series for the step with its first block:
+    /// it then takes no single value, and a field with a single value takes no series. Each
+    /// excursion outside the allowed range raises one deviation, however many samples it lasts
+    /// (also across blocks).
+    RecordSeries {
+        /// Step id.
+        step: String,
+        /// `parameters.NAME`, `environment.NAME` or `NAME` (a parameter).
+        field: String,
+        /// Unit of every sample.
+        unit: String,
+        /// Equipment id of the device.
+        device: String,
+        /// Where on the device the series is read (e.g. an OPC UA node id).
+        #[serde(default)]
+        address: Option<String>,
+        /// The samples, in source-time order, each later than the previous block's last.
+        samples: Vec<Sample>,
+    },
     /// Record a material lot of the running step.
     RecordLot {
         /// Step id.
@@ -374,6 +395,23 @@ fn manual() -> Source {
     Source::Manual
 }
 
+/// One sample of a monitored series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// The device's source time, milliseconds since 1970-01-01T00:00:00Z.
+    pub time_ms: i64,
+    /// The value.
+    pub value: f64,
+}
+
+/// Most samples in one series block (10 minutes at 10 per second).
+pub const MAX_SERIES_SAMPLES: usize = 6000;
+/// Longest span of one series block, milliseconds (one day).
+const MAX_SERIES_SPAN_MS: i64 = 86_400_000;
+/// Latest sample time accepted (year 9999), milliseconds since the epoch.
+const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 impl Command {
     /// A short name for messages.
     pub fn name(&self) -> &'static str {
@@ -382,6 +420,7 @@ impl Command {
             Command::StartStep { .. } => "start step",
             Command::UseEquipment { .. } => "use equipment",
             Command::RecordValue { .. } => "record value",
+            Command::RecordSeries { .. } => "record series",
             Command::RecordLot { .. } => "record lot",
             Command::CompleteStep { .. } => "complete step",
             Command::AssessDeviation { .. } => "assess deviation",
@@ -590,6 +629,20 @@ struct Running {
     values: BTreeMap<String, u64>,
     lots: BTreeMap<String, u64>,
     overrun_raised: bool,
+    series: BTreeMap<String, SeriesState>,
+}
+
+/// Where a monitored series of the running step stands.
+#[derive(Debug, Clone, PartialEq)]
+struct SeriesState {
+    /// Entry of the first block.
+    first_seq: u64,
+    /// Blocks so far.
+    blocks: u32,
+    /// Source time of the last sample so far.
+    last_ms: i64,
+    /// The last sample was outside the range (an excursion is open).
+    outside: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -813,6 +866,18 @@ impl Batch {
         Ok(b)
     }
 
+    /// Applies entries that continue this record (the entries a request made on this very
+    /// state: [`Applied::entries`], [`Refused::record`]), as [`Batch::replay`] of the longer
+    /// record would: each must be the next entry of this batch, link to the head and match
+    /// its own hash. The cost is that of the entries given, not of the record.
+    pub fn extend(&mut self, entries: &[Entry]) -> Result<(), ChainError> {
+        for e in entries {
+            crate::entry::check_next(&self.id, e, self.head_seq() + 1, self.head_hash())?;
+            self.apply(e.clone());
+        }
+        Ok(())
+    }
+
     /// Batch id.
     pub fn id(&self) -> &str {
         &self.id
@@ -921,26 +986,7 @@ impl Batch {
                 _ => {}
             },
             Body::Custody(_) => {}
-            Body::StepStarted(s) => {
-                if self.queue.front() == Some(&s.step) {
-                    self.queue.pop_front();
-                }
-                self.attempts.insert(s.step.clone(), s.attempt);
-                self.running = Some(Running {
-                    step: s.step.clone(),
-                    attempt: s.attempt,
-                    started: e.at,
-                    equipment: BTreeMap::new(),
-                    values: BTreeMap::new(),
-                    lots: BTreeMap::new(),
-                    overrun_raised: false,
-                });
-                self.hold_raised = false;
-                self.performers.insert(user);
-                if self.stage == Stage::ApheresisReceived {
-                    self.stage = Stage::InProcess;
-                }
-            }
+            Body::StepStarted(s) => self.start_running(s, e.at, user),
             Body::EquipmentUsed(u) => {
                 self.performers.insert(user);
                 if let Some(r) = &mut self.running {
@@ -962,57 +1008,9 @@ impl Batch {
                     r.lots.insert(l.material.clone(), seq);
                 }
             }
-            Body::Decision(d) => {
-                if d.triggered {
-                    match &d.then {
-                        Some(Consequence::Repeat) => self.queue.push_front(d.step.clone()),
-                        Some(Consequence::Insert(x)) => self.queue.push_front(x.clone()),
-                        Some(Consequence::Goto(x)) => {
-                            let from = self.recipe_steps.iter().position(|(s, _)| s == x);
-                            if let Some(i) = from {
-                                self.queue = self.recipe_steps[i..]
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(j, (_, opt))| *j == 0 || !opt)
-                                    .map(|(_, (s, _))| s.clone())
-                                    .collect();
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Body::StepCompleted(c) => {
-                self.performers.insert(user);
-                self.running = None;
-                self.last_end = Some((c.step.clone(), e.at));
-                self.hold_raised = false;
-                let before_ship = self
-                    .queue
-                    .front()
-                    .is_none_or(|s| *s == self.order.ship_step);
-                if self.stage == Stage::InProcess && before_ship {
-                    self.stage = Stage::AwaitingDisposition;
-                }
-            }
-            Body::Deviation(d) => {
-                if d.field == "hold" {
-                    self.hold_raised = true;
-                }
-                if d.field == "duration"
-                    && d.kind == DeviationKind::Late
-                    && let Some(r) = &mut self.running
-                {
-                    r.overrun_raised = true;
-                }
-                self.deviations.insert(
-                    d.number,
-                    DeviationState {
-                        entry: d.clone(),
-                        assessed: None,
-                    },
-                );
-            }
+            Body::Decision(d) => self.follow(d),
+            Body::StepCompleted(c) => self.end_running(c, e.at, user),
+            Body::Deviation(d) => self.note_deviation(d),
             Body::Assessment(a) => {
                 if let Some(d) = self.deviations.get_mut(&a.deviation) {
                     d.assessed = Some(a.classification);
@@ -1037,6 +1035,19 @@ impl Batch {
             }
             Body::Infused(_) => self.stage = Stage::Infused,
             Body::DeviceEvent(_) => {}
+            Body::Series(b) => {
+                if let Some(r) = &mut self.running {
+                    let st = r.series.entry(b.field.clone()).or_insert(SeriesState {
+                        first_seq: seq,
+                        blocks: 0,
+                        last_ms: b.last_ms,
+                        outside: false,
+                    });
+                    st.blocks = b.block;
+                    st.last_ms = b.last_ms;
+                    st.outside = b.ends_outside;
+                }
+            }
             Body::Terminated(_) => {
                 self.stage = Stage::Terminated;
                 self.running = None;
@@ -1044,6 +1055,87 @@ impl Batch {
             }
         }
         self.entries.push(e);
+    }
+
+    /// A step starts: it leaves the queue and becomes the running step.
+    fn start_running(&mut self, s: &StepStarted, at: DateTime, user: String) {
+        if self.queue.front() == Some(&s.step) {
+            self.queue.pop_front();
+        }
+        self.attempts.insert(s.step.clone(), s.attempt);
+        self.running = Some(Running {
+            step: s.step.clone(),
+            attempt: s.attempt,
+            started: at,
+            equipment: BTreeMap::new(),
+            values: BTreeMap::new(),
+            lots: BTreeMap::new(),
+            overrun_raised: false,
+            series: BTreeMap::new(),
+        });
+        self.hold_raised = false;
+        self.performers.insert(user);
+        if self.stage == Stage::ApheresisReceived {
+            self.stage = Stage::InProcess;
+        }
+    }
+
+    /// A triggered decision changes what comes next: the step again, an inserted step, or
+    /// the recipe from another step on.
+    fn follow(&mut self, d: &DecisionEntry) {
+        if d.triggered {
+            match &d.then {
+                Some(Consequence::Repeat) => self.queue.push_front(d.step.clone()),
+                Some(Consequence::Insert(x)) => self.queue.push_front(x.clone()),
+                Some(Consequence::Goto(x)) => {
+                    let from = self.recipe_steps.iter().position(|(s, _)| s == x);
+                    if let Some(i) = from {
+                        self.queue = self.recipe_steps[i..]
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, (_, opt))| *j == 0 || !opt)
+                            .map(|(_, (s, _))| s.clone())
+                            .collect();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The running step ends; before the shipping step the batch awaits its disposition.
+    fn end_running(&mut self, c: &StepCompleted, at: DateTime, user: String) {
+        self.performers.insert(user);
+        self.running = None;
+        self.last_end = Some((c.step.clone(), at));
+        self.hold_raised = false;
+        let before_ship = self
+            .queue
+            .front()
+            .is_none_or(|s| *s == self.order.ship_step);
+        if self.stage == Stage::InProcess && before_ship {
+            self.stage = Stage::AwaitingDisposition;
+        }
+    }
+
+    /// A deviation is open until it is assessed; a hold or an overrun is raised once.
+    fn note_deviation(&mut self, d: &DeviationEntry) {
+        if d.field == "hold" {
+            self.hold_raised = true;
+        }
+        if d.field == "duration"
+            && d.kind == DeviationKind::Late
+            && let Some(r) = &mut self.running
+        {
+            r.overrun_raised = true;
+        }
+        self.deviations.insert(
+            d.number,
+            DeviationState {
+                entry: d.clone(),
+                assessed: None,
+            },
+        );
     }
 
     // ---- executing requests --------------------------------------------------------
@@ -1102,6 +1194,45 @@ impl Batch {
             }
         }
     }
+}
+
+/// The measures of a step completion: only the step's decision measures, finite, and all of
+/// them unless the run failed.
+fn check_measures(
+    step: &Step,
+    step_id: &str,
+    measures: &BTreeMap<String, f64>,
+    failed: Option<&str>,
+) -> Result<(), Refusal> {
+    if let Some(f) = failed {
+        check_text("failed", f, MAX_TEXT, true)?;
+    }
+    for (k, v) in measures {
+        if !step.decision.iter().any(|d| d.measure == *k) {
+            return Err(invalid(
+                format!("measures.{k}"),
+                format!("step `{step_id}` takes no decision on `{k}`"),
+            ));
+        }
+        if !v.is_finite() {
+            return Err(invalid(format!("measures.{k}"), "must be a finite number"));
+        }
+    }
+    if failed.is_none()
+        && let Some(d) = step
+            .decision
+            .iter()
+            .find(|d| !measures.contains_key(&d.measure))
+    {
+        return Err(invalid(
+            format!("measures.{}", d.measure),
+            format!(
+                "step `{step_id}` decides on `{}`: give the measured value",
+                d.measure
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn role_refusal(action: &'static str, needed: &[Role], actor: &Actor) -> Refusal {
@@ -1190,6 +1321,11 @@ impl Draft {
         }
     }
 
+    /// Checks the actor's role for `cmd` and hands the command to its method.
+    ///
+    /// Longer than 120 lines for a reason: it is one flat dispatch with a short arm per
+    /// command (role check, then the command's method); its length is the commands' fields,
+    /// listed one a line.
     fn run(&mut self, cmd: &Command, actor: &Actor, ctx: &Ctx) -> Result<(), Refusal> {
         let action = cmd.name();
         let need = |roles: &[Role]| {
@@ -1238,51 +1374,20 @@ impl Draft {
                 source,
             } => {
                 let by = need(STEP_ROLES)?;
-                let s = self.running_step(action, step, ctx)?;
-                if let Source::Device { device, .. } = source
-                    && !self
-                        .batch
-                        .running
-                        .as_ref()
-                        .is_some_and(|r| r.equipment.values().any(|e| e == device))
-                {
-                    return Err(invalid(
-                        "source.device",
-                        format!("device `{device}` was not scanned for step `{step}`"),
-                    ));
-                }
-                let field = if field.contains('.') {
-                    field.clone()
-                } else {
-                    format!("parameters.{field}")
-                };
-                if let Some(seq) = self
-                    .batch
-                    .running
-                    .as_ref()
-                    .and_then(|r| r.values.get(&field))
-                {
-                    return Err(invalid(
-                        "field",
-                        format!(
-                            "{field} of step `{step}` was already recorded in entry {seq}; correct that entry instead"
-                        ),
-                    ));
-                }
-                let spec = spec_of(s, &field)?;
-                check_value(spec, &field, *value, unit)?;
-                self.push(
-                    &by,
-                    Body::Value(Value {
-                        step: step.clone(),
-                        field: field.clone(),
-                        value: *value,
-                        unit: unit.clone(),
-                        source: source.clone(),
-                    }),
-                );
-                self.range_deviation(&by, step, &field, spec, *value, unit);
-                Ok(())
+                self.record_value(&by, action, step, field, *value, unit, source, ctx)
+            }
+            Command::RecordSeries {
+                step,
+                field,
+                unit,
+                device,
+                address,
+                samples,
+            } => {
+                let by = need(STEP_ROLES)?;
+                self.record_series(
+                    &by, action, step, field, unit, device, address, samples, ctx,
+                )
             }
             Command::RecordLot {
                 step,
@@ -1291,36 +1396,7 @@ impl Draft {
                 expiry,
             } => {
                 let by = need(STEP_ROLES)?;
-                let s = self.running_step(action, step, ctx)?;
-                if !s.materials.iter().any(|m| m.material == *material) {
-                    return Err(invalid(
-                        "material",
-                        format!(
-                            "step `{step}` uses no material `{material}`; it uses {}",
-                            s.materials
-                                .iter()
-                                .map(|m| m.material.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
-                }
-                if let Some(seq) = self
-                    .batch
-                    .running
-                    .as_ref()
-                    .and_then(|r| r.lots.get(material))
-                {
-                    return Err(invalid(
-                        "material",
-                        format!(
-                            "the lot of {material} was already recorded in entry {seq}; correct that entry instead"
-                        ),
-                    ));
-                }
-                let entry = self.check_lot(&by, step, material, lot, *expiry, ctx)?;
-                self.push(&by, Body::Lot(entry));
-                Ok(())
+                self.record_lot(&by, action, step, material, lot, *expiry, ctx)
             }
             Command::CompleteStep {
                 step,
@@ -1337,45 +1413,7 @@ impl Draft {
                 rationale,
             } => {
                 let by = need(&[Role::Qa])?;
-                if self.batch.stage.disposed() {
-                    return Err(self.state(action, "the batch was already disposed"));
-                }
-                check_text("rationale", rationale, MAX_TEXT, true)?;
-                let d = self.batch.deviations.get(deviation).ok_or_else(|| {
-                    invalid(
-                        "deviation",
-                        format!("batch {} has no deviation {deviation}", self.batch.id),
-                    )
-                })?;
-                if d.entry.critical && *classification != Classification::Critical {
-                    return Err(invalid(
-                        "classification",
-                        format!(
-                            "deviation {deviation} ({}) was raised as critical and cannot be classified lower",
-                            d.entry.kind
-                        ),
-                    ));
-                }
-                let capa = capa.clone().filter(|c| !c.trim().is_empty());
-                if let Some(c) = &capa {
-                    check_text("capa", c, MAX_ID, true)?;
-                }
-                if *classification != Classification::Minor && capa.is_none() {
-                    return Err(invalid(
-                        "capa",
-                        "a major or critical deviation needs a CAPA reference",
-                    ));
-                }
-                self.push(
-                    &by,
-                    Body::Assessment(Assessment {
-                        deviation: *deviation,
-                        classification: *classification,
-                        capa,
-                        rationale: rationale.clone(),
-                    }),
-                );
-                Ok(())
+                self.assess(&by, action, *deviation, *classification, capa, rationale)
             }
             Command::Correct {
                 corrects,
@@ -1405,55 +1443,11 @@ impl Draft {
             }
             Command::ClinicReceipt { location, scanned } => {
                 let by = need(&[Role::Clinic])?;
-                check_text("location", location, MAX_ID, true)?;
-                if self.batch.stage != Stage::Shipped {
-                    return Err(self.state(action, "the product has not been shipped"));
-                }
-                if self.batch.running.is_some() || !self.batch.queue.is_empty() {
-                    return Err(self.state(action, "the shipping step has not been completed"));
-                }
-                if self.batch.clinic_received {
-                    return Err(self.state(action, "the product was already received"));
-                }
-                self.scan(&by, HandOff::ClinicReceipt, None, location, scanned)
+                self.clinic_receipt(&by, action, location, scanned)
             }
             Command::ConfirmInfusion { clinic, infused_at } => {
                 let by = need(&[Role::Clinic])?;
-                check_text("clinic", clinic, MAX_ID, true)?;
-                if self.batch.stage != Stage::Shipped || !self.batch.clinic_received {
-                    return Err(
-                        self.state(action, "the clinic has not scanned the product on receipt")
-                    );
-                }
-                if *infused_at > self.now {
-                    return Err(invalid(
-                        "infused_at",
-                        format!("{infused_at} is in the future (server time {})", self.now),
-                    ));
-                }
-                let received = self
-                    .batch
-                    .entries
-                    .iter()
-                    .rev()
-                    .find(|e| matches!(&e.body, Body::Custody(c) if c.point == HandOff::ClinicReceipt && c.matched))
-                    .map(|e| e.at);
-                if let Some(r) = received
-                    && *infused_at < r
-                {
-                    return Err(invalid(
-                        "infused_at",
-                        format!("{infused_at} is before the product was received at {r}"),
-                    ));
-                }
-                self.push(
-                    &by,
-                    Body::Infused(Infusion {
-                        clinic: clinic.clone(),
-                        infused_at: *infused_at,
-                    }),
-                );
-                Ok(())
+                self.confirm_infusion(&by, action, clinic, *infused_at)
             }
             Command::Watch => {
                 let by = need(&[Role::Engine])?;
@@ -1462,26 +1456,7 @@ impl Draft {
             }
             Command::ReportDeviation { step, observation } => {
                 let by = need(STEP_ROLES)?;
-                check_text("observation", observation, MAX_TEXT, true)?;
-                if let Some(st) = step {
-                    check_text("step", st, MAX_ID, true)?;
-                    if ctx.recipe.step(st).is_none() {
-                        return Err(invalid(
-                            "step",
-                            format!("`{st}` is not a step of the recipe"),
-                        ));
-                    }
-                }
-                self.deviate(
-                    &by,
-                    DeviationKind::Reported,
-                    step.as_deref(),
-                    "observation",
-                    "as the recipe prescribes".into(),
-                    observation.clone(),
-                    false,
-                );
-                Ok(())
+                self.report_deviation(&by, step.as_deref(), observation, ctx)
             }
             Command::DeviceEvent {
                 step,
@@ -1493,76 +1468,359 @@ impl Draft {
                 source_time,
             } => {
                 let by = need(STEP_ROLES)?;
-                self.running_step(action, step, ctx)?;
-                check_text("detail", detail, MAX_TEXT, true)?;
-                if !self
-                    .batch
-                    .running
-                    .as_ref()
-                    .is_some_and(|r| r.equipment.values().any(|e| e == device))
-                {
-                    return Err(invalid(
-                        "device",
-                        format!("device `{device}` was not scanned for step `{step}`"),
-                    ));
-                }
-                if let Some(f) = field {
-                    check_text("field", f, MAX_ID, true)?;
-                }
-                if value.is_some_and(|v| !v.is_finite()) {
-                    return Err(invalid("value", "a refused value must be a finite number"));
-                }
-                let field = field.as_ref().map(|f| {
-                    if f.contains('.') {
-                        f.clone()
-                    } else {
-                        format!("parameters.{f}")
-                    }
-                });
-                self.push(
-                    &by,
-                    Body::DeviceEvent(DeviceEvent {
-                        step: step.clone(),
-                        device: device.clone(),
-                        event: *event,
-                        detail: detail.clone(),
-                        field: field.clone(),
-                        value: *value,
-                        source_time: *source_time,
-                    }),
-                );
-                match event {
-                    DeviceEventKind::Retry | DeviceEventKind::Program => {}
-                    DeviceEventKind::Lost => {
-                        self.deviate(
-                            &by,
-                            DeviationKind::Device,
-                            Some(step),
-                            &format!("device.{device}"),
-                            "device connected for the whole step".into(),
-                            format!("connection lost: {detail}"),
-                            false,
-                        );
-                    }
-                    DeviceEventKind::BadValue => {
-                        let f = field.unwrap_or_else(|| format!("device.{device}"));
-                        self.deviate(
-                            &by,
-                            DeviationKind::Device,
-                            Some(step),
-                            &f,
-                            "a value with a good status".into(),
-                            match value {
-                                Some(v) => format!("refused {v} with status {detail}"),
-                                None => format!("no value, status {detail}"),
-                            },
-                            false,
-                        );
-                    }
-                }
-                Ok(())
+                let ev = DeviceEvent {
+                    step: step.clone(),
+                    device: device.clone(),
+                    event: *event,
+                    detail: detail.clone(),
+                    field: field.clone(),
+                    value: *value,
+                    source_time: *source_time,
+                };
+                self.device_event(&by, action, ev, ctx)
             }
         }
+    }
+
+    /// `record value`: a value of the running step, checked against its specification (a
+    /// value outside its range is recorded with a deviation).
+    #[allow(clippy::too_many_arguments)]
+    fn record_value(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        step: &str,
+        field: &str,
+        value: f64,
+        unit: &str,
+        source: &Source,
+        ctx: &Ctx,
+    ) -> Result<(), Refusal> {
+        let s = self.running_step(action, step, ctx)?;
+        let running = self.batch.running.as_ref();
+        if let Source::Device { device, .. } = source
+            && !running.is_some_and(|r| r.equipment.values().any(|e| e == device))
+        {
+            return Err(invalid(
+                "source.device",
+                format!("device `{device}` was not scanned for step `{step}`"),
+            ));
+        }
+        let field = if field.contains('.') {
+            field.to_string()
+        } else {
+            format!("parameters.{field}")
+        };
+        if let Some(st) = running.and_then(|r| r.series.get(&field)) {
+            return Err(invalid(
+                "field",
+                format!(
+                    "{field} of step `{step}` is a monitored series (from entry {}); send its samples with record series",
+                    st.first_seq
+                ),
+            ));
+        }
+        if let Some(seq) = running.and_then(|r| r.values.get(&field)) {
+            return Err(invalid(
+                "field",
+                format!(
+                    "{field} of step `{step}` was already recorded in entry {seq}; correct that entry instead"
+                ),
+            ));
+        }
+        let spec = spec_of(s, &field)?;
+        check_value(spec, &field, value, unit)?;
+        self.push(
+            by,
+            Body::Value(Value {
+                step: step.to_string(),
+                field: field.clone(),
+                value,
+                unit: unit.to_string(),
+                source: source.clone(),
+            }),
+        );
+        self.range_deviation(by, step, &field, spec, value, unit);
+        Ok(())
+    }
+
+    /// `record lot`: the lot of a material the running step uses, once per step.
+    #[allow(clippy::too_many_arguments)]
+    fn record_lot(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        step: &str,
+        material: &str,
+        lot: &str,
+        expiry: Option<Date>,
+        ctx: &Ctx,
+    ) -> Result<(), Refusal> {
+        let s = self.running_step(action, step, ctx)?;
+        if !s.materials.iter().any(|m| m.material == material) {
+            return Err(invalid(
+                "material",
+                format!(
+                    "step `{step}` uses no material `{material}`; it uses {}",
+                    s.materials
+                        .iter()
+                        .map(|m| m.material.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if let Some(seq) = self
+            .batch
+            .running
+            .as_ref()
+            .and_then(|r| r.lots.get(material))
+        {
+            return Err(invalid(
+                "material",
+                format!(
+                    "the lot of {material} was already recorded in entry {seq}; correct that entry instead"
+                ),
+            ));
+        }
+        let entry = self.check_lot(by, step, material, lot, expiry, ctx)?;
+        self.push(by, Body::Lot(entry));
+        Ok(())
+    }
+
+    /// `assess deviation`: QA classifies a deviation before the disposition (a critical
+    /// one stays critical; major and critical ones need a CAPA reference).
+    fn assess(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        deviation: u32,
+        classification: Classification,
+        capa: &Option<String>,
+        rationale: &str,
+    ) -> Result<(), Refusal> {
+        if self.batch.stage.disposed() {
+            return Err(self.state(action, "the batch was already disposed"));
+        }
+        check_text("rationale", rationale, MAX_TEXT, true)?;
+        let d = self.batch.deviations.get(&deviation).ok_or_else(|| {
+            invalid(
+                "deviation",
+                format!("batch {} has no deviation {deviation}", self.batch.id),
+            )
+        })?;
+        if d.entry.critical && classification != Classification::Critical {
+            return Err(invalid(
+                "classification",
+                format!(
+                    "deviation {deviation} ({}) was raised as critical and cannot be classified lower",
+                    d.entry.kind
+                ),
+            ));
+        }
+        let capa = capa.clone().filter(|c| !c.trim().is_empty());
+        if let Some(c) = &capa {
+            check_text("capa", c, MAX_ID, true)?;
+        }
+        if classification != Classification::Minor && capa.is_none() {
+            return Err(invalid(
+                "capa",
+                "a major or critical deviation needs a CAPA reference",
+            ));
+        }
+        self.push(
+            by,
+            Body::Assessment(Assessment {
+                deviation,
+                classification,
+                capa,
+                rationale: rationale.to_string(),
+            }),
+        );
+        Ok(())
+    }
+
+    /// `clinic receipt`: the clinic scans the shipped product, once, after the shipping step.
+    fn clinic_receipt(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        location: &str,
+        scanned: &Label,
+    ) -> Result<(), Refusal> {
+        check_text("location", location, MAX_ID, true)?;
+        if self.batch.stage != Stage::Shipped {
+            return Err(self.state(action, "the product has not been shipped"));
+        }
+        if self.batch.running.is_some() || !self.batch.queue.is_empty() {
+            return Err(self.state(action, "the shipping step has not been completed"));
+        }
+        if self.batch.clinic_received {
+            return Err(self.state(action, "the product was already received"));
+        }
+        self.scan(by, HandOff::ClinicReceipt, None, location, scanned)
+    }
+
+    /// `confirm infusion`: after the clinic's receipt scan, at a time not in the future and
+    /// not before the receipt.
+    fn confirm_infusion(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        clinic: &str,
+        infused_at: DateTime,
+    ) -> Result<(), Refusal> {
+        check_text("clinic", clinic, MAX_ID, true)?;
+        if self.batch.stage != Stage::Shipped || !self.batch.clinic_received {
+            return Err(self.state(action, "the clinic has not scanned the product on receipt"));
+        }
+        if infused_at > self.now {
+            return Err(invalid(
+                "infused_at",
+                format!("{infused_at} is in the future (server time {})", self.now),
+            ));
+        }
+        let received = self
+            .batch
+            .entries
+            .iter()
+            .rev()
+            .find(|e| matches!(&e.body, Body::Custody(c) if c.point == HandOff::ClinicReceipt && c.matched))
+            .map(|e| e.at);
+        if let Some(r) = received
+            && infused_at < r
+        {
+            return Err(invalid(
+                "infused_at",
+                format!("{infused_at} is before the product was received at {r}"),
+            ));
+        }
+        self.push(
+            by,
+            Body::Infused(Infusion {
+                clinic: clinic.to_string(),
+                infused_at,
+            }),
+        );
+        Ok(())
+    }
+
+    /// `report deviation`: an observation of people, at a step of the recipe or the batch.
+    fn report_deviation(
+        &mut self,
+        by: &Person,
+        step: Option<&str>,
+        observation: &str,
+        ctx: &Ctx,
+    ) -> Result<(), Refusal> {
+        check_text("observation", observation, MAX_TEXT, true)?;
+        if let Some(st) = step {
+            check_text("step", st, MAX_ID, true)?;
+            if ctx.recipe.step(st).is_none() {
+                return Err(invalid(
+                    "step",
+                    format!("`{st}` is not a step of the recipe"),
+                ));
+            }
+        }
+        self.deviate(
+            by,
+            DeviationKind::Reported,
+            step,
+            "observation",
+            "as the recipe prescribes".into(),
+            observation.to_string(),
+            false,
+        );
+        Ok(())
+    }
+
+    /// `device event`: an event of a device scanned for the running step; a lost connection
+    /// and a refused value raise a deviation.
+    fn device_event(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        ev: DeviceEvent,
+        ctx: &Ctx,
+    ) -> Result<(), Refusal> {
+        let DeviceEvent {
+            step,
+            device,
+            event,
+            detail,
+            field,
+            value,
+            source_time,
+        } = ev;
+        self.running_step(action, &step, ctx)?;
+        check_text("detail", &detail, MAX_TEXT, true)?;
+        if !self
+            .batch
+            .running
+            .as_ref()
+            .is_some_and(|r| r.equipment.values().any(|e| *e == device))
+        {
+            return Err(invalid(
+                "device",
+                format!("device `{device}` was not scanned for step `{step}`"),
+            ));
+        }
+        if let Some(f) = &field {
+            check_text("field", f, MAX_ID, true)?;
+        }
+        if value.is_some_and(|v| !v.is_finite()) {
+            return Err(invalid("value", "a refused value must be a finite number"));
+        }
+        let field = field.map(|f| {
+            if f.contains('.') {
+                f
+            } else {
+                format!("parameters.{f}")
+            }
+        });
+        self.push(
+            by,
+            Body::DeviceEvent(DeviceEvent {
+                step: step.clone(),
+                device: device.clone(),
+                event,
+                detail: detail.clone(),
+                field: field.clone(),
+                value,
+                source_time,
+            }),
+        );
+        match event {
+            DeviceEventKind::Retry | DeviceEventKind::Program => {}
+            DeviceEventKind::Lost => {
+                self.deviate(
+                    by,
+                    DeviationKind::Device,
+                    Some(&step),
+                    &format!("device.{device}"),
+                    "device connected for the whole step".into(),
+                    format!("connection lost: {detail}"),
+                    false,
+                );
+            }
+            DeviceEventKind::BadValue => {
+                let f = field.unwrap_or_else(|| format!("device.{device}"));
+                self.deviate(
+                    by,
+                    DeviationKind::Device,
+                    Some(&step),
+                    &f,
+                    "a value with a good status".into(),
+                    match value {
+                        Some(v) => format!("refused {v} with status {detail}"),
+                        None => format!("no value, status {detail}"),
+                    },
+                    false,
+                );
+            }
+        }
+        Ok(())
     }
 
     fn scan(
@@ -1878,6 +2136,168 @@ impl Draft {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
+    fn record_series(
+        &mut self,
+        by: &Person,
+        action: &'static str,
+        step: &str,
+        field: &str,
+        unit: &str,
+        device: &str,
+        address: &Option<String>,
+        samples: &[Sample],
+        ctx: &Ctx,
+    ) -> Result<(), Refusal> {
+        let s = self.running_step(action, step, ctx)?;
+        let Some(run) = self.batch.running.as_ref() else {
+            return Err(self.state(action, format!("step `{step}` is not running")));
+        };
+        if !run.equipment.values().any(|e| e == device) {
+            return Err(invalid(
+                "device",
+                format!("device `{device}` was not scanned for step `{step}`"),
+            ));
+        }
+        if let Some(a) = address {
+            check_text("address", a, MAX_ID, true)?;
+        }
+        let field = if field.contains('.') {
+            field.to_string()
+        } else {
+            format!("parameters.{field}")
+        };
+        if let Some(seq) = run.values.get(&field) {
+            return Err(invalid(
+                "field",
+                format!(
+                    "{field} of step `{step}` was recorded as a single value in entry {seq}; it cannot become a series"
+                ),
+            ));
+        }
+        let spec = spec_of(s, &field)?;
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            return Err(invalid(
+                "samples",
+                "a series block needs at least one sample",
+            ));
+        };
+        if samples.len() > MAX_SERIES_SAMPLES {
+            return Err(invalid(
+                "samples",
+                format!(
+                    "{} samples; a block holds at most {MAX_SERIES_SAMPLES}",
+                    samples.len()
+                ),
+            ));
+        }
+        check_value(spec, &field, first.value, unit)?;
+        let state = run.series.get(&field).cloned();
+        let mut prev_ms = state.as_ref().map(|st| st.last_ms);
+        for (i, x) in samples.iter().enumerate() {
+            if !x.value.is_finite() {
+                return Err(invalid(
+                    format!("samples[{i}].value"),
+                    format!("{field} must be a finite number"),
+                ));
+            }
+            if !(0..=MAX_TIME_MS).contains(&x.time_ms) {
+                return Err(invalid(
+                    format!("samples[{i}].time_ms"),
+                    format!(
+                        "{} is not a time between 1970 and 9999 in milliseconds",
+                        x.time_ms
+                    ),
+                ));
+            }
+            if let Some(p) = prev_ms
+                && x.time_ms <= p
+            {
+                return Err(invalid(
+                    format!("samples[{i}].time_ms"),
+                    format!(
+                        "{} is not after the previous sample ({}); samples come in source-time order, each block after the last",
+                        fmt_ms(x.time_ms),
+                        fmt_ms(p)
+                    ),
+                ));
+            }
+            prev_ms = Some(x.time_ms);
+        }
+        let span = last.time_ms - first.time_ms;
+        if span > MAX_SERIES_SPAN_MS {
+            return Err(invalid(
+                "samples",
+                format!("the block spans {span} ms; a block spans at most one day"),
+            ));
+        }
+        // The unit was checked above: it parses and has the spec's dimension.
+        let u = Unit::parse(unit).unwrap_or_else(|| spec.unit.clone());
+        let mut was_outside = state.as_ref().is_some_and(|st| st.outside);
+        let mut starts = Vec::new();
+        let (mut min, mut max, mut sum, mut outside) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0);
+        for (i, x) in samples.iter().enumerate() {
+            min = min.min(x.value);
+            max = max.max(x.value);
+            sum += x.value;
+            let out = !spec.accepts(x.value, &u);
+            if out {
+                outside += 1;
+                if !was_outside {
+                    starts.push(i);
+                }
+            }
+            was_outside = out;
+        }
+        let block = state.as_ref().map_or(1, |st| st.blocks + 1);
+        let count = u32::try_from(samples.len()).unwrap_or(u32::MAX);
+        self.push(
+            by,
+            Body::Series(SeriesBlock {
+                step: step.to_string(),
+                field: field.clone(),
+                unit: unit.to_string(),
+                device: device.to_string(),
+                address: address.clone(),
+                block,
+                first_ms: first.time_ms,
+                last_ms: last.time_ms,
+                count,
+                min,
+                max,
+                mean: sum / samples.len() as f64,
+                outside,
+                ends_outside: was_outside,
+                offsets_ms: samples
+                    .iter()
+                    .map(|x| u32::try_from(x.time_ms - first.time_ms).unwrap_or(u32::MAX))
+                    .collect(),
+                values: samples.iter().map(|x| x.value).collect(),
+            }),
+        );
+        for i in starts {
+            let x = samples[i];
+            self.deviate(
+                by,
+                DeviationKind::OutOfRange,
+                Some(step),
+                &field,
+                spec.to_string(),
+                format!(
+                    "{} from device time {} (series block {block}, sample {}; one deviation for the whole excursion)",
+                    recipe::quantity::Quantity {
+                        value: x.value,
+                        unit: u.clone()
+                    },
+                    fmt_ms(x.time_ms),
+                    i + 1
+                ),
+                false,
+            );
+        }
+        Ok(())
+    }
+
     fn range_deviation(
         &mut self,
         by: &Person,
@@ -2034,63 +2454,12 @@ impl Draft {
         let Some(run) = self.batch.running.clone() else {
             return Err(self.state("complete step", "no step is running"));
         };
-        if let Some(f) = failed {
-            check_text("failed", f, MAX_TEXT, true)?;
-        }
-        for (k, v) in measures {
-            if !step.decision.iter().any(|d| d.measure == *k) {
-                return Err(invalid(
-                    format!("measures.{k}"),
-                    format!("step `{step_id}` takes no decision on `{k}`"),
-                ));
-            }
-            if !v.is_finite() {
-                return Err(invalid(format!("measures.{k}"), "must be a finite number"));
-            }
-        }
-        if failed.is_none()
-            && let Some(d) = step
-                .decision
-                .iter()
-                .find(|d| !measures.contains_key(&d.measure))
-        {
-            return Err(invalid(
-                format!("measures.{}", d.measure),
-                format!(
-                    "step `{step_id}` decides on `{}`: give the measured value",
-                    d.measure
-                ),
-            ));
-        }
-        // Missing entries.
-        let mut missing: Vec<(String, String)> = Vec::new();
-        if failed.is_none() {
-            for (name, spec) in &step.parameters {
-                let f = format!("parameters.{name}");
-                if !run.values.contains_key(&f) {
-                    missing.push((f, spec.to_string()));
-                }
-            }
-            for (name, spec) in &step.environment.limits {
-                let f = format!("environment.{name}");
-                if !run.values.contains_key(&f) {
-                    missing.push((f, spec.to_string()));
-                }
-            }
-            for m in &step.materials {
-                if !run.lots.contains_key(&m.material) {
-                    missing.push((format!("materials.{}", m.material), "a lot".into()));
-                }
-            }
-            for r in &step.requires {
-                if !run.equipment.contains_key(&r.name) {
-                    missing.push((
-                        format!("equipment.{}", r.name),
-                        self.batch.bound(step_id, &r.name).unwrap_or("").to_string(),
-                    ));
-                }
-            }
-        }
+        check_measures(step, step_id, measures, failed)?;
+        let missing = if failed.is_none() {
+            self.missing_entries(step, step_id, &run)
+        } else {
+            Vec::new()
+        };
         for (field, expected) in missing {
             self.deviate(
                 by,
@@ -2102,6 +2471,87 @@ impl Draft {
                 false,
             );
         }
+        self.duration_deviation(by, step, step_id, &run, failed);
+        let end = self.decide(by, step, step_id, measures, failed);
+        let done = self.push(
+            by,
+            Body::StepCompleted(StepCompleted {
+                step: step_id.to_string(),
+                attempt: run.attempt,
+                failed: failed.map(str::to_string),
+            }),
+        );
+        let hash = self.batch.head_hash().to_string();
+        self.push(
+            by,
+            Body::Signature(Signature {
+                meaning: Meaning::Performed,
+                target: done,
+                target_hash: hash,
+                name: actor.name.clone(),
+            }),
+        );
+        if let Some(c @ (Consequence::Lost | Consequence::Remanufacture)) = end {
+            self.push(
+                by,
+                Body::Terminated(Termination {
+                    reason: format!(
+                        "step `{step_id}`: {}",
+                        if failed.is_some() {
+                            "run failed"
+                        } else {
+                            "in-process decision"
+                        }
+                    ),
+                    consequence: c,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// The entries the running step lacks at its completion: parameters and environment
+    /// values (single or series), lots and equipment scans; each with what was expected.
+    fn missing_entries(&self, step: &Step, step_id: &str, run: &Running) -> Vec<(String, String)> {
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for (name, spec) in &step.parameters {
+            let f = format!("parameters.{name}");
+            if !run.values.contains_key(&f) && !run.series.contains_key(&f) {
+                missing.push((f, spec.to_string()));
+            }
+        }
+        for (name, spec) in &step.environment.limits {
+            let f = format!("environment.{name}");
+            if !run.values.contains_key(&f) && !run.series.contains_key(&f) {
+                missing.push((f, spec.to_string()));
+            }
+        }
+        for m in &step.materials {
+            if !run.lots.contains_key(&m.material) {
+                missing.push((format!("materials.{}", m.material), "a lot".into()));
+            }
+        }
+        for r in &step.requires {
+            if !run.equipment.contains_key(&r.name) {
+                missing.push((
+                    format!("equipment.{}", r.name),
+                    self.batch.bound(step_id, &r.name).unwrap_or("").to_string(),
+                ));
+            }
+        }
+        missing
+    }
+
+    /// A step that ran longer than its maximum (unless the overrun was raised while it ran)
+    /// or, when it did not fail, shorter than its minimum, is a deviation.
+    fn duration_deviation(
+        &mut self,
+        by: &Person,
+        step: &Step,
+        step_id: &str,
+        run: &Running,
+        failed: Option<&str>,
+    ) {
         let hours = run.started.hours_until(self.now);
         let shown = fmt_num((hours * 100.0).round() / 100.0);
         if hours > step.duration.max_h + 1e-9 && !run.overrun_raised {
@@ -2125,6 +2575,19 @@ impl Draft {
                 false,
             );
         }
+    }
+
+    /// The step's decisions: a failed run is a deviation and decides by the step's failure
+    /// consequence (repeat when it names none); otherwise each in-process decision is
+    /// recorded. Answers the first consequence triggered.
+    fn decide(
+        &mut self,
+        by: &Person,
+        step: &Step,
+        step_id: &str,
+        measures: &BTreeMap<String, f64>,
+        failed: Option<&str>,
+    ) -> Option<Consequence> {
         let mut end: Option<Consequence> = None;
         if let Some(reason) = failed {
             self.deviate(
@@ -2170,41 +2633,7 @@ impl Draft {
                 }
             }
         }
-        let done = self.push(
-            by,
-            Body::StepCompleted(StepCompleted {
-                step: step_id.to_string(),
-                attempt: run.attempt,
-                failed: failed.map(str::to_string),
-            }),
-        );
-        let hash = self.batch.head_hash().to_string();
-        self.push(
-            by,
-            Body::Signature(Signature {
-                meaning: Meaning::Performed,
-                target: done,
-                target_hash: hash,
-                name: actor.name.clone(),
-            }),
-        );
-        if let Some(c @ (Consequence::Lost | Consequence::Remanufacture)) = end {
-            self.push(
-                by,
-                Body::Terminated(Termination {
-                    reason: format!(
-                        "step `{step_id}`: {}",
-                        if failed.is_some() {
-                            "run failed"
-                        } else {
-                            "in-process decision"
-                        }
-                    ),
-                    consequence: c,
-                }),
-            );
-        }
-        Ok(())
+        end
     }
 
     fn correct(

@@ -195,39 +195,45 @@ impl ChainError {
     }
 }
 
+/// Checks that `e` is entry `expected` of `batch`, matches its own hash and links to `prev`
+/// (the hash of the entry before it).
+pub fn check_next(batch: &str, e: &Entry, expected: u64, prev: &str) -> Result<(), ChainError> {
+    if e.seq != expected {
+        return Err(ChainError::Gap {
+            batch: batch.into(),
+            expected,
+            found: e.seq,
+        });
+    }
+    if e.batch != batch {
+        return Err(ChainError::Foreign {
+            batch: batch.into(),
+            seq: e.seq,
+            other: e.batch.clone(),
+        });
+    }
+    if e.compute_hash() != e.hash {
+        return Err(ChainError::Altered {
+            batch: batch.into(),
+            seq: e.seq,
+        });
+    }
+    if e.prev != prev {
+        return Err(ChainError::Link {
+            batch: batch.into(),
+            seq: e.seq,
+        });
+    }
+    Ok(())
+}
+
 /// Check one batch's entries (in stored order): numbering, batch, hashes, links and
 /// that every signature is bound to the hash of the entry it signs. Returns the head
 /// hash, or the first fault.
 pub fn verify_chain(batch: &str, entries: &[Entry]) -> Result<String, ChainError> {
     let mut prev = GENESIS.to_string();
     for (i, e) in entries.iter().enumerate() {
-        let expected = i as u64 + 1;
-        if e.seq != expected {
-            return Err(ChainError::Gap {
-                batch: batch.into(),
-                expected,
-                found: e.seq,
-            });
-        }
-        if e.batch != batch {
-            return Err(ChainError::Foreign {
-                batch: batch.into(),
-                seq: e.seq,
-                other: e.batch.clone(),
-            });
-        }
-        if e.compute_hash() != e.hash {
-            return Err(ChainError::Altered {
-                batch: batch.into(),
-                seq: e.seq,
-            });
-        }
-        if e.prev != prev {
-            return Err(ChainError::Link {
-                batch: batch.into(),
-                seq: e.seq,
-            });
-        }
+        check_next(batch, e, i as u64 + 1, &prev)?;
         if let Body::Signature(s) = &e.body {
             let actual = s
                 .target
@@ -294,6 +300,8 @@ pub enum Body {
     Terminated(Termination),
     /// A device event during a step (retry, lost connection, bad value, program state).
     DeviceEvent(DeviceEvent),
+    /// A block of samples of a monitored series a device streams during a step.
+    Series(SeriesBlock),
 }
 
 impl Body {
@@ -316,6 +324,7 @@ impl Body {
             Body::Infused(_) => "infused",
             Body::Terminated(_) => "terminated",
             Body::DeviceEvent(_) => "device_event",
+            Body::Series(_) => "series",
         }
     }
 }
@@ -563,6 +572,60 @@ pub struct Value {
     pub unit: String,
     /// Where it came from.
     pub source: Source,
+}
+
+/// One block of samples of a monitored series: a value a device streams during a step
+/// (a bioreactor's pH every 100 ms). The samples themselves are in the entry, so the hash
+/// chain covers every one of them; the summary (count, min, max, mean, samples outside the
+/// range) is the engine's, computed from the samples when the block was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesBlock {
+    /// Step id.
+    pub step: String,
+    /// `parameters.NAME` or `environment.NAME`.
+    pub field: String,
+    /// Unit symbol of every sample.
+    pub unit: String,
+    /// Equipment id of the device (scanned for the step).
+    pub device: String,
+    /// Where on the device the series is read (e.g. an OPC UA node id), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Block number within this step's series of this field, from 1.
+    pub block: u32,
+    /// Device (source) time of the first sample, milliseconds since 1970-01-01T00:00:00Z.
+    pub first_ms: i64,
+    /// Device (source) time of the last sample, milliseconds since 1970-01-01T00:00:00Z.
+    pub last_ms: i64,
+    /// Number of samples.
+    pub count: u32,
+    /// Lowest sample.
+    pub min: f64,
+    /// Highest sample.
+    pub max: f64,
+    /// Mean of the samples.
+    pub mean: f64,
+    /// Samples outside the allowed range.
+    pub outside: u32,
+    /// The last sample is outside the range (the excursion goes on into the next block).
+    pub ends_outside: bool,
+    /// Each sample's source time as milliseconds after `first_ms`.
+    pub offsets_ms: Vec<u32>,
+    /// Each sample's value, in `unit`.
+    pub values: Vec<f64>,
+}
+
+/// A time in milliseconds since the epoch as RFC 3339 with milliseconds
+/// (`2026-12-03T10:15:00.200Z`).
+pub fn fmt_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let t = DateTime::from_unix_seconds(secs).to_string();
+    match t.strip_suffix('Z') {
+        Some(head) => format!("{head}.{milli:03}Z"),
+        None => t,
+    }
 }
 
 /// A material lot used by a step.

@@ -15,10 +15,12 @@ use std::collections::BTreeMap;
 
 use recipe::bind::Binding;
 use recipe::equipment::Inventory;
-use recipe::recipe::{MaterialRole, Recipe};
+use recipe::recipe::{MaterialRole, Recipe, Step};
 use recipe::{Date, DateTime};
 
-use crate::device::{DeviceAdapter, DeviceError, DeviceReport, DeviceRun, SimulatedDevice};
+use crate::device::{
+    DeviceAdapter, DeviceError, DeviceReport, DeviceRun, Reading, SimulatedDevice,
+};
 use crate::engine::{
     Batch, Command, Ctx, LotRegister, LotStatus, NewOrder, Refusal, Request, Stage,
     apply_counter_uses,
@@ -275,10 +277,92 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
         journal,
         now: options.start,
     };
+    let (mut batch, label) = open_and_receive(&mut run, order, recipe_sha, binding, cast, options)?;
+    let mut devs = Devices {
+        bound,
+        simulated: BTreeMap::new(),
+        manual: SimulatedDevice::new("manual", options.seed).with_excursions(options.excursions),
+    };
+    let script = Script {
+        cast,
+        options,
+        label: &label,
+    };
+    // Repeats and inserted steps lengthen a run, but never beyond this many step starts.
+    let mut budget = 20 * recipe.steps.len() + 20;
+    loop {
+        budget = budget.saturating_sub(1);
+        if budget == 0 {
+            return Err(RehearsalError::Loop {
+                batch: batch.id().to_string(),
+                runs: 20 * recipe.steps.len() + 20,
+            });
+        }
+        if batch.stage() == Stage::AwaitingDisposition {
+            dispose(&mut run, &mut batch, cast)?;
+            continue;
+        }
+        let Some(step_id) = batch.next_step().map(str::to_string) else {
+            break;
+        };
+        if batch.stage().is_terminal() {
+            break;
+        }
+        let Some(step) = recipe.step(&step_id) else {
+            break;
+        };
+        run_step(&mut run, &mut batch, step, &script, &mut devs)?;
+    }
+    if batch.stage() == Stage::Shipped {
+        deliver(&mut run, &mut batch, cast, options, label)?;
+    }
+    Ok(batch)
+}
+
+/// Who acts and where in a rehearsal, and the label the product carries.
+struct Script<'a> {
+    cast: &'a Cast,
+    options: &'a Rehearsal,
+    label: &'a Label,
+}
+
+/// The devices of a rehearsal: real adapters by equipment id, simulated devices made on
+/// first use, and the people who measure by hand.
+struct Devices<'b, 'd> {
+    bound: &'b mut BoundDevices<'d>,
+    simulated: BTreeMap<String, SimulatedDevice>,
+    manual: SimulatedDevice,
+}
+
+impl Devices<'_, '_> {
+    /// Whether equipment `id` is a bound device with something to do in step `step`.
+    fn drives(&self, id: &str, step: &str) -> bool {
+        self.bound.get(id).is_some_and(|d| d.handles(step))
+    }
+}
+
+/// What the devices of one step reported: the report the step completes with, the device
+/// that ran it (`None`: people did), and the bound devices that measured alongside.
+struct Measured {
+    report: DeviceReport,
+    device: Option<String>,
+    others: Vec<(String, Result<DeviceReport, DeviceError>)>,
+}
+
+/// The planner opens the batch and an operator receives the apheresis half an hour later;
+/// answers the batch and its label.
+fn open_and_receive<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    order: &NewOrder,
+    recipe_sha: &str,
+    binding: &Binding,
+    cast: &Cast,
+    options: &Rehearsal,
+) -> Result<(Batch, Label), RehearsalError> {
     let ctx = Ctx {
-        recipe,
+        recipe: run.recipe,
         inventory: run.inventory,
-        lots,
+        lots: run.lots,
         now: run.now,
     };
     let (mut batch, first) =
@@ -312,350 +396,386 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
             scanned: label.clone(),
         },
     )?;
-    let mut devices: BTreeMap<String, SimulatedDevice> = BTreeMap::new();
-    let mut manual =
-        SimulatedDevice::new("manual", options.seed).with_excursions(options.excursions);
-    // Repeats and inserted steps lengthen a run, but never beyond this many step starts.
-    let mut budget = 20 * recipe.steps.len() + 20;
-    loop {
-        budget = budget.saturating_sub(1);
-        if budget == 0 {
-            return Err(RehearsalError::Loop {
-                batch: batch.id().to_string(),
-                runs: 20 * recipe.steps.len() + 20,
+    Ok((batch, label))
+}
+
+/// One step run: started with a label scan, equipment scanned, lots recorded, the devices
+/// (or people) measure, their values and events are recorded, and the step completes after
+/// its duration; then the transfer time passes.
+fn run_step<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    step: &Step,
+    script: &Script<'_>,
+    devs: &mut Devices<'_, '_>,
+) -> Result<(), RehearsalError> {
+    let qc_step = step.unit_procedure == "release";
+    let person = if qc_step {
+        &script.cast.qc
+    } else {
+        &script.cast.operator
+    };
+    let started = start_step(run, batch, person, step, script)?;
+    let m = measure(run, batch, person, step, started, devs, script.options)?;
+    let lost = m
+        .report
+        .notes
+        .iter()
+        .any(|n| n.event == DeviceEventKind::Lost);
+    record_report(run, batch, person, &step.id, m.device.as_deref(), &m.report)?;
+    record_alongside(run, batch, person, &step.id, &m.others)?;
+    let failed = match (&m.report.failed, lost) {
+        (Some(f), _) => Some(f.clone()),
+        (None, true) => Some("device connection lost during the step".to_string()),
+        (None, false) => None,
+    };
+    let elapsed = started.hours_until(run.now);
+    run.advance((m.report.duration_h - elapsed).max(0.0));
+    run.send(
+        batch,
+        person,
+        Command::CompleteStep {
+            step: step.id.clone(),
+            measures: m.report.measures.clone(),
+            failed,
+        },
+    )?;
+    run.advance(step.transfer_h);
+    Ok(())
+}
+
+/// Starts the step with a label scan, scans its bound equipment and records its lots;
+/// answers when the step started.
+fn start_step<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    person: &Actor,
+    step: &Step,
+    script: &Script<'_>,
+) -> Result<DateTime, RehearsalError> {
+    let step_id = &step.id;
+    run.send(
+        batch,
+        person,
+        Command::StartStep {
+            step: step_id.clone(),
+            location: script.options.location.clone(),
+            scanned: script.label.clone(),
+        },
+    )?;
+    let started = run.now;
+    for req in &step.requires {
+        let eq = batch
+            .bound(step_id, &req.name)
+            .unwrap_or_default()
+            .to_string();
+        run.send(
+            batch,
+            person,
+            Command::UseEquipment {
+                step: step_id.clone(),
+                requirement: req.name.clone(),
+                equipment: eq,
+            },
+        )?;
+    }
+    for m in &step.materials {
+        let starting = run
+            .recipe
+            .materials
+            .iter()
+            .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
+        let (lot, expiry) = if starting {
+            (
+                batch.order().din.to_string(),
+                Some(run.now.date().plus_days(365)),
+            )
+        } else {
+            lot_for(run.lots, &m.material, batch.id(), run.now.date())
+        };
+        run.send(
+            batch,
+            person,
+            Command::RecordLot {
+                step: step_id.clone(),
+                material: m.material.clone(),
+                lot,
+                expiry,
+            },
+        )?;
+    }
+    Ok(started)
+}
+
+/// Runs the step on its devices: the first scanned requirement's equipment runs the step
+/// (without one, people do), and bound devices of the step's other requirements (e.g. a
+/// cell counter at the bioreactor) measure alongside: their values and events are theirs in
+/// the record.
+#[allow(clippy::too_many_arguments)]
+fn measure<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    person: &Actor,
+    step: &Step,
+    started: DateTime,
+    devs: &mut Devices<'_, '_>,
+    options: &Rehearsal,
+) -> Result<Measured, RehearsalError> {
+    let step_id = &step.id;
+    let device_id = step
+        .requires
+        .first()
+        .and_then(|r| batch.bound(step_id, &r.name))
+        .map(str::to_string);
+    let drun = DeviceRun { step, started };
+    let alongside: Vec<String> = step
+        .requires
+        .iter()
+        .skip(1)
+        .filter_map(|r| batch.bound(step_id, &r.name))
+        .filter(|id| devs.drives(id, step_id))
+        .map(str::to_string)
+        .collect();
+    let mut others: Vec<(String, Result<DeviceReport, DeviceError>)> = Vec::new();
+    for id in alongside {
+        if let Some(dev) = devs.bound.get_mut(&id) {
+            let r = dev.run(&drun);
+            others.push((id, r));
+        }
+    }
+    let measured_alongside: BTreeMap<String, f64> = others
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flat_map(|r| r.measures.clone())
+        .collect();
+    let (mut report, device): (DeviceReport, Option<String>) = match &device_id {
+        Some(id) if devs.drives(id, step_id) => {
+            let r = run_bound(run, batch, person, id, &drun, devs, &measured_alongside)?;
+            (r, Some(id.clone()))
+        }
+        Some(id) => {
+            let dev = devs.simulated.entry(id.clone()).or_insert_with(|| {
+                SimulatedDevice::new(id, options.seed).with_excursions(options.excursions)
             });
+            (dev.run(&drun)?, Some(dev.id().to_string()))
         }
-        if batch.stage() == Stage::AwaitingDisposition {
-            dispose(&mut run, &mut batch, cast)?;
-            continue;
+        None => (devs.manual.run(&drun)?, None),
+    };
+    if device_id
+        .as_ref()
+        .is_none_or(|id| !devs.drives(id, step_id))
+    {
+        // measured alongside a simulated or manual step: the devices' values stand
+        report.measures.extend(measured_alongside);
+    }
+    Ok(Measured {
+        report,
+        device,
+        others,
+    })
+}
+
+/// Runs the step on bound device `id`; people enter what it does not measure. A device
+/// unreachable from the start is a deviation and a failed step, then the rehearsal stops.
+fn run_bound<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    person: &Actor,
+    id: &str,
+    drun: &DeviceRun<'_>,
+    devs: &mut Devices<'_, '_>,
+    measured_alongside: &BTreeMap<String, f64>,
+) -> Result<DeviceReport, RehearsalError> {
+    let step_id = &drun.step.id;
+    let dev = devs
+        .bound
+        .get_mut(id)
+        .ok_or_else(|| crate::device::DeviceError {
+            device: id.to_string(),
+            message: "not bound".into(),
+        })?;
+    match dev.run(drun) {
+        Ok(mut r) => {
+            for (k, v) in measured_alongside {
+                r.measures.entry(k.clone()).or_insert(*v);
+            }
+            Ok(with_manual_rest(r, devs.manual.run(drun)?))
         }
-        let Some(step_id) = batch.next_step().map(str::to_string) else {
-            break;
-        };
-        if batch.stage().is_terminal() {
-            break;
+        Err(e) => {
+            // Unreachable from the start: a deviation and a failed step, then stop.
+            run.send(
+                batch,
+                person,
+                device_event(step_id, id, DeviceEventKind::Lost, &e.message, None),
+            )?;
+            run.send(
+                batch,
+                person,
+                Command::CompleteStep {
+                    step: step_id.clone(),
+                    measures: BTreeMap::new(),
+                    failed: Some(format!("device {id}: {}", e.message)),
+                },
+            )?;
+            Err(e.into())
         }
-        let Some(step) = recipe.step(&step_id) else {
-            break;
-        };
-        let qc_step = step.unit_procedure == "release";
-        let person = if qc_step { &cast.qc } else { &cast.operator };
-        run.send(
-            &mut batch,
-            person,
-            Command::StartStep {
-                step: step_id.clone(),
-                location: options.location.clone(),
-                scanned: label.clone(),
+    }
+}
+
+/// A device event without a value.
+fn device_event(
+    step: &str,
+    device: &str,
+    event: DeviceEventKind,
+    detail: &str,
+    source_time: Option<DateTime>,
+) -> Command {
+    Command::DeviceEvent {
+        step: step.to_string(),
+        device: device.to_string(),
+        event,
+        detail: detail.to_string(),
+        field: None,
+        value: None,
+        source_time,
+    }
+}
+
+/// The request that records reading `r` of `device` (`None`: entered by people): a value,
+/// or a refused value (a device event) when the device's status code is not good.
+fn reading_command(step: &str, device: Option<&str>, r: &Reading) -> Command {
+    match (device, &r.bad_status) {
+        (Some(dev), Some(status)) => Command::DeviceEvent {
+            step: step.to_string(),
+            device: dev.to_string(),
+            event: DeviceEventKind::BadValue,
+            detail: status.clone(),
+            field: Some(r.field.clone()),
+            value: r.value.is_finite().then_some(r.value),
+            source_time: r.source_time,
+        },
+        (Some(dev), None) => Command::RecordValue {
+            step: step.to_string(),
+            field: r.field.clone(),
+            value: r.value,
+            unit: r.unit.clone(),
+            source: Source::Device {
+                device: dev.to_string(),
+                source_time: r.source_time,
+                address: r.address.clone(),
             },
-        )?;
-        let started = run.now;
-        for req in &step.requires {
-            let eq = batch
-                .bound(&step_id, &req.name)
-                .unwrap_or_default()
-                .to_string();
-            run.send(
-                &mut batch,
-                person,
-                Command::UseEquipment {
-                    step: step_id.clone(),
-                    requirement: req.name.clone(),
-                    equipment: eq,
-                },
-            )?;
+        },
+        (None, _) => Command::RecordValue {
+            step: step.to_string(),
+            field: r.field.clone(),
+            value: r.value,
+            unit: r.unit.clone(),
+            source: Source::Manual,
+        },
+    }
+}
+
+/// Records the step's report: the running device's events, its readings, and the values
+/// people entered by hand.
+fn record_report<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    person: &Actor,
+    step_id: &str,
+    device: Option<&str>,
+    report: &DeviceReport,
+) -> Result<(), RehearsalError> {
+    if let Some(dev) = device {
+        for n in &report.notes {
+            let cmd = device_event(step_id, dev, n.event, &n.detail, n.source_time);
+            run.send(batch, person, cmd)?;
         }
-        for m in &step.materials {
-            let starting = recipe
-                .materials
-                .iter()
-                .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
-            let (lot, expiry) = if starting {
-                (
-                    batch.order().din.to_string(),
-                    Some(run.now.date().plus_days(365)),
-                )
-            } else {
-                lot_for(lots, &m.material, batch.id(), run.now.date())
-            };
-            run.send(
-                &mut batch,
-                person,
-                Command::RecordLot {
-                    step: step_id.clone(),
-                    material: m.material.clone(),
-                    lot,
-                    expiry,
-                },
-            )?;
-        }
-        // The first scanned requirement's equipment runs the step; without one, people do.
-        let device_id = step
-            .requires
-            .first()
-            .and_then(|r| batch.bound(&step_id, &r.name))
-            .map(str::to_string);
-        let drun = DeviceRun { step, started };
-        // Bound devices of the step's other requirements (e.g. a cell counter at the
-        // bioreactor) measure alongside: their values and events are theirs in the record.
-        let alongside: Vec<String> = step
-            .requires
-            .iter()
-            .skip(1)
-            .filter_map(|r| batch.bound(&step_id, &r.name))
-            .filter(|id| bound.get(*id).is_some_and(|d| d.handles(&step_id)))
-            .map(str::to_string)
-            .collect();
-        let mut others: Vec<(String, Result<DeviceReport, DeviceError>)> = Vec::new();
-        for id in alongside {
-            if let Some(dev) = bound.get_mut(&id) {
-                let r = dev.run(&drun);
-                others.push((id, r));
-            }
-        }
-        let measured_alongside: BTreeMap<String, f64> = others
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok())
-            .flat_map(|r| r.measures.clone())
-            .collect();
-        let (mut report, device): (DeviceReport, Option<String>) = match &device_id {
-            Some(id) if bound.get(id).is_some_and(|d| d.handles(&step_id)) => {
-                let dev = bound
-                    .get_mut(id)
-                    .ok_or_else(|| crate::device::DeviceError {
-                        device: id.clone(),
-                        message: "not bound".into(),
-                    })?;
-                match dev.run(&drun) {
-                    Ok(mut r) => {
-                        for (k, v) in &measured_alongside {
-                            r.measures.entry(k.clone()).or_insert(*v);
-                        }
-                        (with_manual_rest(r, manual.run(&drun)?), Some(id.clone()))
-                    }
-                    Err(e) => {
-                        // Unreachable from the start: a deviation and a failed step, then stop.
-                        run.send(
-                            &mut batch,
-                            person,
-                            Command::DeviceEvent {
-                                step: step_id.clone(),
-                                device: id.clone(),
-                                event: DeviceEventKind::Lost,
-                                detail: e.message.clone(),
-                                field: None,
-                                value: None,
-                                source_time: None,
-                            },
-                        )?;
-                        run.send(
-                            &mut batch,
-                            person,
-                            Command::CompleteStep {
-                                step: step_id.clone(),
-                                measures: BTreeMap::new(),
-                                failed: Some(format!("device {id}: {}", e.message)),
-                            },
-                        )?;
-                        return Err(e.into());
-                    }
+    }
+    for r in &report.readings {
+        run.send(batch, person, reading_command(step_id, device, r))?;
+    }
+    for r in &report.manual {
+        run.send(batch, person, reading_command(step_id, None, r))?;
+    }
+    Ok(())
+}
+
+/// Records what the devices measuring alongside reported: an unreachable one is a
+/// deviation and people measure instead (their entry is in the step's measures, as for a
+/// step without the device); a failed measurement is a deviation without a value.
+fn record_alongside<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    person: &Actor,
+    step_id: &str,
+    others: &[(String, Result<DeviceReport, DeviceError>)],
+) -> Result<(), RehearsalError> {
+    for (dev, result) in others {
+        let cmds: Vec<Command> = match result {
+            Err(e) => vec![device_event(
+                step_id,
+                dev,
+                DeviceEventKind::Lost,
+                &e.message,
+                None,
+            )],
+            Ok(r) => {
+                let mut cmds: Vec<Command> = r
+                    .notes
+                    .iter()
+                    .map(|n| device_event(step_id, dev, n.event, &n.detail, n.source_time))
+                    .collect();
+                if let Some(why) = &r.failed {
+                    cmds.push(device_event(
+                        step_id,
+                        dev,
+                        DeviceEventKind::BadValue,
+                        why,
+                        None,
+                    ));
                 }
-            }
-            Some(id) => {
-                let dev = devices.entry(id.clone()).or_insert_with(|| {
-                    SimulatedDevice::new(id, options.seed).with_excursions(options.excursions)
-                });
-                (dev.run(&drun)?, Some(dev.id().to_string()))
-            }
-            None => (manual.run(&drun)?, None),
-        };
-        if device_id
-            .as_ref()
-            .is_none_or(|id| !bound.get(id).is_some_and(|d| d.handles(&step_id)))
-        {
-            // measured alongside a simulated or manual step: the devices' values stand
-            report.measures.extend(measured_alongside.clone());
-        }
-        let lost = report
-            .notes
-            .iter()
-            .any(|n| n.event == DeviceEventKind::Lost);
-        if let Some(dev) = &device {
-            for n in &report.notes {
-                run.send(
-                    &mut batch,
-                    person,
-                    Command::DeviceEvent {
-                        step: step_id.clone(),
-                        device: dev.clone(),
-                        event: n.event,
-                        detail: n.detail.clone(),
-                        field: None,
-                        value: None,
-                        source_time: n.source_time,
-                    },
-                )?;
-            }
-        }
-        for r in &report.readings {
-            let cmd = match (&device, &r.bad_status) {
-                (Some(dev), Some(status)) => Command::DeviceEvent {
-                    step: step_id.clone(),
-                    device: dev.clone(),
-                    event: DeviceEventKind::BadValue,
-                    detail: status.clone(),
-                    field: Some(r.field.clone()),
-                    value: r.value.is_finite().then_some(r.value),
-                    source_time: r.source_time,
-                },
-                (Some(dev), None) => Command::RecordValue {
-                    step: step_id.clone(),
-                    field: r.field.clone(),
-                    value: r.value,
-                    unit: r.unit.clone(),
-                    source: Source::Device {
-                        device: dev.clone(),
-                        source_time: r.source_time,
-                        address: r.address.clone(),
-                    },
-                },
-                (None, _) => Command::RecordValue {
-                    step: step_id.clone(),
-                    field: r.field.clone(),
-                    value: r.value,
-                    unit: r.unit.clone(),
-                    source: Source::Manual,
-                },
-            };
-            run.send(&mut batch, person, cmd)?;
-        }
-        for r in &report.manual {
-            run.send(
-                &mut batch,
-                person,
-                Command::RecordValue {
-                    step: step_id.clone(),
-                    field: r.field.clone(),
-                    value: r.value,
-                    unit: r.unit.clone(),
-                    source: Source::Manual,
-                },
-            )?;
-        }
-        for (dev, result) in &others {
-            match result {
-                Err(e) => {
-                    // Unreachable: a deviation; people measure instead (their entry is in
-                    // the step's measures, as for a step without the device).
-                    run.send(
-                        &mut batch,
-                        person,
-                        Command::DeviceEvent {
-                            step: step_id.clone(),
-                            device: dev.clone(),
-                            event: DeviceEventKind::Lost,
-                            detail: e.message.clone(),
-                            field: None,
-                            value: None,
-                            source_time: None,
-                        },
-                    )?;
-                }
-                Ok(r) => {
-                    let mut cmds: Vec<Command> = r
-                        .notes
+                cmds.extend(
+                    r.readings
                         .iter()
-                        .map(|n| Command::DeviceEvent {
-                            step: step_id.clone(),
-                            device: dev.clone(),
-                            event: n.event,
-                            detail: n.detail.clone(),
-                            field: None,
-                            value: None,
-                            source_time: n.source_time,
-                        })
-                        .collect();
-                    if let Some(why) = &r.failed {
-                        // A failed measurement: no value, a deviation, people measure instead.
-                        cmds.push(Command::DeviceEvent {
-                            step: step_id.clone(),
-                            device: dev.clone(),
-                            event: DeviceEventKind::BadValue,
-                            detail: why.clone(),
-                            field: None,
-                            value: None,
-                            source_time: None,
-                        });
-                    }
-                    for x in &r.readings {
-                        cmds.push(match &x.bad_status {
-                            Some(status) => Command::DeviceEvent {
-                                step: step_id.clone(),
-                                device: dev.clone(),
-                                event: DeviceEventKind::BadValue,
-                                detail: status.clone(),
-                                field: Some(x.field.clone()),
-                                value: x.value.is_finite().then_some(x.value),
-                                source_time: x.source_time,
-                            },
-                            None => Command::RecordValue {
-                                step: step_id.clone(),
-                                field: x.field.clone(),
-                                value: x.value,
-                                unit: x.unit.clone(),
-                                source: Source::Device {
-                                    device: dev.clone(),
-                                    source_time: x.source_time,
-                                    address: x.address.clone(),
-                                },
-                            },
-                        });
-                    }
-                    for cmd in cmds {
-                        run.send(&mut batch, person, cmd)?;
-                    }
-                }
+                        .map(|x| reading_command(step_id, Some(dev), x)),
+                );
+                cmds
             }
-        }
-        let failed = match (&report.failed, lost) {
-            (Some(f), _) => Some(f.clone()),
-            (None, true) => Some("device connection lost during the step".to_string()),
-            (None, false) => None,
         };
-        let elapsed = started.hours_until(run.now);
-        run.advance((report.duration_h - elapsed).max(0.0));
-        run.send(
-            &mut batch,
-            person,
-            Command::CompleteStep {
-                step: step_id.clone(),
-                measures: report.measures.clone(),
-                failed,
-            },
-        )?;
-        run.advance(step.transfer_h);
+        for cmd in cmds {
+            run.send(batch, person, cmd)?;
+        }
     }
-    if batch.stage() == Stage::Shipped {
-        run.send(
-            &mut batch,
-            &cast.clinic,
-            Command::ClinicReceipt {
-                location: options.clinic.clone(),
-                scanned: label,
-            },
-        )?;
-        run.advance(2.0);
-        let infused_at = run.now;
-        run.send(
-            &mut batch,
-            &cast.clinic,
-            Command::ConfirmInfusion {
-                clinic: options.clinic.clone(),
-                infused_at,
-            },
-        )?;
-    }
-    Ok(batch)
+    Ok(())
+}
+
+/// The clinic scans the shipped product on receipt and confirms the infusion two hours
+/// later.
+fn deliver<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    run: &mut Runner<'_, J>,
+    batch: &mut Batch,
+    cast: &Cast,
+    options: &Rehearsal,
+    label: Label,
+) -> Result<(), RehearsalError> {
+    run.send(
+        batch,
+        &cast.clinic,
+        Command::ClinicReceipt {
+            location: options.clinic.clone(),
+            scanned: label,
+        },
+    )?;
+    run.advance(2.0);
+    let infused_at = run.now;
+    run.send(
+        batch,
+        &cast.clinic,
+        Command::ConfirmInfusion {
+            clinic: options.clinic.clone(),
+            infused_at,
+        },
+    )
 }
 
 /// A bound device reports what it measures; the step's other fields (the room's

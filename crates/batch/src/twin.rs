@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use aas::twins::{Actual, BatchInfo, BatchRecord, DeviationRecord, Quantity, StepRecord};
 
 use crate::engine::Batch;
-use crate::entry::{Assessment, Body, Value};
+use crate::entry::{Assessment, Body, Entry, Value};
 
 /// The lifecycle stage as the record's status word (`in_process`, `released`, …).
 fn status(b: &Batch) -> String {
@@ -40,6 +40,15 @@ pub fn effective_values(b: &Batch) -> BTreeMap<u64, Value> {
         }
     }
     out
+}
+
+/// Whether appending `entries` to `before` (giving `after`) leaves the documented batch
+/// record ([`batch_record`]) as it was: the stage is the same and every entry is a series
+/// block. A block's samples and summary are entries of the record, not parts of the
+/// documented record's steps, parameters or deviations; an excursion's deviation is an
+/// entry of its own and makes this false.
+pub fn record_unchanged(before: &Batch, after: &Batch, entries: &[Entry]) -> bool {
+    before.stage() == after.stage() && entries.iter().all(|e| matches!(e.body, Body::Series(_)))
 }
 
 /// The documented batch record of a batch, for `aas::twins::batch_record`/`batch_twin`.

@@ -1593,3 +1593,246 @@ fn an_operator_reports_a_deviation_that_qa_assesses() {
     );
     assert!(fx.batch.unassessed().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Monitored series
+// ---------------------------------------------------------------------------
+
+/// Samples every 100 ms from `start_ms`.
+fn samples(start_ms: i64, values: &[f64]) -> Vec<batch::engine::Sample> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| batch::engine::Sample {
+            time_ms: start_ms + 100 * i as i64,
+            value: *v,
+        })
+        .collect()
+}
+
+fn series(device: &str, field: &str, s: Vec<batch::engine::Sample>) -> Command {
+    Command::RecordSeries {
+        step: "thaw".into(),
+        field: field.into(),
+        unit: "°C".into(),
+        device: device.into(),
+        address: Some("ns=2;s=Thaw.BathTemperature".into()),
+        samples: s,
+    }
+}
+
+/// 2026-12-02T08:10:00Z in Unix milliseconds.
+const THAW_MS: i64 = 1_796_199_000_000;
+
+#[test]
+fn a_series_records_blocks_and_raises_one_deviation_per_excursion() {
+    let mut fx = at_thaw();
+    let op = fx.op();
+    let dev = fx
+        .batch
+        .bound("thaw", "thawing")
+        .expect("bound")
+        .to_string();
+    // not scanned yet
+    let e = fx
+        .try_send(
+            &op,
+            series(&dev, "bath_temperature", samples(THAW_MS, &[37.0])),
+        )
+        .expect_err("not scanned");
+    assert_eq!(invalid_field(&e), "device");
+    fx.equipment("thaw", "thawing", &dev).expect("scan");
+    // block 1: in range, then an excursion above 38 °C that goes on into block 2
+    let made = fx.send(
+        &op,
+        series(
+            &dev,
+            "bath_temperature",
+            samples(THAW_MS, &[37.0, 37.2, 38.5, 38.9]),
+        ),
+    );
+    assert_eq!(made.len(), 2, "the block and one deviation");
+    let Body::Series(b1) = &made[0].body else {
+        panic!("expected a series block, got {:?}", made[0].body)
+    };
+    assert_eq!(
+        (b1.block, b1.count, b1.outside, b1.ends_outside),
+        (1, 4, 2, true)
+    );
+    assert_eq!((b1.min, b1.max), (37.0, 38.9));
+    assert!((b1.mean - 37.9).abs() < 1e-9, "{}", b1.mean);
+    assert_eq!(b1.offsets_ms, vec![0, 100, 200, 300]);
+    assert_eq!(b1.first_ms, THAW_MS);
+    assert_eq!(b1.last_ms, THAW_MS + 300);
+    let Body::Deviation(d) = &made[1].body else {
+        panic!("expected a deviation")
+    };
+    assert_eq!(d.kind, DeviationKind::OutOfRange);
+    assert_eq!(d.field, "parameters.bath_temperature");
+    assert!(
+        d.actual.contains("2026-12-02T08:10:00.200Z") && d.actual.contains("sample 3"),
+        "{}",
+        d.actual
+    );
+    // block 2: the excursion continues (no new deviation), returns, then a second one
+    let made = fx.send(
+        &op,
+        series(
+            &dev,
+            "bath_temperature",
+            samples(THAW_MS + 400, &[39.0, 37.5, 37.4, 35.0, 35.5, 37.0]),
+        ),
+    );
+    let devs: Vec<_> = made
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Deviation(d) => Some(d.actual.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(devs.len(), 1, "one new excursion (below 36 °C): {devs:?}");
+    assert!(devs[0].contains("35 °C"), "{}", devs[0]);
+    let Body::Series(b2) = &made[0].body else {
+        panic!("expected a series block")
+    };
+    assert_eq!((b2.block, b2.outside, b2.ends_outside), (2, 3, false));
+    assert_eq!(fx.deviations().len(), 2);
+    // a series field takes no single value
+    let e = fx
+        .value("thaw", "bath_temperature", 37.0, "°C")
+        .expect_err("series");
+    assert!(
+        e.error.to_string().contains("is a monitored series"),
+        "{}",
+        e.error
+    );
+    // a block older than the last sample is refused, naming the sample
+    let e = fx
+        .try_send(
+            &op,
+            series(&dev, "bath_temperature", samples(THAW_MS + 900, &[37.0])),
+        )
+        .expect_err("out of order");
+    assert_eq!(invalid_field(&e), "samples[0].time_ms");
+    // the chain verifies and a replay gives the same state
+    verify_chain(fx.batch.id(), fx.batch.entries()).expect("chain");
+    let replayed =
+        Batch::replay(fx.batch.entries(), &fx.recipe, &recipe_sha256(RECIPE)).expect("replay");
+    assert_eq!(replayed, fx.batch);
+    // the series counts as recorded: completing raises no missing bath temperature
+    for (f, v, u) in [
+        ("environment.temperature", 20.0, "°C"),
+        ("environment.humidity", 45.0, "%"),
+        ("environment.pressure_difference", 15.0, "Pa"),
+    ] {
+        fx.value("thaw", f, v, u).expect("value");
+    }
+    let op = fx.op();
+    fx.send(
+        &op,
+        Command::RecordLot {
+            step: "thaw".into(),
+            material: "cassette".into(),
+            lot: "CAS-1".into(),
+            expiry: Some(Date::parse("2027-06-01").expect("d")),
+        },
+    );
+    fx.send(
+        &op,
+        Command::RecordLot {
+            step: "thaw".into(),
+            material: "apheresis".into(),
+            lot: DIN.into(),
+            expiry: Some(Date::parse("2027-06-01").expect("d")),
+        },
+    );
+    fx.at("2026-12-02T08:40:00Z").complete("thaw");
+    assert!(
+        !fx.deviations()
+            .iter()
+            .any(|(k, f, _)| *k == DeviationKind::Missing && f == "parameters.bath_temperature"),
+        "{:?}",
+        fx.deviations()
+    );
+}
+
+#[test]
+fn a_single_value_field_takes_no_series_and_bad_blocks_are_refused_by_field() {
+    let mut fx = at_thaw();
+    let op = fx.op();
+    let dev = fx
+        .batch
+        .bound("thaw", "thawing")
+        .expect("bound")
+        .to_string();
+    fx.equipment("thaw", "thawing", &dev).expect("scan");
+    let head = fx.batch.head_seq();
+    let cases: Vec<(Vec<batch::engine::Sample>, &str, &str)> = vec![
+        (Vec::new(), "°C", "samples"),
+        (
+            samples(THAW_MS, &[37.0, f64::INFINITY]),
+            "°C",
+            "samples[1].value",
+        ),
+        (samples(THAW_MS, &[37.0]), "mL", "unit"),
+        (
+            vec![
+                batch::engine::Sample {
+                    time_ms: THAW_MS,
+                    value: 37.0,
+                },
+                batch::engine::Sample {
+                    time_ms: THAW_MS,
+                    value: 37.1,
+                },
+            ],
+            "°C",
+            "samples[1].time_ms",
+        ),
+        (samples(-5, &[37.0]), "°C", "samples[0].time_ms"),
+        (samples(THAW_MS, &vec![37.0; 6001]), "°C", "samples"),
+    ];
+    for (s, unit, field) in cases {
+        let mut cmd = series(&dev, "bath_temperature", s);
+        if let Command::RecordSeries { unit: u, .. } = &mut cmd {
+            *u = unit.into();
+        }
+        let e = fx.try_send(&op, cmd).expect_err(field);
+        assert_eq!(invalid_field(&e), field, "{}", e.error);
+    }
+    assert_eq!(
+        fx.batch.head_seq(),
+        head,
+        "nothing was recorded by a refused block"
+    );
+    fx.value("thaw", "bath_temperature", 37.0, "°C")
+        .expect("single value");
+    let e = fx
+        .try_send(
+            &op,
+            series(&dev, "bath_temperature", samples(THAW_MS, &[37.0])),
+        )
+        .expect_err("single value first");
+    assert!(
+        e.error
+            .to_string()
+            .contains("recorded as a single value in entry"),
+        "{}",
+        e.error
+    );
+}
+
+#[test]
+fn records_written_before_series_existed_parse_and_hash_as_written() {
+    // An entry without any series field, as stored before the series path existed.
+    let (b, stored, _) = rehearsed(3, 0.0);
+    let text = serde_json::to_string(&stored).expect("json");
+    assert!(!text.contains("\"series\""));
+    let back: Vec<Entry> = serde_json::from_str(&text).expect("parse");
+    assert_eq!(verify_chain(b.id(), &back).expect("verify"), b.head_hash());
+    // The head hash of this rehearsal as main gave it before the series path existed: the
+    // entries that existed then serialise (and hash) exactly as they did.
+    assert_eq!(b.head_hash(), PINNED_HEAD);
+}
+
+const PINNED_HEAD: &str = "714133b1726842b9faa35051a728a0c0c72ba335c56f9e2e56fb848f85ceabad";

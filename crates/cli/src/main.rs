@@ -28,6 +28,8 @@ enum Command {
     Compare(cmd::compare::Args),
     /// The database behind `serve`: status, migration, backup and restore.
     Db(cmd::db::Args),
+    /// Bound devices and their twins in a server's AAS registry: register, check, counters.
+    Device(cmd::device::Args),
     /// Material lots of the plant: register, list, release, quarantine or reject.
     Lot(cmd::lot::Args),
     /// Plan the manufacturing network of a region's patients, check the plan by simulation.
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Batch(a) => cmd::batch::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Db(a) => cmd::db::run(a),
+        Command::Device(a) => cmd::device::run(a),
         Command::Lot(a) => cmd::lot::run(a),
         Command::Network(a) => cmd::network::run(a),
         Command::Pat(a) => cmd::pat::run(a),

@@ -153,99 +153,57 @@ fn users_and_tokens_from_the_command_line() {
     );
 }
 
+/// One refused command: its arguments (split at spaces), what it reads from
+/// standard input, and the pieces of the message it must print.
+type Refusal = (&'static str, Option<&'static str>, &'static [&'static str]);
+
+fn refused(dir: &Path, db: &str, cases: &[Refusal]) {
+    for (line, stdin, expected) in cases {
+        let args: Vec<&str> = line
+            .split(' ')
+            .map(|a| if a == "DB" { db } else { a })
+            .collect();
+        let e = fails(dir, &args, *stdin);
+        for piece in *expected {
+            assert!(e.contains(piece), "{line}: expected {piece:?} in:\n{e}");
+        }
+    }
+}
+
+/// Refused before any user exists.
+#[rustfmt::skip]
+const BEFORE_USERS: &[Refusal] = &[
+    // no password flag exists: a password is never an argument
+    ("user add ana --role qa --password x --db DB", None, &["--password"]),
+    ("user add ana --role root --password-stdin --db DB", PASS, &["--role: role: unknown role \"root\""]),
+    ("user add Ana --role qa --password-stdin --db DB", PASS, &["user name: \"Ana\""]),
+    ("user add ana --role qa --password-stdin --db DB", Some("short\n"), &["password: has 5 characters; at least 12"]),
+    ("user add ana --role qa --password-stdin --db DB", Some(""), &["standard input holds no password"]),
+    // read-only commands never create a database
+    ("user list --db missing.db", None, &["no database at missing.db"]),
+    ("token create --user ana --db missing.db", None, &["no database at missing.db"]),
+];
+
+/// Refused once the user `dev` (writer) exists: unknown user, role not held,
+/// unknown token, a name taken.
+#[rustfmt::skip]
+const WITH_DEV: &[Refusal] = &[
+    ("token create --user nobody --db DB", None, &["cannot make a token for `nobody`", "no user `nobody`"]),
+    ("token create --user dev --role admin --db DB", None, &["does not hold the role admin"]),
+    ("token revoke atf_000000000000 --db DB", None, &["no token `atf_000000000000`"]),
+    ("user disable nobody --db DB", None, &["no user `nobody`"]),
+    ("user add dev --role reader --no-password --db DB", None, &["already exists"]),
+];
+
+const PASS: Option<&str> = Some("a long enough passphrase\n");
+
 #[test]
 fn bad_input_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let db = "auth.db";
-    // no password flag exists: a password is never an argument
-    let e = fails(
-        d,
-        &[
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "qa",
-            "--password",
-            "x",
-            "--db",
-            db,
-        ],
-        None,
-    );
-    assert!(e.contains("--password"), "{e}");
-    let e = fails(
-        d,
-        &[
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "root",
-            "--password-stdin",
-            "--db",
-            db,
-        ],
-        Some("a long enough passphrase\n"),
-    );
-    assert!(e.contains("--role: role: unknown role \"root\""), "{e}");
-    let e = fails(
-        d,
-        &[
-            "user",
-            "add",
-            "Ana",
-            "--role",
-            "qa",
-            "--password-stdin",
-            "--db",
-            db,
-        ],
-        Some("a long enough passphrase\n"),
-    );
-    assert!(e.contains("user name: \"Ana\""), "{e}");
-    let e = fails(
-        d,
-        &[
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "qa",
-            "--password-stdin",
-            "--db",
-            db,
-        ],
-        Some("short\n"),
-    );
-    assert!(e.contains("password: has 5 characters; at least 12"), "{e}");
-    let e = fails(
-        d,
-        &[
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "qa",
-            "--password-stdin",
-            "--db",
-            db,
-        ],
-        Some(""),
-    );
-    assert!(e.contains("standard input holds no password"), "{e}");
-    // read-only commands never create a database
-    let e = fails(d, &["user", "list", "--db", "missing.db"], None);
-    assert!(e.contains("no database at missing.db"), "{e}");
+    refused(d, db, BEFORE_USERS);
     assert!(!d.join("missing.db").exists());
-    let e = fails(
-        d,
-        &["token", "create", "--user", "ana", "--db", "missing.db"],
-        None,
-    );
-    assert!(e.contains("no database at missing.db"), "{e}");
-    // unknown user, role not held, unknown token
     ok(
         d,
         &[
@@ -260,44 +218,5 @@ fn bad_input_is_refused_with_a_clear_message() {
         ],
         None,
     );
-    let e = fails(
-        d,
-        &["token", "create", "--user", "nobody", "--db", db],
-        None,
-    );
-    assert!(
-        e.contains("cannot make a token for `nobody`") && e.contains("no user `nobody`"),
-        "{e}"
-    );
-    let e = fails(
-        d,
-        &[
-            "token", "create", "--user", "dev", "--role", "admin", "--db", db,
-        ],
-        None,
-    );
-    assert!(e.contains("does not hold the role admin"), "{e}");
-    let e = fails(
-        d,
-        &["token", "revoke", "atf_000000000000", "--db", db],
-        None,
-    );
-    assert!(e.contains("no token `atf_000000000000`"), "{e}");
-    let e = fails(d, &["user", "disable", "nobody", "--db", db], None);
-    assert!(e.contains("no user `nobody`"), "{e}");
-    let e = fails(
-        d,
-        &[
-            "user",
-            "add",
-            "dev",
-            "--role",
-            "reader",
-            "--no-password",
-            "--db",
-            db,
-        ],
-        None,
-    );
-    assert!(e.contains("already exists"), "{e}");
+    refused(d, db, WITH_DEV);
 }

@@ -2,7 +2,7 @@
 //! verification (and its failure on a tampered record file), report from a record file.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn atmpflow(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_atmpflow"))
@@ -16,20 +16,41 @@ fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `batch dry-run` of the generic CAR-T recipe on the example modular plant, with `extra`
+/// arguments, run in `dir`.
+fn dry_run(dir: &Path, extra: &[&str]) -> Output {
+    let recipe = root().join("examples/recipes/car-t-modular.toml");
+    let equipment = root().join("examples/equipment/modular-plant.toml");
+    let mut args = vec![
+        "batch",
+        "dry-run",
+        recipe.to_str().expect("utf8"),
+        "--equipment",
+        equipment.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    atmpflow(dir, &args)
+}
+
+/// The standard output of a command that must succeed (its error output says why not).
+fn ok_stdout(o: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn dry_run_verify_tamper_and_report() {
     let tmp = tempfile::tempdir().expect("tmp");
     let recipe = root().join("examples/recipes/car-t-modular.toml");
-    let equipment = root().join("examples/equipment/modular-plant.toml");
     let out = tmp.path().join("run");
-    let o = atmpflow(
+    let o = dry_run(
         tmp.path(),
         &[
-            "batch",
-            "dry-run",
-            recipe.to_str().expect("utf8"),
-            "--equipment",
-            equipment.to_str().expect("utf8"),
             "--seed",
             "5",
             "--excursions",
@@ -38,12 +59,7 @@ fn dry_run_verify_tamper_and_report() {
             out.to_str().expect("utf8"),
         ],
     );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let stdout = ok_stdout(&o);
     assert!(
         stdout.starts_with("batch DRYRUN-1: infused after "),
         "{stdout}"
@@ -138,20 +154,10 @@ fn dry_run_verify_tamper_and_report() {
 #[test]
 fn dry_run_refuses_bad_arguments() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let recipe = root().join("examples/recipes/car-t-modular.toml");
-    let equipment = root().join("examples/equipment/modular-plant.toml");
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "batch",
-            "dry-run",
-            recipe.to_str().expect("utf8"),
-            "--equipment",
-            equipment.to_str().expect("utf8"),
-            "--out",
-            "out",
-        ];
+        let mut args = vec!["--out", "out"];
         args.extend_from_slice(extra);
-        atmpflow(tmp.path(), &args)
+        dry_run(tmp.path(), &args)
     };
     let o = run(&["--din", "A999926000002X"]);
     assert!(!o.status.success());
@@ -172,35 +178,16 @@ fn sql(db: &store::Db, statement: &str) {
 #[test]
 fn dry_run_into_the_database_verify_names_tampered_rows_and_report() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let recipe = root().join("examples/recipes/car-t-modular.toml");
-    let equipment = root().join("examples/equipment/modular-plant.toml");
     let file_run = tmp.path().join("file-run");
     for url in store::testing::urls(tmp.path()) {
         let shown = store::redact(&url);
         let run = |extra: &[&str]| {
-            let mut args = vec![
-                "batch",
-                "dry-run",
-                recipe.to_str().expect("utf8"),
-                "--equipment",
-                equipment.to_str().expect("utf8"),
-                "--seed",
-                "5",
-                "--excursions",
-                "0.2",
-                "--db",
-                &url,
-            ];
+            let mut args = vec!["--seed", "5", "--excursions", "0.2", "--db", &url];
             args.extend_from_slice(extra);
-            atmpflow(tmp.path(), &args)
+            dry_run(tmp.path(), &args)
         };
         let o = run(&["--out", file_run.to_str().expect("utf8"), "--force"]);
-        let stdout = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let stdout = ok_stdout(&o);
         assert!(stdout.contains("infused after"), "{stdout}");
         assert!(stdout.contains("stored in"), "{stdout}");
         // the same batch id again is refused, the stored batch untouched
@@ -417,31 +404,13 @@ fn lots_are_registered_listed_and_changed_from_the_command_line() {
 #[test]
 fn dry_run_until_disposition_leaves_the_batch_for_the_qualified_person() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let recipe = root().join("examples/recipes/car-t-modular.toml");
-    let equipment = root().join("examples/equipment/modular-plant.toml");
     let db = tmp.path().join("until.db");
     let db = db.to_str().expect("utf8");
-    let o = atmpflow(
+    let o = dry_run(
         tmp.path(),
-        &[
-            "batch",
-            "dry-run",
-            recipe.to_str().expect("utf8"),
-            "--equipment",
-            equipment.to_str().expect("utf8"),
-            "--seed",
-            "5",
-            "--db",
-            db,
-            "--until-disposition",
-        ],
+        &["--seed", "5", "--db", db, "--until-disposition"],
     );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let stdout = ok_stdout(&o);
     assert!(
         stdout.starts_with("batch DRYRUN-1: awaiting disposition after "),
         "{stdout}"
@@ -452,12 +421,7 @@ fn dry_run_until_disposition_leaves_the_batch_for_the_qualified_person() {
     );
     // what was stored is the record up to the disposition, and its chain verifies
     let o = atmpflow(tmp.path(), &["batch", "verify", "--db", db]);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let stdout = ok_stdout(&o);
     assert!(
         stdout.starts_with("batch DRYRUN-1: awaiting disposition, "),
         "{stdout}"

@@ -31,6 +31,23 @@ fn fails(dir: &Path, args: &[&str]) -> String {
     err
 }
 
+/// Adds the token-only reader `name` to the database `db` (created if missing).
+fn add_reader(dir: &Path, name: &str, db: &str) {
+    ok(
+        dir,
+        &[
+            "user",
+            "add",
+            name,
+            "--role",
+            "reader",
+            "--no-password",
+            "--db",
+            db,
+        ],
+    );
+}
+
 /// Names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -92,19 +109,7 @@ fn read_only_commands_refuse_a_missing_database() {
 fn a_command_that_writes_creates_the_database_private() {
     use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().expect("tempdir");
-    ok(
-        d.path(),
-        &[
-            "user",
-            "add",
-            "dev",
-            "--role",
-            "reader",
-            "--no-password",
-            "--db",
-            "new.db",
-        ],
-    );
+    add_reader(d.path(), "dev", "new.db");
     let mode = std::fs::metadata(d.path().join("new.db"))
         .expect("created")
         .permissions()
@@ -118,19 +123,7 @@ fn a_command_that_writes_creates_the_database_private() {
 fn db_backup_goes_through_the_output_helper() {
     let d = tempfile::tempdir().expect("tempdir");
     let dir = d.path();
-    ok(
-        dir,
-        &[
-            "user",
-            "add",
-            "dev",
-            "--role",
-            "reader",
-            "--no-password",
-            "--db",
-            "plant.db",
-        ],
-    );
+    add_reader(dir, "dev", "plant.db");
     ok(dir, &["db", "backup", "--db", "plant.db", "--out", "b1.db"]);
     assert!(ok(dir, &["user", "list", "--db", "b1.db"]).contains("dev"));
     #[cfg(unix)]
@@ -217,19 +210,7 @@ fn db_backup_of_postgres_is_one_complete_sqlite_file() {
     };
     let d = tempfile::tempdir().expect("tempdir");
     let dir = d.path();
-    ok(
-        dir,
-        &[
-            "user",
-            "add",
-            "pg-dev",
-            "--role",
-            "reader",
-            "--no-password",
-            "--db",
-            &url,
-        ],
-    );
+    add_reader(dir, "pg-dev", &url);
     ok(dir, &["db", "backup", "--db", &url, "--out", "pg.db"]);
     // no scratch folder or temporary file is left (the backup's own -wal/-shm
     // may remain after the check reads it, as after any read of a database)

@@ -19,6 +19,22 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `simulate SCENARIO` (two replications, quiet) into `out`, streaming its
+/// observations to `obs`.
+fn simulate_args<'a>(scenario: &'a Path, out: &'a Path, obs: &'a Path) -> Vec<&'a std::ffi::OsStr> {
+    vec![
+        os("simulate"),
+        scenario.as_os_str(),
+        os("--replications"),
+        os("2"),
+        os("--quiet"),
+        os("--out"),
+        out.as_os_str(),
+        os("--observations"),
+        obs.as_os_str(),
+    ]
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("read dir")
@@ -142,17 +158,7 @@ fn simulate_leaves_no_partial_files_and_never_replaces_without_force() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml");
     let out = d.path().join("sim");
     let obs = d.path().join("obs.csv");
-    let args = [
-        os("simulate"),
-        scenario.as_os_str(),
-        os("--replications"),
-        os("2"),
-        os("--quiet"),
-        os("--out"),
-        out.as_os_str(),
-        os("--observations"),
-        obs.as_os_str(),
-    ];
+    let args = simulate_args(&scenario, &out, &obs);
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let names = files(&out);
@@ -167,7 +173,7 @@ fn simulate_leaves_no_partial_files_and_never_replaces_without_force() {
     assert!(!o.status.success(), "rerun without --force must refuse");
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     let obs_before = std::fs::read(&obs).expect("observations");
-    let mut forced = args.to_vec();
+    let mut forced = args.clone();
     forced.push(os("--force"));
     let o = run(&forced);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -203,17 +209,7 @@ fn simulate_never_writes_through_a_planted_partial_symlink() {
     ] {
         std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
     }
-    let o = run(&[
-        os("simulate"),
-        scenario.as_os_str(),
-        os("--replications"),
-        os("2"),
-        os("--quiet"),
-        os("--out"),
-        out.as_os_str(),
-        os("--observations"),
-        obs.as_os_str(),
-    ]);
+    let o = run(&simulate_args(&scenario, &out, &obs));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         std::fs::read_to_string(&victim).expect("victim"),

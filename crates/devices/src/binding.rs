@@ -6,8 +6,11 @@
 //! equipment = "incubator_1"            # equipment id of the inventory
 //! protocol = "opcua"
 //! endpoint = "opc.tcp://127.0.0.1:4840/atmpflow/bioreactor"
-//! security = "none"                    # or "sign-and-encrypt" (with certificate and key)
+//! security = "none"                    # or "sign-and-encrypt": certificate, key and a pinned
+//!                                      # server_certificate and/or server_thumbprint
 //! functional_unit = "BioreactorUnit"   # LADS functional unit (default: the first one)
+//!
+//! limits = { ProgramRuns = 2000 }      # twin's maximum of a counter the device reports
 //!
 //! [device.step.expansion]              # recipe step id
 //! program = "Expansion"                # program template on the device
@@ -105,6 +108,14 @@ pub struct Device {
     /// Client private key (PEM) for `sign-and-encrypt`.
     #[serde(default)]
     pub key: Option<String>,
+    /// OPC UA `sign-and-encrypt`: the server certificate to trust (`.der` or `.pem`); any
+    /// other certificate the server presents is refused.
+    #[serde(default)]
+    pub server_certificate: Option<String>,
+    /// OPC UA `sign-and-encrypt`: the SHA-256 thumbprint of the server certificate to
+    /// trust (64 hex digits; `:` and spaces between them are allowed).
+    #[serde(default)]
+    pub server_thumbprint: Option<String>,
     /// Functional unit to use (default: the device's first).
     #[serde(default)]
     pub functional_unit: Option<String>,
@@ -114,6 +125,11 @@ pub struct Device {
     /// Longest a program may run, real seconds, before the step counts as failed.
     #[serde(default = "timeout")]
     pub timeout_s: f64,
+    /// Usage counter the device reports = its maximum uses, for the device's twin (`atmpflow
+    /// device register`). A twin's usage counter always has a maximum: counters the device
+    /// reports without a limit here are not kept by its twin.
+    #[serde(default)]
+    pub limits: BTreeMap<String, u64>,
     /// Recipe step id = the program that runs it.
     #[serde(default)]
     pub step: BTreeMap<String, StepProgram>,
@@ -136,6 +152,28 @@ pub struct Devices {
     pub device: Vec<Device>,
 }
 
+/// The program name a SiLA 2 cell counter's steps run, as its twin lists it
+/// (`Feature/Command`).
+pub const SILA_COUNT_PROGRAM: &str = "CellCounter/CountCells";
+
+impl Device {
+    /// The program each bound step runs, by step id, as the device's twin lists its
+    /// programs: the OPC UA program template; for a SiLA 2 cell counter
+    /// [`SILA_COUNT_PROGRAM`].
+    pub fn programs(&self) -> Vec<(String, String)> {
+        self.step
+            .iter()
+            .map(|(step, p)| {
+                let program = match self.protocol {
+                    Protocol::Opcua => p.program.clone(),
+                    Protocol::Sila2 => SILA_COUNT_PROGRAM.to_string(),
+                };
+                (step.clone(), program)
+            })
+            .collect()
+    }
+}
+
 impl Devices {
     /// The device bound to `equipment`, if any.
     pub fn get(&self, equipment: &str) -> Option<&Device> {
@@ -147,7 +185,10 @@ impl Devices {
     #[must_use]
     pub fn relative_to(mut self, dir: &std::path::Path) -> Devices {
         for d in &mut self.device {
-            for p in [&mut d.certificate, &mut d.key].into_iter().flatten() {
+            for p in [&mut d.certificate, &mut d.key, &mut d.server_certificate]
+                .into_iter()
+                .flatten()
+            {
                 let path = std::path::Path::new(p.as_str());
                 if path.is_relative() {
                     *p = dir.join(path).display().to_string();
@@ -156,6 +197,17 @@ impl Devices {
         }
         self
     }
+}
+
+/// A SHA-256 thumbprint as 64 lower-case hex digits (`:` and white space between digits
+/// dropped), or `None` when it is not one.
+pub fn normalize_thumbprint(t: &str) -> Option<String> {
+    let hex: String = t
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }
 
 fn is_field(f: &str) -> bool {
@@ -234,8 +286,45 @@ fn check(d: &Devices) -> Vec<Problem> {
                         ));
                     }
                 }
+                if dev.protocol == Protocol::Opcua
+                    && dev.server_certificate.is_none()
+                    && dev.server_thumbprint.is_none()
+                {
+                    out.push(Problem::new(
+                        at.key("security"),
+                        "`sign-and-encrypt` needs the server certificate to trust: `server_certificate` (a path) or `server_thumbprint` (its SHA-256)",
+                    ));
+                }
             }
-            Security::None => {}
+            Security::None => {
+                for (name, v) in [
+                    ("server_certificate", &dev.server_certificate),
+                    ("server_thumbprint", &dev.server_thumbprint),
+                ] {
+                    if v.is_some() {
+                        out.push(Problem::new(
+                            at.key(name),
+                            format!("`{name}` is for `security = \"sign-and-encrypt\"` (OPC UA)"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(t) = &dev.server_thumbprint
+            && normalize_thumbprint(t).is_none()
+        {
+            out.push(Problem::new(
+                at.key("server_thumbprint"),
+                "a SHA-256 thumbprint: 64 hex digits (`:` between them allowed)",
+            ));
+        }
+        if let Some(p) = &dev.server_certificate
+            && p.trim().is_empty()
+        {
+            out.push(Problem::new(
+                at.key("server_certificate"),
+                "give the path of the server certificate (`.der` or `.pem`)",
+            ));
         }
         if dev.retries > 100 {
             out.push(Problem::new(at.key("retries"), "at most 100 retries"));
@@ -446,7 +535,11 @@ measures = { viability = "Viability" }
             text.contains("devices.toml:5:1: field `device[0].endpoint`"),
             "{text}"
         );
-        assert_eq!(e.errors.len(), 4, "{text}");
+        assert_eq!(e.errors.len(), 5, "{text}");
+        assert!(
+            text.contains("needs the server certificate to trust"),
+            "{text}"
+        );
         assert!(text.contains("opc.tcp://"), "{text}");
         assert!(text.contains("already bound by device[0]"), "{text}");
         assert!(text.contains("needs `certificate`"), "{text}");
@@ -456,6 +549,53 @@ measures = { viability = "Viability" }
         )
         .expect_err("unknown protocol");
         assert!(unknown.to_string().contains("d.toml:3:"), "{unknown}");
+    }
+
+    #[test]
+    fn sign_and_encrypt_pins_the_server_certificate() {
+        let secured = GOOD.replace(
+            "endpoint = \"opc.tcp://127.0.0.1:4840/atmpflow/bioreactor\"\n",
+            "endpoint = \"opc.tcp://127.0.0.1:4840/atmpflow/bioreactor\"\nsecurity = \"sign-and-encrypt\"\ncertificate = \"client.der\"\nkey = \"client.pem\"\nserver_thumbprint = \"AB:CD\"\n",
+        );
+        let e = parse_devices("devices.toml", &secured).expect_err("short thumbprint");
+        assert!(
+            e.to_string()
+                .contains("devices.toml:9:1: field `device[0].server_thumbprint`"),
+            "{e}"
+        );
+        let hex = "0123456789ABCDEF".repeat(4);
+        let good = secured.replace("AB:CD", &hex);
+        let d = parse_devices("devices.toml", &good).expect("pinned by thumbprint");
+        let d = d.relative_to(std::path::Path::new("/etc/atmpflow"));
+        assert_eq!(d.device[0].key.as_deref(), Some("/etc/atmpflow/client.pem"));
+        assert_eq!(
+            normalize_thumbprint(d.device[0].server_thumbprint.as_deref().unwrap_or("")),
+            Some(hex.to_lowercase())
+        );
+        let with_colons: Vec<String> = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        assert_eq!(
+            normalize_thumbprint(&with_colons.join(":")),
+            Some(hex.to_lowercase())
+        );
+        assert_eq!(normalize_thumbprint(&"g".repeat(64)), None);
+        // No silent trust: a secured device without a pinned server certificate is refused.
+        let unpinned = good.replace(&format!("server_thumbprint = \"{hex}\"\n"), "");
+        let e = parse_devices("devices.toml", &unpinned).expect_err("unpinned");
+        assert!(e.to_string().contains("server_certificate"), "{e}");
+        // And pins belong to secured devices only.
+        let e = parse_devices(
+            "devices.toml",
+            &GOOD.replace(
+                "protocol = \"opcua\"\n",
+                "protocol = \"opcua\"\nserver_certificate = \"s.der\"\n",
+            ),
+        )
+        .expect_err("pin without security");
+        assert!(e.to_string().contains("sign-and-encrypt"), "{e}");
     }
 
     #[test]

@@ -5,12 +5,14 @@
 
 pub mod binding;
 pub mod opcua;
+pub mod registration;
 pub mod sila2;
 
 pub use binding::{
     Device, Devices, Protocol, Security, StepProgram, parse_devices, parse_devices_for,
 };
 pub use opcua::{Description, OpcuaDevice};
+pub use registration::{check_for_batch, check_registered, device_equipment, update_counters};
 pub use sila2::SilaDevice;
 
 use batch::device::{DeviceAdapter, DeviceError};
@@ -22,6 +24,15 @@ pub fn adapter(device: &Device) -> Result<Box<dyn DeviceAdapter + Send>, DeviceE
         Protocol::Opcua => Box::new(OpcuaDevice::new(device)?),
         Protocol::Sila2 => Box::new(SilaDevice::new(device)?),
     })
+}
+
+/// What a bound device says about itself (connects to it; OPC UA: browses its LADS
+/// structure, SiLA 2: reads its SiLAService information and feature definitions).
+pub fn describe(device: &Device) -> Result<Description, DeviceError> {
+    match device.protocol {
+        Protocol::Opcua => OpcuaDevice::new(device)?.describe(),
+        Protocol::Sila2 => SilaDevice::new(device)?.describe(),
+    }
 }
 
 /// Adapters for every device of a binding file, by equipment id (for

@@ -14,20 +14,23 @@
 //! blocks on it.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use batch::device::{DeviceError, DeviceNote, DeviceRun, Reading};
-use batch::entry::DeviceEventKind;
+use batch::entry::{DeviceEventKind, sha256_hex};
 use batch::{DeviceAdapter, DeviceReport};
 use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, Session};
+use opcua::crypto::{CertificateStore, SecurityPolicy, X509};
 use opcua::types::{
     BrowseDescription, BrowseDirection, DataValue, MessageSecurityMode, MonitoredItemCreateRequest,
     NodeId, ObjectId, ReadValueId, ReferenceTypeId, TimestampsToReturn, UserTokenPolicy, Variant,
 };
 use recipe::DateTime;
 
-use crate::binding::{Device, Security};
+use crate::binding::{Device, Security, StepProgram};
 
 /// `host:port` of an `opc.tcp://host:port/path` endpoint, or why it has none.
 pub fn host_port(endpoint: &str) -> Result<(String, u16), String> {
@@ -142,27 +145,147 @@ impl OpcuaDevice {
     pub fn describe(&mut self) -> Result<Description, DeviceError> {
         let device = self.device.clone();
         self.rt.block_on(async move {
-            let (session, handle) = connect(&device).await?;
-            let unit = browse_unit(&device, &session).await;
-            let _ = session.disconnect().await;
-            handle.abort();
+            let connection = connect(&device).await?;
+            let unit = browse_unit(&device, &connection.session).await;
+            connection.close().await;
             Ok(unit?.description)
         })
     }
 }
 
-async fn connect(
-    device: &Device,
-) -> Result<
-    (
-        Arc<Session>,
-        tokio::task::JoinHandle<opcua::types::StatusCode>,
-    ),
-    DeviceError,
-> {
-    let mut builder = ClientBuilder::new()
+/// A connected session, its event loop and the session's own PKI folder (removed when the
+/// connection is dropped).
+struct Connection {
+    session: Arc<Session>,
+    handle: tokio::task::JoinHandle<opcua::types::StatusCode>,
+    _pki: PkiDir,
+}
+
+impl Connection {
+    async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.session.disconnect()).await;
+        self.handle.abort();
+    }
+}
+
+/// A PKI folder of one connection: `trusted/` holds only the pinned server certificate, so
+/// async-opcua trusts that one and no other.
+struct PkiDir(PathBuf);
+
+impl Drop for PkiDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pki_dir(device: &Device) -> Result<PkiDir, DeviceError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name: String = device
+        .equipment
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(40)
+        .collect();
+    let dir = std::env::temp_dir().join(format!(
+        "atmpflow-opcua-pki-{}-{name}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["trusted", "rejected", "private"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
+            err(
+                device,
+                format!("cannot make the PKI folder {}: {e}", dir.display()),
+            )
+        })?;
+    }
+    Ok(PkiDir(dir))
+}
+
+/// A certificate file (`.der` or `.pem`), read and parsed, or a located error.
+fn read_certificate(device: &Device, what: &str, path: &str) -> Result<X509, DeviceError> {
+    let p = Path::new(path);
+    if let Err(e) = std::fs::metadata(p) {
+        return Err(err(device, format!("{what} `{path}`: cannot read it: {e}")));
+    }
+    CertificateStore::read_cert(p).map_err(|e| {
+        err(
+            device,
+            format!("{what} `{path}`: not a certificate (`.der` or `.pem`): {e}"),
+        )
+    })
+}
+
+/// The client's certificate and key paths (absolute), checked to be readable.
+fn client_files(device: &Device) -> Result<(PathBuf, PathBuf), DeviceError> {
+    let cert = device.certificate.clone().unwrap_or_default();
+    let key = device.key.clone().unwrap_or_default();
+    read_certificate(device, "client certificate", &cert)?;
+    if let Err(e) = std::fs::metadata(&key) {
+        return Err(err(
+            device,
+            format!("client key `{key}`: cannot read it: {e}"),
+        ));
+    }
+    opcua::crypto::PrivateKey::read_pem_file(Path::new(&key)).map_err(|e| {
+        err(
+            device,
+            format!("client key `{key}`: not an RSA private key in PEM: {e:?}"),
+        )
+    })?;
+    let absolute = |p: &str| std::path::absolute(p).map_err(|e| err(device, format!("`{p}`: {e}")));
+    Ok((absolute(&cert)?, absolute(&key)?))
+}
+
+/// Check the certificate a server presents against the binding's pin (the certificate file
+/// and/or the SHA-256 thumbprint); a mismatch is refused, naming both.
+fn check_pin(device: &Device, presented: &X509) -> Result<(), DeviceError> {
+    let der = presented
+        .to_der()
+        .map_err(|e| err(device, format!("the server's certificate: {e}")))?;
+    let got = sha256_hex(&der);
+    if let Some(path) = &device.server_certificate {
+        let pinned = read_certificate(device, "server certificate", path)?;
+        let want = sha256_hex(
+            &pinned
+                .to_der()
+                .map_err(|e| err(device, format!("server certificate `{path}`: {e}")))?,
+        );
+        if want != got {
+            return Err(err(
+                device,
+                format!(
+                    "{}: the server presents a certificate (SHA-256 {got}) that is not the pinned `{path}` (SHA-256 {want}): refused",
+                    device.endpoint
+                ),
+            ));
+        }
+    }
+    if let Some(t) = &device.server_thumbprint {
+        let want = crate::binding::normalize_thumbprint(t).ok_or_else(|| {
+            err(
+                device,
+                format!("server_thumbprint `{t}` is not 64 hex digits"),
+            )
+        })?;
+        if want != got {
+            return Err(err(
+                device,
+                format!(
+                    "{}: the server presents a certificate (SHA-256 {got}) that does not match server_thumbprint {want}: refused",
+                    device.endpoint
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn client_builder(device: &Device, pki: &Path) -> ClientBuilder {
+    ClientBuilder::new()
         .application_name("atmpflow device adapter")
-        .application_uri("urn:atmpflow:devices")
+        .application_uri(CLIENT_APPLICATION_URI)
         .product_uri("urn:atmpflow")
         .session_retry_limit(i32::try_from(device.retries.max(1) * 4).unwrap_or(i32::MAX))
         .session_retry_initial(Duration::from_millis(250))
@@ -170,44 +293,132 @@ async fn connect(
         .keep_alive_interval(Duration::from_millis(500))
         .request_timeout(Duration::from_secs(5))
         .session_timeout(30_000)
-        .pki_dir(std::env::temp_dir().join("atmpflow-opcua-pki"))
-        .trust_server_certs(true)
-        .create_sample_keypair(false);
-    let (policy, mode) = match device.security {
-        Security::None => ("None", MessageSecurityMode::None),
-        Security::SignAndEncrypt => {
-            builder = builder
-                .certificate_path(device.certificate.clone().unwrap_or_default())
-                .private_key_path(device.key.clone().unwrap_or_default());
-            ("Basic256Sha256", MessageSecurityMode::SignAndEncrypt)
+        .pki_dir(pki)
+        .trust_server_certs(false)
+        .create_sample_keypair(false)
+}
+
+/// The application URI the client presents; a client certificate for `sign-and-encrypt`
+/// carries it as its subject alternative name (URI).
+pub const CLIENT_APPLICATION_URI: &str = "urn:atmpflow:devices";
+
+async fn connect(device: &Device) -> Result<Connection, DeviceError> {
+    let pki = pki_dir(device)?;
+    let connecting = tokio::time::timeout(Duration::from_secs(10), async {
+        match device.security {
+            Security::None => {
+                let mut client = client_builder(device, &pki.0)
+                    .client()
+                    .map_err(|e| err(device, format!("client configuration: {}", e.join("; "))))?;
+                let endpoint: opcua::types::EndpointDescription = (
+                    device.endpoint.as_str(),
+                    "None",
+                    MessageSecurityMode::None,
+                    UserTokenPolicy::anonymous(),
+                )
+                    .into();
+                client
+                    .connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous)
+                    .await
+                    .map_err(|e| err(device, format!("connect {}: {e}", device.endpoint)))
+            }
+            Security::SignAndEncrypt => {
+                let (cert, key) = client_files(device)?;
+                let mut client = client_builder(device, &pki.0)
+                    .certificate_path(cert)
+                    .private_key_path(key)
+                    .client()
+                    .map_err(|e| err(device, format!("client configuration: {}", e.join("; "))))?;
+                let endpoints = client
+                    .get_server_endpoints_from_url(device.endpoint.as_str())
+                    .await
+                    .map_err(|e| err(device, format!("connect {}: {e}", device.endpoint)))?;
+                let policy = SecurityPolicy::Basic256Sha256.to_uri();
+                let mut endpoint = endpoints
+                    .iter()
+                    .find(|e| {
+                        e.security_mode == MessageSecurityMode::SignAndEncrypt
+                            && e.security_policy_uri.as_ref() == policy
+                    })
+                    .cloned()
+                    .ok_or_else(|| {
+                        err(
+                            device,
+                            format!(
+                                "{} offers no SignAndEncrypt Basic256Sha256 endpoint (it offers {})",
+                                device.endpoint,
+                                endpoints
+                                    .iter()
+                                    .map(|e| format!(
+                                        "{:?} {}",
+                                        e.security_mode,
+                                        SecurityPolicy::from_uri(e.security_policy_uri.as_ref())
+                                    ))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?;
+                let presented =
+                    X509::from_byte_string(&endpoint.server_certificate).map_err(|e| {
+                        err(
+                            device,
+                            format!("{}: the server's certificate: {e}", device.endpoint),
+                        )
+                    })?;
+                check_pin(device, &presented)?;
+                // Trust exactly the pinned certificate for this session (reconnects included).
+                let trusted = pki
+                    .0
+                    .join("trusted")
+                    .join(CertificateStore::cert_file_name(&presented));
+                let der = presented
+                    .to_der()
+                    .map_err(|e| err(device, format!("the server's certificate: {e}")))?;
+                std::fs::write(&trusted, der)
+                    .map_err(|e| err(device, format!("cannot write {}: {e}", trusted.display())))?;
+                endpoint.endpoint_url = device.endpoint.as_str().into();
+                client
+                    .connect_to_endpoint_directly(endpoint, IdentityToken::Anonymous)
+                    .map_err(|e| err(device, format!("connect {}: {e}", device.endpoint)))
+            }
         }
+    });
+    let (session, event_loop) = connecting
+        .await
+        .map_err(|_| err(device, format!("connect {}: timed out", device.endpoint)))??;
+    let mut handle = event_loop.spawn();
+    let refused = |status: opcua::types::StatusCode| {
+        let hint = match (device.security, device.certificate.as_deref()) {
+            (Security::SignAndEncrypt, Some(cert)) => format!(
+                " (does the device trust the client certificate `{cert}`, and does that carry the URI {CLIENT_APPLICATION_URI}?)"
+            ),
+            _ => String::new(),
+        };
+        err(
+            device,
+            format!(
+                "connect {}: the device refused the session: {status}{hint}",
+                device.endpoint
+            ),
+        )
     };
-    let mut client = builder
-        .client()
-        .map_err(|e| err(device, format!("client configuration: {}", e.join("; "))))?;
-    let endpoint: opcua::types::EndpointDescription = (
-        device.endpoint.as_str(),
-        policy,
-        mode,
-        UserTokenPolicy::anonymous(),
-    )
-        .into();
-    let (session, event_loop) = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.connect_to_matching_endpoint(endpoint, IdentityToken::Anonymous),
-    )
-    .await
-    .map_err(|_| err(device, format!("connect {}: timed out", device.endpoint)))?
-    .map_err(|e| err(device, format!("connect {}: {e}", device.endpoint)))?;
-    let handle = event_loop.spawn();
-    match tokio::time::timeout(Duration::from_secs(10), session.wait_for_connection()).await {
-        Ok(true) => Ok((session, handle)),
-        _ => {
+    tokio::select! {
+        connected = tokio::time::timeout(Duration::from_secs(10), session.wait_for_connection()) => {
+            if connected == Ok(true) {
+                return Ok(Connection { session, handle, _pki: pki });
+            }
             handle.abort();
             Err(err(
                 device,
                 format!("connect {}: no session within 10 s", device.endpoint),
             ))
+        }
+        ended = &mut handle => {
+            match ended {
+                Ok(status) => Err(refused(status)),
+                Err(e) => Err(err(device, format!("connect {}: {e}", device.endpoint))),
+            }
         }
     }
 }
@@ -368,18 +579,23 @@ async fn run_step(device: &Device, run: &DeviceRun<'_>) -> Result<DeviceReport, 
         .step
         .get(&step.id)
         .ok_or_else(|| err(device, format!("no program is bound to step `{}`", step.id)))?;
-    let (session, handle) = connect(device).await?;
-    let result = drive(device, &session, run, program).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), session.disconnect()).await;
-    handle.abort();
+    let connection = connect(device).await?;
+    let result = drive(device, &connection.session, run, program).await;
+    connection.close().await;
     result
 }
 
+/// The last value of each subscribed variable, by node id.
+type LastValues = Arc<Mutex<BTreeMap<String, DataValue>>>;
+
+/// Runs the step's program on the device: checks that the device has the program,
+/// subscribes to the mapped measured variables, starts the program, waits for its end and
+/// reads the measured values, results and decision measures.
 async fn drive(
     device: &Device,
     session: &Arc<Session>,
     run: &DeviceRun<'_>,
-    program: &crate::binding::StepProgram,
+    program: &StepProgram,
 ) -> Result<DeviceReport, DeviceError> {
     let step = run.step;
     let unit = browse_unit(device, session).await?;
@@ -393,9 +609,65 @@ async fn drive(
             ),
         ));
     }
-    let mut notes = Vec::new();
-    // Subscribe to the mapped measured variables (the last value of each is kept).
-    let last: Arc<Mutex<BTreeMap<String, DataValue>>> = Arc::default();
+    let (watched, last) = subscribe(device, session, &unit, program).await?;
+    let (run_id, started) = start_program(device, session, &unit, program).await?;
+    let mut notes = vec![started];
+    let ended = await_end(device, session, &unit, program, &run_id, &mut notes).await?;
+    let mut report = DeviceReport {
+        duration_h: step.duration.nominal_h,
+        readings: Vec::new(),
+        measures: BTreeMap::new(),
+        failed: None,
+        notes,
+        manual: Vec::new(),
+    };
+    match ended {
+        Ended::Completed => {}
+        Ended::Failed(why) => {
+            report.failed = Some(why);
+            return Ok(report);
+        }
+        Ended::TimedOut => {
+            report.failed = Some(format!(
+                "program {} did not end within {} s",
+                program.program, device.timeout_s
+            ));
+            return Ok(report);
+        }
+        Ended::Lost(why) => {
+            report.notes.push(DeviceNote {
+                event: DeviceEventKind::Lost,
+                detail: why,
+                source_time: None,
+            });
+            return Ok(report);
+        }
+    }
+    read_measured(
+        device,
+        session,
+        step,
+        &unit,
+        program,
+        &watched,
+        &last,
+        &mut report,
+    )
+    .await?;
+    read_results(device, session, step, &unit, program, &mut report).await?;
+    let _ = unit.device_node;
+    Ok(report)
+}
+
+/// Subscribes to the mapped measured variables (the last value of each is kept); answers
+/// their nodes, in the program's order, and the last values.
+async fn subscribe(
+    device: &Device,
+    session: &Arc<Session>,
+    unit: &Unit,
+    program: &StepProgram,
+) -> Result<(Vec<NodeId>, LastValues), DeviceError> {
+    let last: LastValues = Arc::default();
     let mut watched = Vec::new();
     for (field, var) in &program.values {
         let id = unit.variables.get(var).ok_or_else(|| {
@@ -440,6 +712,17 @@ async fn drive(
             .await
             .map_err(|e| err(device, format!("monitor: {e}")))?;
     }
+    Ok((watched, last))
+}
+
+/// Starts the program with its parameters; answers the device's run id and the note that
+/// says what was started.
+async fn start_program(
+    device: &Device,
+    session: &Session,
+    unit: &Unit,
+    program: &StepProgram,
+) -> Result<(String, DeviceNote), DeviceError> {
     let params = program
         .parameters
         .iter()
@@ -469,7 +752,7 @@ async fn drive(
         .first()
         .and_then(as_text)
         .unwrap_or_default();
-    notes.push(DeviceNote {
+    let note = DeviceNote {
         event: DeviceEventKind::Program,
         detail: format!(
             "started program {} (run {run_id}) with {}",
@@ -481,7 +764,20 @@ async fn drive(
             }
         ),
         source_time: None,
-    });
+    };
+    Ok((run_id, note))
+}
+
+/// Polls the program's state until it ends, the device's time-out passes or the connection
+/// stays lost longer than the retries allow; a connection that comes back is noted.
+async fn await_end(
+    device: &Device,
+    session: &Session,
+    unit: &Unit,
+    program: &StepProgram,
+    run_id: &str,
+    notes: &mut Vec<DeviceNote>,
+) -> Result<Ended, DeviceError> {
     let state_node = unit
         .active
         .get("CurrentState")
@@ -490,10 +786,10 @@ async fn drive(
     let began = Instant::now();
     let allowed_outage = Duration::from_secs(2 * u64::from(device.retries.max(1)));
     let mut outage: Option<(Instant, String)> = None;
-    let ended = loop {
+    loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if began.elapsed().as_secs_f64() > device.timeout_s {
-            break Ended::TimedOut;
+            return Ok(Ended::TimedOut);
         }
         match read(device, session, std::slice::from_ref(&state_node)).await {
             Ok(v) => {
@@ -513,18 +809,10 @@ async fn drive(
                     .and_then(as_text)
                     .unwrap_or_default();
                 match state.as_str() {
-                    "Completed" => break Ended::Completed,
+                    "Completed" => return Ok(Ended::Completed),
                     "Aborted" | "Stopped" => {
-                        let why = match unit.active.get("ErrorMessage") {
-                            Some(n) => read(device, session, std::slice::from_ref(n))
-                                .await
-                                .ok()
-                                .and_then(|v| v.first().and_then(|d| d.value.clone()))
-                                .and_then(|v| as_text(&v))
-                                .unwrap_or_default(),
-                            None => String::new(),
-                        };
-                        break Ended::Failed(format!(
+                        let why = error_message(device, session, unit).await;
+                        return Ok(Ended::Failed(format!(
                             "program {} (run {run_id}) ended in state {state}{}",
                             program.program,
                             if why.is_empty() {
@@ -532,7 +820,7 @@ async fn drive(
                             } else {
                                 format!(": {why}")
                             }
-                        ));
+                        )));
                     }
                     _ => {}
                 }
@@ -540,49 +828,45 @@ async fn drive(
             Err(e) => {
                 let (since, _) = outage.get_or_insert_with(|| (Instant::now(), e.message.clone()));
                 if since.elapsed() > allowed_outage {
-                    break Ended::Lost(format!(
+                    return Ok(Ended::Lost(format!(
                         "no connection for {:.1} s ({}); gave up after {} retries",
                         since.elapsed().as_secs_f64(),
                         e.message,
                         device.retries
-                    ));
+                    )));
                 }
             }
         }
-    };
-    let mut report = DeviceReport {
-        duration_h: step.duration.nominal_h,
-        readings: Vec::new(),
-        measures: BTreeMap::new(),
-        failed: None,
-        notes,
-        manual: Vec::new(),
-    };
-    match ended {
-        Ended::Completed => {}
-        Ended::Failed(why) => {
-            report.failed = Some(why);
-            return Ok(report);
-        }
-        Ended::TimedOut => {
-            report.failed = Some(format!(
-                "program {} did not end within {} s",
-                program.program, device.timeout_s
-            ));
-            return Ok(report);
-        }
-        Ended::Lost(why) => {
-            report.notes.push(DeviceNote {
-                event: DeviceEventKind::Lost,
-                detail: why,
-                source_time: None,
-            });
-            return Ok(report);
-        }
     }
-    // The measured variables: read once more at the end (value, status, source time);
-    // the subscription's last value stands in if the read gives nothing.
-    let finals = read(device, session, &watched).await?;
+}
+
+/// The active program's error message (empty when the device has none or gives none).
+async fn error_message(device: &Device, session: &Session, unit: &Unit) -> String {
+    match unit.active.get("ErrorMessage") {
+        Some(n) => read(device, session, std::slice::from_ref(n))
+            .await
+            .ok()
+            .and_then(|v| v.first().and_then(|d| d.value.clone()))
+            .and_then(|v| as_text(&v))
+            .unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// The measured variables: read once more at the end (value, status, source time); the
+/// subscription's last value stands in if the read gives nothing.
+#[allow(clippy::too_many_arguments)]
+async fn read_measured(
+    device: &Device,
+    session: &Session,
+    step: &recipe::recipe::Step,
+    unit: &Unit,
+    program: &StepProgram,
+    watched: &[NodeId],
+    last: &LastValues,
+    report: &mut DeviceReport,
+) -> Result<(), DeviceError> {
+    let finals = read(device, session, watched).await?;
     for ((field, var), (id, dv)) in program.values.iter().zip(watched.iter().zip(finals)) {
         let dv = if dv.value.is_some() {
             dv
@@ -599,6 +883,19 @@ async fn drive(
             &dv,
         ));
     }
+    Ok(())
+}
+
+/// The program's results, decision measures and elapsed hours; a mapped result the device
+/// does not have is a refused reading.
+async fn read_results(
+    device: &Device,
+    session: &Session,
+    step: &recipe::recipe::Step,
+    unit: &Unit,
+    program: &StepProgram,
+    report: &mut DeviceReport,
+) -> Result<(), DeviceError> {
     let result_nodes: Vec<(String, String, NodeId)> = program
         .results
         .iter()
@@ -651,8 +948,7 @@ async fn drive(
             });
         }
     }
-    let _ = unit.device_node;
-    Ok(report)
+    Ok(())
 }
 
 pub(crate) fn unit_of(step: &recipe::recipe::Step, field: &str) -> String {

@@ -13,6 +13,7 @@ use batch::{DeviceAdapter, DeviceReport};
 use sila::{CountOutput, Endpoint, SilaCellCounter, SilaError};
 
 use crate::binding::Device;
+use crate::opcua::Description;
 
 /// Host and port of a `http://host:port` or `https://host:port` endpoint (a trailing `/` is
 /// allowed), and whether it is TLS, or why it is not a SiLA 2 endpoint.
@@ -84,6 +85,43 @@ impl SilaDevice {
         let text = e.to_string();
         let prefix = format!("device {}: ", self.device.equipment);
         text.strip_prefix(&prefix).unwrap_or(&text).to_string()
+    }
+
+    /// What the server says about itself, as a [`Description`] for its twin: the nameplate
+    /// from its SiLAService information (`Manufacturer` = vendor URL, `Model` = server
+    /// type, `SerialNumber` = server UUID, and `ServerName`, `SoftwareVersion`), the
+    /// programs from its features' commands (`Feature/Command`, the SiLAService feature
+    /// left out) and the variables from their properties. SiLA 2 defines no usage counters
+    /// and no qualification state: none are reported.
+    pub fn describe(&mut self) -> Result<Description, DeviceError> {
+        let about = self
+            .counter
+            .about()
+            .map_err(|e| err(&self.device, e.to_string()))?;
+        let id = &about.identity;
+        let mut d = Description {
+            device: id.name.clone(),
+            ..Description::default()
+        };
+        for (k, v) in [
+            ("Manufacturer", &about.vendor_url),
+            ("Model", &id.server_type),
+            ("SerialNumber", &id.uuid),
+            ("ServerName", &id.name),
+            ("SoftwareVersion", &id.version),
+        ] {
+            d.nameplate.insert(k.to_string(), v.clone());
+        }
+        for f in about
+            .features
+            .iter()
+            .filter(|f| f.identifier != "SiLAService")
+        {
+            d.programs.extend(f.programs());
+            d.variables
+                .extend(f.properties.iter().map(|p| format!("{}/{p}", f.identifier)));
+        }
+        Ok(d)
     }
 
     /// The counter (its last count with provenance).

@@ -34,12 +34,61 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/devices/opcua_bioreactor.py")
 }
 
+fn python() -> String {
+    std::env::var("ATMPFLOW_OPCUA_PYTHON")
+        .expect("ATMPFLOW_OPCUA_PYTHON: a python with asyncua (scripts/ci.d/75-opcua-device.sh)")
+}
+
+/// Throw-away certificates made now by scripts/devices/make_test_certs.py (removed on drop).
+struct Certs(PathBuf);
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Certs {
+    fn make(tag: &str) -> Certs {
+        let dir =
+            std::env::temp_dir().join(format!("atmpflow-opcua-certs-{}-{tag}", std::process::id()));
+        let status = Command::new(python())
+            .arg(script().with_file_name("make_test_certs.py"))
+            .arg(&dir)
+            .status()
+            .expect("run make_test_certs.py");
+        assert!(status.success(), "make_test_certs.py failed");
+        Certs(dir)
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.0.join(file).display().to_string()
+    }
+
+    /// The bioreactor's arguments for a secured server trusting the test CA's clients.
+    fn server_args(&self) -> Vec<String> {
+        vec![
+            "--security".into(),
+            "sign-and-encrypt".into(),
+            "--cert".into(),
+            self.path("server.der"),
+            "--key".into(),
+            self.path("server.pem"),
+            "--trust".into(),
+            self.path("ca.der"),
+        ]
+    }
+}
+
 fn start(port: u16, fault: &str) -> Server {
-    let python = std::env::var("ATMPFLOW_OPCUA_PYTHON")
-        .expect("ATMPFLOW_OPCUA_PYTHON: a python with asyncua (scripts/ci.d/75-opcua-device.sh)");
-    let child = Command::new(python)
+    start_with(port, fault, &[])
+}
+
+fn start_with(port: u16, fault: &str, extra: &[String]) -> Server {
+    let child = Command::new(python())
         .arg(script())
         .args(["--port", &port.to_string(), "--fault", fault])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -59,13 +108,23 @@ fn start(port: u16, fault: &str) -> Server {
 }
 
 fn binding_text(equipment: &str, port: u16) -> String {
+    binding_text_secured(equipment, port, "security = \"none\"")
+}
+
+/// The binding with `security` lines of a secured device: the client's certificate and key
+/// and the server's pin.
+fn secured(client: &str, key: &str, pin: &str) -> String {
+    format!("security = \"sign-and-encrypt\"\ncertificate = \"{client}\"\nkey = \"{key}\"\n{pin}")
+}
+
+fn binding_text_secured(equipment: &str, port: u16, security: &str) -> String {
     format!(
         r#"
 [[device]]
 equipment = "{equipment}"
 protocol = "opcua"
 endpoint = "opc.tcp://127.0.0.1:{port}/atmpflow/bioreactor"
-security = "none"
+{security}
 retries = 2
 timeout_s = 60
 
@@ -81,6 +140,11 @@ measures = {{ viability = "Viability" }}
 
 /// Rehearse the batch with the expansion on the test bioreactor; the stored entries.
 fn run(port: u16, fault: &str) -> (Vec<Entry>, String, bool) {
+    run_secured(port, fault, None)
+}
+
+/// `run`, on a secured bioreactor when `certs` are given.
+fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, String, bool) {
     let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
     let mut inventory =
         recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
@@ -96,9 +160,24 @@ fn run(port: u16, fault: &str) -> (Vec<Entry>, String, bool) {
         .find(|a| a.step == "expansion")
         .and_then(|a| a.equipment.clone())
         .expect("expansion bound");
-    let devices = parse_devices_for("devices.toml", &binding_text(&equipment, port), &recipe)
-        .expect("binding file");
-    let _server = start(port, fault);
+    let text = match certs {
+        Some(c) => binding_text_secured(
+            &equipment,
+            port,
+            &secured(
+                &c.path("client.der"),
+                &c.path("client.pem"),
+                &format!("server_certificate = \"{}\"", c.path("server.der")),
+            ),
+        ),
+        None => binding_text(&equipment, port),
+    };
+    let devices = parse_devices_for("devices.toml", &text, &recipe).expect("binding file");
+    let _server = start_with(
+        port,
+        fault,
+        &certs.map(Certs::server_args).unwrap_or_default(),
+    );
     let mut bound: BoundDevices<'_> = BTreeMap::new();
     bound.insert(
         equipment.clone(),
@@ -354,4 +433,197 @@ fn an_unreachable_endpoint_is_an_error_not_a_hang() {
         e.message
     );
     assert!(began.elapsed() < Duration::from_secs(30));
+}
+
+/// SHA-256 of a file, as lower-case hex.
+fn file_sha256(path: &str) -> String {
+    batch::entry::sha256_hex(&std::fs::read(path).expect("read the certificate"))
+}
+
+#[test]
+#[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
+fn a_sign_and_encrypt_session_runs_the_program_and_reads_values() {
+    let certs = Certs::make("run");
+    let (stored, _, ok) = run_secured(48517, "none", Some(&certs));
+    assert!(ok);
+    let device_values: Vec<&str> = stored
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Value(v)
+                if v.step == "expansion" && matches!(v.source, Source::Device { .. }) =>
+            {
+                Some(v.field.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    for f in ["parameters.temperature", "parameters.fold_expansion"] {
+        assert!(device_values.contains(&f), "{f} in {device_values:?}");
+    }
+    assert_eq!(events(&stored), vec![DeviceEventKind::Program]);
+}
+
+#[test]
+#[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
+fn a_pinned_thumbprint_describes_the_secured_device() {
+    let certs = Certs::make("thumb");
+    // Colons between the bytes, upper case: as certificate tools print them.
+    let hex = file_sha256(&certs.path("server.der")).to_uppercase();
+    let pairs: Vec<&str> = (0..32).map(|i| &hex[2 * i..2 * i + 2]).collect();
+    let text = binding_text_secured(
+        "incubator_1",
+        48518,
+        &secured(
+            &certs.path("client.der"),
+            &certs.path("client.pem"),
+            &format!("server_thumbprint = \"{}\"", pairs.join(":")),
+        ),
+    );
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let _server = start_with(48518, "none", &certs.server_args());
+    let d = OpcuaDevice::new(&devices.device[0])
+        .expect("adapter")
+        .describe()
+        .expect("describe over SignAndEncrypt");
+    assert_eq!(d.device, "Bioreactor1");
+    assert_eq!(d.programs, vec!["Expansion".to_string()]);
+}
+
+#[test]
+#[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
+fn a_wrong_pinned_server_certificate_is_refused() {
+    let certs = Certs::make("wrongpin");
+    let _server = start_with(48519, "none", &certs.server_args());
+    let other = certs.path("other-server.der");
+    for pin in [
+        format!("server_certificate = \"{other}\""),
+        format!("server_thumbprint = \"{}\"", file_sha256(&other)),
+    ] {
+        let text = binding_text_secured(
+            "incubator_1",
+            48519,
+            &secured(&certs.path("client.der"), &certs.path("client.pem"), &pin),
+        );
+        let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+        let e = OpcuaDevice::new(&devices.device[0])
+            .expect("adapter")
+            .describe()
+            .expect_err("a server certificate other than the pinned one");
+        eprintln!("{}", e.message);
+        assert_eq!(e.device, "incubator_1");
+        let served = file_sha256(&certs.path("server.der"));
+        assert!(e.message.contains("refused"), "{}", e.message);
+        assert!(e.message.contains(&served), "{}", e.message);
+        if pin.starts_with("server_certificate") {
+            assert!(e.message.contains(&other), "{}", e.message);
+        } else {
+            assert!(e.message.contains("server_thumbprint"), "{}", e.message);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
+fn a_client_certificate_the_device_does_not_trust_is_refused() {
+    let certs = Certs::make("stranger");
+    let _server = start_with(48520, "none", &certs.server_args());
+    let stranger = certs.path("stranger.der");
+    let text = binding_text_secured(
+        "incubator_1",
+        48520,
+        &secured(
+            &stranger,
+            &certs.path("stranger.pem"),
+            &format!("server_certificate = \"{}\"", certs.path("server.der")),
+        ),
+    );
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let began = Instant::now();
+    let e = OpcuaDevice::new(&devices.device[0])
+        .expect("adapter")
+        .describe()
+        .expect_err("the device trusts only its CA's clients");
+    eprintln!("{}", e.message);
+    assert_eq!(e.device, "incubator_1");
+    assert!(e.message.contains("refused the session"), "{}", e.message);
+    assert!(e.message.contains(&stranger), "{}", e.message);
+    assert!(began.elapsed() < Duration::from_secs(30));
+    // A key file that is not there: named, before anything is sent.
+    let gone = certs.path("gone.pem");
+    let text = text.replace(&certs.path("stranger.pem"), &gone);
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let e = OpcuaDevice::new(&devices.device[0])
+        .expect("adapter")
+        .describe()
+        .expect_err("no key file");
+    assert!(
+        e.message
+            .contains(&format!("client key `{gone}`: cannot read it")),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn missing_or_unreadable_client_files_are_located_errors() {
+    let dir = std::env::temp_dir().join(format!("atmpflow-opcua-nofiles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let missing = dir.join("client.der").display().to_string();
+    let text = binding_text_secured(
+        "nofiles_probe",
+        1,
+        &secured(
+            &missing,
+            &dir.join("client.pem").display().to_string(),
+            &format!("server_thumbprint = \"{}\"", "ab".repeat(32)),
+        ),
+    );
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let e = OpcuaDevice::new(&devices.device[0])
+        .expect("adapter")
+        .describe()
+        .expect_err("no certificate file");
+    assert_eq!(e.device, "nofiles_probe");
+    assert!(
+        e.message
+            .contains(&format!("client certificate `{missing}`: cannot read it")),
+        "{}",
+        e.message
+    );
+    // A certificate that is not one.
+    let garbage = dir.join("garbage.der");
+    std::fs::write(&garbage, b"not a certificate").expect("write");
+    let text = text.replace(&missing, &garbage.display().to_string());
+    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
+    let e = OpcuaDevice::new(&devices.device[0])
+        .expect("adapter")
+        .describe()
+        .expect_err("not a certificate");
+    assert!(e.message.contains("not a certificate"), "{}", e.message);
+    assert!(e.message.contains("garbage.der"), "{}", e.message);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The connection's PKI folder is removed on the error path too.
+    let leftover: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.starts_with(&format!(
+                "atmpflow-opcua-pki-{}-nofiles_probe-",
+                std::process::id()
+            ))
+        })
+        .collect();
+    assert!(leftover.is_empty(), "{leftover:?}");
+}
+
+#[test]
+#[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
+fn a_short_disconnect_of_a_secured_device_reconnects_to_the_pinned_server() {
+    let certs = Certs::make("reconnect");
+    let (stored, _, ok) = run_secured(48521, "disconnect", Some(&certs));
+    assert!(ok);
+    let ev = events(&stored);
+    assert!(ev.contains(&DeviceEventKind::Retry), "{ev:?}");
+    assert!(!ev.contains(&DeviceEventKind::Lost), "{ev:?}");
 }

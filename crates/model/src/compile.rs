@@ -124,6 +124,26 @@ impl Checker {
         }
     }
 
+    /// Poisson arrivals of `r` patients per `days` days (at `path`), if the rate is
+    /// positive and within the patient budget; adds the expected patients over the horizon.
+    fn poisson(
+        &mut self,
+        path: &FieldPath,
+        r: f64,
+        days: f64,
+        horizon_h: f64,
+        expected_patients: &mut f64,
+    ) -> Option<Arrivals> {
+        if self.positive_rate(path, r) && self.patient_budget(path, r, days, horizon_h) {
+            *expected_patients += r / (days * DAY_H) * horizon_h;
+            Some(Arrivals::Poisson {
+                per_hour: r / (days * DAY_H),
+            })
+        } else {
+            None
+        }
+    }
+
     fn positive_rate(&mut self, path: &FieldPath, v: f64) -> bool {
         if v.is_finite() && v > 0.0 {
             true
@@ -344,24 +364,10 @@ impl Checker {
             None
         } else if let Some(r) = d.patients_per_year {
             let path = dp.key("patients_per_year");
-            if self.positive_rate(&path, r) && self.patient_budget(&path, r, 365.0, horizon_h) {
-                *expected_patients += r / (365.0 * DAY_H) * horizon_h;
-                Some(Arrivals::Poisson {
-                    per_hour: r / (365.0 * DAY_H),
-                })
-            } else {
-                None
-            }
+            self.poisson(&path, r, 365.0, horizon_h, expected_patients)
         } else if let Some(r) = d.patients_per_week {
             let path = dp.key("patients_per_week");
-            if self.positive_rate(&path, r) && self.patient_budget(&path, r, 7.0, horizon_h) {
-                *expected_patients += r / (7.0 * DAY_H) * horizon_h;
-                Some(Arrivals::Poisson {
-                    per_hour: r / (7.0 * DAY_H),
-                })
-            } else {
-                None
-            }
+            self.poisson(&path, r, 7.0, horizon_h, expected_patients)
         } else if let Some(days) = &d.apheresis_days {
             let mut at_h = Vec::with_capacity(days.len());
             for (i, t) in days.iter().enumerate() {

@@ -117,20 +117,19 @@ pub fn parse(file: &str, text: &str) -> Result<Table, TableError> {
     parse_limited(file, text, MAX_CELLS)
 }
 
-fn parse_limited(file: &str, text: &str, max_cells: usize) -> Result<Table, TableError> {
+/// The header row: the sample id column's name and the numeric columns' names (at
+/// least one, at most [`MAX_COLUMNS`], none empty or repeated).
+fn read_header(
+    file: &str,
+    first: Option<Result<csv::StringRecord, csv::Error>>,
+) -> Result<(String, Vec<String>), TableError> {
     let err = |line: u64, field: Option<&str>, message: String| TableError {
         file: file.to_string(),
         line,
         field: field.map(str::to_string),
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let header = match records.next() {
+    let header = match first {
         None => {
             return Err(err(
                 1,
@@ -177,6 +176,23 @@ fn parse_limited(file: &str, text: &str, max_cells: usize) -> Result<Table, Tabl
             ));
         }
     }
+    Ok((id_header, columns))
+}
+
+fn parse_limited(file: &str, text: &str, max_cells: usize) -> Result<Table, TableError> {
+    let err = |line: u64, field: Option<&str>, message: String| TableError {
+        file: file.to_string(),
+        line,
+        field: field.map(str::to_string),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let (id_header, columns) = read_header(file, records.next())?;
     let width = columns.len();
     // Line numbers from byte offsets (the reader's own count skips blank lines).
     let (mut seen_byte, mut seen_lines) = (0usize, 1u64);

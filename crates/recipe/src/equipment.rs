@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{self, ParamKind};
 use crate::date::Date;
 use crate::diag::{FieldPath, FileErrors, Problem, SourceFile};
-use crate::quantity::{Dimension, Unit, fmt_num, fmt_range};
+use crate::quantity::{Dimension, Unit, bad_range, fmt_num, fmt_range};
 
 // ---------------------------------------------------------------------------
 // Validated types
@@ -586,14 +586,7 @@ fn validate_param(
             ok &= check_finite(min, &path.key("min"), diags)
                 & check_finite(max, &path.key("max"), diags);
             if ok && min > max {
-                diags.push(Problem::new(
-                    path.key("min"),
-                    format!(
-                        "bad range: min {} is greater than max {}",
-                        fmt_num(min),
-                        fmt_num(max)
-                    ),
-                ));
+                diags.push(Problem::new(path.key("min"), bad_range(min, max)));
                 ok = false;
             }
             match unit {

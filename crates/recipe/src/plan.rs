@@ -495,25 +495,14 @@ fn block_step(
         decisions.extend(s.decision.iter().cloned());
     }
     if staff_count > 0 {
-        let whole = block.len() == 1
-            && block[0]
-                .operators
-                .as_ref()
-                .is_some_and(|o| o.hours.is_none());
-        uses.push(Use {
-            equipment: None,
-            area: None,
-            staff: Some("operators".into()),
-            capability: None,
-            count: staff_count,
-            hours: if whole { None } else { Some(staff_hours) },
-        });
-        if block.len() > 1 {
-            notes.push(format!(
-                "merged step `{name}`: operator time of {} ({staff_hours:.1} h, {staff_count} at once) is booked at its start",
-                staff_steps.join(", ")
-            ));
-        }
+        uses.push(operators_use(
+            &name,
+            block,
+            staff_count,
+            staff_hours,
+            &staff_steps,
+            notes,
+        ));
     }
     if block.len() > 1 {
         notes.push(format!(
@@ -533,7 +522,67 @@ fn block_step(
             Consequence::Proceed
         })
     });
-    let duration = match block
+    let duration = block_duration(&name, block, (mn, nom, mx), notes);
+    SStep {
+        name,
+        duration,
+        uses,
+        cleaning_hours: cleaning,
+        transfer_hours: last.transfer_h,
+        max_hold_hours: last.max_hold_h,
+        on_hold_violation,
+        failure: failure_c.map(|c| Failure {
+            probability: 1.0 - failure_p,
+            consequence: c,
+        }),
+        decision: decisions,
+        optional: block.len() == 1 && block[0].optional,
+        blocking: None,
+        keep: Vec::new(),
+    }
+}
+
+/// The operators' use of a block: the most at once, and their hours (the whole step's
+/// duration for a single step without `hours`); a merged block books them at its start.
+fn operators_use(
+    name: &str,
+    block: &[Step],
+    staff_count: u32,
+    staff_hours: f64,
+    staff_steps: &[&str],
+    notes: &mut Vec<String>,
+) -> Use {
+    let whole = block.len() == 1
+        && block[0]
+            .operators
+            .as_ref()
+            .is_some_and(|o| o.hours.is_none());
+    let u = Use {
+        equipment: None,
+        area: None,
+        staff: Some("operators".into()),
+        capability: None,
+        count: staff_count,
+        hours: if whole { None } else { Some(staff_hours) },
+    };
+    if block.len() > 1 {
+        notes.push(format!(
+            "merged step `{name}`: operator time of {} ({staff_hours:.1} h, {staff_count} at once) is booked at its start",
+            staff_steps.join(", ")
+        ));
+    }
+    u
+}
+
+/// The duration of a block: triangular over the summed bounds, or the expansion model's
+/// for a block holding a controlled step.
+fn block_duration(
+    name: &str,
+    block: &[Step],
+    (mn, nom, mx): (f64, f64, f64),
+    notes: &mut Vec<String>,
+) -> Distribution {
+    match block
         .iter()
         .find_map(|s| s.control.as_ref().map(|c| (s, c)))
     {
@@ -563,23 +612,6 @@ fn block_step(
                 plus_hours,
             }
         }
-    };
-    SStep {
-        name,
-        duration,
-        uses,
-        cleaning_hours: cleaning,
-        transfer_hours: last.transfer_h,
-        max_hold_hours: last.max_hold_h,
-        on_hold_violation,
-        failure: failure_c.map(|c| Failure {
-            probability: 1.0 - failure_p,
-            consequence: c,
-        }),
-        decision: decisions,
-        optional: block.len() == 1 && block[0].optional,
-        blocking: None,
-        keep: Vec::new(),
     }
 }
 

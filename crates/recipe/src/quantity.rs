@@ -190,6 +190,15 @@ impl fmt::Display for Unit {
     }
 }
 
+/// The message for a range whose `min` is greater than its `max`.
+pub(crate) fn bad_range(min: f64, max: f64) -> String {
+    format!(
+        "bad range: min {} is greater than max {}",
+        fmt_num(min),
+        fmt_num(max)
+    )
+}
+
 /// Format a number compactly (no trailing `.0`, scientific for large/small values).
 pub fn fmt_num(v: f64) -> String {
     if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{self, ParamKind};
 use crate::diag::{FieldPath, FileErrors, Problem, SourceFile};
 use crate::equipment::{RawNumber, RawParam, is_valid_id, parse_unit, validate_capability_name};
-use crate::quantity::{Dimension, Quantity, Unit, fmt_num, fmt_range};
+use crate::quantity::{Dimension, Quantity, Unit, bad_range, fmt_num, fmt_range};
 
 // ---------------------------------------------------------------------------
 // Validated types
@@ -580,14 +580,7 @@ impl V {
         if let (Some(a), Some(b)) = (min, max)
             && a > b
         {
-            self.err(
-                &p.key("min"),
-                format!(
-                    "bad range: min {} is greater than max {}",
-                    fmt_num(a),
-                    fmt_num(b)
-                ),
-            );
+            self.err(&p.key("min"), bad_range(a, b));
             ok = false;
         }
         if ok
@@ -669,14 +662,7 @@ impl V {
             return zero;
         }
         if min > max {
-            self.err(
-                &p.key("min"),
-                format!(
-                    "bad range: min {} is greater than max {}",
-                    fmt_num(min),
-                    fmt_num(max)
-                ),
-            );
+            self.err(&p.key("min"), bad_range(min, max));
             return zero;
         }
         if nominal < min || nominal > max {
@@ -745,14 +731,7 @@ impl V {
                 match (min, max, at_least, at_most) {
                     (Some(a), Some(b), None, None) => {
                         if a > b {
-                            self.err(
-                                &p.key("min"),
-                                format!(
-                                    "bad range: min {} is greater than max {}",
-                                    fmt_num(a),
-                                    fmt_num(b)
-                                ),
-                            );
+                            self.err(&p.key("min"), bad_range(a, b));
                             None
                         } else {
                             Some(Constraint::Covers {

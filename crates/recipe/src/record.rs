@@ -18,7 +18,7 @@ use crate::bind::Binding;
 use crate::date::DateTime;
 use crate::diag::{FieldPath, FileErrors, Problem, SourceFile};
 use crate::equipment::{Inventory, Validity};
-use crate::quantity::{Dimension, Unit, fmt_num, fmt_range};
+use crate::quantity::{Dimension, Unit, bad_range, fmt_num, fmt_range};
 use crate::recipe::{ParamSpec, Recipe, Requirement};
 
 // ---------------------------------------------------------------------------
@@ -151,14 +151,7 @@ fn check_observed(o: &Observed, p: &FieldPath, problems: &mut Vec<Problem>) {
     if let (Some(a), Some(b)) = (o.min, o.max)
         && a > b
     {
-        problems.push(Problem::new(
-            p.key("min"),
-            format!(
-                "bad range: min {} is greater than max {}",
-                fmt_num(a),
-                fmt_num(b)
-            ),
-        ));
+        problems.push(Problem::new(p.key("min"), bad_range(a, b)));
     }
 }
 
@@ -537,6 +530,141 @@ fn check_equipment(
     }
 }
 
+/// Timing of one executed step: its duration within the recipe's bounds, its
+/// start after the previous step ended (and within that step's hold), and
+/// who ran it.
+fn check_timing(
+    c: &mut Ctx<'_>,
+    step: &crate::recipe::Step,
+    ex: &ExecutedStep,
+    prev: Option<(&ExecutedStep, &crate::recipe::Step)>,
+) {
+    let took = ex.started.hours_until(ex.ended);
+    let d = &step.duration;
+    if took > d.max_h + 1e-9 {
+        c.push(
+            DeviationKind::Late,
+            "duration",
+            format!("at most {}", fmt_hours(d.max_h)),
+            fmt_hours(took),
+        );
+    } else if took < d.min_h - 1e-9 {
+        c.push(
+            DeviationKind::Early,
+            "duration",
+            format!("at least {}", fmt_hours(d.min_h)),
+            fmt_hours(took),
+        );
+    }
+    if let Some((pe, ps)) = prev {
+        let gap = pe.ended.hours_until(ex.started);
+        if gap < -1e-9 {
+            c.push(
+                DeviationKind::OutOfOrder,
+                "started",
+                format!("after {} ended ({})", ps.id, pe.ended),
+                ex.started.to_string(),
+            );
+        } else if let Some(h) = ps.max_hold_h
+            && gap > h + 1e-9
+        {
+            c.push(
+                DeviationKind::Late,
+                "hold",
+                format!("start within {} after {} ended", fmt_hours(h), ps.id),
+                format!("started {} after", fmt_hours(gap)),
+            );
+        }
+    }
+    if ex.operator.as_deref().is_none_or(|o| o.trim().is_empty()) {
+        c.push(
+            DeviationKind::Missing,
+            "operator",
+            "who ran the step",
+            "nothing",
+        );
+    }
+}
+
+/// Level 1 of one executed step: parameters, environment and material lots.
+fn check_level1(c: &mut Ctx<'_>, step: &crate::recipe::Step, ex: &ExecutedStep) {
+    for (name, spec) in &step.parameters {
+        let series = ex
+            .sensor
+            .iter()
+            .find(|s| s.name == *name || s.name == format!("parameters.{name}"));
+        check_quantity(
+            c,
+            &format!("parameters.{name}"),
+            spec,
+            ex.measured.get(name),
+            series,
+        );
+    }
+    for (name, spec) in &step.environment.limits {
+        let series = ex
+            .sensor
+            .iter()
+            .find(|s| s.name == format!("environment.{name}"));
+        check_quantity(
+            c,
+            &format!("environment.{name}"),
+            spec,
+            ex.environment.get(name),
+            series,
+        );
+    }
+    for m in &step.materials {
+        if !ex
+            .materials
+            .iter()
+            .any(|l| l.material == m.material && !l.lot.trim().is_empty())
+        {
+            c.push(
+                DeviationKind::Missing,
+                format!("materials.{}", m.material),
+                "lot recorded",
+                "nothing",
+            );
+        }
+    }
+}
+
+/// Levels 2–3 of one executed step: each requirement's equipment (against the
+/// binding and the inventory) and no equipment the step does not require.
+fn check_step_equipment(
+    c: &mut Ctx<'_>,
+    step: &crate::recipe::Step,
+    ex: &ExecutedStep,
+    binding: Option<&Binding>,
+    inventory: Option<&Inventory>,
+) {
+    for req in &step.requires {
+        let used = ex.equipment.get(&req.name);
+        let bound = binding
+            .and_then(|b| b.get(&step.id, &req.name))
+            .and_then(|a| a.equipment.as_deref());
+        check_equipment(c, req, used, bound, inventory, ex.started);
+    }
+    for k in ex.equipment.keys() {
+        if !step.requires.iter().any(|r| &r.name == k) {
+            c.push(
+                DeviationKind::Unexpected,
+                format!("equipment.{k}"),
+                format!(
+                    "one of: {}",
+                    step.requires
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                ex.equipment.get(k).cloned().unwrap_or_default(),
+            );
+        }
+    }
+}
+
 /// Compare an executed record against the recipe (levels 1–2), the binding (level 3, optional)
 /// and the inventory (qualification on the day of use, optional).
 pub fn diff(
@@ -574,121 +702,14 @@ pub fn diff(
             continue;
         };
         let ex = &record.step[ri];
-        // Timing.
-        let took = ex.started.hours_until(ex.ended);
-        let d = &step.duration;
-        if took > d.max_h + 1e-9 {
-            c.push(
-                DeviationKind::Late,
-                "duration",
-                format!("at most {}", fmt_hours(d.max_h)),
-                fmt_hours(took),
-            );
-        } else if took < d.min_h - 1e-9 {
-            c.push(
-                DeviationKind::Early,
-                "duration",
-                format!("at least {}", fmt_hours(d.min_h)),
-                fmt_hours(took),
-            );
-        }
-        if let Some((pi, ps)) = prev {
-            let pe = &record.step[pi];
-            let gap = pe.ended.hours_until(ex.started);
-            if gap < -1e-9 {
-                c.push(
-                    DeviationKind::OutOfOrder,
-                    "started",
-                    format!("after {} ended ({})", ps.id, pe.ended),
-                    ex.started.to_string(),
-                );
-            } else if let Some(h) = ps.max_hold_h
-                && gap > h + 1e-9
-            {
-                c.push(
-                    DeviationKind::Late,
-                    "hold",
-                    format!("start within {} after {} ended", fmt_hours(h), ps.id),
-                    format!("started {} after", fmt_hours(gap)),
-                );
-            }
-        }
-        if ex.operator.as_deref().is_none_or(|o| o.trim().is_empty()) {
-            c.push(
-                DeviationKind::Missing,
-                "operator",
-                "who ran the step",
-                "nothing",
-            );
-        }
-        // Parameters (level 1).
-        for (name, spec) in &step.parameters {
-            let series = ex
-                .sensor
-                .iter()
-                .find(|s| s.name == *name || s.name == format!("parameters.{name}"));
-            check_quantity(
-                &mut c,
-                &format!("parameters.{name}"),
-                spec,
-                ex.measured.get(name),
-                series,
-            );
-        }
-        // Environment (level 1).
-        for (name, spec) in &step.environment.limits {
-            let series = ex
-                .sensor
-                .iter()
-                .find(|s| s.name == format!("environment.{name}"));
-            check_quantity(
-                &mut c,
-                &format!("environment.{name}"),
-                spec,
-                ex.environment.get(name),
-                series,
-            );
-        }
-        // Materials (level 1).
-        for m in &step.materials {
-            if !ex
-                .materials
-                .iter()
-                .any(|l| l.material == m.material && !l.lot.trim().is_empty())
-            {
-                c.push(
-                    DeviationKind::Missing,
-                    format!("materials.{}", m.material),
-                    "lot recorded",
-                    "nothing",
-                );
-            }
-        }
-        // Equipment (levels 2–3).
-        for req in &step.requires {
-            let used = ex.equipment.get(&req.name);
-            let bound = binding
-                .and_then(|b| b.get(&step.id, &req.name))
-                .and_then(|a| a.equipment.as_deref());
-            check_equipment(&mut c, req, used, bound, inventory, ex.started);
-        }
-        for k in ex.equipment.keys() {
-            if !step.requires.iter().any(|r| &r.name == k) {
-                c.push(
-                    DeviationKind::Unexpected,
-                    format!("equipment.{k}"),
-                    format!(
-                        "one of: {}",
-                        step.requires
-                            .iter()
-                            .map(|r| r.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    ex.equipment.get(k).cloned().unwrap_or_default(),
-                );
-            }
-        }
+        check_timing(
+            &mut c,
+            step,
+            ex,
+            prev.map(|(pi, ps)| (&record.step[pi], ps)),
+        );
+        check_level1(&mut c, step, ex);
+        check_step_equipment(&mut c, step, ex, binding, inventory);
         all.extend(c.out);
         prev = Some((ri, step));
     }

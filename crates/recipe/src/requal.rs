@@ -26,9 +26,10 @@
 //! The windows join the scenario's maintenance windows: the planner plans nothing on the
 //! unit during them and the checker verifies it.
 
+use model::scenario::EquipmentPool;
 use model::{Anchor, FieldPath, MaintenanceWindow, Model, Problem, ResourceKind};
 
-use crate::equipment::{Inventory, QualStatus};
+use crate::equipment::{Equipment, Inventory, QualStatus};
 
 /// Hours a unit is out of use from 00:00 of its requalification date when the pool does not
 /// say (an assumption: one working day for the requalification runs and their release).
@@ -86,7 +87,44 @@ pub fn windows(
         return Err(pr);
     };
     let pools = &model.scenario.equipment;
-    // (equipment index in the scenario, unit 1-based) of each inventory item
+    let owner = owners(pools, inv, inv_name, &mut pr);
+    if !(pr.scenario.is_empty() && pr.inventory.is_empty()) {
+        return Err(pr);
+    }
+    let Some(start) = crate::Date::parse(&anchor.start.to_string()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (ei, e) in inv.equipment.iter().enumerate() {
+        let Some((pi, unit)) = owner[ei] else {
+            continue;
+        };
+        // equipment pools are the model's first resources, in file order
+        let resource = pi;
+        if model.resources.get(resource).map(|r| r.kind) != Some(ResourceKind::Equipment) {
+            continue;
+        }
+        let hours = pools[pi]
+            .requalification_hours
+            .unwrap_or(DEFAULT_REQUALIFICATION_HOURS);
+        unit_windows(anchor, start, resource, unit, hours, e, &mut out);
+    }
+    out.sort_by(|a, b| {
+        (a.resource, a.window.unit)
+            .cmp(&(b.resource, b.window.unit))
+            .then(a.window.start_h.total_cmp(&b.window.start_h))
+    });
+    Ok(out)
+}
+
+/// (pool index in the scenario, unit 1-based) of each inventory item: from the
+/// pools' `inventory` lists, then by name (`<pool stem>_<unit>`). Problems go to `pr`.
+fn owners(
+    pools: &[EquipmentPool],
+    inv: &Inventory,
+    inv_name: &str,
+    pr: &mut RequalProblems,
+) -> Vec<Option<(usize, u32)>> {
     let mut owner: Vec<Option<(usize, u32)>> = vec![None; inv.equipment.len()];
     let index_of = |id: &str| inv.equipment.iter().position(|e| e.id == id);
     for (pi, p) in pools.iter().enumerate() {
@@ -105,26 +143,7 @@ pub fn windows(
             }
         }
     }
-    // pools matched by name
-    let mut stems: Vec<(String, usize)> = Vec::new();
-    for (pi, p) in pools.iter().enumerate() {
-        if p.inventory.is_some() {
-            continue;
-        }
-        let stem = id_stem(&p.name);
-        if let Some((_, other)) = stems.iter().find(|(s, _)| *s == stem) {
-            pr.scenario.push(Problem::new(
-                FieldPath::root().key("equipment").idx(pi).key("name"),
-                format!(
-                    "pools `{}` and `{}` both match inventory ids `{stem}_<unit>`; give each \
-                     its units' ids with `inventory = [...]`",
-                    pools[*other].name, p.name
-                ),
-            ));
-            continue;
-        }
-        stems.push((stem, pi));
-    }
+    let stems = name_stems(pools, pr);
     for (ei, e) in inv.equipment.iter().enumerate() {
         for (stem, pi) in &stems {
             let Some(rest) =
@@ -161,89 +180,103 @@ pub fn windows(
             }
         }
     }
-    if !(pr.scenario.is_empty() && pr.inventory.is_empty()) {
-        return Err(pr);
+    owner
+}
+
+/// (id stem, pool index) of the pools without an `inventory` list, matched by
+/// name; two pools with one stem are a problem in `pr`.
+fn name_stems(pools: &[EquipmentPool], pr: &mut RequalProblems) -> Vec<(String, usize)> {
+    let mut stems: Vec<(String, usize)> = Vec::new();
+    for (pi, p) in pools.iter().enumerate() {
+        if p.inventory.is_some() {
+            continue;
+        }
+        let stem = id_stem(&p.name);
+        if let Some((_, other)) = stems.iter().find(|(s, _)| *s == stem) {
+            pr.scenario.push(Problem::new(
+                FieldPath::root().key("equipment").idx(pi).key("name"),
+                format!(
+                    "pools `{}` and `{}` both match inventory ids `{stem}_<unit>`; give each \
+                     its units' ids with `inventory = [...]`",
+                    pools[*other].name, p.name
+                ),
+            ));
+            continue;
+        }
+        stems.push((stem, pi));
     }
-    let start = crate::Date::parse(&anchor.start.to_string());
-    let mut out = Vec::new();
-    for (ei, e) in inv.equipment.iter().enumerate() {
-        let Some((pi, unit)) = owner[ei] else {
-            continue;
-        };
-        // equipment pools are the model's first resources, in file order
-        let resource = pi;
-        if model.resources.get(resource).map(|r| r.kind) != Some(ResourceKind::Equipment) {
-            continue;
+    stems
+}
+
+/// The windows of one unit (`resource`, `unit`) that inventory item `e`'s
+/// qualification gives, pushed onto `out`.
+fn unit_windows(
+    anchor: &Anchor,
+    start: crate::Date,
+    resource: usize,
+    unit: u32,
+    hours: f64,
+    e: &Equipment,
+    out: &mut Vec<UnitWindow>,
+) {
+    let q = &e.qualification;
+    let whole = |reason: String| UnitWindow {
+        resource,
+        window: MaintenanceWindow {
+            unit: Some(unit),
+            start_h: 0.0,
+            end_h: WHOLE_PLAN_H,
+            reason,
+        },
+    };
+    let minute = |d: crate::Date| midnight_min(anchor, start, d);
+    if q.status != QualStatus::Qualified {
+        out.push(whole(format!(
+            "qualification status {} (inventory {})",
+            q.status, e.id
+        )));
+        return;
+    }
+    match q.pq {
+        None => {
+            out.push(whole(format!("no completed PQ (inventory {})", e.id)));
+            return;
         }
-        let hours = pools[pi]
-            .requalification_hours
-            .unwrap_or(DEFAULT_REQUALIFICATION_HOURS);
-        let q = &e.qualification;
-        let whole = |reason: String| UnitWindow {
-            resource,
-            window: MaintenanceWindow {
-                unit: Some(unit),
-                start_h: 0.0,
-                end_h: WHOLE_PLAN_H,
-                reason,
-            },
-        };
-        let Some(start) = start else { continue };
-        let minute = |d: crate::Date| midnight_min(anchor, start, d);
-        if q.status != QualStatus::Qualified {
+        Some(pq) if pq > start => {
+            let end = minute(pq).map_or(WHOLE_PLAN_H, |m| m as f64 / 60.0);
+            out.push(UnitWindow {
+                resource,
+                window: MaintenanceWindow {
+                    unit: Some(unit),
+                    start_h: 0.0,
+                    end_h: end.min(WHOLE_PLAN_H),
+                    reason: format!("not qualified before PQ on {pq} (inventory {})", e.id),
+                },
+            });
+        }
+        Some(_) => {}
+    }
+    if let Some(due) = q.next_requalification {
+        if due <= start {
             out.push(whole(format!(
-                "qualification status {} (inventory {})",
-                q.status, e.id
+                "requalification was due {due}, before the start of the plan (inventory {})",
+                e.id
             )));
-            continue;
-        }
-        match q.pq {
-            None => {
-                out.push(whole(format!("no completed PQ (inventory {})", e.id)));
-                continue;
-            }
-            Some(pq) if pq > start => {
-                let end = minute(pq).map_or(WHOLE_PLAN_H, |m| m as f64 / 60.0);
+        } else if let Some(m) = minute(due) {
+            let a = m as f64 / 60.0;
+            if a < WHOLE_PLAN_H {
                 out.push(UnitWindow {
                     resource,
                     window: MaintenanceWindow {
                         unit: Some(unit),
-                        start_h: 0.0,
-                        end_h: end.min(WHOLE_PLAN_H),
-                        reason: format!("not qualified before PQ on {pq} (inventory {})", e.id),
+                        start_h: a,
+                        end_h: a + hours,
+                        reason: format!("requalification due {due} (inventory {})", e.id),
                     },
                 });
             }
-            Some(_) => {}
-        }
-        if let Some(due) = q.next_requalification {
-            if due <= start {
-                out.push(whole(format!(
-                    "requalification was due {due}, before the start of the plan (inventory {})",
-                    e.id
-                )));
-            } else if let Some(m) = minute(due) {
-                let a = m as f64 / 60.0;
-                if a < WHOLE_PLAN_H {
-                    out.push(UnitWindow {
-                        resource,
-                        window: MaintenanceWindow {
-                            unit: Some(unit),
-                            start_h: a,
-                            end_h: a + hours,
-                            reason: format!("requalification due {due} (inventory {})", e.id),
-                        },
-                    });
-                }
-            }
         }
     }
-    out.sort_by(|a, b| {
-        (a.resource, a.window.unit)
-            .cmp(&(b.resource, b.window.unit))
-            .then(a.window.start_h.total_cmp(&b.window.start_h))
-    });
-    Ok(out)
 }
 
 /// Elapsed minutes from time 0 to 00:00 local of `d` (after `start`); `None` beyond the

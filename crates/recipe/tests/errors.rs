@@ -78,31 +78,6 @@ fn type_error_names_the_field() {
 }
 
 #[test]
-fn unknown_field_is_rejected_at_its_line() {
-    let bad = RECIPE.replace(
-        "unit_procedure = \"prep\"\n",
-        "unit_procedure = \"prep\"\ncolour = \"red\"\n",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].0, line_of(&bad, "colour"));
-    assert!(errs[0].2.contains("unknown field `colour`"), "{errs:?}");
-}
-
-#[test]
-fn unknown_capability() {
-    let bad = RECIPE.replace(
-        "capability = \"centrifugation\"",
-        "capability = \"centrifuge\"",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].0, line_of(&bad, "capability = \"centrifuge\""));
-    assert_eq!(errs[0].1, "step[0].requires[0].capability");
-    assert!(errs[0].2.contains("unknown capability `centrifuge`"));
-}
-
-#[test]
 fn unknown_capability_parameter() {
     let bad = RECIPE.replace("volume = { at_least", "volumen = { at_least");
     let errs = errors(&bad);
@@ -117,69 +92,120 @@ fn unknown_capability_parameter() {
     assert!(errs[0].2.contains("volume"), "{errs:?}");
 }
 
-#[test]
-fn bad_range_min_greater_than_max() {
-    // Level 1 parameter.
-    let bad = RECIPE.replace(
-        "target = 400, min = 300, max = 500",
-        "target = 400, min = 500, max = 300",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].1, "step[0].parameters.rcf.min");
-    assert_eq!(errs[0].0, line_of(&bad, "target = 400"));
-    assert!(errs[0].2.contains("min 500 is greater than max 300"));
-    // Level 2 constraint.
-    let bad = RECIPE.replace(
-        "rcf = { min = 300, max = 500, unit = \"x g\" }",
-        "rcf = { min = 500, max = 300, unit = \"x g\" }",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs[0].1, "step[0].requires[0].parameters.rcf.min");
-    // Duration.
-    let bad = RECIPE.replace(
-        "min = 30, target = 45, max = 60",
-        "min = 60, target = 45, max = 30",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs[0].1, "step[0].duration.min");
+/// One broken field: the text replaced, its replacement, and the first error's field,
+/// line (the line holding `line`, if given), message part and whether it is the only one.
+struct Case {
+    from: &'static str,
+    to: &'static str,
+    field: Option<&'static str>,
+    line: Option<&'static str>,
+    message: &'static str,
+    only: bool,
 }
 
 #[test]
-fn missing_unit() {
-    let bad = RECIPE.replace(
-        "volume = { at_least = 250, unit = \"mL\" }",
-        "volume = { at_least = 250 }",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].1, "step[0].requires[0].parameters.volume.unit");
-    assert_eq!(errs[0].0, line_of(&bad, "volume = { at_least = 250 }"));
-    assert!(errs[0].2.contains("missing unit"));
-
-    let bad = RECIPE.replace(
-        "target = 400, min = 300, max = 500, unit = \"x g\"",
-        "target = 400, min = 300, max = 500",
-    );
-    let errs = errors(&bad);
-    assert_eq!(errs[0].1, "step[0].parameters.rcf.unit");
-    assert!(errs[0].2.contains("missing unit"));
-}
-
-#[test]
-fn wrong_dimension_and_unknown_unit() {
-    let bad = RECIPE.replace(
-        "at_least = 250, unit = \"mL\"",
-        "at_least = 250, unit = \"g\"",
-    );
-    let errs = errors(&bad);
-    assert!(errs[0].2.contains("measures mass"), "{errs:?}");
-    let bad = RECIPE.replace(
-        "at_least = 250, unit = \"mL\"",
-        "at_least = 250, unit = \"cups\"",
-    );
-    let errs = errors(&bad);
-    assert!(errs[0].2.contains("unknown unit \"cups\""), "{errs:?}");
+fn each_broken_field_gives_a_located_error() {
+    let case = |from, to, field, line, message, only| Case {
+        from,
+        to,
+        field,
+        line,
+        message,
+        only,
+    };
+    let cases = [
+        case(
+            "unit_procedure = \"prep\"\n",
+            "unit_procedure = \"prep\"\ncolour = \"red\"\n",
+            None,
+            Some("colour"),
+            "unknown field `colour`",
+            true,
+        ),
+        case(
+            "capability = \"centrifugation\"",
+            "capability = \"centrifuge\"",
+            Some("step[0].requires[0].capability"),
+            Some("capability = \"centrifuge\""),
+            "unknown capability `centrifuge`",
+            true,
+        ),
+        // range of a level 1 parameter
+        case(
+            "target = 400, min = 300, max = 500",
+            "target = 400, min = 500, max = 300",
+            Some("step[0].parameters.rcf.min"),
+            Some("target = 400"),
+            "min 500 is greater than max 300",
+            true,
+        ),
+        // range of a level 2 constraint
+        case(
+            "rcf = { min = 300, max = 500, unit = \"x g\" }",
+            "rcf = { min = 500, max = 300, unit = \"x g\" }",
+            Some("step[0].requires[0].parameters.rcf.min"),
+            None,
+            "min 500 is greater than max 300",
+            false,
+        ),
+        // range of a duration
+        case(
+            "min = 30, target = 45, max = 60",
+            "min = 60, target = 45, max = 30",
+            Some("step[0].duration.min"),
+            None,
+            "",
+            false,
+        ),
+        case(
+            "volume = { at_least = 250, unit = \"mL\" }",
+            "volume = { at_least = 250 }",
+            Some("step[0].requires[0].parameters.volume.unit"),
+            Some("volume = { at_least = 250 }"),
+            "missing unit",
+            true,
+        ),
+        case(
+            "target = 400, min = 300, max = 500, unit = \"x g\"",
+            "target = 400, min = 300, max = 500",
+            Some("step[0].parameters.rcf.unit"),
+            None,
+            "missing unit",
+            false,
+        ),
+        case(
+            "at_least = 250, unit = \"mL\"",
+            "at_least = 250, unit = \"g\"",
+            None,
+            None,
+            "measures mass",
+            false,
+        ),
+        case(
+            "at_least = 250, unit = \"mL\"",
+            "at_least = 250, unit = \"cups\"",
+            None,
+            None,
+            "unknown unit \"cups\"",
+            false,
+        ),
+    ];
+    for c in cases {
+        assert!(RECIPE.contains(c.from), "`{}` not in the recipe", c.from);
+        let bad = RECIPE.replace(c.from, c.to);
+        let errs = errors(&bad);
+        assert!(!errs.is_empty(), "{} gives no error", c.to);
+        if c.only {
+            assert_eq!(errs.len(), 1, "{errs:?}");
+        }
+        if let Some(field) = c.field {
+            assert_eq!(errs[0].1, field, "{errs:?}");
+        }
+        if let Some(line) = c.line {
+            assert_eq!(errs[0].0, line_of(&bad, line), "{errs:?}");
+        }
+        assert!(errs[0].2.contains(c.message), "{errs:?}");
+    }
 }
 
 #[test]

@@ -67,7 +67,36 @@ pub fn replications_csv_line(x: &sim::Replication) -> String {
 
 /// CSV tables of a study: `(file name, contents)` pairs.
 pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    vec![
+        ("summary.csv".to_string(), summary_csv(r)),
+        ("resources.csv".to_string(), resources_csv(r)),
+        ("steps.csv".to_string(), steps_csv(r)),
+        (
+            "losses.csv".to_string(),
+            table(
+                &["cause", "mean", "ci95_low", "ci95_high"],
+                r.losses
+                    .iter()
+                    .map(|l| {
+                        let mut v = vec![l.cause.clone()];
+                        v.extend(stat_cols(&l.count));
+                        v
+                    })
+                    .collect(),
+            ),
+        ),
+        (
+            "replications.csv".to_string(),
+            table(
+                &REPLICATIONS_HEADER,
+                r.per_replication.iter().map(replication_row).collect(),
+            ),
+        ),
+    ]
+}
+
+/// `summary.csv`: each key figure's mean and 95 % interval.
+fn summary_csv(r: &Results) -> String {
     let summary_rows = [
         ("throughput_per_year", &r.throughput_per_year),
         ("on_time_fraction", &r.on_time_fraction),
@@ -96,106 +125,83 @@ pub fn simulation_csv(r: &Results) -> Vec<(String, String)> {
         ]
     }))
     .collect();
-    out.push((
-        "summary.csv".to_string(),
-        table(&["metric", "mean", "ci95_low", "ci95_high"], summary_rows),
-    ));
-    out.push((
-        "resources.csv".to_string(),
-        table(
-            &[
-                "resource",
-                "kind",
-                "capacity",
-                "utilisation_mean",
-                "utilisation_ci95_low",
-                "utilisation_ci95_high",
-                "busy_hours_per_year_mean",
-                "breakdowns_per_year_mean",
-                "blocked_mean",
-                "blocked_ci95_low",
-                "blocked_ci95_high",
-                "blocked_hours_per_year_mean",
-            ],
-            r.resources
-                .iter()
-                .map(|x| {
-                    vec![
-                        x.name.clone(),
-                        x.kind.clone(),
-                        x.capacity.to_string(),
-                        format!("{:.6}", x.utilisation.mean),
-                        format!("{:.6}", x.utilisation.ci95[0]),
-                        format!("{:.6}", x.utilisation.ci95[1]),
-                        format!("{:.3}", x.busy_hours_per_year.mean),
-                        format!("{:.3}", x.breakdowns_per_year.mean),
-                        format!("{:.6}", x.blocked.mean),
-                        format!("{:.6}", x.blocked.ci95[0]),
-                        format!("{:.6}", x.blocked.ci95[1]),
-                        format!("{:.3}", x.blocked_hours_per_year.mean),
-                    ]
-                })
-                .collect(),
-        ),
-    ));
-    out.push((
-        "steps.csv".to_string(),
-        table(
-            &[
-                "product",
-                "step",
-                "wait_hours_mean",
-                "wait_hours_ci95_low",
-                "wait_hours_ci95_high",
-                "wait_hours_p50",
-                "wait_hours_p90",
-                "wait_hours_p95",
-                "hold_violations_mean",
-                "starts_per_year_mean",
-                "failures_per_year_mean",
-            ],
-            r.steps
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.product.clone(),
-                        s.name.clone(),
-                        format!("{:.6}", s.wait_hours.mean),
-                        format!("{:.6}", s.wait_hours.ci95[0]),
-                        format!("{:.6}", s.wait_hours.ci95[1]),
-                        format!("{:.6}", s.wait_hours.p50),
-                        format!("{:.6}", s.wait_hours.p90),
-                        format!("{:.6}", s.wait_hours.p95),
-                        format!("{:.6}", s.hold_violations.mean),
-                        format!("{:.3}", s.starts_per_year.mean),
-                        format!("{:.3}", s.failures_per_year.mean),
-                    ]
-                })
-                .collect(),
-        ),
-    ));
-    out.push((
-        "losses.csv".to_string(),
-        table(
-            &["cause", "mean", "ci95_low", "ci95_high"],
-            r.losses
-                .iter()
-                .map(|l| {
-                    let mut v = vec![l.cause.clone()];
-                    v.extend(stat_cols(&l.count));
-                    v
-                })
-                .collect(),
-        ),
-    ));
-    out.push((
-        "replications.csv".to_string(),
-        table(
-            &REPLICATIONS_HEADER,
-            r.per_replication.iter().map(replication_row).collect(),
-        ),
-    ));
-    out
+    table(&["metric", "mean", "ci95_low", "ci95_high"], summary_rows)
+}
+
+/// `resources.csv`: one row per resource.
+fn resources_csv(r: &Results) -> String {
+    table(
+        &[
+            "resource",
+            "kind",
+            "capacity",
+            "utilisation_mean",
+            "utilisation_ci95_low",
+            "utilisation_ci95_high",
+            "busy_hours_per_year_mean",
+            "breakdowns_per_year_mean",
+            "blocked_mean",
+            "blocked_ci95_low",
+            "blocked_ci95_high",
+            "blocked_hours_per_year_mean",
+        ],
+        r.resources
+            .iter()
+            .map(|x| {
+                vec![
+                    x.name.clone(),
+                    x.kind.clone(),
+                    x.capacity.to_string(),
+                    format!("{:.6}", x.utilisation.mean),
+                    format!("{:.6}", x.utilisation.ci95[0]),
+                    format!("{:.6}", x.utilisation.ci95[1]),
+                    format!("{:.3}", x.busy_hours_per_year.mean),
+                    format!("{:.3}", x.breakdowns_per_year.mean),
+                    format!("{:.6}", x.blocked.mean),
+                    format!("{:.6}", x.blocked.ci95[0]),
+                    format!("{:.6}", x.blocked.ci95[1]),
+                    format!("{:.3}", x.blocked_hours_per_year.mean),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// `steps.csv`: one row per product step.
+fn steps_csv(r: &Results) -> String {
+    table(
+        &[
+            "product",
+            "step",
+            "wait_hours_mean",
+            "wait_hours_ci95_low",
+            "wait_hours_ci95_high",
+            "wait_hours_p50",
+            "wait_hours_p90",
+            "wait_hours_p95",
+            "hold_violations_mean",
+            "starts_per_year_mean",
+            "failures_per_year_mean",
+        ],
+        r.steps
+            .iter()
+            .map(|s| {
+                vec![
+                    s.product.clone(),
+                    s.name.clone(),
+                    format!("{:.6}", s.wait_hours.mean),
+                    format!("{:.6}", s.wait_hours.ci95[0]),
+                    format!("{:.6}", s.wait_hours.ci95[1]),
+                    format!("{:.6}", s.wait_hours.p50),
+                    format!("{:.6}", s.wait_hours.p90),
+                    format!("{:.6}", s.wait_hours.p95),
+                    format!("{:.6}", s.hold_violations.mean),
+                    format!("{:.3}", s.starts_per_year.mean),
+                    format!("{:.3}", s.failures_per_year.mean),
+                ]
+            })
+            .collect(),
+    )
 }
 
 /// One CSV row of key figures per study.

@@ -60,6 +60,39 @@ pub fn network_html(
     meta: &NetworkMeta,
 ) -> String {
     let mut b = String::new();
+    header_html(&mut b, net, plan, whatif.is_some(), check.is_some(), meta);
+    plan_html(&mut b, net, plan);
+    sites_html(&mut b, net, plan);
+    let cur = &net.currency;
+    // Flows.
+    b.push_str("<h2 id=\"flows\">Flows</h2>\n");
+    b.push_str(&flows_table(plan, cur));
+
+    if let Some(w) = whatif {
+        b.push_str(&whatif_html(net, plan, w));
+    }
+    if let Some(c) = check {
+        b.push_str(&check_html(net, c));
+    }
+    let _ = write!(
+        b,
+        "<footer>atmpflow {} · network {} · every number from the network file and, in the \
+         check, the simulation with the seed shown</footer>",
+        escape(&meta.program_version),
+        escape(&meta.sha256)
+    );
+    page::document(&format!("Network plan — {}", net.name), &b)
+}
+
+/// Title, contents and the plan's provenance (file, program, solver, sourcing).
+fn header_html(
+    b: &mut String,
+    net: &Network,
+    plan: &Plan,
+    whatif: bool,
+    check: bool,
+    meta: &NetworkMeta,
+) {
     let _ = write!(
         b,
         "<h1>Network plan — {}</h1>\n<p class=\"muted\">{}</p>\n",
@@ -67,10 +100,10 @@ pub fn network_html(
         escape(&net.description)
     );
     b.push_str("<nav class=\"toc\"><a href=\"#plan\">Plan</a><a href=\"#sites\">Sites</a><a href=\"#flows\">Flows</a>");
-    if whatif.is_some() {
+    if whatif {
         b.push_str("<a href=\"#whatif\">What if</a>");
     }
-    if check.is_some() {
+    if check {
         b.push_str("<a href=\"#check\">Check by simulation</a>");
     }
     b.push_str("</nav>\n");
@@ -98,8 +131,10 @@ pub fn network_html(
             network::format::Sourcing::Single => "single (every region to one site)",
         }
     );
+}
 
-    // Key figures.
+/// The key figures of the plan and the flow map.
+fn plan_html(b: &mut String, net: &Network, plan: &Plan) {
     b.push_str("<h2 id=\"plan\">Plan</h2>\n");
     let open: Vec<&str> = plan
         .sites
@@ -108,44 +143,41 @@ pub fn network_html(
         .map(|s| s.name.as_str())
         .collect();
     let cur = &net.currency;
-    let rows = vec![
+    let costs = [
+        ("Total cost per year", plan.cost.total),
+        ("  fixed", plan.cost.fixed),
+        ("  manufacturing", plan.cost.manufacturing),
+        ("  transport", plan.cost.transport),
+        ("Cost per patient", plan.cost.per_patient),
+    ]
+    .map(|(label, v)| {
+        vec![
+            Cell::text(&format!("{label} ({cur})")),
+            Cell::num(&money(v)),
+        ]
+    });
+    let mut rows = vec![
         vec![Cell::text("Open sites"), Cell::text(&open.join(", "))],
         vec![
             Cell::text("Patients per year"),
             Cell::num(&n1(plan.patients)),
         ],
-        vec![
-            Cell::text(&format!("Total cost per year ({cur})")),
-            Cell::num(&money(plan.cost.total)),
-        ],
-        vec![
-            Cell::text(&format!("  fixed ({cur})")),
-            Cell::num(&money(plan.cost.fixed)),
-        ],
-        vec![
-            Cell::text(&format!("  manufacturing ({cur})")),
-            Cell::num(&money(plan.cost.manufacturing)),
-        ],
-        vec![
-            Cell::text(&format!("  transport ({cur})")),
-            Cell::num(&money(plan.cost.transport)),
-        ],
-        vec![
-            Cell::text(&format!("Cost per patient ({cur})")),
-            Cell::num(&money(plan.cost.per_patient)),
-        ],
-        vec![
-            Cell::text("Mean vein-to-vein days (lead time + round trip, patient-weighted)"),
-            Cell::num(&plan.mean_v2v_days().map_or("–".into(), n1)),
-        ],
     ];
+    rows.extend(costs);
+    rows.push(vec![
+        Cell::text("Mean vein-to-vein days (lead time + round trip, patient-weighted)"),
+        Cell::num(&plan.mean_v2v_days().map_or("–".into(), n1)),
+    ]);
     b.push_str(&page::table(&["", "value"], &rows));
     b.push_str(&page::figure(
         &flow_map_svg(net, plan),
         "Regions (circles), open sites (filled squares) and closed candidates; every line is a flow of patients, its width grows with the square root of the patients per year. Hover for figures.",
     ));
+}
 
-    // Sites.
+/// The sites table and the cost by open site.
+fn sites_html(b: &mut String, net: &Network, plan: &Plan) {
+    let cur = &net.currency;
     b.push_str("<h2 id=\"sites\">Sites</h2>\n");
     let rows: Vec<Vec<Cell>> = plan
         .sites
@@ -204,25 +236,6 @@ pub fn network_html(
         ),
         "Fixed cost of the site, manufacturing cost of its patients and the transport of their round trips.",
     ));
-
-    // Flows.
-    b.push_str("<h2 id=\"flows\">Flows</h2>\n");
-    b.push_str(&flows_table(plan, cur));
-
-    if let Some(w) = whatif {
-        b.push_str(&whatif_html(net, plan, w));
-    }
-    if let Some(c) = check {
-        b.push_str(&check_html(net, c));
-    }
-    let _ = write!(
-        b,
-        "<footer>atmpflow {} · network {} · every number from the network file and, in the \
-         check, the simulation with the seed shown</footer>",
-        escape(&meta.program_version),
-        escape(&meta.sha256)
-    );
-    page::document(&format!("Network plan — {}", net.name), &b)
 }
 
 fn flows_table(plan: &Plan, cur: &str) -> String {
@@ -610,14 +623,30 @@ pub fn network_csv(
     whatif: Option<&WhatIf>,
     check: Option<&CheckReport>,
 ) -> Vec<(String, String)> {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    let mut out = Vec::new();
+    let mut out = vec![
+        ("sites.csv".to_string(), sites_csv(plan)),
+        ("flows.csv".to_string(), flows_csv(plan)),
+    ];
+    if let Some(w) = whatif {
+        out.push(("scenarios.csv".to_string(), scenarios_csv(w)));
+    }
+    if let Some(c) = check {
+        out.push(("check.csv".to_string(), check_csv(c)));
+    }
+    out
+}
+
+/// A CSV field, quoted where it holds a comma, a quote or a line break.
+fn q(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `sites.csv`: one row per candidate site.
+fn sites_csv(plan: &Plan) -> String {
     let mut t = String::from(
         "site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days\n",
     );
@@ -637,7 +666,11 @@ pub fn network_csv(
             s.mean_v2v_days.map_or(String::new(), |v| v.to_string())
         );
     }
-    out.push(("sites.csv".to_string(), t));
+    t
+}
+
+/// `flows.csv`: one row per flow of patients.
+fn flows_csv(plan: &Plan) -> String {
     let mut t = String::from(
         "region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient\n",
     );
@@ -657,88 +690,91 @@ pub fn network_csv(
             f.cost_per_patient
         );
     }
-    out.push(("flows.csv".to_string(), t));
-    if let Some(w) = whatif {
-        let mut t = String::from(
-            "scenario,parameter,outcome,total_cost,per_patient,unmet_patients,open_sites\n",
-        );
-        let row = |t: &mut String, kind: &str, param: &str, o: &Outcome| match o {
-            Outcome::Planned { plan } => {
-                let open: Vec<&str> = plan
-                    .sites
-                    .iter()
-                    .filter(|s| s.open)
-                    .map(|s| s.name.as_str())
-                    .collect();
-                let _ = writeln!(
-                    t,
-                    "{kind},{},planned,{},{},{},{}",
-                    q(param),
-                    plan.cost.total,
-                    plan.cost.per_patient,
-                    plan.unmet_patients,
-                    q(&open.join(";"))
-                );
-            }
-            Outcome::NoPlan { reasons } => {
-                let _ = writeln!(
-                    t,
-                    "{kind},{},no_plan,,,,{}",
-                    q(param),
-                    q(&reasons.join("; "))
-                );
-            }
-        };
-        for g in &w.growth {
-            row(
-                &mut t,
-                "growth_replanned",
-                &g.factor.to_string(),
-                &g.replanned,
-            );
-            row(
-                &mut t,
-                "growth_base_sites",
-                &g.factor.to_string(),
-                &g.base_sites,
+    t
+}
+
+/// `scenarios.csv`: one row per what-if scenario.
+fn scenarios_csv(w: &WhatIf) -> String {
+    let mut t = String::from(
+        "scenario,parameter,outcome,total_cost,per_patient,unmet_patients,open_sites\n",
+    );
+    let row = |t: &mut String, kind: &str, param: &str, o: &Outcome| match o {
+        Outcome::Planned { plan } => {
+            let open: Vec<&str> = plan
+                .sites
+                .iter()
+                .filter(|s| s.open)
+                .map(|s| s.name.as_str())
+                .collect();
+            let _ = writeln!(
+                t,
+                "{kind},{},planned,{},{},{},{}",
+                q(param),
+                plan.cost.total,
+                plan.cost.per_patient,
+                plan.unmet_patients,
+                q(&open.join(";"))
             );
         }
-        for d in &w.site_down {
-            row(&mut t, "site_down_quarter", &d.name, &d.quarter);
+        Outcome::NoPlan { reasons } => {
+            let _ = writeln!(
+                t,
+                "{kind},{},no_plan,,,,{}",
+                q(param),
+                q(&reasons.join("; "))
+            );
         }
-        out.push(("scenarios.csv".to_string(), t));
-    }
-    if let Some(c) = check {
-        let mut t = String::from(
-            "round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes\n",
+    };
+    for g in &w.growth {
+        row(
+            &mut t,
+            "growth_replanned",
+            &g.factor.to_string(),
+            &g.replanned,
         );
-        for r in &c.rounds {
-            for s in &r.sites {
-                let _ = writeln!(
-                    t,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    r.round,
-                    q(&s.name),
-                    s.patients_per_year,
-                    s.capacity,
-                    s.planned_v2v_days,
-                    s.v2v_days.mean,
-                    s.v2v_days.ci95[0],
-                    s.v2v_days.ci95[1],
-                    s.v2v_percentiles[0],
-                    s.v2v_percentiles[1],
-                    s.v2v_percentiles[2],
-                    s.on_time.mean,
-                    s.on_time.ci95[0],
-                    s.on_time.ci95[1],
-                    s.lost.mean,
-                    s.passes
-                );
-            }
-        }
-        out.push(("check.csv".to_string(), t));
+        row(
+            &mut t,
+            "growth_base_sites",
+            &g.factor.to_string(),
+            &g.base_sites,
+        );
     }
-    out
+    for d in &w.site_down {
+        row(&mut t, "site_down_quarter", &d.name, &d.quarter);
+    }
+    t
+}
+
+/// `check.csv`: one row per site and round of the check by simulation.
+fn check_csv(c: &CheckReport) -> String {
+    let mut t = String::from(
+        "round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes\n",
+    );
+    for r in &c.rounds {
+        for s in &r.sites {
+            let _ = writeln!(
+                t,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.round,
+                q(&s.name),
+                s.patients_per_year,
+                s.capacity,
+                s.planned_v2v_days,
+                s.v2v_days.mean,
+                s.v2v_days.ci95[0],
+                s.v2v_days.ci95[1],
+                s.v2v_percentiles[0],
+                s.v2v_percentiles[1],
+                s.v2v_percentiles[2],
+                s.on_time.mean,
+                s.on_time.ci95[0],
+                s.on_time.ci95[1],
+                s.lost.mean,
+                s.passes
+            );
+        }
+    }
+    t
 }
 
 // ---- network studies ------------------------------------------------------------------------
@@ -876,13 +912,6 @@ pub fn network_study_html(st: &NetworkStudy) -> String {
 
 /// `points.csv` of a network study: one row per point.
 pub fn network_study_csv(st: &NetworkStudy) -> String {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
     let mut t = String::from("point");
     for a in &st.axes {
         t.push(',');

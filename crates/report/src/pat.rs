@@ -101,27 +101,7 @@ pub fn control_html(cmp: &Comparison, patient: usize) -> Option<String> {
                 (&mut glucose, &mut glucose_bands, 2),
                 (&mut lactate, &mut lactate_bands, 3),
             ] {
-                let mut nominal = Vec::new();
-                let mut band = Vec::new();
-                for seg in &segments {
-                    // a plan's horizon may reach past the harvest
-                    let until = r.outcome.harvest_day + 1e-9;
-                    for (k, d) in seg.days.iter().enumerate().filter(|(_, d)| **d <= until) {
-                        nominal.push((*d, seg.nominal[k][c]));
-                        band.push((*d, seg.low[k][c], seg.high[k][c]));
-                    }
-                    nominal.push((f64::NAN, f64::NAN));
-                    band.push((f64::NAN, f64::NAN, f64::NAN));
-                }
-                bands.push(Band {
-                    name: format!("{n}: predicted, 5–95 % over patients"),
-                    line: lines.len(),
-                    points: band,
-                });
-                lines.push(Line {
-                    name: format!("{n}: predicted (nominal model)"),
-                    points: nominal,
-                });
+                push_prediction(lines, bands, &segments, c, &n, r.outcome.harvest_day);
             }
         }
     }
@@ -166,6 +146,48 @@ pub fn control_html(cmp: &Comparison, patient: usize) -> Option<String> {
     body.push_str(&chart(&lactate, &lactate_bands, "Lactate", "mM"));
     body.push_str(&chart(&feed, &[], "Perfusion", "volumes/day"));
     body.push_str("</div>\n<h2>Cohort</h2>\n");
+    body.push_str(&cohort_table(cmp));
+    Some(page::document(
+        &format!("Closed-loop feeding, patient {patient}"),
+        &body,
+    ))
+}
+
+/// The predicted nominal line and its 5–95 % band of state component `c` over
+/// the plans' horizons (cut at the harvest day), pushed onto `lines` and `bands`.
+fn push_prediction(
+    lines: &mut Vec<Line>,
+    bands: &mut Vec<Band>,
+    segments: &[pat::control::PredictionBand],
+    c: usize,
+    n: &str,
+    harvest_day: f64,
+) {
+    let mut nominal = Vec::new();
+    let mut band = Vec::new();
+    for seg in segments {
+        // a plan's horizon may reach past the harvest
+        let until = harvest_day + 1e-9;
+        for (k, d) in seg.days.iter().enumerate().filter(|(_, d)| **d <= until) {
+            nominal.push((*d, seg.nominal[k][c]));
+            band.push((*d, seg.low[k][c], seg.high[k][c]));
+        }
+        nominal.push((f64::NAN, f64::NAN));
+        band.push((f64::NAN, f64::NAN, f64::NAN));
+    }
+    bands.push(Band {
+        name: format!("{n}: predicted, 5–95 % over patients"),
+        line: lines.len(),
+        points: band,
+    });
+    lines.push(Line {
+        name: format!("{n}: predicted (nominal model)"),
+        points: nominal,
+    });
+}
+
+/// The cohort's summary by strategy.
+fn cohort_table(cmp: &Comparison) -> String {
     let rows: Vec<Vec<Cell>> = cmp
         .summaries()
         .iter()
@@ -182,7 +204,7 @@ pub fn control_html(cmp: &Comparison, patient: usize) -> Option<String> {
             ]
         })
         .collect();
-    body.push_str(&page::table(
+    page::table(
         &[
             "strategy",
             "reached dose",
@@ -194,11 +216,7 @@ pub fn control_html(cmp: &Comparison, patient: usize) -> Option<String> {
             "patients with a violation",
         ],
         &rows,
-    ));
-    Some(page::document(
-        &format!("Closed-loop feeding, patient {patient}"),
-        &body,
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! what re-planning moved, Gantt charts per resource and per order, the orders' dates) and the
 //! plans as CSV.
 
+use std::collections::BTreeSet;
+
 use schedule::plan_doc::{Anchor, PlanDoc, when};
 use schedule::shop::{Shop, ShopPlan, ShopReplanned};
 use schedule::{Instance, Plan, Time};
@@ -51,21 +53,37 @@ pub fn plan_csv(inst: &Instance, plan: &Plan) -> String {
     )
 }
 
+/// The operations a re-plan moved, by order and operation name.
+type Moved<'a> = BTreeSet<(&'a str, &'a str)>;
+
+fn moved_ops(moves: Option<&ShopReplanned>) -> Moved<'_> {
+    moves
+        .map(|r| {
+            r.moves
+                .iter()
+                .map(|m| (m.order.as_str(), m.op.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The bar of an operation (or a resource's use by it) from `start` to `end` minutes, at least
-/// one minute wide so that zero-length operations stay visible.
-fn op_bar(start: Time, end: Time, colour: usize, tip: String) -> GanttBar {
+/// one minute wide so that zero-length operations stay visible; `moved`: a re-plan moved it
+/// (drawn outlined, with "moved" in the tooltip).
+fn op_bar(start: Time, end: Time, colour: usize, tip: String, moved: bool) -> GanttBar {
     GanttBar {
         start: hours(start),
         end: hours(end.max(start + 1)),
         colour,
-        tip,
+        tip: if moved { format!("{tip} (moved)") } else { tip },
+        moved,
     }
 }
 
 /// Rows of the per-resource chart of a plant plan: one per device, area and staff pool; bars
 /// coloured by order, and grey where the resource has less capacity than usual (maintenance,
 /// requalification, off-shift).
-fn shop_by_resource(shop: &Shop, plan: &ShopPlan, end: Time) -> Vec<GanttRow> {
+fn shop_by_resource(shop: &Shop, plan: &ShopPlan, end: Time, moved: &Moved) -> Vec<GanttRow> {
     let mut rows: Vec<GanttRow> = shop
         .resources
         .iter()
@@ -86,6 +104,7 @@ fn shop_by_resource(shop: &Shop, plan: &ShopPlan, end: Time) -> Vec<GanttRow> {
                         hours(s.start),
                         hours(s.end)
                     ),
+                    moved: false,
                 })
                 .collect(),
         })
@@ -106,7 +125,8 @@ fn shop_by_resource(shop: &Shop, plan: &ShopPlan, end: Time) -> Vec<GanttRow> {
                     hours(u.start),
                     hours(u.end)
                 );
-                row.bars.push(op_bar(u.start, u.end, a.job, tip));
+                let m = moved.contains(&(job.as_str(), op.as_str()));
+                row.bars.push(op_bar(u.start, u.end, a.job, tip, m));
             }
         }
     }
@@ -114,7 +134,7 @@ fn shop_by_resource(shop: &Shop, plan: &ShopPlan, end: Time) -> Vec<GanttRow> {
 }
 
 /// Rows of the per-order chart of a plant plan: one per order, bars coloured by step.
-fn shop_by_order(shop: &Shop, plan: &ShopPlan) -> Vec<GanttRow> {
+fn shop_by_order(shop: &Shop, plan: &ShopPlan, moved: &Moved) -> Vec<GanttRow> {
     let mut rows: Vec<GanttRow> = shop
         .jobs
         .iter()
@@ -132,7 +152,8 @@ fn shop_by_order(shop: &Shop, plan: &ShopPlan) -> Vec<GanttRow> {
                 hours(a.start),
                 hours(a.end)
             );
-            row.bars.push(op_bar(a.start, a.end, a.op, tip));
+            let m = moved.contains(&(row.label.as_str(), op.as_str()));
+            row.bars.push(op_bar(a.start, a.end, a.op, tip, m));
         }
     }
     rows
@@ -358,6 +379,12 @@ pub fn plant_html(doc: &PlanDoc, moves: Option<&ShopReplanned>) -> String {
     if let Some(r) = moves {
         body.push_str(&moves_section(r));
     }
+    let moved = moved_ops(moves);
+    let outlined = if moved.is_empty() {
+        ""
+    } else {
+        " Bars with a thick dashed black outline moved in the re-plan (see the legend under the chart)."
+    };
     let end = doc.plant_plan.ops.iter().map(|a| a.end).max().unwrap_or(1);
     // both charts on the time scale of the whole plan
     let chart = |rows: &[GanttRow], title: &str| {
@@ -368,16 +395,20 @@ pub fn plant_html(doc: &PlanDoc, moves: Option<&ShopReplanned>) -> String {
     };
     body.push_str("<h2>Per resource</h2>\n<figure>");
     body.push_str(&chart(
-        &shop_by_resource(shop, &doc.plant_plan, end),
+        &shop_by_resource(shop, &doc.plant_plan, end, &moved),
         "Gantt chart per resource",
     ));
-    body.push_str("<figcaption>One row per device, area and staff pool; colour = order; grey = maintenance and requalification windows; hover for times.</figcaption></figure>\n");
+    body.push_str("<figcaption>One row per device, area and staff pool; colour = order; grey = maintenance and requalification windows; hover for times.");
+    body.push_str(outlined);
+    body.push_str("</figcaption></figure>\n");
     body.push_str("<h2>Per order</h2>\n<figure>");
     body.push_str(&chart(
-        &shop_by_order(shop, &doc.plant_plan),
+        &shop_by_order(shop, &doc.plant_plan, &moved),
         "Gantt chart per order",
     ));
-    body.push_str("<figcaption>One row per order; colour = step; gaps are transfers and waits within the hold limits.</figcaption></figure>\n");
+    body.push_str("<figcaption>One row per order; colour = step; gaps are transfers and waits within the hold limits.");
+    body.push_str(outlined);
+    body.push_str("</figcaption></figure>\n");
     body.push_str(&orders_table(shop, &doc.plant_plan, anchor.as_ref()));
     page::document(&format!("Plan — {}", doc.scenario), &body)
 }

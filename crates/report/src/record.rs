@@ -7,10 +7,17 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use batch::entry::{Body, Entry};
+use batch::entry::{Body, DeviationKind, Entry, fmt_ms};
 use batch::{Batch, verify_chain};
 
 use crate::page::{Cell, document, escape, table};
+
+fn fmt_mean(x: f64) -> String {
+    format!("{:.4}", x)
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+}
 
 fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
@@ -111,6 +118,25 @@ pub fn summary(e: &Entry) -> String {
         Body::Disposition(d) => format!("disposition {:?}: {}", d.decision, d.reason),
         Body::Infused(i) => format!("infused at {} on {}", i.clinic, i.infused_at),
         Body::Terminated(t) => format!("terminated: {} ({:?})", t.reason, t.consequence),
+        Body::Series(x) => format!(
+            "series {} of {} block {} from device {}: {} samples {} to {}, min {} max {} mean {} {}{}",
+            x.field,
+            x.step,
+            x.block,
+            x.device,
+            x.count,
+            fmt_ms(x.first_ms),
+            fmt_ms(x.last_ms),
+            x.min,
+            x.max,
+            fmt_mean(x.mean),
+            x.unit,
+            if x.outside > 0 {
+                format!(", {} outside the range", x.outside)
+            } else {
+                String::new()
+            }
+        ),
         Body::DeviceEvent(d) => {
             let mut s = format!(
                 "device {} {} in {}: {}",
@@ -180,6 +206,7 @@ pub fn batch_record_html(b: &Batch) -> String {
     deviations_section(&mut body, b, entries);
     steps_section(&mut body, entries);
     values_section(&mut body, entries);
+    series_section(&mut body, entries);
     custody_section(&mut body, entries);
     audit_trail_section(&mut body, entries);
     let _ = write!(
@@ -299,6 +326,115 @@ fn deviations_section(body: &mut String, b: &Batch, entries: &[Entry]) {
             &devs,
         ));
     }
+}
+
+/// What one monitored series of a step adds up to over its blocks.
+struct SeriesSum {
+    device: String,
+    unit: String,
+    blocks: u32,
+    count: u64,
+    first_ms: i64,
+    last_ms: i64,
+    min: f64,
+    max: f64,
+    sum: f64,
+    outside: u64,
+    excursions: Vec<String>,
+}
+
+/// The monitored series: per step and field the blocks, samples, time span, min, max,
+/// mean, samples outside the range and the deviation raised for each excursion.
+fn series_section(body: &mut String, entries: &[Entry]) {
+    let mut sums: BTreeMap<(String, String), SeriesSum> = BTreeMap::new();
+    for e in entries {
+        match &e.body {
+            Body::Series(x) => {
+                let s = sums
+                    .entry((x.step.clone(), x.field.clone()))
+                    .or_insert_with(|| SeriesSum {
+                        device: x.device.clone(),
+                        unit: x.unit.clone(),
+                        blocks: 0,
+                        count: 0,
+                        first_ms: x.first_ms,
+                        last_ms: x.last_ms,
+                        min: x.min,
+                        max: x.max,
+                        sum: 0.0,
+                        outside: 0,
+                        excursions: Vec::new(),
+                    });
+                s.blocks += 1;
+                s.count += u64::from(x.count);
+                s.last_ms = x.last_ms;
+                s.min = s.min.min(x.min);
+                s.max = s.max.max(x.max);
+                s.sum += x.mean * f64::from(x.count);
+                s.outside += u64::from(x.outside);
+            }
+            Body::Deviation(d) if d.kind == DeviationKind::OutOfRange => {
+                if let Some(s) = d
+                    .step
+                    .as_ref()
+                    .and_then(|st| sums.get_mut(&(st.clone(), d.field.clone())))
+                {
+                    s.excursions
+                        .push(format!("deviation {}: {}", d.number, d.actual));
+                }
+            }
+            _ => {}
+        }
+    }
+    if sums.is_empty() {
+        return;
+    }
+    body.push_str(
+        "<h2>Monitored series</h2>
+",
+    );
+    let rows: Vec<Vec<Cell>> = sums
+        .iter()
+        .map(|((step, field), s)| {
+            vec![
+                Cell::text(step),
+                Cell::text(field),
+                Cell::text(&s.device),
+                Cell::num(&s.blocks.to_string()),
+                Cell::num(&s.count.to_string()),
+                Cell::text(&format!("{} to {}", fmt_ms(s.first_ms), fmt_ms(s.last_ms))),
+                Cell::num(&format!("{} {}", s.min, s.unit)),
+                Cell::num(&format!("{} {}", s.max, s.unit)),
+                Cell::num(&format!(
+                    "{} {}",
+                    fmt_mean(s.sum / s.count.max(1) as f64),
+                    s.unit
+                )),
+                Cell::num(&s.outside.to_string()),
+                Cell::text(&if s.excursions.is_empty() {
+                    "none".to_string()
+                } else {
+                    s.excursions.join("; ")
+                }),
+            ]
+        })
+        .collect();
+    body.push_str(&table(
+        &[
+            "Step",
+            "Field",
+            "Device",
+            "Blocks",
+            "Samples",
+            "Device time (UTC)",
+            "Min",
+            "Max",
+            "Mean",
+            "Samples outside",
+            "Excursions",
+        ],
+        &rows,
+    ));
 }
 
 /// The steps performed: start, end, hours, operator and outcome of each attempt.
@@ -478,6 +614,79 @@ mod tests {
 
     const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
     const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
+
+    #[test]
+    fn series_blocks_add_up_in_the_series_table_with_their_excursions() {
+        use batch::entry::{DeviationEntry, SeriesBlock};
+        let by = batch::Person {
+            user: "op".into(),
+            name: "Op".into(),
+            role: batch::Role::Operator,
+        };
+        let at = recipe::DateTime::parse("2026-12-02T08:10:00Z").expect("t");
+        let block = |n: u32, first_ms: i64, values: Vec<f64>, outside: u32| {
+            Body::Series(SeriesBlock {
+                step: "thaw".into(),
+                field: "parameters.bath_temperature".into(),
+                unit: "°C".into(),
+                device: "thaw_1".into(),
+                address: None,
+                block: n,
+                first_ms,
+                last_ms: first_ms + 100 * (values.len() as i64 - 1),
+                count: values.len() as u32,
+                min: values.iter().copied().fold(f64::INFINITY, f64::min),
+                max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                mean: values.iter().sum::<f64>() / values.len() as f64,
+                outside,
+                ends_outside: false,
+                offsets_ms: (0..values.len() as u32).map(|i| i * 100).collect(),
+                values,
+            })
+        };
+        let bodies = vec![
+            block(1, 1_796_199_000_000, vec![37.0, 37.0], 0),
+            block(2, 1_796_199_000_200, vec![39.0, 37.0], 1),
+            Body::Deviation(DeviationEntry {
+                number: 1,
+                kind: DeviationKind::OutOfRange,
+                step: Some("thaw".into()),
+                field: "parameters.bath_temperature".into(),
+                expected: "36–38 °C".into(),
+                actual: "39 °C from device time X".into(),
+                critical: false,
+            }),
+        ];
+        let mut prev = batch::entry::GENESIS.to_string();
+        let entries: Vec<Entry> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let e = Entry::seal("B", i as u64 + 1, at, by.clone(), None, None, b, &prev);
+                prev = e.hash.clone();
+                e
+            })
+            .collect();
+        let mut html = String::new();
+        series_section(&mut html, &entries);
+        assert!(html.contains("Monitored series"), "{html}");
+        // 2 blocks, 4 samples, min 37, max 39, mean 37.5, 1 outside, the deviation named
+        for want in [
+            ">2<",
+            ">4<",
+            "37 °C",
+            "39 °C",
+            "37.5 °C",
+            ">1<",
+            "deviation 1: 39 °C",
+        ] {
+            assert!(html.contains(want), "{want} missing in {html}");
+        }
+        assert!(summary(&entries[1]).contains("2 samples 2026-12-02T08:10:00.200Z"));
+        let mut none = String::new();
+        series_section(&mut none, &entries[2..]);
+        assert!(none.is_empty(), "no series, no section");
+    }
 
     #[test]
     fn the_record_page_is_well_formed_and_shows_signatures_and_deviations() {

@@ -337,14 +337,7 @@ impl Decoder {
                 let ready = ready.max(nb);
                 let idx = j * g + k;
                 let (bi, s, e) = if identical {
-                    let mut bi = 0;
-                    let mut bf = free[0];
-                    for (i, &f) in free.iter().enumerate().skip(1) {
-                        if f < bf {
-                            bf = f;
-                            bi = i;
-                        }
-                    }
+                    let (bi, bf) = earliest_free(free);
                     let s = ready.max(bf);
                     (bi, s, s + p.pmin_by_stage[h + j])
                 } else {
@@ -668,14 +661,7 @@ impl Decoder {
                         self.end[idx - 1] + p.lmin[idx - 1]
                     }
                     .max(nb);
-                    let mut bi = 0;
-                    let mut bf = free[0];
-                    for (i, &f) in free.iter().enumerate().skip(1) {
-                        if f < bf {
-                            bf = f;
-                            bi = i;
-                        }
-                    }
+                    let (bi, bf) = earliest_free(free);
                     let st = ready.max(bf);
                     let e = st + p.pt[j * mt + base + bi];
                     self.start[idx] = st;
@@ -700,6 +686,20 @@ impl Decoder {
         }
         cmax
     }
+}
+
+/// The machine that is free first (the lowest index among equals) and its free time.
+#[inline]
+fn earliest_free(free: &[Time]) -> (usize, Time) {
+    let mut bi = 0;
+    let mut bf = free[0];
+    for (i, &f) in free.iter().enumerate().skip(1) {
+        if f < bf {
+            bf = f;
+            bi = i;
+        }
+    }
+    (bi, bf)
 }
 
 #[cfg(test)]

@@ -614,9 +614,9 @@ fn promise(st: &AppState, p: &Principal, id: &str, body: &[u8]) -> ApiResult {
 /// body's `expected_version` (409 when stale); one of them is required
 /// (428).
 #[derive(Debug, Clone, Copy)]
-struct Seen {
-    version: i64,
-    by_header: bool,
+pub(crate) struct Seen {
+    pub(crate) version: i64,
+    pub(crate) by_header: bool,
 }
 
 fn seen(headers: &HeaderMap, expected: Option<i64>) -> Result<Seen, ApiError> {
@@ -799,19 +799,28 @@ struct ReplanBody {
     search: Search,
 }
 
-/// `POST /plans/{id}/replan`: started work stays, the rest is planned again
-/// after the events; the answer lists what moved.
-fn replan(st: &AppState, p: &Principal, id: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult {
+/// Re-plans version `s` of stored plan `id` after the events (CSV text of
+/// `atmpflow schedule replan --events`) as of `as_of_h` hours: started work
+/// stays, the rest is planned again; the new version is stored (on `s`,
+/// refused when stale). The API and the planner's pages both use it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn replan_stored(
+    st: &AppState,
+    p: &Principal,
+    id: &str,
+    s: Seen,
+    events_text: &str,
+    as_of_h: f64,
+    opts: &ShopOptions,
+    source: &str,
+) -> Result<(Version, schedule::shop::ShopReplanned, ReplanSummary), ApiError> {
     require_planner(p, "re-planning")?;
-    let b: ReplanBody = parse_json(body)?;
-    let s = seen(headers, b.expected_version)?;
-    let events_text = text_field("events", &b.events)?;
-    if !(b.as_of_h.is_finite() && b.as_of_h.abs() < 1e8) {
+    let events_text = text_field("events", events_text)?;
+    if !(as_of_h.is_finite() && as_of_h.abs() < 1e8) {
         return Err(ApiError::bad("as_of_h: must be a number of hours"));
     }
-    let opts = b.search.options()?;
     let (base, doc) = base_version(st, id, s)?;
-    let now_min = (b.as_of_h * 60.0).round() as Time;
+    let now_min = (as_of_h * 60.0).round() as Time;
     let events = schedule::shop::parse_events(events_text, &doc.shop, &doc.targets_min)
         .map_err(|e| ApiError::bad(format!("events: {e}")))?;
     let r = {
@@ -822,7 +831,7 @@ fn replan(st: &AppState, p: &Principal, id: &str, headers: &HeaderMap, body: &[u
             &doc.plant_plan,
             now_min,
             &events,
-            &opts,
+            opts,
             &cancel,
             &mut |_, _| {},
         )
@@ -832,10 +841,21 @@ fn replan(st: &AppState, p: &Principal, id: &str, headers: &HeaderMap, body: &[u
         r.shop.clone(),
         r.solution.plan.clone(),
         Some(&r.solution),
-        schedule::plan_doc::replanned_event(now_min, events.len(), "the plan API"),
+        schedule::plan_doc::replanned_event(now_min, events.len(), source),
     );
     let summary = ReplanSummary::new(&r, now_min, next.values.late);
     let v = store_next(st, p, &base, s, &next)?;
+    Ok((v, r, summary))
+}
+
+/// `POST /plans/{id}/replan`: started work stays, the rest is planned again
+/// after the events; the answer lists what moved.
+fn replan(st: &AppState, p: &Principal, id: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult {
+    require_planner(p, "re-planning")?;
+    let b: ReplanBody = parse_json(body)?;
+    let s = seen(headers, b.expected_version)?;
+    let opts = b.search.options()?;
+    let (v, _, summary) = replan_stored(st, p, id, s, &b.events, b.as_of_h, &opts, "the plan API")?;
     #[derive(Serialize)]
     struct Replanned<'a> {
         #[serde(flatten)]

@@ -199,46 +199,8 @@ pub fn shell_descriptors(
             )?;
             paged(&items, next.as_deref())
         }
-        ([], &Method::POST) => {
-            let d = descriptor::parse_shell_descriptor(body)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                Ok(tx.create(Kind::ShellDescriptor, &d.id, &to_bytes(&d)?)?)
-            })?;
-            created(
-                &d,
-                &format!("{}/shell-descriptors/{}", st.base_url, ids::encode(&d.id)),
-            )
-        }
-        ([id], _) => {
-            let id = decode_id(id)?;
-            match *m {
-                Method::GET => ok(&get::<ShellDescriptor>(st, Kind::ShellDescriptor, &id)?),
-                Method::PUT => {
-                    let d = descriptor::parse_shell_descriptor(body)?;
-                    same_id(&d.id, &id)?;
-                    let existed = st.store.transaction(|tx| -> Result<bool, ApiError> {
-                        let existed = tx.get(Kind::ShellDescriptor, &id)?.is_some();
-                        tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
-                        Ok(existed)
-                    })?;
-                    if existed {
-                        no_content()
-                    } else {
-                        created(
-                            &d,
-                            &format!("{}/shell-descriptors/{}", st.base_url, ids::encode(&id)),
-                        )
-                    }
-                }
-                Method::DELETE => {
-                    st.store.transaction(|tx| -> Result<(), ApiError> {
-                        Ok(tx.remove(Kind::ShellDescriptor, &id)?)
-                    })?;
-                    no_content()
-                }
-                _ => Err(unrouted(m, "/shell-descriptors/{aasIdentifier}")),
-            }
-        }
+        ([], &Method::POST) => create_descriptor(st, body, &SHELL_DESCRIPTORS),
+        ([id], _) => descriptor_ops(st, m, id, body, &SHELL_DESCRIPTORS),
         ([id, "submodel-descriptors"], &Method::GET) => {
             let id = decode_id(id)?;
             let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
@@ -276,59 +238,142 @@ pub fn shell_descriptors(
                 ),
             )
         }
-        ([id, "submodel-descriptors", sm], _) => {
-            let id = decode_id(id)?;
-            let sm = decode_id(sm)?;
-            let missing = || {
-                ApiError::not_found(format!(
-                    "descriptor {id:?} holds no submodel descriptor {sm:?}"
-                ))
-            };
-            match *m {
-                Method::GET => {
-                    let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
-                    ok(&d
-                        .submodel_descriptors
-                        .into_iter()
-                        .find(|s| s.id == sm)
-                        .ok_or_else(missing)?)
-                }
-                Method::PUT => {
-                    let sd = descriptor::parse_submodel_descriptor(body)?;
-                    same_id(&sd.id, &sm)?;
-                    st.store.transaction(|tx| -> Result<(), ApiError> {
-                        let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
-                        let slot = d
-                            .submodel_descriptors
-                            .iter_mut()
-                            .find(|s| s.id == sm)
-                            .ok_or_else(missing)?;
-                        *slot = sd.clone();
-                        tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
-                        Ok(())
-                    })?;
-                    no_content()
-                }
-                Method::DELETE => {
-                    st.store.transaction(|tx| -> Result<(), ApiError> {
-                        let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
-                        let before = d.submodel_descriptors.len();
-                        d.submodel_descriptors.retain(|s| s.id != sm);
-                        if d.submodel_descriptors.len() == before {
-                            return Err(missing());
-                        }
-                        tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
-                        Ok(())
-                    })?;
-                    no_content()
-                }
-                _ => Err(unrouted(
-                    m,
-                    "/shell-descriptors/{aasIdentifier}/submodel-descriptors/{submodelIdentifier}",
-                )),
+        ([id, "submodel-descriptors", sm], _) => nested_descriptor_ops(st, m, id, sm, body),
+        _ => Err(unrouted(m, "/shell-descriptors")),
+    }
+}
+
+/// One kind of descriptor as the registry routes it.
+struct Descriptors<T> {
+    kind: Kind,
+    /// The collection below the base URL, e.g. `shell-descriptors`.
+    collection: &'static str,
+    /// The route named when a method is not served.
+    route: &'static str,
+    parse: fn(&[u8]) -> Result<T, aas::ParseError>,
+    id: fn(&T) -> &str,
+}
+
+const SHELL_DESCRIPTORS: Descriptors<ShellDescriptor> = Descriptors {
+    kind: Kind::ShellDescriptor,
+    collection: "shell-descriptors",
+    route: "/shell-descriptors/{aasIdentifier}",
+    parse: descriptor::parse_shell_descriptor,
+    id: |d| &d.id,
+};
+
+const SUBMODEL_DESCRIPTORS: Descriptors<SubmodelDescriptor> = Descriptors {
+    kind: Kind::SubmodelDescriptor,
+    collection: "submodel-descriptors",
+    route: "/submodel-descriptors/{submodelIdentifier}",
+    parse: descriptor::parse_submodel_descriptor,
+    id: |d| &d.id,
+};
+
+/// `POST /shell-descriptors` and `POST /submodel-descriptors`: a new descriptor (refused if
+/// its id is taken).
+fn create_descriptor<T: serde::Serialize>(
+    st: &AppState,
+    body: &[u8],
+    what: &Descriptors<T>,
+) -> ApiResult {
+    let d = (what.parse)(body)?;
+    let id = (what.id)(&d);
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        Ok(tx.create(what.kind, id, &to_bytes(&d)?)?)
+    })?;
+    let at = format!("{}/{}/{}", st.base_url, what.collection, ids::encode(id));
+    created(&d, &at)
+}
+
+/// `/shell-descriptors/{id}` and `/submodel-descriptors/{id}`: read, put (created when new)
+/// or delete one descriptor.
+fn descriptor_ops<T: serde::Serialize + serde::de::DeserializeOwned>(
+    st: &AppState,
+    m: &Method,
+    id: &str,
+    body: &[u8],
+    what: &Descriptors<T>,
+) -> ApiResult {
+    let id = decode_id(id)?;
+    match *m {
+        Method::GET => ok(&get::<T>(st, what.kind, &id)?),
+        Method::PUT => {
+            let d = (what.parse)(body)?;
+            same_id((what.id)(&d), &id)?;
+            let existed = st.store.transaction(|tx| -> Result<bool, ApiError> {
+                let existed = tx.get(what.kind, &id)?.is_some();
+                tx.put(what.kind, &id, &to_bytes(&d)?)?;
+                Ok(existed)
+            })?;
+            if existed {
+                no_content()
+            } else {
+                let at = format!("{}/{}/{}", st.base_url, what.collection, ids::encode(&id));
+                created(&d, &at)
             }
         }
-        _ => Err(unrouted(m, "/shell-descriptors")),
+        Method::DELETE => {
+            st.store
+                .transaction(|tx| -> Result<(), ApiError> { Ok(tx.remove(what.kind, &id)?) })?;
+            no_content()
+        }
+        _ => Err(unrouted(m, what.route)),
+    }
+}
+
+/// `/shell-descriptors/{id}/submodel-descriptors/{sm}`: read, replace or remove one submodel
+/// descriptor a shell descriptor holds.
+fn nested_descriptor_ops(st: &AppState, m: &Method, id: &str, sm: &str, body: &[u8]) -> ApiResult {
+    let id = decode_id(id)?;
+    let sm = decode_id(sm)?;
+    let missing = || {
+        ApiError::not_found(format!(
+            "descriptor {id:?} holds no submodel descriptor {sm:?}"
+        ))
+    };
+    match *m {
+        Method::GET => {
+            let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
+            ok(&d
+                .submodel_descriptors
+                .into_iter()
+                .find(|s| s.id == sm)
+                .ok_or_else(missing)?)
+        }
+        Method::PUT => {
+            let sd = descriptor::parse_submodel_descriptor(body)?;
+            same_id(&sd.id, &sm)?;
+            st.store.transaction(|tx| -> Result<(), ApiError> {
+                let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                let slot = d
+                    .submodel_descriptors
+                    .iter_mut()
+                    .find(|s| s.id == sm)
+                    .ok_or_else(missing)?;
+                *slot = sd.clone();
+                tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
+                Ok(())
+            })?;
+            no_content()
+        }
+        Method::DELETE => {
+            st.store.transaction(|tx| -> Result<(), ApiError> {
+                let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                let before = d.submodel_descriptors.len();
+                d.submodel_descriptors.retain(|s| s.id != sm);
+                if d.submodel_descriptors.len() == before {
+                    return Err(missing());
+                }
+                tx.put(Kind::ShellDescriptor, &id, &to_bytes(&d)?)?;
+                Ok(())
+            })?;
+            no_content()
+        }
+        _ => Err(unrouted(
+            m,
+            "/shell-descriptors/{aasIdentifier}/submodel-descriptors/{submodelIdentifier}",
+        )),
     }
 }
 
@@ -353,54 +398,8 @@ pub fn submodel_descriptors(
             )?;
             paged(&items, next.as_deref())
         }
-        ([], &Method::POST) => {
-            let d = descriptor::parse_submodel_descriptor(body)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                Ok(tx.create(Kind::SubmodelDescriptor, &d.id, &to_bytes(&d)?)?)
-            })?;
-            created(
-                &d,
-                &format!(
-                    "{}/submodel-descriptors/{}",
-                    st.base_url,
-                    ids::encode(&d.id)
-                ),
-            )
-        }
-        ([id], _) => {
-            let id = decode_id(id)?;
-            match *m {
-                Method::GET => ok(&get::<SubmodelDescriptor>(
-                    st,
-                    Kind::SubmodelDescriptor,
-                    &id,
-                )?),
-                Method::PUT => {
-                    let d = descriptor::parse_submodel_descriptor(body)?;
-                    same_id(&d.id, &id)?;
-                    let existed = st.store.transaction(|tx| -> Result<bool, ApiError> {
-                        let existed = tx.get(Kind::SubmodelDescriptor, &id)?.is_some();
-                        tx.put(Kind::SubmodelDescriptor, &id, &to_bytes(&d)?)?;
-                        Ok(existed)
-                    })?;
-                    if existed {
-                        no_content()
-                    } else {
-                        created(
-                            &d,
-                            &format!("{}/submodel-descriptors/{}", st.base_url, ids::encode(&id)),
-                        )
-                    }
-                }
-                Method::DELETE => {
-                    st.store.transaction(|tx| -> Result<(), ApiError> {
-                        Ok(tx.remove(Kind::SubmodelDescriptor, &id)?)
-                    })?;
-                    no_content()
-                }
-                _ => Err(unrouted(m, "/submodel-descriptors/{submodelIdentifier}")),
-            }
-        }
+        ([], &Method::POST) => create_descriptor(st, body, &SUBMODEL_DESCRIPTORS),
+        ([id], _) => descriptor_ops(st, m, id, body, &SUBMODEL_DESCRIPTORS),
         _ => Err(unrouted(m, "/submodel-descriptors")),
     }
 }

@@ -34,6 +34,14 @@ pub enum RegistryError {
         /// The message of the standard error body, if any (with a leading `: `).
         text: String,
     },
+    #[error("{method} {url} answered HTTP {status}{text}")]
+    Refused {
+        method: String,
+        url: String,
+        status: u16,
+        /// The message of the standard error body, if any (with a leading `: `).
+        text: String,
+    },
     #[error("{url} is not valid AAS JSON at {path}: {message}")]
     Invalid {
         url: String,
@@ -78,6 +86,9 @@ pub struct RegistryInventory {
     pub other_shells: usize,
     /// Shells offering capabilities that were left out, with the reason.
     pub skipped: Vec<String>,
+    /// The programs each registered device offers, by equipment id (the `DevicePrograms`
+    /// of its Capabilities submodel); equipment whose twin lists none is not here.
+    pub programs: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Whether the submodel descriptor carries the semantic id `sem`.
@@ -100,6 +111,7 @@ pub fn equipment_inventory(registry: &dyn Registry) -> Result<RegistryInventory,
     let mut shells_of: Vec<String> = Vec::new();
     let mut other_shells = 0;
     let mut skipped = Vec::new();
+    let mut programs = std::collections::BTreeMap::new();
     for d in registry.shell_descriptors()? {
         let find = |sem: &str| d.submodel_descriptors.iter().find(|s| has_semantic(s, sem));
         let Some(caps_d) = find(SEM_CAPABILITIES) else {
@@ -162,6 +174,26 @@ pub fn equipment_inventory(registry: &dyn Registry) -> Result<RegistryInventory,
                 })
                 .collect(),
         })?;
+        match aas::equipment::device_programs(&caps) {
+            Ok(Some(p)) => {
+                programs.insert(e.id.clone(), p);
+            }
+            Ok(None) => {}
+            Err(message) => {
+                let (at, message) = message.split_once(": ").unwrap_or(("$", message.as_str()));
+                return Err(RegistryError::Twin {
+                    shell: d.id.clone(),
+                    problems: vec![(
+                        caps_url,
+                        TwinProblem {
+                            part: Part::Capabilities,
+                            at: at.to_string(),
+                            message: message.to_string(),
+                        },
+                    )],
+                });
+            }
+        }
         if let Some(i) = equipment.iter().position(|x| x.id == e.id) {
             return Err(RegistryError::DuplicateEquipment {
                 id: e.id,
@@ -182,6 +214,7 @@ pub fn equipment_inventory(registry: &dyn Registry) -> Result<RegistryInventory,
         },
         other_shells,
         skipped,
+        programs,
     })
 }
 
@@ -320,6 +353,86 @@ impl HttpRegistry {
             });
         }
         Ok(body)
+    }
+}
+
+impl HttpRegistry {
+    /// Sends `body` (JSON) with `method` to `url`; the status and the error text.
+    fn send(&self, method: &str, url: &str, body: &[u8]) -> Result<(u16, String), RegistryError> {
+        let req = match method {
+            "PUT" => self.agent.put(url),
+            _ => self.agent.post(url),
+        };
+        let mut req = req
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.send(body).map_err(|e| RegistryError::Unreachable {
+            registry: self.base.clone(),
+            url: format!("{method} {url}"),
+            reason: e.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map(|b| error_text(&b))
+            .unwrap_or_default();
+        Ok((status, text))
+    }
+
+    /// Replaces the resource at `url` (PUT), or creates it in `collection` (POST) when the
+    /// server has none yet: registering twice updates, never duplicates. Whether it was
+    /// created.
+    fn upsert(&self, collection: &str, id: &str, body: &[u8]) -> Result<bool, RegistryError> {
+        let url = format!("{}/{collection}/{}", self.base, aas::ids::encode(id));
+        let (status, text) = self.send("PUT", &url, body)?;
+        let (status, text, method, url, created) = if status == 404 {
+            let post = format!("{}/{collection}", self.base);
+            let (s, t) = self.send("POST", &post, body)?;
+            (s, t, "POST", post, true)
+        } else {
+            (status, text, "PUT", url, false)
+        };
+        if (200..300).contains(&status) {
+            Ok(created)
+        } else {
+            Err(RegistryError::Refused {
+                method: method.into(),
+                url,
+                status,
+                text,
+            })
+        }
+    }
+
+    /// Writes submodel `sm` to the repository (PUT, or POST when new). Whether it was new.
+    pub fn put_submodel(&self, sm: &Submodel) -> Result<bool, RegistryError> {
+        let body = serde_json::to_vec(sm).map_err(|e| RegistryError::Invalid {
+            url: self.base.clone(),
+            path: "$".into(),
+            message: e.to_string(),
+        })?;
+        self.upsert("submodels", &sm.id, &body)
+    }
+
+    /// Writes a twin (its submodels, then its shell) to the repository; the server
+    /// registers the shell's descriptor with it. Re-writing the same twin replaces it.
+    /// Whether the shell was new.
+    pub fn put_twin(&self, twin: &aas::twins::Twin) -> Result<bool, RegistryError> {
+        for sm in &twin.submodels {
+            self.put_submodel(sm)?;
+        }
+        let body = serde_json::to_vec(&twin.shell).map_err(|e| RegistryError::Invalid {
+            url: self.base.clone(),
+            path: "$".into(),
+            message: e.to_string(),
+        })?;
+        self.upsert("shells", &twin.shell.id, &body)
     }
 }
 

@@ -188,48 +188,8 @@ fn shell_ops(
                 q,
             )
         }
-        (["submodel-refs"], &Method::POST) => {
-            let r: Reference = parse::from_json(body)?;
-            if r.kind != ReferenceTypes::ModelReference
-                || r.keys.len() != 1
-                || r.keys[0].kind != KeyTypes::Submodel
-            {
-                return Err(ApiError::bad(
-                    "invalid request body at $: a submodel reference is a ModelReference with one Submodel key",
-                ));
-            }
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut s = tx_shell(tx, id)?;
-                if s.submodels.iter().any(|x| x.keys == r.keys) {
-                    return Err(ApiError::conflict(format!(
-                        "shell already references submodel {:?}",
-                        r.keys[0].value
-                    )));
-                }
-                s.submodels.push(r.clone());
-                save_shell(tx, &st.base_url, &s)
-            })?;
-            created(
-                &r,
-                &format!("{}/shells/{}/submodel-refs", st.base_url, ids::encode(id)),
-            )
-        }
-        (["submodel-refs", sm], &Method::DELETE) => {
-            let sm = decode_id(sm)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut s = tx_shell(tx, id)?;
-                let before = s.submodels.len();
-                s.submodels
-                    .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(sm.as_str()));
-                if s.submodels.len() == before {
-                    return Err(ApiError::not_found(format!(
-                        "shell does not reference submodel {sm:?}"
-                    )));
-                }
-                save_shell(tx, &st.base_url, &s)
-            })?;
-            no_content()
-        }
+        (["submodel-refs"], &Method::POST) => add_submodel_ref(st, id, body),
+        (["submodel-refs", sm], &Method::DELETE) => remove_submodel_ref(st, id, sm),
         (["submodels", sm, sub @ ..], _) => {
             let sm = decode_id(sm)?;
             let s = load_shell(st, id)?;
@@ -399,25 +359,7 @@ pub(crate) fn submodel_ops(
                 .transaction(|tx| save_submodel(tx, &st.base_url, &sm))?;
             no_content()
         }
-        ([], &Method::DELETE) => {
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                tx.remove(Kind::Submodel, id)?;
-                tx.delete(Kind::SubmodelDescriptor, id)?;
-                // drop dangling references from the shells that held it
-                for sid in tx.shells_referencing(id)? {
-                    let mut s = tx_shell(tx, &sid)?;
-                    let before = s.submodels.len();
-                    s.submodels
-                        .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(id));
-                    if s.submodels.len() != before {
-                        tx.put(Kind::Shell, &sid, &to_bytes(&s)?)?;
-                        registry::register_shell(tx, &st.base_url, &s)?;
-                    }
-                }
-                Ok(())
-            })?;
-            no_content()
-        }
+        ([], &Method::DELETE) => delete_submodel(st, id),
         ([], &Method::PATCH) | (["$metadata" | "$value"], &Method::PATCH) => {
             q.level()?;
             let how = rest.first().copied();
@@ -479,91 +421,9 @@ pub(crate) fn submodel_ops(
         (["submodel-elements"], &Method::GET) | (["submodel-elements", _], &Method::GET)
             if rest.get(1).is_none_or(|s| s.starts_with('$')) =>
         {
-            let level = q.level()?;
-            let with_blob = q.with_blob()?;
-            let sm = load_submodel(st, id)?;
-            let els = sm.submodel_elements.clone();
-            match rest.get(1).copied() {
-                None => {
-                    let mut els = els;
-                    if level == Level::Core {
-                        views::strip_to_core(&mut els);
-                    }
-                    if !with_blob {
-                        views::strip_blob_values(&mut els);
-                    }
-                    page(
-                        els.into_iter()
-                            .enumerate()
-                            .map(|(i, e)| (index_key(i), e))
-                            .collect(),
-                        q,
-                    )
-                }
-                Some("$metadata") => page(
-                    els.iter()
-                        .enumerate()
-                        .filter_map(|(i, e)| views::element_metadata(e).map(|m| (index_key(i), m)))
-                        .collect(),
-                    q,
-                ),
-                Some("$value") => page(
-                    els.iter()
-                        .enumerate()
-                        .filter_map(|(i, e)| {
-                            element_value(e, with_blob).ok().map(|v| (index_key(i), v))
-                        })
-                        .collect(),
-                    q,
-                ),
-                Some("$reference") => page(
-                    els.iter()
-                        .enumerate()
-                        .filter_map(|(i, e)| {
-                            let seg = Seg::Name(e.id_short()?.to_string());
-                            views::element_reference(&sm, &[seg]).map(|r| (index_key(i), r))
-                        })
-                        .collect(),
-                    q,
-                ),
-                Some("$path") => {
-                    let mut out = Vec::new();
-                    views::paths(&els, &[], false, level == Level::Deep, &mut out);
-                    page(
-                        out.into_iter()
-                            .enumerate()
-                            .map(|(i, p)| (index_key(i), p))
-                            .collect(),
-                        q,
-                    )
-                }
-                Some(other) => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
-            }
+            list_elements(st, id, rest.get(1).copied(), q)
         }
-        (["submodel-elements"], &Method::POST) => {
-            let el = parse::parse_element(body, false)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut sm = tx_submodel(tx, id)?;
-                if let Some(n) = el.id_short()
-                    && sm.submodel_elements.iter().any(|e| e.id_short() == Some(n))
-                {
-                    return Err(ApiError::conflict(format!(
-                        "submodel already has an element {n:?}"
-                    )));
-                }
-                sm.submodel_elements.push(el.clone());
-                save_submodel(tx, &st.base_url, &sm)
-            })?;
-            created(
-                &el,
-                &format!(
-                    "{}/submodels/{}/submodel-elements/{}",
-                    st.base_url,
-                    ids::encode(id),
-                    el.id_short().unwrap_or("")
-                ),
-            )
-        }
+        (["submodel-elements"], &Method::POST) => add_element(st, id, body),
         (["submodel-elements", path, sub @ ..], _) => element_ops(st, m, id, path, sub, q, body),
         _ => Err(unrouted(m, "/submodels/{submodelIdentifier}/…")),
     }
@@ -600,59 +460,7 @@ fn element_ops(
             }
             ok(&el)
         }
-        ([sub], &Method::GET) => {
-            let sm = load_submodel(st, id)?;
-            let el = views::find(&sm.submodel_elements, &segs).ok_or_else(missing)?;
-            match *sub {
-                "$metadata" => match views::element_metadata(el) {
-                    Some(md) => ok(&md),
-                    None => Err(ApiError::bad(format!(
-                        "a {:?} has no metadata view",
-                        el.key_type()
-                    ))),
-                },
-                "$value" => {
-                    let (_, with_blob) = (q.level()?, q.with_blob()?);
-                    ok(&element_value(el, with_blob)?)
-                }
-                "$reference" => ok(&views::element_reference(&sm, &segs).ok_or_else(missing)?),
-                "$path" => {
-                    let level = q.level()?;
-                    if el.children().is_empty()
-                        && !matches!(
-                            el,
-                            SubmodelElement::SubmodelElementCollection(_)
-                                | SubmodelElement::SubmodelElementList(_)
-                                | SubmodelElement::Entity(_)
-                        )
-                    {
-                        return Err(ApiError::bad(format!(
-                            "a {:?} has no $path view (only collections, lists and entities)",
-                            el.key_type()
-                        )));
-                    }
-                    let mut out = vec![views::render_path(&segs)];
-                    views::paths(
-                        el.children(),
-                        &segs,
-                        el.is_list(),
-                        level == Level::Deep,
-                        &mut out,
-                    );
-                    ok(&out)
-                }
-                "attachment" => match el {
-                    SubmodelElement::File(_) => Err(ApiError::not_found(format!(
-                        "no file content is stored for {path:?}"
-                    ))),
-                    _ => Err(ApiError::bad(format!(
-                        "{path:?} is a {:?}, not a File",
-                        el.key_type()
-                    ))),
-                },
-                other => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
-            }
-        }
+        ([sub], &Method::GET) => element_view(st, id, path, &segs, sub, q),
         ([], &Method::PUT) => {
             st.store.transaction(|tx| -> Result<(), ApiError> {
                 let mut sm = tx_submodel(tx, id)?;
@@ -669,38 +477,7 @@ fn element_ops(
             })?;
             no_content()
         }
-        ([], &Method::POST) => {
-            let mut added = None;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut sm = tx_submodel(tx, id)?;
-                let (children, is_list) = views::find_children_mut(
-                    &mut sm.submodel_elements,
-                    &segs,
-                )
-                .ok_or_else(|| {
-                    ApiError::bad(format!("{path:?} does not exist or cannot hold elements"))
-                })?;
-                let el = parse::parse_element(body, is_list)?;
-                if let Some(n) = el.id_short()
-                    && children.iter().any(|e| e.id_short() == Some(n))
-                {
-                    return Err(ApiError::conflict(format!(
-                        "{path:?} already has an element {n:?}"
-                    )));
-                }
-                children.push(el.clone());
-                added = Some(el);
-                save_submodel(tx, &st.base_url, &sm)
-            })?;
-            created(
-                &added,
-                &format!(
-                    "{}/submodels/{}/submodel-elements/{path}",
-                    st.base_url,
-                    ids::encode(id)
-                ),
-            )
-        }
+        ([], &Method::POST) => add_child(st, id, path, &segs, body),
         ([], &Method::PATCH) | (["$metadata" | "$value"], &Method::PATCH) => {
             q.level()?;
             let how = rest.first().copied();
@@ -733,6 +510,260 @@ fn element_ops(
             "/submodels/{submodelIdentifier}/submodel-elements/{idShortPath}/…",
         )),
     }
+}
+
+/// `POST /shells/{id}/submodel-refs`: one more submodel reference (a ModelReference with
+/// one Submodel key), refused if the shell holds it already.
+fn add_submodel_ref(st: &AppState, id: &str, body: &[u8]) -> ApiResult {
+    let r: Reference = parse::from_json(body)?;
+    if r.kind != ReferenceTypes::ModelReference
+        || r.keys.len() != 1
+        || r.keys[0].kind != KeyTypes::Submodel
+    {
+        return Err(ApiError::bad(
+            "invalid request body at $: a submodel reference is a ModelReference with one Submodel key",
+        ));
+    }
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        let mut s = tx_shell(tx, id)?;
+        if s.submodels.iter().any(|x| x.keys == r.keys) {
+            return Err(ApiError::conflict(format!(
+                "shell already references submodel {:?}",
+                r.keys[0].value
+            )));
+        }
+        s.submodels.push(r.clone());
+        save_shell(tx, &st.base_url, &s)
+    })?;
+    created(
+        &r,
+        &format!("{}/shells/{}/submodel-refs", st.base_url, ids::encode(id)),
+    )
+}
+
+/// `DELETE /shells/{id}/submodel-refs/{sm}`: the shell no longer references submodel `sm`.
+fn remove_submodel_ref(st: &AppState, id: &str, sm: &str) -> ApiResult {
+    let sm = decode_id(sm)?;
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        let mut s = tx_shell(tx, id)?;
+        let before = s.submodels.len();
+        s.submodels
+            .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(sm.as_str()));
+        if s.submodels.len() == before {
+            return Err(ApiError::not_found(format!(
+                "shell does not reference submodel {sm:?}"
+            )));
+        }
+        save_shell(tx, &st.base_url, &s)
+    })?;
+    no_content()
+}
+
+/// `DELETE /submodels/{id}`: the submodel, its descriptor and the shells' references to it.
+fn delete_submodel(st: &AppState, id: &str) -> ApiResult {
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        tx.remove(Kind::Submodel, id)?;
+        tx.delete(Kind::SubmodelDescriptor, id)?;
+        // drop dangling references from the shells that held it
+        for sid in tx.shells_referencing(id)? {
+            let mut s = tx_shell(tx, &sid)?;
+            let before = s.submodels.len();
+            s.submodels
+                .retain(|r| r.keys.first().map(|k| k.value.as_str()) != Some(id));
+            if s.submodels.len() != before {
+                tx.put(Kind::Shell, &sid, &to_bytes(&s)?)?;
+                registry::register_shell(tx, &st.base_url, &s)?;
+            }
+        }
+        Ok(())
+    })?;
+    no_content()
+}
+
+/// `GET /submodels/{id}/submodel-elements[/$modifier]`: the top-level elements, a page of
+/// them, whole or as the modifier's view.
+fn list_elements(st: &AppState, id: &str, modifier: Option<&str>, q: &Query) -> ApiResult {
+    let level = q.level()?;
+    let with_blob = q.with_blob()?;
+    let sm = load_submodel(st, id)?;
+    let els = sm.submodel_elements.clone();
+    match modifier {
+        None => {
+            let mut els = els;
+            if level == Level::Core {
+                views::strip_to_core(&mut els);
+            }
+            if !with_blob {
+                views::strip_blob_values(&mut els);
+            }
+            page(
+                els.into_iter()
+                    .enumerate()
+                    .map(|(i, e)| (index_key(i), e))
+                    .collect(),
+                q,
+            )
+        }
+        Some("$metadata") => page(
+            els.iter()
+                .enumerate()
+                .filter_map(|(i, e)| views::element_metadata(e).map(|m| (index_key(i), m)))
+                .collect(),
+            q,
+        ),
+        Some("$value") => page(
+            els.iter()
+                .enumerate()
+                .filter_map(|(i, e)| element_value(e, with_blob).ok().map(|v| (index_key(i), v)))
+                .collect(),
+            q,
+        ),
+        Some("$reference") => page(
+            els.iter()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    let seg = Seg::Name(e.id_short()?.to_string());
+                    views::element_reference(&sm, &[seg]).map(|r| (index_key(i), r))
+                })
+                .collect(),
+            q,
+        ),
+        Some("$path") => {
+            let mut out = Vec::new();
+            views::paths(&els, &[], false, level == Level::Deep, &mut out);
+            page(
+                out.into_iter()
+                    .enumerate()
+                    .map(|(i, p)| (index_key(i), p))
+                    .collect(),
+                q,
+            )
+        }
+        Some(other) => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
+    }
+}
+
+/// `POST /submodels/{id}/submodel-elements`: one more top-level element, refused if its
+/// idShort is taken.
+fn add_element(st: &AppState, id: &str, body: &[u8]) -> ApiResult {
+    let el = parse::parse_element(body, false)?;
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        let mut sm = tx_submodel(tx, id)?;
+        if let Some(n) = el.id_short()
+            && sm.submodel_elements.iter().any(|e| e.id_short() == Some(n))
+        {
+            return Err(ApiError::conflict(format!(
+                "submodel already has an element {n:?}"
+            )));
+        }
+        sm.submodel_elements.push(el.clone());
+        save_submodel(tx, &st.base_url, &sm)
+    })?;
+    created(
+        &el,
+        &format!(
+            "{}/submodels/{}/submodel-elements/{}",
+            st.base_url,
+            ids::encode(id),
+            el.id_short().unwrap_or("")
+        ),
+    )
+}
+
+/// `GET …/submodel-elements/{idShortPath}/{view}`: the element's `$metadata`, `$value`,
+/// `$reference` or `$path` view, or its attachment.
+fn element_view(
+    st: &AppState,
+    id: &str,
+    path: &str,
+    segs: &[Seg],
+    sub: &str,
+    q: &Query,
+) -> ApiResult {
+    let sm = load_submodel(st, id)?;
+    let missing = || ApiError::not_found(format!("no submodel element at idShortPath {path:?}"));
+    let el = views::find(&sm.submodel_elements, segs).ok_or_else(missing)?;
+    match sub {
+        "$metadata" => match views::element_metadata(el) {
+            Some(md) => ok(&md),
+            None => Err(ApiError::bad(format!(
+                "a {:?} has no metadata view",
+                el.key_type()
+            ))),
+        },
+        "$value" => {
+            let (_, with_blob) = (q.level()?, q.with_blob()?);
+            ok(&element_value(el, with_blob)?)
+        }
+        "$reference" => ok(&views::element_reference(&sm, segs).ok_or_else(missing)?),
+        "$path" => {
+            let level = q.level()?;
+            if el.children().is_empty()
+                && !matches!(
+                    el,
+                    SubmodelElement::SubmodelElementCollection(_)
+                        | SubmodelElement::SubmodelElementList(_)
+                        | SubmodelElement::Entity(_)
+                )
+            {
+                return Err(ApiError::bad(format!(
+                    "a {:?} has no $path view (only collections, lists and entities)",
+                    el.key_type()
+                )));
+            }
+            let mut out = vec![views::render_path(segs)];
+            views::paths(
+                el.children(),
+                segs,
+                el.is_list(),
+                level == Level::Deep,
+                &mut out,
+            );
+            ok(&out)
+        }
+        "attachment" => match el {
+            SubmodelElement::File(_) => Err(ApiError::not_found(format!(
+                "no file content is stored for {path:?}"
+            ))),
+            _ => Err(ApiError::bad(format!(
+                "{path:?} is a {:?}, not a File",
+                el.key_type()
+            ))),
+        },
+        other => Err(ApiError::not_found(format!("unknown modifier {other:?}"))),
+    }
+}
+
+/// `POST …/submodel-elements/{idShortPath}`: one more element in the collection, list or
+/// entity at the path, refused if its idShort is taken there.
+fn add_child(st: &AppState, id: &str, path: &str, segs: &[Seg], body: &[u8]) -> ApiResult {
+    let mut added = None;
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        let mut sm = tx_submodel(tx, id)?;
+        let (children, is_list) = views::find_children_mut(&mut sm.submodel_elements, segs)
+            .ok_or_else(|| {
+                ApiError::bad(format!("{path:?} does not exist or cannot hold elements"))
+            })?;
+        let el = parse::parse_element(body, is_list)?;
+        if let Some(n) = el.id_short()
+            && children.iter().any(|e| e.id_short() == Some(n))
+        {
+            return Err(ApiError::conflict(format!(
+                "{path:?} already has an element {n:?}"
+            )));
+        }
+        children.push(el.clone());
+        added = Some(el);
+        save_submodel(tx, &st.base_url, &sm)
+    })?;
+    created(
+        &added,
+        &format!(
+            "{}/submodels/{}/submodel-elements/{path}",
+            st.base_url,
+            ids::encode(id)
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------

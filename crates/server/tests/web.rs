@@ -936,30 +936,7 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         // no stored plant plan yet; one made through the plan API is shown as its Gantt page
         let p = web.get("/plan", Some(&pl));
         assert!(p.text.contains("No plan is stored yet"), "{}", p.text);
-        let body = json!({
-            "scenario": include_str!("../../../examples/plant-two-products.toml"),
-            "orders": include_str!("../../../examples/schedule/plant-two-products-orders.csv"),
-            "time_limit_s": 30, "iterations": 20, "seed": 1,
-        });
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {}", web.planner_token)).expect("h"),
-        );
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let uri: Uri = "/api/plan/v1/plans".parse().expect("uri");
-        let r = dispatch_with(
-            &web.st,
-            &Method::POST,
-            &uri,
-            &h,
-            body.to_string().as_bytes(),
-        )
-        .expect("plan");
-        assert_eq!(r.status(), StatusCode::CREATED);
+        store_example_plan(&web);
         let p = web.get("/plan", Some(&pl));
         let at = p
             .text
@@ -1003,6 +980,663 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
             p.text.contains("Cancelled") || p.text.contains("cancelled after"),
             "{}",
             p.text
+        );
+    });
+}
+
+/// The value of the first `href="{prefix}…"` in a page.
+fn link(p: &Page, prefix: &str) -> String {
+    let at = p
+        .text
+        .find(&format!("href=\"{prefix}"))
+        .unwrap_or_else(|| panic!("no link {prefix} in {}", p.text))
+        + 6;
+    p.text[at..at + p.text[at..].find('"').expect("end")].to_string()
+}
+
+#[test]
+fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
+    each_engine(|url| {
+        let web = start(url);
+        let pl = web.login("planner");
+        let p = web.get("/plan", Some(&pl));
+        assert!(p.text.contains("No scenario is stored yet"), "{}", p.text);
+        let csrf = p.csrf();
+        let save = |fields: &[(&str, &str)]| {
+            let mut f = vec![("csrf", csrf.as_str()), ("do", "save")];
+            f.extend_from_slice(fields);
+            web.post("/plan/check", &pl, &f)
+        };
+        // a new scenario with an error is stored too (unfinished work), its finding shown
+        let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
+        let p = save(&[("name", "mine.toml"), ("text", &broken)]);
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+        let at = p.location.expect("the stored scenario");
+        assert_eq!(at, "/plan/scenarios/scenario-1");
+        let e = web.get(&at, Some(&pl));
+        assert_eq!(e.status, StatusCode::OK, "{}", e.text);
+        assert!(
+            e.text
+                .contains("Stored scenario <code>scenario-1</code>, Version 1"),
+            "{}",
+            e.text
+        );
+        assert!(e.text.contains("equipment[0].count"), "{}", e.text);
+        assert!(e.text.contains("name=\"seen\" value=\"1\""), "{}", e.text);
+        // the list shows it above the examples
+        let l = web.get("/plan", Some(&pl));
+        assert!(
+            l.text
+                .contains("href=\"/plan/scenarios/scenario-1\">mine.toml</a>"),
+            "{}",
+            l.text
+        );
+        // a second save is version 2; a save on version 1 again is refused, nothing stored
+        let next = [
+            ("scenario", "scenario-1"),
+            ("seen", "1"),
+            ("name", "mine.toml"),
+            ("text", SCENARIO),
+        ];
+        let p = save(&next);
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+        let p = save(&next);
+        assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.text);
+        assert!(p.text.contains("is at version 2"), "{}", p.text);
+        let e = web.get("/plan/scenarios/scenario-1", Some(&pl));
+        assert!(e.text.contains("Version 2"), "{}", e.text);
+        assert!(e.text.contains("The scenario is valid."), "{}", e.text);
+        let v1 = web.get("/plan/scenarios/scenario-1/versions/1", Some(&pl));
+        assert!(
+            v1.text.contains("count = -3"),
+            "version 1 keeps its text: {}",
+            v1.text
+        );
+        // checking a stored text keeps it the stored scenario's
+        let p = web.post(
+            "/plan/check",
+            &pl,
+            &[
+                ("csrf", &csrf),
+                ("do", "check"),
+                ("scenario", "scenario-1"),
+                ("seen", "2"),
+                ("name", "mine.toml"),
+                ("text", SCENARIO),
+            ],
+        );
+        assert!(p.text.contains("name=\"seen\" value=\"2\""), "{}", p.text);
+        // too large: a clear message, nothing stored
+        let big = format!(
+            "{SCENARIO}\n{}",
+            "# padding\n".repeat(store::scenarios::MAX_TEXT / 10)
+        );
+        let p = save(&[("name", "big.toml"), ("text", &big)]);
+        assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", p.text);
+        assert!(p.text.contains("Nothing was stored"), "{}", p.text);
+        assert!(!web.get("/plan", Some(&pl)).text.contains("big.toml"));
+        // another planner sees it; an operator does not
+        let op = web.login("operator");
+        assert_eq!(
+            web.get("/plan/scenarios/scenario-1", Some(&op)).status,
+            StatusCode::FORBIDDEN
+        );
+        // deletion: off the list, the versions stay
+        let d = web.post(
+            "/plan/scenarios/scenario-1/delete",
+            &pl,
+            &[("csrf", &csrf), ("seen", "1")],
+        );
+        assert_eq!(
+            d.status,
+            StatusCode::CONFLICT,
+            "a stale delete is refused: {}",
+            d.text
+        );
+        let d = web.post(
+            "/plan/scenarios/scenario-1/delete",
+            &pl,
+            &[("csrf", &csrf), ("seen", "2")],
+        );
+        assert_eq!(d.status, StatusCode::SEE_OTHER, "{}", d.text);
+        assert!(!web.get("/plan", Some(&pl)).text.contains("mine.toml"));
+        assert_eq!(
+            web.get("/plan/scenarios/scenario-1", Some(&pl)).status,
+            StatusCode::GONE
+        );
+        let v2 = web.get("/plan/scenarios/scenario-1/versions/2", Some(&pl));
+        assert_eq!(v2.status, StatusCode::OK);
+        assert!(v2.text.contains("count = 10"), "{}", v2.text);
+        let versions = web
+            .st
+            .store
+            .read(|tx| store::scenarios::versions(tx, "scenario-1"))
+            .expect("versions");
+        assert_eq!(
+            versions
+                .iter()
+                .map(|v| (v.version, v.by.as_str(), v.deleted))
+                .collect::<Vec<_>>(),
+            [
+                (1, "planner", false),
+                (2, "planner", false),
+                (3, "planner", true)
+            ]
+        );
+    });
+}
+
+/// Stores a plan of the two-product example through the plan API, as the
+/// planner's token.
+fn store_example_plan(web: &Web) {
+    let body = json!({
+        "scenario": include_str!("../../../examples/plant-two-products.toml"),
+        "orders": include_str!("../../../examples/schedule/plant-two-products-orders.csv"),
+        "time_limit_s": 30, "iterations": 20, "seed": 1,
+    });
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", web.planner_token)).expect("h"),
+    );
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let uri: Uri = "/api/plan/v1/plans".parse().expect("uri");
+    let r = dispatch_with(
+        &web.st,
+        &Method::POST,
+        &uri,
+        &h,
+        body.to_string().as_bytes(),
+    )
+    .expect("plan");
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[test]
+fn the_planner_replans_a_stored_plan_after_a_delay_and_sees_what_moved() {
+    each_engine(|url| {
+        let web = start(url);
+        let pl = web.login("planner");
+        store_example_plan(&web);
+        let l = web.get("/plan", Some(&pl));
+        let form_path = link(&l, "/plan/plans/plan%2D1/replan");
+        let f = web.get(&form_path, Some(&pl));
+        assert_eq!(f.status, StatusCode::OK, "{}", f.text);
+        assert!(f.text.contains("<option>O001</option>"), "{}", f.text);
+        let csrf = f.csrf();
+        // an unknown order: a located message, nothing stored
+        let bad = web.post(
+            &form_path,
+            &pl,
+            &[
+                ("csrf", &csrf),
+                ("seen", "1"),
+                ("kind", "delay"),
+                ("order", "O999"),
+                ("step", "expansion"),
+                ("hours", "24"),
+                ("as_of_h", "0"),
+            ],
+        );
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+        assert!(
+            bad.text.contains("order: the plan has no order"),
+            "{}",
+            bad.text
+        );
+        // the first order's first step is 48 h late: the plan moves, version 2 is stored
+        let doc: serde_json::Value = serde_json::from_str(
+            &web.st
+                .store
+                .read(|tx| store::plans::get(tx, "plan-1", None))
+                .expect("v1")
+                .document,
+        )
+        .expect("doc");
+        let product = doc["shop"]["jobs"][0]["product"].as_u64().expect("product") as usize;
+        let step = doc["shop"]["products"][product]["ops"][0]["name"]
+            .as_str()
+            .expect("step")
+            .to_string();
+        let p = web.post(
+            &form_path,
+            &pl,
+            &[
+                ("csrf", &csrf),
+                ("seen", "1"),
+                ("kind", "delay"),
+                ("order", "O001"),
+                ("step", &step),
+                ("hours", "48"),
+                ("as_of_h", "0"),
+            ],
+        );
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("Re-planned and stored"), "{}", p.text);
+        assert!(
+            p.text.contains("<table id=\"moves\""),
+            "something moved: {}",
+            p.text
+        );
+        let latest = web
+            .st
+            .store
+            .read(|tx| store::plans::latest(tx, "plan-1"))
+            .expect("latest");
+        assert_eq!(latest, 2);
+        let csv = web.get(&link(&p, "/plan/plans/plan-1/moves/2/moves.csv"), Some(&pl));
+        assert_eq!(csv.status, StatusCode::OK);
+        assert!(
+            csv.text
+                .starts_with("order,step,old_start_h,new_start_h,shift_h"),
+            "{}",
+            csv.text
+        );
+        assert!(csv.text.lines().count() > 1, "{}", csv.text);
+        let g = web.get("/plan/plans/plan-1/moves/2/gantt", Some(&pl));
+        assert_eq!(g.status, StatusCode::OK);
+        assert!(
+            g.text.contains("What moved") && g.text.contains("<svg"),
+            "{}",
+            &g.text[..g.text.len().min(3000)]
+        );
+        // the moved operations' bars are outlined (as many as rows of moves.csv, at least),
+        // with the legend; the stored plan's own page has neither
+        let outlined = g.text.matches("stroke-dasharray=\"5 2\"><title>").count();
+        assert!(
+            outlined >= csv.text.lines().count() - 1,
+            "{outlined} outlined bars for {} moves",
+            csv.text.lines().count() - 1
+        );
+        assert!(g.text.contains("moved by the re-plan"), "the legend");
+        let plain = web.get("/plan/plans/plan-1", Some(&pl));
+        assert!(
+            !plain.text.contains("stroke-dasharray"),
+            "no outline without moves"
+        );
+        // the same form again is stale (made on version 1)
+        let again = web.post(
+            &form_path,
+            &pl,
+            &[
+                ("csrf", &csrf),
+                ("seen", "1"),
+                ("kind", "delay"),
+                ("order", "O001"),
+                ("step", &step),
+                ("hours", "48"),
+                ("as_of_h", "0"),
+            ],
+        );
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+        assert_eq!(
+            web.st
+                .store
+                .read(|tx| store::plans::latest(tx, "plan-1"))
+                .expect("latest"),
+            2
+        );
+        // an operator may not re-plan
+        let op = web.login("operator");
+        assert_eq!(web.get(&form_path, Some(&op)).status, StatusCode::FORBIDDEN);
+    });
+}
+
+#[test]
+fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
+    each_engine(|url| {
+        let web = start(url);
+        let pl = web.login("planner");
+        assert!(
+            web.get("/plan", Some(&pl))
+                .text
+                .contains("href=\"/plan/compare\"")
+        );
+        let p = web.get("/plan/compare", Some(&pl));
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        // every checkbox has its label
+        let boxes = p.text.matches("type=\"checkbox\" id=\"cmp-").count();
+        assert!(boxes >= 2, "{}", p.text);
+        for i in 0..boxes {
+            assert!(
+                p.text.contains(&format!("<label for=\"cmp-{i}\">")),
+                "{}",
+                p.text
+            );
+        }
+        assert!(p.text.contains("<label for=\"cmp-reps\">"), "{}", p.text);
+        let csrf = p.csrf();
+        let compare = |picks: &[&str], reps: &str| {
+            let mut f = vec![("csrf", csrf.as_str()), ("replications", reps)];
+            f.extend(picks.iter().map(|p| ("pick", *p)));
+            web.post("/plan/compare", &pl, &f)
+        };
+        let one = "example:concept-1-all-in-one.toml";
+        let two = "example:concept-2-chained-devices.toml";
+        // one scenario is not a comparison
+        let p = compare(&[one], "3");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("at least two"), "{}", p.text);
+        // a stored scenario with an error is refused with its located error; nothing runs
+        let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
+        let line = broken
+            .lines()
+            .position(|l| l.starts_with("count = -3"))
+            .expect("the broken line")
+            + 1;
+        let s = web.post(
+            "/plan/check",
+            &pl,
+            &[
+                ("csrf", &csrf),
+                ("do", "save"),
+                ("name", "mine.toml"),
+                ("text", &broken),
+            ],
+        );
+        assert_eq!(s.status, StatusCode::SEE_OTHER, "{}", s.text);
+        let id = s.location.expect("stored").replace("/plan/scenarios/", "");
+        let p = compare(&[one, &format!("stored:{id}")], "3");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.location.is_none());
+        assert!(p.text.contains("these scenarios have errors"), "{}", p.text);
+        assert!(p.text.contains("mine.toml"), "{}", p.text);
+        assert!(
+            p.text.contains(&format!("line {line}, column 9")),
+            "{}",
+            p.text
+        );
+        assert!(p.text.contains("equipment[0].count"), "{}", p.text);
+        // bad replications are refused
+        let p = compare(&[one, two], "1");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        // two examples: a run of 2 × 3 replications, then the comparison page and CSV
+        let p = compare(&[one, two], "3");
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+        let run = p.location.expect("the comparison's run page");
+        assert!(run.starts_with("/plan/run/"), "{run}");
+        let mut finished = false;
+        for _ in 0..1200 {
+            let s = web.get(&format!("{run}/status"), Some(&pl));
+            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
+            assert_eq!(v["wanted"], 6, "{v}");
+            if v["finished"] == true {
+                assert_eq!(v["done"], 6, "{v}");
+                finished = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(finished, "the comparison did not finish within two minutes");
+        let p = web.get(&run, Some(&pl));
+        assert!(p.text.contains("<h1>Comparison: "), "{}", p.text);
+        assert!(p.text.contains("<title>Comparison"), "{}", p.text);
+        assert!(p.text.contains("Finished (2 × 3"), "{}", p.text);
+        let r = web.get(&format!("{run}/report"), Some(&pl));
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.text.contains("Comparison of 2 scenarios"), "{}", r.text);
+        assert!(r.text.contains("Concept 1"), "{}", r.text);
+        assert!(r.text.contains("Concept 2"), "{}", r.text);
+        let c = web.get(&format!("{run}/csv/compare.csv"), Some(&pl));
+        assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+        assert!(c.text.starts_with("scenario,"), "{}", c.text);
+        assert_eq!(c.text.lines().count(), 3, "header and two rows: {}", c.text);
+        assert!(c.text.contains("Concept 2"), "{}", c.text);
+        // the simulation's CSV files are not those of a comparison
+        assert_eq!(
+            web.get(&format!("{run}/csv/summary.csv"), Some(&pl)).status,
+            StatusCode::NOT_FOUND
+        );
+        // nobody else sees it
+        let other = web.login("reviewer");
+        assert_ne!(web.get(&run, Some(&other)).status, StatusCode::OK);
+    });
+}
+
+/// A small study: concept 1 at the demands `values`, `reps` replications per point, the
+/// files it names looked up among the bundled examples.
+fn small_study(values: &str, reps: u32) -> String {
+    format!(
+        "[study]\nname = \"Web test: concept 1 by demand\"\nseed = 3\nreplications = {reps}\n\
+         cost = \"../costs/shared.cost.toml\"\n\n[[axis]]\nparam = \"demand.*.patients_per_year\"\n\
+         values = [{values}]\n\n[[scenario]]\nlabel = \"concept-1\"\n\
+         file = \"../concept-1-all-in-one.toml\"\ncost = \"../costs/concept-1-all-in-one.cost.toml\"\n"
+    )
+}
+
+/// Reads a run's event stream (`…/events`) to its end: the events as (name, data).
+fn read_events(web: &Web, run: &str, cookie: &str) -> Vec<(String, serde_json::Value)> {
+    let uri: Uri = format!("{run}/events").parse().expect("uri");
+    let mut h = HeaderMap::new();
+    h.insert(header::HOST, HeaderValue::from_static(HOST));
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&format!("atmpflow_session={cookie}")).expect("cookie"),
+    );
+    let r = server::web::answer(&web.st, &Method::GET, &uri, &h, b"", false);
+    assert_eq!(r.status(), StatusCode::OK);
+    let ctype = r.headers().get(header::CONTENT_TYPE).expect("content type");
+    assert_eq!(ctype, "text/event-stream");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let body = rt
+        .block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(300),
+                to_bytes(r.into_body(), usize::MAX),
+            )
+            .await
+        })
+        .expect("the stream ends with the run")
+        .expect("body");
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let mut events = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let field = |k: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(str::to_string)
+        };
+        if let (Some(name), Some(data)) = (field("event: "), field("data: ")) {
+            events.push((name, serde_json::from_str(&data).expect("event data")));
+        }
+    }
+    events
+}
+
+/// Polls a run's status until it has ended (at most `secs` seconds); its last status.
+fn wait_finished(web: &Web, run: &str, cookie: &str, secs: u64) -> serde_json::Value {
+    for _ in 0..secs * 10 {
+        let s = web.get(&format!("{run}/status"), Some(cookie));
+        let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
+        if v["finished"] == true {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{run} did not end within {secs} s");
+}
+
+#[test]
+fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_done() {
+    each_engine(|url| {
+        let web = start(url);
+        let op = web.login("operator");
+        assert_eq!(
+            web.get("/plan/study", Some(&op)).status,
+            StatusCode::FORBIDDEN
+        );
+        let pl = web.login("planner");
+        assert!(
+            web.get("/plan", Some(&pl))
+                .text
+                .contains("href=\"/plan/study\"")
+        );
+        let p = web.get("/plan/study/example/concepts-by-demand.toml", Some(&pl));
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("<label for=\"st-text\">"), "{}", p.text);
+        assert!(
+            p.text.contains("label = &quot;concept-1&quot;"),
+            "{}",
+            p.text
+        );
+        assert!(
+            p.text.contains("<code>shared.cost.toml</code>"),
+            "{}",
+            p.text
+        );
+        let csrf = p.csrf();
+        let send = |text: &str, action: &str, reps: &str| {
+            web.post(
+                "/plan/study",
+                &pl,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("text", text),
+                    ("do", action),
+                    ("replications", reps),
+                ],
+            )
+        };
+        // the bundled concepts study checks clean with its own replications
+        let concepts = include_str!("../../../examples/studies/concepts-by-demand.toml");
+        let p = send(concepts, "check", "");
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("× 20 replications"), "{}", p.text);
+        // a file the study names that is neither bundled nor stored: located at its line
+        let study = small_study("50, 100", 2);
+        let wrong = study.replace("../concept-1-all-in-one.toml", "../nowhere.toml");
+        let line = wrong
+            .lines()
+            .position(|l| l.contains("nowhere.toml"))
+            .expect("line")
+            + 1;
+        let p = send(&wrong, "run", "");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.location.is_none());
+        assert!(p.text.contains("scenario[0].file"), "{}", p.text);
+        assert!(
+            p.text.contains(&format!("<mark id=\"L{line}\"")),
+            "{}",
+            p.text
+        );
+        assert!(p.text.contains("nowhere.toml"), "{}", p.text);
+        // a syntax error, a network study, too many points, bad replications: refused
+        let p = send("[study\nname = 1", "check", "");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("<mark id=\"L1\""), "{}", p.text);
+        let net = include_str!("../../../examples/studies/network-central-germany.toml");
+        let p = send(net, "check", "");
+        assert!(p.text.contains("network study"), "{}", p.text);
+        let big = include_str!("../../../examples/studies/incubators-by-demand.toml");
+        let p = send(big, "run", "2");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("too large for the pages"), "{}", p.text);
+        assert!(p.text.contains("200 points"), "{}", p.text);
+        let p = send(&study, "run", "1");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
+        assert!(p.text.contains("from 2 to"), "{}", p.text);
+        // checked: the number of points
+        let p = send(&study, "check", "");
+        assert_eq!(p.status, StatusCode::OK, "{}", p.text);
+        assert!(p.text.contains("The study is valid"), "{}", p.text);
+        assert!(p.text.contains("2 points × 2 replications"), "{}", p.text);
+        // a run followed through its event stream to the end
+        let p = send(&study, "run", "");
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+        let run = p.location.expect("the study's run page");
+        let page = web.get(&run, Some(&pl));
+        assert!(page.text.contains("<title>Study"), "{}", page.text);
+        let events = read_events(&web, &run, &pl);
+        let (last, data) = events.last().expect("events");
+        assert_eq!(last, "end", "{events:?}");
+        assert_eq!(data["done"], 2, "{events:?}");
+        assert_eq!(data["wanted"], 2, "{events:?}");
+        assert!(
+            events[..events.len() - 1]
+                .iter()
+                .all(|(n, d)| n == "progress" && d["finished"] == false),
+            "{events:?}"
+        );
+        let page = web.get(&run, Some(&pl));
+        assert!(
+            page.text.contains("Finished (2 points done)"),
+            "{}",
+            page.text
+        );
+        let r = web.get(&format!("{run}/report"), Some(&pl));
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.text.contains("Web test: concept 1 by demand"),
+            "{}",
+            &r.text[..2000.min(r.text.len())]
+        );
+        for csv in ["points.csv", "pareto.csv"] {
+            assert!(
+                page.text.contains(&format!("{run}/csv/{csv}")),
+                "{}",
+                page.text
+            );
+        }
+        let c = web.get(&format!("{run}/csv/points.csv"), Some(&pl));
+        assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+        assert_eq!(
+            c.text.lines().count(),
+            3,
+            "header and two points: {}",
+            c.text
+        );
+        // the event stream of a run that has ended: just its end
+        let again = read_events(&web, &run, &pl);
+        assert_eq!(again.len(), 1, "{again:?}");
+        // nobody else sees it or its events
+        let other = web.login("reviewer");
+        assert_ne!(
+            web.get(&format!("{run}/events"), Some(&other)).status,
+            StatusCode::OK
+        );
+        // a longer study cancelled once a point has finished: a partial result of those
+        // (the pages' largest study: 60 points x 25 replications, so that the 59 points
+        // after the first cannot all finish between the first and the cancel)
+        let values: Vec<String> = (0..60).map(|i| (40 + 5 * i).to_string()).collect();
+        let long = small_study(&values.join(", "), 25);
+        let p = send(&long, "run", "");
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
+        let run = p.location.expect("the run page");
+        assert!(web.get(&run, Some(&pl)).text.contains("Cancel the study"));
+        for _ in 0..3000 {
+            let s = web.get(&format!("{run}/status"), Some(&pl));
+            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
+            if v["done"].as_u64().unwrap_or(0) >= 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let c = web.post(&format!("{run}/cancel"), &pl, &[("csrf", csrf.as_str())]);
+        assert_eq!(c.status, StatusCode::SEE_OTHER, "{}", c.text);
+        let v = wait_finished(&web, &run, &pl, 300);
+        let done = v["done"].as_u64().expect("done");
+        assert!((1..60).contains(&done), "cancelled after {done} of 60: {v}");
+        let page = web.get(&run, Some(&pl));
+        assert!(page.text.contains("Partial result"), "{}", page.text);
+        assert!(
+            page.text.contains(&format!("({done} / 60 points done)")),
+            "{}",
+            page.text
+        );
+        let c = web.get(&format!("{run}/csv/points.csv"), Some(&pl));
+        assert_eq!(c.text.lines().count() as u64, done + 1, "{}", c.text);
+        let r = web.get(&format!("{run}/report"), Some(&pl));
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            r.text.to_lowercase().contains("partial"),
+            "the report says it is partial"
         );
     });
 }

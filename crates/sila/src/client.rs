@@ -9,6 +9,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::check;
 use crate::error::{SilaError, from_status};
+use crate::feature::{self, FeatureSummary};
 use crate::pb::sila2::org::atmpflow::devices::cellcounter::v1 as cc;
 use crate::pb::sila2::org::silastandard as fw;
 use crate::pb::sila2::org::silastandard::core::silaservice::v1 as svc;
@@ -266,6 +267,59 @@ impl SilaClient {
             version,
             address: self.address.clone(),
         })
+    }
+
+    /// Reads the server's vendor URL (SiLAService.ServerVendorURL).
+    pub async fn vendor_url(&self) -> Result<String, SilaError> {
+        let mut c = svc::si_la_service_client::SiLaServiceClient::new(self.channel.clone());
+        let call = "SiLAService.Get_ServerVendorURL";
+        let url = self
+            .unary(
+                call,
+                c.get_server_vendor_url(svc::GetServerVendorUrlParameters {}),
+            )
+            .await?
+            .server_vendor_url
+            .ok_or_else(|| self.missing(call, "ServerVendorURL"))?
+            .value;
+        check::text(&self.device, call, "ServerVendorURL", &url, 2048)
+    }
+
+    /// The features the server implements (SiLAService.ImplementedFeatures), each with the
+    /// commands and properties its definition (SiLAService.GetFeatureDefinition) declares.
+    pub async fn features(&self) -> Result<Vec<FeatureSummary>, SilaError> {
+        let mut c = svc::si_la_service_client::SiLaServiceClient::new(self.channel.clone());
+        let call = "SiLAService.Get_ImplementedFeatures";
+        let ids = self
+            .unary(
+                call,
+                c.get_implemented_features(svc::GetImplementedFeaturesParameters {}),
+            )
+            .await?
+            .implemented_features;
+        let mut out = Vec::new();
+        for id in ids.into_iter().take(256) {
+            let id = check::text(&self.device, call, "ImplementedFeatures", &id.value, 255)?;
+            let def = "SiLAService.GetFeatureDefinition";
+            let xml = self
+                .unary(
+                    def,
+                    c.get_feature_definition(svc::GetFeatureDefinitionParameters {
+                        feature_identifier: Some(fw::String { value: id.clone() }),
+                    }),
+                )
+                .await?
+                .feature_definition
+                .ok_or_else(|| self.missing(def, "FeatureDefinition"))?
+                .value;
+            let summary = feature::summarize(&id, &xml).map_err(|message| SilaError::Protocol {
+                device: self.device.clone(),
+                call: def.to_string(),
+                message,
+            })?;
+            out.push(summary);
+        }
+        Ok(out)
     }
 
     fn counter(&self) -> cc::cell_counter_client::CellCounterClient<Channel> {

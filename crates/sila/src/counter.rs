@@ -141,6 +141,17 @@ impl CountRecord {
     }
 }
 
+/// What a SiLA 2 server says about itself ([`SilaCellCounter::about`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
+    /// Name, type, UUID, version and address.
+    pub identity: ServerIdentity,
+    /// SiLAService.ServerVendorURL.
+    pub vendor_url: String,
+    /// The features it implements, with their commands and properties.
+    pub features: Vec<crate::feature::FeatureSummary>,
+}
+
 /// A progress callback: equipment id and the report.
 pub type ProgressFn = Box<dyn FnMut(&str, &Progress) + Send>;
 
@@ -238,6 +249,28 @@ impl SilaCellCounter {
         self.client = Some(client.clone());
         self.identity = Some(identity.clone());
         Ok((client, identity))
+    }
+
+    /// What the server says about itself, for the device's twin (connecting first if
+    /// needed): its identity, its vendor URL and the features it implements with their
+    /// commands and properties.
+    pub fn about(&mut self) -> Result<About, SilaError> {
+        let (client, identity) = self.ensure_connected()?;
+        let result = self.runtime.block_on(async {
+            let vendor_url = client.vendor_url().await?;
+            let features = client.features().await?;
+            Ok::<_, SilaError>((vendor_url, features))
+        });
+        if result.is_err() {
+            self.client = None;
+            self.identity = None;
+        }
+        let (vendor_url, features) = result?;
+        Ok(About {
+            identity,
+            vendor_url,
+            features,
+        })
     }
 
     /// Counts one sample (connecting first if needed). After a connection error the next call

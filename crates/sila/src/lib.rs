@@ -11,6 +11,8 @@
 //! - [`error::SilaError`]: SiLA errors (validation, defined and undefined execution,
 //!   framework) decoded from the gRPC status, lost connections, time limits and values
 //!   refused by [`check`]; every one names the device and the call.
+//! - [`feature::summarize`]: the commands and properties of a feature definition (for the
+//!   device's twin; [`client::SilaClient::features`] reads them from the server).
 //! - [`counter::SilaCellCounter`]: a [`batch::device::DeviceAdapter`] whose decision measures
 //!   come from the device's CountCells command.
 
@@ -18,10 +20,12 @@ pub mod check;
 pub mod client;
 pub mod counter;
 pub mod error;
+pub mod feature;
 
 pub use client::{CellCount, Endpoint, Progress, ServerIdentity, SilaClient};
-pub use counter::{CountOutput, CountRecord, Provenance, SilaCellCounter};
+pub use counter::{About, CountOutput, CountRecord, Provenance, SilaCellCounter};
 pub use error::SilaError;
+pub use feature::FeatureSummary;
 
 /// Generated protobuf messages and gRPC clients, nested by protobuf package
 /// (`sila2.org.silastandard`, …).

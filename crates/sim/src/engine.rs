@@ -625,6 +625,77 @@ struct Sim<'a> {
     spare_held: Vec<Vec<Held>>,
 }
 
+/// The dispatching rules of each step's pools (flat step order), the primary rule (first
+/// candidate of the first use) first; and whether the model mixes rules.
+fn step_rules(m: &Model, n: usize) -> (Vec<Vec<usize>>, bool) {
+    let mut rules = Vec::with_capacity(n);
+    let mut seen = [false; RULES];
+    for p in &m.products {
+        for s in &p.steps {
+            let mut r: Vec<usize> = Vec::new();
+            for &c in s.uses.iter().flat_map(|u| &u.candidates) {
+                let i = rule_index(m.resources[c].dispatch);
+                seen[i] = true;
+                if !r.contains(&i) {
+                    r.push(i);
+                }
+            }
+            rules.push(r);
+        }
+    }
+    let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
+    (rules, mixed_rules)
+}
+
+/// For each resource, the steps (flat index) that may use it with the bit mask of their
+/// uses; and for each step, whether its uses' candidates are disjoint.
+fn step_uses(m: &Model, n: usize) -> (Vec<Vec<(usize, u64)>>, Vec<bool>) {
+    let mut res_steps: Vec<Vec<(usize, u64)>> = vec![Vec::new(); m.resources.len()];
+    let mut disjoint = Vec::with_capacity(n);
+    for (flat, s) in m.products.iter().flat_map(|p| &p.steps).enumerate() {
+        let mut seen: Vec<usize> = Vec::new();
+        let mut repeats = false;
+        for (ui, u) in s.uses.iter().enumerate() {
+            let bit = use_bit(ui);
+            for &c in &u.candidates {
+                repeats |= seen.contains(&c);
+                seen.push(c);
+                match res_steps[c].iter_mut().find(|(st, _)| *st == flat) {
+                    Some((_, mask)) => *mask |= bit,
+                    None => res_steps[c].push((flat, bit)),
+                }
+            }
+        }
+        disjoint.push(!repeats);
+    }
+    (res_steps, disjoint)
+}
+
+/// The resources' state at time 0.
+fn fresh_resources(m: &Model, changes: &[Vec<f64>], weeks: usize) -> Vec<Res> {
+    m.resources
+        .iter()
+        .zip(changes)
+        .map(|(r, ch)| Res {
+            on_duty: on_duty_from(r, ch, 0.0),
+            busy: 0,
+            cleaning: 0,
+            down: 0,
+            blocked: 0,
+            blocked_integral: 0.0,
+            running: Vec::new(),
+            last_t: 0.0,
+            busy_integral: 0.0,
+            weekly: vec![0.0; weeks],
+            week: 0,
+            week_lo: f64::INFINITY,
+            week_hi: f64::NEG_INFINITY,
+            breakdowns: 0,
+            fail_token: 0,
+        })
+        .collect()
+}
+
 impl<'a> Sim<'a> {
     fn new(m: &'a Model, rng: ChaCha8Rng, plan: Option<&'a Plan>) -> Self {
         let mut step_offset = Vec::with_capacity(m.products.len());
@@ -635,41 +706,8 @@ impl<'a> Sim<'a> {
             flat_step.extend((0..p.steps.len()).map(|s| (pi, s)));
             n += p.steps.len();
         }
-        // Rules of each step's pools, the primary rule (first candidate of the first use) first.
-        let mut rules = Vec::with_capacity(n);
-        let mut seen = [false; RULES];
-        for p in &m.products {
-            for s in &p.steps {
-                let mut r: Vec<usize> = Vec::new();
-                for &c in s.uses.iter().flat_map(|u| &u.candidates) {
-                    let i = rule_index(m.resources[c].dispatch);
-                    seen[i] = true;
-                    if !r.contains(&i) {
-                        r.push(i);
-                    }
-                }
-                rules.push(r);
-            }
-        }
-        let mut res_steps: Vec<Vec<(usize, u64)>> = vec![Vec::new(); m.resources.len()];
-        let mut disjoint = Vec::with_capacity(n);
-        for (flat, s) in m.products.iter().flat_map(|p| &p.steps).enumerate() {
-            let mut seen: Vec<usize> = Vec::new();
-            let mut repeats = false;
-            for (ui, u) in s.uses.iter().enumerate() {
-                let bit = use_bit(ui);
-                for &c in &u.candidates {
-                    repeats |= seen.contains(&c);
-                    seen.push(c);
-                    match res_steps[c].iter_mut().find(|(st, _)| *st == flat) {
-                        Some((_, mask)) => *mask |= bit,
-                        None => res_steps[c].push((flat, bit)),
-                    }
-                }
-            }
-            disjoint.push(!repeats);
-        }
-        let mixed_rules = seen.iter().filter(|&&x| x).count() > 1;
+        let (rules, mixed_rules) = step_rules(m, n);
+        let (res_steps, disjoint) = step_uses(m, n);
         let slack = rule_index(model::Dispatch::LeastSlack);
         let slack_step = rules.iter().map(|r| r.contains(&slack)).collect();
         let expected = expected_batches(m, plan);
@@ -679,28 +717,7 @@ impl<'a> Sim<'a> {
             .iter()
             .map(|r| r.calendar.as_ref().map(count_changes).unwrap_or_default())
             .collect();
-        let res = m
-            .resources
-            .iter()
-            .zip(&changes)
-            .map(|(r, ch)| Res {
-                on_duty: on_duty_from(r, ch, 0.0),
-                busy: 0,
-                cleaning: 0,
-                down: 0,
-                blocked: 0,
-                blocked_integral: 0.0,
-                running: Vec::new(),
-                last_t: 0.0,
-                busy_integral: 0.0,
-                weekly: vec![0.0; weeks],
-                week: 0,
-                week_lo: f64::INFINITY,
-                week_hi: f64::NEG_INFINITY,
-                breakdowns: 0,
-                fail_token: 0,
-            })
-            .collect();
+        let res = fresh_resources(m, &changes, weeks);
         Sim {
             m,
             plan,

@@ -184,18 +184,60 @@ struct Combine<'s, 'a, 'b> {
     error: Option<SimError>,
 }
 
-fn run_inner(
-    model: &Model,
-    opts: &RunOptions,
-    progress: &(dyn Fn(u32) + Sync),
-    cancel: &AtomicBool,
-    sink: Option<&mut ObservationSink<'_>>,
-    rep_sink: Option<&mut ReplicationSink<'_>>,
-) -> Result<Results, SimError> {
-    let reps = opts.replications.unwrap_or(model.replications);
-    if reps < 2 {
-        return Err(SimError::TooFewReplications(reps));
+impl Combine<'_, '_, '_> {
+    /// Keeps the earliest failing replication's error, whatever the thread count.
+    fn failed(&mut self, r: u32, e: SimError) {
+        let earlier = match &self.error {
+            Some(
+                SimError::EventBudget { replication, .. } | SimError::Deadlock { replication, .. },
+            ) => r < *replication,
+            Some(_) => false,
+            None => true,
+        };
+        if earlier {
+            self.error = Some(e);
+        }
     }
+
+    /// Combines the pending replications that are next in order, passing each to the
+    /// sinks first. True if a sink refused one (the run is to stop).
+    fn combine_due(&mut self) -> bool {
+        let mut refused = false;
+        loop {
+            let due = self.acc.len() as u32;
+            let Some(mut o) = self.pending.remove(&due) else {
+                break;
+            };
+            if self.error.is_none()
+                && let Some(sink) = self.sink.as_mut()
+                && let Err(reason) = sink(due, &o.observations)
+            {
+                self.error = Some(SimError::Observer {
+                    replication: due,
+                    reason,
+                });
+                refused = true;
+            }
+            o.observations = Vec::new();
+            if self.error.is_none()
+                && let Some(sink) = self.rep_sink.as_mut()
+                && let Err(reason) = sink(&o.rep)
+            {
+                self.error = Some(SimError::ReplicationSink {
+                    replication: due,
+                    reason,
+                });
+                refused = true;
+            }
+            self.acc.add(o);
+        }
+        refused
+    }
+}
+
+/// The model as this run sees it: the seed of the options, and when following a plan,
+/// no warm-up and a horizon past the last release.
+fn run_model(model: &Model, opts: &RunOptions) -> Result<Model, SimError> {
     let mut m = model.clone();
     if let Some(seed) = opts.seed {
         m.seed = seed;
@@ -212,6 +254,22 @@ fn run_inner(
             .fold(0.0_f64, f64::max);
         m.horizon_h = m.horizon_h.max(last + 1.0);
     }
+    Ok(m)
+}
+
+fn run_inner(
+    model: &Model,
+    opts: &RunOptions,
+    progress: &(dyn Fn(u32) + Sync),
+    cancel: &AtomicBool,
+    sink: Option<&mut ObservationSink<'_>>,
+    rep_sink: Option<&mut ReplicationSink<'_>>,
+) -> Result<Results, SimError> {
+    let reps = opts.replications.unwrap_or(model.replications);
+    if reps < 2 {
+        return Err(SimError::TooFewReplications(reps));
+    }
+    let m = run_model(model, opts)?;
     let observe = sink.is_some();
     let limits = engine::Limits {
         event_budget: opts.event_budget.unwrap_or(model::limits::EVENT_BUDGET),
@@ -245,18 +303,7 @@ fn run_inner(
                     engine::Ended::Failed(e) => {
                         stop.store(true, Ordering::SeqCst);
                         if let Ok(mut c) = combine.lock() {
-                            // Report the earliest failing replication, whatever the thread count.
-                            let earlier = match &c.error {
-                                Some(
-                                    SimError::EventBudget { replication, .. }
-                                    | SimError::Deadlock { replication, .. },
-                                ) => r < *replication,
-                                Some(_) => false,
-                                None => true,
-                            };
-                            if earlier {
-                                c.error = Some(e);
-                            }
+                            c.failed(r, e);
                         }
                         return;
                     }
@@ -267,33 +314,8 @@ fn run_inner(
             };
             let c = &mut *guard;
             c.pending.insert(r, *out);
-            loop {
-                let due = c.acc.len() as u32;
-                let Some(mut o) = c.pending.remove(&due) else {
-                    break;
-                };
-                if c.error.is_none()
-                    && let Some(sink) = c.sink.as_mut()
-                    && let Err(reason) = sink(due, &o.observations)
-                {
-                    c.error = Some(SimError::Observer {
-                        replication: due,
-                        reason,
-                    });
-                    stop.store(true, Ordering::SeqCst);
-                }
-                o.observations = Vec::new();
-                if c.error.is_none()
-                    && let Some(sink) = c.rep_sink.as_mut()
-                    && let Err(reason) = sink(&o.rep)
-                {
-                    c.error = Some(SimError::ReplicationSink {
-                        replication: due,
-                        reason,
-                    });
-                    stop.store(true, Ordering::SeqCst);
-                }
-                c.acc.add(o);
+            if c.combine_due() {
+                stop.store(true, Ordering::SeqCst);
             }
             progress(c.acc.len() as u32);
         }

@@ -38,45 +38,26 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(v)
-    }
+/// `From<$t> for Value`: the variant `$variant` of the value `$conv` makes of `v`.
+macro_rules! value_from {
+    ($($t:ty => $variant:ident($conv:expr)),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::$variant($conv(v))
+            }
+        }
+    )*};
 }
-impl From<f64> for Value {
-    fn from(v: f64) -> Self {
-        Value::Real(v)
-    }
-}
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Text(v.to_string())
-    }
-}
-impl From<String> for Value {
-    fn from(v: String) -> Self {
-        Value::Text(v)
-    }
-}
-impl From<&String> for Value {
-    fn from(v: &String) -> Self {
-        Value::Text(v.clone())
-    }
-}
-impl From<Vec<u8>> for Value {
-    fn from(v: Vec<u8>) -> Self {
-        Value::Bytes(v)
-    }
-}
-impl From<&[u8]> for Value {
-    fn from(v: &[u8]) -> Self {
-        Value::Bytes(v.to_vec())
-    }
-}
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Value::Int(i64::from(v))
-    }
+
+value_from! {
+    i64 => Int(std::convert::identity),
+    f64 => Real(std::convert::identity),
+    &str => Text(str::to_string),
+    String => Text(std::convert::identity),
+    &String => Text(String::clone),
+    Vec<u8> => Bytes(std::convert::identity),
+    &[u8] => Bytes(<[u8]>::to_vec),
+    bool => Int(i64::from),
 }
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {

@@ -27,6 +27,7 @@ use std::time::Duration;
 mod aas;
 pub mod auth;
 pub mod batch;
+mod batch_cache;
 mod batch_error;
 pub mod clock;
 pub mod cond;
@@ -37,6 +38,7 @@ pub mod legacy;
 pub mod lots;
 pub mod migrate;
 pub mod plans;
+pub mod scenarios;
 pub mod session;
 
 pub use aas::{Filter, Kind, Page};
@@ -93,6 +95,8 @@ pub struct Db {
     /// 100 ms and so puts long waits into the tail latency. Other processes
     /// on the same file still meet at SQLite's write lock.
     writer: parking_lot::Mutex<()>,
+    /// Batches replayed by this handle (see `batch_cache`).
+    batches: batch_cache::BatchCache,
 }
 
 /// What a record read in this transaction looked like (for the version check
@@ -117,6 +121,12 @@ pub struct Tx<'a> {
     /// Lock the rows read (PostgreSQL `FOR UPDATE`): set when an attempt
     /// lost a race, so that the next one cannot lose it again.
     lock_reads: bool,
+    /// Batches replayed by this handle, checked against the head rows read
+    /// in this transaction.
+    batches: &'a batch_cache::BatchCache,
+    /// Replayed batches this transaction leaves: kept for later
+    /// transactions once it commits, dropped if it does not.
+    keep: Vec<batch::Stored>,
 }
 
 impl std::fmt::Debug for Tx<'_> {
@@ -236,27 +246,21 @@ impl Db {
                 (Target::Postgres(Box::new(cfg)), shown, 8)
             }
         };
+        // an SQLite file that is not one may be a database of the earlier format
+        let redb_hint = |e: StoreError| match e {
+            StoreError::Unavailable(m) if m.contains("not a readable SQLite database") => {
+                StoreError::Unavailable(format!(
+                    "{location}: {m}; a database of the earlier file format (redb) is copied \
+                     with `atmpflow db migrate --from {location} --to NEW.db`"
+                ))
+            }
+            other => other,
+        };
         // the first connection is opened directly: a wrong path or URL fails
         // at once, not after the pool's connection timeout
-        let mut first = target.open().map_err(|e| match e {
-            StoreError::Unavailable(m) if m.contains("not a readable SQLite database") => {
-                StoreError::Unavailable(format!(
-                    "{location}: {m}; a database of the earlier file format (redb) is copied \
-                     with `atmpflow db migrate --from {location} --to NEW.db`"
-                ))
-            }
-            other => other,
-        })?;
+        let mut first = target.open().map_err(redb_hint)?;
         let engine = first.engine();
-        let version = migrate::apply(&mut first, migrations).map_err(|e| match e {
-            StoreError::Unavailable(m) if m.contains("not a readable SQLite database") => {
-                StoreError::Unavailable(format!(
-                    "{location}: {m}; a database of the earlier file format (redb) is copied \
-                     with `atmpflow db migrate --from {location} --to NEW.db`"
-                ))
-            }
-            other => other,
-        })?;
+        let version = migrate::apply(&mut first, migrations).map_err(redb_hint)?;
         drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(max)
@@ -270,6 +274,7 @@ impl Db {
             location,
             version,
             writer: parking_lot::Mutex::new(()),
+            batches: batch_cache::BatchCache::new(batch_cache::CAPACITY),
         })
     }
 
@@ -281,6 +286,18 @@ impl Db {
     /// The file path or the URL (without password), for messages.
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// How many batches this handle keeps replayed between transactions
+    /// (at most [`batch::CACHE_CAPACITY`]).
+    pub fn cached_batches(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Whether this handle keeps batch `id` replayed (the next request on it
+    /// skips the replay if nobody has written the batch since).
+    pub fn is_batch_cached(&self, id: &str) -> bool {
+        self.batches.contains(id)
     }
 
     /// The highest migration applied.
@@ -353,7 +370,7 @@ impl Db {
         };
         conn.batch(begin)?;
         let mut guard = Rollback { conn: Some(conn) };
-        let (result, retry, failed) = {
+        let (result, retry, failed, keep) = {
             let mut tx = Tx {
                 conn: guard.conn.as_deref_mut().ok_or_else(internal)?,
                 seen: HashMap::new(),
@@ -361,9 +378,11 @@ impl Db {
                 retry: false,
                 failed: None,
                 lock_reads: lock_reads && self.engine == Engine::Postgres,
+                batches: &self.batches,
+                keep: Vec::new(),
             };
             let r = f(&mut tx);
-            (r, tx.retry, tx.failed)
+            (r, tx.retry, tx.failed, tx.keep)
         };
         let conn = guard.conn.take().ok_or_else(internal)?;
         match result {
@@ -388,7 +407,12 @@ impl Db {
                 )))
             }
             Ok(v) => match conn.batch(if read_only { "ROLLBACK" } else { "COMMIT" }) {
-                Ok(()) => Ok(Attempt::Done(Ok(v))),
+                Ok(()) => {
+                    for s in keep {
+                        self.batches.put(s);
+                    }
+                    Ok(Attempt::Done(Ok(v)))
+                }
                 Err(StoreError::Retry(why)) => {
                     rollback(conn);
                     Ok(Attempt::Retry(why))

@@ -5,7 +5,7 @@
 //! Version ranges keep the owners of the tables apart: 1–99 the Asset
 //! Administration Shell and general tables, 100–199 users, tokens and
 //! sessions, 200–299 batch records, signatures and scans, 300–399 stored
-//! plant plans. The applied versions are kept in `schema_migrations` with a
+//! plant plans and the planners' scenarios. The applied versions are kept in `schema_migrations` with a
 //! checksum of the SQL that ran; a database whose applied migrations differ
 //! from this program's, or that is newer than this program, is refused
 //! instead of being touched.
@@ -38,50 +38,29 @@ impl Migration {
     }
 }
 
+/// A migration from its version, name and file stem (`migrations/STEM.sqlite.sql` and
+/// `migrations/STEM.postgres.sql`).
+macro_rules! migration {
+    ($version:expr, $name:expr, $stem:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/", $stem, ".sqlite.sql")),
+            postgres: include_str!(concat!("../migrations/", $stem, ".postgres.sql")),
+        }
+    };
+}
+
 /// Every migration this program knows, in version order.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "aas",
-        sqlite: include_str!("../migrations/0001_aas.sqlite.sql"),
-        postgres: include_str!("../migrations/0001_aas.postgres.sql"),
-    },
-    Migration {
-        version: 100,
-        name: "auth",
-        sqlite: include_str!("../migrations/0100_auth.sqlite.sql"),
-        postgres: include_str!("../migrations/0100_auth.postgres.sql"),
-    },
-    Migration {
-        version: 110,
-        name: "web sessions",
-        sqlite: include_str!("../migrations/0110_web_sessions.sqlite.sql"),
-        postgres: include_str!("../migrations/0110_web_sessions.postgres.sql"),
-    },
-    Migration {
-        version: 200,
-        name: "batch",
-        sqlite: include_str!("../migrations/0200_batch.sqlite.sql"),
-        postgres: include_str!("../migrations/0200_batch.postgres.sql"),
-    },
-    Migration {
-        version: 201,
-        name: "lots",
-        sqlite: include_str!("../migrations/0201_lots.sqlite.sql"),
-        postgres: include_str!("../migrations/0201_lots.postgres.sql"),
-    },
-    Migration {
-        version: 290,
-        name: "rehearsal clock",
-        sqlite: include_str!("../migrations/0290_rehearsal_clock.sqlite.sql"),
-        postgres: include_str!("../migrations/0290_rehearsal_clock.postgres.sql"),
-    },
-    Migration {
-        version: 300,
-        name: "plant plans",
-        sqlite: include_str!("../migrations/0300_plans.sqlite.sql"),
-        postgres: include_str!("../migrations/0300_plans.postgres.sql"),
-    },
+    migration!(1, "aas", "0001_aas"),
+    migration!(100, "auth", "0100_auth"),
+    migration!(110, "web sessions", "0110_web_sessions"),
+    migration!(200, "batch", "0200_batch"),
+    migration!(201, "lots", "0201_lots"),
+    migration!(290, "rehearsal clock", "0290_rehearsal_clock"),
+    migration!(300, "plant plans", "0300_plans"),
+    migration!(310, "planner scenarios", "0310_scenarios"),
 ];
 
 /// An arbitrary constant: the PostgreSQL advisory lock that serialises

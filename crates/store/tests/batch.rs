@@ -317,16 +317,36 @@ fn store_twins(db: &Db, inventory: &Inventory) {
     .expect("twins");
 }
 
-/// Rehearses a whole batch, storing every request as a live batch is stored
-/// (the equipment twins are stored first unless the database has them).
-fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch {
-    let (recipe, mut inventory, binding) = fixtures();
+/// The fixtures' inventory with the counters its equipment twins hold (the twins are
+/// stored first unless the database has them).
+fn inventory_with_twins(db: &Db) -> Inventory {
+    let (_, mut inventory, _) = fixtures();
     let missing = db
         .read(|tx| store::counters::adopt(tx, &mut inventory))
         .expect("adopt");
     if !missing.is_empty() {
         store_twins(db, &inventory);
     }
+    inventory
+}
+
+/// Rehearses a whole batch, storing every request as a live batch is stored
+/// (the equipment twins are stored first unless the database has them).
+fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch {
+    let mut inventory = inventory_with_twins(db);
+    rehearse_with(db, id, seed, excursions, &mut inventory).expect("rehearsal")
+}
+
+/// Rehearses batch `id` (on the fixtures' recipe and binding, with `inventory`), every
+/// journaled step recorded in `db`; the error is the rehearsal's message.
+fn rehearse_with(
+    db: &Db,
+    id: &str,
+    seed: u64,
+    excursions: f64,
+    inventory: &mut Inventory,
+) -> Result<batch::Batch, String> {
+    let (recipe, _, binding) = fixtures();
     let mut ord = order(id);
     ord.din = "A999925123456".into();
     rehearse(
@@ -334,7 +354,7 @@ fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch 
         &recipe,
         &recipe_sha256(RECIPE),
         &binding,
-        &mut inventory,
+        inventory,
         &LotRegister::default(),
         &Cast::example(),
         &Rehearsal {
@@ -350,7 +370,7 @@ fn rehearse_into(db: &Db, id: &str, seed: u64, excursions: f64) -> batch::Batch 
                 .map_err(|e| e.to_string())
         },
     )
-    .expect("rehearsal")
+    .map_err(|e| format!("{e:#}"))
 }
 
 fn sql(db: &Db, statement: &str) -> Result<u64, StoreError> {
@@ -590,32 +610,10 @@ fn counter_uses_reach_the_equipment_twins_with_the_entries() {
         let db = Db::connect(url).expect("open");
         // without the twins the first counted use is an error naming the equipment and
         // counter, and that request stores nothing
-        let (recipe, mut inventory, binding) = fixtures();
+        let (_, mut inventory, _) = fixtures();
         let start = inventory.clone();
-        let mut ord = order("B-NOTWIN");
-        ord.din = "A999925123456".into();
-        let err = rehearse(
-            &ord,
-            &recipe,
-            &recipe_sha256(RECIPE),
-            &binding,
-            &mut inventory,
-            &LotRegister::default(),
-            &Cast::example(),
-            &Rehearsal {
-                seed: 1,
-                start: t("2026-12-01T08:00:00Z"),
-                excursions: 0.0,
-                location: "room_c1".into(),
-                clinic: "Clinic".into(),
-            },
-            |j| {
-                db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
-        )
-        .expect_err("no twin to count on");
+        let err = rehearse_with(&db, "B-NOTWIN", 1, 0.0, &mut inventory)
+            .expect_err("no twin to count on");
         let text = format!("{err:#}");
         assert!(
             text.contains("no twin with a UsageCounters submodel")
@@ -684,31 +682,9 @@ fn counter_uses_reach_the_equipment_twins_with_the_entries() {
             tx.put(Kind::Submodel, &id, &serde_json::to_vec(&sm).expect("json"))
         })
         .expect("strip the counters");
-        let (recipe, mut inventory, binding) = fixtures();
-        let mut ord = order("B-NOCOUNTER");
-        ord.din = "A999925123456".into();
-        let err = rehearse(
-            &ord,
-            &recipe,
-            &recipe_sha256(RECIPE),
-            &binding,
-            &mut inventory,
-            &LotRegister::default(),
-            &Cast::example(),
-            &Rehearsal {
-                seed: 1,
-                start: t("2026-12-01T08:00:00Z"),
-                excursions: 0.0,
-                location: "room_c1".into(),
-                clinic: "Clinic".into(),
-            },
-            |j| {
-                db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
-        )
-        .expect_err("no counter");
+        let (_, mut inventory, _) = fixtures();
+        let err =
+            rehearse_with(&db, "B-NOCOUNTER", 1, 0.0, &mut inventory).expect_err("no counter");
         let text = format!("{err:#}");
         assert!(
             text.contains("equipment thaw_1")
@@ -727,4 +703,307 @@ fn stored_counters_of(inv: &Inventory) -> Vec<(String, String, u64, u64)> {
                 .map(|c| (e.id.clone(), c.name.clone(), c.used, c.max))
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The replayed batches a database handle keeps between transactions
+// ---------------------------------------------------------------------------
+
+/// Opens batch `id` and brings it to its thaw step with the thaw module scanned (the
+/// equipment twins are stored first unless the database has them); the thaw module's id.
+fn open_at_thaw(db: &Db, id: &str) -> String {
+    let (recipe, _, binding) = fixtures();
+    let inventory = inventory_with_twins(db);
+    let cast = Cast::example();
+    let lots = LotRegister::default();
+    let at = t("2026-12-01T08:00:00Z");
+    db.transaction(|tx| {
+        sb::open(
+            tx,
+            &order(id),
+            RECIPE,
+            &recipe,
+            &binding,
+            &cast.planner,
+            &inventory,
+            &lots,
+            at,
+        )
+    })
+    .expect("open batch");
+    let device = binding
+        .assignments
+        .iter()
+        .find(|a| a.step == "thaw")
+        .and_then(|a| a.equipment.clone())
+        .expect("thaw is bound");
+    let commands = [
+        Command::StartStep {
+            step: "transport_in".into(),
+            location: "room_c1".into(),
+            scanned: label(),
+        },
+        Command::RecordLot {
+            step: "transport_in".into(),
+            material: "apheresis".into(),
+            lot: "A999925123456".into(),
+            expiry: Date::parse("2027-06-01"),
+        },
+        Command::CompleteStep {
+            step: "transport_in".into(),
+            measures: Default::default(),
+            failed: None,
+        },
+        Command::StartStep {
+            step: "thaw".into(),
+            location: "room_c1".into(),
+            scanned: label(),
+        },
+        Command::UseEquipment {
+            step: "thaw".into(),
+            requirement: "thawing".into(),
+            equipment: device.clone(),
+        },
+    ];
+    run_on(db, id, receive(None, "goods-in"), at).expect("receive");
+    for c in commands {
+        run_on(db, id, Request::new(c), at).expect("to the thaw step");
+    }
+    device
+}
+
+/// Runs one request on batch `id` in its own transaction.
+fn run_on(
+    db: &Db,
+    id: &str,
+    req: Request,
+    at: DateTime,
+) -> Result<(Outcome, Option<sb::TwinWrite>), BatchError> {
+    let (_, inventory, _) = fixtures();
+    let cast = Cast::example();
+    db.transaction(|tx| {
+        sb::execute(
+            tx,
+            id,
+            &req,
+            &cast.operator,
+            &inventory,
+            &LotRegister::default(),
+            at,
+        )
+    })
+}
+
+/// A block of 10 bath temperatures from `first_ms` (one per 100 ms), `hot` ones at 39 °C
+/// (outside the recipe's 36–38 °C) and the rest at 37 °C.
+fn series(device: &str, first_ms: i64, hot: bool) -> Request {
+    Request::new(Command::RecordSeries {
+        step: "thaw".into(),
+        field: "bath_temperature".into(),
+        unit: "°C".into(),
+        device: device.into(),
+        address: None,
+        samples: (0..10)
+            .map(|i| batch::engine::Sample {
+                time_ms: first_ms + 100 * i,
+                value: if hot { 39.0 } else { 37.0 },
+            })
+            .collect(),
+    })
+}
+
+/// The time of stream block `n` (one block a second from 08:10).
+fn block_ms(n: i64) -> i64 {
+    t("2026-12-01T08:10:00Z").unix_seconds() * 1000 + 1000 * n
+}
+
+fn at_block(n: i64) -> DateTime {
+    DateTime::from_unix_seconds(block_ms(n).div_euclid(1000) + 1)
+}
+
+/// Stream block `n` of the thaw module `device` on batch `id`, in its own transaction.
+fn block(
+    db: &Db,
+    id: &str,
+    device: &str,
+    n: i64,
+    hot: bool,
+) -> Result<(Outcome, Option<sb::TwinWrite>), BatchError> {
+    run_on(db, id, series(device, block_ms(n), hot), at_block(n))
+}
+
+/// The number of the last entry of batch `id`, replayed from the database.
+fn head_seq(db: &Db, id: &str) -> u64 {
+    db.read(|tx| sb::load_replayed(tx, id))
+        .expect("load")
+        .expect("stored")
+        .batch
+        .head_seq()
+}
+
+/// A new handle on `url` with batch `id` at its thaw step: the handle, the thaw module and
+/// the number of the batch's last entry.
+fn fresh_at_thaw(url: &str, id: &str) -> (Db, String, u64) {
+    let db = Db::connect(url).expect("open");
+    let device = open_at_thaw(&db, id);
+    let h = head_seq(&db, id);
+    (db, device, h)
+}
+
+fn verifies(db: &Db, id: &str) -> sb::Verified {
+    db.read(|tx| sb::verify(tx, id))
+        .expect("verify")
+        .unwrap_or_else(|f| panic!("{id} does not verify: {f}"))
+}
+
+#[test]
+fn a_write_by_another_handle_is_seen_by_the_next_request() {
+    each_engine(|url| {
+        // two handles on one database stand in for two server processes
+        let first = Db::connect(url).expect("open");
+        let second = Db::connect(url).expect("open again");
+        let device = open_at_thaw(&first, "B-C1");
+        assert!(first.is_batch_cached("B-C1"), "the handle keeps its batch");
+        let h = head_seq(&first, "B-C1");
+        let (o, _) = block(&first, "B-C1", &device, 0, false).expect("block 0 on the first handle");
+        assert_eq!((o.entries()[0].seq, o.version()), (h + 1, 8));
+        // the second handle replays the batch and appends blocks 1 and 2
+        for n in 1..=2 {
+            block(&second, "B-C1", &device, n, false).expect("block on the second handle");
+        }
+        assert!(second.is_batch_cached("B-C1"));
+        // the first handle's kept state (version 8) is stale: it must not be used
+        let (o, _) = block(&first, "B-C1", &device, 3, false).expect("block 3 on the first handle");
+        let e = &o.entries()[0];
+        assert_eq!(
+            (e.seq, o.version()),
+            (h + 4, 11),
+            "continues the second's entries"
+        );
+        match &e.body {
+            batch::Body::Series(b) => assert_eq!(b.block, 4, "the fourth block of the series"),
+            other => panic!("unexpected {other:?}"),
+        }
+        // a block that overlaps one the other handle stored is refused on the fresh state
+        let e = block(&second, "B-C1", &device, 3, false)
+            .expect_err("block 3 again on the second handle");
+        assert!(matches!(e, BatchError::Refused(_)), "{e}");
+        let v = verifies(&first, "B-C1");
+        assert_eq!((v.entries, v.requests), (h + 4, 11));
+        for db in [&first, &second] {
+            let s = db
+                .read(|tx| sb::load(tx, "B-C1"))
+                .expect("load")
+                .expect("stored");
+            assert_eq!((s.batch.head_seq(), s.version), (h + 4, 11));
+        }
+    });
+}
+
+#[test]
+fn a_rolled_back_transaction_leaves_no_cached_state() {
+    each_engine(|url| {
+        let (db, device, h) = fresh_at_thaw(url, "B-C2");
+        let (_, inventory, _) = fixtures();
+        let cast = Cast::example();
+        // the request succeeds, then the transaction fails: nothing stored, nothing kept
+        let e = db
+            .transaction(|tx| -> Result<(), BatchError> {
+                sb::execute(
+                    tx,
+                    "B-C2",
+                    &series(&device, block_ms(0), false),
+                    &cast.operator,
+                    &inventory,
+                    &LotRegister::default(),
+                    at_block(0),
+                )?;
+                Err(BatchError::NotFound(
+                    "a later step of this transaction".into(),
+                ))
+            })
+            .expect_err("rolled back");
+        assert!(matches!(e, BatchError::NotFound(_)), "{e}");
+        assert!(
+            !db.is_batch_cached("B-C2"),
+            "the rolled-back state is not kept"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM batch_entries WHERE batch = 'B-C2'"
+            ),
+            h as i64
+        );
+        // the same block again: the next request replays from the database and stores it
+        let (o, _) = block(&db, "B-C2", &device, 0, false).expect("block 0 after the rollback");
+        assert_eq!((o.entries()[0].seq, o.version()), (h + 1, 8));
+        assert!(db.is_batch_cached("B-C2"));
+        // a refused request drops the kept state too
+        block(&db, "B-C2", &device, 0, false).expect_err("block 0 twice");
+        assert!(!db.is_batch_cached("B-C2"));
+        block(&db, "B-C2", &device, 1, false).expect("block 1");
+        assert_eq!(verifies(&db, "B-C2").entries, h + 2);
+    });
+}
+
+#[test]
+fn series_blocks_leave_the_twin_alone_until_an_excursion_changes_it() {
+    each_engine(|url| {
+        let (db, device, h) = fresh_at_thaw(url, "B-C3");
+        let (o, twin) = block(&db, "B-C3", &device, 0, false).expect("block in range");
+        assert!(twin.is_none(), "a block in range does not change the twin");
+        assert_eq!(o.entries().len(), 1);
+        verifies(&db, "B-C3");
+        let (o, twin) = block(&db, "B-C3", &device, 1, true).expect("block out of range");
+        assert_eq!(
+            o.entries().len(),
+            2,
+            "the block and its excursion's deviation"
+        );
+        assert!(twin.is_some(), "the deviation is written to the twin");
+        assert_eq!(verifies(&db, "B-C3").entries, h + 3);
+    });
+}
+
+#[test]
+fn a_corrupted_entry_is_found_by_the_first_load_of_a_handle() {
+    each_engine(|url| {
+        let (db, device, h) = fresh_at_thaw(url, "B-C4");
+        let bad = h + 2;
+        for n in 0..3 {
+            block(&db, "B-C4", &device, n, false).expect("block");
+        }
+        testing::disable_batch_guards(&db).expect("disable guards");
+        let tamper = format!(
+            "UPDATE batch_entries SET entry = REPLACE(entry, '37.0', '36.5') \
+             WHERE batch = 'B-C4' AND seq = {bad}"
+        );
+        assert_eq!(sql(&db, &tamper).expect("tamper"), 1);
+        // a new handle (a restarted server) replays every entry and checks the chain
+        let fresh = Db::connect(url).expect("reopen");
+        let e = fresh
+            .read(|tx| sb::load(tx, "B-C4"))
+            .expect_err("the altered entry is found");
+        assert!(
+            matches!(&e, BatchError::Corrupt { batch, message } if batch == "B-C4" && message.contains(&format!("entry {bad}: content does not match its hash"))),
+            "{e}"
+        );
+        let e =
+            block(&fresh, "B-C4", &device, 3, false).expect_err("no request on an altered record");
+        assert!(matches!(e, BatchError::Corrupt { .. }), "{e}");
+        assert!(!fresh.is_batch_cached("B-C4"));
+        // the handle that wrote the batch still keeps it (nobody moved its head row), but a
+        // full replay and `batch verify` read every row whatever a handle keeps
+        assert!(db.is_batch_cached("B-C4"));
+        let e = db
+            .read(|tx| sb::load_replayed(tx, "B-C4"))
+            .expect_err("the full replay finds the altered entry");
+        assert!(matches!(e, BatchError::Corrupt { .. }), "{e}");
+        let f = db
+            .read(|tx| sb::verify(tx, "B-C4"))
+            .expect("verify")
+            .expect_err("verify names the entry");
+        assert_eq!((f.table, f.seq), ("batch_entries", Some(bad)), "{f}");
+    });
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use batch::engine::recipe_sha256;
-use batch::rehearsal::{Cast, Rehearsal, rehearse};
+use batch::rehearsal::{BoundDevices, Cast, Rehearsal, rehearse_on};
 use batch::{Batch, Entry, NewOrder};
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +24,11 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
-    /// Run a whole batch of a recipe with simulated devices and scripted operator entries,
-    /// QA review and QP release, through the same checks as a live batch, and write its
-    /// record (a user's way to rehearse a control recipe).
-    DryRun(DryRunArgs),
+    /// Run a whole batch of a recipe with simulated devices (or the real ones of
+    /// --devices, checked against --registry first) and scripted operator entries, QA
+    /// review and QP release, through the same checks as a live batch, and write its record
+    /// (a user's way to rehearse a control recipe).
+    DryRun(Box<DryRunArgs>),
     /// Check a batch record file, or the batches of a database: entry numbering, every
     /// entry's hash, every link to the previous entry and every signature's bound hash (and, in
     /// a database, every row of every batch table against the record). Exits non-zero naming
@@ -97,6 +98,20 @@ pub struct DryRunArgs {
         requires = "server"
     )]
     pub ca_cert: Option<PathBuf>,
+    /// Device binding file (devices.toml, docs/devices.md): the equipment it binds runs on
+    /// those devices (OPC UA, SiLA 2) instead of simulated ones, for the steps it names.
+    #[arg(long, value_name = "FILE")]
+    pub devices: Option<PathBuf>,
+    /// AAS registry (API base of `atmpflow serve`, e.g. http://127.0.0.1:8080/api/v3.0)
+    /// the --devices are checked against before any step runs: each must be registered,
+    /// qualified, within its usage counters' limits and offer the programs it runs, or the
+    /// batch is refused naming equipment and device. The API token is taken from
+    /// ATMPFLOW_TOKEN. Without it the devices are not checked against the registry.
+    #[arg(long, value_name = "URL", env = "ATMPFLOW_REGISTRY")]
+    pub registry: Option<String>,
+    /// Also trust the CA certificates in this PEM file when --registry is https://.
+    #[arg(long, value_name = "PEM")]
+    pub registry_ca_cert: Option<PathBuf>,
     /// Stop before the qualified person's disposition: the batch is left awaiting
     /// disposition (e.g. for a person to release it on the web pages), nothing after it is
     /// sent or stored.
@@ -251,6 +266,16 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
             start.date()
         )
     })?;
+    let mut bound = match &a.devices {
+        Some(path) => {
+            let registry = a
+                .registry
+                .as_deref()
+                .map(|url| (url, a.registry_ca_cert.as_deref()));
+            super::device::for_batch(path, &recipe, &binding, registry, start.date())?
+        }
+        None => BoundDevices::new(),
+    };
     let order = NewOrder {
         batch: a.batch.clone(),
         patient: format!("PSN-{}", a.batch),
@@ -274,7 +299,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     let actor = super::user::actor();
     let until = a.until_disposition;
     let mut last: Option<(String, usize, usize)> = None;
-    let rehearsed = rehearse(
+    let rehearsed = rehearse_on(
         &order,
         &recipe,
         &recipe_sha256(&text),
@@ -283,6 +308,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &lots,
         &cast,
         &options,
+        &mut bound,
         |j| {
             if until
                 && j.request

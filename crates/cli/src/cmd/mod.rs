@@ -5,6 +5,7 @@ pub mod batch;
 pub mod common;
 pub mod compare;
 pub mod db;
+pub mod device;
 pub mod lot;
 pub mod network;
 pub mod network_study;

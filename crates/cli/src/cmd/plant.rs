@@ -29,14 +29,14 @@ use batch::engine::{
     Batch, Command, Ctx, LotRegister, NewOrder, Request, Stage, apply_counter_uses,
 };
 use batch::entry::{Classification, DeviationKind, DispositionDecision, Label, Source};
-use batch::rehearsal::Cast;
+use batch::rehearsal::{Cast, Journaled};
 use batch::roles::{Actor, Meaning};
 use clap::Parser;
 use recipe::DateTime;
 use recipe::recipe::{MaterialRole, Recipe};
 use schedule::instance::{Instance, Time};
 use schedule::plan::Plan;
-use schedule::replan::{Event as ReplanEvent, replan};
+use schedule::replan::replan;
 use schedule::solve::{SolveOptions, solve};
 use serde_json::json;
 
@@ -82,6 +82,11 @@ pub struct RunArgs {
     /// Never re-plan (follow the first plan throughout, like `simulate --plan`).
     #[arg(long)]
     pub no_replan: bool,
+    /// A re-plan places only the orders that have arrived and not finished, and those planned
+    /// to start within this many days (a rolling horizon; 0 = every unfinished order). The
+    /// others keep their planned times until a later re-plan reaches them.
+    #[arg(long, default_value_t = 14.0)]
+    pub replan_window_days: f64,
     /// Planner iterations (first plan and every re-plan).
     #[arg(long, default_value_t = 200)]
     pub iterations: u64,
@@ -97,6 +102,13 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Database (SQLite file, created if missing, or postgres:// URL) that receives every
+    /// request of every batch as the run goes, stored as a live batch's request is (one
+    /// transaction each, hash-chained, with the batch twin). Only a rehearsal database (or a
+    /// new one) is accepted: its clock is simulated. Batch ids are `VP-SEED-ORDER`; a batch id
+    /// already in the database is refused, never overwritten. One run (`--runs 1`).
+    #[arg(long, value_name = "PATH|URL")]
+    pub db: Option<String>,
 }
 
 /// Runs `atmpflow plant`.
@@ -150,12 +162,19 @@ struct Setup {
     start: DateTime,
 }
 
-fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
+/// Checks the numbers of `plant run`; answers the clock's speed and time 0.
+fn check_args(a: &RunArgs) -> anyhow::Result<(Option<f64>, DateTime)> {
     let speed = parse_speed(&a.speed)?;
     if !(a.replan_after_h.is_finite() && a.replan_after_h >= 0.0) {
         bail!(
             "--replan-after-h {}: give a non-negative number of hours",
             a.replan_after_h
+        );
+    }
+    if !(a.replan_window_days.is_finite() && a.replan_window_days >= 0.0) {
+        bail!(
+            "--replan-window-days {}: give a non-negative number of days (0 = every order)",
+            a.replan_window_days
         );
     }
     if a.runs == 0 || a.runs > 10_000 {
@@ -170,10 +189,105 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
             a.start
         )
     })?;
+    Ok((speed, start))
+}
+
+/// The plan's stages as recipe steps (a merged block is named `first..last`): per stage its
+/// recipe steps and cleaning time, and the stage of each recipe step.
+fn stages_of(
+    recipe: &Recipe,
+    model: &model::Model,
+    map: &schedule::plant::PlantMap,
+) -> anyhow::Result<(Vec<StageInfo>, Vec<Option<usize>>)> {
+    let prod = &model.products[map.product];
+    let pos = |id: &str| recipe.steps.iter().position(|s| s.id == id);
+    let mut stages = Vec::new();
+    let mut stage_of = vec![None; recipe.steps.len()];
+    for (k, &si) in map.steps.iter().enumerate() {
+        let st = &prod.steps[si];
+        let (first, last) = st.name.split_once("..").unwrap_or((&st.name, &st.name));
+        let (Some(i), Some(j)) = (pos(first), pos(last)) else {
+            bail!(
+                "scenario step `{}` matches no recipe step (a defect)",
+                st.name
+            );
+        };
+        for s in stage_of.iter_mut().take(j + 1).skip(i) {
+            *s = Some(k);
+        }
+        stages.push(StageInfo {
+            steps: (i..=j).collect(),
+            cleaning_h: st.cleaning_h,
+        });
+    }
+    Ok((stages, stage_of))
+}
+
+/// The plan's machines as units and equipment ids (pools list their inventory items, unit 1
+/// first).
+fn machines_of(
+    model: &model::Model,
+    map: &schedule::plant::PlantMap,
+    sc: &model::scenario::Scenario,
+) -> Machines {
+    let mut units = Vec::new();
+    for (k, ms) in map.units.iter().enumerate() {
+        let mut row = Vec::new();
+        for (m, u) in ms.iter().enumerate() {
+            match u {
+                Some((r, unit)) => {
+                    let res = &model.resources[*r];
+                    let eq = sc
+                        .equipment
+                        .iter()
+                        .find(|p| p.name == res.name)
+                        .and_then(|p| p.inventory.as_ref())
+                        .and_then(|ids| ids.get(*unit as usize))
+                        .cloned();
+                    row.push((format!("{}#{}", res.name, unit + 1), eq));
+                }
+                None => row.push((format!("stage{k}-virtual{m}"), None)),
+            }
+        }
+        units.push(row);
+    }
+    Machines { units }
+}
+
+/// What `--db` stored: where, how much, and how fast.
+fn stored_summary(k: &Sink) -> serde_json::Value {
+    let (n, e, t) = (
+        k.requests.get(),
+        k.entries.get(),
+        k.busy.get().as_secs_f64(),
+    );
+    json!({
+        "location": k.db.location(),
+        "engine": format!("{:?}", k.db.engine()),
+        "requests": n,
+        "entries": e,
+        "write_seconds": t,
+        "requests_per_second": (t > 0.0).then(|| n as f64 / t),
+        "entries_per_second": (t > 0.0).then(|| e as f64 / t),
+    })
+}
+
+fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
+    let (speed, start) = check_args(a)?;
     let recipe_text = read(&a.recipe)?;
     let recipe =
         recipe::parse_recipe(&a.recipe.display().to_string(), &recipe_text).map_err(reported)?;
-    let inventory = load_inventory(&a.equipment)?;
+    let mut inventory = load_inventory(&a.equipment)?;
+    let mut start = start;
+    let sink = match &a.db {
+        Some(url) => {
+            let (sink, clock) =
+                open_sink(url, &recipe_text, &mut inventory, start, a.runs, a.seed)?;
+            start = clock;
+            Some(sink)
+        }
+        None => None,
+    };
     let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
         anyhow::anyhow!(
             "{}: cannot bind the recipe on {}: {e}",
@@ -204,50 +318,8 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
     let orders_text = read(&a.orders)?;
     let orders = model::orders::read_orders(&a.orders.display().to_string(), &orders_text, &model)?;
     let (inst, map) = schedule::plant::instance_from_model(&model, &orders)?;
-    // stages → recipe steps (a merged block is named `first..last`)
-    let prod = &model.products[map.product];
-    let pos = |id: &str| recipe.steps.iter().position(|s| s.id == id);
-    let mut stages = Vec::new();
-    let mut stage_of = vec![None; recipe.steps.len()];
-    for (k, &si) in map.steps.iter().enumerate() {
-        let st = &prod.steps[si];
-        let (first, last) = st.name.split_once("..").unwrap_or((&st.name, &st.name));
-        let (Some(i), Some(j)) = (pos(first), pos(last)) else {
-            bail!(
-                "scenario step `{}` matches no recipe step (a defect)",
-                st.name
-            );
-        };
-        for s in stage_of.iter_mut().take(j + 1).skip(i) {
-            *s = Some(k);
-        }
-        stages.push(StageInfo {
-            steps: (i..=j).collect(),
-            cleaning_h: st.cleaning_h,
-        });
-    }
-    // machines → equipment ids (pools list their inventory items, unit 1 first)
-    let mut units = Vec::new();
-    for (k, ms) in map.units.iter().enumerate() {
-        let mut row = Vec::new();
-        for (m, u) in ms.iter().enumerate() {
-            match u {
-                Some((r, unit)) => {
-                    let res = &model.resources[*r];
-                    let eq = sc
-                        .equipment
-                        .iter()
-                        .find(|p| p.name == res.name)
-                        .and_then(|p| p.inventory.as_ref())
-                        .and_then(|ids| ids.get(*unit as usize))
-                        .cloned();
-                    row.push((format!("{}#{}", res.name, unit + 1), eq));
-                }
-                None => row.push((format!("stage{k}-virtual{m}"), None)),
-            }
-        }
-        units.push(row);
-    }
+    let (stages, stage_of) = stages_of(&recipe, &model, &map)?;
+    let machines = machines_of(&model, &map, &sc);
     let setup = Setup {
         recipe_sha: super::common::hex(&sha2::Digest::finalize(
             <sha2::Sha256 as sha2::Digest>::new_with_prefix(recipe_text.as_bytes()),
@@ -260,7 +332,7 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
         inst,
         map,
         stages,
-        machines: Machines { units },
+        machines,
         stage_of,
         start,
     };
@@ -295,6 +367,8 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
             seed: a.seed.wrapping_add(u64::from(r)),
             speed,
             replan_after_h: (!a.no_replan).then_some(a.replan_after_h),
+            replan_window_h: (a.replan_window_days > 0.0).then_some(a.replan_window_days * 24.0),
+            sink: sink.as_ref(),
             sopts: &sopts,
         };
         let res = run_once(&setup, &first.plan, &cfg, &cancel, &mut || bar.inc(1))
@@ -303,7 +377,8 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     let cancelled = cancel.load(Ordering::SeqCst);
-    write_outputs(&a.out, &setup, &results, cancelled, wall.elapsed())?;
+    let stored = sink.as_ref().map(stored_summary);
+    write_outputs(&a.out, &setup, &results, cancelled, wall.elapsed(), stored)?;
     eprintln!(
         "virtual plant: {} run(s) of {} order(s){} in {:.1} s; results in {}",
         results.len(),
@@ -315,11 +390,172 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The id of order `order`'s batch in the run with seed `seed`.
+fn batch_id(seed: u64, order: &str) -> String {
+    format!("VP-{seed}-{order}")
+}
+
+/// Opens the `--db` database for the run: a rehearsal database (its simulated clock begins
+/// at `start`, or the run starts where the clock stands), the usage counters of the
+/// equipment twins it holds, and twins for equipment with counters it does not hold yet.
+/// Answers the sink and the run's start.
+fn open_sink(
+    url: &str,
+    recipe_text: &str,
+    inventory: &mut recipe::Inventory,
+    start: DateTime,
+    runs: u32,
+    seed: u64,
+) -> anyhow::Result<(Sink, DateTime)> {
+    if runs != 1 {
+        bail!("--db stores one run: give --runs 1 (each run restarts the clock at time 0)");
+    }
+    let db = super::db::open(url)?;
+    // never overwrite or extend a stored run: its batch ids are taken
+    let prefix = batch_id(seed, "");
+    let taken = db
+        .read(store::batch::ids)?
+        .into_iter()
+        .find(|id| id.starts_with(&prefix));
+    if let Some(id) = taken {
+        bail!(
+            "batch {id} already exists in {}: a run with --seed {seed} is stored there and the \
+             virtual plant never overwrites a record; give another --seed (batch ids are \
+             VP-SEED-ORDER) or another --db",
+            db.location()
+        );
+    }
+    let by = super::user::actor();
+    let clock = store::clock::begin(
+        &db,
+        store::auth::Timestamp(start.unix_seconds()),
+        &by,
+        store::auth::Timestamp::now(),
+    )
+    .with_context(|| format!("cannot run the virtual plant into {}", db.location()))?;
+    let start = if clock.0 > start.unix_seconds() {
+        eprintln!(
+            "note: the rehearsal clock of {} reads {clock}; the virtual plant starts then",
+            db.location()
+        );
+        DateTime::from_unix_seconds(clock.0)
+    } else {
+        start
+    };
+    let missing = db
+        .read(|tx| store::counters::adopt(tx, inventory))
+        .with_context(|| format!("equipment twins in {}", db.location()))?;
+    let twins: Vec<aas::twins::Twin> = inventory
+        .equipment
+        .iter()
+        .filter(|e| missing.contains(&e.id))
+        .map(|e| aas::twins::equipment_twin(e, start.date()))
+        .collect();
+    if !twins.is_empty() {
+        db.transaction(|tx| -> anyhow::Result<()> {
+            for t in &twins {
+                let w = store::batch::write_twin(tx, t.clone())?;
+                server::batch::register_twin(tx, None, &w)
+                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("storing equipment twins in {}", db.location()))?;
+    }
+    Ok((
+        Sink {
+            db,
+            recipe_text: recipe_text.to_string(),
+            by,
+            failed: std::cell::RefCell::new(None),
+            requests: std::cell::Cell::new(0),
+            entries: std::cell::Cell::new(0),
+            busy: std::cell::Cell::new(Duration::ZERO),
+        },
+        start,
+    ))
+}
+
 struct RunCfg<'a> {
     seed: u64,
     speed: Option<f64>,
     replan_after_h: Option<f64>,
+    /// Rolling horizon of a re-plan, hours (`None`: every unfinished order).
+    replan_window_h: Option<f64>,
     sopts: &'a SolveOptions,
+    /// Where every request is stored (`--db`).
+    sink: Option<&'a Sink>,
+}
+
+/// The plant's lot register and, with `--db`, the database every request goes to.
+struct Shared<'a> {
+    lots: LotRegister,
+    sink: Option<&'a Sink>,
+}
+
+impl Shared<'_> {
+    /// Stores one request (with `--db`), as a live batch's request is stored.
+    fn record(&self, j: &Journaled<'_>, recipe: &Recipe) -> anyhow::Result<()> {
+        match self.sink {
+            Some(sink) => sink.record(j, recipe),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The database of `--db`: one transaction per request, in the order the plant sends them
+/// (the simulated time never goes back, so the rehearsal clock follows it).
+struct Sink {
+    db: store::Db,
+    recipe_text: String,
+    /// Who runs the plant (the clock's `set_by`).
+    by: String,
+    /// The first write that failed: the run stops there.
+    failed: std::cell::RefCell<Option<String>>,
+    /// Requests and entries stored, and the wall time spent storing them.
+    requests: std::cell::Cell<u64>,
+    entries: std::cell::Cell<u64>,
+    busy: std::cell::Cell<Duration>,
+}
+
+impl Sink {
+    fn record(&self, j: &Journaled<'_>, recipe: &Recipe) -> anyhow::Result<()> {
+        if j.entries.is_empty() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let r = self.db.transaction(|tx| -> anyhow::Result<()> {
+            store::clock::set(
+                tx,
+                store::auth::Timestamp(j.at.unix_seconds()),
+                &self.by,
+                store::auth::Timestamp::now(),
+            )?;
+            if let Some(w) = store::batch::record_journaled(tx, j, &self.recipe_text, recipe)? {
+                server::batch::register_twin(tx, None, &w)
+                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
+            }
+            Ok(())
+        });
+        self.busy.set(self.busy.get() + t0.elapsed());
+        match r {
+            Ok(()) => {
+                self.requests.set(self.requests.get() + 1);
+                self.entries
+                    .set(self.entries.get() + j.entries.len() as u64);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!(
+                    "storing batch {} in {}: {e:#}",
+                    j.batch.id(),
+                    self.db.location()
+                );
+                self.failed.borrow_mut().get_or_insert_with(|| msg.clone());
+                bail!(msg)
+            }
+        }
+    }
 }
 
 /// One batch of a run.
@@ -405,6 +641,479 @@ struct Live {
     done: bool,
 }
 
+/// The event queue of a run: `(time in seconds, insertion number, event)`, earliest first.
+type Queue = BinaryHeap<Reverse<(i64, u64, Ev)>>;
+
+/// Why to re-plan, and the order whose batch was lost (if that is why).
+type ReplanReason = (String, Option<usize>);
+
+/// The planned start times (seconds) of a plan's operations, sorted, once each.
+fn gates(plan: &Plan) -> Vec<i64> {
+    let mut v: Vec<i64> = plan.ops.iter().map(|a| a.start * 60).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The virtual clock: waits until `now_h` simulated hours / `speed` wall seconds have passed
+/// since `wall0` (or the run is cancelled).
+fn follow_clock(speed: Option<f64>, wall0: Instant, now_h: f64, cancel: &AtomicBool) {
+    let Some(sp) = speed else { return };
+    // simulated seconds / speed = wall seconds
+    let due = Duration::from_secs_f64(now_h * 3600.0 / sp);
+    while wall0.elapsed() < due {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep((due - wall0.elapsed()).min(Duration::from_millis(100)));
+    }
+}
+
+/// The state of one run of the virtual plant: the batches, the units, the plan being
+/// followed and the event queue.
+struct PlantRun<'a> {
+    s: &'a Setup,
+    cfg: &'a RunCfg<'a>,
+    cast: Cast,
+    lots: Shared<'a>,
+    inventory: recipe::Inventory,
+    inst: Instance,
+    plan: Plan,
+    /// Job index of each order in the current instance.
+    job_of: Vec<Option<usize>>,
+    devices: BTreeMap<String, SimulatedDevice>,
+    manual: SimulatedDevice,
+    unit_busy: Vec<Vec<bool>>,
+    live: Vec<Live>,
+    q: Queue,
+    seq: u64,
+    replans: Vec<ReplanOut>,
+    moves: Vec<MoveOut>,
+}
+
+impl<'a> PlantRun<'a> {
+    /// A run before its first event: every order's arrival and every planned start queued.
+    fn new(s: &'a Setup, first: &Plan, cfg: &'a RunCfg<'a>) -> Self {
+        let g = s.stages.len();
+        let n = s.orders.len();
+        let live = (0..n)
+            .map(|i| Live {
+                batch: None,
+                holding: None,
+                machine: vec![0; g],
+                waiting_since: None,
+                next: None,
+                running: None,
+                actual: vec![(None, None); g],
+                out: BatchOut {
+                    order: s.orders[i].id.clone(),
+                    batch: batch_id(cfg.seed, &s.orders[i].id),
+                    release_h: s.orders[i].release_h,
+                    status: "not arrived".into(),
+                    waits: vec![None; g],
+                    ..BatchOut::default()
+                },
+                done: false,
+            })
+            .collect();
+        let mut run = PlantRun {
+            s,
+            cfg,
+            cast: Cast::example(),
+            lots: Shared {
+                lots: LotRegister::default(),
+                sink: cfg.sink,
+            },
+            inventory: s.inventory.clone(),
+            inst: s.inst.clone(),
+            plan: first.clone(),
+            job_of: (0..n).map(Some).collect(),
+            devices: BTreeMap::new(),
+            manual: SimulatedDevice::new("manual", cfg.seed),
+            unit_busy: s
+                .machines
+                .units
+                .iter()
+                .map(|r| vec![false; r.len()])
+                .collect(),
+            live,
+            q: BinaryHeap::new(),
+            seq: 0,
+            replans: Vec::new(),
+            moves: Vec::new(),
+        };
+        for (i, o) in s.orders.iter().enumerate() {
+            run.push(o.release_h, Ev::Arrive(i));
+        }
+        for t in gates(&run.plan) {
+            run.push(t as f64 / 3600.0, Ev::Gate);
+        }
+        run
+    }
+
+    fn push(&mut self, t: f64, e: Ev) {
+        self.seq += 1;
+        self.q.push(Reverse((secs(t), self.seq, e)));
+    }
+
+    /// Handles one event; answers why to re-plan, if the event calls for it.
+    fn handle(
+        &mut self,
+        ev: Ev,
+        now: DateTime,
+        now_h: f64,
+        tick: &mut dyn FnMut(),
+    ) -> anyhow::Result<Option<ReplanReason>> {
+        match ev {
+            Ev::Gate => {}
+            Ev::Free(k, m) => set_unit(&mut self.unit_busy, self.s, k, m, false),
+            Ev::Arrive(i) => self.arrive(i, now, now_h)?,
+            Ev::Ready(i) => self.ready(i, now, now_h, tick)?,
+            Ev::StepEnd(i) => return self.step_end(i, now, now_h, tick),
+        }
+        Ok(None)
+    }
+
+    /// Order `i` arrives: its batch is bound to the units the plan gives the order now,
+    /// opened, and receives its apheresis.
+    fn arrive(&mut self, i: usize, now: DateTime, now_h: f64) -> anyhow::Result<()> {
+        let s = self.s;
+        let g = s.stages.len();
+        let j = self.job_of[i];
+        let mut binding = s.binding.clone();
+        for k in 0..g {
+            let m = j.map_or(0, |j| self.plan.ops[j * g + k].machine);
+            self.live[i].machine[k] = m;
+            if let Some(eq) = &s.machines.units[k][m].1 {
+                rebind(
+                    &mut binding,
+                    &s.recipe,
+                    &s.stages[k].steps,
+                    eq,
+                    &s.inventory,
+                );
+            }
+        }
+        let batch = self.live[i].out.batch.clone();
+        let order = NewOrder {
+            patient: format!("PSN-{batch}"),
+            coi: format!("COI-{batch}"),
+            batch,
+            din: din_for(self.cfg.seed, i),
+            planned_start: now,
+            ship_step: None,
+        };
+        let ctx = Ctx {
+            recipe: &s.recipe,
+            inventory: &self.inventory,
+            lots: &self.lots.lots,
+            now,
+        };
+        let (mut b, entry) = Batch::open(&order, &s.recipe_sha, &binding, &self.cast.planner, &ctx)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", order.batch))?;
+        self.lots.record(
+            &Journaled {
+                actor: &self.cast.planner,
+                request: None,
+                order: Some(&order),
+                at: now,
+                entries: std::slice::from_ref(&entry),
+                batch: &b,
+                refusal: None,
+            },
+            &s.recipe,
+        )?;
+        let label = label_of(&b);
+        send(
+            &mut b,
+            &self.cast.operator,
+            Command::ReceiveApheresis {
+                location: "virtual plant".into(),
+                scanned: label,
+            },
+            &s.recipe,
+            &mut self.inventory,
+            &self.lots,
+            now,
+        )?;
+        self.live[i].batch = Some(b);
+        self.live[i].out.status = "in process".into();
+        self.push(now_h, Ev::Ready(i));
+        Ok(())
+    }
+
+    /// Starts recipe step `st` of batch `i`; answers the step's duration (hours).
+    fn start(&mut self, i: usize, st: usize, now: DateTime, now_h: f64) -> anyhow::Result<f64> {
+        start_step(
+            &mut self.live[i],
+            st,
+            self.s,
+            &self.cast,
+            &mut self.inventory,
+            &self.lots,
+            now,
+            now_h,
+            self.cfg.seed,
+            &mut self.devices,
+            &mut self.manual,
+        )
+    }
+
+    /// Batch `i` is ready for its next step: it advances, and inside a held block starts
+    /// the next step at once.
+    fn ready(
+        &mut self,
+        i: usize,
+        now: DateTime,
+        now_h: f64,
+        tick: &mut dyn FnMut(),
+    ) -> anyhow::Result<()> {
+        advance(
+            &mut self.live[i],
+            self.s,
+            &self.cast,
+            &mut self.inventory,
+            &self.lots,
+            now,
+            now_h,
+            &mut self.unit_busy,
+        )?;
+        if self.live[i].done {
+            tick();
+        } else if self.live[i].next.is_some() && self.live[i].waiting_since.is_none() {
+            // continuing inside a held block: start at once
+            let st = self.live[i].next.take().unwrap_or_default();
+            let d = self.start(i, st, now, now_h)?;
+            self.push(now_h + d, Ev::StepEnd(i));
+        }
+        Ok(())
+    }
+
+    /// Batch `i`'s running step ends: the step is completed, the held unit goes at the end
+    /// of its block (or when the batch is lost); answers why to re-plan, if it must.
+    fn step_end(
+        &mut self,
+        i: usize,
+        now: DateTime,
+        now_h: f64,
+        tick: &mut dyn FnMut(),
+    ) -> anyhow::Result<Option<ReplanReason>> {
+        let s = self.s;
+        let Some((st, _, report)) = self.live[i].running.take() else {
+            return Ok(None);
+        };
+        let step = &s.recipe.steps[st];
+        let person = person_for(&self.cast, step);
+        let held = self.live[i].holding;
+        let b = self.live[i].batch.as_mut().context("batch not open")?;
+        send(
+            b,
+            person,
+            Command::CompleteStep {
+                step: step.id.clone(),
+                measures: report.measures.clone(),
+                failed: report.failed.clone(),
+            },
+            &s.recipe,
+            &mut self.inventory,
+            &self.lots,
+            now,
+        )?;
+        let lost = matches!(b.stage(), Stage::Terminated | Stage::Rejected);
+        // does the held unit go? (end of the block, or the batch leaves it)
+        let next_in_block = b.next_step().and_then(|id| {
+            let p = s.recipe.steps.iter().position(|x| x.id == id)?;
+            let (k, _) = held?;
+            (s.stage_of[p] == Some(k) && p > st).then_some(p)
+        });
+        let mut reason = None;
+        if let Some((k, m)) = self.live[i].holding
+            && (next_in_block.is_none() || lost)
+        {
+            reason = self.release_unit(i, k, m, now_h, lost);
+        }
+        if lost {
+            let l = &mut self.live[i];
+            l.done = true;
+            l.out.status = "lost".into();
+            l.out.end_h = Some(now_h);
+            tick();
+        } else {
+            self.push(now_h + step.transfer_h, Ev::Ready(i));
+        }
+        Ok(reason)
+    }
+
+    /// Batch `i` leaves unit `m` of stage `k` (cleaned before it is free again); answers
+    /// why to re-plan if the batch was lost or the stage ended too far from its plan.
+    fn release_unit(
+        &mut self,
+        i: usize,
+        k: usize,
+        m: usize,
+        now_h: f64,
+        lost: bool,
+    ) -> Option<ReplanReason> {
+        let s = self.s;
+        self.live[i].holding = None;
+        self.live[i].actual[k].1 = Some(now_h);
+        let clean = s.stages[k].cleaning_h;
+        if clean > 0.0 {
+            self.push(now_h + clean, Ev::Free(k, m));
+        } else {
+            set_unit(&mut self.unit_busy, s, k, m, false);
+        }
+        // deviation from the plan?
+        let (Some(limit), Some(j)) = (self.cfg.replan_after_h, self.job_of[i]) else {
+            return None;
+        };
+        let planned_end = self.plan.ops[j * s.stages.len() + k].end as f64 / 60.0;
+        if lost {
+            Some((
+                format!(
+                    "batch {} failed at {}",
+                    self.live[i].out.batch,
+                    s.stages_name(k)
+                ),
+                Some(i),
+            ))
+        } else if (now_h - planned_end).abs() > limit {
+            Some((
+                format!(
+                    "{} of {} ended at {:.1} h, planned {:.1} h",
+                    s.stages_name(k),
+                    self.live[i].out.order,
+                    now_h,
+                    planned_end
+                ),
+                None,
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Re-plans with started work fixed and records what the re-plan did.
+    fn replan(&mut self, reason: String, failed: Option<usize>, now_h: f64) {
+        if let Some(i) = failed {
+            // a lost batch leaves the plan: its unit is free from now
+            self.job_of[i] = None;
+        }
+        let r = replan_window(
+            self.s,
+            &mut self.inst,
+            &mut self.plan,
+            &self.job_of,
+            &self.live,
+            now_h,
+            self.cfg,
+        );
+        let nr = self.replans.len();
+        match r {
+            Ok((out, mv)) => {
+                for t in out.gates {
+                    self.push(t as f64 / 3600.0, Ev::Gate);
+                }
+                self.moves
+                    .extend(mv.into_iter().map(|m| MoveOut { replan: nr, ..m }));
+                self.replans.push(ReplanOut {
+                    at_h: now_h,
+                    reason,
+                    frozen: out.frozen,
+                    compared: out.compared,
+                    moved: out.moved,
+                    error: None,
+                });
+            }
+            Err(e) => self.replans.push(ReplanOut {
+                at_h: now_h,
+                reason,
+                frozen: 0,
+                compared: 0,
+                moved: 0,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+
+    /// The waiting batch to start next at time `t` (seconds): its bound unit is free and its
+    /// planned start came; the earliest planned start first.
+    fn next_to_start(&self, t: i64) -> Option<usize> {
+        let (s, g) = (self.s, self.s.stages.len());
+        let mut best: Option<(i64, usize)> = None;
+        for (i, l) in self.live.iter().enumerate() {
+            if l.waiting_since.is_none() || l.done {
+                continue;
+            }
+            let Some(st) = l.next else { continue };
+            let Some(k) = s.stage_of[st] else { continue };
+            let m = l.machine[k];
+            // a stage without equipment or area (the planner's virtual machines) waits
+            // for no unit, as in the simulator
+            if self.unit_busy[k][m] && s.map.units[k][m].is_some() {
+                continue;
+            }
+            let planned = self.job_of[i].map_or(0, |j| self.plan.ops[j * g + k].start * 60);
+            if planned > t {
+                continue;
+            }
+            if best.is_none_or(|(p, _)| planned < p) {
+                best = Some((planned, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// Starts every waiting batch that may start at time `t` (seconds).
+    fn dispatch(&mut self, t: i64, now: DateTime, now_h: f64, tick: &mut dyn FnMut()) {
+        while let Some(i) = self.next_to_start(t) {
+            let st = self.live[i].next.take().unwrap_or_default();
+            let k = self.s.stage_of[st].unwrap_or_default();
+            let m = self.live[i].machine[k];
+            set_unit(&mut self.unit_busy, self.s, k, m, true);
+            let l = &mut self.live[i];
+            l.holding = Some((k, m));
+            l.out.waits[k] = l.waiting_since.take().map(|w| now_h - w);
+            l.actual[k].0 = Some(now_h);
+            match self.start(i, st, now, now_h) {
+                Ok(d) => self.push(now_h + d, Ev::StepEnd(i)),
+                Err(e) => {
+                    stop_batch(&mut self.live[i], &mut self.unit_busy, self.s, now_h, &e);
+                    tick();
+                }
+            }
+        }
+    }
+
+    /// The run's outcome once the queue is done (or the run stopped).
+    fn finish(self, events: u64, end_h: f64, complete: bool) -> RunOut {
+        let batches = self
+            .live
+            .into_iter()
+            .map(|l| {
+                let mut o = l.out;
+                if let Some(b) = &l.batch {
+                    o.entries = b.entries().len();
+                    o.deviations = b.deviations().len();
+                    if !l.done {
+                        o.status = "unfinished".into();
+                    }
+                }
+                o
+            })
+            .collect();
+        RunOut {
+            seed: self.cfg.seed,
+            batches,
+            replans: self.replans,
+            moves: self.moves,
+            events,
+            end_h,
+            complete,
+        }
+    }
+}
+
 fn run_once(
     s: &Setup,
     first: &Plan,
@@ -412,69 +1121,13 @@ fn run_once(
     cancel: &AtomicBool,
     tick: &mut dyn FnMut(),
 ) -> anyhow::Result<RunOut> {
-    let g = s.stages.len();
-    let n = s.orders.len();
-    let cast = Cast::example();
-    let lots = LotRegister::default();
-    let mut inventory = s.inventory.clone();
-    let mut inst = s.inst.clone();
-    let mut plan = first.clone();
-    // job index of each order in the current instance
-    let mut job_of: Vec<Option<usize>> = (0..n).map(Some).collect();
-    let mut devices: BTreeMap<String, SimulatedDevice> = BTreeMap::new();
-    let mut manual = SimulatedDevice::new("manual", cfg.seed);
-    let mut unit_busy: Vec<Vec<bool>> = s
-        .machines
-        .units
-        .iter()
-        .map(|r| vec![false; r.len()])
-        .collect();
-    let mut live: Vec<Live> = (0..n)
-        .map(|i| Live {
-            batch: None,
-            holding: None,
-            machine: vec![0; g],
-            waiting_since: None,
-            next: None,
-            running: None,
-            actual: vec![(None, None); g],
-            out: BatchOut {
-                order: s.orders[i].id.clone(),
-                batch: format!("VP-{}-{}", cfg.seed, s.orders[i].id),
-                release_h: s.orders[i].release_h,
-                status: "not arrived".into(),
-                waits: vec![None; g],
-                ..BatchOut::default()
-            },
-            done: false,
-        })
-        .collect();
-    let mut q: BinaryHeap<Reverse<(i64, u64, Ev)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |q: &mut BinaryHeap<Reverse<(i64, u64, Ev)>>, t: f64, e: Ev| {
-        seq += 1;
-        q.push(Reverse((secs(t), seq, e)));
-    };
-    for (i, o) in s.orders.iter().enumerate() {
-        push(&mut q, o.release_h, Ev::Arrive(i));
-    }
-    let gates = |plan: &Plan| {
-        let mut v: Vec<i64> = plan.ops.iter().map(|a| a.start * 60).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    for t in gates(&plan) {
-        push(&mut q, t as f64 / 3600.0, Ev::Gate);
-    }
+    let mut run = PlantRun::new(s, first, cfg);
     let horizon_h = s.model.horizon_h;
     let wall0 = Instant::now();
-    let mut replans = Vec::new();
-    let mut moves = Vec::new();
     let mut events = 0u64;
     let mut now_h = 0.0;
     let mut complete = true;
-    while let Some(Reverse((t, _, ev))) = q.pop() {
+    while let Some(Reverse((t, _, ev))) = run.q.pop() {
         now_h = t as f64 / 3600.0;
         if now_h > horizon_h {
             break;
@@ -483,376 +1136,204 @@ fn run_once(
             complete = false;
             break;
         }
+        if cfg.sink.is_some_and(|k| k.failed.borrow().is_some()) {
+            // a request could not be stored: the run ends with that error (below)
+            complete = false;
+            break;
+        }
         events += 1;
-        if let Some(sp) = cfg.speed {
-            // the virtual clock: simulated seconds / speed = wall seconds
-            let due = Duration::from_secs_f64(now_h * 3600.0 / sp);
-            while wall0.elapsed() < due {
-                if cancel.load(Ordering::SeqCst) {
-                    break;
-                }
-                std::thread::sleep((due - wall0.elapsed()).min(Duration::from_millis(100)));
-            }
-        }
+        follow_clock(cfg.speed, wall0, now_h, cancel);
         let now = DateTime::from_unix_seconds(s.start.unix_seconds().saturating_add(t));
-        let mut replan_reason: Option<(String, Vec<ReplanEvent>)> = None;
-        let outcome = (|| -> anyhow::Result<()> {
-            match ev {
-                Ev::Gate => {}
-                Ev::Free(k, m) => unit_busy[k][m] = false,
-                Ev::Arrive(i) => {
-                    // bind to the units the plan gives the order now
-                    let j = job_of[i];
-                    let mut binding = s.binding.clone();
-                    for k in 0..g {
-                        let m = j.map_or(0, |j| plan.ops[j * g + k].machine);
-                        live[i].machine[k] = m;
-                        if let Some(eq) = &s.machines.units[k][m].1 {
-                            rebind(
-                                &mut binding,
-                                &s.recipe,
-                                &s.stages[k].steps,
-                                eq,
-                                &s.inventory,
-                            );
-                        }
-                    }
-                    let order = NewOrder {
-                        batch: live[i].out.batch.clone(),
-                        patient: format!("PSN-{}", live[i].out.batch),
-                        coi: format!("COI-{}", live[i].out.batch),
-                        din: din_for(cfg.seed, i),
-                        planned_start: now,
-                        ship_step: None,
-                    };
-                    let ctx = Ctx {
-                        recipe: &s.recipe,
-                        inventory: &inventory,
-                        lots: &lots,
-                        now,
-                    };
-                    let (mut b, _) =
-                        Batch::open(&order, &s.recipe_sha, &binding, &cast.planner, &ctx)
-                            .map_err(|e| anyhow::anyhow!("opening {}: {e}", order.batch))?;
-                    let label = label_of(&b);
-                    send(
-                        &mut b,
-                        &cast.operator,
-                        Command::ReceiveApheresis {
-                            location: "virtual plant".into(),
-                            scanned: label,
-                        },
-                        &s.recipe,
-                        &mut inventory,
-                        &lots,
-                        now,
-                    )?;
-                    live[i].batch = Some(b);
-                    live[i].out.status = "in process".into();
-                    push(&mut q, now_h, Ev::Ready(i));
-                }
-                Ev::Ready(i) => {
-                    advance(
-                        &mut live[i],
-                        s,
-                        &cast,
-                        &mut inventory,
-                        &lots,
-                        now,
-                        now_h,
-                        &mut unit_busy,
-                    )?;
-                    if live[i].done {
-                        tick();
-                    } else if live[i].next.is_some() && live[i].waiting_since.is_none() {
-                        // continuing inside a held block: start at once
-                        let st = live[i].next.take().unwrap_or_default();
-                        let d = start_step(
-                            &mut live[i],
-                            st,
-                            s,
-                            &cast,
-                            &mut inventory,
-                            &lots,
-                            now,
-                            now_h,
-                            cfg.seed,
-                            &mut devices,
-                            &mut manual,
-                        )?;
-                        push(&mut q, now_h + d, Ev::StepEnd(i));
-                    }
-                }
-                Ev::StepEnd(i) => {
-                    let Some((st, _, report)) = live[i].running.take() else {
-                        return Ok(());
-                    };
-                    let step = &s.recipe.steps[st];
-                    let person = person_for(&cast, step);
-                    let held = live[i].holding;
-                    let b = live[i].batch.as_mut().context("batch not open")?;
-                    send(
-                        b,
-                        person,
-                        Command::CompleteStep {
-                            step: step.id.clone(),
-                            measures: report.measures.clone(),
-                            failed: report.failed.clone(),
-                        },
-                        &s.recipe,
-                        &mut inventory,
-                        &lots,
-                        now,
-                    )?;
-                    let lost = matches!(b.stage(), Stage::Terminated | Stage::Rejected);
-                    // does the held unit go? (end of the block, or the batch leaves it)
-                    let next_in_block = b.next_step().and_then(|id| {
-                        let p = s.recipe.steps.iter().position(|x| x.id == id)?;
-                        let (k, _) = held?;
-                        (s.stage_of[p] == Some(k) && p > st).then_some(p)
-                    });
-                    if let Some((k, m)) = live[i].holding
-                        && (next_in_block.is_none() || lost)
-                    {
-                        live[i].holding = None;
-                        live[i].actual[k].1 = Some(now_h);
-                        let clean = s.stages[k].cleaning_h;
-                        if clean > 0.0 {
-                            push(&mut q, now_h + clean, Ev::Free(k, m));
-                        } else {
-                            unit_busy[k][m] = false;
-                        }
-                        // deviation from the plan?
-                        if let (Some(limit), Some(j)) = (cfg.replan_after_h, job_of[i]) {
-                            let planned_end = plan.ops[j * g + k].end as f64 / 60.0;
-                            if lost {
-                                replan_reason = Some((
-                                    format!(
-                                        "batch {} failed at {}",
-                                        live[i].out.batch,
-                                        s.stages_name(k)
-                                    ),
-                                    vec![ReplanEvent::BatchFailed {
-                                        job: j,
-                                        stage: k,
-                                        restart_release: None,
-                                    }],
-                                ));
-                            } else if (now_h - planned_end).abs() > limit {
-                                replan_reason = Some((
-                                    format!(
-                                        "{} of {} ended at {:.1} h, planned {:.1} h",
-                                        s.stages_name(k),
-                                        live[i].out.order,
-                                        now_h,
-                                        planned_end
-                                    ),
-                                    Vec::new(),
-                                ));
-                            }
-                        }
-                    }
-                    if lost {
-                        live[i].done = true;
-                        live[i].out.status = "lost".into();
-                        live[i].out.end_h = Some(now_h);
-                        tick();
-                    } else {
-                        push(&mut q, now_h + step.transfer_h, Ev::Ready(i));
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = outcome
-            && let Ev::Arrive(i) | Ev::Ready(i) | Ev::StepEnd(i) = ev
-        {
-            stop_batch(&mut live[i], &mut unit_busy, now_h, &e);
-            tick();
-        }
-        // re-plan with started work fixed
-        if let Some((reason, evs)) = replan_reason {
-            let now_min = (now_h * 60.0).round() as Time;
-            let mut cur = plan.clone();
-            for (i, l) in live.iter().enumerate() {
-                let Some(j) = job_of[i] else { continue };
-                for k in 0..g {
-                    if let (Some(a0), e) = l.actual[k] {
-                        let a = &mut cur.ops[j * g + k];
-                        a.start = (a0 * 60.0).round() as Time;
-                        a.machine = l.machine[k];
-                        let planned_p = inst.processing[j][k];
-                        let p = match e {
-                            Some(e) => (e * 60.0).round() as Time - a.start,
-                            None => planned_p.max(now_min - a.start + 1),
-                        };
-                        inst.processing[j][k] = p.max(0);
-                        a.end = a.start + p.max(0);
-                    } else {
-                        // not started: the re-plan places it from now on (an operation
-                        // planned before now would otherwise count as started)
-                        let a = &mut cur.ops[j * g + k];
-                        if a.start < now_min {
-                            a.end += now_min - a.start;
-                            a.start = now_min;
-                        }
-                    }
-                }
-            }
-            // a started batch's holds are the execution's matter (the engine records a hold
-            // violation); the planner only places its remaining steps
-            if !inst.lags.is_empty() {
-                for (i, l) in live.iter().enumerate() {
-                    if let Some(j) = job_of[i]
-                        && l.actual.iter().any(|a| a.0.is_some())
-                    {
-                        for lag in &mut inst.lags[j] {
-                            lag.max = None;
-                        }
-                    }
-                }
-            }
-            let never = AtomicBool::new(false);
-            match replan(&inst, &cur, now_min, &evs, cfg.sopts, &never, &mut |_| {}) {
-                Ok(rp) => {
-                    let nr = replans.len();
-                    for (i, jo) in job_of.iter_mut().enumerate() {
-                        let Some(j) = *jo else { continue };
-                        let nj = rp.job_map[j];
-                        if let Some(nj) = nj {
-                            for k in 0..g {
-                                let (o, nw) =
-                                    (cur.ops[j * g + k], rp.solution.plan.ops[nj * g + k]);
-                                if o.start >= now_min
-                                    && (o.machine != nw.machine || o.start != nw.start)
-                                {
-                                    moves.push(MoveOut {
-                                        replan: nr,
-                                        order: s.orders[i].id.clone(),
-                                        stage: s.stages_name(k),
-                                        old_machine: s.machines.units[k][o.machine].0.clone(),
-                                        old_start_h: o.start as f64 / 60.0,
-                                        new_machine: s.machines.units[k][nw.machine].0.clone(),
-                                        new_start_h: nw.start as f64 / 60.0,
-                                    });
-                                }
-                            }
-                        }
-                        *jo = nj;
-                    }
-                    replans.push(ReplanOut {
-                        at_h: now_h,
-                        reason,
-                        frozen: rp.frozen,
-                        compared: rp.compared,
-                        moved: rp.moved,
-                        error: None,
-                    });
-                    inst = rp.instance;
-                    plan = rp.solution.plan;
-                    for t in gates(&plan) {
-                        if t as f64 / 3600.0 > now_h {
-                            push(&mut q, t as f64 / 3600.0, Ev::Gate);
-                        }
-                    }
-                }
-                Err(e) => replans.push(ReplanOut {
-                    at_h: now_h,
-                    reason,
-                    frozen: 0,
-                    compared: 0,
-                    moved: 0,
-                    error: Some(e.to_string()),
-                }),
-            }
-        }
-        // dispatch: waiting batches whose bound unit is free and whose planned start came,
-        // earliest planned start first
-        loop {
-            let mut best: Option<(i64, usize)> = None;
-            for (i, l) in live.iter().enumerate() {
-                if l.waiting_since.is_none() || l.done {
-                    continue;
-                }
-                let Some(st) = l.next else { continue };
-                let Some(k) = s.stage_of[st] else { continue };
-                let m = l.machine[k];
-                // a stage without equipment or area (the planner's virtual machines) waits
-                // for no unit, as in the simulator
-                if unit_busy[k][m] && s.map.units[k][m].is_some() {
-                    continue;
-                }
-                let planned = job_of[i].map_or(0, |j| plan.ops[j * g + k].start * 60);
-                if planned > t {
-                    continue;
-                }
-                if best.is_none_or(|(p, _)| planned < p) {
-                    best = Some((planned, i));
-                }
-            }
-            let Some((_, i)) = best else { break };
-            let st = live[i].next.take().unwrap_or_default();
-            let k = s.stage_of[st].unwrap_or_default();
-            let m = live[i].machine[k];
-            unit_busy[k][m] = true;
-            live[i].holding = Some((k, m));
-            live[i].out.waits[k] = live[i].waiting_since.take().map(|w| now_h - w);
-            live[i].actual[k].0 = Some(now_h);
-            match start_step(
-                &mut live[i],
-                st,
-                s,
-                &cast,
-                &mut inventory,
-                &lots,
-                now,
-                now_h,
-                cfg.seed,
-                &mut devices,
-                &mut manual,
-            ) {
-                Ok(d) => push(&mut q, now_h + d, Ev::StepEnd(i)),
-                Err(e) => {
-                    stop_batch(&mut live[i], &mut unit_busy, now_h, &e);
+        match run.handle(ev, now, now_h, tick) {
+            Ok(Some((reason, failed))) => run.replan(reason, failed, now_h),
+            Ok(None) => {}
+            Err(e) => {
+                if let Ev::Arrive(i) | Ev::Ready(i) | Ev::StepEnd(i) = ev {
+                    stop_batch(&mut run.live[i], &mut run.unit_busy, s, now_h, &e);
                     tick();
                 }
             }
         }
+        run.dispatch(t, now, now_h, tick);
     }
-    if complete && live.iter().any(|l| !l.done) {
-        complete = now_h <= horizon_h && q.is_empty();
+    if let Some(e) = cfg.sink.and_then(|k| k.failed.borrow().clone()) {
+        bail!(e);
     }
-    let batches = live
-        .into_iter()
-        .map(|l| {
-            let mut o = l.out;
-            if let Some(b) = &l.batch {
-                o.entries = b.entries().len();
-                o.deviations = b.deviations().len();
-                if !l.done {
-                    o.status = "unfinished".into();
-                }
-            }
-            o
-        })
+    if complete && run.live.iter().any(|l| !l.done) {
+        complete = now_h <= horizon_h && run.q.is_empty();
+    }
+    Ok(run.finish(events, now_h, complete))
+}
+
+/// What a re-plan changed.
+struct Replanned {
+    /// Planned starts (seconds) after now of the operations it placed.
+    gates: Vec<i64>,
+    frozen: usize,
+    compared: usize,
+    moved: usize,
+}
+
+/// Re-plans with started work fixed (`schedule::replan`, warm-started from the current plan)
+/// on the orders within reach: every order whose batch has arrived and is not finished, and
+/// every order planned to start within the window (all unfinished orders without one). The
+/// finished orders and the ones beyond the window keep their plan, so a re-plan late in a
+/// plant-year solves tens of orders instead of all of them. The plan and the instance keep
+/// one numbering throughout: job `i` is order `i`.
+fn replan_window(
+    s: &Setup,
+    inst: &mut Instance,
+    plan: &mut Plan,
+    job_of: &[Option<usize>],
+    live: &[Live],
+    now_h: f64,
+    cfg: &RunCfg<'_>,
+) -> anyhow::Result<(Replanned, Vec<MoveOut>)> {
+    let g = s.stages.len();
+    let now_min = (now_h * 60.0).round() as Time;
+    let reach = cfg
+        .replan_window_h
+        .map(|w| now_min.saturating_add((w * 60.0).round() as Time));
+    let sel: Vec<usize> = (0..live.len())
+        .filter(|&i| job_of[i].is_some() && !live[i].done)
+        .filter(|&i| live[i].batch.is_some() || reach.is_none_or(|r| plan.ops[i * g].start <= r))
         .collect();
-    Ok(RunOut {
-        seed: cfg.seed,
-        batches,
-        replans,
-        moves,
-        events,
-        end_h: now_h,
-        complete,
-    })
+    let mut out = Replanned {
+        gates: Vec::new(),
+        frozen: 0,
+        compared: 0,
+        moved: 0,
+    };
+    if sel.is_empty() {
+        return Ok((out, Vec::new()));
+    }
+    let mut sub = inst.clone();
+    sub.jobs = sel.iter().map(|&i| inst.jobs[i].clone()).collect();
+    sub.processing = sel.iter().map(|&i| inst.processing[i].clone()).collect();
+    if !inst.lags.is_empty() {
+        sub.lags = sel.iter().map(|&i| inst.lags[i].clone()).collect();
+    }
+    sub.frozen.clear();
+    let mut cur = Plan {
+        ops: sel
+            .iter()
+            .flat_map(|&i| plan.ops[i * g..(i + 1) * g].iter().copied())
+            .collect(),
+    };
+    for (p, &i) in sel.iter().enumerate() {
+        let l = &live[i];
+        for k in 0..g {
+            let a = &mut cur.ops[p * g + k];
+            if let (Some(a0), e) = l.actual[k] {
+                // started: where and when it ran (or runs, at least until now)
+                a.start = (a0 * 60.0).round() as Time;
+                a.machine = l.machine[k];
+                let d = match e {
+                    Some(e) => (e * 60.0).round() as Time - a.start,
+                    None => sub.processing[p][k].max(now_min - a.start + 1),
+                }
+                .max(0);
+                sub.processing[p][k] = d;
+                a.end = a.start + d;
+            } else if a.start < now_min {
+                // not started: placed from now on (before now it would count as started)
+                a.end += now_min - a.start;
+                a.start = now_min;
+            }
+        }
+        // a started batch's holds are the execution's matter (the engine records a hold
+        // violation); the planner only places its remaining steps
+        if !sub.lags.is_empty() && l.actual.iter().any(|a| a.0.is_some()) {
+            for lag in &mut sub.lags[p] {
+                lag.max = None;
+            }
+        }
+    }
+    spread_virtual(s, &mut cur, sel.len(), now_min);
+    let never = AtomicBool::new(false);
+    let rp = replan(&sub, &cur, now_min, &[], cfg.sopts, &never, &mut |_| {})?;
+    (out.frozen, out.compared, out.moved) = (rp.frozen, rp.compared, rp.moved);
+    let mut moves = Vec::new();
+    for (p, &i) in sel.iter().enumerate() {
+        let Some(nj) = rp.job_map[p] else { continue };
+        for k in 0..g {
+            let (o, nw) = (cur.ops[p * g + k], rp.solution.plan.ops[nj * g + k]);
+            if o.start >= now_min && (o.machine != nw.machine || o.start != nw.start) {
+                moves.push(MoveOut {
+                    replan: 0,
+                    order: s.orders[i].id.clone(),
+                    stage: s.stages_name(k),
+                    old_machine: s.machines.units[k][o.machine].0.clone(),
+                    old_start_h: o.start as f64 / 60.0,
+                    new_machine: s.machines.units[k][nw.machine].0.clone(),
+                    new_start_h: nw.start as f64 / 60.0,
+                });
+            }
+            if nw.start > now_min {
+                out.gates.push(nw.start * 60);
+            }
+            plan.ops[i * g + k] = nw;
+        }
+        inst.processing[i] = sub.processing[p].clone();
+        if !inst.lags.is_empty() {
+            inst.lags[i] = sub.lags[p].clone();
+        }
+    }
+    out.gates.sort_unstable();
+    out.gates.dedup();
+    Ok((out, moves))
+}
+
+/// A stage without equipment or area (transport, release) waits for no unit in the plant, so
+/// batches overlap on it freely, while the planner gives it machines of capacity one. The
+/// started operations of such a stage are spread over its machines (first free machine, in
+/// order of start) so that the frozen part of a re-plan does not overlap itself.
+fn spread_virtual(s: &Setup, cur: &mut Plan, jobs: usize, now_min: Time) {
+    let g = s.stages.len();
+    for k in 0..g {
+        if s.map.units[k].iter().any(Option::is_some) {
+            continue;
+        }
+        let mut started: Vec<usize> = (0..jobs)
+            .map(|p| p * g + k)
+            .filter(|&x| cur.ops[x].start < now_min)
+            .collect();
+        started.sort_by_key(|&x| cur.ops[x].start);
+        let mut free_at = vec![Time::MIN; s.map.units[k].len()];
+        for x in started {
+            let a = &mut cur.ops[x];
+            if let Some(m) = (0..free_at.len()).find(|&m| free_at[m] <= a.start) {
+                a.machine = m;
+                free_at[m] = a.end;
+            }
+        }
+    }
+}
+
+/// Marks unit `m` of stage `k` busy or free, on every stage whose machine is the same unit
+/// (steps of different stages served by one equipment pool, e.g. the centrifuges of wash and
+/// harvest, share its units: one batch at a time).
+fn set_unit(busy: &mut [Vec<bool>], s: &Setup, k: usize, m: usize, to: bool) {
+    busy[k][m] = to;
+    if s.map.units[k][m].is_none() {
+        return;
+    }
+    let key = &s.machines.units[k][m].0;
+    for (k2, row) in s.machines.units.iter().enumerate() {
+        for (m2, (other, _)) in row.iter().enumerate() {
+            if other == key && s.map.units[k2][m2].is_some() {
+                busy[k2][m2] = to;
+            }
+        }
+    }
 }
 
 /// A request of the batch was refused (or its device failed): the batch stops there, its
 /// record keeps what the engine recorded (e.g. the deviation of a refused scan), its unit is
 /// freed and the refusal is its status.
-fn stop_batch(l: &mut Live, busy: &mut [Vec<bool>], now_h: f64, e: &anyhow::Error) {
+fn stop_batch(l: &mut Live, busy: &mut [Vec<bool>], s: &Setup, now_h: f64, e: &anyhow::Error) {
     if let Some((k, m)) = l.holding.take() {
-        busy[k][m] = false;
+        set_unit(busy, s, k, m, false);
     }
     l.running = None;
     l.next = None;
@@ -924,13 +1405,13 @@ fn send(
     cmd: Command,
     recipe: &Recipe,
     inventory: &mut recipe::Inventory,
-    lots: &LotRegister,
+    lots: &Shared<'_>,
     now: DateTime,
 ) -> anyhow::Result<()> {
     let ctx = Ctx {
         recipe,
         inventory,
-        lots,
+        lots: &lots.lots,
         now,
     };
     let req = Request {
@@ -940,6 +1421,18 @@ fn send(
     };
     match b.execute(&req, actor, &ctx) {
         Ok(a) => {
+            lots.record(
+                &Journaled {
+                    actor,
+                    request: Some(&req),
+                    order: None,
+                    at: now,
+                    entries: &a.entries,
+                    batch: &a.batch,
+                    refusal: None,
+                },
+                recipe,
+            )?;
             apply_counter_uses(inventory, &a.entries);
             *b = a.batch;
             Ok(())
@@ -947,6 +1440,18 @@ fn send(
         Err(r) => {
             let id = b.id().to_string();
             if let Some(nb) = r.batch {
+                lots.record(
+                    &Journaled {
+                        actor,
+                        request: Some(&req),
+                        order: None,
+                        at: now,
+                        entries: &r.record,
+                        batch: &nb,
+                        refusal: Some(&r.error),
+                    },
+                    recipe,
+                )?;
                 *b = *nb;
             }
             bail!("{id}: {} at {now} refused: {}", req.command.name(), r.error)
@@ -963,7 +1468,7 @@ fn advance(
     s: &Setup,
     cast: &Cast,
     inv: &mut recipe::Inventory,
-    lots: &LotRegister,
+    lots: &Shared<'_>,
     now: DateTime,
     now_h: f64,
     _busy: &mut [Vec<bool>],
@@ -1039,7 +1544,7 @@ fn start_step(
     s: &Setup,
     cast: &Cast,
     inv: &mut recipe::Inventory,
-    lots: &LotRegister,
+    lots: &Shared<'_>,
     now: DateTime,
     now_h: f64,
     seed: u64,
@@ -1150,7 +1655,7 @@ fn dispose(
     cast: &Cast,
     recipe: &Recipe,
     inv: &mut recipe::Inventory,
-    lots: &LotRegister,
+    lots: &Shared<'_>,
     now: DateTime,
 ) -> anyhow::Result<()> {
     for (n, kind, critical) in b
@@ -1267,6 +1772,7 @@ fn write_outputs(
     runs: &[RunOut],
     cancelled: bool,
     wall: Duration,
+    stored: Option<serde_json::Value>,
 ) -> anyhow::Result<()> {
     let g = s.stages.len();
     let mut b = String::from(
@@ -1285,73 +1791,8 @@ fn write_outputs(
     let (mut thr, mut v2v, mut waits): (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) =
         (Vec::new(), Vec::new(), vec![Vec::new(); g]);
     for r in runs {
-        let mut released = 0u32;
-        let mut lost = 0u32;
-        let mut vv = Vec::new();
-        let mut w: Vec<Vec<f64>> = vec![Vec::new(); g];
-        for x in &r.batches {
-            let treated = matches!(
-                x.status.as_str(),
-                "infused" | "shipped" | "released" | "released with deviation"
-            );
-            let days = x
-                .end_h
-                .filter(|_| treated)
-                .map(|e| (e - x.release_h) / 24.0);
-            if treated {
-                released += 1;
-                if let Some(d) = days {
-                    vv.push(d);
-                }
-            }
-            if x.status == "lost" {
-                lost += 1;
-            }
-            b.push_str(&format!(
-                "{},{},{},{:.4},{},{},{},{},{}",
-                r.seed,
-                csv_field(&x.order),
-                csv_field(&x.batch),
-                x.release_h,
-                opt(x.end_h),
-                csv_field(&x.status),
-                opt(days),
-                x.entries,
-                x.deviations
-            ));
-            for (k, wk) in x.waits.iter().enumerate() {
-                b.push_str(&format!(",{}", opt(*wk)));
-                if let Some(v) = wk {
-                    w[k].push(*v);
-                }
-            }
-            b.push('\n');
-        }
-        for (i, x) in r.replans.iter().enumerate() {
-            rp.push_str(&format!(
-                "{},{i},{:.4},{},{},{},{},{}\n",
-                r.seed,
-                x.at_h,
-                csv_field(&x.reason),
-                x.frozen,
-                x.compared,
-                x.moved,
-                csv_field(x.error.as_deref().unwrap_or(""))
-            ));
-        }
-        for m in &r.moves {
-            mv.push_str(&format!(
-                "{},{},{},{},{},{:.4},{},{:.4}\n",
-                r.seed,
-                m.replan,
-                csv_field(&m.order),
-                csv_field(&m.stage),
-                csv_field(&m.old_machine),
-                m.old_start_h,
-                csv_field(&m.new_machine),
-                m.new_start_h
-            ));
-        }
+        let (released, lost, vv, w) = batch_rows(r, g, &mut b);
+        replan_rows(r, &mut rp, &mut mv);
         let vmean = (!vv.is_empty()).then(|| vv.iter().sum::<f64>() / vv.len() as f64);
         let wmean: Vec<Option<f64>> = w
             .iter()
@@ -1399,6 +1840,7 @@ fn write_outputs(
         "vein_to_vein_mean_days": stat(&v2v),
         "wait_mean_h": waits.iter().map(|w| stat(w)).collect::<Vec<_>>(),
         "runs": per_run,
+        "db": stored,
     });
     crate::output::write(&dir.join("batches.csv"), &b)?;
     crate::output::write(&dir.join("replans.csv"), &rp)?;
@@ -1408,4 +1850,81 @@ fn write_outputs(
         &serde_json::to_string_pretty(&summary)?,
     )?;
     Ok(())
+}
+
+/// Appends run `r`'s rows to batches.csv (`b`); answers the batches released and lost, the
+/// vein-to-vein days of the released ones and the waits per stage.
+fn batch_rows(r: &RunOut, g: usize, b: &mut String) -> (u32, u32, Vec<f64>, Vec<Vec<f64>>) {
+    let mut released = 0u32;
+    let mut lost = 0u32;
+    let mut vv = Vec::new();
+    let mut w: Vec<Vec<f64>> = vec![Vec::new(); g];
+    for x in &r.batches {
+        let treated = matches!(
+            x.status.as_str(),
+            "infused" | "shipped" | "released" | "released with deviation"
+        );
+        let days = x
+            .end_h
+            .filter(|_| treated)
+            .map(|e| (e - x.release_h) / 24.0);
+        if treated {
+            released += 1;
+            if let Some(d) = days {
+                vv.push(d);
+            }
+        }
+        if x.status == "lost" {
+            lost += 1;
+        }
+        b.push_str(&format!(
+            "{},{},{},{:.4},{},{},{},{},{}",
+            r.seed,
+            csv_field(&x.order),
+            csv_field(&x.batch),
+            x.release_h,
+            opt(x.end_h),
+            csv_field(&x.status),
+            opt(days),
+            x.entries,
+            x.deviations
+        ));
+        for (k, wk) in x.waits.iter().enumerate() {
+            b.push_str(&format!(",{}", opt(*wk)));
+            if let Some(v) = wk {
+                w[k].push(*v);
+            }
+        }
+        b.push('\n');
+    }
+    (released, lost, vv, w)
+}
+
+/// Appends run `r`'s re-plans to replans.csv (`rp`) and what they moved to moves.csv (`mv`).
+fn replan_rows(r: &RunOut, rp: &mut String, mv: &mut String) {
+    for (i, x) in r.replans.iter().enumerate() {
+        rp.push_str(&format!(
+            "{},{i},{:.4},{},{},{},{},{}\n",
+            r.seed,
+            x.at_h,
+            csv_field(&x.reason),
+            x.frozen,
+            x.compared,
+            x.moved,
+            csv_field(x.error.as_deref().unwrap_or(""))
+        ));
+    }
+    for m in &r.moves {
+        mv.push_str(&format!(
+            "{},{},{},{},{},{:.4},{},{:.4}\n",
+            r.seed,
+            m.replan,
+            csv_field(&m.order),
+            csv_field(&m.stage),
+            csv_field(&m.old_machine),
+            m.old_start_h,
+            csv_field(&m.new_machine),
+            m.new_start_h
+        ));
+    }
 }

@@ -8,64 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{assert_no_panic, bin, example, run, squash, stderr, stdout};
-
-struct Case {
-    file: PathBuf,
-    name: String,
-    line: usize,
-    field: String,
-    message: String,
-}
+use crate::support::{
+    BadFixture, assert_no_panic, bad_fixtures, bin, example, run, squash, stderr, stdout,
+};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad")
 }
 
-fn cases() -> Vec<Case> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures/bad exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|file| {
-            // Lossily: one fixture is deliberately not UTF-8.
-            let bytes = std::fs::read(&file).expect("fixture readable");
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let name = file
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let expect = text
-                .lines()
-                .find_map(|l| l.strip_prefix("# expect: "))
-                .unwrap_or_else(|| panic!("{name}: no `# expect:` line"));
-            let (field, message) = expect
-                .split_once(" | ")
-                .unwrap_or_else(|| panic!("{name}: `# expect: FIELD | MESSAGE`"));
-            let marked: Vec<usize> = text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| l.trim_end().ends_with("# <- here"))
-                .map(|(i, _)| i + 1)
-                .collect();
-            assert_eq!(
-                marked.len(),
-                1,
-                "{name}: mark exactly one line with `# <- here`"
-            );
-            Case {
-                name,
-                line: marked[0],
-                field: field.trim().to_string(),
-                message: message.trim().to_string(),
-                file,
-            }
-        })
-        .collect()
+fn cases() -> Vec<BadFixture> {
+    bad_fixtures("bad")
 }
 
 #[test]

@@ -291,41 +291,17 @@ fn the_check_needs_a_concept_for_every_open_site() {
 #[test]
 fn every_bad_network_fixture_is_rejected_with_file_line_and_field() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-network");
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures/bad-network exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let fixtures = crate::support::bad_fixtures("bad-network");
     assert!(
-        files.len() >= 10,
+        fixtures.len() >= 10,
         "only {} bad network fixtures",
-        files.len()
+        fixtures.len()
     );
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut failures = Vec::new();
-    for file in files {
-        let name = file
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let text = std::fs::read_to_string(&file).expect("fixture readable");
-        let (field, message) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# expect: "))
-            .and_then(|e| e.split_once(" | "))
-            .unwrap_or_else(|| panic!("{name}: no `# expect: FIELD | MESSAGE` line"));
-        let marked: Vec<usize> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| l.trim_end().ends_with("# <- here"))
-            .map(|(i, _)| i + 1)
-            .collect();
-        assert_eq!(
-            marked.len(),
-            1,
-            "{name}: mark exactly one line with `# <- here`"
-        );
+    for fx in fixtures {
+        let name = fx.name;
+        let (field, message, line) = (fx.field, fx.message, fx.line);
         let out = tmp.path().join(&name);
         let o = crate::support::bin()
             .current_dir(&dir)
@@ -345,7 +321,7 @@ fn every_bad_network_fixture_is_rejected_with_file_line_and_field() {
         if o.status.code() != Some(1) {
             problems.push(format!("exit status {:?}", o.status.code()));
         }
-        let at = format!("{name}:{}:", marked[0]);
+        let at = format!("{name}:{line}:");
         if !flat.contains(&squash(&at)) {
             problems.push(format!("does not point at `{at}`"));
         }

@@ -2,6 +2,10 @@
 //! apheresis dates, booked into, disrupted and re-planned from the command line; every plan
 //! document is re-read and re-checked by the next command, and bad input is located.
 
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Output;
+
 use serde_json::Value;
 
 use crate::support::{assert_no_panic, assert_ok, example, repo_path, run, stderr, stdout};
@@ -11,26 +15,77 @@ fn read(p: &std::path::Path) -> Value {
     serde_json::from_str(&t).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// `atmpflow schedule EXAMPLE --orders <the two-product orders> --quiet --out OUT EXTRA…`.
+fn plan_plant(scenario: &str, out: &Path, extra: &[&OsStr]) -> Output {
+    let (sc, orders) = (
+        example(scenario),
+        repo_path("examples/schedule/plant-two-products-orders.csv"),
+    );
+    let mut args: Vec<&OsStr> = vec![
+        "schedule".as_ref(),
+        sc.as_os_str(),
+        "--orders".as_ref(),
+        orders.as_os_str(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend_from_slice(extra);
+    run(args)
+}
+
+/// `atmpflow schedule promise PLAN --product PRODUCT --from-day FROM --to-day TO EXTRA…`.
+fn promise(plan: &Path, product: &str, days: (&str, &str), extra: &[&OsStr]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
+        "schedule".as_ref(),
+        "promise".as_ref(),
+        plan.as_os_str(),
+        "--product".as_ref(),
+        product.as_ref(),
+        "--from-day".as_ref(),
+        days.0.as_ref(),
+        "--to-day".as_ref(),
+        days.1.as_ref(),
+    ];
+    args.extend_from_slice(extra);
+    run(args)
+}
+
+/// `atmpflow schedule replan PLAN --events EVENTS --as-of-h AS_OF --iterations N EXTRA…`.
+fn replan(plan: &Path, events: &Path, as_of_h: &str, iterations: &str, extra: &[&OsStr]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
+        "schedule".as_ref(),
+        "replan".as_ref(),
+        plan.as_os_str(),
+        "--events".as_ref(),
+        events.as_os_str(),
+        "--as-of-h".as_ref(),
+        as_of_h.as_ref(),
+        "--iterations".as_ref(),
+        iterations.as_ref(),
+    ];
+    args.extend_from_slice(extra);
+    run(args)
+}
+
 #[test]
 fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let plan_dir = d.join("plan");
-    let o = run([
-        "schedule".as_ref(),
-        example("plant-two-products").as_os_str(),
-        "--orders".as_ref(),
-        repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
-        "--iterations".as_ref(),
-        "20".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        plan_dir.as_os_str(),
-        "--json".as_ref(),
-        d.join("copy.json").as_os_str(),
-        "--csv".as_ref(),
-        d.join("copy.csv").as_os_str(),
-    ]);
+    let (copy_json, copy_csv) = (d.join("copy.json"), d.join("copy.csv"));
+    let o = plan_plant(
+        "plant-two-products",
+        &plan_dir,
+        &[
+            "--iterations".as_ref(),
+            "20".as_ref(),
+            "--json".as_ref(),
+            copy_json.as_os_str(),
+            "--csv".as_ref(),
+            copy_csv.as_os_str(),
+        ],
+    );
     assert_ok(&o, "schedule --orders");
     for (copy, original) in [("copy.json", "plan.json"), ("copy.csv", "plan.csv")] {
         let bytes = |p: std::path::PathBuf| {
@@ -73,22 +128,18 @@ fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
 
     // which apheresis dates can a car-t-short patient get in weeks 2-4?
     let answer = d.join("promise.json");
-    let o = run([
-        "schedule".as_ref(),
-        "promise".as_ref(),
-        plan_dir.join("plan.json").as_os_str(),
-        "--product".as_ref(),
-        "car-t-short".as_ref(),
-        "--from-day".as_ref(),
-        "7".as_ref(),
-        "--to-day".as_ref(),
-        "28".as_ref(),
-        "--weekdays".as_ref(),
-        "--id".as_ref(),
-        "X001".as_ref(),
-        "--json".as_ref(),
-        answer.as_os_str(),
-    ]);
+    let o = promise(
+        &plan_dir.join("plan.json"),
+        "car-t-short",
+        ("7", "28"),
+        &[
+            "--weekdays".as_ref(),
+            "--id".as_ref(),
+            "X001".as_ref(),
+            "--json".as_ref(),
+            answer.as_os_str(),
+        ],
+    );
     assert_ok(&o, "schedule promise");
     let a = read(&answer);
     let offers = a["offers"].as_array().expect("offers");
@@ -103,23 +154,19 @@ fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
     // book it; nothing committed moves
     let booked = d.join("booked");
     let day = (earliest / 1440).to_string();
-    let o = run([
-        "schedule".as_ref(),
-        "promise".as_ref(),
-        plan_dir.join("plan.json").as_os_str(),
-        "--product".as_ref(),
-        "car-t-short".as_ref(),
-        "--from-day".as_ref(),
-        "7".as_ref(),
-        "--to-day".as_ref(),
-        "28".as_ref(),
-        "--id".as_ref(),
-        "X001".as_ref(),
-        "--book".as_ref(),
-        day.as_ref(),
-        "--out".as_ref(),
-        booked.as_os_str(),
-    ]);
+    let o = promise(
+        &plan_dir.join("plan.json"),
+        "car-t-short",
+        ("7", "28"),
+        &[
+            "--id".as_ref(),
+            "X001".as_ref(),
+            "--book".as_ref(),
+            day.as_ref(),
+            "--out".as_ref(),
+            booked.as_os_str(),
+        ],
+    );
     assert_ok(&o, "schedule promise --book");
     let b = read(&booked.join("plan.json"));
     assert_eq!(b["shop"]["jobs"].as_array().map(Vec::len), Some(17));
@@ -133,20 +180,13 @@ fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
 
     // disruption as of hour 210: re-plan
     let re = d.join("replan");
-    let o = run([
-        "schedule".as_ref(),
-        "replan".as_ref(),
-        booked.join("plan.json").as_os_str(),
-        "--events".as_ref(),
-        repo_path("examples/schedule/plant-two-products-events.csv").as_os_str(),
-        "--as-of-h".as_ref(),
-        "210".as_ref(),
-        "--iterations".as_ref(),
-        "10".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        re.as_os_str(),
-    ]);
+    let o = replan(
+        &booked.join("plan.json"),
+        &repo_path("examples/schedule/plant-two-products-events.csv"),
+        "210",
+        "10",
+        &["--quiet".as_ref(), "--out".as_ref(), re.as_os_str()],
+    );
     assert_ok(&o, "schedule replan");
     let r = read(&re.join("plan.json"));
     let names: Vec<&str> = r["shop"]["jobs"]
@@ -175,17 +215,11 @@ fn bad_events_and_bad_plans_are_located() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let plan_dir = d.join("plan");
-    let o = run([
-        "schedule".as_ref(),
-        example("plant-two-products").as_os_str(),
-        "--orders".as_ref(),
-        repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
-        "--iterations".as_ref(),
-        "2".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        plan_dir.as_os_str(),
-    ]);
+    let o = plan_plant(
+        "plant-two-products",
+        &plan_dir,
+        &["--iterations".as_ref(), "2".as_ref()],
+    );
     assert_ok(&o, "schedule --orders");
     let plan = plan_dir.join("plan.json");
     let cases = [
@@ -206,17 +240,7 @@ fn bad_events_and_bad_plans_are_located() {
     for (text, want) in cases {
         let ev = d.join("events.csv");
         std::fs::write(&ev, text).expect("write");
-        let o = run([
-            "schedule".as_ref(),
-            "replan".as_ref(),
-            plan.as_os_str(),
-            "--events".as_ref(),
-            ev.as_os_str(),
-            "--as-of-h".as_ref(),
-            "100".as_ref(),
-            "--iterations".as_ref(),
-            "1".as_ref(),
-        ]);
+        let o = replan(&plan, &ev, "100", "1", &[]);
         assert!(!o.status.success(), "{text}");
         assert_no_panic(&o);
         let e = stderr(&o);
@@ -227,17 +251,7 @@ fn bad_events_and_bad_plans_are_located() {
     doc["plant_plan"]["ops"][0]["start"] = Value::from(-10_000);
     let bad = d.join("bad.json");
     std::fs::write(&bad, doc.to_string()).expect("write");
-    let o = run([
-        "schedule".as_ref(),
-        "promise".as_ref(),
-        bad.as_os_str(),
-        "--product".as_ref(),
-        "car-t".as_ref(),
-        "--from-day".as_ref(),
-        "1".as_ref(),
-        "--to-day".as_ref(),
-        "2".as_ref(),
-    ]);
+    let o = promise(&bad, "car-t", ("1", "2"), &[]);
     assert!(!o.status.success());
     assert_no_panic(&o);
     assert!(
@@ -246,31 +260,11 @@ fn bad_events_and_bad_plans_are_located() {
         stderr(&o)
     );
     std::fs::write(&bad, "{\"format\": 1").expect("write");
-    let o = run([
-        "schedule".as_ref(),
-        "promise".as_ref(),
-        bad.as_os_str(),
-        "--product".as_ref(),
-        "car-t".as_ref(),
-        "--from-day".as_ref(),
-        "1".as_ref(),
-        "--to-day".as_ref(),
-        "2".as_ref(),
-    ]);
+    let o = promise(&bad, "car-t", ("1", "2"), &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("bad.json:1:"), "{}", stderr(&o));
     // an unknown product
-    let o = run([
-        "schedule".as_ref(),
-        "promise".as_ref(),
-        plan.as_os_str(),
-        "--product".as_ref(),
-        "car-x".as_ref(),
-        "--from-day".as_ref(),
-        "1".as_ref(),
-        "--to-day".as_ref(),
-        "2".as_ref(),
-    ]);
+    let o = promise(&plan, "car-x", ("1", "2"), &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("car-x") && stderr(&o).contains("car-t-short"));
 }
@@ -285,19 +279,16 @@ fn calendar_and_inventory_requalification_reach_the_plan_and_its_replan() {
     let plan_dir = d.join("plan");
     let inv = repo_path("examples/equipment/plant-two-products.toml");
     let plan_args = |inv: &std::path::Path, out: &std::path::Path| {
-        run([
-            "schedule".as_ref(),
-            example("plant-two-products-calendar").as_os_str(),
-            "--orders".as_ref(),
-            repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
-            "--equipment".as_ref(),
-            inv.as_os_str(),
-            "--iterations".as_ref(),
-            "10".as_ref(),
-            "--quiet".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ])
+        plan_plant(
+            "plant-two-products-calendar",
+            out,
+            &[
+                "--equipment".as_ref(),
+                inv.as_os_str(),
+                "--iterations".as_ref(),
+                "10".as_ref(),
+            ],
+        )
     };
     let o = plan_args(&inv, &plan_dir);
     assert_ok(&o, "schedule --equipment");
@@ -338,20 +329,13 @@ fn calendar_and_inventory_requalification_reach_the_plan_and_its_replan() {
     assert!(html.contains("Out of use") && html.contains("inventory rocking_bioreactor_3"));
     // re-planned: the calendar and the windows stay
     let re = d.join("re");
-    let o = run([
-        "schedule".as_ref(),
-        "replan".as_ref(),
-        plan_dir.join("plan.json").as_os_str(),
-        "--events".as_ref(),
-        repo_path("examples/schedule/plant-two-products-events.csv").as_os_str(),
-        "--as-of-h".as_ref(),
-        "210".as_ref(),
-        "--iterations".as_ref(),
-        "10".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        re.as_os_str(),
-    ]);
+    let o = replan(
+        &plan_dir.join("plan.json"),
+        &repo_path("examples/schedule/plant-two-products-events.csv"),
+        "210",
+        "10",
+        &["--quiet".as_ref(), "--out".as_ref(), re.as_os_str()],
+    );
     assert_ok(&o, "replan of the calendar plan");
     let p2 = read(&re.join("plan.json"));
     assert_eq!(p2["calendar"], plan["calendar"]);
@@ -372,17 +356,11 @@ fn calendar_and_inventory_requalification_reach_the_plan_and_its_replan() {
         "{e}"
     );
     // an inventory on a scenario without a calendar
-    let o = run([
-        "schedule".as_ref(),
-        example("plant-two-products").as_os_str(),
-        "--orders".as_ref(),
-        repo_path("examples/schedule/plant-two-products-orders.csv").as_os_str(),
-        "--equipment".as_ref(),
-        inv.as_os_str(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        d.join("no-cal").as_os_str(),
-    ]);
+    let o = plan_plant(
+        "plant-two-products",
+        &d.join("no-cal"),
+        &["--equipment".as_ref(), inv.as_os_str()],
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("[calendar]"), "{}", stderr(&o));
 }

@@ -129,3 +129,62 @@ pub fn squash(s: &str) -> String {
         .filter(|c| !c.is_whitespace() && !matches!(c, '│' | '·' | '╭' | '╰' | '─' | '┬'))
         .collect()
 }
+
+/// One bad-input fixture: a file holding one mistake, its header saying what the error must
+/// say (`# expect: FIELD | MESSAGE`) and the offending line marked `# <- here`.
+pub struct BadFixture {
+    pub file: PathBuf,
+    pub name: String,
+    /// 1-based number of the line marked `# <- here`.
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// Every `*.toml` fixture in `tests/fixtures/{folder}`, sorted by name. Read lossily: a
+/// fixture may deliberately not be UTF-8.
+pub fn bad_fixtures(folder: &str) -> Vec<BadFixture> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let bytes = std::fs::read(&file).expect("fixture readable");
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let name = file
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (field, message) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("# expect: "))
+                .and_then(|e| e.split_once(" | "))
+                .unwrap_or_else(|| panic!("{name}: no `# expect: FIELD | MESSAGE` line"));
+            let marked: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.trim_end().ends_with("# <- here"))
+                .map(|(i, _)| i + 1)
+                .collect();
+            assert_eq!(
+                marked.len(),
+                1,
+                "{name}: mark exactly one line with `# <- here`"
+            );
+            BadFixture {
+                line: marked[0],
+                field: field.trim().to_string(),
+                message: message.trim().to_string(),
+                name,
+                file,
+            }
+        })
+        .collect()
+}

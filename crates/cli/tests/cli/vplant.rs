@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{assert_no_panic, assert_ok, repo_path, run, stderr};
+use crate::support::{assert_no_panic, assert_ok, bin, repo_path, run, stderr, stdout};
 
 fn read(p: &Path) -> Value {
     let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -47,14 +47,27 @@ fn orders(dir: &Path) -> PathBuf {
 
 fn plant(dir: &Path, recipe: &Path, out: &str, extra: &[&str]) -> (PathBuf, Value) {
     let out = dir.join(out);
+    let o = run(plant_args(dir, recipe, &out, extra));
+    assert_ok(&o, "plant run");
+    let summary = read(&out.join("summary.json"));
+    (out, summary)
+}
+
+/// The arguments of a plant run on the modular plant inventory (unless `extra` names another).
+fn plant_args(dir: &Path, recipe: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let equipment = match extra.iter().position(|a| *a == "--equipment") {
+        Some(_) => Vec::new(),
+        None => vec![
+            "--equipment".to_string(),
+            repo_path("examples/equipment/modular-plant.toml")
+                .display()
+                .to_string(),
+        ],
+    };
     let mut args: Vec<String> = vec![
         "plant".into(),
         "run".into(),
         recipe.display().to_string(),
-        "--equipment".into(),
-        repo_path("examples/equipment/modular-plant.toml")
-            .display()
-            .to_string(),
         "--orders".into(),
         orders(dir).display().to_string(),
         "--horizon-days".into(),
@@ -65,11 +78,32 @@ fn plant(dir: &Path, recipe: &Path, out: &str, extra: &[&str]) -> (PathBuf, Valu
         "--out".into(),
         out.display().to_string(),
     ];
+    args.extend(equipment);
     args.extend(extra.iter().map(|s| (*s).to_string()));
-    let o = run(&args);
-    assert_ok(&o, "plant run");
-    let summary = read(&out.join("summary.json"));
-    (out, summary)
+    args
+}
+
+/// The modular plant inventory with every requalification moved to 2099 (for a run that
+/// starts months after 2026-12-01, when the example's qualifications have expired).
+fn requalified_inventory(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(repo_path("examples/equipment/modular-plant.toml"))
+        .expect("example inventory");
+    let mut moved = 0;
+    let out: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("next_requalification") {
+                moved += 1;
+                "next_requalification = 2099-01-01\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(moved > 3, "the example inventory has requalification dates");
+    let p = dir.join("modular-plant-2099.toml");
+    std::fs::write(&p, out).expect("write inventory");
+    p
 }
 
 /// Whether two estimates lie within each other's 95 % intervals (the intervals overlap).
@@ -253,4 +287,182 @@ fn virtual_plant_keeps_the_virtual_clock_and_refuses_bad_options() {
     assert!(!o.status.success());
     assert_no_panic(&o);
     assert!(stderr(&o).contains("bad-orders.csv"), "{}", stderr(&o));
+}
+
+/// Rows of batches.csv: (batch id, status, entries).
+fn batch_rows(out: &Path) -> Vec<(String, String, u64)> {
+    let text = std::fs::read_to_string(out.join("batches.csv")).expect("batches.csv");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[2].to_string(),
+                f[5].to_string(),
+                f[7].parse().expect("entries"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn virtual_plant_stores_its_batches_as_rehearsal_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let recipe = repo_path("examples/recipes/car-t-modular.toml");
+    for (n, db) in store::testing::urls(d).into_iter().enumerate() {
+        let (out, vp) = plant(d, &recipe, &format!("db{n}"), &["--no-replan", "--db", &db]);
+        let rows = batch_rows(&out);
+        assert_eq!(rows.len(), 5, "{rows:?}");
+        // every entry of every batch was stored, one request at a time
+        let total: u64 = rows.iter().map(|r| r.2).sum();
+        assert_eq!(vp["db"]["entries"].as_u64(), Some(total), "{}", vp["db"]);
+        let requests = vp["db"]["requests"].as_u64().unwrap_or(0);
+        assert!(
+            requests > 5 * 20 && requests <= total,
+            "{requests} requests"
+        );
+        assert!(vp["db"]["requests_per_second"].as_f64().unwrap_or(0.0) > 0.0);
+        // the chains and the derived rows verify, batch by batch
+        let o = run(["batch", "verify", "--db", &db]);
+        assert_ok(&o, "batch verify");
+        let said = stdout(&o);
+        for (id, _, entries) in &rows {
+            assert!(id.starts_with("VP-1-"), "batch id not marked: {id}");
+            assert!(
+                said.contains(&format!("batch {id}: "))
+                    && said.contains(&format!(", {entries} entries")),
+                "{id} with {entries} entries not verified:\n{said}"
+            );
+        }
+        // a released batch's record reads back whole
+        let (id, status, entries) = rows
+            .iter()
+            .find(|r| r.1 == "infused")
+            .expect("an infused batch")
+            .clone();
+        let rep = d.join(format!("report{n}"));
+        let o = run([
+            "batch",
+            "report",
+            "--db",
+            &db,
+            "--batch",
+            &id,
+            "--out",
+            &rep.display().to_string(),
+        ]);
+        assert_ok(&o, "batch report");
+        assert!(
+            stdout(&o).contains(&format!("{status}, {entries} entries")),
+            "{}",
+            stdout(&o)
+        );
+        let record = read(&rep.join("record.json"));
+        assert_eq!(
+            record["entries"].as_array().map(Vec::len),
+            Some(entries as usize)
+        );
+        // the database is a rehearsal database: its clock is simulated and stands at the end
+        let sdb = store::Db::connect(&db).expect("open");
+        let clock = sdb
+            .read(store::clock::now)
+            .expect("clock")
+            .expect("a rehearsal clock");
+        assert!(clock.0 > 1_796_083_200, "clock {clock}"); // after 2026-12-01
+        drop(sdb);
+        // the same seed again: refused, nothing overwritten
+        let again = d.join(format!("again{n}"));
+        let o = run(plant_args(
+            d,
+            &recipe,
+            &again,
+            &["--no-replan", "--db", &db],
+        ));
+        assert!(!o.status.success(), "a re-run overwrote the records");
+        assert_no_panic(&o);
+        assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+        // another seed appends under new ids, after the clock (which stands weeks after
+        // 2026-12-01: the run binds on an inventory qualified beyond it)
+        let (out2, _) = plant(
+            d,
+            &recipe,
+            &format!("db{n}b"),
+            &[
+                "--no-replan",
+                "--seed",
+                "2",
+                "--db",
+                &db,
+                "--equipment",
+                &requalified_inventory(d).display().to_string(),
+            ],
+        );
+        let o = run(["batch", "verify", "--db", &db]);
+        assert_ok(&o, "batch verify after a second run");
+        let said = stdout(&o);
+        for (id, _, entries) in rows.iter().chain(batch_rows(&out2).iter()) {
+            assert!(
+                said.contains(&format!("batch {id}: ")),
+                "{id} missing:\n{said}"
+            );
+            let line = said
+                .lines()
+                .find(|l| l.starts_with(&format!("batch {id}: ")))
+                .unwrap_or("");
+            assert!(line.contains(&format!(", {entries} entries")), "{line}");
+        }
+        assert_eq!(
+            said.lines().filter(|l| l.starts_with("batch VP-")).count(),
+            10,
+            "{said}"
+        );
+    }
+}
+
+#[test]
+fn virtual_plant_killed_mid_run_leaves_records_that_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let recipe = repo_path("examples/recipes/car-t-modular.toml");
+    let db = d.join("killed.db").display().to_string();
+    // ~1000 simulated hours at 10^5 times real time: about 36 s of wall time
+    let args = plant_args(
+        d,
+        &recipe,
+        &d.join("killed"),
+        &["--no-replan", "--speed", "1e5", "--db", &db],
+    );
+    let mut child = bin().args(&args).spawn().expect("spawn");
+    let t0 = std::time::Instant::now();
+    let mut seen = 0;
+    while t0.elapsed() < std::time::Duration::from_secs(120) && seen < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if std::path::Path::new(&db).is_file()
+            && let Ok(sdb) = store::Db::connect(&db)
+        {
+            seen = sdb.read(store::batch::ids).map(|v| v.len()).unwrap_or(0);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("the plant ended before it was killed: {st}");
+        }
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(seen >= 2, "no batches stored within 120 s");
+    let o = run(["batch", "verify", "--db", &db]);
+    assert_ok(&o, "batch verify after kill -9");
+    let said = stdout(&o);
+    assert!(
+        said.lines()
+            .filter(|l| l.starts_with("batch VP-1-"))
+            .count()
+            >= 2,
+        "{said}"
+    );
+    // a batch in process when the plant died is still in process in its record
+    assert!(
+        said.lines().any(|l| !l.contains("infused")),
+        "every batch finished although the plant was killed:\n{said}"
+    );
 }

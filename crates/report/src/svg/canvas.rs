@@ -88,6 +88,15 @@ impl Canvas {
         self.close_with_tip("rect", tip);
     }
 
+    /// A filled rectangle with a thick dashed black outline and an optional tooltip: a bar
+    /// singled out by its shape, not by its colour alone (what a re-plan moved).
+    pub fn rect_marked(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, tip: &str) {
+        self.open_rect(x, y, w, h, fill);
+        self.buf
+            .push_str(" stroke=\"#000\" stroke-width=\"2\" stroke-dasharray=\"5 2\"");
+        self.close_with_tip("rect", tip);
+    }
+
     /// Writes `<rect` with position, size (negative sizes flipped) and fill, left open.
     fn open_rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str) {
         let (x, w) = if w < 0.0 { (x + w, -w) } else { (x, w) };

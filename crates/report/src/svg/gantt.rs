@@ -25,6 +25,9 @@ pub struct GanttBar {
     pub colour: usize,
     /// Tooltip.
     pub tip: String,
+    /// Drawn with a thick dashed black outline (an operation a re-plan moved); a chart with
+    /// such bars has a legend saying so.
+    pub moved: bool,
 }
 
 impl GanttBar {
@@ -72,7 +75,10 @@ pub fn gantt(rows: &[GanttRow], axes: &Axes) -> String {
     let end = axes.max.map_or(end, |m| end.max(m));
     let hours = if end > 0.0 { end } else { 1.0 };
     let w = axes.w();
-    let h = TOP + ROW_H * rows.len() as f64 + 24.0;
+    let marked = rows.iter().any(|r| r.bars.iter().any(|b| b.moved));
+    // the chart, then (with marked bars) a legend line under the time axis
+    let base = TOP + ROW_H * rows.len() as f64 + 24.0;
+    let h = if marked { base + 22.0 } else { base };
     let x = |t: f64| LABEL_W + (w - LABEL_W - 10.0) * (t / hours);
     let mut c = Canvas::new(w, h, &axes.title);
     let step = STEPS_H
@@ -86,10 +92,10 @@ pub fn gantt(rows: &[GanttRow], axes: &Axes) -> String {
         } else {
             format!("{t:.0} h")
         };
-        c.line(x(t), TOP - 4.0, x(t), h - 20.0, "#ddd", 1.0, "");
+        c.line(x(t), TOP - 4.0, x(t), base - 20.0, "#ddd", 1.0, "");
         c.text(
             x(t),
-            h - 6.0,
+            base - 6.0,
             &label,
             "middle",
             "font-size=\"11\" fill=\"#555\"",
@@ -109,16 +115,23 @@ pub fn gantt(rows: &[GanttRow], axes: &Axes) -> String {
         );
         for b in row.bars.iter().filter(finite) {
             let (x0, x1) = (x(b.start.min(b.end)), x(b.end.max(b.start)));
-            c.rect_outlined(
-                x0,
-                y + 2.0,
-                (x1 - x0).max(0.8),
-                ROW_H - 4.0,
-                &hue(b.colour),
-                "#333",
-                &b.tip,
-            );
+            let (bw, bh) = ((x1 - x0).max(0.8), ROW_H - 4.0);
+            if b.moved {
+                c.rect_marked(x0, y + 2.0, bw, bh, &hue(b.colour), &b.tip);
+            } else {
+                c.rect_outlined(x0, y + 2.0, bw, bh, &hue(b.colour), "#333", &b.tip);
+            }
         }
+    }
+    if marked {
+        c.rect_marked(LABEL_W, base + 3.0, 28.0, ROW_H - 4.0, "#fff", "");
+        c.text(
+            LABEL_W + 36.0,
+            base + 15.0,
+            "moved by the re-plan (start or resources changed)",
+            "start",
+            "font-size=\"11\" fill=\"#222\"",
+        );
     }
     c.finish()
 }

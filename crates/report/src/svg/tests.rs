@@ -395,6 +395,7 @@ fn gantt_row(label: &str, bars: &[(f64, f64)]) -> GanttRow {
                 end,
                 colour: i,
                 tip: format!("{label} <{i}>"),
+                moved: false,
             })
             .collect(),
     }
@@ -429,6 +430,44 @@ fn gantt_draws_one_bar_per_finite_operation_with_its_tooltip() {
     // 52 h: ticks every 4 h, labelled in hours
     assert!(s.contains(">48 h<") && !s.contains("day"), "{s}");
     assert!(!s.contains("xmlns"), "inline SVG carries no URL");
+}
+
+#[test]
+fn gantt_outlines_moved_bars_and_explains_the_outline_in_a_legend() {
+    let plain = [gantt_row("incubator · 1", &[(0.0, 20.0), (30.0, 50.0)])];
+    let s = gantt(&plain, &Axes::new("plan"));
+    assert!(
+        !s.contains("stroke-dasharray") && !s.contains("moved"),
+        "{s}"
+    );
+    let mut rows = plain.clone();
+    rows[0].bars[1].moved = true;
+    let s = gantt(&rows, &Axes::new("plan"));
+    let doc = parse(&s);
+    let dashed: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("stroke-dasharray").is_some())
+        .collect();
+    // the moved bar and the legend's sample, both with a thick black outline
+    assert_eq!(dashed.len(), 2, "{s}");
+    for r in &dashed {
+        assert_eq!(r.attribute("stroke"), Some("#000"));
+        assert_eq!(r.attribute("stroke-width"), Some("2"));
+    }
+    let tip = dashed[0].first_element_child().and_then(|t| t.text());
+    assert_eq!(tip, Some("incubator · 1 <1>"));
+    assert!(s.contains("moved by the re-plan"), "the legend: {s}");
+    let height = |s: &str| {
+        parse(s)
+            .root_element()
+            .attribute("height")
+            .map(str::to_string)
+    };
+    assert_ne!(
+        height(&s),
+        height(&gantt(&plain, &Axes::new("plan"))),
+        "room for the legend"
+    );
 }
 
 #[test]

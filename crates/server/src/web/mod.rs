@@ -21,9 +21,14 @@ use store::session::{self, Session};
 
 use crate::AppState;
 
+mod compare;
 mod pages;
 pub mod planner;
+mod replan;
+mod runs;
+mod stored;
 pub mod strings;
+mod study;
 
 use strings::{Text, t};
 
@@ -72,7 +77,8 @@ fn secure_headers(r: &mut Response) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+             img-src 'self' data:; \
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
@@ -189,6 +195,13 @@ impl Form {
             .iter()
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
+    }
+    /// Every value sent under `name` (checkboxes), in order.
+    pub(crate) fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

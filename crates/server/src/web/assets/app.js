@@ -43,22 +43,45 @@
     reader.onload = function () { into.value = reader.result; };
     reader.readAsText(el.files[0]);
   });
-  // A running simulation: <progress data-status="URL"> follows the run's
-  // status; the page reloads when the run has ended (then it shows the report).
+  // A running simulation, comparison or study: <progress data-events="URL"
+  // data-status="URL"> follows the run's server-sent events (or, without
+  // them or when the stream fails, polls its status); the page reloads when
+  // the run has ended (then it shows the report).
   var bar = document.querySelector("progress[data-status]");
-  if (bar && window.fetch) {
+  if (bar) {
     var count = document.getElementById("run-count");
+    var show = function (s) {
+      bar.value = s.done;
+      if (count) count.textContent = s.done;
+    };
     var poll = function () {
       fetch(bar.getAttribute("data-status"), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (s) {
-          bar.value = s.done;
-          if (count) count.textContent = s.done;
+          show(s);
           if (s.finished) window.location.reload();
           else setTimeout(poll, 400);
         })
         .catch(function () { setTimeout(poll, 2000); });
     };
-    setTimeout(poll, 400);
+    var events = bar.getAttribute("data-events");
+    if (events && window.EventSource) {
+      var ended = false;
+      var es = new EventSource(events);
+      es.addEventListener("progress", function (ev) { show(JSON.parse(ev.data)); });
+      es.addEventListener("end", function (ev) {
+        ended = true;
+        es.close();
+        show(JSON.parse(ev.data));
+        window.location.reload();
+      });
+      es.onerror = function () {
+        if (ended) return;
+        es.close();
+        if (window.fetch) setTimeout(poll, 400);
+      };
+    } else if (window.fetch) {
+      setTimeout(poll, 400);
+    }
   }
 })();

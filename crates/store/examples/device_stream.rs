@@ -1,0 +1,318 @@
+//! Load benchmark of the device series path (issue 16 item 6): `--devices` devices each
+//! stream `--rate` values per second of one monitored series into the batch engine and the
+//! store, one `record series` request per device per block (`--block-ms`), each request its
+//! own transaction (`store::batch::execute`, as the server runs it).
+//!
+//! Two modes:
+//! * `flat-out` (default): every block of `--seconds` stream seconds is sent as fast as the
+//!   engine and the store take them; prints the sustained rate (values/s) against the rate the
+//!   devices produce, and the request latency early and late in the run (the store keeps
+//!   each batch replayed between requests, so a request's cost should not grow with the
+//!   record; early against late latency shows whether it does).
+//! * `--paced`: blocks are sent when the wall clock reaches their last sample (real time);
+//!   prints the lag from a block's last sample to its commit.
+//!
+//! Each device belongs to its own batch of the example CAR-T recipe, standing in its thaw
+//! step with the thaw module scanned; the series is the step's bath temperature. Run with
+//! `benches/device_stream.sh` (release build, one core).
+
+use std::time::{Duration, Instant};
+
+use batch::engine::Sample;
+use batch::entry::Label;
+use batch::rehearsal::Cast;
+use batch::{Command, LotRegister, NewOrder, Request};
+use recipe::bind::bind_strict;
+use recipe::{Date, DateTime};
+use store::Db;
+use store::batch as sb;
+
+const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
+const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
+const DIN: &str = "A999925123456";
+
+struct Opts {
+    devices: usize,
+    rate: u32,
+    block_ms: u32,
+    seconds: u32,
+    paced: bool,
+    db: Option<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: device_stream [--devices N] [--rate VALUES_PER_S] [--block-ms MS] [--seconds S] [--paced] [--db PATH|URL]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        devices: 50,
+        rate: 10,
+        block_ms: 1000,
+        seconds: 120,
+        paced: false,
+        db: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_else(|| usage());
+        let num = |s: String| s.parse::<u64>().unwrap_or_else(|_| usage());
+        match a.as_str() {
+            "--devices" => o.devices = num(val()) as usize,
+            "--rate" => o.rate = num(val()) as u32,
+            "--block-ms" => o.block_ms = num(val()) as u32,
+            "--seconds" => o.seconds = num(val()) as u32,
+            "--paced" => o.paced = true,
+            "--db" => o.db = Some(val()),
+            _ => usage(),
+        }
+    }
+    if o.devices == 0 || o.rate == 0 || o.block_ms == 0 || o.seconds == 0 {
+        usage()
+    }
+    o
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn summary(label: &str, mut v: Vec<Duration>) {
+    v.sort();
+    println!(
+        "{label}: {} requests, latency ms p50 {:.2} p99 {:.2} max {:.2}",
+        v.len(),
+        pct(&v, 0.5),
+        pct(&v, 0.99),
+        pct(&v, 1.0)
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = parse_opts();
+    let recipe =
+        recipe::parse_recipe("car-t-modular.toml", RECIPE).map_err(|e| format!("{e:?}"))?;
+    let inventory =
+        recipe::parse_inventory("modular-plant.toml", INVENTORY).map_err(|e| format!("{e:?}"))?;
+    let binding = bind_strict(
+        &recipe,
+        &inventory,
+        Date::parse("2026-12-01").ok_or("date")?,
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    let dir = tempfile::tempdir()?;
+    let url =
+        o.db.clone()
+            .unwrap_or_else(|| dir.path().join("stream.db").display().to_string());
+    let db = Db::connect(&url)?;
+    let cast = Cast::example();
+    let lots = LotRegister::default();
+    let t0 = DateTime::parse("2026-12-02T08:10:00Z").ok_or("time")?;
+    let label = Label {
+        coi: "COI-STREAM".into(),
+        din: DIN.into(),
+    };
+    let device = binding
+        .assignments
+        .iter()
+        .find(|a| a.step == "thaw")
+        .and_then(|a| a.equipment.clone())
+        .ok_or("thaw is not bound")?;
+    // The equipment twins keep the usage counters the thaw scan books.
+    let as_of = Date::parse("2026-12-01").ok_or("date")?;
+    let missing = db.read(|tx| store::counters::adopt(tx, &mut inventory.clone()))?;
+    if !missing.is_empty() {
+        db.transaction(|tx| -> Result<(), store::StoreError> {
+            for e in &inventory.equipment {
+                sb::write_twin(tx, aas::twins::equipment_twin(e, as_of))?;
+            }
+            Ok(())
+        })?;
+    }
+    // Batch ids carry the process id, so runs can share one database.
+    let run = std::process::id();
+    // Open every batch and bring it to its thaw step with the device scanned.
+    let setup = Instant::now();
+    for d in 0..o.devices {
+        let id = format!("S{run}-{d:03}");
+        let order = NewOrder {
+            batch: id.clone(),
+            patient: format!("PSN-{d:03}"),
+            coi: "COI-STREAM".into(),
+            din: format!("{DIN}9"),
+            planned_start: t0,
+            ship_step: None,
+        };
+        db.transaction(|tx| {
+            sb::open(
+                tx,
+                &order,
+                RECIPE,
+                &recipe,
+                &binding,
+                &cast.planner,
+                &inventory,
+                &lots,
+                t0,
+            )
+        })?;
+        let expiry = Date::parse("2027-06-01");
+        let steps = [
+            Command::ReceiveApheresis {
+                location: "goods-in".into(),
+                scanned: label.clone(),
+            },
+            Command::StartStep {
+                step: "transport_in".into(),
+                location: "room_c1".into(),
+                scanned: label.clone(),
+            },
+            Command::RecordLot {
+                step: "transport_in".into(),
+                material: "apheresis".into(),
+                lot: DIN.into(),
+                expiry,
+            },
+            Command::CompleteStep {
+                step: "transport_in".into(),
+                measures: Default::default(),
+                failed: None,
+            },
+            Command::StartStep {
+                step: "thaw".into(),
+                location: "room_c1".into(),
+                scanned: label.clone(),
+            },
+            Command::UseEquipment {
+                step: "thaw".into(),
+                requirement: "thawing".into(),
+                equipment: device.clone(),
+            },
+        ];
+        for cmd in steps {
+            let name = cmd.name();
+            db.transaction(|tx| {
+                sb::execute(
+                    tx,
+                    &id,
+                    &Request::new(cmd.clone()),
+                    &cast.operator,
+                    &inventory,
+                    &lots,
+                    t0,
+                )
+            })
+            .map_err(|e| format!("{id} {name}: {e}"))?;
+        }
+    }
+    println!(
+        "setup: {} batches at their thaw step in {:.1} s ({})",
+        o.devices,
+        setup.elapsed().as_secs_f64(),
+        db.location()
+    );
+
+    let per_block = (u64::from(o.rate) * u64::from(o.block_ms))
+        .div_ceil(1000)
+        .max(1) as usize;
+    let step_ms = i64::from(o.block_ms) / per_block as i64;
+    let blocks = (u64::from(o.seconds) * 1000 / u64::from(o.block_ms)) as usize;
+    let start_ms = t0.unix_seconds() * 1000;
+    let produced = o.devices as f64 * f64::from(o.rate);
+    println!(
+        "stream: {} devices x {} values/s = {produced} values/s; {per_block} samples per block, {blocks} blocks per device ({} s of stream)",
+        o.devices, o.rate, o.seconds
+    );
+    let mut latencies = Vec::with_capacity(blocks * o.devices);
+    let mut lags = Vec::new();
+    let mut deviations = 0usize;
+    let wall = Instant::now();
+    for b in 0..blocks {
+        let first_ms = start_ms + (b as i64) * i64::from(o.block_ms);
+        let due = Duration::from_millis(u64::from(o.block_ms) * (b as u64 + 1));
+        if o.paced {
+            let now = wall.elapsed();
+            if now < due {
+                std::thread::sleep(due - now);
+            }
+        }
+        for d in 0..o.devices {
+            let samples: Vec<Sample> = (0..per_block)
+                .map(|i| {
+                    let k = (b * per_block + i) as f64;
+                    Sample {
+                        time_ms: first_ms + step_ms * i as i64,
+                        // ASSUMPTION: a bath held at 37 °C ± 0.3 °C (recipe range 36–38 °C)
+                        value: 37.0 + 0.3 * (k / 50.0 + d as f64).sin(),
+                    }
+                })
+                .collect();
+            let last_ms = samples.last().map_or(first_ms, |s| s.time_ms);
+            let now = DateTime::from_unix_seconds(last_ms.div_euclid(1000));
+            let req = Request::new(Command::RecordSeries {
+                step: "thaw".into(),
+                field: "bath_temperature".into(),
+                unit: "°C".into(),
+                device: device.clone(),
+                address: Some("ns=2;s=Thaw.BathTemperature".into()),
+                samples,
+            });
+            let id = format!("S{run}-{d:03}");
+            let sent = Instant::now();
+            let (out, _) = db.transaction(|tx| {
+                sb::execute(tx, &id, &req, &cast.operator, &inventory, &lots, now)
+            })?;
+            deviations += out
+                .entries()
+                .iter()
+                .filter(|e| matches!(e.body, batch::Body::Deviation(_)))
+                .count();
+            latencies.push(sent.elapsed());
+            if o.paced {
+                lags.push(wall.elapsed().saturating_sub(due));
+            }
+        }
+    }
+    let elapsed = wall.elapsed().as_secs_f64();
+    let values = (blocks * o.devices * per_block) as f64;
+    println!(
+        "{} requests ({values} values) in {elapsed:.2} s wall: {:.0} values/s accepted, {:.1} requests/s; needed {produced} values/s ({:.2}x); {deviations} deviations",
+        latencies.len(),
+        values / elapsed,
+        latencies.len() as f64 / elapsed,
+        values / elapsed / produced
+    );
+    let tenth = (latencies.len() / 10).max(1);
+    summary("first 10 % of requests", latencies[..tenth].to_vec());
+    summary(
+        "last 10 % of requests",
+        latencies[latencies.len() - tenth..].to_vec(),
+    );
+    summary("all requests", latencies);
+    if o.paced {
+        let mut l = lags;
+        l.sort();
+        println!(
+            "lag (last sample of a block to its commit, ms): p50 {:.1} p99 {:.1} max {:.1}; at the end {:.1}",
+            pct(&l, 0.5),
+            pct(&l, 0.99),
+            pct(&l, 1.0),
+            wall.elapsed().as_secs_f64() * 1000.0 - f64::from(o.seconds) * 1000.0
+        );
+    }
+    for d in [0, o.devices - 1] {
+        let id = format!("S{run}-{d:03}");
+        if let Err(f) = db.read(|tx| sb::verify(tx, &id))? {
+            return Err(format!("batch {id} fails verification: {f}").into());
+        }
+    }
+    println!("verified: the first and the last batch's records and rows");
+    Ok(())
+}
