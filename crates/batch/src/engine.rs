@@ -651,13 +651,19 @@ struct DeviationState {
     assessed: Option<Classification>,
 }
 
+/// The entries of a batch record in order, as [`Batch::entries`] holds them: a persistent
+/// vector (`imbl`), cheap to copy, indexed and iterated like a slice.
+pub type Record = imbl::Vector<Entry>;
+
 /// One batch: its record and the state the record implies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     id: String,
     order: Order,
     recipe_steps: Vec<(String, bool)>,
-    entries: Vec<Entry>,
+    /// A persistent vector: a copy of the batch shares the record with its original, so
+    /// checking a request on a copy costs the same on entry 10 and on entry 1,000,000.
+    entries: Record,
     stage: Stage,
     queue: VecDeque<String>,
     running: Option<Running>,
@@ -665,11 +671,14 @@ pub struct Batch {
     last_end: Option<(String, DateTime)>,
     hold_raised: bool,
     deviations: BTreeMap<u32, DeviationState>,
-    keys: BTreeMap<String, (String, Vec<u64>)>,
+    /// Idempotency key → (request hash, entries made); persistent like `entries`.
+    keys: imbl::OrdMap<String, (String, Vec<u64>)>,
     performers: BTreeSet<String>,
     reviewed_through: u64,
     last_substantive: u64,
     clinic_received: bool,
+    /// Estimated memory of `entries` in bytes ([`Batch::memory_estimate`]).
+    memory: usize,
 }
 
 /// The hand-off at the start of `step`.
@@ -846,7 +855,7 @@ impl Batch {
                 .iter()
                 .map(|s| (s.id.clone(), s.optional))
                 .collect(),
-            entries: Vec::with_capacity(entries.len()),
+            entries: Record::new(),
             stage: Stage::Ordered,
             queue: VecDeque::new(),
             running: None,
@@ -854,11 +863,12 @@ impl Batch {
             last_end: None,
             hold_raised: false,
             deviations: BTreeMap::new(),
-            keys: BTreeMap::new(),
+            keys: imbl::OrdMap::new(),
             performers: BTreeSet::new(),
             reviewed_through: 0,
             last_substantive: 0,
             clinic_received: false,
+            memory: 0,
         };
         for e in entries {
             b.apply(e.clone());
@@ -891,8 +901,14 @@ impl Batch {
         self.stage
     }
     /// Every entry, in order.
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&self) -> &Record {
         &self.entries
+    }
+    /// Estimated memory the record takes in bytes: [`ENTRY_MEMORY`] an entry plus 12 bytes a
+    /// series sample (its offset and value), kept as entries are applied. For bounding what
+    /// a holder of many batches keeps, not an exact figure.
+    pub fn memory_estimate(&self) -> usize {
+        self.memory
     }
     /// Number of the last entry.
     pub fn head_seq(&self) -> u64 {
@@ -959,6 +975,7 @@ impl Batch {
 
     fn apply(&mut self, e: Entry) {
         let seq = e.seq;
+        self.memory += entry_memory(&e);
         if let Some(k) = &e.key {
             let slot = self
                 .keys
@@ -1054,7 +1071,7 @@ impl Batch {
                 self.queue.clear();
             }
         }
-        self.entries.push(e);
+        self.entries.push_back(e);
     }
 
     /// A step starts: it leaves the queue and becomes the running step.
@@ -2943,8 +2960,24 @@ fn check_value(spec: &ParamSpec, field: &str, value: f64, unit: &str) -> Result<
     Ok(())
 }
 
+/// Estimated memory of one record entry apart from series samples, in bytes. ASSUMPTION:
+/// measured with `crates/store/examples/device_stream.rs` (docs/benchmarks.md "Device stream"):
+/// about 1.1 KiB an entry of a ten-sample block and 8 KiB of a 600-sample block.
+pub const ENTRY_MEMORY: usize = 1024;
+
+fn entry_memory(e: &Entry) -> usize {
+    let samples = match &e.body {
+        Body::Series(b) => b.values.len(),
+        _ => 0,
+    };
+    ENTRY_MEMORY + 12 * samples
+}
+
 /// Apply counter increments to an inventory (what the store does after a scan).
-pub fn apply_counter_uses(inventory: &mut Inventory, entries: &[Entry]) {
+pub fn apply_counter_uses<'a>(
+    inventory: &mut Inventory,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) {
     for e in entries {
         if let Body::EquipmentUsed(u) = &e.body
             && let Some(eq) = inventory.equipment.iter_mut().find(|x| x.id == u.equipment)

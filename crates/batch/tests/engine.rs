@@ -281,7 +281,7 @@ fn rehearsal_runs_from_order_to_infusion_with_a_verifying_chain() {
     let (b, stored, awaiting) = rehearsed(7, 0.0);
     assert_eq!(b.stage(), Stage::Infused);
     assert!(awaiting.is_some(), "the batch passed through disposition");
-    assert_eq!(stored, b.entries());
+    assert_eq!(stored, record_of(&b));
     let head = verify_chain("B-0042", &stored).expect("chain verifies");
     assert_eq!(head, b.head_hash());
     // Every regular step ran (the optional one only if viability was low).
@@ -1412,7 +1412,8 @@ fn idempotency_keys_and_stale_views() {
     );
     // The key survives a restart (replay).
     let (recipe, _, _) = fixtures();
-    fx.batch = Batch::replay(fx.batch.entries(), &recipe, &recipe_sha256(RECIPE)).expect("replay");
+    fx.batch =
+        Batch::replay(&record_of(&fx.batch), &recipe, &recipe_sha256(RECIPE)).expect("replay");
     assert_eq!(fx.try_req(&op, req).expect("after restart"), first);
 }
 
@@ -1715,9 +1716,9 @@ fn a_series_records_blocks_and_raises_one_deviation_per_excursion() {
         .expect_err("out of order");
     assert_eq!(invalid_field(&e), "samples[0].time_ms");
     // the chain verifies and a replay gives the same state
-    verify_chain(fx.batch.id(), fx.batch.entries()).expect("chain");
+    verify_chain(fx.batch.id(), &record_of(&fx.batch)).expect("chain");
     let replayed =
-        Batch::replay(fx.batch.entries(), &fx.recipe, &recipe_sha256(RECIPE)).expect("replay");
+        Batch::replay(&record_of(&fx.batch), &fx.recipe, &recipe_sha256(RECIPE)).expect("replay");
     assert_eq!(replayed, fx.batch);
     // the series counts as recorded: completing raises no missing bath temperature
     for (f, v, u) in [
@@ -1836,3 +1837,8 @@ fn records_written_before_series_existed_parse_and_hash_as_written() {
 }
 
 const PINNED_HEAD: &str = "714133b1726842b9faa35051a728a0c0c72ba335c56f9e2e56fb848f85ceabad";
+
+/// The record of a batch as a plain vector of its entries.
+fn record_of(b: &Batch) -> Vec<Entry> {
+    b.entries().iter().cloned().collect()
+}

@@ -160,7 +160,9 @@ pub fn summary(e: &Entry) -> String {
 /// The batch record page.
 pub fn batch_record_html(b: &Batch) -> String {
     let o = b.order();
-    let entries = b.entries();
+    // the sections read the record as one contiguous slice
+    let entries: Vec<Entry> = b.entries().iter().cloned().collect();
+    let entries = entries.as_slice();
     let mut body = String::new();
     let _ = write!(
         body,

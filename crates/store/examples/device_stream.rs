@@ -84,6 +84,20 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// Peak resident set size of this process (Linux: `VmHWM` of /proc/self/status).
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(format!("{:.0} MiB", kb / 1024.0))
+}
+
 fn summary(label: &str, mut v: Vec<Duration>) {
     v.sort();
     println!(
@@ -295,7 +309,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "last 10 % of requests",
         latencies[latencies.len() - tenth..].to_vec(),
     );
+    // p50 of each tenth of the run: flat when a request's cost does not grow with the record
+    let tenths: Vec<String> = latencies
+        .chunks(tenth)
+        .take(10)
+        .map(|c| {
+            let mut c = c.to_vec();
+            c.sort();
+            format!("{:.2}", pct(&c, 0.5))
+        })
+        .collect();
+    println!("latency ms p50 by tenth of the run: {}", tenths.join(" "));
     summary("all requests", latencies);
+    println!(
+        "peak resident memory: {}",
+        peak_rss().unwrap_or_else(|| "not known on this system".into())
+    );
     if o.paced {
         let mut l = lags;
         l.sort();

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::batch_cache::CAPACITY as CACHE_CAPACITY;
 use crate::batch_cache::Head;
+pub use crate::batch_cache::MEMORY_BUDGET as CACHE_MEMORY_BUDGET;
 pub use crate::batch_error::BatchError;
 use crate::{Engine, Kind, Row, StoreError, Tx, Value};
 
@@ -600,7 +601,7 @@ pub fn open(
         let Some(stored) = load(tx, &order.batch)? else {
             return Err(BatchError::NotFound(order.batch.clone()));
         };
-        let same = match (stored.batch.entries().first(), Some(&entry)) {
+        let same = match (stored.batch.entries().front(), Some(&entry)) {
             (Some(a), Some(b)) => a.body == b.body && a.by == b.by,
             _ => false,
         };
@@ -810,11 +811,10 @@ fn stored_request(
 /// The outcome of a request repeated with its idempotency key: the batch as stored and
 /// the entries the first request made (`first..=last`), marked replayed.
 fn replayed(stored: Stored, first: u64, last: u64, outcome: StoredOutcome) -> Outcome {
-    let entries = stored
-        .batch
-        .entries()
-        .iter()
-        .filter(|e| e.seq >= first && e.seq <= last)
+    // entry n is at index n - 1
+    let record = stored.batch.entries();
+    let entries = (first..=last)
+        .filter_map(|seq| record.get(usize::try_from(seq.checked_sub(1)?).ok()?))
         .cloned()
         .collect();
     let batch = Box::new(stored.batch);

@@ -12,9 +12,14 @@
 //! transaction that fails or rolls back puts nothing back, and the state it
 //! took is gone (the next load replays).
 //!
-//! The cache holds at most [`CAPACITY`] batches; the one used least recently
-//! is dropped first. `batch verify` and the reports read every stored row
-//! whatever is kept here.
+//! The cache holds at most [`CAPACITY`] batches and records of at most
+//! [`MEMORY_BUDGET`] bytes in all (`Batch::memory_estimate`; a batch streaming
+//! a device series grows by an entry a second, so the count of batches alone
+//! does not bound the memory); the
+//! batch used least recently is dropped first, and the batch just kept stays
+//! whatever its size. A dropped batch costs one replay at its next request.
+//! `batch verify` and the reports read every stored row whatever is kept
+//! here.
 
 use std::collections::HashMap;
 
@@ -24,6 +29,11 @@ use crate::batch::Stored;
 
 /// Most batches one database handle keeps replayed.
 pub const CAPACITY: usize = 256;
+
+/// Most memory, in bytes as `Batch::memory_estimate` counts it, the records of
+/// the batches one handle keeps take together: 2 GiB (about 1.9 million
+/// one-second blocks of ten samples, or 260,000 one-minute blocks of 600).
+pub const MEMORY_BUDGET: usize = 2 << 30;
 
 /// The head row a replayed state belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +50,7 @@ pub(crate) struct Head {
 pub(crate) struct BatchCache {
     inner: Mutex<Inner>,
     capacity: usize,
+    memory_budget: usize,
 }
 
 #[derive(Debug, Default)]
@@ -47,25 +58,38 @@ struct Inner {
     /// Batch id → (last use, state).
     map: HashMap<String, (u64, Stored)>,
     tick: u64,
+    /// Estimated memory of the kept batches' records together.
+    memory: usize,
+}
+
+impl Inner {
+    fn remove(&mut self, id: &str) -> Option<Stored> {
+        let (_, s) = self.map.remove(id)?;
+        self.memory -= s.batch.memory_estimate();
+        Some(s)
+    }
 }
 
 impl BatchCache {
-    pub(crate) fn new(capacity: usize) -> BatchCache {
+    pub(crate) fn new(capacity: usize, memory_budget: usize) -> BatchCache {
         BatchCache {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
+            memory_budget,
         }
     }
 
     /// Takes the kept state of batch `id` out if it belongs to `head`; a kept
     /// state of another head is dropped.
     pub(crate) fn take(&self, id: &str, head: &Head) -> Option<Stored> {
-        let (_, s) = self.inner.lock().map.remove(id)?;
+        let s = self.inner.lock().remove(id)?;
         (s.head() == *head).then_some(s)
     }
 
     /// Keeps a state a transaction committed (or read). A kept state of a
-    /// later version of the same batch stays instead.
+    /// later version of the same batch stays instead. Batches used least
+    /// recently are dropped until the capacity and the memory budget hold (the
+    /// state just kept is never dropped here).
     pub(crate) fn put(&self, s: Stored) {
         let mut inner = self.inner.lock();
         inner.tick += 1;
@@ -78,15 +102,23 @@ impl BatchCache {
         {
             return;
         }
-        inner.map.insert(id, (tick, s));
-        if inner.map.len() > self.capacity {
+        inner.remove(&id);
+        inner.memory += s.batch.memory_estimate();
+        inner.map.insert(id.clone(), (tick, s));
+        while inner.map.len() > self.capacity
+            || (inner.memory > self.memory_budget && inner.map.len() > 1)
+        {
             let oldest = inner
                 .map
                 .iter()
+                .filter(|(k, _)| **k != id)
                 .min_by_key(|(_, (t, _))| *t)
                 .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                inner.map.remove(&k);
+            match oldest {
+                Some(k) => {
+                    inner.remove(&k);
+                }
+                None => break,
             }
         }
     }

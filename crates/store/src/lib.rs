@@ -274,7 +274,10 @@ impl Db {
             location,
             version,
             writer: parking_lot::Mutex::new(()),
-            batches: batch_cache::BatchCache::new(batch_cache::CAPACITY),
+            batches: batch_cache::BatchCache::new(
+                batch_cache::CAPACITY,
+                batch_cache::MEMORY_BUDGET,
+            ),
         })
     }
 
@@ -292,6 +295,14 @@ impl Db {
     /// (at most [`batch::CACHE_CAPACITY`]).
     pub fn cached_batches(&self) -> usize {
         self.batches.len()
+    }
+
+    /// Sets how many batches, and how much memory their records in all
+    /// (bytes, `batch::Batch::memory_estimate`), this handle keeps replayed
+    /// (defaults [`batch::CACHE_CAPACITY`] and [`batch::CACHE_MEMORY_BUDGET`]);
+    /// what is kept now is dropped.
+    pub fn limit_batch_cache(&mut self, batches: usize, memory: usize) {
+        self.batches = batch_cache::BatchCache::new(batches, memory);
     }
 
     /// Whether this handle keeps batch `id` replayed (the next request on it

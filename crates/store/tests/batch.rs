@@ -948,6 +948,46 @@ fn a_rolled_back_transaction_leaves_no_cached_state() {
 }
 
 #[test]
+fn the_kept_batches_stay_within_their_memory_budget() {
+    each_engine(|url| {
+        let mut db = Db::connect(url).expect("open");
+        let device = open_at_thaw(&db, "B-C5");
+        open_at_thaw(&db, "B-C6");
+        let h = head_seq(&db, "B-C5");
+        assert_eq!(head_seq(&db, "B-C6"), h, "both at their thaw step");
+        // room for one batch's record and a few blocks, not for two
+        let one = db
+            .read(|tx| sb::load_replayed(tx, "B-C5"))
+            .expect("load")
+            .expect("stored")
+            .batch
+            .memory_estimate();
+        assert!(one > 0);
+        db.limit_batch_cache(8, one + 3 * (batch::engine::ENTRY_MEMORY + 12 * 10));
+        block(&db, "B-C5", &device, 0, false).expect("B-C5 block 0");
+        assert!(db.is_batch_cached("B-C5"));
+        block(&db, "B-C6", &device, 0, false).expect("B-C6 block 0");
+        assert!(db.is_batch_cached("B-C6"), "the batch just used is kept");
+        assert!(
+            !db.is_batch_cached("B-C5"),
+            "the batch used least recently is dropped to keep the budget"
+        );
+        assert_eq!(db.cached_batches(), 1);
+        // the dropped batch is replayed at its next request and goes on where it stood
+        let (o, _) = block(&db, "B-C5", &device, 1, false).expect("B-C5 block 1");
+        assert_eq!(o.entries()[0].seq, h + 2);
+        assert!(db.is_batch_cached("B-C5") && !db.is_batch_cached("B-C6"));
+        // a batch larger than the whole budget is still kept while it is the only one
+        db.limit_batch_cache(8, 1);
+        block(&db, "B-C6", &device, 1, false).expect("B-C6 block 1");
+        assert!(db.is_batch_cached("B-C6"));
+        assert_eq!(db.cached_batches(), 1);
+        assert_eq!(verifies(&db, "B-C5").entries, h + 2);
+        assert_eq!(verifies(&db, "B-C6").entries, h + 2);
+    });
+}
+
+#[test]
 fn series_blocks_leave_the_twin_alone_until_an_excursion_changes_it() {
     each_engine(|url| {
         let (db, device, h) = fresh_at_thaw(url, "B-C3");

@@ -437,7 +437,7 @@ fn write_outputs(b: &Batch, dir: &Path) -> anyhow::Result<()> {
     let file = RecordFile {
         format: FORMAT.into(),
         batch: b.id().to_string(),
-        entries: b.entries().to_vec(),
+        entries: b.entries().iter().cloned().collect(),
     };
     write(
         &dir.join("record.json"),
