@@ -498,3 +498,30 @@ fn serve_refuses_bad_tls_files_before_it_listens() {
         .expect("runs");
     fails_with(&o, "--tls-key");
 }
+
+#[test]
+fn serve_refuses_a_batch_cache_budget_out_of_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    for (value, says) in [
+        ("0", "0 is not in 1..=1048576"),
+        ("1048577", "1048577 is not in 1..=1048576"),
+        ("lots", "invalid digit"),
+    ] {
+        let o = atmpflow()
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--batch-cache-mib",
+                value,
+                "--db",
+            ])
+            .arg(&db)
+            .output()
+            .expect("runs");
+        fails_with(&o, "--batch-cache-mib");
+        fails_with(&o, says);
+    }
+    assert!(!db.exists(), "nothing opened for a refused option");
+}

@@ -47,6 +47,18 @@ pub struct Args {
     /// Largest request body in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 16)]
     max_body_mib: usize,
+    /// Memory in MiB that the records of the batches kept replayed between requests may take
+    /// (as `Batch::memory_estimate` counts them: 1 KiB an entry, 12 bytes a series sample);
+    /// a batch dropped from it is replayed from the database at its next request. Raise it
+    /// when many batches stream device series for days (docs/benchmarks.md, device stream).
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 2048,
+        value_parser = clap::value_parser!(u64).range(1..=1_048_576),
+        env = "ATMPFLOW_BATCH_CACHE_MIB"
+    )]
+    batch_cache_mib: u64,
     /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
     /// any intermediates). Needs --tls-key. A renewed certificate takes effect on restart.
     #[arg(
@@ -238,7 +250,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let store = super::db::open(&args.db)?;
+    let mut store = super::db::open(&args.db)?;
+    store.limit_batch_cache(
+        store::batch::CACHE_CAPACITY,
+        usize::try_from(args.batch_cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
