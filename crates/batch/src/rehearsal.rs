@@ -11,7 +11,7 @@
 //! times. Every request's entries go to `journal` before the next request, as a
 //! server stores them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use recipe::bind::Binding;
 use recipe::equipment::Inventory;
@@ -568,6 +568,17 @@ fn measure<J: FnMut(Journaled<'_>) -> Result<(), String>>(
         // measured alongside a simulated or manual step: the devices' values stand
         report.measures.extend(measured_alongside);
     }
+    // A field a device alongside reads is recorded as that device's value, so neither the
+    // step's device nor people record it as well (a second value would be refused).
+    let read_alongside: BTreeSet<String> = others
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flat_map(|r| r.readings.iter().map(|x| x.field.clone()))
+        .collect();
+    report
+        .readings
+        .retain(|x| !read_alongside.contains(&x.field));
+    report.manual.retain(|x| !read_alongside.contains(&x.field));
     Ok(Measured {
         report,
         device,
