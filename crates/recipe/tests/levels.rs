@@ -111,6 +111,12 @@ fn day(s: &str) -> Date {
     Date::parse(s).expect("date")
 }
 
+/// The equipment a binding chose for the centrifugation of `step`.
+fn centrifuge_of<'a>(b: &'a recipe::Binding, step: &str) -> Option<&'a str> {
+    b.get(step, "centrifugation")
+        .and_then(|a| a.equipment.as_deref())
+}
+
 fn verdict<'a>(b: &'a recipe::Binding, step: &str, eq: &str) -> &'a recipe::bind::Candidate {
     b.get(step, "centrifugation")
         .and_then(|a| a.candidates.iter().find(|c| c.equipment == eq))
@@ -122,8 +128,7 @@ fn binding_chooses_and_rejects_with_reasons() {
     let b = recipe::bind(&recipe(RECIPE), &inventory(), day("2026-12-01"));
     assert!(b.is_complete(), "{}", b.render_text());
     assert_eq!(
-        b.get("wash", "centrifugation")
-            .and_then(|a| a.equipment.as_deref()),
+        centrifuge_of(&b, "wash"),
         Some("c_ok")
     );
 
@@ -157,8 +162,7 @@ fn binding_chooses_and_rejects_with_reasons() {
 
     // wash used 2 of c_ok's 3 remaining port uses: wash2 must take the spare.
     assert_eq!(
-        b.get("wash2", "centrifugation")
-            .and_then(|a| a.equipment.as_deref()),
+        centrifuge_of(&b, "wash2"),
         Some("c_spare")
     );
     let ok2 = verdict(&b, "wash2", "c_ok");
@@ -269,8 +273,7 @@ fn group_binds_one_equipment_that_fits_every_member() {
     }
     let b = recipe::bind(&r, &inv, day("2026-12-01"));
     assert_eq!(
-        b.get("wash", "centrifugation")
-            .and_then(|a| a.equipment.as_deref()),
+        centrifuge_of(&b, "wash"),
         Some("c_spare")
     );
     let c = verdict(&b, "wash", "c_ok");
