@@ -559,7 +559,7 @@ fn frozen_and_before_now_are_caught(inst: &Instance, good: &Plan) {
     )));
     let early = (0..6).find(|&i| i != 0 && good.ops[i].start < frozen.not_before);
     if let Some(i) = early {
-        let v = check(&frozen, &good);
+        let v = check(&frozen, good);
         assert!(
             has(&v, &|x| matches!(x, Violation::BeforeNow { .. })),
             "op {i}: {v:?}"
