@@ -612,6 +612,24 @@ mod tests {
         )
     }
 
+    /// Reads an item from its nameplate, capabilities and qualification (no usage counters).
+    fn read_without_usage(
+        e: &Equipment,
+        nameplate: &Submodel,
+        capabilities: &Submodel,
+        qualification: &Submodel,
+    ) -> Result<Equipment, Vec<TwinProblem>> {
+        read_equipment(
+            &e.id,
+            EquipmentSubmodels {
+                nameplate,
+                capabilities,
+                qualification,
+                usage: None,
+            },
+        )
+    }
+
     #[test]
     fn every_example_item_reads_back_as_itself() {
         let mut n = 0;
@@ -658,16 +676,7 @@ mod tests {
         // The capabilities the recipe binds to read as before.
         let np = twins::nameplate(e);
         let qual = twins::qualification(e, as_of);
-        let read = read_equipment(
-            &e.id,
-            EquipmentSubmodels {
-                nameplate: &np,
-                capabilities: &c,
-                qualification: &qual,
-                usage: None,
-            },
-        )
-        .expect("reads");
+        let read = read_without_usage(e, &np, &c, &qual).expect("reads");
         assert_eq!(read.capabilities, e.capabilities);
         // An item without a name is named by its path.
         let mut bad = c.clone();
@@ -789,16 +798,7 @@ mod tests {
                 p.value = Some("fine".into());
             }
         }
-        let errs = read_equipment(
-            &e.id,
-            EquipmentSubmodels {
-                nameplate: &np,
-                capabilities: &caps,
-                qualification: &qual,
-                usage: None,
-            },
-        )
-        .expect_err("broken twin");
+        let errs = read_without_usage(e, &np, &caps, &qual).expect_err("broken twin");
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert!(
             text.iter().any(|t| t.starts_with(
@@ -828,16 +828,7 @@ mod tests {
         }
         set_unit(&mut caps.submodel_elements);
         let qual = twins::qualification(e, as_of);
-        let errs = read_equipment(
-            &e.id,
-            EquipmentSubmodels {
-                nameplate: &np,
-                capabilities: &caps,
-                qualification: &qual,
-                usage: None,
-            },
-        )
-        .expect_err("wrong unit");
+        let errs = read_without_usage(e, &np, &caps, &qual).expect_err("wrong unit");
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].part, Part::Capabilities);
         assert_eq!(errs[0].at, "field capabilities.centrifugation.rcf.unit");

@@ -115,6 +115,34 @@ impl Checker {
         self.problems.push(Problem::new(path.clone(), msg));
     }
 
+    /// Whether a time window's bounds (fields `names` of `at`) are finite with
+    /// `0 ≤ start < end`, and `end ≤ upper` where an upper limit is given; else reports
+    /// the problem at the end field.
+    fn window_ok(
+        &mut self,
+        at: &FieldPath,
+        names: [&str; 2],
+        [start, end]: [f64; 2],
+        upper: Option<f64>,
+    ) -> bool {
+        let ok = start.is_finite()
+            && end.is_finite()
+            && 0.0 <= start
+            && start < end
+            && upper.is_none_or(|u| end <= u);
+        if !ok {
+            let limit = upper.map(|u| format!(" ≤ {u}")).unwrap_or_default();
+            self.err(
+                &at.key(names[1]),
+                format!(
+                    "need 0 ≤ {} < {}{limit}, got {start} to {end}",
+                    names[0], names[1]
+                ),
+            );
+        }
+        ok
+    }
+
     fn positive(&mut self, path: &FieldPath, v: f64) -> bool {
         if v.is_finite() && v > 0.0 {
             true
@@ -596,20 +624,12 @@ impl Checker {
         pool_count: u32,
         windows: &mut Vec<ShiftWindow>,
     ) {
-        let ok_range = sh.start_hour.is_finite()
-            && sh.end_hour.is_finite()
-            && 0.0 <= sh.start_hour
-            && sh.start_hour < sh.end_hour
-            && sh.end_hour <= 24.0;
-        if !ok_range {
-            self.err(
-                &sp.key("end_hour"),
-                format!(
-                    "need 0 ≤ start_hour < end_hour ≤ 24, got {} to {}",
-                    sh.start_hour, sh.end_hour
-                ),
-            );
-        }
+        let ok_range = self.window_ok(
+            sp,
+            ["start_hour", "end_hour"],
+            [sh.start_hour, sh.end_hour],
+            Some(24.0),
+        );
         if sh.days.is_empty() {
             self.err(&sp.key("days"), "no day given");
         }
@@ -1220,18 +1240,12 @@ impl Checker {
         let mut out = Vec::new();
         for (i, w) in list.iter().enumerate() {
             let wp = p.key("maintenance").idx(i);
-            let ok = w.start_hours.is_finite()
-                && w.end_hours.is_finite()
-                && w.start_hours >= 0.0
-                && w.start_hours < w.end_hours;
-            if !ok {
-                self.err(
-                    &wp.key("end_hours"),
-                    format!(
-                        "need 0 ≤ start_hours < end_hours, got {} to {}",
-                        w.start_hours, w.end_hours
-                    ),
-                );
+            if !self.window_ok(
+                &wp,
+                ["start_hours", "end_hours"],
+                [w.start_hours, w.end_hours],
+                None,
+            ) {
                 continue;
             }
             if !self.hours_within_limit(&wp.key("end_hours"), w.end_hours) {

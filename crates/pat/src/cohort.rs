@@ -190,8 +190,7 @@ impl Cohort {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preprocess::Step;
-    use crate::sensor::{FitOptions, SoftSensor};
+    use crate::sensor::SoftSensor;
 
     /// The whole chain: cultures → spectra → soft sensor → estimates, with the error.
     #[test]
@@ -216,17 +215,7 @@ mod tests {
         )
         .expect("test");
         assert!(cal.cultures.iter().all(|c| c.harvest_day.is_some()));
-        let opts = FitOptions {
-            components: 6,
-            preprocess: vec![Step::Savgol {
-                window: 9,
-                polyorder: 2,
-                deriv: 1,
-            }],
-            scale: false,
-            cv_folds: Some(8),
-            confidence: 0.99,
-        };
+        let opts = crate::control::culture_fit_options(Some(8));
         let sensor = SoftSensor::fit(&cal.spectra, &cal.reference, &opts).expect("fits");
         let preds = sensor.predict(&test.spectra).expect("predicts");
         let n = preds.len() as f64;

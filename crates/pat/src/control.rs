@@ -400,18 +400,25 @@ pub fn calibrate(opts: &CohortOptions, instrument: &Instrument) -> Result<SoftSe
     SoftSensor::fit(
         &cal.spectra,
         &reference,
-        &FitOptions {
-            components: 6,
-            preprocess: vec![Step::Savgol {
-                window: 9,
-                polyorder: 2,
-                deriv: 1,
-            }],
-            scale: false,
-            cv_folds: Some(opts.patients.clamp(2, cal.spectra.ids.len().max(2))),
-            confidence: 0.99,
-        },
+        &culture_fit_options(Some(opts.patients.clamp(2, cal.spectra.ids.len().max(2)))),
     )
+}
+
+/// The model of the culture soft sensor: PLS with 6 components on first-derivative
+/// Savitzky–Golay spectra (window 9, order 2), unscaled, limits at 99 % confidence;
+/// `cv_folds` cross-validation folds.
+pub(crate) fn culture_fit_options(cv_folds: Option<usize>) -> FitOptions {
+    FitOptions {
+        components: 6,
+        preprocess: vec![Step::Savgol {
+            window: 9,
+            polyorder: 2,
+            deriv: 1,
+        }],
+        scale: false,
+        cv_folds,
+        confidence: 0.99,
+    }
 }
 
 /// The safety margin of the harvest rule over the dose ([`Settings::dose_margin`]).

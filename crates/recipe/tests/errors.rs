@@ -260,9 +260,8 @@ fn every_problem_is_reported_at_once_in_file_order() {
     assert_eq!(errs[0].1, "procedure.type");
 }
 
-#[test]
-fn inventory_errors_name_line_and_field() {
-    let inv = r#"[inventory]
+/// A small valid inventory of one centrifuge; tests break one thing at a time.
+const INVENTORY: &str = r#"[inventory]
 site = "x"
 
 [[equipment]]
@@ -272,17 +271,36 @@ manufacturer = "M"
 model = "C"
 serial = "1"
 [equipment.capabilities.centrifugation]
-rcf = { min = 1000, max = 100, unit = "x g" }
+rcf = { min = 100, max = 1000, unit = "x g" }
 [equipment.qualification]
 status = "qualified"
 pq = 2025-01-01
+next_requalification = 2026-01-01
 "#;
-    let e = recipe::parse_inventory("inv.toml", inv).expect_err("two problems");
-    let got: Vec<(usize, &str)> = e
-        .errors
+
+/// (line, field) of every error of a file.
+fn located(e: &recipe::FileErrors) -> Vec<(usize, &str)> {
+    e.errors
         .iter()
         .map(|x| (x.line, x.field.as_str()))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_base_inventory_is_valid() {
+    recipe::parse_inventory("inv.toml", INVENTORY).expect("valid");
+}
+
+#[test]
+fn inventory_errors_name_line_and_field() {
+    let inv = INVENTORY
+        .replace(
+            "rcf = { min = 100, max = 1000, unit = \"x g\" }",
+            "rcf = { min = 1000, max = 100, unit = \"x g\" }",
+        )
+        .replace("next_requalification = 2026-01-01\n", "");
+    let e = recipe::parse_inventory("inv.toml", &inv).expect_err("two problems");
+    let got = located(&e);
     assert_eq!(
         got,
         [
@@ -294,23 +312,11 @@ pq = 2025-01-01
 
 #[test]
 fn inventory_unknown_parameter_names_the_known_ones() {
-    let inv = r#"[inventory]
-site = "x"
-
-[[equipment]]
-id = "c1"
-class = "module"
-manufacturer = "M"
-model = "C"
-serial = "1"
-[equipment.capabilities.centrifugation]
-rpm = 4000
-[equipment.qualification]
-status = "qualified"
-pq = 2025-01-01
-next_requalification = 2026-01-01
-"#;
-    let e = recipe::parse_inventory("inv.toml", inv).expect_err("unknown parameter");
+    let inv = INVENTORY.replace(
+        "rcf = { min = 100, max = 1000, unit = \"x g\" }",
+        "rpm = 4000",
+    );
+    let e = recipe::parse_inventory("inv.toml", &inv).expect_err("unknown parameter");
     assert_eq!(e.errors.len(), 1, "{e}");
     assert_eq!(e.errors[0].line, 11);
     assert_eq!(
@@ -340,11 +346,7 @@ ended = 2026-12-01T09:00:00Z
 rcf = { value = 400, unit = "parsec" }
 "#;
     let e = recipe::parse_record("rec.toml", rec).expect_err("bad record");
-    let got: Vec<(usize, &str)> = e
-        .errors
-        .iter()
-        .map(|x| (x.line, x.field.as_str()))
-        .collect();
+    let got = located(&e);
     assert_eq!(
         got,
         [(8, "step[0].ended"), (10, "step[0].measured.rcf.unit")]

@@ -111,6 +111,12 @@ fn day(s: &str) -> Date {
     Date::parse(s).expect("date")
 }
 
+/// The equipment a binding chose for the centrifugation of `step`.
+fn centrifuge_of<'a>(b: &'a recipe::Binding, step: &str) -> Option<&'a str> {
+    b.get(step, "centrifugation")
+        .and_then(|a| a.equipment.as_deref())
+}
+
 fn verdict<'a>(b: &'a recipe::Binding, step: &str, eq: &str) -> &'a recipe::bind::Candidate {
     b.get(step, "centrifugation")
         .and_then(|a| a.candidates.iter().find(|c| c.equipment == eq))
@@ -121,11 +127,7 @@ fn verdict<'a>(b: &'a recipe::Binding, step: &str, eq: &str) -> &'a recipe::bind
 fn binding_chooses_and_rejects_with_reasons() {
     let b = recipe::bind(&recipe(RECIPE), &inventory(), day("2026-12-01"));
     assert!(b.is_complete(), "{}", b.render_text());
-    assert_eq!(
-        b.get("wash", "centrifugation")
-            .and_then(|a| a.equipment.as_deref()),
-        Some("c_ok")
-    );
+    assert_eq!(centrifuge_of(&b, "wash"), Some("c_ok"));
 
     let kinds = |step: &str, eq: &str| -> Vec<ReasonKind> {
         verdict(&b, step, eq)
@@ -156,11 +158,7 @@ fn binding_chooses_and_rejects_with_reasons() {
     );
 
     // wash used 2 of c_ok's 3 remaining port uses: wash2 must take the spare.
-    assert_eq!(
-        b.get("wash2", "centrifugation")
-            .and_then(|a| a.equipment.as_deref()),
-        Some("c_spare")
-    );
+    assert_eq!(centrifuge_of(&b, "wash2"), Some("c_spare"));
     let ok2 = verdict(&b, "wash2", "c_ok");
     assert_eq!(ok2.verdict, Verdict::Rejected);
     assert_eq!(ok2.reasons[0].kind, ReasonKind::UsageExhausted);
@@ -268,11 +266,7 @@ fn group_binds_one_equipment_that_fits_every_member() {
             .remove("volume");
     }
     let b = recipe::bind(&r, &inv, day("2026-12-01"));
-    assert_eq!(
-        b.get("wash", "centrifugation")
-            .and_then(|a| a.equipment.as_deref()),
-        Some("c_spare")
-    );
+    assert_eq!(centrifuge_of(&b, "wash"), Some("c_spare"));
     let c = verdict(&b, "wash", "c_ok");
     assert_eq!(c.verdict, Verdict::Rejected);
     assert!(
@@ -315,6 +309,11 @@ fn deviations(rec: &str) -> Vec<(DeviationKind, String, String)> {
         .collect()
 }
 
+/// The kind and field of a deviation from [`deviations`].
+fn kind_and_field(d: &(DeviationKind, String, String)) -> (DeviationKind, &str) {
+    (d.0, d.2.as_str())
+}
+
 fn one(rec: &str) -> (DeviationKind, String, String) {
     let d = deviations(rec);
     assert_eq!(d.len(), 1, "{d:?}");
@@ -330,7 +329,7 @@ fn a_faithful_record_has_no_deviation() {
 fn out_of_range_value_and_wrong_unit() {
     let d = one(&RECORD.replace("value = 400", "value = 520"));
     assert_eq!(
-        (d.0, d.2.as_str()),
+        kind_and_field(&d),
         (DeviationKind::OutOfRange, "parameters.rcf")
     );
     let d = one(&RECORD.replace(
@@ -367,7 +366,7 @@ fn missing_parameter_step_operator_equipment() {
         "",
     ));
     assert_eq!(
-        (d.0, d.2.as_str()),
+        kind_and_field(&d),
         (DeviationKind::Missing, "parameters.rcf")
     );
     let d = one(&RECORD.replace(
@@ -380,7 +379,7 @@ fn missing_parameter_step_operator_equipment() {
     );
     let d = one(&RECORD.replace("equipment = { centrifugation = \"c_spare\" }\n", ""));
     assert_eq!(
-        (d.0, d.2.as_str()),
+        kind_and_field(&d),
         (DeviationKind::Missing, "equipment.centrifugation")
     );
     let cut = &RECORD[..RECORD.rfind("[[step]]").expect("second step")];
@@ -398,13 +397,13 @@ fn late_early_and_out_of_order() {
         "started = 2026-12-01T08:00:00Z",
         "started = 2026-12-01T05:00:00Z",
     ));
-    assert_eq!((d.0, d.2.as_str()), (DeviationKind::Late, "duration"));
+    assert_eq!(kind_and_field(&d), (DeviationKind::Late, "duration"));
     // wash took 10 h (min 20).
     let d = one(&RECORD.replace(
         "started = 2026-12-01T08:00:00Z",
         "started = 2026-12-01T22:00:00Z",
     ));
-    assert_eq!((d.0, d.2.as_str()), (DeviationKind::Early, "duration"));
+    assert_eq!(kind_and_field(&d), (DeviationKind::Early, "duration"));
     // wash2 started 3 h after wash ended (max hold 2 h).
     let d = one(&RECORD.replace(
         "started = 2026-12-02T09:00:00Z\nended = 2026-12-02T10:00:00Z",
@@ -419,7 +418,7 @@ fn late_early_and_out_of_order() {
         "started = 2026-12-02T09:00:00Z\nended = 2026-12-02T10:00:00Z",
         "started = 2026-12-02T07:00:00Z\nended = 2026-12-02T08:00:00Z",
     ));
-    assert_eq!((d.0, d.2.as_str()), (DeviationKind::OutOfOrder, "started"));
+    assert_eq!(kind_and_field(&d), (DeviationKind::OutOfOrder, "started"));
 }
 
 #[test]
@@ -475,7 +474,7 @@ fn unexpected_step_and_equipment() {
         "equipment = { centrifugation = \"c_ok\", mixer = \"m1\" }",
     ));
     assert_eq!(
-        (d.0, d.2.as_str()),
+        kind_and_field(&d),
         (DeviationKind::Unexpected, "equipment.mixer")
     );
 }

@@ -1,13 +1,25 @@
 //! CSV tables of a simulation study.
 
-use sim::{Results, Stat};
+use sim::{DistStat, ResourceResult, Results, Stat};
+
+/// A mean and its 95 % interval as three CSV fields (six decimals).
+fn mean_ci_cols(mean: f64, ci95: [f64; 2]) -> [String; 3] {
+    [
+        format!("{:.6}", mean),
+        format!("{:.6}", ci95[0]),
+        format!("{:.6}", ci95[1]),
+    ]
+}
 
 fn stat_cols(s: &Stat) -> [String; 3] {
-    [
-        format!("{:.6}", s.mean),
-        format!("{:.6}", s.ci95[0]),
-        format!("{:.6}", s.ci95[1]),
-    ]
+    mean_ci_cols(s.mean, s.ci95)
+}
+
+/// A pooled distribution as six CSV fields: mean, 95 % interval, p50, p90, p95.
+fn dist_cols(d: &DistStat) -> impl Iterator<Item = String> {
+    mean_ci_cols(d.mean, d.ci95)
+        .into_iter()
+        .chain([d.p50, d.p90, d.p95].map(|p| format!("{:.6}", p)))
 }
 
 /// A CSV table with a header row (fields quoted where needed).
@@ -117,51 +129,64 @@ fn summary_csv(r: &Results) -> String {
     })
     .chain(std::iter::once({
         let v = &r.vein_to_vein_days;
-        vec![
-            "vein_to_vein_days_mean".to_string(),
-            format!("{:.6}", v.mean),
-            format!("{:.6}", v.ci95[0]),
-            format!("{:.6}", v.ci95[1]),
-        ]
+        let mut row = vec!["vein_to_vein_days_mean".to_string()];
+        row.extend(mean_ci_cols(v.mean, v.ci95));
+        row
     }))
     .collect();
     table(&["metric", "mean", "ci95_low", "ci95_high"], summary_rows)
 }
 
+/// The leading columns of a resource's row: what it is and its utilisation.
+const RESOURCE_LEAD: [&str; 6] = [
+    "resource",
+    "kind",
+    "capacity",
+    "utilisation_mean",
+    "utilisation_ci95_low",
+    "utilisation_ci95_high",
+];
+
+/// The columns of the share of a resource kept by blocked batches.
+const BLOCKED_COLUMNS: [&str; 4] = [
+    "blocked_mean",
+    "blocked_ci95_low",
+    "blocked_ci95_high",
+    "blocked_hours_per_year_mean",
+];
+
+/// A resource's fields under [`RESOURCE_LEAD`].
+fn resource_lead(x: &ResourceResult) -> Vec<String> {
+    let mut row = vec![x.name.clone(), x.kind.clone(), x.capacity.to_string()];
+    row.extend(stat_cols(&x.utilisation));
+    row
+}
+
+/// A resource's fields under [`BLOCKED_COLUMNS`].
+fn blocked_cols(x: &ResourceResult) -> impl Iterator<Item = String> {
+    stat_cols(&x.blocked)
+        .into_iter()
+        .chain([format!("{:.3}", x.blocked_hours_per_year.mean)])
+}
+
 /// `resources.csv`: one row per resource.
 fn resources_csv(r: &Results) -> String {
+    let header = [
+        &RESOURCE_LEAD[..],
+        &["busy_hours_per_year_mean", "breakdowns_per_year_mean"],
+        &BLOCKED_COLUMNS,
+    ]
+    .concat();
     table(
-        &[
-            "resource",
-            "kind",
-            "capacity",
-            "utilisation_mean",
-            "utilisation_ci95_low",
-            "utilisation_ci95_high",
-            "busy_hours_per_year_mean",
-            "breakdowns_per_year_mean",
-            "blocked_mean",
-            "blocked_ci95_low",
-            "blocked_ci95_high",
-            "blocked_hours_per_year_mean",
-        ],
+        &header,
         r.resources
             .iter()
             .map(|x| {
-                vec![
-                    x.name.clone(),
-                    x.kind.clone(),
-                    x.capacity.to_string(),
-                    format!("{:.6}", x.utilisation.mean),
-                    format!("{:.6}", x.utilisation.ci95[0]),
-                    format!("{:.6}", x.utilisation.ci95[1]),
-                    format!("{:.3}", x.busy_hours_per_year.mean),
-                    format!("{:.3}", x.breakdowns_per_year.mean),
-                    format!("{:.6}", x.blocked.mean),
-                    format!("{:.6}", x.blocked.ci95[0]),
-                    format!("{:.6}", x.blocked.ci95[1]),
-                    format!("{:.3}", x.blocked_hours_per_year.mean),
-                ]
+                let mut row = resource_lead(x);
+                row.push(format!("{:.3}", x.busy_hours_per_year.mean));
+                row.push(format!("{:.3}", x.breakdowns_per_year.mean));
+                row.extend(blocked_cols(x));
+                row
             })
             .collect(),
     )
@@ -186,19 +211,12 @@ fn steps_csv(r: &Results) -> String {
         r.steps
             .iter()
             .map(|s| {
-                vec![
-                    s.product.clone(),
-                    s.name.clone(),
-                    format!("{:.6}", s.wait_hours.mean),
-                    format!("{:.6}", s.wait_hours.ci95[0]),
-                    format!("{:.6}", s.wait_hours.ci95[1]),
-                    format!("{:.6}", s.wait_hours.p50),
-                    format!("{:.6}", s.wait_hours.p90),
-                    format!("{:.6}", s.wait_hours.p95),
-                    format!("{:.6}", s.hold_violations.mean),
-                    format!("{:.3}", s.starts_per_year.mean),
-                    format!("{:.3}", s.failures_per_year.mean),
-                ]
+                let mut row = vec![s.product.clone(), s.name.clone()];
+                row.extend(dist_cols(&s.wait_hours));
+                row.push(format!("{:.6}", s.hold_violations.mean));
+                row.push(format!("{:.3}", s.starts_per_year.mean));
+                row.push(format!("{:.3}", s.failures_per_year.mean));
+                row
             })
             .collect(),
     )
@@ -214,12 +232,7 @@ pub fn comparison_csv(rs: &[Results]) -> String {
             r.seed.to_string(),
         ];
         row.extend(stat_cols(&r.throughput_per_year));
-        row.push(format!("{:.6}", r.vein_to_vein_days.mean));
-        row.push(format!("{:.6}", r.vein_to_vein_days.ci95[0]));
-        row.push(format!("{:.6}", r.vein_to_vein_days.ci95[1]));
-        row.push(format!("{:.6}", r.vein_to_vein_days.p50));
-        row.push(format!("{:.6}", r.vein_to_vein_days.p90));
-        row.push(format!("{:.6}", r.vein_to_vein_days.p95));
+        row.extend(dist_cols(&r.vein_to_vein_days));
         row.extend(stat_cols(&r.on_time_fraction));
         row.extend(stat_cols(&r.patients_lost));
         rows.push(row);
@@ -266,32 +279,12 @@ pub fn comparison_resources_csv(rs: &[Results]) -> Option<String> {
     let mut rows = Vec::new();
     for r in rs {
         for x in &r.resources {
-            let mut row = vec![
-                r.scenario.clone(),
-                x.name.clone(),
-                x.kind.clone(),
-                x.capacity.to_string(),
-            ];
-            row.extend(stat_cols(&x.utilisation));
-            row.extend(stat_cols(&x.blocked));
-            row.push(format!("{:.3}", x.blocked_hours_per_year.mean));
+            let mut row = vec![r.scenario.clone()];
+            row.extend(resource_lead(x));
+            row.extend(blocked_cols(x));
             rows.push(row);
         }
     }
-    Some(table(
-        &[
-            "scenario",
-            "resource",
-            "kind",
-            "capacity",
-            "utilisation_mean",
-            "utilisation_ci95_low",
-            "utilisation_ci95_high",
-            "blocked_mean",
-            "blocked_ci95_low",
-            "blocked_ci95_high",
-            "blocked_hours_per_year_mean",
-        ],
-        rows,
-    ))
+    let header = [&["scenario"][..], &RESOURCE_LEAD, &BLOCKED_COLUMNS].concat();
+    Some(table(&header, rows))
 }

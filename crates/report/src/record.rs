@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use batch::entry::{Body, DeviationKind, Entry, fmt_ms};
+use batch::entry::{
+    Body, Correction, DeviationKind, DeviceEvent, Entry, EquipmentUsed, SeriesBlock, fmt_ms,
+};
 use batch::{Batch, verify_chain};
 
 use crate::page::{Cell, document, escape, table};
@@ -49,16 +51,7 @@ pub fn summary(e: &Entry) -> String {
             if c.matched { "match" } else { "MISMATCH" }
         ),
         Body::StepStarted(s) => format!("started {} (attempt {})", s.step, s.attempt),
-        Body::EquipmentUsed(u) => {
-            let mut s = format!(
-                "{} {}: {} ({})",
-                u.step, u.requirement, u.equipment, u.qualification
-            );
-            for c in &u.counters {
-                let _ = write!(s, "; {} {} → {} of {}", c.counter, c.before, c.after, c.max);
-            }
-            s
-        }
+        Body::EquipmentUsed(u) => equipment_used_summary(u),
         Body::Value(v) => format!("{} {} = {} {}", v.step, v.field, v.value, v.unit),
         Body::Lot(l) => format!(
             "{} {}: lot {} (expires {})",
@@ -98,16 +91,7 @@ pub fn summary(e: &Entry) -> String {
             a.rationale
         )
         .to_lowercase(),
-        Body::Correction(c) => format!(
-            "correction of entry {}: {} — reason: {}",
-            c.corrects,
-            match c.new.as_ref() {
-                Body::Value(v) => format!("{} {}", v.value, v.unit),
-                Body::Lot(l) => format!("lot {} (expires {})", l.lot, l.expiry),
-                other => other.kind().to_string(),
-            },
-            c.reason
-        ),
+        Body::Correction(c) => correction_summary(c),
         Body::Signature(s) => format!(
             "signed entry {} as {} by {} (hash {})",
             s.target,
@@ -118,43 +102,77 @@ pub fn summary(e: &Entry) -> String {
         Body::Disposition(d) => format!("disposition {:?}: {}", d.decision, d.reason),
         Body::Infused(i) => format!("infused at {} on {}", i.clinic, i.infused_at),
         Body::Terminated(t) => format!("terminated: {} ({:?})", t.reason, t.consequence),
-        Body::Series(x) => format!(
-            "series {} of {} block {} from device {}: {} samples {} to {}, min {} max {} mean {} {}{}",
-            x.field,
-            x.step,
-            x.block,
-            x.device,
-            x.count,
-            fmt_ms(x.first_ms),
-            fmt_ms(x.last_ms),
-            x.min,
-            x.max,
-            fmt_mean(x.mean),
-            x.unit,
-            if x.outside > 0 {
-                format!(", {} outside the range", x.outside)
-            } else {
-                String::new()
-            }
-        ),
-        Body::DeviceEvent(d) => {
-            let mut s = format!(
-                "device {} {} in {}: {}",
-                d.device, d.event, d.step, d.detail
-            );
-            if let Some(f) = &d.field {
-                s.push_str(&format!(" ({f}"));
-                if let Some(v) = d.value {
-                    s.push_str(&format!(" = {v}, refused"));
-                }
-                s.push(')');
-            }
-            if let Some(t) = d.source_time {
-                s.push_str(&format!(", device time {t}"));
-            }
-            s
-        }
+        Body::Series(x) => series_summary(x),
+        Body::DeviceEvent(d) => device_event_summary(d),
     }
+}
+
+/// An equipment scan: the requirement it serves and each counter use.
+fn equipment_used_summary(u: &EquipmentUsed) -> String {
+    let mut s = format!(
+        "{} {}: {} ({})",
+        u.step, u.requirement, u.equipment, u.qualification
+    );
+    for c in &u.counters {
+        let _ = write!(s, "; {} {} → {} of {}", c.counter, c.before, c.after, c.max);
+    }
+    s
+}
+
+/// A correction: the entry it corrects, the new value or lot, and the reason.
+fn correction_summary(c: &Correction) -> String {
+    format!(
+        "correction of entry {}: {} — reason: {}",
+        c.corrects,
+        match c.new.as_ref() {
+            Body::Value(v) => format!("{} {}", v.value, v.unit),
+            Body::Lot(l) => format!("lot {} (expires {})", l.lot, l.expiry),
+            other => other.kind().to_string(),
+        },
+        c.reason
+    )
+}
+
+/// A block of a monitored series: its span, extremes, mean and samples outside the range.
+fn series_summary(x: &SeriesBlock) -> String {
+    format!(
+        "series {} of {} block {} from device {}: {} samples {} to {}, min {} max {} mean {} {}{}",
+        x.field,
+        x.step,
+        x.block,
+        x.device,
+        x.count,
+        fmt_ms(x.first_ms),
+        fmt_ms(x.last_ms),
+        x.min,
+        x.max,
+        fmt_mean(x.mean),
+        x.unit,
+        if x.outside > 0 {
+            format!(", {} outside the range", x.outside)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// A device event: the field and refused value it concerns, and the device's own time.
+fn device_event_summary(d: &DeviceEvent) -> String {
+    let mut s = format!(
+        "device {} {} in {}: {}",
+        d.device, d.event, d.step, d.detail
+    );
+    if let Some(f) = &d.field {
+        s.push_str(&format!(" ({f}"));
+        if let Some(v) = d.value {
+            s.push_str(&format!(" = {v}, refused"));
+        }
+        s.push(')');
+    }
+    if let Some(t) = d.source_time {
+        s.push_str(&format!(", device time {t}"));
+    }
+    s
 }
 
 /// The batch record page.

@@ -101,6 +101,14 @@ fn svgs<'a>(doc: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
         .collect()
 }
 
+/// The number of rectangles (bars and legend swatches) in a chart.
+fn rects(chart: roxmltree::Node<'_, '_>) -> usize {
+    chart
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .count()
+}
+
 fn svg_titled<'a>(doc: &'a roxmltree::Document<'a>, prefix: &str) -> roxmltree::Node<'a, 'a> {
     let found = svgs(doc).into_iter().find(|s| {
         s.children()
@@ -170,10 +178,7 @@ fn simulation_report_has_every_part_and_is_self_contained() {
     assert_eq!(cells, r.resources.len() * weeks);
     // Utilisation bars: one per resource with a whisker each.
     let util = svg_titled(&doc, "Mean utilisation per resource");
-    let bars = util
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .count();
+    let bars = rects(util);
     assert_eq!(bars, r.resources.len());
 
     // Losses: the overloaded plant loses patients, every cause is listed.
@@ -289,15 +294,12 @@ fn comparison_lists_every_scenario_with_intervals_and_charts() {
         ("Treated within target", 3),
     ] {
         let svg = svg_titled(&doc, title);
-        let n = svg.descendants().filter(|n| n.has_tag_name("rect")).count();
+        let n = rects(svg);
         assert_eq!(n, bars, "{title}");
     }
     // Utilisation of same-named resources: 3 resources x 3 scenarios + 3 legend swatches.
     let util = svg_titled(&doc, "Mean utilisation with 95 % CI");
-    let n = util
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .count();
+    let n = rects(util);
     assert_eq!(n, 3 * 3 + 3);
     // Same seed: the differences are paired with common random numbers.
     assert!(html.contains("common random numbers"));
@@ -410,19 +412,12 @@ fn reports_are_deterministic() {
 #[test]
 fn blocked_time_is_shown_apart_from_utilisation_only_when_units_were_kept() {
     let r = kept_study();
-    let device = r
-        .resources
-        .iter()
-        .position(|x| x.name == "device")
-        .expect("device");
+    let device = device_index(&r);
     assert!(r.resources[device].blocked.mean > 0.0);
     let html = report::simulation_html(&r);
     let doc = xml(&html);
     let util = svg_titled(&doc, "Mean utilisation per resource");
-    let bars = util
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .count();
+    let bars = rects(util);
     // Processing and cleaning, and blocked: two bars per resource, and the legend's two
     // swatches (a chart of one series has no legend).
     assert_eq!(bars, 2 * r.resources.len() + 2);
@@ -435,22 +430,35 @@ fn blocked_time_is_shown_apart_from_utilisation_only_when_units_were_kept() {
         .find(|(n, _)| n == "resources.csv")
         .expect("resources.csv")
         .1;
-    let mut lines = resources.lines();
-    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = head
-        .iter()
-        .position(|h| *h == "blocked_mean")
-        .expect("blocked_mean column");
-    let row: Vec<&str> = lines
-        .find(|l| l.starts_with("device,"))
-        .expect("device row")
-        .split(',')
-        .collect();
-    let blocked: f64 = row[col].parse().expect("a number");
+    let blocked = csv_number(resources, "device,", "blocked_mean");
     assert!((blocked - r.resources[device].blocked.mean).abs() < 1e-6);
     // Without blocking: one bar per resource, no blocked column.
     let plain = report::simulation_html(&study("plain", 2, 11));
     assert!(!plain.contains("Blocked [95 % CI]"));
+}
+
+/// The index of the tiny plant's `device` among a study's resources.
+fn device_index(r: &Results) -> usize {
+    r.resources
+        .iter()
+        .position(|x| x.name == "device")
+        .expect("device")
+}
+
+/// The number in column `column` of the first row of a CSV table that starts with `row`.
+fn csv_number(csv: &str, row: &str, column: &str) -> f64 {
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = head
+        .iter()
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("no {column} column"));
+    let fields: Vec<&str> = lines
+        .find(|l| l.starts_with(row))
+        .unwrap_or_else(|| panic!("no row starting {row}"))
+        .split(',')
+        .collect();
+    fields[col].parse().expect("a number")
 }
 
 /// The tiny plant whose `make` step keeps its device through a 12-hour transfer.
@@ -479,20 +487,13 @@ fn kept_study() -> Results {
 fn comparisons_show_blocked_time_only_when_some_resource_was_blocked() {
     let plain = study("plain", 2, 11);
     let kept = kept_study();
-    let device = kept
-        .resources
-        .iter()
-        .position(|x| x.name == "device")
-        .expect("device");
+    let device = device_index(&kept);
     assert!(kept.resources[device].blocked.mean > 0.0);
     let html = report::comparison_html(&[plain.clone(), kept.clone()]);
     let doc = xml(&html);
     let chart = svg_titled(&doc, "Mean share kept by blocked batches");
     // Three shared resources, two studies: one bar each, and the legend's two swatches.
-    let bars = chart
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .count();
+    let bars = rects(chart);
     assert_eq!(bars, 3 * 2 + 2);
     assert!(html.contains("kept: blocked [95 % CI]"));
     assert!(html.contains("plain: processing and cleaning [95 % CI]"));
@@ -512,18 +513,7 @@ fn comparisons_show_blocked_time_only_when_some_resource_was_blocked() {
     let share = format!("{:.1}", 100.0 * kept.resources[device].blocked.mean);
     assert!(cells[4].starts_with(&share), "{cells:?} vs {share}");
     let csv = report::comparison_resources_csv(&[plain.clone(), kept.clone()]).expect("a CSV");
-    let mut lines = csv.lines();
-    let head: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = head
-        .iter()
-        .position(|h| *h == "blocked_mean")
-        .expect("blocked_mean column");
-    let row: Vec<&str> = lines
-        .find(|l| l.starts_with("kept,device,"))
-        .expect("the kept study's device row")
-        .split(',')
-        .collect();
-    let blocked: f64 = row[col].parse().expect("a number");
+    let blocked = csv_number(&csv, "kept,device,", "blocked_mean");
     assert!((blocked - kept.resources[device].blocked.mean).abs() < 1e-6);
     assert_eq!(
         csv.lines().count(),

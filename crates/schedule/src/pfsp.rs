@@ -4,7 +4,7 @@
 
 use crate::instance::{Prep, Time};
 use crate::rng::Rng;
-use crate::search::Stopper;
+use crate::search::{Reinsertion, Stopper, destruct, insertion_local_search};
 
 /// Permutation flow shop data and scratch arrays.
 #[derive(Debug)]
@@ -139,37 +139,11 @@ impl Pfsp {
     fn local_search(
         &mut self,
         seq: &mut Vec<usize>,
-        mut c: Time,
+        c: Time,
         rng: &mut Rng,
         stop: &Stopper,
     ) -> Time {
-        let mut order = seq.clone();
-        loop {
-            let mut improved = false;
-            rng.shuffle(&mut order);
-            for &job in &order {
-                if stop.stop(self.evals) {
-                    return c;
-                }
-                let Some(i) = seq.iter().position(|&x| x == job) else {
-                    continue;
-                };
-                seq.remove(i);
-                let (pos, nc) = self.best_position(seq, job);
-                if nc < c {
-                    c = nc;
-                    improved = true;
-                    seq.insert(pos, job);
-                } else if nc == c {
-                    seq.insert(pos, job);
-                } else {
-                    seq.insert(i, job);
-                }
-            }
-            if !improved {
-                return c;
-            }
-        }
+        insertion_local_search(self, seq, c, rng, stop)
     }
 
     /// Iterated greedy from NEH; stops at the deadline or when `target` is reached.
@@ -201,11 +175,7 @@ impl Pfsp {
         while bc > target && !stop.stop(self.evals) {
             stop.iter += 1;
             let mut seq = cur.clone();
-            removed.clear();
-            for _ in 0..d {
-                let i = rng.below(seq.len());
-                removed.push(seq.remove(i));
-            }
+            destruct(&mut seq, d, rng, &mut removed);
             let mut c = 0;
             for &r in &removed {
                 c = self.insert(&mut seq, r);
@@ -228,5 +198,20 @@ impl Pfsp {
             }
         }
         (best, bc)
+    }
+}
+
+/// Insertion anywhere in the sequence, each position's makespan from Taillard's acceleration.
+impl Reinsertion for Pfsp {
+    type Key = Time;
+
+    fn evals(&self) -> u64 {
+        self.evals
+    }
+
+    fn reinsert_best(&mut self, seq: &mut Vec<usize>, job: usize, _from: usize) -> Time {
+        let (pos, c) = self.best_position(seq, job);
+        seq.insert(pos, job);
+        c
     }
 }

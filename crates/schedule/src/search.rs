@@ -58,6 +58,16 @@ impl<'a> Evaluator<'a> {
         self.score(perm)
     }
 
+    /// An iteration's result re-keyed with forward-backward improvement when that is
+    /// applied only to results (`justify` on, `justify_all` off); else `key` as it is.
+    pub fn result_key(&mut self, perm: &[usize], key: Key) -> Key {
+        if self.justify > 0 && !self.justify_all {
+            self.eval_full(perm)
+        } else {
+            key
+        }
+    }
+
     fn score(&self, perm: &[usize]) -> Key {
         let g = self.p.g;
         let mut v = Values {
@@ -180,37 +190,41 @@ pub(crate) fn initial_order(p: &Prep, obj: &Objective, weight: &[i64], due: &[Ti
     order
 }
 
-/// First-improvement insertion local search; returns the final key.
-pub(crate) fn local_search(
-    ev: &mut Evaluator,
+/// A neighbourhood of the insertion local search: where a job taken out of a sequence
+/// goes back in, and at what key.
+pub(crate) trait Reinsertion {
+    /// How a sequence is scored; lower is better.
+    type Key: PartialOrd + Copy;
+    /// Evaluations made so far (for the stopping rule).
+    fn evals(&self) -> u64;
+    /// Puts `job`, just removed from position `from` of `seq`, back at its best position
+    /// within reach and returns the key of the sequence with it there.
+    fn reinsert_best(&mut self, seq: &mut Vec<usize>, job: usize, from: usize) -> Self::Key;
+}
+
+/// First-improvement insertion local search: each job in a random order is taken out and
+/// put back at its best position; an equal key keeps the move, a worse one restores the
+/// job's place. Repeats until a pass improves nothing; returns the final key.
+pub(crate) fn insertion_local_search<R: Reinsertion>(
+    r: &mut R,
     seq: &mut Vec<usize>,
-    mut key: Key,
+    mut key: R::Key,
     rng: &mut Rng,
     stop: &Stopper,
-    window: usize,
-) -> Key {
-    if window == 0 {
-        return key;
-    }
+) -> R::Key {
     let mut order = seq.clone();
     loop {
         let mut improved = false;
         rng.shuffle(&mut order);
         for &job in &order {
-            if stop.stop(ev.evals) {
+            if stop.stop(r.evals()) {
                 return key;
             }
             let Some(i) = seq.iter().position(|&x| x == job) else {
                 continue;
             };
             seq.remove(i);
-            let k = best_insert_in(
-                ev,
-                seq,
-                job,
-                i.saturating_sub(window),
-                i.saturating_add(window).saturating_add(1),
-            );
+            let k = r.reinsert_best(seq, job, i);
             if k < key {
                 key = k;
                 improved = true;
@@ -227,11 +241,82 @@ pub(crate) fn local_search(
     }
 }
 
+/// Insertion within `window` positions either side of a job's place, scored by the evaluator.
+struct Windowed<'e, 'a> {
+    ev: &'e mut Evaluator<'a>,
+    window: usize,
+}
+
+impl Reinsertion for Windowed<'_, '_> {
+    type Key = Key;
+
+    fn evals(&self) -> u64 {
+        self.ev.evals
+    }
+
+    fn reinsert_best(&mut self, seq: &mut Vec<usize>, job: usize, from: usize) -> Key {
+        best_insert_in(
+            self.ev,
+            seq,
+            job,
+            from.saturating_sub(self.window),
+            from.saturating_add(self.window).saturating_add(1),
+        )
+    }
+}
+
+/// First-improvement insertion local search within `window` positions; returns the final key.
+pub(crate) fn local_search(
+    ev: &mut Evaluator,
+    seq: &mut Vec<usize>,
+    key: Key,
+    rng: &mut Rng,
+    stop: &Stopper,
+    window: usize,
+) -> Key {
+    if window == 0 {
+        return key;
+    }
+    insertion_local_search(&mut Windowed { ev, window }, seq, key, rng, stop)
+}
+
 /// Progress of the search.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Found {
     pub key: Key,
     pub iter: u64,
+}
+
+/// The best solution found so far and its key.
+struct Best {
+    seq: Vec<usize>,
+    key: Key,
+}
+
+impl Best {
+    /// Takes `seq` with `key` as the best solution and reports it as found in iteration `iter`.
+    fn take(
+        &mut self,
+        seq: &[usize],
+        key: Key,
+        iter: u64,
+        on_improve: &mut dyn FnMut(&[usize], Found),
+    ) {
+        self.key = key;
+        self.seq.clear();
+        self.seq.extend_from_slice(seq);
+        on_improve(&self.seq, Found { key, iter });
+    }
+}
+
+/// Destruction step of the iterated greedy: removes `d` jobs at random positions of `seq`
+/// into `removed`, in the order removed.
+pub(crate) fn destruct(seq: &mut Vec<usize>, d: usize, rng: &mut Rng, removed: &mut Vec<usize>) {
+    removed.clear();
+    for _ in 0..d {
+        let i = rng.below(seq.len());
+        removed.push(seq.remove(i));
+    }
 }
 
 /// Iterated greedy (Ruiz & Stützle 2007 scheme): destruction of `d` random jobs,
@@ -251,10 +336,12 @@ pub(crate) fn iterated_greedy(
     let n = init.len();
     let mut cur = init;
     let mut cur_key = init_key;
-    let mut best = cur.clone();
-    let mut best_key = cur_key;
+    let mut best = Best {
+        seq: cur.clone(),
+        key: cur_key,
+    };
     if n < 2 {
-        return (best, best_key);
+        return (best.seq, best.key);
     }
     let total: Time = p.pmin.iter().sum();
     let temperature = (tuning.temperature * total as f64 / (p.n * p.g * 10) as f64).max(1e-9);
@@ -267,60 +354,34 @@ pub(crate) fn iterated_greedy(
     } else {
         tuning.ls_window
     };
-    if ev.justify > 0 && !ev.justify_all {
-        best_key = ev.eval_full(&cur);
-    }
-    let mut reached = best_key.0[0] <= target;
+    best.key = ev.result_key(&cur, best.key);
+    let mut reached = best.key.0[0] <= target;
     // local search of the initial solution
     if !reached && !stop.stop(ev.evals) {
         cur_key = local_search(ev, &mut cur, cur_key, rng, stop, w);
-        if ev.justify > 0 && !ev.justify_all {
-            cur_key = ev.eval_full(&cur);
+        cur_key = ev.result_key(&cur, cur_key);
+        if cur_key <= best.key {
+            best.take(&cur, cur_key, stop.iter, on_improve);
         }
-        if cur_key <= best_key {
-            best_key = cur_key;
-            best.clone_from(&cur);
-            on_improve(
-                &best,
-                Found {
-                    key: best_key,
-                    iter: stop.iter,
-                },
-            );
-        }
-        reached = best_key.0[0] <= target;
+        reached = best.key.0[0] <= target;
     }
     let mut removed = Vec::with_capacity(d);
     while !reached && !stop.stop(ev.evals) {
         stop.iter += 1;
         let mut seq = cur.clone();
-        removed.clear();
-        for _ in 0..d {
-            let i = rng.below(seq.len());
-            removed.push(seq.remove(i));
-        }
+        destruct(&mut seq, d, rng, &mut removed);
         let mut key = BAD;
         for &r in &removed {
             key = best_insert(ev, &mut seq, r);
         }
         key = local_search(ev, &mut seq, key, rng, stop, w);
-        if ev.justify > 0 && !ev.justify_all {
-            key = ev.eval_full(&seq);
-        }
+        key = ev.result_key(&seq, key);
         if key < cur_key {
             cur = seq;
             cur_key = key;
-            if cur_key < best_key {
-                best_key = cur_key;
-                best.clone_from(&cur);
-                on_improve(
-                    &best,
-                    Found {
-                        key: best_key,
-                        iter: stop.iter,
-                    },
-                );
-                reached = best_key.0[0] <= target;
+            if cur_key < best.key {
+                best.take(&cur, cur_key, stop.iter, on_improve);
+                reached = best.key.0[0] <= target;
             }
         } else if key.0 != INFEASIBLE {
             let diff = (key.0[0] - cur_key.0[0]) as f64;
@@ -330,5 +391,5 @@ pub(crate) fn iterated_greedy(
             }
         }
     }
-    (best, best_key)
+    (best.seq, best.key)
 }

@@ -532,6 +532,56 @@ fn two_stage() -> Instance {
     inst
 }
 
+/// Whether some violation satisfies `pred`.
+fn has(v: &[Violation], pred: &dyn Fn(&Violation) -> bool) -> bool {
+    v.iter().any(pred)
+}
+
+/// The checker's frozen-operation and before-now violations on a correct plan `good` of
+/// `inst` (two stages) with its first operation frozen and "now" just after its start.
+fn frozen_and_before_now_are_caught(inst: &Instance, good: &Plan) {
+    let g = 2;
+    let mut frozen = inst.clone();
+    frozen.frozen = vec![FrozenOp {
+        job: 0,
+        stage: 0,
+        machine: 0,
+        start: good.ops[0].start,
+    }];
+    frozen.not_before = good.ops[0].start + 1;
+    let mut p = good.clone();
+    p.ops[0].start += 1;
+    p.ops[0].end += 1;
+    let v = check(&frozen, &p);
+    assert!(has(&v, &|x| matches!(
+        x,
+        Violation::FrozenMoved { job: 0, stage: 0 }
+    )));
+    let early = (0..6).find(|&i| i != 0 && good.ops[i].start < frozen.not_before);
+    if let Some(i) = early {
+        let v = check(&frozen, good);
+        assert!(
+            has(&v, &|x| matches!(x, Violation::BeforeNow { .. })),
+            "op {i}: {v:?}"
+        );
+    }
+    let mut p = good.clone();
+    p.ops[g].start = -5;
+    p.ops[g].end = p.ops[g].start + inst.proc_time(1, 0, 0);
+    let v = check(&frozen, &p);
+    assert!(
+        has(&v, &|x| matches!(
+            x,
+            Violation::BeforeNow {
+                job: 1,
+                stage: 0,
+                ..
+            }
+        )),
+        "{v:?}"
+    );
+}
+
 #[test]
 fn checker_catches_every_violation_kind() {
     let inst = two_stage();
@@ -544,7 +594,6 @@ fn checker_catches_every_violation_kind() {
         f(&mut p);
         check(&inst, &p)
     };
-    let has = |v: &[Violation], pred: &dyn Fn(&Violation) -> bool| v.iter().any(pred);
     // count
     let v = with(&|p| {
         p.ops.pop();
@@ -638,46 +687,7 @@ fn checker_catches_every_violation_kind() {
         )),
         "{v:?}"
     );
-    // frozen and before-now
-    let mut frozen = inst.clone();
-    frozen.frozen = vec![FrozenOp {
-        job: 0,
-        stage: 0,
-        machine: 0,
-        start: good.ops[0].start,
-    }];
-    frozen.not_before = good.ops[0].start + 1;
-    let mut p = good.clone();
-    p.ops[0].start += 1;
-    p.ops[0].end += 1;
-    let v = check(&frozen, &p);
-    assert!(has(&v, &|x| matches!(
-        x,
-        Violation::FrozenMoved { job: 0, stage: 0 }
-    )));
-    let early = (0..6).find(|&i| i != 0 && good.ops[i].start < frozen.not_before);
-    if let Some(i) = early {
-        let v = check(&frozen, &good);
-        assert!(
-            has(&v, &|x| matches!(x, Violation::BeforeNow { .. })),
-            "op {i}: {v:?}"
-        );
-    }
-    let mut p = good.clone();
-    p.ops[g].start = -5;
-    p.ops[g].end = p.ops[g].start + inst.proc_time(1, 0, 0);
-    let v = check(&frozen, &p);
-    assert!(
-        has(&v, &|x| matches!(
-            x,
-            Violation::BeforeNow {
-                job: 1,
-                stage: 0,
-                ..
-            }
-        )),
-        "{v:?}"
-    );
+    frozen_and_before_now_are_caught(&inst, &good);
 }
 
 #[test]

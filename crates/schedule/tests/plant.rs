@@ -5,6 +5,34 @@ use std::time::Duration;
 
 use schedule::{Objective, SolveOptions, check, solve};
 
+mod support;
+use support::{order, read};
+
+/// An example scenario's path, text and model.
+fn example(file: &str) -> (String, String, model::Model) {
+    let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = read(&format!("examples/{file}"));
+    let m = model::load(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
+    (path, text, m)
+}
+
+/// Runs two replications of `m` (seed 1) following `plan`; the run must succeed.
+fn simulate_following(m: &model::Model, plan: model::Plan, cancel: &AtomicBool) {
+    let res = sim::run(
+        m,
+        &sim::RunOptions {
+            replications: Some(2),
+            seed: Some(1),
+            threads: 1,
+            plan: Some(plan),
+            ..sim::RunOptions::default()
+        },
+        &|_| {},
+        cancel,
+    );
+    assert!(res.is_ok(), "{:?}", res.err());
+}
+
 fn orders(m: &model::Model, n: usize) -> Vec<model::Order> {
     let product = m.product("car-t").unwrap_or(0);
     (0..n)
@@ -20,12 +48,7 @@ fn orders(m: &model::Model, n: usize) -> Vec<model::Order> {
 
 #[test]
 fn concept_3_orders_get_a_feasible_plan_that_the_simulator_follows() {
-    let path = format!(
-        "{}/../../examples/concept-3-modular-plant.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let m = model::load(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let (_, _, m) = example("concept-3-modular-plant.toml");
     let os = orders(&m, 10);
     let (inst, map) =
         schedule::plant::instance_from_model(&m, &os).unwrap_or_else(|e| panic!("{e}"));
@@ -60,29 +83,12 @@ fn concept_3_orders_get_a_feasible_plan_that_the_simulator_follows() {
             assert!(op.unit < m.resources[r].capacity);
         }
     }
-    let res = sim::run(
-        &m,
-        &sim::RunOptions {
-            replications: Some(2),
-            seed: Some(1),
-            threads: 1,
-            plan: Some(plan),
-            ..sim::RunOptions::default()
-        },
-        &|_| {},
-        &cancel,
-    );
-    assert!(res.is_ok(), "{:?}", res.err());
+    simulate_following(&m, plan, &cancel);
 }
 
 #[test]
 fn orders_of_two_products_are_rejected_with_the_order_named() {
-    let path = format!(
-        "{}/../../examples/concept-3-modular-plant.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let m = model::load(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
+    let (_, _, m) = example("concept-3-modular-plant.toml");
     let mut os = orders(&m, 3);
     os[2].product = 7;
     let e = schedule::plant::instance_from_model(&m, &os);
@@ -93,33 +99,16 @@ fn orders_of_two_products_are_rejected_with_the_order_named() {
 }
 
 fn two_product_plant() -> (model::Model, Vec<model::Order>) {
-    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
-    let path = format!("{dir}/plant-two-products.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let m = model::load(&path, &text).unwrap_or_else(|e| panic!("{e:?}"));
-    let csv = std::fs::read_to_string(format!("{dir}/schedule/plant-two-products-orders.csv"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, _, m) = example("plant-two-products.toml");
+    let csv = read("examples/schedule/plant-two-products-orders.csv");
     let orders = csv
         .lines()
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            let product = m
-                .product(f[1])
-                .unwrap_or_else(|| panic!("product {}", f[1]));
             let release_h: f64 = f[2].parse().unwrap_or_else(|e| panic!("{e}"));
-            let target = m
-                .demand
-                .iter()
-                .find(|d| d.product == product)
-                .map_or(0.0, |d| d.target_v2v_h);
-            model::Order {
-                id: f[0].into(),
-                product,
-                release_h,
-                due_h: release_h + target,
-                weight: f[4].parse().unwrap_or_else(|e| panic!("{e}")),
-            }
+            let weight: f64 = f[4].parse().unwrap_or_else(|e| panic!("{e}"));
+            order(&m, f[0], f[1], release_h, weight)
         })
         .collect();
     (m, orders)
@@ -195,19 +184,7 @@ fn two_products_with_shifts_and_maintenance_are_planned_and_followed_by_the_simu
     let plan = schedule::plant::shop_plan_to_model(&shop, &sol.plan, &map, &os);
     assert_eq!(plan.ops.len(), sol.plan.ops.len());
     assert!(plan.ops.iter().any(|o| os[o.order].product == 1));
-    let res = sim::run(
-        &m,
-        &sim::RunOptions {
-            replications: Some(2),
-            seed: Some(1),
-            threads: 1,
-            plan: Some(plan),
-            ..sim::RunOptions::default()
-        },
-        &|_| {},
-        &cancel,
-    );
-    assert!(res.is_ok(), "{:?}", res.err());
+    simulate_following(&m, plan, &cancel);
 }
 
 #[test]
@@ -263,9 +240,7 @@ fn the_planning_objective_of_the_scenario_is_checked() {
 /// `keep` of only some of them is refused with a message naming product, step and pools.
 #[test]
 fn the_planner_plans_keeping_all_and_refuses_keeping_only_some() {
-    let dir = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
-    let path = format!("{dir}/plant-two-products.toml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (path, text, _) = example("plant-two-products.toml");
     let (_, os) = two_product_plant();
     let culture = "on_hold_violation = \"proceed\"\nblocking = true\n[[product.step.uses]]\n\
                    capability = \"bioreactor\"";

@@ -9,10 +9,8 @@ use schedule::shop::{
     Shop, ShopEvent, ShopOptions, ShopPlan, ShopReplanned, check, replan_with, solve,
 };
 
-fn read(rel: &str) -> String {
-    let p = format!("{}/../../{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
+mod support;
+use support::{order, read};
 
 fn opts(iterations: u64, seed: u64) -> ShopOptions {
     ShopOptions {
@@ -29,21 +27,7 @@ fn planned(orders: &[(String, String, f64, f64)]) -> (Shop, ShopPlan, Vec<i64>) 
         .unwrap_or_else(|e| panic!("{e:?}"));
     let os: Vec<model::Order> = orders
         .iter()
-        .map(|(id, p, r, w)| {
-            let product = m.product(p).unwrap_or_else(|| panic!("product {p}"));
-            let target = m
-                .demand
-                .iter()
-                .find(|d| d.product == product)
-                .map_or(0.0, |d| d.target_v2v_h);
-            model::Order {
-                id: id.clone(),
-                product,
-                release_h: *r,
-                due_h: r + target,
-                weight: *w,
-            }
-        })
+        .map(|(id, p, r, w)| order(&m, id, p, *r, *w))
         .collect();
     let (shop, _) = schedule::plant::shop_from_model(&m, &os).unwrap_or_else(|e| panic!("{e}"));
     let sol = solve(&shop, &opts(40, 1), &AtomicBool::new(false), &mut |_, _| {})

@@ -476,7 +476,7 @@ pub(crate) fn replicate_full(
     let mut rng = ChaCha8Rng::seed_from_u64(model.seed);
     rng.set_stream(u64::from(index));
     let mut sim = Sim::new(model, rng, plan);
-    sim.observe = observe;
+    sim.observer.on = observe;
     match sim.run(limits) {
         Run::Finished => Ended::Done(Box::new(sim.finish(index, prep))),
         Run::Cancelled => Ended::Cancelled,
@@ -547,6 +547,28 @@ struct Deadlock {
     resources: Vec<String>,
 }
 
+/// The raw observations of a replication, kept only when asked for.
+#[derive(Default)]
+struct Observer {
+    /// Whether raw observations are recorded.
+    on: bool,
+    list: Vec<Observation>,
+}
+
+impl Observer {
+    /// Records `value` observed for patient (batch) `patient` at `time_h`, if recording.
+    fn record(&mut self, patient: usize, what: Observed, time_h: f64, value: f64) {
+        if self.on {
+            self.list.push(Observation {
+                patient: patient as u32,
+                what,
+                time_h,
+                value,
+            });
+        }
+    }
+}
+
 struct Sim<'a> {
     m: &'a Model,
     plan: Option<&'a Plan>,
@@ -604,9 +626,8 @@ struct Sim<'a> {
     on_time: u32,
     released_window: u32,
     waits: Vec<Sketch>,
-    /// Whether raw observations are recorded.
-    observe: bool,
-    observations: Vec<Observation>,
+    /// Raw observations, recorded on request.
+    observer: Observer,
     hold_violations: Vec<u32>,
     starts: Vec<u32>,
     failures: Vec<u32>,
@@ -765,8 +786,7 @@ impl<'a> Sim<'a> {
             waits: (0..n)
                 .map(|_| Sketch::with_capacity(expected.min(SKETCH_ROOM)))
                 .collect(),
-            observe: false,
-            observations: Vec::new(),
+            observer: Observer::default(),
             hold_violations: vec![0; n],
             starts: vec![0; n],
             failures: vec![0; n],
@@ -1578,14 +1598,8 @@ impl<'a> Sim<'a> {
                 let d = self.sample(&step.duration);
                 if self.batches[b].cohort {
                     self.waits[flat].add(wait);
-                    if self.observe {
-                        self.observations.push(Observation {
-                            patient: b as u32,
-                            what: Observed::Wait { step: flat },
-                            time_h: self.now,
-                            value: wait,
-                        });
-                    }
+                    self.observer
+                        .record(b, Observed::Wait { step: flat }, self.now, wait);
                 }
                 if self.in_window(self.now) {
                     self.starts[flat] += 1;
@@ -1926,14 +1940,12 @@ impl<'a> Sim<'a> {
         if bt.cohort {
             let v2v = self.now - bt.arrival;
             self.v2v_days.add(v2v / 24.0);
-            if self.observe {
-                self.observations.push(Observation {
-                    patient: b as u32,
-                    what: Observed::VeinToVein { censored: false },
-                    time_h: self.now,
-                    value: v2v / 24.0,
-                });
-            }
+            self.observer.record(
+                b,
+                Observed::VeinToVein { censored: false },
+                self.now,
+                v2v / 24.0,
+            );
             if v2v <= bt.target_h + EPS {
                 self.on_time += 1;
             }
@@ -2185,14 +2197,8 @@ impl<'a> Sim<'a> {
             if b.cohort && !matches!(b.state, State::Done | State::Lost) {
                 let age = (self.now - b.arrival) / 24.0;
                 ages.add(age);
-                if self.observe {
-                    self.observations.push(Observation {
-                        patient: i as u32,
-                        what: Observed::VeinToVein { censored: true },
-                        time_h: self.now,
-                        value: age,
-                    });
-                }
+                self.observer
+                    .record(i, Observed::VeinToVein { censored: true }, self.now, age);
             }
         }
         debug_assert_eq!(ages.count() + ages.invalid(), u64::from(unfinished));
@@ -2238,7 +2244,7 @@ impl<'a> Sim<'a> {
             unfinished: ages,
             waits: self.waits,
             weekly,
-            observations: self.observations,
+            observations: self.observer.list,
         }
     }
 }

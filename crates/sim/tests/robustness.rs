@@ -333,6 +333,16 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 /// Events one generated replication may handle (small, so that every case ends quickly).
 const BUDGET: u64 = 200_000;
 
+/// Runs a generated scenario on one thread within the event [`BUDGET`].
+fn run_within_budget(m: &model::Model) -> Result<sim::Results, SimError> {
+    let opts = RunOptions {
+        threads: 1,
+        event_budget: Some(BUDGET),
+        ..RunOptions::default()
+    };
+    sim::run(m, &opts, &|_| {}, &AtomicBool::new(false))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 128,
@@ -346,12 +356,7 @@ proptest! {
             // Rejected with problems: that is the checker doing its job.
             return Ok(());
         };
-        let opts = RunOptions {
-            threads: 1,
-            event_budget: Some(BUDGET),
-            ..RunOptions::default()
-        };
-        match sim::run(&m, &opts, &|_| {}, &AtomicBool::new(false)) {
+        match run_within_budget(&m) {
             Ok(r) => {
                 for rep in &r.per_replication {
                     prop_assert_eq!(
@@ -546,12 +551,7 @@ proptest! {
                 unreachable!()
             }
         };
-        let opts = RunOptions {
-            threads: 1,
-            event_budget: Some(BUDGET),
-            ..RunOptions::default()
-        };
-        match sim::run(&m, &opts, &|_| {}, &AtomicBool::new(false)) {
+        match run_within_budget(&m) {
             Ok(r) => {
                 for rep in &r.per_replication {
                     prop_assert_eq!(rep.patients, rep.treated + rep.lost + rep.unfinished);

@@ -81,10 +81,17 @@ fn value_range(series: &[Series], axes: &Axes) -> Option<(f64, f64)> {
     Some((lo, hi))
 }
 
-/// A category label centred under its column.
-fn draw_category(c: &mut Canvas, cat: &str, x: f64, bottom: f64, max_chars: usize) {
+/// The label of category `index` centred under its band (bands of width `band` from `left`).
+fn draw_category(
+    c: &mut Canvas,
+    cat: &str,
+    (left, band): (f64, f64),
+    index: usize,
+    bottom: f64,
+    max_chars: usize,
+) {
     c.text_clipped(
-        x,
+        left + band * (index as f64 + 0.5),
         bottom + 15.0,
         cat,
         max_chars,
@@ -93,15 +100,17 @@ fn draw_category(c: &mut Canvas, cat: &str, x: f64, bottom: f64, max_chars: usiz
     );
 }
 
-/// Draws what follows the columns of a vertical bar chart — reference marks, axis labels,
-/// note — and returns the chart.
+/// Draws what follows the columns of a vertical bar chart — the base line at `baseline`,
+/// reference marks, axis labels, note — and returns the chart.
 fn finish_columns(
     mut c: Canvas,
     axes: &Axes,
     ys: &Scale,
+    baseline: f64,
     (left, right): (f64, f64),
     (top, bottom): (f64, f64),
 ) -> String {
+    c.line(left, baseline, right, baseline, AXIS, 1.0, "");
     draw_h_marks(&mut c, axes, ys, (left, right));
     if !axes.y_label.is_empty() {
         draw_y_label(&mut c, &axes.y_label, (top, bottom));
@@ -201,16 +210,9 @@ pub fn bar_chart(categories: &[String], series: &[Series], axes: &Axes) -> Strin
                 c.line(mx - cap, yb, mx + cap, yb, "#111", 1.3, "");
             }
         }
-        draw_category(
-            &mut c,
-            cat,
-            left + band * (ci as f64 + 0.5),
-            bottom,
-            max_chars,
-        );
+        draw_category(&mut c, cat, (left, band), ci, bottom, max_chars);
     }
-    c.line(left, zero, right, zero, AXIS, 1.0, "");
-    finish_columns(c, axes, &ys, (left, right), (top, bottom))
+    finish_columns(c, axes, &ys, zero, (left, right), (top, bottom))
 }
 
 /// Horizontal bars, grouped by category (one bar per series), with 95 % CI whiskers and the
@@ -424,14 +426,7 @@ pub fn stacked_bars(categories: &[String], layers: &[Layer], axes: &Axes) -> Str
             "middle",
             &format!("font-size=\"11\" fill=\"{MUTED}\""),
         );
-        draw_category(
-            &mut c,
-            cat,
-            left + band * (ci as f64 + 0.5),
-            bottom,
-            max_chars,
-        );
+        draw_category(&mut c, cat, (left, band), ci, bottom, max_chars);
     }
-    c.line(left, bottom, right, bottom, AXIS, 1.0, "");
-    finish_columns(c, axes, &ys, (left, right), (top, bottom))
+    finish_columns(c, axes, &ys, bottom, (left, right), (top, bottom))
 }

@@ -13,6 +13,7 @@ use super::decode::{ShopDecoder, Unplannable};
 use super::{PlannedOp, Shop, ShopCost, ShopPlan, ShopValues};
 use crate::error::ScheduleError;
 use crate::rng::{GENERATOR, Rng};
+use crate::search::destruct;
 
 /// Options of [`solve`].
 #[derive(Debug, Clone)]
@@ -214,9 +215,7 @@ pub(crate) fn solve_near(
         iter += 1;
         let mut seq = cur.clone();
         let mut removed = Vec::with_capacity(d);
-        for _ in 0..d {
-            removed.push(seq.remove(rng.below(seq.len())));
-        }
+        destruct(&mut seq, d, &mut rng, &mut removed);
         for j in removed {
             ev.best_insert(&mut seq, j);
         }
