@@ -19,12 +19,8 @@ use super::rehearsal_db;
 use super::rehearse_api::Remote;
 use crate::output::{dir as out_dir, write};
 
-/// Rehearse a batch end to end, verify a batch record's hash chain, write its report.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: Sub,
-}
+/// The `batch` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {

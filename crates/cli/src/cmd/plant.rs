@@ -44,15 +44,11 @@ use super::common::{cancel_flag, progress_bar, read, reported};
 use super::recipe::load_inventory;
 use super::rehearsal_db;
 
-/// `atmpflow plant …`
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    sub: Sub,
-}
+/// The `plant` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Run orders through the execution engine with simulated devices, following the plan.
     Run(RunArgs),
 }
@@ -114,7 +110,7 @@ pub struct RunArgs {
 
 /// Runs `atmpflow plant`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.sub {
+    match args.command {
         Sub::Run(a) => run_plant(&a),
     }
 }

@@ -8,12 +8,8 @@ use anyhow::{Context, bail};
 
 use super::common::{read, reported};
 
-/// Process descriptions: check, bind to equipment, compare executed records, plan.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: Sub,
-}
+/// The `recipe` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
