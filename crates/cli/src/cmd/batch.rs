@@ -14,7 +14,7 @@ use recipe::DateTime;
 use serde::{Deserialize, Serialize};
 
 use super::common::{read, reported};
-use super::recipe::load_inventory;
+use super::recipe::{bind_strict_on, load_inventory};
 use super::rehearsal_db;
 use super::rehearse_api::Remote;
 use crate::output::{dir as out_dir, write};
@@ -208,13 +208,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         None => (None, start),
     };
     let lots = db.as_ref().map(|d| d.lots.clone()).unwrap_or_default();
-    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot bind the recipe on {}: {e}",
-            a.recipe.display(),
-            start.date()
-        )
-    })?;
+    let binding = bind_strict_on(&a.recipe, &recipe, &inventory, start.date())?;
     let mut bound = match &a.devices {
         Some(path) => {
             let registry = a

@@ -41,7 +41,7 @@ use schedule::solve::{SolveOptions, solve};
 use serde_json::json;
 
 use super::common::{cancel_flag, progress_bar, read, reported};
-use super::recipe::load_inventory;
+use super::recipe::{bind_strict_on, load_inventory};
 use super::rehearsal_db;
 
 /// The `plant` subcommands.
@@ -285,13 +285,7 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot bind the recipe on {}: {e}",
-            a.recipe.display(),
-            start.date()
-        )
-    })?;
+    let binding = bind_strict_on(&a.recipe, &recipe, &inventory, start.date())?;
     let opts = recipe::PlanOptions {
         horizon_days: a.horizon_days,
         warmup_days: 0.0,

@@ -204,6 +204,23 @@ pub(crate) fn load_inventory(path: &Path) -> anyhow::Result<recipe::Inventory> {
     }
 }
 
+/// Binds the recipe read from `path` strictly (every requirement to equipment qualified on
+/// `date`), as a batch is bound; an error names the file and the date.
+pub(crate) fn bind_strict_on(
+    path: &Path,
+    recipe: &recipe::Recipe,
+    inventory: &recipe::Inventory,
+    date: recipe::Date,
+) -> anyhow::Result<recipe::Binding> {
+    recipe::bind_strict(recipe, inventory, date).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot bind the recipe on {}: {e}",
+            path.display(),
+            date
+        )
+    })
+}
+
 fn load_record(path: &Path) -> anyhow::Result<recipe::Record> {
     let text = read(path)?;
     let name = path.display().to_string();
