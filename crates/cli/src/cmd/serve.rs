@@ -389,9 +389,12 @@ fn warn_open(state: &server::AppState, addr: SocketAddr, tls: bool) -> anyhow::R
     Ok(())
 }
 
+/// The demo administrator's API token and the demo people (name, role, password).
+type DemoLogins = (String, Vec<(&'static str, &'static str, String)>);
+
 /// Prints the address the API listens on (the line scripts read first), the web pages and,
 /// with --demo, the demo token and the demo people's passwords.
-fn announce(scheme: &str, addr: SocketAddr, demo: Option<(String, Vec<(&str, &str, String)>)>) {
+fn announce(scheme: &str, addr: SocketAddr, demo: Option<DemoLogins>) {
     println!(
         "AAS API v3.0 listening on {scheme}://{addr}{}",
         server::BASE_PATH
