@@ -102,18 +102,21 @@ fn dry_run_verify_tamper_and_report() {
     );
     // The report from the record file; a record of another recipe version is refused.
     let again = tmp.path().join("again");
-    let o = atmpflow(
-        tmp.path(),
-        &[
-            "batch",
-            "report",
-            record.to_str().expect("utf8"),
-            "--recipe",
-            recipe.to_str().expect("utf8"),
-            "--out",
-            again.to_str().expect("utf8"),
-        ],
-    );
+    let report_with = |recipe: &Path| {
+        atmpflow(
+            tmp.path(),
+            &[
+                "batch",
+                "report",
+                record.to_str().expect("utf8"),
+                "--recipe",
+                recipe.to_str().expect("utf8"),
+                "--out",
+                again.to_str().expect("utf8"),
+            ],
+        )
+    };
+    let o = report_with(&recipe);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         std::fs::read(again.join("record.html")).expect("html"),
@@ -121,18 +124,7 @@ fn dry_run_verify_tamper_and_report() {
         "the report from the file equals the dry run's"
     );
     let other = root().join("examples/recipes/car-t-all-in-one.toml");
-    let o = atmpflow(
-        tmp.path(),
-        &[
-            "batch",
-            "report",
-            record.to_str().expect("utf8"),
-            "--recipe",
-            other.to_str().expect("utf8"),
-            "--out",
-            again.to_str().expect("utf8"),
-        ],
-    );
+    let o = report_with(&other);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("runs recipe car_t_modular"));
     // Malformed record files are refused with file, line and column.
@@ -219,20 +211,23 @@ fn dry_run_into_the_database_verify_names_tampered_rows_and_report() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("no batch NO-SUCH-BATCH"));
         // the report from the database equals the report of the same rehearsal's file
         let from_db = tmp.path().join("from-db");
-        let o = atmpflow(
-            tmp.path(),
-            &[
-                "--force",
-                "batch",
-                "report",
-                "--db",
-                &url,
-                "--batch",
-                "DRYRUN-1",
-                "--out",
-                from_db.to_str().expect("utf8"),
-            ],
-        );
+        let report_from_db = || {
+            atmpflow(
+                tmp.path(),
+                &[
+                    "--force",
+                    "batch",
+                    "report",
+                    "--db",
+                    &url,
+                    "--batch",
+                    "DRYRUN-1",
+                    "--out",
+                    from_db.to_str().expect("utf8"),
+                ],
+            )
+        };
+        let o = report_from_db();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         for f in ["record.json", "record.html", "batch-twin.aas.json"] {
             assert_eq!(
@@ -278,20 +273,7 @@ fn dry_run_into_the_database_verify_names_tampered_rows_and_report() {
             let err = String::from_utf8_lossy(&o.stderr);
             assert!(!o.status.success(), "{tamper}");
             assert!(err.contains(named), "{tamper}: {err}");
-            let o = atmpflow(
-                tmp.path(),
-                &[
-                    "--force",
-                    "batch",
-                    "report",
-                    "--db",
-                    &url,
-                    "--batch",
-                    "DRYRUN-1",
-                    "--out",
-                    from_db.to_str().expect("utf8"),
-                ],
-            );
+            let o = report_from_db();
             assert!(
                 !o.status.success(),
                 "report from a tampered record: {tamper}"

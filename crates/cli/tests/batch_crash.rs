@@ -42,6 +42,12 @@ fn call(host: &str, token: &str, method: &str, path: &str, body: &Value) -> Opti
     ))
 }
 
+/// The batch B-CRASH as the server shows it.
+fn batch_view(host: &str, token: &str) -> Value {
+    let (_, view) = call(host, token, "GET", "/batches/B-CRASH", &Value::Null).expect("batch");
+    view
+}
+
 fn scan(i: usize, step: &str) -> Value {
     // a label of another patient at the hand-off: refused, but its scan and
     // deviation are kept (two entries per request)
@@ -90,14 +96,7 @@ fn a_killed_server_loses_no_acknowledged_request_and_applies_none_twice() {
         )
         .expect("receive");
         assert_eq!(st, 200, "{db}: {b}");
-        let (_, view) = call(
-            &server.host,
-            &token,
-            "GET",
-            "/batches/B-CRASH",
-            &Value::Null,
-        )
-        .expect("batch");
+        let view = batch_view(&server.host, &token);
         let step = view["next_step"].as_str().expect("next step").to_string();
 
         // the client sends keyed requests; the server is killed in the middle
@@ -164,14 +163,7 @@ fn a_killed_server_loses_no_acknowledged_request_and_applies_none_twice() {
             }
         }
         // every request applied exactly once: order, receipt, two entries per scan
-        let (_, view) = call(
-            &server.host,
-            &token,
-            "GET",
-            "/batches/B-CRASH",
-            &Value::Null,
-        )
-        .expect("batch");
+        let view = batch_view(&server.host, &token);
         assert_eq!(view["head_seq"], json!(2 + 2 * REQUESTS), "{db}: {view}");
         assert_eq!(view["stage"], "apheresis_received");
         let (_, v) = call(

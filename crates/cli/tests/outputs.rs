@@ -35,6 +35,19 @@ fn simulate_args<'a>(scenario: &'a Path, out: &'a Path, obs: &'a Path) -> Vec<&'
     ]
 }
 
+/// The example scenario the `simulate` tests run.
+fn concept_1() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml")
+}
+
+/// Whether `path` is a symbolic link itself (not followed).
+fn is_symlink(path: impl AsRef<Path>) -> bool {
+    std::fs::symlink_metadata(path)
+        .expect("meta")
+        .file_type()
+        .is_symlink()
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("read dir")
@@ -142,20 +155,14 @@ fn a_planted_symlink_is_never_written_through() {
         std::fs::read_to_string(&victim).expect("victim"),
         "precious"
     );
-    assert!(
-        !std::fs::symlink_metadata(out.join(&name))
-            .expect("meta")
-            .file_type()
-            .is_symlink()
-    );
+    assert!(!is_symlink(out.join(&name)));
 }
 
 #[cfg(unix)]
 #[test]
 fn simulate_leaves_no_partial_files_and_never_replaces_without_force() {
     let d = tempfile::tempdir().expect("tempdir");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml");
+    let scenario = concept_1();
     let out = d.path().join("sim");
     let obs = d.path().join("obs.csv");
     let args = simulate_args(&scenario, &out, &obs);
@@ -196,8 +203,7 @@ fn simulate_leaves_no_partial_files_and_never_replaces_without_force() {
 #[test]
 fn simulate_never_writes_through_a_planted_partial_symlink() {
     let d = tempfile::tempdir().expect("tempdir");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/concept-1-all-in-one.toml");
+    let scenario = concept_1();
     let victim = d.path().join("victim.txt");
     std::fs::write(&victim, "precious").expect("victim");
     let obs = d.path().join("obs.csv");
@@ -221,12 +227,7 @@ fn simulate_never_writes_through_a_planted_partial_symlink() {
         "{}",
         &csv[..csv.len().min(80)]
     );
-    assert!(
-        !std::fs::symlink_metadata(&obs)
-            .expect("meta")
-            .file_type()
-            .is_symlink()
-    );
+    assert!(!is_symlink(&obs));
 }
 
 /// `aas export` once left a truncated JSON file when the disk filled. The file size

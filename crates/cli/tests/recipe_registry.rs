@@ -119,6 +119,21 @@ fn serve(db: &Path, sources: &[&str]) -> Server {
     Server { child, base }
 }
 
+/// The arguments of `atmpflow recipe COMMAND RECIPE SOURCE-FLAG SOURCE --as-of 2026-12-01
+/// [EXTRA…]`: a recipe on the equipment of a file or a registry.
+fn recipe_on<'a>(
+    command: &'a str,
+    recipe: &'a str,
+    source: [&'a str; 2],
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["recipe", command, recipe];
+    args.extend(source);
+    args.extend(["--as-of", "2026-12-01"]);
+    args.extend(extra);
+    args
+}
+
 /// Everything after the first line (which names where the equipment came from).
 fn body(s: &str) -> &str {
     s.split_once('\n').map_or(s, |x| x.1)
@@ -146,28 +161,12 @@ fn bind_through_the_registry_equals_bind_from_the_inventory_file() {
                 .and_then(|s| s.to_str())
                 .unwrap_or("x")
         ));
-        let from_file = run(&[
-            "recipe",
-            "bind",
-            recipe,
-            "--equipment",
-            inventory,
-            "--as-of",
-            "2026-12-01",
-        ]);
+        let from_file = run(&recipe_on("bind", recipe, ["--equipment", inventory], &[]));
         assert!(from_file.status.success(), "{}", text(&from_file.stderr));
         let file_out = text(&from_file.stdout);
         {
             let srv = serve(&db, &sources);
-            let o = run(&[
-                "recipe",
-                "bind",
-                recipe,
-                "--registry",
-                &srv.base,
-                "--as-of",
-                "2026-12-01",
-            ]);
+            let o = run(&recipe_on("bind", recipe, ["--registry", &srv.base], &[]));
             let out = text(&o.stdout);
             assert!(o.status.success(), "{out}\n{}", text(&o.stderr));
             assert!(
@@ -184,26 +183,18 @@ fn bind_through_the_registry_equals_bind_from_the_inventory_file() {
                 assert!(o.status.success(), "{}", text(&o.stderr));
                 serde_json::from_slice(&o.stdout).expect("json")
             };
-            let a = j(&[
-                "recipe",
+            let a = j(&recipe_on(
                 "bind",
                 recipe,
-                "--registry",
-                &srv.base,
-                "--as-of",
-                "2026-12-01",
-                "--json",
-            ]);
-            let b = j(&[
-                "recipe",
+                ["--registry", &srv.base],
+                &["--json"],
+            ));
+            let b = j(&recipe_on(
                 "bind",
                 recipe,
-                "--equipment",
-                inventory,
-                "--as-of",
-                "2026-12-01",
-                "--json",
-            ]);
+                ["--equipment", inventory],
+                &["--json"],
+            ));
             assert_eq!(a["assignments"], b["assignments"]);
             assert!(a["assignments"].as_array().is_some_and(|v| !v.is_empty()));
         }
@@ -231,24 +222,13 @@ fn plan_through_the_registry_writes_the_same_scenario_body() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let a = run(&[
-        "recipe",
+    let a = run(&recipe_on("plan", recipe, ["--registry", &srv.base], &[]));
+    let b = run(&recipe_on(
         "plan",
         recipe,
-        "--registry",
-        &srv.base,
-        "--as-of",
-        "2026-12-01",
-    ]);
-    let b = run(&[
-        "recipe",
-        "plan",
-        recipe,
-        "--equipment",
-        "examples/equipment/modular-plant.toml",
-        "--as-of",
-        "2026-12-01",
-    ]);
+        ["--equipment", "examples/equipment/modular-plant.toml"],
+        &[],
+    ));
     // Only the name of the equipment source differs.
     assert_eq!(
         strip(&a).replace(&srv.base, "Example modular plant (grade C surroundings)"),
@@ -401,15 +381,12 @@ fn bind_through_a_registry_served_over_https_with_a_site_ca() {
     );
     assert!(srv.base.starts_with("https://127.0.0.1:"), "{}", srv.base);
     let recipe = "examples/recipes/car-t-modular.toml";
-    let from_file = run(&[
-        "recipe",
+    let from_file = run(&recipe_on(
         "bind",
         recipe,
-        "--equipment",
-        "examples/equipment/modular-plant.toml",
-        "--as-of",
-        "2026-12-01",
-    ]);
+        ["--equipment", "examples/equipment/modular-plant.toml"],
+        &[],
+    ));
     assert!(from_file.status.success(), "{}", text(&from_file.stderr));
     let ca_s = ca.to_str().expect("utf-8");
     let bind = [

@@ -48,14 +48,11 @@ pub struct Sources {
     pub as_of: Option<String>,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    cmd: Sub,
-}
+/// The `aas` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Write one AAS v3.0 JSON environment per twin (shell + submodels +
     /// concept descriptions) into a directory, from input files or a database.
     Export {
@@ -200,7 +197,7 @@ fn write_env(dir: &Path, name: &str, env: &aas::Environment) -> anyhow::Result<P
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.cmd {
+    match args.command {
         Sub::Export { sources, db, out } => {
             let envs: Vec<(String, aas::Environment)> = match db {
                 Some(db) => {

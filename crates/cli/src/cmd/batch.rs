@@ -6,21 +6,21 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use batch::engine::LotRegister;
 use batch::engine::recipe_sha256;
-use batch::rehearsal::{BoundDevices, Cast, Rehearsal, rehearse_on};
+use batch::rehearsal::{BoundDevices, Cast, Journaled, Rehearsal, rehearse_on};
 use batch::{Batch, Entry, NewOrder};
+use recipe::DateTime;
 use serde::{Deserialize, Serialize};
 
 use super::common::{read, reported};
-use super::recipe::load_inventory;
+use super::recipe::{bind_strict_on, load_inventory};
+use super::rehearsal_db;
+use super::rehearse_api::Remote;
 use crate::output::{dir as out_dir, write};
 
-/// Rehearse a batch end to end, verify a batch record's hash chain, write its report.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: Sub,
-}
+/// The `batch` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
@@ -185,87 +185,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     let text = read(&a.recipe)?;
     let recipe = recipe::parse_recipe(&a.recipe.display().to_string(), &text).map_err(reported)?;
-    let start = recipe::DateTime::parse(&a.start).with_context(|| {
+    let start = DateTime::parse(&a.start).with_context(|| {
         format!(
             "--start `{}`: expected RFC 3339 with an offset, e.g. 2026-12-01T08:00:00Z",
             a.start
         )
     })?;
-    let mut remote = None;
-    let (mut inventory, cast, start) = match (&a.server, &a.people, &a.equipment) {
-        (Some(url), Some(people), _) => {
-            let (r, cast, clock) =
-                super::rehearse_api::connect(url, people, a.ca_cert.as_deref(), &text)?;
-            let inventory = r.inventory()?;
-            let start = if clock.unix_seconds() > start.unix_seconds() {
-                eprintln!("note: {} reads {clock}; the batch starts then", r.root());
-                clock
-            } else {
-                start
-            };
-            remote = Some(r);
-            (inventory, cast, start)
-        }
-        (_, _, Some(path)) => (load_inventory(path)?, Cast::example(), start),
-        _ => bail!("give --equipment FILE, or --server URL with --people FILE"),
-    };
+    let Participants {
+        mut inventory,
+        cast,
+        start,
+        mut remote,
+    } = participants(a, &text, start)?;
     if !(0.0..=1.0).contains(&a.excursions) {
         bail!("--excursions {}: must be between 0 and 1", a.excursions);
     }
-    let mut start = start;
-    let db = match &a.db {
+    let (db, start) = match &a.db {
         Some(url) => {
-            let db = super::db::open(url)?;
-            if db.read(|tx| store::batch::exists(tx, &a.batch))? {
-                bail!(
-                    "batch {} already exists in {}; give another --batch",
-                    a.batch,
-                    db.location()
-                );
-            }
-            // a rehearsal's times are simulated: they go into a rehearsal database only
-            let clock = store::clock::begin(
-                &db,
-                store::auth::Timestamp(start.unix_seconds()),
-                &super::user::actor(),
-                store::auth::Timestamp::now(),
-            )
-            .with_context(|| format!("cannot rehearse into {}", db.location()))?;
-            if clock.0 > start.unix_seconds() {
-                eprintln!(
-                    "note: the rehearsal clock of {} reads {clock}; the batch starts then",
-                    db.location()
-                );
-                start = recipe::DateTime::from_unix_seconds(clock.0);
-            }
-            // the twins' usage counters are the plant's running count
-            let missing = db
-                .read(|tx| store::counters::adopt(tx, &mut inventory))
-                .with_context(|| format!("equipment twins in {}", db.location()))?;
-            let twins: Vec<aas::twins::Twin> = inventory
-                .equipment
-                .iter()
-                .filter(|e| missing.contains(&e.id))
-                .map(|e| aas::twins::equipment_twin(e, start.date()))
-                .collect();
-            // the plant's lot register, as far as the recipe's materials go
-            let materials: Vec<&str> = recipe.materials.iter().map(|m| m.id.as_str()).collect();
-            let lots = db.read(|tx| store::lots::register_for(tx, &materials))?;
-            Some((db, twins, lots))
+            let (db, start) = RehearsalDb::open(url, &a.batch, &recipe, &mut inventory, start)?;
+            (Some(db), start)
         }
-        None => None,
+        None => (None, start),
     };
-    let lots = db
-        .as_ref()
-        .map(|(_, _, lots)| lots.clone())
-        .unwrap_or_default();
-    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot bind the recipe on {}: {e}",
-            a.recipe.display(),
-            start.date()
-        )
-    })?;
+    let lots = db.as_ref().map(|d| d.lots.clone()).unwrap_or_default();
+    let binding = bind_strict_on(&a.recipe, &recipe, &inventory, start.date())?;
     let mut bound = match &a.devices {
         Some(path) => {
             let registry = a
@@ -297,7 +240,6 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         clinic: "Treating clinic".into(),
     };
     let actor = super::user::actor();
-    let until = a.until_disposition;
     let mut last: Option<(String, usize, usize)> = None;
     let rehearsed = rehearse_on(
         &order,
@@ -310,10 +252,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         &options,
         &mut bound,
         |j| {
-            if until
-                && j.request
-                    .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))
-            {
+            if a.until_disposition && is_disposition(&j) {
                 return Err(STOP_AT_DISPOSITION.to_string());
             }
             last = Some((
@@ -323,29 +262,8 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
             ));
             match (&db, &mut remote) {
                 (_, Some(r)) => r.send(&j),
-                (Some((db, twins, _)), None) => db
-                    .transaction(|tx| -> anyhow::Result<()> {
-                        // the twins of equipment whose uses are counted, stored with the order
-                        if j.order.is_some() {
-                            for t in twins {
-                                let w = store::batch::write_twin(tx, t.clone())?;
-                                server::batch::register_twin(tx, None, &w)
-                                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
-                            }
-                        }
-                        // the database's rehearsal clock follows the record
-                        store::clock::set(
-                            tx,
-                            store::auth::Timestamp(j.at.unix_seconds()),
-                            &actor,
-                            store::auth::Timestamp::now(),
-                        )?;
-                        if let Some(w) = store::batch::record_journaled(tx, &j, &text, &recipe)? {
-                            server::batch::register_twin(tx, None, &w)
-                                .map_err(|e| anyhow::anyhow!("{}", e.text))?;
-                        }
-                        Ok(())
-                    })
+                (Some(db), None) => db
+                    .store(&j, &text, &recipe, &actor)
                     .map_err(|e| format!("{e:#}")),
                 (None, None) => Ok(()),
             }
@@ -353,37 +271,157 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     );
     let b = match rehearsed {
         Err(batch::rehearsal::RehearsalError::Journal(m)) if m == STOP_AT_DISPOSITION => {
-            let (stage, n, devs) = last.unwrap_or_default();
-            println!(
-                "batch {}: {stage} after {n} entries, {devs} deviation(s), {STOP_AT_DISPOSITION}; \
-                 seed {} (ChaCha8)",
-                a.batch, a.seed
-            );
-            if a.out.is_some() {
-                eprintln!("note: --out is not written for a batch stopped before its disposition");
-            }
+            print_stopped(a, last.unwrap_or_default());
             return Ok(());
         }
         r => {
             r.with_context(|| format!("rehearsing batch {} of {}", a.batch, a.recipe.display()))?
         }
     };
+    let wrote = write_rehearsed(a, &b, db.as_ref(), remote.as_ref())?;
+    print_rehearsed(&b, a.seed, &wrote);
+    Ok(())
+}
+
+/// Who and what a dry run works with, and when it starts.
+struct Participants {
+    /// The equipment: the --equipment file's, or the --server's AAS registry.
+    inventory: recipe::Inventory,
+    /// Who plays each part: the example cast, or the --people on the --server.
+    cast: Cast,
+    /// When the batch starts: --start, or the server's clock when that is later.
+    start: DateTime,
+    /// The rehearsal server every request is sent through (--server).
+    remote: Option<Remote>,
+}
+
+/// Connects to the rehearsal server with its people, or reads the equipment file.
+fn participants(a: &DryRunArgs, text: &str, start: DateTime) -> anyhow::Result<Participants> {
+    match (&a.server, &a.people, &a.equipment) {
+        (Some(url), Some(people), _) => {
+            let (r, cast, clock) =
+                super::rehearse_api::connect(url, people, a.ca_cert.as_deref(), text)?;
+            let inventory = r.inventory()?;
+            let start = if clock.unix_seconds() > start.unix_seconds() {
+                eprintln!("note: {} reads {clock}; the batch starts then", r.root());
+                clock
+            } else {
+                start
+            };
+            Ok(Participants {
+                inventory,
+                cast,
+                start,
+                remote: Some(r),
+            })
+        }
+        (_, _, Some(path)) => Ok(Participants {
+            inventory: load_inventory(path)?,
+            cast: Cast::example(),
+            start,
+            remote: None,
+        }),
+        _ => bail!("give --equipment FILE, or --server URL with --people FILE"),
+    }
+}
+
+/// The database of `--db`: every request of the rehearsal is stored in it as a live batch
+/// stores it, one transaction each.
+struct RehearsalDb {
+    db: store::Db,
+    /// Twins of the equipment whose uses the database starts counting, stored with the order.
+    twins: Vec<aas::twins::Twin>,
+    /// The plant's lot register, as far as the recipe's materials go.
+    lots: LotRegister,
+}
+
+impl RehearsalDb {
+    /// Opens the database for batch `batch` (refused when it exists there), begins its
+    /// rehearsal clock (a rehearsal's times are simulated: they go into a rehearsal database
+    /// only) and answers it with the time the batch starts.
+    fn open(
+        url: &str,
+        batch: &str,
+        recipe: &recipe::Recipe,
+        inventory: &mut recipe::Inventory,
+        start: DateTime,
+    ) -> anyhow::Result<(Self, DateTime)> {
+        let db = super::db::open(url)?;
+        if db.read(|tx| store::batch::exists(tx, batch))? {
+            bail!(
+                "batch {batch} already exists in {}; give another --batch",
+                db.location()
+            );
+        }
+        let start =
+            rehearsal_db::begin_clock(&db, start, &super::user::actor(), "rehearse", "the batch")?;
+        let twins = rehearsal_db::counted_twins(&db, inventory, start.date())?;
+        let materials: Vec<&str> = recipe.materials.iter().map(|m| m.id.as_str()).collect();
+        let lots = db.read(|tx| store::lots::register_for(tx, &materials))?;
+        Ok((Self { db, twins, lots }, start))
+    }
+
+    /// Stores one request (with the twins of counted equipment when it opens the batch),
+    /// moving the database's rehearsal clock to it.
+    fn store(
+        &self,
+        j: &Journaled<'_>,
+        text: &str,
+        recipe: &recipe::Recipe,
+        actor: &str,
+    ) -> anyhow::Result<()> {
+        self.db.transaction(|tx| -> anyhow::Result<()> {
+            if j.order.is_some() {
+                rehearsal_db::store_twins(tx, &self.twins)?;
+            }
+            rehearsal_db::store_request(tx, j, text, recipe, actor)
+        })
+    }
+}
+
+/// Whether a request is the qualified person's disposition.
+fn is_disposition(j: &Journaled<'_>) -> bool {
+    j.request
+        .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))
+}
+
+/// Prints where a rehearsal stopped at `--until-disposition`: the stage, entries and
+/// deviations of the last request journaled.
+fn print_stopped(a: &DryRunArgs, (stage, n, devs): (String, usize, usize)) {
+    println!(
+        "batch {}: {stage} after {n} entries, {devs} deviation(s), {STOP_AT_DISPOSITION}; \
+         seed {} (ChaCha8)",
+        a.batch, a.seed
+    );
+    if a.out.is_some() {
+        eprintln!("note: --out is not written for a batch stopped before its disposition");
+    }
+}
+
+/// Writes the rehearsed batch's outputs (--out) and answers what became of it: where it was
+/// written, stored and sent.
+fn write_rehearsed(
+    a: &DryRunArgs,
+    b: &Batch,
+    db: Option<&RehearsalDb>,
+    remote: Option<&Remote>,
+) -> anyhow::Result<Vec<String>> {
     let mut wrote = Vec::new();
     if let Some(out) = &a.out {
         let dir = out_dir(out)?;
-        write_outputs(&b, &dir)?;
+        write_outputs(b, &dir)?;
         wrote.push(format!("record in {}", dir.display()));
     }
-    if let Some((db, twins, _)) = &db {
-        wrote.push(format!("stored in {}", db.location()));
-        if !twins.is_empty() {
+    if let Some(d) = db {
+        wrote.push(format!("stored in {}", d.db.location()));
+        if !d.twins.is_empty() {
             wrote.push(format!(
                 "with {} equipment twin(s) that count its uses",
-                twins.len()
+                d.twins.len()
             ));
         }
     }
-    if let Some(r) = &remote {
+    if let Some(r) = remote {
         wrote.push(format!(
             "sent through {} in {} calls; its {} entries equal the rehearsal's",
             r.root(),
@@ -391,6 +429,11 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
             r.entries
         ));
     }
+    Ok(wrote)
+}
+
+/// Prints the rehearsed batch: its stage, entries and every deviation.
+fn print_rehearsed(b: &Batch, seed: u64, wrote: &[String]) {
     let devs = b.deviations();
     println!(
         "batch {}: {} after {} entries, {} deviation(s); seed {} (ChaCha8); {}",
@@ -398,7 +441,7 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
         b.stage(),
         b.entries().len(),
         devs.len(),
-        a.seed,
+        seed,
         wrote.join("; ")
     );
     for (d, class) in devs {
@@ -414,7 +457,6 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
                 .to_lowercase())
         );
     }
-    Ok(())
 }
 
 /// The plant's site name as a scan location (printable, at most 120 bytes), or `plant`.

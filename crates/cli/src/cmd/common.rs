@@ -218,6 +218,14 @@ pub fn as_of(given: Option<&str>) -> anyhow::Result<recipe::Date> {
 /// Exit code of a run or merge whose result is partial (cancelled, or points missing).
 pub const EXIT_PARTIAL: u8 = 3;
 
+/// The arguments of a command that does its work in one of its subcommands (`atmpflow db
+/// status`, `atmpflow lot add`, …): the subcommand and its own arguments.
+#[derive(Debug, clap::Args)]
+pub struct Subcommands<S: clap::Subcommand> {
+    #[command(subcommand)]
+    pub command: S,
+}
+
 /// How many replications on how many threads: the options `simulate`, `compare` and `study`
 /// share.
 #[derive(Debug, Clone, clap::Args)]

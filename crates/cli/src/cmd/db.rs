@@ -5,14 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    cmd: Sub,
-}
+/// The `db` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Show the engine, schema version and number of records of a database.
     Status {
         /// SQLite file or postgres:// URL.
@@ -90,7 +87,7 @@ fn existing_file(p: &Path) -> anyhow::Result<()> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let shown = store::redact;
-    match args.cmd {
+    match args.command {
         Sub::Status { db } => {
             let d = open_existing(&db)?;
             println!("engine\t{}", d.engine());

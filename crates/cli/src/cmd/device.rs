@@ -15,14 +15,11 @@ use devices::{Description, Device, Devices};
 
 use super::common::{as_of, read, reported};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Sub,
-}
+/// The `device` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Register each device's twin in the server's AAS registry (updates it when there).
     Register(RegisterArgs),
     /// Bind the devices against the registry: refuse any not registered, not matching its
@@ -34,7 +31,7 @@ enum Sub {
 
 /// The devices and the server (the API token is taken from ATMPFLOW_TOKEN).
 #[derive(Debug, clap::Args)]
-struct ServerArgs {
+pub struct ServerArgs {
     /// Device binding file (devices.toml).
     #[arg(long, value_name = "FILE")]
     devices: PathBuf,
@@ -51,7 +48,7 @@ struct ServerArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct RegisterArgs {
+pub struct RegisterArgs {
     #[command(flatten)]
     server: ServerArgs,
     /// The plant's inventory (TOML or JSON): each device's class, capabilities and

@@ -15,15 +15,11 @@ use store::lots::{self, NewLot};
 use super::user::{DbArg, actor, open_existing};
 use crate::output::write;
 
-/// Material lots: register, list, release, quarantine or reject.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    cmd: Sub,
-}
+/// The `lot` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Register a lot of a material.
     Add {
         /// Material id, as the recipes name it.
@@ -88,7 +84,7 @@ fn line(l: &lots::Lot) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.cmd {
+    match args.command {
         Sub::Add {
             material,
             lot,

@@ -12,6 +12,7 @@ pub mod network_study;
 pub mod pat;
 pub mod plant;
 pub mod recipe;
+pub mod rehearsal_db;
 pub mod rehearse_api;
 pub mod schedule;
 pub mod schema;

@@ -13,12 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::common;
 
-/// Plan a manufacturing network, or check a plan by simulation.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: Sub,
-}
+/// The `network` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {

@@ -36,6 +36,57 @@ pub fn is_network_study(src: &SourceFile) -> bool {
 
 pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Result<()> {
     let spec: Spec = src.parse().map_err(reported)?;
+    let Checked {
+        values,
+        net_src,
+        base_net,
+        base,
+    } = check(path, src, &spec)?;
+    let started = std::time::Instant::now();
+    let points = study::combinations(&values)
+        .into_iter()
+        .enumerate()
+        .map(|(index, vals)| plan_point(&spec, &base, index, vals))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let st = NetworkStudy {
+        name: spec.study.name.clone(),
+        description: spec.study.description.clone(),
+        network_file: spec.study.network.clone(),
+        currency: base_net.currency.clone(),
+        axes: spec.axis.iter().map(|a| a.param.clone()).collect(),
+        points,
+    };
+    let out = write_study(path, src, &net_src, &st, out)?;
+    if !quiet {
+        print_points(&st);
+        println!(
+            "{} points in {:.1} s; wrote {}",
+            st.points.len(),
+            started.elapsed().as_secs_f64(),
+            out.join("study.html").display()
+        );
+    }
+    if st.points.is_empty() {
+        bail!("the study has no points");
+    }
+    Ok(())
+}
+
+/// A network study checked: every axis's values, and the network file it varies.
+struct Checked {
+    /// The values of each axis, in the order of the axes.
+    values: Vec<Vec<f64>>,
+    /// The network file as read.
+    net_src: SourceFile,
+    /// The network file as loaded.
+    base_net: network::Network,
+    /// The network file as a table, which every point changes.
+    base: toml::Table,
+}
+
+/// Checks the axes and the network file (as it is, then with every axis's path tried on
+/// it); fails with every problem found, located in the study file.
+fn check(path: &Path, src: &SourceFile, spec: &Spec) -> anyhow::Result<Checked> {
     let mut problems = Vec::new();
     let root = FieldPath::root();
     if spec.axis.is_empty() {
@@ -93,57 +144,69 @@ pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Re
     if !problems.is_empty() {
         return Err(reported(src.errors(&problems)));
     }
+    Ok(Checked {
+        values,
+        net_src,
+        base_net,
+        base,
+    })
+}
 
-    let started = std::time::Instant::now();
-    let mut points = Vec::new();
-    for (index, vals) in study::combinations(&values).into_iter().enumerate() {
-        let mut t = base.clone();
-        let mut at = Vec::new();
-        let mut outcome = None;
-        for (a, &v) in spec.axis.iter().zip(&vals) {
-            at.push(format!("{} = {v}", a.param));
-            if let Err(m) = cost::study::set_param(&mut t, &a.param, v) {
-                outcome = Some(PointOutcome::NoPlan { reasons: vec![m] });
+/// Plans the network of point `index`: the network file with the axes set to `vals`.
+fn plan_point(
+    spec: &Spec,
+    base: &toml::Table,
+    index: usize,
+    vals: Vec<f64>,
+) -> anyhow::Result<StudyPoint> {
+    let mut t = base.clone();
+    let mut at = Vec::new();
+    let mut outcome = None;
+    for (a, &v) in spec.axis.iter().zip(&vals) {
+        at.push(format!("{} = {v}", a.param));
+        if let Err(m) = cost::study::set_param(&mut t, &a.param, v) {
+            outcome = Some(PointOutcome::NoPlan { reasons: vec![m] });
+        }
+    }
+    let outcome = match outcome {
+        Some(o) => o,
+        None => {
+            let text = toml::to_string(&t)?;
+            let name = format!(
+                "{} at point {index} ({})",
+                spec.study.network,
+                at.join(", ")
+            );
+            match network::load(&SourceFile::new(name, text)) {
+                Ok(net) => PointOutcome::from_solve(network::solve(
+                    &net,
+                    &network::SolveOptions::default(),
+                )),
+                Err(e) => PointOutcome::NoPlan {
+                    reasons: e
+                        .errors
+                        .iter()
+                        .map(|p| format!("field `{}`: {}", p.field, p.message))
+                        .collect(),
+                },
             }
         }
-        let outcome = match outcome {
-            Some(o) => o,
-            None => {
-                let text = toml::to_string(&t)?;
-                let name = format!(
-                    "{} at point {index} ({})",
-                    spec.study.network,
-                    at.join(", ")
-                );
-                match network::load(&SourceFile::new(name, text)) {
-                    Ok(net) => PointOutcome::from_solve(network::solve(
-                        &net,
-                        &network::SolveOptions::default(),
-                    )),
-                    Err(e) => PointOutcome::NoPlan {
-                        reasons: e
-                            .errors
-                            .iter()
-                            .map(|p| format!("field `{}`: {}", p.field, p.message))
-                            .collect(),
-                    },
-                }
-            }
-        };
-        points.push(StudyPoint {
-            index,
-            values: vals,
-            outcome,
-        });
-    }
-    let st = NetworkStudy {
-        name: spec.study.name.clone(),
-        description: spec.study.description.clone(),
-        network_file: spec.study.network.clone(),
-        currency: base_net.currency.clone(),
-        axes: spec.axis.iter().map(|a| a.param.clone()).collect(),
-        points,
     };
+    Ok(StudyPoint {
+        index,
+        values: vals,
+        outcome,
+    })
+}
+
+/// Writes study.json, points.csv and study.html into the output directory; answers it.
+fn write_study(
+    path: &Path,
+    src: &SourceFile,
+    net_src: &SourceFile,
+    st: &NetworkStudy,
+    out: &Path,
+) -> anyhow::Result<std::path::PathBuf> {
     let out = crate::output::dir(out)?;
     crate::output::check_writable(&out)?;
     let json = serde_json::json!({
@@ -159,38 +222,31 @@ pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Re
         &out.join("study.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
-    crate::output::write(&out.join("points.csv"), report::network_study_csv(&st))?;
-    crate::output::write(&out.join("study.html"), report::network_study_html(&st))?;
-    if !quiet {
-        println!("{} — {} network points", st.name, st.points.len());
-        for p in &st.points {
-            let axes: Vec<String> = p.values.iter().map(|v| format!("{v}")).collect();
-            match &p.outcome {
-                PointOutcome::Planned { plan } => println!(
-                    "  {:>4}  {:>24}  {:>12.0} {} per patient  {}",
-                    p.index,
-                    axes.join(" × "),
-                    plan.cost_per_patient,
-                    st.currency,
-                    plan.serving_sites.join(", ")
-                ),
-                PointOutcome::NoPlan { reasons } => println!(
-                    "  {:>4}  {:>24}  no plan: {}",
-                    p.index,
-                    axes.join(" × "),
-                    reasons.first().map_or("", String::as_str)
-                ),
-            }
+    crate::output::write(&out.join("points.csv"), report::network_study_csv(st))?;
+    crate::output::write(&out.join("study.html"), report::network_study_html(st))?;
+    Ok(out)
+}
+
+/// Prints every point: its cost per patient and serving sites, or why it has no plan.
+fn print_points(st: &NetworkStudy) {
+    println!("{} — {} network points", st.name, st.points.len());
+    for p in &st.points {
+        let axes: Vec<String> = p.values.iter().map(|v| format!("{v}")).collect();
+        match &p.outcome {
+            PointOutcome::Planned { plan } => println!(
+                "  {:>4}  {:>24}  {:>12.0} {} per patient  {}",
+                p.index,
+                axes.join(" × "),
+                plan.cost_per_patient,
+                st.currency,
+                plan.serving_sites.join(", ")
+            ),
+            PointOutcome::NoPlan { reasons } => println!(
+                "  {:>4}  {:>24}  no plan: {}",
+                p.index,
+                axes.join(" × "),
+                reasons.first().map_or("", String::as_str)
+            ),
         }
-        println!(
-            "{} points in {:.1} s; wrote {}",
-            st.points.len(),
-            started.elapsed().as_secs_f64(),
-            out.join("study.html").display()
-        );
     }
-    if st.points.is_empty() {
-        bail!("the study has no points");
-    }
-    Ok(())
 }

@@ -11,15 +11,11 @@ use pat::sensor::{FitOptions, SoftSensor};
 /// Largest input file read (bytes).
 const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
-/// Soft sensor: calibrate (fit) and estimate (predict).
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    command: Command,
-}
+/// The `pat` subcommands.
+pub type Args = super::common::Subcommands<Command>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub enum Command {
     /// Calibrate a PLS soft sensor from spectra and reference values (CSV: header row, sample id, numbers).
     Fit(FitArgs),
     /// Estimate reference values from spectra with a saved soft sensor; flags samples outside its domain.
@@ -31,7 +27,7 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-struct ControlArgs {
+pub struct ControlArgs {
     /// Number of patients compared.
     #[arg(long, default_value_t = 20)]
     patients: usize,
@@ -86,7 +82,7 @@ struct ControlArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct SimulateArgs {
+pub struct SimulateArgs {
     /// Number of patients (cultures).
     #[arg(long, default_value_t = 10)]
     patients: usize,
@@ -105,7 +101,7 @@ struct SimulateArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct FitArgs {
+pub struct FitArgs {
     /// Spectra: one row per sample, first column the sample id, then one column per variable.
     #[arg(long)]
     spectra: PathBuf,
@@ -133,7 +129,7 @@ struct FitArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct PredictArgs {
+pub struct PredictArgs {
     /// A soft sensor written by `atmpflow pat fit`.
     model: PathBuf,
     /// Spectra with the calibration's columns.

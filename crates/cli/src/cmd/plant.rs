@@ -41,17 +41,14 @@ use schedule::solve::{SolveOptions, solve};
 use serde_json::json;
 
 use super::common::{cancel_flag, progress_bar, read, reported};
-use super::recipe::load_inventory;
+use super::recipe::{bind_strict_on, load_inventory};
+use super::rehearsal_db;
 
-/// `atmpflow plant …`
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    sub: Sub,
-}
+/// The `plant` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Run orders through the execution engine with simulated devices, following the plan.
     Run(RunArgs),
 }
@@ -113,7 +110,7 @@ pub struct RunArgs {
 
 /// Runs `atmpflow plant`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.sub {
+    match args.command {
         Sub::Run(a) => run_plant(&a),
     }
 }
@@ -288,13 +285,7 @@ fn run_plant(a: &RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot bind the recipe on {}: {e}",
-            a.recipe.display(),
-            start.date()
-        )
-    })?;
+    let binding = bind_strict_on(&a.recipe, &recipe, &inventory, start.date())?;
     let opts = recipe::PlanOptions {
         horizon_days: a.horizon_days,
         warmup_days: 0.0,
@@ -426,41 +417,17 @@ fn open_sink(
         );
     }
     let by = super::user::actor();
-    let clock = store::clock::begin(
+    let start = rehearsal_db::begin_clock(
         &db,
-        store::auth::Timestamp(start.unix_seconds()),
+        start,
         &by,
-        store::auth::Timestamp::now(),
-    )
-    .with_context(|| format!("cannot run the virtual plant into {}", db.location()))?;
-    let start = if clock.0 > start.unix_seconds() {
-        eprintln!(
-            "note: the rehearsal clock of {} reads {clock}; the virtual plant starts then",
-            db.location()
-        );
-        DateTime::from_unix_seconds(clock.0)
-    } else {
-        start
-    };
-    let missing = db
-        .read(|tx| store::counters::adopt(tx, inventory))
-        .with_context(|| format!("equipment twins in {}", db.location()))?;
-    let twins: Vec<aas::twins::Twin> = inventory
-        .equipment
-        .iter()
-        .filter(|e| missing.contains(&e.id))
-        .map(|e| aas::twins::equipment_twin(e, start.date()))
-        .collect();
+        "run the virtual plant",
+        "the virtual plant",
+    )?;
+    let twins = rehearsal_db::counted_twins(&db, inventory, start.date())?;
     if !twins.is_empty() {
-        db.transaction(|tx| -> anyhow::Result<()> {
-            for t in &twins {
-                let w = store::batch::write_twin(tx, t.clone())?;
-                server::batch::register_twin(tx, None, &w)
-                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
-            }
-            Ok(())
-        })
-        .with_context(|| format!("storing equipment twins in {}", db.location()))?;
+        db.transaction(|tx| rehearsal_db::store_twins(tx, &twins))
+            .with_context(|| format!("storing equipment twins in {}", db.location()))?;
     }
     Ok((
         Sink {
@@ -524,18 +491,8 @@ impl Sink {
             return Ok(());
         }
         let t0 = Instant::now();
-        let r = self.db.transaction(|tx| -> anyhow::Result<()> {
-            store::clock::set(
-                tx,
-                store::auth::Timestamp(j.at.unix_seconds()),
-                &self.by,
-                store::auth::Timestamp::now(),
-            )?;
-            if let Some(w) = store::batch::record_journaled(tx, j, &self.recipe_text, recipe)? {
-                server::batch::register_twin(tx, None, &w)
-                    .map_err(|e| anyhow::anyhow!("{}", e.text))?;
-            }
-            Ok(())
+        let r = self.db.transaction(|tx| {
+            rehearsal_db::store_request(tx, j, &self.recipe_text, recipe, &self.by)
         });
         self.busy.set(self.busy.get() + t0.elapsed());
         match r {

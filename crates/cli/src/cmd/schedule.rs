@@ -145,8 +145,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         return plant::run_orders(&args, &input, orders);
     };
+    let (name, inst) = load_instance(&args, &input, format)?;
+    let opts = solve_options(&args)?;
+    let t0 = Instant::now();
+    let sol = solve_with_progress(&inst, &opts, args.quiet)?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !args.quiet {
+        eprintln!(
+            "{}: {} = {:?}, lower bound {}, gap {:.2} %, {}, {:.2} s",
+            name,
+            sol.objective.name(),
+            &sol.cost[..sol.objective.levels.len()],
+            sol.lower_bound,
+            gap(sol.cost[0], sol.lower_bound),
+            if sol.proven_optimal {
+                "proven optimal"
+            } else {
+                "not proven optimal"
+            },
+            secs
+        );
+    }
+    write_result(&args, format, &name, &inst, &sol, secs)
+}
+
+/// Reads a benchmark instance in `format` (with the seeded maximum waits of
+/// --shelf-life-seed added, and written to --write-instance when given); answers its file
+/// name and the instance.
+fn load_instance(args: &Args, input: &Path, format: Format) -> anyhow::Result<(String, Instance)> {
     let text =
-        std::fs::read_to_string(&input).with_context(|| format!("reading {}", input.display()))?;
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let name = input
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -168,11 +196,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.write_instance {
         crate::output::write(path, schedule::parse::write_hfsw(&inst))?;
     }
+    Ok((name, inst))
+}
+
+/// The solver's options: objective, limits, seed, exact mode and the hidden tuning flags.
+fn solve_options(args: &Args) -> anyhow::Result<SolveOptions> {
     let objective = Objective::parse(&args.objective)?;
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
         bail!("--time-limit must be a positive number of seconds");
     }
-    let opts = SolveOptions {
+    let mut opts = SolveOptions {
         objective,
         time_limit: Some(Duration::from_secs_f64(args.time_limit)),
         iteration_limit: args.iterations,
@@ -184,7 +217,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         ..SolveOptions::default()
     };
-    let mut opts = opts;
     if let Some(d) = args.tune_destruct {
         opts.tuning.destruct = d.max(1);
     }
@@ -207,31 +239,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Some(other) => bail!("unknown decoder {other}"),
     }
-    let t0 = Instant::now();
-    let sol = solve_with_progress(&inst, &opts, args.quiet)?;
-    let secs = t0.elapsed().as_secs_f64();
-    if !args.quiet {
-        eprintln!(
-            "{}: {} = {:?}, lower bound {}, gap {:.2} %, {}, {:.2} s",
-            name,
-            sol.objective.name(),
-            &sol.cost[..sol.objective.levels.len()],
-            sol.lower_bound,
-            gap(sol.cost[0], sol.lower_bound),
-            if sol.proven_optimal {
-                "proven optimal"
-            } else {
-                "not proven optimal"
-            },
-            secs
-        );
-    }
+    Ok(opts)
+}
+
+/// Writes the result to --json and the plan to --csv, or prints a one-line JSON summary
+/// when neither is given.
+fn write_result(
+    args: &Args,
+    format: Format,
+    name: &str,
+    inst: &Instance,
+    sol: &Solution,
+    secs: f64,
+) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
-        let doc = result_json(&inst, &sol, secs, &args, format);
+        let doc = result_json(inst, sol, secs, args, format);
         crate::output::write(path, &serde_json::to_string_pretty(&doc)?)?;
     }
     if let Some(path) = &args.csv {
-        crate::output::write(path, report::plan_csv(&inst, &sol.plan))?;
+        crate::output::write(path, report::plan_csv(inst, &sol.plan))?;
     }
     if args.json.is_none() && args.csv.is_none() {
         println!(

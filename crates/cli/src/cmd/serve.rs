@@ -265,94 +265,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .block_on(tokio::net::TcpListener::bind(args.bind))
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    let base = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{addr}{}", server::BASE_PATH));
-    let clock = batch_clock(&args, &store)?;
-    let mut state = server::AppState::new(store, base.trim_end_matches('/').to_string());
-    state.clock = clock;
-    let state = Arc::new(state);
-    let s = &args.sources;
-    if s.demo || !s.inventories.is_empty() || !s.batches.is_empty() || !s.records.is_empty() {
-        let twins = build_twins(s)?;
-        let env = aas::twins::environment(&twins);
-        server::load_environment(&state, &env)
-            .map_err(|e| anyhow::anyhow!("cannot load twins: {}", e.text))?;
-        eprintln!(
-            "loaded {} shells and {} submodels into {}",
-            env.asset_administration_shells.len(),
-            env.submodels.len(),
-            state.store.location()
-        );
-    }
-    let mut allowed_hosts = server::http::default_hosts(addr);
-    allowed_hosts.extend(
-        args.public_url
-            .as_deref()
-            .and_then(url_host)
-            .map(str::to_string),
-    );
-    allowed_hosts.extend(args.allowed_hosts.iter().cloned());
-    let gate = server::Gate {
-        allowed_hosts,
-        cors_origins: args.cors_origins.clone(),
-        limits: server::Limits {
-            max_connections: args.max_connections,
-            max_body: args.max_body_mib.saturating_mul(1 << 20),
-            max_event_streams: args.max_event_streams,
-            ..server::Limits::default()
-        },
-    };
-    let demo_token = if s.demo {
+    let state = Arc::new(app_state(&args, store, scheme, addr)?);
+    let gate = gate(&args, addr);
+    let demo = if args.sources.demo {
         Some((demo_users(&state.store)?, demo_people(&state.store)?))
     } else {
         None
     };
-    if !store::auth::has_users(&state.store)? {
-        eprintln!(
-            "warning: {} has no users, so every request except /description and /health is \
-             refused (401); add one with `atmpflow user add NAME --role admin --db …` and make \
-             a token with `atmpflow token create --user NAME --db …`",
-            state.store.location()
-        );
-    }
-    if !addr.ip().is_loopback() && tls.is_none() {
-        eprintln!(
-            "warning: listening on {addr} without TLS: API tokens and data cross the network in \
-             clear; give --tls-cert and --tls-key, or put a TLS-terminating reverse proxy in \
-             front (docs/aas.md, Deployment and security)"
-        );
-    }
-    println!(
-        "AAS API v3.0 listening on {scheme}://{addr}{}",
-        server::BASE_PATH
-    );
-    eprintln!("web pages: {scheme}://{addr}/ (log in with a user's name and password)");
-    if let Some((token, people)) = demo_token {
-        // after the address line, which scripts read first; a reader that
-        // has closed the pipe after that line must not stop the server
-        use std::io::Write;
-        let mut out = std::io::stdout();
-        let _ = writeln!(
-            out,
-            "demo API token (user {DEMO_ADMIN}, roles admin): {token}"
-        )
-        .and_then(|()| {
-            for (name, role, password) in &people {
-                writeln!(
-                    out,
-                    "demo web user {name} (role {role}) password: {password}"
-                )?;
-            }
-            out.flush()
-        });
-        eprintln!(
-            "demo users {DEMO_ADMIN} (admin) and {DEMO_READER} (reader) have no password; the \
-             demo token above expires in {DEMO_TOKEN_DAYS} day(s): send it as \
-             `Authorization: Bearer TOKEN`"
-        );
-    }
+    warn_open(&state, addr, tls.is_some())?;
+    announce(scheme, addr, demo);
     let grace = gate.limits.shutdown_grace;
     // the engine's watch of hold times and step durations, until shutdown
     let watch = (args.watch_interval > 0).then(|| {
@@ -390,4 +311,117 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // store calls still running finish within the grace period
     rt.shutdown_timeout(grace);
     served
+}
+
+/// The server's state on the opened database: its public base URL (--public-url, or the
+/// address bound), the batch engine's clock and the twins of the --demo, --inventory,
+/// --batch and --record sources loaded.
+fn app_state(
+    args: &Args,
+    store: store::Db,
+    scheme: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<server::AppState> {
+    let base = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}{}", server::BASE_PATH));
+    let clock = batch_clock(args, &store)?;
+    let mut state = server::AppState::new(store, base.trim_end_matches('/').to_string());
+    state.clock = clock;
+    let s = &args.sources;
+    if s.demo || !s.inventories.is_empty() || !s.batches.is_empty() || !s.records.is_empty() {
+        let twins = build_twins(s)?;
+        let env = aas::twins::environment(&twins);
+        server::load_environment(&state, &env)
+            .map_err(|e| anyhow::anyhow!("cannot load twins: {}", e.text))?;
+        eprintln!(
+            "loaded {} shells and {} submodels into {}",
+            env.asset_administration_shells.len(),
+            env.submodels.len(),
+            state.store.location()
+        );
+    }
+    Ok(state)
+}
+
+/// What the server lets in: the hosts it answers to (the address bound, the host of
+/// --public-url, every --allowed-host), the --cors-origin pages and its limits.
+fn gate(args: &Args, addr: SocketAddr) -> server::Gate {
+    let mut allowed_hosts = server::http::default_hosts(addr);
+    allowed_hosts.extend(
+        args.public_url
+            .as_deref()
+            .and_then(url_host)
+            .map(str::to_string),
+    );
+    allowed_hosts.extend(args.allowed_hosts.iter().cloned());
+    server::Gate {
+        allowed_hosts,
+        cors_origins: args.cors_origins.clone(),
+        limits: server::Limits {
+            max_connections: args.max_connections,
+            max_body: args.max_body_mib.saturating_mul(1 << 20),
+            max_event_streams: args.max_event_streams,
+            ..server::Limits::default()
+        },
+    }
+}
+
+/// Warns of a server that refuses every request (a database without users) or that sends
+/// tokens and data in clear over the network (no TLS on an address other than loopback).
+fn warn_open(state: &server::AppState, addr: SocketAddr, tls: bool) -> anyhow::Result<()> {
+    if !store::auth::has_users(&state.store)? {
+        eprintln!(
+            "warning: {} has no users, so every request except /description and /health is \
+             refused (401); add one with `atmpflow user add NAME --role admin --db …` and make \
+             a token with `atmpflow token create --user NAME --db …`",
+            state.store.location()
+        );
+    }
+    if !addr.ip().is_loopback() && !tls {
+        eprintln!(
+            "warning: listening on {addr} without TLS: API tokens and data cross the network in \
+             clear; give --tls-cert and --tls-key, or put a TLS-terminating reverse proxy in \
+             front (docs/aas.md, Deployment and security)"
+        );
+    }
+    Ok(())
+}
+
+/// The demo administrator's API token and the demo people (name, role, password).
+type DemoLogins = (String, Vec<(&'static str, &'static str, String)>);
+
+/// Prints the address the API listens on (the line scripts read first), the web pages and,
+/// with --demo, the demo token and the demo people's passwords.
+fn announce(scheme: &str, addr: SocketAddr, demo: Option<DemoLogins>) {
+    println!(
+        "AAS API v3.0 listening on {scheme}://{addr}{}",
+        server::BASE_PATH
+    );
+    eprintln!("web pages: {scheme}://{addr}/ (log in with a user's name and password)");
+    if let Some((token, people)) = demo {
+        // after the address line, which scripts read first; a reader that
+        // has closed the pipe after that line must not stop the server
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "demo API token (user {DEMO_ADMIN}, roles admin): {token}"
+        )
+        .and_then(|()| {
+            for (name, role, password) in &people {
+                writeln!(
+                    out,
+                    "demo web user {name} (role {role}) password: {password}"
+                )?;
+            }
+            out.flush()
+        });
+        eprintln!(
+            "demo users {DEMO_ADMIN} (admin) and {DEMO_READER} (reader) have no password; the \
+             demo token above expires in {DEMO_TOKEN_DAYS} day(s): send it as \
+             `Authorization: Bearer TOKEN`"
+        );
+    }
 }

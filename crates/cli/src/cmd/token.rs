@@ -7,14 +7,11 @@ use store::auth::{self, Timestamp};
 
 use super::user::{DbArg, actor, open_existing, parse_roles, roles_text};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    cmd: Sub,
-}
+/// The `token` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Make a token for a user and print it (once: only its hash is kept).
     Create {
         /// The user the token acts for.
@@ -62,7 +59,7 @@ enum Sub {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.cmd {
+    match args.command {
         Sub::Create {
             user,
             roles,

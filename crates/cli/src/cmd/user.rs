@@ -9,11 +9,8 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use store::auth::{self, NewUser, Role, Timestamp};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    cmd: Sub,
-}
+/// The `user` subcommands.
+pub type Args = super::common::Subcommands<Sub>;
 
 /// The database the users live in.
 #[derive(Debug, clap::Args)]
@@ -32,7 +29,7 @@ pub struct PasswordArg {
 }
 
 #[derive(Debug, clap::Subcommand)]
-enum Sub {
+pub enum Sub {
     /// Add a user (a person with a password, or with --no-password a device or
     /// integration that only holds tokens).
     Add {
@@ -168,7 +165,7 @@ fn set_disabled(db: &DbArg, name: &str, disabled: bool, reason: &str) -> anyhow:
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.cmd {
+    match args.command {
         Sub::Add {
             name,
             roles,

@@ -170,26 +170,53 @@ fn same_seed_gives_identical_results_on_one_and_two_threads() {
     }
 }
 
-#[test]
-fn compare_prints_both_scenarios_and_writes_html() {
+/// A `compare` run of two examples and what it wrote.
+struct Compared {
+    /// The temporary folder, removed when dropped.
+    _dir: tempfile::TempDir,
+    /// The output directory.
+    out: std::path::PathBuf,
+    /// The two scenario files.
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    /// The finished run.
+    o: std::process::Output,
+}
+
+/// Runs `atmpflow compare A B --replications 3 [EXTRA…] --out DIR` on two examples and
+/// checks that it succeeded without a panic.
+fn compare(a: &str, b: &str, extra: &[&str]) -> Compared {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("cmp");
-    let (a, b) = (
-        example("strategy-a-integrated"),
-        example("strategy-a-two-areas"),
-    );
-    let o = run([
+    let (a, b) = (example(a), example(b));
+    let mut args = vec![
         "compare".as_ref(),
         a.as_os_str(),
         b.as_os_str(),
         "--replications".as_ref(),
         "3".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    args.extend(["--out".as_ref(), out.as_os_str()]);
+    let o = run(args);
     assert_no_panic(&o);
     assert_ok(&o, "compare");
+    Compared {
+        _dir: dir,
+        out,
+        a,
+        b,
+        o,
+    }
+}
+
+#[test]
+fn compare_prints_both_scenarios_and_writes_html() {
+    let Compared { _dir, out, a, b, o } = compare(
+        "strategy-a-integrated",
+        "strategy-a-two-areas",
+        &["--quiet"],
+    );
     let text = stdout(&o);
     let names: Vec<String> = [&a, &b]
         .iter()
@@ -220,23 +247,13 @@ fn compare_prints_both_scenarios_and_writes_html() {
 /// blocking plant's bioreactors and zero for every resource of the plant without blocking.
 #[test]
 fn compare_shows_blocked_time_per_resource_when_a_plant_blocks() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("cmp");
-    let (a, b) = (
-        example("strategy-a-integrated"),
-        example("strategy-a-integrated-blocking"),
+    let Compared {
+        _dir, out, b, o, ..
+    } = compare(
+        "strategy-a-integrated",
+        "strategy-a-integrated-blocking",
+        &[],
     );
-    let o = run([
-        "compare".as_ref(),
-        a.as_os_str(),
-        b.as_os_str(),
-        "--replications".as_ref(),
-        "3".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert_no_panic(&o);
-    assert_ok(&o, "compare");
     let text = stdout(&o);
     assert!(text.contains("share kept by blocked batches"), "{text}");
     let html = std::fs::read_to_string(out.join("compare.html")).expect("compare.html");

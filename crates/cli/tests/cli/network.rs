@@ -1,7 +1,9 @@
 //! `atmpflow network solve|check`: the Central Germany example end to end, located errors in
 //! network files, and a network without a plan.
 
+use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -11,6 +13,14 @@ fn example() -> std::path::PathBuf {
     let p = repo_path("examples/network/central-germany.toml");
     assert!(p.is_file(), "missing {}", p.display());
     p
+}
+
+/// Runs `atmpflow network COMMAND FILE [EXTRA…] --out OUT`.
+fn network(command: &str, file: &Path, extra: &[&str], out: &Path) -> Output {
+    let mut args: Vec<&OsStr> = vec!["network".as_ref(), command.as_ref(), file.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    args.extend(["--out".as_ref(), out.as_os_str()]);
+    run(args)
 }
 
 fn results(dir: &Path) -> Value {
@@ -29,13 +39,7 @@ fn parse_report(dir: &Path) -> String {
 fn the_central_germany_example_is_planned_with_its_scenarios() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("out");
-    let o = run([
-        "network".as_ref(),
-        "solve".as_ref(),
-        example().as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = network("solve", &example(), &[], &out);
     assert_ok(&o, "network solve");
     let v = results(&out);
     let plan = &v["plan"];
@@ -88,16 +92,12 @@ fn the_central_germany_example_is_planned_with_its_scenarios() {
 fn the_check_simulates_every_open_site_next_to_the_optimiser() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("out");
-    let o = run([
-        "network".as_ref(),
-        "check".as_ref(),
-        example().as_os_str(),
-        "--replications".as_ref(),
-        "3".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = network(
+        "check",
+        &example(),
+        &["--replications", "3", "--quiet"],
+        &out,
+    );
     assert_ok(&o, "network check");
     let v = results(&out);
     let check = &v["check"];
@@ -179,13 +179,7 @@ fn errors_in_a_network_file_name_file_line_and_field() {
         "capacity_patients_per_year = -1",
     );
     let p = write(tmp.path(), "bad.toml", &bad);
-    let o = run([
-        "network".as_ref(),
-        "solve".as_ref(),
-        p.as_os_str(),
-        "--out".as_ref(),
-        tmp.path().join("o").as_os_str(),
-    ]);
+    let o = network("solve", &p, &[], &tmp.path().join("o"));
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     let e = squash(&stderr(&o));
@@ -219,13 +213,7 @@ fn a_network_without_a_plan_says_why() {
         "slow.toml",
         &SMALL.replace("max_vein_to_vein_days = 25", "max_vein_to_vein_days = 21"),
     );
-    let o = run([
-        "network".as_ref(),
-        "solve".as_ref(),
-        p.as_os_str(),
-        "--out".as_ref(),
-        tmp.path().join("o").as_os_str(),
-    ]);
+    let o = network("solve", &p, &[], &tmp.path().join("o"));
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -241,13 +229,7 @@ fn a_network_without_a_plan_says_why() {
 fn the_check_needs_a_concept_for_every_open_site() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let p = write(tmp.path(), "net.toml", SMALL);
-    let o = run([
-        "network".as_ref(),
-        "check".as_ref(),
-        p.as_os_str(),
-        "--out".as_ref(),
-        tmp.path().join("o").as_os_str(),
-    ]);
+    let o = network("check", &p, &[], &tmp.path().join("o"));
     assert_no_panic(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -269,13 +251,7 @@ fn the_check_needs_a_concept_for_every_open_site() {
             ),
         );
     let p = write(tmp.path(), "nk.toml", &text);
-    let o = run([
-        "network".as_ref(),
-        "check".as_ref(),
-        p.as_os_str(),
-        "--out".as_ref(),
-        tmp.path().join("o2").as_os_str(),
-    ]);
+    let o = network("check", &p, &[], &tmp.path().join("o2"));
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("the concept scenario has no product `car-nk` (it has: `car-t`)"),
@@ -395,14 +371,12 @@ fn a_study_sweeps_network_parameters() {
     );
     // The same points solved directly agree with the study (same cost at the file's values).
     let direct = tmp.path().join("direct");
-    let o = run([
-        "network".as_ref(),
-        "solve".as_ref(),
-        repo_path("examples/network/central-germany.toml").as_os_str(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        direct.as_os_str(),
-    ]);
+    let o = network(
+        "solve",
+        &repo_path("examples/network/central-germany.toml"),
+        &["--quiet"],
+        &direct,
+    );
     assert_ok(&o, "network solve");
     let d = results(&direct);
     let p = &points[3 * 3 + 1]["plan"];

@@ -2,7 +2,9 @@
 //! through the simulator following the same plan must agree, and re-planning records what
 //! moved.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -81,6 +83,27 @@ fn plant_args(dir: &Path, recipe: &Path, out: &Path, extra: &[&str]) -> Vec<Stri
     args.extend(equipment);
     args.extend(extra.iter().map(|s| (*s).to_string()));
     args
+}
+
+/// Runs `atmpflow plant run RECIPE` on the modular plant inventory with `orders` into `out`,
+/// with only the options in `extra` (none of the ones `plant_args` adds).
+fn plain_plant_run(recipe: &Path, orders: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
+        "plant".as_ref(),
+        "run".as_ref(),
+        recipe.as_os_str(),
+        "--equipment".as_ref(),
+    ];
+    let equipment = repo_path("examples/equipment/modular-plant.toml");
+    args.extend([
+        equipment.as_os_str(),
+        "--orders".as_ref(),
+        orders.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    args.extend(extra.iter().map(OsStr::new));
+    run(args)
 }
 
 /// The modular plant inventory with every requalification moved to 2099 (for a run that
@@ -249,19 +272,7 @@ fn virtual_plant_keeps_the_virtual_clock_and_refuses_bad_options() {
         ("--runs", "0", "--runs"),
         ("--replan-after-h", "NaN", "--replan-after-h"),
     ] {
-        let o = run([
-            "plant".as_ref(),
-            "run".as_ref(),
-            recipe.as_os_str(),
-            "--equipment".as_ref(),
-            repo_path("examples/equipment/modular-plant.toml").as_os_str(),
-            "--orders".as_ref(),
-            orders(d).as_os_str(),
-            "--out".as_ref(),
-            d.join("bad").as_os_str(),
-            flag.as_ref(),
-            value.as_ref(),
-        ]);
+        let o = plain_plant_run(&recipe, &orders(d), &d.join("bad"), &[flag, value]);
         assert!(!o.status.success(), "{flag} {value} accepted");
         assert_no_panic(&o);
         assert!(stderr(&o).contains(says), "{flag} {value}: {}", stderr(&o));
@@ -273,17 +284,7 @@ fn virtual_plant_keeps_the_virtual_clock_and_refuses_bad_options() {
         "id,product,release_h,due_h,weight\nX1,no_such_product,0,,1\n",
     )
     .expect("write");
-    let o = run([
-        "plant".as_ref(),
-        "run".as_ref(),
-        recipe.as_os_str(),
-        "--equipment".as_ref(),
-        repo_path("examples/equipment/modular-plant.toml").as_os_str(),
-        "--orders".as_ref(),
-        bad.as_os_str(),
-        "--out".as_ref(),
-        d.join("bad2").as_os_str(),
-    ]);
+    let o = plain_plant_run(&recipe, &bad, &d.join("bad2"), &[]);
     assert!(!o.status.success());
     assert_no_panic(&o);
     assert!(stderr(&o).contains("bad-orders.csv"), "{}", stderr(&o));
