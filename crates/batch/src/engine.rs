@@ -15,9 +15,9 @@ use std::fmt;
 
 use model::scenario::Consequence;
 use recipe::bind::Binding;
-use recipe::equipment::Inventory;
+use recipe::equipment::{Equipment, Inventory};
 use recipe::quantity::{Unit, fmt_num};
-use recipe::recipe::{MaterialRole, ParamSpec, Recipe, Step};
+use recipe::recipe::{MaterialRole, ParamSpec, Recipe, Requirement, Step};
 use recipe::{Date, DateTime};
 use serde::{Deserialize, Serialize};
 
@@ -1523,11 +1523,7 @@ impl Draft {
                 format!("device `{device}` was not scanned for step `{step}`"),
             ));
         }
-        let field = if field.contains('.') {
-            field.to_string()
-        } else {
-            format!("parameters.{field}")
-        };
+        let field = qualified_field(field);
         if let Some(st) = running.and_then(|r| r.series.get(&field)) {
             return Err(invalid(
                 "field",
@@ -1579,11 +1575,7 @@ impl Draft {
                 "material",
                 format!(
                     "step `{step}` uses no material `{material}`; it uses {}",
-                    s.materials
-                        .iter()
-                        .map(|m| m.material.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    listed(s.materials.iter().map(|m| m.material.as_str()))
                 ),
             ));
         }
@@ -1789,13 +1781,7 @@ impl Draft {
         if value.is_some_and(|v| !v.is_finite()) {
             return Err(invalid("value", "a refused value must be a finite number"));
         }
-        let field = field.map(|f| {
-            if f.contains('.') {
-                f
-            } else {
-                format!("parameters.{f}")
-            }
-        });
+        let field = field.map(|f| qualified_field(&f));
         self.push(
             by,
             Body::DeviceEvent(DeviceEvent {
@@ -2009,6 +1995,9 @@ impl Draft {
         }
     }
 
+    /// `use equipment`: the equipment scanned for a requirement of the running step, once per
+    /// requirement: it must be the bound equipment, qualified today, with its usage counters
+    /// left for the uses the requirement consumes.
     fn use_equipment(
         &mut self,
         by: &Person,
@@ -2027,11 +2016,7 @@ impl Draft {
                     "requirement",
                     format!(
                         "step `{step}` has no requirement `{requirement}`; it has {}",
-                        s.requires
-                            .iter()
-                            .map(|r| r.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        listed(s.requires.iter().map(|r| r.name.as_str()))
                     ),
                 )
             })?;
@@ -2047,30 +2032,8 @@ impl Draft {
             ));
         }
         check_id("equipment", equipment)?;
-        let bound = self
-            .batch
-            .bound(step, requirement)
-            .unwrap_or("")
-            .to_string();
         let field = format!("equipment.{requirement}");
-        if equipment != bound {
-            let n = self.deviate(
-                by,
-                DeviationKind::WrongEquipment,
-                Some(step),
-                &field,
-                bound.clone(),
-                equipment.to_string(),
-                false,
-            );
-            return Err(Refusal::Blocked {
-                field: "equipment".into(),
-                message: format!(
-                    "`{equipment}` is not the equipment bound to {requirement} of step `{step}` (`{bound}`)"
-                ),
-                deviation: n,
-            });
-        }
+        self.check_bound_equipment(by, step, requirement, equipment, &field)?;
         let eq = ctx
             .inventory
             .equipment
@@ -2102,6 +2065,67 @@ impl Draft {
                 deviation: n,
             });
         }
+        let counters = self.count_uses(by, step, req, eq, &field)?;
+        self.push(
+            by,
+            Body::EquipmentUsed(EquipmentUsed {
+                step: step.to_string(),
+                requirement: requirement.to_string(),
+                equipment: equipment.to_string(),
+                qualification: validity.to_string(),
+                counters,
+            }),
+        );
+        Ok(())
+    }
+
+    /// Blocks (with a wrong-equipment deviation) equipment that is not the one bound to the
+    /// requirement of the step.
+    fn check_bound_equipment(
+        &mut self,
+        by: &Person,
+        step: &str,
+        requirement: &str,
+        equipment: &str,
+        field: &str,
+    ) -> Result<(), Refusal> {
+        let bound = self
+            .batch
+            .bound(step, requirement)
+            .unwrap_or("")
+            .to_string();
+        if equipment == bound {
+            return Ok(());
+        }
+        let n = self.deviate(
+            by,
+            DeviationKind::WrongEquipment,
+            Some(step),
+            field,
+            bound.clone(),
+            equipment.to_string(),
+            false,
+        );
+        Err(Refusal::Blocked {
+            field: "equipment".into(),
+            message: format!(
+                "`{equipment}` is not the equipment bound to {requirement} of step `{step}` (`{bound}`)"
+            ),
+            deviation: n,
+        })
+    }
+
+    /// The uses the requirement consumes of each usage counter of the equipment; blocks (with
+    /// a counter-limit deviation) a counter the uses would take past its limit.
+    fn count_uses(
+        &mut self,
+        by: &Person,
+        step: &str,
+        req: &Requirement,
+        eq: &Equipment,
+        field: &str,
+    ) -> Result<Vec<CounterUse>, Refusal> {
+        let (requirement, equipment) = (&req.name, &eq.id);
         let mut counters = Vec::new();
         for (name, uses) in &req.uses {
             let Some(c) = eq.counter(name) else {
@@ -2140,19 +2164,12 @@ impl Draft {
                 max: c.max,
             });
         }
-        self.push(
-            by,
-            Body::EquipmentUsed(EquipmentUsed {
-                step: step.to_string(),
-                requirement: requirement.to_string(),
-                equipment: equipment.to_string(),
-                qualification: validity.to_string(),
-                counters,
-            }),
-        );
-        Ok(())
+        Ok(counters)
     }
 
+    /// `record series`: a block of samples of a monitored field of the running step, from a
+    /// device scanned for it; each excursion out of the range is one deviation, however many
+    /// blocks it spans.
     #[allow(clippy::too_many_arguments)]
     fn record_series(
         &mut self,
@@ -2179,11 +2196,7 @@ impl Draft {
         if let Some(a) = address {
             check_text("address", a, MAX_ID, true)?;
         }
-        let field = if field.contains('.') {
-            field.to_string()
-        } else {
-            format!("parameters.{field}")
-        };
+        let field = qualified_field(field);
         if let Some(seq) = run.values.get(&field) {
             return Err(invalid(
                 "field",
@@ -2210,37 +2223,7 @@ impl Draft {
         }
         check_value(spec, &field, first.value, unit)?;
         let state = run.series.get(&field).cloned();
-        let mut prev_ms = state.as_ref().map(|st| st.last_ms);
-        for (i, x) in samples.iter().enumerate() {
-            if !x.value.is_finite() {
-                return Err(invalid(
-                    format!("samples[{i}].value"),
-                    format!("{field} must be a finite number"),
-                ));
-            }
-            if !(0..=MAX_TIME_MS).contains(&x.time_ms) {
-                return Err(invalid(
-                    format!("samples[{i}].time_ms"),
-                    format!(
-                        "{} is not a time between 1970 and 9999 in milliseconds",
-                        x.time_ms
-                    ),
-                ));
-            }
-            if let Some(p) = prev_ms
-                && x.time_ms <= p
-            {
-                return Err(invalid(
-                    format!("samples[{i}].time_ms"),
-                    format!(
-                        "{} is not after the previous sample ({}); samples come in source-time order, each block after the last",
-                        fmt_ms(x.time_ms),
-                        fmt_ms(p)
-                    ),
-                ));
-            }
-            prev_ms = Some(x.time_ms);
-        }
+        check_sample_times(&field, samples, state.as_ref().map(|st| st.last_ms))?;
         let span = last.time_ms - first.time_ms;
         if span > MAX_SERIES_SPAN_MS {
             return Err(invalid(
@@ -2250,22 +2233,12 @@ impl Draft {
         }
         // The unit was checked above: it parses and has the spec's dimension.
         let u = Unit::parse(unit).unwrap_or_else(|| spec.unit.clone());
-        let mut was_outside = state.as_ref().is_some_and(|st| st.outside);
-        let mut starts = Vec::new();
-        let (mut min, mut max, mut sum, mut outside) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0);
-        for (i, x) in samples.iter().enumerate() {
-            min = min.min(x.value);
-            max = max.max(x.value);
-            sum += x.value;
-            let out = !spec.accepts(x.value, &u);
-            if out {
-                outside += 1;
-                if !was_outside {
-                    starts.push(i);
-                }
-            }
-            was_outside = out;
-        }
+        let sum = summarize(
+            samples,
+            spec,
+            &u,
+            state.as_ref().is_some_and(|st| st.outside),
+        );
         let block = state.as_ref().map_or(1, |st| st.blocks + 1);
         let count = u32::try_from(samples.len()).unwrap_or(u32::MAX);
         self.push(
@@ -2280,11 +2253,11 @@ impl Draft {
                 first_ms: first.time_ms,
                 last_ms: last.time_ms,
                 count,
-                min,
-                max,
-                mean: sum / samples.len() as f64,
-                outside,
-                ends_outside: was_outside,
+                min: sum.min,
+                max: sum.max,
+                mean: sum.sum / samples.len() as f64,
+                outside: sum.outside,
+                ends_outside: sum.ends_outside,
                 offsets_ms: samples
                     .iter()
                     .map(|x| u32::try_from(x.time_ms - first.time_ms).unwrap_or(u32::MAX))
@@ -2292,7 +2265,7 @@ impl Draft {
                 values: samples.iter().map(|x| x.value).collect(),
             }),
         );
-        for i in starts {
+        for i in sum.starts {
             let x = samples[i];
             self.deviate(
                 by,
@@ -2668,15 +2641,7 @@ impl Draft {
         // Find the original value or lot behind `corrects` (following earlier corrections).
         let mut target = corrects;
         let original = loop {
-            let e = target
-                .checked_sub(1)
-                .and_then(|i| self.batch.entries.get(usize::try_from(i).ok()?))
-                .ok_or_else(|| {
-                    invalid(
-                        "corrects",
-                        format!("batch {} has no entry {corrects}", self.batch.id),
-                    )
-                })?;
+            let e = self.entry_at("corrects", target, corrects)?;
             match &e.body {
                 Body::Correction(c) => target = c.corrects,
                 Body::Value(_) | Body::Lot(_) => break e.body.clone(),
@@ -2707,14 +2672,7 @@ impl Draft {
                     source: Source::Manual,
                     ..v.clone()
                 };
-                self.push(
-                    by,
-                    Body::Correction(crate::entry::Correction {
-                        corrects,
-                        reason: reason.to_string(),
-                        new: Box::new(Body::Value(nv)),
-                    }),
-                );
+                self.push_correction(by, corrects, reason, Body::Value(nv));
                 self.range_deviation(by, &v.step, &v.field, spec, *value, unit);
                 return Ok(());
             }
@@ -2727,15 +2685,32 @@ impl Draft {
             }
             _ => return Err(invalid("new.kind", format!("entry {corrects} is a lot"))),
         };
+        self.push_correction(by, corrects, reason, body);
+        Ok(())
+    }
+
+    /// Entry `seq` of the batch (numbered from 1); a refusal naming `asked` (the number the
+    /// request gave, which may have led to `seq`) for `field` when there is none.
+    fn entry_at(&self, field: &'static str, seq: u64, asked: u64) -> Result<&Entry, Refusal> {
+        seq.checked_sub(1)
+            .and_then(|i| self.batch.entries.get(usize::try_from(i).ok()?))
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    format!("batch {} has no entry {asked}", self.batch.id),
+                )
+            })
+    }
+
+    fn push_correction(&mut self, by: &Person, corrects: u64, reason: &str, new: Body) {
         self.push(
             by,
             Body::Correction(crate::entry::Correction {
                 corrects,
                 reason: reason.to_string(),
-                new: Box::new(body),
+                new: Box::new(new),
             }),
         );
-        Ok(())
     }
 
     fn sign(
@@ -2745,15 +2720,7 @@ impl Draft {
         target_hash: &str,
         meaning: Meaning,
     ) -> Result<(), Refusal> {
-        let e = target
-            .checked_sub(1)
-            .and_then(|i| self.batch.entries.get(usize::try_from(i).ok()?))
-            .ok_or_else(|| {
-                invalid(
-                    "target",
-                    format!("batch {} has no entry {target}", self.batch.id),
-                )
-            })?;
+        let e = self.entry_at("target", target, target)?;
         if e.hash != target_hash {
             return Err(invalid(
                 "target_hash",
@@ -2894,6 +2861,103 @@ impl Draft {
             }
         }
         self.hold_check(by, ctx, None);
+    }
+}
+
+/// The names, comma-separated, for a refusal that lists what there is.
+fn listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
+}
+
+/// A recorded field's full name: a bare name is a process parameter (`parameters.<name>`).
+fn qualified_field(field: &str) -> String {
+    if field.contains('.') {
+        field.to_string()
+    } else {
+        format!("parameters.{field}")
+    }
+}
+
+/// Checks the samples of a series block: finite values, source times within 1970..9999,
+/// each after the one before (the first after `prev_ms`, the last sample of the block before).
+fn check_sample_times(
+    field: &str,
+    samples: &[Sample],
+    prev_ms: Option<i64>,
+) -> Result<(), Refusal> {
+    let mut prev_ms = prev_ms;
+    for (i, x) in samples.iter().enumerate() {
+        if !x.value.is_finite() {
+            return Err(invalid(
+                format!("samples[{i}].value"),
+                format!("{field} must be a finite number"),
+            ));
+        }
+        if !(0..=MAX_TIME_MS).contains(&x.time_ms) {
+            return Err(invalid(
+                format!("samples[{i}].time_ms"),
+                format!(
+                    "{} is not a time between 1970 and 9999 in milliseconds",
+                    x.time_ms
+                ),
+            ));
+        }
+        if let Some(p) = prev_ms
+            && x.time_ms <= p
+        {
+            return Err(invalid(
+                format!("samples[{i}].time_ms"),
+                format!(
+                    "{} is not after the previous sample ({}); samples come in source-time order, each block after the last",
+                    fmt_ms(x.time_ms),
+                    fmt_ms(p)
+                ),
+            ));
+        }
+        prev_ms = Some(x.time_ms);
+    }
+    Ok(())
+}
+
+/// What a series block's summary holds, and where its excursions start.
+struct SeriesSummary {
+    min: f64,
+    max: f64,
+    sum: f64,
+    /// Samples outside the range.
+    outside: u32,
+    /// The last sample is outside the range (the excursion stays open).
+    ends_outside: bool,
+    /// Indices of the samples where an excursion starts (not one carried over from the block
+    /// before).
+    starts: Vec<usize>,
+}
+
+/// Sums up a series block against the spec; `was_outside`: the block before ended outside.
+fn summarize(samples: &[Sample], spec: &ParamSpec, u: &Unit, was_outside: bool) -> SeriesSummary {
+    let mut was_outside = was_outside;
+    let mut starts = Vec::new();
+    let (mut min, mut max, mut sum, mut outside) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0);
+    for (i, x) in samples.iter().enumerate() {
+        min = min.min(x.value);
+        max = max.max(x.value);
+        sum += x.value;
+        let out = !spec.accepts(x.value, u);
+        if out {
+            outside += 1;
+            if !was_outside {
+                starts.push(i);
+            }
+        }
+        was_outside = out;
+    }
+    SeriesSummary {
+        min,
+        max,
+        sum,
+        outside,
+        ends_outside: was_outside,
+        starts,
     }
 }
 

@@ -54,6 +54,29 @@ pub fn record_unchanged(before: &Batch, after: &Batch, entries: &[Entry]) -> boo
 /// The documented batch record of a batch, for `aas::twins::batch_record`/`batch_twin`.
 pub fn batch_record(b: &Batch) -> BatchRecord {
     let o = b.order();
+    let steps = step_records(b);
+    let deviations = deviation_records(b);
+    BatchRecord {
+        batch: BatchInfo {
+            id: b.id().to_string(),
+            product: o.product.clone(),
+            chain_of_identity: Some(o.coi.clone()),
+            din: Some(o.din.to_string()),
+            patient_pseudonym: Some(o.patient.clone()),
+            status: status(b),
+            recipe: Some(o.recipe.id.clone()),
+        },
+        steps,
+        series: Vec::new(),
+        deviations,
+        specification: Vec::new(),
+    }
+}
+
+/// The step attempts of the batch in order (a repeated step's later attempts as
+/// `<step>_attempt_<n>`), each with the first equipment used, its outcome and the effective
+/// values recorded while it ran.
+fn step_records(b: &Batch) -> Vec<StepRecord> {
     let values = effective_values(b);
     // Value entries by the step attempt they belong to.
     let mut steps: Vec<StepRecord> = Vec::new();
@@ -118,6 +141,11 @@ pub fn batch_record(b: &Batch) -> BatchRecord {
             );
         }
     }
+    steps
+}
+
+/// The deviations of the batch, each with its classification and QA's rationale and CAPA.
+fn deviation_records(b: &Batch) -> Vec<DeviationRecord> {
     let assessments: BTreeMap<u32, &Assessment> = b
         .entries()
         .iter()
@@ -126,8 +154,7 @@ pub fn batch_record(b: &Batch) -> BatchRecord {
             _ => None,
         })
         .collect();
-    let deviations = b
-        .deviations()
+    b.deviations()
         .into_iter()
         .map(|(d, class)| {
             let a = assessments.get(&d.number);
@@ -163,20 +190,5 @@ pub fn batch_record(b: &Batch) -> BatchRecord {
                 note,
             }
         })
-        .collect();
-    BatchRecord {
-        batch: BatchInfo {
-            id: b.id().to_string(),
-            product: o.product.clone(),
-            chain_of_identity: Some(o.coi.clone()),
-            din: Some(o.din.to_string()),
-            patient_pseudonym: Some(o.patient.clone()),
-            status: status(b),
-            recipe: Some(o.recipe.id.clone()),
-        },
-        steps,
-        series: Vec::new(),
-        deviations,
-        specification: Vec::new(),
-    }
+        .collect()
 }

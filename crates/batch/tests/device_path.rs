@@ -3,6 +3,8 @@
 //! where it matters, a deviation; records stored before these fields existed verify as
 //! they were written.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use batch::device::{DeviceError, DeviceNote, DeviceRun};
@@ -12,29 +14,7 @@ use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_o
 use batch::{
     Batch, DeviceAdapter, DeviceReport, Entry, LotRegister, NewOrder, SimulatedDevice, verify_chain,
 };
-use recipe::bind::{Binding, bind_strict};
-use recipe::equipment::Inventory;
-use recipe::recipe::Recipe;
-use recipe::{Date, DateTime};
-
-const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
-const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
-
-fn t(s: &str) -> DateTime {
-    DateTime::parse(s).expect("timestamp")
-}
-
-fn fixtures() -> (Recipe, Inventory, Binding) {
-    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
-    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").expect("date"),
-    )
-    .expect("binding");
-    (recipe, inventory, binding)
-}
+use support::{RECIPE, fixtures, t};
 
 fn order() -> NewOrder {
     NewOrder {

@@ -1,6 +1,8 @@
 //! The batch engine on the generic CAR-T process (examples/recipes/car-t-modular.toml)
 //! bound to the example modular plant.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use batch::engine::{Corrected, KnownLot, LotStatus, recipe_sha256};
@@ -12,31 +14,13 @@ use batch::{
     Actor, Batch, ChainError, Command, Ctx, Entry, LotRegister, Meaning, NewOrder, Refusal,
     Refused, Request, Role, Stage, verify_chain,
 };
-use recipe::bind::{Binding, bind_strict};
 use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
+use support::{RECIPE, fixtures, t};
 
-const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
-const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
 const DIN: &str = "A999925123456";
 const COI: &str = "COI-2026-0042";
-
-fn t(s: &str) -> DateTime {
-    DateTime::parse(s).expect("timestamp")
-}
-
-fn fixtures() -> (Recipe, Inventory, Binding) {
-    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
-    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").expect("date"),
-    )
-    .expect("binding");
-    (recipe, inventory, binding)
-}
 
 fn order() -> NewOrder {
     NewOrder {
@@ -913,42 +897,27 @@ fn equipment_scans_check_binding_qualification_and_counters() {
     );
 }
 
+/// A lot of the plant's register.
+fn known_lot(material: &str, lot: &str, expiry: &str, status: LotStatus) -> KnownLot {
+    KnownLot {
+        material: material.into(),
+        lot: lot.into(),
+        expiry: Date::parse(expiry).expect("d"),
+        status,
+    }
+}
+
 #[test]
 fn lots_are_checked_against_the_register() {
     let mut fx = at_thaw();
     fx.lots = LotRegister {
         lots: vec![
-            KnownLot {
-                material: "cassette".into(),
-                lot: "CAS-1".into(),
-                expiry: Date::parse("2027-03-01").expect("d"),
-                status: LotStatus::Released,
-            },
-            KnownLot {
-                material: "cassette".into(),
-                lot: "CAS-OLD".into(),
-                expiry: Date::parse("2026-11-30").expect("d"),
-                status: LotStatus::Released,
-            },
-            KnownLot {
-                material: "cassette".into(),
-                lot: "CAS-Q".into(),
-                expiry: Date::parse("2027-03-01").expect("d"),
-                status: LotStatus::Quarantine,
-            },
-            KnownLot {
-                material: "wash_buffer".into(),
-                lot: "WB-1".into(),
-                expiry: Date::parse("2027-03-01").expect("d"),
-                status: LotStatus::Released,
-            },
+            known_lot("cassette", "CAS-1", "2027-03-01", LotStatus::Released),
+            known_lot("cassette", "CAS-OLD", "2026-11-30", LotStatus::Released),
+            known_lot("cassette", "CAS-Q", "2027-03-01", LotStatus::Quarantine),
+            known_lot("wash_buffer", "WB-1", "2027-03-01", LotStatus::Released),
             // the same number for another material does not hide the cassette's lot
-            KnownLot {
-                material: "wash_buffer".into(),
-                lot: "CAS-1".into(),
-                expiry: Date::parse("2026-12-01").expect("d"),
-                status: LotStatus::Rejected,
-            },
+            known_lot("wash_buffer", "CAS-1", "2026-12-01", LotStatus::Rejected),
         ],
         kept: true,
     };

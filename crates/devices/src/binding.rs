@@ -238,175 +238,198 @@ fn check(d: &Devices) -> Vec<Problem> {
                 format!("`{}` is already bound by device[{j}]", dev.equipment),
             ));
         }
-        let endpoint = match dev.protocol {
-            Protocol::Opcua => crate::opcua::host_port(&dev.endpoint).map(|_| ()),
-            Protocol::Sila2 => crate::sila2::endpoint_of(dev).map(|_| ()),
-        };
-        if let Err(m) = endpoint {
-            out.push(Problem::new(at.key("endpoint"), m));
-        }
-        if dev.protocol == Protocol::Sila2 {
-            if dev.security != Security::None {
-                out.push(Problem::new(
-                    at.key("security"),
-                    "SiLA 2 is secured by TLS: write the endpoint as `https://` with `certificate` (the PEM to trust)",
-                ));
-            }
-            if dev.key.is_some() {
-                out.push(Problem::new(
-                    at.key("key"),
-                    "a SiLA 2 device takes no client key (only `certificate`, the PEM to trust)",
-                ));
-            }
-            if dev.endpoint.starts_with("https://")
-                && dev
-                    .certificate
-                    .as_deref()
-                    .is_none_or(|s| s.trim().is_empty())
-            {
-                out.push(Problem::new(
-                    at.key("certificate"),
-                    "an `https://` SiLA 2 endpoint needs `certificate` (the server's PEM certificate or its CA)",
-                ));
-            }
-            if dev.functional_unit.is_some() {
-                out.push(Problem::new(
-                    at.key("functional_unit"),
-                    "functional units are OPC UA LADS: not for a SiLA 2 device",
-                ));
-            }
-        }
-        match dev.security {
-            Security::SignAndEncrypt => {
-                for (name, v) in [("certificate", &dev.certificate), ("key", &dev.key)] {
-                    if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
-                        out.push(Problem::new(
-                            at.key("security"),
-                            format!("`sign-and-encrypt` needs `{name}` (a path)"),
-                        ));
-                    }
-                }
-                if dev.protocol == Protocol::Opcua
-                    && dev.server_certificate.is_none()
-                    && dev.server_thumbprint.is_none()
-                {
+        check_device(dev, &at, &mut out);
+    }
+    out
+}
+
+/// The problems of one device's connection (endpoint, security, retries, timeout) and of
+/// its step programs.
+fn check_device(dev: &Device, at: &FieldPath, out: &mut Vec<Problem>) {
+    let endpoint = match dev.protocol {
+        Protocol::Opcua => crate::opcua::host_port(&dev.endpoint).map(|_| ()),
+        Protocol::Sila2 => crate::sila2::endpoint_of(dev).map(|_| ()),
+    };
+    if let Err(m) = endpoint {
+        out.push(Problem::new(at.key("endpoint"), m));
+    }
+    if dev.protocol == Protocol::Sila2 {
+        check_sila2_connection(dev, at, out);
+    }
+    check_security(dev, at, out);
+    if let Some(t) = &dev.server_thumbprint
+        && normalize_thumbprint(t).is_none()
+    {
+        out.push(Problem::new(
+            at.key("server_thumbprint"),
+            "a SHA-256 thumbprint: 64 hex digits (`:` between them allowed)",
+        ));
+    }
+    if let Some(p) = &dev.server_certificate
+        && p.trim().is_empty()
+    {
+        out.push(Problem::new(
+            at.key("server_certificate"),
+            "give the path of the server certificate (`.der` or `.pem`)",
+        ));
+    }
+    if dev.retries > 100 {
+        out.push(Problem::new(at.key("retries"), "at most 100 retries"));
+    }
+    if !(dev.timeout_s.is_finite() && dev.timeout_s > 0.0 && dev.timeout_s <= 86_400.0 * 31.0) {
+        out.push(Problem::new(
+            at.key("timeout_s"),
+            "a number of seconds above 0 and at most 31 days",
+        ));
+    }
+    for (step, p) in &dev.step {
+        check_step_program(dev.protocol, p, &at.key("step").key(step), out);
+    }
+}
+
+/// What a SiLA 2 device does not take: OPC UA security, a client key, functional units;
+/// an `https://` endpoint needs the certificate to trust.
+fn check_sila2_connection(dev: &Device, at: &FieldPath, out: &mut Vec<Problem>) {
+    if dev.security != Security::None {
+        out.push(Problem::new(
+            at.key("security"),
+            "SiLA 2 is secured by TLS: write the endpoint as `https://` with `certificate` (the PEM to trust)",
+        ));
+    }
+    if dev.key.is_some() {
+        out.push(Problem::new(
+            at.key("key"),
+            "a SiLA 2 device takes no client key (only `certificate`, the PEM to trust)",
+        ));
+    }
+    if dev.endpoint.starts_with("https://")
+        && dev
+            .certificate
+            .as_deref()
+            .is_none_or(|s| s.trim().is_empty())
+    {
+        out.push(Problem::new(
+            at.key("certificate"),
+            "an `https://` SiLA 2 endpoint needs `certificate` (the server's PEM certificate or its CA)",
+        ));
+    }
+    if dev.functional_unit.is_some() {
+        out.push(Problem::new(
+            at.key("functional_unit"),
+            "functional units are OPC UA LADS: not for a SiLA 2 device",
+        ));
+    }
+}
+
+/// `sign-and-encrypt` needs the client's certificate and key (and, on OPC UA, the server's
+/// certificate to trust); the server's certificate is for nothing else.
+fn check_security(dev: &Device, at: &FieldPath, out: &mut Vec<Problem>) {
+    match dev.security {
+        Security::SignAndEncrypt => {
+            for (name, v) in [("certificate", &dev.certificate), ("key", &dev.key)] {
+                if v.as_deref().is_none_or(|s| s.trim().is_empty()) {
                     out.push(Problem::new(
                         at.key("security"),
-                        "`sign-and-encrypt` needs the server certificate to trust: `server_certificate` (a path) or `server_thumbprint` (its SHA-256)",
+                        format!("`sign-and-encrypt` needs `{name}` (a path)"),
                     ));
                 }
             }
-            Security::None => {
-                for (name, v) in [
-                    ("server_certificate", &dev.server_certificate),
-                    ("server_thumbprint", &dev.server_thumbprint),
-                ] {
-                    if v.is_some() {
-                        out.push(Problem::new(
-                            at.key(name),
-                            format!("`{name}` is for `security = \"sign-and-encrypt\"` (OPC UA)"),
-                        ));
-                    }
-                }
+            if dev.protocol == Protocol::Opcua
+                && dev.server_certificate.is_none()
+                && dev.server_thumbprint.is_none()
+            {
+                out.push(Problem::new(
+                    at.key("security"),
+                    "`sign-and-encrypt` needs the server certificate to trust: `server_certificate` (a path) or `server_thumbprint` (its SHA-256)",
+                ));
             }
         }
-        if let Some(t) = &dev.server_thumbprint
-            && normalize_thumbprint(t).is_none()
-        {
-            out.push(Problem::new(
-                at.key("server_thumbprint"),
-                "a SHA-256 thumbprint: 64 hex digits (`:` between them allowed)",
-            ));
-        }
-        if let Some(p) = &dev.server_certificate
-            && p.trim().is_empty()
-        {
-            out.push(Problem::new(
-                at.key("server_certificate"),
-                "give the path of the server certificate (`.der` or `.pem`)",
-            ));
-        }
-        if dev.retries > 100 {
-            out.push(Problem::new(at.key("retries"), "at most 100 retries"));
-        }
-        if !(dev.timeout_s.is_finite() && dev.timeout_s > 0.0 && dev.timeout_s <= 86_400.0 * 31.0) {
-            out.push(Problem::new(
-                at.key("timeout_s"),
-                "a number of seconds above 0 and at most 31 days",
-            ));
-        }
-        for (step, p) in &dev.step {
-            let sp = at.key("step").key(step);
-            match dev.protocol {
-                Protocol::Opcua => {
-                    if p.program.trim().is_empty() {
-                        out.push(Problem::new(sp.key("program"), "give the program name"));
-                    }
-                }
-                Protocol::Sila2 => {
-                    if !(p.program.is_empty() || p.program == "CountCells") {
-                        out.push(Problem::new(
-                            sp.key("program"),
-                            "a SiLA 2 cell counter runs `CountCells` (or leave `program` out)",
-                        ));
-                    }
-                    if !p.parameters.is_empty() || !p.results.is_empty() {
-                        out.push(Problem::new(
-                            sp.clone(),
-                            "a SiLA 2 cell counter takes `values` and `measures`, not `parameters` or `results`",
-                        ));
-                    }
-                    for (table, map) in [("values", &p.values), ("measures", &p.measures)] {
-                        for (k, v) in map {
-                            if sila::CountOutput::from_name(v).is_none() {
-                                out.push(Problem::new(
-                                    sp.key(table).key(k),
-                                    format!(
-                                        "`{v}` is not a CountCells response: write one of {}",
-                                        sila::CountOutput::ALL
-                                            .map(sila::CountOutput::name)
-                                            .join(", ")
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-            for (k, v) in &p.parameters {
-                if !v.is_finite() {
-                    out.push(Problem::new(sp.key("parameters").key(k), "a finite number"));
-                }
-            }
-            for (table, map) in [("values", &p.values), ("results", &p.results)] {
-                for (field, var) in map {
-                    if !is_field(field) {
-                        out.push(Problem::new(
-                            sp.key(table).key(field),
-                            format!(
-                                "`{field}` is not a recipe field: write `parameters.NAME` or `environment.NAME`"
-                            ),
-                        ));
-                    }
-                    if var.trim().is_empty() {
-                        out.push(Problem::new(
-                            sp.key(table).key(field),
-                            "give the device's variable name",
-                        ));
-                    }
-                }
-            }
-            for (m, var) in &p.measures {
-                if var.trim().is_empty() {
+        Security::None => {
+            for (name, v) in [
+                ("server_certificate", &dev.server_certificate),
+                ("server_thumbprint", &dev.server_thumbprint),
+            ] {
+                if v.is_some() {
                     out.push(Problem::new(
-                        sp.key("measures").key(m),
-                        "give the device's result name",
+                        at.key(name),
+                        format!("`{name}` is for `security = \"sign-and-encrypt\"` (OPC UA)"),
                     ));
                 }
             }
         }
     }
-    out
+}
+
+/// The problems of a device's program for one step (`sp`): its name, the tables its
+/// protocol takes, and the recipe fields and device variables it maps.
+fn check_step_program(protocol: Protocol, p: &StepProgram, sp: &FieldPath, out: &mut Vec<Problem>) {
+    match protocol {
+        Protocol::Opcua => {
+            if p.program.trim().is_empty() {
+                out.push(Problem::new(sp.key("program"), "give the program name"));
+            }
+        }
+        Protocol::Sila2 => {
+            if !(p.program.is_empty() || p.program == "CountCells") {
+                out.push(Problem::new(
+                    sp.key("program"),
+                    "a SiLA 2 cell counter runs `CountCells` (or leave `program` out)",
+                ));
+            }
+            if !p.parameters.is_empty() || !p.results.is_empty() {
+                out.push(Problem::new(
+                    sp.clone(),
+                    "a SiLA 2 cell counter takes `values` and `measures`, not `parameters` or `results`",
+                ));
+            }
+            for (table, map) in [("values", &p.values), ("measures", &p.measures)] {
+                for (k, v) in map {
+                    if sila::CountOutput::from_name(v).is_none() {
+                        out.push(Problem::new(
+                            sp.key(table).key(k),
+                            format!(
+                                "`{v}` is not a CountCells response: write one of {}",
+                                sila::CountOutput::ALL
+                                    .map(sila::CountOutput::name)
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (k, v) in &p.parameters {
+        if !v.is_finite() {
+            out.push(Problem::new(sp.key("parameters").key(k), "a finite number"));
+        }
+    }
+    for (table, map) in [("values", &p.values), ("results", &p.results)] {
+        for (field, var) in map {
+            if !is_field(field) {
+                out.push(Problem::new(
+                    sp.key(table).key(field),
+                    format!(
+                        "`{field}` is not a recipe field: write `parameters.NAME` or `environment.NAME`"
+                    ),
+                ));
+            }
+            if var.trim().is_empty() {
+                out.push(Problem::new(
+                    sp.key(table).key(field),
+                    "give the device's variable name",
+                ));
+            }
+        }
+    }
+    for (m, var) in &p.measures {
+        if var.trim().is_empty() {
+            out.push(Problem::new(
+                sp.key("measures").key(m),
+                "give the device's result name",
+            ));
+        }
+    }
 }
 
 /// Check a binding against a recipe: every bound step exists and every mapped field is

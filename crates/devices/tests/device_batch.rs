@@ -11,37 +11,20 @@
 //! Needs Python with asyncua and sila2: run by scripts/ci.d/77-device-batch.sh, which sets
 //! ATMPFLOW_OPCUA_PYTHON and ATMPFLOW_SILA_PYTHON. Ignored otherwise.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use batch::engine::recipe_sha256;
 use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
-use batch::rehearsal::{Cast, Rehearsal, rehearse_on};
-use batch::{Entry, LotRegister, NewOrder, verify_chain};
-use recipe::bind::bind_strict;
-use recipe::{Date, DateTime};
+use batch::{Entry, verify_chain};
+use support::{Order, Server, plant, rehearse_devices, repo};
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular-devices.toml");
-const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
 const BINDING: &str = include_str!("../../../examples/devices/test-devices.toml");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -55,25 +38,7 @@ fn python(var: &str) -> String {
 }
 
 fn start_bioreactor(port: u16, fault: &str) -> Server {
-    let child = Command::new(python("ATMPFLOW_OPCUA_PYTHON"))
-        .arg(repo().join("scripts/devices/opcua_bioreactor.py"))
-        .args(["--port", &port.to_string(), "--fault", fault])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the test bioreactor");
-    let server = Server(child);
-    let began = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "test bioreactor did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // asyncua listens a moment before its address space is complete.
-    std::thread::sleep(Duration::from_millis(500));
-    server
+    support::start_bioreactor(&python("ATMPFLOW_OPCUA_PYTHON"), port, fault, &[])
 }
 
 fn start_counter(port: u16, args: &[&str]) -> Server {
@@ -103,15 +68,7 @@ fn start_counter(port: u16, args: &[&str]) -> Server {
 
 /// Runs the batch against both devices; the stored entries and whether it ran to the end.
 fn run(opcua_fault: &str, sila_args: &[&str]) -> (Vec<Entry>, bool) {
-    let recipe = recipe::parse_recipe("car-t-modular-devices.toml", RECIPE).expect("recipe");
-    let mut inventory =
-        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").expect("date"),
-    )
-    .expect("binding");
+    let (recipe, mut inventory, binding) = plant("car-t-modular-devices.toml", RECIPE);
     let at = |step: &str| -> BTreeSet<String> {
         binding
             .assignments
@@ -141,39 +98,20 @@ fn run(opcua_fault: &str, sila_args: &[&str]) -> (Vec<Entry>, bool) {
     let _bioreactor = start_bioreactor(opcua_port, opcua_fault);
     let _counter = start_counter(sila_port, sila_args);
     let mut bound = devices::bind_all(&devices).expect("adapters");
-    let mut stored = Vec::new();
-    let options = Rehearsal {
+    let order = Order {
+        batch: "B-DEVICES",
+        patient: "PSN-0002",
+        coi: "COI-2026-0200",
         seed: 5,
-        start: DateTime::parse("2026-12-01T08:00:00Z").expect("time"),
-        excursions: 0.0,
-        location: "room_c1".into(),
-        clinic: "University Hospital, ward 4".into(),
     };
-    let result = rehearse_on(
-        &NewOrder {
-            batch: "B-DEVICES".into(),
-            patient: "PSN-0002".into(),
-            coi: "COI-2026-0200".into(),
-            din: "A9999251234569".into(),
-            planned_start: options.start,
-            ship_step: None,
-        },
+    let (stored, result) = rehearse_devices(
+        &order,
+        RECIPE,
         &recipe,
-        &recipe_sha256(RECIPE),
         &binding,
         &mut inventory,
-        &LotRegister::default(),
-        &Cast::example(),
-        &options,
         &mut bound,
-        |j: batch::rehearsal::Journaled<'_>| {
-            stored.extend_from_slice(j.entries);
-            Ok(())
-        },
     );
-    if let Err(e) = &result {
-        eprintln!("rehearsal ended: {e}");
-    }
     verify_chain("B-DEVICES", &stored).expect("the record's hash chain verifies");
     (stored, result.is_ok())
 }

@@ -4,31 +4,20 @@
 //! Needs Python with asyncua: run by scripts/ci.d/75-opcua-device.sh, which sets
 //! ATMPFLOW_OPCUA_PYTHON to its venv's python. Ignored otherwise (`--ignored` runs them).
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use batch::engine::recipe_sha256;
 use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
-use batch::rehearsal::{BoundDevices, Cast, Rehearsal, rehearse_on};
-use batch::{Entry, LotRegister, NewOrder, verify_chain};
+use batch::rehearsal::BoundDevices;
+use batch::{Entry, verify_chain};
 use devices::{OpcuaDevice, parse_devices_for};
-use recipe::bind::bind_strict;
-use recipe::{Date, DateTime};
+use support::{Order, Server, plant, rehearse_devices};
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
-const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/devices/opcua_bioreactor.py")
@@ -85,26 +74,7 @@ fn start(port: u16, fault: &str) -> Server {
 }
 
 fn start_with(port: u16, fault: &str, extra: &[String]) -> Server {
-    let child = Command::new(python())
-        .arg(script())
-        .args(["--port", &port.to_string(), "--fault", fault])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the test bioreactor");
-    let server = Server(child);
-    let began = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "test bioreactor did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // asyncua listens a moment before its address space is complete.
-    std::thread::sleep(Duration::from_millis(500));
-    server
+    support::start_bioreactor(&python(), port, fault, extra)
 }
 
 fn binding_text(equipment: &str, port: u16) -> String {
@@ -145,15 +115,7 @@ fn run(port: u16, fault: &str) -> (Vec<Entry>, String, bool) {
 
 /// `run`, on a secured bioreactor when `certs` are given.
 fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, String, bool) {
-    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
-    let mut inventory =
-        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").expect("date"),
-    )
-    .expect("binding");
+    let (recipe, mut inventory, binding) = plant("car-t-modular.toml", RECIPE);
     let equipment = binding
         .assignments
         .iter()
@@ -183,39 +145,20 @@ fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, St
         equipment.clone(),
         Box::new(OpcuaDevice::new(&devices.device[0]).expect("adapter")),
     );
-    let mut stored = Vec::new();
-    let options = Rehearsal {
+    let order = Order {
+        batch: "B-OPCUA",
+        patient: "PSN-0001",
+        coi: "COI-2026-0100",
         seed: 3,
-        start: DateTime::parse("2026-12-01T08:00:00Z").expect("time"),
-        excursions: 0.0,
-        location: "room_c1".into(),
-        clinic: "University Hospital, ward 4".into(),
     };
-    let result = rehearse_on(
-        &NewOrder {
-            batch: "B-OPCUA".into(),
-            patient: "PSN-0001".into(),
-            coi: "COI-2026-0100".into(),
-            din: "A9999251234569".into(),
-            planned_start: options.start,
-            ship_step: None,
-        },
+    let (stored, result) = rehearse_devices(
+        &order,
+        RECIPE,
         &recipe,
-        &recipe_sha256(RECIPE),
         &binding,
         &mut inventory,
-        &LotRegister::default(),
-        &Cast::example(),
-        &options,
         &mut bound,
-        |j: batch::rehearsal::Journaled<'_>| {
-            stored.extend_from_slice(j.entries);
-            Ok(())
-        },
     );
-    if let Err(e) = &result {
-        eprintln!("rehearsal ended: {e}");
-    }
     verify_chain("B-OPCUA", &stored).expect("the record verifies");
     (stored, equipment, result.is_ok())
 }

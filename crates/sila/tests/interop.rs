@@ -49,6 +49,18 @@ fn path(service: &str, method: &str) -> PathAndQuery {
     PathAndQuery::try_from(format!("{service}/{method}")).expect("path")
 }
 
+/// A gRPC client on `ch` once the channel is ready (a channel that does not get ready is
+/// an `unknown` status).
+async fn ready(
+    ch: tonic::transport::Channel,
+) -> Result<tonic::client::Grpc<tonic::transport::Channel>, tonic::Status> {
+    let mut g = tonic::client::Grpc::new(ch);
+    g.ready()
+        .await
+        .map_err(|e| tonic::Status::unknown(e.to_string()))?;
+    Ok(g)
+}
+
 async fn unary<Req, Resp>(
     ch: tonic::transport::Channel,
     p: PathAndQuery,
@@ -58,10 +70,7 @@ where
     Req: prost::Message + Send + Sync + 'static,
     Resp: prost::Message + Default + Send + Sync + 'static,
 {
-    let mut g = tonic::client::Grpc::new(ch);
-    g.ready()
-        .await
-        .map_err(|e| tonic::Status::unknown(e.to_string()))?;
+    let mut g = ready(ch).await?;
     let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
     Ok(g.unary(tonic::Request::new(req), p, codec)
         .await?
@@ -77,10 +86,7 @@ where
     Req: prost::Message + Send + Sync + 'static,
     Resp: prost::Message + Default + Send + Sync + 'static,
 {
-    let mut g = tonic::client::Grpc::new(ch);
-    g.ready()
-        .await
-        .map_err(|e| tonic::Status::unknown(e.to_string()))?;
+    let mut g = ready(ch).await?;
     let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
     Ok(g.server_streaming(tonic::Request::new(req), p, codec)
         .await?

@@ -22,7 +22,9 @@ use batch::engine::Sample;
 use batch::entry::Label;
 use batch::rehearsal::Cast;
 use batch::{Command, LotRegister, NewOrder, Request};
-use recipe::bind::bind_strict;
+use recipe::bind::{Binding, bind_strict};
+use recipe::equipment::Inventory;
+use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
 use store::Db;
 use store::batch as sb;
@@ -109,8 +111,21 @@ fn summary(label: &str, mut v: Vec<Duration>) {
     );
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let o = parse_opts();
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// What every batch of the run shares: the example recipe bound to the example plant, the
+/// people acting and the thaw step's device.
+struct Plant {
+    recipe: Recipe,
+    inventory: Inventory,
+    binding: Binding,
+    cast: Cast,
+    lots: LotRegister,
+    /// The equipment bound to the thaw step: the device streaming the bath temperature.
+    device: String,
+}
+
+fn load_plant() -> Res<Plant> {
     let recipe =
         recipe::parse_recipe("car-t-modular.toml", RECIPE).map_err(|e| format!("{e:?}"))?;
     let inventory =
@@ -121,25 +136,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Date::parse("2026-12-01").ok_or("date")?,
     )
     .map_err(|e| format!("{e:?}"))?;
-    let dir = tempfile::tempdir()?;
-    let url =
-        o.db.clone()
-            .unwrap_or_else(|| dir.path().join("stream.db").display().to_string());
-    let db = Db::connect(&url)?;
-    let cast = Cast::example();
-    let lots = LotRegister::default();
-    let t0 = DateTime::parse("2026-12-02T08:10:00Z").ok_or("time")?;
-    let label = Label {
-        coi: "COI-STREAM".into(),
-        din: DIN.into(),
-    };
     let device = binding
         .assignments
         .iter()
         .find(|a| a.step == "thaw")
         .and_then(|a| a.equipment.clone())
         .ok_or("thaw is not bound")?;
-    // The equipment twins keep the usage counters the thaw scan books.
+    Ok(Plant {
+        recipe,
+        inventory,
+        binding,
+        cast: Cast::example(),
+        lots: LotRegister::default(),
+        device,
+    })
+}
+
+/// Writes the equipment twins when the store has none yet: they keep the usage counters
+/// the thaw scan books.
+fn write_equipment_twins(db: &Db, inventory: &Inventory) -> Res<()> {
     let as_of = Date::parse("2026-12-01").ok_or("date")?;
     let missing = db.read(|tx| store::counters::adopt(tx, &mut inventory.clone()))?;
     if !missing.is_empty() {
@@ -150,106 +165,149 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         })?;
     }
-    // Batch ids carry the process id, so runs can share one database.
-    let run = std::process::id();
-    // Open every batch and bring it to its thaw step with the device scanned.
-    let setup = Instant::now();
-    for d in 0..o.devices {
-        let id = format!("S{run}-{d:03}");
-        let order = NewOrder {
-            batch: id.clone(),
-            patient: format!("PSN-{d:03}"),
-            coi: "COI-STREAM".into(),
-            din: format!("{DIN}9"),
-            planned_start: t0,
-            ship_step: None,
-        };
+    Ok(())
+}
+
+/// Opens batch `id` (device `d`'s) and brings it to its thaw step with the device scanned,
+/// each request its own transaction.
+fn open_at_thaw(db: &Db, plant: &Plant, id: &str, d: usize, t0: DateTime) -> Res<()> {
+    let label = Label {
+        coi: "COI-STREAM".into(),
+        din: DIN.into(),
+    };
+    let order = NewOrder {
+        batch: id.to_string(),
+        patient: format!("PSN-{d:03}"),
+        coi: "COI-STREAM".into(),
+        din: format!("{DIN}9"),
+        planned_start: t0,
+        ship_step: None,
+    };
+    db.transaction(|tx| {
+        sb::open(
+            tx,
+            &order,
+            RECIPE,
+            &plant.recipe,
+            &plant.binding,
+            &plant.cast.planner,
+            &plant.inventory,
+            &plant.lots,
+            t0,
+        )
+    })?;
+    let expiry = Date::parse("2027-06-01");
+    let steps = [
+        Command::ReceiveApheresis {
+            location: "goods-in".into(),
+            scanned: label.clone(),
+        },
+        Command::StartStep {
+            step: "transport_in".into(),
+            location: "room_c1".into(),
+            scanned: label.clone(),
+        },
+        Command::RecordLot {
+            step: "transport_in".into(),
+            material: "apheresis".into(),
+            lot: DIN.into(),
+            expiry,
+        },
+        Command::CompleteStep {
+            step: "transport_in".into(),
+            measures: Default::default(),
+            failed: None,
+        },
+        Command::StartStep {
+            step: "thaw".into(),
+            location: "room_c1".into(),
+            scanned: label.clone(),
+        },
+        Command::UseEquipment {
+            step: "thaw".into(),
+            requirement: "thawing".into(),
+            equipment: plant.device.clone(),
+        },
+    ];
+    for cmd in steps {
+        let name = cmd.name();
         db.transaction(|tx| {
-            sb::open(
+            sb::execute(
                 tx,
-                &order,
-                RECIPE,
-                &recipe,
-                &binding,
-                &cast.planner,
-                &inventory,
-                &lots,
+                id,
+                &Request::new(cmd.clone()),
+                &plant.cast.operator,
+                &plant.inventory,
+                &plant.lots,
                 t0,
             )
-        })?;
-        let expiry = Date::parse("2027-06-01");
-        let steps = [
-            Command::ReceiveApheresis {
-                location: "goods-in".into(),
-                scanned: label.clone(),
-            },
-            Command::StartStep {
-                step: "transport_in".into(),
-                location: "room_c1".into(),
-                scanned: label.clone(),
-            },
-            Command::RecordLot {
-                step: "transport_in".into(),
-                material: "apheresis".into(),
-                lot: DIN.into(),
-                expiry,
-            },
-            Command::CompleteStep {
-                step: "transport_in".into(),
-                measures: Default::default(),
-                failed: None,
-            },
-            Command::StartStep {
-                step: "thaw".into(),
-                location: "room_c1".into(),
-                scanned: label.clone(),
-            },
-            Command::UseEquipment {
-                step: "thaw".into(),
-                requirement: "thawing".into(),
-                equipment: device.clone(),
-            },
-        ];
-        for cmd in steps {
-            let name = cmd.name();
-            db.transaction(|tx| {
-                sb::execute(
-                    tx,
-                    &id,
-                    &Request::new(cmd.clone()),
-                    &cast.operator,
-                    &inventory,
-                    &lots,
-                    t0,
-                )
-            })
-            .map_err(|e| format!("{id} {name}: {e}"))?;
+        })
+        .map_err(|e| format!("{id} {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// How the stream is cut into blocks.
+struct Blocks {
+    /// Samples in one block.
+    per_block: usize,
+    /// Milliseconds between two samples.
+    step_ms: i64,
+    /// Blocks each device sends.
+    blocks: usize,
+    /// Source time of the first sample, milliseconds.
+    start_ms: i64,
+}
+
+impl Blocks {
+    fn new(o: &Opts, t0: DateTime) -> Blocks {
+        let per_block = (u64::from(o.rate) * u64::from(o.block_ms))
+            .div_ceil(1000)
+            .max(1) as usize;
+        Blocks {
+            per_block,
+            step_ms: i64::from(o.block_ms) / per_block as i64,
+            blocks: (u64::from(o.seconds) * 1000 / u64::from(o.block_ms)) as usize,
+            start_ms: t0.unix_seconds() * 1000,
         }
     }
-    println!(
-        "setup: {} batches at their thaw step in {:.1} s ({})",
-        o.devices,
-        setup.elapsed().as_secs_f64(),
-        db.location()
-    );
 
-    let per_block = (u64::from(o.rate) * u64::from(o.block_ms))
-        .div_ceil(1000)
-        .max(1) as usize;
-    let step_ms = i64::from(o.block_ms) / per_block as i64;
-    let blocks = (u64::from(o.seconds) * 1000 / u64::from(o.block_ms)) as usize;
-    let start_ms = t0.unix_seconds() * 1000;
-    let produced = o.devices as f64 * f64::from(o.rate);
-    println!(
-        "stream: {} devices x {} values/s = {produced} values/s; {per_block} samples per block, {blocks} blocks per device ({} s of stream)",
-        o.devices, o.rate, o.seconds
-    );
-    let mut latencies = Vec::with_capacity(blocks * o.devices);
+    /// Device `d`'s samples of block `b`, starting at `first_ms`.
+    fn samples(&self, b: usize, d: usize, first_ms: i64) -> Vec<Sample> {
+        (0..self.per_block)
+            .map(|i| {
+                let k = (b * self.per_block + i) as f64;
+                Sample {
+                    time_ms: first_ms + self.step_ms * i as i64,
+                    // ASSUMPTION: a bath held at 37 °C ± 0.3 °C (recipe range 36–38 °C)
+                    value: 37.0 + 0.3 * (k / 50.0 + d as f64).sin(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the stream measured.
+struct Streamed {
+    /// Each request's latency, in the order sent.
+    latencies: Vec<Duration>,
+    /// Paced: each block's lag from its last sample to its commit.
+    lags: Vec<Duration>,
+    /// Deviations the blocks raised.
+    deviations: usize,
+    /// When the stream started.
+    wall: Instant,
+}
+
+/// Sends every device's blocks, block by block (paced: when the wall clock reaches a
+/// block's last sample), one `record series` request a transaction.
+fn stream(db: &Db, plant: &Plant, o: &Opts, run: u32, bl: &Blocks) -> Res<Streamed> {
+    let mut latencies = Vec::with_capacity(bl.blocks * o.devices);
     let mut lags = Vec::new();
     let mut deviations = 0usize;
     let wall = Instant::now();
-    for b in 0..blocks {
-        let first_ms = start_ms + (b as i64) * i64::from(o.block_ms);
+    for b in 0..bl.blocks {
+        let first_ms = bl.start_ms + (b as i64) * i64::from(o.block_ms);
         let due = Duration::from_millis(u64::from(o.block_ms) * (b as u64 + 1));
         if o.paced {
             let now = wall.elapsed();
@@ -258,30 +316,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         for d in 0..o.devices {
-            let samples: Vec<Sample> = (0..per_block)
-                .map(|i| {
-                    let k = (b * per_block + i) as f64;
-                    Sample {
-                        time_ms: first_ms + step_ms * i as i64,
-                        // ASSUMPTION: a bath held at 37 °C ± 0.3 °C (recipe range 36–38 °C)
-                        value: 37.0 + 0.3 * (k / 50.0 + d as f64).sin(),
-                    }
-                })
-                .collect();
+            let samples = bl.samples(b, d, first_ms);
             let last_ms = samples.last().map_or(first_ms, |s| s.time_ms);
             let now = DateTime::from_unix_seconds(last_ms.div_euclid(1000));
             let req = Request::new(Command::RecordSeries {
                 step: "thaw".into(),
                 field: "bath_temperature".into(),
                 unit: "°C".into(),
-                device: device.clone(),
+                device: plant.device.clone(),
                 address: Some("ns=2;s=Thaw.BathTemperature".into()),
                 samples,
             });
             let id = format!("S{run}-{d:03}");
             let sent = Instant::now();
             let (out, _) = db.transaction(|tx| {
-                sb::execute(tx, &id, &req, &cast.operator, &inventory, &lots, now)
+                sb::execute(
+                    tx,
+                    &id,
+                    &req,
+                    &plant.cast.operator,
+                    &plant.inventory,
+                    &plant.lots,
+                    now,
+                )
             })?;
             deviations += out
                 .entries()
@@ -294,8 +351,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    Ok(Streamed {
+        latencies,
+        lags,
+        deviations,
+        wall,
+    })
+}
+
+/// Prints the rate taken against the rate produced, the latencies early, late and by tenth
+/// of the run, the peak memory and (paced) the lags.
+fn print_results(o: &Opts, bl: &Blocks, s: Streamed) {
+    let Streamed {
+        latencies,
+        lags,
+        deviations,
+        wall,
+    } = s;
+    let produced = o.devices as f64 * f64::from(o.rate);
     let elapsed = wall.elapsed().as_secs_f64();
-    let values = (blocks * o.devices * per_block) as f64;
+    let values = (bl.blocks * o.devices * bl.per_block) as f64;
     println!(
         "{} requests ({values} values) in {elapsed:.2} s wall: {:.0} values/s accepted, {:.1} requests/s; needed {produced} values/s ({:.2}x); {deviations} deviations",
         latencies.len(),
@@ -336,6 +411,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             wall.elapsed().as_secs_f64() * 1000.0 - f64::from(o.seconds) * 1000.0
         );
     }
+}
+
+fn main() -> Res<()> {
+    let o = parse_opts();
+    let plant = load_plant()?;
+    let dir = tempfile::tempdir()?;
+    let url =
+        o.db.clone()
+            .unwrap_or_else(|| dir.path().join("stream.db").display().to_string());
+    let db = Db::connect(&url)?;
+    let t0 = DateTime::parse("2026-12-02T08:10:00Z").ok_or("time")?;
+    write_equipment_twins(&db, &plant.inventory)?;
+    // Batch ids carry the process id, so runs can share one database.
+    let run = std::process::id();
+    // Open every batch and bring it to its thaw step with the device scanned.
+    let setup = Instant::now();
+    for d in 0..o.devices {
+        open_at_thaw(&db, &plant, &format!("S{run}-{d:03}"), d, t0)?;
+    }
+    println!(
+        "setup: {} batches at their thaw step in {:.1} s ({})",
+        o.devices,
+        setup.elapsed().as_secs_f64(),
+        db.location()
+    );
+    let bl = Blocks::new(&o, t0);
+    let produced = o.devices as f64 * f64::from(o.rate);
+    println!(
+        "stream: {} devices x {} values/s = {produced} values/s; {} samples per block, {} blocks per device ({} s of stream)",
+        o.devices, o.rate, bl.per_block, bl.blocks, o.seconds
+    );
+    let streamed = stream(&db, &plant, &o, run, &bl)?;
+    print_results(&o, &bl, streamed);
     for d in [0, o.devices - 1] {
         let id = format!("S{run}-{d:03}");
         if let Err(f) = db.read(|tx| sb::verify(tx, &id))? {

@@ -219,6 +219,15 @@ impl postgres::types::ToSql for Value {
     postgres::types::to_sql_checked!();
 }
 
+/// Column `i` of a PostgreSQL row read as `T` and widened to `W` (a narrower integer or
+/// float column read as the 64-bit value the store works with).
+fn pg_widened<'r, T: postgres::types::FromSql<'r>, W: From<T>>(
+    row: &'r postgres::Row,
+    i: usize,
+) -> Result<Option<W>, postgres::Error> {
+    Ok(row.try_get::<_, Option<T>>(i)?.map(W::from))
+}
+
 fn pg_value(row: &postgres::Row, i: usize) -> Result<Value, StoreError> {
     use postgres::types::Type;
     let col = &row.columns()[i];
@@ -226,23 +235,11 @@ fn pg_value(row: &postgres::Row, i: usize) -> Result<Value, StoreError> {
     let ty = col.type_();
     Ok(match *ty {
         Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(e)?.into(),
-        Type::INT4 => row
-            .try_get::<_, Option<i32>>(i)
-            .map_err(e)?
-            .map(i64::from)
-            .into(),
-        Type::INT2 => row
-            .try_get::<_, Option<i16>>(i)
-            .map_err(e)?
-            .map(i64::from)
-            .into(),
+        Type::INT4 => pg_widened::<i32, i64>(row, i).map_err(e)?.into(),
+        Type::INT2 => pg_widened::<i16, i64>(row, i).map_err(e)?.into(),
         Type::BOOL => row.try_get::<_, Option<bool>>(i).map_err(e)?.into(),
         Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map_err(e)?.into(),
-        Type::FLOAT4 => row
-            .try_get::<_, Option<f32>>(i)
-            .map_err(e)?
-            .map(f64::from)
-            .into(),
+        Type::FLOAT4 => pg_widened::<f32, f64>(row, i).map_err(e)?.into(),
         Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i).map_err(e)?.into(),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
             row.try_get::<_, Option<String>>(i).map_err(e)?.into()

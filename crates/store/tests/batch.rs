@@ -52,6 +52,32 @@ fn label() -> Label {
     }
 }
 
+/// Orders a batch of the example recipe in its own transaction, as the example planner
+/// with an empty lot register.
+fn open_order(
+    db: &Db,
+    order: &NewOrder,
+    recipe: &Recipe,
+    binding: &Binding,
+    inventory: &Inventory,
+    at: DateTime,
+) -> Result<sb::Opened, BatchError> {
+    let cast = Cast::example();
+    db.transaction(|tx| {
+        sb::open(
+            tx,
+            order,
+            RECIPE,
+            recipe,
+            binding,
+            &cast.planner,
+            inventory,
+            &LotRegister::default(),
+            at,
+        )
+    })
+}
+
 fn each_engine(test: impl Fn(&str)) {
     let dir = tempfile::tempdir().expect("tempdir");
     for url in testing::urls(dir.path()) {
@@ -82,57 +108,39 @@ fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
     let lots = LotRegister::default();
     each_engine(|url| {
         let db = Db::connect(url).expect("open");
-        let opened = db
-            .transaction(|tx| {
-                sb::open(
-                    tx,
-                    &order("B-1"),
-                    RECIPE,
-                    &recipe,
-                    &binding,
-                    &cast.planner,
-                    &inventory,
-                    &lots,
-                    t("2026-12-01T07:00:00Z"),
-                )
-            })
-            .expect("open batch");
+        let opened = open_order(
+            &db,
+            &order("B-1"),
+            &recipe,
+            &binding,
+            &inventory,
+            t("2026-12-01T07:00:00Z"),
+        )
+        .expect("open batch");
         assert!(!opened.replayed);
         assert_eq!(opened.batch.stage(), Stage::Ordered);
         // ordering the same batch again returns it; another order is refused
-        let again = db
-            .transaction(|tx| {
-                sb::open(
-                    tx,
-                    &order("B-1"),
-                    RECIPE,
-                    &recipe,
-                    &binding,
-                    &cast.planner,
-                    &inventory,
-                    &lots,
-                    t("2026-12-01T07:05:00Z"),
-                )
-            })
-            .expect("same order");
+        let again = open_order(
+            &db,
+            &order("B-1"),
+            &recipe,
+            &binding,
+            &inventory,
+            t("2026-12-01T07:05:00Z"),
+        )
+        .expect("same order");
         assert!(again.replayed);
         let mut other = order("B-1");
         other.patient = "PSN-other".into();
-        let e = db
-            .transaction(|tx| {
-                sb::open(
-                    tx,
-                    &other,
-                    RECIPE,
-                    &recipe,
-                    &binding,
-                    &cast.planner,
-                    &inventory,
-                    &lots,
-                    t("2026-12-01T07:05:00Z"),
-                )
-            })
-            .expect_err("other order");
+        let e = open_order(
+            &db,
+            &other,
+            &recipe,
+            &binding,
+            &inventory,
+            t("2026-12-01T07:05:00Z"),
+        )
+        .expect_err("other order");
         assert!(
             matches!(e, BatchError::Exists(ref id) if id == "B-1"),
             "{e}"
@@ -208,19 +216,14 @@ fn a_stale_head_update_is_refused_and_nothing_is_written() {
     let lots = LotRegister::default();
     each_engine(|url| {
         let db = Db::connect(url).expect("open");
-        db.transaction(|tx| {
-            sb::open(
-                tx,
-                &order("B-2"),
-                RECIPE,
-                &recipe,
-                &binding,
-                &cast.planner,
-                &inventory,
-                &lots,
-                t("2026-12-01T07:00:00Z"),
-            )
-        })
+        open_order(
+            &db,
+            &order("B-2"),
+            &recipe,
+            &binding,
+            &inventory,
+            t("2026-12-01T07:00:00Z"),
+        )
         .expect("open batch");
         // two writers read version 1; the first one's change lands
         let read = db
@@ -519,42 +522,24 @@ fn the_database_refuses_changes_to_the_record_and_verify_names_every_tampered_ro
 fn outcomes_report_what_was_stored() {
     // the accessor methods of an outcome agree with its variant
     let (recipe, inventory, binding) = fixtures();
-    let cast = Cast::example();
-    let lots = LotRegister::default();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::connect(&dir.path().join("o.db").display().to_string()).expect("open");
-    db.transaction(|tx| {
-        sb::open(
-            tx,
-            &order("B-3"),
-            RECIPE,
-            &recipe,
-            &binding,
-            &cast.planner,
-            &inventory,
-            &lots,
-            t("2026-12-01T07:00:00Z"),
-        )
-    })
+    open_order(
+        &db,
+        &order("B-3"),
+        &recipe,
+        &binding,
+        &inventory,
+        t("2026-12-01T07:00:00Z"),
+    )
     .expect("open");
     // a wrong label at receipt is refused, but its scan and deviation are kept
     let mut wrong = receive(Some("rx-wrong"), "room_c1");
     if let Command::ReceiveApheresis { scanned, .. } = &mut wrong.command {
         scanned.coi = "COI-OTHER".into();
     }
-    let (o, _) = db
-        .transaction(|tx| {
-            sb::execute(
-                tx,
-                "B-3",
-                &wrong,
-                &cast.operator,
-                &inventory,
-                &lots,
-                t("2026-12-01T08:00:00Z"),
-            )
-        })
-        .expect("stored refusal");
+    let (o, _) =
+        run_on(&db, "B-3", wrong.clone(), t("2026-12-01T08:00:00Z")).expect("stored refusal");
     let Outcome::Refused {
         refusal, entries, ..
     } = &o
@@ -564,19 +549,7 @@ fn outcomes_report_what_was_stored() {
     assert_eq!(refusal.code, "blocked");
     assert!(!entries.is_empty());
     // retrying the same key gives the same refusal, nothing new
-    let (again, _) = db
-        .transaction(|tx| {
-            sb::execute(
-                tx,
-                "B-3",
-                &wrong,
-                &cast.operator,
-                &inventory,
-                &lots,
-                t("2026-12-01T08:05:00Z"),
-            )
-        })
-        .expect("repeat");
+    let (again, _) = run_on(&db, "B-3", wrong, t("2026-12-01T08:05:00Z")).expect("repeat");
     assert!(again.replayed());
     assert!(matches!(again, Outcome::Refused { .. }));
     assert_eq!(again.entries(), o.entries());
@@ -714,23 +687,8 @@ fn stored_counters_of(inv: &Inventory) -> Vec<(String, String, u64, u64)> {
 fn open_at_thaw(db: &Db, id: &str) -> String {
     let (recipe, _, binding) = fixtures();
     let inventory = inventory_with_twins(db);
-    let cast = Cast::example();
-    let lots = LotRegister::default();
     let at = t("2026-12-01T08:00:00Z");
-    db.transaction(|tx| {
-        sb::open(
-            tx,
-            &order(id),
-            RECIPE,
-            &recipe,
-            &binding,
-            &cast.planner,
-            &inventory,
-            &lots,
-            at,
-        )
-    })
-    .expect("open batch");
+    open_order(db, &order(id), &recipe, &binding, &inventory, at).expect("open batch");
     let device = binding
         .assignments
         .iter()

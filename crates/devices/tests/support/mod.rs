@@ -1,0 +1,126 @@
+//! What the device test files share: the test devices' server processes and a batch
+//! rehearsed on bound devices.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use batch::engine::recipe_sha256;
+use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_on};
+use batch::{Batch, Entry, LotRegister, NewOrder};
+use recipe::bind::{Binding, bind_strict};
+use recipe::equipment::Inventory;
+use recipe::recipe::Recipe;
+use recipe::{Date, DateTime};
+
+const INVENTORY: &str = include_str!("../../../../examples/equipment/modular-plant.toml");
+
+/// The recipe `name` (its file's `text`), the example modular plant, and the recipe bound
+/// to the plant on 2026-12-01.
+pub fn plant(name: &str, text: &str) -> (Recipe, Inventory, Binding) {
+    let recipe = recipe::parse_recipe(name, text).expect("recipe");
+    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let binding = bind_strict(
+        &recipe,
+        &inventory,
+        Date::parse("2026-12-01").expect("date"),
+    )
+    .expect("binding");
+    (recipe, inventory, binding)
+}
+
+/// A test device's server process, stopped when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Starts the OPC UA test bioreactor (scripts/devices/opcua_bioreactor.py) with `python` on
+/// `port`, injecting `fault`, with `extra` arguments; returns once its address space is up.
+pub fn start_bioreactor(python: &str, port: u16, fault: &str, extra: &[String]) -> Server {
+    let child = Command::new(python)
+        .arg(repo().join("scripts/devices/opcua_bioreactor.py"))
+        .args(["--port", &port.to_string(), "--fault", fault])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the test bioreactor");
+    let server = Server(child);
+    let began = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "test bioreactor did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // asyncua listens a moment before its address space is complete.
+    std::thread::sleep(Duration::from_millis(500));
+    server
+}
+
+/// The batch a device test rehearses, and for whom.
+pub struct Order<'a> {
+    pub batch: &'a str,
+    pub patient: &'a str,
+    pub coi: &'a str,
+    /// The rehearsal's random seed.
+    pub seed: u64,
+}
+
+/// Rehearses `order` on the recipe (`text` its file) from 2026-12-01 08:00 with the `bound`
+/// devices; every entry the rehearsal journals, and how it ended (an error is printed).
+pub fn rehearse_devices(
+    order: &Order<'_>,
+    text: &str,
+    recipe: &Recipe,
+    binding: &Binding,
+    inventory: &mut Inventory,
+    bound: &mut BoundDevices<'_>,
+) -> (Vec<Entry>, Result<Batch, RehearsalError>) {
+    let mut stored = Vec::new();
+    let options = Rehearsal {
+        seed: order.seed,
+        start: DateTime::parse("2026-12-01T08:00:00Z").expect("time"),
+        excursions: 0.0,
+        location: "room_c1".into(),
+        clinic: "University Hospital, ward 4".into(),
+    };
+    let result = rehearse_on(
+        &NewOrder {
+            batch: order.batch.into(),
+            patient: order.patient.into(),
+            coi: order.coi.into(),
+            din: "A9999251234569".into(),
+            planned_start: options.start,
+            ship_step: None,
+        },
+        recipe,
+        &recipe_sha256(text),
+        binding,
+        inventory,
+        &LotRegister::default(),
+        &Cast::example(),
+        &options,
+        bound,
+        |j: batch::rehearsal::Journaled<'_>| {
+            stored.extend_from_slice(j.entries);
+            Ok(())
+        },
+    );
+    if let Err(e) = &result {
+        eprintln!("rehearsal ended: {e}");
+    }
+    (stored, result)
+}
