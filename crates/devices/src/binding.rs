@@ -210,6 +210,70 @@ pub fn normalize_thumbprint(t: &str) -> Option<String> {
     (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }
 
+/// `host:port` of an `opc.tcp://host:port/path` endpoint, or why it has none.
+pub fn host_port(endpoint: &str) -> Result<(String, u16), String> {
+    let rest = endpoint
+        .strip_prefix("opc.tcp://")
+        .ok_or("an OPC UA endpoint starts with `opc.tcp://`")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or("give the port: `opc.tcp://host:port/path`")?;
+    if host.is_empty() {
+        return Err("give the host: `opc.tcp://host:port/path`".into());
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` is not a port number (1–65535)"))?;
+    if port == 0 {
+        return Err("port 0 is not a port to connect to".into());
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Host and port of a `http://host:port` or `https://host:port` endpoint (a trailing `/` is
+/// allowed), and whether it is TLS, or why it is not a SiLA 2 endpoint.
+pub fn endpoint_of(device: &Device) -> Result<(String, u16, bool), String> {
+    let e = device.endpoint.as_str();
+    let (rest, tls) = if let Some(r) = e.strip_prefix("https://") {
+        (r, true)
+    } else if let Some(r) = e.strip_prefix("http://") {
+        (r, false)
+    } else {
+        return Err(
+            "a SiLA 2 endpoint is `https://host:port` (or `http://host:port` on a test bench)"
+                .into(),
+        );
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return Err("a SiLA 2 endpoint has no path: `https://host:port`".into());
+    }
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or("give the port: `https://host:port`")?;
+    if host.is_empty() {
+        return Err("give the host: `https://host:port`".into());
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` is not a port number (1–65535)"))?;
+    if port == 0 {
+        return Err("port 0 is not a port to connect to".into());
+    }
+    Ok((host.to_string(), port, tls))
+}
+
+/// The unit symbol the recipe gives a step's field (`parameters.x`, `environment.x`), or "".
+pub(crate) fn unit_of(step: &recipe::recipe::Step, field: &str) -> String {
+    let spec = match field.split_once('.') {
+        Some(("parameters", n)) => step.parameters.get(n),
+        Some(("environment", n)) => step.environment.limits.get(n),
+        _ => None,
+    };
+    spec.map(|s| s.unit.symbol.to_string()).unwrap_or_default()
+}
+
 fn is_field(f: &str) -> bool {
     f.split_once('.').is_some_and(|(p, n)| {
         (p == "parameters" || p == "environment")
@@ -247,8 +311,8 @@ fn check(d: &Devices) -> Vec<Problem> {
 /// its step programs.
 fn check_device(dev: &Device, at: &FieldPath, out: &mut Vec<Problem>) {
     let endpoint = match dev.protocol {
-        Protocol::Opcua => crate::opcua::host_port(&dev.endpoint).map(|_| ()),
-        Protocol::Sila2 => crate::sila2::endpoint_of(dev).map(|_| ()),
+        Protocol::Opcua => host_port(&dev.endpoint).map(|_| ()),
+        Protocol::Sila2 => endpoint_of(dev).map(|_| ()),
     };
     if let Err(m) = endpoint {
         out.push(Problem::new(at.key("endpoint"), m));
@@ -468,7 +532,7 @@ pub fn check_against(d: &Devices, recipe: &recipe::recipe::Recipe) -> Vec<Proble
                             .and_then(|v| sila::CountOutput::from_name(v))
                             .map(sila::CountOutput::unit)
                     {
-                        let unit = crate::opcua::unit_of(step, field);
+                        let unit = unit_of(step, field);
                         if unit != out_unit {
                             out.push(Problem::new(
                                 sp.key(table).key(field),
@@ -525,6 +589,19 @@ pub fn parse_devices_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_need_host_and_port() {
+        assert_eq!(
+            host_port("opc.tcp://127.0.0.1:4840/x"),
+            Ok(("127.0.0.1".into(), 4840))
+        );
+        assert!(host_port("opc.tcp://h/x").is_err());
+        assert!(host_port("opc.tcp://:4840").is_err());
+        assert!(host_port("opc.tcp://h:0").is_err());
+        assert!(host_port("opc.tcp://h:70000").is_err());
+        assert!(host_port("http://h:1").is_err());
+    }
 
     const GOOD: &str = r#"
 [[device]]

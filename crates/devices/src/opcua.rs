@@ -30,28 +30,7 @@ use opcua::types::{
 };
 use recipe::DateTime;
 
-use crate::binding::{Device, Security, StepProgram};
-
-/// `host:port` of an `opc.tcp://host:port/path` endpoint, or why it has none.
-pub fn host_port(endpoint: &str) -> Result<(String, u16), String> {
-    let rest = endpoint
-        .strip_prefix("opc.tcp://")
-        .ok_or("an OPC UA endpoint starts with `opc.tcp://`")?;
-    let authority = rest.split('/').next().unwrap_or("");
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or("give the port: `opc.tcp://host:port/path`")?;
-    if host.is_empty() {
-        return Err("give the host: `opc.tcp://host:port/path`".into());
-    }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{port}` is not a port number (1–65535)"))?;
-    if port == 0 {
-        return Err("port 0 is not a port to connect to".into());
-    }
-    Ok((host.to_string(), port))
-}
+use crate::binding::{Device, Security, StepProgram, host_port, unit_of};
 
 /// What a device tells about itself (for its twin and for checking the binding).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -951,15 +930,6 @@ async fn read_results(
     Ok(())
 }
 
-pub(crate) fn unit_of(step: &recipe::recipe::Step, field: &str) -> String {
-    let spec = match field.split_once('.') {
-        Some(("parameters", n)) => step.parameters.get(n),
-        Some(("environment", n)) => step.environment.limits.get(n),
-        _ => None,
-    };
-    spec.map(|s| s.unit.symbol.to_string()).unwrap_or_default()
-}
-
 fn reading(step: &recipe::recipe::Step, field: &str, address: &str, dv: &DataValue) -> Reading {
     let status = dv.status.unwrap_or(opcua::types::StatusCode::Good);
     let value = dv.value.as_ref().and_then(as_f64);
@@ -992,23 +962,5 @@ impl DeviceAdapter for OpcuaDevice {
 
     fn handles(&self, step: &str) -> bool {
         self.device.step.contains_key(step)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_port;
-
-    #[test]
-    fn endpoints_need_host_and_port() {
-        assert_eq!(
-            host_port("opc.tcp://127.0.0.1:4840/x"),
-            Ok(("127.0.0.1".into(), 4840))
-        );
-        assert!(host_port("opc.tcp://h/x").is_err());
-        assert!(host_port("opc.tcp://:4840").is_err());
-        assert!(host_port("opc.tcp://h:0").is_err());
-        assert!(host_port("opc.tcp://h:70000").is_err());
-        assert!(host_port("http://h:1").is_err());
     }
 }

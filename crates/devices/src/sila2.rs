@@ -12,41 +12,8 @@ use batch::device::{DeviceError, DeviceRun};
 use batch::{DeviceAdapter, DeviceReport};
 use sila::{CountOutput, Endpoint, SilaCellCounter, SilaError};
 
-use crate::binding::Device;
+use crate::binding::{Device, endpoint_of};
 use crate::opcua::Description;
-
-/// Host and port of a `http://host:port` or `https://host:port` endpoint (a trailing `/` is
-/// allowed), and whether it is TLS, or why it is not a SiLA 2 endpoint.
-pub fn endpoint_of(device: &Device) -> Result<(String, u16, bool), String> {
-    let e = device.endpoint.as_str();
-    let (rest, tls) = if let Some(r) = e.strip_prefix("https://") {
-        (r, true)
-    } else if let Some(r) = e.strip_prefix("http://") {
-        (r, false)
-    } else {
-        return Err(
-            "a SiLA 2 endpoint is `https://host:port` (or `http://host:port` on a test bench)"
-                .into(),
-        );
-    };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains('/') {
-        return Err("a SiLA 2 endpoint has no path: `https://host:port`".into());
-    }
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or("give the port: `https://host:port`")?;
-    if host.is_empty() {
-        return Err("give the host: `https://host:port`".into());
-    }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{port}` is not a port number (1–65535)"))?;
-    if port == 0 {
-        return Err("port 0 is not a port to connect to".into());
-    }
-    Ok((host.to_string(), port, tls))
-}
 
 /// A SiLA 2 cell counter bound by a binding file.
 #[derive(Debug)]

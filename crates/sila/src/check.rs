@@ -3,9 +3,32 @@
 
 use std::time::Duration;
 
-use crate::client::{CommandStatus, Progress};
 use crate::error::SilaError;
 use crate::pb::sila2::org::silastandard as fw;
+
+/// State of a command execution (SiLA `ExecutionInfo.CommandStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandStatus {
+    /// Accepted, not started.
+    Waiting,
+    /// Running.
+    Running,
+    /// Finished; the result can be read.
+    FinishedSuccessfully,
+    /// Finished with an error; reading the result returns it.
+    FinishedWithError,
+}
+
+/// One progress report of an observable command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Status.
+    pub status: CommandStatus,
+    /// Fraction done, 0–1, when the server reports it.
+    pub fraction: Option<f64>,
+    /// Estimated remaining time, when the server reports it.
+    pub remaining: Option<Duration>,
+}
 
 /// Allowed interval of a Real (inclusive bounds; `None` = unbounded).
 #[derive(Debug, Clone, Copy)]

@@ -8,6 +8,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::check;
+pub use crate::check::{CommandStatus, Progress};
 use crate::error::{SilaError, from_status};
 use crate::feature::{self, FeatureSummary};
 use crate::pb::sila2::org::atmpflow::devices::cellcounter::v1 as cc;
@@ -90,30 +91,6 @@ pub struct ServerIdentity {
     pub version: String,
     /// Address it was reached at.
     pub address: String,
-}
-
-/// State of a command execution (SiLA `ExecutionInfo.CommandStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandStatus {
-    /// Accepted, not started.
-    Waiting,
-    /// Running.
-    Running,
-    /// Finished; the result can be read.
-    FinishedSuccessfully,
-    /// Finished with an error; reading the result returns it.
-    FinishedWithError,
-}
-
-/// One progress report of an observable command.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    /// Status.
-    pub status: CommandStatus,
-    /// Fraction done, 0–1, when the server reports it.
-    pub fraction: Option<f64>,
-    /// Estimated remaining time, when the server reports it.
-    pub remaining: Option<Duration>,
 }
 
 /// Device state (the CellCounter's DeviceState property).

@@ -30,8 +30,8 @@ use recipe::{DateTime, Recipe};
 use serde::{Deserialize, Serialize};
 
 pub use crate::batch_cache::CAPACITY as CACHE_CAPACITY;
-use crate::batch_cache::Head;
 pub use crate::batch_cache::MEMORY_BUDGET as CACHE_MEMORY_BUDGET;
+use crate::batch_cache::{Head, Kept};
 pub use crate::batch_error::BatchError;
 use crate::{Engine, Kind, Row, StoreError, Tx, Value};
 
@@ -92,9 +92,17 @@ pub struct Stored {
     requests_head: String,
 }
 
-impl Stored {
+impl Kept for Stored {
+    fn id(&self) -> &str {
+        self.batch.id()
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
+
     /// The head row this state belongs to.
-    pub(crate) fn head(&self) -> Head {
+    fn head(&self) -> Head {
         Head {
             version: self.version,
             head_seq: i64::try_from(self.batch.head_seq()).unwrap_or(i64::MAX),
@@ -104,6 +112,12 @@ impl Stored {
         }
     }
 
+    fn memory(&self) -> usize {
+        self.batch.memory_estimate()
+    }
+}
+
+impl Stored {
     /// The state after `entries` (made by a request on this state) were
     /// stored as request row `version` with the request hash
     /// `requests_head`: the entries applied to this state, which costs what

@@ -25,8 +25,6 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::batch::Stored;
-
 /// Most batches one database handle keeps replayed.
 pub const CAPACITY: usize = 256;
 
@@ -45,35 +43,52 @@ pub(crate) struct Head {
     pub recipe_sha256: String,
 }
 
+/// What the cache keeps of a batch: its id, the version and head row it
+/// belongs to, and the memory its record takes (the store's replayed batch).
+pub(crate) trait Kept {
+    /// The batch id.
+    fn id(&self) -> &str;
+    /// Version of the head row.
+    fn version(&self) -> i64;
+    /// The head row the state belongs to.
+    fn head(&self) -> Head;
+    /// Estimated memory of the record in bytes.
+    fn memory(&self) -> usize;
+}
+
 /// Replayed batches by id (see the module documentation).
 #[derive(Debug)]
-pub(crate) struct BatchCache {
-    inner: Mutex<Inner>,
+pub(crate) struct BatchCache<S> {
+    inner: Mutex<Inner<S>>,
     capacity: usize,
     memory_budget: usize,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+#[derive(Debug)]
+struct Inner<S> {
     /// Batch id → (last use, state).
-    map: HashMap<String, (u64, Stored)>,
+    map: HashMap<String, (u64, S)>,
     tick: u64,
     /// Estimated memory of the kept batches' records together.
     memory: usize,
 }
 
-impl Inner {
-    fn remove(&mut self, id: &str) -> Option<Stored> {
+impl<S: Kept> Inner<S> {
+    fn remove(&mut self, id: &str) -> Option<S> {
         let (_, s) = self.map.remove(id)?;
-        self.memory -= s.batch.memory_estimate();
+        self.memory -= s.memory();
         Some(s)
     }
 }
 
-impl BatchCache {
-    pub(crate) fn new(capacity: usize, memory_budget: usize) -> BatchCache {
+impl<S: Kept> BatchCache<S> {
+    pub(crate) fn new(capacity: usize, memory_budget: usize) -> BatchCache<S> {
         BatchCache {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                tick: 0,
+                memory: 0,
+            }),
             capacity: capacity.max(1),
             memory_budget,
         }
@@ -81,7 +96,7 @@ impl BatchCache {
 
     /// Takes the kept state of batch `id` out if it belongs to `head`; a kept
     /// state of another head is dropped.
-    pub(crate) fn take(&self, id: &str, head: &Head) -> Option<Stored> {
+    pub(crate) fn take(&self, id: &str, head: &Head) -> Option<S> {
         let s = self.inner.lock().remove(id)?;
         (s.head() == *head).then_some(s)
     }
@@ -90,20 +105,20 @@ impl BatchCache {
     /// later version of the same batch stays instead. Batches used least
     /// recently are dropped until the capacity and the memory budget hold (the
     /// state just kept is never dropped here).
-    pub(crate) fn put(&self, s: Stored) {
+    pub(crate) fn put(&self, s: S) {
         let mut inner = self.inner.lock();
         inner.tick += 1;
         let tick = inner.tick;
-        let id = s.batch.id().to_string();
+        let id = s.id().to_string();
         if inner
             .map
             .get(&id)
-            .is_some_and(|(_, kept)| kept.version > s.version)
+            .is_some_and(|(_, kept)| kept.version() > s.version())
         {
             return;
         }
         inner.remove(&id);
-        inner.memory += s.batch.memory_estimate();
+        inner.memory += s.memory();
         inner.map.insert(id.clone(), (tick, s));
         while inner.map.len() > self.capacity
             || (inner.memory > self.memory_budget && inner.map.len() > 1)

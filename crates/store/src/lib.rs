@@ -96,7 +96,7 @@ pub struct Db {
     /// on the same file still meet at SQLite's write lock.
     writer: parking_lot::Mutex<()>,
     /// Batches replayed by this handle (see `batch_cache`).
-    batches: batch_cache::BatchCache,
+    batches: batch_cache::BatchCache<batch::Stored>,
 }
 
 /// What a record read in this transaction looked like (for the version check
@@ -123,7 +123,7 @@ pub struct Tx<'a> {
     lock_reads: bool,
     /// Batches replayed by this handle, checked against the head rows read
     /// in this transaction.
-    batches: &'a batch_cache::BatchCache,
+    batches: &'a batch_cache::BatchCache<batch::Stored>,
     /// Replayed batches this transaction leaves: kept for later
     /// transactions once it commits, dropped if it does not.
     keep: Vec<batch::Stored>,
