@@ -78,12 +78,7 @@ pub(crate) fn csrf_field(csrf: &str) -> String {
 
 /// The log-in page, with the refusal of a failed attempt.
 pub(crate) fn login(refusal: Option<&str>) -> String {
-    let notice = refusal.map_or(String::new(), |m| {
-        format!(
-            "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-            esc(m)
-        )
-    });
+    let notice = refusal.map_or(String::new(), super::alert);
     let body = format!(
         "<h1>{}</h1><p>{}</p>{notice}\
          <form method=\"post\" action=\"/login\">\
