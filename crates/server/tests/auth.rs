@@ -14,12 +14,9 @@ use support::{Resp, call_as};
 const CD: &str = r#"{"modelType":"ConceptDescription","id":"urn:test:cd:auth"}"#;
 
 fn states(dir: &std::path::Path) -> Vec<AppState> {
-    store::testing::urls(dir)
+    support::named_states(dir)
         .into_iter()
-        .map(|url| {
-            let db = store::Db::connect(&url).expect("open database");
-            AppState::new(db, "http://127.0.0.1:1/api/v3.0")
-        })
+        .map(|(_, st)| st)
         .collect()
 }
 

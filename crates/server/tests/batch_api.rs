@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde_json::{Value, json};
-use server::{AppState, Clock, dispatch_with};
+use server::{AppState, dispatch_with};
 use store::auth::{NewUser, Role, Timestamp};
 
 mod support;
+use support::each_engine;
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
@@ -84,12 +84,7 @@ impl Api {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let bytes = rt
-            .block_on(to_bytes(r.into_body(), usize::MAX))
-            .expect("body");
+        let bytes = support::body_bytes(r);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp {
@@ -141,32 +136,12 @@ fn start_with(url: &str, inventory: &str) -> Api {
         tokens.insert(name, t.secret);
     }
     let mut st = AppState::new(db, "http://127.0.0.1:1/api/v3.0");
-    let clock = Arc::new(AtomicI64::new(
-        recipe::DateTime::parse("2026-12-01T08:00:00Z")
-            .expect("time")
-            .unix_seconds(),
-    ));
-    let c = clock.clone();
-    st.clock = Clock::from_fn(move || c.load(Ordering::SeqCst));
-    let inventory = recipe::parse_inventory("modular-plant.toml", inventory).expect("inventory");
-    let as_of = recipe::Date::parse("2026-12-01").expect("date");
-    let twins: Vec<aas::twins::Twin> = inventory
-        .equipment
-        .iter()
-        .map(|e| aas::twins::equipment_twin(e, as_of))
-        .collect();
-    server::load_environment(&st, &aas::twins::environment(&twins)).expect("twins");
+    let clock = support::rehearsal_clock(&mut st);
+    support::load_equipment_twins(&st, inventory);
     Api {
         st: Arc::new(st),
         tokens,
         clock,
-    }
-}
-
-fn each_engine(test: impl Fn(&str)) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for url in store::testing::urls(dir.path()) {
-        test(&url);
     }
 }
 

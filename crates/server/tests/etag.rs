@@ -13,19 +13,6 @@ use server::AppState;
 mod support;
 use support::{Resp, call_with};
 
-fn states(dir: &std::path::Path) -> Vec<(String, AppState)> {
-    store::testing::urls(dir)
-        .into_iter()
-        .map(|url| {
-            let db = store::Db::connect(&url).expect("open database");
-            (
-                store::redact(&url),
-                AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
-            )
-        })
-        .collect()
-}
-
 fn req(st: &AppState, m: Method, path: &str, if_match: Option<&str>, body: &Value) -> Resp {
     let b = if body.is_null() {
         Vec::new()
@@ -85,7 +72,7 @@ fn submodel(value: &str) -> Value {
 #[test]
 fn stale_if_match_is_refused_412_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         let sp = format!("/shells/{}", encode(AAS));
         let mp = format!("/submodels/{}", encode(SM));
         let null = Value::Null;
@@ -227,7 +214,7 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
 #[test]
 fn of_two_writers_naming_one_state_exactly_one_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         let mp = format!("/submodels/{}", encode(SM));
         assert_eq!(
             req(&st, Method::POST, "/submodels", None, &submodel("0")).status,

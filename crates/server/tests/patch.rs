@@ -14,19 +14,6 @@ use store::auth::{self, NewUser, Role, Timestamp};
 mod support;
 use support::{Resp, call_as, call_with};
 
-fn states(dir: &std::path::Path) -> Vec<(String, AppState)> {
-    store::testing::urls(dir)
-        .into_iter()
-        .map(|url| {
-            let db = store::Db::connect(&url).expect("open database");
-            (
-                store::redact(&url),
-                AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
-            )
-        })
-        .collect()
-}
-
 const AAS: &str = "urn:test:aas:patch";
 const SM: &str = "urn:test:sm:patch";
 
@@ -97,7 +84,7 @@ fn element(st: &AppState, path: &str) -> Value {
 #[test]
 fn patch_merges_the_given_fields_into_the_submodel() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let r = patch(
             &st,
@@ -150,7 +137,7 @@ fn patch_merges_the_given_fields_into_the_submodel() {
 #[test]
 fn patch_of_metadata_and_value() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let before = get(&st, &sm_path(""));
         // $metadata: what GET returned can be sent back with a change
@@ -223,7 +210,7 @@ fn patch_of_metadata_and_value() {
 #[test]
 fn refused_patches_are_located_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let before = get(&st, &sm_path(""));
         let el = |p: &str| sm_path(&format!("/submodel-elements/{p}"));
@@ -299,7 +286,7 @@ fn refused_patches_are_located_and_change_nothing() {
 #[test]
 fn patch_honours_if_match_and_roles() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let first = req(&st, Method::GET, &sm_path(""), None, &Value::Null);
         let tag = first.etag.expect("ETag");

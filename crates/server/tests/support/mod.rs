@@ -2,6 +2,7 @@
 
 use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -27,6 +28,7 @@ pub fn call(st: &AppState, method: &Method, path: &str, body: &[u8]) -> Resp {
 
 /// A token of an administrator of the state's database (made once per
 /// state: the user `test-admin` and its token are added to the database).
+#[allow(dead_code)]
 pub fn admin_token(st: &AppState) -> String {
     static TOKENS: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     let key = std::ptr::from_ref(st) as usize;
@@ -57,6 +59,7 @@ pub fn admin_token(st: &AppState) -> String {
 
 /// Sends `method` to `path` under `/api/v3.0` with `body` and, if given, an
 /// `If-Match` header, as an administrator.
+#[allow(dead_code)]
 pub fn call_with(
     st: &AppState,
     method: &Method,
@@ -70,6 +73,7 @@ pub fn call_with(
 
 /// Sends `method` to `path` (under `/api/v3.0` unless it starts with
 /// `/health`) with `body`, with the bearer `token` if given.
+#[allow(dead_code)]
 pub fn call_as(
     st: &AppState,
     method: &Method,
@@ -107,12 +111,7 @@ pub fn call_as(
     let allow = header_text(header::ALLOW);
     let etag = header_text(header::ETAG);
     let www_authenticate = header_text(header::WWW_AUTHENTICATE);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let bytes = rt
-        .block_on(to_bytes(r.into_body(), usize::MAX))
-        .expect("body");
+    let bytes = body_bytes(r);
     let body = if bytes.is_empty() {
         Value::Null
     } else {
@@ -125,6 +124,16 @@ pub fn call_as(
         www_authenticate,
         body,
     }
+}
+
+/// The whole body of an answer, read on a runtime of its own.
+#[allow(dead_code)]
+pub fn body_bytes(r: Response) -> axum::body::Bytes {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(to_bytes(r.into_body(), usize::MAX))
+        .expect("body")
 }
 
 /// A server answering on a real socket from its own thread and runtime.
@@ -177,4 +186,59 @@ pub fn serve_on_thread(
         stop: Some(stop),
         done,
     }
+}
+
+/// Runs `test` on every database engine the tests reach: SQLite in a fresh
+/// folder, and PostgreSQL when ATMPFLOW_TEST_PG names one.
+#[allow(dead_code)]
+pub fn each_engine(test: impl Fn(&str)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in store::testing::urls(dir.path()) {
+        test(&url);
+    }
+}
+
+/// A server state on every database engine the tests reach (SQLite below
+/// `dir`), each with its URL as it may be printed.
+#[allow(dead_code)]
+pub fn named_states(dir: &std::path::Path) -> Vec<(String, AppState)> {
+    store::testing::urls(dir)
+        .into_iter()
+        .map(|url| {
+            let db = store::Db::connect(&url).expect("open database");
+            (
+                store::redact(&url),
+                AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
+            )
+        })
+        .collect()
+}
+
+/// Gives `st` a rehearsal clock standing at 2026-12-01 08:00 UTC, moved on by
+/// adding seconds to the counter returned.
+#[allow(dead_code)]
+pub fn rehearsal_clock(st: &mut AppState) -> std::sync::Arc<std::sync::atomic::AtomicI64> {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = std::sync::Arc::new(AtomicI64::new(
+        recipe::DateTime::parse("2026-12-01T08:00:00Z")
+            .expect("time")
+            .unix_seconds(),
+    ));
+    let c = clock.clone();
+    st.clock = server::Clock::from_fn(move || c.load(Ordering::SeqCst));
+    clock
+}
+
+/// Registers the twins of the equipment in `inventory` (TOML text), as of
+/// 2026-12-01.
+#[allow(dead_code)]
+pub fn load_equipment_twins(st: &AppState, inventory: &str) {
+    let inventory = recipe::parse_inventory("modular-plant.toml", inventory).expect("inventory");
+    let as_of = recipe::Date::parse("2026-12-01").expect("date");
+    let twins: Vec<aas::twins::Twin> = inventory
+        .equipment
+        .iter()
+        .map(|e| aas::twins::equipment_twin(e, as_of))
+        .collect();
+    server::load_environment(st, &aas::twins::environment(&twins)).expect("twins");
 }
