@@ -129,13 +129,9 @@ fn shell_ops(
             ok(&views::shell_reference(&s.id))
         }
         // the single-shell service (AAS Service Specification) seen through this repository
-        (["description"], &Method::GET) => {
+        ([endpoint @ ("description" | "serialization")], &Method::GET) => {
             load_shell(st, id)?;
-            ok(&json!({ "profiles": crate::PROFILES }))
-        }
-        (["serialization"], &Method::GET) => {
-            load_shell(st, id)?;
-            serialization(st, q)
+            single_service(st, endpoint, q)
         }
         // a single-shell service is a repository of one: its shell list is itself
         (["shells"], &Method::GET) => {
@@ -187,6 +183,16 @@ fn shell_ops(
             submodel_ops(st, m, &sm, sub, q, body)
         }
         _ => Err(unrouted(m, "/shells/{aasIdentifier}/…")),
+    }
+}
+
+/// The `description` (the profiles served) or `serialization` endpoint of a
+/// single-shell or single-submodel service, once its item is known to exist.
+fn single_service(st: &AppState, endpoint: &str, q: &Query) -> ApiResult {
+    if endpoint == "description" {
+        ok(&json!({ "profiles": crate::PROFILES }))
+    } else {
+        serialization(st, q)
     }
 }
 
@@ -340,13 +346,9 @@ pub(crate) fn submodel_ops(
         }
         (["$metadata"], &Method::GET) => ok(&views::submodel_metadata(&load_submodel(st, id)?)),
         // the single-submodel service (Submodel Service Specification) seen through this repository
-        (["description"], &Method::GET) => {
+        ([endpoint @ ("description" | "serialization")], &Method::GET) => {
             load_submodel(st, id)?;
-            ok(&json!({ "profiles": crate::PROFILES }))
-        }
-        (["serialization"], &Method::GET) => {
-            load_submodel(st, id)?;
-            serialization(st, q)
+            single_service(st, endpoint, q)
         }
         // the shells that hold this submodel (what a single-submodel service's
         // clients look up before asking for a serialization)
