@@ -146,6 +146,22 @@ pub struct OnThread {
     pub done: std::sync::mpsc::Receiver<()>,
 }
 
+impl OnThread {
+    /// Signals shutdown and waits (at most `within`) for `serve` to return;
+    /// how long that took.
+    #[allow(dead_code)]
+    pub fn shutdown(&mut self, within: std::time::Duration) -> std::time::Duration {
+        let t = std::time::Instant::now();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.done
+            .recv_timeout(within)
+            .expect("serve returns after shutdown");
+        t.elapsed()
+    }
+}
+
 /// A listener on a free loopback port, ready for [`serve_on_thread`].
 #[allow(dead_code)]
 pub fn loopback() -> std::net::TcpListener {
@@ -162,6 +178,23 @@ pub fn serve_on_thread(
     state: std::sync::Arc<AppState>,
     gate: server::Gate,
 ) -> OnThread {
+    on_thread(std_listener, move |listener, stopped| async move {
+        server::serve(listener, state, gate, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
+    })
+}
+
+/// Runs `serve` on `std_listener` from a thread of its own (two runtime
+/// workers); `serve` is handed the listener and the receiver of the stop signal.
+#[allow(dead_code)]
+pub fn on_thread<F, Fut>(std_listener: std::net::TcpListener, serve: F) -> OnThread
+where
+    F: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let addr = std_listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done) = std::sync::mpsc::channel();
@@ -173,11 +206,7 @@ pub fn serve_on_thread(
             .expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            server::serve(listener, state, gate, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
+            serve(listener, stopped).await;
         });
         let _ = done_tx.send(());
     });
