@@ -71,6 +71,23 @@ pub fn call_with(
     call_as(st, method, path, Some(&token), if_match, body)
 }
 
+/// [`call_with`] with a JSON `body` (no body when it is `null`).
+#[allow(dead_code)]
+pub fn call_json(
+    st: &AppState,
+    m: Method,
+    path: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> Resp {
+    let b = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    call_with(st, &m, path, if_match, &b)
+}
+
 /// Sends `method` to `path` (under `/api/v3.0` unless it starts with
 /// `/health`) with `body`, with the bearer `token` if given.
 #[allow(dead_code)]
@@ -124,6 +141,24 @@ pub fn call_as(
         www_authenticate,
         body,
     }
+}
+
+/// The one message of a standard AAS error body, checked to carry exactly the
+/// standard fields, `status` as its code and the type `Error`.
+#[allow(dead_code)]
+pub fn only_error_message(body: &Value, status: StatusCode) -> &serde_json::Map<String, Value> {
+    let msgs = body["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 1);
+    let m = msgs[0].as_object().expect("message object");
+    let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["code", "correlationId", "messageType", "text", "timestamp"]
+    );
+    assert_eq!(m["code"], serde_json::json!(status.as_u16().to_string()));
+    assert_eq!(m["messageType"], serde_json::json!("Error"));
+    m
 }
 
 /// The whole body of an answer, read on a runtime of its own.
