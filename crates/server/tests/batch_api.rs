@@ -129,18 +129,7 @@ fn start_with(url: &str, inventory: &str) -> Api {
     ];
     let mut tokens = std::collections::BTreeMap::new();
     for (name, display, role) in people {
-        store::auth::add_user(
-            &db,
-            "admin",
-            &NewUser {
-                name,
-                display_name: display,
-                password: Some(PASSWORD),
-                roles: &[role],
-            },
-            now,
-        )
-        .expect("user");
+        support::add_person(&db, name, display, Some(PASSWORD), &[role], now);
         let t =
             store::auth::create_token(&db, "admin", name, &[], "test", None, now).expect("token");
         tokens.insert(name, t.secret);

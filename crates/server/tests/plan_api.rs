@@ -8,7 +8,7 @@
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use server::{AppState, dispatch_with};
-use store::auth::{NewUser, Role, Timestamp};
+use store::auth::{Role, Timestamp};
 use support::each_engine;
 
 mod support;
@@ -46,18 +46,7 @@ impl Api {
             ("operator", Role::Operator),
             ("reader", Role::Reader),
         ] {
-            store::auth::add_user(
-                &db,
-                "admin",
-                &NewUser {
-                    name,
-                    display_name: name,
-                    password: None,
-                    roles: &[role],
-                },
-                now,
-            )
-            .expect("user");
+            support::add_person(&db, name, name, None, &[role], now);
             let t = store::auth::create_token(&db, "admin", name, &[], "test", None, now)
                 .expect("token");
             tokens.insert(name, t.secret);

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::json;
 use server::{AppState, dispatch_with};
-use store::auth::{NewUser, Role, Timestamp};
+use store::auth::{Role, Timestamp};
 use support::{body_bytes, each_engine};
 
 mod support;
@@ -190,18 +190,7 @@ fn start(url: &str) -> Web {
             "opqp" => &[Role::Operator, Role::QualifiedPerson],
             _ => std::slice::from_ref(&role),
         };
-        store::auth::add_user(
-            &db,
-            "admin",
-            &NewUser {
-                name,
-                display_name: display,
-                password: Some(PASSWORD),
-                roles,
-            },
-            now,
-        )
-        .expect("user");
+        support::add_person(&db, name, display, Some(PASSWORD), roles, now);
     }
     let planner_token = store::auth::create_token(&db, "admin", "planner", &[], "t", None, now)
         .expect("token")

@@ -252,6 +252,26 @@ where
     }
 }
 
+/// Adds the user `name` (shown as `display`) with `roles` and, if given, a
+/// password, as the administrator `admin` would.
+#[allow(dead_code)]
+pub fn add_person(
+    db: &store::Db,
+    name: &str,
+    display: &str,
+    password: Option<&str>,
+    roles: &[Role],
+    now: Timestamp,
+) {
+    let user = NewUser {
+        name,
+        display_name: display,
+        password,
+        roles,
+    };
+    auth::add_user(db, "admin", &user, now).expect("user");
+}
+
 /// Runs `test` on every database engine the tests reach: SQLite in a fresh
 /// folder, and PostgreSQL when ATMPFLOW_TEST_PG names one.
 #[allow(dead_code)]
