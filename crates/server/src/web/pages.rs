@@ -317,6 +317,29 @@ pub(crate) struct Feedback {
     lines: Vec<String>,
 }
 
+/// What the last action did, as the notice at the page's `#feedback`
+/// anchor: applied, applied with a deviation raised, or refused.
+fn feedback_notice(f: Feedback) -> String {
+    let deviation = f
+        .lines
+        .iter()
+        .any(|l| l.starts_with(t(Text::DeviationRaised)));
+    let (class, head) = match (f.ok, deviation) {
+        (true, false) => ("good", Text::Applied),
+        (true, true) => ("warn", Text::AppliedWithDeviation),
+        (false, _) => ("bad", Text::Refused),
+    };
+    let mut out = format!(
+        "<div class=\"notice {class}\" role=\"alert\" id=\"feedback\"><p><strong>{}</strong></p><ul>",
+        esc(t(head))
+    );
+    for l in f.lines {
+        let _ = write!(out, "<li>{}</li>", esc(&l));
+    }
+    out.push_str("</ul></div>");
+    out
+}
+
 /// `GET /batch/{id}` (and the page after an action, with its feedback).
 pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Response {
     if let Some(r) = refuse_reading(ctx) {
@@ -348,24 +371,7 @@ pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Resp
         _ => StatusCode::OK,
     };
     if let Some(f) = feedback {
-        let deviation = f
-            .lines
-            .iter()
-            .any(|l| l.starts_with(t(Text::DeviationRaised)));
-        let (class, head) = match (f.ok, deviation) {
-            (true, false) => ("good", Text::Applied),
-            (true, true) => ("warn", Text::AppliedWithDeviation),
-            (false, _) => ("bad", Text::Refused),
-        };
-        let _ = write!(
-            body,
-            "<div class=\"notice {class}\" role=\"alert\" id=\"feedback\"><p><strong>{}</strong></p><ul>",
-            esc(t(head))
-        );
-        for l in f.lines {
-            let _ = write!(body, "<li>{}</li>", esc(&l));
-        }
-        body.push_str("</ul></div>");
+        body.push_str(&feedback_notice(f));
     }
     let _ = write!(
         body,
