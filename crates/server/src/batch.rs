@@ -90,10 +90,8 @@ pub fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
-    let segs = API.route(method, path)?;
+    let (segs, principal, q) = API.admit(st, method, path, query, headers)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let principal = authenticate(st, headers)?;
-    let q = Query::parse(query);
     match (segs.as_slice(), method.clone()) {
         (["me"], _) => me(&principal),
         (["clock"], Method::GET) => clock(st),
@@ -111,14 +109,6 @@ pub fn dispatch(
         (["lots", ..], m) => crate::lots::dispatch(st, &principal, &m, &segs, &q, body),
         _ => Err(crate::unrouted(method, path)),
     }
-}
-
-// ---------------------------------------------------------------------------
-// Who is calling
-// ---------------------------------------------------------------------------
-
-fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    crate::auth::authenticate(&st.store, headers)
 }
 
 // ---------------------------------------------------------------------------

@@ -221,6 +221,22 @@ impl SubApi {
         }
         Ok(segs)
     }
+
+    /// A request to this API as its handlers take it: the segments [`Self::route`]
+    /// admits, then the caller its credentials name (401 without valid ones), and the
+    /// parsed query.
+    pub(crate) fn admit(
+        &self,
+        st: &AppState,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<(Vec<String>, auth::Principal, Query), util::ApiError> {
+        let segs = self.route(method, path)?;
+        let principal = auth::authenticate(&st.store, headers)?;
+        Ok((segs, principal, Query::parse(query)))
+    }
 }
 
 /// Whether `method` is served at `path` (by the route table alone).

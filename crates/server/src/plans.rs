@@ -93,10 +93,8 @@ pub fn dispatch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult {
-    let segs = API.route(method, path)?;
+    let (segs, p, q) = API.admit(st, method, path, query, headers)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let p = crate::auth::authenticate(&st.store, headers)?;
-    let q = Query::parse(query);
     match (segs.as_slice(), method.clone()) {
         (["plans"], Method::GET) => list(st, &p, &q),
         (["plans"], _) => create(st, &p, body),

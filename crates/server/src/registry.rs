@@ -9,7 +9,8 @@ use axum::http::Method;
 use store::{Filter, Kind, Tx};
 
 use crate::util::{
-    ApiError, ApiResult, Query, created, decode_id, index_key, no_content, ok, page, paged,
+    ApiError, ApiResult, Query, create_record, created, db_paged, decode_id, get_record, index_key,
+    no_content, ok, page, paged, same_id, tx_record,
 };
 use crate::{AppState, from_bytes, to_bytes, unrouted};
 
@@ -53,7 +54,7 @@ pub fn register_shell(
 /// Refreshes the descriptors of every shell that references submodel `sm_id`.
 pub fn reregister_owners(tx: &mut Tx<'_>, base: &str, sm_id: &str) -> Result<(), ApiError> {
     for id in tx.shells_referencing(sm_id)? {
-        let s: AssetAdministrationShell = load(tx, Kind::Shell, &id)?;
+        let s: AssetAdministrationShell = tx_record(tx, Kind::Shell, &id)?;
         register_shell(tx, base, &s)?;
     }
     Ok(())
@@ -143,40 +144,6 @@ pub fn relink_shell(
     Ok(())
 }
 
-fn load<T: serde::de::DeserializeOwned>(
-    tx: &mut Tx<'_>,
-    kind: Kind,
-    id: &str,
-) -> Result<T, ApiError> {
-    match tx.get(kind, id)? {
-        Some(b) => from_bytes(&b),
-        None => Err(ApiError::not_found(format!(
-            "no {} with id {id:?}",
-            crate::util::kind_name(kind)
-        ))),
-    }
-}
-
-fn get<T: serde::de::DeserializeOwned>(st: &AppState, kind: Kind, id: &str) -> Result<T, ApiError> {
-    match st.store.get(kind, id)? {
-        Some(b) => from_bytes(&b),
-        None => Err(ApiError::not_found(format!(
-            "no {} with id {id:?}",
-            crate::util::kind_name(kind)
-        ))),
-    }
-}
-
-fn same_id(body_id: &str, path_id: &str) -> Result<(), ApiError> {
-    if body_id == path_id {
-        Ok(())
-    } else {
-        Err(ApiError::bad(format!(
-            "body id {body_id:?} differs from the id in the path {path_id:?}"
-        )))
-    }
-}
-
 pub fn shell_descriptors(
     st: &AppState,
     m: &Method,
@@ -191,19 +158,13 @@ pub fn shell_descriptors(
                 asset_type: q.id("assetType")?,
                 ..Filter::default()
             };
-            let (items, next) = crate::util::db_page::<ShellDescriptor>(
-                &st.store,
-                Kind::ShellDescriptor,
-                &filter,
-                q,
-            )?;
-            paged(&items, next.as_deref())
+            db_paged::<ShellDescriptor>(&st.store, Kind::ShellDescriptor, &filter, q)
         }
         ([], &Method::POST) => create_descriptor(st, body, &SHELL_DESCRIPTORS),
         ([id], _) => descriptor_ops(st, m, id, body, &SHELL_DESCRIPTORS),
         ([id, "submodel-descriptors"], &Method::GET) => {
             let id = decode_id(id)?;
-            let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
+            let d: ShellDescriptor = get_record(&st.store, Kind::ShellDescriptor, &id)?;
             page(
                 d.submodel_descriptors
                     .into_iter()
@@ -217,7 +178,7 @@ pub fn shell_descriptors(
             let id = decode_id(id)?;
             let sd = descriptor::parse_submodel_descriptor(body)?;
             st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                let mut d: ShellDescriptor = tx_record(tx, Kind::ShellDescriptor, &id)?;
                 if d.submodel_descriptors.iter().any(|s| s.id == sd.id) {
                     return Err(ApiError::conflict(format!(
                         "descriptor already holds submodel descriptor {:?}",
@@ -278,12 +239,14 @@ fn create_descriptor<T: serde::Serialize>(
     what: &Descriptors<T>,
 ) -> ApiResult {
     let d = (what.parse)(body)?;
-    let id = (what.id)(&d);
-    st.store.transaction(|tx| -> Result<(), ApiError> {
-        Ok(tx.create(what.kind, id, &to_bytes(&d)?)?)
-    })?;
-    let at = format!("{}/{}/{}", st.base_url, what.collection, ids::encode(id));
-    created(&d, &at)
+    create_record(
+        st,
+        what.kind,
+        what.collection,
+        (what.id)(&d),
+        &d,
+        |_| Ok(()),
+    )
 }
 
 /// `/shell-descriptors/{id}` and `/submodel-descriptors/{id}`: read, put (created when new)
@@ -297,7 +260,7 @@ fn descriptor_ops<T: serde::Serialize + serde::de::DeserializeOwned>(
 ) -> ApiResult {
     let id = decode_id(id)?;
     match *m {
-        Method::GET => ok(&get::<T>(st, what.kind, &id)?),
+        Method::GET => ok(&get_record::<T>(&st.store, what.kind, &id)?),
         Method::PUT => {
             let d = (what.parse)(body)?;
             same_id((what.id)(&d), &id)?;
@@ -334,7 +297,7 @@ fn nested_descriptor_ops(st: &AppState, m: &Method, id: &str, sm: &str, body: &[
     };
     match *m {
         Method::GET => {
-            let d: ShellDescriptor = get(st, Kind::ShellDescriptor, &id)?;
+            let d: ShellDescriptor = get_record(&st.store, Kind::ShellDescriptor, &id)?;
             ok(&d
                 .submodel_descriptors
                 .into_iter()
@@ -345,7 +308,7 @@ fn nested_descriptor_ops(st: &AppState, m: &Method, id: &str, sm: &str, body: &[
             let sd = descriptor::parse_submodel_descriptor(body)?;
             same_id(&sd.id, &sm)?;
             st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                let mut d: ShellDescriptor = tx_record(tx, Kind::ShellDescriptor, &id)?;
                 let slot = d
                     .submodel_descriptors
                     .iter_mut()
@@ -359,7 +322,7 @@ fn nested_descriptor_ops(st: &AppState, m: &Method, id: &str, sm: &str, body: &[
         }
         Method::DELETE => {
             st.store.transaction(|tx| -> Result<(), ApiError> {
-                let mut d: ShellDescriptor = load(tx, Kind::ShellDescriptor, &id)?;
+                let mut d: ShellDescriptor = tx_record(tx, Kind::ShellDescriptor, &id)?;
                 let before = d.submodel_descriptors.len();
                 d.submodel_descriptors.retain(|s| s.id != sm);
                 if d.submodel_descriptors.len() == before {
@@ -390,13 +353,7 @@ pub fn submodel_descriptors(
                 semantic_id: q.id("semanticId")?,
                 ..Filter::default()
             };
-            let (items, next) = crate::util::db_page::<SubmodelDescriptor>(
-                &st.store,
-                Kind::SubmodelDescriptor,
-                &filter,
-                q,
-            )?;
-            paged(&items, next.as_deref())
+            db_paged::<SubmodelDescriptor>(&st.store, Kind::SubmodelDescriptor, &filter, q)
         }
         ([], &Method::POST) => create_descriptor(st, body, &SUBMODEL_DESCRIPTORS),
         ([id], _) => descriptor_ops(st, m, id, body, &SUBMODEL_DESCRIPTORS),

@@ -18,19 +18,11 @@ use crate::util::{
 use crate::{AppState, from_bytes, registry, to_bytes, unrouted};
 
 pub(crate) fn load_shell(st: &AppState, id: &str) -> Result<AssetAdministrationShell, ApiError> {
-    match st.store.get(Kind::Shell, id)? {
-        Some(b) => from_bytes(&b),
-        None => Err(ApiError::not_found(format!(
-            "no Asset Administration Shell with id {id:?}"
-        ))),
-    }
+    util::get_record(&st.store, Kind::Shell, id)
 }
 
 pub(crate) fn load_submodel(st: &AppState, id: &str) -> Result<Submodel, ApiError> {
-    match st.store.get(Kind::Submodel, id)? {
-        Some(b) => from_bytes(&b),
-        None => Err(ApiError::not_found(format!("no Submodel with id {id:?}"))),
-    }
+    util::get_record(&st.store, Kind::Submodel, id)
 }
 
 fn all<T: serde::de::DeserializeOwned>(
@@ -80,15 +72,10 @@ pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
         }
         ([], &Method::POST) => {
             let shell = parse::parse_shell(body)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                tx.create(Kind::Shell, &shell.id, &to_bytes(&shell)?)?;
+            util::create_record(st, Kind::Shell, "shells", &shell.id, &shell, |tx| {
                 registry::relink_shell(tx, &shell.id, None, Some(&shell))?;
                 registry::register_shell(tx, &st.base_url, &shell)
-            })?;
-            created(
-                &shell,
-                &format!("{}/shells/{}", st.base_url, ids::encode(&shell.id)),
-            )
+            })
         }
         ([id, sub @ ..], _) => {
             let id = decode_id(id)?;
@@ -122,12 +109,7 @@ fn shell_ops(
         ([], &Method::GET) => ok(&load_shell(st, id)?),
         ([], &Method::PUT) => {
             let shell = parse::parse_shell(body)?;
-            if shell.id != id {
-                return Err(ApiError::bad(format!(
-                    "body id {:?} differs from the id in the path {id:?}",
-                    shell.id
-                )));
-            }
+            util::same_id(&shell.id, id)?;
             st.store
                 .transaction(|tx| save_shell(tx, &st.base_url, &shell))?;
             no_content()
@@ -147,13 +129,9 @@ fn shell_ops(
             ok(&views::shell_reference(&s.id))
         }
         // the single-shell service (AAS Service Specification) seen through this repository
-        (["description"], &Method::GET) => {
+        ([endpoint @ ("description" | "serialization")], &Method::GET) => {
             load_shell(st, id)?;
-            ok(&json!({ "profiles": crate::PROFILES }))
-        }
-        (["serialization"], &Method::GET) => {
-            load_shell(st, id)?;
-            serialization(st, q)
+            single_service(st, endpoint, q)
         }
         // a single-shell service is a repository of one: its shell list is itself
         (["shells"], &Method::GET) => {
@@ -208,20 +186,22 @@ fn shell_ops(
     }
 }
 
-fn tx_shell(tx: &mut Tx<'_>, id: &str) -> Result<AssetAdministrationShell, ApiError> {
-    match tx.get(Kind::Shell, id)? {
-        Some(b) => from_bytes(&b),
-        None => Err(ApiError::not_found(format!(
-            "no Asset Administration Shell with id {id:?}"
-        ))),
+/// The `description` (the profiles served) or `serialization` endpoint of a
+/// single-shell or single-submodel service, once its item is known to exist.
+fn single_service(st: &AppState, endpoint: &str, q: &Query) -> ApiResult {
+    if endpoint == "description" {
+        ok(&json!({ "profiles": crate::PROFILES }))
+    } else {
+        serialization(st, q)
     }
 }
 
+fn tx_shell(tx: &mut Tx<'_>, id: &str) -> Result<AssetAdministrationShell, ApiError> {
+    util::tx_record(tx, Kind::Shell, id)
+}
+
 fn tx_submodel(tx: &mut Tx<'_>, id: &str) -> Result<Submodel, ApiError> {
-    match tx.get(Kind::Submodel, id)? {
-        Some(b) => from_bytes(&b),
-        None => Err(ApiError::not_found(format!("no Submodel with id {id:?}"))),
-    }
+    util::tx_record(tx, Kind::Submodel, id)
 }
 
 // ---------------------------------------------------------------------------
@@ -295,15 +275,10 @@ pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8
         }
         ([], &Method::POST) => {
             let sm = parse::parse_submodel(body)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                tx.create(Kind::Submodel, &sm.id, &to_bytes(&sm)?)?;
+            util::create_record(st, Kind::Submodel, "submodels", &sm.id, &sm, |tx| {
                 registry::register_submodel(tx, &st.base_url, &sm)?;
                 registry::reregister_owners(tx, &st.base_url, &sm.id)
-            })?;
-            created(
-                &sm,
-                &format!("{}/submodels/{}", st.base_url, ids::encode(&sm.id)),
-            )
+            })
         }
         ([id, sub @ ..], _) => {
             let id = decode_id(id)?;
@@ -349,12 +324,7 @@ pub(crate) fn submodel_ops(
         }
         ([], &Method::PUT) => {
             let sm = parse::parse_submodel(body)?;
-            if sm.id != id {
-                return Err(ApiError::bad(format!(
-                    "body id {:?} differs from the id in the path {id:?}",
-                    sm.id
-                )));
-            }
+            util::same_id(&sm.id, id)?;
             st.store
                 .transaction(|tx| save_submodel(tx, &st.base_url, &sm))?;
             no_content()
@@ -376,13 +346,9 @@ pub(crate) fn submodel_ops(
         }
         (["$metadata"], &Method::GET) => ok(&views::submodel_metadata(&load_submodel(st, id)?)),
         // the single-submodel service (Submodel Service Specification) seen through this repository
-        (["description"], &Method::GET) => {
+        ([endpoint @ ("description" | "serialization")], &Method::GET) => {
             load_submodel(st, id)?;
-            ok(&json!({ "profiles": crate::PROFILES }))
-        }
-        (["serialization"], &Method::GET) => {
-            load_submodel(st, id)?;
-            serialization(st, q)
+            single_service(st, endpoint, q)
         }
         // the shells that hold this submodel (what a single-submodel service's
         // clients look up before asking for a serialization)
@@ -783,45 +749,30 @@ pub fn concept_descriptions(
                 id_short: q.get("idShort").map(str::to_string),
                 ..Filter::default()
             };
-            let (items, next) = util::db_page::<ConceptDescription>(
-                &st.store,
-                Kind::ConceptDescription,
-                &filter,
-                q,
-            )?;
-            paged(&items, next.as_deref())
+            util::db_paged::<ConceptDescription>(&st.store, Kind::ConceptDescription, &filter, q)
         }
         ([], &Method::POST) => {
             let cd = parse::parse_concept_description(body)?;
-            st.store.transaction(|tx| -> Result<(), ApiError> {
-                Ok(tx.create(Kind::ConceptDescription, &cd.id, &to_bytes(&cd)?)?)
-            })?;
-            created(
+            util::create_record(
+                st,
+                Kind::ConceptDescription,
+                "concept-descriptions",
+                &cd.id,
                 &cd,
-                &format!(
-                    "{}/concept-descriptions/{}",
-                    st.base_url,
-                    ids::encode(&cd.id)
-                ),
+                |_| Ok(()),
             )
         }
         ([id], _) => {
             let id = decode_id(id)?;
             match *m {
-                Method::GET => match st.store.get(Kind::ConceptDescription, &id)? {
-                    Some(b) => ok(&from_bytes::<ConceptDescription>(&b)?),
-                    None => Err(ApiError::not_found(format!(
-                        "no Concept Description with id {id:?}"
-                    ))),
-                },
+                Method::GET => ok(&util::get_record::<ConceptDescription>(
+                    &st.store,
+                    Kind::ConceptDescription,
+                    &id,
+                )?),
                 Method::PUT => {
                     let cd = parse::parse_concept_description(body)?;
-                    if cd.id != id {
-                        return Err(ApiError::bad(format!(
-                            "body id {:?} differs from the id in the path {id:?}",
-                            cd.id
-                        )));
-                    }
+                    util::same_id(&cd.id, &id)?;
                     st.store.transaction(|tx| -> Result<(), ApiError> {
                         Ok(tx.replace(Kind::ConceptDescription, &id, &to_bytes(&cd)?)?)
                     })?;

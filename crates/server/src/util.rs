@@ -375,6 +375,79 @@ pub(crate) fn db_page<T: serde::de::DeserializeOwned>(
     Ok((items, p.next))
 }
 
+/// [`db_page`] answered as one page of the API's paged result.
+pub(crate) fn db_paged<T: serde::de::DeserializeOwned + Serialize>(
+    db: &store::Db,
+    kind: store::Kind,
+    filter: &store::Filter,
+    q: &Query,
+) -> ApiResult {
+    let (items, next) = db_page::<T>(db, kind, filter, q)?;
+    paged(&items, next.as_deref())
+}
+
+/// The answer when a stored record of `kind` with `id` is missing.
+fn no_record(kind: store::Kind, id: &str) -> ApiError {
+    ApiError::not_found(format!("no {} with id {id:?}", kind_name(kind)))
+}
+
+/// The stored record of `kind` with `id`, read outside a transaction; 404
+/// naming the kind when there is none.
+pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
+    db: &store::Db,
+    kind: store::Kind,
+    id: &str,
+) -> Result<T, ApiError> {
+    match db.get(kind, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(no_record(kind, id)),
+    }
+}
+
+/// The stored record of `kind` with `id`, read inside the transaction `tx`;
+/// 404 naming the kind when there is none.
+pub(crate) fn tx_record<T: serde::de::DeserializeOwned>(
+    tx: &mut store::Tx<'_>,
+    kind: store::Kind,
+    id: &str,
+) -> Result<T, ApiError> {
+    match tx.get(kind, id)? {
+        Some(b) => from_bytes(&b),
+        None => Err(no_record(kind, id)),
+    }
+}
+
+/// Refuses a PUT body whose id is not the one named in the path.
+pub(crate) fn same_id(body_id: &str, path_id: &str) -> Result<(), ApiError> {
+    if body_id == path_id {
+        Ok(())
+    } else {
+        Err(ApiError::bad(format!(
+            "body id {body_id:?} differs from the id in the path {path_id:?}"
+        )))
+    }
+}
+
+/// `POST` to a collection: stores `value` as a new `kind` record under `id`
+/// (refused if the id is taken), runs `also` in the same transaction (the
+/// registry and discovery entries that follow the record), and answers 201
+/// with its location `{base}/{collection}/{id}`.
+pub(crate) fn create_record<T: Serialize>(
+    st: &crate::AppState,
+    kind: store::Kind,
+    collection: &str,
+    id: &str,
+    value: &T,
+    mut also: impl FnMut(&mut store::Tx<'_>) -> Result<(), ApiError>,
+) -> ApiResult {
+    st.store.transaction(|tx| -> Result<(), ApiError> {
+        tx.create(kind, id, &to_bytes(value)?)?;
+        also(tx)
+    })?;
+    let at = format!("{}/{collection}/{}", st.base_url, aas::ids::encode(id));
+    created(value, &at)
+}
+
 /// Parses a JSON body, naming the field of the first problem.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);

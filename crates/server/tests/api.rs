@@ -112,17 +112,7 @@ fn assert_error(r: &Resp, status: StatusCode, needle: &str) {
         "{:?}",
         r.allow
     );
-    let msgs = r.body["messages"].as_array().expect("messages");
-    assert_eq!(msgs.len(), 1);
-    let m = msgs[0].as_object().expect("message object");
-    let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        ["code", "correlationId", "messageType", "text", "timestamp"]
-    );
-    assert_eq!(m["code"], json!(status.as_u16().to_string()));
-    assert_eq!(m["messageType"], json!("Error"));
+    let m = support::only_error_message(&r.body, status);
     let ts = m["timestamp"].as_str().expect("timestamp");
     assert!(
         aas::validate::check_value(aas::model::DataTypeDefXsd::DateTime, ts).is_ok(),

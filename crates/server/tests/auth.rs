@@ -14,12 +14,9 @@ use support::{Resp, call_as};
 const CD: &str = r#"{"modelType":"ConceptDescription","id":"urn:test:cd:auth"}"#;
 
 fn states(dir: &std::path::Path) -> Vec<AppState> {
-    store::testing::urls(dir)
+    support::named_states(dir)
         .into_iter()
-        .map(|url| {
-            let db = store::Db::connect(&url).expect("open database");
-            AppState::new(db, "http://127.0.0.1:1/api/v3.0")
-        })
+        .map(|(_, st)| st)
         .collect()
 }
 
@@ -43,22 +40,7 @@ fn token(st: &AppState, owner: &str, roles: &[Role]) -> String {
 /// Exactly the AAS error body with `status`, its text naming `needle`.
 fn assert_refused(r: &Resp, status: StatusCode, needle: &str) {
     assert_eq!(r.status, status, "{}", r.body);
-    let msgs = r.body["messages"].as_array().expect("messages");
-    assert_eq!(msgs.len(), 1);
-    let m = &msgs[0];
-    let mut keys: Vec<&str> = m
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort();
-    assert_eq!(
-        keys,
-        ["code", "correlationId", "messageType", "text", "timestamp"]
-    );
-    assert_eq!(m["code"], json!(status.as_u16().to_string()));
-    assert_eq!(m["messageType"], json!("Error"));
+    let m = support::only_error_message(&r.body, status);
     let text = m["text"].as_str().expect("text");
     assert!(text.contains(needle), "{text:?} lacks {needle:?}");
     assert_eq!(

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde_json::{Value, json};
-use server::{AppState, Clock, dispatch_with};
+use server::{AppState, dispatch_with};
 use store::auth::{NewUser, Role, Timestamp};
 
 mod support;
+use support::each_engine;
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
@@ -84,12 +84,7 @@ impl Api {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let bytes = rt
-            .block_on(to_bytes(r.into_body(), usize::MAX))
-            .expect("body");
+        let bytes = support::body_bytes(r);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Resp {
@@ -98,6 +93,16 @@ impl Api {
             body,
             etag,
         }
+    }
+
+    /// `POST`s the JSON `body` to `path` as `who`.
+    fn post(&self, who: &str, path: &str, body: &Value) -> Resp {
+        self.call(Some(who), Method::POST, path, body)
+    }
+
+    /// `GET`s `path` as `who`.
+    fn get(&self, who: &str, path: &str) -> Resp {
+        self.call(Some(who), Method::GET, path, &Value::Null)
     }
 
     fn advance(&self, secs: i64) {
@@ -124,49 +129,18 @@ fn start_with(url: &str, inventory: &str) -> Api {
     ];
     let mut tokens = std::collections::BTreeMap::new();
     for (name, display, role) in people {
-        store::auth::add_user(
-            &db,
-            "admin",
-            &NewUser {
-                name,
-                display_name: display,
-                password: Some(PASSWORD),
-                roles: &[role],
-            },
-            now,
-        )
-        .expect("user");
+        support::add_person(&db, name, display, Some(PASSWORD), &[role], now);
         let t =
             store::auth::create_token(&db, "admin", name, &[], "test", None, now).expect("token");
         tokens.insert(name, t.secret);
     }
     let mut st = AppState::new(db, "http://127.0.0.1:1/api/v3.0");
-    let clock = Arc::new(AtomicI64::new(
-        recipe::DateTime::parse("2026-12-01T08:00:00Z")
-            .expect("time")
-            .unix_seconds(),
-    ));
-    let c = clock.clone();
-    st.clock = Clock::from_fn(move || c.load(Ordering::SeqCst));
-    let inventory = recipe::parse_inventory("modular-plant.toml", inventory).expect("inventory");
-    let as_of = recipe::Date::parse("2026-12-01").expect("date");
-    let twins: Vec<aas::twins::Twin> = inventory
-        .equipment
-        .iter()
-        .map(|e| aas::twins::equipment_twin(e, as_of))
-        .collect();
-    server::load_environment(&st, &aas::twins::environment(&twins)).expect("twins");
+    let clock = support::rehearsal_clock(&mut st);
+    support::load_equipment_twins(&st, inventory);
     Api {
         st: Arc::new(st),
         tokens,
         clock,
-    }
-}
-
-fn each_engine(test: impl Fn(&str)) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for url in store::testing::urls(dir.path()) {
-        test(&url);
     }
 }
 
@@ -205,17 +179,17 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
         // only a planner orders; malformed bodies name the field
-        let r = api.call(Some("operator"), Method::POST, "/batches", &order());
+        let r = api.post("operator", "/batches", &order());
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
         assert!(r.text.contains("planner"), "{}", r.text);
         let mut bad = order();
         bad["order"]["din"] = json!("A99992512345X");
-        let r = api.call(Some("planner"), Method::POST, "/batches", &bad);
+        let r = api.post("planner", "/batches", &bad);
         assert!(r.status.is_client_error(), "{}", r.text);
         assert!(r.text.contains("din"), "{}", r.text);
         let mut bad = order();
         bad["order"]["planned_start"] = json!("yesterday");
-        let r = api.call(Some("planner"), Method::POST, "/batches", &bad);
+        let r = api.post("planner", "/batches", &bad);
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.text.contains("order.planned_start"), "{}", r.text);
         let r = api.raw(
@@ -226,17 +200,17 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
             &[],
         );
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = api.call(Some("reader"), Method::GET, "/batches", &Value::Null);
+        let r = api.get("reader", "/batches");
         assert_eq!(
             r.body["result"],
             json!([]),
             "nothing stored by refused orders"
         );
 
-        let r = api.call(Some("planner"), Method::POST, "/batches", &order());
+        let r = api.post("planner", "/batches", &order());
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         assert_eq!(r.body["stage"], "ordered");
-        let r = api.call(Some("planner"), Method::POST, "/batches", &order());
+        let r = api.post("planner", "/batches", &order());
         assert_eq!(r.status, StatusCode::OK, "the same order again: {}", r.text);
 
         // receive the apheresis with an idempotency key
@@ -245,30 +219,15 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
             "command": { "action": "receive_apheresis", "location": "goods-in", "scanned": label() },
             "key": "rx-1", "expected_seq": 1
         });
-        let r = api.call(
-            Some("clinic"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &receive,
-        );
+        let r = api.post("clinic", "/batches/B-API-1/requests", &receive);
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &receive,
-        );
+        let r = api.post("operator", "/batches/B-API-1/requests", &receive);
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["stage"], "apheresis_received");
         assert_eq!(r.body["replayed"], false);
         let first = r.body["entries"].clone();
         api.advance(60);
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &receive,
-        );
+        let r = api.post("operator", "/batches/B-API-1/requests", &receive);
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["replayed"], true);
         assert_eq!(
@@ -277,29 +236,18 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         );
         let mut other = receive.clone();
         other["command"]["location"] = json!("elsewhere");
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &other,
-        );
+        let r = api.post("operator", "/batches/B-API-1/requests", &other);
         assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
         assert!(r.text.contains("key"), "{}", r.text);
         // a stale view is refused
         let mut stale = receive.clone();
         stale["key"] = json!("rx-2");
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &stale,
-        );
+        let r = api.post("operator", "/batches/B-API-1/requests", &stale);
         assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
         assert!(r.text.contains("expected_seq"), "{}", r.text);
         // unknown fields and actions are named
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
+        let r = api.post(
+            "operator",
             "/batches/B-API-1/requests",
             &json!({"command": {"action": "teleport"}}),
         );
@@ -307,12 +255,7 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         assert!(r.text.contains("command"), "{}", r.text);
 
         // the batch, its next step, a blocked hand-off that keeps its scan
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-API-1");
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let step = r.body["next_step"].as_str().expect("next step").to_string();
         let head = r.body["head_seq"].as_i64().expect("head");
@@ -322,32 +265,17 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
                          "scanned": { "coi": "COI-SOMEONE-ELSE", "din": DIN } },
             "key": "start-wrong"
         });
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &wrong,
-        );
+        let r = api.post("operator", "/batches/B-API-1/requests", &wrong);
         assert!(r.status.is_client_error(), "{}", r.text);
         assert_eq!(r.body["refused"]["code"], "blocked", "{}", r.text);
         let kept = r.body["entries"].as_array().expect("entries").len();
         assert!(kept >= 2, "scan and deviation are recorded: {}", r.text);
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-API-1");
         assert_eq!(r.body["head_seq"].as_i64(), Some(head + kept as i64));
         assert_eq!(r.body["unassessed"].as_array().map(Vec::len), Some(1));
 
         // a signature needs the signer's password; a wrong one stores nothing
-        let rec = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1/record",
-            &Value::Null,
-        );
+        let rec = api.get("reader", "/batches/B-API-1/record");
         assert_eq!(rec.status, StatusCode::OK);
         let e2 = &rec.body["entries"][1];
         let sign = |password: &str| {
@@ -357,27 +285,21 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
             })
         };
         let before = rec.body["entries"].as_array().expect("entries").len();
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
+        let r = api.post(
+            "qa",
             "/batches/B-API-1/signatures",
             &sign("wrong password!"),
         );
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
         assert!(r.text.contains("password"), "{}", r.text);
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
-            "/batches/B-API-1/signatures",
-            &sign(PASSWORD),
-        );
+        let r = api.post("qa", "/batches/B-API-1/signatures", &sign(PASSWORD));
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(
             r.body["entries"][0]["body"]["type"], "signature",
             "{}",
             r.text
         );
-        let r = api.call(Some("operator"), Method::POST, "/batches/B-API-1/requests", &json!({
+        let r = api.post("operator", "/batches/B-API-1/requests", &json!({
             "command": {"action": "sign", "target": 2, "target_hash": e2["hash"], "meaning": "performed"}
         }));
         assert_eq!(
@@ -387,21 +309,11 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         );
 
         // the record, pages, the exceptions, events and verification
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1/record?from=2&limit=2",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-API-1/record?from=2&limit=2");
         assert_eq!(r.body["entries"].as_array().map(Vec::len), Some(2));
         assert_eq!(r.body["entries"][0]["seq"], 2);
         assert_eq!(r.body["next"], 4);
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1/exceptions",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-API-1/exceptions");
         assert!(
             r.body["entries"]
                 .as_array()
@@ -427,28 +339,13 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
             "entries 2.. plus the signature: {}",
             r.text
         );
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1/verify",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-API-1/verify");
         assert_eq!(r.body["verified"], true, "{}", r.text);
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches?stage=in_process",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches?stage=in_process");
         assert_eq!(r.body["result"], json!([]));
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches?stage=nonsense",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches?stage=nonsense");
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = api.call(Some("reader"), Method::GET, "/batches/NOPE", &Value::Null);
+        let r = api.get("reader", "/batches/NOPE");
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = api.call(
             Some("reader"),
@@ -458,12 +355,7 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         );
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
         // the reader may read, not act
-        let r = api.call(
-            Some("reader"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &receive,
-        );
+        let r = api.post("reader", "/batches/B-API-1/requests", &receive);
         assert_eq!(
             r.status,
             StatusCode::CONFLICT,
@@ -473,12 +365,7 @@ fn a_batch_runs_through_the_api_with_roles_keys_signatures_and_events() {
         let mut fresh = receive.clone();
         fresh["key"] = json!("reader-try");
         fresh["expected_seq"] = Value::Null;
-        let r = api.call(
-            Some("reader"),
-            Method::POST,
-            "/batches/B-API-1/requests",
-            &fresh,
-        );
+        let r = api.post("reader", "/batches/B-API-1/requests", &fresh);
         assert!(
             r.status == StatusCode::FORBIDDEN || r.status == StatusCode::CONFLICT,
             "{}",
@@ -492,7 +379,7 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
     each_engine(|url| {
         let mut api = start(url);
         // who a token belongs to, with the roles the batch engine sees
-        let r = api.call(Some("planner"), Method::GET, "/me", &Value::Null);
+        let r = api.get("planner", "/me");
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["user"], "planner");
         assert_eq!(r.body["name"], "Paula Planner");
@@ -500,7 +387,7 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
         assert_eq!(r.body["roles"], json!(["planner"]));
 
         // a server on the system clock (here the test's) has no clock to move
-        let r = api.call(Some("admin"), Method::GET, "/clock", &Value::Null);
+        let r = api.get("admin", "/clock");
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["simulated"], false);
         assert_eq!(r.body["now"], "2026-12-01T08:00:00Z");
@@ -545,20 +432,15 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
         let r = api.call(Some("admin"), Method::PUT, "/clock", &back);
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
         assert!(r.text.contains("only moves forward"), "{}", r.text);
-        let r = api.call(Some("reader"), Method::GET, "/clock", &Value::Null);
+        let r = api.get("reader", "/clock");
         assert_eq!(r.body["now"], "2026-12-02T08:00:00Z", "{}", r.text);
 
         // entries carry the simulated time
         let mut o = order();
         o["order"]["planned_start"] = json!("2026-12-02T08:00:00Z");
-        let r = api.call(Some("planner"), Method::POST, "/batches", &o);
+        let r = api.post("planner", "/batches", &o);
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-API-1/record",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-API-1/record");
         assert_eq!(
             r.body["entries"][0]["at"], "2026-12-02T08:00:00Z",
             "{}",
@@ -617,11 +499,9 @@ fn port_counter(api: &Api, equipment: &str) -> ((u64, u64, u64, bool), String) {
     let inv = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
     let e = inv.get(equipment).expect("equipment");
     let id = aas::twins::usage_counters(e).id;
-    let r = api.call(
-        Some("reader"),
-        Method::GET,
+    let r = api.get(
+        "reader",
         &format!("/api/v3.0/submodels/{}/$value", aas::ids::encode(&id)),
-        &Value::Null,
     );
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let c = r.body["Counters"]
@@ -639,11 +519,9 @@ fn port_counter(api: &Api, equipment: &str) -> ((u64, u64, u64, bool), String) {
             .unwrap_or_else(|| panic!("{k}: {}", r.text))
     };
     let reached = c["LimitReached"] == json!(true) || c["LimitReached"] == json!("true");
-    let full = api.call(
-        Some("reader"),
-        Method::GET,
+    let full = api.get(
+        "reader",
         &format!("/api/v3.0/submodels/{}", aas::ids::encode(&id)),
-        &Value::Null,
     );
     (
         (n("Used"), n("MaxUses"), n("Remaining"), reached),
@@ -653,9 +531,8 @@ fn port_counter(api: &Api, equipment: &str) -> ((u64, u64, u64, bool), String) {
 
 /// Orders batch `id` and runs it up to the scan of the thawing module.
 fn order_batch(api: &Api, id: &str, din: &str) -> Resp {
-    api.call(
-        Some("planner"),
-        Method::POST,
+    api.post(
+        "planner",
         "/batches",
         &json!({
             "order": {
@@ -670,9 +547,8 @@ fn order_batch(api: &Api, id: &str, din: &str) -> Resp {
 fn to_thaw_scan(api: &Api, id: &str, din: &str) -> Resp {
     let label = json!({ "coi": format!("COI-{id}"), "din": din });
     let send = |command: Value| {
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
+        let r = api.post(
+            "operator",
             &format!("/batches/{id}/requests"),
             &json!({ "command": command }),
         );
@@ -686,9 +562,8 @@ fn to_thaw_scan(api: &Api, id: &str, din: &str) -> Resp {
     send(json!({"action": "complete_step", "step": "transport_in"}));
     api.advance(600);
     send(json!({"action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label}));
-    api.call(
-        Some("operator"),
-        Method::POST,
+    api.post(
+        "operator",
         &format!("/batches/{id}/requests"),
         &json!({ "command": {
             "action": "use_equipment", "step": "thaw", "requirement": "thawing",
@@ -746,9 +621,8 @@ fn a_port_with_room_for_one_batch_is_counted_in_its_twin_and_refused_to_the_next
         );
         assert_eq!(port_counter(&api, "thaw_1"), (c, etag1.clone()));
         // a wrong scan is refused too and counts nothing
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
+        let r = api.post(
+            "operator",
             "/batches/B-PORT-2/requests",
             &json!({ "command": {
                 "action": "use_equipment", "step": "thaw", "requirement": "thawing",
@@ -766,20 +640,10 @@ fn a_port_with_room_for_one_batch_is_counted_in_its_twin_and_refused_to_the_next
             "{}",
             r.text
         );
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-PORT-3",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-PORT-3");
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         for b in ["B-PORT-1", "B-PORT-2"] {
-            let r = api.call(
-                Some("reader"),
-                Method::GET,
-                &format!("/batches/{b}/verify"),
-                &Value::Null,
-            );
+            let r = api.get("reader", &format!("/batches/{b}/verify"));
             assert_eq!(r.body["verified"], true, "{}", r.text);
         }
     });
@@ -790,19 +654,14 @@ fn a_port_with_room_for_one_batch_is_counted_in_its_twin_and_refused_to_the_next
 fn running_batch(api: &Api, id: &str) {
     let mut o = order();
     o["order"]["batch"] = json!(id);
-    let r = api.call(Some("planner"), Method::POST, "/batches", &o);
+    let r = api.post("planner", "/batches", &o);
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let path = format!("/batches/{id}/requests");
     for command in [
         json!({ "action": "receive_apheresis", "location": "goods-in", "scanned": label() }),
         json!({ "action": "start_step", "step": "transport_in", "location": "goods-in", "scanned": label() }),
     ] {
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
-            &path,
-            &json!({ "command": command }),
-        );
+        let r = api.post("operator", &path, &json!({ "command": command }));
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
 }
@@ -857,23 +716,13 @@ fn finished_batch(api: &Api, id: &str) {
 }
 
 fn head_seq(api: &Api, id: &str) -> i64 {
-    let r = api.call(
-        Some("reader"),
-        Method::GET,
-        &format!("/batches/{id}"),
-        &Value::Null,
-    );
+    let r = api.get("reader", &format!("/batches/{id}"));
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["head_seq"].as_i64().expect("head_seq")
 }
 
 fn last_entry(api: &Api, id: &str) -> Value {
-    let r = api.call(
-        Some("reader"),
-        Method::GET,
-        &format!("/batches/{id}/record"),
-        &Value::Null,
-    );
+    let r = api.get("reader", &format!("/batches/{id}/record"));
     r.body["entries"]
         .as_array()
         .and_then(|e| e.last())
@@ -923,7 +772,7 @@ fn the_engine_watch_raises_each_breach_once_and_leaves_closed_batches_alone() {
         assert_eq!(e["body"]["step"], "transport_in", "{e}");
         assert_eq!(e["by"]["user"], "engine", "{e}");
         assert_eq!(e["by"]["role"], "engine", "{e}");
-        let r = api.call(Some("reader"), Method::GET, "/batches/B-W-1", &Value::Null);
+        let r = api.get("reader", "/batches/B-W-1");
         assert_eq!(r.body["unassessed"], json!([1]), "{}", r.text);
 
         // a second tick raises nothing more
@@ -939,12 +788,7 @@ fn the_engine_watch_raises_each_breach_once_and_leaves_closed_batches_alone() {
             json!({ "action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label() }),
             json!({ "action": "complete_step", "step": "thaw" }),
         ] {
-            let r = api.call(
-                Some("operator"),
-                Method::POST,
-                path,
-                &json!({ "command": command }),
-            );
+            let r = api.post("operator", path, &json!({ "command": command }));
             assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         }
         let head = head_seq(&api, "B-W-1");
@@ -969,18 +813,12 @@ fn the_engine_watch_raises_each_breach_once_and_leaves_closed_batches_alone() {
         // the finished batch was never touched; both records verify
         assert_eq!(head_seq(&api, "B-DONE-1"), done_head);
         for id in ["B-W-1", "B-DONE-1"] {
-            let r = api.call(
-                Some("reader"),
-                Method::GET,
-                &format!("/batches/{id}/verify"),
-                &Value::Null,
-            );
+            let r = api.get("reader", &format!("/batches/{id}/verify"));
             assert_eq!(r.body["verified"], true, "{}", r.text);
         }
         // nobody can send the watch through the API, nor be named like the engine
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
+        let r = api.post(
+            "operator",
             path,
             &json!({ "command": { "action": "watch" } }),
         );
@@ -1099,9 +937,8 @@ fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
         );
         until_event(&rx, head, Duration::from_secs(5));
         api.advance(600);
-        let r = api.call(
-            Some("operator"),
-            Method::POST,
+        let r = api.post(
+            "operator",
             "/batches/B-EV-1/requests",
             &json!({ "command": { "action": "complete_step", "step": "transport_in" } }),
         );
@@ -1121,12 +958,7 @@ fn event_streams_carry_each_new_entry_at_once_and_resume_after_last_event_id() {
             tokens: api.tokens.clone(),
             clock: api.clock.clone(),
         };
-        let r = elsewhere.call(
-            Some("operator"),
-            Method::POST,
-            "/batches/B-EV-1/requests",
-            &json!({ "command": { "action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label() } }),
-        );
+        let r = elsewhere.post("operator", "/batches/B-EV-1/requests", &json!({ "command": { "action": "start_step", "step": "thaw", "location": "room_c1", "scanned": label() } }));
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let last = r.body["head_seq"].as_u64().expect("head");
         until_event(&rx, last, Duration::from_secs(3));
@@ -1190,7 +1022,7 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
     each_engine(|url| {
         let api = start(url);
         let count = |api: &Api| {
-            let r = api.call(Some("reader"), Method::GET, "/lots", &Value::Null);
+            let r = api.get("reader", "/lots");
             assert_eq!(r.status, StatusCode::OK, "{}", r.text);
             r.body["result"].as_array().map_or(0, Vec::len)
         };
@@ -1234,7 +1066,7 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
                 "colour",
             ),
         ] {
-            let r = api.call(Some("qc"), Method::POST, "/lots", &body);
+            let r = api.post("qc", "/lots", &body);
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
             assert!(r.text.contains(field), "{body}: {field} in {}", r.text);
         }
@@ -1252,9 +1084,8 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
             let r = api.call(Some(who), Method::POST, "/lots", &body);
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         }
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
+        let r = api.post(
+            "qa",
             "/lots",
             &lot("cassette", "CAS-1", "2027-04-01", "released"),
         );
@@ -1263,62 +1094,35 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
         assert_eq!(count(&api), 4);
         // status changes: QA only, with a reason; the history keeps old and new
         let change = json!({"status": "rejected", "reason": "supplier recall 2026-17"});
-        let r = api.call(
-            Some("qc"),
-            Method::POST,
-            "/lots/cassette/CAS-R/status",
-            &change,
-        );
+        let r = api.post("qc", "/lots/cassette/CAS-R/status", &change);
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
+        let r = api.post(
+            "qa",
             "/lots/cassette/CAS-R/status",
             &json!({"status": "rejected", "reason": ""}),
         );
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
         assert!(r.text.contains("reason"), "{}", r.text);
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
+        let r = api.post(
+            "qa",
             "/lots/cassette/CAS-R/status",
             &json!({"status": "binned", "reason": "x"}),
         );
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
         assert!(r.text.contains("status"), "{}", r.text);
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
-            "/lots/cassette/CAS-404/status",
-            &change,
-        );
+        let r = api.post("qa", "/lots/cassette/CAS-404/status", &change);
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
-            "/lots/cassette/CAS-R/status",
-            &change,
-        );
+        let r = api.post("qa", "/lots/cassette/CAS-R/status", &change);
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["status"], "rejected");
-        let r = api.call(
-            Some("qa"),
-            Method::POST,
-            "/lots/cassette/CAS-R/status",
-            &change,
-        );
+        let r = api.post("qa", "/lots/cassette/CAS-R/status", &change);
         assert_eq!(
             r.status,
             StatusCode::CONFLICT,
             "same status again: {}",
             r.text
         );
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/lots/cassette/CAS-R",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/lots/cassette/CAS-R");
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let h = r.body["history"].as_array().expect("history");
         assert_eq!(h.len(), 2, "{}", r.text);
@@ -1337,18 +1141,13 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
             )
         );
         // keyset paging and the material filter
-        let r = api.call(Some("reader"), Method::GET, "/lots?limit=3", &Value::Null);
+        let r = api.get("reader", "/lots?limit=3");
         assert_eq!(r.body["result"].as_array().map(Vec::len), Some(3));
         let cursor = r.body["paging_metadata"]["cursor"]
             .as_str()
             .expect("cursor")
             .to_string();
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            &format!("/lots?limit=3&cursor={cursor}"),
-            &Value::Null,
-        );
+        let r = api.get("reader", &format!("/lots?limit=3&cursor={cursor}"));
         assert_eq!(
             r.body["result"].as_array().map(Vec::len),
             Some(1),
@@ -1356,12 +1155,7 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
             r.text
         );
         assert_eq!(r.body["paging_metadata"]["cursor"], Value::Null);
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/lots?material=beads",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/lots?material=beads");
         assert_eq!(r.body["result"], json!([]));
 
         // a batch at its thaw step records the cassette lot: only a known, released,
@@ -1371,9 +1165,8 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
         let r = to_thaw_scan(&api, "B-LOTS", "A999926000021");
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let record = |lot: &str| {
-            api.call(
-                Some("operator"),
-                Method::POST,
+            api.post(
+                "operator",
                 "/batches/B-LOTS/requests",
                 &json!({"command": {
                     "action": "record_lot", "step": "thaw", "material": "cassette", "lot": lot
@@ -1422,12 +1215,7 @@ fn the_lot_register_is_kept_by_qc_and_qa_and_checks_every_recorded_lot() {
             "{}",
             r.text
         );
-        let r = api.call(
-            Some("reader"),
-            Method::GET,
-            "/batches/B-LOTS/verify",
-            &Value::Null,
-        );
+        let r = api.get("reader", "/batches/B-LOTS/verify");
         assert_eq!(r.body["verified"], true, "{}", r.text);
     });
 }

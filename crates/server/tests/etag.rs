@@ -11,32 +11,10 @@ use serde_json::{Value, json};
 use server::AppState;
 
 mod support;
-use support::{Resp, call_with};
-
-fn states(dir: &std::path::Path) -> Vec<(String, AppState)> {
-    store::testing::urls(dir)
-        .into_iter()
-        .map(|url| {
-            let db = store::Db::connect(&url).expect("open database");
-            (
-                store::redact(&url),
-                AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
-            )
-        })
-        .collect()
-}
-
-fn req(st: &AppState, m: Method, path: &str, if_match: Option<&str>, body: &Value) -> Resp {
-    let b = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    call_with(st, &m, path, if_match, &b)
-}
+use support::{Resp, call_json};
 
 fn get(st: &AppState, path: &str) -> Resp {
-    req(st, Method::GET, path, None, &Value::Null)
+    call_json(st, Method::GET, path, None, &Value::Null)
 }
 
 /// A 412 with exactly the AAS error body.
@@ -85,16 +63,16 @@ fn submodel(value: &str) -> Value {
 #[test]
 fn stale_if_match_is_refused_412_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         let sp = format!("/shells/{}", encode(AAS));
         let mp = format!("/submodels/{}", encode(SM));
         let null = Value::Null;
         assert_eq!(
-            req(&st, Method::POST, "/submodels", None, &submodel("1")).status,
+            call_json(&st, Method::POST, "/submodels", None, &submodel("1")).status,
             StatusCode::CREATED
         );
         assert_eq!(
-            req(&st, Method::POST, "/shells", None, &shell("urn:a:1")).status,
+            call_json(&st, Method::POST, "/shells", None, &shell("urn:a:1")).status,
             StatusCode::CREATED
         );
 
@@ -112,18 +90,18 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
         );
 
         // PUT naming the current state succeeds and changes the tag
-        let r = req(&st, Method::PUT, &sp, Some(&t1), &shell("urn:a:2"));
+        let r = call_json(&st, Method::PUT, &sp, Some(&t1), &shell("urn:a:2"));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
         let t2 = get(&st, &sp).etag.expect("ETag");
         assert_ne!(t1, t2, "{db}");
 
         // a PUT, a sub-resource PUT and a DELETE naming the earlier state: 412
         assert_412(
-            &req(&st, Method::PUT, &sp, Some(&t1), &shell("urn:a:lost")),
+            &call_json(&st, Method::PUT, &sp, Some(&t1), &shell("urn:a:lost")),
             &db,
         );
         assert_412(
-            &req(
+            &call_json(
                 &st,
                 Method::PUT,
                 &format!("{sp}/asset-information"),
@@ -132,10 +110,10 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
             ),
             &db,
         );
-        assert_412(&req(&st, Method::DELETE, &sp, Some(&t1), &null), &db);
+        assert_412(&call_json(&st, Method::DELETE, &sp, Some(&t1), &null), &db);
         // weak tags never match; a list matches if one of its tags does
         assert_412(
-            &req(&st, Method::DELETE, &sp, Some(&format!("W/{t2}")), &null),
+            &call_json(&st, Method::DELETE, &sp, Some(&format!("W/{t2}")), &null),
             &db,
         );
         // nothing of the refused writes is stored, the tag is unchanged
@@ -156,15 +134,18 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
         let other = format!("{mp}/submodel-elements/Other");
         assert_eq!(get(&st, &speed).etag.as_deref(), Some(s1.as_str()), "{db}");
         let el = |v: &str| json!({"modelType": "Property", "idShort": "Speed", "valueType": "xs:string", "value": v});
-        let r = req(&st, Method::PUT, &speed, Some(&s1), &el("2"));
+        let r = call_json(&st, Method::PUT, &speed, Some(&s1), &el("2"));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_412(&req(&st, Method::DELETE, &other, Some(&s1), &null), &db);
+        assert_412(
+            &call_json(&st, Method::DELETE, &other, Some(&s1), &null),
+            &db,
+        );
         // the same element through the shell
         let via = format!("{sp}/submodels/{}/submodel-elements/Speed", encode(SM));
-        assert_412(&req(&st, Method::PUT, &via, Some(&s1), &el("3")), &db);
+        assert_412(&call_json(&st, Method::PUT, &via, Some(&s1), &el("3")), &db);
         assert_eq!(get(&st, &speed).body["value"], json!("2"), "{db}");
         let s2 = get(&st, &via).etag.expect("ETag through the shell");
-        let r = req(
+        let r = call_json(
             &st,
             Method::PUT,
             &via,
@@ -177,10 +158,10 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
         // DELETE naming the current state succeeds; afterwards any If-Match,
         // even `*`, fails: the object does not exist
         let t3 = get(&st, &sp).etag.expect("ETag");
-        let r = req(&st, Method::DELETE, &sp, Some(&t3), &null);
+        let r = call_json(&st, Method::DELETE, &sp, Some(&t3), &null);
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
         assert_412(
-            &req(&st, Method::PUT, &sp, Some("*"), &shell("urn:a:3")),
+            &call_json(&st, Method::PUT, &sp, Some("*"), &shell("urn:a:3")),
             &db,
         );
 
@@ -189,27 +170,27 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
             json!({"modelType": "ConceptDescription", "id": "urn:test:cd:etag", "idShort": "Cd"});
         let cp = format!("/concept-descriptions/{}", encode("urn:test:cd:etag"));
         assert_eq!(
-            req(&st, Method::POST, "/concept-descriptions", None, &cd).status,
+            call_json(&st, Method::POST, "/concept-descriptions", None, &cd).status,
             StatusCode::CREATED
         );
         let c1 = get(&st, &cp).etag.expect("ETag on GET concept description");
         assert_eq!(
-            req(&st, Method::PUT, &cp, Some(&c1), &cd).status,
+            call_json(&st, Method::PUT, &cp, Some(&c1), &cd).status,
             StatusCode::NO_CONTENT
         );
-        assert_412(&req(&st, Method::PUT, &cp, Some(&c1), &cd), &db);
+        assert_412(&call_json(&st, Method::PUT, &cp, Some(&c1), &cd), &db);
         let dp = format!("/submodel-descriptors/{}", encode(SM));
         let d1 = get(&st, &dp).etag.expect("ETag on GET submodel descriptor");
         assert_eq!(
-            req(&st, Method::PUT, &mp, None, &submodel("4")).status,
+            call_json(&st, Method::PUT, &mp, None, &submodel("4")).status,
             StatusCode::NO_CONTENT
         );
         // the descriptor was re-registered with the submodel: its tag moved on
-        assert_412(&req(&st, Method::DELETE, &dp, Some(&d1), &null), &db);
+        assert_412(&call_json(&st, Method::DELETE, &dp, Some(&d1), &null), &db);
 
         // lists carry no tag; a malformed If-Match is a located 400
         assert_eq!(get(&st, "/shells").etag, None, "{db}");
-        let r = req(&st, Method::DELETE, &cp, Some("not-a-tag"), &null);
+        let r = call_json(&st, Method::DELETE, &cp, Some("not-a-tag"), &null);
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{db}");
         assert!(
             r.body["messages"][0]["text"]
@@ -227,10 +208,10 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
 #[test]
 fn of_two_writers_naming_one_state_exactly_one_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         let mp = format!("/submodels/{}", encode(SM));
         assert_eq!(
-            req(&st, Method::POST, "/submodels", None, &submodel("0")).status,
+            call_json(&st, Method::POST, "/submodels", None, &submodel("0")).status,
             StatusCode::CREATED
         );
         let st = Arc::new(st);
@@ -243,7 +224,7 @@ fn of_two_writers_naming_one_state_exactly_one_wins() {
                     std::thread::spawn(move || {
                         gate.wait();
                         let v = format!("r{round}w{w}");
-                        let r = req(&st, Method::PUT, &mp, Some(&tag), &submodel(&v));
+                        let r = call_json(&st, Method::PUT, &mp, Some(&tag), &submodel(&v));
                         (r.status, v)
                     })
                 })

@@ -14,22 +14,14 @@ mod support;
 struct Running {
     addr: SocketAddr,
     state: Arc<AppState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: std::sync::mpsc::Receiver<()>,
+    server: support::OnThread,
     _dir: tempfile::TempDir,
 }
 
 impl Running {
     /// Signals shutdown and waits (at most `within`) for `serve` to return.
     fn shutdown(&mut self, within: Duration) -> Duration {
-        let t = Instant::now();
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.done
-            .recv_timeout(within)
-            .expect("serve returns after shutdown");
-        t.elapsed()
+        self.server.shutdown(within)
     }
 }
 
@@ -71,8 +63,7 @@ fn start(gate: Gate) -> Running {
     Running {
         addr,
         state,
-        stop: srv.stop,
-        done: srv.done,
+        server: srv,
         _dir: dir,
     }
 }

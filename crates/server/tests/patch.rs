@@ -12,41 +12,19 @@ use server::AppState;
 use store::auth::{self, NewUser, Role, Timestamp};
 
 mod support;
-use support::{Resp, call_as, call_with};
-
-fn states(dir: &std::path::Path) -> Vec<(String, AppState)> {
-    store::testing::urls(dir)
-        .into_iter()
-        .map(|url| {
-            let db = store::Db::connect(&url).expect("open database");
-            (
-                store::redact(&url),
-                AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
-            )
-        })
-        .collect()
-}
+use support::{Resp, call_as, call_json, call_with};
 
 const AAS: &str = "urn:test:aas:patch";
 const SM: &str = "urn:test:sm:patch";
 
-fn req(st: &AppState, m: Method, path: &str, if_match: Option<&str>, body: &Value) -> Resp {
-    let b = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    call_with(st, &m, path, if_match, &b)
-}
-
 fn get(st: &AppState, path: &str) -> Value {
-    let r = req(st, Method::GET, path, None, &Value::Null);
+    let r = call_json(st, Method::GET, path, None, &Value::Null);
     assert_eq!(r.status, StatusCode::OK, "GET {path}: {}", r.body);
     r.body
 }
 
 fn patch(st: &AppState, path: &str, body: &Value) -> Resp {
-    req(st, Method::PATCH, path, None, body)
+    call_json(st, Method::PATCH, path, None, body)
 }
 
 fn sm_path(rest: &str) -> String {
@@ -79,14 +57,14 @@ fn setup(st: &AppState) {
                 {"modelType": "Property", "valueType": "xs:int", "value": "2"}]}
         ]
     });
-    let r = req(st, Method::POST, "/submodels", None, &sm);
+    let r = call_json(st, Method::POST, "/submodels", None, &sm);
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let shell = json!({
         "modelType": "AssetAdministrationShell", "id": AAS, "idShort": "PatchShell",
         "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:test:asset:patch"},
         "submodels": [{"type": "ModelReference", "keys": [{"type": "Submodel", "value": SM}]}]
     });
-    let r = req(st, Method::POST, "/shells", None, &shell);
+    let r = call_json(st, Method::POST, "/shells", None, &shell);
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }
 
@@ -97,7 +75,7 @@ fn element(st: &AppState, path: &str) -> Value {
 #[test]
 fn patch_merges_the_given_fields_into_the_submodel() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let r = patch(
             &st,
@@ -150,7 +128,7 @@ fn patch_merges_the_given_fields_into_the_submodel() {
 #[test]
 fn patch_of_metadata_and_value() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let before = get(&st, &sm_path(""));
         // $metadata: what GET returned can be sent back with a change
@@ -223,7 +201,7 @@ fn patch_of_metadata_and_value() {
 #[test]
 fn refused_patches_are_located_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
         let before = get(&st, &sm_path(""));
         let el = |p: &str| sm_path(&format!("/submodel-elements/{p}"));
@@ -299,9 +277,9 @@ fn refused_patches_are_located_and_change_nothing() {
 #[test]
 fn patch_honours_if_match_and_roles() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in states(dir.path()) {
+    for (db, st) in support::named_states(dir.path()) {
         setup(&st);
-        let first = req(&st, Method::GET, &sm_path(""), None, &Value::Null);
+        let first = call_json(&st, Method::GET, &sm_path(""), None, &Value::Null);
         let tag = first.etag.expect("ETag");
         // a change made meanwhile: the earlier tag no longer matches
         let r = patch(&st, &sm_path("/$value"), &json!({"Temperature": 30}));
@@ -318,16 +296,16 @@ fn patch_honours_if_match_and_roles() {
             } else {
                 json!({"category": "X"})
             };
-            let r = req(&st, Method::PATCH, &path, Some(&tag), &body);
+            let r = call_json(&st, Method::PATCH, &path, Some(&tag), &body);
             let text = error(&r, StatusCode::PRECONDITION_FAILED, &format!("{db} {path}"));
             assert!(text.contains("If-Match"), "{db}: {text}");
         }
         assert_eq!(element(&st, "Temperature")["value"], json!("30"), "{db}");
         // the current tag matches
-        let now = req(&st, Method::GET, &sm_path(""), None, &Value::Null)
+        let now = call_json(&st, Method::GET, &sm_path(""), None, &Value::Null)
             .etag
             .expect("ETag");
-        let r = req(
+        let r = call_json(
             &st,
             Method::PATCH,
             &sm_path("/submodel-elements/Temperature/$value"),

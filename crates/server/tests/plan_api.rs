@@ -5,11 +5,13 @@
 //! stale versions, malformed scenario, orders and events (400 with the
 //! located message, nothing stored) and missing credentials.
 
-use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use server::{AppState, dispatch_with};
-use store::auth::{NewUser, Role, Timestamp};
+use store::auth::{Role, Timestamp};
+use support::each_engine;
+
+mod support;
 
 const SCENARIO: &str = include_str!("../../../examples/plant-two-products.toml");
 const ORDERS: &str = include_str!("../../../examples/schedule/plant-two-products-orders.csv");
@@ -44,18 +46,7 @@ impl Api {
             ("operator", Role::Operator),
             ("reader", Role::Reader),
         ] {
-            store::auth::add_user(
-                &db,
-                "admin",
-                &NewUser {
-                    name,
-                    display_name: name,
-                    password: None,
-                    roles: &[role],
-                },
-                now,
-            )
-            .expect("user");
+            support::add_person(&db, name, name, None, &[role], now);
             let t = store::auth::create_token(&db, "admin", name, &[], "test", None, now)
                 .expect("token");
             tokens.insert(name, t.secret);
@@ -102,12 +93,7 @@ impl Api {
                 .map(str::to_string)
         };
         let (etag, location) = (hdr(header::ETAG), hdr(header::LOCATION));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let bytes = rt
-            .block_on(to_bytes(r.into_body(), usize::MAX))
-            .expect("body");
+        let bytes = support::body_bytes(r);
         Resp {
             status,
             etag,
@@ -133,13 +119,6 @@ impl Api {
                     .and_then(|r| r.map_or(Ok(0), |r| r.int(0)))
             })
             .expect("count")
-    }
-}
-
-fn each_engine(test: impl Fn(&str)) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for url in store::testing::urls(dir.path()) {
-        test(&url);
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use server::tls::{TlsError, read_certificates, server_config};
 use server::{AppState, Gate, HttpRegistry, Limits, RegistryError, equipment_inventory};
 
+mod support;
+
 /// A site CA and a server certificate it issued for `localhost` and
 /// 127.0.0.1, written as PEM files.
 struct Pki {
@@ -63,21 +65,13 @@ struct Running {
     state: Arc<AppState>,
     reader: String,
     writer: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: std::sync::mpsc::Receiver<()>,
+    server: support::OnThread,
     _dir: tempfile::TempDir,
 }
 
 impl Running {
     fn shutdown(&mut self, within: Duration) -> Duration {
-        let t = Instant::now();
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.done
-            .recv_timeout(within)
-            .expect("serve returns after shutdown");
-        t.elapsed()
+        self.server.shutdown(within)
     }
 }
 
@@ -110,8 +104,7 @@ fn token(store: &store::Db, name: &str, role: store::auth::Role) -> String {
 fn start(tls: Arc<rustls::ServerConfig>, limits: Limits, load: impl FnOnce(&AppState)) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store::Db::open(&dir.path().join("db")).expect("store");
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
+    let std_listener = support::loopback();
     let addr = std_listener.local_addr().expect("addr");
     let reader = token(&store, "tls-reader", store::auth::Role::Reader);
     let writer = token(&store, "tls-writer", store::auth::Role::Writer);
@@ -119,28 +112,17 @@ fn start(tls: Arc<rustls::ServerConfig>, limits: Limits, load: impl FnOnce(&AppS
     let base = format!("https://localhost:{}/api/v3.0", addr.port());
     let state = Arc::new(AppState::new(store, base.clone()));
     load(&state);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (done_tx, done) = std::sync::mpsc::channel();
     let st = state.clone();
     let gate = Gate {
         limits,
         ..Gate::default()
     };
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            server::serve_tls(listener, st, gate, tls, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server runs");
-        });
-        let _ = done_tx.send(());
+    let server = support::on_thread(std_listener, move |listener, stopped| async move {
+        server::serve_tls(listener, st, gate, tls, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("server runs");
     });
     Running {
         addr,
@@ -148,8 +130,7 @@ fn start(tls: Arc<rustls::ServerConfig>, limits: Limits, load: impl FnOnce(&AppS
         state,
         reader,
         writer,
-        stop: Some(stop),
-        done,
+        server,
         _dir: dir,
     }
 }

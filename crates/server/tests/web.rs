@@ -11,11 +11,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
 use serde_json::json;
-use server::{AppState, Clock, dispatch_with};
-use store::auth::{NewUser, Role, Timestamp};
+use server::{AppState, dispatch_with};
+use store::auth::{Role, Timestamp};
+use support::{body_bytes, each_engine};
+
+mod support;
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
@@ -86,12 +89,7 @@ impl Web {
             header(header::LOCATION),
             header(header::SET_COOKIE),
         );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let bytes = rt
-            .block_on(to_bytes(r.into_body(), usize::MAX))
-            .expect("body");
+        let bytes = body_bytes(r);
         Page {
             status,
             location,
@@ -135,21 +133,39 @@ impl Web {
         self.clock.fetch_add(secs, Ordering::SeqCst);
     }
 
-    /// The batch's last entry number, read through the batch API.
-    fn head_seq(&self, id: &str) -> i64 {
-        let uri: Uri = format!("/api/batch/v1/batches/{id}").parse().expect("uri");
+    /// Sends `method` to the API at `path` with the planner's token and, if
+    /// given, the JSON `body`; `what` names the call when it fails.
+    fn as_planner(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Response {
         let mut h = HeaderMap::new();
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_str(&format!("Bearer {}", self.planner_token)).expect("h"),
         );
-        let r = dispatch_with(&self.st, &Method::GET, &uri, &h, b"").expect("batch");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let b = rt
-            .block_on(to_bytes(r.into_body(), usize::MAX))
-            .expect("body");
+        let bytes = match body {
+            Some(b) => {
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                b.to_string().into_bytes()
+            }
+            None => Vec::new(),
+        };
+        let uri: Uri = path.parse().expect("uri");
+        dispatch_with(&self.st, &method, &uri, &h, &bytes).expect(what)
+    }
+
+    /// The batch's last entry number, read through the batch API.
+    fn head_seq(&self, id: &str) -> i64 {
+        let path = format!("/api/batch/v1/batches/{id}");
+        let r = self.as_planner(Method::GET, &path, None, "batch");
+        let b = body_bytes(r);
         let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
         v["head_seq"]
             .as_i64()
@@ -174,38 +190,14 @@ fn start(url: &str) -> Web {
             "opqp" => &[Role::Operator, Role::QualifiedPerson],
             _ => std::slice::from_ref(&role),
         };
-        store::auth::add_user(
-            &db,
-            "admin",
-            &NewUser {
-                name,
-                display_name: display,
-                password: Some(PASSWORD),
-                roles,
-            },
-            now,
-        )
-        .expect("user");
+        support::add_person(&db, name, display, Some(PASSWORD), roles, now);
     }
     let planner_token = store::auth::create_token(&db, "admin", "planner", &[], "t", None, now)
         .expect("token")
         .secret;
     let mut st = AppState::new(db, "http://127.0.0.1:8080/api/v3.0");
-    let clock = Arc::new(AtomicI64::new(
-        recipe::DateTime::parse("2026-12-01T08:00:00Z")
-            .expect("time")
-            .unix_seconds(),
-    ));
-    let c = clock.clone();
-    st.clock = Clock::from_fn(move || c.load(Ordering::SeqCst));
-    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let as_of = recipe::Date::parse("2026-12-01").expect("date");
-    let twins: Vec<aas::twins::Twin> = inventory
-        .equipment
-        .iter()
-        .map(|e| aas::twins::equipment_twin(e, as_of))
-        .collect();
-    server::load_environment(&st, &aas::twins::environment(&twins)).expect("twins");
+    let clock = support::rehearsal_clock(&mut st);
+    support::load_equipment_twins(&st, INVENTORY);
     let web = Web {
         st: Arc::new(st),
         clock,
@@ -217,33 +209,9 @@ fn start(url: &str) -> Web {
                    "planned_start": "2026-12-01T08:00:00Z" },
         "recipe": RECIPE,
     });
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {}", web.planner_token)).expect("h"),
-    );
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let uri: Uri = "/api/batch/v1/batches".parse().expect("uri");
-    let r = dispatch_with(
-        &web.st,
-        &Method::POST,
-        &uri,
-        &h,
-        order.to_string().as_bytes(),
-    )
-    .expect("order");
+    let r = web.as_planner(Method::POST, "/api/batch/v1/batches", Some(&order), "order");
     assert_eq!(r.status(), StatusCode::CREATED);
     web
-}
-
-fn each_engine(test: impl Fn(&str)) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for url in store::testing::urls(dir.path()) {
-        test(&url);
-    }
 }
 
 #[test]
@@ -1134,24 +1102,7 @@ fn store_example_plan(web: &Web) {
         "orders": include_str!("../../../examples/schedule/plant-two-products-orders.csv"),
         "time_limit_s": 30, "iterations": 20, "seed": 1,
     });
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {}", web.planner_token)).expect("h"),
-    );
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let uri: Uri = "/api/plan/v1/plans".parse().expect("uri");
-    let r = dispatch_with(
-        &web.st,
-        &Method::POST,
-        &uri,
-        &h,
-        body.to_string().as_bytes(),
-    )
-    .expect("plan");
+    let r = web.as_planner(Method::POST, "/api/plan/v1/plans", Some(&body), "plan");
     assert_eq!(r.status(), StatusCode::CREATED);
 }
 
@@ -1428,7 +1379,7 @@ fn read_events(web: &Web, run: &str, cookie: &str) -> Vec<(String, serde_json::V
         .block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(300),
-                to_bytes(r.into_body(), usize::MAX),
+                axum::body::to_bytes(r.into_body(), usize::MAX),
             )
             .await
         })

@@ -14,7 +14,7 @@ use super::pages::{Ctx, csrf_field, page};
 use super::planner::{EXAMPLES, MAX_REPLICATIONS, replications, sha256, validate};
 use super::runs::start;
 use super::strings::{Text, t};
-use super::{Form, esc, redirect};
+use super::{Form, alert, esc, redirect};
 
 /// Most scenarios in one comparison (assumption: more do not fit side by
 /// side on the page; larger sets belong to `atmpflow compare`).
@@ -48,11 +48,7 @@ fn choice_page(ctx: &Ctx<'_>, picked: &[&str], feedback: &str, status: StatusCod
             }
         }
         Err(e) => {
-            let _ = write!(
-                body,
-                "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-                esc(&e.to_string())
-            );
+            body.push_str(&alert(&e.to_string()));
         }
     }
     for (name, _) in EXAMPLES {

@@ -130,12 +130,27 @@ pub(crate) fn redirect(to: &str) -> Response {
     r
 }
 
+/// What went wrong, as a notice assistive technology announces at once.
+pub(crate) fn alert(message: &str) -> String {
+    format!(
+        "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
+        esc(message)
+    )
+}
+
+/// An [`alert`] that answers the form just sent: the page's `#feedback` anchor.
+pub(crate) fn feedback_alert(message: &str) -> String {
+    format!(
+        "<div class=\"notice bad\" role=\"alert\" id=\"feedback\"><p>{}</p></div>",
+        esc(message)
+    )
+}
+
 /// A page that only says what went wrong (no session needed).
 pub(crate) fn problem(status: StatusCode, title: Text, message: &str) -> Response {
     let body = format!(
-        "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>\
-         <p><a href=\"/\">{}</a></p>",
-        esc(message),
+        "{}<p><a href=\"/\">{}</a></p>",
+        alert(message),
         esc(t(Text::BackToBoard))
     );
     html(status, pages::layout(t(title), None, &body))

@@ -78,12 +78,7 @@ pub(crate) fn csrf_field(csrf: &str) -> String {
 
 /// The log-in page, with the refusal of a failed attempt.
 pub(crate) fn login(refusal: Option<&str>) -> String {
-    let notice = refusal.map_or(String::new(), |m| {
-        format!(
-            "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-            esc(m)
-        )
-    });
+    let notice = refusal.map_or(String::new(), super::alert);
     let body = format!(
         "<h1>{}</h1><p>{}</p>{notice}\
          <form method=\"post\" action=\"/login\">\
@@ -322,6 +317,29 @@ pub(crate) struct Feedback {
     lines: Vec<String>,
 }
 
+/// What the last action did, as the notice at the page's `#feedback`
+/// anchor: applied, applied with a deviation raised, or refused.
+fn feedback_notice(f: Feedback) -> String {
+    let deviation = f
+        .lines
+        .iter()
+        .any(|l| l.starts_with(t(Text::DeviationRaised)));
+    let (class, head) = match (f.ok, deviation) {
+        (true, false) => ("good", Text::Applied),
+        (true, true) => ("warn", Text::AppliedWithDeviation),
+        (false, _) => ("bad", Text::Refused),
+    };
+    let mut out = format!(
+        "<div class=\"notice {class}\" role=\"alert\" id=\"feedback\"><p><strong>{}</strong></p><ul>",
+        esc(t(head))
+    );
+    for l in f.lines {
+        let _ = write!(out, "<li>{}</li>", esc(&l));
+    }
+    out.push_str("</ul></div>");
+    out
+}
+
 /// `GET /batch/{id}` (and the page after an action, with its feedback).
 pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Response {
     if let Some(r) = refuse_reading(ctx) {
@@ -353,24 +371,7 @@ pub(crate) fn batch(ctx: &Ctx<'_>, id: &str, feedback: Option<Feedback>) -> Resp
         _ => StatusCode::OK,
     };
     if let Some(f) = feedback {
-        let deviation = f
-            .lines
-            .iter()
-            .any(|l| l.starts_with(t(Text::DeviationRaised)));
-        let (class, head) = match (f.ok, deviation) {
-            (true, false) => ("good", Text::Applied),
-            (true, true) => ("warn", Text::AppliedWithDeviation),
-            (false, _) => ("bad", Text::Refused),
-        };
-        let _ = write!(
-            body,
-            "<div class=\"notice {class}\" role=\"alert\" id=\"feedback\"><p><strong>{}</strong></p><ul>",
-            esc(t(head))
-        );
-        for l in f.lines {
-            let _ = write!(body, "<li>{}</li>", esc(&l));
-        }
-        body.push_str("</ul></div>");
+        body.push_str(&feedback_notice(f));
     }
     let _ = write!(
         body,
@@ -468,126 +469,49 @@ fn button(text: Text) -> String {
     )
 }
 
+/// The three fields an operator scans or types to take material in hand: the
+/// chain-of-identity code, the donation identification number and where it is.
+fn scan_fields(prefix: &str) -> String {
+    format!(
+        "{}{}{}",
+        field(
+            &format!("{prefix}-coi"),
+            t(Text::ScanCoi),
+            t(Text::StartStepHelp),
+            "name=\"coi\" data-scan autocomplete=\"off\" required autofocus",
+        ),
+        field(
+            &format!("{prefix}-din"),
+            t(Text::ScanDin),
+            "",
+            "name=\"din\" data-scan autocomplete=\"off\" required",
+        ),
+        field(
+            &format!("{prefix}-loc"),
+            t(Text::Location),
+            "",
+            "name=\"location\" required",
+        ),
+    )
+}
+
 /// The operator's part: receive, start the next step with its scans, or the
 /// running step's values, equipment and completion.
 fn operator_section(s: &sb::Stored, form: &dyn Fn(&str, &str) -> String) -> String {
     let b = &s.batch;
-    let mut out = String::new();
-    let scans = |prefix: &str| {
-        format!(
-            "{}{}{}",
-            field(
-                &format!("{prefix}-coi"),
-                t(Text::ScanCoi),
-                t(Text::StartStepHelp),
-                "name=\"coi\" data-scan autocomplete=\"off\" required autofocus",
-            ),
-            field(
-                &format!("{prefix}-din"),
-                t(Text::ScanDin),
-                "",
-                "name=\"din\" data-scan autocomplete=\"off\" required",
-            ),
-            field(
-                &format!("{prefix}-loc"),
-                t(Text::Location),
-                "",
-                "name=\"location\" required",
-            ),
-        )
-    };
     if b.stage() == Stage::Ordered {
         let inner = format!(
             "<fieldset><legend>{}</legend>{}{}</fieldset>",
             esc(t(Text::ReceiveTitle)),
-            scans("rcv"),
+            scan_fields("rcv"),
             button(Text::ReceiveButton)
         );
-        out.push_str(&form("receive", &inner));
-        return out;
+        return form("receive", &inner);
     }
     if let Some((step, attempt)) = b.running() {
-        let def = s.recipe.step(step);
-        let _ = write!(
-            out,
-            "<section class=\"card\" aria-labelledby=\"step-h\"><h2 id=\"step-h\">{}: {} #{attempt}</h2>",
-            esc(t(Text::StepTitle)),
-            esc(&def.map_or(step.to_string(), |d| format!("{} ({step})", d.name))),
-        );
-        if let Some(d) = def {
-            if !d.description.is_empty() {
-                let _ = write!(out, "<p>{}</p>", esc(&d.description));
-            }
-            for (name, p) in &d.parameters {
-                let range = match (p.min, p.max) {
-                    (Some(lo), Some(hi)) => format!("{} {lo} – {hi} {}", t(Text::Allowed), p.unit),
-                    (Some(lo), None) => format!("{} ≥ {lo} {}", t(Text::Allowed), p.unit),
-                    (None, Some(hi)) => format!("{} ≤ {hi} {}", t(Text::Allowed), p.unit),
-                    (None, None) => t(Text::NoRange).to_string(),
-                };
-                let target = p.target.map_or(String::new(), |v| {
-                    format!("; {} {v} {}", t(Text::Target), p.unit)
-                });
-                let fid = format!("v-{}", css_id(name));
-                let inner = format!(
-                    "<fieldset><legend>{} ({})</legend>\
-                     <input type=\"hidden\" name=\"step\" value=\"{}\">\
-                     <input type=\"hidden\" name=\"field\" value=\"parameters.{}\">\
-                     <input type=\"hidden\" name=\"unit\" value=\"{}\">{}{}</fieldset>",
-                    esc(name),
-                    esc(&p.unit.to_string()),
-                    esc(step),
-                    esc(name),
-                    esc(&p.unit.to_string()),
-                    field(
-                        &fid,
-                        &format!("{name} [{}]", p.unit),
-                        &format!("{range}{target}"),
-                        "name=\"value\" inputmode=\"decimal\" autocomplete=\"off\" required",
-                    ),
-                    button(Text::SaveValue),
-                );
-                out.push_str(&form("value", &inner));
-            }
-            for r in &d.requires {
-                let fid = format!("eq-{}", css_id(&r.name));
-                let inner = format!(
-                    "<fieldset><legend>{}: {}</legend>\
-                     <input type=\"hidden\" name=\"step\" value=\"{}\">\
-                     <input type=\"hidden\" name=\"requirement\" value=\"{}\">{}{}</fieldset>",
-                    esc(t(Text::EquipmentTitle)),
-                    esc(&r.name),
-                    esc(step),
-                    esc(&r.name),
-                    field(
-                        &fid,
-                        t(Text::Equipment),
-                        &r.capability,
-                        "name=\"equipment\" data-scan autocomplete=\"off\" required",
-                    ),
-                    button(Text::UseEquipmentButton),
-                );
-                out.push_str(&form("equipment", &inner));
-            }
-        }
-        let inner = format!(
-            "<fieldset><legend>{}</legend><p>{}</p>\
-             <input type=\"hidden\" name=\"step\" value=\"{}\">{}{}</fieldset>",
-            esc(t(Text::CompleteTitle)),
-            esc(t(Text::CompleteHelp)),
-            esc(step),
-            field(
-                "complete-failed",
-                t(Text::FailedReason),
-                "",
-                "name=\"failed\" autocomplete=\"off\"",
-            ),
-            button(Text::CompleteButton),
-        );
-        out.push_str(&form("complete", &inner));
-        out.push_str("</section>");
-        return out;
+        return running_step_section(s, step, attempt, form);
     }
+    let mut out = String::new();
     if let Some(step) = b.next_step()
         && matches!(b.stage(), Stage::ApheresisReceived | Stage::InProcess)
     {
@@ -601,12 +525,112 @@ fn operator_section(s: &sb::Stored, form: &dyn Fn(&str, &str) -> String) -> Stri
             esc(t(Text::StartStepTitle)),
             esc(&name),
             esc(step),
-            scans("start"),
+            scan_fields("start"),
             button(Text::StartButton),
         );
         out.push_str(&form("start", &inner));
     }
     out
+}
+
+/// The running step (attempt `attempt`): its description, a form per
+/// parameter value and per required piece of equipment, and its completion.
+fn running_step_section(
+    s: &sb::Stored,
+    step: &str,
+    attempt: u32,
+    form: &dyn Fn(&str, &str) -> String,
+) -> String {
+    let def = s.recipe.step(step);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<section class=\"card\" aria-labelledby=\"step-h\"><h2 id=\"step-h\">{}: {} #{attempt}</h2>",
+        esc(t(Text::StepTitle)),
+        esc(&def.map_or(step.to_string(), |d| format!("{} ({step})", d.name))),
+    );
+    if let Some(d) = def {
+        if !d.description.is_empty() {
+            let _ = write!(out, "<p>{}</p>", esc(&d.description));
+        }
+        for (name, p) in &d.parameters {
+            out.push_str(&form("value", &value_fieldset(step, name, p)));
+        }
+        for r in &d.requires {
+            out.push_str(&form("equipment", &equipment_fieldset(step, r)));
+        }
+    }
+    let inner = format!(
+        "<fieldset><legend>{}</legend><p>{}</p>\
+         <input type=\"hidden\" name=\"step\" value=\"{}\">{}{}</fieldset>",
+        esc(t(Text::CompleteTitle)),
+        esc(t(Text::CompleteHelp)),
+        esc(step),
+        field(
+            "complete-failed",
+            t(Text::FailedReason),
+            "",
+            "name=\"failed\" autocomplete=\"off\"",
+        ),
+        button(Text::CompleteButton),
+    );
+    out.push_str(&form("complete", &inner));
+    out.push_str("</section>");
+    out
+}
+
+/// The fields recording the value of parameter `name` of `step`, with its
+/// allowed range and target as the hint.
+fn value_fieldset(step: &str, name: &str, p: &recipe::recipe::ParamSpec) -> String {
+    let range = match (p.min, p.max) {
+        (Some(lo), Some(hi)) => format!("{} {lo} – {hi} {}", t(Text::Allowed), p.unit),
+        (Some(lo), None) => format!("{} ≥ {lo} {}", t(Text::Allowed), p.unit),
+        (None, Some(hi)) => format!("{} ≤ {hi} {}", t(Text::Allowed), p.unit),
+        (None, None) => t(Text::NoRange).to_string(),
+    };
+    let target = p.target.map_or(String::new(), |v| {
+        format!("; {} {v} {}", t(Text::Target), p.unit)
+    });
+    let fid = format!("v-{}", css_id(name));
+    format!(
+        "<fieldset><legend>{} ({})</legend>\
+         <input type=\"hidden\" name=\"step\" value=\"{}\">\
+         <input type=\"hidden\" name=\"field\" value=\"parameters.{}\">\
+         <input type=\"hidden\" name=\"unit\" value=\"{}\">{}{}</fieldset>",
+        esc(name),
+        esc(&p.unit.to_string()),
+        esc(step),
+        esc(name),
+        esc(&p.unit.to_string()),
+        field(
+            &fid,
+            &format!("{name} [{}]", p.unit),
+            &format!("{range}{target}"),
+            "name=\"value\" inputmode=\"decimal\" autocomplete=\"off\" required",
+        ),
+        button(Text::SaveValue),
+    )
+}
+
+/// The fields naming the equipment used for requirement `r` of `step`.
+fn equipment_fieldset(step: &str, r: &recipe::recipe::Requirement) -> String {
+    let fid = format!("eq-{}", css_id(&r.name));
+    format!(
+        "<fieldset><legend>{}: {}</legend>\
+         <input type=\"hidden\" name=\"step\" value=\"{}\">\
+         <input type=\"hidden\" name=\"requirement\" value=\"{}\">{}{}</fieldset>",
+        esc(t(Text::EquipmentTitle)),
+        esc(&r.name),
+        esc(step),
+        esc(&r.name),
+        field(
+            &fid,
+            t(Text::Equipment),
+            &r.capability,
+            "name=\"equipment\" data-scan autocomplete=\"off\" required",
+        ),
+        button(Text::UseEquipmentButton),
+    )
 }
 
 /// The operator's report of a deviation the engine cannot see (for the
@@ -826,12 +850,37 @@ fn sign_fields(b: &batch::Batch, meanings: &[Meaning]) -> String {
 /// API's handlers; the batch page again with what the engine answered.
 pub(crate) fn act(ctx: &Ctx<'_>, id: &str, f: &Form) -> Response {
     let expected_seq = f.get("expected_seq").parse::<u64>().ok();
+    let command = match form_command(f) {
+        Ok(c) => c,
+        Err(m) => return batch(ctx, id, Some(refused(vec![m]))),
+    };
+    if matches!(command, Command::Sign { .. } | Command::Dispose { .. }) {
+        let purpose = format!("signature: {} of batch {id} (web)", command.name());
+        if let Err(e) = crate::batch::reauthenticate(ctx.st, ctx.who, f.get("password"), &purpose) {
+            return batch(ctx, id, Some(refused(vec![e.text])));
+        }
+    }
+    let req = Request {
+        command,
+        key: None,
+        expected_seq,
+    };
+    match crate::batch::execute(ctx.st, ctx.who, id, &req) {
+        Ok(o) => batch(ctx, id, Some(outcome_feedback(&o))),
+        Err(e) if e.status == StatusCode::NOT_FOUND => redirect("/"),
+        Err(e) => batch(ctx, id, Some(refused(vec![e.text]))),
+    }
+}
+
+/// The command the form's `action` names, from the form's fields; what is
+/// wrong with them when they do not make one.
+fn form_command(f: &Form) -> Result<Command, String> {
     let label = || Label {
         coi: f.get("coi").trim().to_string(),
         din: f.get("din").trim().to_string(),
     };
     let text = |n: &str| f.get(n).trim().to_string();
-    let command = match f.get("action") {
+    match f.get("action") {
         "receive" => Ok(Command::ReceiveApheresis {
             location: text("location"),
             scanned: label(),
@@ -861,24 +910,7 @@ pub(crate) fn act(ctx: &Ctx<'_>, id: &str, f: &Form) -> Response {
             measures: BTreeMap::new(),
             failed: Some(text("failed")).filter(|s| !s.is_empty()),
         }),
-        "assess" => {
-            let class = match f.get("classification") {
-                "minor" => Ok(Classification::Minor),
-                "major" => Ok(Classification::Major),
-                "critical" => Ok(Classification::Critical),
-                other => Err(format!("classification: unknown {other:?}")),
-            };
-            match (class, f.get("deviation").parse::<u32>()) {
-                (Ok(c), Ok(n)) => Ok(Command::AssessDeviation {
-                    deviation: n,
-                    classification: c,
-                    capa: Some(text("capa")).filter(|s| !s.is_empty()),
-                    rationale: text("rationale"),
-                }),
-                (Err(e), _) => Err(e),
-                (_, Err(_)) => Err("deviation: not a deviation number".to_string()),
-            }
-        }
+        "assess" => assess_command(f),
         "report_deviation" => Ok(Command::ReportDeviation {
             step: Some(text("step")).filter(|s| !s.is_empty()),
             observation: text("observation"),
@@ -897,56 +929,58 @@ pub(crate) fn act(ctx: &Ctx<'_>, id: &str, f: &Form) -> Response {
             })
         }
         other => Err(format!("action: unknown {other:?}")),
-    };
-    let command = match command {
-        Ok(c) => c,
-        Err(m) => return batch(ctx, id, Some(refused(vec![m]))),
-    };
-    if matches!(command, Command::Sign { .. } | Command::Dispose { .. }) {
-        let purpose = format!("signature: {} of batch {id} (web)", command.name());
-        if let Err(e) = crate::batch::reauthenticate(ctx.st, ctx.who, f.get("password"), &purpose) {
-            return batch(ctx, id, Some(refused(vec![e.text])));
-        }
     }
-    let req = Request {
-        command,
-        key: None,
-        expected_seq,
+}
+
+/// The assessment of a deviation: its number, classification, CAPA and
+/// rationale.
+fn assess_command(f: &Form) -> Result<Command, String> {
+    let text = |n: &str| f.get(n).trim().to_string();
+    let class = match f.get("classification") {
+        "minor" => Ok(Classification::Minor),
+        "major" => Ok(Classification::Major),
+        "critical" => Ok(Classification::Critical),
+        other => Err(format!("classification: unknown {other:?}")),
     };
-    match crate::batch::execute(ctx.st, ctx.who, id, &req) {
-        Ok(o) => {
-            let mut lines = Vec::new();
-            let refusal = match &o {
-                sb::Outcome::Refused { refusal, .. } => Some(refusal.message.clone()),
-                sb::Outcome::Applied { .. } => None,
-            };
-            if let Some(m) = &refusal {
-                lines.push(m.clone());
-            }
-            for e in o.entries() {
-                let prefix = if matches!(e.body, Body::Deviation(_)) {
-                    format!("{}: ", t(Text::DeviationRaised))
-                } else {
-                    String::new()
-                };
-                lines.push(format!(
-                    "{prefix}{} {}: {}",
-                    t(Text::Entry),
-                    e.seq,
-                    report::record::summary(e)
-                ));
-            }
-            batch(
-                ctx,
-                id,
-                Some(Feedback {
-                    ok: refusal.is_none(),
-                    lines,
-                }),
-            )
-        }
-        Err(e) if e.status == StatusCode::NOT_FOUND => redirect("/"),
-        Err(e) => batch(ctx, id, Some(refused(vec![e.text]))),
+    match (class, f.get("deviation").parse::<u32>()) {
+        (Ok(c), Ok(n)) => Ok(Command::AssessDeviation {
+            deviation: n,
+            classification: c,
+            capa: Some(text("capa")).filter(|s| !s.is_empty()),
+            rationale: text("rationale"),
+        }),
+        (Err(e), _) => Err(e),
+        (_, Err(_)) => Err("deviation: not a deviation number".to_string()),
+    }
+}
+
+/// What the engine answered, as the page's feedback: the refusal (if it
+/// refused) and a line per entry it wrote, deviations marked.
+fn outcome_feedback(o: &sb::Outcome) -> Feedback {
+    let mut lines = Vec::new();
+    let refusal = match o {
+        sb::Outcome::Refused { refusal, .. } => Some(refusal.message.clone()),
+        sb::Outcome::Applied { .. } => None,
+    };
+    if let Some(m) = &refusal {
+        lines.push(m.clone());
+    }
+    for e in o.entries() {
+        let prefix = if matches!(e.body, Body::Deviation(_)) {
+            format!("{}: ", t(Text::DeviationRaised))
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "{prefix}{} {}: {}",
+            t(Text::Entry),
+            e.seq,
+            report::record::summary(e)
+        ));
+    }
+    Feedback {
+        ok: refusal.is_none(),
+        lines,
     }
 }
 

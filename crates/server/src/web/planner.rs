@@ -15,7 +15,7 @@ use batch::Role;
 
 use super::pages::{Ctx, csrf_field, page};
 use super::strings::{Text, t};
-use super::{Form, batch_roles, esc, html, problem, redirect};
+use super::{Form, alert, batch_roles, esc, html, problem, redirect};
 
 /// The example scenarios bundled in the binary: file name and text.
 pub const EXAMPLES: &[(&str, &str)] = &[
@@ -166,11 +166,7 @@ fn list(ctx: &Ctx<'_>) -> Response {
             body.push_str("</tbody></table>");
         }
         Err(e) => {
-            let _ = write!(
-                body,
-                "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-                esc(&e.to_string())
-            );
+            body.push_str(&alert(&e.to_string()));
         }
     }
     page(ctx, StatusCode::OK, t(Text::ScenariosTitle), &body)

@@ -26,7 +26,7 @@ use schedule::shop::{ShopOptions, ShopReplanned};
 
 use super::pages::{Ctx, csrf_field, page};
 use super::strings::{Text, t};
-use super::{Form, esc, problem};
+use super::{Form, esc, feedback_alert, problem};
 
 /// Re-plans whose moves are kept in memory.
 pub const MAX_KEPT: usize = 32;
@@ -216,11 +216,7 @@ fn form_page(
         )),
     );
     if let Some(e) = error {
-        let _ = write!(
-            body,
-            "<div class=\"notice bad\" role=\"alert\" id=\"feedback\"><p>{}</p></div>",
-            esc(e)
-        );
+        body.push_str(&feedback_alert(e));
     }
     let mut orders = String::new();
     for j in &doc.shop.jobs {

@@ -26,7 +26,7 @@ use cost::study::StudyResult;
 use super::pages::{Ctx, csrf_field, page};
 use super::planner::{csv_download, not_found, report_page};
 use super::strings::{Text, t};
-use super::{esc, problem, redirect};
+use super::{esc, feedback_alert, problem, redirect};
 
 /// Runs kept in memory at once.
 pub const MAX_RUNS: usize = 16;
@@ -285,11 +285,7 @@ fn run_page(ctx: &Ctx<'_>, id: u64, r: &Run) -> Response {
             );
         }
         Some(Err(e)) => {
-            let _ = write!(
-                body,
-                "<div class=\"notice bad\" role=\"alert\" id=\"feedback\"><p>{}</p></div>",
-                esc(&e)
-            );
+            body.push_str(&feedback_alert(&e));
         }
         Some(Ok(o)) => {
             let (class, note) = ended_note(r, &o);

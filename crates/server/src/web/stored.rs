@@ -20,7 +20,7 @@ use store::scenarios::{self, ScenarioError, Version};
 use super::pages::{Ctx, csrf_field, page};
 use super::planner::{editor, validate};
 use super::strings::{Text, t};
-use super::{Form, esc, problem, redirect};
+use super::{Form, alert, esc, problem, redirect};
 
 /// Answers `/plan/scenarios/…` (the caller checked the planner role).
 pub(super) fn answer(ctx: &Ctx<'_>, segs: &[&str], read: bool, form: &Form) -> Response {
@@ -226,11 +226,7 @@ pub(super) fn history_and_delete(ctx: &Ctx<'_>, v: &Version) -> String {
             out.push_str("</tbody></table>");
         }
         Err(e) => {
-            let _ = write!(
-                out,
-                "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-                esc(&e.to_string())
-            );
+            out.push_str(&alert(&e.to_string()));
         }
     }
     let _ = write!(
@@ -280,11 +276,7 @@ pub(super) fn list_section(ctx: &Ctx<'_>) -> String {
             out.push_str("</tbody></table>");
         }
         Err(e) => {
-            let _ = write!(
-                out,
-                "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-                esc(&e.to_string())
-            );
+            out.push_str(&alert(&e.to_string()));
         }
     }
     out

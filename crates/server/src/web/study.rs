@@ -20,7 +20,7 @@ use super::pages::{Ctx, csrf_field, page};
 use super::planner::{EXAMPLES, MAX_REPLICATIONS, error_notice, not_found, numbered};
 use super::runs::{Kind, Outcome, register};
 use super::strings::{Text, t};
-use super::{Form, esc, redirect};
+use super::{Form, alert, esc, feedback_alert, redirect};
 
 /// The study files bundled in the binary (the scenario studies of
 /// `examples/studies/`): file name and text.
@@ -198,11 +198,7 @@ fn files_section(ctx: &Ctx<'_>) -> String {
             out.push_str("</ul>");
         }
         Err(e) => {
-            let _ = write!(
-                out,
-                "<div class=\"notice bad\" role=\"alert\"><p>{}</p></div>",
-                esc(&e.to_string())
-            );
+            out.push_str(&alert(&e.to_string()));
         }
     }
     out
@@ -397,10 +393,7 @@ pub(super) fn submit(ctx: &Ctx<'_>, form: &Form) -> Response {
             return form_refused(ctx, &text, reps, &note);
         }
         Err(Refusal::Message(m)) => {
-            let note = format!(
-                "<div class=\"notice bad\" role=\"alert\" id=\"feedback\"><p>{}</p></div>",
-                esc(&m)
-            );
+            let note = feedback_alert(&m);
             return form_refused(ctx, &text, reps, &note);
         }
     };

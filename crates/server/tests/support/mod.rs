@@ -2,6 +2,7 @@
 
 use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -27,6 +28,7 @@ pub fn call(st: &AppState, method: &Method, path: &str, body: &[u8]) -> Resp {
 
 /// A token of an administrator of the state's database (made once per
 /// state: the user `test-admin` and its token are added to the database).
+#[allow(dead_code)]
 pub fn admin_token(st: &AppState) -> String {
     static TOKENS: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
     let key = std::ptr::from_ref(st) as usize;
@@ -57,6 +59,7 @@ pub fn admin_token(st: &AppState) -> String {
 
 /// Sends `method` to `path` under `/api/v3.0` with `body` and, if given, an
 /// `If-Match` header, as an administrator.
+#[allow(dead_code)]
 pub fn call_with(
     st: &AppState,
     method: &Method,
@@ -68,8 +71,26 @@ pub fn call_with(
     call_as(st, method, path, Some(&token), if_match, body)
 }
 
+/// [`call_with`] with a JSON `body` (no body when it is `null`).
+#[allow(dead_code)]
+pub fn call_json(
+    st: &AppState,
+    m: Method,
+    path: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> Resp {
+    let b = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    call_with(st, &m, path, if_match, &b)
+}
+
 /// Sends `method` to `path` (under `/api/v3.0` unless it starts with
 /// `/health`) with `body`, with the bearer `token` if given.
+#[allow(dead_code)]
 pub fn call_as(
     st: &AppState,
     method: &Method,
@@ -107,12 +128,7 @@ pub fn call_as(
     let allow = header_text(header::ALLOW);
     let etag = header_text(header::ETAG);
     let www_authenticate = header_text(header::WWW_AUTHENTICATE);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let bytes = rt
-        .block_on(to_bytes(r.into_body(), usize::MAX))
-        .expect("body");
+    let bytes = body_bytes(r);
     let body = if bytes.is_empty() {
         Value::Null
     } else {
@@ -127,6 +143,34 @@ pub fn call_as(
     }
 }
 
+/// The one message of a standard AAS error body, checked to carry exactly the
+/// standard fields, `status` as its code and the type `Error`.
+#[allow(dead_code)]
+pub fn only_error_message(body: &Value, status: StatusCode) -> &serde_json::Map<String, Value> {
+    let msgs = body["messages"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 1);
+    let m = msgs[0].as_object().expect("message object");
+    let mut keys: Vec<&str> = m.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["code", "correlationId", "messageType", "text", "timestamp"]
+    );
+    assert_eq!(m["code"], serde_json::json!(status.as_u16().to_string()));
+    assert_eq!(m["messageType"], serde_json::json!("Error"));
+    m
+}
+
+/// The whole body of an answer, read on a runtime of its own.
+#[allow(dead_code)]
+pub fn body_bytes(r: Response) -> axum::body::Bytes {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(to_bytes(r.into_body(), usize::MAX))
+        .expect("body")
+}
+
 /// A server answering on a real socket from its own thread and runtime.
 #[allow(dead_code)]
 pub struct OnThread {
@@ -135,6 +179,22 @@ pub struct OnThread {
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Receives once `serve` has returned.
     pub done: std::sync::mpsc::Receiver<()>,
+}
+
+impl OnThread {
+    /// Signals shutdown and waits (at most `within`) for `serve` to return;
+    /// how long that took.
+    #[allow(dead_code)]
+    pub fn shutdown(&mut self, within: std::time::Duration) -> std::time::Duration {
+        let t = std::time::Instant::now();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.done
+            .recv_timeout(within)
+            .expect("serve returns after shutdown");
+        t.elapsed()
+    }
 }
 
 /// A listener on a free loopback port, ready for [`serve_on_thread`].
@@ -153,6 +213,23 @@ pub fn serve_on_thread(
     state: std::sync::Arc<AppState>,
     gate: server::Gate,
 ) -> OnThread {
+    on_thread(std_listener, move |listener, stopped| async move {
+        server::serve(listener, state, gate, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
+    })
+}
+
+/// Runs `serve` on `std_listener` from a thread of its own (two runtime
+/// workers); `serve` is handed the listener and the receiver of the stop signal.
+#[allow(dead_code)]
+pub fn on_thread<F, Fut>(std_listener: std::net::TcpListener, serve: F) -> OnThread
+where
+    F: FnOnce(tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let addr = std_listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done) = std::sync::mpsc::channel();
@@ -164,11 +241,7 @@ pub fn serve_on_thread(
             .expect("runtime");
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
-            server::serve(listener, state, gate, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
+            serve(listener, stopped).await;
         });
         let _ = done_tx.send(());
     });
@@ -177,4 +250,79 @@ pub fn serve_on_thread(
         stop: Some(stop),
         done,
     }
+}
+
+/// Adds the user `name` (shown as `display`) with `roles` and, if given, a
+/// password, as the administrator `admin` would.
+#[allow(dead_code)]
+pub fn add_person(
+    db: &store::Db,
+    name: &str,
+    display: &str,
+    password: Option<&str>,
+    roles: &[Role],
+    now: Timestamp,
+) {
+    let user = NewUser {
+        name,
+        display_name: display,
+        password,
+        roles,
+    };
+    auth::add_user(db, "admin", &user, now).expect("user");
+}
+
+/// Runs `test` on every database engine the tests reach: SQLite in a fresh
+/// folder, and PostgreSQL when ATMPFLOW_TEST_PG names one.
+#[allow(dead_code)]
+pub fn each_engine(test: impl Fn(&str)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in store::testing::urls(dir.path()) {
+        test(&url);
+    }
+}
+
+/// A server state on every database engine the tests reach (SQLite below
+/// `dir`), each with its URL as it may be printed.
+#[allow(dead_code)]
+pub fn named_states(dir: &std::path::Path) -> Vec<(String, AppState)> {
+    store::testing::urls(dir)
+        .into_iter()
+        .map(|url| {
+            let db = store::Db::connect(&url).expect("open database");
+            (
+                store::redact(&url),
+                AppState::new(db, "http://127.0.0.1:1/api/v3.0"),
+            )
+        })
+        .collect()
+}
+
+/// Gives `st` a rehearsal clock standing at 2026-12-01 08:00 UTC, moved on by
+/// adding seconds to the counter returned.
+#[allow(dead_code)]
+pub fn rehearsal_clock(st: &mut AppState) -> std::sync::Arc<std::sync::atomic::AtomicI64> {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = std::sync::Arc::new(AtomicI64::new(
+        recipe::DateTime::parse("2026-12-01T08:00:00Z")
+            .expect("time")
+            .unix_seconds(),
+    ));
+    let c = clock.clone();
+    st.clock = server::Clock::from_fn(move || c.load(Ordering::SeqCst));
+    clock
+}
+
+/// Registers the twins of the equipment in `inventory` (TOML text), as of
+/// 2026-12-01.
+#[allow(dead_code)]
+pub fn load_equipment_twins(st: &AppState, inventory: &str) {
+    let inventory = recipe::parse_inventory("modular-plant.toml", inventory).expect("inventory");
+    let as_of = recipe::Date::parse("2026-12-01").expect("date");
+    let twins: Vec<aas::twins::Twin> = inventory
+        .equipment
+        .iter()
+        .map(|e| aas::twins::equipment_twin(e, as_of))
+        .collect();
+    server::load_environment(st, &aas::twins::environment(&twins)).expect("twins");
 }
