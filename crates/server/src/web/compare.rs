@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::pages::{Ctx, csrf_field, page};
-use super::planner::{EXAMPLES, MAX_REPLICATIONS, replications, sha256, validate};
+use super::planning::{EXAMPLES, MAX_REPLICATIONS, replications, sha256, validate};
 use super::runs::start;
 use super::strings::{Text, t};
 use super::{Form, alert, esc, redirect};

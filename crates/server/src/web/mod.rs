@@ -24,6 +24,7 @@ use crate::AppState;
 mod compare;
 mod pages;
 pub mod planner;
+mod planning;
 mod replan;
 mod runs;
 mod stored;

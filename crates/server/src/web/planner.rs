@@ -8,50 +8,19 @@
 
 use std::fmt::Write;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use batch::Role;
 
-use super::pages::{Ctx, csrf_field, page};
+use super::pages::{Ctx, page};
+use super::planning::{EXAMPLES, not_found, replications, report_page, sha256, validate};
+use super::stored::editor;
 use super::strings::{Text, t};
-use super::{Form, alert, batch_roles, esc, html, problem, redirect};
-
-/// The example scenarios bundled in the binary: file name and text.
-pub const EXAMPLES: &[(&str, &str)] = &[
-    (
-        "concept-1-all-in-one.toml",
-        include_str!("../../../../examples/concept-1-all-in-one.toml"),
-    ),
-    (
-        "concept-2-chained-devices.toml",
-        include_str!("../../../../examples/concept-2-chained-devices.toml"),
-    ),
-    (
-        "concept-3-modular-plant.toml",
-        include_str!("../../../../examples/concept-3-modular-plant.toml"),
-    ),
-    (
-        "concept-4-integrated-platform.toml",
-        include_str!("../../../../examples/concept-4-integrated-platform.toml"),
-    ),
-    (
-        "plant-two-products.toml",
-        include_str!("../../../../examples/plant-two-products.toml"),
-    ),
-    (
-        "strategy-a-integrated.toml",
-        include_str!("../../../../examples/strategy-a-integrated.toml"),
-    ),
-];
+use super::{Form, alert, batch_roles, esc, problem, redirect};
 
 /// Largest scenario text accepted from the editor (the pages' form limit
 /// applies first).
 const MAX_SCENARIO: usize = 120 << 10;
-/// Most replications a run from the pages may ask for (assumption: enough
-/// for a first look; larger studies belong to `atmpflow simulate`/`study`).
-pub const MAX_REPLICATIONS: u32 = 200;
-
 /// A refusal for a person without the planner role.
 fn refuse(ctx: &Ctx<'_>) -> Option<Response> {
     (!batch_roles(ctx.who).contains(&Role::Planner)).then(|| {
@@ -88,14 +57,6 @@ pub(crate) fn answer(ctx: &Ctx<'_>, segs: &[&str], read: bool, form: &Form) -> R
         (["run", rest @ ..], _) => super::runs::answer(ctx, rest, read),
         _ => not_found(&segs.join("/")),
     }
-}
-
-pub(super) fn not_found(what: &str) -> Response {
-    problem(
-        StatusCode::NOT_FOUND,
-        Text::NotFoundTitle,
-        &format!("no planner page {what:?}"),
-    )
 }
 
 /// `GET /plan`: the scenarios.
@@ -203,20 +164,6 @@ fn plan(ctx: &Ctx<'_>, id: &str) -> Response {
     report_page(report::plant_html(&doc, None))
 }
 
-/// A report page of the `report` crate: its own inline style sheet and
-/// table-sorting script, nothing from elsewhere.
-pub(super) fn report_page(text: String) -> Response {
-    let mut resp = html(StatusCode::OK, text);
-    resp.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-             img-src data:; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    resp
-}
-
 /// The scenario's name (the first `name = "…"` line, that of `[scenario]`),
 /// else its first comment line.
 fn first_comment(text: &str) -> String {
@@ -224,144 +171,6 @@ fn first_comment(text: &str) -> String {
         .find_map(|l| l.strip_prefix("name = \"")?.split('"').next())
         .or_else(|| text.lines().find_map(|l| l.strip_prefix('#')))
         .map_or(String::new(), |l| l.trim().to_string())
-}
-
-/// The editor: the scenario's name and text, with the checker's findings.
-///
-/// `stored`: the stored scenario the text is a version of (its id and
-/// version; a save adds the next version), `None` for a text not stored yet
-/// (a save stores a new scenario).
-pub(super) fn editor(
-    ctx: &Ctx<'_>,
-    name: &str,
-    text: &str,
-    findings: Option<&[model::FileError]>,
-    stored: Option<&store::scenarios::Version>,
-    status: StatusCode,
-) -> Response {
-    let mut body = format!(
-        "<p><a href=\"/plan\">{}</a></p><h1>{}</h1>",
-        esc(t(Text::ScenariosTitle)),
-        esc(name)
-    );
-    if let Some(v) = stored {
-        body.push_str(&super::stored::banner(v));
-    }
-    if let Some(errors) = findings {
-        if errors.is_empty() {
-            let _ = write!(
-                body,
-                "<div class=\"notice good\" role=\"alert\" id=\"feedback\"><p>{}</p></div>",
-                esc(t(Text::ScenarioValid))
-            );
-        } else {
-            body.push_str(&error_notice(t(Text::ScenarioErrors), errors, None));
-            body.push_str(&numbered(text, errors, t(Text::ScenarioLines)));
-        }
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/plan/check\">{}\
-         <label for=\"sc-name\">{}</label>\
-         <input id=\"sc-name\" name=\"name\" value=\"{}\" required autocomplete=\"off\">\
-         <label for=\"sc-file\">{}<span class=\"hint\">{}</span></label>\
-         <input id=\"sc-file\" type=\"file\" accept=\".toml,text/plain\" data-load-into=\"sc-text\">\
-         <label for=\"sc-text\">{}</label>\
-         <textarea id=\"sc-text\" name=\"text\" rows=\"22\" spellcheck=\"false\" class=\"code\" required>{}</textarea>\
-         <label for=\"sc-reps\">{}<span class=\"hint\" id=\"sc-reps-hint\">{}</span></label>\
-         <input id=\"sc-reps\" name=\"replications\" inputmode=\"numeric\" value=\"20\" aria-describedby=\"sc-reps-hint\">\
-         <div class=\"row\"><div><button type=\"submit\" name=\"do\" value=\"check\">{}</button> \
-         <button type=\"submit\" name=\"do\" value=\"run\" class=\"secondary\">{}</button> \
-         <button type=\"submit\" name=\"do\" value=\"save\" class=\"secondary\">{}</button></div></div></form>",
-        format_args!(
-            "{}{}",
-            csrf_field(ctx.csrf),
-            stored.map_or(String::new(), super::stored::hidden_fields)
-        ),
-        esc(t(Text::ScenarioName)),
-        esc(name),
-        esc(t(Text::UploadScenario)),
-        esc(t(Text::UploadHelp)),
-        esc(t(Text::ScenarioText)),
-        esc(text),
-        esc(t(Text::Replications)),
-        esc(&format!("2 – {MAX_REPLICATIONS}")),
-        esc(t(Text::CheckButton)),
-        esc(t(Text::RunButton)),
-        esc(t(Text::SaveScenario)),
-    );
-    if let Some(v) = stored {
-        body.push_str(&super::stored::history_and_delete(ctx, v));
-    }
-    page(ctx, status, name, &body)
-}
-
-/// The notice listing located errors under `title`, each linking to its
-/// marked line (`#L{n}`). `own`: the name of the file shown with
-/// [`numbered`] when errors may come from other files too (those are named
-/// and not linked); `None`: every error is in the shown text.
-pub(super) fn error_notice(title: &str, errors: &[model::FileError], own: Option<&str>) -> String {
-    let mut out = format!(
-        "<div class=\"notice bad\" role=\"alert\" id=\"feedback\"><p><strong>{} ({})</strong></p><ul>",
-        esc(title),
-        errors.len()
-    );
-    for e in errors {
-        let at = format!(
-            "{} {}, {} {}",
-            t(Text::Line),
-            e.line,
-            t(Text::Column),
-            e.column
-        );
-        let place = match own {
-            Some(f) if f != e.file => format!("{} {}", esc(&e.file), esc(&at)),
-            _ => format!("<a href=\"#L{}\">{}</a>", e.line, esc(&at)),
-        };
-        let _ = write!(
-            out,
-            "<li>{place}: <code>{}</code> — {}</li>",
-            esc(&e.field),
-            esc(&e.message),
-        );
-    }
-    out.push_str("</ul></div>");
-    out
-}
-
-/// The text with line numbers under `title`, the lines with errors marked
-/// (each with an anchor `#L{n}`).
-pub(super) fn numbered(text: &str, errors: &[model::FileError], title: &str) -> String {
-    let mut out = format!(
-        "<section class=\"card\" aria-labelledby=\"src-h\"><h2 id=\"src-h\">{}</h2><pre class=\"src\" tabindex=\"0\">",
-        esc(title)
-    );
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        let here: Vec<&model::FileError> = errors.iter().filter(|e| e.line == n).collect();
-        if here.is_empty() {
-            let _ = writeln!(out, "<span class=\"ln\">{n:>4}</span> {}", esc(line));
-        } else {
-            let _ = writeln!(
-                out,
-                "<mark id=\"L{n}\" class=\"err\"><span class=\"ln\">{n:>4}</span> {}</mark>\
-                 <span class=\"errmsg\">     ^ {}</span>",
-                esc(line),
-                esc(&here
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")),
-            );
-        }
-    }
-    out.push_str("</pre></section>");
-    out
-}
-
-/// Checks a scenario text with the loader of `atmpflow validate`.
-pub fn validate(name: &str, text: &str) -> Result<model::Model, Vec<model::FileError>> {
-    model::load_bytes(name, text.as_bytes()).map_err(|e| e.errors)
 }
 
 /// `POST /plan/check`: check the text; with `do=run` and no error, start a run.
@@ -417,44 +226,4 @@ fn check(ctx: &Ctx<'_>, form: &Form) -> Response {
         reps,
     );
     redirect(&format!("/plan/run/{id}"))
-}
-
-/// SHA-256 of a scenario text (lower-case hex).
-pub(super) fn sha256(text: &str) -> String {
-    use sha2::Digest;
-    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
-}
-
-/// The form's `replications`, a whole number from 2 to [`MAX_REPLICATIONS`];
-/// otherwise the page refusing it.
-pub(crate) fn replications(form: &Form) -> Result<u32, Box<Response>> {
-    match form.get("replications").trim().parse::<u32>() {
-        Ok(n) if (2..=MAX_REPLICATIONS).contains(&n) => Ok(n),
-        _ => Err(Box::new(problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Text::BadRequestTitle,
-            &format!(
-                "replications: {:?} is not a whole number from 2 to {MAX_REPLICATIONS}",
-                form.get("replications")
-            ),
-        ))),
-    }
-}
-
-/// A CSV file to download as `name` (never rendered by the browser).
-pub(crate) fn csv_download(name: &str, text: String) -> Response {
-    let mut resp = Response::new(Body::from(text));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
 }

@@ -359,14 +359,14 @@ pub(super) fn moves(ctx: &Ctx<'_>, id: &str, n: &str, rest: &[&str]) -> Response
     };
     match rest {
         [] => moves_page(ctx, id, n, &r, None),
-        ["moves.csv"] => super::planner::csv_download("moves.csv", report::moves_csv(&r)),
+        ["moves.csv"] => super::planning::csv_download("moves.csv", report::moves_csv(&r)),
         ["gantt"] => {
             let v = match ctx.st.store.read(|tx| store::plans::get(tx, id, Some(n))) {
                 Ok(v) => v,
                 Err(e) => return not_found(&format!("plans/{id}: {e}")),
             };
             match serde_json::from_str::<PlanDoc>(&v.document) {
-                Ok(doc) => super::planner::report_page(report::plant_html(&doc, Some(&r))),
+                Ok(doc) => super::planning::report_page(report::plant_html(&doc, Some(&r))),
                 Err(e) => problem(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     Text::BadRequestTitle,

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use cost::study::StudyResult;
 
 use super::pages::{Ctx, csrf_field, page};
-use super::planner::{csv_download, not_found, report_page};
+use super::planning::{csv_download, not_found, report_page};
 use super::strings::{Text, t};
 use super::{esc, feedback_alert, problem, redirect};
 

@@ -10,6 +10,9 @@
 //!   fields `scenario` and `seen` the next version of that one (refused
 //!   when someone saved another version since it was opened);
 //! - `POST /plan/scenarios/{id}/delete` with `seen`.
+//!
+//! The scenario editor ([`editor`]) lives here too: a text not stored yet is
+//! the same form without the stored version's banner, hidden fields and history.
 
 use std::fmt::Write;
 
@@ -18,7 +21,7 @@ use axum::response::Response;
 use store::scenarios::{self, ScenarioError, Version};
 
 use super::pages::{Ctx, csrf_field, page};
-use super::planner::{editor, validate};
+use super::planning::{MAX_REPLICATIONS, error_notice, numbered, validate};
 use super::strings::{Text, t};
 use super::{Form, alert, esc, problem, redirect};
 
@@ -280,4 +283,74 @@ pub(super) fn list_section(ctx: &Ctx<'_>) -> String {
         }
     }
     out
+}
+
+/// The editor: the scenario's name and text, with the checker's findings.
+///
+/// `stored`: the stored scenario the text is a version of (its id and
+/// version; a save adds the next version), `None` for a text not stored yet
+/// (a save stores a new scenario).
+pub(super) fn editor(
+    ctx: &Ctx<'_>,
+    name: &str,
+    text: &str,
+    findings: Option<&[model::FileError]>,
+    stored: Option<&store::scenarios::Version>,
+    status: StatusCode,
+) -> Response {
+    let mut body = format!(
+        "<p><a href=\"/plan\">{}</a></p><h1>{}</h1>",
+        esc(t(Text::ScenariosTitle)),
+        esc(name)
+    );
+    if let Some(v) = stored {
+        body.push_str(&banner(v));
+    }
+    if let Some(errors) = findings {
+        if errors.is_empty() {
+            let _ = write!(
+                body,
+                "<div class=\"notice good\" role=\"alert\" id=\"feedback\"><p>{}</p></div>",
+                esc(t(Text::ScenarioValid))
+            );
+        } else {
+            body.push_str(&error_notice(t(Text::ScenarioErrors), errors, None));
+            body.push_str(&numbered(text, errors, t(Text::ScenarioLines)));
+        }
+    }
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/plan/check\">{}\
+         <label for=\"sc-name\">{}</label>\
+         <input id=\"sc-name\" name=\"name\" value=\"{}\" required autocomplete=\"off\">\
+         <label for=\"sc-file\">{}<span class=\"hint\">{}</span></label>\
+         <input id=\"sc-file\" type=\"file\" accept=\".toml,text/plain\" data-load-into=\"sc-text\">\
+         <label for=\"sc-text\">{}</label>\
+         <textarea id=\"sc-text\" name=\"text\" rows=\"22\" spellcheck=\"false\" class=\"code\" required>{}</textarea>\
+         <label for=\"sc-reps\">{}<span class=\"hint\" id=\"sc-reps-hint\">{}</span></label>\
+         <input id=\"sc-reps\" name=\"replications\" inputmode=\"numeric\" value=\"20\" aria-describedby=\"sc-reps-hint\">\
+         <div class=\"row\"><div><button type=\"submit\" name=\"do\" value=\"check\">{}</button> \
+         <button type=\"submit\" name=\"do\" value=\"run\" class=\"secondary\">{}</button> \
+         <button type=\"submit\" name=\"do\" value=\"save\" class=\"secondary\">{}</button></div></div></form>",
+        format_args!(
+            "{}{}",
+            csrf_field(ctx.csrf),
+            stored.map_or(String::new(), hidden_fields)
+        ),
+        esc(t(Text::ScenarioName)),
+        esc(name),
+        esc(t(Text::UploadScenario)),
+        esc(t(Text::UploadHelp)),
+        esc(t(Text::ScenarioText)),
+        esc(text),
+        esc(t(Text::Replications)),
+        esc(&format!("2 – {MAX_REPLICATIONS}")),
+        esc(t(Text::CheckButton)),
+        esc(t(Text::RunButton)),
+        esc(t(Text::SaveScenario)),
+    );
+    if let Some(v) = stored {
+        body.push_str(&history_and_delete(ctx, v));
+    }
+    page(ctx, status, name, &body)
 }

@@ -17,7 +17,7 @@ use cost::study::{self, NamedPart, ScenarioFiles, Study, StudyError, StudySpec};
 use model::{FieldPath, FileError, Problem, SourceFile};
 
 use super::pages::{Ctx, csrf_field, page};
-use super::planner::{EXAMPLES, MAX_REPLICATIONS, error_notice, not_found, numbered};
+use super::planning::{EXAMPLES, MAX_REPLICATIONS, error_notice, not_found, numbered};
 use super::runs::{Kind, Outcome, register};
 use super::strings::{Text, t};
 use super::{Form, alert, esc, feedback_alert, redirect};
@@ -430,7 +430,7 @@ fn start(owner: String, text: &str, checked: Checked) -> u64 {
     let total = study.points.len();
     let wanted = u32::try_from(total).unwrap_or(u32::MAX);
     let (id, worker) = register(owner, name.clone(), Kind::Study, wanted);
-    let study_sha256 = super::planner::sha256(text);
+    let study_sha256 = super::planning::sha256(text);
     std::thread::spawn(move || {
         let indices: Vec<usize> = (0..total).collect();
         let progress = |n: usize| {
