@@ -238,6 +238,21 @@ impl Axis {
     }
 }
 
+/// Whether a study file is a network study (its `[study]` table has a
+/// `network` key, `network::study` runs it) rather than a scenario study. A
+/// file that is not TOML is taken for a scenario study, whose parser reports
+/// the syntax error.
+pub fn names_a_network(src: &SourceFile) -> bool {
+    toml::from_str::<toml::Table>(src.text())
+        .ok()
+        .and_then(|t| {
+            t.get("study")
+                .and_then(|s| s.as_table())
+                .map(|s| s.contains_key("network"))
+        })
+        .unwrap_or(false)
+}
+
 /// Parses a study file with located errors.
 pub fn parse_spec(src: &SourceFile) -> Result<StudySpec, FileErrors> {
     let spec: StudySpec = src.parse()?;

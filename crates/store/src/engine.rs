@@ -385,11 +385,7 @@ impl Conn {
             }
             Conn::Postgres { client, statements } => {
                 let st = Self::pg_statement(client, statements, sql)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-                    .iter()
-                    .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                client.execute(&st, &refs).map_err(pg_err)
+                client.execute(&st, &pg_params(params)).map_err(pg_err)
             }
         }
     }
@@ -422,11 +418,7 @@ impl Conn {
             }
             Conn::Postgres { client, statements } => {
                 let st = Self::pg_statement(client, statements, sql)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-                    .iter()
-                    .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                let rows = client.query(&st, &refs).map_err(pg_err)?;
+                let rows = client.query(&st, &pg_params(params)).map_err(pg_err)?;
                 let columns: std::sync::Arc<[String]> =
                     st.columns().iter().map(|c| c.name().to_string()).collect();
                 let mut out = Vec::with_capacity(rows.len());
@@ -531,6 +523,14 @@ impl r2d2::ManageConnection for Manager {
             Conn::Postgres { client, .. } => client.is_closed(),
         }
     }
+}
+
+/// Parameters as the PostgreSQL client takes them.
+fn pg_params(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,19 +21,6 @@ struct Spec {
     axis: Vec<cost::study::Axis>,
 }
 
-/// Whether a study file is a network study: its `[study]` table has a `network` key. A file
-/// that is not TOML is left to the scenario study, which reports the syntax error.
-pub fn is_network_study(src: &SourceFile) -> bool {
-    toml::from_str::<toml::Table>(src.text())
-        .ok()
-        .and_then(|t| {
-            t.get("study")
-                .and_then(|s| s.as_table())
-                .map(|s| s.contains_key("network"))
-        })
-        .unwrap_or(false)
-}
-
 pub fn run(path: &Path, src: &SourceFile, out: &Path, quiet: bool) -> anyhow::Result<()> {
     let spec: Spec = src.parse().map_err(reported)?;
     let Checked {

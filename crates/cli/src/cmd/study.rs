@@ -108,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut inputs = Inputs::default();
     inputs.add("(study file)", &bytes);
     let src = SourceFile::from_bytes(path.display().to_string(), &bytes).map_err(reported)?;
-    if super::network_study::is_network_study(&src) {
+    if cost::study::names_a_network(&src) {
         if args.shard.is_some() {
             bail!("a network study runs whole: --shard is for scenario studies");
         }

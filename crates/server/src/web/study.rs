@@ -332,7 +332,7 @@ fn check(ctx: &Ctx<'_>, text: &str, form: &Form) -> Result<Checked, Refusal> {
     }
     let src = SourceFile::from_bytes("study.toml", text.as_bytes())
         .map_err(|e| Refusal::Located(e.errors))?;
-    if is_network_study(&src) {
+    if cost::study::names_a_network(&src) {
         return Err(Refusal::Message(t(Text::StudyNetwork).to_string()));
     }
     let mut spec = study::parse_spec(&src).map_err(|e| Refusal::Located(e.errors))?;
@@ -359,19 +359,6 @@ fn check(ctx: &Ctx<'_>, text: &str, form: &Form) -> Result<Checked, Refusal> {
         study,
         inputs_sha256: fingerprint.finish(),
     })
-}
-
-/// Whether the study file's `[study]` names a network (a network study,
-/// run by `atmpflow study` only).
-fn is_network_study(src: &SourceFile) -> bool {
-    toml::from_str::<toml::Table>(src.text())
-        .ok()
-        .and_then(|t| {
-            t.get("study")
-                .and_then(|s| s.as_table())
-                .map(|s| s.contains_key("network"))
-        })
-        .unwrap_or(false)
 }
 
 /// `POST /plan/study`: check the study; with `do=run` and no error, start
