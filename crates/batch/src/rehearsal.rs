@@ -804,30 +804,40 @@ fn with_manual_rest(mut device: DeviceReport, manual: DeviceReport) -> DeviceRep
     device
 }
 
+/// How a rehearsal or the virtual plant assesses the deviations still open on
+/// `batch` (QA's part, played by the program): critical where the engine
+/// marked the deviation critical; major for a value out of range, a failure
+/// or a device fault; minor otherwise; a CAPA number (`CAPA-{batch}-{n}`) for
+/// every major or critical one. Deviation number, classification, CAPA.
+pub fn assessments(batch: &Batch) -> Vec<(u32, Classification, Option<String>)> {
+    batch
+        .deviations()
+        .into_iter()
+        .filter(|(_, a)| a.is_none())
+        .map(|(d, _)| {
+            let classification = if d.critical {
+                Classification::Critical
+            } else if matches!(
+                d.kind,
+                DeviationKind::OutOfRange | DeviationKind::Failure | DeviationKind::Device
+            ) {
+                Classification::Major
+            } else {
+                Classification::Minor
+            };
+            let capa = (classification != Classification::Minor)
+                .then(|| format!("CAPA-{}-{}", batch.id(), d.number));
+            (d.number, classification, capa)
+        })
+        .collect()
+}
+
 fn dispose<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     cast: &Cast,
 ) -> Result<(), RehearsalError> {
-    for (n, kind, critical) in batch
-        .deviations()
-        .into_iter()
-        .filter(|(_, a)| a.is_none())
-        .map(|(d, _)| (d.number, d.kind, d.critical))
-        .collect::<Vec<_>>()
-    {
-        let classification = if critical {
-            Classification::Critical
-        } else if matches!(
-            kind,
-            DeviationKind::OutOfRange | DeviationKind::Failure | DeviationKind::Device
-        ) {
-            Classification::Major
-        } else {
-            Classification::Minor
-        };
-        let capa =
-            (classification != Classification::Minor).then(|| format!("CAPA-{}-{n}", batch.id()));
+    for (n, classification, capa) in assessments(batch) {
         run.send(
             batch,
             &cast.qa,

@@ -28,7 +28,7 @@ use batch::device::{DeviceAdapter, DeviceRun, SimulatedDevice};
 use batch::engine::{
     Batch, Command, Ctx, LotRegister, NewOrder, Request, Stage, apply_counter_uses,
 };
-use batch::entry::{Classification, DeviationKind, DispositionDecision, Label, Source};
+use batch::entry::{DispositionDecision, Label, Source};
 use batch::rehearsal::{Cast, Journaled};
 use batch::roles::{Actor, Meaning};
 use clap::Parser;
@@ -1615,22 +1615,9 @@ fn dispose(
     lots: &Shared<'_>,
     now: DateTime,
 ) -> anyhow::Result<()> {
-    for (n, kind, critical) in b
-        .deviations()
-        .into_iter()
-        .filter(|(_, a)| a.is_none())
-        .map(|(d, _)| (d.number, d.kind, d.critical))
-        .collect::<Vec<_>>()
-    {
-        let classification = if critical {
-            Classification::Critical
-        } else if matches!(kind, DeviationKind::OutOfRange | DeviationKind::Failure) {
-            Classification::Major
-        } else {
-            Classification::Minor
-        };
-        let capa =
-            (classification != Classification::Minor).then(|| format!("CAPA-{}-{n}", b.id()));
+    // The virtual plant's devices are simulated and report no device faults, so
+    // the rehearsal's rule (a device fault is major) changes nothing here.
+    for (n, classification, capa) in batch::rehearsal::assessments(b) {
         let rationale = format!("Assessed in the virtual plant (batch {})", b.id());
         send(
             b,
