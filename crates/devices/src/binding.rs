@@ -216,19 +216,7 @@ pub fn host_port(endpoint: &str) -> Result<(String, u16), String> {
         .strip_prefix("opc.tcp://")
         .ok_or("an OPC UA endpoint starts with `opc.tcp://`")?;
     let authority = rest.split('/').next().unwrap_or("");
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or("give the port: `opc.tcp://host:port/path`")?;
-    if host.is_empty() {
-        return Err("give the host: `opc.tcp://host:port/path`".into());
-    }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{port}` is not a port number (1–65535)"))?;
-    if port == 0 {
-        return Err("port 0 is not a port to connect to".into());
-    }
-    Ok((host.to_string(), port))
+    split_host_port(authority, "opc.tcp://host:port/path")
 }
 
 /// Host and port of a `http://host:port` or `https://host:port` endpoint (a trailing `/` is
@@ -249,11 +237,18 @@ pub fn endpoint_of(device: &Device) -> Result<(String, u16, bool), String> {
     if authority.contains('/') {
         return Err("a SiLA 2 endpoint has no path: `https://host:port`".into());
     }
+    let (host, port) = split_host_port(authority, "https://host:port")?;
+    Ok((host, port, tls))
+}
+
+/// Host and port of an endpoint's `host:port`, or why it has none (`form`: how
+/// the endpoint is written, for the message).
+fn split_host_port(authority: &str, form: &str) -> Result<(String, u16), String> {
     let (host, port) = authority
         .rsplit_once(':')
-        .ok_or("give the port: `https://host:port`")?;
+        .ok_or_else(|| format!("give the port: `{form}`"))?;
     if host.is_empty() {
-        return Err("give the host: `https://host:port`".into());
+        return Err(format!("give the host: `{form}`"));
     }
     let port: u16 = port
         .parse()
@@ -261,7 +256,7 @@ pub fn endpoint_of(device: &Device) -> Result<(String, u16, bool), String> {
     if port == 0 {
         return Err("port 0 is not a port to connect to".into());
     }
-    Ok((host.to_string(), port, tls))
+    Ok((host.to_string(), port))
 }
 
 /// The unit symbol the recipe gives a step's field (`parameters.x`, `environment.x`), or "".
