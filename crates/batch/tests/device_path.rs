@@ -3,8 +3,6 @@
 //! where it matters, a deviation; records stored before these fields existed verify as
 //! they were written.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use batch::device::{DeviceError, DeviceNote, DeviceRun};
@@ -14,7 +12,7 @@ use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_o
 use batch::{
     Batch, DeviceAdapter, DeviceReport, Entry, LotRegister, NewOrder, SimulatedDevice, verify_chain,
 };
-use support::{RECIPE, fixtures, t};
+use testkit::{RECIPE, fixtures, t};
 
 fn order() -> NewOrder {
     NewOrder {

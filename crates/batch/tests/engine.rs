@@ -1,8 +1,6 @@
 //! The batch engine on the generic CAR-T process (examples/recipes/car-t-modular.toml)
 //! bound to the example modular plant.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use batch::engine::{Corrected, KnownLot, LotStatus, recipe_sha256};
@@ -17,7 +15,7 @@ use batch::{
 use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
-use support::{RECIPE, fixtures, t};
+use testkit::{RECIPE, fixtures, t};
 
 const DIN: &str = "A999925123456";
 const COI: &str = "COI-2026-0042";

@@ -14,22 +14,14 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
 use batch::{Entry, verify_chain};
-use support::{Order, Server, plant, rehearse_devices, repo};
+use support::{Order, rehearse_devices};
+use testkit::{Server, free_port, plant};
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular-devices.toml");
 const BINDING: &str = include_str!("../../../examples/devices/test-devices.toml");
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local address").port()
-}
 
 fn python(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -42,28 +34,13 @@ fn start_bioreactor(port: u16, fault: &str) -> Server {
 }
 
 fn start_counter(port: u16, args: &[&str]) -> Server {
-    let mut child = Command::new(python("ATMPFLOW_SILA_PYTHON"))
-        .arg(repo().join("scripts/devices/sila_cell_counter/server.py"))
-        .args(["--port", &port.to_string(), "--count-seconds", "1"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the test cell counter");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.trim() == "READY" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let server = Server(child);
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the test cell counter did not report READY within 30 s");
-    server
+    let args = [&["--count-seconds", "1"][..], args].concat();
+    testkit::start_cell_counter(
+        &python("ATMPFLOW_SILA_PYTHON"),
+        port,
+        &args,
+        "test cell counter",
+    )
 }
 
 /// Runs the batch against both devices; the stored entries and whether it ran to the end.

@@ -15,7 +15,8 @@ use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
 use batch::rehearsal::BoundDevices;
 use batch::{Entry, verify_chain};
 use devices::{OpcuaDevice, parse_devices_for};
-use support::{Order, Server, plant, rehearse_devices};
+use support::{Order, rehearse_devices};
+use testkit::{Server, plant};
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 

@@ -4,38 +4,20 @@
 //! workspace test run; `scripts/ci.d/76-sila-device.sh` makes the environment and runs them
 //! with `--ignored`.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use batch::device::{DeviceAdapter, DeviceRun};
 use sila::client::{CommandStatus, DeviceState};
 use sila::{Endpoint, SilaCellCounter, SilaClient, SilaError};
+use testkit::{Server, free_port, repo};
 
 const SERVER_UUID: &str = "5d2c1a7e-0f3b-4c59-9a8e-7b1e3c2d4f60";
 
 /// A running test device; killed when dropped.
 struct Device {
-    child: Child,
+    _server: Server,
     port: u16,
-}
-
-impl Drop for Device {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local address").port()
 }
 
 /// Starts the device with `args` and waits (30 s at most) for it to print READY.
@@ -43,35 +25,12 @@ fn start(fault: &str, extra: &[&str]) -> Device {
     let python = std::env::var("ATMPFLOW_SILA_PYTHON")
         .expect("ATMPFLOW_SILA_PYTHON: the python of a venv with sila2 (see scripts/ci.d/76-sila-device.sh)");
     let port = free_port();
-    let mut child = Command::new(python)
-        .arg(repo().join("scripts/devices/sila_cell_counter/server.py"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--fault",
-            fault,
-            "--count-seconds",
-            "1.5",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the test device");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.trim() == "READY" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let device = Device { child, port };
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the test device did not report READY within 30 s");
-    device
+    let args = [&["--fault", fault, "--count-seconds", "1.5"][..], extra].concat();
+    let server = testkit::start_cell_counter(&python, port, &args, "test device");
+    Device {
+        _server: server,
+        port,
+    }
 }
 
 fn endpoint(d: &Device) -> Endpoint {

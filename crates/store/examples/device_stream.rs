@@ -22,15 +22,14 @@ use batch::engine::Sample;
 use batch::entry::Label;
 use batch::rehearsal::Cast;
 use batch::{Command, LotRegister, NewOrder, Request};
-use recipe::bind::{Binding, bind_strict};
+use recipe::bind::Binding;
 use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
 use store::Db;
 use store::batch as sb;
+use testkit::RECIPE;
 
-const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
-const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
 const DIN: &str = "A999925123456";
 
 struct Opts {
@@ -126,16 +125,7 @@ struct Plant {
 }
 
 fn load_plant() -> Res<Plant> {
-    let recipe =
-        recipe::parse_recipe("car-t-modular.toml", RECIPE).map_err(|e| format!("{e:?}"))?;
-    let inventory =
-        recipe::parse_inventory("modular-plant.toml", INVENTORY).map_err(|e| format!("{e:?}"))?;
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").ok_or("date")?,
-    )
-    .map_err(|e| format!("{e:?}"))?;
+    let (recipe, inventory, binding) = testkit::fixtures();
     let device = binding
         .assignments
         .iter()

@@ -6,33 +6,16 @@ use batch::engine::recipe_sha256;
 use batch::entry::Label;
 use batch::rehearsal::{Cast, Rehearsal, rehearse};
 use batch::{Command, LotRegister, NewOrder, Request, Stage};
-use recipe::bind::{Binding, bind_strict};
+use recipe::bind::Binding;
 use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
 use store::batch::{self as sb, BatchError, Outcome, RequestMeta};
 use store::{Db, Kind, StoreError, testing};
+use testkit::{RECIPE, fixtures, t};
 
-const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
-const INVENTORY: &str = include_str!("../../../examples/equipment/modular-plant.toml");
 const DIN: &str = "A9999251234569";
 const COI: &str = "COI-2026-0042";
-
-fn t(s: &str) -> DateTime {
-    DateTime::parse(s).expect("timestamp")
-}
-
-fn fixtures() -> (Recipe, Inventory, Binding) {
-    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
-    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").expect("date"),
-    )
-    .expect("binding");
-    (recipe, inventory, binding)
-}
 
 fn order(id: &str) -> NewOrder {
     NewOrder {

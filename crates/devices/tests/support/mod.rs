@@ -2,48 +2,17 @@
 //! rehearsed on bound devices.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use batch::engine::recipe_sha256;
 use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_on};
 use batch::{Batch, Entry, LotRegister, NewOrder};
-use recipe::bind::{Binding, bind_strict};
+use recipe::DateTime;
+use recipe::bind::Binding;
 use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
-use recipe::{Date, DateTime};
-
-const INVENTORY: &str = include_str!("../../../../examples/equipment/modular-plant.toml");
-
-/// The recipe `name` (its file's `text`), the example modular plant, and the recipe bound
-/// to the plant on 2026-12-01.
-pub fn plant(name: &str, text: &str) -> (Recipe, Inventory, Binding) {
-    let recipe = recipe::parse_recipe(name, text).expect("recipe");
-    let inventory = recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let binding = bind_strict(
-        &recipe,
-        &inventory,
-        Date::parse("2026-12-01").expect("date"),
-    )
-    .expect("binding");
-    (recipe, inventory, binding)
-}
-
-/// A test device's server process, stopped when dropped.
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The repository's root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use testkit::{Server, repo};
 
 /// Starts the OPC UA test bioreactor (scripts/devices/opcua_bioreactor.py) with `python` on
 /// `port`, injecting `fault`, with `extra` arguments; returns once its address space is up.
