@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 pinned_venv_pins sila2 sila2==0.14.0 sila2-interop-communication-tester==0.10.3
 
 export ATMPFLOW_SILA_PYTHON="$VENV/bin/python"
-timeout 900 cargo test -p sila --locked --test sila_device --test interop -- --ignored --test-threads 2
+timeout 900 cargo test -p sila --locked --test sila_device --test interop -- --ignored --test-threads 1
 # Registration of the SiLA 2 counter in the AAS registry of `atmpflow serve`: its nameplate
 # from its SiLAService information, its programs from its features' commands; then a batch
 # bound against the registry on the counter and the OPC UA test bioreactor (asyncua, the
