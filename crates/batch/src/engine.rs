@@ -1579,12 +1579,7 @@ impl Draft {
                 ),
             ));
         }
-        if let Some(seq) = self
-            .batch
-            .running
-            .as_ref()
-            .and_then(|r| r.lots.get(material))
-        {
+        if let Some(seq) = self.running_state().and_then(|r| r.lots.get(material)) {
             return Err(invalid(
                 "material",
                 format!(
@@ -1753,54 +1748,39 @@ impl Draft {
         ev: DeviceEvent,
         ctx: &Ctx,
     ) -> Result<(), Refusal> {
-        let DeviceEvent {
-            step,
-            device,
-            event,
-            detail,
-            field,
-            value,
-            source_time,
-        } = ev;
-        self.running_step(action, &step, ctx)?;
-        check_text("detail", &detail, MAX_TEXT, true)?;
+        let (step, device, detail) = (&ev.step, &ev.device, &ev.detail);
+        self.running_step(action, step, ctx)?;
+        check_text("detail", detail, MAX_TEXT, true)?;
         if !self
-            .batch
-            .running
-            .as_ref()
-            .is_some_and(|r| r.equipment.values().any(|e| *e == device))
+            .running_state()
+            .is_some_and(|r| r.equipment.values().any(|e| e == device))
         {
             return Err(invalid(
                 "device",
                 format!("device `{device}` was not scanned for step `{step}`"),
             ));
         }
-        if let Some(f) = &field {
+        if let Some(f) = &ev.field {
             check_text("field", f, MAX_ID, true)?;
         }
-        if value.is_some_and(|v| !v.is_finite()) {
+        if ev.value.is_some_and(|v| !v.is_finite()) {
             return Err(invalid("value", "a refused value must be a finite number"));
         }
-        let field = field.map(|f| qualified_field(&f));
+        let field = ev.field.as_deref().map(qualified_field);
         self.push(
             by,
             Body::DeviceEvent(DeviceEvent {
-                step: step.clone(),
-                device: device.clone(),
-                event,
-                detail: detail.clone(),
                 field: field.clone(),
-                value,
-                source_time,
+                ..ev.clone()
             }),
         );
-        match event {
+        match ev.event {
             DeviceEventKind::Retry | DeviceEventKind::Program => {}
             DeviceEventKind::Lost => {
                 self.deviate(
                     by,
                     DeviationKind::Device,
-                    Some(&step),
+                    Some(step),
                     &format!("device.{device}"),
                     "device connected for the whole step".into(),
                     format!("connection lost: {detail}"),
@@ -1812,10 +1792,10 @@ impl Draft {
                 self.deviate(
                     by,
                     DeviationKind::Device,
-                    Some(&step),
+                    Some(step),
                     &f,
                     "a value with a good status".into(),
-                    match value {
+                    match ev.value {
                         Some(v) => format!("refused {v} with status {detail}"),
                         None => format!("no value, status {detail}"),
                     },
@@ -1881,6 +1861,11 @@ impl Draft {
             ),
             deviation: number,
         })
+    }
+
+    /// What the running step has recorded so far (`None` while no step runs).
+    fn running_state(&self) -> Option<&Running> {
+        self.batch.running.as_ref()
     }
 
     fn running_step<'r>(
@@ -2021,9 +2006,7 @@ impl Draft {
                 )
             })?;
         if let Some(e) = self
-            .batch
-            .running
-            .as_ref()
+            .running_state()
             .and_then(|r| r.equipment.get(requirement))
         {
             return Err(invalid(
@@ -2390,38 +2373,26 @@ impl Draft {
                     LotStatus::Quarantine => "in quarantine",
                     _ => "rejected",
                 };
-                let n = self.deviate(
+                return Err(self.lot_blocked(
                     by,
-                    DeviationKind::Material,
-                    Some(step),
-                    &format!("materials.{material}"),
+                    step,
+                    material,
                     "a released lot".into(),
                     format!("lot {lot} {status}"),
-                    false,
-                );
-                return Err(Refusal::Blocked {
-                    field: "lot".into(),
-                    message: format!("lot `{lot}` is {status}"),
-                    deviation: n,
-                });
+                    format!("lot `{lot}` is {status}"),
+                ));
             }
             known.expiry
         };
         if expiry < self.now.date() {
-            let n = self.deviate(
+            return Err(self.lot_blocked(
                 by,
-                DeviationKind::Material,
-                Some(step),
-                &format!("materials.{material}"),
+                step,
+                material,
                 format!("a lot usable on {}", self.now.date()),
                 format!("lot {lot} expired on {expiry}"),
-                false,
-            );
-            return Err(Refusal::Blocked {
-                field: "lot".into(),
-                message: format!("lot `{lot}` expired on {expiry}"),
-                deviation: n,
-            });
+                format!("lot `{lot}` expired on {expiry}"),
+            ));
         }
         Ok(LotEntry {
             step: step.to_string(),
@@ -2429,6 +2400,33 @@ impl Draft {
             lot: lot.to_string(),
             expiry,
         })
+    }
+
+    /// A lot the step may not use: a material deviation (`expected`, `actual`) and the
+    /// refusal, with `message`, that blocks the lot.
+    fn lot_blocked(
+        &mut self,
+        by: &Person,
+        step: &str,
+        material: &str,
+        expected: String,
+        actual: String,
+        message: String,
+    ) -> Refusal {
+        let n = self.deviate(
+            by,
+            DeviationKind::Material,
+            Some(step),
+            &format!("materials.{material}"),
+            expected,
+            actual,
+            false,
+        );
+        Refusal::Blocked {
+            field: "lot".into(),
+            message,
+            deviation: n,
+        }
     }
 
     fn complete_step(

@@ -131,6 +131,12 @@ pub struct Journaled<'a> {
     pub refusal: Option<&'a Refusal>,
 }
 
+/// Where a rehearsal hands each request it sends, with its entries and the state after
+/// them ([`Journaled`]); an error stops the rehearsal.
+trait Journal: FnMut(Journaled<'_>) -> Result<(), String> {}
+
+impl<F: FnMut(Journaled<'_>) -> Result<(), String>> Journal for F {}
+
 struct Runner<'a, J> {
     recipe: &'a Recipe,
     inventory: &'a mut Inventory,
@@ -139,7 +145,7 @@ struct Runner<'a, J> {
     now: DateTime,
 }
 
-impl<J: FnMut(Journaled<'_>) -> Result<(), String>> Runner<'_, J> {
+impl<J: Journal> Runner<'_, J> {
     fn send(
         &mut self,
         batch: &mut Batch,
@@ -159,32 +165,14 @@ impl<J: FnMut(Journaled<'_>) -> Result<(), String>> Runner<'_, J> {
         };
         match batch.execute(&req, actor, &ctx) {
             Ok(a) => {
-                (self.journal)(Journaled {
-                    actor,
-                    request: Some(&req),
-                    order: None,
-                    at: self.now,
-                    entries: &a.entries,
-                    batch: &a.batch,
-                    refusal: None,
-                })
-                .map_err(RehearsalError::Journal)?;
+                self.journal_request(actor, &req, &a.entries, &a.batch, None)?;
                 apply_counter_uses(self.inventory, &a.entries);
                 *batch = a.batch;
                 Ok(())
             }
             Err(r) => {
                 if let Some(b) = r.batch {
-                    (self.journal)(Journaled {
-                        actor,
-                        request: Some(&req),
-                        order: None,
-                        at: self.now,
-                        entries: &r.record,
-                        batch: &b,
-                        refusal: Some(&r.error),
-                    })
-                    .map_err(RehearsalError::Journal)?;
+                    self.journal_request(actor, &req, &r.record, &b, Some(&r.error))?;
                     *batch = *b;
                 }
                 Err(RehearsalError::Refused {
@@ -194,6 +182,27 @@ impl<J: FnMut(Journaled<'_>) -> Result<(), String>> Runner<'_, J> {
                 })
             }
         }
+    }
+
+    /// Hands a request, the entries it left and the state after them to the journal.
+    fn journal_request(
+        &mut self,
+        actor: &Actor,
+        request: &Request,
+        entries: &[Entry],
+        batch: &Batch,
+        refusal: Option<&Refusal>,
+    ) -> Result<(), RehearsalError> {
+        (self.journal)(Journaled {
+            actor,
+            request: Some(request),
+            order: None,
+            at: self.now,
+            entries,
+            batch,
+            refusal,
+        })
+        .map_err(RehearsalError::Journal)
     }
 
     fn advance(&mut self, hours: f64) {
@@ -351,7 +360,7 @@ struct Measured {
 
 /// The planner opens the batch and an operator receives the apheresis half an hour later;
 /// answers the batch and its label.
-fn open_and_receive<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn open_and_receive<J: Journal>(
     run: &mut Runner<'_, J>,
     order: &NewOrder,
     recipe_sha: &str,
@@ -402,7 +411,7 @@ fn open_and_receive<J: FnMut(Journaled<'_>) -> Result<(), String>>(
 /// One step run: started with a label scan, equipment scanned, lots recorded, the devices
 /// (or people) measure, their values and events are recorded, and the step completes after
 /// its duration; then the transfer time passes.
-fn run_step<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn run_step<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     step: &Step,
@@ -446,7 +455,7 @@ fn run_step<J: FnMut(Journaled<'_>) -> Result<(), String>>(
 
 /// Starts the step with a label scan, scans its bound equipment and records its lots;
 /// answers when the step started.
-fn start_step<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn start_step<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     person: &Actor,
@@ -512,7 +521,7 @@ fn start_step<J: FnMut(Journaled<'_>) -> Result<(), String>>(
 /// cell counter at the bioreactor) measure alongside: their values and events are theirs in
 /// the record.
 #[allow(clippy::too_many_arguments)]
-fn measure<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn measure<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     person: &Actor,
@@ -588,7 +597,7 @@ fn measure<J: FnMut(Journaled<'_>) -> Result<(), String>>(
 
 /// Runs the step on bound device `id`; people enter what it does not measure. A device
 /// unreachable from the start is a deviation and a failed step, then the rehearsal stops.
-fn run_bound<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn run_bound<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     person: &Actor,
@@ -688,7 +697,7 @@ fn reading_command(step: &str, device: Option<&str>, r: &Reading) -> Command {
 
 /// Records the step's report: the running device's events, its readings, and the values
 /// people entered by hand.
-fn record_report<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn record_report<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     person: &Actor,
@@ -714,7 +723,7 @@ fn record_report<J: FnMut(Journaled<'_>) -> Result<(), String>>(
 /// Records what the devices measuring alongside reported: an unreachable one is a
 /// deviation and people measure instead (their entry is in the step's measures, as for a
 /// step without the device); a failed measurement is a deviation without a value.
-fn record_alongside<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn record_alongside<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     person: &Actor,
@@ -762,7 +771,7 @@ fn record_alongside<J: FnMut(Journaled<'_>) -> Result<(), String>>(
 
 /// The clinic scans the shipped product on receipt and confirms the infusion two hours
 /// later.
-fn deliver<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn deliver<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     cast: &Cast,
@@ -832,7 +841,7 @@ pub fn assessments(batch: &Batch) -> Vec<(u32, Classification, Option<String>)> 
         .collect()
 }
 
-fn dispose<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+fn dispose<J: Journal>(
     run: &mut Runner<'_, J>,
     batch: &mut Batch,
     cast: &Cast,
