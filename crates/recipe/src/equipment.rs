@@ -848,32 +848,9 @@ impl Inventory {
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
-[inventory]
-site = "test"
-
-[[equipment]]
-id = "cfg_1"
-class = "module"
-manufacturer = "M"
-model = "C1"
-serial = "S1"
-[equipment.capabilities.centrifugation]
-rcf = { min = 100, max = 1000, unit = "x g" }
-volume = { max = 0.5, unit = "L" }
-closed = true
-[equipment.qualification]
-status = "qualified"
-dq = 2025-01-10
-iq = 2025-02-01
-oq = 2025-02-15
-pq = 2025-03-01
-next_requalification = 2026-03-01
-[[equipment.counters]]
-name = "sterile_connector_port"
-used = 47
-max = 50
-"#;
+    /// One qualified centrifuge module `cfg_1` (the inventory the tests of the equipment
+    /// registry share, kept with the shared test set-up in `crates/testkit`).
+    const GOOD: &str = include_str!("../../testkit/fixtures/registry-centrifuge.toml");
 
     fn d(s: &str) -> Date {
         Date::parse(s).expect("valid date in test")

@@ -7,31 +7,9 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use server::AppState;
 
-const INVENTORY: &str = r#"
-[inventory]
-site = "test"
-
-[[equipment]]
-id = "cfg_1"
-class = "module"
-manufacturer = "M"
-model = "C1"
-serial = "S1"
-[equipment.capabilities.centrifugation]
-rcf = { min = 100, max = 1000, unit = "x g" }
-closed = true
-[equipment.qualification]
-status = "qualified"
-dq = 2025-01-10
-iq = 2025-02-01
-oq = 2025-02-15
-pq = 2025-03-01
-next_requalification = 2026-03-01
-[[equipment.counters]]
-name = "sterile_connector_port"
-used = 47
-max = 50
-
+/// Two more modules for the inventory: a centrifuge whose qualification expired on
+/// 2025-09-01 and a thawer.
+const MORE: &str = r#"
 [[equipment]]
 id = "cfg_2"
 class = "module"
@@ -65,10 +43,17 @@ pq = 2025-03-01
 next_requalification = 2026-03-01
 "#;
 
+/// The shared centrifuge inventory without its volume limit, and [`MORE`].
+fn inventory() -> String {
+    let centrifuge =
+        testkit::registry::CENTRIFUGE.replace("volume = { max = 0.5, unit = \"L\" }\n", "");
+    format!("{centrifuge}{MORE}")
+}
+
 const BATCH: &str = include_str!("../../../examples/twins/demo-batch.toml");
 
 fn demo_env() -> aas::Environment {
-    let inv = recipe::parse_inventory("inv.toml", INVENTORY).expect("valid inventory");
+    let inv = recipe::parse_inventory("inv.toml", &inventory()).expect("valid inventory");
     let as_of = recipe::Date::parse("2025-12-01").expect("date");
     let mut twins: Vec<_> = inv
         .equipment
@@ -89,6 +74,21 @@ fn loaded(path: &Path) -> AppState {
     let st = state(path);
     server::load_environment(&st, &demo_env()).expect("load demo");
     st
+}
+
+/// An empty repository on a database in a new temporary folder (removed when dropped).
+fn empty_in_temp() -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = state(&dir.path().join("db"));
+    (dir, st)
+}
+
+/// The demo environment's repository on a database in a new temporary folder (removed
+/// when dropped).
+fn loaded_in_temp() -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = loaded(&dir.path().join("db"));
+    (dir, st)
 }
 
 mod support;
@@ -153,8 +153,7 @@ fn stored_twins_survive_a_restart() {
 
 #[test]
 fn invalid_json_is_rejected_with_its_path_and_nothing_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let before = get(&st, &format!("/submodels/{}", encode(SM))).body;
 
     // a bad value type deep inside a collection
@@ -267,8 +266,7 @@ fn invalid_json_is_rejected_with_its_path_and_nothing_changes() {
 
 #[test]
 fn unknown_and_malformed_ids() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     assert_error(
         &get(&st, &format!("/shells/{}", encode("urn:nope"))),
         StatusCode::NOT_FOUND,
@@ -337,8 +335,7 @@ fn unknown_and_malformed_ids() {
 
 #[test]
 fn paging_with_cursor_visits_everything_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let mut seen = Vec::new();
     let mut uri = "/shells?limit=3".to_string();
     for _ in 0..10 {
@@ -390,8 +387,7 @@ fn paging_with_cursor_visits_everything_once() {
 
 #[test]
 fn modifiers_value_metadata_reference_path() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let q = format!(
         "/submodels/{}",
         encode("urn:atmpflow:sm:equipment:cfg_1:UsageCounters")
@@ -462,8 +458,7 @@ fn modifiers_value_metadata_reference_path() {
 
 #[test]
 fn registry_and_discovery_follow_the_repository() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let d = get(&st, &format!("/shell-descriptors/{}", encode(AAS1))).body;
     assert_eq!(d["endpoints"][0]["interface"], json!("AAS-3.0"));
     assert_eq!(
@@ -545,8 +540,7 @@ fn registry_and_discovery_follow_the_repository() {
 
 #[test]
 fn binding_finds_equipment_through_the_registry() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let all = server::find_equipment(&st.store, "centrifugation", false).expect("find");
     let ids: Vec<&str> = all.iter().map(|f| f.aas_id.as_str()).collect();
     assert_eq!(
@@ -569,8 +563,7 @@ fn binding_finds_equipment_through_the_registry() {
 
 #[test]
 fn serialization_and_description() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let env = get(
         &st,
         &format!(
@@ -595,8 +588,7 @@ fn serialization_and_description() {
 
 #[test]
 fn paging_survives_huge_limits_and_has_a_default_page_size() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = state(&dir.path().join("db"));
+    let (_dir, st) = empty_in_temp();
     // 130 concept descriptions: more than one default page
     for i in 0..130 {
         let cd = json!({"modelType": "ConceptDescription", "id": format!("urn:cd:{i:03}")});
@@ -638,8 +630,7 @@ fn paging_survives_huge_limits_and_has_a_default_page_size() {
 
 #[test]
 fn a_path_glued_to_the_base_path_is_no_endpoint() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     // (the helper puts the path right after `/api/v3.0`)
     assert_error(
         &get(&st, "shells"),
@@ -651,8 +642,7 @@ fn a_path_glued_to_the_base_path_is_no_endpoint() {
 
 #[test]
 fn identifiers_with_forbidden_characters_are_rejected_naming_the_field() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = state(&dir.path().join("db"));
+    let (_dir, st) = empty_in_temp();
     for bad in ["urn:a\u{0}b", "urn:a\r\nb", "urn:\u{202E}gpj.exe"] {
         let shell = json!({"modelType": "AssetAdministrationShell", "id": bad,
             "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:asset:1"}});
@@ -674,8 +664,7 @@ fn identifiers_with_forbidden_characters_are_rejected_naming_the_field() {
 
 #[test]
 fn discovery_lists_exactly_what_it_can_delete() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let links = format!("/lookup/shells/{}", encode(AAS1));
     // the links from the shell's asset information are listed …
     let r = get(&st, &links);
@@ -734,8 +723,7 @@ fn discovery_lists_exactly_what_it_can_delete() {
 
 #[test]
 fn asset_links_are_capped_and_merged_in_linear_time() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = state(&dir.path().join("db"));
+    let (_dir, st) = empty_in_temp();
     let links = format!("/lookup/shells/{}", encode("urn:aas:many"));
     let batch = |from: usize, n: usize| {
         json!(
@@ -768,8 +756,7 @@ fn asset_links_are_capped_and_merged_in_linear_time() {
 
 #[test]
 fn description_claims_no_profile_whose_operations_answer_405() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = loaded(&dir.path().join("db"));
+    let (_dir, st) = loaded_in_temp();
     let d = get(&st, "/description").body;
     let profiles = d["profiles"].as_array().expect("profiles");
     // the full repository and service profiles include storing attachments

@@ -18,13 +18,6 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-impl Running {
-    /// Signals shutdown and waits (at most `within`) for `serve` to return.
-    fn shutdown(&mut self, within: Duration) -> Duration {
-        self.server.shutdown(within)
-    }
-}
-
 fn limits() -> Limits {
     Limits {
         header_timeout: Duration::from_millis(400),
@@ -43,17 +36,12 @@ fn start(gate: Gate) -> Running {
     let store = store::Db::open(&dir.path().join("db")).expect("store");
     let std_listener = support::loopback();
     let addr = std_listener.local_addr().expect("addr");
-    let now = store::auth::Timestamp::now();
-    let admin = store::auth::NewUser {
-        name: "net-admin",
-        display_name: "Network test administrator",
-        password: None,
-        roles: &[store::auth::Role::Admin],
-    };
-    store::auth::add_user(&store, "test", &admin, now).expect("user");
-    let token = store::auth::create_token(&store, "test", "net-admin", &[], "", None, now)
-        .expect("token")
-        .secret;
+    let token = support::user_with_token(
+        &store,
+        "net-admin",
+        "Network test administrator",
+        store::auth::Role::Admin,
+    );
     TOKENS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -245,7 +233,7 @@ fn host_origin_and_content_type_are_checked() {
         !head.to_ascii_lowercase().contains("access-control"),
         "{head}"
     );
-    r.shutdown(Duration::from_secs(5));
+    r.server.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -285,7 +273,7 @@ fn oversized_requests_get_the_aas_error_body() {
         r.state.store.count(store::Kind::ConceptDescription).ok(),
         Some(0)
     );
-    r.shutdown(Duration::from_secs(5));
+    r.server.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -325,7 +313,7 @@ fn slow_clients_are_cut_off_and_cannot_starve_others() {
     assert_eq!(exchange(a, raw.as_bytes()).map(|x| x.0), Some(200));
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     drop(stalled);
-    r.shutdown(Duration::from_secs(5));
+    r.server.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -345,7 +333,7 @@ fn shutdown_cuts_a_half_sent_request_and_releases_the_database() {
     )
     .expect("write");
     std::thread::sleep(Duration::from_millis(100));
-    let took = r.shutdown(Duration::from_secs(5));
+    let took = r.server.shutdown(Duration::from_secs(5));
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
     // nothing holds the state any more: the database can be closed and reopened
     let state = Arc::try_unwrap(std::mem::replace(
@@ -401,5 +389,5 @@ fn credentials_are_checked_before_the_body_is_read() {
         r.state.store.count(store::Kind::ConceptDescription).ok(),
         Some(0)
     );
-    r.shutdown(Duration::from_secs(5));
+    r.server.shutdown(Duration::from_secs(5));
 }

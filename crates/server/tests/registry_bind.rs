@@ -12,6 +12,8 @@ use recipe::bind::{ReasonKind, Verdict};
 use recipe::{Date, Inventory};
 use server::{AppState, HttpRegistry, RegistryError, StoreRegistry, equipment_inventory};
 
+mod support;
+
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -47,21 +49,15 @@ static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(V
 fn start(inventory_file: &str) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store::Db::open(&dir.path().join("twins.db")).expect("store");
-    let std_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    std_listener.set_nonblocking(true).expect("nonblocking");
+    let std_listener = support::loopback();
     let addr = std_listener.local_addr().expect("addr");
     let base = format!("http://{addr}{}", server::BASE_PATH);
-    let now = store::auth::Timestamp::now();
-    let device = store::auth::NewUser {
-        name: "integration",
-        display_name: "Registry integration",
-        password: None,
-        roles: &[store::auth::Role::Writer],
-    };
-    store::auth::add_user(&store, "test", &device, now).expect("user");
-    let token = store::auth::create_token(&store, "test", "integration", &[], "", None, now)
-        .expect("token")
-        .secret;
+    let token = support::user_with_token(
+        &store,
+        "integration",
+        "Registry integration",
+        store::auth::Role::Writer,
+    );
     TOKENS
         .lock()
         .unwrap_or_else(|e| e.into_inner())

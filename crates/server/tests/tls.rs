@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use server::tls::{TlsError, read_certificates, server_config};
 use server::{AppState, Gate, HttpRegistry, Limits, RegistryError, equipment_inventory};
+use store::auth::Role;
 
 mod support;
 
@@ -69,12 +70,6 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-impl Running {
-    fn shutdown(&mut self, within: Duration) -> Duration {
-        self.server.shutdown(within)
-    }
-}
-
 fn limits() -> Limits {
     Limits {
         header_timeout: Duration::from_millis(500),
@@ -86,28 +81,14 @@ fn limits() -> Limits {
     }
 }
 
-fn token(store: &store::Db, name: &str, role: store::auth::Role) -> String {
-    let now = store::auth::Timestamp::now();
-    let user = store::auth::NewUser {
-        name,
-        display_name: name,
-        password: None,
-        roles: &[role],
-    };
-    store::auth::add_user(store, "test", &user, now).expect("user");
-    store::auth::create_token(store, "test", name, &[], "", None, now)
-        .expect("token")
-        .secret
-}
-
 /// Serves HTTPS with `tls` on 127.0.0.1:0; `load` fills the database first.
 fn start(tls: Arc<rustls::ServerConfig>, limits: Limits, load: impl FnOnce(&AppState)) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store::Db::open(&dir.path().join("db")).expect("store");
     let std_listener = support::loopback();
     let addr = std_listener.local_addr().expect("addr");
-    let reader = token(&store, "tls-reader", store::auth::Role::Reader);
-    let writer = token(&store, "tls-writer", store::auth::Role::Writer);
+    let reader = support::user_with_token(&store, "tls-reader", "tls-reader", Role::Reader);
+    let writer = support::user_with_token(&store, "tls-writer", "tls-writer", Role::Writer);
     // the certificate names localhost, so clients use that name
     let base = format!("https://localhost:{}/api/v3.0", addr.port());
     let state = Arc::new(AppState::new(store, base.clone()));
@@ -234,7 +215,7 @@ fn https_serves_reads_and_writes_and_refuses_requests_without_a_token() {
         err.to_string().to_lowercase().contains("certificate"),
         "{err}"
     );
-    srv.shutdown(Duration::from_secs(5));
+    srv.server.shutdown(Duration::from_secs(5));
 }
 
 /// Sends `raw` on a fresh connection and reads until the server closes it.
@@ -277,7 +258,7 @@ fn plain_http_to_the_tls_port_gets_a_clear_refusal() {
     // bytes that are neither TLS nor HTTP: the connection is closed
     let answer = plain_exchange(srv.addr, b"\x00\x01\x02garbage\r\n\r\n");
     assert!(!answer.contains("200"), "{answer}");
-    srv.shutdown(Duration::from_secs(5));
+    srv.server.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -315,7 +296,7 @@ fn stalled_handshakes_are_cut_and_cannot_starve_other_clients() {
             t.elapsed()
         );
     }
-    srv.shutdown(Duration::from_secs(5));
+    srv.server.shutdown(Duration::from_secs(5));
 }
 
 #[test]
@@ -330,7 +311,7 @@ fn shutdown_drops_a_handshake_in_progress() {
     let mut half = TcpStream::connect(srv.addr).expect("connect");
     half.write_all(&[0x16, 0x03, 0x01]).expect("partial record");
     std::thread::sleep(Duration::from_millis(200));
-    let took = srv.shutdown(Duration::from_secs(10));
+    let took = srv.server.shutdown(Duration::from_secs(10));
     assert!(
         took < Duration::from_secs(3),
         "shutdown waited {took:?} for a stalled handshake"
@@ -481,5 +462,5 @@ fn the_registry_client_reads_equipment_over_https_trusting_a_site_ca() {
     got.sort_by(|a, b| a.id.cmp(&b.id));
     want.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(got, want);
-    srv.shutdown(Duration::from_secs(5));
+    srv.server.shutdown(Duration::from_secs(5));
 }

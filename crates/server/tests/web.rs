@@ -36,6 +36,18 @@ struct Page {
 }
 
 impl Page {
+    /// Asserts that the page's text holds `needle` (the page shown if not).
+    #[track_caller]
+    fn assert_shows(&self, needle: &str) {
+        assert!(self.text.contains(needle), "{}", self.text);
+    }
+
+    /// Asserts that the page's text does not hold `needle` (the page shown if it does).
+    #[track_caller]
+    fn assert_not_shown(&self, needle: &str) {
+        assert!(!self.text.contains(needle), "{}", self.text);
+    }
+
     /// The CSRF token in the page's forms.
     fn csrf(&self) -> String {
         let at = self
@@ -223,7 +235,7 @@ fn login_needs_the_right_password_and_a_same_origin_form() {
         assert_eq!(p.location.as_deref(), Some("/login"));
         let p = web.get("/login", None);
         assert_eq!(p.status, StatusCode::OK);
-        assert!(p.text.contains("<label for=\"password\">"), "{}", p.text);
+        p.assert_shows("<label for=\"password\">");
         // the style sheet and script are served from the binary
         let css = web.get("/static/app.css", None);
         assert_eq!(css.status, StatusCode::OK);
@@ -238,7 +250,7 @@ fn login_needs_the_right_password_and_a_same_origin_form() {
         );
         assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.text);
         assert!(p.set_cookie.is_none());
-        assert!(p.text.contains("password is wrong"), "{}", p.text);
+        p.assert_shows("password is wrong");
         // right password from another origin, or without an Origin: refused
         for origin in [Some("http://evil.example"), None] {
             let p = web.send(
@@ -254,33 +266,21 @@ fn login_needs_the_right_password_and_a_same_origin_form() {
         // a user without a batch role sees the batches but is offered nothing to do
         let writer = web.login("nobody");
         let p = web.get("/", Some(&writer));
-        assert!(p.text.contains("My batches (0)"), "{}", p.text);
-        assert!(
-            p.text.contains("No open batch has your entries"),
-            "{}",
-            p.text
-        );
+        p.assert_shows("My batches (0)");
+        p.assert_shows("No open batch has your entries");
         let p = web.get("/?show=all", Some(&writer));
-        assert!(p.text.contains("All open (1)"), "{}", p.text);
+        p.assert_shows("All open (1)");
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains(">View</a>"), "{}", p.text);
-        assert!(!p.text.contains(">Execute</a>"), "{}", p.text);
+        p.assert_shows(">View</a>");
+        p.assert_not_shown(">Execute</a>");
         let p = web.get("/batch/B-WEB-1", Some(&writer));
-        assert!(
-            p.text.contains("Nothing for your roles to do"),
-            "{}",
-            p.text
-        );
-        assert!(
-            !p.text.contains("<form method=\"post\" action=\"/batch/"),
-            "{}",
-            p.text
-        );
+        p.assert_shows("Nothing for your roles to do");
+        p.assert_not_shown("<form method=\"post\" action=\"/batch/");
         let cookie = web.login("operator");
         let p = web.get("/", Some(&cookie));
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("B-WEB-1"), "{}", p.text);
-        assert!(p.text.contains("Oskar Operator"), "{}", p.text);
+        p.assert_shows("B-WEB-1");
+        p.assert_shows("Oskar Operator");
         // a made-up session id is no session
         let p = web.get("/", Some(&"ab".repeat(32)));
         assert_eq!(p.location.as_deref(), Some("/login"));
@@ -340,7 +340,7 @@ fn every_form_needs_the_session_csrf_token_and_refused_forms_store_nothing() {
         web.advance(1800);
         let p = web.post("/batch/B-WEB-1", &op, &f);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("Recorded"), "{}", p.text);
+        p.assert_shows("Recorded");
         assert_eq!(web.head_seq("B-WEB-1"), 2);
     });
 }
@@ -356,6 +356,48 @@ fn act(web: &Web, cookie: &str, fields: &[(&str, &str)]) -> Page {
     web.post("/batch/B-WEB-1", cookie, &f)
 }
 
+/// Enters `value` °C as the bath temperature of the thaw step, as `cookie`.
+fn enter_bath_temperature(web: &Web, cookie: &str, value: &str) -> Page {
+    act(
+        web,
+        cookie,
+        &[
+            ("action", "value"),
+            ("step", "thaw"),
+            ("field", "parameters.bath_temperature"),
+            ("unit", "°C"),
+            ("value", value),
+        ],
+    )
+}
+
+/// Reports a deviation of the thaw step with `observation`, as `cookie`.
+fn report_deviation(web: &Web, cookie: &str, observation: &str) -> Page {
+    act(
+        web,
+        cookie,
+        &[
+            ("action", "report_deviation"),
+            ("step", "thaw"),
+            ("observation", observation),
+        ],
+    )
+}
+
+/// Signs `target` with the meaning "reviewed" and `password`, as `cookie`.
+fn sign_reviewed(web: &Web, cookie: &str, target: &str, password: &str) -> Page {
+    act(
+        web,
+        cookie,
+        &[
+            ("action", "sign"),
+            ("target", target),
+            ("meaning", "reviewed"),
+            ("password", password),
+        ],
+    )
+}
+
 #[test]
 fn pages_follow_the_role_and_the_engine_decides() {
     each_engine(|url| {
@@ -365,24 +407,24 @@ fn pages_follow_the_role_and_the_engine_decides() {
         let qp = web.login("qp");
         // the operator is offered the receipt; QA and the QP are not
         let p = web.get("/batch/B-WEB-1", Some(&op));
-        assert!(p.text.contains("value=\"receive\""), "{}", p.text);
-        assert!(!p.text.contains("value=\"dispose\""));
+        p.assert_shows("value=\"receive\"");
+        p.assert_not_shown("value=\"dispose\"");
         for c in [&qa, &qp] {
             let p = web.get("/batch/B-WEB-1", Some(c));
-            assert!(!p.text.contains("value=\"receive\""), "{}", p.text);
-            assert!(p.text.contains("Review by exception"), "{}", p.text);
+            p.assert_not_shown("value=\"receive\"");
+            p.assert_shows("Review by exception");
         }
         // QA's own board is empty while nothing waits for QA; all open batches show it
         let board = web.get("/", Some(&qa));
-        assert!(board.text.contains("My batches (0)"), "{}", board.text);
-        assert!(!board.text.contains("href=\"/batch/B%2DWEB%2D1\""));
+        board.assert_shows("My batches (0)");
+        board.assert_not_shown("href=\"/batch/B%2DWEB%2D1\"");
         let board = web.get("/?show=all", Some(&qa));
-        assert!(board.text.contains(">Review</a>"), "{}", board.text);
-        assert!(!board.text.contains(">Execute</a>"));
+        board.assert_shows(">Review</a>");
+        board.assert_not_shown(">Execute</a>");
         // the operator's board has the batch: its next step waits for an operator
         let board = web.get("/", Some(&op));
-        assert!(board.text.contains("My batches (1)"), "{}", board.text);
-        assert!(board.text.contains(">Execute</a>"), "{}", board.text);
+        board.assert_shows("My batches (1)");
+        board.assert_shows(">Execute</a>");
 
         let label = [("coi", COI), ("din", DIN)];
         web.advance(1800);
@@ -412,12 +454,7 @@ fn pages_follow_the_role_and_the_engine_decides() {
         // is offered with its scan fields, the first one focused
         web.advance(600);
         let p = web.get("/batch/B-WEB-1", Some(&op));
-        assert!(
-            p.text
-                .contains("data-scan autocomplete=\"off\" required autofocus"),
-            "{}",
-            p.text
-        );
+        p.assert_shows("data-scan autocomplete=\"off\" required autofocus");
         // an identity mismatch at the hand-off: the engine refuses and records it
         let p = act(
             &web,
@@ -431,8 +468,8 @@ fn pages_follow_the_role_and_the_engine_decides() {
             ],
         );
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("Refused"), "{}", p.text);
-        assert!(p.text.contains("Deviation raised"), "{}", p.text);
+        p.assert_shows("Refused");
+        p.assert_shows("Deviation raised");
         let mut f = vec![
             ("action", "start"),
             ("step", "thaw"),
@@ -443,95 +480,51 @@ fn pages_follow_the_role_and_the_engine_decides() {
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         // the step screen shows the parameter with unit and allowed range
         let p = web.get("/batch/B-WEB-1", Some(&op));
-        assert!(p.text.contains("allowed 36 – 38 °C"), "{}", p.text);
+        p.assert_shows("allowed 36 – 38 °C");
         // an out-of-range value is recorded with a deviation raised by the engine
-        let p = act(
-            &web,
-            &op,
-            &[
-                ("action", "value"),
-                ("step", "thaw"),
-                ("field", "parameters.bath_temperature"),
-                ("unit", "°C"),
-                ("value", "40.5"),
-            ],
-        );
-        assert!(p.text.contains("Deviation raised"), "{}", p.text);
+        let p = enter_bath_temperature(&web, &op, "40.5");
+        p.assert_shows("Deviation raised");
         let before = web.head_seq("B-WEB-1");
         // a value that is no number never reaches the engine
-        let p = act(
-            &web,
-            &op,
-            &[
-                ("action", "value"),
-                ("step", "thaw"),
-                ("field", "parameters.bath_temperature"),
-                ("unit", "°C"),
-                ("value", "warm"),
-            ],
-        );
+        let p = enter_bath_temperature(&web, &op, "warm");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(p.text.contains("is not a number"), "{}", p.text);
+        p.assert_shows("is not a number");
         assert_eq!(web.head_seq("B-WEB-1"), before);
         // the operator reports a deviation the engine cannot see, from the step screen
         let p = web.get("/batch/B-WEB-1", Some(&op));
-        assert!(p.text.contains("value=\"report_deviation\""), "{}", p.text);
-        assert!(p.text.contains("<label for=\"dev-what\">"), "{}", p.text);
-        let p = act(
-            &web,
-            &op,
-            &[
-                ("action", "report_deviation"),
-                ("step", "thaw"),
-                ("observation", " "),
-            ],
-        );
+        p.assert_shows("value=\"report_deviation\"");
+        p.assert_shows("<label for=\"dev-what\">");
+        let p = report_deviation(&web, &op, " ");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("observation"), "{}", p.text);
+        p.assert_shows("observation");
         assert_eq!(
             web.head_seq("B-WEB-1"),
             before,
             "an empty report stores nothing"
         );
-        let p = act(
-            &web,
-            &op,
-            &[
-                ("action", "report_deviation"),
-                ("step", "thaw"),
-                ("observation", "bag port cracked during thaw"),
-            ],
-        );
+        let p = report_deviation(&web, &op, "bag port cracked during thaw");
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("Deviation raised"), "{}", p.text);
-        assert!(
-            p.text.contains("bag port cracked during thaw"),
-            "{}",
-            p.text
-        );
+        p.assert_shows("Deviation raised");
+        p.assert_shows("bag port cracked during thaw");
         assert_eq!(web.head_seq("B-WEB-1"), before + 1);
         // QA's review shows it as a deviation reported by a person, by the operator
         let p = web.get("/batch/B-WEB-1", Some(&qa));
-        assert!(p.text.contains("reported by a person"), "{}", p.text);
+        p.assert_shows("reported by a person");
         // QA, the QP and a user without a batch role are not offered the report
         for c in [&qa, &qp] {
             let p = web.get("/batch/B-WEB-1", Some(c));
-            assert!(!p.text.contains("value=\"report_deviation\""));
+            p.assert_not_shown("value=\"report_deviation\"");
         }
         // with deviations to assess, the batch is on QA's own board
         let board = web.get("/", Some(&qa));
-        assert!(board.text.contains("My batches (1)"), "{}", board.text);
-        assert!(
-            board.text.contains("href=\"/batch/B%2DWEB%2D1\""),
-            "{}",
-            board.text
-        );
+        board.assert_shows("My batches (1)");
+        board.assert_shows("href=\"/batch/B%2DWEB%2D1\"");
         // QA sees the deviations as unassessed and may assess them; the operator may not
         let p = web.get("/batch/B-WEB-1", Some(&qa));
-        assert!(p.text.contains("not assessed"), "{}", p.text);
-        assert!(p.text.contains("value=\"assess\""), "{}", p.text);
+        p.assert_shows("not assessed");
+        p.assert_shows("value=\"assess\"");
         let p = web.get("/batch/B-WEB-1", Some(&op));
-        assert!(!p.text.contains("value=\"assess\""));
+        p.assert_not_shown("value=\"assess\"");
         // a signature with a wrong password is refused and stores nothing
         let page = web.get("/batch/B-WEB-1", Some(&qa));
         let at = page.text.find("name=\"target\"").expect("sign form");
@@ -539,35 +532,17 @@ fn pages_follow_the_role_and_the_engine_decides() {
         let v0 = opt.find("value=\"").expect("option") + 7;
         let target = opt[v0..v0 + opt[v0..].find('"').expect("end")].to_string();
         let before = web.head_seq("B-WEB-1");
-        let p = act(
-            &web,
-            &qa,
-            &[
-                ("action", "sign"),
-                ("target", &target),
-                ("meaning", "reviewed"),
-                ("password", "not it at all"),
-            ],
-        );
+        let p = sign_reviewed(&web, &qa, &target, "not it at all");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("password"), "{}", p.text);
+        p.assert_shows("password");
         assert_eq!(web.head_seq("B-WEB-1"), before);
-        let p = act(
-            &web,
-            &qa,
-            &[
-                ("action", "sign"),
-                ("target", &target),
-                ("meaning", "reviewed"),
-                ("password", PASSWORD),
-            ],
-        );
+        let p = sign_reviewed(&web, &qa, &target, PASSWORD);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         assert_eq!(web.head_seq("B-WEB-1"), before + 1);
         // the record page is the batch report's renderer
         let p = web.get("/batch/B-WEB-1/record", Some(&qp));
         assert_eq!(p.status, StatusCode::OK);
-        assert!(p.text.contains("Batch record B-WEB-1"), "{}", p.text);
+        p.assert_shows("Batch record B-WEB-1");
     });
 }
 
@@ -741,10 +716,10 @@ fn the_qp_releases_on_the_page_and_four_eyes_refuses_a_qp_who_worked_on_the_batc
         // the QP's board says to dispose; the operator's does not
         let qp = web.login("qp");
         let board = web.get("/", Some(&qp));
-        assert!(board.text.contains(">Disposition</a>"), "{}", board.text);
+        board.assert_shows(">Disposition</a>");
         let p = web.get(&path, Some(&qp));
-        assert!(p.text.contains("awaiting disposition"), "{}", p.text);
-        assert!(p.text.contains("value=\"dispose\""), "{}", p.text);
+        p.assert_shows("awaiting disposition");
+        p.assert_shows("value=\"dispose\"");
         let op = web.login("operator");
         assert!(!web.get(&path, Some(&op)).text.contains("value=\"dispose\""));
         let before = web.head_seq(id);
@@ -752,8 +727,8 @@ fn the_qp_releases_on_the_page_and_four_eyes_refuses_a_qp_who_worked_on_the_batc
         let both = web.login("opqp");
         let p = dispose(&both, PASSWORD);
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("Refused"), "{}", p.text);
-        assert!(p.text.contains("four eyes: opqp performed"), "{}", p.text);
+        p.assert_shows("Refused");
+        p.assert_shows("four eyes: opqp performed");
         assert_eq!(
             web.head_seq(id),
             before,
@@ -766,13 +741,13 @@ fn the_qp_releases_on_the_page_and_four_eyes_refuses_a_qp_who_worked_on_the_batc
         // and with the right one: released, the batch leaves disposition
         let p = dispose(&qp, PASSWORD);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("Recorded"), "{}", p.text);
+        p.assert_shows("Recorded");
         assert!(web.head_seq(id) > before);
         let p = web.get(&path, Some(&qp));
-        assert!(!p.text.contains("value=\"dispose\""), "{}", p.text);
-        assert!(!p.text.contains("awaiting disposition"), "{}", p.text);
+        p.assert_not_shown("value=\"dispose\"");
+        p.assert_not_shown("awaiting disposition");
         let record = web.get(&format!("{path}/record"), Some(&qp));
-        assert!(record.text.contains("Quinn Person"), "{}", record.text);
+        record.assert_shows("Quinn Person");
     });
 }
 
@@ -791,21 +766,11 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         assert!(web.get("/", Some(&pl)).text.contains("href=\"/plan\""));
         let p = web.get("/plan", Some(&pl));
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(
-            p.text
-                .contains("href=\"/plan/example/concept-1-all-in-one.toml\""),
-            "{}",
-            p.text
-        );
-        assert!(
-            p.text
-                .contains("Concept 1 — all-in-one devices, 200 patients/year"),
-            "{}",
-            p.text
-        );
+        p.assert_shows("href=\"/plan/example/concept-1-all-in-one.toml\"");
+        p.assert_shows("Concept 1 — all-in-one devices, 200 patients/year");
         let p = web.get("/plan/example/concept-1-all-in-one.toml", Some(&pl));
-        assert!(p.text.contains("<textarea id=\"sc-text\""), "{}", p.text);
-        assert!(p.text.contains("name = &quot;Concept 1"), "{}", p.text);
+        p.assert_shows("<textarea id=\"sc-text\"");
+        p.assert_shows("name = &quot;Concept 1");
         assert_eq!(
             web.get("/plan/example/none.toml", Some(&pl)).status,
             StatusCode::NOT_FOUND
@@ -833,17 +798,9 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
             + 1;
         let p = send(&broken, "check", "20");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(
-            p.text.contains(&format!("line {line}, column 9")),
-            "{}",
-            p.text
-        );
-        assert!(p.text.contains("equipment[0].count"), "{}", p.text);
-        assert!(
-            p.text.contains(&format!("<mark id=\"L{line}\"")),
-            "{}",
-            p.text
-        );
+        p.assert_shows(&format!("line {line}, column 9"));
+        p.assert_shows("equipment[0].count");
+        p.assert_shows(&format!("<mark id=\"L{line}\""));
         assert_eq!(p.text.matches("<mark ").count(), 1, "only the broken line");
         // the same broken text is not run
         let p = send(&broken, "run", "3");
@@ -851,10 +808,10 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         // the valid one checks clean; too few replications are refused
         let p = send(SCENARIO, "check", "20");
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("The scenario is valid."), "{}", p.text);
+        p.assert_shows("The scenario is valid.");
         let p = send(SCENARIO, "run", "1");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("replications"), "{}", p.text);
+        p.assert_shows("replications");
         // a run: its page, its status until it ends, the report and the CSV files
         let p = send(SCENARIO, "run", "3");
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
@@ -875,16 +832,8 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         }
         assert!(finished, "the run did not finish within a minute");
         let p = web.get(&run, Some(&pl));
-        assert!(
-            p.text.contains("Finished (3 replications done)"),
-            "{}",
-            p.text
-        );
-        assert!(
-            p.text.contains(&format!("href=\"{run}/report\"")),
-            "{}",
-            p.text
-        );
+        p.assert_shows("Finished (3 replications done)");
+        p.assert_shows(&format!("href=\"{run}/report\""));
         let r = web.get(&format!("{run}/report"), Some(&pl));
         assert_eq!(r.status, StatusCode::OK);
         assert!(
@@ -897,13 +846,13 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         let csv_path = &rest[..rest.find('"').expect("end")];
         let c = web.get(csv_path, Some(&pl));
         assert_eq!(c.status, StatusCode::OK);
-        assert!(c.text.contains(','), "{}", c.text);
+        c.assert_shows(",");
         // another person does not see the run
         let other = web.login("reviewer");
         assert_ne!(web.get(&run, Some(&other)).status, StatusCode::OK);
         // no stored plant plan yet; one made through the plan API is shown as its Gantt page
         let p = web.get("/plan", Some(&pl));
-        assert!(p.text.contains("No plan is stored yet"), "{}", p.text);
+        p.assert_shows("No plan is stored yet");
         store_example_plan(&web);
         let p = web.get("/plan", Some(&pl));
         let at = p
@@ -968,7 +917,7 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
         let web = start(url);
         let pl = web.login("planner");
         let p = web.get("/plan", Some(&pl));
-        assert!(p.text.contains("No scenario is stored yet"), "{}", p.text);
+        p.assert_shows("No scenario is stored yet");
         let csrf = p.csrf();
         let save = |fields: &[(&str, &str)]| {
             let mut f = vec![("csrf", csrf.as_str()), ("do", "save")];
@@ -983,22 +932,12 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
         assert_eq!(at, "/plan/scenarios/scenario-1");
         let e = web.get(&at, Some(&pl));
         assert_eq!(e.status, StatusCode::OK, "{}", e.text);
-        assert!(
-            e.text
-                .contains("Stored scenario <code>scenario-1</code>, Version 1"),
-            "{}",
-            e.text
-        );
-        assert!(e.text.contains("equipment[0].count"), "{}", e.text);
-        assert!(e.text.contains("name=\"seen\" value=\"1\""), "{}", e.text);
+        e.assert_shows("Stored scenario <code>scenario-1</code>, Version 1");
+        e.assert_shows("equipment[0].count");
+        e.assert_shows("name=\"seen\" value=\"1\"");
         // the list shows it above the examples
         let l = web.get("/plan", Some(&pl));
-        assert!(
-            l.text
-                .contains("href=\"/plan/scenarios/scenario-1\">mine.toml</a>"),
-            "{}",
-            l.text
-        );
+        l.assert_shows("href=\"/plan/scenarios/scenario-1\">mine.toml</a>");
         // a second save is version 2; a save on version 1 again is refused, nothing stored
         let next = [
             ("scenario", "scenario-1"),
@@ -1010,10 +949,10 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
         let p = save(&next);
         assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.text);
-        assert!(p.text.contains("is at version 2"), "{}", p.text);
+        p.assert_shows("is at version 2");
         let e = web.get("/plan/scenarios/scenario-1", Some(&pl));
-        assert!(e.text.contains("Version 2"), "{}", e.text);
-        assert!(e.text.contains("The scenario is valid."), "{}", e.text);
+        e.assert_shows("Version 2");
+        e.assert_shows("The scenario is valid.");
         let v1 = web.get("/plan/scenarios/scenario-1/versions/1", Some(&pl));
         assert!(
             v1.text.contains("count = -3"),
@@ -1033,7 +972,7 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
                 ("text", SCENARIO),
             ],
         );
-        assert!(p.text.contains("name=\"seen\" value=\"2\""), "{}", p.text);
+        p.assert_shows("name=\"seen\" value=\"2\"");
         // too large: a clear message, nothing stored
         let big = format!(
             "{SCENARIO}\n{}",
@@ -1041,7 +980,7 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
         );
         let p = save(&[("name", "big.toml"), ("text", &big)]);
         assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", p.text);
-        assert!(p.text.contains("Nothing was stored"), "{}", p.text);
+        p.assert_shows("Nothing was stored");
         assert!(!web.get("/plan", Some(&pl)).text.contains("big.toml"));
         // another planner sees it; an operator does not
         let op = web.login("operator");
@@ -1074,7 +1013,7 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
         );
         let v2 = web.get("/plan/scenarios/scenario-1/versions/2", Some(&pl));
         assert_eq!(v2.status, StatusCode::OK);
-        assert!(v2.text.contains("count = 10"), "{}", v2.text);
+        v2.assert_shows("count = 10");
         let versions = web
             .st
             .store
@@ -1116,7 +1055,7 @@ fn the_planner_replans_a_stored_plan_after_a_delay_and_sees_what_moved() {
         let form_path = link(&l, "/plan/plans/plan%2D1/replan");
         let f = web.get(&form_path, Some(&pl));
         assert_eq!(f.status, StatusCode::OK, "{}", f.text);
-        assert!(f.text.contains("<option>O001</option>"), "{}", f.text);
+        f.assert_shows("<option>O001</option>");
         let csrf = f.csrf();
         // an unknown order: a located message, nothing stored
         let bad = web.post(
@@ -1133,11 +1072,7 @@ fn the_planner_replans_a_stored_plan_after_a_delay_and_sees_what_moved() {
             ],
         );
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
-        assert!(
-            bad.text.contains("order: the plan has no order"),
-            "{}",
-            bad.text
-        );
+        bad.assert_shows("order: the plan has no order");
         // the first order's first step is 48 h late: the plan moves, version 2 is stored
         let doc: serde_json::Value = serde_json::from_str(
             &web.st
@@ -1152,21 +1087,19 @@ fn the_planner_replans_a_stored_plan_after_a_delay_and_sees_what_moved() {
             .as_str()
             .expect("step")
             .to_string();
-        let p = web.post(
-            &form_path,
-            &pl,
-            &[
-                ("csrf", &csrf),
-                ("seen", "1"),
-                ("kind", "delay"),
-                ("order", "O001"),
-                ("step", &step),
-                ("hours", "48"),
-                ("as_of_h", "0"),
-            ],
-        );
+        // order O001's step delayed by 48 hours from the plan's start, on version 1
+        let delay = [
+            ("csrf", csrf.as_str()),
+            ("seen", "1"),
+            ("kind", "delay"),
+            ("order", "O001"),
+            ("step", &step),
+            ("hours", "48"),
+            ("as_of_h", "0"),
+        ];
+        let p = web.post(&form_path, &pl, &delay);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("Re-planned and stored"), "{}", p.text);
+        p.assert_shows("Re-planned and stored");
         assert!(
             p.text.contains("<table id=\"moves\""),
             "something moved: {}",
@@ -1209,19 +1142,7 @@ fn the_planner_replans_a_stored_plan_after_a_delay_and_sees_what_moved() {
             "no outline without moves"
         );
         // the same form again is stale (made on version 1)
-        let again = web.post(
-            &form_path,
-            &pl,
-            &[
-                ("csrf", &csrf),
-                ("seen", "1"),
-                ("kind", "delay"),
-                ("order", "O001"),
-                ("step", &step),
-                ("hours", "48"),
-                ("as_of_h", "0"),
-            ],
-        );
+        let again = web.post(&form_path, &pl, &delay);
         assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
         assert_eq!(
             web.st
@@ -1252,13 +1173,9 @@ fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
         let boxes = p.text.matches("type=\"checkbox\" id=\"cmp-").count();
         assert!(boxes >= 2, "{}", p.text);
         for i in 0..boxes {
-            assert!(
-                p.text.contains(&format!("<label for=\"cmp-{i}\">")),
-                "{}",
-                p.text
-            );
+            p.assert_shows(&format!("<label for=\"cmp-{i}\">"));
         }
-        assert!(p.text.contains("<label for=\"cmp-reps\">"), "{}", p.text);
+        p.assert_shows("<label for=\"cmp-reps\">");
         let csrf = p.csrf();
         let compare = |picks: &[&str], reps: &str| {
             let mut f = vec![("csrf", csrf.as_str()), ("replications", reps)];
@@ -1270,7 +1187,7 @@ fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
         // one scenario is not a comparison
         let p = compare(&[one], "3");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("at least two"), "{}", p.text);
+        p.assert_shows("at least two");
         // a stored scenario with an error is refused with its located error; nothing runs
         let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
         let line = broken
@@ -1293,14 +1210,10 @@ fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
         let p = compare(&[one, &format!("stored:{id}")], "3");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         assert!(p.location.is_none());
-        assert!(p.text.contains("these scenarios have errors"), "{}", p.text);
-        assert!(p.text.contains("mine.toml"), "{}", p.text);
-        assert!(
-            p.text.contains(&format!("line {line}, column 9")),
-            "{}",
-            p.text
-        );
-        assert!(p.text.contains("equipment[0].count"), "{}", p.text);
+        p.assert_shows("these scenarios have errors");
+        p.assert_shows("mine.toml");
+        p.assert_shows(&format!("line {line}, column 9"));
+        p.assert_shows("equipment[0].count");
         // bad replications are refused
         let p = compare(&[one, two], "1");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
@@ -1323,19 +1236,19 @@ fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
         }
         assert!(finished, "the comparison did not finish within two minutes");
         let p = web.get(&run, Some(&pl));
-        assert!(p.text.contains("<h1>Comparison: "), "{}", p.text);
-        assert!(p.text.contains("<title>Comparison"), "{}", p.text);
-        assert!(p.text.contains("Finished (2 × 3"), "{}", p.text);
+        p.assert_shows("<h1>Comparison: ");
+        p.assert_shows("<title>Comparison");
+        p.assert_shows("Finished (2 × 3");
         let r = web.get(&format!("{run}/report"), Some(&pl));
         assert_eq!(r.status, StatusCode::OK);
-        assert!(r.text.contains("Comparison of 2 scenarios"), "{}", r.text);
-        assert!(r.text.contains("Concept 1"), "{}", r.text);
-        assert!(r.text.contains("Concept 2"), "{}", r.text);
+        r.assert_shows("Comparison of 2 scenarios");
+        r.assert_shows("Concept 1");
+        r.assert_shows("Concept 2");
         let c = web.get(&format!("{run}/csv/compare.csv"), Some(&pl));
         assert_eq!(c.status, StatusCode::OK, "{}", c.text);
         assert!(c.text.starts_with("scenario,"), "{}", c.text);
         assert_eq!(c.text.lines().count(), 3, "header and two rows: {}", c.text);
-        assert!(c.text.contains("Concept 2"), "{}", c.text);
+        c.assert_shows("Concept 2");
         // the simulation's CSV files are not those of a comparison
         assert_eq!(
             web.get(&format!("{run}/csv/summary.csv"), Some(&pl)).status,
@@ -1431,17 +1344,9 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
         );
         let p = web.get("/plan/study/example/concepts-by-demand.toml", Some(&pl));
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("<label for=\"st-text\">"), "{}", p.text);
-        assert!(
-            p.text.contains("label = &quot;concept-1&quot;"),
-            "{}",
-            p.text
-        );
-        assert!(
-            p.text.contains("<code>shared.cost.toml</code>"),
-            "{}",
-            p.text
-        );
+        p.assert_shows("<label for=\"st-text\">");
+        p.assert_shows("label = &quot;concept-1&quot;");
+        p.assert_shows("<code>shared.cost.toml</code>");
         let csrf = p.csrf();
         let send = |text: &str, action: &str, reps: &str| {
             web.post(
@@ -1459,7 +1364,7 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
         let concepts = include_str!("../../../examples/studies/concepts-by-demand.toml");
         let p = send(concepts, "check", "");
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("× 20 replications"), "{}", p.text);
+        p.assert_shows("× 20 replications");
         // a file the study names that is neither bundled nor stored: located at its line
         let study = small_study("50, 100", 2);
         let wrong = study.replace("../concept-1-all-in-one.toml", "../nowhere.toml");
@@ -1471,39 +1376,35 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
         let p = send(&wrong, "run", "");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         assert!(p.location.is_none());
-        assert!(p.text.contains("scenario[0].file"), "{}", p.text);
-        assert!(
-            p.text.contains(&format!("<mark id=\"L{line}\"")),
-            "{}",
-            p.text
-        );
-        assert!(p.text.contains("nowhere.toml"), "{}", p.text);
+        p.assert_shows("scenario[0].file");
+        p.assert_shows(&format!("<mark id=\"L{line}\""));
+        p.assert_shows("nowhere.toml");
         // a syntax error, a network study, too many points, bad replications: refused
         let p = send("[study\nname = 1", "check", "");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("<mark id=\"L1\""), "{}", p.text);
+        p.assert_shows("<mark id=\"L1\"");
         let net = include_str!("../../../examples/studies/network-central-germany.toml");
         let p = send(net, "check", "");
-        assert!(p.text.contains("network study"), "{}", p.text);
+        p.assert_shows("network study");
         let big = include_str!("../../../examples/studies/incubators-by-demand.toml");
         let p = send(big, "run", "2");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("too large for the pages"), "{}", p.text);
-        assert!(p.text.contains("200 points"), "{}", p.text);
+        p.assert_shows("too large for the pages");
+        p.assert_shows("200 points");
         let p = send(&study, "run", "1");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
-        assert!(p.text.contains("from 2 to"), "{}", p.text);
+        p.assert_shows("from 2 to");
         // checked: the number of points
         let p = send(&study, "check", "");
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
-        assert!(p.text.contains("The study is valid"), "{}", p.text);
-        assert!(p.text.contains("2 points × 2 replications"), "{}", p.text);
+        p.assert_shows("The study is valid");
+        p.assert_shows("2 points × 2 replications");
         // a run followed through its event stream to the end
         let p = send(&study, "run", "");
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
         let run = p.location.expect("the study's run page");
         let page = web.get(&run, Some(&pl));
-        assert!(page.text.contains("<title>Study"), "{}", page.text);
+        page.assert_shows("<title>Study");
         let events = read_events(&web, &run, &pl);
         let (last, data) = events.last().expect("events");
         assert_eq!(last, "end", "{events:?}");
@@ -1516,11 +1417,7 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
             "{events:?}"
         );
         let page = web.get(&run, Some(&pl));
-        assert!(
-            page.text.contains("Finished (2 points done)"),
-            "{}",
-            page.text
-        );
+        page.assert_shows("Finished (2 points done)");
         let r = web.get(&format!("{run}/report"), Some(&pl));
         assert_eq!(r.status, StatusCode::OK);
         assert!(
@@ -1529,11 +1426,7 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
             &r.text[..2000.min(r.text.len())]
         );
         for csv in ["points.csv", "pareto.csv"] {
-            assert!(
-                page.text.contains(&format!("{run}/csv/{csv}")),
-                "{}",
-                page.text
-            );
+            page.assert_shows(&format!("{run}/csv/{csv}"));
         }
         let c = web.get(&format!("{run}/csv/points.csv"), Some(&pl));
         assert_eq!(c.status, StatusCode::OK, "{}", c.text);
@@ -1575,12 +1468,8 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
         let done = v["done"].as_u64().expect("done");
         assert!((1..60).contains(&done), "cancelled after {done} of 60: {v}");
         let page = web.get(&run, Some(&pl));
-        assert!(page.text.contains("Partial result"), "{}", page.text);
-        assert!(
-            page.text.contains(&format!("({done} / 60 points done)")),
-            "{}",
-            page.text
-        );
+        page.assert_shows("Partial result");
+        page.assert_shows(&format!("({done} / 60 points done)"));
         let c = web.get(&format!("{run}/csv/points.csv"), Some(&pl));
         assert_eq!(c.text.lines().count() as u64, done + 1, "{}", c.text);
         let r = web.get(&format!("{run}/report"), Some(&pl));

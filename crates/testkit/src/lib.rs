@@ -5,6 +5,9 @@
 //! A dev-dependency only: no product code depends on it. It depends on `recipe` alone, so
 //! any crate above `recipe` can use it in its tests without a dependency cycle.
 
+pub mod registry;
+pub mod scenarios;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -272,6 +272,23 @@ pub fn add_person(
     auth::add_user(db, "admin", &user, now).expect("user");
 }
 
+/// Adds the user `name` (shown as `display`, without a password) with `role`,
+/// as the administrator `test` would, and makes an API token of it; its secret.
+#[allow(dead_code)]
+pub fn user_with_token(db: &store::Db, name: &str, display: &str, role: Role) -> String {
+    let now = Timestamp::now();
+    let user = NewUser {
+        name,
+        display_name: display,
+        password: None,
+        roles: &[role],
+    };
+    auth::add_user(db, "test", &user, now).expect("user");
+    auth::create_token(db, "test", name, &[], "", None, now)
+        .expect("token")
+        .secret
+}
+
 /// Runs `test` on every database engine the tests reach: SQLite in a fresh
 /// folder, and PostgreSQL when ATMPFLOW_TEST_PG names one.
 #[allow(dead_code)]
