@@ -389,7 +389,13 @@ async fn handle_on(
     // store access is blocking (file IO, fsync): keep it off the async workers
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let res = tokio::task::spawn_blocking(move || {
-        dispatch_conditional(&st, &method, &uri, &headers, &body)
+        let req = crate::Incoming {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
+        dispatch_conditional(&st, &req)
     })
     .await;
     let r = match res {

@@ -46,7 +46,7 @@ pub use util::ApiError;
 
 /// Where the batch API lives.
 pub const BATCH_BASE: &str = "/api/batch/v1";
-use util::{ApiResult, Query};
+use util::{ApiResult, Call, Query};
 
 /// The base path of every endpoint.
 pub const BASE_PATH: &str = "/api/v3.0";
@@ -228,14 +228,11 @@ impl SubApi {
     pub(crate) fn admit(
         &self,
         st: &AppState,
-        method: &Method,
-        path: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
+        req: &Incoming<'_>,
     ) -> Result<(Vec<String>, auth::Principal, Query), util::ApiError> {
-        let segs = self.route(method, path)?;
-        let principal = auth::authenticate(&st.store, headers)?;
-        Ok((segs, principal, Query::parse(query)))
+        let segs = self.route(req.method, req.uri.path())?;
+        let principal = auth::authenticate(&st.store, req.headers)?;
+        Ok((segs, principal, Query::parse(req.uri.query())))
     }
 }
 
@@ -292,7 +289,24 @@ pub fn dispatch_with(
 ) -> ApiResult {
     let path = uri.path();
     auth::admit(&st.store, method, path, headers, by_batch_roles(path))?;
-    dispatch_conditional(st, method, uri, headers, body)
+    dispatch_conditional(
+        st,
+        &Incoming {
+            method,
+            uri,
+            headers,
+            body,
+        },
+    )
+}
+
+/// One request as read from the network: its method, target, headers and body.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
 }
 
 /// Whether `path` belongs to an API whose handlers decide by the caller's batch
@@ -309,21 +323,21 @@ pub(crate) fn by_batch_roles(path: &str) -> bool {
 /// nothing, checked in the transaction that makes the change. Without
 /// `If-Match` the last writer wins, but a change is never lost: a write
 /// that raced another one is run again on the new state, or refused with 409.
-pub(crate) fn dispatch_conditional(
-    st: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult {
+pub(crate) fn dispatch_conditional(st: &AppState, req: &Incoming<'_>) -> ApiResult {
+    let Incoming {
+        method,
+        uri,
+        headers,
+        body,
+    } = *req;
     if uri.path() == auth::HEALTH_PATH {
         return health(st, method);
     }
     if batch::API.owns(uri.path()) {
-        return batch::dispatch(st, method, uri.path(), uri.query(), headers, body);
+        return batch::dispatch(st, req);
     }
     if plans::API.owns(uri.path()) {
-        return plans::dispatch(st, method, uri.path(), uri.query(), headers, body);
+        return plans::dispatch(st, req);
     }
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let if_match = match headers.get(header::IF_MATCH) {
@@ -394,21 +408,23 @@ pub(crate) fn dispatch(st: &AppState, method: &Method, uri: &Uri, body: &[u8]) -
         ));
     }
     let q = Query::parse(uri.query());
-    let m = method.clone();
+    let c = Call {
+        method,
+        query: &q,
+        body,
+    };
     match segs.as_slice() {
-        ["description"] if m == Method::GET => {
+        ["description"] if method == Method::GET => {
             util::ok(&serde_json::json!({ "profiles": PROFILES }))
         }
-        ["serialization"] if m == Method::GET => repo::serialization(st, &q),
-        ["shells", rest @ ..] => repo::shells(st, &m, rest, &q, body),
-        ["submodels", rest @ ..] => repo::submodels(st, &m, rest, &q, body),
-        ["concept-descriptions", rest @ ..] => repo::concept_descriptions(st, &m, rest, &q, body),
-        ["shell-descriptors", rest @ ..] => registry::shell_descriptors(st, &m, rest, &q, body),
-        ["submodel-descriptors", rest @ ..] => {
-            registry::submodel_descriptors(st, &m, rest, &q, body)
-        }
-        ["lookup", "shells", rest @ ..] => registry::lookup(st, &m, rest, &q, body),
-        _ => Err(unrouted(&m, path)),
+        ["serialization"] if method == Method::GET => repo::serialization(st, &q),
+        ["shells", rest @ ..] => repo::shells(st, &c, rest),
+        ["submodels", rest @ ..] => repo::submodels(st, &c, rest),
+        ["concept-descriptions", rest @ ..] => repo::concept_descriptions(st, &c, rest),
+        ["shell-descriptors", rest @ ..] => registry::shell_descriptors(st, &c, rest),
+        ["submodel-descriptors", rest @ ..] => registry::submodel_descriptors(st, &c, rest),
+        ["lookup", "shells", rest @ ..] => registry::lookup(st, &c, rest),
+        _ => Err(unrouted(method, path)),
     }
 }
 

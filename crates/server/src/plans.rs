@@ -85,15 +85,9 @@ pub(crate) const API: crate::SubApi = crate::SubApi {
 };
 
 /// Answers one request below [`PLAN_BASE`].
-pub fn dispatch(
-    st: &AppState,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult {
-    let (segs, p, q) = API.admit(st, method, path, query, headers)?;
+pub fn dispatch(st: &AppState, req: &crate::Incoming<'_>) -> ApiResult {
+    let (segs, p, q) = API.admit(st, req)?;
+    let (method, path, headers, body) = (req.method, req.uri.path(), req.headers, req.body);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     match (segs.as_slice(), method.clone()) {
         (["plans"], Method::GET) => list(st, &p, &q),

@@ -9,7 +9,7 @@ use axum::http::Method;
 use store::{Filter, Kind, Tx};
 
 use crate::util::{
-    ApiError, ApiResult, Query, create_record, created, db_paged, decode_id, get_record, index_key,
+    ApiError, ApiResult, Call, create_record, created, db_paged, decode_id, get_record, index_key,
     no_content, ok, page, paged, same_id, tx_record,
 };
 use crate::{AppState, from_bytes, to_bytes, unrouted};
@@ -144,13 +144,8 @@ pub fn relink_shell(
     Ok(())
 }
 
-pub fn shell_descriptors(
-    st: &AppState,
-    m: &Method,
-    rest: &[&str],
-    q: &Query,
-    body: &[u8],
-) -> ApiResult {
+pub fn shell_descriptors(st: &AppState, c: &Call<'_>, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) => {
             let filter = Filter {
@@ -340,13 +335,8 @@ fn nested_descriptor_ops(st: &AppState, m: &Method, id: &str, sm: &str, body: &[
     }
 }
 
-pub fn submodel_descriptors(
-    st: &AppState,
-    m: &Method,
-    rest: &[&str],
-    q: &Query,
-    body: &[u8],
-) -> ApiResult {
+pub fn submodel_descriptors(st: &AppState, c: &Call<'_>, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) => {
             let filter = Filter {
@@ -361,7 +351,8 @@ pub fn submodel_descriptors(
     }
 }
 
-pub fn lookup(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
+pub fn lookup(st: &AppState, c: &Call<'_>, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) => {
             let wanted = q.asset_ids()?;

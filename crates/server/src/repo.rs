@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use store::{Filter, Kind, Tx};
 
 use crate::util::{
-    self, ApiError, ApiResult, Level, Query, created, decode_id, index_key, no_content, ok, page,
-    paged,
+    self, ApiError, ApiResult, Call, Level, Query, created, decode_id, index_key, no_content, ok,
+    page, paged,
 };
 use crate::{AppState, from_bytes, registry, to_bytes, unrouted};
 
@@ -50,7 +50,8 @@ fn first_violation(v: Vec<validate::Violation>) -> Result<(), ApiError> {
 // Shells
 // ---------------------------------------------------------------------------
 
-pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
+pub fn shells(st: &AppState, c: &Call<'_>, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) | (["$reference"], &Method::GET) => {
             let filter = Filter {
@@ -79,7 +80,7 @@ pub fn shells(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) 
         }
         ([id, sub @ ..], _) => {
             let id = decode_id(id)?;
-            shell_ops(st, m, &id, sub, q, body)
+            shell_ops(st, c, &id, sub)
         }
         _ => Err(unrouted(m, "/shells")),
     }
@@ -97,14 +98,8 @@ fn save_shell(
     registry::register_shell(tx, base, shell)
 }
 
-fn shell_ops(
-    st: &AppState,
-    m: &Method,
-    id: &str,
-    rest: &[&str],
-    q: &Query,
-    body: &[u8],
-) -> ApiResult {
+fn shell_ops(st: &AppState, c: &Call<'_>, id: &str, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) => ok(&load_shell(st, id)?),
         ([], &Method::PUT) => {
@@ -180,7 +175,7 @@ fn shell_ops(
                     "shell {id:?} does not reference submodel {sm:?}"
                 )));
             }
-            submodel_ops(st, m, &sm, sub, q, body)
+            submodel_ops(st, c, &sm, sub)
         }
         _ => Err(unrouted(m, "/shells/{aasIdentifier}/…")),
     }
@@ -218,7 +213,8 @@ fn shape_submodel(mut sm: Submodel, level: Level, with_blob: bool) -> Submodel {
     sm
 }
 
-pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8]) -> ApiResult {
+pub fn submodels(st: &AppState, c: &Call<'_>, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) | ([_], &Method::GET)
             if rest.first().is_none_or(|s| s.starts_with('$')) =>
@@ -282,7 +278,7 @@ pub fn submodels(st: &AppState, m: &Method, rest: &[&str], q: &Query, body: &[u8
         }
         ([id, sub @ ..], _) => {
             let id = decode_id(id)?;
-            submodel_ops(st, m, &id, sub, q, body)
+            submodel_ops(st, c, &id, sub)
         }
         _ => Err(unrouted(m, "/submodels")),
     }
@@ -309,14 +305,8 @@ fn element_value(e: &SubmodelElement, with_blob: bool) -> Result<Value, ApiError
     })
 }
 
-pub(crate) fn submodel_ops(
-    st: &AppState,
-    m: &Method,
-    id: &str,
-    rest: &[&str],
-    q: &Query,
-    body: &[u8],
-) -> ApiResult {
+pub(crate) fn submodel_ops(st: &AppState, c: &Call<'_>, id: &str, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) => {
             let (level, with_blob) = (q.level()?, q.with_blob()?);
@@ -390,20 +380,13 @@ pub(crate) fn submodel_ops(
             list_elements(st, id, rest.get(1).copied(), q)
         }
         (["submodel-elements"], &Method::POST) => add_element(st, id, body),
-        (["submodel-elements", path, sub @ ..], _) => element_ops(st, m, id, path, sub, q, body),
+        (["submodel-elements", path, sub @ ..], _) => element_ops(st, c, id, path, sub),
         _ => Err(unrouted(m, "/submodels/{submodelIdentifier}/…")),
     }
 }
 
-fn element_ops(
-    st: &AppState,
-    m: &Method,
-    id: &str,
-    path: &str,
-    rest: &[&str],
-    q: &Query,
-    body: &[u8],
-) -> ApiResult {
+fn element_ops(st: &AppState, c: &Call<'_>, id: &str, path: &str, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     let segs = parse_path(path)?;
     let missing = || ApiError::not_found(format!("no submodel element at idShortPath {path:?}"));
     match (rest, m) {
@@ -736,13 +719,8 @@ fn add_child(st: &AppState, id: &str, path: &str, segs: &[Seg], body: &[u8]) -> 
 // Concept descriptions and serialization
 // ---------------------------------------------------------------------------
 
-pub fn concept_descriptions(
-    st: &AppState,
-    m: &Method,
-    rest: &[&str],
-    q: &Query,
-    body: &[u8],
-) -> ApiResult {
+pub fn concept_descriptions(st: &AppState, c: &Call<'_>, rest: &[&str]) -> ApiResult {
+    let (m, q, body) = (c.method, c.query, c.body);
     match (rest, m) {
         ([], &Method::GET) => {
             let filter = Filter {

@@ -157,6 +157,15 @@ pub fn no_content() -> ApiResult {
     Ok(r)
 }
 
+/// What an AAS API handler is asked: the method, the query and the body of one
+/// request (the path is passed apart, as each handler matches its own part of it).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub method: &'a axum::http::Method,
+    pub query: &'a Query,
+    pub body: &'a [u8],
+}
+
 /// Parsed query parameters, checked as they are read.
 #[derive(Debug, Default)]
 pub struct Query {

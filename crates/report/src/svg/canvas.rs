@@ -20,8 +20,21 @@ pub(super) const AXIS: &str = "#444";
 pub(super) const GRID: &str = "#e3e3e3";
 pub(super) const MUTED: &str = "#666";
 
-/// Escapes a string for HTML and XML text and attribute values.
+/// Escapes a string for HTML and XML text and attribute values. Control characters other
+/// than newline and tab become U+FFFD: XML 1.0 does not allow them and they mean nothing in
+/// a report.
 pub fn escape(s: &str) -> String {
+    escape_with(s, true)
+}
+
+/// Escapes a string for HTML text and attribute values and keeps every other character,
+/// control characters included: for text a person edits in a form, where a carriage
+/// return must come back as it was sent.
+pub fn escape_markup(s: &str) -> String {
+    escape_with(s, false)
+}
+
+fn escape_with(s: &str, replace_controls: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -30,8 +43,9 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0 and mean nothing in a report.
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c if replace_controls && c.is_control() && c != '\n' && c != '\t' => {
+                out.push('\u{FFFD}')
+            }
             c => out.push(c),
         }
     }

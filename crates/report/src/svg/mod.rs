@@ -34,7 +34,7 @@ mod xy;
 
 pub use axes::{Axes, Format, Mark, MarkStyle, nice_ticks, no_data};
 pub use bars::{Layer, Series, Value, bar_chart, hbar_chart, stacked_bars};
-pub use canvas::{Canvas, PALETTE, escape, ramp, series_colour, standalone};
+pub use canvas::{Canvas, PALETTE, escape, escape_markup, ramp, series_colour, standalone};
 pub use flowmap::{FlowLine, Place, PlaceKind, flow_map};
 pub use gantt::{GanttBar, GanttRow, gantt};
 pub use heat::heat_map;

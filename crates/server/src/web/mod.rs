@@ -14,7 +14,7 @@
 //! ([`crate::batch`]), so the engine decides and its refusals are shown.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use store::auth::{Principal, Timestamp};
 use store::session::{self, Session};
@@ -56,42 +56,32 @@ pub fn owns(path: &str) -> bool {
         || path.starts_with("/plan/")
 }
 
-/// HTML-escapes `s` for text and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// HTML-escapes `s` for text and attribute values; control characters are kept (a
+/// scenario's carriage returns come back in the editor as they were sent).
+pub(crate) use report::svg::escape_markup as esc;
 
 /// The security headers of every page.
-fn secure_headers(r: &mut Response) {
-    let h = r.headers_mut();
-    h.insert(
+const PAGE_HEADERS: [(HeaderName, &str); 4] = [
+    (
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
-             img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+         img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
+fn secure_headers(r: &mut Response) {
+    set_static(r.headers_mut(), &PAGE_HEADERS);
+}
+
+/// Sets each header of `pairs` to its fixed value.
+pub(super) fn set_static(h: &mut HeaderMap, pairs: &[(HeaderName, &'static str)]) {
+    for (name, value) in pairs {
+        h.insert(name.clone(), HeaderValue::from_static(value));
+    }
 }
 
 pub(crate) fn html(status: StatusCode, body: String) -> Response {

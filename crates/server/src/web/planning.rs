@@ -155,13 +155,12 @@ pub(super) fn report_page(text: String) -> Response {
 pub(super) fn csv_download(name: &str, text: String) -> Response {
     let mut resp = Response::new(Body::from(text));
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+    super::set_static(
+        h,
+        &[
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
     );
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
