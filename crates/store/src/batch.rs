@@ -33,7 +33,7 @@ pub use crate::batch_cache::CAPACITY as CACHE_CAPACITY;
 pub use crate::batch_cache::MEMORY_BUDGET as CACHE_MEMORY_BUDGET;
 use crate::batch_cache::{Head, Kept};
 pub use crate::batch_error::BatchError;
-use crate::{Engine, Kind, Row, StoreError, Tx, Value};
+use crate::{Engine, Kind, Row, StoreError, Tx, Value, paging};
 
 /// The hash before a batch's first request row.
 const REQUEST_GENESIS: &str = batch::entry::GENESIS;
@@ -526,8 +526,7 @@ pub fn list(
     stage: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<Summary>, Option<String>), StoreError> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let n = Value::Int(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+    let (limit, n) = paging::one_more(limit, MAX_PAGE);
     let rows = tx.query(
         &format!(
             "SELECT {SUMMARY_COLUMNS} FROM batches WHERE id >= $1 AND ($2 = '' OR stage = $2) \
@@ -535,13 +534,8 @@ pub fn list(
         ),
         &[cursor.unwrap_or("").into(), stage.unwrap_or("").into(), n],
     )?;
-    let mut out = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
-    let next = if out.len() > limit {
-        out.pop().map(|s| s.id)
-    } else {
-        None
-    };
-    Ok((out, next))
+    let out = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
+    Ok(paging::split(out, limit, |s| s.id))
 }
 
 /// Every batch id, in order.

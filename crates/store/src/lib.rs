@@ -37,9 +37,11 @@ mod engine;
 pub mod legacy;
 pub mod lots;
 pub mod migrate;
+mod paging;
 pub mod plans;
 pub mod scenarios;
 pub mod session;
+mod versioned;
 
 pub use aas::{Filter, Kind, Page};
 use engine::{Conn, Manager, Target};

@@ -15,7 +15,7 @@ use batch::engine::{KnownLot, LotRegister, LotStatus};
 use recipe::{Date, DateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::{Row, StoreError, Tx, Value};
+use crate::{Row, StoreError, Tx, Value, paging};
 
 /// Most lots one list call returns.
 pub const MAX_PAGE: usize = 1000;
@@ -347,8 +347,7 @@ pub fn list(
     cursor: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Vec<Lot>, Option<Cursor>), StoreError> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let n = Value::Int(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+    let (limit, n) = paging::one_more(limit, MAX_PAGE);
     let (cm, cl) = cursor
         .map(|(m, l)| (m.as_str(), l.as_str()))
         .unwrap_or(("", ""));
@@ -360,13 +359,8 @@ pub fn list(
         ),
         &[cm.into(), cl.into(), material.unwrap_or("").into(), n],
     )?;
-    let mut out = rows.iter().map(lot_row).collect::<Result<Vec<_>, _>>()?;
-    let next = if out.len() > limit {
-        out.pop().map(|l| (l.material, l.lot))
-    } else {
-        None
-    };
-    Ok((out, next))
+    let out = rows.iter().map(lot_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(paging::split(out, limit, |l| (l.material, l.lot)))
 }
 
 fn known(l: Lot) -> KnownLot {

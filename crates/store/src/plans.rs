@@ -14,7 +14,8 @@ use recipe::DateTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{Row, StoreError, Tx, Value};
+use crate::versioned::{add_after, max_of};
+use crate::{Row, StoreError, Tx, Value, paging};
 
 /// Most plans one list call returns.
 pub const MAX_PAGE: usize = 1000;
@@ -147,13 +148,7 @@ pub fn create(
 ) -> Result<Version, PlanError> {
     let at = now.to_string();
     for _ in 0..ID_ATTEMPTS {
-        let seq = tx
-            .query_opt("SELECT MAX(seq) FROM plant_plans", &[])?
-            .map(|r| r.opt_int(0))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0)
-            + 1;
+        let seq = max_of(tx, "SELECT MAX(seq) FROM plant_plans", &[])?.unwrap_or(0) + 1;
         let id = format!("plan-{seq}");
         let n = tx.execute(
             "INSERT INTO plant_plans (id, seq, scenario, created_by, created_at) \
@@ -177,13 +172,11 @@ pub fn create(
 
 /// The latest version number of plan `id`.
 pub fn latest(tx: &mut Tx<'_>, id: &str) -> Result<i64, PlanError> {
-    tx.query_opt(
+    max_of(
+        tx,
         "SELECT MAX(n) FROM plant_plan_versions WHERE plan_id = $1",
         &[id.into()],
     )?
-    .map(|r| r.opt_int(0))
-    .transpose()?
-    .flatten()
     .ok_or_else(|| PlanError::NotFound(id.to_string()))
 }
 
@@ -216,22 +209,15 @@ pub fn add_version(
     now: DateTime,
 ) -> Result<Version, PlanError> {
     let last = latest(tx, id)?;
-    if last != seen {
-        return Err(PlanError::Stale {
-            id: id.to_string(),
-            seen,
-            latest: last,
-        });
-    }
-    let (v, rows) = insert_version(tx, id, seen + 1, document, actor, &now.to_string(), event)?;
-    if rows != 1 {
-        return Err(PlanError::Stale {
-            id: id.to_string(),
-            seen,
-            latest: seen + 1,
-        });
-    }
-    Ok(v)
+    let at = now.to_string();
+    add_after(last, seen, || {
+        insert_version(tx, id, seen + 1, document, actor, &at, event)
+    })?
+    .map_err(|latest| PlanError::Stale {
+        id: id.to_string(),
+        seen,
+        latest,
+    })
 }
 
 /// The versions of plan `id` without their documents, oldest first.
@@ -255,8 +241,7 @@ pub fn list(
     cursor: Option<i64>,
     limit: usize,
 ) -> Result<(Vec<PlanInfo>, Option<i64>), StoreError> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let n = Value::Int(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+    let (limit, n) = paging::one_more(limit, MAX_PAGE);
     let rows = tx.query(
         "SELECT p.id, p.scenario, p.created_by, p.created_at, v.n, v.actor, v.at, p.seq \
          FROM plant_plans p JOIN plant_plan_versions v ON v.plan_id = p.id \

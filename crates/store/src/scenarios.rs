@@ -15,6 +15,7 @@ use recipe::DateTime;
 use serde::Serialize;
 
 use crate::plans::sha256;
+use crate::versioned::{add_after, max_of};
 use crate::{Row, StoreError, Tx, Value};
 
 /// Largest scenario text stored, bytes (assumption: ten times the largest
@@ -108,27 +109,32 @@ fn check(name: &str, text: &str) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-struct NewVersion<'a> {
-    id: &'a str,
-    n: i64,
+/// What a version holds besides its scenario, number, author and time.
+struct Content<'a> {
     name: &'a str,
     text: &'a str,
-    actor: &'a str,
-    at: &'a str,
     deleted: bool,
 }
 
-/// Inserts a version; the rows inserted (0 when the number was taken).
-fn insert(tx: &mut Tx<'_>, v: &NewVersion<'_>) -> Result<(Version, u64), StoreError> {
+/// Inserts version `n` of scenario `id` (`actor` at `at`); the rows inserted
+/// (0 when the number was taken).
+fn insert(
+    tx: &mut Tx<'_>,
+    id: &str,
+    n: i64,
+    c: &Content<'_>,
+    actor: &str,
+    at: &str,
+) -> Result<(Version, u64), StoreError> {
     let out = Version {
-        id: v.id.to_string(),
-        version: v.n,
-        name: v.name.to_string(),
-        sha256: sha256(v.text),
-        by: v.actor.to_string(),
-        at: v.at.to_string(),
-        deleted: v.deleted,
-        text: v.text.to_string(),
+        id: id.to_string(),
+        version: n,
+        name: c.name.to_string(),
+        sha256: sha256(c.text),
+        by: actor.to_string(),
+        at: at.to_string(),
+        deleted: c.deleted,
+        text: c.text.to_string(),
     };
     let rows = tx.execute(
         &format!(
@@ -136,14 +142,14 @@ fn insert(tx: &mut Tx<'_>, v: &NewVersion<'_>) -> Result<(Version, u64), StoreEr
              ON CONFLICT (scenario_id, n) DO NOTHING"
         ),
         &[
-            v.id.into(),
-            Value::Int(v.n),
-            v.name.into(),
+            id.into(),
+            Value::Int(n),
+            c.name.into(),
             out.sha256.as_str().into(),
-            v.actor.into(),
-            v.at.into(),
-            Value::Int(i64::from(v.deleted)),
-            v.text.into(),
+            actor.into(),
+            at.into(),
+            Value::Int(i64::from(c.deleted)),
+            c.text.into(),
         ],
     )?;
     Ok((out, rows))
@@ -160,13 +166,7 @@ pub fn create(
     check(name, text)?;
     let at = now.to_string();
     for _ in 0..ID_ATTEMPTS {
-        let seq = tx
-            .query_opt("SELECT MAX(seq) FROM plan_scenarios", &[])?
-            .map(|r| r.opt_int(0))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0)
-            + 1;
+        let seq = max_of(tx, "SELECT MAX(seq) FROM plan_scenarios", &[])?.unwrap_or(0) + 1;
         let id = format!("scenario-{seq}");
         let n = tx.execute(
             "INSERT INTO plan_scenarios (id, seq, created_by, created_at) \
@@ -181,18 +181,12 @@ pub fn create(
         if n != 1 {
             continue;
         }
-        let (v, _) = insert(
-            tx,
-            &NewVersion {
-                id: &id,
-                n: 1,
-                name,
-                text,
-                actor,
-                at: &at,
-                deleted: false,
-            },
-        )?;
+        let content = Content {
+            name,
+            text,
+            deleted: false,
+        };
+        let (v, _) = insert(tx, &id, 1, &content, actor, &at)?;
         return Ok(v);
     }
     Err(ScenarioError::Busy)
@@ -200,13 +194,11 @@ pub fn create(
 
 /// The latest version number of scenario `id`.
 pub fn latest(tx: &mut Tx<'_>, id: &str) -> Result<i64, ScenarioError> {
-    tx.query_opt(
+    max_of(
+        tx,
         "SELECT MAX(n) FROM plan_scenario_versions WHERE scenario_id = $1",
         &[id.into()],
     )?
-    .map(|r| r.opt_int(0))
-    .transpose()?
-    .flatten()
     .ok_or_else(|| ScenarioError::NotFound(id.to_string()))
 }
 
@@ -238,29 +230,27 @@ pub fn get(tx: &mut Tx<'_>, id: &str, n: Option<i64>) -> Result<Version, Scenari
     Ok(v)
 }
 
+/// Adds version `seen + 1` of scenario `id` with `content` (`actor` at
+/// `now`); refused unless `seen` is the latest version and the scenario is
+/// not deleted.
 fn next_version(
     tx: &mut Tx<'_>,
     id: &str,
     seen: i64,
-    v: NewVersion<'_>,
+    content: Content<'_>,
+    actor: &str,
+    now: DateTime,
 ) -> Result<Version, ScenarioError> {
     let last = get(tx, id, None)?.version;
-    if last != seen {
-        return Err(ScenarioError::Stale {
-            id: id.to_string(),
-            seen,
-            latest: last,
-        });
-    }
-    let (out, rows) = insert(tx, &v)?;
-    if rows != 1 {
-        return Err(ScenarioError::Stale {
-            id: id.to_string(),
-            seen,
-            latest: seen + 1,
-        });
-    }
-    Ok(out)
+    let at = now.to_string();
+    add_after(last, seen, || {
+        insert(tx, id, seen + 1, &content, actor, &at)
+    })?
+    .map_err(|latest| ScenarioError::Stale {
+        id: id.to_string(),
+        seen,
+        latest,
+    })
 }
 
 /// Saves `text` (under `name`) as version `seen + 1` of scenario `id`;
@@ -276,21 +266,12 @@ pub fn save(
     now: DateTime,
 ) -> Result<Version, ScenarioError> {
     check(name, text)?;
-    let at = now.to_string();
-    next_version(
-        tx,
-        id,
-        seen,
-        NewVersion {
-            id,
-            n: seen + 1,
-            name,
-            text,
-            actor,
-            at: &at,
-            deleted: false,
-        },
-    )
+    let content = Content {
+        name,
+        text,
+        deleted: false,
+    };
+    next_version(tx, id, seen, content, actor, now)
 }
 
 /// Deletes scenario `id`: adds version `seen + 1` marked deleted (same
@@ -303,21 +284,12 @@ pub fn delete(
     now: DateTime,
 ) -> Result<Version, ScenarioError> {
     let name = get(tx, id, None)?.name;
-    let at = now.to_string();
-    next_version(
-        tx,
-        id,
-        seen,
-        NewVersion {
-            id,
-            n: seen + 1,
-            name: &name,
-            text: "",
-            actor,
-            at: &at,
-            deleted: true,
-        },
-    )
+    let content = Content {
+        name: &name,
+        text: "",
+        deleted: true,
+    };
+    next_version(tx, id, seen, content, actor, now)
 }
 
 /// The versions of scenario `id` without their texts, oldest first.
