@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::error::SilaError;
+use crate::error::{SilaError, clip_at};
 use crate::pb::sila2::org::silastandard as fw;
 
 /// State of a command execution (SiLA `ExecutionInfo.CommandStatus`).
@@ -56,13 +56,7 @@ impl Range {
 
 /// At most 120 characters of a text from a device, for error messages.
 pub fn clip(s: &str) -> String {
-    if s.chars().count() <= 120 {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(120).collect();
-        out.push('…');
-        out
-    }
+    clip_at(s, 120)
 }
 
 fn bad(device: &str, call: &str, field: &str, value: String, rule: String) -> SilaError {

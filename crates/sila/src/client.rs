@@ -199,44 +199,63 @@ impl SilaClient {
         }
     }
 
+    /// Response field `field` of unary call `call` (`fut`), which `pick` takes from the
+    /// response; an error when the response lacks it.
+    async fn unary_field<T, V, F>(
+        &self,
+        call: &str,
+        field: &str,
+        fut: F,
+        pick: impl FnOnce(T) -> Option<V>,
+    ) -> Result<V, SilaError>
+    where
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        pick(self.unary(call, fut).await?).ok_or_else(|| self.missing(call, field))
+    }
+
+    /// The SiLA String in response field `field` of unary call `call`, checked as text of
+    /// at most `max` characters.
+    async fn text_field<T, F>(
+        &self,
+        call: &str,
+        field: &str,
+        fut: F,
+        pick: impl FnOnce(T) -> Option<fw::String>,
+        max: usize,
+    ) -> Result<String, SilaError>
+    where
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let value = self.unary_field(call, field, fut, pick).await?.value;
+        check::text(&self.device, call, field, &value, max)
+    }
+
     /// Reads the server's identity (SiLAService: name, UUID, type, version).
     pub async fn identity(&self) -> Result<ServerIdentity, SilaError> {
         let mut c = svc::si_la_service_client::SiLaServiceClient::new(self.channel.clone());
         let call = "SiLAService.Get_ServerUUID";
+        let get = c.get_server_uuid(svc::GetServerUuidParameters {});
         let uuid = self
-            .unary(call, c.get_server_uuid(svc::GetServerUuidParameters {}))
+            .unary_field(call, "ServerUUID", get, |r| r.server_uuid)
             .await?
-            .server_uuid
-            .ok_or_else(|| self.missing(call, "ServerUUID"))?
             .value;
         check::uuid(&self.device, call, "ServerUUID", &uuid)?;
         let call = "SiLAService.Get_ServerName";
+        let get = c.get_server_name(svc::GetServerNameParameters {});
         let name = self
-            .unary(call, c.get_server_name(svc::GetServerNameParameters {}))
-            .await?
-            .server_name
-            .ok_or_else(|| self.missing(call, "ServerName"))?
-            .value;
-        let name = check::text(&self.device, call, "ServerName", &name, 255)?;
+            .text_field(call, "ServerName", get, |r| r.server_name, 255)
+            .await?;
         let call = "SiLAService.Get_ServerType";
+        let get = c.get_server_type(svc::GetServerTypeParameters {});
         let server_type = self
-            .unary(call, c.get_server_type(svc::GetServerTypeParameters {}))
-            .await?
-            .server_type
-            .ok_or_else(|| self.missing(call, "ServerType"))?
-            .value;
-        let server_type = check::text(&self.device, call, "ServerType", &server_type, 255)?;
+            .text_field(call, "ServerType", get, |r| r.server_type, 255)
+            .await?;
         let call = "SiLAService.Get_ServerVersion";
+        let get = c.get_server_version(svc::GetServerVersionParameters {});
         let version = self
-            .unary(
-                call,
-                c.get_server_version(svc::GetServerVersionParameters {}),
-            )
-            .await?
-            .server_version
-            .ok_or_else(|| self.missing(call, "ServerVersion"))?
-            .value;
-        let version = check::text(&self.device, call, "ServerVersion", &version, 255)?;
+            .text_field(call, "ServerVersion", get, |r| r.server_version, 255)
+            .await?;
         Ok(ServerIdentity {
             uuid: uuid.to_ascii_lowercase(),
             name,
@@ -250,16 +269,9 @@ impl SilaClient {
     pub async fn vendor_url(&self) -> Result<String, SilaError> {
         let mut c = svc::si_la_service_client::SiLaServiceClient::new(self.channel.clone());
         let call = "SiLAService.Get_ServerVendorURL";
-        let url = self
-            .unary(
-                call,
-                c.get_server_vendor_url(svc::GetServerVendorUrlParameters {}),
-            )
-            .await?
-            .server_vendor_url
-            .ok_or_else(|| self.missing(call, "ServerVendorURL"))?
-            .value;
-        check::text(&self.device, call, "ServerVendorURL", &url, 2048)
+        let get = c.get_server_vendor_url(svc::GetServerVendorUrlParameters {});
+        self.text_field(call, "ServerVendorURL", get, |r| r.server_vendor_url, 2048)
+            .await
     }
 
     /// The features the server implements (SiLAService.ImplementedFeatures), each with the
@@ -278,16 +290,12 @@ impl SilaClient {
         for id in ids.into_iter().take(256) {
             let id = check::text(&self.device, call, "ImplementedFeatures", &id.value, 255)?;
             let def = "SiLAService.GetFeatureDefinition";
+            let get = c.get_feature_definition(svc::GetFeatureDefinitionParameters {
+                feature_identifier: Some(fw::String { value: id.clone() }),
+            });
             let xml = self
-                .unary(
-                    def,
-                    c.get_feature_definition(svc::GetFeatureDefinitionParameters {
-                        feature_identifier: Some(fw::String { value: id.clone() }),
-                    }),
-                )
+                .unary_field(def, "FeatureDefinition", get, |r| r.feature_definition)
                 .await?
-                .feature_definition
-                .ok_or_else(|| self.missing(def, "FeatureDefinition"))?
                 .value;
             let summary = feature::summarize(&id, &xml).map_err(|message| SilaError::Protocol {
                 device: self.device.clone(),
@@ -306,15 +314,11 @@ impl SilaClient {
     /// Reads the DeviceState property (unobservable).
     pub async fn device_state(&self) -> Result<DeviceState, SilaError> {
         let call = "CellCounter.Get_DeviceState";
+        let mut counter = self.counter();
+        let get = counter.get_device_state(cc::GetDeviceStateParameters {});
         let state = self
-            .unary(
-                call,
-                self.counter()
-                    .get_device_state(cc::GetDeviceStateParameters {}),
-            )
+            .unary_field(call, "DeviceState", get, |r| r.device_state)
             .await?
-            .device_state
-            .ok_or_else(|| self.missing(call, "DeviceState"))?
             .value;
         match state.as_str() {
             "Idle" => Ok(DeviceState::Idle),
@@ -333,11 +337,11 @@ impl SilaClient {
     /// Runs the SelfTest command (unobservable).
     pub async fn self_test(&self) -> Result<bool, SilaError> {
         let call = "CellCounter.SelfTest";
+        let mut counter = self.counter();
+        let run = counter.self_test(cc::SelfTestParameters {});
         Ok(self
-            .unary(call, self.counter().self_test(cc::SelfTestParameters {}))
+            .unary_field(call, "Passed", run, |r| r.passed)
             .await?
-            .passed
-            .ok_or_else(|| self.missing(call, "Passed"))?
             .value)
     }
 

@@ -196,10 +196,15 @@ pub fn from_status(device: &str, call: &str, status: &tonic::Status) -> SilaErro
 
 /// At most 300 characters of a server's message (a hostile server could send megabytes).
 fn clip(s: &str) -> String {
-    if s.chars().count() <= 300 {
+    clip_at(s, 300)
+}
+
+/// At most `max` characters of a text from a device, `…` marking where it was cut.
+pub(crate) fn clip_at(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut out: String = s.chars().take(300).collect();
+        let mut out: String = s.chars().take(max).collect();
         out.push('…');
         out
     }
