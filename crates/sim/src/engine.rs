@@ -2255,32 +2255,10 @@ mod tests {
 
     /// A long replication: many patients through one machine over 100 years.
     fn long_model() -> Model {
-        let text = r#"
-[scenario]
-name = "long replication"
-horizon_days = 36500
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "machine"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "p"
-[[product.step]]
-name = "serve"
-duration = { dist = "exponential", mean = 3, unit = "hours" }
-uses = [{ equipment = "machine" }]
-
-[[demand]]
-product = "p"
-patients_per_week = 20
-target_vein_to_vein_days = 20
-"#;
-        match model::load("long.toml", text) {
+        let text = testkit::scenarios::Scenario::new("long replication", 36500, 0, 2, 1)
+            .machine_queue(1, 3.0, 20.0)
+            .text();
+        match model::load("long.toml", &text) {
             Ok(m) => m,
             Err(e) => panic!("{e}"),
         }

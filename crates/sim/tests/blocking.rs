@@ -20,6 +20,7 @@ use std::sync::atomic::AtomicBool;
 
 use common::{load, run_with};
 use sim::{Results, RunOptions, SimError, Stat};
+use testkit::scenarios::{Scenario, exponential, fixed, q};
 
 const HOURS_PER_YEAR: f64 = 365.0 * 24.0;
 
@@ -82,93 +83,27 @@ fn tandem_throughput(mu1: f64, mu2: f64, buffer: usize) -> f64 {
 /// many places, then station `s2` (`m2`, mean `1/mu2`). `keep` is written on the steps before
 /// `s2` (empty: no blocking).
 fn tandem(mu1: f64, mu2: f64, buffer: usize, keep: &str) -> String {
-    let mut s = format!(
-        r#"
-[scenario]
-name = "tandem line"
-horizon_days = 150
-warmup_days = 10
-replications = 40
-seed = 7
-
-[[equipment]]
-name = "m1"
-count = 1
-dispatch = "fifo"
-
-[[equipment]]
-name = "m2"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "job"
-
-[[product.step]]
-name = "s1"
-duration = {{ dist = "exponential", mean = {m1}, unit = "hours" }}
-uses = [{{ equipment = "m1" }}]
-{keep1}
-"#,
-        m1 = 1.0 / mu1,
-        keep1 = if keep.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "{keep} = {}",
-                if keep == "keep" { "[\"m1\"]" } else { "true" }
-            )
-        },
-    );
+    let kept = |s: Scenario, unit: &str| match keep {
+        "" => s,
+        "keep" => s.set("keep", format!("[{}]", q(unit))),
+        _ => s.set(keep, true),
+    };
+    let mut s = Scenario::new("tandem line", 150, 10, 40, 7)
+        .equipment("m1", 1)
+        .equipment("m2", 1);
     if buffer > 0 {
-        s.push_str(&format!(
-            r#"
-[[product.step]]
-name = "buffer"
-duration = {{ dist = "fixed", value = 0, unit = "hours" }}
-uses = [{{ area = "buffer" }}]
-{keep2}
-"#,
-            keep2 = if keep.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "{keep} = {}",
-                    if keep == "keep" {
-                        "[\"buffer\"]"
-                    } else {
-                        "true"
-                    }
-                )
-            },
-        ));
+        s = s.area("buffer", "D", buffer);
     }
-    s.push_str(&format!(
-        r#"
-[[product.step]]
-name = "s2"
-duration = {{ dist = "exponential", mean = {m2}, unit = "hours" }}
-uses = [{{ equipment = "m2" }}]
-
-[[demand]]
-product = "job"
-patients_per_week = 500
-target_vein_to_vein_days = 1000
-"#,
-        m2 = 1.0 / mu2,
-    ));
+    s = s.product("job").step("s1", exponential(1.0 / mu1, "hours"));
+    s = kept(s.uses("equipment", "m1"), "m1");
     if buffer > 0 {
-        s.push_str(&format!(
-            r#"
-[[area]]
-name = "buffer"
-grade = "D"
-capacity = {buffer}
-dispatch = "fifo"
-"#
-        ));
+        s = s.step("buffer", fixed(0, "hours"));
+        s = kept(s.uses("area", "buffer"), "buffer");
     }
-    s
+    s.step("s2", exponential(1.0 / mu2, "hours"))
+        .uses("equipment", "m2")
+        .demand("job", "patients_per_week = 500", 1000)
+        .text()
 }
 
 /// Throughput per hour with its 95 % interval.
@@ -293,9 +228,18 @@ fn a_tandem_line_with_a_finite_buffer_matches_its_markov_chain() {
     assert_outside_ci("buffer 2 vs no blocking", per_hour(&r), mu1.min(mu2));
 }
 
+/// Runs the scenario `text` with the default options.
+fn run_text(text: &str) -> Result<Results, SimError> {
+    sim::run(
+        &load(text),
+        &RunOptions::default(),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+}
+
 fn run_err(text: &str) -> SimError {
-    let m = load(text);
-    match sim::run(&m, &RunOptions::default(), &|_| {}, &AtomicBool::new(false)) {
+    match run_text(text) {
         Ok(_) => panic!("the run did not fail"),
         Err(e) => e,
     }
@@ -305,39 +249,17 @@ fn run_err(text: &str) -> SimError {
 /// never handed over.
 #[test]
 fn a_batch_keeping_the_unit_its_next_step_needs_is_a_deadlock_named_in_the_error() {
-    let text = r#"
-[scenario]
-name = "self deadlock"
-horizon_days = 30
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "bioreactors"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "p"
-
-[[product.step]]
-name = "expand"
-duration = { dist = "fixed", value = 2, unit = "days" }
-uses = [{ equipment = "bioreactors" }]
-keep = ["bioreactors"]
-
-[[product.step]]
-name = "restim"
-duration = { dist = "fixed", value = 1, unit = "days" }
-uses = [{ equipment = "bioreactors" }]
-
-[[demand]]
-product = "p"
-apheresis_days = [1.0]
-target_vein_to_vein_days = 20
-"#;
-    let e = run_err(text);
+    let text = Scenario::new("self deadlock", 30, 0, 2, 1)
+        .equipment("bioreactors", 1)
+        .product("p")
+        .step("expand", fixed(2, "days"))
+        .uses("equipment", "bioreactors")
+        .set("keep", r#"["bioreactors"]"#)
+        .step("restim", fixed(1, "days"))
+        .uses("equipment", "bioreactors")
+        .demand("p", "apheresis_days = [1.0]", 20)
+        .text();
+    let e = run_err(&text);
     assert!(
         matches!(e, SimError::Deadlock { replication: 0, .. }),
         "{e}"
@@ -355,59 +277,25 @@ target_vein_to_vein_days = 20
 /// Two batches, each keeping the one unit of a pool the other's next step needs.
 #[test]
 fn two_batches_keeping_what_the_other_needs_are_a_deadlock() {
-    let text = r#"
-[scenario]
-name = "crossed deadlock"
-horizon_days = 30
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "a"
-count = 1
-dispatch = "fifo"
-
-[[equipment]]
-name = "b"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "ab"
-[[product.step]]
-name = "on-a"
-duration = { dist = "fixed", value = 1, unit = "days" }
-uses = [{ equipment = "a" }]
-blocking = true
-[[product.step]]
-name = "on-b"
-duration = { dist = "fixed", value = 1, unit = "days" }
-uses = [{ equipment = "b" }]
-
-[[product]]
-name = "ba"
-[[product.step]]
-name = "on-b"
-duration = { dist = "fixed", value = 1, unit = "days" }
-uses = [{ equipment = "b" }]
-blocking = true
-[[product.step]]
-name = "on-a"
-duration = { dist = "fixed", value = 1, unit = "days" }
-uses = [{ equipment = "a" }]
-
-[[demand]]
-product = "ab"
-apheresis_days = [1.0]
-target_vein_to_vein_days = 20
-
-[[demand]]
-product = "ba"
-apheresis_days = [1.0]
-target_vein_to_vein_days = 20
-"#;
-    let msg = run_err(text).to_string();
+    let text = Scenario::new("crossed deadlock", 30, 0, 2, 1)
+        .equipment("a", 1)
+        .equipment("b", 1)
+        .product("ab")
+        .step("on-a", fixed(1, "days"))
+        .uses("equipment", "a")
+        .set("blocking", true)
+        .step("on-b", fixed(1, "days"))
+        .uses("equipment", "b")
+        .product("ba")
+        .step("on-b", fixed(1, "days"))
+        .uses("equipment", "b")
+        .set("blocking", true)
+        .step("on-a", fixed(1, "days"))
+        .uses("equipment", "a")
+        .demand("ab", "apheresis_days = [1.0]", 20)
+        .demand("ba", "apheresis_days = [1.0]", 20)
+        .text();
+    let msg = run_err(&text).to_string();
     for part in [
         "deadlocked at simulated day 2.00",
         "(product `ab`) keeps 1 of `a` and waits for step `on-b`, which needs 1 of `b`",
@@ -418,8 +306,7 @@ target_vein_to_vein_days = 20
     }
     // With two units of `a` nothing deadlocks: the second unit serves `ba`'s next step.
     let ok = text.replacen("name = \"a\"\ncount = 1\n", "name = \"a\"\ncount = 2\n", 1);
-    let m = load(&ok);
-    let r = sim::run(&m, &RunOptions::default(), &|_| {}, &AtomicBool::new(false));
+    let r = run_text(&ok);
     assert!(r.is_ok(), "{:?}", r.err());
 }
 
@@ -427,49 +314,23 @@ target_vein_to_vein_days = 20
 /// fails; the blocked time is counted until then.
 #[test]
 fn kept_units_are_released_when_the_batch_is_lost_or_its_step_fails() {
-    let text = r#"
-[scenario]
-name = "hold loss"
-horizon_days = 40
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "bioreactors"
-count = 1
-dispatch = "fifo"
-
-[[equipment]]
-name = "suite"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "p"
-[[product.step]]
-name = "expand"
-duration = { dist = "fixed", value = 1, unit = "days" }
-uses = [{ equipment = "bioreactors" }]
-keep = ["bioreactors"]
-max_hold_hours = 12
-on_hold_violation = "lost"
-[[product.step]]
-name = "harvest"
-duration = { dist = "fixed", value = 3, unit = "days" }
-uses = [{ equipment = "suite" }]
-
-[[demand]]
-product = "p"
-apheresis_days = [0.0, 0.0]
-target_vein_to_vein_days = 20
-"#;
+    let text = Scenario::new("hold loss", 40, 0, 2, 1)
+        .equipment("bioreactors", 1)
+        .equipment("suite", 1)
+        .product("p")
+        .step("expand", fixed(1, "days"))
+        .uses("equipment", "bioreactors")
+        .set("keep", r#"["bioreactors"]"#)
+        .set("max_hold_hours", 12)
+        .set("on_hold_violation", q("lost"))
+        .step("harvest", fixed(3, "days"))
+        .uses("equipment", "suite")
+        .demand("p", "apheresis_days = [0.0, 0.0]", 20)
+        .text();
     // Patient 0 expands on day 0-1 and harvests on days 1-4; patient 1 expands on days 1-2
     // (its bioreactor freed on day 1 when patient 0 starts harvest), then waits for the suite
     // (busy until day 4) keeping the bioreactor, and is lost at day 2.5 (12 h hold).
-    let m = load(text);
-    let r = sim::run(&m, &RunOptions::default(), &|_| {}, &AtomicBool::new(false))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = run_text(&text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.patients_lost.mean, 1.0);
     let bio = resource(&r, "bioreactors");
     // Kept 12 h of the 40-day window.
@@ -485,13 +346,7 @@ target_vein_to_vein_days = 20
         "max_hold_hours = 12\non_hold_violation = \"lost\"",
         "failure = { probability = 1.0, consequence = \"lost\" }",
     );
-    let r = sim::run(
-        &load(&failing),
-        &RunOptions::default(),
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let r = run_text(&failing).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.patients_lost.mean, 2.0);
     assert_eq!(resource(&r, "bioreactors").blocked.mean, 0.0);
 }

@@ -10,6 +10,7 @@ use common::run_with;
 use common::{close, load, observed};
 use model::Model;
 use sim::{Observation, Observed, Results};
+use testkit::scenarios::{Scenario, fixed, q, triangular};
 
 fn wait(r: &Results, name: &str) -> f64 {
     match r.steps.iter().find(|s| s.name == name) {
@@ -44,55 +45,27 @@ fn assert_v2v(obs: &[Vec<Observation>], want: &[f64]) {
 /// Two products share one operator (staff pool, `edd`). Product `long` also needs a bioreactor
 /// from a pool ranked `fifo` (its first use), product `short` only the operator. The
 /// bioreactors are not scarce; the operator is.
-const SHARED_STAFF: &str = r#"
-[scenario]
-name = "shared edd operator, fifo bioreactors"
-horizon_days = 5
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "bioreactor"
-count = 2
-dispatch = "fifo"
-
-[[staff]]
-name = "operator"
-count = 1
-dispatch = "edd"
-
-[[staff.shift]]
-days = ["all"]
-start_hour = 0
-end_hour = 24
-
-[[product]]
-name = "long"
-
-[[product.step]]
-name = "expand"
-duration = { dist = "fixed", value = 24, unit = "hours" }
-uses = [{ equipment = "bioreactor" }, { staff = "operator" }]
-
-[[product]]
-name = "short"
-
-[[product.step]]
-name = "fill"
-duration = { dist = "fixed", value = 24, unit = "hours" }
-uses = [{ staff = "operator" }]
-
-[[demand]]
-product = "long"
-apheresis_days = [0, 0.25]
-target_vein_to_vein_days = 30
-
-[[demand]]
-product = "short"
-apheresis_days = [0.5]
-target_vein_to_vein_days = 5
-"#;
+fn shared_staff() -> Model {
+    load(
+        &Scenario::new("shared edd operator, fifo bioreactors", 5, 0, 2, 1)
+            .equipment("bioreactor", 2)
+            .staff("operator", 1)
+            .dispatch("edd")
+            .shift(&["all"], 0, 24)
+            .product("long")
+            .step("expand", fixed(24, "hours"))
+            .set(
+                "uses",
+                r#"[{ equipment = "bioreactor" }, { staff = "operator" }]"#,
+            )
+            .product("short")
+            .step("fill", fixed(24, "hours"))
+            .uses("staff", "operator")
+            .demand("long", "apheresis_days = [0, 0.25]", 30)
+            .demand("short", "apheresis_days = [0.5]", 5)
+            .text(),
+    )
+}
 
 #[test]
 fn a_shared_pool_ranks_batches_of_different_steps_by_its_own_rule() {
@@ -102,7 +75,7 @@ fn a_shared_pool_ranks_batches_of_different_steps_by_its_own_rule() {
     // ready first and its step's first pool (the bioreactors) ranks first in, first out.
     // (Ranking P1 by that pool's rule would start P1 first: P1 released at 48 h, P2 at 72 h.)
     for threads in [1, 2] {
-        let (r, obs) = observed(&load(SHARED_STAFF), threads);
+        let (r, obs) = observed(&shared_staff(), threads);
         // Released in the order P0 (24 h), P2 (48 - 12 = 36 h), P1 (72 - 6 = 66 h).
         assert_v2v(&obs, &[24.0, 36.0, 66.0]);
         close(
@@ -115,51 +88,24 @@ fn a_shared_pool_ranks_batches_of_different_steps_by_its_own_rule() {
 }
 
 /// One step uses a bioreactor (`fifo`, first use, not scarce) and the grade-B suite (`edd`,
-/// second use, one batch at a time).
-const SECOND_USE: &str = r#"
-[scenario]
-name = "fifo bioreactors first, edd suite second"
-horizon_days = 5
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "bioreactor"
-count = BIOREACTORS
-dispatch = "BIOREACTOR_RULE"
-
-[[area]]
-name = "suite"
-grade = "B"
-capacity = 1
-dispatch = "SUITE_RULE"
-
-[[product]]
-name = "p"
-
-[[product.step]]
-name = "expand"
-duration = { dist = "fixed", value = 24, unit = "hours" }
-uses = [{ equipment = "bioreactor" }, { area = "suite" }]
-
-[[demand]]
-product = "p"
-apheresis_days = [0, 0.25]
-target_vein_to_vein_days = 30
-
-[[demand]]
-product = "p"
-apheresis_days = [0.5]
-target_vein_to_vein_days = 5
-"#;
-
+/// second use, one batch at a time), with `bioreactors` units ranked by `bioreactor_rule` and
+/// the suite ranked by `suite_rule`.
 fn second_use(bioreactors: u32, bioreactor_rule: &str, suite_rule: &str) -> Model {
     load(
-        &SECOND_USE
-            .replace("BIOREACTORS", &bioreactors.to_string())
-            .replace("BIOREACTOR_RULE", bioreactor_rule)
-            .replace("SUITE_RULE", suite_rule),
+        &Scenario::new("fifo bioreactors first, edd suite second", 5, 0, 2, 1)
+            .equipment("bioreactor", bioreactors)
+            .dispatch(bioreactor_rule)
+            .area("suite", "B", 1)
+            .dispatch(suite_rule)
+            .product("p")
+            .step("expand", fixed(24, "hours"))
+            .set(
+                "uses",
+                r#"[{ equipment = "bioreactor" }, { area = "suite" }]"#,
+            )
+            .demand("p", "apheresis_days = [0, 0.25]", 30)
+            .demand("p", "apheresis_days = [0.5]", 5)
+            .text(),
     )
 }
 
@@ -194,103 +140,70 @@ fn pools_that_disagree_start_the_batch_that_became_ready_first() {
 
 /// A plant with every rule: alternatives (two bioreactor pools by capability), shared
 /// operators on shifts, hold limits, cleaning, breakdowns with hand-over to a spare, failures.
-const MIXED: &str = r#"
-[scenario]
-name = "mixed rules"
-horizon_days = 120
-warmup_days = 20
-replications = 6
-seed = 11
-
-[[equipment]]
-name = "bioreactor-a"
-count = 2
-capabilities = ["expansion"]
-dispatch = "fifo"
-
-[[equipment]]
-name = "bioreactor-b"
-count = 1
-capabilities = ["expansion"]
-dispatch = "least_slack"
-failures = { mtbf_hours = 300, repair = { dist = "exponential", mean = 12, unit = "hours" }, on_failure = "transfer" }
-
-[[area]]
-name = "suite"
-grade = "B"
-capacity = 1
-dispatch = "edd"
-
-[[staff]]
-name = "operators"
-count = 2
-dispatch = "edd"
-
-[[staff.shift]]
-days = ["weekdays"]
-start_hour = 7
-end_hour = 19
-
-[[staff.shift]]
-days = ["sat"]
-start_hour = 8
-end_hour = 14
-count = 1
-
-[[product]]
-name = "auto"
-
-[[product.step]]
-name = "prepare"
-duration = { dist = "triangular", min = 2, mode = 3, max = 5, unit = "hours" }
-uses = [{ area = "suite" }, { staff = "operators" }]
-cleaning_hours = 1
-max_hold_hours = 48
-on_hold_violation = "repeat"
-
-[[product.step]]
-name = "expand"
-duration = { dist = "uniform", min = 5, max = 8, unit = "days" }
-uses = [{ capability = "expansion" }, { staff = "operators", hours = 2 }]
-cleaning_hours = 4
-failure = { probability = 0.05, consequence = "repeat" }
-
-[[product.step]]
-name = "harvest"
-duration = { dist = "fixed", value = 4, unit = "hours" }
-uses = [{ staff = "operators", count = 2 }, { area = "suite" }]
-cleaning_hours = 1
-
-[[product]]
-name = "manual"
-max_rework = 3
-
-[[product.step]]
-name = "process"
-duration = { dist = "lognormal", mean = 30, sd = 8, unit = "hours" }
-uses = [{ equipment = "bioreactor-b" }, { staff = "operators" }]
-max_hold_hours = 24
-on_hold_violation = "proceed"
-
-[[product.step]]
-name = "release"
-duration = { dist = "fixed", value = 6, unit = "hours" }
-uses = [{ staff = "operators" }]
-
-[[demand]]
-product = "auto"
-patients_per_year = 220
-target_vein_to_vein_days = 14
-
-[[demand]]
-product = "manual"
-patients_per_year = 60
-target_vein_to_vein_days = 6
-"#;
+fn mixed() -> Model {
+    load(
+        &Scenario::new("mixed rules", 120, 20, 6, 11)
+            .equipment("bioreactor-a", 2)
+            .set("capabilities", r#"["expansion"]"#)
+            .equipment("bioreactor-b", 1)
+            .set("capabilities", r#"["expansion"]"#)
+            .dispatch("least_slack")
+            .set(
+                "failures",
+                r#"{ mtbf_hours = 300, repair = { dist = "exponential", mean = 12, unit = "hours" }, on_failure = "transfer" }"#,
+            )
+            .area("suite", "B", 1)
+            .dispatch("edd")
+            .staff("operators", 2)
+            .dispatch("edd")
+            .shift(&["weekdays"], 7, 19)
+            .shift(&["sat"], 8, 14)
+            .set("count", 1)
+            .product("auto")
+            .step("prepare", triangular(2, 3, 5, "hours"))
+            .set("uses", r#"[{ area = "suite" }, { staff = "operators" }]"#)
+            .set("cleaning_hours", 1)
+            .set("max_hold_hours", 48)
+            .set("on_hold_violation", q("repeat"))
+            .step(
+                "expand",
+                r#"{ dist = "uniform", min = 5, max = 8, unit = "days" }"#,
+            )
+            .set(
+                "uses",
+                r#"[{ capability = "expansion" }, { staff = "operators", hours = 2 }]"#,
+            )
+            .set("cleaning_hours", 4)
+            .set("failure", r#"{ probability = 0.05, consequence = "repeat" }"#)
+            .step("harvest", fixed(4, "hours"))
+            .set(
+                "uses",
+                r#"[{ staff = "operators", count = 2 }, { area = "suite" }]"#,
+            )
+            .set("cleaning_hours", 1)
+            .product("manual")
+            .set("max_rework", 3)
+            .step(
+                "process",
+                r#"{ dist = "lognormal", mean = 30, sd = 8, unit = "hours" }"#,
+            )
+            .set(
+                "uses",
+                r#"[{ equipment = "bioreactor-b" }, { staff = "operators" }]"#,
+            )
+            .set("max_hold_hours", 24)
+            .set("on_hold_violation", q("proceed"))
+            .step("release", fixed(6, "hours"))
+            .uses("staff", "operators")
+            .demand("auto", "patients_per_year = 220", 14)
+            .demand("manual", "patients_per_year = 60", 6)
+            .text(),
+    )
+}
 
 #[test]
 fn mixed_rules_give_the_same_numbers_on_any_thread_count() {
-    let m = load(MIXED);
+    let m = mixed();
     let one = run_with(&m, 1, None);
     let two = run_with(&m, 2, None);
     assert!(

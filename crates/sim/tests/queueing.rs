@@ -11,6 +11,7 @@ mod common;
 use common::{close, load, observed, run_with};
 use model::Model;
 use sim::{DistStat, Observed, Results, Stat};
+use testkit::scenarios::{Scenario, exponential, fixed, q};
 
 fn run(m: &Model) -> Results {
     run_with(m, 0, None)
@@ -96,35 +97,9 @@ fn erlang_c_matches_known_values() {
 /// One step on `c` identical machines, Poisson arrivals at `lambda` per hour, exponential
 /// service with mean `1/mu` hours.
 fn mmc_scenario(c: u32, lambda: f64, mu: f64, seed: u64, reps: u32) -> String {
-    format!(
-        r#"
-[scenario]
-name = "M/M/{c}"
-horizon_days = 420
-warmup_days = 20
-replications = {reps}
-seed = {seed}
-
-[[equipment]]
-name = "machine"
-count = {c}
-dispatch = "fifo"
-
-[[product]]
-name = "job"
-[[product.step]]
-name = "serve"
-duration = {{ dist = "exponential", mean = {mean}, unit = "hours" }}
-uses = [{{ equipment = "machine" }}]
-
-[[demand]]
-product = "job"
-patients_per_week = {per_week}
-target_vein_to_vein_days = 1
-"#,
-        mean = 1.0 / mu,
-        per_week = lambda * 168.0,
-    )
+    Scenario::new(&format!("M/M/{c}"), 420, 20, reps, seed)
+        .machine_queue(c, 1.0 / mu, lambda * 168.0)
+        .text()
 }
 
 #[test]
@@ -185,45 +160,29 @@ fn mm1_wait_matches_formula() {
 
 // ---- Jackson tandem ----------------------------------------------------------------------
 
+/// The stations `(name, servers, mean service hours)` in series, each on its own equipment
+/// pool `m-<name>`, with Poisson arrivals at `lambda` an hour.
+fn jackson(lambda: f64, stations: &[(&str, u32, f64)]) -> String {
+    let mut s = Scenario::new("Jackson tandem", 300, 20, 30, 7);
+    for (name, c, _) in stations {
+        s = s.equipment(&format!("m-{name}"), c);
+    }
+    s = s.product("job");
+    for (name, _, mean) in stations {
+        s = s
+            .step(name, exponential(mean, "hours"))
+            .uses("equipment", &format!("m-{name}"));
+    }
+    s.demand("job", &format!("patients_per_week = {}", lambda * 168.0), 1)
+        .text()
+}
+
 #[test]
 fn tandem_line_matches_jackson_product_form() {
     // Three stations in series: M/M/1 (ρ 0.5), M/M/2 (ρ 0.7), M/M/1 (ρ 0.6); λ = 1 per hour.
     let lambda = 1.0;
     let stations: [(&str, u32, f64); 3] = [("a", 1, 0.5), ("b", 2, 1.4), ("c", 1, 0.6)];
-    let mut text = format!(
-        r#"
-[scenario]
-name = "Jackson tandem"
-horizon_days = 300
-warmup_days = 20
-replications = 30
-seed = 7
-
-[[demand]]
-product = "job"
-patients_per_week = {}
-target_vein_to_vein_days = 1
-
-[[product]]
-name = "job"
-"#,
-        lambda * 168.0
-    );
-    for (name, _, mean) in stations {
-        text += &format!(
-            r#"
-[[product.step]]
-name = "{name}"
-duration = {{ dist = "exponential", mean = {mean}, unit = "hours" }}
-uses = [{{ equipment = "m-{name}" }}]
-"#
-        );
-    }
-    for (name, c, _) in stations {
-        text +=
-            &format!("\n[[equipment]]\nname = \"m-{name}\"\ncount = {c}\ndispatch = \"fifo\"\n");
-    }
-    let r = run(&load(&text));
+    let r = run(&load(&jackson(lambda, &stations)));
     let mut sojourn = 0.0;
     for (name, c, mean) in stations {
         let mu = 1.0 / mean;
@@ -257,55 +216,23 @@ uses = [{{ equipment = "m-{name}" }}]
 
 // ---- deterministic line ------------------------------------------------------------------
 
-const DETERMINISTIC: &str = r#"
-[scenario]
-name = "deterministic line"
-horizon_days = 5
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "m1"
-count = 1
-dispatch = "fifo"
-
-[[equipment]]
-name = "m2"
-count = 1
-dispatch = "fifo"
-
-[[area]]
-name = "room"
-grade = "C"
-capacity = 1
-dispatch = "fifo"
-
-[[product]]
-name = "p"
-
-[[product.step]]
-name = "a"
-duration = { dist = "fixed", value = 10, unit = "hours" }
-uses = [{ equipment = "m1" }]
-cleaning_hours = 2
-transfer_hours = 1
-
-[[product.step]]
-name = "b"
-duration = { dist = "fixed", value = 20, unit = "hours" }
-uses = [{ equipment = "m2" }, { area = "room" }]
-cleaning_hours = 1
-
-[[product.step]]
-name = "qc"
-duration = { dist = "fixed", value = 1, unit = "days" }
-
-[[demand]]
-product = "p"
-apheresis_days = [0, 0.25, 2]
-target_vein_to_vein_days = 2.5
-"#;
+fn deterministic() -> String {
+    Scenario::new("deterministic line", 5, 0, 2, 1)
+        .equipment("m1", 1)
+        .equipment("m2", 1)
+        .area("room", "C", 1)
+        .product("p")
+        .step("a", fixed(10, "hours"))
+        .uses("equipment", "m1")
+        .set("cleaning_hours", 2)
+        .set("transfer_hours", 1)
+        .step("b", fixed(20, "hours"))
+        .set("uses", r#"[{ equipment = "m2" }, { area = "room" }]"#)
+        .set("cleaning_hours", 1)
+        .step("qc", fixed(1, "days"))
+        .demand("p", "apheresis_days = [0, 0.25, 2]", 2.5)
+        .text()
+}
 
 #[test]
 fn deterministic_line_gives_hand_computed_times() {
@@ -316,7 +243,7 @@ fn deterministic_line_gives_hand_computed_times() {
     //   P2 arrives 6:  waits for m1 until 12 (6 h), a 12–22 (clean to 24), ready 23,
     //                  m2 busy until 32 → waits 9 h, b 32–52 (clean to 53), qc 52–76.  → 70
     //   P3 arrives 48: a 48–58 (clean to 60), ready 59, b 59–79 (clean to 80), qc 79–103. → 55
-    let (r, obs) = observed(&load(DETERMINISTIC), 0);
+    let (r, obs) = observed(&load(&deterministic()), 0);
     let v2v = [55.0, 70.0, 55.0];
     close(
         "mean vein-to-vein (days)",
@@ -391,36 +318,19 @@ fn deterministic_line_gives_hand_computed_times() {
 
 /// One machine, a 250-day step, two patients a day apart: the second is still waiting or
 /// processing when the run is cut off one year after the 2-day horizon.
-const OVERLOADED: &str = r#"
-[scenario]
-name = "plant that cannot keep up"
-horizon_days = 2
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "m"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "p"
-
-[[product.step]]
-name = "a"
-duration = { dist = "fixed", value = 250, unit = "days" }
-uses = [{ equipment = "m" }]
-
-[[demand]]
-product = "p"
-apheresis_days = [0, 1]
-target_vein_to_vein_days = 300
-"#;
+fn overloaded() -> String {
+    Scenario::new("plant that cannot keep up", 2, 0, 2, 1)
+        .equipment("m", 1)
+        .product("p")
+        .step("a", fixed(250, "days"))
+        .uses("equipment", "m")
+        .demand("p", "apheresis_days = [0, 1]", 300)
+        .text()
+}
 
 #[test]
 fn unfinished_patients_count_as_lower_bounds_of_vein_to_vein_time() {
-    let (r, obs) = observed(&load(OVERLOADED), 0);
+    let (r, obs) = observed(&load(&overloaded()), 0);
     // P1: 0-250 days, released. P2: waits until day 250, would finish on day 500, but the
     // run is cut off at 2 + 365 days; it counts with its age then, 366 days.
     for (rep, obs) in r.per_replication.iter().zip(&obs) {
@@ -457,49 +367,20 @@ fn unfinished_patients_count_as_lower_bounds_of_vein_to_vein_time() {
 // ---- shelf life --------------------------------------------------------------------------
 
 fn shelf_scenario(on_violation: &str) -> String {
-    format!(
-        r#"
-[scenario]
-name = "shelf life"
-horizon_days = 10
-warmup_days = 0
-replications = 2
-seed = 3
-
-[[equipment]]
-name = "m1"
-count = 1
-dispatch = "fifo"
-
-[[equipment]]
-name = "m2"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "p"
-remanufacture_from = "a"
-max_remanufactures = 0
-
-[[product.step]]
-name = "a"
-duration = {{ dist = "fixed", value = 10, unit = "hours" }}
-uses = [{{ equipment = "m1" }}]
-max_hold_hours = 5
-on_hold_violation = "{on_violation}"
-
-[[product.step]]
-name = "b"
-duration = {{ dist = "fixed", value = 20, unit = "hours" }}
-uses = [{{ equipment = "m2" }}]
-
-[[demand]]
-product = "p"
-apheresis_days = [0, {t2}, 4]
-target_vein_to_vein_days = 5
-"#,
-        t2 = 1.0 / 24.0,
-    )
+    Scenario::new("shelf life", 10, 0, 2, 3)
+        .equipment("m1", 1)
+        .equipment("m2", 1)
+        .product("p")
+        .set("remanufacture_from", q("a"))
+        .set("max_remanufactures", 0)
+        .step("a", fixed(10, "hours"))
+        .uses("equipment", "m1")
+        .set("max_hold_hours", 5)
+        .set("on_hold_violation", q(on_violation))
+        .step("b", fixed(20, "hours"))
+        .uses("equipment", "m2")
+        .demand("p", &format!("apheresis_days = [0, {}, 4]", 1.0 / 24.0), 5)
+        .text()
 }
 
 #[test]
@@ -598,31 +479,17 @@ fn same_seed_same_results_on_any_thread_count() {
 // ---- failures and rework ---------------------------------------------------------------
 
 fn failure_scenario(p: f64, consequence: &str, max_reman: u32, reps: u32) -> String {
-    format!(
-        r#"
-[scenario]
-name = "failures"
-horizon_days = 200
-warmup_days = 5
-replications = {reps}
-seed = 5
-
-[[product]]
-name = "p"
-remanufacture_from = "make"
-max_remanufactures = {max_reman}
-
-[[product.step]]
-name = "make"
-duration = {{ dist = "fixed", value = 0.01, unit = "hours" }}
-failure = {{ probability = {p}, consequence = "{consequence}" }}
-
-[[demand]]
-product = "p"
-patients_per_week = 400
-target_vein_to_vein_days = 1
-"#
-    )
+    Scenario::new("failures", 200, 5, reps, 5)
+        .product("p")
+        .set("remanufacture_from", q("make"))
+        .set("max_remanufactures", max_reman)
+        .step("make", fixed(0.01, "hours"))
+        .set(
+            "failure",
+            format!("{{ probability = {p}, consequence = {} }}", q(consequence)),
+        )
+        .demand("p", "patients_per_week = 400", 1)
+        .text()
 }
 
 #[test]
@@ -672,37 +539,27 @@ fn remanufacture_without_material_loses_the_failed_fraction() {
 
 // ---- breakdowns --------------------------------------------------------------------------
 
+/// Equipment that fails after exponential up times with mean `mtbf` hours and is repaired in
+/// exactly `repair` hours; `on_failure` says what becomes of the step it was serving.
+fn breakdowns(mtbf: f64, repair: f64, on_failure: &str) -> String {
+    format!(
+        "{{ mtbf_hours = {mtbf}, repair = {}, on_failure = {} }}",
+        fixed(repair, "hours"),
+        q(on_failure)
+    )
+}
+
 /// One batch at time 0 on a single machine that fails after exponential up times (mean
 /// `mtbf`) and is repaired in a fixed `repair` time; the step takes a fixed `d` hours.
 fn breakdown_scenario(on_failure: &str, d: f64, mtbf: f64, repair: f64, reps: u32) -> String {
-    format!(
-        r#"
-[scenario]
-name = "breakdowns"
-horizon_days = 1
-warmup_days = 0
-replications = {reps}
-seed = 17
-
-[[equipment]]
-name = "m"
-count = 1
-dispatch = "fifo"
-failures = {{ mtbf_hours = {mtbf}, repair = {{ dist = "fixed", value = {repair}, unit = "hours" }}, on_failure = "{on_failure}" }}
-
-[[product]]
-name = "p"
-[[product.step]]
-name = "work"
-duration = {{ dist = "fixed", value = {d}, unit = "hours" }}
-uses = [{{ equipment = "m" }}]
-
-[[demand]]
-product = "p"
-apheresis_days = [0]
-target_vein_to_vein_days = 1
-"#
-    )
+    Scenario::new("breakdowns", 1, 0, reps, 17)
+        .equipment("m", 1)
+        .set("failures", breakdowns(mtbf, repair, on_failure))
+        .product("p")
+        .step("work", fixed(d, "hours"))
+        .uses("equipment", "m")
+        .demand("p", "apheresis_days = [0]", 1)
+        .text()
 }
 
 #[test]
@@ -744,40 +601,25 @@ fn breakdown_that_spoils_the_step_matches_preemptive_repeat_formula() {
     );
 }
 
+/// `c` units of `m`, each failing after exponential up times (mean `mtbf` hours) and
+/// repaired in `repair` hours, serving exponential 2-hour steps at a moderate load.
+fn breakdown_rate(c: u32, mtbf: f64, repair: f64) -> String {
+    Scenario::new("breakdown rate", 740, 10, 30, 23)
+        .equipment("m", c)
+        .set("failures", breakdowns(mtbf, repair, "transfer"))
+        .product("p")
+        .step("work", exponential(2, "hours"))
+        .uses("equipment", "m")
+        .demand("p", "patients_per_week = 84", 1)
+        .text()
+}
+
 #[test]
 fn breakdown_rate_matches_alternating_renewal() {
     // Each of c units alternates exponential up times (mean MTBF) and fixed repairs: in the
     // long run c / (MTBF + R) failures per hour, whatever the load.
     let (c, mtbf, repair) = (4u32, 100.0, 25.0);
-    let text = format!(
-        r#"
-[scenario]
-name = "breakdown rate"
-horizon_days = 740
-warmup_days = 10
-replications = 30
-seed = 23
-
-[[equipment]]
-name = "m"
-count = {c}
-dispatch = "fifo"
-failures = {{ mtbf_hours = {mtbf}, repair = {{ dist = "fixed", value = {repair}, unit = "hours" }}, on_failure = "transfer" }}
-
-[[product]]
-name = "p"
-[[product.step]]
-name = "work"
-duration = {{ dist = "exponential", mean = 2, unit = "hours" }}
-uses = [{{ equipment = "m" }}]
-
-[[demand]]
-product = "p"
-patients_per_week = 84
-target_vein_to_vein_days = 1
-"#
-    );
-    let r = run(&load(&text));
+    let r = run(&load(&breakdown_rate(c, mtbf, repair)));
     assert_in_ci(
         "breakdowns per year",
         resource(&r, "m").breakdowns_per_year,

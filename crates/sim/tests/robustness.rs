@@ -17,6 +17,7 @@ use model::scenario::{
 };
 use proptest::prelude::*;
 use sim::{RunOptions, SimError};
+use testkit::scenarios;
 
 /// A number that is usually ordinary and sometimes one of the values that break programs.
 fn num(lo: f64, hi: f64) -> impl Strategy<Value = f64> {
@@ -392,26 +393,15 @@ proptest! {
 #[test]
 fn a_loop_at_one_instant_stops_at_the_event_budget() {
     let m = common::load(
-        r#"
-[scenario]
-name = "zero-time rework loop"
-horizon_days = 30
-warmup_days = 0
-replications = 4
-seed = 1
-
-[[product]]
-name = "p"
-[[product.step]]
-name = "release-test"
-duration = { dist = "fixed", value = 0, unit = "hours" }
-failure = { probability = 0.99999999, consequence = "repeat" }
-
-[[demand]]
-product = "p"
-patients_per_year = 50
-target_vein_to_vein_days = 20
-"#,
+        &scenarios::Scenario::new("zero-time rework loop", 30, 0, 4, 1)
+            .product("p")
+            .step("release-test", scenarios::fixed(0, "hours"))
+            .set(
+                "failure",
+                r#"{ probability = 0.99999999, consequence = "repeat" }"#,
+            )
+            .demand("p", "patients_per_year = 50", 20)
+            .text(),
     );
     for threads in [1, 2] {
         let opts = RunOptions {

@@ -7,35 +7,19 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{load, observed};
+use model::Model;
 use sim::{Observed, Results, RunOptions};
+use testkit::scenarios::Scenario;
 
 /// M/M/1 at ρ = 0.8 with about 1,000 patients per replication (the waits of 30 replications
 /// do not fit the exact buffer of the sketch).
-const MM1: &str = r#"
-[scenario]
-name = "M/M/1 streaming"
-horizon_days = 42
-warmup_days = 2
-replications = 30
-seed = 8
-
-[[equipment]]
-name = "machine"
-count = 1
-dispatch = "fifo"
-
-[[product]]
-name = "job"
-[[product.step]]
-name = "serve"
-duration = { dist = "exponential", mean = 1, unit = "hours" }
-uses = [{ equipment = "machine" }]
-
-[[demand]]
-product = "job"
-patients_per_week = 134.4
-target_vein_to_vein_days = 1
-"#;
+fn mm1() -> Model {
+    load(
+        &Scenario::new("M/M/1 streaming", 42, 2, 30, 8)
+            .machine_queue(1, 1.0, 134.4)
+            .text(),
+    )
+}
 
 fn exact_percentile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -44,7 +28,7 @@ fn exact_percentile(mut v: Vec<f64>, q: f64) -> f64 {
 
 #[test]
 fn pooled_percentiles_are_within_the_stated_error_of_the_exact_ones() {
-    let (r, obs) = observed(&load(MM1), 2);
+    let (r, obs) = observed(&mm1(), 2);
     let waits: Vec<f64> = obs
         .iter()
         .flatten()
@@ -98,7 +82,7 @@ fn pooled_percentiles_are_within_the_stated_error_of_the_exact_ones() {
 
 #[test]
 fn dropping_the_replications_changes_no_statistic() {
-    let m = load(MM1);
+    let m = mm1();
     let never = AtomicBool::new(false);
     let run = |drop_replications| {
         let opts = RunOptions {
@@ -124,7 +108,7 @@ fn json(r: &Results) -> String {
 
 #[test]
 fn a_cancelled_run_keeps_a_prefix_and_equals_the_shorter_run() {
-    let m = load(MM1);
+    let m = mm1();
     for threads in [1, 2] {
         let cancel = AtomicBool::new(false);
         let opts = RunOptions {
@@ -169,7 +153,7 @@ fn a_cancelled_run_keeps_a_prefix_and_equals_the_shorter_run() {
 
 #[test]
 fn an_observer_error_stops_the_run_with_its_replication() {
-    let m = load(MM1);
+    let m = mm1();
     let mut sink = |r: u32, _: &[sim::Observation]| {
         if r == 3 {
             Err("disk full".to_string())
@@ -197,7 +181,7 @@ fn an_observer_error_stops_the_run_with_its_replication() {
 /// two threads, and the run that streams them holds none.
 #[test]
 fn a_replication_sink_gets_the_kept_summaries_in_order() {
-    let m = load(MM1);
+    let m = mm1();
     let never = AtomicBool::new(false);
     let opts = |drop_replications| RunOptions {
         replications: Some(9),
@@ -228,7 +212,7 @@ fn a_replication_sink_gets_the_kept_summaries_in_order() {
 
 #[test]
 fn a_replication_sink_error_stops_the_run_with_its_replication() {
-    let m = load(MM1);
+    let m = mm1();
     let mut sink = |x: &sim::Replication| {
         if x.index == 4 {
             Err("no space".to_string())
