@@ -7,6 +7,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "support/run.rs"]
+mod support;
+use support::names;
+
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_atmpflow"))
         .args(args)
@@ -46,16 +50,6 @@ fn add_reader(dir: &Path, name: &str, db: &str) {
             db,
         ],
     );
-}
-
-/// Names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -4,12 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn run(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+#[path = "support/run.rs"]
+mod support;
+use support::{names as files, run};
 
 fn os(s: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(s)
@@ -46,15 +43,6 @@ fn is_symlink(path: impl AsRef<Path>) -> bool {
         .expect("meta")
         .file_type()
         .is_symlink()
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// A database holding `n` shells that all have the idShort `Same`.

@@ -2,21 +2,11 @@
 //! cross-validation, estimates with domain flags, and located errors for every bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn run(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+#[path = "support/run.rs"]
+mod support;
+use support::{out_err as text, run};
 
 /// Spectra of two analytes (Gaussian bands) on a sloping baseline, with xorshift noise.
 fn write_data(dir: &Path, name: &str, n: usize, offset: f64, seed: u64) -> (PathBuf, PathBuf) {

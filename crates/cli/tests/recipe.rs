@@ -9,22 +9,43 @@ fn repo(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn run(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_atmpflow"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn s(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+#[path = "support/run.rs"]
+mod support;
+use support::{out_err as s, run};
 
 macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
+
+/// `atmpflow recipe COMMAND RECIPE --equipment INVENTORY --as-of DAY`, then `more`.
+fn recipe_on_plant(
+    command: &str,
+    recipe: &Path,
+    inventory: &Path,
+    day: &str,
+    more: &[&std::ffi::OsStr],
+) -> Output {
+    let mut a: Vec<&std::ffi::OsStr> = args![
+        "recipe",
+        command,
+        recipe.as_os_str(),
+        "--equipment",
+        inventory.as_os_str(),
+        "--as-of",
+        day
+    ]
+    .to_vec();
+    a.extend_from_slice(more);
+    run(&a)
+}
+
+/// Plans `recipe` on `inventory` as of 2026-12-01 with `replications` into the scenario
+/// `out`, which must succeed.
+fn plan(recipe: &Path, inventory: &Path, replications: &str, out: &Path) {
+    let more = args!["--replications", replications, "--out", out.as_os_str()];
+    let o = recipe_on_plant("plan", recipe, inventory, "2026-12-01", more);
+    let (o1, e1) = s(&o);
+    assert!(o.status.success(), "{o1}\n{e1}");
 }
 
 const MODULAR: &str = "examples/recipes/car-t-modular.toml";
@@ -97,17 +118,13 @@ fn bind_then_diff_lists_the_deviations() {
     let dir = std::env::temp_dir().join(format!("atmpflow-recipe-bind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let bound = dir.join("bound.json");
-    let o = run(args![
-        "recipe",
+    let o = recipe_on_plant(
         "bind",
-        repo(MODULAR).as_os_str(),
-        "--equipment",
-        repo(PLANT).as_os_str(),
-        "--as-of",
+        &repo(MODULAR),
+        &repo(PLANT),
         "2026-12-01",
-        "--out",
-        bound.as_os_str()
-    ]);
+        args!["--out", bound.as_os_str()],
+    );
     let (out, err) = s(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert!(
@@ -150,15 +167,7 @@ fn bind_then_diff_lists_the_deviations() {
 #[test]
 fn bind_fails_clearly_when_nothing_fits() {
     // By 2028 every module's requalification is overdue.
-    let o = run(args![
-        "recipe",
-        "bind",
-        repo(MODULAR).as_os_str(),
-        "--equipment",
-        repo(PLANT).as_os_str(),
-        "--as-of",
-        "2028-01-01"
-    ]);
+    let o = recipe_on_plant("bind", &repo(MODULAR), &repo(PLANT), "2028-01-01", &[]);
     let (_, err) = s(&o);
     assert!(!o.status.success());
     assert!(
@@ -184,21 +193,7 @@ fn plan_writes_a_scenario_that_validates() {
     {
         // one file per plan: an existing output is replaced only with --force
         let out = dir.join(format!("scenario-{i}.toml"));
-        let o = run(args![
-            "recipe",
-            "plan",
-            repo(recipe).as_os_str(),
-            "--equipment",
-            repo(inv).as_os_str(),
-            "--as-of",
-            "2026-12-01",
-            "--replications",
-            "3",
-            "--out",
-            out.as_os_str()
-        ]);
-        let (o1, e1) = s(&o);
-        assert!(o.status.success(), "{o1}\n{e1}");
+        plan(&repo(recipe), &repo(inv), "3", &out);
         let o = run(args!["validate", out.as_os_str()]);
         let (o2, e2) = s(&o);
         assert!(o.status.success(), "{o2}\n{e2}");
@@ -344,21 +339,7 @@ fn a_controlled_phase_names_a_checked_soft_sensor_and_plans_with_the_model() {
         let recipe = dir.path().join(format!("{controller}.toml"));
         std::fs::write(&recipe, controlled_recipe("sensor.json", controller)).expect("written");
         let out = dir.path().join(format!("{controller}-scenario.toml"));
-        let o = run(args![
-            "recipe",
-            "plan",
-            recipe.as_os_str(),
-            "--equipment",
-            repo(PLANT).as_os_str(),
-            "--as-of",
-            "2026-12-01",
-            "--replications",
-            "2",
-            "--out",
-            out.as_os_str()
-        ]);
-        let (o1, e1) = s(&o);
-        assert!(o.status.success(), "{o1}\n{e1}");
+        plan(&recipe, &repo(PLANT), "2", &out);
         let scenario = std::fs::read_to_string(&out).expect("scenario");
         let table = format!(
             "dist = \"expansion_model\"\nstrategy = \"{strategy}\"\npatients = 4\nseed = 2\n"

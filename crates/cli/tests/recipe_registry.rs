@@ -244,26 +244,22 @@ fn bind_reports_an_unreachable_registry_and_needs_exactly_one_source() {
         l.local_addr().expect("addr").port()
     };
     let url = format!("http://127.0.0.1:{port}/api/v3.0");
-    let o = run(&[
-        "recipe",
-        "bind",
-        "examples/recipes/car-t-modular.toml",
-        "--registry",
-        &url,
-    ]);
+    // `recipe bind` of the modular recipe with the equipment sources `sources`
+    let bind = |sources: &[&str]| {
+        let recipe = ["recipe", "bind", "examples/recipes/car-t-modular.toml"];
+        run(&[recipe.as_slice(), sources].concat())
+    };
+    let o = bind(&["--registry", &url]);
     fails_with(&o, &format!("cannot reach the AAS registry at {url}"));
 
-    let o = run(&[
-        "recipe",
-        "bind",
-        "examples/recipes/car-t-modular.toml",
+    let o = bind(&[
         "--registry",
         &url,
         "--equipment",
         "examples/equipment/modular-plant.toml",
     ]);
     fails_with(&o, "cannot be used with");
-    let o = run(&["recipe", "bind", "examples/recipes/car-t-modular.toml"]);
+    let o = bind(&[]);
     fails_with(&o, "required");
 }
 

@@ -19,11 +19,16 @@ fn plan(text: &str) -> Plan {
     }
 }
 
-fn infeasible(text: &str) -> String {
-    match solve(&load(text), &SolveOptions::default()) {
+/// Fails unless the network `text` has no plan and the reasons given name each of `says`.
+#[track_caller]
+fn assert_infeasible(text: &str, says: &[&str]) {
+    let msg = match solve(&load(text), &SolveOptions::default()) {
         Ok(p) => panic!("expected no plan, got one costing {}", p.cost.total),
         Err(SolveError::Infeasible(r)) => r.join("\n"),
         Err(e) => panic!("expected infeasible, got {e}"),
+    };
+    for needle in says {
+        assert!(msg.contains(needle), "{msg}");
     }
 }
 
@@ -278,14 +283,12 @@ distance_km = 100
 fn unreachable_demand_is_reported_with_the_reason() {
     let text = two_by_two(100.0, 101.0, "")
         .replace("max_vein_to_vein_days = 30", "max_vein_to_vein_days = 10.5");
-    let msg = infeasible(&text);
-    assert!(
-        msg.contains("region `R1` needs car-t for 10 patients per year"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("`S1` takes 11 days (10 lead time + 1 transport) > 10.5 allowed"),
-        "{msg}"
+    assert_infeasible(
+        &text,
+        &[
+            "region `R1` needs car-t for 10 patients per year",
+            "`S1` takes 11 days (10 lead time + 1 transport) > 10.5 allowed",
+        ],
     );
 }
 
@@ -295,25 +298,20 @@ fn demand_above_capacity_is_reported() {
         "capacity_patients_per_year = 100",
         "capacity_patients_per_year = 8",
     );
-    let msg = infeasible(&text);
-    assert!(
-        msg.contains(
-            "the regions need 20 patients per year but all sites together make at most 16"
-        ),
-        "{msg}"
+    assert_infeasible(
+        &text,
+        &["the regions need 20 patients per year but all sites together make at most 16"],
     );
 }
 
 #[test]
 fn a_budget_too_small_is_named_with_the_cheapest_plan() {
-    let msg = infeasible(&two_by_two(100.0, 101.0, "budget_per_year = 200"));
-    assert!(
-        msg.contains("a plan exists without the budget per year"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("costs 230 EUR per year, the budget is 200"),
-        "{msg}"
+    assert_infeasible(
+        &two_by_two(100.0, 101.0, "budget_per_year = 200"),
+        &[
+            "a plan exists without the budget per year",
+            "costs 230 EUR per year, the budget is 200",
+        ],
     );
     // Within budget: the same plan as without.
     let p = plan(&two_by_two(100.0, 101.0, "budget_per_year = 230.5"));
@@ -331,11 +329,7 @@ fn capacity_that_only_single_sourcing_cannot_use_is_diagnosed() {
         )
         .replacen("car-t = 10", "car-t = 14", 1)
         .replacen("car-t = 10", "car-t = 9", 1);
-    let msg = infeasible(&text);
-    assert!(
-        msg.contains("a plan exists without single sourcing"),
-        "{msg}"
-    );
+    assert_infeasible(&text, &["a plan exists without single sourcing"]);
 }
 
 #[test]
@@ -350,12 +344,9 @@ fn minimum_sites_within_reach_opens_a_second_site() {
     // The second site is open but the allocation stays the cheapest: each region to its own.
     assert!(close(p.cost.total, 241.0));
     // Three required but only two exist.
-    let msg = infeasible(&text.replace("min_sites_within_reach = 2", "min_sites_within_reach = 3"));
-    assert!(
-        msg.contains(
-            "region `R1` must be within reach of 3 open sites, but only 2 site(s) can serve it"
-        ),
-        "{msg}"
+    assert_infeasible(
+        &text.replace("min_sites_within_reach = 2", "min_sites_within_reach = 3"),
+        &["region `R1` must be within reach of 3 open sites, but only 2 site(s) can serve it"],
     );
 }
 

@@ -7,9 +7,21 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use server::AppState;
 
-/// Two more modules for the inventory: a centrifuge whose qualification expired on
-/// 2025-09-01 and a thawer.
-const MORE: &str = r#"
+/// The qualification of every module of the test inventory: qualified, DQ on 2025-01-10 to
+/// PQ on 2025-03-01 (as the shared centrifuge's).
+const QUALIFIED: &str = r#"status = "qualified"
+dq = 2025-01-10
+iq = 2025-02-01
+oq = 2025-02-15
+pq = 2025-03-01"#;
+
+/// The shared centrifuge inventory without its volume limit, a second centrifuge whose
+/// qualification expired on 2025-09-01 and a thawer.
+fn inventory() -> String {
+    let centrifuge =
+        testkit::registry::CENTRIFUGE.replace("volume = { max = 0.5, unit = \"L\" }\n", "");
+    format!(
+        r#"{centrifuge}
 [[equipment]]
 id = "cfg_2"
 class = "module"
@@ -17,13 +29,9 @@ manufacturer = "M"
 model = "C1"
 serial = "S2"
 [equipment.capabilities.centrifugation]
-rcf = { min = 100, max = 800, unit = "x g" }
+rcf = {{ min = 100, max = 800, unit = "x g" }}
 [equipment.qualification]
-status = "qualified"
-dq = 2025-01-10
-iq = 2025-02-01
-oq = 2025-02-15
-pq = 2025-03-01
+{QUALIFIED}
 next_requalification = 2025-09-01
 
 [[equipment]]
@@ -33,21 +41,12 @@ manufacturer = "M"
 model = "T1"
 serial = "S3"
 [equipment.capabilities.thawing]
-volume = { max = 250, unit = "mL" }
+volume = {{ max = 250, unit = "mL" }}
 [equipment.qualification]
-status = "qualified"
-dq = 2025-01-10
-iq = 2025-02-01
-oq = 2025-02-15
-pq = 2025-03-01
+{QUALIFIED}
 next_requalification = 2026-03-01
-"#;
-
-/// The shared centrifuge inventory without its volume limit, and [`MORE`].
-fn inventory() -> String {
-    let centrifuge =
-        testkit::registry::CENTRIFUGE.replace("volume = { max = 0.5, unit = \"L\" }\n", "");
-    format!("{centrifuge}{MORE}")
+"#
+    )
 }
 
 const BATCH: &str = include_str!("../../../examples/twins/demo-batch.toml");
@@ -267,59 +266,36 @@ fn invalid_json_is_rejected_with_its_path_and_nothing_changes() {
 #[test]
 fn unknown_and_malformed_ids() {
     let (_dir, st) = loaded_in_temp();
-    assert_error(
-        &get(&st, &format!("/shells/{}", encode("urn:nope"))),
-        StatusCode::NOT_FOUND,
-        "urn:nope",
-    );
-    assert_error(
-        &get(&st, &format!("/submodels/{}", encode("urn:nope"))),
-        StatusCode::NOT_FOUND,
-        "urn:nope",
-    );
-    assert_error(
-        &get(
-            &st,
-            &format!("/submodels/{}/submodel-elements/Nope", encode(SM)),
+    let nope = encode("urn:nope");
+    // unknown ids: the error names what was not found
+    for (path, needle) in [
+        (format!("/shells/{nope}"), "urn:nope"),
+        (format!("/submodels/{nope}"), "urn:nope"),
+        (
+            format!("/submodels/{}/submodel-elements/Nope", encode(SM)),
+            "Nope",
         ),
-        StatusCode::NOT_FOUND,
-        "Nope",
-    );
+        (format!("/shell-descriptors/{nope}"), "urn:nope"),
+    ] {
+        assert_error(&get(&st, &path), StatusCode::NOT_FOUND, needle);
+    }
     assert_error(
-        &get(&st, &format!("/shell-descriptors/{}", encode("urn:nope"))),
+        &call(&st, Method::DELETE, &format!("/shells/{nope}"), ""),
         StatusCode::NOT_FOUND,
         "urn:nope",
     );
-    assert_error(
-        &call(
-            &st,
-            Method::DELETE,
-            &format!("/shells/{}", encode("urn:nope")),
-            "",
+    // malformed ids and parameters: the error names the part at fault
+    for (path, needle) in [
+        ("/shells/invalid-base64url=====", "base64url"),
+        ("/shells?limit=-1", "limit"),
+        ("/submodels?level=######", "level"),
+        (
+            "/serialization?includeConceptDescriptions=maybe",
+            "includeConceptDescriptions",
         ),
-        StatusCode::NOT_FOUND,
-        "urn:nope",
-    );
-    assert_error(
-        &get(&st, "/shells/invalid-base64url====="),
-        StatusCode::BAD_REQUEST,
-        "base64url",
-    );
-    assert_error(
-        &get(&st, "/shells?limit=-1"),
-        StatusCode::BAD_REQUEST,
-        "limit",
-    );
-    assert_error(
-        &get(&st, "/submodels?level=######"),
-        StatusCode::BAD_REQUEST,
-        "level",
-    );
-    assert_error(
-        &get(&st, "/serialization?includeConceptDescriptions=maybe"),
-        StatusCode::BAD_REQUEST,
-        "includeConceptDescriptions",
-    );
+    ] {
+        assert_error(&get(&st, path), StatusCode::BAD_REQUEST, needle);
+    }
     // ids with characters that are not path-safe travel base64url-encoded
     let odd = "urn:test:sm/1?x=+ü&y";
     let body = json!({"modelType": "Submodel", "id": odd});
@@ -696,29 +672,15 @@ fn discovery_lists_exactly_what_it_can_delete() {
     );
     // changing the shell's asset information links the new ids and unlinks the old
     let ai = format!("/shells/{}/asset-information", encode(AAS1));
-    let r = call(
-        &st,
-        Method::PUT,
-        &ai,
-        r#"{"assetKind":"Instance","globalAssetId":"urn:asset:new"}"#,
-    );
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    let r = get(&st, &links);
-    assert_eq!(
-        r.body,
-        json!([{"name": "globalAssetId", "value": "urn:asset:new"}])
-    );
-    let r = call(
-        &st,
-        Method::PUT,
-        &ai,
-        r#"{"assetKind":"Instance","globalAssetId":"urn:asset:newer"}"#,
-    );
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
-    assert_eq!(
-        get(&st, &links).body,
-        json!([{"name": "globalAssetId", "value": "urn:asset:newer"}])
-    );
+    for id in ["urn:asset:new", "urn:asset:newer"] {
+        let info = json!({"assetKind": "Instance", "globalAssetId": id});
+        let r = call(&st, Method::PUT, &ai, &info.to_string());
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+        assert_eq!(
+            get(&st, &links).body,
+            json!([{"name": "globalAssetId", "value": id}])
+        );
+    }
 }
 
 #[test]

@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{
-    BadFixture, assert_no_panic, bad_fixtures, bin, example, run, squash, stderr, stdout,
+    BadFixture, assert_no_panic, assert_refused, assert_stderr_has, bad_fixtures, bin, example,
+    run, simulate_one_replication, squash, stderr, stdout,
 };
 
 fn fixtures_dir() -> PathBuf {
@@ -149,11 +150,7 @@ fn validate_checks_every_file_and_fails_if_one_is_bad() {
         stdout(&o).contains(": ok"),
         "the good file is still reported"
     );
-    assert!(
-        stderr(&o).contains("1 of 2 file(s) failed"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "1 of 2 file(s) failed");
 }
 
 #[test]
@@ -161,51 +158,24 @@ fn unreadable_and_binary_files_are_reported_not_panicked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("no-such-scenario.toml");
     let o = run(["validate".as_ref(), missing.as_os_str()]);
-    assert_no_panic(&o);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("no-such-scenario.toml"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "no-such-scenario.toml");
 
     let binary = dir.path().join("binary.toml");
     std::fs::write(&binary, [0xff_u8, 0xfe, 0x00, 0x41]).expect("write");
     let o = run(["validate".as_ref(), binary.as_os_str()]);
-    assert_no_panic(&o);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("UTF-8"), "{}", stderr(&o));
+    assert_refused(&o, "UTF-8");
 
     let empty = dir.path().join("empty.toml");
     std::fs::write(&empty, "").expect("write");
     let o = run(["validate".as_ref(), empty.as_os_str()]);
-    assert_no_panic(&o);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("missing field `scenario`"),
-        "{}",
-        stderr(&o)
-    );
+    assert_refused(&o, "missing field `scenario`");
 }
 
 #[test]
 fn replications_below_two_on_the_command_line_are_rejected() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let o = run([
-        "simulate".as_ref(),
-        example("concept-1-all-in-one").as_os_str(),
-        "--replications".as_ref(),
-        "1".as_ref(),
-        "--out".as_ref(),
-        dir.path().as_os_str(),
-    ]);
-    assert_no_panic(&o);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("at least 2 replications"),
-        "{}",
-        stderr(&o)
-    );
+    let o = simulate_one_replication(dir.path());
+    assert_refused(&o, "at least 2 replications");
 }
 
 #[test]
@@ -229,7 +199,7 @@ fn a_bad_orders_file_is_rejected_at_its_line_and_column_before_anything_is_writt
         "{}:3:10: field release_h: 'soon' is not a number",
         orders.display()
     );
-    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    assert_stderr_has(&o, &want);
     assert!(!out.exists(), "nothing written");
 }
 

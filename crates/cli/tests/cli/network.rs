@@ -7,7 +7,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{assert_no_panic, assert_ok, repo_path, run, squash, stderr};
+use crate::support::{
+    assert_no_panic, assert_ok, assert_stderr_has, repo_path, run, squash, stderr,
+};
 
 fn example() -> std::path::PathBuf {
     let p = repo_path("examples/network/central-germany.toml");
@@ -253,10 +255,9 @@ fn the_check_needs_a_concept_for_every_open_site() {
     let p = write(tmp.path(), "nk.toml", &text);
     let o = network("check", &p, &[], &tmp.path().join("o2"));
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("the concept scenario has no product `car-nk` (it has: `car-t`)"),
-        "{}",
-        stderr(&o)
+    assert_stderr_has(
+        &o,
+        "the concept scenario has no product `car-nk` (it has: `car-t`)",
     );
 }
 

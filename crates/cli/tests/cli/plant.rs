@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{assert_no_panic, assert_ok, example, repo_path, run, stderr, stdout};
+use crate::support::{
+    assert_no_panic, assert_ok, assert_stderr_has, example, repo_path, run, stderr, stdout,
+};
 
 fn read(p: &std::path::Path) -> Value {
     let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -254,15 +256,11 @@ fn bad_events_and_bad_plans_are_located() {
     let o = promise(&bad, "car-t", ("1", "2"), &[]);
     assert!(!o.status.success());
     assert_no_panic(&o);
-    assert!(
-        stderr(&o).contains("does not fit its plant"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "does not fit its plant");
     std::fs::write(&bad, "{\"format\": 1").expect("write");
     let o = promise(&bad, "car-t", ("1", "2"), &[]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("bad.json:1:"), "{}", stderr(&o));
+    assert_stderr_has(&o, "bad.json:1:");
     // an unknown product
     let o = promise(&plan, "car-x", ("1", "2"), &[]);
     assert!(!o.status.success());
@@ -362,5 +360,5 @@ fn calendar_and_inventory_requalification_reach_the_plan_and_its_replan() {
         &["--equipment".as_ref(), inv.as_os_str()],
     );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("[calendar]"), "{}", stderr(&o));
+    assert_stderr_has(&o, "[calendar]");
 }

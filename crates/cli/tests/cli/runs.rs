@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{assert_ok, bin, example, num, repo_path, run, simulate, stderr};
+use crate::support::{
+    assert_ok, bin, example, num, repo_path, run, simulate, simulate_one_replication, stderr,
+};
 
 #[test]
 fn observations_are_written_on_request_and_agree_with_the_results() {
@@ -161,14 +163,7 @@ fn an_output_folder_that_cannot_be_made_is_reported_before_the_run() {
     std::fs::write(&file, "x").expect("write");
     // One replication is refused by the simulator, so an error about the folder shows that
     // the folder was checked first.
-    let o = run([
-        "simulate".as_ref(),
-        example("concept-1-all-in-one").as_os_str(),
-        "--replications".as_ref(),
-        "1".as_ref(),
-        "--out".as_ref(),
-        file.join("out").as_os_str(),
-    ]);
+    let o = simulate_one_replication(&file.join("out"));
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("cannot create output directory"), "{err}");

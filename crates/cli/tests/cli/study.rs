@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::support::{assert_no_panic, assert_ok, repo_path, run, stderr};
+use super::support::{assert_no_panic, assert_ok, assert_stderr_has, repo_path, run, stderr};
 
 const REPS: &str = "2";
 
@@ -135,12 +135,8 @@ fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
     // A shard missing: exit 3, nothing written, the message names the shard.
     let o = merge(&[p0.clone(), p2.clone()], &[], &out);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("no part for shard 1/3"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("--allow-partial"), "{}", stderr(&o));
+    assert_stderr_has(&o, "no part for shard 1/3");
+    assert_stderr_has(&o, "--allow-partial");
     assert!(!out.join("study.json").exists());
 
     // --allow-partial writes the report marked partial.
@@ -162,18 +158,14 @@ fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
         &out,
     );
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert!(stderr(&o).contains("copy-of-0.json"), "{}", stderr(&o));
+    assert_stderr_has(&o, "copy-of-0.json");
 
     // A shard run with other settings (replications) or another sharding: exit 5.
     let other = tmp.path().join("other");
     study(&file, Some("1/3"), "3", &other);
     let o = merge(&[p0.clone(), part(&other, 1, 3), p2.clone()], &[], &out);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("replications per point 3, not 2"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "replications per point 3, not 2");
 
     // A part of another study file: exit 5.
     let inc = repo_path("examples/studies/incubators-by-demand.toml");
@@ -181,7 +173,7 @@ fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
     study(&inc, Some("5/40"), REPS, &foreign);
     let o = merge(&[p0.clone(), part(&foreign, 5, 40)], &[], &out);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(stderr(&o).contains("study file SHA-256"), "{}", stderr(&o));
+    assert_stderr_has(&o, "study file SHA-256");
 
     // A damaged part (cut off) and a file that is no part at all: exit 1, named.
     let text = read(&p1);
@@ -189,14 +181,10 @@ fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
     std::fs::write(&cut, &text[..text.len() / 2]).expect("write");
     let o = merge(&[p0.clone(), cut, p2.clone()], &[], &out);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cut.json: not JSON"), "{}", stderr(&o));
+    assert_stderr_has(&o, "cut.json: not JSON");
     let o = merge(&[out.join("study.json")], &[], &out);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("not a study part file"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_has(&o, "not a study part file");
 
     // An edited part whose points are not its shard's: exit 5.
     let edited = tmp.path().join("edited.json");
@@ -206,7 +194,7 @@ fn missing_duplicated_foreign_and_damaged_parts_have_their_own_exit_codes() {
     std::fs::write(&edited, shard1).expect("write");
     let o = merge(&[edited, p2], &[], &out);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(stderr(&o).contains("is not in shard 0/3"), "{}", stderr(&o));
+    assert_stderr_has(&o, "is not in shard 0/3");
 }
 
 /// The report of the concepts study answers the planner's question first (see

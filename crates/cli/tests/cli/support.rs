@@ -85,6 +85,33 @@ pub fn assert_no_panic(o: &Output) {
     );
 }
 
+/// Fails unless standard error holds `needle` (standard error shown if not).
+#[track_caller]
+pub fn assert_stderr_has(o: &Output, needle: &str) {
+    assert!(stderr(o).contains(needle), "{}", stderr(o));
+}
+
+/// Fails unless the program was refused without a panic, standard error naming `needle`.
+#[track_caller]
+pub fn assert_refused(o: &Output, needle: &str) {
+    assert_no_panic(o);
+    assert!(!o.status.success());
+    assert_stderr_has(o, needle);
+}
+
+/// Simulates the example `concept-1-all-in-one` with a single replication (which the
+/// simulator refuses) into `out`.
+pub fn simulate_one_replication(out: &Path) -> Output {
+    run([
+        "simulate".as_ref(),
+        example("concept-1-all-in-one").as_os_str(),
+        "--replications".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
 /// Simulates `scenario` into a fresh temporary directory and returns it with the parsed
 /// `results.json`.
 pub fn simulate(scenario: &Path, extra: &[&str]) -> (tempfile::TempDir, Value) {

@@ -8,7 +8,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{assert_no_panic, assert_ok, bin, repo_path, run, stderr, stdout};
+use crate::support::{
+    assert_no_panic, assert_ok, assert_stderr_has, bin, repo_path, run, stderr, stdout,
+};
 
 fn read(p: &Path) -> Value {
     let t = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -287,7 +289,7 @@ fn virtual_plant_keeps_the_virtual_clock_and_refuses_bad_options() {
     let o = plain_plant_run(&recipe, &bad, &d.join("bad2"), &[]);
     assert!(!o.status.success());
     assert_no_panic(&o);
-    assert!(stderr(&o).contains("bad-orders.csv"), "{}", stderr(&o));
+    assert_stderr_has(&o, "bad-orders.csv");
 }
 
 /// Rows of batches.csv: (batch id, status, entries).
@@ -382,7 +384,7 @@ fn virtual_plant_stores_its_batches_as_rehearsal_records() {
         ));
         assert!(!o.status.success(), "a re-run overwrote the records");
         assert_no_panic(&o);
-        assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+        assert_stderr_has(&o, "already exists");
         // another seed appends under new ids, after the clock (which stands weeks after
         // 2026-12-01: the run binds on an inventory qualified beyond it)
         let (out2, _) = plant(
