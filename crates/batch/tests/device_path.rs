@@ -3,16 +3,16 @@
 //! where it matters, a deviation; records stored before these fields existed verify as
 //! they were written.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use batch::device::{DeviceError, DeviceNote, DeviceRun};
-use batch::engine::recipe_sha256;
 use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
-use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_on};
-use batch::{
-    Batch, DeviceAdapter, DeviceReport, Entry, LotRegister, NewOrder, SimulatedDevice, verify_chain,
-};
-use testkit::{RECIPE, fixtures, t};
+use batch::rehearsal::{BoundDevices, RehearsalError};
+use batch::{Batch, DeviceAdapter, DeviceReport, Entry, NewOrder, SimulatedDevice, verify_chain};
+use support::{options, rehearse_example};
+use testkit::{fixtures, t};
 
 fn order() -> NewOrder {
     NewOrder {
@@ -94,7 +94,7 @@ impl DeviceAdapter for Scripted {
 }
 
 fn run(fault: Fault) -> (Result<Batch, RehearsalError>, Vec<Entry>, String) {
-    let (recipe, mut inventory, binding) = fixtures();
+    let (_, _, binding) = fixtures();
     let device = binding
         .assignments
         .iter()
@@ -111,22 +111,9 @@ fn run(fault: Fault) -> (Result<Batch, RehearsalError>, Vec<Entry>, String) {
         }),
     );
     let mut stored = Vec::new();
-    let options = Rehearsal {
-        seed: 9,
-        start: t("2026-12-01T08:00:00Z"),
-        excursions: 0.0,
-        location: "room_c1".into(),
-        clinic: "University Hospital, ward 4".into(),
-    };
-    let result = rehearse_on(
+    let result = rehearse_example(
         &order(),
-        &recipe,
-        &recipe_sha256(RECIPE),
-        &binding,
-        &mut inventory,
-        &LotRegister::default(),
-        &Cast::example(),
-        &options,
+        &options(9),
         &mut bound,
         |j: batch::rehearsal::Journaled<'_>| {
             stored.extend_from_slice(j.entries);

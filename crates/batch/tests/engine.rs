@@ -1,13 +1,15 @@
 //! The batch engine on the generic CAR-T process (examples/recipes/car-t-modular.toml)
 //! bound to the example modular plant.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use batch::engine::{Corrected, KnownLot, LotStatus, recipe_sha256};
 use batch::entry::{
     Body, Classification, DeviationKind, DispositionDecision, HandOff, Label, Source,
 };
-use batch::rehearsal::{Cast, Rehearsal, rehearse};
+use batch::rehearsal::Cast;
 use batch::{
     Actor, Batch, ChainError, Command, Ctx, Entry, LotRegister, Meaning, NewOrder, Refusal,
     Refused, Request, Role, Stage, verify_chain,
@@ -15,6 +17,7 @@ use batch::{
 use recipe::equipment::Inventory;
 use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
+use support::{options, rehearse_example};
 use testkit::{RECIPE, fixtures, t};
 
 const DIN: &str = "A999925123456";
@@ -31,33 +34,17 @@ fn order() -> NewOrder {
     }
 }
 
-fn options(seed: u64) -> Rehearsal {
-    Rehearsal {
-        seed,
-        start: t("2026-12-01T08:00:00Z"),
-        excursions: 0.0,
-        location: "room_c1".into(),
-        clinic: "University Hospital, ward 4".into(),
-    }
-}
-
 /// Rehearse a whole batch; returns the final state, the stored entries and the state at
 /// the moment the batch first awaited disposition.
 fn rehearsed(seed: u64, excursions: f64) -> (Batch, Vec<Entry>, Option<Batch>) {
-    let (recipe, mut inventory, binding) = fixtures();
     let mut stored = Vec::new();
     let mut awaiting = None;
     let mut opts = options(seed);
     opts.excursions = excursions;
-    let b = rehearse(
+    let b = rehearse_example(
         &order(),
-        &recipe,
-        &recipe_sha256(RECIPE),
-        &binding,
-        &mut inventory,
-        &LotRegister::default(),
-        &Cast::example(),
         &opts,
+        &mut BTreeMap::new(),
         |j: batch::rehearsal::Journaled<'_>| {
             stored.extend_from_slice(j.entries);
             if awaiting.is_none() && j.batch.stage() == Stage::AwaitingDisposition {
@@ -157,27 +144,24 @@ impl Fx {
         self.cast.operator.clone()
     }
 
-    fn receive(&mut self) {
+    /// Sends `cmd` as the operator.
+    fn try_op(&mut self, cmd: Command) -> Result<Vec<Entry>, Refused> {
         let op = self.op();
-        self.send(
-            &op,
-            Command::ReceiveApheresis {
-                location: "goods-in".into(),
-                scanned: label(),
-            },
-        );
+        self.try_send(&op, cmd)
+    }
+
+    /// Sends `cmd` as the operator; panics when it is refused.
+    fn send_op(&mut self, cmd: Command) -> Vec<Entry> {
+        let op = self.op();
+        self.send(&op, cmd)
+    }
+
+    fn receive(&mut self) {
+        self.send_op(receipt(label()));
     }
 
     fn start(&mut self, step: &str) {
-        let op = self.op();
-        self.send(
-            &op,
-            Command::StartStep {
-                step: step.into(),
-                location: "room_c1".into(),
-                scanned: label(),
-            },
-        );
+        self.send_op(start_step(step, "room_c1"));
     }
 
     fn value(
@@ -187,17 +171,19 @@ impl Fx {
         value: f64,
         unit: &str,
     ) -> Result<Vec<Entry>, Refused> {
-        let op = self.op();
-        self.try_send(
-            &op,
-            Command::RecordValue {
-                step: step.into(),
-                field: field.into(),
-                value,
-                unit: unit.into(),
-                source: Source::Manual,
-            },
-        )
+        self.try_op(Command::RecordValue {
+            step: step.into(),
+            field: field.into(),
+            value,
+            unit: unit.into(),
+            source: Source::Manual,
+        })
+    }
+
+    /// `value`, which the engine must refuse.
+    fn refused_value(&mut self, step: &str, field: &str, value: f64, unit: &str) -> Refused {
+        self.value(step, field, value, unit)
+            .expect_err("the value must be refused")
     }
 
     fn equipment(
@@ -206,27 +192,27 @@ impl Fx {
         requirement: &str,
         equipment: &str,
     ) -> Result<Vec<Entry>, Refused> {
-        let op = self.op();
-        self.try_send(
-            &op,
-            Command::UseEquipment {
-                step: step.into(),
-                requirement: requirement.into(),
-                equipment: equipment.into(),
-            },
-        )
+        self.try_op(Command::UseEquipment {
+            step: step.into(),
+            requirement: requirement.into(),
+            equipment: equipment.into(),
+        })
     }
 
     fn complete(&mut self, step: &str) -> Vec<Entry> {
-        let op = self.op();
-        self.send(
-            &op,
-            Command::CompleteStep {
-                step: step.into(),
-                measures: BTreeMap::new(),
-                failed: None,
-            },
-        )
+        self.send_op(Command::CompleteStep {
+            step: step.into(),
+            measures: BTreeMap::new(),
+            failed: None,
+        })
+    }
+
+    /// The device the example plant binds to the thaw step's `thawing` requirement.
+    fn thawing_device(&self) -> String {
+        self.batch
+            .bound("thaw", "thawing")
+            .expect("bound")
+            .to_string()
     }
 
     fn deviations(&self) -> Vec<(DeviationKind, String, bool)> {
@@ -235,6 +221,57 @@ impl Fx {
             .into_iter()
             .map(|(d, _)| (d.kind, d.field.clone(), d.critical))
             .collect()
+    }
+}
+
+/// The receipt of the apheresis at goods-in, `scanned` the label read.
+fn receipt(scanned: Label) -> Command {
+    Command::ReceiveApheresis {
+        location: "goods-in".into(),
+        scanned,
+    }
+}
+
+/// The start of `step` at `location`, the batch's label scanned.
+fn start_step(step: &str, location: &str) -> Command {
+    Command::StartStep {
+        step: step.into(),
+        location: location.into(),
+        scanned: label(),
+    }
+}
+
+/// The lot of `material` used in `step`, expiring on 2027-06-01.
+fn lot(step: &str, material: &str, lot: &str) -> Command {
+    Command::RecordLot {
+        step: step.into(),
+        material: material.into(),
+        lot: lot.into(),
+        expiry: Some(Date::parse("2027-06-01").expect("d")),
+    }
+}
+
+/// QA's assessment of deviation `n`.
+fn assess(
+    n: u32,
+    classification: Classification,
+    capa: Option<String>,
+    rationale: &str,
+) -> Command {
+    Command::AssessDeviation {
+        deviation: n,
+        classification,
+        capa,
+        rationale: rationale.into(),
+    }
+}
+
+/// The signature that verifies `entry`.
+fn verification(entry: &Entry) -> Command {
+    Command::Sign {
+        target: entry.seq,
+        target_hash: entry.hash.clone(),
+        meaning: Meaning::Verified,
     }
 }
 
@@ -436,14 +473,7 @@ fn impossible_transitions_and_wrong_roles_are_refused() {
     let mut fx = Fx::new();
     let op = fx.op();
     let e = fx
-        .try_send(
-            &op,
-            Command::StartStep {
-                step: "transport_in".into(),
-                location: "room_c1".into(),
-                scanned: label(),
-            },
-        )
+        .try_send(&op, start_step("transport_in", "room_c1"))
         .expect_err("not received");
     assert!(
         matches!(
@@ -458,42 +488,21 @@ fn impossible_transitions_and_wrong_roles_are_refused() {
     );
     assert!(e.record.is_empty(), "nothing recorded");
     let qa = fx.cast.qa.clone();
-    let e = fx
-        .try_send(
-            &qa,
-            Command::ReceiveApheresis {
-                location: "goods-in".into(),
-                scanned: label(),
-            },
-        )
-        .expect_err("role");
+    let e = fx.try_send(&qa, receipt(label())).expect_err("role");
     assert_eq!(
         e.error.to_string(),
         "receive apheresis needs one of the roles operator; qa1 has qa"
     );
     fx.receive();
     assert_eq!(fx.batch.stage(), Stage::ApheresisReceived);
-    let again = fx.try_send(
-        &op,
-        Command::ReceiveApheresis {
-            location: "goods-in".into(),
-            scanned: label(),
-        },
-    );
+    let again = fx.try_send(&op, receipt(label()));
     assert!(matches!(
         again.expect_err("twice").error,
         Refusal::State { .. }
     ));
     // Steps run in recipe order.
     let e = fx
-        .try_send(
-            &op,
-            Command::StartStep {
-                step: "wash".into(),
-                location: "room_c1".into(),
-                scanned: label(),
-            },
-        )
+        .try_send(&op, start_step("wash", "room_c1"))
         .expect_err("order");
     assert_eq!(
         e.error.to_string(),
@@ -575,15 +584,7 @@ fn an_identity_mismatch_blocks_the_hand_off_and_raises_a_critical_deviation() {
         coi: COI.into(),
         din: "A999925123457".into(),
     };
-    let e = fx
-        .try_send(
-            &op,
-            Command::ReceiveApheresis {
-                location: "goods-in".into(),
-                scanned: wrong,
-            },
-        )
-        .expect_err("mismatch");
+    let e = fx.try_send(&op, receipt(wrong)).expect_err("mismatch");
     assert_eq!(blocked(&e), ("scanned.din", 1));
     assert_eq!(e.record.len(), 2, "custody scan and deviation are kept");
     assert!(matches!(&e.record[0].body, Body::Custody(c) if !c.matched));
@@ -600,26 +601,20 @@ fn an_identity_mismatch_blocks_the_hand_off_and_raises_a_critical_deviation() {
     let e = fx
         .try_send(
             &op,
-            Command::ReceiveApheresis {
-                location: "goods-in".into(),
-                scanned: Label {
-                    coi: "COI-2026-0043".into(),
-                    din: DIN.into(),
-                },
-            },
+            receipt(Label {
+                coi: "COI-2026-0043".into(),
+                din: DIN.into(),
+            }),
         )
         .expect_err("coi");
     assert_eq!(blocked(&e).0, "scanned.coi");
     let e = fx
         .try_send(
             &op,
-            Command::ReceiveApheresis {
-                location: "goods-in".into(),
-                scanned: Label {
-                    coi: COI.into(),
-                    din: "garbage".into(),
-                },
-            },
+            receipt(Label {
+                coi: COI.into(),
+                din: "garbage".into(),
+            }),
         )
         .expect_err("din");
     assert!(
@@ -646,37 +641,29 @@ fn an_identity_mismatch_blocks_the_hand_off_and_raises_a_critical_deviation() {
     // QA cannot classify an identity mismatch as less than critical.
     let qa = fx.cast.qa.clone();
     let e = fx
-        .try_send(
-            &qa,
-            Command::AssessDeviation {
-                deviation: 1,
-                classification: Classification::Minor,
-                capa: None,
-                rationale: "typo".into(),
-            },
-        )
+        .try_send(&qa, assess(1, Classification::Minor, None, "typo"))
         .expect_err("critical");
     assert_eq!(invalid_field(&e), "classification");
     let e = fx
         .try_send(
             &qa,
-            Command::AssessDeviation {
-                deviation: 1,
-                classification: Classification::Critical,
-                capa: None,
-                rationale: "label of another donation presented".into(),
-            },
+            assess(
+                1,
+                Classification::Critical,
+                None,
+                "label of another donation presented",
+            ),
         )
         .expect_err("capa");
     assert_eq!(invalid_field(&e), "capa");
     fx.send(
         &qa,
-        Command::AssessDeviation {
-            deviation: 1,
-            classification: Classification::Critical,
-            capa: Some("CAPA-17".into()),
-            rationale: "label of another donation presented".into(),
-        },
+        assess(
+            1,
+            Classification::Critical,
+            Some("CAPA-17".into()),
+            "label of another donation presented",
+        ),
     );
     assert!(!fx.batch.unassessed().contains(&1));
 }
@@ -690,50 +677,41 @@ fn at_thaw() -> Fx {
     fx.receive();
     fx.start("transport_in");
     let op = fx.op();
-    fx.send(
-        &op,
-        Command::RecordLot {
-            step: "transport_in".into(),
-            material: "apheresis".into(),
-            lot: DIN.into(),
-            expiry: Some(Date::parse("2027-06-01").expect("d")),
-        },
-    );
+    fx.send(&op, lot("transport_in", "apheresis", DIN));
     fx.at("2026-12-02T08:00:00Z").complete("transport_in");
     fx.at("2026-12-02T08:10:00Z").start("thaw");
     fx
 }
 
+/// `at_thaw` with a bath temperature of `celsius` recorded; the entries that made.
+fn bath_recorded(celsius: f64) -> (Fx, Vec<Entry>) {
+    let mut fx = at_thaw();
+    let made = fx
+        .value("thaw", "bath_temperature", celsius, "°C")
+        .expect("value");
+    (fx, made)
+}
+
 #[test]
 fn values_are_checked_against_the_recipe() {
     let mut fx = at_thaw();
-    let e = fx
-        .value("thaw", "parameters.speed", 1.0, "rpm")
-        .expect_err("unknown");
+    let e = fx.refused_value("thaw", "parameters.speed", 1.0, "rpm");
     assert_eq!(invalid_field(&e), "field");
     assert!(
         e.error.to_string().contains("parameters.bath_temperature"),
         "{}",
         e.error
     );
-    let e = fx
-        .value("thaw", "bath_temperature", 37.0, "mL")
-        .expect_err("unit");
+    let e = fx.refused_value("thaw", "bath_temperature", 37.0, "mL");
     assert_eq!(
         e.error.to_string(),
         "unit: parameters.bath_temperature is a temperature (e.g. °C), not a volume (`mL`)"
     );
-    let e = fx
-        .value("thaw", "bath_temperature", 37.0, "kelvinish")
-        .expect_err("unit");
+    let e = fx.refused_value("thaw", "bath_temperature", 37.0, "kelvinish");
     assert_eq!(invalid_field(&e), "unit");
-    let e = fx
-        .value("thaw", "bath_temperature", f64::NAN, "°C")
-        .expect_err("nan");
+    let e = fx.refused_value("thaw", "bath_temperature", f64::NAN, "°C");
     assert_eq!(invalid_field(&e), "value");
-    let e = fx
-        .value("wash", "rcf", 400.0, "x g")
-        .expect_err("not running");
+    let e = fx.refused_value("wash", "rcf", 400.0, "x g");
     assert_eq!(
         e.error.to_string(),
         "step: step `thaw` is running, not `wash`"
@@ -758,9 +736,7 @@ fn values_are_checked_against_the_recipe() {
         (d.expected.as_str(), d.actual.as_str()),
         ("36–38 °C (target 37 °C)", "39 °C")
     );
-    let e = fx
-        .value("thaw", "bath_temperature", 37.0, "°C")
-        .expect_err("twice");
+    let e = fx.refused_value("thaw", "bath_temperature", 37.0, "°C");
     assert!(e.error.to_string().contains("correct that entry instead"));
     // A correction keeps the original and re-checks the new value.
     let op = fx.op();
@@ -819,11 +795,7 @@ fn values_are_checked_against_the_recipe() {
 #[test]
 fn equipment_scans_check_binding_qualification_and_counters() {
     let mut fx = at_thaw();
-    let bound = fx
-        .batch
-        .bound("thaw", "thawing")
-        .expect("bound")
-        .to_string();
+    let bound = fx.thawing_device();
     let other = if bound == "thaw_1" {
         "thaw_2"
     } else {
@@ -1178,12 +1150,12 @@ fn disposition_needs_assessments_review_and_four_eyes() {
     for n in fx.batch.unassessed() {
         fx.send(
             &qa,
-            Command::AssessDeviation {
-                deviation: n,
-                classification: Classification::Major,
-                capa: Some(format!("CAPA-{n}")),
-                rationale: "within validated process capability".into(),
-            },
+            assess(
+                n,
+                Classification::Major,
+                Some(format!("CAPA-{n}")),
+                "within validated process capability",
+            ),
         );
     }
     let e = dispose(&mut fx, &qp, DispositionDecision::ReleaseWithDeviation).expect_err("review");
@@ -1240,14 +1212,7 @@ fn disposition_needs_assessments_review_and_four_eyes() {
     // Shipping before release is refused.
     let op = fx.op();
     let e = fx
-        .try_send(
-            &op,
-            Command::StartStep {
-                step: "transport_out".into(),
-                location: "dispatch".into(),
-                scanned: label(),
-            },
-        )
+        .try_send(&op, start_step("transport_out", "dispatch"))
         .expect_err("not released");
     assert!(matches!(
         e.error,
@@ -1260,35 +1225,17 @@ fn disposition_needs_assessments_review_and_four_eyes() {
     assert_eq!(fx.batch.stage(), Stage::ReleasedWithDeviation);
     // Nothing may be corrected or assessed after disposition.
     let e = fx
-        .try_send(
-            &qa,
-            Command::AssessDeviation {
-                deviation: 1,
-                classification: Classification::Minor,
-                capa: None,
-                rationale: "late change".into(),
-            },
-        )
+        .try_send(&qa, assess(1, Classification::Minor, None, "late change"))
         .expect_err("closed");
     assert!(matches!(e.error, Refusal::State { .. }));
 }
 
 #[test]
 fn verification_needs_a_second_person() {
-    let mut fx = at_thaw();
-    let made = fx
-        .value("thaw", "bath_temperature", 37.0, "°C")
-        .expect("value");
+    let (mut fx, made) = bath_recorded(37.0);
     let op = fx.op();
     let e = fx
-        .try_send(
-            &op,
-            Command::Sign {
-                target: made[0].seq,
-                target_hash: made[0].hash.clone(),
-                meaning: Meaning::Verified,
-            },
-        )
+        .try_send(&op, verification(&made[0]))
         .expect_err("own entry");
     assert!(
         e.error
@@ -1298,24 +1245,10 @@ fn verification_needs_a_second_person() {
     let mut second = op.clone();
     second.user = "operator2".into();
     second.name = "Olga Second".into();
-    let s = fx.send(
-        &second,
-        Command::Sign {
-            target: made[0].seq,
-            target_hash: made[0].hash.clone(),
-            meaning: Meaning::Verified,
-        },
-    );
+    let s = fx.send(&second, verification(&made[0]));
     assert!(matches!(&s[0].body, Body::Signature(x) if x.name == "Olga Second"));
     let e = fx
-        .try_send(
-            &second,
-            Command::Sign {
-                target: made[0].seq,
-                target_hash: made[0].hash.clone(),
-                meaning: Meaning::Verified,
-            },
-        )
+        .try_send(&second, verification(&made[0]))
         .expect_err("twice");
     assert!(e.error.to_string().contains("already signed"));
 }
@@ -1388,11 +1321,7 @@ fn idempotency_keys_and_stale_views() {
 fn device_values_must_come_from_a_scanned_device() {
     let mut fx = at_thaw();
     let op = fx.op();
-    let bound = fx
-        .batch
-        .bound("thaw", "thawing")
-        .expect("bound")
-        .to_string();
+    let bound = fx.thawing_device();
     let send = |fx: &mut Fx, device: &str| {
         fx.try_send(
             &op,
@@ -1482,10 +1411,7 @@ fn the_batch_record_submodel_follows_the_record_and_validates() {
 
 #[test]
 fn corrected_values_reach_the_twin_and_the_original_stays_in_the_record() {
-    let mut fx = at_thaw();
-    let made = fx
-        .value("thaw", "bath_temperature", 39.0, "°C")
-        .expect("value");
+    let (mut fx, made) = bath_recorded(39.0);
     let op = fx.op();
     fx.send(
         &op,
@@ -1552,12 +1478,12 @@ fn an_operator_reports_a_deviation_that_qa_assesses() {
     );
     fx.send(
         &qa,
-        Command::AssessDeviation {
-            deviation: d.number,
-            classification: Classification::Minor,
-            capa: None,
-            rationale: "bag replaced before use".into(),
-        },
+        assess(
+            d.number,
+            Classification::Minor,
+            None,
+            "bag replaced before use",
+        ),
     );
     assert!(fx.batch.unassessed().is_empty());
 }
@@ -1596,11 +1522,7 @@ const THAW_MS: i64 = 1_796_199_000_000;
 fn a_series_records_blocks_and_raises_one_deviation_per_excursion() {
     let mut fx = at_thaw();
     let op = fx.op();
-    let dev = fx
-        .batch
-        .bound("thaw", "thawing")
-        .expect("bound")
-        .to_string();
+    let dev = fx.thawing_device();
     // not scanned yet
     let e = fx
         .try_send(
@@ -1666,9 +1588,7 @@ fn a_series_records_blocks_and_raises_one_deviation_per_excursion() {
     assert_eq!((b2.block, b2.outside, b2.ends_outside), (2, 3, false));
     assert_eq!(fx.deviations().len(), 2);
     // a series field takes no single value
-    let e = fx
-        .value("thaw", "bath_temperature", 37.0, "°C")
-        .expect_err("series");
+    let e = fx.refused_value("thaw", "bath_temperature", 37.0, "°C");
     assert!(
         e.error.to_string().contains("is a monitored series"),
         "{}",
@@ -1696,24 +1616,8 @@ fn a_series_records_blocks_and_raises_one_deviation_per_excursion() {
         fx.value("thaw", f, v, u).expect("value");
     }
     let op = fx.op();
-    fx.send(
-        &op,
-        Command::RecordLot {
-            step: "thaw".into(),
-            material: "cassette".into(),
-            lot: "CAS-1".into(),
-            expiry: Some(Date::parse("2027-06-01").expect("d")),
-        },
-    );
-    fx.send(
-        &op,
-        Command::RecordLot {
-            step: "thaw".into(),
-            material: "apheresis".into(),
-            lot: DIN.into(),
-            expiry: Some(Date::parse("2027-06-01").expect("d")),
-        },
-    );
+    fx.send(&op, lot("thaw", "cassette", "CAS-1"));
+    fx.send(&op, lot("thaw", "apheresis", DIN));
     fx.at("2026-12-02T08:40:00Z").complete("thaw");
     assert!(
         !fx.deviations()
@@ -1728,11 +1632,7 @@ fn a_series_records_blocks_and_raises_one_deviation_per_excursion() {
 fn a_single_value_field_takes_no_series_and_bad_blocks_are_refused_by_field() {
     let mut fx = at_thaw();
     let op = fx.op();
-    let dev = fx
-        .batch
-        .bound("thaw", "thawing")
-        .expect("bound")
-        .to_string();
+    let dev = fx.thawing_device();
     fx.equipment("thaw", "thawing", &dev).expect("scan");
     let head = fx.batch.head_seq();
     let cases: Vec<(Vec<batch::engine::Sample>, &str, &str)> = vec![
