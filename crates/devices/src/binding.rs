@@ -349,34 +349,37 @@ fn check_device(dev: &Device, at: &FieldPath, out: &mut Vec<Problem>) {
 /// What a SiLA 2 device does not take: OPC UA security, a client key, functional units;
 /// an `https://` endpoint needs the certificate to trust.
 fn check_sila2_connection(dev: &Device, at: &FieldPath, out: &mut Vec<Problem>) {
-    if dev.security != Security::None {
-        out.push(Problem::new(
-            at.key("security"),
+    let no_certificate = dev
+        .certificate
+        .as_deref()
+        .is_none_or(|s| s.trim().is_empty());
+    // (the setting is wrong, its key, what to write instead)
+    let rules = [
+        (
+            dev.security != Security::None,
+            "security",
             "SiLA 2 is secured by TLS: write the endpoint as `https://` with `certificate` (the PEM to trust)",
-        ));
-    }
-    if dev.key.is_some() {
-        out.push(Problem::new(
-            at.key("key"),
+        ),
+        (
+            dev.key.is_some(),
+            "key",
             "a SiLA 2 device takes no client key (only `certificate`, the PEM to trust)",
-        ));
-    }
-    if dev.endpoint.starts_with("https://")
-        && dev
-            .certificate
-            .as_deref()
-            .is_none_or(|s| s.trim().is_empty())
-    {
-        out.push(Problem::new(
-            at.key("certificate"),
+        ),
+        (
+            dev.endpoint.starts_with("https://") && no_certificate,
+            "certificate",
             "an `https://` SiLA 2 endpoint needs `certificate` (the server's PEM certificate or its CA)",
-        ));
-    }
-    if dev.functional_unit.is_some() {
-        out.push(Problem::new(
-            at.key("functional_unit"),
+        ),
+        (
+            dev.functional_unit.is_some(),
+            "functional_unit",
             "functional units are OPC UA LADS: not for a SiLA 2 device",
-        ));
+        ),
+    ];
+    for (wrong, key, message) in rules {
+        if wrong {
+            out.push(Problem::new(at.key(key), message));
+        }
     }
 }
 

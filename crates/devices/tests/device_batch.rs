@@ -15,10 +15,10 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use batch::Entry;
 use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
-use batch::{Entry, verify_chain};
-use support::{Order, rehearse_devices};
-use testkit::{Server, free_port, plant};
+use support::{Order, Plant, rehearse_devices};
+use testkit::{Server, free_port};
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular-devices.toml");
 const BINDING: &str = include_str!("../../../examples/devices/test-devices.toml");
@@ -43,11 +43,20 @@ fn start_counter(port: u16, args: &[&str]) -> Server {
     )
 }
 
+/// The batch rehearsed on both devices.
+const ORDER: Order<'static> = Order {
+    batch: "B-DEVICES",
+    patient: "PSN-0002",
+    coi: "COI-2026-0200",
+    seed: 5,
+};
+
 /// Runs the batch against both devices; the stored entries and whether it ran to the end.
 fn run(opcua_fault: &str, sila_args: &[&str]) -> (Vec<Entry>, bool) {
-    let (recipe, mut inventory, binding) = plant("car-t-modular-devices.toml", RECIPE);
+    let mut plant = Plant::new("car-t-modular-devices.toml", RECIPE);
     let at = |step: &str| -> BTreeSet<String> {
-        binding
+        plant
+            .binding
             .assignments
             .iter()
             .filter(|a| a.step == step)
@@ -70,26 +79,12 @@ fn run(opcua_fault: &str, sila_args: &[&str]) -> (Vec<Entry>, bool) {
     let text = BINDING
         .replace("127.0.0.1:4840", &format!("127.0.0.1:{opcua_port}"))
         .replace("127.0.0.1:50052", &format!("127.0.0.1:{sila_port}"));
-    let devices =
-        devices::parse_devices_for("test-devices.toml", &text, &recipe).expect("binding file");
+    let devices = devices::parse_devices_for("test-devices.toml", &text, &plant.recipe)
+        .expect("binding file");
     let _bioreactor = start_bioreactor(opcua_port, opcua_fault);
     let _counter = start_counter(sila_port, sila_args);
     let mut bound = devices::bind_all(&devices).expect("adapters");
-    let order = Order {
-        batch: "B-DEVICES",
-        patient: "PSN-0002",
-        coi: "COI-2026-0200",
-        seed: 5,
-    };
-    let (stored, result) = rehearse_devices(
-        &order,
-        RECIPE,
-        &recipe,
-        &binding,
-        &mut inventory,
-        &mut bound,
-    );
-    verify_chain("B-DEVICES", &stored).expect("the record's hash chain verifies");
+    let (stored, result) = rehearse_devices(&ORDER, &mut plant, &mut bound);
     (stored, result.is_ok())
 }
 

@@ -11,12 +11,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use batch::Entry;
+use batch::device::DeviceError;
 use batch::entry::{Body, DeviationKind, DeviceEventKind, Source};
 use batch::rehearsal::BoundDevices;
-use batch::{Entry, verify_chain};
-use devices::{OpcuaDevice, parse_devices_for};
-use support::{Order, rehearse_devices};
-use testkit::{Server, plant};
+use devices::{Description, OpcuaDevice, parse_devices_for};
+use support::{Order, Plant, rehearse_devices};
+use testkit::Server;
 
 const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
 
@@ -114,10 +115,19 @@ fn run(port: u16, fault: &str) -> (Vec<Entry>, String, bool) {
     run_secured(port, fault, None)
 }
 
+/// The batch rehearsed on the bioreactor.
+const ORDER: Order<'static> = Order {
+    batch: "B-OPCUA",
+    patient: "PSN-0001",
+    coi: "COI-2026-0100",
+    seed: 3,
+};
+
 /// `run`, on a secured bioreactor when `certs` are given.
 fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, String, bool) {
-    let (recipe, mut inventory, binding) = plant("car-t-modular.toml", RECIPE);
-    let equipment = binding
+    let mut plant = Plant::new("car-t-modular.toml", RECIPE);
+    let equipment = plant
+        .binding
         .assignments
         .iter()
         .find(|a| a.step == "expansion")
@@ -135,7 +145,7 @@ fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, St
         ),
         None => binding_text(&equipment, port),
     };
-    let devices = parse_devices_for("devices.toml", &text, &recipe).expect("binding file");
+    let devices = parse_devices_for("devices.toml", &text, &plant.recipe).expect("binding file");
     let _server = start_with(
         port,
         fault,
@@ -146,21 +156,7 @@ fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, St
         equipment.clone(),
         Box::new(OpcuaDevice::new(&devices.device[0]).expect("adapter")),
     );
-    let order = Order {
-        batch: "B-OPCUA",
-        patient: "PSN-0001",
-        coi: "COI-2026-0100",
-        seed: 3,
-    };
-    let (stored, result) = rehearse_devices(
-        &order,
-        RECIPE,
-        &recipe,
-        &binding,
-        &mut inventory,
-        &mut bound,
-    );
-    verify_chain("B-OPCUA", &stored).expect("the record verifies");
+    let (stored, result) = rehearse_devices(&ORDER, &mut plant, &mut bound);
     (stored, equipment, result.is_ok())
 }
 
@@ -340,10 +336,8 @@ fn a_failing_program_fails_the_step() {
 #[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
 fn browsing_describes_the_device_for_its_twin() {
     let text = binding_text("incubator_1", 48516);
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
     let _server = start(48516, "none");
-    let mut dev = OpcuaDevice::new(&devices.device[0]).expect("adapter");
-    let d = dev.describe().expect("describe");
+    let d = describe(&text).expect("describe");
     assert_eq!(d.device, "Bioreactor1");
     assert_eq!(
         d.nameplate.get("SerialNumber").map(String::as_str),
@@ -366,10 +360,8 @@ fn browsing_describes_the_device_for_its_twin() {
 fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     // Nothing listens on port 1 of the loopback: refused at once.
     let text = binding_text("incubator_1", 1);
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
-    let mut dev = OpcuaDevice::new(&devices.device[0]).expect("adapter");
     let began = Instant::now();
-    let e = dev.describe().expect_err("unreachable");
+    let e = describe(&text).expect_err("unreachable");
     assert_eq!(e.device, "incubator_1");
     assert!(
         e.message.contains("connect opc.tcp://127.0.0.1:1/"),
@@ -377,6 +369,14 @@ fn an_unreachable_endpoint_is_an_error_not_a_hang() {
         e.message
     );
     assert!(began.elapsed() < Duration::from_secs(30));
+}
+
+/// What the one device of binding file `text` says about itself when asked.
+fn describe(text: &str) -> Result<Description, DeviceError> {
+    let devices = devices::parse_devices("devices.toml", text).expect("binding file");
+    OpcuaDevice::new(&devices.device[0])
+        .expect("adapter")
+        .describe()
 }
 
 /// SHA-256 of a file, as lower-case hex.
@@ -423,12 +423,8 @@ fn a_pinned_thumbprint_describes_the_secured_device() {
             &format!("server_thumbprint = \"{}\"", pairs.join(":")),
         ),
     );
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
     let _server = start_with(48518, "none", &certs.server_args());
-    let d = OpcuaDevice::new(&devices.device[0])
-        .expect("adapter")
-        .describe()
-        .expect("describe over SignAndEncrypt");
+    let d = describe(&text).expect("describe over SignAndEncrypt");
     assert_eq!(d.device, "Bioreactor1");
     assert_eq!(d.programs, vec!["Expansion".to_string()]);
 }
@@ -448,11 +444,7 @@ fn a_wrong_pinned_server_certificate_is_refused() {
             48519,
             &secured(&certs.path("client.der"), &certs.path("client.pem"), &pin),
         );
-        let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
-        let e = OpcuaDevice::new(&devices.device[0])
-            .expect("adapter")
-            .describe()
-            .expect_err("a server certificate other than the pinned one");
+        let e = describe(&text).expect_err("a server certificate other than the pinned one");
         eprintln!("{}", e.message);
         assert_eq!(e.device, "incubator_1");
         let served = file_sha256(&certs.path("server.der"));
@@ -481,12 +473,8 @@ fn a_client_certificate_the_device_does_not_trust_is_refused() {
             &format!("server_certificate = \"{}\"", certs.path("server.der")),
         ),
     );
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
     let began = Instant::now();
-    let e = OpcuaDevice::new(&devices.device[0])
-        .expect("adapter")
-        .describe()
-        .expect_err("the device trusts only its CA's clients");
+    let e = describe(&text).expect_err("the device trusts only its CA's clients");
     eprintln!("{}", e.message);
     assert_eq!(e.device, "incubator_1");
     assert!(e.message.contains("refused the session"), "{}", e.message);
@@ -495,11 +483,7 @@ fn a_client_certificate_the_device_does_not_trust_is_refused() {
     // A key file that is not there: named, before anything is sent.
     let gone = certs.path("gone.pem");
     let text = text.replace(&certs.path("stranger.pem"), &gone);
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
-    let e = OpcuaDevice::new(&devices.device[0])
-        .expect("adapter")
-        .describe()
-        .expect_err("no key file");
+    let e = describe(&text).expect_err("no key file");
     assert!(
         e.message
             .contains(&format!("client key `{gone}`: cannot read it")),
@@ -522,11 +506,7 @@ fn missing_or_unreadable_client_files_are_located_errors() {
             &format!("server_thumbprint = \"{}\"", "ab".repeat(32)),
         ),
     );
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
-    let e = OpcuaDevice::new(&devices.device[0])
-        .expect("adapter")
-        .describe()
-        .expect_err("no certificate file");
+    let e = describe(&text).expect_err("no certificate file");
     assert_eq!(e.device, "nofiles_probe");
     assert!(
         e.message
@@ -538,11 +518,7 @@ fn missing_or_unreadable_client_files_are_located_errors() {
     let garbage = dir.join("garbage.der");
     std::fs::write(&garbage, b"not a certificate").expect("write");
     let text = text.replace(&missing, &garbage.display().to_string());
-    let devices = devices::parse_devices("devices.toml", &text).expect("binding file");
-    let e = OpcuaDevice::new(&devices.device[0])
-        .expect("adapter")
-        .describe()
-        .expect_err("not a certificate");
+    let e = describe(&text).expect_err("not a certificate");
     assert!(e.message.contains("not a certificate"), "{}", e.message);
     assert!(e.message.contains("garbage.der"), "{}", e.message);
     let _ = std::fs::remove_dir_all(&dir);

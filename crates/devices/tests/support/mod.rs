@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use batch::engine::recipe_sha256;
 use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_on};
-use batch::{Batch, Entry, LotRegister, NewOrder};
+use batch::{Batch, Entry, LotRegister, NewOrder, verify_chain};
 use recipe::DateTime;
 use recipe::bind::Binding;
 use recipe::equipment::Inventory;
@@ -39,6 +39,28 @@ pub fn start_bioreactor(python: &str, port: u16, fault: &str, extra: &[String]) 
     server
 }
 
+/// A recipe bound to the example plant: the recipe file's text, the recipe, the plant's
+/// equipment and the binding.
+pub struct Plant {
+    pub text: &'static str,
+    pub recipe: Recipe,
+    pub inventory: Inventory,
+    pub binding: Binding,
+}
+
+impl Plant {
+    /// Recipe file `name` (`text`) bound to the example plant on 2026-12-01.
+    pub fn new(name: &str, text: &'static str) -> Plant {
+        let (recipe, inventory, binding) = testkit::plant(name, text);
+        Plant {
+            text,
+            recipe,
+            inventory,
+            binding,
+        }
+    }
+}
+
 /// The batch a device test rehearses, and for whom.
 pub struct Order<'a> {
     pub batch: &'a str,
@@ -48,14 +70,12 @@ pub struct Order<'a> {
     pub seed: u64,
 }
 
-/// Rehearses `order` on the recipe (`text` its file) from 2026-12-01 08:00 with the `bound`
-/// devices; every entry the rehearsal journals, and how it ended (an error is printed).
+/// Rehearses `order` on `plant` from 2026-12-01 08:00 with the `bound` devices; every entry
+/// the rehearsal journals (their hash chain verified), and how it ended (an error is
+/// printed).
 pub fn rehearse_devices(
     order: &Order<'_>,
-    text: &str,
-    recipe: &Recipe,
-    binding: &Binding,
-    inventory: &mut Inventory,
+    plant: &mut Plant,
     bound: &mut BoundDevices<'_>,
 ) -> (Vec<Entry>, Result<Batch, RehearsalError>) {
     let mut stored = Vec::new();
@@ -75,10 +95,10 @@ pub fn rehearse_devices(
             planned_start: options.start,
             ship_step: None,
         },
-        recipe,
-        &recipe_sha256(text),
-        binding,
-        inventory,
+        &plant.recipe,
+        &recipe_sha256(plant.text),
+        &plant.binding,
+        &mut plant.inventory,
         &LotRegister::default(),
         &Cast::example(),
         &options,
@@ -91,5 +111,6 @@ pub fn rehearse_devices(
     if let Err(e) = &result {
         eprintln!("rehearsal ended: {e}");
     }
+    verify_chain(order.batch, &stored).expect("the record's hash chain verifies");
     (stored, result)
 }
