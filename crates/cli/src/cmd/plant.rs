@@ -604,6 +604,9 @@ type Queue = BinaryHeap<Reverse<(i64, u64, Ev)>>;
 /// Why to re-plan, and the order whose batch was lost (if that is why).
 type ReplanReason = (String, Option<usize>);
 
+/// What handling an event answers: why to re-plan, if the event calls for it.
+type Handled = anyhow::Result<Option<ReplanReason>>;
+
 /// The planned start times (seconds) of a plan's operations, sorted, once each.
 fn gates(plan: &Plan) -> Vec<i64> {
     let mut v: Vec<i64> = plan.ops.iter().map(|a| a.start * 60).collect();
@@ -714,26 +717,20 @@ impl<'a> PlantRun<'a> {
     }
 
     /// Handles one event; answers why to re-plan, if the event calls for it.
-    fn handle(
-        &mut self,
-        ev: Ev,
-        now: DateTime,
-        now_h: f64,
-        tick: &mut dyn FnMut(),
-    ) -> anyhow::Result<Option<ReplanReason>> {
+    fn handle(&mut self, ev: Ev, now: Now, tick: &mut dyn FnMut()) -> Handled {
         match ev {
             Ev::Gate => {}
             Ev::Free(k, m) => set_unit(&mut self.unit_busy, self.s, k, m, false),
-            Ev::Arrive(i) => self.arrive(i, now, now_h)?,
-            Ev::Ready(i) => self.ready(i, now, now_h, tick)?,
-            Ev::StepEnd(i) => return self.step_end(i, now, now_h, tick),
+            Ev::Arrive(i) => self.arrive(i, now)?,
+            Ev::Ready(i) => self.ready(i, now, tick)?,
+            Ev::StepEnd(i) => return self.step_end(i, now, tick),
         }
         Ok(None)
     }
 
     /// Order `i` arrives: its batch is bound to the units the plan gives the order now,
     /// opened, and receives its apheresis.
-    fn arrive(&mut self, i: usize, now: DateTime, now_h: f64) -> anyhow::Result<()> {
+    fn arrive(&mut self, i: usize, now: Now) -> anyhow::Result<()> {
         let s = self.s;
         let g = s.stages.len();
         let j = self.job_of[i];
@@ -757,14 +754,14 @@ impl<'a> PlantRun<'a> {
             coi: format!("COI-{batch}"),
             batch,
             din: din_for(self.cfg.seed, i),
-            planned_start: now,
+            planned_start: now.at,
             ship_step: None,
         };
         let ctx = Ctx {
             recipe: &s.recipe,
             inventory: &self.inventory,
             lots: &self.lots.lots,
-            now,
+            now: now.at,
         };
         let (mut b, entry) = Batch::open(&order, &s.recipe_sha, &binding, &self.cast.planner, &ctx)
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", order.batch))?;
@@ -773,7 +770,7 @@ impl<'a> PlantRun<'a> {
                 actor: &self.cast.planner,
                 request: None,
                 order: Some(&order),
-                at: now,
+                at: now.at,
                 entries: std::slice::from_ref(&entry),
                 batch: &b,
                 refusal: None,
@@ -781,35 +778,30 @@ impl<'a> PlantRun<'a> {
             &s.recipe,
         )?;
         let label = label_of(&b);
-        send(
+        let mut desk = Desk::new(&s.recipe, &mut self.inventory, &self.lots, now.at);
+        desk.send(
             &mut b,
             &self.cast.operator,
             Command::ReceiveApheresis {
                 location: "virtual plant".into(),
                 scanned: label,
             },
-            &s.recipe,
-            &mut self.inventory,
-            &self.lots,
-            now,
         )?;
         self.live[i].batch = Some(b);
         self.live[i].out.status = "in process".into();
-        self.push(now_h, Ev::Ready(i));
+        self.push(now.h, Ev::Ready(i));
         Ok(())
     }
 
     /// Starts recipe step `st` of batch `i`; answers the step's duration (hours).
-    fn start(&mut self, i: usize, st: usize, now: DateTime, now_h: f64) -> anyhow::Result<f64> {
+    fn start(&mut self, i: usize, st: usize, now: Now) -> anyhow::Result<f64> {
         start_step(
             &mut self.live[i],
             st,
             self.s,
             &self.cast,
-            &mut self.inventory,
-            &self.lots,
-            now,
-            now_h,
+            &mut Desk::new(&self.s.recipe, &mut self.inventory, &self.lots, now.at),
+            now.h,
             self.cfg.seed,
             &mut self.devices,
             &mut self.manual,
@@ -818,43 +810,28 @@ impl<'a> PlantRun<'a> {
 
     /// Batch `i` is ready for its next step: it advances, and inside a held block starts
     /// the next step at once.
-    fn ready(
-        &mut self,
-        i: usize,
-        now: DateTime,
-        now_h: f64,
-        tick: &mut dyn FnMut(),
-    ) -> anyhow::Result<()> {
+    fn ready(&mut self, i: usize, now: Now, tick: &mut dyn FnMut()) -> anyhow::Result<()> {
         advance(
             &mut self.live[i],
             self.s,
             &self.cast,
-            &mut self.inventory,
-            &self.lots,
-            now,
-            now_h,
-            &mut self.unit_busy,
+            &mut Desk::new(&self.s.recipe, &mut self.inventory, &self.lots, now.at),
+            now.h,
         )?;
         if self.live[i].done {
             tick();
         } else if self.live[i].next.is_some() && self.live[i].waiting_since.is_none() {
             // continuing inside a held block: start at once
             let st = self.live[i].next.take().unwrap_or_default();
-            let d = self.start(i, st, now, now_h)?;
-            self.push(now_h + d, Ev::StepEnd(i));
+            let d = self.start(i, st, now)?;
+            self.push(now.h + d, Ev::StepEnd(i));
         }
         Ok(())
     }
 
     /// Batch `i`'s running step ends: the step is completed, the held unit goes at the end
     /// of its block (or when the batch is lost); answers why to re-plan, if it must.
-    fn step_end(
-        &mut self,
-        i: usize,
-        now: DateTime,
-        now_h: f64,
-        tick: &mut dyn FnMut(),
-    ) -> anyhow::Result<Option<ReplanReason>> {
+    fn step_end(&mut self, i: usize, now: Now, tick: &mut dyn FnMut()) -> Handled {
         let s = self.s;
         let Some((st, _, report)) = self.live[i].running.take() else {
             return Ok(None);
@@ -863,7 +840,8 @@ impl<'a> PlantRun<'a> {
         let person = person_for(&self.cast, step);
         let held = self.live[i].holding;
         let b = self.live[i].batch.as_mut().context("batch not open")?;
-        send(
+        let mut desk = Desk::new(&s.recipe, &mut self.inventory, &self.lots, now.at);
+        desk.send(
             b,
             person,
             Command::CompleteStep {
@@ -871,10 +849,6 @@ impl<'a> PlantRun<'a> {
                 measures: report.measures.clone(),
                 failed: report.failed.clone(),
             },
-            &s.recipe,
-            &mut self.inventory,
-            &self.lots,
-            now,
         )?;
         let lost = matches!(b.stage(), Stage::Terminated | Stage::Rejected);
         // does the held unit go? (end of the block, or the batch leaves it)
@@ -887,16 +861,16 @@ impl<'a> PlantRun<'a> {
         if let Some((k, m)) = self.live[i].holding
             && (next_in_block.is_none() || lost)
         {
-            reason = self.release_unit(i, k, m, now_h, lost);
+            reason = self.release_unit(i, k, m, now.h, lost);
         }
         if lost {
             let l = &mut self.live[i];
             l.done = true;
             l.out.status = "lost".into();
-            l.out.end_h = Some(now_h);
+            l.out.end_h = Some(now.h);
             tick();
         } else {
-            self.push(now_h + step.transfer_h, Ev::Ready(i));
+            self.push(now.h + step.transfer_h, Ev::Ready(i));
         }
         Ok(reason)
     }
@@ -1022,7 +996,7 @@ impl<'a> PlantRun<'a> {
     }
 
     /// Starts every waiting batch that may start at time `t` (seconds).
-    fn dispatch(&mut self, t: i64, now: DateTime, now_h: f64, tick: &mut dyn FnMut()) {
+    fn dispatch(&mut self, t: i64, now: Now, tick: &mut dyn FnMut()) {
         while let Some(i) = self.next_to_start(t) {
             let st = self.live[i].next.take().unwrap_or_default();
             let k = self.s.stage_of[st].unwrap_or_default();
@@ -1030,12 +1004,12 @@ impl<'a> PlantRun<'a> {
             set_unit(&mut self.unit_busy, self.s, k, m, true);
             let l = &mut self.live[i];
             l.holding = Some((k, m));
-            l.out.waits[k] = l.waiting_since.take().map(|w| now_h - w);
-            l.actual[k].0 = Some(now_h);
-            match self.start(i, st, now, now_h) {
-                Ok(d) => self.push(now_h + d, Ev::StepEnd(i)),
+            l.out.waits[k] = l.waiting_since.take().map(|w| now.h - w);
+            l.actual[k].0 = Some(now.h);
+            match self.start(i, st, now) {
+                Ok(d) => self.push(now.h + d, Ev::StepEnd(i)),
                 Err(e) => {
-                    stop_batch(&mut self.live[i], &mut self.unit_busy, self.s, now_h, &e);
+                    stop_batch(&mut self.live[i], &mut self.unit_busy, self.s, now.h, &e);
                     tick();
                 }
             }
@@ -1100,8 +1074,11 @@ fn run_once(
         }
         events += 1;
         follow_clock(cfg.speed, wall0, now_h, cancel);
-        let now = DateTime::from_unix_seconds(s.start.unix_seconds().saturating_add(t));
-        match run.handle(ev, now, now_h, tick) {
+        let now = Now {
+            at: DateTime::from_unix_seconds(s.start.unix_seconds().saturating_add(t)),
+            h: now_h,
+        };
+        match run.handle(ev, now, tick) {
             Ok(Some((reason, failed))) => run.replan(reason, failed, now_h),
             Ok(None) => {}
             Err(e) => {
@@ -1111,7 +1088,7 @@ fn run_once(
                 }
             }
         }
-        run.dispatch(t, now, now_h, tick);
+        run.dispatch(t, now, tick);
     }
     if let Some(e) = cfg.sink.and_then(|k| k.failed.borrow().clone()) {
         bail!(e);
@@ -1355,63 +1332,88 @@ fn rebind(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn send(
-    b: &mut Batch,
-    actor: &Actor,
-    cmd: Command,
-    recipe: &Recipe,
-    inventory: &mut recipe::Inventory,
-    lots: &Shared<'_>,
+/// A moment of the virtual plant's simulated time: as a date and time, and in hours from
+/// the start of the run.
+#[derive(Debug, Clone, Copy)]
+struct Now {
+    at: DateTime,
+    h: f64,
+}
+
+/// What every command of the virtual plant is sent with: the recipe, the plant's inventory,
+/// the lot register (and the store, with `--db`) and the simulated time.
+struct Desk<'r, 'a> {
+    recipe: &'r Recipe,
+    inventory: &'r mut recipe::Inventory,
+    lots: &'r Shared<'a>,
     now: DateTime,
-) -> anyhow::Result<()> {
-    let ctx = Ctx {
-        recipe,
-        inventory,
-        lots: &lots.lots,
-        now,
-    };
-    let req = Request {
-        expected_seq: Some(b.head_seq()),
-        key: None,
-        command: cmd,
-    };
-    match b.execute(&req, actor, &ctx) {
-        Ok(a) => {
+}
+
+impl<'r, 'a> Desk<'r, 'a> {
+    fn new(
+        recipe: &'r Recipe,
+        inventory: &'r mut recipe::Inventory,
+        lots: &'r Shared<'a>,
+        now: DateTime,
+    ) -> Self {
+        Desk {
+            recipe,
+            inventory,
+            lots,
+            now,
+        }
+    }
+
+    /// Sends `cmd` to batch `b` as `actor`; stores what the engine answers, a refusal too.
+    fn send(&mut self, b: &mut Batch, actor: &Actor, cmd: Command) -> anyhow::Result<()> {
+        let (recipe, lots, now) = (self.recipe, self.lots, self.now);
+        let ctx = Ctx {
+            recipe,
+            inventory: self.inventory,
+            lots: &lots.lots,
+            now,
+        };
+        let req = Request {
+            expected_seq: Some(b.head_seq()),
+            key: None,
+            command: cmd,
+        };
+        let outcome = b.execute(&req, actor, &ctx);
+        // what the engine answered is stored, a refusal's record too
+        let stored = match &outcome {
+            Ok(a) => Some((&a.entries[..], &a.batch, None)),
+            Err(r) => r
+                .batch
+                .as_deref()
+                .map(|nb| (&r.record[..], nb, Some(&r.error))),
+        };
+        if let Some((entries, batch, refusal)) = stored {
             lots.record(
                 &Journaled {
                     actor,
                     request: Some(&req),
                     order: None,
                     at: now,
-                    entries: &a.entries,
-                    batch: &a.batch,
-                    refusal: None,
+                    entries,
+                    batch,
+                    refusal,
                 },
                 recipe,
             )?;
-            apply_counter_uses(inventory, &a.entries);
-            *b = a.batch;
-            Ok(())
         }
-        Err(r) => {
-            let id = b.id().to_string();
-            if let Some(nb) = r.batch {
-                lots.record(
-                    &Journaled {
-                        actor,
-                        request: Some(&req),
-                        order: None,
-                        at: now,
-                        entries: &r.record,
-                        batch: &nb,
-                        refusal: Some(&r.error),
-                    },
-                    recipe,
-                )?;
-                *b = *nb;
+        match outcome {
+            Ok(a) => {
+                apply_counter_uses(self.inventory, &a.entries);
+                *b = a.batch;
+                Ok(())
             }
-            bail!("{id}: {} at {now} refused: {}", req.command.name(), r.error)
+            Err(r) => {
+                let id = b.id().to_string();
+                if let Some(nb) = r.batch {
+                    *b = *nb;
+                }
+                bail!("{id}: {} at {now} refused: {}", req.command.name(), r.error)
+            }
         }
     }
 }
@@ -1419,52 +1421,41 @@ fn send(
 /// Moves a ready batch on: disposition, shipping and infusion happen at once (people act
 /// instantly in the virtual plant); the next step either waits for its unit or is marked to
 /// start inside the held block.
-#[allow(clippy::too_many_arguments)]
 fn advance(
     l: &mut Live,
     s: &Setup,
     cast: &Cast,
-    inv: &mut recipe::Inventory,
-    lots: &Shared<'_>,
-    now: DateTime,
+    desk: &mut Desk<'_, '_>,
     now_h: f64,
-    _busy: &mut [Vec<bool>],
 ) -> anyhow::Result<()> {
+    let now = desk.now;
     let Some(b) = l.batch.as_mut() else {
         return Ok(());
     };
     loop {
         if b.stage() == Stage::AwaitingDisposition {
-            dispose(b, cast, &s.recipe, inv, lots, now)?;
+            dispose(b, cast, desk)?;
             continue;
         }
         let next = b.next_step().map(str::to_string);
         let Some(id) = next.filter(|_| !b.stage().is_terminal()) else {
             if b.stage() == Stage::Shipped {
                 let label = label_of(b);
-                send(
+                desk.send(
                     b,
                     &cast.clinic,
                     Command::ClinicReceipt {
                         location: "Treating clinic".into(),
                         scanned: label,
                     },
-                    &s.recipe,
-                    inv,
-                    lots,
-                    now,
                 )?;
-                send(
+                desk.send(
                     b,
                     &cast.clinic,
                     Command::ConfirmInfusion {
                         clinic: "Treating clinic".into(),
                         infused_at: now,
                     },
-                    &s.recipe,
-                    inv,
-                    lots,
-                    now,
                 )?;
             }
             l.done = true;
@@ -1500,19 +1491,18 @@ fn start_step(
     st: usize,
     s: &Setup,
     cast: &Cast,
-    inv: &mut recipe::Inventory,
-    lots: &Shared<'_>,
-    now: DateTime,
+    desk: &mut Desk<'_, '_>,
     now_h: f64,
     seed: u64,
     devices: &mut BTreeMap<String, SimulatedDevice>,
     manual: &mut SimulatedDevice,
 ) -> anyhow::Result<f64> {
+    let now = desk.now;
     let step = &s.recipe.steps[st];
     let person = person_for(cast, step);
     let b = l.batch.as_mut().context("batch not open")?;
     let label = label_of(b);
-    send(
+    desk.send(
         b,
         person,
         Command::StartStep {
@@ -1520,14 +1510,10 @@ fn start_step(
             location: "virtual plant".into(),
             scanned: label,
         },
-        &s.recipe,
-        inv,
-        lots,
-        now,
     )?;
     for req in &step.requires {
         let eq = b.bound(&step.id, &req.name).unwrap_or_default().to_string();
-        send(
+        desk.send(
             b,
             person,
             Command::UseEquipment {
@@ -1535,10 +1521,6 @@ fn start_step(
                 requirement: req.name.clone(),
                 equipment: eq,
             },
-            &s.recipe,
-            inv,
-            lots,
-            now,
         )?;
     }
     for m in &step.materials {
@@ -1555,7 +1537,7 @@ fn start_step(
                 Some(now.date().plus_days(365)),
             )
         };
-        send(
+        desk.send(
             b,
             person,
             Command::RecordLot {
@@ -1564,10 +1546,6 @@ fn start_step(
                 lot,
                 expiry,
             },
-            &s.recipe,
-            inv,
-            lots,
-            now,
         )?;
     }
     let device_id = step
@@ -1586,7 +1564,7 @@ fn start_step(
         None => (manual.run(&drun)?, Source::Manual),
     };
     for r in &report.readings {
-        send(
+        desk.send(
             b,
             person,
             Command::RecordValue {
@@ -1596,10 +1574,6 @@ fn start_step(
                 unit: r.unit.clone(),
                 source: source.clone(),
             },
-            &s.recipe,
-            inv,
-            lots,
-            now,
         )?;
     }
     let d = report.duration_h.max(0.0);
@@ -1607,19 +1581,12 @@ fn start_step(
     Ok(d)
 }
 
-fn dispose(
-    b: &mut Batch,
-    cast: &Cast,
-    recipe: &Recipe,
-    inv: &mut recipe::Inventory,
-    lots: &Shared<'_>,
-    now: DateTime,
-) -> anyhow::Result<()> {
+fn dispose(b: &mut Batch, cast: &Cast, desk: &mut Desk<'_, '_>) -> anyhow::Result<()> {
     // The virtual plant's devices are simulated and report no device faults, so
     // the rehearsal's rule (a device fault is major) changes nothing here.
     for (n, classification, capa) in batch::rehearsal::assessments(b) {
         let rationale = format!("Assessed in the virtual plant (batch {})", b.id());
-        send(
+        desk.send(
             b,
             &cast.qa,
             Command::AssessDeviation {
@@ -1628,14 +1595,10 @@ fn dispose(
                 capa,
                 rationale,
             },
-            recipe,
-            inv,
-            lots,
-            now,
         )?;
     }
     let (target, target_hash) = (b.head_seq(), b.head_hash().to_string());
-    send(
+    desk.send(
         b,
         &cast.qa,
         Command::Sign {
@@ -1643,27 +1606,19 @@ fn dispose(
             target_hash,
             meaning: Meaning::Reviewed,
         },
-        recipe,
-        inv,
-        lots,
-        now,
     )?;
     let decision = if b.deviations().is_empty() {
         DispositionDecision::Release
     } else {
         DispositionDecision::ReleaseWithDeviation
     };
-    send(
+    desk.send(
         b,
         &cast.qp,
         Command::Dispose {
             decision,
             reason: "Virtual plant: record reviewed by exception".into(),
         },
-        recipe,
-        inv,
-        lots,
-        now,
     )
 }
 
