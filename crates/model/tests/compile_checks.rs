@@ -4,62 +4,33 @@
 //! breaks (not at the binary). The error must also point at the edited line when the case says
 //! so.
 
+use testkit::scenarios::{Scenario, fixed, q, triangular};
+
 /// A small valid scenario: one pool of each kind of resource, one product, one demand.
-const BASE: &str = r#"[scenario]
-name = "compile checks"
-horizon_days = 200
-warmup_days = 30
-replications = 4
-seed = 1
+fn base() -> String {
+    Scenario::new("compile checks", 200, 30, 4, 1)
+        .equipment("bioreactor", 2)
+        .set("capabilities", r#"["expansion"]"#)
+        .area("grade-b-suite", "B", 1)
+        .staff("operators", 2)
+        .shift(&["weekdays"], 7.0, 15.0)
+        .product("car-t")
+        .step("wash", fixed(3, "hours"))
+        .set(
+            "uses",
+            r#"[{ area = "grade-b-suite" }, { staff = "operators", count = 2 }]"#,
+        )
+        .set("transfer_hours", 0.5)
+        .set("max_hold_hours", 4)
+        .set("on_hold_violation", q("lost"))
+        .step("expansion", triangular(9, 10, 12, "days"))
+        .uses("equipment", "bioreactor")
+        .step("qc-release", fixed(7, "days"))
+        .demand("car-t", "patients_per_year = 50", 25)
+        .text()
+}
 
-[[equipment]]
-name = "bioreactor"
-count = 2
-capabilities = ["expansion"]
-dispatch = "fifo"
-
-[[area]]
-name = "grade-b-suite"
-grade = "B"
-capacity = 1
-dispatch = "fifo"
-
-[[staff]]
-name = "operators"
-count = 2
-dispatch = "fifo"
-[[staff.shift]]
-days = ["weekdays"]
-start_hour = 7.0
-end_hour = 15.0
-
-[[product]]
-name = "car-t"
-
-[[product.step]]
-name = "wash"
-duration = { dist = "fixed", value = 3, unit = "hours" }
-uses = [{ area = "grade-b-suite" }, { staff = "operators", count = 2 }]
-transfer_hours = 0.5
-max_hold_hours = 4
-on_hold_violation = "lost"
-
-[[product.step]]
-name = "expansion"
-duration = { dist = "triangular", min = 9, mode = 10, max = 12, unit = "days" }
-uses = [{ equipment = "bioreactor" }]
-
-[[product.step]]
-name = "qc-release"
-duration = { dist = "fixed", value = 7, unit = "days" }
-
-[[demand]]
-product = "car-t"
-patients_per_year = 50
-target_vein_to_vein_days = 25
-"#;
-
-/// One rule: replace the line `from` of [`BASE`] by `to`; the error must name `field` and
+/// One rule: replace the line `from` of the [`base`] scenario by `to`; the error must name `field` and
 /// contain `message`, and (if `on_line`) point at the replaced line.
 struct Case {
     rule: &'static str,
@@ -105,8 +76,8 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "an equipment pool has units",
-        from: "count = 2\ncapabilities",
-        to: "count = 0\ncapabilities",
+        from: "count = 2\ndispatch = \"fifo\"\ncapabilities",
+        to: "count = 0\ndispatch = \"fifo\"\ncapabilities",
         field: "equipment[0].count",
         message: "at least 1 unit",
         on_line: true,
@@ -129,7 +100,7 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "a shift ends after it starts",
-        from: "end_hour = 15.0",
+        from: "end_hour = 15",
         to: "end_hour = 6.0",
         field: "staff[0].shift[0].end_hour",
         message: "need 0 ≤ start_hour < end_hour ≤ 24",
@@ -137,7 +108,7 @@ const CASES: &[Case] = &[
     },
     Case {
         rule: "a shift ends by midnight",
-        from: "end_hour = 15.0",
+        from: "end_hour = 15",
         to: "end_hour = 25.0",
         field: "staff[0].shift[0].end_hour",
         message: "got 7 to 25",
@@ -321,23 +292,24 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// `BASE` with the first occurrence of `from` replaced by `to`, and the 1-based line the
-/// replacement starts on.
+/// The [`base`] scenario with the first occurrence of `from` replaced by `to`, and the
+/// 1-based line the replacement starts on.
 fn edited(c: &Case) -> (String, usize) {
-    let at = BASE
+    let base = base();
+    let at = base
         .find(c.from)
         .unwrap_or_else(|| panic!("{}: `{}` is not in the base scenario", c.rule, c.from));
-    let line = BASE[..at].matches('\n').count() + 1;
-    let mut text = String::with_capacity(BASE.len() + c.to.len());
-    text.push_str(&BASE[..at]);
+    let line = base[..at].matches('\n').count() + 1;
+    let mut text = String::with_capacity(base.len() + c.to.len());
+    text.push_str(&base[..at]);
     text.push_str(c.to);
-    text.push_str(&BASE[at + c.from.len()..]);
+    text.push_str(&base[at + c.from.len()..]);
     (text, line)
 }
 
 #[test]
 fn the_base_scenario_is_valid() {
-    if let Err(e) = model::load("base.toml", BASE) {
+    if let Err(e) = model::load("base.toml", &base()) {
         panic!("the base scenario must compile: {e:?}");
     }
 }
@@ -408,59 +380,24 @@ fn an_empty_key_is_shown_as_written() {
 #[test]
 fn blocking_and_keep_resolve_to_what_the_step_keeps() {
     let text = |extra: &str| {
-        format!(
-            r#"
-[scenario]
-name = "keep"
-horizon_days = 100
-warmup_days = 0
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "bioreactor"
-count = 2
-capabilities = ["expansion"]
-dispatch = "fifo"
-
-[[equipment]]
-name = "rocker"
-count = 1
-capabilities = ["expansion"]
-dispatch = "fifo"
-
-[[area]]
-name = "grade-c"
-grade = "C"
-capacity = 3
-dispatch = "fifo"
-
-[[staff]]
-name = "operators"
-count = 2
-dispatch = "fifo"
-[[staff.shift]]
-days = ["all"]
-start_hour = 0.0
-end_hour = 24.0
-
-[[product]]
-name = "p"
-[[product.step]]
-name = "expand"
-duration = {{ dist = "fixed", value = 1, unit = "days" }}
-uses = [{{ capability = "expansion" }}, {{ area = "grade-c" }}, {{ staff = "operators", hours = 1 }}]
-{extra}
-[[product.step]]
-name = "harvest"
-duration = {{ dist = "fixed", value = 1, unit = "days" }}
-
-[[demand]]
-product = "p"
-patients_per_year = 10
-target_vein_to_vein_days = 20
-"#
-        )
+        Scenario::new("keep", 100, 0, 2, 1)
+            .equipment("bioreactor", 2)
+            .set("capabilities", r#"["expansion"]"#)
+            .equipment("rocker", 1)
+            .set("capabilities", r#"["expansion"]"#)
+            .area("grade-c", "C", 3)
+            .staff("operators", 2)
+            .shift(&["all"], 0.0, 24.0)
+            .product("p")
+            .step("expand", fixed(1, "days"))
+            .set(
+                "uses",
+                r#"[{ capability = "expansion" }, { area = "grade-c" }, { staff = "operators", hours = 1 }]"#,
+            )
+            .append(&format!("{extra}\n"))
+            .step("harvest", fixed(1, "days"))
+            .demand("p", "patients_per_year = 10", 20)
+            .text()
     };
     let keep = |extra: &str| match model::load("keep.toml", &text(extra)) {
         Ok(m) => m.products[0].steps[0].keep.clone(),
