@@ -61,15 +61,16 @@ async fn ready(
     Ok(g)
 }
 
-async fn unary<Req, Resp>(
+/// A protobuf message a gRPC call can carry.
+trait Msg: prost::Message + Send + Sync + 'static {}
+
+impl<T: prost::Message + Send + Sync + 'static> Msg for T {}
+
+async fn unary<Req: Msg, Resp: Msg + Default>(
     ch: tonic::transport::Channel,
     p: PathAndQuery,
     req: Req,
-) -> Result<Resp, tonic::Status>
-where
-    Req: prost::Message + Send + Sync + 'static,
-    Resp: prost::Message + Default + Send + Sync + 'static,
-{
+) -> Result<Resp, tonic::Status> {
     let mut g = ready(ch).await?;
     let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
     Ok(g.unary(tonic::Request::new(req), p, codec)
@@ -77,20 +78,28 @@ where
         .into_inner())
 }
 
-async fn streaming<Req, Resp>(
+async fn streaming<Req: Msg, Resp: Msg + Default>(
     ch: tonic::transport::Channel,
     p: PathAndQuery,
     req: Req,
-) -> Result<tonic::Streaming<Resp>, tonic::Status>
-where
-    Req: prost::Message + Send + Sync + 'static,
-    Resp: prost::Message + Default + Send + Sync + 'static,
-{
+) -> Result<tonic::Streaming<Resp>, tonic::Status> {
     let mut g = ready(ch).await?;
     let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
     Ok(g.server_streaming(tonic::Request::new(req), p, codec)
         .await?
         .into_inner())
+}
+
+/// The error the tester's ErrorHandlingTest `command` raises, as this crate decodes it.
+async fn raised(ch: tonic::transport::Channel, command: &str) -> SilaError {
+    let status = unary::<(), ()>(ch, path(ERR, command), ())
+        .await
+        .expect_err("the command raises an error");
+    sila::error::from_status(
+        "interop-tester",
+        &format!("ErrorHandlingTest.{command}"),
+        &status,
+    )
 }
 
 #[test]
@@ -183,22 +192,8 @@ fn interop_tester_accepts_observable_command_and_error_handling_calls() {
             .await
             .expect("Count_Result");
 
-        let defined = unary::<(), ()>(ch.clone(), path(ERR, "RaiseDefinedExecutionError"), ())
-            .await
-            .expect_err("a defined execution error");
-        let defined = sila::error::from_status(
-            "interop-tester",
-            "ErrorHandlingTest.RaiseDefinedExecutionError",
-            &defined,
-        );
-        let undefined = unary::<(), ()>(ch, path(ERR, "RaiseUndefinedExecutionError"), ())
-            .await
-            .expect_err("an undefined execution error");
-        let undefined = sila::error::from_status(
-            "interop-tester",
-            "ErrorHandlingTest.RaiseUndefinedExecutionError",
-            &undefined,
-        );
+        let defined = raised(ch.clone(), "RaiseDefinedExecutionError").await;
+        let undefined = raised(ch, "RaiseUndefinedExecutionError").await;
         (status, progress, seen, result, defined, undefined)
     });
     let (status, progress, seen, result, defined, undefined) = outcome;

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use batch::device::{DeviceAdapter, DeviceRun};
+use batch::device::{DeviceAdapter, DeviceError, DeviceReport, DeviceRun};
 use sila::client::{CommandStatus, DeviceState};
 use sila::{Endpoint, SilaCellCounter, SilaClient, SilaError};
 use testkit::{Server, free_port, repo};
@@ -59,17 +59,30 @@ fn expansion_step() -> recipe::recipe::Step {
         .clone()
 }
 
-fn started() -> recipe::DateTime {
-    recipe::DateTime::parse("2026-12-04T09:00:00Z").expect("date")
+/// Runs `step` (the example's expansion) on `counter`, started on 2026-12-04 at 09:00.
+fn run_step(
+    counter: &mut SilaCellCounter,
+    step: &recipe::recipe::Step,
+) -> Result<DeviceReport, DeviceError> {
+    counter.run(&DeviceRun {
+        step,
+        started: recipe::DateTime::parse("2026-12-04T09:00:00Z").expect("date"),
+    })
+}
+
+/// Runs `test` on a runtime of its own with a client connected to `ep`.
+fn with_client<T>(ep: &Endpoint, test: impl AsyncFnOnce(&SilaClient) -> T) -> T {
+    runtime().block_on(async {
+        let c = SilaClient::connect(ep).await.expect("connect");
+        test(&c).await
+    })
 }
 
 #[test]
 #[ignore = "needs the sila2 test device: scripts/ci.d/76-sila-device.sh"]
 fn normal_count_reports_progress_identity_properties_and_values() {
     let d = start("none", &[]);
-    let rt = runtime();
-    rt.block_on(async {
-        let c = SilaClient::connect(&endpoint(&d)).await.expect("connect");
+    with_client(&endpoint(&d), async |c| {
         let id = c.identity().await.expect("identity");
         assert_eq!(id.uuid, SERVER_UUID);
         assert_eq!(id.name, "Test cell counter");
@@ -131,12 +144,7 @@ fn adapter_fills_the_decision_measure_with_identity_and_progress() {
                 .push((dev.to_string(), p.fraction));
         }));
     let step = expansion_step();
-    let report = counter
-        .run(&DeviceRun {
-            step: &step,
-            started: started(),
-        })
-        .expect("run");
+    let report = run_step(&mut counter, &step).expect("run");
     assert_eq!(report.failed, None);
     assert_eq!(report.measures.get("viability"), Some(&0.925));
     assert_eq!(report.duration_h, step.duration.nominal_h);
@@ -213,9 +221,7 @@ fn tls_with_a_self_signed_certificate_made_now() {
 #[ignore = "needs the sila2 test device: scripts/ci.d/76-sila-device.sh"]
 fn clogged_chamber_is_a_defined_execution_error_and_a_failed_run() {
     let d = start("clogged", &[]);
-    let rt = runtime();
-    rt.block_on(async {
-        let c = SilaClient::connect(&endpoint(&d)).await.expect("connect");
+    with_client(&endpoint(&d), async |c| {
         let e = c
             .count_cells("s1", 20.0, &mut |_| {})
             .await
@@ -241,12 +247,7 @@ fn clogged_chamber_is_a_defined_execution_error_and_a_failed_run() {
     });
     let mut counter = SilaCellCounter::new(endpoint(&d)).expect("adapter");
     let step = expansion_step();
-    let report = counter
-        .run(&DeviceRun {
-            step: &step,
-            started: started(),
-        })
-        .expect("a failed run is a report");
+    let report = run_step(&mut counter, &step).expect("a failed run is a report");
     let why = report.failed.expect("failed");
     assert!(
         why.contains("counter-1") && why.contains("CountCells") && why.contains("ChamberClogged"),
@@ -262,12 +263,7 @@ fn server_vanishing_mid_command_is_a_lost_connection() {
     let mut counter = SilaCellCounter::new(endpoint(&d)).expect("adapter");
     let step = expansion_step();
     let t = Instant::now();
-    let e = counter
-        .run(&DeviceRun {
-            step: &step,
-            started: started(),
-        })
-        .expect_err("must be refused");
+    let e = run_step(&mut counter, &step).expect_err("must be refused");
     assert!(
         t.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -280,12 +276,7 @@ fn server_vanishing_mid_command_is_a_lost_connection() {
         "{e}"
     );
     // The next run connects anew and fails clearly (the server is gone).
-    let e = counter
-        .run(&DeviceRun {
-            step: &step,
-            started: started(),
-        })
-        .expect_err("must be refused");
+    let e = run_step(&mut counter, &step).expect_err("must be refused");
     assert_eq!(e.device, "counter-1");
     assert!(
         e.message.contains("cannot connect") || e.message.contains("connection lost"),
@@ -300,10 +291,8 @@ fn stalled_command_times_out() {
     let mut ep = endpoint(&d);
     ep.stall_timeout = Duration::from_secs(2);
     ep.command_timeout = Duration::from_secs(4);
-    let rt = runtime();
     let t = Instant::now();
-    let e = rt.block_on(async {
-        let c = SilaClient::connect(&ep).await.expect("connect");
+    let e = with_client(&ep, async |c| {
         c.count_cells("s1", 20.0, &mut |_| {})
             .await
             .expect_err("must be refused")
@@ -326,9 +315,7 @@ fn stalled_command_times_out() {
 #[ignore = "needs the sila2 test device: scripts/ci.d/76-sila-device.sh"]
 fn out_of_range_values_are_refused() {
     let d = start("bad-value", &[]);
-    let rt = runtime();
-    let (count, temperature) = rt.block_on(async {
-        let c = SilaClient::connect(&endpoint(&d)).await.expect("connect");
+    let (count, temperature) = with_client(&endpoint(&d), async |c| {
         let count = c
             .count_cells("s1", 20.0, &mut |_| {})
             .await
