@@ -41,6 +41,16 @@ fn ok(dir: &Path, args: &[&str], stdin: Option<&str>) -> (String, String) {
     (out, err)
 }
 
+/// `user add NAME --role ROLE… --no-password --db DB`, which must succeed.
+fn add_without_password(dir: &Path, db: &str, name: &str, roles: &[&str]) {
+    let mut args = vec!["user", "add", name];
+    for role in roles {
+        args.extend(["--role", role]);
+    }
+    args.extend(["--no-password", "--db", db]);
+    ok(dir, &args, None);
+}
+
 fn fails(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
     let o = run(dir, args, stdin);
     assert!(!o.status.success(), "{args:?} should fail");
@@ -73,22 +83,7 @@ fn users_and_tokens_from_the_command_line() {
         err.contains("added user ana (Dr. Ana Müller) with roles admin,qa"),
         "{err}"
     );
-    ok(
-        d,
-        &[
-            "user",
-            "add",
-            "mes",
-            "--role",
-            "reader",
-            "--role",
-            "writer",
-            "--no-password",
-            "--db",
-            db,
-        ],
-        None,
-    );
+    add_without_password(d, db, "mes", &["reader", "writer"]);
     let (out, _) = ok(d, &["user", "list", "--db", db], None);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -204,19 +199,6 @@ fn bad_input_is_refused_with_a_clear_message() {
     let db = "auth.db";
     refused(d, db, BEFORE_USERS);
     assert!(!d.join("missing.db").exists());
-    ok(
-        d,
-        &[
-            "user",
-            "add",
-            "dev",
-            "--role",
-            "writer",
-            "--no-password",
-            "--db",
-            db,
-        ],
-        None,
-    );
+    add_without_password(d, db, "dev", &["writer"]);
     refused(d, db, WITH_DEV);
 }

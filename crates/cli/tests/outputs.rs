@@ -45,9 +45,12 @@ fn is_symlink(path: impl AsRef<Path>) -> bool {
         .is_symlink()
 }
 
-/// A database holding `n` shells that all have the idShort `Same`.
-fn db_with_same_id_shorts(path: &Path, n: usize) {
-    let st = server::AppState::new(store::Db::open(path).expect("store"), "http://x/api/v3.0");
+/// A new temporary folder with a database `twins.db` holding `n` shells that all have the
+/// idShort `Same`: the folder and the database's path.
+fn db_with_same_id_shorts(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let path = d.path().join("twins.db");
+    let st = server::AppState::new(store::Db::open(&path).expect("store"), "http://x/api/v3.0");
     let shells: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             serde_json::json!({"modelType": "AssetAdministrationShell", "id": format!("urn:aas:{i}"),
@@ -57,21 +60,25 @@ fn db_with_same_id_shorts(path: &Path, n: usize) {
     let env = serde_json::json!({ "assetAdministrationShells": shells });
     let env = aas::parse::parse_environment(env.to_string().as_bytes()).expect("environment");
     server::load_environment(&st, &env).expect("load");
+    (d, path)
 }
 
-#[test]
-fn export_names_never_collide_and_existing_files_need_force() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let db = d.path().join("twins.db");
-    db_with_same_id_shorts(&db, 5);
-    let out = d.path().join("out");
-    let args = [
+/// `aas export --db DB OUT`.
+fn export_args<'a>(db: &'a Path, out: &'a Path) -> Vec<&'a std::ffi::OsStr> {
+    vec![
         os("aas"),
         os("export"),
         os("--db"),
         db.as_os_str(),
         out.as_os_str(),
-    ];
+    ]
+}
+
+#[test]
+fn export_names_never_collide_and_existing_files_need_force() {
+    let (d, db) = db_with_same_id_shorts(5);
+    let out = d.path().join("out");
+    let args = export_args(&db, &out);
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let names = files(&out);
@@ -105,32 +112,18 @@ fn export_names_never_collide_and_existing_files_need_force() {
 #[cfg(unix)]
 #[test]
 fn a_planted_symlink_is_never_written_through() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let db = d.path().join("twins.db");
-    db_with_same_id_shorts(&db, 1);
+    let (d, db) = db_with_same_id_shorts(1);
     let out = d.path().join("out");
     std::fs::create_dir(&out).expect("out");
     let victim = d.path().join("victim.txt");
     std::fs::write(&victim, "precious").expect("victim");
     // the name the export will use, found by a first export elsewhere
     let probe = d.path().join("probe");
-    let o = run(&[
-        os("aas"),
-        os("export"),
-        os("--db"),
-        db.as_os_str(),
-        probe.as_os_str(),
-    ]);
+    let o = run(&export_args(&db, &probe));
     assert!(o.status.success(), "{}", stderr(&o));
     let name = files(&probe).pop().expect("one file");
     std::os::unix::fs::symlink(&victim, out.join(&name)).expect("symlink");
-    let args = [
-        os("aas"),
-        os("export"),
-        os("--db"),
-        db.as_os_str(),
-        out.as_os_str(),
-    ];
+    let args = export_args(&db, &out);
     assert!(!run(&args).status.success());
     assert_eq!(
         std::fs::read_to_string(&victim).expect("victim"),

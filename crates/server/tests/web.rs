@@ -356,6 +356,22 @@ fn act(web: &Web, cookie: &str, fields: &[(&str, &str)]) -> Page {
     web.post("/batch/B-WEB-1", cookie, &f)
 }
 
+/// Starts `step` at `location` as `cookie`, scanning the identity label `coi` with the
+/// batch's DIN.
+fn start_step(web: &Web, cookie: &str, step: &str, location: &str, coi: &str) -> Page {
+    act(
+        web,
+        cookie,
+        &[
+            ("action", "start"),
+            ("step", step),
+            ("location", location),
+            ("coi", coi),
+            ("din", DIN),
+        ],
+    )
+}
+
 /// Enters `value` °C as the bath temperature of the thaw step, as `cookie`.
 fn enter_bath_temperature(web: &Web, cookie: &str, value: &str) -> Page {
     act(
@@ -426,18 +442,15 @@ fn pages_follow_the_role_and_the_engine_decides() {
         board.assert_shows("My batches (1)");
         board.assert_shows(">Execute</a>");
 
-        let label = [("coi", COI), ("din", DIN)];
         web.advance(1800);
-        let mut f = vec![("action", "receive"), ("location", "goods-in")];
-        f.extend_from_slice(&label);
-        assert_eq!(act(&web, &op, &f).status, StatusCode::OK);
-        let mut f = vec![
-            ("action", "start"),
-            ("step", "transport_in"),
+        let receive = [
+            ("action", "receive"),
             ("location", "goods-in"),
+            ("coi", COI),
+            ("din", DIN),
         ];
-        f.extend_from_slice(&label);
-        let p = act(&web, &op, &f);
+        assert_eq!(act(&web, &op, &receive).status, StatusCode::OK);
+        let p = start_step(&web, &op, "transport_in", "goods-in", COI);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         web.advance(86_400);
         let p = act(
@@ -456,27 +469,11 @@ fn pages_follow_the_role_and_the_engine_decides() {
         let p = web.get("/batch/B-WEB-1", Some(&op));
         p.assert_shows("data-scan autocomplete=\"off\" required autofocus");
         // an identity mismatch at the hand-off: the engine refuses and records it
-        let p = act(
-            &web,
-            &op,
-            &[
-                ("action", "start"),
-                ("step", "thaw"),
-                ("location", "room_c1"),
-                ("coi", "COI-OTHER"),
-                ("din", DIN),
-            ],
-        );
+        let p = start_step(&web, &op, "thaw", "room_c1", "COI-OTHER");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         p.assert_shows("Refused");
         p.assert_shows("Deviation raised");
-        let mut f = vec![
-            ("action", "start"),
-            ("step", "thaw"),
-            ("location", "room_c1"),
-        ];
-        f.extend_from_slice(&label);
-        let p = act(&web, &op, &f);
+        let p = start_step(&web, &op, "thaw", "room_c1", COI);
         assert_eq!(p.status, StatusCode::OK, "{}", p.text);
         // the step screen shows the parameter with unit and allowed range
         let p = web.get("/batch/B-WEB-1", Some(&op));
@@ -753,6 +750,17 @@ fn the_qp_releases_on_the_page_and_four_eyes_refuses_a_qp_who_worked_on_the_batc
 
 const SCENARIO: &str = include_str!("../../../examples/concept-1-all-in-one.toml");
 
+/// [`SCENARIO`] with a negative equipment count, and the line of that count.
+fn broken_scenario() -> (String, usize) {
+    let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
+    let line = broken
+        .lines()
+        .position(|l| l.starts_with("count = -3"))
+        .expect("the broken line")
+        + 1;
+    (broken, line)
+}
+
 #[test]
 fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
     each_engine(|url| {
@@ -790,12 +798,7 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
             )
         };
         // a broken scenario: the loader's error at its line and column, the line marked
-        let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
-        let line = broken
-            .lines()
-            .position(|l| l.starts_with("count = -3"))
-            .expect("the broken line")
-            + 1;
+        let (broken, line) = broken_scenario();
         let p = send(&broken, "check", "20");
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         p.assert_shows(&format!("line {line}, column 9"));
@@ -817,20 +820,8 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
         let run = p.location.expect("the run's page");
         assert!(run.starts_with("/plan/run/"), "{run}");
-        let mut finished = false;
-        for _ in 0..600 {
-            let s = web.get(&format!("{run}/status"), Some(&pl));
-            assert_eq!(s.status, StatusCode::OK, "{}", s.text);
-            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
-            assert_eq!(v["wanted"], 3);
-            if v["finished"] == true {
-                assert_eq!(v["done"], 3, "{v}");
-                finished = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        assert!(finished, "the run did not finish within a minute");
+        let v = wait_finished(&web, &run, &pl, 60, |v| assert_eq!(v["wanted"], 3));
+        assert_eq!(v["done"], 3, "{v}");
         let p = web.get(&run, Some(&pl));
         p.assert_shows("Finished (3 replications done)");
         p.assert_shows(&format!("href=\"{run}/report\""));
@@ -880,17 +871,8 @@ fn the_planner_checks_a_scenario_at_its_lines_and_simulates_it() {
             let c = web.post(&format!("{run}/cancel"), &pl, &[("csrf", &csrf)]);
             assert_eq!(c.status, StatusCode::SEE_OTHER, "{}", c.text);
         }
-        let mut ended = None;
-        for _ in 0..600 {
-            let s = web.get(&format!("{run}/status"), Some(&pl));
-            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
-            if v["finished"] == true {
-                ended = v["done"].as_u64();
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let done = ended.expect("the cancelled run ended");
+        let v = wait_finished(&web, &run, &pl, 60, |_| {});
+        let done = v["done"].as_u64().expect("the cancelled run ended");
         assert!(done < 200, "cancelled after {done} of 200");
         let p = web.get(&run, Some(&pl));
         assert!(
@@ -925,7 +907,7 @@ fn the_planner_saves_scenarios_as_versions_and_deletes_them() {
             web.post("/plan/check", &pl, &f)
         };
         // a new scenario with an error is stored too (unfinished work), its finding shown
-        let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
+        let (broken, _) = broken_scenario();
         let p = save(&[("name", "mine.toml"), ("text", &broken)]);
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
         let at = p.location.expect("the stored scenario");
@@ -1189,12 +1171,7 @@ fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.text);
         p.assert_shows("at least two");
         // a stored scenario with an error is refused with its located error; nothing runs
-        let broken = SCENARIO.replacen("count = 10 ", "count = -3 ", 1);
-        let line = broken
-            .lines()
-            .position(|l| l.starts_with("count = -3"))
-            .expect("the broken line")
-            + 1;
+        let (broken, line) = broken_scenario();
         let s = web.post(
             "/plan/check",
             &pl,
@@ -1222,19 +1199,8 @@ fn the_planner_compares_two_examples_and_a_broken_scenario_is_refused() {
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.text);
         let run = p.location.expect("the comparison's run page");
         assert!(run.starts_with("/plan/run/"), "{run}");
-        let mut finished = false;
-        for _ in 0..1200 {
-            let s = web.get(&format!("{run}/status"), Some(&pl));
-            let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
-            assert_eq!(v["wanted"], 6, "{v}");
-            if v["finished"] == true {
-                assert_eq!(v["done"], 6, "{v}");
-                finished = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        assert!(finished, "the comparison did not finish within two minutes");
+        let v = wait_finished(&web, &run, &pl, 120, |v| assert_eq!(v["wanted"], 6, "{v}"));
+        assert_eq!(v["done"], 6, "{v}");
         let p = web.get(&run, Some(&pl));
         p.assert_shows("<h1>Comparison: ");
         p.assert_shows("<title>Comparison");
@@ -1314,11 +1280,20 @@ fn read_events(web: &Web, run: &str, cookie: &str) -> Vec<(String, serde_json::V
     events
 }
 
-/// Polls a run's status until it has ended (at most `secs` seconds); its last status.
-fn wait_finished(web: &Web, run: &str, cookie: &str, secs: u64) -> serde_json::Value {
+/// Polls a run's status until it has ended (at most `secs` seconds), checking every status
+/// read with `check`; its last status.
+fn wait_finished(
+    web: &Web,
+    run: &str,
+    cookie: &str,
+    secs: u64,
+    check: impl Fn(&serde_json::Value),
+) -> serde_json::Value {
     for _ in 0..secs * 10 {
         let s = web.get(&format!("{run}/status"), Some(cookie));
+        assert_eq!(s.status, StatusCode::OK, "{}", s.text);
         let v: serde_json::Value = serde_json::from_str(&s.text).expect("status json");
+        check(&v);
         if v["finished"] == true {
             return v;
         }
@@ -1464,7 +1439,7 @@ fn the_planner_runs_a_study_follows_its_events_and_a_cancel_keeps_the_points_don
         }
         let c = web.post(&format!("{run}/cancel"), &pl, &[("csrf", csrf.as_str())]);
         assert_eq!(c.status, StatusCode::SEE_OTHER, "{}", c.text);
-        let v = wait_finished(&web, &run, &pl, 300);
+        let v = wait_finished(&web, &run, &pl, 300, |_| {});
         let done = v["done"].as_u64().expect("done");
         assert!((1..60).contains(&done), "cancelled after {done} of 60: {v}");
         let page = web.get(&run, Some(&pl));
