@@ -3,85 +3,48 @@
 use std::sync::atomic::AtomicBool;
 
 use sim::{Results, RunOptions};
+use testkit::scenarios::{Scenario, fixed, q, triangular};
 
-/// A small, overloaded plant: two devices for ~150 patients a year with a six-day process, so
-/// batches queue, fresh material exceeds its hold time and patients are lost. The `rescue`
-/// step is optional and never inserted, so nobody ever waits for it.
-const TINY: &str = r#"
-[scenario]
-name = "NAME"
-horizon_days = 150
-warmup_days = 14
-replications = 4
-seed = 11
+/// A small, overloaded plant `name`: `devices` devices for ~150 patients a year with a six-day
+/// process, so batches queue, fresh material exceeds its hold time and patients are lost. The
+/// `rescue` step is optional and never inserted, so nobody ever waits for it.
+fn tiny(name: &str, devices: u32) -> String {
+    Scenario::new(name, 150, 14, 4, 11)
+        .equipment("device", devices)
+        .area("room", "C", 3)
+        .staff("operators", 1)
+        .shift(&["weekdays"], 7.0, 15.0)
+        .product("car-t")
+        .step("inbound", fixed(1, "days"))
+        .set("max_hold_hours", 30)
+        .set("on_hold_violation", q("lost"))
+        .step("make", triangular(5, 6, 7, "days"))
+        .set(
+            "uses",
+            r#"[{ equipment = "device" }, { area = "room" }, { staff = "operators", hours = 2 }]"#,
+        )
+        .set("failure", r#"{ probability = 0.1, consequence = "lost" }"#)
+        .step("rescue", fixed(1, "days"))
+        .set("optional", true)
+        .step("release", fixed(2, "days"))
+        .demand("car-t", "patients_per_year = 150", 10)
+        .text()
+}
 
-[[equipment]]
-name = "device"
-count = DEVICES
-dispatch = "fifo"
-
-[[area]]
-name = "room"
-grade = "C"
-capacity = 3
-dispatch = "fifo"
-
-[[staff]]
-name = "operators"
-count = 1
-dispatch = "fifo"
-[[staff.shift]]
-days = ["weekdays"]
-start_hour = 7.0
-end_hour = 15.0
-
-[[product]]
-name = "car-t"
-
-[[product.step]]
-name = "inbound"
-duration = { dist = "fixed", value = 1, unit = "days" }
-max_hold_hours = 30
-on_hold_violation = "lost"
-
-[[product.step]]
-name = "make"
-duration = { dist = "triangular", min = 5, mode = 6, max = 7, unit = "days" }
-uses = [ { equipment = "device" }, { area = "room" }, { staff = "operators", hours = 2 } ]
-failure = { probability = 0.1, consequence = "lost" }
-
-[[product.step]]
-name = "rescue"
-optional = true
-duration = { dist = "fixed", value = 1, unit = "days" }
-
-[[product.step]]
-name = "release"
-duration = { dist = "fixed", value = 2, unit = "days" }
-
-[[demand]]
-product = "car-t"
-patients_per_year = 150
-target_vein_to_vein_days = 10
-"#;
-
-pub fn study(name: &str, devices: u32, seed: u64) -> Results {
-    let text = TINY
-        .replace("NAME", &name.replace('\\', "\\\\").replace('"', "\\\""))
-        .replace("DEVICES", &devices.to_string());
-    let model = match model::load("tiny.toml", &text) {
-        Ok(m) => m,
-        Err(e) => panic!("tiny model does not load: {e:?}"),
-    };
+/// Runs the scenario `text` on one thread with `seed`.
+fn run(text: &str, seed: u64) -> Results {
+    let model = model::load("tiny.toml", text).unwrap_or_else(|e| panic!("{e:?}"));
     let opts = RunOptions {
         seed: Some(seed),
         threads: 1,
         ..RunOptions::default()
     };
-    match sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)) {
-        Ok(r) => r,
-        Err(e) => panic!("simulation failed: {e}"),
-    }
+    sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The results of the tiny plant `name` with `devices` devices, run with `seed`.
+pub fn study(name: &str, devices: u32, seed: u64) -> Results {
+    run(&tiny(name, devices), seed)
 }
 
 /// Parses the report as XML (the reports are written as polyglot HTML5/XML).
@@ -463,21 +426,12 @@ fn csv_number(csv: &str, row: &str, column: &str) -> f64 {
 
 /// The tiny plant whose `make` step keeps its device through a 12-hour transfer.
 fn kept_study() -> Results {
-    let text = TINY
-        .replace("NAME", "kept")
-        .replace("DEVICES", "2")
-        .replace(
-            "failure = { probability = 0.1, consequence = \"lost\" }",
-            "failure = { probability = 0.1, consequence = \"lost\" }\nkeep = [\"device\"]\n\
-             transfer_hours = 12",
-        );
-    let model = model::load("tiny.toml", &text).unwrap_or_else(|e| panic!("{e:?}"));
-    let opts = RunOptions {
-        seed: Some(11),
-        threads: 1,
-        ..RunOptions::default()
-    };
-    sim::run(&model, &opts, &|_| {}, &AtomicBool::new(false)).unwrap_or_else(|e| panic!("{e}"))
+    let text = tiny("kept", 2).replace(
+        "failure = { probability = 0.1, consequence = \"lost\" }",
+        "failure = { probability = 0.1, consequence = \"lost\" }\nkeep = [\"device\"]\n\
+         transfer_hours = 12",
+    );
+    run(&text, 11)
 }
 
 /// A comparison with a study whose batches keep units shows the blocked share per resource
