@@ -11,12 +11,13 @@
 //! token of a `writer` account made in the database before the server starts,
 //! so the figures include authentication.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+#[path = "support/conn.rs"]
+mod conn;
 #[path = "../tests/support/serve.rs"]
 mod serve;
+use conn::Conn;
 
 struct Rng(u64);
 impl Rng {
@@ -48,64 +49,6 @@ fn shell_json(i: usize, tag: &str) -> String {
         "submodels": [{"type": "ModelReference", "keys": [{"type": "Submodel", "value": format!("urn:bench:sm:{i:08}")}]}]
     })
     .to_string()
-}
-
-/// A keep-alive HTTP/1.1 connection.
-struct Conn {
-    host: String,
-    prefix: String,
-    token: String,
-    r: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn open(base: &str, token: &str) -> Conn {
-        let rest = base.strip_prefix("http://").expect("http base");
-        let (host, prefix) = rest.split_once('/').expect("base path");
-        let s = TcpStream::connect(host).expect("connect");
-        s.set_nodelay(true).expect("nodelay");
-        Conn {
-            host: host.to_string(),
-            prefix: prefix.to_string(),
-            token: token.to_string(),
-            r: BufReader::new(s),
-        }
-    }
-
-    fn call(&mut self, method: &str, path: &str, body: &str) -> u16 {
-        let req = format!(
-            "{method} /{}{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.prefix,
-            self.host,
-            self.token,
-            body.len()
-        );
-        self.r.get_mut().write_all(req.as_bytes()).expect("send");
-        let mut status_line = String::new();
-        self.r.read_line(&mut status_line).expect("status");
-        let status: u16 = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            self.r.read_line(&mut h).expect("header");
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().expect("length");
-            }
-        }
-        let mut buf = vec![0u8; len];
-        self.r.read_exact(&mut buf).expect("body");
-        status
-    }
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -186,7 +129,7 @@ fn main() {
                     sc.spawn(move || {
                         let mut rng =
                             Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (t as u64 + 1));
-                        let mut c = Conn::open(base, token);
+                        let mut c = Conn::open(base, token).expect("connect");
                         let mut lat = Vec::new();
                         let mut errors = 0;
                         let mut k = 0u64;
@@ -194,7 +137,7 @@ fn main() {
                             let i = rng.below(n);
                             let id = aas::ids::encode(&shell_id(i));
                             let start = Instant::now();
-                            let status = match op {
+                            let answer = match op {
                                 "list" => {
                                     c.call("GET", &format!("/shells?limit=100&cursor={id}"), "")
                                 }
@@ -205,6 +148,7 @@ fn main() {
                                     c.call("PUT", &format!("/shells/{id}"), &body)
                                 }
                             };
+                            let (status, _) = answer.expect("request");
                             lat.push(start.elapsed());
                             if !(200..300).contains(&status) {
                                 errors += 1;

@@ -238,6 +238,32 @@ pub struct Replicate {
     pub threads: usize,
 }
 
+/// A seed that replaces the scenario's, and the replications and threads: the options
+/// `simulate` and `compare` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeededRun {
+    /// Seed (overrides the scenario's; `compare` runs every scenario with it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub run: Replicate,
+}
+
+impl SeededRun {
+    /// The simulator's options for these choices: the dispatching rules of the scenario (no
+    /// plan to follow), every replication kept and no event budget.
+    pub fn options(&self) -> sim::RunOptions {
+        sim::RunOptions {
+            replications: self.run.replications,
+            seed: self.seed,
+            threads: self.run.threads,
+            plan: None,
+            drop_replications: false,
+            event_budget: None,
+        }
+    }
+}
+
 /// Where the outputs go and whether to be silent: the options every command that writes a
 /// report shares.
 #[derive(Debug, Clone, clap::Args)]

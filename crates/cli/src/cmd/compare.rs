@@ -10,11 +10,8 @@ pub struct Args {
     /// Scenario files (TOML), two or more.
     #[arg(required = true, num_args = 2..)]
     pub scenarios: Vec<PathBuf>,
-    /// Seed for every scenario (overrides theirs).
-    #[arg(long)]
-    pub seed: Option<u64>,
     #[command(flatten)]
-    pub run: common::Replicate,
+    pub sim: common::SeededRun,
     #[command(flatten)]
     pub output: common::Output,
 }
@@ -26,14 +23,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|p| common::load_scenario(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let opts = sim::RunOptions {
-        replications: args.run.replications,
-        seed: args.seed,
-        threads: args.run.threads,
-        plan: None,
-        drop_replications: false,
-        event_budget: None,
-    };
+    let opts = args.sim.options();
     let mut all = Vec::new();
     for (l, path) in loaded.iter().zip(&args.scenarios) {
         let label = path

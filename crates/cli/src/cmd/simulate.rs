@@ -21,11 +21,8 @@ pub const EXIT_CANCELLED: u8 = super::common::EXIT_PARTIAL;
 pub struct Args {
     /// Scenario file (TOML).
     pub scenario: PathBuf,
-    /// Seed (overrides the scenario's).
-    #[arg(long)]
-    pub seed: Option<u64>,
     #[command(flatten)]
-    pub run: common::Replicate,
+    pub sim: common::SeededRun,
     #[command(flatten)]
     pub output: common::Output,
     /// Follow this plan (`plan.json` written by `atmpflow schedule`, or a bare plan) instead
@@ -56,12 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // none of them, so memory does not grow with the number of replications.
     let stream = !args.no_per_replication;
     let opts = sim::RunOptions {
-        replications: args.run.replications,
-        seed: args.seed,
-        threads: args.run.threads,
         plan: args.plan.as_deref().map(read_plan).transpose()?,
         drop_replications: true,
-        event_budget: None,
+        ..args.sim.options()
     };
     // Outputs that cannot be written are found before the run, not after it.
     let dir = crate::output::dir(&args.output.out)?;
