@@ -320,6 +320,21 @@ fn one(rec: &str) -> (DeviationKind, String, String) {
     d.into_iter().next().expect("one")
 }
 
+/// Fails unless [`RECORD`] with `from` written as `to` has exactly one deviation, of the
+/// kind and at the field `expected`.
+#[track_caller]
+fn assert_one_deviation(from: &str, to: &str, expected: (DeviationKind, &str)) {
+    let d = one(&RECORD.replace(from, to));
+    assert_eq!(kind_and_field(&d), expected);
+}
+
+/// [`assert_one_deviation`] with the step: `expected` is the kind, the step and the field.
+#[track_caller]
+fn assert_one_deviation_in(from: &str, to: &str, expected: (DeviationKind, &str, &str)) {
+    let d = one(&RECORD.replace(from, to));
+    assert_eq!((d.0, d.1.as_str(), d.2.as_str()), expected);
+}
+
 #[test]
 fn a_faithful_record_has_no_deviation() {
     assert_eq!(deviations(RECORD), []);
@@ -327,10 +342,10 @@ fn a_faithful_record_has_no_deviation() {
 
 #[test]
 fn out_of_range_value_and_wrong_unit() {
-    let d = one(&RECORD.replace("value = 400", "value = 520"));
-    assert_eq!(
-        kind_and_field(&d),
-        (DeviationKind::OutOfRange, "parameters.rcf")
+    assert_one_deviation(
+        "value = 400",
+        "value = 520",
+        (DeviationKind::OutOfRange, "parameters.rcf"),
     );
     let d = one(&RECORD.replace(
         "rcf = { value = 400, unit = \"x g\" }",
@@ -361,26 +376,20 @@ fn out_of_range_sensor_series() {
 
 #[test]
 fn missing_parameter_step_operator_equipment() {
-    let d = one(&RECORD.replace(
+    assert_one_deviation(
         "[step.measured]\nrcf = { value = 400, unit = \"x g\" }\n",
         "",
-    ));
-    assert_eq!(
-        kind_and_field(&d),
-        (DeviationKind::Missing, "parameters.rcf")
+        (DeviationKind::Missing, "parameters.rcf"),
     );
-    let d = one(&RECORD.replace(
+    assert_one_deviation_in(
         "operator = \"a\"\nequipment = { centrifugation = \"c_spare\" }",
         "equipment = { centrifugation = \"c_spare\" }",
-    ));
-    assert_eq!(
-        (d.0, d.1.as_str(), d.2.as_str()),
-        (DeviationKind::Missing, "wash2", "operator")
+        (DeviationKind::Missing, "wash2", "operator"),
     );
-    let d = one(&RECORD.replace("equipment = { centrifugation = \"c_spare\" }\n", ""));
-    assert_eq!(
-        kind_and_field(&d),
-        (DeviationKind::Missing, "equipment.centrifugation")
+    assert_one_deviation(
+        "equipment = { centrifugation = \"c_spare\" }\n",
+        "",
+        (DeviationKind::Missing, "equipment.centrifugation"),
     );
     let cut = &RECORD[..RECORD.rfind("[[step]]").expect("second step")];
     let d = one(cut);
@@ -393,32 +402,29 @@ fn missing_parameter_step_operator_equipment() {
 #[test]
 fn late_early_and_out_of_order() {
     // wash took 27 h (max 26).
-    let d = one(&RECORD.replace(
+    assert_one_deviation(
         "started = 2026-12-01T08:00:00Z",
         "started = 2026-12-01T05:00:00Z",
-    ));
-    assert_eq!(kind_and_field(&d), (DeviationKind::Late, "duration"));
+        (DeviationKind::Late, "duration"),
+    );
     // wash took 10 h (min 20).
-    let d = one(&RECORD.replace(
+    assert_one_deviation(
         "started = 2026-12-01T08:00:00Z",
         "started = 2026-12-01T22:00:00Z",
-    ));
-    assert_eq!(kind_and_field(&d), (DeviationKind::Early, "duration"));
+        (DeviationKind::Early, "duration"),
+    );
     // wash2 started 3 h after wash ended (max hold 2 h).
-    let d = one(&RECORD.replace(
+    assert_one_deviation_in(
         "started = 2026-12-02T09:00:00Z\nended = 2026-12-02T10:00:00Z",
         "started = 2026-12-02T11:00:00Z\nended = 2026-12-02T12:00:00Z",
-    ));
-    assert_eq!(
-        (d.0, d.1.as_str(), d.2.as_str()),
-        (DeviationKind::Late, "wash2", "hold")
+        (DeviationKind::Late, "wash2", "hold"),
     );
     // wash2 started before wash ended.
-    let d = one(&RECORD.replace(
+    assert_one_deviation(
         "started = 2026-12-02T09:00:00Z\nended = 2026-12-02T10:00:00Z",
         "started = 2026-12-02T07:00:00Z\nended = 2026-12-02T08:00:00Z",
-    ));
-    assert_eq!(kind_and_field(&d), (DeviationKind::OutOfOrder, "started"));
+        (DeviationKind::OutOfOrder, "started"),
+    );
 }
 
 #[test]
@@ -469,13 +475,10 @@ fn unexpected_step_and_equipment() {
             "step".to_string()
         )]
     );
-    let d = one(&RECORD.replace(
+    assert_one_deviation(
         "equipment = { centrifugation = \"c_ok\" }",
         "equipment = { centrifugation = \"c_ok\", mixer = \"m1\" }",
-    ));
-    assert_eq!(
-        kind_and_field(&d),
-        (DeviationKind::Unexpected, "equipment.mixer")
+        (DeviationKind::Unexpected, "equipment.mixer"),
     );
 }
 

@@ -168,6 +168,27 @@ pub struct BadFixture {
     pub message: String,
 }
 
+impl BadFixture {
+    /// What the error output `err` of a run on this fixture fails to say, each as a
+    /// problem: the fixture's name with the marked line, its field and its message.
+    pub fn unsaid(&self, err: &str) -> Vec<String> {
+        let flat = squash(err);
+        let mut problems = Vec::new();
+        let at = format!("{}:{}:", self.name, self.line);
+        if !flat.contains(&squash(&at)) {
+            problems.push(format!("does not point at `{at}`"));
+        }
+        let field = format!("field `{}`", self.field);
+        if !flat.contains(&squash(&field)) {
+            problems.push(format!("does not name {field}"));
+        }
+        if !flat.contains(&squash(&self.message)) {
+            problems.push(format!("does not say `{}`", self.message));
+        }
+        problems
+    }
+}
+
 /// Every `*.toml` fixture in `tests/fixtures/{folder}`, sorted by name. Read lossily: a
 /// fixture may deliberately not be UTF-8.
 pub fn bad_fixtures(folder: &str) -> Vec<BadFixture> {
