@@ -819,7 +819,14 @@ impl Checker {
         let mut steps = Vec::new();
         for (si, s) in p.step.iter().enumerate() {
             let sp = pp.key("step").idx(si);
-            let step = self.step(p, s, si, &sp, &names, resources, last_regular == Some(si));
+            let at = StepAt {
+                p,
+                s,
+                si,
+                sp: &sp,
+                names: &names,
+            };
+            let step = self.step(&at, resources, last_regular == Some(si));
             steps.push(step);
         }
         ProductModel {
@@ -831,17 +838,8 @@ impl Checker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn step(
-        &mut self,
-        p: &crate::scenario::Product,
-        s: &Step,
-        si: usize,
-        sp: &FieldPath,
-        names: &HashMap<&str, usize>,
-        resources: &[Resource],
-        is_last: bool,
-    ) -> StepModel {
+    fn step(&mut self, at: &StepAt<'_>, resources: &[Resource], is_last: bool) -> StepModel {
+        let (s, sp) = (at.s, at.sp);
         let duration = self
             .duration(&s.duration, &sp.key("duration"))
             .unwrap_or(Dist::Fixed { value: 0.0 });
@@ -851,9 +849,9 @@ impl Checker {
         }
         self.non_negative(&sp.key("cleaning_hours"), s.cleaning_hours);
         self.non_negative(&sp.key("transfer_hours"), s.transfer_hours);
-        let on_hold_violation = self.hold_rule(p, s, sp, names, is_last);
-        let failure = self.step_failure(p, s, si, sp, names);
-        let decisions = self.decisions(p, s, si, sp, names);
+        let on_hold_violation = self.hold_rule(at, is_last);
+        let failure = self.step_failure(at);
+        let decisions = self.decisions(at);
         let keep = self.keep(s, sp, &uses, resources);
         if s.optional
             && s.decision
@@ -1070,17 +1068,8 @@ impl Checker {
     }
 
     /// `max_hold_hours` and `on_hold_violation`: what a batch that waits too long causes.
-    fn hold_rule(
-        &mut self,
-        p: &crate::scenario::Product,
-        s: &Step,
-        sp: &FieldPath,
-        names: &HashMap<&str, usize>,
-        is_last: bool,
-    ) -> Outcome {
-        let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
-            resolve_consequence(c, p, names, cons, path, ctx)
-        };
+    fn hold_rule(&mut self, at: &StepAt<'_>, is_last: bool) -> Outcome {
+        let (s, sp) = (at.s, at.sp);
 
         let mut on_hold_violation = Outcome::Proceed;
         match (s.max_hold_hours, &s.on_hold_violation) {
@@ -1115,7 +1104,7 @@ impl Checker {
                     ),
                     Some(cons) => {
                         if let Some(o) =
-                            resolve(self, cons, &sp.key("on_hold_violation"), "hold violation")
+                            at.resolve(self, cons, &sp.key("on_hold_violation"), "hold violation")
                         {
                             on_hold_violation = o;
                         }
@@ -1133,17 +1122,8 @@ impl Checker {
     }
 
     /// A step's `failure`: its probability and consequence (no certain loop without an exit).
-    fn step_failure(
-        &mut self,
-        p: &crate::scenario::Product,
-        s: &Step,
-        si: usize,
-        sp: &FieldPath,
-        names: &HashMap<&str, usize>,
-    ) -> Option<(f64, Outcome)> {
-        let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
-            resolve_consequence(c, p, names, cons, path, ctx)
-        };
+    fn step_failure(&mut self, at: &StepAt<'_>) -> Option<(f64, Outcome)> {
+        let (p, s, si, sp) = (at.p, at.s, at.si, at.sp);
 
         let mut failure = None;
         if let Some(f) = &s.failure {
@@ -1153,7 +1133,8 @@ impl Checker {
                     &fp.key("probability"),
                     format!("must be between 0 and 1, got {}", f.probability),
                 );
-            } else if let Some(o) = resolve(self, &f.consequence, &fp.key("consequence"), "failure")
+            } else if let Some(o) =
+                at.resolve(self, &f.consequence, &fp.key("consequence"), "failure")
             {
                 let loops =
                     matches!(o, Outcome::Repeat) || matches!(o, Outcome::Goto(k) if k <= si);
@@ -1173,17 +1154,8 @@ impl Checker {
 
     /// A step's `decision`s: one threshold each, a measurement, and no certain loop without
     /// an exit.
-    fn decisions(
-        &mut self,
-        p: &crate::scenario::Product,
-        s: &Step,
-        si: usize,
-        sp: &FieldPath,
-        names: &HashMap<&str, usize>,
-    ) -> Vec<DecisionModel> {
-        let resolve = |c: &mut Checker, cons: &Consequence, path: &FieldPath, ctx: &str| {
-            resolve_consequence(c, p, names, cons, path, ctx)
-        };
+    fn decisions(&mut self, at: &StepAt<'_>) -> Vec<DecisionModel> {
+        let (p, s, si, sp) = (at.p, at.s, at.si, at.sp);
 
         let mut decisions = Vec::new();
         for (di, d) in s.decision.iter().enumerate() {
@@ -1200,7 +1172,7 @@ impl Checker {
                 self.err(&dp, "give exactly one threshold: `below` or `above`");
                 continue;
             }
-            let Some(then) = resolve(self, &d.then, &dp.key("then"), "decision") else {
+            let Some(then) = at.resolve(self, &d.then, &dp.key("then"), "decision") else {
                 continue;
             };
             let Some(value) = value else { continue };
@@ -1342,6 +1314,29 @@ impl Checker {
             criteria,
             combine: pl.combine,
         }
+    }
+}
+
+/// The step being checked: its product, the step and its index, the path of its table in
+/// the file, and the product's step names (for consequences that name a step).
+struct StepAt<'a> {
+    p: &'a crate::scenario::Product,
+    s: &'a Step,
+    si: usize,
+    sp: &'a FieldPath,
+    names: &'a HashMap<&'a str, usize>,
+}
+
+impl StepAt<'_> {
+    /// Resolves a consequence written in this step (see [`resolve_consequence`]).
+    fn resolve(
+        &self,
+        c: &mut Checker,
+        cons: &Consequence,
+        path: &FieldPath,
+        ctx: &str,
+    ) -> Option<Outcome> {
+        resolve_consequence(c, self.p, self.names, cons, path, ctx)
     }
 }
 
