@@ -4,58 +4,39 @@ use std::sync::atomic::AtomicBool;
 
 use cost::{CostModel, CostSummary};
 use model::SourceFile;
+use testkit::scenarios::{Scenario, fixed, q, triangular};
 
-const PLANT: &str = r#"
-[scenario]
-name = "test plant"
-horizon_days = 400
-warmup_days = 35
-replications = 8
-seed = 7
-
-[[equipment]]
-name = "device"
-count = 6
-dispatch = "fifo"
-
-[[area]]
-name = "room"
-grade = "C"
-capacity = 6
-floor_m2 = 50.0
-dispatch = "fifo"
-
-[[staff]]
-name = "operators"
-count = 2
-dispatch = "fifo"
-[[staff.shift]]
-days = ["weekdays"]
-start_hour = 7.0
-end_hour = 15.0
-
-[[product]]
-name = "car-t"
-remanufacture_from = "manufacture"
-max_remanufactures = 1
-max_rework = 3
-
-[[product.step]]
-name = "manufacture"
-duration = { dist = "triangular", min = 10, mode = 12, max = 14, unit = "days" }
-uses = [{ equipment = "device" }, { area = "room" }, { staff = "operators", hours = 2 }]
-failure = { probability = 0.1, consequence = "remanufacture" }
-
-[[product.step]]
-name = "qc"
-duration = { dist = "fixed", value = 7, unit = "days" }
-failure = { probability = 0.05, consequence = "repeat" }
-
-[[demand]]
-product = "car-t"
-patients_per_year = 100
-target_vein_to_vein_days = 25
-"#;
+/// A plant of six devices in one grade-C room with two weekday operators making CAR-T: a
+/// 12-day manufacture that fails one time in ten (made again from the back-up material) and a
+/// week of QC that is repeated one time in twenty.
+fn plant() -> String {
+    Scenario::new("test plant", 400, 35, 8, 7)
+        .equipment("device", 6)
+        .area("room", "C", 6)
+        .set("floor_m2", "50.0")
+        .staff("operators", 2)
+        .shift(&["weekdays"], 7.0, 15.0)
+        .product("car-t")
+        .set("remanufacture_from", q("manufacture"))
+        .set("max_remanufactures", 1)
+        .set("max_rework", 3)
+        .step("manufacture", triangular(10, 12, 14, "days"))
+        .set(
+            "uses",
+            r#"[{ equipment = "device" }, { area = "room" }, { staff = "operators", hours = 2 }]"#,
+        )
+        .set(
+            "failure",
+            r#"{ probability = 0.1, consequence = "remanufacture" }"#,
+        )
+        .step("qc", fixed(7, "days"))
+        .set(
+            "failure",
+            r#"{ probability = 0.05, consequence = "repeat" }"#,
+        )
+        .demand("car-t", "patients_per_year = 100", 25)
+        .text()
+}
 
 const COST: &str = r#"
 [cost]
@@ -118,7 +99,7 @@ fn price(text: &str, m: &model::Model, r: &sim::Results) -> CostSummary {
 
 #[test]
 fn doubling_a_consumable_price_adds_exactly_its_use_per_dose() {
-    let text = format!("{PLANT}{COST}");
+    let text = format!("{}{COST}", plant());
     let (m, r) = simulate(&text);
     let base = price(&text, &m, &r);
     let doubled = text.replace("eur = 3500", "eur = 7000");
@@ -144,7 +125,7 @@ fn doubling_a_consumable_price_adds_exactly_its_use_per_dose() {
 
 #[test]
 fn categories_and_fixed_variable_parts_add_up() {
-    let text = format!("{PLANT}{COST}");
+    let text = format!("{}{COST}", plant());
     let (m, r) = simulate(&text);
     let c = price(&text, &m, &r);
     let sum: f64 = c.by_category.values().map(|s| s.mean).sum();
@@ -170,7 +151,7 @@ fn categories_and_fixed_variable_parts_add_up() {
 
 #[test]
 fn straight_line_is_cheaper_than_annuity_with_interest() {
-    let text = format!("{PLANT}{COST}");
+    let text = format!("{}{COST}", plant());
     let (m, r) = simulate(&text);
     let ann = price(&text, &m, &r);
     let sl_text = text.replace(
@@ -191,7 +172,7 @@ fn straight_line_is_cheaper_than_annuity_with_interest() {
 
 #[test]
 fn zero_demand_gives_a_clear_message() {
-    let text = format!("{PLANT}{COST}");
+    let text = format!("{}{COST}", plant());
     let (m, r) = simulate(&text);
     let src = SourceFile::new("plant.toml", text.as_str());
     let cm = cost::load(&src, &m).expect("loads").expect("has cost");
@@ -212,7 +193,7 @@ fn zero_demand_gives_a_clear_message() {
     );
 
     // All patients arrive during the warm-up: none in the observed window.
-    let warm = PLANT.replace(
+    let warm = plant().replace(
         "patients_per_year = 100",
         "apheresis_days = [1.0, 2.0, 3.0]",
     );
@@ -228,7 +209,7 @@ fn zero_demand_gives_a_clear_message() {
 }
 
 fn load_err(text: &str) -> model::FileErrors {
-    let m = model::load("plant.toml", PLANT).expect("scenario loads");
+    let m = model::load("plant.toml", &plant()).expect("scenario loads");
     let src = SourceFile::new("plant.toml", text);
     cost::load(&src, &m).expect_err("must fail")
 }
@@ -244,7 +225,8 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn bad_inputs_name_file_line_and_field() {
     // A wrong type.
     let text = format!(
-        "{PLANT}{}",
+        "{}{}",
+        plant(),
         COST.replace("purchase_eur = 150000", "purchase_eur = \"a lot\"")
     );
     let e = load_err(&text);
@@ -254,14 +236,15 @@ fn bad_inputs_name_file_line_and_field() {
     assert_eq!(first.line, line_of(&text, "purchase_eur = \"a lot\""));
 
     // A missing field.
-    let text = format!("{PLANT}{}", COST.replace("useful_life_years = 8\n", ""));
+    let text = format!("{}{}", plant(), COST.replace("useful_life_years = 8\n", ""));
     let e = load_err(&text);
     assert!(e.errors[0].field.starts_with("cost.equipment[0]"), "{e}");
     assert!(e.errors[0].message.contains("useful_life_years"), "{e}");
 
     // An unknown field.
     let text = format!(
-        "{PLANT}{}",
+        "{}{}",
+        plant(),
         COST.replace("hvac_eur_per_m2_year", "havc_eur_per_m2_year")
     );
     let e = load_err(&text);
@@ -270,7 +253,8 @@ fn bad_inputs_name_file_line_and_field() {
 
     // Semantic checks, all reported at once, each at its field.
     let text = format!(
-        "{PLANT}{}",
+        "{}{}",
+        plant(),
         COST.replace("pool = \"device\"", "pool = \"devise\"")
             .replace("eur = 1200", "eur = -1200")
             .replace("step = \"qc\"", "step = \"qcc\"")
@@ -299,7 +283,8 @@ fn bad_inputs_name_file_line_and_field() {
 
     // A grade without prices.
     let text = format!(
-        "{PLANT}{}",
+        "{}{}",
+        plant(),
         COST.replace("grade = \"C\"\nbuild", "grade = \"D\"\nbuild")
     );
     let e = load_err(&text);
@@ -312,8 +297,8 @@ fn bad_inputs_name_file_line_and_field() {
 
 #[test]
 fn a_file_without_cost_section_gives_none() {
-    let m = model::load("plant.toml", PLANT).expect("scenario loads");
-    let src = SourceFile::new("plant.toml", PLANT);
+    let m = model::load("plant.toml", &plant()).expect("scenario loads");
+    let src = SourceFile::new("plant.toml", plant());
     assert!(cost::load(&src, &m).expect("no error").is_none());
 }
 
@@ -326,32 +311,18 @@ fn published_academic_cost_structure_is_reproduced() {
     let days: Vec<String> = (0..54)
         .map(|k| format!("{:.4}", k as f64 * 365.0 / 18.0))
         .collect();
-    let text = format!(
-        r#"
-[scenario]
-name = "academic"
-horizon_days = 1095
-warmup_days = 182.5
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "prodigy"
-count = 2
-dispatch = "fifo"
-
-[[product]]
-name = "car-t"
-[[product.step]]
-name = "manufacture"
-duration = {{ dist = "fixed", value = 13, unit = "days" }}
-uses = [{{ equipment = "prodigy" }}]
-
-[[demand]]
-product = "car-t"
-apheresis_days = [{}]
-target_vein_to_vein_days = 30
-
+    let text = Scenario::new("academic", 1095, 182.5, 2, 1)
+        .equipment("prodigy", 2)
+        .product("car-t")
+        .step("manufacture", fixed(13, "days"))
+        .uses("equipment", "prodigy")
+        .demand(
+            "car-t",
+            &format!("apheresis_days = [{}]", days.join(", ")),
+            30,
+        )
+        .append(
+            r#"
 [cost]
 annualisation = "straight_line"
 [[cost.other]]
@@ -363,8 +334,8 @@ name = "variable costs per production as published"
 eur = 34798
 per = "batch"
 "#,
-        days.join(", ")
-    );
+        )
+        .text();
     let (m, r) = simulate(&text);
     let c = price(&text, &m, &r);
     assert!(
@@ -383,8 +354,8 @@ per = "batch"
 
 #[test]
 fn cost_model_reports_both_annualisations() {
-    let m = model::load("plant.toml", PLANT).expect("scenario loads");
-    let src = SourceFile::new("plant.toml", format!("{PLANT}{COST}"));
+    let m = model::load("plant.toml", &plant()).expect("scenario loads");
+    let src = SourceFile::new("plant.toml", format!("{}{COST}", plant()));
     let cm: CostModel = cost::load(&src, &m).expect("loads").expect("has cost");
     assert!(cm.capital_annuity > cm.capital_straight_line);
     let sl = 6.0 * 170_000.0 / 8.0 + 250_000.0 / 20.0;
@@ -554,7 +525,7 @@ fn assert_close(got: &[(String, sim::Stat)], want: &[(String, sim::Stat)], exact
 }
 
 fn test_cost_model() -> (CostModel, sim::Results) {
-    let text = format!("{PLANT}{COST}");
+    let text = format!("{}{COST}", plant());
     let (m, r) = simulate(&text);
     let src = SourceFile::new("plant.toml", text.as_str());
     let cm = cost::load(&src, &m).expect("loads").expect("has cost");

@@ -5,38 +5,26 @@ use std::sync::atomic::AtomicBool;
 
 use cost::study::{self, MergeError, NamedPart, PointKind, ScenarioFiles, Study};
 use model::SourceFile;
+use testkit::scenarios::{Scenario, fixed, q, triangular};
 
-const PLANT: &str = r#"
-[scenario]
-name = "small plant"
-horizon_days = 200
-warmup_days = 30
-replications = 2
-seed = 1
-
-[[equipment]]
-name = "device"
-count = 3
-dispatch = "fifo"
-
-[[product]]
-name = "car-t"
-remanufacture_from = "manufacture"
-max_remanufactures = 1
-[[product.step]]
-name = "manufacture"
-duration = { dist = "triangular", min = 10, mode = 12, max = 14, unit = "days" }
-uses = [{ equipment = "device" }]
-failure = { probability = 0.1, consequence = "remanufacture" }
-[[product.step]]
-name = "qc-release"
-duration = { dist = "fixed", value = 7, unit = "days" }
-
-[[demand]]
-product = "car-t"
-patients_per_year = 60
-target_vein_to_vein_days = 25
-
+/// A small plant: three devices making CAR-T (a 12-day manufacture that fails one time in
+/// ten, made again from the back-up material, then a week of QC), its devices and kits priced.
+fn plant() -> String {
+    Scenario::new("small plant", 200, 30, 2, 1)
+        .equipment("device", 3)
+        .product("car-t")
+        .set("remanufacture_from", q("manufacture"))
+        .set("max_remanufactures", 1)
+        .step("manufacture", triangular(10, 12, 14, "days"))
+        .uses("equipment", "device")
+        .set(
+            "failure",
+            r#"{ probability = 0.1, consequence = "remanufacture" }"#,
+        )
+        .step("qc-release", fixed(7, "days"))
+        .demand("car-t", "patients_per_year = 60", 25)
+        .append(
+            r#"
 [cost]
 annualisation = "straight_line"
 [[cost.equipment]]
@@ -48,7 +36,10 @@ name = "kit"
 eur = 5000
 per = "step_run"
 step = "manufacture"
-"#;
+"#,
+        )
+        .text()
+}
 
 const SHARED: &str = r#"
 [cost]
@@ -108,7 +99,7 @@ fn prepare(study_text: &str) -> Result<Study, study::StudyError> {
         .scenario
         .iter()
         .map(|_| ScenarioFiles {
-            scenario: SourceFile::new("plant.toml", PLANT),
+            scenario: SourceFile::new("plant.toml", plant()),
             shared: Some(SourceFile::new("shared.toml", SHARED)),
             cost: None,
         })
@@ -434,7 +425,7 @@ fn parts_whose_points_do_not_fit_their_shard_are_inconsistent() {
 
 #[test]
 fn set_param_finds_fields_by_name_index_and_star() {
-    let mut t: toml::Table = toml::from_str(PLANT).expect("toml");
+    let mut t: toml::Table = toml::from_str(&plant()).expect("toml");
     assert_eq!(
         study::set_param(&mut t, "equipment.device.count", 7.0),
         Ok(1)
@@ -495,7 +486,7 @@ fn cost_errors_in_a_layer_name_that_layer() {
         .scenario
         .iter()
         .map(|_| ScenarioFiles {
-            scenario: SourceFile::new("plant.toml", PLANT),
+            scenario: SourceFile::new("plant.toml", plant()),
             shared: Some(SourceFile::new("shared.toml", bad_shared.as_str())),
             cost: None,
         })
