@@ -16,6 +16,9 @@
 //! step with the thaw module scanned; the series is the step's bath temperature. Run with
 //! `benches/device_stream.sh` (release build, one core).
 
+#[path = "../tests/support/thaw.rs"]
+mod thaw;
+
 use std::time::{Duration, Instant};
 
 use batch::engine::Sample;
@@ -186,39 +189,11 @@ fn open_at_thaw(db: &Db, plant: &Plant, id: &str, d: usize, t0: DateTime) -> Res
             t0,
         )
     })?;
-    let expiry = Date::parse("2027-06-01");
-    let steps = [
-        Command::ReceiveApheresis {
-            location: "goods-in".into(),
-            scanned: label.clone(),
-        },
-        Command::StartStep {
-            step: "transport_in".into(),
-            location: "room_c1".into(),
-            scanned: label.clone(),
-        },
-        Command::RecordLot {
-            step: "transport_in".into(),
-            material: "apheresis".into(),
-            lot: DIN.into(),
-            expiry,
-        },
-        Command::CompleteStep {
-            step: "transport_in".into(),
-            measures: Default::default(),
-            failed: None,
-        },
-        Command::StartStep {
-            step: "thaw".into(),
-            location: "room_c1".into(),
-            scanned: label.clone(),
-        },
-        Command::UseEquipment {
-            step: "thaw".into(),
-            requirement: "thawing".into(),
-            equipment: plant.device.clone(),
-        },
-    ];
+    let receipt = Command::ReceiveApheresis {
+        location: "goods-in".into(),
+        scanned: label.clone(),
+    };
+    let steps = std::iter::once(receipt).chain(thaw::to_thaw(&label, DIN, &plant.device));
     for cmd in steps {
         let name = cmd.name();
         db.transaction(|tx| {

@@ -112,34 +112,30 @@ fn bad_values_are_refused_naming_the_field() {
     });
 }
 
+/// The stored password hash of user `name`, as the database holds it.
+fn password_hash(db: &Db, name: &str) -> String {
+    let row = db
+        .read(|tx| {
+            tx.query_opt(
+                "SELECT password_hash FROM auth_users WHERE name = $1",
+                &[name.into()],
+            )
+        })
+        .expect("read")
+        .expect("row");
+    row.text(0).expect("hash").to_string()
+}
+
 #[test]
 fn the_password_is_stored_only_as_an_argon2id_hash() {
     each_engine(|db| {
         add(db, "ana", Some(PW), &[Role::Qa]);
-        let row = db
-            .read(|tx| {
-                tx.query_opt(
-                    "SELECT password_hash FROM auth_users WHERE name = $1",
-                    &["ana".into()],
-                )
-            })
-            .expect("read")
-            .expect("row");
-        let phc = row.text(0).expect("hash").to_string();
+        let phc = password_hash(db, "ana");
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(!phc.contains(PW));
         // a second user with the same password gets another salt
         add(db, "ben", Some(PW), &[Role::Qa]);
-        let other = db
-            .read(|tx| {
-                tx.query_opt(
-                    "SELECT password_hash FROM auth_users WHERE name = $1",
-                    &["ben".into()],
-                )
-            })
-            .expect("read")
-            .expect("row");
-        assert_ne!(other.text(0).expect("hash"), phc);
+        assert_ne!(password_hash(db, "ben"), phc);
     });
 }
 

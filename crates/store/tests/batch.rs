@@ -2,13 +2,14 @@
 //! on PostgreSQL: one transaction per request with the twin, idempotency keys,
 //! optimistic concurrency, append-only guards and tamper detection.
 
+#[path = "support/thaw.rs"]
+mod thaw;
+
 use batch::engine::recipe_sha256;
 use batch::entry::Label;
 use batch::rehearsal::{Cast, Rehearsal, rehearse};
 use batch::{Command, LotRegister, NewOrder, Request, Stage};
-use recipe::bind::Binding;
 use recipe::equipment::Inventory;
-use recipe::recipe::Recipe;
 use recipe::{Date, DateTime};
 use store::batch::{self as sb, BatchError, Outcome, RequestMeta};
 use store::{Db, Kind, StoreError, testing};
@@ -37,28 +38,36 @@ fn label() -> Label {
 
 /// Orders a batch of the example recipe in its own transaction, as the example planner
 /// with an empty lot register.
+/// Opens `order` of the example process bound to the example plant, `inventory` its
+/// equipment.
 fn open_order(
     db: &Db,
     order: &NewOrder,
-    recipe: &Recipe,
-    binding: &Binding,
     inventory: &Inventory,
     at: DateTime,
 ) -> Result<sb::Opened, BatchError> {
+    let (recipe, _, binding) = fixtures();
     let cast = Cast::example();
     db.transaction(|tx| {
         sb::open(
             tx,
             order,
             RECIPE,
-            recipe,
-            binding,
+            &recipe,
+            &binding,
             &cast.planner,
             inventory,
             &LotRegister::default(),
             at,
         )
     })
+}
+
+/// Batch `id` as stored in `db`.
+fn stored(db: &Db, id: &str) -> sb::Stored {
+    db.read(|tx| sb::load(tx, id))
+        .expect("load")
+        .unwrap_or_else(|| panic!("batch {id} is stored"))
 }
 
 fn each_engine(test: impl Fn(&str)) {
@@ -86,44 +95,23 @@ fn receive(key: Option<&str>, location: &str) -> Request {
 
 #[test]
 fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
-    let (recipe, inventory, binding) = fixtures();
+    let (_, inventory, _) = fixtures();
     let cast = Cast::example();
     let lots = LotRegister::default();
     each_engine(|url| {
         let db = Db::connect(url).expect("open");
-        let opened = open_order(
-            &db,
-            &order("B-1"),
-            &recipe,
-            &binding,
-            &inventory,
-            t("2026-12-01T07:00:00Z"),
-        )
-        .expect("open batch");
+        let opened = open_order(&db, &order("B-1"), &inventory, t("2026-12-01T07:00:00Z"))
+            .expect("open batch");
         assert!(!opened.replayed);
         assert_eq!(opened.batch.stage(), Stage::Ordered);
         // ordering the same batch again returns it; another order is refused
-        let again = open_order(
-            &db,
-            &order("B-1"),
-            &recipe,
-            &binding,
-            &inventory,
-            t("2026-12-01T07:05:00Z"),
-        )
-        .expect("same order");
+        let again = open_order(&db, &order("B-1"), &inventory, t("2026-12-01T07:05:00Z"))
+            .expect("same order");
         assert!(again.replayed);
         let mut other = order("B-1");
         other.patient = "PSN-other".into();
-        let e = open_order(
-            &db,
-            &other,
-            &recipe,
-            &binding,
-            &inventory,
-            t("2026-12-01T07:05:00Z"),
-        )
-        .expect_err("other order");
+        let e = open_order(&db, &other, &inventory, t("2026-12-01T07:05:00Z"))
+            .expect_err("other order");
         assert!(
             matches!(e, BatchError::Exists(ref id) if id == "B-1"),
             "{e}"
@@ -183,10 +171,7 @@ fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
         // reopening the database resumes the batch where its record stops
         drop(db);
         let db = Db::connect(url).expect("reopen");
-        let s = db
-            .read(|tx| sb::load(tx, "B-1"))
-            .expect("load")
-            .expect("stored");
+        let s = stored(&db, "B-1");
         assert_eq!(s.batch.stage(), Stage::ApheresisReceived);
         assert_eq!(s.version, 2);
     });
@@ -194,25 +179,14 @@ fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
 
 #[test]
 fn a_stale_head_update_is_refused_and_nothing_is_written() {
-    let (recipe, inventory, binding) = fixtures();
+    let (recipe, inventory, _) = fixtures();
     let cast = Cast::example();
     let lots = LotRegister::default();
     each_engine(|url| {
         let db = Db::connect(url).expect("open");
-        open_order(
-            &db,
-            &order("B-2"),
-            &recipe,
-            &binding,
-            &inventory,
-            t("2026-12-01T07:00:00Z"),
-        )
-        .expect("open batch");
+        open_order(&db, &order("B-2"), &inventory, t("2026-12-01T07:00:00Z")).expect("open batch");
         // two writers read version 1; the first one's change lands
-        let read = db
-            .read(|tx| sb::load(tx, "B-2"))
-            .expect("load")
-            .expect("stored");
+        let read = stored(&db, "B-2");
         let ctx = batch::Ctx {
             recipe: &recipe,
             inventory: &inventory,
@@ -272,10 +246,7 @@ fn a_stale_head_update_is_refused_and_nothing_is_written() {
             ),
             "{e}"
         );
-        let s = db
-            .read(|tx| sb::load(tx, "B-2"))
-            .expect("load")
-            .expect("stored");
+        let s = stored(&db, "B-2");
         assert_eq!(
             s.batch.entries().len(),
             2,
@@ -504,18 +475,10 @@ fn the_database_refuses_changes_to_the_record_and_verify_names_every_tampered_ro
 #[test]
 fn outcomes_report_what_was_stored() {
     // the accessor methods of an outcome agree with its variant
-    let (recipe, inventory, binding) = fixtures();
+    let (_, inventory, _) = fixtures();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::connect(&dir.path().join("o.db").display().to_string()).expect("open");
-    open_order(
-        &db,
-        &order("B-3"),
-        &recipe,
-        &binding,
-        &inventory,
-        t("2026-12-01T07:00:00Z"),
-    )
-    .expect("open");
+    open_order(&db, &order("B-3"), &inventory, t("2026-12-01T07:00:00Z")).expect("open");
     // a wrong label at receipt is refused, but its scan and deviation are kept
     let mut wrong = receive(Some("rx-wrong"), "room_c1");
     if let Command::ReceiveApheresis { scanned, .. } = &mut wrong.command {
@@ -576,10 +539,7 @@ fn counter_uses_reach_the_equipment_twins_with_the_entries() {
                 && text.contains("sterile_connector_port"),
             "{text}"
         );
-        let stored = db
-            .read(|tx| sb::load(tx, "B-NOTWIN"))
-            .expect("load")
-            .expect("the batch up to the refused write");
+        let stored = stored(&db, "B-NOTWIN");
         assert!(
             !stored
                 .batch
@@ -668,46 +628,18 @@ fn stored_counters_of(inv: &Inventory) -> Vec<(String, String, u64, u64)> {
 /// Opens batch `id` and brings it to its thaw step with the thaw module scanned (the
 /// equipment twins are stored first unless the database has them); the thaw module's id.
 fn open_at_thaw(db: &Db, id: &str) -> String {
-    let (recipe, _, binding) = fixtures();
+    let (_, _, binding) = fixtures();
     let inventory = inventory_with_twins(db);
     let at = t("2026-12-01T08:00:00Z");
-    open_order(db, &order(id), &recipe, &binding, &inventory, at).expect("open batch");
+    open_order(db, &order(id), &inventory, at).expect("open batch");
     let device = binding
         .assignments
         .iter()
         .find(|a| a.step == "thaw")
         .and_then(|a| a.equipment.clone())
         .expect("thaw is bound");
-    let commands = [
-        Command::StartStep {
-            step: "transport_in".into(),
-            location: "room_c1".into(),
-            scanned: label(),
-        },
-        Command::RecordLot {
-            step: "transport_in".into(),
-            material: "apheresis".into(),
-            lot: "A999925123456".into(),
-            expiry: Date::parse("2027-06-01"),
-        },
-        Command::CompleteStep {
-            step: "transport_in".into(),
-            measures: Default::default(),
-            failed: None,
-        },
-        Command::StartStep {
-            step: "thaw".into(),
-            location: "room_c1".into(),
-            scanned: label(),
-        },
-        Command::UseEquipment {
-            step: "thaw".into(),
-            requirement: "thawing".into(),
-            equipment: device.clone(),
-        },
-    ];
     run_on(db, id, receive(None, "goods-in"), at).expect("receive");
-    for c in commands {
+    for c in thaw::to_thaw(&label(), "A999925123456", &device) {
         run_on(db, id, Request::new(c), at).expect("to the thaw step");
     }
     device
@@ -832,10 +764,7 @@ fn a_write_by_another_handle_is_seen_by_the_next_request() {
         let v = verifies(&first, "B-C1");
         assert_eq!((v.entries, v.requests), (h + 4, 11));
         for db in [&first, &second] {
-            let s = db
-                .read(|tx| sb::load(tx, "B-C1"))
-                .expect("load")
-                .expect("stored");
+            let s = stored(db, "B-C1");
             assert_eq!((s.batch.head_seq(), s.version), (h + 4, 11));
         }
     });

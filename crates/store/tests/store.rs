@@ -23,6 +23,29 @@ fn each_engine(test: impl Fn(&str)) {
     }
 }
 
+/// A new temporary folder (removed when dropped) and the path of file `name` in it.
+fn db_file(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+/// Runs `test` on a new database of each engine.
+fn each_db(test: impl Fn(&Db)) {
+    each_engine(|url| test(&Db::connect(url).expect("open")));
+}
+
+/// Writes record `id` of `kind` in a transaction of its own.
+fn put(db: &Db, kind: Kind, id: &str, body: &[u8]) -> Result<(), E> {
+    db.transaction(|tx| -> Result<(), E> { Ok(tx.put(kind, id, body)?) })
+}
+
+/// The first page of shells that filter `f` selects.
+fn shells(db: &Db, f: &Filter) -> store::Page {
+    db.read(|tx| tx.page(Kind::Shell, f, None, None))
+        .expect("page")
+}
+
 #[test]
 fn survives_reopen() {
     each_engine(|url| {
@@ -53,8 +76,7 @@ fn survives_reopen() {
 #[test]
 fn sqlite_file_is_private_and_in_wal_mode() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("new.db");
+    let (_dir, path) = db_file("new.db");
     let db = Db::open(&path).expect("open");
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
@@ -66,10 +88,8 @@ fn sqlite_file_is_private_and_in_wal_mode() {
 
 #[test]
 fn failed_write_leaves_nothing() {
-    each_engine(|url| {
-        let s = Db::connect(url).expect("open");
-        s.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Shell, "keep", b"1")?) })
-            .expect("write");
+    each_db(|s| {
+        put(s, Kind::Shell, "keep", b"1").expect("write");
         // first change succeeds, then the closure fails: neither may be stored
         let r = s.transaction(|tx| -> Result<(), E> {
             tx.put(Kind::Shell, "keep", b"changed")?;
@@ -107,16 +127,14 @@ fn failed_write_leaves_nothing() {
         assert!(matches!(r, Err(E::Store(StoreError::Db(_)))), "{r:?}");
         assert_eq!(s.get(Kind::Shell, "swallowed").expect("get"), None);
         // JSON that is not UTF-8 text is refused
-        let r =
-            s.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Shell, "bin", &[0xff, 0xfe])?) });
+        let r = put(s, Kind::Shell, "bin", &[0xff, 0xfe]);
         assert!(matches!(r, Err(E::Store(StoreError::Invalid { .. }))));
     });
 }
 
 #[test]
 fn panicking_write_leaves_nothing() {
-    each_engine(|url| {
-        let s = Db::connect(url).expect("open");
+    each_db(|s| {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = s.transaction(|tx| -> Result<(), E> {
                 tx.put(Kind::Shell, "half", b"x")?;
@@ -126,8 +144,7 @@ fn panicking_write_leaves_nothing() {
         assert!(r.is_err());
         assert_eq!(s.get(Kind::Shell, "half").expect("get"), None);
         // the database is still usable
-        s.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Shell, "after", b"y")?) })
-            .expect("write");
+        put(s, Kind::Shell, "after", b"y").expect("write");
         assert_eq!(s.list(Kind::Shell).expect("list").len(), 1);
     });
 }
@@ -157,8 +174,7 @@ fn shell(
 
 #[test]
 fn filtered_pages_use_the_indexes() {
-    each_engine(|url| {
-        let s = Db::connect(url).expect("open");
+    each_db(|s| {
         s.transaction(|tx| -> Result<(), E> {
             for i in 0..50 {
                 let id = format!("urn:shell:{i:03}");
@@ -209,30 +225,21 @@ fn filtered_pages_use_the_indexes() {
             asset_ids: vec![("serial".into(), "SN7".into())],
             ..Filter::default()
         };
-        let p = s
-            .read(|tx| tx.page(Kind::Shell, &f, None, None))
-            .expect("page");
+        let p = shells(s, &f);
         assert_eq!(p.items.len(), 1);
         assert_eq!(p.items[0].0, "urn:shell:007");
         let f = Filter {
             asset_ids: vec![("globalAssetId".into(), "urn:asset:8".into())],
             ..Filter::default()
         };
-        let p = s
-            .read(|tx| tx.page(Kind::Shell, &f, None, None))
-            .expect("page");
+        let p = shells(s, &f);
         assert_eq!(p.items.len(), 1);
         // a specific asset id called globalAssetId does not match the global one
         let f = Filter {
             asset_ids: vec![("globalAssetId".into(), "SN8".into())],
             ..Filter::default()
         };
-        assert!(
-            s.read(|tx| tx.page(Kind::Shell, &f, None, None))
-                .expect("page")
-                .items
-                .is_empty()
-        );
+        assert!(shells(s, &f).items.is_empty());
         let f = Filter {
             semantic_id: Some("urn:sem:cap".into()),
             ..Filter::default()
@@ -346,10 +353,8 @@ fn general_sql_in_the_same_transaction() {
 
 #[test]
 fn concurrent_read_modify_write_loses_nothing() {
-    each_engine(|url| {
-        let s = Db::connect(url).expect("open");
-        s.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Submodel, "counter", b"0")?) })
-            .expect("init");
+    each_db(|s| {
+        put(s, Kind::Submodel, "counter", b"0").expect("init");
         let threads = 4;
         let per = 25;
         std::thread::scope(|sc| {
@@ -384,8 +389,7 @@ fn stale_version_is_refused_not_lost() {
     each_engine(|url| {
         let s = Db::connect(url).expect("open");
         let other = Db::connect(url).expect("second process's view");
-        s.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Shell, "x", b"1")?) })
-            .expect("init");
+        put(&s, Kind::Shell, "x", b"1").expect("init");
         let mut attempts = 0;
         // the closure reads, then another writer changes the record before
         // it writes: its first attempt must not overwrite that change
@@ -495,19 +499,17 @@ fn copies_verify_and_refuse_non_empty_targets() {
 #[test]
 fn read_only_database_gives_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ro.db");
+    let (_dir, path) = db_file("ro.db");
     {
         let db = Db::open(&path).expect("create");
-        db.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Shell, "a", b"1")?) })
-            .expect("write");
+        put(&db, Kind::Shell, "a", b"1").expect("write");
     }
     // root ignores file modes: open the file read-only through SQLite's URI instead
     let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400));
     let url = format!("file:{}?mode=ro", path.display());
     match Db::connect(&url) {
         Ok(db) => {
-            let r = db.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Shell, "b", b"2")?) });
+            let r = put(&db, Kind::Shell, "b", b"2");
             match r {
                 Err(E::Store(StoreError::Unavailable(m))) => {
                     assert!(m.contains("read-only"), "{m}")
@@ -603,8 +605,7 @@ fn killed_writer_leaves_whole_transactions() {
 /// gives exactly the error a full disk gives (SQLITE_FULL).
 #[test]
 fn full_database_gives_a_clear_error_and_keeps_what_was_stored() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("full.db");
+    let (_dir, path) = db_file("full.db");
     let db = Db::open(&path).expect("create");
     let kept: Vec<u8> = b"\"kept\"".to_vec();
     db.transaction(|tx| -> Result<(), E> {
@@ -642,7 +643,6 @@ fn full_database_gives_a_clear_error_and_keeps_what_was_stored() {
         Some(&kept[..])
     );
     // and the database takes writes again once there is room
-    db.transaction(|tx| -> Result<(), E> { Ok(tx.put(Kind::Submodel, "after", &big)?) })
-        .expect("write after");
+    put(&db, Kind::Submodel, "after", &big).expect("write after");
     assert_eq!(db.count(Kind::Submodel).expect("count"), 1);
 }
