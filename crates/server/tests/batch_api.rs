@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
-use server::{AppState, dispatch_with};
+use server::AppState;
 use store::auth::{NewUser, Role, Timestamp};
 
 mod support;
@@ -55,18 +55,14 @@ impl Api {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Resp {
-        let uri: Uri = if path.starts_with("/api/") {
-            path.parse().expect("uri")
+        let path = if path.starts_with("/api/") {
+            path.to_string()
         } else {
-            format!("/api/batch/v1{path}").parse().expect("uri")
+            format!("/api/batch/v1{path}")
         };
         let mut h = HeaderMap::new();
         if let Some(w) = who {
-            let t = &self.tokens[w];
-            h.insert(
-                header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {t}")).expect("header"),
-            );
+            support::insert_bearer(&mut h, &self.tokens[w]);
         }
         for (k, v) in extra {
             h.insert(
@@ -74,24 +70,12 @@ impl Api {
                 HeaderValue::from_str(v).expect("value"),
             );
         }
-        let r = match dispatch_with(&self.st, &method, &uri, &h, body) {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        };
-        let status = r.status();
-        let etag = r
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = support::body_bytes(r);
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let a = support::dispatch(&self.st, &method, &path, &h, body);
         Resp {
-            status,
-            text,
-            body,
-            etag,
+            status: a.status,
+            text: String::from_utf8_lossy(&a.body).into_owned(),
+            body: serde_json::from_slice(&a.body).unwrap_or(Value::Null),
+            etag: a.header(header::ETAG),
         }
     }
 

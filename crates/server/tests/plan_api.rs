@@ -5,9 +5,9 @@
 //! stale versions, malformed scenario, orders and events (400 with the
 //! located message, nothing stored) and missing credentials.
 
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
-use server::{AppState, dispatch_with};
+use server::AppState;
 use store::auth::{Role, Timestamp};
 use support::each_engine;
 
@@ -65,13 +65,9 @@ impl Api {
         if_match: Option<&str>,
         body: &Value,
     ) -> Resp {
-        let uri: Uri = format!("/api/plan/v1{path}").parse().expect("uri");
         let mut h = HeaderMap::new();
         if let Some(w) = who {
-            h.insert(
-                header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {}", self.tokens[w])).expect("header"),
-            );
+            support::insert_bearer(&mut h, &self.tokens[w]);
         }
         if let Some(m) = if_match {
             h.insert(header::IF_MATCH, HeaderValue::from_str(m).expect("header"));
@@ -81,24 +77,18 @@ impl Api {
         } else {
             serde_json::to_vec(body).expect("json")
         };
-        let r = match dispatch_with(&self.st, &method, &uri, &h, &bytes) {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        };
-        let status = r.status();
-        let hdr = |n| {
-            r.headers()
-                .get(n)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let (etag, location) = (hdr(header::ETAG), hdr(header::LOCATION));
-        let bytes = support::body_bytes(r);
+        let a = support::dispatch(
+            &self.st,
+            &method,
+            &format!("/api/plan/v1{path}"),
+            &h,
+            &bytes,
+        );
         Resp {
-            status,
-            etag,
-            location,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            status: a.status,
+            etag: a.header(header::ETAG),
+            location: a.header(header::LOCATION),
+            body: serde_json::from_slice(&a.body).unwrap_or(Value::Null),
         }
     }
 

@@ -332,85 +332,69 @@ fn bad_certificate_and_key_files_are_reported_with_file_and_line() {
     let cert = pki.path("cert.pem");
     let key = pki.path("key.pem");
     let cert_text = std::fs::read_to_string(&cert).expect("cert");
-    let msg = |e: TlsError| e.to_string();
+    // the pair `cert`, `key` is refused with an error naming `file` and saying `what`
+    let refused = |cert: &Path, key: &Path, file: &str, what: &str| {
+        let e = server_config(cert, key)
+            .map(|_| ())
+            .map_err(|e: TlsError| e.to_string())
+            .expect_err(what);
+        assert!(e.contains(file) && e.contains(what), "{e}");
+    };
 
     // missing file
     let missing = dir.path().join("missing.pem");
-    let e = msg(server_config(&missing, &key).expect_err("missing cert"));
-    assert!(
-        e.contains("missing.pem") && e.contains("cannot read"),
-        "{e}"
-    );
+    refused(&missing, &key, "missing.pem", "cannot read");
 
     // no certificate in the file
     let empty = write("empty.pem", "just some text\n");
-    let e = msg(server_config(&empty, &key).expect_err("no cert"));
-    assert!(
-        e.contains("empty.pem") && e.contains("no PEM certificate"),
-        "{e}"
-    );
+    refused(&empty, &key, "empty.pem", "no PEM certificate");
 
     // a broken base64 body: the line of the section is named
     let broken = write(
         "broken.pem",
         "# site certificate\n\n-----BEGIN CERTIFICATE-----\nMIIB!!!notbase64\n-----END CERTIFICATE-----\n",
     );
-    let e = msg(server_config(&broken, &key).expect_err("bad base64"));
-    assert!(e.contains("broken.pem:3:") && e.contains("base64"), "{e}");
+    refused(&broken, &key, "broken.pem:3:", "base64");
 
     // a section without its end line (a truncated copy)
     let cut = &cert_text[..cert_text.len() / 3];
     let truncated = write("truncated.pem", cut);
-    let e = msg(server_config(&truncated, &key).expect_err("truncated"));
-    assert!(
-        e.contains("truncated.pem:1:") && e.contains("end line"),
-        "{e}"
-    );
+    refused(&truncated, &key, "truncated.pem:1:", "end line");
 
     // the key file holds a certificate only
-    let e = msg(server_config(&cert, &cert).expect_err("no key"));
-    assert!(
-        e.contains("cert.pem") && e.contains("no PEM private key"),
-        "{e}"
-    );
+    refused(&cert, &cert, "cert.pem", "no PEM private key");
 
     // a key that belongs to another certificate
-    let e = msg(server_config(&cert, &pki.path("other-key.pem")).expect_err("mismatch"));
-    assert!(
-        e.contains("other-key.pem") && e.contains("does not belong"),
-        "{e}"
+    refused(
+        &cert,
+        &pki.path("other-key.pem"),
+        "other-key.pem",
+        "does not belong",
     );
 
     // two keys in one file
     let key_text = std::fs::read_to_string(&key).expect("key");
     let other = std::fs::read_to_string(pki.path("other-key.pem")).expect("key");
     let two = write("two-keys.pem", &format!("{key_text}{other}"));
-    let e = msg(server_config(&cert, &two).expect_err("two keys"));
-    assert!(e.contains("two-keys.pem:") && e.contains("second"), "{e}");
+    refused(&cert, &two, "two-keys.pem:", "second");
 
     // a key section whose content is not a key
     let not_key = write(
         "not-a-key.pem",
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
     );
-    let e = msg(server_config(&cert, &not_key).expect_err("garbage key"));
-    assert!(
-        e.contains("not-a-key.pem") && e.contains("not a usable private key"),
-        "{e}"
-    );
+    refused(&cert, &not_key, "not-a-key.pem", "not a usable private key");
 
     // a certificate section whose content is not a certificate
     let not_cert = write(
         "not-a-cert.pem",
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     );
-    let e = msg(server_config(&not_cert, &key).expect_err("garbage cert"));
-    assert!(e.contains("not-a-cert.pem") && e.contains("X.509"), "{e}");
+    refused(&not_cert, &key, "not-a-cert.pem", "X.509");
 
     // a huge file is not read whole
     let huge = write("huge.pem", &"A".repeat(2 << 20));
-    let e = msg(server_config(&huge, &key).expect_err("huge"));
-    assert!(e.contains("huge.pem") && e.contains("larger than"), "{e}");
+    refused(&huge, &key, "huge.pem", "larger than");
 
     // and the good pair works
     server_config(&cert, &key).expect("valid certificate and key");

@@ -104,42 +104,74 @@ pub fn call_as(
     } else {
         format!("/api/v3.0{path}")
     };
-    let uri: Uri = full.parse().expect("uri");
     let mut headers = HeaderMap::new();
     if let Some(m) = if_match {
         headers.insert(header::IF_MATCH, HeaderValue::from_str(m).expect("header"));
     }
     if let Some(t) = token {
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {t}")).expect("header"),
-        );
+        insert_bearer(&mut headers, t);
     }
-    let r = match dispatch_with(st, method, &uri, &headers, body) {
+    let a = dispatch(st, method, &full, &headers, body);
+    let body = if a.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&a.body).expect("JSON body")
+    };
+    Resp {
+        status: a.status,
+        allow: a.header(header::ALLOW),
+        etag: a.header(header::ETAG),
+        www_authenticate: a.header(header::WWW_AUTHENTICATE),
+        body,
+    }
+}
+
+/// An answer of the router as it was sent: status, headers and the whole body.
+#[allow(dead_code)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: axum::body::Bytes,
+}
+
+impl Answer {
+    /// The header `name` as text, if the answer has it.
+    #[allow(dead_code)]
+    pub fn header(&self, name: header::HeaderName) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ASCII header").to_owned())
+    }
+}
+
+/// Adds `Authorization: Bearer {token}` to `headers`.
+#[allow(dead_code)]
+pub fn insert_bearer(headers: &mut HeaderMap, token: &str) {
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+    );
+}
+
+/// Sends `method` to `path` (the whole path, with the API's base) with `headers` and
+/// `body`; a refused request answers as the router renders its error.
+#[allow(dead_code)]
+pub fn dispatch(
+    st: &AppState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
+    let uri: Uri = path.parse().expect("uri");
+    let r = match dispatch_with(st, method, &uri, headers, body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    let status = r.status();
-    let header_text = |name| {
-        r.headers()
-            .get(name)
-            .map(|v: &HeaderValue| v.to_str().expect("ASCII header").to_owned())
-    };
-    let allow = header_text(header::ALLOW);
-    let etag = header_text(header::ETAG);
-    let www_authenticate = header_text(header::WWW_AUTHENTICATE);
-    let bytes = body_bytes(r);
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    Resp {
-        status,
-        allow,
-        etag,
-        www_authenticate,
-        body,
+    Answer {
+        status: r.status(),
+        headers: r.headers().clone(),
+        body: body_bytes(r),
     }
 }
 
