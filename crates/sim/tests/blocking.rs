@@ -18,7 +18,7 @@ mod common;
 
 use std::sync::atomic::AtomicBool;
 
-use common::{load, run_with};
+use common::{assert_in_ci, load, run_with};
 use sim::{Results, RunOptions, SimError, Stat};
 use testkit::scenarios::{Scenario, exponential, fixed, q};
 
@@ -115,22 +115,6 @@ fn per_hour(r: &Results) -> Stat {
     }
 }
 
-fn assert_in_ci(what: &str, s: Stat, expected: f64) {
-    let [lo, hi] = s.ci95;
-    eprintln!(
-        "{what}: exact {expected:.5}, simulated {:.5} [{lo:.5}, {hi:.5}]",
-        s.mean
-    );
-    assert!(
-        lo <= expected && expected <= hi,
-        "{what}: exact {expected:.5} outside the 95 % interval [{lo:.5}, {hi:.5}]"
-    );
-    assert!(
-        0.5 * (hi - lo) <= 0.02 * expected,
-        "{what}: the interval [{lo:.5}, {hi:.5}] is too wide for the check to mean something"
-    );
-}
-
 fn assert_outside_ci(what: &str, s: Stat, value: f64) {
     let [lo, hi] = s.ci95;
     assert!(
@@ -169,6 +153,7 @@ fn a_tandem_line_without_buffer_blocks_after_service_as_hunt_found() {
             &format!("blocking mu1 {mu1} mu2 {mu2}"),
             per_hour(&blocking),
             exact,
+            0.02,
         );
         // `keep = ["m1"]` is the same as `blocking = true` here: the same numbers.
         let keep = run_with(&load(&tandem(mu1, mu2, 0, "keep")), 0, None);
@@ -189,6 +174,7 @@ fn a_tandem_line_without_buffer_blocks_after_service_as_hunt_found() {
                 &format!("no blocking mu1 {mu1} mu2 {mu2}"),
                 per_hour(&free),
                 mu1.min(mu2),
+                0.02,
             );
         }
         assert_outside_ci(
@@ -218,7 +204,7 @@ fn a_tandem_line_with_a_finite_buffer_matches_its_markov_chain() {
     let (mu1, mu2, buffer) = (1.0, 0.8, 2);
     let exact = tandem_throughput(mu1, mu2, buffer);
     let r = run_with(&load(&tandem(mu1, mu2, buffer, "keep")), 0, None);
-    assert_in_ci("buffer 2", per_hour(&r), exact);
+    assert_in_ci("buffer 2", per_hour(&r), exact, 0.02);
     // Distinct from the line without buffer and from the unblocked line.
     assert_outside_ci(
         "buffer 2 vs none",
@@ -226,6 +212,23 @@ fn a_tandem_line_with_a_finite_buffer_matches_its_markov_chain() {
         tandem_throughput(mu1, mu2, 0),
     );
     assert_outside_ci("buffer 2 vs no blocking", per_hour(&r), mu1.min(mu2));
+}
+
+/// A plant `name` simulated for `horizon_days` (no warm-up, two replications) with one unit
+/// of each equipment pool in `pools`.
+fn single_units(name: &str, horizon_days: u32, pools: &[&str]) -> Scenario {
+    let mut s = Scenario::new(name, horizon_days, 0, 2, 1);
+    for pool in pools {
+        s = s.equipment(pool, 1);
+    }
+    s
+}
+
+/// Asserts that the message `msg` contains every one of `parts`.
+fn assert_mentions(msg: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(msg.contains(part), "`{part}` missing from: {msg}");
+    }
 }
 
 /// Runs the scenario `text` with the default options.
@@ -249,8 +252,7 @@ fn run_err(text: &str) -> SimError {
 /// never handed over.
 #[test]
 fn a_batch_keeping_the_unit_its_next_step_needs_is_a_deadlock_named_in_the_error() {
-    let text = Scenario::new("self deadlock", 30, 0, 2, 1)
-        .equipment("bioreactors", 1)
+    let text = single_units("self deadlock", 30, &["bioreactors"])
         .product("p")
         .step("expand", fixed(2, "days"))
         .uses("equipment", "bioreactors")
@@ -265,21 +267,20 @@ fn a_batch_keeping_the_unit_its_next_step_needs_is_a_deadlock_named_in_the_error
         "{e}"
     );
     let msg = e.to_string();
-    for part in [
-        "replication 0 deadlocked at simulated day 3.00",
-        "patient 0 (product `p`) keeps 1 of `bioreactors` and waits for step `restim`",
-        "`bioreactors` (1 of 1 kept by these batches)",
-    ] {
-        assert!(msg.contains(part), "`{part}` missing from: {msg}");
-    }
+    assert_mentions(
+        &msg,
+        &[
+            "replication 0 deadlocked at simulated day 3.00",
+            "patient 0 (product `p`) keeps 1 of `bioreactors` and waits for step `restim`",
+            "`bioreactors` (1 of 1 kept by these batches)",
+        ],
+    );
 }
 
 /// Two batches, each keeping the one unit of a pool the other's next step needs.
 #[test]
 fn two_batches_keeping_what_the_other_needs_are_a_deadlock() {
-    let text = Scenario::new("crossed deadlock", 30, 0, 2, 1)
-        .equipment("a", 1)
-        .equipment("b", 1)
+    let text = single_units("crossed deadlock", 30, &["a", "b"])
         .product("ab")
         .step("on-a", fixed(1, "days"))
         .uses("equipment", "a")
@@ -296,14 +297,15 @@ fn two_batches_keeping_what_the_other_needs_are_a_deadlock() {
         .demand("ba", "apheresis_days = [1.0]", 20)
         .text();
     let msg = run_err(&text).to_string();
-    for part in [
-        "deadlocked at simulated day 2.00",
-        "(product `ab`) keeps 1 of `a` and waits for step `on-b`, which needs 1 of `b`",
-        "(product `ba`) keeps 1 of `b` and waits for step `on-a`, which needs 1 of `a`",
-        "`a` (1 of 1 kept by these batches), `b` (1 of 1 kept by these batches)",
-    ] {
-        assert!(msg.contains(part), "`{part}` missing from: {msg}");
-    }
+    assert_mentions(
+        &msg,
+        &[
+            "deadlocked at simulated day 2.00",
+            "(product `ab`) keeps 1 of `a` and waits for step `on-b`, which needs 1 of `b`",
+            "(product `ba`) keeps 1 of `b` and waits for step `on-a`, which needs 1 of `a`",
+            "`a` (1 of 1 kept by these batches), `b` (1 of 1 kept by these batches)",
+        ],
+    );
     // With two units of `a` nothing deadlocks: the second unit serves `ba`'s next step.
     let ok = text.replacen("name = \"a\"\ncount = 1\n", "name = \"a\"\ncount = 2\n", 1);
     let r = run_text(&ok);
@@ -314,9 +316,7 @@ fn two_batches_keeping_what_the_other_needs_are_a_deadlock() {
 /// fails; the blocked time is counted until then.
 #[test]
 fn kept_units_are_released_when_the_batch_is_lost_or_its_step_fails() {
-    let text = Scenario::new("hold loss", 40, 0, 2, 1)
-        .equipment("bioreactors", 1)
-        .equipment("suite", 1)
+    let text = single_units("hold loss", 40, &["bioreactors", "suite"])
         .product("p")
         .step("expand", fixed(1, "days"))
         .uses("equipment", "bioreactors")

@@ -42,12 +42,22 @@ fn assert_v2v(obs: &[Vec<Observation>], want: &[f64]) {
     }
 }
 
+/// The plant `s` with three patients: P0 and P1 of product `first` arriving at 0 h and 6 h and
+/// due 30 days later, and P2 of product `second` arriving at 12 h and due 5 days later.
+fn three_patients(s: Scenario, first: &str, second: &str) -> Model {
+    load(
+        &s.demand(first, "apheresis_days = [0, 0.25]", 30)
+            .demand(second, "apheresis_days = [0.5]", 5)
+            .text(),
+    )
+}
+
 /// Two products share one operator (staff pool, `edd`). Product `long` also needs a bioreactor
 /// from a pool ranked `fifo` (its first use), product `short` only the operator. The
 /// bioreactors are not scarce; the operator is.
 fn shared_staff() -> Model {
-    load(
-        &Scenario::new("shared edd operator, fifo bioreactors", 5, 0, 2, 1)
+    three_patients(
+        Scenario::new("shared edd operator, fifo bioreactors", 5, 0, 2, 1)
             .equipment("bioreactor", 2)
             .staff("operator", 1)
             .dispatch("edd")
@@ -60,10 +70,9 @@ fn shared_staff() -> Model {
             )
             .product("short")
             .step("fill", fixed(24, "hours"))
-            .uses("staff", "operator")
-            .demand("long", "apheresis_days = [0, 0.25]", 30)
-            .demand("short", "apheresis_days = [0.5]", 5)
-            .text(),
+            .uses("staff", "operator"),
+        "long",
+        "short",
     )
 }
 
@@ -91,8 +100,8 @@ fn a_shared_pool_ranks_batches_of_different_steps_by_its_own_rule() {
 /// second use, one batch at a time), with `bioreactors` units ranked by `bioreactor_rule` and
 /// the suite ranked by `suite_rule`.
 fn second_use(bioreactors: u32, bioreactor_rule: &str, suite_rule: &str) -> Model {
-    load(
-        &Scenario::new("fifo bioreactors first, edd suite second", 5, 0, 2, 1)
+    three_patients(
+        Scenario::new("fifo bioreactors first, edd suite second", 5, 0, 2, 1)
             .equipment("bioreactor", bioreactors)
             .dispatch(bioreactor_rule)
             .area("suite", "B", 1)
@@ -102,10 +111,9 @@ fn second_use(bioreactors: u32, bioreactor_rule: &str, suite_rule: &str) -> Mode
             .set(
                 "uses",
                 r#"[{ equipment = "bioreactor" }, { area = "suite" }]"#,
-            )
-            .demand("p", "apheresis_days = [0, 0.25]", 30)
-            .demand("p", "apheresis_days = [0.5]", 5)
-            .text(),
+            ),
+        "p",
+        "p",
     )
 }
 

@@ -8,35 +8,13 @@
 
 mod common;
 
-use common::{close, load, observed, run_with};
+use common::{assert_in_ci, close, load, observed, run_with};
 use model::Model;
 use sim::{DistStat, Observed, Results, Stat};
 use testkit::scenarios::{Scenario, exponential, fixed, q};
 
 fn run(m: &Model) -> Results {
     run_with(m, 0, None)
-}
-
-/// Asserts that `expected` lies in the 95 % interval and that the interval's half width is at
-/// most `max_rel` of the expected value (so that a wrong engine cannot pass by being noisy).
-fn assert_in_ci(what: &str, s: Stat, expected: f64, max_rel: f64) {
-    let [lo, hi] = s.ci95;
-    eprintln!(
-        "{what}: formula {expected:.5}, simulated {:.5} [{lo:.5}, {hi:.5}]",
-        s.mean
-    );
-    assert!(
-        lo <= expected && expected <= hi,
-        "{what}: formula {expected:.5} outside the 95 % interval [{lo:.5}, {hi:.5}] (mean {:.5})",
-        s.mean
-    );
-    let half = 0.5 * (hi - lo);
-    assert!(
-        half <= max_rel * expected.abs(),
-        "{what}: interval half width {half:.5} is wider than {:.1} % of {expected:.5}; the check \
-         would be too weak",
-        max_rel * 100.0
-    );
 }
 
 fn ds(d: &DistStat) -> Stat {
@@ -51,6 +29,11 @@ fn step<'a>(r: &'a Results, name: &str) -> &'a sim::StepResult {
         Some(s) => s,
         None => panic!("no step `{name}` in results"),
     }
+}
+
+/// The mean number of hold-time violations before step `name` a replication.
+fn hold_violations(r: &Results, name: &str) -> f64 {
+    step(r, name).hold_violations.mean
 }
 
 fn resource<'a>(r: &'a Results, name: &str) -> &'a sim::ResourceResult {
@@ -316,16 +299,30 @@ fn deterministic_line_gives_hand_computed_times() {
     close("wip", r.wip.mean, (55.0 + 70.0 + 55.0) / 120.0);
 }
 
+/// The plant `s` (with an equipment pool `m`) making product `p` in one step `(name,
+/// duration)` on a unit of `m`, for patients arriving as `arrivals`, due `target_days` later.
+fn one_step_on_m(
+    s: Scenario,
+    (name, duration): (&str, String),
+    arrivals: &str,
+    target_days: u32,
+) -> String {
+    s.product("p")
+        .step(name, duration)
+        .uses("equipment", "m")
+        .demand("p", arrivals, target_days)
+        .text()
+}
+
 /// One machine, a 250-day step, two patients a day apart: the second is still waiting or
 /// processing when the run is cut off one year after the 2-day horizon.
 fn overloaded() -> String {
-    Scenario::new("plant that cannot keep up", 2, 0, 2, 1)
-        .equipment("m", 1)
-        .product("p")
-        .step("a", fixed(250, "days"))
-        .uses("equipment", "m")
-        .demand("p", "apheresis_days = [0, 1]", 300)
-        .text()
+    one_step_on_m(
+        Scenario::new("plant that cannot keep up", 2, 0, 2, 1).equipment("m", 1),
+        ("a", fixed(250, "days")),
+        "apheresis_days = [0, 1]",
+        300,
+    )
 }
 
 #[test]
@@ -388,16 +385,8 @@ fn shelf_life_violation_loses_the_patient() {
     // P1: a 0–10, b 10–30. P2 (arrives 1 h): a 10–20, then must start b by 25 but m2 is busy
     // until 30 → violation at 25, patient lost. P3 (day 4 = 96 h): a 96–106, b 106–126.
     let r = run(&load(&shelf_scenario("lost")));
-    close(
-        "hold violations before b",
-        step(&r, "b").hold_violations.mean,
-        1.0,
-    );
-    close(
-        "hold violations before a",
-        step(&r, "a").hold_violations.mean,
-        0.0,
-    );
+    close("hold violations before b", hold_violations(&r, "b"), 1.0);
+    close("hold violations before a", hold_violations(&r, "a"), 0.0);
     close("patients lost", r.patients_lost.mean, 1.0);
     assert_eq!(r.losses.len(), 1, "{:?}", r.losses);
     assert_eq!(r.losses[0].cause, "shelf life exceeded after a");
@@ -428,11 +417,7 @@ fn shelf_life_violation_with_repeat_makes_the_intermediate_again() {
     // P2 violates at 25 and goes back to a: m1 is free since 20, a 25–35, ready for b at 35,
     // m2 free since 30 → b 35–55. Vein-to-vein 54 h. P1 30 h, P3 30 h.
     let r = run(&load(&shelf_scenario("repeat")));
-    close(
-        "hold violations before b",
-        step(&r, "b").hold_violations.mean,
-        1.0,
-    );
+    close("hold violations before b", hold_violations(&r, "b"), 1.0);
     close("patients lost", r.patients_lost.mean, 0.0);
     assert!(r.losses.is_empty());
     close(
@@ -552,14 +537,14 @@ fn breakdowns(mtbf: f64, repair: f64, on_failure: &str) -> String {
 /// One batch at time 0 on a single machine that fails after exponential up times (mean
 /// `mtbf`) and is repaired in a fixed `repair` time; the step takes a fixed `d` hours.
 fn breakdown_scenario(on_failure: &str, d: f64, mtbf: f64, repair: f64, reps: u32) -> String {
-    Scenario::new("breakdowns", 1, 0, reps, 17)
-        .equipment("m", 1)
-        .set("failures", breakdowns(mtbf, repair, on_failure))
-        .product("p")
-        .step("work", fixed(d, "hours"))
-        .uses("equipment", "m")
-        .demand("p", "apheresis_days = [0]", 1)
-        .text()
+    one_step_on_m(
+        Scenario::new("breakdowns", 1, 0, reps, 17)
+            .equipment("m", 1)
+            .set("failures", breakdowns(mtbf, repair, on_failure)),
+        ("work", fixed(d, "hours")),
+        "apheresis_days = [0]",
+        1,
+    )
 }
 
 #[test]
@@ -604,14 +589,14 @@ fn breakdown_that_spoils_the_step_matches_preemptive_repeat_formula() {
 /// `c` units of `m`, each failing after exponential up times (mean `mtbf` hours) and
 /// repaired in `repair` hours, serving exponential 2-hour steps at a moderate load.
 fn breakdown_rate(c: u32, mtbf: f64, repair: f64) -> String {
-    Scenario::new("breakdown rate", 740, 10, 30, 23)
-        .equipment("m", c)
-        .set("failures", breakdowns(mtbf, repair, "transfer"))
-        .product("p")
-        .step("work", exponential(2, "hours"))
-        .uses("equipment", "m")
-        .demand("p", "patients_per_week = 84", 1)
-        .text()
+    one_step_on_m(
+        Scenario::new("breakdown rate", 740, 10, 30, 23)
+            .equipment("m", c)
+            .set("failures", breakdowns(mtbf, repair, "transfer")),
+        ("work", exponential(2, "hours")),
+        "patients_per_week = 84",
+        1,
+    )
 }
 
 #[test]

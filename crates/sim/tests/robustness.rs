@@ -344,12 +344,17 @@ fn run_within_budget(m: &model::Model) -> Result<sim::Results, SimError> {
     sim::run(m, &opts, &|_| {}, &AtomicBool::new(false))
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 128,
+/// `n` generated cases a property, none written to a file of failures to replay.
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
         failure_persistence: None,
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(128))]
 
     #[test]
     fn random_scenarios_never_panic_or_hang(sc in scenario()) {
@@ -523,11 +528,7 @@ fn blocking_scenario() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 64,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(cases(64))]
 
     /// Scenarios with blocking steps either simulate with every patient accounted for and the
     /// blocked time within the installed capacity, or end at a detected deadlock (or the event

@@ -21,6 +21,22 @@ fn mm1() -> Model {
     )
 }
 
+/// Who stopped the run `r` (`observer` or `sink`), in which replication and why; any other
+/// outcome fails the test.
+fn stopped(r: Result<Results, sim::SimError>) -> (&'static str, u32, String) {
+    match r {
+        Err(sim::SimError::Observer {
+            replication,
+            reason,
+        }) => ("observer", replication, reason),
+        Err(sim::SimError::ReplicationSink {
+            replication,
+            reason,
+        }) => ("sink", replication, reason),
+        other => panic!("expected an observer's or a replication sink's error, got {other:?}"),
+    }
+}
+
 fn exact_percentile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     sim::percentile(&v, q)
@@ -165,16 +181,8 @@ fn an_observer_error_stops_the_run_with_its_replication() {
         threads: 2,
         ..RunOptions::default()
     };
-    match sim::run_observed(&m, &opts, &|_| {}, &AtomicBool::new(false), &mut sink) {
-        Err(sim::SimError::Observer {
-            replication,
-            reason,
-        }) => {
-            assert_eq!(replication, 3);
-            assert_eq!(reason, "disk full");
-        }
-        other => panic!("expected the observer's error, got {other:?}"),
-    }
+    let r = sim::run_observed(&m, &opts, &|_| {}, &AtomicBool::new(false), &mut sink);
+    assert_eq!(stopped(r), ("observer", 3, "disk full".to_string()));
 }
 
 /// The summaries passed to a replication sink are those a run keeps, in replication order on
@@ -226,14 +234,6 @@ fn a_replication_sink_error_stops_the_run_with_its_replication() {
         ..RunOptions::default()
     };
     let never = AtomicBool::new(false);
-    match sim::run_streamed(&m, &opts, &|_| {}, &never, None, Some(&mut sink)) {
-        Err(sim::SimError::ReplicationSink {
-            replication,
-            reason,
-        }) => {
-            assert_eq!(replication, 4);
-            assert_eq!(reason, "no space");
-        }
-        other => panic!("expected the sink's error, got {other:?}"),
-    }
+    let r = sim::run_streamed(&m, &opts, &|_| {}, &never, None, Some(&mut sink));
+    assert_eq!(stopped(r), ("sink", 4, "no space".to_string()));
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicBool;
 
 use model::Model;
-use sim::{Observation, Results, RunOptions};
+use sim::{Observation, Results, RunOptions, Stat};
 
 /// Loads a scenario from text; a scenario that does not load fails the test with its errors.
 pub fn load(text: &str) -> Model {
@@ -56,5 +56,27 @@ pub fn close(what: &str, got: f64, want: f64) {
     assert!(
         (got - want).abs() <= 1e-9 * want.abs().max(1.0),
         "{what}: got {got}, expected exactly {want}"
+    );
+}
+
+/// Asserts that `expected` lies in the 95 % interval and that the interval's half width is at
+/// most `max_rel` of the expected value (so that a wrong engine cannot pass by being noisy).
+pub fn assert_in_ci(what: &str, s: Stat, expected: f64, max_rel: f64) {
+    let [lo, hi] = s.ci95;
+    eprintln!(
+        "{what}: expected {expected:.5}, simulated {:.5} [{lo:.5}, {hi:.5}]",
+        s.mean
+    );
+    assert!(
+        lo <= expected && expected <= hi,
+        "{what}: expected {expected:.5} outside the 95 % interval [{lo:.5}, {hi:.5}] (mean {:.5})",
+        s.mean
+    );
+    let half = 0.5 * (hi - lo);
+    assert!(
+        half <= max_rel * expected.abs(),
+        "{what}: interval half width {half:.5} is wider than {:.1} % of {expected:.5}; the check \
+         would be too weak",
+        max_rel * 100.0
     );
 }
