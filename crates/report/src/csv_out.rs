@@ -22,6 +22,11 @@ fn dist_cols(d: &DistStat) -> impl Iterator<Item = String> {
         .chain([d.p50, d.p90, d.p95].map(|p| format!("{:.6}", p)))
 }
 
+/// A CSV table whose header row is given as one line of comma-separated column names.
+pub(crate) fn table_of_line(header: &str, rows: Vec<Vec<String>>) -> String {
+    table(&header.split(',').collect::<Vec<_>>(), rows)
+}
+
 /// A CSV table with a header row (fields quoted where needed).
 pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 
 use network::check::{CheckReport, Estimate, Round};
 use network::study::{NetworkStudy, PointOutcome, StudyPoint};
-use network::whatif::{Outcome, WhatIf};
+use network::whatif::{Growth, Outcome, SiteDown, WhatIf};
 use network::{Network, Plan};
 
+use crate::csv_out;
 use crate::page::{self, Cell, escape};
 use crate::svg::{
     Axes, FlowLine, Format, Layer, Line, Mark, MarkStyle, Place, PlaceKind, flow_map, histogram,
@@ -346,102 +347,103 @@ fn whatif_html(net: &Network, base: &Plan, w: &WhatIf) -> String {
     let mut b = String::from("<h2 id=\"whatif\">What if</h2>\n");
     if !w.growth.is_empty() {
         b.push_str("<h3>Demand growth</h3>\n<p>For every factor the network is planned anew (it may open other sites), and the base plan's open sites alone face the larger demand (patients they cannot take are unserved).</p>\n");
-        let rows: Vec<Vec<Cell>> = w
-            .growth
-            .iter()
-            .map(|g| {
-                let (re_cost, re_pp, re_open) = match &g.replanned {
-                    Outcome::Planned { plan } => (
-                        money(plan.cost.total),
-                        money(plan.cost.per_patient),
-                        plan.sites
-                            .iter()
-                            .filter(|s| s.open)
-                            .map(|s| s.name.clone())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                    Outcome::NoPlan { reasons } => {
-                        ("no plan".into(), "–".into(), reasons.join("; "))
-                    }
-                };
-                let (base_unmet, base_cost) = match &g.base_sites {
-                    Outcome::Planned { plan } => (n1(plan.unmet_patients), money(plan.cost.total)),
-                    Outcome::NoPlan { reasons } => ("–".into(), reasons.join("; ")),
-                };
-                vec![
-                    Cell::num(&format!("× {}", g.factor)),
-                    Cell::num(&n1(base.patients * g.factor)),
-                    Cell::num(&re_cost),
-                    Cell::num(&re_pp),
-                    Cell::text(&re_open),
-                    Cell::num(&base_unmet),
-                    Cell::num(&base_cost),
-                ]
-            })
-            .collect();
-        b.push_str(&page::table(
-            &[
-                "demand",
-                "patients/yr",
-                &format!("re-planned cost/yr ({cur})"),
-                &format!("per patient ({cur})"),
-                "re-planned open sites",
-                "base sites: unserved/yr",
-                &format!("base sites: cost/yr ({cur})"),
-            ],
-            &rows,
-        ));
+        b.push_str(&growth_table(base, &w.growth, cur));
     }
     if !w.site_down.is_empty() {
         b.push_str("<h3>A site down for a quarter</h3>\n<p>Each open site of the plan is down for one quarter; the quarter's patients (a quarter of a year's demand) go to the other open sites within their capacity for the quarter and the vein-to-vein limits. Extra cost is manufacturing and transport against a normal quarter; fixed costs are paid either way.</p>\n");
-        let rows: Vec<Vec<Cell>> = w
-            .site_down
-            .iter()
-            .map(|d| {
-                let moved = d.quarter.plan().map_or_else(
-                    || match &d.quarter {
-                        Outcome::NoPlan { reasons } => reasons.join("; "),
-                        Outcome::Planned { .. } => String::new(),
-                    },
-                    |q| {
-                        let mut to: Vec<String> = q
-                            .flows
-                            .iter()
-                            .filter(|f| {
-                                base.flows
-                                    .iter()
-                                    .any(|b| b.site == d.site && b.region == f.region)
-                            })
-                            .map(|f| {
-                                format!("{} → {} ({})", f.region_name, f.site_name, n1(f.patients))
-                            })
-                            .collect();
-                        to.dedup();
-                        to.join(", ")
-                    },
-                );
-                vec![
-                    Cell::text(&d.name),
-                    Cell::num(&d.unmet_patients.map_or("–".into(), n1)),
-                    Cell::num(&money(d.base_quarter_cost)),
-                    Cell::num(&d.extra_cost.map_or("–".into(), money)),
-                    Cell::text(&moved),
-                ]
-            })
-            .collect();
-        b.push_str(&page::table(
-            &[
-                "site down",
-                "unserved patients in the quarter",
-                &format!("normal quarter ({cur})"),
-                &format!("extra cost ({cur})"),
-                "its regions go to (patients in the quarter)",
-            ],
-            &rows,
-        ));
+        b.push_str(&site_down_table(base, &w.site_down, cur));
     }
     b
+}
+
+/// The demand-growth table: for every factor, the network planned anew and the base plan's
+/// open sites alone.
+fn growth_table(base: &Plan, growth: &[Growth], cur: &str) -> String {
+    page::table_of(
+        &[
+            "demand",
+            "patients/yr",
+            &format!("re-planned cost/yr ({cur})"),
+            &format!("per patient ({cur})"),
+            "re-planned open sites",
+            "base sites: unserved/yr",
+            &format!("base sites: cost/yr ({cur})"),
+        ],
+        growth,
+        |g| {
+            let (re_cost, re_pp, re_open) = match &g.replanned {
+                Outcome::Planned { plan } => (
+                    money(plan.cost.total),
+                    money(plan.cost.per_patient),
+                    plan.sites
+                        .iter()
+                        .filter(|s| s.open)
+                        .map(|s| s.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Outcome::NoPlan { reasons } => ("no plan".into(), "–".into(), reasons.join("; ")),
+            };
+            let (base_unmet, base_cost) = match &g.base_sites {
+                Outcome::Planned { plan } => (n1(plan.unmet_patients), money(plan.cost.total)),
+                Outcome::NoPlan { reasons } => ("–".into(), reasons.join("; ")),
+            };
+            vec![
+                Cell::num(&format!("× {}", g.factor)),
+                Cell::num(&n1(base.patients * g.factor)),
+                Cell::num(&re_cost),
+                Cell::num(&re_pp),
+                Cell::text(&re_open),
+                Cell::num(&base_unmet),
+                Cell::num(&base_cost),
+            ]
+        },
+    )
+}
+
+/// The site-down table: each open site down for a quarter, and where its regions go.
+fn site_down_table(base: &Plan, site_down: &[SiteDown], cur: &str) -> String {
+    page::table_of(
+        &[
+            "site down",
+            "unserved patients in the quarter",
+            &format!("normal quarter ({cur})"),
+            &format!("extra cost ({cur})"),
+            "its regions go to (patients in the quarter)",
+        ],
+        site_down,
+        |d| {
+            let moved = d.quarter.plan().map_or_else(
+                || match &d.quarter {
+                    Outcome::NoPlan { reasons } => reasons.join("; "),
+                    Outcome::Planned { .. } => String::new(),
+                },
+                |q| {
+                    let mut to: Vec<String> = q
+                        .flows
+                        .iter()
+                        .filter(|f| {
+                            base.flows
+                                .iter()
+                                .any(|b| b.site == d.site && b.region == f.region)
+                        })
+                        .map(|f| {
+                            format!("{} → {} ({})", f.region_name, f.site_name, n1(f.patients))
+                        })
+                        .collect();
+                    to.dedup();
+                    to.join(", ")
+                },
+            );
+            vec![
+                Cell::text(&d.name),
+                Cell::num(&d.unmet_patients.map_or("–".into(), n1)),
+                Cell::num(&money(d.base_quarter_cost)),
+                Cell::num(&d.extra_cost.map_or("–".into(), money)),
+                Cell::text(&moved),
+            ]
+        },
+    )
 }
 
 fn check_html(net: &Network, c: &CheckReport) -> String {
@@ -645,52 +647,55 @@ fn q(s: &str) -> String {
     }
 }
 
+/// An optional number as a CSV field (empty when absent).
+fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
 /// `sites.csv`: one row per candidate site.
 fn sites_csv(plan: &Plan) -> String {
-    let mut t = String::from(
-        "site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days\n",
-    );
-    for s in &plan.sites {
-        let _ = writeln!(
-            t,
-            "{},{},{},{},{},{},{},{},{},{}",
-            q(&s.name),
-            s.open,
-            s.existing,
+    let header = "site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days";
+    let rows = plan.sites.iter().map(|s| {
+        let numbers = [
             s.patients,
             s.capacity,
             s.utilisation,
             s.fixed_cost,
             s.manufacturing_cost,
             s.transport_cost,
-            s.mean_v2v_days.map_or(String::new(), |v| v.to_string())
-        );
-    }
-    t
+        ];
+        [s.name.clone(), s.open.to_string(), s.existing.to_string()]
+            .into_iter()
+            .chain(numbers.map(|x| x.to_string()))
+            .chain([opt(s.mean_v2v_days)])
+            .collect()
+    });
+    csv_out::table_of_line(header, rows.collect())
 }
 
 /// `flows.csv`: one row per flow of patients.
 fn flows_csv(plan: &Plan) -> String {
-    let mut t = String::from(
-        "region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient\n",
-    );
-    for f in &plan.flows {
-        let _ = writeln!(
-            t,
-            "{},{},{},{},{},{},{},{},{},{}",
-            q(&f.region_name),
-            q(&f.site_name),
-            q(&f.product_name),
-            f.patients,
-            f.distance_km.map_or(String::new(), |v| v.to_string()),
+    let header = "region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient";
+    let rows = plan.flows.iter().map(|f| {
+        let times = [
             f.transport_days,
             f.lead_time_days,
             f.v2v_days,
             f.max_v2v_days,
-            f.cost_per_patient
-        );
-    }
-    t
+            f.cost_per_patient,
+        ];
+        [
+            f.region_name.clone(),
+            f.site_name.clone(),
+            f.product_name.clone(),
+            f.patients.to_string(),
+            opt(f.distance_km),
+        ]
+        .into_iter()
+        .chain(times.map(|x| x.to_string()))
+        .collect()
+    });
+    csv_out::table_of_line(header, rows.collect())
 }
 
 /// `scenarios.csv`: one row per what-if scenario.
@@ -747,16 +752,11 @@ fn scenarios_csv(w: &WhatIf) -> String {
 
 /// `check.csv`: one row per site and round of the check by simulation.
 fn check_csv(c: &CheckReport) -> String {
-    let mut t = String::from(
-        "round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes\n",
-    );
+    let header = "round,site,patients_per_year,capacity,planned_v2v_days,v2v_mean_days,v2v_ci_low,v2v_ci_high,v2v_p50,v2v_p90,v2v_p95,on_time,on_time_ci_low,on_time_ci_high,lost_fraction,passes";
+    let mut rows = Vec::new();
     for r in &c.rounds {
         for s in &r.sites {
-            let _ = writeln!(
-                t,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                r.round,
-                q(&s.name),
+            let numbers = [
                 s.patients_per_year,
                 s.capacity,
                 s.planned_v2v_days,
@@ -770,11 +770,16 @@ fn check_csv(c: &CheckReport) -> String {
                 s.on_time.ci95[0],
                 s.on_time.ci95[1],
                 s.lost.mean,
-                s.passes
-            );
+            ];
+            let row: Vec<String> = [r.round.to_string(), s.name.clone()]
+                .into_iter()
+                .chain(numbers.map(|x| x.to_string()))
+                .chain([s.passes.to_string()])
+                .collect();
+            rows.push(row);
         }
     }
-    t
+    csv_out::table_of_line(header, rows)
 }
 
 // ---- network studies ------------------------------------------------------------------------

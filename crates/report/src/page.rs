@@ -136,6 +136,12 @@ impl Cell {
     }
 }
 
+/// A table with one row per item of `items`, its cells made by `row`: see [`table`].
+pub fn table_of<T>(header: &[&str], items: &[T], row: impl Fn(&T) -> Vec<Cell>) -> String {
+    let rows: Vec<Vec<Cell>> = items.iter().map(row).collect();
+    table(header, &rows)
+}
+
 /// A table with a header row. Header texts are escaped; a header whose index is in
 /// `numeric` columns is right-aligned like its cells.
 pub fn table(header: &[&str], rows: &[Vec<Cell>]) -> String {
