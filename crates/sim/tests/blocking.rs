@@ -277,22 +277,22 @@ fn a_batch_keeping_the_unit_its_next_step_needs_is_a_deadlock_named_in_the_error
     );
 }
 
+/// The plant `s` with product `name`: a day on a unit of `first`, kept (`blocking = true`)
+/// until the unit of `second` for the next day's step is free.
+fn keeps_then_needs(s: Scenario, name: &str, first: &str, second: &str) -> Scenario {
+    s.product(name)
+        .step(&format!("on-{first}"), fixed(1, "days"))
+        .uses("equipment", first)
+        .set("blocking", true)
+        .step(&format!("on-{second}"), fixed(1, "days"))
+        .uses("equipment", second)
+}
+
 /// Two batches, each keeping the one unit of a pool the other's next step needs.
 #[test]
 fn two_batches_keeping_what_the_other_needs_are_a_deadlock() {
-    let text = single_units("crossed deadlock", 30, &["a", "b"])
-        .product("ab")
-        .step("on-a", fixed(1, "days"))
-        .uses("equipment", "a")
-        .set("blocking", true)
-        .step("on-b", fixed(1, "days"))
-        .uses("equipment", "b")
-        .product("ba")
-        .step("on-b", fixed(1, "days"))
-        .uses("equipment", "b")
-        .set("blocking", true)
-        .step("on-a", fixed(1, "days"))
-        .uses("equipment", "a")
+    let plant = single_units("crossed deadlock", 30, &["a", "b"]);
+    let text = keeps_then_needs(keeps_then_needs(plant, "ab", "a", "b"), "ba", "b", "a")
         .demand("ab", "apheresis_days = [1.0]", 20)
         .demand("ba", "apheresis_days = [1.0]", 20)
         .text();

@@ -85,25 +85,23 @@ fn mmc_scenario(c: u32, lambda: f64, mu: f64, seed: u64, reps: u32) -> String {
         .text()
 }
 
+/// Asserts the mean wait before `serve` (`wq` hours, to 5 %) and the machines' utilisation
+/// (`rho`, to 2 %) of the M/M/c `queue`.
+fn assert_wait_and_utilisation(r: &Results, queue: &str, wq: f64, rho: f64) {
+    let wait = ds(&step(r, "serve").wait_hours);
+    assert_in_ci(&format!("{queue} mean wait (h)"), wait, wq, 0.05);
+    let utilisation = resource(r, "machine").utilisation;
+    assert_in_ci(&format!("{queue} utilisation"), utilisation, rho, 0.02);
+}
+
 #[test]
 fn mmc_wait_matches_erlang_c() {
     let (c, mu) = (3, 1.0);
     let lambda = 0.75 * f64::from(c) * mu; // ρ = 0.75
     let r = run(&load(&mmc_scenario(c, lambda, mu, 11, 30)));
     let wq = mmc_wq(c, lambda, mu);
-    assert_in_ci(
-        "M/M/3 mean wait (h)",
-        ds(&step(&r, "serve").wait_hours),
-        wq,
-        0.05,
-    );
     // Utilisation = ρ, throughput = λ.
-    assert_in_ci(
-        "M/M/3 utilisation",
-        resource(&r, "machine").utilisation,
-        0.75,
-        0.02,
-    );
+    assert_wait_and_utilisation(&r, "M/M/3", wq, 0.75);
     assert_in_ci(
         "M/M/3 throughput per year",
         r.throughput_per_year,
@@ -127,18 +125,7 @@ fn mm1_wait_matches_formula() {
     let wq = rho / (mu - lambda);
     // Erlang C with one server must reduce to the M/M/1 formula.
     assert!((mmc_wq(1, lambda, mu) - wq).abs() < 1e-12);
-    assert_in_ci(
-        "M/M/1 mean wait (h)",
-        ds(&step(&r, "serve").wait_hours),
-        wq,
-        0.05,
-    );
-    assert_in_ci(
-        "M/M/1 utilisation",
-        resource(&r, "machine").utilisation,
-        rho,
-        0.02,
-    );
+    assert_wait_and_utilisation(&r, "M/M/1", wq, rho);
 }
 
 // ---- Jackson tandem ----------------------------------------------------------------------
