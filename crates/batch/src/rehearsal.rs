@@ -137,21 +137,19 @@ trait Journal: FnMut(Journaled<'_>) -> Result<(), String> {}
 
 impl<F: FnMut(Journaled<'_>) -> Result<(), String>> Journal for F {}
 
+/// A rehearsal under way: the batch, the plant it runs in, the journal and the simulated
+/// clock.
 struct Runner<'a, J> {
     recipe: &'a Recipe,
     inventory: &'a mut Inventory,
     lots: &'a LotRegister,
     journal: J,
     now: DateTime,
+    batch: Batch,
 }
 
 impl<J: Journal> Runner<'_, J> {
-    fn send(
-        &mut self,
-        batch: &mut Batch,
-        actor: &Actor,
-        cmd: Command,
-    ) -> Result<(), RehearsalError> {
+    fn send(&mut self, actor: &Actor, cmd: Command) -> Result<(), RehearsalError> {
         let ctx = Ctx {
             recipe: self.recipe,
             inventory: self.inventory,
@@ -159,21 +157,21 @@ impl<J: Journal> Runner<'_, J> {
             now: self.now,
         };
         let req = Request {
-            expected_seq: Some(batch.head_seq()),
+            expected_seq: Some(self.batch.head_seq()),
             key: None,
             command: cmd,
         };
-        match batch.execute(&req, actor, &ctx) {
+        match self.batch.execute(&req, actor, &ctx) {
             Ok(a) => {
                 self.journal_request(actor, &req, &a.entries, &a.batch, None)?;
                 apply_counter_uses(self.inventory, &a.entries);
-                *batch = a.batch;
+                self.batch = a.batch;
                 Ok(())
             }
             Err(r) => {
                 if let Some(b) = r.batch {
                     self.journal_request(actor, &req, &r.record, &b, Some(&r.error))?;
-                    *batch = *b;
+                    self.batch = *b;
                 }
                 Err(RehearsalError::Refused {
                     action: req.command.name().to_string(),
@@ -279,14 +277,10 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
     bound: &mut BoundDevices<'_>,
     journal: J,
 ) -> Result<Batch, RehearsalError> {
-    let mut run = Runner {
-        recipe,
-        inventory,
-        lots,
-        journal,
-        now: options.start,
-    };
-    let (mut batch, label) = open_and_receive(&mut run, order, recipe_sha, binding, cast, options)?;
+    let mut run = open(
+        recipe, inventory, lots, journal, order, recipe_sha, binding, cast, options,
+    )?;
+    let label = run.receive(cast, options)?;
     let mut devs = Devices {
         bound,
         simulated: BTreeMap::new(),
@@ -303,29 +297,29 @@ pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
         budget = budget.saturating_sub(1);
         if budget == 0 {
             return Err(RehearsalError::Loop {
-                batch: batch.id().to_string(),
+                batch: run.batch.id().to_string(),
                 runs: 20 * recipe.steps.len() + 20,
             });
         }
-        if batch.stage() == Stage::AwaitingDisposition {
-            dispose(&mut run, &mut batch, cast)?;
+        if run.batch.stage() == Stage::AwaitingDisposition {
+            run.dispose(cast)?;
             continue;
         }
-        let Some(step_id) = batch.next_step().map(str::to_string) else {
+        let Some(step_id) = run.batch.next_step().map(str::to_string) else {
             break;
         };
-        if batch.stage().is_terminal() {
+        if run.batch.stage().is_terminal() {
             break;
         }
         let Some(step) = recipe.step(&step_id) else {
             break;
         };
-        run_step(&mut run, &mut batch, step, &script, &mut devs)?;
+        run.run_step(step, &script, &mut devs)?;
     }
-    if batch.stage() == Stage::Shipped {
-        deliver(&mut run, &mut batch, cast, options, label)?;
+    if run.batch.stage() == Stage::Shipped {
+        run.deliver(cast, options, label)?;
     }
-    Ok(batch)
+    Ok(run.batch)
 }
 
 /// Who acts and where in a rehearsal, and the label the product carries.
@@ -358,23 +352,27 @@ struct Measured {
     others: Vec<(String, Result<DeviceReport, DeviceError>)>,
 }
 
-/// The planner opens the batch and an operator receives the apheresis half an hour later;
-/// answers the batch and its label.
-fn open_and_receive<J: Journal>(
-    run: &mut Runner<'_, J>,
+/// The planner opens the batch at the rehearsal's start (the opening entry goes to
+/// `journal`); the rehearsal then runs on from there.
+#[allow(clippy::too_many_arguments)]
+fn open<'a, J: Journal>(
+    recipe: &'a Recipe,
+    inventory: &'a mut Inventory,
+    lots: &'a LotRegister,
+    mut journal: J,
     order: &NewOrder,
     recipe_sha: &str,
     binding: &Binding,
     cast: &Cast,
     options: &Rehearsal,
-) -> Result<(Batch, Label), RehearsalError> {
+) -> Result<Runner<'a, J>, RehearsalError> {
     let ctx = Ctx {
-        recipe: run.recipe,
-        inventory: run.inventory,
-        lots: run.lots,
-        now: run.now,
+        recipe,
+        inventory,
+        lots,
+        now: options.start,
     };
-    let (mut batch, first) =
+    let (batch, first) =
         Batch::open(order, recipe_sha, binding, &cast.planner, &ctx).map_err(|error| {
             RehearsalError::Refused {
                 action: "open batch".into(),
@@ -382,7 +380,7 @@ fn open_and_receive<J: Journal>(
                 error,
             }
         })?;
-    (run.journal)(Journaled {
+    journal(Journaled {
         actor: &cast.planner,
         request: None,
         order: Some(order),
@@ -392,253 +390,392 @@ fn open_and_receive<J: Journal>(
         refusal: None,
     })
     .map_err(RehearsalError::Journal)?;
-    let label = Label {
-        coi: batch.order().coi.clone(),
-        din: batch.order().din.label(),
-    };
-    run.advance(0.5);
-    run.send(
-        &mut batch,
-        &cast.operator,
-        Command::ReceiveApheresis {
-            location: options.location.clone(),
-            scanned: label.clone(),
-        },
-    )?;
-    Ok((batch, label))
-}
-
-/// One step run: started with a label scan, equipment scanned, lots recorded, the devices
-/// (or people) measure, their values and events are recorded, and the step completes after
-/// its duration; then the transfer time passes.
-fn run_step<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    step: &Step,
-    script: &Script<'_>,
-    devs: &mut Devices<'_, '_>,
-) -> Result<(), RehearsalError> {
-    let qc_step = step.unit_procedure == "release";
-    let person = if qc_step {
-        &script.cast.qc
-    } else {
-        &script.cast.operator
-    };
-    let started = start_step(run, batch, person, step, script)?;
-    let m = measure(run, batch, person, step, started, devs, script.options)?;
-    let lost = m
-        .report
-        .notes
-        .iter()
-        .any(|n| n.event == DeviceEventKind::Lost);
-    record_report(run, batch, person, &step.id, m.device.as_deref(), &m.report)?;
-    record_alongside(run, batch, person, &step.id, &m.others)?;
-    let failed = match (&m.report.failed, lost) {
-        (Some(f), _) => Some(f.clone()),
-        (None, true) => Some("device connection lost during the step".to_string()),
-        (None, false) => None,
-    };
-    let elapsed = started.hours_until(run.now);
-    run.advance((m.report.duration_h - elapsed).max(0.0));
-    run.send(
+    Ok(Runner {
+        recipe,
+        inventory,
+        lots,
+        journal,
+        now: options.start,
         batch,
-        person,
-        Command::CompleteStep {
-            step: step.id.clone(),
-            measures: m.report.measures.clone(),
-            failed,
-        },
-    )?;
-    run.advance(step.transfer_h);
-    Ok(())
-}
-
-/// Starts the step with a label scan, scans its bound equipment and records its lots;
-/// answers when the step started.
-fn start_step<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    person: &Actor,
-    step: &Step,
-    script: &Script<'_>,
-) -> Result<DateTime, RehearsalError> {
-    let step_id = &step.id;
-    run.send(
-        batch,
-        person,
-        Command::StartStep {
-            step: step_id.clone(),
-            location: script.options.location.clone(),
-            scanned: script.label.clone(),
-        },
-    )?;
-    let started = run.now;
-    for req in &step.requires {
-        let eq = batch
-            .bound(step_id, &req.name)
-            .unwrap_or_default()
-            .to_string();
-        run.send(
-            batch,
-            person,
-            Command::UseEquipment {
-                step: step_id.clone(),
-                requirement: req.name.clone(),
-                equipment: eq,
-            },
-        )?;
-    }
-    for m in &step.materials {
-        let starting = run
-            .recipe
-            .materials
-            .iter()
-            .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
-        let (lot, expiry) = if starting {
-            (
-                batch.order().din.to_string(),
-                Some(run.now.date().plus_days(365)),
-            )
-        } else {
-            lot_for(run.lots, &m.material, batch.id(), run.now.date())
-        };
-        run.send(
-            batch,
-            person,
-            Command::RecordLot {
-                step: step_id.clone(),
-                material: m.material.clone(),
-                lot,
-                expiry,
-            },
-        )?;
-    }
-    Ok(started)
-}
-
-/// Runs the step on its devices: the first scanned requirement's equipment runs the step
-/// (without one, people do), and bound devices of the step's other requirements (e.g. a
-/// cell counter at the bioreactor) measure alongside: their values and events are theirs in
-/// the record.
-#[allow(clippy::too_many_arguments)]
-fn measure<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    person: &Actor,
-    step: &Step,
-    started: DateTime,
-    devs: &mut Devices<'_, '_>,
-    options: &Rehearsal,
-) -> Result<Measured, RehearsalError> {
-    let step_id = &step.id;
-    let device_id = step
-        .requires
-        .first()
-        .and_then(|r| batch.bound(step_id, &r.name))
-        .map(str::to_string);
-    let drun = DeviceRun { step, started };
-    let alongside: Vec<String> = step
-        .requires
-        .iter()
-        .skip(1)
-        .filter_map(|r| batch.bound(step_id, &r.name))
-        .filter(|id| devs.drives(id, step_id))
-        .map(str::to_string)
-        .collect();
-    let mut others: Vec<(String, Result<DeviceReport, DeviceError>)> = Vec::new();
-    for id in alongside {
-        if let Some(dev) = devs.bound.get_mut(&id) {
-            let r = dev.run(&drun);
-            others.push((id, r));
-        }
-    }
-    let measured_alongside: BTreeMap<String, f64> = others
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .flat_map(|r| r.measures.clone())
-        .collect();
-    let (mut report, device): (DeviceReport, Option<String>) = match &device_id {
-        Some(id) if devs.drives(id, step_id) => {
-            let r = run_bound(run, batch, person, id, &drun, devs, &measured_alongside)?;
-            (r, Some(id.clone()))
-        }
-        Some(id) => {
-            let dev = devs.simulated.entry(id.clone()).or_insert_with(|| {
-                SimulatedDevice::new(id, options.seed).with_excursions(options.excursions)
-            });
-            (dev.run(&drun)?, Some(dev.id().to_string()))
-        }
-        None => (devs.manual.run(&drun)?, None),
-    };
-    if device_id
-        .as_ref()
-        .is_none_or(|id| !devs.drives(id, step_id))
-    {
-        // measured alongside a simulated or manual step: the devices' values stand
-        report.measures.extend(measured_alongside);
-    }
-    // A field a device alongside reads is recorded as that device's value, so neither the
-    // step's device nor people record it as well (a second value would be refused).
-    let read_alongside: BTreeSet<String> = others
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .flat_map(|r| r.readings.iter().map(|x| x.field.clone()))
-        .collect();
-    report
-        .readings
-        .retain(|x| !read_alongside.contains(&x.field));
-    report.manual.retain(|x| !read_alongside.contains(&x.field));
-    Ok(Measured {
-        report,
-        device,
-        others,
     })
 }
 
-/// Runs the step on bound device `id`; people enter what it does not measure. A device
-/// unreachable from the start is a deviation and a failed step, then the rehearsal stops.
-fn run_bound<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    person: &Actor,
-    id: &str,
-    drun: &DeviceRun<'_>,
-    devs: &mut Devices<'_, '_>,
-    measured_alongside: &BTreeMap<String, f64>,
-) -> Result<DeviceReport, RehearsalError> {
-    let step_id = &drun.step.id;
-    let dev = devs
-        .bound
-        .get_mut(id)
-        .ok_or_else(|| crate::device::DeviceError {
-            device: id.to_string(),
-            message: "not bound".into(),
-        })?;
-    match dev.run(drun) {
-        Ok(mut r) => {
-            for (k, v) in measured_alongside {
-                r.measures.entry(k.clone()).or_insert(*v);
-            }
-            Ok(with_manual_rest(r, devs.manual.run(drun)?))
-        }
-        Err(e) => {
-            // Unreachable from the start: a deviation and a failed step, then stop.
-            run.send(
-                batch,
+impl<J: Journal> Runner<'_, J> {
+    /// An operator receives the apheresis half an hour after the order; answers the label
+    /// the product carries.
+    fn receive(&mut self, cast: &Cast, options: &Rehearsal) -> Result<Label, RehearsalError> {
+        let label = Label {
+            coi: self.batch.order().coi.clone(),
+            din: self.batch.order().din.label(),
+        };
+        self.advance(0.5);
+        self.send(
+            &cast.operator,
+            Command::ReceiveApheresis {
+                location: options.location.clone(),
+                scanned: label.clone(),
+            },
+        )?;
+        Ok(label)
+    }
+
+    /// One step run: started with a label scan, equipment scanned, lots recorded, the devices
+    /// (or people) measure, their values and events are recorded, and the step completes after
+    /// its duration; then the transfer time passes.
+    fn run_step(
+        &mut self,
+        step: &Step,
+        script: &Script<'_>,
+        devs: &mut Devices<'_, '_>,
+    ) -> Result<(), RehearsalError> {
+        let qc_step = step.unit_procedure == "release";
+        let person = if qc_step {
+            &script.cast.qc
+        } else {
+            &script.cast.operator
+        };
+        let started = self.start_step(person, step, script)?;
+        let m = self.measure(person, step, started, devs, script.options)?;
+        let lost = m
+            .report
+            .notes
+            .iter()
+            .any(|n| n.event == DeviceEventKind::Lost);
+        self.record_report(person, &step.id, m.device.as_deref(), &m.report)?;
+        self.record_alongside(person, &step.id, &m.others)?;
+        let failed = match (&m.report.failed, lost) {
+            (Some(f), _) => Some(f.clone()),
+            (None, true) => Some("device connection lost during the step".to_string()),
+            (None, false) => None,
+        };
+        let elapsed = started.hours_until(self.now);
+        self.advance((m.report.duration_h - elapsed).max(0.0));
+        self.send(
+            person,
+            Command::CompleteStep {
+                step: step.id.clone(),
+                measures: m.report.measures.clone(),
+                failed,
+            },
+        )?;
+        self.advance(step.transfer_h);
+        Ok(())
+    }
+
+    /// Starts the step with a label scan, scans its bound equipment and records its lots;
+    /// answers when the step started.
+    fn start_step(
+        &mut self,
+        person: &Actor,
+        step: &Step,
+        script: &Script<'_>,
+    ) -> Result<DateTime, RehearsalError> {
+        let step_id = &step.id;
+        self.send(
+            person,
+            Command::StartStep {
+                step: step_id.clone(),
+                location: script.options.location.clone(),
+                scanned: script.label.clone(),
+            },
+        )?;
+        let started = self.now;
+        for req in &step.requires {
+            let eq = self
+                .batch
+                .bound(step_id, &req.name)
+                .unwrap_or_default()
+                .to_string();
+            self.send(
                 person,
-                device_event(step_id, id, DeviceEventKind::Lost, &e.message, None),
-            )?;
-            run.send(
-                batch,
-                person,
-                Command::CompleteStep {
+                Command::UseEquipment {
                     step: step_id.clone(),
-                    measures: BTreeMap::new(),
-                    failed: Some(format!("device {id}: {}", e.message)),
+                    requirement: req.name.clone(),
+                    equipment: eq,
                 },
             )?;
-            Err(e.into())
         }
+        for m in &step.materials {
+            let starting = self
+                .recipe
+                .materials
+                .iter()
+                .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
+            let (lot, expiry) = if starting {
+                (
+                    self.batch.order().din.to_string(),
+                    Some(self.now.date().plus_days(365)),
+                )
+            } else {
+                lot_for(self.lots, &m.material, self.batch.id(), self.now.date())
+            };
+            self.send(
+                person,
+                Command::RecordLot {
+                    step: step_id.clone(),
+                    material: m.material.clone(),
+                    lot,
+                    expiry,
+                },
+            )?;
+        }
+        Ok(started)
+    }
+
+    /// Runs the step on its devices: the first scanned requirement's equipment runs the step
+    /// (without one, people do), and bound devices of the step's other requirements (e.g. a
+    /// cell counter at the bioreactor) measure alongside: their values and events are theirs in
+    /// the record.
+    #[allow(clippy::too_many_arguments)]
+    fn measure(
+        &mut self,
+        person: &Actor,
+        step: &Step,
+        started: DateTime,
+        devs: &mut Devices<'_, '_>,
+        options: &Rehearsal,
+    ) -> Result<Measured, RehearsalError> {
+        let step_id = &step.id;
+        let device_id = step
+            .requires
+            .first()
+            .and_then(|r| self.batch.bound(step_id, &r.name))
+            .map(str::to_string);
+        let drun = DeviceRun { step, started };
+        let alongside: Vec<String> = step
+            .requires
+            .iter()
+            .skip(1)
+            .filter_map(|r| self.batch.bound(step_id, &r.name))
+            .filter(|id| devs.drives(id, step_id))
+            .map(str::to_string)
+            .collect();
+        let mut others: Vec<(String, Result<DeviceReport, DeviceError>)> = Vec::new();
+        for id in alongside {
+            if let Some(dev) = devs.bound.get_mut(&id) {
+                let r = dev.run(&drun);
+                others.push((id, r));
+            }
+        }
+        let measured_alongside: BTreeMap<String, f64> = others
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flat_map(|r| r.measures.clone())
+            .collect();
+        let (mut report, device): (DeviceReport, Option<String>) = match &device_id {
+            Some(id) if devs.drives(id, step_id) => {
+                let r = self.run_bound(person, id, &drun, devs, &measured_alongside)?;
+                (r, Some(id.clone()))
+            }
+            Some(id) => {
+                let dev = devs.simulated.entry(id.clone()).or_insert_with(|| {
+                    SimulatedDevice::new(id, options.seed).with_excursions(options.excursions)
+                });
+                (dev.run(&drun)?, Some(dev.id().to_string()))
+            }
+            None => (devs.manual.run(&drun)?, None),
+        };
+        if device_id
+            .as_ref()
+            .is_none_or(|id| !devs.drives(id, step_id))
+        {
+            // measured alongside a simulated or manual step: the devices' values stand
+            report.measures.extend(measured_alongside);
+        }
+        // A field a device alongside reads is recorded as that device's value, so neither the
+        // step's device nor people record it as well (a second value would be refused).
+        let read_alongside: BTreeSet<String> = others
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flat_map(|r| r.readings.iter().map(|x| x.field.clone()))
+            .collect();
+        report
+            .readings
+            .retain(|x| !read_alongside.contains(&x.field));
+        report.manual.retain(|x| !read_alongside.contains(&x.field));
+        Ok(Measured {
+            report,
+            device,
+            others,
+        })
+    }
+
+    /// Runs the step on bound device `id`; people enter what it does not measure. A device
+    /// unreachable from the start is a deviation and a failed step, then the rehearsal stops.
+    fn run_bound(
+        &mut self,
+        person: &Actor,
+        id: &str,
+        drun: &DeviceRun<'_>,
+        devs: &mut Devices<'_, '_>,
+        measured_alongside: &BTreeMap<String, f64>,
+    ) -> Result<DeviceReport, RehearsalError> {
+        let step_id = &drun.step.id;
+        let dev = devs
+            .bound
+            .get_mut(id)
+            .ok_or_else(|| crate::device::DeviceError {
+                device: id.to_string(),
+                message: "not bound".into(),
+            })?;
+        match dev.run(drun) {
+            Ok(mut r) => {
+                for (k, v) in measured_alongside {
+                    r.measures.entry(k.clone()).or_insert(*v);
+                }
+                Ok(with_manual_rest(r, devs.manual.run(drun)?))
+            }
+            Err(e) => {
+                // Unreachable from the start: a deviation and a failed step, then stop.
+                self.send(
+                    person,
+                    device_event(step_id, id, DeviceEventKind::Lost, &e.message, None),
+                )?;
+                self.send(
+                    person,
+                    Command::CompleteStep {
+                        step: step_id.clone(),
+                        measures: BTreeMap::new(),
+                        failed: Some(format!("device {id}: {}", e.message)),
+                    },
+                )?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Records the step's report: the running device's events, its readings, and the values
+    /// people entered by hand.
+    fn record_report(
+        &mut self,
+        person: &Actor,
+        step_id: &str,
+        device: Option<&str>,
+        report: &DeviceReport,
+    ) -> Result<(), RehearsalError> {
+        if let Some(dev) = device {
+            for n in &report.notes {
+                let cmd = device_event(step_id, dev, n.event, &n.detail, n.source_time);
+                self.send(person, cmd)?;
+            }
+        }
+        for r in &report.readings {
+            self.send(person, reading_command(step_id, device, r))?;
+        }
+        for r in &report.manual {
+            self.send(person, reading_command(step_id, None, r))?;
+        }
+        Ok(())
+    }
+
+    /// Records what the devices measuring alongside reported: an unreachable one is a
+    /// deviation and people measure instead (their entry is in the step's measures, as for a
+    /// step without the device); a failed measurement is a deviation without a value.
+    fn record_alongside(
+        &mut self,
+        person: &Actor,
+        step_id: &str,
+        others: &[(String, Result<DeviceReport, DeviceError>)],
+    ) -> Result<(), RehearsalError> {
+        for (dev, result) in others {
+            let cmds: Vec<Command> = match result {
+                Err(e) => vec![device_event(
+                    step_id,
+                    dev,
+                    DeviceEventKind::Lost,
+                    &e.message,
+                    None,
+                )],
+                Ok(r) => {
+                    let mut cmds: Vec<Command> = r
+                        .notes
+                        .iter()
+                        .map(|n| device_event(step_id, dev, n.event, &n.detail, n.source_time))
+                        .collect();
+                    if let Some(why) = &r.failed {
+                        cmds.push(device_event(
+                            step_id,
+                            dev,
+                            DeviceEventKind::BadValue,
+                            why,
+                            None,
+                        ));
+                    }
+                    cmds.extend(
+                        r.readings
+                            .iter()
+                            .map(|x| reading_command(step_id, Some(dev), x)),
+                    );
+                    cmds
+                }
+            };
+            for cmd in cmds {
+                self.send(person, cmd)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The clinic scans the shipped product on receipt and confirms the infusion two hours
+    /// later.
+    fn deliver(
+        &mut self,
+        cast: &Cast,
+        options: &Rehearsal,
+        label: Label,
+    ) -> Result<(), RehearsalError> {
+        self.send(
+            &cast.clinic,
+            Command::ClinicReceipt {
+                location: options.clinic.clone(),
+                scanned: label,
+            },
+        )?;
+        self.advance(2.0);
+        let infused_at = self.now;
+        self.send(
+            &cast.clinic,
+            Command::ConfirmInfusion {
+                clinic: options.clinic.clone(),
+                infused_at,
+            },
+        )
+    }
+
+    fn dispose(&mut self, cast: &Cast) -> Result<(), RehearsalError> {
+        for (n, classification, capa) in assessments(&self.batch) {
+            self.send(
+                &cast.qa,
+                Command::AssessDeviation {
+                    deviation: n,
+                    classification,
+                    capa,
+                    rationale: format!("Assessed in the rehearsal of batch {}", self.batch.id()),
+                },
+            )?;
+        }
+        self.advance(0.5);
+        let (target, target_hash) = (self.batch.head_seq(), self.batch.head_hash().to_string());
+        self.send(
+            &cast.qa,
+            Command::Sign {
+                target,
+                target_hash,
+                meaning: Meaning::Reviewed,
+            },
+        )?;
+        let decision = if self.batch.deviations().is_empty() {
+            DispositionDecision::Release
+        } else {
+            DispositionDecision::ReleaseWithDeviation
+        };
+        self.send(
+            &cast.qp,
+            Command::Dispose {
+                decision,
+                reason: "Record reviewed by exception; deviations assessed by QA".into(),
+            },
+        )
     }
 }
 
@@ -695,109 +832,6 @@ fn reading_command(step: &str, device: Option<&str>, r: &Reading) -> Command {
     }
 }
 
-/// Records the step's report: the running device's events, its readings, and the values
-/// people entered by hand.
-fn record_report<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    person: &Actor,
-    step_id: &str,
-    device: Option<&str>,
-    report: &DeviceReport,
-) -> Result<(), RehearsalError> {
-    if let Some(dev) = device {
-        for n in &report.notes {
-            let cmd = device_event(step_id, dev, n.event, &n.detail, n.source_time);
-            run.send(batch, person, cmd)?;
-        }
-    }
-    for r in &report.readings {
-        run.send(batch, person, reading_command(step_id, device, r))?;
-    }
-    for r in &report.manual {
-        run.send(batch, person, reading_command(step_id, None, r))?;
-    }
-    Ok(())
-}
-
-/// Records what the devices measuring alongside reported: an unreachable one is a
-/// deviation and people measure instead (their entry is in the step's measures, as for a
-/// step without the device); a failed measurement is a deviation without a value.
-fn record_alongside<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    person: &Actor,
-    step_id: &str,
-    others: &[(String, Result<DeviceReport, DeviceError>)],
-) -> Result<(), RehearsalError> {
-    for (dev, result) in others {
-        let cmds: Vec<Command> = match result {
-            Err(e) => vec![device_event(
-                step_id,
-                dev,
-                DeviceEventKind::Lost,
-                &e.message,
-                None,
-            )],
-            Ok(r) => {
-                let mut cmds: Vec<Command> = r
-                    .notes
-                    .iter()
-                    .map(|n| device_event(step_id, dev, n.event, &n.detail, n.source_time))
-                    .collect();
-                if let Some(why) = &r.failed {
-                    cmds.push(device_event(
-                        step_id,
-                        dev,
-                        DeviceEventKind::BadValue,
-                        why,
-                        None,
-                    ));
-                }
-                cmds.extend(
-                    r.readings
-                        .iter()
-                        .map(|x| reading_command(step_id, Some(dev), x)),
-                );
-                cmds
-            }
-        };
-        for cmd in cmds {
-            run.send(batch, person, cmd)?;
-        }
-    }
-    Ok(())
-}
-
-/// The clinic scans the shipped product on receipt and confirms the infusion two hours
-/// later.
-fn deliver<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    cast: &Cast,
-    options: &Rehearsal,
-    label: Label,
-) -> Result<(), RehearsalError> {
-    run.send(
-        batch,
-        &cast.clinic,
-        Command::ClinicReceipt {
-            location: options.clinic.clone(),
-            scanned: label,
-        },
-    )?;
-    run.advance(2.0);
-    let infused_at = run.now;
-    run.send(
-        batch,
-        &cast.clinic,
-        Command::ConfirmInfusion {
-            clinic: options.clinic.clone(),
-            infused_at,
-        },
-    )
-}
-
 /// A bound device reports what it measures; the step's other fields (the room's
 /// environment, values the device does not have) and decision measures it did not report
 /// are entered by people, as with a step without a device.
@@ -839,47 +873,4 @@ pub fn assessments(batch: &Batch) -> Vec<(u32, Classification, Option<String>)> 
             (d.number, classification, capa)
         })
         .collect()
-}
-
-fn dispose<J: Journal>(
-    run: &mut Runner<'_, J>,
-    batch: &mut Batch,
-    cast: &Cast,
-) -> Result<(), RehearsalError> {
-    for (n, classification, capa) in assessments(batch) {
-        run.send(
-            batch,
-            &cast.qa,
-            Command::AssessDeviation {
-                deviation: n,
-                classification,
-                capa,
-                rationale: format!("Assessed in the rehearsal of batch {}", batch.id()),
-            },
-        )?;
-    }
-    run.advance(0.5);
-    let (target, target_hash) = (batch.head_seq(), batch.head_hash().to_string());
-    run.send(
-        batch,
-        &cast.qa,
-        Command::Sign {
-            target,
-            target_hash,
-            meaning: Meaning::Reviewed,
-        },
-    )?;
-    let decision = if batch.deviations().is_empty() {
-        DispositionDecision::Release
-    } else {
-        DispositionDecision::ReleaseWithDeviation
-    };
-    run.send(
-        batch,
-        &cast.qp,
-        Command::Dispose {
-            decision,
-            reason: "Record reviewed by exception; deviations assessed by QA".into(),
-        },
-    )
 }
