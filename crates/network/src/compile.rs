@@ -226,8 +226,22 @@ fn compile(f: &NetworkFile) -> Result<Network, Vec<Problem>> {
     check_settings(&mut pb, &f.network);
     check_transport(&mut pb, f.transport.as_ref());
     let (product_ix, products) = compile_products(&mut pb, f);
-    let (region_ix, regions) = compile_regions(&mut pb, f, &product_ix);
-    let (site_ix, sites) = compile_sites(&mut pb, f, &product_ix);
+    let (region_ix, regions) = compile_tables(
+        &mut pb,
+        "region",
+        MAX_REGIONS,
+        &f.region,
+        |r| &r.name,
+        |pb, at, r| compile_region(pb, f, &product_ix, at, r),
+    );
+    let (site_ix, sites) = compile_tables(
+        &mut pb,
+        "site",
+        MAX_SITES,
+        &f.site,
+        |s| &s.name,
+        |pb, at, s| compile_site(pb, f, &product_ix, at, s),
+    );
     let links = compile_links(&mut pb, f, &region_ix, &site_ix);
     let scenarios = compile_scenarios(&mut pb, f.scenarios.as_ref());
     let check = f.check.clone().unwrap_or_default();
@@ -359,38 +373,37 @@ fn compile_products<'a>(
     (product_ix, products)
 }
 
-/// Checks the `[[region]]` tables and returns the name index and the regions.
-fn compile_regions<'a>(
+/// Checks the `[[key]]` tables of a network file (regions or sites): at least one, at most
+/// `max`, unique non-empty names, each table checked by `one` at its path. Returns the name
+/// index and what `one` made of each table.
+fn compile_tables<'a, S, T>(
     pb: &mut Vec<Problem>,
-    f: &'a NetworkFile,
-    product_ix: &BTreeMap<&str, usize>,
-) -> (BTreeMap<&'a str, usize>, Vec<Region>) {
+    key: &str,
+    max: usize,
+    items: &'a [S],
+    name: fn(&S) -> &str,
+    mut one: impl FnMut(&mut Vec<Problem>, &FieldPath, &S) -> T,
+) -> (BTreeMap<&'a str, usize>, Vec<T>) {
     let root = FieldPath::root();
-    if f.region.is_empty() {
-        pb.push(Problem::new(root.clone(), "the network has no [[region]]"));
-    }
-    if f.region.len() > MAX_REGIONS {
+    if items.is_empty() {
         pb.push(Problem::new(
-            root.key("region"),
-            format!(
-                "{} regions; a network has at most {MAX_REGIONS}",
-                f.region.len()
-            ),
+            root.clone(),
+            format!("the network has no [[{key}]]"),
         ));
     }
-    let region_ix = names(
-        pb,
-        &root.key("region"),
-        f.region.iter().map(|r| r.name.as_str()),
-        "region",
-    );
-    let regions: Vec<Region> = f
-        .region
+    if items.len() > max {
+        pb.push(Problem::new(
+            root.key(key),
+            format!("{} {key}s; a network has at most {max}", items.len()),
+        ));
+    }
+    let ix = names(pb, &root.key(key), items.iter().map(name), key);
+    let made = items
         .iter()
         .enumerate()
-        .map(|(i, r)| compile_region(pb, f, product_ix, &root.key("region").idx(i), r))
+        .map(|(i, x)| one(pb, &root.key(key).idx(i), x))
         .collect();
-    (region_ix, regions)
+    (ix, made)
 }
 
 /// Checks one region at `at`: its demand per product, distance limit and location.
@@ -439,37 +452,6 @@ fn compile_region(
         max_distance_km: r.max_distance_km,
         location,
     }
-}
-
-/// Checks the `[[site]]` tables and returns the name index and the sites.
-fn compile_sites<'a>(
-    pb: &mut Vec<Problem>,
-    f: &'a NetworkFile,
-    product_ix: &BTreeMap<&str, usize>,
-) -> (BTreeMap<&'a str, usize>, Vec<Site>) {
-    let root = FieldPath::root();
-    if f.site.is_empty() {
-        pb.push(Problem::new(root.clone(), "the network has no [[site]]"));
-    }
-    if f.site.len() > MAX_SITES {
-        pb.push(Problem::new(
-            root.key("site"),
-            format!("{} sites; a network has at most {MAX_SITES}", f.site.len()),
-        ));
-    }
-    let site_ix = names(
-        pb,
-        &root.key("site"),
-        f.site.iter().map(|s| s.name.as_str()),
-        "site",
-    );
-    let sites: Vec<Site> = f
-        .site
-        .iter()
-        .enumerate()
-        .map(|(i, s)| compile_site(pb, f, product_ix, &root.key("site").idx(i), s))
-        .collect();
-    (site_ix, sites)
 }
 
 /// Checks one site at `at`: costs, capacity, lead time, concept, products made and location.
