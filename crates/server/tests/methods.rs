@@ -12,6 +12,13 @@ use server::AppState;
 mod support;
 use support::Resp;
 
+/// What one identifiable (a shell, concept description or descriptor) serves.
+const ONE: &[&str] = &["GET", "PUT", "DELETE"];
+/// What one submodel serves.
+const SUBMODEL: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
+/// What one submodel element serves.
+const ELEMENT: &[&str] = &["GET", "PUT", "POST", "PATCH", "DELETE"];
+
 fn call(st: &AppState, method: &Method, path: &str) -> Resp {
     support::call(st, method, path, b"")
 }
@@ -73,14 +80,11 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
     vec![
         ("/shells".into(), &["GET", "POST"]),
         ("/shells/$reference".into(), &["GET"]),
-        (format!("/shells/{aas}"), &["GET", "PUT", "DELETE"]),
+        (format!("/shells/{aas}"), ONE),
         (format!("/shells/{aas}/asset-information"), &["GET", "PUT"]),
         (format!("/shells/{aas}/submodel-refs"), &["GET", "POST"]),
         (format!("/shells/{aas}/submodel-refs/{sm}"), &["DELETE"]),
-        (
-            format!("/shells/{aas}/submodels/{sm}"),
-            &["GET", "PUT", "PATCH", "DELETE"],
-        ),
+        (format!("/shells/{aas}/submodels/{sm}"), SUBMODEL),
         (
             format!("/shells/{aas}/submodels/{sm}/$value"),
             &["GET", "PATCH"],
@@ -88,7 +92,7 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
         (format!("/shells/{aas}/submodels/{sm}/$reference"), &["GET"]),
         (
             format!("/shells/{aas}/submodels/{sm}/submodel-elements/Speed"),
-            &["GET", "PUT", "POST", "PATCH", "DELETE"],
+            ELEMENT,
         ),
         (
             format!("/shells/{aas}/submodels/{sm}/submodel-elements/Speed/$metadata"),
@@ -96,10 +100,7 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
         ),
         ("/submodels".into(), &["GET", "POST"]),
         ("/submodels/$metadata".into(), &["GET"]),
-        (
-            format!("/submodels/{sm}"),
-            &["GET", "PUT", "PATCH", "DELETE"],
-        ),
+        (format!("/submodels/{sm}"), SUBMODEL),
         (format!("/submodels/{sm}/$value"), &["GET", "PATCH"]),
         (format!("/submodels/{sm}/$metadata"), &["GET", "PATCH"]),
         (format!("/submodels/{sm}/$path"), &["GET"]),
@@ -110,7 +111,7 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
         (format!("/submodels/{sm}/submodel-elements/$path"), &["GET"]),
         (
             format!("/submodels/{sm}/submodel-elements/Caps.Speed%5B0%5D"),
-            &["GET", "PUT", "POST", "PATCH", "DELETE"],
+            ELEMENT,
         ),
         (
             format!("/submodels/{sm}/submodel-elements/Caps.Speed/$value"),
@@ -121,28 +122,19 @@ fn routes() -> Vec<(String, &'static [&'static str])> {
             &["GET"],
         ),
         ("/concept-descriptions".into(), &["GET", "POST"]),
-        (
-            format!("/concept-descriptions/{sm}"),
-            &["GET", "PUT", "DELETE"],
-        ),
+        (format!("/concept-descriptions/{sm}"), ONE),
         ("/shell-descriptors".into(), &["GET", "POST"]),
-        (
-            format!("/shell-descriptors/{aas}"),
-            &["GET", "PUT", "DELETE"],
-        ),
+        (format!("/shell-descriptors/{aas}"), ONE),
         (
             format!("/shell-descriptors/{aas}/submodel-descriptors"),
             &["GET", "POST"],
         ),
         (
             format!("/shell-descriptors/{aas}/submodel-descriptors/{sm}"),
-            &["GET", "PUT", "DELETE"],
+            ONE,
         ),
         ("/submodel-descriptors".into(), &["GET", "POST"]),
-        (
-            format!("/submodel-descriptors/{sm}"),
-            &["GET", "PUT", "DELETE"],
-        ),
+        (format!("/submodel-descriptors/{sm}"), ONE),
         ("/lookup/shells".into(), &["GET"]),
         (format!("/lookup/shells/{aas}"), &["GET", "POST", "DELETE"]),
         ("/description".into(), &["GET"]),
@@ -184,11 +176,7 @@ fn method_is_checked_before_a_malformed_identifier() {
     let bad = "not*base64url!";
     let sm = encode("urn:test:sm:1");
     let cases: Vec<(String, Method, &[&str])> = vec![
-        (
-            format!("/shells/{bad}"),
-            Method::PATCH,
-            &["GET", "PUT", "DELETE"],
-        ),
+        (format!("/shells/{bad}"), Method::PATCH, ONE),
         (
             format!("/shells/{bad}/submodel-refs"),
             Method::PUT,
@@ -199,46 +187,30 @@ fn method_is_checked_before_a_malformed_identifier() {
             Method::GET,
             &["DELETE"],
         ),
-        (
-            format!("/submodels/{bad}"),
-            Method::POST,
-            &["GET", "PUT", "PATCH", "DELETE"],
-        ),
+        (format!("/submodels/{bad}"), Method::POST, SUBMODEL),
         (
             format!("/submodels/{bad}/submodel-elements/Speed"),
             Method::TRACE,
-            &["GET", "PUT", "POST", "PATCH", "DELETE"],
+            ELEMENT,
         ),
         (
             format!("/submodels/{sm}/submodel-elements/..bad..path"),
             Method::TRACE,
-            &["GET", "PUT", "POST", "PATCH", "DELETE"],
+            ELEMENT,
         ),
         (
             format!("/submodels/{bad}/$value"),
             Method::PUT,
             &["GET", "PATCH"],
         ),
-        (
-            format!("/concept-descriptions/{bad}"),
-            Method::POST,
-            &["GET", "PUT", "DELETE"],
-        ),
-        (
-            format!("/shell-descriptors/{bad}"),
-            Method::TRACE,
-            &["GET", "PUT", "DELETE"],
-        ),
+        (format!("/concept-descriptions/{bad}"), Method::POST, ONE),
+        (format!("/shell-descriptors/{bad}"), Method::TRACE, ONE),
         (
             format!("/shell-descriptors/{sm}/submodel-descriptors/{bad}"),
             Method::POST,
-            &["GET", "PUT", "DELETE"],
+            ONE,
         ),
-        (
-            format!("/submodel-descriptors/{bad}"),
-            Method::PATCH,
-            &["GET", "PUT", "DELETE"],
-        ),
+        (format!("/submodel-descriptors/{bad}"), Method::PATCH, ONE),
         (
             format!("/lookup/shells/{bad}"),
             Method::PUT,

@@ -32,16 +32,14 @@ fn limits() -> Limits {
 }
 
 fn start(gate: Gate) -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::Db::open(&dir.path().join("db")).expect("store");
-    let std_listener = support::loopback();
-    let addr = std_listener.local_addr().expect("addr");
-    let token = support::user_with_token(
-        &store,
+    let (dir, store, token) = support::temp_db_with_user(
+        "db",
         "net-admin",
         "Network test administrator",
         store::auth::Role::Admin,
     );
+    let std_listener = support::loopback();
+    let addr = std_listener.local_addr().expect("addr");
     TOKENS
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -47,17 +47,15 @@ static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(V
 /// Starts the AAS server on 127.0.0.1:0 with the twins of `inventory` and the
 /// demo batch (a shell that is not equipment).
 fn start(inventory_file: &str) -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::Db::open(&dir.path().join("twins.db")).expect("store");
-    let std_listener = support::loopback();
-    let addr = std_listener.local_addr().expect("addr");
-    let base = format!("http://{addr}{}", server::BASE_PATH);
-    let token = support::user_with_token(
-        &store,
+    let (dir, store, token) = support::temp_db_with_user(
+        "twins.db",
         "integration",
         "Registry integration",
         store::auth::Role::Writer,
     );
+    let std_listener = support::loopback();
+    let addr = std_listener.local_addr().expect("addr");
+    let base = format!("http://{addr}{}", server::BASE_PATH);
     TOKENS
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -83,12 +83,11 @@ fn limits() -> Limits {
 
 /// Serves HTTPS with `tls` on 127.0.0.1:0; `load` fills the database first.
 fn start(tls: Arc<rustls::ServerConfig>, limits: Limits, load: impl FnOnce(&AppState)) -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = store::Db::open(&dir.path().join("db")).expect("store");
+    let (dir, store, reader) =
+        support::temp_db_with_user("db", "tls-reader", "tls-reader", Role::Reader);
+    let writer = support::user_with_token(&store, "tls-writer", "tls-writer", Role::Writer);
     let std_listener = support::loopback();
     let addr = std_listener.local_addr().expect("addr");
-    let reader = support::user_with_token(&store, "tls-reader", "tls-reader", Role::Reader);
-    let writer = support::user_with_token(&store, "tls-writer", "tls-writer", Role::Writer);
     // the certificate names localhost, so clients use that name
     let base = format!("https://localhost:{}/api/v3.0", addr.port());
     let state = Arc::new(AppState::new(store, base.clone()));

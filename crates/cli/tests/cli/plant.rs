@@ -70,6 +70,18 @@ fn replan(plan: &Path, events: &Path, as_of_h: &str, iterations: &str, extra: &[
     run(args)
 }
 
+/// Re-plans `plan` after the example events of the two-product plant as of hour 210 (10
+/// iterations), quietly into `out`.
+fn replan_example_events(plan: &Path, out: &Path) -> Output {
+    replan(
+        plan,
+        &repo_path("examples/schedule/plant-two-products-events.csv"),
+        "210",
+        "10",
+        &["--quiet".as_ref(), "--out".as_ref(), out.as_os_str()],
+    )
+}
+
 #[test]
 fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -182,13 +194,7 @@ fn plan_promise_book_disrupt_and_replan_the_two_product_plant() {
 
     // disruption as of hour 210: re-plan
     let re = d.join("replan");
-    let o = replan(
-        &booked.join("plan.json"),
-        &repo_path("examples/schedule/plant-two-products-events.csv"),
-        "210",
-        "10",
-        &["--quiet".as_ref(), "--out".as_ref(), re.as_os_str()],
-    );
+    let o = replan_example_events(&booked.join("plan.json"), &re);
     assert_ok(&o, "schedule replan");
     let r = read(&re.join("plan.json"));
     let names: Vec<&str> = r["shop"]["jobs"]
@@ -327,13 +333,7 @@ fn calendar_and_inventory_requalification_reach_the_plan_and_its_replan() {
     assert!(html.contains("Out of use") && html.contains("inventory rocking_bioreactor_3"));
     // re-planned: the calendar and the windows stay
     let re = d.join("re");
-    let o = replan(
-        &plan_dir.join("plan.json"),
-        &repo_path("examples/schedule/plant-two-products-events.csv"),
-        "210",
-        "10",
-        &["--quiet".as_ref(), "--out".as_ref(), re.as_os_str()],
-    );
+    let o = replan_example_events(&plan_dir.join("plan.json"), &re);
     assert_ok(&o, "replan of the calendar plan");
     let p2 = read(&re.join("plan.json"));
     assert_eq!(p2["calendar"], plan["calendar"]);

@@ -321,6 +321,22 @@ pub fn user_with_token(db: &store::Db, name: &str, display: &str, role: Role) ->
         .secret
 }
 
+/// A new SQLite database `file` in a new temporary folder (removed when dropped) with the
+/// user `name` (shown as `display`) having `role` and an API token: the folder, the
+/// database and the token's secret.
+#[allow(dead_code)]
+pub fn temp_db_with_user(
+    file: &str,
+    name: &str,
+    display: &str,
+    role: Role,
+) -> (tempfile::TempDir, store::Db, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = store::Db::open(&dir.path().join(file)).expect("store");
+    let token = user_with_token(&db, name, display, role);
+    (dir, db, token)
+}
+
 /// Runs `test` on every database engine the tests reach: SQLite in a fresh
 /// folder, and PostgreSQL when ATMPFLOW_TEST_PG names one.
 #[allow(dead_code)]
