@@ -10,11 +10,22 @@ fn parse(svg: &str) -> roxmltree::Document<'_> {
     }
 }
 
+/// The elements named `tag` in `doc`, in document order.
+fn elements<'a, 'i>(doc: &'a roxmltree::Document<'i>, tag: &str) -> Vec<roxmltree::Node<'a, 'i>> {
+    doc.descendants().filter(|n| n.has_tag_name(tag)).collect()
+}
+
 fn count(svg: &str, tag: &str) -> usize {
-    parse(svg)
-        .descendants()
-        .filter(|n| n.has_tag_name(tag))
-        .count()
+    elements(&parse(svg), tag).len()
+}
+
+/// The coordinate `attr` (`x` or `y`) of the text `label` drawn in `doc`.
+fn label_at(doc: &roxmltree::Document<'_>, label: &str, attr: &str) -> f64 {
+    doc.descendants()
+        .find(|n| n.has_tag_name("text") && n.text() == Some(label))
+        .and_then(|n| n.attribute(attr))
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("label drawn")
 }
 
 fn is_no_data(svg: &str) -> bool {
@@ -166,7 +177,7 @@ fn bars_have_whiskers_only_where_there_is_an_interval() {
         ),
     ] {
         let doc = parse(&svg);
-        let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
+        let bars = elements(&doc, "rect").len();
         assert_eq!(bars, 2);
         // One whisker = three lines in black.
         let whisker = doc
@@ -409,10 +420,7 @@ fn gantt_draws_one_bar_per_finite_operation_with_its_tooltip() {
     ];
     let s = gantt(&rows, &Axes::new("plan").size(1100.0, 0.0));
     let doc = parse(&s);
-    let bars: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .collect();
+    let bars = elements(&doc, "rect");
     assert_eq!(bars.len(), 3, "{s}");
     let tips: Vec<&str> = bars
         .iter()
@@ -507,25 +515,23 @@ fn xy(x: f64, y: f64, ok: bool) -> XyPoint {
     }
 }
 
+/// Two points that meet their target, (1, 10) and (2, 12), then the points `missed` (x, y)
+/// that do not.
+fn two_ok_then(missed: &[(f64, f64)]) -> Vec<XyPoint> {
+    let ok = [xy(1.0, 10.0, true), xy(2.0, 12.0, true)];
+    let missed = missed.iter().map(|&(x, y)| xy(x, y, false));
+    ok.into_iter().chain(missed).collect()
+}
+
 #[test]
 fn xy_curves_join_in_x_order_with_dashes_to_points_that_miss() {
     let ch = XyChart {
-        curves: vec![curve(
-            vec![
-                xy(1.0, 10.0, true),
-                xy(2.0, 12.0, true),
-                xy(3.0, 30.0, false),
-            ],
-            true,
-        )],
+        curves: vec![curve(two_ok_then(&[(3.0, 30.0)]), true)],
         ..XyChart::default()
     };
     let svg = xy_chart(&ch, &Axes::new("xy"));
     let doc = parse(&svg);
-    let lines: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("polyline"))
-        .collect();
+    let lines = elements(&doc, "polyline");
     assert_eq!(lines.len(), 2, "one solid run, one dashed segment");
     assert_eq!(
         lines
@@ -535,10 +541,7 @@ fn xy_curves_join_in_x_order_with_dashes_to_points_that_miss() {
         1
     );
     // two filled points and one open (white inside)
-    let circles: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("circle"))
-        .collect();
+    let circles = elements(&doc, "circle");
     assert_eq!(circles.len(), 3);
     assert_eq!(
         circles
@@ -564,9 +567,8 @@ fn xy_curves_never_join_backwards_and_scatters_never_join() {
     );
     // only 1 → 2 goes forward: one segment
     let doc = parse(&svg);
-    let segs: Vec<usize> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("polyline"))
+    let segs: Vec<usize> = elements(&doc, "polyline")
+        .iter()
         .map(|n| n.attribute("points").unwrap_or("").split(' ').count())
         .collect();
     assert_eq!(segs, vec![2]);
@@ -585,15 +587,7 @@ fn xy_curves_never_join_backwards_and_scatters_never_join() {
 #[test]
 fn xy_axes_cut_at_the_stated_value_and_mark_the_points_beyond() {
     let ch = XyChart {
-        curves: vec![curve(
-            vec![
-                xy(1.0, 10.0, true),
-                xy(2.0, 12.0, true),
-                xy(3.0, 600_000.0, false),
-                xy(50.0, 11.0, false),
-            ],
-            false,
-        )],
+        curves: vec![curve(two_ok_then(&[(3.0, 600_000.0), (50.0, 11.0)]), false)],
         y_cut: Some(20.0),
         x_cut: Some(10.0),
         stretches: vec![[2.5, 3.5]],
@@ -628,6 +622,15 @@ fn place(name: &str, kind: PlaceKind, location: Option<(f64, f64)>) -> Place {
     }
 }
 
+fn flow(from: usize, to: usize, amount: f64, tip: &str) -> FlowLine {
+    FlowLine {
+        from,
+        to,
+        amount,
+        tip: tip.into(),
+    }
+}
+
 #[test]
 fn flow_map_draws_places_and_flows_wider_for_more_patients() {
     let places = vec![
@@ -637,37 +640,16 @@ fn flow_map_draws_places_and_flows_wider_for_more_patients() {
         place("Spare", PlaceKind::ClosedSite, Some((51.5, 13.0))),
     ];
     let flows = vec![
-        FlowLine {
-            from: 0,
-            to: 2,
-            amount: 100.0,
-            tip: "big".into(),
-        },
-        FlowLine {
-            from: 1,
-            to: 2,
-            amount: 1.0,
-            tip: "small".into(),
-        },
+        flow(0, 2, 100.0, "big"),
+        flow(1, 2, 1.0, "small"),
         // Left out: no amount, and an index out of range.
-        FlowLine {
-            from: 1,
-            to: 3,
-            amount: 0.0,
-            tip: "none".into(),
-        },
-        FlowLine {
-            from: 0,
-            to: 9,
-            amount: 5.0,
-            tip: "bad".into(),
-        },
+        flow(1, 3, 0.0, "none"),
+        flow(0, 9, 5.0, "bad"),
     ];
     let svg = flow_map(&places, &flows, &Axes::new("map"));
     let doc = parse(&svg);
-    let widths: Vec<f64> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("line"))
+    let widths: Vec<f64> = elements(&doc, "line")
+        .iter()
         .filter_map(|n| n.attribute("stroke-width").and_then(|w| w.parse().ok()))
         .collect();
     // Two flows plus the legend's sample line.
@@ -677,14 +659,7 @@ fn flow_map_draws_places_and_flows_wider_for_more_patients() {
         assert!(svg.contains(name), "{name} missing");
     }
     // North (latitude 52) is drawn above South (50) on the map.
-    let y_of = |label: &str| {
-        doc.descendants()
-            .find(|n| n.has_tag_name("text") && n.text() == Some(label))
-            .and_then(|n| n.attribute("y"))
-            .and_then(|y| y.parse::<f64>().ok())
-            .expect("label drawn")
-    };
-    assert!(y_of("North") < y_of("South"));
+    assert!(label_at(&doc, "North", "y") < label_at(&doc, "South", "y"));
     assert!(is_no_data(&flow_map(&[], &[], &Axes::new("empty"))));
 }
 
@@ -696,12 +671,5 @@ fn flow_map_without_locations_puts_regions_left_and_sites_right() {
     ];
     let svg = flow_map(&places, &[], &Axes::new("diagram"));
     let doc = parse(&svg);
-    let x_of = |label: &str| {
-        doc.descendants()
-            .find(|n| n.has_tag_name("text") && n.text() == Some(label))
-            .and_then(|n| n.attribute("x"))
-            .and_then(|x| x.parse::<f64>().ok())
-            .expect("label drawn")
-    };
-    assert!(x_of("R") < x_of("S"));
+    assert!(label_at(&doc, "R", "x") < label_at(&doc, "S", "x"));
 }
