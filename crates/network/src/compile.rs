@@ -856,3 +856,39 @@ fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use model::SourceFile;
+
+    /// The messages of `text` as `path: message` lines.
+    fn problems(text: &str) -> String {
+        match crate::load(&SourceFile::new("net.toml", text)) {
+            Ok(_) => panic!("expected problems"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn regions_and_sites_are_required_named_once_and_checked_each() {
+        let none = problems(
+            "[network]\nname = \"n\"\n\n[[product]]\nname = \"p\"\nmax_vein_to_vein_days = 30\n",
+        );
+        assert!(none.contains("the network has no [[region]]"), "{none}");
+        assert!(none.contains("the network has no [[site]]"), "{none}");
+        let twice = problems(
+            "[network]\nname = \"n\"\n\n[[product]]\nname = \"p\"\nmax_vein_to_vein_days = 30\n\n\
+             [[region]]\nname = \"R\"\npatients_per_year = { p = 1 }\n\n\
+             [[region]]\nname = \"R\"\npatients_per_year = { p = 1 }\n\n\
+             [[site]]\nname = \"\"\nfixed_cost_per_year = -1\ncapacity_patients_per_year = 10\n\
+             variable_cost_per_patient = 1\nlead_time_days = 1\n",
+        );
+        assert!(
+            twice.contains("a second region named `R` (the first is region[0])"),
+            "{twice}"
+        );
+        assert!(twice.contains("the site name must not be empty"), "{twice}");
+        // each site is still checked at its own path
+        assert!(twice.contains("site[0].fixed_cost_per_year"), "{twice}");
+    }
+}
