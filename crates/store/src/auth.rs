@@ -492,12 +492,11 @@ fn token_from(r: &Row) -> Result<TokenInfo, AuthError> {
 /// PostgreSQL returns `IS NOT NULL` as a boolean, which the engine layer
 /// reads as an integer; SQLite returns 0/1 already.
 fn get_user(tx: &mut Tx<'_>, name: &str) -> Result<Option<User>, AuthError> {
-    tx.query_opt(
+    tx.query_opt_with(
         &format!("SELECT {USER_COLUMNS} FROM auth_users WHERE name = $1"),
         &[name.into()],
-    )?
-    .map(|r| user_from(&r))
-    .transpose()
+        user_from,
+    )
 }
 
 /// An arbitrary constant: the PostgreSQL advisory lock that orders audit rows.
@@ -905,12 +904,11 @@ pub fn create_token(
 }
 
 fn get_token(tx: &mut Tx<'_>, prefix: &str) -> Result<Option<TokenInfo>, AuthError> {
-    tx.query_opt(
+    tx.query_opt_with(
         &format!("SELECT {TOKEN_COLUMNS} FROM auth_tokens WHERE prefix = $1"),
         &[prefix.into()],
-    )?
-    .map(|r| token_from(&r))
-    .transpose()
+        token_from,
+    )
 }
 
 /// Revokes a token, named by its prefix (or the whole token). Revoking a

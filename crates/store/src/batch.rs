@@ -509,12 +509,11 @@ const SUMMARY_COLUMNS: &str = "id, patient, coi, din, product, recipe_sha256, pl
 
 /// One batch's head row.
 pub fn get_summary(tx: &mut Tx<'_>, id: &str) -> Result<Option<Summary>, StoreError> {
-    tx.query_opt(
+    tx.query_opt_with(
         &format!("SELECT {SUMMARY_COLUMNS} FROM batches WHERE id = $1"),
         &[id.into()],
-    )?
-    .map(|r| summary(&r))
-    .transpose()
+        summary,
+    )
 }
 
 /// Batches ordered by id from `cursor` (inclusive), optionally of one stage

@@ -579,6 +579,16 @@ impl Tx<'_> {
     pub fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
+
+    /// The first row of a query, if any, as `read` reads it.
+    pub fn query_opt_with<T, E: From<StoreError>>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        read: impl FnOnce(&Row) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
+        self.query_opt(sql, params)?.map(|r| read(&r)).transpose()
+    }
 }
 
 /// Helpers for tests that run on both engines.

@@ -161,12 +161,11 @@ pub fn check(new: &NewLot) -> Result<(), LotError> {
 
 /// One lot.
 pub fn get(tx: &mut Tx<'_>, material: &str, lot: &str) -> Result<Option<Lot>, StoreError> {
-    tx.query_opt(
+    tx.query_opt_with(
         &format!("SELECT {COLUMNS} FROM material_lots WHERE material = $1 AND lot = $2"),
         &[material.into(), lot.into()],
-    )?
-    .map(|r| lot_row(&r))
-    .transpose()
+        lot_row,
+    )
 }
 
 /// The status history of a lot, oldest first.

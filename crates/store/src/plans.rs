@@ -14,15 +14,11 @@ use recipe::DateTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::versioned::{add_after, max_of};
+use crate::versioned::{add_after, insert_numbered, max_of};
 use crate::{Row, StoreError, Tx, Value, paging};
 
 /// Most plans one list call returns.
 pub const MAX_PAGE: usize = 1000;
-
-/// How often a new plan's number is taken again when another plan took it
-/// at the same moment.
-const ID_ATTEMPTS: usize = 8;
 
 /// Why a plan operation did not happen; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -147,27 +143,22 @@ pub fn create(
     now: DateTime,
 ) -> Result<Version, PlanError> {
     let at = now.to_string();
-    for _ in 0..ID_ATTEMPTS {
-        let seq = max_of(tx, "SELECT MAX(seq) FROM plant_plans", &[])?.unwrap_or(0) + 1;
-        let id = format!("plan-{seq}");
-        let n = tx.execute(
+    let id = insert_numbered(tx, "plant_plans", "plan", |tx, id, seq| {
+        tx.execute(
             "INSERT INTO plant_plans (id, seq, scenario, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             &[
-                id.as_str().into(),
+                id.into(),
                 Value::Int(seq),
                 scenario.into(),
                 actor.into(),
                 at.as_str().into(),
             ],
-        )?;
-        if n != 1 {
-            continue;
-        }
-        let (v, _) = insert_version(tx, &id, 1, document, actor, &at, event)?;
-        return Ok(v);
-    }
-    Err(PlanError::Busy)
+        )
+    })?
+    .ok_or(PlanError::Busy)?;
+    let (v, _) = insert_version(tx, &id, 1, document, actor, &at, event)?;
+    Ok(v)
 }
 
 /// The latest version number of plan `id`.
@@ -184,12 +175,11 @@ pub fn latest(tx: &mut Tx<'_>, id: &str) -> Result<i64, PlanError> {
 pub fn get(tx: &mut Tx<'_>, id: &str, n: Option<i64>) -> Result<Version, PlanError> {
     let last = latest(tx, id)?;
     let want = n.unwrap_or(last);
-    tx.query_opt(
+    tx.query_opt_with(
         &format!("SELECT {VERSION_COLUMNS} FROM plant_plan_versions WHERE plan_id = $1 AND n = $2"),
         &[id.into(), Value::Int(want)],
+        version_row,
     )?
-    .map(|r| version_row(&r))
-    .transpose()?
     .ok_or(PlanError::NoVersion {
         id: id.to_string(),
         n: want,

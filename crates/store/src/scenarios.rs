@@ -15,7 +15,7 @@ use recipe::DateTime;
 use serde::Serialize;
 
 use crate::plans::sha256;
-use crate::versioned::{add_after, max_of};
+use crate::versioned::{add_after, insert_numbered, max_of};
 use crate::{Row, StoreError, Tx, Value};
 
 /// Largest scenario text stored, bytes (assumption: ten times the largest
@@ -25,8 +25,6 @@ pub const MAX_TEXT: usize = 256 << 10;
 pub const MAX_NAME: usize = 120;
 /// Most scenarios one list call returns.
 pub const MAX_PAGE: usize = 1000;
-
-const ID_ATTEMPTS: usize = 8;
 
 /// Why a scenario operation did not happen; nothing was stored.
 #[derive(Debug, thiserror::Error)]
@@ -165,31 +163,21 @@ pub fn create(
 ) -> Result<Version, ScenarioError> {
     check(name, text)?;
     let at = now.to_string();
-    for _ in 0..ID_ATTEMPTS {
-        let seq = max_of(tx, "SELECT MAX(seq) FROM plan_scenarios", &[])?.unwrap_or(0) + 1;
-        let id = format!("scenario-{seq}");
-        let n = tx.execute(
+    let id = insert_numbered(tx, "plan_scenarios", "scenario", |tx, id, seq| {
+        tx.execute(
             "INSERT INTO plan_scenarios (id, seq, created_by, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            &[
-                id.as_str().into(),
-                Value::Int(seq),
-                actor.into(),
-                at.as_str().into(),
-            ],
-        )?;
-        if n != 1 {
-            continue;
-        }
-        let content = Content {
-            name,
-            text,
-            deleted: false,
-        };
-        let (v, _) = insert(tx, &id, 1, &content, actor, &at)?;
-        return Ok(v);
-    }
-    Err(ScenarioError::Busy)
+            &[id.into(), Value::Int(seq), actor.into(), at.as_str().into()],
+        )
+    })?
+    .ok_or(ScenarioError::Busy)?;
+    let content = Content {
+        name,
+        text,
+        deleted: false,
+    };
+    let (v, _) = insert(tx, &id, 1, &content, actor, &at)?;
+    Ok(v)
 }
 
 /// The latest version number of scenario `id`.
@@ -208,14 +196,13 @@ pub fn get(tx: &mut Tx<'_>, id: &str, n: Option<i64>) -> Result<Version, Scenari
     let last = latest(tx, id)?;
     let want = n.unwrap_or(last);
     let v = tx
-        .query_opt(
+        .query_opt_with(
             &format!(
                 "SELECT {COLUMNS} FROM plan_scenario_versions WHERE scenario_id = $1 AND n = $2"
             ),
             &[id.into(), Value::Int(want)],
+            row,
         )?
-        .map(|r| row(&r))
-        .transpose()?
         .ok_or(ScenarioError::NoVersion {
             id: id.to_string(),
             n: want,
