@@ -532,9 +532,11 @@ fn two_stage() -> Instance {
     inst
 }
 
-/// Whether some violation satisfies `pred`.
-fn has(v: &[Violation], pred: &dyn Fn(&Violation) -> bool) -> bool {
-    v.iter().any(pred)
+/// Asserts that the violations `$v` include one matching `$pat` (showing them if not).
+macro_rules! assert_has {
+    ($v:expr, $pat:pat) => {
+        assert!($v.iter().any(|x| matches!(x, $pat)), "{:?}", $v)
+    };
 }
 
 /// The checker's frozen-operation and before-now violations on a correct plan `good` of
@@ -553,15 +555,12 @@ fn frozen_and_before_now_are_caught(inst: &Instance, good: &Plan) {
     p.ops[0].start += 1;
     p.ops[0].end += 1;
     let v = check(&frozen, &p);
-    assert!(has(&v, &|x| matches!(
-        x,
-        Violation::FrozenMoved { job: 0, stage: 0 }
-    )));
+    assert_has!(v, Violation::FrozenMoved { job: 0, stage: 0 });
     let early = (0..6).find(|&i| i != 0 && good.ops[i].start < frozen.not_before);
     if let Some(i) = early {
         let v = check(&frozen, good);
         assert!(
-            has(&v, &|x| matches!(x, Violation::BeforeNow { .. })),
+            v.iter().any(|x| matches!(x, Violation::BeforeNow { .. })),
             "op {i}: {v:?}"
         );
     }
@@ -569,16 +568,13 @@ fn frozen_and_before_now_are_caught(inst: &Instance, good: &Plan) {
     p.ops[g].start = -5;
     p.ops[g].end = p.ops[g].start + inst.proc_time(1, 0, 0);
     let v = check(&frozen, &p);
-    assert!(
-        has(&v, &|x| matches!(
-            x,
-            Violation::BeforeNow {
-                job: 1,
-                stage: 0,
-                ..
-            }
-        )),
-        "{v:?}"
+    assert_has!(
+        v,
+        Violation::BeforeNow {
+            job: 1,
+            stage: 0,
+            ..
+        }
     );
 }
 
@@ -598,26 +594,23 @@ fn checker_catches_every_violation_kind() {
     let v = with(&|p| {
         p.ops.pop();
     });
-    assert!(has(&v, &|x| matches!(x, Violation::WrongCount { .. })));
+    assert_has!(v, Violation::WrongCount { .. });
     // misplaced
     let v = with(&|p| p.ops.swap(0, 1));
-    assert!(has(&v, &|x| matches!(x, Violation::Misplaced { .. })));
+    assert_has!(v, Violation::Misplaced { .. });
     // machine out of range
     let v = with(&|p| p.ops[1].machine = 7);
-    assert!(has(&v, &|x| matches!(
-        x,
-        Violation::NoSuchMachine { machine: 7, .. }
-    )));
+    assert_has!(v, Violation::NoSuchMachine { machine: 7, .. });
     // duration
     let v = with(&|p| p.ops[1].end += 1);
-    assert!(has(&v, &|x| matches!(
-        x,
+    assert_has!(
+        v,
         Violation::WrongDuration {
             job: 0,
             stage: 1,
             ..
         }
-    )));
+    );
     // release: shift job 0 entirely to before its release
     let v = with(&|p| {
         let d = p.ops[0].start;
@@ -626,10 +619,7 @@ fn checker_catches_every_violation_kind() {
             p.ops[k].end -= d;
         }
     });
-    assert!(has(&v, &|x| matches!(
-        x,
-        Violation::BeforeRelease { job: 0, .. }
-    )));
+    assert_has!(v, Violation::BeforeRelease { job: 0, .. });
     // minimum lag: start stage 1 right at the end of stage 0
     let v = with(&|p| {
         let e = p.ops[0].end;
@@ -637,27 +627,27 @@ fn checker_catches_every_violation_kind() {
         p.ops[1].start = e;
         p.ops[1].end = e + d;
     });
-    assert!(has(&v, &|x| matches!(
-        x,
+    assert_has!(
+        v,
         Violation::MinLag {
             job: 0,
             stage: 1,
             ..
         }
-    )));
+    );
     // maximum lag: delay stage 1 a lot
     let v = with(&|p| {
         p.ops[1].start += 100;
         p.ops[1].end += 100;
     });
-    assert!(has(&v, &|x| matches!(
-        x,
+    assert_has!(
+        v,
         Violation::MaxLag {
             job: 0,
             stage: 1,
             ..
         }
-    )));
+    );
     // overlap / set-up: put job 1's stage-1 op on job 0's machine at the same time
     let v = with(&|p| {
         let a = p.ops[1];
@@ -666,26 +656,20 @@ fn checker_catches_every_violation_kind() {
         p.ops[g + 1].start = a.start;
         p.ops[g + 1].end = a.start + d;
     });
-    assert!(
-        has(&v, &|x| matches!(x, Violation::Overlap { stage: 1, .. })),
-        "{v:?}"
-    );
+    assert_has!(v, Violation::Overlap { stage: 1, .. });
     // unavailability: machine 1 of stage 1 is down in [0, 2)
     let v = with(&|p| {
         p.ops[1].machine = 1;
         p.ops[1].start = 0;
         p.ops[1].end = 4;
     });
-    assert!(
-        has(&v, &|x| matches!(
-            x,
-            Violation::Unavailable {
-                stage: 1,
-                machine: 1,
-                ..
-            }
-        )),
-        "{v:?}"
+    assert_has!(
+        v,
+        Violation::Unavailable {
+            stage: 1,
+            machine: 1,
+            ..
+        }
     );
     frozen_and_before_now_are_caught(&inst, &good);
 }

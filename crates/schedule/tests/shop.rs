@@ -408,46 +408,28 @@ fn the_checker_catches_every_kind_of_violation() {
 
 #[test]
 fn malformed_shops_are_rejected_with_the_place_named() {
+    // Why validation refuses the shop `s` (`what` the test expects it to refuse).
+    let refusal = |s: &Shop, what: &str| s.validate().expect_err(what).to_string();
     let mut s = plant(2);
     s.products[0].ops[1].needs[0].candidates = vec![0, 3];
-    let e = s.validate().expect_err("mixed kinds").to_string();
+    let e = refusal(&s, "mixed kinds");
     assert!(e.contains("expansion") && e.contains("mix"), "{e}");
 
     let mut s = plant(2);
     s.products[0].ops[0].needs[0].candidates = vec![99];
-    assert!(
-        s.validate()
-            .expect_err("missing resource")
-            .to_string()
-            .contains("#99")
-    );
+    assert!(refusal(&s, "missing resource").contains("#99"));
 
     let mut s = plant(2);
     s.jobs[1].product = 5;
-    assert!(
-        s.validate()
-            .expect_err("no product")
-            .to_string()
-            .contains("P1")
-    );
+    assert!(refusal(&s, "no product").contains("P1"));
 
     let mut s = plant(2);
     s.products[0].ops[1].max_lag = Some(-5);
-    assert!(
-        s.validate()
-            .expect_err("hold below transfer")
-            .to_string()
-            .contains("hold limit")
-    );
+    assert!(refusal(&s, "hold below transfer").contains("hold limit"));
 
     let mut s = plant(2);
     s.resources[3].segments.swap(0, 1);
-    assert!(
-        s.validate()
-            .expect_err("unsorted shifts")
-            .to_string()
-            .contains("operators")
-    );
+    assert!(refusal(&s, "unsorted shifts").contains("operators"));
 
     let mut s = plant(2);
     s.fixed.push(FixedOp {
@@ -456,12 +438,7 @@ fn malformed_shops_are_rejected_with_the_place_named() {
         start: 0,
         uses: Vec::new(),
     });
-    assert!(
-        s.validate()
-            .expect_err("fixed without predecessor")
-            .to_string()
-            .contains("before it")
-    );
+    assert!(refusal(&s, "fixed without predecessor").contains("before it"));
 }
 
 #[test]
