@@ -68,16 +68,20 @@ fn etag(head: &str) -> String {
         .unwrap_or_else(|| panic!("no ETag in {head:?}"))
 }
 
-fn databases(dir: &std::path::Path) -> Vec<String> {
-    store::testing::urls(dir)
+/// Runs `test` with two servers `a` and `b` on one database `db`, on every database engine
+/// the tests reach: SQLite in a fresh folder, and PostgreSQL when ATMPFLOW_TEST_PG names one.
+fn each_database_two_servers(test: impl Fn(&str, &Server, &Server)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for db in store::testing::urls(dir.path()) {
+        let a = serve(&db);
+        let b = serve(&db);
+        test(&db, &a, &b);
+    }
 }
 
 #[test]
 fn two_servers_on_one_database_lose_no_write() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for db in databases(dir.path()) {
-        let a = serve(&db);
-        let b = serve(&db);
+    each_database_two_servers(|db, a, b| {
         let sm = "urn:test:shared-submodel";
         let (st, body) = call(
             &a.base,
@@ -136,7 +140,7 @@ fn two_servers_on_one_database_lose_no_write() {
             "assetInformation": {"assetKind": "Instance", "globalAssetId": "urn:asset:0:0"}});
         let (st, body) = call(&b.base, "POST", "/shells", &shell.to_string());
         assert_eq!(st, 409, "{db}: {body}");
-    }
+    });
 }
 
 /// Optimistic concurrency across processes: an update naming a state that
@@ -145,10 +149,7 @@ fn two_servers_on_one_database_lose_no_write() {
 /// exactly one wins; the others get 412 and the record holds the winner.
 #[test]
 fn a_stale_update_through_another_server_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for db in databases(dir.path()) {
-        let a = serve(&db);
-        let b = serve(&db);
+    each_database_two_servers(|db, a, b| {
         let id = "urn:test:shell:if-match";
         let shell = |tag: &str| {
             serde_json::json!({"modelType": "AssetAdministrationShell", "id": id, "idShort": tag,
@@ -228,5 +229,5 @@ fn a_stale_update_through_another_server_is_refused() {
                 "{db}: the record holds the winner's update"
             );
         }
-    }
+    });
 }

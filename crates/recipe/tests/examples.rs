@@ -30,28 +30,41 @@ fn every_equipment_example_validates() {
     }
 }
 
-fn load_recipe(name: &str) -> recipe::Recipe {
+/// The path (as messages show it) and the text of the example `examples/{sub}/{name}`.
+fn example(sub: &str, name: &str) -> (String, String) {
     let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/recipes")
+        .join("../../examples")
+        .join(sub)
         .join(name);
     let src = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-    recipe::parse_recipe(&f.display().to_string(), &src).unwrap_or_else(|e| panic!("{e}"))
+    (f.display().to_string(), src)
+}
+
+fn load_recipe(name: &str) -> recipe::Recipe {
+    let (path, src) = example("recipes", name);
+    recipe::parse_recipe(&path, &src).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn load_inventory(name: &str) -> recipe::Inventory {
-    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/equipment")
-        .join(name);
-    let src = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-    recipe::parse_inventory(&f.display().to_string(), &src).unwrap_or_else(|e| panic!("{e}"))
+    let (path, src) = example("equipment", name);
+    recipe::parse_inventory(&path, &src).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The example recipe `recipe_file`, the example inventory `inventory_file` and the recipe
+/// bound to the inventory on 2026-12-01.
+fn bound_example(
+    recipe_file: &str,
+    inventory_file: &str,
+) -> (recipe::Recipe, recipe::Inventory, recipe::Binding) {
+    let r = load_recipe(recipe_file);
+    let inv = load_inventory(inventory_file);
+    let b = recipe::bind(&r, &inv, recipe::Date::parse("2026-12-01").expect("date"));
+    (r, inv, b)
 }
 
 #[test]
 fn modular_recipe_binds_to_modular_plant() {
-    let r = load_recipe("car-t-modular.toml");
-    let inv = load_inventory("modular-plant.toml");
-    let as_of = recipe::Date::parse("2026-12-01").expect("date");
-    let b = recipe::bind(&r, &inv, as_of);
+    let (_, _, b) = bound_example("car-t-modular.toml", "modular-plant.toml");
     assert!(b.is_complete(), "{}", b.render_text());
     let chosen = |step: &str, req: &str| b.get(step, req).and_then(|a| a.equipment.clone());
     // centrifuge_1 expired, centrifuge_small too small: centrifuge_2 for wash and harvest.
@@ -78,10 +91,7 @@ fn modular_recipe_binds_to_modular_plant() {
 
 #[test]
 fn all_in_one_recipe_binds_one_device_for_the_whole_run() {
-    let r = load_recipe("car-t-all-in-one.toml");
-    let inv = load_inventory("all-in-one.toml");
-    let as_of = recipe::Date::parse("2026-12-01").expect("date");
-    let b = recipe::bind(&r, &inv, as_of);
+    let (_, _, b) = bound_example("car-t-all-in-one.toml", "all-in-one.toml");
     assert!(b.is_complete(), "{}", b.render_text());
     let device: Vec<_> = b
         .assignments
@@ -100,9 +110,7 @@ fn all_in_one_recipe_binds_one_device_for_the_whole_run() {
 
 #[test]
 fn modular_record_shows_its_deviations() {
-    let r = load_recipe("car-t-modular.toml");
-    let inv = load_inventory("modular-plant.toml");
-    let b = recipe::bind(&r, &inv, recipe::Date::parse("2026-12-01").expect("date"));
+    let (r, inv, b) = bound_example("car-t-modular.toml", "modular-plant.toml");
     let f = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/recipes/records/car-t-modular-batch-0042.toml");
     let src = std::fs::read_to_string(&f).expect("record");
@@ -135,9 +143,7 @@ fn modular_record_shows_its_deviations() {
 }
 
 fn plan_and_simulate(recipe_file: &str, inventory_file: &str) -> (model::Model, sim::Results) {
-    let r = load_recipe(recipe_file);
-    let inv = load_inventory(inventory_file);
-    let b = recipe::bind(&r, &inv, recipe::Date::parse("2026-12-01").expect("date"));
+    let (r, inv, b) = bound_example(recipe_file, inventory_file);
     let opts = recipe::PlanOptions {
         replications: 4,
         horizon_days: 240.0,
