@@ -219,6 +219,15 @@ impl Plan {
             .collect()
     }
 
+    /// Names of the open sites, in site order.
+    pub fn open_site_names(&self) -> Vec<&str> {
+        self.sites
+            .iter()
+            .filter(|s| s.open)
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
     /// Open flags by site.
     pub fn open_flags(&self) -> Vec<bool> {
         self.sites.iter().map(|s| s.open).collect()

@@ -70,10 +70,9 @@ impl PointPlan {
             transport_cost: plan.cost.transport,
             cost_per_patient: plan.cost.per_patient,
             open_sites: plan
-                .sites
-                .iter()
-                .filter(|s| s.open)
-                .map(|s| s.name.clone())
+                .open_site_names()
+                .into_iter()
+                .map(str::to_string)
                 .collect(),
             serving_sites: plan
                 .sites

@@ -137,12 +137,7 @@ fn header_html(
 /// The key figures of the plan and the flow map.
 fn plan_html(b: &mut String, net: &Network, plan: &Plan) {
     b.push_str("<h2 id=\"plan\">Plan</h2>\n");
-    let open: Vec<&str> = plan
-        .sites
-        .iter()
-        .filter(|s| s.open)
-        .map(|s| s.name.as_str())
-        .collect();
+    let open = plan.open_site_names();
     let cur = &net.currency;
     let costs = [
         ("Total cost per year", plan.cost.total),
@@ -375,12 +370,7 @@ fn growth_table(base: &Plan, growth: &[Growth], cur: &str) -> String {
                 Outcome::Planned { plan } => (
                     money(plan.cost.total),
                     money(plan.cost.per_patient),
-                    plan.sites
-                        .iter()
-                        .filter(|s| s.open)
-                        .map(|s| s.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    plan.open_site_names().join(", "),
                 ),
                 Outcome::NoPlan { reasons } => ("no plan".into(), "–".into(), reasons.join("; ")),
             };
@@ -647,6 +637,11 @@ fn q(s: &str) -> String {
     }
 }
 
+/// Numbers as CSV fields (shortest form that reads back the same).
+fn numbers(xs: &[f64]) -> impl Iterator<Item = String> + '_ {
+    xs.iter().map(f64::to_string)
+}
+
 /// An optional number as a CSV field (empty when absent).
 fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
@@ -656,19 +651,17 @@ fn opt(v: Option<f64>) -> String {
 fn sites_csv(plan: &Plan) -> String {
     let header = "site,open,existing,patients_per_year,capacity_per_year,utilisation,fixed_cost,manufacturing_cost,transport_cost,mean_v2v_days";
     let rows = plan.sites.iter().map(|s| {
-        let numbers = [
+        let mut row = vec![s.name.clone(), s.open.to_string(), s.existing.to_string()];
+        row.extend(numbers(&[
             s.patients,
             s.capacity,
             s.utilisation,
             s.fixed_cost,
             s.manufacturing_cost,
             s.transport_cost,
-        ];
-        [s.name.clone(), s.open.to_string(), s.existing.to_string()]
-            .into_iter()
-            .chain(numbers.map(|x| x.to_string()))
-            .chain([opt(s.mean_v2v_days)])
-            .collect()
+        ]));
+        row.push(opt(s.mean_v2v_days));
+        row
     });
     csv_out::table_of_line(header, rows.collect())
 }
@@ -677,23 +670,21 @@ fn sites_csv(plan: &Plan) -> String {
 fn flows_csv(plan: &Plan) -> String {
     let header = "region,site,product,patients_per_year,distance_km,transport_days,lead_time_days,v2v_days,max_v2v_days,cost_per_patient";
     let rows = plan.flows.iter().map(|f| {
-        let times = [
-            f.transport_days,
-            f.lead_time_days,
-            f.v2v_days,
-            f.max_v2v_days,
-            f.cost_per_patient,
-        ];
-        [
+        let mut row = vec![
             f.region_name.clone(),
             f.site_name.clone(),
             f.product_name.clone(),
             f.patients.to_string(),
             opt(f.distance_km),
-        ]
-        .into_iter()
-        .chain(times.map(|x| x.to_string()))
-        .collect()
+        ];
+        row.extend(numbers(&[
+            f.transport_days,
+            f.lead_time_days,
+            f.v2v_days,
+            f.max_v2v_days,
+            f.cost_per_patient,
+        ]));
+        row
     });
     csv_out::table_of_line(header, rows.collect())
 }
@@ -705,12 +696,7 @@ fn scenarios_csv(w: &WhatIf) -> String {
     );
     let row = |t: &mut String, kind: &str, param: &str, o: &Outcome| match o {
         Outcome::Planned { plan } => {
-            let open: Vec<&str> = plan
-                .sites
-                .iter()
-                .filter(|s| s.open)
-                .map(|s| s.name.as_str())
-                .collect();
+            let open = plan.open_site_names();
             let _ = writeln!(
                 t,
                 "{kind},{},planned,{},{},{},{}",
@@ -756,7 +742,7 @@ fn check_csv(c: &CheckReport) -> String {
     let mut rows = Vec::new();
     for r in &c.rounds {
         for s in &r.sites {
-            let numbers = [
+            let numbers_of_site = [
                 s.patients_per_year,
                 s.capacity,
                 s.planned_v2v_days,
@@ -771,11 +757,9 @@ fn check_csv(c: &CheckReport) -> String {
                 s.on_time.ci95[1],
                 s.lost.mean,
             ];
-            let row: Vec<String> = [r.round.to_string(), s.name.clone()]
-                .into_iter()
-                .chain(numbers.map(|x| x.to_string()))
-                .chain([s.passes.to_string()])
-                .collect();
+            let mut row = vec![r.round.to_string(), s.name.clone()];
+            row.extend(numbers(&numbers_of_site));
+            row.push(s.passes.to_string());
             rows.push(row);
         }
     }
