@@ -79,6 +79,14 @@ fn start_with(port: u16, fault: &str, extra: &[String]) -> Server {
     support::start_bioreactor(&python(), port, fault, extra)
 }
 
+/// Certificates made now (`tag` names their folder) and a secured bioreactor on `port`
+/// that trusts the test CA's clients.
+fn start_secured(tag: &str, port: u16) -> (Certs, Server) {
+    let certs = Certs::make(tag);
+    let server = start_with(port, "none", &certs.server_args());
+    (certs, server)
+}
+
 fn binding_text(equipment: &str, port: u16) -> String {
     binding_text_secured(equipment, port, "security = \"none\"")
 }
@@ -122,6 +130,13 @@ const ORDER: Order<'static> = Order {
     coi: "COI-2026-0100",
     seed: 3,
 };
+
+/// `run` on a secured bioreactor, with certificates made now (`tag` names their folder).
+fn run_on_secured(tag: &str, port: u16, fault: &str) -> (Vec<Entry>, bool) {
+    let certs = Certs::make(tag);
+    let (stored, _, ok) = run_secured(port, fault, Some(&certs));
+    (stored, ok)
+}
 
 /// `run`, on a secured bioreactor when `certs` are given.
 fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, String, bool) {
@@ -387,8 +402,7 @@ fn file_sha256(path: &str) -> String {
 #[test]
 #[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
 fn a_sign_and_encrypt_session_runs_the_program_and_reads_values() {
-    let certs = Certs::make("run");
-    let (stored, _, ok) = run_secured(48517, "none", Some(&certs));
+    let (stored, ok) = run_on_secured("run", 48517, "none");
     assert!(ok);
     let device_values: Vec<&str> = stored
         .iter()
@@ -410,7 +424,7 @@ fn a_sign_and_encrypt_session_runs_the_program_and_reads_values() {
 #[test]
 #[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
 fn a_pinned_thumbprint_describes_the_secured_device() {
-    let certs = Certs::make("thumb");
+    let (certs, _server) = start_secured("thumb", 48518);
     // Colons between the bytes, upper case: as certificate tools print them.
     let hex = file_sha256(&certs.path("server.der")).to_uppercase();
     let pairs: Vec<&str> = (0..32).map(|i| &hex[2 * i..2 * i + 2]).collect();
@@ -423,7 +437,6 @@ fn a_pinned_thumbprint_describes_the_secured_device() {
             &format!("server_thumbprint = \"{}\"", pairs.join(":")),
         ),
     );
-    let _server = start_with(48518, "none", &certs.server_args());
     let d = describe(&text).expect("describe over SignAndEncrypt");
     assert_eq!(d.device, "Bioreactor1");
     assert_eq!(d.programs, vec!["Expansion".to_string()]);
@@ -432,8 +445,7 @@ fn a_pinned_thumbprint_describes_the_secured_device() {
 #[test]
 #[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
 fn a_wrong_pinned_server_certificate_is_refused() {
-    let certs = Certs::make("wrongpin");
-    let _server = start_with(48519, "none", &certs.server_args());
+    let (certs, _server) = start_secured("wrongpin", 48519);
     let other = certs.path("other-server.der");
     for pin in [
         format!("server_certificate = \"{other}\""),
@@ -461,8 +473,7 @@ fn a_wrong_pinned_server_certificate_is_refused() {
 #[test]
 #[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
 fn a_client_certificate_the_device_does_not_trust_is_refused() {
-    let certs = Certs::make("stranger");
-    let _server = start_with(48520, "none", &certs.server_args());
+    let (certs, _server) = start_secured("stranger", 48520);
     let stranger = certs.path("stranger.der");
     let text = binding_text_secured(
         "incubator_1",
@@ -540,8 +551,7 @@ fn missing_or_unreadable_client_files_are_located_errors() {
 #[test]
 #[ignore = "needs the asyncua test bioreactor (scripts/ci.d/75-opcua-device.sh)"]
 fn a_short_disconnect_of_a_secured_device_reconnects_to_the_pinned_server() {
-    let certs = Certs::make("reconnect");
-    let (stored, _, ok) = run_secured(48521, "disconnect", Some(&certs));
+    let (stored, ok) = run_on_secured("reconnect", 48521, "disconnect");
     assert!(ok);
     let ev = events(&stored);
     assert!(ev.contains(&DeviceEventKind::Retry), "{ev:?}");
