@@ -192,28 +192,23 @@ mod tests {
     use super::*;
     use crate::sensor::SoftSensor;
 
+    /// A cohort of `patients` with `seed`, their cultures followed for `days` (every 12 h)
+    /// with the default instrument.
+    fn cohort(patients: usize, seed: u64, days: f64) -> Cohort {
+        let opts = CohortOptions {
+            patients,
+            seed,
+            days,
+            ..CohortOptions::default()
+        };
+        simulate(&opts, &Instrument::default()).expect("simulates")
+    }
+
     /// The whole chain: cultures → spectra → soft sensor → estimates, with the error.
     #[test]
     fn soft_sensor_recovers_concentrations_of_new_patients() {
-        let inst = Instrument::default();
-        let cal = simulate(
-            &CohortOptions {
-                patients: 8,
-                seed: 11,
-                ..CohortOptions::default()
-            },
-            &inst,
-        )
-        .expect("cal");
-        let test = simulate(
-            &CohortOptions {
-                patients: 3,
-                seed: 12,
-                ..CohortOptions::default()
-            },
-            &inst,
-        )
-        .expect("test");
+        let cal = cohort(8, 11, 12.0);
+        let test = cohort(3, 12, 12.0);
         assert!(cal.cultures.iter().all(|c| c.harvest_day.is_some()));
         let opts = crate::control::culture_fit_options(Some(8));
         let sensor = SoftSensor::fit(&cal.spectra, &cal.reference, &opts).expect("fits");
@@ -241,27 +236,8 @@ mod tests {
 
     #[test]
     fn cohorts_are_reproducible_per_patient() {
-        let inst = Instrument::default();
-        let a = simulate(
-            &CohortOptions {
-                patients: 2,
-                seed: 3,
-                days: 2.0,
-                ..CohortOptions::default()
-            },
-            &inst,
-        )
-        .expect("a");
-        let b = simulate(
-            &CohortOptions {
-                patients: 3,
-                seed: 3,
-                days: 2.0,
-                ..CohortOptions::default()
-            },
-            &inst,
-        )
-        .expect("b");
+        let a = cohort(2, 3, 2.0);
+        let b = cohort(3, 3, 2.0);
         let rows = a.spectra.ids.len();
         assert_eq!(
             a.spectra.values,
@@ -273,7 +249,7 @@ mod tests {
                     patients: 0,
                     ..CohortOptions::default()
                 },
-                &inst
+                &Instrument::default()
             )
             .is_err()
         );

@@ -454,6 +454,13 @@ mod tests {
         (p, x)
     }
 
+    /// The plan with settings `s` for the grown culture on day 3, with no perfusion until then
+    /// and no earlier plan to start from.
+    fn solve_grown(s: &Settings) -> Result<Plan, PatError> {
+        let (p, x) = grown();
+        solve(&p, s, 3.0, &x, 0.0, None)
+    }
+
     #[test]
     fn plan_keeps_glucose_and_lactate_where_feasible_with_little_medium() {
         let (p, x) = grown();
@@ -489,31 +496,30 @@ mod tests {
 
     #[test]
     fn infeasible_limits_are_softened_not_refused() {
-        let (p, x) = grown();
         // a lactate limit below the current lactate cannot be met at once
         let s = Settings {
             lactate_max: 5.0,
             ..Settings::default()
         };
-        let plan = solve(&p, &s, 3.0, &x, 0.0, None).expect("solves");
+        let plan = solve_grown(&s).expect("solves");
         // it dilutes as fast as it may
         assert!(plan.perfusion[0] > 1.9, "{:?}", plan.perfusion);
     }
 
     #[test]
     fn bad_settings_and_states_are_errors() {
-        let (p, x) = grown();
         let s = Settings {
             horizon: 0,
             ..Settings::default()
         };
-        let e = solve(&p, &s, 3.0, &x, 0.0, None).expect_err("refused");
+        let e = solve_grown(&s).expect_err("refused");
         assert!(e.to_string().contains("horizon"), "{e}");
         let s = Settings {
             perfusion_max: f64::NAN,
             ..Settings::default()
         };
-        assert!(solve(&p, &s, 3.0, &x, 0.0, None).is_err());
+        assert!(solve_grown(&s).is_err());
+        let (p, x) = grown();
         let mut bad = x;
         bad[2] = f64::INFINITY;
         assert!(solve(&p, &Settings::default(), 3.0, &bad, 0.0, None).is_err());
