@@ -63,7 +63,9 @@ printf '[clock]\ntoken = "%s"\n' \
 # The server: the plant's equipment twins, the rehearsal clock at the planned start. Its own
 # watch of hold times is off: the rehearsal raises every breach itself when the late request
 # arrives, and a watch tick between a clock move and that request would record it first.
-atmpflow serve --db "$db" --bind 127.0.0.1:0 --inventory "$inventory" --as-of 2026-12-01 \
+# The binary itself goes to the background (not the `atmpflow` function, which would run in a
+# subshell of its own), so that `$!` is the server and `kill` stops it.
+"$bin" serve --db "$db" --bind 127.0.0.1:0 --inventory "$inventory" --as-of 2026-12-01 \
   --rehearsal-clock "$start" --watch-interval 0 > "$work/serve.out" 2> "$work/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
