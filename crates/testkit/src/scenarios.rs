@@ -6,6 +6,9 @@
 //! counts, durations, arrivals), so each test shows the plant it runs and nothing else, and
 //! the spelling of the tables lives here once.
 //!
+//! The writer only writes text, so the model crate's own tests use it as well: their `model`
+//! and the one below `recipe` here are two builds of one crate, which text does not mind.
+//!
 //! ```
 //! use testkit::scenarios::{Scenario, fixed};
 //!
@@ -203,12 +206,7 @@ pub fn exponential(mean: impl Display, unit: &str) -> String {
 }
 
 /// A triangular duration from `min` over the most likely `mode` to `max` `unit`s.
-pub fn triangular(
-    min: impl Display,
-    mode: impl Display,
-    max: impl Display,
-    unit: &str,
-) -> String {
+pub fn triangular(min: impl Display, mode: impl Display, max: impl Display, unit: &str) -> String {
     format!(
         "{{ dist = \"triangular\", min = {min}, mode = {mode}, max = {max}, unit = \"{unit}\" }}"
     )
