@@ -96,9 +96,7 @@ impl DeviceAdapter for Scripted {
 fn run(fault: Fault) -> (Result<Batch, RehearsalError>, Vec<Entry>, String) {
     let (_, _, binding) = fixtures();
     let device = binding
-        .assignments
-        .iter()
-        .find(|a| a.step == "expansion")
+        .get("expansion", "cell_culture")
         .and_then(|a| a.equipment.clone())
         .expect("expansion is bound");
     let mut bound: BoundDevices<'_> = BTreeMap::new();

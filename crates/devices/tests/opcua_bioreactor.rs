@@ -143,9 +143,7 @@ fn run_secured(port: u16, fault: &str, certs: Option<&Certs>) -> (Vec<Entry>, St
     let mut plant = Plant::new("car-t-modular.toml", RECIPE);
     let equipment = plant
         .binding
-        .assignments
-        .iter()
-        .find(|a| a.step == "expansion")
+        .get("expansion", "cell_culture")
         .and_then(|a| a.equipment.clone())
         .expect("expansion bound");
     let text = match certs {

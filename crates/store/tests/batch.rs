@@ -633,9 +633,7 @@ fn open_at_thaw(db: &Db, id: &str) -> String {
     let at = t("2026-12-01T08:00:00Z");
     open_order(db, &order(id), &inventory, at).expect("open batch");
     let device = binding
-        .assignments
-        .iter()
-        .find(|a| a.step == "thaw")
+        .get("thaw", "thawing")
         .and_then(|a| a.equipment.clone())
         .expect("thaw is bound");
     run_on(db, id, receive(None, "goods-in"), at).expect("receive");
