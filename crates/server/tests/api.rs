@@ -54,11 +54,7 @@ const BATCH: &str = include_str!("../../../examples/twins/demo-batch.toml");
 fn demo_env() -> aas::Environment {
     let inv = recipe::parse_inventory("inv.toml", &inventory()).expect("valid inventory");
     let as_of = recipe::Date::parse("2025-12-01").expect("date");
-    let mut twins: Vec<_> = inv
-        .equipment
-        .iter()
-        .map(|e| aas::twins::equipment_twin(e, as_of))
-        .collect();
+    let mut twins = support::equipment_twins(&inv, as_of);
     let rec = aas::twins::parse_batch_record("demo-batch.toml", BATCH).expect("valid batch record");
     twins.push(aas::twins::batch_twin(&rec));
     aas::twins::environment(&twins)

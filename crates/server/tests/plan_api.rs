@@ -604,12 +604,7 @@ fn requalification_windows_come_from_the_servers_equipment_registry() {
         // the example inventory's twins in the registry: its qualification dates reach the plan
         let inv = recipe::parse_inventory("inventory", CALENDAR_INVENTORY).expect("inventory");
         let as_of = recipe::Date::parse("2027-03-01").expect("date");
-        let twins: Vec<aas::twins::Twin> = inv
-            .equipment
-            .iter()
-            .map(|e| aas::twins::equipment_twin(e, as_of))
-            .collect();
-        server::load_environment(&api.st, &aas::twins::environment(&twins)).expect("twins load");
+        support::load_twins_of(&api.st, &inv, as_of);
         let r = api.post("planner", "/plans", &body);
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let id = r.body["id"].as_str().expect("id").to_string();

@@ -62,11 +62,7 @@ fn start(inventory_file: &str) -> Running {
         .push((base.clone(), token.clone()));
     let state = Arc::new(AppState::new(store, base.clone()));
 
-    let mut twins: Vec<aas::twins::Twin> = inventory(inventory_file)
-        .equipment
-        .iter()
-        .map(|e| aas::twins::equipment_twin(e, as_of()))
-        .collect();
+    let mut twins = support::equipment_twins(&inventory(inventory_file), as_of());
     let batch = aas::twins::parse_batch_record(
         "examples/twins/demo-batch.toml",
         &read("examples/twins/demo-batch.toml"),

@@ -414,12 +414,7 @@ fn the_registry_client_reads_equipment_over_https_trusting_a_site_ca() {
     let as_of = recipe::Date::parse("2026-12-01").expect("date");
     let inv = inventory.clone();
     let mut srv = start(pki.config(), Limits::default(), move |st| {
-        let twins: Vec<aas::twins::Twin> = inv
-            .equipment
-            .iter()
-            .map(|e| aas::twins::equipment_twin(e, as_of))
-            .collect();
-        server::load_environment(st, &aas::twins::environment(&twins)).expect("twins load");
+        support::load_twins_of(st, &inv, as_of);
     });
 
     // without the site CA the certificate is not trusted, and the error says so

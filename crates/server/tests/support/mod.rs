@@ -384,10 +384,25 @@ pub fn rehearsal_clock(st: &mut AppState) -> std::sync::Arc<std::sync::atomic::A
 pub fn load_equipment_twins(st: &AppState, inventory: &str) {
     let inventory = recipe::parse_inventory("modular-plant.toml", inventory).expect("inventory");
     let as_of = recipe::Date::parse("2026-12-01").expect("date");
-    let twins: Vec<aas::twins::Twin> = inventory
+    load_twins_of(st, &inventory, as_of);
+}
+
+/// The twins of the equipment in `inventory`, as of `as_of`.
+#[allow(dead_code)]
+pub fn equipment_twins(
+    inventory: &recipe::Inventory,
+    as_of: recipe::Date,
+) -> Vec<aas::twins::Twin> {
+    inventory
         .equipment
         .iter()
         .map(|e| aas::twins::equipment_twin(e, as_of))
-        .collect();
+        .collect()
+}
+
+/// Registers the twins of the equipment in `inventory`, as of `as_of`.
+#[allow(dead_code)]
+pub fn load_twins_of(st: &AppState, inventory: &recipe::Inventory, as_of: recipe::Date) {
+    let twins = equipment_twins(inventory, as_of);
     server::load_environment(st, &aas::twins::environment(&twins)).expect("twins");
 }
