@@ -96,8 +96,6 @@ fn receive(key: Option<&str>, location: &str) -> Request {
 #[test]
 fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
     let (_, inventory, _) = fixtures();
-    let cast = Cast::example();
-    let lots = LotRegister::default();
     each_engine(|url| {
         let db = Db::connect(url).expect("open");
         let opened = open_order(&db, &order("B-1"), &inventory, t("2026-12-01T07:00:00Z"))
@@ -117,11 +115,7 @@ fn a_request_is_stored_once_with_its_twin_and_keys_are_idempotent() {
             "{e}"
         );
 
-        let run = |req: &Request, at: &str| {
-            db.transaction(|tx| {
-                sb::execute(tx, "B-1", req, &cast.operator, &inventory, &lots, t(at))
-            })
-        };
+        let run = |req: &Request, at: &str| run_on(&db, "B-1", req.clone(), t(at));
         let (first, twin) =
             run(&receive(Some("rx-1"), "room_c1"), "2026-12-01T08:00:00Z").expect("receive");
         assert!(twin.is_some(), "the twin is written with the entries");
@@ -209,32 +203,23 @@ fn a_stale_head_update_is_refused_and_nothing_is_written() {
                 at,
             }
         }
-        let (ha, hb) = (a.entries[0].request.clone(), b.entries[0].request.clone());
-        db.transaction(|tx| {
-            sb::append(
-                tx,
-                &read,
-                read.version,
-                &a.batch,
-                &a.entries,
-                &meta(&ha, ctx.now),
-                None,
-            )
-        })
-        .expect("first writer");
-        let e = db
-            .transaction(|tx| {
+        // a writer appends what it applied on the version both read
+        let append = |w: &batch::engine::Applied| {
+            let hash = w.entries[0].request.clone();
+            db.transaction(|tx| {
                 sb::append(
                     tx,
                     &read,
                     read.version,
-                    &b.batch,
-                    &b.entries,
-                    &meta(&hb, ctx.now),
+                    &w.batch,
+                    &w.entries,
+                    &meta(&hash, ctx.now),
                     None,
                 )
             })
-            .expect_err("second writer on the old version");
+        };
+        append(&a).expect("first writer");
+        let e = append(&b).expect_err("second writer on the old version");
         assert!(
             matches!(
                 e,
