@@ -84,6 +84,11 @@ impl Api {
         self.call(Some(who), Method::POST, path, body)
     }
 
+    /// `PUT`s the rehearsal clock `body` as `who`.
+    fn set_clock(&self, who: &str, body: &Value) -> Resp {
+        self.call(Some(who), Method::PUT, "/clock", body)
+    }
+
     /// `GET`s `path` as `who`.
     fn get(&self, who: &str, path: &str) -> Resp {
         self.call(Some(who), Method::GET, path, &Value::Null)
@@ -376,7 +381,7 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
         assert_eq!(r.body["simulated"], false);
         assert_eq!(r.body["now"], "2026-12-01T08:00:00Z");
         let to = json!({"now": "2026-12-02T08:00:00Z"});
-        let r = api.call(Some("admin"), Method::PUT, "/clock", &to);
+        let r = api.set_clock("admin", &to);
         assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
         assert!(r.text.contains("--rehearsal-clock"), "{}", r.text);
 
@@ -389,31 +394,21 @@ fn the_rehearsal_clock_moves_forward_only_by_an_administrator() {
         let t = store::clock::begin(&api.st.store, start, "test", Timestamp::now()).expect("begin");
         assert_eq!(t, start);
         Arc::get_mut(&mut api.st).expect("state not shared").clock = server::Clock::rehearsal(t.0);
-        let r = api.call(Some("operator"), Method::PUT, "/clock", &to);
+        let r = api.set_clock("operator", &to);
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-        let r = api.call(
-            Some("admin"),
-            Method::PUT,
-            "/clock",
-            &json!({"now": "tomorrow"}),
-        );
+        let r = api.set_clock("admin", &json!({"now": "tomorrow"}));
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
         assert!(r.text.contains("now:"), "{}", r.text);
-        let r = api.call(
-            Some("admin"),
-            Method::PUT,
-            "/clock",
-            &json!({"at": "2026-12-02T08:00:00Z"}),
-        );
+        let r = api.set_clock("admin", &json!({"at": "2026-12-02T08:00:00Z"}));
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-        let r = api.call(Some("admin"), Method::PUT, "/clock", &to);
+        let r = api.set_clock("admin", &to);
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(
             r.body,
             json!({"now": "2026-12-02T08:00:00Z", "simulated": true})
         );
         let back = json!({"now": "2026-12-01T20:00:00Z"});
-        let r = api.call(Some("admin"), Method::PUT, "/clock", &back);
+        let r = api.set_clock("admin", &back);
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
         assert!(r.text.contains("only moves forward"), "{}", r.text);
         let r = api.get("reader", "/clock");
