@@ -3,7 +3,9 @@
 //! process bound to the example modular plant) and the test devices' server processes.
 //!
 //! A dev-dependency only: no product code depends on it. It depends on `recipe` alone, so
-//! any crate above `recipe` can use it in its tests without a dependency cycle.
+//! any crate above `recipe` can use it in its tests without a dependency cycle. Crates below
+//! `recipe` (model, sim, cost, report, schedule) use only what hands them text (the scenario
+//! writer in [`scenarios`]): no type of theirs crosses the dev-dependency cycle.
 
 pub mod registry;
 pub mod scenarios;
