@@ -3,9 +3,9 @@
 //! process bound to the example modular plant) and the test devices' server processes.
 //!
 //! A dev-dependency only: no product code depends on it. It depends on `recipe` alone, so
-//! any crate above `recipe` can use it in its tests without a dependency cycle. Crates below
-//! `recipe` (model, sim, cost, report, schedule) use only what hands them text (the scenario
-//! writer in [`scenarios`]): no type of theirs crosses the dev-dependency cycle.
+//! any crate that `recipe` does not depend on can use it in its tests without a dependency
+//! cycle. `model`, which `recipe` depends on, uses only what hands it text (the scenario
+//! writer in [`scenarios`]): no type of `model`'s crosses that dev-dependency cycle.
 
 pub mod registry;
 pub mod scenarios;
