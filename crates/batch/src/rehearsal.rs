@@ -470,54 +470,19 @@ impl<J: Journal> Runner<'_, J> {
         step: &Step,
         script: &Script<'_>,
     ) -> Result<DateTime, RehearsalError> {
-        let step_id = &step.id;
-        self.send(
-            person,
-            Command::StartStep {
-                step: step_id.clone(),
-                location: script.options.location.clone(),
-                scanned: script.label.clone(),
-            },
-        )?;
+        let today = self.now.date();
+        let commands = step_start(
+            &self.batch,
+            self.recipe,
+            step,
+            &script.options.location,
+            script.label,
+            self.now,
+            |material| lot_for(self.lots, material, self.batch.id(), today),
+        );
         let started = self.now;
-        for req in &step.requires {
-            let eq = self
-                .batch
-                .bound(step_id, &req.name)
-                .unwrap_or_default()
-                .to_string();
-            self.send(
-                person,
-                Command::UseEquipment {
-                    step: step_id.clone(),
-                    requirement: req.name.clone(),
-                    equipment: eq,
-                },
-            )?;
-        }
-        for m in &step.materials {
-            let starting = self
-                .recipe
-                .materials
-                .iter()
-                .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
-            let (lot, expiry) = if starting {
-                (
-                    self.batch.order().din.to_string(),
-                    Some(self.now.date().plus_days(365)),
-                )
-            } else {
-                lot_for(self.lots, &m.material, self.batch.id(), self.now.date())
-            };
-            self.send(
-                person,
-                Command::RecordLot {
-                    step: step_id.clone(),
-                    material: m.material.clone(),
-                    lot,
-                    expiry,
-                },
-            )?;
+        for cmd in commands {
+            self.send(person, cmd)?;
         }
         Ok(started)
     }
@@ -777,6 +742,58 @@ impl<J: Journal> Runner<'_, J> {
             },
         )
     }
+}
+
+/// The requests that start a run of `step` on `batch` at `location`, in order: the start
+/// with `label` scanned, the equipment the batch's order binds to each of the step's
+/// requirements, and the lot of each material the step uses: the donation's DIN for a
+/// starting material (usable for a year from `now`), otherwise the lot and expiry `lot_of`
+/// gives for the material.
+pub fn step_start(
+    batch: &Batch,
+    recipe: &Recipe,
+    step: &Step,
+    location: &str,
+    label: &Label,
+    now: DateTime,
+    lot_of: impl Fn(&str) -> (String, Option<Date>),
+) -> Vec<Command> {
+    let mut out = vec![Command::StartStep {
+        step: step.id.clone(),
+        location: location.to_string(),
+        scanned: label.clone(),
+    }];
+    out.extend(step.requires.iter().map(|req| {
+        Command::UseEquipment {
+            step: step.id.clone(),
+            requirement: req.name.clone(),
+            equipment: batch
+                .bound(&step.id, &req.name)
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }));
+    out.extend(step.materials.iter().map(|m| {
+        let starting = recipe
+            .materials
+            .iter()
+            .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
+        let (lot, expiry) = if starting {
+            (
+                batch.order().din.to_string(),
+                Some(now.date().plus_days(365)),
+            )
+        } else {
+            lot_of(&m.material)
+        };
+        Command::RecordLot {
+            step: step.id.clone(),
+            material: m.material.clone(),
+            lot,
+            expiry,
+        }
+    }));
+    out
 }
 
 /// A device event without a value.
