@@ -289,25 +289,44 @@ impl Instance {
         Ok(())
     }
 
-    /// One row of processing times per job, one per stage, in range; release, due date and
-    /// weight in range.
-    fn validate_jobs(&self) -> Result<(), ScheduleError> {
-        let (n, g) = (self.n(), self.g());
-        if self.processing.len() != n {
+    /// Checks a per-job table: one row per job, each `width` entries long, then runs
+    /// `check_row` on each job's row in job order (so the first bad job is the one reported).
+    /// `what` names the entries in errors; `expected` says in words how many a row needs.
+    fn validate_job_rows<T>(
+        &self,
+        what: &str,
+        rows: &[Vec<T>],
+        width: usize,
+        expected: &str,
+        mut check_row: impl FnMut(usize, &[T]) -> Result<(), ScheduleError>,
+    ) -> Result<(), ScheduleError> {
+        let n = self.n();
+        if rows.len() != n {
             return Err(ScheduleError::Invalid(format!(
-                "processing times given for {} jobs, instance has {n}",
-                self.processing.len()
+                "{what} given for {} jobs, instance has {n}",
+                rows.len()
             )));
         }
-        for (j, row) in self.processing.iter().enumerate() {
-            let job = &self.jobs[j];
-            if row.len() != g {
+        for (j, row) in rows.iter().enumerate() {
+            if row.len() != width {
                 return Err(ScheduleError::Invalid(format!(
-                    "job {} (#{j}): {} processing times given, instance has {g} stages",
-                    job.name,
+                    "job {} (#{j}): {} {what} given, {expected}",
+                    self.jobs[j].name,
                     row.len()
                 )));
             }
+            check_row(j, row)?;
+        }
+        Ok(())
+    }
+
+    /// One row of processing times per job, one per stage, in range; release, due date and
+    /// weight in range.
+    fn validate_jobs(&self) -> Result<(), ScheduleError> {
+        let g = self.g();
+        let expected = format!("instance has {g} stages");
+        self.validate_job_rows("processing times", &self.processing, g, &expected, |j, row| {
+            let job = &self.jobs[j];
             for (k, &p) in row.iter().enumerate() {
                 if !(0..=TIME_LIMIT / 1024).contains(&p) {
                     return Err(ScheduleError::Invalid(format!(
@@ -322,29 +341,16 @@ impl Instance {
                     job.name
                 )));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Lags (when given): one row per job, one per pair of stages, in range, and no maximum
     /// below the minimum.
     fn validate_lags(&self) -> Result<(), ScheduleError> {
-        let (n, g) = (self.n(), self.g());
-        if self.lags.len() != n {
-            return Err(ScheduleError::Invalid(format!(
-                "lags given for {} jobs, instance has {n}",
-                self.lags.len()
-            )));
-        }
-        for (j, row) in self.lags.iter().enumerate() {
-            if row.len() != g - 1 {
-                return Err(ScheduleError::Invalid(format!(
-                    "job {} (#{j}): {} lags given, expected {} (one per pair of consecutive stages)",
-                    self.jobs[j].name,
-                    row.len(),
-                    g - 1
-                )));
-            }
+        let width = self.g() - 1;
+        let expected = format!("expected {width} (one per pair of consecutive stages)");
+        self.validate_job_rows("lags", &self.lags, width, &expected, |j, row| {
             for (k, l) in row.iter().enumerate() {
                 if !in_range(l.min) || l.max.is_some_and(|x| !in_range(x)) {
                     return Err(ScheduleError::Invalid(format!(
@@ -370,8 +376,8 @@ impl Instance {
                     });
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Frozen operations in range, each at most once, and each with its previous stage

@@ -249,41 +249,24 @@ mod tests {
 
     #[test]
     fn errors_carry_line_numbers() {
-        let e = parse_hfs("x", "2\n2\n1 2\n3 4\n5 x\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 5, .. })),
-            "{e:?}"
-        );
-        let e = parse_hfs("x", "2\n2\n1 2\n3 4\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 4, .. })),
-            "{e:?}"
-        );
-        let e = parse_hfs("x", "2\n0\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 2, .. })),
-            "{e:?}"
-        );
-        let e = parse_hfs("x", "1\n2\n1 1\n3 4\n7\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 5, .. })),
-            "{e:?}"
-        );
-        let e = parse_hfs("x", "2\n2\n1 1\n3\n4 5 6\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 5, .. })),
-            "{e:?}"
-        );
-        let e = parse_taillard("t", "3 2 1 10 9\n1 2 3\n4 -5 6\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 3, .. })),
-            "{e:?}"
-        );
-        let e = parse_taillard("t", "3 2 1 10 9\n1 2 3\n4 5\n");
-        assert!(
-            matches!(e, Err(ScheduleError::Parse { line: 3, .. })),
-            "{e:?}"
-        );
+        type Parser = fn(&str, &str) -> Result<Instance, ScheduleError>;
+        // Each malformed text with the 1-based line its error must name.
+        let cases: [(Parser, &str, usize); 7] = [
+            (parse_hfs, "2\n2\n1 2\n3 4\n5 x\n", 5),
+            (parse_hfs, "2\n2\n1 2\n3 4\n", 4),
+            (parse_hfs, "2\n0\n", 2),
+            (parse_hfs, "1\n2\n1 1\n3 4\n7\n", 5),
+            (parse_hfs, "2\n2\n1 1\n3\n4 5 6\n", 5),
+            (parse_taillard, "3 2 1 10 9\n1 2 3\n4 -5 6\n", 3),
+            (parse_taillard, "3 2 1 10 9\n1 2 3\n4 5\n", 3),
+        ];
+        for (parse, text, line) in cases {
+            let e = parse("x", text);
+            assert!(
+                matches!(e, Err(ScheduleError::Parse { line: l, .. }) if l == line),
+                "{text:?}: {e:?}"
+            );
+        }
     }
 
     #[test]

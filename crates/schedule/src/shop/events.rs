@@ -166,33 +166,34 @@ impl Row<'_> {
             .ok_or_else(|| err(self.line, name, "missing"))
     }
 
+    /// The position among `names` of the name the field `field` gives; when none matches,
+    /// an error saying that `owner` has no such `what`.
+    fn find<'n>(
+        &self,
+        field: &str,
+        names: impl IntoIterator<Item = &'n str>,
+        owner: &str,
+        what: &str,
+    ) -> Result<usize, ScheduleError> {
+        let id = self.need(field)?;
+        names
+            .into_iter()
+            .position(|n| n == id)
+            .ok_or_else(|| err(self.line, field, format!("{owner} has no {what} '{id}'")))
+    }
+
     /// The order the field `name` names, as its index in the plan.
     fn order(&self, name: &str) -> Result<usize, ScheduleError> {
-        let id = self.need(name)?;
-        self.shop
-            .jobs
-            .iter()
-            .position(|b| b.name == id)
-            .ok_or_else(|| err(self.line, name, format!("the plan has no order '{id}'")))
+        let names = self.shop.jobs.iter().map(|b| b.name.as_str());
+        self.find(name, names, "the plan", "order")
     }
 
     /// A `breakdown` event: a resource out of use (all of it, or `amount` places) from
     /// `from_h` to `to_h`.
     fn breakdown(&self) -> Result<ShopEvent, ScheduleError> {
         let line = self.line;
-        let name = self.need("resource")?;
-        let resource = self
-            .shop
-            .resources
-            .iter()
-            .position(|r| r.name == name)
-            .ok_or_else(|| {
-                err(
-                    line,
-                    "resource",
-                    format!("the plant has no resource '{name}'"),
-                )
-            })?;
+        let names = self.shop.resources.iter().map(|r| r.name.as_str());
+        let resource = self.find("resource", names, "the plant", "resource")?;
         let (from, to) = (self.need_hours("from_h")?, self.need_hours("to_h")?);
         if to <= from {
             return Err(err(line, "to_h", "must be later than from_h"));
@@ -219,19 +220,9 @@ impl Row<'_> {
     fn delay(&self) -> Result<ShopEvent, ScheduleError> {
         let line = self.line;
         let job = self.order("order")?;
-        let step = self.need("step")?;
-        let op = self
-            .shop
-            .ops(job)
-            .iter()
-            .position(|o| o.name == step)
-            .ok_or_else(|| {
-                err(
-                    line,
-                    "step",
-                    format!("order {} has no step '{step}'", self.shop.jobs[job].name),
-                )
-            })?;
+        let owner = format!("order {}", self.shop.jobs[job].name);
+        let names = self.shop.ops(job).iter().map(|o| o.name.as_str());
+        let op = self.find("step", names, &owner, "step")?;
         let minutes = self.need_hours("hours")?;
         if minutes <= 0 {
             return Err(err(line, "hours", "a delay must be positive"));
@@ -244,19 +235,8 @@ impl Row<'_> {
     fn new_order(&self, targets: &[Time]) -> Result<ShopEvent, ScheduleError> {
         let line = self.line;
         let name = self.need("order")?.to_string();
-        let pname = self.need("product")?;
-        let product = self
-            .shop
-            .products
-            .iter()
-            .position(|p| p.name == pname)
-            .ok_or_else(|| {
-                err(
-                    line,
-                    "product",
-                    format!("the plant has no product '{pname}'"),
-                )
-            })?;
+        let names = self.shop.products.iter().map(|p| p.name.as_str());
+        let product = self.find("product", names, "the plant", "product")?;
         let release = self.need_hours("release_h")?;
         if release < 0 {
             return Err(err(line, "release_h", "must not be negative"));
