@@ -33,6 +33,21 @@ struct Entry<K> {
     kind: K,
 }
 
+/// Puts `e` into the heap `h` at the hole `pos` and moves it up (one copy per level) past
+/// every parent with a later key.
+#[inline(always)]
+fn sift_up<K: Copy>(h: &mut [Entry<K>], mut pos: usize, e: Entry<K>) {
+    while pos > 0 {
+        let parent = (pos - 1) / 2;
+        if h[parent].key <= e.key {
+            break;
+        }
+        h[pos] = h[parent];
+        pos = parent;
+    }
+    h[pos] = e;
+}
+
 /// Events of payload `K`, popped earliest time first, then earliest scheduled first.
 #[derive(Debug, Clone)]
 pub(crate) struct EventQueue<K> {
@@ -57,18 +72,8 @@ impl<K: Copy> EventQueue<K> {
             kind,
         };
         self.heap.push(e);
-        // Sift up through a hole.
         let h = self.heap.as_mut_slice();
-        let mut pos = h.len() - 1;
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if h[parent].key <= e.key {
-                break;
-            }
-            h[pos] = h[parent];
-            pos = parent;
-        }
-        h[pos] = e;
+        sift_up(h, h.len() - 1, e);
     }
 
     /// The earliest event, with its time.
@@ -96,15 +101,7 @@ impl<K: Copy> EventQueue<K> {
             h[pos] = h[child];
             pos = child;
         }
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if h[parent].key <= last.key {
-                break;
-            }
-            h[pos] = h[parent];
-            pos = parent;
-        }
-        h[pos] = last;
+        sift_up(h, pos, last);
         Some((time_of(top.key), top.kind))
     }
 
