@@ -68,30 +68,30 @@ pub(crate) const UNRESOLVED_EXPANSION_MODEL: &str = "`expansion_model` gives a s
      only, computed by the program reading the scenario before it is checked";
 
 impl Dist {
+    /// The smallest and the largest possible value (the largest infinite for unbounded
+    /// distributions).
+    fn range(&self) -> (f64, f64) {
+        match self {
+            Dist::Fixed { value } => (*value, *value),
+            Dist::Uniform { min, max }
+            | Dist::Triangular { min, max, .. }
+            | Dist::TruncatedNormal { min, max, .. } => (*min, *max),
+            Dist::Lognormal { .. } | Dist::Exponential { .. } => (0.0, f64::INFINITY),
+            Dist::Empirical { values, .. } => (
+                values.iter().copied().fold(f64::INFINITY, f64::min),
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            ),
+        }
+    }
+
     /// The smallest possible value.
     pub fn min(&self) -> f64 {
-        match self {
-            Dist::Fixed { value } => *value,
-            Dist::Uniform { min, .. }
-            | Dist::Triangular { min, .. }
-            | Dist::TruncatedNormal { min, .. } => *min,
-            Dist::Lognormal { .. } | Dist::Exponential { .. } => 0.0,
-            Dist::Empirical { values, .. } => values.iter().copied().fold(f64::INFINITY, f64::min),
-        }
+        self.range().0
     }
 
     /// The largest possible value (infinite for unbounded distributions).
     pub fn max(&self) -> f64 {
-        match self {
-            Dist::Fixed { value } => *value,
-            Dist::Uniform { max, .. }
-            | Dist::Triangular { max, .. }
-            | Dist::TruncatedNormal { max, .. } => *max,
-            Dist::Lognormal { .. } | Dist::Exponential { .. } => f64::INFINITY,
-            Dist::Empirical { values, .. } => {
-                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-            }
-        }
+        self.range().1
     }
 
     /// The expected value (for truncated normals, the mean of the truncated distribution).

@@ -418,36 +418,15 @@ impl SourceFile {
 /// Counts tables, arrays of tables' entries and inline tables; remembers the span of the
 /// first one over the limit.
 fn count_tables(node: Node<'_>, n: &mut usize, first_over: &mut Option<Range<usize>>) {
-    let mut one = |span: Option<Range<usize>>, n: &mut usize| {
+    let node = node.normalise();
+    if matches!(node, Node::Table(_) | Node::Value(Value::InlineTable(_))) {
         *n += 1;
         if *n > limits::MAX_TABLES && first_over.is_none() {
-            *first_over = span;
+            *first_over = node.span();
         }
-    };
-    match node.normalise() {
-        Node::Table(t) => {
-            one(t.span(), n);
-            for (_, item) in t.iter() {
-                count_tables(Node::Item(item), n, first_over);
-            }
-        }
-        Node::Item(Item::ArrayOfTables(a)) => {
-            for t in a.iter() {
-                count_tables(Node::Table(t), n, first_over);
-            }
-        }
-        Node::Value(Value::InlineTable(t)) => {
-            one(t.span(), n);
-            for (_, v) in t.iter() {
-                count_tables(Node::Value(v), n, first_over);
-            }
-        }
-        Node::Value(Value::Array(a)) => {
-            for v in a.iter() {
-                count_tables(Node::Value(v), n, first_over);
-            }
-        }
-        _ => {}
+    }
+    for child in node.children() {
+        count_tables(child, n, first_over);
     }
 }
 
@@ -464,6 +443,18 @@ impl<'a> Node<'a> {
             Node::Table(t) => t.span(),
             Node::Item(i) => i.span(),
             Node::Value(v) => v.span(),
+        }
+    }
+
+    /// What this node holds, in document order: a table's items, an array of tables'
+    /// entries, an inline table's or an array's values; nothing for any other node.
+    fn children(self) -> Vec<Node<'a>> {
+        match self.normalise() {
+            Node::Table(t) => t.iter().map(|(_, item)| Node::Item(item)).collect(),
+            Node::Item(Item::ArrayOfTables(a)) => a.iter().map(Node::Table).collect(),
+            Node::Value(Value::InlineTable(t)) => t.iter().map(|(_, v)| Node::Value(v)).collect(),
+            Node::Value(Value::Array(a)) => a.iter().map(Node::Value).collect(),
+            _ => Vec::new(),
         }
     }
 
