@@ -720,27 +720,9 @@ impl<J: Journal> Runner<'_, J> {
             )?;
         }
         self.advance(0.5);
-        let (target, target_hash) = (self.batch.head_seq(), self.batch.head_hash().to_string());
-        self.send(
-            &cast.qa,
-            Command::Sign {
-                target,
-                target_hash,
-                meaning: Meaning::Reviewed,
-            },
-        )?;
-        let decision = if self.batch.deviations().is_empty() {
-            DispositionDecision::Release
-        } else {
-            DispositionDecision::ReleaseWithDeviation
-        };
-        self.send(
-            &cast.qp,
-            Command::Dispose {
-                decision,
-                reason: "Record reviewed by exception; deviations assessed by QA".into(),
-            },
-        )
+        self.send(&cast.qa, review_signature(&self.batch))?;
+        let reason = "Record reviewed by exception; deviations assessed by QA";
+        self.send(&cast.qp, disposition(&self.batch, reason))
     }
 }
 
@@ -794,6 +776,29 @@ pub fn step_start(
         }
     }));
     out
+}
+
+/// QA's signature that the record of `batch` up to its last entry was reviewed.
+pub fn review_signature(batch: &Batch) -> Command {
+    Command::Sign {
+        target: batch.head_seq(),
+        target_hash: batch.head_hash().to_string(),
+        meaning: Meaning::Reviewed,
+    }
+}
+
+/// The qualified person's release of `batch` for `reason`: with deviation when the record
+/// has any.
+pub fn disposition(batch: &Batch, reason: &str) -> Command {
+    let decision = if batch.deviations().is_empty() {
+        DispositionDecision::Release
+    } else {
+        DispositionDecision::ReleaseWithDeviation
+    };
+    Command::Dispose {
+        decision,
+        reason: reason.into(),
+    }
 }
 
 /// A device event without a value.
