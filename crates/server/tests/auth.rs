@@ -72,15 +72,14 @@ fn stored_cds(st: &AppState) -> u64 {
 
 #[test]
 fn without_valid_credentials_every_request_is_401() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for st in states(dir.path()) {
-        user(&st, "ana", &[Role::Writer]);
-        let good = token(&st, "ana", &[]);
-        let r = get(&st, "/shells", None);
+    support::each_state(|_, st| {
+        user(st, "ana", &[Role::Writer]);
+        let good = token(st, "ana", &[]);
+        let r = get(st, "/shells", None);
         assert_refused(&r, StatusCode::UNAUTHORIZED, "Authorization: Bearer TOKEN");
         // unknown paths do not tell what exists
         assert_refused(
-            &get(&st, "/no-such-endpoint", None),
+            &get(st, "/no-such-endpoint", None),
             StatusCode::UNAUTHORIZED,
             "needs an API token",
         );
@@ -88,12 +87,12 @@ fn without_valid_credentials_every_request_is_401() {
         let last = if wrong.ends_with('0') { "1" } else { "0" };
         wrong.replace_range(wrong.len() - 1.., last);
         assert_refused(
-            &get(&st, "/shells", Some(&wrong)),
+            &get(st, "/shells", Some(&wrong)),
             StatusCode::UNAUTHORIZED,
             "unknown token",
         );
         assert_refused(
-            &get(&st, "/shells", Some("not-a-token")),
+            &get(st, "/shells", Some("not-a-token")),
             StatusCode::UNAUTHORIZED,
             "not an atmpflow API token",
         );
@@ -104,35 +103,34 @@ fn without_valid_credentials_every_request_is_401() {
             axum::http::header::AUTHORIZATION,
             "Basic YW5hOnB3".parse().expect("header"),
         );
-        let e = server::dispatch_with(&st, &Method::GET, &uri, &h, b"").expect_err("basic");
+        let e = server::dispatch_with(st, &Method::GET, &uri, &h, b"").expect_err("basic");
         assert_eq!(e.status, StatusCode::UNAUTHORIZED);
         assert!(e.text.contains("\"Basic\" is not accepted"), "{}", e.text);
         // a write without credentials stores nothing
-        assert_refused(&post_cd(&st, None), StatusCode::UNAUTHORIZED, "API token");
-        assert_eq!(stored_cds(&st), 0);
+        assert_refused(&post_cd(st, None), StatusCode::UNAUTHORIZED, "API token");
+        assert_eq!(stored_cds(st), 0);
         // the right token works (the scheme name is case-insensitive)
-        assert_eq!(get(&st, "/shells", Some(&good)).status, StatusCode::OK);
+        assert_eq!(get(st, "/shells", Some(&good)).status, StatusCode::OK);
         h.insert(
             axum::http::header::AUTHORIZATION,
             format!("bearer {good}").parse().expect("header"),
         );
-        let r = server::dispatch_with(&st, &Method::GET, &uri, &h, b"").expect("lowercase");
+        let r = server::dispatch_with(st, &Method::GET, &uri, &h, b"").expect("lowercase");
         assert_eq!(r.status(), StatusCode::OK);
-    }
+    });
 }
 
 #[test]
 fn revoked_and_expired_tokens_and_disabled_users_are_refused_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for st in states(dir.path()) {
-        user(&st, "dev", &[Role::Writer]);
-        let t = token(&st, "dev", &[]);
-        assert_eq!(get(&st, "/shells", Some(&t)).status, StatusCode::OK);
+    support::each_state(|_, st| {
+        user(st, "dev", &[Role::Writer]);
+        let t = token(st, "dev", &[]);
+        assert_eq!(get(st, "/shells", Some(&t)).status, StatusCode::OK);
         // revoked: refused with the very next request
         let prefix = &t[..auth::PREFIX_LEN];
         auth::revoke_token(&st.store, "test", prefix, "", Timestamp::now()).expect("revoke");
         assert_refused(
-            &get(&st, "/shells", Some(&t)),
+            &get(st, "/shells", Some(&t)),
             StatusCode::UNAUTHORIZED,
             "revoked",
         );
@@ -150,40 +148,39 @@ fn revoked_and_expired_tokens_and_disabled_users_are_refused_at_once() {
         .expect("old token")
         .secret;
         assert_refused(
-            &get(&st, "/shells", Some(&old)),
+            &get(st, "/shells", Some(&old)),
             StatusCode::UNAUTHORIZED,
             "expired",
         );
         // disabled user
-        let t2 = token(&st, "dev", &[]);
-        assert_eq!(post_cd(&st, Some(&t2)).status, StatusCode::CREATED);
+        let t2 = token(st, "dev", &[]);
+        assert_eq!(post_cd(st, Some(&t2)).status, StatusCode::CREATED);
         auth::set_disabled(&st.store, "test", "dev", true, "", Timestamp::now()).expect("disable");
         assert_refused(
-            &get(&st, "/shells", Some(&t2)),
+            &get(st, "/shells", Some(&t2)),
             StatusCode::UNAUTHORIZED,
             "disabled",
         );
         auth::set_disabled(&st.store, "test", "dev", false, "", Timestamp::now()).expect("enable");
-        assert_eq!(get(&st, "/shells", Some(&t2)).status, StatusCode::OK);
-    }
+        assert_eq!(get(st, "/shells", Some(&t2)).status, StatusCode::OK);
+    });
 }
 
 #[test]
 fn the_wrong_role_is_403_and_changes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for st in states(dir.path()) {
-        user(&st, "viewer", &[Role::Reader]);
-        user(&st, "op", &[Role::Operator]);
-        user(&st, "mes", &[Role::Reader, Role::Writer]);
-        user(&st, "root", &[Role::Admin]);
-        let reader = token(&st, "viewer", &[]);
-        assert_eq!(get(&st, "/shells", Some(&reader)).status, StatusCode::OK);
-        let r = post_cd(&st, Some(&reader));
+    support::each_state(|_, st| {
+        user(st, "viewer", &[Role::Reader]);
+        user(st, "op", &[Role::Operator]);
+        user(st, "mes", &[Role::Reader, Role::Writer]);
+        user(st, "root", &[Role::Admin]);
+        let reader = token(st, "viewer", &[]);
+        assert_eq!(get(st, "/shells", Some(&reader)).status, StatusCode::OK);
+        let r = post_cd(st, Some(&reader));
         assert_refused(&r, StatusCode::FORBIDDEN, "needs the role writer or admin");
         assert_refused(&r, StatusCode::FORBIDDEN, "user `viewer`");
         for m in [Method::PUT, Method::DELETE] {
             let r = call_as(
-                &st,
+                st,
                 &m,
                 &format!(
                     "/concept-descriptions/{}",
@@ -195,27 +192,27 @@ fn the_wrong_role_is_403_and_changes_nothing() {
             );
             assert_refused(&r, StatusCode::FORBIDDEN, "writer or admin");
         }
-        assert_eq!(stored_cds(&st), 0);
+        assert_eq!(stored_cds(st), 0);
         // a batch role alone grants nothing on the AAS API
-        let op = token(&st, "op", &[]);
+        let op = token(st, "op", &[]);
         assert_refused(
-            &get(&st, "/shells", Some(&op)),
+            &get(st, "/shells", Some(&op)),
             StatusCode::FORBIDDEN,
             "reader, writer or admin; user `op` (token atf_",
         );
         // a token restricted to reading cannot write, though its owner could
-        let mes_read = token(&st, "mes", &[Role::Reader]);
+        let mes_read = token(st, "mes", &[Role::Reader]);
         assert_refused(
-            &post_cd(&st, Some(&mes_read)),
+            &post_cd(st, Some(&mes_read)),
             StatusCode::FORBIDDEN,
             "has reader",
         );
-        let mes = token(&st, "mes", &[]);
-        assert_eq!(post_cd(&st, Some(&mes)).status, StatusCode::CREATED);
-        let admin = token(&st, "root", &[]);
+        let mes = token(st, "mes", &[]);
+        assert_eq!(post_cd(st, Some(&mes)).status, StatusCode::CREATED);
+        let admin = token(st, "root", &[]);
         assert_eq!(
             call_as(
-                &st,
+                st,
                 &Method::DELETE,
                 &format!(
                     "/concept-descriptions/{}",
@@ -228,28 +225,27 @@ fn the_wrong_role_is_403_and_changes_nothing() {
             .status,
             StatusCode::NO_CONTENT
         );
-        assert_eq!(stored_cds(&st), 0);
-    }
+        assert_eq!(stored_cds(st), 0);
+    });
 }
 
 #[test]
 fn description_and_health_are_open() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for st in states(dir.path()) {
-        let r = get(&st, "/description", None);
+    support::each_state(|_, st| {
+        let r = get(st, "/description", None);
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.body["profiles"].is_array(), "{}", r.body);
-        let r = get(&st, "/health", None);
+        let r = get(st, "/health", None);
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body, json!({"status": "ok"}));
-        let r = call_as(&st, &Method::POST, "/health", None, None, b"{}");
+        let r = call_as(st, &Method::POST, "/health", None, None, b"{}");
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.allow.as_deref(), Some("GET"));
         // only reading the description is open
-        let r = call_as(&st, &Method::POST, "/description", None, None, b"{}");
+        let r = call_as(st, &Method::POST, "/description", None, None, b"{}");
         assert_refused(&r, StatusCode::UNAUTHORIZED, "API token");
         assert_eq!(r.body["messages"][0]["messageType"], Value::from("Error"));
-    }
+    });
 }
 
 /// A principal for another route module: `authenticate` and `require_role`.

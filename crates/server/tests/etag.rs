@@ -62,107 +62,103 @@ fn submodel(value: &str) -> Value {
 
 #[test]
 fn stale_if_match_is_refused_412_and_changes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in support::named_states(dir.path()) {
+    support::each_state(|db, st| {
         let sp = format!("/shells/{}", encode(AAS));
         let mp = format!("/submodels/{}", encode(SM));
         let null = Value::Null;
         assert_eq!(
-            call_json(&st, Method::POST, "/submodels", None, &submodel("1")).status,
+            call_json(st, Method::POST, "/submodels", None, &submodel("1")).status,
             StatusCode::CREATED
         );
         assert_eq!(
-            call_json(&st, Method::POST, "/shells", None, &shell("urn:a:1")).status,
+            call_json(st, Method::POST, "/shells", None, &shell("urn:a:1")).status,
             StatusCode::CREATED
         );
 
         // GET carries an ETag, the same while nothing changes
-        let r = get(&st, &sp);
+        let r = get(st, &sp);
         assert_eq!(r.status, StatusCode::OK, "{db}");
         let t1 = r.etag.clone().expect("ETag on GET shell");
         assert!(t1.starts_with('"') && t1.ends_with('"'), "{db}: {t1}");
-        assert_eq!(get(&st, &sp).etag.as_deref(), Some(t1.as_str()), "{db}");
+        assert_eq!(get(st, &sp).etag.as_deref(), Some(t1.as_str()), "{db}");
         // sub-resources of the shell carry the shell's tag
         assert_eq!(
-            get(&st, &format!("{sp}/asset-information")).etag.as_deref(),
+            get(st, &format!("{sp}/asset-information")).etag.as_deref(),
             Some(t1.as_str()),
             "{db}"
         );
 
         // PUT naming the current state succeeds and changes the tag
-        let r = call_json(&st, Method::PUT, &sp, Some(&t1), &shell("urn:a:2"));
+        let r = call_json(st, Method::PUT, &sp, Some(&t1), &shell("urn:a:2"));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        let t2 = get(&st, &sp).etag.expect("ETag");
+        let t2 = get(st, &sp).etag.expect("ETag");
         assert_ne!(t1, t2, "{db}");
 
         // a PUT, a sub-resource PUT and a DELETE naming the earlier state: 412
         assert_412(
-            &call_json(&st, Method::PUT, &sp, Some(&t1), &shell("urn:a:lost")),
-            &db,
+            &call_json(st, Method::PUT, &sp, Some(&t1), &shell("urn:a:lost")),
+            db,
         );
         assert_412(
             &call_json(
-                &st,
+                st,
                 Method::PUT,
                 &format!("{sp}/asset-information"),
                 Some(&t1),
                 &json!({"assetKind": "Instance", "globalAssetId": "urn:a:lost"}),
             ),
-            &db,
+            db,
         );
-        assert_412(&call_json(&st, Method::DELETE, &sp, Some(&t1), &null), &db);
+        assert_412(&call_json(st, Method::DELETE, &sp, Some(&t1), &null), db);
         // weak tags never match; a list matches if one of its tags does
         assert_412(
-            &call_json(&st, Method::DELETE, &sp, Some(&format!("W/{t2}")), &null),
-            &db,
+            &call_json(st, Method::DELETE, &sp, Some(&format!("W/{t2}")), &null),
+            db,
         );
         // nothing of the refused writes is stored, the tag is unchanged
-        let r = get(&st, &sp);
+        let r = get(st, &sp);
         assert_eq!(
             r.body["assetInformation"]["globalAssetId"],
             json!("urn:a:2"),
             "{db}"
         );
         assert_eq!(r.etag.as_deref(), Some(t2.as_str()), "{db}");
-        let r = get(&st, &format!("/lookup/shells/{}", encode(AAS)));
+        let r = get(st, &format!("/lookup/shells/{}", encode(AAS)));
         assert_eq!(r.body[0]["value"], json!("urn:a:2"), "{db}: {}", r.body);
 
         // submodel elements: a change of one element changes the submodel's tag,
         // so a write to another element naming the old tag is refused
-        let s1 = get(&st, &mp).etag.expect("ETag on GET submodel");
+        let s1 = get(st, &mp).etag.expect("ETag on GET submodel");
         let speed = format!("{mp}/submodel-elements/Speed");
         let other = format!("{mp}/submodel-elements/Other");
-        assert_eq!(get(&st, &speed).etag.as_deref(), Some(s1.as_str()), "{db}");
+        assert_eq!(get(st, &speed).etag.as_deref(), Some(s1.as_str()), "{db}");
         let el = |v: &str| json!({"modelType": "Property", "idShort": "Speed", "valueType": "xs:string", "value": v});
-        let r = call_json(&st, Method::PUT, &speed, Some(&s1), &el("2"));
+        let r = call_json(st, Method::PUT, &speed, Some(&s1), &el("2"));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_412(
-            &call_json(&st, Method::DELETE, &other, Some(&s1), &null),
-            &db,
-        );
+        assert_412(&call_json(st, Method::DELETE, &other, Some(&s1), &null), db);
         // the same element through the shell
         let via = format!("{sp}/submodels/{}/submodel-elements/Speed", encode(SM));
-        assert_412(&call_json(&st, Method::PUT, &via, Some(&s1), &el("3")), &db);
-        assert_eq!(get(&st, &speed).body["value"], json!("2"), "{db}");
-        let s2 = get(&st, &via).etag.expect("ETag through the shell");
+        assert_412(&call_json(st, Method::PUT, &via, Some(&s1), &el("3")), db);
+        assert_eq!(get(st, &speed).body["value"], json!("2"), "{db}");
+        let s2 = get(st, &via).etag.expect("ETag through the shell");
         let r = call_json(
-            &st,
+            st,
             Method::PUT,
             &via,
             Some(&format!("\"nope\", {s2}")),
             &el("3"),
         );
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_eq!(get(&st, &speed).body["value"], json!("3"), "{db}");
+        assert_eq!(get(st, &speed).body["value"], json!("3"), "{db}");
 
         // DELETE naming the current state succeeds; afterwards any If-Match,
         // even `*`, fails: the object does not exist
-        let t3 = get(&st, &sp).etag.expect("ETag");
-        let r = call_json(&st, Method::DELETE, &sp, Some(&t3), &null);
+        let t3 = get(st, &sp).etag.expect("ETag");
+        let r = call_json(st, Method::DELETE, &sp, Some(&t3), &null);
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
         assert_412(
-            &call_json(&st, Method::PUT, &sp, Some("*"), &shell("urn:a:3")),
-            &db,
+            &call_json(st, Method::PUT, &sp, Some("*"), &shell("urn:a:3")),
+            db,
         );
 
         // concept descriptions and descriptors too
@@ -170,27 +166,27 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
             json!({"modelType": "ConceptDescription", "id": "urn:test:cd:etag", "idShort": "Cd"});
         let cp = format!("/concept-descriptions/{}", encode("urn:test:cd:etag"));
         assert_eq!(
-            call_json(&st, Method::POST, "/concept-descriptions", None, &cd).status,
+            call_json(st, Method::POST, "/concept-descriptions", None, &cd).status,
             StatusCode::CREATED
         );
-        let c1 = get(&st, &cp).etag.expect("ETag on GET concept description");
+        let c1 = get(st, &cp).etag.expect("ETag on GET concept description");
         assert_eq!(
-            call_json(&st, Method::PUT, &cp, Some(&c1), &cd).status,
+            call_json(st, Method::PUT, &cp, Some(&c1), &cd).status,
             StatusCode::NO_CONTENT
         );
-        assert_412(&call_json(&st, Method::PUT, &cp, Some(&c1), &cd), &db);
+        assert_412(&call_json(st, Method::PUT, &cp, Some(&c1), &cd), db);
         let dp = format!("/submodel-descriptors/{}", encode(SM));
-        let d1 = get(&st, &dp).etag.expect("ETag on GET submodel descriptor");
+        let d1 = get(st, &dp).etag.expect("ETag on GET submodel descriptor");
         assert_eq!(
-            call_json(&st, Method::PUT, &mp, None, &submodel("4")).status,
+            call_json(st, Method::PUT, &mp, None, &submodel("4")).status,
             StatusCode::NO_CONTENT
         );
         // the descriptor was re-registered with the submodel: its tag moved on
-        assert_412(&call_json(&st, Method::DELETE, &dp, Some(&d1), &null), &db);
+        assert_412(&call_json(st, Method::DELETE, &dp, Some(&d1), &null), db);
 
         // lists carry no tag; a malformed If-Match is a located 400
-        assert_eq!(get(&st, "/shells").etag, None, "{db}");
-        let r = call_json(&st, Method::DELETE, &cp, Some("not-a-tag"), &null);
+        assert_eq!(get(st, "/shells").etag, None, "{db}");
+        let r = call_json(st, Method::DELETE, &cp, Some("not-a-tag"), &null);
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{db}");
         assert!(
             r.body["messages"][0]["text"]
@@ -199,8 +195,8 @@ fn stale_if_match_is_refused_412_and_changes_nothing() {
             "{db}: {}",
             r.body
         );
-        assert_eq!(get(&st, &cp).status, StatusCode::OK, "{db}");
-    }
+        assert_eq!(get(st, &cp).status, StatusCode::OK, "{db}");
+    });
 }
 
 /// Two writers read the same state and both write naming it: exactly one

@@ -74,11 +74,10 @@ fn element(st: &AppState, path: &str) -> Value {
 
 #[test]
 fn patch_merges_the_given_fields_into_the_submodel() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in support::named_states(dir.path()) {
-        setup(&st);
+    support::each_state(|db, st| {
+        setup(st);
         let r = patch(
-            &st,
+            st,
             &sm_path(""),
             &json!({"idShort": "Settings7",
                 "submodelElements": [{"idShort": "Temperature", "value": "36.5"},
@@ -86,7 +85,7 @@ fn patch_merges_the_given_fields_into_the_submodel() {
                     {"modelType": "Property", "idShort": "Setpoint", "valueType": "xs:double", "value": "37"}]}),
         );
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        let sm = get(&st, &sm_path(""));
+        let sm = get(st, &sm_path(""));
         assert_eq!(sm["idShort"], json!("Settings7"), "{db}");
         assert_eq!(sm["description"][0]["text"], json!("set points"), "{db}");
         let names: Vec<&str> = sm["submodelElements"]
@@ -108,53 +107,48 @@ fn patch_merges_the_given_fields_into_the_submodel() {
             "{db}"
         );
         assert_eq!(
-            element(&st, "Door.Open")["value"],
+            element(st, "Door.Open")["value"],
             json!("false"),
             "{db}: an unnamed member changed"
         );
-        assert_eq!(element(&st, "Door.Openings")["value"], json!("4"), "{db}");
+        assert_eq!(element(st, "Door.Openings")["value"], json!("4"), "{db}");
         // the registry follows: the descriptor carries the new idShort
-        let d = get(&st, &format!("/submodel-descriptors/{}", encode(SM)));
+        let d = get(st, &format!("/submodel-descriptors/{}", encode(SM)));
         assert_eq!(d["idShort"], json!("Settings7"), "{db}");
 
         // through the shell, the same operation
         let through = format!("/shells/{}/submodels/{}", encode(AAS), encode(SM));
-        let r = patch(&st, &through, &json!({"category": "PARAMETER"}));
+        let r = patch(st, &through, &json!({"category": "PARAMETER"}));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_eq!(get(&st, &sm_path(""))["category"], json!("PARAMETER"));
-    }
+        assert_eq!(get(st, &sm_path(""))["category"], json!("PARAMETER"));
+    });
 }
 
 #[test]
 fn patch_of_metadata_and_value() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in support::named_states(dir.path()) {
-        setup(&st);
-        let before = get(&st, &sm_path(""));
+    support::each_state(|db, st| {
+        setup(st);
+        let before = get(st, &sm_path(""));
         // $metadata: what GET returned can be sent back with a change
-        let mut md = get(&st, &sm_path("/$metadata"));
+        let mut md = get(st, &sm_path("/$metadata"));
         md["description"] = json!([{"language": "de", "text": "Sollwerte"}]);
-        let r = patch(&st, &sm_path("/$metadata"), &md);
+        let r = patch(st, &sm_path("/$metadata"), &md);
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        let sm = get(&st, &sm_path(""));
+        let sm = get(st, &sm_path(""));
         assert_eq!(sm["description"][0]["text"], json!("Sollwerte"), "{db}");
         assert_eq!(sm["submodelElements"], before["submodelElements"], "{db}");
-        let r = patch(
-            &st,
-            &sm_path("/$metadata"),
-            &json!({"submodelElements": []}),
-        );
-        let text = error(&r, StatusCode::BAD_REQUEST, &db);
+        let r = patch(st, &sm_path("/$metadata"), &json!({"submodelElements": []}));
+        let text = error(&r, StatusCode::BAD_REQUEST, db);
         assert!(text.contains("$.submodelElements"), "{db}: {text}");
 
         // $value of the submodel: only what is named changes
         let r = patch(
-            &st,
+            st,
             &sm_path("/$value"),
             &json!({"Temperature": 35.5, "Humidity": {"max": 97}, "Door": {"Open": true}, "Loads": [7]}),
         );
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        let v = get(&st, &sm_path("/$value"));
+        let v = get(st, &sm_path("/$value"));
         assert_eq!(
             v,
             json!({"Temperature": 35.5, "Humidity": {"min": 85, "max": 97},
@@ -164,46 +158,45 @@ fn patch_of_metadata_and_value() {
 
         // elements: plain merge, $metadata, $value (bare and {idShort: value})
         let el = |p: &str| sm_path(&format!("/submodel-elements/{p}"));
-        let r = patch(&st, &el("Humidity"), &json!({"min": "80"}));
+        let r = patch(st, &el("Humidity"), &json!({"min": "80"}));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        let h = element(&st, "Humidity");
+        let h = element(st, "Humidity");
         assert_eq!(
             (h["min"].clone(), h["max"].clone()),
             (json!("80"), json!("97"))
         );
         let r = patch(
-            &st,
+            st,
             &el("Door.Openings/$metadata"),
             &json!({"category": "VARIABLE"}),
         );
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        let o = element(&st, "Door.Openings");
+        let o = element(st, "Door.Openings");
         assert_eq!(
             (o["category"].clone(), o["value"].clone()),
             (json!("VARIABLE"), json!("3"))
         );
-        let r = patch(&st, &el("Door.Openings/$value"), &json!(5));
+        let r = patch(st, &el("Door.Openings/$value"), &json!(5));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_eq!(element(&st, "Door.Openings")["value"], json!("5"), "{db}");
+        assert_eq!(element(st, "Door.Openings")["value"], json!("5"), "{db}");
         let r = patch(
-            &st,
+            st,
             &el("Temperature/$value"),
             &json!({"Temperature": "36.0"}),
         );
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_eq!(element(&st, "Temperature")["value"], json!("36.0"), "{db}");
-        let r = patch(&st, &el("Loads%5B1%5D/$value"), &json!(9));
+        assert_eq!(element(st, "Temperature")["value"], json!("36.0"), "{db}");
+        let r = patch(st, &el("Loads%5B1%5D/$value"), &json!(9));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_eq!(element(&st, "Loads%5B1%5D")["value"], json!("9"), "{db}");
-    }
+        assert_eq!(element(st, "Loads%5B1%5D")["value"], json!("9"), "{db}");
+    });
 }
 
 #[test]
 fn refused_patches_are_located_and_change_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in support::named_states(dir.path()) {
-        setup(&st);
-        let before = get(&st, &sm_path(""));
+    support::each_state(|db, st| {
+        setup(st);
+        let before = get(st, &sm_path(""));
         let el = |p: &str| sm_path(&format!("/submodel-elements/{p}"));
         let cases: Vec<(String, Value, &str)> = vec![
             (sm_path(""), json!({"id": "urn:other"}), "$.id"),
@@ -231,7 +224,7 @@ fn refused_patches_are_located_and_change_nothing() {
             (el("Temperature/$value"), json!({"x": {}}), "$"),
         ];
         for (path, body, needle) in cases {
-            let r = patch(&st, &path, &body);
+            let r = patch(st, &path, &body);
             let text = error(
                 &r,
                 StatusCode::BAD_REQUEST,
@@ -243,11 +236,11 @@ fn refused_patches_are_located_and_change_nothing() {
             );
         }
         // malformed JSON
-        let r = call_with(&st, &Method::PATCH, &sm_path(""), None, b"{\"idShort\": ");
-        let text = error(&r, StatusCode::BAD_REQUEST, &db);
+        let r = call_with(st, &Method::PATCH, &sm_path(""), None, b"{\"idShort\": ");
+        let text = error(&r, StatusCode::BAD_REQUEST, db);
         assert!(text.contains("malformed JSON"), "{db}: {text}");
         assert_eq!(
-            get(&st, &sm_path("")),
+            get(st, &sm_path("")),
             before,
             "{db}: a refused PATCH changed the submodel"
         );
@@ -267,22 +260,21 @@ fn refused_patches_are_located_and_change_nothing() {
                 encode("urn:test:none")
             ),
         ] {
-            let r = patch(&st, &path, &json!({"category": "X"}));
+            let r = patch(st, &path, &json!({"category": "X"}));
             error(&r, StatusCode::NOT_FOUND, &format!("{db} PATCH {path}"));
         }
-        assert_eq!(get(&st, &sm_path("")), before, "{db}");
-    }
+        assert_eq!(get(st, &sm_path("")), before, "{db}");
+    });
 }
 
 #[test]
 fn patch_honours_if_match_and_roles() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (db, st) in support::named_states(dir.path()) {
-        setup(&st);
-        let first = call_json(&st, Method::GET, &sm_path(""), None, &Value::Null);
+    support::each_state(|db, st| {
+        setup(st);
+        let first = call_json(st, Method::GET, &sm_path(""), None, &Value::Null);
         let tag = first.etag.expect("ETag");
         // a change made meanwhile: the earlier tag no longer matches
-        let r = patch(&st, &sm_path("/$value"), &json!({"Temperature": 30}));
+        let r = patch(st, &sm_path("/$value"), &json!({"Temperature": 30}));
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
         for path in [
             sm_path(""),
@@ -296,24 +288,24 @@ fn patch_honours_if_match_and_roles() {
             } else {
                 json!({"category": "X"})
             };
-            let r = call_json(&st, Method::PATCH, &path, Some(&tag), &body);
+            let r = call_json(st, Method::PATCH, &path, Some(&tag), &body);
             let text = error(&r, StatusCode::PRECONDITION_FAILED, &format!("{db} {path}"));
             assert!(text.contains("If-Match"), "{db}: {text}");
         }
-        assert_eq!(element(&st, "Temperature")["value"], json!("30"), "{db}");
+        assert_eq!(element(st, "Temperature")["value"], json!("30"), "{db}");
         // the current tag matches
-        let now = call_json(&st, Method::GET, &sm_path(""), None, &Value::Null)
+        let now = call_json(st, Method::GET, &sm_path(""), None, &Value::Null)
             .etag
             .expect("ETag");
         let r = call_json(
-            &st,
+            st,
             Method::PATCH,
             &sm_path("/submodel-elements/Temperature/$value"),
             Some(&now),
             &json!(32),
         );
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{db}: {}", r.body);
-        assert_eq!(element(&st, "Temperature")["value"], json!("32"), "{db}");
+        assert_eq!(element(st, "Temperature")["value"], json!("32"), "{db}");
 
         // a reader may read but not PATCH
         let u = NewUser {
@@ -328,17 +320,17 @@ fn patch_honours_if_match_and_roles() {
                 .expect("token")
                 .secret;
         let r = call_as(
-            &st,
+            st,
             &Method::PATCH,
             &sm_path("/$value"),
             Some(&reader),
             None,
             br#"{"Temperature": 1}"#,
         );
-        let text = error(&r, StatusCode::FORBIDDEN, &db);
+        let text = error(&r, StatusCode::FORBIDDEN, db);
         assert!(text.contains("writer or admin"), "{db}: {text}");
-        let r = call_as(&st, &Method::PATCH, &sm_path(""), None, None, br#"{}"#);
-        error(&r, StatusCode::UNAUTHORIZED, &db);
-        assert_eq!(element(&st, "Temperature")["value"], json!("32"), "{db}");
-    }
+        let r = call_as(st, &Method::PATCH, &sm_path(""), None, None, br#"{}"#);
+        error(&r, StatusCode::UNAUTHORIZED, db);
+        assert_eq!(element(st, "Temperature")["value"], json!("32"), "{db}");
+    });
 }

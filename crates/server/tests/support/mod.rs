@@ -363,6 +363,17 @@ pub fn named_states(dir: &std::path::Path) -> Vec<(String, AppState)> {
         .collect()
 }
 
+/// Runs `test` on a server state on every database engine the tests reach (SQLite in a
+/// fresh folder, and PostgreSQL when ATMPFLOW_TEST_PG names one), with the database's URL
+/// as it may be printed.
+#[allow(dead_code)]
+pub fn each_state(test: impl Fn(&str, &AppState)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (db, st) in named_states(dir.path()) {
+        test(&db, &st);
+    }
+}
+
 /// Gives `st` a rehearsal clock standing at 2026-12-01 08:00 UTC, moved on by
 /// adding seconds to the counter returned.
 #[allow(dead_code)]
