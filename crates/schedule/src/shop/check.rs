@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{Batch, Operation, PlannedOp, Resource, ResourceKind, Shop, ShopPlan};
+use super::{Batch, Operation, PlannedOp, Resource, ResourceKind, Shop, ShopPlan, level_steps};
 use crate::instance::Time;
 
 /// One broken constraint, with the order, operation and resource it concerns.
@@ -305,27 +305,10 @@ fn check_needs(
 /// Checks a resource's load over time (its uses `ivs`) against its capacity, releases before
 /// uses at the same instant.
 fn check_capacity(res: &Resource, ivs: &[(Time, Time, i64)], v: &mut Vec<ShopViolation>) {
-    // (time, change); releases before uses at the same instant
-    let mut ev: Vec<(Time, i64)> = Vec::with_capacity(ivs.len() * 2 + res.segments.len());
-    for &(a, b, amt) in ivs {
-        if b > a {
-            ev.push((a, amt));
-            ev.push((b, -amt));
-        }
-    }
-    for s in &res.segments {
-        ev.push((s.start, 0));
-        ev.push((s.end, 0));
-    }
-    ev.sort_unstable();
-    let mut load = 0;
-    let mut k = 0;
-    while k < ev.len() {
-        let t = ev[k].0;
-        while k < ev.len() && ev[k].0 == t {
-            load += ev[k].1;
-            k += 1;
-        }
+    // the load at every instant it changes and at every segment boundary, all changes at
+    // one instant (releases and uses) summed before the check
+    let marks: Vec<Time> = res.segments.iter().flat_map(|s| [s.start, s.end]).collect();
+    for (t, load) in level_steps(ivs, &marks) {
         let cap = res.capacity_at(t);
         if load > i64::from(cap) {
             v.push(ShopViolation::Capacity {

@@ -75,18 +75,20 @@ pub struct Segment {
     pub capacity: u32,
 }
 
-/// Capacity segments of a resource with `base` capacity and changes `(start, end, delta)`
-/// that add up where they overlap (capacity never below 0).
-pub(crate) fn segments(base: u32, changes: &[(Time, Time, i64)]) -> Vec<Segment> {
-    let mut ev: Vec<(Time, i64)> = Vec::with_capacity(changes.len() * 2);
+/// The running sum of changes `(start, end, delta)` (each adds `delta` from `start` until
+/// `end`; empty ones are left out) at every instant where it may change and at every instant
+/// of `marks`: `(t, sum from t on)`, in time order, one per distinct instant.
+pub(crate) fn level_steps(changes: &[(Time, Time, i64)], marks: &[Time]) -> Vec<(Time, i64)> {
+    let mut ev: Vec<(Time, i64)> = Vec::with_capacity(changes.len() * 2 + marks.len());
     for &(a, b, d) in changes {
         if b > a {
             ev.push((a, d));
             ev.push((b, -d));
         }
     }
+    ev.extend(marks.iter().map(|&t| (t, 0)));
     ev.sort_unstable();
-    let mut out: Vec<Segment> = Vec::new();
+    let mut out = Vec::new();
     let mut level = 0i64;
     let mut i = 0;
     while i < ev.len() {
@@ -95,7 +97,17 @@ pub(crate) fn segments(base: u32, changes: &[(Time, Time, i64)]) -> Vec<Segment>
             level += ev[i].1;
             i += 1;
         }
-        let Some(&(next, _)) = ev.get(i) else { break };
+        out.push((t, level));
+    }
+    out
+}
+
+/// Capacity segments of a resource with `base` capacity and changes `(start, end, delta)`
+/// that add up where they overlap (capacity never below 0).
+pub(crate) fn segments(base: u32, changes: &[(Time, Time, i64)]) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    for w in level_steps(changes, &[]).windows(2) {
+        let ((t, level), (next, _)) = (w[0], w[1]);
         let cap = (i64::from(base) + level).clamp(0, i64::from(u32::MAX)) as u32;
         if cap == base {
             continue;
