@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
 
-use crate::PatError;
+use crate::{Bound, PatError, check_finite};
 
 /// Model state: viable cells, dead cells, glucose, lactate, cumulative medium (volumes).
 pub type State = SVector<f64, 5>;
@@ -159,13 +159,8 @@ impl Params {
             ("glucose_feed", self.glucose_feed),
             ("volume_ml", self.volume_ml),
         ];
-        for (name, x) in v {
-            if !x.is_finite() || x < 0.0 {
-                return Err(PatError::Invalid(format!(
-                    "expansion parameter `{name}` = {x}: must be finite and ≥ 0"
-                )));
-            }
-        }
+        check_finite(&v, Bound::NonNegative)
+            .map_err(|m| PatError::Invalid(format!("expansion parameter {m}")))?;
         if self.maintenance > 1.0 {
             return Err(PatError::Invalid(format!(
                 "expansion parameter `maintenance` = {}: must be at most 1",

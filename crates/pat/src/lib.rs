@@ -40,3 +40,27 @@ pub enum PatError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The lower bound a named setting must respect (besides being finite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// At least zero.
+    NonNegative,
+    /// Above zero.
+    Positive,
+}
+
+/// Checks that each of the named `values` is finite and within `bound`, in order; the message
+/// names the first that is not, as "`name` = value: must be finite and ≥ 0" (or "> 0").
+pub(crate) fn check_finite(values: &[(&str, f64)], bound: Bound) -> Result<(), String> {
+    for &(name, x) in values {
+        let (within, rule) = match bound {
+            Bound::NonNegative => (x >= 0.0, "≥ 0"),
+            Bound::Positive => (x > 0.0, "> 0"),
+        };
+        if !(x.is_finite() && within) {
+            return Err(format!("`{name}` = {x}: must be finite and {rule}"));
+        }
+    }
+    Ok(())
+}

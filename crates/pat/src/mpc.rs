@@ -32,8 +32,8 @@ use clarabel::solver::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::PatError;
 use crate::expansion::{self, Params, State};
+use crate::{Bound, PatError, check_finite};
 
 /// Settings of the controller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,22 +109,15 @@ impl Settings {
             ("dose", self.dose),
             ("days_max", self.days_max),
         ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("`{name}` = {v}: must be finite and > 0"));
-            }
+        if let Err(m) = check_finite(&positive, Bound::Positive) {
+            return bad(m);
         }
-        if !(self.dose_margin.is_finite() && self.dose_margin >= 0.0) {
-            return bad(format!(
-                "`dose_margin` = {}: must be finite and ≥ 0",
-                self.dose_margin
-            ));
-        }
-        if !(self.smoothing.is_finite() && self.smoothing >= 0.0) {
-            return bad(format!(
-                "`smoothing` = {}: must be finite and ≥ 0",
-                self.smoothing
-            ));
+        let non_negative = [
+            ("dose_margin", self.dose_margin),
+            ("smoothing", self.smoothing),
+        ];
+        if let Err(m) = check_finite(&non_negative, Bound::NonNegative) {
+            return bad(m);
         }
         if !(1..=200).contains(&self.horizon) {
             return bad(format!("`horizon` = {}: 1 to 200 steps", self.horizon));
