@@ -17,6 +17,28 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
 }
 
+/// The command lines of the running `atmpflow serve` processes on database `url` (read from
+/// /proc; none where there is no /proc).
+fn servers_on(url: &str) -> Vec<String> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|c| {
+            c.split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|args| {
+            args.iter().any(|a| a == "serve")
+                && args.windows(2).any(|w| w[0] == "--db" && w[1] == url)
+        })
+        .map(|args| args.join(" "))
+        .collect()
+}
+
 #[test]
 fn the_car_t_process_runs_through_the_api_from_order_to_infusion() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -32,6 +54,9 @@ fn the_car_t_process_runs_through_the_api_from_order_to_infusion() {
             .expect("bash runs");
         let out = text(&o);
         assert!(o.status.success(), "{url}: {out}");
+        // the script stops the server it started
+        let left = servers_on(url);
+        assert!(left.is_empty(), "{url}: servers still running: {left:?}");
         assert!(
             out.contains("batch CAR-T-API-1: infused after"),
             "{url}: {out}"
