@@ -28,12 +28,12 @@ use batch::device::{DeviceAdapter, DeviceRun, SimulatedDevice};
 use batch::engine::{
     Batch, Command, Ctx, LotRegister, NewOrder, Request, Stage, apply_counter_uses,
 };
-use batch::entry::{DispositionDecision, Label, Source};
-use batch::rehearsal::{Cast, Journaled};
-use batch::roles::{Actor, Meaning};
+use batch::entry::{Label, Source};
+use batch::rehearsal::{self, Cast, Journaled};
+use batch::roles::Actor;
 use clap::Parser;
 use recipe::DateTime;
-use recipe::recipe::{MaterialRole, Recipe};
+use recipe::recipe::Recipe;
 use schedule::instance::{Instance, Time};
 use schedule::plan::Plan;
 use schedule::replan::replan;
@@ -1502,51 +1502,14 @@ fn start_step(
     let person = person_for(cast, step);
     let b = l.batch.as_mut().context("batch not open")?;
     let label = label_of(b);
-    desk.send(
-        b,
-        person,
-        Command::StartStep {
-            step: step.id.clone(),
-            location: "virtual plant".into(),
-            scanned: label,
-        },
-    )?;
-    for req in &step.requires {
-        let eq = b.bound(&step.id, &req.name).unwrap_or_default().to_string();
-        desk.send(
-            b,
-            person,
-            Command::UseEquipment {
-                step: step.id.clone(),
-                requirement: req.name.clone(),
-                equipment: eq,
-            },
-        )?;
-    }
-    for m in &step.materials {
-        let starting = s
-            .recipe
-            .materials
-            .iter()
-            .any(|x| x.id == m.material && x.role == MaterialRole::Starting);
-        let (lot, expiry) = if starting {
-            (b.order().din.to_string(), Some(now.date().plus_days(365)))
-        } else {
-            (
-                format!("{}-{}", m.material, b.id()),
-                Some(now.date().plus_days(365)),
-            )
-        };
-        desk.send(
-            b,
-            person,
-            Command::RecordLot {
-                step: step.id.clone(),
-                material: m.material.clone(),
-                lot,
-                expiry,
-            },
-        )?;
+    // the other materials' lots are named for the batch, usable for a year
+    let lot_of = |material: &str| {
+        let lot = format!("{material}-{}", b.id());
+        (lot, Some(now.date().plus_days(365)))
+    };
+    let start = rehearsal::step_start(b, &s.recipe, step, "virtual plant", &label, now, lot_of);
+    for cmd in start {
+        desk.send(b, person, cmd)?;
     }
     let device_id = step
         .requires
@@ -1597,29 +1560,10 @@ fn dispose(b: &mut Batch, cast: &Cast, desk: &mut Desk<'_, '_>) -> anyhow::Resul
             },
         )?;
     }
-    let (target, target_hash) = (b.head_seq(), b.head_hash().to_string());
-    desk.send(
-        b,
-        &cast.qa,
-        Command::Sign {
-            target,
-            target_hash,
-            meaning: Meaning::Reviewed,
-        },
-    )?;
-    let decision = if b.deviations().is_empty() {
-        DispositionDecision::Release
-    } else {
-        DispositionDecision::ReleaseWithDeviation
-    };
-    desk.send(
-        b,
-        &cast.qp,
-        Command::Dispose {
-            decision,
-            reason: "Virtual plant: record reviewed by exception".into(),
-        },
-    )
+    let review = rehearsal::review_signature(b);
+    desk.send(b, &cast.qa, review)?;
+    let release = rehearsal::disposition(b, "Virtual plant: record reviewed by exception");
+    desk.send(b, &cast.qp, release)
 }
 
 /// Mean and 95 % half-width (Student t) of `xs`.
