@@ -137,75 +137,151 @@ trait Journal: FnMut(Journaled<'_>) -> Result<(), String> {}
 
 impl<F: FnMut(Journaled<'_>) -> Result<(), String>> Journal for F {}
 
-/// A rehearsal under way: the batch, the plant it runs in, the journal and the simulated
-/// clock.
+/// Where requests are sent to a batch as a server takes them: the plant the batch runs
+/// in (recipe, equipment inventory, lot register) at one time. Each request goes with
+/// the batch's head as the expected sequence, the entries the engine answers (a refused
+/// request's record too) go to a journal before the batch moves on, and the counter uses
+/// of what was done are booked in the inventory. A rehearsal sends through one, and so
+/// does a virtual plant running many batches.
+#[derive(Debug)]
+pub struct Desk<'a> {
+    /// The recipe the batches run.
+    pub recipe: &'a Recipe,
+    /// The equipment; gets the counter uses.
+    pub inventory: &'a mut Inventory,
+    /// Material lots.
+    pub lots: &'a LotRegister,
+    /// Server time of the requests.
+    pub now: DateTime,
+}
+
+/// Why a request sent through a [`Desk`] did not go through.
+#[derive(Debug)]
+pub enum SendError<E> {
+    /// The engine refused it. A record it left was journaled, and the batch moved on to it.
+    Refused(Refusal),
+    /// The journal failed; the batch is as it was.
+    Journal(E),
+}
+
+impl Desk<'_> {
+    /// What the engine checks a request against, now.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            recipe: self.recipe,
+            inventory: self.inventory,
+            lots: self.lots,
+            now: self.now,
+        }
+    }
+
+    /// `actor` opens a batch for `order`; the opening entry goes to `journal`.
+    pub fn open<E>(
+        &self,
+        order: &NewOrder,
+        recipe_sha: &str,
+        binding: &Binding,
+        actor: &Actor,
+        journal: impl FnOnce(Journaled<'_>) -> Result<(), E>,
+    ) -> Result<Batch, SendError<E>> {
+        let (batch, first) = Batch::open(order, recipe_sha, binding, actor, &self.ctx())
+            .map_err(SendError::Refused)?;
+        journal(Journaled {
+            actor,
+            request: None,
+            order: Some(order),
+            at: self.now,
+            entries: std::slice::from_ref(&first),
+            batch: &batch,
+            refusal: None,
+        })
+        .map_err(SendError::Journal)?;
+        Ok(batch)
+    }
+
+    /// Sends `command` to `batch` as `actor`. What the engine answers goes to `journal`
+    /// first, a refusal's record too; then the counter uses are booked and `batch` becomes
+    /// the state after the request.
+    pub fn send<E>(
+        &mut self,
+        batch: &mut Batch,
+        actor: &Actor,
+        command: Command,
+        journal: impl FnOnce(Journaled<'_>) -> Result<(), E>,
+    ) -> Result<(), SendError<E>> {
+        let req = Request {
+            expected_seq: Some(batch.head_seq()),
+            key: None,
+            command,
+        };
+        let outcome = batch.execute(&req, actor, &self.ctx());
+        let stored = match &outcome {
+            Ok(a) => Some((&a.entries[..], &a.batch, None)),
+            Err(r) => r
+                .batch
+                .as_deref()
+                .map(|after| (&r.record[..], after, Some(&r.error))),
+        };
+        if let Some((entries, after, refusal)) = stored {
+            journal(Journaled {
+                actor,
+                request: Some(&req),
+                order: None,
+                at: self.now,
+                entries,
+                batch: after,
+                refusal,
+            })
+            .map_err(SendError::Journal)?;
+        }
+        match outcome {
+            Ok(a) => {
+                apply_counter_uses(self.inventory, &a.entries);
+                *batch = a.batch;
+                Ok(())
+            }
+            Err(r) => {
+                if let Some(after) = r.batch {
+                    *batch = *after;
+                }
+                Err(SendError::Refused(r.error))
+            }
+        }
+    }
+}
+
+/// A rehearsal under way: the batch, the desk it is sent to (with the simulated clock)
+/// and the journal.
 struct Runner<'a, J> {
-    recipe: &'a Recipe,
-    inventory: &'a mut Inventory,
-    lots: &'a LotRegister,
+    desk: Desk<'a>,
     journal: J,
-    now: DateTime,
     batch: Batch,
 }
 
 impl<J: Journal> Runner<'_, J> {
     fn send(&mut self, actor: &Actor, cmd: Command) -> Result<(), RehearsalError> {
-        let ctx = Ctx {
-            recipe: self.recipe,
-            inventory: self.inventory,
-            lots: self.lots,
-            now: self.now,
-        };
-        let req = Request {
-            expected_seq: Some(self.batch.head_seq()),
-            key: None,
-            command: cmd,
-        };
-        match self.batch.execute(&req, actor, &ctx) {
-            Ok(a) => {
-                self.journal_request(actor, &req, &a.entries, &a.batch, None)?;
-                apply_counter_uses(self.inventory, &a.entries);
-                self.batch = a.batch;
-                Ok(())
-            }
-            Err(r) => {
-                if let Some(b) = r.batch {
-                    self.journal_request(actor, &req, &r.record, &b, Some(&r.error))?;
-                    self.batch = *b;
-                }
-                Err(RehearsalError::Refused {
-                    action: req.command.name().to_string(),
-                    at: self.now,
-                    error: r.error,
-                })
-            }
-        }
-    }
-
-    /// Hands a request, the entries it left and the state after them to the journal.
-    fn journal_request(
-        &mut self,
-        actor: &Actor,
-        request: &Request,
-        entries: &[Entry],
-        batch: &Batch,
-        refusal: Option<&Refusal>,
-    ) -> Result<(), RehearsalError> {
-        (self.journal)(Journaled {
-            actor,
-            request: Some(request),
-            order: None,
-            at: self.now,
-            entries,
-            batch,
-            refusal,
-        })
-        .map_err(RehearsalError::Journal)
+        let action = cmd.name();
+        self.desk
+            .send(&mut self.batch, actor, cmd, &mut self.journal)
+            .map_err(|e| rehearsal_error(e, action, self.desk.now))
     }
 
     fn advance(&mut self, hours: f64) {
         let secs = (hours * 3600.0).round() as i64;
-        self.now = DateTime::from_unix_seconds(self.now.unix_seconds().saturating_add(secs.max(0)));
+        self.desk.now =
+            DateTime::from_unix_seconds(self.desk.now.unix_seconds().saturating_add(secs.max(0)));
+    }
+}
+
+/// A request of the rehearsal (`action`, sent at `at`) that did not go through.
+fn rehearsal_error(e: SendError<String>, action: &str, at: DateTime) -> RehearsalError {
+    match e {
+        SendError::Refused(error) => RehearsalError::Refused {
+            action: action.to_string(),
+            at,
+            error,
+        },
+        SendError::Journal(e) => RehearsalError::Journal(e),
     }
 }
 
@@ -366,36 +442,18 @@ fn open<'a, J: Journal>(
     cast: &Cast,
     options: &Rehearsal,
 ) -> Result<Runner<'a, J>, RehearsalError> {
-    let ctx = Ctx {
+    let desk = Desk {
         recipe,
         inventory,
         lots,
         now: options.start,
     };
-    let (batch, first) =
-        Batch::open(order, recipe_sha, binding, &cast.planner, &ctx).map_err(|error| {
-            RehearsalError::Refused {
-                action: "open batch".into(),
-                at: options.start,
-                error,
-            }
-        })?;
-    journal(Journaled {
-        actor: &cast.planner,
-        request: None,
-        order: Some(order),
-        at: options.start,
-        entries: std::slice::from_ref(&first),
-        batch: &batch,
-        refusal: None,
-    })
-    .map_err(RehearsalError::Journal)?;
+    let batch = desk
+        .open(order, recipe_sha, binding, &cast.planner, &mut journal)
+        .map_err(|e| rehearsal_error(e, "open batch", options.start))?;
     Ok(Runner {
-        recipe,
-        inventory,
-        lots,
+        desk,
         journal,
-        now: options.start,
         batch,
     })
 }
@@ -448,7 +506,7 @@ impl<J: Journal> Runner<'_, J> {
             (None, true) => Some("device connection lost during the step".to_string()),
             (None, false) => None,
         };
-        let elapsed = started.hours_until(self.now);
+        let elapsed = started.hours_until(self.desk.now);
         self.advance((m.report.duration_h - elapsed).max(0.0));
         self.send(
             person,
@@ -470,17 +528,17 @@ impl<J: Journal> Runner<'_, J> {
         step: &Step,
         script: &Script<'_>,
     ) -> Result<DateTime, RehearsalError> {
-        let today = self.now.date();
+        let today = self.desk.now.date();
         let commands = step_start(
             &self.batch,
-            self.recipe,
+            self.desk.recipe,
             step,
             &script.options.location,
             script.label,
-            self.now,
-            |material| lot_for(self.lots, material, self.batch.id(), today),
+            self.desk.now,
+            |material| lot_for(self.desk.lots, material, self.batch.id(), today),
         );
-        let started = self.now;
+        let started = self.desk.now;
         for cmd in commands {
             self.send(person, cmd)?;
         }
@@ -697,7 +755,7 @@ impl<J: Journal> Runner<'_, J> {
             },
         )?;
         self.advance(2.0);
-        let infused_at = self.now;
+        let infused_at = self.desk.now;
         self.send(
             &cast.clinic,
             Command::ConfirmInfusion {

@@ -23,13 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use batch::device::{DeviceAdapter, DeviceRun, SimulatedDevice};
-use batch::engine::{
-    Batch, Command, Ctx, LotRegister, NewOrder, Request, Stage, apply_counter_uses,
-};
+use batch::engine::{Batch, Command, LotRegister, NewOrder, Stage};
 use batch::entry::{Label, Source};
-use batch::rehearsal::{self, Cast, Journaled};
+use batch::rehearsal::{self, Cast, Journaled, SendError};
 use batch::roles::Actor;
 use clap::Parser;
 use recipe::DateTime;
@@ -757,28 +755,18 @@ impl<'a> PlantRun<'a> {
             planned_start: now.at,
             ship_step: None,
         };
-        let ctx = Ctx {
-            recipe: &s.recipe,
-            inventory: &self.inventory,
-            lots: &self.lots.lots,
-            now: now.at,
-        };
-        let (mut b, entry) = Batch::open(&order, &s.recipe_sha, &binding, &self.cast.planner, &ctx)
-            .map_err(|e| anyhow::anyhow!("opening {}: {e}", order.batch))?;
-        self.lots.record(
-            &Journaled {
-                actor: &self.cast.planner,
-                request: None,
-                order: Some(&order),
-                at: now.at,
-                entries: std::slice::from_ref(&entry),
-                batch: &b,
-                refusal: None,
-            },
-            &s.recipe,
-        )?;
-        let label = label_of(&b);
         let mut desk = Desk::new(&s.recipe, &mut self.inventory, &self.lots, now.at);
+        let lots = &self.lots;
+        let mut b = desk
+            .desk
+            .open(&order, &s.recipe_sha, &binding, &self.cast.planner, |j| {
+                lots.record(&j, &s.recipe)
+            })
+            .map_err(|e| match e {
+                SendError::Refused(e) => anyhow!("opening {}: {e}", order.batch),
+                SendError::Journal(e) => e,
+            })?;
+        let label = label_of(&b);
         desk.send(
             &mut b,
             &self.cast.operator,
@@ -1340,81 +1328,47 @@ struct Now {
     h: f64,
 }
 
-/// What every command of the virtual plant is sent with: the recipe, the plant's inventory,
-/// the lot register (and the store, with `--db`) and the simulated time.
+/// What every command of the virtual plant is sent with: the rehearsal's desk (the recipe,
+/// the plant's inventory, the lot register and the simulated time) and, with `--db`, the
+/// store each request goes to.
 struct Desk<'r, 'a> {
-    recipe: &'r Recipe,
-    inventory: &'r mut recipe::Inventory,
-    lots: &'r Shared<'a>,
-    now: DateTime,
+    desk: rehearsal::Desk<'r>,
+    shared: &'r Shared<'a>,
 }
 
 impl<'r, 'a> Desk<'r, 'a> {
     fn new(
         recipe: &'r Recipe,
         inventory: &'r mut recipe::Inventory,
-        lots: &'r Shared<'a>,
+        shared: &'r Shared<'a>,
         now: DateTime,
     ) -> Self {
         Desk {
-            recipe,
-            inventory,
-            lots,
-            now,
+            desk: rehearsal::Desk {
+                recipe,
+                inventory,
+                lots: &shared.lots,
+                now,
+            },
+            shared,
         }
+    }
+
+    /// The simulated time the commands are sent at.
+    fn now(&self) -> DateTime {
+        self.desk.now
     }
 
     /// Sends `cmd` to batch `b` as `actor`; stores what the engine answers, a refusal too.
     fn send(&mut self, b: &mut Batch, actor: &Actor, cmd: Command) -> anyhow::Result<()> {
-        let (recipe, lots, now) = (self.recipe, self.lots, self.now);
-        let ctx = Ctx {
-            recipe,
-            inventory: self.inventory,
-            lots: &lots.lots,
-            now,
-        };
-        let req = Request {
-            expected_seq: Some(b.head_seq()),
-            key: None,
-            command: cmd,
-        };
-        let outcome = b.execute(&req, actor, &ctx);
-        // what the engine answered is stored, a refusal's record too
-        let stored = match &outcome {
-            Ok(a) => Some((&a.entries[..], &a.batch, None)),
-            Err(r) => r
-                .batch
-                .as_deref()
-                .map(|nb| (&r.record[..], nb, Some(&r.error))),
-        };
-        if let Some((entries, batch, refusal)) = stored {
-            lots.record(
-                &Journaled {
-                    actor,
-                    request: Some(&req),
-                    order: None,
-                    at: now,
-                    entries,
-                    batch,
-                    refusal,
-                },
-                recipe,
-            )?;
-        }
-        match outcome {
-            Ok(a) => {
-                apply_counter_uses(self.inventory, &a.entries);
-                *b = a.batch;
-                Ok(())
-            }
-            Err(r) => {
-                let id = b.id().to_string();
-                if let Some(nb) = r.batch {
-                    *b = *nb;
-                }
-                bail!("{id}: {} at {now} refused: {}", req.command.name(), r.error)
-            }
-        }
+        let (shared, recipe, now) = (self.shared, self.desk.recipe, self.desk.now);
+        let (id, action) = (b.id().to_string(), cmd.name());
+        self.desk
+            .send(b, actor, cmd, |j| shared.record(&j, recipe))
+            .map_err(|e| match e {
+                SendError::Refused(error) => anyhow!("{id}: {action} at {now} refused: {error}"),
+                SendError::Journal(e) => e,
+            })
     }
 }
 
@@ -1428,7 +1382,7 @@ fn advance(
     desk: &mut Desk<'_, '_>,
     now_h: f64,
 ) -> anyhow::Result<()> {
-    let now = desk.now;
+    let now = desk.now();
     let Some(b) = l.batch.as_mut() else {
         return Ok(());
     };
@@ -1497,7 +1451,7 @@ fn start_step(
     devices: &mut BTreeMap<String, SimulatedDevice>,
     manual: &mut SimulatedDevice,
 ) -> anyhow::Result<f64> {
-    let now = desk.now;
+    let now = desk.now();
     let step = &s.recipe.steps[st];
     let person = person_for(cast, step);
     let b = l.batch.as_mut().context("batch not open")?;
