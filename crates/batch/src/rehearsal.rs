@@ -303,59 +303,62 @@ fn lot_for(
     }
 }
 
-/// Run a whole batch. `inventory` gets the counter uses; `journal` receives each
-/// request with its entries and the state after them ([`Journaled`]).
-#[allow(clippy::too_many_arguments)]
-pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
-    order: &NewOrder,
-    recipe: &Recipe,
-    recipe_sha: &str,
-    binding: &Binding,
-    inventory: &mut Inventory,
-    lots: &LotRegister,
-    cast: &Cast,
-    options: &Rehearsal,
-    journal: J,
-) -> Result<Batch, RehearsalError> {
-    rehearse_on(
-        order,
-        recipe,
-        recipe_sha,
-        binding,
-        inventory,
-        lots,
-        cast,
-        options,
-        &mut BTreeMap::new(),
-        journal,
-    )
+/// The batch a rehearsal makes: its order, and the recipe it runs (with the SHA-256 of the
+/// recipe's text, which the order pins) bound to the plant's equipment.
+#[derive(Debug, Clone, Copy)]
+pub struct Ordered<'a> {
+    /// The order.
+    pub order: &'a NewOrder,
+    /// The recipe.
+    pub recipe: &'a Recipe,
+    /// SHA-256 of the recipe's text.
+    pub recipe_sha: &'a str,
+    /// The recipe's equipment requirements bound to the plant's equipment.
+    pub binding: &'a Binding,
 }
 
 /// Adapters of real (bound) devices by equipment id; equipment without one is simulated.
 pub type BoundDevices<'d> = BTreeMap<String, Box<dyn DeviceAdapter + 'd>>;
 
-/// [`rehearse`] with some equipment driven by real device adapters (`bound`, by equipment
-/// id): a bound device's readings carry its source timestamps into the record, a bad
-/// status code becomes a refused value with a deviation, its connection retries are
-/// recorded and a connection lost for good is a deviation (then the step completes as
-/// failed: no silent gap). A device that cannot run at all stops the run with
+/// Runs a whole batch. `inventory` gets the counter uses; `journal` receives each request
+/// with its entries and the state after them ([`Journaled`]).
+///
+/// Equipment in `bound` (by equipment id; empty: every device simulated) is driven by its
+/// real device adapter: a bound device's readings carry its source timestamps into the
+/// record, a bad status code becomes a refused value with a deviation, its connection
+/// retries are recorded and a connection lost for good is a deviation (then the step
+/// completes as failed: no silent gap). A device that cannot run at all stops the run with
 /// [`RehearsalError::Device`] after the step's record says so.
-#[allow(clippy::too_many_arguments)]
-pub fn rehearse_on<J: FnMut(Journaled<'_>) -> Result<(), String>>(
-    order: &NewOrder,
-    recipe: &Recipe,
-    recipe_sha: &str,
-    binding: &Binding,
+pub fn rehearse<J: FnMut(Journaled<'_>) -> Result<(), String>>(
+    ordered: Ordered<'_>,
     inventory: &mut Inventory,
     lots: &LotRegister,
     cast: &Cast,
     options: &Rehearsal,
     bound: &mut BoundDevices<'_>,
-    journal: J,
+    mut journal: J,
 ) -> Result<Batch, RehearsalError> {
-    let mut run = open(
-        recipe, inventory, lots, journal, order, recipe_sha, binding, cast, options,
-    )?;
+    let Ordered {
+        order,
+        recipe,
+        recipe_sha,
+        binding,
+    } = ordered;
+    // the planner opens the batch at the rehearsal's start
+    let desk = Desk {
+        recipe,
+        inventory,
+        lots,
+        now: options.start,
+    };
+    let batch = desk
+        .open(order, recipe_sha, binding, &cast.planner, &mut journal)
+        .map_err(|e| rehearsal_error(e, "open batch", options.start))?;
+    let mut run = Runner {
+        desk,
+        journal,
+        batch,
+    };
     let label = run.receive(cast, options)?;
     let mut devs = Devices {
         bound,
@@ -426,36 +429,6 @@ struct Measured {
     report: DeviceReport,
     device: Option<String>,
     others: Vec<(String, Result<DeviceReport, DeviceError>)>,
-}
-
-/// The planner opens the batch at the rehearsal's start (the opening entry goes to
-/// `journal`); the rehearsal then runs on from there.
-#[allow(clippy::too_many_arguments)]
-fn open<'a, J: Journal>(
-    recipe: &'a Recipe,
-    inventory: &'a mut Inventory,
-    lots: &'a LotRegister,
-    mut journal: J,
-    order: &NewOrder,
-    recipe_sha: &str,
-    binding: &Binding,
-    cast: &Cast,
-    options: &Rehearsal,
-) -> Result<Runner<'a, J>, RehearsalError> {
-    let desk = Desk {
-        recipe,
-        inventory,
-        lots,
-        now: options.start,
-    };
-    let batch = desk
-        .open(order, recipe_sha, binding, &cast.planner, &mut journal)
-        .map_err(|e| rehearsal_error(e, "open batch", options.start))?;
-    Ok(Runner {
-        desk,
-        journal,
-        batch,
-    })
 }
 
 impl<J: Journal> Runner<'_, J> {

@@ -36,7 +36,7 @@ pub fn describe(device: &Device) -> Result<Description, DeviceError> {
 }
 
 /// Adapters for every device of a binding file, by equipment id (for
-/// `batch::rehearsal::rehearse_on`).
+/// `batch::rehearsal::rehearse`).
 pub fn bind_all(devices: &Devices) -> Result<BoundDevices<'static>, DeviceError> {
     let mut out = BoundDevices::new();
     for d in &devices.device {

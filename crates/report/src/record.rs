@@ -629,7 +629,7 @@ fn audit_trail_section(body: &mut String, entries: &[Entry]) {
 mod tests {
     use super::*;
     use batch::engine::recipe_sha256;
-    use batch::rehearsal::{Cast, Rehearsal, rehearse};
+    use batch::rehearsal::{BoundDevices, Cast, Ordered, Rehearsal, rehearse};
     use batch::{LotRegister, NewOrder};
 
     const RECIPE: &str = include_str!("../../../examples/recipes/car-t-modular.toml");
@@ -724,10 +724,12 @@ mod tests {
             ship_step: None,
         };
         let b = rehearse(
-            &order,
-            &r,
-            &recipe_sha256(RECIPE),
-            &binding,
+            Ordered {
+                order: &order,
+                recipe: &r,
+                recipe_sha: &recipe_sha256(RECIPE),
+                binding: &binding,
+            },
             &mut inv,
             &LotRegister::default(),
             &Cast::example(),
@@ -738,6 +740,7 @@ mod tests {
                 location: "room <c1> & co".into(),
                 clinic: "Clinic".into(),
             },
+            &mut BoundDevices::new(),
             |_| Ok(()),
         )
         .expect("rehearsal");

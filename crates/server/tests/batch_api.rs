@@ -648,7 +648,7 @@ fn running_batch(api: &Api, id: &str) {
 /// Rehearses a whole batch (order to infusion) into the state's database,
 /// as `atmpflow batch dry-run --db` does: a batch in a terminal stage.
 fn finished_batch(api: &Api, id: &str) {
-    use batch::rehearsal::{Cast, Rehearsal, rehearse};
+    use batch::rehearsal::{BoundDevices, Cast, Ordered, Rehearsal, rehearse};
     let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
     let mut inventory =
         recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
@@ -671,14 +671,17 @@ fn finished_batch(api: &Api, id: &str) {
     };
     let db = &api.st.store;
     let b = rehearse(
-        &order,
-        &recipe,
-        &batch::engine::recipe_sha256(RECIPE),
-        &binding,
+        Ordered {
+            order: &order,
+            recipe: &recipe,
+            recipe_sha: &batch::engine::recipe_sha256(RECIPE),
+            binding: &binding,
+        },
         &mut inventory,
         &batch::LotRegister::default(),
         &Cast::example(),
         &options,
+        &mut BoundDevices::new(),
         |j| {
             db.transaction(|tx| -> Result<(), store::batch::BatchError> {
                 if let Some(w) = store::batch::record_journaled(tx, &j, RECIPE, &recipe)? {

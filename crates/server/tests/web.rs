@@ -618,7 +618,7 @@ impl From<store::StoreError> for Failed {
 /// (an operator who is also a qualified person) and its record reviewed by
 /// `qa`; moves the pages' clock past its last entry.
 fn rehearse_to_disposition(web: &Web) {
-    use batch::rehearsal::{Cast, Journaled, Rehearsal, rehearse};
+    use batch::rehearsal::{BoundDevices, Cast, Journaled, Ordered, Rehearsal, rehearse};
     let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
     let mut inventory =
         recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
@@ -651,14 +651,17 @@ fn rehearse_to_disposition(web: &Web) {
     let stop = "stop at the disposition";
     let mut last = 0;
     let r = rehearse(
-        &order,
-        &recipe,
-        &batch::engine::recipe_sha256(RECIPE),
-        &binding,
+        Ordered {
+            order: &order,
+            recipe: &recipe,
+            recipe_sha: &batch::engine::recipe_sha256(RECIPE),
+            binding: &binding,
+        },
         &mut inventory,
         &batch::engine::LotRegister::default(),
         &cast,
         &options,
+        &mut BoundDevices::new(),
         |j: Journaled<'_>| {
             if j.request
                 .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))

@@ -7,7 +7,7 @@ mod thaw;
 
 use batch::engine::recipe_sha256;
 use batch::entry::Label;
-use batch::rehearsal::{Cast, Rehearsal, rehearse};
+use batch::rehearsal::{BoundDevices, Cast, Ordered, Rehearsal, rehearse};
 use batch::{Command, LotRegister, NewOrder, Request, Stage};
 use recipe::equipment::Inventory;
 use recipe::{Date, DateTime};
@@ -292,10 +292,12 @@ fn rehearse_with(
     let mut ord = order(id);
     ord.din = "A999925123456".into();
     rehearse(
-        &ord,
-        &recipe,
-        &recipe_sha256(RECIPE),
-        &binding,
+        Ordered {
+            order: &ord,
+            recipe: &recipe,
+            recipe_sha: &recipe_sha256(RECIPE),
+            binding: &binding,
+        },
         inventory,
         &LotRegister::default(),
         &Cast::example(),
@@ -306,6 +308,7 @@ fn rehearse_with(
             location: "room_c1".into(),
             clinic: "Clinic".into(),
         },
+        &mut BoundDevices::new(),
         |j| {
             db.transaction(|tx| sb::record_journaled(tx, &j, RECIPE, &recipe))
                 .map(|_| ())

@@ -2,7 +2,9 @@
 //! plant.
 
 use batch::engine::recipe_sha256;
-use batch::rehearsal::{BoundDevices, Cast, Journaled, Rehearsal, RehearsalError, rehearse_on};
+use batch::rehearsal::{
+    BoundDevices, Cast, Journaled, Ordered, Rehearsal, RehearsalError, rehearse,
+};
 use batch::{Batch, LotRegister, NewOrder};
 use testkit::{RECIPE, fixtures, t};
 
@@ -19,8 +21,8 @@ pub fn options(seed: u64) -> Rehearsal {
 }
 
 /// Rehearses `order` of the example process on the example plant (no lot register kept,
-/// the example cast) with `options`, the `bound` devices (none: all simulated, as
-/// `rehearse` runs) and `journal`. Answers what `rehearse_on` answers, its error as large
+/// the example cast) with `options`, the `bound` devices (none: all simulated) and
+/// `journal`. Answers what `rehearse` answers, its error as large
 /// as it is there.
 #[allow(clippy::result_large_err)]
 pub fn rehearse_example(
@@ -30,11 +32,13 @@ pub fn rehearse_example(
     journal: impl FnMut(Journaled<'_>) -> Result<(), String>,
 ) -> Result<Batch, RehearsalError> {
     let (recipe, mut inventory, binding) = fixtures();
-    rehearse_on(
-        order,
-        &recipe,
-        &recipe_sha256(RECIPE),
-        &binding,
+    rehearse(
+        Ordered {
+            order,
+            recipe: &recipe,
+            recipe_sha: &recipe_sha256(RECIPE),
+            binding: &binding,
+        },
         &mut inventory,
         &LotRegister::default(),
         &Cast::example(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use batch::engine::LotRegister;
 use batch::engine::recipe_sha256;
-use batch::rehearsal::{BoundDevices, Cast, Journaled, Rehearsal, rehearse_on};
+use batch::rehearsal::{BoundDevices, Cast, Journaled, Ordered, Rehearsal, rehearse};
 use batch::{Batch, Entry, NewOrder};
 use recipe::DateTime;
 use serde::{Deserialize, Serialize};
@@ -241,11 +241,13 @@ fn dry_run(a: &DryRunArgs) -> anyhow::Result<()> {
     };
     let actor = super::user::actor();
     let mut last: Option<(String, usize, usize)> = None;
-    let rehearsed = rehearse_on(
-        &order,
-        &recipe,
-        &recipe_sha256(&text),
-        &binding,
+    let rehearsed = rehearse(
+        Ordered {
+            order: &order,
+            recipe: &recipe,
+            recipe_sha: &recipe_sha256(&text),
+            binding: &binding,
+        },
         &mut inventory,
         &lots,
         &cast,

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use batch::engine::recipe_sha256;
-use batch::rehearsal::{BoundDevices, Cast, Rehearsal, RehearsalError, rehearse_on};
+use batch::rehearsal::{BoundDevices, Cast, Ordered, Rehearsal, RehearsalError, rehearse};
 use batch::{Batch, Entry, LotRegister, NewOrder, verify_chain};
 use recipe::DateTime;
 use recipe::bind::Binding;
@@ -86,18 +86,21 @@ pub fn rehearse_devices(
         location: "room_c1".into(),
         clinic: "University Hospital, ward 4".into(),
     };
-    let result = rehearse_on(
-        &NewOrder {
-            batch: order.batch.into(),
-            patient: order.patient.into(),
-            coi: order.coi.into(),
-            din: "A9999251234569".into(),
-            planned_start: options.start,
-            ship_step: None,
+    let new_order = NewOrder {
+        batch: order.batch.into(),
+        patient: order.patient.into(),
+        coi: order.coi.into(),
+        din: "A9999251234569".into(),
+        planned_start: options.start,
+        ship_step: None,
+    };
+    let result = rehearse(
+        Ordered {
+            order: &new_order,
+            recipe: &plant.recipe,
+            recipe_sha: &recipe_sha256(plant.text),
+            binding: &plant.binding,
         },
-        &plant.recipe,
-        &recipe_sha256(plant.text),
-        &plant.binding,
         &mut plant.inventory,
         &LotRegister::default(),
         &Cast::example(),
