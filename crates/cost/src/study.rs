@@ -885,12 +885,7 @@ impl Study {
             _ => Vec::new(),
         };
         Ok(PointResult {
-            index: p.index,
-            label: p.label.clone(),
-            values: p.values.clone(),
-            sized: p.sized.clone(),
-            kind: p.kind.clone(),
-            seed: p.seed,
+            point: p.clone(),
             patients_per_year_input: demand_per_year(&doc),
             equipment_units: equipment_units(&m),
             throughput_per_year: r.throughput_per_year,
@@ -1105,18 +1100,9 @@ pub struct TornadoBar {
 /// Key figures of one point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointResult {
-    /// Point index.
-    pub index: usize,
-    /// Scenario label.
-    pub label: String,
-    /// Axis values.
-    pub values: BTreeMap<String, f64>,
-    /// Values chosen by sizing rules.
-    pub sized: BTreeMap<String, f64>,
-    /// Grid or sensitivity.
-    pub kind: PointKind,
-    /// Seed.
-    pub seed: u64,
+    /// The point (its fields stand at the top of the result's JSON object).
+    #[serde(flatten)]
+    pub point: Point,
     /// Expected patients per year of the point's demand.
     pub patients_per_year_input: f64,
     /// Equipment units installed (all pools).
@@ -1467,7 +1453,7 @@ pub fn part_to_json(part: &StudyPart) -> Result<String, String> {
     };
     for pt in &part.points {
         if !exact(pt) {
-            return Err(not_finite(format!("point {}", pt.index)));
+            return Err(not_finite(format!("point {}", pt.point.index)));
         }
     }
     let text = serde_json::to_string_pretty(part).map_err(|e| e.to_string())?;
@@ -1520,7 +1506,7 @@ fn check_part(np: &NamedPart) -> Result<(), MergeError> {
     let indices = p
         .points
         .iter()
-        .map(|x| x.index)
+        .map(|x| x.point.index)
         .chain(p.failed.iter().map(|f| f.0));
     for k in indices {
         if mine.binary_search(&k).is_err() {
@@ -1620,7 +1606,7 @@ pub fn merge(parts: &[NamedPart], allow_partial: bool) -> Result<StudyResult, Me
     let mut failed = Vec::new();
     for np in parts {
         // Shards are disjoint and each was checked to hold only its own points.
-        by_index.extend(np.part.points.iter().map(|pt| (pt.index, pt.clone())));
+        by_index.extend(np.part.points.iter().map(|pt| (pt.point.index, pt.clone())));
         failed.extend(np.part.failed.iter().cloned());
     }
     failed.sort();
@@ -1674,11 +1660,11 @@ pub fn merge(parts: &[NamedPart], allow_partial: bool) -> Result<StudyResult, Me
 pub fn pareto_front(points: &[PointResult]) -> Vec<usize> {
     let cand: Vec<(usize, f64, f64)> = points
         .iter()
-        .filter(|p| p.kind == PointKind::Grid)
+        .filter(|p| p.point.kind == PointKind::Grid)
         .filter_map(|p| {
             p.cost
                 .as_ref()
-                .map(|c| (p.index, c.per_dose.mean, p.vein_to_vein_p95))
+                .map(|c| (p.point.index, c.per_dose.mean, p.vein_to_vein_p95))
         })
         .filter(|(_, c, v)| c.is_finite() && v.is_finite())
         .collect();
@@ -1698,7 +1684,7 @@ pub fn pareto_front(points: &[PointResult]) -> Vec<usize> {
 /// Tornado bars: the base point's cost-input bars plus one bar per re-simulated scenario
 /// parameter, widest first.
 pub fn tornado(points: &[PointResult], base: Option<usize>) -> Vec<TornadoBar> {
-    let Some(b) = base.and_then(|b| points.iter().find(|p| p.index == b)) else {
+    let Some(b) = base.and_then(|b| points.iter().find(|p| p.point.index == b)) else {
         return Vec::new();
     };
     let Some(bc) = &b.cost else {
@@ -1707,7 +1693,7 @@ pub fn tornado(points: &[PointResult], base: Option<usize>) -> Vec<TornadoBar> {
     let mut bars = b.cost_sensitivity.clone();
     let mut by_param: BTreeMap<&str, [Option<f64>; 2]> = BTreeMap::new();
     for p in points {
-        if let PointKind::Sensitivity { param, factor } = &p.kind {
+        if let PointKind::Sensitivity { param, factor } = &p.point.kind {
             let e = by_param.entry(param.as_str()).or_default();
             let k = usize::from(*factor > 1.0);
             e[k] = p.cost.as_ref().map(|c| c.per_dose.mean);
@@ -1836,11 +1822,11 @@ pub struct Decision {
 pub fn decide(r: &StudyResult, by: &[&str]) -> Vec<Decision> {
     let key = |p: &PointResult| -> Option<Vec<u64>> {
         by.iter()
-            .map(|a| p.values.get(*a).map(|v| v.to_bits()))
+            .map(|a| p.point.values.get(*a).map(|v| v.to_bits()))
             .collect()
     };
     let mut groups: Vec<(Vec<f64>, Vec<&PointResult>)> = Vec::new();
-    for p in r.points.iter().filter(|p| p.kind == PointKind::Grid) {
+    for p in r.points.iter().filter(|p| p.point.kind == PointKind::Grid) {
         let Some(k) = key(p) else { continue };
         let at: Vec<f64> = k.iter().map(|b| f64::from_bits(*b)).collect();
         match groups
@@ -1867,9 +1853,14 @@ pub fn decide(r: &StudyResult, by: &[&str]) -> Vec<Decision> {
                 .copied()
                 .filter(|p| r.target.shortfall(p).is_none())
                 .collect();
-            ok.sort_by(|a, b| cost(a).total_cmp(&cost(b)).then(a.index.cmp(&b.index)));
+            ok.sort_by(|a, b| {
+                cost(a)
+                    .total_cmp(&cost(b))
+                    .then(a.point.index.cmp(&b.point.index))
+            });
             let winner = ok.first().copied();
-            let runner = winner.and_then(|w| ok.iter().copied().find(|q| q.label != w.label));
+            let runner =
+                winner.and_then(|w| ok.iter().copied().find(|q| q.point.label != w.point.label));
             let clear = match (
                 winner.and_then(|w| w.cost.as_ref()),
                 runner.and_then(|q| q.cost.as_ref()),
@@ -1880,8 +1871,8 @@ pub fn decide(r: &StudyResult, by: &[&str]) -> Vec<Decision> {
             };
             Decision {
                 at,
-                winner: winner.map(|p| p.index),
-                runner_up: runner.map(|p| p.index),
+                winner: winner.map(|p| p.point.index),
+                runner_up: runner.map(|p| p.point.index),
                 clear,
                 candidates: pts.len(),
                 feasible: ok.len(),

@@ -75,7 +75,9 @@ fn concepts_by_demand_study_shows_scale_effects_and_the_limit_of_strategy_a() {
     assert!(failed.is_empty(), "{failed:?}");
     let at = |label: &str, demand: f64| {
         done.iter()
-            .find(|p| p.label == label && p.values["demand.*.patients_per_year"] == demand)
+            .find(|p| {
+                p.point.label == label && p.point.values["demand.*.patients_per_year"] == demand
+            })
             .unwrap_or_else(|| panic!("no point {label} at {demand}"))
     };
     for label in [

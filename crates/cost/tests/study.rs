@@ -188,7 +188,11 @@ fn shards_and_thread_counts_give_the_same_result() {
 
     // Every grid point is priced; the price axis moves cost per dose by exactly the kit's
     // use per dose (same seed would be needed for equality, so compare within each point).
-    for p in merged.points.iter().filter(|p| p.kind == PointKind::Grid) {
+    for p in merged
+        .points
+        .iter()
+        .filter(|p| p.point.kind == PointKind::Grid)
+    {
         let c = p.cost.as_ref().expect("priced");
         assert!(c.per_dose.mean > 0.0);
         assert!(c.by_category["qc"].mean > 0.0, "shared layer merged");
@@ -207,12 +211,16 @@ fn shards_and_thread_counts_give_the_same_result() {
             p.cost.as_ref().expect("cost").per_dose.mean,
             p.vein_to_vein_p95,
         );
-        for q in merged.points.iter().filter(|q| q.kind == PointKind::Grid) {
+        for q in merged
+            .points
+            .iter()
+            .filter(|q| q.point.kind == PointKind::Grid)
+        {
             let qc = q.cost.as_ref().expect("cost").per_dose.mean;
             assert!(
                 !(qc < c && q.vein_to_vein_p95 < v),
                 "{i} dominated by {}",
-                q.index
+                q.point.index
             );
         }
     }
@@ -323,7 +331,7 @@ fn missing_shards_and_cancelled_parts_are_errors_unless_partial_is_allowed() {
 
     // A cancelled shard: one of its points never ran.
     let mut b = shard(&st, 1, 3, 1);
-    let lost = b.part.points.pop().expect("a point").index;
+    let lost = b.part.points.pop().expect("a point").point.index;
     b.part.partial = true;
     let e = study::merge(&[a.clone(), b.clone(), c.clone()], false).expect_err("cancelled");
     assert!(
@@ -564,7 +572,7 @@ values = [10, 1000]
         merged
             .points
             .iter()
-            .find(|p| p.values["demand.*.patients_per_year"] == d)
+            .find(|p| p.point.values["demand.*.patients_per_year"] == d)
             .expect("point")
     };
     let (light, heavy) = (at(10.0), at(1000.0));
@@ -579,7 +587,11 @@ values = [10, 1000]
     // is at least a year, not the short times of the few who were treated.
     assert!(heavy.vein_to_vein_p95 > 365.0, "{}", heavy.vein_to_vein_p95);
     // The light point has the shorter p95, so it is on the Pareto front whatever its cost.
-    assert!(merged.pareto.contains(&light.index), "{:?}", merged.pareto);
+    assert!(
+        merged.pareto.contains(&light.point.index),
+        "{:?}",
+        merged.pareto
+    );
 }
 
 #[test]
@@ -606,7 +618,7 @@ fn decisions_pick_the_cheapest_point_that_meets_the_target() {
         let pts: Vec<&study::PointResult> = r
             .points
             .iter()
-            .filter(|p| p.kind == PointKind::Grid && p.values[demand] == d.at[0])
+            .filter(|p| p.point.kind == PointKind::Grid && p.point.values[demand] == d.at[0])
             .collect();
         let ok: Vec<&&study::PointResult> = pts
             .iter()
@@ -618,13 +630,13 @@ fn decisions_pick_the_cheapest_point_that_meets_the_target() {
                 let c = |p: &study::PointResult| p.cost.as_ref().expect("cost").per_dose.mean;
                 c(a).total_cmp(&c(b))
             })
-            .map(|p| p.index);
+            .map(|p| p.point.index);
         assert_eq!(d.winner, best, "{d:?}");
         assert_eq!(d.candidates, pts.len());
         assert_eq!(d.feasible, ok.len());
         if let (Some(w), Some(q)) = (d.winner, d.runner_up) {
             assert_ne!(
-                r.points[w].label, r.points[q].label,
+                r.points[w].point.label, r.points[q].point.label,
                 "runner-up of another concept"
             );
         }

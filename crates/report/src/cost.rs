@@ -285,7 +285,7 @@ pub fn cost_csv(c: &CostSummary) -> Vec<(String, String)> {
 fn grid(r: &StudyResult) -> Vec<&PointResult> {
     r.points
         .iter()
-        .filter(|p| p.kind == PointKind::Grid)
+        .filter(|p| p.point.kind == PointKind::Grid)
         .collect()
 }
 
@@ -359,8 +359,8 @@ fn study_header(b: &mut String, r: &StudyResult, g: &[&PointResult]) {
         let _ = writeln!(
             b,
             "<p class=\"warn\">Point {} ({}): {}</p>",
-            p.index,
-            escape(&p.label),
+            p.point.index,
+            escape(&p.point.label),
             escape(p.cost_error.as_deref().unwrap_or("no cost"))
         );
     }
@@ -430,7 +430,7 @@ fn tornado_figure(b: &mut String, r: &StudyResult, cur: &str) {
             Format::Percent(0).fmt(d),
             r.base.map(|b| b.to_string()).unwrap_or_default(),
             r.base
-                .and_then(|i| r.points.iter().find(|p| p.index == i))
+                .and_then(|i| r.points.iter().find(|p| p.point.index == i))
                 .map(|p| format!(" ({})", crate::decision::configuration(p, &[])))
                 .unwrap_or_default(),
             shown.len()
@@ -483,13 +483,13 @@ fn cost_breakdown(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str
 /// order).
 pub fn in_table_order<'a>(r: &StudyResult, g: &[&'a PointResult]) -> Vec<&'a PointResult> {
     let mut sorted = g.to_vec();
-    let concept = |p: &PointResult| r.points.iter().position(|q| q.label == p.label);
+    let concept = |p: &PointResult| r.points.iter().position(|q| q.point.label == p.point.label);
     sorted.sort_by(|a, b| {
         concept(a).cmp(&concept(b)).then_with(|| {
             r.axes
                 .iter()
                 .map(|k| {
-                    let v = |p: &PointResult| p.values.get(k).copied().unwrap_or(f64::NAN);
+                    let v = |p: &PointResult| p.point.values.get(k).copied().unwrap_or(f64::NAN);
                     v(a).total_cmp(&v(b))
                 })
                 .find(|o| o.is_ne())
@@ -525,16 +525,20 @@ fn points_table(b: &mut String, r: &StudyResult, g: &[&PointResult], cur: &str) 
     let rows: Vec<Vec<Cell>> = sorted
         .iter()
         .map(|p| {
-            let mut row = vec![Cell::num(&p.index.to_string()), Cell::text(&p.label)];
+            let mut row = vec![
+                Cell::num(&p.point.index.to_string()),
+                Cell::text(&p.point.label),
+            ];
             for a in &axes {
                 row.push(Cell::num(
-                    &p.values.get(a).map(|v| trim(*v)).unwrap_or_default(),
+                    &p.point.values.get(a).map(|v| trim(*v)).unwrap_or_default(),
                 ));
             }
             row.push(Cell::html(
                 format!(
                     "<div class=\"sized\">{}</div>",
-                    p.sized
+                    p.point
+                        .sized
                         .iter()
                         .map(|(k, v)| {
                             format!(
@@ -617,12 +621,12 @@ fn points_csv(r: &StudyResult) -> String {
     let axes: BTreeSet<String> = r
         .points
         .iter()
-        .flat_map(|p| p.values.keys().cloned())
+        .flat_map(|p| p.point.values.keys().cloned())
         .collect();
     let sized: BTreeSet<String> = r
         .points
         .iter()
-        .flat_map(|p| p.sized.keys().cloned())
+        .flat_map(|p| p.point.sized.keys().cloned())
         .collect();
     let mut header: Vec<String> = vec!["point".into(), "kind".into(), "concept".into()];
     header.extend(axes.iter().cloned());
@@ -664,22 +668,22 @@ fn points_csv(r: &StudyResult) -> String {
 /// One row of `points.csv` (the columns of `points_csv`'s header).
 fn point_row(p: &PointResult, axes: &BTreeSet<String>, sized: &BTreeSet<String>) -> Vec<String> {
     let mut row = vec![
-        p.index.to_string(),
-        match &p.kind {
+        p.point.index.to_string(),
+        match &p.point.kind {
             PointKind::Grid => "grid".to_string(),
             PointKind::Sensitivity { param, factor } => {
                 format!("sensitivity {param} x{factor}")
             }
         },
-        p.label.clone(),
+        p.point.label.clone(),
     ];
     for a in axes {
-        row.push(p.values.get(a).map(|v| f6(*v)).unwrap_or_default());
+        row.push(p.point.values.get(a).map(|v| f6(*v)).unwrap_or_default());
     }
     for s in sized {
-        row.push(p.sized.get(s).map(|v| f6(*v)).unwrap_or_default());
+        row.push(p.point.sized.get(s).map(|v| f6(*v)).unwrap_or_default());
     }
-    row.push(p.seed.to_string());
+    row.push(p.point.seed.to_string());
     row.push(f6(p.patients_per_year_input));
     row.push(p.equipment_units.to_string());
     row.push(f6(p.throughput_per_year.mean));
@@ -727,11 +731,11 @@ fn pareto_csv(r: &StudyResult) -> String {
             .iter()
             .enumerate()
             .filter_map(|(k, i)| {
-                r.points.iter().find(|p| p.index == *i).map(|p| {
+                r.points.iter().find(|p| p.point.index == *i).map(|p| {
                     vec![
                         (k + 1).to_string(),
-                        p.index.to_string(),
-                        p.label.clone(),
+                        p.point.index.to_string(),
+                        p.point.label.clone(),
                         p.cost
                             .as_ref()
                             .map(|c| f6(c.per_dose.mean))

@@ -35,21 +35,22 @@ pub fn axis_value(v: f64) -> String {
 }
 
 fn point(r: &StudyResult, i: usize) -> Option<&PointResult> {
-    r.points.iter().find(|p| p.index == i)
+    r.points.iter().find(|p| p.point.index == i)
 }
 
 /// The configuration of a point: its concept and the values of the axes other than `skip`.
 pub fn configuration(p: &PointResult, skip: &[&str]) -> String {
     let others: Vec<String> = p
+        .point
         .values
         .iter()
         .filter(|(k, _)| !skip.contains(&k.as_str()))
         .map(|(k, v)| format!("{} {}", axis_value(*v), axis_name(k)))
         .collect();
     if others.is_empty() {
-        p.label.clone()
+        p.point.label.clone()
     } else {
-        format!("{} with {}", p.label, others.join(", "))
+        format!("{} with {}", p.point.label, others.join(", "))
     }
 }
 
@@ -85,11 +86,11 @@ pub fn summary(r: &StudyResult, currency: &str) -> String {
         match winner.and_then(|w| per_dose(w).map(|c| (w, *c))) {
             Some((w, c)) => {
                 let verdict = match (d.clear, runner) {
-                    (true, Some(q)) => format!("clear: cheaper than {}", q.label),
+                    (true, Some(q)) => format!("clear: cheaper than {}", q.point.label),
                     (true, None) => "only concept that meets the target".to_string(),
                     (false, Some(q)) => format!(
                         "tie with {} ({})",
-                        q.label,
+                        q.point.label,
                         per_dose(q).map_or(String::new(), |s| {
                             let f = |v: f64| Format::Number(0).fmt(v);
                             format!("{} [{}, {}]", f(s.mean), f(s.ci95[0]), f(s.ci95[1]))
@@ -190,8 +191,8 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
     let labels: Vec<String> = {
         let mut v: Vec<String> = Vec::new();
         for p in &r.points {
-            if !v.contains(&p.label) {
-                v.push(p.label.clone());
+            if !v.contains(&p.point.label) {
+                v.push(p.point.label.clone());
             }
         }
         v
@@ -229,17 +230,17 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
                         "<td class=\"map-cell{}{}\" style=\"background:{}\" title=\"{}\">{} <span \
                          class=\"small\">{}</span></td>",
                         if d.clear { "" } else { " tie" },
-                        if picks.contains(&w.index) {
+                        if picks.contains(&w.point.index) {
                             " pick"
                         } else {
                             ""
                         },
-                        colour(&w.label),
+                        colour(&w.point.label),
                         escape(&format!(
                             "point {}: {} per dose; {}{}",
-                            w.index,
+                            w.point.index,
                             Format::Number(0).fmt(cost),
-                            if picks.contains(&w.index) {
+                            if picks.contains(&w.point.index) {
                                 "the recommendation for this column; "
                             } else {
                                 ""
@@ -250,7 +251,7 @@ fn decision_map(r: &StudyResult, main: &str) -> String {
                                 "tie with another concept"
                             }
                         )),
-                        escape(&w.label),
+                        escape(&w.point.label),
                         thousands(cost)
                     );
                 }

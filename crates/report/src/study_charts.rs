@@ -40,15 +40,15 @@ pub struct Panel {
 fn concepts(r: &StudyResult) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     for p in &r.points {
-        if !v.contains(&p.label) {
-            v.push(p.label.clone());
+        if !v.contains(&p.point.label) {
+            v.push(p.point.label.clone());
         }
     }
     v
 }
 
 fn grid(r: &StudyResult) -> impl Iterator<Item = &PointResult> {
-    r.points.iter().filter(|p| p.kind == PointKind::Grid)
+    r.points.iter().filter(|p| p.point.kind == PointKind::Grid)
 }
 
 fn per_dose(p: &PointResult) -> Option<&sim::Stat> {
@@ -65,7 +65,7 @@ fn currency(r: &StudyResult) -> String {
 /// The distinct values of an axis in ascending order.
 fn values_of(r: &StudyResult, axis: &str) -> Vec<f64> {
     let mut v: Vec<f64> = grid(r)
-        .filter_map(|p| p.values.get(axis).copied())
+        .filter_map(|p| p.point.values.get(axis).copied())
         .collect();
     v.sort_by(f64::total_cmp);
     v.dedup_by(|a, b| a.to_bits() == b.to_bits());
@@ -268,14 +268,17 @@ fn best_cost(r: &StudyResult, main: &str) -> Figure {
         let mut points = Vec::new();
         for x in &xs {
             let at: Vec<&PointResult> = grid(r)
-                .filter(|p| p.label == *label && p.values.get(main) == Some(x))
+                .filter(|p| p.point.label == *label && p.point.values.get(main) == Some(x))
                 .collect();
             let cheapest = |ok: bool| {
                 at.iter()
                     .copied()
                     .filter(|p| (r.target.shortfall(p).is_none()) == ok)
                     .filter_map(|p| per_dose(p).map(|s| (p, s.mean)))
-                    .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.index.cmp(&b.0.index)))
+                    .min_by(|a, b| {
+                        a.1.total_cmp(&b.1)
+                            .then(a.0.point.index.cmp(&b.0.point.index))
+                    })
                     .map(|(p, _)| p)
             };
             if let Some(p) = cheapest(true).or_else(|| cheapest(false)) {
@@ -291,7 +294,9 @@ fn best_cost(r: &StudyResult, main: &str) -> Figure {
     }
     let none: Vec<bool> = xs
         .iter()
-        .map(|x| !grid(r).any(|p| p.values.get(main) == Some(x) && r.target.shortfall(p).is_none()))
+        .map(|x| {
+            !grid(r).any(|p| p.point.values.get(main) == Some(x) && r.target.shortfall(p).is_none())
+        })
         .collect();
     // The cheapest configuration of any concept meeting the target: behind every panel.
     let reference = Curve {
@@ -300,7 +305,7 @@ fn best_cost(r: &StudyResult, main: &str) -> Figure {
         points: study::decide(r, &[main])
             .iter()
             .filter_map(|d| {
-                let w = grid(r).find(|p| Some(p.index) == d.winner)?;
+                let w = grid(r).find(|p| Some(p.point.index) == d.winner)?;
                 let q = cost_point(r, w, d.at[0], &cur)?;
                 Some(XyPoint { band: None, ..q })
             })
@@ -347,7 +352,7 @@ fn cost_panels(r: &StudyResult, main: &str, other: &str) -> Figure {
         let curves = curves_along(
             r,
             main,
-            |p| p.values.get(other) == Some(&v),
+            |p| p.point.values.get(other) == Some(&v),
             |p, x| cost_point(r, p, x, &cur),
         );
         panels.push(Panel {
@@ -397,8 +402,8 @@ fn curves_along(
         .enumerate()
         .map(|(ci, label)| {
             let mut pts: Vec<(&PointResult, f64)> = grid(r)
-                .filter(|p| p.label == *label && keep(p))
-                .filter_map(|p| p.values.get(axis).map(|x| (p, *x)))
+                .filter(|p| p.point.label == *label && keep(p))
+                .filter_map(|p| p.point.values.get(axis).map(|x| (p, *x)))
                 .collect();
             pts.sort_by(|a, b| a.1.total_cmp(&b.1));
             pts.dedup_by(|a, b| a.1.to_bits() == b.1.to_bits());
@@ -445,7 +450,7 @@ fn days(r: &StudyResult, main: &str, other: Option<&str>) -> Figure {
                 .into_iter()
                 .map(|v| Panel {
                     chart: XyChart {
-                        curves: curves_along(r, o, |p| p.values.get(main) == Some(&v), point),
+                        curves: curves_along(r, o, |p| p.point.values.get(main) == Some(&v), point),
                         y_cut: cut,
                         legend: true,
                         ..XyChart::default()
@@ -505,7 +510,7 @@ fn pareto(r: &StudyResult) -> Figure {
             name: label.clone(),
             colour: ci,
             points: grid(r)
-                .filter(|p| p.label == *label && p.vein_to_vein_p95.is_finite())
+                .filter(|p| p.point.label == *label && p.vein_to_vein_p95.is_finite())
                 .filter_map(|p| cost_point(r, p, p.vein_to_vein_p95, &cur))
                 .collect(),
             joined: false,
@@ -514,7 +519,7 @@ fn pareto(r: &StudyResult) -> Figure {
     let mut front: Vec<XyPoint> = r
         .pareto
         .iter()
-        .filter_map(|i| grid(r).find(|p| p.index == *i))
+        .filter_map(|i| grid(r).find(|p| p.point.index == *i))
         .filter(|p| p.vein_to_vein_p95.is_finite())
         .filter_map(|p| {
             cost_point(r, p, p.vein_to_vein_p95, &cur).map(|q| XyPoint {

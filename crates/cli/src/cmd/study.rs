@@ -304,8 +304,12 @@ fn print_summary(r: &study::StudyResult) {
         "  {:>5}  {:<24} {:>30}  {:>26}  {:>9}",
         "point", "concept", "axes", "cost per dose [95% CI]", "v2v p95"
     );
-    for p in r.points.iter().filter(|p| p.kind == study::PointKind::Grid) {
-        let axes: Vec<String> = p.values.values().map(|v| format!("{v}")).collect();
+    for p in r
+        .points
+        .iter()
+        .filter(|p| p.point.kind == study::PointKind::Grid)
+    {
+        let axes: Vec<String> = p.point.values.values().map(|v| format!("{v}")).collect();
         let cost = p.cost.as_ref().map_or_else(
             || "undefined".to_string(),
             |c| {
@@ -322,8 +326,8 @@ fn print_summary(r: &study::StudyResult) {
         };
         println!(
             "  {:>5}  {:<24} {:>30}  {:>26}  {:>9}",
-            p.index,
-            p.label,
+            p.point.index,
+            p.point.label,
             axes.join(" × "),
             cost,
             format!("{bound}{:.1}", p.vein_to_vein_p95)

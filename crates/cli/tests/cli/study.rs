@@ -230,22 +230,23 @@ fn decision_first(out: &Path) {
     let grid = || {
         r.points
             .iter()
-            .filter(|p| p.kind == cost::study::PointKind::Grid)
+            .filter(|p| p.point.kind == cost::study::PointKind::Grid)
     };
-    let mut demands: Vec<f64> = grid().map(|p| p.values[demand]).collect();
+    let mut demands: Vec<f64> = grid().map(|p| p.point.values[demand]).collect();
     demands.sort_by(f64::total_cmp);
     demands.dedup();
     let mut last = 0;
     for d in demands {
         // Cheapest grid point at this demand that keeps up and meets the p95 target.
         let best = grid()
-            .filter(|p| p.values[demand] == d)
+            .filter(|p| p.point.values[demand] == d)
             .filter(|p| p.vein_to_vein_censored == 0.0 && p.vein_to_vein_p95 <= target)
             .filter_map(|p| p.cost.as_ref().map(|c| (p, c.per_dose.mean)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         let sentence = match best {
             Some((p, _)) => {
                 let others: Vec<String> = p
+                    .point
                     .values
                     .iter()
                     .filter(|(k, _)| k.as_str() != demand)
@@ -256,7 +257,7 @@ fn decision_first(out: &Path) {
                 } else {
                     format!(" with {}", others.join(", "))
                 };
-                format!("At {d} patients per year: build {}{with} at", p.label)
+                format!("At {d} patients per year: build {}{with} at", p.point.label)
             }
             None => format!("At {d} patients per year: no configuration"),
         };
@@ -277,16 +278,20 @@ fn decision_first(out: &Path) {
             let i: usize = row[..row.find('<').expect("cell end")]
                 .parse()
                 .expect("point number");
-            r.points.iter().find(|p| p.index == i).expect("point")
+            r.points.iter().find(|p| p.point.index == i).expect("point")
         })
         .collect();
     assert_eq!(rows.len(), grid().count(), "one row a grid point");
-    let concept = |p: &cost::study::PointResult| r.points.iter().position(|q| q.label == p.label);
+    let concept =
+        |p: &cost::study::PointResult| r.points.iter().position(|q| q.point.label == p.point.label);
     for w in rows.windows(2) {
         let key = |p: &cost::study::PointResult| {
             (
                 concept(p),
-                r.axes.iter().map(|a| p.values[a]).collect::<Vec<f64>>(),
+                r.axes
+                    .iter()
+                    .map(|a| p.point.values[a])
+                    .collect::<Vec<f64>>(),
             )
         };
         let (a, b) = (key(w[0]), key(w[1]));
