@@ -648,52 +648,16 @@ fn running_batch(api: &Api, id: &str) {
 /// Rehearses a whole batch (order to infusion) into the state's database,
 /// as `atmpflow batch dry-run --db` does: a batch in a terminal stage.
 fn finished_batch(api: &Api, id: &str) {
-    use batch::rehearsal::{BoundDevices, Cast, Ordered, Rehearsal, rehearse};
-    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
-    let mut inventory =
-        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let start = recipe::DateTime::parse("2026-11-01T08:00:00Z").expect("time");
-    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).expect("binding");
     let order = batch::NewOrder {
         batch: id.into(),
         patient: "PSN-DONE".into(),
         coi: "COI-DONE".into(),
         din: DIN.into(),
-        planned_start: start,
+        planned_start: recipe::DateTime::parse("2026-11-01T08:00:00Z").expect("time"),
         ship_step: None,
     };
-    let options = Rehearsal {
-        seed: 5,
-        start,
-        excursions: 0.0,
-        location: "room_c1".into(),
-        clinic: "Treating clinic".into(),
-    };
-    let db = &api.st.store;
-    let b = rehearse(
-        Ordered {
-            order: &order,
-            recipe: &recipe,
-            recipe_sha: &batch::engine::recipe_sha256(RECIPE),
-            binding: &binding,
-        },
-        &mut inventory,
-        &batch::LotRegister::default(),
-        &Cast::example(),
-        &options,
-        &mut BoundDevices::new(),
-        |j| {
-            db.transaction(|tx| -> Result<(), store::batch::BatchError> {
-                if let Some(w) = store::batch::record_journaled(tx, &j, RECIPE, &recipe)? {
-                    server::batch::register_twin(tx, None, &w)
-                        .map_err(|e| store::StoreError::Db(e.text))?;
-                }
-                Ok(())
-            })
-            .map_err(|e| e.to_string())
-        },
-    )
-    .expect("rehearsal");
+    let cast = batch::rehearsal::Cast::example();
+    let b = support::rehearse_into(&api.st.store, &order, &cast, 5, |_| Ok(())).expect("rehearsal");
     assert!(b.stage().is_terminal(), "{:?}", b.stage());
 }
 

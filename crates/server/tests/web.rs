@@ -604,27 +604,12 @@ fn an_expired_or_ended_session_is_no_session() {
     });
 }
 
-/// A failed transaction of the rehearsal's journal.
-struct Failed(String);
-
-impl From<store::StoreError> for Failed {
-    fn from(e: store::StoreError) -> Failed {
-        Failed(e.to_string())
-    }
-}
-
 /// Rehearses batch `B-WEB-2` into the test database up to its disposition
 /// (each request stored as a live batch stores it), its steps run by `opqp`
 /// (an operator who is also a qualified person) and its record reviewed by
 /// `qa`; moves the pages' clock past its last entry.
 fn rehearse_to_disposition(web: &Web) {
-    use batch::rehearsal::{BoundDevices, Cast, Journaled, Ordered, Rehearsal, rehearse};
-    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
-    let mut inventory =
-        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
-    let start = recipe::DateTime::parse("2026-12-01T08:00:00Z").expect("time");
-    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).expect("binding");
-    let mut cast = Cast::example();
+    let mut cast = batch::rehearsal::Cast::example();
     let actor = |user: &str, name: &str, role| batch::Actor {
         user: user.into(),
         name: name.into(),
@@ -638,50 +623,20 @@ fn rehearse_to_disposition(web: &Web) {
         patient: "PSN-2".into(),
         coi: "COI-WEB-2".into(),
         din: "A999926000001".into(),
-        planned_start: start,
+        planned_start: recipe::DateTime::parse("2026-12-01T08:00:00Z").expect("time"),
         ship_step: None,
-    };
-    let options = Rehearsal {
-        seed: 3,
-        start,
-        excursions: 0.0,
-        location: "room_c1".into(),
-        clinic: "Treating clinic".into(),
     };
     let stop = "stop at the disposition";
     let mut last = 0;
-    let r = rehearse(
-        Ordered {
-            order: &order,
-            recipe: &recipe,
-            recipe_sha: &batch::engine::recipe_sha256(RECIPE),
-            binding: &binding,
-        },
-        &mut inventory,
-        &batch::engine::LotRegister::default(),
-        &cast,
-        &options,
-        &mut BoundDevices::new(),
-        |j: Journaled<'_>| {
-            if j.request
-                .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))
-            {
-                return Err(stop.to_string());
-            }
-            last = j.at.unix_seconds();
-            web.st
-                .store
-                .transaction(|tx| -> Result<(), Failed> {
-                    let w = store::batch::record_journaled(tx, &j, RECIPE, &recipe)
-                        .map_err(|e| Failed(e.to_string()))?;
-                    if let Some(w) = w {
-                        server::batch::register_twin(tx, None, &w).map_err(|e| Failed(e.text))?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e| e.0)
-        },
-    );
+    let r = support::rehearse_into(&web.st.store, &order, &cast, 3, |j| {
+        if j.request
+            .is_some_and(|r| matches!(r.command, batch::engine::Command::Dispose { .. }))
+        {
+            return Err(stop.to_string());
+        }
+        last = j.at.unix_seconds();
+        Ok(())
+    });
     match r {
         Err(batch::rehearsal::RehearsalError::Journal(m)) if m == stop => {}
         other => panic!("the rehearsal should stop at the disposition: {other:?}"),

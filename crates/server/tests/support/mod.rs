@@ -417,3 +417,58 @@ pub fn load_twins_of(st: &AppState, inventory: &recipe::Inventory, as_of: recipe
     let twins = equipment_twins(inventory, as_of);
     server::load_environment(st, &aas::twins::environment(&twins)).expect("twins");
 }
+
+/// Rehearses `order` of the example CAR-T recipe on the modular plant (as `atmpflow batch
+/// dry-run --db` does) into `db`: from the order's planned start, `cast` acting and the
+/// simulated devices seeded with `seed`, each request stored with its batch twin as a live
+/// batch's request is. `before` sees each request first; its error stops the rehearsal
+/// there, nothing of that request stored (a `RehearsalError::Journal` with its text).
+/// Its error is as large as `rehearse`'s.
+#[allow(dead_code, clippy::result_large_err)]
+pub fn rehearse_into(
+    db: &store::Db,
+    order: &batch::NewOrder,
+    cast: &batch::rehearsal::Cast,
+    seed: u64,
+    mut before: impl FnMut(&batch::Journaled<'_>) -> Result<(), String>,
+) -> Result<batch::Batch, batch::rehearsal::RehearsalError> {
+    use batch::rehearsal::{BoundDevices, Ordered, Rehearsal, rehearse};
+    const RECIPE: &str = include_str!("../../../../examples/recipes/car-t-modular.toml");
+    const INVENTORY: &str = include_str!("../../../../examples/equipment/modular-plant.toml");
+    let recipe = recipe::parse_recipe("car-t-modular.toml", RECIPE).expect("recipe");
+    let mut inventory =
+        recipe::parse_inventory("modular-plant.toml", INVENTORY).expect("inventory");
+    let start = order.planned_start;
+    let binding = recipe::bind_strict(&recipe, &inventory, start.date()).expect("binding");
+    let options = Rehearsal {
+        seed,
+        start,
+        excursions: 0.0,
+        location: "room_c1".into(),
+        clinic: "Treating clinic".into(),
+    };
+    rehearse(
+        Ordered {
+            order,
+            recipe: &recipe,
+            recipe_sha: &batch::engine::recipe_sha256(RECIPE),
+            binding: &binding,
+        },
+        &mut inventory,
+        &batch::LotRegister::default(),
+        cast,
+        &options,
+        &mut BoundDevices::new(),
+        |j| {
+            before(&j)?;
+            db.transaction(|tx| -> Result<(), store::batch::BatchError> {
+                if let Some(w) = store::batch::record_journaled(tx, &j, RECIPE, &recipe)? {
+                    server::batch::register_twin(tx, None, &w)
+                        .map_err(|e| store::StoreError::Db(e.text))?;
+                }
+                Ok(())
+            })
+            .map_err(|e| e.to_string())
+        },
+    )
+}
