@@ -756,16 +756,7 @@ impl<'a> PlantRun<'a> {
             ship_step: None,
         };
         let mut desk = Desk::new(&s.recipe, &mut self.inventory, &self.lots, now.at);
-        let lots = &self.lots;
-        let mut b = desk
-            .desk
-            .open(&order, &s.recipe_sha, &binding, &self.cast.planner, |j| {
-                lots.record(&j, &s.recipe)
-            })
-            .map_err(|e| match e {
-                SendError::Refused(e) => anyhow!("opening {}: {e}", order.batch),
-                SendError::Journal(e) => e,
-            })?;
+        let mut b = desk.open(&order, &s.recipe_sha, &binding, &self.cast.planner)?;
         let label = label_of(&b);
         desk.send(
             &mut b,
@@ -1357,6 +1348,25 @@ impl<'r, 'a> Desk<'r, 'a> {
     /// The simulated time the commands are sent at.
     fn now(&self) -> DateTime {
         self.desk.now
+    }
+
+    /// `actor` opens a batch for `order`; stores the opening entry.
+    fn open(
+        &self,
+        order: &NewOrder,
+        recipe_sha: &str,
+        binding: &recipe::bind::Binding,
+        actor: &Actor,
+    ) -> anyhow::Result<Batch> {
+        let (shared, recipe) = (self.shared, self.desk.recipe);
+        self.desk
+            .open(order, recipe_sha, binding, actor, |j| {
+                shared.record(&j, recipe)
+            })
+            .map_err(|e| match e {
+                SendError::Refused(e) => anyhow!("opening {}: {e}", order.batch),
+                SendError::Journal(e) => e,
+            })
     }
 
     /// Sends `cmd` to batch `b` as `actor`; stores what the engine answers, a refusal too.
