@@ -158,6 +158,20 @@ class Bioreactor:
                           SourceTimestamp=datetime.datetime.now(datetime.timezone.utc))
         await self.server.write_attribute_value(self.nodes[sid].nodeid, dv)
 
+    async def go_offline(self):
+        """The device leaves the network: it stops accepting connections, then drops the open ones.
+
+        asyncua's Server.stop closes the open connections before the listening socket and then
+        waits until every connection has ended. A client that reconnects in between would keep
+        a live connection, and stop would wait on it until the client gives up, so the device
+        would not come back and the outage would never be seen. Closing the listening socket
+        first (asyncua 2.1's BinaryServer keeps it as `_server`) leaves no such window.
+        """
+        listener = getattr(self.server.bserver, "_server", None)
+        if listener is not None:
+            listener.close()
+        await self.server.stop()
+
     @uamethod
     async def start_program(self, parent, template, parameters):
         if template != "Expansion":
@@ -217,7 +231,7 @@ class Bioreactor:
                     return
                 if self.faults & {"disconnect", "lost"}:
                     print(f"fault {self.args.fault}: stopping the server", flush=True)
-                    await self.server.stop()
+                    await self.go_offline()
                     if "lost" in self.faults:
                         await asyncio.sleep(self.args.outage * 100)
                         return
