@@ -56,12 +56,11 @@ run_st() {  # name, then schemathesis filter/phase arguments
 # descriptions) and the PATCH operations (submodels and submodel elements, plain, $metadata
 # and $value, directly and through a shell): the coverage phase (boundary and invalid values
 # of every field).
-# Both on each database engine (SQLite; PostgreSQL when ATMPFLOW_TEST_PG is set).
-mapfile -t dbs < <(demo_databases)
-check_databases "${#dbs[@]}"
-for db in "${dbs[@]}"; do
-    start_demo_server "$db"
-    echo "database: ${db%%\?*}"
+# Both on each database engine (SQLite; PostgreSQL when ATMPFLOW_TEST_PG is set), the engines
+# at the same time (on_each_database).
+check_on() {  # database
+    start_demo_server "$1"
+    echo "database: ${1%%\?*}"
     run_st registry --include-path-regex '^/(shell-descriptors|submodel-descriptors|lookup)' -n 20
     run_st repository-writes \
         --include-path-regex '^/(shells(/\{aasIdentifier\})?|submodels(/\{submodelIdentifier\}(/submodel-elements(/\{idShortPath\})?)?)?|concept-descriptions(/\{cdIdentifier\})?)$' \
@@ -69,6 +68,6 @@ for db in "${dbs[@]}"; do
     run_st repository-patch \
         --include-path-regex '^/(shells/\{aasIdentifier\}/)?submodels/\{submodelIdentifier\}(/submodel-elements/\{idShortPath\})?(/\$metadata|/\$value)?$' \
         --include-method-regex '^PATCH$' --phases coverage
-done
-stop_demo_server
-echo "AAS OpenAPI conformance: 3 schemathesis runs passed, 0 failed, on each of ${#dbs[@]} database engine(s)"
+}
+on_each_database check_on
+echo "AAS OpenAPI conformance: 3 schemathesis runs passed, 0 failed, on each of $DATABASES_CHECKED database engine(s)"

@@ -7,7 +7,9 @@
 # Every request except /description and /health needs an API token: start_demo_server adds the
 # user `ci` (admin, no password) with `atmpflow user add` and makes its token with
 # `atmpflow token create`; TOKEN holds it and AUTH_HEADER the header line to send.
-# Sets: BIN, WORK, SERVER_PID, BASE, TOKEN, AUTH_HEADER.
+# on_each_database FN runs FN on each of those databases at the same time.
+# Sets: BIN, WORK, SERVER_PID, BASE, TOKEN, AUTH_HEADER (and DATABASES_CHECKED after
+# on_each_database).
 
 . "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 
@@ -43,6 +45,36 @@ check_databases() {
     local want=1
     [ -n "${ATMPFLOW_TEST_PG:-}" ] && want=2
     [ "$1" = "$want" ] || { echo "expected $want databases to check on, got $1" >&2; exit 1; }
+}
+
+# on_each_database FN: runs `FN DB` for every database of demo_databases, all at once: each in
+# a subshell with a work directory and a server of its own (WORK and SERVER_PID are its own;
+# its server is stopped when it ends). The engines share nothing, so the runs overlap on a
+# machine with more than one core. Prints each run's output in the order of the databases once
+# all have ended, and fails, naming them, if any run failed.
+on_each_database() {
+    local fn=$1 dbs i pids=() failed=()
+    mapfile -t dbs < <(demo_databases)
+    check_databases "${#dbs[@]}"
+    for i in "${!dbs[@]}"; do
+        mkdir -p "$WORK/run-$i"
+        (
+            WORK="$WORK/run-$i"
+            SERVER_PID=""
+            trap stop_demo_server EXIT
+            "$fn" "${dbs[$i]}"
+        ) > "$WORK/run-$i.out" 2>&1 &
+        pids+=("$!")
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || failed+=("${dbs[$i]%%\?*}")
+        cat "$WORK/run-$i.out"
+    done
+    if [ "${#failed[@]}" -gt 0 ]; then
+        echo "failed on: ${failed[*]}" >&2
+        return 1
+    fi
+    DATABASES_CHECKED=${#dbs[@]}
 }
 
 # start_demo_server [DB [SERVE ARGS…]]: serve DB (default a new file) with the demo twins
