@@ -40,15 +40,15 @@ check_on() {  # database
         --seed 5 --db "$db" > "$WORK/dry-run.out"
     printf '%s\n' "$PASSWORD" | "$BIN" user add ci-batch --role planner,operator,qc,qa,qualified_person,clinic,reader \
         --display-name "CI Batch" --password-stdin --db "$db" > /dev/null
-    TOKEN="$("$BIN" token create --user ci-batch --label ci --db "$db" 2> /dev/null)"
+    BTOKEN="$("$BIN" token create --user ci-batch --label ci --db "$db" 2> /dev/null)"
     # a rehearsed batch makes a rehearsal database, served on its simulated clock
     start_demo_server "$db" --rehearsal-clock 2026-12-01T08:00:00Z
     API="${BASE%/api/v3.0}/api/batch/v1"
     echo "database: ${db%%\?*}"
-    curl -fsS -H "Authorization: Bearer $TOKEN" "$API/batches/DRYRUN-1/verify" | grep -q '"verified":true'
+    curl -fsS -H "Authorization: Bearer $BTOKEN" "$API/batches/DRYRUN-1/verify" | grep -q '"verified":true'
     for auth in token none; do
         header=()
-        [ "$auth" = token ] && header=(-H "Authorization: Bearer $TOKEN")
+        [ "$auth" = token ] && header=(-H "Authorization: Bearer $BTOKEN")
         if ! timeout 900 "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$SPEC" --url "$API" --checks "$CHECKS" \
             --seed 1 --workers 1 --request-timeout 30 --no-color --suppress-health-check all -n 25 "${header[@]}" \
             > "$WORK/batch-$auth.log" 2>&1; then
