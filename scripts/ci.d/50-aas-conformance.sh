@@ -49,9 +49,8 @@ timeout 300 "$VENV/bin/python" scripts/aas/verify_exports.py "$WORK"/export/*.js
 
 # --- server, on each database engine ----------------------------------------------
 b64() { printf '%s' "$1" | "$VENV/bin/python" -c 'import base64,sys; print(base64.urlsafe_b64encode(sys.stdin.buffer.read()).decode().rstrip("="))'; }
-mapfile -t dbs < <(demo_databases)
-check_databases "${#dbs[@]}"
-for db in "${dbs[@]}"; do
+check_on() {  # database
+    local db=$1
     start_demo_server "$db"
     echo "database: ${db%%\?*}"
 
@@ -74,6 +73,6 @@ for db in "${dbs[@]}"; do
     run_suite "$BASE" SubmodelRepositoryServiceSpecification/SSP-002
     run_suite "$BASE/shells/$(b64 "$SHELL_ID")" AssetAdministrationShellServiceSpecification/SSP-002 --remove-path-prefix /aas
     run_suite "$BASE/submodels/$(b64 "$SM_ID")" SubmodelServiceSpecification/SSP-002 --remove-path-prefix /submodel
-done
-stop_demo_server
-echo "AAS conformance: 4 check_server suites passed, 0 failed, on each of ${#dbs[@]} database engine(s)"
+}
+on_each_database check_on
+echo "AAS conformance: 4 check_server suites passed, 0 failed, on each of $DATABASES_CHECKED database engine(s)"

@@ -15,9 +15,8 @@ pinned_venv_pins aas-clients aas-http-client==1.2.2 basyx-python-sdk==2.2.0 aas-
 
 . scripts/lib/demo-server.sh
 
-mapfile -t dbs < <(demo_databases)
-check_databases "${#dbs[@]}"
-for db in "${dbs[@]}"; do
+check_on() {  # database
+    local db=$1
     start_demo_server "$db"
     echo "database: ${db%%\?*}"
     # a second user with the reader role only: writes must be refused (403)
@@ -25,6 +24,6 @@ for db in "${dbs[@]}"; do
         || "$BIN" user add ci-reader --role reader --display-name "CI reader" --no-password --db "$DEMO_DB"
     READER_TOKEN=$("$BIN" token create --user ci-reader --label "CI checks" --expires-in-days 1 --db "$DEMO_DB")
     timeout 600 "$VENV/bin/python" scripts/aas/client_check.py "$BASE" "$TOKEN" "$READER_TOKEN"
-done
-stop_demo_server
-echo "AAS client check (aas-http-client 1.2.2): passed on each of ${#dbs[@]} database engine(s)"
+}
+on_each_database check_on
+echo "AAS client check (aas-http-client 1.2.2): passed on each of $DATABASES_CHECKED database engine(s)"
