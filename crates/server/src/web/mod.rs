@@ -137,6 +137,26 @@ pub(crate) fn feedback_alert(message: &str) -> String {
     )
 }
 
+/// Starts a data table on `out`: `open` (the `<table…>` tag, with its caption if
+/// it has one), then the header row, one column per text, and `hint` as a last,
+/// quieter column (a link column whose header only explains it). The caller
+/// writes the rows and closes with `</tbody></table>`.
+pub(crate) fn table_head(out: &mut String, open: &str, columns: &[Text], hint: Option<Text>) {
+    out.push_str(open);
+    out.push_str("<thead><tr>");
+    for c in columns {
+        out.push_str("<th scope=\"col\">");
+        out.push_str(&esc(t(*c)));
+        out.push_str("</th>");
+    }
+    if let Some(h) = hint {
+        out.push_str("<th scope=\"col\"><span class=\"hint\">");
+        out.push_str(&esc(t(h)));
+        out.push_str("</span></th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+}
+
 /// A page that only says what went wrong (no session needed).
 pub(crate) fn problem(status: StatusCode, title: Text, message: &str) -> Response {
     let body = format!(

@@ -15,7 +15,7 @@ use store::auth::Principal;
 use store::batch as sb;
 
 use super::strings::{Text, t};
-use super::{Form, batch_roles, esc, html, problem, redirect};
+use super::{Form, batch_roles, esc, html, problem, redirect, table_head};
 use crate::AppState;
 
 /// What every page of a session knows.
@@ -225,17 +225,17 @@ pub(crate) fn board(ctx: &Ctx<'_>, all: bool) -> Response {
         };
         let _ = write!(body, "<p>{}</p>", esc(t(empty)));
     } else {
-        let _ = write!(
-            body,
-            "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-             <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-             <th scope=\"col\"><span class=\"hint\">{}</span></th></tr></thead><tbody>",
-            esc(t(Text::Batch)),
-            esc(t(Text::Product)),
-            esc(t(Text::Stage)),
-            esc(t(Text::NextStep)),
-            esc(t(Text::PlannedStart)),
-            esc(t(Text::Open)),
+        table_head(
+            &mut body,
+            "<table>",
+            &[
+                Text::Batch,
+                Text::Product,
+                Text::Stage,
+                Text::NextStep,
+                Text::PlannedStart,
+            ],
+            Some(Text::Open),
         );
         for (s, stored) in open {
             let stage = stage_of(&s.stage);
@@ -684,14 +684,11 @@ fn exceptions_section(b: &batch::Batch) -> String {
         .into_iter()
         .map(|(d, c)| (d.number, c))
         .collect();
-    let _ = write!(
-        out,
-        "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        esc(t(Text::Entry)),
-        esc(t(Text::When)),
-        esc(t(Text::Who)),
-        esc(t(Text::What)),
+    table_head(
+        &mut out,
+        "<table>",
+        &[Text::Entry, Text::When, Text::Who, Text::What],
+        None,
     );
     for e in ex {
         let mut what = esc(&report::record::summary(e));

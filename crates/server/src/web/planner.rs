@@ -16,7 +16,7 @@ use super::pages::{Ctx, page};
 use super::planning::{EXAMPLES, not_found, replications, report_page, sha256, validate};
 use super::stored::editor;
 use super::strings::{Text, t};
-use super::{Form, alert, batch_roles, esc, problem, redirect};
+use super::{Form, alert, batch_roles, esc, problem, redirect, table_head};
 
 /// Largest scenario text accepted from the editor (the pages' form limit
 /// applies first).
@@ -65,7 +65,7 @@ fn list(ctx: &Ctx<'_>) -> Response {
         "<h1>{}</h1><p>{}</p><p><a class=\"button\" href=\"/plan/new\">{}</a> \
          <a class=\"button secondary\" href=\"/plan/compare\">{}</a> \
          <a class=\"button secondary\" href=\"/plan/study\">{}</a></p>{}\
-         <h2>{}</h2><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+         <h2>{}</h2>",
         esc(t(Text::ScenariosTitle)),
         esc(t(Text::ScenariosIntro)),
         esc(t(Text::NewScenario)),
@@ -73,8 +73,12 @@ fn list(ctx: &Ctx<'_>) -> Response {
         esc(t(Text::StudyLink)),
         super::stored::list_section(ctx),
         esc(t(Text::ExamplesTitle)),
-        esc(t(Text::Scenario)),
-        esc(t(Text::Description)),
+    );
+    table_head(
+        &mut body,
+        "<table>",
+        &[Text::Scenario, Text::Description],
+        None,
     );
     for (name, text) in EXAMPLES {
         let _ = write!(
@@ -97,15 +101,17 @@ fn list(ctx: &Ctx<'_>) -> Response {
             let _ = write!(body, "<p>{}</p>", esc(t(Text::NoPlans)));
         }
         Ok((plans, _)) => {
-            let _ = write!(
-                body,
-                "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-                esc(t(Text::Plan)),
-                esc(t(Text::Scenario)),
-                esc(t(Text::Version)),
-                esc(t(Text::When)),
-                esc(t(Text::ReplanTitle)),
+            table_head(
+                &mut body,
+                "<table>",
+                &[
+                    Text::Plan,
+                    Text::Scenario,
+                    Text::Version,
+                    Text::When,
+                    Text::ReplanTitle,
+                ],
+                None,
             );
             for p in plans {
                 let _ = write!(

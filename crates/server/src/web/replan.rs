@@ -26,7 +26,7 @@ use schedule::shop::{ShopOptions, ShopReplanned};
 
 use super::pages::{Ctx, csrf_field, page};
 use super::strings::{Text, t};
-use super::{Form, esc, feedback_alert, problem};
+use super::{Form, esc, feedback_alert, problem, table_head};
 
 /// Re-plans whose moves are kept in memory.
 pub const MAX_KEPT: usize = 32;
@@ -313,19 +313,22 @@ fn moves_page(
     if r.moves.is_empty() {
         let _ = write!(body, "<p>{}</p>", esc(t(Text::NothingMoved)));
     } else {
-        let _ = write!(
-            body,
-            "<table id=\"moves\"><caption>{} ({})</caption><thead><tr>\
-             <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-             <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-            esc(t(Text::MovedTitle)),
-            r.moves.len(),
-            esc(t(Text::Order)),
-            esc(t(Text::Step)),
-            esc(t(Text::OldStart)),
-            esc(t(Text::NewStart)),
-            esc(t(Text::ShiftH)),
-            esc(t(Text::NewResources)),
+        table_head(
+            &mut body,
+            &format!(
+                "<table id=\"moves\"><caption>{} ({})</caption>",
+                esc(t(Text::MovedTitle)),
+                r.moves.len()
+            ),
+            &[
+                Text::Order,
+                Text::Step,
+                Text::OldStart,
+                Text::NewStart,
+                Text::ShiftH,
+                Text::NewResources,
+            ],
+            None,
         );
         for m in &r.moves {
             let _ = write!(

@@ -23,7 +23,7 @@ use store::scenarios::{self, ScenarioError, Version};
 use super::pages::{Ctx, csrf_field, page};
 use super::planning::{MAX_REPLICATIONS, error_notice, numbered, validate};
 use super::strings::{Text, t};
-use super::{Form, alert, esc, problem, redirect};
+use super::{Form, alert, esc, problem, redirect, table_head};
 
 /// Answers `/plan/scenarios/…` (the caller checked the planner role).
 pub(super) fn answer(ctx: &Ctx<'_>, segs: &[&str], read: bool, form: &Form) -> Response {
@@ -204,14 +204,11 @@ pub(super) fn history_and_delete(ctx: &Ctx<'_>, v: &Version) -> String {
     );
     match ctx.st.store.read(|tx| scenarios::versions(tx, &v.id)) {
         Ok(list) => {
-            let _ = write!(
-                out,
-                "<table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-                esc(t(Text::Version)),
-                esc(t(Text::ScenarioName)),
-                esc(t(Text::Who)),
-                esc(t(Text::When)),
+            table_head(
+                &mut out,
+                "<table>",
+                &[Text::Version, Text::ScenarioName, Text::Who, Text::When],
+                None,
             );
             for h in list.iter().rev() {
                 let _ = write!(
@@ -254,15 +251,11 @@ pub(super) fn list_section(ctx: &Ctx<'_>) -> String {
             let _ = write!(out, "<p>{}</p>", esc(t(Text::NoStored)));
         }
         Ok(list) => {
-            let _ = write!(
-                out,
-                "<table id=\"stored-scenarios\"><thead><tr><th scope=\"col\">{}</th>\
-                 <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-                 </tr></thead><tbody>",
-                esc(t(Text::Scenario)),
-                esc(t(Text::Version)),
-                esc(t(Text::Who)),
-                esc(t(Text::When)),
+            table_head(
+                &mut out,
+                "<table id=\"stored-scenarios\">",
+                &[Text::Scenario, Text::Version, Text::Who, Text::When],
+                None,
             );
             for v in list {
                 let _ = write!(
