@@ -8,7 +8,7 @@
 # Needs: cargo-fuzz from crates.io (installed here, pinned) and the stable toolchain: with
 # `--sanitizer none` cargo-fuzz needs no nightly compiler (libFuzzer's coverage
 # instrumentation is a stable -C flag; the sanitizers are what would need nightly).
-# Bounded: about 5 targets x FUZZ_SECONDS after the instrumented build (~4 min cold on 2 cores).
+# Bounded: 5 targets x FUZZ_SECONDS / cores after the instrumented build (~4 min cold on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,15 +29,34 @@ targets=$(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^atm
 cp Cargo.lock fuzz/Cargo.lock
 cargo fuzz build --sanitizer none --target-dir "$TARGET_DIR"
 
-failed=""
-for t in $targets; do
-    echo "== fuzz $t (${SECONDS_EACH} s)"
+# Each libFuzzer run is one process on one core: the targets run side by side, as many at
+# once as the machine has cores (FUZZ_JOBS overrides), each for the full FUZZ_SECONDS. The
+# logs are read in target order once all have ended.
+JOBS="${FUZZ_JOBS:-$(nproc)}"
+fuzz_one() {
+    local t="$1"
     mkdir -p "$WORK/corpus/$t" "$WORK/artifacts/$t"
-    if ! cargo fuzz run --sanitizer none --target-dir "$TARGET_DIR" "$t" \
+    local rc=0
+    cargo fuzz run --sanitizer none --target-dir "$TARGET_DIR" "$t" \
         "$WORK/corpus/$t" "fuzz/corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$t/" \
-        >"$WORK/$t.log" 2>&1; then
+        >"$WORK/$t.log" 2>&1 || rc=$?
+    echo "$rc" >"$WORK/$t.rc"
+}
+echo "== fuzz: $(echo $targets | wc -w) targets, ${SECONDS_EACH} s each, $JOBS at a time"
+for t in $targets; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+        wait -n || true
+    done
+    fuzz_one "$t" &
+done
+wait
+
+failed=""
+for t in $targets; do
+    echo "== fuzz $t (${SECONDS_EACH} s)"
+    if [ "$(cat "$WORK/$t.rc" 2>/dev/null || echo missing)" != 0 ]; then
         tail -n 60 "$WORK/$t.log"
         for a in "$WORK/artifacts/$t"/*; do
             [ -e "$a" ] || continue
