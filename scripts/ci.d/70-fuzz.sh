@@ -8,7 +8,8 @@
 # Needs: cargo-fuzz from crates.io (installed here, pinned) and the stable toolchain: with
 # `--sanitizer none` cargo-fuzz needs no nightly compiler (libFuzzer's coverage
 # instrumentation is a stable -C flag; the sanitizers are what would need nightly).
-# Bounded: 5 targets x FUZZ_SECONDS / cores after the instrumented build (~4 min cold on 2 cores).
+# Bounded: the 5 targets in ceil(5 / FUZZ_JOBS) rounds of FUZZ_SECONDS after the instrumented
+# build (~4 min cold on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
